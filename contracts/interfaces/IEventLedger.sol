@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title IEventLedger
+/// @notice Append-only record of hybrid-signed events from registered, active oracles.
+/// @dev One transaction carries a batch of events and ONE ML-DSA-65 signature over the whole batch
+/// (the secp256k1 half of the hybrid signature is the transaction itself). The signed message is
+/// built off-chain by `keys/` and binds chain id, this contract, the oracle, its key epoch, the
+/// sequence range and every event, so neither signature can be lifted into another context.
+/// The EVM cannot verify ML-DSA cheaply; peers and auditors verify it from {BatchSigned}.
+/// Sequence numbers per oracle strictly increase across batches and within a batch: a replayed
+/// or reordered event reverts, which makes resubmission after a crash idempotent.
+interface IEventLedger {
+    /// @notice Event kinds; the numeric values are part of the signed message and never change.
+    enum EventKind {
+        TelemetryRoot, // 0  Merkle root of a batch of readings
+        Anomaly, // 1
+        Fault, // 2
+        Intrusion, // 3
+        IsolationVote, // 4
+        Isolated, // 5
+        RepairDispatched, // 6
+        Repaired, // 7
+        Reintegrated, // 8
+        KeyRotation, // 9
+        QkdAlarm, // 10
+        Override, // 11
+        Maintenance, // 12 predicted failure
+        CascadeAnalysis, // 13
+        ReroutePlan, // 14
+        IsolationApplied // 15
+    }
+
+    struct EventInput {
+        uint64 seq;
+        uint8 kind; // an EventKind value; checked so a bad value gets a named error
+        bytes32 node; // subject node, or zero
+        bytes payload; // kind-specific, canonical JSON or ABI bytes; bounded by MAX_PAYLOAD
+    }
+
+    error LedgerNotActiveOracle(address account);
+    error LedgerEmptyBatch();
+    error LedgerBatchTooLarge(uint256 size, uint256 max);
+    error LedgerSequenceNotIncreasing(address oracle, uint64 seq, uint64 lastSeq);
+    error LedgerUnknownKind(uint8 kind);
+    error LedgerPayloadTooLarge(uint256 size, uint256 max);
+    error LedgerInvalidSignatureLength(uint256 length);
+
+    /// @notice One recorded event. `batchId` ties it to the {BatchSigned} that carries its signature.
+    event EventRecorded(
+        address indexed oracle, bytes32 indexed node, uint8 indexed kind, uint64 seq, uint64 batchId, bytes payload
+    );
+
+    /// @notice The ML-DSA-65 half of the hybrid signature for events `firstSeq..lastSeq` of `oracle`.
+    event BatchSigned(
+        address indexed oracle,
+        uint64 indexed batchId,
+        bytes32 indexed sector,
+        uint32 keyEpoch,
+        uint64 firstSeq,
+        uint64 lastSeq,
+        uint32 count,
+        bytes pqSignature
+    );
+
+    /// @notice Records a batch of events signed by the caller.
+    /// @param events at least one, at most MAX_BATCH, strictly increasing `seq`, first above lastSeq
+    /// @param pqSignature ML-DSA-65 signature (3309 bytes) over the batch message built by `keys/`
+    /// Requirements: caller is an Active oracle in the registry; kinds known; payloads ≤ MAX_PAYLOAD.
+    /// Emits one {EventRecorded} per event, then {BatchSigned}.
+    /// @return batchId the new batch's id (1, 2, ...)
+    function recordBatch(EventInput[] calldata events, bytes calldata pqSignature) external returns (uint64 batchId);
+
+    /// @notice Highest sequence number recorded for `oracle` (0 if none).
+    function lastSeq(address oracle) external view returns (uint64);
+
+    /// @notice Number of batches recorded so far.
+    function batchCount() external view returns (uint64);
+}
