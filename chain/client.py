@@ -1,0 +1,250 @@
+"""Transactions to our contracts: nonces, a bounded in-flight window per sender, retries, and
+reverts turned into plain errors.
+
+Why our own nonce manager: an oracle sends many batches back to back; asking the node for the
+nonce each time would serialise on round trips, and a node restart must not wedge a sender. We
+keep the next nonce locally, bound how many transactions a sender has in flight (Anvil stalls
+when ~1000 from one sender are pending), and resynchronise from `eth_getTransactionCount` after
+any failure.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from chain.abi import ContractAbi, DecodedLog
+from chain.rpc import RpcClient, RpcError
+from qeaims.errors import ChainError, ContractRejected, TransactionFailed
+
+__all__ = ["ChainClient", "SentTx"]
+
+
+@dataclass
+class _Sender:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_nonce: int | None = None
+    window: threading.BoundedSemaphore | None = None
+
+
+@dataclass(frozen=True)
+class SentTx:
+    tx_hash: str
+    sender: str
+    nonce: int
+    contract: str
+    function: str
+    sent_at: float
+
+
+class ChainClient:
+    """Calls and transactions against a set of named contracts on one chain."""
+
+    def __init__(
+        self,
+        rpc: RpcClient,
+        *,
+        chain_id: int,
+        contracts: dict[str, tuple[str, ContractAbi]],
+        inflight_per_sender: int = 8,
+        receipt_timeout_s: float = 60.0,
+    ) -> None:
+        self.rpc = rpc
+        self.chain_id = chain_id
+        self.contracts = contracts
+        self.inflight_per_sender = inflight_per_sender
+        self.receipt_timeout_s = receipt_timeout_s
+        self._senders: dict[str, _Sender] = {}
+        self._senders_lock = threading.Lock()
+        self._gas_price: tuple[float, int] = (0.0, 0)
+
+    # ---- reads ------------------------------------------------------------------------------
+    def address(self, contract: str) -> str:
+        return self.contracts[contract][0]
+
+    def abi(self, contract: str) -> ContractAbi:
+        return self.contracts[contract][1]
+
+    def call(self, contract: str, function: str, *args: Any, block: str | int = "latest") -> tuple[Any, ...]:
+        address, abi = self.contracts[contract]
+        data = abi.encode_call(function, args)
+        tag = block if isinstance(block, str) else hex(block)
+        try:
+            raw = self.rpc.call("eth_call", [{"to": address, "data": "0x" + data.hex()}, tag])
+        except RpcError as exc:
+            raise self._translate(exc, contract) from exc
+        return abi.decode_result(function, bytes.fromhex(raw[2:]))
+
+    def call1(self, contract: str, function: str, *args: Any) -> Any:
+        return self.call(contract, function, *args)[0]
+
+    def decode_logs(self, receipt: dict[str, Any]) -> list[DecodedLog]:
+        by_address = {addr.lower(): abi for addr, abi in self.contracts.values()}
+        decoded = []
+        for log in receipt.get("logs", []):
+            abi = by_address.get(str(log["address"]).lower())
+            if abi is None:
+                continue
+            item = abi.decode_log(_normalise_log(log))
+            if item is not None:
+                decoded.append(item)
+        return decoded
+
+    # ---- writes -----------------------------------------------------------------------------
+    def transact(
+        self, account: LocalAccount, contract: str, function: str, *args: Any, gas: int | None = None
+    ) -> dict[str, Any]:
+        """Send and wait for the receipt; a revert raises ContractRejected with the decoded error."""
+        return self.wait(self.send(account, contract, function, *args, gas=gas))
+
+    def send(
+        self, account: LocalAccount, contract: str, function: str, *args: Any, gas: int | None = None
+    ) -> SentTx:
+        """Sign and submit a call; blocks while the sender already has its window in flight."""
+        address, abi = self.contracts[contract]
+        data = abi.encode_call(function, args)
+        return self.send_raw(account, to=address, data=data, gas=gas, contract=contract, label=function)
+
+    def send_raw(
+        self,
+        account: LocalAccount,
+        *,
+        to: str | None,
+        data: bytes = b"",
+        value: int = 0,
+        gas: int | None = None,
+        contract: str = "transaction",
+        label: str = "send",
+    ) -> SentTx:
+        """Any transaction (`to=None` creates a contract); the nonce comes from the local manager."""
+        sender = self._sender(account.address)
+        assert sender.window is not None
+        sender.window.acquire()
+        try:
+            hex_data = "0x" + data.hex()
+            if gas is None:
+                gas = self._estimate(account.address, to, hex_data, value, contract)
+            with sender.lock:
+                if sender.next_nonce is None:
+                    sender.next_nonce = int(
+                        self.rpc.call("eth_getTransactionCount", [account.address, "pending"]), 16
+                    )
+                nonce = sender.next_nonce
+                tx: dict[str, Any] = {
+                    "chainId": self.chain_id,
+                    "nonce": nonce,
+                    "data": hex_data,
+                    "gas": gas,
+                    "gasPrice": self._current_gas_price(),
+                    "value": value,
+                }
+                if to is not None:
+                    tx["to"] = to
+                signed = account.sign_transaction(tx)
+                try:
+                    tx_hash = self.rpc.call("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+                except RpcError as exc:
+                    sender.next_nonce = None  # resynchronise on the next send
+                    raise self._translate(exc, contract) from exc
+                sender.next_nonce = nonce + 1
+        except BaseException:
+            sender.window.release()
+            raise
+        return SentTx(str(tx_hash), account.address, nonce, contract, label, time.monotonic())
+
+    def wait(self, sent: SentTx, timeout_s: float | None = None) -> dict[str, Any]:
+        """Poll for the receipt; frees the sender's window slot whatever happens."""
+        sender = self._sender(sent.sender)
+        deadline = time.monotonic() + (timeout_s or self.receipt_timeout_s)
+        try:
+            delay = 0.005
+            while True:
+                receipt = self.rpc.call("eth_getTransactionReceipt", [sent.tx_hash])
+                if receipt is not None:
+                    break
+                if time.monotonic() > deadline:
+                    with sender.lock:
+                        sender.next_nonce = None
+                    raise TransactionFailed(
+                        f"{sent.contract}.{sent.function} was not mined within the timeout (tx {sent.tx_hash})"
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        finally:
+            assert sender.window is not None
+            sender.window.release()
+        if int(receipt["status"], 16) != 1:
+            with sender.lock:
+                sender.next_nonce = None
+            raise self._explain_failure(sent, receipt)
+        return dict(receipt)
+
+    # ---- internals --------------------------------------------------------------------------
+    def _sender(self, address: str) -> _Sender:
+        with self._senders_lock:
+            state = self._senders.get(address)
+            if state is None:
+                state = _Sender(window=threading.BoundedSemaphore(self.inflight_per_sender))
+                self._senders[address] = state
+            return state
+
+    def _current_gas_price(self) -> int:
+        fetched_at, price = self._gas_price
+        if time.monotonic() - fetched_at > 2.0:
+            price = int(self.rpc.call("eth_gasPrice"), 16) * 2
+            self._gas_price = (time.monotonic(), price)
+        return price
+
+    def _estimate(self, sender: str, to: str | None, data: str, value: int, contract: str) -> int:
+        request: dict[str, Any] = {"from": sender, "data": data, "value": hex(value)}
+        if to is not None:
+            request["to"] = to
+        try:
+            estimate = int(self.rpc.call("eth_estimateGas", [request]), 16)
+        except RpcError as exc:
+            raise self._translate(exc, contract) from exc
+        return estimate + estimate // 5 + 20_000
+
+    def _translate(self, exc: RpcError, contract: str) -> ChainError:
+        if exc.data:
+            own = [self.contracts[contract]] if contract in self.contracts else []
+            for _, abi in [*own, *self.contracts.values()]:
+                decoded = abi.decode_error(exc.data)
+                if decoded is not None:
+                    return ContractRejected(contract, decoded.name, decoded.args)
+        message = exc.rpc_message
+        if "insufficient funds" in message:
+            return TransactionFailed(f"the sending account cannot pay for gas: {message}")
+        return TransactionFailed(f"{contract} call failed: {message}")
+
+    def _explain_failure(self, sent: SentTx, receipt: dict[str, Any]) -> ChainError:
+        """Replay a reverted transaction with eth_call at its block to recover the revert data."""
+        tx = self.rpc.call("eth_getTransactionByHash", [sent.tx_hash])
+        request = {"from": tx["from"], "data": tx["input"], "gas": tx["gas"]}
+        if tx.get("to"):
+            request["to"] = tx["to"]
+        try:
+            self.rpc.call(
+                "eth_call",
+                [request,
+                 hex(int(receipt["blockNumber"], 16) - 1)],
+            )
+        except RpcError as exc:
+            return self._translate(exc, sent.contract)
+        return TransactionFailed(f"{sent.contract}.{sent.function} reverted (tx {sent.tx_hash}), likely out of gas")
+
+
+def _normalise_log(log: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "topics": [bytes.fromhex(t[2:]) for t in log["topics"]],
+        "data": bytes.fromhex(log["data"][2:]),
+        "blockNumber": int(log["blockNumber"], 16),
+        "blockHash": bytes.fromhex(log["blockHash"][2:]),
+        "transactionHash": bytes.fromhex(log["transactionHash"][2:]),
+        "logIndex": int(log["logIndex"], 16),
+        "address": log["address"],
+    }

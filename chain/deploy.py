@@ -1,0 +1,180 @@
+"""Deploy the four contracts, hand every admin role to the governance council, and (for
+development) create and register the consortium through real council proposals.
+
+Wiring: the deployer is admin only for the few transactions it takes to grant STATUS_ROLE to the
+quorum contract and the admin roles to the council; then it renounces its roles, so from the
+manifest's block on only the council changes membership or configuration. Anyone can check that
+from the RoleGranted/RoleRevoked logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+
+from chain.abi import type_string
+from chain.artifacts import build_contracts, load_artifact
+from chain.client import ChainClient
+from chain.connect import contract_abis
+from chain.consortium import NODES, OPERATORS, ORACLES_PER_SECTOR, SECTORS
+from chain.governance import Council
+from chain.manifest import Deployment, save_deployment
+from chain.node import DEV_MNEMONIC
+from chain.rpc import RpcClient
+from keys.hybrid import sign_registration
+from keys.identity import HybridIdentity
+from keys.ids import to_bytes32
+from keys.keystore import load_keystore, save_keystore
+from qeaims.config import Settings
+
+__all__ = ["DevConsortium", "deploy_contracts", "deploy_dev_consortium", "dev_deployer", "role"]
+
+Progress = Callable[[str], None]
+
+GOVERNANCE_ROLE = keccak(text="GOVERNANCE_ROLE")
+STATUS_ROLE = keccak(text="STATUS_ROLE")
+REPAIR_ROLE = keccak(text="REPAIR_ROLE")
+DEFAULT_ADMIN_ROLE = b"\x00" * 32
+
+
+def role(name: str) -> bytes:
+    return DEFAULT_ADMIN_ROLE if name == "DEFAULT_ADMIN_ROLE" else keccak(text=name)
+
+
+def dev_deployer() -> LocalAccount:
+    """Anvil's first development account (funded at genesis). Development chains only."""
+    Account.enable_unaudited_hdwallet_features()
+    account: LocalAccount = Account.from_mnemonic(DEV_MNEMONIC, account_path="m/44'/60'/0'/0/0")
+    return account
+
+
+def _constructor_data(name: str, args: list[Any]) -> bytes:
+    artifact = load_artifact(name)
+    ctor = next((e for e in artifact.abi if e["type"] == "constructor"), None)
+    encoded = abi_encode([type_string(p) for p in ctor["inputs"]], args) if ctor else b""
+    return artifact.bytecode + encoded
+
+
+def _create(client: ChainClient, deployer: LocalAccount, name: str, args: list[Any]) -> str:
+    receipt = client.wait(client.send_raw(deployer, to=None, data=_constructor_data(name, args),
+                                          contract=name, label="constructor"))
+    return to_checksum_address(receipt["contractAddress"])
+
+
+def deploy_contracts(
+    settings: Settings, deployer: LocalAccount, governors: list[str], progress: Progress = lambda _: None
+) -> tuple[ChainClient, Deployment]:
+    """Deploy and wire the contracts; returns a client bound to them and the saved manifest."""
+    build_contracts()
+    rpc = RpcClient(settings.rpc_url)
+    chain_id = int(rpc.call("eth_chainId"), 16)
+    abis = contract_abis()
+    bootstrap = ChainClient(rpc, chain_id=chain_id, contracts={}, inflight_per_sender=settings.inflight_per_sender)
+    progress("deploying Registry")
+    registry = _create(bootstrap, deployer, "Registry", [deployer.address])
+    progress("deploying EventLedger")
+    ledger = _create(bootstrap, deployer, "EventLedger", [registry])
+    progress("deploying IsolationQuorum")
+    quorum = _create(bootstrap, deployer, "IsolationQuorum",
+                     [registry, deployer.address, settings.voting_window_s, settings.isolation_cap_bps])
+    progress("deploying GovernanceCouncil")
+    council = _create(bootstrap, deployer, "GovernanceCouncil",
+                      [governors, settings.council_threshold, settings.proposal_lifetime_s])
+    client = ChainClient(
+        rpc,
+        chain_id=chain_id,
+        contracts={
+            "Registry": (registry, abis["Registry"]),
+            "EventLedger": (ledger, abis["EventLedger"]),
+            "IsolationQuorum": (quorum, abis["IsolationQuorum"]),
+            "GovernanceCouncil": (council, abis["GovernanceCouncil"]),
+        },
+        inflight_per_sender=settings.inflight_per_sender,
+        receipt_timeout_s=settings.tx_timeout_s,
+    )
+    progress("handing admin roles to the council")
+    client.transact(deployer, "Registry", "grantRole", STATUS_ROLE, quorum)
+    for contract in ("Registry", "IsolationQuorum"):
+        client.transact(deployer, contract, "grantRole", GOVERNANCE_ROLE, council)
+        client.transact(deployer, contract, "grantRole", DEFAULT_ADMIN_ROLE, council)
+        client.transact(deployer, contract, "renounceRole", GOVERNANCE_ROLE, deployer.address)
+        client.transact(deployer, contract, "renounceRole", DEFAULT_ADMIN_ROLE, deployer.address)
+    block = int(rpc.call("eth_blockNumber"), 16)
+    deployment = Deployment(
+        chain_id=chain_id,
+        rpc_url=settings.rpc_url,
+        deployed_at_block=block,
+        deployer=deployer.address,
+        registry=registry,
+        event_ledger=ledger,
+        isolation_quorum=quorum,
+        governance_council=council,
+        governors=tuple(governors),
+        council_threshold=settings.council_threshold,
+    )
+    save_deployment(deployment, settings.manifest_path)
+    return client, deployment
+
+
+@dataclass(frozen=True)
+class DevConsortium:
+    governors: dict[str, HybridIdentity]  # by sector
+    oracles: dict[str, list[HybridIdentity]]  # by sector, index 1..n at positions 0..n-1
+
+
+def governor_keystore(settings: Settings, sector: str) -> Path:
+    return settings.keystore_dir / "governors" / f"{sector}.json"
+
+
+def oracle_keystore(settings: Settings, sector: str, index: int) -> Path:
+    return settings.keystore_dir / "oracles" / f"{sector}-{index}.json"
+
+
+def _identity(settings: Settings, path: Path, label: str) -> HybridIdentity:
+    if path.exists():
+        return load_keystore(path, settings.passphrase)
+    identity = HybridIdentity.generate()
+    save_keystore(identity, path, settings.passphrase, label=label, scrypt_n=settings.scrypt_n)
+    return identity
+
+
+def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: None) -> tuple[ChainClient, Deployment]:
+    """Fresh contracts plus the development city, registered through council proposals."""
+    progress("creating keystores")
+    governors = {s: _identity(settings, governor_keystore(settings, s), f"governor {s}") for s in SECTORS}
+    oracles = {
+        s: [_identity(settings, oracle_keystore(settings, s, i), f"oracle {s} #{i}")
+            for i in range(1, ORACLES_PER_SECTOR + 1)]
+        for s in SECTORS
+    }
+    deployer = dev_deployer()
+    client, deployment = deploy_contracts(settings, deployer, [g.address for g in governors.values()], progress)
+    progress("funding governors and oracles")
+    members = [*governors.values(), *(o for group in oracles.values() for o in group)]
+    sent = [client.send_raw(deployer, to=m.address, value=10**21, gas=21_000, label="fund") for m in members]
+    for tx in sent:
+        client.wait(tx)
+    council = Council(client, [g.account for g in governors.values()])
+    registry = deployment.registry
+    for sector in SECTORS:
+        progress(f"registering the {sector} sector through the council")
+        calls: list[tuple[str, str, list[Any]]] = [
+            ("Registry", "addOperator", [to_bytes32(OPERATORS[sector]), to_bytes32(sector)])
+        ]
+        for oracle in oracles[sector]:
+            pop = sign_registration(oracle, chain_id=client.chain_id, registry=registry,
+                                    sector=to_bytes32(sector), operator=to_bytes32(OPERATORS[sector]))
+            calls.append(("Registry", "registerOracle", [oracle.address, to_bytes32(sector),
+                                                         to_bytes32(OPERATORS[sector]), oracle.pq_public_key, pop]))
+        for node in (n for n in NODES if n.sector == sector):
+            calls.append(("Registry", "addNode", [to_bytes32(node.node), to_bytes32(sector), to_bytes32(node.kind),
+                                                  node.criticality, [to_bytes32(d) for d in node.depends_on]]))
+        council.pass_proposal(calls, f"register the {sector} sector: operator, {len(oracles[sector])} oracles, nodes")
+    return client, deployment

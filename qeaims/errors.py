@@ -1,0 +1,95 @@
+"""The one exception tree of QEAIMS, so the command can turn any user mistake into one plain line.
+
+    QeaimsError                      message is one line a user can act on
+    ├── ConfigError                  bad setting or flag value
+    ├── ChainError                   anything about the chain
+    │   ├── ChainNotRunning          no node answers at the RPC URL
+    │   ├── ChainStartFailed         the embedded node could not start
+    │   ├── DeploymentMissing        no manifest, or the manifest does not match the chain
+    │   ├── BuildFailed              forge could not compile the contracts
+    │   └── TransactionFailed        a transaction reverted or was never mined
+    │       └── ContractRejected     reverted with a decoded custom error (name + arguments)
+    ├── IdentityError                keystore or identity problems seen by the command
+    └── AuditFailed                  verification found invalid records
+
+`keys/` keeps its own `KeysError` tree (it imports nothing from the project); the command treats
+both trees as user-facing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuditFailed",
+    "BuildFailed",
+    "ChainError",
+    "ChainNotRunning",
+    "ChainStartFailed",
+    "ConfigError",
+    "ContractRejected",
+    "DeploymentMissing",
+    "IdentityError",
+    "QeaimsError",
+    "TransactionFailed",
+]
+
+
+class QeaimsError(Exception):
+    """Base of every error the command reports as one line instead of a traceback."""
+
+
+class ConfigError(QeaimsError):
+    """A setting, flag or argument has a value the product cannot use."""
+
+
+class ChainError(QeaimsError):
+    """The chain could not do what was asked."""
+
+
+class ChainNotRunning(ChainError):
+    """No JSON-RPC node answers at the configured URL."""
+
+
+class ChainStartFailed(ChainError):
+    """The embedded Anvil process did not come up."""
+
+
+class DeploymentMissing(ChainError):
+    """There is no deployment manifest, or its contracts are not on the running chain."""
+
+
+class BuildFailed(ChainError):
+    """`forge build` failed."""
+
+
+class TransactionFailed(ChainError):
+    """A transaction reverted, ran out of retries, or was dropped."""
+
+
+class ContractRejected(TransactionFailed):
+    """A contract reverted with a custom error that we decoded from its ABI."""
+
+    def __init__(self, contract: str, error: str, args: dict[str, Any]) -> None:
+        self.contract = contract
+        self.error = error
+        self.args_by_name = args
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+        super().__init__(f"{contract} rejected the transaction: {error}({shown})")
+
+
+class IdentityError(QeaimsError):
+    """A local identity (keystore) is missing, unreadable, or not registered."""
+
+
+class AuditFailed(QeaimsError):
+    """`audit verify` found records that do not verify."""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        text = value.rstrip(b"\x00")
+        if len(value) == 32 and text and all(32 <= c < 127 for c in text):
+            return repr(text.decode())
+        return "0x" + value.hex()
+    return str(value)
