@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {console} from "forge-std/console.sol";
+import {Deployed, PqFixtures} from "./utils/Deployed.sol";
+import {EventLedger} from "../../contracts/EventLedger.sol";
+import {IEventLedger} from "../../contracts/interfaces/IEventLedger.sol";
+import {IRegistry} from "../../contracts/interfaces/IRegistry.sol";
+
+contract EventLedgerTest is Deployed {
+    address internal oracleA;
+    address internal oracleB;
+    bytes internal sig;
+
+    function setUp() public override {
+        super.setUp();
+        _seedSectorViaCouncil(WATER, 4, 4);
+        oracleA = _oracleAt(WATER, 0);
+        oracleB = _oracleAt(WATER, 1);
+        sig = PqFixtures.signature(1);
+    }
+
+    function _record(address oracle, IEventLedger.EventInput[] memory events) internal returns (uint64) {
+        vm.prank(oracle);
+        return ledger.recordBatch(events, sig);
+    }
+
+    function test_Constants() public view {
+        assertEq(ledger.MAX_BATCH(), 1024);
+        assertEq(ledger.MAX_PAYLOAD(), 4096);
+        assertEq(ledger.PQ_SIGNATURE_LENGTH(), 3309);
+        assertEq(address(ledger.registry()), address(registry));
+    }
+
+    function test_RecordBatchEmitsEventsThenSignature() public {
+        IEventLedger.EventInput[] memory events = _events(1, 3);
+        for (uint256 i; i < 3; ++i) {
+            vm.expectEmit(address(ledger));
+            emit IEventLedger.EventRecorded(oracleA, events[i].node, events[i].kind, events[i].seq, 1, events[i].payload);
+        }
+        vm.expectEmit(address(ledger));
+        emit IEventLedger.BatchSigned(oracleA, 1, WATER, 1, 1, 3, 3, sig);
+        assertEq(_record(oracleA, events), 1);
+        assertEq(ledger.lastSeq(oracleA), 3);
+        assertEq(ledger.batchCount(), 1);
+    }
+
+    function test_BatchIdsAndSequencesPerOracle() public {
+        assertEq(_record(oracleA, _events(1, 2)), 1);
+        assertEq(_record(oracleB, _events(1, 5)), 2); // sequences are per oracle
+        assertEq(_record(oracleA, _events(10, 1)), 3); // gaps are allowed
+        assertEq(ledger.lastSeq(oracleA), 10);
+        assertEq(ledger.lastSeq(oracleB), 5);
+        assertEq(ledger.lastSeq(address(1)), 0);
+        assertEq(ledger.batchCount(), 3);
+    }
+
+    function test_BatchSignedCarriesRotatedKeyEpoch() public {
+        vm.prank(oracleA);
+        registry.rotateKey(PqFixtures.key(99), sig, sig);
+        vm.expectEmit(address(ledger));
+        emit IEventLedger.BatchSigned(oracleA, 1, WATER, 2, 7, 7, 1, sig);
+        _record(oracleA, _events(7, 1));
+    }
+
+    function test_RevertWhen_CallerNotActiveOracle() public {
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerNotActiveOracle.selector, address(this)));
+        ledger.recordBatch(_events(1, 1), sig);
+
+        vm.prank(address(quorum));
+        registry.quarantineOracle(oracleA, "intrusion");
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerNotActiveOracle.selector, oracleA));
+        _record(oracleA, _events(1, 1));
+
+        _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (oracleB, "retired")));
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerNotActiveOracle.selector, oracleB));
+        _record(oracleB, _events(1, 1));
+    }
+
+    function test_RevertWhen_BatchEmptyOrTooLarge() public {
+        vm.expectRevert(IEventLedger.LedgerEmptyBatch.selector);
+        _record(oracleA, new IEventLedger.EventInput[](0));
+        IEventLedger.EventInput[] memory big = new IEventLedger.EventInput[](1025);
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerBatchTooLarge.selector, 1025, 1024));
+        _record(oracleA, big);
+    }
+
+    function test_MaxBatchAccepted() public {
+        _record(oracleA, _events(1, 1024));
+        assertEq(ledger.lastSeq(oracleA), 1024);
+    }
+
+    function testFuzz_RevertWhen_SignatureLengthWrong(uint256 length) public {
+        length = bound(length, 0, 5000);
+        vm.assume(length != 3309);
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerInvalidSignatureLength.selector, length));
+        vm.prank(oracleA);
+        ledger.recordBatch(_events(1, 1), new bytes(length));
+    }
+
+    function testFuzz_RevertWhen_UnknownKind(uint8 kind, uint8 position) public {
+        kind = uint8(bound(kind, 16, 255));
+        IEventLedger.EventInput[] memory events = _events(1, 4);
+        events[position % 4].kind = kind;
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerUnknownKind.selector, kind));
+        _record(oracleA, events);
+    }
+
+    function test_AllSixteenKindsAccepted() public {
+        IEventLedger.EventInput[] memory events = _events(1, 16);
+        for (uint8 k; k < 16; ++k) {
+            events[k].kind = k;
+        }
+        _record(oracleA, events);
+        assertEq(uint8(type(IEventLedger.EventKind).max), 15);
+    }
+
+    function test_RevertWhen_PayloadTooLarge() public {
+        IEventLedger.EventInput[] memory events = _events(1, 2);
+        events[1].payload = new bytes(4097);
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerPayloadTooLarge.selector, 4097, 4096));
+        _record(oracleA, events);
+        events[1].payload = new bytes(4096);
+        _record(oracleA, events);
+    }
+
+    function test_RevertWhen_ReplayOfRecordedBatch() public {
+        IEventLedger.EventInput[] memory events = _events(1, 3);
+        _record(oracleA, events);
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerSequenceNotIncreasing.selector, oracleA, 1, 3));
+        _record(oracleA, events);
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerSequenceNotIncreasing.selector, oracleA, 3, 3));
+        _record(oracleA, _events(3, 2)); // overlaps the last recorded seq
+        assertEq(ledger.lastSeq(oracleA), 3);
+        assertEq(ledger.batchCount(), 1);
+    }
+
+    function test_RevertWhen_SeqZero() public {
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerSequenceNotIncreasing.selector, oracleA, 0, 0));
+        _record(oracleA, _events(0, 1));
+    }
+
+    function testFuzz_RevertWhen_SequenceNotIncreasingInBatch(uint8 size, uint8 position, uint64 start) public {
+        size = uint8(bound(size, 2, 40));
+        position = uint8(bound(position, 1, size - 1));
+        start = uint64(bound(start, 1, type(uint64).max - 100));
+        IEventLedger.EventInput[] memory events = _events(start, size);
+        uint64 previous = events[position - 1].seq;
+        events[position].seq = previous - (position % 2 == 0 ? 0 : 1); // repeat or go back
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IEventLedger.LedgerSequenceNotIncreasing.selector, oracleA, events[position].seq, previous
+            )
+        );
+        _record(oracleA, events);
+        assertEq(ledger.lastSeq(oracleA), 0);
+    }
+
+    /// @dev Any strictly increasing run above lastSeq is accepted; lastSeq becomes its last seq.
+    function testFuzz_IncreasingSequencesAccepted(uint64 start, uint8[8] memory gaps) public {
+        start = uint64(bound(start, 1, type(uint64).max / 2));
+        IEventLedger.EventInput[] memory events = _events(start, 8);
+        uint64 seq = start;
+        for (uint256 i; i < 8; ++i) {
+            events[i].seq = seq;
+            seq += uint64(gaps[i]) + 1;
+        }
+        _record(oracleA, events);
+        assertEq(ledger.lastSeq(oracleA), events[7].seq);
+    }
+
+    /// @dev Hot-path budget: a batch of 500 events with 64-byte payloads (execution gas only; the
+    /// transaction's calldata costs come on top). Guards against per-event storage creeping in.
+    function test_GasBatchOf500() public {
+        IEventLedger.EventInput[] memory events = _events(1, 500);
+        vm.prank(oracleA);
+        ledger.recordBatch(events, sig);
+        uint256 used = vm.lastCallGas().gasTotalUsed;
+        console.log("recordBatch(500 events) gas:", used, "per event:", used / 500);
+        assertLt(used / 500, 5_500);
+    }
+
+    function test_RegistryIsImmutableReference() public {
+        EventLedger other = new EventLedger(IRegistry(address(0xdead)));
+        assertEq(address(other.registry()), address(0xdead));
+    }
+}
