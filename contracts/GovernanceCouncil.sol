@@ -114,7 +114,7 @@ contract GovernanceCouncil is IGovernanceCouncil {
         emit ProposalExecuted(proposalId, msg.sender);
         uint256 count = p.targets.length;
         for (uint256 i; i < count; ++i) {
-            // slither-disable-next-line arbitrary-send-eth,low-level-calls
+            // slither-disable-next-line low-level-calls
             (bool ok, bytes memory returndata) = p.targets[i].call{value: p.values[i]}(p.calldatas[i]);
             if (!ok) revert CouncilCallFailed(proposalId, i, returndata);
         }
@@ -142,10 +142,9 @@ contract GovernanceCouncil is IGovernanceCouncil {
 
     /// @inheritdoc IGovernanceCouncil
     function removeGovernor(address account) external onlySelf {
-        if (!_governors.contains(account)) revert CouncilUnknownGovernor(account);
-        uint256 remaining = _governors.length() - 1;
+        if (!_governors.remove(account)) revert CouncilUnknownGovernor(account);
+        uint256 remaining = _governors.length();
         if (_threshold > remaining) revert CouncilInvalidThreshold(_threshold, remaining);
-        _governors.remove(account);
         delete _memberTag[account];
         emit GovernorRemoved(account);
     }

@@ -171,6 +171,7 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     function requiredVotes(bytes32 sector) public view returns (uint256) {
         uint256 n = registry.activeOracleCount(sector);
         if (n == 0) return type(uint256).max;
+        // slither-disable-next-line divide-before-multiply f = floor((n-1)/3) is meant to round down
         return 2 * ((n - 1) / 3) + 1;
     }
 
@@ -192,10 +193,9 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     /// @dev Records the caller's vote, re-counts, and executes when quorum is met. Cap-blocked
     /// isolations stay Open (no revert) so the vote itself is never lost.
     function _castVote(uint256 proposalId, Proposal storage p) private {
-        address[] storage voters = _voters[proposalId];
-        if (voters.length >= MAX_VOTERS) _pruneInactive(voters, p.sector);
+        if (_voters[proposalId].length >= MAX_VOTERS) _pruneInactive(_voters[proposalId], p.sector);
         _voted[proposalId][msg.sender] = true;
-        voters.push(msg.sender);
+        _voters[proposalId].push(msg.sender);
         (uint256 votes, uint256 required) = _tally(proposalId, p.sector);
         emit VoteCast(proposalId, msg.sender, votes, required);
         if (votes >= required) _execute(proposalId, p, votes, false);
