@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +157,18 @@ class ChainClient:
             sender.window.release()
             raise
         return SentTx(str(tx_hash), account.address, nonce, contract, label, time.monotonic())
+
+    def send_all(self, senders: Iterable[Callable[[], SentTx]]) -> list[dict[str, Any]]:
+        """Run many sends pipelined within each sender's window; receipts come back in order."""
+        pending: deque[SentTx] = deque()
+        receipts: list[dict[str, Any]] = []
+        for send in senders:
+            if len(pending) >= self.inflight_per_sender:
+                receipts.append(self.wait(pending.popleft()))
+            pending.append(send())
+        while pending:
+            receipts.append(self.wait(pending.popleft()))
+        return receipts
 
     def wait(self, sent: SentTx, timeout_s: float | None = None) -> dict[str, Any]:
         """Poll for the receipt; frees the sender's window slot whatever happens."""

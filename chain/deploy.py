@@ -158,9 +158,9 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     client, deployment = deploy_contracts(settings, deployer, [g.address for g in governors.values()], progress)
     progress("funding governors and oracles")
     members = [*governors.values(), *(o for group in oracles.values() for o in group)]
-    sent = [client.send_raw(deployer, to=m.address, value=10**21, gas=21_000, label="fund") for m in members]
-    for tx in sent:
-        client.wait(tx)
+    client.send_all(
+        (lambda m=m: client.send_raw(deployer, to=m.address, value=10**21, gas=21_000, label="fund")) for m in members
+    )
     council = Council(client, [g.account for g in governors.values()])
     registry = deployment.registry
     for sector in SECTORS:

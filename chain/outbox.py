@@ -1,0 +1,132 @@
+"""The oracle's write-ahead outbox: an event gets its sequence number on disk before any
+transaction carries it, so a crash of the oracle or an outage of the chain loses nothing.
+
+After a restart `EventRecorder.sync` compares the outbox with the ledger's `lastSeq`: rows the
+chain has are confirmed, rows it lacks (never sent, or lost when the chain rolled back) are sent
+again. The ledger accepts each sequence number exactly once, so resubmission is idempotent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from keys.messages import EventToSign
+
+__all__ = ["EventOutbox", "OutboxRow"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq        INTEGER PRIMARY KEY,
+    kind       INTEGER NOT NULL,
+    node       BLOB NOT NULL,
+    payload    BLOB NOT NULL,
+    tx_hash    TEXT,
+    confirmed  INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    kind: int
+    node: bytes
+    payload: bytes
+
+    def to_sign(self) -> EventToSign:
+        return EventToSign(seq=self.seq, kind=self.kind, node=self.node, payload=self.payload)
+
+
+class EventOutbox:
+    """One SQLite file per oracle account (WAL journal, synchronous=FULL: a commit is on disk)."""
+
+    def __init__(self, path: Path, oracle: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = path
+        self.oracle = oracle
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        owner = self._meta("oracle")
+        if owner is None:
+            self._set_meta("oracle", oracle)
+        elif owner.lower() != oracle.lower():
+            raise ValueError(f"outbox {path} belongs to oracle {owner}, not {oracle}")
+
+    @classmethod
+    def for_oracle(cls, directory: Path, oracle: str) -> EventOutbox:
+        return cls(directory / f"{oracle.lower()}.sqlite", oracle)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def last_seq(self) -> int:
+        row = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
+        floor = int(self._meta("seq_floor") or 0)
+        return max(int(row[0] or 0), floor)
+
+    def append(self, kind: int, node: bytes, payload: bytes) -> int:
+        return self.append_many([(kind, node, payload)])[0]
+
+    def append_many(self, items: Iterable[tuple[int, bytes, bytes]]) -> list[int]:
+        """Assign the next sequence numbers and commit them durably in one transaction."""
+        with self._lock:
+            next_seq = self.last_seq() + 1
+            rows = [(next_seq + i, kind, node, payload) for i, (kind, node, payload) in enumerate(items)]
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT INTO events(seq, kind, node, payload) VALUES (?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return [r[0] for r in rows]
+
+    def reconcile(self, chain_last_seq: int) -> int:
+        """Align with the ledger; returns how many events must be (re)sent."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("UPDATE events SET confirmed = 1 WHERE seq <= ? AND confirmed = 0", (chain_last_seq,))
+            self._db.execute("UPDATE events SET confirmed = 0, tx_hash = NULL WHERE seq > ?", (chain_last_seq,))
+            if chain_last_seq > int(self._meta("seq_floor") or 0):
+                self._set_meta("seq_floor", str(chain_last_seq))
+            self._db.execute("COMMIT")
+            row = self._db.execute("SELECT COUNT(*) FROM events WHERE confirmed = 0").fetchone()
+        return int(row[0])
+
+    def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRow]:
+        rows = self._db.execute(
+            "SELECT seq, kind, node, payload FROM events WHERE confirmed = 0 AND seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [OutboxRow(int(s), int(k), bytes(n), bytes(p)) for s, k, n, p in rows]
+
+    def pending_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM events WHERE confirmed = 0").fetchone()[0])
+
+    def mark_confirmed(self, seqs: Sequence[int], tx_hash: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "UPDATE events SET confirmed = 1, tx_hash = ? WHERE seq BETWEEN ? AND ?",
+                (tx_hash, min(seqs), max(seqs)),
+            )
+            self._db.execute("COMMIT")
+
+    def get(self, seq: int) -> OutboxRow | None:
+        row = self._db.execute("SELECT seq, kind, node, payload FROM events WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else OutboxRow(int(row[0]), int(row[1]), bytes(row[2]), bytes(row[3]))

@@ -1,0 +1,76 @@
+"""The `qeaims` command: one entry point, sub-commands per concern, one-line errors.
+
+User mistakes (bad flag, unknown sector, missing keystore, chain down, wrong passphrase) end with
+a single `error: ...` line on stderr and exit code 2; a failed audit exits 1. Tracebacks are kept
+for real bugs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer._click import exceptions as click_errors
+
+from keys.errors import KeysError
+from qeaims.commands import audit_cmd, chain_cmd, event_cmd, gov_cmd, keys_cmd, quorum_cmd
+from qeaims.config import load_settings
+from qeaims.errors import AuditFailed, QeaimsError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="qeaims",
+    help="QEAIMS: ledger-centric, quorum-checked self-healing for a city's critical infrastructure.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(chain_cmd.app, name="chain")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(gov_cmd.app, name="gov")
+app.add_typer(event_cmd.app, name="event")
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(quorum_cmd.app, name="isolation")
+# bench added below
+app.command("deploy")(chain_cmd.deploy)
+
+
+@app.callback()
+def _settings(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(help="data directory (default ./.qeaims or $QEAIMS_HOME)")] = None,
+    port: Annotated[int | None, typer.Option(help="RPC port of the embedded chain (default 8545)")] = None,
+    rpc_url: Annotated[str | None, typer.Option(help="use the node at this URL instead of the embedded one")] = None,
+) -> None:
+    ctx.obj = load_settings(home=home, rpc_port=port, rpc_url_override=rpc_url)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="qeaims", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        # click already printed the help text
+        del exc
+        sys.exit(0)
+    except click_errors.UsageError as exc:
+        where = f" ({exc.ctx.command_path})" if exc.ctx is not None else ""
+        print(f"error{where}: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(130)
+    except AuditFailed as exc:
+        print(f"audit failed: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except (QeaimsError, KeysError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)

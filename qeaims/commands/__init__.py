@@ -1,0 +1,1 @@
+"""Sub-commands of `qeaims`, one module per group."""

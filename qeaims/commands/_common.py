@@ -1,0 +1,55 @@
+"""Helpers shared by the sub-commands: settings from the context, identities by name, output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from chain.consortium import SECTORS
+from keys.identity import HybridIdentity
+from keys.keystore import load_keystore
+from qeaims.config import Settings
+from qeaims.errors import ConfigError, IdentityError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def keystore_path(settings: Settings, *, oracle: str | None = None, governor: str | None = None,
+                  keystore: Path | None = None) -> Path:
+    """`--oracle water-2` → keystores/oracles/water-2.json; `--governor water` → keystores/governors/water.json."""
+    if keystore is not None:
+        path = keystore
+    elif oracle is not None:
+        path = settings.keystore_dir / "oracles" / f"{oracle}.json"
+    elif governor is not None:
+        path = settings.keystore_dir / "governors" / f"{governor}.json"
+    else:
+        raise ConfigError("name an identity with --oracle, --governor or --keystore")
+    if not path.is_file():
+        raise IdentityError(f"no keystore at {path}: create it with `qeaims keys new` or run `qeaims deploy`")
+    return path
+
+
+def load_identity(settings: Settings, **kwargs: Any) -> HybridIdentity:
+    return load_keystore(keystore_path(settings, **kwargs), settings.passphrase)
+
+
+def check_sector(name: str) -> str:
+    if name not in SECTORS:
+        raise ConfigError(f"unknown sector {name!r}: choose one of {', '.join(SECTORS)}")
+    return name
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))

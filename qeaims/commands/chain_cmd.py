@@ -1,0 +1,89 @@
+"""`qeaims chain up|down|status` and `qeaims deploy`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chain.deploy import deploy_dev_consortium
+from chain.manifest import load_deployment
+from chain.node import chain_status, start_anvil, stop_anvil
+from qeaims.commands._common import console, print_json, settings_of
+from qeaims.errors import DeploymentMissing
+
+app = typer.Typer(help="Start, stop and inspect the embedded development chain (Anvil).", no_args_is_help=True)
+
+
+@app.command()
+def up(ctx: typer.Context) -> None:
+    """Start the embedded chain (state persisted under the data directory) unless it runs already."""
+    settings = settings_of(ctx)
+    status = start_anvil(settings)
+    console.print(f"chain up at {status.rpc_url} (chain id {status.chain_id}, block {status.block_number}); "
+                  f"state in {status.state_file}")
+
+
+@app.command()
+def down(ctx: typer.Context, hard: Annotated[bool, typer.Option(help="kill without dumping state")] = False) -> None:
+    """Stop the embedded chain; its state is written to disk first."""
+    settings = settings_of(ctx)
+    if stop_anvil(settings, hard=hard):
+        console.print("chain stopped")
+    else:
+        console.print("no embedded chain was running")
+
+
+@app.command()
+def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Is the chain up, at which block, and is QEAIMS deployed on it?"""
+    settings = settings_of(ctx)
+    st = chain_status(settings)
+    try:
+        deployment = load_deployment(settings.manifest_path)
+    except DeploymentMissing:
+        deployment = None
+    data = {
+        "running": st.running,
+        "rpc_url": st.rpc_url,
+        "pid": st.pid,
+        "chain_id": st.chain_id,
+        "block": st.block_number,
+        "state_file": str(st.state_file),
+        "deployment": deployment.addresses() if deployment else None,
+    }
+    if json_out:
+        print_json(data)
+    else:
+        table = Table(title="QEAIMS chain", show_header=False)
+        for key, value in data.items():
+            if key == "deployment" and isinstance(value, dict):
+                for name, address in value.items():
+                    table.add_row(name, address)
+            else:
+                table.add_row(key, str(value))
+        console.print(table)
+    if not st.running:
+        raise typer.Exit(3)
+
+
+def deploy(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Deploy the contracts and the development consortium (6 sectors × 4 oracles, 6 governors).
+
+    Starts the embedded chain if it is not running. Keystores go under the data directory.
+    """
+    settings = settings_of(ctx)
+    start_anvil(settings)
+    with console.status("deploying") as spinner:
+        _, deployment = deploy_dev_consortium(settings, progress=lambda msg: spinner.update(msg))
+    if json_out:
+        print_json(deployment.model_dump())
+        return
+    table = Table(title=f"QEAIMS deployed on chain {deployment.chain_id}")
+    table.add_column("contract")
+    table.add_column("address")
+    for name, address in deployment.addresses().items():
+        table.add_row(name, address)
+    console.print(table)
+    console.print(f"manifest: {settings.manifest_path}; keystores: {settings.keystore_dir}")

@@ -1,0 +1,214 @@
+"""`qeaims gov propose|approve|execute|list`: every change to the rules goes through the council."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from eth_utils import is_address, to_checksum_address
+from rich.table import Table
+
+from chain.connect import connect
+from chain.deploy import role
+from chain.governance import Call, Council
+from keys.ids import to_bytes32
+from keys.keystore import load_keystore
+from keys.hybrid import sign_registration
+from qeaims.commands.audit_cmd import synced_index
+from qeaims.commands._common import console, keystore_path, load_identity, print_json, settings_of
+from qeaims.errors import ConfigError
+
+app = typer.Typer(help="Council proposals: propose, approve, execute, list.", no_args_is_help=True)
+propose_app = typer.Typer(help="Create a council proposal (the proposer approves it at once).", no_args_is_help=True)
+app.add_typer(propose_app, name="propose")
+
+Governor = Annotated[str, typer.Option(help="governor identity name, e.g. water")]
+Description = Annotated[str | None, typer.Option(help="why; stored on-chain")]
+
+_STATES = ("none", "pending", "ready", "executed", "cancelled", "expired")
+
+
+def _address(value: str) -> str:
+    if not is_address(value):
+        raise ConfigError(f"{value!r} is not an account address (0x + 40 hex digits)")
+    return to_checksum_address(value)
+
+
+def _submit(ctx: typer.Context, governor: str, calls: list[Call], description: str) -> None:
+    settings = settings_of(ctx)
+    gov = load_identity(settings, governor=governor)
+    client, _ = connect(settings)
+    proposal_id = Council(client).propose(gov.account, calls, description)
+    console.print(f"proposal {proposal_id} created by {governor}: {description}")
+
+
+@propose_app.command("add-sector")
+def add_sector(ctx: typer.Context, sector: str, governor: Governor, description: Description = None) -> None:
+    """Add a sector beyond the six built in."""
+    _submit(ctx, governor, [("Registry", "addSector", [to_bytes32(sector)])], description or f"add sector {sector}")
+
+
+@propose_app.command("add-operator")
+def add_operator(ctx: typer.Context, operator: str, sector: Annotated[str, typer.Option()], governor: Governor,
+                 description: Description = None) -> None:
+    """Add an operator (utility, hospital group, bank) for a sector."""
+    _submit(ctx, governor, [("Registry", "addOperator", [to_bytes32(operator), to_bytes32(sector)])],
+            description or f"add operator {operator} to {sector}")
+
+
+@propose_app.command("register-oracle")
+def register_oracle(
+    ctx: typer.Context,
+    oracle: Annotated[str, typer.Option(help="oracle identity name (its keystore signs the proof of possession)")],
+    sector: Annotated[str, typer.Option()],
+    operator: Annotated[str, typer.Option()],
+    governor: Governor,
+    description: Description = None,
+) -> None:
+    """Register an oracle with its ML-DSA-65 key and proof of possession."""
+    settings = settings_of(ctx)
+    identity = load_keystore(keystore_path(settings, oracle=oracle), settings.passphrase)
+    client, deployment = connect(settings)
+    pop = sign_registration(identity, chain_id=client.chain_id, registry=deployment.registry,
+                            sector=to_bytes32(sector), operator=to_bytes32(operator))
+    call: Call = ("Registry", "registerOracle",
+                  [identity.address, to_bytes32(sector), to_bytes32(operator), identity.pq_public_key, pop])
+    _submit(ctx, governor, [call], description or f"register oracle {oracle} ({identity.address}) for {sector}")
+
+
+@propose_app.command("remove-oracle")
+def remove_oracle(ctx: typer.Context, account: str, governor: Governor, reason: str = "removed",
+                  description: Description = None) -> None:
+    """Remove an oracle for good."""
+    _submit(ctx, governor, [("Registry", "removeOracle", [_address(account), to_bytes32(reason)])],
+            description or f"remove oracle {account}: {reason}")
+
+
+@propose_app.command("reinstate-oracle")
+def reinstate_oracle(ctx: typer.Context, account: str, governor: Governor, reason: str = "reinstated",
+                     description: Description = None) -> None:
+    """Return a quarantined oracle to service."""
+    _submit(ctx, governor, [("Registry", "reinstateOracle", [_address(account), to_bytes32(reason)])],
+            description or f"reinstate oracle {account}: {reason}")
+
+
+@propose_app.command("add-node")
+def add_node(
+    ctx: typer.Context,
+    node: str,
+    sector: Annotated[str, typer.Option()],
+    kind: Annotated[str, typer.Option()],
+    criticality: Annotated[int, typer.Option(min=1, max=5)],
+    governor: Governor,
+    depends_on: Annotated[list[str] | None, typer.Option(help="node this one depends on (repeatable)")] = None,
+    description: Description = None,
+) -> None:
+    """Register an infrastructure node and its dependencies."""
+    deps = [to_bytes32(d) for d in depends_on or []]
+    _submit(ctx, governor, [("Registry", "addNode", [to_bytes32(node), to_bytes32(sector), to_bytes32(kind),
+                                                     criticality, deps])],
+            description or f"add node {node} ({kind}, {sector})")
+
+
+@propose_app.command("set-cap")
+def set_cap(ctx: typer.Context, basis_points: Annotated[int, typer.Argument(min=1, max=10_000)],
+            governor: Governor, description: Description = None) -> None:
+    """Set the largest share of a sector's nodes (in basis points) the quorum may isolate at once."""
+    _submit(ctx, governor, [("IsolationQuorum", "setIsolationCap", [basis_points])],
+            description or f"set isolation cap to {basis_points / 100:.2f}%")
+
+
+@propose_app.command("set-window")
+def set_window(ctx: typer.Context, seconds: Annotated[int, typer.Argument(min=60, max=7 * 24 * 3600)],
+               governor: Governor, description: Description = None) -> None:
+    """Set how long an isolation proposal collects votes."""
+    _submit(ctx, governor, [("IsolationQuorum", "setVotingWindow", [seconds])],
+            description or f"set voting window to {seconds} s")
+
+
+@propose_app.command("force-isolate")
+def force_isolate(ctx: typer.Context, node: str, governor: Governor, reason: str = "override",
+                  description: Description = None) -> None:
+    """Governance override: isolate a node without the oracle quorum (recorded as an override)."""
+    _submit(ctx, governor, [("IsolationQuorum", "forceIsolate", [to_bytes32(node), to_bytes32(reason)])],
+            description or f"override: isolate {node} ({reason})")
+
+
+@propose_app.command("force-reintegrate")
+def force_reintegrate(ctx: typer.Context, node: str, governor: Governor, reason: str = "override",
+                      description: Description = None) -> None:
+    """Governance override: return an isolated or repairing node to service."""
+    _submit(ctx, governor, [("IsolationQuorum", "forceReintegrate", [to_bytes32(node), to_bytes32(reason)])],
+            description or f"override: reintegrate {node} ({reason})")
+
+
+@propose_app.command("grant-repair")
+def grant_repair(ctx: typer.Context, account: str, governor: Governor, description: Description = None) -> None:
+    """Allow an account (the controller) to mark isolated nodes as under repair."""
+    _submit(ctx, governor, [("IsolationQuorum", "grantRole", [role("REPAIR_ROLE"), _address(account)])],
+            description or f"grant REPAIR_ROLE to {account}")
+
+
+@propose_app.command("set-threshold")
+def set_threshold(ctx: typer.Context, threshold: Annotated[int, typer.Argument(min=1)], governor: Governor,
+                  description: Description = None) -> None:
+    """Change how many governors must approve a proposal."""
+    _submit(ctx, governor, [("GovernanceCouncil", "changeThreshold", [threshold])],
+            description or f"set council threshold to {threshold}")
+
+
+@app.command()
+def approve(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
+    """Approve a proposal as a governor."""
+    settings = settings_of(ctx)
+    gov = load_identity(settings, governor=governor)
+    client, _ = connect(settings)
+    council = Council(client)
+    council.approve(gov.account, proposal)
+    approvals = int(client.call1("GovernanceCouncil", "approvals", proposal))
+    console.print(f"{governor} approved proposal {proposal}: {approvals} approvals, state {council.state(proposal).lower()}")
+
+
+@app.command()
+def execute(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
+    """Execute a proposal that has enough approvals."""
+    settings = settings_of(ctx)
+    gov = load_identity(settings, governor=governor)
+    client, _ = connect(settings)
+    receipt = Council(client).execute(gov.account, proposal)
+    console.print(f"proposal {proposal} executed in block {int(receipt['blockNumber'], 16)}")
+
+
+@app.command("list")
+def list_proposals(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every council proposal with its approvals and state."""
+    settings = settings_of(ctx)
+    client, _ = connect(settings)
+    count = int(client.call1("GovernanceCouncil", "proposalCount"))
+    index = synced_index(settings, client)
+    descriptions: dict[int, dict[str, Any]] = {}
+    for (args,) in index.db.execute("SELECT args FROM logs WHERE contract = 'GovernanceCouncil' "
+                                    "AND event = 'ProposalCreated'"):
+        data = json.loads(args)
+        descriptions[int(data["proposalId"])] = data
+    rows = []
+    for pid in range(1, count + 1):
+        rows.append({
+            "id": pid,
+            "state": _STATES[int(client.call1("GovernanceCouncil", "proposalState", pid))],
+            "approvals": int(client.call1("GovernanceCouncil", "approvals", pid)),
+            "proposer": descriptions.get(pid, {}).get("proposer"),
+            "calls": len(descriptions.get(pid, {}).get("targets", [])),
+            "description": descriptions.get(pid, {}).get("description", ""),
+        })
+    if json_out:
+        print_json(rows)
+        return
+    threshold = int(client.call1("GovernanceCouncil", "threshold"))
+    table = Table(title=f"Council proposals (threshold {threshold})")
+    for column in ("id", "state", "approvals", "calls", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["id"]), row["state"], str(row["approvals"]), str(row["calls"]), row["description"])
+    console.print(table)

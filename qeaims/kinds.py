@@ -1,0 +1,37 @@
+"""Event kind names ↔ the ledger's numeric EventKind values (fixed forever: they are signed)."""
+
+from __future__ import annotations
+
+from qeaims.errors import ConfigError
+
+__all__ = ["KINDS", "kind_by_name", "kind_name"]
+
+KINDS: tuple[str, ...] = (
+    "telemetry-root",
+    "anomaly",
+    "fault",
+    "intrusion",
+    "isolation-vote",
+    "isolated",
+    "repair-dispatched",
+    "repaired",
+    "reintegrated",
+    "key-rotation",
+    "qkd-alarm",
+    "override",
+    "maintenance",
+    "cascade-analysis",
+    "reroute-plan",
+    "isolation-applied",
+)
+
+
+def kind_by_name(name: str) -> int:
+    try:
+        return KINDS.index(name)
+    except ValueError:
+        raise ConfigError(f"unknown event kind {name!r}: choose one of {', '.join(KINDS)}") from None
+
+
+def kind_name(value: int) -> str:
+    return KINDS[value] if 0 <= value < len(KINDS) else f"kind-{value}"
