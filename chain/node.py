@@ -1,10 +1,12 @@
-"""The embedded development chain: an Anvil child process whose state lives under QEAIMS_HOME.
+"""The embedded development chain: an Anvil process plus its journal keeper, under QEAIMS_HOME.
 
-Anvil dumps its whole chain (accounts, blocks, receipts and logs) to `chain/state.json` every
-`state_interval_s` seconds and on a clean exit, and reloads it on start, so history survives a
-restart. A hard kill loses at most the last interval; the event outbox (`chain/outbox.py`)
-resubmits whatever the reloaded chain no longer has. The `anvil_*` RPC methods are never used
-here: production runs Besu/QBFT behind the same `eth_*` interface.
+Persistence is the journal of raw signed transactions (`chain/journal.py`), not Anvil's state
+dumps, which proved inconsistent after a hard kill. On start, a fresh Anvil with the journal's
+genesis parameters replays every journaled block with its original timestamp, then the keeper
+resumes journaling. A hard kill loses at most the blocks mined in the last keeper interval; the
+event outboxes resubmit those. This module is development tooling, so it may use Anvil's own
+`evm_*`/`anvil_*` methods for the replay; production (Besu/QBFT) persists blocks itself and the
+rest of the code speaks only `eth_*`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from chain.journal import ChainJournal
+from chain.rpc import RpcClient
 from qeaims.config import Settings, project_root
 from qeaims.errors import ChainNotRunning, ChainStartFailed
 
@@ -36,7 +41,8 @@ class NodeStatus:
     rpc_url: str
     block_number: int | None
     chain_id: int | None
-    state_file: Path
+    journal: Path
+    journaled_block: int
 
 
 def anvil_binary() -> Path:
@@ -69,13 +75,17 @@ def rpc_block_number(url: str, timeout: float = 2.0) -> int:
         raise ChainNotRunning(f"no chain answers at {url}: start it with `qeaims chain up`") from exc
 
 
-def _pid_file(settings: Settings) -> Path:
-    return settings.chain_dir / "anvil.pid"
+def _pid_file(settings: Settings, name: str = "anvil") -> Path:
+    return settings.chain_dir / f"{name}.pid"
 
 
-def _read_pid(settings: Settings) -> int | None:
+def _journal(settings: Settings) -> ChainJournal:
+    return ChainJournal(settings.chain_dir / "journal.jsonl")
+
+
+def _read_pid(settings: Settings, name: str = "anvil") -> int | None:
     try:
-        pid = int(_pid_file(settings).read_text().strip())
+        pid = int(_pid_file(settings, name).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
     try:
@@ -112,12 +122,16 @@ def chain_status(settings: Settings) -> NodeStatus:
         rpc_url=settings.rpc_url,
         block_number=block,
         chain_id=chain_id,
-        state_file=settings.chain_dir / "state.json",
+        journal=_journal(settings).path,
+        journaled_block=_journal(settings).last_block(),
     )
 
 
 def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
-    """Start Anvil detached (it outlives the command) unless one already answers at the URL."""
+    """Start Anvil detached (it outlives the command), replay the journal, start the keeper.
+
+    Does nothing if a chain with the right id already answers at the URL.
+    """
     status = chain_status(settings)
     if status.running:
         if status.chain_id != settings.chain_id:
@@ -127,49 +141,87 @@ def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
             )
         return status
     settings.chain_dir.mkdir(parents=True, exist_ok=True)
-    state_file = settings.chain_dir / "state.json"
+    _stop_process(settings, "keeper", signal.SIGKILL)
+    journal = _journal(settings)
+    genesis = journal.genesis()
+    if genesis is not None and genesis["chain_id"] != settings.chain_id:
+        raise ChainStartFailed(
+            f"the chain journal in {settings.chain_dir} is for chain id {genesis['chain_id']}, not {settings.chain_id}"
+        )
+    if genesis is None:
+        genesis = {"chain_id": settings.chain_id, "timestamp": int(time.time()), "gas_limit": settings.block_gas_limit}
+        journal.start(genesis)
     args = [
         str(anvil_binary()),
         "--host", settings.rpc_host,
         "--port", str(settings.rpc_port),
-        "--chain-id", str(settings.chain_id),
+        "--chain-id", str(genesis["chain_id"]),
+        "--timestamp", str(genesis["timestamp"]),
+        "--gas-limit", str(genesis["gas_limit"]),
         "--mnemonic", DEV_MNEMONIC,
         "--accounts", "10",
         "--balance", "1000000",
-        "--gas-limit", str(settings.block_gas_limit),
-        "--state", str(state_file),
-        "--state-interval", str(settings.state_interval_s),
         "--hardfork", "prague",
+        "--order", "fifo",
     ]
-    if settings.block_time_s is not None:
-        args += ["--block-time", str(settings.block_time_s)]
-    log = open(settings.chain_dir / "anvil.log", "ab")  # noqa: SIM115 - handed to the child
-    try:
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    finally:
-        log.close()
+    process = _spawn(args, settings.chain_dir / "anvil.log")
     _pid_file(settings).write_text(f"{process.pid}\n")
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
+    while not chain_status(settings).running:
         if process.poll() is not None:
             tail = (settings.chain_dir / "anvil.log").read_text(errors="replace").strip().splitlines()[-1:]
             raise ChainStartFailed(f"anvil exited at start: {tail[0] if tail else 'no output'}")
-        status = chain_status(settings)
-        if status.running:
-            return status
+        if time.monotonic() > deadline:
+            process.kill()
+            raise ChainStartFailed(f"anvil did not answer at {settings.rpc_url} within {wait_s:.0f} s")
         time.sleep(0.1)
-    process.kill()
-    raise ChainStartFailed(f"anvil did not answer at {settings.rpc_url} within {wait_s:.0f} s")
+    _replay(RpcClient(settings.rpc_url), journal, settings)
+    keeper = _spawn(
+        [sys.executable, "-m", "chain.keeper", "--journal", str(journal.path), "--rpc-url", settings.rpc_url,
+         "--interval", str(settings.journal_interval_s)],
+        settings.chain_dir / "keeper.log",
+    )
+    _pid_file(settings, "keeper").write_text(f"{keeper.pid}\n")
+    return chain_status(settings)
 
 
-def stop_anvil(settings: Settings, *, hard: bool = False, wait_s: float = 30.0) -> bool:
-    """Stop the embedded Anvil; a clean stop lets it dump its state first. Returns False if none ran."""
-    pid = _read_pid(settings)
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=project_root())
+    finally:
+        log.close()
+
+
+def _replay(rpc: RpcClient, journal: ChainJournal, settings: Settings) -> int:
+    """Re-mine every journaled block, same transactions in the same order, same timestamps."""
+    replayed = 0
+    rpc.call("evm_setAutomine", [False])
+    try:
+        for block in journal.blocks():
+            if block.raw_transactions:
+                rpc.batch([("eth_sendRawTransaction", [raw]) for raw in block.raw_transactions])
+            rpc.call("evm_mine", [{"timestamp": block.timestamp}])
+            head = int(rpc.call("eth_blockNumber"), 16)
+            if head != block.number:
+                raise ChainStartFailed(f"journal replay diverged at block {block.number} (chain at {head})")
+            replayed += 1
+    finally:
+        rpc.call("evm_setAutomine", [settings.block_time_s is None])
+    if settings.block_time_s is not None:
+        rpc.call("evm_setIntervalMining", [max(1, round(settings.block_time_s))])
+    latest = rpc.call("eth_getBlockByNumber", ["latest", False])
+    rpc.call("evm_setNextBlockTimestamp", [max(int(time.time()), int(latest["timestamp"], 16) + 1)])
+    return replayed
+
+
+def _stop_process(settings: Settings, name: str, sig: signal.Signals, wait_s: float = 30.0) -> bool:
+    pid = _read_pid(settings, name)
     if pid is None:
+        _pid_file(settings, name).unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
+    os.kill(pid, sig)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:
@@ -177,14 +229,22 @@ def stop_anvil(settings: Settings, *, hard: bool = False, wait_s: float = 30.0) 
         except ProcessLookupError:
             break
         if _is_zombie(pid):
-            _reap(pid)
             break
         time.sleep(0.05)
     else:
         os.kill(pid, signal.SIGKILL)
     _reap(pid)
-    _pid_file(settings).unlink(missing_ok=True)
+    _pid_file(settings, name).unlink(missing_ok=True)
     return True
+
+
+def stop_anvil(settings: Settings, *, hard: bool = False) -> bool:
+    """Stop the chain. Clean: the keeper journals up to the head, then Anvil stops. Hard: SIGKILL
+    Anvil only, as a crash would; the next start replays what the keeper had journaled."""
+    if hard:
+        return _stop_process(settings, "anvil", signal.SIGKILL)
+    _stop_process(settings, "keeper", signal.SIGTERM)
+    return _stop_process(settings, "anvil", signal.SIGTERM)
 
 
 def _reap(pid: int) -> None:

@@ -35,7 +35,7 @@ class Settings(BaseModel):
     rpc_port: int = Field(default=8545, ge=1, le=65535)
     rpc_url_override: str | None = Field(default=None, description="use an external node instead")
     chain_id: int = Field(default=31337, ge=1)
-    state_interval_s: int = Field(default=1, ge=1, le=3600, description="Anvil state dump interval")
+    journal_interval_s: float = Field(default=0.25, gt=0, le=60, description="chain journal catch-up interval")
     block_time_s: float | None = Field(default=None, ge=0.05, description="None = mine on demand")
     block_gas_limit: int = Field(default=300_000_000, ge=30_000_000)
     passphrase: str = Field(default=DEV_PASSPHRASE, repr=False, description="keystore passphrase")
@@ -78,7 +78,7 @@ _ENV_FIELDS = {
     "RPC_PORT": "rpc_port",
     "RPC_URL": "rpc_url_override",
     "CHAIN_ID": "chain_id",
-    "STATE_INTERVAL": "state_interval_s",
+    "JOURNAL_INTERVAL": "journal_interval_s",
     "BLOCK_TIME": "block_time_s",
     "PASSPHRASE": "passphrase",
     "SCRYPT_N": "scrypt_n",

@@ -22,12 +22,12 @@ def up(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     status = start_anvil(settings)
     console.print(f"chain up at {status.rpc_url} (chain id {status.chain_id}, block {status.block_number}); "
-                  f"state in {status.state_file}")
+                  f"journal {status.journal} (through block {status.journaled_block})")
 
 
 @app.command()
-def down(ctx: typer.Context, hard: Annotated[bool, typer.Option(help="kill without dumping state")] = False) -> None:
-    """Stop the embedded chain; its state is written to disk first."""
+def down(ctx: typer.Context, hard: Annotated[bool, typer.Option(help="kill Anvil at once, as a crash would")] = False) -> None:
+    """Stop the embedded chain; the journal catches up to the last block first."""
     settings = settings_of(ctx)
     if stop_anvil(settings, hard=hard):
         console.print("chain stopped")
@@ -50,7 +50,8 @@ def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")]
         "pid": st.pid,
         "chain_id": st.chain_id,
         "block": st.block_number,
-        "state_file": str(st.state_file),
+        "journal": str(st.journal),
+        "journaled_block": st.journaled_block,
         "deployment": deployment.addresses() if deployment else None,
     }
     if json_out:

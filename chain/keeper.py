@@ -1,0 +1,76 @@
+"""The journal keeper: a small process beside the development Anvil that appends every new
+block's raw transactions to the chain journal (see `chain/journal.py`).
+
+Run by `chain.node.start_anvil`; stopped by `stop_anvil` with SIGTERM, after which it journals
+up to the head one last time. Uses only standard `eth_*` methods to read the chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from chain.journal import ChainJournal, JournalBlock
+from chain.rpc import RpcClient
+from qeaims.errors import ChainError, ChainNotRunning
+
+__all__ = ["catch_up", "main"]
+
+
+def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200) -> int:
+    """Journal blocks after `after` up to the head (at most `limit` per call); returns the last one."""
+    head = int(rpc.call("eth_blockNumber"), 16)
+    if head <= after:
+        return after
+    numbers = list(range(after + 1, min(head, after + limit) + 1))
+    blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+    hashes = [h for block in blocks for h in block["transactions"]]
+    raws = rpc.batch([("eth_getRawTransactionByHash", [h]) for h in hashes]) if hashes else []
+    raw_by_hash = dict(zip(hashes, raws, strict=True))
+    journal.append([
+        JournalBlock(int(b["number"], 16), int(b["timestamp"], 16), tuple(raw_by_hash[h] for h in b["transactions"]))
+        for b in blocks
+    ])
+    return numbers[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="journal the development chain's blocks")
+    parser.add_argument("--journal", type=Path, required=True)
+    parser.add_argument("--rpc-url", required=True)
+    parser.add_argument("--interval", type=float, default=0.25)
+    args = parser.parse_args(argv)
+    journal = ChainJournal(args.journal)
+    rpc = RpcClient(args.rpc_url, timeout_s=10.0, retries=0)
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    last = journal.last_block()
+    while True:
+        try:
+            newest = catch_up(rpc, journal, last)
+            caught_up = newest == last
+            last = newest
+        except ChainNotRunning:
+            if stopping:
+                return 0
+            caught_up = True
+        except ChainError as exc:  # a node hiccup: log it and try again
+            print(f"keeper: {exc}", file=sys.stderr, flush=True)
+            caught_up = True
+        if stopping and caught_up:
+            return 0
+        if caught_up:
+            time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

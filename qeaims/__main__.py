@@ -1,0 +1,5 @@
+"""`python -m qeaims` = the `qeaims` command."""
+
+from qeaims.cli import main
+
+main()

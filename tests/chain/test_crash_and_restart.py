@@ -1,0 +1,82 @@
+"""Nothing is lost: the chain killed hard, or an oracle killed mid-flush, and both restarted."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+from chain.node import start_anvil, stop_anvil
+from chain.recorder import canonical_payload
+from keys.ids import to_bytes32
+from support import oracle, recorder, wait_journaled
+from test_ledger_and_audit import audit
+
+
+def test_anvil_killed_and_restarted_keeps_the_whole_history(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    rec = recorder(chain.client, chain.settings, oracle(chain.settings, "healthcare", 1))
+    for i in range(5):
+        rec.record(1, to_bytes32("hospital-1"), canonical_payload({"i": i}))
+    before = audit(chain)
+    assert before.ok and before.events == 5
+    wait_journaled(chain.settings)  # what the keeper journaled survives a crash
+    assert stop_anvil(chain.settings, hard=True)  # SIGKILL: no shutdown dump
+    start_anvil(chain.settings)
+    chain.reconnect()
+    after = audit(chain)
+    assert after.ok and after.events == 5 and after.batches == before.batches
+    assert int(chain.client.call1("EventLedger", "lastSeq", rec.identity.address)) == 5
+
+
+def test_events_lost_with_the_chain_are_resubmitted_exactly_once(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    wait_journaled(chain.settings)  # the deployment is journaled
+    rec = recorder(chain.client, chain.settings, oracle(chain.settings, "water", 1))
+    rec.outbox.append_many((1, to_bytes32("pump-1"), canonical_payload({"i": i})) for i in range(40))
+    rec.flush(max_batch=5)
+    stop_anvil(chain.settings, hard=True)  # the last blocks may not be journaled yet: they are lost
+    start_anvil(chain.settings)
+    chain.reconnect()
+    rec.client = chain.client
+    lost = rec.sync()
+    rec.flush(max_batch=5)
+    result = audit(chain)
+    assert result.ok, result.invalid
+    assert result.events == 40, f"{lost} events were resubmitted"
+    assert int(chain.client.call1("EventLedger", "lastSeq", rec.identity.address)) == 40
+
+
+def test_oracle_killed_mid_flush_loses_and_repeats_nothing(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent.parent)!r})
+        from chain.connect import connect
+        from qeaims.config import load_settings
+        from support import oracle, recorder, wait_journaled
+        from keys.ids import to_bytes32
+        settings = load_settings(home={str(chain.settings.home)!r}, rpc_port={chain.settings.rpc_port},
+                                 scrypt_n={chain.settings.scrypt_n})
+        client, _ = connect(settings)
+        rec = recorder(client, settings, oracle(settings, "transportation", 2))
+        for i in range(1000):
+            rec.outbox.append(1, to_bytes32("bridge-1"), b'{{"i":%d}}' % i)
+            rec.flush()
+            print(i, flush=True)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    for _ in range(15):
+        child.stdout.readline()
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    rec = recorder(chain.client, chain.settings, oracle(chain.settings, "transportation", 2))
+    written = rec.outbox.last_seq()
+    assert written >= 15
+    rec.sync()
+    rec.flush()
+    assert int(chain.client.call1("EventLedger", "lastSeq", rec.identity.address)) == written
+    result = audit(chain)
+    assert result.ok and result.events == written
