@@ -90,6 +90,7 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     // ---- controller and governance --------------------------------------------------------------
 
     /// @inheritdoc IIsolationQuorum
+    /// @dev Reentrancy: nothing is written here; the event precedes the single Registry call.
     function beginRepair(bytes32 node) external onlyRole(REPAIR_ROLE) {
         _requireNodeStatus(node, IRegistry.NodeStatus.Isolated);
         emit RepairStarted(node, msg.sender);
@@ -97,7 +98,7 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     }
 
     /// @inheritdoc IIsolationQuorum
-    /// @dev Bypasses quorum and the isolation cap; the override is recorded in {GovernanceOverride}.
+    /// @dev Bypasses quorum and cap; recorded in {GovernanceOverride}. Reentrancy: the Registry call is last.
     function forceIsolate(bytes32 node, bytes32 reason) external onlyRole(GOVERNANCE_ROLE) {
         _requireNodeStatus(node, IRegistry.NodeStatus.Active);
         emit GovernanceOverride(node, uint8(IRegistry.NodeStatus.Active), uint8(IRegistry.NodeStatus.Isolated), reason);
@@ -105,7 +106,7 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     }
 
     /// @inheritdoc IIsolationQuorum
-    /// @dev A node in neither state fails {QuorumNodeNotInState} with `expected` = Isolated.
+    /// @dev Otherwise {QuorumNodeNotInState} with `expected` = Isolated. Reentrancy: the Registry call is last.
     function forceReintegrate(bytes32 node, bytes32 reason) external onlyRole(GOVERNANCE_ROLE) {
         IRegistry.NodeStatus from = registry.node(node).status;
         if (from != IRegistry.NodeStatus.Isolated && from != IRegistry.NodeStatus.Repairing) {
@@ -125,8 +126,6 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     function setIsolationCap(uint16 capBps) external onlyRole(GOVERNANCE_ROLE) {
         _setIsolationCap(capBps);
     }
-
-    // ---- views --------------------------------------------------------------------------------
 
     /// @inheritdoc IIsolationQuorum
     function proposal(uint256 proposalId) external view returns (Proposal memory) {

@@ -80,13 +80,8 @@ contract Registry is IRegistry, AccessControl {
         if (pqPublicKey.length != PQ_PUBLIC_KEY_LENGTH) revert RegistryInvalidPublicKey(pqPublicKey.length);
 
         bytes32 keyHash = keccak256(pqPublicKey);
-        _oracles[account] = Oracle({
-            sector: sector,
-            operator: operator,
-            pqKeyHash: keyHash,
-            keyEpoch: 1,
-            status: OracleStatus.Active
-        });
+        _oracles[account] =
+            Oracle({sector: sector, operator: operator, pqKeyHash: keyHash, keyEpoch: 1, status: OracleStatus.Active});
         ++_oracleSlots[sector];
         ++_activeOracles[sector];
         emit OracleRegistered(account, sector, operator, 1, keyHash, pqPublicKey, popSignature);
@@ -125,7 +120,9 @@ contract Registry is IRegistry, AccessControl {
         if (!_sectors[sector]) revert RegistryUnknownSector(sector);
         if (_nodes[nodeId].status != NodeStatus.None) revert RegistryNodeExists(nodeId);
         if (criticality == 0 || criticality > 5) revert RegistryInvalidCriticality(criticality);
-        if (dependsOn.length > MAX_DEPENDENCIES) revert RegistryTooManyDependencies(dependsOn.length, MAX_DEPENDENCIES);
+        if (dependsOn.length > MAX_DEPENDENCIES) {
+            revert RegistryTooManyDependencies(dependsOn.length, MAX_DEPENDENCIES);
+        }
         for (uint256 i; i < dependsOn.length; ++i) {
             if (_nodes[dependsOn[i]].status == NodeStatus.None) revert RegistryUnknownNode(dependsOn[i]);
         }

@@ -36,7 +36,9 @@ contract EventLedgerTest is Deployed {
         IEventLedger.EventInput[] memory events = _events(1, 3);
         for (uint256 i; i < 3; ++i) {
             vm.expectEmit(address(ledger));
-            emit IEventLedger.EventRecorded(oracleA, events[i].node, events[i].kind, events[i].seq, 1, events[i].payload);
+            emit IEventLedger.EventRecorded(
+                oracleA, events[i].node, events[i].kind, events[i].seq, 1, events[i].payload
+            );
         }
         vm.expectEmit(address(ledger));
         emit IEventLedger.BatchSigned(oracleA, 1, WATER, 1, 1, 3, 3, sig);

@@ -96,7 +96,13 @@ contract GovernanceCouncilTest is Deployed {
         bytes[] memory calldatas = _one(abi.encodeCall(registry.addSector, ("gas")));
         vm.expectEmit(address(council));
         emit IGovernanceCouncil.ProposalCreated(
-            1, governors[0], _one(address(registry)), new uint256[](1), calldatas, "add gas", uint64(block.timestamp + 7 days)
+            1,
+            governors[0],
+            _one(address(registry)),
+            new uint256[](1),
+            calldatas,
+            "add gas",
+            uint64(block.timestamp + 7 days)
         );
         vm.expectEmit(address(council));
         emit IGovernanceCouncil.ProposalApproved(1, governors[0], 1);

@@ -68,9 +68,13 @@ contract IsolationQuorumTest is Deployed {
     }
 
     function test_RevertWhen_ConstructorSettingsOutOfRange() public {
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumInvalidSetting.selector, bytes32("votingWindow"), 59));
+        vm.expectRevert(
+            abi.encodeWithSelector(IIsolationQuorum.QuorumInvalidSetting.selector, bytes32("votingWindow"), 59)
+        );
         new IsolationQuorum(registry, address(this), 59, 2500);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumInvalidSetting.selector, bytes32("isolationCapBps"), 0));
+        vm.expectRevert(
+            abi.encodeWithSelector(IIsolationQuorum.QuorumInvalidSetting.selector, bytes32("isolationCapBps"), 0)
+        );
         new IsolationQuorum(registry, address(this), 600, 0);
     }
 
@@ -111,7 +115,8 @@ contract IsolationQuorumTest is Deployed {
     function testFuzz_RevertWhen_NonGovernanceCallsGovernance(address caller) public {
         vm.assume(caller != address(council));
         bytes32 role = quorum.GOVERNANCE_ROLE();
-        bytes memory denied = abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role);
+        bytes memory denied =
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role);
         vm.startPrank(caller);
         vm.expectRevert(denied);
         quorum.setVotingWindow(3600);
@@ -152,7 +157,9 @@ contract IsolationQuorumTest is Deployed {
         bytes32[] memory evidence = new bytes32[](2);
         evidence[0] = bytes32(uint256(uint160(w[0])) << 64 | 7);
         vm.expectEmit(address(quorum));
-        emit IIsolationQuorum.ProposalCreated(1, ISOLATE, WATER, nodeA, w[0], uint64(block.timestamp) + 600, "leak", evidence);
+        emit IIsolationQuorum.ProposalCreated(
+            1, ISOLATE, WATER, nodeA, w[0], uint64(block.timestamp) + 600, "leak", evidence
+        );
         vm.expectEmit(address(quorum));
         emit IIsolationQuorum.VoteCast(1, w[0], 1, 3);
         vm.prank(w[0]);
@@ -399,7 +406,9 @@ contract IsolationQuorumTest is Deployed {
         _vote(w[3], id);
         _vote(w[1], id);
         vm.expectEmit(address(registry));
-        emit IRegistry.OracleStatusChanged(w[3], IRegistry.OracleStatus.Active, IRegistry.OracleStatus.Quarantined, "anomaly");
+        emit IRegistry.OracleStatusChanged(
+            w[3], IRegistry.OracleStatus.Active, IRegistry.OracleStatus.Quarantined, "anomaly"
+        );
         _vote(w[2], id);
         assertEq(uint8(registry.oracle(w[3]).status), uint8(IRegistry.OracleStatus.Quarantined));
         assertEq(registry.activeOracleCount(WATER), 3);
@@ -412,7 +421,9 @@ contract IsolationQuorumTest is Deployed {
         bytes32 target = bytes32(uint256(1) << 200 | uint160(w[3]));
         vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, target, 1, 0));
         _propose(w[0], QUARANTINE, target);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, _target(address(5)), 1, 0));
+        vm.expectRevert(
+            abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, _target(address(5)), 1, 0)
+        );
         _propose(w[0], QUARANTINE, _target(address(5)));
     }
 

@@ -206,7 +206,9 @@ contract RegistryTest is Deployed {
 
         uint256 id = _councilReady(address(registry), abi.encodeCall(registry.reinstateOracle, (oracleA, "ok")));
         vm.expectEmit(address(registry));
-        emit IRegistry.OracleStatusChanged(oracleA, IRegistry.OracleStatus.Quarantined, IRegistry.OracleStatus.Active, "ok");
+        emit IRegistry.OracleStatusChanged(
+            oracleA, IRegistry.OracleStatus.Quarantined, IRegistry.OracleStatus.Active, "ok"
+        );
         _councilExecute(id);
         assertEq(registry.activeOracleCount(WATER), 4);
     }

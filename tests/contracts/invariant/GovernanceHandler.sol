@@ -50,14 +50,23 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
         bytes32 sector = candidateSectors[arg % 3];
         bytes memory data;
         which = which % 8;
-        if (which == 0) data = abi.encodeCall(registry.addSector, (sector));
-        else if (which == 1) data = abi.encodeCall(registry.addOperator, (bytes32(arg), "water"));
-        else if (which == 2) data = abi.encodeCall(registry.registerOracle, (caller, "water", "water-utility", key, ""));
-        else if (which == 3) data = abi.encodeCall(registry.removeOracle, (oracle, "x"));
-        else if (which == 4) data = abi.encodeCall(registry.addNode, (bytes32(arg | 1), "water", "k", 1, new bytes32[](0)));
-        else if (which == 5) data = abi.encodeCall(registry.grantRole, (registry.GOVERNANCE_ROLE(), caller));
-        else if (which == 6) data = abi.encodeCall(registry.revokeRole, (registry.GOVERNANCE_ROLE(), address(council)));
-        else data = abi.encodeCall(registry.grantRole, (registry.STATUS_ROLE(), caller));
+        if (which == 0) {
+            data = abi.encodeCall(registry.addSector, (sector));
+        } else if (which == 1) {
+            data = abi.encodeCall(registry.addOperator, (bytes32(arg), "water"));
+        } else if (which == 2) {
+            data = abi.encodeCall(registry.registerOracle, (caller, "water", "water-utility", key, ""));
+        } else if (which == 3) {
+            data = abi.encodeCall(registry.removeOracle, (oracle, "x"));
+        } else if (which == 4) {
+            data = abi.encodeCall(registry.addNode, (bytes32(arg | 1), "water", "k", 1, new bytes32[](0)));
+        } else if (which == 5) {
+            data = abi.encodeCall(registry.grantRole, (registry.GOVERNANCE_ROLE(), caller));
+        } else if (which == 6) {
+            data = abi.encodeCall(registry.revokeRole, (registry.GOVERNANCE_ROLE(), address(council)));
+        } else {
+            data = abi.encodeCall(registry.grantRole, (registry.STATUS_ROLE(), caller));
+        }
         _attempt(caller, address(registry), data);
     }
 

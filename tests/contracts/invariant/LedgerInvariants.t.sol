@@ -18,9 +18,8 @@ contract LedgerInvariants is Deployed {
         }
         (actors[3], actors[4]) = (_oracleAt(BANKING, 0), _oracleAt(BANKING, 1));
         actors[5] = makeAddr("outsider");
-        handler = new LedgerHandler(
-            registry, ledger, address(council), address(quorum), actors, PqFixtures.signature(7)
-        );
+        handler =
+            new LedgerHandler(registry, ledger, address(council), address(quorum), actors, PqFixtures.signature(7));
         targetContract(address(handler));
     }
 

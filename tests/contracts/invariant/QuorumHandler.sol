@@ -56,7 +56,8 @@ contract QuorumHandler is CommonBase, StdCheats, StdUtils {
             target = bytes32(uint256(uint160(_pickActor(sector, targetSeed))));
         } else {
             bool isolate = action == IIsolationQuorum.Action.Isolate;
-            target = _pickNode(sector, isolate ? IRegistry.NodeStatus.Active : IRegistry.NodeStatus.Repairing, targetSeed);
+            target =
+                _pickNode(sector, isolate ? IRegistry.NodeStatus.Active : IRegistry.NodeStatus.Repairing, targetSeed);
         }
         (uint8[] memory before, uint256[] memory open) = _snapshot();
         vm.prank(actor);

@@ -87,6 +87,8 @@ contract QuorumInvariants is Deployed {
     /// Not a rule: reports how much each path was exercised (`forge test -vv`).
     function afterInvariant() public view {
         console.log("votes accepted", handler.ghost_acceptedVoteCount());
-        console.log("isolations: quorum", handler.ghost_quorumIsolations(), "override", handler.ghost_overrideIsolations());
+        console.log(
+            "isolations: quorum", handler.ghost_quorumIsolations(), "override", handler.ghost_overrideIsolations()
+        );
     }
 }
