@@ -231,8 +231,10 @@ class ChainClient:
                 if decoded is not None:
                     return ContractRejected(contract, decoded.name, decoded.args)
         message = exc.rpc_message
-        if "insufficient funds" in message:
-            return TransactionFailed(f"the sending account cannot pay for gas: {message}")
+        if "insufficient funds" in message.lower():
+            return TransactionFailed(
+                "the sending account has no funds for gas; on the development chain run `qeaims chain fund ADDRESS`"
+            )
         return TransactionFailed(f"{contract} call failed: {message}")
 
     def _explain_failure(self, sent: SentTx, receipt: dict[str, Any]) -> ChainError:

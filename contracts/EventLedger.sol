@@ -48,6 +48,7 @@ contract EventLedger is IEventLedger {
             EventInput calldata e = events[i];
             uint64 seq = e.seq;
             if (seq <= previous) revert LedgerSequenceNotIncreasing(msg.sender, seq, previous);
+            if (seq != previous + 1) revert LedgerSequenceGap(msg.sender, seq, previous + 1);
             if (e.kind > _MAX_KIND) revert LedgerUnknownKind(e.kind);
             if (e.payload.length > MAX_PAYLOAD) revert LedgerPayloadTooLarge(e.payload.length, MAX_PAYLOAD);
             emit EventRecorded(msg.sender, e.node, e.kind, seq, batchId, e.payload);

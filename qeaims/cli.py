@@ -51,7 +51,9 @@ def _settings(
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, prog_name="qeaims", standalone_mode=False)
+        code = app(args=argv, prog_name="qeaims", standalone_mode=False)
+        if isinstance(code, int) and code != 0:  # typer.Exit(n) is returned, not raised, here
+            sys.exit(code)
     except click_errors.NoArgsIsHelpError as exc:
         # click already printed the help text
         del exc

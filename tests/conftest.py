@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 from chain.client import ChainClient
 from chain.connect import connect
 from chain.deploy import deploy_dev_consortium

@@ -8,8 +8,9 @@ pragma solidity ^0.8.24;
 /// built off-chain by `keys/` and binds chain id, this contract, the oracle, its key epoch, the
 /// sequence range and every event, so neither signature can be lifted into another context.
 /// The EVM cannot verify ML-DSA cheaply; peers and auditors verify it from {BatchSigned}.
-/// Sequence numbers per oracle strictly increase across batches and within a batch: a replayed
-/// or reordered event reverts, which makes resubmission after a crash idempotent.
+/// Sequence numbers per oracle are contiguous (1, 2, 3, ...) across batches and within a batch: a
+/// replayed or reordered event reverts, and so does a gap, so a batch can never land while an
+/// earlier one is missing. Resubmission after a crash is idempotent and nothing can be skipped.
 interface IEventLedger {
     /// @notice Event kinds; the numeric values are part of the signed message and never change.
     enum EventKind {
@@ -42,6 +43,7 @@ interface IEventLedger {
     error LedgerEmptyBatch();
     error LedgerBatchTooLarge(uint256 size, uint256 max);
     error LedgerSequenceNotIncreasing(address oracle, uint64 seq, uint64 lastSeq);
+    error LedgerSequenceGap(address oracle, uint64 seq, uint64 expected);
     error LedgerUnknownKind(uint8 kind);
     error LedgerPayloadTooLarge(uint256 size, uint256 max);
     error LedgerInvalidSignatureLength(uint256 length);
@@ -64,7 +66,7 @@ interface IEventLedger {
     );
 
     /// @notice Records a batch of events signed by the caller.
-    /// @param events at least one, at most MAX_BATCH, strictly increasing `seq`, first above lastSeq
+    /// @param events at least one, at most MAX_BATCH, `seq` = lastSeq + 1, lastSeq + 2, ... (no gaps)
     /// @param pqSignature ML-DSA-65 signature (3309 bytes) over the batch message built by `keys/`
     /// Requirements: caller is an Active oracle in the registry; kinds known; payloads ≤ MAX_PAYLOAD.
     /// Emits one {EventRecorded} per event, then {BatchSigned}.

@@ -7,11 +7,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chain.deploy import deploy_dev_consortium
+from eth_utils import is_address, to_checksum_address
+
+from chain.connect import connect
+from chain.deploy import deploy_dev_consortium, dev_deployer
 from chain.manifest import load_deployment
 from chain.node import chain_status, start_anvil, stop_anvil
 from qeaims.commands._common import console, print_json, settings_of
-from qeaims.errors import DeploymentMissing
+from qeaims.errors import ConfigError, DeploymentMissing
 
 app = typer.Typer(help="Start, stop and inspect the embedded development chain (Anvil).", no_args_is_help=True)
 
@@ -67,6 +70,22 @@ def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")]
         console.print(table)
     if not st.running:
         raise typer.Exit(3)
+
+
+@app.command()
+def fund(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="account to fund")],
+    ether: Annotated[float, typer.Option(min=0.001, max=10_000, help="amount in ETH")] = 1000.0,
+) -> None:
+    """Development chain only: send gas money from the dev deployer account to an account."""
+    settings = settings_of(ctx)
+    if not is_address(address):
+        raise ConfigError(f"{address!r} is not an account address (0x + 40 hex digits)")
+    client, _ = connect(settings)
+    receipt = client.wait(client.send_raw(dev_deployer(), to=to_checksum_address(address), value=int(ether * 10**18),
+                                          gas=21_000, label="fund"))
+    console.print(f"funded {address} with {ether:g} ETH in block {int(receipt['blockNumber'], 16)}")
 
 
 def deploy(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:

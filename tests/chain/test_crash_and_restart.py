@@ -10,8 +10,8 @@ import textwrap
 from chain.node import start_anvil, stop_anvil
 from chain.recorder import canonical_payload
 from keys.ids import to_bytes32
-from support import oracle, recorder, wait_journaled
-from test_ledger_and_audit import audit
+from tests.support import oracle, recorder, wait_journaled
+from tests.chain.test_ledger_and_audit import audit
 
 
 def test_anvil_killed_and_restarted_keeps_the_whole_history(fresh_chain) -> None:  # type: ignore[no-untyped-def]
@@ -52,10 +52,10 @@ def test_oracle_killed_mid_flush_loses_and_repeats_nothing(fresh_chain) -> None:
     chain = fresh_chain
     script = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent.parent)!r})
+        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parents[2])!r})
         from chain.connect import connect
         from qeaims.config import load_settings
-        from support import oracle, recorder, wait_journaled
+        from tests.support import oracle, recorder, wait_journaled
         from keys.ids import to_bytes32
         settings = load_settings(home={str(chain.settings.home)!r}, rpc_port={chain.settings.rpc_port},
                                  scrypt_n={chain.settings.scrypt_n})

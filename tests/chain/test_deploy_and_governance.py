@@ -5,7 +5,7 @@ from __future__ import annotations
 from chain.consortium import ORACLES_PER_SECTOR, SECTORS
 from chain.deploy import role
 from chain.governance import Council
-from support import governor
+from tests.support import governor
 from keys.hybrid import sign_registration
 from keys.identity import HybridIdentity
 from keys.ids import to_bytes32

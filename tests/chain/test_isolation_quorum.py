@@ -7,7 +7,7 @@ import pytest
 from chain.governance import Council
 from chain.quorum import Action, QuorumClient
 from chain.consortium import SECTORS
-from support import governor, oracle
+from tests.support import governor, oracle
 from keys.ids import event_id, to_bytes32
 from qeaims.errors import ContractRejected
 

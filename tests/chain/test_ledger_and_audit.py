@@ -8,7 +8,7 @@ import pytest
 
 from chain.audit import verify_chain_history
 from chain.connect import contract_abis
-from support import oracle, recorder
+from tests.support import oracle, recorder
 from chain.indexer import Indexer
 from chain.recorder import canonical_payload
 from keys.hybrid import sign_batch
@@ -65,7 +65,7 @@ def test_replayed_sequence_is_rejected(chain) -> None:  # type: ignore[no-untype
 
 
 def test_unregistered_account_cannot_record(chain) -> None:  # type: ignore[no-untyped-def]
-    from support import governor
+    from tests.support import governor
 
     outsider = governor(chain.settings, "water")  # a governor is not an oracle
     batch = sign_batch(outsider, chain_id=chain.client.chain_id, ledger=chain.deployment.event_ledger,
