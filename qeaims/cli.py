@@ -15,7 +15,7 @@ import typer
 from typer._click import exceptions as click_errors
 
 from keys.errors import KeysError
-from qeaims.commands import audit_cmd, chain_cmd, event_cmd, gov_cmd, keys_cmd, quorum_cmd
+from qeaims.commands import audit_cmd, bench_cmd, chain_cmd, event_cmd, gov_cmd, keys_cmd, quorum_cmd
 from qeaims.config import load_settings
 from qeaims.errors import AuditFailed, QeaimsError
 
@@ -35,7 +35,7 @@ app.add_typer(gov_cmd.app, name="gov")
 app.add_typer(event_cmd.app, name="event")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(quorum_cmd.app, name="isolation")
-# bench added below
+app.add_typer(bench_cmd.app, name="bench")
 app.command("deploy")(chain_cmd.deploy)
 
 

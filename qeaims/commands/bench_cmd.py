@@ -1,0 +1,45 @@
+"""`qeaims bench ...`: benchmarks that print figures (never run as timed tests)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qeaims.bench_ledger import result_dict, run_ledger_bench
+from qeaims.commands._common import console, err_console, print_json
+
+app = typer.Typer(help="Benchmarks: measured figures, printed as tables or JSON.", no_args_is_help=True)
+
+
+@app.command()
+def ledger(
+    seconds: Annotated[float, typer.Option(min=1, max=3600, help="measured duration (after a 3 s warm-up)")] = 60,
+    oracles: Annotated[int, typer.Option(min=1, max=24, help="oracle processes recording at once")] = 4,
+    batch: Annotated[int, typer.Option(min=1, max=1024, help="events per transaction")] = 500,
+    payload_bytes: Annotated[int, typer.Option(min=0, max=4096, help="payload size per event")] = 64,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sustained hybrid-signed events recorded per second on a private embedded Anvil."""
+    with Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("bench", total=seconds, rate="starting chain and consortium")
+
+        def update(elapsed: float, events: int) -> None:
+            bar.update(task, completed=elapsed, rate=f"{events / max(elapsed, 1e-9):,.0f} events/s")
+
+        result = run_ledger_bench(seconds=seconds, oracles=oracles, batch_size=batch, payload_bytes=payload_bytes,
+                                  progress=update)
+    data = result_dict(result)
+    if json_out:
+        print_json(data)
+        return
+    table = Table(title="Ledger benchmark (embedded Anvil)", show_header=False)
+    table.add_row("events/s", f"{result.events_per_second:,.0f}")
+    table.add_row("submit→receipt p50 / p95", f"{result.latency_p50_s:.3f} s / {result.latency_p95_s:.3f} s")
+    for key in ("events", "batches", "seconds", "oracles", "batch_size", "payload_bytes"):
+        table.add_row(key, str(data[key]))
+    table.add_row("gas per event", f"{result.gas_per_event:,.0f}")
+    console.print(table)
