@@ -207,9 +207,20 @@ class ChainClient:
             return state
 
     def _current_gas_price(self) -> int:
+        """Twice the latest base fee plus a fixed 1 gwei tip, refreshed every 2 s.
+
+        Not a multiple of `eth_gasPrice`: that suggestion follows the prices recently paid, so
+        paying a multiple of it feeds back and doubles the price every few blocks. On a chain
+        without a base fee (a permissioned Besu with free gas) `eth_gasPrice` is used as is.
+        """
         fetched_at, price = self._gas_price
         if time.monotonic() - fetched_at > 2.0:
-            price = int(self.rpc.call("eth_gasPrice"), 16) * 2
+            latest = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+            base_fee = latest.get("baseFeePerGas") if latest else None
+            if base_fee is None:
+                price = int(self.rpc.call("eth_gasPrice"), 16)
+            else:
+                price = 2 * int(base_fee, 16) + 10**9
             self._gas_price = (time.monotonic(), price)
         return price
 

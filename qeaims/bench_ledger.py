@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import socket
 import statistics
 import tempfile
 import time
@@ -29,6 +30,7 @@ from chain.recorder import EventRecorder
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore
 from qeaims.config import Settings, load_settings
+from qeaims.errors import QeaimsError
 
 __all__ = ["LedgerBenchResult", "run_ledger_bench"]
 
@@ -56,6 +58,16 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _oracle_worker(settings: Settings, sector: str, index: int, batch_size: int, payload_bytes: int,
                    stop_at: float, results: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        _record_until(settings, sector, index, batch_size, payload_bytes, stop_at, results)
+    except QeaimsError as exc:
+        results.put(("error", 0, 0.0, 0.0, f"oracle {sector}-{index}: {exc}"))
+        return
+    results.put(("done", 0, 0.0, 0.0, ""))
+
+
+def _record_until(settings: Settings, sector: str, index: int, batch_size: int, payload_bytes: int,
+                  stop_at: float, results: mp.Queue) -> None:  # type: ignore[type-arg]
     identity = load_keystore(oracle_keystore(settings, sector, index), settings.passphrase)
     client, _ = connect(settings)
     outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address)
@@ -67,11 +79,10 @@ def _oracle_worker(settings: Settings, sector: str, index: int, batch_size: int,
         # keep a full window of batches waiting, so the chain never idles between them
         outbox.append_many((0, node, payload) for _ in range(batch_size * window))
         report = recorder.flush(max_batch=batch_size,
-                                on_confirmed=lambda n, latency: results.put(("batch", n, latency, time.monotonic())))
+                                on_confirmed=lambda n, latency: results.put(("batch", n, latency, time.monotonic(), "")))
         if report.last_receipt is not None:
-            results.put(("gas", int(report.last_receipt["gasUsed"], 16), batch_size, 0.0))
+            results.put(("gas", int(report.last_receipt["gasUsed"], 16), batch_size, 0.0, ""))
     outbox.close()
-    results.put(("done", 0, 0.0, 0.0))
 
 
 def run_ledger_bench(
@@ -83,8 +94,6 @@ def run_ledger_bench(
     progress: Callable[[float, int], None] | None = None,
 ) -> LedgerBenchResult:
     with tempfile.TemporaryDirectory(prefix="qeaims-bench-") as home:
-        import socket
-
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
@@ -111,9 +120,13 @@ def run_ledger_bench(
             done = 0
             while done < len(workers):
                 try:
-                    kind, n, value, at = results.get(timeout=120)
+                    kind, n, value, at, message = results.get(timeout=120)
                 except queue.Empty:
-                    break
+                    raise QeaimsError("the benchmark's oracle processes stopped answering") from None
+                if kind == "error":
+                    for worker in workers:
+                        worker.terminate()
+                    raise QeaimsError(message)
                 if kind == "done":
                     done += 1
                 elif kind == "gas":
