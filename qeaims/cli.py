@@ -37,6 +37,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(quorum_cmd.app, name="isolation")
 app.add_typer(bench_cmd.app, name="bench")
 app.command("deploy")(chain_cmd.deploy)
+app.command("demo")(chain_cmd.demo)
 
 
 @app.callback()

@@ -107,3 +107,26 @@ def deploy(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")]
         table.add_row(name, address)
     console.print(table)
     console.print(f"manifest: {settings.manifest_path}; keystores: {settings.keystore_dir}")
+
+
+def demo(ctx: typer.Context) -> None:
+    """Run the ledger core on the embedded chain, step by step, and leave the chain running."""
+    from qeaims.demo_ledger import DemoStep, run_ledger_demo
+    from qeaims.errors import AuditFailed
+
+    settings = settings_of(ctx)
+    table = Table(title="QEAIMS ledger demo")
+    table.add_column("step")
+    table.add_column("what happened on-chain", overflow="fold")
+    table.add_column("s", justify="right")
+
+    def show(step: DemoStep) -> None:
+        console.print(f"[bold]{step.title}[/bold]: {step.detail} ({step.seconds:.1f} s)")
+        table.add_row(step.title, step.detail, f"{step.seconds:.1f}")
+
+    result = run_ledger_demo(settings, show)
+    console.print(table)
+    console.print(f"The chain keeps running at {settings.rpc_url}. Try `.venv/bin/qeaims audit events --sector water` "
+                  "or `.venv/bin/qeaims audit verify`; stop it with `.venv/bin/qeaims chain down`.")
+    if result.audit is not None and not result.audit.ok:
+        raise AuditFailed(f"{len(result.audit.invalid)} records do not verify")
