@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FORGE  := node_modules/.bin/forge
 
-.PHONY: install demo test test-contracts test-python slither bench-ledger clean
+.PHONY: install demo test lint test-contracts test-python slither bench-ledger clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -28,7 +28,11 @@ build/.built: install $(wildcard contracts/*.sol contracts/*/*.sol) foundry.toml
 demo: install build/.built
 	$(BIN)/qeaims demo
 
-test: test-contracts test-python
+test: lint test-contracts test-python
+
+lint: install
+	$(BIN)/ruff check chain qeaims keys tests
+	$(BIN)/mypy --strict chain qeaims keys
 
 test-contracts: install
 	$(FORGE) test

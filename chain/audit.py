@@ -12,13 +12,15 @@ An event is valid only if its batch, its key and its sequence all check out.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from keys.hybrid import RotationProof, verify_batch, verify_registration, verify_rotation
 from keys.messages import EventToSign
@@ -165,7 +167,7 @@ def _check_batch(
         return f"batch announces {count} events but {len(events)} were logged"
     if events[0].seq != first_seq or events[-1].seq != last_seq:
         return "batch sequence range does not match its events"
-    if any(b.seq != a.seq + 1 for a, b in zip(events, events[1:], strict=False)):
+    if any(b.seq != a.seq + 1 for a, b in itertools.pairwise(events)):
         return "sequence numbers inside the batch are not contiguous"
     if first_seq != previous_seq + 1:
         return f"sequence jumps from {previous_seq} to {first_seq}"

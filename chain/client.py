@@ -147,11 +147,15 @@ class ChainClient:
                 if to is not None:
                     tx["to"] = to
                 signed = account.sign_transaction(tx)
+                tx_hash = "0x" + signed.hash.hex()
                 try:
-                    tx_hash = self.rpc.call("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
+                    self.rpc.call("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
                 except RpcError as exc:
-                    sender.next_nonce = None  # resynchronise on the next send
-                    raise self._translate(exc, contract) from exc
+                    # A transport retry may resend a transaction the node already took ("already
+                    # known", "nonce too low"): if the node knows our hash, it was sent.
+                    if self.rpc.call("eth_getTransactionByHash", [tx_hash]) is None:
+                        sender.next_nonce = None  # resynchronise on the next send
+                        raise self._translate(exc, contract) from exc
                 sender.next_nonce = nonce + 1
         except BaseException:
             sender.window.release()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DevNode", "NODES", "OPERATORS", "ORACLES_PER_SECTOR", "SECTORS"]
+__all__ = ["NODES", "OPERATORS", "ORACLES_PER_SECTOR", "SECTORS", "DevNode"]
 
 SECTORS = ("electricity", "water", "sewage", "healthcare", "transportation", "banking")
 

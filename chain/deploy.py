@@ -9,15 +9,17 @@ from the RoleGranted/RoleRevoked logs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from chain.abi import type_string
 from chain.artifacts import build_contracts, load_artifact
@@ -34,7 +36,17 @@ from keys.ids import to_bytes32
 from keys.keystore import load_keystore, save_keystore
 from qeaims.config import Settings
 
-__all__ = ["DevConsortium", "deploy_contracts", "deploy_dev_consortium", "dev_deployer", "role"]
+__all__ = [
+    "DevConsortium",
+    "deploy_contracts",
+    "deploy_dev_consortium",
+    "dev_deployer",
+    "dev_governors",
+    "dev_oracle",
+    "governor_keystore",
+    "oracle_keystore",
+    "role",
+]
 
 Progress = Callable[[str], None]
 
@@ -137,6 +149,16 @@ def oracle_keystore(settings: Settings, sector: str, index: int) -> Path:
     return settings.keystore_dir / "oracles" / f"{sector}-{index}.json"
 
 
+def dev_oracle(settings: Settings, sector: str, index: int) -> HybridIdentity:
+    """A development-consortium oracle's identity, from its keystore."""
+    return load_keystore(oracle_keystore(settings, sector, index), settings.passphrase)
+
+
+def dev_governors(settings: Settings) -> list[HybridIdentity]:
+    """The development council's six governors, in sector order."""
+    return [load_keystore(governor_keystore(settings, s), settings.passphrase) for s in SECTORS]
+
+
 def _identity(settings: Settings, path: Path, label: str) -> HybridIdentity:
     if path.exists():
         return load_keystore(path, settings.passphrase)
@@ -158,9 +180,8 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     client, deployment = deploy_contracts(settings, deployer, [g.address for g in governors.values()], progress)
     progress("funding governors and oracles")
     members = [*governors.values(), *(o for group in oracles.values() for o in group)]
-    client.send_all(
-        (lambda m=m: client.send_raw(deployer, to=m.address, value=10**21, gas=21_000, label="fund")) for m in members
-    )
+    client.send_all(functools.partial(client.send_raw, deployer, to=m.address, value=10**21, gas=21_000,
+                                      label="fund") for m in members)
     council = Council(client, [g.account for g in governors.values()])
     registry = deployment.registry
     for sector in SECTORS:

@@ -87,7 +87,7 @@ class Indexer:
         if owner is not None and owner.lower() != deployment.registry.lower():
             # A new deployment: the old index describes other contracts; start over.
             for table in (*_TABLES_BY_BLOCK, "meta"):
-                self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                self.db.execute(f"DELETE FROM {table}")
         self._set_meta("registry", deployment.registry)
 
     def close(self) -> None:
@@ -123,7 +123,7 @@ class Indexer:
         self.db.execute("BEGIN IMMEDIATE")
         for table in _TABLES_BY_BLOCK:
             column = "number" if table == "checkpoints" else "block"
-            self.db.execute(f"DELETE FROM {table} WHERE {column} > ?", (good,))  # noqa: S608
+            self.db.execute(f"DELETE FROM {table} WHERE {column} > ?", (good,))
         self._set_meta("last_block", str(good))
         self.db.execute("COMMIT")
         return good
@@ -163,7 +163,7 @@ class Indexer:
         missing: set[int] = set()
         for log in raw:
             number = int(log["blockNumber"], 16)
-            if "blockTimestamp" in log and log["blockTimestamp"]:
+            if log.get("blockTimestamp"):
                 stamps[number] = int(log["blockTimestamp"], 16)
             else:
                 missing.add(number)

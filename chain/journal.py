@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["ChainJournal", "JournalBlock"]
 
@@ -33,8 +34,9 @@ class ChainJournal:
 
     def genesis(self) -> dict[str, int] | None:
         for record in self._records():
-            if "genesis" in record:
-                return {k: int(v) for k, v in record["genesis"].items()}
+            genesis = record.get("genesis")
+            if isinstance(genesis, dict):
+                return {str(k): int(v) for k, v in genesis.items()}
             break
         return None
 
@@ -64,7 +66,7 @@ class ChainJournal:
     def blocks(self) -> Iterator[JournalBlock]:
         for record in self._records():
             if "n" in record:
-                yield JournalBlock(int(record["n"]), int(record["ts"]), tuple(record["txs"]))
+                yield JournalBlock(int(record["n"]), int(record["ts"]), tuple(str(t) for t in record["txs"]))
 
     def last_block(self) -> int:
         last = 0
@@ -72,7 +74,7 @@ class ChainJournal:
             last = block.number
         return last
 
-    def _records(self) -> Iterator[dict[str, object]]:
+    def _records(self) -> Iterator[dict[str, Any]]:
         try:
             handle = open(self.path)  # noqa: SIM115 - closed below
         except FileNotFoundError:

@@ -21,14 +21,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chain.consortium import SECTORS
 from chain.connect import connect
-from chain.deploy import deploy_dev_consortium, oracle_keystore
+from chain.consortium import SECTORS
+from chain.deploy import deploy_dev_consortium, dev_oracle
 from chain.node import start_anvil, stop_anvil
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder
 from keys.ids import to_bytes32
-from keys.keystore import load_keystore
 from qeaims.config import Settings, load_settings
 from qeaims.errors import QeaimsError
 
@@ -53,7 +52,7 @@ def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _oracle_worker(settings: Settings, sector: str, index: int, batch_size: int, payload_bytes: int,
@@ -68,7 +67,7 @@ def _oracle_worker(settings: Settings, sector: str, index: int, batch_size: int,
 
 def _record_until(settings: Settings, sector: str, index: int, batch_size: int, payload_bytes: int,
                   stop_at: float, results: mp.Queue) -> None:  # type: ignore[type-arg]
-    identity = load_keystore(oracle_keystore(settings, sector, index), settings.passphrase)
+    identity = dev_oracle(settings, sector, index)
     client, _ = connect(settings)
     outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address)
     recorder = EventRecorder(client, identity, outbox)

@@ -17,7 +17,7 @@ from chain.audit import AuditReport, verify_chain_history
 from chain.client import ChainClient
 from chain.connect import connect, contract_abis
 from chain.consortium import NODES, SECTORS
-from chain.deploy import deploy_dev_consortium, dev_deployer, governor_keystore, oracle_keystore, role
+from chain.deploy import deploy_dev_consortium, dev_deployer, dev_governors, dev_oracle, oracle_keystore, role
 from chain.governance import Council
 from chain.indexer import Indexer
 from chain.manifest import Deployment
@@ -65,7 +65,7 @@ class _Demo:
         self.report(item)
 
     def oracle(self, sector: str, index: int) -> HybridIdentity:
-        return load_keystore(oracle_keystore(self.settings, sector, index), self.settings.passphrase)
+        return dev_oracle(self.settings, sector, index)
 
     def recorder(self, identity: HybridIdentity) -> EventRecorder:
         return EventRecorder(self.client, identity, EventOutbox.for_oracle(self.settings.outbox_dir, identity.address))
@@ -122,16 +122,14 @@ class _Demo:
             save_keystore(crew, path, self.settings.passphrase, label="repair crew", scrypt_n=self.settings.scrypt_n)
         if not self.client.call1("IsolationQuorum", "hasRole", role("REPAIR_ROLE"), crew.address):
             self.client.wait(self.client.send_raw(dev_deployer(), to=crew.address, value=10**20, gas=21_000))
-            governors = [load_keystore(governor_keystore(self.settings, s), self.settings.passphrase).account
-                         for s in SECTORS]
+            governors = [g.account for g in dev_governors(self.settings)]
             Council(self.client, governors).pass_proposal(
                 [("IsolationQuorum", "grantRole", [role("REPAIR_ROLE"), crew.address])], "grant REPAIR_ROLE to the crew")
         return crew
 
     def governance(self) -> None:
         t = time.monotonic()
-        governors = [load_keystore(governor_keystore(self.settings, s), self.settings.passphrase).account
-                     for s in SECTORS]
+        governors = [g.account for g in dev_governors(self.settings)]
         council = Council(self.client, governors)
         window = int(self.client.call1("IsolationQuorum", "votingWindow"))
         pid = council.propose(governors[0], [("IsolationQuorum", "setVotingWindow", [window])],

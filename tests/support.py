@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chain.deploy import governor_keystore, oracle_keystore
+from chain.deploy import dev_oracle, governor_keystore
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder
 from keys.identity import HybridIdentity
@@ -11,11 +11,11 @@ from qeaims.config import Settings
 
 
 def oracle(settings: Settings, sector: str, index: int) -> HybridIdentity:
-    return load_keystore(oracle_keystore(settings, sector, index), settings.passphrase)
+    return dev_oracle(settings, sector, index)
 
 
 def governor(settings: Settings, sector: str) -> HybridIdentity:
-    return load_keystore(governor_keystore(settings, sector), settings.passphrase)
+    return load_keystore(governor_keystore(settings, sector), settings.passphrase)  # one, by sector
 
 
 def recorder(chain_client, settings: Settings, identity: HybridIdentity) -> EventRecorder:  # type: ignore[no-untyped-def]

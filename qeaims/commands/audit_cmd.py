@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -49,11 +49,11 @@ def _since(value: str | None) -> int | None:
         seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
         return int(time.time()) - seconds
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"--since {value!r} is neither an ISO time (2026-11-26T05:00:00Z) nor like 30m, 2h, 1d") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
@@ -69,7 +69,8 @@ def events(
 ) -> None:
     """Recorded events, newest last, read from chain logs (the local index is only a cache)."""
     settings = settings_of(ctx)
-    clauses, params = ["1=1"], []  # type: ignore[var-annotated]
+    clauses: list[str] = ["1=1"]
+    params: list[str | int] = []
     if sector is not None:
         clauses.append("k.sector = ?")
         params.append("0x" + to_bytes32(check_sector(sector)).hex())
@@ -104,7 +105,7 @@ def events(
             "node": from_bytes32(bytes.fromhex(node_hex[2:])) if node_hex != "0x" + "00" * 32 else "",
             "sector": from_bytes32(bytes.fromhex(sector_hex[2:])) if sector_hex else "",
             "payload": body, "block": block, "tx": tx_hash, "batch": batch_id,
-            "time": datetime.fromtimestamp(ts, timezone.utc).isoformat() if ts else None,
+            "time": datetime.fromtimestamp(ts, UTC).isoformat() if ts else None,
         })
     if json_out:
         print_json(out)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from eth_utils.address import is_address, to_checksum_address
 from rich.table import Table
-
-from eth_utils import is_address, to_checksum_address
 
 from chain.connect import connect
 from chain.deploy import deploy_dev_consortium, dev_deployer

@@ -6,17 +6,17 @@ import json
 from typing import Annotated, Any
 
 import typer
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 from rich.table import Table
 
 from chain.connect import connect
 from chain.deploy import role
 from chain.governance import Call, Council
+from keys.hybrid import sign_registration
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore
-from keys.hybrid import sign_registration
-from qeaims.commands.audit_cmd import synced_index
 from qeaims.commands._common import console, keystore_path, load_identity, print_json, settings_of
+from qeaims.commands.audit_cmd import synced_index
 from qeaims.errors import ConfigError
 
 app = typer.Typer(help="Council proposals: propose, approve, execute, list.", no_args_is_help=True)

@@ -41,12 +41,13 @@ def new(
     path = settings.keystore_dir / _role_dir(role) / f"{name}.json"
     identity = HybridIdentity.generate()
     save_keystore(identity, path, settings.passphrase, label=f"{role} {name}", scrypt_n=settings.scrypt_n)
+    key_hash = "0x" + identity.pq_key_hash.hex()
     info = {"name": name, "role": role, "address": identity.address, "key_epoch": identity.key_epoch,
-            "pq_key_hash": "0x" + identity.pq_key_hash.hex(), "keystore": str(path)}
+            "pq_key_hash": key_hash, "keystore": str(path)}
     if json_out:
         print_json(info)
     else:
-        console.print(f"created {role} {name}: {identity.address} (ML-DSA-65 key hash {info['pq_key_hash'][:18]}…)")
+        console.print(f"created {role} {name}: {identity.address} (ML-DSA-65 key hash {key_hash[:18]}…)")
         console.print(f"keystore {path} (mode 0600)")
 
 

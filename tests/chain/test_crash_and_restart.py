@@ -10,8 +10,8 @@ import textwrap
 from chain.node import start_anvil, stop_anvil
 from chain.recorder import canonical_payload
 from keys.ids import to_bytes32
-from tests.support import oracle, recorder, wait_journaled
 from tests.chain.test_ledger_and_audit import audit
+from tests.support import oracle, recorder, wait_journaled
 
 
 def test_anvil_killed_and_restarted_keeps_the_whole_history(fresh_chain) -> None:  # type: ignore[no-untyped-def]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chain.consortium import ORACLES_PER_SECTOR, SECTORS
 from chain.deploy import role
 from chain.governance import Council
-from tests.support import governor
 from keys.hybrid import sign_registration
 from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
 from qeaims.errors import ContractRejected
-
-import pytest
+from tests.support import governor
 
 
 def test_consortium_is_registered_and_council_holds_every_admin_role(chain) -> None:  # type: ignore[no-untyped-def]

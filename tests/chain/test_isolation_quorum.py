@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from chain.consortium import SECTORS
 from chain.governance import Council
 from chain.quorum import Action, QuorumClient
-from chain.consortium import SECTORS
-from tests.support import governor, oracle
 from keys.ids import event_id, to_bytes32
 from qeaims.errors import ContractRejected
+from tests.support import governor, oracle
 
 
 def test_two_of_four_votes_do_not_isolate_three_do(fresh_chain) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ import pytest
 
 from chain.audit import verify_chain_history
 from chain.connect import contract_abis
-from tests.support import oracle, recorder
 from chain.indexer import Indexer
 from chain.recorder import canonical_payload
 from keys.hybrid import sign_batch
@@ -16,6 +15,7 @@ from keys.ids import to_bytes32
 from keys.messages import EventToSign
 from qeaims.errors import ContractRejected
 from qeaims.kinds import kind_by_name
+from tests.support import oracle, recorder
 
 
 def audit(chain):  # type: ignore[no-untyped-def]

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.conftest import cli_env, free_port, run_cli
 from keys.hybrid import sign_batch
 from keys.ids import to_bytes32
 from keys.messages import EventToSign
 from qeaims.config import load_settings
-from tests.support import oracle, wait_journaled
+from tests.conftest import cli_env, free_port, run_cli
+from tests.support import oracle
 
 
 def _one_line_error(result) -> str:  # type: ignore[no-untyped-def]
