@@ -43,6 +43,7 @@ class NodeStatus:
     chain_id: int | None
     journal: Path
     journaled_block: int
+    keeper_running: bool
 
 
 def anvil_binary() -> Path:
@@ -124,6 +125,7 @@ def chain_status(settings: Settings) -> NodeStatus:
         chain_id=chain_id,
         journal=_journal(settings).path,
         journaled_block=_journal(settings).last_block(),
+        keeper_running=_read_pid(settings, "keeper") is not None,
     )
 
 
@@ -139,7 +141,9 @@ def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
                 f"a chain with id {status.chain_id} already answers at {settings.rpc_url}; "
                 f"expected {settings.chain_id}: stop it or choose another --port"
             )
-        return status
+        if status.pid is not None and not status.keeper_running:
+            _start_keeper(settings, _journal(settings))  # our Anvil runs but its journal keeper died
+        return chain_status(settings)
     settings.chain_dir.mkdir(parents=True, exist_ok=True)
     _stop_process(settings, "keeper", signal.SIGKILL)
     journal = _journal(settings)
@@ -176,13 +180,17 @@ def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
             raise ChainStartFailed(f"anvil did not answer at {settings.rpc_url} within {wait_s:.0f} s")
         time.sleep(0.1)
     _replay(RpcClient(settings.rpc_url), journal, settings)
+    _start_keeper(settings, journal)
+    return chain_status(settings)
+
+
+def _start_keeper(settings: Settings, journal: ChainJournal) -> None:
     keeper = _spawn(
         [sys.executable, "-m", "chain.keeper", "--journal", str(journal.path), "--rpc-url", settings.rpc_url,
          "--interval", str(settings.journal_interval_s)],
         settings.chain_dir / "keeper.log",
     )
     _pid_file(settings, "keeper").write_text(f"{keeper.pid}\n")
-    return chain_status(settings)
 
 
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:

@@ -54,6 +54,7 @@ def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")]
         "block": st.block_number,
         "journal": str(st.journal),
         "journaled_block": st.journaled_block,
+        "journal_keeper": "running" if st.keeper_running else "stopped",
         "deployment": deployment.addresses() if deployment else None,
     }
     if json_out:
