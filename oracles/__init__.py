@@ -1,1 +1,1 @@
-"""oracles"""
+"""Per-sector oracle nodes: ingest, detect, attest (hybrid-signed), vote."""
