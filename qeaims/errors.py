@@ -10,7 +10,9 @@
     │   └── TransactionFailed        a transaction reverted or was never mined
     │       └── ContractRejected     reverted with a decoded custom error (name + arguments)
     ├── IdentityError                keystore or identity problems seen by the command
-    └── AuditFailed                  verification found invalid records
+    ├── AuditFailed                  verification found invalid records
+    └── TwinError (sectors/_twin.py) a sector twin refused an asset, command, fault or attack
+        ├── UnknownAsset, InvalidCommand, InvalidFault, InvalidAttack
 
 `keys/` keeps its own `KeysError` tree (it imports nothing from the project); the command treats
 both trees as user-facing.
