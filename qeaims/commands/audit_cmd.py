@@ -152,3 +152,4 @@ def verify(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")]
                           f"(batch {item['batch']}, block {item['block']}): {item['reason']}")
     if not report.ok:
         raise AuditFailed(f"{len(report.invalid)} records do not verify")
+from qeaims.commands import proof_cmd as _proof_cmd  # noqa: F401  (registers `qeaims audit proof`)

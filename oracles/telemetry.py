@@ -1,0 +1,398 @@
+"""An oracle's telemetry store: readings kept locally, batched into Merkle trees, roots anchored on-chain.
+
+Telemetry is anchored, not stored, on-chain (DESIGN.md). Each oracle keeps one SQLite file
+(`<home>/telemetry/<address>.sqlite`, WAL, ``synchronous=FULL``: a commit is on disk) with:
+
+- ``readings``: every reading's canonical JSON body and leaf (`oracles.merkle`), in arrival order.
+  `add_many` commits before it returns, so a reading that was accepted survives a crash.
+- ``batches``: `seal` closes up to ``batch_size`` waiting readings into batch ``b`` (numbered from 1),
+  giving each its index ``i`` in the batch (the reading's id is ``"b:i"``), and stores the batch's root
+  and the exact ledger payload in the same transaction.
+
+`anchor` hands each sealed batch to the oracle's `chain.outbox.EventOutbox` as one ``telemetry-root``
+event (kind 0; node = the asset id when the whole batch is about one asset, else zero; payload =
+canonical JSON ``{"batch", "count", "first", "last", "root", "scheme"}``) and then flushes the
+oracle's `chain.recorder.EventRecorder`. The outbox sequence number each batch got is stored with
+the batch; it is the ledger's sequence number, so the event id is (oracle, seq).
+
+Crash safety. The batch (readings + root) is committed before its event is written to the outbox,
+and the outbox commits before the batch learns its sequence number. The two files cannot share a
+transaction (SQLite is atomic across attached WAL databases only per file), so after a crash between
+those two commits, `anchor` first looks through the outbox rows after the last sequence it knows
+for telemetry-root events of its own scheme and batch number, and adopts them instead of appending
+again. So every batch becomes exactly one ledger event, however the process dies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from chain.outbox import EventOutbox
+from chain.recorder import EventRecorder, canonical_payload
+from keys.ids import to_bytes32
+from oracles.merkle import (
+    LEAF_SCHEME,
+    MerkleTree,
+    reading_body,
+    reading_from_body,
+    reading_leaf_from_body,
+    reading_leaves,
+    timestamp_ms,
+    verify,
+)
+from qeaims.errors import AuditFailed, ConfigError
+from qeaims.kinds import kind_by_name
+from qeaims.messages import Reading
+
+__all__ = [
+    "TELEMETRY_ROOT",
+    "BatchInfo",
+    "TelemetryProof",
+    "TelemetryStore",
+    "decode_root_payload",
+    "parse_reading_ref",
+    "telemetry_path",
+]
+
+TELEMETRY_ROOT = kind_by_name("telemetry-root")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS readings (
+    id     INTEGER PRIMARY KEY,
+    body   BLOB NOT NULL,
+    leaf   BLOB NOT NULL,
+    asset  TEXT NOT NULL,
+    ts_ms  INTEGER NOT NULL,
+    batch  INTEGER,
+    idx    INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS readings_position ON readings(batch, idx);
+CREATE TABLE IF NOT EXISTS batches (
+    batch      INTEGER PRIMARY KEY,
+    root       BLOB NOT NULL,
+    count      INTEGER NOT NULL,
+    first_id   INTEGER NOT NULL,
+    node       BLOB NOT NULL,
+    payload    BLOB NOT NULL,
+    outbox_seq INTEGER UNIQUE
+);
+"""
+
+
+def telemetry_path(home: Path, oracle: str) -> Path:
+    """Where an oracle's store lives under the data directory."""
+    return home / "telemetry" / f"{oracle.lower()}.sqlite"
+
+
+def parse_reading_ref(ref: str) -> tuple[int, int]:
+    """``"3:17"`` → (batch 3, index 17)."""
+    match = re.fullmatch(r"([1-9][0-9]{0,17}):([0-9]{1,18})", ref.strip())
+    if match is None:
+        raise ConfigError(f"reading id {ref!r} is not BATCH:INDEX, e.g. 3:17 (batches count from 1)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _iso_ms(ms: int) -> str:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    batch: int
+    root: bytes
+    count: int
+    node: bytes
+    payload: bytes
+    outbox_seq: int | None
+
+    @property
+    def anchored(self) -> bool:
+        """Handed to the outbox (and so certain to reach the ledger, exactly once)."""
+        return self.outbox_seq is not None
+
+
+@dataclass(frozen=True)
+class TelemetryProof:
+    """Everything needed to prove one reading against its batch's root (`verify` with any root)."""
+
+    ref: str
+    batch: int
+    index: int
+    body: bytes
+    reading: Reading
+    leaf: bytes
+    stored_leaf: bytes
+    proof: tuple[bytes, ...]
+    root: bytes
+    oracle: str
+    seq: int | None
+
+    def verify(self, root: bytes | None = None) -> bool:
+        """Does the leaf recomputed from the stored body lead to `root` (default: the local root)?"""
+        return verify(self.proof, self.root if root is None else root, self.leaf)
+
+
+class TelemetryStore:
+    """One oracle's readings and batches. Thread-safe; one writer process per file."""
+
+    def __init__(self, path: Path, oracle: str, *, batch_size: int = 1024, max_age_s: float = 5.0) -> None:
+        if batch_size < 1:
+            raise ConfigError("batch_size must be at least 1")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = path
+        self.oracle = oracle
+        self.batch_size = batch_size
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('oracle', ?)", (oracle,))
+        owner = str(self._db.execute("SELECT value FROM meta WHERE key = 'oracle'").fetchone()[0])
+        if owner.lower() != oracle.lower():
+            raise ConfigError(f"telemetry store {path} belongs to oracle {owner}, not {oracle}")
+        # Readings left waiting by an earlier run are due at once.
+        self._open_since: float | None = float("-inf") if self.pending_count() else None
+        self._synced_with: int | None = None
+
+    @classmethod
+    def for_oracle(cls, home: Path, oracle: str, *, batch_size: int = 1024, max_age_s: float = 5.0) -> TelemetryStore:
+        """The store of `oracle` (an address) under the data directory `home`."""
+        return cls(telemetry_path(home, oracle), oracle, batch_size=batch_size, max_age_s=max_age_s)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- taking readings in --------------------------------------------------------------------
+
+    def add(self, reading: Reading) -> int:
+        return self.add_many([reading])[0]
+
+    def add_many(self, readings: Sequence[Reading]) -> list[int]:
+        """Store readings durably (one transaction); returns their arrival numbers."""
+        if not readings:
+            return []
+        bodies = [reading_body(r) for r in readings]
+        leaves = reading_leaves(readings, bodies)
+        rows = [(b, leaf, r.asset_id, timestamp_ms(r.timestamp))
+                for r, b, leaf in zip(readings, bodies, leaves, strict=True)]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                first = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM readings").fetchone()[0]) + 1
+                self._db.executemany(
+                    "INSERT INTO readings(id, body, leaf, asset, ts_ms) VALUES (?, ?, ?, ?, ?)",
+                    [(first + i, *row) for i, row in enumerate(rows)],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if self._open_since is None:
+                self._open_since = time.monotonic()
+        return list(range(first, first + len(rows)))
+
+    def pending_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM readings WHERE batch IS NULL").fetchone()[0])
+
+    def due(self) -> bool:
+        """Is a batch ready: a full one waiting, or the oldest waiting reading older than max_age_s?"""
+        waiting = self.pending_count()
+        if waiting >= self.batch_size:
+            return True
+        return waiting > 0 and self._open_since is not None and time.monotonic() - self._open_since >= self.max_age_s
+
+    # --- batches ---------------------------------------------------------------------------------
+
+    def seal(self, *, force: bool = False) -> list[BatchInfo]:
+        """Close every full batch, and the partial one too if it is old enough (or `force`)."""
+        sealed: list[BatchInfo] = []
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT id, leaf, asset, ts_ms FROM readings WHERE batch IS NULL ORDER BY id LIMIT ?",
+                    (self.batch_size,),
+                ).fetchall()
+                if not rows:
+                    self._open_since = None
+                    break
+                old = self._open_since is not None and time.monotonic() - self._open_since >= self.max_age_s
+                if len(rows) < self.batch_size and not (force or old):
+                    break
+                sealed.append(self._seal_rows(rows))
+                if len(rows) < self.batch_size:
+                    self._open_since = None
+                    break
+        if sealed and self.pending_count():
+            self._open_since = time.monotonic()
+        return sealed
+
+    def _seal_rows(self, rows: list[tuple[int, bytes, str, int]]) -> BatchInfo:
+        first_id, last_id = int(rows[0][0]), int(rows[-1][0])
+        if last_id - first_id + 1 != len(rows):
+            raise RuntimeError(f"readings {first_id}..{last_id} are not contiguous in {self.path}")
+        root = MerkleTree([bytes(r[1]) for r in rows]).root
+        assets = {r[2] for r in rows}
+        times = [int(r[3]) for r in rows]
+        node = to_bytes32(next(iter(assets))) if len(assets) == 1 else bytes(32)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            batch = int(self._db.execute("SELECT COALESCE(MAX(batch), 0) FROM batches").fetchone()[0]) + 1
+            payload = canonical_payload({
+                "batch": batch, "count": len(rows), "first": _iso_ms(min(times)), "last": _iso_ms(max(times)),
+                "root": "0x" + root.hex(), "scheme": LEAF_SCHEME,
+            })
+            self._db.execute("UPDATE readings SET batch = ?, idx = id - ? WHERE id BETWEEN ? AND ?",
+                             (batch, first_id, first_id, last_id))
+            self._db.execute("INSERT INTO batches(batch, root, count, first_id, node, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                             (batch, root, len(rows), first_id, node, payload))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return BatchInfo(batch, root, len(rows), node, payload, None)
+
+    def batch(self, number: int) -> BatchInfo | None:
+        row = self._db.execute("SELECT batch, root, count, node, payload, outbox_seq FROM batches WHERE batch = ?",
+                               (number,)).fetchone()
+        return None if row is None else _batch_info(row)
+
+    def batches(self) -> list[BatchInfo]:
+        rows = self._db.execute("SELECT batch, root, count, node, payload, outbox_seq FROM batches ORDER BY batch")
+        return [_batch_info(row) for row in rows]
+
+    # --- anchoring -------------------------------------------------------------------------------
+
+    def enqueue(self, outbox: EventOutbox) -> int:
+        """Write every sealed, not yet enqueued batch root to the outbox, exactly once; returns how many."""
+        if outbox.oracle.lower() != self.oracle.lower():
+            raise ConfigError(f"outbox of {outbox.oracle} cannot anchor telemetry of {self.oracle}")
+        with self._lock:
+            waiting = {int(b): (bytes(n), bytes(p)) for b, n, p in self._db.execute(
+                "SELECT batch, node, payload FROM batches WHERE outbox_seq IS NULL ORDER BY batch")}
+            if not waiting:
+                return 0
+            adopted = self._adopt_from_outbox(outbox, waiting)
+            for batch in adopted:
+                del waiting[batch]
+            order = sorted(waiting)
+            seqs = outbox.append_many((TELEMETRY_ROOT, *waiting[b]) for b in order)
+            # A crash here leaves the events in the outbox without their seqs: _adopt_from_outbox finds them.
+            self._set_seqs(list(zip(order, seqs, strict=True)))
+        return len(order)
+
+    def _adopt_from_outbox(self, outbox: EventOutbox, waiting: dict[int, tuple[bytes, bytes]]) -> list[int]:
+        known = int(self._db.execute("SELECT COALESCE(MAX(outbox_seq), 0) FROM batches").fetchone()[0])
+        found: list[tuple[int, int]] = []
+        for seq in range(known + 1, outbox.last_seq() + 1):
+            row = outbox.get(seq)
+            if row is None or row.kind != TELEMETRY_ROOT:
+                continue
+            for batch, (_, payload) in waiting.items():
+                if row.payload == payload:
+                    found.append((batch, seq))
+                    break
+        self._set_seqs(found)
+        return [batch for batch, _ in found]
+
+    def _set_seqs(self, pairs: list[tuple[int, int]]) -> None:
+        if not pairs:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("UPDATE batches SET outbox_seq = ? WHERE batch = ?", [(s, b) for b, s in pairs])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def anchor(self, recorder: EventRecorder, *, force: bool = False) -> int:
+        """Seal what is due, enqueue every unanchored root, and send the outbox; returns roots enqueued.
+
+        Raises the recorder's `ChainError` if the chain refuses or is down; nothing is lost then, and
+        the next call sends what is left.
+        """
+        if self._synced_with != id(recorder):  # like EventRecorder.record: align with the ledger first
+            recorder.sync()
+            self._synced_with = id(recorder)
+        self.seal(force=force)
+        count = self.enqueue(recorder.outbox)
+        recorder.flush()
+        return count
+
+    def ingest(self, readings: Sequence[Reading], recorder: EventRecorder) -> list[int]:
+        """Store readings and anchor whatever batch that fills (the oracle's main loop)."""
+        ids = self.add_many(readings)
+        if self.due():
+            self.anchor(recorder)
+        return ids
+
+    # --- proofs ----------------------------------------------------------------------------------
+
+    def proof(self, ref: str) -> TelemetryProof:
+        """The inclusion proof of reading ``"batch:index"``, rebuilt from the local store."""
+        batch_no, index = parse_reading_ref(ref)
+        info = self.batch(batch_no)
+        if info is None:
+            raise ConfigError(f"no batch {batch_no} in {self.path} (it holds {len(self.batches())} batches)")
+        if index >= info.count:
+            raise ConfigError(f"batch {batch_no} has {info.count} readings: indexes 0..{info.count - 1}")
+        leaves = [_blob(row[0]) for row in self._db.execute(
+            "SELECT leaf FROM readings WHERE batch = ? ORDER BY idx", (batch_no,))]
+        body_row = self._db.execute("SELECT body FROM readings WHERE batch = ? AND idx = ?", (batch_no, index)).fetchone()
+        if len(leaves) != info.count or body_row is None or any(len(leaf) != 32 for leaf in leaves):
+            raise AuditFailed(f"batch {batch_no} in {self.path} was altered: its stored leaves are missing or malformed")
+        body = _blob(body_row[0])
+        try:
+            reading = reading_from_body(body)
+            leaf = reading_leaf_from_body(body, reading)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError; so is a uint64 overflow
+            raise AuditFailed(f"reading {batch_no}:{index} in {self.path} is no longer a valid reading: "
+                              "the local copy was altered") from exc
+        return TelemetryProof(
+            ref=f"{batch_no}:{index}", batch=batch_no, index=index, body=body, reading=reading, leaf=leaf,
+            stored_leaf=leaves[index], proof=tuple(MerkleTree(leaves).proof(index)), root=info.root,
+            oracle=self.oracle, seq=info.outbox_seq,
+        )
+
+    def ref_of(self, arrival: int) -> str | None:
+        """A reading's id (``"b:i"``) from the number `add_many` returned; None while it waits for a batch."""
+        row = self._db.execute("SELECT batch, idx FROM readings WHERE id = ?", (arrival,)).fetchone()
+        if row is None:
+            raise ConfigError(f"no reading number {arrival} in {self.path}")
+        return None if row[0] is None else f"{int(row[0])}:{int(row[1])}"
+
+
+def _blob(value: bytes | str) -> bytes:
+    """A BLOB column as bytes, even if someone rewrote it as TEXT."""
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _batch_info(row: tuple[int, bytes, int, bytes, bytes, int | None]) -> BatchInfo:
+    b, root, count, node, payload, seq = row
+    return BatchInfo(int(b), bytes(root), int(count), bytes(node), bytes(payload), None if seq is None else int(seq))
+
+
+def decode_root_payload(payload: bytes) -> tuple[int, bytes]:
+    """(batch, root) from a telemetry-root event payload written by this module."""
+    try:
+        body = json.loads(payload)
+        if body.get("scheme") != LEAF_SCHEME:
+            raise ValueError(f"scheme {body.get('scheme')!r} is not {LEAF_SCHEME}")
+        root = bytes.fromhex(str(body["root"]).removeprefix("0x"))
+        if len(root) != 32:
+            raise ValueError("root is not 32 bytes")
+        return int(body["batch"]), root
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AuditFailed(f"the on-chain telemetry-root payload is not one this store wrote: {exc}") from exc
