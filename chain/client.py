@@ -125,7 +125,10 @@ class ChainClient:
         """Any transaction (`to=None` creates a contract); the nonce comes from the local manager."""
         sender = self._sender(account.address)
         assert sender.window is not None
-        sender.window.acquire()
+        if not sender.window.acquire(timeout=self.receipt_timeout_s):
+            raise TransactionFailed(
+                f"{account.address} already has {self.inflight_per_sender} transactions in flight that are not mined"
+            )
         try:
             hex_data = "0x" + data.hex()
             if gas is None:
@@ -166,12 +169,19 @@ class ChainClient:
         """Run many sends pipelined within each sender's window; receipts come back in order."""
         pending: deque[SentTx] = deque()
         receipts: list[dict[str, Any]] = []
-        for send in senders:
-            if len(pending) >= self.inflight_per_sender:
+        try:
+            for send in senders:
+                if len(pending) >= self.inflight_per_sender:
+                    receipts.append(self.wait(pending.popleft()))
+                pending.append(send())
+            while pending:
                 receipts.append(self.wait(pending.popleft()))
-            pending.append(send())
-        while pending:
-            receipts.append(self.wait(pending.popleft()))
+        finally:
+            for sent in pending:  # after an error: give every window slot back
+                try:
+                    self.wait(sent, timeout_s=5.0)
+                except ChainError:
+                    pass
         return receipts
 
     def wait(self, sent: SentTx, timeout_s: float | None = None) -> dict[str, Any]:
@@ -237,6 +247,10 @@ class ChainClient:
         except RpcError as exc:
             raise self._translate(exc, contract) from exc
         return estimate + estimate // 5 + 20_000
+
+    def translate(self, exc: RpcError, contract: str) -> ChainError:
+        """A node's error reply as our error: the decoded custom error if any contract of ours knows it."""
+        return self._translate(exc, contract)
 
     def _translate(self, exc: RpcError, contract: str) -> ChainError:
         if exc.data:

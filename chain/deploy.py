@@ -10,6 +10,7 @@ from the RoleGranted/RoleRevoked logs.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,7 @@ def deploy_contracts(
         client.transact(deployer, contract, "renounceRole", DEFAULT_ADMIN_ROLE, deployer.address)
     block = int(rpc.call("eth_blockNumber"), 16)
     deployment = Deployment(
+        deployment_id=uuid.uuid4().hex,
         chain_id=chain_id,
         rpc_url=settings.rpc_url,
         deployed_at_block=block,

@@ -12,6 +12,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from chain.client import ChainClient
+from chain.rpc import RpcError
 from qeaims.errors import TransactionFailed
 
 __all__ = ["Call", "Council"]
@@ -28,6 +29,19 @@ class Council:
         targets = [self.client.address(contract) for contract, _, _ in calls]
         datas = [self.client.abi(contract).encode_call(fn, args) for contract, fn, args in calls]
         return targets, [0] * len(calls), datas
+
+    def simulate(self, calls: Sequence[Call]) -> None:
+        """Run each call as the council would (eth_call from its address) and raise the decoded
+        error of the first that would fail, so a proposal that can never execute is not created.
+        Calls are simulated one by one, so use it for proposals whose calls do not depend on each other."""
+        council = self.client.address("GovernanceCouncil")
+        for contract, fn, args in calls:
+            data = "0x" + self.client.abi(contract).encode_call(fn, args).hex()
+            try:
+                self.client.rpc.call("eth_call", [{"from": council, "to": self.client.address(contract),
+                                                   "data": data}, "latest"])
+            except RpcError as exc:
+                raise self.client.translate(exc, contract) from exc
 
     def propose(self, governor: LocalAccount, calls: Sequence[Call], description: str) -> int:
         targets, values, datas = self.encode(calls)

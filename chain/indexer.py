@@ -137,8 +137,13 @@ class Indexer:
         addresses = list(self.deployment.addresses().values())
         for lo in range(start, head + 1, CHUNK):
             hi = min(lo + CHUNK - 1, head)
-            raw = self.rpc.call("eth_getLogs", [{"fromBlock": hex(lo), "toBlock": hex(hi), "address": addresses}])
-            hi_hash = self._block_hash(hi)
+            while True:  # the block hash read before and after the logs must agree, or the chain moved
+                hi_hash = self._block_hash(hi)
+                raw = self.rpc.call("eth_getLogs", [{"fromBlock": hex(lo), "toBlock": hex(hi), "address": addresses}])
+                if self._block_hash(hi) == hi_hash and hi_hash is not None:
+                    break
+                if hi_hash is None:
+                    return SyncReport(from_block=start, to_block=lo - 1, logs=total, rewound_to=rewound)
             timestamps = self._timestamps(raw)
             self.db.execute("BEGIN IMMEDIATE")
             try:

@@ -56,12 +56,36 @@ class ChainJournal:
         lines = "".join(
             json.dumps({"n": b.number, "ts": b.timestamp, "txs": list(b.raw_transactions)}) + "\n" for b in blocks
         )
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        with open(self.path, "ab") as handle:  # buffered write: loops until every byte is written
+            handle.write(lines.encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def repair(self) -> int:
+        """Cut a torn or unreadable tail (a crash mid-write) so later appends stay readable.
+
+        Returns the number of bytes removed. Must run before anything appends after a crash.
+        """
         try:
-            os.write(fd, lines.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        good = 0
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                json.loads(line)
+            except ValueError:
+                break
+            good += len(line)
+        if good == len(data):
+            return 0
+        with open(self.path, "r+b") as handle:
+            handle.truncate(good)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return len(data) - good
 
     def blocks(self) -> Iterator[JournalBlock]:
         for record in self._records():

@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.25)
     args = parser.parse_args(argv)
     journal = ChainJournal(args.journal)
+    journal.repair()
     rpc = RpcClient(args.rpc_url, timeout_s=10.0, retries=0)
     stopping = False
 

@@ -16,6 +16,7 @@ __all__ = ["Deployment", "load_deployment", "save_deployment"]
 class Deployment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    deployment_id: str  # random, per deployment: binds local state (outboxes) to these contracts
     chain_id: int
     rpc_url: str
     deployed_at_block: int

@@ -25,7 +25,7 @@ from pathlib import Path
 from chain.journal import ChainJournal
 from chain.rpc import RpcClient
 from qeaims.config import Settings, project_root
-from qeaims.errors import ChainNotRunning, ChainStartFailed
+from qeaims.errors import ChainError, ChainNotRunning, ChainStartFailed
 
 __all__ = ["NodeStatus", "anvil_binary", "chain_status", "rpc_block_number", "start_anvil", "stop_anvil"]
 
@@ -147,6 +147,7 @@ def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
     settings.chain_dir.mkdir(parents=True, exist_ok=True)
     _stop_process(settings, "keeper", signal.SIGKILL)
     journal = _journal(settings)
+    journal.repair()
     genesis = journal.genesis()
     if genesis is not None and genesis["chain_id"] != settings.chain_id:
         raise ChainStartFailed(
@@ -179,7 +180,13 @@ def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
             process.kill()
             raise ChainStartFailed(f"anvil did not answer at {settings.rpc_url} within {wait_s:.0f} s")
         time.sleep(0.1)
-    _replay(RpcClient(settings.rpc_url), journal, settings)
+    try:
+        _replay(RpcClient(settings.rpc_url), journal, settings)
+    except BaseException:
+        process.kill()  # never leave a half-replayed chain answering at the URL
+        process.wait()
+        _pid_file(settings).unlink(missing_ok=True)
+        raise
     _start_keeper(settings, journal)
     return chain_status(settings)
 
@@ -251,6 +258,13 @@ def stop_anvil(settings: Settings, *, hard: bool = False) -> bool:
     Anvil only, as a crash would; the next start replays what the keeper had journaled."""
     if hard:
         return _stop_process(settings, "anvil", signal.SIGKILL)
+    if _read_pid(settings) is not None:
+        try:  # no block may be mined after the keeper's last catch-up
+            rpc = RpcClient(settings.rpc_url, timeout_s=5.0, retries=0)
+            rpc.call("evm_setAutomine", [False])
+            rpc.call("evm_setIntervalMining", [0])
+        except ChainError:
+            pass
     _stop_process(settings, "keeper", signal.SIGTERM)
     return _stop_process(settings, "anvil", signal.SIGTERM)
 

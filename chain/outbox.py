@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keys.messages import EventToSign
+from qeaims.errors import InvalidEvent
 
-__all__ = ["EventOutbox", "OutboxRow"]
+__all__ = ["MAX_PAYLOAD", "EventOutbox", "OutboxRow"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -29,6 +30,20 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+MAX_KIND = 15
+MAX_PAYLOAD = 4096  # EventLedger.MAX_PAYLOAD
+
+
+def _checked(kind: int, node: bytes, payload: bytes) -> tuple[int, bytes, bytes]:
+    if not 0 <= kind <= MAX_KIND:
+        raise InvalidEvent(f"event kind {kind} is unknown (0..{MAX_KIND})")
+    if len(node) != 32:
+        raise InvalidEvent(f"an event's node id is 32 bytes, got {len(node)}")
+    if len(payload) > MAX_PAYLOAD:
+        raise InvalidEvent(f"event payload is {len(payload)} bytes; the ledger takes at most {MAX_PAYLOAD}")
+    return kind, bytes(node), bytes(payload)
 
 
 @dataclass(frozen=True)
@@ -61,8 +76,10 @@ class EventOutbox:
             raise ValueError(f"outbox {path} belongs to oracle {owner}, not {oracle}")
 
     @classmethod
-    def for_oracle(cls, directory: Path, oracle: str) -> EventOutbox:
-        return cls(directory / f"{oracle.lower()}.sqlite", oracle)
+    def for_oracle(cls, directory: Path, oracle: str, deployment_id: str) -> EventOutbox:
+        """The outbox of `oracle` for one deployment: a redeployed ledger starts from an empty outbox
+        instead of re-recording the old contracts' events on the new ones."""
+        return cls(directory / deployment_id / f"{oracle.lower()}.sqlite", oracle)
 
     def close(self) -> None:
         self._db.close()
@@ -83,12 +100,17 @@ class EventOutbox:
         return self.append_many([(kind, node, payload)])[0]
 
     def append_many(self, items: Iterable[tuple[int, bytes, bytes]]) -> list[int]:
-        """Assign the next sequence numbers and commit them durably in one transaction."""
+        """Check, then assign the next sequence numbers and commit them durably in one transaction.
+
+        Events the ledger would always refuse are refused here, before they get a sequence number:
+        one such row would otherwise sit at the head of the outbox and block every later event.
+        """
+        checked = [_checked(kind, node, payload) for kind, node, payload in items]
         with self._lock:
-            next_seq = self.last_seq() + 1
-            rows = [(next_seq + i, kind, node, payload) for i, (kind, node, payload) in enumerate(items)]
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE")  # the next seq is read inside the write lock
             try:
+                next_seq = self.last_seq() + 1
+                rows = [(next_seq + i, kind, node, payload) for i, (kind, node, payload) in enumerate(checked)]
                 self._db.executemany("INSERT INTO events(seq, kind, node, payload) VALUES (?, ?, ?, ?)", rows)
                 self._db.execute("COMMIT")
             except BaseException:

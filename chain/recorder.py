@@ -19,7 +19,7 @@ from chain.client import ChainClient, SentTx
 from chain.outbox import EventOutbox, OutboxRow
 from keys.hybrid import sign_batch
 from keys.identity import HybridIdentity
-from qeaims.errors import ChainError
+from qeaims.errors import ChainError, ContractRejected, IdentityError
 
 __all__ = ["EventRecorder", "FlushReport", "canonical_payload"]
 
@@ -50,7 +50,18 @@ class EventRecorder:
         return int(self.client.call1("EventLedger", "lastSeq", self.identity.address))
 
     def sync(self) -> int:
-        """Reconcile with the chain; returns the number of events waiting to be sent."""
+        """Reconcile with the chain; returns the number of events waiting to be sent.
+
+        Also refuses to go on with a key the registry no longer (or not yet) holds: batches signed
+        at another epoch would be refused by the ledger.
+        """
+        record = self.client.call1("Registry", "oracle", self.identity.address)
+        epoch = int(record[3])
+        if epoch != self.identity.key_epoch:
+            raise IdentityError(
+                f"oracle {self.identity.address} signs with key epoch {self.identity.key_epoch} but the registry "
+                f"holds epoch {epoch}: finish the rotation with `qeaims keys rotate` or load the current keystore"
+            )
         waiting = self.outbox.reconcile(self.chain_last_seq())
         self._synced = True
         return waiting
@@ -69,7 +80,19 @@ class EventRecorder:
         max_batch: int = MAX_BATCH,
         on_confirmed: Callable[[int, float], None] | None = None,
     ) -> FlushReport:
-        """Send every pending event in order; raises the first chain error after re-syncing."""
+        """Send every pending event in order.
+
+        A sequence refusal means the chain and the outbox disagree (the chain lost blocks, or another
+        sender got in between): re-sync and try once more. Any other error is raised after re-syncing.
+        """
+        try:
+            return self._flush_once(max_batch, on_confirmed)
+        except ContractRejected as exc:
+            if exc.error not in ("LedgerSequenceGap", "LedgerSequenceNotIncreasing"):
+                raise
+            return self._flush_once(max_batch, on_confirmed)
+
+    def _flush_once(self, max_batch: int, on_confirmed: Callable[[int, float], None] | None) -> FlushReport:
         if not self._synced:
             self.sync()
         report = FlushReport()
@@ -96,13 +119,14 @@ class EventRecorder:
                 report.last_receipt = receipt
                 if on_confirmed is not None:
                     on_confirmed(len(rows), latency)
-        except ChainError:
+        except BaseException:
+            # every transaction still in flight is awaited, so its window slot is given back
             for sent, _ in in_flight:
                 try:
                     self.client.wait(sent, timeout_s=5.0)
                 except ChainError:
                     pass
-            self.sync()
+            self._synced = False
             raise
         return report
 
@@ -118,5 +142,6 @@ class EventRecorder:
         payload_bytes = sum(len(r.payload) for r in rows)
         gas = 120_000 + 60_000 + len(rows) * 9_000 + payload_bytes * 40 + 3309 * 40
         return self.client.send(
-            self.identity.account, "EventLedger", "recordBatch", batch.event_inputs(), batch.pq_signature, gas=gas
+            self.identity.account, "EventLedger", "recordBatch", batch.event_inputs(), batch.key_epoch,
+            batch.pq_signature, gas=gas,
         )

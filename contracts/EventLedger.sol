@@ -30,9 +30,13 @@ contract EventLedger is IEventLedger {
     /// @dev `lastSeq` and `batchCount` are written before the loop that checks and logs each event;
     /// a failing check reverts the whole batch, so the early write never survives a bad batch.
     /// The only external call is a view call to the trusted registry, made before any write.
-    function recordBatch(EventInput[] calldata events, bytes calldata pqSignature) external returns (uint64 batchId) {
+    function recordBatch(EventInput[] calldata events, uint32 keyEpoch, bytes calldata pqSignature)
+        external
+        returns (uint64 batchId)
+    {
         IRegistry.Oracle memory o = registry.oracle(msg.sender);
         if (o.status != IRegistry.OracleStatus.Active) revert LedgerNotActiveOracle(msg.sender);
+        if (keyEpoch != o.keyEpoch) revert LedgerKeyEpochMismatch(msg.sender, keyEpoch, o.keyEpoch);
         uint256 count = events.length;
         if (count == 0) revert LedgerEmptyBatch();
         if (count > MAX_BATCH) revert LedgerBatchTooLarge(count, MAX_BATCH);

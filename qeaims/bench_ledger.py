@@ -68,8 +68,8 @@ def _oracle_worker(settings: Settings, sector: str, index: int, batch_size: int,
 def _record_until(settings: Settings, sector: str, index: int, batch_size: int, payload_bytes: int,
                   stop_at: float, results: mp.Queue) -> None:  # type: ignore[type-arg]
     identity = dev_oracle(settings, sector, index)
-    client, _ = connect(settings)
-    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address)
+    client, deployment = connect(settings)
+    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
     recorder = EventRecorder(client, identity, outbox)
     node = to_bytes32("bench-node")
     payload = os.urandom(payload_bytes // 2).hex().encode()[:payload_bytes]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qeaims.errors import ConfigError
 
@@ -46,6 +46,13 @@ class Settings(BaseModel):
     isolation_cap_bps: int = Field(default=2500, ge=1, le=10_000)
     council_threshold: int = Field(default=4, ge=1)
     proposal_lifetime_s: int = Field(default=7 * 24 * 3600, ge=60)
+
+    @field_validator("rpc_url_override")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @property
     def rpc_url(self) -> str:

@@ -68,7 +68,8 @@ class _Demo:
         return dev_oracle(self.settings, sector, index)
 
     def recorder(self, identity: HybridIdentity) -> EventRecorder:
-        return EventRecorder(self.client, identity, EventOutbox.for_oracle(self.settings.outbox_dir, identity.address))
+        return EventRecorder(self.client, identity, EventOutbox.for_oracle(self.settings.outbox_dir, identity.address,
+                                                                     self.deployment.deployment_id))
 
     def observations(self) -> None:
         t = time.monotonic()

@@ -2,6 +2,7 @@
 
     QeaimsError                      message is one line a user can act on
     ├── ConfigError                  bad setting or flag value
+    │   └── InvalidEvent             an event the ledger would refuse (size, kind, node)
     ├── ChainError                   anything about the chain
     │   ├── ChainNotRunning          no node answers at the RPC URL
     │   ├── ChainStartFailed         the embedded node could not start
@@ -32,6 +33,7 @@ __all__ = [
     "ContractRejected",
     "DeploymentMissing",
     "IdentityError",
+    "InvalidEvent",
     "QeaimsError",
     "TransactionFailed",
 ]
@@ -43,6 +45,10 @@ class QeaimsError(Exception):
 
 class ConfigError(QeaimsError):
     """A setting, flag or argument has a value the product cannot use."""
+
+
+class InvalidEvent(ConfigError):
+    """An event the ledger would always refuse; refused before it gets a sequence number."""
 
 
 class ChainError(QeaimsError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chain.deploy import dev_oracle, governor_keystore
+from chain.manifest import load_deployment
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder
 from keys.identity import HybridIdentity
@@ -19,7 +20,8 @@ def governor(settings: Settings, sector: str) -> HybridIdentity:
 
 
 def recorder(chain_client, settings: Settings, identity: HybridIdentity) -> EventRecorder:  # type: ignore[no-untyped-def]
-    return EventRecorder(chain_client, identity, EventOutbox.for_oracle(settings.outbox_dir, identity.address))
+    return EventRecorder(chain_client, identity, EventOutbox.for_oracle(
+        settings.outbox_dir, identity.address, load_deployment(settings.manifest_path).deployment_id))
 
 
 def wait_journaled(settings: Settings, timeout_s: float = 10.0) -> int:

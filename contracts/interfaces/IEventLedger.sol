@@ -47,6 +47,7 @@ interface IEventLedger {
     error LedgerUnknownKind(uint8 kind);
     error LedgerPayloadTooLarge(uint256 size, uint256 max);
     error LedgerInvalidSignatureLength(uint256 length);
+    error LedgerKeyEpochMismatch(address oracle, uint32 signedEpoch, uint32 currentEpoch);
 
     /// @notice One recorded event. `batchId` ties it to the {BatchSigned} that carries its signature.
     event EventRecorded(
@@ -67,11 +68,16 @@ interface IEventLedger {
 
     /// @notice Records a batch of events signed by the caller.
     /// @param events at least one, at most MAX_BATCH, `seq` = lastSeq + 1, lastSeq + 2, ... (no gaps)
+    /// @param keyEpoch the ML-DSA key epoch the batch was signed with; must be the registry's current
+    /// one, so a batch signed just before a rotation is refused (and re-signed) rather than recorded
+    /// with a signature no auditor could verify against the epoch in force
     /// @param pqSignature ML-DSA-65 signature (3309 bytes) over the batch message built by `keys/`
     /// Requirements: caller is an Active oracle in the registry; kinds known; payloads ≤ MAX_PAYLOAD.
     /// Emits one {EventRecorded} per event, then {BatchSigned}.
     /// @return batchId the new batch's id (1, 2, ...)
-    function recordBatch(EventInput[] calldata events, bytes calldata pqSignature) external returns (uint64 batchId);
+    function recordBatch(EventInput[] calldata events, uint32 keyEpoch, bytes calldata pqSignature)
+        external
+        returns (uint64 batchId);
 
     /// @notice Highest sequence number recorded for `oracle` (0 if none).
     function lastSeq(address oracle) external view returns (uint64);

@@ -16,6 +16,7 @@ from chain.audit import verify_chain_history
 from chain.client import ChainClient
 from chain.connect import connect, contract_abis
 from chain.indexer import Indexer
+from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
 from qeaims.commands._common import check_sector, console, err_console, print_json, settings_of
 from qeaims.config import Settings
@@ -47,7 +48,7 @@ def _since(value: str | None) -> int | None:
     match = _RELATIVE.match(value)
     if match:
         seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-        return int(time.time()) - seconds
+        return max(0, int(time.time()) - seconds)  # "since 10,000 years ago" means everything
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -55,6 +56,16 @@ def _since(value: str | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
+
+
+def _node_name(node_hex: str) -> str:
+    """A node id as its ASCII name, or as hex when it is not one (an oracle address, a hash)."""
+    if node_hex == "0x" + "00" * 32:
+        return ""
+    try:
+        return from_bytes32(bytes.fromhex(node_hex[2:]))
+    except KeysError:
+        return node_hex
 
 
 @app.command()
@@ -102,7 +113,7 @@ def events(
             body = text
         out.append({
             "oracle": oracle, "seq": seq, "kind": kind_name(kind_value),
-            "node": from_bytes32(bytes.fromhex(node_hex[2:])) if node_hex != "0x" + "00" * 32 else "",
+            "node": _node_name(node_hex),
             "sector": from_bytes32(bytes.fromhex(sector_hex[2:])) if sector_hex else "",
             "payload": body, "block": block, "tx": tx_hash, "batch": batch_id,
             "time": datetime.fromtimestamp(ts, UTC).isoformat() if ts else None,

@@ -38,8 +38,8 @@ def record(
         raise ConfigError("--payload must be a JSON object, e.g. '{\"score\": 0.93}'")
     node_id = to_bytes32(node) if node else b"\0" * 32
     identity = load_identity(settings, oracle=oracle)
-    client, _ = connect(settings)
-    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address)
+    client, deployment = connect(settings)
+    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
     try:
         recorder = EventRecorder(client, identity, outbox)
         seq = recorder.record(kind_value, node_id, canonical_payload(body))

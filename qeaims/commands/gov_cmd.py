@@ -39,7 +39,9 @@ def _submit(ctx: typer.Context, governor: str, calls: list[Call], description: s
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
-    proposal_id = Council(client).propose(gov.account, calls, description)
+    council = Council(client)
+    council.simulate(calls)  # a proposal that could never execute is refused here, with the reason
+    proposal_id = council.propose(gov.account, calls, description)
     console.print(f"proposal {proposal_id} created by {governor}: {description}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from eth_utils.address import is_address
 from rich.table import Table
 
 from chain.connect import connect
@@ -32,7 +33,7 @@ def propose(
         raise ConfigError(f"unknown action {action!r}: choose isolate, reintegrate or quarantine")
     chosen = _ACTIONS[action]
     if chosen is Action.QUARANTINE:
-        if not (target.startswith("0x") and len(target) == 42):
+        if not is_address(target):
             raise ConfigError("quarantine needs the oracle's address (0x + 40 hex digits)")
         target_id = bytes(12) + bytes.fromhex(target[2:])
     else:
@@ -71,6 +72,8 @@ def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
     """A proposal's state, votes that still count, and voters."""
     settings = settings_of(ctx)
     client, _ = connect(settings)
+    if int(client.call1("IsolationQuorum", "proposalState", proposal)) == 0:
+        raise ConfigError(f"there is no isolation proposal {proposal}")
     view = QuorumClient(client).view(proposal)
     target = ("0x" + view.target[12:].hex()) if view.action is Action.QUARANTINE else from_bytes32(view.target)
     data = {"id": view.proposal_id, "action": view.action.name.lower(), "sector": view.sector, "target": target,

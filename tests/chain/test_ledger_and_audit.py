@@ -59,7 +59,8 @@ def test_replayed_sequence_is_rejected(chain) -> None:  # type: ignore[no-untype
     replay = sign_batch(ident, chain_id=chain.client.chain_id, ledger=chain.deployment.event_ledger,
                         events=[EventToSign(seq=last, kind=1, node=to_bytes32("lift-1"), payload=b"{}")])
     with pytest.raises(ContractRejected) as rejected:
-        chain.client.transact(ident.account, "EventLedger", "recordBatch", replay.event_inputs(), replay.pq_signature)
+        chain.client.transact(ident.account, "EventLedger", "recordBatch", replay.event_inputs(), replay.key_epoch,
+                              replay.pq_signature)
     assert rejected.value.error == "LedgerSequenceNotIncreasing"
     assert "EventLedger rejected the transaction" in str(rejected.value)
 
@@ -72,7 +73,7 @@ def test_unregistered_account_cannot_record(chain) -> None:  # type: ignore[no-u
                        events=[EventToSign(seq=1, kind=1, node=to_bytes32("pump-1"), payload=b"{}")])
     with pytest.raises(ContractRejected) as rejected:
         chain.client.transact(outsider.account, "EventLedger", "recordBatch", batch.event_inputs(),
-                              batch.pq_signature)
+                              batch.key_epoch, batch.pq_signature)
     assert rejected.value.error == "LedgerNotActiveOracle"
 
 
@@ -87,7 +88,8 @@ def test_tampered_mldsa_signature_is_reported_by_audit(fresh_chain) -> None:  # 
     forged = bytearray(good.pq_signature)
     forged[100] ^= 0x01
     # the EVM cannot check ML-DSA: the ledger accepts it; the audit must catch it
-    chain.client.transact(ident.account, "EventLedger", "recordBatch", good.event_inputs(), bytes(forged))
+    chain.client.transact(ident.account, "EventLedger", "recordBatch", good.event_inputs(), good.key_epoch,
+                          bytes(forged))
     result = audit(chain)
     assert not result.ok
     assert [(i["seq"], i["reason"]) for i in result.invalid] == [(seq, "ML-DSA-65 signature does not verify")]

@@ -84,7 +84,7 @@ def test_operator_and_auditor_workflow(fresh_chain, tmp_path) -> None:  # type: 
     batch = sign_batch(ident, chain_id=fresh_chain.client.chain_id, ledger=fresh_chain.deployment.event_ledger,
                        events=[EventToSign(seq=1, kind=2, node=to_bytes32("pump-2"), payload=b"{}")])
     forged = bytes([batch.pq_signature[0] ^ 0xFF]) + batch.pq_signature[1:]
-    fresh_chain.client.transact(ident.account, "EventLedger", "recordBatch", batch.event_inputs(), forged)
+    fresh_chain.client.transact(ident.account, "EventLedger", "recordBatch", batch.event_inputs(), batch.key_epoch, forged)
     failed = run_cli(["audit", "verify", "--json"], env)
     assert failed.returncode == 1
     bad = json.loads(failed.stdout)
@@ -107,3 +107,16 @@ def test_chain_up_status_down_and_restart_keep_history(tmp_path) -> None:  # typ
         assert run_cli(["audit", "verify"], env).returncode == 0
     finally:
         run_cli(["chain", "down"], env)
+
+
+def test_more_bad_input_found_in_review(chain) -> None:  # type: ignore[no-untyped-def]
+    env = chain.env
+    assert "oracle's address" in _one_line_error(
+        run_cli(["isolation", "propose", "quarantine", "0x" + "zz" * 20, "--oracle", "water-1"], env))
+    assert "no isolation proposal 999" in _one_line_error(run_cli(["isolation", "show", "999"], env))
+    assert "http://" in _one_line_error(run_cli(["--rpc-url", "notaurl", "chain", "status"], env))
+    assert "Not a directory" in _one_line_error(run_cli(["--home", "/dev/null/x", "chain", "up"], env))
+    huge = run_cli(["audit", "events", "--since", "99999999999999999999d", "--json"], env)
+    assert huge.returncode == 0, huge.stderr
+    refused = _one_line_error(run_cli(["gov", "propose", "set-threshold", "99", "--governor", "water"], env))
+    assert "CouncilInvalidThreshold" in refused

@@ -20,9 +20,18 @@ contract EventLedgerTest is Deployed {
         sig = PqFixtures.signature(1);
     }
 
+    /// @dev Records at key epoch 1 (every oracle's epoch until it rotates). No view call in here:
+    /// callers put vm.expectRevert right before it, which must apply to recordBatch itself.
     function _record(address oracle, IEventLedger.EventInput[] memory events) internal returns (uint64) {
+        return _recordAt(oracle, events, 1);
+    }
+
+    function _recordAt(address oracle, IEventLedger.EventInput[] memory events, uint32 epoch)
+        internal
+        returns (uint64)
+    {
         vm.prank(oracle);
-        return ledger.recordBatch(events, sig);
+        return ledger.recordBatch(events, epoch, sig);
     }
 
     function test_Constants() public view {
@@ -64,12 +73,21 @@ contract EventLedgerTest is Deployed {
         registry.rotateKey(PqFixtures.key(99), sig, sig);
         vm.expectEmit(address(ledger));
         emit IEventLedger.BatchSigned(oracleA, 1, WATER, 2, 1, 1, 1, sig);
-        _record(oracleA, _events(1, 1));
+        _recordAt(oracleA, _events(1, 1), 2);
+    }
+
+    function test_RevertWhen_SignedWithAnOldKeyEpoch() public {
+        vm.prank(oracleA);
+        registry.rotateKey(PqFixtures.key(99), sig, sig);
+        vm.prank(oracleA);
+        vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerKeyEpochMismatch.selector, oracleA, 1, 2));
+        ledger.recordBatch(_events(1, 1), 1, sig);
+        assertEq(ledger.lastSeq(oracleA), 0);
     }
 
     function test_RevertWhen_CallerNotActiveOracle() public {
         vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerNotActiveOracle.selector, address(this)));
-        ledger.recordBatch(_events(1, 1), sig);
+        ledger.recordBatch(_events(1, 1), 1, sig);
 
         vm.prank(address(quorum));
         registry.quarantineOracle(oracleA, "intrusion");
@@ -99,7 +117,7 @@ contract EventLedgerTest is Deployed {
         vm.assume(length != 3309);
         vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerInvalidSignatureLength.selector, length));
         vm.prank(oracleA);
-        ledger.recordBatch(_events(1, 1), new bytes(length));
+        ledger.recordBatch(_events(1, 1), 1, new bytes(length));
     }
 
     function testFuzz_RevertWhen_UnknownKind(uint8 kind, uint8 position) public {
@@ -183,7 +201,7 @@ contract EventLedgerTest is Deployed {
     function test_GasBatchOf500() public {
         IEventLedger.EventInput[] memory events = _events(1, 500);
         vm.prank(oracleA);
-        ledger.recordBatch(events, sig);
+        ledger.recordBatch(events, 1, sig);
         uint256 used = vm.lastCallGas().gasTotalUsed;
         console.log("recordBatch(500 events) gas:", used, "per event:", used / 500);
         assertLt(used / 500, 5_500);

@@ -64,7 +64,7 @@ contract LedgerHandler is CommonBase, StdCheats, StdUtils {
         vm.recordLogs();
         vm.prank(actor);
         bool accepted;
-        try ledger.recordBatch(events, signature) {
+        try ledger.recordBatch(events, 1, signature) {
             accepted = true;
         } catch {}
         Vm.Log[] memory logs = vm.getRecordedLogs(); // also holds logs of a reverted call: count accepted only
