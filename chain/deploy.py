@@ -10,6 +10,7 @@ from the RoleGranted/RoleRevoked logs.
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,8 +163,21 @@ def dev_governors(settings: Settings) -> list[HybridIdentity]:
 
 
 def _identity(settings: Settings, path: Path, label: str) -> HybridIdentity:
+    """Reuse a keystore if there is one. A new deployment registers its current key at epoch 1, so a
+    keystore rotated under an earlier deployment is renumbered (same keys, archives kept)."""
     if path.exists():
-        return load_keystore(path, settings.passphrase)
+        identity = load_keystore(path, settings.passphrase)
+        archives = list(path.parent.glob(f"{path.stem}.epoch*.json"))
+        if archives:
+            retired = path.parent / "retired" / f"{int(time.time())}"
+            retired.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for archive in archives:
+                archive.rename(retired / archive.name)  # kept: they prove the earlier deployment's signatures
+        if identity.key_epoch != 1:
+            identity = HybridIdentity(account=identity.account, mldsa_key=identity.mldsa_key, key_epoch=1)
+            save_keystore(identity, path, settings.passphrase, label=label, scrypt_n=settings.scrypt_n,
+                          overwrite=True)
+        return identity
     identity = HybridIdentity.generate()
     save_keystore(identity, path, settings.passphrase, label=label, scrypt_n=settings.scrypt_n)
     return identity

@@ -105,6 +105,14 @@ def test_chain_up_status_down_and_restart_keep_history(tmp_path) -> None:  # typ
         events = json.loads(run_cli(["audit", "events", "--json"], env).stdout)
         assert [(e["kind"], e["seq"]) for e in events] == [("anomaly", 1)]
         assert run_cli(["audit", "verify"], env).returncode == 0
+        # a redeploy starts a new ledger: rotated keys restart at epoch 1, old events are not re-recorded
+        assert run_cli(["keys", "rotate", "--oracle", "banking-1"], env).returncode == 0
+        assert run_cli(["deploy"], env).returncode == 0
+        again = run_cli(["event", "record", "--oracle", "banking-1", "--kind", "fault", "--json"], env)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["seq"] == 1
+        assert [e["kind"] for e in json.loads(run_cli(["audit", "events", "--json"], env).stdout)] == ["fault"]
+        assert run_cli(["audit", "verify"], env).returncode == 0
     finally:
         run_cli(["chain", "down"], env)
 
