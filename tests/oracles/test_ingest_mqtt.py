@@ -1,0 +1,171 @@
+"""oracles.ingest.mqtt: the topic scheme and payload checks, and real messages through the embedded broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from oracles.ingest import IngestError, MessageRejected
+from oracles.ingest.mqtt import EmbeddedBroker, MqttSubscriber, encode_payload, parse_message, topic_for
+from oracles.ingest.sink import LOGGER_NAME, ReadingSink
+from qeaims.messages import Reading, Sector
+from tests.conftest import free_port
+
+NOW = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
+TOPIC = "qeaims/water/pump-1/pressure"
+
+
+def sample(value: object = 41.7, **over: object) -> bytes:
+    body = {"quantity": "pressure_m", "unit": "m", "value": value, "timestamp": "2026-11-26T04:59:59.250Z"}
+    body.update(over)
+    return json.dumps(body).encode()
+
+
+def reading(i: int, asset: str = "pump-1") -> Reading:
+    return Reading(sector=Sector.WATER, asset_id=asset, sensor_id="pressure", quantity="pressure_m", unit="m",
+                   value=40.0 + i / 4, timestamp=NOW + timedelta(milliseconds=250 * i))
+
+
+def wait_for(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+# --- the scheme, without a network -----------------------------------------------------------------
+
+
+def test_a_valid_message_becomes_a_reading_from_topic_and_payload() -> None:
+    [r] = parse_message(TOPIC, sample(), now=NOW)
+    assert r == Reading(sector=Sector.WATER, asset_id="pump-1", sensor_id="pressure", quantity="pressure_m",
+                        unit="m", value=41.7, timestamp=datetime(2026, 11, 26, 4, 59, 59, 250000, tzinfo=UTC))
+    offset = parse_message(TOPIC, sample(7, timestamp="2026-11-26T06:00:00+01:00"), now=NOW)[0]
+    assert offset.timestamp == NOW and offset.timestamp.tzinfo == UTC and offset.value == 7.0
+    batch = b"[" + sample(1) + b"," + sample(2) + b"]"
+    assert [r.value for r in parse_message(TOPIC, batch, now=NOW)] == [1.0, 2.0]
+    assert parse_message(TOPIC, encode_payload(reading(3)), now=NOW) == [reading(3)]
+    assert topic_for(Sector.WATER, "pump-1", "pressure") == TOPIC
+
+
+@pytest.mark.parametrize(("topic", "payload", "reason"), [
+    ("qeaims/gas/pump-1/pressure", sample(), "sector"),
+    ("qeaims/water/pump-1", sample(), "topic"),
+    ("qeaims/water/pump-1/pressure/extra", sample(), "topic"),
+    ("other/water/pump-1/pressure", sample(), "topic"),
+    ("qeaims/water/pump 1!/pressure", sample(), "invalid"),
+    (TOPIC, b"{not json", "json"),
+    (TOPIC, b"\xff\xfe", "json"),
+    (TOPIC, b"[]", "json"),
+    (TOPIC, b"42", "fields"),
+    (TOPIC, sample(extra=1), "fields"),
+    (TOPIC, json.dumps({"value": 1}).encode(), "fields"),
+    (TOPIC, sample("41.7"), "value"),
+    (TOPIC, sample(True), "value"),
+    (TOPIC, sample(None), "value"),
+    (TOPIC, sample().replace(b"41.7", b"NaN"), "value"),
+    (TOPIC, sample().replace(b"41.7", b"-Infinity"), "value"),
+    (TOPIC, sample().replace(b"41.7", b"1e999"), "value"),
+    (TOPIC, sample(timestamp="2026-11-26T05:00:00"), "timestamp"),
+    (TOPIC, sample(timestamp="yesterday"), "timestamp"),
+    (TOPIC, sample(timestamp=1764133200), "timestamp"),
+    (TOPIC, sample(timestamp="2026-11-26T06:00:00Z"), "timestamp"),
+    (TOPIC, sample(unit="x" * 17), "invalid"),
+    (TOPIC, b"[" + sample() + b"," + sample("bad") + b"]", "value"),
+    (TOPIC, b" " * (256 * 1024 + 1), "too-large"),
+])
+def test_bad_messages_are_rejected_with_a_reason(topic: str, payload: bytes, reason: str) -> None:
+    with pytest.raises(MessageRejected) as caught:
+        parse_message(topic, payload, now=NOW)
+    assert caught.value.reason == reason
+
+
+def test_a_rejected_message_is_counted_and_logged_as_one_json_line(caplog: pytest.LogCaptureFixture) -> None:
+    sink = ReadingSink()
+    sub = MqttSubscriber(sink, now=lambda: NOW)
+    with caplog.at_level(logging.WARNING, logger=LOGGER_NAME):
+        assert sub.handle("qeaims/gas/pump-1/pressure", sample()) == 0
+        assert sub.handle(TOPIC, sample()) == 1
+    [record] = [r for r in caplog.records if r.name == LOGGER_NAME]
+    line = json.loads(record.getMessage())
+    assert line == {"event": "reading-rejected", "source": "mqtt", "reason": "sector",
+                    "where": "qeaims/gas/pump-1/pressure", "detail": "unknown sector 'gas'"}
+    assert sink.stats().rejected == {"mqtt": 1} and sink.stats().accepted == {"mqtt": 1}
+
+
+def test_rejection_log_lines_are_rate_limited_but_counts_are_not(caplog: pytest.LogCaptureFixture) -> None:
+    clock = [0.0]
+    sink = ReadingSink(log_lines_per_s=3, clock=lambda: clock[0])
+    with caplog.at_level(logging.WARNING, logger=LOGGER_NAME):
+        for _ in range(10):
+            sink.reject(source="mqtt", reason="json", where=TOPIC, detail="x")
+        clock[0] = 1.5
+        sink.reject(source="mqtt", reason="json", where=TOPIC, detail="y")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == LOGGER_NAME]
+    assert len(lines) == 4 and lines[-1]["suppressed"] == 7 and lines[-1]["detail"] == "y"
+    assert sink.stats().rejected == {"mqtt": 11}
+
+
+# --- through a real broker on 127.0.0.1 --------------------------------------------------------------
+
+
+def publisher(port: int) -> paho.Client:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="field-gateway")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def test_readings_published_by_an_ordinary_client_arrive_in_the_sink() -> None:
+    port = free_port()
+    sink = ReadingSink()
+    with EmbeddedBroker(port=port), MqttSubscriber(sink, port=port, sectors=[Sector.WATER]) as sub:
+        pub = publisher(port)
+        try:
+            sent = [reading(i, asset=f"pump-{i % 2}") for i in range(20)]
+            infos = [pub.publish(topic_for(r.sector, r.asset_id, r.sensor_id), encode_payload(r), qos=1)
+                     for r in sent[:10]]
+            infos.append(pub.publish(TOPIC, b"garbage", qos=1))  # bad one in the middle of the stream
+            infos.append(pub.publish("qeaims/banking/atm-1/rate", sample(), qos=1))  # not this oracle's sector
+            infos += [pub.publish(topic_for(r.sector, r.asset_id, r.sensor_id), encode_payload(r), qos=1)
+                      for r in sent[10:]]
+            for info in infos:
+                info.wait_for_publish(5)
+            wait_for(lambda: len(sink) == 20 and sub.received == 21)
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+    got = sink.drain()
+    assert sorted(got, key=lambda r: r.timestamp) == sent  # per-topic order is kept; overall, sort by time
+    assert sink.stats().rejected == {"mqtt": 1} and sink.stats().accepted == {"mqtt": 20}
+
+
+def test_broker_stops_cleanly_and_refuses_a_taken_port() -> None:
+    port = free_port()
+    with EmbeddedBroker(port=port) as broker:
+        assert broker.url == f"mqtt://127.0.0.1:{port}"
+        with pytest.raises(IngestError, match="could not listen"):
+            EmbeddedBroker(port=port).start()
+    with pytest.raises(IngestError, match="cannot reach"):
+        MqttSubscriber(ReadingSink(), port=port).start(timeout_s=1)
+    with EmbeddedBroker(port=port):  # the port is free again: the first broker let it go
+        pass
+
+
+@pytest.mark.parametrize("name", ["oracles.ingest", "oracles.ingest.mqtt", "oracles.ingest.modbus",
+                                  "oracles.ingest.registers", "oracles.ingest.sink"])
+def test_ingest_modules_export_their_public_definitions(name: str) -> None:
+    import importlib
+    import inspect
+
+    module = importlib.import_module(name)
+    assert all(hasattr(module, item) for item in module.__all__)
+    defined = {item for item, value in vars(module).items() if not item.startswith("_")
+               and (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == name}
+    assert defined <= set(module.__all__), f"{name} does not export {sorted(defined - set(module.__all__))}"
