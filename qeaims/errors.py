@@ -12,8 +12,9 @@
     │       └── ContractRejected     reverted with a decoded custom error (name + arguments)
     ├── IdentityError                keystore or identity problems seen by the command
     ├── AuditFailed                  verification found invalid records
-    └── TwinError (sectors/_twin.py) a sector twin refused an asset, command, fault or attack
-        ├── UnknownAsset, InvalidCommand, InvalidFault, InvalidAttack
+    ├── TwinError (sectors/_twin.py) a sector twin refused an asset, command, fault or attack
+    │   └── UnknownAsset, InvalidCommand, InvalidFault, InvalidAttack
+    └── IngestError (oracles/ingest) a device path (MQTT broker, Modbus poller) could not run
 
 `keys/` keeps its own `KeysError` tree (it imports nothing from the project); the command treats
 both trees as user-facing.
