@@ -59,7 +59,7 @@ class RpcClient:
 
     def call(self, method: str, params: list[Any] | None = None) -> Any:
         """One request; transport failures are retried with backoff, RPC errors are not."""
-        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        body: Any = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
         delay = 0.1
         for attempt in range(self.retries + 1):
             try:
@@ -82,7 +82,7 @@ class RpcClient:
         """Several requests in one HTTP round trip (used by the indexer and receipt polling)."""
         if not calls:
             return []
-        body = [
+        body: Any = [
             {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
             for i, (method, params) in enumerate(calls)
         ]
