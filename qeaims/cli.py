@@ -15,7 +15,16 @@ import typer
 from typer._click import exceptions as click_errors
 
 from keys.errors import KeysError
-from qeaims.commands import audit_cmd, bench_cmd, chain_cmd, event_cmd, gov_cmd, keys_cmd, quorum_cmd
+from qeaims.commands import (
+    audit_cmd,
+    bench_cmd,
+    chain_cmd,
+    detect_cmd,
+    event_cmd,
+    gov_cmd,
+    keys_cmd,
+    quorum_cmd,
+)
 from qeaims.config import load_settings
 from qeaims.errors import AuditFailed, QeaimsError
 
@@ -36,6 +45,7 @@ app.add_typer(event_cmd.app, name="event")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(quorum_cmd.app, name="isolation")
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(detect_cmd.app, name="detect")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
 

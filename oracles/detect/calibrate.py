@@ -1,0 +1,107 @@
+"""Thresholds set on held-back normal data, never on the data being judged.
+
+A detector's score on the rows it was trained on is optimistic (PCA's T² is smallest exactly
+there), so a threshold taken from them fires too often on new normal data. Instead the normal
+history is split in time: the older part trains the detector, the newer part — unseen, but known
+normal — sets the threshold at the score quantile that gives the wanted false-alarm rate. The same
+split is how a new oracle starts: it watches normal operation, trains, then calibrates on what
+came after.
+
+Scores can be smoothed by a causal rolling median over `window` rows before the threshold
+applies: one noisy sample should not raise a verdict, and an oracle only ever sees the past.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from oracles.detect.models import Detector, make_detector
+
+__all__ = ["CalibratedDetector", "fit_calibrated", "rolling_median", "threshold_for"]
+
+Array = NDArray[np.float64]
+
+
+def rolling_median(scores: Array, window: int) -> Array:
+    """Causal rolling median: row i sees rows max(0, i−window+1)…i (the first rows see fewer)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if window <= 1 or len(s) == 0:
+        return s.copy()
+    padded = np.concatenate([np.full(window - 1, np.nan), s])
+    view = np.lib.stride_tricks.sliding_window_view(padded, window)
+    out: Array = np.nanmedian(view, axis=1)
+    return out
+
+
+def threshold_for(scores: Array, target_far: float, *, margin: float = 1.0) -> float:
+    """The score above which only `target_far` of these (normal) scores lie, times `margin`."""
+    if not 0.0 < target_far < 1.0:
+        raise ValueError(f"target false-alarm rate must be in (0, 1), got {target_far}")
+    s = np.asarray(scores, dtype=np.float64)
+    if len(s) == 0:
+        raise ValueError("no held-back normal rows to calibrate on")
+    return float(np.quantile(s, 1.0 - target_far)) * margin
+
+
+@dataclass
+class CalibratedDetector:
+    """A fitted detector with its threshold and smoothing: what an oracle runs online.
+
+    `holdout_far` is the false-alarm rate measured on the held-back rows at the chosen threshold,
+    so an operator can see how close calibration came to the target.
+    """
+
+    detector: Detector
+    threshold: float
+    window: int
+    target_far: float
+    holdout_far: float
+    n_train: int
+    n_holdout: int
+
+    def score(self, x: Array) -> Array:
+        """Smoothed scores for consecutive rows (oldest first)."""
+        return rolling_median(self.detector.score(x), self.window)
+
+    def flags(self, x: Array) -> NDArray[np.bool_]:
+        out: NDArray[np.bool_] = self.score(x) > self.threshold
+        return out
+
+    def latest(self, recent: Array) -> float:
+        """The smoothed score of the newest row, given the last `window` (or more) rows."""
+        return float(self.score(recent[-max(self.window, 1):])[-1])
+
+
+def fit_calibrated(
+    normal: Array,
+    *,
+    detector: str | Detector = "pca",
+    target_far: float = 0.01,
+    holdout: float = 0.25,
+    window: int = 1,
+    margin: float = 1.0,
+) -> CalibratedDetector:
+    """Train on the older `1 − holdout` of the normal rows, calibrate on the newer rest.
+
+    Rows must be in time order. With `holdout=0` the training rows set the threshold too (only
+    for when too little normal data exists to hold any back; the false-alarm rate will be higher).
+    """
+    x = np.asarray(normal, dtype=np.float64)
+    if not 0.0 <= holdout < 1.0:
+        raise ValueError(f"holdout fraction must be in [0, 1), got {holdout}")
+    n_hold = round(len(x) * holdout)
+    n_train = len(x) - n_hold
+    if n_train < 3:
+        raise ValueError(f"need at least 3 normal rows to train on, got {n_train}")
+    det = make_detector(detector) if isinstance(detector, str) else detector
+    det.fit(x[:n_train])
+    # smoothing runs across the train/holdout boundary, as it does online
+    smoothed = rolling_median(det.score(x), window)
+    calib = smoothed[n_train:] if n_hold else smoothed
+    threshold = threshold_for(calib, target_far, margin=margin)
+    holdout_far = float(np.mean(calib > threshold))
+    return CalibratedDetector(detector=det, threshold=threshold, window=window, target_far=target_far,
+                              holdout_far=holdout_far, n_train=n_train, n_holdout=n_hold)
