@@ -144,7 +144,7 @@ def _vibration(hours: int, *, seed: int, exponential: bool) -> tuple[list[dateti
 def test_failure_prediction_fires_before_the_limit_is_crossed(exponential: bool) -> None:
     limit = 7.1  # mm/s, ISO 10816 class II "unsatisfactory"
     full_times, full = _vibration(400, seed=6, exponential=exponential)
-    crossing = int(np.argmax(full - 0.05 * 0 >= limit)) if (full >= limit).any() else len(full)
+    crossing = int(np.argmax(full >= limit)) if (full >= limit).any() else len(full)
     fired_at = None
     for now in range(48, crossing, 6):
         verdict = maintenance_verdict(full_times[now - 48:now], full[now - 48:now], limit=limit,
