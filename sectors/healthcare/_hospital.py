@@ -1,0 +1,218 @@
+"""One hospital as a capacity + queue model: beds, ICU beds, oxygen, and its power supply.
+
+Why a hand-kept bed pool rather than ``simpy.Resource``: a ventilator failure must *shrink* ICU
+capacity without evicting the patients already in it, and a ``Resource`` cannot change capacity.
+simpy still drives time (arrivals, discharges, generator run-out); this class only holds state
+and the admission rule, so the twin can route a patient between hospitals (diversion).
+
+Assumptions (defaults in :data:`DEV_HOSPITALS`, sized for ~80 % occupancy at steady state:
+arrivals per hour x mean stay = 0.8 x beds):
+
+- lengths of stay are exponential (memoryless, so the patients present at t = 0 get the same
+  distribution for their remaining stay and the model starts in steady state, no warm-up);
+- an ICU patient breathes 0.6 m3/h of oxygen (10 L/min), a ward patient 0.024 m3/h on average
+  (a fifth of them on 2 L/min); the on-site oxygen plant needs power;
+- the generator carries the whole hospital for ``backup_hours`` of fuel; without any power the
+  hospital admits nobody and every ICU patient is a critical load at risk.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from sectors._twin import InvalidFault, TwinError
+
+__all__ = ["DEV_HOSPITALS", "Hospital", "HospitalSpec", "Patient", "PowerSource"]
+
+
+class PowerSource(IntEnum):
+    """What feeds the hospital now; the value is what the ``power_source`` sensor reports."""
+
+    NONE = 0
+    GRID = 1
+    BACKUP = 2
+
+
+@dataclass(frozen=True)
+class HospitalSpec:
+    """Fixed facts about one hospital (rates per hour, stays in hours, oxygen in m3)."""
+
+    hospital_id: str
+    beds: int
+    icu_beds: int
+    ward_arrivals_per_h: float
+    icu_arrivals_per_h: float
+    ward_stay_h: float
+    icu_stay_h: float
+    oxygen_capacity_m3: float
+    oxygen_plant_m3_per_h: float
+    backup_hours: float
+    water_storage_hours: float
+    initial_occupancy: float = 0.8
+    o2_icu_m3_per_h: float = 0.6
+    o2_ward_m3_per_h: float = 0.024
+
+    def __post_init__(self) -> None:
+        numbers = {k: v for k, v in vars(self).items() if k != "hospital_id"}
+        bad = [k for k, v in numbers.items() if not np.isfinite(v) or v < 0]
+        if bad:
+            raise TwinError(f"hospital {self.hospital_id!r}: {', '.join(bad)} must be finite and >= 0")
+        if self.beds < 1 or self.ward_stay_h <= 0 or (self.icu_beds and self.icu_stay_h <= 0):
+            raise TwinError(f"hospital {self.hospital_id!r} needs beds >= 1 and positive lengths of stay")
+        if self.initial_occupancy > 1:
+            raise TwinError(f"hospital {self.hospital_id!r}: initial_occupancy is a fraction (0..1)")
+
+
+DEV_HOSPITALS: tuple[HospitalSpec, ...] = (
+    HospitalSpec("hospital-1", 300, 30, 2.22, 0.333, 108.0, 72.0, 2000.0, 30.0, 24.0, 8.0),
+    HospitalSpec("hospital-2", 200, 20, 1.48, 0.222, 108.0, 72.0, 1500.0, 20.0, 12.0, 6.0),
+    HospitalSpec("clinic-1", 20, 0, 0.67, 0.0, 24.0, 24.0, 100.0, 1.0, 4.0, 4.0),
+)
+"""The development city's hospitals, on-chain ids from ``chain.consortium.NODES``."""
+
+
+@dataclass
+class Patient:
+    pid: int
+    icu: bool
+    arrived_s: float
+    stay_s: float
+
+
+class Hospital:
+    """Live state of one hospital. Time is simulated seconds (the twin's simpy clock)."""
+
+    def __init__(self, spec: HospitalSpec, rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.ward_occupied = 0
+        self.icu_occupied = 0
+        self.queue: deque[Patient] = deque()
+        self.oxygen_m3 = spec.oxygen_capacity_m3
+        self.grid_ok = True
+        self.source = PowerSource.GRID
+        self.fuel_h = spec.backup_hours
+        self.backup_since: float | None = None
+        self.generator_ok = True
+        self.ats_ok = True
+        self.o2_plant_ok = True
+        self.ventilators_failed = 0.0  # fraction of ICU beds without a working ventilator
+        self.surge = 1.0
+        self.diverting = False
+        self.admitted = 0
+        self.diverted_out = 0
+        self.diverted_in = 0
+        self.total_wait_s = 0.0
+        self._next_pid = 0
+
+    # --- capacity --------------------------------------------------------------------------------
+    @property
+    def powered(self) -> bool:
+        return self.source is not PowerSource.NONE
+
+    @property
+    def usable_icu_beds(self) -> int:
+        """ICU beds that can take a patient: each needs a ventilator, oxygen and power."""
+        if not self.powered or self.oxygen_m3 <= 0:
+            return 0
+        return int(np.floor(self.spec.icu_beds * (1.0 - self.ventilators_failed) + 1e-9))
+
+    def free(self, icu: bool) -> int:
+        if not self.powered:
+            return 0
+        if icu:
+            return max(0, self.usable_icu_beds - self.icu_occupied)
+        return max(0, self.spec.beds - self.ward_occupied)
+
+    def accepting(self, icu: bool) -> bool:
+        """Could a diverted patient of this kind be admitted here now, ahead of nobody waiting?"""
+        return not self.diverting and self.free(icu) > 0 and not any(p.icu == icu for p in self.queue)
+
+    def arrival_rate_per_s(self) -> float:
+        return (self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h) * self.surge / 3600.0
+
+    def new_patient(self, now_s: float) -> Patient:
+        total = self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h
+        icu = bool(self.rng.random() < self.spec.icu_arrivals_per_h / total) if total > 0 else False
+        return self._patient(icu, now_s)
+
+    def _patient(self, icu: bool, now_s: float) -> Patient:
+        mean_h = self.spec.icu_stay_h if icu else self.spec.ward_stay_h
+        self._next_pid += 1
+        return Patient(self._next_pid, icu, now_s, float(self.rng.exponential(mean_h * 3600.0)))
+
+    def initial_patients(self) -> list[Patient]:
+        """The patients in bed at t = 0 (steady state, remaining stays drawn afresh)."""
+        n_ward = round(self.spec.beds * self.spec.initial_occupancy)
+        n_icu = round(self.spec.icu_beds * self.spec.initial_occupancy)
+        return [self._patient(False, 0.0) for _ in range(n_ward)] + [self._patient(True, 0.0) for _ in range(n_icu)]
+
+    def take_bed(self, patient: Patient) -> None:
+        if patient.icu:
+            self.icu_occupied += 1
+        else:
+            self.ward_occupied += 1
+
+    def release_bed(self, patient: Patient) -> None:
+        if patient.icu:
+            self.icu_occupied -= 1
+        else:
+            self.ward_occupied -= 1
+
+    def admissible(self) -> list[Patient]:
+        """Take from the queue, in arrival order, every patient a free bed of their kind can take."""
+        out: list[Patient] = []
+        free = {True: self.free(True), False: self.free(False)}
+        for patient in list(self.queue):
+            if free[patient.icu] > 0:
+                free[patient.icu] -= 1
+                self.queue.remove(patient)
+                out.append(patient)
+        return out
+
+    def set_equipment(self, equipment: str, *, working: bool, severity: float | None = None) -> str:
+        """Break or repair the ATS, the oxygen plant or the ventilators (``severity``: the fraction
+        of ICU beds losing their ventilator, default 0.5); returns what broke, for the event log."""
+        if equipment == "ats":
+            self.ats_ok = working
+        elif equipment == "o2-plant":
+            self.o2_plant_ok = working
+        elif working:
+            self.ventilators_failed = 0.0
+        else:
+            loss = 0.5 if severity is None else float(severity)
+            if not np.isfinite(loss) or not 0.0 < loss <= 1.0:
+                raise InvalidFault(f"a ventilator failure severity is the fraction lost (0, 1], not {severity}")
+            self.ventilators_failed = loss
+            return f"{loss:.0%} of ICU ventilators"
+        return equipment
+
+    # --- oxygen and power -------------------------------------------------------------------------
+    def oxygen_use_m3_per_h(self) -> float:
+        return self.icu_occupied * self.spec.o2_icu_m3_per_h + self.ward_occupied * self.spec.o2_ward_m3_per_h
+
+    def integrate_oxygen(self, dt_s: float) -> bool:
+        """Advance the oxygen stock by ``dt_s``; True when it has just run out."""
+        plant = self.spec.oxygen_plant_m3_per_h if self.o2_plant_ok and self.powered else 0.0
+        before = self.oxygen_m3
+        level = before + (plant - self.oxygen_use_m3_per_h()) * dt_s / 3600.0
+        self.oxygen_m3 = min(self.spec.oxygen_capacity_m3, max(0.0, level))
+        return before > 0 and self.oxygen_m3 == 0
+
+    def fuel_left_h(self, now_s: float) -> float:
+        if self.source is PowerSource.BACKUP and self.backup_since is not None:
+            return max(0.0, self.fuel_h - (now_s - self.backup_since) / 3600.0)
+        return self.fuel_h
+
+    def critical_at_risk(self) -> int:
+        """ICU patients whose life support is not assured: no power, no oxygen, or no ventilator."""
+        if not self.powered or self.oxygen_m3 <= 0:
+            return self.icu_occupied
+        return max(0, self.icu_occupied - self.usable_icu_beds)
+
+    def longest_wait_s(self, now_s: float) -> float:
+        return max((now_s - p.arrived_s for p in self.queue), default=0.0)

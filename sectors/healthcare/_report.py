@@ -1,0 +1,87 @@
+"""What the hospitals' instruments report, and how well the health network is serving patients.
+
+Sensor ids are ``<hospital id>/<quantity>``. Counts are beds and patients; ``power_source`` is a
+code (0 none, 1 grid, 2 backup) so a detector sees a number; ICU sensors exist only where there
+is an ICU. The service report is computed from the model, never from (possibly falsified) sensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from qeaims.messages import Reading, Sector
+
+from ._hospital import Hospital, PowerSource
+
+__all__ = ["HealthServiceReport", "hospital_readings", "service_report"]
+
+
+def _reading(asset: str, quantity: str, unit: str, value: float, at: datetime) -> Reading:
+    return Reading(
+        sector=Sector.HEALTHCARE, asset_id=asset, sensor_id=f"{asset}/{quantity}", quantity=quantity,
+        unit=unit, value=float(value), timestamp=at,
+    )
+
+
+def hospital_readings(h: Hospital, now_s: float, at: datetime) -> list[Reading]:
+    """Every sensor's true value for hospital ``h`` at simulated second ``now_s``."""
+    s = h.spec
+    values: list[tuple[str, str, float]] = [
+        ("beds_occupied", "count", h.ward_occupied),
+        ("bed_occupancy", "%", 100.0 * h.ward_occupied / s.beds),
+        ("queue_length", "count", len(h.queue)),
+        ("longest_wait_min", "min", h.longest_wait_s(now_s) / 60.0),
+        ("oxygen_m3", "m3", h.oxygen_m3),
+        ("oxygen_use_m3h", "m3/h", h.oxygen_use_m3_per_h()),
+        ("power_source", "code", int(h.source)),
+        ("grid_available", "bool", float(h.grid_ok)),
+        ("backup_fuel_h", "h", h.fuel_left_h(now_s)),
+        ("diverting", "bool", float(h.diverting)),
+    ]
+    if s.icu_beds:
+        values += [
+            ("icu_occupied", "count", h.icu_occupied),
+            ("icu_occupancy", "%", 100.0 * h.icu_occupied / s.icu_beds),
+            ("icu_usable_beds", "count", h.usable_icu_beds),
+        ]
+    return [_reading(s.hospital_id, q, unit, v, at) for q, unit, v in values]
+
+
+@dataclass(frozen=True)
+class HealthServiceReport:
+    """The health network's service now: who waits, who was sent elsewhere, who is at risk.
+
+    ``critical_at_risk`` counts ICU patients without assured life support (no power, no oxygen or
+    no working ventilator); ``diverted`` and ``admitted`` are totals since the twin started.
+    """
+
+    at: datetime
+    waiting: int
+    longest_wait_min: float
+    admitted: int
+    diverted: int
+    critical_at_risk: int
+    on_backup: tuple[str, ...]
+    without_power: tuple[str, ...]
+    backup_hours_left: dict[str, float]
+    full: tuple[str, ...]
+
+
+def service_report(hospitals: Iterable[Hospital], now_s: float, at: datetime) -> HealthServiceReport:
+    hs = list(hospitals)
+    return HealthServiceReport(
+        at=at,
+        waiting=sum(len(h.queue) for h in hs),
+        longest_wait_min=max((h.longest_wait_s(now_s) for h in hs), default=0.0) / 60.0,
+        admitted=sum(h.admitted for h in hs),
+        diverted=sum(h.diverted_out for h in hs),
+        critical_at_risk=sum(h.critical_at_risk() for h in hs),
+        on_backup=tuple(h.spec.hospital_id for h in hs if h.source is PowerSource.BACKUP),
+        without_power=tuple(h.spec.hospital_id for h in hs if h.source is PowerSource.NONE),
+        backup_hours_left={
+            h.spec.hospital_id: h.fuel_left_h(now_s) for h in hs if h.source is PowerSource.BACKUP
+        },
+        full=tuple(h.spec.hospital_id for h in hs if h.free(False) == 0),
+    )
