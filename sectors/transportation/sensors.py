@@ -1,0 +1,99 @@
+"""What the road sensors measure, read from uxsim's live state.
+
+Loop detectors on every link report flow (veh/h, counted at the link entry over the last
+sampling period: counting, not uxsim's instantaneous density × speed, so a closed link reads
+0 straight away and platoon granularity averages out), mean speed (km/h) and density (veh/km)
+of the vehicles on the link now. Travel-time sensors on the monitored OD pairs report what a
+navigation service would: the quickest route's time through the current link travel times,
+which is what rises when an incident queues traffic and what a closure lengthens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from qeaims.messages import Reading, Sector
+
+from .network import MONITORED_OD, link_name, links
+
+__all__ = ["LINK_QUANTITIES", "SensorSpec", "build_sensors", "od_times", "sample_all"]
+
+LINK_QUANTITIES: tuple[tuple[str, str], ...] = (
+    ("flow_veh_h", "veh/h"),
+    ("speed_kmh", "km/h"),
+    ("density_veh_km", "veh/km"),
+)
+_UNREACHABLE_S = 24 * 3600.0
+"""Reported when no open route connects an OD pair (a reading must be finite)."""
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """One sensor: ``link:n10-n11/flow_veh_h`` or ``od:n10-n13/travel_time_s``."""
+
+    asset_id: str
+    quantity: str
+    unit: str
+
+    @property
+    def sensor_id(self) -> str:
+        return f"{self.asset_id}/{self.quantity}"
+
+
+def build_sensors() -> tuple[SensorSpec, ...]:
+    link_specs = [
+        SensorSpec(f"link:{link_name(a, b)}", q, u) for a, b, _ in links() for q, u in LINK_QUANTITIES
+    ]
+    od_specs = [SensorSpec(f"od:{o}-{d}", "travel_time_s", "s") for o, d in MONITORED_OD]
+    return (*link_specs, *od_specs)
+
+
+def od_times(world: Any) -> dict[str, float]:
+    """Quickest-route time (s) per monitored OD over current link travel times; closed links skipped."""
+    n = len(world.NODES)
+    cost = np.zeros((n, n))
+    for link in world.LINKS:
+        if link.capacity_in > 0:
+            cost[link.start_node.id, link.end_node.id] = link.length / max(float(link.speed), link.u / 100)
+    dist = dijkstra(csr_matrix(cost), directed=True)
+    out: dict[str, float] = {}
+    for o, d in MONITORED_OD:
+        value = float(dist[world.get_node(o).id, world.get_node(d).id])
+        out[f"od:{o}-{d}"] = value if np.isfinite(value) else _UNREACHABLE_S
+    return out
+
+
+def sample_all(
+    world: Any, specs: tuple[SensorSpec, ...], last_counts: dict[str, float], period_s: float, at: datetime
+) -> list[Reading]:
+    """Every sensor's true value now; ``last_counts`` (link name → cumulative entries at the last
+    sample) is updated in place so the next flow reading counts only the new period."""
+    values: dict[str, float] = {}
+    for link in world.LINKS:
+        count = float(link.cum_arrival[-1]) if link.cum_arrival else 0.0
+        entered = count - last_counts.get(link.name, 0.0)
+        last_counts[link.name] = count
+        asset = f"link:{link.name}"
+        values[f"{asset}/flow_veh_h"] = entered * 3600.0 / period_s if period_s > 0 else 0.0
+        values[f"{asset}/speed_kmh"] = float(link.speed) * 3.6
+        values[f"{asset}/density_veh_km"] = float(link.density) * 1000.0
+    for asset, seconds in od_times(world).items():
+        values[f"{asset}/travel_time_s"] = seconds
+    return [
+        Reading(
+            sector=Sector.TRANSPORTATION,
+            asset_id=s.asset_id,
+            sensor_id=s.sensor_id,
+            quantity=s.quantity,
+            unit=s.unit,
+            value=values[s.sensor_id],
+            timestamp=at,
+        )
+        for s in specs
+    ]

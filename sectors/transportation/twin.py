@@ -1,0 +1,396 @@
+"""The transportation twin: uxsim traffic on a road grid, on a simulated clock; faults, attacks, actuators.
+
+Stepping. One uxsim ``World`` stays open for the twin's life and is advanced with
+``exec_simulation(duration_t2=...)`` (exactly that many seconds per call); re-running from t = 0
+each step would cost O(t) per step. uxsim preallocates its arrays for the whole run, so the
+duration is fixed at construction (``duration_h``).
+
+Baseline. A second World built from the same seed is stepped alongside and never touched: it is
+the "same day without the incident", so :meth:`TransportTwin.service` can report travel-time
+impact and trips lost against what *would* have happened, not against free flow. It doubles the
+cost; ``baseline=False`` drops it (service then compares with free-flow times only).
+
+Faults change the physics. INCIDENT on ``link:A-B`` cuts the link's outflow capacity to
+``1 - severity`` of normal (queue builds, speed drops); severity 1 blocks it, which also closes
+its entry so routing avoids it. SIGNAL_OUTAGE on ``node:nRC`` turns a dark signal into an
+all-way stop: every approach may go, but the junction passes at most
+:data:`ALL_WAY_STOP_VEH_S`. Actuators: ``link:A-B/barrier`` closes/reopens a link (uxsim treats
+zero entry capacity as closed and re-routes), ``node:nRC/controller`` retimes a signal's green
+split. Attacks only falsify readings (``sectors._twin.MeasurementAttacks``), except a spoofed
+command, which really acts while its link's flow sensor is frozen. :attr:`events` keeps the truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from sectors._twin import (
+    InvalidAttack,
+    InvalidCommand,
+    InvalidFault,
+    MeasurementAttacks,
+    TwinError,
+    TwinEvent,
+    UnknownAsset,
+)
+
+from .network import CYCLE_S, DELTAN, SIGNALS, build_world, parse_asset_id
+from .network import completed_trips as _completed
+from .network import east_west as _east_west
+from .network import free_flow_time as _free_time
+from .sensors import SensorSpec, build_sensors, od_times, sample_all
+
+__all__ = ["ALL_WAY_STOP_VEH_S", "DEFAULT_START", "STEP_S", "TransportService", "TransportTwin"]
+
+DEFAULT_START = datetime(2025, 1, 6, 7, 0, tzinfo=UTC)
+"""A Monday, 07:00: the morning peak, when a road incident matters."""
+STEP_S = 5
+"""uxsim's time step (reaction time × platoon size); the clock moves in multiples of it."""
+ALL_WAY_STOP_VEH_S = 0.15
+"""Throughput of a dark signal run as an all-way stop: about 540 veh/h for the whole junction."""
+DELAY_FACTOR = 1.5
+DELAY_ALLOWANCE_S = 60.0
+"""A trip counts as delayed past DELAY_FACTOR × its free-flow time plus this (normal signal waits)."""
+_ACTIONS = {"link": ("close", "open"), "node": ("set",)}
+_SPLIT_RANGE = (0.1, 0.9)
+
+
+@dataclass(frozen=True)
+class TransportService:
+    """How well the roads serve the city now, against the untouched baseline day.
+
+    ``od_travel_time_s`` / ``baseline_od_travel_time_s``: quickest-route times per monitored OD;
+    ``travel_time_ratio``: their mean ratio (1 = no impact). Vehicle counts are cars (platoons ×
+    :data:`~.network.DELTAN`): ``vehicles_delayed`` are trips so far (ended or under way) past
+    :data:`DELAY_FACTOR` × free flow; ``vehicles_unserved`` are trips the baseline finished and
+    this day has not (still queued or stuck); ``vehicles_waiting`` cannot even enter the network.
+    """
+
+    at: datetime
+    od_travel_time_s: dict[str, float]
+    baseline_od_travel_time_s: dict[str, float]
+    travel_time_ratio: float
+    trips_completed: int
+    baseline_trips_completed: int
+    vehicles_delayed: int
+    vehicles_unserved: int
+    vehicles_waiting: int
+    closed_links: tuple[str, ...] = ()
+    dark_signals: tuple[str, ...] = ()
+    incidents: tuple[str, ...] = field(default=())
+
+
+class TransportTwin:
+    """A signalised road grid with commuter demand that can be stepped, broken, attacked, commanded.
+
+    ``start`` is the wall-clock time of simulated t = 0 (its hour picks the demand); ``seed``
+    fixes demand factors and uxsim's route-choice randomness; ``sample_s`` is the default stride.
+    """
+
+    sector = Sector.TRANSPORTATION
+
+    def __init__(
+        self,
+        *,
+        start: datetime = DEFAULT_START,
+        duration_h: float = 24.0,
+        seed: int = 0,
+        baseline: bool = True,
+    ) -> None:
+        if not 0 < duration_h <= 72:
+            raise ValueError(f"duration_h must be in (0, 72], got {duration_h}")
+        self.start = start
+        self.duration_s = int(duration_h * 3600)
+        self._world: Any = build_world(start=start, duration_s=self.duration_s, seed=seed, name="twin")
+        self._base: Any = (
+            build_world(start=start, duration_s=self.duration_s, seed=seed, name="baseline")
+            if baseline
+            else None
+        )
+        self._free_flow = od_times(self._world)
+        self.sensors: tuple[SensorSpec, ...] = build_sensors()
+        self._sensor_ids = {s.sensor_id for s in self.sensors}
+        self.attacks = MeasurementAttacks()
+        self.events: list[TwinEvent] = []
+        self.faults: dict[str, tuple[FaultKind, float]] = {}
+        self.closed: set[str] = set()
+        self.splits: dict[str, float] = {n: 0.5 for n in SIGNALS}
+        self._saved: dict[str, tuple[float, float]] = {}
+        self._counts: dict[str, float] = {}
+        self._elapsed_s = 0
+        self._last_period = 0.0
+        self._truth: list[Reading] = []
+        self._observe()
+
+    # -- clock ----------------------------------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self._elapsed_s)
+
+    @property
+    def now_s(self) -> int:
+        return self._elapsed_s
+
+    def advance(self, seconds: float = 60.0) -> list[Reading]:
+        """Run traffic ``seconds`` further (a positive multiple of :data:`STEP_S`) and return what
+        the sensors now report; flows are counted over exactly this period."""
+        whole = int(seconds)
+        if whole != seconds or whole <= 0 or whole % STEP_S:
+            raise ValueError(f"advance by a positive multiple of {STEP_S} s, not {seconds!r}")
+        if self._elapsed_s + whole > self.duration_s - STEP_S:
+            raise TwinError(f"the traffic run ends at {self.duration_s} s; raise duration_h")
+        for world in (self._world, self._base):
+            if world is not None:
+                world.exec_simulation(duration_t2=whole)
+        self._elapsed_s += whole
+        self._last_period = float(whole)
+        self._observe()
+        return self.readings()
+
+    def step(self, t: datetime) -> list[Reading]:
+        """Advance the clock to ``t`` (on the :data:`STEP_S` grid; never backwards)."""
+        seconds = (t - self.now).total_seconds()
+        if seconds <= 0:
+            raise TwinError(
+                f"the twin's clock is at {self.now.isoformat()}; it cannot step to {t.isoformat()}"
+            )
+        return self.advance(seconds)
+
+    # -- sensors and service --------------------------------------------------------------------
+    def _observe(self) -> None:
+        self._truth = sample_all(self._world, self.sensors, self._counts, self._last_period, self.now)
+        self.attacks.record(self._truth)
+
+    def readings(self) -> list[Reading]:
+        """What the sensors report now: the truth, falsified where an attack is active."""
+        return self.attacks.apply(self._truth)
+
+    def true_readings(self) -> list[Reading]:
+        """The traffic as it is (for scoring detectors, never for the oracles)."""
+        return list(self._truth)
+
+    def sensor_ids(self) -> list[str]:
+        return [s.sensor_id for s in self.sensors]
+
+    def service(self) -> TransportService:
+        """Travel-time impact against the baseline day, and the cars delayed, unserved or waiting."""
+        times = od_times(self._world)
+        base = od_times(self._base) if self._base is not None else dict(self._free_flow)
+        ratio = sum(times[k] / base[k] for k in times) / len(times)
+        done = _completed(self._world)
+        base_done = _completed(self._base) if self._base is not None else done
+        return TransportService(
+            at=self.now,
+            od_travel_time_s=times,
+            baseline_od_travel_time_s=base,
+            travel_time_ratio=ratio,
+            trips_completed=done,
+            baseline_trips_completed=base_done,
+            vehicles_delayed=self._delayed(),
+            vehicles_unserved=max(0, base_done - done),
+            vehicles_waiting=sum(len(n.generation_queue) for n in self._world.NODES) * DELTAN,
+            closed_links=tuple(sorted(self.closed)),
+            dark_signals=tuple(
+                sorted(t for t, (k, _) in self.faults.items() if k is FaultKind.SIGNAL_OUTAGE)
+            ),
+            incidents=tuple(sorted(t for t, (k, _) in self.faults.items() if k is FaultKind.INCIDENT)),
+        )
+
+    def _delayed(self) -> int:
+        free: dict[tuple[str, str], float] = {}
+        now = self._world.T * self._world.DELTAT
+        count = 0
+        for veh in self._world.VEHICLES.values():
+            if veh.state in ("home", "abort"):
+                continue
+            key = (veh.orig.name, veh.dest.name)
+            if key not in free:
+                free[key] = _free_time(self._world, *key)
+            took = veh.travel_time if veh.state == "end" else now - veh.departure_time_in_second
+            count += took > DELAY_FACTOR * free[key] + DELAY_ALLOWANCE_S
+        return count * DELTAN
+
+    # -- faults ---------------------------------------------------------------------------------
+    def inject_fault(self, kind: FaultKind, target: str, *, severity: float | None = None) -> TwinEvent:
+        """Break the physics at ``target`` from the next step on.
+
+        * INCIDENT on ``link:A-B``: ``severity`` in (0, 1] is the share of outflow capacity lost
+          (default 0.9, a lane-blocking crash); 1 blocks the link completely.
+        * SIGNAL_OUTAGE on ``node:nRC`` (a signalised node): the junction becomes an all-way stop.
+        """
+        element, name = parse_asset_id(target)
+        if target in self.faults:
+            raise InvalidFault(f"{target} already has a {self.faults[target][0].value} fault; clear it first")
+        if kind is FaultKind.INCIDENT:
+            if element != "link":
+                raise InvalidFault(f"an incident needs a link:A-B target, not {target}")
+            share = 0.9 if severity is None else float(severity)
+            if not 0.0 < share <= 1.0:
+                raise InvalidFault(f"incident severity is the capacity share lost, in (0, 1]; got {share}")
+            link = self._world.get_link(name)
+            self._saved[target] = (float(link.capacity_out), float(link.capacity_in))
+            link.capacity_out = link.capacity_out * (1.0 - share)
+            link.capacity_out_remain = min(link.capacity_out_remain, link.capacity_out * self._world.DELTAT)
+            if share >= 1.0:
+                self._set_entry(name, closed=True)
+            detail = f"outflow capacity {link.capacity_out * 3600:.0f} veh/h"
+        elif kind is FaultKind.SIGNAL_OUTAGE:
+            if element != "node" or name not in SIGNALS:
+                raise InvalidFault(
+                    f"a signal outage needs a signalised node ({', '.join(SIGNALS)}), not {target}"
+                )
+            node = self._world.get_node(name)
+            for link in node.inlinks.values():
+                link.signal_group = [0, 1]
+            node.flow_capacity, node.number_of_lanes = ALL_WAY_STOP_VEH_S, 1
+            node.flow_capacity_remain = ALL_WAY_STOP_VEH_S * self._world.DELTAT
+            share = 1.0
+            detail = f"all-way stop, {ALL_WAY_STOP_VEH_S * 3600:.0f} veh/h"
+        else:
+            raise InvalidFault(f"{kind.value} is not a transportation fault (incident or signal-outage)")
+        self.faults[target] = (kind, share)
+        return self._log(f"fault:{kind.value}", target, detail)
+
+    def clear_fault(self, target: str) -> TwinEvent:
+        """Clear the incident (capacity restored; a link closed by command stays closed) or
+        restore the signal (its last timing)."""
+        try:
+            kind, share = self.faults.pop(target)
+        except KeyError:
+            raise InvalidFault(f"{target} has no active fault to clear") from None
+        _, name = parse_asset_id(target)
+        if kind is FaultKind.INCIDENT:
+            link = self._world.get_link(name)
+            link.capacity_out, _ = self._saved.pop(target)
+            if share >= 1.0 and name not in self.closed:
+                self._set_entry(name, closed=False)
+        else:
+            node = self._world.get_node(name)
+            for link in node.inlinks.values():
+                link.signal_group = [0 if _east_west(link) else 1]
+            node.flow_capacity, node.number_of_lanes, node.flow_capacity_remain = None, None, 10e10
+        return self._log(f"repaired:{kind.value}", target)
+
+    def _set_entry(self, name: str, *, closed: bool) -> None:
+        """Open or shut a link's entry and make every driver re-plan at once: uxsim routes around
+        zero entry capacity, but a driver already queued for the link would otherwise wait forever."""
+        link = self._world.get_link(name)
+        if closed:
+            link.capacity_in, link.capacity_in_remain = 0.0, 0.0
+        else:
+            link.capacity_in = link.capacity * 2  # uxsim's default entry capacity
+        world = self._world
+        world.ROUTECHOICE.route_search_all(world.T * world.DELTAT)
+        world.ROUTECHOICE.homogeneous_DUO_update()
+        junction = link.start_node
+        for veh in world.VEHICLES_LIVING.values():
+            veh.route_pref_update(weight=1)
+            queued = veh.state == "run" and veh.link.end_node is junction
+            if queued and getattr(veh, "route_next_link", None) is link:
+                veh.route_next_link_choice()
+
+    # -- attacks --------------------------------------------------------------------------------
+    def inject_attack(
+        self,
+        kind: AttackKind,
+        sensor_id: str,
+        *,
+        magnitude: float | None = None,
+        rate_per_hour: float | None = None,
+        window: int | None = None,
+        command: ActuatorCommand | None = None,
+    ) -> None:
+        """Falsify ``sensor_id`` (bias, drift, replay, frozen), or for SPOOFED_COMMAND carry out the
+        forged ``command`` and freeze ``sensor_id`` (normally the closed link's flow sensor)."""
+        if sensor_id not in self._sensor_ids:
+            raise UnknownAsset(
+                f"no transportation sensor {sensor_id!r} (ids look like link:n10-n11/flow_veh_h)"
+            )
+        if kind is AttackKind.SPOOFED_COMMAND:
+            if command is None:
+                raise InvalidAttack("a spoofed-command attack needs command=ActuatorCommand(...)")
+            self.attacks.freeze(sensor_id, at=self.now, kind=kind)
+            try:
+                self.apply(command)
+            except TwinError:
+                self.attacks.clear(sensor_id)
+                raise
+        else:
+            self.attacks.inject(
+                kind, sensor_id, at=self.now, magnitude=magnitude, rate_per_hour=rate_per_hour, window=window
+            )
+        self._log(f"attack:{kind.value}", sensor_id.split("/")[0], sensor_id)
+
+    def clear_attack(self, sensor_id: str) -> None:
+        """The sensor reports the truth again (a spoofed command's effect stays until commanded back)."""
+        attack = self.attacks.clear(sensor_id)
+        self._log(f"attack-cleared:{attack.kind.value}", sensor_id.split("/")[0])
+
+    # -- actuators ------------------------------------------------------------------------------
+    def actuators(self) -> dict[str, tuple[str, ...]]:
+        """Actuator id -> valid actions: a barrier on every link, a controller on every signal."""
+        out = {f"link:{link.name}/barrier": _ACTIONS["link"] for link in self._world.LINKS}
+        out.update({f"node:{n}/controller": _ACTIONS["node"] for n in SIGNALS})
+        return out
+
+    def actuator_id(self, target: str) -> str:
+        """``link:A-B/barrier`` (route closure) or ``node:nRC/controller`` (signal timing)."""
+        element, name = parse_asset_id(target)
+        if element == "link":
+            return f"{target}/barrier"
+        if element == "node" and name in SIGNALS:
+            return f"{target}/controller"
+        raise UnknownAsset(f"{target} has no actuator (links have barriers; signals {', '.join(SIGNALS)})")
+
+    def command(
+        self, target: str, action: str, value: float | None = None, decision_ref: str = ""
+    ) -> ActuatorCommand:
+        """A well-formed command for ``target`` (the controller's way to build one)."""
+        return ActuatorCommand(
+            sector=Sector.TRANSPORTATION,
+            asset_id=target,
+            actuator_id=self.actuator_id(target),
+            action=action,
+            value=value,
+            decision_ref=decision_ref,
+        )
+
+    def apply(self, cmd: ActuatorCommand) -> TwinEvent:
+        """Carry out ``cmd`` from the next step on. Barrier: close/open the link. Controller: set
+        ``value`` = the east-west green share of the cycle, in [0.1, 0.9]."""
+        if cmd.sector is not Sector.TRANSPORTATION:
+            raise InvalidCommand(
+                f"the transportation twin takes transportation commands, not {cmd.sector.value}"
+            )
+        expected = self.actuator_id(cmd.asset_id)
+        if cmd.actuator_id != expected:
+            raise InvalidCommand(f"actuator {cmd.actuator_id!r} is not on {cmd.asset_id}; use {expected!r}")
+        element, name = parse_asset_id(cmd.asset_id)
+        if cmd.action not in _ACTIONS[element]:
+            raise InvalidCommand(
+                f"{cmd.asset_id} cannot {cmd.action!r}; valid: {', '.join(_ACTIONS[element])}"
+            )
+        if element == "link":
+            closing = cmd.action == "close"
+            blocked = self.faults.get(cmd.asset_id, (None, 0.0))[1] >= 1.0
+            (self.closed.add if closing else self.closed.discard)(name)
+            if not blocked:
+                self._set_entry(name, closed=closing)
+        else:
+            low, high = _SPLIT_RANGE
+            if cmd.value is None or not low <= cmd.value <= high:
+                raise InvalidCommand(
+                    f"set on {cmd.asset_id} needs value = east-west green share in [{low}, {high}]"
+                )
+            self._world.get_node(name).override_signal([cmd.value * CYCLE_S, (1 - cmd.value) * CYCLE_S])
+            self.splits[name] = float(cmd.value)
+        detail = cmd.action if cmd.value is None else f"{cmd.action}={cmd.value}"
+        return self._log("command", cmd.asset_id, f"{detail} {cmd.decision_ref}".strip())
+
+    def _log(self, kind: str, asset: str, detail: str = "") -> TwinEvent:
+        event = TwinEvent(self.now, kind, asset, detail)
+        self.events.append(event)
+        return event
