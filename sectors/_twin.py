@@ -20,12 +20,12 @@ the command and :meth:`MeasurementAttacks.freeze` the actuator's state sensor to
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from qeaims.errors import QeaimsError
-from qeaims.messages import AttackKind, Reading
+from qeaims.messages import ActuatorCommand, AttackKind, Reading
 
 __all__ = [
     "Attack",
@@ -36,6 +36,7 @@ __all__ = [
     "TwinError",
     "TwinEvent",
     "UnknownAsset",
+    "start_attack",
 ]
 
 
@@ -189,3 +190,31 @@ def _required(kind: AttackKind, name: str, value: float | None) -> float:
     if value is None:
         raise InvalidAttack(f"a {kind.value} attack needs {name}=")
     return float(value)
+
+
+def start_attack(
+    attacks: MeasurementAttacks,
+    apply: Callable[[ActuatorCommand], object],
+    kind: AttackKind,
+    sensor_id: str,
+    *,
+    now: datetime,
+    magnitude: float | None,
+    rate_per_hour: float | None,
+    window: int | None,
+    command: ActuatorCommand | None,
+) -> None:
+    """Falsify a sensor, or for SPOOFED_COMMAND carry out the forged `command` through the twin's own
+    `apply` and freeze the sensor so the change stays hidden. If the command is refused, the
+    freeze is undone: a spoof that did nothing must not leave a frozen sensor behind."""
+    if kind is AttackKind.SPOOFED_COMMAND:
+        if command is None:
+            raise InvalidAttack("a spoofed-command attack needs command=ActuatorCommand(...)")
+        attacks.freeze(sensor_id, at=now, kind=kind)
+        try:
+            apply(command)
+        except TwinError:
+            attacks.clear(sensor_id)
+            raise
+    else:
+        attacks.inject(kind, sensor_id, at=now, magnitude=magnitude, rate_per_hour=rate_per_hour, window=window)

@@ -35,13 +35,13 @@ from pyswmm.simulation import _sim_state_instance
 
 from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import (
-    InvalidAttack,
     InvalidCommand,
     InvalidFault,
     MeasurementAttacks,
     TwinError,
     TwinEvent,
     UnknownAsset,
+    start_attack,
 )
 
 from .network import (
@@ -305,19 +305,8 @@ class SewageTwin:
         forged ``command`` and freeze ``sensor_id`` (normally the actuator's status sensor)."""
         if sensor_id not in self._sensor_ids:
             raise UnknownAsset(f"no sewage sensor {sensor_id!r} (ids look like storage:WW/level_m)")
-        if kind is AttackKind.SPOOFED_COMMAND:
-            if command is None:
-                raise InvalidAttack("a spoofed-command attack needs command=ActuatorCommand(...)")
-            self.attacks.freeze(sensor_id, at=self.now, kind=kind)
-            try:
-                self.apply(command)
-            except TwinError:
-                self.attacks.clear(sensor_id)
-                raise
-        else:
-            self.attacks.inject(
-                kind, sensor_id, at=self.now, magnitude=magnitude, rate_per_hour=rate_per_hour, window=window
-            )
+        start_attack(self.attacks, self.apply, kind, sensor_id, now=self.now, magnitude=magnitude,
+                     rate_per_hour=rate_per_hour, window=window, command=command)
         self._log(f"attack:{kind.value}", sensor_id.split("/")[0], sensor_id)
 
     def clear_attack(self, sensor_id: str) -> None:

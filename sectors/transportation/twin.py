@@ -28,13 +28,13 @@ from typing import Any
 
 from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import (
-    InvalidAttack,
     InvalidCommand,
     InvalidFault,
     MeasurementAttacks,
     TwinError,
     TwinEvent,
     UnknownAsset,
+    start_attack,
 )
 
 from .network import CYCLE_S, DELTAN, SIGNALS, build_world, parse_asset_id
@@ -309,19 +309,8 @@ class TransportTwin:
             raise UnknownAsset(
                 f"no transportation sensor {sensor_id!r} (ids look like link:n10-n11/flow_veh_h)"
             )
-        if kind is AttackKind.SPOOFED_COMMAND:
-            if command is None:
-                raise InvalidAttack("a spoofed-command attack needs command=ActuatorCommand(...)")
-            self.attacks.freeze(sensor_id, at=self.now, kind=kind)
-            try:
-                self.apply(command)
-            except TwinError:
-                self.attacks.clear(sensor_id)
-                raise
-        else:
-            self.attacks.inject(
-                kind, sensor_id, at=self.now, magnitude=magnitude, rate_per_hour=rate_per_hour, window=window
-            )
+        start_attack(self.attacks, self.apply, kind, sensor_id, now=self.now, magnitude=magnitude,
+                     rate_per_hour=rate_per_hour, window=window, command=command)
         self._log(f"attack:{kind.value}", sensor_id.split("/")[0], sensor_id)
 
     def clear_attack(self, sensor_id: str) -> None:

@@ -30,13 +30,13 @@ import wntr
 
 from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import (
-    InvalidAttack,
     InvalidCommand,
     InvalidFault,
     MeasurementAttacks,
     TwinError,
     TwinEvent,
     UnknownAsset,
+    start_attack,
 )
 
 from .controls import LinkOverrides
@@ -242,19 +242,8 @@ class WaterTwin:
         freeze ``sensor_id`` (normally the actuator's status sensor) so the change stays hidden."""
         if sensor_id not in self._sensor_ids:
             raise UnknownAsset(f"no water sensor {sensor_id!r} (ids look like pump:335/status)")
-        if kind is AttackKind.SPOOFED_COMMAND:
-            if command is None:
-                raise InvalidAttack("a spoofed-command attack needs command=ActuatorCommand(...)")
-            self.attacks.freeze(sensor_id, at=self.now, kind=kind)
-            try:
-                self.apply(command)
-            except TwinError:
-                self.attacks.clear(sensor_id)
-                raise
-        else:
-            self.attacks.inject(
-                kind, sensor_id, at=self.now, magnitude=magnitude, rate_per_hour=rate_per_hour, window=window
-            )
+        start_attack(self.attacks, self.apply, kind, sensor_id, now=self.now, magnitude=magnitude,
+                     rate_per_hour=rate_per_hour, window=window, command=command)
         self.events.append(TwinEvent(self.now, f"attack:{kind.value}", sensor_id.split("/")[0], sensor_id))
 
     def clear_attack(self, sensor_id: str) -> None:
