@@ -1,0 +1,117 @@
+"""One way to drive any sector twin: open it by sector name, advance its clock, read its sensors.
+
+The twins grew from their field libraries and step differently (water solves `step(dt_s)` periods
+of its hydraulics, the others `advance(seconds)`; some take a seed, sewage cannot: SWMM is
+deterministic). The publisher, the model trainer and the scenarios only need "advance by this much
+and give me what the sensors report", so this adapter is where those differences end.
+
+`REPORT_PERIOD_S` is each sector's natural sensor period: how often its field devices would report
+and how far one `advance()` moves the clock by default. It is also the row period the sector's
+detection model is trained on (`oracles.training`), so online rows look like training rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Self
+
+from qeaims.errors import ConfigError
+from qeaims.messages import Reading, Sector
+
+__all__ = ["REPORT_PERIOD_S", "TwinRunner", "open_twin"]
+
+REPORT_PERIOD_S: dict[Sector, int] = {
+    Sector.ELECTRICITY: 60,  # feeder RTUs: one power-flow snapshot a minute
+    Sector.WATER: 900,  # SCADA polls of pressures/tank levels; EPANET hydraulics are quasi-static anyway
+    Sector.SEWAGE: 300,
+    Sector.TRANSPORTATION: 60,
+    Sector.HEALTHCARE: 60,
+    Sector.BANKING: 60,
+}
+
+
+def _factory(sector: Sector) -> Callable[[int, datetime | None], Any]:
+    """The twin class of `sector`, imported lazily: each pulls in a heavy field library."""
+    if sector is Sector.ELECTRICITY:
+        from sectors.electricity import ElectricityTwin
+        return lambda seed, start: ElectricityTwin(seed=seed, **_start(start))
+    if sector is Sector.WATER:
+        from sectors.water import WaterTwin
+        return lambda seed, start: WaterTwin(**_start(start))
+    if sector is Sector.SEWAGE:
+        from sectors.sewage import SewageTwin
+        return lambda seed, start: SewageTwin(**_start(start))
+    if sector is Sector.TRANSPORTATION:
+        from sectors.transportation import TransportTwin
+        return lambda seed, start: TransportTwin(seed=seed, **_start(start))
+    if sector is Sector.HEALTHCARE:
+        from sectors.healthcare import HealthcareTwin
+        return lambda seed, start: HealthcareTwin(seed=seed, **_start(start))
+    from sectors.banking import BankingTwin
+    return lambda seed, start: BankingTwin(seed=seed, **_start(start))
+
+
+def _start(start: datetime | None) -> dict[str, datetime]:
+    if start is None:
+        return {}
+    if start.tzinfo is None:
+        raise ConfigError("a twin's start time must carry a UTC offset")
+    return {"start": start}
+
+
+def parse_sector(name: str | Sector) -> Sector:
+    """A sector by name, with the valid names in the error."""
+    try:
+        return Sector(name)
+    except ValueError:
+        raise ConfigError(f"unknown sector {name!r}: choose one of {', '.join(s.value for s in Sector)}") from None
+
+
+@dataclass
+class TwinRunner:
+    """A twin with one stepping interface; `twin` is the sector's own object for faults and actuators."""
+
+    sector: Sector
+    twin: Any
+    period_s: int
+
+    def advance(self, seconds: float | None = None) -> list[Reading]:
+        """Move the clock `seconds` (default: one report period) and return what the sensors report."""
+        dt = self.period_s if seconds is None else seconds
+        if dt <= 0:
+            raise ConfigError(f"a twin's clock only moves forward, got {dt} s")
+        if self.sector is Sector.WATER:
+            return list(self.twin.step(int(dt)))
+        return list(self.twin.advance(float(dt)))
+
+    @property
+    def now(self) -> datetime:
+        value: datetime = self.twin.now
+        return value
+
+    def readings(self) -> list[Reading]:
+        """What the sensors report now (attacks applied), without moving the clock."""
+        return list(self.twin.readings())
+
+    def close(self) -> None:
+        close = getattr(self.twin, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def open_twin(sector: Sector | str, *, seed: int = 0, start: datetime | None = None,
+              period_s: int | None = None) -> TwinRunner:
+    """A fresh twin of `sector` (sewage: one per process, SWMM allows one open run)."""
+    which = parse_sector(sector)
+    period = REPORT_PERIOD_S[which] if period_s is None else period_s
+    if period <= 0:
+        raise ConfigError(f"report period must be positive, got {period} s")
+    return TwinRunner(which, _factory(which)(seed, start), period)
