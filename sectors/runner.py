@@ -20,7 +20,7 @@ from typing import Any, Self
 from qeaims.errors import ConfigError
 from qeaims.messages import Reading, Sector
 
-__all__ = ["REPORT_PERIOD_S", "TwinRunner", "open_twin"]
+__all__ = ["REPORT_PERIOD_S", "TwinRunner", "open_twin", "parse_sector"]
 
 REPORT_PERIOD_S: dict[Sector, int] = {
     Sector.ELECTRICITY: 60,  # feeder RTUs: one power-flow snapshot a minute
@@ -35,30 +35,30 @@ REPORT_PERIOD_S: dict[Sector, int] = {
 def _factory(sector: Sector) -> Callable[[int, datetime | None], Any]:
     """The twin class of `sector`, imported lazily: each pulls in a heavy field library."""
     if sector is Sector.ELECTRICITY:
-        from sectors.electricity import ElectricityTwin
-        return lambda seed, start: ElectricityTwin(seed=seed, **_start(start))
+        from sectors.electricity import twin as power
+        return lambda seed, start: power.ElectricityTwin(seed=seed, start=_start(start, power.DEFAULT_START))
     if sector is Sector.WATER:
-        from sectors.water import WaterTwin
-        return lambda seed, start: WaterTwin(**_start(start))
+        from sectors.water import twin as water
+        return lambda seed, start: water.WaterTwin(start=_start(start, water.DEFAULT_START))
     if sector is Sector.SEWAGE:
-        from sectors.sewage import SewageTwin
-        return lambda seed, start: SewageTwin(**_start(start))
+        from sectors.sewage import twin as sewage
+        return lambda seed, start: sewage.SewageTwin(start=_start(start, sewage.DEFAULT_START))
     if sector is Sector.TRANSPORTATION:
-        from sectors.transportation import TransportTwin
-        return lambda seed, start: TransportTwin(seed=seed, **_start(start))
+        from sectors.transportation import twin as roads
+        return lambda seed, start: roads.TransportTwin(seed=seed, start=_start(start, roads.DEFAULT_START))
     if sector is Sector.HEALTHCARE:
-        from sectors.healthcare import HealthcareTwin
-        return lambda seed, start: HealthcareTwin(seed=seed, **_start(start))
-    from sectors.banking import BankingTwin
-    return lambda seed, start: BankingTwin(seed=seed, **_start(start))
+        from sectors.healthcare import twin as health
+        return lambda seed, start: health.HealthcareTwin(seed=seed, start=_start(start, health.DEFAULT_START))
+    from sectors.banking import twin as bank
+    return lambda seed, start: bank.BankingTwin(seed=seed, start=_start(start, bank.DEFAULT_START))
 
 
-def _start(start: datetime | None) -> dict[str, datetime]:
+def _start(start: datetime | None, default: datetime) -> datetime:
     if start is None:
-        return {}
+        return default
     if start.tzinfo is None:
         raise ConfigError("a twin's start time must carry a UTC offset")
-    return {"start": start}
+    return start
 
 
 def parse_sector(name: str | Sector) -> Sector:
