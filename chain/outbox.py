@@ -149,6 +149,17 @@ class EventOutbox:
             )
             self._db.execute("COMMIT")
 
+    def rows_of_kinds(self, kinds: Sequence[int], after_seq: int = 0) -> list[OutboxRow]:
+        """Every event of these kinds after `after_seq`, sent or not (what a restarted writer checks)."""
+        if not kinds:
+            return []
+        marks = ", ".join("?" for _ in kinds)
+        rows = self._db.execute(
+            f"SELECT seq, kind, node, payload FROM events WHERE seq > ? AND kind IN ({marks}) ORDER BY seq",
+            (after_seq, *kinds),
+        ).fetchall()
+        return [OutboxRow(int(s), int(k), bytes(n), bytes(p)) for s, k, n, p in rows]
+
     def get(self, seq: int) -> OutboxRow | None:
         row = self._db.execute("SELECT seq, kind, node, payload FROM events WHERE seq = ?", (seq,)).fetchone()
         return None if row is None else OutboxRow(int(row[0]), int(row[1]), bytes(row[2]), bytes(row[3]))

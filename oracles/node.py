@@ -1,0 +1,311 @@
+"""One oracle at work: readings in, telemetry anchored, verdicts signed, isolations voted, peers checked.
+
+Everything that writes runs on one thread, in this order, once per `run_once`:
+
+1. **Store.** The sink (filled by the MQTT/Modbus threads) is drained into the oracle's
+   `TelemetryStore`; a reading counts as taken in once that commit is on disk.
+2. **Judge.** Readings stored after the *detection cursor* are replayed from the store through the
+   sector's `SectorStream` (rows → model → episodes). Each new episode's verdict is written ahead
+   to the outbox as an anomaly/fault/intrusion/maintenance event whose payload carries the episode
+   key; a fault on an isolable node also queues an isolation action. The cursor, the stream's state
+   and the queued actions are committed together in the oracle's state file.
+3. **Anchor and send.** Telemetry batches that are due are sealed and their roots enqueued; the
+   recorder sends the outbox (verdicts and roots, in sequence order).
+4. **Act.** Queued isolation actions are carried out on the quorum: open the proposal or vote on
+   the open one, citing the verdict event as evidence.
+5. **Watch peers.** Every `peer_interval_s`, `PeerChecker` re-verifies the peers' ML-DSA batches.
+
+Exactly once, whatever dies when. Readings: the store commit. Verdicts: a crash between the outbox
+append (2) and the state commit replays the same readings from the same saved stream state, which
+re-derives the same episode keys; keys already in the outbox are not appended again. Roots: the
+store's own adoption rule. Votes: the contract refuses a second vote (`QuorumAlreadyVoted`) and a
+vote on a node already isolated (`QuorumNodeNotInState`); both mean "done". A chain outage only
+delays steps 3–5: they are retried with backoff while readings keep being stored and judged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chain.client import ChainClient
+from chain.manifest import Deployment
+from chain.outbox import EventOutbox
+from chain.quorum import Action, QuorumClient
+from chain.recorder import EventRecorder, canonical_payload
+from keys.identity import HybridIdentity
+from keys.ids import event_id, to_bytes32
+from oracles.ingest.sink import ReadingSink
+from oracles.merkle import reading_from_body
+from oracles.peer_check import PeerChecker, PeerFinding
+from oracles.stream import Episode, SectorModelLike, SectorStream
+from oracles.telemetry import TelemetryStore
+from qeaims.config import Settings
+from qeaims.errors import ChainError, ContractRejected
+from qeaims.kinds import kind_by_name
+from qeaims.messages import Reading, VerdictKind
+
+__all__ = ["LOGGER_NAME", "NodeOptions", "NodeStats", "OracleNode", "state_path"]
+
+LOGGER_NAME = "qeaims.oracle"
+_log = logging.getLogger(LOGGER_NAME)
+
+VERDICT_KINDS = {v: kind_by_name(v.value) for v in VerdictKind}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (
+    episode      TEXT PRIMARY KEY,
+    target       TEXT NOT NULL,
+    evidence_seq INTEGER NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending',
+    detail       TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+def state_path(settings: Settings, deployment_id: str, oracle: str) -> Path:
+    """The oracle's detection cursor, stream state and action queue (one file per deployment)."""
+    return settings.home / "oracles" / deployment_id / f"{oracle.lower()}.sqlite"
+
+
+def log_line(event: str, **fields: object) -> None:
+    """One JSON line on the ``qeaims.oracle`` logger."""
+    _log.info("%s", json.dumps({"event": event, **fields}, sort_keys=True, default=str))
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    batch_size: int = 1024  # readings per Merkle root
+    max_age_s: float = 2.0  # a partial batch is anchored after this long
+    peer_interval_s: float = 5.0
+    judge_chunk: int = 5_000
+    backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class NodeStats:
+    stored: int = 0
+    judged: int = 0
+    episodes: int = 0
+    votes: int = 0
+    peer_findings: list[PeerFinding] = field(default_factory=list)
+    chain_errors: int = 0
+    last_error: str = ""
+
+
+class OracleNode:
+    def __init__(self, *, settings: Settings, client: ChainClient, deployment: Deployment, identity: HybridIdentity,
+                 model: SectorModelLike, sink: ReadingSink, options: NodeOptions = NodeOptions(),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.client = client
+        self.identity = identity
+        self.me = identity.address
+        self.sector = model.sector
+        self.sink = sink
+        self.options = options
+        self._clock = clock
+        self.stats = NodeStats()
+        self.outbox = EventOutbox.for_oracle(settings.outbox_dir, self.me, deployment.deployment_id)
+        self.recorder = EventRecorder(client, identity, self.outbox)
+        self.store = TelemetryStore.for_oracle(settings.home, self.me, batch_size=options.batch_size,
+                                               max_age_s=options.max_age_s)
+        self.stream = SectorStream(model)
+        self.quorum = QuorumClient(client)
+        base = state_path(settings, deployment.deployment_id, self.me)
+        base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.peers = PeerChecker(client, deployment, self.recorder, base.with_suffix(".peers.sqlite"))
+        self._db = sqlite3.connect(base, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._reader = sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, check_same_thread=False)
+        self._recorded = self._episodes_in_outbox()
+        self._cursor = self._load_state()
+        self._chain_ok_at = float("-inf")  # when chain work may next be tried
+        self._failures = 0
+        self._next_peer_check = float("-inf")
+
+    def close(self) -> None:
+        for closer in (self.peers.close, self._reader.close, self._db.close, self.store.close, self.outbox.close):
+            with contextlib.suppress(Exception):  # closing everything matters more than the first failure
+                closer()
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _load_state(self) -> int:
+        cursor = self._meta("cursor")
+        if cursor is None:
+            # a new deployment (or a new oracle) judges what arrives from now on, not an old ledger's past
+            start = int(self._reader.execute("SELECT COALESCE(MAX(id), 0) FROM readings").fetchone()[0])
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('cursor', ?)", (str(start),))
+            return start
+        saved = self._meta("stream")
+        if saved is not None:
+            try:
+                self.stream.restore(json.loads(saved))
+            except (ValueError, KeyError, TypeError) as exc:
+                log_line("stream-reset", oracle=self.me, reason=str(exc))
+        return int(cursor)
+
+    def _episodes_in_outbox(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for row in self.outbox.rows_of_kinds(sorted(VERDICT_KINDS.values())):
+            try:
+                key = json.loads(row.payload).get("episode")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(key, str):
+                found[key] = row.seq
+        return found
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    def actions(self) -> list[tuple[str, str, int, str, str]]:
+        """(episode, target, evidence seq, state, detail) of every isolation action, oldest first."""
+        rows = self._db.execute("SELECT episode, target, evidence_seq, state, detail FROM actions ORDER BY rowid")
+        return [(str(a), str(b), int(c), str(d), str(e)) for a, b, c, d, e in rows]
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def run_once(self) -> None:
+        """One pass of store → judge → anchor/send → act → peers; chain failures are retried later."""
+        self.stats.stored += len(self.sink.drain_into(self.store))
+        while self._judge_chunk():
+            pass
+        now = self._clock()
+        if now < self._chain_ok_at:
+            return
+        try:
+            if self.store.due():
+                self.store.anchor(self.recorder)
+            elif self.outbox.pending_count():
+                self.recorder.flush()
+            self._act()
+            if now >= self._next_peer_check:
+                self._next_peer_check = now + self.options.peer_interval_s
+                for finding in self.peers.check():
+                    self.stats.peer_findings.append(finding)
+                    log_line("peer-finding", oracle=self.me, sender=finding.sender, batch=finding.batch,
+                             action=finding.action, reason=finding.reason, proposal=finding.proposal_id)
+        except ChainError as exc:
+            self._failures += 1
+            delay = self.options.backoff_s[min(self._failures, len(self.options.backoff_s)) - 1]
+            self._chain_ok_at = self._clock() + delay
+            self.stats.chain_errors += 1
+            self.stats.last_error = str(exc)
+            log_line("chain-error", oracle=self.me, error=str(exc), retry_in_s=delay)
+            return
+        self._failures = 0
+
+    def run(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
+        """Loop until `stop` is set; then anchor what is left if the chain allows."""
+        while not stop.is_set():
+            self.run_once()
+            self.sink.wait(idle_s)
+        self.drain_and_anchor(timeout_s=5.0)
+
+    def drain_and_anchor(self, timeout_s: float = 10.0) -> bool:
+        """Store and judge everything waiting, anchor even a partial batch; True when nothing is left."""
+        deadline = self._clock() + timeout_s
+        while True:
+            self.stats.stored += len(self.sink.drain_into(self.store))
+            while self._judge_chunk():
+                pass
+            try:
+                self.store.anchor(self.recorder, force=True)
+                self._act()
+                if not self.outbox.pending_count() and not self.store.pending_count() and not len(self.sink):
+                    return True
+            except ChainError as exc:
+                self.stats.last_error = str(exc)
+            if self._clock() >= deadline:
+                return False
+            time.sleep(0.2)
+
+    # --- judging ---------------------------------------------------------------------------------
+
+    def _judge_chunk(self) -> bool:
+        rows = self._reader.execute("SELECT id, body FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+                                    (self._cursor, self.options.judge_chunk)).fetchall()
+        if not rows:
+            return False
+        readings: list[Reading] = [reading_from_body(bytes(body)) for _, body in rows]
+        last_id = int(rows[-1][0])
+        episodes = self.stream.feed(readings)
+        actions: list[tuple[str, str, int]] = []
+        for ep in episodes:
+            seq = self._recorded.get(ep.key)
+            if seq is None:
+                seq = self.outbox.append(VERDICT_KINDS[ep.verdict.kind], to_bytes32(ep.subject), _payload(ep))
+                self._recorded[ep.key] = seq
+                self.stats.episodes += 1
+                log_line("verdict", oracle=self.me, seq=seq, episode=ep.key, kind=ep.verdict.kind.value,
+                         asset=ep.verdict.asset_id, reason=ep.verdict.reason)
+            if ep.verdict.kind is VerdictKind.FAULT and ep.anchor is not None:
+                actions.append((ep.key, ep.anchor, seq))
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("INSERT OR IGNORE INTO actions(episode, target, evidence_seq) VALUES (?, ?, ?)",
+                                 actions)
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('cursor', ?)", (str(last_id),))
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('stream', ?)",
+                             (json.dumps(self.stream.state(), separators=(",", ":")),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._cursor = last_id
+        self.stats.judged += len(rows)
+        return len(rows) == self.options.judge_chunk
+
+    # --- acting on the quorum ------------------------------------------------------------------
+
+    def _act(self) -> None:
+        pending = self._db.execute(
+            "SELECT episode, target, evidence_seq FROM actions WHERE state = 'pending' ORDER BY rowid").fetchall()
+        if not pending:
+            return
+        if self.outbox.pending_count():
+            self.recorder.flush()  # the evidence goes on-chain before the vote that cites it
+        for episode, target, seq in pending:
+            state, detail = self._isolate(str(target), int(seq), str(episode))
+            self._db.execute("UPDATE actions SET state = ?, detail = ? WHERE episode = ?", (state, detail, episode))
+            log_line("isolation-" + state, oracle=self.me, target=target, episode=episode, detail=detail)
+
+    def _isolate(self, target: str, evidence_seq: int, episode: str) -> tuple[str, str]:
+        reason = to_bytes32(f"fault:{target}"[:32])
+        try:
+            proposal = self.quorum.propose(self.identity.account, Action.ISOLATE, to_bytes32(target), reason,
+                                           [event_id(self.me, evidence_seq)])
+        except ContractRejected as exc:
+            if exc.error == "QuorumAlreadyVoted":
+                return "voted", f"proposal {exc.args_by_name.get('proposalId')}"
+            if exc.error == "QuorumNodeNotInState":
+                return "moot", f"{target} is no longer active (already isolated or under repair)"
+            return "refused", str(exc)
+        self.stats.votes += 1
+        return "voted", f"proposal {proposal}"
+
+
+def _payload(ep: Episode) -> bytes:
+    v = ep.verdict
+    return canonical_payload({
+        "episode": ep.key, "subject": ep.subject, "sector": v.sector.value, "asset": v.asset_id,
+        "verdict": v.kind.value, "score": round(v.score, 6), "threshold": round(v.threshold, 6),
+        "sensors": list(v.sensors), "reason": v.reason, "observed_at": v.observed_at.isoformat(),
+    })

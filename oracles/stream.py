@@ -1,0 +1,163 @@
+"""From a stream of readings to verdict *episodes*: what an oracle says, and says once.
+
+Sensors report one reading per sensor per period; a detector wants one row per period with a
+column per sensor (`SectorModel.sensors`). `SectorStream` assembles rows by timestamp in arrival
+order — a row closes when every sensor has reported for it, or when a reading for a later time
+arrives (then a sensor that missed the period keeps its last value) — and hands each row, with the
+recent ones, to the model.
+
+A fault lasts many periods, and a verdict every minute for the same broken feeder is noise on a
+ledger. So verdicts are grouped into episodes per (subject, kind), the subject being the on-chain
+node the asset belongs to (`sectors.anchors`) or the asset itself: the first verdict opens the
+episode and is the one recorded; the episode closes after `clear_rows` rows without a verdict on
+that subject. The episode's key (subject, kind, onset time) is in the event payload, which is how a
+restarted oracle recognises verdicts it already wrote.
+
+The stream is deterministic and its whole state is a JSON document (`state()` / `restore()`), so
+after a crash the oracle restores the state saved with its cursor and replays the readings stored
+after it: the same rows, the same verdicts, the same episode keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from oracles.merkle import timestamp_ms
+from qeaims.messages import Reading, Sector, Verdict
+from sectors.anchors import anchor_node
+
+__all__ = ["Episode", "SectorModelLike", "SectorStream"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SectorModelLike(Protocol):
+    """What the stream needs of a trained sector model (`oracles.training.SectorModel`)."""
+
+    sector: Sector
+    sensors: tuple[str, ...]
+
+    def assess(self, recent: NDArray[np.float64], observed_at: datetime) -> Verdict | None: ...
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A verdict that opened an episode: the one thing about it that goes on-chain."""
+
+    key: str  # "subject|kind|onset_ms": stable across restarts
+    subject: str
+    anchor: str | None  # the registered node to isolate, if the subject is isolable
+    verdict: Verdict
+
+
+class SectorStream:
+    def __init__(self, model: SectorModelLike, *, history: int = 32, warmup: int = 3, clear_rows: int = 5) -> None:
+        if history < 2 or warmup < 1 or clear_rows < 1:
+            raise ValueError("history must be ≥ 2, warmup and clear_rows ≥ 1")
+        self.model = model
+        self.sector = model.sector
+        self.history = history
+        self.warmup = warmup
+        self.clear_rows = clear_rows
+        self._column = {name: j for j, name in enumerate(model.sensors)}
+        self._last: list[float | None] = [None] * len(model.sensors)
+        self._pending_ms: int | None = None
+        self._pending: dict[int, float] = {}
+        self._recent: list[list[float]] = []
+        self._episodes: dict[str, dict[str, int]] = {}  # "subject|kind" → {"onset": ms, "quiet": rows}
+        self.rows = 0
+
+    # --- feeding -------------------------------------------------------------------------------
+
+    def feed(self, readings: Iterable[Reading]) -> list[Episode]:
+        """Take readings in arrival order; return the episodes they open."""
+        opened: list[Episode] = []
+        for r in readings:
+            j = self._column.get(r.sensor_id)
+            if j is None or r.sector != self.sector:
+                continue  # stored and anchored all the same, just not part of this model
+            ms = timestamp_ms(r.timestamp)
+            if self._pending_ms is None or ms > self._pending_ms:
+                if self._pending_ms is not None:
+                    opened.extend(self._close_row())
+                self._pending_ms = ms
+            elif ms < self._pending_ms:
+                continue  # a late sample of a period already judged
+            self._pending[j] = r.value
+            if len(self._pending) == len(self._column):
+                opened.extend(self._close_row())
+        return opened
+
+    def flush(self) -> list[Episode]:
+        """Close the row being assembled (when its period is certainly over)."""
+        return self._close_row() if self._pending_ms is not None else []
+
+    def _close_row(self) -> list[Episode]:
+        ms = self._pending_ms
+        assert ms is not None
+        for j, value in self._pending.items():
+            self._last[j] = value
+        self._pending, self._pending_ms = {}, None
+        if any(v is None for v in self._last):
+            return []  # some sensor has never reported: no complete row yet
+        self._recent.append([float(v) for v in self._last if v is not None])
+        del self._recent[: -self.history]
+        self.rows += 1
+        if len(self._recent) < self.warmup:
+            return []
+        at = _EPOCH + timedelta(milliseconds=ms)
+        verdict = self.model.assess(np.asarray(self._recent, dtype=np.float64), at)
+        return self._episode(verdict, ms)
+
+    def _episode(self, verdict: Verdict | None, ms: int) -> list[Episode]:
+        current = None
+        opened: list[Episode] = []
+        if verdict is not None:
+            anchor = anchor_node(self.sector, verdict.asset_id)
+            subject = anchor or verdict.asset_id
+            current = f"{subject}|{verdict.kind.value}"
+            if current not in self._episodes:
+                self._episodes[current] = {"onset": ms, "quiet": 0}
+                opened.append(Episode(f"{current}|{ms}", subject, anchor, verdict))
+            self._episodes[current]["quiet"] = 0
+        for key in list(self._episodes):
+            if key != current:
+                self._episodes[key]["quiet"] += 1
+                if self._episodes[key]["quiet"] >= self.clear_rows:
+                    del self._episodes[key]
+        return opened
+
+    @property
+    def open_episodes(self) -> list[str]:
+        return sorted(self._episodes)
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything the next row depends on, as plain JSON values."""
+        return {
+            "sensors": len(self._column), "last": self._last, "pending_ms": self._pending_ms,
+            "pending": {str(j): v for j, v in self._pending.items()}, "recent": self._recent,
+            "episodes": self._episodes, "rows": self.rows,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if int(state["sensors"]) != len(self._column):
+            raise ValueError(f"saved stream has {state['sensors']} sensors, the model {len(self._column)}: "
+                             "the model changed; the oracle starts a fresh stream")
+        self._last = [None if v is None else float(v) for v in state["last"]]
+        self._pending_ms = None if state["pending_ms"] is None else int(state["pending_ms"])
+        self._pending = {int(j): float(v) for j, v in state["pending"].items()}
+        self._recent = [[float(v) for v in row] for row in state["recent"]]
+        if any(not all(math.isfinite(v) for v in row) for row in self._recent):
+            raise ValueError("saved stream holds a non-finite value")
+        self._episodes = {str(k): {"onset": int(v["onset"]), "quiet": int(v["quiet"])}
+                          for k, v in state["episodes"].items()}
+        self.rows = int(state["rows"])

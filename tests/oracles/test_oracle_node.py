@@ -1,0 +1,181 @@
+"""The oracle loop on a real chain: verdicts once per episode, quorum isolation, replay after a crash.
+
+The detector here is a plain limit on one sensor (`LimitModel`): these tests are about what the
+oracle does with a verdict — sign it once, vote on it, survive a crash — not about detection
+quality, which `tests/oracles/test_training.py` and `qeaims detect eval` cover.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chain.connect import contract_abis
+from chain.indexer import Indexer
+from chain.quorum import QuorumClient
+from keys.ids import to_bytes32
+from oracles.ingest.sink import ReadingSink
+from oracles.node import NodeOptions, OracleNode, state_path
+from oracles.stream import SectorStream
+from qeaims.kinds import kind_by_name
+from qeaims.messages import Reading, Sector, Verdict, VerdictKind
+from tests.support import oracle
+
+SENSORS = ("pump:10/flow_lps", "junction:10/pressure_m")
+START = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+
+
+@dataclass
+class LimitModel:
+    """FAULT when pump 10's flow drops below `low` (a stopped pump); INTRUSION when pressure is negative."""
+
+    sector: Sector = Sector.WATER
+    sensors: tuple[str, ...] = SENSORS
+    low: float = 10.0
+
+    def assess(self, recent: NDArray[np.float64], observed_at: datetime) -> Verdict | None:
+        flow, pressure = recent[-1]
+        if flow < self.low:
+            return Verdict(sector=self.sector, asset_id="pump:10", kind=VerdictKind.FAULT, score=self.low - flow,
+                           threshold=0.0, sensors=(SENSORS[0],), reason=f"pump 10 flow {flow:.1f} L/s is below "
+                           f"{self.low}", observed_at=observed_at)
+        if pressure < 0:
+            return Verdict(sector=self.sector, asset_id="junction:10", kind=VerdictKind.INTRUSION, score=-pressure,
+                           threshold=0.0, sensors=(SENSORS[1],), reason="negative pressure cannot be measured "
+                           "there", observed_at=observed_at)
+        return None
+
+
+def readings(rows: list[tuple[float, float]], start: int = 0) -> list[Reading]:
+    out = []
+    for i, (flow, pressure) in enumerate(rows, start=start):
+        at = START + timedelta(minutes=i)
+        out.append(Reading(sector=Sector.WATER, asset_id="pump:10", sensor_id=SENSORS[0], quantity="flow",
+                           unit="L/s", value=flow, timestamp=at))
+        out.append(Reading(sector=Sector.WATER, asset_id="junction:10", sensor_id=SENSORS[1],
+                           quantity="pressure_m", unit="m", value=pressure, timestamp=at))
+    return out
+
+
+NORMAL = [(50.0, 40.0)] * 6
+PUMP_STOPS = [(0.0, 38.0)] * 8
+
+
+def make_node(chain, index: int, sink: ReadingSink) -> OracleNode:  # type: ignore[no-untyped-def]
+    return OracleNode(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                      identity=oracle(chain.settings, "water", index), model=LimitModel(), sink=sink,
+                      options=NodeOptions(batch_size=16, max_age_s=0.0, peer_interval_s=0.0))
+
+
+def ledger_events(chain, kind: str) -> list[tuple[str, int, dict[str, object]]]:  # type: ignore[no-untyped-def]
+    index = Indexer(chain.settings.home / "test-index.sqlite", chain.client.rpc, chain.deployment, contract_abis())
+    try:
+        index.sync()
+        rows = index.db.execute("SELECT oracle, seq, payload FROM events WHERE kind = ? ORDER BY oracle, seq",
+                                (kind_by_name(kind),)).fetchall()
+    finally:
+        index.close()
+    return [(str(o), int(s), json.loads(bytes(p))) for o, s, p in rows]
+
+
+def test_stream_opens_one_episode_per_fault_and_closes_it_after_quiet_rows() -> None:
+    stream = SectorStream(LimitModel(), warmup=1, clear_rows=3)
+    opened = stream.feed(readings(NORMAL + PUMP_STOPS + NORMAL + PUMP_STOPS[:2]))
+    assert [ep.subject for ep in opened] == ["pump-1", "pump-1"]  # pump:10 belongs to the registered pump-1
+    assert opened[0].key != opened[1].key and opened[0].anchor == "pump-1"
+    # the state is plain JSON and a restored stream continues exactly where the first one was
+    twin = SectorStream(LimitModel(), warmup=1, clear_rows=3)
+    twin.restore(json.loads(json.dumps(stream.state())))
+    more = readings([(50.0, -1.0)] * 2, start=40)
+    assert [e.key for e in twin.feed(more)] == [e.key for e in stream.feed(more)]
+
+
+def test_four_oracles_see_a_pump_stop_record_one_fault_each_and_isolate_it_by_quorum(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    data = readings(NORMAL + PUMP_STOPS)
+    nodes = []
+    for index in (1, 2, 3, 4):
+        sink = ReadingSink()
+        sink.put_many(data, source="test")
+        node = make_node(chain, index, sink)
+        nodes.append(node)
+        node.run_once()
+        node.run_once()  # a second pass finds nothing new to say
+        assert node.drain_and_anchor()
+    quorum = QuorumClient(chain.client)
+    assert quorum.node_status(to_bytes32("pump-1")) == "isolated"
+    states = [node.actions()[0][3] for node in nodes]
+    assert states == ["voted", "voted", "voted", "moot"]  # the third vote executed; the fourth came too late
+    faults = ledger_events(chain, "fault")
+    assert len(faults) == 4 and len({o for o, _, _ in faults}) == 4
+    assert all(p["subject"] == "pump-1" and p["asset"] == "pump:10" for _, _, p in faults)
+    # every reading is anchored: the roots count all 2 × 14 readings once per oracle
+    roots = ledger_events(chain, "telemetry-root")
+    assert sum(int(p["count"]) for _, _, p in roots) == 4 * len(data)
+    for node in nodes:
+        node.close()
+
+
+def test_a_crash_after_the_verdict_was_written_ahead_does_not_record_it_twice(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    sink = ReadingSink()
+    node = make_node(chain, 1, sink)
+    sink.put_many(readings(NORMAL), source="test")
+    node.run_once()
+    before = node.cursor
+    # keep the oracle's state as it was before the fault: as if the process died after the outbox
+    # append but before the state commit that moves the cursor
+    state = state_path(chain.settings, chain.deployment.deployment_id, node.me)
+    saved = state.with_suffix(".saved")
+    node._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(state, saved)
+    sink.put_many(readings(PUMP_STOPS, start=len(NORMAL)), source="test")
+    node.run_once()
+    assert node.drain_and_anchor()
+    node.close()
+    shutil.copy(saved, state)
+    for extra in (Path(str(state) + "-wal"), Path(str(state) + "-shm")):
+        extra.unlink(missing_ok=True)
+
+    again = make_node(chain, 1, ReadingSink())
+    assert again.cursor == before  # it starts behind the readings it already judged: the fault is replayed
+    again.run_once()
+    assert again.drain_and_anchor()
+    faults = ledger_events(chain, "fault")
+    assert len(faults) == 1, faults
+    assert [a[3] for a in again.actions()] == ["voted"]  # the replayed episode still gets its vote, once
+    again.close()
+
+
+def test_a_chain_outage_delays_anchoring_and_verdicts_but_loses_nothing(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    from chain.node import start_anvil, stop_anvil
+
+    chain = fresh_chain
+    sink = ReadingSink()
+    node = make_node(chain, 2, sink)
+    sink.put_many(readings(NORMAL), source="test")
+    node.run_once()
+    assert node.drain_and_anchor()
+    stop_anvil(chain.settings)
+    try:
+        sink.put_many(readings(PUMP_STOPS, start=len(NORMAL)), source="test")
+        node.run_once()
+        assert node.stats.chain_errors >= 1 and node.stats.stored == len(NORMAL + PUMP_STOPS) * 2
+    finally:
+        start_anvil(chain.settings)
+    chain.reconnect()
+    node.close()
+    again = OracleNode(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                       identity=oracle(chain.settings, "water", 2), model=LimitModel(), sink=ReadingSink(),
+                       options=NodeOptions(batch_size=16, max_age_s=0.0, peer_interval_s=0.0))
+    assert again.drain_and_anchor()
+    assert len(ledger_events(chain, "fault")) == 1
+    roots = ledger_events(chain, "telemetry-root")
+    assert sum(int(p["count"]) for _, _, p in roots) == len(NORMAL + PUMP_STOPS) * 2
+    again.close()
