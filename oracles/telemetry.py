@@ -3,11 +3,16 @@
 Telemetry is anchored, not stored, on-chain (DESIGN.md). Each oracle keeps one SQLite file
 (`<home>/telemetry/<address>.sqlite`, WAL, ``synchronous=FULL``: a commit is on disk) with:
 
-- ``readings``: every reading's canonical JSON body and leaf (`oracles.merkle`), in arrival order.
-  `add_many` commits before it returns, so a reading that was accepted survives a crash.
-- ``batches``: `seal` closes up to ``batch_size`` waiting readings into batch ``b`` (numbered from 1),
-  giving each its index ``i`` in the batch (the reading's id is ``"b:i"``), and stores the batch's root
-  and the exact ledger payload in the same transaction.
+- ``chunks``: readings in arrival order, numbered from 1, kept as one row per accepted chunk (an
+  `add_many`/`add_encoded` call): the canonical JSON bodies back to back with their end offsets, and
+  per reading its leaf (`oracles.merkle`), millisecond time and asset (columns from
+  `oracles.telemetry_codec`). One row per chunk rather than per reading keeps SQLite at a few
+  hundred nanoseconds a reading instead of several microseconds. A chunk is committed before
+  `add_many` returns, so a reading that was accepted survives a crash.
+- ``batches``: `seal` closes the next ``batch_size`` waiting readings (a contiguous range of arrival
+  numbers, which may span chunks) into batch ``b`` (numbered from 1), each reading's index ``i``
+  being its place in the range (the reading's id is ``"b:i"``), and stores the batch's root and the
+  exact ledger payload.
 
 `anchor` hands each sealed batch to the oracle's `chain.outbox.EventOutbox` as one ``telemetry-root``
 event (kind 0; node = the asset id when the whole batch is about one asset, else zero; payload =
@@ -38,16 +43,9 @@ from pathlib import Path
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder, canonical_payload
 from keys.ids import to_bytes32
-from oracles.merkle import (
-    LEAF_SCHEME,
-    MerkleTree,
-    reading_body,
-    reading_from_body,
-    reading_leaf_from_body,
-    reading_leaves,
-    timestamp_ms,
-    verify,
-)
+from oracles.merkle import LEAF_SCHEME, MerkleTree, reading_from_body, reading_leaf_from_body, verify
+from oracles.telemetry_chunks import CHUNK_SCHEMA, ChunkDamaged, read_body, read_columns, write_chunks
+from oracles.telemetry_codec import EncodedReadings, SensorCatalogue, encode_readings
 from qeaims.errors import AuditFailed, ConfigError
 from qeaims.kinds import kind_by_name
 from qeaims.messages import Reading
@@ -55,6 +53,8 @@ from qeaims.messages import Reading
 __all__ = [
     "TELEMETRY_ROOT",
     "BatchInfo",
+    "EncodedReadings",
+    "SensorCatalogue",
     "TelemetryProof",
     "TelemetryStore",
     "decode_root_payload",
@@ -66,27 +66,16 @@ TELEMETRY_ROOT = kind_by_name("telemetry-root")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS readings (
-    id     INTEGER PRIMARY KEY,
-    body   BLOB NOT NULL,
-    leaf   BLOB NOT NULL,
-    asset  TEXT NOT NULL,
-    ts_ms  INTEGER NOT NULL,
-    batch  INTEGER,
-    idx    INTEGER
-);
-CREATE UNIQUE INDEX IF NOT EXISTS readings_position ON readings(batch, idx);
 CREATE TABLE IF NOT EXISTS batches (
     batch      INTEGER PRIMARY KEY,
     root       BLOB NOT NULL,
     count      INTEGER NOT NULL,
-    first_id   INTEGER NOT NULL,
+    first_id   INTEGER NOT NULL UNIQUE,
     node       BLOB NOT NULL,
     payload    BLOB NOT NULL,
     outbox_seq INTEGER UNIQUE
 );
-"""
-
+""" + CHUNK_SCHEMA
 
 def telemetry_path(home: Path, oracle: str) -> Path:
     """Where an oracle's store lives under the data directory."""
@@ -162,6 +151,12 @@ class TelemetryStore:
         owner = str(self._db.execute("SELECT value FROM meta WHERE key = 'oracle'").fetchone()[0])
         if owner.lower() != oracle.lower():
             raise ConfigError(f"telemetry store {path} belongs to oracle {owner}, not {oracle}")
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'readings'").fetchone() is not None:
+            raise ConfigError(f"telemetry store {path} has the old one-row-per-reading layout: move it aside")
+        self._next_id = int(self._db.execute("SELECT COALESCE(MAX(first_id + count), 1) FROM chunks "
+                                             "WHERE first_id = (SELECT MAX(first_id) FROM chunks)").fetchone()[0])
+        self._sealed_to = int(self._db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM batches "
+                                               "WHERE batch = (SELECT MAX(batch) FROM batches)").fetchone()[0])
         # Readings left waiting by an earlier run are due at once.
         self._open_since: float | None = float("-inf") if self.pending_count() else None
         self._synced_with: int | None = None
@@ -181,30 +176,31 @@ class TelemetryStore:
 
     def add_many(self, readings: Sequence[Reading]) -> list[int]:
         """Store readings durably (one transaction); returns their arrival numbers."""
-        if not readings:
-            return []
-        bodies = [reading_body(r) for r in readings]
-        leaves = reading_leaves(readings, bodies)
-        rows = [(b, leaf, r.asset_id, timestamp_ms(r.timestamp))
-                for r, b, leaf in zip(readings, bodies, leaves, strict=True)]
+        return list(self.add_encoded(encode_readings(readings))) if readings else []
+
+    def add_encoded(self, readings: EncodedReadings) -> range:
+        """Store readings checked and encoded by `oracles.telemetry_codec` (the fast path: hand it a
+        whole chunk from `SensorCatalogue.encode`); one transaction, durable when this returns."""
+        n = len(readings)
+        if not n:
+            return range(0)
         with self._lock:
+            first = self._next_id
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                first = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM readings").fetchone()[0]) + 1
-                self._db.executemany(
-                    "INSERT INTO readings(id, body, leaf, asset, ts_ms) VALUES (?, ?, ?, ?, ?)",
-                    [(first + i, *row) for i, row in enumerate(rows)],
-                )
+                write_chunks(self._db, first, readings)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._next_id = first + n
             if self._open_since is None:
                 self._open_since = time.monotonic()
-        return list(range(first, first + len(rows)))
+        return range(first, first + n)
 
     def pending_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM readings WHERE batch IS NULL").fetchone()[0])
+        """Readings stored but not yet sealed into a batch."""
+        return self._next_id - 1 - self._sealed_to
 
     def due(self) -> bool:
         """Is a batch ready: a full one waiting, or the oldest waiting reading older than max_age_s?"""
@@ -220,48 +216,47 @@ class TelemetryStore:
         sealed: list[BatchInfo] = []
         while True:
             with self._lock:
-                rows = self._db.execute(
-                    "SELECT id, leaf, asset, ts_ms FROM readings WHERE batch IS NULL ORDER BY id LIMIT ?",
-                    (self.batch_size,),
-                ).fetchall()
-                if not rows:
+                lo = self._sealed_to + 1
+                hi = min(self._next_id - 1, self._sealed_to + self.batch_size)
+                if hi < lo:
                     self._open_since = None
                     break
+                full = hi - lo + 1 == self.batch_size
                 old = self._open_since is not None and time.monotonic() - self._open_since >= self.max_age_s
-                if len(rows) < self.batch_size and not (force or old):
+                if not (full or force or old):
                     break
-                sealed.append(self._seal_rows(rows))
-                if len(rows) < self.batch_size:
+                sealed.append(self._seal_range(lo, hi))
+                if not full:
                     self._open_since = None
                     break
         if sealed and self.pending_count():
             self._open_since = time.monotonic()
         return sealed
 
-    def _seal_rows(self, rows: list[tuple[int, bytes, str, int]]) -> BatchInfo:
-        first_id, last_id = int(rows[0][0]), int(rows[-1][0])
-        if last_id - first_id + 1 != len(rows):
-            raise RuntimeError(f"readings {first_id}..{last_id} are not contiguous in {self.path}")
-        root = MerkleTree([bytes(r[1]) for r in rows]).root
-        assets = {r[2] for r in rows}
-        times = [int(r[3]) for r in rows]
+    def _seal_range(self, lo: int, hi: int) -> BatchInfo:
+        try:
+            cols = read_columns(self._db, lo, hi)
+        except ChunkDamaged as exc:
+            raise RuntimeError(f"cannot seal readings {lo}..{hi} of {self.path}: {exc}") from exc
+        count = hi - lo + 1
+        root = MerkleTree(cols.leaves).root
+        assets = set(cols.assets)
         node = to_bytes32(next(iter(assets))) if len(assets) == 1 else bytes(32)
         self._db.execute("BEGIN IMMEDIATE")
         try:
             batch = int(self._db.execute("SELECT COALESCE(MAX(batch), 0) FROM batches").fetchone()[0]) + 1
             payload = canonical_payload({
-                "batch": batch, "count": len(rows), "first": _iso_ms(min(times)), "last": _iso_ms(max(times)),
+                "batch": batch, "count": count, "first": _iso_ms(min(cols.times)), "last": _iso_ms(max(cols.times)),
                 "root": "0x" + root.hex(), "scheme": LEAF_SCHEME,
             })
-            self._db.execute("UPDATE readings SET batch = ?, idx = id - ? WHERE id BETWEEN ? AND ?",
-                             (batch, first_id, first_id, last_id))
             self._db.execute("INSERT INTO batches(batch, root, count, first_id, node, payload) VALUES (?, ?, ?, ?, ?, ?)",
-                             (batch, root, len(rows), first_id, node, payload))
+                             (batch, root, count, lo, node, payload))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return BatchInfo(batch, root, len(rows), node, payload, None)
+        self._sealed_to = hi
+        return BatchInfo(batch, root, count, node, payload, None)
 
     def batch(self, number: int) -> BatchInfo | None:
         row = self._db.execute("SELECT batch, root, count, node, payload, outbox_seq FROM batches WHERE batch = ?",
@@ -348,12 +343,17 @@ class TelemetryStore:
             raise ConfigError(f"no batch {batch_no} in {self.path} (it holds {len(self.batches())} batches)")
         if index >= info.count:
             raise ConfigError(f"batch {batch_no} has {info.count} readings: indexes 0..{info.count - 1}")
-        leaves = [_blob(row[0]) for row in self._db.execute(
-            "SELECT leaf FROM readings WHERE batch = ? ORDER BY idx", (batch_no,))]
-        body_row = self._db.execute("SELECT body FROM readings WHERE batch = ? AND idx = ?", (batch_no, index)).fetchone()
-        if len(leaves) != info.count or body_row is None or any(len(leaf) != 32 for leaf in leaves):
-            raise AuditFailed(f"batch {batch_no} in {self.path} was altered: its stored leaves are missing or malformed")
-        body = _blob(body_row[0])
+        first = int(self._db.execute("SELECT first_id FROM batches WHERE batch = ?", (batch_no,)).fetchone()[0])
+        with self._lock:
+            try:
+                leaves = read_columns(self._db, first, first + info.count - 1).leaves
+            except ChunkDamaged as exc:
+                raise AuditFailed(f"batch {batch_no} in {self.path} was altered: its stored leaves are missing "
+                                  f"or malformed ({exc})") from exc
+            try:
+                body = read_body(self._db, first + index)
+            except ChunkDamaged as exc:
+                raise AuditFailed(f"reading {batch_no}:{index} in {self.path} was altered: {exc}") from exc
         try:
             reading = reading_from_body(body)
             leaf = reading_leaf_from_body(body, reading)
@@ -368,15 +368,14 @@ class TelemetryStore:
 
     def ref_of(self, arrival: int) -> str | None:
         """A reading's id (``"b:i"``) from the number `add_many` returned; None while it waits for a batch."""
-        row = self._db.execute("SELECT batch, idx FROM readings WHERE id = ?", (arrival,)).fetchone()
-        if row is None:
+        if not 1 <= arrival < self._next_id:
             raise ConfigError(f"no reading number {arrival} in {self.path}")
-        return None if row[0] is None else f"{int(row[0])}:{int(row[1])}"
+        if arrival > self._sealed_to:
+            return None
+        batch, first = self._db.execute("SELECT batch, first_id FROM batches WHERE first_id <= ? "
+                                        "ORDER BY first_id DESC LIMIT 1", (arrival,)).fetchone()
+        return f"{int(batch)}:{arrival - int(first)}"
 
-
-def _blob(value: bytes | str) -> bytes:
-    """A BLOB column as bytes, even if someone rewrote it as TEXT."""
-    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def _batch_info(row: tuple[int, bytes, int, bytes, bytes, int | None]) -> BatchInfo:

@@ -159,12 +159,27 @@ def test_batches_are_anchored_and_proofs_verify_against_the_chain(chain, tmp_pat
     assert audit(chain).ok
 
 
+def _chunk_of(db: sqlite3.Connection, path: Path, batch: int, index: int) -> tuple[int, int]:
+    """(chunk first_id, position in the chunk) of reading batch:index, found with plain SQL."""
+    (first,) = db.execute("SELECT first_id FROM batches WHERE batch = ?", (batch,)).fetchone()
+    arrival = int(first) + index
+    (chunk,) = db.execute("SELECT MAX(first_id) FROM chunks WHERE first_id <= ?", (arrival,)).fetchone()
+    return int(chunk), arrival - int(chunk)
+
+
 def _tamper(path: Path, batch: int, index: int, change: dict[str, object] | None) -> None:
     """Rewrite one stored reading behind the store's back (None: make it not a reading at all)."""
     with sqlite3.connect(path) as db:
-        (body,) = db.execute("SELECT body FROM readings WHERE batch = ? AND idx = ?", (batch, index)).fetchone()
-        new = b"{}" if change is None else json.dumps({**json.loads(body), **change}).encode()
-        db.execute("UPDATE readings SET body = ? WHERE batch = ? AND idx = ?", (new, batch, index))
+        chunk, k = _chunk_of(db, path, batch, index)
+        bodies, ends_blob = db.execute("SELECT bodies, ends FROM chunks WHERE first_id = ?", (chunk,)).fetchone()
+        ends = [int.from_bytes(ends_blob[i:i + 8], "little") for i in range(0, len(ends_blob), 8)]
+        parts = [bodies[(ends[i - 1] if i else 0):ends[i]] for i in range(len(ends))]
+        parts[k] = b"{}" if change is None else json.dumps({**json.loads(parts[k]), **change}).encode()
+        total, new_ends = 0, b""
+        for part in parts:
+            total += len(part)
+            new_ends += total.to_bytes(8, "little")
+        db.execute("UPDATE chunks SET bodies = ?, ends = ? WHERE first_id = ?", (b"".join(parts), new_ends, chunk))
 
 
 def test_audit_proof_command_checks_the_on_chain_root(chain) -> None:  # type: ignore[no-untyped-def]
@@ -201,7 +216,8 @@ def test_audit_proof_command_checks_the_on_chain_root(chain) -> None:  # type: i
     broken = run_cli(["audit", "proof", "--oracle", "banking-3", "--reading", "1:0"], chain.env)
     assert broken.returncode == 1 and "no longer a valid reading" in broken.stderr
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE readings SET leaf = 'not a hash' WHERE batch = 3 AND idx = 0")
+        chunk, _ = _chunk_of(db, path, 3, 0)
+        db.execute("UPDATE chunks SET leaves = 'not a hash' WHERE first_id = ?", (chunk,))
     mangled = run_cli(["audit", "proof", "--oracle", "banking-3", "--reading", "3:1"], chain.env)
     assert mangled.returncode == 1 and "stored leaves are missing or malformed" in mangled.stderr
 
