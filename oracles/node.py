@@ -47,6 +47,7 @@ from oracles.merkle import reading_from_body
 from oracles.peer_check import PeerChecker, PeerFinding
 from oracles.stream import Episode, SectorModelLike, SectorStream
 from oracles.telemetry import TelemetryStore
+from oracles.telemetry_chunks import read_body
 from qeaims.config import Settings
 from qeaims.errors import ChainError, ContractRejected
 from qeaims.kinds import kind_by_name
@@ -130,6 +131,7 @@ class OracleNode:
         self._reader = sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, check_same_thread=False)
         self._recorded = self._episodes_in_outbox()
         self._cursor = self._load_state()
+        self._replay()
         self._chain_ok_at = float("-inf")  # when chain work may next be tried
         self._failures = 0
         self._next_peer_check = float("-inf")
@@ -149,7 +151,7 @@ class OracleNode:
         cursor = self._meta("cursor")
         if cursor is None:
             # a new deployment (or a new oracle) judges what arrives from now on, not an old ledger's past
-            start = int(self._reader.execute("SELECT COALESCE(MAX(id), 0) FROM readings").fetchone()[0])
+            start = self._stored_last_id()
             self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('cursor', ?)", (str(start),))
             return start
         saved = self._meta("stream")
@@ -184,9 +186,7 @@ class OracleNode:
 
     def run_once(self) -> None:
         """One pass of store → judge → anchor/send → act → peers; chain failures are retried later."""
-        self.stats.stored += len(self.sink.drain_into(self.store))
-        while self._judge_chunk():
-            pass
+        self._store_and_judge()
         now = self._clock()
         if now < self._chain_ok_at:
             return
@@ -223,9 +223,7 @@ class OracleNode:
         """Store and judge everything waiting, anchor even a partial batch; True when nothing is left."""
         deadline = self._clock() + timeout_s
         while True:
-            self.stats.stored += len(self.sink.drain_into(self.store))
-            while self._judge_chunk():
-                pass
+            self._store_and_judge()
             try:
                 self.store.anchor(self.recorder, force=True)
                 self._act()
@@ -239,13 +237,30 @@ class OracleNode:
 
     # --- judging ---------------------------------------------------------------------------------
 
-    def _judge_chunk(self) -> bool:
-        rows = self._reader.execute("SELECT id, body FROM readings WHERE id > ? ORDER BY id LIMIT ?",
-                                    (self._cursor, self.options.judge_chunk)).fetchall()
-        if not rows:
-            return False
-        readings: list[Reading] = [reading_from_body(bytes(body)) for _, body in rows]
-        last_id = int(rows[-1][0])
+    def _stored_last_id(self) -> int:
+        row = self._reader.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM chunks").fetchone()
+        return int(row[0])
+
+    def _store_and_judge(self) -> None:
+        """Store what the sink holds and judge it; after a restart, first replay what was stored unjudged."""
+        while True:
+            ids, chunk = self.sink.drain_stored(self.store, max_items=self.options.judge_chunk)
+            if not ids:
+                return
+            self.stats.stored += len(ids)
+            if ids[0] != self._cursor + 1:
+                self._replay(ids[0] - 1)
+            self._judge(chunk, ids[-1])
+
+    def _replay(self, upto: int | None = None) -> None:
+        """Judge readings stored after the cursor (left unjudged by a crash), straight from the store."""
+        last = self._stored_last_id() if upto is None else upto
+        while self._cursor < last:
+            hi = min(last, self._cursor + self.options.judge_chunk)
+            readings = [reading_from_body(read_body(self._reader, i)) for i in range(self._cursor + 1, hi + 1)]
+            self._judge(readings, hi)
+
+    def _judge(self, readings: list[Reading], last_id: int) -> None:
         episodes = self.stream.feed(readings)
         actions: list[tuple[str, str, int]] = []
         for ep in episodes:
@@ -270,8 +285,7 @@ class OracleNode:
             self._db.execute("ROLLBACK")
             raise
         self._cursor = last_id
-        self.stats.judged += len(rows)
-        return len(rows) == self.options.judge_chunk
+        self.stats.judged += len(readings)
 
     # --- acting on the quorum ------------------------------------------------------------------
 

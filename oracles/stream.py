@@ -33,9 +33,18 @@ from oracles.merkle import timestamp_ms
 from qeaims.messages import Reading, Sector, Verdict
 from sectors.anchors import anchor_node
 
-__all__ = ["Episode", "SectorModelLike", "SectorStream"]
+__all__ = ["Episode", "SectorModelLike", "SectorStream", "sensor_key"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def sensor_key(reading: Reading) -> str:
+    """``"<asset>/<sensor>"``, the name a model's column has, however the sensor was named on the wire.
+
+    The twins name sensors ``bus-7/voltage_pu``; on MQTT the asset is its own topic level, so the
+    same sensor arrives as asset ``bus-7``, sensor ``voltage_pu``. Both map to one column.
+    """
+    return f"{reading.asset_id}/{reading.sensor_id.removeprefix(reading.asset_id + '/')}"
 
 
 class SectorModelLike(Protocol):
@@ -80,7 +89,7 @@ class SectorStream:
         """Take readings in arrival order; return the episodes they open."""
         opened: list[Episode] = []
         for r in readings:
-            j = self._column.get(r.sensor_id)
+            j = self._column.get(sensor_key(r))
             if j is None or r.sector != self.sector:
                 continue  # stored and anchored all the same, just not part of this model
             ms = timestamp_ms(r.timestamp)

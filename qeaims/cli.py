@@ -24,6 +24,8 @@ from qeaims.commands import (
     gov_cmd,
     keys_cmd,
     quorum_cmd,
+    run_cmd,
+    up_cmd,
 )
 from qeaims.config import load_settings
 from qeaims.errors import AuditFailed, QeaimsError
@@ -48,6 +50,13 @@ app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(detect_cmd.app, name="detect")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
+app.command("oracle")(run_cmd.oracle)
+app.command("twin")(run_cmd.twin)
+app.command("broker")(run_cmd.broker)
+app.command("up")(up_cmd.up)
+app.command("ps")(up_cmd.ps)
+app.command("down")(up_cmd.down)
+app.command("supervise", hidden=True)(up_cmd.supervise)
 
 
 @app.callback()

@@ -140,6 +140,22 @@ class ReadingSink:
                 self._cond.notify_all()
             return out
 
+    def drain_stored(self, store: TelemetryStore, *, max_items: int = 10_000) -> tuple[list[int], list[Reading]]:
+        """Drain one chunk into the store and return it with its arrival numbers (for a detector).
+
+        If storing fails the chunk goes back to the front of the sink, so nothing is lost.
+        """
+        chunk = self.drain(max_items)
+        if not chunk:
+            return [], []
+        try:
+            ids = store.add_many(chunk)
+        except BaseException:
+            with self._cond:
+                self._queue.extendleft(reversed(chunk))
+            raise
+        return ids, chunk
+
     def drain_into(self, store: TelemetryStore, recorder: EventRecorder | None = None, *,
                    max_items: int = 10_000) -> list[int]:
         """Drain one chunk into the oracle's store; with a `recorder`, anchor whatever batch that fills.

@@ -1,0 +1,112 @@
+"""`qeaims oracle --sector S --index I`: one oracle as its own process, against any RPC URL.
+
+Wires the pieces: the oracle's keystore (`keystores/oracles/<sector>-<index>.json`), the sector's
+trained model (`oracles.training`; trained and saved on first use), an MQTT subscriber on the
+sector's topics and any Modbus devices to poll, all feeding one `ReadingSink` that the
+`OracleNode` loop drains. SIGTERM or SIGINT stop it cleanly: the loop finishes its pass, anchors
+what it stored and exits; SIGKILL loses nothing either (see `oracles.node`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from chain.connect import connect
+from chain.deploy import oracle_keystore
+from keys.keystore import load_keystore
+from oracles.ingest.modbus import ModbusPoller
+from oracles.ingest.mqtt import MqttSubscriber
+from oracles.ingest.registers import PUMP_MAP
+from oracles.ingest.sink import ReadingSink
+from oracles.node import NodeOptions, OracleNode, log_line
+from oracles.training import load_model, load_or_train
+from qeaims.config import Settings
+from qeaims.errors import ConfigError, IdentityError
+from qeaims.messages import Sector
+
+__all__ = ["OracleProcessOptions", "parse_endpoint", "run_oracle"]
+
+
+@dataclass(frozen=True)
+class OracleProcessOptions:
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    model: Path | None = None  # default: <home>/models/<sector>.joblib, trained if missing
+    modbus: tuple[tuple[str, int], ...] = ()  # pump-station RTUs to poll (PUMP_MAP)
+    modbus_interval_s: float = 1.0
+    max_future_s: float = 300.0
+    node: NodeOptions = field(default_factory=NodeOptions)
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """``"10.0.0.7:5020"`` → ("10.0.0.7", 5020), with the reason in the error."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:5020)")
+    return host, int(port)
+
+
+def setup_logging() -> None:
+    """Structured lines (one JSON object each) on stderr for every qeaims logger."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("qeaims")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def run_oracle(settings: Settings, sector: Sector, index: int, options: OracleProcessOptions = OracleProcessOptions(),
+               *, stop: threading.Event | None = None,
+               on_ready: Callable[[OracleNode], None] | None = None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT when run as the process's main thread)."""
+    keystore = oracle_keystore(settings, sector.value, index)
+    if not keystore.is_file():
+        raise IdentityError(f"no oracle keystore at {keystore}: is {sector.value}-{index} part of this deployment? "
+                            "(`qeaims deploy` creates the development consortium's oracles)")
+    if options.modbus and PUMP_MAP.sector != sector:
+        raise ConfigError(f"--modbus polls the built-in {PUMP_MAP.sector.value} pump-station map; "
+                          f"a {sector.value} oracle has no Modbus device map")
+    identity = load_keystore(keystore, settings.passphrase)
+    client, deployment = connect(settings)
+    model = load_model(options.model) if options.model is not None else load_or_train(settings.home, sector)
+    if model.sector != sector:
+        raise ConfigError(f"model {options.model} is for {model.sector.value}, not {sector.value}")
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        def _stop(_sig: int, _frame: FrameType | None) -> None:
+            stop.set()
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    sink = ReadingSink()
+    node = OracleNode(settings=settings, client=client, deployment=deployment, identity=identity, model=model,
+                      sink=sink, options=options.node)
+    subscriber = MqttSubscriber(sink, host=options.mqtt_host, port=options.mqtt_port, sectors=[sector],
+                                client_id=f"oracle-{sector.value}-{index}", max_future_s=options.max_future_s)
+    pollers: Sequence[ModbusPoller] = [
+        ModbusPoller(PUMP_MAP, sink, host=host, port=port, interval_s=options.modbus_interval_s)
+        for host, port in options.modbus
+    ]
+    try:
+        subscriber.start()
+        for poller in pollers:
+            poller.start()
+        log_line("oracle-started", oracle=identity.address, sector=sector.value, index=index,
+                 mqtt=f"{options.mqtt_host}:{options.mqtt_port}", sensors=len(model.sensors), cursor=node.cursor)
+        if on_ready is not None:
+            on_ready(node)
+        node.run(stop)
+    finally:
+        for poller in pollers:
+            poller.stop()
+        subscriber.stop()
+        log_line("oracle-stopped", oracle=identity.address, stored=node.stats.stored, judged=node.stats.judged,
+                 episodes=node.stats.episodes, votes=node.stats.votes, chain_errors=node.stats.chain_errors)
+        node.close()

@@ -1,0 +1,106 @@
+"""Long-running components, each runnable alone against a given RPC URL and broker.
+
+`qeaims broker` (the embedded MQTT broker), `qeaims twin --sector S` (a sector twin publishing its
+sensors), `qeaims oracle --sector S --index I` (one oracle). `qeaims up` starts them all under a
+supervisor; these commands are what it runs, and what an operator runs on separate machines.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from oracles.node import NodeOptions, log_line
+from oracles.process import OracleProcessOptions, parse_endpoint, run_oracle, setup_logging
+from qeaims.commands._common import settings_of
+from qeaims.errors import ConfigError
+from sectors.runner import open_twin, parse_sector
+
+__all__ = ["broker", "oracle", "twin"]
+
+MqttHost = Annotated[str, typer.Option(help="MQTT broker host")]
+MqttPort = Annotated[int, typer.Option(min=1, max=65535, help="MQTT broker port")]
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
+
+
+def oracle(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Option(help="the oracle's sector, e.g. water")],
+    index: Annotated[int, typer.Option(min=1, max=64, help="which of the sector's oracles (1..n)")],
+    mqtt_host: MqttHost = "127.0.0.1",
+    mqtt_port: MqttPort = 1883,
+    model: Annotated[Path | None, typer.Option(help="trained model file (default: <home>/models/<sector>.joblib)")]
+    = None,
+    modbus: Annotated[list[str] | None, typer.Option(help="pump-station RTU to poll, HOST:PORT (repeatable)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=65536, help="readings per anchored Merkle root")] = 1024,
+    anchor_age: Annotated[float, typer.Option(min=0.0, max=3600, help="anchor a partial batch after this many s")]
+    = 2.0,
+    max_future: Annotated[float, typer.Option(min=0.0, help="refuse readings this many s ahead of the clock")]
+    = 300.0,
+) -> None:
+    """Run one oracle: ingest its sector's readings, anchor them, sign verdicts, vote on isolations."""
+    settings = settings_of(ctx)
+    which = parse_sector(sector)
+    if model is not None and not model.is_file():
+        raise ConfigError(f"no model file at {model}: train one with `qeaims detect train --sector {which.value}`")
+    options = OracleProcessOptions(
+        mqtt_host=mqtt_host, mqtt_port=mqtt_port, model=model,
+        modbus=tuple(parse_endpoint(m) for m in modbus or ()), max_future_s=max_future,
+        node=NodeOptions(batch_size=batch_size, max_age_s=anchor_age))
+    setup_logging()
+    run_oracle(settings, which, index, options)
+
+
+def twin(
+    sector: Annotated[str, typer.Option(help="which sector's twin to run")],
+    speed: Annotated[float, typer.Option(min=0.01, max=100_000, help="simulated seconds per wall-clock second")]
+    = 1.0,
+    steps: Annotated[int | None, typer.Option(min=1, help="stop after this many report periods")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="random seed of the twin")] = 0,
+    start: Annotated[datetime | None, typer.Option(help="twin clock start, ISO-8601 with offset (default: its own)",
+                                                   formats=["%Y-%m-%dT%H:%M:%S%z"])] = None,
+    mqtt_host: MqttHost = "127.0.0.1",
+    mqtt_port: MqttPort = 1883,
+) -> None:
+    """Run a sector twin and publish its sensors over MQTT each report period."""
+    from sectors.publish import TwinPublisher
+
+    setup_logging()
+    stop = _stop_on_signals()
+    with open_twin(sector, seed=seed, start=start) as runner, \
+            TwinPublisher(runner, host=mqtt_host, port=mqtt_port, speed=speed) as publisher:
+        log_line("twin-started", sector=runner.sector.value, period_s=runner.period_s, speed=speed,
+                 mqtt=f"{mqtt_host}:{mqtt_port}", clock=runner.now.isoformat())
+        publisher.run(stop, steps=steps)
+        log_line("twin-stopped", sector=runner.sector.value, steps=publisher.steps, published=publisher.published)
+
+
+def broker(
+    host: Annotated[str, typer.Option(help="address to bind (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: MqttPort = 1883,
+) -> None:
+    """Run the embedded MQTT broker (development and demo; a site uses its own broker with TLS)."""
+    from oracles.ingest.mqtt import EmbeddedBroker
+
+    setup_logging()
+    stop = _stop_on_signals()
+    with EmbeddedBroker(host=host, port=port) as embedded:
+        log_line("broker-started", url=embedded.url)
+        stop.wait()
+    log_line("broker-stopped", url=f"mqtt://{host}:{port}")

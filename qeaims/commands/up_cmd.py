@@ -1,0 +1,192 @@
+"""`qeaims up`, `qeaims ps`, `qeaims down`: the whole city on one machine, behind a supervisor.
+
+`up` makes sure the chain runs and the development consortium is deployed, trains the sector
+models that are missing (once; they are saved), then starts the supervisor in the background
+and returns when every component runs. `down` stops the supervisor (which stops its children
+cleanly) and then the chain, unless `--keep-chain`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chain.connect import connect
+from chain.consortium import ORACLES_PER_SECTOR
+from chain.deploy import deploy_dev_consortium
+from chain.node import start_anvil, stop_anvil
+from oracles.process import setup_logging
+from oracles.training import model_path
+from qeaims.commands._common import console, err_console, print_json, settings_of
+from qeaims.config import Settings
+from qeaims.errors import ConfigError, DeploymentMissing, QeaimsError
+from qeaims.messages import Sector
+from qeaims.supervisor import Supervisor, install_stop_signals, pid_alive, plan, read_status, run_dir
+from sectors.runner import parse_sector
+
+__all__ = ["down", "ps", "supervise", "up"]
+
+SectorsOpt = Annotated[str, typer.Option(help="comma-separated sectors, or 'all'")]
+OraclesOpt = Annotated[int, typer.Option(min=1, max=ORACLES_PER_SECTOR, help="oracles per sector")]
+SpeedOpt = Annotated[float, typer.Option(min=0.01, max=10_000, help="twin seconds per wall-clock second")]
+MqttPortOpt = Annotated[int, typer.Option(min=1, max=65535, help="port of the embedded MQTT broker")]
+
+
+def parse_sectors(text: str) -> list[Sector]:
+    if text.strip().lower() == "all":
+        return list(Sector)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--sectors is empty: name sectors, e.g. water,electricity, or 'all'")
+    sectors = [parse_sector(n) for n in names]
+    if len(set(sectors)) != len(sectors):
+        raise ConfigError("--sectors names a sector twice")
+    return sectors
+
+
+def _running_supervisor(settings: Settings) -> int | None:
+    status = read_status(settings)
+    if status is None:
+        return None
+    pid = int(status.get("supervisor", 0))
+    return pid if pid > 0 and pid_alive(pid) and not status.get("stopping") else None
+
+
+def _ensure_deployed(settings: Settings) -> None:
+    start_anvil(settings)
+    try:
+        connect(settings)
+    except DeploymentMissing:
+        with err_console.status("deploying the development consortium") as spinner:
+            deploy_dev_consortium(settings, progress=lambda msg: spinner.update(msg))
+
+
+def _train_missing(settings: Settings, sectors: list[Sector]) -> None:
+    """Each model trains in its own process: the sewage twin's SWMM engine is one per process."""
+    for sector in sectors:
+        if model_path(settings.home, sector).is_file():
+            continue
+        with err_console.status(f"training the {sector.value} model on its twin's normal operation"):
+            done = subprocess.run(
+                [sys.executable, "-m", "qeaims", "--home", str(settings.home), "detect", "train", "--sector",
+                 sector.value], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise QeaimsError(f"training the {sector.value} model failed: {tail}")
+
+
+def up(
+    ctx: typer.Context,
+    sectors: SectorsOpt = "all",
+    oracles: OraclesOpt = ORACLES_PER_SECTOR,
+    speed: SpeedOpt = 30.0,
+    mqtt_port: MqttPortOpt = 1883,
+    wait: Annotated[float, typer.Option(min=1, max=600, help="seconds to wait for every component")] = 120.0,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start the chain, deploy, then the broker, the sector twins and their oracles under a supervisor."""
+    settings = settings_of(ctx)
+    chosen = parse_sectors(sectors)
+    running = _running_supervisor(settings)
+    if running is not None:
+        raise ConfigError(f"QEAIMS is already up here (supervisor pid {running}): `qeaims down` first")
+    _ensure_deployed(settings)
+    _train_missing(settings, chosen)
+    run = run_dir(settings)
+    run.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (run / "status.json").unlink(missing_ok=True)
+    args = [sys.executable, "-m", "qeaims", "--home", str(settings.home)]
+    args += ["--rpc-url", settings.rpc_url_override] if settings.rpc_url_override else ["--port", str(settings.rpc_port)]
+    args += ["supervise", "--sectors", ",".join(s.value for s in chosen), "--oracles", str(oracles),
+             "--speed", f"{speed:g}", "--mqtt-port", str(mqtt_port)]
+    with open(run / "supervisor.log", "ab") as log:
+        child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+    expected = len(plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed))
+    deadline = time.monotonic() + wait
+    with err_console.status("starting components"):
+        while True:
+            status = read_status(settings)
+            comps = status.get("components", []) if status else []
+            if len(comps) == expected and all(c["state"] == "running" for c in comps):
+                break
+            if child.poll() is not None:
+                raise QeaimsError(f"the supervisor exited ({child.returncode}); see {run / 'supervisor.log'}")
+            if time.monotonic() > deadline:
+                raise QeaimsError(f"not every component started within {wait:g} s; see `qeaims ps` and {run}/logs")
+            time.sleep(0.3)
+    _show(settings, json_out)
+
+
+def ps(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What the supervisor runs: each component's pid, state, restarts and log."""
+    settings = settings_of(ctx)
+    if read_status(settings) is None:
+        raise ConfigError(f"nothing was started with `qeaims up` under {settings.home}")
+    _show(settings, json_out)
+
+
+def _show(settings: Settings, json_out: bool) -> None:
+    status = read_status(settings) or {}
+    if json_out:
+        print_json(status)
+        return
+    alive = _running_supervisor(settings)
+    table = Table(title=f"QEAIMS components (supervisor {'pid ' + str(alive) if alive else 'not running'})")
+    for column in ("component", "pid", "state", "restarts", "log"):
+        table.add_column(column)
+    for c in status.get("components", []):
+        state = c["state"]
+        style = "green" if state == "running" else "yellow" if state == "restarting" else "red"
+        table.add_row(c["name"], str(c["pid"] or "-"), f"[{style}]{state}[/]", str(c["restarts"]), c["log"])
+    console.print(table)
+    console.print(f"chain: {settings.rpc_url} · audit with `qeaims audit events` / `qeaims audit verify`")
+
+
+def down(
+    ctx: typer.Context,
+    keep_chain: Annotated[bool, typer.Option(help="leave the chain running (for audits)")] = False,
+    wait: Annotated[float, typer.Option(min=1, max=600, help="seconds to wait for a clean stop")] = 60.0,
+) -> None:
+    """Stop the supervisor and its components (cleanly: each oracle anchors what it stored), then the chain."""
+    settings = settings_of(ctx)
+    status = read_status(settings)
+    pid = int(status.get("supervisor", 0)) if status else 0
+    stopped = "nothing was running"
+    if pid > 0 and pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        with err_console.status("stopping components"):
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            stopped = f"supervisor {pid} did not stop within {wait:g} s and was killed"
+        else:
+            stopped = "components stopped"
+    if not keep_chain:
+        stop_anvil(settings)
+        stopped += "; chain stopped"
+    console.print(stopped)
+
+
+def supervise(
+    ctx: typer.Context,
+    sectors: SectorsOpt = "all",
+    oracles: OraclesOpt = ORACLES_PER_SECTOR,
+    speed: SpeedOpt = 30.0,
+    mqtt_port: MqttPortOpt = 1883,
+) -> None:
+    """Run the supervisor in the foreground (what `qeaims up` starts in the background)."""
+    settings = settings_of(ctx)
+    chosen = parse_sectors(sectors)
+    setup_logging()
+    stop = install_stop_signals()
+    Supervisor(settings, plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed)).run(stop)

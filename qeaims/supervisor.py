@@ -1,0 +1,210 @@
+"""The supervisor behind `qeaims up`: the city's processes on one machine, kept running.
+
+Each component is an ordinary `qeaims` command (`broker`, `twin --sector S`, `oracle --sector S
+--index I`) run as a child process, exactly as an operator would run it alone on another machine.
+The supervisor starts them in dependency order (broker, oracles, then the twins that feed them),
+restarts any that dies (its work is crash-safe, so a restart is always allowed) with a growing
+back-off, and writes what it sees to ``<home>/run/status.json`` after every change, which is
+what `qeaims ps` and `qeaims up` read. Each child's output goes to ``<home>/run/logs/<name>.log``.
+
+On SIGTERM it stops the twins first (no new readings), then the oracles (each anchors what it
+stored before it exits), then the broker; anything still alive after the grace period is killed.
+The chain is not the supervisor's: it belongs to `qeaims chain up|down` (a keeper journals it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from qeaims.config import Settings
+from qeaims.messages import Sector
+
+__all__ = ["Component", "Supervisor", "plan", "read_status", "run_dir", "status_path"]
+
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def run_dir(settings: Settings) -> Path:
+    return settings.home / "run"
+
+
+def status_path(settings: Settings) -> Path:
+    return run_dir(settings) / "status.json"
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str  # "broker", "twin-water", "oracle-water-2"
+    args: tuple[str, ...]  # the qeaims sub-command and its flags
+    stage: int  # start order; stopped in reverse (twins before oracles before the broker)
+
+
+def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, speed: float) -> list[Component]:
+    """What `qeaims up` runs for these sectors."""
+    out = [Component("broker", ("broker", "--port", str(mqtt_port)), 0)]
+    for sector in sectors:
+        for index in range(1, oracles_per_sector + 1):
+            out.append(Component(f"oracle-{sector.value}-{index}", (
+                "oracle", "--sector", sector.value, "--index", str(index), "--mqtt-port", str(mqtt_port)), 1))
+    for sector in sectors:
+        out.append(Component(f"twin-{sector.value}", (
+            "twin", "--sector", sector.value, "--speed", f"{speed:g}", "--mqtt-port", str(mqtt_port)), 2))
+    return out
+
+
+@dataclass
+class ChildState:
+    name: str
+    pid: int | None = None
+    state: str = "starting"  # starting, running, restarting, stopped, failed
+    restarts: int = 0
+    started_at: str = ""
+    last_exit: int | None = None
+    log: str = ""
+    _next_start: float = field(default=0.0, repr=False)
+
+
+def read_status(settings: Settings) -> dict[str, Any] | None:
+    """The supervisor's last status, or None if it never ran here."""
+    path = status_path(settings)
+    try:
+        value: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return None  # being rewritten right now: the caller polls again
+    return value
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, components: Sequence[Component], *, grace_s: float = 15.0) -> None:
+        self.settings = settings
+        self.components = list(components)
+        self.grace_s = grace_s
+        self.logs = run_dir(settings) / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.states = {c.name: ChildState(c.name, log=str(self.logs / f"{c.name}.log")) for c in self.components}
+        self._files: dict[str, IO[bytes]] = {}
+        self.stopping = False
+
+    def _command(self, component: Component) -> list[str]:
+        flags = ["--home", str(self.settings.home)]
+        if self.settings.rpc_url_override:
+            flags += ["--rpc-url", self.settings.rpc_url_override]
+        else:
+            flags += ["--port", str(self.settings.rpc_port)]
+        return [sys.executable, "-m", "qeaims", *flags, *component.args]
+
+    def _start(self, component: Component) -> None:
+        state = self.states[component.name]
+        log = self._files.get(component.name)
+        if log is None:
+            log = open(state.log, "ab")  # noqa: SIM115 - kept open for the child's whole life
+            self._files[component.name] = log
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        child = subprocess.Popen(self._command(component), stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, env=env)
+        self.children[component.name] = child
+        state.pid, state.state = child.pid, "running"
+        state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def write_status(self) -> None:
+        path = status_path(self.settings)
+        body = {"supervisor": os.getpid(), "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+                "stopping": self.stopping,
+                "components": [{k: v for k, v in asdict(s).items() if not k.startswith("_")}
+                               for s in self.states.values()]}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(body, indent=2))
+        os.replace(tmp, path)
+
+    def start_all(self) -> None:
+        for stage in sorted({c.stage for c in self.components}):
+            for component in (c for c in self.components if c.stage == stage):
+                self._start(component)
+            self.write_status()
+            time.sleep(1.0 if stage == 0 else 0.2)  # the broker listens before anyone connects
+
+    def check(self) -> bool:
+        """Restart children that died; True if anything changed."""
+        changed = False
+        now = time.monotonic()
+        for component in self.components:
+            state = self.states[component.name]
+            child = self.children.get(component.name)
+            if state.state == "restarting" and now >= state._next_start:
+                self._start(component)
+                changed = True
+            elif child is not None and state.state == "running" and child.poll() is not None:
+                state.last_exit, state.pid = child.returncode, None
+                delay = RESTART_BACKOFF_S[min(state.restarts, len(RESTART_BACKOFF_S) - 1)]
+                state.restarts += 1
+                state.state, state._next_start = "restarting", now + delay
+                changed = True
+        return changed
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        self.write_status()
+        for stage in sorted({c.stage for c in self.components}, reverse=True):
+            group = [c for c in self.components if c.stage == stage and c.name in self.children]
+            for component in group:
+                child = self.children[component.name]
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.grace_s
+            for component in group:
+                child = self.children[component.name]
+                try:
+                    child.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+                state = self.states[component.name]
+                state.state, state.pid, state.last_exit = "stopped", None, child.returncode
+            self.write_status()
+        for log in self._files.values():
+            log.close()
+
+    def run(self, stop: threading.Event) -> None:
+        self.start_all()
+        try:
+            while not stop.wait(0.5):
+                if self.check():
+                    self.write_status()
+        finally:
+            self.stop_all()
+
+
+def install_stop_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
