@@ -52,11 +52,17 @@ def make_verdict(
     detector_label: str,
     kind: VerdictKind = VerdictKind.ANOMALY,
     findings: Sequence[Finding] = (),
+    note: str = "",
 ) -> Verdict:
-    """One verdict; the reason reads e.g. "PCA T²+Q score 4.1 is 4.1× its threshold 1.0; ..."."""
+    """One verdict; the reason reads e.g. "PCA T²+Q score 4.1 is 4.1× its threshold 1.0; ...".
+
+    A `note` (e.g. why the verdict is a fault rather than an intrusion) comes right after the score.
+    """
     ratio = score / threshold if threshold > 0 else float("inf")
     over = f"{ratio:.1f}× its" if np.isfinite(ratio) else "above its"
     parts = [f"{detector_label} score {score:.3g} is {over} threshold {threshold:.3g}"]
+    if note:
+        parts.append(note)
     if sensors:
         parts.append("largest deviations: " + ", ".join(f"{name} ({100 * s:.0f} %)" for name, s in sensors))
     parts.extend(f.message for f in findings)

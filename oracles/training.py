@@ -1,0 +1,342 @@
+"""Each oracle's detection model: trained on its sector twin's normal operation, saved, loaded.
+
+An oracle cannot learn "normal" from the stream it is judging, so before it starts it loads a
+`SectorModel`: the sector's sensors in column order, a first-pass check (ranges, stuck values,
+jumps) and a detector whose threshold was calibrated on held-back normal rows
+(`oracles.detect.calibrate`). `train_sector` produces one by running a fresh twin with nothing
+broken; `save_model`/`load_model` keep it under `<home>/models/<sector>.joblib`.
+
+How much normal operation (`PLANS`): enough that the *training* part (the older 75 %) covers
+the sector's daily cycle where the twin has one and training stays near 30 s on this machine.
+Rows are one report period apart online (`sectors.runner.REPORT_PERIOD_S`); where a day of
+report periods costs too much, training samples every `stride`-th period: the twins' states are
+snapshots (a power flow, a hydraulic solution), so a row taken 3 minutes after the last is as
+normal as one taken a minute after, and the jump limit learned from wider steps is only more
+lenient. Transportation cannot cover a day (uxsim costs ~0.3 s per simulated minute), so it
+trains on the morning peak the twin starts in and says so.
+
+The file is a pickle (joblib), and unpickling runs code. So the sidecar `<sector>.json` holds the
+format version, the sector, the sensors, the scikit-learn version and the pickle's sha256, and
+`load_model` checks all of that *before* unpickling the verified bytes. The hash catches
+corruption and mix-ups, not a forger who rewrites both files: protect `models/` like
+`keystores/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from numpy.typing import NDArray
+
+from oracles.detect.calibrate import CalibratedDetector, fit_calibrated
+from oracles.detect.classify import classify, explain, value_grid
+from oracles.detect.features import Finding, FirstPassCheck
+from oracles.detect.verdicts import make_verdict, top_sensors
+from qeaims.errors import ConfigError
+from qeaims.messages import Reading, Sector, Verdict, VerdictKind
+from sectors.runner import REPORT_PERIOD_S, TwinRunner, open_twin, parse_sector
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PLANS",
+    "ModelError",
+    "SectorModel",
+    "TrainingPlan",
+    "collect_normal",
+    "load_model",
+    "load_or_train",
+    "model_path",
+    "normal_twin",
+    "save_model",
+    "sidecar_path",
+    "train_sector",
+]
+
+FORMAT_VERSION = 1
+Array = NDArray[np.float64]
+Progress = Callable[[int, int], None]
+
+
+class ModelError(ConfigError):
+    """A saved detection model is missing, corrupt, tampered with, outdated or for another sector."""
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How much normal operation a sector's model is trained on, and why."""
+
+    rows: int
+    stride: int  # report periods between training rows
+    why: str
+    range_margin: float = 0.25  # FirstPassCheck limits (its defaults unless the sensors are coarse)
+    jump_factor: float = 3.0
+
+
+PLANS: dict[Sector, TrainingPlan] = {
+    Sector.ELECTRICITY: TrainingPlan(640, 3, "32 h of 3-minute snapshots (~0.035 s each): the load profile's day "
+                                     "in the training part, a night and morning held back"),
+    Sector.WATER: TrainingPlan(128, 1, "32 h of 15-minute hydraulic periods (~0.25 s each): a full demand day "
+                               "in the training part"),
+    Sector.SEWAGE: TrainingPlan(1152, 1, "4 days of 5-minute periods (~2 ms each): dry-weather cycles"),
+    Sector.TRANSPORTATION: TrainingPlan(90, 1, "07:00-08:30, the morning peak the twin starts in (~0.35 s per "
+                                        "minute; a day would take ~8 min); loops count whole platoons, so "
+                                        "first-pass limits are wider", range_margin=1.0, jump_factor=6.0),
+    Sector.HEALTHCARE: TrainingPlan(2880, 1, "2 days of minutes (<1 ms each): admissions and discharges by hour"),
+    Sector.BANKING: TrainingPlan(2880, 1, "2 days of minutes (<1 ms each): the daily transaction curve"),
+}
+
+
+@dataclass
+class SectorModel:
+    """Everything an oracle needs to judge one row of its sector: columns, checks, detector."""
+
+    sector: Sector
+    sensors: tuple[str, ...]
+    assets: dict[str, str]
+    units: dict[str, str]
+    check: FirstPassCheck
+    model: CalibratedDetector
+    period_s: int
+    n_rows: int
+    seed: int
+    trained_at: datetime
+    detector: str
+    stride: int = 1
+    grid: Array = field(default_factory=lambda: np.zeros((0, 0)))  # reconstruction values per sensor
+    format_version: int = FORMAT_VERSION
+
+    def row(self, values: Mapping[str, float]) -> Array | None:
+        """One row in column order, or None if any sensor is missing."""
+        try:
+            return np.array([float(values[name]) for name in self.sensors], dtype=np.float64)
+        except KeyError:
+            return None
+
+    def assess(self, recent: Array, observed_at: datetime) -> Verdict | None:
+        """A verdict on the newest of `recent` rows (oldest first), or None if it looks normal.
+
+        First-pass findings and the calibrated score decide *whether*; `classify` decides the kind
+        (fault, intrusion or anomaly); the asset is the one whose sensors carry most of the
+        deviation (the suspect's, for an intrusion).
+        """
+        x = np.atleast_2d(np.asarray(recent, dtype=np.float64))
+        findings = self.check.check(x)
+        score = self.model.latest(x)
+        if score <= self.model.threshold:
+            findings = self._persistent(x, findings)
+            if not findings:
+                return None
+        ev = explain(self.model, x, self.sensors, grid=self.grid, findings=findings, assets=self.assets)
+        kind, why = classify(ev)
+        if kind is VerdictKind.INTRUSION and ev.suspect is not None:
+            asset = self.assets[ev.suspect]
+            named = [(ev.suspect, ev.reconstruction_share)]
+        else:
+            per_asset: dict[str, float] = {}
+            for name, share in ev.shares.items():
+                per_asset[self.assets[name]] = per_asset.get(self.assets[name], 0.0) + share
+            if findings and not per_asset:
+                per_asset = {self.assets[findings[0].sensor]: 1.0}
+            asset = max(per_asset, key=lambda a: per_asset[a])
+            contrib = np.array([ev.shares.get(n, 0.0) for n in self.sensors])
+            named = top_sensors(contrib, self.sensors)
+        return make_verdict(sector=self.sector, asset_id=asset, score=score, threshold=self.model.threshold,
+                            sensors=named, observed_at=observed_at, detector_label=self.model.detector.label,
+                            kind=kind, findings=findings, note=why)
+
+    def _persistent(self, x: Array, findings: list[Finding]) -> list[Finding]:
+        """Findings that the previous row had too, on the same sensor (a stuck value always counts).
+
+        The first-pass limits come from a finite stretch of normal operation, and a sensor that
+        reports in coarse steps (a traffic loop counting platoons) touches them now and then for one
+        sample. Like the score's rolling median, this keeps one odd sample from raising a verdict
+        on its own; a broken or falsified sensor stays out of bounds and is reported a row later.
+        """
+        if not findings or len(x) < 2 or self.model.window <= 1:
+            return findings
+        before = {(f.sensor, f.kind) for f in self.check.check(x[:-1])}
+        return [f for f in findings if f.kind == "frozen" or (f.sensor, f.kind) in before]
+
+    def sidecar(self) -> dict[str, Any]:
+        """The facts about this model an operator (and `load_model`) reads without unpickling."""
+        m = self.model
+        return {
+            "format_version": self.format_version, "sector": self.sector.value, "detector": self.detector,
+            "sensors": list(self.sensors), "n_sensors": len(self.sensors), "n_rows": self.n_rows,
+            "stride": self.stride, "period_s": self.period_s, "seed": self.seed,
+            "trained_at": self.trained_at.isoformat(), "sklearn": sklearn.__version__,
+            "calibration": {"threshold": m.threshold, "holdout_far": m.holdout_far, "target_far": m.target_far,
+                            "window": m.window, "n_train": m.n_train, "n_holdout": m.n_holdout},
+        }
+
+
+def normal_twin(sector: Sector | str, *, seed: int = 0) -> TwinRunner:
+    """A fresh twin for training: as `open_twin`, minus what no sensor reads (transport's baseline)."""
+    which = parse_sector(sector)
+    if which is Sector.TRANSPORTATION:
+        from sectors.transportation.twin import TransportTwin
+
+        return TwinRunner(which, TransportTwin(seed=seed, baseline=False), REPORT_PERIOD_S[which])
+    return open_twin(which, seed=seed)
+
+
+def collect_normal(runner: TwinRunner, *, rows: int, stride: int = 1,
+                   progress: Progress | None = None) -> tuple[list[Reading], Array]:
+    """Advance `runner` `rows` times by `stride` report periods: the first readings (names) and the rows."""
+    if rows < 8:
+        raise ConfigError(f"train on at least 8 rows, got {rows}")
+    if stride < 1:
+        raise ConfigError(f"stride must be ≥ 1, got {stride}")
+    period = runner.period_s * stride
+    first = runner.advance(period)
+    names = [r.sensor_id for r in first]
+    out = np.empty((rows, len(names)), dtype=np.float64)
+    readings = first
+    for i in range(rows):
+        if i:
+            readings = runner.advance(period)
+        values = {r.sensor_id: r.value for r in readings}
+        out[i] = [values[n] for n in names]
+        if progress is not None:
+            progress(i + 1, rows)
+    return first, out
+
+
+def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0, detector: str = "pca",
+                 target_far: float = 0.005, window: int = 3, stride: int | None = None,
+                 progress: Progress | None = None, runner: TwinRunner | None = None) -> SectorModel:
+    """Train and calibrate a sector's model on normal operation (`PLANS` gives the defaults).
+
+    Without `runner` a fresh twin is opened and closed; with one (of the same sector) training
+    advances it and leaves it open, so a caller can go on to break it and watch.
+    """
+    which = parse_sector(sector)
+    plan = PLANS[which]
+    n = plan.rows if rows is None else rows
+    step = plan.stride if stride is None else stride
+    if runner is not None and runner.sector is not which:
+        raise ConfigError(f"a {runner.sector.value} twin cannot train the {which.value} model")
+    if runner is None:
+        with normal_twin(which, seed=seed) as own:
+            first, normal = collect_normal(own, rows=n, stride=step, progress=progress)
+    else:
+        first, normal = collect_normal(runner, rows=n, stride=step, progress=progress)
+    names = tuple(r.sensor_id for r in first)
+    try:
+        check = FirstPassCheck(names, range_margin=plan.range_margin, jump_factor=plan.jump_factor).fit(normal)
+        calibrated = fit_calibrated(normal, detector=detector, target_far=target_far, window=window)
+    except ValueError as exc:
+        raise ConfigError(f"cannot train the {which.value} model: {exc}") from exc
+    return SectorModel(sector=which, sensors=names, assets={r.sensor_id: r.asset_id for r in first},
+                       units={r.sensor_id: r.unit for r in first}, check=check, model=calibrated,
+                       period_s=REPORT_PERIOD_S[which], n_rows=n, seed=seed, trained_at=datetime.now(UTC),
+                       detector=calibrated.detector.name, stride=step, grid=value_grid(normal))
+
+
+def model_path(home: Path, sector: Sector | str) -> Path:
+    """Where a sector's model lives: `<home>/models/<sector>.joblib` (sidecar: `<sector>.json`)."""
+    return Path(home) / "models" / f"{parse_sector(sector).value}.joblib"
+
+
+def sidecar_path(path: Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def save_model(model: SectorModel, path: Path) -> Path:
+    """Write the pickle, then its sidecar, each atomically (tmp + fsync + rename); returns `path`."""
+    path = Path(path)
+    buf = io.BytesIO()
+    joblib.dump(model, buf)
+    blob = buf.getvalue()
+    meta = model.sidecar() | {"sha256": hashlib.sha256(blob).hexdigest(), "file": path.name}
+    _atomic_write(path, blob)
+    _atomic_write(sidecar_path(path), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    return path
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """A saved model's sidecar, checked for shape; raises ModelError."""
+    side = sidecar_path(path)
+    if not Path(path).is_file() or not side.is_file():
+        raise ModelError(f"no trained model at {path}: run `qeaims detect train --sector {Path(path).stem}`")
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model sidecar {side} is unreadable: {exc}") from exc
+    if not isinstance(meta, dict) or not {"format_version", "sector", "sha256", "sensors"} <= meta.keys():
+        raise ModelError(f"model sidecar {side} lacks format_version, sector, sensors or sha256")
+    return meta
+
+
+def load_model(path: Path, *, sector: Sector | str | None = None) -> SectorModel:
+    """Load a model saved by `save_model`, verifying version, sector and sha256 before unpickling."""
+    path = Path(path)
+    meta = read_sidecar(path)
+    retrain = f"retrain with `qeaims detect train --sector {meta['sector']} --force`"
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ModelError(f"model {path} has format {meta['format_version']}, this build reads {FORMAT_VERSION}: {retrain}")
+    if sector is not None and meta["sector"] != parse_sector(sector).value:
+        raise ModelError(f"model {path} is for sector {meta['sector']!r}, not {parse_sector(sector).value!r}")
+    if meta.get("sklearn") != sklearn.__version__:
+        raise ModelError(f"model {path} was saved with scikit-learn {meta.get('sklearn')}, "
+                         f"this is {sklearn.__version__}: {retrain}")
+    blob = path.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+        raise ModelError(f"model {path} does not match the sha256 in its sidecar (corrupt or tampered): {retrain}")
+    try:
+        model = joblib.load(io.BytesIO(blob))
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as exc:
+        raise ModelError(f"model {path} cannot be loaded ({type(exc).__name__}): {retrain}") from exc
+    if not isinstance(model, SectorModel) or model.sector.value != meta["sector"] \
+            or list(model.sensors) != list(meta["sensors"]):
+        raise ModelError(f"model {path} does not match its sidecar: {retrain}")
+    return model
+
+
+def load_or_train(home: Path, sector: Sector | str, *, progress: Progress | None = None,
+                  **train_kw: Any) -> SectorModel:
+    """The saved model of `sector`; trained and saved first if there is none (a bad one still raises)."""
+    path = model_path(home, sector)
+    if not path.exists() and not sidecar_path(path).exists():
+        save_model(train_sector(sector, progress=progress, **train_kw), path)
+    return load_model(path, sector=sector)
+
+
+def timed_train(sector: Sector | str, **train_kw: Any) -> tuple[SectorModel, float]:
+    """`train_sector` and how long it took, in seconds."""
+    t0 = time.perf_counter()
+    model = train_sector(sector, **train_kw)
+    return model, time.perf_counter() - t0
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
