@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import sqlite3
 import threading
 import time
@@ -48,6 +47,7 @@ from oracles.peer_check import PeerChecker, PeerFinding
 from oracles.stream import Episode, SectorModelLike, SectorStream
 from oracles.telemetry import TelemetryStore
 from oracles.telemetry_chunks import read_body
+from qeaims import logs
 from qeaims.config import Settings
 from qeaims.errors import ChainError, ContractRejected
 from qeaims.kinds import kind_by_name
@@ -56,7 +56,6 @@ from qeaims.messages import Reading, VerdictKind
 __all__ = ["LOGGER_NAME", "NodeOptions", "NodeStats", "OracleNode", "state_path"]
 
 LOGGER_NAME = "qeaims.oracle"
-_log = logging.getLogger(LOGGER_NAME)
 
 VERDICT_KINDS = {v: kind_by_name(v.value) for v in VerdictKind}
 
@@ -79,7 +78,7 @@ def state_path(settings: Settings, deployment_id: str, oracle: str) -> Path:
 
 def log_line(event: str, **fields: object) -> None:
     """One JSON line on the ``qeaims.oracle`` logger."""
-    _log.info("%s", json.dumps({"event": event, **fields}, sort_keys=True, default=str))
+    logs.log_line(LOGGER_NAME, event, **fields)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,7 @@ what it stored and exits; SIGKILL loses nothing either (see `oracles.node`).
 
 from __future__ import annotations
 
-import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +27,10 @@ from oracles.node import NodeOptions, OracleNode, log_line
 from oracles.training import load_model, load_or_train
 from qeaims.config import Settings
 from qeaims.errors import ConfigError, IdentityError
+from qeaims.logs import setup_logging
 from qeaims.messages import Sector
 
-__all__ = ["OracleProcessOptions", "parse_endpoint", "run_oracle"]
+__all__ = ["OracleProcessOptions", "parse_endpoint", "run_oracle", "setup_logging"]
 
 
 @dataclass(frozen=True)
@@ -51,16 +50,6 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:5020)")
     return host, int(port)
-
-
-def setup_logging() -> None:
-    """Structured lines (one JSON object each) on stderr for every qeaims logger."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    root = logging.getLogger("qeaims")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
 
 
 def run_oracle(settings: Settings, sector: Sector, index: int, options: OracleProcessOptions = OracleProcessOptions(),

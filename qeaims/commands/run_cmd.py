@@ -16,16 +16,20 @@ from typing import Annotated
 
 import typer
 
-from oracles.node import NodeOptions, log_line
-from oracles.process import OracleProcessOptions, parse_endpoint, run_oracle, setup_logging
 from qeaims.commands._common import settings_of
 from qeaims.errors import ConfigError
+from qeaims.logs import log_line as _log_line
+from qeaims.logs import setup_logging
 from sectors.runner import open_twin, parse_sector
 
 __all__ = ["broker", "oracle", "twin"]
 
 MqttHost = Annotated[str, typer.Option(help="MQTT broker host")]
 MqttPort = Annotated[int, typer.Option(min=1, max=65535, help="MQTT broker port")]
+
+
+def log_line(event: str, **fields: object) -> None:
+    _log_line("qeaims.run", event, **fields)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -55,6 +59,9 @@ def oracle(
     = 300.0,
 ) -> None:
     """Run one oracle: ingest its sector's readings, anchor them, sign verdicts, vote on isolations."""
+    from oracles.node import NodeOptions  # the heavy imports (scikit-learn, pandas) only when needed
+    from oracles.process import OracleProcessOptions, parse_endpoint, run_oracle
+
     settings = settings_of(ctx)
     which = parse_sector(sector)
     if model is not None and not model.is_file():

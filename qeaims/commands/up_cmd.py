@@ -22,11 +22,10 @@ from chain.connect import connect
 from chain.consortium import ORACLES_PER_SECTOR
 from chain.deploy import deploy_dev_consortium
 from chain.node import start_anvil, stop_anvil
-from oracles.process import setup_logging
-from oracles.training import model_path
 from qeaims.commands._common import console, err_console, print_json, settings_of
 from qeaims.config import Settings
 from qeaims.errors import ConfigError, DeploymentMissing, QeaimsError
+from qeaims.logs import setup_logging
 from qeaims.messages import Sector
 from qeaims.supervisor import Supervisor, install_stop_signals, pid_alive, plan, read_status, run_dir
 from sectors.runner import parse_sector
@@ -70,6 +69,8 @@ def _ensure_deployed(settings: Settings) -> None:
 
 def _train_missing(settings: Settings, sectors: list[Sector]) -> None:
     """Each model trains in its own process: the sewage twin's SWMM engine is one per process."""
+    from oracles.training import model_path
+
     for sector in sectors:
         if model_path(settings.home, sector).is_file():
             continue

@@ -1,0 +1,72 @@
+"""`qeaims up` / `ps` / `down`: the supervisor runs broker, twins and oracles, and restarts a dead oracle."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+from tests.cli.test_cli import _one_line_error
+from tests.conftest import free_port, run_cli
+from tests.oracles.test_oracle_node import ledger_events
+
+
+def assert_one_line_error(result, expected: str) -> None:  # type: ignore[no-untyped-def]
+    line = _one_line_error(result)
+    assert expected in line, line
+
+
+def test_up_runs_a_sector_end_to_end_restarts_a_killed_oracle_and_down_stops_it(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    env = chain.env
+    port = free_port()
+    started = run_cli(["up", "--sectors", "banking", "--oracles", "4", "--speed", "600", "--mqtt-port", str(port),
+                       "--json"], env, timeout=300)
+    assert started.returncode == 0, started.stderr
+    try:
+        status = json.loads(started.stdout)
+        names = sorted(c["name"] for c in status["components"])
+        assert names == ["broker", *(f"oracle-banking-{i}" for i in range(1, 5)), "twin-banking"]
+        # the twin's readings travel broker → four oracles → four streams of anchored roots
+        deadline = time.monotonic() + 120
+        while True:
+            oracles = {o.lower() for o, _, _ in ledger_events(chain, "telemetry-root")}
+            if len(oracles) == 4:
+                break
+            assert time.monotonic() < deadline, "not every oracle anchored telemetry"
+            time.sleep(1)
+
+        victim = next(c for c in status["components"] if c["name"] == "oracle-banking-2")
+        os.kill(victim["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now = json.loads(run_cli(["ps", "--json"], env).stdout)
+            again = next(c for c in now["components"] if c["name"] == "oracle-banking-2")
+            if again["state"] == "running" and again["restarts"] == 1 and again["pid"] != victim["pid"]:
+                break
+            assert time.monotonic() < deadline, f"the supervisor did not restart the oracle: {again}"
+            time.sleep(0.5)
+
+        assert_one_line_error(run_cli(["up", "--sectors", "banking", "--mqtt-port", str(port)], env), "already up")
+    finally:
+        stopped = run_cli(["down", "--keep-chain"], env, timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+    final = json.loads(run_cli(["ps", "--json"], env).stdout)
+    assert {c["state"] for c in final["components"]} == {"stopped"}
+    # a clean stop exits 0: every oracle anchored what it had stored
+    assert all(c["last_exit"] == 0 for c in final["components"]), final
+
+
+def test_up_refuses_bad_flags_in_one_line(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    env = fresh_chain.env
+    assert_one_line_error(run_cli(["up", "--sectors", "gas"], env), "unknown sector 'gas'")
+    assert_one_line_error(run_cli(["up", "--sectors", "water,water"], env), "names a sector twice")
+    assert_one_line_error(run_cli(["up", "--oracles", "9"], env), "--oracles")
+    assert_one_line_error(run_cli(["ps"], env), "nothing was started")
+    assert_one_line_error(run_cli(["oracle", "--sector", "gas", "--index", "1"], env), "unknown sector")
+    assert_one_line_error(run_cli(["oracle", "--sector", "water", "--index", "1", "--modbus", "nohost"], env),
+                          "not HOST:PORT")
+    assert_one_line_error(run_cli(["oracle", "--sector", "banking", "--index", "1", "--model", "/nonexistent"], env),
+                          "no model file")
+    assert_one_line_error(run_cli(["twin", "--sector", "water", "--speed", "0"], env), "--speed")
