@@ -30,7 +30,6 @@ import json
 import os
 import pickle
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,6 +60,7 @@ __all__ = [
     "load_or_train",
     "model_path",
     "normal_twin",
+    "read_sidecar",
     "save_model",
     "sidecar_path",
     "train_sector",
@@ -117,6 +117,7 @@ class SectorModel:
     detector: str
     stride: int = 1
     grid: Array = field(default_factory=lambda: np.zeros((0, 0)))  # reconstruction values per sensor
+    normal_level: float = 0.0  # median smoothed score on the held-back normal rows
     format_version: int = FORMAT_VERSION
 
     def row(self, values: Mapping[str, float]) -> Array | None:
@@ -140,20 +141,21 @@ class SectorModel:
             findings = self._persistent(x, findings)
             if not findings:
                 return None
-        ev = explain(self.model, x, self.sensors, grid=self.grid, findings=findings, assets=self.assets)
+        ev = explain(self.model, x, self.sensors, grid=self.grid, findings=findings, assets=self.assets,
+                     baseline=self.normal_level)
         kind, why = classify(ev)
         if kind is VerdictKind.INTRUSION and ev.suspect is not None:
             asset = self.assets[ev.suspect]
-            named = [(ev.suspect, ev.reconstruction_share)]
+            named = [(ev.suspect, ev.reconstruction_share)] if score > self.model.threshold else []
         else:
+            # over the threshold: contribution shares; raised by findings alone: the sensors they name
+            weights = ev.shares if score > self.model.threshold or not findings else \
+                {f.sensor: 1.0 / len(findings) for f in findings}
             per_asset: dict[str, float] = {}
-            for name, share in ev.shares.items():
+            for name, share in weights.items():
                 per_asset[self.assets[name]] = per_asset.get(self.assets[name], 0.0) + share
-            if findings and not per_asset:
-                per_asset = {self.assets[findings[0].sensor]: 1.0}
             asset = max(per_asset, key=lambda a: per_asset[a])
-            contrib = np.array([ev.shares.get(n, 0.0) for n in self.sensors])
-            named = top_sensors(contrib, self.sensors)
+            named = top_sensors(np.array([weights.get(n, 0.0) for n in self.sensors]), self.sensors)
         return make_verdict(sector=self.sector, asset_id=asset, score=score, threshold=self.model.threshold,
                             sensors=named, observed_at=observed_at, detector_label=self.model.detector.label,
                             kind=kind, findings=findings, note=why)
@@ -244,7 +246,8 @@ def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0
     return SectorModel(sector=which, sensors=names, assets={r.sensor_id: r.asset_id for r in first},
                        units={r.sensor_id: r.unit for r in first}, check=check, model=calibrated,
                        period_s=REPORT_PERIOD_S[which], n_rows=n, seed=seed, trained_at=datetime.now(UTC),
-                       detector=calibrated.detector.name, stride=step, grid=value_grid(normal))
+                       detector=calibrated.detector.name, stride=step, grid=value_grid(normal),
+                       normal_level=float(np.median(calibrated.score(normal)[calibrated.n_train:])))
 
 
 def model_path(home: Path, sector: Sector | str) -> Path:
@@ -314,13 +317,6 @@ def load_or_train(home: Path, sector: Sector | str, *, progress: Progress | None
     if not path.exists() and not sidecar_path(path).exists():
         save_model(train_sector(sector, progress=progress, **train_kw), path)
     return load_model(path, sector=sector)
-
-
-def timed_train(sector: Sector | str, **train_kw: Any) -> tuple[SectorModel, float]:
-    """`train_sector` and how long it took, in seconds."""
-    t0 = time.perf_counter()
-    model = train_sector(sector, **train_kw)
-    return model, time.perf_counter() - t0
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

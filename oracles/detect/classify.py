@@ -56,20 +56,22 @@ class Evidence:
     residual: float
     findings: tuple[Finding, ...]
     neighbours: tuple[str, ...]  # the suspect's physically linked sensors: the rest of its asset
+    baseline: float = 0.0  # the typical score of a normal row: a deviation is what lies above it
 
     @property
     def reconstruction_share(self) -> float:
-        """Share of the score that reconstructing the suspect removes (0 when nothing to remove)."""
-        if self.suspect is None or self.score <= 0.0:
+        """Share of the deviation (score above the normal baseline) that reconstructing the suspect removes."""
+        excess = self.score - self.baseline
+        if self.suspect is None or excess <= 0.0:
             return 0.0
-        return float(np.clip((self.score - self.residual) / self.score, 0.0, 1.0))
+        return float(np.clip((self.score - max(self.residual, self.baseline)) / excess, 0.0, 1.0))
 
 
 def classify(ev: Evidence, *, dominance: float = DOMINANCE, group_share: float = GROUP_SHARE) -> tuple[VerdictKind, str]:
     """The kind of a verdict and why, from physical consistency.
 
     - INTRUSION (spoofed or failed sensor): one sensor explains the deviation — reconstructing it
-      alone removes at least `dominance` of the score and brings the rest of the network back
+      alone removes at least `dominance` of the score's excess over a normal row's and brings the rest of the network back
       under the threshold — and its linked neighbours (the other sensors of its asset) have no
       first-pass findings; no other sensor has one either. With the score still under the
       threshold (a verdict raised by first-pass findings only), findings on that one sensor and a
@@ -86,10 +88,12 @@ def classify(ev: Evidence, *, dominance: float = DOMINANCE, group_share: float =
     others_flagged = bool(flagged - {ev.suspect})
     alone = (over and ev.reconstruction_share >= dominance) or (not over and flagged == {ev.suspect})
     if rest_normal and not others_flagged and alone:
-        where = "" if not ev.neighbours else f" and its neighbours ({', '.join(ev.neighbours[:3])}) look normal"
+        where = (f"; its neighbours ({', '.join(ev.neighbours[:3])}) look normal" if ev.neighbours
+                 else "; the rest of the network looks normal")
+        how = (f"it alone explains {100 * ev.reconstruction_share:.0f} % of the deviation" if over
+               else "only its own first-pass checks fail")
         return VerdictKind.INTRUSION, (f"measurement inconsistent with the rest of the network: spoofed or "
-                                       f"failed sensor {ev.suspect} (it alone explains "
-                                       f"{100 * ev.reconstruction_share:.0f} % of the score{where})")
+                                       f"failed sensor {ev.suspect} ({how}{where})")
     group = sorted((n for n, s in ev.shares.items() if s >= group_share), key=lambda n: -ev.shares[n])
     if over and not rest_normal and len(group) >= 2:
         return VerdictKind.FAULT, (f"physically consistent disturbance: {len(group)} sensors deviate together "
@@ -114,6 +118,7 @@ def explain(
     grid: Array,
     findings: Sequence[Finding] = (),
     assets: Mapping[str, str] | None = None,
+    baseline: float = 0.0,
 ) -> Evidence:
     """Gather the evidence `classify` needs for the newest row of `recent` (oldest first)."""
     x = np.asarray(recent, dtype=np.float64)
@@ -123,8 +128,12 @@ def explain(
     total = float(contrib.sum())
     shares = {name: float(c) / total for name, c in zip(sensors, contrib, strict=True)} if total > 0 else {}
     index = {name: j for j, name in enumerate(sensors)}
-    tried = [int(j) for j in np.argsort(-contrib)[:_CANDIDATES]]
-    tried += [index[f.sensor] for f in findings if f.sensor in index and index[f.sensor] not in tried]
+    named = list(dict.fromkeys(index[f.sensor] for f in findings if f.sensor in index))
+    if score <= model.threshold and named:
+        tried = named  # raised by first-pass findings alone: the suspects are the sensors they name
+    else:
+        tried = [int(j) for j in np.argsort(-contrib)[:_CANDIDATES]]
+        tried += [j for j in named if j not in tried]
     suspect, residual = None, float("inf")
     for j in tried:
         r = _reconstructed(model, tail, j, grid[:, j])
@@ -135,7 +144,7 @@ def explain(
         neighbours = tuple(n for n in sensors if n != suspect and assets.get(n) == assets.get(suspect))
     return Evidence(score=score, threshold=model.threshold, shares=shares, suspect=suspect,
                     residual=residual if suspect is not None else score, findings=tuple(findings),
-                    neighbours=neighbours)
+                    neighbours=neighbours, baseline=baseline)
 
 
 def _reconstructed(model: CalibratedDetector, tail: Array, j: int, values: Array) -> float:

@@ -1,12 +1,17 @@
-"""`qeaims detect eval`: the oracles' detectors measured on labelled public data (a benchmark, not a test).
+"""`qeaims detect`: the oracles' sector models (`train`, `show`) and their benchmark (`eval`).
 
-Two modes, one output: `--dataset skab PATH` follows the SKAB leaderboard's outlier setting;
+`train` runs a sector twin under normal operation, fits the first-pass check and the calibrated
+detector, and saves the model where the oracle processes load it (`<home>/models/<sector>.joblib`,
+see `oracles.training`); `show` prints a saved model's sidecar without unpickling it.
+
+`eval` measures the detectors on labelled public data (a benchmark, not a test). Two modes, one output: `--dataset skab PATH` follows the SKAB leaderboard's outlier setting;
 `--train/--test` takes any CSVs with a time and a label column (BATADAL: train on training set 1,
 test on training set 2 with ATT_FLAG). Bad paths or columns end as one `error:` line, exit 2.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,10 +21,22 @@ from rich.table import Table
 
 from oracles.detect.eval import DetectorResult, EvalError, Settings, evaluate_generic, evaluate_skab
 from oracles.detect.models import DETECTORS
-from qeaims.commands._common import console, err_console, print_json
+from oracles.training import (
+    PLANS,
+    SectorModel,
+    load_model,
+    model_path,
+    read_sidecar,
+    save_model,
+    train_sector,
+)
+from qeaims.commands._common import console, err_console, print_json, settings_of
 from qeaims.errors import ConfigError
+from qeaims.messages import Sector
+from sectors.runner import parse_sector
 
-app = typer.Typer(help="Anomaly detection: benchmarks of the oracles' detectors.", no_args_is_help=True)
+app = typer.Typer(help="Anomaly detection: the oracles' sector models and detector benchmarks.",
+                  no_args_is_help=True)
 
 DEFAULT_DETECTORS = ("pca", "mset")
 
@@ -100,3 +117,73 @@ def _report(results: list[DetectorResult], header: dict[str, Any], settings: Set
         table.add_row(DETECTORS[r.detector].label, f"{m.f1:.3f}", f"{m.far:.2f}", f"{m.mar:.2f}", str(m.n_test),
                       *[f"{r.extra[k]:.3f}" for k in extra_keys])
     console.print(table)
+
+
+def _sectors(name: str) -> list[Sector]:
+    return list(Sector) if name == "all" else [parse_sector(name)]
+
+
+@app.command("train")
+def train(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Option(help=f"{', '.join(s.value for s in Sector)} or all")],
+    rows: Annotated[int | None, typer.Option(min=8, help="training rows (default: per sector, see PLANS)")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="twin seed of the normal run")] = 0,
+    detector: Annotated[str, typer.Option(help=f"detector: {', '.join(DETECTORS)}")] = "pca",
+    stride: Annotated[int | None, typer.Option(min=1, help="report periods between training rows")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace a saved model")] = False,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Train each sector's model on its twin's normal operation and save it for the oracles."""
+    if detector not in DETECTORS:
+        raise ConfigError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS)}")
+    which = _sectors(sector)
+    home = settings_of(ctx).home
+    taken = [s.value for s in which if model_path(home, s).exists() and not force]
+    if taken:
+        raise ConfigError(f"a {taken[0]} model exists at {model_path(home, taken[0])}: pass --force to retrain")
+    results: list[dict[str, Any]] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"),
+                  TimeElapsedColumn(), console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as bar:
+        for s in which:
+            task = bar.add_task(f"training {s.value}", total=rows or PLANS[s].rows)
+
+            def progress(done: int, total: int, task: Any = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            t0 = time.perf_counter()
+            model = train_sector(s, rows=rows, seed=seed, detector=detector, stride=stride, progress=progress)
+            path = save_model(model, model_path(home, s))
+            results.append(_summary(model, path, time.perf_counter() - t0))
+    if json_out:
+        print_json(results if sector == "all" else results[0])
+        return
+    table = Table(title="Trained sector models")
+    for col in ("sector", "sensors", "rows", "threshold", "holdout FAR", "path", "seconds"):
+        table.add_column(col, justify="left" if col in ("sector", "path") else "right")
+    for r in results:
+        table.add_row(r["sector"], str(r["sensors"]), str(r["rows"]), f"{r['threshold']:.4g}",
+                      f"{r['holdout_far']:.3f}", r["path"], f"{r['seconds']:.1f}")
+    console.print(table)
+
+
+def _summary(model: SectorModel, path: Path, seconds: float) -> dict[str, Any]:
+    return {"sector": model.sector.value, "sensors": len(model.sensors), "rows": model.n_rows,
+            "stride": model.stride, "detector": model.detector, "threshold": model.model.threshold,
+            "holdout_far": model.model.holdout_far, "path": str(path), "seconds": round(seconds, 2)}
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Option(help=", ".join(s.value for s in Sector))],
+    verify: Annotated[bool, typer.Option("--verify", help="also check the hash and load the model")] = False,
+) -> None:
+    """Print a saved model's sidecar (JSON): sector, sensors, calibration, sha256."""
+    path = model_path(settings_of(ctx).home, parse_sector(sector))
+    meta = read_sidecar(path)
+    if verify:
+        load_model(path, sector=sector)
+        meta["verified"] = True
+    print_json(meta)
