@@ -65,7 +65,8 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
                           f"a {sector.value} oracle has no Modbus device map")
     identity = load_keystore(keystore, settings.passphrase)
     client, deployment = connect(settings)
-    model = load_model(options.model) if options.model is not None else load_or_train(settings.home, sector)
+    model = (load_model(options.model, sector=sector) if options.model is not None
+             else load_or_train(settings.home, sector))
     if model.sector != sector:
         raise ConfigError(f"model {options.model} is for {model.sector.value}, not {sector.value}")
     stop = stop or threading.Event()

@@ -25,6 +25,7 @@ corruption and mix-ups, not a forger who rewrites both files: protect `models/` 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
@@ -36,9 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
 from numpy.typing import NDArray
 
 from oracles.detect.calibrate import CalibratedDetector, fit_calibrated
@@ -180,7 +179,7 @@ class SectorModel:
             "format_version": self.format_version, "sector": self.sector.value, "detector": self.detector,
             "sensors": list(self.sensors), "n_sensors": len(self.sensors), "n_rows": self.n_rows,
             "stride": self.stride, "period_s": self.period_s, "seed": self.seed,
-            "trained_at": self.trained_at.isoformat(), "sklearn": sklearn.__version__,
+            "trained_at": self.trained_at.isoformat(), "sklearn": _sklearn_version(),
             "calibration": {"threshold": m.threshold, "holdout_far": m.holdout_far, "target_far": m.target_far,
                             "window": m.window, "n_train": m.n_train, "n_holdout": m.n_holdout},
         }
@@ -250,6 +249,11 @@ def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0
                        normal_level=float(np.median(calibrated.score(normal)[calibrated.n_train:])))
 
 
+def _sklearn_version() -> str:
+    """The installed scikit-learn's version, without importing it (that takes seconds)."""
+    return importlib.metadata.version("scikit-learn")
+
+
 def model_path(home: Path, sector: Sector | str) -> Path:
     """Where a sector's model lives: `<home>/models/<sector>.joblib` (sidecar: `<sector>.json`)."""
     return Path(home) / "models" / f"{parse_sector(sector).value}.joblib"
@@ -263,6 +267,8 @@ def save_model(model: SectorModel, path: Path) -> Path:
     """Write the pickle, then its sidecar, each atomically (tmp + fsync + rename); returns `path`."""
     path = Path(path)
     buf = io.BytesIO()
+    import joblib
+
     joblib.dump(model, buf)
     blob = buf.getvalue()
     meta = model.sidecar() | {"sha256": hashlib.sha256(blob).hexdigest(), "file": path.name}
@@ -294,13 +300,15 @@ def load_model(path: Path, *, sector: Sector | str | None = None) -> SectorModel
         raise ModelError(f"model {path} has format {meta['format_version']}, this build reads {FORMAT_VERSION}: {retrain}")
     if sector is not None and meta["sector"] != parse_sector(sector).value:
         raise ModelError(f"model {path} is for sector {meta['sector']!r}, not {parse_sector(sector).value!r}")
-    if meta.get("sklearn") != sklearn.__version__:
+    if meta.get("sklearn") != _sklearn_version():
         raise ModelError(f"model {path} was saved with scikit-learn {meta.get('sklearn')}, "
-                         f"this is {sklearn.__version__}: {retrain}")
+                         f"this is {_sklearn_version()}: {retrain}")
     blob = path.read_bytes()
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
         raise ModelError(f"model {path} does not match the sha256 in its sidecar (corrupt or tampered): {retrain}")
     try:
+        import joblib
+
         model = joblib.load(io.BytesIO(blob))
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as exc:
         raise ModelError(f"model {path} cannot be loaded ({type(exc).__name__}): {retrain}") from exc

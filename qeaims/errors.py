@@ -2,7 +2,8 @@
 
     QeaimsError                      message is one line a user can act on
     ├── ConfigError                  bad setting or flag value
-    │   └── InvalidEvent             an event the ledger would refuse (size, kind, node)
+    │   ├── InvalidEvent             an event the ledger would refuse (size, kind, node)
+    │   └── ModelError (oracles/training.py) a saved model missing, corrupt, tampered or for another sector
     ├── ChainError                   anything about the chain
     │   ├── ChainNotRunning          no node answers at the RPC URL
     │   ├── ChainStartFailed         the embedded node could not start

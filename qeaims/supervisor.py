@@ -68,12 +68,13 @@ def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, 
 class ChildState:
     name: str
     pid: int | None = None
-    state: str = "starting"  # starting, running, restarting, stopped, failed
+    state: str = "starting"  # starting (launched, not yet ready), running, restarting, stopped
     restarts: int = 0
     started_at: str = ""
     last_exit: int | None = None
     log: str = ""
     _next_start: float = field(default=0.0, repr=False)
+    _log_offset: int = field(default=0, repr=False)
 
 
 def read_status(settings: Settings) -> dict[str, Any] | None:
@@ -125,10 +126,11 @@ class Supervisor:
             log = open(state.log, "ab")  # noqa: SIM115 - kept open for the child's whole life
             self._files[component.name] = log
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        state._log_offset = os.fstat(log.fileno()).st_size
         child = subprocess.Popen(self._command(component), stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, env=env)
         self.children[component.name] = child
-        state.pid, state.state = child.pid, "running"
+        state.pid, state.state = child.pid, "starting"
         state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     def write_status(self) -> None:
@@ -141,12 +143,30 @@ class Supervisor:
         tmp.write_text(json.dumps(body, indent=2))
         os.replace(tmp, path)
 
-    def start_all(self) -> None:
+    def _ready(self, name: str) -> bool:
+        """Has the child logged its ``*-started`` line (subscribed, listening) since it was started?"""
+        state = self.states[name]
+        try:
+            with open(state.log, "rb") as log:
+                log.seek(state._log_offset)
+                return b'-started"' in log.read()
+        except OSError:
+            return False
+
+    def start_all(self, stop: threading.Event, *, ready_timeout_s: float = 300.0) -> None:
+        """Start stage by stage; a stage starts once the previous one is ready (an oracle subscribed
+        before its twin publishes, or it would miss the first readings)."""
         for stage in sorted({c.stage for c in self.components}):
             for component in (c for c in self.components if c.stage == stage):
                 self._start(component)
             self.write_status()
-            time.sleep(1.0 if stage == 0 else 0.2)  # the broker listens before anyone connects
+            deadline = time.monotonic() + ready_timeout_s
+            while not stop.is_set() and time.monotonic() < deadline:
+                if self.check():
+                    self.write_status()
+                if all(self.states[c.name].state == "running" for c in self.components if c.stage == stage):
+                    break
+                time.sleep(0.2)
 
     def check(self) -> bool:
         """Restart children that died; True if anything changed."""
@@ -158,7 +178,10 @@ class Supervisor:
             if state.state == "restarting" and now >= state._next_start:
                 self._start(component)
                 changed = True
-            elif child is not None and state.state == "running" and child.poll() is not None:
+            elif state.state == "starting" and child is not None and child.poll() is None and self._ready(component.name):
+                state.state = "running"
+                changed = True
+            elif child is not None and state.state in ("starting", "running") and child.poll() is not None:
                 state.last_exit, state.pid = child.returncode, None
                 delay = RESTART_BACKOFF_S[min(state.restarts, len(RESTART_BACKOFF_S) - 1)]
                 state.restarts += 1
@@ -190,7 +213,7 @@ class Supervisor:
             log.close()
 
     def run(self, stop: threading.Event) -> None:
-        self.start_all()
+        self.start_all(stop)
         try:
             while not stop.wait(0.5):
                 if self.check():

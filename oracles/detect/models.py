@@ -19,12 +19,13 @@ carry that distance — the sensors a verdict names. Thresholds are not the dete
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.decomposition import PCA
-from sklearn.ensemble import IsolationForest
+
+if TYPE_CHECKING:  # scikit-learn takes seconds to import: only the processes that fit or score pay for it
+    from sklearn.decomposition import PCA
 
 __all__ = ["DETECTORS", "Detector", "IsolationForestDetector", "Mset", "PcaT2Q", "Scaler", "make_detector"]
 
@@ -100,6 +101,8 @@ class PcaT2Q:
         if len(x) < 3:
             raise ValueError("PCA T²+Q needs at least 3 normal rows to train on")
         z = self.scaler.fit(x).transform(x)
+        from sklearn.decomposition import PCA
+
         pca = PCA(n_components=self.explained_variance, svd_solver="full")
         if x.shape[1] == 1:
             pca = PCA(n_components=1)
@@ -223,6 +226,8 @@ class IsolationForestDetector:
     label = "Isolation Forest"
 
     def __init__(self, *, trees: int = 200, seed: int = 0) -> None:
+        from sklearn.ensemble import IsolationForest
+
         self.forest = IsolationForest(n_estimators=trees, random_state=seed)
         self.scaler = Scaler()
 
