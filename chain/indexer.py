@@ -80,7 +80,7 @@ class Indexer:
         self.rpc = rpc
         self.deployment = deployment
         self._abi_by_address = {addr.lower(): abis[name] for name, addr in deployment.addresses().items()}
-        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # one user at a time
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
         owner = self._meta("registry")

@@ -183,9 +183,14 @@ class OracleNode:
 
     # --- the loop --------------------------------------------------------------------------------
 
-    def run_once(self) -> None:
-        """One pass of store → judge → anchor/send → act → peers; chain failures are retried later."""
-        self._store_and_judge()
+    def run_once(self, *, store: bool = True) -> None:
+        """One pass of store → judge → anchor/send → act → peers; chain failures are retried later.
+
+        `store=False` when another thread stores (`run`): one writer keeps the arrival order.
+        """
+        if store:
+            self.store_waiting()
+        self._replay()
         now = self._clock()
         if now < self._chain_ok_at:
             return
@@ -212,17 +217,36 @@ class OracleNode:
         self._failures = 0
 
     def run(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
-        """Loop until `stop` is set; then anchor what is left if the chain allows."""
-        while not stop.is_set():
-            self.run_once()
-            self.sink.wait(idle_s)
+        """Loop until `stop` is set; then anchor what is left if the chain allows.
+
+        A second thread stores readings as they arrive, so a slow chain never holds readings (and
+        their MQTT acknowledgements) in memory: the only readings a crash can lose are the ones that
+        arrived in the last few milliseconds and were not acknowledged yet.
+        """
+        storing = threading.Event()
+
+        def store_loop() -> None:
+            while not storing.is_set():
+                self.sink.wait(0.05)
+                self.store_waiting()
+
+        storer = threading.Thread(target=store_loop, name="oracle-store", daemon=True)
+        storer.start()
+        try:
+            while not stop.is_set():
+                self.run_once(store=False)
+                stop.wait(idle_s)
+        finally:
+            storing.set()
+            storer.join()
         self.drain_and_anchor(timeout_s=5.0)
 
     def drain_and_anchor(self, timeout_s: float = 10.0) -> bool:
         """Store and judge everything waiting, anchor even a partial batch; True when nothing is left."""
         deadline = self._clock() + timeout_s
         while True:
-            self._store_and_judge()
+            self.store_waiting()
+            self._replay()
             try:
                 self.store.anchor(self.recorder, force=True)
                 self._act()
@@ -240,16 +264,15 @@ class OracleNode:
         row = self._reader.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM chunks").fetchone()
         return int(row[0])
 
-    def _store_and_judge(self) -> None:
-        """Store what the sink holds and judge it; after a restart, first replay what was stored unjudged."""
+    def store_waiting(self) -> int:
+        """Move everything in the sink into the store (durable; the MQTT acknowledgements go out)."""
+        total = 0
         while True:
-            ids, chunk = self.sink.drain_stored(self.store, max_items=self.options.judge_chunk)
+            ids = self.sink.drain_into(self.store, max_items=self.options.judge_chunk)
             if not ids:
-                return
-            self.stats.stored += len(ids)
-            if ids[0] != self._cursor + 1:
-                self._replay(ids[0] - 1)
-            self._judge(chunk, ids[-1])
+                self.stats.stored += total
+                return total
+            total += len(ids)
 
     def _replay(self, upto: int | None = None) -> None:
         """Judge readings stored after the cursor (left unjudged by a crash), straight from the store."""

@@ -84,19 +84,28 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         ModbusPoller(PUMP_MAP, sink, host=host, port=port, interval_s=options.modbus_interval_s)
         for host, port in options.modbus
     ]
+    # The loop runs before the subscription is granted: a resumed session first receives what the
+    # broker kept for it, and each of those messages is acknowledged only once the loop stored it.
+    loop_stop = threading.Event()  # set only after the inputs are closed, so the loop stores their last readings
+    loop = threading.Thread(target=node.run, args=(loop_stop,), name="oracle-loop")
+    loop.start()
     try:
-        subscriber.start()
+        subscriber.start(timeout_s=30.0)
         for poller in pollers:
             poller.start()
         log_line("oracle-started", oracle=identity.address, sector=sector.value, index=index,
                  mqtt=f"{options.mqtt_host}:{options.mqtt_port}", sensors=len(model.sensors), cursor=node.cursor)
         if on_ready is not None:
             on_ready(node)
-        node.run(stop)
+        while not stop.wait(0.5):
+            if not loop.is_alive():
+                raise RuntimeError("the oracle loop ended unexpectedly")
     finally:
         for poller in pollers:
             poller.stop()
         subscriber.stop()
+        loop_stop.set()
+        loop.join()
         log_line("oracle-stopped", oracle=identity.address, stored=node.stats.stored, judged=node.stats.judged,
                  episodes=node.stats.episodes, votes=node.stats.votes, chain_errors=node.stats.chain_errors)
         node.close()

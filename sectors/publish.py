@@ -32,6 +32,7 @@ class TwinPublisher:
         self.runner, self.host, self.port, self.speed = runner, host, port, speed
         self._client = paho.Client(CallbackAPIVersion.VERSION2,
                                    client_id=client_id or f"twin-{runner.sector.value}", clean_session=True)
+        self._client.username_pw_set(client_id or f"twin-{runner.sector.value}")
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
         self.published = 0

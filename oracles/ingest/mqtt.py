@@ -27,8 +27,16 @@ A rejected message is counted in the sink and logged as one JSON line (`oracles.
 never stops the subscriber. Publish with QoS 1: the subscriber acknowledges a message only after
 it is in the sink, so a full sink slows publishers down instead of losing their readings.
 
-The embedded broker binds 127.0.0.1 by default and allows anonymous clients: it is the development
-and demo broker. A site deployment points `MqttSubscriber` at its own broker (host, port) with TLS
+Sessions. Every client connects with a username (any name in development; the embedded broker
+checks no passwords) because amqtt keeps no messages for anonymous sessions. An oracle's subscriber
+uses a fixed client id and a persistent session (``clean_session=False``), so the broker queues its
+sector's QoS 1 messages while the oracle is down and delivers them when it reconnects; and it
+acknowledges a message only once its readings are stored (`ReadingSink.put_many(on_stored=...)`).
+amqtt 0.12 does not redeliver a message that was delivered but never acknowledged when the session
+resumes (Mosquitto does), so with the embedded broker the readings that were in the oracle's memory
+at the instant it died, at most one drain interval's worth, are the only ones that can be lost.
+
+The embedded broker binds 127.0.0.1 by default: it is the development and demo broker. A site deployment points `MqttSubscriber` at its own broker (host, port) with TLS
 and per-device credentials; the subscriber does not care which broker it talks to.
 """
 
@@ -143,12 +151,14 @@ def _sample(sector: Sector, asset_id: str, sensor_id: str, sample: Any, index: i
 class EmbeddedBroker:
     """An amqtt MQTT 3.1.1 broker on its own loop thread; `start` returns once it listens."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, max_connections: int = 256) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, max_connections: int = 256,
+                 allow_anonymous: bool = False) -> None:
         self.host, self.port = host, port
         self._config: dict[str, Any] = {
             "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": max_connections}},
-            # Only anonymous auth: no $SYS publisher (a timer task) and no per-packet logging plugins.
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            # Only the auth plugin: no $SYS publisher (a timer task) and no per-packet logging plugins.
+            # Without anonymous sessions a client must name itself, and its persistent session is kept.
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": allow_anonymous}},
         }
         self._thread = LoopThread(f"mqtt-broker-{port}")
         self._broker: Broker | None = None
@@ -199,13 +209,20 @@ class MqttSubscriber:
 
     def __init__(self, sink: ReadingSink, *, host: str = "127.0.0.1", port: int = 1883,
                  sectors: Iterable[Sector] | None = None, client_id: str = "", qos: int = 1,
-                 max_future_s: float = 300.0, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 max_future_s: float = 300.0, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 persistent: bool | None = None) -> None:
+        """`client_id` names the session; with one, the session is persistent unless `persistent=False`."""
         self.sink, self.host, self.port, self.qos = sink, host, port, qos
         chosen = sorted(set(sectors)) if sectors is not None else None
         self.filters = [topic_filter(s) for s in chosen] if chosen else [topic_filter()]
         self.max_future_s = max_future_s
         self._now = now
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        keep = bool(client_id) if persistent is None else persistent
+        if keep and not client_id:
+            raise IngestError("a persistent MQTT session needs a client id")
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not keep,
+                                   manual_ack=True)
+        self._client.username_pw_set(client_id or "qeaims-subscriber")
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
@@ -239,15 +256,21 @@ class MqttSubscriber:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def handle(self, topic: str, payload: bytes) -> int:
-        """Validate one message and queue its readings; returns how many were queued (0: rejected)."""
+    def handle(self, topic: str, payload: bytes, ack: Callable[[], None] | None = None) -> int:
+        """Validate one message and queue its readings; returns how many were queued (0: rejected).
+
+        `ack` runs once the readings are stored (a rejected message is acknowledged at once: sent
+        again, it would be rejected again).
+        """
         self.received += 1
         try:
             readings = parse_message(topic, payload, now=self._now(), max_future_s=self.max_future_s)
         except MessageRejected as exc:
             self.sink.reject(source=SOURCE, reason=exc.reason, where=topic, detail=exc.detail)
+            if ack is not None:
+                ack()
             return 0
-        return len(readings) if self.sink.put_many(readings, source=SOURCE) else 0
+        return len(readings) if self.sink.put_many(readings, source=SOURCE, on_stored=ack) else 0
 
     # --- paho callbacks (network thread) -----------------------------------------------------------
 
@@ -263,5 +286,11 @@ class MqttSubscriber:
         else:
             self._subscribed.set()
 
-    def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        self.handle(message.topic, bytes(message.payload))
+    def _on_message(self, client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        mid, qos = message.mid, message.qos
+
+        def ack() -> None:
+            if qos > 0:
+                client.ack(mid, qos)
+
+        self.handle(message.topic, bytes(message.payload), ack)

@@ -9,6 +9,10 @@ bounded, thread-safe FIFO of validated `Reading`s.
   its callback returns) instead of growing memory without bound. What still does not fit is dropped,
   counted and logged: a full sink means the oracle is down or far behind, and that must be visible.
 - `drain` / `drain_into` take readings out in arrival order, in bounded chunks.
+- Acknowledge after storing: `put_many(..., on_stored=ack)` runs `ack` once every reading of that
+  call is stored (`drain_into`), handed to a caller (`drain`) or dropped. The MQTT
+  subscriber acknowledges a QoS 1 message this way, so a broker that redelivers unacknowledged
+  messages (Mosquitto, EMQX) never loses one that sat in this in-memory queue when the oracle died.
 - `reject` counts a bad message or device value and logs it as one structured JSON line on the
   ``qeaims.ingest`` logger (``{"event": "reading-rejected", "source", "reason", "where", "detail"}``).
   Lines are rate-limited (a device spewing garbage must not flood the log); the next line that is
@@ -64,15 +68,27 @@ class ReadingSink:
         self._clock = clock
         self._log_window = (float("-inf"), 0)  # (start of the current second, lines written in it)
         self._suppressed = 0
+        self._acks: deque[tuple[int, Callable[[], None]]] = deque()  # (reading count that settles it, ack)
+        self._put_total = 0  # readings ever queued
+        self._settled_total = 0  # readings ever stored, handed over or dropped
 
     # --- filling ---------------------------------------------------------------------------------
 
-    def put_many(self, readings: Sequence[Reading], *, source: str, timeout_s: float = 1.0) -> bool:
-        """Queue all of `readings` or none; waits up to `timeout_s` for room. False: dropped (and logged)."""
+    def put_many(self, readings: Sequence[Reading], *, source: str, timeout_s: float = 1.0,
+                 on_stored: Callable[[], None] | None = None) -> bool:
+        """Queue all of `readings` or none; waits up to `timeout_s` for room. False: dropped (and logged).
+
+        `on_stored` runs (on the draining thread) once all of them are stored or handed over; at once
+        if they were dropped, so a sender is never left waiting for an acknowledgement.
+        """
         if not readings:
+            if on_stored is not None:
+                on_stored()
             return True
         if len(readings) > self.capacity:
             self._drop(readings, source, f"{len(readings)} readings exceed the sink capacity {self.capacity}")
+            if on_stored is not None:
+                on_stored()
             return False
         deadline = time.monotonic() + timeout_s
         with self._cond:
@@ -84,9 +100,14 @@ class ReadingSink:
             else:
                 self._queue.extend(readings)
                 self._accepted[source] += len(readings)
+                self._put_total += len(readings)
+                if on_stored is not None:
+                    self._acks.append((self._put_total, on_stored))
                 self._cond.notify_all()
                 return True
         self._drop(readings, source, f"sink full ({self.capacity}) for {timeout_s} s: is the oracle draining it?")
+        if on_stored is not None:
+            on_stored()
         return False
 
     def _drop(self, readings: Sequence[Reading], source: str, why: str) -> None:
@@ -132,7 +153,12 @@ class ReadingSink:
             return self._cond.wait_for(lambda: bool(self._queue), timeout_s)
 
     def drain(self, max_items: int = 10_000) -> list[Reading]:
-        """Take up to `max_items` readings out, oldest first."""
+        """Take up to `max_items` readings out, oldest first (the caller is now responsible for them)."""
+        out = self._take(max_items)
+        self._settle(len(out))
+        return out
+
+    def _take(self, max_items: int) -> list[Reading]:
         with self._cond:
             count = min(max_items, len(self._queue))
             out = [self._queue.popleft() for _ in range(count)]
@@ -140,21 +166,24 @@ class ReadingSink:
                 self._cond.notify_all()
             return out
 
-    def drain_stored(self, store: TelemetryStore, *, max_items: int = 10_000) -> tuple[list[int], list[Reading]]:
-        """Drain one chunk into the store and return it with its arrival numbers (for a detector).
+    def _put_back(self, chunk: list[Reading]) -> None:
+        with self._cond:
+            self._queue.extendleft(reversed(chunk))
 
-        If storing fails the chunk goes back to the front of the sink, so nothing is lost.
-        """
-        chunk = self.drain(max_items)
-        if not chunk:
-            return [], []
-        try:
-            ids = store.add_many(chunk)
-        except BaseException:
-            with self._cond:
-                self._queue.extendleft(reversed(chunk))
-            raise
-        return ids, chunk
+    def _settle(self, count: int) -> None:
+        """`count` more readings from the head are safe: run the acknowledgements that covers."""
+        if not count:
+            return
+        due: list[Callable[[], None]] = []
+        with self._cond:
+            self._settled_total += count
+            while self._acks and self._acks[0][0] <= self._settled_total:
+                due.append(self._acks.popleft()[1])
+        for ack in due:
+            try:
+                ack()
+            except Exception as exc:  # noqa: BLE001 - an ack that fails must not stop ingestion
+                self.log_line("ack-failed", source="sink", reason="ack", where="", detail=str(exc))
 
     def drain_into(self, store: TelemetryStore, recorder: EventRecorder | None = None, *,
                    max_items: int = 10_000) -> list[int]:
@@ -165,15 +194,15 @@ class ReadingSink:
         (the recorder's `ChainError`) is raised as is, and the store's next `anchor` sends it.
         Returns the store's arrival numbers (`TelemetryStore.ref_of` turns them into reading ids).
         """
-        chunk = self.drain(max_items)
+        chunk = self._take(max_items)
         if not chunk:
             return []
         try:
             ids = store.add_many(chunk)  # one transaction: on failure nothing was stored
         except BaseException:
-            with self._cond:
-                self._queue.extendleft(reversed(chunk))
+            self._put_back(chunk)
             raise
+        self._settle(len(chunk))
         if recorder is not None and store.due():
             store.anchor(recorder)
         return ids

@@ -35,6 +35,7 @@ def test_mqtt_and_modbus_readings_reach_the_oracle_and_an_mqtt_reading_is_proven
     with EmbeddedBroker(port=mqtt_port), MqttSubscriber(sink, port=mqtt_port, sectors=[Sector.WATER]), \
             ModbusDeviceSimulator(PUMP_MAP, port=modbus_port, values={"discharge-pressure": 41.5, "vibration": 2.75}):
         device = paho.Client(CallbackAPIVersion.VERSION2, client_id="pump-station-1-gw")
+        device.username_pw_set("pump-station-1-gw")
         device.connect("127.0.0.1", mqtt_port)
         device.loop_start()
         try:

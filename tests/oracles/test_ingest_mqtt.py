@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from oracles.ingest import IngestError, MessageRejected
 from oracles.ingest.mqtt import EmbeddedBroker, MqttSubscriber, encode_payload, parse_message, topic_for
 from oracles.ingest.sink import LOGGER_NAME, ReadingSink
+from oracles.telemetry import TelemetryStore
 from qeaims.messages import Reading, Sector
 from tests.conftest import free_port
 
@@ -117,6 +118,7 @@ def test_rejection_log_lines_are_rate_limited_but_counts_are_not(caplog: pytest.
 
 def publisher(port: int) -> paho.Client:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="field-gateway")
+    client.username_pw_set("field-gateway")
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
@@ -144,6 +146,46 @@ def test_readings_published_by_an_ordinary_client_arrive_in_the_sink() -> None:
     got = sink.drain()
     assert sorted(got, key=lambda r: r.timestamp) == sent  # per-topic order is kept; overall, sort by time
     assert sink.stats().rejected == {"mqtt": 1} and sink.stats().accepted == {"mqtt": 20}
+
+
+def test_an_oracle_that_was_down_gets_what_was_published_meanwhile_and_acks_only_stored_readings(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    sent = [reading(i) for i in range(12)]
+    acked: list[int] = []
+    with EmbeddedBroker(port=port):
+        pub = publisher(port)
+        try:
+            first = ReadingSink()
+            with MqttSubscriber(first, port=port, sectors=[Sector.WATER], client_id="oracle-water-1"):
+                for r in sent[:4]:
+                    pub.publish(topic_for(r.sector, r.asset_id, r.sensor_id), encode_payload(r), qos=1) \
+                        .wait_for_publish(5)
+                wait_for(lambda: len(first) == 4)
+            # the oracle is down: its persistent session collects what the devices keep sending
+            for r in sent[4:]:
+                pub.publish(topic_for(r.sector, r.asset_id, r.sensor_id), encode_payload(r), qos=1).wait_for_publish(5)
+            second = ReadingSink()
+            with MqttSubscriber(second, port=port, sectors=[Sector.WATER], client_id="oracle-water-1"):
+                wait_for(lambda: len(second) == 8)
+            assert sorted(second.drain(), key=lambda r: r.timestamp) == sent[4:]
+            with pytest.raises(IngestError, match="rejected|refused|not authori[sz]ed|Not authorized"):
+                anonymous = MqttSubscriber(ReadingSink(), port=port, persistent=False)
+                anonymous._client.username_pw_set(None)
+                anonymous.start(timeout_s=2)
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+    # acknowledgements follow storage, not arrival
+    sink = ReadingSink()
+    sink.put_many(sent[:3], source="mqtt", on_stored=lambda: acked.append(1))
+    sink.put_many(sent[3:5], source="mqtt", on_stored=lambda: acked.append(2))
+    store = TelemetryStore(tmp_path / "t.sqlite", "0x" + "11" * 20)
+    assert sink.drain_into(store, max_items=2) == [1, 2] and acked == []
+    sink.drain_into(store, max_items=2)
+    assert acked == [1]
+    sink.drain_into(store)
+    assert acked == [1, 2]
 
 
 def test_broker_stops_cleanly_and_refuses_a_taken_port() -> None:
