@@ -13,6 +13,11 @@ episode and is the one recorded; the episode closes after `clear_rows` rows with
 that subject. The episode's key (subject, kind, onset time) is in the event payload, which is how a
 restarted oracle recognises verdicts it already wrote.
 
+Failure prediction runs beside the model: a sensor whose quantity has a wear limit (`WEAR_LIMITS`,
+e.g. pump bearing vibration) keeps a history, and every `wear_every` samples a robust trend is
+fitted (`oracles.detect.predict`); if it will cross the limit within the horizon, a MAINTENANCE
+episode opens (one per sensor, until a later check no longer predicts the crossing).
+
 The stream is deterministic and its whole state is a JSON document (`state()` / `restore()`), so
 after a crash the oracle restores the state saved with its cursor and replays the readings stored
 after it: the same rows, the same verdicts, the same episode keys.
@@ -29,13 +34,22 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from oracles.detect.predict import maintenance_verdict
 from oracles.merkle import timestamp_ms
 from qeaims.messages import Reading, Sector, Verdict
 from sectors.anchors import anchor_node
 
-__all__ = ["Episode", "SectorModelLike", "SectorStream", "sensor_key"]
+__all__ = ["WEAR_LIMITS", "Episode", "SectorModelLike", "SectorStream", "sensor_key"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+WEAR_LIMITS: dict[str, tuple[float, timedelta]] = {
+    # ISO 10816-3, medium machines on rigid foundations: 7.1 mm/s rms is the zone C/D boundary
+    # ("vibration causes damage"); plan the repair when the trend will get there within two weeks.
+    "vibration_mm_s": (7.1, timedelta(days=14)),
+}
+_WEAR_HISTORY = 400
+_WEAR_MIN = 30
 
 
 def sensor_key(reading: Reading) -> str:
@@ -67,7 +81,8 @@ class Episode:
 
 
 class SectorStream:
-    def __init__(self, model: SectorModelLike, *, history: int = 32, warmup: int = 3, clear_rows: int = 5) -> None:
+    def __init__(self, model: SectorModelLike, *, history: int = 32, warmup: int = 3, clear_rows: int = 5,
+                 wear_every: int = 10) -> None:
         if history < 2 or warmup < 1 or clear_rows < 1:
             raise ValueError("history must be ≥ 2, warmup and clear_rows ≥ 1")
         self.model = model
@@ -82,6 +97,10 @@ class SectorStream:
         self._recent: list[list[float]] = []
         self._episodes: dict[str, dict[str, int]] = {}  # "subject|kind" → {"onset": ms, "quiet": rows}
         self.rows = 0
+        self.wear_every = wear_every
+        self._wear: dict[str, list[list[float]]] = {}  # sensor key → [[ms, value], ...] (oldest first)
+        self._wear_new: dict[str, int] = {}  # samples since the last trend check
+        self._wear_open: dict[str, int] = {}  # sensor key → onset ms of its open maintenance episode
 
     # --- feeding -------------------------------------------------------------------------------
 
@@ -89,9 +108,13 @@ class SectorStream:
         """Take readings in arrival order; return the episodes they open."""
         opened: list[Episode] = []
         for r in readings:
+            if r.sector != self.sector:
+                continue  # stored and anchored all the same, just not this oracle's to judge
+            if r.quantity in WEAR_LIMITS:
+                opened.extend(self._wear_sample(r))
             j = self._column.get(sensor_key(r))
-            if j is None or r.sector != self.sector:
-                continue  # stored and anchored all the same, just not part of this model
+            if j is None:
+                continue  # not part of this model
             ms = timestamp_ms(r.timestamp)
             if self._pending_ms is None or ms > self._pending_ms:
                 if self._pending_ms is not None:
@@ -143,6 +166,30 @@ class SectorStream:
                     del self._episodes[key]
         return opened
 
+    def _wear_sample(self, r: Reading) -> list[Episode]:
+        key = sensor_key(r)
+        history = self._wear.setdefault(key, [])
+        ms = timestamp_ms(r.timestamp)
+        if history and ms <= history[-1][0]:
+            return []  # a repeat or a late sample: a trend needs strictly increasing time
+        history.append([float(ms), r.value])
+        del history[: -_WEAR_HISTORY]
+        self._wear_new[key] = self._wear_new.get(key, 0) + 1
+        if len(history) < _WEAR_MIN or self._wear_new[key] < self.wear_every:
+            return []
+        self._wear_new[key] = 0
+        limit, horizon = WEAR_LIMITS[r.quantity]
+        times = [_EPOCH + timedelta(milliseconds=int(t)) for t, _ in history]
+        verdict = maintenance_verdict(times, [v for _, v in history], limit=limit, horizon=horizon,
+                                      sector=self.sector, asset_id=r.asset_id, sensor=key, unit=f" {r.unit}")
+        if verdict is None:
+            self._wear_open.pop(key, None)
+            return []
+        if key in self._wear_open:
+            return []
+        self._wear_open[key] = ms
+        return [Episode(f"{key}|maintenance|{ms}", r.asset_id, anchor_node(self.sector, r.asset_id), verdict)]
+
     @property
     def open_episodes(self) -> list[str]:
         return sorted(self._episodes)
@@ -155,6 +202,7 @@ class SectorStream:
             "sensors": len(self._column), "last": self._last, "pending_ms": self._pending_ms,
             "pending": {str(j): v for j, v in self._pending.items()}, "recent": self._recent,
             "episodes": self._episodes, "rows": self.rows,
+            "wear": self._wear, "wear_new": self._wear_new, "wear_open": self._wear_open,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -170,3 +218,6 @@ class SectorStream:
         self._episodes = {str(k): {"onset": int(v["onset"]), "quiet": int(v["quiet"])}
                           for k, v in state["episodes"].items()}
         self.rows = int(state["rows"])
+        self._wear = {str(k): [[float(t), float(v)] for t, v in h] for k, h in state.get("wear", {}).items()}
+        self._wear_new = {str(k): int(v) for k, v in state.get("wear_new", {}).items()}
+        self._wear_open = {str(k): int(v) for k, v in state.get("wear_open", {}).items()}

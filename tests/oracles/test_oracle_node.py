@@ -96,6 +96,30 @@ def test_stream_opens_one_episode_per_fault_and_closes_it_after_quiet_rows() -> 
     assert [e.key for e in twin.feed(more)] == [e.key for e in stream.feed(more)]
 
 
+def test_a_rising_pump_vibration_raises_one_maintenance_episode_before_the_limit() -> None:
+    def vibration(values: list[float], start: int = 0) -> list[Reading]:
+        return [Reading(sector=Sector.WATER, asset_id="pump-station-1", sensor_id="vibration",
+                        quantity="vibration_mm_s", unit="mm/s", value=v, timestamp=START + timedelta(hours=i))
+                for i, v in enumerate(values, start=start)]
+
+    rng = np.random.default_rng(3)
+    flat = SectorStream(LimitModel())
+    assert flat.feed(vibration(list(2.0 + 0.05 * rng.standard_normal(120)))) == []
+    wearing = SectorStream(LimitModel())
+    # a bearing going bad: +0.03 mm/s an hour from 2.0 (reaches 7.1 after ~7 days), with noise
+    values = list(2.0 + 0.03 * np.arange(120) + 0.05 * rng.standard_normal(120))
+    opened = wearing.feed(vibration(values))
+    assert [(e.verdict.kind, e.subject) for e in opened] == [(VerdictKind.MAINTENANCE, "pump-station-1")]
+    assert max(values) < 7.1 and "will reach its limit" in opened[0].verdict.reason
+    # the episode survives a restart of the stream and is not opened again
+    again = SectorStream(LimitModel())
+    again.restore(json.loads(json.dumps(wearing.state())))
+    assert again.feed(vibration(list(2.0 + 0.03 * np.arange(120, 140)), start=120)) == []
+    fresh = SectorStream(LimitModel())  # whereas a stream that had not seen it would open one now
+    fresh.restore({**json.loads(json.dumps(wearing.state())), "wear_open": {}})
+    assert len(fresh.feed(vibration(list(2.0 + 0.03 * np.arange(120, 140)), start=120))) == 1
+
+
 def test_four_oracles_see_a_pump_stop_record_one_fault_each_and_isolate_it_by_quorum(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     data = readings(NORMAL + PUMP_STOPS)
