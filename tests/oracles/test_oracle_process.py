@@ -125,3 +125,68 @@ def test_oracle_process_survives_kill_of_itself_and_the_chain_exactly_once(fresh
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
     assert [x["event"] for x in lines if x["event"].startswith("oracle-")] == [
         "oracle-started", "oracle-started", "oracle-stopped"]  # the first one never got to stop
+
+
+def test_an_ordinary_mqtt_client_and_a_modbus_device_reach_the_oracle_process_and_are_proven(  # type: ignore[no-untyped-def]
+        fresh_chain, tmp_path: Path) -> None:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from oracles.ingest.modbus import ModbusDeviceSimulator
+    from oracles.ingest.mqtt import encode_payload, topic_for
+    from oracles.ingest.registers import PUMP_MAP
+    from oracles.telemetry import TelemetryStore
+    from qeaims.messages import Reading
+    from tests.conftest import run_cli
+
+    chain = fresh_chain
+    model_file = tmp_path / "water.joblib"
+    save_model(train_sector(Sector.WATER, rows=16), model_file)
+    me = oracle(chain.settings, "water", 2).address
+    mqtt_port, modbus_port = free_port(), free_port()
+    log = tmp_path / "oracle.log"
+    from datetime import UTC, datetime, timedelta
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    sent = [Reading(sector=Sector.WATER, asset_id="pump-station-1", sensor_id="inlet-pressure", quantity="pressure_m",
+                    unit="m", value=12.0 + i / 4, timestamp=start + timedelta(seconds=i)) for i in range(5)]
+    with EmbeddedBroker(port=mqtt_port), ModbusDeviceSimulator(
+            PUMP_MAP, port=modbus_port, values={"discharge-pressure": 41.5, "vibration": 2.75}):
+        out = open(log, "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qeaims", "oracle", "--sector", "water", "--index", "2", "--mqtt-port",
+             str(mqtt_port), "--modbus", f"127.0.0.1:{modbus_port}", "--model", str(model_file), "--batch-size", "8",
+             "--anchor-age", "0.5"], env=chain.env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for("the oracle to start", lambda: "oracle-started" in log.read_text() or proc.poll() is not None,
+                     timeout_s=90)
+            assert proc.poll() is None, log.read_text()[-2000:]
+            device = paho.Client(CallbackAPIVersion.VERSION2, client_id="pump-station-1-gw")
+            device.username_pw_set("pump-station-1-gw")
+            device.connect("127.0.0.1", mqtt_port)
+            device.loop_start()
+            for r in sent:
+                device.publish(topic_for(r.sector, r.asset_id, r.sensor_id), encode_payload(r), qos=1) \
+                    .wait_for_publish(5)
+            device.disconnect()
+            device.loop_stop()
+
+            def anchored() -> int:
+                return sum(int(p["count"]) for o, _, p in ledger_events(chain, "telemetry-root")
+                           if o.lower() == me.lower())
+            wait_for("MQTT and Modbus readings anchored", lambda: anchored() >= len(sent) + 2 * len(PUMP_MAP.points))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    assert proc.returncode == 0, log.read_text()[-2000:]
+    store = TelemetryStore.for_oracle(chain.settings.home, me)
+    refs = {}
+    for info in store.batches():
+        for i in range(info.count):
+            p = store.proof(f"{info.batch}:{i}")
+            refs.setdefault(p.reading.sensor_id, p.ref)
+    store.close()
+    assert {"inlet-pressure", "vibration", "flow"} <= set(refs)
+    for sensor in ("inlet-pressure", "vibration"):  # one that came over MQTT, one polled over Modbus
+        checked = run_cli(["audit", "proof", "--oracle", "water-2", "--reading", refs[sensor], "--json"], chain.env)
+        assert checked.returncode == 0, checked.stderr
+        assert json.loads(checked.stdout)["ok"] is True
