@@ -27,7 +27,7 @@ from pathlib import Path
 
 from eth_hash.auto import keccak
 
-__all__ = ["NATIVE", "keccak_concat", "leaves_of", "native_available", "tree_nodes"]
+__all__ = ["NATIVE", "keccak_concat", "leaves_of", "merkle_root", "native_available", "tree_nodes"]
 
 _TEMPLATE = r"""
 #include <stdint.h>
@@ -67,6 +67,25 @@ void qk_leaves(const uint8_t *bodies, const uint64_t *ends, const uint8_t *asset
     k256(pre, 96, inner);
     k256(inner, 32, out + 32 * i);
   }
+}
+#include <stdlib.h>
+static int cmp32(const void *a, const void *b) { return memcmp(a, b, 32); }
+/* root of the OZ StandardMerkleTree over n leaves (32 bytes each, any order); scratch: 2n-1 slots */
+void qk_root(const uint8_t *leaves, size_t n, uint8_t *scratch, uint8_t *root) {
+  uint8_t *tail = scratch + 32 * (n - 1), pair[64];
+  memcpy(tail, leaves, 32 * n);
+  qsort(tail, n, 32, cmp32);
+  for (size_t k = 0; k < n / 2; k++) {  /* tree[2n-2-k] = sorted[k]: reverse the sorted run */
+    uint8_t t[32]; memcpy(t, tail + 32 * k, 32); memcpy(tail + 32 * k, tail + 32 * (n - 1 - k), 32);
+    memcpy(tail + 32 * (n - 1 - k), t, 32);
+  }
+  for (size_t i = n - 1; i-- > 0;) {
+    const uint8_t *a = scratch + 32 * (2 * i + 1), *b = scratch + 32 * (2 * i + 2);
+    if (memcmp(a, b, 32) < 0) { memcpy(pair, a, 32); memcpy(pair + 32, b, 32); }
+    else { memcpy(pair, b, 32); memcpy(pair + 32, a, 32); }
+    k256(pair, 64, scratch + 32 * i);
+  }
+  memcpy(root, scratch, 32);
 }
 /* nodes: 2n-1 slots of 32 bytes, the last n filled; fills 0..n-2 with sorted-pair hashes */
 void qk_tree(uint8_t *nodes, size_t n) {
@@ -111,7 +130,7 @@ def _permutation() -> str:
 _SOURCE = _TEMPLATE.replace("$PERMUTATION", _permutation())
 
 
-_Kernel = tuple[Callable[..., None], Callable[..., None], Callable[..., None]]
+_Kernel = tuple[Callable[..., None], Callable[..., None], Callable[..., None], Callable[..., None]]
 
 
 def _cache_dir() -> Path:
@@ -144,12 +163,13 @@ def _load() -> _Kernel | None:
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError):
         return None
-    many, leaves, tree = lib.qk_many, lib.qk_leaves, lib.qk_tree
+    many, leaves, tree, root = lib.qk_many, lib.qk_leaves, lib.qk_tree, lib.qk_root
     ptr, size = ctypes.c_char_p, ctypes.c_size_t
     many.argtypes, many.restype = [ptr, ptr, size, ptr], None
     leaves.argtypes, leaves.restype = [ptr, ptr, ptr, ptr, size, ptr], None
     tree.argtypes, tree.restype = [ptr, size], None
-    kernel: _Kernel = (many, leaves, tree)
+    root.argtypes, root.restype = [ptr, size, ptr, ptr], None
+    kernel: _Kernel = (many, leaves, tree, root)
     vectors = [b"", b"abc", bytes(range(135)), bytes(136), bytes(range(256)) * 3]
     if _native_concat(kernel, b"".join(vectors), _ends(vectors)) != [keccak(v) for v in vectors]:
         return None  # a compiler that miscompiles, an odd platform: never trust it
@@ -227,3 +247,18 @@ def tree_nodes(sorted_leaves: Sequence[bytes]) -> list[bytes] | None:
     buffer = ctypes.create_string_buffer(b"".join([bytes(32 * (n - 1)), *reversed(sorted_leaves)]), 32 * (2 * n - 1))
     _KERNEL[2](buffer, n)
     return _split(buffer.raw)
+
+
+def merkle_root(leaves: bytes) -> bytes:
+    """The OZ StandardMerkleTree root over n leaves given back to back (32 bytes each, value order)."""
+    n, rest = divmod(len(leaves), 32)
+    if n == 0 or rest:
+        raise ValueError("a Merkle root needs one or more 32-byte leaves")
+    if _KERNEL is None:
+        from oracles.merkle import MerkleTree
+
+        return MerkleTree(_split(leaves)).root
+    scratch = ctypes.create_string_buffer(32 * (2 * n - 1))
+    root = ctypes.create_string_buffer(32)
+    _KERNEL[3](leaves, n, scratch, root)
+    return root.raw

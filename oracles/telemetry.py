@@ -3,12 +3,10 @@
 Telemetry is anchored, not stored, on-chain (DESIGN.md). Each oracle keeps one SQLite file
 (`<home>/telemetry/<address>.sqlite`, WAL, ``synchronous=FULL``: a commit is on disk) with:
 
-- ``chunks``: readings in arrival order, numbered from 1, kept as one row per accepted chunk (an
-  `add_many`/`add_encoded` call): the canonical JSON bodies back to back with their end offsets, and
-  per reading its leaf (`oracles.merkle`), millisecond time and asset (columns from
-  `oracles.telemetry_codec`). One row per chunk rather than per reading keeps SQLite at a few
-  hundred nanoseconds a reading instead of several microseconds. A chunk is committed before
-  `add_many` returns, so a reading that was accepted survives a crash.
+- ``chunks``: readings in arrival order, numbered from 1, one row per accepted chunk (`add_many`,
+  `add_encoded`): canonical JSON bodies and per-reading leaf (`oracles.merkle`), time and asset
+  (`oracles.telemetry_chunks`; a row per reading cost several µs in SQLite, a row per chunk costs
+  well under one). A chunk commits before `add_many` returns: an accepted reading survives a crash.
 - ``batches``: `seal` closes the next ``batch_size`` waiting readings (a contiguous range of arrival
   numbers, which may span chunks) into batch ``b`` (numbered from 1), each reading's index ``i``
   being its place in the range (the reading's id is ``"b:i"``), and stores the batch's root and the
@@ -20,12 +18,11 @@ canonical JSON ``{"batch", "count", "first", "last", "root", "scheme"}``) and th
 oracle's `chain.recorder.EventRecorder`. The outbox sequence number each batch got is stored with
 the batch; it is the ledger's sequence number, so the event id is (oracle, seq).
 
-Crash safety. The batch (readings + root) is committed before its event is written to the outbox,
-and the outbox commits before the batch learns its sequence number. The two files cannot share a
-transaction (SQLite is atomic across attached WAL databases only per file), so after a crash between
-those two commits, `anchor` first looks through the outbox rows after the last sequence it knows
-for telemetry-root events of its own scheme and batch number, and adopts them instead of appending
-again. So every batch becomes exactly one ledger event, however the process dies.
+Crash safety. A batch commits before its event is written to the outbox, and the outbox commits
+before the batch learns its sequence number. The two files cannot share a transaction, so after a
+crash between those commits `anchor` first adopts the telemetry-root events of its batches found in
+the outbox after the last sequence it knows, instead of appending again: every batch becomes
+exactly one ledger event, however the process dies.
 """
 
 from __future__ import annotations
@@ -37,15 +34,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder, canonical_payload
 from keys.ids import to_bytes32
+from oracles import telemetry_chunks as chunks
+from oracles.hashing import merkle_root
 from oracles.merkle import LEAF_SCHEME, MerkleTree, reading_from_body, reading_leaf_from_body, verify
-from oracles.telemetry_chunks import CHUNK_SCHEMA, ChunkDamaged, read_body, read_columns, write_chunks
-from oracles.telemetry_codec import EncodedReadings, SensorCatalogue, encode_readings
+from oracles.telemetry_codec import EncodedReadings, SensorCatalogue, encode_readings, iso_ms
 from qeaims.errors import AuditFailed, ConfigError
 from qeaims.kinds import kind_by_name
 from qeaims.messages import Reading
@@ -75,7 +72,7 @@ CREATE TABLE IF NOT EXISTS batches (
     payload    BLOB NOT NULL,
     outbox_seq INTEGER UNIQUE
 );
-""" + CHUNK_SCHEMA
+""" + chunks.CHUNK_SCHEMA
 
 def telemetry_path(home: Path, oracle: str) -> Path:
     """Where an oracle's store lives under the data directory."""
@@ -88,11 +85,6 @@ def parse_reading_ref(ref: str) -> tuple[int, int]:
     if match is None:
         raise ConfigError(f"reading id {ref!r} is not BATCH:INDEX, e.g. 3:17 (batches count from 1)")
     return int(match.group(1)), int(match.group(2))
-
-
-def _iso_ms(ms: int) -> str:
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -143,6 +135,7 @@ class TelemetryStore:
         self.batch_size = batch_size
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
+        self._seal_lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -157,6 +150,7 @@ class TelemetryStore:
                                              "WHERE first_id = (SELECT MAX(first_id) FROM chunks)").fetchone()[0])
         self._sealed_to = int(self._db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM batches "
                                                "WHERE batch = (SELECT MAX(batch) FROM batches)").fetchone()[0])
+        self._sealer_db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # Readings left waiting by an earlier run are due at once.
         self._open_since: float | None = float("-inf") if self.pending_count() else None
         self._synced_with: int | None = None
@@ -167,6 +161,7 @@ class TelemetryStore:
         return cls(telemetry_path(home, oracle), oracle, batch_size=batch_size, max_age_s=max_age_s)
 
     def close(self) -> None:
+        self._sealer_db.close()
         self._db.close()
 
     # --- taking readings in --------------------------------------------------------------------
@@ -188,7 +183,7 @@ class TelemetryStore:
             first = self._next_id
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                write_chunks(self._db, first, readings)
+                chunks.write_chunks(self._db, first, readings)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -202,6 +197,11 @@ class TelemetryStore:
         """Readings stored but not yet sealed into a batch."""
         return self._next_id - 1 - self._sealed_to
 
+    @property
+    def sealed_through(self) -> int:
+        """The last arrival number sealed into a batch (0: none yet); batches cover 1..this."""
+        return self._sealed_to
+
     def due(self) -> bool:
         """Is a batch ready: a full one waiting, or the oldest waiting reading older than max_age_s?"""
         waiting = self.pending_count()
@@ -212,41 +212,45 @@ class TelemetryStore:
     # --- batches ---------------------------------------------------------------------------------
 
     def seal(self, *, force: bool = False) -> list[BatchInfo]:
-        """Close every full batch, and the partial one too if it is old enough (or `force`)."""
+        """Close every full batch, and the partial one too if it is old enough (or `force`), of the
+        readings stored when called (so a steady stream cannot keep the caller sealing forever)."""
         sealed: list[BatchInfo] = []
-        while True:
+        with self._seal_lock:  # one sealer at a time; intake goes on while a tree is built
+            limit = self._next_id - 1
+            while True:
+                with self._lock:
+                    lo = self._sealed_to + 1
+                    hi = min(limit, self._sealed_to + self.batch_size)
+                    if hi < lo:
+                        self._open_since = None
+                        break
+                    full = hi - lo + 1 == self.batch_size
+                    old = self._open_since is not None and time.monotonic() - self._open_since >= self.max_age_s
+                    if not (full or force or old):
+                        break
+                try:  # committed rows, read on the sealer's own connection: intake is not held up
+                    span = chunks.read_span(self._sealer_db, lo, hi)
+                except chunks.ChunkDamaged as exc:
+                    raise RuntimeError(f"cannot seal readings {lo}..{hi} of {self.path}: {exc}") from exc
+                root = merkle_root(span.leaves)  # the C kernel releases the GIL
+                with self._lock:
+                    sealed.append(self._seal_range(lo, hi, root, span))
+                    if not full:
+                        self._open_since = None
+                        break
             with self._lock:
-                lo = self._sealed_to + 1
-                hi = min(self._next_id - 1, self._sealed_to + self.batch_size)
-                if hi < lo:
-                    self._open_since = None
-                    break
-                full = hi - lo + 1 == self.batch_size
-                old = self._open_since is not None and time.monotonic() - self._open_since >= self.max_age_s
-                if not (full or force or old):
-                    break
-                sealed.append(self._seal_range(lo, hi))
-                if not full:
-                    self._open_since = None
-                    break
-        if sealed and self.pending_count():
-            self._open_since = time.monotonic()
+                if sealed and self.pending_count():
+                    self._open_since = time.monotonic()
         return sealed
 
-    def _seal_range(self, lo: int, hi: int) -> BatchInfo:
-        try:
-            cols = read_columns(self._db, lo, hi)
-        except ChunkDamaged as exc:
-            raise RuntimeError(f"cannot seal readings {lo}..{hi} of {self.path}: {exc}") from exc
+    def _seal_range(self, lo: int, hi: int, root: bytes, span: chunks.Span) -> BatchInfo:
         count = hi - lo + 1
-        root = MerkleTree(cols.leaves).root
-        assets = set(cols.assets)
-        node = to_bytes32(next(iter(assets))) if len(assets) == 1 else bytes(32)
+        node = to_bytes32(next(iter(span.assets))) if len(span.assets) == 1 else bytes(32)
         self._db.execute("BEGIN IMMEDIATE")
         try:
             batch = int(self._db.execute("SELECT COALESCE(MAX(batch), 0) FROM batches").fetchone()[0]) + 1
             payload = canonical_payload({
-                "batch": batch, "count": count, "first": _iso_ms(min(cols.times)), "last": _iso_ms(max(cols.times)),
+                "batch": batch, "count": count, "first": iso_ms(span.first_ms), "last": iso_ms(span.last_ms),
                 "root": "0x" + root.hex(), "scheme": LEAF_SCHEME,
             })
             self._db.execute("INSERT INTO batches(batch, root, count, first_id, node, payload) VALUES (?, ?, ?, ?, ?, ?)",
@@ -346,13 +350,13 @@ class TelemetryStore:
         first = int(self._db.execute("SELECT first_id FROM batches WHERE batch = ?", (batch_no,)).fetchone()[0])
         with self._lock:
             try:
-                leaves = read_columns(self._db, first, first + info.count - 1).leaves
-            except ChunkDamaged as exc:
+                leaves = chunks.read_columns(self._db, first, first + info.count - 1).leaves
+            except chunks.ChunkDamaged as exc:
                 raise AuditFailed(f"batch {batch_no} in {self.path} was altered: its stored leaves are missing "
                                   f"or malformed ({exc})") from exc
             try:
-                body = read_body(self._db, first + index)
-            except ChunkDamaged as exc:
+                body = chunks.read_body(self._db, first + index)
+            except chunks.ChunkDamaged as exc:
                 raise AuditFailed(f"reading {batch_no}:{index} in {self.path} was altered: {exc}") from exc
         try:
             reading = reading_from_body(body)

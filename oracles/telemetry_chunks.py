@@ -3,7 +3,8 @@
 A chunk row holds readings ``first_id .. first_id + count - 1``: ``bodies`` (canonical JSON back to
 back), ``ends`` (uint64 little-endian end offset of each body), ``leaves`` (32 bytes each),
 ``times`` (uint64 milliseconds), ``assets`` (JSON list of the distinct asset ids) and ``asset_ix``
-(uint16 index into ``assets`` per reading). Anything that does not fit this shape, say a row that
+(uint16 index into ``assets`` per reading), in that column order: the bodies come last because
+SQLite walks a row's overflow pages to reach later columns, and sealing reads only the small ones. Anything that does not fit this shape, say a row that
 was edited behind the store's back, is reported as `ChunkDamaged`.
 """
 
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 
 from oracles.telemetry_codec import EncodedReadings
 
-__all__ = ["CHUNK_SCHEMA", "MAX_CHUNK", "ChunkDamaged", "Columns", "read_body", "read_columns", "write_chunks"]
+__all__ = [
+    "CHUNK_SCHEMA", "MAX_CHUNK", "ChunkDamaged", "Columns", "Span", "read_body", "read_columns", "read_span",
+    "write_chunks",
+]
 
 MAX_CHUNK = 16_384
 """Readings per chunk row at most (a bigger `add_many` writes several rows in its one transaction)."""
@@ -26,12 +30,12 @@ CHUNK_SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
     first_id INTEGER PRIMARY KEY,
     count    INTEGER NOT NULL,
-    bodies   BLOB NOT NULL,
-    ends     BLOB NOT NULL,
     leaves   BLOB NOT NULL,
     times    BLOB NOT NULL,
+    asset_ix BLOB NOT NULL,
     assets   TEXT NOT NULL,
-    asset_ix BLOB NOT NULL
+    ends     BLOB NOT NULL,
+    bodies   BLOB NOT NULL
 );
 """
 
@@ -99,6 +103,41 @@ def _covering(db: sqlite3.Connection, columns: str, lo: int, hi: int) -> list[tu
     if not rows or int(rows[0][0]) > lo or expect is None or expect <= hi:
         raise ChunkDamaged(f"readings {lo}..{hi} are not all stored")
     return rows
+
+
+@dataclass(frozen=True)
+class Span:
+    """What sealing readings ``lo .. hi`` needs: their leaves back to back, time range and assets."""
+
+    leaves: bytes
+    first_ms: int
+    last_ms: int
+    assets: frozenset[str]
+
+
+def read_span(db: sqlite3.Connection, lo: int, hi: int) -> Span:
+    """Leaves (one blob), earliest and latest time and the distinct assets of readings lo..hi."""
+    leaves: list[bytes] = []
+    firsts: list[int] = []
+    lasts: list[int] = []
+    assets: set[str] = set()
+    for first, count, leaf_blob, time_blob, names_json, ix_blob in _covering(
+            db, "leaves, times, assets, asset_ix", lo, hi):
+        first, count = int(str(first)), int(str(count))
+        leaf_bytes, time_bytes, ix_bytes = _raw(leaf_blob), _raw(time_blob), _raw(ix_blob)  # type: ignore[arg-type]
+        if len(leaf_bytes) != 32 * count or len(time_bytes) != 8 * count or len(ix_bytes) != 2 * count:
+            raise ChunkDamaged(f"the chunk of readings {first}..{first + count - 1} has columns of the wrong size")
+        a, b = max(lo, first) - first, min(hi, first + count - 1) - first + 1
+        leaves.append(leaf_bytes[32 * a:32 * b])
+        times = _le("Q", time_bytes[8 * a:8 * b])
+        firsts.append(min(times))
+        lasts.append(max(times))
+        try:
+            names = [str(x) for x in json.loads(str(names_json))]
+            assets.update(names[i] for i in set(_le("H", ix_bytes[2 * a:2 * b])))
+        except (ValueError, IndexError, TypeError) as exc:
+            raise ChunkDamaged(f"the chunk of readings {first}..{first + count - 1} has unreadable assets") from exc
+    return Span(b"".join(leaves), min(firsts), max(lasts), frozenset(assets))
 
 
 def read_columns(db: sqlite3.Connection, lo: int, hi: int) -> Columns:

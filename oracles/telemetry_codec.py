@@ -25,7 +25,7 @@ from oracles.hashing import leaves_of
 from oracles.merkle import reading_body, timestamp_ms
 from qeaims.messages import Reading
 
-__all__ = ["MAX_TIMESTAMP_MS", "EncodedReadings", "SensorCatalogue", "encode_readings"]
+__all__ = ["MAX_TIMESTAMP_MS", "EncodedReadings", "SensorCatalogue", "encode_readings", "iso_ms"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TIMESTAMP_MS = int((datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) / timedelta(milliseconds=1))
@@ -138,8 +138,9 @@ class SensorCatalogue:
         sensors: list[int] = ix.tolist()
         stamps: list[int] = times.tolist()
         heads, tails, second = self._heads, self._tails, self._second
-        parts = [f"{heads[s]}{second(t // 1000)}{'Z' if t % 1000 == 0 else f'.{t % 1000:03d}000Z'}{tails[s]}{v!r}}}"
-                 for s, t, v in zip(sensors, stamps, values.tolist(), strict=True)]
+        stamp = {t: f"{second(t // 1000)}{'Z' if t % 1000 == 0 else f'.{t % 1000:03d}000Z'}"
+                 for t in np.unique(times).tolist()}  # a sweep of sensors shares a few timestamps
+        parts = [f"{heads[s]}{stamp[t]}{tails[s]}{v!r}}}" for s, t, v in zip(sensors, stamps, values.tolist(), strict=True)]
         if self._ascii:
             blob = "".join(parts).encode("ascii")
             ends = array("Q", itertools.accumulate(map(len, parts)))
@@ -153,6 +154,12 @@ class SensorCatalogue:
         times_ms = array("Q", stamps)
         leaves = leaves_of(blob, ends, b"".join([words[a] for a in asset_ix]), times_ms)
         return EncodedReadings(blob, ends, times_ms, self._asset_names, asset_ix, leaves)
+
+
+def iso_ms(ms: int) -> str:
+    """Milliseconds since the epoch as ISO 8601 UTC with milliseconds (``2026-11-26T05:00:00.000Z``)."""
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _first_bad(n: int, bad: npt.NDArray[np.bool_], what: str) -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from qeaims import bench_ingest
 from qeaims.bench_ledger import result_dict, run_ledger_bench
 from qeaims.commands._common import console, err_console, print_json
 
@@ -43,3 +44,40 @@ def ledger(
         table.add_row(key, str(data[key]))
     table.add_row("gas per event", f"{result.gas_per_event:,.0f}")
     console.print(table)
+
+
+@app.command()
+def ingest(
+    seconds: Annotated[float, typer.Option(min=1, max=3600, help="measured duration (after a 1 s warm-up)")] = 60,
+    producers: Annotated[int, typer.Option(min=1, max=8, help="processes generating sensor samples")] = 1,
+    batch_size: Annotated[int, typer.Option(min=16, max=262_144, help="readings per Merkle root")] = 16_384,
+    chunk: Annotated[int, typer.Option(min=64, max=16_384, help="samples per chunk a producer sends")] = 2048,
+    checkers: Annotated[int, typer.Option(min=1, max=8, help="oracle processes checking and hashing samples")] = 2,
+    threads: Annotated[int, typer.Option(min=1, max=16, help="oracle threads committing checked groups")] = 2,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sensor readings per second taken in, checked, stored, Merkle-batched and anchored on a private Anvil."""
+    with Progress(TextColumn("ingesting"), BarColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("bench", total=seconds, rate="starting chain, consortium and producers")
+
+        def update(elapsed: float, readings: int) -> None:
+            bar.update(task, completed=elapsed, rate=f"{readings / max(elapsed, 1e-9):,.0f} readings/s")
+
+        result = bench_ingest.run_ingest_bench(seconds=seconds, producers=producers, batch_size=batch_size,
+                                               chunk=chunk, checkers=checkers, threads=threads,
+                                               progress=update)
+    data = bench_ingest.result_dict(result)
+    if json_out:
+        print_json(data)
+        return
+    table = Table(title="Ingest benchmark (embedded Anvil)", show_header=False)
+    table.add_row("readings/s", f"{result.readings_per_second:,.0f}")
+    table.add_row("anchoring lag p50 / p95 / max",
+                  f"{result.anchor_lag_p50_s:.3f} s / {result.anchor_lag_p95_s:.3f} s / {result.anchor_lag_max_s:.3f} s")
+    table.add_row("batch roots on-chain", f"{result.roots_on_chain} of {result.batches}")
+    for key in ("readings", "seconds", "batch_size", "producers", "checkers", "intake_threads", "chunk", "sensors",
+                "native_keccak", "oracle_cpu_s", "checker_cpu_s", "cores", "load_average_1m"):
+        table.add_row(key, str(data[key]))
+    console.print(table)
+    err_console.print(f"measured: {result.measured}")

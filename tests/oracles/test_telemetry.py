@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import signal
@@ -15,19 +16,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.outbox import EventOutbox
 from keys.ids import to_bytes32
-from oracles.merkle import LEAF_SCHEME, MerkleTree
+from oracles import hashing, telemetry
+from oracles.merkle import (
+    LEAF_SCHEME,
+    MerkleTree,
+    encode_leaf,
+    keccak,
+    leaf_hash,
+    reading_body,
+    reading_leaf,
+    verify,
+)
 from oracles.telemetry import (
     TELEMETRY_ROOT,
+    SensorCatalogue,
     TelemetryStore,
     decode_root_payload,
     parse_reading_ref,
     telemetry_path,
 )
+from oracles.telemetry_codec import encode_readings
 from qeaims.errors import AuditFailed, ConfigError
 from qeaims.messages import Reading, Sector
 from tests.chain.test_ledger_and_audit import audit
@@ -129,6 +143,122 @@ def test_a_crash_between_outbox_and_store_is_adopted_not_repeated(tmp_path: Path
     assert outbox.last_seq() == 6 and store.enqueue(outbox) == 0
     with pytest.raises(ConfigError, match="cannot anchor"):
         store.enqueue(EventOutbox(tmp_path / "other.sqlite", "0x" + "cd" * 20))
+
+
+# --- the fast path: checked samples, bulk keccak --------------------------------------------------
+
+SENSORS = [("sewage", "pump-1", "level-0", "level_m", "m"), ("sewage", "tank-2", "level-1", "level_m", "m"),
+           ("water", "junction:247", "junction:247/pressure", "pressure", "m"),
+           ("healthcare", "ward.3", "sénsor \"x\"/ünits", "beds", "")]
+
+
+def _samples(n: int, seed: int) -> tuple[list[int], list[float], list[int]]:
+    rng = random.Random(seed)
+    edge_values = [0.0, -0.0, 1e16, 1e-7, 5e-324, 1.7976931348623157e308, -273.15, 123456789.125]
+    edge_times = [0, 1, 999, 1000, 253402300799999]
+    t0 = int(T0.timestamp() * 1000)
+    return ([rng.randrange(len(SENSORS)) for _ in range(n)],
+            [rng.choice(edge_values) if rng.random() < 0.2 else round(rng.gauss(40, 9), rng.randrange(6))
+             for _ in range(n)],
+            [rng.choice(edge_times) if rng.random() < 0.05 else t0 + rng.randrange(86_400_000) for _ in range(n)])
+
+
+def _as_readings(ix: list[int], values: list[float], times: list[int]) -> list[Reading]:
+    return [Reading(sector=SENSORS[i][0], asset_id=SENSORS[i][1], sensor_id=SENSORS[i][2], quantity=SENSORS[i][3],
+                    unit=SENSORS[i][4], value=v, timestamp=datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=t))
+            for i, v, t in zip(ix, values, times, strict=True)]
+
+
+def test_checked_samples_store_exactly_what_readings_store(tmp_path: Path) -> None:
+    """Same readings, two paths in: byte-identical bodies and leaves, identical batches, valid proofs."""
+    ix, values, times = _samples(3000, seed=7)
+    fast = SensorCatalogue(SENSORS).encode(ix, values, times)
+    slow = encode_readings(_as_readings(ix, values, times))
+    assert fast.bodies == slow.bodies and fast.leaves == slow.leaves and list(fast.times_ms) == list(slow.times_ms)
+    for k in (0, 1, 1234, 2999):
+        reading = _as_readings([ix[k]], [values[k]], [times[k]])[0]
+        assert fast.body(k) == reading_body(reading) and fast.leaf(k) == reading_leaf(reading)
+
+    a = TelemetryStore(tmp_path / "a.sqlite", ADDRESS, batch_size=700)
+    b = TelemetryStore(tmp_path / "b.sqlite", ADDRESS, batch_size=700)
+    for lo, hi in [(0, 5), (5, 1300), (1300, 3000)]:  # chunks that do not line up with batches
+        a.add_encoded(SensorCatalogue(SENSORS).encode(ix[lo:hi], values[lo:hi], times[lo:hi]))
+    b.add_many(_as_readings(ix, values, times))
+    a.seal(force=True)
+    b.seal(force=True)
+    assert [(x.batch, x.root, x.count, x.node, x.payload) for x in a.batches()] == \
+           [(x.batch, x.root, x.count, x.node, x.payload) for x in b.batches()]
+    leaves = [fast.leaf(k) for k in range(700, 1400)]
+    assert a.batch(2).root == MerkleTree(leaves).root  # type: ignore[union-attr]
+    for ref in ["1:0", "1:699", "2:4", "5:199"]:
+        proof = a.proof(ref)
+        batch_no, index = parse_reading_ref(ref)
+        assert proof.verify() and proof.leaf == proof.stored_leaf == fast.leaf((batch_no - 1) * 700 + index)
+        assert proof.body == b.proof(ref).body
+    assert a.ref_of(701) == "2:0" and a.pending_count() == 0 and a.sealed_through == 3000
+
+
+def test_bad_sensors_and_samples_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError):
+        SensorCatalogue([("sewage", "pump 1", "level-0", "level_m", "m")])  # asset id pattern
+    with pytest.raises(ValidationError):
+        SensorCatalogue([("gas", "pump-1", "level-0", "level_m", "m")])
+    catalogue = SensorCatalogue(SENSORS)
+    for sensor, value, at, message in [
+        ([0, 9], [1.0, 1.0], [0, 0], "sample 1: sensor index outside"),
+        ([0, -1], [1.0, 1.0], [0, 0], "sample 1: sensor index outside"),
+        ([0, 0, 0], [1.0, 2.0, float("nan")], [0, 0, 0], "sample 2: value is not a finite number"),
+        ([0], [float("-inf")], [0], "sample 0: value is not a finite number"),
+        ([0], [1.0], [-1], "time is outside"),
+        ([0], [1.0], [253402300800000], "time is outside"),
+        ([0], [1.0], [1.5], "must be integers"),
+        ([0, 1], [1.0], [0, 0], "of one length"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            catalogue.encode(sensor, value, at)
+    store = TelemetryStore(tmp_path / "t.sqlite", ADDRESS)
+    assert store.add_encoded(catalogue.encode([], [], [])) == range(0) and store.pending_count() == 0
+
+
+def test_native_and_pure_hashing_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(11)
+    items = [rng.randbytes(rng.choice([0, 1, 31, 32, 64, 96, 135, 136, 137, 271, 272, 500])) for _ in range(300)]
+    ends = list(itertools.accumulate(map(len, items)))
+    blob = b"".join(items)
+    words = b"".join(to_bytes32(f"asset-{i % 7}") for i in range(len(items)))
+    times = [rng.randrange(2**64) for _ in items]
+    leaves = [rng.randbytes(32) for _ in range(1001)]
+    leaves[5] = leaves[6]  # equal leaves sort either way
+    expected_leaves = b"".join(leaf_hash(encode_leaf(words[32 * i:32 * i + 32], t, keccak(item)))
+                               for i, (item, t) in enumerate(zip(items, times, strict=True)))
+    for native in ([True, False] if hashing.NATIVE else [False]):
+        if not native:
+            monkeypatch.setattr(hashing, "_KERNEL", None)
+        assert hashing.keccak_concat(blob, ends) == [keccak(item) for item in items]
+        assert hashing.leaves_of(blob, ends, words, times) == expected_leaves
+        for n in (1, 2, 3, 4, 5, 17, 1001):
+            assert hashing.merkle_root(b"".join(leaves[:n])) == MerkleTree(leaves[:n]).root
+            tree = MerkleTree(leaves[:n])
+            assert all(verify(tree.proof(i), tree.root, leaves[i]) for i in range(n))
+    with pytest.raises(ValueError, match="one body end"):
+        hashing.leaves_of(blob, ends, words[:-32], times)
+
+
+def test_a_seal_takes_only_what_was_stored_when_it_began(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A steady stream must not keep `anchor` sealing forever: it seals what was there when called."""
+    store = TelemetryStore(tmp_path / "t.sqlite", ADDRESS, batch_size=10)
+    store.add_many(readings(25))
+    roots = 0
+
+    def root_while_more_arrive(leaves: bytes) -> bytes:  # intake goes on while the sealer builds a tree
+        nonlocal roots
+        roots += 1
+        store.add_many(readings(10, start=100 + 10 * roots))
+        return hashing.merkle_root(leaves)
+
+    monkeypatch.setattr(telemetry, "merkle_root", root_while_more_arrive)
+    assert [b.count for b in store.seal()] == [10, 10] and store.pending_count() == 25
+    assert [b.count for b in store.seal(force=True)] == [10, 10, 5] and store.pending_count() == 30
 
 
 # --- on a real chain ------------------------------------------------------------------------------
