@@ -228,7 +228,10 @@ def leaves_of(bodies: bytes, ends: Sequence[int] | array[int], asset_words: byte
     n = len(ends)
     if len(asset_words) != 32 * n or len(times_ms) != n or (n and ends[-1] != len(bodies)):
         raise ValueError("one body end, asset word and timestamp per reading")
-    times = array("Q", times_ms)  # OverflowError (a ValueError's cousin) outside uint64: re-raised as ValueError
+    try:
+        times = array("Q", times_ms)
+    except OverflowError as exc:
+        raise ValueError("a timestamp does not fit a uint64") from exc
     if _KERNEL is not None:
         out = ctypes.create_string_buffer(32 * n)
         _KERNEL[1](bodies, array("Q", ends).tobytes(), asset_words, times.tobytes(), n, out)

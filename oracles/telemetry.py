@@ -212,8 +212,7 @@ class TelemetryStore:
     # --- batches ---------------------------------------------------------------------------------
 
     def seal(self, *, force: bool = False) -> list[BatchInfo]:
-        """Close every full batch, and the partial one too if it is old enough (or `force`), of the
-        readings stored when called (so a steady stream cannot keep the caller sealing forever)."""
+        """Close full batches, and a partial one if old enough (or `force`), of the readings there when called."""
         sealed: list[BatchInfo] = []
         with self._seal_lock:  # one sealer at a time; intake goes on while a tree is built
             limit = self._next_id - 1

@@ -342,11 +342,12 @@ def run_ingest_on(settings: Settings, *, seconds: float, producers: int = 1, bat
         readings=taken, batches=len(batches), roots_on_chain=matched, seconds=seconds, batch_size=batch_size,
         producers=producers, checkers=checkers, intake_threads=threads, chunk=chunk, sensors=len(sensors), native_keccak=NATIVE, oracle_cpu_s=round(cpu, 2), checker_cpu_s=round(checker_cpu, 2),
         cores=os.cpu_count() or 1, load_average_1m=os.getloadavg()[0],
-        measured=("readings per second committed (WAL, synchronous=FULL) by the oracle after its checker "
-                  "processes checked, encoded and leaf-hashed them; batches sealed and anchored on-chain by its "
-                  "anchoring thread; lag = commit to confirmed anchor. Sample generation (producer processes) "
-                  "is not counted but shares the same cores; oracle_cpu_s is the storing+anchoring process "
-                  "during the window, checker_cpu_s the checkers over the whole run"),
+        measured=("readings per second committed (WAL, synchronous=FULL) by the oracle after its checker processes "
+                  "checked, encoded and leaf-hashed them; batches sealed and anchored on-chain by its anchoring "
+                  f"thread, intake pausing while over {BACKLOG_BATCHES} batches wait to be sealed; lag = commit to "
+                  "confirmed anchor. Sample generation (producer processes) is not counted but shares the same "
+                  "cores; oracle_cpu_s is the storing+anchoring process during the window, checker_cpu_s the "
+                  "checkers over the whole run"),
     )
 
 
