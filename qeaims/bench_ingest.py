@@ -341,7 +341,7 @@ def run_ingest_on(settings: Settings, *, seconds: float, producers: int = 1, bat
         anchor_lag_max_s=max((lag for lag, _ in lags), default=float("nan")),
         readings=taken, batches=len(batches), roots_on_chain=matched, seconds=seconds, batch_size=batch_size,
         producers=producers, checkers=checkers, intake_threads=threads, chunk=chunk, sensors=len(sensors), native_keccak=NATIVE, oracle_cpu_s=round(cpu, 2), checker_cpu_s=round(checker_cpu, 2),
-        cores=os.cpu_count() or 1, load_average_1m=os.getloadavg()[0],
+        cores=os.cpu_count() or 1, load_average_1m=round(os.getloadavg()[0], 2),
         measured=("readings per second committed (WAL, synchronous=FULL) by the oracle after its checker processes "
                   "checked, encoded and leaf-hashed them; batches sealed and anchored on-chain by its anchoring "
                   f"thread, intake pausing while over {BACKLOG_BATCHES} batches wait to be sealed; lag = commit to "
