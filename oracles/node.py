@@ -134,6 +134,7 @@ class OracleNode:
         self._chain_ok_at = float("-inf")  # when chain work may next be tried
         self._failures = 0
         self._next_peer_check = float("-inf")
+        self._recheck = True  # votes are re-checked at start and after every chain outage
 
     def close(self) -> None:
         for closer in (self.peers.close, self._reader.close, self._db.close, self.store.close, self.outbox.close):
@@ -195,6 +196,9 @@ class OracleNode:
         if now < self._chain_ok_at:
             return
         try:
+            if self._recheck:
+                self._recheck_votes()
+                self._recheck = False
             if self.store.due():
                 self.store.anchor(self.recorder)
             elif self.outbox.pending_count():
@@ -212,6 +216,7 @@ class OracleNode:
             self._chain_ok_at = self._clock() + delay
             self.stats.chain_errors += 1
             self.stats.last_error = str(exc)
+            self._recheck = True
             log_line("chain-error", oracle=self.me, error=str(exc), retry_in_s=delay)
             return
         self._failures = 0
@@ -224,21 +229,28 @@ class OracleNode:
         arrived in the last few milliseconds and were not acknowledged yet.
         """
         storing = threading.Event()
+        broken: list[BaseException] = []
 
         def store_loop() -> None:
-            while not storing.is_set():
-                self.sink.wait(0.05)
-                self.store_waiting()
+            try:
+                while not storing.is_set():
+                    self.sink.wait(0.05)
+                    self.store_waiting()
+            except BaseException as exc:  # noqa: BLE001 - the disk is full or the store damaged: the oracle must stop
+                broken.append(exc)
 
         storer = threading.Thread(target=store_loop, name="oracle-store", daemon=True)
         storer.start()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not broken:
                 self.run_once(store=False)
                 stop.wait(idle_s)
         finally:
             storing.set()
             storer.join()
+        if broken:
+            log_line("store-failed", oracle=self.me, error=str(broken[0]))
+            raise broken[0]
         self.drain_and_anchor(timeout_s=5.0)
 
     def drain_and_anchor(self, timeout_s: float = 10.0) -> bool:
@@ -322,6 +334,19 @@ class OracleNode:
             state, detail = self._isolate(str(target), int(seq), str(episode))
             self._db.execute("UPDATE actions SET state = ?, detail = ? WHERE episode = ?", (state, detail, episode))
             log_line("isolation-" + state, oracle=self.me, target=target, episode=episode, detail=detail)
+
+    def _recheck_votes(self) -> None:
+        """A vote is only as durable as its block: after an outage the chain may have lost it (the
+        journal keeper can lose the last fraction of a second on a hard kill). Queue it again if the
+        proposal no longer holds it while the node is still active."""
+        rows = self._db.execute("SELECT episode, target, detail FROM actions WHERE state = 'voted'").fetchall()
+        for episode, target, detail in rows:
+            proposal = int(str(detail).rsplit(" ", 1)[-1]) if str(detail).startswith("proposal ") else 0
+            held = proposal > 0 and bool(self.client.call1("IsolationQuorum", "hasVoted", proposal, self.me))
+            if not held and self.quorum.node_status(to_bytes32(str(target))) == "active":
+                self._db.execute("UPDATE actions SET state = 'pending', detail = 'vote lost with the chain' "
+                                 "WHERE episode = ?", (episode,))
+                log_line("isolation-vote-lost", oracle=self.me, target=target, episode=episode, proposal=proposal)
 
     def _isolate(self, target: str, evidence_seq: int, episode: str) -> tuple[str, str]:
         reason = to_bytes32(f"fault:{target}"[:32])

@@ -87,7 +87,16 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
     # The loop runs before the subscription is granted: a resumed session first receives what the
     # broker kept for it, and each of those messages is acknowledged only once the loop stored it.
     loop_stop = threading.Event()  # set only after the inputs are closed, so the loop stores their last readings
-    loop = threading.Thread(target=node.run, args=(loop_stop,), name="oracle-loop")
+    failure: list[BaseException] = []
+
+    def loop_body() -> None:
+        try:
+            node.run(loop_stop)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread (one line if a user mistake)
+            failure.append(exc)
+            stop.set()
+
+    loop = threading.Thread(target=loop_body, name="oracle-loop")
     loop.start()
     try:
         subscriber.start(timeout_s=30.0)
@@ -98,8 +107,7 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         if on_ready is not None:
             on_ready(node)
         while not stop.wait(0.5):
-            if not loop.is_alive():
-                raise RuntimeError("the oracle loop ended unexpectedly")
+            pass
     finally:
         for poller in pollers:
             poller.stop()
@@ -109,3 +117,5 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         log_line("oracle-stopped", oracle=identity.address, stored=node.stats.stored, judged=node.stats.judged,
                  episodes=node.stats.episodes, votes=node.stats.votes, chain_errors=node.stats.chain_errors)
         node.close()
+    if failure:
+        raise failure[0]

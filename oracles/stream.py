@@ -206,18 +206,23 @@ class SectorStream:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Take a saved state whole, or raise and change nothing."""
         if int(state["sensors"]) != len(self._column):
             raise ValueError(f"saved stream has {state['sensors']} sensors, the model {len(self._column)}: "
                              "the model changed; the oracle starts a fresh stream")
-        self._last = [None if v is None else float(v) for v in state["last"]]
-        self._pending_ms = None if state["pending_ms"] is None else int(state["pending_ms"])
-        self._pending = {int(j): float(v) for j, v in state["pending"].items()}
-        self._recent = [[float(v) for v in row] for row in state["recent"]]
-        if any(not all(math.isfinite(v) for v in row) for row in self._recent):
+        last = [None if v is None else float(v) for v in state["last"]]
+        pending_ms = None if state["pending_ms"] is None else int(state["pending_ms"])
+        pending = {int(j): float(v) for j, v in state["pending"].items()}
+        recent = [[float(v) for v in row] for row in state["recent"]]
+        if len(last) != len(self._column) or any(len(row) != len(self._column) for row in recent):
+            raise ValueError("saved stream rows do not match the model's sensors")
+        if any(not all(math.isfinite(v) for v in row) for row in recent):
             raise ValueError("saved stream holds a non-finite value")
-        self._episodes = {str(k): {"onset": int(v["onset"]), "quiet": int(v["quiet"])}
-                          for k, v in state["episodes"].items()}
-        self.rows = int(state["rows"])
-        self._wear = {str(k): [[float(t), float(v)] for t, v in h] for k, h in state.get("wear", {}).items()}
-        self._wear_new = {str(k): int(v) for k, v in state.get("wear_new", {}).items()}
-        self._wear_open = {str(k): int(v) for k, v in state.get("wear_open", {}).items()}
+        episodes = {str(k): {"onset": int(v["onset"]), "quiet": int(v["quiet"])} for k, v in state["episodes"].items()}
+        rows = int(state["rows"])
+        wear = {str(k): [[float(t), float(v)] for t, v in h] for k, h in state.get("wear", {}).items()}
+        wear_new = {str(k): int(v) for k, v in state.get("wear_new", {}).items()}
+        wear_open = {str(k): int(v) for k, v in state.get("wear_open", {}).items()}
+        self._last, self._pending_ms, self._pending, self._recent = last, pending_ms, pending, recent
+        self._episodes, self.rows = episodes, rows
+        self._wear, self._wear_new, self._wear_open = wear, wear_new, wear_open

@@ -9,7 +9,7 @@ boundary instead of deep inside a detector. This module imports nothing from the
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -41,6 +41,14 @@ def _finite(value: float) -> float:
     return value
 
 
+def _since_1970(moment: datetime) -> datetime:
+    """Readings are stored and hashed with Unix-millisecond times: nothing before 1970 exists."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if aware < datetime(1970, 1, 1, tzinfo=UTC):
+        raise ValueError("must not be before 1970-01-01T00:00:00Z")
+    return moment
+
+
 AssetId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 """Asset ids fit a bytes32 on-chain (`keys.ids.to_bytes32`)."""
 
@@ -58,7 +66,7 @@ class Reading(_Message):
     quantity: Annotated[str, Field(min_length=1, max_length=48)]
     unit: Annotated[str, Field(max_length=16)]
     value: Annotated[float, AfterValidator(_finite)]
-    timestamp: datetime
+    timestamp: Annotated[datetime, AfterValidator(_since_1970)]
 
 
 class FaultKind(StrEnum):

@@ -31,7 +31,7 @@ from typing import IO, Any
 from qeaims.config import Settings
 from qeaims.messages import Sector
 
-__all__ = ["Component", "Supervisor", "plan", "read_status", "run_dir", "status_path"]
+__all__ = ["Component", "Supervisor", "is_qeaims", "pid_alive", "plan", "read_status", "run_dir", "status_path"]
 
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -87,6 +87,15 @@ def read_status(settings: Settings) -> dict[str, Any] | None:
     except ValueError:
         return None  # being rewritten right now: the caller polls again
     return value
+
+
+def is_qeaims(pid: int, role: str = "") -> bool:
+    """Is `pid` still a `qeaims` process (of this `role`, e.g. ``supervise``), not a reused pid?"""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"qeaims" in argv and (not role or role.encode() in argv)
 
 
 def pid_alive(pid: int) -> bool:
@@ -157,6 +166,8 @@ class Supervisor:
         """Start stage by stage; a stage starts once the previous one is ready (an oracle subscribed
         before its twin publishes, or it would miss the first readings)."""
         for stage in sorted({c.stage for c in self.components}):
+            if stop.is_set():
+                return
             for component in (c for c in self.components if c.stage == stage):
                 self._start(component)
             self.write_status()
@@ -213,8 +224,8 @@ class Supervisor:
             log.close()
 
     def run(self, stop: threading.Event) -> None:
-        self.start_all(stop)
         try:
+            self.start_all(stop)
             while not stop.wait(0.5):
                 if self.check():
                     self.write_status()

@@ -16,6 +16,7 @@ from typing import Self
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from oracles.ingest import IngestError
 from oracles.ingest.mqtt import encode_payload, topic_for
 from qeaims.errors import ConfigError
 from qeaims.messages import Reading
@@ -69,13 +70,22 @@ class TwinPublisher:
             sensor = r.sensor_id.removeprefix(r.asset_id + "/")
             last = self._client.publish(topic_for(r.sector, r.asset_id, sensor), encode_payload(r), qos=1)
         if last is not None:
-            last.wait_for_publish(timeout_s)
+            try:
+                last.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError) as exc:  # paho: not connected / queue refused
+                raise IngestError(f"lost the MQTT broker at {self.host}:{self.port}: {exc}") from exc
+            if not last.is_published():
+                raise IngestError(f"the MQTT broker at {self.host}:{self.port} acknowledged nothing for {timeout_s} s")
         self.published += len(readings)
         return len(readings)
 
     def run(self, stop: threading.Event, *, steps: int | None = None,
             on_step: Callable[[list[Reading]], None] | None = None) -> None:
-        """Advance the twin one report period at a time, publishing each snapshot, until `stop` or `steps`."""
+        """Advance the twin one report period at a time, publishing each snapshot, until `stop` or `steps`.
+
+        A lost broker ends the run with `IngestError` (the supervisor restarts the twin, which resumes
+        its clock from `on_step`'s record) rather than buffering an unbounded backlog here.
+        """
         period_wall = self.runner.period_s / self.speed
         next_at = time.monotonic()
         while not stop.is_set() and (steps is None or self.steps < steps):

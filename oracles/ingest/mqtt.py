@@ -78,6 +78,7 @@ MAX_PAYLOAD = 256 * 1024
 MAX_SAMPLES = 1000
 _KEYS = frozenset({"quantity", "unit", "value", "timestamp"})
 SOURCE = "mqtt"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # readings are hashed with Unix-millisecond times
 
 
 def topic_for(sector: Sector, asset_id: str, sensor_id: str) -> str:
@@ -137,7 +138,12 @@ def _sample(sector: Sector, asset_id: str, sensor_id: str, sample: Any, index: i
         moment = None
     if moment is None or moment.tzinfo is None:
         raise MessageRejected("timestamp", f"{at}{stamp!r} is not an ISO-8601 time with a UTC offset")
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = EPOCH - timedelta(days=1)
+    if moment < EPOCH:
+        raise MessageRejected("timestamp", f"{at}{stamp} is before 1970: no clock reports that")
     if moment > latest:
         raise MessageRejected("timestamp", f"{at}{stamp} is in the future")
     try:

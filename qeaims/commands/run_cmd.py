@@ -7,6 +7,8 @@ supervisor; these commands are what it runs, and what an operator runs on separa
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import threading
 from datetime import datetime
@@ -75,6 +77,7 @@ def oracle(
 
 
 def twin(
+    ctx: typer.Context,
     sector: Annotated[str, typer.Option(help="which sector's twin to run")],
     speed: Annotated[float, typer.Option(min=0.01, max=100_000, help="simulated seconds per wall-clock second")]
     = 1.0,
@@ -85,16 +88,36 @@ def twin(
     mqtt_host: MqttHost = "127.0.0.1",
     mqtt_port: MqttPort = 1883,
 ) -> None:
-    """Run a sector twin and publish its sensors over MQTT each report period."""
+    """Run a sector twin and publish its sensors over MQTT each report period.
+
+    The twin's clock is saved after each period (``<home>/twins/<sector>.json``); a restarted twin
+    resumes from it (its physics start fresh), so the oracles never see time go backwards.
+    """
     from sectors.publish import TwinPublisher
+
+    settings = settings_of(ctx)
+    which = parse_sector(sector)
+    clock_file = settings.home / "twins" / f"{which.value}.json"
+    resumed = start is None and clock_file.is_file()
+    if resumed:
+        try:
+            start = datetime.fromisoformat(json.loads(clock_file.read_text())["now"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"twin clock file {clock_file} is damaged ({exc}): delete it or pass --start") from exc
+    clock_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def save_clock(_readings: object) -> None:
+        tmp = clock_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"now": runner.now.isoformat()}))
+        os.replace(tmp, clock_file)
 
     setup_logging()
     stop = _stop_on_signals()
-    with open_twin(sector, seed=seed, start=start) as runner, \
+    with open_twin(which, seed=seed, start=start) as runner, \
             TwinPublisher(runner, host=mqtt_host, port=mqtt_port, speed=speed) as publisher:
         log_line("twin-started", sector=runner.sector.value, period_s=runner.period_s, speed=speed,
-                 mqtt=f"{mqtt_host}:{mqtt_port}", clock=runner.now.isoformat())
-        publisher.run(stop, steps=steps)
+                 mqtt=f"{mqtt_host}:{mqtt_port}", clock=runner.now.isoformat(), resumed=resumed)
+        publisher.run(stop, steps=steps, on_step=save_clock)
         log_line("twin-stopped", sector=runner.sector.value, steps=publisher.steps, published=publisher.published)
 
 

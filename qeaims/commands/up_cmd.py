@@ -8,6 +8,7 @@ cleanly) and then the chain, unless `--keep-chain`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,7 +28,15 @@ from qeaims.config import Settings
 from qeaims.errors import ConfigError, DeploymentMissing, QeaimsError
 from qeaims.logs import setup_logging
 from qeaims.messages import Sector
-from qeaims.supervisor import Supervisor, install_stop_signals, pid_alive, plan, read_status, run_dir
+from qeaims.supervisor import (
+    Supervisor,
+    install_stop_signals,
+    is_qeaims,
+    pid_alive,
+    plan,
+    read_status,
+    run_dir,
+)
 from sectors.runner import parse_sector
 
 __all__ = ["down", "ps", "supervise", "up"]
@@ -55,7 +64,7 @@ def _running_supervisor(settings: Settings) -> int | None:
     if status is None:
         return None
     pid = int(status.get("supervisor", 0))
-    return pid if pid > 0 and pid_alive(pid) and not status.get("stopping") else None
+    return pid if pid > 0 and is_qeaims(pid, "supervise") and not status.get("stopping") else None
 
 
 def _ensure_deployed(settings: Settings) -> None:
@@ -102,7 +111,6 @@ def up(
     _train_missing(settings, chosen)
     run = run_dir(settings)
     run.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (run / "status.json").unlink(missing_ok=True)
     args = [sys.executable, "-m", "qeaims", "--home", str(settings.home)]
     args += ["--rpc-url", settings.rpc_url_override] if settings.rpc_url_override else ["--port", str(settings.rpc_port)]
     args += ["supervise", "--sectors", ",".join(s.value for s in chosen), "--oracles", str(oracles),
@@ -115,7 +123,7 @@ def up(
     with err_console.status("starting components"):
         while True:
             status = read_status(settings)
-            comps = status.get("components", []) if status else []
+            comps = status.get("components", []) if status and status.get("supervisor") == child.pid else []
             if len(comps) == expected and all(c["state"] == "running" for c in comps):
                 break
             if child.poll() is not None:
@@ -158,24 +166,42 @@ def down(
 ) -> None:
     """Stop the supervisor and its components (cleanly: each oracle anchors what it stored), then the chain."""
     settings = settings_of(ctx)
-    status = read_status(settings)
-    pid = int(status.get("supervisor", 0)) if status else 0
+    status = read_status(settings) or {}
+    pid = int(status.get("supervisor", 0))
     stopped = "nothing was running"
-    if pid > 0 and pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait
+    if pid > 0 and is_qeaims(pid, "supervise"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)  # it stops its children in order
         with err_console.status("stopping components"):
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            stopped = f"supervisor {pid} did not stop within {wait:g} s and was killed"
-        else:
-            stopped = "components stopped"
+            _wait_gone([pid], wait)
+        stopped = "components stopped"
+        status = read_status(settings) or status
+    # children left behind by a supervisor that was killed: stop them directly
+    orphans = [int(c["pid"]) for c in status.get("components", []) if c.get("pid") and is_qeaims(int(c["pid"]))]
+    if orphans:
+        for child in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+        with err_console.status(f"stopping {len(orphans)} components left by the supervisor"):
+            left = _wait_gone(orphans, wait)
+        for child in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        stopped = f"{len(orphans)} orphaned components stopped" + (f" ({len(left)} killed)" if left else "")
     if not keep_chain:
         stop_anvil(settings)
         stopped += "; chain stopped"
     console.print(stopped)
+
+
+def _wait_gone(pids: list[int], wait_s: float) -> list[int]:
+    """Wait until these processes exit; the ones still there after `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    left = [p for p in pids if pid_alive(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = [p for p in left if pid_alive(p) and is_qeaims(p)]
+    return left
 
 
 def supervise(

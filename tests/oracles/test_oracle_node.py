@@ -204,3 +204,22 @@ def test_a_chain_outage_delays_anchoring_and_verdicts_but_loses_nothing(fresh_ch
     roots = ledger_events(chain, "telemetry-root")
     assert sum(int(p["count"]) for _, _, p in roots) == len(NORMAL + PUMP_STOPS) * 2
     again.close()
+
+
+def test_a_vote_the_chain_lost_is_cast_again_after_the_outage(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    sink = ReadingSink()
+    node = make_node(chain, 3, sink)
+    sink.put_many(readings(NORMAL + PUMP_STOPS), source="test")
+    node.run_once()
+    assert node.drain_and_anchor()
+    (episode, target, _, state, detail) = node.actions()[0]
+    assert (target, state) == ("pump-1", "voted")
+    proposal = int(detail.split()[-1])
+    assert chain.client.call1("IsolationQuorum", "hasVoted", proposal, node.me)
+    # as if the block holding the vote had been lost: the record points at a proposal without it
+    node._db.execute("UPDATE actions SET detail = 'proposal 999' WHERE episode = ?", (episode,))
+    node._recheck = True
+    node.run_once()
+    assert node.actions()[0][3:] == ("voted", f"proposal {proposal}")  # voted again: the open proposal answered
+    node.close()

@@ -114,6 +114,10 @@ def test_oracle_process_survives_kill_of_itself_and_the_chain_exactly_once(fresh
             verdicts = [e for k in VERDICT_KINDS for e in ledger_events(chain, k.value) if e[0].lower() == me.lower()]
             episodes = [p["episode"] for _, _, p in verdicts]
             assert len(episodes) == len(set(episodes)) >= 1, verdicts
+            # the replay after the crash derived the very keys written before it: nothing new, nothing twice
+            ahead_keys = {json.loads(bytes(row[0]))["episode"] for row in sqlite3.connect(outbox).execute(
+                f"SELECT payload FROM events WHERE kind IN ({verdict_kinds})")}
+            assert set(episodes) == ahead_keys
             assert any(p["asset"] in ("dc-primary", "switch-1") for _, _, p in verdicts), verdicts
             # each anchored root is counted once: no reading was stored or anchored twice
             assert count(store, "SELECT COALESCE(SUM(count), 0) FROM chunks") == gateway.published
