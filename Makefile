@@ -31,8 +31,8 @@ demo: install build/.built
 test: lint test-contracts test-python
 
 lint: install
-	$(BIN)/ruff check chain qeaims keys sectors oracles tests
-	$(BIN)/mypy --strict chain qeaims keys sectors oracles
+	$(BIN)/ruff check chain qeaims keys sectors oracles controller tests
+	$(BIN)/mypy --strict chain qeaims keys sectors oracles controller
 
 test-contracts: install
 	$(FORGE) test
