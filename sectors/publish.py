@@ -8,6 +8,7 @@ timestamps are the twin's own, so a day of simulated operation can be replayed i
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,16 +19,28 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from oracles.ingest import IngestError
 from oracles.ingest.mqtt import encode_payload, topic_for
-from qeaims.errors import ConfigError
+from qeaims.errors import ConfigError, QeaimsError
+from qeaims.logs import log_line
 from qeaims.messages import Reading
+from sectors.remote import (
+    DecisionCheck,
+    ack_payload,
+    ack_topic,
+    cmd_topic,
+    parse_command,
+    parse_control,
+    sim_topic,
+)
 from sectors.runner import TwinRunner
 
 __all__ = ["TwinPublisher"]
 
 
 class TwinPublisher:
+    """Publishes a twin's readings and, with `decisions`, takes commands and controls (`sectors.remote`)."""
+
     def __init__(self, runner: TwinRunner, *, host: str = "127.0.0.1", port: int = 1883, speed: float = 1.0,
-                 client_id: str = "") -> None:
+                 client_id: str = "", decisions: DecisionCheck | None = None) -> None:
         if not speed > 0:
             raise ConfigError(f"speed must be positive, got {speed}")
         self.runner, self.host, self.port, self.speed = runner, host, port, speed
@@ -38,6 +51,46 @@ class TwinPublisher:
         self._client.max_queued_messages_set(0)
         self.published = 0
         self.steps = 0
+        self.decisions = decisions
+        self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.results: list[dict[str, object]] = []  # what each command or control came to
+        if decisions is not None:
+            self._client.on_connect = self._subscribe
+            self._client.on_message = lambda _c, _u, m: self._inbox.put((m.topic, bytes(m.payload)))
+
+    def _subscribe(self, client: paho.Client, _userdata: object, _flags: object, reason: object, _props: object) -> None:
+        sector = self.runner.sector
+        client.subscribe([(cmd_topic(sector), 1), (sim_topic(sector), 1)])
+
+    def apply_pending(self) -> int:
+        """Carry out the queued commands and controls, in arrival order; returns how many."""
+        done = 0
+        while True:
+            try:
+                topic, payload = self._inbox.get_nowait()
+            except queue.Empty:
+                return done
+            done += 1
+            ref, what, error = "", topic, ""
+            try:
+                if topic == cmd_topic(self.runner.sector):
+                    command = parse_command(payload, self.runner.sector)
+                    ref, what = command.decision_ref, f"{command.actuator_id} {command.action}"
+                    refused = self.decisions(command) if self.decisions is not None else "commands are off"
+                    if refused:
+                        raise PermissionError(refused)
+                    self.runner.twin.apply(command)
+                else:
+                    control = parse_control(payload)
+                    what = f"{control.op} {control.kind} {control.target}".strip()
+                    control.apply_to(self.runner.twin)
+            except (QeaimsError, ValueError, TypeError, PermissionError) as exc:
+                error = str(exc) or type(exc).__name__
+            result = {"ref": ref, "what": what, "ok": not error, "error": error, "at": self.runner.now.isoformat()}
+            self.results.append(result)
+            log_line("qeaims.twin", "twin-command", sector=self.runner.sector.value, **result)
+            self._client.publish(ack_topic(self.runner.sector), ack_payload(
+                ref=ref, what=what, ok=not error, error=error, at=self.runner.now.isoformat()), qos=1)
 
     def connect(self, timeout_s: float = 10.0) -> Self:
         deadline = time.monotonic() + timeout_s
@@ -89,6 +142,7 @@ class TwinPublisher:
         period_wall = self.runner.period_s / self.speed
         next_at = time.monotonic()
         while not stop.is_set() and (steps is None or self.steps < steps):
+            self.apply_pending()
             readings = self.runner.advance()
             self.publish(readings)
             self.steps += 1

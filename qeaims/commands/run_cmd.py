@@ -87,6 +87,8 @@ def twin(
                                                    formats=["%Y-%m-%dT%H:%M:%S%z"])] = None,
     mqtt_host: MqttHost = "127.0.0.1",
     mqtt_port: MqttPort = 1883,
+    commands: Annotated[bool, typer.Option(help="take actuator commands (checked on-chain) and simulation "
+                                                "controls over MQTT; needs the chain")] = True,
 ) -> None:
     """Run a sector twin and publish its sensors over MQTT each report period.
 
@@ -111,10 +113,16 @@ def twin(
         tmp.write_text(json.dumps({"now": runner.now.isoformat()}))
         os.replace(tmp, clock_file)
 
+    decisions = None
+    if commands:
+        from chain.connect import connect
+        from sectors.remote import chain_decision_check
+
+        decisions = chain_decision_check(connect(settings)[0])
     setup_logging()
     stop = _stop_on_signals()
     with open_twin(which, seed=seed, start=start) as runner, \
-            TwinPublisher(runner, host=mqtt_host, port=mqtt_port, speed=speed) as publisher:
+            TwinPublisher(runner, host=mqtt_host, port=mqtt_port, speed=speed, decisions=decisions) as publisher:
         log_line("twin-started", sector=runner.sector.value, period_s=runner.period_s, speed=speed,
                  mqtt=f"{mqtt_host}:{mqtt_port}", clock=runner.now.isoformat(), resumed=resumed)
         publisher.run(stop, steps=steps, on_step=save_clock)
