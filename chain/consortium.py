@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["NODES", "OPERATORS", "ORACLES_PER_SECTOR", "SECTORS", "DevNode"]
+__all__ = ["CONTROL_OPERATOR", "CONTROL_SECTOR", "NODES", "OPERATORS", "ORACLES_PER_SECTOR", "SECTORS", "DevNode"]
 
 SECTORS = ("electricity", "water", "sewage", "healthcare", "transportation", "banking")
 
@@ -23,6 +23,12 @@ OPERATORS = {
 }
 
 ORACLES_PER_SECTOR = 4
+
+# The self-healing controller signs its own steps (plan, isolation applied, repair, reintegration):
+# it is the only member of a sector of its own, so it can record events but never vote on a
+# utility's isolation, and it holds REPAIR_ROLE on the quorum to move an isolated node to repair.
+CONTROL_SECTOR = "control"
+CONTROL_OPERATOR = "city-control"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from chain.abi import type_string
 from chain.artifacts import build_contracts, load_artifact
 from chain.client import ChainClient
 from chain.connect import contract_abis
-from chain.consortium import NODES, OPERATORS, ORACLES_PER_SECTOR, SECTORS
+from chain.consortium import CONTROL_OPERATOR, CONTROL_SECTOR, NODES, OPERATORS, ORACLES_PER_SECTOR, SECTORS
 from chain.governance import Council
 from chain.manifest import Deployment, save_deployment
 from chain.node import DEV_MNEMONIC
@@ -40,8 +40,10 @@ from qeaims.config import Settings
 
 __all__ = [
     "DevConsortium",
+    "controller_keystore",
     "deploy_contracts",
     "deploy_dev_consortium",
+    "dev_controller",
     "dev_deployer",
     "dev_governors",
     "dev_oracle",
@@ -148,6 +150,15 @@ def governor_keystore(settings: Settings, sector: str) -> Path:
     return settings.keystore_dir / "governors" / f"{sector}.json"
 
 
+def controller_keystore(settings: Settings) -> Path:
+    return settings.keystore_dir / "controller.json"
+
+
+def dev_controller(settings: Settings) -> HybridIdentity:
+    """The controller's identity, from its keystore."""
+    return load_keystore(controller_keystore(settings), settings.passphrase)
+
+
 def oracle_keystore(settings: Settings, sector: str, index: int) -> Path:
     return settings.keystore_dir / "oracles" / f"{sector}-{index}.json"
 
@@ -192,10 +203,11 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
             for i in range(1, ORACLES_PER_SECTOR + 1)]
         for s in SECTORS
     }
+    controller = _identity(settings, controller_keystore(settings), "controller")
     deployer = dev_deployer()
     client, deployment = deploy_contracts(settings, deployer, [g.address for g in governors.values()], progress)
-    progress("funding governors and oracles")
-    members = [*governors.values(), *(o for group in oracles.values() for o in group)]
+    progress("funding governors, oracles and the controller")
+    members = [*governors.values(), *(o for group in oracles.values() for o in group), controller]
     client.send_all(functools.partial(client.send_raw, deployer, to=m.address, value=10**21, gas=21_000,
                                       label="fund") for m in members)
     council = Council(client, [g.account for g in governors.values()])
@@ -214,4 +226,14 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
             calls.append(("Registry", "addNode", [to_bytes32(node.node), to_bytes32(sector), to_bytes32(node.kind),
                                                   node.criticality, [to_bytes32(d) for d in node.depends_on]]))
         council.pass_proposal(calls, f"register the {sector} sector: operator, {len(oracles[sector])} oracles, nodes")
+    progress("registering the controller through the council")
+    pop = sign_registration(controller, chain_id=client.chain_id, registry=registry,
+                            sector=to_bytes32(CONTROL_SECTOR), operator=to_bytes32(CONTROL_OPERATOR))
+    council.pass_proposal([
+        ("Registry", "addSector", [to_bytes32(CONTROL_SECTOR)]),
+        ("Registry", "addOperator", [to_bytes32(CONTROL_OPERATOR), to_bytes32(CONTROL_SECTOR)]),
+        ("Registry", "registerOracle", [controller.address, to_bytes32(CONTROL_SECTOR), to_bytes32(CONTROL_OPERATOR),
+                                        controller.pq_public_key, pop]),
+        ("IsolationQuorum", "grantRole", [REPAIR_ROLE, controller.address]),
+    ], "register the self-healing controller: its own sector, identity and REPAIR_ROLE")
     return client, deployment
