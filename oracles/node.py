@@ -40,7 +40,7 @@ from chain.outbox import EventOutbox
 from chain.quorum import Action, QuorumClient
 from chain.recorder import EventRecorder, canonical_payload
 from keys.identity import HybridIdentity
-from keys.ids import event_id, to_bytes32
+from keys.ids import event_id, from_bytes32, to_bytes32
 from oracles.ingest.sink import ReadingSink
 from oracles.merkle import reading_from_body
 from oracles.peer_check import PeerChecker, PeerFinding
@@ -135,6 +135,8 @@ class OracleNode:
         self._failures = 0
         self._next_peer_check = float("-inf")
         self._recheck = True  # votes are re-checked at start and after every chain outage
+        self._repairs: dict[str, int] = {}  # node under repair → stream rows when first seen so
+        self._reintegration_voted: set[str] = set()
 
     def close(self) -> None:
         for closer in (self.peers.close, self._reader.close, self._db.close, self.store.close, self.outbox.close):
@@ -206,6 +208,7 @@ class OracleNode:
             self._act()
             if now >= self._next_peer_check:
                 self._next_peer_check = now + self.options.peer_interval_s
+                self._verify_repairs()
                 for finding in self.peers.check():
                     self.stats.peer_findings.append(finding)
                     log_line("peer-finding", oracle=self.me, sender=finding.sender, batch=finding.batch,
@@ -334,6 +337,35 @@ class OracleNode:
             state, detail = self._isolate(str(target), int(seq), str(episode))
             self._db.execute("UPDATE actions SET state = ?, detail = ? WHERE episode = ?", (state, detail, episode))
             log_line("isolation-" + state, oracle=self.me, target=target, episode=episode, detail=detail)
+
+    def _verify_repairs(self) -> None:
+        """Vote to reintegrate a node of this sector under repair once fresh readings show it healthy:
+        no fault episode open on it for `clear_rows` rows judged since the repair was first seen."""
+        rows = self.peers.index.db.execute(
+            "SELECT args FROM logs WHERE contract = 'Registry' AND event = 'NodeStatusChanged'").fetchall()
+        latest: dict[str, int] = {}
+        for (args,) in rows:
+            change = json.loads(args)
+            if from_bytes32(bytes.fromhex(str(change["sector"])[2:])) == self.sector.value:
+                latest[from_bytes32(bytes.fromhex(str(change["node"])[2:]))] = int(change["to"])
+        for node, status in latest.items():
+            if status != 3:  # NodeStatus.Repairing
+                self._repairs.pop(node, None)
+                self._reintegration_voted.discard(node)
+                continue
+            seen = self._repairs.setdefault(node, self.stream.rows)
+            faulty = any(key.startswith(f"{node}|fault") for key in self.stream.open_episodes)
+            if faulty or self.stream.rows - seen < self.stream.clear_rows or node in self._reintegration_voted:
+                continue
+            try:
+                proposal = self.quorum.propose(self.identity.account, Action.REINTEGRATE, to_bytes32(node),
+                                               to_bytes32("verified on fresh readings"))
+            except ContractRejected as exc:
+                if exc.error not in ("QuorumAlreadyVoted", "QuorumNodeNotInState"):
+                    raise
+                proposal = None
+            self._reintegration_voted.add(node)
+            log_line("reintegration-vote", oracle=self.me, node=node, proposal=proposal)
 
     def _recheck_votes(self) -> None:
         """A vote is only as durable as its block: after an outage the chain may have lost it (the

@@ -1,0 +1,107 @@
+"""Commands to the field over MQTT, each answered by the device's acknowledgement (`sectors.remote`).
+
+The controller sends an `ActuatorCommand` on ``qeaims-cmd/<sector>`` and waits for the matching
+result on ``qeaims-ack/<sector>`` (matched by decision ref and "actuator action"). A device refuses
+anything whose decision is not on-chain, so a refusal here is an answer, not an error to retry.
+Simulation controls (``qeaims-sim/<sector>``) go the same way: the crews' repairs use them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Self
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from qeaims.errors import ConfigError, QeaimsError
+from qeaims.messages import ActuatorCommand, Sector
+from sectors.remote import SimControl, cmd_topic, sim_topic
+
+__all__ = ["ACK_FILTER", "Ack", "CommandTimeout", "Commander"]
+
+ACK_FILTER = "qeaims-ack/+"  # every sector's acknowledgements
+
+
+class CommandTimeout(QeaimsError):
+    """A device did not acknowledge in time (it may be down; the step is retried)."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    ref: str
+    what: str
+    ok: bool
+    error: str
+    at: str
+
+    @property
+    def already(self) -> bool:
+        """Refused only because the device is already in the wanted state (a resent command)."""
+        return not self.ok and "already" in self.error
+
+
+class Commander:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, client_id: str = "controller") -> None:
+        self.host, self.port = host, port
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self._client.username_pw_set(client_id)
+        self._client.on_message = self._on_ack
+        self._client.on_connect = lambda c, *_: c.subscribe(ACK_FILTER, 1)
+        self._acks: list[Ack] = []
+        self._cond = threading.Condition()
+
+    def connect(self, timeout_s: float = 10.0) -> Self:
+        try:
+            self._client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise ConfigError(f"cannot reach the MQTT broker at {self.host}:{self.port}: {exc}") from exc
+        self._client.loop_start()
+        time.sleep(0.2)  # the acknowledgement subscription is in place before the first command
+        return self
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> Self:
+        return self.connect()
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _on_ack(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            body = json.loads(message.payload)
+            ack = Ack(str(body["ref"]), str(body["what"]), bool(body["ok"]), str(body["error"]), str(body["at"]))
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._cond:
+            self._acks.append(ack)
+            self._cond.notify_all()
+
+    def _wait(self, ref: str, what: str, timeout_s: float) -> Ack:
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for i, ack in enumerate(self._acks):
+                    if ack.ref == ref and ack.what == what:
+                        return self._acks.pop(i)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CommandTimeout(f"no acknowledgement for {what!r} ({ref}) within {timeout_s:g} s")
+                self._cond.wait(left)
+
+    def send(self, command: ActuatorCommand, *, timeout_s: float = 30.0) -> Ack:
+        """Send one command and wait for the device's answer."""
+        self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
+        return self._wait(command.decision_ref, f"{command.actuator_id} {command.action}", timeout_s)
+
+    def control(self, sector: Sector, control: SimControl, *, timeout_s: float = 30.0) -> Ack:
+        """Send one simulation control (a crew's repair in the twin) and wait for its answer."""
+        self._client.publish(sim_topic(sector), control.model_dump_json(), qos=1)
+        what = f"{control.op} {control.kind} {control.target}".strip()
+        return self._wait("", what, timeout_s)

@@ -1,0 +1,242 @@
+"""The controller loop: every step follows an on-chain decision and is itself recorded on-chain.
+
+For each isolation the quorum executed (`ProposalExecuted`, action Isolate) the controller walks
+these steps, each one a hybrid-signed event from its own registered identity:
+
+1. ``plan`` (``reroute-plan``): the sector's isolate plan and the restore plan around it, for the
+   asset named by the fault verdict the proposal cites as evidence.
+2. ``applied`` (``isolation-applied``): the isolate commands sent with ``decision_ref
+   proposal:<id>`` and the restore commands with ``event:<controller>:<plan seq>``; the devices
+   (twins) check those references on the chain before they move, and each answers with an ack.
+3. ``cascade`` (``cascade-analysis``): what else the isolated node puts at risk (`sectors.graph`),
+   ranked by criticality and time to impact.
+4. ``dispatched`` (``repair-dispatched``): a crew is assigned (most critical node first when crews
+   are short) and the node moves to *repairing* on-chain (`beginRepair`, REPAIR_ROLE).
+5. ``repaired`` (``repaired``): when the crew's time is up, the fault is cleared in the field.
+6. ``reintegrated`` (``reintegrated``): only after the oracles' reintegration quorum executed
+   (`ProposalExecuted`, action Reintegrate), the reintegrate plan's commands are sent with that
+   proposal as their decision.
+
+Resuming. The controller keeps no state of its own: the steps done are its own events, read back
+from its write-ahead outbox at start (which holds everything it ever recorded, sent or not), and the
+decisions are read from the chain. A restart mid-repair continues with the next step; a step whose
+commands went out but whose event was not written is redone, which devices tolerate (a command for
+a state already reached is acknowledged as "already").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chain.client import ChainClient
+from chain.connect import contract_abis
+from chain.indexer import Indexer
+from chain.manifest import Deployment
+from chain.outbox import EventOutbox
+from chain.quorum import Action
+from chain.recorder import EventRecorder, canonical_payload
+from controller.commander import Commander
+from controller.crews import CrewPool
+from controller.plans import ResponsePlan
+from keys.identity import HybridIdentity
+from keys.ids import from_bytes32, split_event_id, to_bytes32
+from qeaims import logs
+from qeaims.config import Settings
+from qeaims.errors import ContractRejected, QeaimsError
+from qeaims.kinds import kind_by_name
+from qeaims.messages import ActuatorCommand, Sector
+from sectors.remote import SimControl
+
+__all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner"]
+
+STEP_KINDS: dict[str, int] = {
+    "plan": kind_by_name("reroute-plan"),
+    "applied": kind_by_name("isolation-applied"),
+    "cascade": kind_by_name("cascade-analysis"),
+    "dispatched": kind_by_name("repair-dispatched"),
+    "repaired": kind_by_name("repaired"),
+    "reintegrated": kind_by_name("reintegrated"),
+}
+
+
+def log_line(event: str, **fields: object) -> None:
+    logs.log_line("qeaims.controller", event, **fields)
+
+
+Planner = Callable[[Sector, str, str], "ResponsePlan | None"]
+"""(sector, purpose, asset) → the plan, or None when that purpose needs no action for this asset."""
+
+
+@dataclass
+class Isolation:
+    proposal: int
+    node: str
+    sector: Sector
+    asset: str
+    criticality: int
+    steps: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # step → (seq, payload)
+
+    @property
+    def finished(self) -> bool:
+        return "reintegrated" in self.steps
+
+
+class Controller:
+    def __init__(self, *, settings: Settings, client: ChainClient, deployment: Deployment, identity: HybridIdentity,
+                 commander: Commander, planner: Planner, crews: CrewPool | None = None, speed: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.client, self.identity, self.me = client, identity, identity.address
+        self.commander, self.planner = commander, planner
+        self.crews = crews or CrewPool()
+        self.speed = speed
+        self._clock = clock
+        self.outbox = EventOutbox.for_oracle(settings.outbox_dir, self.me, deployment.deployment_id)
+        self.recorder = EventRecorder(client, identity, self.outbox)
+        base = settings.home / "controller" / deployment.deployment_id
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.index = Indexer(base / "index.sqlite", client.rpc, deployment, contract_abis())
+        self.isolations: dict[int, Isolation] = {}
+        self._done = self._steps_in_outbox()
+
+    def close(self) -> None:
+        self.index.close()
+        self.outbox.close()
+
+    def _steps_in_outbox(self) -> dict[int, dict[str, tuple[int, dict[str, Any]]]]:
+        done: dict[int, dict[str, tuple[int, dict[str, Any]]]] = {}
+        for row in self.outbox.rows_of_kinds(sorted(STEP_KINDS.values())):
+            try:
+                body = json.loads(row.payload)
+                done.setdefault(int(body["proposal"]), {})[str(body["step"])] = (row.seq, body)
+            except (ValueError, KeyError, TypeError):
+                continue
+        return done
+
+    # --- reading decisions from the chain ---------------------------------------------------------
+
+    def _logs(self, event: str) -> list[dict[str, Any]]:
+        rows = self.index.db.execute("SELECT args FROM logs WHERE contract = 'IsolationQuorum' AND event = ? "
+                                     "ORDER BY block, log_index", (event,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def _asset_cited(self, proposal: int, node: str) -> str:
+        """The twin asset named by the verdict the proposal cites, else the node itself."""
+        for created in self._logs("ProposalCreated"):
+            if int(created["proposalId"]) != proposal:
+                continue
+            for evidence in created.get("evidence", []):
+                oracle, seq = split_event_id(bytes.fromhex(str(evidence)[2:]))
+                row = self.index.db.execute("SELECT payload FROM events WHERE oracle = ? AND seq = ?",
+                                            (oracle.lower(), seq)).fetchone()
+                if row is not None:
+                    asset = json.loads(bytes(row[0])).get("asset")
+                    if isinstance(asset, str) and asset:
+                        return asset
+        return node
+
+    def _discover(self) -> tuple[list[Isolation], list[tuple[int, str]]]:
+        """Executed isolations (known or new) and executed reintegrations (proposal, node)."""
+        reintegrations: list[tuple[int, str]] = []
+        for ex in self._logs("ProposalExecuted"):
+            pid, node = int(ex["proposalId"]), from_bytes32(bytes.fromhex(str(ex["target"])[2:]))
+            action = Action(int(ex["action"]))
+            if action is Action.REINTEGRATE:
+                reintegrations.append((pid, node))
+            elif action is Action.ISOLATE and pid not in self.isolations:
+                record = self.client.call1("Registry", "node", to_bytes32(node))
+                sector = Sector(from_bytes32(bytes(record[0])))
+                iso = Isolation(pid, node, sector, self._asset_cited(pid, node), int(record[2]),
+                                dict(self._done.get(pid, {})))
+                self.isolations[pid] = iso
+                if "dispatched" in iso.steps and "repaired" not in iso.steps:
+                    self.crews.hold(str(iso.steps["dispatched"][1]["crew"]), str(pid))
+        return [i for i in self.isolations.values() if not i.finished], reintegrations
+
+    # --- the loop -----------------------------------------------------------------------------------
+
+    def run_once(self) -> None:
+        """Sync with the chain and take every isolation as far as it can go now."""
+        self.index.sync()
+        open_isolations, reintegrations = self._discover()
+        for iso in sorted(open_isolations, key=lambda i: (-i.criticality, i.proposal)):
+            self._advance(iso)
+        for pid, node in reintegrations:
+            # only a reintegration decided after this isolation counts (ids grow; an older one closed an older cycle)
+            waiting = next((i for i in open_isolations
+                            if i.node == node and "repaired" in i.steps and pid > i.proposal), None)
+            if waiting is not None and not waiting.finished:
+                self._reintegrate(waiting, pid)
+
+    def _record(self, iso: Isolation, step: str, **fields: Any) -> int:
+        body = {"proposal": iso.proposal, "step": step, "node": iso.node, "asset": iso.asset, **fields}
+        seq = self.recorder.record(STEP_KINDS[step], to_bytes32(iso.node), canonical_payload(body))
+        iso.steps[step] = (seq, body)
+        log_line(f"controller-{step}", proposal=iso.proposal, node=iso.node, asset=iso.asset, seq=seq)
+        return seq
+
+    def _send(self, commands: list[ActuatorCommand]) -> list[dict[str, Any]]:
+        acks = []
+        for command in commands:
+            ack = self.commander.send(command)
+            if not (ack.ok or ack.already):
+                raise QeaimsError(f"{command.actuator_id} {command.action} refused: {ack.error}")
+            acks.append({"what": ack.what, "ok": ack.ok, "error": ack.error})
+        return acks
+
+    def _advance(self, iso: Isolation) -> None:
+        if "plan" not in iso.steps:
+            isolate = self.planner(iso.sector, "isolate", iso.asset)
+            restore = self.planner(iso.sector, "restore", iso.asset)
+            self._record(iso, "plan", isolate=isolate.summary() if isolate else None,
+                         restore=restore.summary() if restore else None)
+        if "applied" not in iso.steps:
+            plan = iso.steps["plan"][1]
+            plan_seq = iso.steps["plan"][0]
+            commands = [_command(iso.sector, c, f"proposal:{iso.proposal}") for c in _commands(plan.get("isolate"))]
+            commands += [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))]
+            self._record(iso, "applied", acks=self._send(commands))
+        if "cascade" not in iso.steps:
+            from sectors.graph import at_risk
+
+            risks = at_risk(iso.node)[:10]
+            self._record(iso, "cascade", at_risk=[
+                {"node": r.node, "sector": r.sector, "criticality": r.criticality,
+                 "minutes_to_impact": round(r.time_to_impact_s / 60, 1)} for r in risks])
+        if "dispatched" not in iso.steps:
+            job = self.crews.assign(iso.sector, str(iso.proposal))
+            if job is None:
+                return  # every crew of the sector is busy: this isolation waits its turn
+            try:
+                self.client.transact(self.identity.account, "IsolationQuorum", "beginRepair", to_bytes32(iso.node))
+            except ContractRejected as exc:
+                if exc.error != "QuorumNodeNotInState":  # already repairing: a resumed dispatch
+                    raise
+            due = self._clock() + job.total_s / self.speed
+            self._record(iso, "dispatched", crew=job.crew, travel_s=job.travel_s, repair_s=job.repair_s, due=due)
+        if "repaired" not in iso.steps and self._clock() >= float(iso.steps["dispatched"][1]["due"]):
+            if iso.asset != iso.node:
+                ack = self.commander.control(iso.sector, SimControl(op="clear-fault", target=iso.asset))
+                if not ack.ok and "no" not in ack.error.lower():
+                    raise QeaimsError(f"the crew could not clear the fault on {iso.asset}: {ack.error}")
+            self.crews.release(str(iso.proposal))
+            self._record(iso, "repaired", crew=iso.steps["dispatched"][1]["crew"])
+
+    def _reintegrate(self, iso: Isolation, proposal: int) -> None:
+        plan = self.planner(iso.sector, "reintegrate", iso.asset)
+        commands = [_command(iso.sector, c, f"proposal:{proposal}") for c in _commands(plan.summary() if plan else None)]
+        self._record(iso, "reintegrated", reintegration=proposal, acks=self._send(commands))
+
+
+def _commands(plan: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [] if plan is None else list(plan["commands"])
+
+
+def _command(sector: Sector, spec: dict[str, Any], ref: str) -> ActuatorCommand:
+    actuator = str(spec["actuator"])
+    asset = str(spec.get("asset") or actuator.split("/")[0])
+    return ActuatorCommand(sector=sector, asset_id=asset, actuator_id=actuator, action=str(spec["action"]),
+                           value=spec.get("value"), decision_ref=ref)

@@ -1,0 +1,64 @@
+"""`qeaims controller`: the controller as its own process, against any RPC URL and broker.
+
+It loads its registered identity (``keystores/controller.json``, created by `qeaims deploy`),
+connects to the chain and to the broker the devices listen on, and runs `Controller.run_once`
+every half second. A chain outage or a device that does not answer only delays the step it
+was on (retried with back-off); the controller's state is on the chain and in its outbox, so a
+restart, however abrupt, resumes where it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from chain.connect import connect
+from chain.deploy import controller_keystore
+from controller.commander import Commander, CommandTimeout
+from controller.node import Controller, Planner, log_line
+from keys.keystore import load_keystore
+from qeaims.config import Settings
+from qeaims.errors import ChainError, IdentityError, QeaimsError
+
+__all__ = ["run_controller"]
+
+BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+
+
+def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "127.0.0.1", mqtt_port: int = 1883,
+                   speed: float = 1.0, stop: threading.Event | None = None,
+                   on_ready: Callable[[Controller], None] | None = None) -> None:
+    keystore = controller_keystore(settings)
+    if not keystore.is_file():
+        raise IdentityError(f"no controller keystore at {keystore}: `qeaims deploy` creates it")
+    identity = load_keystore(keystore, settings.passphrase)
+    client, deployment = connect(settings)
+    stop = stop or threading.Event()
+    with Commander(host=mqtt_host, port=mqtt_port) as commander:
+        controller = Controller(settings=settings, client=client, deployment=deployment, identity=identity,
+                                commander=commander, planner=planner, speed=speed)
+        log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
+        if on_ready is not None:
+            on_ready(controller)
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    controller.run_once()
+                    failures = 0
+                except (ChainError, CommandTimeout) as exc:
+                    failures += 1
+                    delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+                    log_line("controller-retry", error=str(exc), retry_in_s=delay)
+                    stop.wait(delay)
+                    continue
+                except QeaimsError as exc:  # a device refused, or a plan cannot be made: say so, go on
+                    failures += 1
+                    log_line("controller-step-failed", error=str(exc))
+                    stop.wait(BACKOFF_S[-1])
+                    continue
+                stop.wait(0.5)
+        finally:
+            log_line("controller-stopped", controller=identity.address,
+                     open=[i.proposal for i in controller.isolations.values() if not i.finished])
+            controller.close()
