@@ -1,0 +1,323 @@
+"""Per-sector responses on real twins: each plan, applied through ``twin.apply``, serves the city
+better than leaving the fault unmanaged, judged by the twin's own service report.
+
+Every comparison runs the same twin twice from the same state (a deep copy, the same seed, or,
+for SWMM's single engine, the same script run one after the other): once with the plan, once
+without, so the tests check what the physics did, not numbers copied from an earlier run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from controller import responses
+from controller.plans import ResponsePlan
+from controller.responses import plan_for
+from qeaims.errors import ConfigError
+from qeaims.messages import FaultKind, Sector
+from sectors._twin import InvalidCommand, UnknownAsset
+from sectors.banking import DEV_BANKING, BankingTwin
+from sectors.healthcare import HealthcareTwin, HospitalSpec
+from sectors.runner import open_twin
+from sectors.sewage import SewageTwin, SewerService
+from sectors.transportation import TransportTwin
+from sectors.water import MINIMUM_PRESSURE_M, WaterTwin
+
+BROKEN_PIPE = "pipe:159"  # a 12-inch main whose valve segment has 4 boundary valves (Net3)
+
+
+def apply(twin: object, plan: ResponsePlan) -> None:
+    for command in plan.commands:
+        twin.apply(command)  # type: ignore[attr-defined]
+
+
+# -- water ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def warm_water() -> WaterTwin:
+    twin = WaterTwin()
+    twin.step()
+    twin.step()
+    return twin
+
+
+@pytest.fixture
+def water(warm_water: WaterTwin) -> Iterator[WaterTwin]:
+    yield copy.deepcopy(warm_water)
+
+
+def test_water_isolation_stops_the_break_and_keeps_pressure_for_the_rest(water: WaterTwin) -> None:
+    water.inject_fault(FaultKind.PIPE_BREAK, BROKEN_PIPE)
+    water.step(900)
+    plan = plan_for("water", "isolate", water, BROKEN_PIPE)
+    assert plan.purpose == "isolate" and plan.sector is Sector.WATER and len(plan.commands) == 4
+    assert {c.action for c in plan.commands} == {"close"} and all(c.asset_id.startswith("ivalve:")
+                                                                  for c in plan.commands)
+    unmanaged = copy.deepcopy(water)
+    apply(water, plan)
+    water.step(900)
+    unmanaged.step(900)
+    managed, leaking = water.service(), unmanaged.service()
+    assert leaking.leak_m3s > 0.05 and managed.leak_m3s == 0.0  # the break stops losing water
+    assert plan.impact["leak_m3s_now"] == pytest.approx(leaking.leak_m3s, rel=0.2)
+    # the forecast (a trial copy) and the topology both say who is without water, and both are right
+    assert plan.impact["customers_without_water"] == managed.customers_without_water > 0
+    assert plan.impact["cut_off_junctions"] == len(managed.without_water)
+    assert plan.impact["leak_m3s_after"] == 0.0
+    pressures = {r.asset_id.split(":")[1]: r.value for r in water.true_readings() if r.quantity == "pressure_m"}
+    served = [pressures[j] for j in water.customers if j not in managed.without_water]
+    assert min(served) >= MINIMUM_PRESSURE_M and plan.impact["min_served_pressure_m"] >= MINIMUM_PRESSURE_M
+
+    restore = plan_for("water", "restore", water, BROKEN_PIPE)
+    assert restore.commands == () and "alternative feed" in restore.reason  # the rest keeps its pressure
+
+    with pytest.raises(InvalidCommand, match="still faulted"):
+        plan_for("water", "reintegrate", water, BROKEN_PIPE)
+    water.clear_fault(BROKEN_PIPE)
+    back = plan_for("water", "reintegrate", water, BROKEN_PIPE)
+    assert [c.action for c in back.commands] == ["open"] * 4
+    apply(water, back)
+    water.step(900)
+    assert water.service().without_water == () and back.impact["customers_without_water"] == 0
+
+
+def test_water_pump_failure_lockout_and_boost_keep_the_tanks_fuller(water: WaterTwin) -> None:
+    water.inject_fault(FaultKind.PUMP_FAILURE, "pump:335")
+    unmanaged = copy.deepcopy(water)
+    isolate = responses.isolate_plan(water, "pump:335")
+    assert [(c.asset_id, c.action) for c in isolate.commands] == [("pump:335", "stop")]
+    apply(water, isolate)
+    restore = responses.restore_plan(water, "pump:335")
+    assert [(c.asset_id, c.action, c.value) for c in restore.commands] == [("pump:10", "speed", 1.2)]
+    apply(water, restore)
+    for _ in range(4):
+        water.step()
+        unmanaged.step()
+    level = "tank:1/level_m"
+    managed_level = next(r.value for r in water.true_readings() if r.sensor_id == level)
+    unmanaged_level = next(r.value for r in unmanaged.true_readings() if r.sensor_id == level)
+    assert managed_level > unmanaged_level + 0.1
+    water.clear_fault("pump:335")
+    back = responses.reintegrate_plan(water, "pump:335")
+    assert [(c.asset_id, c.action) for c in back.commands] == [("pump:335", "auto"), ("pump:10", "speed")]
+
+
+# -- sewage ----------------------------------------------------------------------------------------
+def sewer_storm(fault: str, rain_mm_h: float, *, managed: bool) -> tuple[SewerService, list[ResponsePlan]]:
+    """One dry hour, the fault, then two hours of rain, with or without the isolate plan."""
+    plans: list[ResponsePlan] = []
+    with SewageTwin() as twin:
+        twin.advance(3600)
+        twin.inject_fault(FaultKind.PUMP_FAILURE, fault)
+        twin.set_rain(rain_mm_h)
+        if managed:
+            plans.append(plan_for(Sector.SEWAGE, "isolate", twin, fault))
+            apply(twin, plans[-1])
+        for _ in range(24):
+            twin.advance(300)
+        if managed:
+            plans.append(plan_for(Sector.SEWAGE, "restore", twin, fault))
+            twin.clear_fault(fault)
+            plans.append(plan_for(Sector.SEWAGE, "reintegrate", twin, fault))
+            apply(twin, plans[-1])
+            twin.set_rain(0.0)
+            twin.advance(1800)
+            assert twin.service().pumps_running and twin.diversion == 0.0
+        return twin.service(), plans
+
+
+def test_sewage_duty_pump_failure_standby_and_diversion_spill_less() -> None:
+    unmanaged, _ = sewer_storm("pump:P1", 25.0, managed=False)
+    managed, (isolate, restore, back) = sewer_storm("pump:P1", 25.0, managed=True)
+    assert [(c.asset_id, c.action) for c in isolate.commands] == [
+        ("pump:P1", "stop"), ("pump:P2", "start"), ("orifice:OR1", "open")]
+    assert isolate.impact["pumps_available"] == 1 and isolate.impact["storm_tank_free_m3"] == 1600.0
+    assert unmanaged.overflow_m3 > 1000.0
+    assert managed.overflow_m3 < unmanaged.overflow_m3 - 500.0
+    assert restore.commands == ()  # already diverting
+    assert {(c.asset_id, c.action) for c in back.commands} == {
+        ("pump:P1", "auto"), ("pump:P2", "auto"), ("orifice:OR1", "close")}
+
+
+def test_sewage_station_failure_diverts_to_the_storm_tank() -> None:
+    unmanaged, _ = sewer_storm("station:PS1", 10.0, managed=False)
+    managed, (isolate, *_rest) = sewer_storm("station:PS1", 10.0, managed=True)
+    assert ("orifice:OR1", "open") in [(c.asset_id, c.action) for c in isolate.commands]
+    assert isolate.impact["pumps_available"] == 0
+    assert unmanaged.overflow_m3 > 500.0 and managed.overflow_m3 < unmanaged.overflow_m3 - 200.0
+
+
+# -- transportation ------------------------------------------------------------------------------
+INCIDENT = "link:n11-n12"
+
+
+def traffic_day(*, managed: bool) -> tuple[TransportTwin, list[ResponsePlan]]:
+    twin = TransportTwin(duration_h=1)
+    twin.advance(300)
+    twin.inject_fault(FaultKind.INCIDENT, INCIDENT, severity=0.95)
+    twin.advance(120)
+    plans: list[ResponsePlan] = []
+    if managed:
+        for purpose in ("isolate", "restore"):
+            plans.append(plan_for("transportation", purpose, twin, INCIDENT))
+            apply(twin, plans[-1])
+    for _ in range(5):
+        twin.advance(300)
+    return twin, plans
+
+
+def test_transport_closure_and_retiming_cut_delays_against_the_unmanaged_incident() -> None:
+    unmanaged, _ = traffic_day(managed=False)
+    twin, (isolate, restore) = traffic_day(managed=True)
+    assert [(c.asset_id, c.action) for c in isolate.commands] == [(INCIDENT, "close")]
+    assert "added_travel_s" in isolate.impact and "vehicles_delayed_after" in isolate.impact
+    assert restore.impact["vehicles_delayed"] <= restore.impact["vehicles_delayed_if_unchanged"]
+    assert int(restore.impact["candidates_tried"]) >= 3
+    managed, left = twin.service(), unmanaged.service()
+    assert managed.closed_links == ("n11-n12",)
+    assert left.vehicles_delayed > 0 and managed.vehicles_delayed < 0.8 * left.vehicles_delayed
+    assert managed.vehicles_unserved <= left.vehicles_unserved
+
+    with pytest.raises(InvalidCommand, match="still faulted"):
+        plan_for("transportation", "reintegrate", twin, INCIDENT)
+    twin.clear_fault(INCIDENT)
+    back = plan_for("transportation", "reintegrate", twin, INCIDENT)
+    assert back.commands[0].action == "open" and all(c.value == 0.5 for c in back.commands[1:])
+    apply(twin, back)
+    twin.advance(60)
+    assert twin.service().closed_links == () and all(v == 0.5 for v in twin.splits.values())
+
+
+# -- healthcare ------------------------------------------------------------------------------------
+def dark_hospital() -> HealthcareTwin:
+    """hospital-2 a minute after losing the grid with a broken transfer switch (simpy twins cannot be
+    copied; the same seed and script give the same patients)."""
+    twin = HealthcareTwin(seed=2)
+    twin.inject_fault(FaultKind.EQUIPMENT_FAILURE, "hospital-2:ats")
+    twin.inject_fault(FaultKind.POWER_LOSS, "hospital-2")
+    twin.advance(60)
+    return twin
+
+
+def test_healthcare_power_loss_with_a_failed_transfer_switch_goes_to_backup_by_hand() -> None:
+    twin, unmanaged = dark_hospital(), dark_hospital()
+    plan = plan_for("healthcare", "isolate", twin, "hospital-2")
+    assert [(c.actuator_id, c.action) for c in plan.commands] == [("hospital-2/power", "backup")]
+    assert plan.impact["power_source"] == "none" and int(plan.impact["critical_at_risk"]) > 0
+    apply(twin, plan)
+    twin.advance(6 * 3600)
+    unmanaged.advance(6 * 3600)
+    managed, dark = twin.service(), unmanaged.service()
+    assert dark.without_power == ("hospital-2",) and dark.critical_at_risk > 0
+    assert managed.without_power == () and managed.on_backup == ("hospital-2",) and managed.critical_at_risk == 0
+    assert managed.admitted > dark.admitted and managed.waiting < dark.waiting
+
+    refuel = plan_for("healthcare", "restore", twin, "hospital-2")
+    assert [c.action for c in refuel.commands] == ["refuel"]
+    apply(twin, refuel)
+    assert twin.service().backup_hours_left["hospital-2"] == pytest.approx(12.0)
+    twin.clear_fault("hospital-2")  # the grid returns; the ATS is still broken
+    back = plan_for("healthcare", "reintegrate", twin, "hospital-2")
+    apply(twin, back)
+    assert twin.service().on_backup == ()
+
+
+SMALL = (
+    HospitalSpec("hospital-a", 20, 4, 0.15, 0.05, 96.0, 72.0, 100.0, 2.0, 10.0, 4.0),
+    HospitalSpec("hospital-b", 60, 6, 0.4, 0.06, 96.0, 72.0, 150.0, 3.0, 10.0, 4.0),
+)
+
+
+def surging() -> HealthcareTwin:
+    """hospital-a full under an eightfold surge; hospital-b has free beds."""
+    twin = HealthcareTwin(SMALL, seed=3)
+    twin.inject_fault(FaultKind.ADMISSION_SURGE, "hospital-a", severity=8.0)
+    while not twin.service().full:
+        twin.advance(3600)
+    return twin
+
+
+def test_healthcare_surge_diverts_admissions_to_the_hospital_with_beds() -> None:
+    twin, unmanaged = surging(), surging()
+    plan = plan_for("healthcare", "isolate", twin, "hospital-a")
+    assert [(c.actuator_id, c.action) for c in plan.commands] == [("hospital-a/admissions", "divert")]
+    assert int(plan.impact["free_beds_elsewhere"]) > 0
+    apply(twin, plan)
+    twin.advance(4 * 3600)
+    unmanaged.advance(4 * 3600)
+    assert twin.service().diverted > 0 and twin.service().waiting < unmanaged.service().waiting
+    assert twin.service().admitted > unmanaged.service().admitted
+    twin.clear_fault("hospital-a")
+    assert [c.action for c in plan_for("healthcare", "reintegrate", twin, "hospital-a").commands] == ["restore"]
+
+
+# -- banking ---------------------------------------------------------------------------------------
+def test_banking_failover_keeps_transactions_flowing_and_fails_back_after_repair() -> None:
+    twin = BankingTwin(seed=1)
+    twin.advance(12 * 3600)
+    twin.inject_fault(FaultKind.OUTAGE, "dc-primary")
+    twin.advance(60)
+    unmanaged = copy.deepcopy(twin)
+    plan = plan_for("banking", "isolate", twin, "dc-primary")
+    assert [(c.actuator_id, c.action) for c in plan.commands] == [("switch-1/route", "failover")]
+    assert plan.impact["availability_now"] == 0.0 and plan.impact["failover_s"] == DEV_BANKING.failover_s
+    apply(twin, plan)
+    for t in (twin, unmanaged):
+        t.advance(DEV_BANKING.failover_s + 600)
+    assert unmanaged.service().availability_now == 0.0
+    assert twin.service().availability_now > 0.99 and twin.service().active_dc == "dc-standby"
+    assert plan_for("banking", "restore", twin, "dc-primary").commands == ()
+    twin.clear_fault("dc-primary")
+    back = plan_for("banking", "reintegrate", twin, "dc-primary")
+    assert [c.action for c in back.commands] == ["failback"]
+    apply(twin, back)
+    twin.advance(DEV_BANKING.failover_s + 60)
+    assert twin.service().active_dc == "dc-primary" and twin.service().availability_now > 0.99
+
+
+def test_banking_drains_a_failed_atm_cluster() -> None:
+    twin = BankingTwin(seed=3)
+    twin.advance(12 * 3600)
+    twin.inject_fault(FaultKind.OUTAGE, "atm-cluster-1")
+    twin.advance(60)
+    unmanaged = copy.deepcopy(twin)
+    plan = plan_for("banking", "isolate", twin, "atm-cluster-1")
+    apply(twin, plan)
+    twin.advance(600)
+    unmanaged.advance(600)
+    assert twin.service().availability_now > unmanaged.service().availability_now + 0.05
+    twin.clear_fault("atm-cluster-1")
+    assert [c.action for c in plan_for("banking", "reintegrate", twin, "atm-cluster-1").commands] == ["restore"]
+
+
+# -- the dispatcher --------------------------------------------------------------------------------
+def test_plan_for_refuses_bad_requests_in_one_line() -> None:
+    bank = BankingTwin()
+    cases: list[tuple[type[Exception], str, tuple[str, str, object, str]]] = [
+        (ConfigError, "unknown sector 'gas'", ("gas", "isolate", bank, "dc-primary")),
+        (ConfigError, "purpose 'heal'.*isolate, restore, reintegrate", ("banking", "heal", bank, "dc-primary")),
+        (ConfigError, "controller.electricity", ("electricity", "isolate", bank, "line-7")),
+        (ConfigError, "needs a HealthcareTwin, not a BankingTwin", ("healthcare", "isolate", bank, "hospital-1")),
+        (UnknownAsset, "no banking asset 'dc-9'", ("banking", "isolate", bank, "dc-9")),
+        (UnknownAsset, "no healthcare asset", ("healthcare", "isolate", HealthcareTwin(), "hospital-1:mri")),
+        (UnknownAsset, "link:n10-n11", ("transportation", "isolate", TransportTwin(duration_h=0.5), "link:x")),
+        (InvalidCommand, "pipes, junctions and pumps", ("water", "isolate", WaterTwin(), "tank:1")),
+    ]
+    for error, message, args in cases:
+        with pytest.raises(error, match=message) as caught:
+            plan_for(*args)
+        assert "\n" not in str(caught.value)
+
+
+def test_a_runner_is_unwrapped_and_a_plan_summary_is_plain_json() -> None:
+    with open_twin("banking", seed=4) as runner:
+        runner.advance(600)
+        runner.twin.inject_fault(FaultKind.OUTAGE, "atm-cluster-2")
+        plan = plan_for("banking", "isolate", runner, "atm-cluster-2")
+    summary = json.loads(json.dumps(plan.summary()))
+    assert summary["commands"] == [{"actuator": "atm-cluster-2/mode", "action": "drain"}]
+    assert summary["purpose"] == "isolate" and summary["impact"]["active_dc"] == "dc-primary"
+    assert set(responses.SECTORS) == set(Sector) - {Sector.ELECTRICITY}
