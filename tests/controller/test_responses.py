@@ -69,7 +69,7 @@ def test_water_isolation_stops_the_break_and_keeps_pressure_for_the_rest(water: 
     assert plan.impact["leak_m3s_after"] == 0.0
     pressures = {r.asset_id.split(":")[1]: r.value for r in water.true_readings() if r.quantity == "pressure_m"}
     served = [pressures[j] for j in water.customers if j not in managed.without_water]
-    assert min(served) >= MINIMUM_PRESSURE_M and plan.impact["min_served_pressure_m"] >= MINIMUM_PRESSURE_M
+    assert min(served) >= MINIMUM_PRESSURE_M and float(plan.impact["min_served_pressure_m"]) >= MINIMUM_PRESSURE_M
 
     restore = plan_for("water", "restore", water, BROKEN_PIPE)
     assert restore.commands == () and "alternative feed" in restore.reason  # the rest keeps its pressure
@@ -174,7 +174,7 @@ def test_transport_closure_and_retiming_cut_delays_against_the_unmanaged_inciden
     twin, (isolate, restore) = traffic_day(managed=True)
     assert [(c.asset_id, c.action) for c in isolate.commands] == [(INCIDENT, "close")]
     assert "added_travel_s" in isolate.impact and "vehicles_delayed_after" in isolate.impact
-    assert restore.impact["vehicles_delayed"] <= restore.impact["vehicles_delayed_if_unchanged"]
+    assert int(restore.impact["vehicles_delayed"]) <= int(restore.impact["vehicles_delayed_if_unchanged"])
     assert int(restore.impact["candidates_tried"]) >= 3
     managed, left = twin.service(), unmanaged.service()
     assert managed.closed_links == ("n11-n12",)
