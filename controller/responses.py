@@ -1,4 +1,5 @@
-"""Per-sector responses of the controller: water, sewage, transportation, healthcare and banking.
+"""Per-sector responses of the controller: water, sewage, transportation, healthcare and banking
+(and, through the same dispatcher, electricity's FLISR plans from ``controller.electricity``).
 
 Each sector module (``_responses_<sector>.py``) has three functions of the twin and the faulted
 asset (a twin asset id), each returning a :class:`~controller.plans.ResponsePlan`:
@@ -37,6 +38,7 @@ from ._responses_common import PURPOSES
 __all__ = ["PURPOSES", "SECTORS", "isolate_plan", "plan_for", "reintegrate_plan", "responder", "restore_plan"]
 
 _MODULES = {
+    Sector.ELECTRICITY: "controller.electricity",
     Sector.WATER: "controller._responses_water",
     Sector.SEWAGE: "controller._responses_sewage",
     Sector.TRANSPORTATION: "controller._responses_transport",
@@ -44,18 +46,21 @@ _MODULES = {
     Sector.BANKING: "controller._responses_banking",
 }
 SECTORS: tuple[Sector, ...] = tuple(_MODULES)
-"""Sectors answered here; electricity's FLISR plans live in ``controller.electricity``."""
+"""Every sector: electricity's FLISR plans come from ``controller.electricity`` (same three functions)."""
+_TWINS = {
+    Sector.ELECTRICITY: ("sectors.electricity.twin", "ElectricityTwin"),
+    Sector.WATER: ("sectors.water.twin", "WaterTwin"),
+    Sector.SEWAGE: ("sectors.sewage.twin", "SewageTwin"),
+    Sector.TRANSPORTATION: ("sectors.transportation.twin", "TransportTwin"),
+    Sector.HEALTHCARE: ("sectors.healthcare.twin", "HealthcareTwin"),
+    Sector.BANKING: ("sectors.banking.twin", "BankingTwin"),
+}
 
 Responder = Callable[[Any, str], ResponsePlan]
 
 
 def _module(sector: Sector) -> ModuleType:
     """The sector's response module, imported on first use (each pulls in its twin's field library)."""
-    if sector not in _MODULES:
-        raise ConfigError(
-            f"no {sector.value} responses here (electricity plans come from controller.electricity); "
-            f"sectors: {', '.join(s.value for s in SECTORS)}"
-        )
     return importlib.import_module(_MODULES[sector])
 
 
@@ -75,9 +80,10 @@ def plan_for(sector: Sector | str, purpose: str, twin: object, target: str) -> R
     which = parse_sector(sector)
     if isinstance(twin, TwinRunner):
         twin = twin.twin
-    expected: type = _module(which).TWIN
+    where, name = _TWINS[which]
+    expected: type = getattr(importlib.import_module(where), name)
     if not isinstance(twin, expected):
-        raise ConfigError(f"a {which.value} plan needs a {expected.__name__}, not a {type(twin).__name__}")
+        raise ConfigError(f"{which.value} plans need a {expected.__name__} twin, not {type(twin).__name__}")
     return act(twin, target)
 
 

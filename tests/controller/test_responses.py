@@ -299,8 +299,8 @@ def test_plan_for_refuses_bad_requests_in_one_line() -> None:
     cases: list[tuple[type[Exception], str, tuple[str, str, object, str]]] = [
         (ConfigError, "unknown sector 'gas'", ("gas", "isolate", bank, "dc-primary")),
         (ConfigError, "purpose 'heal'.*isolate, restore, reintegrate", ("banking", "heal", bank, "dc-primary")),
-        (ConfigError, "controller.electricity", ("electricity", "isolate", bank, "line-7")),
-        (ConfigError, "needs a HealthcareTwin, not a BankingTwin", ("healthcare", "isolate", bank, "hospital-1")),
+        (ConfigError, "need a ElectricityTwin twin, not BankingTwin", ("electricity", "isolate", bank, "line-7")),
+        (ConfigError, "need a HealthcareTwin twin, not BankingTwin", ("healthcare", "isolate", bank, "hospital-1")),
         (UnknownAsset, "no banking asset 'dc-9'", ("banking", "isolate", bank, "dc-9")),
         (UnknownAsset, "no healthcare asset", ("healthcare", "isolate", HealthcareTwin(), "hospital-1:mri")),
         (UnknownAsset, "link:n10-n11", ("transportation", "isolate", TransportTwin(duration_h=0.5), "link:x")),
@@ -320,4 +320,4 @@ def test_a_runner_is_unwrapped_and_a_plan_summary_is_plain_json() -> None:
     summary = json.loads(json.dumps(plan.summary()))
     assert summary["commands"] == [{"actuator": "atm-cluster-2/mode", "action": "drain"}]
     assert summary["purpose"] == "isolate" and summary["impact"]["active_dc"] == "dc-primary"
-    assert set(responses.SECTORS) == set(Sector) - {Sector.ELECTRICITY}
+    assert set(responses.SECTORS) == set(Sector)
