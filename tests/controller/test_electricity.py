@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-import networkx as nx
 import pytest
 
 from controller import electricity
@@ -106,7 +105,7 @@ def test_isolate_refuses_an_unknown_branch(twin: ElectricityTwin) -> None:
         isolate_plan(twin, "line-99")
 
 
-# branch → buses restored in full (all healthy ones) or with shedding
+# faulted branch → the loads its restoration sheds (none: every healthy load is served)
 CASES = [(3, ()), (6, ()), (7, ()), (9, ()), (18, ()), (26, ()), (22, ("load-24",)), (28, ("load-30", "load-31"))]
 
 
@@ -115,7 +114,7 @@ def test_flisr_restores_every_healthy_section_within_limits(branch: int, shed: t
     twin = _faulted(branch)
     line = locate_fault(twin.readings(), twin.switch_graph())
     isolation = isolate_plan(twin, line)
-    section_bus = isolation.impact["section"].split(", ")[1]  # type: ignore[union-attr]
+    section_bus = str(isolation.impact["section"]).split(", ")[1]
     before = twin.switch_states()
     plan = restore_plan(twin, line)
     assert twin.switch_states() == before  # planning leaves the twin alone
@@ -288,4 +287,3 @@ def test_plans_are_json_for_the_chain() -> None:
     assert {"unserved_kw", "customers_without_power", "min_voltage_pu", "max_loading_pct", "losses_kw"} <= set(
         summary["impact"]
     )
-    assert nx.is_connected(nx.Graph(twin.switch_graph()))  # the topology the planner reads is whole
