@@ -29,7 +29,7 @@ class ResponsePlan:
         """The plan as plain JSON values (what goes into the on-chain event's payload)."""
         return {
             "sector": self.sector.value, "target": self.target, "purpose": self.purpose,
-            "commands": [{"actuator": c.actuator_id, "action": c.action, **({"value": c.value} if c.value is not None
-                                                                              else {})} for c in self.commands],
+            "commands": [{"asset": c.asset_id, "actuator": c.actuator_id, "action": c.action,
+                          **({"value": c.value} if c.value is not None else {})} for c in self.commands],
             "impact": dict(self.impact), "reason": self.reason,
         }

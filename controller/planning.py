@@ -1,0 +1,62 @@
+"""The controller plans on a network model of its own, not on the field devices.
+
+Like an ADMS, the controller keeps a model of each sector's network (the same twin code, opened in
+the controller's process) and works out plans there: the live twin is a device it may only command.
+For each plan it opens a fresh model, breaks it the way the verdict says the asset broke
+(`FAULT_GUESS`: a line section faults, a pipe breaks, a data centre goes down), replays the
+commands already sent for this isolation, and asks the sector's responder (`controller.responses`,
+FLISR for electricity). A fresh model per plan keeps planning deterministic and independent of
+other isolations; what it leaves out (two faults interacting, loads at the model's clock rather than
+the field's) is the price of not reading the field's state back, and is the next step to take.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from controller.plans import ResponsePlan
+from controller.responses import plan_for
+from qeaims.messages import ActuatorCommand, FaultKind, Sector
+from sectors.runner import open_twin
+
+__all__ = ["FAULT_GUESS", "TwinPlanner", "guess_fault"]
+
+FAULT_GUESS: tuple[tuple[Sector, str, FaultKind], ...] = (
+    (Sector.ELECTRICITY, r"line-\d+", FaultKind.LINE_FAULT),
+    (Sector.WATER, r"pipe:.+", FaultKind.PIPE_BREAK),
+    (Sector.WATER, r"pump:.+", FaultKind.PUMP_FAILURE),
+    (Sector.SEWAGE, r"(pump:.+|station:.+)", FaultKind.PUMP_FAILURE),
+    (Sector.SEWAGE, r"conduit:.+", FaultKind.BLOCKAGE),
+    (Sector.TRANSPORTATION, r"link:.+", FaultKind.INCIDENT),
+    (Sector.HEALTHCARE, r"(hospital|clinic)-\d+", FaultKind.POWER_LOSS),
+    (Sector.BANKING, r"(dc-.+|atm-cluster-\d+)", FaultKind.OUTAGE),
+)
+
+
+def guess_fault(sector: Sector, asset: str) -> FaultKind | None:
+    """The physical fault a fault verdict on `asset` most likely means, or None if no rule applies."""
+    for rule_sector, pattern, kind in FAULT_GUESS:
+        if rule_sector is sector and re.fullmatch(pattern, asset):
+            return kind
+    return None
+
+
+class TwinPlanner:
+    """`Planner` for `controller.node.Controller`: (sector, purpose, asset, commands sent) → plan."""
+
+    def __call__(self, sector: Sector, purpose: str, asset: str,
+                 sent: Sequence[dict[str, Any]] = ()) -> ResponsePlan | None:
+        kind = guess_fault(sector, asset)
+        if kind is None:
+            return None  # nothing in the model to act on (the node itself, or an asset without a rule)
+        with open_twin(sector) as model:
+            model.twin.inject_fault(kind, asset)
+            for spec in sent:
+                command = ActuatorCommand(sector=sector, asset_id=str(spec["asset"]), actuator_id=str(spec["actuator"]),
+                                          action=str(spec["action"]), value=spec.get("value"))
+                model.twin.apply(command)
+            if purpose == "reintegrate":
+                model.twin.clear_fault(asset)
+            return plan_for(sector, purpose, model.twin, asset)
