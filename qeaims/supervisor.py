@@ -53,7 +53,8 @@ class Component:
 
 def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, speed: float) -> list[Component]:
     """What `qeaims up` runs for these sectors."""
-    out = [Component("broker", ("broker", "--port", str(mqtt_port)), 0)]
+    out = [Component("broker", ("broker", "--port", str(mqtt_port)), 0),
+           Component("controller", ("controller", "--mqtt-port", str(mqtt_port), "--speed", f"{speed:g}"), 1)]
     for sector in sectors:
         for index in range(1, oracles_per_sector + 1):
             out.append(Component(f"oracle-{sector.value}-{index}", (

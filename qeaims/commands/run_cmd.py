@@ -24,7 +24,7 @@ from qeaims.logs import log_line as _log_line
 from qeaims.logs import setup_logging
 from sectors.runner import open_twin, parse_sector
 
-__all__ = ["broker", "oracle", "twin"]
+__all__ = ["broker", "controller", "oracle", "twin"]
 
 MqttHost = Annotated[str, typer.Option(help="MQTT broker host")]
 MqttPort = Annotated[int, typer.Option(min=1, max=65535, help="MQTT broker port")]
@@ -127,6 +127,23 @@ def twin(
                  mqtt=f"{mqtt_host}:{mqtt_port}", clock=runner.now.isoformat(), resumed=resumed)
         publisher.run(stop, steps=steps, on_step=save_clock)
         log_line("twin-stopped", sector=runner.sector.value, steps=publisher.steps, published=publisher.published)
+
+
+def controller(
+    ctx: typer.Context,
+    mqtt_host: MqttHost = "127.0.0.1",
+    mqtt_port: MqttPort = 1883,
+    speed: Annotated[float, typer.Option(min=0.01, max=100_000, help="the twins' simulated seconds per second "
+                                                                     "(crew times are simulated)")] = 1.0,
+) -> None:
+    """Run the self-healing controller: act on executed isolations, record every step on-chain."""
+    from controller.planning import TwinPlanner
+    from controller.process import run_controller
+
+    settings = settings_of(ctx)
+    setup_logging()
+    stop = _stop_on_signals()
+    run_controller(settings, TwinPlanner(), mqtt_host=mqtt_host, mqtt_port=mqtt_port, speed=speed, stop=stop)
 
 
 def broker(

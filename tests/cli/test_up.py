@@ -27,7 +27,7 @@ def test_up_runs_a_sector_end_to_end_restarts_a_killed_oracle_and_down_stops_it(
         assert started.returncode == 0, started.stderr
         status = json.loads(started.stdout)
         names = sorted(c["name"] for c in status["components"])
-        assert names == ["broker", *(f"oracle-banking-{i}" for i in range(1, 5)), "twin-banking"]
+        assert names == ["broker", "controller", *(f"oracle-banking-{i}" for i in range(1, 5)), "twin-banking"]
         # the twin's readings travel broker → four oracles → four streams of anchored roots
         deadline = time.monotonic() + 120
         while True:
@@ -72,7 +72,7 @@ def test_down_stops_components_whose_supervisor_was_killed(fresh_chain) -> None:
     finally:
         stopped = run_cli(["down", "--keep-chain"], env, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
-    assert "3 orphaned components stopped" in stopped.stdout
+    assert "4 orphaned components stopped" in stopped.stdout
     deadline = time.monotonic() + 10
     while any(_alive(p) for p in children):
         assert time.monotonic() < deadline, "orphans survived qeaims down"

@@ -223,3 +223,30 @@ def test_a_vote_the_chain_lost_is_cast_again_after_the_outage(fresh_chain) -> No
     node.run_once()
     assert node.actions()[0][3:] == ("voted", f"proposal {proposal}")  # voted again: the open proposal answered
     node.close()
+
+
+def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    from chain.deploy import dev_controller
+
+    chain = fresh_chain
+    sinks = [ReadingSink() for _ in range(4)]
+    nodes = [make_node(chain, i + 1, sink) for i, sink in enumerate(sinks)]
+    for node, sink in zip(nodes, sinks, strict=True):
+        sink.put_many(readings(NORMAL + PUMP_STOPS), source="test")
+        node.run_once()
+        assert node.drain_and_anchor()
+    quorum = QuorumClient(chain.client)
+    assert quorum.node_status(to_bytes32("pump-1")) == "isolated"
+    controller = dev_controller(chain.settings)
+    chain.client.transact(controller.account, "IsolationQuorum", "beginRepair", to_bytes32("pump-1"))
+    for node in nodes:  # each oracle learns of the repair; with no fresh readings, nobody vouches for it
+        node.run_once()
+        node.run_once()
+    assert quorum.node_status(to_bytes32("pump-1")) == "repairing"
+    repaired = readings(NORMAL * 2, start=len(NORMAL + PUMP_STOPS))  # the crew fixed it: flow is back
+    for node, sink in zip(nodes, sinks, strict=True):
+        sink.put_many(repaired, source="test")
+        node.run_once()
+    assert quorum.node_status(to_bytes32("pump-1")) == "active"
+    for node in nodes:
+        node.close()
