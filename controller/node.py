@@ -150,8 +150,9 @@ class Controller:
             elif action is Action.ISOLATE and pid not in self.isolations:
                 record = self.client.call1("Registry", "node", to_bytes32(node))
                 sector = Sector(from_bytes32(bytes(record[0])))
-                iso = Isolation(pid, node, sector, self._asset_cited(pid, node), int(record[2]),
-                                dict(self._done.get(pid, {})))
+                steps = dict(self._done.get(pid, {}))
+                asset = str(steps["plan"][1]["asset"]) if "plan" in steps else self._asset_cited(pid, node)
+                iso = Isolation(pid, node, sector, asset, int(record[2]), steps)
                 self.isolations[pid] = iso
                 if "dispatched" in iso.steps and "repaired" not in iso.steps:
                     self.crews.hold(str(iso.steps["dispatched"][1]["crew"]), str(pid))
@@ -190,9 +191,12 @@ class Controller:
 
     def _advance(self, iso: Isolation) -> None:
         if "plan" not in iso.steps:
+            cited = iso.asset
             isolate = self.planner(iso.sector, "isolate", iso.asset, ())
+            if isolate is not None:
+                iso.asset = isolate.target  # the planner may narrow the cited asset (a feeder → its faulted line)
             restore = self.planner(iso.sector, "restore", iso.asset, _commands(isolate.summary() if isolate else None))
-            self._record(iso, "plan", isolate=isolate.summary() if isolate else None,
+            self._record(iso, "plan", cited=cited, isolate=isolate.summary() if isolate else None,
                          restore=restore.summary() if restore else None)
         if "applied" not in iso.steps:
             plan = iso.steps["plan"][1]

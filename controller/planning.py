@@ -18,6 +18,7 @@ from typing import Any
 
 from controller.plans import ResponsePlan
 from controller.responses import plan_for
+from controller.scada import FieldView
 from qeaims.messages import ActuatorCommand, FaultKind, Sector
 from sectors.runner import open_twin
 
@@ -44,10 +45,23 @@ def guess_fault(sector: Sector, asset: str) -> FaultKind | None:
 
 
 class TwinPlanner:
-    """`Planner` for `controller.node.Controller`: (sector, purpose, asset, commands sent) → plan."""
+    """`Planner` for `controller.node.Controller`: (sector, purpose, asset, commands sent) → plan.
+
+    With a `FieldView`, a verdict about a whole feeder is narrowed to the faulted section the field
+    shows (FLISR's locate: the tripped switch bordering a dark zone); the plan's ``target`` is then
+    that line, which the controller adopts as the isolation's asset.
+    """
+
+    def __init__(self, field: FieldView | None = None) -> None:
+        self.field = field
 
     def __call__(self, sector: Sector, purpose: str, asset: str,
                  sent: Sequence[dict[str, Any]] = ()) -> ResponsePlan | None:
+        if sector is Sector.ELECTRICITY and guess_fault(sector, asset) is None and self.field is not None:
+            from controller.electricity import locate_fault
+            from sectors.electricity.twin import ElectricityTwin
+
+            asset = locate_fault(self.field.readings(sector), ElectricityTwin().switch_graph())
         kind = guess_fault(sector, asset)
         if kind is None:
             return None  # nothing in the model to act on (the node itself, or an asset without a rule)

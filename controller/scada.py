@@ -1,0 +1,73 @@
+"""The controller's view of the field: the latest reading of every sensor, as the devices publish it.
+
+An ADMS locates a fault from SCADA (which switch tripped, which buses went dark), not from the
+verdict that raised the alarm; the verdict may name the feeder as a whole. `FieldView` subscribes
+to the readings' topics (``qeaims/<sector>/<asset>/<sensor>``, the same ones the oracles read) and
+keeps the newest value per sensor, with sensor ids in the twins' ``<asset>/<sensor>`` form.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any, Self
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from oracles.ingest import MessageRejected
+from oracles.ingest.mqtt import parse_message, topic_filter
+from oracles.stream import sensor_key
+from qeaims.errors import ConfigError
+from qeaims.messages import Reading, Sector
+
+__all__ = ["FieldView"]
+
+
+class FieldView:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, client_id: str = "controller-scada") -> None:
+        self.host, self.port = host, port
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self._client.username_pw_set(client_id)
+        self._client.on_connect = lambda c, *_: c.subscribe(topic_filter(), 0)
+        self._client.on_message = self._on_message
+        self._latest: dict[tuple[Sector, str], Reading] = {}
+        self._lock = threading.Lock()
+
+    def connect(self) -> Self:
+        try:
+            self._client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise ConfigError(f"cannot reach the MQTT broker at {self.host}:{self.port}: {exc}") from exc
+        self._client.loop_start()
+        time.sleep(0.2)
+        return self
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> Self:
+        return self.connect()
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            readings = parse_message(message.topic, bytes(message.payload), now=datetime.now(UTC),
+                                     max_future_s=10**9)
+        except MessageRejected:
+            return  # the oracles count and log bad messages; the view just ignores them
+        with self._lock:
+            for r in readings:
+                key = sensor_key(r)
+                held = self._latest.get((r.sector, key))
+                if held is None or held.timestamp <= r.timestamp:
+                    self._latest[(r.sector, key)] = r.model_copy(update={"sensor_id": key})
+
+    def readings(self, sector: Sector) -> list[Reading]:
+        """The newest reading of every sensor of `sector` seen so far."""
+        with self._lock:
+            return [r for (s, _), r in self._latest.items() if s is sector]
