@@ -318,6 +318,6 @@ def test_a_runner_is_unwrapped_and_a_plan_summary_is_plain_json() -> None:
         runner.twin.inject_fault(FaultKind.OUTAGE, "atm-cluster-2")
         plan = plan_for("banking", "isolate", runner, "atm-cluster-2")
     summary = json.loads(json.dumps(plan.summary()))
-    assert summary["commands"] == [{"actuator": "atm-cluster-2/mode", "action": "drain"}]
+    assert summary["commands"] == [{"asset": "atm-cluster-2", "actuator": "atm-cluster-2/mode", "action": "drain"}]
     assert summary["purpose"] == "isolate" and summary["impact"]["active_dc"] == "dc-primary"
     assert set(responses.SECTORS) == set(Sector)
