@@ -12,12 +12,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
-from qeaims.errors import ConfigError, QeaimsError
+from oracles.ingest.client import NamedClient
+from qeaims.errors import QeaimsError
 from qeaims.messages import ActuatorCommand, Sector
 from sectors.remote import SimControl, cmd_topic, sim_topic
 
@@ -44,34 +44,14 @@ class Ack:
         return not self.ok and "already" in self.error
 
 
-class Commander:
+class Commander(NamedClient):
     def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, client_id: str = "controller") -> None:
-        self.host, self.port = host, port
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        self._client.username_pw_set(client_id)
+        # the pause after connecting puts the acknowledgement subscription in place before any command
+        super().__init__(client_id, host=host, port=port, settle_s=0.2)
         self._client.on_message = self._on_ack
         self._client.on_connect = lambda c, *_: c.subscribe(ACK_FILTER, 1)
         self._acks: list[Ack] = []
         self._cond = threading.Condition()
-
-    def connect(self, timeout_s: float = 10.0) -> Self:
-        try:
-            self._client.connect(self.host, self.port, keepalive=30)
-        except OSError as exc:
-            raise ConfigError(f"cannot reach the MQTT broker at {self.host}:{self.port}: {exc}") from exc
-        self._client.loop_start()
-        time.sleep(0.2)  # the acknowledgement subscription is in place before the first command
-        return self
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def __enter__(self) -> Self:
-        return self.connect()
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def _on_ack(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         try:

@@ -9,50 +9,27 @@ keeps the newest value per sensor, with sensor ids in the twins' ``<asset>/<sens
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
 from oracles.ingest import MessageRejected
+from oracles.ingest.client import NamedClient
 from oracles.ingest.mqtt import parse_message, topic_filter
 from oracles.stream import sensor_key
-from qeaims.errors import ConfigError
 from qeaims.messages import Reading, Sector
 
 __all__ = ["FieldView"]
 
 
-class FieldView:
+class FieldView(NamedClient):
     def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, client_id: str = "controller-scada") -> None:
-        self.host, self.port = host, port
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        self._client.username_pw_set(client_id)
+        super().__init__(client_id, host=host, port=port, settle_s=0.2)
         self._client.on_connect = lambda c, *_: c.subscribe(topic_filter(), 0)
         self._client.on_message = self._on_message
         self._latest: dict[tuple[Sector, str], Reading] = {}
         self._lock = threading.Lock()
-
-    def connect(self) -> Self:
-        try:
-            self._client.connect(self.host, self.port, keepalive=30)
-        except OSError as exc:
-            raise ConfigError(f"cannot reach the MQTT broker at {self.host}:{self.port}: {exc}") from exc
-        self._client.loop_start()
-        time.sleep(0.2)
-        return self
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def __enter__(self) -> Self:
-        return self.connect()
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         try:

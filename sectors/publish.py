@@ -12,12 +12,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Self
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
 from oracles.ingest import IngestError
+from oracles.ingest.client import NamedClient
 from oracles.ingest.mqtt import encode_payload, topic_for
 from qeaims.errors import ConfigError, QeaimsError
 from qeaims.logs import log_line
@@ -36,17 +35,15 @@ from sectors.runner import TwinRunner
 __all__ = ["TwinPublisher"]
 
 
-class TwinPublisher:
+class TwinPublisher(NamedClient):
     """Publishes a twin's readings and, with `decisions`, takes commands and controls (`sectors.remote`)."""
 
     def __init__(self, runner: TwinRunner, *, host: str = "127.0.0.1", port: int = 1883, speed: float = 1.0,
                  client_id: str = "", decisions: DecisionCheck | None = None) -> None:
         if not speed > 0:
             raise ConfigError(f"speed must be positive, got {speed}")
-        self.runner, self.host, self.port, self.speed = runner, host, port, speed
-        self._client = paho.Client(CallbackAPIVersion.VERSION2,
-                                   client_id=client_id or f"twin-{runner.sector.value}", clean_session=True)
-        self._client.username_pw_set(client_id or f"twin-{runner.sector.value}")
+        super().__init__(client_id or f"twin-{runner.sector.value}", host=host, port=port)
+        self.runner, self.speed = runner, speed
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
         self.published = 0
@@ -91,29 +88,6 @@ class TwinPublisher:
             log_line("qeaims.twin", "twin-command", sector=self.runner.sector.value, **result)
             self._client.publish(ack_topic(self.runner.sector), ack_payload(
                 ref=ref, what=what, ok=not error, error=error, at=self.runner.now.isoformat()), qos=1)
-
-    def connect(self, timeout_s: float = 10.0) -> Self:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                self._client.connect(self.host, self.port, keepalive=30)
-                break
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    raise ConfigError(f"cannot reach the MQTT broker at {self.host}:{self.port}: {exc}") from exc
-                time.sleep(0.2)
-        self._client.loop_start()
-        return self
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def __enter__(self) -> Self:
-        return self.connect()
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def publish(self, readings: Sequence[Reading], timeout_s: float = 30.0) -> int:
         """Publish readings (QoS 1) and wait until the broker acknowledged the last of them."""

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import threading
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -22,6 +19,7 @@ from qeaims.commands._common import settings_of
 from qeaims.errors import ConfigError
 from qeaims.logs import log_line as _log_line
 from qeaims.logs import setup_logging
+from qeaims.supervisor import install_stop_signals
 from sectors.runner import open_twin, parse_sector
 
 __all__ = ["broker", "controller", "oracle", "twin"]
@@ -32,17 +30,6 @@ MqttPort = Annotated[int, typer.Option(min=1, max=65535, help="MQTT broker port"
 
 def log_line(event: str, **fields: object) -> None:
     _log_line("qeaims.run", event, **fields)
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def _stop(_sig: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    return stop
 
 
 def oracle(
@@ -120,7 +107,7 @@ def twin(
 
         decisions = chain_decision_check(connect(settings)[0])
     setup_logging()
-    stop = _stop_on_signals()
+    stop = install_stop_signals()
     with open_twin(which, seed=seed, start=start) as runner, \
             TwinPublisher(runner, host=mqtt_host, port=mqtt_port, speed=speed, decisions=decisions) as publisher:
         log_line("twin-started", sector=runner.sector.value, period_s=runner.period_s, speed=speed,
@@ -142,7 +129,7 @@ def controller(
 
     settings = settings_of(ctx)
     setup_logging()
-    stop = _stop_on_signals()
+    stop = install_stop_signals()
     run_controller(settings, TwinPlanner(), mqtt_host=mqtt_host, mqtt_port=mqtt_port, speed=speed, stop=stop)
 
 
@@ -154,7 +141,7 @@ def broker(
     from oracles.ingest.mqtt import EmbeddedBroker
 
     setup_logging()
-    stop = _stop_on_signals()
+    stop = install_stop_signals()
     with EmbeddedBroker(host=host, port=port) as embedded:
         log_line("broker-started", url=embedded.url)
         stop.wait()
