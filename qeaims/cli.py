@@ -25,6 +25,7 @@ from qeaims.commands import (
     keys_cmd,
     quorum_cmd,
     run_cmd,
+    scenario_cmd,
     up_cmd,
 )
 from qeaims.config import load_settings
@@ -48,6 +49,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(quorum_cmd.app, name="isolation")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(detect_cmd.app, name="detect")
+app.add_typer(scenario_cmd.app, name="scenario")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
 app.command("oracle")(run_cmd.oracle)

@@ -110,7 +110,10 @@ def pid_alive(pid: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, components: Sequence[Component], *, grace_s: float = 15.0) -> None:
+    def __init__(self, settings: Settings, components: Sequence[Component], *, grace_s: float = 15.0,
+                 meta: dict[str, Any] | None = None) -> None:
+        """`meta` goes into the status file as is (the city's speed and broker port, for scenarios)."""
+        self.meta = dict(meta or {})
         self.settings = settings
         self.components = list(components)
         self.grace_s = grace_s
@@ -146,7 +149,7 @@ class Supervisor:
     def write_status(self) -> None:
         path = status_path(self.settings)
         body = {"supervisor": os.getpid(), "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-                "stopping": self.stopping,
+                "stopping": self.stopping, **self.meta,
                 "components": [{k: v for k, v in asdict(s).items() if not k.startswith("_")}
                                for s in self.states.values()]}
         tmp = path.with_suffix(".tmp")

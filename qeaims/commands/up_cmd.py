@@ -216,4 +216,6 @@ def supervise(
     chosen = parse_sectors(sectors)
     setup_logging()
     stop = install_stop_signals()
-    Supervisor(settings, plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed)).run(stop)
+    meta = {"speed": speed, "mqtt_port": mqtt_port, "sectors": [s.value for s in chosen], "oracles": oracles}
+    Supervisor(settings, plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed),
+               meta=meta).run(stop)

@@ -1,0 +1,123 @@
+"""`qeaims scenario list|run`: scripted faults against the running city, a live view, a KPI report.
+
+`run` needs the city up (`qeaims up`): it reads the supervisor's status for the broker port and
+the twins' speed, plays the scenario through the twins' simulation topic, shows progress live
+(rich) while it watches the chain, then prints the report (or one JSON object with `--json`)
+including the automation-off baseline and an audit of every event on the chain.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from qeaims.commands._common import console, err_console, print_json, settings_of
+from qeaims.errors import ConfigError
+from qeaims.scenarios.definitions import SCENARIOS, scenario
+
+app = typer.Typer(help="Scripted scenarios against the running city (`qeaims up` first).", no_args_is_help=True)
+
+
+@app.command("list")
+def list_() -> None:
+    """The scenarios that ship, with what each one does."""
+    table = Table(title="Scenarios")
+    for column in ("name", "steps", "simulated length", "what happens"):
+        table.add_column(column)
+    for s in SCENARIOS.values():
+        table.add_row(s.name, str(len(s.steps) + len(s.byzantine)), f"{s.duration_s / 3600:.1f} h", s.description)
+    console.print(table)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help=f"one of: {', '.join(SCENARIOS)}")],
+    speed: Annotated[float | None, typer.Option(min=0.01, max=100_000, help="the twins' speed (default: the one "
+                                                                              "`qeaims up` started them with)")] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="stop watching this many wall seconds after the last "
+                                                              "step (default: the scenario's settle time)")] = None,
+    baseline: Annotated[bool, typer.Option(help="also run the automation-off baseline (offline twins)")] = True,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Play a scenario, show it live, and report the KPIs measured on this run."""
+    from chain.audit import verify_chain_history
+    from chain.connect import connect
+    from controller.commander import Commander
+    from qeaims.scenarios.report import build_report, tracks_table
+    from qeaims.scenarios.runner import ScenarioRun, ServiceFeed
+    from qeaims.supervisor import is_qeaims, read_status
+
+    settings = settings_of(ctx)
+    chosen = scenario(name)
+    status = read_status(settings)
+    if status is None or not is_qeaims(int(status.get("supervisor", 0)), "supervise"):
+        raise ConfigError("the city is not running here: start it with `qeaims up` (or pass --home)")
+    city_speed = float(status.get("speed", 1.0))
+    if speed is not None and abs(speed - city_speed) > 1e-9:
+        raise ConfigError(f"the city runs its twins at speed {city_speed:g}, not {speed:g}: "
+                          f"restart it with `qeaims up --speed {speed:g}` or leave --speed out")
+    missing = [s.value for s in chosen.sectors if s.value not in status.get("sectors", [])]
+    if missing:
+        raise ConfigError(f"scenario {name} needs the {', '.join(missing)} twin(s), which `qeaims up` did not start")
+    port = int(status.get("mqtt_port", 1883))
+    client, deployment = connect(settings)
+    with Commander(port=port, client_id="scenario-runner") as commander, ServiceFeed(port=port) as feed:
+        play = ScenarioRun(settings, client, deployment, chosen, city_speed, commander, feed)
+        try:
+            title = f"{chosen.name} at {city_speed:g}x: {chosen.description}"
+            with Live(tracks_table(play, title), console=err_console, refresh_per_second=2,
+                      transient=json_out) as live:
+                play.play(lambda r: live.update(tracks_table(r, title)), settle_timeout_s=timeout)
+            base = _baseline(chosen, city_speed) if baseline else None
+            audit = verify_chain_history(play.index.db, chain_id=client.chain_id, ledger=deployment.event_ledger,
+                                         registry=deployment.registry)
+            report = build_report(play, baseline=base, audit=audit.as_dict())
+        finally:
+            play.close()
+    if json_out:
+        print_json(report)
+        return
+    _print(report)
+
+
+def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:
+    """Availability with automation off: the same injections on offline twins, no responses."""
+    try:
+        from sectors.baseline import run_baseline
+    except ImportError:  # pragma: no cover - shipped with the twins
+        return None
+    plan = [(s.at_s, s.sector, s.control) for s in chosen.steps]
+    with err_console.status("running the automation-off baseline on offline twins"):
+        results = run_baseline(plan, sectors=list(chosen.sectors), duration_s=chosen.duration_s)
+    return {"availability": {s.value: round(r.availability, 6) for s, r in results.items()},
+            "detection_time_s": None, "isolation_time_s": None, "cross_system_response_s": None,
+            "restoration_time_s": None,
+            "note": "with automation off nothing detects, isolates or restores: those wait for people"}
+
+
+def _print(report: dict[str, Any]) -> None:
+    k, f = report["kpis"], report["faults"]
+    table = Table(title=f"Scenario {report['scenario']}: KPIs (p95 over the run's faults, wall seconds)",
+                  show_header=True)
+    table.add_column("KPI")
+    table.add_column("this run")
+    table.add_column("automation off")
+    base = k.get("baseline") or {}
+    for key in ("detection_time_s", "isolation_time_s", "cross_system_response_s", "restoration_time_s"):
+        table.add_row(key, "-" if k[key] is None else f"{k[key]:.1f}", "no automation" if base else "-")
+    for sector, value in sorted(k["availability"].items()):
+        other = (base.get("availability") or {}).get(sector)
+        table.add_row(f"availability {sector}", f"{value:.4f}", "-" if other is None else f"{other:.4f}")
+    console.print(table)
+    console.print(f"faults: {f['injected']} injected, {f['detected']} detected, {f['isolated']} isolated, "
+                  f"{f['restored']} restored, {f['wrongful_isolations']} wrongful isolations; "
+                  f"audit: {'ok' if report['audit'].get('invalid') == [] else 'FAILED'} "
+                  f"({report['audit'].get('events')} events verified)")
+    for b in report["byzantine"]:
+        console.print(f"byzantine: {b['oracle']} proposed isolating {b['node']} alone (proposal {b['proposal']}); "
+                      "the quorum did not follow" if not any(w["node"] == b["node"] for w in report["wrongful"])
+                      else f"byzantine proposal {b['proposal']} on {b['node']} was EXECUTED")

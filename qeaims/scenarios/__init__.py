@@ -1,0 +1,1 @@
+"""Scripted scenarios against the running city, their live view and their KPI report."""

@@ -1,0 +1,226 @@
+"""Playing a scenario against the running city and measuring what the city did, from the chain.
+
+The runner is an outsider: it breaks things through the twins' simulation topic and then only
+*watches* — the chain (through its own indexer) for verdicts, executed proposals and the
+controller's steps, and the twins' service feed (``qeaims-svc/<sector>``) for availability. Each
+injected fault is tracked from its onset (the twin's acknowledgement of the injection) to:
+
+- detection: the first verdict on-chain about the fault's node (or asset) in its sector;
+- isolation: the isolation of that node executed by the quorum;
+- cross-system response: the controller's cascade analysis for that isolation on-chain;
+- restoration: the controller's ``applied`` step (isolate + restore commands acknowledged).
+
+Times are wall-clock seconds between the onset and the block that recorded each step (block
+timestamps have one-second resolution): what the software took, with the twins' clock running
+`speed` times faster than real time. A measurement attack is expected to be detected but never
+isolated; an isolation of a node no injected fault concerns counts as wrongful.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chain.client import ChainClient
+from chain.connect import contract_abis
+from chain.indexer import Indexer
+from chain.manifest import Deployment
+from chain.quorum import Action, QuorumClient
+from controller.commander import Commander
+from keys.ids import from_bytes32, to_bytes32
+from keys.keystore import load_keystore
+from oracles.ingest.client import NamedClient
+from qeaims.config import Settings
+from qeaims.kinds import kind_by_name
+from qeaims.scenarios.definitions import Scenario, Step
+from sectors.anchors import anchor_node
+
+__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed"]
+
+VERDICTS = tuple(kind_by_name(k) for k in ("anomaly", "fault", "intrusion"))
+CONTROLLER_STEPS = {"cascade": kind_by_name("cascade-analysis"), "applied": kind_by_name("isolation-applied"),
+                    "dispatched": kind_by_name("repair-dispatched"), "repaired": kind_by_name("repaired"),
+                    "reintegrated": kind_by_name("reintegrated")}
+
+
+@dataclass
+class FaultTrack:
+    step: Step
+    node: str | None  # the on-chain node it should isolate (None: an attack, or nothing isolable)
+    subject: str  # what a verdict about it names (node, else the asset)
+    onset: float | None = None
+    detected: float | None = None
+    isolated: float | None = None
+    proposal: int | None = None
+    response: float | None = None
+    restored: float | None = None
+    repaired: float | None = None
+    reintegrated: float | None = None
+    error: str = ""
+
+    @property
+    def is_attack(self) -> bool:
+        return self.step.control.op == "inject-attack"
+
+    def since(self, value: float | None) -> float | None:
+        return None if value is None or self.onset is None else max(0.0, value - self.onset)
+
+
+class ServiceFeed(NamedClient):
+    """Time-weighted availability per sector from the twins' ``qeaims-svc/<sector>`` messages."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883) -> None:
+        super().__init__("scenario-service-feed", host=host, port=port, settle_s=0.2)
+        self._client.on_connect = lambda c, *_: c.subscribe("qeaims-svc/+", 0)
+        self._client.on_message = self._on_message
+        self._lock = threading.Lock()
+        self.latest: dict[str, float] = {}
+        self._area: dict[str, float] = {}
+        self._span: dict[str, float] = {}
+        self._last: dict[str, tuple[float, float]] = {}  # sector → (wall time, availability)
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        try:
+            body = json.loads(message.payload)
+            sector, value = str(body["sector"]), float(body["availability"])
+        except (ValueError, KeyError, TypeError):
+            return
+        now = time.time()
+        with self._lock:
+            if sector in self._last:
+                then, held = self._last[sector]
+                self._area[sector] = self._area.get(sector, 0.0) + held * (now - then)
+                self._span[sector] = self._span.get(sector, 0.0) + (now - then)
+            self._last[sector] = (now, value)
+            self.latest[sector] = value
+
+    def availability(self) -> dict[str, float]:
+        with self._lock:
+            return {s: self._area[s] / self._span[s] for s in self._span if self._span[s] > 0}
+
+
+@dataclass
+class ScenarioRun:
+    settings: Settings
+    client: ChainClient
+    deployment: Deployment
+    scenario: Scenario
+    speed: float
+    commander: Commander
+    feed: ServiceFeed | None = None
+    tracks: list[FaultTrack] = field(default_factory=list)
+    byzantine: list[dict[str, Any]] = field(default_factory=list)
+    started: float = 0.0
+    wrongful: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        base = self.settings.home / "scenarios" / self.deployment.deployment_id
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.index = Indexer(base / "index.sqlite", self.client.rpc, self.deployment, contract_abis())
+        for step in self.scenario.steps:
+            if step.control.op not in ("inject-fault", "inject-attack"):
+                continue
+            asset = step.control.target.split("/")[0] if step.control.op == "inject-attack" else step.control.target
+            node = anchor_node(step.sector, asset)
+            self.tracks.append(FaultTrack(step, None if step.control.op == "inject-attack" else node, node or asset))
+
+    def close(self) -> None:
+        self.index.close()
+
+    # --- playing ----------------------------------------------------------------------------------
+
+    def play(self, on_tick: Callable[[ScenarioRun], None] | None = None, *, settle_timeout_s: float | None = None) -> None:
+        """Inject every step at its time, then watch until the settle time is over (or all is healed)."""
+        self.index.sync()
+        self.started = time.time()
+        chain_start = self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0]
+        self._from_block = int(chain_start) + 1
+        pending: list[Step | Any] = sorted([*self.scenario.steps, *self.scenario.byzantine], key=lambda s: s.at_s)
+        end = self.started + self.scenario.duration_s / self.speed
+        if settle_timeout_s is not None:
+            end = min(end, self.started + max(s.at_s for s in pending) / self.speed + settle_timeout_s) \
+                if pending else self.started + settle_timeout_s
+        while True:
+            now = time.time()
+            while pending and self.started + pending[0].at_s / self.speed <= now:
+                self._fire(pending.pop(0))
+            self._observe()
+            if on_tick is not None:
+                on_tick(self)
+            if not pending and (now >= end or self._all_healed()):
+                break
+            time.sleep(0.5)
+        self._observe()
+
+    def _fire(self, step: Any) -> None:
+        if isinstance(step, Step):
+            ack = self.commander.control(step.sector, step.control)
+            for track in self.tracks:
+                if track.step is step:
+                    track.onset = time.time()
+                    track.error = "" if ack.ok else ack.error
+            return
+        identity = load_keystore(self.settings.keystore_dir / "oracles" / f"{step.oracle}.json",
+                                 self.settings.passphrase)
+        proposal = QuorumClient(self.client).propose(identity.account, Action.ISOLATE, to_bytes32(step.node),
+                                                     to_bytes32("byzantine: no fault there"))
+        self.byzantine.append({"oracle": step.oracle, "address": identity.address, "node": step.node,
+                               "proposal": proposal})
+
+    def _all_healed(self) -> bool:
+        faults = [t for t in self.tracks if not t.is_attack and t.node is not None and not t.error]
+        attacks_seen = all(t.detected is not None for t in self.tracks if t.is_attack)
+        return bool(faults) and attacks_seen and all(t.reintegrated is not None for t in faults)
+
+    # --- watching the chain -------------------------------------------------------------------------
+
+    def _observe(self) -> None:
+        self.index.sync()
+        db = self.index.db
+        verdicts = db.execute(
+            f"SELECT payload, timestamp FROM events WHERE block >= ? AND kind IN ({','.join('?' * len(VERDICTS))}) "
+            "ORDER BY block, log_index", (self._from_block, *VERDICTS)).fetchall()
+        exec_rows = db.execute(
+            "SELECT args, timestamp FROM logs WHERE contract = 'IsolationQuorum' AND event = 'ProposalExecuted' "
+            "AND block >= ? ORDER BY block, log_index", (self._from_block,)).fetchall()
+        executed = [json.loads(a) for a, _ in exec_rows]
+        exec_time = {int(json.loads(a)["proposalId"]): float(ts or 0) for a, ts in exec_rows}
+        steps = db.execute(
+            f"SELECT kind, payload, timestamp FROM events WHERE block >= ? AND kind IN "
+            f"({','.join('?' * len(CONTROLLER_STEPS))})", (self._from_block, *CONTROLLER_STEPS.values())).fetchall()
+        names = {v: k for k, v in CONTROLLER_STEPS.items()}
+        for track in self.tracks:
+            if track.onset is None:
+                continue
+            if track.detected is None:
+                for payload, ts in verdicts:
+                    body = json.loads(bytes(payload))
+                    if body.get("sector") == track.step.sector.value and body.get("subject") == track.subject \
+                            and ts is not None and ts >= int(track.onset):
+                        track.detected = float(ts)
+                        break
+            if track.node is not None and track.proposal is None:
+                for ex in executed:
+                    target = from_bytes32(bytes.fromhex(str(ex["target"])[2:]))
+                    pid = int(ex["proposalId"])
+                    if int(ex["action"]) == Action.ISOLATE and target == track.node and \
+                            exec_time.get(pid, 0.0) >= int(track.onset):
+                        track.proposal, track.isolated = pid, exec_time[pid]
+                        break
+            if track.proposal is not None:
+                for kind, payload, ts in steps:
+                    body = json.loads(bytes(payload))
+                    if int(body.get("proposal", -1)) != track.proposal or ts is None:
+                        continue
+                    attr = {"cascade": "response", "applied": "restored"}.get(names[int(kind)], names[int(kind)])
+                    if getattr(track, attr) is None:
+                        setattr(track, attr, float(ts))
+        expected = {t.node for t in self.tracks if t.node is not None}
+        self.wrongful = [{"proposal": int(ex["proposalId"]),
+                          "node": from_bytes32(bytes.fromhex(str(ex["target"])[2:]))}
+                         for ex in executed if int(ex["action"]) == Action.ISOLATE
+                         and from_bytes32(bytes.fromhex(str(ex["target"])[2:])) not in expected]
