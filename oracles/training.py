@@ -46,11 +46,13 @@ from oracles.detect.features import Finding, FirstPassCheck
 from oracles.detect.verdicts import make_verdict, top_sensors
 from qeaims.errors import ConfigError
 from qeaims.messages import Reading, Sector, Verdict, VerdictKind
+from sectors.anchors import anchor_node
 from sectors.runner import REPORT_PERIOD_S, TwinRunner, open_twin, parse_sector
 
 __all__ = [
     "FORMAT_VERSION",
     "PLANS",
+    "STOPPED_SHARE",
     "ModelError",
     "SectorModel",
     "TrainingPlan",
@@ -66,6 +68,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+STOPPED_SHARE = 0.5
+"""An asset has stopped when at least this share of its sensors read zero where normal never did."""
 Array = NDArray[np.float64]
 Progress = Callable[[int, int], None]
 
@@ -131,7 +135,8 @@ class SectorModel:
 
         First-pass findings and the calibrated score decide *whether*; `classify` decides the kind
         (fault, intrusion or anomaly); the asset is the one whose sensors carry most of the
-        deviation (the suspect's, for an intrusion).
+        deviation (the suspect's, for an intrusion), unless another node's asset has stopped
+        (`_root_cause`).
         """
         x = np.atleast_2d(np.asarray(recent, dtype=np.float64))
         findings = self.check.check(x)
@@ -153,11 +158,46 @@ class SectorModel:
             per_asset: dict[str, float] = {}
             for name, share in weights.items():
                 per_asset[self.assets[name]] = per_asset.get(self.assets[name], 0.0) + share
-            asset = max(per_asset, key=lambda a: per_asset[a])
+            asset = self._root_cause(x[-1], max(per_asset, key=lambda a: per_asset[a]))
             named = top_sensors(np.array([weights.get(n, 0.0) for n in self.sensors]), self.sensors)
         return make_verdict(sector=self.sector, asset_id=asset, score=score, threshold=self.model.threshold,
                             sensors=named, observed_at=observed_at, detector_label=self.model.detector.label,
                             kind=kind, findings=findings, note=why)
+
+    def _stopped(self, row: Array) -> dict[str, float]:
+        """Per asset, the share of its sensors that read zero although they never did in normal operation.
+
+        A data centre that is down reports status 0 and utilisation 0; the switch that routes to it
+        sees latency and errors soar but keeps most of its sensors alive. A dead reading is the
+        failure's own signature, a soaring one often its consequence.
+        """
+        if self.grid.size == 0:
+            return {}
+        low, high = self.grid[0], self.grid[-1]
+        scale = np.maximum(np.abs(high), 1e-9)
+        dead = (np.abs(row) <= 1e-6 * scale) & (low > 1e-6 * scale)
+        counts: dict[str, list[int]] = {}
+        for name, is_dead in zip(self.sensors, dead.tolist(), strict=True):
+            c = counts.setdefault(self.assets[name], [0, 0])
+            c[0] += int(is_dead)
+            c[1] += 1
+        return {a: d / n for a, (d, n) in counts.items() if d}
+
+    def _root_cause(self, row: Array, largest: str) -> str:
+        """The asset a fault verdict names: `largest` (most of the deviation) unless one asset has stopped.
+
+        If exactly one asset has most of its own sensors dead (`_stopped`), that asset is where the
+        fault is, and the assets whose readings merely moved feel its consequences. It replaces
+        `largest` only when the two belong to different on-chain nodes: inside one node the choice
+        decides nothing that is voted on, and the controller locates the faulted section itself
+        (a line fault de-energises many buses and lines at once, and names none of them uniquely).
+        """
+        stopped = [a for a, share in self._stopped(row).items() if share >= STOPPED_SHARE]
+        if len(stopped) != 1 or stopped[0] == largest:
+            return largest
+        root = stopped[0]
+        node = anchor_node(self.sector, root)
+        return largest if node is not None and node == anchor_node(self.sector, largest) else root
 
     def _persistent(self, x: Array, findings: list[Finding]) -> list[Finding]:
         """Findings that the previous row had too, on the same sensor (a stuck value always counts).
