@@ -8,6 +8,7 @@ timestamps are the twin's own, so a day of simulated operation can be replayed i
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -29,8 +30,10 @@ from sectors.remote import (
     parse_command,
     parse_control,
     sim_topic,
+    svc_topic,
 )
 from sectors.runner import TwinRunner
+from sectors.service import ServiceLevel, service_level, service_message
 
 __all__ = ["TwinPublisher"]
 
@@ -51,6 +54,7 @@ class TwinPublisher(NamedClient):
         self.decisions = decisions
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.results: list[dict[str, object]] = []  # what each command or control came to
+        self.service: ServiceLevel | None = None  # the last service level published
         if decisions is not None:
             self._client.on_connect = self._subscribe
             self._client.on_message = lambda _c, _u, m: self._inbox.put((m.topic, bytes(m.payload)))
@@ -106,9 +110,20 @@ class TwinPublisher(NamedClient):
         self.published += len(readings)
         return len(readings)
 
+    def publish_service(self) -> ServiceLevel:
+        """Publish the twin's service level now on ``qeaims-svc/<sector>`` (QoS 0: the next period's
+        supersedes a lost one); see `sectors.service`."""
+        sector = self.runner.sector
+        level = service_level(sector, self.runner.twin)
+        body = json.dumps(service_message(sector, self.runner.now, level), sort_keys=True).encode()
+        self._client.publish(svc_topic(sector), body, qos=0)
+        self.service = level
+        return level
+
     def run(self, stop: threading.Event, *, steps: int | None = None,
             on_step: Callable[[list[Reading]], None] | None = None) -> None:
-        """Advance the twin one report period at a time, publishing each snapshot, until `stop` or `steps`.
+        """Advance the twin one report period at a time, publishing each snapshot and then its service
+        level (`publish_service`), until `stop` or `steps`.
 
         A lost broker ends the run with `IngestError` (the supervisor restarts the twin, which resumes
         its clock from `on_step`'s record) rather than buffering an unbounded backlog here.
@@ -119,6 +134,7 @@ class TwinPublisher(NamedClient):
             self.apply_pending()
             readings = self.runner.advance()
             self.publish(readings)
+            self.publish_service()
             self.steps += 1
             if on_step is not None:
                 on_step(readings)

@@ -13,6 +13,9 @@ Topics (beside the readings' ``qeaims/<sector>/...``):
   set rain). Only a twin has this topic; it is how scenarios and tests break things.
 - ``qeaims-ack/<sector>``: one result per command or control (`ok`, `error`, the twin's clock), so
   the sender learns what happened without reading the twin's log.
+- ``qeaims-svc/<sector>``: the twin's service level after each report period (`sectors.service`:
+  ``sector``, ``at``, ``availability``, ``customers_affected``, ``critical_affected``, ``detail``),
+  QoS 0: ground truth for a scenario's KPIs, never seen by the oracles.
 
 Commands and controls are queued by the MQTT thread and carried out between report periods by the
 thread that steps the twin, so a twin is never changed in the middle of a solve.
@@ -41,6 +44,7 @@ __all__ = [
     "parse_command",
     "parse_control",
     "sim_topic",
+    "svc_topic",
 ]
 
 DecisionCheck = Callable[[ActuatorCommand], "str | None"]  # None: allowed; else why not
@@ -56,6 +60,11 @@ def sim_topic(sector: Sector) -> str:
 
 def ack_topic(sector: Sector) -> str:
     return f"qeaims-ack/{sector.value}"
+
+
+def svc_topic(sector: Sector) -> str:
+    """Where a running twin publishes its service level each report period (`sectors.service`)."""
+    return f"qeaims-svc/{sector.value}"
 
 
 class SimControl(BaseModel):

@@ -16,12 +16,14 @@ shows up in the dependants' own levels (a hospital losing power is healthcare's 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from qeaims.messages import Sector
 
-__all__ = ["ServiceLevel", "service_level"]
+__all__ = ["ServiceLevel", "service_level", "service_message"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def sewage_level(twin: Any) -> ServiceLevel:
     diverted = max(0.0, float(links[DIVERSION].flow))
     spilled = report.overflow_m3s + manholes + storage
     arriving = into_well + diverted + report.overflow_m3s + manholes
-    availability = 1.0 - _share(spilled, max(arriving, spilled))
+    availability = 1.0 - (min(1.0, spilled / max(arriving, spilled)) if spilled > 0.0 else 0.0)
     return ServiceLevel(
         availability=availability,
         customers_affected=0,
@@ -233,3 +235,16 @@ _LEVELS = {
 def service_level(sector: Sector, twin: Any) -> ServiceLevel:
     """The share of ``sector``'s service that ``twin`` (the sector's own twin object) delivers now."""
     return _LEVELS[sector](twin)
+
+
+def service_message(sector: Sector, at: datetime, level: ServiceLevel) -> dict[str, object]:
+    """The JSON object a running twin publishes on ``qeaims-svc/<sector>`` (`sectors.remote.svc_topic`);
+    ``at`` is the twin's clock. A non-finite detail figure travels as null (JSON has no NaN)."""
+    return {
+        "sector": sector.value,
+        "at": at.isoformat(),
+        "availability": level.availability,
+        "customers_affected": level.customers_affected,
+        "critical_affected": level.critical_affected,
+        "detail": {k: (v if math.isfinite(v) else None) for k, v in level.detail.items()},
+    }
