@@ -128,6 +128,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("spoofed-sensor", "an attacker biases a water pressure reading; nothing may be isolated for it",
              (attack(300, Sector.WATER, AttackKind.BIAS, "junction:147/pressure_m", magnitude=-12.5),),
              settle_s=3600),
+    Scenario("data-centre-outage", "the primary data centre of the payment network goes down",
+             (fault(600, Sector.BANKING, FaultKind.OUTAGE, "dc-primary"),), settle_s=7200),
     Scenario("byzantine-oracle", "a compromised water oracle proposes isolating a healthy pump on its own",
              (), settle_s=1800, byzantine=(ByzantineVote(120, "water-4", "pump-2"),)),
     _storm_day(),

@@ -197,12 +197,15 @@ class ScenarioRun:
             if track.onset is None:
                 continue
             if track.detected is None:
-                for payload, ts in verdicts:
-                    body = json.loads(bytes(payload))
-                    if body.get("sector") == track.step.sector.value and body.get("subject") == track.subject \
-                            and ts is not None and ts >= int(track.onset):
-                        track.detected = float(ts)
-                        break
+                # the first verdict about its node; failing that, the first in its sector after the onset
+                # (detected, but blamed on another asset: that shows as a wrongful isolation, if any)
+                after = [(json.loads(bytes(p)), float(ts)) for p, ts in verdicts
+                         if ts is not None and ts >= int(track.onset)]
+                mine = [ts for body, ts in after if body.get("sector") == track.step.sector.value]
+                exact = [ts for body, ts in after if body.get("sector") == track.step.sector.value
+                         and body.get("subject") == track.subject]
+                found = exact or mine
+                track.detected = found[0] if found else None
             if track.node is not None and track.proposal is None:
                 for ex in executed:
                     target = from_bytes32(bytes.fromhex(str(ex["target"])[2:]))
