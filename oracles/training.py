@@ -32,7 +32,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -279,7 +279,7 @@ def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0
     names = tuple(r.sensor_id for r in first)
     try:
         check = FirstPassCheck(names, range_margin=plan.range_margin, jump_factor=plan.jump_factor).fit(normal)
-        calibrated = fit_calibrated(normal, detector=detector, target_far=target_far, window=window)
+        calibrated = _floored(fit_calibrated(normal, detector=detector, target_far=target_far, window=window), normal)
     except ValueError as exc:
         raise ConfigError(f"cannot train the {which.value} model: {exc}") from exc
     return SectorModel(sector=which, sensors=names, assets={r.sensor_id: r.asset_id for r in first},
@@ -287,6 +287,26 @@ def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0
                        period_s=REPORT_PERIOD_S[which], n_rows=n, seed=seed, trained_at=datetime.now(UTC),
                        detector=calibrated.detector.name, stride=step, grid=value_grid(normal),
                        normal_level=float(np.median(calibrated.score(normal)[calibrated.n_train:])))
+
+
+def _floored(calibrated: CalibratedDetector, normal: Array) -> CalibratedDetector:
+    """The threshold raised, if need be, to the highest smoothed score of the training rows themselves.
+
+    The held-back rows are the newest stretch of normal operation; where the twin has a daily
+    cycle they can be quieter than the rows the detector was fit on (water's and a short banking
+    run's held-back rows are a night), and a threshold taken from them sits below the scores of
+    the very rows the model learnt as normal: a fresh twin then raised a verdict from its third
+    row on (the twin's first rows, a start-up transient, are among the highest-scoring training
+    rows). A row the detector was trained on is normal by definition, so no such row may score
+    over the threshold; where the held-back rows are the livelier ones (the usual case: training
+    scores are optimistic), nothing changes.
+    """
+    smoothed = calibrated.score(normal)
+    floor = float(smoothed[:calibrated.n_train].max())
+    if floor <= calibrated.threshold:
+        return calibrated
+    held = smoothed[calibrated.n_train:]
+    return replace(calibrated, threshold=floor, holdout_far=float(np.mean(held > floor)) if len(held) else 0.0)
 
 
 def _sklearn_version() -> str:

@@ -1,4 +1,4 @@
-"""`qeaims detect`: the oracles' sector models (`train`, `show`) and their benchmark (`eval`).
+"""`qeaims detect`: the oracles' sector models (`train`, `show`) and their benchmarks (`eval`, `attribution`).
 
 `train` runs a sector twin under normal operation, fits the first-pass check and the calibrated
 detector, and saves the model where the oracle processes load it (`<home>/models/<sector>.joblib`,
@@ -7,6 +7,11 @@ see `oracles.training`); `show` prints a saved model's sidecar without unpicklin
 `eval` measures the detectors on labelled public data (a benchmark, not a test). Two modes, one output: `--dataset skab PATH` follows the SKAB leaderboard's outlier setting;
 `--train/--test` takes any CSVs with a time and a label column (BATADAL: train on training set 1,
 test on training set 2 with ATT_FLAG). Bad paths or columns end as one `error:` line, exit 2.
+
+`attribution` breaks each sector twin the ways its fault API allows and reports which asset the
+first verdict names (`oracles.detect.attribution`): attribution (the right node to isolate),
+detection, delay, wrongful isolation votes and false alarms before the fault, on evaluation seeds
+the model was not trained on.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from oracles.detect.attribution import AttributionReport, evaluate_attribution
 from oracles.detect.eval import DetectorResult, EvalError, Settings, evaluate_generic, evaluate_skab
 from oracles.detect.models import DETECTORS
 from oracles.training import (
@@ -187,3 +193,62 @@ def show(
         load_model(path, sector=sector)
         meta["verified"] = True
     print_json(meta)
+
+
+@app.command("attribution")
+def attribution(
+    sector: Annotated[str, typer.Option(help=f"{', '.join(s.value for s in Sector)} or all")],
+    train_seed: Annotated[int, typer.Option(min=0, help="twin seed of the training run")] = 0,
+    eval_seed: Annotated[list[int] | None, typer.Option(
+        help="twin seed of an evaluation run (repeatable); default 1, 2, 3")] = None,
+    rows: Annotated[int | None, typer.Option(min=8, help="training rows (default: per sector, see PLANS)")] = None,
+    stride: Annotated[int | None, typer.Option(min=1, help="report periods between training rows")] = None,
+    warm_rows: Annotated[int, typer.Option(min=3, help="normal rows before the fault")] = 8,
+    max_rows: Annotated[int, typer.Option(min=1, max=500, help="rows watched after the fault")] = 10,
+    runs: Annotated[bool, typer.Option("--runs", help="also list every run")] = False,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Which asset a fault verdict names, per sector: attribution, detection, false alarms (a benchmark)."""
+    which = _sectors(sector)
+    seeds = tuple(eval_seed or (1, 2, 3))
+    if any(s < 0 for s in seeds):
+        raise ConfigError(f"evaluation seeds must be ≥ 0, got {min(seeds)}")
+    if train_seed in seeds:
+        raise ConfigError(f"evaluation seed {train_seed} is the training seed: pick seeds the model has not seen")
+    reports: list[AttributionReport] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[item]}"),
+                  TimeElapsedColumn(), console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as bar:
+        task = bar.add_task("attribution", total=None, item="")
+
+        def progress(item: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, item=item)
+
+        for s in which:
+            reports.append(evaluate_attribution(s, train_seed=train_seed, eval_seeds=seeds, rows=rows, stride=stride,
+                                                warm_rows=warm_rows, max_rows=max_rows, progress=progress))
+    if json_out:
+        data = [r.as_dict() for r in reports]
+        print_json(data if sector == "all" else data[0])
+        return
+    table = Table(title=f"Fault attribution (train seed {train_seed}, evaluation seeds {', '.join(map(str, seeds))})")
+    for col in ("sector", "runs", "detected %", "attributed %", "FAULT kind", "wrongful votes", "false alarms",
+                "rows to detect"):
+        table.add_column(col, justify="left" if col == "sector" else "right")
+    for rep in reports:
+        f = rep.sectors[0]
+        table.add_row(f.sector, str(f.runs), f"{f.detection_pct:.0f}", f"{f.attribution_pct:.0f}",
+                      f"{f.faults_kind}/{f.detected}", str(f.wrongful_runs), str(f.false_alarm_runs),
+                      "-" if f.mean_rows_to_detect is None else f"{f.mean_rows_to_detect:.1f}")
+    console.print(table)
+    if runs:
+        detail = Table(title="Runs")
+        for col in ("sector", "fault", "seed", "expected", "named (node)", "kind", "rows", "wrongful", "before fault"):
+            detail.add_column(col)
+        for rep in reports:
+            for r in rep.runs:
+                named = "-" if r.asset is None else f"{r.asset} ({r.anchor or 'none'})"
+                detail.add_row(r.sector, r.fault, str(r.seed), r.expected_anchor or r.expected_asset, named,
+                               r.kind or "-", "-" if r.rows_to_detect is None else str(r.rows_to_detect),
+                               ", ".join(r.wrongful), str(len(r.false_alarms)))
+        console.print(detail)
