@@ -49,6 +49,20 @@ def test_up_runs_a_sector_end_to_end_restarts_a_killed_oracle_and_down_stops_it(
             time.sleep(0.5)
 
         assert_one_line_error(run_cli(["up", "--sectors", "banking", "--mqtt-port", str(port)], env), "already up")
+        assert_one_line_error(run_cli(["scenario", "run", "storm-day"], env), "needs the sewage, electricity")
+        assert_one_line_error(run_cli(["scenario", "run", "data-centre-outage", "--speed", "3"], env),
+                              "runs its twins at speed 600")
+
+        # a scripted fault, played through the twin's simulation topic and measured from the chain
+        played = run_cli(["scenario", "run", "data-centre-outage", "--timeout", "30", "--json"], env, timeout=300)
+        assert played.returncode == 0, played.stderr[-2000:]
+        report = json.loads(played.stdout)
+        assert report["faults"]["injected"] == 1 and report["tracks"][0]["error"] == "", report
+        assert report["audit"]["invalid"] == [] and report["audit"]["events"] > 0
+        assert set(report["kpis"]) >= {"detection_time_s", "isolation_time_s", "cross_system_response_s",
+                                       "restoration_time_s", "availability", "baseline"}
+        assert report["kpis"]["availability"]["banking"] < 1.0  # the outage shows in the twin's service feed
+        assert report["kpis"]["baseline"]["availability"]["banking"] < 0.5  # and, unattended, lasts all run
     finally:
         stopped = run_cli(["down", "--keep-chain"], env, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
@@ -89,6 +103,8 @@ def _alive(pid: int) -> bool:
 
 def test_up_refuses_bad_flags_in_one_line(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     env = fresh_chain.env
+    assert_one_line_error(run_cli(["scenario", "run", "meteor-strike"], env), "unknown scenario 'meteor-strike'")
+    assert_one_line_error(run_cli(["scenario", "run", "storm-day"], env), "start it with `qeaims up`")
     assert_one_line_error(run_cli(["up", "--sectors", "gas"], env), "unknown sector 'gas'")
     assert_one_line_error(run_cli(["up", "--sectors", "water,water"], env), "names a sector twice")
     assert_one_line_error(run_cli(["up", "--oracles", "9"], env), "--oracles")
