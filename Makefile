@@ -25,8 +25,15 @@ build/.built: install $(wildcard contracts/*.sol contracts/*/*.sol) foundry.toml
 	$(FORGE) build --skip test --skip script
 	touch $@
 
+# The city on one machine (chain, consortium, six twins, 4 oracles a sector, the controller), then the
+# storm-day scenario with its live view and KPI report. The city keeps running afterwards so that
+# `qeaims audit events` / `qeaims audit verify` work on the result; `qeaims down` stops it.
+# QEAIMS_SPEED sets the twins' speed (simulated seconds per second).
+QEAIMS_SPEED ?= 30
 demo: install build/.built
-	$(BIN)/qeaims demo
+	$(BIN)/qeaims up --speed $(QEAIMS_SPEED)
+	$(BIN)/qeaims scenario run storm-day
+	@echo "The city is still running: try 'qeaims audit verify', 'qeaims ps'; stop it with 'qeaims down'."
 
 test: lint test-contracts test-python
 
