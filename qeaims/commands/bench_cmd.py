@@ -92,6 +92,8 @@ def heal(
     speed: Annotated[float, typer.Option(min=1, max=3600, help="twin seconds per wall second")] = 300,
     timeout: Annotated[float, typer.Option(min=5, max=3600, help="seconds a run may take before it counts as "
                                                                   "missed")] = 60,
+    train_rows: Annotated[int | None, typer.Option(min=32, max=100_000, help="rows of normal operation to train "
+                                                   "on (default: the sector's training plan)")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Fault onset → quorum isolation on-chain → service restored, over injected faults on a private Anvil."""
@@ -102,7 +104,8 @@ def heal(
     if chosen not in bench_heal.FAULTS:
         raise ConfigError(f"--sector: bench heal runs on {', '.join(s.value for s in bench_heal.FAULTS)}, "
                           f"not {chosen.value}")
-    options = bench_heal.HealOptions(runs=runs, sector=Sector(chosen), speed=speed, run_timeout_s=timeout)
+    options = bench_heal.HealOptions(runs=runs, sector=Sector(chosen), speed=speed, run_timeout_s=timeout,
+                                      train_rows=train_rows)
     with Progress(TextColumn("healing"), BarColumn(), TextColumn("{task.fields[what]}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("bench", total=runs, what="starting")
