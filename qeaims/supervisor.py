@@ -166,7 +166,7 @@ class Supervisor:
         except OSError:
             return False
 
-    def start_all(self, stop: threading.Event, *, ready_timeout_s: float = 300.0) -> None:
+    def start_all(self, stop: threading.Event, *, ready_timeout_s: float = 900.0) -> None:
         """Start stage by stage; a stage starts once the previous one is ready (an oracle subscribed
         before its twin publishes, or it would miss the first readings)."""
         for stage in sorted({c.stage for c in self.components}):

@@ -98,7 +98,7 @@ def up(
     oracles: OraclesOpt = ORACLES_PER_SECTOR,
     speed: SpeedOpt = 30.0,
     mqtt_port: MqttPortOpt = 1883,
-    wait: Annotated[float, typer.Option(min=1, max=600, help="seconds to wait for every component")] = 300.0,
+    wait: Annotated[float, typer.Option(min=1, max=3600, help="seconds to wait for every component")] = 900.0,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Start the chain, deploy, then the broker, the sector twins and their oracles under a supervisor."""
