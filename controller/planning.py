@@ -57,11 +57,17 @@ class TwinPlanner:
 
     def __call__(self, sector: Sector, purpose: str, asset: str,
                  sent: Sequence[dict[str, Any]] = ()) -> ResponsePlan | None:
-        if sector is Sector.ELECTRICITY and guess_fault(sector, asset) is None and self.field is not None:
-            from controller.electricity import locate_fault
+        if sector is Sector.ELECTRICITY and self.field is not None and purpose != "reintegrate":
+            # SCADA is the authority on where a line fault is: a verdict may name a feeder, or a
+            # neighbouring line whose readings moved most; the tripped switch does not lie
+            from controller.electricity import NoElectricityPlan, locate_fault
             from sectors.electricity.twin import ElectricityTwin
 
-            asset = locate_fault(self.field.readings(sector), ElectricityTwin().switch_graph())
+            try:
+                asset = locate_fault(self.field.readings(sector), ElectricityTwin().switch_graph())
+            except NoElectricityPlan:
+                if guess_fault(sector, asset) is None:
+                    raise
         kind = guess_fault(sector, asset)
         if kind is None:
             return None  # nothing in the model to act on (the node itself, or an asset without a rule)

@@ -49,7 +49,7 @@ from oracles.telemetry import TelemetryStore
 from oracles.telemetry_chunks import read_body
 from qeaims import logs
 from qeaims.config import Settings
-from qeaims.errors import ChainError, ContractRejected
+from qeaims.errors import ChainError, ContractRejected, TransactionFailed
 from qeaims.kinds import kind_by_name
 from qeaims.messages import Reading, VerdictKind
 
@@ -361,7 +361,7 @@ class OracleNode:
                 proposal = self.quorum.propose(self.identity.account, Action.REINTEGRATE, to_bytes32(node),
                                                to_bytes32("verified on fresh readings"))
             except ContractRejected as exc:
-                if exc.error not in ("QuorumAlreadyVoted", "QuorumNodeNotInState"):
+                if exc.error not in ("QuorumAlreadyVoted", "QuorumNodeNotInState", "QuorumWrongState"):
                     raise
                 proposal = None
             self._reintegration_voted.add(node)
@@ -388,9 +388,14 @@ class OracleNode:
         except ContractRejected as exc:
             if exc.error == "QuorumAlreadyVoted":
                 return "voted", f"proposal {exc.args_by_name.get('proposalId')}"
-            if exc.error == "QuorumNodeNotInState":
+            if exc.error in ("QuorumNodeNotInState", "QuorumWrongState"):
                 return "moot", f"{target} is no longer active (already isolated or under repair)"
             return "refused", str(exc)
+        except TransactionFailed:
+            # a vote racing the one that executed the proposal can revert without a decodable reason
+            if self.quorum.node_status(to_bytes32(target)) != "active":
+                return "moot", f"{target} is no longer active (isolated while this vote was in flight)"
+            raise
         self.stats.votes += 1
         return "voted", f"proposal {proposal}"
 
