@@ -158,7 +158,7 @@ class ScenarioRun:
 
     def _fire(self, step: Any) -> None:
         if isinstance(step, Step):
-            ack = self.commander.control(step.sector, step.control)
+            ack = self.commander.control(step.sector, step.control, timeout_s=180.0)  # a busy twin answers late
             for track in self.tracks:
                 if track.step is step:
                     track.onset = time.time()
