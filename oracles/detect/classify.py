@@ -78,9 +78,8 @@ def classify(ev: Evidence, *, dominance: float = DOMINANCE, group_share: float =
       normal rest are enough: a stuck sensor on a network the model finds normal.
     - FAULT (physically consistent disturbance): no single sensor explains it — the rest stays
       over the threshold whichever one is reconstructed — and at least two sensors each carry
-      `group_share` of the contributions; or first-pass findings on two or more sensors at once,
-      with the score under the threshold or only just over it (one sensor reconstructed brings it
-      back: the smoothed score still carries the rows before the fault, the findings do not).
+      `group_share` of the contributions; or, before the smoothed score has crossed, first-pass
+      findings on two or more sensors at once.
     - ANOMALY otherwise: unusual, but neither story fits well enough to say.
     """
     flagged = {f.sensor for f in ev.findings}
@@ -99,7 +98,7 @@ def classify(ev: Evidence, *, dominance: float = DOMINANCE, group_share: float =
     if over and not rest_normal and len(group) >= 2:
         return VerdictKind.FAULT, (f"physically consistent disturbance: {len(group)} sensors deviate together "
                                    f"({', '.join(group[:3])}{', …' if len(group) > 3 else ''})")
-    if len(flagged) >= 2 and (not over or rest_normal):
+    if not over and len(flagged) >= 2:
         return VerdictKind.FAULT, f"physically consistent disturbance: {len(flagged)} sensors fail first-pass checks at once"
     return VerdictKind.ANOMALY, "unusual, but neither a single inconsistent sensor nor a consistent disturbance"
 
