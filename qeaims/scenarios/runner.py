@@ -219,8 +219,9 @@ class ScenarioRun:
                     body = json.loads(bytes(payload))
                     if int(body.get("proposal", -1)) != track.proposal or ts is None:
                         continue
-                    attr = {"cascade": "response", "applied": "restored"}.get(names[int(kind)], names[int(kind)])
-                    if getattr(track, attr) is None:
+                    attr = {"cascade": "response", "applied": "restored", "repaired": "repaired",
+                            "reintegrated": "reintegrated"}.get(names[int(kind)])
+                    if attr is not None and getattr(track, attr) is None:
                         setattr(track, attr, float(ts))
         expected = {t.node for t in self.tracks if t.node is not None}
         self.wrongful = [{"proposal": int(ex["proposalId"]),
