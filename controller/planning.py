@@ -12,9 +12,12 @@ the field's) is the price of not reading the field's state back, and is the next
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
+
+import networkx as nx
 
 from controller.plans import ResponsePlan
 from controller.responses import plan_for
@@ -55,16 +58,23 @@ class TwinPlanner:
     def __init__(self, field: FieldView | None = None) -> None:
         self.field = field
 
+    @functools.cached_property
+    def _feeder_graph(self) -> nx.MultiGraph:
+        """The feeder's topology, built once (an electricity twin takes seconds to open)."""
+        from sectors.electricity.twin import ElectricityTwin
+
+        graph: nx.MultiGraph = ElectricityTwin().switch_graph()
+        return graph
+
     def __call__(self, sector: Sector, purpose: str, asset: str,
                  sent: Sequence[dict[str, Any]] = ()) -> ResponsePlan | None:
         if sector is Sector.ELECTRICITY and self.field is not None and purpose != "reintegrate":
             # SCADA is the authority on where a line fault is: a verdict may name a feeder, or a
             # neighbouring line whose readings moved most; the tripped switch does not lie
             from controller.electricity import NoElectricityPlan, locate_fault
-            from sectors.electricity.twin import ElectricityTwin
 
             try:
-                asset = locate_fault(self.field.readings(sector), ElectricityTwin().switch_graph())
+                asset = locate_fault(self.field.readings(sector), self._feeder_graph)
             except NoElectricityPlan:
                 if guess_fault(sector, asset) is None:
                     raise

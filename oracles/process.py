@@ -9,12 +9,10 @@ what it stored and exits; SIGKILL loses nothing either (see `oracles.node`).
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from chain.connect import connect
 from chain.deploy import oracle_keystore
@@ -55,7 +53,7 @@ def parse_endpoint(text: str) -> tuple[str, int]:
 def run_oracle(settings: Settings, sector: Sector, index: int, options: OracleProcessOptions = OracleProcessOptions(),
                *, stop: threading.Event | None = None,
                on_ready: Callable[[OracleNode], None] | None = None) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT when run as the process's main thread)."""
+    """Run until `stop` is set (`qeaims oracle` sets it on SIGTERM/SIGINT)."""
     keystore = oracle_keystore(settings, sector.value, index)
     if not keystore.is_file():
         raise IdentityError(f"no oracle keystore at {keystore}: is {sector.value}-{index} part of this deployment? "
@@ -70,11 +68,6 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
     if model.sector != sector:
         raise ConfigError(f"model {options.model} is for {model.sector.value}, not {sector.value}")
     stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        def _stop(_sig: int, _frame: FrameType | None) -> None:
-            stop.set()
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
     sink = ReadingSink()
     node = OracleNode(settings=settings, client=client, deployment=deployment, identity=identity, model=model,
                       sink=sink, options=options.node)

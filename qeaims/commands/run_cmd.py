@@ -60,7 +60,7 @@ def oracle(
         modbus=tuple(parse_endpoint(m) for m in modbus or ()), max_future_s=max_future,
         node=NodeOptions(batch_size=batch_size, max_age_s=anchor_age))
     setup_logging()
-    run_oracle(settings, which, index, options)
+    run_oracle(settings, which, index, options, stop=install_stop_signals())
 
 
 def twin(
