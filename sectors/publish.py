@@ -1,8 +1,9 @@
 """A twin's sensors on the wire: each report period, every reading is published over MQTT.
 
 This is exactly what a field gateway does (`oracles/ingest/mqtt.py` has the topic scheme), so an
-oracle cannot tell a twin from a site: both arrive through the broker, one topic per sensor,
-QoS 1. The twin's clock runs `speed` times faster than the wall clock (1 = real time); its
+oracle cannot tell a twin from a site: both arrive through the broker, QoS 1, as gateway batches
+(``qeaims/<sector>/_batch/<twin's client id>``, one message per report period, split at the
+batch limits): the broker's cost is per message, and one message per sensor saturated it. The twin's clock runs `speed` times faster than the wall clock (1 = real time); its
 timestamps are the twin's own, so a day of simulated operation can be replayed in minutes.
 """
 
@@ -18,7 +19,7 @@ import paho.mqtt.client as paho
 
 from oracles.ingest import IngestError
 from oracles.ingest.client import NamedClient
-from oracles.ingest.mqtt import encode_payload, topic_for
+from oracles.ingest.mqtt import batch_topic, encode_batch
 from qeaims.errors import ConfigError, QeaimsError
 from qeaims.logs import log_line
 from qeaims.messages import Reading
@@ -94,12 +95,11 @@ class TwinPublisher(NamedClient):
                 ref=ref, what=what, ok=not error, error=error, at=self.runner.now.isoformat()), qos=1)
 
     def publish(self, readings: Sequence[Reading], timeout_s: float = 30.0) -> int:
-        """Publish readings (QoS 1) and wait until the broker acknowledged the last of them."""
+        """Publish readings (QoS 1, gateway batches) and wait until the broker acknowledged the last one."""
         last: paho.MQTTMessageInfo | None = None
-        for r in readings:
-            # the asset is its own topic level: `bus-7/voltage_pu` travels as .../bus-7/voltage_pu
-            sensor = r.sensor_id.removeprefix(r.asset_id + "/")
-            last = self._client.publish(topic_for(r.sector, r.asset_id, sensor), encode_payload(r), qos=1)
+        topic = batch_topic(self.runner.sector, self.client_id)
+        for payload in encode_batch(readings):
+            last = self._client.publish(topic, payload, qos=1)
         if last is not None:
             try:
                 last.wait_for_publish(timeout_s)

@@ -3,7 +3,8 @@
 Topic scheme (MQTT 3.1.1, one level per field, so a broker ACL can grant a device exactly its own
 asset and an oracle exactly its own sector)::
 
-    qeaims/<sector>/<asset_id>/<sensor_id>
+    qeaims/<sector>/<asset_id>/<sensor_id>      one sensor's samples (a device)
+    qeaims/<sector>/_batch/<gateway_id>         many sensors' samples (a field gateway, a twin)
 
 - ``sector``: one of `qeaims.messages.Sector` (``electricity``, ``water``, ``sewage``, ``healthcare``,
   ``transportation``, ``banking``); anything else is rejected.
@@ -20,6 +21,13 @@ Payload: UTF-8 JSON, one sample as an object with exactly these keys, or a non-e
   sites and rejected), at most ``max_future_s`` (default 300 s) ahead of the oracle's clock. Old
   timestamps are accepted: a device replaying its buffer after an outage is normal, and replay
   *attacks* are the detectors' business, not the transport's.
+- Gateway batches: a substation or pump-station gateway that polls hundreds of sensors sends one
+  message per poll rather than one per sensor (a broker's cost is per message: with one QoS 1
+  message per reading, six twins' ~700 readings a round times four oracles a sector saturate the
+  embedded broker). The topic's asset level is the reserved word ``_batch`` (an asset id starts
+  alphanumeric, so it cannot collide), the last level names the gateway (1–64 characters), and each
+  sample also carries ``"asset"`` and ``"sensor"`` with the rules of the two topic levels they stand
+  for. The readings are exactly those the same samples would give on their own topics.
 - A message is all or nothing: one bad sample rejects the whole message, so a batch is never half
   stored. Payloads over `MAX_PAYLOAD` bytes are rejected unread.
 
@@ -46,7 +54,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
@@ -64,19 +72,25 @@ from qeaims.messages import Reading, Sector
 __all__ = [
     "MAX_PAYLOAD",
     "MAX_SAMPLES",
+    "BATCH_LEVEL",
     "TOPIC_ROOT",
     "EmbeddedBroker",
+    "batch_topic",
+    "encode_batch",
     "MqttSubscriber",
     "encode_payload",
     "parse_message",
     "topic_filter",
     "topic_for",
+    "wire_sensor",
 ]
 
 TOPIC_ROOT = "qeaims"
 MAX_PAYLOAD = 256 * 1024
 MAX_SAMPLES = 1000
 _KEYS = frozenset({"quantity", "unit", "value", "timestamp"})
+_BATCH_KEYS = _KEYS | {"asset", "sensor"}
+BATCH_LEVEL = "_batch"
 SOURCE = "mqtt"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # readings are hashed with Unix-millisecond times
 
@@ -91,19 +105,52 @@ def topic_filter(sector: Sector | None = None) -> str:
     return f"{TOPIC_ROOT}/{'+' if sector is None else sector.value}/+/+"
 
 
+def batch_topic(sector: Sector, gateway_id: str) -> str:
+    """The topic a gateway publishes many sensors' samples on, in one message."""
+    return f"{TOPIC_ROOT}/{sector.value}/{BATCH_LEVEL}/{gateway_id}"
+
+
+def _sample_body(reading: Reading) -> dict[str, Any]:
+    stamp = reading.timestamp.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"quantity": reading.quantity, "unit": reading.unit, "value": reading.value, "timestamp": stamp}
+
+
 def encode_payload(reading: Reading) -> bytes:
     """The payload a device would publish for `reading` (for tests, the demo and device firmware authors)."""
-    stamp = reading.timestamp.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return json.dumps({"quantity": reading.quantity, "unit": reading.unit, "value": reading.value,
-                       "timestamp": stamp}).encode()
+    return json.dumps(_sample_body(reading)).encode()
+
+
+def wire_sensor(reading: Reading) -> str:
+    """The sensor's topic level: the twins name sensors ``bus-7/voltage_pu``, the wire ``voltage_pu``."""
+    return reading.sensor_id.removeprefix(reading.asset_id + "/")
+
+
+def encode_batch(readings: Sequence[Reading]) -> list[bytes]:
+    """Batch payloads for `readings` (one sector's), each within `MAX_SAMPLES` and `MAX_PAYLOAD`."""
+    payloads: list[bytes] = []
+    bodies: list[bytes] = []
+    size = 2
+    for r in readings:
+        body = json.dumps({"asset": r.asset_id, "sensor": wire_sensor(r), **_sample_body(r)}).encode()
+        if bodies and (len(bodies) == MAX_SAMPLES or size + len(body) + 1 > MAX_PAYLOAD):
+            payloads.append(b"[" + b",".join(bodies) + b"]")
+            bodies, size = [], 2
+        bodies.append(body)
+        size += len(body) + 1
+    if bodies:
+        payloads.append(b"[" + b",".join(bodies) + b"]")
+    return payloads
 
 
 def parse_message(topic: str, payload: bytes, *, now: datetime, max_future_s: float = 300.0) -> list[Reading]:
     """The readings in one message, or `MessageRejected` with a short reason tag and a readable detail."""
     parts = topic.split("/")
-    if len(parts) != 4 or parts[0] != TOPIC_ROOT:
+    if len(parts) != 4 or parts[0] != TOPIC_ROOT or not parts[3]:
         raise MessageRejected("topic", f"expected {TOPIC_ROOT}/<sector>/<asset_id>/<sensor_id>")
     _, sector_name, asset_id, sensor_id = parts
+    batched = asset_id == BATCH_LEVEL
+    if batched and len(sensor_id) > 64:
+        raise MessageRejected("topic", "a gateway id is 1-64 characters")
     try:
         sector = Sector(sector_name)
     except ValueError:
@@ -118,14 +165,30 @@ def parse_message(topic: str, payload: bytes, *, now: datetime, max_future_s: fl
     if not samples or len(samples) > MAX_SAMPLES:
         raise MessageRejected("json", f"an array must hold 1..{MAX_SAMPLES} samples, not {len(samples)}")
     latest = now + timedelta(seconds=max_future_s)
-    return [_sample(sector, asset_id, sensor_id, sample, i, latest) for i, sample in enumerate(samples)]
+    if not batched:
+        return [_sample(sector, asset_id, sensor_id, sample, i, latest, _KEYS) for i, sample in enumerate(samples)]
+    return [_sample(sector, *_batch_names(sample, i), sample, i, latest, _BATCH_KEYS)
+            for i, sample in enumerate(samples)]
 
 
-def _sample(sector: Sector, asset_id: str, sensor_id: str, sample: Any, index: int, latest: datetime) -> Reading:
+def _batch_names(sample: Any, index: int) -> tuple[str, str]:
+    """A batch sample's asset and sensor, held to the rules of the topic levels they replace."""
+    if not isinstance(sample, dict) or set(sample) != _BATCH_KEYS:
+        return "", ""  # `_sample` reports the wrong shape or keys
+    asset, sensor = sample.get("asset"), sample.get("sensor")
+    if not isinstance(asset, str) or asset == BATCH_LEVEL or not isinstance(sensor, str) or not sensor \
+            or any(c in sensor for c in "/+#"):
+        raise MessageRejected("fields", f"sample {index}: asset and sensor must be topic-level strings, "
+                                        f"got {asset!r} and {sensor!r}")
+    return asset, sensor
+
+
+def _sample(sector: Sector, asset_id: str, sensor_id: str, sample: Any, index: int, latest: datetime,
+            keys: frozenset[str]) -> Reading:
     at = f"sample {index}: "
-    if not isinstance(sample, dict) or set(sample) != _KEYS:
+    if not isinstance(sample, dict) or set(sample) != keys:
         got = sorted(sample) if isinstance(sample, dict) else type(sample).__name__
-        raise MessageRejected("fields", f"{at}expected keys {sorted(_KEYS)}, got {got}")
+        raise MessageRejected("fields", f"{at}expected keys {sorted(keys)}, got {got}")
     value = sample["value"]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MessageRejected("value", f"{at}value must be a JSON number, not {type(value).__name__}")

@@ -12,7 +12,17 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from oracles.ingest import IngestError, MessageRejected
-from oracles.ingest.mqtt import EmbeddedBroker, MqttSubscriber, encode_payload, parse_message, topic_for
+from oracles.ingest.mqtt import (
+    MAX_PAYLOAD,
+    MAX_SAMPLES,
+    EmbeddedBroker,
+    MqttSubscriber,
+    batch_topic,
+    encode_batch,
+    encode_payload,
+    parse_message,
+    topic_for,
+)
 from oracles.ingest.sink import LOGGER_NAME, ReadingSink
 from oracles.telemetry import TelemetryStore
 from qeaims.messages import Reading, Sector
@@ -53,6 +63,49 @@ def test_a_valid_message_becomes_a_reading_from_topic_and_payload() -> None:
     assert [r.value for r in parse_message(TOPIC, batch, now=NOW)] == [1.0, 2.0]
     assert parse_message(TOPIC, encode_payload(reading(3)), now=NOW) == [reading(3)]
     assert topic_for(Sector.WATER, "pump-1", "pressure") == TOPIC
+
+
+BATCH = "qeaims/water/_batch/gw-1"
+
+
+def batch_sample(asset: object = "pump-1", sensor: object = "pressure", **over: object) -> dict[str, object]:
+    return {"asset": asset, "sensor": sensor, **json.loads(sample(**over))}
+
+
+def test_a_gateway_batch_gives_the_readings_of_the_same_samples_on_their_own_topics() -> None:
+    twin_named = Reading(sector=Sector.ELECTRICITY, asset_id="bus-7", sensor_id="bus-7/voltage_pu",
+                         quantity="voltage_pu", unit="pu", value=0.98, timestamp=NOW)
+    mixed = [reading(1), reading(2, asset="pump-2"), twin_named.model_copy(update={"sector": Sector.WATER})]
+    [payload] = encode_batch(mixed)
+    one_by_one = [r for m in mixed for r in parse_message(
+        topic_for(Sector.WATER, m.asset_id, m.sensor_id.removeprefix(m.asset_id + "/")), encode_payload(m), now=NOW)]
+    assert parse_message(batch_topic(Sector.WATER, "gw-1"), payload, now=NOW) == one_by_one
+    assert one_by_one[2].sensor_id == "voltage_pu" and one_by_one[1].asset_id == "pump-2"
+
+
+def test_a_large_snapshot_is_split_within_the_batch_limits() -> None:
+    many = [reading(i % 400, asset=f"pump-{i % 7}") for i in range(2 * MAX_SAMPLES + 5)]
+    payloads = encode_batch(many)
+    assert len(payloads) == 3 and all(len(p) <= MAX_PAYLOAD for p in payloads)
+    assert [r for p in payloads for r in parse_message(BATCH, p, now=NOW)] == many
+    assert encode_batch([]) == []
+
+
+@pytest.mark.parametrize(("payload", "why"), [
+    ([batch_sample(asset="_batch")], "asset"),
+    ([batch_sample(sensor="a/b")], "asset"),
+    ([batch_sample(sensor="")], "asset"),
+    ([batch_sample(asset=7)], "asset"),
+    ([json.loads(sample())], "keys"),  # a per-sensor sample on the batch topic lacks asset and sensor
+    ([batch_sample(), batch_sample(value="x")], "value"),
+    ([batch_sample(asset="pump 1!")], "asset_id"),
+])
+def test_a_bad_batch_is_rejected_whole(payload: list[object], why: str) -> None:
+    with pytest.raises(MessageRejected) as caught:
+        parse_message(BATCH, json.dumps(payload).encode(), now=NOW)
+    assert why in caught.value.detail or why in caught.value.reason
+    with pytest.raises(MessageRejected, match="gateway id"):
+        parse_message("qeaims/water/_batch/" + "g" * 65, json.dumps([batch_sample()]).encode(), now=NOW)
 
 
 @pytest.mark.parametrize(("topic", "payload", "reason"), [
