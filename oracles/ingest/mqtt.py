@@ -70,14 +70,14 @@ from oracles.ingest.sink import ReadingSink
 from qeaims.messages import Reading, Sector
 
 __all__ = [
+    "BATCH_LEVEL",
     "MAX_PAYLOAD",
     "MAX_SAMPLES",
-    "BATCH_LEVEL",
     "TOPIC_ROOT",
     "EmbeddedBroker",
+    "MqttSubscriber",
     "batch_topic",
     "encode_batch",
-    "MqttSubscriber",
     "encode_payload",
     "parse_message",
     "topic_filter",
