@@ -80,6 +80,21 @@ class Commander(NamedClient):
         self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
         return self._wait(command.decision_ref, f"{command.actuator_id} {command.action}", timeout_s)
 
+    def send_all(self, commands: list[ActuatorCommand], *, timeout_s: float = 10.0) -> list[Ack | None]:
+        """Send commands to several devices at once and wait for their answers together, up to
+        `timeout_s` in all; None for a device that did not answer (it may not be running)."""
+        for command in commands:
+            self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
+        deadline = time.monotonic() + timeout_s
+        answers: list[Ack | None] = []
+        for command in commands:
+            try:
+                answers.append(self._wait(command.decision_ref, f"{command.actuator_id} {command.action}",
+                                          max(0.0, deadline - time.monotonic())))
+            except CommandTimeout:
+                answers.append(None)
+        return answers
+
     def control(self, sector: Sector, control: SimControl, *, timeout_s: float = 30.0) -> Ack:
         """Send one simulation control (a crew's repair in the twin) and wait for its answer."""
         self._client.publish(sim_topic(sector), control.model_dump_json(), qos=1)

@@ -4,18 +4,23 @@ For each isolation the quorum executed (`ProposalExecuted`, action Isolate) the 
 these steps, each one a hybrid-signed event from its own registered identity:
 
 1. ``plan`` (``reroute-plan``): the sector's isolate plan and the restore plan around it, for the
-   asset named by the fault verdict the proposal cites as evidence.
-2. ``applied`` (``isolation-applied``): the isolate commands sent with ``decision_ref
-   proposal:<id>`` and the restore commands with ``event:<controller>:<plan seq>``; the devices
-   (twins) check those references on the chain before they move, and each answers with an ack.
-3. ``cascade`` (``cascade-analysis``): what else the isolated node puts at risk (`sectors.graph`),
-   ranked by criticality and time to impact.
+   asset named by the fault verdict the proposal cites as evidence. A plan the model cannot make
+   (the planner raised) is recorded with its ``error`` and no commands: the isolation still goes on
+   to protection, dispatch and repair, and one bad plan never stalls the other isolations.
+2. ``cascade`` (``cascade-analysis``): what else the isolated node puts at risk (`sectors.graph`),
+   ranked by criticality and time to impact, and what the controller does about each one before
+   the failure reaches it (`controller.protect`: backup transfer, draining, fail-over, diversion).
+3. ``applied`` (``isolation-applied``): the isolate commands sent with ``decision_ref
+   proposal:<id>``, the protective commands with ``event:<controller>:<cascade seq>`` and the
+   restore commands with ``event:<controller>:<plan seq>``; the devices (twins) check those
+   references on the chain before they move, and each answers with an ack. A refused protective
+   command is recorded, not fatal: the isolation must go ahead even if a neighbour cannot help.
 4. ``dispatched`` (``repair-dispatched``): a crew is assigned (most critical node first when crews
    are short) and the node moves to *repairing* on-chain (`beginRepair`, REPAIR_ROLE).
 5. ``repaired`` (``repaired``): when the crew's time is up, the fault is cleared in the field.
 6. ``reintegrated`` (``reintegrated``): only after the oracles' reintegration quorum executed
-   (`ProposalExecuted`, action Reintegrate), the reintegrate plan's commands are sent with that
-   proposal as their decision.
+   (`ProposalExecuted`, action Reintegrate), the reintegrate plan's commands and the inverse of
+   every protective command that was carried out are sent with that proposal as their decision.
 
 Resuming. The controller keeps no state of its own: the steps done are its own events, read back
 from its write-ahead outbox at start (which holds everything it ever recorded, sent or not), and the
@@ -39,14 +44,15 @@ from chain.manifest import Deployment
 from chain.outbox import EventOutbox
 from chain.quorum import Action
 from chain.recorder import EventRecorder, canonical_payload
-from controller.commander import Commander
+from controller.commander import Ack, Commander
 from controller.crews import CrewPool
 from controller.plans import ResponsePlan
+from controller.protect import inverse, protections
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32, split_event_id, to_bytes32
 from qeaims import logs
 from qeaims.config import Settings
-from qeaims.errors import ContractRejected, QeaimsError
+from qeaims.errors import ChainError, ContractRejected, QeaimsError
 from qeaims.kinds import kind_by_name
 from qeaims.messages import ActuatorCommand, Sector
 from sectors.remote import SimControl
@@ -181,36 +187,63 @@ class Controller:
         return seq
 
     def _send(self, commands: list[ActuatorCommand]) -> list[dict[str, Any]]:
+        """Send commands in order, each waiting for its device; a refusal raises (the step is retried)."""
         acks = []
         for command in commands:
             ack = self.commander.send(command)
             if not (ack.ok or ack.already):
                 raise QeaimsError(f"{command.actuator_id} {command.action} refused: {ack.error}")
-            acks.append({"what": ack.what, "ok": ack.ok, "error": ack.error})
+            acks.append(_ack(command, ack))
         return acks
 
-    def _advance(self, iso: Isolation) -> None:
-        if "plan" not in iso.steps:
-            cited = iso.asset
+    def _send_optional(self, commands: list[ActuatorCommand]) -> list[dict[str, Any]]:
+        """Protective commands to other sectors' devices, all at once: a refusal or a device that
+        does not answer (its sector may not be running) is recorded, never fatal."""
+        return [_ack(c, a) for c, a in zip(commands, self.commander.send_all(commands), strict=True)]
+
+    def _plan(self, iso: Isolation) -> None:
+        """Record the isolate and restore plans; a plan the model cannot make is recorded as such."""
+        cited = iso.asset
+        try:
             isolate = self.planner(iso.sector, "isolate", iso.asset, ())
             if isolate is not None:
                 iso.asset = isolate.target  # the planner may narrow the cited asset (a feeder → its faulted line)
-            restore = self.planner(iso.sector, "restore", iso.asset, _commands(isolate.summary() if isolate else None))
-            self._record(iso, "plan", cited=cited, isolate=isolate.summary() if isolate else None,
-                         restore=restore.summary() if restore else None)
-        if "applied" not in iso.steps:
-            plan = iso.steps["plan"][1]
-            plan_seq = iso.steps["plan"][0]
-            commands = [_command(iso.sector, c, f"proposal:{iso.proposal}") for c in _commands(plan.get("isolate"))]
-            commands += [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))]
-            self._record(iso, "applied", acks=self._send(commands))
+            restore = self.planner(iso.sector, "restore", iso.asset,
+                                   _commands(isolate.summary() if isolate else None))
+        except ChainError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a model failure must not stall the city's other isolations
+            iso.asset = cited
+            log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=cited,
+                     error=f"{type(exc).__name__}: {exc}")
+            self._record(iso, "plan", cited=cited, isolate=None, restore=None,
+                         error=f"{type(exc).__name__}: {exc}"[:500])
+            return
+        self._record(iso, "plan", cited=cited, isolate=isolate.summary() if isolate else None,
+                     restore=restore.summary() if restore else None)
+
+    def _advance(self, iso: Isolation) -> None:
+        if "plan" not in iso.steps:
+            self._plan(iso)
         if "cascade" not in iso.steps:
             from sectors.graph import at_risk
 
             risks = at_risk(iso.node)[:10]
             self._record(iso, "cascade", at_risk=[
                 {"node": r.node, "sector": r.sector, "criticality": r.criticality,
-                 "minutes_to_impact": round(r.time_to_impact_s / 60, 1)} for r in risks])
+                 "minutes_to_impact": round(r.time_to_impact_s / 60, 1)} for r in risks],
+                protect=[p.summary() for p in protections(risks)])
+        if "applied" not in iso.steps:
+            plan, plan_seq = iso.steps["plan"][1], iso.steps["plan"][0]
+            cascade_seq = iso.steps["cascade"][0]
+            isolate = [_command(iso.sector, c, f"proposal:{iso.proposal}") for c in _commands(plan.get("isolate"))]
+            acks = self._send(isolate)
+            protected = self._send_optional([_command(Sector(str(p["command"]["sector"])), p["command"],
+                                             f"event:{self.me}:{cascade_seq}")
+                                    for p in iso.steps["cascade"][1].get("protect", []) if p.get("command")])
+            acks += self._send([_command(iso.sector, c, f"event:{self.me}:{plan_seq}")
+                                for c in _commands(plan.get("restore"))])
+            self._record(iso, "applied", acks=acks, protected=protected)
         if "dispatched" not in iso.steps:
             job = self.crews.assign(iso.sector, str(iso.proposal))
             if job is None:
@@ -232,10 +265,29 @@ class Controller:
 
     def _reintegrate(self, iso: Isolation, proposal: int) -> None:
         planned = iso.steps["plan"][1]
-        plan = self.planner(iso.sector, "reintegrate", iso.asset,
-                            _commands(planned.get("isolate")) + _commands(planned.get("restore")))
+        error = ""
+        try:
+            plan = self.planner(iso.sector, "reintegrate", iso.asset,
+                                _commands(planned.get("isolate")) + _commands(planned.get("restore")))
+        except ChainError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in `_plan`: recorded, and the node still comes back
+            plan, error = None, f"{type(exc).__name__}: {exc}"[:500]
+            log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=iso.asset, error=error)
         commands = [_command(iso.sector, c, f"proposal:{proposal}") for c in _commands(plan.summary() if plan else None)]
-        self._record(iso, "reintegrated", reintegration=proposal, acks=self._send(commands))
+        acks = self._send(commands)
+        undo = [_command(Sector(str(a["sector"])), inverse(a), f"proposal:{proposal}")
+                for a in iso.steps.get("applied", (0, {}))[1].get("protected", [])
+                if a.get("ok") and not a.get("already")]  # undo only what this isolation changed
+        self._record(iso, "reintegrated", reintegration=proposal, acks=acks,
+                     unprotected=self._send_optional(undo), **({"error": error} if error else {}))
+
+
+def _ack(command: ActuatorCommand, ack: Ack | None) -> dict[str, Any]:
+    return {"sector": command.sector.value, "asset": command.asset_id, "actuator": command.actuator_id,
+            "action": command.action, "what": f"{command.actuator_id} {command.action}",
+            "ok": ack is not None and (ack.ok or ack.already), "already": ack is not None and ack.already,
+            "error": "no answer from the device" if ack is None else ack.error}
 
 
 def _commands(plan: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -126,11 +126,15 @@ def controller(
     """Run the self-healing controller: act on executed isolations, record every step on-chain."""
     from controller.planning import TwinPlanner
     from controller.process import run_controller
+    from controller.scada import FieldView
 
     settings = settings_of(ctx)
     setup_logging()
     stop = install_stop_signals()
-    run_controller(settings, TwinPlanner(), mqtt_host=mqtt_host, mqtt_port=mqtt_port, speed=speed, stop=stop)
+    # SCADA: FLISR locates a line fault from the field's switches and dark buses, not from the verdict
+    with FieldView(host=mqtt_host, port=mqtt_port) as field:
+        run_controller(settings, TwinPlanner(field), mqtt_host=mqtt_host, mqtt_port=mqtt_port, speed=speed,
+                       stop=stop)
 
 
 def broker(

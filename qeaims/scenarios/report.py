@@ -74,15 +74,24 @@ def _track(t: FaultTrack) -> dict[str, Any]:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"+{value:.0f} s"
+    return "-" if value is None else f"+{value:.0f}s"
+
+
+def _short(t: FaultTrack) -> str:
+    """``water pipe-break pipe:159``: what broke, in a few words (the sector and the fault or attack)."""
+    c = t.step.control
+    return f"{t.step.sector.value} {c.kind} {c.target}".replace("  ", " ")
 
 
 def tracks_table(run: ScenarioRun, title: str) -> Table:
-    table = Table(title=title)
-    for column in ("fault", "node", "detected", "isolated", "response", "restored", "repaired", "back"):
-        table.add_column(column)
+    """One row per injected fault; fits an 80-column terminal (times are seconds after the onset)."""
+    table = Table(title=title, caption="seconds after each fault's onset; protect = dependants protected")
+    table.add_column("fault", overflow="fold", ratio=1, min_width=16)
+    table.add_column("node", overflow="fold", max_width=14)
+    for column in ("detect", "isolate", "protect", "restore", "repair", "back"):
+        table.add_column(column, justify="right", no_wrap=True)
     for t in run.tracks:
-        label = t.step.label + (f" [red]({t.error})[/]" if t.error else "")
+        label = _short(t) + (f" [red]({t.error})[/]" if t.error else "")
         table.add_row(label, t.node or ("(attack)" if t.is_attack else "-"), _fmt(t.since(t.detected)),
                       _fmt(t.since(t.isolated)), _fmt(t.since(t.response)), _fmt(t.since(t.restored)),
                       _fmt(t.since(t.repaired)), _fmt(t.since(t.reintegrated)))

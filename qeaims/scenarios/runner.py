@@ -3,12 +3,16 @@
 The runner is an outsider: it breaks things through the twins' simulation topic and then only
 *watches* — the chain (through its own indexer) for verdicts, executed proposals and the
 controller's steps, and the twins' service feed (``qeaims-svc/<sector>``) for availability. Each
-injected fault is tracked from its onset (the twin's acknowledgement of the injection) to:
+injected fault is tracked from its onset (the moment the runner sent the injection: the twin
+applies it at its next step, so the onset errs early and every time below errs long, never short)
+to:
 
 - detection: the first verdict on-chain about the fault's node (or asset) in its sector;
 - isolation: the isolation of that node executed by the quorum;
-- cross-system response: the controller's cascade analysis for that isolation on-chain;
-- restoration: the controller's ``applied`` step (isolate + restore commands acknowledged).
+- cross-system response: the controller's ``applied`` step, which carries the acknowledgements of
+  the protective commands for the dependants at risk (`controller.protect`), sent right after the
+  cascade analysis that decided them;
+- restoration: the same ``applied`` step (isolate + restore commands acknowledged).
 
 Times are wall-clock seconds between the onset and the block that recorded each step (block
 timestamps have one-second resolution): what the software took, with the twins' clock running
@@ -158,10 +162,11 @@ class ScenarioRun:
 
     def _fire(self, step: Any) -> None:
         if isinstance(step, Step):
+            sent = time.time()
             ack = self.commander.control(step.sector, step.control, timeout_s=180.0)  # a busy twin answers late
             for track in self.tracks:
                 if track.step is step:
-                    track.onset = time.time()
+                    track.onset = sent
                     track.error = "" if ack.ok else ack.error
             return
         identity = load_keystore(self.settings.keystore_dir / "oracles" / f"{step.oracle}.json",
@@ -219,10 +224,11 @@ class ScenarioRun:
                     body = json.loads(bytes(payload))
                     if int(body.get("proposal", -1)) != track.proposal or ts is None:
                         continue
-                    attr = {"cascade": "response", "applied": "restored", "repaired": "repaired",
-                            "reintegrated": "reintegrated"}.get(names[int(kind)])
-                    if attr is not None and getattr(track, attr) is None:
-                        setattr(track, attr, float(ts))
+                    attrs = {"applied": ("response", "restored"), "repaired": ("repaired",),
+                             "reintegrated": ("reintegrated",)}.get(names[int(kind)], ())
+                    for attr in attrs:
+                        if getattr(track, attr) is None:
+                            setattr(track, attr, float(ts))
         expected = {t.node for t in self.tracks if t.node is not None}
         self.wrongful = [{"proposal": int(ex["proposalId"]),
                           "node": from_bytes32(bytes.fromhex(str(ex["target"])[2:]))}

@@ -283,6 +283,8 @@ class TransportTwin:
         else:
             link.capacity_in = link.capacity * 2  # uxsim's default entry capacity
         world = self._world
+        if world.T == 0:
+            return  # nothing has moved yet: the first step's route search sees the closed entry
         world.ROUTECHOICE.route_search_all(world.T * world.DELTAT)
         world.ROUTECHOICE.homogeneous_DUO_update()
         junction = link.start_node

@@ -124,11 +124,14 @@ def test_a_line_fault_is_isolated_by_quorum_and_healthy_sections_restored_within
     chain = fresh_chain
     port = free_port()
     stop = threading.Event()
+    decisions = chain_decision_check(chain.client)
     with EmbeddedBroker(port=port), open_twin(Sector.ELECTRICITY) as live, TwinPublisher(
-            live, port=port, speed=600, decisions=chain_decision_check(chain.client)) as host, \
+            live, port=port, speed=600, decisions=decisions) as host, \
+            open_twin(Sector.BANKING) as bank, TwinPublisher(bank, port=port, speed=600, decisions=decisions) as teller, \
             Commander(port=port) as commander, FieldView(port=port) as field:
-        runner = threading.Thread(target=host.run, args=(stop,), daemon=True)
-        runner.start()
+        runners = [threading.Thread(target=h.run, args=(stop,), daemon=True) for h in (host, teller)]
+        for runner in runners:
+            runner.start()
         try:
             assert commander.control(Sector.ELECTRICITY, SimControl(
                 op="inject-fault", kind=FaultKind.LINE_FAULT.value, target="line-7")).ok
@@ -151,10 +154,24 @@ def test_a_line_fault_is_isolated_by_quorum_and_healthy_sections_restored_within
                 ctl.run_once()
                 time.sleep(0.2)
             assert ctl.isolations[pid].asset == "line-7"  # located from the field, not from the verdict
+            # what feeder-1 puts at risk was protected in the same step, before its buffers ran out:
+            # its ATM cluster (UPS 20 min) drained by the live banking twin; the sewage lift station's
+            # diversion asked of a sewage twin that is not running here: recorded as unanswered, not fatal
+            steps = ctl.isolations[pid].steps
+            planned = {p["node"]: p["command"] for p in steps["cascade"][1]["protect"]}
+            assert planned["atm-cluster-1"]["action"] == "drain" and planned["hospital-1"] is None  # via water
+            protected = {a["actuator"]: a for a in steps["applied"][1]["protected"]}
+            assert protected["atm-cluster-1/mode"]["ok"]
+            status = {r.sensor_id: r.value for r in bank.twin.readings()}["atm-cluster-1/status"]
+            assert status == 3.0  # the twin's status code for drained
+            assert not protected["orifice:OR1/gate"]["ok"]
+            assert protected["orifice:OR1/gate"]["error"] == "no answer from the device"
+            assert steps["cascade"][0] < steps["applied"][0]  # the decision the devices checked came first
             ctl.close()
         finally:
             stop.set()
-            runner.join(10)
+            for runner in runners:
+                runner.join(10)
     check = live.twin.power_flow_check()
     energised = live.twin.energised_buses()
     assert "bus-8" not in energised  # the faulted section stays dark
