@@ -55,6 +55,10 @@ class TwinPublisher(NamedClient):
         self.decisions = decisions
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.results: list[dict[str, object]] = []  # what each command or control came to
+        # (decision, actuator, action) done: a decision moves an actuator once. A controller resending
+        # after a restart gets "already" (which it counts as done); an attacker replaying an old,
+        # still-valid decision (isolate under proposal 5, after the node came back) moves nothing.
+        self._carried_out: set[tuple[str, str, str]] = set()
         self.service: ServiceLevel | None = None  # the last service level published
         if decisions is not None:
             self._client.on_connect = self._subscribe
@@ -78,10 +82,15 @@ class TwinPublisher(NamedClient):
                 if topic == cmd_topic(self.runner.sector):
                     command = parse_command(payload, self.runner.sector)
                     ref, what = command.decision_ref, f"{command.actuator_id} {command.action}"
+                    key = (command.decision_ref, command.actuator_id, command.action)
+                    if key in self._carried_out:
+                        raise PermissionError(f"already carried out for {command.decision_ref}: a repeated or "
+                                              "replayed command is not acted on twice")
                     refused = self.decisions(command) if self.decisions is not None else "commands are off"
                     if refused:
                         raise PermissionError(refused)
                     self.runner.twin.apply(command)
+                    self._carried_out.add(key)
                 else:
                     control = parse_control(payload)
                     what = f"{control.op} {control.kind} {control.target}".strip()

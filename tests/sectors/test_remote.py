@@ -70,14 +70,21 @@ def test_a_twin_switches_only_for_an_executed_proposal_and_acks_every_command(fr
                 update={"decision_ref": f"proposal:{pid}"}).model_dump_json(), 3)
             assert done["ok"], done
             assert runner.twin.service().active_dc == "dc-standby"
+            # the node comes back (here: by hand), then someone replays the recorded, still-executed decision
+            runner.twin.apply(failover.model_copy(update={"action": "failback"}))
+            assert runner.twin.service().active_dc == "dc-primary"
+            replayed = send(cmd_topic(Sector.BANKING), failover.model_copy(
+                update={"decision_ref": f"proposal:{pid}"}).model_dump_json(), 4)
+            assert not replayed["ok"] and "already carried out" in str(replayed["error"])
+            assert runner.twin.service().active_dc == "dc-primary"  # a decision moves an actuator once
 
             fault = send(sim_topic(Sector.BANKING), json.dumps(
-                {"op": "inject-fault", "kind": "outage", "target": "atm-cluster-2"}), 4)
+                {"op": "inject-fault", "kind": "outage", "target": "atm-cluster-2"}), 5)
             assert fault["ok"] and runner.twin.faults == {"atm-cluster-2": "outage"}
             bad = send(sim_topic(Sector.BANKING), json.dumps({"op": "inject-fault", "kind": "meteor",
-                                                              "target": "atm-cluster-2"}), 5)
+                                                              "target": "atm-cluster-2"}), 6)
             assert not bad["ok"] and "unknown fault kind 'meteor'" in str(bad["error"])
-            garbage = send(cmd_topic(Sector.BANKING), "{not json", 6)
+            garbage = send(cmd_topic(Sector.BANKING), "{not json", 7)
             assert not garbage["ok"] and "not an actuator command" in str(garbage["error"])
         finally:
             controller.disconnect()
