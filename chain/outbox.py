@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from keys.messages import EventToSign
+from keys.messages import MAX_EVENT_KIND, EventToSign
 from qeaims.errors import InvalidEvent
 
 __all__ = ["MAX_PAYLOAD", "EventOutbox", "OutboxRow"]
@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-MAX_KIND = 15
+MAX_KIND = MAX_EVENT_KIND  # IEventLedger.EventKind's last value (keys.messages keeps the one copy)
 MAX_PAYLOAD = 4096  # EventLedger.MAX_PAYLOAD
 
 

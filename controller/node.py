@@ -22,6 +22,10 @@ these steps, each one a hybrid-signed event from its own registered identity:
    (`ProposalExecuted`, action Reintegrate), the reintegrate plan's commands and the inverse of
    every protective command that was carried out are sent with that proposal as their decision.
 
+Spoofed sensors take another path (`controller.cyber`): a quorum of intrusion verdicts naming
+one sensor gets it quarantined (a ``sensor-quarantine`` event), a technician to the device, and the
+quarantine lifted once the tampering is removed.
+
 Resuming. The controller keeps no state of its own: the steps done are its own events, read back
 from its write-ahead outbox at start (which holds everything it ever recorded, sent or not), and the
 decisions are read from the chain. A restart mid-repair continues with the next step; a step whose
@@ -37,6 +41,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from web3 import Web3
+
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
@@ -46,6 +52,7 @@ from chain.quorum import Action
 from chain.recorder import EventRecorder, canonical_payload
 from controller.commander import Ack, Commander
 from controller.crews import CrewPool
+from controller.cyber import TECHNICIAN_S, IntrusionTally, Quarantine
 from controller.plans import ResponsePlan
 from controller.protect import inverse, protections
 from keys.identity import HybridIdentity
@@ -59,6 +66,8 @@ from sectors.remote import SimControl
 
 __all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner"]
 
+SENSOR_QUARANTINE = kind_by_name("sensor-quarantine")
+INTRUSION = kind_by_name("intrusion")
 STEP_KINDS: dict[str, int] = {
     "plan": kind_by_name("reroute-plan"),
     "applied": kind_by_name("isolation-applied"),
@@ -108,6 +117,8 @@ class Controller:
         self.index = Indexer(base / "index.sqlite", client.rpc, deployment, contract_abis())
         self.isolations: dict[int, Isolation] = {}
         self._done = self._steps_in_outbox()
+        self.tally = IntrusionTally()
+        self.quarantines = self._quarantines_in_outbox()
 
     def close(self) -> None:
         self.index.close()
@@ -122,6 +133,22 @@ class Controller:
             except (ValueError, KeyError, TypeError):
                 continue
         return done
+
+    def _quarantines_in_outbox(self) -> dict[str, Quarantine]:
+        found: dict[str, Quarantine] = {}
+        for row in self.outbox.rows_of_kinds([SENSOR_QUARANTINE]):
+            try:
+                body = json.loads(row.payload)
+                key = f"{body['sector']}|{body['sensor']}"
+                if body["state"] == "quarantined":
+                    found[key] = Quarantine(str(body["sector"]), str(body["sensor"]), str(body["asset"]),
+                                            str(body["node"]), [(str(o), int(s)) for o, s in body["evidence"]],
+                                            seq=row.seq, due=float(body["due"]))
+                elif key in found:
+                    found[key].lifted = True
+            except (ValueError, KeyError, TypeError):
+                continue
+        return found
 
     # --- reading decisions from the chain ---------------------------------------------------------
 
@@ -178,6 +205,38 @@ class Controller:
                             if i.node == node and "repaired" in i.steps and pid > i.proposal), None)
             if waiting is not None and not waiting.finished:
                 self._reintegrate(waiting, pid)
+        self._respond_to_intrusions()
+
+    # --- spoofed sensors (controller.cyber) --------------------------------------------------------
+
+    def _respond_to_intrusions(self) -> None:
+        self.tally.read(self.index.db, INTRUSION)
+        fresh = [q for q in self.tally.quorate(self._active_oracles(), self._required_votes())
+                 if q.key not in self.quarantines]
+        for q in fresh:
+            q.due = self._clock() + TECHNICIAN_S / self.speed
+            q.seq = self._record_quarantine(q, "quarantined", evidence=[list(e) for e in q.evidence],
+                                            required=len(q.evidence), due=q.due, technician_s=TECHNICIAN_S)
+            self.quarantines[q.key] = q
+        for q in self.quarantines.values():
+            if not q.lifted and self._clock() >= q.due:
+                ack = self.commander.control(Sector(q.sector), SimControl(op="clear-attack", target=q.sensor))
+                self._record_quarantine(q, "lifted", quarantine=q.seq, field_ok=ack.ok, field_error=ack.error)
+                q.lifted = True
+
+    def _record_quarantine(self, q: Quarantine, state: str, **fields: Any) -> int:
+        body = {"state": state, "sector": q.sector, "sensor": q.sensor, "asset": q.asset, "node": q.node, **fields}
+        seq = self.recorder.record(SENSOR_QUARANTINE, to_bytes32(q.node or q.asset), canonical_payload(body))
+        log_line(f"controller-sensor-{state}", sector=q.sector, sensor=q.sensor, node=q.node, seq=seq)
+        return seq
+
+    def _active_oracles(self) -> set[str]:
+        named = {o for by in self.tally.named.values() for o in by}
+        return {o for o in named if int(self.client.call1("Registry", "oracle", to_checksum(o))[4]) == 1}
+
+    def _required_votes(self) -> dict[str, int]:
+        sectors = {sector for sector, _ in self.tally.named}
+        return {s: int(self.client.call1("IsolationQuorum", "requiredVotes", to_bytes32(s))) for s in sectors}
 
     def _record(self, iso: Isolation, step: str, **fields: Any) -> int:
         body = {"proposal": iso.proposal, "step": step, "node": iso.node, "asset": iso.asset, **fields}
@@ -281,6 +340,10 @@ class Controller:
                 if a.get("ok") and not a.get("already")]  # undo only what this isolation changed
         self._record(iso, "reintegrated", reintegration=proposal, acks=acks,
                      unprotected=self._send_optional(undo), **({"error": error} if error else {}))
+
+
+def to_checksum(address: str) -> str:
+    return str(Web3.to_checksum_address(address))
 
 
 def _ack(command: ActuatorCommand, ack: Ack | None) -> dict[str, Any]:

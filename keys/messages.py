@@ -39,7 +39,7 @@ BATCH_DOMAIN = b"QEAIMS/v1/event-batch\x00"
 REGISTRATION_DOMAIN = b"QEAIMS/v1/registration\x00"
 ROTATION_DOMAIN = b"QEAIMS/v1/key-rotation\x00"
 
-MAX_EVENT_KIND = 15  # IEventLedger.EventKind has 16 values; the ledger rejects the rest
+MAX_EVENT_KIND = 16  # IEventLedger.EventKind has 17 values; the ledger rejects the rest
 _UINT64_MAX = 2**64 - 1
 
 

@@ -23,6 +23,7 @@ KINDS: tuple[str, ...] = (
     "cascade-analysis",
     "reroute-plan",
     "isolation-applied",
+    "sensor-quarantine",
 )
 
 

@@ -29,7 +29,8 @@ interface IEventLedger {
         Maintenance, // 12 predicted failure
         CascadeAnalysis, // 13
         ReroutePlan, // 14
-        IsolationApplied // 15
+        IsolationApplied, // 15
+        SensorQuarantine // 16 a sensor a quorum of its sector's oracles found spoofed, and its lifting
     }
 
     struct EventInput {

@@ -58,7 +58,7 @@ contract LedgerHandler is CommonBase, StdCheats, StdUtils {
             events[i] = IEventLedger.EventInput(start + uint64(i), uint8(i % 16), bytes32(i), abi.encode(i));
         }
         if (mode == 6 && size > 1) (events[0].seq, events[size - 1].seq) = (events[size - 1].seq, events[0].seq);
-        if (mode == 7) events[size - 1].kind = 16;
+        if (mode == 7) events[size - 1].kind = 17;
 
         bool expected = _wouldAccept(actor, events);
         vm.recordLogs();
@@ -100,7 +100,7 @@ contract LedgerHandler is CommonBase, StdCheats, StdUtils {
         if (registry.oracle(actor).status != IRegistry.OracleStatus.Active) return false;
         uint64 previous = ghost_lastSeq[actor];
         for (uint256 i; i < events.length; ++i) {
-            if (events[i].seq != previous + 1 || events[i].kind > 15) return false;
+            if (events[i].seq != previous + 1 || events[i].kind > 16) return false;
             previous = events[i].seq;
         }
         return true;

@@ -1,0 +1,95 @@
+"""The cybersecurity response to spoofed sensors: quarantine by quorum, a crew to the device, lift.
+
+An oracle that finds one sensor inconsistent with the rest of the network records an *intrusion*
+verdict naming it (`oracles.detect.classify`); it never votes to isolate the physical asset for it
+(a spoofed reading is not a broken pump). One oracle's word is not enough to act on — it may be
+the compromised party — so the response starts when the sector's quorum agrees: as many distinct
+*active* oracles of the sector as `IsolationQuorum.requiredVotes` asks for an isolation have named
+the same sensor in intrusion verdicts. Then the controller:
+
+1. records a ``sensor-quarantine`` event (``state: quarantined``) citing those verdicts as evidence
+   (oracle, seq), so an auditor can recount the quorum from chain data alone; oracles stop
+   trusting the sensor from that event on and judge its asset from its redundant neighbours;
+2. sends a crew to the device (the gateway is inspected, the tampering removed, its credentials
+   re-issued), at the sector's crew travel and repair times, most critical node first;
+3. when the crew is done, clears the attack in the field and records ``sensor-quarantine`` with
+   ``state: lifted`` and the quarantine's seq, after which the sensor counts again.
+
+Both steps are write-ahead (the controller's outbox), so a restart neither repeats nor loses one.
+Forged *signatures* are the other intrusion: those senders are oracles, and their peers quarantine
+them through the quorum's own Quarantine action (`oracles.peer_check`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TECHNICIAN_S", "IntrusionTally", "Quarantine"]
+
+TECHNICIAN_S = 3600.0
+"""Simulated seconds for a technician to reach the device, remove the tampering and re-issue the
+gateway's credentials (travel ~30 min in a city, ~30 min on site)."""
+
+
+@dataclass
+class Quarantine:
+    """One sensor's quarantine: from the quorum's evidence to the crew's repair."""
+
+    sector: str
+    sensor: str
+    asset: str
+    node: str
+    evidence: list[tuple[str, int]]  # (oracle, seq) of the intrusion verdicts that made the quorum
+    seq: int = 0  # the quarantine event's seq (0: not recorded yet)
+    crew: str = ""
+    due: float = 0.0
+    lifted: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.sector}|{self.sensor}"
+
+
+@dataclass
+class IntrusionTally:
+    """Which active oracles named which sensor in intrusion verdicts, read incrementally by block."""
+
+    named: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # (sector, sensor) → oracle → seq
+    assets: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # → (asset, node)
+    cursor: int = 0  # the last events rowid read
+
+    def add(self, oracle: str, seq: int, payload: dict[str, Any]) -> None:
+        sensors = payload.get("sensors") or []
+        first = sensors[0] if sensors else None
+        sensor = first[0] if isinstance(first, list | tuple) and first else first
+        sector = payload.get("sector")
+        if not isinstance(sensor, str) or not isinstance(sector, str):
+            return  # an intrusion raised by first-pass findings alone names no sensor: nothing to quarantine
+        key = (sector, sensor)
+        self.named.setdefault(key, {}).setdefault(oracle.lower(), seq)
+        self.assets[key] = (str(payload.get("asset", "")), str(payload.get("subject", "")))
+
+    def read(self, db: Any, intrusion_kind: int) -> None:
+        """Take the intrusion events recorded since the last call (the indexer's ``events`` table)."""
+        rows = db.execute("SELECT rowid, oracle, seq, payload FROM events WHERE kind = ? AND rowid > ? "
+                          "ORDER BY rowid", (intrusion_kind, self.cursor)).fetchall()
+        for rowid, oracle, seq, payload in rows:
+            self.cursor = max(self.cursor, int(rowid))
+            try:
+                body = json.loads(bytes(payload))
+            except (ValueError, TypeError):
+                continue
+            if isinstance(body, dict):
+                self.add(str(oracle), int(seq), body)
+
+    def quorate(self, active: set[str], required: dict[str, int]) -> list[Quarantine]:
+        """Sensors named by at least the sector's required number of distinct active oracles."""
+        out = []
+        for (sector, sensor), by in sorted(self.named.items()):
+            voters = sorted((o, s) for o, s in by.items() if o in active)
+            if sector in required and len(voters) >= required[sector] > 0:
+                asset, node = self.assets[(sector, sensor)]
+                out.append(Quarantine(sector, sensor, asset, node, voters))
+        return out
