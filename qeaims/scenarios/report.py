@@ -59,6 +59,7 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
         "reintegrated": sum(t.reintegrated is not None for t in isolable),
         "wrongful_isolations": len(run.wrongful),
         "attacks_isolated": sum(t.isolated is not None for t in run.tracks if t.is_attack),
+        "attacks_quarantined": sum(t.quarantined is not None for t in run.tracks if t.is_attack),
     }
     return {
         "scenario": run.scenario.name, "speed": run.speed, "kpis": kpis, "faults": faults,
@@ -70,7 +71,8 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
 def _track(t: FaultTrack) -> dict[str, Any]:
     return {"step": t.step.label, "node": t.node, "subject": t.subject, "attack": t.is_attack, "error": t.error,
             "proposal": t.proposal, **{k: t.since(getattr(t, k)) for k in (
-                "detected", "isolated", "response", "restored", "repaired", "reintegrated")}}
+                "detected", "isolated", "response", "restored", "repaired", "reintegrated", "quarantined",
+                "lifted")}}
 
 
 def _fmt(value: float | None) -> str:
@@ -85,14 +87,19 @@ def _short(t: FaultTrack) -> str:
 
 def tracks_table(run: ScenarioRun, title: str) -> Table:
     """One row per injected fault; fits an 80-column terminal (times are seconds after the onset)."""
-    table = Table(title=title, caption="seconds after each fault's onset; protect = dependants protected")
+    table = Table(title=title, caption="seconds after each fault's onset; protect = dependants protected; "
+                                       "for an attack, isolate = sensor quarantined (q), back = quarantine lifted")
     table.add_column("fault", overflow="fold", ratio=1, min_width=16)
     table.add_column("node", overflow="fold", max_width=14)
     for column in ("detect", "isolate", "protect", "restore", "repair", "back"):
         table.add_column(column, justify="right", no_wrap=True)
     for t in run.tracks:
         label = _short(t) + (f" [red]({t.error})[/]" if t.error else "")
-        table.add_row(label, t.node or ("(attack)" if t.is_attack else "-"), _fmt(t.since(t.detected)),
+        if t.is_attack:
+            table.add_row(label, "(attack)", _fmt(t.since(t.detected)), _fmt(t.since(t.quarantined)).replace("s", "s q"), "-",
+                          "-", "-", _fmt(t.since(t.lifted)))
+            continue
+        table.add_row(label, t.node or "-", _fmt(t.since(t.detected)),
                       _fmt(t.since(t.isolated)), _fmt(t.since(t.response)), _fmt(t.since(t.restored)),
                       _fmt(t.since(t.repaired)), _fmt(t.since(t.reintegrated)))
     return table

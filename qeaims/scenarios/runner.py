@@ -14,6 +14,10 @@ to:
   cascade analysis that decided them;
 - restoration: the same ``applied`` step (isolate + restore commands acknowledged).
 
+A spoofed-sensor attack is tracked to its detection, to the controller's ``sensor-quarantine`` of
+that sensor (``quarantined``: a quorum of intrusion verdicts named it) and to the quarantine's
+lifting once a technician removed the tampering (``lifted``).
+
 Times are wall-clock seconds between the onset and the block that recorded each step (block
 timestamps have one-second resolution): what the software took, with the twins' clock running
 `speed` times faster than real time. A measurement attack is expected to be detected but never
@@ -45,6 +49,7 @@ from sectors.anchors import anchor_node
 
 __all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed"]
 
+QUARANTINE = kind_by_name("sensor-quarantine")
 VERDICTS = tuple(kind_by_name(k) for k in ("anomaly", "fault", "intrusion"))
 CONTROLLER_STEPS = {"cascade": kind_by_name("cascade-analysis"), "applied": kind_by_name("isolation-applied"),
                     "dispatched": kind_by_name("repair-dispatched"), "repaired": kind_by_name("repaired"),
@@ -64,6 +69,8 @@ class FaultTrack:
     restored: float | None = None
     repaired: float | None = None
     reintegrated: float | None = None
+    quarantined: float | None = None
+    lifted: float | None = None
     error: str = ""
 
     @property
@@ -198,6 +205,9 @@ class ScenarioRun:
             f"SELECT kind, payload, timestamp FROM events WHERE block >= ? AND kind IN "
             f"({','.join('?' * len(CONTROLLER_STEPS))})", (self._from_block, *CONTROLLER_STEPS.values())).fetchall()
         names = {v: k for k, v in CONTROLLER_STEPS.items()}
+        quarantines = [(json.loads(bytes(p)), float(ts)) for p, ts in db.execute(
+            "SELECT payload, timestamp FROM events WHERE block >= ? AND kind = ? ORDER BY block, log_index",
+            (self._from_block, QUARANTINE)).fetchall() if ts is not None]
         for track in self.tracks:
             if track.onset is None:
                 continue
@@ -211,6 +221,12 @@ class ScenarioRun:
                          and body.get("subject") == track.subject]
                 found = exact or mine
                 track.detected = found[0] if found else None
+            if track.is_attack:
+                for body, ts in quarantines:
+                    if body.get("sensor") == track.step.control.target and ts >= int(track.onset):
+                        attr = "quarantined" if body.get("state") == "quarantined" else "lifted"
+                        if getattr(track, attr) is None:
+                            setattr(track, attr, ts)
             if track.node is not None and track.proposal is None:
                 for ex in executed:
                     target = from_bytes32(bytes.fromhex(str(ex["target"])[2:]))
