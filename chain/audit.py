@@ -13,6 +13,7 @@ An event is valid only if its batch, its key and its sequence all check out.
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
@@ -140,6 +141,8 @@ def verify_chain_history(
                                        "batch": int(batch_id), "block": int(block), "reason": reason})
         if progress is not None:
             progress(done, len(batches))
+    if from_batch == 1:  # a full audit; an oracle checking its peers incrementally skips it
+        report.invalid += _check_quarantines(db)
     orphans = report.events - sum(int(c) for (c,) in db.execute("SELECT count FROM batches WHERE batch_id >= ?",
                                                                    (from_batch,)))
     if orphans > 0:
@@ -179,3 +182,38 @@ def _check_batch(
     if first_seq != previous_seq + 1:
         return f"sequence jumps from {previous_seq} to {first_seq}"
     return None
+
+
+def _check_quarantines(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Recount each sensor quarantine from chain data: every cited verdict must be an intrusion
+    event naming that sensor first, from distinct oracles, at least as many as the event says the
+    sector's quorum required (`controller.cyber`)."""
+    from qeaims.kinds import kind_by_name
+
+    intrusion, quarantine = kind_by_name("intrusion"), kind_by_name("sensor-quarantine")
+    problems: list[dict[str, Any]] = []
+    rows = db.execute("SELECT oracle, seq, payload, block FROM events WHERE kind = ?", (quarantine,)).fetchall()
+    for oracle, seq, payload, block in rows:
+        try:
+            body = json.loads(bytes(payload))
+            if body.get("state") != "quarantined":
+                continue
+            cited = {(str(o).lower(), int(s)) for o, s in body["evidence"]}
+            sensor, required = str(body["sensor"]), int(body["required"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            reason = "sensor quarantine without readable evidence"
+        else:
+            valid = set()
+            for voter, voter_seq in cited:
+                found = db.execute("SELECT payload FROM events WHERE oracle = ? AND seq = ? AND kind = ?",
+                                   (voter, voter_seq, intrusion)).fetchone()
+                sensors = json.loads(bytes(found[0])).get("sensors") if found else None
+                first = sensors[0] if sensors else None
+                if (first[0] if isinstance(first, list) and first else first) == sensor:
+                    valid.add(voter)
+            if len(valid) >= max(required, 1):
+                continue
+            reason = f"sensor quarantine of {sensor} cites {len(valid)} matching intrusion verdicts, needs {required}"
+        problems.append({"oracle": to_checksum_address(oracle), "seq": int(seq), "batch": None, "block": int(block),
+                         "reason": reason})
+    return problems

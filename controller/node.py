@@ -211,12 +211,12 @@ class Controller:
 
     def _respond_to_intrusions(self) -> None:
         self.tally.read(self.index.db, INTRUSION)
-        fresh = [q for q in self.tally.quorate(self._active_oracles(), self._required_votes())
-                 if q.key not in self.quarantines]
+        required = self._required_votes()
+        fresh = [q for q in self.tally.quorate(self._active_oracles(), required) if q.key not in self.quarantines]
         for q in fresh:
             q.due = self._clock() + TECHNICIAN_S / self.speed
             q.seq = self._record_quarantine(q, "quarantined", evidence=[list(e) for e in q.evidence],
-                                            required=len(q.evidence), due=q.due, technician_s=TECHNICIAN_S)
+                                            required=required[q.sector], due=q.due, technician_s=TECHNICIAN_S)
             self.quarantines[q.key] = q
         for q in self.quarantines.values():
             if not q.lifted and self._clock() >= q.due:

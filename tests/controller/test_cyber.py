@@ -21,6 +21,7 @@ from qeaims.messages import Sector
 from sectors.publish import TwinPublisher
 from sectors.remote import SimControl, chain_decision_check
 from sectors.runner import open_twin
+from tests.chain.test_ledger_and_audit import audit
 from tests.conftest import free_port
 from tests.oracles.test_oracle_node import ledger_events
 from tests.support import oracle, recorder
@@ -30,7 +31,7 @@ SENSOR = "switch-1/latency_p95_ms"
 
 def intrusion(sensor: str | None = SENSOR) -> bytes:
     """An intrusion verdict's payload as `oracles.node` writes it (sensors: [[name, share]])."""
-    return canonical_payload({"episode": f"switch-1|intrusion|1", "subject": "switch-1", "sector": "banking",
+    return canonical_payload({"episode": "switch-1|intrusion|1", "subject": "switch-1", "sector": "banking",
                               "asset": "switch-1", "verdict": "intrusion", "score": 9.0, "threshold": 1.0,
                               "sensors": [[sensor, 0.97]] if sensor else [], "reason": "spoofed or failed sensor"})
 
@@ -95,6 +96,14 @@ def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technicia
     assert states == [("quarantined", SENSOR), ("lifted", SENSOR)]
     quarantined = next(p for o, _, p in ledger_events(chain, "sensor-quarantine") if p["state"] == "quarantined")
     assert sorted(o for o, _ in quarantined["evidence"]) == sorted(v.address.lower() for v in voters)
+    assert quarantined["required"] == 3
+    assert audit(chain).ok  # an auditor recounts the quorum from chain data alone
+    # a quarantine that claims a quorum it did not have is caught by the same recount
+    forged = {**quarantined, "evidence": quarantined["evidence"][:2]}
+    recorder(chain.client, chain.settings, dev_controller(chain.settings)).record(
+        kind_by_name("sensor-quarantine"), to_bytes32("switch-1"), canonical_payload(forged))
+    [problem] = audit(chain).invalid
+    assert "cites 2 matching intrusion verdicts, needs 3" in problem["reason"]
 
 
 TECHNICIAN_SPEED = 3600.0  # the technician's hour passes in a second
