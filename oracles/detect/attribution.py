@@ -53,18 +53,23 @@ class FaultCase:
 
     `warm_rows`/`max_rows` override the evaluation's for a fault that only shows in some state
     (a lift-station pump fails unseen until the wet well reaches its start level) or slowly.
+    `rain_mm_h` rains on the twin from its first row (sewage: weather is an input, not a fault).
+    `kind=None` injects nothing: a run of normal operation under those conditions (a storm, the
+    morning peak), where every verdict is a false alarm and every FAULT vote a wrongful one.
     """
 
-    kind: FaultKind
-    target: str
+    kind: FaultKind | None
+    target: str = ""
     severity: float | None = None
     asset: str | None = None
     warm_rows: int | None = None
     max_rows: int | None = None
+    rain_mm_h: float | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.kind.value} {self.target}"
+        what = "normal" if self.kind is None else f"{self.kind.value} {self.target}"
+        return what + ("" if self.rain_mm_h is None else f" in {self.rain_mm_h:g} mm/h rain")
 
     @property
     def named(self) -> str:
@@ -103,12 +108,19 @@ DEFAULT_FAULTS: dict[Sector, tuple[FaultCase, ...]] = {
         FaultCase(F.PUMP_FAILURE, "station:PS1", warm_rows=56, max_rows=36),
         FaultCase(F.BLOCKAGE, "conduit:C1", 1.0),
         FaultCase(F.BLOCKAGE, "conduit:C3", 1.0),
+        # a storm is weather: inflow, wet well and CSO spill rise, and nothing may be voted out
+        FaultCase(None, rain_mm_h=25.0, max_rows=36),
+        FaultCase(None, rain_mm_h=40.0, max_rows=36),
+        # the duty pump fails 40 minutes into a storm (the storm-day scenario); both pumps were running
+        FaultCase(F.PUMP_FAILURE, "pump:P1", rain_mm_h=25.0, max_rows=24),
     ),
     Sector.TRANSPORTATION: (
         FaultCase(F.INCIDENT, "link:n11-n12", 0.95),
         FaultCase(F.INCIDENT, "link:n21-n22", 1.0),
         # a signal outage is the central signal group's (sectors.anchors: it runs every signalised link)
         FaultCase(F.SIGNAL_OUTAGE, "node:n11", asset="signals-centre"),
+        # the morning peak with nothing broken: queues at the signals are normal, not faults
+        FaultCase(None, max_rows=60),
     ),
     Sector.ELECTRICITY: (
         FaultCase(F.LINE_FAULT, "line-3"),
@@ -136,6 +148,7 @@ class RunResult:
     anchor: str | None
     wrongful: tuple[str, ...]  # registered nodes other than the expected one that a FAULT verdict named
     reason: str = ""
+    injected: bool = True  # False: a run of normal operation (FaultCase kind None)
 
     @property
     def detected(self) -> bool:
@@ -153,13 +166,14 @@ class SectorFigures:
     """A sector's totals over its runs (percentages of detected runs, or of all runs)."""
 
     sector: str
-    runs: int
+    runs: int  # runs with a fault injected (the rest are `normal_runs`)
     detected: int
     attributed: int
     faults_kind: int  # detected runs whose first verdict is a FAULT
     wrongful_runs: int  # runs with a FAULT verdict that votes another registered node
     false_alarm_runs: int  # runs with any verdict before the fault
     mean_rows_to_detect: float | None
+    normal_runs: int = 0  # runs of normal operation (a storm, the morning peak): any verdict is a false alarm
 
     @property
     def detection_pct(self) -> float:
@@ -196,15 +210,20 @@ def _label(v: Verdict, anchor: str | None) -> str:
 def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int = 8, max_rows: int = 10) -> RunResult:
     """Open a fresh twin on `seed`, run `warm_rows` normal rows, inject `case`, watch `max_rows` rows."""
     sector = model.sector
-    expected = anchor_node(sector, case.named)
+    expected = anchor_node(sector, case.named) if case.kind is not None else None
     recent: list[NDArray[np.float64]] = []
     before: list[str] = []
     after: list[tuple[int, Verdict]] = []
+    normal: list[Verdict] = []  # a run without a fault: every verdict
     warm_rows = case.warm_rows or warm_rows
     max_rows = case.max_rows or max_rows
     with normal_twin(sector, seed=seed) as runner:
+        if case.rain_mm_h is not None:
+            if not hasattr(runner.twin, "set_rain"):
+                raise ConfigError(f"the {sector.value} twin has no rain")
+            runner.twin.set_rain(case.rain_mm_h)
         for i in range(warm_rows + max_rows):
-            if i == warm_rows:
+            if i == warm_rows and case.kind is not None:
                 extra = {} if case.severity is None else {"severity": case.severity}
                 runner.twin.inject_fault(case.kind, case.target, **extra)
             readings = runner.advance()
@@ -217,11 +236,13 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
             verdict = model.assess(np.asarray(recent), readings[0].timestamp)
             if verdict is None:
                 continue
-            if i < warm_rows:
+            if i < warm_rows or case.kind is None:
                 before.append(f"row {i + 1}: {_label(verdict, anchor_node(sector, verdict.asset_id))}")
+                if case.kind is None:
+                    normal.append(verdict)
             else:
                 after.append((i - warm_rows + 1, verdict))
-    wrongful = sorted({a for _, v in after if v.kind is VerdictKind.FAULT
+    wrongful = sorted({a for v in [*normal, *(v for _, v in after)] if v.kind is VerdictKind.FAULT
                        for a in [anchor_node(sector, v.asset_id)] if a is not None and a != expected})
     first = after[0] if after else None
     return RunResult(
@@ -229,14 +250,15 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
         false_alarms=tuple(before), rows_to_detect=first[0] if first else None,
         kind=first[1].kind.value if first else None, asset=first[1].asset_id if first else None,
         anchor=anchor_node(sector, first[1].asset_id) if first else None, wrongful=tuple(wrongful),
-        reason=first[1].reason if first else "")
+        reason=first[1].reason if first else "", injected=case.kind is not None)
 
 
 def figures(sector: Sector, runs: Sequence[RunResult]) -> SectorFigures:
-    found = [r for r in runs if r.detected]
+    faulted = [r for r in runs if r.injected]
+    found = [r for r in faulted if r.detected]
     delays = [r.rows_to_detect for r in found if r.rows_to_detect is not None]
     return SectorFigures(
-        sector=sector.value, runs=len(runs), detected=len(found), attributed=sum(r.attributed for r in found),
+        sector=sector.value, runs=len(faulted), normal_runs=len(runs) - len(faulted), detected=len(found), attributed=sum(r.attributed for r in found),
         faults_kind=sum(r.kind == VerdictKind.FAULT.value for r in found),
         wrongful_runs=sum(bool(r.wrongful) for r in runs), false_alarm_runs=sum(bool(r.false_alarms) for r in runs),
         mean_rows_to_detect=round(float(np.mean(delays)), 2) if delays else None)

@@ -89,15 +89,27 @@ class FirstPassCheck:
         self.max_step: Array = np.zeros(0)
         self.moves: NDArray[np.bool_] = np.zeros(0, dtype=bool)
 
-    def fit(self, normal: Array) -> FirstPassCheck:
+    def fit(self, normal: Array, *, groups: Sequence[str] | None = None) -> FirstPassCheck:
+        """Learn the limits from normal rows (oldest first).
+
+        `groups` (one key per sensor) makes sensors with the same key share their range and step
+        limits: the widest any of them showed. For sensors on identical assets (the links of a
+        road grid), what one did in normal operation another may do next time.
+        """
         x = np.asarray(normal, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.sensors) or len(x) < 2:
             raise ValueError(f"expected at least 2 rows of {len(self.sensors)} sensors, got shape {x.shape}")
+        if groups is not None and len(groups) != len(self.sensors):
+            raise ValueError(f"expected one group per sensor ({len(self.sensors)}), got {len(groups)}")
         lo, hi = x.min(axis=0), x.max(axis=0)
+        steps = np.abs(np.diff(x, axis=0)).max(axis=0)
+        if groups is not None:
+            for key in set(groups):
+                cols = [j for j, g in enumerate(groups) if g == key]
+                lo[cols], hi[cols], steps[cols] = lo[cols].min(), hi[cols].max(), steps[cols].max()
         span = np.maximum(hi - lo, np.maximum(np.abs(hi), 1.0) * 0.01)
         self.low, self.high = lo - self.range_margin * span, hi + self.range_margin * span
-        steps = np.abs(np.diff(x, axis=0))
-        self.max_step = np.maximum(steps.max(axis=0), 1e-9)
+        self.max_step = np.maximum(steps, 1e-9)
         # a sensor "moves" if it changed at least once in every stretch as long as the frozen limit
         runs = _longest_constant_run(x)
         self.moves = runs < self.frozen_rows

@@ -26,7 +26,16 @@ import numpy as np
 
 from sectors._twin import InvalidFault, TwinError
 
-__all__ = ["DEV_HOSPITALS", "Hospital", "HospitalSpec", "Patient", "PowerSource"]
+__all__ = ["DEV_HOSPITALS", "RATE_WINDOW_S", "Hospital", "HospitalSpec", "Patient", "PowerSource"]
+
+RATE_WINDOW_S = 7200.0
+"""Arrival and admission rates are counted over the last two hours.
+
+A surge is a rise in a Poisson rate, and telling it from chance takes evidence that accumulates
+with time: at a couple of arrivals an hour, a one-hour count is too noisy (a tripled rate is
+often within normal luck), a two-hour count separates a tripled rate from normal within about
+two hours, and a longer window would only make the count slower to rise and to fall back.
+"""
 
 
 class PowerSource(IntEnum):
@@ -108,6 +117,35 @@ class Hospital:
         self.diverted_in = 0
         self.total_wait_s = 0.0
         self._next_pid = 0
+        # arrival and admission times (simulated s) within the last RATE_WINDOW_S: the ED board's counts
+        self.arrival_times: deque[float] = deque()
+        self.admission_times: deque[float] = deque()
+
+    # --- demand ----------------------------------------------------------------------------------
+    def prime_rates(self, rng: np.random.Generator) -> None:
+        """Fill the rate windows with the arrivals of the hour(s) before t = 0 (steady state).
+
+        The beds start at steady-state occupancy; the counts must too, or every fresh twin would
+        report a demand that climbs from zero for its first RATE_WINDOW_S, a start-up transient a
+        detector would learn as normal and an oracle would see on every restart. `rng` is not the
+        hospital's own, so a seed's patients stay the ones it had before these counts existed.
+        """
+        total = self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h
+        n = int(rng.poisson(total * RATE_WINDOW_S / 3600.0))
+        past = sorted(float(t) for t in rng.uniform(-RATE_WINDOW_S, 0.0, size=n))
+        self.arrival_times.extend(past)
+        self.admission_times.extend(past)
+
+    def record(self, times: deque[float], now_s: float) -> None:
+        times.append(now_s)
+        self.rate(times, now_s)
+
+    @staticmethod
+    def rate(times: deque[float], now_s: float) -> float:
+        """Events per hour over the last RATE_WINDOW_S (older ones are dropped)."""
+        while times and times[0] <= now_s - RATE_WINDOW_S:
+            times.popleft()
+        return len(times) * 3600.0 / RATE_WINDOW_S
 
     # --- capacity --------------------------------------------------------------------------------
     @property

@@ -1,6 +1,10 @@
 """What the hospitals' instruments report, and how well the health network is serving patients.
 
-Sensor ids are ``<hospital id>/<quantity>``. Counts are beds and patients; ``power_source`` is a
+Sensor ids are ``<hospital id>/<quantity>``. Counts are beds and patients; ``arrivals_per_h`` (patients
+presenting, the emergency department's registrations) and ``admissions_per_h`` (patients given a bed,
+the bed-management system's) are rates over the last two hours: demand is what a surge changes first,
+long before beds run out, and two systems counting the same patients is how a real surge (both rise)
+differs from a falsified count (one rises alone); ``power_source`` is a
 code (0 none, 1 grid, 2 backup) so a detector sees a number; ICU sensors exist only where there
 is an ICU. The service report is computed from the model, never from (possibly falsified) sensors.
 """
@@ -32,6 +36,8 @@ def hospital_readings(h: Hospital, now_s: float, at: datetime) -> list[Reading]:
         ("beds_occupied", "count", h.ward_occupied),
         ("bed_occupancy", "%", 100.0 * h.ward_occupied / s.beds),
         ("queue_length", "count", len(h.queue)),
+        ("arrivals_per_h", "1/h", h.rate(h.arrival_times, now_s)),
+        ("admissions_per_h", "1/h", h.rate(h.admission_times, now_s)),
         ("longest_wait_min", "min", h.longest_wait_s(now_s) / 60.0),
         ("oxygen_m3", "m3", h.oxygen_m3),
         ("oxygen_use_m3h", "m3/h", h.oxygen_use_m3_per_h()),

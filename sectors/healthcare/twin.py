@@ -81,7 +81,8 @@ class HealthcareTwin:
         self._attacks = MeasurementAttacks(history=history)
         self._arrivals: dict[str, simpy.Process] = {}
         self._generators: dict[str, simpy.Process] = {}
-        for hid, h in self.hospitals.items():
+        for i, (hid, h) in enumerate(self.hospitals.items()):
+            h.prime_rates(np.random.default_rng([seed, i, 1]))
             for patient in h.initial_patients():
                 h.take_bed(patient)
                 self.env.process(self._stay(h, patient))
@@ -186,6 +187,7 @@ class HealthcareTwin:
                 h.diverted_out += 1
                 target.diverted_in += 1
                 h = target
+        h.record(h.arrival_times, self.now_s)
         h.queue.append(patient)
         self._admit(h)
 
@@ -193,6 +195,7 @@ class HealthcareTwin:
         for patient in h.admissible():
             h.take_bed(patient)
             h.admitted += 1
+            h.record(h.admission_times, self.now_s)
             h.total_wait_s += self.now_s - patient.arrived_s
             self.env.process(self._stay(h, patient))
 
