@@ -137,6 +137,10 @@ class OracleNode:
         self._recheck = True  # votes are re-checked at start and after every chain outage
         self._repairs: dict[str, int] = {}  # node under repair → stream rows when first seen so
         self._reintegration_voted: set[str] = set()
+        # node → stream rows until which its fault votes wait: a reintegrated node goes through a
+        # commanded transition (a fail-back, a re-energised section) that looks like a fault for a
+        # report period or two; a vote opened in that window is cast only if the fault outlasts it
+        self._settling: dict[str, int] = {}
 
     def close(self) -> None:
         for closer in (self.peers.close, self._reader.close, self._db.close, self.store.close, self.outbox.close):
@@ -334,9 +338,21 @@ class OracleNode:
         if self.outbox.pending_count():
             self.recorder.flush()  # the evidence goes on-chain before the vote that cites it
         for episode, target, seq in pending:
-            state, detail = self._isolate(str(target), int(seq), str(episode))
+            if str(target) in self._repairs and self.quorum.node_status(to_bytes32(str(target))) == "active":
+                self._settled_from_repair(str(target))  # reintegrated since `_verify_repairs` last looked
+            until = self._settling.get(str(target))
+            if until is not None and self.stream.rows < until:
+                continue  # decided once the node has settled after its reintegration
+            if until is not None and not any(k.startswith(f"{target}|fault") for k in self.stream.open_episodes):
+                state, detail = "moot", "a transient while the node settled after its reintegration"
+            else:
+                state, detail = self._isolate(str(target), int(seq), str(episode))
             self._db.execute("UPDATE actions SET state = ?, detail = ? WHERE episode = ?", (state, detail, episode))
             log_line("isolation-" + state, oracle=self.me, target=target, episode=episode, detail=detail)
+
+    def _settled_from_repair(self, node: str) -> None:
+        self._repairs.pop(node, None)
+        self._settling[node] = self.stream.rows + 2 * self.stream.clear_rows
 
     def _verify_repairs(self) -> None:
         """Vote to reintegrate a node of this sector under repair once fresh readings show it healthy:
@@ -350,6 +366,8 @@ class OracleNode:
                 latest[from_bytes32(bytes.fromhex(str(change["node"])[2:]))] = int(change["to"])
         for node, status in latest.items():
             if status != 3:  # NodeStatus.Repairing
+                if node in self._repairs and status == 1:  # back to Active: it settles
+                    self._settled_from_repair(node)
                 self._repairs.pop(node, None)
                 self._reintegration_voted.discard(node)
                 continue

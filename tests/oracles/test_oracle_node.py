@@ -248,5 +248,26 @@ def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh
         sink.put_many(repaired, source="test")
         node.run_once()
     assert quorum.node_status(to_bytes32("pump-1")) == "active"
+    at = len(NORMAL + PUMP_STOPS) + 2 * len(NORMAL)
+    # the pump restarts under the reintegration's commands: a row or two look like a stop again
+    for node, sink in zip(nodes, sinks, strict=True):
+        node.run_once()  # each oracle sees the node back: it settles for 2 x clear_rows rows
+        sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=at), source="test")
+        node.run_once()
+    assert quorum.node_status(to_bytes32("pump-1")) == "active"  # the votes wait for the node to settle
+    at += 2
+    settle = readings(NORMAL * 2, start=at)  # it settles: the transient was not a fault
+    for node, sink in zip(nodes, sinks, strict=True):
+        sink.put_many(settle, source="test")
+        node.run_once()
+        moot = node._db.execute("SELECT detail FROM actions WHERE state = 'moot'").fetchall()
+        assert any("settled after its reintegration" in str(d) for (d,) in moot), moot
+    assert quorum.node_status(to_bytes32("pump-1")) == "active"
+    at += len(settle) // 2
+    for node, sink in zip(nodes, sinks, strict=True):  # a real failure after the window is voted on as before
+        sink.put_many(readings(PUMP_STOPS, start=at), source="test")
+        node.run_once()
+        node.drain_and_anchor()
+    assert quorum.node_status(to_bytes32("pump-1")) == "isolated"
     for node in nodes:
         node.close()
