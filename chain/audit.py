@@ -13,7 +13,6 @@ An event is valid only if its batch, its key and its sequence all check out.
 from __future__ import annotations
 
 import itertools
-import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
@@ -185,35 +184,18 @@ def _check_batch(
 
 
 def _check_quarantines(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Recount each sensor quarantine from chain data: every cited verdict must be an intrusion
-    event naming that sensor first, from distinct oracles, at least as many as the event says the
-    sector's quorum required (`controller.cyber`)."""
-    from qeaims.kinds import kind_by_name
+    """Recount each sensor quarantine from chain data (`chain.quarantines`): every cited verdict must
+    be an intrusion event naming that sensor first, from distinct oracles, at least as many as the
+    event says the sector's quorum required."""
+    from chain.quarantines import quarantine_records
 
-    intrusion, quarantine = kind_by_name("intrusion"), kind_by_name("sensor-quarantine")
     problems: list[dict[str, Any]] = []
-    rows = db.execute("SELECT oracle, seq, payload, block FROM events WHERE kind = ?", (quarantine,)).fetchall()
-    for oracle, seq, payload, block in rows:
-        try:
-            body = json.loads(bytes(payload))
-            if body.get("state") != "quarantined":
-                continue
-            cited = {(str(o).lower(), int(s)) for o, s in body["evidence"]}
-            sensor, required = str(body["sensor"]), int(body["required"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            reason = "sensor quarantine without readable evidence"
-        else:
-            valid = set()
-            for voter, voter_seq in cited:
-                found = db.execute("SELECT payload FROM events WHERE oracle = ? AND seq = ? AND kind = ?",
-                                   (voter, voter_seq, intrusion)).fetchone()
-                sensors = json.loads(bytes(found[0])).get("sensors") if found else None
-                first = sensors[0] if sensors else None
-                if (first[0] if isinstance(first, list) and first else first) == sensor:
-                    valid.add(voter)
-            if len(valid) >= max(required, 1):
-                continue
-            reason = f"sensor quarantine of {sensor} cites {len(valid)} matching intrusion verdicts, needs {required}"
-        problems.append({"oracle": to_checksum_address(oracle), "seq": int(seq), "batch": None, "block": int(block),
-                         "reason": reason})
+    for record in quarantine_records(db):
+        if record.state == "lifted" or record.recounts:
+            continue
+        reason = ("sensor quarantine without readable evidence" if record.state == "unreadable" else
+                  f"sensor quarantine of {record.sensor} cites {record.matching} matching intrusion verdicts, "
+                  f"needs {record.required}")
+        problems.append({"oracle": to_checksum_address(record.oracle), "seq": record.seq, "batch": None,
+                         "block": record.block, "reason": reason})
     return problems

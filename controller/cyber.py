@@ -26,6 +26,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from chain.quarantines import named_sensor
+
 __all__ = ["TECHNICIAN_S", "IntrusionTally", "Quarantine"]
 
 TECHNICIAN_S = 3600.0
@@ -61,11 +63,8 @@ class IntrusionTally:
     cursor: int = 0  # the last events rowid read
 
     def add(self, oracle: str, seq: int, payload: dict[str, Any]) -> None:
-        sensors = payload.get("sensors") or []
-        first = sensors[0] if sensors else None
-        sensor = first[0] if isinstance(first, list | tuple) and first else first
-        sector = payload.get("sector")
-        if not isinstance(sensor, str) or not isinstance(sector, str):
+        sensor, sector = named_sensor(payload), payload.get("sector")
+        if sensor is None or not isinstance(sector, str):
             return  # an intrusion raised by first-pass findings alone names no sensor: nothing to quarantine
         key = (sector, sensor)
         self.named.setdefault(key, {}).setdefault(oracle.lower(), seq)

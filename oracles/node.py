@@ -37,6 +37,7 @@ from pathlib import Path
 from chain.client import ChainClient
 from chain.manifest import Deployment
 from chain.outbox import EventOutbox
+from chain.quarantines import active_quarantines, named_sensor
 from chain.quorum import Action, QuorumClient
 from chain.recorder import EventRecorder, canonical_payload
 from keys.identity import HybridIdentity
@@ -337,7 +338,18 @@ class OracleNode:
             return
         if self.outbox.pending_count():
             self.recorder.flush()  # the evidence goes on-chain before the vote that cites it
+        self.peers.index.sync()  # a vote waits for the chain's latest word on quarantined sensors
+        quarantined = active_quarantines(self.peers.index.db, self.sector.value)
         for episode, target, seq in pending:
+            row = self.outbox.get(int(seq))
+            sensor = named_sensor(json.loads(row.payload)) if row is not None else None
+            if sensor is not None and sensor in quarantined:
+                # its sector's quorum found this sensor spoofed: what it says no longer moves anything
+                self._db.execute("UPDATE actions SET state = 'moot', detail = ? WHERE episode = ?",
+                                 (f"driven by quarantined sensor {sensor}", episode))
+                log_line("isolation-moot", oracle=self.me, target=target, episode=episode,
+                         detail=f"driven by quarantined sensor {sensor}")
+                continue
             if str(target) in self._repairs and self.quorum.node_status(to_bytes32(str(target))) == "active":
                 self._settled_from_repair(str(target))  # reintegrated since `_verify_repairs` last looked
             until = self._settling.get(str(target))

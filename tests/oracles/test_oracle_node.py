@@ -146,6 +146,40 @@ def test_four_oracles_see_a_pump_stop_record_one_fault_each_and_isolate_it_by_qu
         node.close()
 
 
+def test_a_verdict_driven_by_a_quarantined_sensor_isolates_nothing(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    from chain.deploy import dev_controller
+    from chain.recorder import canonical_payload
+    from tests.support import recorder
+
+    chain = fresh_chain
+    # three water oracles found pump 10's flow meter spoofed; the controller quarantined it, citing them
+    evidence = []
+    for index in (1, 2, 3):
+        ident = oracle(chain.settings, "water", index)
+        seq = recorder(chain.client, chain.settings, ident).record(kind_by_name("intrusion"), to_bytes32("pump-1"),
+                                                                  canonical_payload({"sector": "water",
+                                                                                     "sensors": [[SENSORS[0], 0.9]]}))
+        evidence.append([ident.address.lower(), seq])
+    recorder(chain.client, chain.settings, dev_controller(chain.settings)).record(
+        kind_by_name("sensor-quarantine"), to_bytes32("pump-1"), canonical_payload(
+            {"state": "quarantined", "sector": "water", "sensor": SENSORS[0], "asset": "pump:10", "node": "pump-1",
+             "evidence": evidence, "required": 3}))
+    nodes = []
+    for index in (1, 2, 3, 4):
+        sink = ReadingSink()
+        sink.put_many(readings(NORMAL + PUMP_STOPS), source="test")  # the meter now reads zero flow
+        node = make_node(chain, index, sink)
+        nodes.append(node)
+        node.run_once()
+        node.run_once()
+        assert node.drain_and_anchor()
+    assert QuorumClient(chain.client).node_status(to_bytes32("pump-1")) == "active"
+    assert all(n.actions()[0][3:] == ("moot", f"driven by quarantined sensor {SENSORS[0]}") for n in nodes)
+    assert len(ledger_events(chain, "fault")) == 4  # the verdicts are still on record, for the audit
+    for node in nodes:
+        node.close()
+
+
 def test_a_crash_after_the_verdict_was_written_ahead_does_not_record_it_twice(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     sink = ReadingSink()
