@@ -51,6 +51,7 @@ from sectors.anchors import anchor_node
 from sectors.runner import REPORT_PERIOD_S, TwinRunner, open_twin, parse_sector
 
 __all__ = [
+    "EXPECTED_RUNNING",
     "FORMAT_VERSION",
     "PLANS",
     "STOPPED_SHARE",
@@ -74,6 +75,8 @@ FORMAT_VERSION = 2
 hospitals' arrival and admission rates; `load_or_train` retrains a model of an older format."""
 STOPPED_SHARE = 0.5
 """An asset has stopped when at least this share of its sensors read zero where normal never did."""
+EXPECTED_RUNNING = 0.5
+"""A sensor's normal estimate above this share of its normal maximum: it would not read zero now."""
 Array = NDArray[np.float64]
 Progress = Callable[[int, int], None]
 Drive = Callable[[TwinRunner, int], None]
@@ -215,24 +218,35 @@ class SectorModel:
             per_asset: dict[str, float] = {}
             for name, share in weights.items():
                 per_asset[self.assets[name]] = per_asset.get(self.assets[name], 0.0) + share
-            asset = self._root_cause(x[-1], max(per_asset, key=lambda a: per_asset[a]))
+            asset = self._root_cause(x[-1], per_asset)
             named = top_sensors(np.array([weights.get(n, 0.0) for n in self.sensors]), self.sensors)
         return make_verdict(sector=self.sector, asset_id=asset, score=score, threshold=self.model.threshold,
                             sensors=named, observed_at=observed_at, detector_label=self.model.detector.label,
                             kind=kind, findings=findings, note=why)
 
     def _stopped(self, row: Array) -> dict[str, float]:
-        """Per asset, the share of its sensors that read zero although they never did in normal operation.
+        """Per asset, the share of its sensors that read zero where normal operation says they would not.
 
         A data centre that is down reports status 0 and utilisation 0; the switch that routes to it
         sees latency and errors soar but keeps most of its sensors alive. A dead reading is the
         failure's own signature, a soaring one often its consequence.
+
+        "Would not" is either *never* (the sensor never read zero in normal operation) or, where
+        the detector can estimate the normal state most like this row (MSET), *not in a state
+        like this one*: a lift-station pump reads zero half of every dry day, but not in a storm,
+        when both pumps run; one that reads zero in a storm has stopped, and the CSO spilling
+        more is its consequence.
         """
         if self.grid.size == 0:
             return {}
         low, high = self.grid[0], self.grid[-1]
         scale = np.maximum(np.abs(high), 1e-9)
-        dead = (np.abs(row) <= 1e-6 * scale) & (low > 1e-6 * scale)
+        live = low > 1e-6 * scale
+        estimate = getattr(self.model.detector, "estimate", None)
+        if callable(estimate):
+            expected = np.asarray(estimate(row[None, :]), dtype=np.float64)[0]
+            live = live | (expected > EXPECTED_RUNNING * scale)
+        dead = (np.abs(row) <= 1e-6 * scale) & live
         counts: dict[str, list[int]] = {}
         for name, is_dead in zip(self.sensors, dead.tolist(), strict=True):
             c = counts.setdefault(self.assets[name], [0, 0])
@@ -240,19 +254,27 @@ class SectorModel:
             c[1] += 1
         return {a: d / n for a, (d, n) in counts.items() if d}
 
-    def _root_cause(self, row: Array, largest: str) -> str:
-        """The asset a fault verdict names: `largest` (most of the deviation) unless one asset has stopped.
+    def _root_cause(self, row: Array, per_asset: Mapping[str, float]) -> str:
+        """The asset a fault verdict names: the one with most of the deviation, unless an asset has stopped.
 
-        If exactly one asset has most of its own sensors dead (`_stopped`), that asset is where the
-        fault is, and the assets whose readings merely moved feel its consequences. It replaces
-        `largest` only when the two belong to different on-chain nodes: inside one node the choice
-        decides nothing that is voted on, and the controller locates the faulted section itself
-        (a line fault de-energises many buses and lines at once, and names none of them uniquely).
+        If an asset has most of its own sensors dead (`_stopped`), that asset is where the fault
+        is, and the assets whose readings merely moved feel its consequences. Several stopped
+        assets name one of them (the one with most deviation) only when they are all part of one
+        on-chain node (a lift station's two pumps lose their power together); otherwise the
+        stopped ones are as likely consequences as causes, and the largest deviation is named. A
+        stopped asset replaces the largest only when the two belong to different on-chain nodes:
+        inside one node the choice decides nothing that is voted on, and the controller locates
+        the faulted section itself (a line fault de-energises many buses and lines at once, and
+        names none of them uniquely).
         """
+        largest = max(per_asset, key=lambda a: per_asset[a])
         stopped = [a for a, share in self._stopped(row).items() if share >= STOPPED_SHARE]
-        if len(stopped) != 1 or stopped[0] == largest:
+        if not stopped or largest in stopped:
             return largest
-        root = stopped[0]
+        nodes = {anchor_node(self.sector, a) for a in stopped}
+        if len(stopped) > 1 and (len(nodes) > 1 or None in nodes):
+            return largest
+        root = max(stopped, key=lambda a: per_asset.get(a, 0.0))
         node = anchor_node(self.sector, root)
         return largest if node is not None and node == anchor_node(self.sector, largest) else root
 
