@@ -95,6 +95,19 @@ class Commander(NamedClient):
                 answers.append(None)
         return answers
 
+    def post_control(self, sector: Sector, control: SimControl) -> str:
+        """Send a simulation control without waiting; returns what `take_ack` matches its answer by."""
+        self._client.publish(sim_topic(sector), control.model_dump_json(), qos=1)
+        return f"{control.op} {control.kind} {control.target}".strip()
+
+    def take_ack(self, what: str, ref: str = "") -> Ack | None:
+        """The answer to a posted control or command, if it has arrived (never waits)."""
+        with self._cond:
+            for i, ack in enumerate(self._acks):
+                if ack.ref == ref and ack.what == what:
+                    return self._acks.pop(i)
+        return None
+
     def control(self, sector: Sector, control: SimControl, *, timeout_s: float = 30.0) -> Ack:
         """Send one simulation control (a crew's repair in the twin) and wait for its answer."""
         self._client.publish(sim_topic(sector), control.model_dump_json(), qos=1)

@@ -18,8 +18,11 @@ A spoofed-sensor attack is tracked to its detection, to the controller's ``senso
 that sensor (``quarantined``: a quorum of intrusion verdicts named it) and to the quarantine's
 lifting once a technician removed the tampering (``lifted``).
 
-Times are wall-clock seconds between the onset and the block that recorded each step (block
-timestamps have one-second resolution): what the software took, with the twins' clock running
+Times are wall-clock seconds between the onset and the moment the runner first saw the block that
+recorded each step (it syncs every half second, and never waits on a device meanwhile). Block
+timestamps are not used: a chain that mines several blocks a second must give each a later second,
+so its clock runs ahead of the wall's under load. What the times measure is what the software took,
+with the twins' clock running
 `speed` times faster than real time. A measurement attack is expected to be detected but never
 isolated; an isolation of a node no injected fault concerns counts as wrongful.
 """
@@ -62,6 +65,7 @@ class FaultTrack:
     node: str | None  # the on-chain node it should isolate (None: an attack, or nothing isolable)
     subject: str  # what a verdict about it names (node, else the asset)
     onset: float | None = None
+    onset_block: int = 0  # the chain head when the injection was sent: only later blocks can be its story
     detected: float | None = None
     isolated: float | None = None
     proposal: int | None = None
@@ -129,6 +133,9 @@ class ScenarioRun:
     wrongful: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._seen: dict[int, float] = {}  # block → when this runner first saw it
+        self._head: int = 0
+        self._acks: list[tuple[Step, str, float]] = []  # injections sent, awaiting the twin's answer
         base = self.settings.home / "scenarios" / self.deployment.deployment_id
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.index = Indexer(base / "index.sqlite", self.client.rpc, self.deployment, contract_abis())
@@ -142,14 +149,28 @@ class ScenarioRun:
     def close(self) -> None:
         self.index.close()
 
+    def _sync(self) -> None:
+        """Sync the index and stamp every block seen for the first time with the wall clock."""
+        self.index.sync()
+        head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
+        now = time.time()
+        for block in range(self._head + 1, head + 1):
+            self._seen[block] = now
+        self._head = max(self._head, head)
+
+    def _when(self, block: int) -> float:
+        return self._seen.get(int(block), time.time())
+
     # --- playing ----------------------------------------------------------------------------------
 
     def play(self, on_tick: Callable[[ScenarioRun], None] | None = None, *, settle_timeout_s: float | None = None) -> None:
         """Inject every step at its time, then watch until the settle time is over (or all is healed)."""
+        self._seen.clear()
+        self._acks.clear()
         self.index.sync()
+        self._head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
         self.started = time.time()
-        chain_start = self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0]
-        self._from_block = int(chain_start) + 1
+        self._from_block = self._head + 1
         pending: list[Step | Any] = sorted([*self.scenario.steps, *self.scenario.byzantine], key=lambda s: s.at_s)
         end = self.started + self.scenario.duration_s / self.speed
         if settle_timeout_s is not None:
@@ -162,19 +183,32 @@ class ScenarioRun:
             self._observe()
             if on_tick is not None:
                 on_tick(self)
-            if not pending and (now >= end or self._all_healed()):
+            if not pending and not self._acks and (now >= end or self._all_healed()):
                 break
             time.sleep(0.5)
         self._observe()
 
-    def _fire(self, step: Any) -> None:
-        if isinstance(step, Step):
-            sent = time.time()
-            ack = self.commander.control(step.sector, step.control, timeout_s=180.0)  # a busy twin answers late
+    def _collect_acks(self) -> None:
+        waiting = []
+        for step, what, deadline in self._acks:
+            ack = self.commander.take_ack(what)
+            if ack is None and time.time() < deadline:
+                waiting.append((step, what, deadline))
+                continue
+            error = "no acknowledgement from the twin within 180 s" if ack is None else ("" if ack.ok else ack.error)
             for track in self.tracks:
                 if track.step is step:
-                    track.onset = sent
-                    track.error = "" if ack.ok else ack.error
+                    track.error = error
+        self._acks = waiting
+
+    def _fire(self, step: Any) -> None:
+        if isinstance(step, Step):
+            self._sync()
+            what = self.commander.post_control(step.sector, step.control)
+            self._acks.append((step, what, time.time() + 180.0))  # a busy twin answers late
+            for track in self.tracks:
+                if track.step is step:
+                    track.onset, track.onset_block = time.time(), self._head
             return
         identity = load_keystore(self.settings.keystore_dir / "oracles" / f"{step.oracle}.json",
                                  self.settings.passphrase)
@@ -191,55 +225,56 @@ class ScenarioRun:
     # --- watching the chain -------------------------------------------------------------------------
 
     def _observe(self) -> None:
-        self.index.sync()
+        self._sync()
+        self._collect_acks()
         db = self.index.db
         verdicts = db.execute(
-            f"SELECT payload, timestamp FROM events WHERE block >= ? AND kind IN ({','.join('?' * len(VERDICTS))}) "
+            f"SELECT payload, block FROM events WHERE block >= ? AND kind IN ({','.join('?' * len(VERDICTS))}) "
             "ORDER BY block, log_index", (self._from_block, *VERDICTS)).fetchall()
         exec_rows = db.execute(
-            "SELECT args, timestamp FROM logs WHERE contract = 'IsolationQuorum' AND event = 'ProposalExecuted' "
+            "SELECT args, block FROM logs WHERE contract = 'IsolationQuorum' AND event = 'ProposalExecuted' "
             "AND block >= ? ORDER BY block, log_index", (self._from_block,)).fetchall()
         executed = [json.loads(a) for a, _ in exec_rows]
-        exec_time = {int(json.loads(a)["proposalId"]): float(ts or 0) for a, ts in exec_rows}
+        exec_block = {int(json.loads(a)["proposalId"]): int(b) for a, b in exec_rows}
         steps = db.execute(
-            f"SELECT kind, payload, timestamp FROM events WHERE block >= ? AND kind IN "
+            f"SELECT kind, payload, block FROM events WHERE block >= ? AND kind IN "
             f"({','.join('?' * len(CONTROLLER_STEPS))})", (self._from_block, *CONTROLLER_STEPS.values())).fetchall()
         names = {v: k for k, v in CONTROLLER_STEPS.items()}
-        quarantines = [(json.loads(bytes(p)), float(ts)) for p, ts in db.execute(
-            "SELECT payload, timestamp FROM events WHERE block >= ? AND kind = ? ORDER BY block, log_index",
-            (self._from_block, QUARANTINE)).fetchall() if ts is not None]
+        quarantines = [(json.loads(bytes(p)), int(b)) for p, b in db.execute(
+            "SELECT payload, block FROM events WHERE block >= ? AND kind = ? ORDER BY block, log_index",
+            (self._from_block, QUARANTINE)).fetchall()]
         for track in self.tracks:
             if track.onset is None:
                 continue
             if track.detected is None:
                 # the first verdict about its node; failing that, the first in its sector after the onset
                 # (detected, but blamed on another asset: that shows as a wrongful isolation, if any)
-                after = [(json.loads(bytes(p)), float(ts)) for p, ts in verdicts
-                         if ts is not None and ts >= int(track.onset)]
+                after = [(json.loads(bytes(p)), self._when(b)) for p, b in verdicts if b > track.onset_block]
                 mine = [ts for body, ts in after if body.get("sector") == track.step.sector.value]
                 exact = [ts for body, ts in after if body.get("sector") == track.step.sector.value
                          and body.get("subject") == track.subject]
                 found = exact or mine
                 track.detected = found[0] if found else None
             if track.is_attack:
-                for body, ts in quarantines:
-                    if body.get("sensor") == track.step.control.target and ts >= int(track.onset):
+                for body, block in quarantines:
+                    if body.get("sensor") == track.step.control.target and block > track.onset_block:
                         attr = "quarantined" if body.get("state") == "quarantined" else "lifted"
                         if getattr(track, attr) is None:
-                            setattr(track, attr, ts)
+                            setattr(track, attr, self._when(block))
             if track.node is not None and track.proposal is None:
                 for ex in executed:
                     target = from_bytes32(bytes.fromhex(str(ex["target"])[2:]))
                     pid = int(ex["proposalId"])
                     if int(ex["action"]) == Action.ISOLATE and target == track.node and \
-                            exec_time.get(pid, 0.0) >= int(track.onset):
-                        track.proposal, track.isolated = pid, exec_time[pid]
+                            exec_block[pid] > track.onset_block:
+                        track.proposal, track.isolated = pid, self._when(exec_block[pid])
                         break
             if track.proposal is not None:
-                for kind, payload, ts in steps:
+                for kind, payload, block in steps:
                     body = json.loads(bytes(payload))
-                    if int(body.get("proposal", -1)) != track.proposal or ts is None:
+                    if int(body.get("proposal", -1)) != track.proposal:
                         continue
+                    ts = self._when(block)
                     attrs = {"applied": ("response", "restored"), "repaired": ("repaired",),
                              "reintegrated": ("reintegrated",)}.get(names[int(kind)], ())
                     for attr in attrs:
