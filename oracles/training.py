@@ -15,6 +15,13 @@ normal as one taken a minute after, and the jump limit learned from wider steps 
 lenient. Transportation cannot cover a day (uxsim costs ~0.3 s per simulated minute), so it
 trains on the morning peak the twin starts in and says so.
 
+Normal operation includes the conditions a sector is built for, not only its quiet days. Weather
+is an input (`TrainingPlan.inputs`): the sewage twin is trained through dry spells and rain up to
+a cloudburst, because a model that never saw rain read the first storm as the fault and voted the
+CSO outfall, spilling as designed, out of service. Identical assets share what they may do
+(`TrainingPlan.pooled`): a link that flowed freely all through training may queue another
+morning. A totaliser is judged by its increments (`TrainingPlan.counters`, `increments`).
+
 The file is a pickle (joblib), and unpickling runs code. So the sidecar `<sector>.json` holds the
 format version, the sector, the sensors, the scikit-learn version and the pickle's sha256, and
 `load_model` checks all of that *before* unpickling the verified bytes. The hash catches
@@ -59,6 +66,7 @@ __all__ = [
     "SectorModel",
     "TrainingPlan",
     "collect_normal",
+    "fit_model",
     "increments",
     "load_model",
     "load_or_train",
@@ -382,6 +390,21 @@ def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0
             first, raw = collect_normal(own, rows=n, stride=step, progress=progress, drive=drive)
     else:
         first, raw = collect_normal(runner, rows=n, stride=step, progress=progress, drive=drive)
+    return fit_model(which, first, raw, seed=seed, detector=detector, target_far=target_far, window=window,
+                     stride=step)
+
+
+def fit_model(sector: Sector | str, first: Sequence[Reading], raw: Array, *, seed: int = 0, detector: str | None = None,
+              target_far: float = 0.005, window: int = 3, stride: int = 1) -> SectorModel:
+    """Fit a sector's model to normal rows already collected (`collect_normal`): `first` names the columns.
+
+    Collecting is the expensive half of training (transportation's twin takes minutes); this half
+    is cheap, so a benchmark can fit variants to one collection.
+    """
+    which = parse_sector(sector)
+    plan = PLANS[which]
+    period_s = REPORT_PERIOD_S[which]
+    n, step = len(raw), stride
     names = tuple(r.sensor_id for r in first)
     counters = tuple(j for j, r in enumerate(first) if r.quantity in plan.counters)
     normal = increments(raw, counters, per=step)

@@ -12,6 +12,12 @@ trained on one seed's normal operation and evaluated on others, and for each run
 - every FAULT verdict in the watch window whose anchor is another registered node: a wrongful
   isolation vote.
 
+Some runs inject nothing (`FaultCase(None, ...)`): normal operation under conditions a model must
+take in its stride — a storm on the sewers, the morning peak on the roads. There every verdict is a
+false alarm and every FAULT vote a wrongful one; `SectorFigures.normal_runs` counts them apart
+from the fault runs. A fault can also be injected under such conditions (the duty pump failing
+40 minutes into a storm, as in the storm-day scenario).
+
 Runs replay what `oracles.stream.SectorStream` does online: rows one report period apart, a
 32-row history, the first assessment at the third row. Water and sewage twins are deterministic
 (SWMM and EPANET take no seed), so their evaluation seeds repeat one run.

@@ -93,8 +93,9 @@ class FirstPassCheck:
         """Learn the limits from normal rows (oldest first).
 
         `groups` (one key per sensor) makes sensors with the same key share their range and step
-        limits: the widest any of them showed. For sensors on identical assets (the links of a
-        road grid), what one did in normal operation another may do next time.
+        limits, the widest any of them showed, and the values any of them rested at for a frozen
+        stretch (which then do not count as stuck). For sensors on identical assets (the links of
+        a road grid), what one did in normal operation another may do next time.
         """
         x = np.asarray(normal, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.sensors) or len(x) < 2:
@@ -113,6 +114,16 @@ class FirstPassCheck:
         # a sensor "moves" if it changed at least once in every stretch as long as the frozen limit
         runs = _longest_constant_run(x)
         self.moves = runs < self.frozen_rows
+        # values a group's sensors rest at for a frozen stretch in normal operation: a free-flowing
+        # link reads exactly its free-flow speed for as long as nobody queues on it
+        self.rest: list[frozenset[float]] = [frozenset()] * len(self.sensors)
+        if groups is not None:
+            held = _rest_values(x, self.frozen_rows)
+            for key in set(groups):
+                cols = [j for j, g in enumerate(groups) if g == key]
+                values = frozenset().union(*(held[j] for j in cols))
+                for j in cols:
+                    self.rest[j] = values
         return self
 
     def check(self, window: Array) -> list[Finding]:
@@ -133,16 +144,48 @@ class FirstPassCheck:
         if len(x) >= self.frozen_rows:
             tail = x[-self.frozen_rows:]
             stuck = np.all(tail == tail[0], axis=0) & self.moves
+            rest: list[frozenset[float]] = getattr(self, "rest", [])
             for k in np.flatnonzero(stuck).tolist():
+                if rest and any(bool(_same(tail[0, k], v)) for v in rest[k]):
+                    continue  # a value sensors like it hold for as long in normal operation
                 name = self.sensors[k]
                 findings.append(Finding(name, "frozen", f"{name} has not changed for {self.frozen_rows} samples "
                                                         f"(stuck at {tail[0, k]:.4g})"))
         return findings
 
 
+_SAME = 1e-9
+"""Relative difference below which two samples are one value: a simulator's rounding is not a change."""
+
+
+def _same(a: Array | float, b: Array | float) -> NDArray[np.bool_]:
+    out: NDArray[np.bool_] = np.abs(np.asarray(a) - np.asarray(b)) <= _SAME * np.maximum(np.abs(np.asarray(b)), 1.0)
+    return out
+
+
+def _rest_values(x: Array, length: int) -> list[frozenset[float]]:
+    """Per column, the values it held (to rounding) for at least `length` consecutive rows."""
+    out: list[frozenset[float]] = []
+    for col in x.T:
+        held: set[float] = set()
+        start = 0
+        for i in range(1, len(col) + 1):
+            if i == len(col) or not bool(_same(col[i], col[start])):
+                if i - start >= length:
+                    held.add(float(col[start]))
+                start = i
+        out.append(frozenset(held))
+    return out
+
+
 def _longest_constant_run(x: Array) -> NDArray[np.int64]:
-    """Per column, the longest stretch of identical consecutive values."""
-    same = np.diff(x, axis=0) == 0
+    """Per column, the longest stretch of consecutive values equal to rounding.
+
+    An empty road link reads exactly its free-flow speed, one with a car at free flow the same
+    speed to the twelfth digit; in training that looked like a sensor that never rests, and the
+    first quiet stretch online like a stuck one.
+    """
+    same = _same(x[1:], x[:-1])
     best = np.ones(x.shape[1], dtype=np.int64)
     current = np.ones(x.shape[1], dtype=np.int64)
     for row in same:

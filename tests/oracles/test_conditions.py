@@ -97,6 +97,13 @@ def test_pooled_limits_are_the_widest_of_the_group() -> None:
     assert {f.sensor for f in alone.check(queue)} == {"a/speed"}
     assert shared.check(queue) == []
     assert shared.low[2] == alone.low[2] and shared.high[2] == alone.high[2]  # not in a group: unchanged
+    # free flow: b held exactly 50 for a frozen stretch in training, so a at 50 as long is not stuck
+    held = np.array([[50.0, 50.0], [40.0, 50.0], [45.0, 50.0], [30.0, 20.0], [35.0, 25.0]])
+    free = np.array([[50.0, 30.0], [50.0, 31.0], [50.0, 32.0]])
+    one = FirstPassCheck(["a/speed", "b/speed"], frozen_rows=3)
+    assert [f.kind for f in one.fit(held).check(free)] == ["frozen"]
+    assert one.fit(held, groups=["speed", "speed"]).check(free) == []
+    assert [f.kind for f in one.check(free - 1.0)] == ["frozen"]  # stuck at a value no link rests at
     with pytest.raises(ValueError, match="one group per sensor"):
         FirstPassCheck(["a", "b"]).fit(normal[:, :2], groups=["x"])
 
