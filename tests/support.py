@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 from chain.deploy import dev_oracle, governor_keystore
 from chain.manifest import load_deployment
 from chain.outbox import EventOutbox
@@ -9,6 +13,8 @@ from chain.recorder import EventRecorder
 from keys.identity import HybridIdentity
 from keys.keystore import load_keystore
 from qeaims.config import Settings
+from qeaims.messages import Sector
+from sectors.runner import TwinRunner
 
 
 def oracle(settings: Settings, sector: str, index: int) -> HybridIdentity:
@@ -37,3 +43,42 @@ def wait_journaled(settings: Settings, timeout_s: float = 10.0) -> int:
             return status.journaled_block
         time.sleep(0.05)
     raise AssertionError("the chain journal did not catch up")
+
+
+def isolate_by_quorum(chain, sector: str, node: str, asset: str) -> int:  # type: ignore[no-untyped-def]
+    """What three oracles of `sector` do for a fault on `asset`: the first records the verdict and
+    proposes the isolation of `node` citing it, two more vote; returns the executed proposal's id."""
+    from chain.quorum import Action, QuorumClient
+    from chain.recorder import canonical_payload
+    from keys.ids import event_id, to_bytes32
+    from qeaims.kinds import kind_by_name
+
+    voters = [oracle(chain.settings, sector, i) for i in (1, 2, 3)]
+    seq = recorder(chain.client, chain.settings, voters[0]).record(
+        kind_by_name("fault"), to_bytes32(node), canonical_payload({"asset": asset}))
+    quorum = QuorumClient(chain.client)
+    pid = quorum.propose(voters[0].account, Action.ISOLATE, to_bytes32(node), to_bytes32("fault"),
+                         [event_id(voters[0].address, seq)])
+    for voter in voters[1:]:
+        quorum.vote(voter.account, pid)
+    return pid
+
+
+@contextlib.contextmanager
+def running_twin(chain, sector: Sector, port: int, *, speed: float = 600.0) -> Iterator[TwinRunner]:  # type: ignore[no-untyped-def]
+    """A live twin behind the broker on `port`, stepping on its own thread and obeying only
+    commands whose decisions are on `chain` (`sectors.remote`), as `qeaims twin` runs it."""
+    from sectors.publish import TwinPublisher
+    from sectors.remote import chain_decision_check
+    from sectors.runner import open_twin
+
+    stop = threading.Event()
+    with open_twin(sector) as live, TwinPublisher(live, port=port, speed=speed,
+                                                  decisions=chain_decision_check(chain.client)) as host:
+        thread = threading.Thread(target=host.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            yield live
+        finally:
+            stop.set()
+            thread.join(10)

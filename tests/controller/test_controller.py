@@ -27,7 +27,7 @@ from sectors.remote import chain_decision_check
 from sectors.runner import open_twin
 from tests.conftest import free_port
 from tests.oracles.test_oracle_node import ledger_events
-from tests.support import oracle, recorder
+from tests.support import isolate_by_quorum, oracle, recorder, running_twin
 
 
 def steps_on_chain(chain) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
@@ -46,12 +46,8 @@ def steps_on_chain(chain) -> list[tuple[str, int]]:  # type: ignore[no-untyped-d
 def test_controller_isolates_after_quorum_resumes_mid_repair_and_reintegrates_after_quorum(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     port = free_port()
-    stop = threading.Event()
-    with EmbeddedBroker(port=port), open_twin(Sector.BANKING) as live, TwinPublisher(
-            live, port=port, speed=600, decisions=chain_decision_check(chain.client)) as host, \
+    with EmbeddedBroker(port=port), running_twin(chain, Sector.BANKING, port) as live, \
             Commander(port=port) as commander:
-        runner = threading.Thread(target=host.run, args=(stop,), daemon=True)
-        runner.start()
 
         def controller() -> Controller:
             return Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
@@ -65,51 +61,47 @@ def test_controller_isolates_after_quorum_resumes_mid_repair_and_reintegrates_af
                 ctl.run_once()
                 time.sleep(0.2)
 
-        try:
-            # the data centre goes down in the field
-            from sectors.remote import SimControl
+        # the data centre goes down in the field
+        from sectors.remote import SimControl
 
-            assert commander.control(Sector.BANKING, SimControl(op="inject-fault", kind="outage",
-                                                                target="dc-primary")).ok
-            voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
-            seq = recorder(chain.client, chain.settings, voters[0]).record(
-                kind_by_name("fault"), to_bytes32("dc-primary"), canonical_payload(
-                    {"asset": "dc-primary", "verdict": "fault", "reason": "dc-primary stopped answering"}))
-            quorum = QuorumClient(chain.client)
-            pid = quorum.propose(voters[0].account, Action.ISOLATE, to_bytes32("dc-primary"),
-                                 to_bytes32("fault:dc-primary"), [event_id(voters[0].address, seq)])
-            first = controller()
-            first.run_once()
-            assert steps_on_chain(chain) == []  # one vote is not a decision: the controller waits
-            assert live.twin.service().active_dc == "dc-primary"
-            for voter in voters[1:]:
-                quorum.vote(voter.account, pid)
+        assert commander.control(Sector.BANKING, SimControl(op="inject-fault", kind="outage",
+                                                            target="dc-primary")).ok
+        voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
+        seq = recorder(chain.client, chain.settings, voters[0]).record(
+            kind_by_name("fault"), to_bytes32("dc-primary"), canonical_payload(
+                {"asset": "dc-primary", "verdict": "fault", "reason": "dc-primary stopped answering"}))
+        quorum = QuorumClient(chain.client)
+        pid = quorum.propose(voters[0].account, Action.ISOLATE, to_bytes32("dc-primary"),
+                             to_bytes32("fault:dc-primary"), [event_id(voters[0].address, seq)])
+        first = controller()
+        first.run_once()
+        assert steps_on_chain(chain) == []  # one vote is not a decision: the controller waits
+        assert live.twin.service().active_dc == "dc-primary"
+        for voter in voters[1:]:
+            quorum.vote(voter.account, pid)
 
-            until("dispatch", first, lambda: pid in first.isolations and "dispatched" in first.isolations[pid].steps)
-            assert live.twin.service().active_dc == "dc-standby"  # the fail-over reached the device
-            assert quorum.node_status(to_bytes32("dc-primary")) == "repairing"
-            plan = first.isolations[pid].steps["plan"][1]
-            assert plan["isolate"]["commands"][0]["action"] == "failover" and plan["asset"] == "dc-primary"
-            cascade = first.isolations[pid].steps["cascade"][1]["at_risk"]
-            assert any(r["node"] == "switch-1" for r in cascade)  # the payment switch depends on dc-primary
-            first.close()  # the controller dies mid-repair
+        until("dispatch", first, lambda: pid in first.isolations and "dispatched" in first.isolations[pid].steps)
+        assert live.twin.service().active_dc == "dc-standby"  # the fail-over reached the device
+        assert quorum.node_status(to_bytes32("dc-primary")) == "repairing"
+        plan = first.isolations[pid].steps["plan"][1]
+        assert plan["isolate"]["commands"][0]["action"] == "failover" and plan["asset"] == "dc-primary"
+        cascade = first.isolations[pid].steps["cascade"][1]["at_risk"]
+        assert any(r["node"] == "switch-1" for r in cascade)  # the payment switch depends on dc-primary
+        first.close()  # the controller dies mid-repair
 
-            second = controller()  # and comes back: it reads where it was from its outbox and the chain
-            until("repair", second, lambda: pid in second.isolations and "repaired" in second.isolations[pid].steps)
-            assert live.twin.faults == {}  # the crew's repair reached the field
-            for voter in voters:  # the oracles see healthy readings and vote the node back
-                try:
-                    quorum.propose(voter.account, Action.REINTEGRATE, to_bytes32("dc-primary"),
-                                   to_bytes32("verified on fresh readings"))
-                except Exception as exc:  # noqa: BLE001 - the quorum executed before the last vote
-                    assert "QuorumNodeNotInState" in str(exc), exc
-            assert quorum.node_status(to_bytes32("dc-primary")) == "active"
-            until("reintegration", second, lambda: second.isolations[pid].finished)
-            assert live.twin.service().active_dc == "dc-primary"  # failed back after the quorum
-            second.close()
-        finally:
-            stop.set()
-            runner.join(10)
+        second = controller()  # and comes back: it reads where it was from its outbox and the chain
+        until("repair", second, lambda: pid in second.isolations and "repaired" in second.isolations[pid].steps)
+        assert live.twin.faults == {}  # the crew's repair reached the field
+        for voter in voters:  # the oracles see healthy readings and vote the node back
+            try:
+                quorum.propose(voter.account, Action.REINTEGRATE, to_bytes32("dc-primary"),
+                               to_bytes32("verified on fresh readings"))
+            except Exception as exc:  # noqa: BLE001 - the quorum executed before the last vote
+                assert "QuorumNodeNotInState" in str(exc), exc
+        assert quorum.node_status(to_bytes32("dc-primary")) == "active"
+        until("reintegration", second, lambda: second.isolations[pid].finished)
+        assert live.twin.service().active_dc == "dc-primary"  # failed back after the quorum
+        second.close()
     steps = steps_on_chain(chain)
     assert steps == sorted((s, pid) for s in STEP_KINDS), steps  # every step exactly once, none repeated
     applied = next(p for o, _, p in ledger_events(chain, "isolation-applied"))
@@ -136,15 +128,8 @@ def test_a_line_fault_is_isolated_by_quorum_and_healthy_sections_restored_within
             assert commander.control(Sector.ELECTRICITY, SimControl(
                 op="inject-fault", kind=FaultKind.LINE_FAULT.value, target="line-7")).ok
             time.sleep(1.0)  # a few report periods: the tripped switch and the dark buses reach SCADA
-            voters = [oracle(chain.settings, "electricity", i) for i in (1, 2, 3)]
             # the verdict names the feeder as a whole, as the detector does for a line fault
-            seq = recorder(chain.client, chain.settings, voters[0]).record(
-                kind_by_name("fault"), to_bytes32("feeder-1"), canonical_payload({"asset": "feeder-1"}))
-            quorum = QuorumClient(chain.client)
-            pid = quorum.propose(voters[0].account, Action.ISOLATE, to_bytes32("feeder-1"), to_bytes32("fault"),
-                                 [event_id(voters[0].address, seq)])
-            for voter in voters[1:]:
-                quorum.vote(voter.account, pid)
+            pid = isolate_by_quorum(chain, "electricity", "feeder-1", "feeder-1")
             ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
                              identity=dev_controller(chain.settings), commander=commander,
                              planner=TwinPlanner(field), speed=3600.0)

@@ -5,7 +5,6 @@ verdicts, or verdicts from a quarantined oracle, change nothing."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 from chain.deploy import dev_controller
@@ -18,13 +17,11 @@ from keys.ids import to_bytes32
 from oracles.ingest.mqtt import EmbeddedBroker
 from qeaims.kinds import kind_by_name
 from qeaims.messages import Sector
-from sectors.publish import TwinPublisher
-from sectors.remote import SimControl, chain_decision_check
-from sectors.runner import open_twin
+from sectors.remote import SimControl
 from tests.chain.test_ledger_and_audit import audit
 from tests.conftest import free_port
 from tests.oracles.test_oracle_node import ledger_events
-from tests.support import oracle, recorder
+from tests.support import oracle, recorder, running_twin
 
 SENSOR = "switch-1/latency_p95_ms"
 
@@ -52,45 +49,37 @@ def test_the_tally_counts_distinct_active_oracles_and_ignores_verdicts_without_a
 def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technician_fixed_it(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     port = free_port()
-    stop = threading.Event()
-    with EmbeddedBroker(port=port), open_twin(Sector.BANKING) as live, TwinPublisher(
-            live, port=port, speed=600, decisions=chain_decision_check(chain.client)) as host, \
+    with EmbeddedBroker(port=port), running_twin(chain, Sector.BANKING, port) as live, \
             Commander(port=port) as commander:
-        runner = threading.Thread(target=host.run, args=(stop,), daemon=True)
-        runner.start()
-        try:
-            assert commander.control(Sector.BANKING, SimControl(op="inject-attack", kind="bias", target=SENSOR,
-                                                                params={"magnitude": 400.0})).ok
-            assert SENSOR in live.twin.attacks
-            voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
-            for voter in voters[:2]:
-                recorder(chain.client, chain.settings, voter).record(kind_by_name("intrusion"),
-                                                                     to_bytes32("switch-1"), intrusion())
-            ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                             identity=dev_controller(chain.settings), commander=commander, planner=TwinPlanner(),
-                             speed=TECHNICIAN_SPEED)
+        assert commander.control(Sector.BANKING, SimControl(op="inject-attack", kind="bias", target=SENSOR,
+                                                            params={"magnitude": 400.0})).ok
+        assert SENSOR in live.twin.attacks
+        voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
+        for voter in voters[:2]:
+            recorder(chain.client, chain.settings, voter).record(kind_by_name("intrusion"),
+                                                                 to_bytes32("switch-1"), intrusion())
+        ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                         identity=dev_controller(chain.settings), commander=commander, planner=TwinPlanner(),
+                         speed=TECHNICIAN_SPEED)
+        ctl.run_once()
+        assert ctl.quarantines == {}  # two of four banking oracles are not the quorum
+        recorder(chain.client, chain.settings, voters[2]).record(kind_by_name("intrusion"),
+                                                                 to_bytes32("switch-1"), intrusion())
+        ctl.run_once()
+        [q] = ctl.quarantines.values()
+        assert q.sensor == SENSOR and len(q.evidence) == 3 and not q.lifted
+        deadline = time.monotonic() + 30
+        while not q.lifted:
+            assert time.monotonic() < deadline, "the quarantine was never lifted"
+            time.sleep(0.2)
             ctl.run_once()
-            assert ctl.quarantines == {}  # two of four banking oracles are not the quorum
-            recorder(chain.client, chain.settings, voters[2]).record(kind_by_name("intrusion"),
-                                                                     to_bytes32("switch-1"), intrusion())
-            ctl.run_once()
-            [q] = ctl.quarantines.values()
-            assert q.sensor == SENSOR and len(q.evidence) == 3 and not q.lifted
-            deadline = time.monotonic() + 30
-            while not q.lifted:
-                assert time.monotonic() < deadline, "the quarantine was never lifted"
-                time.sleep(0.2)
-                ctl.run_once()
-            assert SENSOR not in live.twin.attacks  # the technician removed the tampering in the field
-            ctl.close()
-            again = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                               identity=dev_controller(chain.settings), commander=commander, planner=TwinPlanner(),
-                               speed=TECHNICIAN_SPEED)
-            again.run_once()  # a restart re-reads its quarantines from its outbox: nothing is recorded twice
-            again.close()
-        finally:
-            stop.set()
-            runner.join(10)
+        assert SENSOR not in live.twin.attacks  # the technician removed the tampering in the field
+        ctl.close()
+        again = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                           identity=dev_controller(chain.settings), commander=commander, planner=TwinPlanner(),
+                           speed=TECHNICIAN_SPEED)
+        again.run_once()  # a restart re-reads its quarantines from its outbox: nothing is recorded twice
+        again.close()
     me = dev_controller(chain.settings).address.lower()
     states = [(p["state"], p["sensor"]) for o, _, p in ledger_events(chain, "sensor-quarantine") if o.lower() == me]
     assert states == [("quarantined", SENSOR), ("lifted", SENSOR)]

@@ -7,17 +7,15 @@ import time
 import pytest
 
 from chain.deploy import dev_controller
-from chain.quorum import Action, QuorumClient
-from chain.recorder import canonical_payload
+from chain.quorum import QuorumClient
 from controller.commander import Commander
 from controller.node import Controller
 from controller.protect import inverse, protections
-from keys.ids import event_id, to_bytes32
+from keys.ids import to_bytes32
 from oracles.ingest.mqtt import EmbeddedBroker
-from qeaims.kinds import kind_by_name
 from sectors.graph import at_risk
 from tests.conftest import free_port
-from tests.support import oracle, recorder
+from tests.support import isolate_by_quorum
 
 
 def commands(node: str) -> dict[str, tuple[str, str]]:
@@ -57,14 +55,7 @@ def test_a_plan_the_model_cannot_make_is_recorded_and_the_isolation_goes_on(fres
     def broken(*_: object) -> None:
         raise IndexError("list index out of range")  # what a simulation library bug looks like
 
-    voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
-    seq = recorder(chain.client, chain.settings, voters[0]).record(
-        kind_by_name("fault"), to_bytes32("dc-primary"), canonical_payload({"asset": "dc-primary"}))
-    quorum = QuorumClient(chain.client)
-    pid = quorum.propose(voters[0].account, Action.ISOLATE, to_bytes32("dc-primary"), to_bytes32("fault"),
-                         [event_id(voters[0].address, seq)])
-    for voter in voters[1:]:
-        quorum.vote(voter.account, pid)
+    pid = isolate_by_quorum(chain, "banking", "dc-primary", "dc-primary")
     port = free_port()
     with EmbeddedBroker(port=port), Commander(port=port) as commander:
         ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
@@ -77,4 +68,4 @@ def test_a_plan_the_model_cannot_make_is_recorded_and_the_isolation_goes_on(fres
         ctl.close()
     assert steps["plan"][1]["error"] == "IndexError: list index out of range"
     assert steps["plan"][1]["isolate"] is None and steps["applied"][1]["acks"] == []
-    assert quorum.node_status(to_bytes32("dc-primary")) == "repairing"  # a crew is on its way regardless
+    assert QuorumClient(chain.client).node_status(to_bytes32("dc-primary")) == "repairing"  # a crew goes regardless
