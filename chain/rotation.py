@@ -8,6 +8,8 @@ the chain and resends the same rotation instead of generating yet another key.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from keys.identity import HybridIdentity
 from keys.keystore import archive_path, load_keystore, read_keystore_header, rotate_keystore
 from qeaims.errors import IdentityError
 
-__all__ = ["RotationResult", "rotate_oracle_key"]
+__all__ = ["RotationResult", "rotate_oracle_key", "rotation_owed"]
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,24 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
                               proof.new_public_key, proof.old_signature, proof.new_signature)
     return RotationResult(header.address, chain_epoch, proof.new_epoch, str(receipt["transactionHash"]),
                           int(receipt["blockNumber"], 16), resumed)
+
+
+def rotation_owed(db: sqlite3.Connection, address: str) -> bool:
+    """Whether `address` was quarantined after its current key was published (from an indexer's
+    ``logs``). A quarantine says its signatures could not be trusted: whatever the cause, the key
+    it signed with may be in other hands, so after governance reinstates it the oracle signs
+    nothing more with that key and rotates first (`oracles.process` does so)."""
+    me = address.lower()
+    last_quarantine = last_rotation = (-1, -1)
+    rows = db.execute("SELECT event, args, block, log_index FROM logs WHERE contract = 'Registry' "
+                      "AND event IN ('OracleStatusChanged', 'KeyRotated')").fetchall()
+    for event, args, block, log_index in rows:
+        body = json.loads(args)
+        if str(body.get("account", "")).lower() != me:
+            continue
+        at = (int(block), int(log_index))
+        if event == "KeyRotated":
+            last_rotation = max(last_rotation, at)
+        elif int(body.get("to", -1)) == 2:  # OracleStatus.Quarantined
+            last_quarantine = max(last_quarantine, at)
+    return last_quarantine > last_rotation

@@ -40,6 +40,7 @@ from chain.outbox import EventOutbox
 from chain.quarantines import active_quarantines, named_sensor
 from chain.quorum import Action, QuorumClient
 from chain.recorder import EventRecorder, canonical_payload
+from chain.rotation import rotation_owed
 from keys.identity import HybridIdentity
 from keys.ids import event_id, from_bytes32, to_bytes32
 from oracles.ingest.sink import ReadingSink
@@ -50,11 +51,11 @@ from oracles.telemetry import TelemetryStore
 from oracles.telemetry_chunks import read_body
 from qeaims import logs
 from qeaims.config import Settings
-from qeaims.errors import ChainError, ContractRejected, TransactionFailed
+from qeaims.errors import ChainError, ContractRejected, QeaimsError, TransactionFailed
 from qeaims.kinds import kind_by_name
 from qeaims.messages import Reading, VerdictKind
 
-__all__ = ["LOGGER_NAME", "NodeOptions", "NodeStats", "OracleNode", "state_path"]
+__all__ = ["LOGGER_NAME", "KeyRotationOwed", "NodeOptions", "NodeStats", "OracleNode", "state_path"]
 
 LOGGER_NAME = "qeaims.oracle"
 
@@ -218,6 +219,10 @@ class OracleNode:
                     self.stats.peer_findings.append(finding)
                     log_line("peer-finding", oracle=self.me, sender=finding.sender, batch=finding.batch,
                              action=finding.action, reason=finding.reason, proposal=finding.proposal_id)
+                if rotation_owed(self.peers.index.db, self.me) and \
+                        int(self.client.call1("Registry", "oracle", self.me)[4]) == 1:
+                    raise KeyRotationOwed(f"oracle {self.me} was reinstated after a quarantine: it signs nothing "
+                                          "more with its old key and rotates it before going on")
         except ChainError as exc:
             self._failures += 1
             delay = self.options.backoff_s[min(self._failures, len(self.options.backoff_s)) - 1]
@@ -428,6 +433,10 @@ class OracleNode:
             raise
         self.stats.votes += 1
         return "voted", f"proposal {proposal}"
+
+
+class KeyRotationOwed(QeaimsError):
+    """Raised by the loop when governance reinstated this oracle after a quarantine (`chain.rotation`)."""
 
 
 def _payload(ep: Episode) -> bytes:

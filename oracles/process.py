@@ -16,12 +16,13 @@ from pathlib import Path
 
 from chain.connect import connect
 from chain.deploy import oracle_keystore
+from chain.rotation import rotate_oracle_key
 from keys.keystore import load_keystore
 from oracles.ingest.modbus import ModbusPoller
 from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.registers import PUMP_MAP
 from oracles.ingest.sink import ReadingSink
-from oracles.node import NodeOptions, OracleNode, log_line
+from oracles.node import KeyRotationOwed, NodeOptions, OracleNode, log_line
 from oracles.training import load_model, load_or_train
 from qeaims.config import Settings
 from qeaims.errors import ConfigError, IdentityError
@@ -110,5 +111,11 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         log_line("oracle-stopped", oracle=identity.address, stored=node.stats.stored, judged=node.stats.judged,
                  episodes=node.stats.episodes, votes=node.stats.votes, chain_errors=node.stats.chain_errors)
         node.close()
+    if failure and isinstance(failure[0], KeyRotationOwed):  # rotate, then serve again with the new key
+        rotated = rotate_oracle_key(client, keystore, settings.passphrase)
+        log_line("key-rotated", oracle=rotated.address, old_epoch=rotated.old_epoch, new_epoch=rotated.new_epoch,
+                 resumed=rotated.resumed, reason="reinstated after a quarantine")
+        stop.clear()
+        return run_oracle(settings, sector, index, options, stop=stop, on_ready=on_ready)
     if failure:
         raise failure[0]
