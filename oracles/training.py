@@ -110,6 +110,7 @@ class TrainingPlan:
     counters: tuple[str, ...] = ()  # quantities that are totalisers: the model sees their increments
     pooled: tuple[str, ...] = ()  # asset types built alike: first-pass limits shared per quantity
     detector: str | Callable[[], Detector] = "pca"  # the sector's default detector (a name or a factory)
+    runs: int = 1  # twin runs (days) of `rows` each: the seed's, then seeds 1000, 2000, … above it
 
 
 def _sewage_detector() -> Detector:
@@ -154,12 +155,14 @@ PLANS: dict[Sector, TrainingPlan] = {
                                 "episodes from drizzle to a 45 mm/h cloudburst (rain is weather, not a fault); "
                                 "the CSO's totalised spill enters as its increments",
                                 inputs=_sewage_weather, counters=("volume_m3",), detector=_sewage_detector),
-    Sector.TRANSPORTATION: TrainingPlan(90, 1, "07:00-08:30, the morning peak the twin starts in (~0.35 s per "
-                                        "minute; a day would take ~8 min); loops count whole platoons, so "
+    Sector.TRANSPORTATION: TrainingPlan(90, 1, "07:00-08:30, the morning peak the twin starts in, on two days "
+                                        "(seeds: one day's demand left the next day's ordinary queues "
+                                        "looking like spoofed speeds); ~0.35 s per minute, a whole day would "
+                                        "take ~8 min; loops count whole platoons, so "
                                         "first-pass limits are wider, and every link of the grid is built "
                                         "alike, so a link's limits are those of any link (a queue that "
                                         "formed elsewhere in training may form on it another morning)",
-                                        range_margin=1.0, jump_factor=6.0, pooled=("link",)),
+                                        range_margin=1.0, jump_factor=6.0, pooled=("link",), runs=2),
     Sector.HEALTHCARE: TrainingPlan(10080, 1, "7 days of minutes (~1 ms each): arrivals are a Poisson count of a "
                                     "few an hour, and a shorter run both sets their limits by a few lucky "
                                     "hours and lets the detector learn chance correlations between "
@@ -384,13 +387,25 @@ def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0
     if runner is not None and runner.sector is not which:
         raise ConfigError(f"a {runner.sector.value} twin cannot train the {which.value} model")
     period_s = REPORT_PERIOD_S[which]
-    drive = None if plan.inputs is None else plan.inputs(seed, n, step, period_s)
-    if runner is None:
-        with normal_twin(which, seed=seed) as own:
-            first, raw = collect_normal(own, rows=n, stride=step, progress=progress, drive=drive)
-    else:
-        first, raw = collect_normal(runner, rows=n, stride=step, progress=progress, drive=drive)
-    return fit_model(which, first, raw, seed=seed, detector=detector, target_far=target_far, window=window,
+    seeds = [seed + 1000 * k for k in range(plan.runs)]
+    raws: list[Array] = []
+    first: list[Reading] = []
+    for k, s in enumerate(seeds):
+        drive = None if plan.inputs is None else plan.inputs(s, n, step, period_s)
+        done = k * n
+        tick = None if progress is None else \
+            (lambda i, _total, done=done: progress(done + i, n * len(seeds)))
+        if k == 0 and runner is not None:
+            first, raw = collect_normal(runner, rows=n, stride=step, progress=tick, drive=drive)
+        else:
+            with normal_twin(which, seed=s) as own:
+                names, raw = collect_normal(own, rows=n, stride=step, progress=tick, drive=drive)
+            if k == 0:
+                first = names
+            elif [r.sensor_id for r in names] != [r.sensor_id for r in first]:
+                raise ConfigError(f"the {which.value} twin reported other sensors on seed {s}")
+        raws.append(raw)
+    return fit_model(which, first, np.vstack(raws), seed=seed, detector=detector, target_far=target_far, window=window,
                      stride=step)
 
 

@@ -97,8 +97,12 @@ DEFAULT_FAULTS: dict[Sector, tuple[FaultCase, ...]] = {
         FaultCase(F.POWER_LOSS, "hospital-2"),
         FaultCase(F.POWER_LOSS, "clinic-1"),
         FaultCase(F.ADMISSION_SURGE, "hospital-1", 8.0, max_rows=30),  # queues take a while to build
+        # tripled demand at the smaller hospital (storm-day): ~1.7 arrivals an hour become ~5, and
+        # telling that from Poisson luck takes hours; four are watched
+        FaultCase(F.ADMISSION_SURGE, "hospital-2", 3.0, max_rows=240),
         FaultCase(F.EQUIPMENT_FAILURE, "hospital-2:ventilators", 0.8, asset="hospital-2"),
         FaultCase(F.EQUIPMENT_FAILURE, "hospital-1:o2-plant", asset="hospital-1"),
+        FaultCase(None, max_rows=240),  # four ordinary hours: demand varies by chance, nothing is voted
     ),
     Sector.WATER: (
         FaultCase(F.PIPE_BREAK, "pipe:159"),

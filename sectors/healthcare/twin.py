@@ -10,6 +10,15 @@ Asset ids: hospitals use their on-chain ids (``hospital-1``); equipment inside o
 ``o2-plant`` or ``ventilators``. Actuators: ``<hospital>/power`` (backup, restore, refuel [hours])
 and ``<hospital>/admissions`` (divert, restore).
 
+An admission surge is demand, not a breakdown: nothing in the hospital fails, more patients come
+(a mass-casualty event nearby, an epidemic wave). It is still the hospital's problem to report and
+the city's to act on, because its beds will run out while others have room, and the one remedy
+the network has is the one a fault on a hospital triggers: divert its new admissions to hospitals
+with capacity (`controller._responses_health`). So the oracles call it a FAULT *on that hospital*,
+seen where it starts: the emergency department's arrival count and the bed manager's admission
+count rising together (``arrivals_per_h``, ``admissions_per_h``), hours before occupancy does.
+One count rising alone is a sensor to distrust, not a surge.
+
 A diverting hospital sends each new arrival to the other hospital with the most free beds of the
 kind needed that is itself admitting (powered, not diverting, nobody queueing); when none can
 take the patient, the patient waits at the hospital they came to.
@@ -225,7 +234,8 @@ class HealthcareTwin:
     def inject_fault(self, kind: FaultKind, target: str, *, severity: float | None = None) -> TwinEvent:
         """Break something from now on.
 
-        * ADMISSION_SURGE on a hospital: arrivals multiply by ``severity`` (default 3).
+        * ADMISSION_SURGE on a hospital: arrivals multiply by ``severity`` (default 3); demand, not
+          damage (see the module docstring).
         * POWER_LOSS on a hospital: the grid feed is lost; the ATS moves it to the generator (if
           both work), which runs for its fuel hours; otherwise the hospital has no power.
         * EQUIPMENT_FAILURE on ``<hospital>:generator|ats|o2-plant|ventilators``; for ventilators
