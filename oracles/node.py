@@ -368,8 +368,18 @@ class OracleNode:
             log_line("isolation-" + state, oracle=self.me, target=target, episode=episode, detail=detail)
 
     def _settled_from_repair(self, node: str) -> None:
+        """The node and what depends on it at once (a data centre's switch fails back with it)
+        settle for 2 x clear_rows rows."""
+        from sectors.graph import at_risk
+
         self._repairs.pop(node, None)
-        self._settling[node] = self.stream.rows + 2 * self.stream.clear_rows
+        until = self.stream.rows + 2 * self.stream.clear_rows
+        try:
+            moved = [r.node for r in at_risk(node) if r.time_to_impact_s == 0]
+        except QeaimsError:  # a node the dependency graph does not know settles alone
+            moved = []
+        for settling in (node, *moved):
+            self._settling[settling] = until
 
     def _verify_repairs(self) -> None:
         """Vote to reintegrate a node of this sector under repair once fresh readings show it healthy:

@@ -303,5 +303,8 @@ def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh
         node.run_once()
         node.drain_and_anchor()
     assert quorum.node_status(to_bytes32("pump-1")) == "isolated"
+    # what depends on a reintegrated node at once settles with it: a data centre's switch fails back too
+    nodes[0]._settled_from_repair("dc-primary")
+    assert {"dc-primary", "switch-1", "atm-cluster-1"} <= set(nodes[0]._settling)
     for node in nodes:
         node.close()
