@@ -39,6 +39,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from web3 import Web3
@@ -50,7 +51,7 @@ from chain.manifest import Deployment
 from chain.outbox import EventOutbox
 from chain.quorum import Action
 from chain.recorder import EventRecorder, canonical_payload
-from controller.commander import Ack, Commander
+from controller.commander import Ack, Commander, CommandTimeout
 from controller.crews import CrewPool
 from controller.cyber import TECHNICIAN_S, IntrusionTally, Quarantine
 from controller.plans import ResponsePlan
@@ -66,6 +67,7 @@ from sectors.remote import SimControl
 
 __all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner"]
 
+COMMAND_TIMEOUT_S = 30.0  # a busy device answers at its next step; silence this long is an outage
 SENSOR_QUARANTINE = kind_by_name("sensor-quarantine")
 INTRUSION = kind_by_name("intrusion")
 STEP_KINDS: dict[str, int] = {
@@ -118,6 +120,7 @@ class Controller:
         self.isolations: dict[int, Isolation] = {}
         self._done = self._steps_in_outbox()
         self.tally = IntrusionTally()
+        self._chain_view: dict[str, tuple[float, int]] = {}
         self.quarantines = self._quarantines_in_outbox()
 
     def close(self) -> None:
@@ -211,12 +214,17 @@ class Controller:
 
     def _respond_to_intrusions(self) -> None:
         self.tally.read(self.index.db, INTRUSION)
-        required = self._required_votes()
-        fresh = [q for q in self.tally.quorate(self._active_oracles(), required) if q.key not in self.quarantines]
+        named = {o for by in self.tally.named.values() for o in by}
+        if not any(q.key not in self.quarantines for q in self.tally.quorate(named, {s: 2 for s, _ in self.tally.named})):
+            fresh: list[Quarantine] = []  # no sensor named by two oracles yet: nothing to ask the chain
+        else:
+            required = self._required_votes()
+            fresh = [q for q in self.tally.quorate(self._active_oracles(), required) if q.key not in self.quarantines]
         for q in fresh:
             q.due = self._clock() + TECHNICIAN_S / self.speed
             q.seq = self._record_quarantine(q, "quarantined", evidence=[list(e) for e in q.evidence],
-                                            required=required[q.sector], due=q.due, technician_s=TECHNICIAN_S)
+                                            required=self._required_votes()[q.sector], due=q.due,
+                                            technician_s=TECHNICIAN_S)
             self.quarantines[q.key] = q
         for q in self.quarantines.values():
             if not q.lifted and self._clock() >= q.due:
@@ -232,11 +240,25 @@ class Controller:
 
     def _active_oracles(self) -> set[str]:
         named = {o for by in self.tally.named.values() for o in by}
-        return {o for o in named if int(self.client.call1("Registry", "oracle", to_checksum(o))[4]) == 1}
+        return {o for o in named if self._cached(f"oracle:{o}", partial(self._oracle_status, o)) == 1}
 
     def _required_votes(self) -> dict[str, int]:
         sectors = {sector for sector, _ in self.tally.named}
-        return {s: int(self.client.call1("IsolationQuorum", "requiredVotes", to_bytes32(s))) for s in sectors}
+        return {s: self._cached(f"required:{s}", partial(self._required, s)) for s in sectors}
+
+    def _oracle_status(self, oracle: str) -> int:
+        return int(self.client.call1("Registry", "oracle", to_checksum(oracle))[4])
+
+    def _required(self, sector: str) -> int:
+        return int(self.client.call1("IsolationQuorum", "requiredVotes", to_bytes32(sector)))
+
+    def _cached(self, key: str, read: Callable[[], int], ttl_s: float = 5.0) -> int:
+        """A chain view read at most every `ttl_s` (the loop runs twice a second; statuses change rarely)."""
+        at, value = self._chain_view.get(key, (float("-inf"), 0))
+        if time.monotonic() - at > ttl_s:
+            value = read()
+            self._chain_view[key] = (time.monotonic(), value)
+        return value
 
     def _record(self, iso: Isolation, step: str, **fields: Any) -> int:
         body = {"proposal": iso.proposal, "step": step, "node": iso.node, "asset": iso.asset, **fields}
@@ -246,14 +268,19 @@ class Controller:
         return seq
 
     def _send(self, commands: list[ActuatorCommand]) -> list[dict[str, Any]]:
-        """Send commands in order, each waiting for its device; a refusal raises (the step is retried)."""
-        acks = []
-        for command in commands:
-            ack = self.commander.send(command)
+        """Send commands (in order, all at once) and wait for every answer; a refusal or silence raises
+        and the step is retried (devices answer a repeat with "already")."""
+        return self._required_acks(commands, self.commander.send_all(commands, timeout_s=COMMAND_TIMEOUT_S))
+
+    @staticmethod
+    def _required_acks(commands: list[ActuatorCommand], answers: list[Ack | None]) -> list[dict[str, Any]]:
+        for command, ack in zip(commands, answers, strict=True):
+            if ack is None:
+                raise CommandTimeout(f"no acknowledgement for {command.actuator_id} {command.action} "
+                                     f"within {COMMAND_TIMEOUT_S:g} s")
             if not (ack.ok or ack.already):
                 raise QeaimsError(f"{command.actuator_id} {command.action} refused: {ack.error}")
-            acks.append(_ack(command, ack))
-        return acks
+        return [_ack(c, a) for c, a in zip(commands, answers, strict=True)]
 
     def _send_optional(self, commands: list[ActuatorCommand]) -> list[dict[str, Any]]:
         """Protective commands to other sectors' devices, all at once: a refusal or a device that
@@ -296,12 +323,15 @@ class Controller:
             plan, plan_seq = iso.steps["plan"][1], iso.steps["plan"][0]
             cascade_seq = iso.steps["cascade"][0]
             isolate = [_command(iso.sector, c, f"proposal:{iso.proposal}") for c in _commands(plan.get("isolate"))]
-            acks = self._send(isolate)
-            protected = self._send_optional([_command(Sector(str(p["command"]["sector"])), p["command"],
-                                             f"event:{self.me}:{cascade_seq}")
-                                    for p in iso.steps["cascade"][1].get("protect", []) if p.get("command")])
-            acks += self._send([_command(iso.sector, c, f"event:{self.me}:{plan_seq}")
-                                for c in _commands(plan.get("restore"))])
+            acks = self._send(isolate)  # the faulted part is cut off before anything is switched back on
+            protect = [_command(Sector(str(p["command"]["sector"])), p["command"], f"event:{self.me}:{cascade_seq}")
+                       for p in iso.steps["cascade"][1].get("protect", []) if p.get("command")]
+            restore = [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))]
+            # protective and restore commands go out together: each device takes its own in order at its
+            # next step, so a plan of n switchings costs one device step, not n
+            answers = self.commander.send_all(protect + restore, timeout_s=COMMAND_TIMEOUT_S)
+            protected = [_ack(c, a) for c, a in zip(protect, answers[:len(protect)], strict=True)]
+            acks += self._required_acks(restore, answers[len(protect):])
             self._record(iso, "applied", acks=acks, protected=protected)
         if "dispatched" not in iso.steps:
             job = self.crews.assign(iso.sector, str(iso.proposal))
