@@ -80,20 +80,28 @@ class Commander(NamedClient):
         self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
         return self._wait(command.decision_ref, f"{command.actuator_id} {command.action}", timeout_s)
 
-    def send_all(self, commands: list[ActuatorCommand], *, timeout_s: float = 10.0) -> list[Ack | None]:
-        """Send commands to several devices at once and wait for their answers together, up to
-        `timeout_s` in all; None for a device that did not answer (it may not be running)."""
+    def post(self, commands: list[ActuatorCommand]) -> None:
+        """Send commands without waiting (each device takes its own in order at its next step)."""
         for command in commands:
             self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
+
+    def answers(self, commands: list[ActuatorCommand], *, timeout_s: float) -> list[Ack | None]:
+        """The answers to posted commands, waiting up to `timeout_s` in all; None for a device that
+        did not answer in time (it may not be running)."""
         deadline = time.monotonic() + timeout_s
-        answers: list[Ack | None] = []
+        out: list[Ack | None] = []
         for command in commands:
             try:
-                answers.append(self._wait(command.decision_ref, f"{command.actuator_id} {command.action}",
-                                          max(0.0, deadline - time.monotonic())))
+                out.append(self._wait(command.decision_ref, f"{command.actuator_id} {command.action}",
+                                      max(0.0, deadline - time.monotonic())))
             except CommandTimeout:
-                answers.append(None)
-        return answers
+                out.append(None)
+        return out
+
+    def send_all(self, commands: list[ActuatorCommand], *, timeout_s: float = 10.0) -> list[Ack | None]:
+        """`post` then `answers`: several devices at once, their answers waited for together."""
+        self.post(commands)
+        return self.answers(commands, timeout_s=timeout_s)
 
     def post_control(self, sector: Sector, control: SimControl) -> str:
         """Send a simulation control without waiting; returns what `take_ack` matches its answer by."""

@@ -68,6 +68,7 @@ from sectors.remote import SimControl
 __all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner"]
 
 COMMAND_TIMEOUT_S = 30.0  # a busy device answers at its next step; silence this long is an outage
+OPTIONAL_TIMEOUT_S = 5.0  # a protective command's device may not run at all: its silence is recorded
 SENSOR_QUARANTINE = kind_by_name("sensor-quarantine")
 INTRUSION = kind_by_name("intrusion")
 STEP_KINDS: dict[str, int] = {
@@ -282,10 +283,11 @@ class Controller:
                 raise QeaimsError(f"{command.actuator_id} {command.action} refused: {ack.error}")
         return [_ack(c, a) for c, a in zip(commands, answers, strict=True)]
 
-    def _send_optional(self, commands: list[ActuatorCommand]) -> list[dict[str, Any]]:
-        """Protective commands to other sectors' devices, all at once: a refusal or a device that
-        does not answer (its sector may not be running) is recorded, never fatal."""
-        return [_ack(c, a) for c, a in zip(commands, self.commander.send_all(commands), strict=True)]
+    def _optional_acks(self, posted: list[ActuatorCommand]) -> list[dict[str, Any]]:
+        """Answers to posted protective commands for other sectors' devices: a refusal or a device
+        that does not answer (its sector may not be running) is recorded, never fatal."""
+        answers = self.commander.answers(posted, timeout_s=OPTIONAL_TIMEOUT_S)
+        return [_ack(c, a) for c, a in zip(posted, answers, strict=True)]
 
     def _plan(self, iso: Isolation) -> None:
         """Record the isolate and restore plans; a plan the model cannot make is recorded as such."""
@@ -328,10 +330,11 @@ class Controller:
                        for p in iso.steps["cascade"][1].get("protect", []) if p.get("command")]
             restore = [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))]
             # protective and restore commands go out together: each device takes its own in order at its
-            # next step, so a plan of n switchings costs one device step, not n
-            answers = self.commander.send_all(protect + restore, timeout_s=COMMAND_TIMEOUT_S)
-            protected = [_ack(c, a) for c, a in zip(protect, answers[:len(protect)], strict=True)]
-            acks += self._required_acks(restore, answers[len(protect):])
+            # next step, so a plan of n switchings costs one device step, not n; the restore answers are
+            # awaited first, and a protected sector whose device is silent costs at most a few seconds more
+            self.commander.post(protect + restore)
+            acks += self._required_acks(restore, self.commander.answers(restore, timeout_s=COMMAND_TIMEOUT_S))
+            protected = self._optional_acks(protect)
             self._record(iso, "applied", acks=acks, protected=protected)
         if "dispatched" not in iso.steps:
             job = self.crews.assign(iso.sector, str(iso.proposal))
@@ -364,12 +367,13 @@ class Controller:
             plan, error = None, f"{type(exc).__name__}: {exc}"[:500]
             log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=iso.asset, error=error)
         commands = [_command(iso.sector, c, f"proposal:{proposal}") for c in _commands(plan.summary() if plan else None)]
-        acks = self._send(commands)
         undo = [_command(Sector(str(a["sector"])), inverse(a), f"proposal:{proposal}")
                 for a in iso.steps.get("applied", (0, {}))[1].get("protected", [])
                 if a.get("ok") and not a.get("already")]  # undo only what this isolation changed
+        self.commander.post(commands + undo)
+        acks = self._required_acks(commands, self.commander.answers(commands, timeout_s=COMMAND_TIMEOUT_S))
         self._record(iso, "reintegrated", reintegration=proposal, acks=acks,
-                     unprotected=self._send_optional(undo), **({"error": error} if error else {}))
+                     unprotected=self._optional_acks(undo), **({"error": error} if error else {}))
 
 
 def to_checksum(address: str) -> str:
