@@ -139,15 +139,27 @@ class OracleNode:
         self._recheck = True  # votes are re-checked at start and after every chain outage
         self._repairs: dict[str, int] = {}  # node under repair → stream rows when first seen so
         self._reintegration_voted: set[str] = set()
+        self._loop_lock = threading.Lock()  # held by `run`: `close` never pulls the stores from under it
+        with contextlib.suppress(ChainError):  # the chain may be down at start: the loop syncs later
+            self.peers.index.sync()  # quarantines and repairs are known before the first vote
         # node → stream rows until which its fault votes wait: a reintegrated node goes through a
         # commanded transition (a fail-back, a re-energised section) that looks like a fault for a
         # report period or two; a vote opened in that window is cast only if the fault outlasts it
         self._settling: dict[str, int] = {}
 
-    def close(self) -> None:
-        for closer in (self.peers.close, self._reader.close, self._db.close, self.store.close, self.outbox.close):
-            with contextlib.suppress(Exception):  # closing everything matters more than the first failure
-                closer()
+    def close(self, timeout_s: float = 120.0) -> None:
+        """Close the stores once `run` has returned: a connection closed under a running query crashes
+        the process (SQLite frees what the other thread still reads), so a loop still draining its
+        backlog is waited for; after `timeout_s` the connections are left to the process's exit."""
+        if not self._loop_lock.acquire(timeout=timeout_s):
+            log_line("close-skipped", oracle=self.me, reason=f"the loop was still running after {timeout_s:g} s")
+            return
+        try:
+            for closer in (self.peers.close, self._reader.close, self._db.close, self.store.close, self.outbox.close):
+                with contextlib.suppress(Exception):  # closing everything matters more than the first failure
+                    closer()
+        finally:
+            self._loop_lock.release()
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -241,6 +253,10 @@ class OracleNode:
         their MQTT acknowledgements) in memory: the only readings a crash can lose are the ones that
         arrived in the last few milliseconds and were not acknowledged yet.
         """
+        with self._loop_lock:
+            self._run(stop, idle_s)
+
+    def _run(self, stop: threading.Event, idle_s: float) -> None:
         storing = threading.Event()
         broken: list[BaseException] = []
 
@@ -343,7 +359,8 @@ class OracleNode:
             return
         if self.outbox.pending_count():
             self.recorder.flush()  # the evidence goes on-chain before the vote that cites it
-        self.peers.index.sync()  # a vote waits for the chain's latest word on quarantined sensors
+        # the peers' index is synced every peer interval (and at start): a vote does not wait for a sync,
+        # which after a backlog can take seconds; a quarantine is known at most one interval late
         quarantined = active_quarantines(self.peers.index.db, self.sector.value)
         for episode, target, seq in pending:
             row = self.outbox.get(int(seq))

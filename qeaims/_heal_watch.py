@@ -159,4 +159,4 @@ def threads(stop: threading.Event, *targets: Callable[[], None]) -> Iterator[lis
     finally:
         stop.set()
         for thread in threads:
-            thread.join(15)
+            thread.join(15)  # an oracle draining its backlog may take longer: its close() waits for it

@@ -135,13 +135,14 @@ def train(
     sector: Annotated[str, typer.Option(help=f"{', '.join(s.value for s in Sector)} or all")],
     rows: Annotated[int | None, typer.Option(min=8, help="training rows (default: per sector, see PLANS)")] = None,
     seed: Annotated[int, typer.Option(min=0, help="twin seed of the normal run")] = 0,
-    detector: Annotated[str, typer.Option(help=f"detector: {', '.join(DETECTORS)}")] = "pca",
+    detector: Annotated[str | None, typer.Option(
+        help=f"detector: {', '.join(DETECTORS)} (default: the sector's own plan, e.g. MSET for sewage)")] = None,
     stride: Annotated[int | None, typer.Option(min=1, help="report periods between training rows")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a saved model")] = False,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Train each sector's model on its twin's normal operation and save it for the oracles."""
-    if detector not in DETECTORS:
+    if detector is not None and detector not in DETECTORS:
         raise ConfigError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS)}")
     which = _sectors(sector)
     home = settings_of(ctx).home
