@@ -63,22 +63,24 @@ class Commander(NamedClient):
             self._acks.append(ack)
             self._cond.notify_all()
 
+    def _pop(self, ref: str, what: str) -> Ack | None:
+        """The matching answer, taken off the list (the caller holds `_cond`)."""
+        for i, ack in enumerate(self._acks):
+            if ack.ref == ref and ack.what == what:
+                return self._acks.pop(i)
+        return None
+
     def _wait(self, ref: str, what: str, timeout_s: float) -> Ack:
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
-                for i, ack in enumerate(self._acks):
-                    if ack.ref == ref and ack.what == what:
-                        return self._acks.pop(i)
+                ack = self._pop(ref, what)
+                if ack is not None:
+                    return ack
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise CommandTimeout(f"no acknowledgement for {what!r} ({ref}) within {timeout_s:g} s")
                 self._cond.wait(left)
-
-    def send(self, command: ActuatorCommand, *, timeout_s: float = 30.0) -> Ack:
-        """Send one command and wait for the device's answer."""
-        self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
-        return self._wait(command.decision_ref, f"{command.actuator_id} {command.action}", timeout_s)
 
     def post(self, commands: list[ActuatorCommand]) -> None:
         """Send commands without waiting (each device takes its own in order at its next step)."""
@@ -111,10 +113,7 @@ class Commander(NamedClient):
     def take_ack(self, what: str, ref: str = "") -> Ack | None:
         """The answer to a posted control or command, if it has arrived (never waits)."""
         with self._cond:
-            for i, ack in enumerate(self._acks):
-                if ack.ref == ref and ack.what == what:
-                    return self._acks.pop(i)
-        return None
+            return self._pop(ref, what)
 
     def control(self, sector: Sector, control: SimControl, *, timeout_s: float = 30.0) -> Ack:
         """Send one simulation control (a crew's repair in the twin) and wait for its answer."""
