@@ -48,7 +48,7 @@ from oracles.merkle import reading_from_body
 from oracles.peer_check import PeerChecker, PeerFinding
 from oracles.stream import Episode, SectorModelLike, SectorStream
 from oracles.telemetry import TelemetryStore
-from oracles.telemetry_chunks import read_body
+from oracles.telemetry_chunks import read_bodies
 from qeaims import logs
 from qeaims.config import Settings
 from qeaims.errors import ChainError, ContractRejected, QeaimsError, TransactionFailed
@@ -320,7 +320,7 @@ class OracleNode:
         last = self._stored_last_id() if upto is None else upto
         while self._cursor < last:
             hi = min(last, self._cursor + self.options.judge_chunk)
-            readings = [reading_from_body(read_body(self._reader, i)) for i in range(self._cursor + 1, hi + 1)]
+            readings = [reading_from_body(body) for body in read_bodies(self._reader, self._cursor + 1, hi)]
             self._judge(readings, hi)
 
     def _judge(self, readings: list[Reading], last_id: int) -> None:

@@ -37,6 +37,7 @@ DOMINANCE = 0.8
 """A single sensor must remove at least this share of the score to carry the deviation alone."""
 GROUP_SHARE = 0.05
 """A sensor "deviates" in a group when it holds at least this share of the contributions."""
+_TRIAL_ROWS = 4096  # rows per detector call when trying reconstructions (memory: rows x sensors x 8 B)
 _CANDIDATES = 8  # sensors tried for reconstruction: the largest contributors plus any with findings
 
 
@@ -135,8 +136,7 @@ def explain(
         tried = [int(j) for j in np.argsort(-contrib)[:_CANDIDATES]]
         tried += [j for j in named if j not in tried]
     suspect, residual = None, float("inf")
-    for j in tried:
-        r = _reconstructed(model, tail, j, grid[:, j])
+    for j, r in zip(tried, _reconstructed(model, tail, tried, grid), strict=True):
         if r < residual:
             suspect, residual = sensors[j], r
     neighbours: tuple[str, ...] = ()
@@ -147,10 +147,28 @@ def explain(
                     neighbours=neighbours, baseline=baseline)
 
 
-def _reconstructed(model: CalibratedDetector, tail: Array, j: int, values: Array) -> float:
-    """Median over the tail rows of the best raw score reachable by changing column `j` only."""
-    g = len(values)
-    trial = np.repeat(tail, g, axis=0)
-    trial[:, j] = np.tile(values, len(tail))
-    best = model.detector.score(trial).reshape(len(tail), g).min(axis=1)
-    return float(np.median(best))
+def _reconstructed(model: CalibratedDetector, tail: Array, columns: Sequence[int], grid: Array) -> list[float]:
+    """Per column j, the median over the tail rows of the best raw score reachable by changing column
+    `j` only (to one of its `grid[:, j]` values).
+
+    A detector that can score single-column changes directly (`column_scores`, PCA's closed form)
+    does; any other gets all trial rows in a few large calls, not one call per column.
+    """
+    if not columns:
+        return []
+    direct = getattr(model.detector, "column_scores", None)
+    if direct is not None:
+        scores = np.asarray(direct(tail, columns, grid), dtype=np.float64)
+        return [float(v) for v in np.median(scores.min(axis=2), axis=1)]
+    g, t = grid.shape[0], len(tail)
+    per_column = g * t
+    chunk = max(1, _TRIAL_ROWS // max(per_column, 1))
+    out: list[float] = []
+    for start in range(0, len(columns), chunk):
+        cols = list(columns[start:start + chunk])
+        trial = np.tile(np.repeat(tail, g, axis=0), (len(cols), 1))
+        for k, j in enumerate(cols):
+            trial[k * per_column:(k + 1) * per_column, j] = np.tile(grid[:, j], t)
+        best = model.detector.score(trial).reshape(len(cols), t, g).min(axis=2)
+        out += [float(v) for v in np.median(best, axis=1)]
+    return out

@@ -19,6 +19,7 @@ carry that distance — the sensors a verdict names. Thresholds are not the dete
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -130,6 +131,37 @@ class PcaT2Q:
     def score(self, x: Array) -> Array:
         t2, q = self.statistics(x)
         out: Array = np.maximum(t2 / self.t2_ref, q / self.q_ref)
+        return out
+
+    def column_scores(self, x: Array, columns: Sequence[int], values: Array) -> Array:
+        """Scores of `x`'s rows with column j set to each of `values[:, j]`, for each j in `columns`:
+        shape (len(columns), rows, len(values)). The same as `score` on every such trial row.
+
+        Closed form, because changing one standardised coordinate by d moves the scores by
+        t → t + d·P[:, j] and residual → residual + d·(e_j − Pᵀ P[:, j]): T² and Q are quadratics in
+        d, and Q's cross term is the residual's own j-th entry (the residual is orthogonal to P's
+        rows). A fault names dozens of candidate sensors; scoring 41 trial values for each as full
+        rows cost ~30 ms a row per oracle, this costs well under 1 ms.
+        """
+        assert self.pca is not None, "fit the detector first"
+        cols = np.asarray(columns, dtype=np.intp)
+        z = self.scaler.transform(_check(x, len(self.scaler.mean)))
+        centred = z - self.pca.mean_
+        p = self.pca.components_  # (k, n), orthonormal rows
+        t = centred @ p.T
+        t2 = (t * t * self.inv_var).sum(axis=1)
+        residual = centred - t @ p
+        q = (residual * residual).sum(axis=1)
+        trial = (np.asarray(values, dtype=np.float64)[:, cols].T - self.scaler.mean[cols, None]) \
+            / self.scaler.scale[cols, None]  # (m, g) standardised trial values
+        d = trial[:, None, :] - z[:, cols].T[:, :, None]  # (m, rows, g)
+        a = ((t * self.inv_var) @ p[:, cols]).T  # (m, rows): Σ_k t_k p_kj / λ_k
+        b = (p[:, cols] ** 2 * self.inv_var[:, None]).sum(axis=0)  # (m,)
+        q_lin = residual[:, cols].T  # (m, rows)
+        q_quad = np.clip(1.0 - (p[:, cols] ** 2).sum(axis=0), 0.0, None)  # (m,)
+        t2_new = t2[None, :, None] + 2 * d * a[:, :, None] + d * d * b[:, None, None]
+        q_new = q[None, :, None] + 2 * d * q_lin[:, :, None] + d * d * q_quad[:, None, None]
+        out: Array = np.maximum(t2_new / self.t2_ref, np.clip(q_new, 0.0, None) / self.q_ref)
         return out
 
     def contributions(self, x: Array) -> Array:
