@@ -167,3 +167,22 @@ def test_flat_noisy_signal_is_not_a_trend() -> None:
     times = [T0 + timedelta(hours=h) for h in range(100)]
     assert maintenance_verdict(times, values, limit=4.0, horizon=timedelta(days=30), sector=Sector.WATER,
                                asset_id="pump-7", sensor="vibration") is None
+
+
+@pytest.mark.parametrize("detector", ["pca", "mset"])
+def test_single_sensor_reconstructions_match_scoring_each_trial_row(detector: str) -> None:
+    """`explain` tries every candidate sensor at each of its grid values; PCA does it in closed form,
+    the others in batched calls. Both must equal scoring every trial row one column at a time."""
+    from oracles.detect.classify import _reconstructed, value_grid
+
+    normal = plant(600)
+    model = fit_calibrated(normal, detector=detector, window=3)
+    tail = inject(plant(60, seed=4), "step", 30, 1)[-3:]
+    grid = value_grid(normal)
+    expected = []
+    for j in range(len(SENSORS)):
+        trial = np.repeat(tail, len(grid), axis=0)
+        trial[:, j] = np.tile(grid[:, j], len(tail))
+        expected.append(float(np.median(model.detector.score(trial).reshape(len(tail), len(grid)).min(axis=1))))
+    assert _reconstructed(model, tail, list(range(len(SENSORS))), grid) == pytest.approx(expected, rel=1e-9)
+    assert int(np.argmin(expected)) == 1  # the stepped sensor is the one whose reconstruction helps most
