@@ -12,6 +12,7 @@ An event is valid only if its batch, its key and its sequence all check out.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sqlite3
 from collections import defaultdict
@@ -60,6 +61,25 @@ class _Key:
     reason: str
 
 
+@functools.lru_cache(maxsize=4096)
+def _registration_ok(public_key: bytes, signature: bytes, chain_id: int, registry: str, account: str,
+                     sector: bytes, operator: bytes) -> bool:
+    """Memoised: an oracle watching its peers re-reads the key history every peer interval, and
+    verifying every oracle's ML-DSA proof of possession each time was most of that check. The
+    answer is a pure function of the arguments, so a cached one is the same answer."""
+    return verify_registration(public_key, signature, chain_id=chain_id, registry=registry, account=account,
+                               sector=sector, operator=operator)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rotation_ok(previous_key: bytes, new_key: bytes, old_signature: bytes, new_signature: bytes, epoch: int,
+                 chain_id: int, registry: str, account: str) -> bool:
+    """Memoised for the same reason as `_registration_ok`."""
+    proof = RotationProof(new_public_key=new_key, old_signature=old_signature, new_signature=new_signature,
+                          new_epoch=epoch)
+    return verify_rotation(previous_key, proof, chain_id=chain_id, registry=registry, account=account)
+
+
 def _key_history(db: sqlite3.Connection, chain_id: int, registry: str, report: AuditReport) -> dict[str, dict[int, _Key]]:
     history: dict[str, dict[int, _Key]] = defaultdict(dict)
     rows = db.execute(
@@ -73,18 +93,15 @@ def _key_history(db: sqlite3.Connection, chain_id: int, registry: str, report: A
         if "0x" + keccak(public_key).hex() != key_hash:
             ok, reason = False, "published key does not match its hash"
         elif epoch == 1:
-            if not verify_registration(public_key, bytes(sig_a), chain_id=chain_id, registry=registry,
-                                       account=account, sector=bytes.fromhex(sector[2:]),
-                                       operator=bytes.fromhex(operator[2:])):
+            if not _registration_ok(public_key, bytes(sig_a), chain_id, registry, account,
+                                    bytes.fromhex(sector[2:]), bytes.fromhex(operator[2:])):
                 ok, reason = False, "registration proof of possession does not verify"
         else:
             previous = history[oracle].get(epoch - 1)
-            proof = RotationProof(new_public_key=public_key, old_signature=bytes(sig_a),
-                                  new_signature=bytes(sig_b or b""), new_epoch=epoch)
             if previous is None:
                 ok, reason = False, f"rotation to epoch {epoch} without a key for epoch {epoch - 1}"
-            elif not verify_rotation(previous.public_key, proof, chain_id=chain_id, registry=registry,
-                                     account=account):
+            elif not _rotation_ok(previous.public_key, public_key, bytes(sig_a), bytes(sig_b or b""), int(epoch),
+                                  chain_id, registry, account):
                 ok, reason = False, f"rotation to epoch {epoch} is not signed by both the old and new key"
             elif not previous.valid:
                 ok, reason = False, f"rotation chain broken before epoch {epoch}"

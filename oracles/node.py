@@ -197,6 +197,16 @@ class OracleNode:
     def cursor(self) -> int:
         return self._cursor
 
+    def settling(self, node: str) -> bool:
+        """Whether `node` is inside its settling window after a reintegration (a fault on it is only
+        acted on if it outlasts the window)."""
+        until = self._settling.get(node)
+        return until is not None and self.stream.rows < until
+
+    def backlog(self) -> int:
+        """Readings stored but not judged yet."""
+        return max(0, self._stored_last_id() - self._cursor)
+
     def actions(self) -> list[tuple[str, str, int, str, str]]:
         """(episode, target, evidence seq, state, detail) of every isolation action, oldest first."""
         rows = self._db.execute("SELECT episode, target, evidence_seq, state, detail FROM actions ORDER BY rowid")

@@ -17,7 +17,8 @@ of the bench's process:
 - a **watcher** syncs an index of the chain's logs every `watch_interval_s` and stamps each new log
   with the wall time it first saw it: every figure is read from the chain, none from the components.
 
-Each run: wait until the twin is healthy (the node active, no fault episode open in any oracle),
+Each run: wait until the twin is healthy (the node active; in every oracle no fault episode open, the
+settling after the last reintegration over and at most two report periods unjudged),
 inject one fault between two report periods (in the twin's own thread, so the onset is the moment
 the fault exists in the field; the next report is up to one period later, as for a real RTU), then
 time, from that onset:
@@ -284,16 +285,20 @@ def _clear_if_faulted(runner: TwinRunner, asset: str) -> bool:
 
 def _wait_healthy(quorum: QuorumClient, nodes: list[OracleNode], node: str, errors: list[BaseException],
                   timeout_s: float) -> str:
-    """Wait for `node` active and no fault episode open on it in any oracle; else say why not."""
+    """Wait for the steady state a fault is timed from, else say why not: `node` active on-chain, and
+    in every oracle no fault episode open on it, its settling window after the last reintegration
+    over (a fault inside it is acted on later, by design) and at most two report periods unjudged."""
     deadline = time.monotonic() + timeout_s
     while not errors:
         with contextlib.suppress(RuntimeError):  # an oracle thread changed its episodes while we looked
             if quorum.node_status(to_bytes32(node)) == "active" and not any(
-                    key.startswith(f"{node}|fault") for n in nodes for key in list(n.stream.open_episodes)):
+                    n.settling(node) or n.stream.rows < n.stream.warmup or n.backlog() > 2 * len(n.stream.model.sensors)
+                    or any(key.startswith(f"{node}|fault") for key in list(n.stream.open_episodes))
+                    for n in nodes):
                 return ""
         if time.monotonic() > deadline:
             return f"{node} did not come back healthy within {timeout_s:g} s"
-        time.sleep(0.05)
+        time.sleep(0.2)
     raise QeaimsError(f"a bench component failed: {errors[0]}") from errors[0]
 
 

@@ -171,13 +171,16 @@ def parse_message(topic: str, payload: bytes, *, now: datetime, max_future_s: fl
             for i, sample in enumerate(samples)]
 
 
+_TOPIC_RESERVED = frozenset("/+#")  # characters a topic level cannot hold
+
+
 def _batch_names(sample: Any, index: int) -> tuple[str, str]:
     """A batch sample's asset and sensor, held to the rules of the topic levels they replace."""
     if not isinstance(sample, dict) or set(sample) != _BATCH_KEYS:
         return "", ""  # `_sample` reports the wrong shape or keys
     asset, sensor = sample.get("asset"), sample.get("sensor")
     if not isinstance(asset, str) or asset == BATCH_LEVEL or not isinstance(sensor, str) or not sensor \
-            or any(c in sensor for c in "/+#"):
+            or not _TOPIC_RESERVED.isdisjoint(sensor):
         raise MessageRejected("fields", f"sample {index}: asset and sensor must be topic-level strings, "
                                         f"got {asset!r} and {sensor!r}")
     return asset, sensor
