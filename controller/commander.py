@@ -21,9 +21,11 @@ from qeaims.errors import QeaimsError
 from qeaims.messages import ActuatorCommand, Sector
 from sectors.remote import SimControl, cmd_topic, sim_topic
 
-__all__ = ["ACK_FILTER", "Ack", "CommandTimeout", "Commander"]
+__all__ = ["ACK_FILTER", "ONLINE_S", "SVC_FILTER", "Ack", "CommandTimeout", "Commander"]
 
 ACK_FILTER = "qeaims-ack/+"  # every sector's acknowledgements
+SVC_FILTER = "qeaims-svc/+"  # every running twin's service level, each report period: who is online
+ONLINE_S = 120.0  # a sector heard from within this long counts as having devices online
 
 
 class CommandTimeout(QeaimsError):
@@ -49,11 +51,20 @@ class Commander(NamedClient):
         # the pause after connecting puts the acknowledgement subscription in place before any command
         super().__init__(client_id, host=host, port=port, settle_s=0.2)
         self._client.on_message = self._on_ack
-        self._client.on_connect = lambda c, *_: c.subscribe(ACK_FILTER, 1)
+        self._client.on_connect = lambda c, *_: c.subscribe([(ACK_FILTER, 1), (SVC_FILTER, 0)])
         self._acks: list[Ack] = []
+        self._heard: dict[str, float] = {}  # sector → when it last published anything we read
         self._cond = threading.Condition()
 
+    def online(self, sector: Sector) -> bool:
+        """Whether `sector`'s devices have been heard from lately (service levels or answers)."""
+        heard = self._heard.get(sector.value)
+        return heard is not None and time.monotonic() - heard < ONLINE_S
+
     def _on_ack(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+        self._heard[message.topic.rpartition("/")[2]] = time.monotonic()
+        if not message.topic.startswith("qeaims-ack/"):
+            return  # a service level: only who is online matters here
         try:
             body = json.loads(message.payload)
             ack = Ack(str(body["ref"]), str(body["what"]), bool(body["ok"]), str(body["error"]), str(body["at"]))
@@ -87,12 +98,17 @@ class Commander(NamedClient):
         for command in commands:
             self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
 
-    def answers(self, commands: list[ActuatorCommand], *, timeout_s: float) -> list[Ack | None]:
+    def answers(self, commands: list[ActuatorCommand], *, timeout_s: float,
+                online_only: bool = False) -> list[Ack | None]:
         """The answers to posted commands, waiting up to `timeout_s` in all; None for a device that
-        did not answer in time (it may not be running)."""
+        did not answer in time (it may not be running). With `online_only`, a command to a sector not
+        heard from lately (`online`) gets None at once rather than a wait for a device that is not there."""
         deadline = time.monotonic() + timeout_s
         out: list[Ack | None] = []
         for command in commands:
+            if online_only and not self.online(command.sector):
+                out.append(None)
+                continue
             try:
                 out.append(self._wait(command.decision_ref, f"{command.actuator_id} {command.action}",
                                       max(0.0, deadline - time.monotonic())))

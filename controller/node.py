@@ -68,7 +68,8 @@ from sectors.remote import SimControl
 __all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner"]
 
 COMMAND_TIMEOUT_S = 30.0  # a busy device answers at its next step; silence this long is an outage
-OPTIONAL_TIMEOUT_S = 5.0  # a protective command's device may not run at all: its silence is recorded
+OPTIONAL_TIMEOUT_S = 5.0  # a protective command's device may not answer: its silence is recorded
+# (a sector with no device online, `Commander.online`, is not waited for at all)
 SENSOR_QUARANTINE = kind_by_name("sensor-quarantine")
 INTRUSION = kind_by_name("intrusion")
 STEP_KINDS: dict[str, int] = {
@@ -286,8 +287,8 @@ class Controller:
     def _optional_acks(self, posted: list[ActuatorCommand]) -> list[dict[str, Any]]:
         """Answers to posted protective commands for other sectors' devices: a refusal or a device
         that does not answer (its sector may not be running) is recorded, never fatal."""
-        answers = self.commander.answers(posted, timeout_s=OPTIONAL_TIMEOUT_S)
-        return [_ack(c, a) for c, a in zip(posted, answers, strict=True)]
+        answers = self.commander.answers(posted, timeout_s=OPTIONAL_TIMEOUT_S, online_only=True)
+        return [_ack(c, a, online=self.commander.online(c.sector)) for c, a in zip(posted, answers, strict=True)]
 
     def _plan(self, iso: Isolation) -> None:
         """Record the isolate and restore plans; a plan the model cannot make is recorded as such."""
@@ -380,11 +381,12 @@ def to_checksum(address: str) -> str:
     return str(Web3.to_checksum_address(address))
 
 
-def _ack(command: ActuatorCommand, ack: Ack | None) -> dict[str, Any]:
+def _ack(command: ActuatorCommand, ack: Ack | None, *, online: bool = True) -> dict[str, Any]:
+    silent = "no answer from the device" if online else f"no {command.sector.value} device online"
     return {"sector": command.sector.value, "asset": command.asset_id, "actuator": command.actuator_id,
             "action": command.action, "what": f"{command.actuator_id} {command.action}",
             "ok": ack is not None and (ack.ok or ack.already), "already": ack is not None and ack.already,
-            "error": "no answer from the device" if ack is None else ack.error}
+            "error": silent if ack is None else ack.error}
 
 
 def _commands(plan: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -141,7 +141,7 @@ def test_a_line_fault_is_isolated_by_quorum_and_healthy_sections_restored_within
             assert ctl.isolations[pid].asset == "line-7"  # located from the field, not from the verdict
             # what feeder-1 puts at risk was protected in the same step, before its buffers ran out:
             # its ATM cluster (UPS 20 min) drained by the live banking twin; the sewage lift station's
-            # diversion asked of a sewage twin that is not running here: recorded as unanswered, not fatal
+            # diversion asked of a sewage twin that is not running here: recorded as such, not waited for, not fatal
             steps = ctl.isolations[pid].steps
             planned = {p["node"]: p["command"] for p in steps["cascade"][1]["protect"]}
             assert planned["atm-cluster-1"]["action"] == "drain" and planned["hospital-1"] is None  # via water
@@ -150,7 +150,7 @@ def test_a_line_fault_is_isolated_by_quorum_and_healthy_sections_restored_within
             status = {r.sensor_id: r.value for r in bank.twin.readings()}["atm-cluster-1/status"]
             assert status == 3.0  # the twin's status code for drained
             assert not protected["orifice:OR1/gate"]["ok"]
-            assert protected["orifice:OR1/gate"]["error"] == "no answer from the device"
+            assert protected["orifice:OR1/gate"]["error"] == "no sewage device online"  # not waited for
             assert steps["cascade"][0] < steps["applied"][0]  # the decision the devices checked came first
             ctl.close()
         finally:
