@@ -289,17 +289,31 @@ def _wait_healthy(quorum: QuorumClient, nodes: list[OracleNode], node: str, erro
     in every oracle no fault episode open on it, its settling window after the last reintegration
     over (a fault inside it is acted on later, by design) and at most two report periods unjudged."""
     deadline = time.monotonic() + timeout_s
+    pending = "not looked at yet"
     while not errors:
         with contextlib.suppress(RuntimeError):  # an oracle thread changed its episodes while we looked
-            if quorum.node_status(to_bytes32(node)) == "active" and not any(
-                    n.settling(node) or n.stream.rows < n.stream.warmup or n.backlog() > 2 * len(n.stream.model.sensors)
-                    or any(key.startswith(f"{node}|fault") for key in list(n.stream.open_episodes))
-                    for n in nodes):
+            pending = _not_steady(quorum, nodes, node)
+            if not pending:
                 return ""
         if time.monotonic() > deadline:
-            return f"{node} did not come back healthy within {timeout_s:g} s"
+            return f"{node} did not come back healthy within {timeout_s:g} s ({pending})"
         time.sleep(0.2)
     raise QeaimsError(f"a bench component failed: {errors[0]}") from errors[0]
+
+
+def _not_steady(quorum: QuorumClient, nodes: list[OracleNode], node: str) -> str:
+    """What still keeps `node` from steady state ("" when nothing does)."""
+    status = quorum.node_status(to_bytes32(node))
+    if status != "active":
+        return f"it is {status} on-chain"
+    for i, n in enumerate(nodes, 1):
+        if any(key.startswith(f"{node}|fault") for key in list(n.stream.open_episodes)):
+            return f"oracle {i} still sees a fault on it"
+        if n.settling(node):
+            return f"oracle {i} is in its settling window after the reintegration"
+        if n.stream.rows < n.stream.warmup or n.backlog() > 2 * len(n.stream.model.sensors):
+            return f"oracle {i} has not caught up with the readings ({n.backlog()} unjudged)"
+    return ""
 
 
 def _time_run(watch: ChainWatch, node: str, asset: str, t0: float, timeout: float) -> HealRun:
