@@ -2,7 +2,10 @@
 block's raw transactions to the chain journal (see `chain/journal.py`).
 
 Run by `chain.node.start_anvil`; stopped by `stop_anvil` with SIGTERM, after which it journals
-up to the head one last time. Uses only standard `eth_*` methods to read the chain.
+up to the head one last time. Uses only standard `eth_*` methods to read the chain. A keeper whose
+chain has been gone for `--give-up-after` seconds, or whose journal's folder was removed (a
+benchmark's temporary chain killed with its process), exits: `start_anvil` starts a new keeper
+with every chain it starts, so nothing is left unjournaled by that.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journal", type=Path, required=True)
     parser.add_argument("--rpc-url", required=True)
     parser.add_argument("--interval", type=float, default=0.25)
+    parser.add_argument("--give-up-after", type=float, default=300.0)
     args = parser.parse_args(argv)
     journal = ChainJournal(args.journal)
     journal.repair()
@@ -55,13 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     last = journal.last_block()
+    gone_since: float | None = None
     while True:
         try:
             newest = catch_up(rpc, journal, last)
             caught_up = newest == last
-            last = newest
+            last, gone_since = newest, None
         except ChainNotRunning:
             if stopping:
+                return 0
+            gone_since = gone_since or time.monotonic()
+            if time.monotonic() - gone_since > args.give_up_after or not args.journal.parent.exists():
+                print(f"keeper: the chain at {args.rpc_url} is gone; stopping", file=sys.stderr, flush=True)
                 return 0
             caught_up = True
         except ChainError as exc:  # a node hiccup: log it and try again

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from chain.node import start_anvil, stop_anvil
 from chain.recorder import canonical_payload
 from keys.ids import to_bytes32
 from tests.chain.test_ledger_and_audit import audit
+from tests.conftest import free_port
 from tests.support import oracle, recorder, wait_journaled
 
 
@@ -80,3 +83,20 @@ def test_oracle_killed_mid_flush_loses_and_repeats_nothing(fresh_chain) -> None:
     assert int(chain.client.call1("EventLedger", "lastSeq", rec.identity.address)) == written
     result = audit(chain)
     assert result.ok and result.events == written
+
+
+def test_a_keeper_whose_chain_is_gone_stops(tmp_path: Path) -> None:
+    """A benchmark killed with its temporary chain must not leave its journal keeper polling forever;
+    a chain that comes back gets a new keeper from `start_anvil`."""
+    journal = tmp_path / "chain" / "journal.jsonl"
+    journal.parent.mkdir()
+    args = [sys.executable, "-m", "chain.keeper", "--journal", str(journal), "--rpc-url",
+            f"http://127.0.0.1:{free_port()}", "--interval", "0.05"]
+    done = subprocess.run([*args, "--give-up-after", "0.5"], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "is gone; stopping" in done.stderr
+    keeper = subprocess.Popen([*args, "--give-up-after", "600"], stderr=subprocess.DEVNULL)
+    try:
+        shutil.rmtree(journal.parent)  # the temporary folder removed: no chain will come back to it
+        assert keeper.wait(timeout=60) == 0
+    finally:
+        keeper.kill()
