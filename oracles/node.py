@@ -236,6 +236,7 @@ class OracleNode:
             self._act()
             if now >= self._next_peer_check:
                 self._next_peer_check = now + self.options.peer_interval_s
+                self.peers.index.sync()  # repairs are judged on the chain as it is now, not as of the last check
                 self._verify_repairs()
                 for finding in self.peers.check():
                     self.stats.peer_findings.append(finding)
@@ -372,6 +373,11 @@ class OracleNode:
         # the peers' index is synced every peer interval (and at start): a vote does not wait for a sync,
         # which after a backlog can take seconds; a quarantine is known at most one interval late
         quarantined = active_quarantines(self.peers.index.db, self.sector.value)
+        for node in list(self._repairs):
+            # reintegrated since `_verify_repairs` last looked: the node and its dependants settle now,
+            # or a dependant's fail-back transient (a data centre's switch) is voted on before they do
+            if self.quorum.node_status(to_bytes32(node)) == "active":
+                self._settled_from_repair(node)
         for episode, target, seq in pending:
             row = self.outbox.get(int(seq))
             sensor = named_sensor(json.loads(row.payload)) if row is not None else None
@@ -382,8 +388,6 @@ class OracleNode:
                 log_line("isolation-moot", oracle=self.me, target=target, episode=episode,
                          detail=f"driven by quarantined sensor {sensor}")
                 continue
-            if str(target) in self._repairs and self.quorum.node_status(to_bytes32(str(target))) == "active":
-                self._settled_from_repair(str(target))  # reintegrated since `_verify_repairs` last looked
             until = self._settling.get(str(target))
             if until is not None and self.stream.rows < until:
                 continue  # decided once the node has settled after its reintegration
