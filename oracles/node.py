@@ -34,7 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_utils.address import to_checksum_address
+
 from chain.client import ChainClient
+from chain.commanded import commanded_assets, sensor_asset
 from chain.manifest import Deployment
 from chain.outbox import EventOutbox
 from chain.quarantines import active_quarantines, named_sensor
@@ -146,6 +149,7 @@ class OracleNode:
         # commanded transition (a fail-back, a re-energised section) that looks like a fault for a
         # report period or two; a vote opened in that window is cast only if the fault outlasts it
         self._settling: dict[str, int] = {}
+        self._controllers: dict[str, bool] = {}  # account → holds the repair role (see `_speaks_for_controller`)
 
     def close(self, timeout_s: float = 120.0) -> None:
         """Close the stores once `run` has returned: a connection closed under a running query crashes
@@ -373,6 +377,7 @@ class OracleNode:
         # the peers' index is synced every peer interval (and at start): a vote does not wait for a sync,
         # which after a backlog can take seconds; a quarantine is known at most one interval late
         quarantined = active_quarantines(self.peers.index.db, self.sector.value)
+        commanded = commanded_assets(self.peers.index.db, self.sector.value, self._speaks_for_controller)
         for node in list(self._repairs):
             # reintegrated since `_verify_repairs` last looked: the node and its dependants settle now,
             # or a dependant's fail-back transient (a data centre's switch) is voted on before they do
@@ -388,6 +393,12 @@ class OracleNode:
                 log_line("isolation-moot", oracle=self.me, target=target, episode=episode,
                          detail=f"driven by quarantined sensor {sensor}")
                 continue
+            if sensor is not None and sensor_asset(sensor) in commanded:
+                # the deviation is one the city commanded to protect this asset from a cascade: not a fault
+                detail = f"driven by {sensor}, held by the controller: {commanded[sensor_asset(sensor)]}"
+                self._db.execute("UPDATE actions SET state = 'moot', detail = ? WHERE episode = ?", (detail, episode))
+                log_line("isolation-moot", oracle=self.me, target=target, episode=episode, detail=detail)
+                continue
             until = self._settling.get(str(target))
             if until is not None and self.stream.rows < until:
                 continue  # decided once the node has settled after its reintegration
@@ -397,6 +408,15 @@ class OracleNode:
                 state, detail = self._isolate(str(target), int(seq), str(episode))
             self._db.execute("UPDATE actions SET state = ?, detail = ? WHERE episode = ?", (state, detail, episode))
             log_line("isolation-" + state, oracle=self.me, target=target, episode=episode, detail=detail)
+
+    def _speaks_for_controller(self, account: str) -> bool:
+        """Whether `account` holds the quorum's repair role (the controller's), asked once per account."""
+        known = self._controllers.get(account.lower())
+        if known is None:
+            role = self.client.call1("IsolationQuorum", "REPAIR_ROLE")
+            known = bool(self.client.call1("IsolationQuorum", "hasRole", role, to_checksum_address(account)))
+            self._controllers[account.lower()] = known
+        return known
 
     def _settled_from_repair(self, node: str) -> None:
         """The node and what depends on it at once (a data centre's switch fails back with it)

@@ -180,6 +180,50 @@ def test_a_verdict_driven_by_a_quarantined_sensor_isolates_nothing(fresh_chain) 
         node.close()
 
 
+def test_a_deviation_the_controller_commanded_isolates_nothing_until_undone(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """The controller stopped pump 10 to protect it from a cascade (its isolation-applied event says
+    so): the oracles see zero flow and record the fault, but vote nothing on it. A claim recorded by
+    an account without the repair role changes nothing; once the controller's reintegrated event
+    undoes the command, the same stop is a fault again and is isolated (the untrusted claim, never
+    undone, would still hold it)."""
+    from chain.deploy import dev_controller
+    from chain.recorder import canonical_payload
+    from tests.support import recorder
+
+    chain = fresh_chain
+    held = {"sector": "water", "asset": "pump:10", "actuator": "pump:10/speed", "action": "stop", "ok": True,
+            "already": False}
+    forger = recorder(chain.client, chain.settings, oracle(chain.settings, "water", 4))
+    forger.record(kind_by_name("isolation-applied"), to_bytes32("pump-1"),
+                  canonical_payload({"proposal": 7, "step": "applied", "protected": [held]}))  # never undone
+    controller = recorder(chain.client, chain.settings, dev_controller(chain.settings))
+    controller.record(kind_by_name("isolation-applied"), to_bytes32("feeder-1"),
+                      canonical_payload({"proposal": 7, "step": "applied", "protected": [held]}))
+    sinks = [ReadingSink() for _ in range(4)]
+    nodes = [make_node(chain, index, sink) for index, sink in enumerate(sinks, 1)]
+    for node, sink in zip(nodes, sinks, strict=True):
+        sink.put_many(readings(NORMAL + PUMP_STOPS), source="test")
+        node.run_once()
+        node.run_once()
+        assert node.drain_and_anchor()
+    quorum = QuorumClient(chain.client)
+    assert quorum.node_status(to_bytes32("pump-1")) == "active"
+    assert all(n.actions()[0][3] == "moot" and "held by the controller: pump:10/speed stop (isolation 7)"
+               in n.actions()[0][4] for n in nodes), nodes[0].actions()
+    controller.record(kind_by_name("reintegrated"), to_bytes32("feeder-1"),
+                      canonical_payload({"proposal": 7, "step": "reintegrated", "unprotected": [held]}))
+    at = len(NORMAL + PUMP_STOPS)
+    for node, sink in zip(nodes, sinks, strict=True):  # running normally again, then a real stop
+        node.run_once()  # its peer check reads the chain (the undo) at most one peer interval late
+        sink.put_many(readings(NORMAL * 2 + PUMP_STOPS, start=at), source="test")
+        node.run_once()
+        node.run_once()
+        node.drain_and_anchor()
+    assert quorum.node_status(to_bytes32("pump-1")) == "isolated"
+    for node in nodes:
+        node.close()
+
+
 def test_a_crash_after_the_verdict_was_written_ahead_does_not_record_it_twice(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     sink = ReadingSink()

@@ -1,0 +1,53 @@
+"""What the controller has commanded in the field and not undone yet, read back from chain data.
+
+When an isolation puts other assets at risk, the controller protects them before the cascade
+arrives (a lift station's inflow diverted to the storm tank, an ATM cluster drained) and records
+what each device acknowledged in its ``isolation-applied`` event; its ``reintegrated`` event for the
+same isolation records the protective commands undone. Between the two, those assets run in a
+state the city chose: their sensors read far from normal operation, and an oracle must not take
+that deviation for a fault and vote an isolation on it (the storm day isolated the sewage outfall
+for the storm tank filling under the controller's own diversion). `commanded_assets` gives the
+oracles that list; only events recorded by an account the quorum trusts with repairs count.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from qeaims.kinds import kind_by_name
+
+__all__ = ["commanded_assets", "sensor_asset"]
+
+_APPLIED = kind_by_name("isolation-applied")
+_REINTEGRATED = kind_by_name("reintegrated")
+
+
+def sensor_asset(sensor: str) -> str:
+    """The asset a sensor belongs to (``orifice:OR1/opening`` → ``orifice:OR1``)."""
+    return sensor.rpartition("/")[0] or sensor
+
+
+def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]) -> dict[str, str]:
+    """Assets of `sector` held in a protective state now: asset → what was commanded, e.g.
+    ``"orifice:OR1/gate open (isolation 2)"``. `trusted(address)` says whether an event's recorder
+    may speak for the controller (it holds the quorum's repair role)."""
+    held: dict[tuple[str, int], dict[str, str]] = {}  # (recorder, isolation) → asset → command
+    rows = db.execute("SELECT oracle, kind, payload FROM events WHERE kind IN (?, ?) ORDER BY block, log_index",
+                      (_APPLIED, _REINTEGRATED)).fetchall()
+    for recorder, kind, payload in rows:
+        if not trusted(str(recorder)):
+            continue
+        try:
+            body = json.loads(bytes(payload))
+            key = (str(recorder).lower(), int(body["proposal"]))
+            if int(kind) == _REINTEGRATED:
+                held.pop(key, None)
+                continue
+            held[key] = {str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
+                         for a in body.get("protected", [])
+                         if a.get("ok") and not a.get("already") and a.get("sector") == sector}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # not a controller step this reader understands: it commands nothing
+    return {asset: what for assets in held.values() for asset, what in assets.items()}
