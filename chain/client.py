@@ -272,14 +272,15 @@ class ChainClient:
         request = {"from": tx["from"], "data": tx["input"], "gas": tx["gas"]}
         if tx.get("to"):
             request["to"] = tx["to"]
-        try:
-            self.rpc.call(
-                "eth_call",
-                [request,
-                 hex(int(receipt["blockNumber"], 16) - 1)],
-            )
-        except RpcError as exc:
-            return self._translate(exc, sent.contract)
+        block = int(receipt["blockNumber"], 16)
+        # before its block first; if it would have passed there, a transaction earlier in the same block
+        # changed the state it ran on (another oracle's proposal for the same node, mined with it):
+        # replayed after the block it fails as it did, with the error the caller knows how to handle
+        for at in (block - 1, block):
+            try:
+                self.rpc.call("eth_call", [request, hex(at)])
+            except RpcError as exc:
+                return self._translate(exc, sent.contract)
         return TransactionFailed(f"{sent.contract}.{sent.function} reverted (tx {sent.tx_hash}), likely out of gas")
 
 

@@ -431,6 +431,7 @@ class OracleNode:
             moved = []
         for settling in (node, *moved):
             self._settling[settling] = until
+        log_line("settling", oracle=self.me, node=node, nodes=[node, *moved], rows=self.stream.rows, until=until)
 
     def _verify_repairs(self) -> None:
         """Vote to reintegrate a node of this sector under repair once fresh readings show it healthy:
