@@ -15,10 +15,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 from qeaims.kinds import kind_by_name
 
-__all__ = ["commanded_assets", "sensor_asset"]
+__all__ = ["SILENT", "commanded_assets", "may_have_acted", "sensor_asset"]
+
+SILENT = "no answer from the device"  # a device that was online but did not answer in time
 
 _APPLIED = kind_by_name("isolation-applied")
 _REINTEGRATED = kind_by_name("reintegrated")
@@ -27,6 +30,16 @@ _REINTEGRATED = kind_by_name("reintegrated")
 def sensor_asset(sensor: str) -> str:
     """The asset a sensor belongs to (``orifice:OR1/opening`` → ``orifice:OR1``)."""
     return sensor.rpartition("/")[0] or sensor
+
+
+def may_have_acted(answer: dict[str, Any]) -> bool:
+    """Whether a protective command recorded in an ``isolation-applied`` event may have moved its
+    device: acknowledged (and not already in that state), or sent to a device that did not answer in
+    time (a sewage twin takes commands between 5-minute reports; it acted on the diversion after the
+    controller stopped waiting). A refusal, or a sector with no device online, moved nothing."""
+    if answer.get("ok"):
+        return not answer.get("already")
+    return answer.get("error") == SILENT
 
 
 def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]) -> dict[str, str]:
@@ -46,8 +59,7 @@ def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str
                 held.pop(key, None)
                 continue
             held[key] = {str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
-                         for a in body.get("protected", [])
-                         if a.get("ok") and not a.get("already") and a.get("sector") == sector}
+                         for a in body.get("protected", []) if may_have_acted(a) and a.get("sector") == sector}
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # not a controller step this reader understands: it commands nothing
     return {asset: what for assets in held.values() for asset, what in assets.items()}

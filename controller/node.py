@@ -45,6 +45,7 @@ from typing import Any
 from web3 import Web3
 
 from chain.client import ChainClient
+from chain.commanded import SILENT, may_have_acted
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.manifest import Deployment
@@ -370,7 +371,7 @@ class Controller:
         commands = [_command(iso.sector, c, f"proposal:{proposal}") for c in _commands(plan.summary() if plan else None)]
         undo = [_command(Sector(str(a["sector"])), inverse(a), f"proposal:{proposal}")
                 for a in iso.steps.get("applied", (0, {}))[1].get("protected", [])
-                if a.get("ok") and not a.get("already")]  # undo only what this isolation changed
+                if may_have_acted(a)]  # undo what this isolation may have changed (a late device did act)
         self.commander.post(commands + undo)
         acks = self._required_acks(commands, self.commander.answers(commands, timeout_s=COMMAND_TIMEOUT_S))
         self._record(iso, "reintegrated", reintegration=proposal, acks=acks,
@@ -382,7 +383,7 @@ def to_checksum(address: str) -> str:
 
 
 def _ack(command: ActuatorCommand, ack: Ack | None, *, online: bool = True) -> dict[str, Any]:
-    silent = "no answer from the device" if online else f"no {command.sector.value} device online"
+    silent = SILENT if online else f"no {command.sector.value} device online"
     return {"sector": command.sector.value, "asset": command.asset_id, "actuator": command.actuator_id,
             "action": command.action, "what": f"{command.actuator_id} {command.action}",
             "ok": ack is not None and (ack.ok or ack.already), "already": ack is not None and ack.already,

@@ -1,0 +1,53 @@
+"""chain.commanded: which assets the controller holds in a protective state, from its events alone."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from chain.commanded import SILENT, commanded_assets, sensor_asset
+from qeaims.kinds import kind_by_name
+
+CONTROLLER, STRANGER = "0x" + "c0" * 20, "0x" + "5e" * 20
+
+
+def _db(events: list[tuple[str, str, dict[str, object]]]) -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE events (oracle TEXT, kind INTEGER, payload BLOB, block INTEGER, log_index INTEGER)")
+    db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, 0)", [
+        (who, kind_by_name(kind), json.dumps(body).encode(), block) for block, (who, kind, body) in enumerate(events)])
+    return db
+
+
+def _answer(asset: str, *, ok: bool, error: str = "", already: bool = False, sector: str = "sewage") -> dict[str, object]:
+    return {"sector": sector, "asset": asset, "actuator": f"{asset}/gate", "action": "open", "ok": ok,
+            "already": already, "error": error}
+
+
+def test_held_assets_are_the_ones_a_device_may_have_moved_and_nobody_undid() -> None:
+    applied = {"proposal": 2, "protected": [
+        _answer("orifice:OR1", ok=False, error=SILENT),  # answered late: the twin acted after the wait
+        _answer("pump:P2", ok=True),
+        _answer("pump:P3", ok=True, already=True),  # already so: this isolation changed nothing
+        _answer("weir:W1", ok=False, error="refused: no such actuator"),
+        _answer("pump:P4", ok=False, error="no sewage device online"),
+        _answer("atm-cluster-1", ok=True, sector="banking"),
+    ]}
+    db = _db([(CONTROLLER, "isolation-applied", applied),
+              (STRANGER, "isolation-applied", {"proposal": 3, "protected": [_answer("pump:P9", ok=True)]}),
+              (CONTROLLER, "isolation-applied", {"proposal": 4, "protected": [_answer("pump:P5", ok=True)]}),
+              (CONTROLLER, "reintegrated", {"proposal": 4, "unprotected": []}),
+              (CONTROLLER, "isolation-applied", "not an object")])  # type: ignore[list-item]
+    held = commanded_assets(db, "sewage", lambda who: who == CONTROLLER)
+    assert held == {"orifice:OR1": "orifice:OR1/gate open (isolation 2)", "pump:P2": "pump:P2/gate open (isolation 2)"}
+    assert commanded_assets(db, "banking", lambda who: who == CONTROLLER) == {
+        "atm-cluster-1": "atm-cluster-1/gate open (isolation 2)"}
+    db.execute("INSERT INTO events VALUES (?, ?, ?, 99, 0)",
+               (CONTROLLER, kind_by_name("reintegrated"), json.dumps({"proposal": 2}).encode()))
+    assert commanded_assets(db, "sewage", lambda who: who == CONTROLLER) == {}
+
+
+def test_a_sensor_belongs_to_the_asset_before_its_last_slash() -> None:
+    assert sensor_asset("orifice:OR1/opening") == "orifice:OR1"
+    assert sensor_asset("switch-1/route/state") == "switch-1/route"
+    assert sensor_asset("lonely") == "lonely"
