@@ -45,7 +45,8 @@ def test_a_short_heal_bench_times_isolations_that_are_on_chain() -> None:
         seen["faults"] = [p for _, k, p in events if k == kind_by_name("fault")]
         seen["status"] = QuorumClient(client).node_status(to_bytes32("feeder-1"))
 
-    result = run_heal_bench(HealOptions(runs=2, train_rows=160, run_timeout_s=120), inspect=inspect)
+    # a third of the default speed: the oracles keep up on a loaded CI machine (this checks behaviour, not speed)
+    result = run_heal_bench(HealOptions(runs=2, speed=100, train_rows=160, run_timeout_s=120), inspect=inspect)
     data = result_dict(result)
     for key in ("isolation_p50_s", "isolation_p95_s", "restore_p95_s", "detection_p95_s"):
         assert data[key] > 0, (key, data)
