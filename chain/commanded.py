@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from qeaims.kinds import kind_by_name
 
-__all__ = ["SILENT", "commanded_assets", "may_have_acted", "sensor_asset"]
+__all__ = ["SILENT", "Answer", "commanded_assets", "may_have_acted", "sensor_asset"]
 
 SILENT = "no answer from the device"  # a device that was online but did not answer in time
+# how a device answered a command: done, already in that state, refused, no answer in time, none online
+Answer = Literal["acked", "already", "refused", "silent", "offline"]
 
 _APPLIED = kind_by_name("isolation-applied")
 _REINTEGRATED = kind_by_name("reintegrated")
@@ -36,7 +38,10 @@ def may_have_acted(answer: dict[str, Any]) -> bool:
     """Whether a protective command recorded in an ``isolation-applied`` event may have moved its
     device: acknowledged (and not already in that state), or sent to a device that did not answer in
     time (a sewage twin takes commands between 5-minute reports; it acted on the diversion after the
-    controller stopped waiting). A refusal, or a sector with no device online, moved nothing."""
+    controller stopped waiting). A refusal, or a sector with no device online, moved nothing.
+    Events recorded before the ``answer`` field existed are read from ``ok``/``already``/``error``."""
+    if "answer" in answer:
+        return answer["answer"] in ("acked", "silent")
     if answer.get("ok"):
         return not answer.get("already")
     return answer.get("error") == SILENT

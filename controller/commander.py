@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,14 +100,14 @@ class Commander(NamedClient):
             self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
 
     def answers(self, commands: list[ActuatorCommand], *, timeout_s: float,
-                online_only: bool = False) -> list[Ack | None]:
+                skip: Collection[Sector] = ()) -> list[Ack | None]:
         """The answers to posted commands, waiting up to `timeout_s` in all; None for a device that
-        did not answer in time (it may not be running). With `online_only`, a command to a sector not
-        heard from lately (`online`) gets None at once rather than a wait for a device that is not there."""
+        did not answer in time (it may not be running). A command to a sector in `skip` (one not heard
+        from lately, see `offline`) gets None at once rather than a wait for a device that is not there."""
         deadline = time.monotonic() + timeout_s
         out: list[Ack | None] = []
         for command in commands:
-            if online_only and not self.online(command.sector):
+            if command.sector in skip:
                 out.append(None)
                 continue
             try:
@@ -115,6 +116,10 @@ class Commander(NamedClient):
             except CommandTimeout:
                 out.append(None)
         return out
+
+    def offline(self, sectors: Iterable[Sector]) -> frozenset[Sector]:
+        """Which of `sectors` have no device heard from lately (`online`), read once for a whole batch."""
+        return frozenset(s for s in set(sectors) if not self.online(s))
 
     def send_all(self, commands: list[ActuatorCommand], *, timeout_s: float = 10.0) -> list[Ack | None]:
         """`post` then `answers`: several devices at once, their answers waited for together."""

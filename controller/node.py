@@ -45,7 +45,7 @@ from typing import Any
 from web3 import Web3
 
 from chain.client import ChainClient
-from chain.commanded import SILENT, may_have_acted
+from chain.commanded import SILENT, Answer, may_have_acted
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.manifest import Deployment
@@ -288,8 +288,9 @@ class Controller:
     def _optional_acks(self, posted: list[ActuatorCommand]) -> list[dict[str, Any]]:
         """Answers to posted protective commands for other sectors' devices: a refusal or a device
         that does not answer (its sector may not be running) is recorded, never fatal."""
-        answers = self.commander.answers(posted, timeout_s=OPTIONAL_TIMEOUT_S, online_only=True)
-        return [_ack(c, a, online=self.commander.online(c.sector)) for c, a in zip(posted, answers, strict=True)]
+        offline = self.commander.offline(c.sector for c in posted)  # one reading serves the wait and the record
+        answers = self.commander.answers(posted, timeout_s=OPTIONAL_TIMEOUT_S, skip=offline)
+        return [_ack(c, a, online=c.sector not in offline) for c, a in zip(posted, answers, strict=True)]
 
     def _plan(self, iso: Isolation) -> None:
         """Record the isolate and restore plans; a plan the model cannot make is recorded as such."""
@@ -383,11 +384,18 @@ def to_checksum(address: str) -> str:
 
 
 def _ack(command: ActuatorCommand, ack: Ack | None, *, online: bool = True) -> dict[str, Any]:
-    silent = SILENT if online else f"no {command.sector.value} device online"
+    """How a device answered one command, as recorded on-chain; `answer` is what
+    `chain.commanded.may_have_acted` reads (acked, already, refused, silent or offline)."""
+    if ack is None:
+        answer: Answer = "silent" if online else "offline"
+        error = SILENT if online else f"no {command.sector.value} device online"
+    else:
+        answer = "already" if ack.already else "acked" if ack.ok else "refused"
+        error = ack.error
     return {"sector": command.sector.value, "asset": command.asset_id, "actuator": command.actuator_id,
             "action": command.action, "what": f"{command.actuator_id} {command.action}",
             "ok": ack is not None and (ack.ok or ack.already), "already": ack is not None and ack.already,
-            "error": silent if ack is None else ack.error}
+            "answer": answer, "error": error}
 
 
 def _commands(plan: dict[str, Any] | None) -> list[dict[str, Any]]:

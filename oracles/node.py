@@ -388,16 +388,12 @@ class OracleNode:
             sensor = named_sensor(json.loads(row.payload)) if row is not None else None
             if sensor is not None and sensor in quarantined:
                 # its sector's quorum found this sensor spoofed: what it says no longer moves anything
-                self._db.execute("UPDATE actions SET state = 'moot', detail = ? WHERE episode = ?",
-                                 (f"driven by quarantined sensor {sensor}", episode))
-                log_line("isolation-moot", oracle=self.me, target=target, episode=episode,
-                         detail=f"driven by quarantined sensor {sensor}")
+                self._decided(episode, target, "moot", f"driven by quarantined sensor {sensor}")
                 continue
             if sensor is not None and sensor_asset(sensor) in commanded:
                 # the deviation is one the city commanded to protect this asset from a cascade: not a fault
-                detail = f"driven by {sensor}, held by the controller: {commanded[sensor_asset(sensor)]}"
-                self._db.execute("UPDATE actions SET state = 'moot', detail = ? WHERE episode = ?", (detail, episode))
-                log_line("isolation-moot", oracle=self.me, target=target, episode=episode, detail=detail)
+                self._decided(episode, target, "moot",
+                              f"driven by {sensor}, held by the controller: {commanded[sensor_asset(sensor)]}")
                 continue
             until = self._settling.get(str(target))
             if until is not None and self.stream.rows < until:
@@ -406,8 +402,12 @@ class OracleNode:
                 state, detail = "moot", "a transient while the node settled after its reintegration"
             else:
                 state, detail = self._isolate(str(target), int(seq), str(episode))
-            self._db.execute("UPDATE actions SET state = ?, detail = ? WHERE episode = ?", (state, detail, episode))
-            log_line("isolation-" + state, oracle=self.me, target=target, episode=episode, detail=detail)
+            self._decided(episode, target, state, detail)
+
+    def _decided(self, episode: str, target: str, state: str, detail: str) -> None:
+        """Close a pending action (voted, moot or refused) and say why in the log."""
+        self._db.execute("UPDATE actions SET state = ?, detail = ? WHERE episode = ?", (state, detail, episode))
+        log_line("isolation-" + state, oracle=self.me, target=target, episode=episode, detail=detail)
 
     def _speaks_for_controller(self, account: str) -> bool:
         """Whether `account` holds the quorum's repair role (the controller's), asked once per account."""

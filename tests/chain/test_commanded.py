@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from chain.commanded import SILENT, commanded_assets, sensor_asset
+from chain.commanded import SILENT, commanded_assets, may_have_acted, sensor_asset
 from qeaims.kinds import kind_by_name
 
 CONTROLLER, STRANGER = "0x" + "c0" * 20, "0x" + "5e" * 20
@@ -51,3 +51,28 @@ def test_a_sensor_belongs_to_the_asset_before_its_last_slash() -> None:
     assert sensor_asset("orifice:OR1/opening") == "orifice:OR1"
     assert sensor_asset("switch-1/route/state") == "switch-1/route"
     assert sensor_asset("lonely") == "lonely"
+
+
+def test_the_controller_records_an_answer_that_says_whether_the_device_may_have_moved() -> None:
+    from controller.commander import Ack
+    from controller.node import _ack
+    from qeaims.messages import ActuatorCommand, Sector
+
+    command = ActuatorCommand(sector=Sector.SEWAGE, asset_id="orifice:OR1", actuator_id="orifice:OR1/gate",
+                              action="open", decision_ref="0xab")
+
+    def answer(ok: bool, error: str = "") -> Ack:
+        return Ack(ref="0xab", what="orifice:OR1/gate open", ok=ok, error=error, at="")
+
+    recorded = {
+        "acked": _ack(command, answer(True)),
+        "already": _ack(command, answer(False, "already open")),
+        "refused": _ack(command, answer(False, "no such actuator")),
+        "silent": _ack(command, None, online=True),
+        "offline": _ack(command, None, online=False),
+    }
+    assert {name: r["answer"] for name, r in recorded.items()} == {name: name for name in recorded}
+    assert {name for name, r in recorded.items() if may_have_acted(r)} == {"acked", "silent"}
+    assert recorded["offline"]["error"] == "no sewage device online"
+    legacy = {k: v for k, v in recorded["silent"].items() if k != "answer"}  # an event from before the field
+    assert may_have_acted(legacy) and not may_have_acted({**legacy, "error": "no sewage device online"})
