@@ -106,6 +106,25 @@ class NodeStats:
     last_error: str = ""
 
 
+@dataclass
+class RowsSince:
+    """Rows judged since the oracle learned something from the chain (a node under repair, back
+    active), counted from the readings that arrived *after* it learned it.
+
+    An oracle judges in arrival order and can run minutes behind the chain it reads (24 oracles on
+    two cores in the storm day: the banking oracles were a minute of wall time behind). Counting from
+    the rows judged at that moment would count rows from before the event: a settling window opened
+    on a fail-back then expired on readings older than the fail-back, and its transient was voted
+    on (the storm day's `switch-1`).
+    """
+
+    after_id: int  # the last reading stored when the oracle learned it
+    start_row: int | None = None  # the stream's rows once everything up to `after_id` was judged
+
+    def rows(self, stream_rows: int) -> int:
+        return 0 if self.start_row is None else stream_rows - self.start_row
+
+
 class OracleNode:
     def __init__(self, *, settings: Settings, client: ChainClient, deployment: Deployment, identity: HybridIdentity,
                  model: SectorModelLike, sink: ReadingSink, options: NodeOptions = NodeOptions(),
@@ -135,20 +154,20 @@ class OracleNode:
         self._reader = sqlite3.connect(f"file:{self.store.path}?mode=ro", uri=True, check_same_thread=False)
         self._recorded = self._episodes_in_outbox()
         self._cursor = self._load_state()
+        self._repairs: dict[str, RowsSince] = {}  # node under repair → rows judged since it was first seen so
+        # node → rows judged since its reintegration: a reintegrated node goes through a commanded
+        # transition (a fail-back, a re-energised section) that looks like a fault for a few report
+        # periods; a vote opened within `settle_rows` is cast only if the fault outlasts them
+        self._settling: dict[str, RowsSince] = {}
         self._replay()
         self._chain_ok_at = float("-inf")  # when chain work may next be tried
         self._failures = 0
         self._next_peer_check = float("-inf")
         self._recheck = True  # votes are re-checked at start and after every chain outage
-        self._repairs: dict[str, int] = {}  # node under repair → stream rows when first seen so
         self._reintegration_voted: set[str] = set()
         self._loop_lock = threading.Lock()  # held by `run`: `close` never pulls the stores from under it
         with contextlib.suppress(ChainError):  # the chain may be down at start: the loop syncs later
             self.peers.index.sync()  # quarantines and repairs are known before the first vote
-        # node → stream rows until which its fault votes wait: a reintegrated node goes through a
-        # commanded transition (a fail-back, a re-energised section) that looks like a fault for a
-        # report period or two; a vote opened in that window is cast only if the fault outlasts it
-        self._settling: dict[str, int] = {}
         self._controllers: dict[str, bool] = {}  # account → holds the repair role (see `_speaks_for_controller`)
 
     def close(self, timeout_s: float = 120.0) -> None:
@@ -204,8 +223,12 @@ class OracleNode:
     def settling(self, node: str) -> bool:
         """Whether `node` is inside its settling window after a reintegration (a fault on it is only
         acted on if it outlasts the window)."""
-        until = self._settling.get(node)
-        return until is not None and self.stream.rows < until
+        window = self._settling.get(node)
+        return window is not None and window.rows(self.stream.rows) < self.settle_rows
+
+    @property
+    def settle_rows(self) -> int:
+        return 2 * self.stream.clear_rows
 
     def backlog(self) -> int:
         """Readings stored but not judged yet."""
@@ -334,9 +357,22 @@ class OracleNode:
         """Judge readings stored after the cursor (left unjudged by a crash), straight from the store."""
         last = self._stored_last_id() if upto is None else upto
         while self._cursor < last:
-            hi = min(last, self._cursor + self.options.judge_chunk)
+            hi = min(last, self._cursor + self.options.judge_chunk, *self._window_edges())
             readings = [reading_from_body(body) for body in read_bodies(self._reader, self._cursor + 1, hi)]
             self._judge(readings, hi)
+            for window in (*self._repairs.values(), *self._settling.values()):
+                if window.start_row is None and self._cursor >= window.after_id:
+                    window.start_row = self.stream.rows
+
+    def _window_edges(self) -> list[int]:
+        """Where a `RowsSince` starts counting: judging stops there once, so the count starts exactly."""
+        return [w.after_id for w in (*self._repairs.values(), *self._settling.values())
+                if w.start_row is None and w.after_id > self._cursor]
+
+    def _rows_since_now(self) -> RowsSince:
+        """A count of the rows judged from the readings arriving from now on."""
+        after = self._stored_last_id()
+        return RowsSince(after, self.stream.rows if self._cursor >= after else None)
 
     def _judge(self, readings: list[Reading], last_id: int) -> None:
         episodes = self.stream.feed(readings)
@@ -395,10 +431,10 @@ class OracleNode:
                 self._decided(episode, target, "moot",
                               f"driven by {sensor}, held by the controller: {commanded[sensor_asset(sensor)]}")
                 continue
-            until = self._settling.get(str(target))
-            if until is not None and self.stream.rows < until:
+            window = self._settling.get(str(target))
+            if window is not None and window.rows(self.stream.rows) < self.settle_rows:
                 continue  # decided once the node has settled after its reintegration
-            if until is not None and not any(k.startswith(f"{target}|fault") for k in self.stream.open_episodes):
+            if window is not None and not any(k.startswith(f"{target}|fault") for k in self.stream.open_episodes):
                 state, detail = "moot", "a transient while the node settled after its reintegration"
             else:
                 state, detail = self._isolate(str(target), int(seq), str(episode))
@@ -420,18 +456,19 @@ class OracleNode:
 
     def _settled_from_repair(self, node: str) -> None:
         """The node and what depends on it at once (a data centre's switch fails back with it)
-        settle for 2 x clear_rows rows."""
+        settle for `settle_rows` rows of readings that arrived after the oracle learned it."""
         from sectors.graph import at_risk
 
         self._repairs.pop(node, None)
-        until = self.stream.rows + 2 * self.stream.clear_rows
+        window = self._rows_since_now()
         try:
             moved = [r.node for r in at_risk(node) if r.time_to_impact_s == 0]
         except QeaimsError:  # a node the dependency graph does not know settles alone
             moved = []
         for settling in (node, *moved):
-            self._settling[settling] = until
-        log_line("settling", oracle=self.me, node=node, nodes=[node, *moved], rows=self.stream.rows, until=until)
+            self._settling[settling] = window
+        log_line("settling", oracle=self.me, node=node, nodes=[node, *moved], rows=self.stream.rows,
+                 after_reading=window.after_id, unjudged=self.backlog(), settle_rows=self.settle_rows)
 
     def _verify_repairs(self) -> None:
         """Vote to reintegrate a node of this sector under repair once fresh readings show it healthy:
@@ -450,9 +487,11 @@ class OracleNode:
                 self._repairs.pop(node, None)
                 self._reintegration_voted.discard(node)
                 continue
-            seen = self._repairs.setdefault(node, self.stream.rows)
+            seen = self._repairs.get(node)
+            if seen is None:
+                seen = self._repairs[node] = self._rows_since_now()
             faulty = any(key.startswith(f"{node}|fault") for key in self.stream.open_episodes)
-            if faulty or self.stream.rows - seen < self.stream.clear_rows or node in self._reintegration_voted:
+            if faulty or seen.rows(self.stream.rows) < self.stream.clear_rows or node in self._reintegration_voted:
                 continue
             try:
                 proposal = self.quorum.propose(self.identity.account, Action.REINTEGRATE, to_bytes32(node),

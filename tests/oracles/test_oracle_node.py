@@ -303,10 +303,11 @@ def test_a_vote_the_chain_lost_is_cast_again_after_the_outage(fresh_chain) -> No
     node.close()
 
 
-def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+def _isolated_repaired_and_back(chain) -> tuple[list[OracleNode], list[ReadingSink], int]:  # type: ignore[no-untyped-def]
+    """Four oracles isolate pump-1, the controller repairs it, fresh readings vote it back: (the
+    oracles, their sinks, the minute of the next reading)."""
     from chain.deploy import dev_controller
 
-    chain = fresh_chain
     sinks = [ReadingSink() for _ in range(4)]
     nodes = [make_node(chain, i + 1, sink) for i, sink in enumerate(sinks)]
     for node, sink in zip(nodes, sinks, strict=True):
@@ -326,7 +327,13 @@ def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh
         sink.put_many(repaired, source="test")
         node.run_once()
     assert quorum.node_status(to_bytes32("pump-1")) == "active"
-    at = len(NORMAL + PUMP_STOPS) + 2 * len(NORMAL)
+    return nodes, sinks, len(NORMAL + PUMP_STOPS) + 2 * len(NORMAL)
+
+
+def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    nodes, sinks, at = _isolated_repaired_and_back(chain)
+    quorum = QuorumClient(chain.client)
     # the pump restarts under the reintegration's commands: a row or two look like a stop again. The
     # oracles judge it before their peer check has noticed the reintegration: the vote must still wait
     # (it and what depends on it settle for 2 x clear_rows rows from the moment a vote is pending)
@@ -355,3 +362,30 @@ def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh
     assert {"dc-primary", "switch-1", "atm-cluster-1"} <= set(nodes[0]._settling)
     for node in nodes:
         node.close()
+
+
+def test_an_oracle_behind_its_readings_settles_on_the_readings_after_the_reintegration(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """The storm day's `switch-1`: an oracle a minute behind learned of a fail-back, counted its
+    settling window on the older readings it still had to judge, and voted on the fail-back's transient."""
+    chain = fresh_chain
+    nodes, sinks, at = _isolated_repaired_and_back(chain)
+    node, sink = nodes[0], sinks[0]
+    backlog = readings(NORMAL * 3, start=at)  # 18 rows that arrived before it learned of the reintegration
+    sink.put_many(backlog, source="test")
+    node.store_waiting()
+    node.peers.index.sync()
+    node._verify_repairs()  # its peer pass, while its judge is 18 rows behind
+    assert node.settling("pump-1") and node.backlog() == len(backlog)
+    at += len(backlog) // 2
+    node._next_peer_check = float("inf")
+    sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=at), source="test")  # the restart's transient
+    node.run_once()
+    assert node.settling("pump-1"), "the window counts the rows after the reintegration, not the backlog"
+    assert node.actions()[-1][1::2] == ("pump-1", "pending")
+    sink.put_many(readings(NORMAL * 2, start=at + 2), source="test")
+    node.run_once()
+    assert not node.settling("pump-1")
+    assert node.actions()[-1][1::2] == ("pump-1", "moot")
+    assert QuorumClient(chain.client).node_status(to_bytes32("pump-1")) == "active"
+    for n in nodes:
+        n.close()
