@@ -226,6 +226,10 @@ class OracleNode:
         window = self._settling.get(node)
         return window is not None and window.rows(self.stream.rows) < self.settle_rows
 
+    def under_repair(self, node: str) -> bool:
+        """Whether this oracle last saw `node` under repair on-chain (it settles once it sees it back)."""
+        return node in self._repairs
+
     @property
     def settle_rows(self) -> int:
         return 2 * self.stream.clear_rows

@@ -40,6 +40,7 @@ class OracleProcessOptions:
     modbus: tuple[tuple[str, int], ...] = ()  # pump-station RTUs to poll (PUMP_MAP)
     modbus_interval_s: float = 1.0
     max_future_s: float = 300.0
+    idle_s: float = 0.2  # pause between passes of the oracle's loop
     node: NodeOptions = field(default_factory=NodeOptions)
 
 
@@ -85,7 +86,7 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
 
     def loop_body() -> None:
         try:
-            node.run(loop_stop)
+            node.run(loop_stop, idle_s=options.idle_s)
         except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread (one line if a user mistake)
             failure.append(exc)
             stop.set()

@@ -2,23 +2,25 @@
 
 Everything runs for real on a private Anvil (temporary data directory, free port, the development
 consortium deployed) and an embedded MQTT broker in a process of its own (it forwards each reading
-six times: four oracles, the controller's SCADA view, and takes it in once); the rest are threads
-of the bench's process:
+six times: four oracles, the controller's SCADA view, and takes it in once):
 
-- the sector's **twin** steps in its own thread, publishing every sensor each report period at
-  `speed` simulated seconds per wall second, and takes commands only for decisions on-chain
-  (`sectors.remote.chain_decision_check`); its model is trained once at start on that twin's own
-  normal operation (`oracles.training.train_sector`);
-- **4 oracles** (`oracles.node.OracleNode`, each with its own MQTT subscriber, store, outbox and
-  chain connection) judge the readings, record fault verdicts and vote the isolation of the
-  verdict's node; 3 of 4 votes execute it;
+- the sector's **twin** steps in a thread of the bench's process, publishing every sensor each
+  report period at `speed` simulated seconds per wall second, and takes commands only for decisions
+  on-chain (`sectors.remote.chain_decision_check`); its model is trained once at start on that
+  twin's own normal operation (`oracles.training.train_sector`) and saved for the oracles;
+- **4 oracles**, each a process of its own running what `qeaims oracle` runs
+  (`oracles.process.run_oracle`: its MQTT subscriber, store, outbox and chain connection), as
+  `qeaims up` runs them (`qeaims._heal_oracles`), judge the readings, record fault verdicts and vote
+  the isolation of the verdict's node; 3 of 4 votes execute it;
 - the **controller** (`controller.node.Controller`, FLISR locating from SCADA through a
   `FieldView`) acts on the executed isolation and records each step;
 - a **watcher** syncs an index of the chain's logs every `watch_interval_s` and stamps each new log
-  with the wall time it first saw it: every figure is read from the chain, none from the components.
+  with the wall time it first saw it: every figure is read from the chain, none from the components. The controller, SCADA view and
+  watcher are threads of the bench's process.
 
-Each run: wait until the twin is healthy (the node active; in every oracle no fault episode open, the
-settling after the last reintegration over and at most two report periods unjudged),
+Each run: wait until the twin is healthy (the node active; every oracle has seen it back, has no
+fault episode open on it, is past its settling window after the reintegration and has at most two
+report periods unjudged),
 inject one fault between two report periods (in the twin's own thread, so the onset is the moment
 the fault exists in the field; the next report is up to one period later, as for a real RTU), then
 time, from that onset:
@@ -42,8 +44,8 @@ the runs stop and ``aborted`` says why, with the figures of the runs done.
 
 What dominates the latency, by design of the city rather than the bench: the report period (a row
 per period; the calibrated detector wants two faulty rows of three, so detection is 1–2 periods
-after onset at `speed`), then three oracle transactions in sequence per oracle (verdict, vote) and
-the third vote, then, for restore, the controller's planning (a power-flow-checked FLISR search)
+after onset at `speed`), then the oracle transactions in sequence per oracle (its verdict, then its
+vote) up to the third vote, then, for restore, the controller's planning (a power-flow-checked FLISR search)
 and one device round-trip per command (a twin applies commands between report periods). The
 settings that shape those figures (speed, polling intervals, batch sizes) are in the result.
 """
@@ -63,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.connect import connect
-from chain.deploy import deploy_dev_consortium, dev_controller, dev_oracle
+from chain.deploy import deploy_dev_consortium, dev_controller
 from chain.node import start_anvil, stop_anvil
 from chain.quorum import Action, QuorumClient
 from controller.commander import Commander, CommandTimeout
@@ -71,10 +73,10 @@ from controller.node import STEP_KINDS, Controller
 from controller.planning import TwinPlanner
 from controller.scada import FieldView
 from keys.ids import to_bytes32
-from oracles.ingest.mqtt import MqttSubscriber
-from oracles.ingest.sink import ReadingSink
-from oracles.node import NodeOptions, OracleNode
-from oracles.training import train_sector
+from oracles.node import NodeOptions
+from oracles.process import OracleProcessOptions
+from oracles.training import save_model, train_sector
+from qeaims._heal_oracles import OracleProcess, start_oracles
 from qeaims._heal_watch import ChainWatch, broker, free_port, percentile, threads
 from qeaims.config import Settings, load_settings
 from qeaims.errors import ChainError, ConfigError, QeaimsError
@@ -183,10 +185,13 @@ def _bench(settings: Settings, options: HealOptions, say: Progress, began: float
     trained_at = time.monotonic()
     runner = open_twin(sector, seed=options.seed)
     model = train_sector(sector, runner=runner, rows=options.train_rows, seed=options.seed)
+    model_path = save_model(model, settings.home / "models" / f"{sector.value}.joblib")
     training_s = time.monotonic() - trained_at
     port = free_port()
-    node_options = NodeOptions(batch_size=options.batch_size, max_age_s=options.max_age_s,
-                               peer_interval_s=options.peer_interval_s)
+    oracle_options = OracleProcessOptions(
+        mqtt_port=port, model=model_path, idle_s=options.oracle_idle_s,
+        node=NodeOptions(batch_size=options.batch_size, max_age_s=options.max_age_s,
+                         peer_interval_s=options.peer_interval_s))
     stop = threading.Event()
     field_work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
 
@@ -220,17 +225,9 @@ def _bench(settings: Settings, options: HealOptions, say: Progress, began: float
         host = stack.enter_context(TwinPublisher(runner, port=port, speed=options.speed,
                                                  decisions=chain_decision_check(connect(settings)[0])))
         field_view = stack.enter_context(FieldView(port=port))
-        nodes: list[OracleNode] = []
-        for index in range(1, options.oracles + 1):
-            sink = ReadingSink()
-            node = OracleNode(settings=settings, client=connect(settings)[0], deployment=deployment,
-                              identity=dev_oracle(settings, sector.value, index), model=model, sink=sink,
-                              options=node_options)
-            stack.callback(node.close)
-            nodes.append(node)
-            subscriber = MqttSubscriber(sink, port=port, sectors=[sector], client_id=f"bench-oracle-{index}")
-            subscriber.start(timeout_s=30.0)
-            stack.callback(subscriber.stop)
+        oracles = start_oracles(settings, sector, options.oracles, oracle_options)
+        for oracle in oracles:
+            stack.callback(oracle.stop)
         controller = Controller(settings=settings, client=connect(settings)[0], deployment=deployment,
                                 identity=dev_controller(settings),
                                 commander=stack.enter_context(Commander(port=port)),
@@ -247,7 +244,7 @@ def _bench(settings: Settings, options: HealOptions, say: Progress, began: float
 
         loops: list[Callable[[], None]] = [partial(host.run, stop, on_step=between_steps),
                                            partial(watch.run, stop), control_loop]
-        loops += [partial(n.run, stop, idle_s=options.oracle_idle_s) for n in nodes]
+        loops += [partial(_watch_oracle, oracle, stop) for oracle in oracles]
         errors = stack.enter_context(threads(stop, *loops))
         setup_s = time.monotonic() - began
         kind, assets = FAULTS[sector]
@@ -258,7 +255,7 @@ def _bench(settings: Settings, options: HealOptions, say: Progress, began: float
             asset = assets[i % len(assets)]
             node_id = anchor_node(sector, asset) or asset
             say(i, options.runs, f"run {i + 1}: waiting for a healthy {node_id}")
-            aborted = _wait_healthy(quorum, nodes, node_id, errors, options.run_timeout_s)
+            aborted = _wait_healthy(quorum, oracles, node_id, errors, options.run_timeout_s)
             if aborted:
                 break
             onset, _ = in_field(partial(runner.twin.inject_fault, kind, asset))
@@ -283,7 +280,13 @@ def _clear_if_faulted(runner: TwinRunner, asset: str) -> bool:
     return True
 
 
-def _wait_healthy(quorum: QuorumClient, nodes: list[OracleNode], node: str, errors: list[BaseException],
+def _watch_oracle(oracle: OracleProcess, stop: threading.Event) -> None:
+    """Raise (into the bench's errors) if an oracle process dies before the bench ends."""
+    while not stop.wait(0.5):
+        oracle.check()
+
+
+def _wait_healthy(quorum: QuorumClient, oracles: list[OracleProcess], node: str, errors: list[BaseException],
                   timeout_s: float) -> str:
     """Wait for the steady state a fault is timed from, else say why not: `node` active on-chain, and
     in every oracle no fault episode open on it, its settling window after the last reintegration
@@ -291,28 +294,24 @@ def _wait_healthy(quorum: QuorumClient, nodes: list[OracleNode], node: str, erro
     deadline = time.monotonic() + timeout_s
     pending = "not looked at yet"
     while not errors:
-        with contextlib.suppress(RuntimeError):  # an oracle thread changed its episodes while we looked
-            pending = _not_steady(quorum, nodes, node)
-            if not pending:
-                return ""
+        pending = _not_steady(quorum, oracles, node)
+        if not pending:
+            return ""
         if time.monotonic() > deadline:
             return f"{node} did not come back healthy within {timeout_s:g} s ({pending})"
         time.sleep(0.2)
     raise QeaimsError(f"a bench component failed: {errors[0]}") from errors[0]
 
 
-def _not_steady(quorum: QuorumClient, nodes: list[OracleNode], node: str) -> str:
+def _not_steady(quorum: QuorumClient, oracles: list[OracleProcess], node: str) -> str:
     """What still keeps `node` from steady state ("" when nothing does)."""
     status = quorum.node_status(to_bytes32(node))
     if status != "active":
         return f"it is {status} on-chain"
-    for i, n in enumerate(nodes, 1):
-        if any(key.startswith(f"{node}|fault") for key in list(n.stream.open_episodes)):
-            return f"oracle {i} still sees a fault on it"
-        if n.settling(node):
-            return f"oracle {i} is in its settling window after the reintegration"
-        if n.stream.rows < n.stream.warmup or n.backlog() > 2 * len(n.stream.model.sensors):
-            return f"oracle {i} has not caught up with the readings ({n.backlog()} unjudged)"
+    for oracle in oracles:
+        pending = oracle.not_steady(node)
+        if pending:
+            return f"oracle {oracle.index} {pending}"
     return ""
 
 
