@@ -385,7 +385,8 @@ def to_checksum(address: str) -> str:
 
 def _ack(command: ActuatorCommand, ack: Ack | None, *, online: bool = True) -> dict[str, Any]:
     """How a device answered one command, as recorded on-chain; `answer` is what
-    `chain.commanded.may_have_acted` reads (acked, already, refused, silent or offline)."""
+    `chain.commanded.may_have_acted` reads (acked, already, refused, silent or offline), `at` the
+    field's own clock when it acted (oracles settle a reintegrated node from that moment on)."""
     if ack is None:
         answer: Answer = "silent" if online else "offline"
         error = SILENT if online else f"no {command.sector.value} device online"
@@ -395,7 +396,7 @@ def _ack(command: ActuatorCommand, ack: Ack | None, *, online: bool = True) -> d
     return {"sector": command.sector.value, "asset": command.asset_id, "actuator": command.actuator_id,
             "action": command.action, "what": f"{command.actuator_id} {command.action}",
             "ok": ack is not None and (ack.ok or ack.already), "already": ack is not None and ack.already,
-            "answer": answer, "error": error}
+            "answer": answer, "error": error, **({"at": ack.at} if ack is not None and ack.at else {})}
 
 
 def _commands(plan: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -31,7 +31,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from eth_utils.address import to_checksum_address
@@ -47,7 +48,7 @@ from chain.rotation import rotation_owed
 from keys.identity import HybridIdentity
 from keys.ids import event_id, from_bytes32, to_bytes32
 from oracles.ingest.sink import ReadingSink
-from oracles.merkle import reading_from_body
+from oracles.merkle import reading_from_body, timestamp_ms
 from oracles.peer_check import PeerChecker, PeerFinding
 from oracles.stream import Episode, SectorModelLike, SectorStream
 from oracles.telemetry import TelemetryStore
@@ -63,6 +64,7 @@ __all__ = ["LOGGER_NAME", "KeyRotationOwed", "NodeOptions", "NodeStats", "Oracle
 LOGGER_NAME = "qeaims.oracle"
 
 VERDICT_KINDS = {v: kind_by_name(v.value) for v in VerdictKind}
+_REINTEGRATED = kind_by_name("reintegrated")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -120,9 +122,31 @@ class RowsSince:
 
     after_id: int  # the last reading stored when the oracle learned it
     start_row: int | None = None  # the stream's rows once everything up to `after_id` was judged
+    # A settling window also waits for the field's own clock: the readings can arrive a minute late
+    # (a starved broker), so even the first reading after the reintegration may predate the fail-back.
+    # `waiting`: the controller's `reintegrated` step is not indexed yet; `since_ms`: the latest time a
+    # device reported acting in it; rows count from the first one judged at or after it.
+    waiting: bool = False
+    since_ms: int | None = None
+    field_start_row: int | None = None
 
     def rows(self, stream_rows: int) -> int:
+        if self.waiting:
+            return 0
+        start = self.start_row if self.since_ms is None else self.field_start_row
+        return 0 if start is None else stream_rows - start
+
+    def arrival_rows(self, stream_rows: int) -> int:
         return 0 if self.start_row is None else stream_rows - self.start_row
+
+    def advance(self, cursor: int, stream: SectorStream) -> None:
+        """Start the counts whose moment the judge has reached."""
+        if self.start_row is None and cursor >= self.after_id:
+            self.start_row = stream.rows
+        if self.since_ms is not None and self.field_start_row is None:
+            after = stream.rows_since(self.since_ms)
+            if after:
+                self.field_start_row = stream.rows - after
 
 
 class OracleNode:
@@ -159,6 +183,7 @@ class OracleNode:
         # transition (a fail-back, a re-energised section) that looks like a fault for a few report
         # periods; a vote opened within `settle_rows` is cast only if the fault outlasts them
         self._settling: dict[str, RowsSince] = {}
+        self._settling_origin: dict[str, str] = {}  # settling node → the reintegrated node it settles with
         self._replay()
         self._chain_ok_at = float("-inf")  # when chain work may next be tried
         self._failures = 0
@@ -365,8 +390,7 @@ class OracleNode:
             readings = [reading_from_body(body) for body in read_bodies(self._reader, self._cursor + 1, hi)]
             self._judge(readings, hi)
             for window in (*self._repairs.values(), *self._settling.values()):
-                if window.start_row is None and self._cursor >= window.after_id:
-                    window.start_row = self.stream.rows
+                window.advance(self._cursor, self.stream)
 
     def _window_edges(self) -> list[int]:
         """Where a `RowsSince` starts counting: judging stops there once, so the count starts exactly."""
@@ -377,6 +401,24 @@ class OracleNode:
         """A count of the rows judged from the readings arriving from now on."""
         after = self._stored_last_id()
         return RowsSince(after, self.stream.rows if self._cursor >= after else None)
+
+    def _field_times(self) -> None:
+        """Give each settling window that waits for it the field time of its fail-back, from the
+        controller's `reintegrated` step (read from the peers' index, synced every peer interval).
+        A window that has waited `3 x settle_rows` rows of readings for it counts those instead."""
+        waiting = {node: w for node, w in self._settling.items() if w.waiting}
+        if not waiting:
+            return
+        found = _reintegrations(self.peers.index.db, self._speaks_for_controller)
+        for node, window in waiting.items():
+            origin = self._settling_origin.get(node, node)
+            if origin in found:
+                window.waiting, window.since_ms = False, found[origin]
+                window.advance(self._cursor, self.stream)
+                log_line("settling-from", oracle=self.me, node=node, field_ms=window.since_ms)
+            elif window.arrival_rows(self.stream.rows) >= 3 * self.settle_rows:
+                window.waiting = False  # no controller step for it: the readings' arrival order it is
+                log_line("settling-from", oracle=self.me, node=node, field_ms=None)
 
     def _judge(self, readings: list[Reading], last_id: int) -> None:
         episodes = self.stream.feed(readings)
@@ -418,6 +460,7 @@ class OracleNode:
         # which after a backlog can take seconds; a quarantine is known at most one interval late
         quarantined = active_quarantines(self.peers.index.db, self.sector.value)
         commanded = commanded_assets(self.peers.index.db, self.sector.value, self._speaks_for_controller)
+        self._field_times()
         for node in list(self._repairs):
             # reintegrated since `_verify_repairs` last looked: the node and its dependants settle now,
             # or a dependant's fail-back transient (a data centre's switch) is voted on before they do
@@ -464,13 +507,14 @@ class OracleNode:
         from sectors.graph import at_risk
 
         self._repairs.pop(node, None)
-        window = self._rows_since_now()
+        window = replace(self._rows_since_now(), waiting=True)
         try:
             moved = [r.node for r in at_risk(node) if r.time_to_impact_s == 0]
         except QeaimsError:  # a node the dependency graph does not know settles alone
             moved = []
         for settling in (node, *moved):
             self._settling[settling] = window
+            self._settling_origin[settling] = node
         log_line("settling", oracle=self.me, node=node, nodes=[node, *moved], rows=self.stream.rows,
                  after_reading=window.after_id, unjudged=self.backlog(), settle_rows=self.settle_rows)
 
@@ -542,6 +586,31 @@ class OracleNode:
 
 class KeyRotationOwed(QeaimsError):
     """Raised by the loop when governance reinstated this oracle after a quarantine (`chain.rotation`)."""
+
+
+def _reintegrations(db: sqlite3.Connection, trusted: Callable[[str], bool]) -> dict[str, int | None]:
+    """Node → the latest field time (ms) a device reported acting in the controller's `reintegrated`
+    step for the node's latest return to active (None when no device reported a time), for the
+    nodes whose step is indexed. Steps recorded before that return belong to an earlier repair."""
+    back: dict[str, int] = {}
+    for args, block in db.execute("SELECT args, block FROM logs WHERE contract = 'Registry' "
+                                  "AND event = 'NodeStatusChanged' ORDER BY block, log_index"):
+        change = json.loads(args)
+        if int(change["to"]) == 1:
+            back[from_bytes32(bytes.fromhex(str(change["node"])[2:]))] = int(block)
+    out: dict[str, int | None] = {}
+    for recorder, payload, block in db.execute("SELECT oracle, payload, block FROM events WHERE kind = ? "
+                                               "ORDER BY block, log_index", (_REINTEGRATED,)):
+        try:
+            body = json.loads(bytes(payload))
+            node = str(body["node"])
+            if node not in back or int(block) < back[node] or not trusted(str(recorder)):
+                continue
+            times = [timestamp_ms(datetime.fromisoformat(str(a["at"]))) for a in body.get("acks", []) if a.get("at")]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # not a controller step this reader understands
+        out[node] = max(times) if times else None
+    return out
 
 
 def _payload(ep: Episode) -> bytes:

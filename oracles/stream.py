@@ -26,6 +26,7 @@ after it: the same rows, the same verdicts, the same episode keys.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,7 @@ WEAR_LIMITS: dict[str, tuple[float, timedelta]] = {
 }
 _WEAR_HISTORY = 400
 _WEAR_MIN = 30
+_ROW_TIMES = 512  # row field times kept: a settling window looks back this far for its fail-back
 
 
 def sensor_key(reading: Reading) -> str:
@@ -93,6 +95,7 @@ class SectorStream:
         self._column = {name: j for j, name in enumerate(model.sensors)}
         self._last: list[float | None] = [None] * len(model.sensors)
         self._pending_ms: int | None = None
+        self._row_ms: deque[int] = deque(maxlen=_ROW_TIMES)  # field times of the latest complete rows
         self._pending: dict[int, float] = {}
         self._recent: list[list[float]] = []
         self._episodes: dict[str, dict[str, int]] = {}  # "subject|kind" → {"onset": ms, "quiet": rows}
@@ -142,6 +145,7 @@ class SectorStream:
         self._recent.append([float(v) for v in self._last if v is not None])
         del self._recent[: -self.history]
         self.rows += 1
+        self._row_ms.append(ms)
         if len(self._recent) < self.warmup:
             return []
         at = _EPOCH + timedelta(milliseconds=ms)
@@ -189,6 +193,10 @@ class SectorStream:
             return []
         self._wear_open[key] = ms
         return [Episode(f"{key}|maintenance|{ms}", r.asset_id, anchor_node(self.sector, r.asset_id), verdict)]
+
+    def rows_since(self, ms: int) -> int:
+        """How many of the rows judged are at or after field time `ms` (as far back as it remembers)."""
+        return sum(1 for at in self._row_ms if at >= ms)
 
     @property
     def open_episodes(self) -> list[str]:

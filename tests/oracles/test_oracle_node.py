@@ -330,13 +330,27 @@ def _isolated_repaired_and_back(chain) -> tuple[list[OracleNode], list[ReadingSi
     return nodes, sinks, len(NORMAL + PUMP_STOPS) + 2 * len(NORMAL)
 
 
+def _failed_back(chain, minute: int) -> None:  # type: ignore[no-untyped-def]
+    """The controller's `reintegrated` step: the pump restarted at `minute` by the field's clock."""
+    from chain.deploy import dev_controller
+    from chain.recorder import canonical_payload
+    from tests.support import recorder
+
+    restart = {"sector": "water", "asset": "pump:10", "actuator": "pump:10/speed", "action": "start", "ok": True,
+               "answer": "acked", "at": (START + timedelta(minutes=minute)).isoformat()}
+    recorder(chain.client, chain.settings, dev_controller(chain.settings)).record(
+        kind_by_name("reintegrated"), to_bytes32("pump-1"),
+        canonical_payload({"proposal": 2, "step": "reintegrated", "node": "pump-1", "acks": [restart]}))
+
+
 def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     nodes, sinks, at = _isolated_repaired_and_back(chain)
     quorum = QuorumClient(chain.client)
+    _failed_back(chain, at)
     # the pump restarts under the reintegration's commands: a row or two look like a stop again. The
     # oracles judge it before their peer check has noticed the reintegration: the vote must still wait
-    # (it and what depends on it settle for 2 x clear_rows rows from the moment a vote is pending)
+    # (it and what depends on it settle for 2 x clear_rows rows from the restart the controller recorded)
     for node, sink in zip(nodes, sinks, strict=True):
         node._next_peer_check = float("inf")
         sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=at), source="test")
@@ -347,6 +361,7 @@ def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh
     settle = readings(NORMAL * 2, start=at)  # it settles: the transient was not a fault
     for node, sink in zip(nodes, sinks, strict=True):
         sink.put_many(settle, source="test")
+        node.run_once()  # its peer pass indexes the controller's step: the restart's field time
         node.run_once()
         moot = node._db.execute("SELECT detail FROM actions WHERE state = 'moot'").fetchall()
         assert any("settled after its reintegration" in str(d) for (d,) in moot), moot
@@ -364,25 +379,26 @@ def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh
         node.close()
 
 
-def test_an_oracle_behind_its_readings_settles_on_the_readings_after_the_reintegration(fresh_chain) -> None:  # type: ignore[no-untyped-def]
-    """The storm day's `switch-1`: an oracle a minute behind learned of a fail-back, counted its
-    settling window on the older readings it still had to judge, and voted on the fail-back's transient."""
+def test_an_oracle_whose_readings_arrive_late_settles_from_the_fail_back_field_time(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """The storm day's `switch-1`: its oracles got the readings a minute late (a starved broker),
+    so the readings that arrived after they learned of the reintegration still predated the
+    fail-back; counted on those, the settling window was over before the transient came, and they
+    voted on it. The window counts from the restart's own field time, which the controller records."""
     chain = fresh_chain
     nodes, sinks, at = _isolated_repaired_and_back(chain)
     node, sink = nodes[0], sinks[0]
-    backlog = readings(NORMAL * 3, start=at)  # 18 rows that arrived before it learned of the reintegration
-    sink.put_many(backlog, source="test")
-    node.store_waiting()
+    _failed_back(chain, at + 18)
     node.peers.index.sync()
-    node._verify_repairs()  # its peer pass, while its judge is 18 rows behind
-    assert node.settling("pump-1") and node.backlog() == len(backlog)
-    at += len(backlog) // 2
+    node._verify_repairs()  # it learns of the reintegration with nothing left to judge
+    assert node.settling("pump-1") and node.backlog() == 0
     node._next_peer_check = float("inf")
-    sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=at), source="test")  # the restart's transient
+    sink.put_many(readings(NORMAL * 3, start=at), source="test")  # 18 rows from before the restart, arriving late
     node.run_once()
-    assert node.settling("pump-1"), "the window counts the rows after the reintegration, not the backlog"
+    sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=at + 18), source="test")  # the restart's transient
+    node.run_once()
+    assert node.settling("pump-1"), "the window counts rows from the restart, not rows that arrived after it was known"
     assert node.actions()[-1][1::2] == ("pump-1", "pending")
-    sink.put_many(readings(NORMAL * 2, start=at + 2), source="test")
+    sink.put_many(readings(NORMAL * 2, start=at + 20), source="test")
     node.run_once()
     assert not node.settling("pump-1")
     assert node.actions()[-1][1::2] == ("pump-1", "moot")
