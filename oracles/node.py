@@ -294,6 +294,7 @@ class OracleNode:
                 self._next_peer_check = now + self.options.peer_interval_s
                 self.peers.index.sync()  # repairs are judged on the chain as it is now, not as of the last check
                 self._verify_repairs()
+                self._field_times()  # a window waiting for its fail-back ends even with no vote pending
                 for finding in self.peers.check():
                     self.stats.peer_findings.append(finding)
                     log_line("peer-finding", oracle=self.me, sender=finding.sender, batch=finding.batch,
