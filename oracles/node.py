@@ -504,7 +504,8 @@ class OracleNode:
 
     def _settled_from_repair(self, node: str) -> None:
         """The node and what depends on it at once (a data centre's switch fails back with it)
-        settle for `settle_rows` rows of readings that arrived after the oracle learned it."""
+        settle for `settle_rows` rows from the fail-back's field time, once the controller's
+        `reintegrated` step gives it (`_field_times`); until then a vote on them waits."""
         from sectors.graph import at_risk
 
         self._repairs.pop(node, None)
