@@ -78,9 +78,10 @@ __all__ = [
     "train_sector",
 ]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """2: sewage trained through rain (MSET, the CSO totaliser as increments), transport's pooled limits,
-hospitals' arrival and admission rates; `load_or_train` retrains a model of an older format."""
+hospitals' arrival and admission rates; 3: an empty road link (a pooled loop at 0) is not a stuck
+sensor; `load_or_train` retrains a model of an older format."""
 STOPPED_SHARE = 0.5
 """An asset has stopped when at least this share of its sensors read zero where normal never did."""
 EXPECTED_RUNNING = 0.5

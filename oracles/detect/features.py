@@ -117,11 +117,19 @@ class FirstPassCheck:
         # values a group's sensors rest at for a frozen stretch in normal operation: a free-flowing
         # link reads exactly its free-flow speed for as long as nobody queues on it
         self.rest: list[frozenset[float]] = [frozenset()] * len(self.sensors)
+        # A pooled group whose sensors read exactly 0 in normal operation counts 0 as a rest value
+        # too (a loop over an empty road counts no cars however long): detector-health practice
+        # (PeMS) calls a loop stuck when it holds a *non-zero* value, and treats zeros as no traffic
+        # unless they last the whole day. Training covers the morning peak, when every link sees a
+        # car within half an hour; in the late morning an edge link can stay empty longer, and its
+        # density was called a spoofed sensor and quarantined (storm day, link:n13-n23).
         if groups is not None:
             held = _rest_values(x, self.frozen_rows)
             for key in set(groups):
                 cols = [j for j, g in enumerate(groups) if g == key]
                 values = frozenset().union(*(held[j] for j in cols))
+                if len(cols) > 1 and bool(np.any(x[:, cols] == 0.0)):
+                    values = values | {0.0}
                 for j in cols:
                     self.rest[j] = values
         return self

@@ -114,7 +114,8 @@ def _print(report: dict[str, Any]) -> None:
         table.add_row(f"availability {sector}", f"{value:.4f}", "-" if other is None else f"{other:.4f}")
     console.print(table)
     console.print(f"faults: {f['injected']} injected, {f['detected']} detected, {f['isolated']} isolated, "
-                  f"{f['restored']} restored, {f['wrongful_isolations']} wrongful isolations; "
+                  f"{f['restored']} restored, {f['wrongful_isolations']} wrongful isolations, "
+                  f"{f.get('wrongful_quarantines', 0)} healthy sensors quarantined; "
                   f"audit: {'ok' if report['audit'].get('invalid') == [] else 'FAILED'} "
                   f"({report['audit'].get('events')} events verified)")
     for b in report["byzantine"]:

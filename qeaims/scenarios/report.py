@@ -60,10 +60,11 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
         "wrongful_isolations": len(run.wrongful),
         "attacks_isolated": sum(t.isolated is not None for t in run.tracks if t.is_attack),
         "attacks_quarantined": sum(t.quarantined is not None for t in run.tracks if t.is_attack),
+        "wrongful_quarantines": len(run.wrongful_quarantines),
     }
     return {
         "scenario": run.scenario.name, "speed": run.speed, "kpis": kpis, "faults": faults,
-        "wrongful": run.wrongful, "byzantine": run.byzantine, "audit": audit,
+        "wrongful": run.wrongful, "wrongful_quarantines": run.wrongful_quarantines, "byzantine": run.byzantine, "audit": audit,
         "tracks": [_track(t) for t in run.tracks], "targets": TARGETS,
     }
 

@@ -131,6 +131,7 @@ class ScenarioRun:
     byzantine: list[dict[str, Any]] = field(default_factory=list)
     started: float = 0.0
     wrongful: list[dict[str, Any]] = field(default_factory=list)
+    wrongful_quarantines: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._seen: dict[int, float] = {}  # block → when this runner first saw it
@@ -280,6 +281,10 @@ class ScenarioRun:
                     for attr in attrs:
                         if getattr(track, attr) is None:
                             setattr(track, attr, float(ts))
+        attacked = {t.step.control.target for t in self.tracks if t.is_attack}
+        self.wrongful_quarantines = [{"sensor": body.get("sensor"), "node": body.get("node")}
+                                     for body, _ in quarantines if body.get("state") == "quarantined"
+                                     and body.get("sensor") not in attacked]
         expected = {t.node for t in self.tracks if t.node is not None}
         self.wrongful = [{"proposal": int(ex["proposalId"]),
                           "node": from_bytes32(bytes.fromhex(str(ex["target"])[2:]))}

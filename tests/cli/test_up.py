@@ -58,6 +58,7 @@ def test_up_runs_a_sector_end_to_end_restarts_a_killed_oracle_and_down_stops_it(
         assert played.returncode == 0, played.stderr[-2000:]
         report = json.loads(played.stdout)
         assert report["faults"]["injected"] == 1 and report["tracks"][0]["error"] == "", report
+        assert report["faults"]["wrongful_quarantines"] == 0 and report["wrongful_quarantines"] == []
         assert report["audit"]["invalid"] == [] and report["audit"]["events"] > 0
         assert set(report["kpis"]) >= {"detection_time_s", "isolation_time_s", "cross_system_response_s",
                                        "restoration_time_s", "availability", "baseline"}

@@ -109,6 +109,19 @@ def test_pooled_limits_are_the_widest_of_the_group() -> None:
         FirstPassCheck(["a", "b"]).fit(normal[:, :2], groups=["x"])
 
 
+def test_an_empty_road_is_not_a_stuck_loop_but_a_held_count_is() -> None:
+    # training: the density loops read 0 now and then but never for a frozen stretch
+    normal = np.array([[0.0, 10.0], [10.0, 0.0], [20.0, 10.0], [10.0, 20.0], [0.0, 10.0]])
+    empty = np.array([[0.0, 12.0], [0.0, 13.0], [0.0, 14.0]])  # link a sees no car for three samples
+    pooled = FirstPassCheck(["a/density", "b/density"], frozen_rows=3).fit(normal, groups=["density"] * 2)
+    assert pooled.check(empty) == []
+    stuck = np.array([[10.0, 12.0], [10.0, 13.0], [10.0, 14.0]])  # a loop holding a count: stuck
+    assert [(f.sensor, f.kind) for f in pooled.check(stuck)] == [("a/density", "frozen")]
+    # a sensor of its own (not built like any other) keeps zero as a stuck value
+    alone = FirstPassCheck(["a/density", "b/density"], frozen_rows=3).fit(normal, groups=["a", "b"])
+    assert [f.kind for f in alone.check(empty)] == ["frozen"]
+
+
 @pytest.mark.slow
 def test_morning_peak_raises_no_link_verdict() -> None:
     # an hour of the peak on a day the model has not seen: queues at red lights, links that empty

@@ -216,5 +216,8 @@ def test_water_default_plan_quiet_then_break_is_fault_and_bias_is_intrusion() ->
 def test_transportation_default_plan_stays_quiet() -> None:
     with normal_twin(Sector.TRANSPORTATION) as runner:
         model = train_sector(Sector.TRANSPORTATION, runner=runner)
-        verdicts = [v for v in watch(model, runner, NORMAL_STEPS) if v is not None]
+        # 08:30-11:00: past the peak it was trained on, edge links stay empty for half an hour and
+        # more (format 2 called such a link's density loop stuck from 10:00 on, and quarantined it)
+        verdicts = [v for v in watch(model, runner, 150) if v is not None]
     assert len(verdicts) <= 3, [v.reason for v in verdicts]  # coarse platoon counts: see PLANS
+    assert not [v.reason for v in verdicts if "has not changed" in v.reason]
