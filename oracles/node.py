@@ -129,6 +129,9 @@ class RowsSince:
     waiting: bool = False
     since_ms: int | None = None
     field_start_row: int | None = None
+    # `fell_back`: no step came within `3 x settle_rows` rows, so the window restarted its count on
+    # the readings arriving from then on, and still takes the step's field time if it comes later
+    fell_back: bool = False
 
     def rows(self, stream_rows: int) -> int:
         if self.waiting:
@@ -406,20 +409,29 @@ class OracleNode:
     def _field_times(self) -> None:
         """Give each settling window that waits for it the field time of its fail-back, from the
         controller's `reintegrated` step (read from the peers' index, synced every peer interval).
-        A window that has waited `3 x settle_rows` rows of readings for it counts those instead."""
-        waiting = {node: w for node, w in self._settling.items() if w.waiting}
-        if not waiting:
+
+        A window that has waited `3 x settle_rows` rows of readings for it stops waiting and counts
+        `settle_rows` readings arriving from then on; if the step comes after all, its field time
+        still counts. In a storm day the controller's step landed 69 s after the node was back (its
+        device's acknowledgement crossed the same loaded broker as the readings): the rows counted
+        while waiting had ended the window at once, and the fail-back transient that arrived next
+        isolated `switch-1`.
+        """
+        open_ = {node: w for node, w in self._settling.items() if w.waiting or w.fell_back}
+        if not open_:
             return
         found = _reintegrations(self.peers.index.db, self._speaks_for_controller)
-        for node, window in waiting.items():
+        for node, window in open_.items():
             origin = self._settling_origin.get(node, node)
             if origin in found:
-                window.waiting, window.since_ms = False, found[origin]
+                window.waiting = window.fell_back = False
+                window.since_ms = found[origin]
                 window.advance(self._cursor, self.stream)
                 log_line("settling-from", oracle=self.me, node=node, field_ms=window.since_ms)
-            elif window.arrival_rows(self.stream.rows) >= 3 * self.settle_rows:
-                window.waiting = False  # no controller step for it: the readings' arrival order it is
-                log_line("settling-from", oracle=self.me, node=node, field_ms=None)
+            elif window.waiting and window.arrival_rows(self.stream.rows) >= 3 * self.settle_rows:
+                # no controller step for it yet: the readings' arrival order it is, from now on
+                window.waiting, window.fell_back, window.start_row = False, True, self.stream.rows
+                log_line("settling-from", oracle=self.me, node=node, field_ms=None, fell_back=True)
 
     def _judge(self, readings: list[Reading], last_id: int) -> None:
         episodes = self.stream.feed(readings)

@@ -379,6 +379,46 @@ def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh
         node.close()
 
 
+def test_a_controller_step_that_lands_after_the_wait_still_gives_the_fail_back_time(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """The storm day's `switch-1` again, a run later: the controller's `reintegrated` step landed 69 s
+    after the node was back (its acknowledgement crossed the same loaded broker). The oracle had
+    stopped waiting for it, and the rows it counted while waiting ended the window at once. It now
+    counts afresh when it stops waiting, and takes the step's field time when the step does come."""
+    chain = fresh_chain
+    nodes, sinks, at = _isolated_repaired_and_back(chain)
+    node, sink = nodes[0], sinks[0]
+    node.peers.index.sync()
+    node._verify_repairs()  # back on-chain; the controller's step is not there yet
+    assert node.settling("pump-1")
+    node._next_peer_check = float("inf")
+    sink.put_many(readings(NORMAL * 6, start=at), source="test")  # 36 rows from before the restart: over 3 x settle_rows
+    node.run_once()
+    node._next_peer_check = 0.0
+    node.run_once()  # its peer pass finds no step: it stops waiting, and counts from here
+    assert not node._settling["pump-1"].waiting
+    assert node.settling("pump-1"), "the rows counted while waiting for the step do not end the window"
+    sink.put_many(readings(NORMAL * 2, start=at + 36), source="test")  # 12 more rows from before the restart
+    node._next_peer_check = float("inf")
+    node.run_once()
+    assert not node.settling("pump-1")  # counted by arrival, the window is over
+    start = at + 48
+    _failed_back(chain, start)  # the step lands: the restart was after those rows
+    node._next_peer_check = 0.0
+    node.run_once()
+    assert node.settling("pump-1"), "the fail-back's field time counts even after the wait"
+    node._next_peer_check = float("inf")
+    sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=start), source="test")  # the restart's transient
+    node.run_once()
+    assert node.actions()[-1][1::2] == ("pump-1", "pending")
+    sink.put_many(readings(NORMAL * 2, start=start + 2), source="test")
+    node.run_once()
+    assert not node.settling("pump-1")
+    assert node.actions()[-1][1::2] == ("pump-1", "moot")
+    assert QuorumClient(chain.client).node_status(to_bytes32("pump-1")) == "active"
+    for n in nodes:
+        n.close()
+
+
 def test_an_oracle_whose_readings_arrive_late_settles_from_the_fail_back_field_time(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     """The storm day's `switch-1`: its oracles got the readings a minute late (a starved broker),
     so the readings that arrived after they learned of the reintegration still predated the
