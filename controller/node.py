@@ -355,8 +355,9 @@ class Controller:
             # which is recorded (the oracles' reintegration vote is the real check of the repair)
             ack = self.commander.control(iso.sector, SimControl(op="clear-fault", target=iso.asset))
             self.crews.release(str(iso.proposal))
+            # `at`: the field's clock when the repair took effect; the oracles verify it on readings from then on
             self._record(iso, "repaired", crew=iso.steps["dispatched"][1]["crew"], field_ok=ack.ok,
-                         field_error=ack.error)
+                         field_error=ack.error, **({"at": ack.at} if ack.at else {}))
 
     def _reintegrate(self, iso: Isolation, proposal: int) -> None:
         planned = iso.steps["plan"][1]

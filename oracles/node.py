@@ -65,6 +65,8 @@ LOGGER_NAME = "qeaims.oracle"
 
 VERDICT_KINDS = {v: kind_by_name(v.value) for v in VerdictKind}
 _REINTEGRATED = kind_by_name("reintegrated")
+_REPAIRED = kind_by_name("repaired")
+_ACTIVE, _REPAIRING = 1, 3  # Registry.NodeStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -534,7 +536,14 @@ class OracleNode:
 
     def _verify_repairs(self) -> None:
         """Vote to reintegrate a node of this sector under repair once fresh readings show it healthy:
-        no fault episode open on it for `clear_rows` rows judged since the repair was first seen."""
+        no fault episode open on it for `clear_rows` rows from the moment the crew's repair took
+        effect in the field (the controller's `repaired` step; rows arriving after it, where the
+        field gave no time).
+
+        Counting from the dispatch instead voted a data centre back 14 s after its crew set out
+        (storm day): once the failover had moved its traffic, its verdicts were anomalies, no
+        longer faults, and the node was on-chain active for 71 s before the crew had repaired it.
+        A node whose repair nobody with the repair role reports stays under repair."""
         rows = self.peers.index.db.execute(
             "SELECT args FROM logs WHERE contract = 'Registry' AND event = 'NodeStatusChanged'").fetchall()
         latest: dict[str, int] = {}
@@ -542,16 +551,28 @@ class OracleNode:
             change = json.loads(args)
             if from_bytes32(bytes.fromhex(str(change["sector"])[2:])) == self.sector.value:
                 latest[from_bytes32(bytes.fromhex(str(change["node"])[2:]))] = int(change["to"])
+        done: dict[str, int | None] | None = None
         for node, status in latest.items():
-            if status != 3:  # NodeStatus.Repairing
-                if node in self._repairs and status == 1:  # back to Active: it settles
+            if status != _REPAIRING:
+                if node in self._repairs and status == _ACTIVE:  # back: it settles
                     self._settled_from_repair(node)
                 self._repairs.pop(node, None)
                 self._reintegration_voted.discard(node)
                 continue
             seen = self._repairs.get(node)
             if seen is None:
-                seen = self._repairs[node] = self._rows_since_now()
+                seen = self._repairs[node] = replace(self._rows_since_now(), waiting=True)
+            if seen.waiting:
+                if done is None:
+                    done = _repairs_done(self.peers.index.db, self._speaks_for_controller)
+                if node not in done:
+                    continue  # the crew is still at work
+                if done[node] is None:
+                    seen = self._repairs[node] = self._rows_since_now()
+                else:
+                    seen.waiting, seen.since_ms = False, done[node]
+                    seen.advance(self._cursor, self.stream)
+                log_line("repair-verifying", oracle=self.me, node=node, field_ms=done[node])
             faulty = any(key.startswith(f"{node}|fault") for key in self.stream.open_episodes)
             if faulty or seen.rows(self.stream.rows) < self.stream.clear_rows or node in self._reintegration_voted:
                 continue
@@ -606,21 +627,37 @@ def _reintegrations(db: sqlite3.Connection, trusted: Callable[[str], bool]) -> d
     """Node → the latest field time (ms) a device reported acting in the controller's `reintegrated`
     step for the node's latest return to active (None when no device reported a time), for the
     nodes whose step is indexed. Steps recorded before that return belong to an earlier repair."""
-    back: dict[str, int] = {}
+    return _controller_steps(db, trusted, _REINTEGRATED, _ACTIVE)
+
+
+def _repairs_done(db: sqlite3.Connection, trusted: Callable[[str], bool]) -> dict[str, int | None]:
+    """Node → the field time (ms) the crew's repair took effect, from the controller's `repaired`
+    step for the node's latest repair (None when the field gave no time), for the nodes whose
+    step is indexed."""
+    return _controller_steps(db, trusted, _REPAIRED, _REPAIRING)
+
+
+def _controller_steps(db: sqlite3.Connection, trusted: Callable[[str], bool], kind: int,
+                      status: int) -> dict[str, int | None]:
+    """Node → the latest field time (ms) in the controller's `kind` step recorded since the node's
+    latest change to `status` (its acks' `at`, or the step's own `at`; None when it has none).
+    Only steps from a holder of the repair role count: anyone may record an event."""
+    since: dict[str, int] = {}
     for args, block in db.execute("SELECT args, block FROM logs WHERE contract = 'Registry' "
                                   "AND event = 'NodeStatusChanged' ORDER BY block, log_index"):
         change = json.loads(args)
-        if int(change["to"]) == 1:
-            back[from_bytes32(bytes.fromhex(str(change["node"])[2:]))] = int(block)
+        if int(change["to"]) == status:
+            since[from_bytes32(bytes.fromhex(str(change["node"])[2:]))] = int(block)
     out: dict[str, int | None] = {}
     for recorder, payload, block in db.execute("SELECT oracle, payload, block FROM events WHERE kind = ? "
-                                               "ORDER BY block, log_index", (_REINTEGRATED,)):
+                                               "ORDER BY block, log_index", (kind,)):
         try:
             body = json.loads(bytes(payload))
             node = str(body["node"])
-            if node not in back or int(block) < back[node] or not trusted(str(recorder)):
+            if node not in since or int(block) < since[node] or not trusted(str(recorder)):
                 continue
-            times = [timestamp_ms(datetime.fromisoformat(str(a["at"]))) for a in body.get("acks", []) if a.get("at")]
+            stamps = [a["at"] for a in body.get("acks", []) if a.get("at")] + ([body["at"]] if body.get("at") else [])
+            times = [timestamp_ms(datetime.fromisoformat(str(t))) for t in stamps]
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # not a controller step this reader understands
         out[node] = max(times) if times else None
