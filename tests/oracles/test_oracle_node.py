@@ -363,6 +363,23 @@ def _failed_back(chain, minute: int) -> None:  # type: ignore[no-untyped-def]
         canonical_payload({"proposal": 2, "step": "reintegrated", "node": "pump-1", "acks": [restart]}))
 
 
+def _transient_waits_then_is_moot(chain, nodes: list[OracleNode], node: OracleNode, sink: ReadingSink,  # type: ignore[no-untyped-def]
+                                  start: int, *, why: str = "the restart's transient waits") -> None:
+    """The restart's transient arrives from `start` on: its vote waits inside the settling window, then
+    is moot once the pump runs on; the pump stays active. Closes the oracles."""
+    sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=start), source="test")
+    node.run_once()
+    assert node.settling("pump-1"), why
+    assert node.actions()[-1][1::2] == ("pump-1", "pending")
+    sink.put_many(readings(NORMAL * 2, start=start + 2), source="test")
+    node.run_once()
+    assert not node.settling("pump-1")
+    assert node.actions()[-1][1::2] == ("pump-1", "moot")
+    assert QuorumClient(chain.client).node_status(to_bytes32("pump-1")) == "active"
+    for n in nodes:
+        n.close()
+
+
 def test_oracles_vote_a_repaired_node_back_once_fresh_readings_are_healthy(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     nodes, sinks, at = _isolated_repaired_and_back(chain)
@@ -427,16 +444,7 @@ def test_a_controller_step_that_lands_after_the_wait_still_gives_the_fail_back_t
     node.run_once()
     assert node.settling("pump-1"), "the fail-back's field time counts even after the wait"
     node._next_peer_check = float("inf")
-    sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=start), source="test")  # the restart's transient
-    node.run_once()
-    assert node.actions()[-1][1::2] == ("pump-1", "pending")
-    sink.put_many(readings(NORMAL * 2, start=start + 2), source="test")
-    node.run_once()
-    assert not node.settling("pump-1")
-    assert node.actions()[-1][1::2] == ("pump-1", "moot")
-    assert QuorumClient(chain.client).node_status(to_bytes32("pump-1")) == "active"
-    for n in nodes:
-        n.close()
+    _transient_waits_then_is_moot(chain, nodes, node, sink, start)
 
 
 def test_an_oracle_whose_readings_arrive_late_settles_from_the_fail_back_field_time(fresh_chain) -> None:  # type: ignore[no-untyped-def]
@@ -454,14 +462,5 @@ def test_an_oracle_whose_readings_arrive_late_settles_from_the_fail_back_field_t
     node._next_peer_check = float("inf")
     sink.put_many(readings(NORMAL * 3, start=at), source="test")  # 18 rows from before the restart, arriving late
     node.run_once()
-    sink.put_many(readings(PUMP_STOPS[:1] + NORMAL[:1], start=at + 18), source="test")  # the restart's transient
-    node.run_once()
-    assert node.settling("pump-1"), "the window counts rows from the restart, not rows that arrived after it was known"
-    assert node.actions()[-1][1::2] == ("pump-1", "pending")
-    sink.put_many(readings(NORMAL * 2, start=at + 20), source="test")
-    node.run_once()
-    assert not node.settling("pump-1")
-    assert node.actions()[-1][1::2] == ("pump-1", "moot")
-    assert QuorumClient(chain.client).node_status(to_bytes32("pump-1")) == "active"
-    for n in nodes:
-        n.close()
+    _transient_waits_then_is_moot(chain, nodes, node, sink, at + 18,
+                                  why="the window counts rows from the restart, not rows that arrived after it was known")
