@@ -3,17 +3,34 @@
 The controller records a ``sensor-quarantine`` event when a quorum of a sector's oracles named one
 sensor in intrusion verdicts (`controller.cyber`), and a second one when the quarantine is lifted.
 Whoever reads them — the auditor (`chain.audit`), an oracle deciding whether a verdict may drive an
-isolation (`oracles.node`) — recounts the cited verdicts from the same indexed chain data: a
-quarantine that does not recount is reported by the audit and ignored by the oracles.
+isolation (`oracles.node`) — recounts the quarantine from the same indexed chain data, against the
+registry *as it was* at the quarantine's position (`chain.registry_history`). A quarantine counts
+only when all of these hold:
+
+- its recorder held the IsolationQuorum's REPAIR_ROLE at that position (any other registered
+  recorder, of any sector, may record such an event, and it means nothing);
+- the requirement is recomputed, never read from the payload: q(n) = ⌊(n+f)/2⌋+1, f = ⌊(n−1)/3⌋ over
+  the sector's membership n (Active + Quarantined) at that position (docs/TRUST.md); the payload's
+  own ``required`` is only compared with it;
+- at least that many *distinct* oracles have a cited ``intrusion`` event that names the sensor first,
+  was recorded before the quarantine, and whose oracle was an Active member of *that* sector both at
+  its own event and at the quarantine (another sector's oracle, or a quarantined one, counts nothing);
+  an event whose batch signature the audit found invalid counts nothing either.
+
+A ``lifted`` event counts only from a REPAIR_ROLE holder too, and lifts only that recorder's own
+quarantine (by its seq). Whatever does not count is reported by the audit and ignored by the oracles.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from chain.registry_history import REPAIR_ROLE, Position, RegistryHistory, sector_key
 from qeaims.kinds import kind_by_name
 
 __all__ = ["QuarantineRecord", "active_quarantines", "named_sensor", "quarantine_records"]
@@ -24,6 +41,8 @@ _QUARANTINE = kind_by_name("sensor-quarantine")
 
 def named_sensor(payload: dict[str, Any]) -> str | None:
     """The sensor a verdict names first (``sensors`` holds ``[name, share]`` pairs or names)."""
+    if not isinstance(payload, dict):
+        return None
     sensors = payload.get("sensors") or []
     first = sensors[0] if sensors else None
     name = first[0] if isinstance(first, list | tuple) and first else first
@@ -38,52 +57,138 @@ class QuarantineRecord:
     state: str  # quarantined | lifted | unreadable
     sector: str
     sensor: str
-    required: int
-    matching: int  # distinct oracles whose cited intrusion verdict names this sensor
+    required: int  # recomputed from the sector's membership at this position (0 for lifted/unreadable)
+    matching: int  # distinct Active oracles of the sector whose cited intrusion verdict names this sensor
     lifts: int = 0  # for ``lifted``: the quarantine event's seq
+    log_index: int = 0
+    claimed_required: int | None = None  # what the payload said (never used to decide)
+    reason: str = ""  # why it does not count ("" when it does)
+    rejected: tuple[str, ...] = ()  # why single citations did not count
+
+    @property
+    def position(self) -> Position:
+        return (self.block, self.log_index)
 
     @property
     def recounts(self) -> bool:
-        return self.state == "quarantined" and self.matching >= max(self.required, 1)
+        return self.state == "quarantined" and not self.reason
+
+    @property
+    def counts(self) -> bool:
+        """A quarantine that recounts, or a lift by a holder of the repair role."""
+        return not self.reason and self.state in ("quarantined", "lifted")
 
 
-def _matching(db: sqlite3.Connection, evidence: list[Any], sensor: str) -> int:
-    voters = set()
-    for voter, voter_seq in {(str(o).lower(), int(s)) for o, s in evidence}:
-        row = db.execute("SELECT payload FROM events WHERE oracle = ? AND seq = ? AND kind = ?",
+def _short(account: str) -> str:
+    return account[:10] + "…"
+
+
+def _count(db: sqlite3.Connection, history: RegistryHistory, evidence: list[Any], sensor: str, sector: str,
+           at: Position, invalid: Collection[tuple[str, int]]) -> tuple[int, list[str]]:
+    voters: set[str] = set()
+    rejected: list[str] = []
+    active_then = history.active_at(sector, at)
+    for voter, voter_seq in sorted({(str(o).lower(), int(s)) for o, s in evidence}):
+        cite = f"{_short(voter)}:{voter_seq}"
+        row = db.execute("SELECT payload, block, log_index FROM events WHERE oracle = ? AND seq = ? AND kind = ?",
                          (voter, voter_seq, _INTRUSION)).fetchone()
-        if row is not None and named_sensor(json.loads(bytes(row[0]))) == sensor:
+        if row is None:
+            rejected.append(f"{cite} is no recorded intrusion verdict")
+            continue
+        where = (int(row[1]), int(row[2]))
+        try:
+            body = json.loads(bytes(row[0]))
+        except ValueError:
+            body = None
+        if where >= at:
+            rejected.append(f"{cite} was recorded after the quarantine")
+        elif named_sensor(body) != sensor:
+            rejected.append(f"{cite} does not name {sensor} first")
+        elif (voter, voter_seq) in invalid:
+            rejected.append(f"{cite} is in a batch whose signature does not verify")
+        elif voter not in active_then or voter not in history.active_at(sector, where):
+            state = history.oracle_at(voter, at)
+            what = "not registered" if state is None else (
+                "an oracle of another sector" if state.sector != sector else f"{state.status_name}")
+            rejected.append(f"{cite} is {what}, not an Active oracle of the sector")
+        elif voter in voters:
+            continue  # a second verdict of the same oracle: still one voice
+        else:
             voters.add(voter)
-    return len(voters)
+    return len(voters), rejected
 
 
-def quarantine_records(db: sqlite3.Connection) -> list[QuarantineRecord]:
-    """Every sensor-quarantine event in chain order, with its quorum recounted."""
+def quarantine_records(db: sqlite3.Connection, history: RegistryHistory | None = None, *,
+                       invalid_events: Collection[tuple[str, int]] = ()) -> list[QuarantineRecord]:
+    """Every sensor-quarantine event in chain order, each recounted against the registry at its position.
+
+    `invalid_events`: (oracle, seq) of events the audit found in batches that do not verify."""
+    history = history or RegistryHistory.from_db(db)
+    invalid = {(o.lower(), int(s)) for o, s in invalid_events}
     out = []
-    rows = db.execute("SELECT oracle, seq, payload, block FROM events WHERE kind = ? ORDER BY block, log_index",
-                      (_QUARANTINE,)).fetchall()
-    for oracle, seq, payload, block in rows:
+    rows = db.execute("SELECT oracle, seq, payload, block, log_index FROM events WHERE kind = ? "
+                      "ORDER BY block, log_index", (_QUARANTINE,)).fetchall()
+    for oracle, seq, payload, block, log_index in rows:
+        recorder, at = str(oracle).lower(), (int(block), int(log_index))
+        make = functools.partial(QuarantineRecord, str(oracle), int(seq), int(block), log_index=int(log_index))
         try:
             body = json.loads(bytes(payload))
-            state, sector, sensor = str(body["state"]), str(body["sector"]), str(body["sensor"])
-            if state == "quarantined":
-                required = int(body["required"])
-                out.append(QuarantineRecord(str(oracle), int(seq), int(block), state, sector, sensor, required,
-                                            _matching(db, list(body["evidence"]), sensor)))
-            else:
-                out.append(QuarantineRecord(str(oracle), int(seq), int(block), state, sector, sensor, 0, 0,
-                                            int(body.get("quarantine", 0))))
+            state, sector_name, sensor = str(body["state"]), str(body["sector"]), str(body["sensor"])
+            sector = sector_key(sector_name)
         except (ValueError, KeyError, TypeError, AttributeError):
-            out.append(QuarantineRecord(str(oracle), int(seq), int(block), "unreadable", "", "", 0, 0))
+            out.append(make(state="unreadable", sector="", sensor="", required=0, matching=0,
+                                        reason="sensor quarantine without readable evidence"))
+            continue
+        holder = history.has_role_at("IsolationQuorum", REPAIR_ROLE, recorder, at)
+        if (recorder, int(seq)) in invalid:
+            role_reason = "its batch signature does not verify"
+        elif not holder:
+            role_reason = f"recorded by {recorder}, which does not hold REPAIR_ROLE at block {block}"
+        else:
+            role_reason = ""
+        if state == "quarantined":
+            try:
+                claimed: int | None = int(body["required"]) if "required" in body else None
+                evidence = [(o, s) for o, s in body["evidence"]]
+            except (ValueError, KeyError, TypeError):
+                out.append(make(state="unreadable", sector=sector_name, sensor=sensor,
+                                            required=0, matching=0,
+                                            reason="sensor quarantine without readable evidence"))
+                continue
+            required = history.required_at(sector, at)
+            matching, rejected = _count(db, history, evidence, sensor, sector, at, invalid)
+            reason = role_reason
+            if not reason and matching < required:
+                members = len(history.members_at(sector, at))
+                need = "an unreachable quorum (no members)" if not members else str(required)
+                reason = (f"sensor quarantine of {sensor} cites {matching} matching intrusion verdicts, needs {need} "
+                          f"({sector_name}: {members} members at block {block})")
+                if rejected:
+                    reason += "; " + "; ".join(rejected)
+            out.append(make(state=state, sector=sector_name, sensor=sensor, required=required,
+                                        matching=matching, claimed_required=claimed, reason=reason,
+                                        rejected=tuple(rejected)))
+        elif state == "lifted":
+            try:
+                lifts = int(body.get("quarantine", 0))
+            except (ValueError, TypeError):
+                lifts = 0
+            out.append(make(state=state, sector=sector_name, sensor=sensor, required=0,
+                                        matching=0, lifts=lifts,
+                                        reason=role_reason and f"lift of {sensor} {role_reason}"))
+        else:
+            out.append(make(state="unreadable", sector=sector_name, sensor=sensor, required=0,
+                                        matching=0, reason=f"sensor quarantine in unknown state {state!r}"))
     return out
 
 
-def active_quarantines(db: sqlite3.Connection, sector: str | None = None) -> set[str]:
+def active_quarantines(db: sqlite3.Connection, sector: str | None = None,
+                       history: RegistryHistory | None = None) -> set[str]:
     """Sensors quarantined now (recounted, not lifted by their recorder), optionally of one sector."""
     active: dict[tuple[str, int], QuarantineRecord] = {}
-    for record in quarantine_records(db):
+    for record in quarantine_records(db, history):
         if record.recounts:
             active[(record.oracle.lower(), record.seq)] = record
-        elif record.state == "lifted":
+        elif record.state == "lifted" and record.counts:
             active.pop((record.oracle.lower(), record.lifts), None)
     return {r.sensor for r in active.values() if sector is None or r.sector == sector}

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from chain.audit import verify_chain_history
+from chain.audit import AuditReport, check_index_against_chain, verify_everything
 from chain.client import ChainClient
 from chain.connect import connect, contract_abis
 from chain.indexer import Indexer
+from chain.manifest import Deployment
+from chain.registry_history import RegistryHistory
 from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
 from qeaims.commands._common import check_sector, console, err_console, print_json, settings_of
@@ -132,35 +138,92 @@ def events(
 
 
 @app.command()
-def verify(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Re-check every event's ML-DSA signature, key epoch and sequence from chain data alone."""
+def verify(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+    cached: Annotated[bool, typer.Option("--cached", help="reuse the cached index, if it passes the checks "
+                                                          "against the chain")] = False,
+    index_path: Annotated[Path | None, typer.Option("--index", help="reuse this index file, if it passes the "
+                                                                      "checks against the chain")] = None,
+) -> None:
+    """Re-check the whole history from chain data alone: every signature, key epoch and sequence, every
+    quarantine, role change, override and status change, and the index against on-chain counters.
+
+    By default the index is built afresh from eth_getLogs in a temporary directory; nothing local is
+    trusted. With --cached/--index an existing index is reused only after it matched the chain's
+    counters, statuses, key epochs and block hashes; otherwise it is rebuilt.
+    """
     settings = settings_of(ctx)
     client, deployment = connect(settings)
-    index = synced_index(settings, client, show_progress=not json_out)
-    if json_out:
-        report = verify_chain_history(index.db, chain_id=client.chain_id, ledger=deployment.event_ledger,
-                                      registry=deployment.registry)
-    else:
-        with Progress(console=err_console, transient=True) as bar:
-            task = bar.add_task("verifying batches", total=None)
-            report = verify_chain_history(
-                index.db, chain_id=client.chain_id, ledger=deployment.event_ledger, registry=deployment.registry,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    index.close()
-    if json_out:
-        print_json(report.as_dict())
-    else:
-        table = Table(title="Audit of the on-chain history", show_header=False)
-        table.add_row("events", str(report.events))
-        table.add_row("valid", f"[green]{report.valid}[/green]" if report.ok else f"[red]{report.valid}[/red]")
-        table.add_row("invalid", str(len(report.invalid)))
-        table.add_row("signed batches", str(report.batches))
-        table.add_row("oracles / key epochs", f"{report.oracles} / {report.key_epochs}")
-        console.print(table)
-        for item in report.invalid[:20]:
-            console.print(f"[red]invalid[/red] oracle {item['oracle']} seq {item['seq']} "
-                          f"(batch {item['batch']}, block {item['block']}): {item['reason']}")
+    with Progress(console=err_console, transient=True, disable=json_out) as bar:
+        task = bar.add_task("indexing chain logs", total=None)
+
+        def step(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total or None)
+
+        with tempfile.TemporaryDirectory(prefix="qeaims-audit-") as tmp:
+            notes: list[str] = []
+            index: Indexer | None = None
+            head = 0
+            if cached or index_path is not None:
+                index, head, rejected = _trusted_cache(index_path or settings.index_path, client, deployment, step)
+                if rejected:
+                    notes.append(f"the cached index {index_path or settings.index_path} disagrees with the chain "
+                                 f"({rejected[0]['message']}"
+                                 + (f", and {len(rejected) - 1} more" if len(rejected) > 1 else "")
+                                 + "): rebuilt from the chain")
+            if index is None:
+                index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
+                head = index.sync(lambda done, total: step("indexing chain logs", done, total)).to_block
+            try:
+                report = verify_everything(index.db, client, deployment, head=head, progress=step)
+            finally:
+                index.close()
+    _print_report(report, notes, json_out)
     if not report.ok:
-        raise AuditFailed(f"{len(report.invalid)} records do not verify")
+        raise AuditFailed(f"{len(report.invalid) + len(report.problems)} findings: the history does not verify")
+
+
+def _trusted_cache(path: Path, client: ChainClient, deployment: Deployment,
+                   step: Callable[[str, int, int], None]) -> tuple[Indexer | None, int, list[dict[str, Any]]]:
+    """The cached index, synced, if it matches the chain; else (None, 0, what disagreed)."""
+    index = Indexer(path, client.rpc, deployment, contract_abis())
+    try:
+        head = index.sync(lambda done, total: step("indexing chain logs (cached index)", done, total)).to_block
+        step("checking the cached index against the chain", 0, 1)
+        rejected = check_index_against_chain(index.db, client, RegistryHistory.from_db(index.db), head)
+    except BaseException:
+        index.close()
+        raise
+    if rejected:
+        index.close()
+        return None, 0, rejected
+    return index, head, []
+
+
+def _print_report(report: AuditReport, notes: list[str], json_out: bool) -> None:
+    if json_out:
+        print_json({**report.as_dict(), "ok": report.ok, "notes": notes})
+        return
+    for note in notes:
+        err_console.print(f"[yellow]note[/yellow] {note}")
+    table = Table(title=f"Audit of the on-chain history (up to block {report.head})", show_header=False)
+    table.add_row("events", str(report.events))
+    table.add_row("valid", f"[green]{report.valid}[/green]" if not report.invalid else f"[red]{report.valid}[/red]")
+    table.add_row("invalid", str(len(report.invalid)))
+    table.add_row("signed batches", str(report.batches))
+    table.add_row("oracles / key epochs", f"{report.oracles} / {report.key_epochs}")
+    table.add_row("other findings", str(len(report.problems)))
+    console.print(table)
+    lines = report.lines()
+    for line in lines[:50]:
+        console.print(f"[red]✗[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    if len(lines) > 50:
+        console.print(f"… and {len(lines) - 50} more (--json lists them all)")
+    for skipped in report.skipped:
+        console.print(f"[yellow]skipped[/yellow] {skipped}")
+    if report.ok:
+        console.print("[green]the whole history verifies[/green]")
+
+
 from qeaims.commands import proof_cmd as _proof_cmd  # noqa: F401  (registers `qeaims audit proof`)
