@@ -90,6 +90,9 @@ class Indexer:
             for table in (*_TABLES_BY_BLOCK, "meta"):
                 self.db.execute(f"DELETE FROM {table}")
         self._set_meta("registry", deployment.registry)
+        # what a reader of this index needs to check signatures over its events (`chain.quarantines`)
+        self._set_meta("chain_id", str(deployment.chain_id))
+        self._set_meta("event_ledger", deployment.event_ledger)
 
     def close(self) -> None:
         self.db.close()

@@ -1,5 +1,6 @@
 """The journal keeper: a small process beside the development Anvil that appends every new
-block's raw transactions to the chain journal (see `chain/journal.py`).
+block's raw transactions, its hash, parent hash and roots to the chain journal, each line chained
+to the one before by its sha256 (see `chain/journal.py`).
 
 Run by `chain.node.start_anvil`; stopped by `stop_anvil` with SIGTERM, after which it journals
 up to the head one last time. Uses only standard `eth_*` methods to read the chain. A keeper whose
@@ -33,10 +34,7 @@ def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200
     hashes = [h for block in blocks for h in block["transactions"]]
     raws = rpc.batch([("eth_getRawTransactionByHash", [h]) for h in hashes]) if hashes else []
     raw_by_hash = dict(zip(hashes, raws, strict=True))
-    journal.append([
-        JournalBlock(int(b["number"], 16), int(b["timestamp"], 16), tuple(raw_by_hash[h] for h in b["transactions"]))
-        for b in blocks
-    ])
+    journal.append([JournalBlock.from_rpc(b, tuple(raw_by_hash[h] for h in b["transactions"])) for b in blocks])
     return numbers[-1]
 
 

@@ -22,8 +22,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from chain.journal import ChainJournal
-from chain.rpc import RpcClient
+from chain.journal import ChainJournal, JournalBroken
+from chain.rpc import RpcClient, RpcError
 from qeaims.config import Settings, project_root
 from qeaims.errors import ChainError, ChainNotRunning, ChainStartFailed
 
@@ -210,17 +210,32 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
 
 
 def _replay(rpc: RpcClient, journal: ChainJournal, settings: Settings) -> int:
-    """Re-mine every journaled block, same transactions in the same order, same timestamps."""
+    """Re-mine every journaled block, same transactions in the same order, same timestamps, and
+    refuse a journal that is not the chain it claims: its lines must chain by hash (checked before
+    anything is replayed), and each re-mined block must be the block the journal recorded (its hash,
+    which Anvil reproduces exactly, and so its state, transactions and receipts roots)."""
+    total = journal.verify()
     replayed = 0
     rpc.call("evm_setAutomine", [False])
     try:
         for block in journal.blocks():
             if block.raw_transactions:
-                rpc.batch([("eth_sendRawTransaction", [raw]) for raw in block.raw_transactions])
+                try:
+                    rpc.batch([("eth_sendRawTransaction", [raw]) for raw in block.raw_transactions])
+                except RpcError as exc:
+                    raise JournalBroken(f"the chain journal does not replay at block {block.number} of {total}: "
+                                        f"the node refused a journaled transaction ({exc}); the journal was "
+                                        "edited or is not this chain's: refusing to start") from None
             rpc.call("evm_mine", [{"timestamp": block.timestamp}])
-            head = int(rpc.call("eth_blockNumber"), 16)
+            mined = rpc.call("eth_getBlockByNumber", ["latest", False])
+            head = int(mined["number"], 16)
             if head != block.number:
-                raise ChainStartFailed(f"journal replay diverged at block {block.number} (chain at {head})")
+                raise JournalBroken(f"journal replay diverged at block {block.number} (chain at {head})")
+            differences = block.differences(mined)
+            if differences:
+                raise JournalBroken(f"the chain journal does not match the chain it replays at block {block.number} "
+                                    f"of {total}: the re-mined block has {'; '.join(differences)}. The journal was "
+                                    "edited or is not this chain's: refusing to start")
             replayed += 1
     finally:
         rpc.call("evm_setAutomine", [settings.block_time_s is None])

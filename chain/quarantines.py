@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +83,25 @@ def _short(account: str) -> str:
     return account[:10] + "…"
 
 
+def _signature_check(db: sqlite3.Connection) -> Callable[[str, int], bool] | None:
+    """(oracle, seq) → does the batch carrying that event verify? From the index's own meta (the chain
+    id, ledger and registry it was built for); None for an index that does not say (an old one)."""
+    meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('chain_id', 'event_ledger', 'registry')"))
+    if len(meta) < 3:
+        return None
+    from chain.audit import batch_verifies
+
+    def verifies(oracle: str, seq: int) -> bool:
+        row = db.execute("SELECT batch_id FROM events WHERE oracle = ? AND seq = ?", (oracle, seq)).fetchone()
+        return row is not None and batch_verifies(db, int(row[0]), chain_id=int(meta["chain_id"]),
+                                                  ledger=meta["event_ledger"], registry=meta["registry"])
+
+    return verifies
+
+
 def _count(db: sqlite3.Connection, history: RegistryHistory, evidence: list[Any], sensor: str, sector: str,
-           at: Position, invalid: Collection[tuple[str, int]]) -> tuple[int, list[str]]:
+           at: Position, invalid: Collection[tuple[str, int]],
+           verifies: Callable[[str, int], bool] | None) -> tuple[int, list[str]]:
     voters: set[str] = set()
     rejected: list[str] = []
     active_then = history.active_at(sector, at)
@@ -104,7 +121,7 @@ def _count(db: sqlite3.Connection, history: RegistryHistory, evidence: list[Any]
             rejected.append(f"{cite} was recorded after the quarantine")
         elif named_sensor(body) != sensor:
             rejected.append(f"{cite} does not name {sensor} first")
-        elif (voter, voter_seq) in invalid:
+        elif (voter, voter_seq) in invalid or (verifies is not None and not verifies(voter, voter_seq)):
             rejected.append(f"{cite} is in a batch whose signature does not verify")
         elif voter not in active_then or voter not in history.active_at(sector, where):
             state = history.oracle_at(voter, at)
@@ -119,12 +136,14 @@ def _count(db: sqlite3.Connection, history: RegistryHistory, evidence: list[Any]
 
 
 def quarantine_records(db: sqlite3.Connection, history: RegistryHistory | None = None, *,
-                       invalid_events: Collection[tuple[str, int]] = ()) -> list[QuarantineRecord]:
+                       invalid_events: Collection[tuple[str, int]] | None = None) -> list[QuarantineRecord]:
     """Every sensor-quarantine event in chain order, each recounted against the registry at its position.
 
-    `invalid_events`: (oracle, seq) of events the audit found in batches that do not verify."""
+    `invalid_events`: (oracle, seq) of events the audit found in batches that do not verify; without
+    it, the batch of every cited event is verified here (memoised, `chain.audit.batch_verifies`)."""
     history = history or RegistryHistory.from_db(db)
-    invalid = {(o.lower(), int(s)) for o, s in invalid_events}
+    invalid = {(o.lower(), int(s)) for o, s in invalid_events or ()}
+    verifies = _signature_check(db) if invalid_events is None else None
     out = []
     rows = db.execute("SELECT oracle, seq, payload, block, log_index FROM events WHERE kind = ? "
                       "ORDER BY block, log_index", (_QUARANTINE,)).fetchall()
@@ -140,7 +159,7 @@ def quarantine_records(db: sqlite3.Connection, history: RegistryHistory | None =
                                         reason="sensor quarantine without readable evidence"))
             continue
         holder = history.has_role_at("IsolationQuorum", REPAIR_ROLE, recorder, at)
-        if (recorder, int(seq)) in invalid:
+        if (recorder, int(seq)) in invalid or (verifies is not None and not verifies(recorder, int(seq))):
             role_reason = "its batch signature does not verify"
         elif not holder:
             role_reason = f"recorded by {recorder}, which does not hold REPAIR_ROLE at block {block}"
@@ -156,7 +175,7 @@ def quarantine_records(db: sqlite3.Connection, history: RegistryHistory | None =
                                             reason="sensor quarantine without readable evidence"))
                 continue
             required = history.required_at(sector, at)
-            matching, rejected = _count(db, history, evidence, sensor, sector, at, invalid)
+            matching, rejected = _count(db, history, evidence, sensor, sector, at, invalid, verifies)
             reason = role_reason
             if not reason and matching < required:
                 members = len(history.members_at(sector, at))
