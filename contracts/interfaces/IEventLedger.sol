@@ -11,6 +11,14 @@ pragma solidity ^0.8.24;
 /// Sequence numbers per oracle are contiguous (1, 2, 3, ...) across batches and within a batch: a
 /// replayed or reordered event reverts, and so does a gap, so a batch can never land while an
 /// earlier one is missing. Resubmission after a crash is idempotent and nothing can be skipped.
+///
+/// Bounds. A batch is bounded by its count (`MAX_BATCH` events) AND by its size in bytes
+/// (`MAX_BATCH_BYTES` of ABI-encoded events, see `EventLedger`), so the largest legal batch stays
+/// far below EIP-7825's 16,777,216-gas cap per transaction whatever its shape. Each oracle may
+/// record at most `MAX_BATCHES_PER_BLOCK` batches and `MAX_BYTES_PER_BLOCK` bytes per block, so one
+/// oracle, even a compromised one, can take only a small, fixed share of a block and cannot starve
+/// the other oracles' quorum votes. A refused batch is refused whole; the sender waits for the next
+/// block and sends it again (its sequence numbers are still free).
 interface IEventLedger {
     /// @notice Event kinds; the numeric values are part of the signed message and never change.
     enum EventKind {
@@ -49,6 +57,14 @@ interface IEventLedger {
     error LedgerPayloadTooLarge(uint256 size, uint256 max);
     error LedgerInvalidSignatureLength(uint256 length);
     error LedgerKeyEpochMismatch(address oracle, uint32 signedEpoch, uint32 currentEpoch);
+    /// @notice The batch's events encode to `size` bytes, more than `max` (= MAX_BATCH_BYTES).
+    error LedgerBatchBytesTooLarge(uint256 size, uint256 max);
+    /// @notice The calldata is longer than the canonical ABI encoding of the batch it carries
+    /// (`calldataLength` > `encodedLength`): bytes the ledger would not count are refused.
+    error LedgerNonCanonicalBatch(uint256 calldataLength, uint256 encodedLength);
+    /// @notice Recording this batch would take `oracle` to `batches` batches or `size` bytes in block
+    /// `blockNumber`, beyond MAX_BATCHES_PER_BLOCK or MAX_BYTES_PER_BLOCK. Send it again in a later block.
+    error LedgerRateLimited(address oracle, uint64 blockNumber, uint256 batches, uint256 size);
 
     /// @notice One recorded event. `batchId` ties it to the {BatchSigned} that carries its signature.
     event EventRecorded(
@@ -73,7 +89,10 @@ interface IEventLedger {
     /// one, so a batch signed just before a rotation is refused (and re-signed) rather than recorded
     /// with a signature no auditor could verify against the epoch in force
     /// @param pqSignature ML-DSA-65 signature (3309 bytes) over the batch message built by `keys/`
-    /// Requirements: caller is an Active oracle in the registry; kinds known; payloads ≤ MAX_PAYLOAD.
+    /// Requirements: caller is an Active oracle in the registry; kinds known; payloads ≤ MAX_PAYLOAD;
+    /// the events' encoded size ≤ MAX_BATCH_BYTES and the calldata no longer than the batch's canonical
+    /// encoding; the caller's batches and bytes in this block, this one included, within
+    /// MAX_BATCHES_PER_BLOCK and MAX_BYTES_PER_BLOCK.
     /// Emits one {EventRecorded} per event, then {BatchSigned}.
     /// @return batchId the new batch's id (1, 2, ...)
     function recordBatch(EventInput[] calldata events, uint32 keyEpoch, bytes calldata pqSignature)
@@ -85,4 +104,8 @@ interface IEventLedger {
 
     /// @notice Number of batches recorded so far.
     function batchCount() external view returns (uint64);
+
+    /// @notice What `oracle` recorded in block `blockNumber`, the last block it recorded in: `batches`
+    /// batches of `size` encoded bytes in total. In any later block its budget is whole again.
+    function blockUsage(address oracle) external view returns (uint64 blockNumber, uint32 batches, uint32 size);
 }
