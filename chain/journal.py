@@ -16,10 +16,11 @@ Format 2 (issue 13): the journal cannot be silently edited.
   before anything is replayed; the replay then checks each re-mined block against its line.
 - Editing a line without fixing the chain breaks the chain; fixing the chain too (say, emptying a
   block's transactions and rewriting every ``prev``) leaves lines whose recorded roots the
-  replayed blocks do not reproduce. Anvil 1.7.1 reproduces a replayed block's *hash* exactly
-  (checked: same header fields, mixHash/prevrandao included, for blocks mined by automine,
-  interval mining and ``evm_mine``), so the replay compares the hash, and names the first root
-  that differs to say why.
+  replayed blocks do not reproduce. Anvil 1.7.1 (prague) reproduces a replayed block's *hash*
+  exactly (checked: every header field, mixHash/prevrandao included, is the same for automined
+  blocks re-mined with ``evm_mine`` at their timestamps; `tests/chain/test_journal_chain.py`), so
+  the replay compares the hash and, to say why one differs, the state, transactions and receipts
+  roots and the parent hash.
 - What it cannot stop: a development chain has no validators, so someone who re-executes an
   altered transaction list in their own Anvil can write a journal whose every line is consistent.
   The chain's integrity in production comes from QBFT validators' signed blocks, not this file;
@@ -205,8 +206,8 @@ class ChainJournal:
             except (KeyError, TypeError, ValueError):
                 raise JournalBroken(f"the chain journal is damaged at {where}: not a block line") from None
             if claimed != prev:
-                raise JournalBroken(f"the chain journal was edited at block {block.number} ({where}): its line does "
-                                    "not chain to the line before it")
+                raise JournalBroken(f"the chain journal was edited at or just before block {block.number} ({where}): "
+                                    "its line does not chain to the line before it")
             expected = 1 if previous_block is None else previous_block.number + 1
             if block.number != expected:
                 raise JournalBroken(f"the chain journal jumps to block {block.number} at {where}; expected {expected}")

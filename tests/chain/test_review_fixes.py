@@ -18,15 +18,21 @@ from tests.conftest import run_cli
 from tests.support import oracle, recorder
 
 
+def _block(n: int, txs: tuple[str, ...] = ()) -> JournalBlock:
+    return JournalBlock(n, n + 1, txs, hash=f"0x{n:064x}", parent_hash=f"0x{n - 1:064x}", state_root=f"0x{n:064x}")
+
+
 def test_torn_journal_tail_is_cut_before_anything_appends(tmp_path: Path) -> None:
     journal = ChainJournal(tmp_path / "journal.jsonl")
     journal.start({"chain_id": 31337, "timestamp": 1, "gas_limit": 30_000_000})
-    journal.append([JournalBlock(1, 2, ("0x01",)), JournalBlock(2, 3, ("0x02",))])
+    journal.append([_block(1, ("0x01",)), _block(2, ("0x02",))])
     torn = journal.path.read_bytes()[:-5]
     journal.path.write_bytes(torn)
     assert journal.repair() > 0
-    journal.append([JournalBlock(2, 3, ("0x02",)), JournalBlock(3, 4, ())])
+    journal = ChainJournal(journal.path)  # a new keeper after the crash
+    journal.append([_block(2, ("0x02",)), _block(3)])
     assert [b.number for b in journal.blocks()] == [1, 2, 3]
+    assert journal.verify() == 3  # the lines appended after the repair chain to the ones before it
 
 
 def test_an_event_the_ledger_would_refuse_never_gets_a_sequence_number(tmp_path: Path) -> None:
