@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {console} from "forge-std/console.sol";
 import {Deployed, PqFixtures} from "../utils/Deployed.sol";
 import {LedgerHandler} from "./LedgerHandler.sol";
 
@@ -43,5 +44,41 @@ contract LedgerInvariants is Deployed {
     function invariant_acceptedEventsEqualExpected() public view {
         assertEq(ledger.batchCount(), handler.ghost_acceptedBatches());
         assertEq(handler.ghost_loggedEvents(), handler.ghost_acceptedEvents());
+    }
+
+    /// Issue 13: one oracle never takes more of a block than its budget (MAX_BATCHES_PER_BLOCK batches,
+    /// MAX_BYTES_PER_BLOCK bytes), whatever it sends; the ledger's own account agrees with the ghost's.
+    function invariant_perBlockBudgetNeverExceeded() public view {
+        assertLe(handler.ghost_maxBatchesInBlock(), ledger.MAX_BATCHES_PER_BLOCK());
+        assertLe(handler.ghost_maxBytesInBlock(), ledger.MAX_BYTES_PER_BLOCK());
+        address[] memory actors = handler.actorList();
+        for (uint256 i; i < actors.length; ++i) {
+            (, uint32 batches, uint32 size) = ledger.blockUsage(actors[i]);
+            assertLe(batches, ledger.MAX_BATCHES_PER_BLOCK());
+            assertLe(size, ledger.MAX_BYTES_PER_BLOCK());
+        }
+    }
+
+    /// Successful handler calls per action (refusals by the bounds are counted as what they are), and
+    /// the most one oracle reached in one block, printed after each run (`-vv`), for the closing note.
+    function afterInvariant() external view {
+        bytes32[] memory names = handler.actions();
+        for (uint256 i; i < names.length; ++i) {
+            console.log("ledger handler successes", _name(names[i]), handler.successes(names[i]));
+        }
+        console.log("ledger: most batches / bytes one oracle recorded in one block",
+            handler.ghost_maxBatchesInBlock(), handler.ghost_maxBytesInBlock());
+    }
+
+    function _name(bytes32 raw) internal pure returns (string memory) {
+        uint256 length;
+        while (length < 32 && raw[length] != 0) {
+            ++length;
+        }
+        bytes memory out = new bytes(length);
+        for (uint256 i; i < length; ++i) {
+            out[i] = raw[i];
+        }
+        return string(out);
     }
 }
