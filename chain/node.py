@@ -3,7 +3,9 @@
 Persistence is the journal of raw signed transactions (`chain/journal.py`), not Anvil's state
 dumps, which proved inconsistent after a hard kill. On start, a fresh Anvil with the journal's
 genesis parameters replays every journaled block with its original timestamp, then the keeper
-resumes journaling. A hard kill loses at most the blocks mined in the last keeper interval; the
+resumes journaling. The replay first checks the journal's hash chain, then compares every
+re-mined block with the hash and roots the journal recorded, and refuses (a `JournalBroken`
+naming the block) a journal that does not match. A hard kill loses at most the blocks mined in the last keeper interval; the
 event outboxes resubmit those. This module is development tooling, so it may use Anvil's own
 `evm_*`/`anvil_*` methods for the replay; production (Besu/QBFT) persists blocks itself and the
 rest of the code speaks only `eth_*`.
