@@ -19,6 +19,7 @@ contract Registry is IRegistry, AccessControl {
     uint256 public constant MAX_ORACLES_PER_SECTOR = 64;
     uint256 public constant MAX_DEPENDENCIES = 16;
     uint256 public constant PQ_PUBLIC_KEY_LENGTH = 1952;
+    uint256 public constant PQ_SIGNATURE_LENGTH = 3309;
 
     mapping(bytes32 sector => bool) private _sectors;
     mapping(bytes32 operator => bytes32 sector) private _operatorSector;
@@ -81,7 +82,14 @@ contract Registry is IRegistry, AccessControl {
 
         bytes32 keyHash = keccak256(pqPublicKey);
         _oracles[account] =
-            Oracle({sector: sector, operator: operator, pqKeyHash: keyHash, keyEpoch: 1, status: OracleStatus.Active});
+            Oracle({
+            sector: sector,
+            operator: operator,
+            pqKeyHash: keyHash,
+            keyEpoch: 1,
+            status: OracleStatus.Active,
+            statusEpoch: 1
+        });
         ++_oracleSlots[sector];
         ++_activeOracles[sector];
         emit OracleRegistered(account, sector, operator, 1, keyHash, pqPublicKey, popSignature);
@@ -97,7 +105,7 @@ contract Registry is IRegistry, AccessControl {
         if (from == OracleStatus.Active) --_activeOracles[o.sector];
         --_oracleSlots[o.sector];
         o.status = OracleStatus.Removed;
-        emit OracleStatusChanged(account, from, OracleStatus.Removed, reason);
+        emit OracleStatusChanged(account, from, OracleStatus.Removed, reason, ++o.statusEpoch);
     }
 
     /// @inheritdoc IRegistry
@@ -106,7 +114,7 @@ contract Registry is IRegistry, AccessControl {
         if (o.status != OracleStatus.Quarantined) revert RegistryOracleNotQuarantined(account, o.status);
         o.status = OracleStatus.Active;
         ++_activeOracles[o.sector];
-        emit OracleStatusChanged(account, OracleStatus.Quarantined, OracleStatus.Active, reason);
+        emit OracleStatusChanged(account, OracleStatus.Quarantined, OracleStatus.Active, reason, ++o.statusEpoch);
     }
 
     /// @inheritdoc IRegistry
@@ -126,7 +134,7 @@ contract Registry is IRegistry, AccessControl {
         for (uint256 i; i < dependsOn.length; ++i) {
             if (_nodes[dependsOn[i]].status == NodeStatus.None) revert RegistryUnknownNode(dependsOn[i]);
         }
-        _nodes[nodeId] = Node({sector: sector, kind: kind, criticality: criticality, status: NodeStatus.Active});
+        _nodes[nodeId] = Node({sector: sector, kind: kind, criticality: criticality, status: NodeStatus.Active, statusEpoch: 1});
         _dependencies[nodeId] = dependsOn;
         ++_nodeCount[sector];
         emit NodeAdded(nodeId, sector, kind, criticality, dependsOn);
@@ -149,7 +157,7 @@ contract Registry is IRegistry, AccessControl {
         n.status = status;
         if (from == NodeStatus.Active) ++_outOfService[n.sector];
         else if (status == NodeStatus.Active) --_outOfService[n.sector];
-        emit NodeStatusChanged(nodeId, n.sector, from, status);
+        emit NodeStatusChanged(nodeId, n.sector, from, status, ++n.statusEpoch);
     }
 
     /// @inheritdoc IRegistry
@@ -158,7 +166,7 @@ contract Registry is IRegistry, AccessControl {
         if (o.status != OracleStatus.Active) revert RegistryOracleNotActive(account, o.status);
         o.status = OracleStatus.Quarantined;
         --_activeOracles[o.sector];
-        emit OracleStatusChanged(account, OracleStatus.Active, OracleStatus.Quarantined, reason);
+        emit OracleStatusChanged(account, OracleStatus.Active, OracleStatus.Quarantined, reason, ++o.statusEpoch);
     }
 
     // ---- the oracle itself --------------------------------------------------------------------
@@ -171,6 +179,8 @@ contract Registry is IRegistry, AccessControl {
         Oracle storage o = _knownOracle(msg.sender);
         if (o.status != OracleStatus.Active) revert RegistryOracleNotActive(msg.sender, o.status);
         if (newPublicKey.length != PQ_PUBLIC_KEY_LENGTH) revert RegistryInvalidPublicKey(newPublicKey.length);
+        if (oldKeySignature.length != PQ_SIGNATURE_LENGTH) revert RegistryInvalidSignature(oldKeySignature.length);
+        if (newKeySignature.length != PQ_SIGNATURE_LENGTH) revert RegistryInvalidSignature(newKeySignature.length);
         uint32 oldEpoch = o.keyEpoch;
         bytes32 keyHash = keccak256(newPublicKey);
         o.keyEpoch = oldEpoch + 1;
@@ -196,7 +206,8 @@ contract Registry is IRegistry, AccessControl {
         return _activeOracles[sector];
     }
 
-    /// @notice Oracles of `sector` that hold a slot (Active or Quarantined); at most MAX_ORACLES_PER_SECTOR.
+    /// @inheritdoc IRegistry
+    /// @dev At most MAX_ORACLES_PER_SECTOR.
     function oracleSlots(bytes32 sector) external view returns (uint256) {
         return _oracleSlots[sector];
     }

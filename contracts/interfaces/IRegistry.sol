@@ -27,6 +27,7 @@ interface IRegistry {
         bytes32 pqKeyHash; // keccak256 of the raw ML-DSA-65 public key (1952 bytes)
         uint32 keyEpoch; // 1 at registration, +1 per rotation
         OracleStatus status;
+        uint64 statusEpoch; // 1 at registration, +1 on every status change (binds quorum proposals)
     }
 
     struct Node {
@@ -34,6 +35,7 @@ interface IRegistry {
         bytes32 kind;
         uint8 criticality; // 1 (low) .. 5 (life-critical)
         NodeStatus status;
+        uint64 statusEpoch; // 1 when added, +1 on every status change (binds quorum proposals)
     }
 
     // ---- errors -------------------------------------------------------------------------------
@@ -47,6 +49,7 @@ interface IRegistry {
     error RegistryOracleNotQuarantined(address account, OracleStatus status);
     error RegistrySectorFull(bytes32 sector, uint256 maxOracles);
     error RegistryInvalidPublicKey(uint256 length);
+    error RegistryInvalidSignature(uint256 length);
     error RegistryNodeExists(bytes32 node);
     error RegistryUnknownNode(bytes32 node);
     error RegistryInvalidCriticality(uint8 criticality);
@@ -68,7 +71,10 @@ interface IRegistry {
         bytes pqPublicKey,
         bytes popSignature
     );
-    event OracleStatusChanged(address indexed account, OracleStatus from, OracleStatus to, bytes32 reason);
+    /// @notice `statusEpoch` is the oracle's new status epoch; quorum proposals opened on an earlier one close.
+    event OracleStatusChanged(
+        address indexed account, OracleStatus from, OracleStatus to, bytes32 reason, uint64 statusEpoch
+    );
     /// @notice Rotation is authorised by the old ML-DSA key (`oldKeySignature`) and proves possession
     /// of the new one (`newKeySignature`); both sign the same domain-separated rotation message.
     event KeyRotated(
@@ -83,7 +89,10 @@ interface IRegistry {
     event NodeAdded(
         bytes32 indexed node, bytes32 indexed sector, bytes32 kind, uint8 criticality, bytes32[] dependsOn
     );
-    event NodeStatusChanged(bytes32 indexed node, bytes32 indexed sector, NodeStatus from, NodeStatus to);
+    /// @notice `statusEpoch` is the node's new status epoch; quorum proposals opened on an earlier one close.
+    event NodeStatusChanged(
+        bytes32 indexed node, bytes32 indexed sector, NodeStatus from, NodeStatus to, uint64 statusEpoch
+    );
 
     // ---- governance ---------------------------------------------------------------------------
     /// @notice Adds a sector beyond the six built in. Requirements: GOVERNANCE_ROLE; new non-zero id.
@@ -134,7 +143,8 @@ interface IRegistry {
 
     // ---- the oracle itself ----------------------------------------------------------------------
     /// @notice Rotates the caller's ML-DSA key. Requirements: caller is an Active oracle; key is
-    /// 1952 bytes. Emits {KeyRotated}.
+    /// 1952 bytes; both signatures 3309 bytes (their ML-DSA validity is checked by every peer and
+    /// audit: a rotation the old key did not sign is an intrusion). Emits {KeyRotated}.
     function rotateKey(bytes calldata newPublicKey, bytes calldata oldKeySignature, bytes calldata newKeySignature)
         external;
 
@@ -142,6 +152,9 @@ interface IRegistry {
     function oracle(address account) external view returns (Oracle memory);
     function isActiveOracle(address account, bytes32 sector) external view returns (bool);
     function activeOracleCount(bytes32 sector) external view returns (uint256);
+    /// @notice The sector's membership: oracles that hold a slot (Active or Quarantined). Quarantine
+    /// never lowers it; only a council removal does. The quorum size is computed over it.
+    function oracleSlots(bytes32 sector) external view returns (uint256);
     function node(bytes32 nodeId) external view returns (Node memory);
     function nodeDependencies(bytes32 nodeId) external view returns (bytes32[] memory);
     function sectorNodeCount(bytes32 sector) external view returns (uint256);

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {Deployed} from "./utils/Deployed.sol";
+import {Deployed, PqFixtures} from "./utils/Deployed.sol";
 import {IsolationQuorum} from "../../contracts/IsolationQuorum.sol";
 import {IIsolationQuorum} from "../../contracts/interfaces/IIsolationQuorum.sol";
 import {IRegistry} from "../../contracts/interfaces/IRegistry.sol";
@@ -29,14 +29,69 @@ contract IsolationQuorumTest is Deployed {
         nodeB = _nodeAt(WATER, 1);
     }
 
+    function _sig(address oracle) internal pure returns (bytes memory) {
+        return PqFixtures.signature(uint160(oracle));
+    }
+
+    /// @dev The ballot `oracle` signs now for (action, target), read before any prank.
+    function _ballot(address oracle, IIsolationQuorum.Action action, bytes32 target)
+        internal
+        view
+        returns (IIsolationQuorum.Ballot memory)
+    {
+        (, uint64 epoch, uint32 round) = quorum.ballot(action, target);
+        return IIsolationQuorum.Ballot(epoch, round, registry.oracle(oracle).keyEpoch, _sig(oracle));
+    }
+
     function _propose(address oracle, IIsolationQuorum.Action action, bytes32 target) internal returns (uint256) {
+        return _proposeWith(oracle, action, target, new bytes32[](0));
+    }
+
+    function _proposeWith(address oracle, IIsolationQuorum.Action action, bytes32 target, bytes32[] memory evidence)
+        internal
+        returns (uint256)
+    {
+        IIsolationQuorum.Ballot memory b = _ballot(oracle, action, target);
         vm.prank(oracle);
-        return quorum.propose(action, target, "anomaly", new bytes32[](0));
+        return quorum.propose(action, target, "anomaly", evidence, b);
+    }
+
+    /// @dev `_propose` expecting `err` (the ballot is read first: expectRevert applies to the next call).
+    function _proposeReverts(address oracle, IIsolationQuorum.Action action, bytes32 target, bytes memory err)
+        internal
+    {
+        _proposeWithReverts(oracle, action, target, new bytes32[](0), err);
+    }
+
+    function _proposeWithReverts(
+        address oracle,
+        IIsolationQuorum.Action action,
+        bytes32 target,
+        bytes32[] memory evidence,
+        bytes memory err
+    ) internal {
+        IIsolationQuorum.Ballot memory b = _ballot(oracle, action, target);
+        vm.expectRevert(err);
+        vm.prank(oracle);
+        quorum.propose(action, target, "anomaly", evidence, b);
+    }
+
+    function _voteReverts(address oracle, uint256 id, bytes memory err) internal {
+        uint32 keyEpoch = registry.oracle(oracle).keyEpoch;
+        vm.expectRevert(err);
+        vm.prank(oracle);
+        quorum.vote(id, keyEpoch, _sig(oracle));
     }
 
     function _vote(address oracle, uint256 id) internal {
+        uint32 keyEpoch = registry.oracle(oracle).keyEpoch;
         vm.prank(oracle);
-        quorum.vote(id);
+        quorum.vote(id, keyEpoch, _sig(oracle));
+    }
+
+    function _execute(address oracle, uint256 id) internal {
+        vm.prank(oracle);
+        quorum.execute(id);
     }
 
     function _isolate(bytes32 node) internal returns (uint256 id) {
@@ -129,25 +184,36 @@ contract IsolationQuorumTest is Deployed {
         vm.stopPrank();
     }
 
-    /// @dev requiredVotes = 2f+1 with f = (n-1)/3, and n ≥ 3f+1 always holds.
-    function testFuzz_RequiredVotesFormula(uint256 n) public {
+    /// @dev q(n) = ⌊(n+f)/2⌋+1: any two quorums of n share ≥ f+1 members (an honest one), f silent
+    /// members cannot block (q ≤ n − f), and for n = 3f+1 it is the familiar 2f+1.
+    function testFuzz_QuorumSizeIntersectsAndIsLive(uint256 n) public view {
         n = bound(n, 0, 64);
-        vm.mockCall(address(registry), abi.encodeCall(registry.activeOracleCount, (SEWAGE)), abi.encode(n));
-        uint256 required = quorum.requiredVotes(SEWAGE);
+        uint256 q = quorum.quorumSize(n);
         if (n == 0) {
-            assertEq(required, type(uint256).max);
+            assertEq(q, type(uint256).max);
             return;
         }
-        uint256 f = (required - 1) / 2;
-        assertEq(required, 2 * f + 1);
-        assertGe(n, 3 * f + 1);
-        assertLt(n, 3 * (f + 1) + 1);
-        assertLe(required, n);
+        uint256 f = (n - 1) / 3;
+        assertGe(2 * q, n + f + 1, "two quorums need not share an honest member");
+        assertLe(q, n - f, "f silent members could block every decision");
+        if (n == 3 * f + 1) assertEq(q, 2 * f + 1);
+        assertLt(2 * (q - 1), n + f + 1, "a smaller quorum would do");
+    }
+
+    function test_QuorumSizes() public view {
+        assertEq(quorum.quorumSize(1), 1);
+        assertEq(quorum.quorumSize(2), 2);
+        assertEq(quorum.quorumSize(3), 2);
+        assertEq(quorum.quorumSize(4), 3);
+        assertEq(quorum.quorumSize(5), 4); // 2f+1 = 3 would let two quorums share one Byzantine oracle
+        assertEq(quorum.quorumSize(6), 4);
+        assertEq(quorum.quorumSize(7), 5);
+        assertEq(quorum.quorumSize(64), 43);
     }
 
     function test_RequiredVotesDefaults() public view {
         assertEq(quorum.requiredVotes(WATER), 3); // n = 4
-        assertEq(quorum.requiredVotes(ELECTRICITY), 3); // n = 5
+        assertEq(quorum.requiredVotes(ELECTRICITY), 4); // n = 5
         assertEq(quorum.requiredVotes(BANKING), type(uint256).max); // n = 0
     }
 
@@ -161,9 +227,12 @@ contract IsolationQuorumTest is Deployed {
             1, ISOLATE, WATER, nodeA, w[0], uint64(block.timestamp) + 600, "leak", evidence
         );
         vm.expectEmit(address(quorum));
-        emit IIsolationQuorum.VoteCast(1, w[0], 1, 3);
+        emit IIsolationQuorum.ProposalBallot(1, 1, 1, 4, 3);
+        vm.expectEmit(address(quorum));
+        emit IIsolationQuorum.VoteCast(1, w[0], 1, 3, 1, _sig(w[0]));
+        IIsolationQuorum.Ballot memory b = IIsolationQuorum.Ballot(1, 1, 1, _sig(w[0]));
         vm.prank(w[0]);
-        assertEq(quorum.propose(ISOLATE, nodeA, "leak", evidence), 1);
+        assertEq(quorum.propose(ISOLATE, nodeA, "leak", evidence, b), 1);
 
         IIsolationQuorum.Proposal memory p = quorum.proposal(1);
         assertEq(uint8(p.action), uint8(ISOLATE));
@@ -174,6 +243,10 @@ contract IsolationQuorumTest is Deployed {
         assertEq(p.deadline, block.timestamp + 600);
         assertFalse(p.executed);
         assertEq(p.reason, bytes32("leak"));
+        assertEq(p.statusEpoch, 1);
+        assertEq(p.round, 1);
+        assertEq(p.membership, 4);
+        assertEq(p.required, 3);
         assertEq(uint8(quorum.proposalState(1)), uint8(IIsolationQuorum.ProposalState.Open));
         assertEq(quorum.openProposal(ISOLATE, nodeA), 1);
         assertTrue(quorum.hasVoted(1, w[0]));
@@ -189,17 +262,17 @@ contract IsolationQuorumTest is Deployed {
         _vote(w[1], id);
         assertEq(_status(nodeA), uint8(IRegistry.NodeStatus.Active));
         vm.expectEmit(address(quorum));
-        emit IIsolationQuorum.VoteCast(id, w[2], 3, 3);
+        emit IIsolationQuorum.VoteCast(id, w[2], 3, 3, 1, _sig(w[2]));
         vm.expectEmit(address(quorum));
         emit IIsolationQuorum.ProposalExecuted(id, ISOLATE, nodeA, 3);
         vm.expectEmit(address(registry));
-        emit IRegistry.NodeStatusChanged(nodeA, WATER, IRegistry.NodeStatus.Active, IRegistry.NodeStatus.Isolated);
+        emit IRegistry.NodeStatusChanged(nodeA, WATER, IRegistry.NodeStatus.Active, IRegistry.NodeStatus.Isolated, 2);
         _vote(w[2], id);
         assertEq(_status(nodeA), uint8(IRegistry.NodeStatus.Isolated));
         assertEq(uint8(quorum.proposalState(id)), uint8(IIsolationQuorum.ProposalState.Executed));
         assertEq(quorum.openProposal(ISOLATE, nodeA), 0);
         assertEq(registry.sectorIsolatedCount(WATER), 1);
-        vm.expectRevert(
+        _voteReverts(w[3], id, 
             abi.encodeWithSelector(
                 IIsolationQuorum.QuorumWrongState.selector,
                 id,
@@ -207,44 +280,49 @@ contract IsolationQuorumTest is Deployed {
                 IIsolationQuorum.ProposalState.Executed
             )
         );
-        _vote(w[3], id);
     }
 
     function test_RevertWhen_ProposerNotActiveInSector() public {
         address e0 = _oracleAt(ELECTRICITY, 0);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, e0, WATER));
-        _propose(e0, ISOLATE, nodeA);
+        _proposeReverts(e0, ISOLATE, nodeA, abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, e0, WATER));
+        IIsolationQuorum.Ballot memory b = _ballot(w[0], ISOLATE, nodeA);
         vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, address(this), WATER));
-        quorum.propose(ISOLATE, nodeA, "x", new bytes32[](0));
+        quorum.propose(ISOLATE, nodeA, "x", new bytes32[](0), b);
         vm.prank(address(quorum));
         registry.quarantineOracle(w[0], "q");
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, w[0], WATER));
-        _propose(w[0], ISOLATE, nodeA);
+        _proposeReverts(w[0], ISOLATE, nodeA, abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, w[0], WATER));
     }
 
     function test_RevertWhen_ProposeInvalidTargetOrEvidence() public {
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, bytes32("ghost"), 1, 0));
-        _propose(w[0], ISOLATE, "ghost");
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, nodeA, 3, 1));
-        _propose(w[0], REINTEGRATE, nodeA);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumTooMuchEvidence.selector, 33, 32));
-        vm.prank(w[0]);
-        quorum.propose(ISOLATE, nodeA, "x", new bytes32[](33));
-        vm.prank(w[0]);
-        quorum.propose(ISOLATE, nodeA, "x", new bytes32[](32));
+        _proposeReverts(w[0], ISOLATE, "ghost", abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, bytes32("ghost"), 1, 0));
+        _proposeReverts(w[0], REINTEGRATE, nodeA, abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, nodeA, 3, 1));
+        _proposeWithReverts(w[0], ISOLATE, nodeA, new bytes32[](33), abi.encodeWithSelector(IIsolationQuorum.QuorumTooMuchEvidence.selector, 33, 32));
+        _proposeWith(w[0], ISOLATE, nodeA, new bytes32[](32));
     }
 
-    function test_RevertWhen_ProposalAlreadyOpenButReplaceableAfterExpiry() public {
+    /// @dev Two oracles race to open the same ballot: the second propose becomes a vote on the first's.
+    function test_ProposeOnAnOpenBallotVotesAndAStaleOneReverts() public {
         uint256 id = _propose(w[0], ISOLATE, nodeA);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumProposalExists.selector, id));
-        _propose(w[1], ISOLATE, nodeA);
+        IIsolationQuorum.Ballot memory raced = IIsolationQuorum.Ballot(1, 1, 1, _sig(w[1]));
+        vm.prank(w[1]);
+        assertEq(quorum.propose(ISOLATE, nodeA, "x", new bytes32[](0), raced), id);
+        assertTrue(quorum.hasVoted(id, w[1]));
+        assertEq(quorum.proposalCount(), 1);
+        IIsolationQuorum.Ballot memory nextRound = IIsolationQuorum.Ballot(1, 2, 1, _sig(w[2]));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumStaleBallot.selector, id, 1, 1));
+        vm.prank(w[2]);
+        quorum.propose(ISOLATE, nodeA, "x", new bytes32[](0), nextRound);
         _propose(w[1], ISOLATE, nodeB); // other target: fine
+    }
+
+    function test_ProposalReplaceableAfterExpiryInTheNextRound() public {
+        uint256 id = _propose(w[0], ISOLATE, nodeA);
         vm.warp(block.timestamp + 600);
         assertEq(uint8(quorum.proposalState(id)), uint8(IIsolationQuorum.ProposalState.Open)); // deadline inclusive
         vm.warp(block.timestamp + 1);
         assertEq(uint8(quorum.proposalState(id)), uint8(IIsolationQuorum.ProposalState.Expired));
         assertEq(quorum.openProposal(ISOLATE, nodeA), 0);
-        vm.expectRevert(
+        _voteReverts(w[1], id, 
             abi.encodeWithSelector(
                 IIsolationQuorum.QuorumWrongState.selector,
                 id,
@@ -252,39 +330,47 @@ contract IsolationQuorumTest is Deployed {
                 IIsolationQuorum.ProposalState.Expired
             )
         );
-        _vote(w[1], id);
+        // a signature over the expired round cannot open the next one
+        IIsolationQuorum.Ballot memory old = IIsolationQuorum.Ballot(1, 1, 1, _sig(w[1]));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumStaleBallot.selector, 0, 1, 2));
+        vm.prank(w[1]);
+        quorum.propose(ISOLATE, nodeA, "x", new bytes32[](0), old);
         uint256 next = _propose(w[1], ISOLATE, nodeA);
         assertEq(quorum.openProposal(ISOLATE, nodeA), next);
+        assertEq(quorum.proposal(next).round, 2);
     }
 
     function test_RevertWhen_VoteTwiceOrUnknownOrOutsider() public {
         uint256 id = _propose(w[0], ISOLATE, nodeA);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumAlreadyVoted.selector, id, w[0]));
-        _vote(w[0], id);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumUnknownProposal.selector, 99));
-        _vote(w[1], 99);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumUnknownProposal.selector, 0));
-        _vote(w[1], 0);
+        _voteReverts(w[0], id, abi.encodeWithSelector(IIsolationQuorum.QuorumAlreadyVoted.selector, id, w[0]));
+        _voteReverts(w[1], 99, abi.encodeWithSelector(IIsolationQuorum.QuorumUnknownProposal.selector, 99));
+        _voteReverts(w[1], 0, abi.encodeWithSelector(IIsolationQuorum.QuorumUnknownProposal.selector, 0));
         address e0 = _oracleAt(ELECTRICITY, 0);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, e0, WATER));
-        _vote(e0, id);
+        _voteReverts(e0, id, abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, e0, WATER));
     }
 
-    /// @dev n = 5 (f = 1, 2f+1 = 3). Two votes, then one voter is removed: its vote stops counting,
-    /// so a third vote is not enough; a fourth one is.
-    function test_RemovedVoterStopsCounting() public {
-        uint256 id = _propose(_oracleAt(ELECTRICITY, 0), ISOLATE, _nodeAt(ELECTRICITY, 0));
-        _vote(_oracleAt(ELECTRICITY, 1), id);
-        _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (_oracleAt(ELECTRICITY, 0), "gone")));
+    /// @dev n = 5 (f = 1, q = 4). Two votes, then one voter is removed: its vote stops counting, and
+    /// the requirement captured at open (4) does not fall with the membership (4 → q 3).
+    function test_RemovedVoterStopsCountingAndRequirementHolds() public {
+        address[5] memory e;
+        for (uint256 i; i < 5; ++i) {
+            e[i] = _oracleAt(ELECTRICITY, i);
+        }
+        bytes32 node = _nodeAt(ELECTRICITY, 0);
+        uint256 id = _propose(e[0], ISOLATE, node);
+        _vote(e[1], id);
+        _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (e[0], "gone")));
         (uint256 votes, uint256 required) = quorum.tally(id);
         assertEq(votes, 1);
-        assertEq(required, 3); // n = 4
-        _vote(_oracleAt(ELECTRICITY, 2), id);
-        assertEq(_status(_nodeAt(ELECTRICITY, 0)), uint8(IRegistry.NodeStatus.Active));
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotReached.selector, id, 2, 3));
-        quorum.execute(id);
-        _vote(_oracleAt(ELECTRICITY, 3), id);
-        assertEq(_status(_nodeAt(ELECTRICITY, 0)), uint8(IRegistry.NodeStatus.Isolated));
+        assertEq(required, 4);
+        assertEq(quorum.requiredVotes(ELECTRICITY), 3); // a new proposal would capture n = 4
+        _vote(e[2], id);
+        _vote(e[3], id);
+        assertEq(_status(node), uint8(IRegistry.NodeStatus.Active));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotReached.selector, id, 3, 4));
+        _execute(e[1], id);
+        _vote(e[4], id);
+        assertEq(_status(node), uint8(IRegistry.NodeStatus.Isolated));
     }
 
     /// @dev Any 3 distinct water oracles, in any order, isolate on exactly the third vote.
@@ -316,23 +402,32 @@ contract IsolationQuorumTest is Deployed {
         assertEq(uint8(quorum.proposalState(id)), uint8(IIsolationQuorum.ProposalState.Open));
         assertTrue(quorum.hasVoted(id, w[2]));
         vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumCapReached.selector, WATER, 1, 4, 2500));
-        quorum.execute(id);
+        _execute(w[0], id);
 
         _councilRun(address(quorum), abi.encodeCall(quorum.setIsolationCap, (5000)));
+        address anyone = makeAddr("anyone");
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, anyone, WATER));
+        vm.prank(anyone);
+        quorum.execute(id);
         vm.expectEmit(address(quorum));
         emit IIsolationQuorum.ProposalExecuted(id, ISOLATE, nodeB, 3);
-        vm.prank(makeAddr("anyone"));
-        quorum.execute(id);
+        _execute(w[3], id);
         assertEq(_status(nodeB), uint8(IRegistry.NodeStatus.Isolated));
         assertEq(registry.sectorIsolatedCount(WATER), 2);
     }
 
-    function test_RevertWhen_ExecuteTargetMovedMeanwhile() public {
+    function test_RevertWhen_VoteAfterTargetMovedMeanwhile() public {
         uint256 id = _propose(w[0], ISOLATE, nodeA);
         _vote(w[1], id);
         _asCouncil(address(quorum), abi.encodeCall(quorum.forceIsolate, (nodeA, "manual")));
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, nodeA, 1, 2));
-        _vote(w[2], id);
+        _voteReverts(w[2], id, 
+            abi.encodeWithSelector(
+                IIsolationQuorum.QuorumWrongState.selector,
+                id,
+                IIsolationQuorum.ProposalState.Open,
+                IIsolationQuorum.ProposalState.Closed
+            )
+        );
     }
 
     // ---- repair and reintegration -------------------------------------------------------------
@@ -368,7 +463,7 @@ contract IsolationQuorumTest is Deployed {
         vm.expectEmit(address(quorum));
         emit IIsolationQuorum.GovernanceOverride(nodeB, 1, 2, "storm");
         vm.expectEmit(address(registry));
-        emit IRegistry.NodeStatusChanged(nodeB, WATER, IRegistry.NodeStatus.Active, IRegistry.NodeStatus.Isolated);
+        emit IRegistry.NodeStatusChanged(nodeB, WATER, IRegistry.NodeStatus.Active, IRegistry.NodeStatus.Isolated, 2);
         _asCouncil(address(quorum), abi.encodeCall(quorum.forceIsolate, (nodeB, "storm")));
         assertEq(registry.sectorIsolatedCount(WATER), 2);
         vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, nodeB, 1, 2));
@@ -398,33 +493,28 @@ contract IsolationQuorumTest is Deployed {
 
     function test_QuarantineByQuorum() public {
         bytes32 target = _target(w[3]);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumSelfQuarantineVote.selector, 0, w[3]));
-        _propose(w[3], QUARANTINE, target);
+        _proposeReverts(w[3], QUARANTINE, target, abi.encodeWithSelector(IIsolationQuorum.QuorumSelfQuarantineVote.selector, 0, w[3]));
         uint256 id = _propose(w[0], QUARANTINE, target);
         assertEq(quorum.proposal(id).sector, WATER);
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumSelfQuarantineVote.selector, id, w[3]));
-        _vote(w[3], id);
+        _voteReverts(w[3], id, abi.encodeWithSelector(IIsolationQuorum.QuorumSelfQuarantineVote.selector, id, w[3]));
         _vote(w[1], id);
         vm.expectEmit(address(registry));
         emit IRegistry.OracleStatusChanged(
-            w[3], IRegistry.OracleStatus.Active, IRegistry.OracleStatus.Quarantined, "anomaly"
+            w[3], IRegistry.OracleStatus.Active, IRegistry.OracleStatus.Quarantined, "anomaly", 2
         );
         _vote(w[2], id);
         assertEq(uint8(registry.oracle(w[3]).status), uint8(IRegistry.OracleStatus.Quarantined));
         assertEq(registry.activeOracleCount(WATER), 3);
-        assertEq(quorum.requiredVotes(WATER), 1); // n = 3 → f = 0
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, target, 1, 2));
-        _propose(w[0], QUARANTINE, target);
+        assertEq(quorum.requiredVotes(WATER), 3); // membership is still 4: a quarantine never shrinks it
+        _proposeReverts(w[0], QUARANTINE, target, abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, target, 1, 2));
     }
 
     function test_RevertWhen_QuarantineTargetNotAnAddress() public {
         bytes32 target = bytes32(uint256(1) << 200 | uint160(w[3]));
-        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, target, 1, 0));
-        _propose(w[0], QUARANTINE, target);
-        vm.expectRevert(
+        _proposeReverts(w[0], QUARANTINE, target, abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, target, 1, 0));
+        _proposeReverts(w[0], QUARANTINE, _target(address(5)), 
             abi.encodeWithSelector(IIsolationQuorum.QuorumNodeNotInState.selector, _target(address(5)), 1, 0)
         );
-        _propose(w[0], QUARANTINE, _target(address(5)));
     }
 
     // ---- bounded voter list -------------------------------------------------------------------
@@ -441,7 +531,7 @@ contract IsolationQuorumTest is Deployed {
         for (uint256 i; i < 42; ++i) {
             _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (_oracleAt(SEWAGE, i), "churn")));
         }
-        _addOracles(SEWAGE, 64, 106); // n = 64 again, required 43
+        _addOracles(SEWAGE, 64, 106); // n = 64 again, q 43 (captured at open: 43)
         for (uint256 i = 42; i < 64; ++i) {
             _vote(_oracleAt(SEWAGE, i), id);
         }
@@ -453,5 +543,211 @@ contract IsolationQuorumTest is Deployed {
         assertTrue(quorum.hasVoted(id, _oracleAt(SEWAGE, 0)));
         (votes,) = quorum.tally(id);
         assertEq(votes, 23);
+    }
+
+    // ---- the review's attack classes (issue 13) ---------------------------------------------------
+
+    function _closedError(uint256 id) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(
+            IIsolationQuorum.QuorumWrongState.selector,
+            id,
+            IIsolationQuorum.ProposalState.Open,
+            IIsolationQuorum.ProposalState.Closed
+        );
+    }
+
+    /// Class 1: after one legitimate quarantine in a sector of four, one Byzantine oracle can neither
+    /// isolate alone nor quarantine its peers one by one (the requirement stays 3 of the membership 4).
+    function test_Attack_OneByzantineCannotCaptureTheQuorumAfterAQuarantine() public {
+        uint256 q = _propose(w[0], QUARANTINE, _target(w[3]));
+        _vote(w[1], q);
+        _vote(w[2], q);
+        assertEq(uint8(registry.oracle(w[3]).status), uint8(IRegistry.OracleStatus.Quarantined));
+        assertEq(quorum.requiredVotes(WATER), 3);
+        _councilRun(address(quorum), abi.encodeCall(quorum.setQuarantineRate, (8, 1 hours))); // rate aside
+        address byzantine = w[0];
+        uint256 id = _propose(byzantine, ISOLATE, nodeA);
+        assertEq(_status(nodeA), uint8(IRegistry.NodeStatus.Active));
+        (uint256 votes, uint256 required) = quorum.tally(id);
+        assertEq(votes, 1);
+        assertEq(required, 3);
+        uint256 peer = _propose(byzantine, QUARANTINE, _target(w[1]));
+        assertEq(uint8(registry.oracle(w[1]).status), uint8(IRegistry.OracleStatus.Active));
+        _voteReverts(w[1], peer, abi.encodeWithSelector(IIsolationQuorum.QuorumSelfQuarantineVote.selector, peer, w[1]));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotReached.selector, id, 1, 3));
+        _execute(byzantine, id);
+    }
+
+    /// Class 1 at a larger n: with five members two "2f+1 = 3" quorums could share only a Byzantine
+    /// oracle; q(5) = 4, so {e0..e3} and {e1..e4} share three.
+    function test_Attack_TwoQuorumsOfFiveShareMoreThanOneOracle() public {
+        address[5] memory e;
+        for (uint256 i; i < 5; ++i) {
+            e[i] = _oracleAt(ELECTRICITY, i);
+        }
+        bytes32 node = _nodeAt(ELECTRICITY, 0);
+        uint256 id = _propose(e[0], ISOLATE, node);
+        _vote(e[1], id);
+        _vote(e[2], id);
+        assertEq(_status(node), uint8(IRegistry.NodeStatus.Active), "3 of 5 is not a quorum");
+        _vote(e[3], id);
+        assertEq(_status(node), uint8(IRegistry.NodeStatus.Isolated));
+    }
+
+    /// Class 2: oracles removed for maintenance under an open proposal do not make it executable.
+    function test_Attack_RemovalUnderAnOpenProposalDoesNotLowerItsRequirement() public {
+        _councilRun(address(quorum), abi.encodeCall(quorum.setActiveFloor, (1))); // the floor aside
+        uint256 id = _propose(w[0], ISOLATE, nodeA);
+        _vote(w[1], id);
+        _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (w[2], "maintenance")));
+        _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (w[3], "maintenance")));
+        assertEq(quorum.requiredVotes(WATER), 2); // a new proposal would need 2 of the 2 left
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotReached.selector, id, 2, 3));
+        _execute(w[0], id);
+        assertEq(_status(nodeA), uint8(IRegistry.NodeStatus.Active));
+    }
+
+    /// Class 3: votes cast in one isolate/repair cycle never count in the next.
+    function test_Attack_VotesFromAnEarlierCycleNeverCount() public {
+        uint256 id = _propose(w[0], ISOLATE, nodeA);
+        _vote(w[1], id);
+        _asCouncil(address(quorum), abi.encodeCall(quorum.forceIsolate, (nodeA, "manual")));
+        vm.prank(controller);
+        quorum.beginRepair(nodeA);
+        _asCouncil(address(quorum), abi.encodeCall(quorum.forceReintegrate, (nodeA, "repaired")));
+        assertEq(uint8(quorum.proposalState(id)), uint8(IIsolationQuorum.ProposalState.Closed));
+        assertEq(quorum.openProposal(ISOLATE, nodeA), 0);
+        _voteReverts(w[2], id, _closedError(id));
+        (uint256 open, uint64 epoch, uint32 round) = quorum.ballot(ISOLATE, nodeA);
+        assertEq(open, 0);
+        assertEq(epoch, 4);
+        assertEq(round, 2);
+        // the old round's ballot cannot be replayed into the new cycle
+        IIsolationQuorum.Ballot memory replay = IIsolationQuorum.Ballot(1, 1, 1, _sig(w[2]));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumStaleBallot.selector, 0, 4, 2));
+        vm.prank(w[2]);
+        quorum.propose(ISOLATE, nodeA, "x", new bytes32[](0), replay);
+        uint256 next = _propose(w[2], ISOLATE, nodeA);
+        (uint256 votes,) = quorum.tally(next);
+        assertEq(votes, 1);
+        assertEq(_status(nodeA), uint8(IRegistry.NodeStatus.Active));
+    }
+
+    /// Class 3: a proposal blocked by the cap dies with its target's override; it cannot execute later.
+    function test_Attack_CapBlockedProposalDoesNotSurviveItsTargetsOverride() public {
+        _isolate(nodeA);
+        uint256 id = _propose(w[0], ISOLATE, nodeB);
+        _vote(w[1], id);
+        _vote(w[2], id); // quorum reached, blocked by the cap
+        _asCouncil(address(quorum), abi.encodeCall(quorum.forceIsolate, (nodeB, "manual")));
+        _asCouncil(address(quorum), abi.encodeCall(quorum.forceReintegrate, (nodeB, "false alarm")));
+        _councilRun(address(quorum), abi.encodeCall(quorum.setIsolationCap, (10_000)));
+        vm.expectRevert(_closedError(id));
+        _execute(w[0], id);
+        assertEq(_status(nodeB), uint8(IRegistry.NodeStatus.Active));
+    }
+
+    /// Class 3: only the sector's active oracles execute.
+    function testFuzz_RevertWhen_ExecuteByAnyoneElse(address caller) public {
+        vm.assume(caller != w[0] && caller != w[1] && caller != w[2] && caller != w[3]);
+        _isolate(nodeA);
+        uint256 id = _propose(w[0], ISOLATE, nodeB);
+        _vote(w[1], id);
+        _vote(w[2], id);
+        _councilRun(address(quorum), abi.encodeCall(quorum.setIsolationCap, (10_000)));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumNotSectorOracle.selector, caller, WATER));
+        vm.prank(caller);
+        quorum.execute(id);
+    }
+
+    /// An oracle target's status change closes proposals about it too.
+    function test_RemovingAnOracleClosesItsQuarantineProposal() public {
+        uint256 id = _propose(w[0], QUARANTINE, _target(w[3]));
+        _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (w[3], "retired")));
+        assertEq(uint8(quorum.proposalState(id)), uint8(IIsolationQuorum.ProposalState.Closed));
+    }
+
+    /// Class 6 (on-chain part): a vote names the voter's current key epoch and carries a full-size
+    /// ML-DSA-65 signature; after a rotation, ballots signed under the old key are refused.
+    function test_VoteNeedsTheCurrentKeyEpochAndASignature() public {
+        uint256 id = _propose(w[0], ISOLATE, nodeA);
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumKeyEpochMismatch.selector, w[1], 2, 1));
+        vm.prank(w[1]);
+        quorum.vote(id, 2, _sig(w[1]));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumInvalidSignatureLength.selector, 0));
+        vm.prank(w[1]);
+        quorum.vote(id, 1, "");
+        vm.prank(w[1]);
+        registry.rotateKey(PqFixtures.key(42), PqFixtures.signature(1), PqFixtures.signature(2));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumKeyEpochMismatch.selector, w[1], 1, 2));
+        vm.prank(w[1]);
+        quorum.vote(id, 1, _sig(w[1]));
+        vm.expectEmit(address(quorum));
+        emit IIsolationQuorum.VoteCast(id, w[1], 2, 3, 2, _sig(w[1]));
+        vm.prank(w[1]);
+        quorum.vote(id, 2, _sig(w[1]));
+    }
+
+    /// Below the floor of active oracles a sector cannot act autonomously; governance still can.
+    function test_BelowTheFloorTheSectorFallsBackToGovernance() public {
+        uint256 q = _propose(w[0], QUARANTINE, _target(w[3]));
+        _vote(w[1], q);
+        _vote(w[2], q);
+        _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (w[2], "maintenance")));
+        _proposeReverts(w[0], ISOLATE, nodeA, abi.encodeWithSelector(IIsolationQuorum.QuorumBelowFloor.selector, WATER, 2, 3));
+        _asCouncil(address(quorum), abi.encodeCall(quorum.forceIsolate, (nodeA, "governance")));
+        assertEq(_status(nodeA), uint8(IRegistry.NodeStatus.Isolated));
+    }
+
+    /// A sector's quorum quarantines at most `quarantineLimit` peers per window; more waits (blocked,
+    /// recorded) and executes once the window has passed.
+    function test_QuarantineRateBoundsPeerQuarantines() public {
+        _seedSector(SEWAGE, 7, 1); // q(7) = 5
+        address[7] memory s;
+        for (uint256 i; i < 7; ++i) {
+            s[i] = _oracleAt(SEWAGE, i);
+        }
+        uint256 first = _propose(s[0], QUARANTINE, _target(s[6]));
+        for (uint256 i = 1; i < 5; ++i) {
+            _vote(s[i], first);
+        }
+        assertEq(uint8(registry.oracle(s[6]).status), uint8(IRegistry.OracleStatus.Quarantined));
+        assertEq(quorum.recentQuarantines(SEWAGE), 1);
+        uint256 second = _propose(s[0], QUARANTINE, _target(s[5]));
+        for (uint256 i = 1; i < 4; ++i) {
+            _vote(s[i], second);
+        }
+        vm.expectEmit(address(quorum));
+        emit IIsolationQuorum.QuarantineBlockedByRate(second, SEWAGE, 1, 1);
+        _vote(s[4], second);
+        assertEq(uint8(registry.oracle(s[5]).status), uint8(IRegistry.OracleStatus.Active));
+        vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumQuarantineRateReached.selector, SEWAGE, 1, 1));
+        _execute(s[0], second);
+        _councilRun(address(quorum), abi.encodeCall(quorum.setVotingWindow, (2 days)));
+        vm.warp(block.timestamp + 1 days);
+        assertEq(uint8(quorum.proposalState(second)), uint8(IIsolationQuorum.ProposalState.Expired));
+        uint256 third = _propose(s[0], QUARANTINE, _target(s[5]));
+        for (uint256 i = 1; i < 5; ++i) {
+            _vote(s[i], third);
+        }
+        assertEq(uint8(registry.oracle(s[5]).status), uint8(IRegistry.OracleStatus.Quarantined));
+    }
+
+    function testFuzz_FloorAndRateSettings(uint32 floor, uint8 limit, uint64 window) public {
+        bool floorOk = floor >= 1 && floor <= 64;
+        bool rateOk = limit <= 8 && window >= 1 hours && window <= 30 days;
+        vm.startPrank(address(council));
+        if (!floorOk) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IIsolationQuorum.QuorumInvalidSetting.selector, bytes32("activeFloor"), floor)
+            );
+        }
+        quorum.setActiveFloor(floor);
+        if (!rateOk) vm.expectRevert();
+        quorum.setQuarantineRate(limit, window);
+        vm.stopPrank();
+        assertEq(quorum.activeFloor(), floorOk ? floor : 3);
+        assertEq(quorum.quarantineLimit(), rateOk ? limit : 1);
+        assertEq(quorum.quarantineWindow(), rateOk ? window : 1 days);
     }
 }

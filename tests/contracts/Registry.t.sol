@@ -169,7 +169,9 @@ contract RegistryTest is Deployed {
 
     function test_RemoveOracleUpdatesCounts() public {
         vm.expectEmit(address(registry));
-        emit IRegistry.OracleStatusChanged(oracleA, IRegistry.OracleStatus.Active, IRegistry.OracleStatus.Removed, "r");
+        emit IRegistry.OracleStatusChanged(
+            oracleA, IRegistry.OracleStatus.Active, IRegistry.OracleStatus.Removed, "r", 2
+        );
         _asCouncil(address(registry), abi.encodeCall(registry.removeOracle, (oracleA, "r")));
         assertEq(registry.activeOracleCount(WATER), 3);
         assertEq(registry.oracleSlots(WATER), 3);
@@ -197,7 +199,7 @@ contract RegistryTest is Deployed {
     function test_QuarantineAndReinstate() public {
         vm.expectEmit(address(registry));
         emit IRegistry.OracleStatusChanged(
-            oracleA, IRegistry.OracleStatus.Active, IRegistry.OracleStatus.Quarantined, "bad-sig"
+            oracleA, IRegistry.OracleStatus.Active, IRegistry.OracleStatus.Quarantined, "bad-sig", 2
         );
         vm.prank(address(quorum));
         registry.quarantineOracle(oracleA, "bad-sig");
@@ -207,10 +209,12 @@ contract RegistryTest is Deployed {
         uint256 id = _councilReady(address(registry), abi.encodeCall(registry.reinstateOracle, (oracleA, "ok")));
         vm.expectEmit(address(registry));
         emit IRegistry.OracleStatusChanged(
-            oracleA, IRegistry.OracleStatus.Quarantined, IRegistry.OracleStatus.Active, "ok"
+            oracleA, IRegistry.OracleStatus.Quarantined, IRegistry.OracleStatus.Active, "ok", 3
         );
         _councilExecute(id);
         assertEq(registry.activeOracleCount(WATER), 4);
+        assertEq(registry.oracle(oracleA).statusEpoch, 3);
+        assertEq(registry.oracleSlots(WATER), 4); // a quarantine never left the membership
     }
 
     function test_RevertWhen_QuarantineOrReinstateInvalid() public {
@@ -263,6 +267,13 @@ contract RegistryTest is Deployed {
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryInvalidPublicKey.selector, 1951));
         vm.prank(oracleA);
         registry.rotateKey(new bytes(1951), "", "");
+        // the old key's authorisation and the new key's possession proof must at least be ML-DSA-65 sized
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryInvalidSignature.selector, 0));
+        vm.prank(oracleA);
+        registry.rotateKey(PqFixtures.key(1), "", PqFixtures.signature(2));
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryInvalidSignature.selector, 3308));
+        vm.prank(oracleA);
+        registry.rotateKey(PqFixtures.key(1), PqFixtures.signature(1), new bytes(3308));
         vm.prank(address(quorum));
         registry.quarantineOracle(oracleA, "q");
         vm.expectRevert(
@@ -320,9 +331,10 @@ contract RegistryTest is Deployed {
     function test_NodeLifecycleUpdatesOutOfServiceCount() public {
         vm.startPrank(address(quorum));
         vm.expectEmit(address(registry));
-        emit IRegistry.NodeStatusChanged(nodeA, WATER, IRegistry.NodeStatus.Active, IRegistry.NodeStatus.Isolated);
+        emit IRegistry.NodeStatusChanged(nodeA, WATER, IRegistry.NodeStatus.Active, IRegistry.NodeStatus.Isolated, 2);
         registry.setNodeStatus(nodeA, IRegistry.NodeStatus.Isolated);
         assertEq(registry.sectorIsolatedCount(WATER), 1);
+        assertEq(registry.node(nodeA).statusEpoch, 2);
         registry.setNodeStatus(nodeA, IRegistry.NodeStatus.Repairing);
         assertEq(registry.sectorIsolatedCount(WATER), 1);
         registry.setNodeStatus(nodeA, IRegistry.NodeStatus.Active);
