@@ -5,35 +5,76 @@ import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet
 import {IGovernanceCouncil} from "./interfaces/IGovernanceCouncil.sol";
 
 /// @title GovernanceCouncil
-/// @notice M-of-N council of sector governors; holds the admin and governance roles of QEAIMS.
+/// @notice M-of-N council of sector governors with a timelock; holds the admin and governance roles
+/// of QEAIMS.
 /// @dev Chosen over Safe 1.4.1: a Safe needs a proxy factory and EIP-712 signature packing for every
 /// off-chain signer, while here each governor sends plain propose/approve/execute transactions whose
 /// events are exactly the trail our auditors read. Like Safe's OwnerManager, membership and threshold
 /// change only through the council's own proposals and keep 1 ≤ threshold ≤ governors.
+///
+/// Calls by hash. A proposal stores `callsHash = keccak256(abi.encode(targets, values, calldatas,
+/// keccak256(bytes(description))))` (OpenZeppelin Governor's `hashProposal`); the calls live only in
+/// {ProposalCreated} and come back with `execute`, which refuses any other calls. Storing the calls
+/// cost ~16.6M gas for one sector's registration (4 ML-DSA keys and proofs); hashing them keeps every
+/// transaction of it far below EIP-7825's 16,777,216-gas cap.
+///
+/// Timelock. The approval that brings a proposal to `threshold` queues it: `eta = now + delay`, and
+/// `execute` works from eta on. Revoking approvals below the threshold un-queues it. A queue belongs to
+/// the council configuration it was reached under: any membership or threshold change re-opens every
+/// queue (state Succeeded while approvals still suffice; `queue` or a new approval queues it again with
+/// a fresh eta), so the delay always runs in full under the council that will count the approvals.
+/// Once queued, a proposal stays executable for `proposalLifetime` after eta (a grace period).
+/// Delay bounds: MIN_DELAY = 1 s, MAX_DELAY = 30 days; only the council changes it (`setDelay`).
+/// Development default: 1 s (`Settings.council_delay_s`). The queueing block and the execution are then
+/// never the same second, yet `qeaims deploy` needs no clock manipulation: the execution waits at most
+/// one second of wall-clock time (Anvil and Besu stamp blocks with the wall clock). Production:
+/// 2 days (172,800 s, Compound's timelock), set at deployment with `QEAIMS_COUNCIL_DELAY`.
+///
+/// Emergency path. `executeEmergency` skips the delay but needs `emergencyThreshold() =
+/// min(threshold + 1, governors)` approvals, may not call the council itself (membership, threshold
+/// and delay always wait out the delay), and logs {EmergencyExecuted} with its reason. Why
+/// threshold + 1 and not all governors: the delay protects the governors who did not approve; one
+/// more of them must agree to waive it, so no minimal coalition skips it alone, while a single
+/// unreachable or compromised governor cannot block an emergency (a storm at night). When
+/// threshold = governors everyone already approved and nobody is left for the delay to protect.
+///
+/// Post-quantum approvals. Each governor has an ML-DSA-65 key: the full key and its proof of
+/// possession are in {GovernorAdded}, the key hash and epoch are stored. Every approval (the
+/// proposer's included) carries an ML-DSA-65 signature over a domain-separated message binding
+/// (chainId, council, proposalId, callsHash, governor, keyEpoch) — `keys/council_messages.py`. The EVM
+/// cannot check ML-DSA cheaply, so the contract checks what it can (key epoch, 3309-byte length, the
+/// calls hash) and logs the signature; `chain/council_audit.recount_council` verifies every one from
+/// chain data and reports any execution whose valid approvals were below threshold. The key epoch
+/// survives removal: a re-added governor signs under a new epoch. Key rotation is a council
+/// proposal removing and re-adding the governor with a new key (no self-service rotation).
+///
 /// An approval is bound to the governor's membership (a tag renewed on every add), so approvals from
 /// a removed governor never count again, even if the account is added back later.
 /// `governors()` and `approvals()` loop over the governor set, which only the council itself can grow.
 contract GovernanceCouncil is IGovernanceCouncil {
     using EnumerableSet for EnumerableSet.AddressSet;
 
-    struct CouncilProposal {
-        address proposer;
-        uint64 expiresAt;
-        bool executed;
-        bool cancelled;
-        address[] targets;
-        uint256[] values;
-        bytes[] calldatas;
+    uint256 public constant PQ_PUBLIC_KEY_LENGTH = 1952;
+    uint256 public constant PQ_SIGNATURE_LENGTH = 3309;
+    uint64 public constant MIN_DELAY = 1;
+    uint64 public constant MAX_DELAY = 30 days;
+
+    struct Member {
+        bytes32 keyHash;
+        uint64 tag; // 0 when not a governor; renewed on every add
+        uint32 keyEpoch; // survives removal
     }
 
     EnumerableSet.AddressSet private _governors;
     uint256 private _threshold;
     uint64 private immutable _lifetime;
+    uint64 private _delay;
+    uint64 private _membershipNonce;
+    uint64 private _configEpoch; // +1 on every membership or threshold change
     uint256 private _proposalCount;
-    uint256 private _membershipNonce;
-    mapping(address account => uint256 tag) private _memberTag;
-    mapping(uint256 proposalId => CouncilProposal) private _proposals;
-    mapping(uint256 proposalId => mapping(address governor => uint256 tag)) private _approvalTag;
+    mapping(address account => Member) private _members;
+    mapping(uint256 proposalId => Proposal) private _proposals;
+    mapping(uint256 proposalId => mapping(address governor => uint64 tag)) private _approvalTag;
 
     modifier onlyGovernor() {
         if (!_governors.contains(msg.sender)) revert CouncilNotGovernor(msg.sender);
@@ -46,49 +87,65 @@ contract GovernanceCouncil is IGovernanceCouncil {
     }
 
     /// @param governors_ initial governors: non-zero, distinct
+    /// @param publicKeys_ their ML-DSA-65 public keys (1952 bytes each)
+    /// @param proofs_ each key's proof of possession (3309 bytes), verified off-chain
     /// @param threshold_ approvals needed, 1..governors_.length
-    /// @param proposalLifetime_ seconds a proposal stays approvable and executable
-    constructor(address[] memory governors_, uint256 threshold_, uint64 proposalLifetime_) {
+    /// @param proposalLifetime_ seconds a proposal stays approvable (and executable after its eta)
+    /// @param delay_ timelock seconds, MIN_DELAY..MAX_DELAY
+    constructor(
+        address[] memory governors_,
+        bytes[] memory publicKeys_,
+        bytes[] memory proofs_,
+        uint256 threshold_,
+        uint64 proposalLifetime_,
+        uint64 delay_
+    ) {
+        if (governors_.length != publicKeys_.length || governors_.length != proofs_.length) {
+            revert CouncilLengthMismatch(governors_.length, publicKeys_.length, proofs_.length);
+        }
         for (uint256 i; i < governors_.length; ++i) {
-            _addGovernor(governors_[i]);
+            _addGovernor(governors_[i], publicKeys_[i], proofs_[i]);
         }
         _lifetime = proposalLifetime_;
         _changeThreshold(threshold_);
+        _setDelay(delay_);
     }
+
+    // ---- proposals ------------------------------------------------------------------------------
 
     /// @inheritdoc IGovernanceCouncil
     function propose(
+        uint256 proposalId,
         address[] calldata targets,
         uint256[] calldata values,
         bytes[] calldata calldatas,
-        string calldata description
-    ) external onlyGovernor returns (uint256 proposalId) {
+        string calldata description,
+        uint32 keyEpoch,
+        bytes calldata signature
+    ) external onlyGovernor returns (uint256) {
+        if (proposalId != _proposalCount + 1) {
+            revert CouncilStaleProposalId(_proposalCount + 1, proposalId);
+        }
         if (targets.length == 0) revert CouncilEmptyProposal();
         if (targets.length != values.length || targets.length != calldatas.length) {
             revert CouncilLengthMismatch(targets.length, values.length, calldatas.length);
         }
-        proposalId = ++_proposalCount;
-        CouncilProposal storage p = _proposals[proposalId];
-        p.proposer = msg.sender;
-        p.expiresAt = uint64(block.timestamp) + _lifetime;
-        p.targets = targets;
-        p.values = values;
-        for (uint256 i; i < calldatas.length; ++i) {
-            p.calldatas.push(calldatas[i]);
-        }
-        emit ProposalCreated(proposalId, msg.sender, targets, values, calldatas, description, p.expiresAt);
-        _approve(proposalId);
+        _approve(proposalId, _create(proposalId, targets, values, calldatas, description), keyEpoch, signature);
+        return proposalId;
     }
 
     /// @inheritdoc IGovernanceCouncil
-    function approve(uint256 proposalId) external onlyGovernor {
+    function approve(uint256 proposalId, bytes32 callsHash, uint32 keyEpoch, bytes calldata signature)
+        external
+        onlyGovernor
+    {
         ProposalState state = proposalState(proposalId);
         if (state == ProposalState.None) revert CouncilUnknownProposal(proposalId);
-        if (state != ProposalState.Pending && state != ProposalState.Ready) {
-            revert CouncilWrongState(proposalId, ProposalState.Pending, state);
-        }
+        if (!_isOpen(state)) revert CouncilWrongState(proposalId, ProposalState.Pending, state);
         if (hasApproved(proposalId, msg.sender)) revert CouncilAlreadyApproved(proposalId, msg.sender);
-        _approve(proposalId);
+        Proposal storage p = _proposals[proposalId];
+        if (callsHash != p.callsHash) revert CouncilCallsMismatch(proposalId, p.callsHash, callsHash);
+        _approve(proposalId, p, keyEpoch, signature);
     }
 
     /// @inheritdoc IGovernanceCouncil
@@ -98,26 +155,64 @@ contract GovernanceCouncil is IGovernanceCouncil {
         if (state == ProposalState.Executed) revert CouncilWrongState(proposalId, ProposalState.Pending, state);
         if (!hasApproved(proposalId, msg.sender)) revert CouncilNotApproved(proposalId, msg.sender);
         delete _approvalTag[proposalId][msg.sender];
-        emit ApprovalRevoked(proposalId, msg.sender, approvals(proposalId));
+        uint256 count = approvals(proposalId);
+        emit ApprovalRevoked(proposalId, msg.sender, count);
+        Proposal storage p = _proposals[proposalId];
+        if (p.eta != 0 && count < _threshold) {
+            p.eta = 0;
+            p.queuedUnder = 0;
+            emit ProposalUnqueued(proposalId);
+        }
+    }
+
+    /// @inheritdoc IGovernanceCouncil
+    function queue(uint256 proposalId) external onlyGovernor {
+        ProposalState state = proposalState(proposalId);
+        if (state == ProposalState.None) revert CouncilUnknownProposal(proposalId);
+        if (state != ProposalState.Succeeded) revert CouncilWrongState(proposalId, ProposalState.Succeeded, state);
+        _queue(proposalId, _proposals[proposalId]);
     }
 
     /// @inheritdoc IGovernanceCouncil
     /// @dev The inner revert data of a failed call is carried in {CouncilCallFailed}'s `returndata`.
     /// Reentrancy: the proposal is marked executed (and the event emitted) before any call, so a call
     /// that re-enters cannot execute it again; it sees state Executed.
-    function execute(uint256 proposalId) external payable onlyGovernor {
+    function execute(
+        uint256 proposalId,
+        address[] calldata targets,
+        uint256[] calldata values,
+        bytes[] calldata calldatas,
+        bytes32 descriptionHash
+    ) external payable onlyGovernor {
         ProposalState state = proposalState(proposalId);
         if (state == ProposalState.None) revert CouncilUnknownProposal(proposalId);
         if (state != ProposalState.Ready) revert CouncilWrongState(proposalId, ProposalState.Ready, state);
-        CouncilProposal storage p = _proposals[proposalId];
+        Proposal storage p = _checkCalls(proposalId, targets, values, calldatas, descriptionHash);
         p.executed = true;
         emit ProposalExecuted(proposalId, msg.sender);
-        uint256 count = p.targets.length;
-        for (uint256 i; i < count; ++i) {
-            // slither-disable-next-line low-level-calls
-            (bool ok, bytes memory returndata) = p.targets[i].call{value: p.values[i]}(p.calldatas[i]);
-            if (!ok) revert CouncilCallFailed(proposalId, i, returndata);
+        _run(proposalId, targets, values, calldatas);
+    }
+
+    /// @inheritdoc IGovernanceCouncil
+    /// @dev Same reentrancy argument as {execute}.
+    function executeEmergency(
+        uint256 proposalId,
+        address[] calldata targets,
+        uint256[] calldata values,
+        bytes[] calldata calldatas,
+        bytes32 descriptionHash,
+        string calldata reason
+    ) external payable onlyGovernor {
+        ProposalState state = proposalState(proposalId);
+        if (state == ProposalState.None) revert CouncilUnknownProposal(proposalId);
+        if (!_isOpen(state)) revert CouncilWrongState(proposalId, ProposalState.Pending, state);
+        if (bytes(reason).length == 0) revert CouncilEmptyReason();
+        Proposal storage p = _checkCalls(proposalId, targets, values, calldatas, descriptionHash);
+        for (uint256 i; i < targets.length; ++i) {
+            if (targets[i] == address(this)) revert CouncilEmergencySelfCall(proposalId, i);
         }
+        _markEmergency(proposalId, p, reason);
+        _run(proposalId, targets, values, calldatas);
     }
 
     /// @inheritdoc IGovernanceCouncil
@@ -126,18 +221,21 @@ contract GovernanceCouncil is IGovernanceCouncil {
     function cancel(uint256 proposalId) external {
         ProposalState state = proposalState(proposalId);
         if (state == ProposalState.None) revert CouncilUnknownProposal(proposalId);
-        CouncilProposal storage p = _proposals[proposalId];
+        Proposal storage p = _proposals[proposalId];
         if (msg.sender != p.proposer && msg.sender != address(this)) revert CouncilOnlySelf(msg.sender);
-        if (state != ProposalState.Pending && state != ProposalState.Ready) {
-            revert CouncilWrongState(proposalId, ProposalState.Pending, state);
-        }
+        if (!_isOpen(state)) revert CouncilWrongState(proposalId, ProposalState.Pending, state);
         p.cancelled = true;
         emit ProposalCancelled(proposalId, msg.sender);
     }
 
+    // ---- the council's own settings (self-calls only) -------------------------------------------
+
     /// @inheritdoc IGovernanceCouncil
-    function addGovernor(address account) external onlySelf {
-        _addGovernor(account);
+    function addGovernor(address account, bytes calldata publicKey, bytes calldata proofOfPossession)
+        external
+        onlySelf
+    {
+        _addGovernor(account, publicKey, proofOfPossession);
     }
 
     /// @inheritdoc IGovernanceCouncil
@@ -145,7 +243,10 @@ contract GovernanceCouncil is IGovernanceCouncil {
         if (!_governors.remove(account)) revert CouncilUnknownGovernor(account);
         uint256 remaining = _governors.length();
         if (_threshold > remaining) revert CouncilInvalidThreshold(_threshold, remaining);
-        delete _memberTag[account];
+        Member storage m = _members[account];
+        m.tag = 0;
+        m.keyHash = bytes32(0);
+        ++_configEpoch;
         emit GovernorRemoved(account);
     }
 
@@ -155,16 +256,45 @@ contract GovernanceCouncil is IGovernanceCouncil {
     }
 
     /// @inheritdoc IGovernanceCouncil
-    /// @dev None for unknown ids; then Executed, Cancelled, Expired (`block.timestamp > expiresAt`),
-    /// Ready (approvals of current governors ≥ threshold) or Pending, in that order.
+    function setDelay(uint64 delay_) external onlySelf {
+        _setDelay(delay_);
+    }
+
+    // ---- views ----------------------------------------------------------------------------------
+
+    /// @inheritdoc IGovernanceCouncil
+    function hashProposal(
+        address[] calldata targets,
+        uint256[] calldata values,
+        bytes[] calldata calldatas,
+        bytes32 descriptionHash
+    ) public pure returns (bytes32) {
+        return keccak256(abi.encode(targets, values, calldatas, descriptionHash));
+    }
+
+    /// @inheritdoc IGovernanceCouncil
+    function proposal(uint256 proposalId) external view returns (Proposal memory) {
+        return _proposals[proposalId];
+    }
+
+    /// @inheritdoc IGovernanceCouncil
+    /// @dev None for unknown ids; then Executed, Cancelled. A proposal with enough approvals that is
+    /// queued under the current configuration is Queued before its eta, Ready from it, Expired after
+    /// eta + lifetime. Otherwise Expired after expiresAt, else Succeeded (enough approvals) or Pending.
     function proposalState(uint256 proposalId) public view returns (ProposalState) {
         if (proposalId == 0 || proposalId > _proposalCount) return ProposalState.None;
-        CouncilProposal storage p = _proposals[proposalId];
+        Proposal storage p = _proposals[proposalId];
         if (p.executed) return ProposalState.Executed;
         if (p.cancelled) return ProposalState.Cancelled;
-        // forge-lint: disable-next-line(block-timestamp) windows are minutes to days; validator skew is seconds
+        bool enough = approvals(proposalId) >= _threshold;
+        // forge-lint: disable-start(block-timestamp) delays and lifetimes are seconds to days; validator skew is seconds
+        if (enough && _isQueued(p)) {
+            if (block.timestamp > uint256(p.eta) + _lifetime) return ProposalState.Expired;
+            return block.timestamp < p.eta ? ProposalState.Queued : ProposalState.Ready;
+        }
         if (block.timestamp > p.expiresAt) return ProposalState.Expired;
-        return approvals(proposalId) >= _threshold ? ProposalState.Ready : ProposalState.Pending;
+        // forge-lint: disable-end(block-timestamp)
+        return enough ? ProposalState.Succeeded : ProposalState.Pending;
     }
 
     /// @inheritdoc IGovernanceCouncil
@@ -178,8 +308,8 @@ contract GovernanceCouncil is IGovernanceCouncil {
     /// @inheritdoc IGovernanceCouncil
     /// @dev True only for a current governor whose approval was given during its current membership.
     function hasApproved(uint256 proposalId, address governor) public view returns (bool) {
-        uint256 tag = _approvalTag[proposalId][governor];
-        return tag != 0 && tag == _memberTag[governor];
+        uint64 tag = _approvalTag[proposalId][governor];
+        return tag != 0 && tag == _members[governor].tag;
     }
 
     /// @inheritdoc IGovernanceCouncil
@@ -193,8 +323,25 @@ contract GovernanceCouncil is IGovernanceCouncil {
     }
 
     /// @inheritdoc IGovernanceCouncil
+    function governorKey(address account) external view returns (bytes32 keyHash, uint32 keyEpoch) {
+        Member storage m = _members[account];
+        return (m.keyHash, m.keyEpoch);
+    }
+
+    /// @inheritdoc IGovernanceCouncil
     function threshold() external view returns (uint256) {
         return _threshold;
+    }
+
+    /// @inheritdoc IGovernanceCouncil
+    function emergencyThreshold() public view returns (uint256) {
+        uint256 count = _governors.length();
+        return _threshold < count ? _threshold + 1 : count;
+    }
+
+    /// @inheritdoc IGovernanceCouncil
+    function delay() external view returns (uint64) {
+        return _delay;
     }
 
     /// @inheritdoc IGovernanceCouncil
@@ -207,32 +354,90 @@ contract GovernanceCouncil is IGovernanceCouncil {
         return _lifetime;
     }
 
-    /// @notice The calls of a proposal, its proposer and expiry (for dashboards and auditors).
-    function proposalCalls(uint256 proposalId)
-        external
-        view
-        returns (
-            address proposer,
-            uint64 expiresAt,
-            address[] memory targets,
-            uint256[] memory values,
-            bytes[] memory calldatas
-        )
+    // ---- internals ------------------------------------------------------------------------------
+
+    function _isOpen(ProposalState state) private pure returns (bool) {
+        return state == ProposalState.Pending || state == ProposalState.Succeeded || state == ProposalState.Queued
+            || state == ProposalState.Ready;
+    }
+
+    function _isQueued(Proposal storage p) private view returns (bool) {
+        return p.eta != 0 && p.queuedUnder == _configEpoch;
+    }
+
+    function _approve(uint256 proposalId, Proposal storage p, uint32 keyEpoch, bytes calldata signature) private {
+        Member storage m = _members[msg.sender];
+        if (keyEpoch != m.keyEpoch) revert CouncilWrongKeyEpoch(msg.sender, m.keyEpoch, keyEpoch);
+        if (signature.length != PQ_SIGNATURE_LENGTH) revert CouncilInvalidSignature(signature.length);
+        _approvalTag[proposalId][msg.sender] = m.tag;
+        uint256 count = approvals(proposalId);
+        emit ProposalApproved(proposalId, msg.sender, count, keyEpoch, signature);
+        if (count >= _threshold && !_isQueued(p)) _queue(proposalId, p);
+    }
+
+    function _create(
+        uint256 proposalId,
+        address[] calldata targets,
+        uint256[] calldata values,
+        bytes[] calldata calldatas,
+        string calldata description
+    ) private returns (Proposal storage p) {
+        _proposalCount = proposalId;
+        bytes32 callsHash = hashProposal(targets, values, calldatas, keccak256(bytes(description)));
+        p = _proposals[proposalId];
+        uint64 expiresAt = uint64(block.timestamp) + _lifetime;
+        (p.callsHash, p.proposer, p.expiresAt) = (callsHash, msg.sender, expiresAt);
+        emit ProposalCreated(proposalId, msg.sender, targets, values, calldatas, description, callsHash, expiresAt);
+    }
+
+    function _markEmergency(uint256 proposalId, Proposal storage p, string calldata reason) private {
+        uint256 count = approvals(proposalId);
+        uint256 required = emergencyThreshold();
+        if (count < required) revert CouncilInsufficientApprovals(proposalId, count, required);
+        p.executed = true;
+        emit EmergencyExecuted(proposalId, msg.sender, count, required, reason);
+    }
+
+    function _queue(uint256 proposalId, Proposal storage p) private {
+        uint64 eta = uint64(block.timestamp) + _delay;
+        p.eta = eta;
+        p.queuedUnder = _configEpoch;
+        emit ProposalQueued(proposalId, eta);
+    }
+
+    function _checkCalls(
+        uint256 proposalId,
+        address[] calldata targets,
+        uint256[] calldata values,
+        bytes[] calldata calldatas,
+        bytes32 descriptionHash
+    ) private view returns (Proposal storage p) {
+        p = _proposals[proposalId];
+        bytes32 given = hashProposal(targets, values, calldatas, descriptionHash);
+        if (given != p.callsHash) revert CouncilCallsMismatch(proposalId, p.callsHash, given);
+    }
+
+    function _run(uint256 proposalId, address[] calldata targets, uint256[] calldata values, bytes[] calldata calldatas)
+        private
     {
-        CouncilProposal storage p = _proposals[proposalId];
-        return (p.proposer, p.expiresAt, p.targets, p.values, p.calldatas);
+        for (uint256 i; i < targets.length; ++i) {
+            // slither-disable-next-line low-level-calls,arbitrary-send-eth
+            (bool ok, bytes memory returndata) = targets[i].call{value: values[i]}(calldatas[i]);
+            if (!ok) revert CouncilCallFailed(proposalId, i, returndata);
+        }
     }
 
-    function _approve(uint256 proposalId) private {
-        _approvalTag[proposalId][msg.sender] = _memberTag[msg.sender];
-        emit ProposalApproved(proposalId, msg.sender, approvals(proposalId));
-    }
-
-    function _addGovernor(address account) private {
+    function _addGovernor(address account, bytes memory publicKey, bytes memory proofOfPossession) private {
         if (account == address(0)) revert CouncilZeroAddress();
+        if (publicKey.length != PQ_PUBLIC_KEY_LENGTH) revert CouncilInvalidPublicKey(publicKey.length);
+        if (proofOfPossession.length != PQ_SIGNATURE_LENGTH) revert CouncilInvalidSignature(proofOfPossession.length);
         if (!_governors.add(account)) revert CouncilGovernorExists(account);
-        _memberTag[account] = ++_membershipNonce;
-        emit GovernorAdded(account);
+        Member storage m = _members[account];
+        bytes32 keyHash = keccak256(publicKey);
+        uint32 epoch = m.keyEpoch + 1;
+        (m.keyHash, m.tag, m.keyEpoch) = (keyHash, ++_membershipNonce, epoch);
+        ++_configEpoch;
+        emit GovernorAdded(account, epoch, keyHash, publicKey, proofOfPossession);
     }
 
     function _changeThreshold(uint256 threshold_) private {
@@ -240,5 +445,12 @@ contract GovernanceCouncil is IGovernanceCouncil {
         if (threshold_ == 0 || threshold_ > count) revert CouncilInvalidThreshold(threshold_, count);
         emit ThresholdChanged(_threshold, threshold_);
         _threshold = threshold_;
+        ++_configEpoch;
+    }
+
+    function _setDelay(uint64 delay_) private {
+        if (delay_ < MIN_DELAY || delay_ > MAX_DELAY) revert CouncilInvalidDelay(delay_, MIN_DELAY, MAX_DELAY);
+        emit DelayChanged(_delay, delay_);
+        _delay = delay_;
     }
 }

@@ -34,7 +34,7 @@ library PqFixtures {
 
 /// @notice The deployment the Python side performs (chain/), replayed for every forge test:
 /// Registry(deployer), EventLedger(registry), IsolationQuorum(registry, deployer, 600, 2500),
-/// GovernanceCouncil(6 governors, 4, 7 days); STATUS_ROLE → quorum; DEFAULT_ADMIN_ROLE and
+/// GovernanceCouncil(6 governors with ML-DSA keys, 4, 7 days, delay 1 s); STATUS_ROLE → quorum; DEFAULT_ADMIN_ROLE and
 /// GOVERNANCE_ROLE on registry and quorum → council; the deployer renounces everything.
 abstract contract Deployed is Test {
     bytes32 internal constant ELECTRICITY = "electricity";
@@ -47,6 +47,7 @@ abstract contract Deployed is Test {
     uint16 internal constant CAP_BPS = 2500;
     uint256 internal constant THRESHOLD = 4;
     uint64 internal constant LIFETIME = 7 days;
+    uint64 internal constant COUNCIL_DELAY = 1; // the development default (GovernanceCouncil NatSpec)
 
     Registry internal registry;
     EventLedger internal ledger;
@@ -67,7 +68,8 @@ abstract contract Deployed is Test {
         registry = new Registry(deployer);
         ledger = new EventLedger(registry);
         quorum = new IsolationQuorum(registry, deployer, VOTING_WINDOW, CAP_BPS);
-        council = new GovernanceCouncil(governors, THRESHOLD, LIFETIME);
+        (bytes[] memory keys, bytes[] memory proofs) = _councilKeys();
+        council = new GovernanceCouncil(governors, keys, proofs, THRESHOLD, LIFETIME, COUNCIL_DELAY);
         registry.grantRole(registry.STATUS_ROLE(), address(quorum));
         registry.grantRole(registry.DEFAULT_ADMIN_ROLE(), address(council));
         registry.grantRole(registry.GOVERNANCE_ROLE(), address(council));
@@ -80,9 +82,67 @@ abstract contract Deployed is Test {
         vm.stopPrank();
     }
 
-    // ---- governance -----------------------------------------------------------------------------
+    // ---- governance ---------------------------------------------------------------------------------
 
-    /// @dev A real council proposal: governor 0 proposes, governors 1..3 approve, governor 0 executes.
+    /// @dev The calls of every proposal made through these helpers (the contract keeps only their hash).
+    mapping(uint256 id => address[]) internal _proposalTargets;
+    mapping(uint256 id => uint256[]) internal _proposalValues;
+    mapping(uint256 id => bytes[]) internal _proposalCalldatas;
+    mapping(uint256 id => bytes32) internal _proposalDescriptionHash;
+
+    function _councilKeys() internal pure returns (bytes[] memory keys, bytes[] memory proofs) {
+        keys = new bytes[](6);
+        proofs = new bytes[](6);
+        for (uint256 i; i < 6; ++i) {
+            (keys[i], proofs[i]) = (_governorKey(i), PqFixtures.signature(1000 + i));
+        }
+    }
+
+    function _governorKey(uint256 i) internal pure returns (bytes memory) {
+        return PqFixtures.key(1000 + i);
+    }
+
+    /// @dev A stand-in ML-DSA approval signature (the contract checks only its length; audits verify).
+    function _approvalSig(uint256 id, address governor) internal pure returns (bytes memory) {
+        return PqFixtures.signature(uint256(keccak256(abi.encode("approval", id, governor))));
+    }
+
+    function _keyEpoch(address governor) internal view returns (uint32 epoch) {
+        (, epoch) = council.governorKey(governor);
+    }
+
+    /// @dev `governor` proposes `calls` (it approves them too); the helpers remember the calls.
+    function _councilPropose(
+        address governor,
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        string memory description
+    ) internal returns (uint256 id) {
+        id = council.proposalCount() + 1;
+        uint32 epoch = _keyEpoch(governor);
+        bytes memory sig = _approvalSig(id, governor);
+        vm.prank(governor);
+        council.propose(id, targets, values, calldatas, description, epoch, sig);
+        _proposalTargets[id] = targets;
+        _proposalValues[id] = values;
+        delete _proposalCalldatas[id];
+        for (uint256 i; i < calldatas.length; ++i) {
+            _proposalCalldatas[id].push(calldatas[i]);
+        }
+        _proposalDescriptionHash[id] = keccak256(bytes(description));
+    }
+
+    function _councilApprove(address governor, uint256 id) internal {
+        bytes32 callsHash = council.proposal(id).callsHash;
+        uint32 epoch = _keyEpoch(governor);
+        bytes memory sig = _approvalSig(id, governor);
+        vm.prank(governor);
+        council.approve(id, callsHash, epoch, sig);
+    }
+
+    /// @dev A real council proposal: governor 0 proposes, governors 1..3 approve, the delay passes,
+    /// governor 0 executes.
     function _councilRun(address[] memory targets, bytes[] memory calldatas) internal returns (uint256 id) {
         id = _councilReady(targets, calldatas);
         _councilExecute(id);
@@ -92,23 +152,27 @@ abstract contract Deployed is Test {
         return _councilRun(_one(target), _one(data));
     }
 
-    /// @dev Proposes and collects THRESHOLD approvals; the proposal is Ready, not executed.
+    /// @dev Proposes, collects THRESHOLD approvals (which queue it) and lets the delay pass: the
+    /// proposal is Ready, not executed.
     function _councilReady(address[] memory targets, bytes[] memory calldatas) internal returns (uint256 id) {
-        vm.prank(governors[0]);
-        id = council.propose(targets, new uint256[](targets.length), calldatas, "test");
+        id = _councilPropose(governors[0], targets, new uint256[](targets.length), calldatas, "test");
         for (uint256 i = 1; i < THRESHOLD; ++i) {
-            vm.prank(governors[i]);
-            council.approve(id);
+            _councilApprove(governors[i], id);
         }
+        vm.warp(block.timestamp + COUNCIL_DELAY);
     }
 
     function _councilReady(address target, bytes memory data) internal returns (uint256) {
         return _councilReady(_one(target), _one(data));
     }
 
+    /// @dev Executes with the calls the proposal was made with. Makes no other call first, so a
+    /// `vm.expectEmit` placed before it applies to the execution.
     function _councilExecute(uint256 id) internal {
         vm.prank(governors[0]);
-        council.execute(id);
+        council.execute(
+            id, _proposalTargets[id], _proposalValues[id], _proposalCalldatas[id], _proposalDescriptionHash[id]
+        );
     }
 
     function _one(address a) internal pure returns (address[] memory out) {
