@@ -23,17 +23,21 @@ from keys.messages import (
     EVENT_BATCH_CONTEXT,
     REGISTRATION_CONTEXT,
     ROTATION_CONTEXT,
+    VOTE_CONTEXT,
     EventToSign,
     batch_message,
     event_hash,
     registration_message,
     rotation_message,
+    vote_message,
 )
 
 __all__ = [
     "EVENT_BATCH_CONTEXT",
     "REGISTRATION_CONTEXT",
     "ROTATION_CONTEXT",
+    "VOTE_CONTEXT",
+    "Ballot",
     "EventToSign",
     "RotationProof",
     "SignedBatch",
@@ -47,11 +51,14 @@ __all__ = [
     "sign_batch",
     "sign_registration",
     "sign_rotation",
+    "sign_vote",
     "split_event_id",
     "to_bytes32",
     "verify_batch",
     "verify_registration",
     "verify_rotation",
+    "verify_vote",
+    "vote_message",
 ]
 
 
@@ -263,3 +270,36 @@ def verify_rotation(
     return verify_pq(old_public_key, proof.old_signature, message, ROTATION_CONTEXT) and verify_pq(
         proof.new_public_key, proof.new_signature, message, ROTATION_CONTEXT
     )
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """An IsolationQuorum proposal as a voter signs it: ``(action, target, statusEpoch, round)``."""
+
+    action: int
+    target: bytes
+    status_epoch: int
+    round: int
+
+
+def sign_vote(identity: HybridIdentity, ballot: Ballot, *, chain_id: int, quorum: str) -> bytes:
+    """The ML-DSA-65 signature a ``propose``/``vote`` transaction carries (docs/TRUST.md)."""
+    message = vote_message(chain_id=chain_id, quorum=quorum, voter=identity.address, key_epoch=identity.key_epoch,
+                           action=ballot.action, target=ballot.target, status_epoch=ballot.status_epoch,
+                           round_=ballot.round)
+    return identity.sign_pq(message, VOTE_CONTEXT)
+
+
+def verify_vote(public_key: bytes, signature: bytes, ballot: Ballot, *, chain_id: int, quorum: str, voter: str,
+                key_epoch: int) -> bool:
+    """True when ``signature`` is ``voter``'s vote on ``ballot`` under the key of ``key_epoch``.
+
+    The caller must check that ``public_key`` is the key the registry held at ``key_epoch``.
+    """
+    try:
+        message = vote_message(chain_id=chain_id, quorum=quorum, voter=voter, key_epoch=key_epoch,
+                               action=ballot.action, target=ballot.target, status_epoch=ballot.status_epoch,
+                               round_=ballot.round)
+    except (InvalidBatch, ValueError):
+        return False
+    return verify_pq(public_key, signature, message, VOTE_CONTEXT)

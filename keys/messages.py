@@ -24,20 +24,25 @@ __all__ = [
     "REGISTRATION_DOMAIN",
     "ROTATION_CONTEXT",
     "ROTATION_DOMAIN",
+    "VOTE_CONTEXT",
+    "VOTE_DOMAIN",
     "EventToSign",
     "batch_message",
     "event_hash",
     "registration_message",
     "rotation_message",
+    "vote_message",
 ]
 
 EVENT_BATCH_CONTEXT = b"qeaims-event-batch-v1"
 REGISTRATION_CONTEXT = b"qeaims-registration-v1"
 ROTATION_CONTEXT = b"qeaims-key-rotation-v1"
+VOTE_CONTEXT = b"qeaims-quorum-vote-v1"
 
 BATCH_DOMAIN = b"QEAIMS/v1/event-batch\x00"
 REGISTRATION_DOMAIN = b"QEAIMS/v1/registration\x00"
 ROTATION_DOMAIN = b"QEAIMS/v1/key-rotation\x00"
+VOTE_DOMAIN = b"QEAIMS/v1/quorum-vote\x00"
 
 MAX_EVENT_KIND = 16  # IEventLedger.EventKind has 17 values; the ledger rejects the rest
 _UINT64_MAX = 2**64 - 1
@@ -164,5 +169,39 @@ def rotation_message(
             uint_word(old_epoch, 32, "old key epoch"),
             uint_word(new_epoch, 32, "new key epoch"),
             bytes32_word(new_key_hash, "new ML-DSA key hash"),
+        )
+    )
+
+
+def vote_message(
+    *,
+    chain_id: int,
+    quorum: str,
+    voter: str,
+    key_epoch: int,
+    action: int,
+    target: bytes,
+    status_epoch: int,
+    round_: int,
+) -> bytes:
+    """What an oracle signs to vote on an IsolationQuorum proposal (docs/TRUST.md).
+
+    ``VOTE_DOMAIN || abi.encode(uint256 chainId, address quorum, address voter, uint32 keyEpoch,
+    uint8 action, bytes32 target, uint64 statusEpoch, uint32 round)``. The proposal is named by its
+    ballot (action, target, the target's status epoch, round), so a vote cannot be moved to another
+    proposal, lifecycle, key, oracle, contract or chain.
+    """
+    if not 0 <= action <= 2:
+        raise InvalidInput(f"a quorum action is 0 (isolate), 1 (reintegrate) or 2 (quarantine), got {action}")
+    return VOTE_DOMAIN + b"".join(
+        (
+            uint_word(chain_id, 256, "chain id"),
+            address_word(quorum, "quorum address"),
+            address_word(voter, "voter address"),
+            uint_word(key_epoch, 32, "key epoch"),
+            uint_word(action, 8, "action"),
+            bytes32_word(target, "target"),
+            uint_word(status_epoch, 64, "status epoch"),
+            uint_word(round_, 32, "round"),
         )
     )

@@ -577,7 +577,7 @@ class OracleNode:
             if faulty or seen.rows(self.stream.rows) < self.stream.clear_rows or node in self._reintegration_voted:
                 continue
             try:
-                proposal = self.quorum.propose(self.identity.account, Action.REINTEGRATE, to_bytes32(node),
+                proposal = self.quorum.propose(self.identity, Action.REINTEGRATE, to_bytes32(node),
                                                to_bytes32("verified on fresh readings"))
             except ContractRejected as exc:
                 if exc.error not in ("QuorumAlreadyVoted", "QuorumNodeNotInState", "QuorumWrongState"):
@@ -602,7 +602,7 @@ class OracleNode:
     def _isolate(self, target: str, evidence_seq: int, episode: str) -> tuple[str, str]:
         reason = to_bytes32(f"fault:{target}"[:32])
         try:
-            proposal = self.quorum.propose(self.identity.account, Action.ISOLATE, to_bytes32(target), reason,
+            proposal = self.quorum.propose(self.identity, Action.ISOLATE, to_bytes32(target), reason,
                                            [event_id(self.me, evidence_seq)])
         except ContractRejected as exc:
             if exc.error == "QuorumAlreadyVoted":

@@ -1,5 +1,8 @@
 """Every oracle checks its peers: the EVM cannot verify ML-DSA-65, so each oracle re-verifies every
-new batch on the ledger and treats a bad signature as an intrusion.
+new batch on the ledger, and every new quorum vote (`chain.quorum_audit.bad_votes`: its signature over
+the ballot, its key epoch, its voter), and treats a bad one as an intrusion. A key epoch whose
+rotation the old key did not authorise is no key, so every batch or vote signed under it is bad too:
+whoever took over the oracle's secp256k1 key cannot vote or record with a post-quantum key of its own.
 
 What it does about one depends on who sent it. A peer of the same sector is put to the quorum:
 this oracle opens (or votes on) a proposal to quarantine it, citing the bad batch as evidence; a
@@ -14,12 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_utils.address import to_checksum_address
+
 from chain.audit import verify_chain_history
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.manifest import Deployment
 from chain.quorum import Action, QuorumClient
+from chain.quorum_audit import bad_votes
 from chain.recorder import EventRecorder, canonical_payload
 from keys.ids import event_id, to_bytes32
 from qeaims.errors import ContractRejected
@@ -61,9 +67,34 @@ class PeerChecker:
     def _sector_of(self, account: str) -> bytes:
         return bytes(self.client.call1("Registry", "oracle", account)[0])
 
+    def _vote_mark(self) -> tuple[int, int]:
+        row = self.index.db.execute("SELECT value FROM peer_check WHERE key = 'vote_mark'").fetchone()
+        return (-1, -1) if row is None else divmod(int(row[0]), 1 << 32)
+
     def check(self) -> list[PeerFinding]:
-        """Verify the batches recorded since the last call; act on each bad one; return what was found."""
+        """Verify the batches and votes recorded since the last call; act on each bad one; return what was found."""
         self.index.sync()
+        return self._check_votes() + self._check_batches()
+
+    def _check_votes(self) -> list[PeerFinding]:
+        mark = self._vote_mark()
+        newest = self.index.db.execute("SELECT block, log_index FROM logs WHERE contract = 'IsolationQuorum' AND "
+                                       "event = 'VoteCast' ORDER BY block DESC, log_index DESC LIMIT 1").fetchone()
+        if newest is None or (int(newest[0]), int(newest[1])) <= mark:
+            return []
+        findings: list[PeerFinding] = []
+        flagged: set[str] = set()
+        for vote in bad_votes(self.index.db, self.client.chain_id, self.deployment.isolation_quorum, mark):
+            if vote.voter == self.me.lower() or vote.voter in flagged:
+                continue
+            flagged.add(vote.voter)
+            findings.append(self._respond(to_checksum_address(vote.voter), 0, 0,
+                                          f"vote on proposal {vote.proposal_id}: {vote.reason}"))
+        self.index.db.execute("INSERT OR REPLACE INTO peer_check(key, value) VALUES ('vote_mark', ?)",
+                              ((int(newest[0]) << 32) + int(newest[1]),))
+        return findings
+
+    def _check_batches(self) -> list[PeerFinding]:
         start = self._next_batch()
         last = self.index.db.execute("SELECT MAX(batch_id) FROM batches").fetchone()[0]
         if last is None or int(last) < start:
@@ -89,9 +120,10 @@ class PeerChecker:
             if int(record[4]) != 1:  # already quarantined or removed: nothing left to vote on
                 return PeerFinding(sender, batch, first_seq, reason, "already-inactive")
             target = bytes(12) + bytes.fromhex(sender[2:])
+            evidence = [event_id(sender, first_seq)] if first_seq else []  # a bad vote has no event id
             try:
-                proposal = self.quorum.propose(self.recorder.identity.account, Action.QUARANTINE, target,
-                                               to_bytes32("bad ML-DSA signature"), [event_id(sender, first_seq)])
+                proposal = self.quorum.propose(self.recorder.identity, Action.QUARANTINE, target,
+                                               to_bytes32("bad ML-DSA signature"), evidence)
             except ContractRejected as exc:
                 if exc.error != "QuorumAlreadyVoted":  # a second bad batch while the vote is open
                     raise

@@ -57,10 +57,10 @@ def isolate_by_quorum(chain, sector: str, node: str, asset: str) -> int:  # type
     seq = recorder(chain.client, chain.settings, voters[0]).record(
         kind_by_name("fault"), to_bytes32(node), canonical_payload({"asset": asset}))
     quorum = QuorumClient(chain.client)
-    pid = quorum.propose(voters[0].account, Action.ISOLATE, to_bytes32(node), to_bytes32("fault"),
+    pid = quorum.propose(voters[0], Action.ISOLATE, to_bytes32(node), to_bytes32("fault"),
                          [event_id(voters[0].address, seq)])
     for voter in voters[1:]:
-        quorum.vote(voter.account, pid)
+        quorum.vote(voter, pid)
     return pid
 
 

@@ -48,7 +48,7 @@ def propose(
     identity = load_identity(settings, oracle=oracle)
     client, _ = connect(settings)
     quorum = QuorumClient(client)
-    proposal_id = quorum.propose(identity.account, chosen, target_id, to_bytes32(reason), ids)
+    proposal_id = quorum.propose(identity, chosen, target_id, to_bytes32(reason), ids)
     view = quorum.view(proposal_id)
     console.print(f"proposal {proposal_id} ({action} {target}): {view.active_votes}/{view.required} votes, {view.state}")
 
@@ -61,7 +61,7 @@ def vote(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
     identity = load_identity(settings, oracle=oracle)
     client, _ = connect(settings)
     quorum = QuorumClient(client)
-    quorum.vote(identity.account, proposal)
+    quorum.vote(identity, proposal)
     view = quorum.view(proposal)
     console.print(f"proposal {proposal}: {view.active_votes}/{view.required} votes, {view.state}")
 

@@ -213,7 +213,7 @@ class ScenarioRun:
             return
         identity = load_keystore(self.settings.keystore_dir / "oracles" / f"{step.oracle}.json",
                                  self.settings.passphrase)
-        proposal = QuorumClient(self.client).propose(identity.account, Action.ISOLATE, to_bytes32(step.node),
+        proposal = QuorumClient(self.client).propose(identity, Action.ISOLATE, to_bytes32(step.node),
                                                      to_bytes32("byzantine: no fault there"))
         self.byzantine.append({"oracle": step.oracle, "address": identity.address, "node": step.node,
                                "proposal": proposal})

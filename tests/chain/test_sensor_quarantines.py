@@ -126,9 +126,9 @@ def test_a_quarantined_oracles_verdict_counts_nothing(fresh_chain, tmp_path: Pat
     w4 = oracle(chain.settings, "water", 4).address
     target = bytes(12) + bytes.fromhex(w4[2:])
     voters = [oracle(chain.settings, "water", i) for i in (1, 2, 3)]
-    pid = quorum.propose(voters[0].account, Action.QUARANTINE, target, to_bytes32("forged-signature"))
+    pid = quorum.propose(voters[0], Action.QUARANTINE, target, to_bytes32("forged-signature"))
     for voter in voters[1:]:
-        quorum.vote(voter.account, pid)
+        quorum.vote(voter, pid)
     assert int(chain.client.call1("Registry", "oracle", w4)[4]) == 2  # Quarantined
     controller.record(QUARANTINE, to_bytes32("pump-1"), _quarantine("s1", evidence, 3))
 

@@ -71,14 +71,14 @@ def test_controller_isolates_after_quorum_resumes_mid_repair_and_reintegrates_af
             kind_by_name("fault"), to_bytes32("dc-primary"), canonical_payload(
                 {"asset": "dc-primary", "verdict": "fault", "reason": "dc-primary stopped answering"}))
         quorum = QuorumClient(chain.client)
-        pid = quorum.propose(voters[0].account, Action.ISOLATE, to_bytes32("dc-primary"),
+        pid = quorum.propose(voters[0], Action.ISOLATE, to_bytes32("dc-primary"),
                              to_bytes32("fault:dc-primary"), [event_id(voters[0].address, seq)])
         first = controller()
         first.run_once()
         assert steps_on_chain(chain) == []  # one vote is not a decision: the controller waits
         assert live.twin.service().active_dc == "dc-primary"
         for voter in voters[1:]:
-            quorum.vote(voter.account, pid)
+            quorum.vote(voter, pid)
 
         until("dispatch", first, lambda: pid in first.isolations and "dispatched" in first.isolations[pid].steps)
         assert live.twin.service().active_dc == "dc-standby"  # the fail-over reached the device
@@ -94,7 +94,7 @@ def test_controller_isolates_after_quorum_resumes_mid_repair_and_reintegrates_af
         assert live.twin.faults == {}  # the crew's repair reached the field
         for voter in voters:  # the oracles see healthy readings and vote the node back
             try:
-                quorum.propose(voter.account, Action.REINTEGRATE, to_bytes32("dc-primary"),
+                quorum.propose(voter, Action.REINTEGRATE, to_bytes32("dc-primary"),
                                to_bytes32("verified on fresh readings"))
             except Exception as exc:  # noqa: BLE001 - the quorum executed before the last vote
                 assert "QuorumNodeNotInState" in str(exc), exc

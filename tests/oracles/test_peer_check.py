@@ -67,9 +67,9 @@ def test_an_oracle_reinstated_after_a_quarantine_rotates_its_key_before_signing_
     assert not owed()
     quorum = QuorumClient(chain.client)
     target = bytes(12) + bytes.fromhex(suspect.address[2:])
-    pid = quorum.propose(water[0].account, Action.QUARANTINE, target, to_bytes32("bad ML-DSA signature"))
+    pid = quorum.propose(water[0], Action.QUARANTINE, target, to_bytes32("bad ML-DSA signature"))
     for peer in water[1:3]:
-        quorum.vote(peer.account, pid)
+        quorum.vote(peer, pid)
     assert owed()  # quarantined: its key can no longer be trusted, whatever governance decides
     Council(chain.client, [governor(chain.settings, s).account for s in SECTORS]).pass_proposal(
         [("Registry", "reinstateOracle", [suspect.address, to_bytes32("investigated: a bad disk")])], "reinstate")

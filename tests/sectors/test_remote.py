@@ -57,14 +57,14 @@ def test_a_twin_switches_only_for_an_executed_proposal_and_acks_every_command(fr
             assert not no_ref["ok"] and "no decision_ref" in str(no_ref["error"])
             quorum = QuorumClient(chain.client)
             voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
-            pid = quorum.propose(voters[0].account, Action.ISOLATE, to_bytes32("dc-primary"),
+            pid = quorum.propose(voters[0], Action.ISOLATE, to_bytes32("dc-primary"),
                                  to_bytes32("fault:dc-primary"))
             early = send(cmd_topic(Sector.BANKING), failover.model_copy(
                 update={"decision_ref": f"proposal:{pid}"}).model_dump_json(), 2)
             assert not early["ok"] and "not executed" in str(early["error"])  # one vote is not a decision
             assert runner.twin.service().active_dc == "dc-primary"  # nothing moved
             for voter in voters[1:]:
-                quorum.vote(voter.account, pid)
+                quorum.vote(voter, pid)
             assert quorum.node_status(to_bytes32("dc-primary")) == "isolated"
             done = send(cmd_topic(Sector.BANKING), failover.model_copy(
                 update={"decision_ref": f"proposal:{pid}"}).model_dump_json(), 3)

@@ -1,0 +1,230 @@
+"""Every quorum decision recounted from chain data alone (`qeaims audit verify`), and each new vote's
+ML-DSA-65 signature checked by the sector's peers (`oracles.peer_check`).
+
+The IsolationQuorum contract counts a vote on its secp256k1 transaction: the EVM cannot check ML-DSA-65
+cheaply. So a vote *is* a vote only when its logged signature verifies, under the voter's key of the
+epoch it names, over the proposal's ballot (docs/TRUST.md). The recount rebuilds, from logs and the
+registry's history (`chain.registry_history`), what the contract decided with and checks it again:
+- each proposal's captured membership and requirement equal q(n) over the sector's members when it
+  opened, its status epoch was the target's and its round the next one on (action, target);
+- each vote came from an oracle Active in the sector at that moment, under its current key epoch,
+  with a signature that verifies (a key epoch whose rotation the old key did not sign is no key);
+- each execution had at least max(captured q, q(members then)) such votes from voters still Active,
+  on a target still in the lifecycle the proposal was opened for.
+A decision that fails any of these is reported: it executed without a genuine quorum.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from chain.audit import _registration_ok, _rotation_ok
+from chain.registry_history import RegistryHistory, quorum_size, sector_key
+from keys.hybrid import Ballot, verify_vote
+
+__all__ = ["BadVote", "KeyBook", "bad_votes", "recount_quorum"]
+
+Position = tuple[int, int]
+_QUARANTINE = 2
+
+
+@functools.lru_cache(maxsize=65536)
+def _vote_ok(public_key: bytes, signature: bytes, action: int, target: bytes, status_epoch: int, round_: int,
+             chain_id: int, quorum: str, voter: str, key_epoch: int) -> bool:
+    """Memoised: peers re-read recent votes each peer interval; the answer is a pure function."""
+    return verify_vote(public_key, signature, Ballot(action, target, status_epoch, round_), chain_id=chain_id,
+                       quorum=quorum, voter=voter, key_epoch=key_epoch)
+
+
+class KeyBook:
+    """Each oracle's published ML-DSA keys by epoch, with whether the epoch's chain of trust holds
+    (registration proof of possession, then every rotation signed by the previous key and the new)."""
+
+    def __init__(self, db: sqlite3.Connection, chain_id: int, registry: str) -> None:
+        self._keys: dict[tuple[str, int], tuple[bytes, bool]] = {}
+        rows = db.execute("SELECT oracle, epoch, public_key, key_hash, sector, operator, sig_a, sig_b "
+                          "FROM oracle_keys ORDER BY oracle, epoch").fetchall()
+        for oracle, epoch, public_key, key_hash, sector, operator, sig_a, sig_b in rows:
+            key, account = bytes(public_key), to_checksum_address(oracle)
+            ok = "0x" + keccak(key).hex() == key_hash
+            if ok and int(epoch) == 1:
+                ok = _registration_ok(key, bytes(sig_a), chain_id, registry, account, bytes.fromhex(sector[2:]),
+                                      bytes.fromhex(operator[2:]))
+            elif ok:
+                previous = self._keys.get((str(oracle).lower(), int(epoch) - 1))
+                ok = previous is not None and previous[1] and _rotation_ok(
+                    previous[0], key, bytes(sig_a), bytes(sig_b or b""), int(epoch), chain_id, registry, account)
+            self._keys[(str(oracle).lower(), int(epoch))] = (key, ok)
+
+    def key(self, oracle: str, epoch: int) -> tuple[bytes, bool] | None:
+        return self._keys.get((oracle.lower(), epoch))
+
+
+@dataclass
+class _Proposal:
+    proposal_id: int
+    action: int
+    sector: str
+    target: bytes
+    opened: Position
+    tx: str
+    status_epoch: int | None = None
+    round: int | None = None
+    membership: int | None = None
+    required: int | None = None
+    genuine: set[str] = field(default_factory=set)  # voters whose signed vote checks out
+
+
+@dataclass(frozen=True)
+class BadVote:
+    proposal_id: int
+    voter: str
+    sector: str
+    block: int
+    log_index: int
+    tx: str
+    reason: str
+
+
+def _bytes(value: Any) -> bytes:
+    return bytes.fromhex(str(value)[2:]) if isinstance(value, str) else bytes(value)
+
+
+def _logs(db: sqlite3.Connection, quorum: str | None = None) -> list[tuple[Position, str, str, dict[str, Any]]]:
+    rows = db.execute("SELECT block, log_index, tx_hash, event, args FROM logs WHERE contract = 'IsolationQuorum' "
+                      "AND event IN ('ProposalCreated', 'ProposalBallot', 'VoteCast', 'ProposalExecuted') "
+                      "ORDER BY block, log_index").fetchall()
+    return [((int(b), int(i)), str(tx), str(e), json.loads(a)) for b, i, tx, e, a in rows]
+
+
+def _registry_address(db: sqlite3.Connection) -> str:
+    row = db.execute("SELECT value FROM meta WHERE key = 'registry'").fetchone()
+    return str(row[0]) if row else ""
+
+
+def _check_vote(p: _Proposal, voter: str, args: dict[str, Any], position: Position, history: RegistryHistory,
+                keys: KeyBook, chain_id: int, quorum: str) -> str | None:
+    """Why this vote is not a genuine vote, or None."""
+    state = history.oracle_at(voter, position)
+    if state is None or state.status != 1 or state.sector != p.sector:
+        return "the voter was not an active oracle of the sector"
+    key_epoch = int(args.get("keyEpoch", 0))
+    if key_epoch != state.key_epoch:
+        return f"signed under key epoch {key_epoch}, the registry held {state.key_epoch}"
+    if p.status_epoch is None or p.round is None:
+        return "the proposal's ballot was never logged"
+    key = keys.key(voter, key_epoch)
+    if key is None:
+        return f"no published key for epoch {key_epoch}"
+    if not key[1]:
+        return f"key epoch {key_epoch} is not trustworthy (its registration or rotation does not verify)"
+    if not _vote_ok(key[0], _bytes(args.get("pqSignature", b"")), p.action, p.target, p.status_epoch, p.round,
+                    chain_id, to_checksum_address(quorum), to_checksum_address(voter), key_epoch):
+        return "its ML-DSA-65 signature does not verify over the ballot"
+    return None
+
+
+def _walk(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, quorum: str,
+          on_problem: Any, on_bad_vote: Any, after: Position = (-1, -1)) -> None:
+    """Replays the quorum's logs; reports findings through the two callbacks."""
+    keys = KeyBook(db, chain_id, _registry_address(db))
+    proposals: dict[int, _Proposal] = {}
+    rounds: dict[tuple[int, bytes], int] = defaultdict(int)
+    for position, tx, event, a in _logs(db):
+        pid = int(a.get("proposalId", 0))
+        if event == "ProposalCreated":
+            p = _Proposal(pid, int(a["action"]), sector_key(a["sector"]), _bytes(a["target"]), position, tx)
+            proposals[pid] = p
+            rounds[(p.action, p.target)] += 1
+            p.round = rounds[(p.action, p.target)]
+            continue
+        p_or_none = proposals.get(pid)
+        if p_or_none is None:
+            on_problem(position, tx, f"{event} for proposal {pid}, which was never created")
+            continue
+        p = p_or_none
+        if event == "ProposalBallot":
+            _check_ballot(p, a, position, tx, history, on_problem)
+        elif event == "VoteCast":
+            voter = str(a["oracle"]).lower()
+            reason = _check_vote(p, voter, a, position, history, keys, chain_id, quorum)
+            if reason is None:
+                p.genuine.add(voter)
+            elif position > after:
+                on_bad_vote(BadVote(pid, voter, p.sector, position[0], position[1], tx, reason))
+        elif event == "ProposalExecuted":
+            _check_execution(p, position, tx, history, on_problem)
+
+
+def _target_epoch(p: _Proposal, history: RegistryHistory, position: Position) -> int | None:
+    if p.action == _QUARANTINE:
+        oracle = history.oracle_at("0x" + p.target[12:].hex(), position)
+        return None if oracle is None else oracle.status_epoch
+    node = history.node_at(p.target, position)
+    return None if node is None else node.status_epoch
+
+
+def _check_ballot(p: _Proposal, a: dict[str, Any], position: Position, tx: str, history: RegistryHistory,
+                  on_problem: Any) -> None:
+    logged_round = int(a["round"])
+    p.status_epoch, p.membership, p.required = int(a["statusEpoch"]), int(a["membership"]), int(a["required"])
+    members = len(history.members_at(p.sector, position))
+    if p.membership != members:
+        on_problem(position, tx, f"proposal {p.proposal_id} captured a membership of {p.membership}, "
+                                 f"the sector had {members} members")
+    if p.required != quorum_size(members):
+        on_problem(position, tx, f"proposal {p.proposal_id} requires {p.required} votes, q({members}) is "
+                                 f"{quorum_size(members)}")
+        p.required = quorum_size(members)
+    if logged_round != p.round:
+        on_problem(position, tx, f"proposal {p.proposal_id} is round {logged_round}, it was round {p.round}")
+    epoch = _target_epoch(p, history, position)
+    if epoch != p.status_epoch:
+        on_problem(position, tx, f"proposal {p.proposal_id} was opened on status epoch {p.status_epoch}, "
+                                 f"the target's was {epoch}")
+
+
+def _check_execution(p: _Proposal, position: Position, tx: str, history: RegistryHistory, on_problem: Any) -> None:
+    active = history.active_at(p.sector, position)
+    counted = {v for v in p.genuine if v in active}
+    required = max(p.required or 0, quorum_size(len(history.members_at(p.sector, position))))
+    if len(counted) < required:
+        on_problem(position, tx, f"proposal {p.proposal_id} executed with {len(counted)} genuine votes of active "
+                                 f"oracles, it needed {required}")
+    epoch = _target_epoch(p, history, position)
+    if epoch != p.status_epoch:
+        on_problem(position, tx, f"proposal {p.proposal_id} executed on status epoch {epoch}, it was opened on "
+                                 f"{p.status_epoch}: votes from an earlier lifecycle")
+
+
+def recount_quorum(db: sqlite3.Connection, history: RegistryHistory, chain_id: int,
+                   quorum_address: str) -> list[dict[str, Any]]:
+    """Every proposal, vote and execution of the quorum recounted; one dict per problem."""
+    problems: list[dict[str, Any]] = []
+
+    def on_problem(position: Position, tx: str, message: str) -> None:
+        problems.append({"message": message, "block": position[0], "tx": tx})
+
+    def on_bad_vote(vote: BadVote) -> None:
+        problems.append({"message": f"vote by {to_checksum_address(vote.voter)} on proposal {vote.proposal_id} "
+                                    f"is not a vote: {vote.reason}", "block": vote.block, "tx": vote.tx})
+
+    _walk(db, history, chain_id, quorum_address, on_problem, on_bad_vote)
+    return problems
+
+
+def bad_votes(db: sqlite3.Connection, chain_id: int, quorum_address: str, after: Position) -> list[BadVote]:
+    """Votes logged after `after` whose signature, key epoch or voter does not check out (what a peer
+    treats as an intrusion)."""
+    history = RegistryHistory.from_db(db)
+    found: list[BadVote] = []
+    _walk(db, history, chain_id, quorum_address, lambda *_: None, found.append, after)
+    return found
