@@ -17,7 +17,10 @@ from pathlib import Path
 from keys.messages import MAX_EVENT_KIND, EventToSign
 from qeaims.errors import InvalidEvent
 
-__all__ = ["MAX_PAYLOAD", "EventOutbox", "OutboxRow"]
+__all__ = [
+    "BATCH_OVERHEAD_BYTES", "EVENT_HEAD_BYTES", "MAX_BATCHES_PER_BLOCK", "MAX_BATCH_BYTES", "MAX_BATCH_EVENTS",
+    "MAX_BYTES_PER_BLOCK", "MAX_PAYLOAD", "EventOutbox", "OutboxRow", "encoded_size",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -34,6 +37,24 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 MAX_KIND = MAX_EVENT_KIND  # IEventLedger.EventKind's last value (keys.messages keeps the one copy)
 MAX_PAYLOAD = 4096  # EventLedger.MAX_PAYLOAD
+# EventLedger's bounds (tests/chain/test_ledger_bounds.py checks these copies against the contract). A
+# batch's size is the ABI encoding of its events: EVENT_HEAD_BYTES per event plus its payload padded
+# to 32 bytes; the recordBatch calldata is that plus BATCH_OVERHEAD_BYTES.
+MAX_BATCH_EVENTS = 512  # EventLedger.MAX_BATCH
+EVENT_HEAD_BYTES = 192
+BATCH_OVERHEAD_BYTES = 3492
+MAX_BATCH_BYTES = 131_072
+MAX_BATCHES_PER_BLOCK = 8  # per oracle
+MAX_BYTES_PER_BLOCK = 262_144  # per oracle
+
+
+def encoded_size(payload_length: int) -> int:
+    """One event's share of a batch's size, as EventLedger counts it."""
+    return EVENT_HEAD_BYTES + (payload_length + 31) // 32 * 32
+
+
+# every event the outbox accepts fits a batch of its own, so none can block the events behind it
+assert encoded_size(MAX_PAYLOAD) <= MAX_BATCH_BYTES
 
 
 def _checked(kind: int, node: bytes, payload: bytes) -> tuple[int, bytes, bytes]:
@@ -52,6 +73,11 @@ class OutboxRow:
     kind: int
     node: bytes
     payload: bytes
+
+    @property
+    def size(self) -> int:
+        """This event's share of a batch's size (`encoded_size`)."""
+        return encoded_size(len(self.payload))
 
     def to_sign(self) -> EventToSign:
         return EventToSign(seq=self.seq, kind=self.kind, node=self.node, payload=self.payload)

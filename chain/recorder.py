@@ -4,6 +4,18 @@ send from the oracle's secp256k1 account, confirm in the outbox when the receipt
 Batches are pipelined up to the client's in-flight window. The ledger demands that each batch
 start right after the oracle's last recorded sequence, so if one batch fails, the batches behind
 it fail too and are resent in order after `sync()`: nothing is skipped and nothing is recorded twice.
+
+Bounds (EventLedger, issue 13). A batch holds at most `MAX_BATCH_EVENTS` events and
+`MAX_BATCH_BYTES` encoded bytes: the recorder cuts the outbox into batches by both. The ledger
+also takes at most `MAX_BATCHES_PER_BLOCK` batches and `MAX_BYTES_PER_BLOCK` bytes per oracle and
+block. The recorder never has more than that in flight: every transaction that lands in one block
+was sent before the block was sealed and its receipt is read after, so it was in flight at the
+same moment as all the others of that block, and their sum is within the budget. Budget is given
+back only when a receipt is read, so the next batch can only land in a later block. Should the
+ledger refuse a batch anyway (another sender on the same account used the block's budget), the
+batches behind it fail on their sequence numbers, and the recorder re-syncs with the chain and
+sends again: every retry is sent after the refused transaction's receipt, so it lands in a later
+block, with a fresh budget. It gives up only after three attempts in a row that recorded nothing.
 """
 
 from __future__ import annotations
@@ -16,14 +28,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chain.client import ChainClient, SentTx
-from chain.outbox import EventOutbox, OutboxRow
+from chain.outbox import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    MAX_BATCHES_PER_BLOCK,
+    MAX_BYTES_PER_BLOCK,
+    EventOutbox,
+    OutboxRow,
+)
 from keys.hybrid import sign_batch
 from keys.identity import HybridIdentity
 from qeaims.errors import ChainError, ContractRejected, IdentityError
 
 __all__ = ["EventRecorder", "FlushReport", "canonical_payload"]
 
-MAX_BATCH = 500
+MAX_BATCH = 500  # events per batch by default (the ledger takes at most MAX_BATCH_EVENTS = 512)
+# refusals after which the recorder re-syncs with the chain and sends again from its lastSeq
+_RETRIED = frozenset({"LedgerSequenceGap", "LedgerSequenceNotIncreasing", "LedgerRateLimited"})
+_ATTEMPTS_WITHOUT_PROGRESS = 3
 
 
 def canonical_payload(value: dict[str, Any]) -> bytes:
@@ -45,6 +67,10 @@ class EventRecorder:
         self.identity = identity
         self.outbox = outbox
         self._synced = False
+        # EventLedger's bounds; instance attributes so that a test can play a sender that ignores them
+        self.max_batch_bytes = MAX_BATCH_BYTES
+        self.batches_per_block = MAX_BATCHES_PER_BLOCK
+        self.bytes_per_block = MAX_BYTES_PER_BLOCK
 
     def chain_last_seq(self) -> int:
         return int(self.client.call1("EventLedger", "lastSeq", self.identity.address))
@@ -80,37 +106,71 @@ class EventRecorder:
         max_batch: int = MAX_BATCH,
         on_confirmed: Callable[[int, float], None] | None = None,
     ) -> FlushReport:
-        """Send every pending event in order.
+        """Send every pending event in order, in batches within the ledger's bounds.
 
-        A sequence refusal means the chain and the outbox disagree (the chain lost blocks, or another
-        sender got in between): re-sync and try once more. Any other error is raised after re-syncing.
+        A sequence refusal means the chain and the outbox disagree (the chain lost blocks, another
+        sender got in between, or a batch was refused for the block's budget and those behind it
+        followed): re-sync and send again, in a later block. Any other error is raised after re-syncing,
+        and so is a sequence refusal after three attempts in a row that recorded nothing.
         """
-        try:
-            return self._flush_once(max_batch, on_confirmed)
-        except ContractRejected as exc:
-            if exc.error not in ("LedgerSequenceGap", "LedgerSequenceNotIncreasing"):
-                raise
-            return self._flush_once(max_batch, on_confirmed)
+        max_batch = max(1, min(max_batch, MAX_BATCH_EVENTS))
+        report = FlushReport()
+        stalled = 0
+        last_seen = -1
+        while True:
+            try:
+                self._flush_once(max_batch, on_confirmed, report)
+                return report
+            except ContractRejected as exc:
+                if exc.error not in _RETRIED:
+                    raise
+                on_chain = self.chain_last_seq()  # progress is what the chain holds, however it got there
+                stalled = 0 if on_chain > last_seen else stalled + 1
+                last_seen = on_chain
+                if stalled >= _ATTEMPTS_WITHOUT_PROGRESS:
+                    raise
 
-    def _flush_once(self, max_batch: int, on_confirmed: Callable[[int, float], None] | None) -> FlushReport:
+    def next_batch(self, max_batch: int = MAX_BATCH, after_seq: int = 0) -> list[OutboxRow]:
+        """The pending events after `after_seq` that make the next batch: at most `max_batch` events
+        (and MAX_BATCH_EVENTS) and `max_batch_bytes` encoded bytes; never empty while any is pending
+        (one event always fits)."""
+        rows = self.outbox.pending(max(1, min(max_batch, MAX_BATCH_EVENTS)), after_seq=after_seq)
+        size = 0
+        for i, row in enumerate(rows):
+            size += row.size
+            if size > self.max_batch_bytes and i > 0:
+                return rows[:i]
+        return rows
+
+    def _flush_once(self, max_batch: int, on_confirmed: Callable[[int, float], None] | None,
+                    report: FlushReport) -> None:
         if not self._synced:
             self.sync()
-        report = FlushReport()
-        in_flight: deque[tuple[SentTx, list[OutboxRow]]] = deque()
+        in_flight: deque[tuple[SentTx, list[OutboxRow], int]] = deque()
+        in_flight_bytes = 0
         after = 0
+        queued: list[OutboxRow] = []
         window = self.client.inflight_per_sender
         try:
             while True:
                 while len(in_flight) < window:
-                    rows = self.outbox.pending(max_batch, after_seq=after)
-                    if not rows:
+                    if not queued:
+                        queued = self.next_batch(max_batch, after_seq=after)
+                    if not queued:
                         break
-                    in_flight.append((self._send(rows), rows))
-                    after = rows[-1].seq
+                    size = sum(r.size for r in queued)
+                    if in_flight and (len(in_flight) >= self.batches_per_block
+                                      or in_flight_bytes + size > self.bytes_per_block):
+                        break  # a block's budget is in flight: this batch waits for a receipt
+                    in_flight.append((self._send(queued), queued, size))
+                    in_flight_bytes += size
+                    after = queued[-1].seq
+                    queued = []
                 if not in_flight:
                     break
-                sent, rows = in_flight.popleft()
+                sent, rows, size = in_flight.popleft()
                 receipt = self.client.wait(sent)
+                in_flight_bytes -= size
                 self.outbox.mark_confirmed([r.seq for r in rows], sent.tx_hash)
                 latency = time.monotonic() - sent.sent_at
                 report.events += len(rows)
@@ -121,14 +181,13 @@ class EventRecorder:
                     on_confirmed(len(rows), latency)
         except BaseException:
             # every transaction still in flight is awaited, so its window slot is given back
-            for sent, _ in in_flight:
+            for sent, _, _ in in_flight:
                 try:
                     self.client.wait(sent, timeout_s=5.0)
                 except ChainError:
                     pass
             self._synced = False
             raise
-        return report
 
     def _send(self, rows: list[OutboxRow]) -> SentTx:
         batch = sign_batch(

@@ -85,6 +85,42 @@ def test_oracle_killed_mid_flush_loses_and_repeats_nothing(fresh_chain) -> None:
     assert result.ok and result.events == written
 
 
+def test_oracle_killed_between_batches_of_a_split_flush_loses_and_repeats_nothing(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13: a flush cut by the ledger's byte bound into many batches, the oracle SIGKILLed once
+    some have landed and others are in flight; the restarted oracle sends exactly the rest."""
+    chain = fresh_chain
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+        from chain.connect import connect
+        from qeaims.config import load_settings
+        from tests.support import oracle, recorder
+        from keys.ids import to_bytes32
+        settings = load_settings(home={str(chain.settings.home)!r}, rpc_port={chain.settings.rpc_port},
+                                 scrypt_n={chain.settings.scrypt_n})
+        client, _ = connect(settings)
+        rec = recorder(client, settings, oracle(settings, "banking", 3))
+        rec.outbox.append_many((1, to_bytes32("atm-1"), os.urandom(2048).hex().encode()) for _ in range(600))
+        print("written", flush=True)
+        rec.flush(on_confirmed=lambda n, _: print("batch", n, flush=True))
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "written"
+    assert child.stdout.readline().startswith("batch 30")  # cut by bytes: 30 events of 4,096 bytes a batch
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    rec = recorder(chain.client, chain.settings, oracle(chain.settings, "banking", 3))
+    landed = rec.chain_last_seq()
+    assert 30 <= landed < 600 and landed % 30 == 0
+    rec.sync()
+    rest = rec.flush()
+    assert rest.events == 600 - landed  # what the chain lacked, and only that
+    assert rec.chain_last_seq() == 600 == rec.outbox.last_seq()
+    result = audit(chain)
+    assert result.ok and result.events == 600
+
+
 def test_a_keeper_whose_chain_is_gone_stops(tmp_path: Path) -> None:
     """A benchmark killed with its temporary chain must not leave its journal keeper polling forever;
     a chain that comes back gets a new keeper from `start_anvil`."""
