@@ -83,11 +83,16 @@ class IntrusionTally:
             if isinstance(body, dict):
                 self.add(str(oracle), int(seq), body)
 
-    def quorate(self, active: set[str], required: dict[str, int]) -> list[Quarantine]:
-        """Sensors named by at least the sector's required number of distinct active oracles."""
+    def quorate(self, active: dict[str, str] | set[str], required: dict[str, int]) -> list[Quarantine]:
+        """Sensors named by at least the sector's required number of distinct active oracles *of that
+        sector*: `active` maps each active oracle to its registry sector (a verdict's own ``sector``
+        field is the sender's claim, and an oracle of another sector does not count for this one, as
+        the audit's recount in `chain.quarantines` insists). A plain set skips the sector check (a
+        pre-filter that never decides)."""
         out = []
         for (sector, sensor), by in sorted(self.named.items()):
-            voters = sorted((o, s) for o, s in by.items() if o in active)
+            voters = sorted((o, s) for o, s in by.items()
+                            if o in active and (isinstance(active, set) or active[o] == sector))
             if sector in required and len(voters) >= required[sector] > 0:
                 asset, node = self.assets[(sector, sensor)]
                 out.append(Quarantine(sector, sensor, asset, node, voters))

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from web3 import Web3
 
@@ -57,6 +57,7 @@ from controller.crews import CrewPool
 from controller.cyber import TECHNICIAN_S, IntrusionTally, Quarantine
 from controller.plans import ResponsePlan
 from controller.protect import inverse, protections
+from keys.errors import KeysError
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32, split_event_id, to_bytes32
 from qeaims import logs
@@ -71,6 +72,7 @@ __all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner"]
 COMMAND_TIMEOUT_S = 30.0  # a busy device answers at its next step; silence this long is an outage
 OPTIONAL_TIMEOUT_S = 5.0  # a protective command's device may not answer: its silence is recorded
 # (a sector with no device online, `Commander.online`, is not waited for at all)
+_T = TypeVar("_T")
 SENSOR_QUARANTINE = kind_by_name("sensor-quarantine")
 INTRUSION = kind_by_name("intrusion")
 STEP_KINDS: dict[str, int] = {
@@ -123,7 +125,7 @@ class Controller:
         self.isolations: dict[int, Isolation] = {}
         self._done = self._steps_in_outbox()
         self.tally = IntrusionTally()
-        self._chain_view: dict[str, tuple[float, int]] = {}
+        self._chain_view: dict[str, tuple[float, Any]] = {}
         self.quarantines = self._quarantines_in_outbox()
 
     def close(self) -> None:
@@ -241,26 +243,38 @@ class Controller:
         log_line(f"controller-sensor-{state}", sector=q.sector, sensor=q.sensor, node=q.node, seq=seq)
         return seq
 
-    def _active_oracles(self) -> set[str]:
+    def _active_oracles(self) -> dict[str, str]:
+        """Each named oracle that is Active, with its registry sector's name."""
         named = {o for by in self.tally.named.values() for o in by}
-        return {o for o in named if self._cached(f"oracle:{o}", partial(self._oracle_status, o)) == 1}
+        out: dict[str, str] = {}
+        for o in named:
+            status, sector = self._cached(f"oracle:{o}", partial(self._oracle_record, o))
+            if status == 1:
+                out[o] = sector
+        return out
 
     def _required_votes(self) -> dict[str, int]:
         sectors = {sector for sector, _ in self.tally.named}
         return {s: self._cached(f"required:{s}", partial(self._required, s)) for s in sectors}
 
-    def _oracle_status(self, oracle: str) -> int:
-        return int(self.client.call1("Registry", "oracle", to_checksum(oracle))[4])
+    def _oracle_record(self, oracle: str) -> tuple[int, str]:
+        record = self.client.call1("Registry", "oracle", to_checksum(oracle))
+        try:
+            sector = from_bytes32(bytes(record[0]))
+        except KeysError:
+            sector = ""
+        return int(record[4]), sector
 
     def _required(self, sector: str) -> int:
         return int(self.client.call1("IsolationQuorum", "requiredVotes", to_bytes32(sector)))
 
-    def _cached(self, key: str, read: Callable[[], int], ttl_s: float = 5.0) -> int:
+    def _cached(self, key: str, read: Callable[[], _T], ttl_s: float = 5.0) -> _T:
         """A chain view read at most every `ttl_s` (the loop runs twice a second; statuses change rarely)."""
-        at, value = self._chain_view.get(key, (float("-inf"), 0))
-        if time.monotonic() - at > ttl_s:
-            value = read()
-            self._chain_view[key] = (time.monotonic(), value)
+        cached = self._chain_view.get(key)
+        if cached is not None and time.monotonic() - cached[0] <= ttl_s:
+            return cast(_T, cached[1])
+        value = read()
+        self._chain_view[key] = (time.monotonic(), value)
         return value
 
     def _record(self, iso: Isolation, step: str, **fields: Any) -> int:

@@ -46,6 +46,19 @@ def test_the_tally_counts_distinct_active_oracles_and_ignores_verdicts_without_a
     assert tally.quorate({"0xa"}, {"banking": 2}) == []  # a quarantined oracle's word does not count
 
 
+def test_the_tally_counts_only_oracles_of_the_sensors_sector() -> None:
+    """An oracle of another sector that claims `sector: banking` in its verdict does not count for
+    banking's quorum (the audit's recount refuses such a quarantine, so the controller must not record one)."""
+    tally = IntrusionTally()
+    body = json.loads(intrusion())
+    tally.add("0xa", 1, body)
+    tally.add("0xe", 1, body)  # a water oracle naming a banking sensor
+    assert tally.quorate({"0xa": "banking", "0xe": "water"}, {"banking": 2}) == []
+    tally.add("0xb", 1, body)
+    [q] = tally.quorate({"0xa": "banking", "0xb": "banking", "0xe": "water"}, {"banking": 2})
+    assert q.evidence == [("0xa", 1), ("0xb", 1)]
+
+
 def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technician_fixed_it(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     port = free_port()

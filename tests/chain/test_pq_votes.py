@@ -1,0 +1,85 @@
+"""Class 6 of issue 13 on a real chain: whoever holds only an oracle's secp256k1 key — the quantum
+adversary — can send vote transactions, but not votes. A vote whose ML-DSA-65 signature does not
+verify, or that is signed under a key epoch its rotation the old key never authorised, is found by
+the sector's peers (who put the sender to the quarantine quorum) and by the audit's recount (which
+reports any decision that needed it)."""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
+
+from chain.connect import contract_abis
+from chain.indexer import Indexer
+from chain.quorum import VOTE_GAS, Action, QuorumClient
+from chain.quorum_audit import recount_quorum
+from chain.registry_history import RegistryHistory
+from keys.hybrid import sign_rotation
+from keys.identity import HybridIdentity
+from keys.ids import to_bytes32
+from oracles.peer_check import PeerChecker
+from tests.support import oracle, recorder
+
+
+def _recount(chain, path) -> list[str]:  # type: ignore[no-untyped-def]
+    index = Indexer(path, chain.client.rpc, chain.deployment, contract_abis())
+    index.sync()
+    found = recount_quorum(index.db, RegistryHistory.from_db(index.db), chain.client.chain_id,
+                           chain.deployment.isolation_quorum)
+    index.close()
+    return [str(p["message"]) for p in found]
+
+
+def test_a_vote_without_a_valid_ml_dsa_signature_is_no_vote(fresh_chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    quorum = QuorumClient(chain.client)
+    water = [oracle(chain.settings, "water", i) for i in range(1, 5)]
+    node = to_bytes32("pump-1")
+    pid = quorum.propose(water[0], Action.ISOLATE, node, to_bytes32("leak"))
+    quorum.vote(water[1], pid)
+    assert _recount(chain, tmp_path / "before.sqlite") == []
+    # water-3's secp256k1 key is in the adversary's hands, its ML-DSA key is not: the deciding vote
+    # carries a signature of the right size that is no ML-DSA signature of water-3
+    chain.client.transact(water[2].account, "IsolationQuorum", "vote", pid, 1, os.urandom(3309), gas=VOTE_GAS)
+    assert quorum.node_status(node) == "isolated"  # the EVM cannot tell
+    found = _recount(chain, tmp_path / "after.sqlite")
+    assert any(f"vote by {water[2].address} on proposal {pid} is not a vote" in m for m in found), found
+    assert any(f"proposal {pid} executed with 2 genuine votes" in m for m in found), found
+    # the sector's honest peers see it and put the sender to the quarantine quorum
+    actions = []
+    for i in (0, 1, 3):
+        checker = PeerChecker(chain.client, chain.deployment, recorder(chain.client, chain.settings, water[i]),
+                              tmp_path / f"peer-{i}.sqlite")
+        actions += [(f.sender, f.action) for f in checker.check()]
+        assert checker.check() == []  # each vote is judged once
+        checker.close()
+    assert actions == [(water[2].address, "quarantine-vote")] * 3
+    assert int(chain.client.call1("Registry", "oracle", water[2].address)[4]) == 2  # quarantined
+
+
+def test_a_rotation_the_old_key_did_not_sign_makes_every_later_vote_no_vote(fresh_chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    quorum = QuorumClient(chain.client)
+    water = [oracle(chain.settings, "water", i) for i in range(1, 5)]
+    victim = water[3]
+    # the adversary swaps in a post-quantum key of its own: it can prove possession of the new key,
+    # but the "old key's authorisation" is its own signature too
+    pretended_old = HybridIdentity(account=victim.account, mldsa_key=MLDSA65PrivateKey.generate(), key_epoch=1)
+    adversary_key = MLDSA65PrivateKey.generate()
+    forged = sign_rotation(pretended_old, adversary_key, chain_id=chain.client.chain_id,
+                           registry=chain.deployment.registry)
+    chain.client.transact(victim.account, "Registry", "rotateKey", forged.new_public_key, forged.old_signature,
+                          forged.new_signature)
+    seized = pretended_old.with_rotated_key(adversary_key)
+    pid = quorum.propose(water[0], Action.ISOLATE, to_bytes32("pump-2"), to_bytes32("leak"))
+    quorum.vote(water[1], pid)
+    quorum.vote(seized, pid)  # a well-formed signature under the seized epoch
+    assert quorum.node_status(to_bytes32("pump-2")) == "isolated"
+    found = _recount(chain, tmp_path / "index.sqlite")
+    assert any("key epoch 2 is not trustworthy" in m for m in found), found
+    assert any(f"proposal {pid} executed with 2 genuine votes" in m for m in found), found
+    checker = PeerChecker(chain.client, chain.deployment, recorder(chain.client, chain.settings, water[0]),
+                          tmp_path / "peer.sqlite")
+    assert [(f.sender, f.action) for f in checker.check()] == [(victim.address, "quarantine-vote")]
+    checker.close()
