@@ -20,7 +20,7 @@ app = typer.Typer(help="Benchmarks: measured figures, printed as tables or JSON.
 def ledger(
     seconds: Annotated[float, typer.Option(min=1, max=3600, help="measured duration (after a 3 s warm-up)")] = 60,
     oracles: Annotated[int, typer.Option(min=1, max=24, help="oracle processes recording at once")] = 4,
-    batch: Annotated[int, typer.Option(min=1, max=1024, help="events per transaction")] = 500,
+    batch: Annotated[int, typer.Option(min=1, max=512, help="events per transaction (at most; the ledger also bounds bytes)")] = 500,
     payload_bytes: Annotated[int, typer.Option(min=0, max=4096, help="payload size per event")] = 64,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
