@@ -12,15 +12,16 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import rlp
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.abi import type_string
@@ -28,19 +29,22 @@ from chain.artifacts import build_contracts, load_artifact
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.consortium import CONTROL_OPERATOR, CONTROL_SECTOR, NODES, OPERATORS, ORACLES_PER_SECTOR, SECTORS
-from chain.governance import Council
+from chain.governance import Call, Council
 from chain.manifest import Deployment, save_deployment
 from chain.node import DEV_MNEMONIC
 from chain.rpc import RpcClient
+from keys.council_messages import sign_governor_key
 from keys.hybrid import sign_registration
 from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore, save_keystore
 from qeaims.config import Settings
+from qeaims.errors import TransactionFailed
 
 __all__ = [
     "DevConsortium",
     "controller_keystore",
+    "create_address",
     "deploy_contracts",
     "deploy_dev_consortium",
     "dev_controller",
@@ -78,6 +82,11 @@ def _constructor_data(name: str, args: list[Any]) -> bytes:
     return artifact.bytecode + encoded
 
 
+def create_address(sender: str, nonce: int) -> str:
+    """The address a CREATE from `sender` at `nonce` deploys to: keccak256(rlp([sender, nonce]))[12:]."""
+    return to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:])
+
+
 def _create(client: ChainClient, deployer: LocalAccount, name: str, args: list[Any]) -> str:
     receipt = client.wait(client.send_raw(deployer, to=None, data=_constructor_data(name, args),
                                           contract=name, label="constructor"))
@@ -85,9 +94,14 @@ def _create(client: ChainClient, deployer: LocalAccount, name: str, args: list[A
 
 
 def deploy_contracts(
-    settings: Settings, deployer: LocalAccount, governors: list[str], progress: Progress = lambda _: None
+    settings: Settings, deployer: LocalAccount, governors: Sequence[HybridIdentity],
+    progress: Progress = lambda _: None,
 ) -> tuple[ChainClient, Deployment]:
-    """Deploy and wire the contracts; returns a client bound to them and the saved manifest."""
+    """Deploy and wire the contracts; returns a client bound to them and the saved manifest.
+
+    Each governor's ML-DSA-65 key goes into the council's constructor with a proof of possession
+    bound to the council's address, which is predicted from the deployer's nonce (CREATE) and
+    checked after deployment."""
     build_contracts()
     rpc = RpcClient(settings.rpc_url)
     chain_id = int(rpc.call("eth_chainId"), 16)
@@ -101,8 +115,15 @@ def deploy_contracts(
     quorum = _create(bootstrap, deployer, "IsolationQuorum",
                      [registry, deployer.address, settings.voting_window_s, settings.isolation_cap_bps])
     progress("deploying GovernanceCouncil")
+    nonce = int(rpc.call("eth_getTransactionCount", [deployer.address, "pending"]), 16)
+    predicted = create_address(deployer.address, nonce)
+    proofs = [sign_governor_key(g, chain_id=chain_id, council=predicted, key_epoch=1) for g in governors]
     council = _create(bootstrap, deployer, "GovernanceCouncil",
-                      [governors, settings.council_threshold, settings.proposal_lifetime_s])
+                      [[g.address for g in governors], [g.pq_public_key for g in governors], proofs,
+                       settings.council_threshold, settings.proposal_lifetime_s, settings.council_delay_s])
+    if council != predicted:
+        raise TransactionFailed(f"the council deployed at {council}, not at the predicted {predicted}: "
+                                "its governors' proofs of possession name the wrong address")
     client = ChainClient(
         rpc,
         chain_id=chain_id,
@@ -133,7 +154,7 @@ def deploy_contracts(
         event_ledger=ledger,
         isolation_quorum=quorum,
         governance_council=council,
-        governors=tuple(governors),
+        governors=tuple(g.address for g in governors),
         council_threshold=settings.council_threshold,
     )
     save_deployment(deployment, settings.manifest_path)
@@ -205,18 +226,16 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     }
     controller = _identity(settings, controller_keystore(settings), "controller")
     deployer = dev_deployer()
-    client, deployment = deploy_contracts(settings, deployer, [g.address for g in governors.values()], progress)
+    client, deployment = deploy_contracts(settings, deployer, list(governors.values()), progress)
     progress("funding governors, oracles and the controller")
     members = [*governors.values(), *(o for group in oracles.values() for o in group), controller]
     client.send_all(functools.partial(client.send_raw, deployer, to=m.address, value=10**21, gas=21_000,
                                       label="fund") for m in members)
-    council = Council(client, [g.account for g in governors.values()])
+    council = Council(client, list(governors.values()))
     registry = deployment.registry
+    proposals: list[tuple[list[Call], str]] = []
     for sector in SECTORS:
-        progress(f"registering the {sector} sector through the council")
-        calls: list[tuple[str, str, list[Any]]] = [
-            ("Registry", "addOperator", [to_bytes32(OPERATORS[sector]), to_bytes32(sector)])
-        ]
+        calls: list[Call] = [("Registry", "addOperator", [to_bytes32(OPERATORS[sector]), to_bytes32(sector)])]
         for oracle in oracles[sector]:
             pop = sign_registration(oracle, chain_id=client.chain_id, registry=registry,
                                     sector=to_bytes32(sector), operator=to_bytes32(OPERATORS[sector]))
@@ -225,15 +244,16 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
         for node in (n for n in NODES if n.sector == sector):
             calls.append(("Registry", "addNode", [to_bytes32(node.node), to_bytes32(sector), to_bytes32(node.kind),
                                                   node.criticality, [to_bytes32(d) for d in node.depends_on]]))
-        council.pass_proposal(calls, f"register the {sector} sector: operator, {len(oracles[sector])} oracles, nodes")
-    progress("registering the controller through the council")
+        proposals.append((calls, f"register the {sector} sector: operator, {len(oracles[sector])} oracles, nodes"))
     pop = sign_registration(controller, chain_id=client.chain_id, registry=registry,
                             sector=to_bytes32(CONTROL_SECTOR), operator=to_bytes32(CONTROL_OPERATOR))
-    council.pass_proposal([
+    proposals.append(([
         ("Registry", "addSector", [to_bytes32(CONTROL_SECTOR)]),
         ("Registry", "addOperator", [to_bytes32(CONTROL_OPERATOR), to_bytes32(CONTROL_SECTOR)]),
         ("Registry", "registerOracle", [controller.address, to_bytes32(CONTROL_SECTOR), to_bytes32(CONTROL_OPERATOR),
                                         controller.pq_public_key, pop]),
         ("IsolationQuorum", "grantRole", [REPAIR_ROLE, controller.address]),
-    ], "register the self-healing controller: its own sector, identity and REPAIR_ROLE")
+    ], "register the self-healing controller: its own sector, identity and REPAIR_ROLE"))
+    progress(f"registering {len(SECTORS)} sectors and the controller through {len(proposals)} council proposals")
+    council.pass_proposals(proposals)
     return client, deployment

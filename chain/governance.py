@@ -1,29 +1,76 @@
-"""Council proposals from Python: encode the calls, propose, collect approvals, execute.
+"""Council proposals from Python: encode the calls, propose, approve (ML-DSA-signed), execute.
 
 Every membership or configuration change goes through here (or the same contract calls made by
 another tool): the council contract is the only admin of the registry and the quorum.
+
+The council stores only the hash of a proposal's calls; the calls are read back from its
+`ProposalCreated` log (:meth:`Council.proposal`) and passed to `execute`. Every approval, the
+proposer's included, carries the governor's ML-DSA-65 signature over
+`keys.council_messages.approval_message`; a governor signs the calls hash it recomputed itself from
+the logged calls, so it approves what it read, not what the contract says it stores. A proposal that
+reaches the threshold is queued; `execute` works from its eta on (`Settings.council_delay_s`, 1 s in
+development), `execute_emergency` earlier with `emergencyThreshold()` approvals and a reason.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from chain.client import ChainClient
 from chain.rpc import RpcError
-from qeaims.errors import TransactionFailed
+from keys.council_messages import calls_hash, description_hash, sign_approval
+from keys.identity import HybridIdentity
+from qeaims.errors import ContractRejected, TransactionFailed
 
-__all__ = ["Call", "Council"]
+__all__ = ["STATES", "Call", "Council", "ProposalCalls"]
 
 Call = tuple[str, str, list[Any]]  # (contract name, function, arguments)
 
+STATES = ("None", "Pending", "Succeeded", "Queued", "Ready", "Executed", "Cancelled", "Expired")
+
+_CONTRACT = "GovernanceCouncil"
+
+
+@dataclass(frozen=True)
+class ProposalCalls:
+    """A proposal's calls as its `ProposalCreated` log records them."""
+
+    proposal_id: int
+    proposer: str
+    targets: list[str]
+    values: list[int]
+    calldatas: list[bytes]
+    description: str
+    calls_hash: bytes  # as logged; equals :meth:`recomputed_hash` for any genuine proposal
+    block: int
+
+    @property
+    def description_hash(self) -> bytes:
+        return description_hash(self.description)
+
+    def recomputed_hash(self) -> bytes:
+        return calls_hash(self.targets, self.values, self.calldatas, self.description_hash)
+
 
 class Council:
-    def __init__(self, client: ChainClient, governors: Sequence[LocalAccount] = ()) -> None:
+    def __init__(self, client: ChainClient, governors: Sequence[HybridIdentity] = ()) -> None:
+        for g in governors:
+            if not isinstance(g, HybridIdentity):
+                raise TypeError("Council needs governors' HybridIdentity (their ML-DSA keys sign approvals), "
+                                f"not {type(g).__name__}: pass the identity, not identity.account")
         self.client = client
         self.governors = list(governors)
+
+    # ---- reading --------------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self.client.address(_CONTRACT)
 
     def encode(self, calls: Sequence[Call]) -> tuple[list[str], list[int], list[bytes]]:
         targets = [self.client.address(contract) for contract, _, _ in calls]
@@ -34,43 +81,174 @@ class Council:
         """Run each call as the council would (eth_call from its address) and raise the decoded
         error of the first that would fail, so a proposal that can never execute is not created.
         Calls are simulated one by one, so use it for proposals whose calls do not depend on each other."""
-        council = self.client.address("GovernanceCouncil")
         for contract, fn, args in calls:
             data = "0x" + self.client.abi(contract).encode_call(fn, args).hex()
             try:
-                self.client.rpc.call("eth_call", [{"from": council, "to": self.client.address(contract),
+                self.client.rpc.call("eth_call", [{"from": self.address, "to": self.client.address(contract),
                                                    "data": data}, "latest"])
             except RpcError as exc:
                 raise self.client.translate(exc, contract) from exc
 
-    def propose(self, governor: LocalAccount, calls: Sequence[Call], description: str) -> int:
-        targets, values, datas = self.encode(calls)
-        receipt = self.client.transact(governor, "GovernanceCouncil", "propose", targets, values, datas, description)
-        for log in self.client.decode_logs(receipt):
-            if log.event == "ProposalCreated" and log.contract == "GovernanceCouncil":
-                return int(log.args["proposalId"])
-        raise TransactionFailed("the council accepted the proposal but logged no ProposalCreated")
-
-    def approve(self, governor: LocalAccount, proposal_id: int) -> None:
-        self.client.transact(governor, "GovernanceCouncil", "approve", proposal_id)
-
-    def execute(self, governor: LocalAccount, proposal_id: int) -> dict[str, Any]:
-        return self.client.transact(governor, "GovernanceCouncil", "execute", proposal_id)
+    def key_epoch(self, governor: str) -> int:
+        """The council's key epoch for this governor (1 at its first membership, +1 per re-add)."""
+        return int(self.client.call(_CONTRACT, "governorKey", governor)[1])
 
     def state(self, proposal_id: int) -> str:
-        names = ("None", "Pending", "Ready", "Executed", "Cancelled", "Expired")
-        return names[int(self.client.call1("GovernanceCouncil", "proposalState", proposal_id))]
+        return STATES[int(self.client.call1(_CONTRACT, "proposalState", proposal_id))]
 
-    def pass_proposal(self, calls: Sequence[Call], description: str) -> int:
-        """Propose with the first governor, approve with as many more as the threshold needs, execute.
+    def eta(self, proposal_id: int) -> int:
+        """Unix time from which the proposal executes (0 = not queued)."""
+        return int(self.client.call1(_CONTRACT, "proposal", proposal_id)[5])
+
+    def stored_hash(self, proposal_id: int) -> bytes:
+        return bytes(self.client.call1(_CONTRACT, "proposal", proposal_id)[0])
+
+    def proposal(self, proposal_id: int) -> ProposalCalls:
+        """The calls of a proposal, read from its `ProposalCreated` log (the contract keeps only their hash)."""
+        abi = self.client.abi(_CONTRACT)
+        raw = self.client.rpc.call("eth_getLogs", [{
+            "address": self.address, "fromBlock": "0x0", "toBlock": "latest",
+            "topics": ["0x" + abi.topic("ProposalCreated").hex(), "0x" + proposal_id.to_bytes(32, "big").hex()],
+        }])
+        for log in raw:
+            decoded = abi.decode_log(_normalise_log(log))
+            if decoded is not None and decoded.event == "ProposalCreated":
+                a = decoded.args
+                return ProposalCalls(
+                    proposal_id=int(a["proposalId"]), proposer=str(a["proposer"]),
+                    targets=[str(t) for t in a["targets"]], values=[int(v) for v in a["values"]],
+                    calldatas=[bytes(c) for c in a["calldatas"]], description=str(a["description"]),
+                    calls_hash=bytes(a["callsHash"]), block=decoded.block_number,
+                )
+        raise TransactionFailed(f"no ProposalCreated log for council proposal {proposal_id}")
+
+    # ---- writing --------------------------------------------------------------------------------
+
+    def propose(self, governor: HybridIdentity, calls: Sequence[Call], description: str) -> int:
+        """Create a proposal (the proposer's signed approval included) and return its id.
+
+        The proposer signs the id it expects (`proposalCount() + 1`); if another proposal took that
+        id first the council refuses (`CouncilStaleProposalId`) and we sign the next one.
+        """
+        return self.propose_receipt(governor, calls, description)[0]
+
+    def propose_receipt(self, governor: HybridIdentity, calls: Sequence[Call], description: str,
+                        *, attempts: int = 5) -> tuple[int, dict[str, Any]]:
+        """:meth:`propose`, returning the id and the transaction's receipt."""
+        targets, values, datas = self.encode(calls)
+        digest = calls_hash(targets, values, datas, description_hash(description))
+        epoch = self.key_epoch(governor.address)
+        for attempt in range(attempts):
+            proposal_id = int(self.client.call1(_CONTRACT, "proposalCount")) + 1
+            signature = sign_approval(governor, chain_id=self.client.chain_id, council=self.address,
+                                      proposal_id=proposal_id, calls_hash=digest, key_epoch=epoch)
+            try:
+                receipt = self.client.transact(governor.account, _CONTRACT, "propose", proposal_id, targets, values,
+                                               datas, description, epoch, signature)
+            except ContractRejected as exc:
+                if exc.error == "CouncilStaleProposalId" and attempt + 1 < attempts:
+                    continue
+                raise
+            for log in self.client.decode_logs(receipt):
+                if log.event == "ProposalCreated" and log.contract == _CONTRACT:
+                    return int(log.args["proposalId"]), receipt
+            raise TransactionFailed("the council accepted the proposal but logged no ProposalCreated")
+        raise TransactionFailed("unreachable")  # pragma: no cover
+
+    def approve(self, governor: HybridIdentity, proposal_id: int, calls: ProposalCalls | None = None) -> dict[str, Any]:
+        """Approve with an ML-DSA signature over the calls hash recomputed from the logged calls."""
+        calls = calls or self.proposal(proposal_id)
+        digest = calls.recomputed_hash()
+        if digest != self.stored_hash(proposal_id):
+            raise TransactionFailed(f"proposal {proposal_id}: the logged calls do not hash to the stored hash; "
+                                    "refusing to approve")
+        epoch = self.key_epoch(governor.address)
+        signature = sign_approval(governor, chain_id=self.client.chain_id, council=self.address,
+                                  proposal_id=proposal_id, calls_hash=digest, key_epoch=epoch)
+        return self.client.transact(governor.account, _CONTRACT, "approve", proposal_id, digest, epoch, signature)
+
+    def revoke(self, governor: HybridIdentity | LocalAccount, proposal_id: int) -> dict[str, Any]:
+        return self.client.transact(_account(governor), _CONTRACT, "revokeApproval", proposal_id)
+
+    def queue(self, governor: HybridIdentity | LocalAccount, proposal_id: int) -> dict[str, Any]:
+        return self.client.transact(_account(governor), _CONTRACT, "queue", proposal_id)
+
+    def cancel(self, governor: HybridIdentity | LocalAccount, proposal_id: int) -> dict[str, Any]:
+        return self.client.transact(_account(governor), _CONTRACT, "cancel", proposal_id)
+
+    def execute(self, governor: HybridIdentity | LocalAccount, proposal_id: int, calls: ProposalCalls | None = None,
+                *, wait_s: float = 0.0) -> dict[str, Any]:
+        """Execute a Ready proposal, passing its calls back. With `wait_s` > 0 a proposal still
+        Queued is retried until its eta has passed on-chain (at most `wait_s` seconds)."""
+        calls = calls or self.proposal(proposal_id)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return self.client.transact(_account(governor), _CONTRACT, "execute", proposal_id, calls.targets,
+                                            calls.values, calls.calldatas, calls.description_hash)
+            except ContractRejected as exc:
+                queued = exc.error == "CouncilWrongState" and int(exc.args_by_name.get("actual", -1)) == 3
+                if not queued or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
+    def execute_emergency(self, governor: HybridIdentity | LocalAccount, proposal_id: int, reason: str,
+                          calls: ProposalCalls | None = None) -> dict[str, Any]:
+        """Execute without the delay: needs `emergencyThreshold()` approvals; logged with the reason."""
+        calls = calls or self.proposal(proposal_id)
+        return self.client.transact(_account(governor), _CONTRACT, "executeEmergency", proposal_id, calls.targets,
+                                    calls.values, calls.calldatas, calls.description_hash, reason)
+
+    def pass_proposal(self, calls: Sequence[Call], description: str, *, max_wait_s: float = 30.0) -> int:
+        """Propose with the first governor, approve with as many more as the threshold needs, wait for
+        the eta (development delay: 1 s of wall-clock time, never a clock manipulation), execute.
 
         Only for the development consortium, where one process holds every governor key.
         """
-        threshold = int(self.client.call1("GovernanceCouncil", "threshold"))
-        if len(self.governors) < threshold:
-            raise TransactionFailed(f"need {threshold} governor keys to pass a proposal, have {len(self.governors)}")
-        proposal_id = self.propose(self.governors[0], calls, description)
-        for governor in self.governors[1:threshold]:
-            self.approve(governor, proposal_id)
-        self.execute(self.governors[0], proposal_id)
-        return proposal_id
+        return int(self.pass_proposals([(calls, description)], max_wait_s=max_wait_s)[0]["proposal_id"])
+
+    def pass_proposals(self, proposals: Sequence[tuple[Sequence[Call], str]],
+                       *, max_wait_s: float = 30.0) -> list[dict[str, Any]]:
+        """:meth:`pass_proposal` for several independent proposals, pipelined: all are proposed and
+        approved first, so their delays run together. Returns, per proposal, its id and every
+        receipt (`propose`, `approve` list, `execute`): the figures `gasUsed` of each transaction."""
+        threshold = int(self.client.call1(_CONTRACT, "threshold"))
+        members = {str(a).lower() for a in self.client.call1(_CONTRACT, "governors")}
+        governors = [g for g in self.governors if g.address.lower() in members]
+        if len(governors) < threshold:
+            raise TransactionFailed(f"need {threshold} governor keys to pass a proposal, have {len(governors)}")
+        results: list[dict[str, Any]] = []
+        for calls, description in proposals:
+            proposal_id, receipt = self.propose_receipt(governors[0], calls, description)
+            logged = self.proposal(proposal_id)
+            approvals = [self.approve(g, proposal_id, logged) for g in governors[1:threshold]]
+            results.append({"proposal_id": proposal_id, "calls": logged, "propose": receipt, "approve": approvals})
+        for result in results:
+            proposal_id = int(result["proposal_id"])
+            eta = self.eta(proposal_id)
+            if eta - _block_time(self.client) > max_wait_s:
+                raise TransactionFailed(f"proposal {proposal_id} is queued until {eta} (unix time), beyond the "
+                                        f"{max_wait_s:.0f} s this call waits; execute it then (`qeaims gov execute`)")
+            result["execute"] = self.execute(governors[0], proposal_id, result["calls"], wait_s=max_wait_s)
+        return results
+
+
+def _account(governor: HybridIdentity | LocalAccount) -> LocalAccount:
+    return governor.account if isinstance(governor, HybridIdentity) else governor
+
+
+def _block_time(client: ChainClient) -> int:
+    block = client.rpc.call("eth_getBlockByNumber", ["latest", False])
+    return int(block["timestamp"], 16)
+
+
+def _normalise_log(log: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "topics": [bytes.fromhex(t[2:]) for t in log["topics"]],
+        "data": bytes.fromhex(log["data"][2:]),
+        "blockNumber": int(log["blockNumber"], 16),
+        "blockHash": bytes.fromhex(log["blockHash"][2:]),
+        "transactionHash": bytes.fromhex(log["transactionHash"][2:]),
+        "logIndex": int(log["logIndex"], 16),
+        "address": log["address"],
+    }

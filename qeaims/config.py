@@ -46,6 +46,8 @@ class Settings(BaseModel):
     isolation_cap_bps: int = Field(default=2500, ge=1, le=10_000)
     council_threshold: int = Field(default=4, ge=1)
     proposal_lifetime_s: int = Field(default=7 * 24 * 3600, ge=60)
+    council_delay_s: int = Field(default=1, ge=1, le=30 * 24 * 3600,
+                                 description="council timelock (QEAIMS_COUNCIL_DELAY); production: 172800 (2 days)")
 
     @field_validator("rpc_url_override")
     @classmethod
@@ -90,6 +92,7 @@ _ENV_FIELDS = {
     "PASSPHRASE": "passphrase",
     "SCRYPT_N": "scrypt_n",
     "INFLIGHT": "inflight_per_sender",
+    "COUNCIL_DELAY": "council_delay_s",
 }
 
 

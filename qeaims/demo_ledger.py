@@ -89,14 +89,14 @@ class _Demo:
         water = [self.oracle("water", i) for i in range(1, 5)]
         seq = self.recorder(water[0]).record(kind_by_name("fault"), to_bytes32(node),
                                              canonical_payload({"source": "demo-script", "fault": "pressure collapse"}))
-        pid = self.quorum.propose(water[0].account, Action.ISOLATE, to_bytes32(node), to_bytes32("pressure collapse"),
+        pid = self.quorum.propose(water[0], Action.ISOLATE, to_bytes32(node), to_bytes32("pressure collapse"),
                                   [event_id(water[0].address, seq)])
-        self.quorum.vote(water[1].account, pid)
+        self.quorum.vote(water[1], pid)
         view = self.quorum.view(pid)
         self.step("2 of 4 votes", t, f"proposal {pid} to isolate {node}: {view.active_votes}/{view.required} votes, "
                                      f"{view.state}; node {self.quorum.node_status(to_bytes32(node))}")
         t = time.monotonic()
-        self.quorum.vote(water[2].account, pid)
+        self.quorum.vote(water[2], pid)
         view = self.quorum.view(pid)
         self.step("3 of 4 votes", t, f"proposal {pid}: {view.active_votes}/{view.required} votes, {view.state}; "
                                      f"node {self.quorum.node_status(to_bytes32(node))}")
@@ -106,9 +106,9 @@ class _Demo:
         t = time.monotonic()
         crew = self._repair_crew()
         self.client.transact(crew.account, "IsolationQuorum", "beginRepair", to_bytes32(node))
-        pid = self.quorum.propose(water[3].account, Action.REINTEGRATE, to_bytes32(node), to_bytes32("readings nominal"))
-        self.quorum.vote(water[1].account, pid)
-        self.quorum.vote(water[2].account, pid)
+        pid = self.quorum.propose(water[3], Action.REINTEGRATE, to_bytes32(node), to_bytes32("readings nominal"))
+        self.quorum.vote(water[1], pid)
+        self.quorum.vote(water[2], pid)
         self.step("repair and reintegration", t,
                   f"repair started by the crew account; reintegration proposal {pid} reached "
                   f"{self.quorum.view(pid).active_votes}/3; node {self.quorum.node_status(to_bytes32(node))}")
@@ -123,14 +123,13 @@ class _Demo:
             save_keystore(crew, path, self.settings.passphrase, label="repair crew", scrypt_n=self.settings.scrypt_n)
         if not self.client.call1("IsolationQuorum", "hasRole", role("REPAIR_ROLE"), crew.address):
             self.client.wait(self.client.send_raw(dev_deployer(), to=crew.address, value=10**20, gas=21_000))
-            governors = [g.account for g in dev_governors(self.settings)]
-            Council(self.client, governors).pass_proposal(
+            Council(self.client, dev_governors(self.settings)).pass_proposal(
                 [("IsolationQuorum", "grantRole", [role("REPAIR_ROLE"), crew.address])], "grant REPAIR_ROLE to the crew")
         return crew
 
     def governance(self) -> None:
         t = time.monotonic()
-        governors = [g.account for g in dev_governors(self.settings)]
+        governors = dev_governors(self.settings)
         council = Council(self.client, governors)
         window = int(self.client.call1("IsolationQuorum", "votingWindow"))
         pid = council.propose(governors[0], [("IsolationQuorum", "setVotingWindow", [window])],
@@ -139,8 +138,11 @@ class _Demo:
             council.approve(governor, pid)
         before = council.state(pid)
         council.approve(governors[3], pid)
-        council.execute(governors[0], pid)
-        self.step("governance", t, f"council proposal {pid}: {before} with 3 approvals, {council.state(pid)} with 4 of 6")
+        queued = council.state(pid)
+        delay = int(self.client.call1("GovernanceCouncil", "delay"))
+        council.execute(governors[0], pid, wait_s=delay + 30.0)
+        self.step("governance", t, f"council proposal {pid}: {before} with 3 approvals, {queued} with 4 of 6 "
+                                   f"(ML-DSA-signed), {council.state(pid)} after the {delay} s timelock")
 
     def rotation(self) -> None:
         t = time.monotonic()

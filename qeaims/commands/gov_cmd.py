@@ -1,4 +1,11 @@
-"""`qeaims gov propose|approve|execute|list`: every change to the rules goes through the council."""
+"""`qeaims gov propose|approve|revoke|queue|execute|emergency|show|list`: every change to the rules
+goes through the council.
+
+Proposals keep only the hash of their calls on-chain; `approve`, `execute` and `emergency` read the
+calls back from the proposal's `ProposalCreated` log. Approvals are signed with the governor's
+ML-DSA-65 key (its keystore). A proposal at threshold is queued for the council's delay; `execute`
+waits for its eta when it is near (`--wait`), `emergency` skips it with threshold + 1 approvals.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from rich.table import Table
 
 from chain.connect import connect
 from chain.deploy import role
-from chain.governance import Call, Council
+from chain.governance import STATES, Call, Council
+from keys.council_messages import sign_governor_key
 from keys.hybrid import sign_registration
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore
@@ -19,14 +27,15 @@ from qeaims.commands._common import console, keystore_path, load_identity, print
 from qeaims.commands.audit_cmd import synced_index
 from qeaims.errors import ConfigError
 
-app = typer.Typer(help="Council proposals: propose, approve, execute, list.", no_args_is_help=True)
+app = typer.Typer(help="Council proposals: propose, approve, revoke, queue, execute, emergency, show, list.",
+                  no_args_is_help=True)
 propose_app = typer.Typer(help="Create a council proposal (the proposer approves it at once).", no_args_is_help=True)
 app.add_typer(propose_app, name="propose")
 
 Governor = Annotated[str, typer.Option(help="governor identity name, e.g. water")]
 Description = Annotated[str | None, typer.Option(help="why; stored on-chain")]
 
-_STATES = ("none", "pending", "ready", "executed", "cancelled", "expired")
+_STATES = tuple(state.lower() for state in STATES)
 
 
 def _address(value: str) -> str:
@@ -41,8 +50,8 @@ def _submit(ctx: typer.Context, governor: str, calls: list[Call], description: s
     client, _ = connect(settings)
     council = Council(client)
     council.simulate(calls)  # a proposal that could never execute is refused here, with the reason
-    proposal_id = council.propose(gov.account, calls, description)
-    console.print(f"proposal {proposal_id} created by {governor}: {description}")
+    proposal_id = council.propose(gov, calls, description)
+    console.print(f"proposal {proposal_id} created by {governor} (ML-DSA-signed approval 1): {description}")
 
 
 @propose_app.command("add-sector")
@@ -160,26 +169,131 @@ def set_threshold(ctx: typer.Context, threshold: Annotated[int, typer.Argument(m
             description or f"set council threshold to {threshold}")
 
 
+@propose_app.command("set-delay")
+def set_delay(ctx: typer.Context, seconds: Annotated[int, typer.Argument(min=1, max=30 * 24 * 3600)],
+              governor: Governor, description: Description = None) -> None:
+    """Change the council's timelock (seconds between reaching the threshold and executing)."""
+    _submit(ctx, governor, [("GovernanceCouncil", "setDelay", [seconds])],
+            description or f"set council delay to {seconds} s")
+
+
+@propose_app.command("add-governor")
+def add_governor(
+    ctx: typer.Context,
+    newcomer: Annotated[str, typer.Option(help="governor identity name whose keystore holds the new governor's keys")],
+    governor: Governor,
+    description: Description = None,
+) -> None:
+    """Add a governor with its ML-DSA-65 key and proof of possession (signed here by its keystore)."""
+    settings = settings_of(ctx)
+    identity = load_identity(settings, governor=newcomer)
+    client, deployment = connect(settings)
+    epoch = Council(client).key_epoch(identity.address) + 1
+    pop = sign_governor_key(identity, chain_id=client.chain_id, council=deployment.governance_council, key_epoch=epoch)
+    _submit(ctx, governor, [("GovernanceCouncil", "addGovernor", [identity.address, identity.pq_public_key, pop])],
+            description or f"add governor {newcomer} ({identity.address}), key epoch {epoch}")
+
+
+@propose_app.command("remove-governor")
+def remove_governor(ctx: typer.Context, account: str, governor: Governor, description: Description = None) -> None:
+    """Remove a governor (its approvals stop counting at once)."""
+    _submit(ctx, governor, [("GovernanceCouncil", "removeGovernor", [_address(account)])],
+            description or f"remove governor {account}")
+
+
+def _status(client: Any, council: Council, proposal: int) -> str:
+    approvals = int(client.call1("GovernanceCouncil", "approvals", proposal))
+    state = council.state(proposal).lower()
+    eta = council.eta(proposal)
+    return f"{approvals} approvals, state {state}" + (f", executable from unix time {eta}" if state == "queued" else "")
+
+
 @app.command()
 def approve(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
-    """Approve a proposal as a governor."""
+    """Approve a proposal as a governor: signs, with its ML-DSA key, the hash of the calls it read from the log."""
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
     council = Council(client)
-    council.approve(gov.account, proposal)
-    approvals = int(client.call1("GovernanceCouncil", "approvals", proposal))
-    console.print(f"{governor} approved proposal {proposal}: {approvals} approvals, state {council.state(proposal).lower()}")
+    council.approve(gov, proposal)
+    console.print(f"{governor} approved proposal {proposal}: {_status(client, council, proposal)}")
 
 
 @app.command()
-def execute(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
-    """Execute a proposal that has enough approvals."""
+def revoke(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
+    """Withdraw an approval; below the threshold the proposal leaves the queue."""
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
-    receipt = Council(client).execute(gov.account, proposal)
+    council = Council(client)
+    council.revoke(gov, proposal)
+    console.print(f"{governor} revoked its approval of proposal {proposal}: {_status(client, council, proposal)}")
+
+
+@app.command()
+def queue(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
+    """Queue a proposal that reached the threshold through a change of the council (state succeeded)."""
+    settings = settings_of(ctx)
+    gov = load_identity(settings, governor=governor)
+    client, _ = connect(settings)
+    council = Council(client)
+    council.queue(gov, proposal)
+    console.print(f"proposal {proposal} queued: {_status(client, council, proposal)}")
+
+
+@app.command()
+def execute(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor,
+            wait: Annotated[float, typer.Option(help="seconds to wait for a queued proposal's eta")] = 30.0) -> None:
+    """Execute a proposal whose timelock has passed (the calls are read back from its log)."""
+    settings = settings_of(ctx)
+    gov = load_identity(settings, governor=governor)
+    client, _ = connect(settings)
+    receipt = Council(client).execute(gov, proposal, wait_s=wait)
     console.print(f"proposal {proposal} executed in block {int(receipt['blockNumber'], 16)}")
+
+
+@app.command()
+def emergency(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor,
+              reason: Annotated[str, typer.Option(help="why the delay cannot be waited out; recorded on-chain")]) -> None:
+    """Execute without the timelock: needs threshold + 1 approvals, never changes the council itself,
+    and is recorded as EmergencyExecuted with the reason."""
+    settings = settings_of(ctx)
+    gov = load_identity(settings, governor=governor)
+    client, _ = connect(settings)
+    receipt = Council(client).execute_emergency(gov, proposal, reason)
+    console.print(f"proposal {proposal} executed in an emergency in block {int(receipt['blockNumber'], 16)}: {reason}")
+
+
+@app.command()
+def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
+         json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A proposal's calls (from its log), whether they hash to what the council stores, and its state."""
+    settings = settings_of(ctx)
+    client, _ = connect(settings)
+    council = Council(client)
+    calls = council.proposal(proposal)
+    names = {client.address(name).lower(): name for name in ("Registry", "EventLedger", "IsolationQuorum",
+                                                               "GovernanceCouncil")}
+    call_rows = [{"target": names.get(t.lower(), t), "value": v, "selector": "0x" + d[:4].hex(), "bytes": len(d)}
+                 for t, v, d in zip(calls.targets, calls.values, calls.calldatas, strict=True)]
+    row: dict[str, Any] = {
+        "id": proposal,
+        "proposer": calls.proposer,
+        "description": calls.description,
+        "state": council.state(proposal).lower(),
+        "approvals": int(client.call1("GovernanceCouncil", "approvals", proposal)),
+        "eta": council.eta(proposal),
+        "calls_hash": "0x" + calls.calls_hash.hex(),
+        "hash_matches": calls.recomputed_hash() == council.stored_hash(proposal),
+        "calls": call_rows,
+    }
+    if json_out:
+        print_json(row)
+        return
+    for key in ("id", "proposer", "description", "state", "approvals", "eta", "calls_hash", "hash_matches"):
+        console.print(f"{key}: {row[key]}")
+    for call in call_rows:
+        console.print(f"  call {call['target']} {call['selector']} ({call['bytes']} bytes, value {call['value']})")
 
 
 @app.command("list")
@@ -208,7 +322,8 @@ def list_proposals(ctx: typer.Context, json_out: Annotated[bool, typer.Option("-
         print_json(rows)
         return
     threshold = int(client.call1("GovernanceCouncil", "threshold"))
-    table = Table(title=f"Council proposals (threshold {threshold})")
+    delay = int(client.call1("GovernanceCouncil", "delay"))
+    table = Table(title=f"Council proposals (threshold {threshold}, delay {delay} s)")
     for column in ("id", "state", "approvals", "calls", "description"):
         table.add_column(column)
     for row in rows:
