@@ -135,7 +135,8 @@ contract EventLedger is IEventLedger {
         uint64 blockNumber = uint64(block.number);
         uint256 batches = 1;
         uint256 used = size;
-        if (state.blockNumber == blockNumber) {
+        // the slot's block is this one or an earlier one (block numbers only grow): not earlier = same
+        if (state.blockNumber >= blockNumber) {
             batches += state.batches;
             used += state.size;
         }
