@@ -31,8 +31,9 @@ import {IGovernanceCouncil} from "./interfaces/IGovernanceCouncil.sol";
 /// 2 days (172,800 s, Compound's timelock), set at deployment with `QEAIMS_COUNCIL_DELAY`.
 ///
 /// Emergency path. `executeEmergency` skips the delay but needs `emergencyThreshold() =
-/// min(threshold + 1, governors)` approvals, may not call the council itself (membership, threshold
-/// and delay always wait out the delay), and logs {EmergencyExecuted} with its reason. Why
+/// min(threshold + 1, governors)` approvals, may not call the council itself nor grant, revoke or
+/// renounce a role anywhere (membership, threshold, delay and who holds power always wait out the
+/// delay), and logs {EmergencyExecuted} with its reason. Why
 /// threshold + 1 and not all governors: the delay protects the governors who did not approve; one
 /// more of them must agree to waive it, so no minimal coalition skips it alone, while a single
 /// unreachable or compromised governor cannot block an emergency (a storm at night). When
@@ -58,6 +59,9 @@ contract GovernanceCouncil is IGovernanceCouncil {
     uint256 public constant PQ_SIGNATURE_LENGTH = 3309;
     uint64 public constant MIN_DELAY = 1;
     uint64 public constant MAX_DELAY = 30 days;
+    bytes4 private constant GRANT_ROLE = bytes4(keccak256("grantRole(bytes32,address)"));
+    bytes4 private constant REVOKE_ROLE = bytes4(keccak256("revokeRole(bytes32,address)"));
+    bytes4 private constant RENOUNCE_ROLE = bytes4(keccak256("renounceRole(bytes32,address)"));
 
     struct Member {
         bytes32 keyHash;
@@ -209,7 +213,9 @@ contract GovernanceCouncil is IGovernanceCouncil {
         if (bytes(reason).length == 0) revert CouncilEmptyReason();
         Proposal storage p = _checkCalls(proposalId, targets, values, calldatas, descriptionHash);
         for (uint256 i; i < targets.length; ++i) {
-            if (targets[i] == address(this)) revert CouncilEmergencySelfCall(proposalId, i);
+            if (targets[i] == address(this) || _isRoleAdmin(calldatas[i])) {
+                revert CouncilEmergencyForbiddenCall(proposalId, i);
+            }
         }
         _markEmergency(proposalId, p, reason);
         _run(proposalId, targets, values, calldatas);
@@ -217,12 +223,14 @@ contract GovernanceCouncil is IGovernanceCouncil {
 
     /// @inheritdoc IGovernanceCouncil
     /// @dev Also refused once the proposal is cancelled or expired ({CouncilWrongState}, expected
-    /// Pending). Any caller other than the proposer or the council fails {CouncilOnlySelf}.
+    /// Pending). Any caller other than the proposer (while still a governor) or the council fails
+    /// {CouncilOnlySelf}.
     function cancel(uint256 proposalId) external {
         ProposalState state = proposalState(proposalId);
         if (state == ProposalState.None) revert CouncilUnknownProposal(proposalId);
         Proposal storage p = _proposals[proposalId];
-        if (msg.sender != p.proposer && msg.sender != address(this)) revert CouncilOnlySelf(msg.sender);
+        bool proposer = msg.sender == p.proposer && _governors.contains(msg.sender);
+        if (!proposer && msg.sender != address(this)) revert CouncilOnlySelf(msg.sender);
         if (!_isOpen(state)) revert CouncilWrongState(proposalId, ProposalState.Pending, state);
         p.cancelled = true;
         emit ProposalCancelled(proposalId, msg.sender);
@@ -359,6 +367,13 @@ contract GovernanceCouncil is IGovernanceCouncil {
     function _isOpen(ProposalState state) private pure returns (bool) {
         return state == ProposalState.Pending || state == ProposalState.Succeeded || state == ProposalState.Queued
             || state == ProposalState.Ready;
+    }
+
+    /// @dev AccessControl's grantRole/revokeRole/renounceRole: who holds power waits out the delay too.
+    function _isRoleAdmin(bytes calldata data) private pure returns (bool) {
+        if (data.length < 4) return false;
+        bytes4 selector = bytes4(data[:4]);
+        return selector == GRANT_ROLE || selector == REVOKE_ROLE || selector == RENOUNCE_ROLE;
     }
 
     function _isQueued(Proposal storage p) private view returns (bool) {

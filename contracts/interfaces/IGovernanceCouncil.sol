@@ -52,7 +52,7 @@ interface IGovernanceCouncil {
     error CouncilInvalidPublicKey(uint256 length);
     error CouncilInvalidSignature(uint256 length);
     error CouncilWrongKeyEpoch(address governor, uint32 expected, uint32 given);
-    error CouncilEmergencySelfCall(uint256 proposalId, uint256 index);
+    error CouncilEmergencyForbiddenCall(uint256 proposalId, uint256 index);
     error CouncilEmptyReason();
     error CouncilInsufficientApprovals(uint256 proposalId, uint256 approvals, uint256 required);
 
@@ -131,8 +131,9 @@ interface IGovernanceCouncil {
 
     /// @notice Runs a proposal without the delay. Requirements: caller is a governor; state Pending,
     /// Succeeded, Queued or Ready; approvals ≥ emergencyThreshold(); the calls hash to `callsHash`;
-    /// no call targets the council itself (membership, threshold and delay always wait); non-empty
-    /// reason. Emits {EmergencyExecuted}.
+    /// no call targets the council itself or is a grantRole/revokeRole/renounceRole (membership,
+    /// threshold, delay and roles always wait; {CouncilEmergencyForbiddenCall}); non-empty reason.
+    /// Emits {EmergencyExecuted}.
     function executeEmergency(
         uint256 proposalId,
         address[] calldata targets,
@@ -142,8 +143,8 @@ interface IGovernanceCouncil {
         string calldata reason
     ) external payable;
 
-    /// @notice Cancels a proposal not yet executed. Requirements: caller is its proposer, or the
-    /// council itself. Emits {ProposalCancelled}.
+    /// @notice Cancels a proposal not yet executed. Requirements: caller is its proposer while still
+    /// a governor, or the council itself. Emits {ProposalCancelled}.
     function cancel(uint256 proposalId) external;
 
     /// @notice Requirements: only the council (via a proposal); new non-zero account; 1952-byte key,

@@ -253,7 +253,7 @@ def test_emergency_needs_threshold_plus_one_and_is_recorded(bare: Bare) -> None:
         council.approve(governor_, sneak)
     with pytest.raises(ContractRejected) as self_call:
         council.execute_emergency(g[0], sneak, "hurry")
-    assert self_call.value.error == "CouncilEmergencySelfCall"
+    assert self_call.value.error == "CouncilEmergencyForbiddenCall"
     council.cancel(g[0], sneak)
     findings = bare.recount()
     emergencies = [f for f in findings if f["kind"] == "emergency-execution" and f["proposal_id"] == pid]

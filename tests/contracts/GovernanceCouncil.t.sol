@@ -524,8 +524,40 @@ contract GovernanceCouncilTest is Deployed {
         for (uint256 i = 1; i < 6; ++i) {
             _councilApprove(governors[i], id);
         }
-        vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilEmergencySelfCall.selector, id, 1));
+        vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilEmergencyForbiddenCall.selector, id, 1));
         _emergency(governors[0], id, "urgent");
+    }
+
+    /// @dev Attack: the emergency path used to hand a role (admin, governance, repair) to someone
+    /// without the delay.
+    function test_RevertWhen_EmergencyChangesRoles() public {
+        bytes32 adminRole = registry.DEFAULT_ADMIN_ROLE();
+        bytes[3] memory calls = [
+            abi.encodeCall(registry.grantRole, (adminRole, makeAddr("attacker"))),
+            abi.encodeCall(registry.revokeRole, (adminRole, address(council))),
+            abi.encodeCall(registry.renounceRole, (adminRole, address(council)))
+        ];
+        for (uint256 k; k < 3; ++k) {
+            uint256 id = _approvedBy(5, address(registry), calls[k]);
+            vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilEmergencyForbiddenCall.selector, id, 0));
+            _emergency(governors[0], id, "urgent");
+        }
+        // through the timelock a role change is fine
+        uint256 ok =
+            _approvedBy(4, address(quorum), abi.encodeCall(quorum.grantRole, (quorum.REPAIR_ROLE(), address(7))));
+        vm.warp(block.timestamp + COUNCIL_DELAY);
+        _execute(governors[0], ok);
+        assertTrue(quorum.hasRole(quorum.REPAIR_ROLE(), address(7)));
+    }
+
+    /// @dev A proposer removed from the council can no longer cancel its proposal.
+    function test_RevertWhen_RemovedProposerCancels() public {
+        uint256 id = _proposeAddSector(governors[2], "gas");
+        vm.prank(address(council));
+        council.removeGovernor(governors[2]);
+        vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilOnlySelf.selector, governors[2]));
+        vm.prank(governors[2]);
+        council.cancel(id);
     }
 
     function test_EmergencyThresholdCappedAtGovernorCount() public {
