@@ -3,6 +3,7 @@ emergency path, ML-DSA-signed approvals and the recount an auditor makes from th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
 from qeaims.config import Settings, load_settings
 from qeaims.errors import ContractRejected
-from tests.conftest import FAST_SCRYPT_N, free_port
+from tests.conftest import FAST_SCRYPT_N, free_port, run_cli
 from tests.support import governor
 
 EIP7825_CAP = 16_777_216
@@ -90,6 +91,16 @@ def test_a_governor_alone_cannot_change_registry(chain) -> None:  # type: ignore
 def test_council_passes_governors_not_accounts(chain) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TypeError, match="HybridIdentity"):
         Council(chain.client, [governor(chain.settings, "water").account])  # type: ignore[list-item]
+
+
+def test_gov_cli_shows_calls_from_the_log_and_lists_states(chain) -> None:  # type: ignore[no-untyped-def]
+    shown = run_cli(["gov", "show", "1", "--json"], chain.env)
+    assert shown.returncode == 0, shown.stderr
+    row = json.loads(shown.stdout)
+    assert row["state"] == "executed" and row["hash_matches"] and row["calls"][0]["target"] == "Registry"
+    listed = run_cli(["gov", "list", "--json"], chain.env)
+    assert listed.returncode == 0, listed.stderr
+    assert {r["state"] for r in json.loads(listed.stdout)} <= {"executed", "pending", "queued", "ready", "cancelled"}
 
 
 # ---- a bare deployment of our own: six fresh governors, no consortium -------------------------------
