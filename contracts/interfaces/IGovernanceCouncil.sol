@@ -156,11 +156,11 @@ interface IGovernanceCouncil {
     function removeGovernor(address account) external;
 
     /// @notice Requirements: only the council; 1 ≤ threshold ≤ governors. Emits {ThresholdChanged}.
-    function changeThreshold(uint256 threshold) external;
+    function changeThreshold(uint256 newThreshold) external;
 
     /// @notice Requirements: only the council; MIN_DELAY ≤ delay ≤ MAX_DELAY. Emits {DelayChanged}.
     /// Proposals already queued keep their eta.
-    function setDelay(uint64 delay) external;
+    function setDelay(uint64 newDelay) external;
 
     function hashProposal(
         address[] calldata targets,
