@@ -546,7 +546,9 @@ RECOUNTS: list[tuple[str, str, str, RecountCall]] = [
     ("quorum", "chain.quorum_audit", "recount_quorum",
      lambda fn, db, history, chain_id, d: fn(db, history, chain_id, d.isolation_quorum)),
     ("council", "chain.council_audit", "recount_council",
-     lambda fn, db, history, chain_id, d: fn(db, chain_id, d.governance_council)),
+     lambda fn, db, history, chain_id, d: [
+         {**e, "message": f"{e.get('kind')}: {e.get('detail')}"}
+         for e in fn(db, chain_id, d.governance_council) if not e.get("ok", False)]),
 ]
 
 

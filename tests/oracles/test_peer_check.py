@@ -71,7 +71,7 @@ def test_an_oracle_reinstated_after_a_quarantine_rotates_its_key_before_signing_
     for peer in water[1:3]:
         quorum.vote(peer, pid)
     assert owed()  # quarantined: its key can no longer be trusted, whatever governance decides
-    Council(chain.client, [governor(chain.settings, s).account for s in SECTORS]).pass_proposal(
+    Council(chain.client, [governor(chain.settings, s) for s in SECTORS]).pass_proposal(
         [("Registry", "reinstateOracle", [suspect.address, to_bytes32("investigated: a bad disk")])], "reinstate")
     assert owed()  # reinstated, but still on the old key
 
