@@ -83,3 +83,45 @@ def test_a_rotation_the_old_key_did_not_sign_makes_every_later_vote_no_vote(fres
                           tmp_path / "peer.sqlite")
     assert [(f.sender, f.action) for f in checker.check()] == [(victim.address, "quarantine-vote")]
     checker.close()
+
+
+def test_an_honest_history_recounts_clean_and_audit_verify_passes(fresh_chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No false alarms: isolation, repair, reintegration, a quarantine, a governance override and a key
+    rotation followed by votes under the new key all recount, and `qeaims audit verify` exits 0."""
+    import json
+
+    from chain.consortium import SECTORS
+    from chain.deploy import controller_keystore, oracle_keystore
+    from chain.governance import Council
+    from chain.rotation import rotate_oracle_key
+    from keys.keystore import load_keystore
+    from tests.conftest import run_cli
+    from tests.support import governor
+
+    chain = fresh_chain
+    quorum = QuorumClient(chain.client)
+    water = [oracle(chain.settings, "water", i) for i in range(1, 5)]
+    rotate_oracle_key(chain.client, oracle_keystore(chain.settings, "water", 2), chain.settings.passphrase)
+    water[1] = oracle(chain.settings, "water", 2)  # now at key epoch 2
+    assert water[1].key_epoch == 2
+    node = to_bytes32("pump-1")
+    pid = quorum.propose(water[0], Action.ISOLATE, node, to_bytes32("leak"))
+    quorum.vote(water[1], pid)
+    quorum.vote(water[2], pid)
+    controller = load_keystore(controller_keystore(chain.settings), chain.settings.passphrase)
+    chain.client.transact(controller.account, "IsolationQuorum", "beginRepair", node)
+    back = quorum.propose(water[3], Action.REINTEGRATE, node, to_bytes32("nominal"))
+    quorum.vote(water[1], back)
+    quorum.vote(water[0], back)
+    assert quorum.node_status(node) == "active"
+    quarantine = quorum.propose(water[0], Action.QUARANTINE, bytes(12) + bytes.fromhex(water[3].address[2:]),
+                                to_bytes32("bad ML-DSA signature"))
+    quorum.vote(water[1], quarantine)
+    quorum.vote(water[2], quarantine)
+    Council(chain.client, [governor(chain.settings, s) for s in SECTORS]).pass_proposal(
+        [("IsolationQuorum", "forceIsolate", [to_bytes32("pump-2"), to_bytes32("storm")])], "storm override")
+    assert _recount(chain, tmp_path / "index.sqlite") == []
+    result = run_cli(["audit", "verify", "--json"], chain.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] and not report["problems"] and not report["skipped"], report
