@@ -9,7 +9,8 @@ registry's history (`chain.registry_history`), what the contract decided with an
   opened, its status epoch was the target's and its round the next one on (action, target);
 - each vote came from an oracle Active in the sector at that moment, under its current key epoch,
   with a signature that verifies (a key epoch whose rotation the old key did not sign is no key);
-- each execution had at least max(captured q, q(members then)) such votes from voters still Active,
+- each execution had at least max(captured q, q(members then)) such votes from voters still Active
+  in the status epoch they voted in,
   on a target still in the lifecycle the proposal was opened for.
 A decision that fails any of these is reported: it executed without a genuine quorum.
 """
@@ -80,7 +81,7 @@ class _Proposal:
     round: int | None = None
     membership: int | None = None
     required: int | None = None
-    genuine: set[str] = field(default_factory=set)  # voters whose signed vote checks out
+    genuine: dict[str, int] = field(default_factory=dict)  # voter whose signed vote checks out → its status epoch then
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,8 @@ def _walk(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, quoru
             voter = str(a["oracle"]).lower()
             reason = _check_vote(p, voter, a, position, history, keys, chain_id, quorum)
             if reason is None:
-                p.genuine.add(voter)
+                state = history.oracle_at(voter, position)
+                p.genuine[voter] = state.status_epoch if state is not None else -1
             elif position > after:
                 on_bad_vote(BadVote(pid, voter, p.sector, position[0], position[1], tx, reason))
         elif event == "ProposalExecuted":
@@ -193,8 +195,11 @@ def _check_ballot(p: _Proposal, a: dict[str, Any], position: Position, tx: str, 
 
 
 def _check_execution(p: _Proposal, position: Position, tx: str, history: RegistryHistory, on_problem: Any) -> None:
-    active = history.active_at(p.sector, position)
-    counted = {v for v in p.genuine if v in active}
+    counted = set()
+    for voter, voted_in in p.genuine.items():  # still Active in the sector, in the status epoch it voted in
+        state = history.oracle_at(voter, position)
+        if state is not None and state.status == 1 and state.sector == p.sector and state.status_epoch == voted_in:
+            counted.add(voter)
     required = max(p.required or 0, quorum_size(len(history.members_at(p.sector, position))))
     if len(counted) < required:
         on_problem(position, tx, f"proposal {p.proposal_id} executed with {len(counted)} genuine votes of active "

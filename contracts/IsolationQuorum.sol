@@ -42,7 +42,10 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     uint256 private _proposalCount;
     mapping(uint256 proposalId => Proposal) private _proposals;
     mapping(uint256 proposalId => address[]) private _voters;
-    mapping(uint256 proposalId => mapping(address oracle => bool)) private _voted;
+    /// @dev The voter's Registry status epoch when it voted (0: not voted). A vote counts only while the
+    /// voter's status epoch is unchanged: a voter quarantined and later reinstated does not get back a
+    /// vote it cast before (its forged vote may be why it was quarantined).
+    mapping(uint256 proposalId => mapping(address oracle => uint64 statusEpoch)) private _votedAt;
     mapping(Action action => mapping(bytes32 target => uint256 proposalId)) private _open;
     mapping(Action action => mapping(bytes32 target => uint32)) private _rounds;
     mapping(bytes32 sector => uint64[8]) private _quarantinedAt;
@@ -74,31 +77,31 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     {
         if (evidence.length > MAX_EVIDENCE) revert QuorumTooMuchEvidence(evidence.length, MAX_EVIDENCE);
         (bytes32 sector, uint64 epoch) = _checkTarget(action, target);
-        uint32 keyEpoch = _checkVoter(0, action, sector, target);
+        IRegistry.Oracle memory voter = _checkVoter(0, action, sector, target);
         uint256 existing = _open[action][target];
         if (existing != 0 && proposalState(existing) == ProposalState.Open) {
             Proposal storage open = _proposals[existing];
             if (ballot_.statusEpoch != open.statusEpoch || ballot_.round != open.round) {
                 revert QuorumStaleBallot(existing, open.statusEpoch, open.round);
             }
-            if (_voted[existing][msg.sender]) revert QuorumAlreadyVoted(existing, msg.sender);
-            _castVote(existing, open, keyEpoch, ballot_.keyEpoch, ballot_.pqSignature);
+            if (_votedAt[existing][msg.sender] != 0) revert QuorumAlreadyVoted(existing, msg.sender);
+            _castVote(existing, open, voter, ballot_.keyEpoch, ballot_.pqSignature);
             return existing;
         }
         proposalId = _openProposalFor(action, target, sector, epoch, ballot_);
         Proposal storage p = _proposals[proposalId];
         p.reason = reason;
         _announce(proposalId, p, evidence);
-        _castVote(proposalId, p, keyEpoch, ballot_.keyEpoch, ballot_.pqSignature);
+        _castVote(proposalId, p, voter, ballot_.keyEpoch, ballot_.pqSignature);
     }
 
     /// @inheritdoc IIsolationQuorum
     /// @dev Reentrancy: the vote is recorded before any mutating Registry call.
     function vote(uint256 proposalId, uint32 keyEpoch, bytes calldata pqSignature) external {
         Proposal storage p = _openProposal(proposalId);
-        uint32 current = _checkVoter(proposalId, p.action, p.sector, p.target);
-        if (_voted[proposalId][msg.sender]) revert QuorumAlreadyVoted(proposalId, msg.sender);
-        _castVote(proposalId, p, current, keyEpoch, pqSignature);
+        IRegistry.Oracle memory voter = _checkVoter(proposalId, p.action, p.sector, p.target);
+        if (_votedAt[proposalId][msg.sender] != 0) revert QuorumAlreadyVoted(proposalId, msg.sender);
+        _castVote(proposalId, p, voter, keyEpoch, pqSignature);
     }
 
     /// @inheritdoc IIsolationQuorum
@@ -187,7 +190,7 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
 
     /// @inheritdoc IIsolationQuorum
     function hasVoted(uint256 proposalId, address oracle) external view returns (bool) {
-        return _voted[proposalId][oracle];
+        return _votedAt[proposalId][oracle] != 0;
     }
 
     /// @inheritdoc IIsolationQuorum
@@ -273,12 +276,17 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
 
     /// @dev Records the caller's vote, re-counts, and executes when quorum is met. Cap- or
     /// rate-blocked decisions stay Open (no revert) so the vote itself is never lost.
-    function _castVote(uint256 proposalId, Proposal storage p, uint32 currentKeyEpoch, uint32 keyEpoch,
-        bytes calldata pqSignature) private {
-        if (keyEpoch != currentKeyEpoch) revert QuorumKeyEpochMismatch(msg.sender, keyEpoch, currentKeyEpoch);
+    function _castVote(
+        uint256 proposalId,
+        Proposal storage p,
+        IRegistry.Oracle memory voter,
+        uint32 keyEpoch,
+        bytes calldata pqSignature
+    ) private {
+        if (keyEpoch != voter.keyEpoch) revert QuorumKeyEpochMismatch(msg.sender, keyEpoch, voter.keyEpoch);
         if (pqSignature.length != PQ_SIGNATURE_LENGTH) revert QuorumInvalidSignatureLength(pqSignature.length);
-        if (_voters[proposalId].length >= MAX_VOTERS) _pruneInactive(_voters[proposalId], p.sector);
-        _voted[proposalId][msg.sender] = true;
+        if (_voters[proposalId].length >= MAX_VOTERS) _pruneInactive(proposalId, p.sector);
+        _votedAt[proposalId][msg.sender] = voter.statusEpoch;
         _voters[proposalId].push(msg.sender);
         (uint256 votes, uint256 required) = _tally(proposalId, p);
         emit VoteCast(proposalId, msg.sender, votes, required, keyEpoch, pqSignature);
@@ -380,13 +388,13 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
     }
 
     /// @dev The caller must be Active in `sector`, not the quarantine target, and the sector at or
-    /// above the floor. Returns the caller's current key epoch.
+    /// above the floor. Returns the caller's registry record.
     function _checkVoter(uint256 proposalId, Action action, bytes32 sector, bytes32 target)
         private
         view
-        returns (uint32 keyEpoch)
+        returns (IRegistry.Oracle memory o)
     {
-        IRegistry.Oracle memory o = registry.oracle(msg.sender);
+        o = registry.oracle(msg.sender);
         if (o.status != IRegistry.OracleStatus.Active || o.sector != sector) {
             revert QuorumNotSectorOracle(msg.sender, sector);
         }
@@ -395,7 +403,6 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
         }
         uint256 active = registry.activeOracleCount(sector);
         if (active < _activeFloor) revert QuorumBelowFloor(sector, active, _activeFloor);
-        return o.keyEpoch;
     }
 
     function _openProposal(uint256 proposalId) private view returns (Proposal storage) {
@@ -405,22 +412,31 @@ contract IsolationQuorum is IIsolationQuorum, AccessControl {
         return _proposals[proposalId];
     }
 
-    /// @dev Votes of voters still Active in the sector; the requirement is the captured one or q over
+    /// @dev Votes of voters still Active in the sector in the status epoch they voted in; the requirement is the captured one or q over
     /// the current membership, whichever is higher (it never falls after the proposal opened).
     function _tally(uint256 proposalId, Proposal storage p) private view returns (uint256 votes, uint256 required) {
         bytes32 sector = p.sector;
         address[] storage voters = _voters[proposalId];
         uint256 length = voters.length;
         for (uint256 i; i < length; ++i) {
-            if (registry.isActiveOracle(voters[i], sector)) ++votes;
+            if (_counts(proposalId, voters[i], sector)) ++votes;
         }
         required = requiredVotes(sector);
         if (p.required > required) required = p.required;
     }
 
-    function _pruneInactive(address[] storage voters, bytes32 sector) private {
+    /// @dev Whether `voter`'s vote on `proposalId` counts now: Active in `sector` and in the same
+    /// status epoch as when it voted.
+    function _counts(uint256 proposalId, address voter, bytes32 sector) private view returns (bool) {
+        IRegistry.Oracle memory o = registry.oracle(voter);
+        return o.status == IRegistry.OracleStatus.Active && o.sector == sector
+            && o.statusEpoch == _votedAt[proposalId][voter];
+    }
+
+    function _pruneInactive(uint256 proposalId, bytes32 sector) private {
+        address[] storage voters = _voters[proposalId];
         for (uint256 i; i < voters.length;) {
-            if (registry.isActiveOracle(voters[i], sector)) {
+            if (_counts(proposalId, voters[i], sector)) {
                 ++i;
                 continue;
             }

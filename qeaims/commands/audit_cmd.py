@@ -6,7 +6,6 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,12 +15,10 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from chain.audit import AuditReport, check_index_against_chain, verify_everything
+from chain.audit import AuditReport, problem, verify_everything
 from chain.client import ChainClient
 from chain.connect import connect, contract_abis
 from chain.indexer import Indexer
-from chain.manifest import Deployment
-from chain.registry_history import RegistryHistory
 from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
 from qeaims.commands._common import check_sector, console, err_console, print_json, settings_of
@@ -137,22 +134,51 @@ def events(
     console.print(table)
 
 
+_ANCHOR = re.compile(r"^(\d+):(0x[0-9a-fA-F]{64})$")
+
+
+def _anchors(values: list[str]) -> list[tuple[int, str]]:
+    out = []
+    for value in values:
+        match = _ANCHOR.match(value.strip())
+        if match is None:
+            raise ConfigError(f"--anchor {value!r} must look like BLOCK:0xHASH (as a previous audit printed it)")
+        out.append((int(match.group(1)), match.group(2).lower()))
+    return out
+
+
+def _check_anchors(client: ChainClient, anchors: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Each anchor a previous audit printed must still be in the chain: a chain that no longer holds
+    that block, or holds another one at that height, has had its history rewritten or cut (a dev
+    chain's journal truncated and replayed, say). Nothing local can tell that; a hash kept elsewhere can."""
+    problems = []
+    for number, expected in anchors:
+        block = client.rpc.call("eth_getBlockByNumber", [hex(number), False])
+        actual = None if block is None else str(block["hash"]).lower()
+        if actual != expected:
+            seen = "no such block" if actual is None else f"block {number} is {actual}"
+            problems.append(problem("anchor", f"the chain no longer holds block {number} as {expected} ({seen}): "
+                                              "its history was rewritten or cut after that audit", number))
+    return problems
+
+
 @app.command()
 def verify(
     ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json")] = False,
-    cached: Annotated[bool, typer.Option("--cached", help="reuse the cached index, if it passes the checks "
-                                                          "against the chain")] = False,
-    index_path: Annotated[Path | None, typer.Option("--index", help="reuse this index file, if it passes the "
-                                                                      "checks against the chain")] = None,
+    anchor: Annotated[list[str] | None, typer.Option(
+        "--anchor", help="BLOCK:0xHASH printed by an earlier audit; the chain must still hold it (repeatable)")] = None,
 ) -> None:
     """Re-check the whole history from chain data alone: every signature, key epoch and sequence, every
-    quarantine, role change, override and status change, and the index against on-chain counters.
+    vote and quorum, council approval, quarantine, role change, override and status change, and the
+    index against on-chain counters.
 
-    By default the index is built afresh from eth_getLogs in a temporary directory; nothing local is
-    trusted. With --cached/--index an existing index is reused only after it matched the chain's
-    counters, statuses, key epochs and block hashes; otherwise it is rebuilt.
+    The index is always built afresh from eth_getLogs in a temporary directory: nothing local is
+    trusted (a cached index could have been edited in ways no counter shows). Each run prints an
+    anchor (the head block's number and hash); keep it outside this machine and pass it back with
+    --anchor to prove later that the history you audited was not rewritten or cut.
     """
+    anchors = _anchors(anchor or [])
     settings = settings_of(ctx)
     client, deployment = connect(settings)
     with Progress(console=err_console, transient=True, disable=json_out) as bar:
@@ -162,51 +188,24 @@ def verify(
             bar.update(task, description=what, completed=done, total=total or None)
 
         with tempfile.TemporaryDirectory(prefix="qeaims-audit-") as tmp:
-            notes: list[str] = []
-            index: Indexer | None = None
-            head = 0
-            if cached or index_path is not None:
-                index, head, rejected = _trusted_cache(index_path or settings.index_path, client, deployment, step)
-                if rejected:
-                    notes.append(f"the cached index {index_path or settings.index_path} disagrees with the chain "
-                                 f"({rejected[0]['message']}"
-                                 + (f", and {len(rejected) - 1} more" if len(rejected) > 1 else "")
-                                 + "): rebuilt from the chain")
-            if index is None:
-                index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
-                head = index.sync(lambda done, total: step("indexing chain logs", done, total)).to_block
+            index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
             try:
+                head = index.sync(lambda done, total: step("indexing chain logs", done, total)).to_block
                 report = verify_everything(index.db, client, deployment, head=head, progress=step)
             finally:
                 index.close()
-    _print_report(report, notes, json_out)
+    report.problems += _check_anchors(client, anchors)
+    block = client.rpc.call("eth_getBlockByNumber", [hex(head), False])
+    head_anchor = f"{head}:{block['hash']}" if block else ""
+    _print_report(report, head_anchor, json_out)
     if not report.ok:
         raise AuditFailed(f"{len(report.invalid) + len(report.problems)} findings: the history does not verify")
 
 
-def _trusted_cache(path: Path, client: ChainClient, deployment: Deployment,
-                   step: Callable[[str, int, int], None]) -> tuple[Indexer | None, int, list[dict[str, Any]]]:
-    """The cached index, synced, if it matches the chain; else (None, 0, what disagreed)."""
-    index = Indexer(path, client.rpc, deployment, contract_abis())
-    try:
-        head = index.sync(lambda done, total: step("indexing chain logs (cached index)", done, total)).to_block
-        step("checking the cached index against the chain", 0, 1)
-        rejected = check_index_against_chain(index.db, client, RegistryHistory.from_db(index.db), head)
-    except BaseException:
-        index.close()
-        raise
-    if rejected:
-        index.close()
-        return None, 0, rejected
-    return index, head, []
-
-
-def _print_report(report: AuditReport, notes: list[str], json_out: bool) -> None:
+def _print_report(report: AuditReport, anchor: str, json_out: bool) -> None:
     if json_out:
-        print_json({**report.as_dict(), "ok": report.ok, "notes": notes})
+        print_json({**report.as_dict(), "ok": report.ok, "anchor": anchor})
         return
-    for note in notes:
-        err_console.print(f"[yellow]note[/yellow] {note}")
     table = Table(title=f"Audit of the on-chain history (up to block {report.head})", show_header=False)
     table.add_row("events", str(report.events))
     table.add_row("valid", f"[green]{report.valid}[/green]" if not report.invalid else f"[red]{report.valid}[/red]")
@@ -224,6 +223,8 @@ def _print_report(report: AuditReport, notes: list[str], json_out: bool) -> None
         console.print(f"[yellow]skipped[/yellow] {skipped}")
     if report.ok:
         console.print("[green]the whole history verifies[/green]")
+    console.print(f"anchor {anchor}  (keep it elsewhere; `qeaims audit verify --anchor {anchor}` proves later "
+                  "that this history was not rewritten)", highlight=False, soft_wrap=True)
 
 
 from qeaims.commands import proof_cmd as _proof_cmd  # noqa: F401  (registers `qeaims audit proof`)

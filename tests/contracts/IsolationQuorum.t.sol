@@ -750,4 +750,24 @@ contract IsolationQuorumTest is Deployed {
         assertEq(quorum.quarantineLimit(), rateOk ? limit : 1);
         assertEq(quorum.quarantineWindow(), rateOk ? window : 1 days);
     }
+
+    /// Review finding F3: the forged vote of an oracle quarantined for it does not count again once the
+    /// council reinstates the oracle (a vote counts only in the status epoch it was cast in).
+    function test_Attack_AReinstatedVotersEarlierVoteStaysDead() public {
+        uint256 iso = _propose(w[3], ISOLATE, nodeA); // w3's secp256k1 key is stolen: a forged vote
+        uint256 q = _propose(w[0], QUARANTINE, _target(w[3]));
+        _vote(w[1], q);
+        _vote(w[2], q);
+        (uint256 votes,) = quorum.tally(iso);
+        assertEq(votes, 0);
+        _asCouncil(address(registry), abi.encodeCall(registry.reinstateOracle, (w[3], "cleared")));
+        (votes,) = quorum.tally(iso);
+        assertEq(votes, 0, "the reinstated oracle's earlier vote counts again");
+        _voteReverts(w[3], iso, abi.encodeWithSelector(IIsolationQuorum.QuorumAlreadyVoted.selector, iso, w[3]));
+        _vote(w[0], iso);
+        _vote(w[1], iso);
+        assertEq(_status(nodeA), uint8(IRegistry.NodeStatus.Active), "two genuine votes isolated");
+        _vote(w[2], iso);
+        assertEq(_status(nodeA), uint8(IRegistry.NodeStatus.Isolated));
+    }
 }

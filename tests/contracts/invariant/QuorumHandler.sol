@@ -41,6 +41,7 @@ contract QuorumHandler is CommonBase, StdCheats, StdUtils {
     mapping(uint256 proposalId => address[]) internal ghost_voters;
     mapping(uint256 proposalId => mapping(address => uint256)) public ghost_acceptedVotes;
     mapping(uint256 proposalId => uint256) public ghost_requiredAtOpen;
+    mapping(uint256 proposalId => mapping(address => uint64)) internal ghost_voteEpoch; // voter's status epoch
     mapping(bytes32 sector => uint256) public ghost_membershipVersion;
     mapping(bytes32 sector => uint256[]) internal ghost_quarantineTimes;
     Execution[] internal executions;
@@ -312,13 +313,14 @@ contract QuorumHandler is CommonBase, StdCheats, StdUtils {
         return executions[i];
     }
 
-    /// @notice Distinct ghost voters of `proposalId` still active in its sector, and the requirement
+    /// @notice Distinct ghost voters of `proposalId` still active in its sector in the status epoch they
+    /// voted in (a quarantined-then-reinstated voter's vote stays dead), and the requirement
     /// recomputed here: q over the membership captured at open, or now if higher.
     function independentTally(uint256 proposalId) public view returns (uint256 votes, uint256 required) {
         bytes32 sector = quorum.proposal(proposalId).sector;
         address[] storage voters = ghost_voters[proposalId];
         for (uint256 i; i < voters.length; ++i) {
-            if (registry.isActiveOracle(voters[i], sector)) ++votes;
+            if (_counts(proposalId, voters[i], sector)) ++votes;
         }
         required = _q(registry.oracleSlots(sector));
         if (ghost_requiredAtOpen[proposalId] > required) required = ghost_requiredAtOpen[proposalId];
@@ -344,6 +346,12 @@ contract QuorumHandler is CommonBase, StdCheats, StdUtils {
         uint256[3] membership; // by _sectorIndex
         uint256[3] active;
         uint256 proposalCount;
+    }
+
+    function _counts(uint256 proposalId, address voter, bytes32 sector) private view returns (bool) {
+        IRegistry.Oracle memory o = registry.oracle(voter);
+        return o.status == IRegistry.OracleStatus.Active && o.sector == sector
+            && o.statusEpoch == ghost_voteEpoch[proposalId][voter];
     }
 
     function _q(uint256 n) private pure returns (uint256) {
@@ -374,6 +382,7 @@ contract QuorumHandler is CommonBase, StdCheats, StdUtils {
     function _recordVote(uint256 id, address actor, Snapshot memory before) private {
         if (++ghost_acceptedVotes[id][actor] > 1) ++ghost_doubleVotes;
         else ghost_voters[id].push(actor);
+        ghost_voteEpoch[id][actor] = registry.oracle(actor).statusEpoch;
         uint256 s = _sectorIndex(quorum.proposal(id).sector);
         if (before.active[s] < quorum.activeFloor()) ++ghost_floorBreaches;
     }
@@ -545,7 +554,7 @@ contract QuorumHandler is CommonBase, StdCheats, StdUtils {
             (p.sector, ghost_membershipVersion[p.sector], registry.oracleSlots(p.sector));
         address[] storage voters = ghost_voters[id];
         for (uint256 k; k < voters.length; ++k) {
-            if (registry.isActiveOracle(voters[k], p.sector)) e.counted.push(voters[k]);
+            if (_counts(id, voters[k], p.sector)) e.counted.push(voters[k]);
         }
     }
 }
