@@ -21,6 +21,9 @@ kind-specific fields:
 - `executed-before-eta` (ok False): executed before its queue's eta;
 - `emergency-execution` (always reported; ok False when the valid approvals were below
   min(threshold + 1, governors) or the logged requirement differs from the recount);
+- `emergency-call-not-allowlisted` (ok False): an emergency execution with a call whose (target,
+  selector) was not on the emergency allowlist at that moment, as replayed from `EmergencyCallSet`
+  (the contract refuses these; the finding catches a contract or a history that did not);
 - `bad-approval-signature` (ok False): an approval whose ML-DSA signature does not verify;
 - `bad-governor-key` (ok False): a governor key whose hash or proof of possession does not verify;
 - `calls-hash-mismatch` (ok False): a proposal whose logged calls do not hash to its logged hash.
@@ -60,6 +63,7 @@ class _Approval:
 @dataclass
 class _Proposal:
     calls_hash: bytes
+    calls: list[tuple[str, bytes]] = field(default_factory=list)  # (target lower-case, calldata)
     approvals: dict[str, _Approval] = field(default_factory=dict)
     eta: int = 0
 
@@ -74,6 +78,7 @@ class _Replay:
     keys: dict[tuple[str, int], tuple[bytes, bool]] = field(default_factory=dict)  # (governor, epoch) → key, valid
     epochs: dict[str, int] = field(default_factory=dict)  # governor → current key epoch
     proposals: dict[int, _Proposal] = field(default_factory=dict)
+    emergency_calls: set[tuple[str, bytes]] = field(default_factory=set)  # (target lower-case, selector)
     findings: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self, kind: str, ok: bool, where: tuple[int, str], detail: str, **extra: Any) -> None:
@@ -140,7 +145,8 @@ def _proposal_created(r: _Replay, a: dict[str, Any], where: tuple[int, str], _: 
     if recomputed != _bytes(a["callsHash"]):
         r.report("calls-hash-mismatch", False, where, f"proposal {pid}: the logged calls do not hash to the logged "
                  "callsHash", proposal_id=pid)
-    r.proposals[pid] = _Proposal(calls_hash=recomputed)
+    calls = [(str(t).lower(), _bytes(c)) for t, c in zip(a["targets"], a["calldatas"], strict=True)]
+    r.proposals[pid] = _Proposal(calls_hash=recomputed, calls=calls)
 
 
 def _proposal_approved(r: _Replay, a: dict[str, Any], where: tuple[int, str], _: int | None) -> None:
@@ -205,6 +211,20 @@ def _emergency_executed(r: _Replay, a: dict[str, Any], where: tuple[int, str], _
              f"{required} required (logged {int(a['approvals'])} of {int(a['required'])}); reason: {a['reason']}",
              proposal_id=pid, approvals=counted, required=required, reason=str(a["reason"]),
              executor=str(a["executor"]))
+    for index, (target, data) in enumerate([] if proposal is None else proposal.calls):
+        if len(data) < 4 or (target, data[:4]) not in r.emergency_calls:
+            r.report("emergency-call-not-allowlisted", False, where,
+                     f"proposal {pid} call {index} ({target} selector 0x{data[:4].hex()}) ran without the delay "
+                     "but was not on the emergency allowlist", proposal_id=pid, index=index, target=target,
+                     selector="0x" + data[:4].hex())
+
+
+def _emergency_call_set(r: _Replay, a: dict[str, Any], _w: tuple[int, str], _t: int | None) -> None:
+    entry = (str(a["target"]).lower(), _bytes(a["selector"]))
+    if a["allowed"]:
+        r.emergency_calls.add(entry)
+    else:
+        r.emergency_calls.discard(entry)
 
 
 _HANDLERS = {
@@ -218,4 +238,5 @@ _HANDLERS = {
     "ProposalUnqueued": _proposal_unqueued,
     "ProposalExecuted": _proposal_executed,
     "EmergencyExecuted": _emergency_executed,
+    "EmergencyCallSet": _emergency_call_set,
 }

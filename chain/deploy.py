@@ -29,7 +29,7 @@ from chain.artifacts import build_contracts, load_artifact
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.consortium import CONTROL_OPERATOR, CONTROL_SECTOR, NODES, OPERATORS, ORACLES_PER_SECTOR, SECTORS
-from chain.governance import Call, Council
+from chain.governance import STORM_OVERRIDES, Call, Council
 from chain.manifest import Deployment, save_deployment
 from chain.node import DEV_MNEMONIC
 from chain.rpc import RpcClient
@@ -216,7 +216,8 @@ def _identity(settings: Settings, path: Path, label: str) -> HybridIdentity:
 
 
 def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: None) -> tuple[ChainClient, Deployment]:
-    """Fresh contracts plus the development city, registered through council proposals."""
+    """Fresh contracts plus the development city, registered through council proposals; one more
+    proposal puts the storm-day overrides (`STORM_OVERRIDES`) on the council's emergency allowlist."""
     progress("creating keystores")
     governors = {s: _identity(settings, governor_keystore(settings, s), f"governor {s}") for s in SECTORS}
     oracles = {
@@ -254,6 +255,9 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
                                         controller.pq_public_key, pop]),
         ("IsolationQuorum", "grantRole", [REPAIR_ROLE, controller.address]),
     ], "register the self-healing controller: its own sector, identity and REPAIR_ROLE"))
-    progress(f"registering {len(SECTORS)} sectors and the controller through {len(proposals)} council proposals")
+    proposals.append((council.emergency_allow(STORM_OVERRIDES),
+                      "emergency allowlist: the storm-day overrides forceIsolate, forceReintegrate, setIsolationCap"))
+    progress(f"registering {len(SECTORS)} sectors and the controller, and allowlisting the storm-day overrides, "
+             f"through {len(proposals)} council proposals")
     council.pass_proposals(proposals)
     return client, deployment

@@ -9,7 +9,9 @@ proposer's included, carries the governor's ML-DSA-65 signature over
 `keys.council_messages.approval_message`; a governor signs the calls hash it recomputed itself from
 the logged calls, so it approves what it read, not what the contract says it stores. A proposal that
 reaches the threshold is queued; `execute` works from its eta on (`Settings.council_delay_s`, 1 s in
-development), `execute_emergency` earlier with `emergencyThreshold()` approvals and a reason.
+development), `execute_emergency` earlier with `emergencyThreshold()` approvals and a reason, for
+calls on the council's emergency allowlist only (:meth:`Council.emergency_allow`: a delayed proposal
+puts a contract function on it; the council never allows its own functions or role changes).
 """
 
 from __future__ import annotations
@@ -27,13 +29,22 @@ from keys.council_messages import calls_hash, description_hash, sign_approval
 from keys.identity import HybridIdentity
 from qeaims.errors import ContractRejected, TransactionFailed
 
-__all__ = ["STATES", "Call", "Council", "ProposalCalls"]
+__all__ = ["STATES", "STORM_OVERRIDES", "Call", "Council", "ProposalCalls"]
 
 Call = tuple[str, str, list[Any]]  # (contract name, function, arguments)
 
 STATES = ("None", "Pending", "Succeeded", "Queued", "Ready", "Executed", "Cancelled", "Expired")
 
 _CONTRACT = "GovernanceCouncil"
+
+# What the development deployment puts on the emergency allowlist: the overrides a storm day needs
+# at once, each logged as a GovernanceOverride or a setting change. Nothing that changes who votes in
+# a sector's quorum or how many must (registerOracle, removeOracle, setActiveFloor, ...): those wait.
+STORM_OVERRIDES: tuple[tuple[str, str], ...] = (
+    ("IsolationQuorum", "forceIsolate"),
+    ("IsolationQuorum", "forceReintegrate"),
+    ("IsolationQuorum", "setIsolationCap"),
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,20 @@ class Council:
                                                    "data": data}, "latest"])
             except RpcError as exc:
                 raise self.client.translate(exc, contract) from exc
+
+    def selector(self, contract: str, function: str) -> bytes:
+        """The 4-byte selector of `contract.function` (KeyError for a function not in its ABI)."""
+        return self.client.abi(contract).functions[function].selector
+
+    def emergency_allow(self, functions: Sequence[tuple[str, str]], allowed: bool = True) -> list[Call]:
+        """The calls that put `(contract, function)` pairs on the emergency allowlist (or take them
+        off): a proposal's calls, so the change itself waits out the delay."""
+        return [(_CONTRACT, "setEmergencyCall", [self.client.address(contract), self.selector(contract, function),
+                                                 allowed]) for contract, function in functions]
+
+    def is_emergency_call(self, contract: str, function: str) -> bool:
+        return bool(self.client.call1(_CONTRACT, "isEmergencyCall", self.client.address(contract),
+                                      self.selector(contract, function)))
 
     def key_epoch(self, governor: str) -> int:
         """The council's key epoch for this governor (1 at its first membership, +1 per re-add)."""
@@ -194,7 +219,8 @@ class Council:
 
     def execute_emergency(self, governor: HybridIdentity | LocalAccount, proposal_id: int, reason: str,
                           calls: ProposalCalls | None = None) -> dict[str, Any]:
-        """Execute without the delay: needs `emergencyThreshold()` approvals; logged with the reason."""
+        """Execute without the delay: needs `emergencyThreshold()` approvals and every call on the
+        emergency allowlist (`CouncilEmergencyForbiddenCall` otherwise); logged with the reason."""
         calls = calls or self.proposal(proposal_id)
         return self.client.transact(_account(governor), _CONTRACT, "executeEmergency", proposal_id, calls.targets,
                                     calls.values, calls.calldatas, calls.description_hash, reason)

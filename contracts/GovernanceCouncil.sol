@@ -31,11 +31,19 @@ import {IGovernanceCouncil} from "./interfaces/IGovernanceCouncil.sol";
 /// 2 days (172,800 s, Compound's timelock), set at deployment with `QEAIMS_COUNCIL_DELAY`.
 ///
 /// Emergency path. `executeEmergency` skips the delay but needs `emergencyThreshold() =
-/// min(threshold + 1, governors)` approvals, may not call the council itself nor grant, revoke or
-/// renounce a role anywhere (membership, threshold, delay and who holds power always wait out the
-/// delay), and logs {EmergencyExecuted} with its reason. Why
-/// threshold + 1 and not all governors: the delay protects the governors who did not approve; one
-/// more of them must agree to waive it, so no minimal coalition skips it alone, while a single
+/// min(threshold + 1, governors)` approvals, runs only calls whose (target, selector) is on the
+/// emergency allowlist, and logs {EmergencyExecuted} with its reason. An allowlist rather than a
+/// list of forbidden calls: such a list missed that the quorum's electorate and thresholds
+/// (Registry.registerOracle/removeOracle/reinstateOracle, IsolationQuorum.setActiveFloor,
+/// setQuarantineRate, setVotingWindow…) can be rewritten without delay, so that puppet-oracle
+/// isolations look like quorum decisions instead of logged overrides. Only the council changes the
+/// allowlist (`setEmergencyCall`, a self-call, so through a delayed proposal), and it refuses ever to
+/// allowlist a call to itself or grantRole/revokeRole/renounceRole on any contract: membership,
+/// threshold, delay, who holds power and the allowlist itself always wait out the delay. The
+/// development deployment allowlists exactly the storm-day overrides (IsolationQuorum.forceIsolate,
+/// forceReintegrate, setIsolationCap), each logged as a GovernanceOverride or a setting change.
+/// Why threshold + 1 and not all governors: the delay protects the governors who did not approve;
+/// one more of them must agree to waive it, so no minimal coalition skips it alone, while a single
 /// unreachable or compromised governor cannot block an emergency (a storm at night). When
 /// threshold = governors everyone already approved and nobody is left for the delay to protect.
 ///
@@ -79,6 +87,7 @@ contract GovernanceCouncil is IGovernanceCouncil {
     mapping(address account => Member) private _members;
     mapping(uint256 proposalId => Proposal) private _proposals;
     mapping(uint256 proposalId => mapping(address governor => uint64 tag)) private _approvalTag;
+    mapping(address target => mapping(bytes4 selector => bool allowed)) private _emergencyCalls;
 
     modifier onlyGovernor() {
         if (!_governors.contains(msg.sender)) revert CouncilNotGovernor(msg.sender);
@@ -212,11 +221,7 @@ contract GovernanceCouncil is IGovernanceCouncil {
         if (!_isOpen(state)) revert CouncilWrongState(proposalId, ProposalState.Pending, state);
         if (bytes(reason).length == 0) revert CouncilEmptyReason();
         Proposal storage p = _checkCalls(proposalId, targets, values, calldatas, descriptionHash);
-        for (uint256 i; i < targets.length; ++i) {
-            if (targets[i] == address(this) || _isRoleAdmin(calldatas[i])) {
-                revert CouncilEmergencyForbiddenCall(proposalId, i);
-            }
-        }
+        _checkEmergencyCalls(proposalId, targets, calldatas);
         _markEmergency(proposalId, p, reason);
         _run(proposalId, targets, values, calldatas);
     }
@@ -266,6 +271,20 @@ contract GovernanceCouncil is IGovernanceCouncil {
     /// @inheritdoc IGovernanceCouncil
     function setDelay(uint64 delay_) external onlySelf {
         _setDelay(delay_);
+    }
+
+    /// @inheritdoc IGovernanceCouncil
+    /// @dev Taking a call off the allowlist is always possible, so a mistaken entry is undone by the
+    /// same (delayed) path that made it.
+    function setEmergencyCall(address target, bytes4 selector, bool allowed) external onlySelf {
+        if (allowed) {
+            if (target == address(0)) revert CouncilZeroAddress();
+            if (target == address(this) || _isRoleAdmin(selector)) {
+                revert CouncilEmergencyCallNotAllowable(target, selector);
+            }
+        }
+        _emergencyCalls[target][selector] = allowed;
+        emit EmergencyCallSet(target, selector, allowed);
     }
 
     // ---- views ----------------------------------------------------------------------------------
@@ -353,6 +372,11 @@ contract GovernanceCouncil is IGovernanceCouncil {
     }
 
     /// @inheritdoc IGovernanceCouncil
+    function isEmergencyCall(address target, bytes4 selector) external view returns (bool) {
+        return _emergencyCalls[target][selector];
+    }
+
+    /// @inheritdoc IGovernanceCouncil
     function proposalCount() external view returns (uint256) {
         return _proposalCount;
     }
@@ -370,9 +394,7 @@ contract GovernanceCouncil is IGovernanceCouncil {
     }
 
     /// @dev AccessControl's grantRole/revokeRole/renounceRole: who holds power waits out the delay too.
-    function _isRoleAdmin(bytes calldata data) private pure returns (bool) {
-        if (data.length < 4) return false;
-        bytes4 selector = bytes4(data[:4]);
+    function _isRoleAdmin(bytes4 selector) private pure returns (bool) {
         return selector == GRANT_ROLE || selector == REVOKE_ROLE || selector == RENOUNCE_ROLE;
     }
 
@@ -430,6 +452,21 @@ contract GovernanceCouncil is IGovernanceCouncil {
         p = _proposals[proposalId];
         bytes32 given = hashProposal(targets, values, calldatas, descriptionHash);
         if (given != p.callsHash) revert CouncilCallsMismatch(proposalId, p.callsHash, given);
+    }
+
+    /// @dev Every call's (target, selector) must be allowlisted now; calldata shorter than a selector
+    /// (a plain transfer, a fallback) never is.
+    function _checkEmergencyCalls(uint256 proposalId, address[] calldata targets, bytes[] calldata calldatas)
+        private
+        view
+    {
+        for (uint256 i; i < targets.length; ++i) {
+            bytes calldata data = calldatas[i];
+            bytes4 selector = data.length < 4 ? bytes4(0) : bytes4(data[:4]);
+            if (data.length < 4 || !_emergencyCalls[targets[i]][selector]) {
+                revert CouncilEmergencyForbiddenCall(proposalId, i, targets[i], selector);
+            }
+        }
     }
 
     function _run(uint256 proposalId, address[] calldata targets, uint256[] calldata values, bytes[] calldata calldatas)

@@ -7,9 +7,12 @@ pragma solidity ^0.8.24;
 /// calls themselves are in {ProposalCreated} and are passed back at execution. A proposal that
 /// reaches `threshold` approvals is queued and executes no earlier than `delay` seconds later; an
 /// emergency execution skips the delay with `emergencyThreshold()` approvals and is logged with its
-/// reason. Each governor has an ML-DSA-65 key registered here; every approval carries an ML-DSA-65
-/// signature that the contract logs and every audit verifies (see `keys/council_messages.py`).
-/// Membership, threshold and delay change only through the council's own proposals (self-calls).
+/// reason; it runs only calls on the council's emergency allowlist (`isEmergencyCall`), which the
+/// council itself maintains through delayed proposals (`setEmergencyCall`). Each governor has an
+/// ML-DSA-65 key registered here; every approval carries an ML-DSA-65 signature that the contract
+/// logs and every audit verifies (see `keys/council_messages.py`).
+/// Membership, threshold, delay and the emergency allowlist change only through the council's own
+/// proposals (self-calls).
 interface IGovernanceCouncil {
     enum ProposalState {
         None,
@@ -52,7 +55,11 @@ interface IGovernanceCouncil {
     error CouncilInvalidPublicKey(uint256 length);
     error CouncilInvalidSignature(uint256 length);
     error CouncilWrongKeyEpoch(address governor, uint32 expected, uint32 given);
-    error CouncilEmergencyForbiddenCall(uint256 proposalId, uint256 index);
+    /// @notice Call `index` of an emergency execution is not on the emergency allowlist (`selector` is
+    /// 0 for calldata shorter than 4 bytes, which is never allowed).
+    error CouncilEmergencyForbiddenCall(uint256 proposalId, uint256 index, address target, bytes4 selector);
+    /// @notice Calls to the council itself and grantRole/revokeRole/renounceRole can never be allowlisted.
+    error CouncilEmergencyCallNotAllowable(address target, bytes4 selector);
     error CouncilEmptyReason();
     error CouncilInsufficientApprovals(uint256 proposalId, uint256 approvals, uint256 required);
 
@@ -80,6 +87,8 @@ interface IGovernanceCouncil {
     event EmergencyExecuted(
         uint256 indexed proposalId, address indexed executor, uint256 approvals, uint256 required, string reason
     );
+    /// @notice `selector` on `target` may (`allowed`) or may no longer run on the emergency path.
+    event EmergencyCallSet(address indexed target, bytes4 indexed selector, bool allowed);
     event ProposalCancelled(uint256 indexed proposalId, address indexed by);
     /// @notice `proofOfPossession` is an ML-DSA-65 signature by `publicKey` over
     /// `keys/council_messages.governor_key_message(chainId, council, account, keyEpoch, keyHash)`.
@@ -130,10 +139,11 @@ interface IGovernanceCouncil {
     ) external payable;
 
     /// @notice Runs a proposal without the delay. Requirements: caller is a governor; state Pending,
-    /// Succeeded, Queued or Ready; approvals ≥ emergencyThreshold(); the calls hash to `callsHash`;
-    /// no call targets the council itself or is a grantRole/revokeRole/renounceRole (membership,
-    /// threshold, delay and roles always wait; {CouncilEmergencyForbiddenCall}); non-empty reason.
-    /// Emits {EmergencyExecuted}.
+    /// Succeeded, Queued or Ready; non-empty reason; the calls hash to `callsHash`; every call's
+    /// (target, selector) is on the emergency allowlist now ({isEmergencyCall}, else
+    /// {CouncilEmergencyForbiddenCall}); approvals ≥ emergencyThreshold(). The allowlist never holds
+    /// a call to the council or a role change, so membership, threshold, delay, roles and the
+    /// allowlist itself always wait out the delay. Emits {EmergencyExecuted}.
     function executeEmergency(
         uint256 proposalId,
         address[] calldata targets,
@@ -162,6 +172,12 @@ interface IGovernanceCouncil {
     /// Proposals already queued keep their eta.
     function setDelay(uint64 newDelay) external;
 
+    /// @notice Puts `selector` on `target` on the emergency allowlist (`allowed`) or takes it off.
+    /// Requirements: only the council (via a proposal, so the delay applies); when allowing, `target`
+    /// is not zero ({CouncilZeroAddress}), not the council, and `selector` is not
+    /// grantRole/revokeRole/renounceRole ({CouncilEmergencyCallNotAllowable}). Emits {EmergencyCallSet}.
+    function setEmergencyCall(address target, bytes4 selector, bool allowed) external;
+
     function hashProposal(
         address[] calldata targets,
         uint256[] calldata values,
@@ -182,6 +198,8 @@ interface IGovernanceCouncil {
     /// @notice min(threshold + 1, governors): approvals an emergency execution needs.
     function emergencyThreshold() external view returns (uint256);
     function delay() external view returns (uint64);
+    /// @notice Whether `executeEmergency` may run `selector` on `target`.
+    function isEmergencyCall(address target, bytes4 selector) external view returns (bool);
     function proposalCount() external view returns (uint256);
     function proposalLifetime() external view returns (uint64);
 }

@@ -4,7 +4,8 @@ goes through the council.
 Proposals keep only the hash of their calls on-chain; `approve`, `execute` and `emergency` read the
 calls back from the proposal's `ProposalCreated` log. Approvals are signed with the governor's
 ML-DSA-65 key (its keystore). A proposal at threshold is queued for the council's delay; `execute`
-waits for its eta when it is near (`--wait`), `emergency` skips it with threshold + 1 approvals.
+waits for its eta when it is near (`--wait`), `emergency` skips it with threshold + 1 approvals, for
+calls on the council's emergency allowlist only (`propose emergency-allow` changes it, with the delay).
 """
 
 from __future__ import annotations
@@ -161,6 +162,29 @@ def grant_repair(ctx: typer.Context, account: str, governor: Governor, descripti
             description or f"grant REPAIR_ROLE to {account}")
 
 
+@propose_app.command("emergency-allow")
+def emergency_allow(
+    ctx: typer.Context,
+    contract: Annotated[str, typer.Argument(help="Registry, EventLedger or IsolationQuorum")],
+    function: Annotated[str, typer.Argument(help="function name, e.g. forceIsolate")],
+    governor: Governor,
+    off: Annotated[bool, typer.Option("--off", help="take it off the allowlist instead")] = False,
+    description: Description = None,
+) -> None:
+    """Put a contract function on the emergency allowlist (or take it off): `gov emergency` runs only
+    allowlisted calls. The council's own functions and role changes can never be put on it."""
+    settings = settings_of(ctx)
+    client, _ = connect(settings)
+    if contract not in ("Registry", "EventLedger", "IsolationQuorum"):
+        raise ConfigError(f"{contract!r}: the emergency allowlist names Registry, EventLedger or IsolationQuorum "
+                          "functions (never the council's own)")
+    if function not in client.abi(contract).functions:
+        raise ConfigError(f"{contract} has no function {function!r}")
+    calls = Council(client).emergency_allow([(contract, function)], allowed=not off)
+    _submit(ctx, governor, calls,
+            description or f"emergency allowlist: {'remove' if off else 'add'} {contract}.{function}")
+
+
 @propose_app.command("set-threshold")
 def set_threshold(ctx: typer.Context, threshold: Annotated[int, typer.Argument(min=1)], governor: Governor,
                   description: Description = None) -> None:
@@ -255,8 +279,9 @@ def execute(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
 @app.command()
 def emergency(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor,
               reason: Annotated[str, typer.Option(help="why the delay cannot be waited out; recorded on-chain")]) -> None:
-    """Execute without the timelock: needs threshold + 1 approvals, never changes the council itself,
-    and is recorded as EmergencyExecuted with the reason."""
+    """Execute without the timelock: needs threshold + 1 approvals and every call on the emergency
+    allowlist (never the council itself or a role change), and is recorded as EmergencyExecuted with
+    the reason."""
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
@@ -274,7 +299,9 @@ def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
     calls = council.proposal(proposal)
     names = {client.address(name).lower(): name for name in ("Registry", "EventLedger", "IsolationQuorum",
                                                                "GovernanceCouncil")}
-    call_rows = [{"target": names.get(t.lower(), t), "value": v, "selector": "0x" + d[:4].hex(), "bytes": len(d)}
+    call_rows = [{"target": names.get(t.lower(), t), "value": v, "selector": "0x" + d[:4].hex(), "bytes": len(d),
+                  "emergency_allowed": len(d) >= 4 and bool(client.call1("GovernanceCouncil", "isEmergencyCall", t,
+                                                                           d[:4]))}
                  for t, v, d in zip(calls.targets, calls.values, calls.calldatas, strict=True)]
     row: dict[str, Any] = {
         "id": proposal,
@@ -293,7 +320,9 @@ def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
     for key in ("id", "proposer", "description", "state", "approvals", "eta", "calls_hash", "hash_matches"):
         console.print(f"{key}: {row[key]}")
     for call in call_rows:
-        console.print(f"  call {call['target']} {call['selector']} ({call['bytes']} bytes, value {call['value']})")
+        allowed = "on the emergency allowlist" if call["emergency_allowed"] else "not on the emergency allowlist"
+        console.print(f"  call {call['target']} {call['selector']} ({call['bytes']} bytes, value {call['value']}; "
+                      f"{allowed})")
 
 
 @app.command("list")

@@ -165,6 +165,33 @@ def test_emergency_recount_is_always_reported(people: list[HybridIdentity]) -> N
     assert emergencies == [(1, True, 3, 3), (2, False, 2, 3)]
 
 
+def test_emergency_call_off_the_allowlist_is_a_problem(people: list[HybridIdentity]) -> None:
+    """An EmergencyExecuted whose call was not on the allowlist at that moment (replayed from
+    EmergencyCallSet) is a problem, even with enough genuine approvals."""
+    h = History()
+    for g in people:
+        h.add(g)
+    h.log("ThresholdChanged", oldThreshold=0, newThreshold=2)
+    force = bytes.fromhex("a1b2c3d4") + b"\x00" * 64
+    h.log("EmergencyCallSet", target=TARGET, selector=force[:4], allowed=True)
+
+    def emergency(pid: int, data: bytes) -> None:
+        h.propose(pid, data)
+        for g in people[:3]:
+            h.approve(g, pid)
+        h.log("EmergencyExecuted", proposalId=pid, executor=people[0].address, approvals=3, required=3, reason="x")
+
+    emergency(1, force)  # allowlisted: fine
+    emergency(2, bytes.fromhex("deadbeef") + b"\x00" * 32)  # another selector on the same target
+    emergency(3, b"\x01")  # shorter than a selector: never allowlisted
+    h.log("EmergencyCallSet", target=TARGET, selector=force[:4], allowed=False)
+    emergency(4, force)  # taken off before this one
+    assert _problems(h) == [("emergency-call-not-allowlisted", 2), ("emergency-call-not-allowlisted", 3),
+                            ("emergency-call-not-allowlisted", 4)]
+    [second] = [f for f in h.recount() if f["kind"] == "emergency-call-not-allowlisted" and f["proposal_id"] == 2]
+    assert second["selector"] == "0xdeadbeef" and second["target"] == TARGET.lower() and second["index"] == 0
+
+
 def test_tampered_calls_are_reported(people: list[HybridIdentity]) -> None:
     h = History()
     h.add(people[0])

@@ -16,7 +16,7 @@ from chain.connect import contract_abis
 from chain.consortium import ORACLES_PER_SECTOR, SECTORS
 from chain.council_audit import recount_council
 from chain.deploy import deploy_contracts, dev_deployer, role
-from chain.governance import Call, Council
+from chain.governance import STORM_OVERRIDES, Call, Council
 from chain.indexer import Indexer
 from chain.manifest import Deployment
 from chain.node import start_anvil, stop_anvil
@@ -101,6 +101,19 @@ def test_gov_cli_shows_calls_from_the_log_and_lists_states(chain) -> None:  # ty
     listed = run_cli(["gov", "list", "--json"], chain.env)
     assert listed.returncode == 0, listed.stderr
     assert {r["state"] for r in json.loads(listed.stdout)} <= {"executed", "pending", "queued", "ready", "cancelled"}
+
+
+def test_gov_cli_proposes_emergency_allowlist_changes(chain) -> None:  # type: ignore[no-untyped-def]
+    for args, message in ((["GovernanceCouncil", "setDelay"], "never the council's own"),
+                          (["IsolationQuorum", "noSuchFunction"], "has no function")):
+        refused = run_cli(["gov", "propose", "emergency-allow", *args, "--governor", "water"], chain.env)
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
+    # (no proposal sent from the CLI here: the session's in-process client keeps the governors' nonces)
+    listed = json.loads(run_cli(["gov", "list", "--json"], chain.env).stdout)
+    [pid] = [p["id"] for p in listed if str(p["description"]).startswith("emergency allowlist:")]
+    shown = json.loads(run_cli(["gov", "show", str(pid), "--json"], chain.env).stdout)
+    assert shown["state"] == "executed"
+    assert [(c["target"], c["emergency_allowed"]) for c in shown["calls"]] == [("GovernanceCouncil", False)] * 3
 
 
 # ---- a bare deployment of our own: six fresh governors, no consortium -------------------------------
@@ -245,8 +258,12 @@ def test_recount_flags_forged_approval_and_execution_without_genuine_quorum(bare
 
 def test_emergency_needs_threshold_plus_one_and_is_recorded(bare: Bare) -> None:
     council, g = bare.council, bare.governors
-    # an hour's delay, kept: the later tests of this module use the emergency path
-    council.pass_proposal([("GovernanceCouncil", "setDelay", [3600])], "an hour's delay")
+    # an hour's delay, kept: the later tests of this module use the emergency path. A bare deployment's
+    # emergency allowlist is empty: the same (delayed) proposal allowlists the storm-day overrides.
+    assert not council.is_emergency_call("IsolationQuorum", "setIsolationCap")
+    council.pass_proposal([("GovernanceCouncil", "setDelay", [3600]), *council.emergency_allow(STORM_OVERRIDES)],
+                          "an hour's delay; the storm-day overrides on the emergency allowlist")
+    assert all(council.is_emergency_call(c, f) for c, f in STORM_OVERRIDES)
     pid = council.propose(g[0], _set_cap(4000), "storm: cap 40 %")
     for governor_ in g[1:4]:
         council.approve(governor_, pid)
@@ -266,6 +283,11 @@ def test_emergency_needs_threshold_plus_one_and_is_recorded(bare: Bare) -> None:
         council.execute_emergency(g[0], sneak, "hurry")
     assert self_call.value.error == "CouncilEmergencyForbiddenCall"
     council.cancel(g[0], sneak)
+    # nor can a proposal, even a delayed one, put the council's own functions or a role change on the list
+    for contract, function in (("GovernanceCouncil", "setDelay"), ("IsolationQuorum", "grantRole")):
+        with pytest.raises(ContractRejected) as refused:
+            council.simulate(council.emergency_allow([(contract, function)]))
+        assert refused.value.error == "CouncilEmergencyCallNotAllowable"
     findings = bare.recount()
     emergencies = [f for f in findings if f["kind"] == "emergency-execution" and f["proposal_id"] == pid]
     assert emergencies and emergencies[0]["ok"] and emergencies[0]["approvals"] == 5
@@ -283,12 +305,59 @@ def test_emergency_needs_threshold_plus_one_and_is_recorded(bare: Bare) -> None:
     assert emergency["approvals"] == 4 and emergency["required"] == 5
 
 
+def _approved_by_five(bare: Bare, calls: list[Call], description: str) -> int:
+    council, g = bare.council, bare.governors
+    pid = council.propose(g[0], calls, description)
+    logged = council.proposal(pid)
+    for governor_ in g[1:5]:
+        council.approve(governor_, pid, logged)
+    return pid
+
+
+def test_emergency_runs_only_allowlisted_calls(bare: Bare) -> None:
+    """F4 (adversarial review): 5 of 6 governors may not use the emergency path to change a sector's
+    electorate (remove an honest oracle); a storm-day override (forceIsolate) passes, as an override.
+    Runs after the test above, which allowlisted the storm-day overrides and set an hour's delay."""
+    council, client = bare.council, bare.client
+    register = client.abi("Registry").functions["registerOracle"].selector
+    water_oracle = next("0x" + d[16:36].hex() for d in council.proposal(1).calldatas if d[:4] == register)
+    assert client.call1("Registry", "isActiveOracle", water_oracle, to_bytes32("water"))
+    remove = _approved_by_five(bare, [("Registry", "removeOracle", [water_oracle, to_bytes32("puppet")]),
+                                      ("IsolationQuorum", "setActiveFloor", [1])], "storm: drop a water oracle")
+    with pytest.raises(ContractRejected) as refused:
+        council.execute_emergency(bare.governors[0], remove, "storm: oracle lies")
+    assert refused.value.error == "CouncilEmergencyForbiddenCall"
+    assert int(refused.value.args_by_name["index"]) == 0
+    assert client.call1("Registry", "isActiveOracle", water_oracle, to_bytes32("water"))
+    council.cancel(bare.governors[0], remove)
+
+    node = to_bytes32("water-node-0")
+    isolate = _approved_by_five(bare, [("IsolationQuorum", "forceIsolate", [node, to_bytes32("storm")])],
+                                "storm: isolate water-node-0")
+    receipt = council.execute_emergency(bare.governors[0], isolate, "storm: water-node-0 flooding")
+    events = {e.event for e in client.decode_logs(receipt)}
+    assert {"EmergencyExecuted", "GovernanceOverride"} <= events
+    assert client.call1("Registry", "sectorIsolatedCount", to_bytes32("water")) == 1
+    assert not [f for f in bare.recount() if not f["ok"] and f["proposal_id"] in (remove, isolate)]
+
+
 def test_recount_of_the_development_deployment_is_clean(chain) -> None:  # type: ignore[no-untyped-def]
     index = Indexer(chain.settings.home / "council-recount.sqlite", chain.client.rpc, chain.deployment,
                     contract_abis())
     try:
         index.sync()
         findings = recount_council(index.db, chain.client.chain_id, chain.deployment.governance_council)
+        allowlist = [json.loads(args) for (args,) in index.db.execute(
+            "SELECT args FROM logs WHERE contract = 'GovernanceCouncil' AND event = 'EmergencyCallSet' "
+            "ORDER BY block, log_index")]
     finally:
         index.close()
     assert [f for f in findings if not f["ok"]] == []
+    # the deployment's emergency allowlist: exactly the storm-day overrides, in one proposal
+    council = Council(chain.client)
+    quorum = chain.deployment.isolation_quorum.lower()
+    assert [(str(e["target"]).lower(), str(e["selector"]), e["allowed"]) for e in allowlist] == [
+        (quorum, "0x" + council.selector(c, f).hex(), True) for c, f in STORM_OVERRIDES]
+    for contract, function in (("Registry", "removeOracle"), ("Registry", "registerOracle"),
+                               ("IsolationQuorum", "setActiveFloor"), ("IsolationQuorum", "setVotingWindow")):
+        assert not council.is_emergency_call(contract, function)

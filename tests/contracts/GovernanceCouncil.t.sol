@@ -42,6 +42,15 @@ contract Reenterer {
     }
 }
 
+/// @dev Accepts any call and counts them (a stand-in for an allowlisted target with any selector).
+contract Sink {
+    uint256 public calls;
+
+    fallback() external {
+        ++calls;
+    }
+}
+
 contract GovernanceCouncilTest is Deployed {
     IGovernanceCouncil.ProposalState internal constant PENDING = IGovernanceCouncil.ProposalState.Pending;
     IGovernanceCouncil.ProposalState internal constant SUCCEEDED = IGovernanceCouncil.ProposalState.Succeeded;
@@ -96,6 +105,20 @@ contract GovernanceCouncilTest is Deployed {
         council.executeEmergency(
             id, _proposalTargets[id], _proposalValues[id], _proposalCalldatas[id], _proposalDescriptionHash[id], reason
         );
+    }
+
+    function _forbidden(uint256 id, uint256 index, address target, bytes4 selector)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodeWithSelector(
+            IGovernanceCouncil.CouncilEmergencyForbiddenCall.selector, id, index, target, selector
+        );
+    }
+
+    function _notAllowable(address target, bytes4 selector) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IGovernanceCouncil.CouncilEmergencyCallNotAllowable.selector, target, selector);
     }
 
     /// @dev Proposal approved by governors 0..count-1 (not warped).
@@ -524,7 +547,7 @@ contract GovernanceCouncilTest is Deployed {
         for (uint256 i = 1; i < 6; ++i) {
             _councilApprove(governors[i], id);
         }
-        vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilEmergencyForbiddenCall.selector, id, 1));
+        vm.expectRevert(_forbidden(id, 1, address(council), council.setDelay.selector));
         _emergency(governors[0], id, "urgent");
     }
 
@@ -539,7 +562,7 @@ contract GovernanceCouncilTest is Deployed {
         ];
         for (uint256 k; k < 3; ++k) {
             uint256 id = _approvedBy(5, address(registry), calls[k]);
-            vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilEmergencyForbiddenCall.selector, id, 0));
+            vm.expectRevert(_forbidden(id, 0, address(registry), bytes4(calls[k])));
             _emergency(governors[0], id, "urgent");
         }
         // through the timelock a role change is fine
@@ -582,6 +605,214 @@ contract GovernanceCouncilTest is Deployed {
         vm.warp(block.timestamp + 30 days); // past eta + lifetime
         vm.expectRevert(_wrongState(other, PENDING, EXPIRED));
         _emergency(governors[0], other, "x");
+    }
+
+    // ---- the emergency allowlist ------------------------------------------------------------------
+
+    /// @dev The deployment's allowlist: exactly the storm-day overrides, nothing that touches the
+    /// quorum's electorate or thresholds.
+    function test_DeploymentAllowlistsOnlyStormOverrides() public view {
+        assertTrue(council.isEmergencyCall(address(quorum), quorum.forceIsolate.selector));
+        assertTrue(council.isEmergencyCall(address(quorum), quorum.forceReintegrate.selector));
+        assertTrue(council.isEmergencyCall(address(quorum), quorum.setIsolationCap.selector));
+        bytes4[4] memory quorumSettings = [
+            quorum.setActiveFloor.selector,
+            quorum.setQuarantineRate.selector,
+            quorum.setVotingWindow.selector,
+            quorum.grantRole.selector
+        ];
+        for (uint256 i; i < quorumSettings.length; ++i) {
+            assertFalse(council.isEmergencyCall(address(quorum), quorumSettings[i]));
+        }
+        bytes4[5] memory registryCalls = [
+            registry.registerOracle.selector,
+            registry.removeOracle.selector,
+            registry.reinstateOracle.selector,
+            registry.addNode.selector,
+            registry.addSector.selector
+        ];
+        for (uint256 i; i < registryCalls.length; ++i) {
+            assertFalse(council.isEmergencyCall(address(registry), registryCalls[i]));
+        }
+        // the selector is bound to its target: forceIsolate's selector elsewhere is not allowed
+        assertFalse(council.isEmergencyCall(address(registry), quorum.forceIsolate.selector));
+    }
+
+    /// @notice F4 (adversarial review): 5 of 6 governors use the emergency path to rewrite the
+    /// quorum's electorate and floor — remove an honest oracle and lower the active floor — so that
+    /// later isolations look like quorum decisions. Refused, with every governor approving; the same
+    /// calls go through the timelock.
+    function test_RevertWhen_EmergencyRewritesTheElectorate() public {
+        _seedSectorViaCouncil(WATER, 4, 4);
+        address w0 = _oracleAt(WATER, 0);
+        address[] memory targets = new address[](2);
+        bytes[] memory calldatas = new bytes[](2);
+        (targets[0], calldatas[0]) = (address(registry), abi.encodeCall(registry.removeOracle, (w0, "puppet")));
+        (targets[1], calldatas[1]) = (address(quorum), abi.encodeCall(quorum.setActiveFloor, (1)));
+        uint256 id = _councilPropose(governors[0], targets, new uint256[](2), calldatas, "storm");
+        for (uint256 i = 1; i < 6; ++i) {
+            _councilApprove(governors[i], id);
+        }
+        vm.expectRevert(_forbidden(id, 0, address(registry), registry.removeOracle.selector));
+        _emergency(governors[0], id, "storm: oracle w0 is lying");
+        assertEq(registry.activeOracleCount(WATER), 4);
+        // each call alone is refused too
+        uint256 floorOnly = _approvedBy(5, address(quorum), calldatas[1]);
+        vm.expectRevert(_forbidden(floorOnly, 0, address(quorum), quorum.setActiveFloor.selector));
+        _emergency(governors[0], floorOnly, "storm");
+        // and so are the other electorate and threshold changes
+        bytes[5] memory others = [
+            _registerOracleCall(WATER, 7),
+            abi.encodeCall(registry.reinstateOracle, (w0, "x")),
+            _addNodeCall(WATER, 9),
+            abi.encodeCall(quorum.setQuarantineRate, (8, 1)),
+            abi.encodeCall(quorum.setVotingWindow, (60))
+        ];
+        for (uint256 k; k < others.length; ++k) {
+            address target = k < 3 ? address(registry) : address(quorum);
+            uint256 other = _approvedBy(5, target, others[k]);
+            vm.expectRevert(_forbidden(other, 0, target, bytes4(others[k])));
+            _emergency(governors[0], other, "storm");
+        }
+        // the timelock is the way for them
+        vm.warp(block.timestamp + COUNCIL_DELAY);
+        _execute(governors[0], id);
+        assertEq(registry.activeOracleCount(WATER), 3);
+        assertEq(quorum.activeFloor(), 1);
+    }
+
+    /// @dev The storm-day overrides pass on the emergency path, logged as overrides.
+    function test_EmergencyForceIsolateAndReintegrate() public {
+        _seedSector(WATER, 4, 4);
+        bytes32 node = _nodeAt(WATER, 0);
+        uint256 id = _approvedBy(5, address(quorum), abi.encodeCall(quorum.forceIsolate, (node, "storm")));
+        _emergency(governors[0], id, "storm: feeder on fire");
+        assertEq(_state(id), uint8(EXECUTED));
+        assertEq(registry.sectorIsolatedCount(WATER), 1);
+        id = _approvedBy(5, address(quorum), abi.encodeCall(quorum.forceReintegrate, (node, "repaired")));
+        _emergency(governors[0], id, "storm over");
+        assertEq(registry.sectorIsolatedCount(WATER), 0);
+    }
+
+    /// @dev The allowlist changes only through the council (delayed), both ways, with an event.
+    function test_EmergencyAllowlistThroughCouncil() public {
+        bytes memory addGas = abi.encodeCall(registry.addSector, ("gas"));
+        uint256 id = _approvedBy(5, address(registry), addGas);
+        vm.expectRevert(_forbidden(id, 0, address(registry), registry.addSector.selector));
+        _emergency(governors[0], id, "storm");
+
+        uint256 allow = _councilReady(
+            address(council), abi.encodeCall(council.setEmergencyCall, (address(registry), bytes4(addGas), true))
+        );
+        vm.expectEmit(address(council));
+        emit IGovernanceCouncil.EmergencyCallSet(address(registry), registry.addSector.selector, true);
+        _councilExecute(allow);
+        assertTrue(council.isEmergencyCall(address(registry), registry.addSector.selector));
+        _emergency(governors[0], id, "storm");
+        assertTrue(registry.isSector("gas"));
+
+        uint256 disallow = _councilReady(
+            address(council), abi.encodeCall(council.setEmergencyCall, (address(registry), bytes4(addGas), false))
+        );
+        vm.expectEmit(address(council));
+        emit IGovernanceCouncil.EmergencyCallSet(address(registry), registry.addSector.selector, false);
+        _councilExecute(disallow);
+        assertFalse(council.isEmergencyCall(address(registry), registry.addSector.selector));
+        // checked at execution: a proposal approved while the call was allowed is refused now
+        uint256 late = _approvedBy(5, address(registry), abi.encodeCall(registry.addSector, ("heat")));
+        vm.expectRevert(_forbidden(late, 0, address(registry), registry.addSector.selector));
+        _emergency(governors[0], late, "storm");
+    }
+
+    /// @dev Attack: allowlist the council's own functions or a role change, so that a later emergency
+    /// rewrites membership, threshold, delay, roles or the allowlist without delay. Refused even
+    /// through a full, delayed proposal.
+    function test_RevertWhen_AllowlistingCouncilOrRoleCalls() public {
+        bytes4[5] memory own = [
+            council.setDelay.selector,
+            council.changeThreshold.selector,
+            council.addGovernor.selector,
+            council.removeGovernor.selector,
+            council.setEmergencyCall.selector
+        ];
+        for (uint256 i; i < own.length; ++i) {
+            _expectAllowRefused(address(council), own[i], _notAllowable(address(council), own[i]));
+        }
+        bytes4[3] memory roles =
+            [registry.grantRole.selector, registry.revokeRole.selector, registry.renounceRole.selector];
+        for (uint256 i; i < roles.length; ++i) {
+            _expectAllowRefused(address(registry), roles[i], _notAllowable(address(registry), roles[i]));
+            _expectAllowRefused(address(quorum), roles[i], _notAllowable(address(quorum), roles[i]));
+        }
+        _expectAllowRefused(
+            address(0), bytes4(0x12345678), abi.encodeWithSelector(IGovernanceCouncil.CouncilZeroAddress.selector)
+        );
+        // taking them off is always fine (a no-op here)
+        _councilRun(address(council), abi.encodeCall(council.setEmergencyCall, (address(council), own[0], false)));
+        assertFalse(council.isEmergencyCall(address(council), own[0]));
+    }
+
+    function _expectAllowRefused(address target, bytes4 selector, bytes memory inner) internal {
+        uint256 id = _councilReady(address(council), abi.encodeCall(council.setEmergencyCall, (target, selector, true)));
+        vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilCallFailed.selector, id, 0, inner));
+        _councilExecute(id);
+        assertFalse(council.isEmergencyCall(target, selector));
+    }
+
+    /// @dev Whatever the selector, the council itself can never be allowlisted, and a role change on
+    /// any target neither.
+    function testFuzz_RevertWhen_AllowlistingForbidden(address target, bytes4 selector, uint8 which) public {
+        bytes4[3] memory roles =
+            [registry.grantRole.selector, registry.revokeRole.selector, registry.renounceRole.selector];
+        vm.assume(target != address(0));
+        vm.startPrank(address(council));
+        vm.expectRevert(_notAllowable(address(council), selector));
+        council.setEmergencyCall(address(council), selector, true);
+        bytes4 role = roles[which % 3];
+        vm.expectRevert(_notAllowable(target, role));
+        council.setEmergencyCall(target, role, true);
+        vm.stopPrank();
+        assertFalse(council.isEmergencyCall(address(council), selector));
+        assertFalse(council.isEmergencyCall(target, role));
+    }
+
+    /// @dev Every call whose (target, selector) is not allowlisted is refused on the emergency path,
+    /// with all six governors approving; the same proposal still runs through the timelock's checks.
+    function testFuzz_RevertWhen_EmergencyCallNotAllowlisted(uint8 targetSeed, address other, bytes memory data)
+        public
+    {
+        address[5] memory targets = [address(registry), address(quorum), address(ledger), address(council), other];
+        address target = targets[targetSeed % 5];
+        bytes4 selector = data.length < 4 ? bytes4(0) : bytes4(data);
+        vm.assume(data.length < 4 || !council.isEmergencyCall(target, selector));
+        uint256 id = _approvedBy(6, target, data);
+        vm.expectRevert(_forbidden(id, 0, target, selector));
+        _emergency(governors[0], id, "storm");
+        assertEq(_state(id), uint8(QUEUED));
+    }
+
+    /// @dev Any allowlisted (target, selector) passes, whatever follows the selector; calldata shorter
+    /// than a selector never does, even with selector 0 allowlisted.
+    function testFuzz_EmergencyRunsAllowlistedCalls(bytes4 selector, bytes memory tail) public {
+        vm.assume(selector != bytes4(keccak256("calls()")));
+        vm.assume(
+            selector != registry.grantRole.selector && selector != registry.revokeRole.selector
+                && selector != registry.renounceRole.selector
+        );
+        Sink sink = new Sink();
+        vm.prank(address(council));
+        council.setEmergencyCall(address(sink), selector, true);
+        uint256 id = _approvedBy(5, address(sink), abi.encodePacked(selector, tail));
+        _emergency(governors[0], id, "storm");
+        assertEq(sink.calls(), 1);
+        assertEq(_state(id), uint8(EXECUTED));
+
+        vm.prank(address(council));
+        council.setEmergencyCall(address(sink), bytes4(0), true);
+        bytes memory short = tail.length < 4 ? tail : new bytes(3);
+        uint256 shortId = _approvedBy(5, address(sink), short);
+        vm.expectRevert(_forbidden(shortId, 0, address(sink), bytes4(0)));
+        _emergency(governors[0], shortId, "storm");
     }
 
     // ---- cancel, failure, value, reentrancy -------------------------------------------------------
@@ -653,7 +884,9 @@ contract GovernanceCouncilTest is Deployed {
         bytes memory inner = _wrongState(id, PENDING, EXECUTED);
         vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilCallFailed.selector, id, 0, inner));
         _councilExecute(id);
-        (, uint256 id2) = _reentrantProposal(abi.encodeCall(Reenterer.pokeRevoke, ()));
+        (Reenterer r2, uint256 id2) = _reentrantProposal(abi.encodeCall(Reenterer.pokeRevoke, ()));
+        vm.prank(address(council));
+        council.setEmergencyCall(address(r2), Reenterer.pokeRevoke.selector, true);
         inner = _wrongState(id2, PENDING, EXECUTED);
         vm.expectRevert(abi.encodeWithSelector(IGovernanceCouncil.CouncilCallFailed.selector, id2, 0, inner));
         _emergency(governors[0], id2, "reenter");
@@ -673,6 +906,8 @@ contract GovernanceCouncilTest is Deployed {
         council.changeThreshold(1);
         vm.expectRevert(err);
         council.setDelay(1);
+        vm.expectRevert(err);
+        council.setEmergencyCall(address(registry), registry.removeOracle.selector, true);
         vm.stopPrank();
     }
 

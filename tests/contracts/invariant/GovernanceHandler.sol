@@ -13,19 +13,23 @@ import {PqFixtures} from "../utils/Deployed.sol";
 /// @notice Drives the council through every path: random non-governance callers try configuration and
 /// membership changes directly; governors (current and former) propose, approve, revoke, queue,
 /// execute (with the right calls, with swapped calls, before the eta), execute in an emergency and
-/// cancel, while time passes and the council churns its own membership, threshold and delay.
-/// An independent model of the rules (approval tags, threshold, queue and eta, emergency threshold)
-/// predicts which executions may succeed; any success the model forbids counts as a violation.
+/// cancel, while time passes and the council churns its own membership, threshold, delay and emergency
+/// allowlist (the isolation cap on and off it; the council's own calls can never be put on it).
+/// An independent model of the rules (approval tags, threshold, queue and eta, emergency threshold,
+/// emergency allowlist) predicts which executions may succeed; any success the model forbids counts
+/// as a violation.
 /// `fail_on_revert = false`: reverting calls are expected and simply not counted as successes.
 contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
     uint64 internal constant LIFETIME = 7 days;
+    uint256 internal constant _ALLOW_FORBIDDEN = 2; // Made.arg of an Allow proposal the council must refuse
 
     enum Kind {
         Cap,
         Threshold,
         AddGovernor,
         RemoveGovernor,
-        Delay
+        Delay,
+        Allow // setEmergencyCall: the isolation cap (on or off), or a forbidden council/role call
     }
 
     struct Made {
@@ -69,6 +73,7 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
     uint16 public ghost_cap;
     uint256 public ghost_threshold;
     uint64 public ghost_delay;
+    bool public ghost_capAllowed; // setIsolationCap is on the emergency allowlist
 
     /// successful calls per action (the closing note reports these, not only how many ran)
     mapping(bytes32 action => uint256 count) public successes;
@@ -95,6 +100,7 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
         }
         (ghost_window, ghost_cap) = (quorum_.votingWindow(), quorum_.isolationCapBps());
         (ghost_threshold, ghost_delay) = (council_.threshold(), council_.delay());
+        ghost_capAllowed = council_.isEmergencyCall(address(quorum_), quorum_.setIsolationCap.selector);
         actionNames = [
             bytes32("propose"),
             "approve",
@@ -111,6 +117,7 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
             "churnRemove",
             "churnThreshold",
             "churnDelay",
+            "churnAllow",
             "setCap"
         ];
     }
@@ -159,11 +166,18 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
     function attemptCouncil(uint256 callerSeed, uint256 which, uint256 arg) external {
         address caller = callerSeed % 2 == 0 ? _caller(callerSeed) : pool[_bound(callerSeed, 0, pool.length - 1)];
         bytes memory data;
-        which = which % 4;
-        if (which == 0) data = abi.encodeCall(council.addGovernor, (caller, key, PqFixtures.signature(arg)));
-        else if (which == 1) data = abi.encodeCall(council.removeGovernor, (pool[arg % pool.length]));
-        else if (which == 2) data = abi.encodeCall(council.changeThreshold, (_bound(arg, 1, 6)));
-        else data = abi.encodeCall(council.setDelay, (uint64(_bound(arg, 1, 30 days))));
+        which = which % 5;
+        if (which == 0) {
+            data = abi.encodeCall(council.addGovernor, (caller, key, PqFixtures.signature(arg)));
+        } else if (which == 1) {
+            data = abi.encodeCall(council.removeGovernor, (pool[arg % pool.length]));
+        } else if (which == 2) {
+            data = abi.encodeCall(council.changeThreshold, (_bound(arg, 1, 6)));
+        } else if (which == 3) {
+            data = abi.encodeCall(council.setDelay, (uint64(_bound(arg, 1, 30 days))));
+        } else {
+            data = abi.encodeCall(council.setEmergencyCall, (address(registry), registry.removeOracle.selector, true));
+        }
         _attempt(caller, address(council), data);
     }
 
@@ -172,7 +186,7 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
     function propose(uint256 govSeed, uint256 kindSeed, uint256 arg) external {
         address governor = _member(govSeed);
         if (governor == address(0)) return;
-        _propose(governor, Kind(kindSeed % 5), arg);
+        _propose(governor, Kind(kindSeed % 6), arg);
     }
 
     function _propose(address governor, Kind kind, uint256 arg) internal returns (uint256 id) {
@@ -226,7 +240,7 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
     function churn(uint256 govSeed, uint256 kindSeed, uint256 arg) external {
         address governor = _member(govSeed);
         if (governor == address(0)) return;
-        uint256 id = _propose(governor, Kind(kindSeed % 5), arg);
+        uint256 id = _propose(governor, Kind(kindSeed % 6), arg);
         if (id == 0) return;
         for (uint256 i; i < pool.length && _modelApprovals(id) < ghost_threshold; ++i) {
             if (mTag[pool[i]] != 0 && mApproval[id][pool[i]] != mTag[pool[i]]) _approveAs(pool[i], id);
@@ -310,15 +324,36 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
         }
     }
 
+    /// @dev The storm-day path in full: propose a cap change, approve it up to the emergency threshold,
+    /// execute it at once (succeeds only while the cap is on the emergency allowlist).
+    function emergencyDrill(uint256 govSeed, uint256 arg) external {
+        address governor = _member(govSeed);
+        if (governor == address(0)) return;
+        uint256 id = _propose(governor, Kind.Cap, arg);
+        if (id == 0) return;
+        uint256 n = _modelGovernorCount();
+        uint256 required = ghost_threshold < n ? ghost_threshold + 1 : n;
+        for (uint256 i; i < pool.length && _modelApprovals(id) < required; ++i) {
+            if (mTag[pool[i]] != 0 && mApproval[id][pool[i]] != mTag[pool[i]]) _approveAs(pool[i], id);
+        }
+        _emergency(governor, id);
+    }
+
     function emergency(uint256 govSeed, uint256 idSeed) external {
         (uint256 id, bool any) = _pick(idSeed);
         if (!any) return;
         address governor = _member(govSeed);
         if (governor == address(0)) return;
+        _emergency(governor, id);
+    }
+
+    function _emergency(address governor, uint256 id) internal {
         Made storage m = made[id];
         uint256 n = _modelGovernorCount();
         uint256 required = ghost_threshold < n ? ghost_threshold + 1 : n;
-        bool allowed = _modelOpen(id) && _modelApprovals(id) >= required && m.target != address(council);
+        // the model's allowlist: only the isolation cap can be on it (the council's calls never are)
+        bool listed = m.kind == Kind.Cap && ghost_capAllowed;
+        bool allowed = _modelOpen(id) && _modelApprovals(id) >= required && listed;
         ++ghost_attempts;
         vm.prank(governor);
         try council.executeEmergency(id, _one(m.target), new uint256[](1), _one(m.data), keccak256("h"), "drill") {
@@ -444,9 +479,13 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
             mTag[address(uint160(m.arg))] = 0;
             ++mConfig;
             ++successes["churnRemove"];
-        } else {
+        } else if (m.kind == Kind.Delay) {
             ghost_delay = uint64(m.arg);
             ++successes["churnDelay"];
+        } else {
+            if (m.arg == _ALLOW_FORBIDDEN) ++ghost_violations; // the contract refuses these
+            ghost_capAllowed = m.arg == 1;
+            ++successes["churnAllow"];
         }
     }
 
@@ -470,8 +509,22 @@ contract GovernanceHandler is CommonBase, StdCheats, StdUtils {
             address account = pool[_bound(arg, 0, pool.length - 1)];
             return (address(council), abi.encodeCall(council.removeGovernor, (account)), uint160(account));
         }
-        value = _bound(arg, 1, 2 days);
-        return (address(council), abi.encodeCall(council.setDelay, (uint64(value))), value);
+        if (kind == Kind.Delay) {
+            value = _bound(arg, 1, 2 days);
+            return (address(council), abi.encodeCall(council.setDelay, (uint64(value))), value);
+        }
+        // Allow: the isolation cap on (value 1) or off (0), or one in four a forbidden entry (the
+        // council's own setDelay, or a grantRole), whose execution must fail
+        uint256 choice = arg % 4;
+        if (choice == 3) {
+            bool own = (arg >> 8) % 2 == 0;
+            (address t, bytes4 sel) =
+                own ? (address(council), council.setDelay.selector) : (address(quorum), quorum.grantRole.selector);
+            return (address(council), abi.encodeCall(council.setEmergencyCall, (t, sel, true)), _ALLOW_FORBIDDEN);
+        }
+        value = choice == 0 ? 0 : 1;
+        data = abi.encodeCall(council.setEmergencyCall, (address(quorum), quorum.setIsolationCap.selector, value == 1));
+        return (address(council), data, value);
     }
 
     /// @dev A current governor (by the model), or zero when the seed lands on none.

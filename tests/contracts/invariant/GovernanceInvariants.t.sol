@@ -36,8 +36,8 @@ contract GovernanceInvariants is Deployed {
 
     /// The contract never allowed what the model of the rules forbids: execution only when queued under
     /// the current council with threshold approvals and the eta reached; emergency only with
-    /// min(threshold + 1, governors) approvals and no call to the council; approvals only from current
-    /// governors on open proposals.
+    /// min(threshold + 1, governors) approvals and only for allowlisted calls (never the council's own);
+    /// approvals only from current governors on open proposals.
     function invariant_councilFollowsTheModel() public view {
         assertEq(handler.ghost_violations(), 0);
         uint256[] memory ids = handler.proposalIds();
@@ -64,6 +64,10 @@ contract GovernanceInvariants is Deployed {
         assertEq(quorum.isolationCapBps(), handler.ghost_cap());
         assertEq(council.threshold(), handler.ghost_threshold());
         assertEq(council.delay(), handler.ghost_delay());
+        assertEq(council.isEmergencyCall(address(quorum), quorum.setIsolationCap.selector), handler.ghost_capAllowed());
+        assertFalse(council.isEmergencyCall(address(council), council.setDelay.selector));
+        assertFalse(council.isEmergencyCall(address(quorum), quorum.grantRole.selector));
+        assertFalse(council.isEmergencyCall(address(registry), registry.removeOracle.selector));
         address[] memory pool = handler.poolList();
         for (uint256 i; i < pool.length; ++i) {
             assertEq(council.isGovernor(pool[i]), handler.isModelGovernor(pool[i]));

@@ -35,7 +35,9 @@ library PqFixtures {
 /// @notice The deployment the Python side performs (chain/), replayed for every forge test:
 /// Registry(deployer), EventLedger(registry), IsolationQuorum(registry, deployer, 600, 2500),
 /// GovernanceCouncil(6 governors with ML-DSA keys, 4, 7 days, delay 1 s); STATUS_ROLE → quorum; DEFAULT_ADMIN_ROLE and
-/// GOVERNANCE_ROLE on registry and quorum → council; the deployer renounces everything.
+/// GOVERNANCE_ROLE on registry and quorum → council; the deployer renounces everything; the council's
+/// emergency allowlist holds exactly the storm-day overrides (IsolationQuorum.forceIsolate,
+/// forceReintegrate, setIsolationCap), which the Python deployment allowlists by council proposal.
 abstract contract Deployed is Test {
     bytes32 internal constant ELECTRICITY = "electricity";
     bytes32 internal constant WATER = "water";
@@ -79,6 +81,11 @@ abstract contract Deployed is Test {
         registry.renounceRole(registry.DEFAULT_ADMIN_ROLE(), deployer);
         quorum.renounceRole(quorum.GOVERNANCE_ROLE(), deployer);
         quorum.renounceRole(quorum.DEFAULT_ADMIN_ROLE(), deployer);
+        vm.stopPrank();
+        vm.startPrank(address(council)); // the deployment's proposal, without the ceremony
+        council.setEmergencyCall(address(quorum), quorum.forceIsolate.selector, true);
+        council.setEmergencyCall(address(quorum), quorum.forceReintegrate.selector, true);
+        council.setEmergencyCall(address(quorum), quorum.setIsolationCap.selector, true);
         vm.stopPrank();
     }
 
