@@ -23,7 +23,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from chain.client import ChainClient
+from chain.client import ChainClient, _normalise_log
 from chain.rpc import RpcError
 from keys.council_messages import calls_hash, description_hash, sign_approval
 from keys.identity import HybridIdentity
@@ -268,13 +268,3 @@ def _block_time(client: ChainClient) -> int:
     return int(block["timestamp"], 16)
 
 
-def _normalise_log(log: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "topics": [bytes.fromhex(t[2:]) for t in log["topics"]],
-        "data": bytes.fromhex(log["data"][2:]),
-        "blockNumber": int(log["blockNumber"], 16),
-        "blockHash": bytes.fromhex(log["blockHash"][2:]),
-        "transactionHash": bytes.fromhex(log["transactionHash"][2:]),
-        "logIndex": int(log["logIndex"], 16),
-        "address": log["address"],
-    }

@@ -175,7 +175,8 @@ def run_ledger_demo(settings: Settings, report: Callable[[DemoStep], None]) -> D
         how = "found an existing deployment"
     except DeploymentMissing:
         client, deployment = deploy_dev_consortium(settings)
-        how = "deployed the contracts and registered the consortium through 6 council proposals"
+        proposals = int(client.call1("GovernanceCouncil", "proposalCount"))
+        how = f"deployed the contracts and registered the consortium through {proposals} council proposals"
     demo = _Demo(settings, client, deployment, report)
     demo.step("chain and contracts", t, f"Anvil at {settings.rpc_url}; {how}")
     demo.observations()
