@@ -41,7 +41,10 @@ lint: install
 	$(BIN)/ruff check chain qeaims keys sectors oracles controller tests
 	$(BIN)/mypy --strict chain qeaims keys sectors oracles controller
 
+# The invariant suites append their per-action call counts to build/invariant-metrics/ (summed by
+# scripts/invariant_metrics.py); FOUNDRY_PROFILE=deep runs >= 100,000 calls per invariant.
 test-contracts: install
+	rm -rf build/invariant-metrics && mkdir -p build/invariant-metrics
 	$(FORGE) test
 
 test-python: install build/.built

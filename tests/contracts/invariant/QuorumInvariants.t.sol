@@ -140,6 +140,7 @@ contract QuorumInvariants is Deployed {
     /// Not a rule: appends this run's calls and successful calls per action, transitions and quorum
     /// executions to build/invariant-metrics/quorum.csv (`scripts/invariant_metrics.py` sums a campaign).
     function afterInvariant() public {
+        vm.createDir("build/invariant-metrics", true); // a fresh clone has no build/ yet
         string memory path = "build/invariant-metrics/quorum.csv";
         string[] memory names = handler.names();
         for (uint256 i; i < names.length; ++i) {
