@@ -1,15 +1,15 @@
 """Sum the per-run action counts the forge invariant suites append to build/invariant-metrics/*.csv.
 
-Usage: rm -rf build/invariant-metrics && mkdir -p build/invariant-metrics
-       forge test --match-test invariant && python3 scripts/invariant_metrics.py
-Each line is `action,calls,successes` (successes empty for transitions and executions). A run's
-afterInvariant writes one line per action, so the sums are over the whole campaign.
+Usage: make test-contracts   (or: rm -rf build/invariant-metrics; FOUNDRY_PROFILE=deep forge test --match-test invariant)
+       python3 scripts/invariant_metrics.py
+Each line is `action,calls,successes` (calls empty where the handler does not count attempts). Every
+run's afterInvariant writes one line per action, so the sums are over the whole campaign (all runs
+of all invariant functions of the suite). See tests/contracts/utils/InvariantMetrics.sol.
 """
 
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 
@@ -19,21 +19,22 @@ def main(folder: str = "build/invariant-metrics") -> int:
         print(f"error: no metrics in {folder}: run the invariant suites first", file=sys.stderr)
         return 2
     for path in files:
-        calls: dict[str, int] = defaultdict(int)
-        ok: dict[str, int] = defaultdict(int)
+        calls: dict[str, int | None] = {}
+        ok: dict[str, int] = {}
         runs = 0
         for line in path.read_text().splitlines():
-            name, count, success = (line.split(",") + ["", ""])[:3]
-            calls[name] += int(count)
-            if success:
-                ok[name] += int(success)
-        first = next(iter(calls), None)
-        runs = sum(1 for line in path.read_text().splitlines() if line.startswith(f"{first},")) if first else 0
-        print(f"{path.stem}: {runs} runs")
-        print(f"  {'action':<22}{'calls':>10}{'succeeded':>11}")
-        for name in calls:
-            succeeded = f"{ok[name]:>11}" if name in ok else ""
-            print(f"  {name:<22}{calls[name]:>10}{succeeded}")
+            action, count, success = (line.split(",") + ["", ""])[:3]
+            if not calls:
+                first = action
+            if action == first:
+                runs += 1
+            previous = calls.get(action, 0)
+            calls[action] = None if not count or previous is None else previous + int(count)
+            ok[action] = ok.get(action, 0) + int(success or 0)
+        print(f"{path.stem}: {runs} runs reported (afterInvariant calls)")
+        print(f"  {'action':<26}{'calls':>10}{'succeeded':>11}")
+        for action, total in calls.items():
+            print(f"  {action:<26}{'' if total is None else total:>10}{ok[action]:>11}")
     return 0
 
 

@@ -5,6 +5,7 @@ import {console} from "forge-std/console.sol";
 import {Deployed, PqFixtures} from "../utils/Deployed.sol";
 import {GovernanceHandler} from "./GovernanceHandler.sol";
 import {IGovernanceCouncil} from "../../../contracts/interfaces/IGovernanceCouncil.sol";
+import {InvariantMetrics} from "../utils/InvariantMetrics.sol";
 
 /// @notice Invariants of configuration and membership (DESIGN.md, "Its users": governors change the
 /// system only through multisig proposals on-chain), and of the council's own rules: timelock,
@@ -102,25 +103,11 @@ contract GovernanceInvariants is Deployed {
     /// counts are summed across runs in the process environment (`QEAIMS_GOV_<action>`; all three
     /// invariants of this suite add to the same sums) and printed after every run (`-vv`; the last
     /// line per action is the total).
+    /// Not a rule: this run's successful calls per action (summed by scripts/invariant_metrics.py).
     function afterInvariant() external {
         bytes32[] memory names = handler.actions();
         for (uint256 i; i < names.length; ++i) {
-            string memory key = string.concat("QEAIMS_GOV_", _name(names[i]));
-            uint256 total = vm.envOr(key, uint256(0)) + handler.successes(names[i]);
-            vm.setEnv(key, vm.toString(total));
-            console.log("governance handler successes (sum over runs)", _name(names[i]), total);
+            InvariantMetrics.append("governance", InvariantMetrics.name(names[i]), "", handler.successes(names[i]));
         }
-    }
-
-    function _name(bytes32 raw) internal pure returns (string memory) {
-        uint256 length;
-        while (length < 32 && raw[length] != 0) {
-            ++length;
-        }
-        bytes memory out = new bytes(length);
-        for (uint256 i; i < length; ++i) {
-            out[i] = raw[i];
-        }
-        return string(out);
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {Deployed} from "../utils/Deployed.sol";
+import {InvariantMetrics} from "../utils/InvariantMetrics.sol";
 import {QuorumHandler} from "./QuorumHandler.sol";
 import {IRegistry} from "../../../contracts/interfaces/IRegistry.sol";
 import {IIsolationQuorum} from "../../../contracts/interfaces/IIsolationQuorum.sol";
@@ -137,18 +138,17 @@ contract QuorumInvariants is Deployed {
         }
     }
 
-    /// Not a rule: appends this run's calls and successful calls per action, transitions and quorum
-    /// executions to build/invariant-metrics/quorum.csv (`scripts/invariant_metrics.py` sums a campaign).
+    /// Not a rule: this run's calls and successful calls per action, transitions and quorum executions
+    /// (summed over a campaign by scripts/invariant_metrics.py).
     function afterInvariant() public {
-        vm.createDir("build/invariant-metrics", true); // a fresh clone has no build/ yet
-        string memory path = "build/invariant-metrics/quorum.csv";
         string[] memory names = handler.names();
         for (uint256 i; i < names.length; ++i) {
-            vm.writeLine(path, string.concat(names[i], ",", vm.toString(handler.calls(names[i])), ",",
-                vm.toString(handler.successes(names[i]))));
+            InvariantMetrics.append(
+                "quorum", names[i], vm.toString(handler.calls(names[i])), handler.successes(names[i])
+            );
         }
-        vm.writeLine(path, string.concat("transition:node,", vm.toString(handler.transitions("node")), ","));
-        vm.writeLine(path, string.concat("transition:oracle,", vm.toString(handler.transitions("oracle")), ","));
-        vm.writeLine(path, string.concat("quorum-executions,", vm.toString(handler.executionCount()), ","));
+        InvariantMetrics.append("quorum", "transition:node", "", handler.transitions("node"));
+        InvariantMetrics.append("quorum", "transition:oracle", "", handler.transitions("oracle"));
+        InvariantMetrics.append("quorum", "quorum-execution", "", handler.executionCount());
     }
 }
