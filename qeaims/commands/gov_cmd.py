@@ -17,11 +17,13 @@ import typer
 from eth_utils.address import is_address, to_checksum_address
 from rich.table import Table
 
+from chain.client import ChainClient
 from chain.connect import connect
 from chain.deploy import role
 from chain.governance import STATES, Call, Council
 from keys.council_messages import sign_governor_key
 from keys.hybrid import sign_registration
+from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore
 from qeaims.commands._common import console, keystore_path, load_identity, print_json, settings_of
@@ -46,10 +48,7 @@ def _address(value: str) -> str:
 
 
 def _submit(ctx: typer.Context, governor: str, calls: list[Call], description: str) -> None:
-    settings = settings_of(ctx)
-    gov = load_identity(settings, governor=governor)
-    client, _ = connect(settings)
-    council = Council(client)
+    gov, _, council = _as_governor(ctx, governor)
     council.simulate(calls)  # a proposal that could never execute is refused here, with the reason
     proposal_id = council.propose(gov, calls, description)
     console.print(f"proposal {proposal_id} created by {governor} (ML-DSA-signed approval 1): {description}")
@@ -232,13 +231,18 @@ def _status(client: Any, council: Council, proposal: int) -> str:
     return f"{approvals} approvals, state {state}" + (f", executable from unix time {eta}" if state == "queued" else "")
 
 
-@app.command()
-def approve(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
-    """Approve a proposal as a governor: signs, with its ML-DSA key, the hash of the calls it read from the log."""
+def _as_governor(ctx: typer.Context, governor: str) -> tuple[HybridIdentity, ChainClient, Council]:
+    """The governor's identity, a client on the deployment, and the council it acts in."""
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
-    council = Council(client)
+    return gov, client, Council(client)
+
+
+@app.command()
+def approve(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
+    """Approve a proposal as a governor: signs, with its ML-DSA key, the hash of the calls it read from the log."""
+    gov, client, council = _as_governor(ctx, governor)
     council.approve(gov, proposal)
     console.print(f"{governor} approved proposal {proposal}: {_status(client, council, proposal)}")
 
@@ -246,10 +250,7 @@ def approve(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
 @app.command()
 def revoke(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
     """Withdraw an approval; below the threshold the proposal leaves the queue."""
-    settings = settings_of(ctx)
-    gov = load_identity(settings, governor=governor)
-    client, _ = connect(settings)
-    council = Council(client)
+    gov, client, council = _as_governor(ctx, governor)
     council.revoke(gov, proposal)
     console.print(f"{governor} revoked its approval of proposal {proposal}: {_status(client, council, proposal)}")
 
@@ -257,10 +258,7 @@ def revoke(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], 
 @app.command()
 def queue(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
     """Queue a proposal that reached the threshold through a change of the council (state succeeded)."""
-    settings = settings_of(ctx)
-    gov = load_identity(settings, governor=governor)
-    client, _ = connect(settings)
-    council = Council(client)
+    gov, client, council = _as_governor(ctx, governor)
     council.queue(gov, proposal)
     console.print(f"proposal {proposal} queued: {_status(client, council, proposal)}")
 
