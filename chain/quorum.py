@@ -16,7 +16,7 @@ from chain.client import ChainClient
 from keys.hybrid import Ballot, sign_vote
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32
-from qeaims.errors import ContractRejected, TransactionFailed
+from qeaims.errors import ConfigError, ContractRejected, TransactionFailed
 
 __all__ = ["VOTE_GAS", "Action", "ProposalView", "QuorumClient"]
 
@@ -121,9 +121,12 @@ class QuorumClient:
         self.client.transact(identity.account, "IsolationQuorum", "execute", proposal_id, gas=VOTE_GAS)
 
     def view(self, proposal_id: int) -> ProposalView:
+        state = int(self.client.call1("IsolationQuorum", "proposalState", proposal_id))
+        if state == 0:
+            raise ConfigError(f"there is no isolation proposal {proposal_id} "
+                              f"(the quorum has {self.client.call1('IsolationQuorum', 'proposalCount')})")
         p = self.client.call1("IsolationQuorum", "proposal", proposal_id)
         votes, required = self.client.call("IsolationQuorum", "tally", proposal_id)
-        state = int(self.client.call1("IsolationQuorum", "proposalState", proposal_id))
         voters = self.client.call1("IsolationQuorum", "proposalVoters", proposal_id)
         return ProposalView(
             proposal_id=proposal_id, action=Action(int(p[0])), sector=from_bytes32(bytes(p[1])), target=bytes(p[2]),

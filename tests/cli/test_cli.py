@@ -122,6 +122,7 @@ def test_more_bad_input_found_in_review(chain) -> None:  # type: ignore[no-untyp
     assert "oracle's address" in _one_line_error(
         run_cli(["isolation", "propose", "quarantine", "0x" + "zz" * 20, "--oracle", "water-1"], env))
     assert "no isolation proposal 999" in _one_line_error(run_cli(["isolation", "show", "999"], env))
+    assert "no isolation proposal 999" in _one_line_error(run_cli(["isolation", "vote", "999", "--oracle", "water-1"], env))
     assert "http://" in _one_line_error(run_cli(["--rpc-url", "notaurl", "chain", "status"], env))
     assert "Not a directory" in _one_line_error(run_cli(["--home", "/dev/null/x", "chain", "up"], env))
     huge = run_cli(["audit", "events", "--since", "99999999999999999999d", "--json"], env)
