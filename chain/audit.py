@@ -41,8 +41,19 @@ from chain.registry_history import NODE_STATUS, ORACLE_STATUS, REPAIR_ROLE, Regi
 from keys.hybrid import RotationProof, verify_batch, verify_registration, verify_rotation
 from keys.messages import EventToSign
 
-__all__ = ["RECOUNTS", "AuditReport", "batch_verifies", "check_governance", "check_index_against_chain", "problem",
-           "recount_decisions", "verify_chain_history", "verify_everything"]
+__all__ = [
+    "RECOUNTS",
+    "AuditReport",
+    "KeyEpoch",
+    "batch_verifies",
+    "check_governance",
+    "check_index_against_chain",
+    "key_history",
+    "problem",
+    "recount_decisions",
+    "verify_chain_history",
+    "verify_everything",
+]
 
 
 @dataclass
@@ -87,7 +98,9 @@ class AuditReport:
 
 
 @dataclass(frozen=True)
-class _Key:
+class KeyEpoch:
+    """One published ML-DSA key of an oracle, and whether its chain of trust holds."""
+
     public_key: bytes
     position: tuple[int, int]  # (block, log_index) where this epoch began
     valid: bool
@@ -113,8 +126,11 @@ def _rotation_ok(previous_key: bytes, new_key: bytes, old_signature: bytes, new_
     return verify_rotation(previous_key, proof, chain_id=chain_id, registry=registry, account=account)
 
 
-def _key_history(db: sqlite3.Connection, chain_id: int, registry: str, report: AuditReport) -> dict[str, dict[int, _Key]]:
-    history: dict[str, dict[int, _Key]] = defaultdict(dict)
+def key_history(db: sqlite3.Connection, chain_id: int, registry: str) -> dict[str, dict[int, KeyEpoch]]:
+    """Every oracle's published keys by epoch (oracle lower-case): the registration's proof of
+    possession, then each rotation signed by the previous key and the new one; an epoch after a
+    broken link is not trustworthy either."""
+    history: dict[str, dict[int, KeyEpoch]] = defaultdict(dict)
     rows = db.execute(
         "SELECT oracle, epoch, public_key, key_hash, sector, operator, sig_a, sig_b, block, log_index "
         "FROM oracle_keys ORDER BY oracle, epoch"
@@ -138,9 +154,28 @@ def _key_history(db: sqlite3.Connection, chain_id: int, registry: str, report: A
                 ok, reason = False, f"rotation to epoch {epoch} is not signed by both the old and new key"
             elif not previous.valid:
                 ok, reason = False, f"rotation chain broken before epoch {epoch}"
-        history[oracle][epoch] = _Key(public_key, (int(block), int(log_index)), ok, reason)
-        report.key_epochs += 1
+        history[oracle][epoch] = KeyEpoch(public_key, (int(block), int(log_index)), ok, reason)
     return history
+
+
+_BATCH_COLUMNS = "batch_id, oracle, key_epoch, first_seq, last_seq, count, signature, block, log_index"
+
+
+def _judge_batch(db: sqlite3.Connection, keys: dict[str, dict[int, KeyEpoch]], row: tuple[Any, ...],
+                 previous_seq: int, *, chain_id: int, ledger: str) -> tuple[list[EventToSign], str | None]:
+    """One batch row (`_BATCH_COLUMNS`) checked: its events, and why it does not verify (or None)."""
+    batch_id, oracle, epoch, first_seq, last, count, signature, block, log_index = row
+    events = [EventToSign(seq=int(s), kind=int(k), node=bytes.fromhex(n[2:]), payload=bytes(p))
+              for s, k, n, p in db.execute("SELECT seq, kind, node, payload FROM events WHERE batch_id = ? "
+                                           "ORDER BY block, log_index", (batch_id,))]
+    reason = _check_batch(keys, oracle, int(epoch), (int(block), int(log_index)), events,
+                          int(first_seq), int(last), int(count), previous_seq)
+    if reason is None and not verify_batch(
+        keys[oracle][int(epoch)].public_key, chain_id=chain_id, ledger=ledger,
+        oracle=to_checksum_address(oracle), key_epoch=int(epoch), events=events, signature=bytes(signature),
+    ):
+        reason = "ML-DSA-65 signature does not verify"
+    return events, reason
 
 
 def verify_chain_history(
@@ -155,11 +190,11 @@ def verify_chain_history(
     """Verify every batch from `from_batch` on (batch ids follow chain order); an oracle watching its
     peers passes the first batch it has not checked yet, an auditor checks everything."""
     report = AuditReport()
-    history = _key_history(db, chain_id, registry, report)
+    history = key_history(db, chain_id, registry)
     report.oracles = len(history)
+    report.key_epochs = sum(len(epochs) for epochs in history.values())
     batches = db.execute(
-        "SELECT batch_id, oracle, key_epoch, first_seq, last_seq, count, signature, block, log_index "
-        "FROM batches WHERE batch_id >= ? ORDER BY block, log_index", (from_batch,)
+        f"SELECT {_BATCH_COLUMNS} FROM batches WHERE batch_id >= ? ORDER BY block, log_index", (from_batch,)
     ).fetchall()
     report.events = int(db.execute("SELECT COUNT(*) FROM events WHERE batch_id >= ?", (from_batch,)).fetchone()[0])
     last_seq: dict[str, int] = defaultdict(int)
@@ -167,20 +202,10 @@ def verify_chain_history(
     for oracle, seq in db.execute("SELECT oracle, MAX(last_seq) FROM batches WHERE batch_id < ? GROUP BY oracle",
                                   (from_batch,)):
         last_seq[oracle] = int(seq)
-    for done, (batch_id, oracle, epoch, first_seq, last, count, signature, block, log_index) in enumerate(batches, 1):
+    for done, row in enumerate(batches, 1):
+        batch_id, oracle, first_seq, block = row[0], row[1], row[3], row[7]
         report.batches += 1
-        rows = db.execute(
-            "SELECT seq, kind, node, payload FROM events WHERE batch_id = ? ORDER BY block, log_index", (batch_id,)
-        ).fetchall()
-        events = [EventToSign(seq=int(s), kind=int(k), node=bytes.fromhex(n[2:]), payload=bytes(p))
-                  for s, k, n, p in rows]
-        reason = _check_batch(history, oracle, int(epoch), (int(block), int(log_index)), events,
-                              int(first_seq), int(last), int(count), last_seq[oracle])
-        if reason is None and not verify_batch(
-            history[oracle][int(epoch)].public_key, chain_id=chain_id, ledger=ledger,
-            oracle=to_checksum_address(oracle), key_epoch=int(epoch), events=events, signature=bytes(signature),
-        ):
-            reason = "ML-DSA-65 signature does not verify"
+        events, reason = _judge_batch(db, history, row, last_seq[oracle], chain_id=chain_id, ledger=ledger)
         if events:
             last_seq[oracle] = max(last_seq[oracle], events[-1].seq)
         if reason is None:
@@ -208,24 +233,18 @@ _VERIFIED: dict[tuple[int, str, int, int, int, bytes], bool] = {}
 def batch_verifies(db: sqlite3.Connection, batch_id: int, *, chain_id: int, ledger: str, registry: str) -> bool:
     """One batch checked as the audit checks it (key epoch, sequence, ML-DSA-65 signature); memoised by
     the batch's identity and signature, so an oracle asking on every vote pays for each batch once."""
-    row = db.execute("SELECT oracle, key_epoch, first_seq, last_seq, count, signature, block, log_index "
-                     "FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+    row = db.execute(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
     if row is None:
         return False
-    oracle, epoch, first_seq, last, count, signature, block, log_index = row
+    oracle, signature, block, log_index = row[1], row[6], row[7], row[8]
     key = (chain_id, ledger.lower(), int(batch_id), int(block), int(log_index), bytes(signature))
     if key in _VERIFIED:
         return _VERIFIED[key]
-    history = _key_history(db, chain_id, registry, AuditReport())
-    events = [EventToSign(seq=int(s), kind=int(k), node=bytes.fromhex(n[2:]), payload=bytes(p))
-              for s, k, n, p in db.execute("SELECT seq, kind, node, payload FROM events WHERE batch_id = ? "
-                                           "ORDER BY block, log_index", (batch_id,))]
     previous = db.execute("SELECT MAX(last_seq) FROM batches WHERE oracle = ? AND batch_id < ?",
                           (oracle, batch_id)).fetchone()[0]
-    ok = _check_batch(history, oracle, int(epoch), (int(block), int(log_index)), events, int(first_seq), int(last),
-                      int(count), int(previous or 0)) is None and verify_batch(
-        history[oracle][int(epoch)].public_key, chain_id=chain_id, ledger=ledger, oracle=to_checksum_address(oracle),
-        key_epoch=int(epoch), events=events, signature=bytes(signature))
+    _, reason = _judge_batch(db, key_history(db, chain_id, registry), row, int(previous or 0), chain_id=chain_id,
+                             ledger=ledger)
+    ok = reason is None
     if len(_VERIFIED) > 100_000:
         _VERIFIED.clear()
     _VERIFIED[key] = ok
@@ -233,7 +252,7 @@ def batch_verifies(db: sqlite3.Connection, batch_id: int, *, chain_id: int, ledg
 
 
 def _check_batch(
-    history: dict[str, dict[int, _Key]],
+    history: dict[str, dict[int, KeyEpoch]],
     oracle: str,
     epoch: int,
     position: tuple[int, int],

@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
-from chain.audit import _registration_ok, _rotation_ok
+from chain.audit import KeyEpoch, key_history
 from chain.registry_history import RegistryHistory, quorum_size, sector_key
 from keys.hybrid import Ballot, verify_vote
 
-__all__ = ["BadVote", "KeyBook", "bad_votes", "recount_quorum"]
+__all__ = ["BadVote", "bad_votes", "recount_quorum"]
 
 Position = tuple[int, int]
 _QUARANTINE = 2
@@ -43,30 +42,6 @@ def _vote_ok(public_key: bytes, signature: bytes, action: int, target: bytes, st
     """Memoised: peers re-read recent votes each peer interval; the answer is a pure function."""
     return verify_vote(public_key, signature, Ballot(action, target, status_epoch, round_), chain_id=chain_id,
                        quorum=quorum, voter=voter, key_epoch=key_epoch)
-
-
-class KeyBook:
-    """Each oracle's published ML-DSA keys by epoch, with whether the epoch's chain of trust holds
-    (registration proof of possession, then every rotation signed by the previous key and the new)."""
-
-    def __init__(self, db: sqlite3.Connection, chain_id: int, registry: str) -> None:
-        self._keys: dict[tuple[str, int], tuple[bytes, bool]] = {}
-        rows = db.execute("SELECT oracle, epoch, public_key, key_hash, sector, operator, sig_a, sig_b "
-                          "FROM oracle_keys ORDER BY oracle, epoch").fetchall()
-        for oracle, epoch, public_key, key_hash, sector, operator, sig_a, sig_b in rows:
-            key, account = bytes(public_key), to_checksum_address(oracle)
-            ok = "0x" + keccak(key).hex() == key_hash
-            if ok and int(epoch) == 1:
-                ok = _registration_ok(key, bytes(sig_a), chain_id, registry, account, bytes.fromhex(sector[2:]),
-                                      bytes.fromhex(operator[2:]))
-            elif ok:
-                previous = self._keys.get((str(oracle).lower(), int(epoch) - 1))
-                ok = previous is not None and previous[1] and _rotation_ok(
-                    previous[0], key, bytes(sig_a), bytes(sig_b or b""), int(epoch), chain_id, registry, account)
-            self._keys[(str(oracle).lower(), int(epoch))] = (key, ok)
-
-    def key(self, oracle: str, epoch: int) -> tuple[bytes, bool] | None:
-        return self._keys.get((oracle.lower(), epoch))
 
 
 @dataclass
@@ -112,7 +87,7 @@ def _registry_address(db: sqlite3.Connection) -> str:
 
 
 def _check_vote(p: _Proposal, voter: str, args: dict[str, Any], position: Position, history: RegistryHistory,
-                keys: KeyBook, chain_id: int, quorum: str) -> str | None:
+                keys: dict[str, dict[int, KeyEpoch]], chain_id: int, quorum: str) -> str | None:
     """Why this vote is not a genuine vote, or None."""
     state = history.oracle_at(voter, position)
     if state is None or state.status != 1 or state.sector != p.sector:
@@ -122,12 +97,12 @@ def _check_vote(p: _Proposal, voter: str, args: dict[str, Any], position: Positi
         return f"signed under key epoch {key_epoch}, the registry held {state.key_epoch}"
     if p.status_epoch is None or p.round is None:
         return "the proposal's ballot was never logged"
-    key = keys.key(voter, key_epoch)
+    key = keys.get(voter, {}).get(key_epoch)
     if key is None:
         return f"no published key for epoch {key_epoch}"
-    if not key[1]:
-        return f"key epoch {key_epoch} is not trustworthy (its registration or rotation does not verify)"
-    if not _vote_ok(key[0], _bytes(args.get("pqSignature", b"")), p.action, p.target, p.status_epoch, p.round,
+    if not key.valid:
+        return f"key epoch {key_epoch} is not trustworthy ({key.reason})"
+    if not _vote_ok(key.public_key, _bytes(args.get("pqSignature", b"")), p.action, p.target, p.status_epoch, p.round,
                     chain_id, to_checksum_address(quorum), to_checksum_address(voter), key_epoch):
         return "its ML-DSA-65 signature does not verify over the ballot"
     return None
@@ -136,7 +111,7 @@ def _check_vote(p: _Proposal, voter: str, args: dict[str, Any], position: Positi
 def _walk(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, quorum: str,
           on_problem: Any, on_bad_vote: Any, after: Position = (-1, -1)) -> None:
     """Replays the quorum's logs; reports findings through the two callbacks."""
-    keys = KeyBook(db, chain_id, _registry_address(db))
+    keys = key_history(db, chain_id, _registry_address(db))
     proposals: dict[int, _Proposal] = {}
     rounds: dict[tuple[int, bytes], int] = defaultdict(int)
     for position, tx, event, a in _logs(db):
