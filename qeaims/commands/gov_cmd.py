@@ -138,6 +138,23 @@ def set_window(ctx: typer.Context, seconds: Annotated[int, typer.Argument(min=60
             description or f"set voting window to {seconds} s")
 
 
+@propose_app.command("set-floor")
+def set_floor(ctx: typer.Context, oracles: Annotated[int, typer.Argument(min=1, max=64)], governor: Governor,
+              description: Description = None) -> None:
+    """Set the fewest active oracles a sector needs to act on its own (below it, only the council acts)."""
+    _submit(ctx, governor, [("IsolationQuorum", "setActiveFloor", [oracles])],
+            description or f"set the active-oracle floor to {oracles}")
+
+
+@propose_app.command("set-quarantine-rate")
+def set_quarantine_rate(ctx: typer.Context, limit: Annotated[int, typer.Argument(min=0, max=8)],
+                        window: Annotated[int, typer.Argument(min=3600, max=30 * 24 * 3600)], governor: Governor,
+                        description: Description = None) -> None:
+    """Set how many of its own oracles a sector's quorum may quarantine per WINDOW seconds (0: council only)."""
+    _submit(ctx, governor, [("IsolationQuorum", "setQuarantineRate", [limit, window])],
+            description or f"set the quarantine rate to {limit} per {window} s")
+
+
 @propose_app.command("force-isolate")
 def force_isolate(ctx: typer.Context, node: str, governor: Governor, reason: str = "override",
                   description: Description = None) -> None:
