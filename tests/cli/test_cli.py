@@ -123,6 +123,10 @@ def test_more_bad_input_found_in_review(chain) -> None:  # type: ignore[no-untyp
         run_cli(["isolation", "propose", "quarantine", "0x" + "zz" * 20, "--oracle", "water-1"], env))
     assert "no isolation proposal 999" in _one_line_error(run_cli(["isolation", "show", "999"], env))
     assert "no isolation proposal 999" in _one_line_error(run_cli(["isolation", "vote", "999", "--oracle", "water-1"], env))
+    assert "greater than or equal to 1" in _one_line_error(
+        run_cli(["gov", "propose", "set-floor", "0", "--governor", "water"], env))
+    assert "less than or equal to 8" in _one_line_error(
+        run_cli(["gov", "propose", "set-quarantine-rate", "9", "3600", "--governor", "water"], env))
     assert "http://" in _one_line_error(run_cli(["--rpc-url", "notaurl", "chain", "status"], env))
     assert "Not a directory" in _one_line_error(run_cli(["--home", "/dev/null/x", "chain", "up"], env))
     huge = run_cli(["audit", "events", "--since", "99999999999999999999d", "--json"], env)
