@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -162,6 +163,18 @@ def _check_anchors(client: ChainClient, anchors: list[tuple[int, str]]) -> list[
     return problems
 
 
+def audited_anchor(db: sqlite3.Connection, client: ChainClient, head: int) -> tuple[str, list[dict[str, Any]]]:
+    """The anchor of what was audited: the head block's hash as the index read the logs against it
+    (its checkpoint), not as the chain says after the audit; and a finding if the chain no longer
+    holds that block (its history was replaced while the audit ran, so the anchor would vouch for a
+    history nobody audited)."""
+    row = db.execute("SELECT hash FROM checkpoints WHERE number = ?", (head,)).fetchone()
+    if row is None:
+        return "", [problem("anchor", f"the index has no checkpoint for the audited head {head}", head)]
+    audited = str(row[0]).lower()
+    return f"{head}:{audited}", _check_anchors(client, [(head, audited)])
+
+
 @app.command()
 def verify(
     ctx: typer.Context,
@@ -192,11 +205,10 @@ def verify(
             try:
                 head = index.sync(lambda done, total: step("indexing chain logs", done, total)).to_block
                 report = verify_everything(index.db, client, deployment, head=head, progress=step)
+                head_anchor, moved = audited_anchor(index.db, client, head)
             finally:
                 index.close()
-    report.problems += _check_anchors(client, anchors)
-    block = client.rpc.call("eth_getBlockByNumber", [hex(head), False])
-    head_anchor = f"{head}:{block['hash']}" if block else ""
+    report.problems += moved + _check_anchors(client, anchors)
     _print_report(report, head_anchor, json_out)
     if not report.ok:
         raise AuditFailed(f"{len(report.invalid) + len(report.problems)} findings: the history does not verify")

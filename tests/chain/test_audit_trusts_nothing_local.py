@@ -170,3 +170,23 @@ def test_every_role_override_repair_and_status_change_is_explained(chain, tmp_pa
         assert not report.ok and all("\n" not in line for line in report.lines())
     finally:
         index.close()
+
+
+def test_the_printed_anchor_is_the_audited_block_and_a_chain_replaced_meanwhile_is_a_finding(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Re-review finding: the anchor was read from the chain after the audit, so a history replaced
+    while the audit ran got an anchor for blocks nobody audited. The anchor is now the hash the logs
+    were read against, and a chain that no longer holds it is a finding."""
+    from qeaims.commands.audit_cmd import audited_anchor
+
+    chain = fresh_chain
+    index = _index(chain, tmp_path / "index.sqlite")
+    head = index.last_block
+    anchor, moved = audited_anchor(index.db, chain.client, head)
+    assert moved == []
+    assert anchor == f"{head}:{chain.client.rpc.call('eth_getBlockByNumber', [hex(head), False])['hash']}".lower()
+    # the audited logs were read against another block at that height than the chain holds now
+    index.db.execute("UPDATE checkpoints SET hash = ? WHERE number = ?", ("0x" + "ab" * 32, head))
+    anchor, moved = audited_anchor(index.db, chain.client, head)
+    index.close()
+    assert anchor == f"{head}:0x{'ab' * 32}"
+    assert [p["check"] for p in moved] == ["anchor"] and "no longer holds block" in moved[0]["message"]
