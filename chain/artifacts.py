@@ -9,8 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from qeaims.config import project_root
-from qeaims.errors import BuildFailed
+from core.config import project_root
+from core.errors import BuildFailed
 
 __all__ = ["CONTRACTS", "Artifact", "build_contracts", "load_artifact"]
 

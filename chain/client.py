@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from chain.abi import ContractAbi, DecodedLog
 from chain.rpc import RpcClient, RpcError
-from qeaims.errors import ChainError, ContractRejected, TransactionFailed
+from core.errors import ChainError, ContractRejected, TransactionFailed
 
 __all__ = ["ChainClient", "SentTx"]
 

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Literal
 
-from qeaims.kinds import kind_by_name
+from core.kinds import kind_by_name
 
 __all__ = ["SILENT", "Answer", "commanded_assets", "may_have_acted", "sensor_asset"]
 

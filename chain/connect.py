@@ -8,8 +8,8 @@ from chain.client import ChainClient
 from chain.manifest import Deployment, load_deployment
 from chain.node import rpc_block_number
 from chain.rpc import RpcClient
-from qeaims.config import Settings
-from qeaims.errors import DeploymentMissing
+from core.config import Settings
+from core.errors import DeploymentMissing
 
 __all__ = ["connect", "contract_abis"]
 

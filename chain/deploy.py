@@ -33,13 +33,13 @@ from chain.governance import STORM_OVERRIDES, Call, Council
 from chain.manifest import Deployment, save_deployment
 from chain.node import DEV_MNEMONIC
 from chain.rpc import RpcClient
+from core.config import Settings
+from core.errors import TransactionFailed
 from keys.council_messages import sign_governor_key
 from keys.hybrid import sign_registration
 from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore, save_keystore
-from qeaims.config import Settings
-from qeaims.errors import TransactionFailed
 
 __all__ = [
     "DevConsortium",

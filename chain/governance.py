@@ -25,9 +25,9 @@ from eth_account.signers.local import LocalAccount
 
 from chain.client import ChainClient, _normalise_log
 from chain.rpc import RpcError
+from core.errors import ContractRejected, TransactionFailed
 from keys.council_messages import calls_hash, description_hash, sign_approval
 from keys.identity import HybridIdentity
-from qeaims.errors import ContractRejected, TransactionFailed
 
 __all__ = ["STATES", "STORM_OVERRIDES", "Call", "Council", "ProposalCalls"]
 

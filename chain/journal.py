@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qeaims.errors import ChainError
+from core.errors import ChainError
 
 __all__ = ["FORMAT", "ChainJournal", "JournalBlock", "JournalBroken", "line_hash"]
 

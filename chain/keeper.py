@@ -19,7 +19,7 @@ from pathlib import Path
 
 from chain.journal import ChainJournal, JournalBlock
 from chain.rpc import RpcClient
-from qeaims.errors import ChainError, ChainNotRunning
+from core.errors import ChainError, ChainNotRunning
 
 __all__ = ["catch_up", "main"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from qeaims.errors import DeploymentMissing
+from core.errors import DeploymentMissing
 
 __all__ = ["Deployment", "load_deployment", "save_deployment"]
 

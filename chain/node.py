@@ -26,8 +26,8 @@ from pathlib import Path
 
 from chain.journal import ChainJournal, JournalBroken
 from chain.rpc import RpcClient, RpcError
-from qeaims.config import Settings, project_root
-from qeaims.errors import ChainError, ChainNotRunning, ChainStartFailed
+from core.config import Settings, project_root
+from core.errors import ChainError, ChainNotRunning, ChainStartFailed
 
 __all__ = ["NodeStatus", "anvil_binary", "chain_status", "rpc_block_number", "start_anvil", "stop_anvil"]
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import InvalidEvent
 from keys.messages import MAX_EVENT_KIND, EventToSign
-from qeaims.errors import InvalidEvent
 
 __all__ = [
     "BATCH_OVERHEAD_BYTES", "EVENT_HEAD_BYTES", "MAX_BATCHES_PER_BLOCK", "MAX_BATCH_BYTES", "MAX_BATCH_EVENTS",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.registry_history import REPAIR_ROLE, Position, RegistryHistory, sector_key
-from qeaims.kinds import kind_by_name
+from core.kinds import kind_by_name
 
 __all__ = ["QuarantineRecord", "active_quarantines", "named_sensor", "quarantine_records"]
 

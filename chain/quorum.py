@@ -13,10 +13,10 @@ from enum import IntEnum
 from typing import Any
 
 from chain.client import ChainClient
+from core.errors import ConfigError, ContractRejected, TransactionFailed
 from keys.hybrid import Ballot, sign_vote
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32
-from qeaims.errors import ConfigError, ContractRejected, TransactionFailed
 
 __all__ = ["VOTE_GAS", "Action", "ProposalView", "QuorumClient"]
 

@@ -36,9 +36,9 @@ from chain.outbox import (
     EventOutbox,
     OutboxRow,
 )
+from core.errors import ChainError, ContractRejected, IdentityError
 from keys.hybrid import sign_batch
 from keys.identity import HybridIdentity
-from qeaims.errors import ChainError, ContractRejected, IdentityError
 
 __all__ = ["EventRecorder", "FlushReport", "canonical_payload"]
 

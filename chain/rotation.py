@@ -16,10 +16,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
 from chain.client import ChainClient
+from core.errors import IdentityError
 from keys.hybrid import sign_rotation
 from keys.identity import HybridIdentity
 from keys.keystore import archive_path, load_keystore, read_keystore_header, rotate_keystore
-from qeaims.errors import IdentityError
 
 __all__ = ["RotationResult", "rotate_oracle_key", "rotation_owed"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from qeaims.errors import ChainError, ChainNotRunning
+from core.errors import ChainError, ChainNotRunning
 
 __all__ = ["RpcClient", "RpcError"]
 

@@ -12,7 +12,7 @@ under. Reintegration fails back to the primary, returns the cluster to service, 
 from __future__ import annotations
 
 from controller.plans import ResponsePlan
-from qeaims.messages import ActuatorCommand, Sector
+from core.messages import ActuatorCommand, Sector
 from sectors._twin import UnknownAsset
 from sectors.banking import BankingTwin
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from controller.plans import ResponsePlan
-from qeaims.messages import ActuatorCommand, Sector
+from core.messages import ActuatorCommand, Sector
 from sectors._twin import InvalidCommand
 
 __all__ = ["PURPOSES", "make_plan", "require_repaired"]

@@ -12,7 +12,7 @@ generator fuelled; reintegration returns to the grid and takes admissions again.
 from __future__ import annotations
 
 from controller.plans import ResponsePlan
-from qeaims.messages import ActuatorCommand, FaultKind, Sector
+from core.messages import ActuatorCommand, FaultKind, Sector
 from sectors._twin import UnknownAsset
 from sectors.healthcare import HealthcareTwin
 from sectors.healthcare.twin import EQUIPMENT

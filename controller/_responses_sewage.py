@@ -17,7 +17,7 @@ check.
 from __future__ import annotations
 
 from controller.plans import ResponsePlan
-from qeaims.messages import ActuatorCommand, Sector
+from core.messages import ActuatorCommand, Sector
 from sectors._twin import InvalidCommand
 from sectors.sewage import SewageTwin
 from sectors.sewage.network import DIVERSION, DUTY_PUMP, STANDBY_PUMP, STATION, AssetKind, parse_asset_id

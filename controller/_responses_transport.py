@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 
 from controller.plans import ResponsePlan
-from qeaims.messages import ActuatorCommand, Sector
+from core.messages import ActuatorCommand, Sector
 from sectors._twin import InvalidCommand
 from sectors.transportation import TransportTwin
 from sectors.transportation.network import GRID, SIGNALS, node_name, parse_asset_id

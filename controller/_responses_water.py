@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 
 from controller.plans import ResponsePlan
-from qeaims.messages import ActuatorCommand, Sector
+from core.messages import ActuatorCommand, Sector
 from sectors._twin import InvalidCommand, TwinError
 from sectors.runner import REPORT_PERIOD_S
 from sectors.water import REQUIRED_PRESSURE_M, WaterTwin

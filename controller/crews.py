@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qeaims.messages import Sector
+from core.messages import Sector
 
 __all__ = ["REPAIR_S", "TRAVEL_S", "Assignment", "CrewPool"]
 

@@ -42,8 +42,8 @@ from controller._electricity_model import Feeder
 from controller._electricity_restore import rank
 from controller._electricity_search import min_loss, restorations
 from controller.plans import ResponsePlan
-from qeaims.errors import QeaimsError
-from qeaims.messages import ActuatorCommand, Reading, Sector
+from core.errors import QeaimsError
+from core.messages import ActuatorCommand, Reading, Sector
 from sectors.electricity import FEEDER_ID, ElectricityTwin, FlowCheck
 
 __all__ = [

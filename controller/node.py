@@ -57,14 +57,14 @@ from controller.crews import CrewPool
 from controller.cyber import TECHNICIAN_S, IntrusionTally, Quarantine
 from controller.plans import ResponsePlan
 from controller.protect import inverse, protections
+from core import logs
+from core.config import Settings
+from core.errors import ChainError, ContractRejected, QeaimsError
+from core.kinds import kind_by_name
+from core.messages import ActuatorCommand, Sector
 from keys.errors import KeysError
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32, split_event_id, to_bytes32
-from qeaims import logs
-from qeaims.config import Settings
-from qeaims.errors import ChainError, ContractRejected, QeaimsError
-from qeaims.kinds import kind_by_name
-from qeaims.messages import ActuatorCommand, Sector
 from sectors.remote import SimControl
 
 __all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner"]

@@ -22,7 +22,7 @@ import networkx as nx
 from controller.plans import ResponsePlan
 from controller.responses import plan_for
 from controller.scada import FieldView
-from qeaims.messages import ActuatorCommand, FaultKind, Sector
+from core.messages import ActuatorCommand, FaultKind, Sector
 from sectors.runner import open_twin
 
 __all__ = ["FAULT_GUESS", "TwinPlanner", "guess_fault"]

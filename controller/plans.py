@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qeaims.messages import ActuatorCommand, Sector
+from core.messages import ActuatorCommand, Sector
 
 __all__ = ["ResponsePlan"]
 

@@ -16,9 +16,9 @@ from chain.connect import connect
 from chain.deploy import controller_keystore
 from controller.commander import Commander, CommandTimeout
 from controller.node import Controller, Planner, log_line
+from core.config import Settings
+from core.errors import ChainError, IdentityError, QeaimsError
 from keys.keystore import load_keystore
-from qeaims.config import Settings
-from qeaims.errors import ChainError, IdentityError, QeaimsError
 
 __all__ = ["run_controller"]
 

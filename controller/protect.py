@@ -35,7 +35,7 @@ from typing import Any
 
 import networkx as nx
 
-from qeaims.messages import Sector
+from core.messages import Sector
 from sectors.anchors import anchor_node
 from sectors.graph import AtRisk, build_graph
 

@@ -29,8 +29,8 @@ from types import ModuleType
 from typing import Any, cast
 
 from controller.plans import ResponsePlan
-from qeaims.errors import ConfigError
-from qeaims.messages import Sector
+from core.errors import ConfigError
+from core.messages import Sector
 from sectors.runner import TwinRunner, parse_sector
 
 from ._responses_common import PURPOSES

@@ -14,11 +14,11 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from core.messages import Reading, Sector
 from oracles.ingest import MessageRejected
 from oracles.ingest.client import NamedClient
 from oracles.ingest.mqtt import parse_message, topic_filter
 from oracles.stream import sensor_key
-from qeaims.messages import Reading, Sector
 
 __all__ = ["FieldView"]
 

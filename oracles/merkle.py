@@ -13,7 +13,7 @@ the same values give the same root there, here and in Solidity:
   the array from the end (``tree[2n−2−k] = sorted[k]``); the root is ``tree[0]``. One leaf is its own
   root with an empty proof; odd counts need no padding or duplication.
 
-**Reading leaves** (scheme ``qeaims-telemetry-leaf-v1``). A `qeaims.messages.Reading` is stored as
+**Reading leaves** (scheme ``qeaims-telemetry-leaf-v1``). A `core.messages.Reading` is stored as
 its canonical JSON ``body``: ``json.dumps(reading.model_dump(mode="json"), sort_keys=True,
 separators=(",", ":"), ensure_ascii=False)`` encoded as UTF-8. Its leaf is::
 
@@ -47,9 +47,9 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
+from core.messages import Reading
 from keys.ids import to_bytes32
 from oracles.hashing import tree_nodes
-from qeaims.messages import Reading
 
 __all__ = [
     "LEAF_SCHEME",

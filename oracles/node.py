@@ -45,6 +45,11 @@ from chain.quarantines import active_quarantines, named_sensor
 from chain.quorum import Action, QuorumClient
 from chain.recorder import EventRecorder, canonical_payload
 from chain.rotation import rotation_owed
+from core import logs
+from core.config import Settings
+from core.errors import ChainError, ContractRejected, QeaimsError, TransactionFailed
+from core.kinds import kind_by_name
+from core.messages import Reading, VerdictKind
 from keys.identity import HybridIdentity
 from keys.ids import event_id, from_bytes32, to_bytes32
 from oracles.ingest.sink import ReadingSink
@@ -53,11 +58,6 @@ from oracles.peer_check import PeerChecker, PeerFinding
 from oracles.stream import Episode, SectorModelLike, SectorStream
 from oracles.telemetry import TelemetryStore
 from oracles.telemetry_chunks import read_bodies
-from qeaims import logs
-from qeaims.config import Settings
-from qeaims.errors import ChainError, ContractRejected, QeaimsError, TransactionFailed
-from qeaims.kinds import kind_by_name
-from qeaims.messages import Reading, VerdictKind
 
 __all__ = ["LOGGER_NAME", "KeyRotationOwed", "NodeOptions", "NodeStats", "OracleNode", "state_path"]
 

@@ -27,9 +27,9 @@ from chain.manifest import Deployment
 from chain.quorum import Action, QuorumClient
 from chain.quorum_audit import bad_votes
 from chain.recorder import EventRecorder, canonical_payload
+from core.errors import ContractRejected
+from core.kinds import kind_by_name
 from keys.ids import event_id, to_bytes32
-from qeaims.errors import ContractRejected
-from qeaims.kinds import kind_by_name
 
 __all__ = ["PeerChecker", "PeerFinding"]
 

@@ -17,6 +17,10 @@ from pathlib import Path
 from chain.connect import connect
 from chain.deploy import oracle_keystore
 from chain.rotation import rotate_oracle_key
+from core.config import Settings
+from core.errors import ConfigError, IdentityError
+from core.logs import setup_logging
+from core.messages import Sector
 from keys.keystore import load_keystore
 from oracles.ingest.modbus import ModbusPoller
 from oracles.ingest.mqtt import MqttSubscriber
@@ -24,10 +28,6 @@ from oracles.ingest.registers import PUMP_MAP
 from oracles.ingest.sink import ReadingSink
 from oracles.node import KeyRotationOwed, NodeOptions, OracleNode, log_line
 from oracles.training import load_model, load_or_train
-from qeaims.config import Settings
-from qeaims.errors import ConfigError, IdentityError
-from qeaims.logs import setup_logging
-from qeaims.messages import Sector
 
 __all__ = ["OracleProcessOptions", "parse_endpoint", "run_oracle", "setup_logging"]
 

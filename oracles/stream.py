@@ -35,9 +35,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from core.messages import Reading, Sector, Verdict
 from oracles.detect.predict import maintenance_verdict
 from oracles.merkle import timestamp_ms
-from qeaims.messages import Reading, Sector, Verdict
 from sectors.anchors import anchor_node
 
 __all__ = ["WEAR_LIMITS", "Episode", "SectorModelLike", "SectorStream", "sensor_key"]

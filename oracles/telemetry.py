@@ -38,14 +38,14 @@ from pathlib import Path
 
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder, canonical_payload
+from core.errors import AuditFailed, ConfigError
+from core.kinds import kind_by_name
+from core.messages import Reading
 from keys.ids import to_bytes32
 from oracles import telemetry_chunks as chunks
 from oracles.hashing import merkle_root
 from oracles.merkle import LEAF_SCHEME, MerkleTree, reading_from_body, reading_leaf_from_body, verify
 from oracles.telemetry_codec import EncodedReadings, SensorCatalogue, encode_readings, iso_ms
-from qeaims.errors import AuditFailed, ConfigError
-from qeaims.kinds import kind_by_name
-from qeaims.messages import Reading
 
 __all__ = [
     "TELEMETRY_ROOT",

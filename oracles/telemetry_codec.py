@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from core.messages import Reading
 from keys.ids import to_bytes32
 from oracles.hashing import leaves_of
 from oracles.merkle import reading_body, timestamp_ms
-from qeaims.messages import Reading
 
 __all__ = ["MAX_TIMESTAMP_MS", "EncodedReadings", "SensorCatalogue", "encode_readings", "iso_ms"]
 

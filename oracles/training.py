@@ -47,13 +47,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from core.errors import ConfigError
+from core.messages import Reading, Sector, Verdict, VerdictKind
 from oracles.detect.calibrate import CalibratedDetector, fit_calibrated
 from oracles.detect.classify import classify, explain, value_grid
 from oracles.detect.features import Finding, FirstPassCheck
 from oracles.detect.models import Detector, Mset, make_detector
 from oracles.detect.verdicts import make_verdict, top_sensors
-from qeaims.errors import ConfigError
-from qeaims.messages import Reading, Sector, Verdict, VerdictKind
 from sectors.anchors import anchor_node
 from sectors.runner import REPORT_PERIOD_S, TwinRunner, open_twin, parse_sector
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from core.config import Settings
+from core.errors import QeaimsError
+from core.logs import setup_logging
+from core.messages import Sector
 from oracles.node import OracleNode
 from oracles.process import OracleProcessOptions, run_oracle
-from qeaims.config import Settings
-from qeaims.errors import QeaimsError
-from qeaims.logs import setup_logging
-from qeaims.messages import Sector
 
 __all__ = ["OracleProcess", "not_steady", "start_oracles"]
 

@@ -17,9 +17,9 @@ from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.manifest import Deployment
 from chain.quorum import Action
+from core.errors import ChainError, QeaimsError
 from keys.ids import from_bytes32
 from oracles.ingest.mqtt import EmbeddedBroker
-from qeaims.errors import ChainError, QeaimsError
 
 __all__ = ["ChainWatch", "broker", "free_port", "percentile", "threads"]
 

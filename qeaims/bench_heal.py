@@ -72,16 +72,16 @@ from controller.commander import Commander, CommandTimeout
 from controller.node import STEP_KINDS, Controller
 from controller.planning import TwinPlanner
 from controller.scada import FieldView
+from core.config import Settings, load_settings
+from core.errors import ChainError, ConfigError, QeaimsError
+from core.kinds import kind_by_name
+from core.messages import FaultKind, Reading, Sector
 from keys.ids import to_bytes32
 from oracles.node import NodeOptions
 from oracles.process import OracleProcessOptions
 from oracles.training import save_model, train_sector
 from qeaims._heal_oracles import OracleProcess, start_oracles
 from qeaims._heal_watch import ChainWatch, broker, free_port, percentile, threads
-from qeaims.config import Settings, load_settings
-from qeaims.errors import ChainError, ConfigError, QeaimsError
-from qeaims.kinds import kind_by_name
-from qeaims.messages import FaultKind, Reading, Sector
 from sectors.anchors import anchor_node
 from sectors.publish import TwinPublisher
 from sectors.remote import chain_decision_check

@@ -41,10 +41,10 @@ from chain.indexer import Indexer
 from chain.node import start_anvil, stop_anvil
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder
+from core.config import Settings, load_settings
+from core.errors import QeaimsError
 from oracles.hashing import NATIVE
 from oracles.telemetry import TELEMETRY_ROOT, EncodedReadings, SensorCatalogue, TelemetryStore
-from qeaims.config import Settings, load_settings
-from qeaims.errors import QeaimsError
 
 __all__ = ["IngestBenchResult", "city_sensors", "result_dict", "run_ingest_bench", "run_ingest_on"]
 

@@ -27,9 +27,9 @@ from chain.deploy import deploy_dev_consortium, dev_oracle
 from chain.node import start_anvil, stop_anvil
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder
+from core.config import Settings, load_settings
+from core.errors import QeaimsError
 from keys.ids import to_bytes32
-from qeaims.config import Settings, load_settings
-from qeaims.errors import QeaimsError
 
 __all__ = ["LedgerBenchResult", "run_ledger_bench"]
 

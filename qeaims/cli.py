@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from typer._click import exceptions as click_errors
 
+from core.config import load_settings
+from core.errors import AuditFailed, QeaimsError
 from keys.errors import KeysError
 from qeaims.commands import (
     audit_cmd,
@@ -28,8 +30,6 @@ from qeaims.commands import (
     scenario_cmd,
     up_cmd,
 )
-from qeaims.config import load_settings
-from qeaims.errors import AuditFailed, QeaimsError
 
 __all__ = ["app", "main"]
 

@@ -26,12 +26,12 @@ from chain.outbox import EventOutbox
 from chain.quorum import Action, QuorumClient
 from chain.recorder import EventRecorder, canonical_payload
 from chain.rotation import rotate_oracle_key
+from core.config import Settings
+from core.errors import DeploymentMissing
+from core.kinds import kind_by_name
 from keys.identity import HybridIdentity
 from keys.ids import event_id, to_bytes32
 from keys.keystore import load_keystore, save_keystore
-from qeaims.config import Settings
-from qeaims.errors import DeploymentMissing
-from qeaims.kinds import kind_by_name
 
 __all__ = ["DemoStep", "run_ledger_demo"]
 

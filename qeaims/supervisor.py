@@ -28,8 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from qeaims.config import Settings
-from qeaims.messages import Sector
+from core.config import Settings
+from core.messages import Sector
 
 __all__ = ["Component", "Supervisor", "is_qeaims", "pid_alive", "plan", "read_status", "run_dir", "status_path"]
 

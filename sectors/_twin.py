@@ -5,7 +5,7 @@ report it, and a cyber attack sits between the two. Keeping the attack layer her
 sector's physics, means every twin falsifies readings the same way (BATADAL style), and a detector
 can be scored on the gap between :meth:`MeasurementAttacks.apply` output and the true readings.
 
-Error tree (a branch of :class:`qeaims.errors.QeaimsError`, so the command shows one line)::
+Error tree (a branch of :class:`core.errors.QeaimsError`, so the command shows one line)::
 
     TwinError                 a twin refused a request
     ├── UnknownAsset          no such asset, sensor or actuator in this twin
@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from qeaims.errors import QeaimsError
-from qeaims.messages import ActuatorCommand, AttackKind, Reading
+from core.errors import QeaimsError
+from core.messages import ActuatorCommand, AttackKind, Reading
 
 __all__ = [
     "Attack",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from chain.consortium import NODES
-from qeaims.messages import Sector
+from core.messages import Sector
 
 __all__ = ["ANCHOR_RULES", "anchor_node"]
 

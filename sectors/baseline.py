@@ -37,8 +37,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from qeaims.errors import ConfigError, QeaimsError
-from qeaims.messages import Sector
+from core.errors import ConfigError, QeaimsError
+from core.messages import Sector
 from sectors.remote import SimControl
 from sectors.runner import TwinRunner, open_twin
 from sectors.service import ServiceLevel, service_level

@@ -31,8 +31,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chain.client import ChainClient
-from qeaims.errors import ChainError
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Sector
+from core.errors import ChainError
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Sector
 
 __all__ = [
     "DecisionCheck",

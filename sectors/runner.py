@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
-from qeaims.errors import ConfigError
-from qeaims.messages import Reading, Sector
+from core.errors import ConfigError
+from core.messages import Reading, Sector
 
 __all__ = ["REPORT_PERIOD_S", "TwinRunner", "open_twin", "parse_sector"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qeaims.messages import Sector
+from core.messages import Sector
 
 __all__ = ["ServiceLevel", "service_level", "service_message"]
 

@@ -21,7 +21,7 @@ from chain.connect import connect
 from chain.deploy import deploy_dev_consortium
 from chain.manifest import Deployment
 from chain.node import start_anvil, stop_anvil
-from qeaims.config import Settings, load_settings
+from core.config import Settings, load_settings
 
 FAST_SCRYPT_N = 1024  # keystores in tests: real scrypt, cheap parameters
 

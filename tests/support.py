@@ -10,10 +10,10 @@ from chain.deploy import dev_oracle, governor_keystore
 from chain.manifest import load_deployment
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder
+from core.config import Settings
+from core.messages import Sector
 from keys.identity import HybridIdentity
 from keys.keystore import load_keystore
-from qeaims.config import Settings
-from qeaims.messages import Sector
 from sectors.runner import TwinRunner
 
 
@@ -50,8 +50,8 @@ def isolate_by_quorum(chain, sector: str, node: str, asset: str) -> int:  # type
     proposes the isolation of `node` citing it, two more vote; returns the executed proposal's id."""
     from chain.quorum import Action, QuorumClient
     from chain.recorder import canonical_payload
+    from core.kinds import kind_by_name
     from keys.ids import event_id, to_bytes32
-    from qeaims.kinds import kind_by_name
 
     voters = [oracle(chain.settings, sector, i) for i in (1, 2, 3)]
     seq = recorder(chain.client, chain.settings, voters[0]).record(

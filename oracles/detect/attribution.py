@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from core.errors import ConfigError
+from core.messages import FaultKind, Sector, Verdict, VerdictKind
 from oracles.training import SectorModel, normal_twin, train_sector
-from qeaims.errors import ConfigError
-from qeaims.messages import FaultKind, Sector, Verdict, VerdictKind
 from sectors.anchors import anchor_node
 from sectors.runner import parse_sector
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from core.messages import VerdictKind
 from oracles.detect.calibrate import CalibratedDetector
 from oracles.detect.features import Finding
-from qeaims.messages import VerdictKind
 
 __all__ = ["DOMINANCE", "GROUP_SHARE", "Evidence", "classify", "explain", "value_grid"]
 

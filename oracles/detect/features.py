@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from qeaims.messages import Reading
+from core.messages import Reading
 
 __all__ = ["Finding", "FirstPassCheck", "numeric_columns", "readings_to_frame", "to_matrix"]
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from qeaims.messages import Sector, Verdict, VerdictKind
+from core.messages import Sector, Verdict, VerdictKind
 
 __all__ = ["TrendForecast", "fit_trend", "maintenance_verdict", "theil_sen"]
 

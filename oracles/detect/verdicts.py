@@ -14,9 +14,9 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
+from core.messages import Sector, Verdict, VerdictKind
 from oracles.detect.calibrate import CalibratedDetector
 from oracles.detect.features import Finding
-from qeaims.messages import Sector, Verdict, VerdictKind
 
 __all__ = ["REASON_LIMIT", "assess", "make_verdict", "top_sensors"]
 

@@ -2,7 +2,7 @@
 
 The sector twins stand in for hardware until real devices are plugged in; this package is where
 they plug in. Both paths end in the same place, a `sink.ReadingSink` of validated
-`qeaims.messages.Reading`s that the oracle process drains into its `oracles.telemetry.TelemetryStore`:
+`core.messages.Reading`s that the oracle process drains into its `oracles.telemetry.TelemetryStore`:
 
     MQTT publisher ──► EmbeddedBroker ──► MqttSubscriber ──┐
                                                            ├─► ReadingSink ──► TelemetryStore.ingest
@@ -16,7 +16,7 @@ they plug in. Both paths end in the same place, a `sink.ReadingSink` of validate
 A bad message or an unreachable device never stops ingestion: it is counted and logged as one
 structured line (see `sink`). `docs/DEVICES.md` is the short version for whoever wires a device.
 
-Errors: `IngestError` (a `qeaims.errors.QeaimsError`, like `TwinError` in `sectors/_twin.py`) is
+Errors: `IngestError` (a `core.errors.QeaimsError`, like `TwinError` in `sectors/_twin.py`) is
 raised only where a caller asked for something that cannot work, such as a broker that cannot bind.
 """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qeaims.errors import QeaimsError
+from core.errors import QeaimsError
 
 __all__ = ["IngestError", "MessageRejected"]
 

@@ -14,7 +14,7 @@ from typing import Self
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from qeaims.errors import ConfigError
+from core.errors import ConfigError
 
 __all__ = ["NamedClient"]
 

@@ -34,11 +34,11 @@ from pymodbus.simulator.simdata import SimData
 from pymodbus.simulator.simdevice import SimDevice
 from pymodbus.simulator.simutils import DataType
 
+from core.messages import Reading
 from oracles.ingest._errors import IngestError, MessageRejected
 from oracles.ingest._loop import LoopThread
 from oracles.ingest.registers import DeviceMap, RegisterPoint, Table, decode, encode, read_blocks
 from oracles.ingest.sink import ReadingSink
-from qeaims.messages import Reading
 
 __all__ = ["ModbusDeviceSimulator", "ModbusPoller"]
 

@@ -6,7 +6,7 @@ asset and an oracle exactly its own sector)::
     qeaims/<sector>/<asset_id>/<sensor_id>      one sensor's samples (a device)
     qeaims/<sector>/_batch/<gateway_id>         many sensors' samples (a field gateway, a twin)
 
-- ``sector``: one of `qeaims.messages.Sector` (``electricity``, ``water``, ``sewage``, ``healthcare``,
+- ``sector``: one of `core.messages.Sector` (``electricity``, ``water``, ``sewage``, ``healthcare``,
   ``transportation``, ``banking``); anything else is rejected.
 - ``asset_id``: as `Reading.asset_id` (1–32 characters ``[A-Za-z0-9][A-Za-z0-9_.:-]*``, fits a bytes32).
 - ``sensor_id``: 1–64 characters, no ``/`` (it is one topic level).
@@ -64,10 +64,10 @@ from amqtt.errors import BrokerError
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
+from core.messages import Reading, Sector
 from oracles.ingest._errors import IngestError, MessageRejected
 from oracles.ingest._loop import LoopThread
 from oracles.ingest.sink import ReadingSink
-from qeaims.messages import Reading, Sector
 
 __all__ = [
     "BATCH_LEVEL",

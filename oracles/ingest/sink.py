@@ -30,9 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from chain.recorder import EventRecorder
+from core.errors import ConfigError
+from core.messages import Reading
 from oracles.telemetry import TelemetryStore
-from qeaims.errors import ConfigError
-from qeaims.messages import Reading
 
 __all__ = ["LOGGER_NAME", "ReadingSink", "SinkStats"]
 

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 
 from chain.consortium import SECTORS
+from core.config import Settings
+from core.errors import ConfigError, IdentityError
 from keys.identity import HybridIdentity
 from keys.keystore import load_keystore
-from qeaims.config import Settings
-from qeaims.errors import ConfigError, IdentityError
 
 console = Console()
 err_console = Console(stderr=True)

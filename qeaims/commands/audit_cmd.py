@@ -20,12 +20,12 @@ from chain.audit import AuditReport, problem, verify_everything
 from chain.client import ChainClient
 from chain.connect import connect, contract_abis
 from chain.indexer import Indexer
+from core.config import Settings
+from core.errors import AuditFailed, ConfigError
+from core.kinds import kind_by_name, kind_name
 from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
 from qeaims.commands._common import check_sector, console, err_console, print_json, settings_of
-from qeaims.config import Settings
-from qeaims.errors import AuditFailed, ConfigError
-from qeaims.kinds import kind_by_name, kind_name
 
 app = typer.Typer(help="Query and verify the on-chain history (auditors and regulators).", no_args_is_help=True)
 

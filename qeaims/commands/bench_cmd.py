@@ -8,10 +8,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.errors import ConfigError
 from qeaims import bench_heal, bench_ingest
 from qeaims.bench_ledger import result_dict, run_ledger_bench
 from qeaims.commands._common import console, err_console, print_json
-from qeaims.errors import ConfigError
 
 app = typer.Typer(help="Benchmarks: measured figures, printed as tables or JSON.", no_args_is_help=True)
 
@@ -97,7 +97,7 @@ def heal(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Fault onset → quorum isolation on-chain → service restored, over injected faults on a private Anvil."""
-    from qeaims.messages import Sector
+    from core.messages import Sector
     from sectors.runner import parse_sector
 
     chosen = parse_sector(sector)

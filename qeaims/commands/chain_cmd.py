@@ -12,8 +12,8 @@ from chain.connect import connect
 from chain.deploy import deploy_dev_consortium, dev_deployer
 from chain.manifest import load_deployment
 from chain.node import chain_status, start_anvil, stop_anvil
+from core.errors import ConfigError, DeploymentMissing
 from qeaims.commands._common import console, print_json, settings_of
-from qeaims.errors import ConfigError, DeploymentMissing
 
 app = typer.Typer(help="Start, stop and inspect the embedded development chain (Anvil).", no_args_is_help=True)
 
@@ -111,8 +111,8 @@ def deploy(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")]
 
 def demo(ctx: typer.Context) -> None:
     """Run the ledger core on the embedded chain, step by step, and leave the chain running."""
+    from core.errors import AuditFailed
     from qeaims.demo_ledger import DemoStep, run_ledger_demo
-    from qeaims.errors import AuditFailed
 
     settings = settings_of(ctx)
     table = Table(title="QEAIMS ledger demo")

@@ -24,6 +24,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.errors import ConfigError
+from core.messages import Sector
 from oracles.detect.attribution import AttributionReport, evaluate_attribution
 from oracles.detect.eval import DetectorResult, EvalError, Settings, evaluate_generic, evaluate_skab
 from oracles.detect.models import DETECTORS
@@ -37,8 +39,6 @@ from oracles.training import (
     train_sector,
 )
 from qeaims.commands._common import console, err_console, print_json, settings_of
-from qeaims.errors import ConfigError
-from qeaims.messages import Sector
 from sectors.runner import parse_sector
 
 app = typer.Typer(help="Anomaly detection: the oracles' sector models and detector benchmarks.",

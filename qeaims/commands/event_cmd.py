@@ -10,10 +10,10 @@ import typer
 from chain.connect import connect
 from chain.outbox import EventOutbox
 from chain.recorder import EventRecorder, canonical_payload
+from core.errors import ConfigError
+from core.kinds import kind_by_name
 from keys.ids import to_bytes32
 from qeaims.commands._common import console, load_identity, print_json, settings_of
-from qeaims.errors import ConfigError
-from qeaims.kinds import kind_by_name
 
 app = typer.Typer(help="Record hybrid-signed events on the ledger.", no_args_is_help=True)
 

@@ -21,6 +21,7 @@ from chain.client import ChainClient
 from chain.connect import connect
 from chain.deploy import role
 from chain.governance import STATES, Call, Council
+from core.errors import ConfigError
 from keys.council_messages import sign_governor_key
 from keys.hybrid import sign_registration
 from keys.identity import HybridIdentity
@@ -28,7 +29,6 @@ from keys.ids import to_bytes32
 from keys.keystore import load_keystore
 from qeaims.commands._common import console, keystore_path, load_identity, print_json, settings_of
 from qeaims.commands.audit_cmd import synced_index
-from qeaims.errors import ConfigError
 
 app = typer.Typer(help="Council proposals: propose, approve, revoke, queue, execute, emergency, show, list.",
                   no_args_is_help=True)

@@ -10,10 +10,10 @@ from rich.table import Table
 
 from chain.connect import connect
 from chain.rotation import rotate_oracle_key
+from core.errors import ChainError, ConfigError
 from keys.identity import HybridIdentity
 from keys.keystore import read_keystore_header, save_keystore
 from qeaims.commands._common import console, keystore_path, print_json, settings_of
-from qeaims.errors import ChainError, ConfigError
 
 app = typer.Typer(help="Create, inspect and rotate hybrid (secp256k1 + ML-DSA-65) identities.", no_args_is_help=True)
 

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 import typer
 
 from chain.connect import connect
+from core.config import Settings
+from core.errors import AuditFailed, ConfigError
 from keys.keystore import read_keystore_header
 from oracles.merkle import LEAF_SCHEME
 from oracles.telemetry import TELEMETRY_ROOT, TelemetryStore, decode_root_payload, telemetry_path
 from qeaims.commands._common import console, keystore_path, print_json, settings_of
 from qeaims.commands.audit_cmd import app, synced_index
-from qeaims.config import Settings
-from qeaims.errors import AuditFailed, ConfigError
 
 __all__ = ["proof"]
 

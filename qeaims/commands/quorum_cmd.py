@@ -10,9 +10,9 @@ from rich.table import Table
 
 from chain.connect import connect
 from chain.quorum import Action, QuorumClient
+from core.errors import ConfigError
 from keys.ids import event_id, from_bytes32, to_bytes32
 from qeaims.commands._common import console, load_identity, print_json, settings_of
-from qeaims.errors import ConfigError
 
 app = typer.Typer(help="Propose and vote on isolations, reintegrations and quarantines.", no_args_is_help=True)
 

@@ -15,10 +15,10 @@ from typing import Annotated
 
 import typer
 
+from core.errors import ConfigError
+from core.logs import log_line as _log_line
+from core.logs import setup_logging
 from qeaims.commands._common import settings_of
-from qeaims.errors import ConfigError
-from qeaims.logs import log_line as _log_line
-from qeaims.logs import setup_logging
 from qeaims.supervisor import install_stop_signals
 from sectors.runner import open_twin, parse_sector
 

@@ -14,8 +14,8 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from core.errors import ConfigError
 from qeaims.commands._common import console, err_console, print_json, settings_of
-from qeaims.errors import ConfigError
 from qeaims.scenarios.definitions import SCENARIOS, scenario
 
 app = typer.Typer(help="Scripted scenarios against the running city (`qeaims up` first).", no_args_is_help=True)

@@ -23,11 +23,11 @@ from chain.connect import connect
 from chain.consortium import ORACLES_PER_SECTOR
 from chain.deploy import deploy_dev_consortium
 from chain.node import start_anvil, stop_anvil
+from core.config import Settings
+from core.errors import ConfigError, DeploymentMissing, QeaimsError
+from core.logs import setup_logging
+from core.messages import Sector
 from qeaims.commands._common import console, err_console, print_json, settings_of
-from qeaims.config import Settings
-from qeaims.errors import ConfigError, DeploymentMissing, QeaimsError
-from qeaims.logs import setup_logging
-from qeaims.messages import Sector
 from qeaims.supervisor import (
     Supervisor,
     install_stop_signals,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qeaims.errors import ConfigError
-from qeaims.messages import AttackKind, FaultKind, Sector
+from core.errors import ConfigError
+from core.messages import AttackKind, FaultKind, Sector
 from sectors.graph import build_graph
 from sectors.remote import SimControl
 

@@ -42,11 +42,11 @@ from chain.indexer import Indexer
 from chain.manifest import Deployment
 from chain.quorum import Action, QuorumClient
 from controller.commander import Commander
+from core.config import Settings
+from core.kinds import kind_by_name
 from keys.ids import from_bytes32, to_bytes32
 from keys.keystore import load_keystore
 from oracles.ingest.client import NamedClient
-from qeaims.config import Settings
-from qeaims.kinds import kind_by_name
 from qeaims.scenarios.definitions import Scenario, Step
 from sectors.anchors import anchor_node
 

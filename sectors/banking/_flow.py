@@ -15,7 +15,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 
-from qeaims.messages import Reading, Sector
+from core.messages import Reading, Sector
 
 from ._model import BankingSpec, p95_latency_ms, profile_factor
 

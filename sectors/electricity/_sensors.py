@@ -1,4 +1,4 @@
-"""What the feeder's instruments report, as :class:`qeaims.messages.Reading` messages.
+"""What the feeder's instruments report, as :class:`core.messages.Reading` messages.
 
 Sensor ids are ``<asset-id>/<quantity>``; the catalogue per asset kind (units in brackets):
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandapower as pp
 from numpy.typing import NDArray
 
-from qeaims.messages import Reading, Sector
+from core.messages import Reading, Sector
 from sectors.electricity._flow import Snapshot
 from sectors.electricity._network import (
     FEEDER_ID,

@@ -9,7 +9,7 @@ against.
 
 Decisions belong on-chain, so :meth:`ElectricityTwin.power_flow_check` can evaluate a switching
 plan (switch states, load shedding) *without* touching the live feeder: the controller chooses
-among plans with it and only then sends :class:`~qeaims.messages.ActuatorCommand`s.
+among plans with it and only then sends :class:`~core.messages.ActuatorCommand`s.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import pandapower as pp
 from numpy.typing import NDArray
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import (
     Attack,
     InvalidAttack,

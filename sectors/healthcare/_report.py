@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from qeaims.messages import Reading, Sector
+from core.messages import Reading, Sector
 
 from ._hospital import Hospital, PowerSource
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import (
     Attack,
     InvalidAttack,

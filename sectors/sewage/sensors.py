@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from qeaims.messages import Reading, Sector
+from core.messages import Reading, Sector
 
 from .network import (
     CONDUITS,

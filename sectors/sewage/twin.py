@@ -33,7 +33,7 @@ from typing import Any, Self, cast
 from pyswmm import Links, Nodes, RainGages, Simulation
 from pyswmm.simulation import _sim_state_instance
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import (
     InvalidCommand,
     InvalidFault,

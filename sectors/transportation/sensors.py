@@ -18,7 +18,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from qeaims.messages import Reading, Sector
+from core.messages import Reading, Sector
 
 from .network import MONITORED_OD, link_name, links
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import (
     InvalidCommand,
     InvalidFault,

@@ -18,7 +18,7 @@ from typing import Any
 import wntr
 from wntr.network.controls import ControlAction
 
-from qeaims.messages import FaultKind
+from core.messages import FaultKind
 from sectors._twin import InvalidFault
 
 from .network import AssetKind

@@ -21,7 +21,7 @@ from typing import Any
 import wntr
 from wntr.network import LinkStatus
 
-from qeaims.messages import Reading, Sector
+from core.messages import Reading, Sector
 
 from .network import AssetKind, asset_id
 

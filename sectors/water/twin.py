@@ -28,7 +28,7 @@ from typing import Any
 import networkx as nx
 import wntr
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import (
     InvalidCommand,
     InvalidFault,

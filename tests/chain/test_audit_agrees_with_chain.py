@@ -17,9 +17,9 @@ from chain.quorum import Action, QuorumClient
 from chain.quorum_audit import recount_quorum
 from chain.registry_history import RegistryHistory
 from chain.rotation import rotate_oracle_key
+from core.errors import ContractRejected
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore
-from qeaims.errors import ContractRejected
 from tests.support import governor, oracle
 
 STEPS = 40

@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 from chain.commanded import SILENT, commanded_assets, may_have_acted, sensor_asset
-from qeaims.kinds import kind_by_name
+from core.kinds import kind_by_name
 
 CONTROLLER, STRANGER = "0x" + "c0" * 20, "0x" + "5e" * 20
 
@@ -56,7 +56,7 @@ def test_a_sensor_belongs_to_the_asset_before_its_last_slash() -> None:
 def test_the_controller_records_an_answer_that_says_whether_the_device_may_have_moved() -> None:
     from controller.commander import Ack
     from controller.node import _ack
-    from qeaims.messages import ActuatorCommand, Sector
+    from core.messages import ActuatorCommand, Sector
 
     command = ActuatorCommand(sector=Sector.SEWAGE, asset_id="orifice:OR1", actuator_id="orifice:OR1/gate",
                               action="open", decision_ref="0xab")

@@ -57,7 +57,7 @@ def test_oracle_killed_mid_flush_loses_and_repeats_nothing(fresh_chain) -> None:
         import sys
         sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parents[2])!r})
         from chain.connect import connect
-        from qeaims.config import load_settings
+        from core.config import load_settings
         from tests.support import oracle, recorder, wait_journaled
         from keys.ids import to_bytes32
         settings = load_settings(home={str(chain.settings.home)!r}, rpc_port={chain.settings.rpc_port},
@@ -93,7 +93,7 @@ def test_oracle_killed_between_batches_of_a_split_flush_loses_and_repeats_nothin
         import os, sys
         sys.path.insert(0, {str(Path(__file__).parents[2])!r})
         from chain.connect import connect
-        from qeaims.config import load_settings
+        from core.config import load_settings
         from tests.support import oracle, recorder
         from keys.ids import to_bytes32
         settings = load_settings(home={str(chain.settings.home)!r}, rpc_port={chain.settings.rpc_port},

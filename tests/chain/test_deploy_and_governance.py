@@ -20,12 +20,12 @@ from chain.governance import STORM_OVERRIDES, Call, Council
 from chain.indexer import Indexer
 from chain.manifest import Deployment
 from chain.node import start_anvil, stop_anvil
+from core.config import Settings, load_settings
+from core.errors import ContractRejected
 from keys.council_messages import sign_approval
 from keys.hybrid import sign_registration
 from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
-from qeaims.config import Settings, load_settings
-from qeaims.errors import ContractRejected
 from tests.conftest import FAST_SCRYPT_N, free_port, run_cli
 from tests.support import governor
 

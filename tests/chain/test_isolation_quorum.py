@@ -7,8 +7,8 @@ import pytest
 from chain.consortium import SECTORS
 from chain.governance import Council
 from chain.quorum import Action, QuorumClient
+from core.errors import ContractRejected
 from keys.ids import event_id, to_bytes32
-from qeaims.errors import ContractRejected
 from tests.support import governor, oracle
 
 

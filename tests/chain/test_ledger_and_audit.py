@@ -10,11 +10,11 @@ from chain.audit import verify_chain_history
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.recorder import canonical_payload
+from core.errors import ContractRejected
+from core.kinds import kind_by_name
 from keys.hybrid import sign_batch
 from keys.ids import to_bytes32
 from keys.messages import EventToSign
-from qeaims.errors import ContractRejected
-from qeaims.kinds import kind_by_name
 from tests.support import oracle, recorder
 
 

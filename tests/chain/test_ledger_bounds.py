@@ -19,10 +19,10 @@ import pytest
 from chain import outbox as ob
 from chain.recorder import EventRecorder
 from chain.rpc import RpcError
+from core.errors import ContractRejected
 from keys.hybrid import sign_batch
 from keys.ids import to_bytes32
 from keys.messages import EventToSign
-from qeaims.errors import ContractRejected
 from tests.chain.test_ledger_and_audit import audit
 from tests.support import oracle, recorder
 
@@ -124,7 +124,7 @@ def test_outbox_is_cut_into_batches_by_bytes_and_each_stays_far_below_the_gas_ca
 def test_an_event_too_big_on_its_own_is_refused_before_it_gets_a_number(chain) -> None:  # type: ignore[no-untyped-def]
     rec = recorder(chain.client, chain.settings, oracle(chain.settings, "healthcare", 4))
     before = rec.outbox.last_seq()
-    from qeaims.errors import InvalidEvent
+    from core.errors import InvalidEvent
 
     with pytest.raises(InvalidEvent):
         rec.outbox.append_many([(1, NODE, b"x"), (1, NODE, b"y" * (ob.MAX_PAYLOAD + 1))])

@@ -11,9 +11,9 @@ from chain.deploy import oracle_keystore
 from chain.journal import ChainJournal, JournalBlock
 from chain.outbox import EventOutbox
 from chain.recorder import canonical_payload
+from core.errors import IdentityError, InvalidEvent
 from keys.ids import to_bytes32
 from keys.keystore import rotate_keystore
-from qeaims.errors import IdentityError, InvalidEvent
 from tests.conftest import run_cli
 from tests.support import oracle, recorder
 

@@ -15,10 +15,10 @@ from chain.indexer import Indexer
 from chain.quarantines import active_quarantines, quarantine_records
 from chain.quorum import Action, QuorumClient
 from chain.recorder import canonical_payload
+from core.kinds import kind_by_name
 from keys.hybrid import sign_batch
 from keys.ids import to_bytes32
 from keys.messages import EventToSign
-from qeaims.kinds import kind_by_name
 from tests.support import oracle, recorder
 
 INTRUSION, QUARANTINE = kind_by_name("intrusion"), kind_by_name("sensor-quarantine")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qeaims.config import load_settings
+from core.config import load_settings
 from tests.cli.test_cli import _one_line_error
 from tests.conftest import cli_env, free_port, run_cli
 

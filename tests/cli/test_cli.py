@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from core.config import load_settings
 from keys.hybrid import sign_batch
 from keys.ids import to_bytes32
 from keys.messages import EventToSign
-from qeaims.config import load_settings
 from tests.conftest import cli_env, free_port, run_cli
 from tests.support import oracle
 

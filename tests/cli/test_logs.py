@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qeaims.logs import log_line, setup_logging
+from core.logs import log_line, setup_logging
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from chain.deploy import dev_controller
 from chain.indexer import Indexer
 from chain.quorum import Action, QuorumClient
 from controller.node import STEP_KINDS
+from core.config import Settings
+from core.kinds import kind_by_name
 from keys.ids import from_bytes32, to_bytes32
 from qeaims.bench_heal import HealBenchResult, HealOptions, result_dict, run_heal_bench
-from qeaims.config import Settings
-from qeaims.kinds import kind_by_name
 
 
 def test_a_short_heal_bench_times_isolations_that_are_on_chain() -> None:

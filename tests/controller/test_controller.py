@@ -18,10 +18,10 @@ from chain.recorder import canonical_payload
 from controller.commander import Commander
 from controller.node import STEP_KINDS, Controller
 from controller.planning import TwinPlanner
+from core.kinds import kind_by_name
+from core.messages import Sector
 from keys.ids import event_id, to_bytes32
 from oracles.ingest.mqtt import EmbeddedBroker
-from qeaims.kinds import kind_by_name
-from qeaims.messages import Sector
 from sectors.publish import TwinPublisher
 from sectors.remote import chain_decision_check
 from sectors.runner import open_twin
@@ -35,7 +35,7 @@ def steps_on_chain(chain) -> list[tuple[str, int]]:  # type: ignore[no-untyped-d
     names = {v: k for k, v in STEP_KINDS.items()}
     out = []
     for kind in {*STEP_KINDS.values()}:
-        from qeaims.kinds import kind_name
+        from core.kinds import kind_name
 
         for o, _, p in ledger_events(chain, kind_name(kind)):
             if o.lower() == me:
@@ -110,7 +110,7 @@ def test_controller_isolates_after_quorum_resumes_mid_repair_and_reintegrates_af
 
 def test_a_line_fault_is_isolated_by_quorum_and_healthy_sections_restored_within_limits(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     from controller.scada import FieldView
-    from qeaims.messages import FaultKind
+    from core.messages import FaultKind
     from sectors.remote import SimControl
 
     chain = fresh_chain

@@ -13,10 +13,10 @@ from controller.commander import Commander
 from controller.cyber import IntrusionTally
 from controller.node import Controller
 from controller.planning import TwinPlanner
+from core.kinds import kind_by_name
+from core.messages import Sector
 from keys.ids import to_bytes32
 from oracles.ingest.mqtt import EmbeddedBroker
-from qeaims.kinds import kind_by_name
-from qeaims.messages import Sector
 from sectors.remote import SimControl
 from tests.chain.test_ledger_and_audit import audit
 from tests.conftest import free_port

@@ -22,7 +22,7 @@ from controller.electricity import (
     restore_plan,
 )
 from controller.plans import ResponsePlan
-from qeaims.messages import FaultKind, Sector
+from core.messages import FaultKind, Sector
 from sectors.electricity import ElectricityTwin
 
 PEAK = datetime(2026, 1, 5, 19, 0, tzinfo=UTC)

@@ -17,8 +17,8 @@ import pytest
 from controller import responses
 from controller.plans import ResponsePlan
 from controller.responses import plan_for
-from qeaims.errors import ConfigError
-from qeaims.messages import FaultKind, Sector
+from core.errors import ConfigError
+from core.messages import FaultKind, Sector
 from sectors._twin import InvalidCommand, UnknownAsset
 from sectors.banking import DEV_BANKING, BankingTwin
 from sectors.healthcare import HealthcareTwin, HospitalSpec

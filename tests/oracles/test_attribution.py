@@ -11,10 +11,10 @@ import json
 
 import pytest
 
+from core.messages import FaultKind, Sector, VerdictKind
 from oracles.detect.attribution import DEFAULT_FAULTS, FaultCase, evaluate_attribution, run_case
 from oracles.training import SectorModel, collect_normal, normal_twin, train_sector
 from qeaims.cli import main
-from qeaims.messages import FaultKind, Sector, VerdictKind
 
 EVAL_SEEDS = (1, 2)
 

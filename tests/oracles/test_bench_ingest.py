@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 import random
 
+from core.messages import Reading
 from oracles.telemetry import TelemetryStore, decode_root_payload
 from qeaims.bench_ingest import city_sensors, result_dict, run_ingest_on
-from qeaims.messages import Reading
 from tests.chain.test_ledger_and_audit import audit
 from tests.oracles.test_telemetry import chain_roots
 from tests.support import oracle

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.messages import AttackKind, FaultKind, Sector, VerdictKind
 from oracles.detect.attribution import DEFAULT_FAULTS, FaultCase, run_case
 from oracles.detect.features import FirstPassCheck
 from oracles.training import (
@@ -32,7 +33,6 @@ from oracles.training import (
     sidecar_path,
     train_sector,
 )
-from qeaims.messages import AttackKind, FaultKind, Sector, VerdictKind
 from sectors.sewage.weather import STORM_MM_H, rain_series
 from tests.oracles.test_training import watch
 

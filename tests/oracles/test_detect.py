@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from core.messages import Reading, Sector, VerdictKind
 from oracles.detect import (
     FirstPassCheck,
     assess,
@@ -17,7 +18,6 @@ from oracles.detect import (
     readings_to_frame,
     rolling_median,
 )
-from qeaims.messages import Reading, Sector, VerdictKind
 
 SENSORS = ["flow", "pressure", "current", "temperature"]
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

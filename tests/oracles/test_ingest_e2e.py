@@ -9,12 +9,12 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from core.messages import Reading, Sector
 from oracles.ingest.modbus import ModbusDeviceSimulator, ModbusPoller
 from oracles.ingest.mqtt import EmbeddedBroker, MqttSubscriber, encode_payload, topic_for
 from oracles.ingest.registers import PUMP_MAP
 from oracles.ingest.sink import ReadingSink
 from oracles.telemetry import TelemetryStore, decode_root_payload
-from qeaims.messages import Reading, Sector
 from tests.conftest import free_port
 from tests.oracles.test_telemetry import chain_roots
 from tests.support import oracle, recorder

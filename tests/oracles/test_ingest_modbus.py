@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from pymodbus.client import ModbusTcpClient
 
+from core.errors import ConfigError
+from core.messages import Reading, Sector
 from oracles.ingest import IngestError, MessageRejected
 from oracles.ingest.modbus import ModbusDeviceSimulator, ModbusPoller
 from oracles.ingest.registers import MAX_READ, PUMP_MAP, DeviceMap, RegisterPoint, decode, encode, read_blocks
 from oracles.ingest.sink import ReadingSink
-from qeaims.errors import ConfigError
-from qeaims.messages import Reading, Sector
 from tests.conftest import free_port
 
 NOW = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)

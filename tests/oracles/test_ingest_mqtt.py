@@ -11,6 +11,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from core.messages import Reading, Sector
 from oracles.ingest import IngestError, MessageRejected
 from oracles.ingest.mqtt import (
     MAX_PAYLOAD,
@@ -25,7 +26,6 @@ from oracles.ingest.mqtt import (
 )
 from oracles.ingest.sink import LOGGER_NAME, ReadingSink
 from oracles.telemetry import TelemetryStore
-from qeaims.messages import Reading, Sector
 from tests.conftest import free_port
 
 NOW = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eth_hash.auto import keccak
 
+from core.messages import Reading, Sector
 from keys.ids import to_bytes32
 from oracles import merkle
 from oracles.merkle import (
@@ -25,7 +26,6 @@ from oracles.merkle import (
     timestamp_ms,
     verify,
 )
-from qeaims.messages import Reading, Sector
 
 T0 = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
 

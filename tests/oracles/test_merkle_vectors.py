@@ -17,9 +17,9 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
+from core.messages import Reading, Sector
 from keys.ids import to_bytes32
 from oracles.merkle import LEAF_SCHEME, LEAF_TYPES, MerkleTree, reading_body, reading_leaf, timestamp_ms
-from qeaims.messages import Reading, Sector
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "merkle.json"
 SIZES = (1, 2, 3, 7)

@@ -19,12 +19,12 @@ from numpy.typing import NDArray
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.quorum import QuorumClient
+from core.kinds import kind_by_name
+from core.messages import Reading, Sector, Verdict, VerdictKind
 from keys.ids import to_bytes32
 from oracles.ingest.sink import ReadingSink
 from oracles.node import NodeOptions, OracleNode, state_path
 from oracles.stream import SectorStream
-from qeaims.kinds import kind_by_name
-from qeaims.messages import Reading, Sector, Verdict, VerdictKind
 from tests.support import oracle
 
 SENSORS = ("pump:10/flow_lps", "junction:10/pressure_m")

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chain.node import start_anvil, stop_anvil
+from core.messages import FaultKind, Sector
 from oracles.ingest.mqtt import EmbeddedBroker
 from oracles.node import VERDICT_KINDS
 from oracles.telemetry import telemetry_path
 from oracles.training import save_model, train_sector
-from qeaims.messages import FaultKind, Sector
 from sectors.publish import TwinPublisher
 from sectors.runner import open_twin
 from tests.conftest import free_port
@@ -136,11 +136,11 @@ def test_an_ordinary_mqtt_client_and_a_modbus_device_reach_the_oracle_process_an
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from core.messages import Reading
     from oracles.ingest.modbus import ModbusDeviceSimulator
     from oracles.ingest.mqtt import encode_payload, topic_for
     from oracles.ingest.registers import PUMP_MAP
     from oracles.telemetry import TelemetryStore
-    from qeaims.messages import Reading
     from tests.conftest import run_cli
 
     chain = fresh_chain

@@ -21,6 +21,8 @@ from pydantic import ValidationError
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.outbox import EventOutbox
+from core.errors import AuditFailed, ConfigError
+from core.messages import Reading, Sector
 from keys.ids import to_bytes32
 from oracles import hashing, telemetry
 from oracles.merkle import (
@@ -42,8 +44,6 @@ from oracles.telemetry import (
     telemetry_path,
 )
 from oracles.telemetry_codec import encode_readings
-from qeaims.errors import AuditFailed, ConfigError
-from qeaims.messages import Reading, Sector
 from tests.chain.test_ledger_and_audit import audit
 from tests.conftest import run_cli
 from tests.support import oracle, recorder
@@ -386,7 +386,7 @@ def test_oracle_killed_while_anchoring_anchors_every_batch_exactly_once(fresh_ch
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         from chain.connect import connect
-        from qeaims.config import load_settings
+        from core.config import load_settings
         from oracles.telemetry import TelemetryStore, telemetry_path
         from tests.support import oracle, recorder
         from tests.oracles.test_telemetry import readings

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import ConfigError
+from core.messages import AttackKind, FaultKind, Sector, Verdict, VerdictKind
 from oracles.detect.classify import Evidence, classify
 from oracles.detect.features import Finding
 from oracles.training import (
@@ -30,8 +32,6 @@ from oracles.training import (
     sidecar_path,
     train_sector,
 )
-from qeaims.errors import ConfigError
-from qeaims.messages import AttackKind, FaultKind, Sector, Verdict, VerdictKind
 from sectors.runner import TwinRunner
 
 NORMAL_STEPS = 50

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from qeaims.messages import AttackKind, FaultKind, Reading
+from core.messages import AttackKind, FaultKind, Reading
 from sectors._twin import InvalidAttack, InvalidCommand, InvalidFault, TwinError, UnknownAsset
 from sectors.banking import DEV_BANKING, BankingTwin
 

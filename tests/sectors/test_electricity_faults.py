@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import networkx as nx
 import pytest
 
-from qeaims.messages import ActuatorCommand, FaultKind, Sector
+from core.messages import ActuatorCommand, FaultKind, Sector
 from sectors.electricity import ElectricityTwin, InvalidFault, UnknownAsset
 
 PEAK = datetime(2026, 1, 5, 19, 0, tzinfo=UTC)

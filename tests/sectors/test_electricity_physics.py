@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qeaims.messages import ActuatorCommand, Sector
+from core.messages import ActuatorCommand, Sector
 from sectors.electricity import DAILY_PROFILE, ElectricityTwin, TwinError, profile_factor
 
 PEAK = datetime(2026, 1, 5, 19, 0, tzinfo=UTC)  # profile factor exactly 1.0: case33bw's nominal loads

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 import sectors.electricity
-from qeaims.messages import ActuatorCommand, AttackKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, Reading, Sector
 from sectors.electricity import (
     ElectricityTwin,
     InvalidAttack,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import InvalidAttack, InvalidCommand, InvalidFault, TwinError, UnknownAsset
 from sectors.healthcare import DEV_HOSPITALS, HealthcareTwin, HospitalSpec, PowerSource
 

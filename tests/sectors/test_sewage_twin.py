@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import InvalidAttack, InvalidCommand, InvalidFault, UnknownAsset
 from sectors.sewage import SewageEngineBusy, SewageTwin, SewerService
 

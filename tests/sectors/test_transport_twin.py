@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import InvalidAttack, InvalidCommand, InvalidFault, UnknownAsset
 from sectors.transportation import TransportTwin
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from qeaims.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
+from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import InvalidAttack, InvalidCommand, InvalidFault, UnknownAsset
 from sectors.water import WaterTwin
 

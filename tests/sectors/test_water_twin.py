@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from qeaims.messages import FaultKind, Reading, Sector
+from core.messages import FaultKind, Reading, Sector
 from sectors.water import MINIMUM_PRESSURE_M, REQUIRED_PRESSURE_M, WaterTwin
 
 BROKEN_PIPE = "159"  # 12-inch distribution main; its segment has 4 boundary valves

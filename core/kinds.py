@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qeaims.errors import ConfigError
+from core.errors import ConfigError
 
 __all__ = ["KINDS", "kind_by_name", "kind_name"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from qeaims.errors import ConfigError
+from core.errors import ConfigError
 
 __all__ = ["Settings", "load_settings", "project_root"]
 
