@@ -38,8 +38,8 @@ demo: install build/.built
 test: lint slither test-contracts test-python
 
 lint: install
-	$(BIN)/ruff check core chain qeaims keys sectors oracles controller tests
-	$(BIN)/mypy --strict core chain qeaims keys sectors oracles controller
+	$(BIN)/ruff check bus core chain qeaims keys sectors oracles controller tests
+	$(BIN)/mypy --strict bus core chain qeaims keys sectors oracles controller
 
 # The invariant suites append their per-action call counts to build/invariant-metrics/ (summed by
 # scripts/invariant_metrics.py); FOUNDRY_PROFILE=deep runs >= 100,000 calls per invariant.

@@ -17,9 +17,9 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from bus.client import NamedClient
 from core.errors import QeaimsError
 from core.messages import ActuatorCommand, Sector
-from oracles.ingest.client import NamedClient
 from sectors.remote import SimControl, cmd_topic, sim_topic
 
 __all__ = ["ACK_FILTER", "ONLINE_S", "SVC_FILTER", "Ack", "CommandTimeout", "Commander"]

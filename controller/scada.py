@@ -14,11 +14,10 @@ from typing import Any
 
 import paho.mqtt.client as paho
 
+from bus.client import NamedClient
+from bus.errors import MessageRejected
+from bus.mqtt import parse_message, sensor_key, topic_filter
 from core.messages import Reading, Sector
-from oracles.ingest import MessageRejected
-from oracles.ingest.client import NamedClient
-from oracles.ingest.mqtt import parse_message, topic_filter
-from oracles.stream import sensor_key
 
 __all__ = ["FieldView"]
 

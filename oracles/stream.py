@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from bus.mqtt import sensor_key
 from core.messages import Reading, Sector, Verdict
 from oracles.detect.predict import maintenance_verdict
 from oracles.merkle import timestamp_ms
@@ -52,15 +53,6 @@ WEAR_LIMITS: dict[str, tuple[float, timedelta]] = {
 _WEAR_HISTORY = 400
 _WEAR_MIN = 30
 _ROW_TIMES = 512  # row field times kept: a settling window looks back this far for its fail-back
-
-
-def sensor_key(reading: Reading) -> str:
-    """``"<asset>/<sensor>"``, the name a model's column has, however the sensor was named on the wire.
-
-    The twins name sensors ``bus-7/voltage_pu``; on MQTT the asset is its own topic level, so the
-    same sensor arrives as asset ``bus-7``, sensor ``voltage_pu``. Both map to one column.
-    """
-    return f"{reading.asset_id}/{reading.sensor_id.removeprefix(reading.asset_id + '/')}"
 
 
 class SectorModelLike(Protocol):

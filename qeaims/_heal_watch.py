@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bus.mqtt import EmbeddedBroker
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
@@ -19,7 +20,6 @@ from chain.manifest import Deployment
 from chain.quorum import Action
 from core.errors import ChainError, QeaimsError
 from keys.ids import from_bytes32
-from oracles.ingest.mqtt import EmbeddedBroker
 
 __all__ = ["ChainWatch", "broker", "free_port", "percentile", "threads"]
 

@@ -17,12 +17,12 @@ from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as paho
 
+from bus.client import NamedClient
+from bus.errors import IngestError
+from bus.mqtt import batch_topic, encode_batch
 from core.errors import ConfigError, QeaimsError
 from core.logs import log_line
 from core.messages import Reading
-from oracles.ingest import IngestError
-from oracles.ingest.client import NamedClient
-from oracles.ingest.mqtt import batch_topic, encode_batch
 from sectors.remote import (
     DecisionCheck,
     ack_payload,

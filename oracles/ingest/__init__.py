@@ -22,6 +22,6 @@ raised only where a caller asked for something that cannot work, such as a broke
 
 from __future__ import annotations
 
-from oracles.ingest._errors import IngestError, MessageRejected
+from bus.errors import IngestError, MessageRejected
 
 __all__ = ["IngestError", "MessageRejected"]

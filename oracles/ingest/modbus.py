@@ -34,9 +34,9 @@ from pymodbus.simulator.simdata import SimData
 from pymodbus.simulator.simdevice import SimDevice
 from pymodbus.simulator.simutils import DataType
 
+from bus.errors import IngestError, MessageRejected
+from bus.loop_thread import LoopThread
 from core.messages import Reading
-from oracles.ingest._errors import IngestError, MessageRejected
-from oracles.ingest._loop import LoopThread
 from oracles.ingest.registers import DeviceMap, RegisterPoint, Table, decode, encode, read_blocks
 from oracles.ingest.sink import ReadingSink
 

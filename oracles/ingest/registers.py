@@ -32,9 +32,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bus.errors import IngestError, MessageRejected
 from core.errors import ConfigError
 from core.messages import AssetId, Sector
-from oracles.ingest._errors import IngestError, MessageRejected
 
 __all__ = ["MAX_READ", "PUMP_MAP", "DeviceMap", "RegisterPoint", "decode", "encode", "read_blocks"]
 

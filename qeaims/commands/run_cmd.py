@@ -142,7 +142,7 @@ def broker(
     port: MqttPort = 1883,
 ) -> None:
     """Run the embedded MQTT broker (development and demo; a site uses its own broker with TLS)."""
-    from oracles.ingest.mqtt import EmbeddedBroker
+    from bus.mqtt import EmbeddedBroker
 
     setup_logging()
     stop = install_stop_signals()

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bus.client import NamedClient
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
@@ -46,7 +47,6 @@ from core.config import Settings
 from core.kinds import kind_by_name
 from keys.ids import from_bytes32, to_bytes32
 from keys.keystore import load_keystore
-from oracles.ingest.client import NamedClient
 from qeaims.scenarios.definitions import Scenario, Step
 from sectors.anchors import anchor_node
 

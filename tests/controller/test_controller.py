@@ -12,6 +12,7 @@ import json
 import threading
 import time
 
+from bus.mqtt import EmbeddedBroker
 from chain.deploy import dev_controller
 from chain.quorum import Action, QuorumClient
 from chain.recorder import canonical_payload
@@ -21,7 +22,6 @@ from controller.planning import TwinPlanner
 from core.kinds import kind_by_name
 from core.messages import Sector
 from keys.ids import event_id, to_bytes32
-from oracles.ingest.mqtt import EmbeddedBroker
 from sectors.publish import TwinPublisher
 from sectors.remote import chain_decision_check
 from sectors.runner import open_twin

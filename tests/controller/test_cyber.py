@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 
+from bus.mqtt import EmbeddedBroker
 from chain.deploy import dev_controller
 from chain.recorder import canonical_payload
 from controller.commander import Commander
@@ -16,7 +17,6 @@ from controller.planning import TwinPlanner
 from core.kinds import kind_by_name
 from core.messages import Sector
 from keys.ids import to_bytes32
-from oracles.ingest.mqtt import EmbeddedBroker
 from sectors.remote import SimControl
 from tests.chain.test_ledger_and_audit import audit
 from tests.conftest import free_port

@@ -6,13 +6,13 @@ import time
 
 import pytest
 
+from bus.mqtt import EmbeddedBroker
 from chain.deploy import dev_controller
 from chain.quorum import QuorumClient
 from controller.commander import Commander
 from controller.node import Controller
 from controller.protect import inverse, protections
 from keys.ids import to_bytes32
-from oracles.ingest.mqtt import EmbeddedBroker
 from sectors.graph import at_risk
 from tests.conftest import free_port
 from tests.support import isolate_by_quorum

@@ -9,9 +9,10 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bus.mqtt import EmbeddedBroker, encode_payload, topic_for
 from core.messages import Reading, Sector
 from oracles.ingest.modbus import ModbusDeviceSimulator, ModbusPoller
-from oracles.ingest.mqtt import EmbeddedBroker, MqttSubscriber, encode_payload, topic_for
+from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.registers import PUMP_MAP
 from oracles.ingest.sink import ReadingSink
 from oracles.telemetry import TelemetryStore, decode_root_payload

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pymodbus.client import ModbusTcpClient
 
+from bus.errors import IngestError, MessageRejected
 from core.errors import ConfigError
 from core.messages import Reading, Sector
-from oracles.ingest import IngestError, MessageRejected
 from oracles.ingest.modbus import ModbusDeviceSimulator, ModbusPoller
 from oracles.ingest.registers import MAX_READ, PUMP_MAP, DeviceMap, RegisterPoint, decode, encode, read_blocks
 from oracles.ingest.sink import ReadingSink

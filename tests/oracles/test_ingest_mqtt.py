@@ -11,19 +11,19 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from core.messages import Reading, Sector
-from oracles.ingest import IngestError, MessageRejected
-from oracles.ingest.mqtt import (
+from bus.errors import IngestError, MessageRejected
+from bus.mqtt import (
     MAX_PAYLOAD,
     MAX_SAMPLES,
     EmbeddedBroker,
-    MqttSubscriber,
     batch_topic,
     encode_batch,
     encode_payload,
     parse_message,
     topic_for,
 )
+from core.messages import Reading, Sector
+from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.sink import LOGGER_NAME, ReadingSink
 from oracles.telemetry import TelemetryStore
 from tests.conftest import free_port

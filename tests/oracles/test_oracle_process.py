@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bus.mqtt import EmbeddedBroker
 from chain.node import start_anvil, stop_anvil
 from core.messages import FaultKind, Sector
-from oracles.ingest.mqtt import EmbeddedBroker
 from oracles.node import VERDICT_KINDS
 from oracles.telemetry import telemetry_path
 from oracles.training import save_model, train_sector
@@ -136,9 +136,9 @@ def test_an_ordinary_mqtt_client_and_a_modbus_device_reach_the_oracle_process_an
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from bus.mqtt import encode_payload, topic_for
     from core.messages import Reading
     from oracles.ingest.modbus import ModbusDeviceSimulator
-    from oracles.ingest.mqtt import encode_payload, topic_for
     from oracles.ingest.registers import PUMP_MAP
     from oracles.telemetry import TelemetryStore
     from tests.conftest import run_cli

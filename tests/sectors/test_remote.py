@@ -9,10 +9,10 @@ import time
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bus.mqtt import EmbeddedBroker
 from chain.quorum import Action, QuorumClient
 from core.messages import ActuatorCommand, Sector
 from keys.ids import to_bytes32
-from oracles.ingest.mqtt import EmbeddedBroker
 from sectors.publish import TwinPublisher
 from sectors.remote import ack_topic, chain_decision_check, cmd_topic, sim_topic
 from sectors.runner import open_twin

@@ -11,9 +11,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bus.mqtt import EmbeddedBroker
 from core.errors import ConfigError
 from core.messages import FaultKind, Sector
-from oracles.ingest.mqtt import EmbeddedBroker
 from sectors.baseline import run_baseline
 from sectors.publish import TwinPublisher
 from sectors.remote import SimControl, svc_topic

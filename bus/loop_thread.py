@@ -12,7 +12,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from oracles.ingest._errors import IngestError
+from bus.errors import IngestError
 
 __all__ = ["LoopThread"]
 

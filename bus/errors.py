@@ -1,4 +1,4 @@
-"""The ingest errors, kept apart so every module of the package can import them without cycles."""
+"""The errors of the device paths: one set shared by the wire (`bus`) and the oracle's ingest (`oracles.ingest`)."""
 
 from __future__ import annotations
 
