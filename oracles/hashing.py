@@ -2,7 +2,7 @@
 
 Anchoring 100,000 readings a second means about 400,000 keccak256 calls a second (three per leaf,
 about one per Merkle node). Called one by one from Python, even pycryptodome's sponge (see
-`oracles.merkle`) costs ~2 µs a hash here, almost all of it call overhead. So this module carries a
+`oracles.keccak_sponge`) costs ~2 µs a hash here, almost all of it call overhead. So this module carries a
 small C kernel (Keccak-f[1600], the public-domain "compact" formulation, plus three loops: many
 messages, reading leaves, a Merkle tree) that is compiled once with the system C compiler (`cc`,
 or ``$CC``) into the user's cache directory and loaded with `ctypes`, which releases the GIL while it runs.
@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from eth_hash.auto import keccak
+
+from oracles.keccak_sponge import keccak_many, sorted_tree_nodes
 
 __all__ = ["NATIVE", "keccak_concat", "leaves_of", "merkle_root", "native_available", "tree_nodes"]
 
@@ -206,9 +208,7 @@ def native_available() -> bool:
 
 
 def _pure_many(items: Iterable[bytes]) -> list[bytes]:
-    from oracles.merkle import keccak_many  # the pycryptodome sponge (merkle imports this module lazily too)
-
-    return keccak_many(items)
+    return keccak_many(items)  # the pycryptodome sponge
 
 
 def keccak_concat(data: bytes, ends: Sequence[int] | array[int]) -> list[bytes]:
@@ -258,9 +258,7 @@ def merkle_root(leaves: bytes) -> bytes:
     if n == 0 or rest:
         raise ValueError("a Merkle root needs one or more 32-byte leaves")
     if _KERNEL is None:
-        from oracles.merkle import MerkleTree
-
-        return MerkleTree(_split(leaves)).root
+        return sorted_tree_nodes(sorted(_split(leaves)))[0]  # what `oracles.merkle.MerkleTree` builds then
     scratch = ctypes.create_string_buffer(32 * (2 * n - 1))
     root = ctypes.create_string_buffer(32)
     _KERNEL[3](leaves, n, scratch, root)

@@ -30,26 +30,27 @@ stored reading changes its leaf.
 
 **Speed.** `eth_hash`'s keccak costs about 12 µs a call here, almost all of it object set-up, so the
 bulk paths (`keccak_many`, `MerkleTree`) drive pycryptodome's keccak sponge directly through its
-cffi functions (reset → absorb → digest on one reused state, about 3 µs a hash) and fall back to
-`eth_hash` if that is not available. Both give the same bytes (tested). Faster still, when a C
-compiler is at hand, `MerkleTree` builds the whole tree in one call of `oracles.hashing`'s kernel,
-and `oracles.telemetry_codec` computes leaves there in bulk.
+cffi functions (`oracles.keccak_sponge`, about 3 µs a hash) and fall back to `eth_hash` if that is
+not available. Both give the same bytes (tested). Faster still, when a C compiler is at hand,
+`MerkleTree` builds the whole tree in one call of `oracles.hashing`'s kernel, and
+`oracles.telemetry_codec` computes leaves there in bulk.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from eth_hash.auto import keccak
 
 from core.messages import Reading
 from keys.ids import to_bytes32
 from oracles.hashing import tree_nodes
+from oracles.keccak_sponge import MAKE_SPONGE as _MAKE_SPONGE  # noqa: F401 - tests check the fast path is in use
+from oracles.keccak_sponge import hasher, keccak_many, sorted_tree_nodes
+from oracles.keccak_sponge import slow_many as _slow_many  # noqa: F401 - tests compare it with the fast path
 
 __all__ = [
     "LEAF_SCHEME",
@@ -77,74 +78,6 @@ LEAF_TYPES: tuple[str, ...] = ("bytes32", "uint64", "bytes32")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _UINT64 = 2**64
-
-
-# --- keccak, fast path -------------------------------------------------------------------------
-
-
-def _sponge_factory() -> Callable[[], Callable[[Iterable[bytes]], list[bytes]]] | None:
-    """A maker of bulk hashers over one reused pycryptodome keccak state, or None if unavailable."""
-    try:
-        lib: Any = importlib.import_module("Crypto.Hash.keccak")._raw_keccak_lib
-        raw: Any = importlib.import_module("Crypto.Util._raw_api")
-    except (ImportError, AttributeError):  # pragma: no cover - pycryptodome is a dependency of eth-account
-        return None
-
-    def make() -> Callable[[Iterable[bytes]], list[bytes]]:
-        holder = raw.VoidPointer()
-        if lib.keccak_init(holder.address_of(), raw.c_size_t(64), raw.c_ubyte(24)):  # capacity 512, 24 rounds
-            raise RuntimeError("keccak state could not be created")
-        state_ptr = raw.SmartPointer(holder.get(), lib.keccak_destroy)
-        out = raw.create_string_buffer(32)
-        # view[:] copies the 32 digest bytes out: a live cffi buffer, or the ctypes array's .raw
-        view: Any = raw.ffi.buffer(out) if raw.backend == "cffi" else _RawView(out)
-
-        def many(items: Iterable[bytes]) -> list[bytes]:
-            state: Any = state_ptr.get()
-            reset, absorb, digest = lib.keccak_reset, lib.keccak_absorb, lib.keccak_digest
-            result: list[bytes] = []
-            append = result.append
-            for data in items:
-                reset(state)
-                absorb(state, data, len(data))
-                digest(state, out, 32, 1)  # padding byte 0x01: Keccak (Ethereum), not SHA-3
-                append(view[:])
-            return result
-
-        return many
-
-    try:
-        probe = make()
-        if probe([b"", b"abc"]) != [keccak(b""), keccak(b"abc")]:  # pragma: no cover
-            return None
-    except (AttributeError, TypeError, RuntimeError):  # pragma: no cover - a changed private API
-        return None
-    return make
-
-
-class _RawView:
-    def __init__(self, buffer: Any) -> None:
-        self._buffer = buffer
-
-    def __getitem__(self, _: slice) -> bytes:
-        return bytes(self._buffer.raw)
-
-
-_MAKE_SPONGE = _sponge_factory()
-
-
-def _slow_many(items: Iterable[bytes]) -> list[bytes]:
-    return [keccak(data) for data in items]
-
-
-def _hasher() -> Callable[[Iterable[bytes]], list[bytes]]:
-    """A bulk hasher for this call (the fast state is per hasher, so threads never share one)."""
-    return _MAKE_SPONGE() if _MAKE_SPONGE is not None else _slow_many
-
-
-def keccak_many(items: Iterable[bytes]) -> list[bytes]:
-    """``[keccak256(x) for x in items]``, several times faster than calling `keccak` per item."""
-    return _hasher()(items)
 
 
 # --- leaves, nodes, proofs ---------------------------------------------------------------------
@@ -202,25 +135,9 @@ class MerkleTree:
         for k, value_index in enumerate(order):
             position[value_index] = size - 1 - k
         self._position = position
-        native = tree_nodes([leaves[i] for i in order])  # the whole tree in one call of the C kernel
-        if native is not None:
-            self._nodes = native
-            return
-        nodes: list[bytes] = [b""] * (n - 1)
-        nodes.extend(leaves[i] for i in reversed(order))  # tree[size-1-k] = sorted[k]
-        hash_many = _hasher()
-        # Internal nodes from the back: every child of a node in [hi // 2, hi) sits at index >= hi, so
-        # that whole range is ready and is hashed in one bulk call (about log2(n) calls in all).
-        hi = n - 1
-        while hi > 0:
-            lo = hi // 2
-            pairs = []
-            for i in range(lo, hi):
-                a, b = nodes[2 * i + 1], nodes[2 * i + 2]
-                pairs.append(a + b if a < b else b + a)
-            nodes[lo:hi] = hash_many(pairs)
-            hi = lo
-        self._nodes = nodes
+        ordered = [leaves[i] for i in order]
+        native = tree_nodes(ordered)  # the whole tree in one call of the C kernel
+        self._nodes = native if native is not None else sorted_tree_nodes(ordered)
 
     def __len__(self) -> int:
         return len(self._position)
@@ -293,7 +210,7 @@ def reading_leaves(readings: Sequence[Reading], bodies: Sequence[bytes] | None =
         bodies = [reading_body(r) for r in readings]
     if len(bodies) != len(readings):
         raise ValueError("one body per reading")
-    hash_many = _hasher()
+    hash_many = hasher()
     digests = hash_many(bodies)
     inner = hash_many(_leaf_preimage(r, d) for r, d in zip(readings, digests, strict=True))
     return hash_many(inner)
