@@ -20,26 +20,15 @@ from chain.audit import AuditReport, problem, verify_everything
 from chain.client import ChainClient
 from chain.connect import connect, contract_abis
 from chain.indexer import Indexer
-from core.config import Settings
 from core.errors import AuditFailed, ConfigError
 from core.kinds import kind_by_name, kind_name
 from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
+from qeaims.commands._chain_index import synced_index
 from qeaims.commands._common import check_sector, console, err_console, print_json, settings_of
+from qeaims.commands.proof_cmd import proof
 
 app = typer.Typer(help="Query and verify the on-chain history (auditors and regulators).", no_args_is_help=True)
-
-
-def synced_index(settings: Settings, client: ChainClient, *, show_progress: bool = False) -> Indexer:
-    _, deployment = connect(settings)
-    index = Indexer(settings.index_path, client.rpc, deployment, contract_abis())
-    if show_progress:
-        with Progress(console=err_console, transient=True) as bar:
-            task = bar.add_task("indexing chain logs", total=None)
-            index.sync(lambda done, total: bar.update(task, completed=done, total=total))
-    else:
-        index.sync()
-    return index
 
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
@@ -239,4 +228,4 @@ def _print_report(report: AuditReport, anchor: str, json_out: bool) -> None:
                   "that this history was not rewritten)", highlight=False, soft_wrap=True)
 
 
-from qeaims.commands import proof_cmd as _proof_cmd  # noqa: F401  (registers `qeaims audit proof`)
+app.command("proof")(proof)  # `qeaims audit proof`, defined in `qeaims.commands.proof_cmd`

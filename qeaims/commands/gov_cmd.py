@@ -27,8 +27,8 @@ from keys.hybrid import sign_registration
 from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore
+from qeaims.commands._chain_index import synced_index
 from qeaims.commands._common import console, keystore_path, load_identity, print_json, settings_of
-from qeaims.commands.audit_cmd import synced_index
 
 app = typer.Typer(help="Council proposals: propose, approve, revoke, queue, execute, emergency, show, list.",
                   no_args_is_help=True)

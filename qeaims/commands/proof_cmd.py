@@ -4,6 +4,9 @@ The oracle's local store supplies the reading, its index and its siblings; the c
 root (the `telemetry-root` event the store's batch was anchored as, read from the log index). The
 leaf is recomputed from the stored reading's bytes, so a reading altered after it was anchored
 fails, and so does a batch whose root was never recorded.
+
+`qeaims.commands.audit_cmd` registers `proof` on the `audit` command group; this module imports
+nothing from it (so the two do not import each other).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from core.errors import AuditFailed, ConfigError
 from keys.keystore import read_keystore_header
 from oracles.merkle import LEAF_SCHEME
 from oracles.telemetry import TELEMETRY_ROOT, TelemetryStore, decode_root_payload, telemetry_path
+from qeaims.commands._chain_index import synced_index
 from qeaims.commands._common import console, keystore_path, print_json, settings_of
-from qeaims.commands.audit_cmd import app, synced_index
 
 __all__ = ["proof"]
 
@@ -39,7 +42,6 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-@app.command("proof")
 def proof(
     ctx: typer.Context,
     oracle: Annotated[str, typer.Option(help="the oracle that stored the reading: name (water-2) or address")],
