@@ -28,7 +28,7 @@ from chain.abi import type_string
 from chain.artifacts import build_contracts, load_artifact
 from chain.client import ChainClient
 from chain.connect import contract_abis
-from chain.consortium import CONTROL_OPERATOR, CONTROL_SECTOR, NODES, OPERATORS, ORACLES_PER_SECTOR, SECTORS
+from chain.consortium import CONTROL_OPERATOR, CONTROL_SECTOR, ORACLES_PER_SECTOR, nodes, operators, sectors
 from chain.governance import STORM_OVERRIDES, Call, Council
 from chain.manifest import Deployment, save_deployment
 from chain.node import DEV_MNEMONIC
@@ -191,7 +191,7 @@ def dev_oracle(settings: Settings, sector: str, index: int) -> HybridIdentity:
 
 def dev_governors(settings: Settings) -> list[HybridIdentity]:
     """The development council's six governors, in sector order."""
-    return [load_keystore(governor_keystore(settings, s), settings.passphrase) for s in SECTORS]
+    return [load_keystore(governor_keystore(settings, s), settings.passphrase) for s in sectors()]
 
 
 def _identity(settings: Settings, path: Path, label: str) -> HybridIdentity:
@@ -219,11 +219,11 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     """Fresh contracts plus the development city, registered through council proposals; one more
     proposal puts the storm-day overrides (`STORM_OVERRIDES`) on the council's emergency allowlist."""
     progress("creating keystores")
-    governors = {s: _identity(settings, governor_keystore(settings, s), f"governor {s}") for s in SECTORS}
+    governors = {s: _identity(settings, governor_keystore(settings, s), f"governor {s}") for s in sectors()}
     oracles = {
         s: [_identity(settings, oracle_keystore(settings, s, i), f"oracle {s} #{i}")
             for i in range(1, ORACLES_PER_SECTOR + 1)]
-        for s in SECTORS
+        for s in sectors()
     }
     controller = _identity(settings, controller_keystore(settings), "controller")
     deployer = dev_deployer()
@@ -235,14 +235,14 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     council = Council(client, list(governors.values()))
     registry = deployment.registry
     proposals: list[tuple[list[Call], str]] = []
-    for sector in SECTORS:
-        calls: list[Call] = [("Registry", "addOperator", [to_bytes32(OPERATORS[sector]), to_bytes32(sector)])]
+    for sector in sectors():
+        calls: list[Call] = [("Registry", "addOperator", [to_bytes32(operators()[sector]), to_bytes32(sector)])]
         for oracle in oracles[sector]:
             pop = sign_registration(oracle, chain_id=client.chain_id, registry=registry,
-                                    sector=to_bytes32(sector), operator=to_bytes32(OPERATORS[sector]))
+                                    sector=to_bytes32(sector), operator=to_bytes32(operators()[sector]))
             calls.append(("Registry", "registerOracle", [oracle.address, to_bytes32(sector),
-                                                         to_bytes32(OPERATORS[sector]), oracle.pq_public_key, pop]))
-        for node in (n for n in NODES if n.sector == sector):
+                                                         to_bytes32(operators()[sector]), oracle.pq_public_key, pop]))
+        for node in (n for n in nodes() if n.sector == sector):
             calls.append(("Registry", "addNode", [to_bytes32(node.node), to_bytes32(sector), to_bytes32(node.kind),
                                                   node.criticality, [to_bytes32(d) for d in node.depends_on]]))
         proposals.append((calls, f"register the {sector} sector: operator, {len(oracles[sector])} oracles, nodes"))
@@ -257,7 +257,7 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     ], "register the self-healing controller: its own sector, identity and REPAIR_ROLE"))
     proposals.append((council.emergency_allow(STORM_OVERRIDES),
                       "emergency allowlist: the storm-day overrides forceIsolate, forceReintegrate, setIsolationCap"))
-    progress(f"registering {len(SECTORS)} sectors and the controller, and allowlisting the storm-day overrides, "
+    progress(f"registering {len(sectors())} sectors and the controller, and allowlisting the storm-day overrides, "
              f"through {len(proposals)} council proposals")
     council.pass_proposals(proposals)
     return client, deployment

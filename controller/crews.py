@@ -3,26 +3,22 @@
 Durations are in the twins' simulated seconds (the controller converts them with the city's speed)
 and are planning figures, not measurements: a distribution-line crew takes about half an hour to
 reach a site and two hours for a section repair; a water main repair is a day's work; and so on
-(`REPAIR_S`). When every crew of a sector is busy, the isolation with the most critical node gets
+(`REPAIR_S`, from each sector's plug-in). When every crew of a sector is busy, the isolation with the most critical node gets
 the next free one (`CrewPool.assign` is called in priority order by the controller).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from core.messages import Sector
+from sectors.plugin import by_sector
 
 __all__ = ["REPAIR_S", "TRAVEL_S", "Assignment", "CrewPool"]
 
-TRAVEL_S: dict[Sector, float] = {
-    Sector.ELECTRICITY: 1800, Sector.WATER: 2700, Sector.SEWAGE: 2700,
-    Sector.TRANSPORTATION: 1200, Sector.HEALTHCARE: 900, Sector.BANKING: 600,
-}
-REPAIR_S: dict[Sector, float] = {
-    Sector.ELECTRICITY: 7200, Sector.WATER: 6 * 3600, Sector.SEWAGE: 4 * 3600,
-    Sector.TRANSPORTATION: 3600, Sector.HEALTHCARE: 3600, Sector.BANKING: 1800,
-}
+TRAVEL_S: Mapping[Sector, float] = by_sector(lambda p: p.crew_travel_s)
+REPAIR_S: Mapping[Sector, float] = by_sector(lambda p: p.crew_repair_s)
 
 
 @dataclass(frozen=True)

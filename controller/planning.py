@@ -3,7 +3,7 @@
 Like an ADMS, the controller keeps a model of each sector's network (the same twin code, opened in
 the controller's process) and works out plans there: the live twin is a device it may only command.
 For each plan it opens a fresh model, breaks it the way the verdict says the asset broke
-(`FAULT_GUESS`: a line section faults, a pipe breaks, a data centre goes down), replays the
+(each sector plug-in's ``fault_patterns``: a line section faults, a pipe breaks, a data centre goes down), replays the
 commands already sent for this isolation, and asks the sector's responder (`controller.responses`,
 FLISR for electricity). A fresh model per plan keeps planning deterministic and independent of
 other isolations; what it leaves out (two faults interacting, loads at the model's clock rather than
@@ -23,26 +23,15 @@ from controller.plans import ResponsePlan
 from controller.responses import plan_for
 from controller.scada import FieldView
 from core.messages import ActuatorCommand, FaultKind, Sector
+from sectors.plugin import plugin_of
 from sectors.runner import open_twin
 
-__all__ = ["FAULT_GUESS", "TwinPlanner", "guess_fault"]
-
-FAULT_GUESS: tuple[tuple[Sector, str, FaultKind], ...] = (
-    (Sector.ELECTRICITY, r"line-\d+", FaultKind.LINE_FAULT),
-    (Sector.WATER, r"pipe:.+", FaultKind.PIPE_BREAK),
-    (Sector.WATER, r"pump:.+", FaultKind.PUMP_FAILURE),
-    (Sector.SEWAGE, r"(pump:.+|station:.+)", FaultKind.PUMP_FAILURE),
-    (Sector.SEWAGE, r"conduit:.+", FaultKind.BLOCKAGE),
-    (Sector.TRANSPORTATION, r"link:.+", FaultKind.INCIDENT),
-    (Sector.HEALTHCARE, r"(hospital|clinic)-\d+", FaultKind.POWER_LOSS),
-    (Sector.BANKING, r"(dc-.+|atm-cluster-\d+)", FaultKind.OUTAGE),
-)
-
+__all__ = ["TwinPlanner", "guess_fault"]
 
 def guess_fault(sector: Sector, asset: str) -> FaultKind | None:
     """The physical fault a fault verdict on `asset` most likely means, or None if no rule applies."""
-    for rule_sector, pattern, kind in FAULT_GUESS:
-        if rule_sector is sector and re.fullmatch(pattern, asset):
+    for pattern, kind in plugin_of(sector).fault_patterns:
+        if re.fullmatch(pattern, asset):
             return kind
     return None
 

@@ -24,44 +24,29 @@ Nothing here touches the chain: the controller records the plan (``ResponsePlan.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, cast
 
 from controller.plans import ResponsePlan
 from core.errors import ConfigError
 from core.messages import Sector
+from sectors.plugin import RegisteredSectors, plugin_of
 from sectors.runner import TwinRunner, parse_sector
 
 from ._responses_common import PURPOSES
 
 __all__ = ["PURPOSES", "SECTORS", "isolate_plan", "plan_for", "reintegrate_plan", "responder", "restore_plan"]
 
-_MODULES = {
-    Sector.ELECTRICITY: "controller.electricity",
-    Sector.WATER: "controller._responses_water",
-    Sector.SEWAGE: "controller._responses_sewage",
-    Sector.TRANSPORTATION: "controller._responses_transport",
-    Sector.HEALTHCARE: "controller._responses_health",
-    Sector.BANKING: "controller._responses_banking",
-}
-SECTORS: tuple[Sector, ...] = tuple(_MODULES)
-"""Every sector: electricity's FLISR plans come from ``controller.electricity`` (same three functions)."""
-_TWINS = {
-    Sector.ELECTRICITY: ("sectors.electricity.twin", "ElectricityTwin"),
-    Sector.WATER: ("sectors.water.twin", "WaterTwin"),
-    Sector.SEWAGE: ("sectors.sewage.twin", "SewageTwin"),
-    Sector.TRANSPORTATION: ("sectors.transportation.twin", "TransportTwin"),
-    Sector.HEALTHCARE: ("sectors.healthcare.twin", "HealthcareTwin"),
-    Sector.BANKING: ("sectors.banking.twin", "BankingTwin"),
-}
+SECTORS: Sequence[Sector] = RegisteredSectors()
+"""Every registered sector; each plug-in names its response module (``SectorPlugin.responses``)."""
 
 Responder = Callable[[Any, str], ResponsePlan]
 
 
 def _module(sector: Sector) -> ModuleType:
     """The sector's response module, imported on first use (each pulls in its twin's field library)."""
-    return importlib.import_module(_MODULES[sector])
+    return importlib.import_module(plugin_of(sector).responses)
 
 
 def responder(sector: Sector | str, purpose: str) -> Responder:
@@ -80,7 +65,7 @@ def plan_for(sector: Sector | str, purpose: str, twin: object, target: str) -> R
     which = parse_sector(sector)
     if isinstance(twin, TwinRunner):
         twin = twin.twin
-    where, name = _TWINS[which]
+    where, _, name = plugin_of(which).twin_type.partition(":")
     expected: type = getattr(importlib.import_module(where), name)
     if not isinstance(twin, expected):
         raise ConfigError(f"{which.value} plans need a {expected.__name__} twin, not {type(twin).__name__}")

@@ -3,7 +3,7 @@
 Sensor readings flow from the sector twins (or real devices over MQTT/Modbus) to the oracles;
 verdicts flow from detectors into ledger events; commands flow from the controller to actuators.
 Each model is frozen and forbids unknown fields, so a malformed message fails loudly at the
-boundary instead of deep inside a detector. This module imports nothing from the project.
+boundary instead of deep inside a detector. `Sector` is an open, registered name (`core.sectors`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from core.sectors import Sector
+
 __all__ = [
     "ActuatorCommand",
     "AttackKind",
@@ -24,15 +26,6 @@ __all__ = [
     "Verdict",
     "VerdictKind",
 ]
-
-
-class Sector(StrEnum):
-    ELECTRICITY = "electricity"
-    WATER = "water"
-    SEWAGE = "sewage"
-    HEALTHCARE = "healthcare"
-    TRANSPORTATION = "transportation"
-    BANKING = "banking"
 
 
 def _finite(value: float) -> float:

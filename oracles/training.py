@@ -52,9 +52,10 @@ from core.messages import Reading, Sector, Verdict, VerdictKind
 from oracles.detect.calibrate import CalibratedDetector, fit_calibrated
 from oracles.detect.classify import classify, explain, value_grid
 from oracles.detect.features import Finding, FirstPassCheck
-from oracles.detect.models import Detector, Mset, make_detector
+from oracles.detect.models import make_detector
 from oracles.detect.verdicts import make_verdict, top_sensors
 from sectors.anchors import anchor_node
+from sectors.plugin import TrainingPlan, by_sector, plugin_of
 from sectors.runner import REPORT_PERIOD_S, TwinRunner, open_twin, parse_sector
 
 __all__ = [
@@ -98,78 +99,8 @@ class ModelError(ConfigError):
     """A saved detection model is missing, corrupt, tampered with, outdated or for another sector."""
 
 
-@dataclass(frozen=True)
-class TrainingPlan:
-    """How much normal operation a sector's model is trained on, and why."""
-
-    rows: int
-    stride: int  # report periods between training rows
-    why: str
-    range_margin: float = 0.25  # FirstPassCheck limits (its defaults unless the sensors are coarse)
-    jump_factor: float = 3.0
-    inputs: Inputs | None = None  # exogenous inputs normal operation includes (sewage: rain)
-    counters: tuple[str, ...] = ()  # quantities that are totalisers: the model sees their increments
-    pooled: tuple[str, ...] = ()  # asset types built alike: first-pass limits shared per quantity
-    detector: str | Callable[[], Detector] = "pca"  # the sector's default detector (a name or a factory)
-    runs: int = 1  # twin runs (days) of `rows` each: the seed's, then seeds 1000, 2000, … above it
-
-
-def _sewage_detector() -> Detector:
-    """MSET with a memory large enough for every weather the sewer sees.
-
-    A storm moves the sewer into other states, not just further along the dry-weather ones: both
-    pumps run, the CSO weir spills, the wet well stands high. PCA fits one linear subspace to dry
-    and wet operation together, and the subspace wide enough for both no longer sees a pump that
-    stopped (a pump failure 40 minutes into a 25 mm/h storm was named after 75 minutes, on the CSO
-    outfall). MSET estimates each row from the normal states most like it, so a stopped duty pump
-    in a storm is judged against storms in which it ran, and is named itself. 600 states (of ~3,500
-    rows) keep dry cycles, rising and falling rain and steady storms in memory; 200 did not (the
-    same failure: an anomaly after 70 minutes).
-    """
-    return Mset(memory=600)
-
-
-def _sewage_weather(seed: int, rows: int, stride: int, period_s: int) -> Drive:
-    """Rain over the sewage training run: dry spells and episodes up to storm intensity.
-
-    Weather is what the sewer is built to take, so it belongs in normal operation
-    (`sectors.sewage.weather`). The series is drawn from the training seed, so a model is
-    reproducible; it changes the gauge only when the intensity changes, as a real one would.
-    """
-    from sectors.sewage.weather import rain_series
-
-    series = rain_series(np.random.default_rng([seed, 0x5EA]), rows * stride * period_s, step_s=stride * period_s)
-
-    def drive(runner: TwinRunner, i: int) -> None:
-        if i < len(series) and (i == 0 or series[i] != series[i - 1]):
-            runner.twin.set_rain(series[i])
-
-    return drive
-
-
-PLANS: dict[Sector, TrainingPlan] = {
-    Sector.ELECTRICITY: TrainingPlan(640, 3, "32 h of 3-minute snapshots (~0.035 s each): the load profile's day "
-                                     "in the training part, a night and morning held back"),
-    Sector.WATER: TrainingPlan(128, 1, "32 h of 15-minute hydraulic periods (~0.25 s each): a full demand day "
-                               "in the training part"),
-    Sector.SEWAGE: TrainingPlan(3456, 1, "12 days of 5-minute periods (~2 ms each): dry-weather cycles and rain "
-                                "episodes from drizzle to a 45 mm/h cloudburst (rain is weather, not a fault); "
-                                "the CSO's totalised spill enters as its increments",
-                                inputs=_sewage_weather, counters=("volume_m3",), detector=_sewage_detector),
-    Sector.TRANSPORTATION: TrainingPlan(90, 1, "07:00-08:30, the morning peak the twin starts in, on two days "
-                                        "(seeds: one day's demand left the next day's ordinary queues "
-                                        "looking like spoofed speeds); ~0.35 s per minute, a whole day would "
-                                        "take ~8 min; loops count whole platoons, so "
-                                        "first-pass limits are wider, and every link of the grid is built "
-                                        "alike, so a link's limits are those of any link (a queue that "
-                                        "formed elsewhere in training may form on it another morning)",
-                                        range_margin=1.0, jump_factor=6.0, pooled=("link",), runs=2),
-    Sector.HEALTHCARE: TrainingPlan(10080, 1, "7 days of minutes (~1 ms each): arrivals are a Poisson count of a "
-                                    "few an hour, and a shorter run both sets their limits by a few lucky "
-                                    "hours and lets the detector learn chance correlations between "
-                                    "hospitals that have nothing to do with each other"),
-    Sector.BANKING: TrainingPlan(2880, 1, "2 days of minutes (<1 ms each): the daily transaction curve"),
-}
+PLANS: Mapping[Sector, TrainingPlan] = by_sector(lambda p: p.training)
+"""Each sector's training plan (``SectorPlugin.training``): how much normal operation, and why."""
 
 
 @dataclass
@@ -336,10 +267,9 @@ def increments(rows: Array, counters: Sequence[int], *, per: int = 1) -> Array:
 def normal_twin(sector: Sector | str, *, seed: int = 0) -> TwinRunner:
     """A fresh twin for training: as `open_twin`, minus what no sensor reads (transport's baseline)."""
     which = parse_sector(sector)
-    if which is Sector.TRANSPORTATION:
-        from sectors.transportation.twin import TransportTwin
-
-        return TwinRunner(which, TransportTwin(seed=seed, baseline=False), REPORT_PERIOD_S[which])
+    opener = plugin_of(which).open_training_twin
+    if opener is not None:
+        return TwinRunner(which, opener(seed), REPORT_PERIOD_S[which])
     return open_twin(which, seed=seed)
 
 
@@ -429,7 +359,8 @@ def fit_model(sector: Sector | str, first: Sequence[Reading], raw: Array, *, see
         check = FirstPassCheck(names, range_margin=plan.range_margin, jump_factor=plan.jump_factor).fit(
             normal, groups=groups)
         chosen = detector if detector is not None else plan.detector
-        det = make_detector(chosen) if isinstance(chosen, str) else chosen()
+        options = plan.detector_options if detector is None else {}
+        det = make_detector(chosen, **options) if isinstance(chosen, str) else chosen()
         calibrated = _floored(fit_calibrated(normal, detector=det, target_far=target_far, window=window), normal)
     except ValueError as exc:
         raise ConfigError(f"cannot train the {which.value} model: {exc}") from exc

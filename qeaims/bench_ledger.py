@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from chain.connect import connect
-from chain.consortium import SECTORS
+from chain.consortium import sectors
 from chain.deploy import deploy_dev_consortium, dev_oracle
 from chain.node import start_anvil, stop_anvil
 from chain.outbox import EventOutbox
@@ -106,7 +106,7 @@ def run_ledger_bench(
             begin = time.monotonic()
             stop_at = begin + warmup_s + seconds
             workers = [
-                ctx.Process(target=_oracle_worker, args=(settings, SECTORS[i % len(SECTORS)], 1 + i // len(SECTORS),
+                ctx.Process(target=_oracle_worker, args=(settings, sectors()[i % len(sectors())], 1 + i // len(sectors()),
                                                          batch_size, payload_bytes, stop_at, results))
                 for i in range(oracles)
             ]

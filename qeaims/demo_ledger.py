@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from chain.audit import AuditReport, verify_chain_history
 from chain.client import ChainClient
 from chain.connect import connect, contract_abis
-from chain.consortium import NODES, SECTORS
+from chain.consortium import nodes as dev_nodes
+from chain.consortium import sectors
 from chain.deploy import deploy_dev_consortium, dev_deployer, dev_governors, dev_oracle, oracle_keystore, role
 from chain.governance import Council
 from chain.indexer import Indexer
@@ -74,8 +75,8 @@ class _Demo:
     def observations(self) -> None:
         t = time.monotonic()
         total = 0
-        for sector in SECTORS:
-            nodes = [n.node for n in NODES if n.sector == sector]
+        for sector in sectors():
+            nodes = [n.node for n in dev_nodes() if n.sector == sector]
             for index in range(1, 5):
                 rec = self.recorder(self.oracle(sector, index))
                 for node in nodes:

@@ -26,18 +26,19 @@ from typing import NamedTuple
 
 import networkx as nx
 
-from chain.consortium import NODES, DevNode
+from chain.consortium import DevNode
+from chain.consortium import nodes as dev_nodes
 from sectors._graph_data import EXTRA_EDGES, EXTRA_NODES, Dependency, chain_dependency
 from sectors._twin import TwinError, UnknownAsset
 
 __all__ = ["AtRisk", "Cascade", "CascadeEvent", "Dependency", "NodeState", "at_risk", "build_graph", "dependency"]
 
 
-def build_graph(nodes: Iterable[DevNode] = NODES, *, extras: bool = True) -> nx.DiGraph:
+def build_graph(nodes: Iterable[DevNode] | None = None, *, extras: bool = True) -> nx.DiGraph:
     """The dependency graph of ``nodes`` (default: the dev consortium) plus, with ``extras``, the
     finer assets and unregistered dependencies of :mod:`sectors._graph_data`."""
     graph = nx.DiGraph()
-    listed = list(nodes)
+    listed = list(dev_nodes() if nodes is None else nodes)
     for n in listed:
         graph.add_node(n.node, sector=n.sector, kind=n.kind, criticality=n.criticality, anchor=True)
     if extras:
@@ -56,14 +57,16 @@ def build_graph(nodes: Iterable[DevNode] = NODES, *, extras: bool = True) -> nx.
     return graph
 
 
-_DEFAULT: nx.DiGraph | None = None
+_DEFAULT: tuple[tuple[DevNode, ...], nx.DiGraph] | None = None
 
 
 def _default_graph() -> nx.DiGraph:
+    """The registered sectors' graph, rebuilt only when a sector was registered since."""
     global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = build_graph()
-    return _DEFAULT
+    current = dev_nodes()
+    if _DEFAULT is None or _DEFAULT[0] != current:
+        _DEFAULT = (current, build_graph(current))
+    return _DEFAULT[1]
 
 
 def dependency(graph: nx.DiGraph, supplier: str, dependant: str) -> Dependency:

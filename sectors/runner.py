@@ -1,4 +1,4 @@
-"""One way to drive any sector twin: open it by sector name, advance its clock, read its sensors.
+"""One way to drive any sector twin: open it by sector name (its plug-in), advance its clock, read its sensors.
 
 The twins grew from their field libraries and step differently (water solves `step(dt_s)` periods
 of its hydraulics, the others `advance(seconds)`; some take a seed, sewage cannot: SWMM is
@@ -12,51 +12,23 @@ detection model is trained on (`oracles.training`), so online rows look like tra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
 from core.errors import ConfigError
 from core.messages import Reading, Sector
+from sectors.plugin import by_sector, plugin_of
 
 __all__ = ["REPORT_PERIOD_S", "TwinRunner", "open_twin", "parse_sector"]
 
-REPORT_PERIOD_S: dict[Sector, int] = {
-    Sector.ELECTRICITY: 60,  # feeder RTUs: one power-flow snapshot a minute
-    Sector.WATER: 900,  # SCADA polls of pressures/tank levels; EPANET hydraulics are quasi-static anyway
-    Sector.SEWAGE: 300,
-    Sector.TRANSPORTATION: 60,
-    Sector.HEALTHCARE: 60,
-    Sector.BANKING: 60,
-}
+REPORT_PERIOD_S: Mapping[Sector, int] = by_sector(lambda p: p.report_period_s)
+"""Each registered sector's report period (its plug-in's ``report_period_s``)."""
 
 
-def _factory(sector: Sector) -> Callable[[int, datetime | None], Any]:
-    """The twin class of `sector`, imported lazily: each pulls in a heavy field library."""
-    if sector is Sector.ELECTRICITY:
-        from sectors.electricity import twin as power
-        return lambda seed, start: power.ElectricityTwin(seed=seed, start=_start(start, power.DEFAULT_START))
-    if sector is Sector.WATER:
-        from sectors.water import twin as water
-        return lambda seed, start: water.WaterTwin(start=_start(start, water.DEFAULT_START))
-    if sector is Sector.SEWAGE:
-        from sectors.sewage import twin as sewage
-        return lambda seed, start: sewage.SewageTwin(start=_start(start, sewage.DEFAULT_START))
-    if sector is Sector.TRANSPORTATION:
-        from sectors.transportation import twin as roads
-        return lambda seed, start: roads.TransportTwin(seed=seed, start=_start(start, roads.DEFAULT_START))
-    if sector is Sector.HEALTHCARE:
-        from sectors.healthcare import twin as health
-        return lambda seed, start: health.HealthcareTwin(seed=seed, start=_start(start, health.DEFAULT_START))
-    from sectors.banking import twin as bank
-    return lambda seed, start: bank.BankingTwin(seed=seed, start=_start(start, bank.DEFAULT_START))
-
-
-def _start(start: datetime | None, default: datetime) -> datetime:
-    if start is None:
-        return default
-    if start.tzinfo is None:
+def _start(start: datetime | None) -> datetime | None:
+    if start is not None and start.tzinfo is None:
         raise ConfigError("a twin's start time must carry a UTC offset")
     return start
 
@@ -82,9 +54,10 @@ class TwinRunner:
         dt = self.period_s if seconds is None else seconds
         if dt <= 0:
             raise ConfigError(f"a twin's clock only moves forward, got {dt} s")
-        if self.sector is Sector.WATER:
+        advance = getattr(self.twin, "advance", None)
+        if advance is None:  # wntr's stepwise hydraulics: whole seconds (`WaterTwin.step`)
             return list(self.twin.step(int(dt)))
-        return list(self.twin.advance(float(dt)))
+        return list(advance(float(dt)))
 
     @property
     def now(self) -> datetime:
@@ -114,4 +87,4 @@ def open_twin(sector: Sector | str, *, seed: int = 0, start: datetime | None = N
     period = REPORT_PERIOD_S[which] if period_s is None else period_s
     if period <= 0:
         raise ConfigError(f"report period must be positive, got {period} s")
-    return TwinRunner(which, _factory(which)(seed, start), period)
+    return TwinRunner(which, plugin_of(which).open_twin(seed, _start(start)), period)

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from core.messages import Sector
+from sectors.plugin import plugin_of
 
 __all__ = ["ServiceLevel", "service_level", "service_message"]
 
@@ -222,19 +223,10 @@ def banking_level(twin: Any) -> ServiceLevel:
     )
 
 
-_LEVELS = {
-    Sector.ELECTRICITY: electricity_level,
-    Sector.WATER: water_level,
-    Sector.SEWAGE: sewage_level,
-    Sector.TRANSPORTATION: transportation_level,
-    Sector.HEALTHCARE: healthcare_level,
-    Sector.BANKING: banking_level,
-}
-
-
 def service_level(sector: Sector, twin: Any) -> ServiceLevel:
     """The share of ``sector``'s service that ``twin`` (the sector's own twin object) delivers now."""
-    return _LEVELS[sector](twin)
+    level: ServiceLevel = plugin_of(sector).service_level(twin)
+    return level
 
 
 def service_message(sector: Sector, at: datetime, level: ServiceLevel) -> dict[str, object]:

@@ -25,7 +25,7 @@ Runs replay what `oracles.stream.SectorStream` does online: rows one report peri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,9 +33,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.errors import ConfigError
-from core.messages import FaultKind, Sector, Verdict, VerdictKind
+from core.messages import Sector, Verdict, VerdictKind
 from oracles.training import SectorModel, normal_twin, train_sector
 from sectors.anchors import anchor_node
+from sectors.plugin import FaultCase, by_sector
 from sectors.runner import parse_sector
 
 __all__ = [
@@ -53,93 +54,8 @@ WARMUP = 3  # rows before the first assessment (SectorStream's default)
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
-class FaultCase:
-    """One fault to inject: `kind` on `target`; `asset` is what a verdict should name (default `target`).
-
-    `warm_rows`/`max_rows` override the evaluation's for a fault that only shows in some state
-    (a lift-station pump fails unseen until the wet well reaches its start level) or slowly.
-    `rain_mm_h` rains on the twin from its first row (sewage: weather is an input, not a fault).
-    `kind=None` injects nothing: a run of normal operation under those conditions (a storm, the
-    morning peak), where every verdict is a false alarm and every FAULT vote a wrongful one.
-    """
-
-    kind: FaultKind | None
-    target: str = ""
-    severity: float | None = None
-    asset: str | None = None
-    warm_rows: int | None = None
-    max_rows: int | None = None
-    rain_mm_h: float | None = None
-
-    @property
-    def label(self) -> str:
-        what = "normal" if self.kind is None else f"{self.kind.value} {self.target}"
-        return what + ("" if self.rain_mm_h is None else f" in {self.rain_mm_h:g} mm/h rain")
-
-    @property
-    def named(self) -> str:
-        return self.asset or self.target
-
-
-F = FaultKind
-DEFAULT_FAULTS: dict[Sector, tuple[FaultCase, ...]] = {
-    Sector.BANKING: (
-        FaultCase(F.OUTAGE, "dc-primary"),
-        FaultCase(F.OUTAGE, "dc-standby"),  # not serving: only its own status moves
-        FaultCase(F.OUTAGE, "atm-cluster-1"),
-        FaultCase(F.OUTAGE, "atm-cluster-2"),  # not a registered node: the right verdict votes nothing
-        FaultCase(F.DEGRADATION, "switch-1"),
-        FaultCase(F.DEGRADATION, "atm-cluster-1", 0.8),
-    ),
-    Sector.HEALTHCARE: (
-        FaultCase(F.POWER_LOSS, "hospital-1"),
-        FaultCase(F.POWER_LOSS, "hospital-2"),
-        FaultCase(F.POWER_LOSS, "clinic-1"),
-        FaultCase(F.ADMISSION_SURGE, "hospital-1", 8.0, max_rows=30),  # queues take a while to build
-        # tripled demand at the smaller hospital (storm-day): ~1.7 arrivals an hour become ~5, and
-        # telling that from Poisson luck takes hours; four are watched
-        FaultCase(F.ADMISSION_SURGE, "hospital-2", 3.0, max_rows=240),
-        FaultCase(F.EQUIPMENT_FAILURE, "hospital-2:ventilators", 0.8, asset="hospital-2"),
-        FaultCase(F.EQUIPMENT_FAILURE, "hospital-1:o2-plant", asset="hospital-1"),
-        FaultCase(None, max_rows=240),  # four ordinary hours: demand varies by chance, nothing is voted
-    ),
-    Sector.WATER: (
-        FaultCase(F.PIPE_BREAK, "pipe:159"),
-        FaultCase(F.PIPE_BREAK, "pipe:20"),
-        FaultCase(F.PIPE_BREAK, "pipe:123"),
-        FaultCase(F.PUMP_FAILURE, "pump:10"),
-        FaultCase(F.PUMP_FAILURE, "pump:335"),
-    ),
-    Sector.SEWAGE: (
-        # dry weather: P1 starts at a wet-well level of 1.8 m, about 62 rows (5 h) in; a pump that
-        # fails while idle changes nothing until then, and the wet well then rises ~0.015 m a row
-        FaultCase(F.PUMP_FAILURE, "pump:P1", warm_rows=56, max_rows=36),
-        FaultCase(F.PUMP_FAILURE, "station:PS1", warm_rows=56, max_rows=36),
-        FaultCase(F.BLOCKAGE, "conduit:C1", 1.0),
-        FaultCase(F.BLOCKAGE, "conduit:C3", 1.0),
-        # a storm is weather: inflow, wet well and CSO spill rise, and nothing may be voted out
-        FaultCase(None, rain_mm_h=25.0, max_rows=36),
-        FaultCase(None, rain_mm_h=40.0, max_rows=36),
-        # the duty pump fails 40 minutes into a storm (the storm-day scenario); both pumps were running
-        FaultCase(F.PUMP_FAILURE, "pump:P1", rain_mm_h=25.0, max_rows=24),
-    ),
-    Sector.TRANSPORTATION: (
-        FaultCase(F.INCIDENT, "link:n11-n12", 0.95),
-        FaultCase(F.INCIDENT, "link:n21-n22", 1.0),
-        # a signal outage is the central signal group's (sectors.anchors: it runs every signalised link)
-        FaultCase(F.SIGNAL_OUTAGE, "node:n11", asset="signals-centre"),
-        # the morning peak with nothing broken: queues at the signals are normal, not faults
-        FaultCase(None, max_rows=60),
-    ),
-    Sector.ELECTRICITY: (
-        FaultCase(F.LINE_FAULT, "line-3"),
-        FaultCase(F.LINE_FAULT, "line-7"),
-        FaultCase(F.LINE_FAULT, "line-15"),
-        FaultCase(F.LINE_FAULT, "line-25"),
-        FaultCase(F.LINE_FAULT, "line-30"),
-    ),
-}
+DEFAULT_FAULTS: Mapping[Sector, tuple[FaultCase, ...]] = by_sector(lambda p: p.fault_cases)
+"""Each sector's evaluation faults (``SectorPlugin.fault_cases``)."""
 
 
 @dataclass(frozen=True)

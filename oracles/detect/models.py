@@ -20,7 +20,7 @@ carry that distance — the sensors a verdict names. Thresholds are not the dete
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -286,10 +286,11 @@ DETECTORS: dict[str, type[PcaT2Q | Mset | IsolationForestDetector]] = {
 }
 
 
-def make_detector(name: str) -> Detector:
-    """A fresh, unfitted detector by its command-line name (`pca`, `mset`, `iforest`)."""
+def make_detector(name: str, **options: Any) -> Detector:
+    """A fresh, unfitted detector by its command-line name (`pca`, `mset`, `iforest`); `options` are
+    its constructor's keyword arguments (a sector plug-in's ``detector_options``, e.g. MSET's memory)."""
     try:
         cls = DETECTORS[name]
     except KeyError:
         raise ValueError(f"unknown detector {name!r}: choose one of {', '.join(DETECTORS)}") from None
-    return cls()
+    return cls(**options)

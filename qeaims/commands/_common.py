@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from chain.consortium import SECTORS
+from chain.consortium import sectors
 from core.config import Settings
 from core.errors import ConfigError, IdentityError
 from keys.identity import HybridIdentity
@@ -46,8 +46,8 @@ def load_identity(settings: Settings, **kwargs: Any) -> HybridIdentity:
 
 
 def check_sector(name: str) -> str:
-    if name not in SECTORS:
-        raise ConfigError(f"unknown sector {name!r}: choose one of {', '.join(SECTORS)}")
+    if name not in sectors():
+        raise ConfigError(f"unknown sector {name!r}: choose one of {', '.join(sectors())}")
     return name
 
 

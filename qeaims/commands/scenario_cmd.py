@@ -16,7 +16,7 @@ from rich.table import Table
 
 from core.errors import ConfigError
 from qeaims.commands._common import console, err_console, print_json, settings_of
-from qeaims.scenarios.definitions import SCENARIOS, scenario
+from qeaims.scenarios.definitions import all_scenarios, scenario
 
 app = typer.Typer(help="Scripted scenarios against the running city (`qeaims up` first).", no_args_is_help=True)
 
@@ -27,7 +27,7 @@ def list_() -> None:
     table = Table(title="Scenarios")
     for column in ("name", "steps", "simulated length", "what happens"):
         table.add_column(column)
-    for s in SCENARIOS.values():
+    for s in all_scenarios().values():
         table.add_row(s.name, str(len(s.steps) + len(s.byzantine)), f"{s.duration_s / 3600:.1f} h", s.description)
     console.print(table)
 
@@ -35,7 +35,7 @@ def list_() -> None:
 @app.command()
 def run(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help=f"one of: {', '.join(SCENARIOS)}")],
+    name: Annotated[str, typer.Argument(help="one of those `qeaims scenario list` shows")],
     speed: Annotated[float | None, typer.Option(min=0.01, max=100_000, help="the twins' speed (default: the one "
                                                                               "`qeaims up` started them with)")] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="stop watching this many wall seconds after the last "

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from core.errors import ConfigError
 from core.messages import AttackKind, FaultKind, Sector
 from sectors.graph import build_graph
+from sectors.plugin import plugin_of
 from sectors.remote import SimControl
 
-__all__ = ["DEPENDENT_FAULTS", "SCENARIOS", "ByzantineVote", "Scenario", "Step", "cascade", "scenario"]
+__all__ = ["DEPENDENT_FAULTS", "SCENARIOS", "ByzantineVote", "Scenario", "Step", "all_scenarios", "cascade", "scenario",
+           "sector_scenarios"]
 
 DEPENDENT_FAULTS: dict[str, tuple[Sector, FaultKind, str]] = {
     # on-chain node → (its twin, what losing power does there, the twin asset)
@@ -136,8 +138,27 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 )}
 
 
+def sector_scenarios() -> dict[str, Scenario]:
+    """``<sector>-fault`` for every registered sector: its plug-in's default faults (``SectorPlugin.scenario``)."""
+    out: dict[str, Scenario] = {}
+    for sector in Sector:
+        chosen = plugin_of(sector)
+        if chosen.scenario:
+            steps = tuple(fault(f.at_s, sector, f.kind, f.target, **dict(f.params)) for f in chosen.scenario)
+            out[f"{sector.value}-fault"] = Scenario(f"{sector.value}-fault", f"{chosen.title}: the sector's default "
+                                                    "fault, as its plug-in defines it", steps,
+                                                    settle_s=chosen.scenario_settle_s)
+    return out
+
+
+def all_scenarios() -> dict[str, Scenario]:
+    """The city's scenarios, then one per registered sector (a sector added later brings its own)."""
+    return {**SCENARIOS, **{k: v for k, v in sector_scenarios().items() if k not in SCENARIOS}}
+
+
 def scenario(name: str) -> Scenario:
+    known = all_scenarios()
     try:
-        return SCENARIOS[name]
+        return known[name]
     except KeyError:
-        raise ConfigError(f"unknown scenario {name!r}: choose one of {', '.join(SCENARIOS)}") from None
+        raise ConfigError(f"unknown scenario {name!r}: choose one of {', '.join(known)}") from None

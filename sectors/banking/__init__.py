@@ -5,16 +5,22 @@
 - :mod:`sectors.banking._flow` — one slice of flows, failures and sensor values; the service report.
 """
 
-from sectors.banking._flow import BankingServiceReport
-from sectors.banking._model import (
-    DAILY_PROFILE,
-    DEV_BANKING,
-    AtmClusterSpec,
-    BankingSpec,
-    DataCentreSpec,
-    profile_factor,
-)
-from sectors.banking.twin import DEFAULT_START, BankingTwin
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sectors.banking._flow import BankingServiceReport
+    from sectors.banking._model import (
+        DAILY_PROFILE,
+        DEV_BANKING,
+        AtmClusterSpec,
+        BankingSpec,
+        DataCentreSpec,
+        profile_factor,
+    )
+    from sectors.banking.twin import DEFAULT_START, BankingTwin
 
 __all__ = [
     "DAILY_PROFILE",
@@ -27,3 +33,24 @@ __all__ = [
     "DataCentreSpec",
     "profile_factor",
 ]
+
+# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
+# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
+_LAZY = {
+    "BankingServiceReport": "sectors.banking._flow",
+    "DAILY_PROFILE": "sectors.banking._model",
+    "DEV_BANKING": "sectors.banking._model",
+    "AtmClusterSpec": "sectors.banking._model",
+    "BankingSpec": "sectors.banking._model",
+    "DataCentreSpec": "sectors.banking._model",
+    "profile_factor": "sectors.banking._model",
+    "DEFAULT_START": "sectors.banking.twin",
+    "BankingTwin": "sectors.banking.twin",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

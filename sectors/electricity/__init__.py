@@ -12,24 +12,30 @@ Modules, one job each:
 - :mod:`sectors.electricity._sensors` — the sensor catalogue and its readings.
 """
 
-from sectors._twin import (
-    Attack,
-    InvalidAttack,
-    InvalidCommand,
-    InvalidFault,
-    TwinError,
-    TwinEvent,
-    UnknownAsset,
-)
-from sectors.electricity._flow import FlowCheck
-from sectors.electricity._network import (
-    FEEDER_ID,
-    KW_PER_CUSTOMER,
-    SUBSTATION_ID,
-    TIE_BRANCHES,
-)
-from sectors.electricity._profile import DAILY_PROFILE, profile_factor
-from sectors.electricity.twin import DEFAULT_START, ElectricityTwin
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sectors._twin import (
+        Attack,
+        InvalidAttack,
+        InvalidCommand,
+        InvalidFault,
+        TwinError,
+        TwinEvent,
+        UnknownAsset,
+    )
+    from sectors.electricity._flow import FlowCheck
+    from sectors.electricity._network import (
+        FEEDER_ID,
+        KW_PER_CUSTOMER,
+        SUBSTATION_ID,
+        TIE_BRANCHES,
+    )
+    from sectors.electricity._profile import DAILY_PROFILE, profile_factor
+    from sectors.electricity.twin import DEFAULT_START, ElectricityTwin
 
 __all__ = [
     "DAILY_PROFILE",
@@ -49,3 +55,31 @@ __all__ = [
     "UnknownAsset",
     "profile_factor",
 ]
+
+# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
+# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
+_LAZY = {
+    "Attack": "sectors._twin",
+    "InvalidAttack": "sectors._twin",
+    "InvalidCommand": "sectors._twin",
+    "InvalidFault": "sectors._twin",
+    "TwinError": "sectors._twin",
+    "TwinEvent": "sectors._twin",
+    "UnknownAsset": "sectors._twin",
+    "FlowCheck": "sectors.electricity._flow",
+    "FEEDER_ID": "sectors.electricity._network",
+    "KW_PER_CUSTOMER": "sectors.electricity._network",
+    "SUBSTATION_ID": "sectors.electricity._network",
+    "TIE_BRANCHES": "sectors.electricity._network",
+    "DAILY_PROFILE": "sectors.electricity._profile",
+    "profile_factor": "sectors.electricity._profile",
+    "DEFAULT_START": "sectors.electricity.twin",
+    "ElectricityTwin": "sectors.electricity.twin",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

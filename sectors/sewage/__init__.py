@@ -4,10 +4,16 @@ Start with :class:`SewageTwin` (one per process: SWMM's engine is global); the n
 ``network.inp`` in this package, described in :mod:`sectors.sewage.network`.
 """
 
-from .network import INP_FILE, AssetKind, asset_id, parse_asset_id
-from .sensors import SensorSpec, full_flow_m3s
-from .station import PLC_PERIOD_S, PumpStation
-from .twin import DEFAULT_START, ROUTING_STEP_S, SewageEngineBusy, SewageTwin, SewerService
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .network import INP_FILE, AssetKind, asset_id, parse_asset_id
+    from .sensors import SensorSpec, full_flow_m3s
+    from .station import PLC_PERIOD_S, PumpStation
+    from .twin import DEFAULT_START, ROUTING_STEP_S, SewageEngineBusy, SewageTwin, SewerService
 
 __all__ = [
     "DEFAULT_START",
@@ -24,3 +30,28 @@ __all__ = [
     "full_flow_m3s",
     "parse_asset_id",
 ]
+
+# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
+# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
+_LAZY = {
+    "INP_FILE": "sectors.sewage.network",
+    "AssetKind": "sectors.sewage.network",
+    "asset_id": "sectors.sewage.network",
+    "parse_asset_id": "sectors.sewage.network",
+    "SensorSpec": "sectors.sewage.sensors",
+    "full_flow_m3s": "sectors.sewage.sensors",
+    "PLC_PERIOD_S": "sectors.sewage.station",
+    "PumpStation": "sectors.sewage.station",
+    "DEFAULT_START": "sectors.sewage.twin",
+    "ROUTING_STEP_S": "sectors.sewage.twin",
+    "SewageEngineBusy": "sectors.sewage.twin",
+    "SewageTwin": "sectors.sewage.twin",
+    "SewerService": "sectors.sewage.twin",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,59 @@
+"""The banking sector as a plug-in (`sectors.plugin.SectorPlugin`): the payment network: data centres, switch and ATM clusters.
+
+Declared in ``pyproject.toml`` under the ``qeaims.sectors`` entry points. The twin and its field
+library are imported only when a twin is opened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.messages import FaultKind
+from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+
+__all__ = ["PLUGIN"]
+
+F = FaultKind
+
+def _open(seed: int, start: datetime | None) -> Any:
+    from sectors.banking.twin import BankingTwin
+
+    return BankingTwin(seed=seed) if start is None else BankingTwin(seed=seed, start=start)
+
+
+def _service(twin: Any) -> Any:
+    from sectors.service import banking_level
+
+    return banking_level(twin)
+
+
+PLUGIN = SectorPlugin(
+    name="banking",
+    title="Banking",
+    operator="payment-switch",
+    nodes=(
+        DevNode("dc-primary", "banking", "data-centre", 5, ("feeder-2",)),
+        DevNode("dc-standby", "banking", "data-centre", 4, ("feeder-4",)),
+        DevNode("switch-1", "banking", "payment-switch", 5, ("dc-primary",)),
+        DevNode("atm-cluster-1", "banking", "atm-cluster", 2, ("feeder-1",)),
+    ),
+    report_period_s=60,
+    open_twin=_open,
+    training=TrainingPlan(2880, 1, "2 days of minutes (<1 ms each): the daily transaction curve"),
+    responses="controller._responses_banking",
+    twin_type="sectors.banking.twin:BankingTwin",
+    service_level=_service,
+    fault_patterns=((r"(dc-.+|atm-cluster-\d+)", F.OUTAGE),),
+    crew_travel_s=600, crew_repair_s=1800,
+    fault_cases=(
+        FaultCase(F.OUTAGE, "dc-primary"),
+        FaultCase(F.OUTAGE, "dc-standby"),  # not serving: only its own status moves
+        FaultCase(F.OUTAGE, "atm-cluster-1"),
+        FaultCase(F.OUTAGE, "atm-cluster-2"),  # not a registered node: the right verdict votes nothing
+        FaultCase(F.DEGRADATION, "switch-1"),
+        FaultCase(F.DEGRADATION, "atm-cluster-1", 0.8),
+    ),
+    scenario=(ScenarioFault(600, F.OUTAGE, "dc-primary"),),
+    scenario_settle_s=7200,
+)

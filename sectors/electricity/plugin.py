@@ -1,0 +1,61 @@
+"""The electricity sector as a plug-in (`sectors.plugin.SectorPlugin`): the IEEE 33-bus feeder (pandapower).
+
+Declared in ``pyproject.toml`` under the ``qeaims.sectors`` entry points. The twin and its field
+library are imported only when a twin is opened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.messages import FaultKind
+from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+
+__all__ = ["PLUGIN"]
+
+F = FaultKind
+
+def _open(seed: int, start: datetime | None) -> Any:
+    from sectors.electricity.twin import ElectricityTwin
+
+    return ElectricityTwin(seed=seed) if start is None else ElectricityTwin(seed=seed, start=start)
+
+
+def _service(twin: Any) -> Any:
+    from sectors.service import electricity_level
+
+    return electricity_level(twin)
+
+
+PLUGIN = SectorPlugin(
+    name="electricity",
+    title="Electricity",
+    operator="city-power",
+    nodes=(
+        DevNode("feeder-1", "electricity", "feeder", 4),
+        DevNode("feeder-2", "electricity", "feeder", 5),
+        DevNode("feeder-3", "electricity", "feeder", 4),
+        DevNode("feeder-4", "electricity", "feeder", 3),
+    ),
+    report_period_s=60,  # feeder RTUs: one power-flow snapshot a minute
+    open_twin=_open,
+    training=TrainingPlan(640, 3, "32 h of 3-minute snapshots (~0.035 s each): the load profile's day "
+                          "in the training part, a night and morning held back"),
+    responses="controller.electricity",
+    twin_type="sectors.electricity.twin:ElectricityTwin",
+    service_level=_service,
+    # the IEEE 33-bus twin is one radial feeder: every bus, line, switch and load is part of feeder-1
+    anchor_rules=((r"(bus|line|sw|load)-\d+|feeder-1|sub-1", "feeder-1"),),
+    fault_patterns=((r"line-\d+", F.LINE_FAULT),),
+    crew_travel_s=1800, crew_repair_s=7200,
+    fault_cases=(
+        FaultCase(F.LINE_FAULT, "line-3"),
+        FaultCase(F.LINE_FAULT, "line-7"),
+        FaultCase(F.LINE_FAULT, "line-15"),
+        FaultCase(F.LINE_FAULT, "line-25"),
+        FaultCase(F.LINE_FAULT, "line-30"),
+    ),
+    scenario=(ScenarioFault(300, F.LINE_FAULT, "line-7"),),
+    scenario_settle_s=3600,
+)

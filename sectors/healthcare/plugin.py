@@ -1,0 +1,66 @@
+"""The healthcare sector as a plug-in (`sectors.plugin.SectorPlugin`): hospitals as capacity and queue models (simpy).
+
+Declared in ``pyproject.toml`` under the ``qeaims.sectors`` entry points. The twin and its field
+library are imported only when a twin is opened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.messages import FaultKind
+from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+
+__all__ = ["PLUGIN"]
+
+F = FaultKind
+
+def _open(seed: int, start: datetime | None) -> Any:
+    from sectors.healthcare.twin import HealthcareTwin
+
+    return HealthcareTwin(seed=seed) if start is None else HealthcareTwin(seed=seed, start=start)
+
+
+def _service(twin: Any) -> Any:
+    from sectors.service import healthcare_level
+
+    return healthcare_level(twin)
+
+
+PLUGIN = SectorPlugin(
+    name="healthcare",
+    title="Healthcare",
+    operator="health-network",
+    nodes=(
+        DevNode("hospital-1", "healthcare", "hospital", 5, ("feeder-2", "pump-1")),
+        DevNode("hospital-2", "healthcare", "hospital", 5, ("feeder-3", "pump-2")),
+        DevNode("clinic-1", "healthcare", "clinic", 3, ("feeder-4",)),
+        DevNode("ambulance-hub", "healthcare", "dispatch", 5, ("feeder-1",)),
+    ),
+    report_period_s=60,
+    open_twin=_open,
+    training=TrainingPlan(10080, 1, "7 days of minutes (~1 ms each): arrivals are a Poisson count of a "
+                          "few an hour, and a shorter run both sets their limits by a few lucky "
+                          "hours and lets the detector learn chance correlations between "
+                          "hospitals that have nothing to do with each other"),
+    responses="controller._responses_health",
+    twin_type="sectors.healthcare.twin:HealthcareTwin",
+    service_level=_service,
+    fault_patterns=((r"(hospital|clinic)-\d+", F.POWER_LOSS),),
+    crew_travel_s=900, crew_repair_s=3600,
+    fault_cases=(
+        FaultCase(F.POWER_LOSS, "hospital-1"),
+        FaultCase(F.POWER_LOSS, "hospital-2"),
+        FaultCase(F.POWER_LOSS, "clinic-1"),
+        FaultCase(F.ADMISSION_SURGE, "hospital-1", 8.0, max_rows=30),  # queues take a while to build
+        # tripled demand at the smaller hospital (storm-day): ~1.7 arrivals an hour become ~5, and
+        # telling that from Poisson luck takes hours; four are watched
+        FaultCase(F.ADMISSION_SURGE, "hospital-2", 3.0, max_rows=240),
+        FaultCase(F.EQUIPMENT_FAILURE, "hospital-2:ventilators", 0.8, asset="hospital-2"),
+        FaultCase(F.EQUIPMENT_FAILURE, "hospital-1:o2-plant", asset="hospital-1"),
+        FaultCase(None, max_rows=240),  # four ordinary hours: demand varies by chance, nothing is voted
+    ),
+    scenario=(ScenarioFault(300, F.POWER_LOSS, "hospital-1"),),
+    scenario_settle_s=3600,
+)

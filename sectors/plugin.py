@@ -1,0 +1,183 @@
+"""The one interface a sector provides: `SectorPlugin`, and per-sector tables read through it.
+
+A sector is a package that builds one `SectorPlugin` and declares it (an entry point in the
+``qeaims.sectors`` group, or ``QEAIMS_SECTOR_PLUGINS``; see `core.sectors`). The plug-in says, in
+one place, everything the rest of the system needs to know about the sector:
+
+- the twin (``open_twin``), how often its sensors report, and which registered nodes its assets
+  belong to (``anchor_rules``) — the unit the isolation quorum votes on;
+- its members in the development consortium (``operator``, ``nodes``), which ``qeaims deploy``
+  registers on-chain;
+- how its detector is trained (``training``: rows, exogenous inputs, detector) and the faults its
+  detector is evaluated on (``fault_cases``);
+- the controller's responses (``responses``: a module with ``isolate_plan``, ``restore_plan`` and
+  ``reintegrate_plan``), which physical fault an isolated asset most likely suffers
+  (``fault_patterns``), and how long its crews take (``crew_travel_s``, ``crew_repair_s``);
+- how much service the twin delivers (``service_level``) and its default scenario (``scenario``).
+
+Layers: this module is the sectors layer's public face. The oracles, the controller and the
+application read sectors only through it (and `sectors.runner`, `sectors.anchors`); none of them
+imports a sector's own package (import-linter checks it). Callables that belong to a higher layer
+(the controller's response module) are named by dotted path and imported when first used.
+
+`by_sector` gives the per-sector tables that used to be literal dicts (``REPORT_PERIOD_S``,
+``ANCHOR_RULES``, …) as read-only mappings over the registry, so a sector registered later is in
+them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar, cast
+
+from core.errors import ConfigError
+from core.messages import FaultKind, Sector
+from core.sectors import DevNode
+from core.sectors import plugin as _registered_plugin
+
+__all__ = ["DevNode", "FaultCase", "RegisteredSectors", "ScenarioFault", "SectorPlugin", "TrainingPlan", "by_sector",
+           "plugin_of"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How much normal operation a sector's model is trained on, and why."""
+
+    rows: int
+    stride: int  # report periods between training rows
+    why: str
+    range_margin: float = 0.25  # FirstPassCheck limits (its defaults unless the sensors are coarse)
+    jump_factor: float = 3.0
+    inputs: Callable[[int, int, int, int], Callable[[Any, int], None]] | None = None
+    """Exogenous inputs normal operation includes (sewage: rain): (seed, rows, stride, period_s) → drive(runner, i)."""
+    counters: tuple[str, ...] = ()  # quantities that are totalisers: the model sees their increments
+    pooled: tuple[str, ...] = ()  # asset types built alike: first-pass limits shared per quantity
+    detector: str | Callable[[], Any] = "pca"  # the sector's default detector (a name or a factory)
+    detector_options: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments for a named one
+    runs: int = 1  # twin runs (days) of `rows` each: the seed's, then seeds 1000, 2000, … above it
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    """A fault to inject for detection evaluation (``qeaims detect attribution``).
+
+    `warm_rows`/`max_rows` override the evaluation's for a fault that only shows in some state
+    (a lift-station pump fails unseen until the wet well reaches its start level) or slowly.
+    `rain_mm_h` rains on the twin from its first row (sewage: weather is an input, not a fault).
+    `kind=None` injects nothing: a run of normal operation under those conditions (a storm, the
+    morning peak), where every verdict is a false alarm and every FAULT vote a wrongful one.
+    """
+
+    kind: FaultKind | None
+    target: str = ""
+    severity: float | None = None
+    asset: str | None = None
+    warm_rows: int | None = None
+    max_rows: int | None = None
+    rain_mm_h: float | None = None
+
+    @property
+    def label(self) -> str:
+        what = "normal" if self.kind is None else f"{self.kind.value} {self.target}"
+        return what + ("" if self.rain_mm_h is None else f" in {self.rain_mm_h:g} mm/h rain")
+
+    @property
+    def named(self) -> str:
+        return self.asset or self.target
+
+
+@dataclass(frozen=True)
+class ScenarioFault:
+    """One fault of a sector's default scenario, ``at_s`` field seconds after the scenario starts."""
+
+    at_s: float
+    kind: FaultKind
+    target: str
+    params: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SectorPlugin:
+    """Everything the system needs to know about one sector (see the module docstring)."""
+
+    name: str
+    title: str
+    operator: str
+    nodes: tuple[DevNode, ...]
+    report_period_s: int
+    open_twin: Callable[[int, datetime | None], Any]
+    """(seed, start or None for the twin's default) → the sector's twin object."""
+    training: TrainingPlan
+    responses: str
+    """Dotted path of the module with ``isolate_plan``, ``restore_plan``, ``reintegrate_plan``."""
+    twin_type: str
+    """``module:Class`` of the twin, so a plan is never made on another sector's twin."""
+    service_level: Callable[[Any], Any]
+    """twin → `sectors.service.ServiceLevel`: the share of the sector's service delivered now."""
+    anchor_rules: tuple[tuple[str, str], ...] = ()
+    fault_patterns: tuple[tuple[str, FaultKind], ...] = ()
+    crew_travel_s: float = 1800.0
+    crew_repair_s: float = 3600.0
+    fault_cases: tuple[FaultCase, ...] = ()
+    open_training_twin: Callable[[int], Any] | None = None
+    """seed → the twin used for training, when it differs from ``open_twin`` (transport: no baseline)."""
+    scenario: tuple[ScenarioFault, ...] = ()
+    scenario_settle_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.report_period_s <= 0:
+            raise ConfigError(f"sector {self.name!r}: report period must be positive")
+        strange = [n.node for n in self.nodes if n.sector != self.name]
+        if strange:
+            raise ConfigError(f"sector {self.name!r} lists nodes of another sector: {', '.join(strange)}")
+
+    @property
+    def sector(self) -> Sector:
+        return Sector(self.name)
+
+
+def plugin_of(sector: Sector | str) -> SectorPlugin:
+    """The registered plug-in of ``sector`` (one `error:` line naming the choices if there is none)."""
+    found = _registered_plugin(sector)
+    if not isinstance(found, SectorPlugin):
+        raise ConfigError(f"sector {str(sector)!r} is registered with a {type(found).__name__}, not a SectorPlugin")
+    return found
+
+
+class _BySector(Mapping[Sector, T], Generic[T]):
+    """A read-only per-sector table computed from the registered plug-ins when read."""
+
+    def __init__(self, read: Callable[[SectorPlugin], T]) -> None:
+        self._read = read
+
+    def __getitem__(self, sector: Sector) -> T:
+        try:
+            which = Sector(sector)
+        except ValueError:
+            raise KeyError(sector) from None
+        return self._read(plugin_of(which))
+
+    def __iter__(self) -> Iterator[Sector]:
+        return iter(list(Sector))
+
+    def __len__(self) -> int:
+        return len(list(Sector))
+
+
+class RegisteredSectors(Sequence[Sector]):
+    """The registered sectors as a live sequence (built-ins first): a sector registered later is in it."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return list(Sector)[index]
+
+    def __len__(self) -> int:
+        return len(list(Sector))
+
+
+def by_sector(read: Callable[[SectorPlugin], T]) -> Mapping[Sector, T]:
+    """``{sector: read(plugin)}`` for every registered sector, read live from the registry."""
+    return cast(Mapping[Sector, T], _BySector(read))

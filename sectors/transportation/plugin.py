@@ -1,0 +1,76 @@
+"""The transportation sector as a plug-in (`sectors.plugin.SectorPlugin`): uxsim traffic on a 4x4 signalised grid.
+
+Declared in ``pyproject.toml`` under the ``qeaims.sectors`` entry points. The twin and its field
+library are imported only when a twin is opened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.messages import FaultKind
+from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+
+__all__ = ["PLUGIN"]
+
+F = FaultKind
+
+def _open(seed: int, start: datetime | None) -> Any:
+    from sectors.transportation.twin import TransportTwin
+
+    return TransportTwin(seed=seed) if start is None else TransportTwin(seed=seed, start=start)
+
+
+def _open_for_training(seed: int) -> Any:
+    """As `_open`, minus what no sensor reads (the automation-off baseline the twin keeps beside it)."""
+    from sectors.transportation.twin import TransportTwin
+
+    return TransportTwin(seed=seed, baseline=False)
+
+
+def _service(twin: Any) -> Any:
+    from sectors.service import transportation_level
+
+    return transportation_level(twin)
+
+
+PLUGIN = SectorPlugin(
+    name="transportation",
+    title="Transport",
+    operator="transit-authority",
+    nodes=(
+        DevNode("signals-centre", "transportation", "signal-group", 4, ("feeder-1",)),
+        DevNode("signals-east", "transportation", "signal-group", 3, ("feeder-3",)),
+        DevNode("metro-line-1", "transportation", "rail-line", 4, ("feeder-2",)),
+        DevNode("bridge-1", "transportation", "road-link", 3),
+    ),
+    report_period_s=60,
+    open_twin=_open,
+    open_training_twin=_open_for_training,
+    training=TrainingPlan(90, 1, "07:00-08:30, the morning peak the twin starts in, on two days "
+                          "(seeds: one day's demand left the next day's ordinary queues "
+                          "looking like spoofed speeds); ~0.35 s per minute, a whole day would "
+                          "take ~8 min; loops count whole platoons, so "
+                          "first-pass limits are wider, and every link of the grid is built "
+                          "alike, so a link's limits are those of any link (a queue that "
+                          "formed elsewhere in training may form on it another morning)",
+                          range_margin=1.0, jump_factor=6.0, pooled=("link",), runs=2),
+    responses="controller._responses_transport",
+    twin_type="sectors.transportation.twin:TransportTwin",
+    service_level=_service,
+    # every signalised link of the 4x4 grid is run by the central signal group
+    anchor_rules=((r"link:n\d\d-n\d\d", "signals-centre"),),
+    fault_patterns=((r"link:.+", F.INCIDENT),),
+    crew_travel_s=1200, crew_repair_s=3600,
+    fault_cases=(
+        FaultCase(F.INCIDENT, "link:n11-n12", 0.95),
+        FaultCase(F.INCIDENT, "link:n21-n22", 1.0),
+        # a signal outage is the central signal group's (sectors.anchors: it runs every signalised link)
+        FaultCase(F.SIGNAL_OUTAGE, "node:n11", asset="signals-centre"),
+        # the morning peak with nothing broken: queues at the signals are normal, not faults
+        FaultCase(None, max_rows=60),
+    ),
+    scenario=(ScenarioFault(300, F.INCIDENT, "link:n11-n12"),),
+    scenario_settle_s=3600,
+)

@@ -1,0 +1,65 @@
+"""The water sector as a plug-in (`sectors.plugin.SectorPlugin`): EPANET Net3 under wntr.
+
+Declared in ``pyproject.toml`` under the ``qeaims.sectors`` entry points. The twin and its field
+library are imported only when a twin is opened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.messages import FaultKind
+from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+
+__all__ = ["PLUGIN"]
+
+F = FaultKind
+
+def _open(seed: int, start: datetime | None) -> Any:
+    from sectors.water.twin import WaterTwin
+
+    return WaterTwin() if start is None else WaterTwin(start=start)
+
+
+def _service(twin: Any) -> Any:
+    from sectors.service import water_level
+
+    return water_level(twin)
+
+
+PLUGIN = SectorPlugin(
+    name="water",
+    title="Water",
+    operator="city-water",
+    nodes=(
+        DevNode("pump-1", "water", "pump-station", 4, ("feeder-1",)),
+        DevNode("pump-2", "water", "pump-station", 3, ("feeder-3",)),
+        DevNode("treatment-1", "water", "treatment-plant", 5, ("feeder-2",)),
+        DevNode("main-1", "water", "trunk-main", 4),
+    ),
+    report_period_s=900,  # SCADA polls of pressures/tank levels; EPANET hydraulics are quasi-static anyway
+    open_twin=_open,
+    training=TrainingPlan(128, 1, "32 h of 15-minute hydraulic periods (~0.25 s each): a full demand day "
+                          "in the training part"),
+    responses="controller._responses_water",
+    twin_type="sectors.water.twin:WaterTwin",
+    service_level=_service,
+    # Net3's two pump stations; its tanks, pipes and junctions form the trunk distribution main
+    anchor_rules=(
+        (r"pump:10", "pump-1"),
+        (r"pump:335", "pump-2"),
+        (r"(pipe|junction|tank|valve):.+", "main-1"),
+    ),
+    fault_patterns=((r"pipe:.+", F.PIPE_BREAK), (r"pump:.+", F.PUMP_FAILURE)),
+    crew_travel_s=2700, crew_repair_s=6 * 3600,
+    fault_cases=(
+        FaultCase(F.PIPE_BREAK, "pipe:159"),
+        FaultCase(F.PIPE_BREAK, "pipe:20"),
+        FaultCase(F.PIPE_BREAK, "pipe:123"),
+        FaultCase(F.PUMP_FAILURE, "pump:10"),
+        FaultCase(F.PUMP_FAILURE, "pump:335"),
+    ),
+    scenario=(ScenarioFault(300, F.PIPE_BREAK, "pipe:159"),),
+    scenario_settle_s=7200,
+)
