@@ -11,6 +11,7 @@ from typing import Any
 
 from core.messages import FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.service import ServiceLevel
 
 __all__ = ["PLUGIN"]
 
@@ -22,10 +23,29 @@ def _open(seed: int, start: datetime | None) -> Any:
     return BankingTwin(seed=seed) if start is None else BankingTwin(seed=seed, start=start)
 
 
-def _service(twin: Any) -> Any:
-    from sectors.service import banking_level
+def _service(twin: Any) -> ServiceLevel:
+    """The twin's ``availability_now``: legitimate transactions served over offered, this instant.
 
-    return banking_level(twin)
+    A fraud burst is not customer demand, so it counts neither way. customers_affected =
+    legitimate transactions failing per minute at the current rate (each a customer turned away
+    at a till or an ATM); about 0.1 % fail in normal operation (the switch's base error rate).
+    critical_affected = 0.
+    """
+    report = twin.service()
+    offered = float(twin._slice.legit_offered_tps)  # the twin's current flows; read only
+    availability = min(1.0, max(0.0, float(report.availability_now)))
+    return ServiceLevel(
+        availability=availability,
+        customers_affected=round((1.0 - availability) * offered * 60.0),
+        critical_affected=0,
+        detail={
+            "offered_tps": offered,
+            "served_tps": availability * offered,
+            "availability_since_start": float(report.availability),
+            "dcs_down": float(sum(1 for s in report.dc_status.values() if s == 0)),
+            "standby_active": float(report.active_dc != twin.spec.primary.dc_id),
+        },
+    )
 
 
 PLUGIN = SectorPlugin(

@@ -11,6 +11,7 @@ from typing import Any
 
 from core.messages import FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.service import ServiceLevel, share
 
 __all__ = ["PLUGIN"]
 
@@ -22,10 +23,29 @@ def _open(seed: int, start: datetime | None) -> Any:
     return ElectricityTwin(seed=seed) if start is None else ElectricityTwin(seed=seed, start=start)
 
 
-def _service(twin: Any) -> Any:
-    from sectors.service import electricity_level
+def _service(twin: Any) -> ServiceLevel:
+    """Served load over demanded load, from the feeder's DMS summary (``feeder-1`` true readings).
 
-    return electricity_level(twin)
+    availability = served_kw / (served_kw + unserved_kw), where unserved counts de-energised and
+    shed demand (so shedding load to save voltage counts as lost service, as it should).
+    customers_affected = customers not fully served (``customers_unserved``: 2 kW of peak demand
+    per customer, `sectors.electricity._network`). critical_affected = 0: the IEEE 33-bus case
+    marks no critical loads; a hospital or pump on the feeder shows up in its own sector.
+    """
+    feeder = {r.quantity: r.value for r in twin.true_readings() if r.asset_id == "feeder-1"}
+    served, unserved = feeder["served_kw"], feeder["unserved_kw"]
+    return ServiceLevel(
+        availability=share(served, served + unserved),
+        customers_affected=round(feeder["customers_unserved"]),
+        critical_affected=0,
+        detail={
+            "served_kw": served,
+            "unserved_kw": unserved,
+            "customers_served": feeder["customers_served"],
+            "customers_unserved": feeder["customers_unserved"],
+            "min_voltage_pu": feeder["min_voltage_pu"],
+        },
+    )
 
 
 PLUGIN = SectorPlugin(

@@ -11,6 +11,7 @@ from typing import Any
 
 from core.messages import FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.service import ServiceLevel, share
 
 __all__ = ["PLUGIN"]
 
@@ -22,10 +23,34 @@ def _open(seed: int, start: datetime | None) -> Any:
     return HealthcareTwin(seed=seed) if start is None else HealthcareTwin(seed=seed, start=start)
 
 
-def _service(twin: Any) -> Any:
-    from sectors.service import healthcare_level
+def _service(twin: Any) -> ServiceLevel:
+    """Patients getting care now over patients needing it now, ICU patients at risk counted as lost.
 
-    return healthcare_level(twin)
+    Needing care = patients in a bed (ward and ICU, every hospital) + patients waiting for one.
+    Getting care = patients in a bed − ICU patients without assured life support (no power, no
+    oxygen, no working ventilator: ``critical_at_risk``). A diverted patient admitted elsewhere is
+    served. customers_affected = waiting + at risk; critical_affected = ICU patients at risk + ICU
+    patients waiting for a bed.
+    """
+    report = twin.service()
+    hospitals = list(twin.hospitals.values())
+    in_bed = sum(h.ward_occupied + h.icu_occupied for h in hospitals)
+    icu_waiting = sum(1 for h in hospitals for p in h.queue if p.icu)
+    needing = in_bed + report.waiting
+    served = in_bed - report.critical_at_risk
+    return ServiceLevel(
+        availability=share(served, needing),
+        customers_affected=report.waiting + report.critical_at_risk,
+        critical_affected=report.critical_at_risk + icu_waiting,
+        detail={
+            "in_bed": float(in_bed),
+            "waiting": float(report.waiting),
+            "critical_at_risk": float(report.critical_at_risk),
+            "longest_wait_min": float(report.longest_wait_min),
+            "without_power": float(len(report.without_power)),
+            "on_backup": float(len(report.on_backup)),
+        },
+    )
 
 
 PLUGIN = SectorPlugin(

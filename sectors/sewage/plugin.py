@@ -11,6 +11,7 @@ from typing import Any
 
 from core.messages import FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.service import ServiceLevel
 
 __all__ = ["PLUGIN"]
 
@@ -22,10 +23,43 @@ def _open(seed: int, start: datetime | None) -> Any:
     return SewageTwin() if start is None else SewageTwin(start=start)
 
 
-def _service(twin: Any) -> Any:
-    from sectors.service import sewage_level
+def _service(twin: Any) -> ServiceLevel:
+    """1 minus the share of the sewage arriving now that is spilled (CSO overflow or flooding).
 
-    return sewage_level(twin)
+    The sewer's service is taking the city's sewage away without spilling it. Sewage arriving now
+    = what reaches the wet well (C4) + what is diverted to the storm tank (OR1) + what spills at
+    the CSO weir + what floods out of the upstream manholes; spilled = CSO overflow + flooding
+    at every node (manholes, wet well, storm tank). availability = 1 − spilled / arriving, so it is
+    1 with no spill and 0 when everything arriving goes to the river or the street. A wet well
+    that is still filling behind failed pumps is not (yet) a loss: its buffer is real service.
+    customers_affected / critical_affected = 0: the SWMM model has no customer counts; the
+    flooded nodes and rates are in ``detail``.
+    """
+    from sectors.sewage.network import CONDUITS, DIVERSION, JUNCTIONS, STORM_TANK, WET_WELL
+
+    report = twin.service()
+    nodes, links = twin._nodes, twin._links  # the live SWMM engine the twin owns; read only
+    manholes = sum(max(0.0, float(nodes[n].flooding)) for n in JUNCTIONS)
+    storage = sum(max(0.0, float(nodes[n].flooding)) for n in (WET_WELL, STORM_TANK))
+    into_well = max(0.0, float(links[CONDUITS[3]].flow))  # C4, the trunk into the wet well
+    diverted = max(0.0, float(links[DIVERSION].flow))
+    spilled = report.overflow_m3s + manholes + storage
+    arriving = into_well + diverted + report.overflow_m3s + manholes
+    availability = 1.0 - (min(1.0, spilled / max(arriving, spilled)) if spilled > 0.0 else 0.0)
+    return ServiceLevel(
+        availability=availability,
+        customers_affected=0,
+        critical_affected=0,
+        detail={
+            "overflow_m3s": float(report.overflow_m3s),
+            "flooding_m3s": manholes + storage,
+            "arriving_m3s": arriving,
+            "flooded_nodes": float(len(report.flooded_nodes)),
+            "overflow_m3": float(report.overflow_m3),
+            "flooding_m3": float(report.flooding_m3),
+            "wet_well_level_m": float(report.wet_well_level_m),
+        },
+    )
 
 
 def _weather(seed: int, rows: int, stride: int, period_s: int) -> Any:

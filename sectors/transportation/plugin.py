@@ -11,6 +11,7 @@ from typing import Any
 
 from core.messages import FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.service import ServiceLevel
 
 __all__ = ["PLUGIN"]
 
@@ -29,10 +30,33 @@ def _open_for_training(seed: int) -> Any:
     return TransportTwin(seed=seed, baseline=False)
 
 
-def _service(twin: Any) -> Any:
-    from sectors.service import transportation_level
+def _service(twin: Any) -> ServiceLevel:
+    """1 / (travel-time ratio against the same day without incidents), capped at 1.
 
-    return transportation_level(twin)
+    Why this and not the share of trips not delayed: the twin's delayed count is cumulative since
+    the day started (it cannot fall when the road reopens) and is judged against free flow, so the
+    ordinary morning peak would read as lost service. The ratio is the mean, over the monitored
+    OD pairs, of the quickest-route time now over the untouched baseline day's time now
+    (`TransportService.travel_time_ratio`): 1 means the roads serve as they would have, 2 means
+    trips take twice as long, i.e. the network delivers half the mobility per unit of time.
+    customers_affected = cars the baseline day had delivered by now and this day has not
+    (``vehicles_unserved``). critical_affected = 0 (ambulance access counts in healthcare).
+    """
+    report = twin.service()
+    ratio = float(report.travel_time_ratio)
+    return ServiceLevel(
+        availability=min(1.0, 1.0 / ratio) if ratio > 0 else 1.0,
+        customers_affected=int(report.vehicles_unserved),
+        critical_affected=0,
+        detail={
+            "travel_time_ratio": ratio,
+            "trips_completed": float(report.trips_completed),
+            "baseline_trips_completed": float(report.baseline_trips_completed),
+            "vehicles_delayed": float(report.vehicles_delayed),
+            "vehicles_waiting": float(report.vehicles_waiting),
+            "closed_links": float(len(report.closed_links)),
+        },
+    )
 
 
 PLUGIN = SectorPlugin(

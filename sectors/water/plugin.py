@@ -11,6 +11,7 @@ from typing import Any
 
 from core.messages import FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.service import ServiceLevel, share
 
 __all__ = ["PLUGIN"]
 
@@ -22,10 +23,31 @@ def _open(seed: int, start: datetime | None) -> Any:
     return WaterTwin() if start is None else WaterTwin(start=start)
 
 
-def _service(twin: Any) -> Any:
-    from sectors.service import water_level
+def _service(twin: Any) -> ServiceLevel:
+    """Customers served at adequate pressure over all customers (wntr population per junction).
 
-    return water_level(twin)
+    A customer junction counts as served only at or above the network's *required* pressure (full
+    demand under pressure-dependent demand); customers cut off, below the minimum pressure
+    (nothing delivered) or in between (partly served, ``low_pressure``) are all affected. The
+    delivered share of requested demand is in ``detail`` for comparison. critical_affected = 0:
+    Net3 marks no critical consumers (hospitals keep hours of on-site storage, see the graph).
+    """
+    report = twin.service()
+    customers: dict[str, int] = twin.customers
+    low = sum(customers.get(j, 0) for j in report.low_pressure)
+    affected = report.customers_without_water + low
+    return ServiceLevel(
+        availability=share(report.customers - affected, report.customers),
+        customers_affected=affected,
+        critical_affected=0,
+        detail={
+            "customers": float(report.customers),
+            "customers_without_water": float(report.customers_without_water),
+            "customers_low_pressure": float(low),
+            "delivered_fraction": float(report.delivered_fraction),
+            "leak_m3s": float(report.leak_m3s),
+        },
+    )
 
 
 PLUGIN = SectorPlugin(
