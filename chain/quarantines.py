@@ -89,7 +89,7 @@ def _signature_check(db: sqlite3.Connection) -> Callable[[str, int], bool] | Non
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('chain_id', 'event_ledger', 'registry')"))
     if len(meta) < 3:
         return None
-    from chain.audit import batch_verifies
+    from chain.audit_batch import batch_verifies
 
     def verifies(oracle: str, seq: int) -> bool:
         row = db.execute("SELECT batch_id FROM events WHERE oracle = ? AND seq = ?", (oracle, seq)).fetchone()

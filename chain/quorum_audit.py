@@ -26,7 +26,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from chain.audit import KeyEpoch, key_history
+from chain.audit_keys import KeyEpoch, key_history
 from chain.registry_history import RegistryHistory, quorum_size, sector_key
 from keys.hybrid import Ballot, verify_vote
 
