@@ -35,6 +35,7 @@ from chain.node import DEV_MNEMONIC
 from chain.rpc import RpcClient
 from core.config import Settings
 from core.errors import TransactionFailed
+from core.sectors import BUILTIN
 from keys.council_messages import sign_governor_key
 from keys.hybrid import sign_registration
 from keys.identity import HybridIdentity
@@ -215,6 +216,12 @@ def _identity(settings: Settings, path: Path, label: str) -> HybridIdentity:
     return identity
 
 
+FOUNDING_GOVERNORS_MAX = 6
+"""Governors written into the council's constructor. Each brings a 1,952-byte ML-DSA-65 key and a
+3,309-byte proof of possession; seven no longer fit EIP-3860's 49,152-byte initcode limit, so the
+governors of any further sector join afterwards through an ``addGovernor`` council proposal."""
+
+
 def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: None) -> tuple[ChainClient, Deployment]:
     """Fresh contracts plus the development city, registered through council proposals; one more
     proposal puts the storm-day overrides (`STORM_OVERRIDES`) on the council's emergency allowlist."""
@@ -227,16 +234,18 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     }
     controller = _identity(settings, controller_keystore(settings), "controller")
     deployer = dev_deployer()
-    client, deployment = deploy_contracts(settings, deployer, list(governors.values()), progress)
+    founders = list(governors.values())[:FOUNDING_GOVERNORS_MAX]
+    client, deployment = deploy_contracts(settings, deployer, founders, progress)
     progress("funding governors, oracles and the controller")
     members = [*governors.values(), *(o for group in oracles.values() for o in group), controller]
     client.send_all(functools.partial(client.send_raw, deployer, to=m.address, value=10**21, gas=21_000,
                                       label="fund") for m in members)
-    council = Council(client, list(governors.values()))
+    council = Council(client, founders)
     registry = deployment.registry
     proposals: list[tuple[list[Call], str]] = []
     for sector in sectors():
-        calls: list[Call] = [("Registry", "addOperator", [to_bytes32(operators()[sector]), to_bytes32(sector)])]
+        calls: list[Call] = [] if sector in BUILTIN else [("Registry", "addSector", [to_bytes32(sector)])]
+        calls.append(("Registry", "addOperator", [to_bytes32(operators()[sector]), to_bytes32(sector)]))
         for oracle in oracles[sector]:
             pop = sign_registration(oracle, chain_id=client.chain_id, registry=registry,
                                     sector=to_bytes32(sector), operator=to_bytes32(operators()[sector]))
@@ -257,6 +266,13 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     ], "register the self-healing controller: its own sector, identity and REPAIR_ROLE"))
     proposals.append((council.emergency_allow(STORM_OVERRIDES),
                       "emergency allowlist: the storm-day overrides forceIsolate, forceReintegrate, setIsolationCap"))
+    joining = list(governors.values())[FOUNDING_GOVERNORS_MAX:]
+    if joining:  # the governors of sectors beyond the founding ones join as a real council adds members
+        proposals.append(([("GovernanceCouncil", "addGovernor", [
+            g.address, g.pq_public_key,
+            sign_governor_key(g, chain_id=client.chain_id, council=deployment.governance_council, key_epoch=1)])
+            for g in joining],
+            f"add the governors of {', '.join(s for s in governors if governors[s] in joining)}"))
     progress(f"registering {len(sectors())} sectors and the controller, and allowlisting the storm-day overrides, "
              f"through {len(proposals)} council proposals")
     council.pass_proposals(proposals)
