@@ -26,7 +26,7 @@ def _open(seed: int, start: datetime | None) -> Any:
 def _service(twin: Any) -> ServiceLevel:
     delivered, demanded = twin.service()
     availability = share(delivered, demanded)
-    return ServiceLevel(availability=availability, customers_affected=int(round((1 - availability) * 12_000)),
+    return ServiceLevel(availability=availability, customers_affected=round((1 - availability) * 12_000),
                         critical_affected=0, detail={"delivered_kw": delivered, "demand_kw": demanded})
 
 
