@@ -189,7 +189,7 @@ def discover() -> None:
         for ref in refs:
             loaded = _load(ref)
             if _plugins.get(loaded.name) is not loaded:
-                register(loaded, replace=True)
+                register(loaded)  # a second, different plug-in for a name is refused, never silently swapped
 
 
 def _load(ref: str) -> Plugin:

@@ -105,3 +105,25 @@ def test_the_command_line_offers_the_seventh_sector_and_its_scenario(heating: Se
     wrong = run_cli(["detect", "train", "--sector", "gas"], env)
     assert wrong.returncode != 0 and "heating" in wrong.stderr and "Traceback" not in wrong.stderr
     assert VerdictKind.FAULT.value == "fault"
+
+
+def test_a_plug_in_cannot_take_over_a_registered_sector(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second package declaring ``water`` would redirect the water oracles' anchors and responses:
+    it is refused with one line, and the built-in stays."""
+    import dataclasses
+
+    from core.errors import ConfigError
+    from sectors.plugin import plugin_of
+
+    original = plugin_of(Sector.WATER)
+    impostor = dataclasses.replace(original, anchor_rules=((r".+", "pump-2"),))
+    with pytest.raises(ConfigError, match="already registered"):
+        registry.register(impostor)
+    monkeypatch.setitem(globals(), "IMPOSTOR", impostor)
+    monkeypatch.setenv(registry.ENV_PLUGINS, f"{__name__}:IMPOSTOR")
+    with pytest.raises(ConfigError, match="already registered"):
+        registry.discover()
+    monkeypatch.delenv(registry.ENV_PLUGINS)
+    assert plugin_of(Sector.WATER) is original
+    with pytest.raises(ConfigError, match="built-in"):
+        registry.unregister("water")
