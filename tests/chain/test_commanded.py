@@ -54,8 +54,8 @@ def test_a_sensor_belongs_to_the_asset_before_its_last_slash() -> None:
 
 
 def test_the_controller_records_an_answer_that_says_whether_the_device_may_have_moved() -> None:
+    from controller._isolation_steps import _ack
     from controller.commander import Ack
-    from controller.node import _ack
     from core.messages import ActuatorCommand, Sector
 
     command = ActuatorCommand(sector=Sector.SEWAGE, asset_id="orifice:OR1", actuator_id="orifice:OR1/gate",

@@ -1,0 +1,100 @@
+"""The controller's response to spoofed sensors (part of `controller.node`).
+
+Spoofed sensors take another path (`controller.cyber`): a quorum of intrusion verdicts naming
+one sensor gets it quarantined (a ``sensor-quarantine`` event), a technician to the device, and the
+quarantine lifted once the tampering is removed.
+
+The sensors named, the oracles' status and sector and each sector's required votes are read from
+the index and the chain (`controller.cyber.IntrusionTally` does the counting); the chain's answers
+are cached for a few seconds, as the loop runs twice a second and statuses change rarely.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar, cast
+
+from web3 import Web3
+
+from chain.recorder import canonical_payload
+from controller._controller_state import INTRUSION, SENSOR_QUARANTINE, ControllerState, log_line
+from controller.cyber import TECHNICIAN_S, Quarantine
+from core.messages import Sector
+from keys.errors import KeysError
+from keys.ids import from_bytes32, to_bytes32
+from sectors.remote import SimControl
+
+__all__ = ["IntrusionResponse", "to_checksum"]
+
+
+_T = TypeVar("_T")
+
+
+class IntrusionResponse(ControllerState):
+    """Sensors quarantined on a quorum of intrusion verdicts, and lifted once a technician has been."""
+
+    def _respond_to_intrusions(self) -> None:
+        self.tally.read(self.index.db, INTRUSION)
+        named = {o for by in self.tally.named.values() for o in by}
+        if not any(q.key not in self.quarantines for q in self.tally.quorate(named, {s: 2 for s, _ in self.tally.named})):
+            fresh: list[Quarantine] = []  # no sensor named by two oracles yet: nothing to ask the chain
+        else:
+            required = self._required_votes()
+            fresh = [q for q in self.tally.quorate(self._active_oracles(), required) if q.key not in self.quarantines]
+        for q in fresh:
+            q.due = self._clock() + TECHNICIAN_S / self.speed
+            q.seq = self._record_quarantine(q, "quarantined", evidence=[list(e) for e in q.evidence],
+                                            required=self._required_votes()[q.sector], due=q.due,
+                                            technician_s=TECHNICIAN_S)
+            self.quarantines[q.key] = q
+        for q in self.quarantines.values():
+            if not q.lifted and self._clock() >= q.due:
+                ack = self.commander.control(Sector(q.sector), SimControl(op="clear-attack", target=q.sensor))
+                self._record_quarantine(q, "lifted", quarantine=q.seq, field_ok=ack.ok, field_error=ack.error)
+                q.lifted = True
+
+    def _record_quarantine(self, q: Quarantine, state: str, **fields: Any) -> int:
+        body = {"state": state, "sector": q.sector, "sensor": q.sensor, "asset": q.asset, "node": q.node, **fields}
+        seq = self.recorder.record(SENSOR_QUARANTINE, to_bytes32(q.node or q.asset), canonical_payload(body))
+        log_line(f"controller-sensor-{state}", sector=q.sector, sensor=q.sensor, node=q.node, seq=seq)
+        return seq
+
+    def _active_oracles(self) -> dict[str, str]:
+        """Each named oracle that is Active, with its registry sector's name."""
+        named = {o for by in self.tally.named.values() for o in by}
+        out: dict[str, str] = {}
+        for o in named:
+            status, sector = self._cached(f"oracle:{o}", partial(self._oracle_record, o))
+            if status == 1:
+                out[o] = sector
+        return out
+
+    def _required_votes(self) -> dict[str, int]:
+        sectors = {sector for sector, _ in self.tally.named}
+        return {s: self._cached(f"required:{s}", partial(self._required, s)) for s in sectors}
+
+    def _oracle_record(self, oracle: str) -> tuple[int, str]:
+        record = self.client.call1("Registry", "oracle", to_checksum(oracle))
+        try:
+            sector = from_bytes32(bytes(record[0]))
+        except KeysError:
+            sector = ""
+        return int(record[4]), sector
+
+    def _required(self, sector: str) -> int:
+        return int(self.client.call1("IsolationQuorum", "requiredVotes", to_bytes32(sector)))
+
+    def _cached(self, key: str, read: Callable[[], _T], ttl_s: float = 5.0) -> _T:
+        """A chain view read at most every `ttl_s` (the loop runs twice a second; statuses change rarely)."""
+        cached = self._chain_view.get(key)
+        if cached is not None and time.monotonic() - cached[0] <= ttl_s:
+            return cast(_T, cached[1])
+        value = read()
+        self._chain_view[key] = (time.monotonic(), value)
+        return value
+
+
+def to_checksum(address: str) -> str:
+    return str(Web3.to_checksum_address(address))

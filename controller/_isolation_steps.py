@@ -1,0 +1,195 @@
+"""The steps of one isolation, each recorded on-chain before the next (part of `controller.node`).
+
+For each isolation the quorum executed (`ProposalExecuted`, action Isolate) the controller walks
+these steps, each one a hybrid-signed event from its own registered identity:
+
+1. ``plan`` (``reroute-plan``): the sector's isolate plan and the restore plan around it, for the
+   asset named by the fault verdict the proposal cites as evidence. A plan the model cannot make
+   (the planner raised) is recorded with its ``error`` and no commands: the isolation still goes on
+   to protection, dispatch and repair, and one bad plan never stalls the other isolations.
+2. ``cascade`` (``cascade-analysis``): what else the isolated node puts at risk (`sectors.graph`),
+   ranked by criticality and time to impact, and what the controller does about each one before
+   the failure reaches it (`controller.protect`: backup transfer, draining, fail-over, diversion).
+3. ``applied`` (``isolation-applied``): the isolate commands sent with ``decision_ref
+   proposal:<id>``, the protective commands with ``event:<controller>:<cascade seq>`` and the
+   restore commands with ``event:<controller>:<plan seq>``; the devices (twins) check those
+   references on the chain before they move, and each answers with an ack. A refused protective
+   command is recorded, not fatal: the isolation must go ahead even if a neighbour cannot help.
+4. ``dispatched`` (``repair-dispatched``): a crew is assigned (most critical node first when crews
+   are short) and the node moves to *repairing* on-chain (`beginRepair`, REPAIR_ROLE).
+5. ``repaired`` (``repaired``): when the crew's time is up, the fault is cleared in the field.
+6. ``reintegrated`` (``reintegrated``): only after the oracles' reintegration quorum executed
+   (`ProposalExecuted`, action Reintegrate), the reintegrate plan's commands and the inverse of
+   every protective command that was carried out are sent with that proposal as their decision.
+
+This module is the walk itself (`_advance`, then `_reintegrate`); `controller.node` finds the
+isolations and reintegrations on the chain and hands each one here, most critical first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chain.commanded import SILENT, Answer, may_have_acted
+from chain.recorder import canonical_payload
+from controller._controller_state import (
+    COMMAND_TIMEOUT_S,
+    OPTIONAL_TIMEOUT_S,
+    STEP_KINDS,
+    ControllerState,
+    Isolation,
+    log_line,
+)
+from controller.commander import Ack, CommandTimeout
+from controller.protect import inverse, protections
+from core.errors import ChainError, ContractRejected, QeaimsError
+from core.messages import ActuatorCommand, Sector
+from keys.ids import to_bytes32
+from sectors.remote import SimControl
+
+__all__ = ["IsolationSteps"]
+
+
+class IsolationSteps(ControllerState):
+    """plan → cascade → applied → dispatched → repaired, then reintegrated once the quorum decides."""
+
+    def _record(self, iso: Isolation, step: str, **fields: Any) -> int:
+        body = {"proposal": iso.proposal, "step": step, "node": iso.node, "asset": iso.asset, **fields}
+        seq = self.recorder.record(STEP_KINDS[step], to_bytes32(iso.node), canonical_payload(body))
+        iso.steps[step] = (seq, body)
+        log_line(f"controller-{step}", proposal=iso.proposal, node=iso.node, asset=iso.asset, seq=seq)
+        return seq
+
+    def _send(self, commands: list[ActuatorCommand]) -> list[dict[str, Any]]:
+        """Send commands (in order, all at once) and wait for every answer; a refusal or silence raises
+        and the step is retried (devices answer a repeat with "already")."""
+        return self._required_acks(commands, self.commander.send_all(commands, timeout_s=COMMAND_TIMEOUT_S))
+
+    @staticmethod
+    def _required_acks(commands: list[ActuatorCommand], answers: list[Ack | None]) -> list[dict[str, Any]]:
+        for command, ack in zip(commands, answers, strict=True):
+            if ack is None:
+                raise CommandTimeout(f"no acknowledgement for {command.actuator_id} {command.action} "
+                                     f"within {COMMAND_TIMEOUT_S:g} s")
+            if not (ack.ok or ack.already):
+                raise QeaimsError(f"{command.actuator_id} {command.action} refused: {ack.error}")
+        return [_ack(c, a) for c, a in zip(commands, answers, strict=True)]
+
+    def _optional_acks(self, posted: list[ActuatorCommand]) -> list[dict[str, Any]]:
+        """Answers to posted protective commands for other sectors' devices: a refusal or a device
+        that does not answer (its sector may not be running) is recorded, never fatal."""
+        offline = self.commander.offline(c.sector for c in posted)  # one reading serves the wait and the record
+        answers = self.commander.answers(posted, timeout_s=OPTIONAL_TIMEOUT_S, skip=offline)
+        return [_ack(c, a, online=c.sector not in offline) for c, a in zip(posted, answers, strict=True)]
+
+    def _plan(self, iso: Isolation) -> None:
+        """Record the isolate and restore plans; a plan the model cannot make is recorded as such."""
+        cited = iso.asset
+        try:
+            isolate = self.planner(iso.sector, "isolate", iso.asset, ())
+            if isolate is not None:
+                iso.asset = isolate.target  # the planner may narrow the cited asset (a feeder → its faulted line)
+            restore = self.planner(iso.sector, "restore", iso.asset,
+                                   _commands(isolate.summary() if isolate else None))
+        except ChainError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a model failure must not stall the city's other isolations
+            iso.asset = cited
+            log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=cited,
+                     error=f"{type(exc).__name__}: {exc}")
+            self._record(iso, "plan", cited=cited, isolate=None, restore=None,
+                         error=f"{type(exc).__name__}: {exc}"[:500])
+            return
+        self._record(iso, "plan", cited=cited, isolate=isolate.summary() if isolate else None,
+                     restore=restore.summary() if restore else None)
+
+    def _advance(self, iso: Isolation) -> None:
+        if "plan" not in iso.steps:
+            self._plan(iso)
+        if "cascade" not in iso.steps:
+            from sectors.graph import at_risk
+
+            risks = at_risk(iso.node)[:10]
+            self._record(iso, "cascade", at_risk=[
+                {"node": r.node, "sector": r.sector, "criticality": r.criticality,
+                 "minutes_to_impact": round(r.time_to_impact_s / 60, 1)} for r in risks],
+                protect=[p.summary() for p in protections(risks)])
+        if "applied" not in iso.steps:
+            plan, plan_seq = iso.steps["plan"][1], iso.steps["plan"][0]
+            cascade_seq = iso.steps["cascade"][0]
+            isolate = [_command(iso.sector, c, f"proposal:{iso.proposal}") for c in _commands(plan.get("isolate"))]
+            acks = self._send(isolate)  # the faulted part is cut off before anything is switched back on
+            protect = [_command(Sector(str(p["command"]["sector"])), p["command"], f"event:{self.me}:{cascade_seq}")
+                       for p in iso.steps["cascade"][1].get("protect", []) if p.get("command")]
+            restore = [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))]
+            # protective and restore commands go out together: each device takes its own in order at its
+            # next step, so a plan of n switchings costs one device step, not n; the restore answers are
+            # awaited first, and a protected sector whose device is silent costs at most a few seconds more
+            self.commander.post(protect + restore)
+            acks += self._required_acks(restore, self.commander.answers(restore, timeout_s=COMMAND_TIMEOUT_S))
+            protected = self._optional_acks(protect)
+            self._record(iso, "applied", acks=acks, protected=protected)
+        if "dispatched" not in iso.steps:
+            job = self.crews.assign(iso.sector, str(iso.proposal))
+            if job is None:
+                return  # every crew of the sector is busy: this isolation waits its turn
+            try:
+                self.client.transact(self.identity.account, "IsolationQuorum", "beginRepair", to_bytes32(iso.node))
+            except ContractRejected as exc:
+                if exc.error != "QuorumNodeNotInState":  # already repairing: a resumed dispatch
+                    raise
+            due = self._clock() + job.total_s / self.speed
+            self._record(iso, "dispatched", crew=job.crew, travel_s=job.travel_s, repair_s=job.repair_s, due=due)
+        if "repaired" not in iso.steps and self._clock() >= float(iso.steps["dispatched"][1]["due"]):
+            # the crew's work, in the simulated field; a device with no fault there answers with an error,
+            # which is recorded (the oracles' reintegration vote is the real check of the repair)
+            ack = self.commander.control(iso.sector, SimControl(op="clear-fault", target=iso.asset))
+            self.crews.release(str(iso.proposal))
+            # `at`: the field's clock when the repair took effect; the oracles verify it on readings from then on
+            self._record(iso, "repaired", crew=iso.steps["dispatched"][1]["crew"], field_ok=ack.ok,
+                         field_error=ack.error, **({"at": ack.at} if ack.at else {}))
+
+    def _reintegrate(self, iso: Isolation, proposal: int) -> None:
+        planned = iso.steps["plan"][1]
+        error = ""
+        try:
+            plan = self.planner(iso.sector, "reintegrate", iso.asset,
+                                _commands(planned.get("isolate")) + _commands(planned.get("restore")))
+        except ChainError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in `_plan`: recorded, and the node still comes back
+            plan, error = None, f"{type(exc).__name__}: {exc}"[:500]
+            log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=iso.asset, error=error)
+        commands = [_command(iso.sector, c, f"proposal:{proposal}") for c in _commands(plan.summary() if plan else None)]
+        undo = [_command(Sector(str(a["sector"])), inverse(a), f"proposal:{proposal}")
+                for a in iso.steps.get("applied", (0, {}))[1].get("protected", [])
+                if may_have_acted(a)]  # undo what this isolation may have changed (a late device did act)
+        self.commander.post(commands + undo)
+        acks = self._required_acks(commands, self.commander.answers(commands, timeout_s=COMMAND_TIMEOUT_S))
+        self._record(iso, "reintegrated", reintegration=proposal, acks=acks,
+                     unprotected=self._optional_acks(undo), **({"error": error} if error else {}))
+
+
+def _ack(command: ActuatorCommand, ack: Ack | None, *, online: bool = True) -> dict[str, Any]:
+    """How a device answered one command, as recorded on-chain; `answer` is what
+    `chain.commanded.may_have_acted` reads (acked, already, refused, silent or offline), `at` the
+    field's own clock when it acted (oracles settle a reintegrated node from that moment on)."""
+    if ack is None:
+        answer: Answer = "silent" if online else "offline"
+        error = SILENT if online else f"no {command.sector.value} device online"
+    else:
+        answer = "already" if ack.already else "acked" if ack.ok else "refused"
+        error = ack.error
+    return {"sector": command.sector.value, "asset": command.asset_id, "actuator": command.actuator_id,
+            "action": command.action, "what": f"{command.actuator_id} {command.action}",
+            "ok": ack is not None and (ack.ok or ack.already), "already": ack is not None and ack.already,
+            "answer": answer, "error": error, **({"at": ack.at} if ack is not None and ack.at else {})}
+
+
+def _commands(plan: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [] if plan is None else list(plan["commands"])
+
+
+def _command(sector: Sector, spec: dict[str, Any], ref: str) -> ActuatorCommand:
+    return ActuatorCommand(sector=sector, asset_id=str(spec["asset"]), actuator_id=str(spec["actuator"]),
+                           action=str(spec["action"]), value=spec.get("value"), decision_ref=ref)
