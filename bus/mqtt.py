@@ -35,21 +35,13 @@ Payload: UTF-8 JSON, one sample as an object with exactly these keys, or a non-e
 - A message is all or nothing: one bad sample rejects the whole message, so a batch is never half
   stored. Payloads over `MAX_PAYLOAD` bytes are rejected unread.
 
-A rejected message is counted in the sink and logged as one JSON line (`oracles.ingest.sink`, on the subscriber's side); it
-never stops the subscriber. Publish with QoS 1: the subscriber acknowledges a message only after
+A rejected message is counted in the sink and logged as one JSON line (`oracles.ingest.sink`, on
+the subscriber's side); it never stops the subscriber. Publish with QoS 1: the subscriber acknowledges a message only after
 it is in the sink, so a full sink slows publishers down instead of losing their readings.
 
-Sessions. Every client connects with a username (any name in development; the embedded broker
-checks no passwords) because amqtt keeps no messages for anonymous sessions. An oracle's subscriber
-uses a fixed client id and a persistent session (``clean_session=False``), so the broker queues its
-sector's QoS 1 messages while the oracle is down and delivers them when it reconnects; and it
-acknowledges a message only once its readings are stored (`ReadingSink.put_many(on_stored=...)`).
-amqtt 0.12 does not redeliver a message that was delivered but never acknowledged when the session
-resumes (Mosquitto does), so with the embedded broker the readings that were in the oracle's memory
-at the instant it died, at most one drain interval's worth, are the only ones that can be lost.
-
-The embedded broker binds 127.0.0.1 by default: it is the development and demo broker. A site deployment points `MqttSubscriber` at its own broker (host, port) with TLS
-and per-device credentials; the subscriber does not care which broker it talks to.
+Sessions, acknowledgement after storage and what amqtt does not redeliver: see the subscriber
+(`oracles.ingest.mqtt`). The embedded broker binds 127.0.0.1 by default: it is the development and
+demo broker; a site deployment runs its own broker with TLS and per-device credentials.
 """
 
 from __future__ import annotations

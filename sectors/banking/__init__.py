@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sectors._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sectors.banking._flow import BankingServiceReport
@@ -34,9 +35,8 @@ __all__ = [
     "profile_factor",
 ]
 
-# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
-# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
-_LAZY = {
+# Names load on first use (`sectors._lazy`): listing the sectors must not load the field library.
+__getattr__ = lazy_exports(__name__, {
     "BankingServiceReport": "sectors.banking._flow",
     "DAILY_PROFILE": "sectors.banking._model",
     "DEV_BANKING": "sectors.banking._model",
@@ -46,11 +46,4 @@ _LAZY = {
     "profile_factor": "sectors.banking._model",
     "DEFAULT_START": "sectors.banking.twin",
     "BankingTwin": "sectors.banking.twin",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+})

@@ -14,8 +14,9 @@ Modules, one job each:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sectors._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sectors._twin import (
@@ -56,9 +57,8 @@ __all__ = [
     "profile_factor",
 ]
 
-# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
-# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
-_LAZY = {
+# Names load on first use (`sectors._lazy`): listing the sectors must not load the field library.
+__getattr__ = lazy_exports(__name__, {
     "Attack": "sectors._twin",
     "InvalidAttack": "sectors._twin",
     "InvalidCommand": "sectors._twin",
@@ -75,11 +75,4 @@ _LAZY = {
     "profile_factor": "sectors.electricity._profile",
     "DEFAULT_START": "sectors.electricity.twin",
     "ElectricityTwin": "sectors.electricity.twin",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+})

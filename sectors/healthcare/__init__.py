@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sectors._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sectors.healthcare._hospital import DEV_HOSPITALS, HospitalSpec, PowerSource
@@ -25,9 +26,8 @@ __all__ = [
     "PowerSource",
 ]
 
-# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
-# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
-_LAZY = {
+# Names load on first use (`sectors._lazy`): listing the sectors must not load the field library.
+__getattr__ = lazy_exports(__name__, {
     "DEV_HOSPITALS": "sectors.healthcare._hospital",
     "HospitalSpec": "sectors.healthcare._hospital",
     "PowerSource": "sectors.healthcare._hospital",
@@ -35,11 +35,4 @@ _LAZY = {
     "DEFAULT_START": "sectors.healthcare.twin",
     "EQUIPMENT": "sectors.healthcare.twin",
     "HealthcareTwin": "sectors.healthcare.twin",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+})

@@ -6,8 +6,9 @@ Start with :class:`SewageTwin` (one per process: SWMM's engine is global); the n
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sectors._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .network import INP_FILE, AssetKind, asset_id, parse_asset_id
@@ -31,9 +32,8 @@ __all__ = [
     "parse_asset_id",
 ]
 
-# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
-# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
-_LAZY = {
+# Names load on first use (`sectors._lazy`): listing the sectors must not load the field library.
+__getattr__ = lazy_exports(__name__, {
     "INP_FILE": "sectors.sewage.network",
     "AssetKind": "sectors.sewage.network",
     "asset_id": "sectors.sewage.network",
@@ -47,11 +47,4 @@ _LAZY = {
     "SewageEngineBusy": "sectors.sewage.twin",
     "SewageTwin": "sectors.sewage.twin",
     "SewerService": "sectors.sewage.twin",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+})

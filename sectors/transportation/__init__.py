@@ -5,8 +5,9 @@ Start with :class:`TransportTwin`; the grid and its demand are in :mod:`sectors.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sectors._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .network import MONITORED_OD, SIGNALS, parse_asset_id
@@ -25,9 +26,8 @@ __all__ = [
     "parse_asset_id",
 ]
 
-# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
-# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
-_LAZY = {
+# Names load on first use (`sectors._lazy`): listing the sectors must not load the field library.
+__getattr__ = lazy_exports(__name__, {
     "MONITORED_OD": "sectors.transportation.network",
     "SIGNALS": "sectors.transportation.network",
     "parse_asset_id": "sectors.transportation.network",
@@ -37,11 +37,4 @@ _LAZY = {
     "STEP_S": "sectors.transportation.twin",
     "TransportService": "sectors.transportation.twin",
     "TransportTwin": "sectors.transportation.twin",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+})

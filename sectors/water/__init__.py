@@ -5,8 +5,9 @@ Start with :class:`WaterTwin`; asset ids are ``<type>:<wntr name>`` (:mod:`secto
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sectors._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .network import (
@@ -40,9 +41,8 @@ __all__ = [
     "place_valves",
 ]
 
-# Names load on first use: the sector's plug-in (`plugin.py`) is read by every process that lists
-# the sectors, and must not pay for the field library (pandapower, wntr, SWMM, uxsim) until a twin opens.
-_LAZY = {
+# Names load on first use (`sectors._lazy`): listing the sectors must not load the field library.
+__getattr__ = lazy_exports(__name__, {
     "MINIMUM_PRESSURE_M": "sectors.water.network",
     "REQUIRED_PRESSURE_M": "sectors.water.network",
     "AssetKind": "sectors.water.network",
@@ -59,11 +59,4 @@ _LAZY = {
     "LEAK_AREA_FRACTION": "sectors.water.twin",
     "HydraulicsFailed": "sectors.water.twin",
     "WaterTwin": "sectors.water.twin",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+})
