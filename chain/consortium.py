@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.sectors import DevNode, plugin, registered
+from core.sectors import CONTROL_SECTOR, DevNode, plugin, registered
 
 __all__ = ["CONTROL_OPERATOR", "CONTROL_SECTOR", "ORACLES_PER_SECTOR", "DevNode",
            "nodes", "operators", "sectors"]
@@ -20,7 +20,6 @@ ORACLES_PER_SECTOR = 4
 # The self-healing controller signs its own steps (plan, isolation applied, repair, reintegration):
 # it is the only member of a sector of its own, so it can record events but never vote on a
 # utility's isolation, and it holds REPAIR_ROLE on the quorum to move an isolated node to repair.
-CONTROL_SECTOR = "control"
 CONTROL_OPERATOR = "city-control"
 
 

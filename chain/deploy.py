@@ -222,6 +222,13 @@ FOUNDING_GOVERNORS_MAX = 6
 governors of any further sector join afterwards through an ``addGovernor`` council proposal."""
 
 
+def council_threshold_for(governors: int, configured: int) -> int:
+    """The approvals a council of ``governors`` needs: at least two thirds of them, and never fewer
+    than configured. Adding governors without raising the threshold would let a shrinking share of
+    them act (4 of 6 is two thirds; 4 of 9 would be a minority)."""
+    return max(configured, -(-2 * governors // 3))
+
+
 def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: None) -> tuple[ChainClient, Deployment]:
     """Fresh contracts plus the development city, registered through council proposals; one more
     proposal puts the storm-day overrides (`STORM_OVERRIDES`) on the council's emergency allowlist."""
@@ -268,11 +275,13 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
                       "emergency allowlist: the storm-day overrides forceIsolate, forceReintegrate, setIsolationCap"))
     joining = list(governors.values())[FOUNDING_GOVERNORS_MAX:]
     if joining:  # the governors of sectors beyond the founding ones join as a real council adds members
-        proposals.append(([("GovernanceCouncil", "addGovernor", [
+        threshold = council_threshold_for(len(governors), settings.council_threshold)
+        proposals.append(([*(("GovernanceCouncil", "addGovernor", [
             g.address, g.pq_public_key,
             sign_governor_key(g, chain_id=client.chain_id, council=deployment.governance_council, key_epoch=1)])
-            for g in joining],
-            f"add the governors of {', '.join(s for s in governors if governors[s] in joining)}"))
+            for g in joining), ("GovernanceCouncil", "changeThreshold", [threshold])],
+            (f"add the governors of {', '.join(s for s in governors if governors[s] in joining)}; "
+            f"threshold {threshold} of {len(governors)}")))
     progress(f"registering {len(sectors())} sectors and the controller, and allowlisting the storm-day overrides, "
              f"through {len(proposals)} council proposals")
     council.pass_proposals(proposals)

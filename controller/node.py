@@ -35,6 +35,7 @@ from controller.commander import Commander
 from controller.crews import CrewPool
 from controller.cyber import IntrusionTally, Quarantine
 from core.config import Settings
+from core.errors import UnknownSector
 from core.messages import Sector
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32, split_event_id, to_bytes32
@@ -57,6 +58,7 @@ class Controller(IsolationSteps, IntrusionResponse):
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.index = Indexer(base / "index.sqlite", client.rpc, deployment, contract_abis())
         self.isolations: dict[int, Isolation] = {}
+        self._unplanned: set[int] = set()  # isolations in sectors without a plug-in here (logged once)
         self._done = self._steps_in_outbox()
         self.tally = IntrusionTally()
         self._chain_view: dict[str, tuple[float, Any]] = {}
@@ -122,7 +124,13 @@ class Controller(IsolationSteps, IntrusionResponse):
                 reintegrations.append((pid, node))
             elif action is Action.ISOLATE and pid not in self.isolations:
                 record = self.client.call1("Registry", "node", to_bytes32(node))
-                sector = Sector(from_bytes32(bytes(record[0])))
+                try:
+                    sector = Sector(from_bytes32(bytes(record[0])))
+                except UnknownSector as exc:  # a sector this process has no plug-in for: the others go on
+                    if pid not in self._unplanned:
+                        self._unplanned.add(pid)
+                        log_line("controller-unknown-sector", proposal=pid, node=node, error=str(exc))
+                    continue
                 steps = dict(self._done.get(pid, {}))
                 asset = str(steps["plan"][1]["asset"]) if "plan" in steps else self._asset_cited(pid, node)
                 iso = Isolation(pid, node, sector, asset, int(record[2]), steps)

@@ -38,6 +38,7 @@ __all__ = [
     "InvalidEvent",
     "QeaimsError",
     "TransactionFailed",
+    "UnknownSector",
 ]
 
 
@@ -47,6 +48,11 @@ class QeaimsError(Exception):
 
 class ConfigError(QeaimsError):
     """A setting, flag or argument has a value the product cannot use."""
+
+
+class UnknownSector(ConfigError, ValueError):
+    """A sector name no registered plug-in provides. A `ValueError` too, so that pydantic reports it as
+    a validation error at a process boundary and the wire parser rejects the message."""
 
 
 class InvalidEvent(ConfigError):

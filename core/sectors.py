@@ -34,9 +34,9 @@ from typing import Any, ClassVar, Protocol
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-from core.errors import ConfigError
+from core.errors import ConfigError, UnknownSector
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "ENV_PLUGINS", "DevNode", "Plugin", "Sector", "discover", "plugin",
+__all__ = ["BUILTIN", "CONTROL_SECTOR", "ENTRY_POINT_GROUP", "ENV_PLUGINS", "DevNode", "Plugin", "Sector", "discover", "plugin",
            "register", "registered", "unregister"]
 
 ENTRY_POINT_GROUP = "qeaims.sectors"
@@ -45,6 +45,9 @@ BUILTIN = ("electricity", "water", "sewage", "healthcare", "transportation", "ba
 """The six sectors this project ships, in the order the city lists them (their plug-ins are
 ``sectors.<name>.plugin:PLUGIN``, declared as entry points). Only the order and the `Sector`
 constants come from here; everything a sector does comes from its plug-in."""
+
+CONTROL_SECTOR = "control"
+"""The self-healing controller's own on-chain sector (it records events, never votes): reserved."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 
@@ -110,10 +113,13 @@ class Sector(str, metaclass=_SectorType):
         if known is not None:
             return known
         if isinstance(value, str) and value not in BUILTIN:
-            discover()
+            try:
+                discover()
+            except ConfigError as exc:  # a broken plug-in reference: this name is not known, and why
+                raise UnknownSector(f"{value!r} is not a sector ({exc})") from None
             if value in _plugins:
                 return _intern(value)
-        raise ValueError(f"{value!r} is not a sector: choose one of {', '.join(_names())}")
+        raise UnknownSector(f"{value!r} is not a sector: choose one of {', '.join(_names())}")
 
     @property
     def value(self) -> str:
@@ -158,8 +164,13 @@ def _names() -> list[str]:
 def register(plugin: Plugin, *, replace: bool = False) -> Sector:
     """Add a sector; its name becomes a valid `Sector`. Registering the same object again is a no-op."""
     name = plugin.name
-    if not _NAME.fullmatch(name):
-        raise ConfigError(f"a sector's name is 2-31 characters a-z, 0-9 and '-', starting with a letter: {name!r}")
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name == CONTROL_SECTOR:
+        raise ConfigError(f"a sector's name is 2-31 characters a-z, 0-9 and '-', starting with a letter, and not "
+                          f"{CONTROL_SECTOR!r} (the controller's): {name!r}")
+    strays = [n.node for n in plugin.nodes if not isinstance(n, DevNode) or n.sector != name]
+    if strays or not isinstance(plugin.operator, str):
+        raise ConfigError(f"sector plug-in {name!r} must list only its own nodes and name its operator"
+                          + (f" (not its own: {', '.join(map(str, strays))})" if strays else ""))
     with _lock:
         present = _plugins.get(name)
         if present is not None and present is not plugin and not replace:
@@ -185,11 +196,16 @@ def discover() -> None:
         if not _discovered:
             refs += [ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)]
         refs += [r.strip() for r in os.environ.get(ENV_PLUGINS, "").split(",") if r.strip()]
+        loaded = [_load(ref) for ref in refs]  # all or nothing: one broken reference registers none
+        fresh = [p for p in loaded if _plugins.get(p.name) is not p]
+        for candidate in fresh:  # check every one before registering any
+            if candidate.name in _plugins or sum(p.name == candidate.name for p in fresh) > 1:
+                raise ConfigError(f"sector {candidate.name!r} is already registered "
+                                  f"(by {type(_plugins.get(candidate.name, candidate)).__module__}); "
+                                  "a plug-in never replaces another")
+        for candidate in fresh:
+            register(candidate)
         _discovered = True
-        for ref in refs:
-            loaded = _load(ref)
-            if _plugins.get(loaded.name) is not loaded:
-                register(loaded)  # a second, different plug-in for a name is refused, never silently swapped
 
 
 def _load(ref: str) -> Plugin:
@@ -206,7 +222,7 @@ def plugin(sector: Sector | str) -> Any:
     discover()
     found = _plugins.get(str(sector))
     if found is None:
-        raise ConfigError(f"unknown sector {str(sector)!r}: choose one of {', '.join(_names())}")
+        raise UnknownSector(f"unknown sector {str(sector)!r}: choose one of {', '.join(_names())}")
     return found
 
 

@@ -16,6 +16,7 @@ from typer._click import exceptions as click_errors
 
 from core.config import load_settings
 from core.errors import AuditFailed, QeaimsError
+from core.sectors import discover
 from keys.errors import KeysError
 from qeaims.commands import (
     audit_cmd,
@@ -74,6 +75,7 @@ def _settings(
 
 def main(argv: list[str] | None = None) -> None:
     try:
+        discover()  # a broken sector plug-in reference is one error line, before any command runs
         code = app(args=argv, prog_name="qeaims", standalone_mode=False)
         if isinstance(code, int) and code != 0:  # typer.Exit(n) is returned, not raised, here
             sys.exit(code)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
-from core.errors import ConfigError
+from core.errors import ConfigError, UnknownSector
 from core.messages import FaultKind, Sector
 from core.sectors import DevNode
 from core.sectors import plugin as _registered_plugin
@@ -156,10 +156,9 @@ class _BySector(Mapping[Sector, T], Generic[T]):
 
     def __getitem__(self, sector: Sector) -> T:
         try:
-            which = Sector(sector)
-        except ValueError:
+            return self._read(plugin_of(Sector(sector)))
+        except UnknownSector:  # not a sector: not in the table
             raise KeyError(sector) from None
-        return self._read(plugin_of(which))
 
     def __iter__(self) -> Iterator[Sector]:
         return iter(list(Sector))

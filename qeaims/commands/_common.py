@@ -11,7 +11,8 @@ from rich.console import Console
 
 from chain.consortium import sectors
 from core.config import Settings
-from core.errors import ConfigError, IdentityError
+from core.errors import ConfigError, IdentityError, QeaimsError
+from core.messages import Sector
 from keys.identity import HybridIdentity
 from keys.keystore import load_keystore
 
@@ -53,3 +54,15 @@ def check_sector(name: str) -> str:
 
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def sector_help(suffix: str = "") -> str:
+    """The registered sectors for an option's help text, read when the command is defined.
+
+    A broken ``QEAIMS_SECTOR_PLUGINS`` must not turn importing the command into a traceback: the
+    help then says so, and `qeaims.cli.main` reports the broken reference as one ``error:`` line."""
+    try:
+        names = ", ".join(s.value for s in Sector)
+    except QeaimsError:
+        names = "a registered sector (the sector plug-ins did not load)"
+    return names + suffix

@@ -38,7 +38,7 @@ from oracles.training import (
     save_model,
     train_sector,
 )
-from qeaims.commands._common import console, err_console, print_json, settings_of
+from qeaims.commands._common import console, err_console, print_json, sector_help, settings_of
 from sectors.runner import parse_sector
 
 app = typer.Typer(help="Anomaly detection: the oracles' sector models and detector benchmarks.",
@@ -132,7 +132,7 @@ def _sectors(name: str) -> list[Sector]:
 @app.command("train")
 def train(
     ctx: typer.Context,
-    sector: Annotated[str, typer.Option(help=f"{', '.join(s.value for s in Sector)} or all")],
+    sector: Annotated[str, typer.Option(help=sector_help(" or all"))],
     rows: Annotated[int | None, typer.Option(min=8, help="training rows (default: per sector, see PLANS)")] = None,
     seed: Annotated[int, typer.Option(min=0, help="twin seed of the normal run")] = 0,
     detector: Annotated[str | None, typer.Option(
@@ -184,7 +184,7 @@ def _summary(model: SectorModel, path: Path, seconds: float) -> dict[str, Any]:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    sector: Annotated[str, typer.Option(help=", ".join(s.value for s in Sector))],
+    sector: Annotated[str, typer.Option(help=sector_help())],
     verify: Annotated[bool, typer.Option("--verify", help="also check the hash and load the model")] = False,
 ) -> None:
     """Print a saved model's sidecar (JSON): sector, sensors, calibration, sha256."""
@@ -198,7 +198,7 @@ def show(
 
 @app.command("attribution")
 def attribution(
-    sector: Annotated[str, typer.Option(help=f"{', '.join(s.value for s in Sector)} or all")],
+    sector: Annotated[str, typer.Option(help=sector_help(" or all"))],
     train_seed: Annotated[int, typer.Option(min=0, help="twin seed of the training run")] = 0,
     eval_seed: Annotated[list[int] | None, typer.Option(
         help="twin seed of an evaluation run (repeatable); default 1, 2, 3")] = None,

@@ -14,6 +14,7 @@ time-to-impact, which the controller's cascade analysis reports.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from core.errors import ConfigError
@@ -22,7 +23,7 @@ from sectors.graph import build_graph
 from sectors.plugin import plugin_of
 from sectors.remote import SimControl
 
-__all__ = ["DEPENDENT_FAULTS", "SCENARIOS", "ByzantineVote", "Scenario", "Step", "all_scenarios", "cascade", "scenario",
+__all__ = ["DEPENDENT_FAULTS", "ByzantineVote", "Scenario", "Step", "all_scenarios", "cascade", "scenario",
            "sector_scenarios"]
 
 DEPENDENT_FAULTS: dict[str, tuple[Sector, FaultKind, str]] = {
@@ -118,24 +119,27 @@ def _storm_day() -> Scenario:
                     "a spoofed pressure sensor", steps, settle_s=5400)
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario("feeder-fault", "a fault near the head of feeder 1 stops the water pump, the sewage lift station and "
-             "ATMs it powers, and puts hospital-1 at risk through its water supply",
-             (fault(300, Sector.ELECTRICITY, FaultKind.LINE_FAULT, "line-2"), *cascade("feeder-1", 300)),
-             settle_s=3600),
-    Scenario("water-main-break", "a trunk main breaks; its valve segment is closed around it",
-             (fault(300, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"),), settle_s=7200),
-    Scenario("sewage-pump-failure", "the duty pump of lift station PS1 fails in heavy rain",
-             (rain(0, 25.0), fault(900, Sector.SEWAGE, FaultKind.PUMP_FAILURE, "pump:P1")), settle_s=3600),
-    Scenario("spoofed-sensor", "an attacker biases a water pressure reading; nothing may be isolated for it",
-             (attack(300, Sector.WATER, AttackKind.BIAS, "junction:147/pressure_m", magnitude=-12.5),),
-             settle_s=3600),
-    Scenario("data-centre-outage", "the primary data centre of the payment network goes down",
-             (fault(600, Sector.BANKING, FaultKind.OUTAGE, "dc-primary"),), settle_s=7200),
-    Scenario("byzantine-oracle", "a compromised water oracle proposes isolating a healthy pump on its own",
-             (), settle_s=1800, byzantine=(ByzantineVote(120, "water-4", "pump-2"),)),
-    _storm_day(),
-)}
+@functools.cache
+def _curated() -> dict[str, Scenario]:
+    """The city's own scenarios, built on first use (their cascades read the registered sectors' graph)."""
+    return {s.name: s for s in (
+        Scenario("feeder-fault", "a fault near the head of feeder 1 stops the water pump, the sewage lift station and "
+                 "ATMs it powers, and puts hospital-1 at risk through its water supply",
+                 (fault(300, Sector.ELECTRICITY, FaultKind.LINE_FAULT, "line-2"), *cascade("feeder-1", 300)),
+                 settle_s=3600),
+        Scenario("water-main-break", "a trunk main breaks; its valve segment is closed around it",
+                 (fault(300, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"),), settle_s=7200),
+        Scenario("sewage-pump-failure", "the duty pump of lift station PS1 fails in heavy rain",
+                 (rain(0, 25.0), fault(900, Sector.SEWAGE, FaultKind.PUMP_FAILURE, "pump:P1")), settle_s=3600),
+        Scenario("spoofed-sensor", "an attacker biases a water pressure reading; nothing may be isolated for it",
+                 (attack(300, Sector.WATER, AttackKind.BIAS, "junction:147/pressure_m", magnitude=-12.5),),
+                 settle_s=3600),
+        Scenario("data-centre-outage", "the primary data centre of the payment network goes down",
+                 (fault(600, Sector.BANKING, FaultKind.OUTAGE, "dc-primary"),), settle_s=7200),
+        Scenario("byzantine-oracle", "a compromised water oracle proposes isolating a healthy pump on its own",
+                 (), settle_s=1800, byzantine=(ByzantineVote(120, "water-4", "pump-2"),)),
+        _storm_day(),
+    )}
 
 
 def sector_scenarios() -> dict[str, Scenario]:
@@ -153,7 +157,8 @@ def sector_scenarios() -> dict[str, Scenario]:
 
 def all_scenarios() -> dict[str, Scenario]:
     """The city's scenarios, then one per registered sector (a sector added later brings its own)."""
-    return {**SCENARIOS, **{k: v for k, v in sector_scenarios().items() if k not in SCENARIOS}}
+    curated = _curated()
+    return {**curated, **{k: v for k, v in sector_scenarios().items() if k not in curated}}
 
 
 def scenario(name: str) -> Scenario:

@@ -127,3 +127,106 @@ def test_a_plug_in_cannot_take_over_a_registered_sector(monkeypatch: pytest.Monk
     assert plugin_of(Sector.WATER) is original
     with pytest.raises(ConfigError, match="built-in"):
         registry.unregister("water")
+
+
+def test_a_deploy_that_adds_governors_raises_the_council_threshold_to_two_thirds(heating: Sector, tmp_path: Path) -> None:
+    """Review F2: seven governors with the six-governor threshold of 4 would let a minority act."""
+    from chain.deploy import council_threshold_for
+
+    assert [council_threshold_for(n, 4) for n in (6, 7, 9)] == [4, 5, 6]
+    chain = make_chain(tmp_path / "home")
+    try:
+        assert len(chain.client.call1("GovernanceCouncil", "governors")) == 7
+        assert chain.client.call1("GovernanceCouncil", "threshold") == 5
+    finally:
+        stop_anvil(chain.settings)
+
+
+def test_an_isolation_in_a_sector_this_controller_has_no_plug_in_for_stops_nothing_else(
+        heating: Sector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review F1: a controller started without the heating plug-in used to die (ValueError) on the
+    heating isolation, and again after every restart, leaving the water isolation unplanned."""
+    from chain.deploy import dev_controller
+    from controller.commander import Commander
+    from controller.node import Controller
+    from controller.planning import TwinPlanner
+    from tests.support import isolate_by_quorum
+
+    chain = make_chain(tmp_path / "home")
+    try:
+        water = isolate_by_quorum(chain, "water", "pump-1", "pump:10")
+        heat = isolate_by_quorum(chain, "heating", "heat-plant-1", "pump:P1")
+        monkeypatch.delenv(registry.ENV_PLUGINS)
+        registry.unregister("heating")  # this controller's process was started without the plug-in
+        ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                         identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner())
+        try:
+            ctl.index.sync()
+            open_isolations, _ = ctl._discover()
+            assert [i.proposal for i in open_isolations] == [water]
+            assert heat in ctl._unplanned
+        finally:
+            ctl.close()
+    finally:
+        stop_anvil(chain.settings)
+        monkeypatch.setenv(registry.ENV_PLUGINS, PLUGIN_REF)
+        registry.discover()  # the fixture's teardown forgets it again
+
+
+def test_plug_ins_are_checked_before_any_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review F4–F6: one broken reference registers none (and is reported again, not 'fixed' by a
+    retry); a plug-in cannot list another sector's nodes (that would raise a built-in sector's
+    isolation cap) nor take the controller's reserved sector name."""
+    import dataclasses
+    import types
+
+    from core.errors import ConfigError, UnknownSector
+    from sectors.plugin import by_sector
+    from tests.plugins.heating.plugin import PLUGIN
+
+    monkeypatch.setenv(registry.ENV_PLUGINS, f"{PLUGIN_REF},tests.plugins.heating.plugin:MISSING")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="cannot be loaded"):
+            registry.discover()
+    with pytest.raises(UnknownSector, match="cannot be loaded"):
+        Sector("heating")
+    assert "heating" not in registry._plugins  # nothing half-registered
+    monkeypatch.delenv(registry.ENV_PLUGINS)
+    with pytest.raises(KeyError):
+        by_sector(lambda p: p.report_period_s)["gas"]  # type: ignore[index]
+    intruder = types.SimpleNamespace(name="gas", operator="city-gas",
+                                     nodes=(registry.DevNode("pump-9", "water", "pump-station", 3),))
+    with pytest.raises(ConfigError, match="only its own nodes"):
+        registry.register(intruder)
+    with pytest.raises(ConfigError, match="controller"):
+        registry.register(dataclasses.replace(PLUGIN, name="control", nodes=()))
+    assert [s.value for s in Sector] == list(registry.BUILTIN)
+
+
+def test_an_unknown_sector_at_a_boundary_is_a_validation_error_and_a_rejected_message() -> None:
+    """Review F3: an unknown sector is a pydantic validation error and the wire parser rejects the
+    message (it used to escape both as a ConfigError)."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from bus.errors import MessageRejected
+    from bus.mqtt import parse_message
+    from core.messages import Reading
+
+    with pytest.raises(ValidationError, match="not a sector"):
+        Reading(sector="gas", asset_id="a", sensor_id="s", quantity="q", unit="u", value=1.0,
+                timestamp=datetime.now(UTC))
+    body = b'{"quantity": "q", "unit": "u", "value": 1.0, "timestamp": "2026-12-04T08:00:00Z"}'
+    with pytest.raises(MessageRejected):
+        parse_message("qeaims/gas/a/s", body, now=datetime.now(UTC))
+
+
+def test_a_broken_plug_in_reference_is_one_error_line_not_a_traceback(tmp_path: Path) -> None:
+    from core.config import load_settings
+
+    env = cli_env(load_settings(home=tmp_path / "home")) | {registry.ENV_PLUGINS: "no.such.module:PLUGIN"}
+    result = run_cli(["scenario", "list"], env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: sector plug-in 'no.such.module:PLUGIN' cannot be loaded: No module named 'no'"]
