@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from chain.deploy import dev_oracle, governor_keystore
 from chain.manifest import load_deployment
@@ -15,6 +17,8 @@ from core.messages import Sector
 from keys.identity import HybridIdentity
 from keys.keystore import load_keystore
 from sectors.runner import TwinRunner
+
+T = TypeVar("T")
 
 
 def oracle(settings: Settings, sector: str, index: int) -> HybridIdentity:
@@ -30,10 +34,25 @@ def recorder(chain_client, settings: Settings, identity: HybridIdentity) -> Even
         settings.outbox_dir, identity.address, load_deployment(settings.manifest_path).deployment_id))
 
 
+def wait_until(predicate: Callable[[], T], timeout_s: float = 10.0, *, what: str = "the condition",
+               interval_s: float = 0.02) -> T:
+    """Poll `predicate` until it returns something truthy (returned), for at most `timeout_s`.
+
+    For conditions that no event announces (a row in another process's database, a pid gone); the
+    short interval keeps a test from sleeping longer than the condition takes. An AssertionError
+    names `what` when it never comes true."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(interval_s)
+
+
 def wait_journaled(settings: Settings, timeout_s: float = 10.0) -> int:
     """Block until the keeper has journaled the chain's head (what survives a hard kill)."""
-    import time
-
     from chain.node import chain_status
 
     deadline = time.monotonic() + timeout_s
