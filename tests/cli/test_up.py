@@ -10,6 +10,7 @@ import time
 from tests.cli.test_cli import _one_line_error
 from tests.conftest import free_port, run_cli
 from tests.oracles.test_oracle_node import ledger_events
+from tests.support import wait_until
 
 
 def assert_one_line_error(result, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -29,13 +30,8 @@ def test_up_runs_a_sector_end_to_end_restarts_a_killed_oracle_and_down_stops_it(
         names = sorted(c["name"] for c in status["components"])
         assert names == ["broker", "controller", *(f"oracle-banking-{i}" for i in range(1, 5)), "twin-banking"]
         # the twin's readings travel broker → four oracles → four streams of anchored roots
-        deadline = time.monotonic() + 120
-        while True:
-            oracles = {o.lower() for o, _, _ in ledger_events(chain, "telemetry-root")}
-            if len(oracles) == 4:
-                break
-            assert time.monotonic() < deadline, "not every oracle anchored telemetry"
-            time.sleep(1)
+        wait_until(lambda: len({o.lower() for o, _, _ in ledger_events(chain, "telemetry-root")}) == 4, 120,
+                   what="every oracle to anchor telemetry", interval_s=0.25)
 
         victim = next(c for c in status["components"] if c["name"] == "oracle-banking-2")
         os.kill(victim["pid"], signal.SIGKILL)
@@ -88,10 +84,7 @@ def test_down_stops_components_whose_supervisor_was_killed(fresh_chain) -> None:
         stopped = run_cli(["down", "--keep-chain"], env, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
     assert "4 orphaned components stopped" in stopped.stdout
-    deadline = time.monotonic() + 10
-    while any(_alive(p) for p in children):
-        assert time.monotonic() < deadline, "orphans survived qeaims down"
-        time.sleep(0.2)
+    wait_until(lambda: not any(_alive(p) for p in children), 10, what="the orphans to go (qeaims down)")
 
 
 def _alive(pid: int) -> bool:

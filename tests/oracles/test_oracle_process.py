@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,15 +26,11 @@ from sectors.publish import TwinPublisher
 from sectors.runner import open_twin
 from tests.conftest import free_port
 from tests.oracles.test_oracle_node import ledger_events
-from tests.support import oracle, wait_journaled
+from tests.support import oracle, wait_journaled, wait_until
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    wait_until(check, timeout_s, what=what, interval_s=0.05)
 
 
 def count(db: Path, sql: str) -> int:

@@ -134,7 +134,7 @@ def test_baseline_manual_repair_and_refusals() -> None:
 def test_a_running_twin_publishes_its_service_level() -> None:
     port = free_port()
     got: list[dict[str, object]] = []
-    arrived = threading.Event()
+    arrived, subscribed = threading.Event(), threading.Event()
 
     def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
         got.append(json.loads(message.payload))
@@ -145,11 +145,12 @@ def test_a_running_twin_publishes_its_service_level() -> None:
         watcher = paho.Client(CallbackAPIVersion.VERSION2, client_id="scenario")
         watcher.username_pw_set("scenario")
         watcher.on_message = on_message
+        watcher.on_subscribe = lambda *_: subscribed.set()
         watcher.connect("127.0.0.1", port)
         watcher.loop_start()
         try:
             watcher.subscribe(svc_topic(Sector.BANKING), 0)
-            time.sleep(0.5)
+            assert subscribed.wait(10), "the broker did not acknowledge the subscription"
             twin.run(threading.Event(), steps=2)
             assert arrived.wait(10), "no qeaims-svc message"
             deadline = time.monotonic() + 5
