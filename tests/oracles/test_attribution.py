@@ -13,20 +13,21 @@ import pytest
 
 from core.messages import FaultKind, Sector, VerdictKind
 from oracles.detect.attribution import DEFAULT_FAULTS, FaultCase, evaluate_attribution, run_case
-from oracles.training import SectorModel, collect_normal, normal_twin, train_sector
+from oracles.training import SectorModel, collect_normal, normal_twin
 from qeaims.cli import main
+from tests.conftest import ModelCache
 
 EVAL_SEEDS = (1, 2)
 
 
 @pytest.fixture(scope="module")
-def bank() -> SectorModel:
-    return train_sector(Sector.BANKING, seed=0)
+def bank(model_cache: ModelCache) -> SectorModel:
+    return model_cache.train(Sector.BANKING, seed=0)
 
 
 @pytest.fixture(scope="module")
-def health() -> SectorModel:
-    return train_sector(Sector.HEALTHCARE, seed=0)
+def health(model_cache: ModelCache) -> SectorModel:
+    return model_cache.train(Sector.HEALTHCARE, seed=0)
 
 
 @pytest.mark.parametrize("seed", EVAL_SEEDS)
@@ -58,10 +59,10 @@ def test_banking_matrix_has_no_wrongful_vote_and_no_false_alarm(bank: SectorMode
     assert atm2 and all(r.asset == "atm-cluster-2" and r.anchor is None for r in atm2)
 
 
-def test_threshold_covers_the_training_rows() -> None:
+def test_threshold_covers_the_training_rows(model_cache: ModelCache) -> None:
     # a short run's held-back rows are a quiet night: the threshold may not sit below the scores of
     # the rows the detector was fit on (a fresh twin then raised verdicts from its third row)
-    short = train_sector(Sector.BANKING, rows=200)
+    short = model_cache.train(Sector.BANKING, rows=200)
     with normal_twin(Sector.BANKING) as runner:
         _, rows = collect_normal(runner, rows=200)
     assert short.model.score(rows)[: short.model.n_train].max() <= short.model.threshold

@@ -31,20 +31,20 @@ from oracles.training import (
     normal_twin,
     save_model,
     sidecar_path,
-    train_sector,
 )
 from sectors.sewage.weather import STORM_MM_H, rain_series
+from tests.conftest import ModelCache
 from tests.oracles.test_training import watch
 
 
 @pytest.fixture(scope="module")
-def sewage() -> SectorModel:
-    return train_sector(Sector.SEWAGE)
+def sewage(model_cache: ModelCache) -> SectorModel:
+    return model_cache.train(Sector.SEWAGE)
 
 
 @pytest.fixture(scope="module")
-def health() -> SectorModel:
-    return train_sector(Sector.HEALTHCARE)
+def health(model_cache: ModelCache) -> SectorModel:
+    return model_cache.train(Sector.HEALTHCARE)
 
 
 # --- sewage: rain is weather ----------------------------------------------------------------------
@@ -123,10 +123,10 @@ def test_an_empty_road_is_not_a_stuck_loop_but_a_held_count_is() -> None:
 
 
 @pytest.mark.slow
-def test_morning_peak_raises_no_link_verdict() -> None:
+def test_morning_peak_raises_no_link_verdict(model_cache: ModelCache) -> None:
     # an hour of the peak on a day the model has not seen: queues at red lights, links that empty
     # out and read their free-flow speed for half an hour; before: 9 to 15 verdicts a run
-    model = train_sector(Sector.TRANSPORTATION)
+    model = model_cache.train(Sector.TRANSPORTATION)
     normal = run_case(model, FaultCase(None, max_rows=60), seed=1)
     assert normal.false_alarms == () and normal.wrongful == ()
 

@@ -33,6 +33,7 @@ from oracles.training import (
     train_sector,
 )
 from sectors.runner import TwinRunner
+from tests.conftest import ModelCache
 
 NORMAL_STEPS = 50
 MAX_FALSE_ALARMS = 2
@@ -148,8 +149,8 @@ def test_classify_rule() -> None:
 # --- persistence -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def bank() -> SectorModel:
-    return train_sector(Sector.BANKING, rows=200)
+def bank(model_cache: ModelCache) -> SectorModel:
+    return model_cache.train(Sector.BANKING, rows=200)
 
 
 def test_round_trip_gives_identical_scores(bank: SectorModel, tmp_path: Path) -> None:
