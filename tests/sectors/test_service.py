@@ -61,7 +61,6 @@ def test_sewage_station_failure_in_rain_spills() -> None:
     assert faulted.detail["overflow_m3s"] > 0.1 and faulted.availability < 0.2
 
 
-@pytest.mark.slow  # ~18 s of uxsim
 def test_transport_dark_signal_slows_trips() -> None:
     from sectors.transportation import TransportTwin
 
