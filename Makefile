@@ -1,13 +1,18 @@
 # QEAIMS: the two commands are `make demo` and `make test`. Both install what is missing first:
 # the Python side into .venv/ (pinned in pyproject.toml), the npm side (Foundry, solc-js,
 # OpenZeppelin, forge-std) into node_modules/ (pinned in package-lock.json).
+# While editing: `make check` (lint, types, layers, unit tests; under 2 minutes). The long campaigns
+# stay out of `make test`: `make test-slow` (the pytest `slow` suites), `make invariants` (deep forge profile).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 FORGE  := node_modules/.bin/forge
+# pytest-xdist workers: each gets its own Anvil, ports and tmp dirs (tests/conftest.py)
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
-.PHONY: install demo test lint test-contracts test-python slither bench-ledger clean
+.PHONY: install demo test check lint test-contracts test-python test-unit test-slow invariants slither bench-ledger clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -37,9 +42,13 @@ demo: install build/.built
 
 test: lint slither test-contracts test-python
 
+# lint, types, the layer contracts and the unit tests (no chain, no processes): the quick loop
+check: lint test-unit
+
 lint: install
 	$(BIN)/ruff check bus core chain qeaims keys sectors oracles controller tests
 	$(BIN)/mypy --strict bus core chain qeaims keys sectors oracles controller
+	$(BIN)/lint-imports
 
 # The invariant suites append their per-action call counts to build/invariant-metrics/ (summed by
 # scripts/invariant_metrics.py); FOUNDRY_PROFILE=deep runs >= 100,000 calls per invariant.
@@ -47,8 +56,23 @@ test-contracts: install
 	rm -rf build/invariant-metrics && mkdir -p build/invariant-metrics
 	$(FORGE) test
 
+# Every Python test but the `slow` campaigns (tests/conftest.py skips them unless QEAIMS_SLOW=1).
 test-python: install build/.built
-	$(BIN)/pytest
+	$(PYTEST)
+
+test-unit: install
+	$(PYTEST) -m unit
+
+# The pytest campaigns kept out of `make test` (models trained on the expensive twins, whole-sector
+# attribution matrices): minutes each.
+test-slow: install build/.built
+	QEAIMS_SLOW=1 $(PYTEST) -m slow
+
+# The deep invariant profile (>= 100,000 handler calls per invariant), then the per-action call counts.
+invariants: install
+	rm -rf build/invariant-metrics && mkdir -p build/invariant-metrics
+	FOUNDRY_PROFILE=deep $(FORGE) test --match-test invariant
+	$(BIN)/python scripts/invariant_metrics.py
 
 # Slither pins web3<8, so it lives in its own venv; FOUNDRY_OUT keeps its forced rebuild away from build/out.
 # The gate: any High or Medium finding fails (--fail-medium); Low and Informational ones are listed with
