@@ -76,8 +76,6 @@ def free_port() -> int:
     """
     global _next_port
     index = _worker_index()
-    if index is None and os.environ.get("QEAIMS_TEST_EPHEMERAL_PORTS"):
-        return _ephemeral_port()
     base = _PORT_BASE + _PORT_SPAN * ((index or 0) % 8)
     if _next_port is None:
         _next_port = random.Random(os.getpid()).randrange(_PORT_SPAN)
@@ -279,9 +277,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip_slow = pytest.mark.skip(reason="slow: set QEAIMS_SLOW=1 (make test-slow) to run it")
     for item in items:
         kind = _kind(item)
-        for other in KINDS:
-            if other != kind:
-                assert item.get_closest_marker(other) is None, f"{item.nodeid} is marked both {kind} and {other}"
+        both = [other for other in KINDS if other != kind and item.get_closest_marker(other) is not None]
+        if both:
+            raise pytest.UsageError(f"{item.nodeid} is marked {kind} and {both[0]}: a test is one of {', '.join(KINDS)}")
         item.add_marker(getattr(pytest.mark, kind))
         if item.get_closest_marker("slow") is not None and not run_slow:
             item.add_marker(skip_slow)
