@@ -49,6 +49,7 @@ lint: install
 	$(BIN)/ruff check bus core chain qeaims keys sectors oracles controller tests
 	$(BIN)/mypy --strict bus core chain qeaims keys sectors oracles controller
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/import_cycles.py
 
 # The invariant suites append their per-action call counts to build/invariant-metrics/ (summed by
 # scripts/invariant_metrics.py); FOUNDRY_PROFILE=deep runs >= 100,000 calls per invariant.

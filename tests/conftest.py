@@ -154,7 +154,11 @@ def make_chain(home: Path, **overrides: object) -> Chain:
     settings = load_settings(home=home, rpc_port=free_port(), scrypt_n=FAST_SCRYPT_N, **overrides)
     _build_contracts_once()
     start_anvil(settings)
-    client, deployment = deploy_dev_consortium(settings)
+    try:
+        client, deployment = deploy_dev_consortium(settings)
+    except BaseException:  # a failed deploy must not leave its Anvil and keeper running after the test
+        stop_anvil(settings)
+        raise
     return Chain(settings, client, deployment)
 
 

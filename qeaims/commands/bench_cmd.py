@@ -9,7 +9,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.errors import ConfigError
-from qeaims import bench_heal, bench_ingest
 from qeaims.bench_ledger import result_dict, run_ledger_bench
 from qeaims.commands._common import console, err_console, print_json
 
@@ -58,6 +57,7 @@ def ingest(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Sensor readings per second taken in, checked, stored, Merkle-batched and anchored on a private Anvil."""
+    from qeaims import bench_ingest  # imported when run: the benchmarks pull in the twins and the detectors
     with Progress(TextColumn("ingesting"), BarColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("bench", total=seconds, rate="starting chain, consortium and producers")
@@ -98,6 +98,7 @@ def heal(
 ) -> None:
     """Fault onset → quorum isolation on-chain → service restored, over injected faults on a private Anvil."""
     from core.messages import Sector
+    from qeaims import bench_heal
     from sectors.runner import parse_sector
 
     chosen = parse_sector(sector)
