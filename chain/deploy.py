@@ -250,14 +250,15 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     council = Council(client, founders)
     registry = deployment.registry
     proposals: list[tuple[list[Call], str]] = []
+    operator_of = operators()
     for sector in sectors():
         calls: list[Call] = [] if sector in BUILTIN else [("Registry", "addSector", [to_bytes32(sector)])]
-        calls.append(("Registry", "addOperator", [to_bytes32(operators()[sector]), to_bytes32(sector)]))
+        calls.append(("Registry", "addOperator", [to_bytes32(operator_of[sector]), to_bytes32(sector)]))
         for oracle in oracles[sector]:
             pop = sign_registration(oracle, chain_id=client.chain_id, registry=registry,
-                                    sector=to_bytes32(sector), operator=to_bytes32(operators()[sector]))
+                                    sector=to_bytes32(sector), operator=to_bytes32(operator_of[sector]))
             calls.append(("Registry", "registerOracle", [oracle.address, to_bytes32(sector),
-                                                         to_bytes32(operators()[sector]), oracle.pq_public_key, pop]))
+                                                         to_bytes32(operator_of[sector]), oracle.pq_public_key, pop]))
         for node in (n for n in nodes() if n.sector == sector):
             calls.append(("Registry", "addNode", [to_bytes32(node.node), to_bytes32(sector), to_bytes32(node.kind),
                                                   node.criticality, [to_bytes32(d) for d in node.depends_on]]))

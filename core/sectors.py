@@ -219,8 +219,10 @@ def _load(ref: str) -> Plugin:
 
 def plugin(sector: Sector | str) -> Any:
     """The plug-in of a sector (typed `Any` here; `sectors.plugin.plugin_of` returns a `SectorPlugin`)."""
-    discover()
     found = _plugins.get(str(sector))
+    if found is None:  # only a name not yet registered is worth a discovery (this is on the verdict path)
+        discover()
+        found = _plugins.get(str(sector))
     if found is None:
         raise UnknownSector(f"unknown sector {str(sector)!r}: choose one of {', '.join(_names())}")
     return found

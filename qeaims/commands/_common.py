@@ -9,12 +9,12 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from chain.consortium import sectors
 from core.config import Settings
 from core.errors import ConfigError, IdentityError, QeaimsError
 from core.messages import Sector
 from keys.identity import HybridIdentity
 from keys.keystore import load_keystore
+from sectors.runner import parse_sector
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,9 +47,7 @@ def load_identity(settings: Settings, **kwargs: Any) -> HybridIdentity:
 
 
 def check_sector(name: str) -> str:
-    if name not in sectors():
-        raise ConfigError(f"unknown sector {name!r}: choose one of {', '.join(sectors())}")
-    return name
+    return parse_sector(name).value
 
 
 def print_json(value: Any) -> None:
