@@ -46,8 +46,8 @@ test: lint slither test-contracts test-python
 check: lint test-unit
 
 lint: install
-	$(BIN)/ruff check bus core chain qeaims keys sectors oracles controller tests
-	$(BIN)/mypy --strict bus core chain qeaims keys sectors oracles controller
+	$(BIN)/ruff check bus core chain links qeaims keys sectors oracles controller tests
+	$(BIN)/mypy --strict bus core chain links qeaims keys sectors oracles controller
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/import_cycles.py
 

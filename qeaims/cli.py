@@ -26,6 +26,9 @@ from qeaims.commands import (
     event_cmd,
     gov_cmd,
     keys_cmd,
+    kme_cmd,
+    link_cmd,
+    qkd_cmd,
     quorum_cmd,
     run_cmd,
     scenario_cmd,
@@ -51,8 +54,11 @@ app.add_typer(quorum_cmd.app, name="isolation")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(detect_cmd.app, name="detect")
 app.add_typer(scenario_cmd.app, name="scenario")
+app.add_typer(qkd_cmd.app, name="qkd")
+app.add_typer(link_cmd.app, name="link")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
+app.command("kme")(kme_cmd.kme)
 app.command("oracle")(run_cmd.oracle)
 app.command("twin")(run_cmd.twin)
 app.command("broker")(run_cmd.broker)
