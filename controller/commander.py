@@ -13,11 +13,9 @@ import threading
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import paho.mqtt.client as paho
 
 from bus.client import NamedClient
+from bus.secure import SecureLinks
 from core.errors import QeaimsError
 from core.messages import ActuatorCommand, Sector
 from sectors.remote import SimControl, cmd_topic, sim_topic
@@ -48,11 +46,11 @@ class Ack:
 
 
 class Commander(NamedClient):
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, client_id: str = "controller") -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, client_id: str = "controller",
+                 links: SecureLinks | None = None) -> None:
         # the pause after connecting puts the acknowledgement subscription in place before any command
-        super().__init__(client_id, host=host, port=port, settle_s=0.2)
-        self._client.on_message = self._on_ack
-        self._client.on_connect = lambda c, *_: c.subscribe([(ACK_FILTER, 1), (SVC_FILTER, 0)])
+        super().__init__(client_id, host=host, port=port, settle_s=0.2, links=links)
+        self._listen([(ACK_FILTER, 1), (SVC_FILTER, 0)], self._on_ack)
         self._acks: list[Ack] = []
         self._heard: dict[str, float] = {}  # sector → when it last published anything we read
         self._cond = threading.Condition()
@@ -62,12 +60,12 @@ class Commander(NamedClient):
         heard = self._heard.get(sector.value)
         return heard is not None and time.monotonic() - heard < ONLINE_S
 
-    def _on_ack(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        self._heard[message.topic.rpartition("/")[2]] = time.monotonic()
-        if not message.topic.startswith("qeaims-ack/"):
+    def _on_ack(self, topic: str, payload: bytes) -> None:
+        self._heard[topic.rpartition("/")[2]] = time.monotonic()
+        if not topic.startswith("qeaims-ack/"):
             return  # a service level: only who is online matters here
         try:
-            body = json.loads(message.payload)
+            body = json.loads(payload)
             ack = Ack(str(body["ref"]), str(body["what"]), bool(body["ok"]), str(body["error"]), str(body["at"]))
         except (ValueError, KeyError, TypeError):
             return
@@ -97,7 +95,7 @@ class Commander(NamedClient):
     def post(self, commands: list[ActuatorCommand]) -> None:
         """Send commands without waiting (each device takes its own in order at its next step)."""
         for command in commands:
-            self._client.publish(cmd_topic(command.sector), command.model_dump_json(), qos=1)
+            self._send(cmd_topic(command.sector), command.model_dump_json().encode(), qos=1)
 
     def answers(self, commands: list[ActuatorCommand], *, timeout_s: float,
                 skip: Collection[Sector] = ()) -> list[Ack | None]:
@@ -128,7 +126,7 @@ class Commander(NamedClient):
 
     def post_control(self, sector: Sector, control: SimControl) -> str:
         """Send a simulation control without waiting; returns what `take_ack` matches its answer by."""
-        self._client.publish(sim_topic(sector), control.model_dump_json(), qos=1)
+        self._send(sim_topic(sector), control.model_dump_json().encode(), qos=1)
         return f"{control.op} {control.kind} {control.target}".strip()
 
     def take_ack(self, what: str, ref: str = "") -> Ack | None:
@@ -138,6 +136,6 @@ class Commander(NamedClient):
 
     def control(self, sector: Sector, control: SimControl, *, timeout_s: float = 30.0) -> Ack:
         """Send one simulation control (a crew's repair in the twin) and wait for its answer."""
-        self._client.publish(sim_topic(sector), control.model_dump_json(), qos=1)
+        self._send(sim_topic(sector), control.model_dump_json().encode(), qos=1)
         what = f"{control.op} {control.kind} {control.target}".strip()
         return self._wait("", what, timeout_s)

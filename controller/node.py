@@ -31,6 +31,7 @@ from chain.recorder import EventRecorder
 from controller._controller_state import SENSOR_QUARANTINE, STEP_KINDS, Isolation, Planner, log_line
 from controller._intrusion_response import IntrusionResponse
 from controller._isolation_steps import IsolationSteps
+from controller.link_watch import LinkWatch
 from controller.commander import Commander
 from controller.crews import CrewPool
 from controller.cyber import IntrusionTally, Quarantine
@@ -63,6 +64,7 @@ class Controller(IsolationSteps, IntrusionResponse):
         self.tally = IntrusionTally()
         self._chain_view: dict[str, tuple[float, Any]] = {}
         self.quarantines = self._quarantines_in_outbox()
+        self.link_watch: LinkWatch | None = None  # the secure links' on-chain record, when they run
 
     def close(self) -> None:
         self.index.close()
@@ -152,3 +154,5 @@ class Controller(IsolationSteps, IntrusionResponse):
             if waiting is not None and not waiting.finished:
                 self._reintegrate(waiting, pid)
         self._respond_to_intrusions()
+        if self.link_watch is not None:
+            self.link_watch.record(self.recorder)

@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 from chain.connect import connect
 from chain.deploy import controller_keystore
+from bus.secure import SecureLinks
 from controller.commander import Commander, CommandTimeout
+from controller.link_watch import LinkWatch
 from controller.node import Controller, Planner, log_line
 from core.config import Settings
 from core.errors import ChainError, IdentityError, QeaimsError
@@ -27,16 +29,23 @@ BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "127.0.0.1", mqtt_port: int = 1883,
                    speed: float = 1.0, stop: threading.Event | None = None,
-                   on_ready: Callable[[Controller], None] | None = None) -> None:
+                   on_ready: Callable[[Controller], None] | None = None, links: SecureLinks | None = None) -> None:
+    """Run until `stop`; with `links`, commands go through the controller's secure links and every
+    link's sessions and QKD alarms are recorded on-chain (`controller.link_watch`)."""
     keystore = controller_keystore(settings)
     if not keystore.is_file():
         raise IdentityError(f"no controller keystore at {keystore}: `qeaims deploy` creates it")
     identity = load_keystore(keystore, settings.passphrase)
     client, deployment = connect(settings)
     stop = stop or threading.Event()
-    with Commander(host=mqtt_host, port=mqtt_port) as commander:
+    watch = None
+    if links is not None:
+        watch = LinkWatch(plan=links.plan, directory=links.directory, kme=links.kme, host=mqtt_host,
+                          port=mqtt_port).start()
+    with Commander(host=mqtt_host, port=mqtt_port, links=links) as commander:
         controller = Controller(settings=settings, client=client, deployment=deployment, identity=identity,
                                 commander=commander, planner=planner, speed=speed)
+        controller.link_watch = watch
         log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
         if on_ready is not None:
             on_ready(controller)
@@ -62,3 +71,5 @@ def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "12
             log_line("controller-stopped", controller=identity.address,
                      open=[i.proposal for i in controller.isolations.values() if not i.finished])
             controller.close()
+            if watch is not None:
+                watch.close()

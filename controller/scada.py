@@ -10,29 +10,27 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from typing import Any
-
-import paho.mqtt.client as paho
 
 from bus.client import NamedClient
 from bus.errors import MessageRejected
 from bus.mqtt import parse_message, sensor_key, topic_filter
+from bus.secure import SecureLinks
 from core.messages import Reading, Sector
 
 __all__ = ["FieldView"]
 
 
 class FieldView(NamedClient):
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, client_id: str = "controller-scada") -> None:
-        super().__init__(client_id, host=host, port=port, settle_s=0.2)
-        self._client.on_connect = lambda c, *_: c.subscribe(topic_filter(), 0)
-        self._client.on_message = self._on_message
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, client_id: str = "controller-scada",
+                 links: SecureLinks | None = None) -> None:
+        super().__init__(client_id, host=host, port=port, settle_s=0.2, links=links)
+        self._listen([(topic_filter(), 0)], self._on_message)
         self._latest: dict[tuple[Sector, str], Reading] = {}
         self._lock = threading.Lock()
 
-    def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
+    def _on_message(self, topic: str, payload: bytes) -> None:
         try:
-            readings = parse_message(message.topic, bytes(message.payload), now=datetime.now(UTC),
+            readings = parse_message(topic, payload, now=datetime.now(UTC),
                                      max_future_s=10**9)
         except MessageRejected:
             return  # the oracles count and log bad messages; the view just ignores them

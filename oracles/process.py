@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bus.secure import open_links
 from chain.connect import connect
 from chain.deploy import oracle_keystore
 from chain.rotation import rotate_oracle_key
@@ -22,6 +23,7 @@ from core.errors import ConfigError, IdentityError
 from core.logs import setup_logging
 from core.messages import Sector
 from keys.keystore import load_keystore
+from links.plan import oracle_sae
 from oracles.ingest.modbus import ModbusPoller
 from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.registers import PUMP_MAP
@@ -73,8 +75,10 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
     sink = ReadingSink()
     node = OracleNode(settings=settings, client=client, deployment=deployment, identity=identity, model=model,
                       sink=sink, options=options.node)
+    links = open_links(settings.home, oracle_sae(sector.value, index))
     subscriber = MqttSubscriber(sink, host=options.mqtt_host, port=options.mqtt_port, sectors=[sector],
-                                client_id=f"oracle-{sector.value}-{index}", max_future_s=options.max_future_s)
+                                client_id=f"oracle-{sector.value}-{index}", max_future_s=options.max_future_s,
+                                links=links)
     pollers: Sequence[ModbusPoller] = [
         ModbusPoller(PUMP_MAP, sink, host=host, port=port, interval_s=options.modbus_interval_s)
         for host, port in options.modbus
@@ -97,8 +101,11 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         subscriber.start(timeout_s=30.0)
         for poller in pollers:
             poller.start()
+        if links is not None:
+            links.start()
         log_line("oracle-started", oracle=identity.address, sector=sector.value, index=index,
-                 mqtt=f"{options.mqtt_host}:{options.mqtt_port}", sensors=len(model.sensors), cursor=node.cursor)
+                 mqtt=f"{options.mqtt_host}:{options.mqtt_port}", sensors=len(model.sensors), cursor=node.cursor,
+                 links="hybrid" if links is not None else "plaintext")
         if on_ready is not None:
             on_ready(node)
         while not stop.wait(0.5):
@@ -107,6 +114,8 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         for poller in pollers:
             poller.stop()
         subscriber.stop()
+        if links is not None:
+            links.close()
         loop_stop.set()
         loop.join()
         log_line("oracle-stopped", oracle=identity.address, stored=node.stats.stored, judged=node.stats.judged,

@@ -58,12 +58,13 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bus.secure import open_links
 from chain.connect import connect
 from chain.deploy import deploy_dev_consortium, dev_controller
 from chain.node import start_anvil, stop_anvil
@@ -77,6 +78,7 @@ from core.errors import ChainError, ConfigError, QeaimsError
 from core.kinds import kind_by_name
 from core.messages import FaultKind, Reading, Sector
 from keys.ids import to_bytes32
+from links.plan import CONTROLLER_SAE, twin_sae
 from oracles.node import NodeOptions
 from oracles.process import OracleProcessOptions
 from oracles.training import save_model, train_sector
@@ -114,6 +116,7 @@ class HealOptions:
     run_timeout_s: float = 60.0
     train_rows: int | None = None  # None: the sector's training plan (`oracles.training.PLANS`)
     seed: int = 0
+    links: bool = True  # every link through hybrid channels keyed by a KME, as `qeaims up` runs them
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class HealBenchResult:
     cores: int
     load_average_1m: float
     runs: list[HealRun] = field(default_factory=list)
+    links: str = "plaintext"  # "hybrid": every link through a QKD + ML-KEM-768 + X25519 channel
 
 
 def run_heal_bench(options: HealOptions, progress: Progress | None = None, *,
@@ -221,16 +225,24 @@ def _bench(settings: Settings, options: HealOptions, say: Progress, began: float
     with contextlib.ExitStack() as stack:
         stack.callback(runner.close)
         stack.enter_context(broker(port))
+        if options.links:
+            say(0, options.runs, "keying the secure links (KME, QKD pairs)")
+            stack.enter_context(_key_service(settings, sector, options.oracles))
+        twin_links, controller_links = (open_links(settings.home, twin_sae(sector.value)),
+                                        open_links(settings.home, CONTROLLER_SAE))
+        for links in (twin_links, controller_links):
+            if links is not None:
+                stack.callback(links.close)
         client, deployment = connect(settings)
-        host = stack.enter_context(TwinPublisher(runner, port=port, speed=options.speed,
+        host = stack.enter_context(TwinPublisher(runner, port=port, speed=options.speed, links=twin_links,
                                                  decisions=chain_decision_check(connect(settings)[0])))
-        field_view = stack.enter_context(FieldView(port=port))
+        field_view = stack.enter_context(FieldView(port=port, links=controller_links))
         oracles = start_oracles(settings, sector, options.oracles, oracle_options)
         for oracle in oracles:
             stack.callback(oracle.stop)
         controller = Controller(settings=settings, client=connect(settings)[0], deployment=deployment,
                                 identity=dev_controller(settings),
-                                commander=stack.enter_context(Commander(port=port)),
+                                commander=stack.enter_context(Commander(port=port, links=controller_links)),
                                 planner=TwinPlanner(field_view), speed=options.crew_speed)
         stack.callback(controller.close)
         watch = ChainWatch(client, deployment, settings.home / "bench-index.sqlite", options.watch_interval_s)
@@ -271,6 +283,25 @@ def _bench(settings: Settings, options: HealOptions, say: Progress, began: float
         ours = {r.proposal for r in runs}
         wrongful = sum(1 for _, pid, _ in watch.executed(0.0, Action.ISOLATE) if pid not in ours)
     return _result(runs, wrongful, aborted, options, training_s, setup_s)
+
+
+@contextlib.contextmanager
+def _key_service(settings: Settings, sector: Sector, oracles: int) -> Iterator[None]:
+    """The links of one sector's city (gateway to each oracle and to the controller), keyed by a KME
+    in this process; the oracles' processes find the plan in the data directory and use it."""
+    from links.files import LinkFiles
+    from links.kme.server import KmeServer
+    from links.pki import DevPki
+    from links.plan import city_plan
+    from links.site import prepare
+
+    files = LinkFiles.of(settings.home)
+    plan = city_plan([sector.value], oracles_per_sector=oracles, operations=False,
+                     kme_url=f"https://127.0.0.1:{free_port()}")
+    prepare(files, plan)
+    port = int(plan.kme_url.rsplit(":", 1)[1])
+    with KmeServer(plan, DevPki(files.pki), port=port, state_path=files.kme_state):
+        yield
 
 
 def _clear_if_faulted(runner: TwinRunner, asset: str) -> bool:
@@ -355,7 +386,7 @@ def _result(runs: list[HealRun], wrongful: int, aborted: str, options: HealOptio
                   "peer_interval_s": options.peer_interval_s, "run_timeout_s": options.run_timeout_s,
                   "train_rows": options.train_rows, "seed": options.seed},
         training_s=training_s, setup_s=setup_s, cores=os.cpu_count() or 1,
-        load_average_1m=round(os.getloadavg()[0], 2), runs=runs)
+        load_average_1m=round(os.getloadavg()[0], 2), runs=runs, links="hybrid" if options.links else "plaintext")
 
 
 def result_dict(result: HealBenchResult) -> dict[str, Any]:

@@ -51,10 +51,13 @@ class Component:
     stage: int  # start order; stopped in reverse (twins before oracles before the broker)
 
 
-def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, speed: float) -> list[Component]:
-    """What `qeaims up` runs for these sectors."""
-    out = [Component("broker", ("broker", "--port", str(mqtt_port)), 0),
-           Component("controller", ("controller", "--mqtt-port", str(mqtt_port), "--speed", f"{speed:g}"), 1)]
+def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, speed: float,
+         kme_port: int | None = None) -> list[Component]:
+    """What `qeaims up` runs for these sectors (with `kme_port`: the KME that keys the secure links)."""
+    out = [Component("broker", ("broker", "--port", str(mqtt_port)), 0)]
+    if kme_port is not None:
+        out.append(Component("kme", ("kme", "--port", str(kme_port)), 0))
+    out.append(Component("controller", ("controller", "--mqtt-port", str(mqtt_port), "--speed", f"{speed:g}"), 1))
     for sector in sectors:
         for index in range(1, oracles_per_sector + 1):
             out.append(Component(f"oracle-{sector.value}-{index}", (

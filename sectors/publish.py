@@ -20,6 +20,7 @@ import paho.mqtt.client as paho
 from bus.client import NamedClient
 from bus.errors import IngestError
 from bus.mqtt import batch_topic, encode_batch
+from bus.secure import SecureLinks
 from core.errors import ConfigError, QeaimsError
 from core.logs import log_line
 from core.messages import Reading
@@ -43,10 +44,10 @@ class TwinPublisher(NamedClient):
     """Publishes a twin's readings and, with `decisions`, takes commands and controls (`sectors.remote`)."""
 
     def __init__(self, runner: TwinRunner, *, host: str = "127.0.0.1", port: int = 1883, speed: float = 1.0,
-                 client_id: str = "", decisions: DecisionCheck | None = None) -> None:
+                 client_id: str = "", decisions: DecisionCheck | None = None, links: SecureLinks | None = None) -> None:
         if not speed > 0:
             raise ConfigError(f"speed must be positive, got {speed}")
-        super().__init__(client_id or f"twin-{runner.sector.value}", host=host, port=port)
+        super().__init__(client_id or f"twin-{runner.sector.value}", host=host, port=port, links=links)
         self.runner, self.speed = runner, speed
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
@@ -61,12 +62,9 @@ class TwinPublisher(NamedClient):
         self._carried_out: set[tuple[str, str, str]] = set()
         self.service: ServiceLevel | None = None  # the last service level published
         if decisions is not None:
-            self._client.on_connect = self._subscribe
-            self._client.on_message = lambda _c, _u, m: self._inbox.put((m.topic, bytes(m.payload)))
-
-    def _subscribe(self, client: paho.Client, _userdata: object, _flags: object, reason: object, _props: object) -> None:
-        sector = self.runner.sector
-        client.subscribe([(cmd_topic(sector), 1), (sim_topic(sector), 1)])
+            sector = runner.sector
+            self._listen([(cmd_topic(sector), 1), (sim_topic(sector), 1)],
+                         lambda topic, payload: self._inbox.put((topic, payload)))
 
     def apply_pending(self) -> int:
         """Carry out the queued commands and controls, in arrival order; returns how many."""
@@ -100,7 +98,7 @@ class TwinPublisher(NamedClient):
             result = {"ref": ref, "what": what, "ok": not error, "error": error, "at": self.runner.now.isoformat()}
             self.results.append(result)
             log_line("qeaims.twin", "twin-command", sector=self.runner.sector.value, **result)
-            self._client.publish(ack_topic(self.runner.sector), ack_payload(
+            self._send(ack_topic(self.runner.sector), ack_payload(
                 ref=ref, what=what, ok=not error, error=error, at=self.runner.now.isoformat()), qos=1)
 
     def publish(self, readings: Sequence[Reading], timeout_s: float = 30.0) -> int:
@@ -108,7 +106,7 @@ class TwinPublisher(NamedClient):
         last: paho.MQTTMessageInfo | None = None
         topic = batch_topic(self.runner.sector, self.client_id)
         for payload in encode_batch(readings):
-            last = self._client.publish(topic, payload, qos=1)
+            last = self._send(topic, payload, qos=1) or last
         if last is not None:
             try:
                 last.wait_for_publish(timeout_s)
@@ -125,7 +123,7 @@ class TwinPublisher(NamedClient):
         sector = self.runner.sector
         level = service_level(sector, self.runner.twin)
         body = json.dumps(service_message(sector, self.runner.now, level), sort_keys=True).encode()
-        self._client.publish(svc_topic(sector), body, qos=0)
+        self._send(svc_topic(sector), body, qos=0)
         self.service = level
         return level
 

@@ -26,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bus.errors import IngestError, MessageRejected
 from bus.mqtt import SOURCE, parse_message, topic_filter
+from bus.secure import SecureLinks
 from core.messages import Sector
 from oracles.ingest.sink import ReadingSink
 
@@ -42,7 +43,8 @@ class MqttSubscriber:
     def __init__(self, sink: ReadingSink, *, host: str = "127.0.0.1", port: int = 1883,
                  sectors: Iterable[Sector] | None = None, client_id: str = "", qos: int = 1,
                  max_future_s: float = 300.0, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 persistent: bool | None = None) -> None:
+                 persistent: bool | None = None, links: SecureLinks | None = None) -> None:
+        """`links`: read through the oracle's secure links (`bus.secure`), not the plaintext topics."""
         """`client_id` names the session; with one, the session is persistent unless `persistent=False`."""
         self.sink, self.host, self.port, self.qos = sink, host, port, qos
         chosen = sorted(set(sectors)) if sectors is not None else None
@@ -62,6 +64,8 @@ class MqttSubscriber:
         self._subscribed = threading.Event()
         self._refused = ""
         self.received = 0
+        self.links = links
+        self._reader = links.reader(client_id or "subscriber", self.filters) if links is not None else None
 
     def start(self, timeout_s: float = 5.0) -> Self:
         """Connect and subscribe; returns once the broker granted the subscriptions, or raises `IngestError`."""
@@ -110,7 +114,8 @@ class MqttSubscriber:
         if reason.is_failure:
             self._refused = f"connection refused: {reason}"
             return
-        client.subscribe([(f, self.qos) for f in self.filters])
+        topics = self.links.subscriptions() if self.links is not None else self.filters
+        client.subscribe([(t, self.qos) for t in topics])
 
     def _on_subscribe(self, _client: paho.Client, _userdata: Any, _mid: int, reasons: list[Any], _props: Any) -> None:
         if any(r.is_failure for r in reasons):
@@ -125,4 +130,13 @@ class MqttSubscriber:
             if qos > 0:
                 client.ack(mid, qos)
 
-        self.handle(message.topic, bytes(message.payload), ack)
+        if self._reader is None:
+            self.handle(message.topic, bytes(message.payload), ack)
+            return
+        topic = message.topic
+
+        def refuse(reason: str, detail: str) -> None:
+            self.sink.reject(source="link", reason=reason, where=topic, detail=detail)
+            ack()
+
+        self._reader.receive(topic, bytes(message.payload), lambda t, p: self.handle(t, p, ack), refuse, ack)

@@ -94,6 +94,8 @@ def heal(
                                                                   "missed")] = 60,
     train_rows: Annotated[int | None, typer.Option(min=32, max=100_000, help="rows of normal operation to train "
                                                    "on (default: the sector's training plan)")] = None,
+    links: Annotated[bool, typer.Option(help="every link encrypted (hybrid QKD + ML-KEM-768 + X25519, a KME in "
+                                             "the bench), as `qeaims up` runs them")] = True,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Fault onset → quorum isolation on-chain → service restored, over injected faults on a private Anvil."""
@@ -106,7 +108,7 @@ def heal(
         raise ConfigError(f"--sector: bench heal runs on {', '.join(s.value for s in bench_heal.FAULTS)}, "
                           f"not {chosen.value}")
     options = bench_heal.HealOptions(runs=runs, sector=Sector(chosen), speed=speed, run_timeout_s=timeout,
-                                      train_rows=train_rows)
+                                      train_rows=train_rows, links=links)
     with Progress(TextColumn("healing"), BarColumn(), TextColumn("{task.fields[what]}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("bench", total=runs, what="starting")
@@ -127,6 +129,37 @@ def heal(
     table.add_row("fault → service restored p50 / p95",
                   f"{result.restore_p50_s:.2f} s / {result.restore_p95_s:.2f} s")
     for key in ("injected", "detected", "isolated", "restored", "missed", "wrongful_isolations", "mislocated",
-                "speed", "report_period_s", "oracles", "training_s", "cores", "load_average_1m"):
+                "speed", "report_period_s", "oracles", "links", "training_s", "cores", "load_average_1m"):
         table.add_row(key, str(data[key]))
+    console.print(table)
+
+
+@app.command()
+def links(
+    messages: Annotated[int, typer.Option(min=10, max=1_000_000, help="messages through the broker, each way")]
+    = 2000,
+    payload_bytes: Annotated[int, typer.Option(min=64, max=262_144, help="size of each message")] = 2048,
+    kme_seconds: Annotated[float, typer.Option(min=1, max=600, help="how long to draw keys from the KME")] = 5.0,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What the secure links cost: seal+open per message, end to end through the broker, KME keys/s."""
+    from qeaims.bench_links import run_links_bench
+
+    with err_console.status("starting") as status:
+        result = run_links_bench(messages=messages, payload_bytes=payload_bytes, kme_seconds=kme_seconds,
+                                 say=status.update)
+    if json_out:
+        print_json(result)
+        return
+    table = Table(title="Secure links benchmark", show_header=False)
+    for section in ("channel", "kme"):
+        for key, value in result[section].items():
+            table.add_row(f"{section} {key}", str(value))
+    mqtt = result["mqtt"]
+    for way in ("plaintext", "hybrid"):
+        m = mqtt[way]
+        table.add_row(f"through the broker, {way}", f"{m['messages_per_s']:,.0f} msg/s, latency p50 "
+                      f"{m['latency_p50_ms']:.2f} ms, p95 {m['latency_p95_ms']:.2f} ms")
+    table.add_row("added by the links p50 / p95", f"{mqtt['added_latency_p50_ms']:.2f} ms / "
+                  f"{mqtt['added_latency_p95_ms']:.2f} ms (session mode {mqtt['mode']})")
     console.print(table)

@@ -1,7 +1,84 @@
-"""`qeaims link ...`: the state of the city's secure links."""
+"""`qeaims link ...`: the state of the city's secure links, and their setup for components run by hand.
+
+`status` joins three views of each link: the plan (its ends and fibre), the KME (its QKD state,
+the last block's QBER, keys in store) and the ends' own reports (the current session's epoch and
+mode, envelopes sealed, opened and refused by reason). No key material is read or shown.
+"""
 
 from __future__ import annotations
 
-import typer
+from typing import Annotated, Any
 
-app = typer.Typer(help="The city's secure links (hybrid QKD ⊕ ML-KEM-768 ⊕ X25519).", no_args_is_help=True)
+import typer
+from rich.table import Table
+
+from core.errors import ConfigError, QeaimsError
+from qeaims.commands._common import console, print_json, settings_of
+
+app = typer.Typer(help="The city's secure links (hybrid QKD + ML-KEM-768 + X25519).", no_args_is_help=True)
+
+
+def _kme_states(plan: Any, files: Any) -> tuple[dict[str, dict[str, Any]], str]:
+    from links.kme.client import KmeClient
+    from links.pki import DevPki
+    from links.plan import OPERATIONS_SAE
+
+    try:
+        with KmeClient(plan.kme_url, OPERATIONS_SAE, DevPki(files.pki), timeout_s=3.0) as kme:
+            return {s.link_id: s.model_dump() for s in kme.links()}, ""
+    except QeaimsError as exc:
+        return {}, str(exc)
+
+
+def link_rows(settings: Any) -> dict[str, Any]:
+    """Every link's plan, QKD state and session as one JSON-able object (also for the API later)."""
+    from links.files import LinkFiles
+    from links.plan import LinkPlan
+    from links.site import read_status
+
+    files = LinkFiles.of(settings.home)
+    if not files.enabled:
+        raise ConfigError("this data directory runs plaintext links: `qeaims up` sets up the secure ones")
+    plan = LinkPlan.load(files.plan)
+    kme, kme_error = _kme_states(plan, files)
+    ends = read_status(files)
+    rows = []
+    for link in plan.links:
+        master = ((ends.get(link.master) or {}).get("links") or {}).get(link.link_id) or {}
+        slave = ((ends.get(link.slave) or {}).get("links") or {}).get(link.link_id) or {}
+        qkd = kme.get(link.link_id, {})
+        last = qkd.get("last_block") or {}
+        rows.append({
+            "link": link.link_id, "master": link.master, "slave": link.slave, "distance_km": link.distance_km,
+            "qkd_state": qkd.get("state", "unknown"), "qber": last.get("qber"), "keys_available":
+            qkd.get("keys_available"), "epoch": master.get("epoch"), "mode": master.get("mode"),
+            "sealed": (master.get("stats") or {}).get("sealed", 0) + (slave.get("stats") or {}).get("sealed", 0),
+            "opened": (master.get("stats") or {}).get("opened", 0) + (slave.get("stats") or {}).get("opened", 0),
+            "refused": {k: (master.get("stats") or {}).get("refused", {}).get(k, 0)
+                        + (slave.get("stats") or {}).get("refused", {}).get(k, 0)
+                        for k in set((master.get("stats") or {}).get("refused", {}))
+                        | set((slave.get("stats") or {}).get("refused", {}))}})
+    return {"kme": plan.kme_url, "kme_error": kme_error, "links": rows}
+
+
+@app.command()
+def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each link: its QKD state and last QBER, its session's epoch and mode, envelopes sealed/opened/refused."""
+    data = link_rows(settings_of(ctx))
+    if json_out:
+        print_json(data)
+        return
+    table = Table(title=f"Secure links (KME {data['kme']})")
+    for column in ("link", "km", "QKD", "QBER", "keys", "epoch", "mode", "sealed", "opened", "refused"):
+        table.add_column(column)
+    for row in data["links"]:
+        refused = sum(row["refused"].values())
+        table.add_row(row["link"], f"{row['distance_km']:g}", row["qkd_state"],
+                      "-" if row["qber"] is None else f"{row['qber']:.2%}",
+                      "-" if row["keys_available"] is None else str(row["keys_available"]),
+                      "-" if row["epoch"] is None else str(row["epoch"]), row["mode"] or "-",
+                      str(row["sealed"]), str(row["opened"]),
+                      str(refused) if not refused else f"{refused} ({', '.join(f'{k} {v}' for k, v in row['refused'].items())})")
+    console.print(table)
+    if data["kme_error"]:
+        console.print(f"KME not reached: {data['kme_error']}")

@@ -100,6 +100,10 @@ def twin(
         tmp.write_text(json.dumps({"now": runner.now.isoformat()}))
         os.replace(tmp, clock_file)
 
+    from bus.secure import open_links
+    from links.plan import twin_sae
+
+    links = open_links(settings.home, twin_sae(which.value))
     decisions = None
     if commands:
         from chain.connect import connect
@@ -109,10 +113,16 @@ def twin(
     setup_logging()
     stop = install_stop_signals()
     with open_twin(which, seed=seed, start=start) as runner, \
-            TwinPublisher(runner, host=mqtt_host, port=mqtt_port, speed=speed, decisions=decisions) as publisher:
+            TwinPublisher(runner, host=mqtt_host, port=mqtt_port, speed=speed, decisions=decisions,
+                          links=links) as publisher:
         log_line("twin-started", sector=runner.sector.value, period_s=runner.period_s, speed=speed,
-                 mqtt=f"{mqtt_host}:{mqtt_port}", clock=runner.now.isoformat(), resumed=resumed)
-        publisher.run(stop, steps=steps, on_step=save_clock)
+                 mqtt=f"{mqtt_host}:{mqtt_port}", clock=runner.now.isoformat(), resumed=resumed,
+                 links="hybrid" if links is not None else "plaintext")
+        try:
+            publisher.run(stop, steps=steps, on_step=save_clock)
+        finally:
+            if links is not None:
+                links.close()
         log_line("twin-stopped", sector=runner.sector.value, steps=publisher.steps, published=publisher.published)
 
 
@@ -124,17 +134,24 @@ def controller(
                                                                      "(crew times are simulated)")] = 1.0,
 ) -> None:
     """Run the self-healing controller: act on executed isolations, record every step on-chain."""
+    from bus.secure import open_links
     from controller.planning import TwinPlanner
     from controller.process import run_controller
     from controller.scada import FieldView
+    from links.plan import CONTROLLER_SAE
 
     settings = settings_of(ctx)
     setup_logging()
     stop = install_stop_signals()
+    links = open_links(settings.home, CONTROLLER_SAE)
     # SCADA: FLISR locates a line fault from the field's switches and dark buses, not from the verdict
-    with FieldView(host=mqtt_host, port=mqtt_port) as field:
-        run_controller(settings, TwinPlanner(field), mqtt_host=mqtt_host, mqtt_port=mqtt_port, speed=speed,
-                       stop=stop)
+    try:
+        with FieldView(host=mqtt_host, port=mqtt_port, links=links) as field:
+            run_controller(settings, TwinPlanner(field), mqtt_host=mqtt_host, mqtt_port=mqtt_port, speed=speed,
+                           stop=stop, links=links)
+    finally:
+        if links is not None:
+            links.close()
 
 
 def broker(

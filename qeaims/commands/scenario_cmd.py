@@ -18,6 +18,8 @@ from core.errors import ConfigError
 from qeaims.commands._common import console, err_console, print_json, settings_of
 from qeaims.scenarios.definitions import all_scenarios, scenario
 
+EAVESDROPPER = "eavesdropper"
+
 app = typer.Typer(help="Scripted scenarios against the running city (`qeaims up` first).", no_args_is_help=True)
 
 
@@ -29,6 +31,8 @@ def list_() -> None:
         table.add_column(column)
     for s in all_scenarios().values():
         table.add_row(s.name, str(len(s.steps) + len(s.byzantine)), f"{s.duration_s / 3600:.1f} h", s.description)
+    table.add_row(EAVESDROPPER, "3", "minutes (real time)", "an eavesdropper on a QKD link: detected from the "
+                  "link's statistics, recorded on-chain, the channel falls back to ML-KEM-768 + X25519, then restored")
     console.print(table)
 
 
@@ -41,12 +45,21 @@ def run(
     timeout: Annotated[float | None, typer.Option(min=1, help="stop watching this many wall seconds after the last "
                                                               "step (default: the scenario's settle time)")] = None,
     baseline: Annotated[bool, typer.Option(help="also run the automation-off baseline (offline twins)")] = True,
+    link: Annotated[str | None, typer.Option(help="eavesdropper: the link to tap (default: water gateway to "
+                                                  "its first oracle)")] = None,
+    attack: Annotated[str, typer.Option(help="eavesdropper: intercept-resend or pns")] = "intercept-resend",
+    fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="eavesdropper: share of pulses attacked")] = 0.2,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Play a scenario, show it live, and report the KPIs measured on this run."""
+    if name == EAVESDROPPER:
+        _eavesdropper(ctx, link=link, attack=attack, fraction=fraction, timeout_s=timeout or 180.0, json_out=json_out)
+        return
     from chain.audit import verify_chain_history
     from chain.connect import connect
+    from bus.secure import open_links
     from controller.commander import Commander
+    from links.plan import OPERATIONS_SAE
     from qeaims.scenarios.report import build_report, tracks_table
     from qeaims.scenarios.runner import ScenarioRun, ServiceFeed
     from qeaims.supervisor import is_qeaims, read_status
@@ -65,7 +78,9 @@ def run(
         raise ConfigError(f"scenario {name} needs the {', '.join(missing)} twin(s), which `qeaims up` did not start")
     port = int(status.get("mqtt_port", 1883))
     client, deployment = connect(settings)
-    with Commander(port=port, client_id="scenario-runner") as commander, ServiceFeed(port=port) as feed:
+    links = open_links(settings.home, OPERATIONS_SAE)
+    with Commander(port=port, client_id="scenario-runner", links=links) as commander, \
+            ServiceFeed(port=port, links=links) as feed:
         play = ScenarioRun(settings, client, deployment, chosen, city_speed, commander, feed)
         try:
             title = f"{chosen.name} at {city_speed:g}x: {chosen.description}"
@@ -82,6 +97,56 @@ def run(
         print_json(report)
         return
     _print(report)
+
+
+def _eavesdropper(ctx: typer.Context, *, link: str | None, attack: str, fraction: float, timeout_s: float,
+                  json_out: bool) -> None:
+    from chain.audit import verify_chain_history
+    from chain.connect import connect
+    from qeaims.scenarios.eavesdropper import EavesdropperRun, default_link
+    from qeaims.supervisor import is_qeaims, read_status
+
+    settings = settings_of(ctx)
+    status = read_status(settings)
+    if status is None or not is_qeaims(int(status.get("supervisor", 0)), "supervise"):
+        raise ConfigError("the city is not running here: start it with `qeaims up` (or pass --home)")
+    if attack not in ("intercept-resend", "pns"):
+        raise ConfigError(f"--attack must be intercept-resend or pns, not {attack!r}")
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"--fraction must be in (0, 1], not {fraction:g}")
+    client, deployment = connect(settings)
+    from links.files import LinkFiles
+    from links.plan import LinkPlan
+
+    files = LinkFiles.of(settings.home)
+    if not files.enabled:
+        raise ConfigError("the city runs plaintext links (`qeaims up --no-links`): restart it with secure links")
+    chosen = link or default_link(LinkPlan.load(files.plan))
+    play = EavesdropperRun(settings, client, deployment, chosen, kind=attack, fraction=fraction)
+    try:
+        with err_console.status(f"eavesdropper on {chosen}") as spinner:
+            def progress(message: str) -> None:
+                err_console.print(message)
+                spinner.update(message)
+
+            report = play.play(timeout_s=timeout_s, progress=progress)
+        audit = verify_chain_history(play.index.db, chain_id=client.chain_id, ledger=deployment.event_ledger,
+                                     registry=deployment.registry)
+        report["audit"] = audit.as_dict()
+    finally:
+        play.close()
+    if json_out:
+        print_json(report)
+        return
+    table = Table(title=f"Eavesdropper on {chosen} ({attack}, {fraction:.0%} of pulses): seconds after Eve started")
+    table.add_column("step")
+    table.add_column("after")
+    for step, value in report["timeline_s"].items():
+        table.add_row(step, "-" if value is None else f"{value:.1f} s")
+    console.print(table)
+    console.print(f"readings opened by {chosen.split('~')[1]} while Eve listened: "
+                  f"{report['readings_opened_during_attack']}; complete: {report['complete']}; "
+                  f"audit: {'ok' if report['audit'].get('invalid') == [] else 'FAILED'}")
 
 
 def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:

@@ -99,9 +99,12 @@ def up(
     speed: SpeedOpt = 30.0,
     mqtt_port: MqttPortOpt = 1883,
     wait: Annotated[float, typer.Option(min=1, max=3600, help="seconds to wait for every component")] = 900.0,
+    links: Annotated[bool, typer.Option(help="encrypt every link (hybrid QKD + ML-KEM-768 + X25519, keys from "
+                                             "the KME); --no-links runs them in plaintext")] = True,
+    kme_port: Annotated[int, typer.Option(min=1, max=65535, help="port of the KME (ETSI GS QKD 014, HTTPS)")] = 8443,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Start the chain, deploy, then the broker, the sector twins and their oracles under a supervisor."""
+    """Start the chain, deploy, then the broker, the KME, the sector twins and their oracles under a supervisor."""
     settings = settings_of(ctx)
     chosen = parse_sectors(sectors)
     running = _running_supervisor(settings)
@@ -109,6 +112,7 @@ def up(
         raise ConfigError(f"QEAIMS is already up here (supervisor pid {running}): `qeaims down` first")
     _ensure_deployed(settings)
     _train_missing(settings, chosen)
+    _prepare_links(settings, chosen, oracles, kme_port if links else None)
     run = run_dir(settings)
     run.mkdir(parents=True, exist_ok=True, mode=0o700)
     args = [sys.executable, "-m", "qeaims", "--home", str(settings.home)]
@@ -118,7 +122,8 @@ def up(
     with open(run / "supervisor.log", "ab") as log:
         child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  start_new_session=True)
-    expected = len(plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed))
+    expected = len(plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed,
+                        kme_port=kme_port if links else None))
     deadline = time.monotonic() + wait
     with err_console.status("starting components"):
         while True:
@@ -216,6 +221,36 @@ def supervise(
     chosen = parse_sectors(sectors)
     setup_logging()
     stop = install_stop_signals()
-    meta = {"speed": speed, "mqtt_port": mqtt_port, "sectors": [s.value for s in chosen], "oracles": oracles}
-    Supervisor(settings, plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed),
-               meta=meta).run(stop)
+    kme_port = secure_links_port(settings)
+    meta = {"speed": speed, "mqtt_port": mqtt_port, "sectors": [s.value for s in chosen], "oracles": oracles,
+            "links": "hybrid" if kme_port is not None else "plaintext", "kme_port": kme_port}
+    Supervisor(settings, plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed,
+                              kme_port=kme_port), meta=meta).run(stop)
+
+
+def _prepare_links(settings: Settings, sectors: list[Sector], oracles: int, kme_port: int | None) -> None:
+    """Write the link plan and make the keys and certificates it needs, or turn the links off."""
+    from links.files import LinkFiles
+    from links.plan import city_plan
+    from links.site import disable, prepare
+
+    files = LinkFiles.of(settings.home)
+    if kme_port is None:
+        disable(files)
+        return
+    with err_console.status("preparing the secure links (keys, certificates)"):
+        prepare(files, city_plan([s.value for s in sectors], oracles_per_sector=oracles,
+                                 kme_url=f"https://127.0.0.1:{kme_port}"))
+
+
+def secure_links_port(settings: Settings) -> int | None:
+    """The KME's port when this data directory runs secure links (a plan exists), else None."""
+    from urllib.parse import urlparse
+
+    from links.files import LinkFiles
+    from links.plan import LinkPlan
+
+    files = LinkFiles.of(settings.home)
+    if not files.enabled:
+        return None
+    return urlparse(LinkPlan.load(files.plan).kme_url).port or 443

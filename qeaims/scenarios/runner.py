@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bus.client import NamedClient
+from bus.secure import SecureLinks
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
@@ -88,19 +89,18 @@ class FaultTrack:
 class ServiceFeed(NamedClient):
     """Time-weighted availability per sector from the twins' ``qeaims-svc/<sector>`` messages."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883) -> None:
-        super().__init__("scenario-service-feed", host=host, port=port, settle_s=0.2)
-        self._client.on_connect = lambda c, *_: c.subscribe("qeaims-svc/+", 0)
-        self._client.on_message = self._on_message
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, links: SecureLinks | None = None) -> None:
+        super().__init__("scenario-service-feed", host=host, port=port, settle_s=0.2, links=links)
+        self._listen([("qeaims-svc/+", 0)], self._on_message)
         self._lock = threading.Lock()
         self.latest: dict[str, float] = {}
         self._area: dict[str, float] = {}
         self._span: dict[str, float] = {}
         self._last: dict[str, tuple[float, float]] = {}  # sector → (wall time, availability)
 
-    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+    def _on_message(self, _topic: str, payload: bytes) -> None:
         try:
-            body = json.loads(message.payload)
+            body = json.loads(payload)
             sector, value = str(body["sector"]), float(body["availability"])
         except (ValueError, KeyError, TypeError):
             return

@@ -24,11 +24,12 @@ def test_up_runs_a_sector_end_to_end_restarts_a_killed_oracle_and_down_stops_it(
     port = free_port()
     try:
         started = run_cli(["up", "--sectors", "banking", "--oracles", "4", "--speed", "600", "--mqtt-port",
-                           str(port), "--json"], env, timeout=400)
+                           str(port), "--kme-port", str(free_port()), "--json"], env, timeout=400)
         assert started.returncode == 0, started.stderr
         status = json.loads(started.stdout)
         names = sorted(c["name"] for c in status["components"])
-        assert names == ["broker", "controller", *(f"oracle-banking-{i}" for i in range(1, 5)), "twin-banking"]
+        assert names == ["broker", "controller", "kme", *(f"oracle-banking-{i}" for i in range(1, 5)),
+                         "twin-banking"]
         # the twin's readings travel broker → four oracles → four streams of anchored roots
         wait_until(lambda: len({o.lower() for o, _, _ in ledger_events(chain, "telemetry-root")}) == 4, 120,
                    what="every oracle to anchor telemetry", interval_s=0.25)
@@ -60,6 +61,19 @@ def test_up_runs_a_sector_end_to_end_restarts_a_killed_oracle_and_down_stops_it(
                                        "restoration_time_s", "availability", "baseline"}
         assert report["kpis"]["availability"]["banking"] < 1.0  # the outage shows in the twin's service feed
         assert report["kpis"]["baseline"]["availability"]["banking"] < 0.5  # and, unattended, lasts all run
+
+        # the secure links: every link hybrid, sessions on-chain; then an eavesdropper on one of them
+        links = json.loads(run_cli(["link", "status", "--json"], env).stdout)
+        assert {row["mode"] for row in links["links"]} == {"hybrid"}, links
+        assert all(row["opened"] > 0 for row in links["links"] if row["slave"].startswith("oracle-")), links
+        assert len({o for o, _, _ in ledger_events(chain, "key-rotation")}) == 1  # the controller records them
+        tapped = run_cli(["scenario", "run", "eavesdropper", "--link", "twin-banking~oracle-banking-3", "--json"],
+                         env, timeout=300)
+        assert tapped.returncode == 0, tapped.stderr[-2000:]
+        eve = json.loads(tapped.stdout)
+        assert eve["complete"], eve
+        assert eve["readings_opened_during_attack"] > 0, eve  # the fallback channel kept the readings flowing
+        assert eve["audit"]["invalid"] == []
     finally:
         stopped = run_cli(["down", "--keep-chain"], env, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
@@ -74,7 +88,7 @@ def test_down_stops_components_whose_supervisor_was_killed(fresh_chain) -> None:
     port = free_port()
     try:
         started = run_cli(["up", "--sectors", "healthcare", "--oracles", "1", "--speed", "60", "--mqtt-port",
-                           str(port), "--json"], env, timeout=400)
+                           str(port), "--kme-port", str(free_port()), "--json"], env, timeout=400)
         assert started.returncode == 0, started.stderr
         status = json.loads(started.stdout)
         os.kill(status["supervisor"], signal.SIGKILL)  # the supervisor dies; its children live on
@@ -83,7 +97,7 @@ def test_down_stops_components_whose_supervisor_was_killed(fresh_chain) -> None:
     finally:
         stopped = run_cli(["down", "--keep-chain"], env, timeout=120)
     assert stopped.returncode == 0, stopped.stderr
-    assert "4 orphaned components stopped" in stopped.stdout
+    assert "5 orphaned components stopped" in stopped.stdout  # broker, KME, controller, oracle, twin
     wait_until(lambda: not any(_alive(p) for p in children), 10, what="the orphans to go (qeaims down)")
 
 

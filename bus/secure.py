@@ -1,0 +1,548 @@
+"""Every MQTT message of the city inside a hybrid channel: what the broker and the wire see is ciphertext.
+
+A client that talks to the broker through `SecureLinks` publishes each message (an inner topic
+and payload, exactly as before) as one envelope per link that carries that topic from its SAE
+(`links.plan`), on the link's outer topic::
+
+    qlink/<link_id>/<sender SAE>     AES-256-GCM envelopes (`links.channel`), QoS as the inner message
+    qlink/<link_id>/hs               the master's latest signed handshake (retained, QoS 1)
+
+The inner topic travels inside the ciphertext, so a subscriber to ``#`` learns only which two SAEs
+talk and how much, never a field name, a reading or a command. A receiving client opens each
+envelope with the session of its epoch and hands the inner message to its old handler; a
+replayed, reordered, truncated or altered envelope is refused and counted (`ChannelStats`), and
+so is an inner topic the sender is not entitled to on that link (a field gateway cannot send a
+command to another).
+
+Sessions and crash safety. `SecureLinks` is one SAE's ends of its links in one process. The
+master of a link starts a session (a new epoch) when it first sends, when the session is due
+(`RotationPolicy`: by count and by age), and when the KME reports its QKD link compromised or
+restored; each handshake is published retained before any envelope of its epoch. The SAE's
+sessions are written to ``state/<sae>.json`` *before* an envelope leaves (so a restarted process
+never reuses a counter under the same key: AES-GCM's one rule), and each reading client keeps its
+own replay windows in ``state/<sae>.<reader>.json``, written before the inner message is handed
+on; a restarted reader still opens what the broker kept for it and refuses what it already took.
+A key is fetched from the KME once (``dec_keys`` consumes it), so sessions, not keys, are what
+the files keep: they are secret material (mode 0600), as an HSM would hold them on a real site.
+
+Fallback. When the KME cannot give a key (its QKD link is compromised, or the KME is down) the
+master starts a ``pq-fallback`` session: ML-KEM-768 ⊕ X25519 only, still post-quantum. When the
+link is secure again the next session is hybrid. Both changes happen at once, not at the next
+scheduled rotation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from paho.mqtt.client import topic_matches_sub
+
+from core.errors import ConfigError, QeaimsError
+from core.logs import log_line
+from links.channel import ChannelRefused, ChannelStats, Handshake, RotationPolicy, Session, accept, initiate, peek
+from links.endpoint import Directory, EndpointKeys
+from links.plan import LinkPlan, LinkSpec
+
+__all__ = [
+    "LINK_ROOT",
+    "KeyService",
+    "LinkReader",
+    "SecureLinks",
+    "data_topic",
+    "handshake_topic",
+]
+
+LINK_ROOT = "qlink"
+QKD_KEY_BITS = 256
+PENDING_MAX = 2000  # envelopes a reader holds while their epoch's handshake is being accepted
+QKD_POLL_S = 2.0
+
+
+def data_topic(link_id: str, sender: str) -> str:
+    return f"{LINK_ROOT}/{link_id}/{sender}"
+
+
+def handshake_topic(link_id: str) -> str:
+    return f"{LINK_ROOT}/{link_id}/hs"
+
+
+class KeyService(Protocol):
+    """What `SecureLinks` needs of a KME (`links.kme.client.KmeClient` is one)."""
+
+    def enc_keys(self, slave: str, number: int = 1, size: int = 256) -> Sequence[Any]: ...
+
+    def dec_keys(self, master: str, key_ids: Sequence[str]) -> Sequence[Any]: ...
+
+    def links(self) -> Sequence[Any]: ...
+
+
+def _inner(topic: str, payload: bytes) -> bytes:
+    raw = topic.encode()
+    return len(raw).to_bytes(2, "big") + raw + payload
+
+
+def _split_inner(data: bytes) -> tuple[str, bytes]:
+    if len(data) < 2:
+        raise ChannelRefused("malformed", "inner message shorter than its header")
+    size = int.from_bytes(data[:2], "big")
+    if len(data) < 2 + size:
+        raise ChannelRefused("malformed", "inner topic runs past the message")
+    try:
+        return data[2:2 + size].decode(), data[2 + size:]
+    except UnicodeDecodeError:
+        raise ChannelRefused("malformed", "inner topic is not UTF-8") from None
+
+
+def _write_private(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(value, out, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"link state file {path} is damaged ({exc}): move it away to start new sessions") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"link state file {path} is damaged: not an object")
+    return data
+
+
+KEEP_EPOCHS = 3  # sessions kept per link: the current one and the two before (envelopes still in flight)
+
+
+def _sessions_from(data: dict[str, Any]) -> dict[str, dict[int, Session]]:
+    out: dict[str, dict[int, Session]] = {}
+    for link_id, epochs in data.get("sessions", {}).items():
+        out[link_id] = {int(e): Session.from_state(s) for e, s in epochs.items()}
+    return out
+
+
+def _sessions_state(sessions: dict[str, dict[int, Session]]) -> dict[str, Any]:
+    return {link_id: {str(e): s.to_state() for e, s in epochs.items()} for link_id, epochs in sessions.items()}
+
+
+def _prune(epochs: dict[int, Session]) -> None:
+    for old in sorted(epochs)[:-KEEP_EPOCHS]:
+        del epochs[old]
+
+
+@dataclass
+class _QkdView:
+    state: str = "unknown"  # secure | compromised | unknown (KME not reached)
+    checked: float = 0.0
+
+
+class SecureLinks:
+    """One SAE's ends of its links in one process (module docstring)."""
+
+    def __init__(self, sae_id: str, *, plan: LinkPlan, keys: EndpointKeys, directory: Directory,
+                 kme: KeyService | None, state_path: Path | None = None,
+                 policy: RotationPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
+        if keys.sae_id != sae_id:
+            raise ConfigError(f"the endpoint keys are {keys.sae_id}'s, not {sae_id}'s")
+        self.sae_id, self.plan, self.keys, self.directory, self.kme = sae_id, plan, keys, directory, kme
+        self.links: dict[str, LinkSpec] = {link.link_id: link for link in plan.for_sae(sae_id)}
+        if not self.links:
+            raise ConfigError(f"the link plan gives {sae_id} no link")
+        for link in self.links.values():
+            directory.get(link.peer_of(sae_id))  # every peer's public keys are known up front
+        self.policy = policy or RotationPolicy()
+        self.state_path = state_path
+        self._clock = clock
+        self._lock = threading.RLock()
+        saved = _read_json(state_path) if state_path is not None else {}
+        self._sessions = _sessions_from(saved)
+        self._current: dict[str, int] = {k: int(v) for k, v in saved.get("current", {}).items()}
+        self._last_epoch: dict[str, int] = {k: int(v) for k, v in saved.get("last_epoch", {}).items()}
+        self._qkd: dict[str, _QkdView] = {link_id: _QkdView() for link_id in self.links}
+        self._unaccepted: dict[str, bytes] = {}  # link → a handshake not yet accepted (KME unreachable)
+        self.stats: dict[str, ChannelStats] = {link_id: ChannelStats() for link_id in self.links}
+        self.rotations: list[dict[str, Any]] = []  # what this process started or accepted, newest last
+        self._readers: list[LinkReader] = []
+        self._publish: Callable[[str, bytes, int, bool], None] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.on_status: Callable[[dict[str, Any]], None] | None = None  # told the status every few seconds
+
+    # --- wiring -------------------------------------------------------------------------------------
+
+    def attach_publisher(self, publish: Callable[[str, bytes, int, bool], None]) -> None:
+        """How this SAE's handshakes reach the broker (topic, payload, qos, retain): the client that
+        publishes for it. The maintenance thread's rotations go through it."""
+        self._publish = publish
+
+    def reader(self, name: str, filters: Iterable[str]) -> LinkReader:
+        """A reading client's view: its own replay windows, delivering inner messages matching `filters`."""
+        path = None if self.state_path is None else self.state_path.with_name(f"{self.sae_id}.{name}.json")
+        reader = LinkReader(self, name, tuple(filters), path)
+        with self._lock:
+            self._readers.append(reader)
+        return reader
+
+    def start(self) -> None:
+        """The maintenance thread: rotations that are due, QKD state changes, handshakes to retry."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._maintain, name=f"links-{self.sae_id}", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def _save(self) -> None:
+        if self.state_path is not None:
+            _write_private(self.state_path, {"sessions": _sessions_state(self._sessions), "current": self._current,
+                                             "last_epoch": self._last_epoch})
+
+    # --- sending ------------------------------------------------------------------------------------
+
+    def seal(self, topic: str, payload: bytes) -> list[tuple[str, bytes, bool]]:
+        """The messages to publish for one inner message: (outer topic, payload, retain), a handshake
+        first where a link needs a new session. Nothing is returned for a topic no link carries."""
+        out: list[tuple[str, bytes, bool]] = []
+        with self._lock:
+            for link in self.links.values():
+                if not any(topic_matches_sub(f, topic) for f in link.carries_from(self.sae_id)):
+                    continue
+                session = self._sending_session(link, out)
+                if session is None:
+                    self.stats[link.link_id].count("no-session")
+                    continue
+                envelope = session.seal(_inner(topic, payload), sender=self.sae_id)
+                self.stats[link.link_id].sealed += 1
+                out.append((data_topic(link.link_id, self.sae_id), envelope, False))
+            if out:
+                self._save()  # before anything leaves: a restart must never reuse a counter
+        return out
+
+    def _sending_session(self, link: LinkSpec, out: list[tuple[str, bytes, bool]]) -> Session | None:
+        epoch = self._current.get(link.link_id)
+        session = self._sessions.get(link.link_id, {}).get(epoch) if epoch is not None else None
+        if link.master == self.sae_id and (session is None or session.due(self.policy, self._clock())):
+            out.append(self._rotate(link, "due" if session is not None else "start"))
+            session = self._sessions[link.link_id][self._current[link.link_id]]
+        return session
+
+    def _rotate(self, link: LinkSpec, reason: str) -> tuple[str, bytes, bool]:
+        """A new session on a link this SAE is the master of (the caller holds the lock)."""
+        qkd_key: bytes | None = None
+        key_ids: tuple[str, ...] = ()
+        if self.kme is not None and self._qkd[link.link_id].state != "compromised":
+            try:
+                got = self.kme.enc_keys(link.slave, 1, QKD_KEY_BITS)
+                qkd_key, key_ids = bytes(got[0].key), (str(got[0].key_ID),)
+            except QeaimsError as exc:
+                log_line("qeaims.links", "qkd-key-unavailable", link=link.link_id, error=str(exc))
+        epoch = max(self._last_epoch.get(link.link_id, 0) + 1, 1)
+        self._last_epoch[link.link_id] = epoch
+        self._save()  # the epoch is spent before its handshake exists
+        handshake, session = initiate(link.link_id, epoch, self.keys, self.directory.get(link.slave),
+                                      qkd_key=qkd_key, qkd_key_ids=key_ids, now=self._clock())
+        epochs = self._sessions.setdefault(link.link_id, {})
+        epochs[epoch] = session
+        _prune(epochs)
+        self._current[link.link_id] = epoch
+        self._save()
+        self._note("started", session, reason)
+        return handshake_topic(link.link_id), handshake.to_bytes(), True
+
+    def _note(self, what: str, session: Session, reason: str) -> None:
+        entry = {"link": session.link_id, "epoch": session.epoch, "mode": session.mode, "what": what,
+                 "reason": reason, "key_ids": list(session.qkd_key_ids), "session_id": session.session_id}
+        self.rotations.append(entry)
+        del self.rotations[:-200]
+        log_line("qeaims.links", f"session-{what}", sae=self.sae_id, **entry)
+
+    def rotate_now(self, link_id: str, reason: str) -> None:
+        """Start a new session on a link this SAE is the master of and publish its handshake."""
+        link = self.links[link_id]
+        if link.master != self.sae_id:
+            raise ConfigError(f"{self.sae_id} is not the master of {link_id}: only the master starts sessions")
+        with self._lock:
+            topic, payload, retain = self._rotate(link, reason)
+            if self._publish is not None:
+                self._publish(topic, payload, 1, retain)
+
+    def handshakes(self) -> list[tuple[str, bytes, bool]]:
+        """Start a session on every link this SAE is the master of (a process starting): the slaves
+        can answer at once instead of waiting for the first message."""
+        with self._lock:
+            return [self._rotate(link, "start") for link in self.links.values() if link.master == self.sae_id]
+
+    # --- receiving ----------------------------------------------------------------------------------
+
+    def accept_handshake(self, payload: bytes) -> Session | None:
+        """Take a master's handshake (idempotent: a retained one seen again changes nothing).
+        Returns the session, or None when it must wait (the KME could not be reached); refuses a
+        bad one with `ChannelRefused`."""
+        handshake = Handshake.from_bytes(payload)
+        link = self.links.get(handshake.link_id)
+        if link is None or link.slave != self.sae_id:
+            raise ChannelRefused("wrong-link", f"{handshake.link_id} is not a link {self.sae_id} is the slave of")
+        with self._lock:
+            known = self._sessions.get(link.link_id, {})
+            if handshake.epoch in known:
+                return known[handshake.epoch]
+            after = max(known, default=0)
+            qkd_key: bytes | None = None
+            if handshake.mode == "hybrid":
+                if self.kme is None:
+                    raise ChannelRefused("no-kme", "a hybrid handshake needs the KME, and this SAE has none")
+                try:
+                    qkd_key = bytes(self.kme.dec_keys(link.master, list(handshake.qkd_key_ids))[0].key)
+                except QeaimsError as exc:
+                    if getattr(exc, "status", 0) in (0, 503):  # unreachable or busy: try again later
+                        self._unaccepted[link.link_id] = payload
+                        log_line("qeaims.links", "handshake-waiting", link=link.link_id, epoch=handshake.epoch,
+                                 error=str(exc))
+                        return None
+                    raise ChannelRefused("qkd-key", f"the KME refused key {handshake.qkd_key_ids}: {exc}") from exc
+            session = accept(handshake, self.keys, self.directory.get(link.master), qkd_key=qkd_key,
+                             expected_link_id=link.link_id, after_epoch=after)
+            epochs = self._sessions.setdefault(link.link_id, {})
+            epochs[session.epoch] = session
+            _prune(epochs)
+            self._current[link.link_id] = max(self._current.get(link.link_id, 0), session.epoch)
+            self._unaccepted.pop(link.link_id, None)
+            self._save()
+            self._note("accepted", session, "handshake")
+        return session
+
+    def _base_session(self, link_id: str, epoch: int) -> Session | None:
+        with self._lock:
+            return self._sessions.get(link_id, {}).get(epoch)
+
+    def subscriptions(self) -> list[str]:
+        """The outer topics a reading client of this SAE subscribes to."""
+        out = []
+        for link in self.links.values():
+            peer = link.peer_of(self.sae_id)
+            if link.carries_from(peer):
+                out.append(data_topic(link.link_id, peer))
+            if link.slave == self.sae_id:
+                out.append(handshake_topic(link.link_id))
+        return out
+
+    # --- maintenance --------------------------------------------------------------------------------
+
+    def qkd_state(self, link_id: str) -> str:
+        return self._qkd[link_id].state
+
+    def poll_qkd(self) -> None:
+        """Read the KME's QKD state of this SAE's master links; a change starts a new session at once."""
+        if self.kme is None or not any(link.master == self.sae_id for link in self.links.values()):
+            return
+        try:
+            states = {str(s.link_id): str(s.state) for s in self.kme.links()}
+        except QeaimsError:
+            return
+        for link_id, link in self.links.items():
+            if link.master != self.sae_id or link_id not in states:
+                continue
+            view = self._qkd[link_id]
+            before, view.state, view.checked = view.state, states[link_id], self._clock()
+            current = self._current.get(link_id)
+            mode = self._sessions.get(link_id, {}).get(current).mode if current in self._sessions.get(link_id, {}) \
+                else None  # type: ignore[union-attr]
+            if current is None:
+                continue
+            if view.state == "compromised" and mode == "hybrid":
+                self.rotate_now(link_id, "qkd-compromised")
+            elif view.state == "secure" and mode == "pq-fallback" and before != "secure":
+                self.rotate_now(link_id, "qkd-restored")
+
+    def _maintain(self) -> None:
+        next_poll = 0.0
+        while not self._stop.wait(0.5):
+            try:
+                now = time.monotonic()
+                if now >= next_poll:
+                    next_poll = now + QKD_POLL_S
+                    self.poll_qkd()
+                    if self.on_status is not None:
+                        self.on_status({"sae": self.sae_id, "at": self._clock(), "links": self.status()})
+                with self._lock:
+                    due = [link for link in self.links.values() if link.master == self.sae_id
+                           and link.link_id in self._current
+                           and self._sessions[link.link_id][self._current[link.link_id]].due(self.policy, self._clock())]
+                for link in due:
+                    self.rotate_now(link.link_id, "due")
+                for payload in list(self._unaccepted.values()):
+                    self.accept_handshake(payload)
+                for reader in list(self._readers):
+                    reader.retry_pending()
+            except (QeaimsError, OSError) as exc:  # a bad handshake or a full disk: said, and tried again
+                log_line("qeaims.links", "maintenance-failed", sae=self.sae_id, error=str(exc))
+
+    def status(self) -> dict[str, Any]:
+        """Each link's current session (no key material) and counters."""
+        with self._lock:
+            out: dict[str, Any] = {}
+            for link_id, link in self.links.items():
+                epoch = self._current.get(link_id)
+                session = self._sessions.get(link_id, {}).get(epoch) if epoch is not None else None
+                out[link_id] = {
+                    "peer": link.peer_of(self.sae_id), "role": "master" if link.master == self.sae_id else "slave",
+                    "epoch": epoch, "mode": session.mode if session else None,
+                    "key_ids": list(session.qkd_key_ids) if session else [],
+                    "qkd": self._qkd[link_id].state, "stats": self.stats[link_id].snapshot()}
+            return out
+
+
+@dataclass
+class _Pending:
+    topic: str
+    payload: bytes
+    deliver: Callable[[str, bytes], None]
+    refuse: Callable[[str, str], None]
+    done: Callable[[], None] | None = None
+    at: float = field(default_factory=time.monotonic)
+
+
+PENDING_S = 30.0
+
+
+class LinkReader:
+    """One reading client's side of its SAE's links: its own replay windows, persisted before delivery."""
+
+    def __init__(self, links: SecureLinks, name: str, filters: tuple[str, ...], state_path: Path | None) -> None:
+        self.links, self.name, self.filters, self.state_path = links, name, filters, state_path
+        self._lock = threading.RLock()
+        self._sessions = _sessions_from(_read_json(state_path)) if state_path is not None else {}
+        self._pending: list[_Pending] = []
+
+    def _save(self) -> None:
+        if self.state_path is not None:
+            _write_private(self.state_path, {"sessions": _sessions_state(self._sessions)})
+
+    def receive(self, topic: str, payload: bytes, deliver: Callable[[str, bytes], None],
+                refuse: Callable[[str, str], None], done: Callable[[], None] | None = None) -> None:
+        """Handle one outer message: a handshake is accepted; an envelope is opened and its inner
+        message handed to `deliver` (if it matches this reader's filters), or refused via `refuse`
+        (reason, detail); one whose handshake is still being accepted waits (bounded). Exactly one
+        of `deliver`, `refuse` and `done` is called for each message, in the end (`done`: taken,
+        nothing to hand on: a handshake, or an inner topic this reader does not want)."""
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[0] != LINK_ROOT:
+            refuse("topic", f"not a link topic: {topic}")
+            return
+        _, link_id, sender = parts
+        stats = self.links.stats.get(link_id)
+        if sender == "hs":
+            try:
+                if self.links.accept_handshake(payload) is not None:
+                    self.retry_pending()
+            except ChannelRefused as exc:
+                if stats is not None:
+                    stats.count(exc.reason)
+                refuse(exc.reason, exc.detail)
+                return
+            if done is not None:
+                done()
+            return
+        self._open(_Pending(topic, payload, deliver, refuse, done), link_id, sender, stats)
+
+    def _open(self, item: _Pending, link_id: str, sender: str, stats: ChannelStats | None, retry: bool = False) -> bool:
+        """True when done with `item` (delivered or refused), False when it must wait."""
+        link = self.links.links.get(link_id)
+        if link is None or stats is None or sender != link.peer_of(self.links.sae_id):
+            item.refuse("wrong-link", f"{item.topic} is not a link {self.links.sae_id} reads")
+            return True
+        try:
+            _direction, epoch, _counter = peek(item.payload)
+        except ChannelRefused as exc:
+            stats.count(exc.reason)
+            item.refuse(exc.reason, exc.detail)
+            return True
+        with self._lock:
+            epochs = self._sessions.setdefault(link_id, {})
+            session = epochs.get(epoch)
+            if session is None:
+                base = self.links._base_session(link_id, epoch)
+                if base is None:
+                    if retry or len(self._pending) >= PENDING_MAX:
+                        return False if retry else self._refuse_unknown(item, stats, epoch)
+                    self._pending.append(item)
+                    return False
+                session = Session.from_state(base.to_state())
+                epochs[epoch] = session
+                _prune(epochs)
+            try:
+                inner = session.open(item.payload, sender=sender)
+                inner_topic, inner_payload = _split_inner(inner)
+            except ChannelRefused as exc:
+                stats.count(exc.reason)
+                item.refuse(exc.reason, exc.detail)
+                return True
+            if not any(topic_matches_sub(f, inner_topic) for f in link.carries_from(sender)):
+                stats.count("not-carried")
+                item.refuse("not-carried", f"{sender} may not send {inner_topic} on {link_id}")
+                self._save()
+                return True
+            stats.opened += 1
+            self._save()  # the window moves before the message is handed on: a replay is refused after a crash
+        if any(topic_matches_sub(f, inner_topic) for f in self.filters):
+            item.deliver(inner_topic, inner_payload)
+        elif item.done is not None:
+            item.done()
+        return True
+
+    def _refuse_unknown(self, item: _Pending, stats: ChannelStats, epoch: int) -> bool:
+        stats.count("unknown-epoch")
+        item.refuse("unknown-epoch", f"no session for epoch {epoch}")
+        return True
+
+    def retry_pending(self) -> None:
+        with self._lock:
+            waiting, self._pending = self._pending, []
+        keep: list[_Pending] = []
+        for item in waiting:
+            _, link_id, sender = item.topic.split("/")
+            stats = self.links.stats.get(link_id)
+            if not self._open(item, link_id, sender, stats, retry=True):
+                if time.monotonic() - item.at > PENDING_S and stats is not None:
+                    self._refuse_unknown(item, stats, peek(item.payload)[1])
+                else:
+                    keep.append(item)
+        with self._lock:
+            self._pending = keep + self._pending
+
+
+def open_links(home: Path, sae_id: str, *, policy: RotationPolicy | None = None) -> SecureLinks | None:
+    """This SAE's links as `qeaims up` set them up under ``<home>/links`` (`links.files`), or None
+    when the data directory runs plaintext links (no plan: a bare broker for tests and tools)."""
+    from links.files import LinkFiles
+    from links.kme.client import KmeClient
+    from links.pki import DevPki
+    from links.site import write_status
+
+    files = LinkFiles.of(home)
+    if not files.enabled:
+        return None
+    plan = LinkPlan.load(files.plan)
+    keys_path = files.endpoint_keys(sae_id)
+    if not keys_path.is_file():
+        raise ConfigError(f"no link keys for {sae_id} at {keys_path}: `qeaims up` (or `qeaims link setup`) makes them")
+    keys = EndpointKeys.load(keys_path)
+    directory = Directory.load(files.directory)
+    kme = KmeClient(plan.kme_url, sae_id, DevPki(files.pki))
+    links = SecureLinks(sae_id, plan=plan, keys=keys, directory=directory, kme=kme,
+                        state_path=files.sae_state(sae_id), policy=policy)
+    links.on_status = lambda status: write_status(files, sae_id, status)
+    return links
