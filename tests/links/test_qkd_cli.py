@@ -10,12 +10,13 @@ from qeaims.cli import main
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = 0
     try:
-        code = main(list(args))
+        main(list(args))
     except SystemExit as stop:
         code = int(stop.code or 0)
     out, err = capsys.readouterr()
-    return code or 0, out, err
+    return code, out, err
 
 
 def test_keyrate_json(capsys: pytest.CaptureFixture[str]) -> None:

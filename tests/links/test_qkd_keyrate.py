@@ -23,7 +23,8 @@ LMC_MAX_DISTANCE_KM = 142.0  # LMC 2005, Fig. 1 (GYS, infinite decoys)
 
 def _h2(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 1e-300, 1 - 1e-16)
-    return -x * np.log2(x) - (1 - x) * np.log2(1 - x)
+    entropy: np.ndarray = -x * np.log2(x) - (1 - x) * np.log2(1 - x)
+    return entropy
 
 
 def reference_rate(distance_km: float) -> float:
