@@ -63,6 +63,8 @@ LINK_ROOT = "qlink"
 QKD_KEY_BITS = 256
 PENDING_MAX = 2000  # envelopes a reader holds while their epoch's handshake is being accepted
 QKD_POLL_S = 2.0
+HANDSHAKE_REPEAT_S = 15.0  # a master republishes its current handshake: anyone who can publish on the
+# broker can overwrite a retained message, and a slave that joins later must still find the real one
 
 
 def data_topic(link_id: str, sender: str) -> str:
@@ -170,6 +172,7 @@ class SecureLinks:
         self._last_epoch: dict[str, int] = {k: int(v) for k, v in saved.get("last_epoch", {}).items()}
         self._qkd: dict[str, _QkdView] = {link_id: _QkdView() for link_id in self.links}
         self._unaccepted: dict[str, bytes] = {}  # link → a handshake not yet accepted (KME unreachable)
+        self._handshake: dict[str, bytes] = {}  # link → this master's current handshake (republished)
         self.stats: dict[str, ChannelStats] = {link_id: ChannelStats() for link_id in self.links}
         self.rotations: list[dict[str, Any]] = []  # what this process started or accepted, newest last
         self._readers: list[LinkReader] = []
@@ -260,7 +263,8 @@ class SecureLinks:
         self._current[link.link_id] = epoch
         self._save()
         self._note("started", session, reason)
-        return handshake_topic(link.link_id), handshake.to_bytes(), True
+        self._handshake[link.link_id] = handshake.to_bytes()
+        return handshake_topic(link.link_id), self._handshake[link.link_id], True
 
     def _note(self, what: str, session: Session, reason: str) -> None:
         entry = {"link": session.link_id, "epoch": session.epoch, "mode": session.mode, "what": what,
@@ -367,11 +371,22 @@ class SecureLinks:
             elif view.state == "secure" and mode == "pq-fallback" and before != "secure":
                 self.rotate_now(link_id, "qkd-restored")
 
+    def _republish(self) -> None:
+        with self._lock:
+            current = dict(self._handshake)
+        if self._publish is not None:
+            for link_id, payload in current.items():
+                self._publish(handshake_topic(link_id), payload, 1, True)
+
     def _maintain(self) -> None:
         next_poll = 0.0
+        next_repeat = time.monotonic() + HANDSHAKE_REPEAT_S
         while not self._stop.wait(0.5):
             try:
                 now = time.monotonic()
+                if now >= next_repeat:
+                    next_repeat = now + HANDSHAKE_REPEAT_S
+                    self._republish()
                 if now >= next_poll:
                     next_poll = now + QKD_POLL_S
                     self.poll_qkd()
