@@ -1,19 +1,19 @@
-"""links.channel: handshakes, the three-secret key schedule, envelopes that refuse every tampering."""
+"""links.channel: handshakes that refuse forgery and replay, envelopes that refuse every alteration."""
 
 from __future__ import annotations
 
-import os
-import stat
-from pathlib import Path
+import threading
+from collections.abc import Callable
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from core.errors import ConfigError
-from links import channel
 from links.channel import (
+    HEADER,
+    REASONS,
+    TAG,
     ChannelRefused,
+    ChannelStats,
     Handshake,
     RotationPolicy,
     Session,
@@ -22,174 +22,267 @@ from links.channel import (
     peek,
     verify_handshake,
 )
-from links.endpoint import Directory, EndpointKeys, ensure_endpoints
+from links.endpoint import EndpointKeys
 
 MASTER, SLAVE = EndpointKeys.generate("twin-water"), EndpointKeys.generate("oracle-water-1")
+M, S = MASTER.sae_id, SLAVE.sae_id
 LINK = "twin-water~oracle-water-1"
+QKD = b"q" * 32
 
 
-def pair(qkd: bytes | None = b"q" * 32, epoch: int = 1) -> tuple[Handshake, Session, Session]:
+def pair(qkd: bytes | None = QKD, epoch: int = 1) -> tuple[Handshake, Session, Session]:
     handshake, sender = initiate(LINK, epoch, MASTER, SLAVE.public(), qkd_key=qkd,
                                  qkd_key_ids=("k-1",) if qkd is not None else ())
     receiver = accept(handshake, SLAVE, MASTER.public(), qkd_key=qkd, expected_link_id=LINK)
     return handshake, sender, receiver
 
 
-def test_both_directions_round_trip_and_the_session_is_the_same_at_both_ends() -> None:
-    handshake, sender, receiver = pair()
-    assert sender.keys == receiver.keys and sender.session_id == receiver.session_id
+def refused(call: Callable[[], object], stats: ChannelStats | None = None) -> str:
+    """The reason `call` was refused (counted in `stats`, as the integration layer does)."""
+    with pytest.raises(ChannelRefused) as caught:
+        call()
+    assert caught.value.reason in REASONS
+    if stats is not None:
+        stats.count(caught.value.reason)
+    return caught.value.reason
+
+
+def test_both_directions_round_trip_and_both_ends_hold_the_same_session() -> None:
+    handshake, master, slave = pair()
+    assert master.keys == slave.keys and master.keys[0] != master.keys[1]
+    assert master.session_id == slave.session_id == handshake.session_id()
+    assert all(k.hex() not in master.session_id and k.hex() not in repr(master) for k in master.keys)
     for i in range(5):
-        assert receiver.open(sender.seal(b"reading %d" % i, sender=MASTER.sae_id), sender=MASTER.sae_id) == \
-            b"reading %d" % i
-    assert sender.open(receiver.seal(b"command", sender=SLAVE.sae_id), sender=SLAVE.sae_id) == b"command"
-    assert handshake.mode == "hybrid" and handshake.qkd_key_ids == ("k-1",)
-    again = Session.from_state(receiver.to_state())
-    assert again.keys == receiver.keys and again.received == receiver.received
+        assert slave.open(master.seal(b"reading %d" % i, sender=M), sender=M) == b"reading %d" % i
+    for i in range(3):
+        assert master.open(slave.seal(b"command %d" % i, sender=S), sender=S) == b"command %d" % i
+    assert master.sent == [5, 0] and master.received == [0, 3]
+    assert slave.sent == [0, 3] and slave.received == [5, 0]
+    assert (handshake.mode, handshake.qkd_key_ids, handshake.epoch) == ("hybrid", ("k-1",), 1)
+    assert Handshake.from_bytes(handshake.to_bytes()) == handshake
+    envelope = master.seal(b"", sender=M)
+    assert len(envelope) == HEADER + TAG and peek(envelope) == (0, 1, 6)
+    assert peek(slave.seal(b"x", sender=S)) == (1, 1, 4)
 
 
-def test_every_altered_byte_truncation_replay_reorder_and_wrong_direction_is_refused_and_changes_nothing() -> None:
-    _, sender, receiver = pair()
-    first = sender.seal(b"x" * 40, sender=MASTER.sae_id)
-    refused: dict[str, int] = {}
-    for i in range(len(first)):
-        bad = first[:i] + bytes([first[i] ^ 0x01]) + first[i + 1:]
-        with pytest.raises(ChannelRefused) as caught:
-            receiver.open(bad, sender=MASTER.sae_id)
-        refused[caught.value.reason] = refused.get(caught.value.reason, 0) + 1
-    assert set(refused) <= {"tamper", "malformed", "wrong-direction", "wrong-epoch", "replay"} and refused["tamper"] > 40
-    for cut in (0, 5, 16, 31, len(first) - 1):
-        with pytest.raises(ChannelRefused, match="truncated|tamper"):
-            receiver.open(first[:cut], sender=MASTER.sae_id)
-    assert receiver.received == [0, 0]  # nothing moved the window
-    assert receiver.open(first, sender=MASTER.sae_id) == b"x" * 40
-    with pytest.raises(ChannelRefused, match="replay"):
-        receiver.open(first, sender=MASTER.sae_id)
-    second, third = sender.seal(b"2", sender=MASTER.sae_id), sender.seal(b"3", sender=MASTER.sae_id)
-    assert receiver.open(third, sender=MASTER.sae_id) == b"3"
-    with pytest.raises(ChannelRefused, match="replay"):  # reordered: 2 after 3
-        receiver.open(second, sender=MASTER.sae_id)
-    with pytest.raises(ChannelRefused, match="wrong-direction"):
-        receiver.open(sender.seal(b"4", sender=MASTER.sae_id), sender=SLAVE.sae_id)
-    with pytest.raises(ChannelRefused, match="wrong-direction"):
-        sender.seal(b"x", sender="someone-else")
+def test_the_envelope_layout() -> None:
+    _, master, _ = pair(epoch=0x01020304)
+    envelope = master.seal(b"abc", sender=M)
+    assert envelope[:3] == b"QL1" and envelope[3] == 0 and envelope[4:8] == bytes([1, 2, 3, 4])
+    assert envelope[8:16] == (1).to_bytes(8, "big") and len(envelope) == 16 + 3 + 16
+
+
+def test_session_state_survives_a_restart_and_keeps_its_windows() -> None:
+    _, master, slave = pair()
+    first = master.seal(b"1", sender=M)
+    assert slave.open(first, sender=M) == b"1"
+    restored = Session.from_state(slave.to_state())
+    assert restored.keys == slave.keys and restored.received == [1, 0] and restored.session_id == slave.session_id
+    assert refused(lambda: restored.open(first, sender=M)) == "replay"  # a replay after a crash
+    assert restored.open(master.seal(b"2", sender=M), sender=M) == b"2"
+    resumed = Session.from_state(master.to_state())
+    assert peek(resumed.seal(b"3", sender=M))[2] == 3  # the sender's counter never goes back
+    for damage in ({"keys": ["00", "11"]}, {"sent": [1]}, {"epoch": "x"}, {"received": [-1, 0]}):
+        with pytest.raises(ConfigError, match="damaged"):
+            Session.from_state(slave.to_state() | damage)
+    with pytest.raises(ConfigError, match="damaged"):
+        Session.from_state({})
+
+
+def test_every_altered_byte_is_refused_counted_and_changes_nothing() -> None:
+    _, master, slave = pair()
+    assert slave.open(master.seal(b"warm-up", sender=M), sender=M) == b"warm-up"
+    envelope = master.seal(b"x" * 40, sender=M)
+    stats, before = ChannelStats(), slave.to_state()
+    for i in range(len(envelope)):
+        for flip in (0x01, 0x02, 0x80):
+            bad = envelope[:i] + bytes([envelope[i] ^ flip]) + envelope[i + 1:]
+            reason = refused(lambda bad=bad: slave.open(bad, sender=M), stats)  # type: ignore[misc]
+            if i >= HEADER:
+                assert reason == "tamper", i
+    counts = stats.snapshot()["refused"]
+    assert sum(counts.values()) == 3 * len(envelope)
+    assert set(counts) == {"malformed", "wrong-direction", "wrong-epoch", "replay", "tamper"}
+    assert counts["tamper"] >= 3 * (len(envelope) - HEADER)
+    assert slave.to_state() == before
+    assert slave.open(envelope, sender=M) == b"x" * 40  # the legitimate one still opens
+
+
+def test_truncations_are_refused_and_change_nothing() -> None:
+    _, master, slave = pair()
+    envelope = master.seal(b"y" * 20, sender=M)
+    for cut in (0, 1, 3, 4, 15, 16, 31):
+        assert refused(lambda cut=cut: slave.open(envelope[:cut], sender=M)) == "truncated"  # type: ignore[misc]
+        assert refused(lambda cut=cut: peek(envelope[:cut])) == "truncated"  # type: ignore[misc]
+    for cut in (32, 33, len(envelope) - 1):  # long enough to hold a tag: the tag fails instead
+        assert refused(lambda cut=cut: slave.open(envelope[:cut], sender=M)) == "tamper"  # type: ignore[misc]
+    assert refused(lambda: slave.open(envelope + b"\0", sender=M)) == "tamper"
+    assert refused(lambda: peek(b"XYZ" + envelope[3:])) == "malformed"
+    assert slave.received == [0, 0]
+    assert slave.open(envelope, sender=M) == b"y" * 20
+
+
+def test_replay_reorder_wrong_direction_and_wrong_epoch_are_refused() -> None:
+    _, master, slave = pair()
+    one = master.seal(b"1", sender=M)
+    assert slave.open(one, sender=M) == b"1"
+    assert refused(lambda: slave.open(one, sender=M)) == "replay"
+    two, three = master.seal(b"2", sender=M), master.seal(b"3", sender=M)
+    assert slave.open(three, sender=M) == b"3"
+    assert refused(lambda: slave.open(two, sender=M)) == "replay"  # reordered: 2 after 3
+    four = master.seal(b"4", sender=M)
+    assert refused(lambda: slave.open(four, sender=S)) == "wrong-direction"  # claimed by the other end
+    assert refused(lambda: master.open(four, sender=S)) == "wrong-direction"  # reflected back to its sender
+    assert refused(lambda: slave.open(four, sender="someone-else")) == "wrong-direction"
+    assert refused(lambda: master.seal(b"x", sender="someone-else")) == "wrong-direction"
     _, other, _ = pair(epoch=2)
-    with pytest.raises(ChannelRefused, match="wrong-epoch"):
-        receiver.open(other.seal(b"5", sender=MASTER.sae_id), sender=MASTER.sae_id)
-    assert peek(first)[0:2] == (0, 1)
+    assert refused(lambda: slave.open(other.seal(b"5", sender=M), sender=M)) == "wrong-epoch"
+    assert slave.received == [3, 0]
+    assert slave.open(four, sender=M) == b"4"
 
 
-def test_forged_altered_and_replayed_handshakes_are_refused() -> None:
+def test_two_threads_sealing_never_share_a_counter() -> None:
+    _, master, slave = pair()
+    out: list[bytes] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        mine = [master.seal(b"m", sender=M) for _ in range(500)]
+        with lock:
+            out.extend(mine)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counters = sorted(peek(e)[2] for e in out)
+    assert counters == list(range(1, 2001))
+    for envelope in sorted(out, key=lambda e: peek(e)[2]):
+        assert slave.open(envelope, sender=M) == b"m"
+
+
+def reject_handshake(handshake: Handshake, **kwargs: object) -> str:
+    args: dict[str, object] = {"qkd_key": QKD, "expected_link_id": LINK} | kwargs
+    return refused(lambda: accept(handshake, SLAVE, MASTER.public(), **args))  # type: ignore[arg-type]
+
+
+def flip_hex(value: str, at: int = 0) -> str:
+    return value[:at] + ("0" if value[at] != "0" else "1") + value[at + 1:]
+
+
+def test_forged_and_altered_handshakes_are_refused() -> None:
     handshake, _, _ = pair()
     for name in ("signature_mldsa65", "signature_ed25519", "kem_ciphertext", "x25519_ephemeral"):
         value = getattr(handshake, name)
-        flipped = handshake.model_copy(update={name: ("0" if value[0] != "0" else "1") + value[1:]})
-        with pytest.raises(ChannelRefused, match="forged"):
-            accept(flipped, SLAVE, MASTER.public(), qkd_key=b"q" * 32, expected_link_id=LINK)
-    for name, value in (("link_id", "twin-water~oracle-water-2"), ("epoch", 7), ("mode", "pq-fallback")):
-        with pytest.raises(ChannelRefused):
-            accept(handshake.model_copy(update={name: value}), SLAVE, MASTER.public(), qkd_key=b"q" * 32,
-                   expected_link_id=LINK)
-    impostor = EndpointKeys.generate("twin-water")
-    forged, _ = initiate(LINK, 9, impostor, SLAVE.public(), qkd_key=b"q" * 32, qkd_key_ids=("k-9",))
-    with pytest.raises(ChannelRefused, match="forged"):
-        accept(forged, SLAVE, MASTER.public(), qkd_key=b"q" * 32, expected_link_id=LINK)
-    with pytest.raises(ChannelRefused, match="stale-epoch"):
-        accept(handshake, SLAVE, MASTER.public(), qkd_key=b"q" * 32, expected_link_id=LINK, after_epoch=1)
-    with pytest.raises(ChannelRefused, match="malformed"):
-        Handshake.from_bytes(b'{"link_id": 1}')
+        for at in (0, len(value) // 2, len(value) - 1):
+            assert reject_handshake(handshake.model_copy(update={name: flip_hex(value, at)})) == "forged", name
+    # a flipped link id: refused as another link, and as forged by the one expecting that link id
+    other_link = "twin-water~oracle-water-2"
+    assert reject_handshake(handshake.model_copy(update={"link_id": other_link})) == "wrong-link"
+    assert reject_handshake(handshake.model_copy(update={"link_id": other_link}),
+                            expected_link_id=other_link) == "forged"
+    for name, value in (("epoch", 7), ("created_at", handshake.created_at + 1), ("qkd_key_ids", ("k-2",))):
+        assert reject_handshake(handshake.model_copy(update={name: value})) == "forged", name
+    impostor = EndpointKeys.generate(M)  # the right name, another endpoint's keys
+    forged, _ = initiate(LINK, 9, impostor, SLAVE.public(), qkd_key=QKD, qkd_key_ids=("k-9",))
+    assert reject_handshake(forged) == "forged"
+    stranger = EndpointKeys.generate("twin-power")
+    forged, _ = initiate(LINK, 9, stranger, SLAVE.public(), qkd_key=QKD, qkd_key_ids=("k-9",))
+    assert reject_handshake(forged) == "forged"  # names twin-power as master
+    # one honest signature is not enough: Ed25519 from the master, ML-DSA from the impostor, and the reverse
+    honest_ed = forged.model_copy(update={"master": M})
+    message = honest_ed.signed_bytes()
+    for mldsa, ed in ((impostor, MASTER), (MASTER, impostor)):
+        mixed = honest_ed.model_copy(update={"signature_mldsa65": mldsa.mldsa.sign(message, b"qeaims-link-handshake-v1").hex(),
+                                             "signature_ed25519": ed.ed25519.sign(message).hex()})
+        assert reject_handshake(mixed) == "forged"
+    to_other_slave, _ = initiate(LINK, 3, MASTER, EndpointKeys.generate("oracle-water-9").public(), qkd_key=QKD,
+                                 qkd_key_ids=("k-3",))
+    assert reject_handshake(to_other_slave) == "wrong-link"
     verify_handshake(handshake, MASTER.public(), expected_link_id=LINK)
 
 
-def test_fallback_sessions_work_and_cannot_pass_as_hybrid_or_the_reverse() -> None:
-    fallback, sender, receiver = pair(qkd=None)
+def test_an_old_handshake_replayed_is_refused() -> None:
+    first, _, _ = pair(epoch=1)
+    second, _, _ = pair(epoch=2)
+    assert accept(second, SLAVE, MASTER.public(), qkd_key=QKD, expected_link_id=LINK, after_epoch=1).epoch == 2
+    assert reject_handshake(first, after_epoch=2) == "stale-epoch"
+    assert reject_handshake(second, after_epoch=2) == "stale-epoch"  # the same one again
+    assert reject_handshake(first, max_age_s=60.0, now=first.created_at + 61) == "stale-epoch"
+    assert accept(first, SLAVE, MASTER.public(), qkd_key=QKD, expected_link_id=LINK, max_age_s=60.0,
+                  now=first.created_at + 59).epoch == 1
+
+
+def test_malformed_handshakes_are_refused() -> None:
+    handshake, _, _ = pair()
+    good = handshake.model_dump()
+    for data in (b"", b"{", b"[]", b'{"link_id": 1}', b"\xff\xfe",
+                 Handshake.model_validate(good).model_dump_json().replace('"version":1', '"version":2').encode(),
+                 Handshake.model_validate(good).model_dump_json().replace('"epoch":1', '"epoch":0').encode(),
+                 Handshake.model_validate(good).model_dump_json().replace('"hybrid"', '"plain"').encode(),
+                 Handshake.model_validate(good).model_dump_json()[:-1].encode() + b',"extra":1}'):
+        assert refused(lambda data=data: Handshake.from_bytes(data)) == "malformed", data[:40]  # type: ignore[misc]
+    short = handshake.to_bytes().replace(handshake.kem_ciphertext.encode(), handshake.kem_ciphertext[:-2].encode())
+    assert refused(lambda: Handshake.from_bytes(short)) == "malformed"
+
+
+def test_fallback_works_and_cannot_pass_as_hybrid_or_the_reverse() -> None:
+    fallback, master, slave = pair(qkd=None)
     assert fallback.mode == "pq-fallback" and fallback.qkd_key_ids == ()
-    assert receiver.open(sender.seal(b"on", sender=MASTER.sae_id), sender=MASTER.sae_id) == b"on"
-    with pytest.raises(ChannelRefused, match="qkd-key"):
-        accept(fallback, SLAVE, MASTER.public(), qkd_key=b"q" * 32, expected_link_id=LINK)
+    assert slave.open(master.seal(b"on", sender=M), sender=M) == b"on"
+    assert master.open(slave.seal(b"ack", sender=S), sender=S) == b"ack"
+    assert reject_handshake(fallback, qkd_key=QKD) == "qkd-key"
     hybrid, _, _ = pair()
+    assert reject_handshake(hybrid, qkd_key=None) == "qkd-key"
+    assert reject_handshake(hybrid, qkd_key=b"short") == "qkd-key"
+    # relabelling the mode breaks the signatures, whichever way
+    assert reject_handshake(hybrid.model_copy(update={"mode": "pq-fallback", "qkd_key_ids": ()}), qkd_key=None) \
+        == "forged"
+    assert reject_handshake(fallback.model_copy(update={"mode": "hybrid", "qkd_key_ids": ("k-1",)})) == "forged"
     with pytest.raises(ChannelRefused, match="qkd-key"):
-        accept(hybrid, SLAVE, MASTER.public(), qkd_key=None, expected_link_id=LINK)
+        initiate(LINK, 1, MASTER, SLAVE.public(), qkd_key=QKD, qkd_key_ids=())
     with pytest.raises(ChannelRefused, match="qkd-key"):
-        accept(hybrid, SLAVE, MASTER.public(), qkd_key=b"short", expected_link_id=LINK)
+        initiate(LINK, 1, MASTER, SLAVE.public(), qkd_key=None, qkd_key_ids=("k-1",))
+    with pytest.raises(ChannelRefused, match="qkd-key"):
+        initiate(LINK, 1, MASTER, SLAVE.public(), qkd_key=b"q" * 31, qkd_key_ids=("k-1",))
 
 
-class KnownKem:
-    """An ML-KEM encapsulation whose shared secret the observer knows (the test's seam)."""
-
-    def __init__(self, inner: MLKEM768PublicKey, secret: bytes) -> None:
-        self.inner, self.secret = inner, secret
-
-    def encapsulate(self) -> tuple[bytes, bytes]:
-        return self.secret, self.inner.encapsulate()[1]
-
-
-@pytest.mark.parametrize("holds", ["qkd", "mlkem", "x25519"])
-def test_the_channel_stays_secret_while_any_one_of_the_three_secrets_holds(holds: str,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two secrets are forced to values the observer knows; the third is the only thing it lacks.
-    The observer sees the handshake and an envelope and derives keys with the known values and its
-    best guess of the third. It must fail; and with all three known it must succeed (a control)."""
-    qkd = b"\x00" * 32 if holds != "qkd" else os.urandom(32)  # a known QKD key, unless it is the one that holds
-    known_kem = b"\x11" * 32
-    if holds != "mlkem":
-        real = MLKEM768PublicKey.from_public_bytes
-        monkeypatch.setattr(channel.MLKEM768PublicKey, "from_public_bytes",
-                            staticmethod(lambda data: KnownKem(real(data), known_kem)))
-    known_eph = X25519PrivateKey.from_private_bytes(b"\x22" * 32)
-    if holds != "x25519":
-        monkeypatch.setattr(channel.X25519PrivateKey, "generate", staticmethod(lambda: known_eph))
-    handshake, sender = initiate(LINK, 1, MASTER, SLAVE.public(), qkd_key=qkd, qkd_key_ids=("k-1",))
-    envelope = sender.seal(b"the reading", sender=MASTER.sae_id)
-
-    def observer_opens(qkd_guess: bytes, kem_guess: bytes, x_guess: bytes) -> bool:
-        keys = channel._derive(handshake, qkd_guess, kem_guess, x_guess)
-        guessed = Session(LINK, 1, handshake.mode, handshake.master, handshake.slave, handshake.qkd_key_ids,
-                          handshake.created_at, "", keys)
-        try:
-            return guessed.open(envelope, sender=MASTER.sae_id) == b"the reading"
-        except ChannelRefused:
-            return False
-
-    known_x = known_eph.exchange(X25519PublicKey.from_public_bytes(bytes.fromhex(SLAVE.public().x25519)))
-    guesses = {"qkd": b"\x00" * 32, "mlkem": known_kem, "x25519": known_x}
-    # what the observer can compute for the secret that holds: nothing better than a guess
-    attempts = [os.urandom(32) for _ in range(8)] + [b"\x00" * 32, bytes.fromhex(handshake.x25519_ephemeral)[:32]]
-    for attempt in attempts:
-        tried = dict(guesses, **{holds: attempt})
-        assert not observer_opens(tried["qkd"], tried["mlkem"], tried["x25519"])
-    # the control: given the real third secret too, the same observer opens it, so the test can fail
-    real_third = {"qkd": qkd, "mlkem": SLAVE.mlkem.decapsulate(bytes.fromhex(handshake.kem_ciphertext)),
-                  "x25519": SLAVE.x25519.exchange(X25519PublicKey.from_public_bytes(
-                      bytes.fromhex(handshake.x25519_ephemeral)))}[holds]
-    everything = dict(guesses, **{holds: real_third})
-    assert observer_opens(everything["qkd"], everything["mlkem"], everything["x25519"])
+def test_the_qkd_key_is_bound_into_the_session() -> None:
+    handshake, master, _ = pair()
+    wrong = accept(handshake, SLAVE, MASTER.public(), qkd_key=b"r" * 32, expected_link_id=LINK)
+    assert refused(lambda: wrong.open(master.seal(b"z", sender=M), sender=M)) == "tamper"
 
 
 def test_rotation_is_due_by_count_and_by_age() -> None:
-    _, sender, _ = pair()
+    _, master, slave = pair()
     policy = RotationPolicy(max_messages=3, max_age_s=60)
-    assert not sender.due(policy, sender.created_at)
-    for _ in range(3):
-        sender.seal(b".", sender=MASTER.sae_id)
-    assert sender.due(policy, sender.created_at)
+    assert RotationPolicy() == RotationPolicy(max_messages=50_000, max_age_s=600.0)
+    assert not master.due(policy, master.created_at)
+    slave.open(master.seal(b".", sender=M), sender=M)
+    master.open(slave.seal(b".", sender=S), sender=S)
+    assert not master.due(policy, master.created_at)
+    master.seal(b".", sender=M)
+    assert master.due(policy, master.created_at)
     _, fresh, _ = pair()
-    assert fresh.due(policy, fresh.created_at + 61) and not fresh.due(policy, fresh.created_at + 59)
+    assert fresh.due(policy, fresh.created_at + 60) and not fresh.due(policy, fresh.created_at + 59)
 
 
-def test_keys_files_and_the_directory(tmp_path: Path) -> None:
-    directory = ensure_endpoints(tmp_path / "directory.json", tmp_path / "endpoints", ["a", "b"])
-    first = (tmp_path / "endpoints" / "a.json").read_bytes()
-    assert stat.S_IMODE((tmp_path / "endpoints" / "a.json").stat().st_mode) == 0o600
-    again = ensure_endpoints(tmp_path / "directory.json", tmp_path / "endpoints", ["a", "b", "c"])
-    assert (tmp_path / "endpoints" / "a.json").read_bytes() == first  # never regenerated
-    assert again.get("a") == directory.get("a") and "c" in again
-    loaded = EndpointKeys.load(tmp_path / "endpoints" / "a.json")
-    assert loaded.public() == directory.get("a")
-    assert Directory.load(tmp_path / "directory.json").get("c").fingerprint() == again.get("c").fingerprint()
-    (tmp_path / "endpoints" / "b.json").write_text("{not json")
-    with pytest.raises(ConfigError, match="damaged"):
-        EndpointKeys.load(tmp_path / "endpoints" / "b.json")
-    with pytest.raises(ConfigError, match="no public keys"):
-        again.get("z")
-    with pytest.raises(ConfigError, match="no link keys"):
-        EndpointKeys.load(tmp_path / "nope.json")
+def test_channel_stats_count_from_many_threads() -> None:
+    stats = ChannelStats()
+
+    def work() -> None:
+        for _ in range(1000):
+            stats.count("tamper")
+            stats.add_sealed()
+            stats.add_opened(2)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert stats.snapshot() == {"sealed": 4000, "opened": 8000, "refused": {"tamper": 4000}}
+    snap = stats.snapshot()
+    snap["refused"]["tamper"] = 0
+    assert stats.refused["tamper"] == 4000  # a snapshot is a copy
