@@ -46,7 +46,16 @@ from paho.mqtt.client import topic_matches_sub
 
 from core.errors import ConfigError, QeaimsError
 from core.logs import log_line
-from links.channel import ChannelRefused, ChannelStats, Handshake, RotationPolicy, Session, accept, initiate, peek
+from links.channel import (
+    ChannelRefused,
+    ChannelStats,
+    Handshake,
+    RotationPolicy,
+    Session,
+    accept,
+    initiate,
+    peek,
+)
 from links.endpoint import Directory, EndpointKeys
 from links.plan import LinkPlan, LinkSpec
 
@@ -63,6 +72,7 @@ LINK_ROOT = "qlink"
 QKD_KEY_BITS = 256
 PENDING_MAX = 2000  # envelopes a reader holds while their epoch's handshake is being accepted
 QKD_POLL_S = 2.0
+FALLBACK_RETRY_S = 5.0  # a fallback session for want of keys tries hybrid again after this long
 HANDSHAKE_REPEAT_S = 15.0  # a master republishes its current handshake: anyone who can publish on the
 # broker can overwrite a retained message, and a slave that joins later must still find the real one
 
@@ -353,7 +363,9 @@ class SecureLinks:
         if self.kme is None or not any(link.master == self.sae_id for link in self.links.values()):
             return
         try:
-            states = {str(s.link_id): str(s.state) for s in self.kme.links()}
+            answer = self.kme.links()
+            states = {str(s.link_id): str(s.state) for s in answer}
+            keys = {str(s.link_id): int(getattr(s, "keys_available", 0)) for s in answer}
         except QeaimsError:
             return
         for link_id, link in self.links.items():
@@ -362,14 +374,16 @@ class SecureLinks:
             view = self._qkd[link_id]
             before, view.state, view.checked = view.state, states[link_id], self._clock()
             current = self._current.get(link_id)
-            mode = self._sessions.get(link_id, {}).get(current).mode if current in self._sessions.get(link_id, {}) \
-                else None  # type: ignore[union-attr]
             if current is None:
                 continue
+            session = self._sessions.get(link_id, {}).get(current)
+            mode = session.mode if session is not None else None
             if view.state == "compromised" and mode == "hybrid":
                 self.rotate_now(link_id, "qkd-compromised")
-            elif view.state == "secure" and mode == "pq-fallback" and before != "secure":
-                self.rotate_now(link_id, "qkd-restored")
+            elif view.state == "secure" and mode == "pq-fallback" and session is not None and (
+                    before != "secure" or (keys[link_id] > 0 and self._clock() - session.created_at > FALLBACK_RETRY_S)):
+                # back to hybrid once the link is secure again, or once the KME has keys (it had none at start)
+                self.rotate_now(link_id, "qkd-restored" if before == "compromised" else "qkd-keys")
 
     def _republish(self) -> None:
         with self._lock:

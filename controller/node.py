@@ -31,10 +31,10 @@ from chain.recorder import EventRecorder
 from controller._controller_state import SENSOR_QUARANTINE, STEP_KINDS, Isolation, Planner, log_line
 from controller._intrusion_response import IntrusionResponse
 from controller._isolation_steps import IsolationSteps
-from controller.link_watch import LinkWatch
 from controller.commander import Commander
 from controller.crews import CrewPool
 from controller.cyber import IntrusionTally, Quarantine
+from controller.link_watch import LinkWatch
 from core.config import Settings
 from core.errors import UnknownSector
 from core.messages import Sector

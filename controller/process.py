@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from bus.secure import SecureLinks
 from chain.connect import connect
 from chain.deploy import controller_keystore
-from bus.secure import SecureLinks
 from controller.commander import Commander, CommandTimeout
 from controller.link_watch import LinkWatch
 from controller.node import Controller, Planner, log_line

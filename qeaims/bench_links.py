@@ -91,7 +91,7 @@ def run_links_bench(*, messages: int = 2000, payload_bytes: int = 2048, kme_seco
     say("sealing and opening in memory")
     channel = bench_channel(messages=max(messages * 5, 10_000), payload_bytes=payload_bytes)
     say("keys through the KME over HTTPS")
-    kme = kme_throughput(kme_seconds)
+    kme = kme_throughput(kme_seconds, port=free_port())
     with tempfile.TemporaryDirectory(prefix="qeaims-bench-links-") as tmp:
         home = Path(tmp)
         files = LinkFiles.of(home)

@@ -55,9 +55,9 @@ def run(
     if name == EAVESDROPPER:
         _eavesdropper(ctx, link=link, attack=attack, fraction=fraction, timeout_s=timeout or 180.0, json_out=json_out)
         return
+    from bus.secure import open_links
     from chain.audit import verify_chain_history
     from chain.connect import connect
-    from bus.secure import open_links
     from controller.commander import Commander
     from links.plan import OPERATIONS_SAE
     from qeaims.scenarios.report import build_report, tracks_table
