@@ -61,6 +61,8 @@ def _hex(value: str, size: int | None = None) -> str:
         raw = bytes.fromhex(value)
     except ValueError:
         raise ValueError("not hex") from None
+    if raw.hex() != value:  # one spelling per value: lower case, no spaces
+        raise ValueError("not canonical lower-case hex")
     if size is not None and len(raw) != size:
         raise ValueError(f"{len(raw)} bytes, expected {size}")
     return value

@@ -223,6 +223,8 @@ def test_malformed_handshakes_are_refused() -> None:
                  Handshake.model_validate(good).model_dump_json().replace('"hybrid"', '"plain"').encode(),
                  Handshake.model_validate(good).model_dump_json()[:-1].encode() + b',"extra":1}'):
         assert refused(lambda data=data: Handshake.from_bytes(data)) == "malformed", data[:40]  # type: ignore[misc]
+    upper = handshake.to_bytes().replace(handshake.x25519_ephemeral.encode(), handshake.x25519_ephemeral.upper().encode())
+    assert refused(lambda: Handshake.from_bytes(upper)) == "malformed"
     short = handshake.to_bytes().replace(handshake.kem_ciphertext.encode(), handshake.kem_ciphertext[:-2].encode())
     assert refused(lambda: Handshake.from_bytes(short)) == "malformed"
 
