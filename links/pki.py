@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -47,11 +48,11 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def sae_of_certificate(peer: dict[str, object] | None) -> str | None:
+def sae_of_certificate(peer: Mapping[str, Any] | None) -> str | None:
     """The SAE id (common name) of a peer certificate as `ssl.SSLSocket.getpeercert()` gives it."""
     if not peer:
         return None
-    for rdn in peer.get("subject", ()):  # type: ignore[attr-defined]
+    for rdn in peer.get("subject", ()):
         for name, value in rdn:
             if name == "commonName":
                 return str(value)
@@ -59,6 +60,8 @@ def sae_of_certificate(peer: dict[str, object] | None) -> str | None:
 
 
 class DevPki:
+    """The files of the development PKI in `directory`; every ``ensure_*`` makes what is missing, once."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
 
