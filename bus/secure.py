@@ -238,7 +238,7 @@ class SecureLinks:
                     self.stats[link.link_id].count("no-session")
                     continue
                 envelope = session.seal(_inner(topic, payload), sender=self.sae_id)
-                self.stats[link.link_id].sealed += 1
+                self.stats[link.link_id].add_sealed()
                 out.append((data_topic(link.link_id, self.sae_id), envelope, False))
             if out:
                 self._save()  # before anything leaves: a restart must never reuse a counter
@@ -524,7 +524,7 @@ class LinkReader:
                 item.refuse("not-carried", f"{sender} may not send {inner_topic} on {link_id}")
                 self._save()
                 return True
-            stats.opened += 1
+            stats.add_opened()
             self._save()  # the window moves before the message is handed on: a replay is refused after a crash
         if any(topic_matches_sub(f, inner_topic) for f in self.filters):
             item.deliver(inner_topic, inner_payload)
