@@ -47,7 +47,8 @@ def kme_throughput(seconds: float = 5.0, *, port: int | None = None, keys_per_re
                 KmeClient(plan.kme_url, "bench-slave", pki) as slave:
             need = keys_per_request * size // 8
             deadline = time.monotonic() + FIRST_KEYS_TIMEOUT_S
-            while server.store.available_bytes(link_id) < max(need, 4096):  # the pair's first blocks
+            first = max(need, server.supply.low_water_bytes // 2)
+            while server.store.available_bytes(link_id) < first:  # the pair's first blocks
                 if time.monotonic() > deadline:
                     raise ConfigError(f"the KME's QKD pair made no key in {FIRST_KEYS_TIMEOUT_S:.0f} s "
                                       f"at {distance_km} km")
