@@ -10,6 +10,8 @@ connection's ASGI state (``request.state.sae_id``), which is where the app looks
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import ssl
 import threading
 import time
@@ -68,25 +70,44 @@ class KmeServer:
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
 
-    def _serve(self) -> None:
+    def _serve(self, sock: socket.socket) -> None:
         try:
-            self.server.run()
+            self.server.run(sockets=[sock])
         except BaseException as exc:  # noqa: BLE001 - reported by start()
             self._failure.append(exc)
+        finally:
+            sock.close()
+
+    def _bind(self) -> socket.socket:
+        """The listening socket, bound here rather than by uvicorn: a port in use is then one plain
+        error (uvicorn would log its own and exit the thread)."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart over TIME_WAIT
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"the KME cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
+                              + (" (is another KME running? choose another --port)"
+                                 if exc.errno == errno.EADDRINUSE else "")) from None
+        sock.set_inheritable(True)
+        return sock
 
     def start(self, timeout_s: float = 15.0) -> Self:
+        sock = self._bind()
         if self.refill:
             self.supply.start()
-        self._thread = threading.Thread(target=self._serve, name="kme-http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name="kme-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
             if self._failure or not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
                 failure = self._failure[0] if self._failure else None
-                why = (" (is the port in use?)" if failure is None or isinstance(failure, SystemExit)
-                       else f": {failure}")
-                raise ConfigError(f"the KME could not listen on {self.host}:{self.port}{why}")
+                why = (f": {failure}" if failure is not None and not isinstance(failure, SystemExit)
+                       else " (its log says why)")
+                raise ConfigError(f"the KME did not start on {self.host}:{self.port}{why}")
             time.sleep(0.02)
         log_line("qeaims.kme", "kme-started", url=self.url, links=len(self.plan.links))
         return self

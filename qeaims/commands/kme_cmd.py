@@ -13,7 +13,6 @@ import typer
 
 from core.logs import setup_logging
 from qeaims.commands._common import settings_of
-from qeaims.supervisor import install_stop_signals
 
 
 def kme(
@@ -26,6 +25,7 @@ def kme(
     from links.kme.server import serve_forever
     from links.pki import DevPki
     from links.plan import LinkPlan
+    from qeaims.supervisor import install_stop_signals
 
     settings = settings_of(ctx)
     files = LinkFiles.of(settings.home)
