@@ -37,20 +37,28 @@ class StoreRefused(ConfigError):
 
 
 DISCARDED_REMEMBERED = 4096  # per link: ids of discarded keys, so a slave asking for one hears why
+MAX_RESERVED = 1024  # per link: keys the master has and the slave never fetched are not kept forever
+COMPROMISED, EXPIRED = "compromised", "expired"
 
 
 @dataclass
 class _Link:
     pool: bytearray = field(default_factory=bytearray)
     reserved: dict[str, bytes] = field(default_factory=dict)  # key id → key, delivered to the master only
-    discarded: dict[str, None] = field(default_factory=dict)  # ids discarded with a compromised link (ordered)
+    discarded: dict[str, str] = field(default_factory=dict)  # id → why it went (COMPROMISED, EXPIRED), oldest first
+
+    def forget(self, key_id: str, why: str) -> None:
+        self.discarded[key_id] = why
+        while len(self.discarded) > DISCARDED_REMEMBERED:
+            del self.discarded[next(iter(self.discarded))]
 
 
 class KeyStore:
     """Every link's pool and reserved keys, behind one lock (the HTTP workers and the refill thread share it)."""
 
-    def __init__(self, links: list[str], *, max_pool_bytes: int = 16 * 1024, state_path: Path | None = None) -> None:
-        self.max_pool_bytes = max_pool_bytes
+    def __init__(self, links: list[str], *, max_pool_bytes: int = 16 * 1024, max_reserved: int = MAX_RESERVED,
+                 state_path: Path | None = None) -> None:
+        self.max_pool_bytes, self.max_reserved = max_pool_bytes, max_reserved
         self.state_path = state_path
         self._lock = threading.Lock()
         self._links = {link_id: _Link() for link_id in links}
@@ -112,6 +120,10 @@ class KeyStore:
                 del link.pool[:size_bits // 8]
                 key_id = str(uuid.uuid4())
                 link.reserved[key_id] = key
+                if len(link.reserved) > self.max_reserved:  # the oldest the slave never fetched
+                    oldest = next(iter(link.reserved))
+                    del link.reserved[oldest]
+                    link.forget(oldest, EXPIRED)
                 out.append((key_id, key))
             self._save()
             return out
@@ -122,11 +134,16 @@ class KeyStore:
             link = self._links[link_id]
             if len(set(key_ids)) != len(key_ids):
                 raise StoreRefused(400, "a key_ID is named twice", [{"key_ID": k} for k in key_ids])
-            gone = [k for k in key_ids if k in link.discarded]
+            gone = [k for k in key_ids if link.discarded.get(k) == COMPROMISED]
             if gone:
                 raise StoreRefused(503, "keys not available: discarded when the QKD link was found compromised "
                                         "(an eavesdropper was suspected); start over with new keys",
                                    [{"key_ID": k, "reason": "discarded: link compromised"} for k in gone])
+            expired = [k for k in key_ids if link.discarded.get(k) == EXPIRED]
+            if expired:
+                raise StoreRefused(400, f"key_ID expired: the KME keeps the last {self.max_reserved} keys the "
+                                        "master was given and the slave did not fetch",
+                                   [{"key_ID": k, "reason": "expired"} for k in expired])
             unknown = [k for k in key_ids if k not in link.reserved]
             if unknown:
                 raise StoreRefused(400, "key_ID not known for this link, or already delivered",
@@ -141,9 +158,7 @@ class KeyStore:
             link = self._links[link_id]
             gone = len(link.pool) + sum(len(v) for v in link.reserved.values())
             for key_id in link.reserved:
-                link.discarded[key_id] = None
-            while len(link.discarded) > DISCARDED_REMEMBERED:
-                del link.discarded[next(iter(link.discarded))]
+                link.forget(key_id, COMPROMISED)
             link.pool.clear()
             link.reserved.clear()
             self._save()

@@ -72,6 +72,17 @@ def test_reserved_keys_survive_a_restart_and_discarded_ones_say_why(tmp_path: Pa
     assert json.loads(path.read_text())["links"][LINK]["reserved"] == {}
 
 
+def test_keys_the_slave_never_fetches_expire() -> None:
+    store = KeyStore([LINK], max_reserved=3)
+    store.add(LINK, b"e" * 512, b"e" * 512)
+    ids = [key_id for key_id, _ in store.take_for_master(LINK, 5, 256)]
+    assert store.reserved_count(LINK) == 3
+    with pytest.raises(StoreRefused) as expired:
+        store.give_to_slave(LINK, [ids[0]])
+    assert expired.value.status == 400 and "expired" in str(expired.value)
+    assert [k for k, _ in store.give_to_slave(LINK, ids[2:])] == ids[2:]
+
+
 def test_a_damaged_state_file_is_a_plain_error(tmp_path: Path) -> None:
     path = tmp_path / "kme-state.json"
     path.write_text("{")
