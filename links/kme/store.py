@@ -5,7 +5,9 @@ master's side, Bob's for the slave's: they are bit-identical after error correct
 verification, and a block where they are not is refused). ``enc_keys`` cuts keys of the requested
 size from the pool, gives each a UUID and returns it to the master: the key is now *reserved* for
 that link's slave. ``dec_keys`` returns a reserved key to the slave, once, and forgets it. A
-compromised link loses its pool and its reserved keys (`discard`).
+compromised link loses its pool and its reserved keys (`discard`). A link keeps at most
+`MAX_RESERVED` reserved keys: past that the oldest one expires (a slave that never fetches must not
+make the state file, rewritten on every request, grow without end).
 
 The reserved keys are written to the state file (atomically, 0600) after every change, before the
 answer leaves the KME: a restarted KME still holds a key delivered to the master but not yet to the
