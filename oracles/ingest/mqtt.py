@@ -139,4 +139,7 @@ class MqttSubscriber:
             self.sink.reject(source="link", reason=reason, where=topic, detail=detail)
             ack()
 
-        self._reader.receive(topic, bytes(message.payload), lambda t, p: self.handle(t, p, ack), refuse, ack)
+        def deliver(inner_topic: str, payload: bytes) -> None:
+            self.handle(inner_topic, payload, ack)
+
+        self._reader.receive(topic, bytes(message.payload), deliver, refuse, ack)

@@ -160,7 +160,7 @@ def test_tampered_replayed_and_truncated_envelopes_are_refused_and_nothing_legit
     oracle_links = _links(site, oracle_sae("water", 1))
     link_id = link_id_for(twin_sae("water"), oracle_sae("water", 1))
     subscriber = MqttSubscriber(sink, port=site.mqtt_port, sectors=[Sector.WATER],
-                                client_id=oracle_sae("water", 1), links=oracle_links).start()
+                                client_id=oracle_sae("water", 1), links=oracle_links, persistent=False).start()
     twin_links = _links(site, twin_sae("water"))
     topic = data_topic(link_id, twin_sae("water"))
     try:
