@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from links.kme.store import KeyStore, StoreRefused
 from links.kme.supply import KeySupply
 from links.plan import LinkPlan, LinkSpec
 from links.qkd import Eavesdropper
+from tests.support import wait_until
 
 LINK = "a~b"
 
@@ -139,3 +141,31 @@ def test_eavesdropper_compromises_the_link_and_three_clean_blocks_restore_it() -
     assert not supply.compromised(LINK) and store.available_bytes(LINK) > 0
     state = supply.state_of(LINK)
     assert state["state"] == "secure" and state["blocks"] == 5 and state["alarm_count"] == 1
+
+
+def test_the_refill_thread_fills_pools_and_bounds_its_monitoring() -> None:
+    plan = LinkPlan(links=(LinkSpec(master="a", slave="b", distance_km=25.0),
+                           LinkSpec(master="a", slave="far", distance_km=140.0)))
+    store = KeyStore(["a~b", "a~far"])
+    supply = KeySupply(plan, store, seed=3, pulses_per_block=2_000_000, monitor_s=60.0, low_water_bytes=1024)
+    supply.start()
+    try:
+        wait_until(lambda: store.available_bytes("a~b") >= 1024, 20.0, what="the 25 km pool to fill")
+        time.sleep(0.5)
+    finally:
+        supply.stop()
+    assert supply.state_of("a~far")["blocks"] == 1  # it makes no key: it waits for the round, no spinning
+    assert supply.state_of("a~far")["last_block"]["final_bits"] == 0
+    filled = supply.state_of("a~b")["blocks"]
+    assert store.available_bytes("a~b") >= 1024
+
+    # full pools: only monitoring blocks, at most monitor_duty of a core (unbounded, this loop takes ~60 %)
+    busy = KeySupply(plan, store, seed=4, pulses_per_block=2_000_000, monitor_s=0.0, low_water_bytes=0,
+                     monitor_duty=0.25)
+    cpu = time.process_time()
+    busy.start()
+    time.sleep(2.0)
+    busy.stop()
+    cpu = time.process_time() - cpu
+    assert filled >= 1 and sum(busy.state_of(link_id)["blocks"] for link_id in ("a~b", "a~far")) >= 4
+    assert cpu <= 2.0 * 0.25 * 1.6, cpu
