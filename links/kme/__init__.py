@@ -5,5 +5,8 @@
 - :mod:`links.kme.supply` — the QKD pairs running block after block, and the links' secure/compromised state;
 - :mod:`links.kme.app` — the HTTP interface (FastAPI);
 - :mod:`links.kme.server` — uvicorn with TLS client certificates;
-- :mod:`links.kme.client` — an SAE's client (httpx).
+- :mod:`links.kme.client` — an SAE's client (httpx);
+- :mod:`links.kme.bench` — keys per second through the KME over HTTPS.
+
+docs/kme.md describes the endpoints, the lifecycle of a key and what a real deployment replaces.
 """

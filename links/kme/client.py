@@ -17,7 +17,7 @@ from links.pki import DevPki
 
 _M = TypeVar("_M", bound=BaseModel)
 
-__all__ = ["Key", "KmeClient", "KmeError", "QkdKey"]
+__all__ = ["Key", "KmeClient", "KmeError"]
 
 
 class KmeError(QeaimsError):
@@ -38,8 +38,6 @@ class Key:
     def __repr__(self) -> str:  # a key in a log or a traceback would no longer be secret
         return f"Key(key_ID={self.key_ID!r}, key=<{len(self.key) * 8} bits>)"
 
-
-QkdKey = Key
 
 
 class KmeClient:

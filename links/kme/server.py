@@ -67,6 +67,11 @@ class KmeServer:
         self._failure: list[BaseException] = []
 
     @property
+    def alive(self) -> bool:
+        """uvicorn is still serving (it stops by itself only on a failure)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
 
@@ -132,6 +137,6 @@ def serve_forever(plan: LinkPlan, pki: DevPki, *, host: str = "127.0.0.1", port:
     thread so that the signal handlers stay the caller's, not uvicorn's."""
     with KmeServer(plan, pki, host=host, port=port, state_path=state_path) as server:
         while not stop.wait(0.5):
-            if server._thread is None or not server._thread.is_alive():
+            if not server.alive:
                 raise ConfigError(f"the KME at {server.url} stopped by itself (its log says why)")
         log_line("qeaims.kme", "kme-stopped", url=server.url)
