@@ -86,6 +86,10 @@ def _caller(request: Request, plan: LinkPlan) -> str:
 
 
 def _link(plan: LinkPlan, *, master: str, slave: str) -> LinkSpec:
+    known = plan.saes()
+    for sae in (master, slave):
+        if sae not in known:
+            raise Refused(401, f"no SAE {sae!r} in this KME's link plan")
     link = plan.between(master, slave)
     if link is None or link.master != master or link.slave != slave:
         raise Refused(401, f"{master} is not the master of a link to {slave}")

@@ -125,8 +125,9 @@ def test_client_keys_match(kme: Kme) -> None:
 
 
 @pytest.mark.parametrize(("sae", "method", "path", "kwargs", "status", "says"), [
-    (TWIN, "GET", "/api/v1/keys/nobody/status", {}, 401, "not the master"),
-    (TWIN, "GET", "/api/v1/keys/nobody/enc_keys", {}, 401, "not the master"),
+    (TWIN, "GET", "/api/v1/keys/nobody/status", {}, 401, "no SAE 'nobody'"),
+    (TWIN, "GET", "/api/v1/keys/nobody/enc_keys", {}, 401, "no SAE 'nobody'"),
+    (ORACLE1, "GET", "/api/v1/keys/nobody/dec_keys", {"params": {"key_ID": "x"}}, 401, "no SAE 'nobody'"),
     (STRANGER, "GET", f"/api/v1/keys/{ORACLE1}/status", {}, 401, "no SAE"),
     (ORACLE1, "GET", f"/api/v1/keys/{TWIN}/enc_keys", {}, 401, "not the master"),  # wrong direction
     (ORACLE2, "GET", f"/api/v1/keys/{ORACLE1}/dec_keys", {"params": {"key_ID": "x"}}, 401, "not the master"),
