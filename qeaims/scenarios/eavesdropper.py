@@ -150,13 +150,17 @@ class EavesdropperRun:
         progress("Eve leaves the fibre")
         self._wait("kme_secure", lambda: self._state() == "secure", timeout_s, progress)
         self._wait("restored_on_chain", lambda: self._has("qkd-alarm", type="link-restored"), timeout_s, progress)
-        self._wait("hybrid_on_chain", lambda: any(
-            e["kind"] == "key-rotation" and e.get("mode") == "hybrid" and e["block"] >= self._block_of("link-restored")
-            for e in self._chain_events()), timeout_s, progress)
+        fallback = max((int(e.get("epoch", 0)) for e in self.events
+                        if e["kind"] == "key-rotation" and e.get("mode") == "pq-fallback"), default=0)
+        self._wait("hybrid_on_chain", lambda: self._has_hybrid_after(fallback), timeout_s, progress)
         return self.report()
 
-    def _block_of(self, alarm: str) -> int:
-        return min((e["block"] for e in self.events if e.get("type") == alarm), default=1 << 62)
+    def _has_hybrid_after(self, epoch: int) -> bool:
+        """A hybrid session newer than the fallback one (whether the master saw the link secure
+        before or after the controller recorded link-restored)."""
+        self.events = self._chain_events()
+        return any(e["kind"] == "key-rotation" and e.get("mode") == "hybrid" and int(e.get("epoch", 0)) > epoch
+                   for e in self.events)
 
     def report(self) -> dict[str, Any]:
         steps = ("kme_compromised", "alarm_on_chain", "fallback_on_chain", "kme_secure", "restored_on_chain",
