@@ -474,6 +474,12 @@ class LinkReader:
         _, link_id, sender = parts
         stats = self.links.stats.get(link_id)
         if sender == "hs":
+            if link_id not in self.links.links:
+                # not ours: amqtt 0.12 hands a (re)connecting client the retained messages of every
+                # subscribed topic in the broker, not only its own. Handshakes are public; skip it.
+                if done is not None:
+                    done()
+                return
             try:
                 if self.links.accept_handshake(payload) is not None:
                     self.retry_pending()

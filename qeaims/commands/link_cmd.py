@@ -69,16 +69,19 @@ def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")]
         print_json(data)
         return
     table = Table(title=f"Secure links (KME {data['kme']})")
-    for column in ("link", "km", "QKD", "QBER", "keys", "epoch", "mode", "sealed", "opened", "refused"):
-        table.add_column(column)
+    table.add_column("link (master → slave)", overflow="fold")
+    for column in ("km", "QKD", "QBER", "keys", "epoch", "mode", "sealed", "opened", "refused"):
+        table.add_column(column, no_wrap=True)
     for row in data["links"]:
         refused = sum(row["refused"].values())
-        table.add_row(row["link"], f"{row['distance_km']:g}", row["qkd_state"],
+        table.add_row(f"{row['master']} → {row['slave']}", f"{row['distance_km']:g}", row["qkd_state"],
                       "-" if row["qber"] is None else f"{row['qber']:.2%}",
                       "-" if row["keys_available"] is None else str(row["keys_available"]),
                       "-" if row["epoch"] is None else str(row["epoch"]), row["mode"] or "-",
                       str(row["sealed"]), str(row["opened"]),
                       str(refused) if not refused else f"{refused} ({', '.join(f'{k} {v}' for k, v in row['refused'].items())})")
     console.print(table)
+    console.print("sealed: envelopes sent by both ends; opened: envelopes taken by the ends' reading clients "
+                  "(the controller reads each twin's link twice: SCADA view and commander); refused: by reason")
     if data["kme_error"]:
         console.print(f"KME not reached: {data['kme_error']}")
