@@ -65,6 +65,8 @@ def run(
     from qeaims.supervisor import is_qeaims, read_status
 
     settings = settings_of(ctx)
+    if name not in all_scenarios():
+        raise ConfigError(f"unknown scenario {name!r}: choose one of {', '.join([*all_scenarios(), EAVESDROPPER])}")
     chosen = scenario(name)
     status = read_status(settings)
     if status is None or not is_qeaims(int(status.get("supervisor", 0)), "supervise"):
