@@ -33,6 +33,7 @@ scheduled rotation.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -40,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from paho.mqtt.client import topic_matches_sub
 
@@ -55,6 +56,7 @@ from links.channel import (
     accept,
     initiate,
     peek,
+    verify_handshake,
 )
 from links.endpoint import Directory, EndpointKeys
 from links.plan import LinkPlan, LinkSpec
@@ -72,7 +74,10 @@ LINK_ROOT = "qlink"
 QKD_KEY_BITS = 256
 PENDING_MAX = 2000  # envelopes a reader holds while their epoch's handshake is being accepted
 QKD_POLL_S = 2.0
-FALLBACK_RETRY_S = 5.0  # a fallback session for want of keys tries hybrid again after this long
+FALLBACK_RETRY_S = 5.0
+HANDSHAKE_SLACK_S = 60.0  # a genuine current handshake is at most a session's age old (plus this)
+PENDING_EPOCHS = 2  # an envelope waits for its handshake only if its epoch is this close above the known one
+PENDING_PER_LINK = 256  # a fallback session for want of keys tries hybrid again after this long
 HANDSHAKE_REPEAT_S = 15.0  # a master republishes its current handshake: anyone who can publish on the
 # broker can overwrite a retained message, and a slave that joins later must still find the real one
 
@@ -113,12 +118,22 @@ def _split_inner(data: bytes) -> tuple[str, bytes]:
 
 
 def _write_private(path: Path, value: Any) -> None:
+    """Atomically, 0600, and durably: the file and the rename reach the disk before this returns,
+    so a power cut cannot bring back an older counter (AES-GCM nonce reuse) or replay window.
+    (About 1 ms here: the city sends a few messages a second per link.)"""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(value, out, sort_keys=True)
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -152,6 +167,20 @@ def _prune(epochs: dict[int, Session]) -> None:
         del epochs[old]
 
 
+def _hold(state_path: Path, sae_id: str) -> IO[bytes]:
+    """An exclusive lock on the SAE's state for this process's life: two processes of one SAE would
+    resume the same sessions and seal under the same (key, nonce), which AES-GCM never forgives."""
+    state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = open(state_path.with_name(state_path.name + ".lock"), "ab")  # noqa: SIM115 - held until close()
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ConfigError(f"another process already runs {sae_id}'s links from {state_path.parent}: "
+                          "stop it first (one process per SAE)") from None
+    return handle
+
+
 @dataclass
 class _QkdView:
     state: str = "unknown"  # secure | compromised | unknown (KME not reached)
@@ -174,6 +203,7 @@ class SecureLinks:
             directory.get(link.peer_of(sae_id))  # every peer's public keys are known up front
         self.policy = policy or RotationPolicy()
         self.state_path = state_path
+        self._lock_file = _hold(state_path, sae_id) if state_path is not None else None
         self._clock = clock
         self._lock = threading.RLock()
         saved = _read_json(state_path) if state_path is not None else {}
@@ -217,6 +247,9 @@ class SecureLinks:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             self._thread = None
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
 
     def _save(self) -> None:
         if self.state_path is not None:
@@ -307,13 +340,26 @@ class SecureLinks:
         bad one with `ChannelRefused`."""
         handshake = Handshake.from_bytes(payload)
         link = self.links.get(handshake.link_id)
-        if link is None or link.slave != self.sae_id:
+        if link is None or link.slave != self.sae_id or handshake.slave != self.sae_id:
             raise ChannelRefused("wrong-link", f"{handshake.link_id} is not a link {self.sae_id} is the slave of")
+        # Everything that can be checked without the QKD key is checked before the KME is asked for
+        # it: a key is delivered once, so a forged or stale handshake naming the real key ids would
+        # otherwise use it up and cut the link off until its next rotation.
+        verify_handshake(handshake, self.directory.get(link.master), expected_link_id=link.link_id)
+        if self._clock() - handshake.created_at > self.policy.max_age_s + HANDSHAKE_SLACK_S:
+            raise ChannelRefused("stale-epoch", f"the handshake of epoch {handshake.epoch} is older than a session "
+                                                f"lives ({self.policy.max_age_s:g} s): a recording, not the master")
         with self._lock:
             known = self._sessions.get(link.link_id, {})
             if handshake.epoch in known:
+                if known[handshake.epoch].session_id != handshake.session_id():
+                    raise ChannelRefused("stale-epoch", f"a second, different handshake for epoch {handshake.epoch}")
                 return known[handshake.epoch]
             after = max(known, default=0)
+            if handshake.epoch <= after:
+                raise ChannelRefused("stale-epoch", f"epoch {handshake.epoch} ≤ {after} already accepted")
+            if (handshake.mode == "hybrid") != bool(handshake.qkd_key_ids):
+                raise ChannelRefused("malformed", "a hybrid handshake names QKD key ids, a fallback one none")
             qkd_key: bytes | None = None
             if handshake.mode == "hybrid":
                 if self.kme is None:
@@ -328,7 +374,8 @@ class SecureLinks:
                         return None
                     raise ChannelRefused("qkd-key", f"the KME refused key {handshake.qkd_key_ids}: {exc}") from exc
             session = accept(handshake, self.keys, self.directory.get(link.master), qkd_key=qkd_key,
-                             expected_link_id=link.link_id, after_epoch=after)
+                             expected_link_id=link.link_id, after_epoch=after,
+                             max_age_s=self.policy.max_age_s + HANDSHAKE_SLACK_S, now=self._clock())
             epochs = self._sessions.setdefault(link.link_id, {})
             epochs[session.epoch] = session
             _prune(epochs)
@@ -337,6 +384,11 @@ class SecureLinks:
             self._save()
             self._note("accepted", session, "handshake")
         return session
+
+    def newest_epoch(self, link_id: str) -> int:
+        """The newest epoch this SAE holds a session of on the link (0: none yet)."""
+        with self._lock:
+            return max(self._sessions.get(link_id, {}), default=0)
 
     def _base_session(self, link_id: str, epoch: int) -> Session | None:
         with self._lock:
@@ -511,8 +563,22 @@ class LinkReader:
             if session is None:
                 base = self.links._base_session(link_id, epoch)
                 if base is None:
-                    if retry or len(self._pending) >= PENDING_MAX:
-                        return False if retry else self._refuse_unknown(item, stats, epoch)
+                    if retry:
+                        return False
+                    # Only an envelope a few epochs ahead of the link's newest session can be one whose
+                    # handshake is on its way; anything else is refused at once, and each link holds at
+                    # most PENDING_PER_LINK, so unauthenticated junk cannot crowd out real envelopes.
+                    newest = self.links.newest_epoch(link_id)
+                    ahead = newest == 0 or newest < epoch <= newest + PENDING_EPOCHS  # 0: its first session
+                    if not ahead:
+                        return self._refuse_unknown(item, stats, epoch)
+                    same = [p for p in self._pending if p.topic == item.topic]
+                    if len(same) >= PENDING_PER_LINK or len(self._pending) >= PENDING_MAX:
+                        # the oldest goes, not the newest: a real envelope waits only the moment its
+                        # handshake takes, so junk sent before it cannot push it out
+                        oldest = same[0] if same else self._pending[0]
+                        self._pending.remove(oldest)
+                        self._refuse_unknown(oldest, stats, peek(oldest.payload)[1])
                     self._pending.append(item)
                     return False
                 session = Session.from_state(base.to_state())

@@ -42,6 +42,7 @@ __all__ = ["KEY_ROTATION", "QKD_ALARM", "LinkWatch", "link_node"]
 KEY_ROTATION = kind_by_name("key-rotation")
 QKD_ALARM = kind_by_name("qkd-alarm")
 POLL_S = 2.0
+INBOX_MAX = 10_000
 FALLBACK_RESPONSE = ("the KME discarded the QKD link's keys; the link's master moved the channel to "
                      "ML-KEM-768 + X25519 (pq-fallback) at once; it returns to hybrid when the QKD statistics are normal")
 
@@ -54,7 +55,16 @@ def link_node(link_id: str) -> bytes:
 class _HandshakeFeed(NamedClient):
     def __init__(self, *, host: str, port: int, inbox: queue.Queue[bytes]) -> None:
         super().__init__("controller-link-watch", host=host, port=port, settle_s=0.2)
-        self._listen([(f"{LINK_ROOT}/+/hs", 1)], lambda _t, payload: inbox.put(payload))
+        self._listen([(f"{LINK_ROOT}/+/hs", 1)], lambda _t, payload: _offer(inbox, payload))
+
+
+def _offer(inbox: queue.Queue[bytes], payload: bytes) -> None:
+    """Bounded: a flood of handshakes costs the watch a full queue, not its memory (each real one is
+    republished every 15 s, so a dropped one comes back)."""
+    try:
+        inbox.put_nowait(payload)
+    except queue.Full:
+        log_line("qeaims.controller", "handshake-dropped", reason="the watch's queue is full")
 
 
 class LinkWatch:
@@ -63,13 +73,14 @@ class LinkWatch:
     def __init__(self, *, plan: LinkPlan, directory: Directory, kme: Any, host: str = "127.0.0.1",
                  port: int = 1883, clock: Callable[[], float] = time.time) -> None:
         self.plan, self.directory, self.kme = plan, directory, kme
-        self._inbox: queue.Queue[bytes] = queue.Queue()
+        self._inbox: queue.Queue[bytes] = queue.Queue(maxsize=INBOX_MAX)
         self._feed = _HandshakeFeed(host=host, port=port, inbox=self._inbox)
         self._clock = clock
         self._states: dict[str, dict[str, Any]] = {}  # link → the KME's last answer about it
         self._states_lock = threading.Lock()
         self._recorded_epochs: set[tuple[str, int]] = set()
         self._recorded_state: dict[str, str] = {}
+        self._recorded_alarms: dict[str, int] = {}  # link → the KME's alarm count when last recorded
         self._loaded = False
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="link-watch-kme", daemon=True)
@@ -109,6 +120,8 @@ class LinkWatch:
                 elif body.get("type") in ("link-compromised", "link-restored"):
                     self._recorded_state[str(body["link"])] = ("compromised" if body["type"] == "link-compromised"
                                                                else "secure")
+                    if body.get("alarm_count") is not None:
+                        self._recorded_alarms[str(body["link"])] = int(body["alarm_count"])
             except (ValueError, KeyError, TypeError):
                 continue
         self._loaded = True
@@ -145,7 +158,7 @@ class LinkWatch:
         body = {"type": "link-session", "link": handshake.link_id, "master": handshake.master,
                 "slave": handshake.slave, "epoch": handshake.epoch, "mode": handshake.mode,
                 "key_ids": list(handshake.qkd_key_ids), "started_at": handshake.created_at,
-                "handshake_sha256": hashlib.sha256(payload).hexdigest()}
+                "session_id": handshake.session_id()}
         seq = recorder.record(KEY_ROTATION, link_node(handshake.link_id), canonical_payload(body))
         self._recorded_epochs.add(key)
         log_line("qeaims.controller", "link-rotation-recorded", seq=seq, link=handshake.link_id,
@@ -153,21 +166,35 @@ class LinkWatch:
         return (seq,)
 
     def _alarm(self, recorder: EventRecorder, link_id: str, data: dict[str, Any]) -> Sequence[int]:
+        """A compromise is recorded when the state turns compromised *or* the KME's alarm count grew
+        since the last record: a link compromised and restored between two polls (one alarmed block,
+        then clean ones) is a compromise all the same, and the keys handed out before it were exposed."""
         state = str(data.get("state", ""))
         if state not in ("secure", "compromised"):
             return ()
+        count = int(data.get("alarm_count") or 0)
+        seen = self._recorded_alarms.get(link_id, 0)
+        if count < seen:  # the KME restarted and counts from zero again
+            self._recorded_alarms[link_id] = seen = 0
         before = self._recorded_state.get(link_id, "secure")
-        if state == before:
-            return ()
+        seqs: list[int] = []
+        if before != "compromised" and (state == "compromised" or count > seen):
+            seqs.append(self._record_alarm(recorder, link_id, data, "compromised", count))
+        if state == "secure" and self._recorded_state.get(link_id, "secure") == "compromised":
+            seqs.append(self._record_alarm(recorder, link_id, data, "secure", count))
+        self._recorded_alarms[link_id] = count
+        return seqs
+
+    def _record_alarm(self, recorder: EventRecorder, link_id: str, data: dict[str, Any], state: str,
+                      count: int) -> int:
         last = data.get("last_block") or {}
         body: dict[str, Any] = {
             "type": "link-compromised" if state == "compromised" else "link-restored", "link": link_id,
             "qber": last.get("qber"), "alarms": list(data.get("alarms") or last.get("alarms") or []),
-            "blocks": data.get("blocks"), "observed_at": self._clock()}
+            "blocks": data.get("blocks"), "alarm_count": count, "observed_at": self._clock()}
         if state == "compromised":
             body["response"] = FALLBACK_RESPONSE
         seq = recorder.record(QKD_ALARM, link_node(link_id), canonical_payload(body))
         self._recorded_state[link_id] = state
-        log_line("qeaims.controller", f"link-{'compromised' if state == 'compromised' else 'restored'}",
-                 seq=seq, link=link_id, alarms=body["alarms"])
-        return (seq,)
+        log_line("qeaims.controller", str(body["type"]), seq=seq, link=link_id, alarms=body["alarms"])
+        return seq
