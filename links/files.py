@@ -2,7 +2,7 @@
 
 ::
 
-    plan.json                the link plan (`links.plan`), written by `qeaims up` or `qeaims link plan`
+    plan.json                the link plan (`links.plan`), written by `qeaims up` or `qeaims link setup`
     directory.json           every SAE's public keys (ML-KEM-768, X25519, ML-DSA-65, Ed25519)
     endpoints/<sae>.json     one SAE's private keys (0600)
     pki/                     the development CA, the KME's server certificate, one client certificate per SAE

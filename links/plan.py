@@ -157,7 +157,7 @@ class LinkPlan(BaseModel):
         try:
             return cls.model_validate_json(path.read_bytes())
         except FileNotFoundError:
-            raise ConfigError(f"no link plan at {path}: `qeaims up` writes one (or `qeaims link plan`)") from None
+            raise ConfigError(f"no link plan at {path}: `qeaims up` writes one (or `qeaims link setup`)") from None
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

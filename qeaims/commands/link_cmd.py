@@ -85,3 +85,25 @@ def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")]
                   "(the controller reads each twin's link twice: SCADA view and commander); refused: by reason")
     if data["kme_error"]:
         console.print(f"KME not reached: {data['kme_error']}")
+
+
+@app.command()
+def setup(
+    ctx: typer.Context,
+    sectors: Annotated[str, typer.Option(help="comma-separated sectors, or 'all'")] = "all",
+    oracles: Annotated[int, typer.Option(min=1, max=16, help="oracles per sector")] = 4,
+    kme_port: Annotated[int, typer.Option(min=1, max=65535, help="port the KME will serve on")] = 8443,
+) -> None:
+    """Write the link plan and make every SAE's keys and certificates (what `qeaims up` does first),
+    for components run by hand: `qeaims kme`, `qeaims twin`, `qeaims oracle`, `qeaims controller`."""
+    from links.files import LinkFiles
+    from links.plan import city_plan
+    from links.site import prepare
+    from qeaims.commands.up_cmd import parse_sectors
+
+    settings = settings_of(ctx)
+    chosen = parse_sectors(sectors)
+    files = LinkFiles.of(settings.home)
+    plan = city_plan([s.value for s in chosen], oracles_per_sector=oracles, kme_url=f"https://127.0.0.1:{kme_port}")
+    prepare(files, plan)
+    console.print(f"{len(plan.links)} links for {len(plan.saes())} SAEs in {files.root} (KME {plan.kme_url})")
