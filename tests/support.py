@@ -101,3 +101,16 @@ def running_twin(chain, sector: Sector, port: int, *, speed: float = 600.0) -> I
         finally:
             stop.set()
             thread.join(10)
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    """`qeaims ARGS` in this process (`qeaims.cli.main`): (exit code, stdout, stderr)."""
+    from qeaims.cli import main
+
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

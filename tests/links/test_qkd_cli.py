@@ -6,21 +6,11 @@ import json
 
 import pytest
 
-from qeaims.cli import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.support import run_main
 
 
 def test_keyrate_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "qkd", "keyrate", "--distances", "0,25,50,75,100,125,140", "--json")
+    code, out, _ = run_main(capsys, "qkd", "keyrate", "--distances", "0,25,50,75,100,125,140", "--json")
     assert code == 0
     data = json.loads(out)
     assert set(data) == {"rates", "mu", "max_distance_km", "params"}
@@ -30,14 +20,14 @@ def test_keyrate_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_simulate_json_one_block_and_many(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "qkd", "simulate", "--distance", "25", "--pulses", "5000000", "--seed", "1",
+    code, out, _ = run_main(capsys, "qkd", "simulate", "--distance", "25", "--pulses", "5000000", "--seed", "1",
                         "--json")
     assert code == 0
     block = json.loads(out)["block"]
     for key in ("qber", "sifted_bits", "final_key_bits", "secure_rate", "attack_detected", "alarms"):
         assert key in block
     assert "analytic" in json.loads(out)
-    code, out, _ = _run(capsys, "qkd", "simulate", "--distance", "25", "--pulses", "5000000", "--seed", "1",
+    code, out, _ = run_main(capsys, "qkd", "simulate", "--distance", "25", "--pulses", "5000000", "--seed", "1",
                         "--eve", "intercept-resend", "--fraction", "0.2", "--blocks", "3", "--json")
     data = json.loads(out)
     assert code == 0 and data["blocks_alarmed"] == 3 and data["alarm_rate"] == 1.0
@@ -53,7 +43,7 @@ def test_simulate_json_one_block_and_many(capsys: pytest.CaptureFixture[str]) ->
     ("keyrate", "--distances", "0,-3"),
 ])
 def test_bad_input_is_one_error_line(capsys: pytest.CaptureFixture[str], args: tuple[str, ...]) -> None:
-    code, out, err = _run(capsys, "qkd", *args)
+    code, out, err = run_main(capsys, "qkd", *args)
     assert code != 0
     lines = [line for line in (out + err).splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ")
