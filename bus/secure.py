@@ -74,10 +74,10 @@ LINK_ROOT = "qlink"
 QKD_KEY_BITS = 256
 PENDING_MAX = 2000  # envelopes a reader holds while their epoch's handshake is being accepted
 QKD_POLL_S = 2.0
-FALLBACK_RETRY_S = 5.0
+FALLBACK_RETRY_S = 5.0  # a fallback session for want of keys tries hybrid again after this long
 HANDSHAKE_SLACK_S = 60.0  # a genuine current handshake is at most a session's age old (plus this)
 PENDING_EPOCHS = 2  # an envelope waits for its handshake only if its epoch is this close above the known one
-PENDING_PER_LINK = 256  # a fallback session for want of keys tries hybrid again after this long
+PENDING_PER_LINK = 256  # envelopes held per link while their handshake is on its way
 HANDSHAKE_REPEAT_S = 15.0  # a master republishes its current handshake: anyone who can publish on the
 # broker can overwrite a retained message, and a slave that joins later must still find the real one
 
@@ -181,12 +181,6 @@ def _hold(state_path: Path, sae_id: str) -> IO[bytes]:
     return handle
 
 
-@dataclass
-class _QkdView:
-    state: str = "unknown"  # secure | compromised | unknown (KME not reached)
-    checked: float = 0.0
-
-
 class SecureLinks:
     """One SAE's ends of its links in one process (module docstring)."""
 
@@ -210,7 +204,8 @@ class SecureLinks:
         self._sessions = _sessions_from(saved)
         self._current: dict[str, int] = {k: int(v) for k, v in saved.get("current", {}).items()}
         self._last_epoch: dict[str, int] = {k: int(v) for k, v in saved.get("last_epoch", {}).items()}
-        self._qkd: dict[str, _QkdView] = {link_id: _QkdView() for link_id in self.links}
+        # link → its QKD state as the KME last said: secure | compromised | unknown (not reached yet)
+        self._qkd: dict[str, str] = dict.fromkeys(self.links, "unknown")
         self._unaccepted: dict[str, bytes] = {}  # link → a handshake not yet accepted (KME unreachable)
         self._handshake: dict[str, bytes] = {}  # link → this master's current handshake (republished)
         self.stats: dict[str, ChannelStats] = {link_id: ChannelStats() for link_id in self.links}
@@ -289,7 +284,7 @@ class SecureLinks:
         """A new session on a link this SAE is the master of (the caller holds the lock)."""
         qkd_key: bytes | None = None
         key_ids: tuple[str, ...] = ()
-        if self.kme is not None and self._qkd[link.link_id].state != "compromised":
+        if self.kme is not None and self._qkd[link.link_id] != "compromised":
             try:
                 got = self.kme.enc_keys(link.slave, 1, QKD_KEY_BITS)
                 qkd_key, key_ids = bytes(got[0].key), (str(got[0].key_ID),)
@@ -297,7 +292,6 @@ class SecureLinks:
                 log_line("qeaims.links", "qkd-key-unavailable", link=link.link_id, error=str(exc))
         epoch = max(self._last_epoch.get(link.link_id, 0) + 1, 1)
         self._last_epoch[link.link_id] = epoch
-        self._save()  # the epoch is spent before its handshake exists
         handshake, session = initiate(link.link_id, epoch, self.keys, self.directory.get(link.slave),
                                       qkd_key=qkd_key, qkd_key_ids=key_ids, now=self._clock())
         epochs = self._sessions.setdefault(link.link_id, {})
@@ -407,9 +401,6 @@ class SecureLinks:
 
     # --- maintenance --------------------------------------------------------------------------------
 
-    def qkd_state(self, link_id: str) -> str:
-        return self._qkd[link_id].state
-
     def poll_qkd(self) -> None:
         """Read the KME's QKD state of this SAE's master links; a change starts a new session at once."""
         if self.kme is None or not any(link.master == self.sae_id for link in self.links.values()):
@@ -423,16 +414,16 @@ class SecureLinks:
         for link_id, link in self.links.items():
             if link.master != self.sae_id or link_id not in states:
                 continue
-            view = self._qkd[link_id]
-            before, view.state, view.checked = view.state, states[link_id], self._clock()
+            before, state = self._qkd[link_id], states[link_id]
+            self._qkd[link_id] = state
             current = self._current.get(link_id)
             if current is None:
                 continue
             session = self._sessions.get(link_id, {}).get(current)
             mode = session.mode if session is not None else None
-            if view.state == "compromised" and mode == "hybrid":
+            if state == "compromised" and mode == "hybrid":
                 self.rotate_now(link_id, "qkd-compromised")
-            elif view.state == "secure" and mode == "pq-fallback" and session is not None and (
+            elif state == "secure" and mode == "pq-fallback" and session is not None and (
                     before != "secure" or (keys[link_id] > 0 and self._clock() - session.created_at > FALLBACK_RETRY_S)):
                 # back to hybrid once the link is secure again, or once the KME has keys (it had none at start)
                 self.rotate_now(link_id, "qkd-restored" if before == "compromised" else "qkd-keys")
@@ -482,7 +473,7 @@ class SecureLinks:
                     "peer": link.peer_of(self.sae_id), "role": "master" if link.master == self.sae_id else "slave",
                     "epoch": epoch, "mode": session.mode if session else None,
                     "key_ids": list(session.qkd_key_ids) if session else [],
-                    "qkd": self._qkd[link_id].state, "stats": self.stats[link_id].snapshot()}
+                    "qkd": self._qkd[link_id], "stats": self.stats[link_id].snapshot()}
             return out
 
 
