@@ -7,6 +7,7 @@ mode, envelopes sealed, opened and refused by reason). No key material is read o
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
@@ -42,22 +43,22 @@ def link_rows(settings: Any) -> dict[str, Any]:
     plan = LinkPlan.load(files.plan)
     kme, kme_error = _kme_states(plan, files)
     ends = read_status(files)
+    def end(sae: str, link_id: str) -> dict[str, Any]:
+        """What one end of a link last reported about it ({} if nothing yet)."""
+        return ((ends.get(sae) or {}).get("links") or {}).get(link_id) or {}
+
     rows = []
     for link in plan.links:
-        master = ((ends.get(link.master) or {}).get("links") or {}).get(link.link_id) or {}
-        slave = ((ends.get(link.slave) or {}).get("links") or {}).get(link.link_id) or {}
+        master, slave = end(link.master, link.link_id), end(link.slave, link.link_id)
+        both = [master.get("stats") or {}, slave.get("stats") or {}]
         qkd = kme.get(link.link_id, {})
         last = qkd.get("last_block") or {}
         rows.append({
             "link": link.link_id, "master": link.master, "slave": link.slave, "distance_km": link.distance_km,
             "qkd_state": qkd.get("state", "unknown"), "qber": last.get("qber"), "keys_available":
             qkd.get("keys_available"), "epoch": master.get("epoch"), "mode": master.get("mode"),
-            "sealed": (master.get("stats") or {}).get("sealed", 0) + (slave.get("stats") or {}).get("sealed", 0),
-            "opened": (master.get("stats") or {}).get("opened", 0) + (slave.get("stats") or {}).get("opened", 0),
-            "refused": {k: (master.get("stats") or {}).get("refused", {}).get(k, 0)
-                        + (slave.get("stats") or {}).get("refused", {}).get(k, 0)
-                        for k in set((master.get("stats") or {}).get("refused", {}))
-                        | set((slave.get("stats") or {}).get("refused", {}))}})
+            "sealed": sum(s.get("sealed", 0) for s in both), "opened": sum(s.get("opened", 0) for s in both),
+            "refused": dict(sum((Counter(s.get("refused", {})) for s in both), Counter()))})
     return {"kme": plan.kme_url, "kme_error": kme_error, "links": rows}
 
 

@@ -29,9 +29,9 @@ from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.manifest import Deployment
+from controller.link_watch import KEY_ROTATION, QKD_ALARM
 from core.config import Settings
 from core.errors import ConfigError, QeaimsError
-from core.kinds import kind_by_name
 from links.files import LinkFiles
 from links.kme.client import KmeClient
 from links.pki import DevPki
@@ -40,8 +40,6 @@ from links.site import read_status
 
 __all__ = ["EavesdropperRun", "default_link"]
 
-KEY_ROTATION = kind_by_name("key-rotation")
-QKD_ALARM = kind_by_name("qkd-alarm")
 
 
 def default_link(plan: LinkPlan) -> str:
