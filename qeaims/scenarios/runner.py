@@ -18,13 +18,16 @@ A spoofed-sensor attack is tracked to its detection, to the controller's ``senso
 that sensor (``quarantined``: a quorum of intrusion verdicts named it) and to the quarantine's
 lifting once a technician removed the tampering (``lifted``).
 
-Times are wall-clock seconds between the onset and the moment the runner first saw the block that
-recorded each step (it syncs every half second, and never waits on a device meanwhile). Block
-timestamps are not used: a chain that mines several blocks a second must give each a later second,
-so its clock runs ahead of the wall's under load. What the times measure is what the software took,
-with the twins' clock running
-`speed` times faster than real time. A measurement attack is expected to be detected but never
-isolated; an isolation of a node no injected fault concerns counts as wrongful.
+Every step has two times (`qeaims.scenarios.clock`):
+
+- *field* seconds, the city's KPIs: from the onset on the twin's own clock (the clock it stamped
+  its acknowledgement of the injection with) to the field time at which the block that recorded the
+  step was mined, mapped through the same twin's published clock;
+- *wall* seconds, the processing: from the moment the runner sent the injection to the moment the
+  block was first seen (a 10 Hz head poll stamps each block; block timestamps are not used).
+
+A measurement attack is expected to be detected but never isolated; an isolation of a node no
+injected fault concerns counts as wrongful.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bus.client import NamedClient
@@ -48,6 +52,7 @@ from core.config import Settings
 from core.kinds import kind_by_name
 from keys.ids import from_bytes32, to_bytes32
 from keys.keystore import load_keystore
+from qeaims.scenarios.clock import BlockStamps, TwinClocks
 from qeaims.scenarios.definitions import Scenario, Step
 from sectors.anchors import anchor_node
 
@@ -77,37 +82,55 @@ class FaultTrack:
     quarantined: float | None = None
     lifted: float | None = None
     error: str = ""
+    onset_field: float | None = None  # the twin's clock (POSIX s) when it applied the injection
+
+    STEPS = ("detected", "isolated", "response", "restored", "repaired", "reintegrated", "quarantined", "lifted")
 
     @property
     def is_attack(self) -> bool:
         return self.step.control.op == "inject-attack"
 
     def since(self, value: float | None) -> float | None:
+        """Wall seconds from the onset (the injection sent) to a wall time."""
         return None if value is None or self.onset is None else max(0.0, value - self.onset)
+
+    def field_since(self, value: float | None, clocks: TwinClocks) -> float | None:
+        """Field seconds from the onset (on the twin's clock) to the field time at wall time `value`."""
+        if value is None or self.onset_field is None:
+            return None
+        field = clocks.field_at(self.step.sector.value, value)
+        return None if field is None else max(0.0, field - self.onset_field)
 
 
 class ServiceFeed(NamedClient):
-    """Time-weighted availability per sector from the twins' ``qeaims-svc/<sector>`` messages."""
+    """Availability per sector, weighted by field time, from the twins' ``qeaims-svc/<sector>`` messages;
+    each message also gives `clocks` a sample of that twin's clock."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, links: SecureLinks | None = None) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 1883, links: SecureLinks | None = None,
+                 speed: float = 1.0) -> None:
         super().__init__("scenario-service-feed", host=host, port=port, settle_s=0.2, links=links)
+        self.clocks = TwinClocks(speed)
         self._listen([("qeaims-svc/+", 0)], self._on_message)
         self._lock = threading.Lock()
         self.latest: dict[str, float] = {}
         self._area: dict[str, float] = {}
         self._span: dict[str, float] = {}
-        self._last: dict[str, tuple[float, float]] = {}  # sector → (wall time, availability)
+        self._last: dict[str, tuple[float, float]] = {}  # sector → (field time, availability)
 
     def _on_message(self, _topic: str, payload: bytes) -> None:
         try:
             body = json.loads(payload)
             sector, value = str(body["sector"]), float(body["availability"])
+            field_at = datetime.fromisoformat(str(body["at"]))
         except (ValueError, KeyError, TypeError):
             return
-        now = time.time()
+        self.clocks.record(sector, time.time(), field_at)
+        now = field_at.timestamp()
         with self._lock:
             if sector in self._last:
                 then, held = self._last[sector]
+                if now <= then:
+                    return  # a repeated message: its period is counted already
                 self._area[sector] = self._area.get(sector, 0.0) + held * (now - then)
                 self._span[sector] = self._span.get(sector, 0.0) + (now - then)
             self._last[sector] = (now, value)
@@ -134,7 +157,9 @@ class ScenarioRun:
     wrongful_quarantines: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._seen: dict[int, float] = {}  # block → when this runner first saw it
+        self._seen: dict[int, float] = {}  # block → when this runner's sync first saw it (fallback)
+        self.stamps = BlockStamps(self.client.rpc)
+        self.clocks = self.feed.clocks if self.feed is not None else TwinClocks(self.speed)
         self._head: int = 0
         self._acks: list[tuple[Step, str, float]] = []  # injections sent, awaiting the twin's answer
         base = self.settings.home / "scenarios" / self.deployment.deployment_id
@@ -148,6 +173,7 @@ class ScenarioRun:
             self.tracks.append(FaultTrack(step, None if step.control.op == "inject-attack" else node, node or asset))
 
     def close(self) -> None:
+        self.stamps.close()
         self.index.close()
 
     def _sync(self) -> None:
@@ -160,7 +186,9 @@ class ScenarioRun:
         self._head = max(self._head, head)
 
     def _when(self, block: int) -> float:
-        return self._seen.get(int(block), time.time())
+        """Wall time the block was first seen: the 10 Hz head poll's stamp, else this sync's."""
+        stamped = self.stamps.when(block)
+        return stamped if stamped is not None else self._seen.get(int(block), time.time())
 
     # --- playing ----------------------------------------------------------------------------------
 
@@ -170,6 +198,7 @@ class ScenarioRun:
         self._acks.clear()
         self.index.sync()
         self._head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
+        self.stamps.start()
         self.started = time.time()
         self._from_block = self._head + 1
         pending: list[Step | Any] = sorted([*self.scenario.steps, *self.scenario.byzantine], key=lambda s: s.at_s)
@@ -200,6 +229,8 @@ class ScenarioRun:
             for track in self.tracks:
                 if track.step is step:
                     track.error = error
+                    if ack is not None and ack.ok:
+                        track.onset_field = _field_seconds(ack.at)
         self._acks = waiting
 
     def _fire(self, step: Any) -> None:
@@ -290,3 +321,11 @@ class ScenarioRun:
                           "node": from_bytes32(bytes.fromhex(str(ex["target"])[2:]))}
                          for ex in executed if int(ex["action"]) == Action.ISOLATE
                          and from_bytes32(bytes.fromhex(str(ex["target"])[2:])) not in expected]
+
+
+def _field_seconds(stamp: str) -> float | None:
+    """A twin's ISO-8601 clock reading as POSIX seconds (None if it sent none or garbage)."""
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,51 @@
+"""Field time: the twins' published clocks map wall times to the city's clock, and blocks get wall stamps."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from qeaims.scenarios.clock import BlockStamps, TwinClocks
+
+T0 = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+
+
+def test_field_time_follows_the_twin_clock_and_never_passes_its_next_sample() -> None:
+    clocks = TwinClocks(speed=30.0)
+    clocks.record("water", 1000.0, T0)
+    clocks.record("water", 1002.0, T0 + timedelta(seconds=60))  # one 60 s period per 2 wall seconds
+    assert clocks.field_at("water", 999.0) is None  # before the first sample nothing is known
+    assert clocks.field_at("water", 1001.0) == T0.timestamp() + 30.0
+    # a twin that falls behind (60 field s took 2 wall s, not the 2 s its speed promises at 30x … but
+    # here 1.5 s would be due): the interpolation stops at the next sample instead of running ahead
+    clocks.record("water", 1010.0, T0 + timedelta(seconds=120))
+    assert clocks.field_at("water", 1009.0) == T0.timestamp() + 120.0
+    assert clocks.field_at("water", 1011.0) == T0.timestamp() + 150.0  # after the last: at speed
+    assert clocks.rate("water") == 120.0 / 10.0  # what the twin achieved, not the speed it was asked for
+    assert clocks.field_at("sewage", 1001.0) is None  # another sector's clock is its own
+
+
+def test_repeated_or_reordered_clock_samples_are_ignored() -> None:
+    clocks = TwinClocks(speed=1.0)
+    clocks.record("banking", 10.0, T0)
+    clocks.record("banking", 11.0, T0)  # the same message again
+    clocks.record("banking", 12.0, T0 - timedelta(seconds=5))  # an old one, late
+    assert clocks.field_at("banking", 20.0) == T0.timestamp() + 10.0
+
+
+def test_block_stamps_mark_only_blocks_mined_after_the_start(chain) -> None:  # type: ignore[no-untyped-def]
+    rpc = chain.client.rpc
+    before = int(rpc.call("eth_blockNumber"), 16)
+    stamps = BlockStamps(rpc, interval_s=0.05).start()
+    try:
+        assert stamps.when(before) is None  # history is not this run's
+        sent = time.time()
+        rpc.call("evm_mine")
+        mined = before + 1
+        deadline = time.monotonic() + 5
+        while stamps.when(mined) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stamp = stamps.when(mined)
+        assert stamp is not None and sent <= stamp <= sent + 1.0
+    finally:
+        stamps.close()
