@@ -12,9 +12,19 @@ FORGE  := node_modules/.bin/forge
 PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
-.PHONY: install demo test check lint test-contracts test-python test-unit test-slow invariants slither bench-ledger clean
+.PHONY: install system demo test check lint test-contracts test-python test-unit test-slow invariants slither bench-ledger clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed system
+
+# Debian packages the city runs where it can: Mosquitto, the real MQTT broker (`qeaims broker` falls back
+# to the embedded one without it). Installed only where missing, and only where apt-get is allowed to
+# (root); elsewhere a note says how, and nothing fails.
+system:
+	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing mosquitto (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >/dev/null; \
+	else echo "note: Mosquitto is not installed; the city uses its embedded broker (sudo apt-get install mosquitto)"; fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

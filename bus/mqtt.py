@@ -32,6 +32,11 @@ Payload: UTF-8 JSON, one sample as an object with exactly these keys, or a non-e
   alphanumeric, so it cannot collide), the last level names the gateway (1–64 characters), and each
   sample also carries ``"asset"`` and ``"sensor"`` with the rules of the two topic levels they stand
   for. The readings are exactly those the same samples would give on their own topics.
+- A traced batch (what the twins send) wraps the array with the wall times its hops are measured by:
+  ``{"samples": [...], "trace": {"stamped": 1764825600.25, "sent": 1764825600.31}}`` (POSIX seconds:
+  when the gateway's poll completed, when it handed the message to its MQTT client). The trace
+  changes nothing about the readings; the subscriber derives the per-hop latency from it
+  (`oracles.ingest.latency`). A plain array stays valid: a field gateway need not trace.
 - A message is all or nothing: one bad sample rejects the whole message, so a batch is never half
   stored. Payloads over `MAX_PAYLOAD` bytes are rejected unread.
 
@@ -48,7 +53,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
@@ -66,10 +73,12 @@ __all__ = [
     "MAX_SAMPLES",
     "TOPIC_ROOT",
     "EmbeddedBroker",
+    "Trace",
     "batch_topic",
     "encode_batch",
     "encode_payload",
     "parse_message",
+    "parse_traced",
     "sensor_key",
     "topic_filter",
     "topic_for",
@@ -116,25 +125,47 @@ def wire_sensor(reading: Reading) -> str:
     return reading.sensor_id.removeprefix(reading.asset_id + "/")
 
 
-def encode_batch(readings: Sequence[Reading]) -> list[bytes]:
-    """Batch payloads for `readings` (one sector's), each within `MAX_SAMPLES` and `MAX_PAYLOAD`."""
-    payloads: list[bytes] = []
+_TRACE_ROOM = 128  # bytes a trace wrapper adds to a batch, kept free under MAX_PAYLOAD
+
+
+def encode_batch(readings: Sequence[Reading], *, stamped: float | None = None) -> list[bytes]:
+    """Batch payloads for `readings` (one sector's), each within `MAX_SAMPLES` and `MAX_PAYLOAD`;
+    with `stamped` (the wall time the poll completed), traced: wrapped with it and the time sent."""
+    arrays: list[bytes] = []
     bodies: list[bytes] = []
-    size = 2
+    size, limit = 2, MAX_PAYLOAD - _TRACE_ROOM
     for r in readings:
         body = json.dumps({"asset": r.asset_id, "sensor": wire_sensor(r), **_sample_body(r)}).encode()
-        if bodies and (len(bodies) == MAX_SAMPLES or size + len(body) + 1 > MAX_PAYLOAD):
-            payloads.append(b"[" + b",".join(bodies) + b"]")
+        if bodies and (len(bodies) == MAX_SAMPLES or size + len(body) + 1 > limit):
+            arrays.append(b"[" + b",".join(bodies) + b"]")
             bodies, size = [], 2
         bodies.append(body)
         size += len(body) + 1
     if bodies:
-        payloads.append(b"[" + b",".join(bodies) + b"]")
-    return payloads
+        arrays.append(b"[" + b",".join(bodies) + b"]")
+    if stamped is None:
+        return arrays
+    sent = time.time()
+    return [b'{"samples": ' + array + f', "trace": {{"stamped": {stamped!r}, "sent": {sent!r}}}}}'.encode()
+            for array in arrays]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A traced batch's wall times (POSIX seconds): the poll completed, the message was sent."""
+
+    stamped: float
+    sent: float
 
 
 def parse_message(topic: str, payload: bytes, *, now: datetime, max_future_s: float = 300.0) -> list[Reading]:
     """The readings in one message, or `MessageRejected` with a short reason tag and a readable detail."""
+    return parse_traced(topic, payload, now=now, max_future_s=max_future_s)[0]
+
+
+def parse_traced(topic: str, payload: bytes, *, now: datetime,
+                 max_future_s: float = 300.0) -> tuple[list[Reading], Trace | None]:
+    """`parse_message`, and the batch's trace if it carries one."""
     parts = topic.split("/")
     if len(parts) != 4 or parts[0] != TOPIC_ROOT or not parts[3]:
         raise MessageRejected("topic", f"expected {TOPIC_ROOT}/<sector>/<asset_id>/<sensor_id>")
@@ -152,14 +183,27 @@ def parse_message(topic: str, payload: bytes, *, now: datetime, max_future_s: fl
         body = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MessageRejected("json", str(exc)) from None
+    trace = None
+    if batched and isinstance(body, dict) and "samples" in body:
+        body, trace = body["samples"], _trace(body)
     samples = body if isinstance(body, list) else [body]
     if not samples or len(samples) > MAX_SAMPLES:
         raise MessageRejected("json", f"an array must hold 1..{MAX_SAMPLES} samples, not {len(samples)}")
     latest = now + timedelta(seconds=max_future_s)
     if not batched:
-        return [_sample(sector, asset_id, sensor_id, sample, i, latest, _KEYS) for i, sample in enumerate(samples)]
+        return [_sample(sector, asset_id, sensor_id, sample, i, latest, _KEYS) for i, sample in enumerate(samples)], None
     return [_sample(sector, *_batch_names(sample, i), sample, i, latest, _BATCH_KEYS)
-            for i, sample in enumerate(samples)]
+            for i, sample in enumerate(samples)], trace
+
+
+def _trace(wrapper: dict[str, Any]) -> Trace:
+    trace = wrapper.get("trace")
+    if set(wrapper) != {"samples", "trace"} or not isinstance(trace, dict) or set(trace) != {"stamped", "sent"}:
+        raise MessageRejected("fields", 'a traced batch is {"samples": [...], "trace": {"stamped": s, "sent": s}}')
+    values = [trace["stamped"], trace["sent"]]
+    if any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) for v in values):
+        raise MessageRejected("value", "trace times must be finite JSON numbers")
+    return Trace(float(values[0]), float(values[1]))
 
 
 _TOPIC_RESERVED = frozenset("/+#")  # characters a topic level cannot hold

@@ -1,4 +1,5 @@
-"""`qeaims oracle --sector S --index I`: one oracle as its own process, against any RPC URL.
+"""`qeaims oracle --sector S --index I`: one oracle as its own process, against any RPC URL;
+`qeaims oracles --sector S --count N`: a sector's oracles in one host process (`run_oracle_host`).
 
 Wires the pieces: the oracle's keystore (`keystores/oracles/<sector>-<index>.json`), the sector's
 trained model (`oracles.training`; trained and saved on first use), an MQTT subscriber on the
@@ -10,6 +11,7 @@ what it stored and exits; SIGKILL loses nothing either (see `oracles.node`).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +31,9 @@ from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.registers import PUMP_MAP
 from oracles.ingest.sink import ReadingSink
 from oracles.node import KeyRotationOwed, NodeOptions, OracleNode, log_line
-from oracles.training import load_model, load_or_train
+from oracles.training import ModelError, load_model, load_or_train
 
-__all__ = ["OracleProcessOptions", "parse_endpoint", "run_oracle", "setup_logging"]
+__all__ = ["OracleProcessOptions", "parse_endpoint", "run_oracle", "run_oracle_host", "setup_logging"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class OracleProcessOptions:
     modbus_interval_s: float = 1.0
     max_future_s: float = 300.0
     idle_s: float = 0.2  # pause between passes of the oracle's loop
+    latency_report_s: float = 15.0  # how often the per-hop ingest latency is logged
     node: NodeOptions = field(default_factory=NodeOptions)
 
 
@@ -108,8 +111,11 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
                  links="hybrid" if links is not None else "plaintext")
         if on_ready is not None:
             on_ready(node)
+        next_report = time.monotonic() + options.latency_report_s
         while not stop.wait(0.5):
-            pass
+            if time.monotonic() >= next_report:  # how late readings reach this oracle (`qeaims ps --latency`)
+                next_report += options.latency_report_s
+                log_line("ingest-latency", sector=sector.value, index=index, **subscriber.latency.summary())
     finally:
         for poller in pollers:
             poller.stop()
@@ -129,3 +135,80 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         return run_oracle(settings, sector, index, options, stop=stop, on_ready=on_ready)
     if failure:
         raise failure[0]
+
+
+HOST_RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def run_oracle_host(settings: Settings, sector: Sector, indexes: Sequence[int],
+                    options: OracleProcessOptions = OracleProcessOptions(), *, stop: threading.Event | None = None,
+                    on_ready: Callable[[], None] | None = None) -> None:
+    """Run several of a sector's oracles in one process, each on its own threads, until `stop`.
+
+    Why: on a two-core machine, 24 oracle processes each importing scikit-learn, web3 and the
+    cryptography stack made `qeaims up` take over a minute before a twin could start. A host pays
+    the imports once per sector. Each oracle keeps everything that makes it an independent voter:
+    its own keystore and signing key, chain client and nonces, telemetry store, state file, MQTT
+    session and secure link; nothing of one is reachable through another's objects. What they
+    share is the process (a bug that crashes it stops all of them, and the supervisor restarts the
+    host) and the model file, which each loads and verifies for itself. A consortium in production
+    runs each oracle on its operator's own machine (`qeaims oracle --sector S --index I`); the host
+    is the one-machine city's economy, not its trust model.
+
+    An oracle whose run fails is restarted in the host with a growing back-off, as the supervisor
+    would restart its process; the others keep running. `on_ready` is called once every oracle has
+    subscribed (the host's ``oracle-host-started`` line is what `qeaims up` waits for).
+    """
+    if not indexes:
+        raise ConfigError("an oracle host needs at least one oracle index")
+    stop = stop or threading.Event()
+    if options.model is None:  # train (once, here) before any oracle thread looks for the model
+        load_or_train(settings.home, sector)
+    ready: set[int] = set()
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        restarts = 0
+        while not stop.is_set():
+            def started(_node: OracleNode, index: int = index) -> None:
+                with lock:
+                    ready.add(index)
+                    complete = len(ready) == len(indexes)
+                if complete and on_ready is not None:
+                    on_ready()
+
+            try:
+                run_oracle(settings, sector, index, options, stop=own_stop[index], on_ready=started)
+            except (ConfigError, IdentityError, ModelError) as exc:  # a mistake no restart mends: end the host
+                fatal.append(exc)
+                stop.set()
+                return
+            except Exception as exc:  # noqa: BLE001 - one oracle's failure must not end its peers
+                delay = HOST_RESTART_BACKOFF_S[min(restarts, len(HOST_RESTART_BACKOFF_S) - 1)]
+                restarts += 1
+                log_line("oracle-failed", sector=sector.value, index=index, error=f"{type(exc).__name__}: {exc}",
+                         restart_in_s=delay, restarts=restarts)
+                own_stop[index].clear()
+                stop.wait(delay)
+                continue
+            return
+
+    own_stop = {index: threading.Event() for index in indexes}
+    fatal: list[BaseException] = []
+    threads = [threading.Thread(target=one, args=(index,), name=f"oracle-{sector.value}-{index}")
+               for index in indexes]
+    for thread in threads:
+        thread.start()
+    try:
+        while not stop.wait(0.5):
+            if not any(thread.is_alive() for thread in threads):
+                break
+    finally:
+        stop.set()
+        while any(thread.is_alive() for thread in threads):
+            for event in own_stop.values():  # again each round: a rotating oracle clears its own
+                event.set()
+            for thread in threads:
+                thread.join(0.5)
+    if fatal:
+        raise fatal[0]

@@ -1,7 +1,9 @@
 """The supervisor behind `qeaims up`: the city's processes on one machine, kept running.
 
-Each component is an ordinary `qeaims` command (`broker`, `twin --sector S`, `oracle --sector S
---index I`) run as a child process, exactly as an operator would run it alone on another machine.
+Each component is an ordinary `qeaims` command (`broker`, `twin --sector S`, `oracles --sector S
+--count N`) run as a child process, as an operator would run it on another machine (where each
+oracle runs alone: `oracle --sector S --index I`; on one machine a sector's oracles share a host
+process, which pays the imports once, see `oracles.process.run_oracle_host`).
 The supervisor starts them in dependency order (broker, oracles, then the twins that feed them),
 restarts any that dies (its work is crash-safe, so a restart is always allowed) with a growing
 back-off, and writes what it sees to ``<home>/run/status.json`` after every change, which is
@@ -46,9 +48,10 @@ def status_path(settings: Settings) -> Path:
 
 @dataclass(frozen=True)
 class Component:
-    name: str  # "broker", "twin-water", "oracle-water-2"
+    name: str  # "broker", "twin-water", "oracles-water"
     args: tuple[str, ...]  # the qeaims sub-command and its flags
     stage: int  # start order; stopped in reverse (twins before oracles before the broker)
+    ready: str = '-started"'  # what its log says once it is ready (any ``*-started`` line by default)
 
 
 def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, speed: float,
@@ -58,10 +61,10 @@ def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, 
     if kme_port is not None:
         out.append(Component("kme", ("kme", "--port", str(kme_port)), 0))
     out.append(Component("controller", ("controller", "--mqtt-port", str(mqtt_port), "--speed", f"{speed:g}"), 1))
-    for sector in sectors:
-        for index in range(1, oracles_per_sector + 1):
-            out.append(Component(f"oracle-{sector.value}-{index}", (
-                "oracle", "--sector", sector.value, "--index", str(index), "--mqtt-port", str(mqtt_port)), 1))
+    for sector in sectors:  # one host process per sector, its oracles on their own threads (`run_oracle_host`)
+        out.append(Component(f"oracles-{sector.value}", (
+            "oracles", "--sector", sector.value, "--count", str(oracles_per_sector), "--mqtt-port", str(mqtt_port)), 1,
+            ready='"oracle-host-started"'))
     for sector in sectors:
         out.append(Component(f"twin-{sector.value}", (
             "twin", "--sector", sector.value, "--speed", f"{speed:g}", "--mqtt-port", str(mqtt_port)), 2))
@@ -159,13 +162,13 @@ class Supervisor:
         tmp.write_text(json.dumps(body, indent=2))
         os.replace(tmp, path)
 
-    def _ready(self, name: str) -> bool:
-        """Has the child logged its ``*-started`` line (subscribed, listening) since it was started?"""
-        state = self.states[name]
+    def _ready(self, component: Component) -> bool:
+        """Has the child logged its ready line (subscribed, listening) since it was started?"""
+        state = self.states[component.name]
         try:
             with open(state.log, "rb") as log:
                 log.seek(state._log_offset)
-                return b'-started"' in log.read()
+                return component.ready.encode() in log.read()
         except OSError:
             return False
 
@@ -196,7 +199,7 @@ class Supervisor:
             if state.state == "restarting" and now >= state._next_start:
                 self._start(component)
                 changed = True
-            elif state.state == "starting" and child is not None and child.poll() is None and self._ready(component.name):
+            elif state.state == "starting" and child is not None and child.poll() is None and self._ready(component):
                 state.state = "running"
                 changed = True
             elif child is not None and state.state in ("starting", "running") and child.poll() is not None:

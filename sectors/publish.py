@@ -101,11 +101,12 @@ class TwinPublisher(NamedClient):
             self._send(ack_topic(self.runner.sector), ack_payload(
                 ref=ref, what=what, ok=not error, error=error, at=self.runner.now.isoformat()), qos=1)
 
-    def publish(self, readings: Sequence[Reading], timeout_s: float = 30.0) -> int:
-        """Publish readings (QoS 1, gateway batches) and wait until the broker acknowledged the last one."""
+    def publish(self, readings: Sequence[Reading], timeout_s: float = 30.0, *, stamped: float | None = None) -> int:
+        """Publish readings (QoS 1, gateway batches traced with `stamped`, the wall time the snapshot was
+        taken, default now) and wait until the broker acknowledged the last one."""
         last: paho.MQTTMessageInfo | None = None
         topic = batch_topic(self.runner.sector, self.client_id)
-        for payload in encode_batch(readings):
+        for payload in encode_batch(readings, stamped=time.time() if stamped is None else stamped):
             last = self._send(topic, payload, qos=1) or last
         if last is not None:
             try:
@@ -140,7 +141,7 @@ class TwinPublisher(NamedClient):
         while not stop.is_set() and (steps is None or self.steps < steps):
             self.apply_pending()
             readings = self.runner.advance()
-            self.publish(readings)
+            self.publish(readings, stamped=time.time())
             self.publish_service()
             self.steps += 1
             if on_step is not None:

@@ -25,9 +25,10 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bus.errors import IngestError, MessageRejected
-from bus.mqtt import SOURCE, parse_message, topic_filter
+from bus.mqtt import SOURCE, Trace, parse_traced, topic_filter
 from bus.secure import SecureLinks
 from core.messages import Sector
+from oracles.ingest.latency import HopLatency
 from oracles.ingest.sink import ReadingSink
 
 __all__ = ["MqttSubscriber"]
@@ -64,6 +65,7 @@ class MqttSubscriber:
         self._subscribed = threading.Event()
         self._refused = ""
         self.received = 0
+        self.latency = HopLatency()  # per hop, from the batches' traces (`oracles.ingest.latency`)
         self.links = links
         self._reader = links.reader(client_id or "subscriber", self.filters) if links is not None else None
 
@@ -100,13 +102,23 @@ class MqttSubscriber:
         """
         self.received += 1
         try:
-            readings = parse_message(topic, payload, now=self._now(), max_future_s=self.max_future_s)
+            readings, trace = parse_traced(topic, payload, now=self._now(), max_future_s=self.max_future_s)
         except MessageRejected as exc:
             self.sink.reject(source=SOURCE, reason=exc.reason, where=topic, detail=exc.detail)
             if ack is not None:
                 ack()
             return 0
-        return len(readings) if self.sink.put_many(readings, source=SOURCE, on_stored=ack) else 0
+        on_stored = ack if trace is None else self._timed(trace, self.latency.received(trace), ack)
+        return len(readings) if self.sink.put_many(readings, source=SOURCE, on_stored=on_stored) else 0
+
+    def _timed(self, trace: Trace, arrived: float, ack: Callable[[], None] | None) -> Callable[[], None]:
+        """The acknowledgement of a traced batch, recording its store hop first."""
+        def stored() -> None:
+            self.latency.stored(trace, arrived)
+            if ack is not None:
+                ack()
+
+        return stored
 
     # --- paho callbacks (network thread) -----------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Long-running components, each runnable alone against a given RPC URL and broker.
 
-`qeaims broker` (the embedded MQTT broker), `qeaims twin --sector S` (a sector twin publishing its
+`qeaims broker` (the city's MQTT broker: Mosquitto where installed, else the embedded one), `qeaims twin --sector S` (a sector twin publishing its
 sensors), `qeaims oracle --sector S --index I` (one oracle). `qeaims up` starts them all under a
 supervisor; these commands are what it runs, and what an operator runs on separate machines.
 """
@@ -22,7 +22,7 @@ from qeaims.commands._common import settings_of
 from qeaims.supervisor import install_stop_signals
 from sectors.runner import open_twin, parse_sector
 
-__all__ = ["broker", "controller", "oracle", "twin"]
+__all__ = ["broker", "controller", "oracle", "oracles", "twin"]
 
 MqttHost = Annotated[str, typer.Option(help="MQTT broker host")]
 MqttPort = Annotated[int, typer.Option(min=1, max=65535, help="MQTT broker port")]
@@ -61,6 +61,30 @@ def oracle(
         node=NodeOptions(batch_size=batch_size, max_age_s=anchor_age))
     setup_logging()
     run_oracle(settings, which, index, options, stop=install_stop_signals())
+
+
+def oracles(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Option(help="the oracles' sector, e.g. water")],
+    count: Annotated[int, typer.Option(min=1, max=64, help="run oracles 1..count of the sector")] = 4,
+    mqtt_host: MqttHost = "127.0.0.1",
+    mqtt_port: MqttPort = 1883,
+    batch_size: Annotated[int, typer.Option(min=1, max=65536, help="readings per anchored Merkle root")] = 1024,
+    anchor_age: Annotated[float, typer.Option(min=0.0, max=3600, help="anchor a partial batch after this many s")]
+    = 2.0,
+) -> None:
+    """Run a sector's oracles in one host process, each with its own key, store, session and link."""
+    from oracles.node import NodeOptions
+    from oracles.process import OracleProcessOptions, run_oracle_host
+
+    settings = settings_of(ctx)
+    which = parse_sector(sector)
+    options = OracleProcessOptions(mqtt_host=mqtt_host, mqtt_port=mqtt_port,
+                                   node=NodeOptions(batch_size=batch_size, max_age_s=anchor_age))
+    setup_logging()
+    run_oracle_host(settings, which, list(range(1, count + 1)), options, stop=install_stop_signals(),
+                    on_ready=lambda: log_line("oracle-host-started", sector=which.value, oracles=count))
+    log_line("oracle-host-stopped", sector=which.value)
 
 
 def twin(
@@ -155,15 +179,29 @@ def controller(
 
 
 def broker(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="address to bind (127.0.0.1: this machine only)")] = "127.0.0.1",
     port: MqttPort = 1883,
+    engine: Annotated[str, typer.Option(help="mosquitto (the distribution's broker), embedded (amqtt, in this "
+                                             "process), or auto: Mosquitto where it is installed")] = "auto",
 ) -> None:
-    """Run the embedded MQTT broker (development and demo; a site uses its own broker with TLS)."""
+    """Run the city's MQTT broker: Mosquitto where installed, else the embedded one (a site uses its own, with TLS)."""
+    from bus.errors import IngestError
+    from bus.mosquitto import MosquittoBroker, mosquitto_executable
     from bus.mqtt import EmbeddedBroker
 
+    if engine not in ("auto", "mosquitto", "embedded"):
+        raise ConfigError(f"--engine must be auto, mosquitto or embedded, not {engine!r}")
+    use_mosquitto = engine == "mosquitto" or (engine == "auto" and mosquitto_executable() is not None)
+    settings = settings_of(ctx)
     setup_logging()
     stop = install_stop_signals()
-    with EmbeddedBroker(host=host, port=port) as embedded:
-        log_line("broker-started", url=embedded.url)
-        stop.wait()
+    chosen: MosquittoBroker | EmbeddedBroker = (
+        MosquittoBroker(host=host, port=port, data_dir=settings.home / "broker") if use_mosquitto
+        else EmbeddedBroker(host=host, port=port))
+    with chosen as running:
+        log_line("broker-started", url=running.url, engine="mosquitto" if use_mosquitto else "embedded")
+        while not stop.wait(1.0):
+            if isinstance(running, MosquittoBroker) and not running.alive:
+                raise IngestError(f"Mosquitto exited; see {running.log_path}")
     log_line("broker-stopped", url=f"mqtt://{host}:{port}")

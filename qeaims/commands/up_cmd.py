@@ -9,12 +9,13 @@ cleanly) and then the chain, unless `--keep-chain`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -139,12 +140,73 @@ def up(
     _show(settings, json_out)
 
 
-def ps(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def ps(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False,
+       latency: Annotated[bool, typer.Option(help="how late readings reach the oracles, hop by hop (their latest "
+                                                  "ingest-latency lines)")] = False) -> None:
     """What the supervisor runs: each component's pid, state, restarts and log."""
     settings = settings_of(ctx)
     if read_status(settings) is None:
         raise ConfigError(f"nothing was started with `qeaims up` under {settings.home}")
+    if latency:
+        _show_latency(settings, json_out)
+        return
     _show(settings, json_out)
+
+
+def ingest_latency(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Per sector, the worst of its oracles' latest per-hop p95/max (seconds), from the hosts' logs."""
+    from oracles.ingest.latency import HOPS
+
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for log in sorted((run_dir(settings) / "logs").glob("oracle*.log")):
+        with open(log, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 256 * 1024))
+            tail = fh.read().decode(errors="replace").splitlines()
+        for line in tail:
+            if '"ingest-latency"' not in line:
+                continue
+            try:
+                body = json.loads(line)
+                latest[(str(body["sector"]), int(body["index"]))] = body
+            except (ValueError, KeyError, TypeError):
+                continue
+    out: dict[str, dict[str, Any]] = {}
+    for (sector, _index), body in sorted(latest.items()):
+        row = out.setdefault(sector, {"oracles": 0, "batches": 0, "at": ""})
+        row["oracles"] += 1
+        row["batches"] += int(body.get("batches") or 0)
+        row["at"] = max(row["at"], str(body.get("ts", "")))
+        for hop in HOPS:
+            for stat in ("p95", "max"):
+                value = (body.get(hop) or {}).get(stat)
+                key = f"{hop}_{stat}_s"
+                if value is not None:
+                    row[key] = max(float(value), float(row.get(key) or 0.0))
+    return out
+
+
+def _show_latency(settings: Settings, json_out: bool) -> None:
+    from oracles.ingest.latency import HOPS
+
+    rows = ingest_latency(settings)
+    if json_out:
+        print_json({"sectors": rows, "total_p95_s": max((r.get("total_p95_s") or 0.0 for r in rows.values()),
+                                                        default=None)})
+        return
+    if not rows:
+        console.print("no oracle has reported its ingest latency yet (every 15 s once readings flow)")
+        return
+    table = Table(title="Readings to the oracles: wall seconds per hop (worst oracle's p95 / max, latest window)",
+                  caption="publish: stamped→sent · broker: sent→received · store: received→committed · "
+                          "total: stamped→committed")
+    table.add_column("sector")
+    table.add_column("oracles", justify="right")
+    for hop in HOPS:
+        table.add_column(hop, justify="right")
+    for sector, row in rows.items():
+        cells = [f"{row.get(f'{hop}_p95_s', 0.0):.3f} / {row.get(f'{hop}_max_s', 0.0):.3f}" for hop in HOPS]
+        table.add_row(sector, str(row["oracles"]), *cells)
+    console.print(table)
 
 
 def _show(settings: Settings, json_out: bool) -> None:

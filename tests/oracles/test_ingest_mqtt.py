@@ -264,3 +264,27 @@ def test_ingest_modules_export_their_public_definitions(name: str) -> None:
     defined = {item for item, value in vars(module).items() if not item.startswith("_")
                and (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == name}
     assert defined <= set(module.__all__), f"{name} does not export {sorted(defined - set(module.__all__))}"
+
+
+def test_a_traced_batch_parses_to_the_same_readings_and_a_bad_trace_is_rejected() -> None:
+    from bus.mqtt import Trace, batch_topic, encode_batch, parse_traced
+
+    rows = [reading(i) for i in range(4)]
+    topic = batch_topic(Sector.WATER, "twin-water")
+    plain, traced = encode_batch(rows)[0], encode_batch(rows, stamped=1000.5)[0]
+    readings, trace = parse_traced(topic, traced, now=NOW)
+    assert readings == parse_message(topic, plain, now=NOW) and trace is not None
+    assert trace.stamped == 1000.5 and trace.sent >= trace.stamped
+    assert parse_traced(topic, plain, now=NOW)[1] is None  # a gateway need not trace
+    samples = json.loads(plain)
+    for bad, why in ((json.dumps({"samples": samples, "trace": {"stamped": 1}}), "fields"),
+                     (json.dumps({"samples": samples, "trace": {"stamped": 1, "sent": "2"}}), "value"),
+                     (json.dumps({"samples": samples, "trace": {"stamped": 1, "sent": 2}, "x": 1}), "fields"),
+                     ('{"samples": [], "trace": {"stamped": 1, "sent": 2}}', "json")):
+        with pytest.raises(MessageRejected) as caught:
+            parse_traced(topic, bad.encode(), now=NOW)
+        assert caught.value.reason == why, bad
+    # on a single sensor's topic the wrapper is not a batch: its keys are wrong for a sample
+    with pytest.raises(MessageRejected):
+        parse_message(TOPIC, traced, now=NOW)
+    assert isinstance(trace, Trace)
