@@ -26,10 +26,11 @@ from sectors.anchors import anchor_node
 
 __all__ = ["EXPECTED_RUNNING", "FORMAT_VERSION", "STOPPED_SHARE", "Array", "ModelError", "SectorModel", "increments"]
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """2: sewage trained through rain (MSET, the CSO totaliser as increments), transport's pooled limits,
 hospitals' arrival and admission rates; 3: an empty road link (a pooled loop at 0) is not a stuck
-sensor; `load_or_train` retrains a model of an older format."""
+sensor; 4: rows at SCADA rates (feeder RTUs every 5 s, water each minute, road loops averaged over
+their minute); `load_or_train` retrains a model of an older format."""
 STOPPED_SHARE = 0.5
 """An asset has stopped when at least this share of its sensors read zero where normal never did."""
 EXPECTED_RUNNING = 0.5

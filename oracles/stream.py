@@ -55,6 +55,10 @@ _WEAR_MIN = 30
 _ROW_TIMES = 512  # row field times kept: a settling window looks back this far for its fail-back
 
 
+CLEAR_FIELD_S = 300.0  # field seconds of quiet that close an episode
+CLEAR_ROWS_MIN = 5
+
+
 class SectorModelLike(Protocol):
     """What the stream needs of a trained sector model (`oracles.training.SectorModel`)."""
 
@@ -75,8 +79,14 @@ class Episode:
 
 
 class SectorStream:
-    def __init__(self, model: SectorModelLike, *, history: int = 32, warmup: int = 3, clear_rows: int = 5,
+    def __init__(self, model: SectorModelLike, *, history: int = 32, warmup: int = 3, clear_rows: int | None = None,
                  wear_every: int = 10) -> None:
+        """`clear_rows` (quiet rows that close an episode; twice that is a reintegrated node's settling
+        window) defaults to five minutes of the model's rows and never fewer than 5: the field time
+        these windows were tuned in when every sector reported once a minute, kept when a feeder RTU
+        reports every 5 s (60 rows) so that a fault does not close and reopen between two readings."""
+        if clear_rows is None:
+            clear_rows = max(CLEAR_ROWS_MIN, math.ceil(CLEAR_FIELD_S / float(getattr(model, "period_s", 60) or 60)))
         if history < 2 or warmup < 1 or clear_rows < 1:
             raise ValueError("history must be ≥ 2, warmup and clear_rows ≥ 1")
         self.model = model

@@ -25,6 +25,7 @@ Runs replay what `oracles.stream.SectorStream` does online: rows one report peri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from core.messages import Sector, Verdict, VerdictKind
 from oracles.training import SectorModel, normal_twin, train_sector
 from sectors.anchors import anchor_node
 from sectors.plugin import FaultCase, by_sector
-from sectors.runner import parse_sector
+from sectors.runner import REPORT_PERIOD_S, parse_sector
 
 __all__ = [
     "DEFAULT_FAULTS",
@@ -51,6 +52,7 @@ __all__ = [
 
 HISTORY = 32  # rows an oracle keeps (SectorStream's default)
 WARMUP = 3  # rows before the first assessment (SectorStream's default)
+WATCH_S = 600  # field seconds watched after a fault by default: ten minutes of the sector's own rows
 Progress = Callable[[str, int, int], None]
 
 
@@ -75,10 +77,17 @@ class RunResult:
     wrongful: tuple[str, ...]  # registered nodes other than the expected one that a FAULT verdict named
     reason: str = ""
     injected: bool = True  # False: a run of normal operation (FaultCase kind None)
+    period_s: int = 60  # the sector's report period: one row
+    fault_kind: str = ""  # the class (FaultKind value; "" for a run of normal operation)
 
     @property
     def detected(self) -> bool:
         return self.rows_to_detect is not None
+
+    @property
+    def seconds_to_detect(self) -> int | None:
+        """Field seconds from the fault to the end of the row that raised the first verdict."""
+        return None if self.rows_to_detect is None else self.rows_to_detect * self.period_s
 
     @property
     def attributed(self) -> bool:
@@ -100,6 +109,7 @@ class SectorFigures:
     false_alarm_runs: int  # runs with any verdict before the fault
     mean_rows_to_detect: float | None
     normal_runs: int = 0  # runs of normal operation (a storm, the morning peak): any verdict is a false alarm
+    mean_seconds_to_detect: float | None = None  # field seconds
 
     @property
     def detection_pct(self) -> float:
@@ -123,10 +133,29 @@ class AttributionReport:
     sectors: list[SectorFigures] = field(default_factory=list)
     runs: list[RunResult] = field(default_factory=list)
 
+    def classes(self) -> list[dict[str, Any]]:
+        """Per fault class (and the normal-operation runs apart): runs, detected %, attributed %, wrongful
+        votes and the field seconds to detect, the figures `qeaims detect attribution` prints by class."""
+        out = []
+        for kind in dict.fromkeys(r.fault_kind for r in self.runs):
+            runs = [r for r in self.runs if r.fault_kind == kind]
+            found = [r for r in runs if r.detected and r.injected]
+            injected = [r for r in runs if r.injected]
+            seconds = [r.seconds_to_detect for r in found if r.seconds_to_detect is not None]
+            out.append({"sector": runs[0].sector, "class": kind or "normal operation", "runs": len(runs),
+                        "detected_pct": round(100.0 * len(found) / len(injected), 1) if injected else None,
+                        "attributed_pct": round(100.0 * sum(r.attributed for r in found) / len(found), 1)
+                        if found else None,
+                        "wrongful_runs": sum(bool(r.wrongful) for r in runs),
+                        "false_alarm_runs": sum(bool(r.false_alarms) for r in runs),
+                        "max_seconds_to_detect": max(seconds) if seconds else None})
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {"train_seed": self.train_seed, "eval_seeds": list(self.eval_seeds), "warm_rows": self.warm_rows,
-                "max_rows": self.max_rows, "sectors": [s.as_dict() for s in self.sectors],
-                "runs": [asdict(r) | {"detected": r.detected, "attributed": r.attributed} for r in self.runs]}
+                "max_rows": self.max_rows, "sectors": [s.as_dict() for s in self.sectors], "classes": self.classes(),
+                "runs": [asdict(r) | {"detected": r.detected, "attributed": r.attributed,
+                                      "seconds_to_detect": r.seconds_to_detect} for r in self.runs]}
 
 
 def _label(v: Verdict, anchor: str | None) -> str:
@@ -144,6 +173,7 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
     warm_rows = case.warm_rows or warm_rows
     max_rows = case.max_rows or max_rows
     with normal_twin(sector, seed=seed) as runner:
+        runner_period = runner.period_s
         if case.rain_mm_h is not None:
             if not hasattr(runner.twin, "set_rain"):
                 raise ConfigError(f"the {sector.value} twin has no rain")
@@ -176,7 +206,8 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
         false_alarms=tuple(before), rows_to_detect=first[0] if first else None,
         kind=first[1].kind.value if first else None, asset=first[1].asset_id if first else None,
         anchor=anchor_node(sector, first[1].asset_id) if first else None, wrongful=tuple(wrongful),
-        reason=first[1].reason if first else "", injected=case.kind is not None)
+        reason=first[1].reason if first else "", injected=case.kind is not None, period_s=runner_period,
+        fault_kind=case.kind.value if case.kind is not None else "")
 
 
 def figures(sector: Sector, runs: Sequence[RunResult]) -> SectorFigures:
@@ -187,7 +218,8 @@ def figures(sector: Sector, runs: Sequence[RunResult]) -> SectorFigures:
         sector=sector.value, runs=len(faulted), normal_runs=len(runs) - len(faulted), detected=len(found), attributed=sum(r.attributed for r in found),
         faults_kind=sum(r.kind == VerdictKind.FAULT.value for r in found),
         wrongful_runs=sum(bool(r.wrongful) for r in runs), false_alarm_runs=sum(bool(r.false_alarms) for r in runs),
-        mean_rows_to_detect=round(float(np.mean(delays)), 2) if delays else None)
+        mean_rows_to_detect=round(float(np.mean(delays)), 2) if delays else None,
+        mean_seconds_to_detect=round(float(np.mean(delays)) * runs[0].period_s, 1) if delays else None)
 
 
 def evaluate_attribution(
@@ -199,16 +231,19 @@ def evaluate_attribution(
     rows: int | None = None,
     stride: int | None = None,
     warm_rows: int = 8,
-    max_rows: int = 10,
+    max_rows: int | None = None,
     model: SectorModel | None = None,
     progress: Progress | None = None,
 ) -> AttributionReport:
     """Train `sector`'s model on `train_seed` (or use `model`), then run every fault on every eval seed.
 
     `rows`/`stride` shrink the training plan (`oracles.training.PLANS`) for a quick look; the
-    defaults measure the model the oracles run.
+    defaults measure the model the oracles run. `max_rows` defaults to `WATCH_S` of the sector's rows
+    (a feeder reporting every 5 s is watched for 120 rows, a water network reporting each minute for 10).
     """
     which = parse_sector(sector)
+    if max_rows is None:
+        max_rows = math.ceil(WATCH_S / REPORT_PERIOD_S[which])
     cases = tuple(DEFAULT_FAULTS[which] if faults is None else faults)
     if not cases or not eval_seeds:
         raise ConfigError("evaluate at least one fault on at least one seed")

@@ -205,7 +205,8 @@ def attribution(
     rows: Annotated[int | None, typer.Option(min=8, help="training rows (default: per sector, see PLANS)")] = None,
     stride: Annotated[int | None, typer.Option(min=1, help="report periods between training rows")] = None,
     warm_rows: Annotated[int, typer.Option(min=3, help="normal rows before the fault")] = 8,
-    max_rows: Annotated[int, typer.Option(min=1, max=500, help="rows watched after the fault")] = 10,
+    max_rows: Annotated[int | None, typer.Option(min=1, max=500, help="rows watched after the fault (default: "
+                                                                      "ten minutes of the sector's rows)")] = None,
     runs: Annotated[bool, typer.Option("--runs", help="also list every run")] = False,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -234,14 +235,24 @@ def attribution(
         return
     table = Table(title=f"Fault attribution (train seed {train_seed}, evaluation seeds {', '.join(map(str, seeds))})")
     for col in ("sector", "runs", "detected %", "attributed %", "FAULT kind", "wrongful votes", "false alarms",
-                "rows to detect"):
+                "rows to detect", "field s"):
         table.add_column(col, justify="left" if col == "sector" else "right")
     for rep in reports:
         f = rep.sectors[0]
         table.add_row(f.sector, str(f.runs), f"{f.detection_pct:.0f}", f"{f.attribution_pct:.0f}",
                       f"{f.faults_kind}/{f.detected}", str(f.wrongful_runs), str(f.false_alarm_runs),
-                      "-" if f.mean_rows_to_detect is None else f"{f.mean_rows_to_detect:.1f}")
+                      "-" if f.mean_rows_to_detect is None else f"{f.mean_rows_to_detect:.1f}",
+                      "-" if f.mean_seconds_to_detect is None else f"{f.mean_seconds_to_detect:.0f}")
     console.print(table)
+    by_class = Table(title="By fault class (field seconds: the slowest detection)")
+    for col in ("sector", "class", "runs", "detected %", "attributed %", "wrongful votes", "false alarms", "max s"):
+        by_class.add_column(col, justify="left" if col in ("sector", "class") else "right")
+    for rep in reports:
+        for c in rep.classes():
+            by_class.add_row(c["sector"], c["class"], str(c["runs"]), _pct(c["detected_pct"]), _pct(c["attributed_pct"]),
+                             str(c["wrongful_runs"]), str(c["false_alarm_runs"]),
+                             "-" if c["max_seconds_to_detect"] is None else str(c["max_seconds_to_detect"]))
+    console.print(by_class)
     if runs:
         detail = Table(title="Runs")
         for col in ("sector", "fault", "seed", "expected", "named (node)", "kind", "rows", "wrongful", "before fault"):
@@ -253,3 +264,7 @@ def attribution(
                                r.kind or "-", "-" if r.rows_to_detect is None else str(r.rows_to_detect),
                                ", ".join(r.wrongful), str(len(r.false_alarms)))
         console.print(detail)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"

@@ -125,7 +125,7 @@ def _curated() -> dict[str, Scenario]:
     return {s.name: s for s in (
         Scenario("feeder-fault", "a fault near the head of feeder 1 stops the water pump, the sewage lift station and "
                  "ATMs it powers, and puts hospital-1 at risk through its water supply",
-                 (fault(300, Sector.ELECTRICITY, FaultKind.LINE_FAULT, "line-2"), *cascade("feeder-1", 300)),
+                 (fault(60, Sector.ELECTRICITY, FaultKind.LINE_FAULT, "line-2"), *cascade("feeder-1", 60)),
                  settle_s=3600),
         Scenario("water-main-break", "a trunk main breaks; its valve segment is closed around it",
                  (fault(300, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"),), settle_s=7200),

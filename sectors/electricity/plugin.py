@@ -58,9 +58,9 @@ PLUGIN = SectorPlugin(
         DevNode("feeder-3", "electricity", "feeder", 4),
         DevNode("feeder-4", "electricity", "feeder", 3),
     ),
-    report_period_s=60,  # feeder RTUs: one power-flow snapshot a minute
+    report_period_s=5,  # feeder RTUs report every few seconds (issue 16: ≤ 5 s); one power flow a period
     open_twin=_open,
-    training=TrainingPlan(640, 3, "32 h of 3-minute snapshots (~0.035 s each): the load profile's day "
+    training=TrainingPlan(640, 36, "32 h of 3-minute snapshots (~0.035 s each): the load profile's day "
                           "in the training part, a night and morning held back"),
     responses="controller.electricity",
     twin_type="sectors.electricity.twin:ElectricityTwin",

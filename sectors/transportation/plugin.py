@@ -69,7 +69,7 @@ PLUGIN = SectorPlugin(
         DevNode("metro-line-1", "transportation", "rail-line", 4, ("feeder-2",)),
         DevNode("bridge-1", "transportation", "road-link", 3),
     ),
-    report_period_s=60,
+    report_period_s=60,  # loop detectors: counts, mean speed and occupancy averaged over the minute
     open_twin=_open,
     open_training_twin=_open_for_training,
     training=TrainingPlan(90, 1, "07:00-08:30, the morning peak the twin starts in, on two days "

@@ -3,7 +3,7 @@
 Loop detectors on every link report flow (veh/h, counted at the link entry over the last
 sampling period: counting, not uxsim's instantaneous density × speed, so a closed link reads
 0 straight away and platoon granularity averages out), mean speed (km/h) and density (veh/km)
-of the vehicles on the link now. Travel-time sensors on the monitored OD pairs report what a
+averaged over the period (each uxsim step's state, as a loop averages occupancy and spot speeds). Travel-time sensors on the monitored OD pairs report what a
 navigation service would: the quickest route's time through the current link travel times,
 which is what rises when an incident queues traffic and what a closure lengthens.
 """
@@ -70,10 +70,13 @@ def od_times(world: Any) -> dict[str, float]:
 
 
 def sample_all(
-    world: Any, specs: tuple[SensorSpec, ...], last_counts: dict[str, float], period_s: float, at: datetime
+    world: Any, specs: tuple[SensorSpec, ...], last_counts: dict[str, float], period_s: float, at: datetime,
+    *, means: dict[str, tuple[float, float]] | None = None,
 ) -> list[Reading]:
     """Every sensor's true value now; ``last_counts`` (link name → cumulative entries at the last
-    sample) is updated in place so the next flow reading counts only the new period."""
+    sample) is updated in place so the next flow reading counts only the new period. ``means`` (link
+    name → mean speed m/s and density veh/m over the period) makes speed and density period
+    averages, as loop detectors report them; without it they are the link's state now."""
     values: dict[str, float] = {}
     for link in world.LINKS:
         count = float(link.cum_arrival[-1]) if link.cum_arrival else 0.0
@@ -81,8 +84,9 @@ def sample_all(
         last_counts[link.name] = count
         asset = f"link:{link.name}"
         values[f"{asset}/flow_veh_h"] = entered * 3600.0 / period_s if period_s > 0 else 0.0
-        values[f"{asset}/speed_kmh"] = float(link.speed) * 3.6
-        values[f"{asset}/density_veh_km"] = float(link.density) * 1000.0
+        speed, density = (means or {}).get(link.name, (float(link.speed), float(link.density)))
+        values[f"{asset}/speed_kmh"] = speed * 3.6
+        values[f"{asset}/density_veh_km"] = density * 1000.0
     for asset, seconds in od_times(world).items():
         values[f"{asset}/travel_time_s"] = seconds
     return [

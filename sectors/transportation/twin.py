@@ -122,6 +122,7 @@ class TransportTwin:
         self._counts: dict[str, float] = {}
         self._elapsed_s = 0
         self._last_period = 0.0
+        self._means: dict[str, tuple[float, float]] = {}  # link → mean speed, density over the last period
         self._truth: list[Reading] = []
         self._observe()
 
@@ -142,9 +143,19 @@ class TransportTwin:
             raise ValueError(f"advance by a positive multiple of {STEP_S} s, not {seconds!r}")
         if self._elapsed_s + whole > self.duration_s - STEP_S:
             raise TwinError(f"the traffic run ends at {self.duration_s} s; raise duration_h")
-        for world in (self._world, self._base):
-            if world is not None:
-                world.exec_simulation(duration_t2=whole)
+        if self._base is not None:
+            self._base.exec_simulation(duration_t2=whole)
+        # loops report speed and occupancy averaged over their period, as field detectors do: the
+        # world is run one uxsim step at a time and each link's state summed at every step
+        sums: dict[str, list[float]] = {}
+        for _ in range(whole // STEP_S):
+            self._world.exec_simulation(duration_t2=STEP_S)
+            for link in self._world.LINKS:
+                acc = sums.setdefault(link.name, [0.0, 0.0, 0.0])
+                acc[0] += float(link.speed)
+                acc[1] += float(link.density)
+                acc[2] += 1.0
+        self._means = {name: (s / n, d / n) for name, (s, d, n) in sums.items()}
         self._elapsed_s += whole
         self._last_period = float(whole)
         self._observe()
@@ -161,7 +172,8 @@ class TransportTwin:
 
     # -- sensors and service --------------------------------------------------------------------
     def _observe(self) -> None:
-        self._truth = sample_all(self._world, self.sensors, self._counts, self._last_period, self.now)
+        self._truth = sample_all(self._world, self.sensors, self._counts, self._last_period, self.now,
+                                 means=self._means)
         self.attacks.record(self._truth)
 
     def readings(self) -> list[Reading]:

@@ -72,7 +72,7 @@ def test_trained_model_describes_its_sector(power) -> None:  # type: ignore[no-u
     model, _, _ = power
     assert model.sector is Sector.ELECTRICITY and len(model.sensors) == 255 and model.n_rows == 100
     assert model.assets["bus-18/voltage_pu"] == "bus-18" and model.units["bus-18/voltage_pu"] == "pu"
-    assert model.period_s == 60 and model.stride == 20 and model.detector == "pca"
+    assert model.period_s == 5 and model.stride == 20 and model.detector == "pca"  # feeder RTUs: every 5 s
     assert model.row({"bus-1/voltage_pu": 1.0}) is None  # a missing sensor gives no row
     assert model.model.n_holdout == 25 and model.model.holdout_far <= 0.05
 

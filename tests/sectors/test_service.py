@@ -52,7 +52,7 @@ def test_water_break_leaves_customers_below_required_pressure() -> None:
 
 
 def test_sewage_station_failure_in_rain_spills() -> None:
-    with open_twin(Sector.SEWAGE) as runner:
+    with open_twin(Sector.SEWAGE, period_s=300) as runner:  # 5-minute steps: two hours in 24
         normal = level(runner, 12)
         runner.twin.inject_fault(FaultKind.PUMP_FAILURE, "station:PS1")
         runner.twin.set_rain(10.0)
