@@ -41,6 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# Tests never read or fill the user's machine-wide model cache (`oracles.model_cache`): each test
+# process gets its own, so a model a test trains is one this checkout trained.
+os.environ["QEAIMS_MODEL_CACHE"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / f"qeaims-test-models-{os.getpid()}")
+
 from chain.client import ChainClient
 from chain.connect import connect
 from chain.deploy import deploy_dev_consortium

@@ -14,8 +14,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -78,19 +79,43 @@ def _ensure_deployed(settings: Settings) -> None:
 
 
 def _train_missing(settings: Settings, sectors: list[Sector]) -> None:
-    """Each model trains in its own process: the sewage twin's SWMM engine is one per process."""
+    """Give every sector a model: the machine's cached one when the same code trained it
+    (`oracles.model_cache`), else train it, as many at once as there are cores, each in its own
+    process (the sewage twin's SWMM engine is one per process), and cache the result."""
+    from oracles import model_cache
     from oracles.training import model_path
 
-    for sector in sectors:
-        if model_path(settings.home, sector).is_file():
-            continue
-        with err_console.status(f"training the {sector.value} model on its twin's normal operation"):
-            done = subprocess.run(
-                [sys.executable, "-m", "qeaims", "--home", str(settings.home), "detect", "train", "--sector",
-                 sector.value], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise QeaimsError(f"training the {sector.value} model failed: {tail}")
+    missing = [s for s in sectors if not model_path(settings.home, s).is_file()]
+    missing = [s for s in missing if not model_cache.fetch(settings.home, s)]
+    if not missing:
+        return
+    width = max(1, min(len(missing), os.cpu_count() or 1))
+    waiting = list(missing)
+    running: dict[Sector, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
+    with err_console.status("training") as spinner:
+        while waiting or running:
+            while waiting and len(running) < width:
+                sector = waiting.pop(0)
+                errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the child is reaped
+                running[sector] = (subprocess.Popen(
+                    [sys.executable, "-m", "qeaims", "--home", str(settings.home), "detect", "train", "--sector",
+                     sector.value], stdout=subprocess.DEVNULL, stderr=errors), errors)
+            spinner.update(f"training the {', '.join(s.value for s in running)} model(s) on their twins' normal "
+                           f"operation ({len(missing) - len(waiting) - len(running)} of {len(missing)} done)")
+            time.sleep(0.2)
+            for sector, (child, err_file) in list(running.items()):
+                if child.poll() is None:
+                    continue
+                del running[sector]
+                err_file.seek(0)
+                err = err_file.read().decode(errors="replace")
+                err_file.close()
+                if child.returncode != 0:
+                    for other, _ in running.values():
+                        other.kill()
+                    tail = (err.strip().splitlines() or ["(no output)"])[-1]
+                    raise QeaimsError(f"training the {sector.value} model failed: {tail}")
+                model_cache.store(settings.home, sector)
 
 
 def up(
