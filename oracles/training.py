@@ -140,7 +140,7 @@ def fit_model(sector: Sector | str, first: Sequence[Reading], raw: Array, *, see
     groups = _pools(first, plan.pooled)
     try:
         check = FirstPassCheck(names, range_margin=plan.range_margin, jump_factor=plan.jump_factor).fit(
-            normal, groups=groups)
+            normal, groups=groups, stride=step)
         chosen = detector if detector is not None else plan.detector
         options = plan.detector_options if detector is None else {}
         det = make_detector(chosen, **options) if isinstance(chosen, str) else chosen()

@@ -123,7 +123,7 @@ def service_report(wn: Any, customers: dict[str, int], t_s: int, at: datetime) -
     low: list[str] = []
     for name, junction in wn.junctions():
         requested += float(junction.demand_timeseries_list.at(t_s, multiplier=options.demand_multiplier))
-        delivered += float(junction.demand)
+        delivered += float(junction.demand or 0.0)  # a leak node a break added and no solve has set yet: none
         leak += float(junction.leak_demand or 0.0) if junction.leak_status else 0.0
         if name not in customers:
             continue

@@ -321,3 +321,15 @@ def test_a_runner_is_unwrapped_and_a_plan_summary_is_plain_json() -> None:
     assert summary["commands"] == [{"asset": "atm-cluster-2", "actuator": "atm-cluster-2/mode", "action": "drain"}]
     assert summary["purpose"] == "isolate" and summary["impact"]["active_dc"] == "dc-primary"
     assert set(responses.SECTORS) == set(Sector)
+
+
+def test_a_break_next_to_the_river_is_planned_on_a_model_not_solved_yet() -> None:
+    """The storm day's first water verdict named pipe:330: the planner's fresh model had the break's
+    leak node unsolved (demand None) and the plan failed with a TypeError; the valves were never closed."""
+    from controller.planning import TwinPlanner
+
+    planner = TwinPlanner()
+    isolate = planner(Sector.WATER, "isolate", "pipe:330", ())
+    assert isolate is not None and isolate.commands, isolate
+    restore = planner(Sector.WATER, "restore", "pipe:330", tuple(isolate.summary()["commands"]))
+    assert restore is not None

@@ -179,3 +179,25 @@ def test_load_or_train_replaces_an_older_format(tmp_path: Path) -> None:
     assert new.n_rows == 61 and new.trained_at > old.trained_at
     save_model(new, model_path(tmp_path, "banking"))
     assert load_or_train(tmp_path, "banking", rows=62).n_rows == 61  # current: kept
+
+
+# --- water: limits learned from strided rows hold at the online rate -------------------------------
+
+def test_the_frozen_limit_counts_report_periods_not_training_rows() -> None:
+    # training rows 15 periods apart: a flow that rested at 0 for three of them rested for 31 periods
+    normal = np.array([[1.0, 5.0], [0.0, 6.0], [0.0, 5.5], [0.0, 6.5], [2.0, 5.0], [1.0, 6.0]])
+    resting = np.column_stack([np.zeros(30), np.linspace(5.0, 6.0, 30)])  # 30 online rows at 0
+    strided = FirstPassCheck(["pipe:1/flow", "pipe:2/flow"]).fit(normal, stride=15)
+    assert strided.check(resting) == []
+    naive = FirstPassCheck(["pipe:1/flow", "pipe:2/flow"]).fit(normal)  # as if rows were periods
+    assert [(f.sensor, f.kind) for f in naive.check(resting)] == [("pipe:1/flow", "frozen")]
+    with pytest.raises(ValueError, match="stride"):
+        FirstPassCheck(["a", "b"]).fit(normal, stride=0)
+
+
+def test_an_hour_of_normal_water_raises_nothing_at_a_row_a_minute(model_cache: ModelCache) -> None:
+    # the city's own twin (seed 0) from its start: pipes 330 and 333 rest at 0 flow for half an hour,
+    # which the model trained on 15-minute rows had called two stuck sensors, a fault on main-1
+    model = model_cache.train(Sector.WATER)
+    run = run_case(model, FaultCase(None, max_rows=60), seed=0)
+    assert run.false_alarms == () and run.wrongful == ()
