@@ -11,7 +11,6 @@ move — in microseconds, so an obviously broken sensor is named even before a m
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
