@@ -56,7 +56,7 @@ from qeaims.scenarios.clock import BlockStamps, TwinClocks
 from qeaims.scenarios.definitions import Scenario, Step
 from sectors.anchors import anchor_node
 
-__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed"]
+__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "wrongful_isolations"]
 
 QUARANTINE = kind_by_name("sensor-quarantine")
 VERDICTS = tuple(kind_by_name(k) for k in ("anomaly", "fault", "intrusion"))
@@ -316,11 +316,9 @@ class ScenarioRun:
         self.wrongful_quarantines = [{"sensor": body.get("sensor"), "node": body.get("node")}
                                      for body, _ in quarantines if body.get("state") == "quarantined"
                                      and body.get("sensor") not in attacked]
-        expected = {t.node for t in self.tracks if t.node is not None}
-        self.wrongful = [{"proposal": int(ex["proposalId"]),
-                          "node": from_bytes32(bytes.fromhex(str(ex["target"])[2:]))}
-                         for ex in executed if int(ex["action"]) == Action.ISOLATE
-                         and from_bytes32(bytes.fromhex(str(ex["target"])[2:])) not in expected]
+        isolations = [(int(ex["proposalId"]), from_bytes32(bytes.fromhex(str(ex["target"])[2:])),
+                       exec_block[int(ex["proposalId"])]) for ex in executed if int(ex["action"]) == Action.ISOLATE]
+        self.wrongful = wrongful_isolations(isolations, self.tracks)
 
 
 def _field_seconds(stamp: str) -> float | None:
@@ -329,3 +327,15 @@ def _field_seconds(stamp: str) -> float | None:
         return datetime.fromisoformat(stamp).timestamp()
     except (TypeError, ValueError):
         return None
+
+
+def wrongful_isolations(isolations: list[tuple[int, str, int]],
+                        tracks: list[FaultTrack]) -> list[dict[str, Any]]:
+    """The executed isolations (proposal, node, block) that no injected fault justifies.
+
+    Rightful only in a block after a fault on that very node began: the same node voted out before
+    its fault was injected was isolated for nothing (and its real fault then went unseen, since an
+    isolated node gets no votes), which a check on the node's name alone counted as a success.
+    """
+    return [{"proposal": pid, "node": node} for pid, node, block in isolations
+            if not any(t.node == node and t.onset is not None and block > t.onset_block for t in tracks)]

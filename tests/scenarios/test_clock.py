@@ -49,3 +49,20 @@ def test_block_stamps_mark_only_blocks_mined_after_the_start(chain) -> None:  # 
         assert stamp is not None and sent <= stamp <= sent + 1.0
     finally:
         stamps.close()
+
+
+def test_an_isolation_before_its_fault_began_is_wrongful() -> None:
+    from core.messages import FaultKind, Sector
+    from qeaims.scenarios.definitions import fault
+    from qeaims.scenarios.runner import FaultTrack, wrongful_isolations
+
+    pipe = FaultTrack(fault(1800, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"), "main-1", "main-1")
+    line = FaultTrack(fault(600, Sector.ELECTRICITY, FaultKind.LINE_FAULT, "line-7"), "feeder-1", "feeder-1")
+    line.onset, line.onset_block = 10.0, 40
+    isolations = [(1, "main-1", 12),  # the storm day's: main-1 voted out before its pipe broke
+                  (2, "feeder-1", 41),  # after the line fault began: rightful
+                  (3, "pump-2", 50)]  # no fault there at all
+    assert [w["proposal"] for w in wrongful_isolations(isolations, [pipe, line])] == [1, 3]
+    pipe.onset, pipe.onset_block = 20.0, 60
+    assert [w["proposal"] for w in wrongful_isolations(isolations, [pipe, line])] == [1, 3]  # still before it
+    assert [w["proposal"] for w in wrongful_isolations([(4, "main-1", 61)], [pipe, line])] == []
