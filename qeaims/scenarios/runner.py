@@ -55,6 +55,7 @@ from keys.keystore import load_keystore
 from qeaims.scenarios.clock import BlockStamps, TwinClocks
 from qeaims.scenarios.definitions import Scenario, Step
 from sectors.anchors import anchor_node
+from sectors.runner import REPORT_PERIOD_S
 
 __all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "wrongful_isolations"]
 
@@ -225,7 +226,7 @@ class ScenarioRun:
             if ack is None and time.time() < deadline:
                 waiting.append((step, what, deadline))
                 continue
-            error = "no acknowledgement from the twin within 180 s" if ack is None else ("" if ack.ok else ack.error)
+            error = "no acknowledgement from the twin in time" if ack is None else ("" if ack.ok else ack.error)
             for track in self.tracks:
                 if track.step is step:
                     track.error = error
@@ -237,7 +238,10 @@ class ScenarioRun:
         if isinstance(step, Step):
             self._sync()
             what = self.commander.post_control(step.sector, step.control)
-            self._acks.append((step, what, time.time() + 180.0))  # a busy twin answers late
+            # a twin applies controls between its report periods, and a busy one answers late: two
+            # periods of its clock in wall time, plus three minutes
+            period_wall = 2.0 * REPORT_PERIOD_S[step.sector] / self.speed
+            self._acks.append((step, what, time.time() + 180.0 + period_wall))
             for track in self.tracks:
                 if track.step is step:
                     track.onset, track.onset_block = time.time(), self._head
