@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,6 +126,30 @@ def wire_sensor(reading: Reading) -> str:
     return reading.sensor_id.removeprefix(reading.asset_id + "/")
 
 
+MAX_DEPTH = 8  # a traced batch is 3 levels deep (wrapper, array, sample)
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(rb"[^\[\]{}]")
+
+
+def _nesting(payload: bytes) -> int:
+    """How deep the payload's arrays and objects nest (strings skipped), counted before parsing.
+
+    web3's py_ecc raises the interpreter's recursion limit to 100,000 on import, so in an oracle
+    `json.loads` of a 200 kB array nested 100,000 deep overflows the C stack and kills the process
+    (a segmentation fault, not a RecursionError): one such message, redelivered to every restart,
+    would silence a sector. Legitimate payloads nest three levels.
+    """
+    brackets = _NOT_BRACKETS.sub(b"", _STRINGS.sub(b"", payload))
+    depth = deepest = 0
+    for byte in brackets:
+        depth += 1 if byte in (0x5B, 0x7B) else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                break
+    return deepest
+
+
 _TRACE_ROOM = 128  # bytes a trace wrapper adds to a batch, kept free under MAX_PAYLOAD
 
 
@@ -179,10 +204,14 @@ def parse_traced(topic: str, payload: bytes, *, now: datetime,
         raise MessageRejected("sector", f"unknown sector {sector_name!r}") from None
     if len(payload) > MAX_PAYLOAD:
         raise MessageRejected("too-large", f"{len(payload)} bytes > {MAX_PAYLOAD}")
+    if _nesting(payload) > MAX_DEPTH:
+        raise MessageRejected("json", f"nested deeper than {MAX_DEPTH} levels")
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MessageRejected("json", str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits, arrays nested 100k deep
+        raise MessageRejected("json", f"unreadable JSON ({type(exc).__name__})") from None
     trace = None
     if batched and isinstance(body, dict) and "samples" in body:
         body, trace = body["samples"], _trace(body)
@@ -201,9 +230,15 @@ def _trace(wrapper: dict[str, Any]) -> Trace:
     if set(wrapper) != {"samples", "trace"} or not isinstance(trace, dict) or set(trace) != {"stamped", "sent"}:
         raise MessageRejected("fields", 'a traced batch is {"samples": [...], "trace": {"stamped": s, "sent": s}}')
     values = [trace["stamped"], trace["sent"]]
-    if any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) for v in values):
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
         raise MessageRejected("value", "trace times must be finite JSON numbers")
-    return Trace(float(values[0]), float(values[1]))
+    try:
+        times = [float(v) for v in values]  # a JSON integer too large for a float raises here
+    except OverflowError:
+        times = [math.inf]
+    if not all(math.isfinite(t) for t in times):
+        raise MessageRejected("value", "trace times must be finite JSON numbers")
+    return Trace(times[0], times[1])
 
 
 _TOPIC_RESERVED = frozenset("/+#")  # characters a topic level cannot hold

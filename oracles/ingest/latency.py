@@ -42,6 +42,7 @@ class HopLatency:
         self._hops: dict[str, deque[float]] = {hop: deque(maxlen=window) for hop in HOPS}
         self._lock = threading.Lock()
         self.batches = 0
+        self.skewed = 0  # traces ignored: hop times out of order or far from this machine's clock
 
     def received(self, trace: Trace, at: float | None = None) -> float:
         """A traced batch arrived: record its first two hops; returns the arrival time for `stored`."""
@@ -64,7 +65,7 @@ class HopLatency:
         with self._lock:
             hops = {hop: list(values) for hop, values in self._hops.items()}
             batches = self.batches
-        out: dict[str, Any] = {"batches": batches}
+        out: dict[str, Any] = {"batches": batches, "skewed": self.skewed}
         for hop, values in hops.items():
             out[hop] = {"p50": _rounded(_quantile(values, 0.5)), "p95": _rounded(_quantile(values, 0.95)),
                         "max": _rounded(max(values) if values else None)}

@@ -108,8 +108,25 @@ class MqttSubscriber:
             if ack is not None:
                 ack()
             return 0
+        except Exception as exc:  # noqa: BLE001 - a message must never kill paho's network thread
+            # (an uncaught error there silenced the oracle for good, and the broker redelivered the
+            # same message to every restart): whatever the parser did not foresee is a rejection too
+            self.sink.reject(source=SOURCE, reason="unparsable", where=topic, detail=f"{type(exc).__name__}: {exc}")
+            if ack is not None:
+                ack()
+            return 0
+        if trace is not None and not self._plausible(trace):
+            trace = None  # forged or skewed hop times say nothing about latency: the readings still count
         on_stored = ack if trace is None else self._timed(trace, self.latency.received(trace), ack)
         return len(readings) if self.sink.put_many(readings, source=SOURCE, on_stored=on_stored) else 0
+
+    def _plausible(self, trace: Trace) -> bool:
+        """Hop times within the accepted clock window of now, in order: else the trace is ignored (and counted)."""
+        now = self._now().timestamp()
+        if not (now - self.max_future_s - 86400.0 <= trace.stamped <= trace.sent <= now + self.max_future_s):
+            self.latency.skewed += 1
+            return False
+        return True
 
     def _timed(self, trace: Trace, arrived: float, ack: Callable[[], None] | None) -> Callable[[], None]:
         """The acknowledgement of a traced batch, recording its store hop first."""

@@ -288,3 +288,30 @@ def test_a_traced_batch_parses_to_the_same_readings_and_a_bad_trace_is_rejected(
     with pytest.raises(MessageRejected):
         parse_message(TOPIC, traced, now=NOW)
     assert isinstance(trace, Trace)
+
+
+@pytest.mark.parametrize("payload", [
+    # a trace time too large for a float: OverflowError escaped the parser and killed paho's thread
+    b'{"samples": ' + encode_batch([reading(0)])[0] + b', "trace": {"stamped": 1' + b"0" * 400 + b', "sent": 1}}',
+    b"[" + b"1" * 5000 + b"]",  # an integer past Python's digit limit: ValueError, not JSONDecodeError
+    b"[" * 100_000 + b"]" * 100_000,  # nested deeper than the recursion limit: RecursionError
+], ids=["huge-trace-time", "huge-integer", "deep-nesting"])
+def test_a_poisoned_batch_is_rejected_and_acknowledged_not_fatal(payload: bytes) -> None:
+    """One message must not silence every oracle of a sector (review of issue 16, finding 1)."""
+    from bus.mqtt import batch_topic
+
+    sink, acked = ReadingSink(), []
+    sub = MqttSubscriber(sink)
+    assert sub.handle(batch_topic(Sector.WATER, "gw"), payload, lambda: acked.append(1)) == 0
+    assert acked == [1] and sum(sink.stats().rejected.values()) == 1
+
+
+def test_an_implausible_trace_is_ignored_but_its_readings_count() -> None:
+    from bus.mqtt import batch_topic
+
+    sink = ReadingSink()
+    sub = MqttSubscriber(sink, now=lambda: NOW)
+    future = json.dumps({"samples": json.loads(encode_batch([reading(1)])[0]),
+                         "trace": {"stamped": NOW.timestamp() + 3600, "sent": NOW.timestamp() + 3600}}).encode()
+    assert sub.handle(batch_topic(Sector.WATER, "gw"), future) == 1  # the reading is stored as ever
+    assert sub.latency.skewed == 1 and sub.latency.summary()["batches"] == 0  # the hop times are not
