@@ -156,32 +156,44 @@ def run_oracle_host(settings: Settings, sector: Sector, indexes: Sequence[int],
     is the one-machine city's economy, not its trust model.
 
     An oracle whose run fails is restarted in the host with a growing back-off, as the supervisor
-    would restart its process; the others keep running. `on_ready` is called once every oracle has
-    subscribed (the host's ``oracle-host-started`` line is what `qeaims up` waits for).
+    would restart its process; the others keep running. One that fails with a mistake no restart
+    mends (no keystore, a damaged link state) ends alone; the host raises that error once every
+    oracle has ended, and runs on with the others until then. `on_ready` is called once, when every
+    oracle has subscribed or ended (the host's ``oracle-host-started`` line is what `qeaims up` waits for).
     """
     if not indexes:
         raise ConfigError("an oracle host needs at least one oracle index")
     stop = stop or threading.Event()
     if options.model is None:  # train (once, here) before any oracle thread looks for the model
         load_or_train(settings.home, sector)
-    ready: set[int] = set()
+    settled: dict[int, bool] = {}  # index → subscribed (True) or ended for good (False)
     lock = threading.Lock()
+    announced = threading.Event()
+
+    def settle(index: int, running: bool) -> None:
+        """Once every oracle has subscribed or ended, the host is ready (once), if any one runs."""
+        with lock:
+            settled.setdefault(index, running)
+            complete = len(settled) == len(indexes) and any(settled.values()) and not announced.is_set()
+            if complete:
+                announced.set()
+        if complete and on_ready is not None:
+            on_ready()
 
     def one(index: int) -> None:
         restarts = 0
         while not stop.is_set():
             def started(_node: OracleNode, index: int = index) -> None:
-                with lock:
-                    ready.add(index)
-                    complete = len(ready) == len(indexes)
-                if complete and on_ready is not None:
-                    on_ready()
+                settle(index, True)
 
             try:
                 run_oracle(settings, sector, index, options, stop=own_stop[index], on_ready=started)
-            except (ConfigError, IdentityError, ModelError) as exc:  # a mistake no restart mends: end the host
+            except (ConfigError, IdentityError, ModelError) as exc:
+                # a mistake no restart mends (its keystore, its link state): that oracle ends, its
+                # peers keep the sector's quorum; the host ends only once every oracle has ended so
+                log_line("oracle-ended", sector=sector.value, index=index, error=f"{type(exc).__name__}: {exc}")
                 fatal.append(exc)
-                stop.set()
+                settle(index, False)
                 return
             except Exception as exc:  # noqa: BLE001 - one oracle's failure must not end its peers
                 delay = HOST_RESTART_BACKOFF_S[min(restarts, len(HOST_RESTART_BACKOFF_S) - 1)]

@@ -79,3 +79,31 @@ def test_a_mistake_no_restart_mends_ends_the_host_with_that_error(fresh_chain, t
     options = OracleProcessOptions(mqtt_port=free_port(), model=model_file)
     with pytest.raises(IdentityError, match="no oracle keystore"):
         run_oracle_host(fresh_chain.settings, Sector.BANKING, [9], options, stop=threading.Event())
+
+
+def test_one_oracle_that_cannot_run_ends_alone_and_its_peers_keep_the_quorum(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Index 9 has no keystore: it ends, oracle 1 keeps running, and the host is ready with it (review
+    of issue 16, finding 2: one oracle's mistake had stopped the whole sector, restart after restart)."""
+    model_file = save_model(train_sector(Sector.BANKING, rows=240), tmp_path / "banking.joblib")
+    port = free_port()
+    options = OracleProcessOptions(mqtt_port=port, model=model_file)
+    stop, ready = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def host() -> None:
+        try:
+            run_oracle_host(fresh_chain.settings, Sector.BANKING, [1, 9], options, stop=stop, on_ready=ready.set)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    with EmbeddedBroker(port=port):
+        thread = threading.Thread(target=host)
+        thread.start()
+        try:
+            wait_until(ready.is_set, 90, what="the host ready with its one runnable oracle")
+            assert thread.is_alive() and errors == []  # oracle 9 ended; the host runs on with oracle 1
+        finally:
+            stop.set()
+            thread.join(60)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], IdentityError)  # said when the host stops
