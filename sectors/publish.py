@@ -118,12 +118,12 @@ class TwinPublisher(NamedClient):
         self.published += len(readings)
         return len(readings)
 
-    def publish_service(self) -> ServiceLevel:
+    def publish_service(self, *, stepped: float | None = None) -> ServiceLevel:
         """Publish the twin's service level now on ``qeaims-svc/<sector>`` (QoS 0: the next period's
         supersedes a lost one); see `sectors.service`."""
         sector = self.runner.sector
         level = service_level(sector, self.runner.twin)
-        body = json.dumps(service_message(sector, self.runner.now, level), sort_keys=True).encode()
+        body = json.dumps(service_message(sector, self.runner.now, level, wall=stepped), sort_keys=True).encode()
         self._send(svc_topic(sector), body, qos=0)
         self.service = level
         return level
@@ -141,8 +141,9 @@ class TwinPublisher(NamedClient):
         while not stop.is_set() and (steps is None or self.steps < steps):
             self.apply_pending()
             readings = self.runner.advance()
-            self.publish(readings, stamped=time.time())
-            self.publish_service()
+            stepped = time.time()  # the twin's clock reached runner.now: readings stamped, service measured
+            self.publish(readings, stamped=stepped)
+            self.publish_service(stepped=stepped)
             self.steps += 1
             if on_step is not None:
                 on_step(readings)

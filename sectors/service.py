@@ -54,12 +54,15 @@ def service_level(sector: Sector, twin: Any) -> ServiceLevel:
     return level
 
 
-def service_message(sector: Sector, at: datetime, level: ServiceLevel) -> dict[str, object]:
+def service_message(sector: Sector, at: datetime, level: ServiceLevel, *, wall: float | None = None) -> dict[str, object]:
     """The JSON object a running twin publishes on ``qeaims-svc/<sector>`` (`sectors.remote.svc_topic`);
-    ``at`` is the twin's clock. A non-finite detail figure travels as null (JSON has no NaN)."""
+    ``at`` is the twin's clock and ``wall`` (POSIX seconds) the moment its step reached it, which maps
+    the city's field time to wall time for the scenario KPIs (`qeaims.scenarios.clock`). A non-finite
+    detail figure travels as null (JSON has no NaN)."""
     return {
         "sector": sector.value,
         "at": at.isoformat(),
+        **({} if wall is None else {"wall": wall}),
         "availability": level.availability,
         "customers_affected": level.customers_affected,
         "critical_affected": level.critical_affected,

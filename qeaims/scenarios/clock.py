@@ -32,6 +32,9 @@ from core.errors import QeaimsError
 
 __all__ = ["BlockStamps", "TwinClocks"]
 
+MAX_JUMP_S = 3600.0  # field seconds a twin's clock may run ahead of its pace between two samples
+STALE_S = 30.0  # wall seconds past the last sample (beyond two of its gaps) after which no field time is read
+
 
 class BlockStamps:
     """Wall time at which each block number was first seen, from a 10 Hz head poll on its own thread."""
@@ -82,6 +85,7 @@ class TwinClocks:
 
     def __init__(self, speed: float) -> None:
         self.speed = speed
+        self.rejected = 0  # samples refused for jumping far ahead of the twin's pace
         self._samples: dict[str, tuple[list[float], list[float]]] = {}  # sector → (walls, fields), wall-sorted
         self._lock = threading.Lock()
 
@@ -90,8 +94,11 @@ class TwinClocks:
         value = field.timestamp()
         with self._lock:
             walls, fields = self._samples.setdefault(sector, ([], []))
-            if fields and value <= fields[-1]:
+            if fields and (value <= fields[-1] or wall < walls[-1]):
                 return  # a repeated or reordered message says nothing new
+            if fields and value - fields[-1] > MAX_JUMP_S + 4.0 * self.speed * (wall - walls[-1]):
+                self.rejected += 1  # a clock far ahead of the pace it keeps (forged, or set wrong) would
+                return  # freeze every genuine sample after it: it is not taken
             walls.append(wall)
             fields.append(value)
 
@@ -103,7 +110,12 @@ class TwinClocks:
             if i < 0:
                 return None
             estimate = fields[i] + (wall - walls[i]) * self.speed
-            return min(estimate, fields[i + 1]) if i + 1 < len(fields) else estimate
+            if i + 1 < len(fields):
+                return min(estimate, fields[i + 1])
+            # past the last sample: extrapolate no further than two of the twin's gaps (a twin that
+            # stopped publishing has no clock to read)
+            gap = walls[i] - walls[i - 1] if i > 0 else 0.0
+            return estimate if wall - walls[i] <= 2.0 * gap + STALE_S else None
 
     def rate(self, sector: str) -> float | None:
         """Field seconds per wall second the twin actually achieved (its speed, if it kept up)."""

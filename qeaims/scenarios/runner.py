@@ -100,7 +100,7 @@ class FaultTrack:
         if value is None or self.onset_field is None:
             return None
         field = clocks.field_at(self.step.sector.value, value)
-        return None if field is None else max(0.0, field - self.onset_field)
+        return None if field is None else field - self.onset_field  # never clamped: a step before onset shows
 
 
 class ServiceFeed(NamedClient):
@@ -125,7 +125,13 @@ class ServiceFeed(NamedClient):
             field_at = datetime.fromisoformat(str(body["at"]))
         except (ValueError, KeyError, TypeError):
             return
-        self.clocks.record(sector, time.time(), field_at)
+        received = time.time()
+        # the twin's own wall stamp of its step when it sent one (a plausible one): the receipt time
+        # is later by the broker's lag, which at speed 30 would map a step thirty lags too early
+        stamped = body.get("wall")
+        wall = float(stamped) if isinstance(stamped, int | float) and not isinstance(stamped, bool) \
+            and received - 60.0 <= float(stamped) <= received + 1.0 else received
+        self.clocks.record(sector, wall, field_at)
         now = field_at.timestamp()
         with self._lock:
             if sector in self._last:
@@ -285,7 +291,9 @@ class ScenarioRun:
             if track.detected is None:
                 # the first verdict about its node; failing that, the first in its sector after the onset
                 # (detected, but blamed on another asset: that shows as a wrongful isolation, if any)
-                after = [(json.loads(bytes(p)), self._when(b)) for p, b in verdicts if b > track.onset_block]
+                if track.onset_field is None:
+                    continue  # the twin has not said when it applied the fault: nothing can be its story yet
+                after = [(json.loads(bytes(p)), self._when(b)) for p, b in verdicts if self._after_onset(track, b)]
                 mine = [ts for body, ts in after if body.get("sector") == track.step.sector.value]
                 exact = [ts for body, ts in after if body.get("sector") == track.step.sector.value
                          and body.get("subject") == track.subject]
@@ -293,7 +301,7 @@ class ScenarioRun:
                 track.detected = found[0] if found else None
             if track.is_attack:
                 for body, block in quarantines:
-                    if body.get("sensor") == track.step.control.target and block > track.onset_block:
+                    if body.get("sensor") == track.step.control.target and self._after_onset(track, block):
                         attr = "quarantined" if body.get("state") == "quarantined" else "lifted"
                         if getattr(track, attr) is None:
                             setattr(track, attr, self._when(block))
@@ -302,7 +310,7 @@ class ScenarioRun:
                     target = from_bytes32(bytes.fromhex(str(ex["target"])[2:]))
                     pid = int(ex["proposalId"])
                     if int(ex["action"]) == Action.ISOLATE and target == track.node and \
-                            exec_block[pid] > track.onset_block:
+                            self._after_onset(track, exec_block[pid]):
                         track.proposal, track.isolated = pid, self._when(exec_block[pid])
                         break
             if track.proposal is not None:
@@ -322,7 +330,21 @@ class ScenarioRun:
                                      and body.get("sensor") not in attacked]
         isolations = [(int(ex["proposalId"]), from_bytes32(bytes.fromhex(str(ex["target"])[2:])),
                        exec_block[int(ex["proposalId"])]) for ex in executed if int(ex["action"]) == Action.ISOLATE]
-        self.wrongful = wrongful_isolations(isolations, self.tracks)
+        self.wrongful = wrongful_isolations(isolations, self.tracks, self._after_onset)
+
+    def _after_onset(self, track: FaultTrack, block: int) -> bool:
+        """Was `block` mined after the twin applied the track's fault (in field time, on its twin's clock)?
+
+        The injection is sent at `onset_block` and applied at the twin's next step, up to a report
+        period later: a verdict or an isolation in between is not the fault's, and counting it would
+        report a detection 0 s after onset (or a node voted out before its fault as rightful).
+        """
+        if block <= track.onset_block:
+            return False
+        if track.onset_field is None:
+            return False
+        field = self.clocks.field_at(track.step.sector.value, self._when(block))
+        return field is not None and field >= track.onset_field
 
 
 def _field_seconds(stamp: str) -> float | None:
@@ -333,13 +355,16 @@ def _field_seconds(stamp: str) -> float | None:
         return None
 
 
-def wrongful_isolations(isolations: list[tuple[int, str, int]],
-                        tracks: list[FaultTrack]) -> list[dict[str, Any]]:
+def wrongful_isolations(isolations: list[tuple[int, str, int]], tracks: list[FaultTrack],
+                        after_onset: Callable[[FaultTrack, int], bool] | None = None) -> list[dict[str, Any]]:
     """The executed isolations (proposal, node, block) that no injected fault justifies.
 
     Rightful only in a block after a fault on that very node began: the same node voted out before
     its fault was injected was isolated for nothing (and its real fault then went unseen, since an
     isolated node gets no votes), which a check on the node's name alone counted as a success.
     """
+    def after(t: FaultTrack, block: int) -> bool:
+        return after_onset(t, block) if after_onset is not None else t.onset is not None and block > t.onset_block
+
     return [{"proposal": pid, "node": node} for pid, node, block in isolations
-            if not any(t.node == node and t.onset is not None and block > t.onset_block for t in tracks)]
+            if not any(t.node == node and after(t, block) for t in tracks)]

@@ -66,3 +66,29 @@ def test_an_isolation_before_its_fault_began_is_wrongful() -> None:
     pipe.onset, pipe.onset_block = 20.0, 60
     assert [w["proposal"] for w in wrongful_isolations(isolations, [pipe, line])] == [1, 3]  # still before it
     assert [w["proposal"] for w in wrongful_isolations([(4, "main-1", 61)], [pipe, line])] == []
+
+
+def test_a_far_future_clock_sample_is_refused_and_a_silent_twin_has_no_clock() -> None:
+    """One forged or mis-set service message must not freeze the clock (review of issue 16, finding 5)."""
+    clocks = TwinClocks(speed=30.0)
+    clocks.record("water", 1000.0, T0)
+    clocks.record("water", 1002.0, T0 + timedelta(days=365))  # a year ahead in two wall seconds
+    clocks.record("water", 1004.0, T0 + timedelta(seconds=120))  # the genuine next sample
+    assert clocks.rejected == 1
+    assert clocks.field_at("water", 1004.0) == T0.timestamp() + 120.0
+    # a twin whose samples stopped: two of its gaps plus half a minute, then no field time at all
+    assert clocks.field_at("water", 1004.0 + 2 * 4.0 + 29.0) is not None
+    assert clocks.field_at("water", 1004.0 + 2 * 4.0 + 31.0) is None
+
+
+def test_a_step_before_the_onset_shows_negative_not_zero() -> None:
+    from core.messages import FaultKind, Sector
+    from qeaims.scenarios.definitions import fault
+    from qeaims.scenarios.runner import FaultTrack
+
+    clocks = TwinClocks(speed=1.0)
+    clocks.record("water", 1000.0, T0)
+    clocks.record("water", 1060.0, T0 + timedelta(seconds=60))
+    track = FaultTrack(fault(1800, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"), "main-1", "main-1")
+    track.onset_field = T0.timestamp() + 50.0
+    assert track.field_since(1030.0, clocks) == -20.0  # 20 s before the fault: not a 0 s detection

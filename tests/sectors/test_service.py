@@ -160,7 +160,7 @@ def test_a_running_twin_publishes_its_service_level() -> None:
             watcher.disconnect()
     assert svc_topic(Sector.BANKING) == "qeaims-svc/banking"
     last = got[-1]
-    assert set(last) == {"sector", "at", "availability", "customers_affected", "critical_affected", "detail"}
+    assert set(last) == {"sector", "at", "wall", "availability", "customers_affected", "critical_affected", "detail"}
     assert last["sector"] == "banking" and last["at"] == runner.now.isoformat()
     assert last["availability"] == pytest.approx(0.999) and twin.service is not None
     assert isinstance(last["detail"], dict) and "offered_tps" in last["detail"]
