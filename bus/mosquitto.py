@@ -40,6 +40,8 @@ __all__ = ["MosquittoBroker", "mosquitto_executable"]
 
 _SEARCH = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 AUTOSAVE_S = 5  # persistence written at least this often (and on every clean stop)
+MAX_QUEUED_MESSAGES = 600_000
+MAX_QUEUED_BYTES = 2 * 1024**3
 
 
 def mosquitto_executable() -> str | None:
@@ -96,17 +98,22 @@ class MosquittoBroker:
             "persistence true",
             f"persistence_location {store}/",
             f"autosave_interval {AUTOSAVE_S}",
-            "max_queued_messages 0",  # no per-client queue limit: a restarted oracle misses nothing
-            "max_queued_bytes 0",
+            # per-session queues bounded: a day of the busiest sector at 30x (electricity: ~6 batches a
+            # wall second) fits, and an abandoned or hostile session cannot grow the broker without end
+            f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+            f"max_queued_bytes {MAX_QUEUED_BYTES}",
             "max_inflight_messages 100",
-            "persistent_client_expiration 14d",
+            "persistent_client_expiration 1d",
             "set_tcp_nodelay true",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
             "log_type notice",
             "connection_messages false",
-            "user root" if os.geteuid() == 0 else "",  # root: keep our rights over the store (no drop to 'mosquitto')
+            # as root, stay root: the store lives under the 0700 data directory, which Debian's
+            # 'mosquitto' user cannot reach; the broker listens on this machine only (a site's broker
+            # runs as its own user, with TLS, passwords and ACLs)
+            "user root" if os.geteuid() == 0 else "",
             "",
         ])
 

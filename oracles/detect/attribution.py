@@ -239,11 +239,12 @@ def evaluate_attribution(
 
     `rows`/`stride` shrink the training plan (`oracles.training.PLANS`) for a quick look; the
     defaults measure the model the oracles run. `max_rows` defaults to `WATCH_S` of the sector's rows
-    (a feeder reporting every 5 s is watched for 120 rows, a water network reporting each minute for 10).
+    and at least 10 (a feeder reporting every 5 s is watched for 120 rows, a water network reporting
+    each minute for 10, the sewers reporting every 5 minutes for 10).
     """
     which = parse_sector(sector)
-    if max_rows is None:
-        max_rows = math.ceil(WATCH_S / REPORT_PERIOD_S[which])
+    if max_rows is None:  # never fewer than the 10 rows it always watched (sewage: 50 minutes)
+        max_rows = max(10, math.ceil(WATCH_S / REPORT_PERIOD_S[which]))
     cases = tuple(DEFAULT_FAULTS[which] if faults is None else faults)
     if not cases or not eval_seeds:
         raise ConfigError("evaluate at least one fault on at least one seed")

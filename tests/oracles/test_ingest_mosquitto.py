@@ -145,3 +145,12 @@ def test_traced_batches_give_the_latency_of_every_hop(tmp_path) -> None:  # type
     assert 0.25 <= summary["publish"]["p95"] < 1.0
     assert 0.0 <= summary["broker"]["p95"] < 1.0
     assert summary["total"]["p95"] >= summary["publish"]["p95"] + summary["broker"]["p95"] - 1e-3
+
+
+def test_session_queues_are_bounded_and_abandoned_sessions_expire(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An abandoned or hostile persistent session must not grow the broker without end (review finding 3)."""
+    config = MosquittoBroker(port=1, data_dir=tmp_path).config().splitlines()
+    settings = dict(line.split(" ", 1) for line in config if line and not line.startswith("#") and " " in line)
+    assert 0 < int(settings["max_queued_messages"]) and 0 < int(settings["max_queued_bytes"])
+    assert settings["persistent_client_expiration"] == "1d"
+    assert settings["listener"].endswith("127.0.0.1")  # this machine only
