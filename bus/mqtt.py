@@ -128,7 +128,9 @@ def wire_sensor(reading: Reading) -> str:
 
 MAX_DEPTH = 8  # a traced batch is 3 levels deep (wrapper, array, sample)
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKETS = re.compile(rb"[^\[\]{}]")
+_STRUCTURE = b'[]{}"\\'  # all that decides nesting: brackets, and the quotes and escapes that hide some
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in _STRUCTURE)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def _nesting(payload: bytes) -> int:
@@ -139,7 +141,9 @@ def _nesting(payload: bytes) -> int:
     (a segmentation fault, not a RecursionError): one such message, redelivered to every restart,
     would silence a sector. Legitimate payloads nest three levels.
     """
-    brackets = _NOT_BRACKETS.sub(b"", _STRINGS.sub(b"", payload))
+    # dropping every other byte first (in C) leaves a tenth of a batch for the regex and the loop
+    structure = payload.translate(None, _NOT_STRUCTURE)
+    brackets = _STRINGS.sub(b"", structure).translate(None, _NOT_BRACKETS)
     depth = deepest = 0
     for byte in brackets:
         depth += 1 if byte in (0x5B, 0x7B) else -1

@@ -315,3 +315,12 @@ def test_an_implausible_trace_is_ignored_but_its_readings_count() -> None:
                          "trace": {"stamped": NOW.timestamp() + 3600, "sent": NOW.timestamp() + 3600}}).encode()
     assert sub.handle(batch_topic(Sector.WATER, "gw"), future) == 1  # the reading is stored as ever
     assert sub.latency.skewed == 1 and sub.latency.summary()["batches"] == 0  # the hop times are not
+
+
+def test_nesting_is_counted_outside_strings() -> None:
+    from bus.mqtt import MAX_DEPTH, _nesting
+
+    assert _nesting(b'{"a": "[[[[[[[[[[[[[[[[[[[[", "b": [1, {"c": 2}]}') == 3  # brackets in a string are text
+    assert _nesting(b'{"a": "say \\"[[[[[[[[[[[[\\" twice", "b": []}') == 2  # escaped quotes stay inside
+    assert _nesting(b"[" * (MAX_DEPTH + 5) + b"]" * (MAX_DEPTH + 5)) > MAX_DEPTH
+    assert _nesting(encode_batch([reading(0)], stamped=1.0)[0]) == 3  # what the twins send
