@@ -221,7 +221,7 @@ def _show_latency(settings: Settings, json_out: bool) -> None:
     if not rows:
         console.print("no oracle has reported its ingest latency yet (every 15 s once readings flow)")
         return
-    table = Table(title="Readings to the oracles: wall seconds per hop (worst oracle's p95 / max, latest window)",
+    table = Table(title="Readings to the oracles: wall s per hop, p95/max of the worst oracle",
                   caption="publish: stamped→sent · broker: sent→received · store: received→committed · "
                           "total: stamped→committed")
     table.add_column("sector")
@@ -229,7 +229,7 @@ def _show_latency(settings: Settings, json_out: bool) -> None:
     for hop in HOPS:
         table.add_column(hop, justify="right")
     for sector, row in rows.items():
-        cells = [f"{row.get(f'{hop}_p95_s', 0.0):.3f} / {row.get(f'{hop}_max_s', 0.0):.3f}" for hop in HOPS]
+        cells = [f"{row.get(f'{hop}_p95_s', 0.0):.2f}/{row.get(f'{hop}_max_s', 0.0):.2f}" for hop in HOPS]
         table.add_row(sector, str(row["oracles"]), *cells)
     console.print(table)
 
