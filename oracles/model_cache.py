@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 from core.messages import Sector
-from oracles.model_store import load_model, model_path, sidecar_path
+from oracles.model_store import _atomic_write, load_model, model_path, sidecar_path
 from oracles.sector_model import FORMAT_VERSION, ModelError, _sklearn_version
 
 __all__ = ["cache_dir", "fetch", "fingerprint", "store"]
@@ -79,12 +78,7 @@ def fetch(home: Path, sector: Sector) -> bool:
         load_model(cached, sector=sector)  # verified before it is trusted with a home
     except ModelError:
         return False
-    target = model_path(home, sector)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for src, dst in ((cached, target), (sidecar_path(cached), sidecar_path(target))):
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+    _copy_model(cached, model_path(home, sector))
     return True
 
 
@@ -95,10 +89,13 @@ def store(home: Path, sector: Sector) -> None:
     if cached is None or not source.is_file():
         return
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for src, dst in ((source, cached), (sidecar_path(source), sidecar_path(cached))):
-            tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+        _copy_model(source, cached)
     except OSError:
         return
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    """The pickle, then its sidecar, each written as `save_model` writes them (tmp + fsync + rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for src, dst in ((source, target), (sidecar_path(source), sidecar_path(target))):
+        _atomic_write(dst, src.read_bytes())
