@@ -48,7 +48,7 @@ class BlockStamps:
         self._thread = threading.Thread(target=self._run, name="block-stamps", daemon=True)
 
     def start(self) -> BlockStamps:
-        self._poll()
+        self.poll()
         with self._lock:  # blocks before the start are history, not this run's: stamp none of them
             self._seen.clear()
         self._thread.start()
@@ -59,7 +59,8 @@ class BlockStamps:
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
 
-    def _poll(self) -> None:
+    def poll(self) -> None:
+        """Stamp every block up to the chain head that was not stamped yet with the wall clock now."""
         head = int(self._rpc.call("eth_blockNumber"), 16)
         now = time.time()
         with self._lock:
@@ -70,7 +71,7 @@ class BlockStamps:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._poll()
+                self.poll()
             except QeaimsError:  # the chain paused or restarted: the next poll stamps what it missed
                 continue
 

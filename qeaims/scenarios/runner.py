@@ -164,7 +164,6 @@ class ScenarioRun:
     wrongful_quarantines: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._seen: dict[int, float] = {}  # block → when this runner's sync first saw it (fallback)
         self.stamps = BlockStamps(self.client.rpc)
         self.clocks = self.feed.clocks if self.feed is not None else TwinClocks(self.speed)
         self._head: int = 0
@@ -184,24 +183,22 @@ class ScenarioRun:
         self.index.close()
 
     def _sync(self) -> None:
-        """Sync the index and stamp every block seen for the first time with the wall clock."""
+        """Sync the index; every block it holds is stamped by then (a poll here stamps any the 10 Hz
+        poll has not reached yet)."""
         self.index.sync()
+        self.stamps.poll()
         head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
-        now = time.time()
-        for block in range(self._head + 1, head + 1):
-            self._seen[block] = now
         self._head = max(self._head, head)
 
     def _when(self, block: int) -> float:
-        """Wall time the block was first seen: the 10 Hz head poll's stamp, else this sync's."""
+        """Wall time the block was first seen (`BlockStamps`); now, for one mined before the run."""
         stamped = self.stamps.when(block)
-        return stamped if stamped is not None else self._seen.get(int(block), time.time())
+        return stamped if stamped is not None else time.time()
 
     # --- playing ----------------------------------------------------------------------------------
 
     def play(self, on_tick: Callable[[ScenarioRun], None] | None = None, *, settle_timeout_s: float | None = None) -> None:
         """Inject every step at its time, then watch until the settle time is over (or all is healed)."""
-        self._seen.clear()
         self._acks.clear()
         self.index.sync()
         self._head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
