@@ -23,14 +23,17 @@ from oracles.detect.classify import classify, explain
 from oracles.detect.features import Finding, FirstPassCheck
 from oracles.detect.verdicts import make_verdict, top_sensors
 from sectors.anchors import anchor_node
+from sectors.invariants import Violation
+from sectors.plugin import plugin_of
 
 __all__ = ["EXPECTED_RUNNING", "FORMAT_VERSION", "STOPPED_SHARE", "Array", "ModelError", "SectorModel", "increments"]
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 """2: sewage trained through rain (MSET, the CSO totaliser as increments), transport's pooled limits,
 hospitals' arrival and admission rates; 3: an empty road link (a pooled loop at 0) is not a stuck
 sensor; 4: rows at SCADA rates (feeder RTUs every 5 s, water each minute, road loops averaged over
-their minute); `load_or_train` retrains a model of an older format."""
+their minute); 5: sewage at a row a minute (its pump rules name a failed pump in one row);
+`load_or_train` retrains a model of an older format."""
 STOPPED_SHARE = 0.5
 """An asset has stopped when at least this share of its sensors read zero where normal never did."""
 EXPECTED_RUNNING = 0.5
@@ -95,23 +98,36 @@ class SectorModel:
     def assess(self, recent: Array, observed_at: datetime) -> Verdict | None:
         """A verdict on the newest of `recent` rows (oldest first), or None if it looks normal.
 
-        First-pass findings and the calibrated score decide *whether*; `classify` decides the kind
-        (fault, intrusion or anomaly); the asset is the one whose sensors carry most of the
-        deviation (the suspect's, for an intrusion), unless another node's asset has stopped
-        (`_root_cause`).
+        First-pass findings, the sector's physics rules and the calibrated score decide *whether*;
+        `classify` decides the kind (fault, intrusion or anomaly); the asset is the one whose
+        sensors carry most of the deviation (the suspect's, for an intrusion), unless another
+        node's asset has stopped (`_root_cause`). A broken physics rule is a fault of the asset it
+        names, in one row (`_physics_verdict`), unless one of the instruments it relied on alone
+        explains the deviation: then that instrument is falsified and the rule was fooled.
         """
-        x = increments(np.atleast_2d(np.asarray(recent, dtype=np.float64)), self.counters)
+        raw = np.atleast_2d(np.asarray(recent, dtype=np.float64))
+        x = increments(raw, self.counters)
         if len(x) == 0:
             return None
         findings = self.check.check(x)
+        broken = self.broken_rules(raw)
         score = self.model.latest(x)
         if score <= self.model.threshold:
             findings = self._persistent(x, findings)
-            if not findings:
+            if not findings and not broken:
                 return None
         ev = explain(self.model, x, self.sensors, grid=self.grid, findings=findings, assets=self.assets,
                      baseline=self.normal_level)
         kind, why = classify(ev)
+        if broken:
+            fooled = self._fooled(x, broken)
+            if fooled is not None:
+                return make_verdict(sector=self.sector, asset_id=self.assets[fooled[0]], score=score,
+                                    threshold=self.model.threshold, sensors=[(fooled[0], 1.0)], observed_at=observed_at,
+                                    detector_label=self.model.detector.label, kind=VerdictKind.INTRUSION,
+                                    findings=findings, note=fooled[1])
+            if not (kind is VerdictKind.INTRUSION and ev.suspect in {s for v in broken for s in v.reads}):
+                return self._physics_verdict(broken, score, findings, observed_at)
         if kind is VerdictKind.INTRUSION and ev.suspect is not None:
             asset = self.assets[ev.suspect]
             named = [(ev.suspect, ev.reconstruction_share)] if score > self.model.threshold else []
@@ -127,6 +143,52 @@ class SectorModel:
         return make_verdict(sector=self.sector, asset_id=asset, score=score, threshold=self.model.threshold,
                             sensors=named, observed_at=observed_at, detector_label=self.model.detector.label,
                             kind=kind, findings=findings, note=why)
+
+    def broken_rules(self, raw: Array) -> list[Violation]:
+        """The sector's physics rules (`SectorPlugin.invariants`) that the newest of `raw` rows breaks.
+
+        The rules read raw values (a totaliser as the total), and are the plug-in's as installed
+        now: they are code, not something learnt, so a saved model never carries stale ones.
+        """
+        rules = plugin_of(self.sector).invariants
+        if rules is None or len(raw) == 0:
+            return []
+        return rules({name: raw[:, j] for j, name in enumerate(self.sensors)})
+
+    def _fooled(self, x: Array, broken: Sequence[Violation]) -> tuple[str, str] | None:
+        """An instrument a broken rule relied on that jumped within the window, and why that matters.
+
+        A falsified wet-well level makes an idle, healthy pump look failed, and to a model that has
+        seen the well full in every storm a level 2 m too high in dry weather is barely unusual. But
+        a falsification starts somewhere: the reading steps further in one row than the process can
+        move it (the first-pass jump limit). While such a step is in the window, the rule is not
+        evidence of a fault; the instrument is suspect. (A falsification ramped in slower than the
+        process moves is not caught here; the oracles of one sector all read the same instrument.)
+        """
+        columns = {name: j for j, name in enumerate(self.sensors)}
+        steps = np.abs(np.diff(x, axis=0))
+        for violation in broken:
+            for sensor in violation.reads:
+                j = columns.get(sensor)
+                if j is None or len(steps) == 0:
+                    continue
+                limit = self.check.jump_factor * self.check.max_step[j]
+                if float(steps[:, j].max()) > limit:
+                    return sensor, (f"measurement inconsistent with the plant: {sensor} stepped by "
+                                    f"{float(steps[:, j].max()):.3g} in one row (the process moves it at most "
+                                    f"{limit:.3g}), and a physics rule that relies on it is broken "
+                                    f"({violation.message}): spoofed or failed sensor {sensor}")
+        return None
+
+    def _physics_verdict(self, broken: Sequence[Violation], score: float, findings: Sequence[Finding],
+                         observed_at: datetime) -> Verdict:
+        """A FAULT of the asset the first broken rule names, with every broken rule in words."""
+        share = 1.0 / len(broken)
+        named = list({v.sensor: (v.sensor, share) for v in broken}.values())
+        note = "a physics rule of the plant is broken: " + "; ".join(v.message for v in broken)
+        return make_verdict(sector=self.sector, asset_id=broken[0].asset, score=score, threshold=self.model.threshold,
+                            sensors=named, observed_at=observed_at, detector_label=self.model.detector.label,
+                            kind=VerdictKind.FAULT, findings=findings, note=note)
 
     def _stopped(self, row: Array) -> dict[str, float]:
         """Per asset, the share of its sensors that read zero where normal operation says they would not.

@@ -105,22 +105,42 @@ def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0
     raws: list[Array] = []
     first: list[Reading] = []
     for k, s in enumerate(seeds):
-        drive = None if plan.inputs is None else plan.inputs(s, n, step, period_s)
         done = k * n
         tick = None if progress is None else \
             (lambda i, _total, done=done: progress(done + i, n * len(seeds)))
         if k == 0 and runner is not None:
-            first, raw = collect_normal(runner, rows=n, stride=step, progress=tick, drive=drive)
+            drive = None if plan.inputs is None else plan.inputs(s, n, step, period_s)
+            names, raw = collect_normal(runner, rows=n, stride=step, progress=tick, drive=drive)
+        elif runner is not None:
+            # the caller's twin stays open, and SWMM runs one engine per process: the other runs elsewhere
+            names, raw = _collect_in_child(which, s, n, step)
         else:
-            with normal_twin(which, seed=s) as own:
-                names, raw = collect_normal(own, rows=n, stride=step, progress=tick, drive=drive)
-            if k == 0:
-                first = names
-            elif [r.sensor_id for r in names] != [r.sensor_id for r in first]:
-                raise ConfigError(f"the {which.value} twin reported other sensors on seed {s}")
+            names, raw = _collect(which, s, n, step, tick)
+        if k == 0:
+            first = names
+        elif [r.sensor_id for r in names] != [r.sensor_id for r in first]:
+            raise ConfigError(f"the {which.value} twin reported other sensors on seed {s}")
         raws.append(raw)
     return fit_model(which, first, np.vstack(raws), seed=seed, detector=detector, target_far=target_far, window=window,
                      stride=step)
+
+
+def _collect(sector: Sector, seed: int, rows: int, stride: int,
+             progress: Progress | None = None) -> tuple[list[Reading], Array]:
+    """One run of normal operation on a fresh twin of `seed`, driven by the plan's inputs."""
+    plan = PLANS[sector]
+    drive = None if plan.inputs is None else plan.inputs(seed, rows, stride, REPORT_PERIOD_S[sector])
+    with normal_twin(sector, seed=seed) as own:
+        return collect_normal(own, rows=rows, stride=stride, progress=progress, drive=drive)
+
+
+def _collect_in_child(sector: Sector, seed: int, rows: int, stride: int) -> tuple[list[Reading], Array]:
+    """`_collect` in a child process: for a run made while the caller holds a twin of its own open."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_collect, sector, seed, rows, stride).result()
 
 
 def fit_model(sector: Sector | str, first: Sequence[Reading], raw: Array, *, seed: int = 0, detector: str | None = None,

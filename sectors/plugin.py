@@ -36,6 +36,7 @@ from core.errors import ConfigError, UnknownSector
 from core.messages import FaultKind, Sector
 from core.sectors import DevNode
 from core.sectors import plugin as _registered_plugin
+from sectors.invariants import Invariants
 
 __all__ = ["DevNode", "FaultCase", "RegisteredSectors", "ScenarioFault", "SectorPlugin", "TrainingPlan", "by_sector",
            "plugin_of"]
@@ -127,6 +128,8 @@ class SectorPlugin:
     """seed → the twin used for training, when it differs from ``open_twin`` (transport: no baseline)."""
     scenario: tuple[ScenarioFault, ...] = ()
     scenario_settle_s: float = 3600.0
+    invariants: Invariants | None = None
+    """The plant's physics rules (`sectors.invariants`): a broken one is a fault named in one row."""
 
     def __post_init__(self) -> None:
         if self.report_period_s <= 0:
