@@ -26,7 +26,7 @@ from sectors.anchors import anchor_node
 from sectors.invariants import Violation
 from sectors.plugin import plugin_of
 
-__all__ = ["EXPECTED_RUNNING", "FORMAT_VERSION", "STOPPED_SHARE", "Array", "ModelError", "SectorModel", "increments"]
+__all__ = ["EXPECTED_RUNNING", "FORMAT_VERSION", "PHYSICS_NOTE", "STOPPED_SHARE", "Array", "ModelError", "SectorModel", "increments"]
 
 FORMAT_VERSION = 5
 """2: sewage trained through rain (MSET, the CSO totaliser as increments), transport's pooled limits,
@@ -36,6 +36,8 @@ their minute); 5: sewage at a row a minute (its pump rules name a failed pump in
 `load_or_train` retrains a model of an older format."""
 STOPPED_SHARE = 0.5
 """An asset has stopped when at least this share of its sensors read zero where normal never did."""
+PHYSICS_NOTE = "a physics rule of the plant is broken: "
+"""How a verdict raised by a physics rule says so (its reason carries it; `oracles.node.voting` reads it)."""
 EXPECTED_RUNNING = 0.5
 """A sensor's normal estimate above this share of its normal maximum: it would not read zero now."""
 Array = NDArray[np.float64]
@@ -102,8 +104,9 @@ class SectorModel:
         `classify` decides the kind (fault, intrusion or anomaly); the asset is the one whose
         sensors carry most of the deviation (the suspect's, for an intrusion), unless another
         node's asset has stopped (`_root_cause`). A broken physics rule is a fault of the asset it
-        names, in one row (`_physics_verdict`), unless one of the instruments it relied on alone
-        explains the deviation: then that instrument is falsified and the rule was fooled.
+        names (`_physics_verdict`), unless the instruments it read contradict each other
+        (`sectors.invariants.WellBalance`) or the model finds one of them alone explains the
+        deviation: then an instrument is falsified or failed, and that is the verdict.
         """
         raw = np.atleast_2d(np.asarray(recent, dtype=np.float64))
         x = increments(raw, self.counters)
@@ -120,14 +123,11 @@ class SectorModel:
                      baseline=self.normal_level)
         kind, why = classify(ev)
         if broken:
-            fooled = self._fooled(x, broken)
-            if fooled is not None:
-                return make_verdict(sector=self.sector, asset_id=self.assets[fooled[0]], score=score,
-                                    threshold=self.model.threshold, sensors=[(fooled[0], 1.0)], observed_at=observed_at,
-                                    detector_label=self.model.detector.label, kind=VerdictKind.INTRUSION,
-                                    findings=findings, note=fooled[1])
-            if not (kind is VerdictKind.INTRUSION and ev.suspect in {s for v in broken for s in v.reads}):
-                return self._physics_verdict(broken, score, findings, observed_at)
+            faults = [v for v in broken if v.fault]
+            if not faults:  # the instruments a rule read contradict each other: distrust, not a fault
+                return self._physics_verdict(broken, score, findings, observed_at, kind=VerdictKind.INTRUSION)
+            if not (kind is VerdictKind.INTRUSION and ev.suspect in {s for v in faults for s in v.reads}):
+                return self._physics_verdict(faults, score, findings, observed_at, kind=VerdictKind.FAULT)
         if kind is VerdictKind.INTRUSION and ev.suspect is not None:
             asset = self.assets[ev.suspect]
             named = [(ev.suspect, ev.reconstruction_share)] if score > self.model.threshold else []
@@ -155,40 +155,22 @@ class SectorModel:
             return []
         return rules({name: raw[:, j] for j, name in enumerate(self.sensors)})
 
-    def _fooled(self, x: Array, broken: Sequence[Violation]) -> tuple[str, str] | None:
-        """An instrument a broken rule relied on that jumped within the window, and why that matters.
-
-        A falsified wet-well level makes an idle, healthy pump look failed, and to a model that has
-        seen the well full in every storm a level 2 m too high in dry weather is barely unusual. But
-        a falsification starts somewhere: the reading steps further in one row than the process can
-        move it (the first-pass jump limit). While such a step is in the window, the rule is not
-        evidence of a fault; the instrument is suspect. (A falsification ramped in slower than the
-        process moves is not caught here; the oracles of one sector all read the same instrument.)
-        """
-        columns = {name: j for j, name in enumerate(self.sensors)}
-        steps = np.abs(np.diff(x, axis=0))
-        for violation in broken:
-            for sensor in violation.reads:
-                j = columns.get(sensor)
-                if j is None or len(steps) == 0:
-                    continue
-                limit = self.check.jump_factor * self.check.max_step[j]
-                if float(steps[:, j].max()) > limit:
-                    return sensor, (f"measurement inconsistent with the plant: {sensor} stepped by "
-                                    f"{float(steps[:, j].max()):.3g} in one row (the process moves it at most "
-                                    f"{limit:.3g}), and a physics rule that relies on it is broken "
-                                    f"({violation.message}): spoofed or failed sensor {sensor}")
-        return None
-
     def _physics_verdict(self, broken: Sequence[Violation], score: float, findings: Sequence[Finding],
-                         observed_at: datetime) -> Verdict:
-        """A FAULT of the asset the first broken rule names, with every broken rule in words."""
+                         observed_at: datetime, *, kind: VerdictKind) -> Verdict:
+        """A verdict on the asset (FAULT) or instrument (INTRUSION) the first broken rule names.
+
+        Every instrument the rules relied on is named after it (share 0): an oracle treats a
+        physics fault whose evidence includes a quarantined instrument as moot (`oracles.node.voting`).
+        """
+        first = broken[0]
         share = 1.0 / len(broken)
         named = list({v.sensor: (v.sensor, share) for v in broken}.values())
-        note = "a physics rule of the plant is broken: " + "; ".join(v.message for v in broken)
-        return make_verdict(sector=self.sector, asset_id=broken[0].asset, score=score, threshold=self.model.threshold,
+        named += [(r, 0.0) for r in dict.fromkeys(r for v in broken for r in v.reads) if r not in dict(named)]
+        note = PHYSICS_NOTE + "; ".join(v.message for v in broken)
+        asset = first.asset if kind is VerdictKind.FAULT else self.assets.get(first.sensor, first.asset)
+        return make_verdict(sector=self.sector, asset_id=asset, score=score, threshold=self.model.threshold,
                             sensors=named, observed_at=observed_at, detector_label=self.model.detector.label,
-                            kind=VerdictKind.FAULT, findings=findings, note=note)
+                            kind=kind, findings=findings, note=note)
 
     def _stopped(self, row: Array) -> dict[str, float]:
         """Per asset, the share of its sensors that read zero where normal operation says they would not.

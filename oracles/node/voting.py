@@ -13,6 +13,8 @@ after an outage the votes are re-checked (`_recheck_votes`).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from typing import Any
 
 from chain.commanded import commanded_assets, sensor_asset
 from chain.quarantines import active_quarantines, named_sensor
@@ -21,8 +23,30 @@ from core.errors import ContractRejected, TransactionFailed
 from keys.ids import event_id, to_bytes32
 from oracles.node.repairs import RepairWatch
 from oracles.node.state import log_line
+from oracles.sector_model import PHYSICS_NOTE
 
 __all__ = ["Voting"]
+
+
+def _quarantined_evidence(payload: dict[str, Any], quarantined: Collection[str]) -> str | None:
+    """The quarantined sensor a verdict's evidence rests on, if any.
+
+    A model's verdict rests on the sensor it names first (the largest deviation); the others are
+    context, and a sector with one quarantined sensor must still see real faults in the rest. A
+    physics rule's verdict rests on *every* instrument it names (`oracles.sector_model.PHYSICS_NOTE`):
+    a wet-well level found falsified must not go on failing a healthy pump through the rule once
+    the step that gave it away has left the window.
+    """
+    first = named_sensor(payload)
+    if first is not None and first in quarantined:
+        return first
+    if PHYSICS_NOTE not in str(payload.get("reason", "")):
+        return None
+    for entry in payload.get("sensors") or []:
+        name = entry[0] if isinstance(entry, list | tuple) and entry else entry
+        if isinstance(name, str) and name in quarantined:
+            return name
+    return None
 
 
 class Voting(RepairWatch):
@@ -47,10 +71,12 @@ class Voting(RepairWatch):
                 self._settled_from_repair(node)
         for episode, target, seq in pending:
             row = self.outbox.get(int(seq))
-            sensor = named_sensor(json.loads(row.payload)) if row is not None else None
-            if sensor is not None and sensor in quarantined:
+            payload = json.loads(row.payload) if row is not None else {}
+            sensor = named_sensor(payload)
+            distrusted = _quarantined_evidence(payload, quarantined)
+            if distrusted is not None:
                 # its sector's quorum found this sensor spoofed: what it says no longer moves anything
-                self._decided(episode, target, "moot", f"driven by quarantined sensor {sensor}")
+                self._decided(episode, target, "moot", f"driven by quarantined sensor {distrusted}")
                 continue
             if sensor is not None and sensor_asset(sensor) in commanded:
                 # the deviation is one the city commanded to protect this asset from a cascade: not a fault

@@ -5,30 +5,42 @@ it only when the level has fallen to its stop level. So, read off the SCADA rows
 
 - a pump that is off (run contact open *and* no flow) while the wet well has stood above its
   start level for two rows has failed: the PLC scanned in between and would have started it;
-- a pump that was running and is now off, although the level has not fallen to its stop level
-  since, has failed: nothing in automatic control stops it there.
+- a pump that was running and has been off for two rows, although the level has not fallen to
+  its stop level since, has failed: nothing in automatic control stops it there.
+
+Both are checked against the wet well's mass balance (inflow through the trunk sewer C4, outflow
+through the two pumps, 150 m² of plan area in ``network.inp``): a falsified level, or a running
+pump reported stopped, breaks it and is called what it is, an instrument to distrust.
 
 The rules are `sectors.invariants.LevelControlledPump`'s. The margins (`MARGIN_M` above a start
 level, `STOP_MARGIN_M` above a stop level) hold them clear of the PLC's one-minute scan and of a
-storm refilling the well between a stop and the next sample.
+storm refilling the well between a stop and the next sample; `MARGIN_M` exceeds what the balance
+lets a quiet well's level drift unseen, so no falsified level calls for an idle healthy pump.
 """
 
 from __future__ import annotations
 
-from sectors.invariants import LevelControlledPump, Violation, Window
+from sectors.invariants import LevelControlledPump, Violation, WellBalance, Window
 
-from .network import WET_WELL, AssetKind, asset_id
-from .station import RULES
+from .network import CONDUITS, WET_WELL, AssetKind, asset_id
+from .station import PLC_PERIOD_S, RULES
 
-__all__ = ["LEVEL", "MARGIN_M", "PUMPS", "STOP_MARGIN_M", "invariants"]
+__all__ = ["BALANCE", "LEVEL", "MARGIN_M", "PUMPS", "STOP_MARGIN_M", "WET_WELL_AREA_M2", "invariants"]
 
-MARGIN_M = 0.05
+MARGIN_M = 0.15
 """Above a start level by this much for two rows, an idle pump has failed: the PLC scanned in between."""
 STOP_MARGIN_M = 0.4
 """A pump that stopped while the well never fell within this much of its stop level has failed."""
+WET_WELL_AREA_M2 = 150.0
+"""The wet well's plan area (``network.inp`` [STORAGE] WW: FUNCTIONAL, constant 150)."""
 LEVEL = f"{asset_id(AssetKind.STORAGE, WET_WELL)}/level_m"
-PUMPS = tuple(LevelControlledPump(asset_id(AssetKind.PUMP, pump), LEVEL, rule.start_m, rule.stop_m, rising=True,
-                                  margin_m=MARGIN_M, stop_margin_m=STOP_MARGIN_M) for pump, rule in RULES.items())
+_PUMP_IDS = tuple(asset_id(AssetKind.PUMP, pump) for pump in RULES)
+BALANCE = WellBalance(LEVEL, inflows=(f"{asset_id(AssetKind.CONDUIT, CONDUITS[3])}/flow_m3s",),
+                      outflows=tuple(f"{p}/flow_m3s" for p in _PUMP_IDS), statuses=tuple(f"{p}/status" for p in _PUMP_IDS),
+                      area_m2=WET_WELL_AREA_M2, row_s=PLC_PERIOD_S)
+PUMPS = tuple(LevelControlledPump(pid, LEVEL, rule.start_m, rule.stop_m, rising=True, margin_m=MARGIN_M,
+                                  stop_margin_m=STOP_MARGIN_M, balance=BALANCE)
+              for pid, rule in zip(_PUMP_IDS, RULES.values(), strict=True))
 
 
 def invariants(window: Window) -> list[Violation]:

@@ -17,12 +17,6 @@ __all__ = ["PLUGIN"]
 
 F = FaultKind
 
-def _invariants(window: Any) -> Any:
-    from sectors.water.rules import invariants
-
-    return invariants(window)
-
-
 def _open(seed: int, start: datetime | None) -> Any:
     from sectors.water.twin import WaterTwin
 
@@ -90,5 +84,4 @@ PLUGIN = SectorPlugin(
     ),
     scenario=(ScenarioFault(300, F.PIPE_BREAK, "pipe:159"),),
     scenario_settle_s=7200,
-    invariants=_invariants,
 )
