@@ -120,7 +120,7 @@ class SectorModel:
             if not findings and not broken:
                 return None
         ev = explain(self.model, x, self.sensors, grid=self.grid, findings=findings, assets=self.assets,
-                     baseline=self.normal_level)
+                     baseline=self._baseline(x))
         kind, why = classify(ev)
         if broken:
             faults = [v for v in broken if v.fault]
@@ -143,6 +143,21 @@ class SectorModel:
         return make_verdict(sector=self.sector, asset_id=asset, score=score, threshold=self.model.threshold,
                             sensors=named, observed_at=observed_at, detector_label=self.model.detector.label,
                             kind=kind, findings=findings, note=why)
+
+    def _baseline(self, x: Array) -> float:
+        """What a normal row scores here: the lowest smoothed score in the window, if any was normal.
+
+        A deviation is what lies above it (`oracles.detect.classify.Evidence.reconstruction_share`).
+        The median normal score of the whole training set is too low a bar at busy hours: a water
+        network at its morning demand scores near its threshold with nothing wrong, and a junction
+        pressure falsified by 12.5 m then looked only 45 % explained by its own sensor (the rest was
+        the hour), so it was called an anomaly instead of a spoofed sensor and never quarantined.
+        Rows from before the deviation began are the honest bar; when every row in the window is
+        over the threshold (the deviation is older than the window), the training median stays.
+        """
+        scores = self.model.score(x)[:-1]
+        normal = scores[scores <= self.model.threshold]
+        return max(self.normal_level, float(normal.min())) if len(normal) else self.normal_level
 
     def broken_rules(self, raw: Array) -> list[Violation]:
         """The sector's physics rules (`SectorPlugin.invariants`) that the newest of `raw` rows breaks.

@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from core.errors import ConfigError, UnknownSector
-from core.messages import FaultKind, Sector
+from core.messages import AttackKind, FaultKind, Sector
 from core.sectors import DevNode
 from core.sectors import plugin as _registered_plugin
 from sectors.invariants import Invariants
@@ -71,9 +71,12 @@ class FaultCase:
     `rain_mm_h` rains on the twin from its first row (sewage: weather is an input, not a fault).
     `kind=None` injects nothing: a run of normal operation under those conditions (a storm, the
     morning peak), where every verdict is a false alarm and every FAULT vote a wrongful one.
+    An `AttackKind` falsifies the sensor `target` (``severity``: a bias's magnitude, in the
+    sensor's unit): the right answer is an intrusion verdict on that sensor, and any FAULT vote
+    is a wrongful one (nothing physical broke).
     """
 
-    kind: FaultKind | None
+    kind: FaultKind | AttackKind | None
     target: str = ""
     severity: float | None = None
     asset: str | None = None
@@ -87,8 +90,13 @@ class FaultCase:
         return what + ("" if self.rain_mm_h is None else f" in {self.rain_mm_h:g} mm/h rain")
 
     @property
+    def attack(self) -> bool:
+        return isinstance(self.kind, AttackKind)
+
+    @property
     def named(self) -> str:
-        return self.asset or self.target
+        """The asset a right verdict names: the faulted asset, or the falsified sensor's asset."""
+        return self.asset or (self.target.split("/", 1)[0] if self.attack else self.target)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.errors import ConfigError
-from core.messages import Sector, Verdict, VerdictKind
+from core.messages import AttackKind, Sector, Verdict, VerdictKind
 from oracles.training import SectorModel, normal_twin, train_sector
 from sectors.anchors import anchor_node
 from sectors.plugin import FaultCase, by_sector
@@ -78,7 +78,8 @@ class RunResult:
     reason: str = ""
     injected: bool = True  # False: a run of normal operation (FaultCase kind None)
     period_s: int = 60  # the sector's report period: one row
-    fault_kind: str = ""  # the class (FaultKind value; "" for a run of normal operation)
+    fault_kind: str = ""  # the class (FaultKind or AttackKind value; "" for a run of normal operation)
+    attack: bool = False  # a falsified sensor: the right verdict is an intrusion on it
 
     @property
     def detected(self) -> bool:
@@ -91,7 +92,10 @@ class RunResult:
 
     @property
     def attributed(self) -> bool:
-        """The first verdict's anchor is the faulted asset's (both None: nothing to isolate, rightly)."""
+        """The first verdict's anchor is the faulted asset's (both None: nothing to isolate, rightly);
+        for a falsified sensor, the first verdict is an intrusion on that sensor's asset."""
+        if self.attack:
+            return self.detected and self.kind == VerdictKind.INTRUSION.value and self.asset == self.expected_asset
         return self.detected and self.anchor == self.expected_anchor \
             and (self.expected_anchor is not None or self.asset == self.expected_asset)
 
@@ -166,6 +170,8 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
     """Open a fresh twin on `seed`, run `warm_rows` normal rows, inject `case`, watch `max_rows` rows."""
     sector = model.sector
     expected = anchor_node(sector, case.named) if case.kind is not None else None
+    # a FAULT vote on any registered node is wrongful for a falsified sensor: nothing broke
+    rightful = None if case.attack else expected
     recent: list[NDArray[np.float64]] = []
     before: list[str] = []
     after: list[tuple[int, Verdict]] = []
@@ -179,7 +185,9 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
                 raise ConfigError(f"the {sector.value} twin has no rain")
             runner.twin.set_rain(case.rain_mm_h)
         for i in range(warm_rows + max_rows):
-            if i == warm_rows and case.kind is not None:
+            if i == warm_rows and isinstance(case.kind, AttackKind):
+                runner.twin.inject_attack(case.kind, case.target, magnitude=case.severity)
+            elif i == warm_rows and case.kind is not None:
                 extra = {} if case.severity is None else {"severity": case.severity}
                 runner.twin.inject_fault(case.kind, case.target, **extra)
             readings = runner.advance()
@@ -199,7 +207,7 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
             else:
                 after.append((i - warm_rows + 1, verdict))
     wrongful = sorted({a for v in [*normal, *(v for _, v in after)] if v.kind is VerdictKind.FAULT
-                       for a in [anchor_node(sector, v.asset_id)] if a is not None and a != expected})
+                       for a in [anchor_node(sector, v.asset_id)] if a is not None and a != rightful})
     first = after[0] if after else None
     return RunResult(
         sector=sector.value, fault=case.label, seed=seed, expected_asset=case.named, expected_anchor=expected,
@@ -207,7 +215,7 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
         kind=first[1].kind.value if first else None, asset=first[1].asset_id if first else None,
         anchor=anchor_node(sector, first[1].asset_id) if first else None, wrongful=tuple(wrongful),
         reason=first[1].reason if first else "", injected=case.kind is not None, period_s=runner_period,
-        fault_kind=case.kind.value if case.kind is not None else "")
+        fault_kind=case.kind.value if case.kind is not None else "", attack=case.attack)
 
 
 def figures(sector: Sector, runs: Sequence[RunResult]) -> SectorFigures:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.messages import FaultKind
+from core.messages import AttackKind, FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel
 
@@ -73,6 +73,8 @@ PLUGIN = SectorPlugin(
         FaultCase(F.OUTAGE, "atm-cluster-2"),  # not a registered node: the right verdict votes nothing
         FaultCase(F.DEGRADATION, "switch-1"),
         FaultCase(F.DEGRADATION, "atm-cluster-1", 0.8),
+        # the switch's latency falsified 400 ms high (a degradation that would call for a failover)
+        FaultCase(AttackKind.BIAS, "switch-1/latency_p95_ms", 400.0),
     ),
     scenario=(ScenarioFault(600, F.OUTAGE, "dc-primary"),),
     scenario_settle_s=7200,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.messages import FaultKind
+from core.messages import AttackKind, FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel, share
 
@@ -75,6 +75,8 @@ PLUGIN = SectorPlugin(
         FaultCase(F.LINE_FAULT, "line-15"),
         FaultCase(F.LINE_FAULT, "line-25"),
         FaultCase(F.LINE_FAULT, "line-30"),
+        # a feeder RTU's voltage falsified 0.06 pu low (an undervoltage that would call for action)
+        FaultCase(AttackKind.BIAS, "bus-12/voltage_pu", -0.06),
     ),
     scenario=(ScenarioFault(300, F.LINE_FAULT, "line-7"),),
     scenario_settle_s=3600,

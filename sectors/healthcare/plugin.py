@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.messages import FaultKind
+from core.messages import AttackKind, FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel, share
 
@@ -85,6 +85,8 @@ PLUGIN = SectorPlugin(
         FaultCase(F.EQUIPMENT_FAILURE, "hospital-2:ventilators", 0.8, asset="hospital-2"),
         FaultCase(F.EQUIPMENT_FAILURE, "hospital-1:o2-plant", asset="hospital-1"),
         FaultCase(None, max_rows=240),  # four ordinary hours: demand varies by chance, nothing is voted
+        # the oxygen reserve falsified 40 % low (a shortage that would call for a transfer)
+        FaultCase(AttackKind.BIAS, "hospital-1/oxygen_m3", -800.0),
     ),
     scenario=(ScenarioFault(300, F.POWER_LOSS, "hospital-1"),),
     scenario_settle_s=3600,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.messages import FaultKind
+from core.messages import AttackKind, FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel
 
@@ -140,6 +140,8 @@ PLUGIN = SectorPlugin(
         FaultCase(None, rain_mm_h=40.0, max_rows=180),
         # the duty pump fails 40 minutes into a storm (the storm-day scenario); both pumps were running
         FaultCase(F.PUMP_FAILURE, "pump:P1", rain_mm_h=25.0, warm_rows=40, max_rows=120),
+        # the wet-well level falsified 1 m high in dry weather: it calls for an idle, healthy pump
+        FaultCase(AttackKind.BIAS, "storage:WW/level_m", 1.0, warm_rows=200, max_rows=30),
     ),
     scenario=(ScenarioFault(900, F.PUMP_FAILURE, "pump:P1"),),
     scenario_settle_s=3600,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.messages import FaultKind
+from core.messages import AttackKind, FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel
 
@@ -92,6 +92,8 @@ PLUGIN = SectorPlugin(
         FaultCase(F.INCIDENT, "link:n21-n22", 1.0),
         # a signal outage is the central signal group's (sectors.anchors: it runs every signalised link)
         FaultCase(F.SIGNAL_OUTAGE, "node:n11", asset="signals-centre"),
+        # a loop's speed falsified 20 km/h low (a queue that would call for a closure)
+        FaultCase(AttackKind.BIAS, "link:n11-n12/speed_kmh", -20.0),
         # the morning peak with nothing broken: queues at the signals are normal, not faults
         FaultCase(None, max_rows=60),
     ),

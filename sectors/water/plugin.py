@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.messages import FaultKind
+from core.messages import AttackKind, FaultKind
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel, share
 
@@ -81,6 +81,8 @@ PLUGIN = SectorPlugin(
         FaultCase(F.PIPE_BREAK, "pipe:123"),
         FaultCase(F.PUMP_FAILURE, "pump:10"),
         FaultCase(F.PUMP_FAILURE, "pump:335"),
+        # the storm day's spoofed pressure: an intrusion on that sensor, nothing voted out of service
+        FaultCase(AttackKind.BIAS, "junction:147/pressure_m", -12.5),
     ),
     scenario=(ScenarioFault(300, F.PIPE_BREAK, "pipe:159"),),
     scenario_settle_s=7200,

@@ -225,3 +225,22 @@ def test_an_hour_of_normal_water_raises_nothing_at_a_row_a_minute(model_cache: M
     model = model_cache.train(Sector.WATER)
     run = run_case(model, FaultCase(None, max_rows=60), seed=0)
     assert run.false_alarms == () and run.wrongful == ()
+
+
+# --- spoofed sensors: an intrusion on the sensor, never a fault vote --------------------------------
+
+SPOOFS = [(sector, case) for sector, cases in DEFAULT_FAULTS.items() for case in cases if case.attack]
+
+
+def test_every_sector_evaluates_a_spoofed_sensor() -> None:
+    assert {sector for sector, _ in SPOOFS} == set(Sector)
+
+
+@pytest.mark.parametrize(("sector", "case"), [s for s in SPOOFS if s[0] in (Sector.WATER, Sector.SEWAGE)],
+                         ids=lambda v: getattr(v, "value", None) or getattr(v, "target", ""))
+def test_a_spoofed_sensor_is_an_intrusion_on_it(model_cache: ModelCache, sector: Sector, case: FaultCase) -> None:
+    """The storm day's spoofed junction pressure was called an anomaly (the busy hour's score counted
+    as deviation), so it was never quarantined; the sewage level would call for a healthy pump."""
+    run = run_case(model_cache.train(sector), case, seed=1)
+    assert run.wrongful == () and run.false_alarms == ()
+    assert run.attributed and run.rows_to_detect is not None and run.rows_to_detect <= 2, run
