@@ -82,3 +82,4 @@ class ControllerState:
     tally: IntrusionTally
     _chain_view: dict[str, tuple[float, Any]]
     quarantines: dict[str, Quarantine]
+    isolations: dict[int, Isolation]

@@ -149,6 +149,20 @@ class IsolationSteps(ControllerState):
             self._record(iso, "repaired", crew=iso.steps["dispatched"][1]["crew"], field_ok=ack.ok,
                          field_error=ack.error, **({"at": ack.at} if ack.at else {}))
 
+    def _held_by_others(self, iso: Isolation, spec: dict[str, Any]) -> bool:
+        """Whether another isolation still open commanded the same actuator to the same action.
+
+        Feeder 1's loss opened the storm-tank diversion to protect lift station 1; when its pump
+        then failed, the station's own plan needed the diversion too (its "open" answered
+        "already"). Feeder 1 came back first, and undoing its protection closed the gate in the
+        middle of the storm, under a station with one pump. A protection is undone only when no
+        open isolation relies on it; the last one to be reintegrated hands the device back.
+        """
+        return any(other is not iso and not other.finished
+                   and any(s.get("actuator") == spec.get("actuator") and s.get("action") == spec.get("action")
+                           for s in _specs(other))
+                   for other in self.isolations.values())
+
     def _reintegrate(self, iso: Isolation, proposal: int) -> None:
         planned = iso.steps["plan"][1]
         error = ""
@@ -163,11 +177,19 @@ class IsolationSteps(ControllerState):
         commands = [_command(iso.sector, c, f"proposal:{proposal}") for c in _commands(plan.summary() if plan else None)]
         undo = [_command(Sector(str(a["sector"])), inverse(a), f"proposal:{proposal}")
                 for a in iso.steps.get("applied", (0, {}))[1].get("protected", [])
-                if may_have_acted(a)]  # undo what this isolation may have changed (a late device did act)
+                if may_have_acted(a)  # undo what this isolation may have changed (a late device did act)
+                and not self._held_by_others(iso, a)]
         self.commander.post(commands + undo)
         acks = self._required_acks(commands, self.commander.answers(commands, timeout_s=COMMAND_TIMEOUT_S))
         self._record(iso, "reintegrated", reintegration=proposal, acks=acks,
                      unprotected=self._optional_acks(undo), **({"error": error} if error else {}))
+
+
+def _specs(iso: Isolation) -> list[dict[str, Any]]:
+    """Every command an isolation's plans and protections sent (or meant to send)."""
+    planned = iso.steps.get("plan", (0, {}))[1]
+    return (_commands(planned.get("isolate")) + _commands(planned.get("restore"))
+            + list(iso.steps.get("applied", (0, {}))[1].get("protected", [])))
 
 
 def _ack(command: ActuatorCommand, ack: Ack | None, *, online: bool = True) -> dict[str, Any]:

@@ -1,9 +1,9 @@
-"""Sewage responses at lift station PS1: lock out a failed pump, start the standby, divert to ST1.
+"""Sewage responses at lift station PS1: start the standby by hand, divert to ST1.
 
 The station has one duty and one standby pump (about 0.37 m³/s each) and, upstream at J3, the
-regulator OR1 that can divert trunk flow into the 1,600 m³ storm tank ST1. A failed pump is
-locked out (held stopped) and the other one started by hand rather than left to its level rule,
-which would only start it once the wet well is already 2.6 m deep. Diversion costs storm-tank
+regulator OR1 that can divert trunk flow into the 1,600 m³ storm tank ST1. The pump that still
+works is started by hand rather than left to its level rule, which would only start it once the
+wet well is already 2.6 m deep. Diversion costs storm-tank
 volume (ST1 has no drain-back actuator in the twin), so it opens only when the station cannot
 carry the flow: no pump left, or one pump left while it rains or the wet well stands above the
 standby's start level. A blockage of the trunk (C3, C4) or force main (FM) is relieved by the
@@ -93,9 +93,12 @@ def isolate_plan(twin: SewageTwin, target: str) -> ResponsePlan:
         return make_plan(_S, target, "isolate", commands, _impact(twin, 2 - len(_failed_pumps(twin))), reason)
     failed = _failed_pumps(twin, target)
     working = [p for p in PUMPS if p not in failed]
-    commands += [twin.command(p, "stop") for p in PUMPS if p in failed]
+    # A failed pump is left under its level rule, not held stopped from SCADA: the PLC never runs a
+    # failed pump, the crew locks it out on site while they work, and once repaired it starts by
+    # itself when the level calls for it — the readings the oracles verify the repair on. Held
+    # stopped, a repaired pump stayed off, broke the pump rule, and was never voted back (storm day).
     commands += [twin.command(p, "start") for p in working]
-    parts = [f"lock out {', '.join(sorted(failed))}"]
+    parts = [f"{', '.join(sorted(failed))} left to its level rule (the PLC will not run a failed pump)"]
     if working:
         parts.append(f"start {', '.join(working)} by hand")
     if _needs_diversion(twin, len(working)):
