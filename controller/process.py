@@ -20,6 +20,7 @@ from controller.link_watch import LinkWatch
 from controller.node import Controller, Planner, log_line
 from core.config import Settings
 from core.errors import ChainError, IdentityError, QeaimsError
+from core.messages import Sector
 from keys.keystore import load_keystore
 
 __all__ = ["run_controller"]
@@ -49,6 +50,9 @@ def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "12
         log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
         if on_ready is not None:
             on_ready(controller)
+        warm = getattr(planner, "warm", None)
+        if callable(warm):  # before the first isolation can need a plan (`TwinPlanner.warm`)
+            log_line("controller-models-warm", seconds={k: round(v, 2) for k, v in warm(list(Sector)).items()})
         failures = 0
         try:
             while not stop.is_set():
