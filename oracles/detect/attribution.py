@@ -91,6 +91,14 @@ class RunResult:
         return None if self.rows_to_detect is None else self.rows_to_detect * self.period_s
 
     @property
+    def acted_kind(self) -> bool:
+        """The first verdict is of the kind the quorum acts on: a FAULT for a fault (voted out of
+        service, or for a surge answered by diversion), an INTRUSION for a falsified sensor
+        (quarantined). An anomaly, or a fault called an intrusion, is seen but moves nothing."""
+        want = VerdictKind.INTRUSION if self.attack else VerdictKind.FAULT
+        return self.detected and self.kind == want.value
+
+    @property
     def attributed(self) -> bool:
         """The first verdict's anchor is the faulted asset's (both None: nothing to isolate, rightly);
         for a falsified sensor, the first verdict is an intrusion on that sensor's asset."""
@@ -138,8 +146,9 @@ class AttributionReport:
     runs: list[RunResult] = field(default_factory=list)
 
     def classes(self) -> list[dict[str, Any]]:
-        """Per fault class (and the normal-operation runs apart): runs, detected %, attributed %, wrongful
-        votes and the field seconds to detect, the figures `qeaims detect attribution` prints by class."""
+        """Per fault class (and the normal-operation runs apart): runs, detected %, attributed %, the
+        share of first verdicts of the kind that acts (`RunResult.acted_kind`), wrongful votes and the
+        field seconds to detect, the figures `qeaims detect attribution` prints by class."""
         out = []
         for kind in dict.fromkeys(r.fault_kind for r in self.runs):
             runs = [r for r in self.runs if r.fault_kind == kind]
@@ -149,6 +158,8 @@ class AttributionReport:
             out.append({"sector": runs[0].sector, "class": kind or "normal operation", "runs": len(runs),
                         "detected_pct": round(100.0 * len(found) / len(injected), 1) if injected else None,
                         "attributed_pct": round(100.0 * sum(r.attributed for r in found) / len(found), 1)
+                        if found else None,
+                        "acted_kind_pct": round(100.0 * sum(r.acted_kind for r in found) / len(found), 1)
                         if found else None,
                         "wrongful_runs": sum(bool(r.wrongful) for r in runs),
                         "false_alarm_runs": sum(bool(r.false_alarms) for r in runs),

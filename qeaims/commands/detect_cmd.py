@@ -245,12 +245,13 @@ def attribution(
                       "-" if f.mean_seconds_to_detect is None else f"{f.mean_seconds_to_detect:.0f}")
     console.print(table)
     by_class = Table(title="By fault class (field seconds: the slowest detection)")
-    for col in ("sector", "class", "runs", "detected %", "attributed %", "wrongful votes", "false alarms", "max s"):
+    for col in ("sector", "class", "runs", "detected %", "attributed %", "acted-on kind %", "wrongful votes",
+                "false alarms", "max s"):
         by_class.add_column(col, justify="left" if col in ("sector", "class") else "right")
     for rep in reports:
         for c in rep.classes():
             by_class.add_row(c["sector"], c["class"], str(c["runs"]), _pct(c["detected_pct"]), _pct(c["attributed_pct"]),
-                             str(c["wrongful_runs"]), str(c["false_alarm_runs"]),
+                             _pct(c["acted_kind_pct"]), str(c["wrongful_runs"]), str(c["false_alarm_runs"]),
                              "-" if c["max_seconds_to_detect"] is None else str(c["max_seconds_to_detect"]))
     console.print(by_class)
     if runs:

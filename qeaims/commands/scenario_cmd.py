@@ -168,7 +168,7 @@ def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:
         results = run_baseline(plan, sectors=list(chosen.sectors), duration_s=chosen.duration_s)
     return {"availability": {s.value: round(r.availability, 6) for s, r in results.items()},
             "detection_time_s": None, "isolation_time_s": None, "cross_system_response_s": None,
-            "restoration_time_s": None,
+            "restoration_time_s": None, "window_s": chosen.duration_s,
             "note": "with automation off nothing detects, isolates or restores: those wait for people"}
 
 

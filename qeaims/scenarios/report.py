@@ -69,6 +69,7 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
         "field": field_kpis,
         "wall": wall_kpis,
         "availability": {k: round(v, 6) for k, v in (run.feed.availability() if run.feed else {}).items()},
+        "availability_window_s": {k: round(v, 1) for k, v in (run.feed.window_s() if run.feed else {}).items()},
         "baseline": baseline,
         "clock": f"field seconds: from the onset on the faulty twin's clock to the field time the block recording "
                  f"the step was mined (twins ran at {run.speed:g}x real time; `wall` is the processing in wall "

@@ -117,6 +117,7 @@ class ServiceFeed(NamedClient):
         self._area: dict[str, float] = {}
         self._span: dict[str, float] = {}
         self._last: dict[str, tuple[float, float]] = {}  # sector → (field time, availability)
+        self._counting = False  # between `begin` (the play starts) and `freeze` (it ends)
 
     def _on_message(self, _topic: str, payload: bytes) -> None:
         try:
@@ -134,6 +135,9 @@ class ServiceFeed(NamedClient):
         self.clocks.record(sector, wall, field_at)
         now = field_at.timestamp()
         with self._lock:
+            if not self._counting:
+                self._last.pop(sector, None)
+                return  # outside the play: what the city does before or after it is not its availability
             if sector in self._last:
                 then, held = self._last[sector]
                 if now <= then:
@@ -146,6 +150,27 @@ class ServiceFeed(NamedClient):
     def availability(self) -> dict[str, float]:
         with self._lock:
             return {s: self._area[s] / self._span[s] for s in self._span if self._span[s] > 0}
+
+    def window_s(self) -> dict[str, float]:
+        """Field seconds each sector's availability covers."""
+        with self._lock:
+            return dict(self._span)
+
+    def begin(self) -> None:
+        """Start counting availability: the play's first injection is due (a window as the baseline's)."""
+        with self._lock:
+            self._counting = True
+
+    def freeze(self) -> None:
+        """Stop counting availability (the twins' clocks are still followed).
+
+        The scenario command computes the automation-off baseline after the play, for minutes of
+        wall time while the city runs on; counted on, the storm went on raining into the live
+        figure for hours of field time more than the baseline's, and sewage read 0.42 against
+        the baseline's 0.49 over windows of different lengths.
+        """
+        with self._lock:
+            self._counting = False
 
 
 @dataclass
@@ -204,6 +229,8 @@ class ScenarioRun:
         self._head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
         self.stamps.start()
         self.started = time.time()
+        if self.feed is not None:
+            self.feed.begin()
         self._from_block = self._head + 1
         pending: list[Step | Any] = sorted([*self.scenario.steps, *self.scenario.byzantine], key=lambda s: s.at_s)
         end = self.started + self.scenario.duration_s / self.speed
@@ -221,6 +248,8 @@ class ScenarioRun:
                 break
             time.sleep(0.5)
         self._observe()
+        if self.feed is not None:
+            self.feed.freeze()
 
     def _collect_acks(self) -> None:
         waiting = []

@@ -86,6 +86,11 @@ def test_command_prints_figures_and_refuses_bad_flags(capsys: pytest.CaptureFixt
     data = json.loads(out)
     assert data["eval_seeds"] == [1] and data["sectors"][0]["sector"] == "banking"
     assert {"attribution_pct", "detection_pct", "wrongful_runs", "false_alarm_runs"} <= data["sectors"][0].keys()
+    by_class = {c["class"]: c for c in data["classes"]}
+    assert {"outage", "degradation", "bias"} <= by_class.keys()
+    # the spoofed switch latency: an intrusion (quarantined), not a fault; its kind is the acted-on one
+    assert by_class["bias"]["detected_pct"] == 100.0 and by_class["bias"]["acted_kind_pct"] == 100.0
+    assert all(c["wrongful_runs"] == 0 for c in data["classes"])
     for bad, words in ((["--sector", "gas"], "unknown sector"),
                        (["--sector", "banking", "--eval-seed", "0"], "training seed"),
                        (["--sector", "banking", "--max-rows", "0"], "--max-rows")):
