@@ -156,11 +156,17 @@ class IsolationSteps(ControllerState):
         then failed, the station's own plan needed the diversion too (its "open" answered
         "already"). Feeder 1 came back first, and undoing its protection closed the gate in the
         middle of the storm, under a station with one pump. A protection is undone only when no
-        open isolation relies on it; the last one to be reintegrated hands the device back.
+        open isolation relies on it: none commanded the same, and the node it protected is not
+        itself isolated now (a plan made on a fresh model may not have asked for it: a dry model
+        saw no need to divert). The protected node's own reintegration then decides the device.
         """
+        def same(other_spec: dict[str, Any]) -> bool:
+            return bool(other_spec.get("actuator") == spec.get("actuator") and other_spec.get("action") == spec.get("action"))
+
+        protected = {str(p.get("node")) for p in iso.steps.get("cascade", (0, {}))[1].get("protect", [])
+                     if p.get("command") and same(p["command"])}
         return any(other is not iso and not other.finished
-                   and any(s.get("actuator") == spec.get("actuator") and s.get("action") == spec.get("action")
-                           for s in _specs(other))
+                   and (other.node in protected or any(same(s) for s in _specs(other)))
                    for other in self.isolations.values())
 
     def _reintegrate(self, iso: Isolation, proposal: int) -> None:

@@ -19,13 +19,14 @@ GATE = {"sector": "sewage", "asset": "orifice:OR1", "actuator": "orifice:OR1/gat
 
 
 def _iso(proposal: int, node: str, sector: Sector, *, plan: Sequence[dict[str, Any]] = (),
-         protected: Sequence[dict[str, Any]] = (), finished: bool = False) -> Isolation:
+         protected: Sequence[dict[str, Any]] = (), finished: bool = False, for_node: str = "lift-1") -> Isolation:
     steps: dict[str, tuple[int, dict[str, Any]]] = {
         "plan": (1, {"isolate": {"commands": list(plan)}, "restore": None}),
-        "applied": (2, {"protected": list(protected)}),
+        "cascade": (2, {"protect": [{"node": for_node, "command": p} for p in protected]}),
+        "applied": (3, {"protected": list(protected)}),
     }
     if finished:
-        steps["reintegrated"] = (3, {})
+        steps["reintegrated"] = (4, {})
     return Isolation(proposal, node, sector, "asset", 3, steps)
 
 
@@ -37,6 +38,13 @@ def _held(isolations: list[Isolation], iso: Isolation, spec: dict[str, Any]) -> 
 def test_a_protection_another_open_isolation_commanded_stays() -> None:
     feeder = _iso(1, "feeder-1", Sector.ELECTRICITY, protected=[GATE])
     lift = _iso(3, "lift-1", Sector.SEWAGE, plan=[{"actuator": "pump:P2/drive", "action": "start"}, GATE])
+    assert _held([feeder, lift], feeder, GATE)
+
+
+def test_a_protection_stays_while_the_node_it_protected_is_isolated() -> None:
+    # the lift station's own plan was made on a dry model and did not ask for the diversion
+    feeder = _iso(1, "feeder-1", Sector.ELECTRICITY, protected=[GATE])
+    lift = _iso(3, "lift-1", Sector.SEWAGE, plan=[{"actuator": "pump:P2/drive", "action": "start"}])
     assert _held([feeder, lift], feeder, GATE)
 
 
