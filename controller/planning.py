@@ -20,10 +20,10 @@ from typing import Any
 
 import networkx as nx
 
+from controller._controller_state import log_line
 from controller.plans import ResponsePlan
 from controller.responses import plan_for
 from controller.scada import FieldView
-from core.errors import QeaimsError
 from core.messages import ActuatorCommand, FaultKind, Sector
 from sectors.plugin import plugin_of
 from sectors.runner import open_twin
@@ -68,7 +68,9 @@ class TwinPlanner:
             try:
                 with open_twin(sector):
                     pass
-            except QeaimsError:
+            except Exception as exc:  # noqa: BLE001 - warming is an optimisation: a model that cannot open here
+                # fails its first plan instead, recorded on-chain, and the controller must start regardless
+                log_line("controller-model-cold", sector=sector.value, error=f"{type(exc).__name__}: {exc}"[:300])
                 continue
             took[sector.value] = time.perf_counter() - start
         return took
