@@ -26,7 +26,7 @@ import numpy as np
 
 from sectors._twin import InvalidFault, TwinError
 
-__all__ = ["DEV_HOSPITALS", "RATE_WINDOW_S", "Hospital", "HospitalSpec", "Patient", "PowerSource"]
+__all__ = ["DEV_HOSPITALS", "DISPATCH", "RATE_WINDOW_S", "Hospital", "HospitalSpec", "Patient", "PowerSource"]
 
 RATE_WINDOW_S = 7200.0
 """Arrival and admission rates are counted over the last two hours.
@@ -83,6 +83,9 @@ DEV_HOSPITALS: tuple[HospitalSpec, ...] = (
 )
 """The development city's hospitals, on-chain ids from ``chain.consortium.NODES``."""
 
+DISPATCH = "ambulance-hub"
+"""The ambulance dispatch centre's asset id (its on-chain node): its CAD reports the MCIs it declared."""
+
 
 @dataclass
 class Patient:
@@ -111,6 +114,7 @@ class Hospital:
         self.o2_plant_ok = True
         self.ventilators_failed = 0.0  # fraction of ICU beds without a working ventilator
         self.surge = 1.0
+        self.mci_casualties = 0  # casualties EMS has pre-alerted this hospital to in a declared MCI (0: none)
         self.diverting = False
         self.admitted = 0
         self.diverted_out = 0
@@ -169,6 +173,10 @@ class Hospital:
     def accepting(self, icu: bool) -> bool:
         """Could a diverted patient of this kind be admitted here now, ahead of nobody waiting?"""
         return not self.diverting and self.free(icu) > 0 and not any(p.icu == icu for p in self.queue)
+
+    def total_arrivals_per_h(self) -> float:
+        """Normal demand (ward and ICU), before any surge."""
+        return self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h
 
     def arrival_rate_per_s(self) -> float:
         return (self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h) * self.surge / 3600.0

@@ -5,8 +5,10 @@ presenting, the emergency department's registrations) and ``admissions_per_h`` (
 the bed-management system's) are rates over the last two hours: demand is what a surge changes first,
 long before beds run out, and two systems counting the same patients is how a real surge (both rise)
 differs from a falsified count (one rises alone); ``power_source`` is a
-code (0 none, 1 grid, 2 backup) so a detector sees a number; ICU sensors exist only where there
-is an ICU. The service report is computed from the model, never from (possibly falsified) sensors.
+code (0 none, 1 grid, 2 backup) so a detector sees a number; ``mci_prealert`` is the casualties
+the ambulance service has pre-alerted the hospital to in a declared mass-casualty incident (0: none),
+which the dispatch centre's own CAD reports too (``ambulance-hub/mci_<hospital>``); ICU sensors
+exist only where there is an ICU. The service report is computed from the model, never from (possibly falsified) sensors.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from core.messages import Reading, Sector
 
 from ._hospital import Hospital, PowerSource
 
-__all__ = ["HealthServiceReport", "hospital_readings", "service_report"]
+__all__ = ["HealthServiceReport", "dispatch_readings", "hospital_readings", "service_report"]
 
 
 def _reading(asset: str, quantity: str, unit: str, value: float, at: datetime) -> Reading:
@@ -45,6 +47,7 @@ def hospital_readings(h: Hospital, now_s: float, at: datetime) -> list[Reading]:
         ("grid_available", "bool", float(h.grid_ok)),
         ("backup_fuel_h", "h", h.fuel_left_h(now_s)),
         ("diverting", "bool", float(h.diverting)),
+        ("mci_prealert", "count", h.mci_casualties),
     ]
     if s.icu_beds:
         values += [
@@ -53,6 +56,11 @@ def hospital_readings(h: Hospital, now_s: float, at: datetime) -> list[Reading]:
             ("icu_usable_beds", "count", h.usable_icu_beds),
         ]
     return [_reading(s.hospital_id, q, unit, v, at) for q, unit, v in values]
+
+
+def dispatch_readings(dispatch: str, hospitals: Iterable[Hospital], at: datetime) -> list[Reading]:
+    """The ambulance dispatch centre's CAD: per hospital, the casualties of a declared MCI it is sending there."""
+    return [_reading(dispatch, f"mci_{h.spec.hospital_id}", "count", h.mci_casualties, at) for h in hospitals]
 
 
 @dataclass(frozen=True)

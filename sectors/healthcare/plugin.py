@@ -23,6 +23,12 @@ def _open(seed: int, start: datetime | None) -> Any:
     return HealthcareTwin(seed=seed) if start is None else HealthcareTwin(seed=seed, start=start)
 
 
+def _invariants(window: Any) -> Any:
+    from sectors.healthcare.rules import invariants
+
+    return invariants(window)
+
+
 def _service(twin: Any) -> ServiceLevel:
     """Patients getting care now over patients needing it now, ICU patients at risk counted as lost.
 
@@ -78,16 +84,19 @@ PLUGIN = SectorPlugin(
         FaultCase(F.POWER_LOSS, "hospital-1"),
         FaultCase(F.POWER_LOSS, "hospital-2"),
         FaultCase(F.POWER_LOSS, "clinic-1"),
-        FaultCase(F.ADMISSION_SURGE, "hospital-1", 8.0, max_rows=30),  # queues take a while to build
-        # tripled demand at the smaller hospital (storm-day): ~1.7 arrivals an hour become ~5, and
-        # telling that from Poisson luck takes hours; four are watched
-        FaultCase(F.ADMISSION_SURGE, "hospital-2", 3.0, max_rows=240),
+        # a declared mass-casualty incident: the dispatch centre's CAD and the hospital's board show
+        # it in the first row (`sectors.healthcare.rules`), whatever its size
+        FaultCase(F.ADMISSION_SURGE, "hospital-1", 8.0, max_rows=10),
+        FaultCase(F.ADMISSION_SURGE, "hospital-2", 3.0, max_rows=10),  # storm-day's: ~1.7 arrivals an hour tripled
         FaultCase(F.EQUIPMENT_FAILURE, "hospital-2:ventilators", 0.8, asset="hospital-2"),
         FaultCase(F.EQUIPMENT_FAILURE, "hospital-1:o2-plant", asset="hospital-1"),
         FaultCase(None, max_rows=240),  # four ordinary hours: demand varies by chance, nothing is voted
         # the oxygen reserve falsified 40 % low (a shortage that would call for a transfer)
         FaultCase(AttackKind.BIAS, "hospital-1/oxygen_m3", -800.0),
+        # an MCI "declared" by one system alone: seven casualties that would divert a healthy hospital
+        FaultCase(AttackKind.BIAS, "ambulance-hub/mci_hospital-2", 7.0),
     ),
+    invariants=_invariants,
     scenario=(ScenarioFault(300, F.POWER_LOSS, "hospital-1"),),
     scenario_settle_s=3600,
 )

@@ -11,14 +11,24 @@ Asset ids: hospitals use their on-chain ids (``hospital-1``); equipment inside o
 and ``<hospital>/admissions`` (divert, restore); they and the power transfers they drive are in
 `sectors.healthcare._actuators`.
 
-An admission surge is demand, not a breakdown: nothing in the hospital fails, more patients come
-(a mass-casualty event nearby, an epidemic wave). It is still the hospital's problem to report and
-the city's to act on, because its beds will run out while others have room, and the one remedy
-the network has is the one a fault on a hospital triggers: divert its new admissions to hospitals
-with capacity (`controller._responses_health`). So the oracles call it a FAULT *on that hospital*,
-seen where it starts: the emergency department's arrival count and the bed manager's admission
-count rising together (``arrivals_per_h``, ``admissions_per_h``), hours before occupancy does.
-One count rising alone is a sensor to distrust, not a surge.
+An admission surge is demand, not a breakdown: nothing in the hospital fails, more patients come.
+It is still the hospital's problem to report and the city's to act on, because its beds will run
+out while others have room, and the one remedy the network has is the one a fault on a hospital
+triggers: divert its new admissions to hospitals with capacity (`controller._responses_health`).
+So the oracles call it a FAULT *on that hospital*.
+
+The surge this twin makes is the sudden kind, a mass-casualty incident (MCI) in the hospital's
+catchment (the storm's): arrivals multiply by the surge factor, and the ambulance service, as MCI
+protocols require, declares it at once and pre-alerts the receiving hospital with the casualties
+it expects to send, `MCI_HORIZON_H` hours of the extra demand. Two systems show that declaration
+at the same moment: the dispatch centre's CAD (asset ``ambulance-hub``, sensor
+``ambulance-hub/mci_<hospital>``) and the hospital's emergency-department board
+(``<hospital>/mci_prealert``). That is how a hospital learns of an MCI in minutes; a Poisson count
+of a couple of arrivals an hour cannot show a tripled rate in less than hours. The healthcare rule
+(`sectors.healthcare.rules`) calls the surge when both agree; one of them alone is an instrument
+to distrust. The slow kind of surge (an epidemic wave) has no declaration and is left to the
+arrival and admission counts (``arrivals_per_h``, ``admissions_per_h``, rising together hours
+before occupancy does), which the learned model watches.
 
 A diverting hospital sends each new arrival to the other hospital with the most free beds of the
 kind needed that is itself admitting (powered, not diverting, nobody queueing); when none can
@@ -47,15 +57,17 @@ from sectors._twin import (
 )
 
 from ._actuators import HospitalActuators
-from ._hospital import DEV_HOSPITALS, Hospital, HospitalSpec, Patient, PowerSource
-from ._report import HealthServiceReport, hospital_readings, service_report
+from ._hospital import DEV_HOSPITALS, DISPATCH, Hospital, HospitalSpec, Patient, PowerSource
+from ._report import HealthServiceReport, dispatch_readings, hospital_readings, service_report
 
-__all__ = ["DEFAULT_START", "EQUIPMENT", "HealthcareTwin"]
+__all__ = ["DEFAULT_START", "DISPATCH", "EQUIPMENT", "MCI_HORIZON_H", "HealthcareTwin"]
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 EQUIPMENT = ("generator", "ats", "o2-plant", "ventilators")
 _TICK_S = 60.0
 _DEFAULT_SURGE = 3.0
+MCI_HORIZON_H = 2.0
+"""An MCI pre-alert announces the extra casualties of this many hours of the raised demand (at least one)."""
 
 
 class HealthcareTwin(HospitalActuators):
@@ -222,8 +234,9 @@ class HealthcareTwin(HospitalActuators):
             if not np.isfinite(factor) or not 1.0 < factor <= 20.0:
                 raise InvalidFault(f"an admission surge factor must be in (1, 20], not {severity}")
             h.surge = factor
+            h.mci_casualties = max(1, round((factor - 1.0) * h.total_arrivals_per_h() * MCI_HORIZON_H))
             self._arrivals[hid].interrupt()
-            detail += f" x{factor}"
+            detail += f" x{factor} (MCI declared: {h.mci_casualties} casualties pre-alerted)"
         elif kind is FaultKind.POWER_LOSS and not equipment:
             h.grid_ok = False
             if h.source is PowerSource.GRID and not (h.ats_ok and self._to_backup(h, "automatic transfer")):
@@ -260,6 +273,7 @@ class HealthcareTwin(HospitalActuators):
         self._log("repaired", target, kind.value)
         if kind is FaultKind.ADMISSION_SURGE:
             h.surge = 1.0
+            h.mci_casualties = 0  # the MCI is stood down
             self._arrivals[hid].interrupt()
         elif kind is FaultKind.POWER_LOSS:
             h.grid_ok = True
@@ -323,6 +337,7 @@ class HealthcareTwin(HospitalActuators):
         """Re-read the true sensor values (only a clock step records them as attack history)."""
         at = self.now
         self._true = [r for h in self.hospitals.values() for r in hospital_readings(h, self.now_s, at)]
+        self._true += dispatch_readings(DISPATCH, self.hospitals.values(), at)
 
     def _log(self, kind: str, asset: str, detail: str = "") -> TwinEvent:
         event = TwinEvent(self.now, kind, asset, detail)

@@ -7,9 +7,9 @@ run the default training plans (what the oracles load) through those conditions:
 - sewage: a storm alone raises nothing; the duty pump failing in that storm is a FAULT on it;
 - transportation (slow): the morning peak with nothing broken raises no verdict on a link (the
   first-pass checks had called ordinary queues and empty links spoofed or failed sensors);
-- healthcare: a surge is told by the arrival and admission rates rising together (a FAULT on the
-  hospital: the controller's answer is to divert its admissions), a falsified arrivals count
-  rising alone is not.
+- healthcare: a surge (a declared mass-casualty incident) is a FAULT on the hospital in its first
+  row, on the dispatch centre's and the hospital's word together (the controller's answer is to
+  divert its admissions); one of them alone, or a falsified arrivals count rising alone, is not.
 """
 
 from __future__ import annotations
@@ -157,23 +157,25 @@ def test_morning_peak_raises_no_link_verdict(model_cache: ModelCache) -> None:
 
 # --- healthcare: a surge is demand ----------------------------------------------------------------
 
-def test_surge_is_a_fault_on_the_hospital(health: SectorModel) -> None:
-    # eightfold demand at hospital-1: both counts climb past anything normal within the half hour
-    run = run_case(health, FaultCase(FaultKind.ADMISSION_SURGE, "hospital-1", 8.0, max_rows=40), seed=1)
-    assert run.false_alarms == () and run.wrongful == ()
-    assert run.rows_to_detect is not None and run.rows_to_detect <= 35, run
-    assert run.kind == VerdictKind.FAULT.value and run.asset == "hospital-1", run.reason
-    assert "arrivals_per_h" in run.reason and "admissions_per_h" in run.reason
+@pytest.mark.parametrize("hospital,factor", [("hospital-1", 8.0), ("hospital-2", 3.0)])
+def test_a_surge_is_a_fault_on_the_hospital_in_its_first_row(health: SectorModel, hospital: str, factor: float) -> None:
+    # the ambulance service declares the MCI: its CAD and the hospital's board show it at once, long
+    # before the arrival counts can (~1.7 arrivals an hour tripled takes hours to tell from luck)
+    for seed in (1, 3):
+        run = run_case(health, FaultCase(FaultKind.ADMISSION_SURGE, hospital, factor, max_rows=5), seed=seed)
+        assert run.false_alarms == () and run.wrongful == ()
+        assert run.rows_to_detect == 1, run
+        assert run.kind == VerdictKind.FAULT.value and run.asset == hospital, run.reason
+        assert "mass-casualty incident declared" in run.reason
 
 
-def test_tripled_demand_at_a_small_hospital_is_named_within_hours(health: SectorModel) -> None:
-    # ~1.7 arrivals an hour tripled: Poisson luck decides when two hours' count leaves anything
-    # normal, so not every seed shows it in four hours; none may name another hospital
-    runs = [run_case(health, FaultCase(FaultKind.ADMISSION_SURGE, "hospital-2", 3.0, max_rows=240), seed=s)
-            for s in (1, 3)]
-    assert all(r.false_alarms == () and r.wrongful == () for r in runs)
-    found = [r for r in runs if r.detected]
-    assert found and all(r.asset == "hospital-2" for r in found), [r.reason for r in runs]
+@pytest.mark.parametrize("sensor", ["ambulance-hub/mci_hospital-2", "hospital-2/mci_prealert"])
+def test_an_mci_shown_by_one_system_alone_is_a_falsified_instrument(health: SectorModel, sensor: str) -> None:
+    # seven casualties "pre-alerted" by one system: diverting a healthy hospital's patients on that
+    # would be the attacker's win; the instrument is called falsified (and quarantined), nothing is voted
+    run = run_case(health, FaultCase(AttackKind.BIAS, sensor, 7.0, max_rows=5), seed=1)
+    assert run.wrongful == () and run.rows_to_detect == 1, run
+    assert run.kind == VerdictKind.INTRUSION.value and run.asset == sensor.split("/")[0], run.reason
 
 
 def test_a_falsified_arrivals_count_is_not_a_surge(health: SectorModel) -> None:
