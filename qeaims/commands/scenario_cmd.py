@@ -62,6 +62,7 @@ def run(
     from chain.connect import connect
     from controller.commander import Commander
     from links.plan import OPERATIONS_SAE
+    from qeaims.city_latency import ingest_latency
     from qeaims.scenarios.report import build_report, tracks_table
     from qeaims.scenarios.runner import ScenarioRun, ServiceFeed
     from qeaims.supervisor import is_qeaims, read_status
@@ -91,10 +92,11 @@ def run(
             with Live(tracks_table(play, title), console=err_console, refresh_per_second=2,
                       transient=json_out) as live:
                 play.play(lambda r: live.update(tracks_table(r, title)), settle_timeout_s=timeout)
+            latency = ingest_latency(settings)  # before the baseline and the audit load the machine
             base = _baseline(chosen, city_speed) if baseline else None
             audit = verify_chain_history(play.index.db, chain_id=client.chain_id, ledger=deployment.event_ledger,
                                          registry=deployment.registry)
-            report = build_report(play, baseline=base, audit=audit.as_dict())
+            report = build_report(play, baseline=base, audit=audit.as_dict(), ingest=latency)
         finally:
             play.close()
     if json_out:
@@ -189,6 +191,9 @@ def _print(report: dict[str, Any]) -> None:
         wall = k["wall"].get(key)
         table.add_row(key.removesuffix("_s"), "-" if value is None else f"{value:.1f}", goals.get(key, "-"),
                       "-" if wall is None else f"{wall:.2f}", "no automation" if base else "-")
+    for sector, row in sorted((k.get("ingest_latency") or {}).items()):
+        total = row.get("total_p95_s")
+        table.add_row(f"reading latency p95 {sector}", "-", "-", "-" if total is None else f"{total:.2f} (≤ 1)", "-")
     for sector, value in sorted(k["availability"].items()):
         other = (base.get("availability") or {}).get(sector)
         table.add_row(f"availability {sector}", f"{value:.4f}", "-", "-", "-" if other is None else f"{other:.4f}")

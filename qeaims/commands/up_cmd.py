@@ -9,14 +9,13 @@ cleanly) and then the chain, unless `--keep-chain`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 import typer
 from rich.table import Table
@@ -29,6 +28,7 @@ from core.config import Settings
 from core.errors import ConfigError, DeploymentMissing, QeaimsError
 from core.logs import setup_logging
 from core.messages import Sector
+from qeaims.city_latency import ingest_latency
 from qeaims.commands._common import console, err_console, print_json, settings_of
 from qeaims.supervisor import (
     Supervisor,
@@ -176,38 +176,6 @@ def ps(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = F
         _show_latency(settings, json_out)
         return
     _show(settings, json_out)
-
-
-def ingest_latency(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Per sector, the worst of its oracles' latest per-hop p95/max (seconds), from the hosts' logs."""
-    from oracles.ingest.latency import HOPS
-
-    latest: dict[tuple[str, int], dict[str, Any]] = {}
-    for log in sorted((run_dir(settings) / "logs").glob("oracle*.log")):
-        with open(log, "rb") as fh:
-            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 256 * 1024))
-            tail = fh.read().decode(errors="replace").splitlines()
-        for line in tail:
-            if '"ingest-latency"' not in line:
-                continue
-            try:
-                body = json.loads(line)
-                latest[(str(body["sector"]), int(body["index"]))] = body
-            except (ValueError, KeyError, TypeError):
-                continue
-    out: dict[str, dict[str, Any]] = {}
-    for (sector, _index), body in sorted(latest.items()):
-        row = out.setdefault(sector, {"oracles": 0, "batches": 0, "at": ""})
-        row["oracles"] += 1
-        row["batches"] += int(body.get("batches") or 0)
-        row["at"] = max(row["at"], str(body.get("ts", "")))
-        for hop in HOPS:
-            for stat in ("p95", "max"):
-                value = (body.get(hop) or {}).get(stat)
-                key = f"{hop}_{stat}_s"
-                if value is not None:
-                    row[key] = max(float(value), float(row.get(key) or 0.0))
-    return out
 
 
 def _show_latency(settings: Settings, json_out: bool) -> None:

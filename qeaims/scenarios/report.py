@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.table import Table
 
+from qeaims.city_latency import keeping_up
 from qeaims.scenarios.clock import TwinClocks
 from qeaims.scenarios.runner import FaultTrack, ScenarioRun
 
@@ -57,7 +58,9 @@ def _kpi_block(run: ScenarioRun, clocks: TwinClocks | None) -> dict[str, float |
             for key, attr in KPI_STEPS.items()}
 
 
-def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: dict[str, Any]) -> dict[str, Any]:
+def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: dict[str, Any],
+                 ingest: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The run's report; `ingest` is `qeaims.city_latency.ingest_latency` read as the play ended."""
     physical = [t for t in run.tracks if not t.is_attack]
     isolable = [t for t in physical if t.node is not None]
     field_kpis, wall_kpis = _kpi_block(run, run.clocks), _kpi_block(run, None)
@@ -75,6 +78,11 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
                  f"the step was mined (twins ran at {run.speed:g}x real time; `wall` is the processing in wall "
                  "seconds)",
         "twin_rate": {s.value: _rounded(run.clocks.rate(s.value)) for s in run.scenario.sectors},
+        # wall seconds from a reading's stamp to its commit at the slowest oracle of each sector (p95 and
+        # max over each oracle's last 2,000 batches as the play ended), and whether that p95 is within 1 s
+        "ingest_latency": {sector: {k: row.get(k) for k in ("total_p95_s", "total_max_s", "broker_p95_s",
+                                                             "store_p95_s")} for sector, row in (ingest or {}).items()},
+        "keeping_up": keeping_up(ingest or {}),
     }
     faults = {
         "injected": len(run.tracks),
