@@ -134,7 +134,13 @@ def demand_veh_h(peak_veh_h: float, hour: int, factor: float = 1.0) -> float:
 
 def build_world(*, start: datetime, duration_s: int, seed: int, name: str) -> World:
     """A ready-to-step uxsim World for ``duration_s`` seconds from ``start`` (wall-clock time of
-    simulated t = 0; the demand follows its hour of day). Silent: no printing, saving or plots."""
+    simulated t = 0; the demand follows its hour of day). Silent: no printing, saving or plots.
+
+    Vehicle trajectories are not logged, and a finished trip forgets its route preferences: the
+    twin reads links, nodes and trip times, never trajectories, and the logs were what a day-long
+    World held in memory (a live city's transportation twin grew past 5 GB at 30x). Measured on two
+    simulated hours (seed 1): the same readings and service to the last digit, half the time, a
+    seventh of the memory."""
     world = World(
         name=name,
         deltan=DELTAN,
@@ -145,6 +151,8 @@ def build_world(*, start: datetime, duration_s: int, seed: int, name: str) -> Wo
         save_mode=0,
         show_mode=0,
         show_progress=0,
+        vehicle_logging_timestep_interval=-1,
+        reduce_memory_delete_vehicle_route_pref=True,
     )
     for r in range(GRID):
         for c in range(GRID):

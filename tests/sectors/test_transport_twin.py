@@ -161,3 +161,16 @@ def test_bad_input_gives_clear_errors() -> None:
         twin.step(twin.start)
     with pytest.raises(Exception, match="raise duration_h"):
         twin.advance(3600)
+
+
+def test_a_day_long_world_keeps_no_trajectories() -> None:
+    # the logs held a live twin's memory past 5 GB at 30x; the twin reads links and trip times only
+    import resource
+
+    twin = TransportTwin(seed=1, baseline=False)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run(twin, 60)
+    assert twin._world.vehicle_logging_timestep_interval == -1
+    finished = [v for v in twin._world.VEHICLES.values() if v.state == "end"]
+    assert finished and all(not v.log_t for v in finished)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 400 * 1024  # KiB: well under 400 MB an hour
