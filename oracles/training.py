@@ -86,11 +86,12 @@ PLANS: Mapping[Sector, TrainingPlan] = by_sector(lambda p: p.training)
 
 
 def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0, detector: str | None = None,
-                 target_far: float = 0.005, window: int = 3, stride: int | None = None,
+                 target_far: float = 0.005, window: int | None = None, stride: int | None = None,
                  progress: Progress | None = None, runner: TwinRunner | None = None) -> SectorModel:
     """Train and calibrate a sector's model on normal operation (`PLANS` gives the defaults).
 
-    `detector` names one (`oracles.detect.models.DETECTORS`); by default the plan's. Without
+    `detector` names one (`oracles.detect.models.DETECTORS`); by default the plan's, and `window`
+    (the scores' smoothing, in rows) by default the plan's `smoothing_rows`. Without
     `runner` a fresh twin is opened and closed; with one (of the same sector) training
     advances it and leaves it open, so a caller can go on to break it and watch.
     """
@@ -121,8 +122,8 @@ def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0
         elif [r.sensor_id for r in names] != [r.sensor_id for r in first]:
             raise ConfigError(f"the {which.value} twin reported other sensors on seed {s}")
         raws.append(raw)
-    return fit_model(which, first, np.vstack(raws), seed=seed, detector=detector, target_far=target_far, window=window,
-                     stride=step)
+    return fit_model(which, first, np.vstack(raws), seed=seed, detector=detector, target_far=target_far,
+                     window=plan.smoothing_rows if window is None else window, stride=step)
 
 
 def _collect(sector: Sector, seed: int, rows: int, stride: int,

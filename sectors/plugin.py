@@ -60,6 +60,7 @@ class TrainingPlan:
     detector: str | Callable[[], Any] = "pca"  # the sector's default detector (a name or a factory)
     detector_options: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments for a named one
     runs: int = 1  # twin runs (days) of `rows` each: the seed's, then seeds 1000, 2000, … above it
+    smoothing_rows: int = 3  # the causal rolling median over the scores (`oracles.detect.calibrate`)
 
 
 @dataclass(frozen=True)

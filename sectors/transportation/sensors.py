@@ -3,13 +3,18 @@
 Loop detectors on every link report flow (veh/h, counted at the link entry over the last
 sampling period: counting, not uxsim's instantaneous density × speed, so a closed link reads
 0 straight away and platoon granularity averages out), mean speed (km/h) and density (veh/km)
-averaged over the period (each uxsim step's state, as a loop averages occupancy and spot speeds). Travel-time sensors on the monitored OD pairs report what a
+averaged over the period (each uxsim step's state, as a loop averages occupancy and spot speeds).
+A video automatic-incident-detection (AID) camera on every link raises
+``stopped_vehicle`` (1) while a stopped vehicle blocks the lane, as field AID does within seconds
+of a crash, and the police dispatch's CAD, a different system, shows ``cad_incident`` (1) once a
+crash on the link has been called in (`~.twin.CAD_DELAY_S`); the rule that weighs it against the loops is `sectors.transportation.rules`. Travel-time sensors on the monitored OD pairs report what a
 navigation service would: the quickest route's time through the current link travel times,
 which is what rises when an incident queues traffic and what a closure lengthens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +33,8 @@ LINK_QUANTITIES: tuple[tuple[str, str], ...] = (
     ("flow_veh_h", "veh/h"),
     ("speed_kmh", "km/h"),
     ("density_veh_km", "veh/km"),
+    ("stopped_vehicle", "alarm"),
+    ("cad_incident", "record"),
 )
 _UNREACHABLE_S = 24 * 3600.0
 """Reported when no open route connects an OD pair (a reading must be finite)."""
@@ -54,13 +61,19 @@ def build_sensors() -> tuple[SensorSpec, ...]:
     return (*link_specs, *od_specs)
 
 
-def od_times(world: Any) -> dict[str, float]:
-    """Quickest-route time (s) per monitored OD over current link travel times; closed links skipped."""
+def od_times(world: Any, speeds: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Quickest-route time (s) per monitored OD over link travel times; closed links skipped.
+
+    ``speeds`` (link name → m/s) are the speeds a navigation service would route by: its probes'
+    speeds over the last minutes (`~.twin.TransportTwin` passes the loops' means over
+    :data:`~.twin.NAV_WINDOW_S`). Without them, each link's speed now: a platoon stopped at a red
+    light then reads as a blocked street, and the quickest route jumps to a detour and back."""
     n = len(world.NODES)
     cost = np.zeros((n, n))
     for link in world.LINKS:
         if link.capacity_in > 0:
-            cost[link.start_node.id, link.end_node.id] = link.length / max(float(link.speed), link.u / 100)
+            speed = float(link.speed) if speeds is None else speeds.get(link.name, float(link.speed))
+            cost[link.start_node.id, link.end_node.id] = link.length / max(speed, link.u / 100)
     dist = dijkstra(csr_matrix(cost), directed=True)
     out: dict[str, float] = {}
     for o, d in MONITORED_OD:
@@ -71,12 +84,16 @@ def od_times(world: Any) -> dict[str, float]:
 
 def sample_all(
     world: Any, specs: tuple[SensorSpec, ...], last_counts: dict[str, float], period_s: float, at: datetime,
-    *, means: dict[str, tuple[float, float]] | None = None,
+    *, means: dict[str, tuple[float, float]] | None = None, blocked: Collection[str] = (),
+    reported: Collection[str] = (), nav_speeds: Mapping[str, float] | None = None,
 ) -> list[Reading]:
     """Every sensor's true value now; ``last_counts`` (link name → cumulative entries at the last
     sample) is updated in place so the next flow reading counts only the new period. ``means`` (link
     name → mean speed m/s and density veh/m over the period) makes speed and density period
-    averages, as loop detectors report them; without it they are the link's state now."""
+    averages, as loop detectors report them; without it they are the link's state now. ``blocked``:
+    the links where a stopped vehicle blocks the lane (what the AID cameras see); ``reported``: the
+    links with an incident record in the police dispatch's CAD; ``nav_speeds``: what the travel-time
+    sensors route by (`od_times`)."""
     values: dict[str, float] = {}
     for link in world.LINKS:
         count = float(link.cum_arrival[-1]) if link.cum_arrival else 0.0
@@ -84,10 +101,12 @@ def sample_all(
         last_counts[link.name] = count
         asset = f"link:{link.name}"
         values[f"{asset}/flow_veh_h"] = entered * 3600.0 / period_s if period_s > 0 else 0.0
+        values[f"{asset}/stopped_vehicle"] = float(link.name in blocked)
+        values[f"{asset}/cad_incident"] = float(link.name in reported)
         speed, density = (means or {}).get(link.name, (float(link.speed), float(link.density)))
         values[f"{asset}/speed_kmh"] = speed * 3.6
         values[f"{asset}/density_veh_km"] = density * 1000.0
-    for asset, seconds in od_times(world).items():
+    for asset, seconds in od_times(world, nav_speeds).items():
         values[f"{asset}/travel_time_s"] = seconds
     return [
         Reading(

@@ -11,7 +11,7 @@ impact and trips lost against what *would* have happened, not against free flow.
 cost; ``baseline=False`` drops it (service then compares with free-flow times only).
 
 Faults change the physics. INCIDENT on ``link:A-B`` cuts the link's outflow capacity to
-``1 - severity`` of normal (queue builds, speed drops); severity 1 blocks it, which also closes
+``1 - severity`` of its saturation flow (queue builds, speed drops); severity 1 blocks it, which also closes
 its entry so routing avoids it. SIGNAL_OUTAGE on ``node:nRC`` turns a dark signal into an
 all-way stop: every approach may go, but the junction passes at most
 :data:`ALL_WAY_STOP_VEH_S`. Actuators: ``link:A-B/barrier`` closes/reopens a link (uxsim treats
@@ -22,6 +22,7 @@ command, which really acts while its link's flow sensor is frozen. :attr:`events
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,7 +44,7 @@ from .network import east_west as _east_west
 from .network import free_flow_time as _free_time
 from .sensors import SensorSpec, build_sensors, od_times, sample_all
 
-__all__ = ["ALL_WAY_STOP_VEH_S", "DEFAULT_START", "STEP_S", "TransportService", "TransportTwin"]
+__all__ = ["ALL_WAY_STOP_VEH_S", "CAD_DELAY_S", "DEFAULT_START", "LANE_BLOCKING", "NAV_WINDOW_S", "ProbeSpeeds", "STEP_S", "TransportService", "TransportTwin"]
 
 DEFAULT_START = datetime(2025, 1, 6, 7, 0, tzinfo=UTC)
 """A Monday, 07:00: the morning peak, when a road incident matters."""
@@ -51,11 +52,58 @@ STEP_S = 5
 """uxsim's time step (reaction time × platoon size); the clock moves in multiples of it."""
 ALL_WAY_STOP_VEH_S = 0.15
 """Throughput of a dark signal run as an all-way stop: about 540 veh/h for the whole junction."""
+LANE_BLOCKING = 0.5
+"""An incident taking this share of a link's capacity or more has a vehicle stopped in the lane (the
+streets have one lane a way: traffic only squeezes past), which the link's AID camera alarms on."""
+CAD_DELAY_S = 60
+"""From a crash to its record in the police dispatch's CAD: a crash in a morning peak is called in by
+drivers within the first minute, and the call-taker's record is the CAD's incident (an assumption,
+stated: the twin has no callers)."""
+NAV_WINDOW_S = 120
+"""The travel-time sensors (a navigation service) route by each link's mean speed over this long."""
 DELAY_FACTOR = 1.5
 DELAY_ALLOWANCE_S = 60.0
 """A trip counts as delayed past DELAY_FACTOR × its free-flow time plus this (normal signal waits)."""
 _ACTIONS = {"link": ("close", "open"), "node": ("set",)}
 _SPLIT_RANGE = (0.1, 0.9)
+
+
+def _run_averaging(world: Any, seconds: int) -> dict[str, tuple[float, float]]:
+    """Run ``world`` ``seconds`` on, one uxsim step at a time: each link's mean speed (m/s) and density
+    (veh/m) over them, as a loop detector averages its spot speeds and occupancy over its period."""
+    sums: dict[str, list[float]] = {}
+    for _ in range(seconds // STEP_S):
+        world.exec_simulation(duration_t2=STEP_S)
+        for link in world.LINKS:
+            acc = sums.setdefault(link.name, [0.0, 0.0, 0.0])
+            acc[0] += float(link.speed)
+            acc[1] += float(link.density)
+            acc[2] += 1.0
+    return {name: (s / n, d / n) for name, (s, d, n) in sums.items()}
+
+
+@dataclass
+class ProbeSpeeds:
+    """Each link's mean speed over the last :data:`NAV_WINDOW_S`, as a navigation service's probes see it.
+
+    Routing by each link's speed *now* read a platoon stopped at a red light as a blocked street: the
+    quickest route jumped to a detour and back from one row to the next (and a travel-time sensor
+    was once quarantined as falsified for it)."""
+
+    periods: deque[tuple[float, dict[str, tuple[float, float]]]] = field(default_factory=deque)
+
+    def add(self, period_s: float, means: dict[str, tuple[float, float]]) -> None:
+        self.periods.append((period_s, means))
+        while sum(p for p, _ in self.periods) - self.periods[0][0] >= NAV_WINDOW_S:
+            self.periods.popleft()
+
+    def speeds(self) -> dict[str, float] | None:
+        """Link name → time-weighted mean speed (m/s); None before the first period."""
+        if not self.periods:
+            return None
+        total = sum(period for period, _ in self.periods)
+        return {name: sum(period * means[name][0] for period, means in self.periods) / total
+                for name in self.periods[-1][1]}
 
 
 @dataclass(frozen=True)
@@ -119,10 +167,12 @@ class TransportTwin:
         self.closed: set[str] = set()
         self.splits: dict[str, float] = {n: 0.5 for n in SIGNALS}
         self._saved: dict[str, tuple[float, float]] = {}
+        self._onset: dict[str, int] = {}  # fault target → the twin's elapsed seconds when it began
         self._counts: dict[str, float] = {}
         self._elapsed_s = 0
         self._last_period = 0.0
         self._means: dict[str, tuple[float, float]] = {}  # link → mean speed, density over the last period
+        self._probes, self._base_probes = ProbeSpeeds(), ProbeSpeeds()
         self._truth: list[Reading] = []
         self._observe()
 
@@ -143,19 +193,12 @@ class TransportTwin:
             raise ValueError(f"advance by a positive multiple of {STEP_S} s, not {seconds!r}")
         if self._elapsed_s + whole > self.duration_s - STEP_S:
             raise TwinError(f"the traffic run ends at {self.duration_s} s; raise duration_h")
+        # loops report speed and occupancy averaged over their period, as field detectors do; the
+        # baseline world is averaged alike, so that the service compares like with like
         if self._base is not None:
-            self._base.exec_simulation(duration_t2=whole)
-        # loops report speed and occupancy averaged over their period, as field detectors do: the
-        # world is run one uxsim step at a time and each link's state summed at every step
-        sums: dict[str, list[float]] = {}
-        for _ in range(whole // STEP_S):
-            self._world.exec_simulation(duration_t2=STEP_S)
-            for link in self._world.LINKS:
-                acc = sums.setdefault(link.name, [0.0, 0.0, 0.0])
-                acc[0] += float(link.speed)
-                acc[1] += float(link.density)
-                acc[2] += 1.0
-        self._means = {name: (s / n, d / n) for name, (s, d, n) in sums.items()}
+            self._base_probes.add(float(whole), _run_averaging(self._base, whole))
+        self._means = _run_averaging(self._world, whole)
+        self._probes.add(float(whole), self._means)
         self._elapsed_s += whole
         self._last_period = float(whole)
         self._observe()
@@ -173,8 +216,20 @@ class TransportTwin:
     # -- sensors and service --------------------------------------------------------------------
     def _observe(self) -> None:
         self._truth = sample_all(self._world, self.sensors, self._counts, self._last_period, self.now,
-                                 means=self._means)
+                                 means=self._means, blocked=self.blocked_lanes(), reported=self.reported_incidents(),
+                                 nav_speeds=self._probes.speeds())
         self.attacks.record(self._truth)
+
+    def blocked_lanes(self) -> set[str]:
+        """Links where a stopped vehicle blocks the lane: an incident of :data:`LANE_BLOCKING` severity or more."""
+        return {parse_asset_id(t)[1] for t, (k, share) in self.faults.items()
+                if k is FaultKind.INCIDENT and share >= LANE_BLOCKING}
+
+    def reported_incidents(self) -> set[str]:
+        """Links with an incident record in the police dispatch (CAD): lane-blocking crashes that have
+        lasted :data:`CAD_DELAY_S`, the time for the first emergency call to be taken and entered."""
+        return {name for name in self.blocked_lanes()
+                if self._elapsed_s - self._onset.get(f"link:{name}", self._elapsed_s) >= CAD_DELAY_S}
 
     def readings(self) -> list[Reading]:
         """What the sensors report now: the truth, falsified where an attack is active."""
@@ -189,8 +244,8 @@ class TransportTwin:
 
     def service(self) -> TransportService:
         """Travel-time impact against the baseline day, and the cars delayed, unserved or waiting."""
-        times = od_times(self._world)
-        base = od_times(self._base) if self._base is not None else dict(self._free_flow)
+        times = od_times(self._world, self._probes.speeds())
+        base = od_times(self._base, self._base_probes.speeds()) if self._base is not None else dict(self._free_flow)
         ratio = sum(times[k] / base[k] for k in times) / len(times)
         done = _completed(self._world)
         base_done = _completed(self._base) if self._base is not None else done
@@ -244,7 +299,10 @@ class TransportTwin:
                 raise InvalidFault(f"incident severity is the capacity share lost, in (0, 1]; got {share}")
             link = self._world.get_link(name)
             self._saved[target] = (float(link.capacity_out), float(link.capacity_in))
-            link.capacity_out = link.capacity_out * (1.0 - share)
+            # of the link's saturation flow (`Link.capacity`), not of uxsim's default outflow cap, which is
+            # twice it so as never to bind: a "90 %" crash on that cap still passed 529 veh/h, more than the
+            # link carried, and the queue behind it took twenty minutes to show
+            link.capacity_out = float(link.capacity) * (1.0 - share)
             link.capacity_out_remain = min(link.capacity_out_remain, link.capacity_out * self._world.DELTAT)
             if share >= 1.0:
                 self._set_entry(name, closed=True)
@@ -264,6 +322,7 @@ class TransportTwin:
         else:
             raise InvalidFault(f"{kind.value} is not a transportation fault (incident or signal-outage)")
         self.faults[target] = (kind, share)
+        self._onset[target] = self._elapsed_s
         return self._log(f"fault:{kind.value}", target, detail)
 
     def clear_fault(self, target: str) -> TwinEvent:
@@ -271,6 +330,7 @@ class TransportTwin:
         restore the signal (its last timing)."""
         try:
             kind, share = self.faults.pop(target)
+            self._onset.pop(target, None)
         except KeyError:
             raise InvalidFault(f"{target} has no active fault to clear") from None
         _, name = parse_asset_id(target)

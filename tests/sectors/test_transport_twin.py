@@ -95,7 +95,9 @@ def test_signal_outage_slows_the_junction() -> None:
     run(twin, 20)
     service = twin.service()
     assert service.dark_signals == ("node:n11",)
-    assert service.trips_completed < service.baseline_trips_completed and service.travel_time_ratio > 1.1
+    # routes are timed by probe speeds over two minutes (`ProbeSpeeds`), not by speeds now, so a red
+    # light no longer reads as a blocked street on either day; the same seed untouched reads 1.0 exactly
+    assert service.trips_completed < service.baseline_trips_completed and service.travel_time_ratio > 1.04
     twin.clear_fault("node:n11")
     with pytest.raises(InvalidFault):
         twin.inject_fault(FaultKind.SIGNAL_OUTAGE, "node:n00")  # not signalised
