@@ -50,11 +50,9 @@ def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "12
         log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
         if on_ready is not None:
             on_ready(controller)
-        warm = getattr(planner, "warm", None)
-        if callable(warm):  # before the first isolation can need a plan (`TwinPlanner.warm`)
-            log_line("controller-models-warm", seconds={k: round(v, 2) for k, v in warm(list(Sector)).items()})
         failures = 0
         try:
+            _warm(planner)
             while not stop.is_set():
                 try:
                     controller.run_once()
@@ -77,3 +75,21 @@ def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "12
             controller.close()
             if watch is not None:
                 watch.close()
+
+
+def _warm(planner: Planner) -> None:
+    """Open the planner's models before the first isolation can need a plan (`TwinPlanner.warm`).
+
+    Only an optimisation: whatever it raises is logged and the controller starts regardless (a model
+    that cannot open fails its first plan instead, recorded on-chain). It runs inside the loop's
+    try/finally, so even what is not caught here (an interrupt) still closes the controller.
+    """
+    warm = getattr(planner, "warm", None)
+    if not callable(warm):
+        return
+    try:
+        took = warm(list(Sector))
+    except Exception as exc:  # noqa: BLE001 - a planner of any make: its warming must never stop the controller
+        log_line("controller-models-cold", error=f"{type(exc).__name__}: {exc}"[:300])
+        return
+    log_line("controller-models-warm", seconds={k: round(v, 2) for k, v in took.items()})
