@@ -22,6 +22,14 @@ return left hospital 1 on its generator while the hospital was isolated; the hos
 (a fresh model with the grid up) never asked for the grid back, and the generator ran until its
 fuel was gone. Now the hospital's reintegration sends the ``power restore`` feeder 2 left waiting.
 
+The same holds for the restore plan an isolation sends when it is applied (service brought back
+around the isolated asset, planned on a fresh model that knows only this fault): line 9's restore
+closing the switch line 3's isolation opened around its own fault would re-energise that fault. A
+held restore command is recorded in the ``isolation-applied`` event as ``held`` and is never sent
+later: it served a restoration planned for a field that will have changed by the time the holder
+comes back (the holder's own reintegrate plan puts that device back). The isolate commands never
+wait: the faulted part is cut off whatever else is open.
+
 Why at a reintegration, rather than re-checking every waiting command on each ``run_once``: a
 hold is an open isolation's need, so a hold only ends when an isolation is reintegrated, and a
 check between reintegrations could never find anything new. The reintegration that ended the last
@@ -38,14 +46,21 @@ from typing import Any
 
 from controller._controller_state import Isolation
 
-__all__ = ["command_key", "holders", "pending", "specs"]
+__all__ = ["command_key", "holders", "pending", "planned", "specs"]
+
+
+def planned(iso: Isolation) -> list[dict[str, Any]]:
+    """The isolate and restore commands an isolation's plan sent (or meant to send), in that order;
+    not the restore commands it held back (it never needed those devices moved)."""
+    plan, applied = iso.steps.get("plan", (0, {}))[1], iso.steps.get("applied", (0, {}))[1]
+    withheld = {(str(h["actuator"]), str(h["action"])) for h in applied.get("held", [])}
+    restore = [c for c in _commands(plan.get("restore")) if (str(c["actuator"]), str(c["action"])) not in withheld]
+    return _commands(plan.get("isolate")) + restore
 
 
 def specs(iso: Isolation) -> list[dict[str, Any]]:
-    """Every command an isolation's plans and protections sent (or meant to send), in that order."""
-    planned = iso.steps.get("plan", (0, {}))[1]
-    return (_commands(planned.get("isolate")) + _commands(planned.get("restore"))
-            + list(iso.steps.get("applied", (0, {}))[1].get("protected", [])))
+    """Every command an isolation's plan and protections sent (or meant to send), in that order."""
+    return planned(iso) + list(iso.steps.get("applied", (0, {}))[1].get("protected", []))
 
 
 def command_key(spec: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -12,7 +12,8 @@ these steps, each one a hybrid-signed event from its own registered identity:
    the failure reaches it (`controller.protect`: backup transfer, draining, fail-over, diversion).
 3. ``applied`` (``isolation-applied``): the isolate commands sent with ``decision_ref
    proposal:<id>``, the protective commands with ``event:<controller>:<cascade seq>`` and the
-   restore commands with ``event:<controller>:<plan seq>``; the devices (twins) check those
+   restore commands with ``event:<controller>:<plan seq>`` (but for those another open isolation
+   holds, ``held``: `controller._holds`); the devices (twins) check those
    references on the chain before they move, and each answers with an ack. A refused protective
    command is recorded, not fatal: the isolation must go ahead even if a neighbour cannot help.
 4. ``dispatched`` (``repair-dispatched``): a crew is assigned (most critical node first when crews
@@ -42,7 +43,7 @@ from controller._controller_state import (
     Isolation,
     log_line,
 )
-from controller._holds import command_key, holders, pending
+from controller._holds import command_key, holders, pending, planned
 from controller.commander import Ack, CommandTimeout
 from controller.protect import inverse, protections
 from core.errors import ChainError, ContractRejected, QeaimsError
@@ -124,14 +125,20 @@ class IsolationSteps(ControllerState):
             acks = self._send(isolate)  # the faulted part is cut off before anything is switched back on
             protect = [_command(Sector(str(p["command"]["sector"])), p["command"], f"event:{self.me}:{cascade_seq}")
                        for p in iso.steps["cascade"][1].get("protect", []) if p.get("command")]
-            restore = [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))]
+            held: list[dict[str, Any]] = []  # what another open isolation holds is not switched back
+            for spec in _commands(plan.get("restore")):
+                by = holders(self.isolations.values(), iso, {"sector": iso.sector.value, **spec})
+                if by:
+                    held.append({**spec, "held_by": by})
+            restore = [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))
+                       if not any(h["actuator"] == c["actuator"] and h["action"] == c["action"] for h in held)]
             # protective and restore commands go out together: each device takes its own in order at its
             # next step, so a plan of n switchings costs one device step, not n; the restore answers are
             # awaited first, and a protected sector whose device is silent costs at most a few seconds more
             self.commander.post(protect + restore)
             acks += self._required_acks(restore, self.commander.answers(restore, timeout_s=COMMAND_TIMEOUT_S))
             protected = self._optional_acks(protect)
-            self._record(iso, "applied", acks=acks, protected=protected)
+            self._record(iso, "applied", acks=acks, protected=protected, **({"held": held} if held else {}))
         if "dispatched" not in iso.steps:
             job = self.crews.assign(iso.sector, str(iso.proposal))
             if job is None:
@@ -161,11 +168,9 @@ class IsolationSteps(ControllerState):
         earlier reintegrations left waiting for it; what another open isolation still holds waits in
         turn (`controller._holds`). One command a device per batch: an undo that is also in the plan
         goes once (a device refuses a decision's repeat)."""
-        planned = iso.steps["plan"][1]
         error = ""
         try:
-            plan = self.planner(iso.sector, "reintegrate", iso.asset,
-                                _commands(planned.get("isolate")) + _commands(planned.get("restore")))
+            plan = self.planner(iso.sector, "reintegrate", iso.asset, planned(iso))  # what was sent
         except ChainError:
             raise
         except Exception as exc:  # noqa: BLE001 - as in `_plan`: recorded, and the node still comes back

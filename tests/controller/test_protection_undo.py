@@ -16,6 +16,7 @@ from typing import Any
 from chain.commanded import commanded_assets
 from chain.recorder import canonical_payload
 from controller._controller_state import STEP_KINDS, Isolation
+from controller._holds import holders
 from controller._isolation_steps import IsolationSteps
 from controller.commander import Ack
 from controller.plans import ResponsePlan
@@ -91,6 +92,10 @@ class _Field:
 
     def offline(self, sectors: Any) -> frozenset[Sector]:
         return frozenset()
+
+    def send_all(self, commands: list[ActuatorCommand], *, timeout_s: float) -> list[Ack | None]:
+        self.post(commands)
+        return self.answers(commands, timeout_s=timeout_s)
 
     def sent(self, ref: str) -> list[str]:
         return [f"{c.actuator_id} {c.action}" for c in self.posted if c.decision_ref == ref]
@@ -211,3 +216,31 @@ def test_the_oracles_see_a_held_protection_as_commanded_until_it_is_undone() -> 
     steps._reintegrate(lift, 11)
     assert steps.commander.sent("proposal:11") == ["orifice:OR1/gate close"]  # type: ignore[attr-defined]
     assert _commanded(steps, "sewage") == {}
+
+
+def _switch(name: str, action: str) -> dict[str, Any]:
+    return {"asset": name, "actuator": name, "action": action}
+
+
+def test_a_restore_plan_does_not_switch_back_what_another_open_isolation_opened_around_its_fault() -> None:
+    # line 3's isolation opened sw-3 and sw-4 around its fault; line 9's restore plan, made on a fresh
+    # model that knows only line 9's fault, picks up its dead buses through sw-4: closing it would
+    # re-energise line 3's faulted section. It waits, and is not sent later: it served a field that
+    # will have changed by the time line 3 comes back (line 9's reintegration plans from then on).
+    line3 = _open(1, "line-3", Sector.ELECTRICITY, plan=[_switch("sw-3", "open"), _switch("sw-4", "open")])
+    line9 = _iso(2, "line-9", Sector.ELECTRICITY, plan=[_switch("sw-9", "open")])
+    del line9.steps["applied"]
+    line9.steps["plan"][1]["restore"] = {"commands": [_switch("sw-4", "close"), _switch("tie-33", "close")]}
+    steps = _Steps([line3, line9], {})
+    steps.crews = SimpleNamespace(assign=lambda *_: None)  # type: ignore[assignment]
+    steps._advance(line9)
+    assert steps.commander.sent("proposal:2") == ["sw-9 open"]  # type: ignore[attr-defined]
+    assert [c for c in steps.commander.posted if c.decision_ref != "proposal:2"] == [  # type: ignore[attr-defined]
+        ActuatorCommand(sector=Sector.ELECTRICITY, asset_id="tie-33", actuator_id="tie-33", action="close",
+                        decision_ref=f"event:{CONTROLLER}:{line9.steps['plan'][0]}")]
+    assert [(h["actuator"], h["held_by"]) for h in line9.steps["applied"][1]["held"]] == [("sw-4", [1])]
+
+    steps._reintegrate(line3, 10)  # line 3's own plan closes sw-4 when it is repaired; nothing else sends it
+    assert steps.commander.sent("proposal:10") == []  # type: ignore[attr-defined]
+    # a restore command that was never sent holds nothing: line 9 does not need sw-4 closed
+    assert not holders([line3, line9], line3, {"sector": "electricity", **_switch("sw-4", "open")})
