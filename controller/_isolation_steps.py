@@ -193,17 +193,13 @@ class IsolationSteps(ControllerState):
         due = [(source.proposal, h) for source, h in pending(others)
                if not holders(others, iso, h, protected=list(h.get("protected", [])))]
         commands = [_command(iso.sector, s, f"proposal:{proposal}") for s in reintegrate]
-        seen = {command_key(s) for s in reintegrate}
-        optional: list[ActuatorCommand] = []
-        for spec in undo + [h for _, h in due]:
-            if command_key(spec) not in seen:
-                seen.add(command_key(spec))
-                optional.append(_command(Sector(str(spec["sector"])), spec, f"proposal:{proposal}"))
+        once = {command_key(s): s for s in undo + [h for _, h in due] if command_key(s) not in
+                {command_key(r) for r in reintegrate}}  # in order, each once
+        optional = [_command(Sector(str(s["sector"])), s, f"proposal:{proposal}") for s in once.values()]
         self.commander.post(commands + optional)
         acks = self._required_acks(commands, self.commander.answers(commands, timeout_s=COMMAND_TIMEOUT_S))
         answered = dict(zip([command_key(s) for s in reintegrate], acks, strict=True))
-        optional_acks = self._optional_acks(optional)
-        answered.update((command_key(a), a) for a in optional_acks)
+        answered.update(zip(once, self._optional_acks(optional), strict=True))
         self._record(iso, "reintegrated", reintegration=proposal, acks=acks,
                      unprotected=[answered[command_key(s)] for s in undo],
                      **({"held": held} if held else {}),

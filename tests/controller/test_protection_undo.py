@@ -121,7 +121,8 @@ class _Steps(IsolationSteps):
 
         def planner(sector: Sector, purpose: str, asset: str, sent: Sequence[dict[str, Any]]) -> ResponsePlan:
             commands = tuple(ActuatorCommand(sector=sector, asset_id=str(c["asset"]), actuator_id=str(c["actuator"]),
-                                             action=str(c["action"])) for c in reintegrate.get(asset, []))
+                                             action=str(c["action"]), value=c.get("value"))
+                             for c in reintegrate.get(asset, []))
             return ResponsePlan(sector, asset, purpose, commands)
 
         self.planner = planner
@@ -244,3 +245,18 @@ def test_a_restore_plan_does_not_switch_back_what_another_open_isolation_opened_
     assert steps.commander.sent("proposal:10") == []  # type: ignore[attr-defined]
     # a restore command that was never sent holds nothing: line 9 does not need sw-4 closed
     assert not holders([line3, line9], line3, {"sector": "electricity", **_switch("sw-4", "open")})
+
+
+def test_a_held_command_with_a_value_is_released_with_it() -> None:
+    # water: the main's repair would set the pumps back to normal speed while the other break's
+    # restore still runs them at full speed
+    boost = {"asset": "pump:P1", "actuator": "pump:P1", "action": "speed", "value": 1.2}
+    pipe = _open(1, "pipe-7", Sector.WATER, plan=[boost])
+    main = _open(2, "main-3", Sector.WATER)
+    steps = _Steps([pipe, main], {"main-3": [{**boost, "value": 1.0}]})
+    steps._reintegrate(main, 10)
+    assert steps.commander.sent("proposal:10") == []  # type: ignore[attr-defined]
+    steps._reintegrate(pipe, 11)
+    assert [(c.actuator_id, c.value) for c in steps.commander.posted if c.decision_ref == "proposal:11"] == [  # type: ignore[attr-defined]
+        ("pump:P1", 1.0)]
+    assert pipe.steps["reintegrated"][1]["released"][0]["from"] == 2
