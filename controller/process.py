@@ -43,39 +43,45 @@ def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "12
     if links is not None:
         watch = LinkWatch(plan=links.plan, directory=links.directory, kme=links.kme, host=mqtt_host,
                           port=mqtt_port).start()
-    with Commander(host=mqtt_host, port=mqtt_port, links=links) as commander:
-        controller = Controller(settings=settings, client=client, deployment=deployment, identity=identity,
-                                commander=commander, planner=planner, speed=speed)
-        controller.link_watch = watch
-        log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
-        if on_ready is not None:
-            on_ready(controller)
-        failures = 0
-        try:
-            _warm(planner)
-            while not stop.is_set():
-                try:
-                    controller.run_once()
-                    failures = 0
-                except (ChainError, CommandTimeout) as exc:
-                    failures += 1
-                    delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
-                    log_line("controller-retry", error=str(exc), retry_in_s=delay)
-                    stop.wait(delay)
-                    continue
-                except QeaimsError as exc:  # a device refused, or a plan cannot be made: say so, go on
-                    failures += 1
-                    log_line("controller-step-failed", error=str(exc))
-                    stop.wait(BACKOFF_S[-1])
-                    continue
-                stop.wait(0.5)
-        finally:
-            log_line("controller-stopped", controller=identity.address,
-                     open=[i.proposal for i in controller.isolations.values() if not i.finished])
-            controller.close()
-            if watch is not None:
-                watch.close()
+    try:
+        with Commander(host=mqtt_host, port=mqtt_port, links=links) as commander:
+            controller = Controller(settings=settings, client=client, deployment=deployment, identity=identity,
+                                    commander=commander, planner=planner, speed=speed)
+            controller.link_watch = watch
+            log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
+            try:  # from here on the controller is closed however the run ends (its index and outbox)
+                if on_ready is not None:
+                    on_ready(controller)
+                _warm(planner)
+                _loop(controller, stop)
+            finally:
+                log_line("controller-stopped", controller=identity.address,
+                         open=[i.proposal for i in controller.isolations.values() if not i.finished])
+                controller.close()
+    finally:  # the link watch too, even when the broker or the controller's own files would not open
+        if watch is not None:
+            watch.close()
 
+
+def _loop(controller: Controller, stop: threading.Event) -> None:
+    """`Controller.run_once` every half second until `stop`, a failed step retried with back-off."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            controller.run_once()
+            failures = 0
+        except (ChainError, CommandTimeout) as exc:
+            failures += 1
+            delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+            log_line("controller-retry", error=str(exc), retry_in_s=delay)
+            stop.wait(delay)
+            continue
+        except QeaimsError as exc:  # a device refused, or a plan cannot be made: say so, go on
+            failures += 1
+            log_line("controller-step-failed", error=str(exc))
+            stop.wait(BACKOFF_S[-1])
+            continue
+        stop.wait(0.5)
 
 def _warm(planner: Planner) -> None:
     """Open the planner's models before the first isolation can need a plan (`TwinPlanner.warm`).

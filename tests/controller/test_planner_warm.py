@@ -39,13 +39,10 @@ def test_warm_goes_on_when_the_feeder_graph_cannot_be_built(monkeypatch: pytest.
     assert set(took) == {"banking"}
 
 
-def test_a_planner_that_cannot_warm_neither_stops_the_controller_nor_skips_its_cleanup(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """`run_controller` warms the planner before its loop; a failure there used to end the process
-    before the loop's try/finally, so the controller never ran and its index and outbox stayed open."""
+def _fake_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stop: threading.Event) -> list[str]:
+    """`run_controller` with no chain, broker or files: what happens is appended to the list returned."""
     from controller import process
 
-    stop = threading.Event()
     seen: list[str] = []
 
     class FakeController:
@@ -71,6 +68,16 @@ def test_a_planner_that_cannot_warm_neither_stops_the_controller_nor_skips_its_c
         def __exit__(self, *_: object) -> None:
             seen.append("commander-closed")
 
+    class FakeWatch:
+        def __init__(self, **_: Any) -> None:
+            pass
+
+        def start(self) -> Self:
+            return self
+
+        def close(self) -> None:
+            seen.append("watch-closed")
+
     keystore = tmp_path / "controller.json"
     keystore.write_text("{}")
     monkeypatch.setattr(process, "controller_keystore", lambda _settings: keystore)
@@ -78,6 +85,18 @@ def test_a_planner_that_cannot_warm_neither_stops_the_controller_nor_skips_its_c
     monkeypatch.setattr(process, "connect", lambda _settings: (None, None))
     monkeypatch.setattr(process, "Commander", FakeCommander)
     monkeypatch.setattr(process, "Controller", FakeController)
+    monkeypatch.setattr(process, "LinkWatch", FakeWatch)
+    return seen
+
+
+def test_a_planner_that_cannot_warm_neither_stops_the_controller_nor_skips_its_cleanup(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`run_controller` warms the planner before its loop; a failure there used to end the process
+    before the loop's try/finally, so the controller never ran and its index and outbox stayed open."""
+    from controller import process
+
+    stop = threading.Event()
+    seen = _fake_process(monkeypatch, tmp_path, stop)
     monkeypatch.setattr(TwinPlanner, "_feeder_graph", property(_no_feeder_graph))
     monkeypatch.setattr(TwinPlanner, "__call__", lambda *_: None)
     monkeypatch.setattr(planning, "open_twin", lambda *_, **__: nullcontext())
@@ -94,3 +113,30 @@ def test_a_planner_that_cannot_warm_neither_stops_the_controller_nor_skips_its_c
     stop.clear()
     process.run_controller(SimpleNamespace(passphrase="x"), Broken(), stop=stop)  # type: ignore[arg-type]
     assert seen == ["run_once", "close", "commander-closed"]
+
+
+def test_whatever_ends_the_start_still_closes_the_controller_and_the_link_watch(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from controller import process
+
+    stop = threading.Event()
+    seen = _fake_process(monkeypatch, tmp_path, stop)
+    links = SimpleNamespace(plan=None, directory=None, kme=None)
+
+    def refuse(_: object) -> None:
+        raise RuntimeError("the caller's on_ready failed")
+
+    with pytest.raises(RuntimeError):  # the caller's own failure is its to see, after the cleanup
+        process.run_controller(SimpleNamespace(passphrase="x"), lambda *_: None, stop=stop,  # type: ignore[arg-type]
+                               on_ready=refuse, links=links)  # type: ignore[arg-type]
+    assert seen == ["close", "commander-closed", "watch-closed"]
+
+    def no_files(**_: Any) -> None:
+        raise OSError("the controller's outbox cannot open")
+
+    seen.clear()
+    monkeypatch.setattr(process, "Controller", no_files)
+    with pytest.raises(OSError):
+        process.run_controller(SimpleNamespace(passphrase="x"), lambda *_: None, stop=stop,  # type: ignore[arg-type]
+                               links=links)  # type: ignore[arg-type]
+    assert seen == ["commander-closed", "watch-closed"]
