@@ -3,8 +3,9 @@
 When an isolation puts other assets at risk, the controller protects them before the cascade
 arrives (a lift station's inflow diverted to the storm tank, an ATM cluster drained) and records
 what each device acknowledged in its ``isolation-applied`` event; its ``reintegrated`` event for the
-same isolation records the protective commands undone. Between the two, those assets run in a
-state the city chose: their sensors read far from normal operation, and an oracle must not take
+same isolation records the protective commands undone, and those whose undo waits for another
+open isolation (``held``) until a later ``reintegrated`` event sends it (``released``). Between
+the two, those assets run in a state the city chose: their sensors read far from normal operation, and an oracle must not take
 that deviation for a fault and vote an isolation on it (the storm day isolated the sewage outfall
 for the storm tank filling under the controller's own diversion). `commanded_assets` gives the
 oracles that list; only events recorded by an account the quorum trusts with repairs count.
@@ -61,7 +62,14 @@ def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str
             body = json.loads(bytes(payload))
             key = (str(recorder).lower(), int(body["proposal"]))
             if int(kind) == _REINTEGRATED:
-                held.pop(key, None)
+                # an undo another open isolation still needed waits (``held``) until a later
+                # reintegration sends it (``released``, from the isolation it belongs to)
+                before = held.pop(key, {})
+                waiting = {str(h["asset"]) for h in body.get("held", []) if h.get("of") == "protection"}
+                if waiting & before.keys():
+                    held[key] = {asset: what for asset, what in before.items() if asset in waiting}
+                for done in body.get("released", []):
+                    held.get((key[0], int(done["from"])), {}).pop(str(done["asset"]), None)
                 continue
             held[key] = {str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
                          for a in body.get("protected", []) if may_have_acted(a) and a.get("sector") == sector}

@@ -12,7 +12,8 @@ these steps, each one a hybrid-signed event from its own registered identity:
    the failure reaches it (`controller.protect`: backup transfer, draining, fail-over, diversion).
 3. ``applied`` (``isolation-applied``): the isolate commands sent with ``decision_ref
    proposal:<id>``, the protective commands with ``event:<controller>:<cascade seq>`` and the
-   restore commands with ``event:<controller>:<plan seq>``; the devices (twins) check those
+   restore commands with ``event:<controller>:<plan seq>`` (but for those another open isolation
+   holds, ``held``: `controller._holds`); the devices (twins) check those
    references on the chain before they move, and each answers with an ack. A refused protective
    command is recorded, not fatal: the isolation must go ahead even if a neighbour cannot help.
 4. ``dispatched`` (``repair-dispatched``): a crew is assigned (most critical node first when crews
@@ -21,6 +22,8 @@ these steps, each one a hybrid-signed event from its own registered identity:
 6. ``reintegrated`` (``reintegrated``): only after the oracles' reintegration quorum executed
    (`ProposalExecuted`, action Reintegrate), the reintegrate plan's commands and the inverse of
    every protective command that was carried out are sent with that proposal as their decision.
+   What another open isolation still holds waits (``held``), and goes out with the reintegration
+   that ends the last hold on it (``released``; `controller._holds`).
 
 This module is the walk itself (`_advance`, then `_reintegrate`); `controller.node` finds the
 isolations and reintegrations on the chain and hands each one here, most critical first.
@@ -40,6 +43,7 @@ from controller._controller_state import (
     Isolation,
     log_line,
 )
+from controller._holds import command_key, holders, pending, planned
 from controller.commander import Ack, CommandTimeout
 from controller.protect import inverse, protections
 from core.errors import ChainError, ContractRejected, QeaimsError
@@ -121,14 +125,20 @@ class IsolationSteps(ControllerState):
             acks = self._send(isolate)  # the faulted part is cut off before anything is switched back on
             protect = [_command(Sector(str(p["command"]["sector"])), p["command"], f"event:{self.me}:{cascade_seq}")
                        for p in iso.steps["cascade"][1].get("protect", []) if p.get("command")]
-            restore = [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))]
+            held: list[dict[str, Any]] = []  # what another open isolation holds is not switched back
+            for spec in _commands(plan.get("restore")):
+                by = holders(self.isolations.values(), iso, {"sector": iso.sector.value, **spec})
+                if by:
+                    held.append({**spec, "held_by": by})
+            restore = [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))
+                       if not any(h["actuator"] == c["actuator"] and h["action"] == c["action"] for h in held)]
             # protective and restore commands go out together: each device takes its own in order at its
             # next step, so a plan of n switchings costs one device step, not n; the restore answers are
             # awaited first, and a protected sector whose device is silent costs at most a few seconds more
             self.commander.post(protect + restore)
             acks += self._required_acks(restore, self.commander.answers(restore, timeout_s=COMMAND_TIMEOUT_S))
             protected = self._optional_acks(protect)
-            self._record(iso, "applied", acks=acks, protected=protected)
+            self._record(iso, "applied", acks=acks, protected=protected, **({"held": held} if held else {}))
         if "dispatched" not in iso.steps:
             job = self.crews.assign(iso.sector, str(iso.proposal))
             if job is None:
@@ -150,52 +160,63 @@ class IsolationSteps(ControllerState):
                          field_error=ack.error, **({"at": ack.at} if ack.at else {}))
 
     def _held_by_others(self, iso: Isolation, spec: dict[str, Any]) -> bool:
-        """Whether another isolation still open commanded the same actuator to the same action.
-
-        Feeder 1's loss opened the storm-tank diversion to protect lift station 1; when its pump
-        then failed, the station's own plan needed the diversion too (its "open" answered
-        "already"). Feeder 1 came back first, and undoing its protection closed the gate in the
-        middle of the storm, under a station with one pump. A protection is undone only when no
-        open isolation relies on it: none commanded the same, and the node it protected is not
-        itself isolated now (a plan made on a fresh model may not have asked for it: a dry model
-        saw no need to divert). The protected node's own reintegration then decides the device.
-        """
-        def same(other_spec: dict[str, Any]) -> bool:
-            return bool(other_spec.get("actuator") == spec.get("actuator") and other_spec.get("action") == spec.get("action"))
-
-        protected = {str(p.get("node")) for p in iso.steps.get("cascade", (0, {}))[1].get("protect", [])
-                     if p.get("command") and same(p["command"])}
-        return any(other is not iso and not other.finished
-                   and (other.node in protected or any(same(s) for s in _specs(other)))
-                   for other in self.isolations.values())
+        """Whether undoing the protection `spec` that `iso` carried out must wait (`controller._holds`)."""
+        return bool(holders(self.isolations.values(), iso, inverse(spec), protected=_protected(iso, spec)))
 
     def _reintegrate(self, iso: Isolation, proposal: int) -> None:
-        planned = iso.steps["plan"][1]
+        """Send the reintegrate plan, the undo of this isolation's protections and the commands that
+        earlier reintegrations left waiting for it; what another open isolation still holds waits in
+        turn (`controller._holds`). One command a device per batch: an undo that is also in the plan
+        goes once (a device refuses a decision's repeat)."""
         error = ""
         try:
-            plan = self.planner(iso.sector, "reintegrate", iso.asset,
-                                _commands(planned.get("isolate")) + _commands(planned.get("restore")))
+            plan = self.planner(iso.sector, "reintegrate", iso.asset, planned(iso))  # what was sent
         except ChainError:
             raise
         except Exception as exc:  # noqa: BLE001 - as in `_plan`: recorded, and the node still comes back
             plan, error = None, f"{type(exc).__name__}: {exc}"[:500]
             log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=iso.asset, error=error)
-        commands = [_command(iso.sector, c, f"proposal:{proposal}") for c in _commands(plan.summary() if plan else None)]
-        undo = [_command(Sector(str(a["sector"])), inverse(a), f"proposal:{proposal}")
-                for a in iso.steps.get("applied", (0, {}))[1].get("protected", [])
+        others = self.isolations.values()
+        held: list[dict[str, Any]] = []
+
+        def waits(spec: dict[str, Any], of: str, protected: list[str]) -> bool:
+            by = holders(others, iso, spec, protected=protected)
+            if by:
+                held.append({**spec, "of": of, "protected": protected, "held_by": by})
+            return bool(by)
+
+        reintegrate = [s for s in ({"sector": iso.sector.value, **c} for c in _commands(plan.summary() if plan else None))
+                       if not waits(s, "plan", [])]
+        undo = [_undo(a) for a in iso.steps.get("applied", (0, {}))[1].get("protected", [])
                 if may_have_acted(a)  # undo what this isolation may have changed (a late device did act)
-                and not self._held_by_others(iso, a)]
-        self.commander.post(commands + undo)
+                and not waits(_undo(a), "protection", _protected(iso, a))]
+        due = [(source.proposal, h) for source, h in pending(others)
+               if not holders(others, iso, h, protected=list(h.get("protected", [])))]
+        commands = [_command(iso.sector, s, f"proposal:{proposal}") for s in reintegrate]
+        once = {command_key(s): s for s in undo + [h for _, h in due] if command_key(s) not in
+                {command_key(r) for r in reintegrate}}  # in order, each once
+        optional = [_command(Sector(str(s["sector"])), s, f"proposal:{proposal}") for s in once.values()]
+        self.commander.post(commands + optional)
         acks = self._required_acks(commands, self.commander.answers(commands, timeout_s=COMMAND_TIMEOUT_S))
+        answered = dict(zip([command_key(s) for s in reintegrate], acks, strict=True))
+        answered.update(zip(once, self._optional_acks(optional), strict=True))
         self._record(iso, "reintegrated", reintegration=proposal, acks=acks,
-                     unprotected=self._optional_acks(undo), **({"error": error} if error else {}))
+                     unprotected=[answered[command_key(s)] for s in undo],
+                     **({"held": held} if held else {}),
+                     **({"released": [{"from": source, **answered[command_key(h)]} for source, h in due]} if due else {}),
+                     **({"error": error} if error else {}))
 
 
-def _specs(iso: Isolation) -> list[dict[str, Any]]:
-    """Every command an isolation's plans and protections sent (or meant to send)."""
-    planned = iso.steps.get("plan", (0, {}))[1]
-    return (_commands(planned.get("isolate")) + _commands(planned.get("restore"))
-            + list(iso.steps.get("applied", (0, {}))[1].get("protected", [])))
+def _protected(iso: Isolation, spec: dict[str, Any]) -> list[str]:
+    """The nodes `iso`'s protective command `spec` was for."""
+    return sorted({str(p.get("node")) for p in iso.steps.get("cascade", (0, {}))[1].get("protect", [])
+                   if p.get("command") and p["command"].get("actuator") == spec.get("actuator")
+                   and p["command"].get("action") == spec.get("action")})
+
+
+def _undo(answer: dict[str, Any]) -> dict[str, Any]:
+    """The command that undoes a protective command, from its recorded answer."""
+    return {k: v for k, v in inverse(answer).items() if k in ("sector", "asset", "actuator", "action", "value")}
 
 
 def _ack(command: ActuatorCommand, ack: Ack | None, *, online: bool = True) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import networkx as nx
@@ -38,6 +38,11 @@ def guess_fault(sector: Sector, asset: str) -> FaultKind | None:
     return None
 
 
+def _open_and_close(sector: Sector) -> None:
+    with open_twin(sector):
+        pass
+
+
 class TwinPlanner:
     """`Planner` for `controller.node.Controller`: (sector, purpose, asset, commands sent) → plan.
 
@@ -55,25 +60,27 @@ class TwinPlanner:
         Cold, the electricity model takes about two seconds to open (imports, the first power flow)
         and FLISR's switch graph as long again; warm, a plan takes 0.06 s. At 30x two seconds are a
         minute of the city's time, all of it added to the first fault's response. Returns the
-        seconds each took; a sector whose model cannot open here is left to fail at its first plan,
-        where the failure is recorded on-chain like any other.
+        seconds each took; a model (or the feeder graph) that cannot open here is logged and left to
+        fail at its first plan, where the failure is recorded on-chain like any other.
         """
         took: dict[str, float] = {}
         if self.field is not None:
-            start = time.perf_counter()
-            _ = self._feeder_graph
-            took["feeder-graph"] = time.perf_counter() - start
+            self._warm_one("feeder-graph", lambda: self._feeder_graph, took)  # FLISR's switch graph, kept once built
         for sector in sectors:
-            start = time.perf_counter()
-            try:
-                with open_twin(sector):
-                    pass
-            except Exception as exc:  # noqa: BLE001 - warming is an optimisation: a model that cannot open here
-                # fails its first plan instead, recorded on-chain, and the controller must start regardless
-                log_line("controller-model-cold", sector=sector.value, error=f"{type(exc).__name__}: {exc}"[:300])
-                continue
-            took[sector.value] = time.perf_counter() - start
+            self._warm_one(sector.value, functools.partial(_open_and_close, sector), took)
         return took
+
+    @staticmethod
+    def _warm_one(name: str, open_it: Callable[[], object], took: dict[str, float]) -> None:
+        """Time `open_it` into `took[name]`; a failure is logged and left to the first plan that needs it."""
+        start = time.perf_counter()
+        try:
+            open_it()
+        except Exception as exc:  # noqa: BLE001 - warming is an optimisation: a model that cannot open here
+            # fails its first plan instead, recorded on-chain, and the controller must start regardless
+            log_line("controller-model-cold", model=name, error=f"{type(exc).__name__}: {exc}"[:300])
+            return
+        took[name] = time.perf_counter() - start
 
     @functools.cached_property
     def _feeder_graph(self) -> nx.MultiGraph:

@@ -43,37 +43,59 @@ def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "12
     if links is not None:
         watch = LinkWatch(plan=links.plan, directory=links.directory, kme=links.kme, host=mqtt_host,
                           port=mqtt_port).start()
-    with Commander(host=mqtt_host, port=mqtt_port, links=links) as commander:
-        controller = Controller(settings=settings, client=client, deployment=deployment, identity=identity,
-                                commander=commander, planner=planner, speed=speed)
-        controller.link_watch = watch
-        log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
-        if on_ready is not None:
-            on_ready(controller)
-        warm = getattr(planner, "warm", None)
-        if callable(warm):  # before the first isolation can need a plan (`TwinPlanner.warm`)
-            log_line("controller-models-warm", seconds={k: round(v, 2) for k, v in warm(list(Sector)).items()})
-        failures = 0
+    try:
+        with Commander(host=mqtt_host, port=mqtt_port, links=links) as commander:
+            controller = Controller(settings=settings, client=client, deployment=deployment, identity=identity,
+                                    commander=commander, planner=planner, speed=speed)
+            controller.link_watch = watch
+            log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
+            try:  # from here on the controller is closed however the run ends (its index and outbox)
+                if on_ready is not None:
+                    on_ready(controller)
+                _warm(planner)
+                _loop(controller, stop)
+            finally:
+                log_line("controller-stopped", controller=identity.address,
+                         open=[i.proposal for i in controller.isolations.values() if not i.finished])
+                controller.close()
+    finally:  # the link watch too, even when the broker or the controller's own files would not open
+        if watch is not None:
+            watch.close()
+
+
+def _loop(controller: Controller, stop: threading.Event) -> None:
+    """`Controller.run_once` every half second until `stop`, a failed step retried with back-off."""
+    failures = 0
+    while not stop.is_set():
         try:
-            while not stop.is_set():
-                try:
-                    controller.run_once()
-                    failures = 0
-                except (ChainError, CommandTimeout) as exc:
-                    failures += 1
-                    delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
-                    log_line("controller-retry", error=str(exc), retry_in_s=delay)
-                    stop.wait(delay)
-                    continue
-                except QeaimsError as exc:  # a device refused, or a plan cannot be made: say so, go on
-                    failures += 1
-                    log_line("controller-step-failed", error=str(exc))
-                    stop.wait(BACKOFF_S[-1])
-                    continue
-                stop.wait(0.5)
-        finally:
-            log_line("controller-stopped", controller=identity.address,
-                     open=[i.proposal for i in controller.isolations.values() if not i.finished])
-            controller.close()
-            if watch is not None:
-                watch.close()
+            controller.run_once()
+            failures = 0
+        except (ChainError, CommandTimeout) as exc:
+            failures += 1
+            delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+            log_line("controller-retry", error=str(exc), retry_in_s=delay)
+            stop.wait(delay)
+            continue
+        except QeaimsError as exc:  # a device refused, or a plan cannot be made: say so, go on
+            failures += 1
+            log_line("controller-step-failed", error=str(exc))
+            stop.wait(BACKOFF_S[-1])
+            continue
+        stop.wait(0.5)
+
+def _warm(planner: Planner) -> None:
+    """Open the planner's models before the first isolation can need a plan (`TwinPlanner.warm`).
+
+    Only an optimisation: whatever it raises is logged and the controller starts regardless (a model
+    that cannot open fails its first plan instead, recorded on-chain). It runs inside the loop's
+    try/finally, so even what is not caught here (an interrupt) still closes the controller.
+    """
+    warm = getattr(planner, "warm", None)
+    if not callable(warm):
+        return
+    try:
+        took = warm(list(Sector))
+    except Exception as exc:  # noqa: BLE001 - a planner of any make: its warming must never stop the controller
+        log_line("controller-models-cold", error=f"{type(exc).__name__}: {exc}"[:300])
+        return
+    log_line("controller-models-warm", seconds={k: round(v, 2) for k, v in took.items()})

@@ -47,6 +47,19 @@ def test_held_assets_are_the_ones_a_device_may_have_moved_and_nobody_undid() -> 
     assert commanded_assets(db, "sewage", lambda who: who == CONTROLLER) == {}
 
 
+def test_a_protection_whose_undo_waits_stays_held_until_a_later_reintegration_releases_it() -> None:
+    gate = {**_answer("orifice:OR1", ok=True), "answer": "acked"}
+    close = {"sector": "sewage", "asset": "orifice:OR1", "actuator": "orifice:OR1/gate", "action": "close"}
+    events = [(CONTROLLER, "isolation-applied", {"proposal": 1, "protected": [gate, _answer("pump:P5", ok=True)]}),
+              (CONTROLLER, "reintegrated", {"proposal": 1, "unprotected": [],
+                                            "held": [{**close, "of": "protection", "held_by": [3]},
+                                                     {**close, "asset": "pump:P7", "of": "plan", "held_by": [3]}]})]
+    assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {
+        "orifice:OR1": "orifice:OR1/gate open (isolation 1)"}
+    events.append((CONTROLLER, "reintegrated", {"proposal": 3, "released": [{**close, "from": 1, "ok": True}]}))
+    assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {}
+
+
 def test_a_sensor_belongs_to_the_asset_before_its_last_slash() -> None:
     assert sensor_asset("orifice:OR1/opening") == "orifice:OR1"
     assert sensor_asset("switch-1/route/state") == "switch-1/route"
