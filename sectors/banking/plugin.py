@@ -58,9 +58,9 @@ PLUGIN = SectorPlugin(
         DevNode("switch-1", "banking", "payment-switch", 5, ("dc-primary",)),
         DevNode("atm-cluster-1", "banking", "atm-cluster", 2, ("feeder-1",)),
     ),
-    report_period_s=60,
+    report_period_s=30,  # bank systems' monitoring every 30 s (issue 16: ≤ 60 s)
     open_twin=_open,
-    training=TrainingPlan(2880, 1, "2 days of minutes (<1 ms each): the daily transaction curve"),
+    training=TrainingPlan(5760, 1, "2 days of 30-second rows (<1 ms each): the daily transaction curve"),
     responses="controller._responses_banking",
     twin_type="sectors.banking.twin:BankingTwin",
     service_level=_service,

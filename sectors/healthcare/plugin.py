@@ -69,9 +69,9 @@ PLUGIN = SectorPlugin(
         DevNode("clinic-1", "healthcare", "clinic", 3, ("feeder-4",)),
         DevNode("ambulance-hub", "healthcare", "dispatch", 5, ("feeder-1",)),
     ),
-    report_period_s=60,
+    report_period_s=30,  # hospital systems every 30 s (issue 16: ≤ 60 s): an MCI declared is on both boards within it
     open_twin=_open,
-    training=TrainingPlan(10080, 1, "7 days of minutes (~1 ms each): arrivals are a Poisson count of a "
+    training=TrainingPlan(20160, 1, "7 days of 30-second rows (~1 ms each): arrivals are a Poisson count of a "
                           "few an hour, and a shorter run both sets their limits by a few lucky "
                           "hours and lets the detector learn chance correlations between "
                           "hospitals that have nothing to do with each other"),
