@@ -43,8 +43,9 @@ build/.built: install $(wildcard contracts/*.sol contracts/*/*.sol) foundry.toml
 # The city on one machine (chain, consortium, six twins, 4 oracles a sector, the controller), then the
 # storm-day scenario with its live view and KPI report. The city keeps running afterwards so that
 # `qeaims audit events` / `qeaims audit verify` work on the result; `qeaims down` stops it.
-# QEAIMS_SPEED sets the twins' speed (simulated seconds per second).
-QEAIMS_SPEED ?= 30
+# QEAIMS_SPEED sets the twins' speed (simulated seconds per second); 15 is what two cores keep up with
+# (qeaims/commands/up_cmd.py: CITY_SPEED says why).
+QEAIMS_SPEED ?= 15
 demo: install build/.built
 	$(BIN)/qeaims up --speed $(QEAIMS_SPEED)
 	$(BIN)/qeaims scenario run storm-day
