@@ -61,8 +61,13 @@ def build_sensors() -> tuple[SensorSpec, ...]:
     return (*link_specs, *od_specs)
 
 
-def od_times(world: Any, speeds: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Quickest-route time (s) per monitored OD over link travel times; closed links skipped.
+def od_times(world: Any, speeds: Mapping[str, float] | None = None, blocked: Collection[str] = ()) -> dict[str, float]:
+    """Quickest-route time (s) per monitored OD over link travel times; closed and ``blocked`` links skipped.
+
+    A link where a stopped vehicle blocks the lane is routed around, as a navigation service does
+    once the crash is reported: judged by its probes' speed alone, a blocked street that drivers
+    have already left reads its free-flow speed (nobody is on it to be slow), and the quickest
+    route would run straight through the crash.
 
     ``speeds`` (link name → m/s) are the speeds a navigation service would route by: its probes'
     speeds over the last minutes (`~.twin.TransportTwin` passes the loops' means over
@@ -71,7 +76,7 @@ def od_times(world: Any, speeds: Mapping[str, float] | None = None) -> dict[str,
     n = len(world.NODES)
     cost = np.zeros((n, n))
     for link in world.LINKS:
-        if link.capacity_in > 0:
+        if link.capacity_in > 0 and link.name not in blocked:
             speed = float(link.speed) if speeds is None else speeds.get(link.name, float(link.speed))
             cost[link.start_node.id, link.end_node.id] = link.length / max(speed, link.u / 100)
     dist = dijkstra(csr_matrix(cost), directed=True)
@@ -106,7 +111,7 @@ def sample_all(
         speed, density = (means or {}).get(link.name, (float(link.speed), float(link.density)))
         values[f"{asset}/speed_kmh"] = speed * 3.6
         values[f"{asset}/density_veh_km"] = density * 1000.0
-    for asset, seconds in od_times(world, nav_speeds).items():
+    for asset, seconds in od_times(world, nav_speeds, blocked).items():
         values[f"{asset}/travel_time_s"] = seconds
     return [
         Reading(

@@ -22,6 +22,7 @@ command, which really acts while its link's flow sensor is frozen. :attr:`events
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ from .network import east_west as _east_west
 from .network import free_flow_time as _free_time
 from .sensors import SensorSpec, build_sensors, od_times, sample_all
 
-__all__ = ["ALL_WAY_STOP_VEH_S", "CAD_DELAY_S", "DEFAULT_START", "LANE_BLOCKING", "NAV_WINDOW_S", "ProbeSpeeds", "STEP_S", "TransportService", "TransportTwin"]
+__all__ = ["ALL_WAY_STOP_VEH_S", "CAD_DELAY_S", "DEFAULT_START", "LANE_BLOCKING", "NAV_WINDOW_S", "STEP_S", "ProbeSpeeds", "TransportService", "TransportTwin"]
 
 DEFAULT_START = datetime(2025, 1, 6, 7, 0, tzinfo=UTC)
 """A Monday, 07:00: the morning peak, when a road incident matters."""
@@ -220,6 +221,16 @@ class TransportTwin:
                                  nav_speeds=self._probes.speeds())
         self.attacks.record(self._truth)
 
+    def copy_for_trial(self) -> TransportTwin:
+        """A deep copy to try commands on, without the baseline day: half the cost to copy and to step.
+        Its `service` then compares with free-flow times (what a trial scores by, delayed trips, is
+        the copy's own either way)."""
+        base, self._base = self._base, None
+        try:
+            return copy.deepcopy(self)
+        finally:
+            self._base = base
+
     def blocked_lanes(self) -> set[str]:
         """Links where a stopped vehicle blocks the lane: an incident of :data:`LANE_BLOCKING` severity or more."""
         return {parse_asset_id(t)[1] for t, (k, share) in self.faults.items()
@@ -244,7 +255,7 @@ class TransportTwin:
 
     def service(self) -> TransportService:
         """Travel-time impact against the baseline day, and the cars delayed, unserved or waiting."""
-        times = od_times(self._world, self._probes.speeds())
+        times = od_times(self._world, self._probes.speeds(), self.blocked_lanes())
         base = od_times(self._base, self._base_probes.speeds()) if self._base is not None else dict(self._free_flow)
         ratio = sum(times[k] / base[k] for k in times) / len(times)
         done = _completed(self._world)

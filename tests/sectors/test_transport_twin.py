@@ -12,6 +12,7 @@ import pytest
 from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
 from sectors._twin import InvalidAttack, InvalidCommand, InvalidFault, UnknownAsset
 from sectors.transportation import TransportTwin
+from sectors.transportation.sensors import od_times
 
 OD = "od:n10-n13/travel_time_s"
 CORRIDOR = "n11-n12"
@@ -176,3 +177,20 @@ def test_a_day_long_world_keeps_no_trajectories() -> None:
     finished = [v for v in twin._world.VEHICLES.values() if v.state == "end"]
     assert finished and all(not v.log_t for v in finished)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 400 * 1024  # KiB: well under 400 MB an hour
+
+
+def test_a_blocked_street_is_routed_around_even_when_nobody_is_on_it() -> None:
+    """Judged by probe speeds alone, a crash site that drivers have left reads free flow: the quickest
+    route would run through it (and the automation-off day looked better than the managed one)."""
+    twin = TransportTwin(duration_h=1, baseline=False)
+    run(twin, 2)
+    world = twin._world
+    free = od_times(world, {link.name: float(link.u) for link in world.LINKS})
+    around = od_times(world, {link.name: float(link.u) for link in world.LINKS}, blocked={CORRIDOR})
+    assert free[OD.split("/")[0]] == pytest.approx(1500 / (50 / 3.6))  # three blocks straight through
+    assert around[OD.split("/")[0]] > free[OD.split("/")[0]] + 60  # a detour of two blocks more
+    twin.inject_fault(FaultKind.INCIDENT, f"link:{CORRIDOR}", severity=0.9)
+    assert twin.blocked_lanes() == {CORRIDOR}
+    rows = run(twin, 3)
+    assert rows[-1][OD] > free[OD.split("/")[0]] + 60
+    assert rows[-1][f"link:{CORRIDOR}/stopped_vehicle"] == 1.0
