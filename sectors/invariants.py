@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Invariants", "LevelControlledPump", "Violation", "WellBalance", "Window"]
+__all__ = ["Invariants", "LevelControlledPump", "StationPower", "Violation", "WellBalance", "Window"]
 
 Window = Mapping[str, NDArray[np.float64]]
 """Sensor id → its recent values, oldest first (one value per report period, the newest last)."""
@@ -112,6 +112,43 @@ class WellBalance:
 
 
 @dataclass(frozen=True)
+class StationPower:
+    """A pumping station's power meter, read as a witness of which pumps' motors turn.
+
+    The meter is a device apart from the pumps' run contacts and flow meters (the motor control
+    centre's), so a pump its run contact and flow meter report stopped, while the meter draws what
+    the running pumps alone cannot explain, may have been reported stopped falsely. The meter never
+    decides alone: it only lets a stop that it corroborates be named sooner
+    (`LevelControlledPump.corroborated_rows`); one that it contradicts waits for the full
+    `LevelControlledPump.off_rows`, when the mass balance has seen enough to say which instrument lies.
+    """
+
+    sensor: str
+    aux_kw: float  # the station's own load while powered
+    running_kw: float  # a turning motor's draw at no flow
+    kw_per_m3s: float  # and per m³/s it lifts
+    pumps: tuple[str, ...]  # every pump on the meter (asset ids)
+
+    def unexplained(self, window: Window, without: str, rows: int) -> NDArray[np.float64] | None:
+        """Per row of the last `rows`, the draw the station's load and the *other* pumps reported
+        running do not explain (None if an instrument is missing or not finite)."""
+        measured = window.get(self.sensor)
+        if measured is None or len(measured) < rows:
+            return None
+        expected = np.full(rows, self.aux_kw)
+        for pump in self.pumps:
+            if pump == without:
+                continue
+            status, flow = window.get(f"{pump}/status"), window.get(f"{pump}/flow_m3s")
+            if status is None or flow is None:
+                return None
+            on = np.asarray(status[-rows:], dtype=np.float64) > 0.5
+            expected = expected + on * (self.running_kw + self.kw_per_m3s * np.asarray(flow[-rows:], dtype=np.float64))
+        out = np.asarray(measured[-rows:], dtype=np.float64) - expected
+        return out if bool(np.all(np.isfinite(out))) else None
+
+
+@dataclass(frozen=True)
 class LevelControlledPump:
     """A pump its controller runs by a level with hysteresis, and the two rules that follow from it.
 
@@ -120,13 +157,15 @@ class LevelControlledPump:
     (start above), a water tank draining (start below). So a pump that is off (run contact open
     *and* no flow):
 
-    - for two rows while the level has stood `margin_m` past its start level has failed (the
-      controller scanned in between and would have started it);
-    - for two rows after it ran, although the level has not come within `stop_margin_m` of its
-      stop level since, has failed: nothing in automatic control stops it there.
+    - for `off_rows` rows while the level has stood `margin_m` past its start level has failed
+      (the controller scanned in between and would have started it);
+    - for `off_rows` rows after it ran, although the level has not come within `stop_margin_m`
+      of its stop level since, has failed: nothing in automatic control stops it there.
 
-    Two rows off, not one: a running pump falsely reported stopped shows in the balance only once
-    a whole row has passed with its flow missing from the metered outflow.
+    Several rows off, not one: a running pump falsely reported stopped shows in the balance only
+    once enough of its flow has gone missing from the metered outflow (two minute rows; four rows
+    at 30 s). A station `power` meter that shows the motor drawing nothing corroborates the stop,
+    and `corroborated_rows` then suffice (`StationPower`).
 
     With a `balance`, a broken rule counts only if the level agrees with the metered flows;
     otherwise the level (or a flow meter) is what is wrong. `margin_m` should exceed what the
@@ -146,30 +185,48 @@ class LevelControlledPump:
     stop_margin_m: float
     flow_eps: float = 1e-4  # below this (m³/s) a pump is not pumping
     balance: WellBalance | None = None
+    off_rows: int = 2  # rows a pump must be reported off before a rule may call it failed
+    power: StationPower | None = None
+    corroborated_rows: int = 2  # fewer rows suffice when the power meter shows its motor not turning
+
+    def _rows_needed(self, window: Window) -> tuple[int, bool]:
+        """How many rows off make a failure here, and whether the power meter corroborated the stop."""
+        if self.power is None:
+            return self.off_rows, False
+        extra = self.power.unexplained(window, self.pump, self.corroborated_rows)
+        if extra is None or bool(np.any(extra > self.power.running_kw / 2)):
+            return self.off_rows, False  # no witness, or a motor turns that nothing reported: wait
+        return min(self.corroborated_rows, self.off_rows), True
 
     def check(self, window: Window) -> list[Violation]:
         level = window.get(self.level)
         status, flow = window.get(f"{self.pump}/status"), window.get(f"{self.pump}/flow_m3s")
-        if level is None or status is None or flow is None or len(level) < 3:
+        if level is None or status is None or flow is None:
+            return []
+        rows, witnessed = self._rows_needed(window)
+        if len(level) < rows + 1 or not bool(np.all(np.isfinite(np.asarray(level[-rows:], dtype=np.float64)))):
             return []
         off = (np.asarray(status) <= 0.5) & (np.abs(np.asarray(flow)) <= self.flow_eps)
-        if not (off[-1] and off[-2]):
-            return []  # running, or reported stopped in this row only: a second row shows whether the level agrees
+        if not bool(np.all(off[-rows:])):
+            return []  # running, or not reported stopped long enough for the level (or meter) to agree
         sign = 1.0 if self.rising else -1.0  # in "demand" terms, larger calls for the pump
         demand = sign * np.asarray(level, dtype=np.float64)
         past = "above" if self.rising else "below"
         message = ""
-        if float(demand[-2:].min()) >= sign * self.start_m + self.margin_m:
+        if float(demand[-rows:].min()) >= sign * self.start_m + self.margin_m:
             message = (f"{self.pump} is off while {self.level} has stood at {level[-1]:.2f} m, {past} its start "
-                       f"level {self.start_m:.2f} m, for two rows")
+                       f"level {self.start_m:.2f} m, for {rows} rows")
         else:
-            ran = np.flatnonzero(~off[:-2])
+            ran = np.flatnonzero(~off[:-rows])
             if ran.size and float(demand[int(ran[-1]):].min()) > sign * self.stop_m + self.stop_margin_m:
                 message = (f"{self.pump} stopped with {self.level} at {level[-1]:.2f} m and stays off; the level "
                            f"has not come back to its stop level {self.stop_m:.2f} m since it last ran")
         if not message:
             return []
         reads: tuple[str, ...] = (self.level, f"{self.pump}/flow_m3s")
+        if witnessed and self.power is not None:
+            reads = (*reads, self.power.sensor)
+            message += " (its motor draws nothing on the station's meter)"
         if self.balance is not None:
             reads = tuple(dict.fromkeys((*reads, *self.balance.sensors())))
             why = self.balance.broken(window)

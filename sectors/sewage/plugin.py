@@ -109,9 +109,11 @@ PLUGIN = SectorPlugin(
         DevNode("wwtp-1", "sewage", "treatment-plant", 4, ("feeder-2",)),
         DevNode("outfall-1", "sewage", "outfall", 2),
     ),
-    report_period_s=60,  # SCADA's minute; the pump rules (`sectors.sewage.rules`) name a failed pump in a row
+    # SCADA polls every 30 s, as the PLC scans (issue 16: ≤ 60 s); the pump rules (`sectors.sewage.rules`,
+    # whose ROW_S this is) name a failed pump within two rows
+    report_period_s=30,
     open_twin=_open,
-    training=TrainingPlan(17280, 1, "3 runs of 12 days, a row a minute (~0.5 ms each): dry-weather cycles and rain "
+    training=TrainingPlan(34560, 1, "3 runs of 12 days, a row every 30 s (~0.5 ms each): dry-weather cycles and rain "
                           "episodes from drizzle to a 45 mm/h cloudburst (rain is weather, not a fault); "
                           "the CSO's totalised spill enters as its increments",
                           inputs=_weather, counters=("volume_m3",), detector="mset",
@@ -129,19 +131,22 @@ PLUGIN = SectorPlugin(
     fault_patterns=((r"(pump:.+|station:.+)", F.PUMP_FAILURE), (r"conduit:.+", F.BLOCKAGE)),
     crew_travel_s=2700, crew_repair_s=4 * 3600,
     fault_cases=(
-        # dry weather: P1 starts at a wet-well level of 1.8 m, about 5 h in; a pump that fails while
-        # idle changes nothing until then, and the wet well then rises ~0.003 m a minute
-        FaultCase(F.PUMP_FAILURE, "pump:P1", warm_rows=280, max_rows=180),
-        FaultCase(F.PUMP_FAILURE, "station:PS1", warm_rows=280, max_rows=180),
+        # (rows are 30 s) dry weather: P1 starts at a wet-well level of 1.8 m, about 5 h in; a pump that
+        # fails while idle changes nothing until then, and the wet well then rises ~0.003 m a minute
+        FaultCase(F.PUMP_FAILURE, "pump:P1", warm_rows=560, max_rows=360),
+        FaultCase(F.PUMP_FAILURE, "station:PS1", warm_rows=560, max_rows=360),
         FaultCase(F.BLOCKAGE, "conduit:C1", 1.0),
         FaultCase(F.BLOCKAGE, "conduit:C3", 1.0),
         # a storm is weather: inflow, wet well and CSO spill rise, and nothing may be voted out
-        FaultCase(None, rain_mm_h=25.0, max_rows=180),
-        FaultCase(None, rain_mm_h=40.0, max_rows=180),
+        FaultCase(None, rain_mm_h=25.0, max_rows=360),
+        FaultCase(None, rain_mm_h=40.0, max_rows=360),
         # the duty pump fails 40 minutes into a storm (the storm-day scenario); both pumps were running
-        FaultCase(F.PUMP_FAILURE, "pump:P1", rain_mm_h=25.0, warm_rows=40, max_rows=120),
+        FaultCase(F.PUMP_FAILURE, "pump:P1", rain_mm_h=25.0, warm_rows=80, max_rows=240),
         # the wet-well level falsified 1 m high in dry weather: it calls for an idle, healthy pump
-        FaultCase(AttackKind.BIAS, "storage:WW/level_m", 1.0, warm_rows=200, max_rows=30),
+        # watched while the step is in the oracle's 32-row window: once it has left, the level is
+        # self-consistent again, and only the quarantine its intrusion verdicts won keeps the idle pump
+        # from being voted out (no chain here to quarantine it: tests/oracles/test_voting_physics.py)
+        FaultCase(AttackKind.BIAS, "storage:WW/level_m", 1.0, warm_rows=400, max_rows=30),
     ),
     scenario=(ScenarioFault(900, F.PUMP_FAILURE, "pump:P1"),),
     scenario_settle_s=3600,

@@ -8,38 +8,53 @@ it only when the level has fallen to its stop level. So, read off the SCADA rows
 - a pump that was running and has been off for two rows, although the level has not fallen to
   its stop level since, has failed: nothing in automatic control stops it there.
 
+The station's power meter (`sectors.invariants.StationPower`) is the third witness: a stop it
+corroborates (the motor draws nothing) is named after two rows, one it contradicts or cannot
+judge after `OFF_ROWS`, when the balance has seen enough of a missing flow to tell.
+
 Both are checked against the wet well's mass balance (inflow through the trunk sewer C4, outflow
 through the two pumps, 150 m² of plan area in ``network.inp``): a falsified level, or a running
 pump reported stopped, breaks it and is called what it is, an instrument to distrust.
 
 The rules are `sectors.invariants.LevelControlledPump`'s. The margins (`MARGIN_M` above a start
-level, `STOP_MARGIN_M` above a stop level) hold them clear of the PLC's one-minute scan and of a
+level, `STOP_MARGIN_M` above a stop level) hold them clear of the PLC's 30-second scan and of a
 storm refilling the well between a stop and the next sample; `MARGIN_M` exceeds what the balance
 lets a quiet well's level drift unseen, so no falsified level calls for an idle healthy pump.
 """
 
 from __future__ import annotations
 
-from sectors.invariants import LevelControlledPump, Violation, WellBalance, Window
+from sectors.invariants import LevelControlledPump, StationPower, Violation, WellBalance, Window
 
-from .network import CONDUITS, WET_WELL, AssetKind, asset_id
-from .station import PLC_PERIOD_S, RULES
+from .network import CONDUITS, STATION, WET_WELL, AssetKind, asset_id
+from .sensors import AUX_KW, KW_PER_M3S, RUNNING_KW
+from .station import RULES
 
-__all__ = ["BALANCE", "LEVEL", "MARGIN_M", "PUMPS", "STOP_MARGIN_M", "WET_WELL_AREA_M2", "invariants"]
+__all__ = ["BALANCE", "LEVEL", "MARGIN_M", "OFF_ROWS", "POWER", "PUMPS", "ROW_S", "STOP_MARGIN_M", "WET_WELL_AREA_M2", "invariants"]
 
 MARGIN_M = 0.15
 """Above a start level by this much for two rows, an idle pump has failed: the PLC scanned in between."""
 STOP_MARGIN_M = 0.4
 """A pump that stopped while the well never fell within this much of its stop level has failed."""
+ROW_S = 30
+"""SCADA's row spacing (the plug-in's ``report_period_s``), the balance's time step."""
 WET_WELL_AREA_M2 = 150.0
 """The wet well's plan area (``network.inp`` [STORAGE] WW: FUNCTIONAL, constant 150)."""
 LEVEL = f"{asset_id(AssetKind.STORAGE, WET_WELL)}/level_m"
 _PUMP_IDS = tuple(asset_id(AssetKind.PUMP, pump) for pump in RULES)
 BALANCE = WellBalance(LEVEL, inflows=(f"{asset_id(AssetKind.CONDUIT, CONDUITS[3])}/flow_m3s",),
                       outflows=tuple(f"{p}/flow_m3s" for p in _PUMP_IDS), statuses=tuple(f"{p}/status" for p in _PUMP_IDS),
-                      area_m2=WET_WELL_AREA_M2, row_s=PLC_PERIOD_S)
+                      area_m2=WET_WELL_AREA_M2, row_s=ROW_S, row_m=0.04, per_change_m=0.04)
+"""Per-row tolerances for 30-second rows: over weeks of the twin's weather the largest normal residual
+was 0.017 m in a row (0.034 m in a row where a pump started or stopped), where a running pump's flow
+missing from the meters moves the level ~0.07 m a row; at minute rows it was 0.1 m a row."""
+POWER = StationPower(f"{asset_id(AssetKind.STATION, STATION)}/power_kw", AUX_KW, RUNNING_KW, KW_PER_M3S, _PUMP_IDS)
+OFF_ROWS = 4
+"""Rows a pump must be reported off, uncorroborated, before it is called failed: two minutes, which a
+running pump's missing flow needs to break the balance (two 30-second rows did not)."""
 PUMPS = tuple(LevelControlledPump(pid, LEVEL, rule.start_m, rule.stop_m, rising=True, margin_m=MARGIN_M,
-                                  stop_margin_m=STOP_MARGIN_M, balance=BALANCE)
+                                  stop_margin_m=STOP_MARGIN_M, balance=BALANCE, off_rows=OFF_ROWS, power=POWER,
+                                  corroborated_rows=2)
               for pid, rule in zip(_PUMP_IDS, RULES.values(), strict=True))
 
 

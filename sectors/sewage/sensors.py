@@ -3,7 +3,9 @@
 Instruments are the ones a utility fits at a lift-station catchment: a rain gauge, level
 transducers in the wet well and storm tank and in the CSO chamber, a flow meter and a run contact
 on each pump, flow meters on the trunk sewers and the diversion, and at the CSO outfall a spill
-flow meter plus the totalised spill volume (what a regulator asks for). Sensor ids are
+flow meter plus the totalised spill volume (what a regulator asks for), and the station's power
+meter (`station:PS1/power_kw`, the motor control centre's: a device apart from the pumps' run
+contacts and flow meters, which the pump rules weigh them against). Sensor ids are
 ``<asset id>/<quantity>``; values are SI (m, m³/s, m³) except rain in mm/h, the unit gauges report.
 """
 
@@ -23,13 +25,22 @@ from .network import (
     DUTY_PUMP,
     RAIN_GAUGE,
     STANDBY_PUMP,
+    STATION,
     STORM_TANK,
     WET_WELL,
     AssetKind,
     asset_id,
 )
 
-__all__ = ["SensorSpec", "build_sensors", "full_flow_m3s", "sample"]
+__all__ = ["AUX_KW", "KW_PER_M3S", "RUNNING_KW", "SensorSpec", "build_sensors", "full_flow_m3s", "sample"]
+
+AUX_KW = 3.0
+"""The station's own load (controls, ventilation, lighting) while it has power."""
+RUNNING_KW = 12.0
+"""What a running pump's motor draws whatever it pumps (magnetising and mechanical losses)."""
+KW_PER_M3S = 9.81 * 6.0 / 0.65
+"""And per m³/s it lifts: ρ·g·H/η at the lift's ~6 m design head and 65 % wire-to-water efficiency
+(≈ 40 kW for a pump at 0.45 m³/s)."""
 
 MANNING_N = 0.013
 # name -> (diameter m, slope m/m), as in network.inp ([XSECTIONS], inverts and offsets over length)
@@ -85,11 +96,26 @@ def build_sensors() -> tuple[SensorSpec, ...]:
         _spec(AssetKind.ORIFICE, DIVERSION, "opening", "fraction"),
         _spec(AssetKind.OUTFALL, CSO_OUTFALL, "flow_m3s", "m3/s"),
         _spec(AssetKind.OUTFALL, CSO_OUTFALL, "volume_m3", "m3"),
+        _spec(AssetKind.STATION, STATION, "power_kw", "kW"),
     ]
     return tuple(specs)
 
 
-def _value(spec: SensorSpec, nodes: Any, links: Any, gauge: Any) -> float:
+def _station_power(links: Any, powered: bool) -> float:
+    """The station's power meter: its own load, plus each pump whose motor turns."""
+    if not powered:
+        return 0.0
+    total = AUX_KW
+    for pump in (DUTY_PUMP, STANDBY_PUMP):
+        link = links[pump]
+        if float(link.current_setting) > 0.0 and float(link.flow) > 1e-6:
+            total += RUNNING_KW + KW_PER_M3S * float(link.flow)
+    return total
+
+
+def _value(spec: SensorSpec, nodes: Any, links: Any, gauge: Any, powered: bool) -> float:
+    if spec.kind is AssetKind.STATION:
+        return _station_power(links, powered)
     if spec.kind is AssetKind.RAINGAGE:
         return float(gauge.rainfall)
     if spec.kind in (AssetKind.STORAGE, AssetKind.JUNCTION):
@@ -105,14 +131,15 @@ def _value(spec: SensorSpec, nodes: Any, links: Any, gauge: Any) -> float:
     return float(link.flow)
 
 
-def sample(spec: SensorSpec, nodes: Any, links: Any, gauge: Any, at: datetime) -> Reading:
-    """The true value of ``spec`` in the engine's current state, as a Reading stamped ``at``."""
+def sample(spec: SensorSpec, nodes: Any, links: Any, gauge: Any, at: datetime, *, powered: bool = True) -> Reading:
+    """The true value of ``spec`` in the engine's current state, as a Reading stamped ``at``
+    (``powered``: whether the station has its power supply)."""
     return Reading(
         sector=Sector.SEWAGE,
         asset_id=spec.asset_id,
         sensor_id=spec.sensor_id,
         quantity=spec.quantity,
         unit=spec.unit,
-        value=_value(spec, nodes, links, gauge),
+        value=_value(spec, nodes, links, gauge, powered),
         timestamp=at,
     )

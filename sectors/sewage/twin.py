@@ -52,9 +52,11 @@ from .network import (
     JUNCTIONS,
     PLANT_OUTFALL,
     RAIN_GAUGE,
+    STATION,
     STORM_TANK,
     WET_WELL,
     AssetKind,
+    asset_id,
     parse_asset_id,
 )
 from .sensors import SensorSpec, build_sensors, full_flow_m3s, sample
@@ -209,7 +211,9 @@ class SewageTwin:
 
     # -- sensors and service --------------------------------------------------------------------
     def _observe(self) -> None:
-        self._truth = [sample(spec, self._nodes, self._links, self._gauge, self.now) for spec in self.sensors]
+        powered = asset_id(AssetKind.STATION, STATION) not in self.faults
+        self._truth = [sample(spec, self._nodes, self._links, self._gauge, self.now, powered=powered)
+                       for spec in self.sensors]
         self.attacks.record(self._truth)
 
     def readings(self) -> list[Reading]:

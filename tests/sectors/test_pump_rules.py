@@ -2,7 +2,7 @@
 
 The rules are the oracle's fastest evidence of a pump failure and, unchecked, an attacker's
 fastest way to have a healthy lift station voted out of service. So they are tried against the
-states normal operation passes through (weeks of weather at a row a minute), against real
+states normal operation passes through (weeks of weather at SCADA's rows), against real
 failures, and against falsified instruments: a level stepped or ramped up, a running pump
 reported stopped, a one-row spike hiding a real failure. The twin's rows are real (SWMM); only
 the falsifications are written here, as an attacker would write them.
@@ -18,17 +18,24 @@ import pytest
 from core.messages import FaultKind, Sector
 from sectors.invariants import LevelControlledPump, Violation
 from sectors.runner import REPORT_PERIOD_S, open_twin
-from sectors.sewage.rules import BALANCE, LEVEL, MARGIN_M, invariants
+from sectors.sewage.rules import BALANCE, LEVEL, MARGIN_M, OFF_ROWS, invariants
+from sectors.sewage.sensors import KW_PER_M3S, RUNNING_KW
 from sectors.sewage.weather import rain_series
 
 P1 = "pump:P1"
 Rows = dict[str, np.ndarray]
+ROW_S = REPORT_PERIOD_S[Sector.SEWAGE]
+
+
+def m(minutes: float) -> int:
+    """Rows in `minutes` of SCADA's rows (the tests speak in minutes; the rules count rows)."""
+    return int(minutes * 60 // ROW_S)
 
 
 def sewage_rows(rows: int, *, rain: float | None = None, fail_at: int | None = None,
                 weather_seed: int | None = None) -> Rows:
-    """`rows` rows a minute apart of the sewage twin (seed 0), as the oracles receive them."""
-    series = rain_series(np.random.default_rng(weather_seed), rows * 60, step_s=60, dry_start_h=1.0) \
+    """`rows` rows of the sewage twin (seed 0), `ROW_S` apart, as the oracles receive them."""
+    series = rain_series(np.random.default_rng(weather_seed), rows * ROW_S, step_s=ROW_S, dry_start_h=1.0) \
         if weather_seed is not None else []
     history: dict[str, list[float]] = {}
     with open_twin("sewage") as runner:
@@ -39,7 +46,7 @@ def sewage_rows(rows: int, *, rain: float | None = None, fail_at: int | None = N
                 runner.twin.set_rain(series[i])
             if i == fail_at:
                 runner.twin.inject_fault(FaultKind.PUMP_FAILURE, P1)
-            for r in runner.advance(60):
+            for r in runner.advance(ROW_S):
                 history.setdefault(r.sensor_id, []).append(r.value)
     return {k: np.array(v) for k, v in history.items()}
 
@@ -55,12 +62,12 @@ def faults_between(rows: Rows, start: int, stop: int) -> list[tuple[int, str]]:
 
 @pytest.fixture(scope="module")
 def dry() -> Rows:
-    return sewage_rows(420)  # P1 first starts about five hours in
+    return sewage_rows(m(420))  # P1 first starts about five hours in
 
 
 @pytest.fixture(scope="module")
 def storm() -> Rows:
-    return sewage_rows(90, rain=25.0)
+    return sewage_rows(m(90), rain=25.0)
 
 
 def test_the_balance_runs_at_the_sewage_report_period() -> None:
@@ -69,23 +76,23 @@ def test_the_balance_runs_at_the_sewage_report_period() -> None:
 
 @pytest.mark.parametrize(("rain", "seed"), [(None, None), (25.0, None), (45.0, None), (None, 3), (None, 13)])
 def test_normal_weather_breaks_no_rule(rain: float | None, seed: int | None) -> None:
-    rows = sewage_rows(1500 if seed is not None else 360, rain=rain, weather_seed=seed)
+    rows = sewage_rows(m(1500) if seed is not None else m(360), rain=rain, weather_seed=seed)
     broken = [(i, v.message) for i in range(len(rows[LEVEL])) for v in rule_at(rows, i)]
     assert broken == []
 
 
 def test_a_failed_duty_pump_in_a_storm_is_named_within_two_rows(storm: Rows) -> None:
-    failed = sewage_rows(60, rain=25.0, fail_at=40)
-    assert faults_between(failed, 0, 40) == []
-    found = faults_between(failed, 40, 60)
-    assert found and found[0][0] <= 41 and found[0][1] == P1, found
+    failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
+    assert faults_between(failed, 0, m(40)) == []
+    found = faults_between(failed, m(40), m(60))
+    assert found and found[0][0] <= m(40) + 1 and found[0][1] == P1, found
 
 
 def test_a_pump_failed_while_idle_is_named_once_the_level_calls_for_it() -> None:
-    failed = sewage_rows(420, fail_at=200)
+    failed = sewage_rows(m(420), fail_at=m(200))
     level = failed[LEVEL]
     called = int(np.argmax(level >= 1.8 + MARGIN_M))  # the first row past start + margin
-    found = faults_between(failed, 200, 420)
+    found = faults_between(failed, m(200), m(420))
     assert found and called <= found[0][0] <= called + 2 and found[0][1] == P1, (called, found)
 
 
@@ -96,7 +103,7 @@ def _level_step(metres: float, at: int) -> Spoof:
     def spoof(rows: Rows) -> Rows:
         out = dict(rows)
         out[LEVEL] = rows[LEVEL].copy()
-        out[LEVEL][at:] += metres
+        out[LEVEL][m(at):] += metres
         return out
     return spoof
 
@@ -105,7 +112,7 @@ def _level_ramp(m_per_h: float, at: int) -> Spoof:
     def spoof(rows: Rows) -> Rows:
         out = dict(rows)
         out[LEVEL] = rows[LEVEL].copy()
-        out[LEVEL][at:] += m_per_h / 60.0 * np.arange(1, len(rows[LEVEL]) - at + 1)
+        out[LEVEL][m(at):] += m_per_h * ROW_S / 3600.0 * np.arange(1, len(rows[LEVEL]) - m(at) + 1)
         return out
     return spoof
 
@@ -118,9 +125,9 @@ def test_a_falsified_level_fails_no_idle_pump_while_the_window_shows_it(dry: Row
     the intrusion verdicts raised meanwhile have had the level quarantined, and a physics fault
     resting on a quarantined instrument is moot (`tests/oracles/test_voting_physics.py`)."""
     first_start = int(np.argmax(dry[f"{P1}/status"] > 0.5))
-    assert first_start > 275, "P1 must still be idle (healthy) while the falsification is watched"
+    watched = range(m(210), m(240) + 31)  # until the falsification's first row leaves the window
+    assert first_start > watched.stop, "P1 must still be idle (healthy) while the falsification is watched"
     spoofed = spoof(dry)
-    watched = range(210, 240 + 31)  # until the falsification's first row leaves the window
     assert faults_between(spoofed, watched.start, watched.stop) == []
     distrusted = [v for i in watched for v in rule_at(spoofed, i) if not v.fault]
     # a falsified level high enough to call for the pump is named as an instrument to distrust
@@ -129,22 +136,22 @@ def test_a_falsified_level_fails_no_idle_pump_while_the_window_shows_it(dry: Row
 
 
 def test_a_running_pump_reported_stopped_is_not_a_failure(storm: Rows) -> None:
-    assert storm[f"{P1}/status"][40:].min() > 0.5, "P1 must be running in the storm"
+    assert storm[f"{P1}/status"][m(40):].min() > 0.5, "P1 must be running in the storm"
     spoofed = dict(storm)
     for q in ("status", "flow_m3s"):
         spoofed[f"{P1}/{q}"] = storm[f"{P1}/{q}"].copy()
-        spoofed[f"{P1}/{q}"][40:] = 0.0
-    assert faults_between(spoofed, 40, 70) == []
-    assert any(not v.fault for i in range(40, 70) for v in rule_at(spoofed, i)), "the contradiction must be named"
+        spoofed[f"{P1}/{q}"][m(40):] = 0.0
+    assert faults_between(spoofed, m(40), m(70)) == []
+    assert any(not v.fault for i in range(m(40), m(70)) for v in rule_at(spoofed, i)), "the contradiction must be named"
 
 
 def test_a_one_row_level_spike_does_not_hide_a_real_failure() -> None:
-    failed = sewage_rows(60, rain=25.0, fail_at=40)
+    failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
     spiked = dict(failed)
     spiked[LEVEL] = failed[LEVEL].copy()
-    spiked[LEVEL][38] += 1.2
-    found = faults_between(spiked, 40, 60)
-    assert found and found[0][0] <= 43 and found[0][1] == P1, found
+    spiked[LEVEL][m(40) - 2] += 1.2
+    found = faults_between(spiked, m(40), m(60))
+    assert found and found[0][0] <= m(40) + 3 and found[0][1] == P1, found
 
 
 def test_missing_instruments_break_no_rule() -> None:
@@ -167,3 +174,40 @@ def test_a_draining_tank_calls_for_its_pump() -> None:
     assert [v.asset for v in pump.check(w([5.4, 5.5, 5.5, 5.5], [1, 1, 0, 0]))] == ["pump:335"]  # stopped half-full
     assert pump.check(w([5.4, 5.5, 5.5, 5.5], [1, 1, 1, 0])) == []  # one row off: wait for the second
     assert pump.check(w([5.8, 5.83, 5.8, 5.8], [1, 1, 0, 0])) == []  # stopped full, as the control does
+
+
+# --- the station's power meter: a witness that only ever speeds a named failure up -------------
+
+POWER = "station:PS1/power_kw"
+
+
+def test_a_stop_the_power_meter_corroborates_is_named_in_two_rows() -> None:
+    failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
+    [(row, violation)] = [(i, v) for i in range(m(40), m(40) + 3) for v in rule_at(failed, i) if v.fault][:1]
+    assert row <= m(40) + 1 and violation.asset == P1 and POWER in violation.reads
+    assert "draws nothing" in violation.message
+
+
+def test_a_meter_falsified_to_show_the_motor_turning_only_delays_a_real_failure() -> None:
+    """The attacker who hides a failed pump behind a power reading gains two rows, not the failure."""
+    failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
+    hidden = dict(failed)
+    hidden[POWER] = failed[POWER] + 45.0
+    found = faults_between(hidden, m(40), m(60))
+    assert found and found[0][0] == m(40) + OFF_ROWS - 1 and found[0][1] == P1, found
+
+
+def test_a_running_pump_reported_stopped_on_every_witness_is_still_not_a_failure(storm: Rows) -> None:
+    """Run contact, flow meter and power meter falsified alike: the level keeps falling as a running
+    pump makes it fall, and the balance names the contradiction within the two rows."""
+    running = storm[f"{P1}/status"][m(40):] > 0.5
+    assert running.all()
+    spoofed = dict(storm)
+    draw = RUNNING_KW + KW_PER_M3S * storm[f"{P1}/flow_m3s"]  # what P1's motor adds to the meter
+    for q in ("status", "flow_m3s"):
+        spoofed[f"{P1}/{q}"] = storm[f"{P1}/{q}"].copy()
+        spoofed[f"{P1}/{q}"][m(40):] = 0.0
+    spoofed[POWER] = storm[POWER].copy()
+    spoofed[POWER][m(40):] -= draw[m(40):]
+    assert faults_between(spoofed, m(40), m(70)) == []
+    assert any(not v.fault for i in range(m(40), m(40) + 2) for v in rule_at(spoofed, i))
