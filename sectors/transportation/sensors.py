@@ -111,7 +111,11 @@ def sample_all(
         speed, density = (means or {}).get(link.name, (float(link.speed), float(link.density)))
         values[f"{asset}/speed_kmh"] = speed * 3.6
         values[f"{asset}/density_veh_km"] = density * 1000.0
-    for asset, seconds in od_times(world, nav_speeds, blocked).items():
+    # the travel-time sensors route by probe speeds only: what the city's own navigation feed knows
+    # before anyone tells it of a crash (routing around reported crashes is the service's truth,
+    # `~.twin.TransportTwin.service`); a sensor that jumped with the camera's alarm, in a way no
+    # training day showed, was quarantined as falsified
+    for asset, seconds in od_times(world, nav_speeds).items():
         values[f"{asset}/travel_time_s"] = seconds
     return [
         Reading(

@@ -186,3 +186,31 @@ def test_single_sensor_reconstructions_match_scoring_each_trial_row(detector: st
         expected.append(float(np.median(model.detector.score(trial).reshape(len(tail), len(grid)).min(axis=1))))
     assert _reconstructed(model, tail, list(range(len(SENSORS))), grid) == pytest.approx(expected, rel=1e-9)
     assert int(np.argmin(expected)) == 1  # the stepped sensor is the one whose reconstruction helps most
+
+
+def test_reconstructions_are_remembered_per_row_and_the_same_as_computed_afresh() -> None:
+    """A row is reconstructed once per detector (it recurs in the next rows' windows), with the answer
+    a fresh computation gives: per column, the median over the tail of the best score on its grid."""
+    from oracles.detect.calibrate import fit_calibrated
+    from oracles.detect.classify import _reconstructed, value_grid
+    from oracles.detect.models import Mset
+
+    rng = np.random.default_rng(7)
+    normal = rng.normal(size=(300, 6))
+    normal[:, 1] = normal[:, 0] * 2 + rng.normal(scale=0.1, size=300)
+    model = fit_calibrated(normal, detector=Mset(memory=60), target_far=0.01, window=3)
+    grid = value_grid(normal, points=9)
+    rows = rng.normal(size=(5, 6))
+    rows[:, 1] += 4.0  # column 1 off its relation to column 0
+    calls: list[int] = []
+    score = model.detector.score
+    model.detector.score = lambda x: (calls.append(len(x)), score(x))[1]  # type: ignore[method-assign]
+    first = _reconstructed(model, rows[:3], [0, 1, 2], grid)
+    second = _reconstructed(model, rows[1:4], [0, 1, 2], grid)
+    assert sum(calls[:1]) == 3 * 3 * 9 and sum(calls[1:]) == 3 * 9  # only the new row's trials
+    for tail, got in ((rows[:3], first), (rows[1:4], second)):
+        for j, value in zip([0, 1, 2], got, strict=True):
+            trial = np.repeat(tail, 9, axis=0)
+            trial[:, j] = np.tile(grid[:, j], 3)
+            assert value == pytest.approx(float(np.median(score(trial).reshape(3, 9).min(axis=1))))
+    assert int(np.argmin(first)) == 1  # the inconsistent column explains most

@@ -192,5 +192,6 @@ def test_a_blocked_street_is_routed_around_even_when_nobody_is_on_it() -> None:
     twin.inject_fault(FaultKind.INCIDENT, f"link:{CORRIDOR}", severity=0.9)
     assert twin.blocked_lanes() == {CORRIDOR}
     rows = run(twin, 3)
-    assert rows[-1][OD] > free[OD.split("/")[0]] + 60
     assert rows[-1][f"link:{CORRIDOR}/stopped_vehicle"] == 1.0
+    service = twin.service()  # the truth routes around the crash; the probe-fed sensor need not yet
+    assert service.od_travel_time_s[OD.split("/")[0]] > free[OD.split("/")[0]] + 60
