@@ -15,6 +15,7 @@ run the default training plans (what the oracles load) through those conditions:
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -250,14 +251,11 @@ def test_a_spoofed_sensor_is_an_intrusion_on_it(model_cache: ModelCache, sector:
 
 # --- review finding 4: a deviation's bar cannot be raised by the deviation itself ------------------
 
-@pytest.mark.xfail(strict=True, reason="review finding 4, not fixed yet")
 def test_a_sustained_sub_threshold_bias_does_not_raise_the_normal_bar() -> None:
     """A sensor biased just under the threshold for the whole window made every row in it "normal" and
     the window's lowest score the bar a deviation is measured above: a later real fault then looked
     wholly explained by one sensor (an INTRUSION, the healthy sensor quarantined, the fault unvoted).
     The window may raise the bar above the training median, but not to the threshold."""
-    from types import SimpleNamespace
-
     threshold, normal_level = 1.0, 0.2
     biased = np.full(33, 0.97)  # every row of the window just under the threshold
 

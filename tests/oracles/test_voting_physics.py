@@ -9,10 +9,16 @@ quarantined sensor does not blind a sector to real faults in the rest.
 
 from __future__ import annotations
 
-import pytest
+import json
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
+from chain.recorder import canonical_payload
+from core.messages import Sector, VerdictKind
+from oracles.detect.features import Finding
 from oracles.node.voting import _quarantined_evidence
-from oracles.sector_model import PHYSICS_NOTE
+from oracles.sector_model import PHYSICS_NOTE, SectorModel
+from sectors.invariants import Violation
 
 
 def _payload(reason: str, *sensors: str) -> dict[str, object]:
@@ -40,16 +46,8 @@ def test_odd_payloads_are_not_moot() -> None:
 
 # --- review finding 1: what a pump rule's verdict rests on, and what it was only checked against ---
 
-def _rule_verdict(violations: list[object], findings: tuple[object, ...] = ()) -> dict[str, object]:
-    """The payload an oracle records for a physics verdict (`SectorModel._physics_verdict`)."""
-    import json
-    from datetime import UTC, datetime
-    from types import SimpleNamespace
-
-    from chain.recorder import canonical_payload
-    from core.messages import Sector, VerdictKind
-    from oracles.sector_model import SectorModel
-
+def _rule_verdict(violations: list[Violation], findings: tuple[Finding, ...] = ()) -> dict[str, object]:
+    """The payload an oracle records for a physics fault (`SectorModel._physics_verdict`)."""
     fake = SimpleNamespace(sector=Sector.SEWAGE, assets={}, model=SimpleNamespace(
         threshold=1.0, detector=SimpleNamespace(label="MSET")))
     v = SectorModel._physics_verdict(fake, violations, 2.0, findings, datetime(2026, 1, 1, tzinfo=UTC),  # type: ignore[arg-type]
@@ -57,13 +55,9 @@ def _rule_verdict(violations: list[object], findings: tuple[object, ...] = ()) -
     return dict(json.loads(canonical_payload({"reason": v.reason, "sensors": list(v.sensors)})))
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1, not fixed yet")
 def test_a_quarantined_balance_instrument_does_not_make_a_pump_fault_moot() -> None:
-    from oracles.detect.features import Finding
-    from sectors.invariants import Violation
-
-    rule = Violation("pump:P1", "pump:P1/status", ("storage:WW/level_m", "pump:P1/flow_m3s"), "P1 is off ...")
-    rule = _with_checked(rule, ("conduit:C4/flow_m3s", "pump:P2/flow_m3s", "station:PS1/power_kw"))
+    rule = Violation("pump:P1", "pump:P1/status", ("storage:WW/level_m", "pump:P1/flow_m3s"), "P1 is off ...",
+                     checked=("conduit:C4/flow_m3s", "pump:P2/flow_m3s", "station:PS1/power_kw"))
     # the quarantined inflow meter also trips a first-pass check: still only context for the rule
     payload = _rule_verdict([rule], (Finding("conduit:C4/flow_m3s", "range", "C4 out of range"),))
     for context in ("conduit:C4/flow_m3s", "pump:P2/flow_m3s", "station:PS1/power_kw"):
@@ -71,7 +65,3 @@ def test_a_quarantined_balance_instrument_does_not_make_a_pump_fault_moot() -> N
     for own in ("storage:WW/level_m", "pump:P1/flow_m3s", "pump:P1/status"):
         assert _quarantined_evidence(payload, {own}) == own
 
-
-def _with_checked(rule: object, checked: tuple[str, ...]) -> object:
-    import dataclasses
-    return dataclasses.replace(rule, checked=checked)  # type: ignore[type-var]

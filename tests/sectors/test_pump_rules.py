@@ -184,7 +184,7 @@ POWER = "station:PS1/power_kw"
 def test_a_stop_the_power_meter_corroborates_is_named_in_two_rows() -> None:
     failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
     [(row, violation)] = [(i, v) for i in range(m(40), m(40) + 3) for v in rule_at(failed, i) if v.fault][:1]
-    assert row <= m(40) + 1 and violation.asset == P1 and POWER in violation.reads
+    assert row <= m(40) + 1 and violation.asset == P1 and POWER in violation.checked
     assert "draws nothing" in violation.message
 
 
@@ -223,7 +223,6 @@ def _first_fault(rows: Rows, start: int, stop: int) -> Violation:
     return next(v for i in range(start, stop) for v in rule_at(rows, i) if v.fault)
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1, not fixed yet")
 def test_a_pump_fault_rests_only_on_the_level_and_the_pumps_own_instruments() -> None:
     """Finding 1: the verdict names (and so is made moot by) only what it rests on; the balance's other
     instruments it was checked against (the C4 inflow, the other pump) are context, so a quarantined
@@ -231,10 +230,9 @@ def test_a_pump_fault_rests_only_on_the_level_and_the_pumps_own_instruments() ->
     failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
     violation = _first_fault(failed, m(40), m(60))
     assert {violation.sensor, *violation.reads} <= OWN, violation.reads
-    assert C4 in getattr(violation, "checked", ()) and "pump:P2/flow_m3s" in violation.checked
+    assert C4 in violation.checked and "pump:P2/flow_m3s" in violation.checked
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1, not fixed yet")
 @pytest.mark.parametrize("bias", [0.05, -0.05])
 def test_a_biased_inflow_meter_gets_no_honest_level_distrusted(bias: float) -> None:
     """Finding 1: a real failure seen through a biased inflow meter breaks the balance; which meter lies
@@ -245,20 +243,17 @@ def test_a_biased_inflow_meter_gets_no_honest_level_distrusted(bias: float) -> N
     seen = [v for i in range(m(40), m(60)) for v in rule_at(biased, i)]
     assert seen, "the broken rule must still be seen"
     for v in seen:
-        suspects = getattr(v, "suspects", (v.sensor,))
-        assert v.fault or (len(suspects) > 1 and C4 in suspects and LEVEL in suspects), v
+        assert v.fault or (len(v.suspects) > 1 and C4 in v.suspects and LEVEL in v.suspects), v
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1, not fixed yet")
 def test_a_level_step_is_still_the_level_alone() -> None:
     """A one-row jump no flow shows is the level's own: it stays the single instrument to distrust."""
     dry = sewage_rows(m(300))
     spoofed = _level_step(1.0, 240)(dry)
     distrusted = [v for i in range(m(240), m(240) + 4) for v in rule_at(spoofed, i) if not v.fault]
-    assert distrusted and getattr(distrusted[0], "suspects", None) == (LEVEL,) and distrusted[0].sensor == LEVEL
+    assert distrusted and distrusted[0].suspects == (LEVEL,) and distrusted[0].sensor == LEVEL
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 2, not fixed yet")
 @pytest.mark.parametrize("m_per_h", [0.08, 0.1, 0.12])
 def test_a_slow_level_ramp_fails_no_idle_pump(dry: Rows, m_per_h: float) -> None:
     """Finding 2: a level ramped a little at a time stays inside the balance's per-window tolerance,
@@ -270,7 +265,6 @@ def test_a_slow_level_ramp_fails_no_idle_pump(dry: Rows, m_per_h: float) -> None
     assert faults_between(spoofed, 0, first_start) == []
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 3, not fixed yet")
 def test_a_stop_reported_on_status_flow_and_inflow_alike_is_not_a_failure(storm: Rows) -> None:
     """Finding 3: an attacker who reports a running P1 stopped and takes its flow off the C4 inflow
     keeps the balance; the station's power meter still shows the motor turning, and a trunk sewer
@@ -285,7 +279,6 @@ def test_a_stop_reported_on_status_flow_and_inflow_alike_is_not_a_failure(storm:
     assert faults_between(spoofed, m(40), m(70)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 5, not fixed yet")
 @pytest.mark.parametrize("sensor", [C4, LEVEL, "pump:P2/flow_m3s"])
 def test_a_non_finite_value_is_a_missing_instrument(dry: Rows, sensor: str) -> None:
     """Finding 5: a NaN (rejected upstream; this is defence in depth) leaves the balance nothing to
