@@ -11,12 +11,18 @@ A rule reads instruments, and an attacker who falsifies them could make a health
 failed — and have it voted out of service in a row, past every defence the model has. So a rule
 never stands on the instruments it judges alone:
 
-- it names every instrument it relied on (`Violation.reads`); an oracle treats a fault whose
-  evidence includes a quarantined instrument as moot (`oracles.node.voting`);
+- it names the instruments its verdict rests on (`Violation.reads`: the level, the pump's own
+  flow), apart from those it was only checked against (`Violation.checked`: the balance's other
+  meters, a witness); an oracle treats a fault resting on a quarantined instrument as moot
+  (`oracles.node.voting`), and one merely checked against a quarantined meter is still voted;
 - a level rule is checked against the conservation of mass (`WellBalance`): the level may only
   move as the metered inflow minus the metered pump flows says. A level falsified by a step or a
   ramp, or a running pump reported stopped, breaks the balance, and the violation is then an
-  instrument to distrust (`Violation.fault` False), not a failed pump;
+  instrument to distrust (`Violation.fault` False), not a failed pump: the level alone for a
+  one-row step, otherwise every meter the balance read (`Violation.suspects`), since a biased
+  inflow meter breaks it just as a ramped level does. A stop reported on the inflow meter as well
+  (it fell by the pump's flow as the pump stopped) while the power meter shows a motor turning is
+  a forgery too; an instrument missing or not finite leaves nothing to check, and fails no pump;
 - margins hold the rules clear of the controller's scan, and a pump reported stopped must stay
   stopped, with the balance agreeing, for a second row.
 """

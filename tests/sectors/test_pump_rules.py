@@ -254,7 +254,7 @@ def test_a_level_step_is_still_the_level_alone() -> None:
     assert distrusted and distrusted[0].suspects == (LEVEL,) and distrusted[0].sensor == LEVEL
 
 
-@pytest.mark.parametrize("m_per_h", [0.08, 0.1, 0.12])
+@pytest.mark.parametrize("m_per_h", [0.03, 0.04, 0.08, 0.1, 0.12])
 def test_a_slow_level_ramp_fails_no_idle_pump(dry: Rows, m_per_h: float) -> None:
     """Finding 2: a level ramped a little at a time stays inside the balance's per-window tolerance,
     which holds for wells whose pumps start and stop; a well where no pump ran is a pure integrator of
