@@ -264,15 +264,13 @@ class LevelControlledPump:
         know the pump stopped; an attacker who reports it stopped and wants the balance to agree has to
         take its flow off the inflow as well (review finding 3). A storm's inflow can fall that fast on
         its own, so with a power meter this counts only when the meter, too, says a motor still turns."""
-        if self.balance is None or witness == "corroborated" or stop < 1:
+        if self.balance is None or stop < 1 or (self.power is not None and witness != "contradicted"):
             return False
         flows = [_finite(window.get(n)) for n in (*self.balance.inflows, f"{self.pump}/flow_m3s")]
         if any(f is None for f in flows):
             return False
         arrays = [f for f in flows if f is not None]
         q_in, pumped = np.sum(arrays[:-1], axis=0), float(arrays[-1][stop - 1])
-        if self.power is not None and witness != "contradicted":
-            return False
         drop = float(q_in[stop - 1] - q_in[stop:].mean())
         return pumped > self.flow_eps and 0.5 * pumped <= drop <= 1.5 * pumped
 
