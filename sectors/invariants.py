@@ -11,12 +11,18 @@ A rule reads instruments, and an attacker who falsifies them could make a health
 failed — and have it voted out of service in a row, past every defence the model has. So a rule
 never stands on the instruments it judges alone:
 
-- it names every instrument it relied on (`Violation.reads`); an oracle treats a fault whose
-  evidence includes a quarantined instrument as moot (`oracles.node.voting`);
+- it names the instruments its verdict rests on (`Violation.reads`: the level, the pump's own
+  flow), apart from those it was only checked against (`Violation.checked`: the balance's other
+  meters, a witness); an oracle treats a fault resting on a quarantined instrument as moot
+  (`oracles.node.voting`), and one merely checked against a quarantined meter is still voted;
 - a level rule is checked against the conservation of mass (`WellBalance`): the level may only
   move as the metered inflow minus the metered pump flows says. A level falsified by a step or a
   ramp, or a running pump reported stopped, breaks the balance, and the violation is then an
-  instrument to distrust (`Violation.fault` False), not a failed pump;
+  instrument to distrust (`Violation.fault` False), not a failed pump: the level alone for a
+  one-row step, otherwise every meter the balance read (`Violation.suspects`), since a biased
+  inflow meter breaks it just as a ramped level does. A stop reported on the inflow meter as well
+  (it fell by the pump's flow as the pump stopped) while the power meter shows a motor turning is
+  a forgery too; an instrument missing or not finite leaves nothing to check, and fails no pump;
 - margins hold the rules clear of the controller's scan, and a pump reported stopped must stay
   stopped, with the balance agreeing, for a second row.
 """
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Invariants", "LevelControlledPump", "StationPower", "Violation", "WellBalance", "Window"]
+__all__ = ["Imbalance", "Invariants", "LevelControlledPump", "StationPower", "Violation", "WellBalance", "Window"]
 
 Window = Mapping[str, NDArray[np.float64]]
 """Sensor id → its recent values, oldest first (one value per report period, the newest last)."""
@@ -40,18 +46,40 @@ class Violation:
     """One broken rule: which asset the physics says has failed, and on what evidence.
 
     `fault` False: the rule is broken, but the instruments it read contradict each other (the
-    level moved other than the metered flows allow); `sensor` is then the instrument to distrust.
+    level moved other than the metered flows allow). `suspects` are the instruments any one of
+    which may be the one that lies, `sensor` the first of them: one suspect is the instrument to
+    distrust; several mean the rule alone cannot say which (`oracles.sector_model` lets the model
+    pick one of them, or distrusts none).
     """
 
     asset: str  # the asset the rule names (the pump that should run)
-    sensor: str  # the asset's own sensor that shows it (its run contact), or the instrument to distrust
-    reads: tuple[str, ...]  # every other instrument the rule relied on (the wet-well level, the flows)
+    sensor: str  # the asset's own sensor that shows it (its run contact), or the first suspect
+    reads: tuple[str, ...]  # the other instruments the verdict rests on (the wet-well level, the pump's flow)
     message: str  # in words an operator can read
     fault: bool = True
+    checked: tuple[str, ...] = ()  # instruments it was only checked against (the balance's others, a witness)
+    suspects: tuple[str, ...] = ()  # `fault` False: the instruments that may lie (`sensor` first)
 
 
 Invariants = Callable[[Window], list[Violation]]
 """A sector's rules: the recent window → the rules it breaks now (empty when all hold)."""
+
+
+def _finite(series: NDArray[np.float64] | None) -> NDArray[np.float64] | None:
+    """`series` as floats, or None if it is missing or holds a value that is not finite (a NaN is
+    rejected upstream, `core.messages.Reading`; here it counts as the instrument missing)."""
+    if series is None:
+        return None
+    out = np.asarray(series, dtype=np.float64)
+    return out if bool(np.all(np.isfinite(out))) else None
+
+
+@dataclass(frozen=True)
+class Imbalance:
+    """A broken balance: why, and which of its instruments may be the one that lies."""
+
+    why: str
+    suspects: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,15 @@ class WellBalance:
     that row) and over the whole window `window_m` plus `per_change_m` per change plus
     `throughput_share` of the inflow volume (as level). The defaults hold over weeks of the twin's
     normal weather at a row a minute (largest normal residuals: 0.076 m in a row, 0.31 m over 31 rows).
+
+    A window in which no pump ran is a pure integrator of its inflow: nothing is sampled mid-start,
+    and its level may drift from the metered inflow volume only by the meter's calibration
+    (`throughput_share`) and `idle_m`. A level ramped a little at a time, within `window_m` a window,
+    would otherwise call for an idle pump after an hour or two (review finding 2).
+
+    Which instrument lies: a level stepped in one row breaks one row and then agrees again, and is
+    the level's own; a residual that persists (a missing or biased flow, a ramped level) fits a
+    falsified level and a falsified flow meter alike, and every instrument is a suspect.
     """
 
     level: str
@@ -76,38 +113,60 @@ class WellBalance:
     window_m: float = 0.1
     per_change_m: float = 0.08
     throughput_share: float = 0.04
+    idle_m: float = 0.01
 
     def sensors(self) -> tuple[str, ...]:
         return (self.level, *self.inflows, *self.outflows)
 
+    def readable(self, window: Window) -> bool:
+        """Whether every instrument the balance needs is reported, and finite, over the window."""
+        return all(_finite(window.get(n)) is not None for n in (*self.sensors(), *self.statuses))
+
     def broken(self, window: Window, *, last_rows: int = 2) -> str | None:
-        """Why the window's level disagrees with its metered flows, or None if it agrees."""
-        series = [window.get(name) for name in (self.level, *self.inflows, *self.outflows, *self.statuses)]
+        """Why the window's level disagrees with its metered flows, or None if it agrees (or cannot be checked)."""
+        found = self.imbalance(window, last_rows=last_rows)
+        return None if found is None else found.why
+
+    def imbalance(self, window: Window, *, last_rows: int = 2) -> Imbalance | None:
+        """How the window's level disagrees with its metered flows, or None if it agrees.
+
+        None too if an instrument is missing or not finite: there is nothing to check against, and
+        a caller must not take that for agreement (`readable`)."""
+        series = [_finite(window.get(name)) for name in (self.level, *self.inflows, *self.outflows, *self.statuses)]
         if any(s is None for s in series):
-            return None  # a sensor the balance needs is not reported: nothing to check it against
-        level = np.asarray(series[0], dtype=np.float64)
+            return None
+        arrays = [s for s in series if s is not None]
+        level = arrays[0]
         if len(level) < 2:
             return None
-        k = len(self.inflows)
-        q_in = np.sum([np.asarray(s, dtype=np.float64) for s in series[1:1 + k]], axis=0)
-        q_out = np.sum([np.asarray(s, dtype=np.float64) for s in series[1 + k:1 + k + len(self.outflows)]], axis=0)
+        k, n_out = len(self.inflows), len(self.outflows)
+        q_in = np.sum(arrays[1:1 + k], axis=0)
+        q_out = np.sum(arrays[1 + k:1 + k + n_out], axis=0)
         net = q_in - q_out
         residual = np.diff(level) - (net[1:] + net[:-1]) / 2.0 * self.row_s / self.area_m2
         changes = np.zeros(len(residual))
-        for status in series[1 + k + len(self.outflows):]:
-            changes += np.abs(np.diff(np.asarray(status, dtype=np.float64) > 0.5).astype(np.float64))
-        recent = slice(max(len(residual) - last_rows, 0), None)
-        worst = np.abs(residual[recent]) - self.per_change_m * changes[recent]
-        if float(worst.max()) > self.row_m:
-            j = int(np.argmax(worst)) + recent.indices(len(residual))[0]
-            return (f"{self.level} moved {float(np.diff(level)[j]):+.3f} m in one row where the metered flows "
-                    f"allow {float(np.diff(level)[j] - residual[j]):+.3f} m")
+        running = np.zeros(len(level), dtype=bool)
+        for status in arrays[1 + k + n_out:]:
+            changes += np.abs(np.diff(status > 0.5).astype(np.float64))
+            running |= status > 0.5
         throughput = float(np.sum(np.abs(q_in[1:]) + np.abs(q_in[:-1])) / 2.0 * self.row_s / self.area_m2)
-        allowed = self.window_m + self.per_change_m * float(changes.sum()) + self.throughput_share * throughput
+        slack = self.idle_m if not bool(running.any()) else self.window_m + self.per_change_m * float(changes.sum())
+        allowed = slack + self.throughput_share * throughput
+        excess = np.abs(residual) - self.per_change_m * changes
+        j = int(np.argmax(excess))
+        # a step: one row breaks, and without it the window agrees (the level moved with the flows since)
+        step = float(excess[j]) > self.row_m and abs(float(residual.sum() - residual[j])) <= allowed and \
+            int(np.sum(excess > self.row_m)) == 1
+        suspects = (self.level,) if step else self.sensors()
+        recent = excess[max(len(residual) - last_rows, 0):]
+        if float(recent.max()) > self.row_m:
+            j = int(np.argmax(recent)) + max(len(residual) - last_rows, 0)
+            return Imbalance(f"{self.level} moved {float(np.diff(level)[j]):+.3f} m in one row where the metered "
+                             f"flows allow {float(np.diff(level)[j] - residual[j]):+.3f} m", suspects)
         total = float(residual.sum())
         if abs(total) > allowed:
-            return (f"{self.level} moved {float(level[-1] - level[0]):+.3f} m over {len(residual)} rows where the "
-                    f"metered flows allow {float(level[-1] - level[0]) - total:+.3f} m")
+            return Imbalance(f"{self.level} moved {float(level[-1] - level[0]):+.3f} m over {len(residual)} rows where "
+                             f"the metered flows allow {float(level[-1] - level[0]) - total:+.3f} m", suspects)
         return None
 
 
@@ -189,49 +248,82 @@ class LevelControlledPump:
     power: StationPower | None = None
     corroborated_rows: int = 2  # fewer rows suffice when the power meter shows its motor not turning
 
-    def _rows_needed(self, window: Window) -> tuple[int, bool]:
-        """How many rows off make a failure here, and whether the power meter corroborated the stop."""
+    def _witness(self, window: Window) -> str:
+        """What the station's power meter says of this pump's stop: "corroborated" (its motor draws
+        nothing), "contradicted" (a motor turns that nothing reported) or "" (no meter, or unreadable)."""
         if self.power is None:
-            return self.off_rows, False
+            return ""
         extra = self.power.unexplained(window, self.pump, self.corroborated_rows)
-        if extra is None or bool(np.any(extra > self.power.running_kw / 2)):
-            return self.off_rows, False  # no witness, or a motor turns that nothing reported: wait
-        return min(self.corroborated_rows, self.off_rows), True
+        if extra is None:
+            return ""
+        return "contradicted" if bool(np.any(extra > self.power.running_kw / 2)) else "corroborated"
+
+    def _forged_stop(self, window: Window, stop: int, witness: str) -> bool:
+        """Whether a stop at row `stop` is reported on the inflow meter too: the trunk sewer's flow
+        fell, in the rows since, by about what the pump had been pumping. The sewer upstream does not
+        know the pump stopped; an attacker who reports it stopped and wants the balance to agree has to
+        take its flow off the inflow as well (review finding 3). A storm's inflow can fall that fast on
+        its own, so with a power meter this counts only when the meter, too, says a motor still turns."""
+        if self.balance is None or stop < 1 or (self.power is not None and witness != "contradicted"):
+            return False
+        flows = [_finite(window.get(n)) for n in (*self.balance.inflows, f"{self.pump}/flow_m3s")]
+        if any(f is None for f in flows):
+            return False
+        arrays = [f for f in flows if f is not None]
+        q_in, pumped = np.sum(arrays[:-1], axis=0), float(arrays[-1][stop - 1])
+        drop = float(q_in[stop - 1] - q_in[stop:].mean())
+        return pumped > self.flow_eps and 0.5 * pumped <= drop <= 1.5 * pumped
 
     def check(self, window: Window) -> list[Violation]:
-        level = window.get(self.level)
+        level = _finite(window.get(self.level))
         status, flow = window.get(f"{self.pump}/status"), window.get(f"{self.pump}/flow_m3s")
         if level is None or status is None or flow is None:
             return []
-        rows, witnessed = self._rows_needed(window)
-        if len(level) < rows + 1 or not bool(np.all(np.isfinite(np.asarray(level[-rows:], dtype=np.float64)))):
+        if self.balance is not None and not self.balance.readable(window):
+            return []  # the level cannot be checked: no rule may fail a pump on it alone
+        witness = self._witness(window)
+        rows = min(self.corroborated_rows, self.off_rows) if witness == "corroborated" else self.off_rows
+        if len(level) < rows + 1:
             return []
         off = (np.asarray(status) <= 0.5) & (np.abs(np.asarray(flow)) <= self.flow_eps)
         if not bool(np.all(off[-rows:])):
             return []  # running, or not reported stopped long enough for the level (or meter) to agree
         sign = 1.0 if self.rising else -1.0  # in "demand" terms, larger calls for the pump
-        demand = sign * np.asarray(level, dtype=np.float64)
+        demand = sign * level
         past = "above" if self.rising else "below"
         message = ""
+        ran = np.flatnonzero(~off[:-rows])
         if float(demand[-rows:].min()) >= sign * self.start_m + self.margin_m:
             message = (f"{self.pump} is off while {self.level} has stood at {level[-1]:.2f} m, {past} its start "
                        f"level {self.start_m:.2f} m, for {rows} rows")
-        else:
-            ran = np.flatnonzero(~off[:-rows])
-            if ran.size and float(demand[int(ran[-1]):].min()) > sign * self.stop_m + self.stop_margin_m:
-                message = (f"{self.pump} stopped with {self.level} at {level[-1]:.2f} m and stays off; the level "
-                           f"has not come back to its stop level {self.stop_m:.2f} m since it last ran")
+        elif ran.size and float(demand[int(ran[-1]):].min()) > sign * self.stop_m + self.stop_margin_m:
+            message = (f"{self.pump} stopped with {self.level} at {level[-1]:.2f} m and stays off; the level "
+                       f"has not come back to its stop level {self.stop_m:.2f} m since it last ran")
         if not message:
             return []
-        reads: tuple[str, ...] = (self.level, f"{self.pump}/flow_m3s")
-        if witnessed and self.power is not None:
-            reads = (*reads, self.power.sensor)
+        own = (f"{self.pump}/status", f"{self.pump}/flow_m3s")
+        reads: tuple[str, ...] = (self.level, own[1])
+        checked: tuple[str, ...] = ()
+        if witness == "corroborated" and self.power is not None:
+            checked = (self.power.sensor,)
             message += " (its motor draws nothing on the station's meter)"
         if self.balance is not None:
-            reads = tuple(dict.fromkeys((*reads, *self.balance.sensors())))
-            why = self.balance.broken(window)
-            if why is not None:
-                return [Violation(self.pump, self.level, reads, f"{message}, but {why}: the instruments disagree",
-                                  fault=False)]
-        return [Violation(self.pump, f"{self.pump}/status", reads, message)]
-
+            checked = tuple(n for n in dict.fromkeys((*self.balance.sensors(), *checked)) if n not in reads)
+            meter = () if self.power is None else (self.power.sensor,)
+            if ran.size and self._forged_stop(window, int(ran[-1]) + 1, witness):
+                return [Violation(self.pump, own[0], (), f"{message}, but the inflow fell by the pump's own flow "
+                                  "in the rows it stopped" + (" and its motor still draws" if meter else "")
+                                  + ": the stop is reported, not real", fault=False, checked=(self.level,),
+                                  suspects=(*own, *self.balance.inflows, *meter))]
+            if not ran.size and witness == "contradicted":
+                # off for the whole window while a motor turns that nothing reports: a stop older than the
+                # window can no longer be weighed against the inflow, and one that was real was named
+                # (after `off_rows`) while it could
+                return [Violation(self.pump, own[0], (), f"{message}, but a motor draws on the station's meter "
+                                  "that no running pump explains", fault=False, checked=(self.level,),
+                                  suspects=(*own, *meter))]
+            found = self.balance.imbalance(window)
+            if found is not None:
+                return [Violation(self.pump, found.suspects[0], (), f"{message}, but {found.why}: the instruments "
+                                  "disagree", fault=False, checked=checked, suspects=found.suspects)]
+        return [Violation(self.pump, own[0], reads, message, checked=checked)]

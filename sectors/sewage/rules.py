@@ -14,7 +14,11 @@ judge after `OFF_ROWS`, when the balance has seen enough of a missing flow to te
 
 Both are checked against the wet well's mass balance (inflow through the trunk sewer C4, outflow
 through the two pumps, 150 m² of plan area in ``network.inp``): a falsified level, or a running
-pump reported stopped, breaks it and is called what it is, an instrument to distrust.
+pump reported stopped, breaks it and is called what it is, an instrument to distrust. While no
+pump runs the well only integrates C4's flow, and its level may drift from it by 5 mm plus 4 % of
+the inflow a window (the twin's idle wells: 2 mm at most), so a level ramped by 0.03 m/h or more
+shows before it can call for an idle pump. A stop also reported on C4 (its flow falling by the
+pump's as the pump stops) while the power meter shows the motor turning is a forgery.
 
 The rules are `sectors.invariants.LevelControlledPump`'s. The margins (`MARGIN_M` above a start
 level, `STOP_MARGIN_M` above a stop level) hold them clear of the PLC's 30-second scan and of a
@@ -44,7 +48,7 @@ LEVEL = f"{asset_id(AssetKind.STORAGE, WET_WELL)}/level_m"
 _PUMP_IDS = tuple(asset_id(AssetKind.PUMP, pump) for pump in RULES)
 BALANCE = WellBalance(LEVEL, inflows=(f"{asset_id(AssetKind.CONDUIT, CONDUITS[3])}/flow_m3s",),
                       outflows=tuple(f"{p}/flow_m3s" for p in _PUMP_IDS), statuses=tuple(f"{p}/status" for p in _PUMP_IDS),
-                      area_m2=WET_WELL_AREA_M2, row_s=ROW_S, row_m=0.04, per_change_m=0.04)
+                      area_m2=WET_WELL_AREA_M2, row_s=ROW_S, row_m=0.04, per_change_m=0.04, idle_m=0.005)
 """Per-row tolerances for 30-second rows: over weeks of the twin's weather the largest normal residual
 was 0.017 m in a row (0.034 m in a row where a pump started or stopped), where a running pump's flow
 missing from the meters moves the level ~0.07 m a row; at minute rows it was 0.1 m a row."""

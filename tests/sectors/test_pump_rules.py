@@ -184,7 +184,7 @@ POWER = "station:PS1/power_kw"
 def test_a_stop_the_power_meter_corroborates_is_named_in_two_rows() -> None:
     failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
     [(row, violation)] = [(i, v) for i in range(m(40), m(40) + 3) for v in rule_at(failed, i) if v.fault][:1]
-    assert row <= m(40) + 1 and violation.asset == P1 and POWER in violation.reads
+    assert row <= m(40) + 1 and violation.asset == P1 and POWER in violation.checked
     assert "draws nothing" in violation.message
 
 
@@ -211,3 +211,79 @@ def test_a_running_pump_reported_stopped_on_every_witness_is_still_not_a_failure
     spoofed[POWER][m(40):] -= draw[m(40):]
     assert faults_between(spoofed, m(40), m(70)) == []
     assert any(not v.fault for i in range(m(40), m(40) + 2) for v in rule_at(spoofed, i))
+
+
+# --- review findings: each an attack (or a missed fault) written as the attacker would ----------
+
+C4 = "conduit:C4/flow_m3s"
+OWN = {LEVEL, f"{P1}/status", f"{P1}/flow_m3s"}
+
+
+def _first_fault(rows: Rows, start: int, stop: int) -> Violation:
+    return next(v for i in range(start, stop) for v in rule_at(rows, i) if v.fault)
+
+
+def test_a_pump_fault_rests_only_on_the_level_and_the_pumps_own_instruments() -> None:
+    """Finding 1: the verdict names (and so is made moot by) only what it rests on; the balance's other
+    instruments it was checked against (the C4 inflow, the other pump) are context, so a quarantined
+    inflow meter does not leave a real failure unvoted."""
+    failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
+    violation = _first_fault(failed, m(40), m(60))
+    assert {violation.sensor, *violation.reads} <= OWN, violation.reads
+    assert C4 in violation.checked and "pump:P2/flow_m3s" in violation.checked
+
+
+@pytest.mark.parametrize("bias", [0.05, -0.05])
+def test_a_biased_inflow_meter_gets_no_honest_level_distrusted(bias: float) -> None:
+    """Finding 1: a real failure seen through a biased inflow meter breaks the balance; which meter lies
+    the balance alone cannot say, so it names every instrument it read as a suspect, not the level."""
+    failed = sewage_rows(m(60), rain=25.0, fail_at=m(40))
+    biased = dict(failed)
+    biased[C4] = failed[C4] + bias
+    seen = [v for i in range(m(40), m(60)) for v in rule_at(biased, i)]
+    assert seen, "the broken rule must still be seen"
+    for v in seen:
+        assert v.fault or (len(v.suspects) > 1 and C4 in v.suspects and LEVEL in v.suspects), v
+
+
+def test_a_level_step_is_still_the_level_alone() -> None:
+    """A one-row jump no flow shows is the level's own: it stays the single instrument to distrust."""
+    dry = sewage_rows(m(300))
+    spoofed = _level_step(1.0, 240)(dry)
+    distrusted = [v for i in range(m(240), m(240) + 4) for v in rule_at(spoofed, i) if not v.fault]
+    assert distrusted and distrusted[0].suspects == (LEVEL,) and distrusted[0].sensor == LEVEL
+
+
+@pytest.mark.parametrize("m_per_h", [0.03, 0.04, 0.08, 0.1, 0.12])
+def test_a_slow_level_ramp_fails_no_idle_pump(dry: Rows, m_per_h: float) -> None:
+    """Finding 2: a level ramped a little at a time stays inside the balance's per-window tolerance,
+    which holds for wells whose pumps start and stop; a well where no pump ran is a pure integrator of
+    its inflow, and its level may drift from the metered volume only by the meter's calibration."""
+    first_start = int(np.argmax(dry[f"{P1}/status"] > 0.5))
+    spoofed = _level_ramp(m_per_h, 0)(dry)
+    assert float(spoofed[LEVEL][first_start - 1]) >= 1.8 + MARGIN_M, "the ramp must call for the idle pump"
+    assert faults_between(spoofed, 0, first_start) == []
+
+
+def test_a_stop_reported_on_status_flow_and_inflow_alike_is_not_a_failure(storm: Rows) -> None:
+    """Finding 3: an attacker who reports a running P1 stopped and takes its flow off the C4 inflow
+    keeps the balance; the station's power meter still shows the motor turning, and a trunk sewer
+    whose flow falls by the pump's own in the row it stops is not physics but a forgery."""
+    assert storm[f"{P1}/status"][m(40):].min() > 0.5
+    spoofed = dict(storm)
+    for q in ("status", "flow_m3s"):
+        spoofed[f"{P1}/{q}"] = storm[f"{P1}/{q}"].copy()
+        spoofed[f"{P1}/{q}"][m(40):] = 0.0
+    spoofed[C4] = storm[C4].copy()
+    spoofed[C4][m(40):] -= storm[f"{P1}/flow_m3s"][m(40):]
+    assert faults_between(spoofed, m(40), m(70)) == []
+
+
+@pytest.mark.parametrize("sensor", [C4, LEVEL, "pump:P2/flow_m3s"])
+def test_a_non_finite_value_is_a_missing_instrument(dry: Rows, sensor: str) -> None:
+    """Finding 5: a NaN (rejected upstream; this is defence in depth) leaves the balance nothing to
+    check the level against, so a level the balance would have caught fails no pump."""
+    spoofed = _level_step(1.0, 240)(dry)
+    spoofed[sensor] = spoofed[sensor].copy()
+    spoofed[sensor][m(240) - 10] = np.nan
+    assert faults_between(spoofed, m(240), m(240) + 5) == []
