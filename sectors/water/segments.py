@@ -3,7 +3,17 @@
 Real networks are not isolated pipe by pipe: a crew closes the nearest valves, and everything
 between them — the *segment* — goes dry. So the twin places a valve layer once, computes the
 segments with ``wntr.metrics.topographic.valve_segments``, and answers "which valves isolate
-this pipe?" with the valves on the segment's boundary.
+this pipe?" with the fewest valves that cut the break off from every tank and reservoir.
+
+The smallest isolation. Closing every boundary valve of the break's segment stops the leak, but
+not every one is needed: a boundary valve that leads only to segments with no source of their own
+(a dead-end branch fed through the broken segment) separates nothing from supply — that branch
+loses water the moment the segment is cut off, valve or no valve. :meth:`ValveSegments.plan`
+closes only the valves between the segment and the segments that can still reach a source, and
+names the branches stranded behind it (``stranded``): those customers are cut too, and no valve
+choice can spare them. Any valve set that stops the leak cuts at least the segment and its
+stranded branches, and cutting exactly those takes exactly these valves, so the plan is the one
+that cuts the fewest customers and, among those, closes the fewest valves.
 
 Placement (``wntr.network.generate_valve_layer``):
 
@@ -50,9 +60,11 @@ class IsolationValve:
 class IsolationPlan:
     """What isolating one segment takes and what it cuts off.
 
-    ``valves`` are the boundary valves to close; ``links_to_close`` the wntr links they sit on.
-    ``junctions`` lose supply by construction (they are inside); ``sources`` names tanks or
-    reservoirs inside the segment, which an operator may prefer not to cut off.
+    ``valves`` are the valves to close (the smallest set: see the module docstring);
+    ``links_to_close`` the wntr links they sit on. ``junctions`` lose supply by construction (they
+    are inside); ``stranded`` are the junctions of dead-end segments fed only through this one,
+    which lose supply with it; ``sources`` names tanks or reservoirs inside the segment, which an
+    operator may prefer not to cut off. ``boundary`` counts every valve on the segment's edge.
     """
 
     segment: int
@@ -61,6 +73,8 @@ class IsolationPlan:
     junctions: tuple[str, ...]
     links: tuple[str, ...]
     sources: tuple[str, ...]
+    stranded: tuple[str, ...] = ()
+    boundary: int = 0
 
 
 def place_valves(
@@ -135,17 +149,42 @@ class ValveSegments:
         except KeyError:
             raise UnknownAsset(f"node {node!r} is not in the valve segmentation") from None
 
+    def _sides(self, valve: IsolationValve) -> tuple[int, int]:
+        return self._link_segment[valve.link], self._node_segment[valve.node]
+
+    def supplied_without(self, segment: int) -> set[int]:
+        """The segments that still reach a tank or reservoir once ``segment`` is cut out.
+
+        Walks the segment graph (segments joined by the valves between them) from every segment
+        holding a source, never entering ``segment``.
+        """
+        neighbours: dict[int, set[int]] = {}
+        for valve in self.valves:
+            a, b = self._sides(valve)
+            if a != b:
+                neighbours.setdefault(a, set()).add(b)
+                neighbours.setdefault(b, set()).add(a)
+        start = {s for n, s in self._node_segment.items() if n in self._sources and s != segment}
+        seen, todo = set(start), list(start)
+        while todo:
+            for nxt in neighbours.get(todo.pop(), ()):
+                if nxt != segment and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
     def plan(self, segment: int) -> IsolationPlan:
-        """The boundary valves of ``segment`` and what closing them cuts off.
+        """The fewest valves that cut ``segment`` off from supply, and what closing them cuts off.
 
         A valve bounds a segment when exactly one of its link and its node is inside: closing it
-        separates the two. Valves with both sides in the same segment (loops) need not move.
+        separates the two. Valves with both sides in the same segment (loops) need not move, and
+        neither do boundary valves towards stranded dead ends (the module docstring says why).
         """
-        valves = tuple(
-            v
-            for v in self.valves
-            if (self._link_segment[v.link] == segment) != (self._node_segment[v.node] == segment)
-        )
+        supplied = self.supplied_without(segment)
+        boundary = [v for v in self.valves if (self._sides(v)[0] == segment) != (self._sides(v)[1] == segment)]
+        valves = tuple(v for v in boundary if set(self._sides(v)) - {segment} <= supplied)
+        stranded_segments = {s for v in boundary for s in self._sides(v)} - supplied - {segment}
+        stranded_segments |= self._behind(stranded_segments, supplied | {segment})
         nodes = sorted(n for n, s in self._node_segment.items() if s == segment)
         return IsolationPlan(
             segment=segment,
@@ -154,4 +193,20 @@ class ValveSegments:
             junctions=tuple(n for n in nodes if n in self._junctions),
             links=tuple(sorted(k for k, s in self._link_segment.items() if s == segment)),
             sources=tuple(n for n in nodes if n in self._sources),
+            stranded=tuple(sorted(n for n, s in self._node_segment.items()
+                                  if s in stranded_segments and n in self._junctions)),
+            boundary=len(boundary),
         )
+
+    def _behind(self, first: set[int], stop: set[int]) -> set[int]:
+        """Segments reachable from ``first`` without entering ``stop`` (a dead-end branch's far side)."""
+        seen, todo = set(first), list(first)
+        while todo:
+            here = todo.pop()
+            for valve in self.valves:
+                a, b = self._sides(valve)
+                nxt = b if a == here else a if b == here else None
+                if nxt is not None and nxt not in stop and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen

@@ -34,3 +34,47 @@ def test_every_pipe_has_a_segment_and_plans_close_only_boundary_valves() -> None
             inside_link = segments.segment_of_link(valve.link) == plan.segment
             inside_node = segments.segment_of_node(valve.node) == plan.segment
             assert inside_link != inside_node
+
+
+
+def _supplied(wn: object, closed: set[tuple[str, str]]) -> set[str]:
+    """Nodes (and ``mid:<link>`` points) with a path to a tank or reservoir while the valves in
+    ``closed`` (``(link, node)``) are shut. Each link is two halves joined at its middle, and a
+    valve shuts the half next to its node, as a valve in the street does."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    for name, link in wn.links():  # type: ignore[attr-defined]
+        for end in (link.start_node_name, link.end_node_name):
+            if (name, end) not in closed:
+                graph.add_edge(end, f"mid:{name}")
+            else:
+                graph.add_node(end)
+                graph.add_node(f"mid:{name}")
+    sources = set(wn.tank_name_list) | set(wn.reservoir_name_list)  # type: ignore[attr-defined]
+    return {n for part in nx.connected_components(graph) if part & sources for n in part}
+
+
+def test_plans_close_the_fewest_valves_that_cut_a_segment_off_from_supply() -> None:
+    """Every valve of a plan is needed (re-open any one and the pipe reaches a source again), the
+    set is enough (closed, nothing inside reaches one), and it cuts no junction beyond the segment
+    and the dead ends stranded behind it. Before, a plan closed every boundary valve, those towards
+    dead ends included: four for the storm day's pipe 159 where three stop its leak."""
+    wn = load_network()
+    segments = ValveSegments(wn, place_valves(wn, "strategic", n=2, seed=123))
+    checked = 0
+    for pipe in wn.pipe_name_list:
+        plan = segments.plan(segments.segment_of_link(pipe))
+        if not plan.valves or plan.sources:
+            continue
+        closed = {(v.link, v.node) for v in plan.valves}
+        assert f"mid:{pipe}" not in _supplied(wn, closed), pipe
+        for valve in plan.valves:
+            assert f"mid:{pipe}" in _supplied(wn, closed - {(valve.link, valve.node)}), (pipe, valve)
+        cut = set(wn.junction_name_list) - _supplied(wn, closed)
+        assert cut == set(plan.junctions) | set(plan.stranded), pipe
+        checked += 1
+    assert checked > 10
+    storm = segments.plan(segments.segment_of_link("159"))
+    assert [v.valve_id for v in storm.valves] == ["ivalve:11", "ivalve:18", "ivalve:20"] and storm.boundary == 4
+    assert storm.stranded == ("143", "15")
