@@ -42,7 +42,7 @@ from sectors._twin import (
 from .controls import LinkOverrides
 from .faults import BREAK_AREA_FRACTION, LEAK_AREA_FRACTION, close_orifice, open_orifice
 from .network import AssetKind, asset_id, load_network, parse_asset_id
-from .segments import IsolationPlan, Placement, ValveSegments, place_valves
+from .segments import IsolationPlan, IsolationValve, Placement, ValveSegments, place_valves
 from .sensors import (
     SensorSpec,
     ServiceReport,
@@ -289,7 +289,7 @@ class WaterTwin:
         if element_kind is AssetKind.ISOLATION_VALVE:
             valve = self.segments.valve(cmd.asset_id)
             self._valve_closed[valve.valve_id] = cmd.action == "close"
-            self.overrides.set_valve(valve.link, valve.valve_id, closed=cmd.action == "close")
+            self.overrides.set_valve(self._valve_link(valve), valve.valve_id, closed=cmd.action == "close")
         elif cmd.action == "speed":
             if cmd.value is None:
                 raise InvalidCommand(f"speed on {cmd.asset_id} needs a value (fraction of rated speed)")
@@ -329,7 +329,7 @@ class WaterTwin:
         closed — a topological forecast of who loses water, segment and dead ends beyond it alike
         (the hydraulics after the next step are the authority: :meth:`service`)."""
         graph = nx.Graph(self.wn.to_graph().to_undirected())
-        closed = set(plan.links_to_close)
+        closed = {self._valve_link(v) for v in plan.valves}
         graph.remove_edges_from([(u, v) for u, v, k in self.wn.to_graph().edges(keys=True) if k in closed])
         sources = set(self.wn.tank_name_list) | set(self.wn.reservoir_name_list)
         fed: set[str] = set()
@@ -351,6 +351,19 @@ class WaterTwin:
             self.apply(self.command(valve.valve_id, "open", decision_ref=decision_ref))
 
     # -- helpers --------------------------------------------------------------------------------
+    def _valve_link(self, valve: IsolationValve) -> str:
+        """The wntr link a valve shuts: after a break split its pipe, the half next to its node.
+
+        ``wntr.morph.split_pipe`` keeps the pipe's name on the half from its start node and names
+        the half to its end node ``<pipe>_B``; a valve beside the end node sits on that half, and
+        shutting the other one would leave the break fed through it (pipe 123, one of the plug-in's
+        fault cases, kept leaking at its full rate with its valves "closed").
+        """
+        half = f"{valve.link}_B"
+        if half in self.wn.link_name_list and self.wn.get_link(half).end_node_name == valve.node:
+            return half
+        return valve.link
+
     def _existing(self, target: str) -> tuple[AssetKind, str]:
         element_kind, name = parse_asset_id(target)
         if element_kind is AssetKind.ISOLATION_VALVE:

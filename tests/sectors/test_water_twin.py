@@ -14,7 +14,7 @@ import pytest
 from core.messages import FaultKind, Reading, Sector
 from sectors.water import MINIMUM_PRESSURE_M, REQUIRED_PRESSURE_M, WaterTwin
 
-BROKEN_PIPE = "159"  # 12-inch distribution main; its segment has 4 boundary valves
+BROKEN_PIPE = "159"  # 12-inch distribution main; 3 of its segment's 4 boundary valves isolate it
 NEAR_JUNCTION = "147"  # one end of that pipe
 
 
@@ -98,6 +98,24 @@ def test_isolating_the_break_segment_stops_the_leak_and_lists_who_is_dry(twin: W
     repaired = twin.service()
     assert repaired.without_water == () and repaired.leak_m3s == 0.0
     assert repaired.delivered_fraction == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("pipe", ["123", "105"])
+def test_a_valve_beside_the_far_end_of_a_broken_pipe_shuts_the_half_it_sits_on(twin: WaterTwin, pipe: str) -> None:
+    """A break splits its pipe at the middle; a valve beside the pipe's end node is on the far
+    half. Shutting the near half instead left the break fed through the far one: pipe 123 (a
+    plug-in fault case) and pipe 105 kept leaking at full rate with every valve of the plan shut."""
+    plan = twin.isolation_plan(f"pipe:{pipe}")
+    end = twin.wn.get_link(pipe).end_node_name
+    assert any(v.link == pipe and v.node == end for v in plan.valves)  # the case this test is about
+    twin.inject_fault(FaultKind.PIPE_BREAK, f"pipe:{pipe}")
+    twin.step(300)
+    assert twin.service().leak_m3s > 0.05
+    twin.isolate(f"pipe:{pipe}")
+    twin.step(300)
+    service = twin.service()
+    assert service.leak_m3s == 0.0
+    assert set(service.without_water) == set(twin.cut_off_by(plan))
 
 
 def test_leak_is_smaller_than_a_break(twin: WaterTwin) -> None:
