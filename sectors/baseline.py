@@ -23,6 +23,16 @@ What it leaves out, on purpose:
   injected fault that many seconds after its onset (``clear-fault`` on the same target, with the
   twin's own stand-alone repair: protection recloses). Attacks are never "repaired" this way:
   without detection nobody knows about them.
+- **The crew's manual response, where a sector declares one** (``SectorPlugin.manual_response``).
+  Some faults are not left alone even without automation, and leaving them alone would flatter
+  the baseline: a water main break is isolated by hand. Customers call, a crew drives out and
+  shuts the valves around the break so it can dig — the same valves the controller closes, shut
+  by hand instead of in a minute — and the segment stays dry for the repair. So for a sector with
+  a manual response, each injected fault gets a crew: at onset + ``crew_travel_s`` (the plug-in's
+  figure, the same the controller's crews take; the calls and the dispatch before it are counted
+  as nothing, which favours the baseline) the crew does the manual response, and
+  ``crew_repair_s`` later the fault is cleared and the response undone. Until the crew arrives
+  the fault runs as the twin's physics make it: a break leaks and robs pressure.
 - **Cross-sector cascades** the twins do not simulate themselves (each sector runs alone, as the
   live twins do); the scenario's plan injects the dependants' faults explicitly if it wants them.
 
@@ -32,6 +42,7 @@ one open simulation per process, so this cannot run in a process that holds a li
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +50,7 @@ from datetime import datetime
 
 from core.errors import ConfigError, QeaimsError
 from core.messages import Sector
+from sectors.plugin import plugin_of
 from sectors.remote import SimControl
 from sectors.runner import TwinRunner, open_twin
 from sectors.service import ServiceLevel, service_level
@@ -110,16 +122,23 @@ def _run_one(runner: TwinRunner, controls: list[tuple[float, SimControl]], durat
     sector = runner.sector
     quantum = _QUANTUM_S.get(sector, 1)
     end = _grid(duration_s, quantum)
-    due: list[tuple[int, int, SimControl, bool]] = [  # (at, order, control, a manual repair?)
+    due: list[tuple[int, int, SimControl | CrewWork, bool]] = [  # (at, order, control, a manual repair?)
         (_grid(offset, quantum), i, control, False) for i, (offset, control) in enumerate(controls)]
     applied = repaired = 0
     rejected: list[str] = []
+    chosen = plugin_of(sector)
+    crew = chosen.manual_response
 
     def apply_due(now: int) -> None:
         nonlocal applied, repaired
         due.sort(key=lambda d: (d[0], d[1]))
         while due and due[0][0] <= now:
             at, order, control, repair = due.pop(0)
+            if isinstance(control, CrewWork):
+                undo = control.work()
+                if undo is not None:
+                    due.append((at + _grid(chosen.crew_repair_s, quantum), order, CrewWork(undo), True))
+                continue
             try:
                 control.apply_to(runner.twin)
             except (QeaimsError, ValueError, TypeError) as exc:
@@ -130,7 +149,15 @@ def _run_one(runner: TwinRunner, controls: list[tuple[float, SimControl]], durat
                 repaired += 1
                 continue
             applied += 1
-            if manual_repair_s is not None and control.op == "inject-fault":
+            if control.op != "inject-fault":
+                continue
+            if crew is not None:  # the crew arrives, responds by hand, repairs, then undoes its response
+                target = control.target
+                on_site = at + _grid(chosen.crew_travel_s, quantum)
+                fix = SimControl(op="clear-fault", target=target)
+                due.append((on_site, len(controls) + order, CrewWork(functools.partial(crew, runner.twin, target)), False))
+                due.append((on_site + _grid(chosen.crew_repair_s, quantum), len(controls) + order, fix, True))
+            elif manual_repair_s is not None:
                 fix = SimControl(op="clear-fault", target=control.target)
                 due.append((at + _grid(manual_repair_s, quantum), len(controls) + order, fix, True))
 
@@ -164,6 +191,13 @@ def _run_one(runner: TwinRunner, controls: list[tuple[float, SimControl]], durat
         rejected=tuple(rejected),
         series=tuple(series),
     )
+
+
+@dataclass(frozen=True)
+class CrewWork:
+    """Something a manual crew does at a scheduled time; ``work`` returns what undoes it, if anything."""
+
+    work: Callable[[], Callable[[], None] | None]
 
 
 def _grid(seconds: float, quantum: int) -> int:

@@ -132,6 +132,11 @@ class SectorPlugin:
     fault_patterns: tuple[tuple[str, FaultKind], ...] = ()
     crew_travel_s: float = 1800.0
     crew_repair_s: float = 3600.0
+    manual_response: Callable[[Any, str], Callable[[], None] | None] | None = None
+    """What a crew does by hand on arriving at a fault, before it repairs it, when nothing is
+    automated: (twin, faulted asset) → what undoes it after the repair, or None. The
+    automation-off baseline (`sectors.baseline`) sends such a crew to every fault of the sector;
+    without one, nobody responds there (water: the crew shuts the break's valves)."""
     fault_cases: tuple[FaultCase, ...] = ()
     open_training_twin: Callable[[int], Any] | None = None
     """seed → the twin used for training, when it differs from ``open_twin`` (transport: no baseline)."""

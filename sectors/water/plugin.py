@@ -6,6 +6,7 @@ library are imported only when a twin is opened.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,23 @@ def _service(twin: Any) -> ServiceLevel:
     )
 
 
+def _crew_on_site(twin: Any, target: str) -> Callable[[], None] | None:
+    """Without automation, the crew shuts the valves around a break or leak by hand when it arrives,
+    to dig and repair it: the same valves the controller would close (`WaterTwin.isolation_plan`),
+    so the automation-off baseline and the controller differ in when they are shut, not which.
+    Returns the re-opening, done after the repair. A failed pump needs no valve work."""
+    kind, _element = twin.faults.get(target, (None, None))
+    if kind not in (F.PIPE_BREAK, F.LEAK):
+        return None
+    from sectors._twin import TwinError
+
+    try:
+        plan = twin.isolate(target, decision_ref="manual-crew")
+    except TwinError:  # no valve bounds its segment: the crew repairs it under flow
+        return None
+    return lambda: twin.restore(plan, decision_ref="manual-crew")
+
+
 PLUGIN = SectorPlugin(
     name="water",
     title="Water",
@@ -76,7 +94,7 @@ PLUGIN = SectorPlugin(
         (r"(pipe|junction|tank|valve):.+", "main-1"),
     ),
     fault_patterns=((r"pipe:.+", F.PIPE_BREAK), (r"pump:.+", F.PUMP_FAILURE)),
-    crew_travel_s=2700, crew_repair_s=6 * 3600,
+    crew_travel_s=2700, crew_repair_s=6 * 3600, manual_response=_crew_on_site,
     fault_cases=(
         FaultCase(F.PIPE_BREAK, "pipe:159"),
         FaultCase(F.PIPE_BREAK, "pipe:20"),

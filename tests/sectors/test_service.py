@@ -164,3 +164,24 @@ def test_a_running_twin_publishes_its_service_level() -> None:
     assert last["sector"] == "banking" and last["at"] == runner.now.isoformat()
     assert last["availability"] == pytest.approx(0.999) and twin.service is not None
     assert isinstance(last["detail"], dict) and "offered_tps" in last["detail"]
+
+
+def test_water_baseline_leaks_until_the_crew_arrives_then_shuts_the_same_valves() -> None:
+    """Without automation a main break is not left alone all day: it leaks, robbing pressure, until
+    the crew arrives (the plug-in's travel time), which then shuts the valves the controller would
+    have closed, and the segment stays dry for the repair. Before, the baseline let it leak to the
+    end, a world where nobody ever comes."""
+    from sectors.water import WaterTwin
+
+    travel = 2700
+    broken = SimControl(op="inject-fault", kind="pipe-break", target="pipe:159")
+    result = run_baseline([(60.0, Sector.WATER, broken)], sectors=[Sector.WATER], duration_s=60 + travel + 300)
+    water = result[Sector.WATER]
+    model = WaterTwin()
+    cut = sum(model.customers.get(j, 0) for j in model.cut_off_by(model.isolation_plan("pipe:159")))
+    total = sum(model.customers.values())
+    leaking = [a for t, a in water.series if 120 <= t <= 60 + travel]
+    shut = [a for t, a in water.series if t > 60 + travel]
+    assert leaking and max(leaking) < 1.0  # the break robs pressure before anyone comes
+    assert shut and all(a == pytest.approx(1 - cut / total, abs=1e-6) for a in shut)
+    assert water.customers_affected_max == cut and water.applied == 1 and water.rejected == ()
