@@ -27,7 +27,7 @@ from sectors.sewage import SewageTwin, SewerService
 from sectors.transportation import TransportTwin
 from sectors.water import MINIMUM_PRESSURE_M, WaterTwin
 
-BROKEN_PIPE = "pipe:159"  # a 12-inch main whose valve segment has 4 boundary valves (Net3)
+BROKEN_PIPE = "pipe:159"  # a 12-inch main: 3 of its segment's 4 boundary valves cut it off (Net3)
 
 
 def apply(twin: object, plan: ResponsePlan) -> None:
@@ -53,7 +53,7 @@ def test_water_isolation_stops_the_break_and_keeps_pressure_for_the_rest(water: 
     water.inject_fault(FaultKind.PIPE_BREAK, BROKEN_PIPE)
     water.step(900)
     plan = plan_for("water", "isolate", water, BROKEN_PIPE)
-    assert plan.purpose == "isolate" and plan.sector is Sector.WATER and len(plan.commands) == 4
+    assert plan.purpose == "isolate" and plan.sector is Sector.WATER and len(plan.commands) == 3
     assert {c.action for c in plan.commands} == {"close"} and all(c.asset_id.startswith("ivalve:")
                                                                   for c in plan.commands)
     unmanaged = copy.deepcopy(water)
@@ -66,6 +66,10 @@ def test_water_isolation_stops_the_break_and_keeps_pressure_for_the_rest(water: 
     # the forecast (a trial copy) and the topology both say who is without water, and both are right
     assert plan.impact["customers_without_water"] == managed.customers_without_water > 0
     assert plan.impact["cut_off_junctions"] == len(managed.without_water)
+    # the plan names whom it cuts: the segment and the dead ends stranded behind it, nobody else
+    assert plan.impact["cut_off_customers"] == plan.impact["segment_customers"] + plan.impact["stranded_customers"]
+    assert plan.impact["boundary_valves"] == 4 and plan.impact["valves_closed"] == 3
+    assert plan.impact["leak_customers_affected"] > 0  # what leaving it flowing costs, on record too
     assert plan.impact["leak_m3s_after"] == 0.0
     pressures = {r.asset_id.split(":")[1]: r.value for r in water.true_readings() if r.quantity == "pressure_m"}
     served = [pressures[j] for j in water.customers if j not in managed.without_water]
@@ -78,7 +82,7 @@ def test_water_isolation_stops_the_break_and_keeps_pressure_for_the_rest(water: 
         plan_for("water", "reintegrate", water, BROKEN_PIPE)
     water.clear_fault(BROKEN_PIPE)
     back = plan_for("water", "reintegrate", water, BROKEN_PIPE)
-    assert [c.action for c in back.commands] == ["open"] * 4
+    assert [c.action for c in back.commands] == ["open"] * 3
     apply(water, back)
     water.step(900)
     assert water.service().without_water == () and back.impact["customers_without_water"] == 0
