@@ -344,3 +344,33 @@ def test_a_break_next_to_the_river_is_planned_on_a_model_not_solved_yet() -> Non
     assert isolate is not None and isolate.commands, isolate
     restore = planner(Sector.WATER, "restore", "pipe:330", tuple(isolate.summary()["commands"]))
     assert restore is not None
+
+
+@pytest.mark.parametrize("pipe", ["pipe:123", "pipe:125"])
+def test_water_restore_keeps_everyone_outside_the_cut_at_pressure(pipe: str) -> None:
+    """A trunk main shut for a repair starves a wide area of pressure even where nobody is cut off
+    (pipe 123, a plug-in fault case, cuts no one and leaves 4,731 customers below the required
+    pressure; pipe 125 leaves 25,000). The restore plan, made on the controller's model as in the
+    city, starts the idle pump and drives both at full speed: every customer outside the cut region
+    is served at the required pressure. Before, the restore read the model's unsolved state, saw
+    no low pressure and sent nothing."""
+    from controller.planning import TwinPlanner
+
+    planner = TwinPlanner()
+    isolate = planner(Sector.WATER, "isolate", pipe, ())
+    assert isolate is not None
+    restore = planner(Sector.WATER, "restore", pipe, tuple(isolate.summary()["commands"]))
+    assert restore is not None and {c.asset_id for c in restore.commands} >= {"pump:10", "pump:335"}
+    field = WaterTwin()
+    field.inject_fault(FaultKind.PIPE_BREAK, pipe)
+    field.step(60)
+    apply(field, isolate)
+    isolated_only = copy.deepcopy(field)
+    apply(field, restore)
+    field.step(600)
+    isolated_only.step(600)
+    cut = set(field.cut_off_by(field.isolation_plan(pipe)))
+    before, after = isolated_only.service(), field.service()
+    assert set(before.low_pressure) - cut  # shutting the main alone leaves customers outside the cut short
+    assert set(after.without_water) == cut and not set(after.low_pressure) - cut
+    assert restore.impact["customers_without_water"] == sum(field.customers.get(j, 0) for j in cut)
