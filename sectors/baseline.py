@@ -94,12 +94,14 @@ def run_baseline(
     seed: int = 0,
     progress: Progress | None = None,
     manual_repair_s: float | None = None,
+    manual_crews: bool = True,
 ) -> dict[Sector, BaselineResult]:
     """Play ``plan`` into fresh twins of ``sectors`` for ``duration_s`` with no response at all.
 
     Controls for sectors not listed, or due after ``duration_s``, are left out; offsets are seconds
     from the start (rounded up to the twin's clock grid). ``starts`` gives a sector's start time
     (default: its twin's); ``seed`` is passed to every twin, as the live run's twins get it.
+    ``manual_crews=False`` leaves out the crews' manual responses (nobody ever comes), for comparison.
     """
     if not (math.isfinite(duration_s) and duration_s > 0):
         raise ConfigError(f"a baseline needs a positive duration, got {duration_s} s")
@@ -113,12 +115,12 @@ def run_baseline(
         controls = [(offset, control) for offset, s, control in plan if s is sector and offset <= duration_s]
         start = (starts or {}).get(sector)
         with open_twin(sector, seed=seed, start=start) as runner:
-            out[sector] = _run_one(runner, controls, duration_s, progress, manual_repair_s)
+            out[sector] = _run_one(runner, controls, duration_s, progress, manual_repair_s, manual_crews)
     return out
 
 
 def _run_one(runner: TwinRunner, controls: list[tuple[float, SimControl]], duration_s: float,
-             progress: Progress | None, manual_repair_s: float | None) -> BaselineResult:
+             progress: Progress | None, manual_repair_s: float | None, manual_crews: bool) -> BaselineResult:
     sector = runner.sector
     quantum = _QUANTUM_S.get(sector, 1)
     end = _grid(duration_s, quantum)
@@ -127,7 +129,7 @@ def _run_one(runner: TwinRunner, controls: list[tuple[float, SimControl]], durat
     applied = repaired = 0
     rejected: list[str] = []
     chosen = plugin_of(sector)
-    crew = chosen.manual_response
+    crew = chosen.manual_response if manual_crews else None
 
     def apply_due(now: int) -> None:
         nonlocal applied, repaired
