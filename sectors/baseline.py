@@ -45,7 +45,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.errors import ConfigError, QeaimsError
@@ -69,8 +69,10 @@ class BaselineResult:
     """One sector's service over the automation-off run.
 
     ``availability`` is the time-weighted mean over ``duration_s``; ``series`` holds each sample
-    as (seconds since the start, availability). ``rejected`` lists the controls the twin refused
-    (with why), so a baseline that silently missed a fault cannot pass for a good one.
+    as (seconds since the start, availability); ``integrals`` the time integral of each finite
+    number in the service level's ``detail``, weighted the same way (water's ``leak_m3s`` becomes
+    the m³ lost). ``rejected`` lists the controls the twin refused (with why), so a baseline that
+    silently missed a fault cannot pass for a good one.
     """
 
     sector: Sector
@@ -83,6 +85,7 @@ class BaselineResult:
     repaired: int
     rejected: tuple[str, ...]
     series: tuple[tuple[float, float], ...]
+    integrals: Mapping[str, float] = field(default_factory=dict)
 
 
 def run_baseline(
@@ -169,12 +172,16 @@ def _run_one(runner: TwinRunner, controls: list[tuple[float, SimControl]], durat
     series = [(0.0, first.availability)]
     worst: list[ServiceLevel] = [first]
     weighted = 0.0
+    integrals: dict[str, float] = {}
     while now < end:
         period_end = (now // runner.period_s + 1) * runner.period_s
         nxt = min([end, period_end, *(d[0] for d in due if d[0] > now)])
         runner.advance(nxt - now)
         level = service_level(sector, runner.twin)
         weighted += level.availability * (nxt - now)
+        for key, value in level.detail.items():
+            if math.isfinite(value):
+                integrals[key] = integrals.get(key, 0.0) + float(value) * (nxt - now)
         now = nxt
         series.append((float(now), level.availability))
         worst.append(level)
@@ -192,6 +199,7 @@ def _run_one(runner: TwinRunner, controls: list[tuple[float, SimControl]], durat
         repaired=repaired,
         rejected=tuple(rejected),
         series=tuple(series),
+        integrals=integrals,
     )
 
 
