@@ -125,7 +125,9 @@ def managed_events(sector: Sector, controls: Sequence[tuple[float, SimControl]],
 
 
 def _control(control: SimControl) -> Action:
-    return lambda runner: control.apply_to(runner.twin)
+    def act(runner: TwinRunner) -> None:
+        control.apply_to(runner.twin)
+    return act
 
 
 def _reintegrate(planner: TwinPlanner, sector: Sector, asset: str, sent: tuple[dict[str, Any], ...],

@@ -70,6 +70,9 @@ def test_water_isolation_stops_the_break_and_keeps_pressure_for_the_rest(water: 
     assert plan.impact["cut_off_customers"] == plan.impact["segment_customers"] + plan.impact["stranded_customers"]
     assert plan.impact["boundary_valves"] == 4 and plan.impact["valves_closed"] == 3
     assert plan.impact["leak_customers_affected"] > 0  # what leaving it flowing costs, on record too
+    # pipe 159's segment and the branch stranded behind it hold more customers than its leak starves:
+    # shutting it at once saves water, not availability (scripts/water_storm_availability.py)
+    assert plan.impact["cut_off_customers"] > plan.impact["leak_customers_affected"]
     assert plan.impact["leak_m3s_after"] == 0.0
     pressures = {r.asset_id.split(":")[1]: r.value for r in water.true_readings() if r.quantity == "pressure_m"}
     served = [pressures[j] for j in water.customers if j not in managed.without_water]
