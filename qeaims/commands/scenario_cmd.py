@@ -172,7 +172,8 @@ def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:
     return {"availability": {s.value: round(r.availability, 6) for s, r in results.items()},
             "detection_time_s": None, "isolation_time_s": None, "cross_system_response_s": None,
             "restoration_time_s": None, "window_s": chosen.duration_s,
-            "note": "with automation off nothing detects, isolates or restores: those wait for people"}
+            "note": "with automation off nothing detects, isolates or restores: those wait for people (a crew, "
+                    "where the sector's plug-in declares one: water's shuts a break's valves when it arrives)"}
 
 
 def _print(report: dict[str, Any]) -> None:
