@@ -48,7 +48,9 @@ class TwinPlanner:
 
     With a `FieldView`, a verdict about a whole feeder is narrowed to the faulted section the field
     shows (FLISR's locate: the tripped switch bordering a dark zone); the plan's ``target`` is then
-    that line, which the controller adopts as the isolation's asset.
+    that line, which the controller adopts as the isolation's asset. The field also tells fault kinds
+    apart that an asset's name cannot (a hospital's power loss or a declared surge, the sector's
+    ``field_fault``): the model is broken the way the field shows.
     """
 
     def __init__(self, field: FieldView | None = None) -> None:
@@ -90,6 +92,11 @@ class TwinPlanner:
         graph: nx.MultiGraph = ElectricityTwin().switch_graph()
         return graph
 
+    def _field_fault(self, sector: Sector, asset: str) -> FaultKind | None:
+        """The fault the field shows at `asset`, where its name cannot tell (`SectorPlugin.field_fault`)."""
+        read = plugin_of(sector).field_fault
+        return None if self.field is None or read is None else read(self.field.readings(sector), asset)
+
     def __call__(self, sector: Sector, purpose: str, asset: str,
                  sent: Sequence[dict[str, Any]] = ()) -> ResponsePlan | None:
         if sector is Sector.ELECTRICITY and self.field is not None and purpose != "reintegrate":
@@ -102,7 +109,7 @@ class TwinPlanner:
             except NoElectricityPlan:
                 if guess_fault(sector, asset) is None:
                     raise
-        kind = guess_fault(sector, asset)
+        kind = self._field_fault(sector, asset) or guess_fault(sector, asset)
         if kind is None:
             return None  # nothing in the model to act on (the node itself, or an asset without a rule)
         with open_twin(sector) as model:

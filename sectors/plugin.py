@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from core.errors import ConfigError, UnknownSector
-from core.messages import AttackKind, FaultKind, Sector
+from core.messages import AttackKind, FaultKind, Reading, Sector
 from core.sectors import DevNode
 from core.sectors import plugin as _registered_plugin
 from sectors.invariants import Invariants
@@ -139,6 +139,10 @@ class SectorPlugin:
     scenario_settle_s: float = 3600.0
     invariants: Invariants | None = None
     """The plant's physics rules (`sectors.invariants`): a broken one is a fault named in one row."""
+    field_fault: Callable[[Sequence[Reading], str], FaultKind | None] | None = None
+    """(the field's newest readings, asset) → the fault the field shows there, where the asset's name
+    cannot tell kinds apart (a hospital: power loss or a declared mass-casualty surge); None: the
+    name decides (``fault_patterns``). The controller's planner asks it before it breaks its model."""
 
     def __post_init__(self) -> None:
         if self.report_period_s <= 0:

@@ -29,6 +29,12 @@ def _invariants(window: Any) -> Any:
     return invariants(window)
 
 
+def _field_fault(readings: Any, asset: str) -> Any:
+    from sectors.healthcare.rules import field_fault
+
+    return field_fault(readings, asset)
+
+
 def _service(twin: Any) -> ServiceLevel:
     """Patients getting care now over patients needing it now, ICU patients at risk counted as lost.
 
@@ -97,6 +103,7 @@ PLUGIN = SectorPlugin(
         FaultCase(AttackKind.BIAS, "ambulance-hub/mci_hospital-2", 7.0),
     ),
     invariants=_invariants,
+    field_fault=_field_fault,
     scenario=(ScenarioFault(300, F.POWER_LOSS, "hospital-1"),),
     scenario_settle_s=3600,
 )

@@ -18,14 +18,17 @@ healthy hospital diverted; diversion is reversible and sends patients to hospita
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from core.messages import FaultKind, Reading
 from sectors.invariants import Violation, Window
 
 from ._hospital import DEV_HOSPITALS, DISPATCH
 
-__all__ = ["RULES", "MciPreAlert", "invariants", "rules_for"]
+__all__ = ["RULES", "MciPreAlert", "field_fault", "invariants", "rules_for"]
+
+MCI_ON = 0.5  # casualties: a count shown at all (neither system shows any in normal operation)
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class MciPreAlert:
         if self.cad not in window or self.board not in window or not len(window[self.cad]):
             return []
         cad, board = float(window[self.cad][-1]), float(window[self.board][-1])
-        cad_on, board_on = cad >= 0.5, board >= 0.5
+        cad_on, board_on = cad >= MCI_ON, board >= MCI_ON
         if cad_on and board_on:
             return [Violation(self.hospital, self.board, (self.cad,),
                               f"{self.hospital}: mass-casualty incident declared, {board:g} casualties "
@@ -66,3 +69,22 @@ def invariants(window: Window) -> list[Violation]:
 
 
 RULES = rules_for((h.hospital_id for h in DEV_HOSPITALS), DISPATCH)
+
+
+def field_fault(readings: Sequence[Reading], asset: str) -> FaultKind | None:
+    """What the field shows at a hospital the quorum isolated (`SectorPlugin.field_fault`): an
+    admission surge when both systems show an MCI declared for it, as the rule names one; None
+    otherwise, and the hospital's name decides (a power loss).
+
+    Without it the controller planned every hospital isolation as a power loss: the storm day's
+    surge at hospital-2 found the model's hospital on its generator, "nothing to switch", and no
+    admission was diverted. Both systems are asked, as the rule asks them: one falsified board
+    cannot turn a power loss's plan into a diversion.
+    """
+    hospital = asset.partition(":")[0]
+    rule = next((r for r in RULES if r.hospital == hospital), None)
+    if rule is None:
+        return None
+    latest = {r.sensor_id: r.value for r in readings}
+    shown = latest.get(rule.cad, 0.0) >= MCI_ON and latest.get(rule.board, 0.0) >= MCI_ON
+    return FaultKind.ADMISSION_SURGE if shown else None

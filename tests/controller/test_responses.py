@@ -341,3 +341,34 @@ def test_a_break_next_to_the_river_is_planned_on_a_model_not_solved_yet() -> Non
     assert isolate is not None and isolate.commands, isolate
     restore = planner(Sector.WATER, "restore", "pipe:330", tuple(isolate.summary()["commands"]))
     assert restore is not None
+
+
+class _Field:
+    """A SCADA view that shows fixed readings (the shape `controller.scada.FieldView` gives)."""
+
+    def __init__(self, values: dict[str, float]) -> None:
+        self.values = values
+
+    def readings(self, sector: Sector) -> list[object]:
+        from datetime import UTC, datetime
+
+        from core.messages import Reading
+
+        return [Reading(sector=sector, asset_id=k.partition("/")[0], sensor_id=k, quantity=k.partition("/")[2],
+                        value=v, unit="count", timestamp=datetime.now(UTC)) for k, v in self.values.items()]
+
+
+@pytest.mark.parametrize(("cad", "board", "diverts"), [(7.0, 7.0, True), (7.0, 0.0, False), (0.0, 7.0, False)])
+def test_a_hospital_isolated_for_a_declared_mci_is_planned_as_a_surge(cad: float, board: float, diverts: bool) -> None:
+    # the storm day's surge at hospital-2 was planned as a power loss (the hospital's name says no
+    # more): the model's hospital sat on its generator, "nothing to switch", and nobody was diverted
+    from controller.planning import TwinPlanner
+
+    planner = TwinPlanner(_Field({"ambulance-hub/mci_hospital-2": cad, "hospital-2/mci_prealert": board}))  # type: ignore[arg-type]
+    plan = planner(Sector.HEALTHCARE, "isolate", "hospital-2", ())
+    assert plan is not None
+    actions = [(c.actuator_id, c.action) for c in plan.commands]
+    if diverts:  # both systems show the MCI: divert admissions to the hospitals with beds
+        assert actions == [("hospital-2/admissions", "divert")], plan.reason
+    else:  # one system alone cannot turn a power loss's plan into a diversion
+        assert ("hospital-2/admissions", "divert") not in actions and "generator" in plan.reason, plan.reason
