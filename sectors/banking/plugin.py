@@ -23,6 +23,12 @@ def _open(seed: int, start: datetime | None) -> Any:
     return BankingTwin(seed=seed) if start is None else BankingTwin(seed=seed, start=start)
 
 
+def _invariants(window: Any) -> Any:
+    from sectors.banking.rules import invariants
+
+    return invariants(window)
+
+
 def _service(twin: Any) -> ServiceLevel:
     """The twin's ``availability_now``: legitimate transactions served over offered, this instant.
 
@@ -73,9 +79,15 @@ PLUGIN = SectorPlugin(
         FaultCase(F.OUTAGE, "atm-cluster-2"),  # not a registered node: the right verdict votes nothing
         FaultCase(F.DEGRADATION, "switch-1"),
         FaultCase(F.DEGRADATION, "atm-cluster-1", 0.8),
+        FaultCase(None, max_rows=240),  # two ordinary hours: demand and latency vary, nothing is voted
         # the switch's latency falsified 400 ms high (a degradation that would call for a failover)
         FaultCase(AttackKind.BIAS, "switch-1/latency_p95_ms", 400.0),
+        # a site reported down by its facility monitoring alone (it would call for a fail-over), and
+        # an ATM cluster's failures falsified (a degradation that would drain a healthy cluster)
+        FaultCase(AttackKind.BIAS, "dc-standby/status", -1.0),
+        FaultCase(AttackKind.BIAS, "atm-cluster-1/error_rate", 0.3),
     ),
+    invariants=_invariants,
     scenario=(ScenarioFault(600, F.OUTAGE, "dc-primary"),),
     scenario_settle_s=7200,
 )
