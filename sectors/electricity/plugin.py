@@ -75,6 +75,10 @@ PLUGIN = SectorPlugin(
         FaultCase(F.LINE_FAULT, "line-15"),
         FaultCase(F.LINE_FAULT, "line-25"),
         FaultCase(F.LINE_FAULT, "line-30"),
+        FaultCase(F.TRANSFORMER_TRIP, "sub-1"),
+        FaultCase(F.FEEDER_OVERLOAD, "bus-18", 2.0),  # the laterals past bus 6 take twice their load
+        FaultCase(F.FEEDER_OVERLOAD, "feeder-1", 1.6),
+        FaultCase(None, max_rows=720),  # an hour of 5-s rows: the load follows its profile, nothing is voted
         # a feeder RTU's voltage falsified 0.06 pu low (an undervoltage that would call for action)
         FaultCase(AttackKind.BIAS, "bus-12/voltage_pu", -0.06),
     ),
