@@ -16,6 +16,7 @@ import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import networkx as nx
@@ -29,6 +30,9 @@ from sectors.plugin import plugin_of
 from sectors.runner import open_twin
 
 __all__ = ["TwinPlanner", "guess_fault"]
+
+# faults the field shows on the feeder as a whole: planned on the asset the twin breaks for them
+_FEEDER_WIDE = {FaultKind.FEEDER_OVERLOAD: "feeder-1", FaultKind.TRANSFORMER_TRIP: "sub-1"}
 
 def guess_fault(sector: Sector, asset: str) -> FaultKind | None:
     """The physical fault a fault verdict on `asset` most likely means, or None if no rule applies."""
@@ -92,6 +96,27 @@ class TwinPlanner:
         graph: nx.MultiGraph = ElectricityTwin().switch_graph()
         return graph
 
+    def _field_time(self, sector: Sector) -> datetime | None:
+        """The newest field reading's time in `sector` (the field's clock), or None without a view."""
+        readings = [] if self.field is None else self.field.readings(sector)
+        return max((r.timestamp for r in readings), default=None)
+
+    def _field_severity(self, sector: Sector, kind: FaultKind, model: Any) -> float | None:
+        """How hard the field shows `kind`, for the model to be broken alike; None: the twin's default.
+
+        A feeder overload's surge is the substation's metered draw over the model's at the same hour
+        (the model opened at the field's time): the shed is sized for the feeder as it is.
+        """
+        if sector is not Sector.ELECTRICITY or kind is not FaultKind.FEEDER_OVERLOAD or self.field is None:
+            return None
+        from sectors.electricity.rules import HEAD
+
+        field = {r.sensor_id: r.value for r in self.field.readings(sector)}.get(HEAD)
+        own = {r.sensor_id: r.value for r in model.readings()}.get(HEAD)
+        if field is None or not own:
+            return None
+        return min(max(float(field) / float(own), 1.0 + 1e-6), 5.0)
+
     def _field_fault(self, sector: Sector, asset: str) -> FaultKind | None:
         """The fault the field shows at `asset`, where its name cannot tell (`SectorPlugin.field_fault`)."""
         read = plugin_of(sector).field_fault
@@ -99,7 +124,10 @@ class TwinPlanner:
 
     def __call__(self, sector: Sector, purpose: str, asset: str,
                  sent: Sequence[dict[str, Any]] = ()) -> ResponsePlan | None:
-        if sector is Sector.ELECTRICITY and self.field is not None and purpose != "reintegrate":
+        shown = self._field_fault(sector, asset)
+        if sector is Sector.ELECTRICITY and shown in _FEEDER_WIDE:
+            asset = _FEEDER_WIDE[shown]  # the feeder's as a whole, whatever line's readings moved most
+        elif sector is Sector.ELECTRICITY and self.field is not None and purpose != "reintegrate":
             # SCADA is the authority on where a line fault is: a verdict may name a feeder, or a
             # neighbouring line whose readings moved most; the tripped switch does not lie
             from controller.electricity import NoElectricityPlan, locate_fault
@@ -109,11 +137,14 @@ class TwinPlanner:
             except NoElectricityPlan:
                 if guess_fault(sector, asset) is None:
                     raise
-        kind = self._field_fault(sector, asset) or guess_fault(sector, asset)
+        kind = shown or guess_fault(sector, asset)
         if kind is None:
             return None  # nothing in the model to act on (the node itself, or an asset without a rule)
-        with open_twin(sector) as model:
-            model.twin.inject_fault(kind, asset)
+        # a fault the field showed is planned on a model at the field's hour (a surge is demand,
+        # and demand follows the clock), scaled to what the field draws (`_field_severity`)
+        with open_twin(sector, start=self._field_time(sector) if shown else None) as model:
+            severity = self._field_severity(sector, kind, model.twin) if shown else None
+            model.twin.inject_fault(kind, asset, **({"severity": severity} if severity is not None else {}))
             for spec in sent:
                 command = ActuatorCommand(sector=sector, asset_id=str(spec["asset"]), actuator_id=str(spec["actuator"]),
                                           action=str(spec["action"]), value=spec.get("value"))

@@ -70,6 +70,8 @@ class FaultCase:
     `warm_rows`/`max_rows` override the evaluation's for a fault that only shows in some state
     (a lift-station pump fails unseen until the wet well reaches its start level) or slowly.
     `rain_mm_h` rains on the twin from its first row (sewage: weather is an input, not a fault).
+    `start` opens the twin at that time, for a fault that shows only at some hour (a feeder surge
+    breaks its limits by day; the same surge at 03:00 stays within them, and is no overload).
     `kind=None` injects nothing: a run of normal operation under those conditions (a storm, the
     morning peak), where every verdict is a false alarm and every FAULT vote a wrongful one.
     An `AttackKind` falsifies the sensor `target` (``severity``: a bias's magnitude, in the
@@ -84,6 +86,7 @@ class FaultCase:
     warm_rows: int | None = None
     max_rows: int | None = None
     rain_mm_h: float | None = None
+    start: datetime | None = None  # the twin's first row (UTC): a fault that only shows at some hour
 
     @property
     def label(self) -> str:
