@@ -26,13 +26,10 @@ from controller.plans import ResponsePlan
 from controller.responses import plan_for
 from controller.scada import FieldView
 from core.messages import ActuatorCommand, FaultKind, Sector
-from sectors.plugin import plugin_of
+from sectors.plugin import FieldFault, plugin_of
 from sectors.runner import open_twin
 
 __all__ = ["TwinPlanner", "guess_fault"]
-
-# faults the field shows on the feeder as a whole: planned on the asset the twin breaks for them
-_FEEDER_WIDE = {FaultKind.FEEDER_OVERLOAD: "feeder-1", FaultKind.TRANSFORMER_TRIP: "sub-1"}
 
 def guess_fault(sector: Sector, asset: str) -> FaultKind | None:
     """The physical fault a fault verdict on `asset` most likely means, or None if no rule applies."""
@@ -117,7 +114,7 @@ class TwinPlanner:
             return None
         return min(max(float(field) / float(own), 1.0 + 1e-6), 5.0)
 
-    def _field_fault(self, sector: Sector, asset: str) -> FaultKind | None:
+    def _field_fault(self, sector: Sector, asset: str) -> FieldFault | None:
         """The fault the field shows at `asset`, where its name cannot tell (`SectorPlugin.field_fault`)."""
         read = plugin_of(sector).field_fault
         return None if self.field is None or read is None else read(self.field.readings(sector), asset)
@@ -125,8 +122,8 @@ class TwinPlanner:
     def __call__(self, sector: Sector, purpose: str, asset: str,
                  sent: Sequence[dict[str, Any]] = ()) -> ResponsePlan | None:
         shown = self._field_fault(sector, asset)
-        if sector is Sector.ELECTRICITY and shown in _FEEDER_WIDE:
-            asset = _FEEDER_WIDE[shown]  # the feeder's as a whole, whatever line's readings moved most
+        if shown is not None:
+            asset = shown.asset  # where the field shows it (the feeder as a whole, a hospital's ventilators)
         elif sector is Sector.ELECTRICITY and self.field is not None and purpose != "reintegrate":
             # SCADA is the authority on where a line fault is: a verdict may name a feeder, or a
             # neighbouring line whose readings moved most; the tripped switch does not lie
@@ -137,13 +134,14 @@ class TwinPlanner:
             except NoElectricityPlan:
                 if guess_fault(sector, asset) is None:
                     raise
-        kind = shown or guess_fault(sector, asset)
+        kind = shown.kind if shown is not None else guess_fault(sector, asset)
         if kind is None:
             return None  # nothing in the model to act on (the node itself, or an asset without a rule)
         # a fault the field showed is planned on a model at the field's hour (a surge is demand,
         # and demand follows the clock), scaled to what the field draws (`_field_severity`)
         with open_twin(sector, start=self._field_time(sector) if shown else None) as model:
-            severity = self._field_severity(sector, kind, model.twin) if shown else None
+            severity = (shown.severity if shown.severity is not None else self._field_severity(sector, kind, model.twin)) \
+                if shown else None
             model.twin.inject_fault(kind, asset, **({"severity": severity} if severity is not None else {}))
             for spec in sent:
                 command = ActuatorCommand(sector=sector, asset_id=str(spec["asset"]), actuator_id=str(spec["actuator"]),

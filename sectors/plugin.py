@@ -38,8 +38,8 @@ from core.sectors import DevNode
 from core.sectors import plugin as _registered_plugin
 from sectors.invariants import Invariants
 
-__all__ = ["DevNode", "FaultCase", "RegisteredSectors", "ScenarioFault", "SectorPlugin", "TrainingPlan", "by_sector",
-           "plugin_of"]
+__all__ = ["DevNode", "FaultCase", "FieldFault", "RegisteredSectors", "ScenarioFault", "SectorPlugin", "TrainingPlan",
+           "by_sector", "plugin_of"]
 
 T = TypeVar("T")
 
@@ -114,6 +114,15 @@ class ScenarioFault:
 
 
 @dataclass(frozen=True)
+class FieldFault:
+    """A fault the field shows (`SectorPlugin.field_fault`): its kind and the asset it breaks."""
+
+    kind: FaultKind
+    asset: str
+    severity: float | None = None  # how hard, as the twin's ``inject_fault`` takes it; None: the planner's
+
+
+@dataclass(frozen=True)
 class SectorPlugin:
     """Everything the system needs to know about one sector (see the module docstring)."""
 
@@ -142,10 +151,12 @@ class SectorPlugin:
     scenario_settle_s: float = 3600.0
     invariants: Invariants | None = None
     """The plant's physics rules (`sectors.invariants`): a broken one is a fault named in one row."""
-    field_fault: Callable[[Sequence[Reading], str], FaultKind | None] | None = None
-    """(the field's newest readings, asset) → the fault the field shows there, where the asset's name
-    cannot tell kinds apart (a hospital: power loss or a declared mass-casualty surge); None: the
-    name decides (``fault_patterns``). The controller's planner asks it before it breaks its model."""
+    field_fault: Callable[[Sequence[Reading], str], FieldFault | None] | None = None
+    """(the field's newest readings, asset a verdict named) → the fault the field shows there and the
+    asset it breaks, where the name cannot tell (a hospital: power loss, a declared mass-casualty
+    surge or a failed ventilator fleet; a feeder: a line, an overload or its transformer); None:
+    the name decides (``fault_patterns``). The controller's planner asks it before it breaks its
+    model."""
 
     def __post_init__(self) -> None:
         if self.report_period_s <= 0:

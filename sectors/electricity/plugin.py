@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.messages import AttackKind, FaultKind
-from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.plugin import DevNode, FaultCase, FieldFault, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel, share
 
 __all__ = ["PLUGIN"]
@@ -40,8 +40,8 @@ def _field_fault(readings: Any, asset: str) -> Any:
     values = {r.sensor_id: r.value for r in readings}
     buses = [v for k, v in values.items() if k.startswith("bus-") and k.endswith("/energised")]
     if values.get("sub-1/available", 1.0) < 0.5 and buses and max(buses) < 0.5:
-        return F.TRANSFORMER_TRIP
-    return F.FEEDER_OVERLOAD if overloaded(values) is not None else None
+        return FieldFault(F.TRANSFORMER_TRIP, "sub-1")
+    return FieldFault(F.FEEDER_OVERLOAD, "feeder-1") if overloaded(values) is not None else None
 
 
 def _service(twin: Any) -> ServiceLevel:

@@ -372,3 +372,13 @@ def test_a_hospital_isolated_for_a_declared_mci_is_planned_as_a_surge(cad: float
         assert actions == [("hospital-2/admissions", "divert")], plan.reason
     else:  # one system alone cannot turn a power loss's plan into a diversion
         assert ("hospital-2/admissions", "divert") not in actions and "generator" in plan.reason, plan.reason
+
+
+def test_a_ventilator_failure_the_field_shows_is_planned_on_the_ventilators_and_diverts() -> None:
+    from controller.planning import TwinPlanner
+
+    planner = TwinPlanner(_Field({"hospital-2/ventilators_in_service": 4.0, "hospital-2/icu_usable_beds": 4.0,  # type: ignore[arg-type]
+                                  "hospital-2/power_source": 1.0}))
+    plan = planner(Sector.HEALTHCARE, "isolate", "hospital-2", ())
+    assert plan is not None and plan.target == "hospital-2:ventilators"
+    assert [(c.actuator_id, c.action) for c in plan.commands] == [("hospital-2/admissions", "divert")]
