@@ -200,8 +200,10 @@ def run_year(*, seed: int = 0, scale: float = 1.0, sectors: Sequence[Sector] = S
         for sector in chosen:
             say(f"measuring {sector.value} faults on the twins")
             per[sector.value] = _sector(sector, faults, found, ctl, base, answer, horizon_s)
-        say("feeder losses over a day") if energy and Sector.ELECTRICITY in chosen else None
-        day = _energy(seed) if energy and Sector.ELECTRICITY in chosen else None
+        day = None
+        if energy and Sector.ELECTRICITY in chosen:
+            say("feeder losses over a day")
+            day = _energy(seed)
     return {
         "scenario": "year", "seed": seed, "faults_scale": scale, "days": days,
         "sectors": per, "total": _totals(per, day), "energy": day,
