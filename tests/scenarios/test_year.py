@@ -73,6 +73,12 @@ def test_the_year_is_deterministic_for_a_seed(banking_year: dict[str, object]) -
     assert [f.at_s for f in other] != [f.at_s for f in draw_faults([Sector.BANKING], seed=3, scale=5.0)]
 
 
+def test_a_sectors_year_does_not_depend_on_the_others_chosen() -> None:
+    both = draw_faults([Sector.WATER, Sector.BANKING], seed=0, scale=3.0)
+    alone = draw_faults([Sector.BANKING], seed=0, scale=3.0)
+    assert [f for f in both if f.asset.sector is Sector.BANKING] == alone
+
+
 def test_scale_multiplies_the_faults() -> None:
     few = len(draw_faults([Sector.WATER], seed=0, scale=1.0))
     many = len(draw_faults([Sector.WATER], seed=0, scale=20.0))

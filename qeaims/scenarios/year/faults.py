@@ -71,10 +71,12 @@ def assets(sector: Sector) -> tuple[Asset, ...]:
 
 def draw_faults(sectors: Sequence[Sector], *, seed: int, scale: float,
                 horizon_s: float = A.YEAR_H * 3600) -> list[Fault]:
-    """The faults of one year, in time order: a Poisson count per asset, onsets uniform in the year."""
-    rng = np.random.default_rng([seed, 1])
+    """The faults of one year, in time order: a Poisson count per asset, onsets uniform in the year.
+
+    Each sector draws from its own stream, so a sector's year does not change with the others chosen."""
     out: list[Fault] = []
-    for sector in sectors:
+    for sector in dict.fromkeys(sectors):
+        rng = np.random.default_rng([seed, 1, *sector.value.encode()])
         for asset in assets(sector):
             count = int(rng.poisson(asset.per_year * scale * horizon_s / (A.YEAR_H * 3600)))
             for at in rng.uniform(0.0, horizon_s, size=count):

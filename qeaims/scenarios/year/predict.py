@@ -58,12 +58,13 @@ def _signal(rng: np.random.Generator, days: int, onsets: Sequence[float]) -> np.
 def alarms(all_assets: Sequence[Asset], faults: Sequence[Fault], *, seed: int,
            horizon_s: float = A.YEAR_H * 3600) -> list[Alarm]:
     """Every alarm of the year, in time order, matched to the failure it predicts (if any)."""
-    rng = np.random.default_rng([seed, 2])
     h = threshold()
     days = int(np.ceil(horizon_s / DAY_S))
     out: list[Alarm] = []
     for asset in all_assets:
         own = [f for f in faults if f.asset == asset]
+        # one stream per asset: its signal does not depend on which other assets are watched
+        rng = np.random.default_rng([seed, 2, *asset.asset_id.encode()])
         z = _signal(rng, days, [f.at_s for f in own if f.precursor])
         start = 0
         while start < days:
