@@ -143,3 +143,12 @@ def test_asset_rates_follow_the_cited_figures() -> None:
     km = sum(a.per_year for a in assets(Sector.WATER)) / A.MAIN_BREAKS_PER_100KM_YEAR * 100
     assert 60 < km < 70  # Net3's 117 pipes, about 66 km
     assert all(isinstance(a, Asset) and a.kind is FaultKind.OUTAGE for a in assets(Sector.BANKING))
+
+
+def test_a_feeder_fault_calls_for_the_controllers_protective_commands() -> None:
+    from qeaims.scenarios.year.cascade import protective_commands
+
+    commands = protective_commands(Sector.ELECTRICITY, "line-7")
+    assert {"sector": "banking", "asset": "atm-cluster-1", "actuator": "atm-cluster-1/mode",
+            "action": "drain"} in commands
+    assert protective_commands(Sector.BANKING, "atm-cluster-2") == ()  # not an on-chain node: no cascade step

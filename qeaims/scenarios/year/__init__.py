@@ -9,6 +9,6 @@ response time (`assumptions.AUTO_RESPONSE_S`), and the faults' interaction (each
 
 Modules: `assumptions` (every rate and price, cited), `faults` (the draw), `levels` (service with
 and without the plans, measured on the twins), `predict` (the CUSUM predictor's work orders),
-`dispatch` (crews), `energy` (feeder losses), `outcomes` (one fault's spans in each world),
+`dispatch` (crews), `cascade` (the protective commands), `energy` (feeder losses), `outcomes` (one fault's spans in each world),
 `run` (the year and its report), `table` (the rich table).
 """

@@ -21,6 +21,7 @@ import numpy as np
 from core.errors import ConfigError
 from core.messages import Sector
 from qeaims.scenarios.year import assumptions as A
+from qeaims.scenarios.year.cascade import protective_commands
 from qeaims.scenarios.year.dispatch import Job, Visit, dispatch
 from qeaims.scenarios.year.energy import feeder_day
 from qeaims.scenarios.year.faults import SECTORS, Fault, assets, draw_faults
@@ -139,8 +140,19 @@ def _sector(sector: Sector, faults: Sequence[Fault], found: Sequence[Alarm], ctl
                         "preventive_share": round(averted / len(ctl_visits), 4) if ctl_visits else None,
                         "failures_predicted": predicted},
         "switching_ops": sum(plans(sector, faults[i].asset.asset_id).switching_ops for i in mine),
+        "protective_commands": _protective([faults[i] for i in mine]),
         "no_plan": failed_plans,
     }
+
+
+def _protective(faults: Sequence[Fault]) -> dict[str, int]:
+    """Protective commands the controller's cascade step sends to other sectors, counted by command."""
+    out: dict[str, int] = {}
+    for fault in faults:
+        for c in protective_commands(fault.asset.sector, fault.asset.asset_id):
+            key = f"{c['sector']}: {c['actuator']} {c['action']}"
+            out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _totals(per: dict[str, dict[str, Any]], energy: dict[str, Any] | None) -> dict[str, Any]:

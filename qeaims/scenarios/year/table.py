@@ -37,6 +37,10 @@ def _rows(row: dict[str, Any]) -> list[tuple[str, str, str]]:
     out.append(("work orders: corrective / preventive / false alarm (share)",
                 f"{w['corrective']} / {w['preventive_before_failure']} / {w['preventive_false_alarm']} ({share})",
                 f"{b['truck_rolls']} / 0 / 0 (0%)"))
+    protect = row.get("protective_commands") or {}
+    if protect:
+        out.append(("protective commands to other sectors (not measured)",
+                    ", ".join(f"{k} ×{v}" for k, v in protect.items()), "none"))
     return out
 
 
