@@ -152,3 +152,14 @@ def test_a_feeder_fault_calls_for_the_controllers_protective_commands() -> None:
     assert {"sector": "banking", "asset": "atm-cluster-1", "actuator": "atm-cluster-1/mode",
             "action": "drain"} in commands
     assert protective_commands(Sector.BANKING, "atm-cluster-2") == ()  # not an on-chain node: no cascade step
+
+
+def test_the_table_shows_both_worlds(banking_year: dict[str, object]) -> None:
+    from rich.console import Console
+
+    from qeaims.scenarios.year.table import year_table
+
+    console = Console(width=200, record=True)
+    console.print(year_table(banking_year))
+    text = console.export_text()
+    assert "automation off" in text and "availability" in text and "preventive maintenance share" in text
