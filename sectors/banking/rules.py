@@ -25,7 +25,15 @@ Each is now checked against a second system, in the newest row:
   all), its failure rate lies.
 
 Without a healthy sibling (every cluster down, drained or degraded) there is no yardstick, and the
-cluster rule says nothing: the model judges alone. Thresholds are fixed by the network's arithmetic,
+cluster rule says nothing: the model judges alone.
+
+A **fraud burst** (`FraudBurst`) is the one fault that adds transactions: a few sources flood the
+switch, which declines most of them. The ATM clusters carry a fixed share of the city's legitimate
+demand, so the switch's legitimate throughput is known from theirs; a switch that processes far
+more than that (:data:`BURST_RATIO`) while failing a large share (declines, :data:`BURST_ERROR`), and
+whose data centre's servers are busy in proportion (the site's own utilisation meter, a second
+system), is flooded: a FAULT on the switch, answered by a per-source rate limit. The switch's
+counter alone high while the data centre is not busier: the counter lies. Thresholds are fixed by the network's arithmetic,
 not fitted: in normal operation a cluster's failure rate is exactly its sibling's (both see the same
 switch), and its transactions per share equal its sibling's.
 """
@@ -42,7 +50,8 @@ from sectors.invariants import Violation, Window
 
 from ._model import DEV_BANKING, BankingSpec
 
-__all__ = ["ERROR_RISE", "RULES", "ClusterFlow", "SiteProbe", "invariants", "rules_for"]
+__all__ = ["BURST_ERROR", "BURST_RATIO", "ERROR_RISE", "RULES", "ClusterFlow", "FraudBurst", "SiteProbe",
+           "burst_shown", "invariants", "rules_for"]
 
 UP = 0.5  # status codes: 0 down, 1 up, 2 on UPS, 3 drained; a probe reads 1 reachable, 0 not
 ERROR_RISE = 0.04
@@ -50,6 +59,12 @@ ERROR_RISE = 0.04
 failed share is 0.2 × severity, so a degradation of severity 0.2 or more; normally the rise is 0."""
 STOPPED = 0.05  # transactions per share below this fraction of the sibling's: the switch counts none
 STILL_FLOWING = 0.5  # … above this: the switch still counts its transactions
+BURST_RATIO = 1.5
+"""Switch throughput over the legitimate demand its ATM clusters imply: about 1.0 in normal
+operation (the clusters' share is exact, `sectors.banking._flow`); a 300-tps burst at a quiet
+mid-morning hour reads 2.6."""
+BURST_ERROR = 0.1  # the switch's failed share: 0.001 normally; a burst's declines make it 0.3–0.6
+SITE_ACCOUNTS = 0.9  # the active site's utilisation × capacity: equal to the switch's throughput, exactly
 
 
 def _last(window: Window, sensor: str) -> float | None:
@@ -141,13 +156,64 @@ class ClusterFlow:
                           f"cluster's transactions per share", fault=False, checked=(ruler_sensor,))]
 
 
-def rules_for(spec: BankingSpec) -> tuple[SiteProbe | ClusterFlow, ...]:
+@dataclass(frozen=True)
+class FraudBurst:
+    """The switch's throughput against the legitimate demand its ATM clusters imply, with the active
+    data centre's utilisation meter as the second system (it must account for what the switch says
+    it processed)."""
+
+    switch: str
+    shares: tuple[tuple[str, float], ...]  # ATM cluster → its share of legitimate demand
+    sites: tuple[tuple[str, float], ...]  # (data centre, capacity in tps): primary, standby
+
+    def ratio(self, values: Mapping[str, float]) -> float | None:
+        """Switch throughput over the legitimate demand the healthy ATM clusters imply."""
+        healthy = [(c, share) for c, share in self.shares
+                   if abs(values.get(f"{c}/status", 0.0) - 1.0) < 1e-9 and share > 0]
+        demand = [values[f"{c}/tps"] / share for c, share in healthy if f"{c}/tps" in values]
+        tps = values.get(f"{self.switch}/tps")
+        if not demand or tps is None or max(demand) <= 0:
+            return None
+        return float(tps) / max(demand)
+
+    def check(self, window: Window) -> list[Violation]:
+        values = {k: float(v[-1]) for k, v in window.items() if len(v) and np.isfinite(v[-1])}
+        ratio, error = self.ratio(values), values.get(f"{self.switch}/error_rate")
+        if ratio is None or error is None or ratio < BURST_RATIO or error < BURST_ERROR:
+            return []
+        site, capacity = self.sites[int(values.get(f"{self.switch}/active_dc", 0.0) >= 0.5)]
+        util, tps = values.get(f"{site}/utilisation"), values[f"{self.switch}/tps"]
+        if util is None:
+            return []
+        served = util / 100.0 * capacity  # what the site's own servers say they processed
+        if served >= SITE_ACCOUNTS * tps:
+            return [Violation(self.switch, f"{self.switch}/tps", (f"{self.switch}/error_rate", f"{site}/utilisation"),
+                              f"{self.switch} is flooded: it processes {ratio:.1f}x the legitimate demand its ATM "
+                              f"clusters imply and fails {error:.0%} (declines), and {site}'s servers carry it")]
+        return [Violation(self.switch, f"{self.switch}/tps", (f"{site}/utilisation",),
+                          f"{self.switch}/tps reads {ratio:.1f}x the legitimate demand while {site}'s servers carry "
+                          f"{served:,.0f} of its {tps:,.0f} tps", fault=False)]
+
+
+def burst_shown(values: Mapping[str, float], spec: BankingSpec = DEV_BANKING) -> bool:
+    """Whether the switch's throughput and failures show a burst (the planner's view of the field)."""
+    rule = _burst_rule(spec)
+    ratio, error = rule.ratio(values), values.get(f"{spec.switch_id}/error_rate")
+    return ratio is not None and error is not None and ratio >= BURST_RATIO and error >= BURST_ERROR
+
+
+def rules_for(spec: BankingSpec) -> tuple[SiteProbe | ClusterFlow | FraudBurst, ...]:
     sites = tuple(SiteProbe(dc.dc_id, f"{dc.dc_id}/status", f"{spec.switch_id}/probe_{dc.dc_id}")
                   for dc in (spec.primary, spec.standby))
     shares: Mapping[str, float] = {c.cluster_id: c.share for c in spec.atm_clusters}
     clusters = tuple(ClusterFlow(c, share, tuple((o, s) for o, s in shares.items() if o != c))
                      for c, share in shares.items())
-    return sites + clusters
+    return (*sites, *clusters, _burst_rule(spec))
+
+
+def _burst_rule(spec: BankingSpec) -> FraudBurst:
+    return FraudBurst(spec.switch_id, tuple((c.cluster_id, c.share) for c in spec.atm_clusters),
+                      tuple((dc.dc_id, dc.capacity_tps) for dc in (spec.primary, spec.standby)))
 
 
 def invariants(window: Window) -> list[Violation]:

@@ -382,3 +382,20 @@ def test_a_ventilator_failure_the_field_shows_is_planned_on_the_ventilators_and_
     plan = planner(Sector.HEALTHCARE, "isolate", "hospital-2", ())
     assert plan is not None and plan.target == "hospital-2:ventilators"
     assert [(c.actuator_id, c.action) for c in plan.commands] == [("hospital-2/admissions", "divert")]
+
+
+def test_a_fraud_burst_the_field_shows_is_answered_by_a_per_source_rate_limit() -> None:
+    from controller.planning import TwinPlanner
+
+    live = BankingTwin(seed=2)
+    for _ in range(600):
+        live.advance(30)
+    live.inject_fault(FaultKind.FRAUD_BURST, "switch-1", severity=300.0)
+    live.advance(30)
+    field = _Field({r.sensor_id: r.value for r in live.readings()})
+    plan = TwinPlanner(field)(Sector.BANKING, "isolate", "switch-1", ())  # type: ignore[arg-type]
+    assert plan is not None and [(c.actuator_id, c.action) for c in plan.commands] == [("switch-1/ratelimit", "limit")]
+    for command in plan.commands:
+        live.apply(command)
+    live.advance(30)
+    assert live.service().availability_now > 0.95  # legitimate sources stay under the limit

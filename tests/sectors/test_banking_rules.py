@@ -12,7 +12,7 @@ import pytest
 
 from core.messages import AttackKind, FaultKind
 from sectors.banking import BankingTwin
-from sectors.banking.rules import RULES, ClusterFlow, SiteProbe, invariants
+from sectors.banking.rules import RULES, ClusterFlow, FraudBurst, SiteProbe, invariants
 from sectors.invariants import Violation
 
 pytestmark = pytest.mark.unit
@@ -32,9 +32,11 @@ def test_every_rule_reads_sensors_on_the_wire() -> None:
     for rule in RULES:
         if isinstance(rule, SiteProbe):
             assert {rule.status, rule.probe} <= sensors
-        else:
-            assert isinstance(rule, ClusterFlow)
+        elif isinstance(rule, ClusterFlow):
             assert {f"{rule.cluster}/{q}" for q in ("status", "tps", "error_rate")} <= sensors
+        else:
+            assert isinstance(rule, FraudBurst)
+            assert {f"{rule.switch}/tps", f"{rule.switch}/error_rate", *(f"{s}/utilisation" for s, _ in rule.sites)} <= sensors
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -96,3 +98,23 @@ def test_no_yardstick_no_cluster_verdict() -> None:
     for cluster in ("atm-cluster-1", "atm-cluster-2"):
         twin.inject_fault(FaultKind.OUTAGE, cluster)
     assert [v for v in newest(twin) if v.asset.startswith("atm-")] == []
+
+
+def test_a_fraud_burst_is_a_fault_of_the_switch_in_its_first_row() -> None:
+    twin = BankingTwin(seed=2)
+    newest(twin, 600)
+    twin.inject_fault(FaultKind.FRAUD_BURST, "switch-1", severity=300.0)
+    [violation] = newest(twin)
+    assert violation.fault and violation.asset == "switch-1" and "flooded" in violation.message
+    twin.clear_fault("switch-1")  # the sources were blocked upstream
+    assert newest(twin) == []
+
+
+def test_a_switch_counter_falsified_high_is_an_instrument_to_distrust() -> None:
+    # the switch's count and its failures both falsified: the data centre's servers did not carry it
+    twin = BankingTwin(seed=2)
+    newest(twin, 600)
+    twin.inject_attack(AttackKind.BIAS, "switch-1/tps", magnitude=400.0)
+    twin.inject_attack(AttackKind.BIAS, "switch-1/error_rate", magnitude=0.4)
+    [violation] = newest(twin)
+    assert not violation.fault and violation.sensor == "switch-1/tps"
