@@ -51,7 +51,9 @@ def test_hospital_power_loss_is_attributed_to_that_hospital(health: SectorModel,
 def test_banking_matrix_has_no_wrongful_vote_and_no_false_alarm(bank: SectorModel) -> None:
     report = evaluate_attribution(Sector.BANKING, model=bank, eval_seeds=EVAL_SEEDS, max_rows=4)
     figures = report.sectors[0]
-    assert figures.runs == len(DEFAULT_FAULTS[Sector.BANKING]) * len(EVAL_SEEDS)
+    normal = sum(case.kind is None for case in DEFAULT_FAULTS[Sector.BANKING])
+    assert figures.runs == (len(DEFAULT_FAULTS[Sector.BANKING]) - normal) * len(EVAL_SEEDS)
+    assert figures.normal_runs == normal * len(EVAL_SEEDS)
     assert figures.detected == figures.runs and figures.attributed == figures.detected
     assert figures.wrongful_runs == 0 and figures.false_alarm_runs == 0
     # an outage of an unregistered cluster is named, and votes nothing
