@@ -1,0 +1,264 @@
+"""The water network's physics rules (`sectors.invariants`): a break in one row, a lie in a shut segment.
+
+The learned score takes a median over two rows, so at SCADA's 30-second rows a pipe break was named
+30–60 s after it happened, plus the oracles' processing (the storm day's `pipe:159`: 67 field s,
+issue 16). A break obeys physics a model need not learn, with two witnesses that no single
+instrument can fake together, both visible in the first row after it:
+
+- **the flow balance of a junction** (`LeakBalance`): every pipe and pump of the twin carries a flow
+  meter, so a junction's metered inflow minus outflow is what its customers draw — never more than
+  the junction's peak demand (from the network model's base demand and patterns, the utility's
+  billing data). A break's outflow is water no meter downstream of it sees, and shows as a junction
+  drawing far more than its customers can;
+- **the pressure gauges around it**: a break drops the pressure of its neighbourhood at once, by tens
+  of metres; a flow meter that lies moves no pressure, and a gauge that lies moves no flow.
+
+Both in the same row: a FAULT of the pipe, named at once. The pipe is the one between that junction
+and the neighbour whose pressure fell most (the break sits between the two deepest drops). A balance
+broken with no pressure drop, and mirrored at the pipe's other end (a junction *giving* water, which no
+junction can), is a flow meter that lies: an INTRUSION on it. Any one instrument moving alone gives
+nothing here (the model judges it, over its two rows).
+
+A **shut segment** (`ShutSegment`): while a break's segment is isolated (its boundary valves closed by
+the controller's water plan), its sensors read far from normal operation, and the model calls every
+row of it a fault of the trunk main — which masked a pressure gauge falsified inside it (the storm
+day's `junction:147/pressure_m`, −12.5 m, never detected). Physics says what a shut segment reads:
+no flow through any of its pipes and no pressure, the segment drained by its customers (the twin's
+hydraulics mark it isolated and dry). So when every flow meter on its boundary and inside it reads no
+flow and most of its gauges read dry, a gauge that reads otherwise is contradicted by the physics *and*
+by its neighbours: an INTRUSION on that gauge, and the oracles quarantine it. No gauge is judged while
+the dry ones are not a majority (a falsified boundary meter cannot make a live segment look shut).
+
+Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
+only: 30 hours of the twin's normal demand at 30-second rows from midnight (3,600 rows: the storm
+day's water twin starts at its midnight too, and the attribution runs and training rows are drawn
+from the same days; the Net3 twin takes no seed, so every seed is this day) — see each constant.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sectors.invariants import Violation, Window
+
+__all__ = ["DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "TANK_FALL_M", "LeakBalance", "ShutSegment", "invariants",
+           "rules"]
+
+LEAK_M3S = 0.02
+"""A junction's metered net inflow above its customers' peak demand by this much (20 L/s) is water going
+somewhere no meter sees. Normal operation: never above the peak (PDD delivers at most what is requested;
+the largest excess over the 3,600 normal rows was 8.9e-11 m³/s, solver precision, and the metered balance
+equals the delivered demand to 2.7e-16 m³/s); and no junction ever gave water (lowest balance
+−9.0e-17 m³/s), so a balance below −`LEAK_M3S` is a meter that lies. A break
+(0.2 of the pipe's cross-section) loses 0.17 m³/s on `pipe:159` at 40 m; a leak (0.01) 8 L/s, below
+this: the model judges leaks."""
+DROP_M = 8.0
+"""A gauge whose pressure fell by at least this since the last `DROP_ROWS` rows has seen a drop. Normal
+operation, with neither pump's run contact changing in those rows: no gauge fell by more than 5.29 m, and
+never two in one neighbourhood by more than 2.88 m (junction 15's). A break drops its neighbourhood by
+20–30 m (`pipe:159`: 28 m, `pipe:123`: 21 m). A pump starting or stopping drops a whole zone as far
+(27.6 m at junction 61, pump 335's outlet): while one does, no gauge counts as a witness."""
+TANK_FALL_M = 0.05
+"""A tank whose level fell by at least this since the last `DROP_ROWS` rows is draining into a break next to
+it. Normal operation: no tank fell by more than 0.0096 m in two rows (tank 2). A break on the outlet of
+tank 3 (`pipe:20`) drains it by 0.15 m a row; the tank holds the pressure around it, so no gauge drops,
+and the twin reports the level's fall a row after the flow's (a row's level is its period's start): such
+a break is named in its second row, as the model would."""
+DROP_ROWS = 2
+"""Rows looked back for the drop: the rule names a break in its first two rows, by when the model's
+two-row median has seen it too."""
+MIN_DROPS = 2
+"""Gauges around the junction (itself and its neighbours by one pipe) that must have dropped: two
+devices, so one falsified gauge is never the second witness."""
+FLOW_EPS_M3S = 1e-4
+"""A flow meter reading at most this (0.1 L/s) reads no flow: a closed valve's pipe reads exactly 0."""
+DRY_M = 0.5
+"""A gauge reading within this of zero reads a drained pipe (a shut segment's gauges read 0.00 m in the
+twin). Normal operation: no gauge of a segment these rules judge ever read under 27.2 m (the lowest of any
+junction, −0.74 m, is junction 10 at the Lake pump's outlet while it is off: no judged segment holds it);
+so no segment ever looked drained. Nor shut: the least flow any judged segment's meters all carried at
+once was 0.25 L/s (segment 9), above `FLOW_EPS_M3S`."""
+
+
+@dataclass(frozen=True)
+class _Network:
+    """The instruments' topology, from the network model the twin is built from.
+
+    Heads: every junction's gauge, then every tank's level (both in metres of head, give or take a
+    constant elevation). Each link's flow meter sits at its start node (a break splits the pipe and the
+    meter stays on the start half, `sectors.water.faults`), so water lost along a pipe is missing from
+    the balance of the junction it ends at."""
+
+    junctions: tuple[str, ...]  # wntr names
+    heads: tuple[str, ...]  # gauge per junction, then level per tank
+    meters: tuple[str, ...]  # flow sensor per metered link
+    links: tuple[str, ...]  # asset id per metered link
+    incidence: NDArray[np.float64]  # junctions × links: +1 flow into the junction, −1 out of it
+    peak_m3s: NDArray[np.float64]  # per junction: its customers' largest requested demand
+    adjacent: tuple[tuple[int, ...], ...]  # per junction: the heads one link away (junctions and tanks)
+    feeding: tuple[tuple[tuple[int, int], ...], ...]  # per junction: (pipe, its start's head or -1) ending there
+    statuses: tuple[str, ...]  # the pumps' run contacts
+
+    def is_tank(self, head: int) -> bool:
+        return head >= len(self.junctions)
+
+
+@functools.cache
+def _network() -> _Network:
+    from sectors.water.network import AssetKind, asset_id, load_network
+
+    wn = load_network()
+    junctions = tuple(str(j) for j in wn.junction_name_list)
+    tanks = tuple(str(t) for t in wn.tank_name_list)
+    head = {n: i for i, n in enumerate((*junctions, *tanks))}
+    pumps = {str(p) for p in wn.pump_name_list}
+    names = [str(p) for p in wn.pipe_name_list] + sorted(pumps)
+    incidence = np.zeros((len(junctions), len(names)))
+    adjacent: list[set[int]] = [set() for _ in junctions]
+    feeding: list[list[tuple[int, int]]] = [[] for _ in junctions]
+    for k, name in enumerate(names):
+        link = wn.get_link(name)
+        a, b = head.get(str(link.start_node_name), -1), head.get(str(link.end_node_name), -1)
+        for here, there, sign in ((a, b, -1.0), (b, a, 1.0)):
+            if 0 <= here < len(junctions):
+                incidence[here, k] += sign
+                if there >= 0:
+                    adjacent[here].add(there)
+        if 0 <= b < len(junctions) and name not in pumps:
+            feeding[b].append((k, a))
+    multiplier = float(wn.options.hydraulic.demand_multiplier)
+    peaks = []
+    for j in junctions:
+        peak = 0.0
+        for d in wn.get_node(j).demand_timeseries_list:
+            pattern = wn.get_pattern(d.pattern_name) if d.pattern_name else None
+            top = max(pattern.multipliers) if pattern is not None else 1.0
+            peak += max(float(d.base_value) * float(top), 0.0)
+        peaks.append(peak * multiplier)
+    links = tuple(asset_id(AssetKind.PUMP if n in pumps else AssetKind.PIPE, n) for n in names)
+    heads = (*(f"{asset_id(AssetKind.JUNCTION, j)}/pressure_m" for j in junctions),
+             *(f"{asset_id(AssetKind.TANK, t)}/level_m" for t in tanks))
+    return _Network(junctions, heads, tuple(f"{a}/flow_m3s" for a in links), links, incidence, np.asarray(peaks),
+                    tuple(tuple(sorted(a)) for a in adjacent), tuple(tuple(f) for f in feeding),
+                    tuple(f"{asset_id(AssetKind.PUMP, p)}/status" for p in sorted(pumps)))
+
+
+def _columns(window: Window, names: Sequence[str], rows: int) -> NDArray[np.float64] | None:
+    """The last `rows` values of `names` as a (rows × names) array, or None if one is missing or not finite."""
+    try:
+        out = np.column_stack([np.asarray(window[n], dtype=np.float64)[-rows:] for n in names])
+    except (KeyError, ValueError):
+        return None
+    return out if out.shape[0] == rows and bool(np.all(np.isfinite(out))) else None
+
+
+@dataclass(frozen=True)
+class LeakBalance:
+    """A break: a junction's flow balance broken and the heads around it fallen, in the same row."""
+
+    def check(self, window: Window) -> list[Violation]:
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        h = _columns(window, net.heads, DROP_ROWS + 1)
+        status = _columns(window, net.statuses, DROP_ROWS + 1)
+        if q is None or h is None or status is None:
+            return []
+        switched = bool(np.any(status.max(axis=0) != status.min(axis=0)))  # a pump started or stopped
+        balance = net.incidence @ q[-1]
+        excess = balance - net.peak_m3s
+        fall = h[:-1].max(axis=0) - h[-1]
+        # a head has fallen: a gauge by `DROP_M`, a tank's level by `TANK_FALL_M`; as a share of that bar
+        bar = np.array([TANK_FALL_M if net.is_tank(i) else DROP_M for i in range(len(net.heads))])
+        fallen = fall / bar
+        out: list[Violation] = []
+        for j in np.flatnonzero(excess > LEAK_M3S).tolist():
+            around = [j, *net.adjacent[j]]
+            gauges = [] if switched else [i for i in around if not net.is_tank(i) and fallen[i] >= 1.0]
+            tanks = [i for i in around if net.is_tank(i) and fallen[i] >= 1.0]
+            meters = tuple(net.meters[k] for k in np.flatnonzero(net.incidence[j]).tolist())
+            if len(gauges) >= MIN_DROPS or tanks:
+                if net.feeding[j]:
+                    k, _ = max(net.feeding[j], key=lambda ka: float(fallen[ka[1]]) if ka[1] >= 0 else -np.inf)
+                    asset, sensor = net.links[k], net.meters[k]
+                else:  # only pumps end here: the junction itself
+                    asset, sensor = net.heads[j].rpartition("/")[0], net.heads[j]
+                witnesses = [net.heads[i] for i in (*gauges, *tanks)]
+                reads = tuple(m for m in dict.fromkeys((*meters, *witnesses)) if m != sensor)
+                what = (f"{len(gauges)} gauges around it fell by up to {float(fall[gauges].max()):.1f} m" if gauges
+                        else "") + (" and " if gauges and tanks else "") + \
+                    (", ".join(f"{net.heads[i]} fell {float(fall[i]):.2f} m" for i in tanks) if tanks else "")
+                out.append(Violation(asset, sensor, reads,
+                                     f"{asset} is broken: junction {net.junctions[j]} takes {float(excess[j]):.3f} m³/s "
+                                     f"more from its meters than its customers' peak demand, while {what}"))
+                continue
+            mirror = [w for w in net.adjacent[j] if not net.is_tank(w) and float(balance[w]) < -LEAK_M3S]
+            shared = [k for k in np.flatnonzero(net.incidence[j]).tolist() for w in mirror if net.incidence[w, k] != 0]
+            if len(shared) == 1 and not gauges:
+                k, w = shared[0], mirror[0]
+                out.append(Violation(
+                    net.links[k], net.meters[k], (),
+                    f"{net.meters[k]} disagrees with both ends of its pipe: junction {net.junctions[j]} would take "
+                    f"{float(excess[j]):.3f} m³/s over its customers' peak and junction {net.junctions[w]} give "
+                    f"{-float(balance[w]):.3f} m³/s, with no pressure moving", fault=False,
+                    checked=tuple(m for m in meters if m != net.meters[k]), suspects=(net.meters[k],)))
+        return out
+
+
+@dataclass(frozen=True)
+class ShutSegment:
+    """One valve segment: shut (no flow on its boundary or inside), its gauges should all read dry."""
+
+    segment: int
+    gauges: tuple[str, ...]
+    meters: tuple[str, ...]  # its boundary links' and its own pipes' flow meters
+
+    def check(self, window: Window) -> list[Violation]:
+        q = _columns(window, self.meters, 1)
+        p = _columns(window, self.gauges, 1)
+        if q is None or p is None or bool(np.any(np.abs(q[-1]) > FLOW_EPS_M3S)):
+            return []
+        dry = np.abs(p[-1]) <= DRY_M
+        if int(dry.sum()) * 2 <= len(self.gauges) or bool(dry.all()):
+            return []  # no dry majority to judge by, or nothing to judge
+        witnesses = tuple(g for g, d in zip(self.gauges, dry.tolist(), strict=True) if d)
+        return [Violation(g.rpartition("/")[0], g, (),
+                          f"{g} reads {value:.2f} m in segment {self.segment}, which is shut (no flow on any of its "
+                          f"{len(self.meters)} meters) and drained ({len(witnesses)} of its {len(self.gauges)} gauges "
+                          f"read dry)", fault=False, checked=(*self.meters, *witnesses), suspects=(g,))
+                for g, value, d in zip(self.gauges, p[-1].tolist(), dry.tolist(), strict=True) if not d]
+
+
+@functools.cache
+def _segments() -> tuple[ShutSegment, ...]:
+    """A rule per valve segment with no tank or reservoir inside and at least two gauges to compare."""
+    from sectors.water.network import AssetKind, asset_id, load_network
+    from sectors.water.segments import ValveSegments, place_valves
+
+    wn = load_network()
+    segments = ValveSegments(wn, place_valves(wn))  # the twin's layer (`WaterTwin`'s defaults)
+    metered = set(wn.pipe_name_list) | set(wn.pump_name_list)
+    out = []
+    for segment in sorted({segments.segment_of_link(k) for k in wn.link_name_list}):
+        plan = segments.plan(segment)
+        if plan.sources or len(plan.junctions) < 2 or not plan.valves:
+            continue
+        links = sorted({*plan.links_to_close, *plan.links} & metered)
+        kinds = {k: AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE for k in links}
+        out.append(ShutSegment(segment, tuple(f"{asset_id(AssetKind.JUNCTION, j)}/pressure_m" for j in plan.junctions),
+                               tuple(f"{asset_id(kinds[k], k)}/flow_m3s" for k in links)))
+    return tuple(out)
+
+
+def rules() -> tuple[LeakBalance | ShutSegment, ...]:
+    """Every rule of the development city's water network (built once, from the network model)."""
+    return (LeakBalance(), *_segments())
+
+
+def invariants(window: Window) -> list[Violation]:
+    """The rules the newest row breaks."""
+    return [v for rule in rules() for v in rule.check(window)]

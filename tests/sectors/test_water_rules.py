@@ -1,0 +1,107 @@
+"""The water rules (`sectors.water.rules`) on the twin itself: a break in its first row, a lie in a shut segment.
+
+- a pipe break breaks a junction's flow balance and drops the gauges around it in the same row: a
+  FAULT of that pipe in the row after it (`pipe:159`, `pipe:20`, `pipe:123`, the evaluation's breaks);
+- one instrument moving alone (a gauge biased by the storm day's −12.5 m, a flow meter biased by a
+  break's worth of flow) is never a fault: a flow meter that both ends of its pipe contradict is an
+  intrusion on it, a lone gauge is left to the model;
+- a gauge falsified inside the segment the controller shut around a break (the storm day's
+  `junction:147`) is an intrusion on that gauge, and no other gauge of the shut segment is named;
+- normal operation breaks no rule: the thresholds' own data (the module's docstring) is a day and
+  a quarter of rows; these tests replay the first hours of it and the busy morning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.messages import AttackKind, FaultKind
+from sectors.invariants import Violation
+from sectors.water import WaterTwin
+from sectors.water.rules import DROP_ROWS, invariants
+
+HISTORY = 32  # rows an oracle keeps
+
+
+class Rows:
+    """The twin stepped at the oracles' 30-second rows, with the window a rule sees."""
+
+    def __init__(self) -> None:
+        self.twin = WaterTwin()
+        self.rows: list[dict[str, float]] = []
+
+    def step(self, n: int = 1) -> list[Violation]:
+        found: list[Violation] = []
+        for _ in range(n):
+            self.rows = [*self.rows, {r.sensor_id: r.value for r in self.twin.step(30)}][-HISTORY:]
+            found = invariants({k: np.array([row[k] for row in self.rows]) for k in self.rows[-1]})
+        return found
+
+
+@pytest.mark.parametrize("pipe", ["pipe:159", "pipe:123"])
+def test_a_break_is_a_fault_of_its_pipe_in_the_first_row(pipe: str) -> None:
+    rows = Rows()
+    assert rows.step(8) == []
+    rows.twin.inject_fault(FaultKind.PIPE_BREAK, pipe)
+    found = rows.step()
+    assert [(v.asset, v.fault) for v in found] == [(pipe, True)], found
+    assert found[0].sensor == f"{pipe}/flow_m3s" and any(r.endswith("/pressure_m") for r in found[0].reads)
+
+
+def test_a_break_at_a_tank_is_a_fault_once_the_tank_falls() -> None:
+    """Tank 3's outlet (`pipe:20`): the tank holds the pressure around the break, so in the first row only
+    the outlet's meter moved (one device: nothing yet); the tank's level falls in the next."""
+    rows = Rows()
+    rows.step(8)
+    rows.twin.inject_fault(FaultKind.PIPE_BREAK, "pipe:20")
+    assert rows.step() == []
+    found = rows.step()
+    assert [(v.asset, v.fault) for v in found] == [("pipe:20", True)], found
+    assert "tank:3/level_m" in found[0].reads
+
+
+def test_a_biased_gauge_alone_breaks_no_rule() -> None:
+    rows = Rows()
+    rows.step(8)
+    rows.twin.inject_attack(AttackKind.BIAS, "junction:147/pressure_m", magnitude=-12.5)
+    for _ in range(DROP_ROWS + 2):
+        assert rows.step() == []
+
+
+def test_a_biased_flow_meter_is_an_intrusion_on_it_never_a_fault() -> None:
+    rows = Rows()
+    rows.step(8)
+    rows.twin.inject_attack(AttackKind.BIAS, "pipe:159/flow_m3s", magnitude=0.17)  # a break's worth of flow
+    for _ in range(3):
+        found = rows.step()
+        assert [(v.sensor, v.fault, v.suspects) for v in found] == \
+            [("pipe:159/flow_m3s", False, ("pipe:159/flow_m3s",))], found
+
+
+def test_a_gauge_falsified_in_a_shut_segment_is_an_intrusion_on_it() -> None:
+    """The storm day's masked spoof: `pipe:159` breaks, the controller's water plan closes the boundary
+    valves of its segment (`WaterTwin.isolate`, the commands `controller._responses_water.isolate_plan`
+    sends), and later `junction:147`, inside that segment, is biased by −12.5 m."""
+    rows = Rows()
+    rows.step(8)
+    rows.twin.inject_fault(FaultKind.PIPE_BREAK, "pipe:159")
+    rows.step(2)
+    plan = rows.twin.isolate("pipe:159")
+    assert "147" in plan.junctions
+    for _ in range(5):
+        assert rows.step() == []  # shut and drained: every gauge reads what the physics says
+    rows.twin.inject_attack(AttackKind.BIAS, "junction:147/pressure_m", magnitude=-12.5)
+    for _ in range(3):
+        found = rows.step()
+        assert [(v.sensor, v.fault, v.suspects) for v in found] == \
+            [("junction:147/pressure_m", False, ("junction:147/pressure_m",))], found
+    rows.twin.restore(plan)  # re-opened (after the repair): the segment is no longer judged apart
+    rows.twin.clear_fault("pipe:159")
+    assert all(v.sensor != "junction:147/pressure_m" or v.fault for v in rows.step(2))
+
+
+def test_normal_operation_breaks_no_rule() -> None:
+    rows = Rows()
+    for i in range(240):  # the first two hours at 30-second rows (the storm day's break came at 30 minutes)
+        assert rows.step() == [], f"row {i + 1}"
