@@ -13,11 +13,16 @@ instrument can fake together, both visible in the first row after it:
 - **the pressure gauges around it**: a break drops the pressure of its neighbourhood at once, by tens
   of metres; a flow meter that lies moves no pressure, and a gauge that lies moves no flow.
 
-Both in the same row: a FAULT of the pipe, named at once. The pipe is the one between that junction
-and the neighbour whose pressure fell most (the break sits between the two deepest drops). A balance
-broken with no pressure drop, and mirrored at the pipe's other end (a junction *giving* water, which no
-junction can), is a flow meter that lies: an INTRUSION on it. Any one instrument moving alone gives
-nothing here (the model judges it, over its two rows).
+Both in the same row: a FAULT of the pipe, named at once. Each pipe's meter sits at its start, so the
+water a break loses is missing from the balance of the junction the pipe ends at: the broken pipe is
+the one ending there whose start's head fell most. A tank holds the pressure around a break next to it
+(`pipe:20`, tank 3's outlet), so there the second witness is the tank's level falling, a row later.
+While a pump starts or stops, the gauges are no witness (a pump drops a zone as far as a break does).
+
+One instrument moving alone is never a fault here. A flow meter that lies shows at both ends of its
+pipe: one junction takes more than its customers can and the other *gives* water, which no junction
+does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow,
+and is left to the model, over its two rows.
 
 A **shut segment** (`ShutSegment`): while a break's segment is isolated (its boundary valves closed by
 the controller's water plan), its sensors read far from normal operation, and the model calls every
@@ -29,10 +34,13 @@ flow and most of its gauges read dry, a gauge that reads otherwise is contradict
 by its neighbours: an INTRUSION on that gauge, and the oracles quarantine it. No gauge is judged while
 the dry ones are not a majority (a falsified boundary meter cannot make a live segment look shut).
 
+What it does not stop: an attacker who falsifies a flow meter and two gauges around it at once, alike,
+has a healthy segment shut, as a break would.
+
 Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
-only: 30 hours of the twin's normal demand at 30-second rows from midnight (3,600 rows: the storm
-day's water twin starts at its midnight too, and the attribution runs and training rows are drawn
-from the same days; the Net3 twin takes no seed, so every seed is this day) — see each constant.
+only: 30 hours of the twin's normal demand at 30-second rows from its midnight (3,600 rows: the storm
+day's water twin starts at its midnight too, and the attribution runs and the training rows are drawn
+from the same days; the Net3 twin takes no seed, so every seed is this day). See each constant.
 """
 
 from __future__ import annotations
@@ -177,35 +185,40 @@ class LeakBalance:
         fallen = fall / bar
         out: list[Violation] = []
         for j in np.flatnonzero(excess > LEAK_M3S).tolist():
-            around = [j, *net.adjacent[j]]
-            gauges = [] if switched else [i for i in around if not net.is_tank(i) and fallen[i] >= 1.0]
-            tanks = [i for i in around if net.is_tank(i) and fallen[i] >= 1.0]
             meters = tuple(net.meters[k] for k in np.flatnonzero(net.incidence[j]).tolist())
-            if len(gauges) >= MIN_DROPS or tanks:
-                if net.feeding[j]:
-                    k, _ = max(net.feeding[j], key=lambda ka: float(fallen[ka[1]]) if ka[1] >= 0 else -np.inf)
-                    asset, sensor = net.links[k], net.meters[k]
-                else:  # only pumps end here: the junction itself
-                    asset, sensor = net.heads[j].rpartition("/")[0], net.heads[j]
-                witnesses = [net.heads[i] for i in (*gauges, *tanks)]
-                reads = tuple(m for m in dict.fromkeys((*meters, *witnesses)) if m != sensor)
-                what = (f"{len(gauges)} gauges around it fell by up to {float(fall[gauges].max()):.1f} m" if gauges
-                        else "") + (" and " if gauges and tanks else "") + \
-                    (", ".join(f"{net.heads[i]} fell {float(fall[i]):.2f} m" for i in tanks) if tanks else "")
-                out.append(Violation(asset, sensor, reads,
-                                     f"{asset} is broken: junction {net.junctions[j]} takes {float(excess[j]):.3f} m³/s "
-                                     f"more from its meters than its customers' peak demand, while {what}"))
-                continue
+            # a neighbour that gives water (no junction does, break or not): the meter between the two lies,
+            # whatever the gauges say (a pump starting may drop them just then)
             mirror = [w for w in net.adjacent[j] if not net.is_tank(w) and float(balance[w]) < -LEAK_M3S]
             shared = [k for k in np.flatnonzero(net.incidence[j]).tolist() for w in mirror if net.incidence[w, k] != 0]
-            if len(shared) == 1 and not gauges:
+            if len(shared) == 1:
                 k, w = shared[0], mirror[0]
                 out.append(Violation(
                     net.links[k], net.meters[k], (),
                     f"{net.meters[k]} disagrees with both ends of its pipe: junction {net.junctions[j]} would take "
                     f"{float(excess[j]):.3f} m³/s over its customers' peak and junction {net.junctions[w]} give "
-                    f"{-float(balance[w]):.3f} m³/s, with no pressure moving", fault=False,
+                    f"{-float(balance[w]):.3f} m³/s", fault=False,
                     checked=tuple(m for m in meters if m != net.meters[k]), suspects=(net.meters[k],)))
+                continue
+            if mirror:
+                continue  # meters that contradict each other, and no single one to blame: no fault on them
+            around = [j, *net.adjacent[j]]
+            gauges = [] if switched else [i for i in around if not net.is_tank(i) and fallen[i] >= 1.0]
+            tanks = [i for i in around if net.is_tank(i) and fallen[i] >= 1.0]
+            if len(gauges) < MIN_DROPS and not tanks:
+                continue  # the balance alone: one meter may lie, and the model judges it
+            if net.feeding[j]:
+                k, _ = max(net.feeding[j], key=lambda ka: float(fallen[ka[1]]) if ka[1] >= 0 else -np.inf)
+                asset, sensor = net.links[k], net.meters[k]
+            else:  # only pumps end here: the junction itself
+                asset, sensor = net.heads[j].rpartition("/")[0], net.heads[j]
+            witnesses = [net.heads[i] for i in (*gauges, *tanks)]
+            reads = tuple(m for m in dict.fromkeys((*meters, *witnesses)) if m != sensor)
+            what = " and ".join(
+                ([f"{len(gauges)} gauges around it fell by up to {float(fall[gauges].max()):.1f} m"] if gauges else [])
+                + [f"{net.heads[i]} fell {float(fall[i]):.2f} m" for i in tanks])
+            out.append(Violation(asset, sensor, reads,
+                                 f"{asset} is broken: junction {net.junctions[j]} takes {float(excess[j]):.3f} m³/s "
+                                 f"more from its meters than its customers' peak demand, while {what}"))
         return out
 
 
