@@ -40,7 +40,8 @@ has a healthy segment shut, as a break would.
 Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
 only: 30 hours of the twin's normal demand at 30-second rows from its midnight (3,600 rows: the storm
 day's water twin starts at its midnight too, and the attribution runs and the training rows are drawn
-from the same days; the Net3 twin takes no seed, so every seed is this day). See each constant.
+from the same days; the Net3 twin takes no seed, so every seed is this day). See each constant;
+`scripts/water_rule_margins.py` prints the figures again.
 """
 
 from __future__ import annotations
