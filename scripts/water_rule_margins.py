@@ -15,7 +15,7 @@ import numpy as np
 
 def main(hours: float = 30.0) -> int:
     from sectors.water import WaterTwin
-    from sectors.water.rules import DROP_ROWS, _network, _segments
+    from sectors.water.rules import DROP_ROWS, _network, _pumps, _segments
 
     net, segments = _network(), _segments()
     twin = WaterTwin()
@@ -49,6 +49,12 @@ def main(hours: float = 30.0) -> int:
           f"{min(float(x[:, [col[g] for g in s.gauges]].min()) for s in segments):.2f} m")
     print("FLOW_EPS_M3S: least flow a judged segment's meters all carried at once "
           f"{min(float(np.abs(x[:, [col[m] for m in s.meters]]).max(axis=1).min()) for s in segments):.5f} m3/s")
+    for pump in _pumps():
+        rule = pump.rule
+        level = x[:, col[rule.level]]
+        off = (x[:, col[f"{rule.pump}/status"]] <= 0.5) & (np.abs(x[:, col[f"{rule.pump}/flow_m3s"]]) <= rule.flow_eps)
+        print(f"PUMP_MARGIN_M: {rule.pump} reported off down to {float(level[off].min()):.4f} m (start level "
+              f"{rule.start_m:.4f} m), running up to {float(level[~off].max()):.4f} m (stop level {rule.stop_m:.4f} m)")
     return 0
 
 

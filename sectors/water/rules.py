@@ -24,6 +24,12 @@ pipe: one junction takes more than its customers can and the other *gives* water
 does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow,
 and is left to the model, over its two rows.
 
+A **pump its controls call for** (`PumpCalledFor`): pump 335 runs by tank 1's level; reported stopped
+(run contact and flow meter) while the tank stands below its start level, it has failed, in its first
+row, on the tank's level sensor's word besides its own. A stop reported but not real shows at the
+pump's two junctions as above (one takes the pump's flow, the other gives it): its meter is named
+instead. (Pump 10 runs by the clock, 01:00–15:00; a row carries no time, so it is left to the model.)
+
 A **shut segment** (`ShutSegment`): while a break's segment is isolated (its boundary valves closed by
 the controller's water plan), its sensors read far from normal operation, and the model calls every
 row of it a fault of the trunk main — which masked a pressure gauge falsified inside it (the storm
@@ -53,9 +59,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from sectors.invariants import Violation, Window
+from sectors.invariants import LevelControlledPump, Violation, Window
 
-__all__ = ["DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "TANK_FALL_M", "LeakBalance", "ShutSegment", "invariants",
+__all__ = ["DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "TANK_FALL_M", "LeakBalance", "PumpCalledFor", "ShutSegment", "invariants",
            "rules"]
 
 LEAK_M3S = 0.02
@@ -86,6 +92,12 @@ MIN_DROPS = 2
 devices, so one falsified gauge is never the second witness."""
 FLOW_EPS_M3S = 1e-4
 """A flow meter reading at most this (0.1 L/s) reads no flow: a closed valve's pipe reads exactly 0."""
+PUMP_MARGIN_M = 0.1
+"""Pump 335 runs by tank 1's level (Net3's controls: on below 5.212 m, off above 5.822 m). Reported off
+(run contact open, no flow) with the tank at least this far below its start level, or stopped short of
+its stop level by as much, it has failed: the controls would run it. Normal operation: the lowest level
+it was reported off at was 5.2135 m, above its start level (a row's level is its period's start), and it
+ran at most up to 5.8203 m before it stopped."""
 DRY_M = 0.5
 """A gauge reading within this of zero reads a drained pipe (a shut segment's gauges read 0.00 m in the
 twin). Normal operation: no gauge of a segment these rules judge ever read under 27.2 m (the lowest of any
@@ -195,7 +207,8 @@ class LeakBalance:
                 k, w = shared[0], mirror[0]
                 out.append(Violation(
                     net.links[k], net.meters[k], (),
-                    f"{net.meters[k]} disagrees with both ends of its pipe: junction {net.junctions[j]} would take "
+                    f"{net.meters[k]} disagrees with both ends of its {net.links[k].split(':')[0]}: junction "
+                    f"{net.junctions[j]} would take "
                     f"{float(excess[j]):.3f} m³/s over its customers' peak and junction {net.junctions[w]} give "
                     f"{-float(balance[w]):.3f} m³/s", fault=False,
                     checked=tuple(m for m in meters if m != net.meters[k]), suspects=(net.meters[k],)))
@@ -247,6 +260,58 @@ class ShutSegment:
                 for g, value, d in zip(self.gauges, p[-1].tolist(), dry.tolist(), strict=True) if not d]
 
 
+@dataclass(frozen=True)
+class PumpCalledFor:
+    """A pump its controls run by a tank's level (`sectors.invariants.LevelControlledPump`, one row),
+    reported stopped while the level calls for it: a FAULT of the pump, unless the meters at its two
+    ends say its flow did not stop (a junction giving water: the stop is reported, not real, and
+    `LeakBalance` names the pump's meter)."""
+
+    rule: LevelControlledPump
+
+    def check(self, window: Window) -> list[Violation]:
+        found = self.rule.check(window)
+        if not found:
+            return []
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        k = net.links.index(self.rule.pump)
+        ends = np.flatnonzero(net.incidence[:, k]).tolist()
+        if q is None or any(float(net.incidence[j] @ q[-1]) < -LEAK_M3S for j in ends):
+            return []
+        return found
+
+
+@functools.cache
+def _pumps() -> tuple[PumpCalledFor, ...]:
+    """A rule per pump that Net3's controls start and stop by a tank's level (pump 335 by tank 1)."""
+    from sectors.water.network import AssetKind, asset_id, load_network
+
+    wn = load_network()
+    levels: dict[str, dict[str, float | str]] = {}
+    for _, control in wn.controls():
+        cond, actions = control.condition, control.actions()
+        if type(cond).__name__ != "TankLevelCondition" or len(actions) != 1:
+            continue
+        target, attr = actions[0].target()
+        if attr != "status" or str(target.name) not in wn.pump_name_list:
+            continue
+        starts = int(actions[0]._value) == 1  # wntr keeps a control's parts private
+        entry = levels.setdefault(str(target.name), {"tank": str(cond._source_obj.name)})
+        entry["start" if starts else "stop"] = float(cond._threshold)
+        if starts:  # started by a level rising past its start (a wet well) or falling below it (a tank)
+            entry["rising"] = "1" if str(cond._relation) in ("-gt", ">", "Above") else "0"
+    out = []
+    for pump, entry in sorted(levels.items()):
+        if "start" not in entry or "stop" not in entry or "rising" not in entry:
+            continue
+        rising = entry["rising"] == "1"
+        out.append(PumpCalledFor(LevelControlledPump(
+            asset_id(AssetKind.PUMP, pump), f"{asset_id(AssetKind.TANK, str(entry['tank']))}/level_m",
+            float(entry["start"]), float(entry["stop"]), rising, PUMP_MARGIN_M, PUMP_MARGIN_M, off_rows=1)))
+    return tuple(out)
+
+
 @functools.cache
 def _segments() -> tuple[ShutSegment, ...]:
     """A rule per valve segment with no tank or reservoir inside and at least two gauges to compare."""
@@ -268,9 +333,9 @@ def _segments() -> tuple[ShutSegment, ...]:
     return tuple(out)
 
 
-def rules() -> tuple[LeakBalance | ShutSegment, ...]:
+def rules() -> tuple[LeakBalance | PumpCalledFor | ShutSegment, ...]:
     """Every rule of the development city's water network (built once, from the network model)."""
-    return (LeakBalance(), *_segments())
+    return (LeakBalance(), *_pumps(), *_segments())
 
 
 def invariants(window: Window) -> list[Violation]:

@@ -2,6 +2,8 @@
 
 - a pipe break breaks a junction's flow balance and drops the gauges around it in the same row: a
   FAULT of that pipe in the row after it (`pipe:159`, `pipe:20`, `pipe:123`, the evaluation's breaks);
+- pump 335 stopped while tank 1 calls for it is a FAULT of the pump in its first row; a stop reported
+  but not real is an intrusion on its meter;
 - one instrument moving alone (a gauge biased by the storm day's −12.5 m, a flow meter biased by a
   break's worth of flow) is never a fault: a flow meter that both ends of its pipe contradict is an
   intrusion on it, a lone gauge is left to the model;
@@ -105,3 +107,25 @@ def test_normal_operation_breaks_no_rule() -> None:
     rows = Rows()
     for i in range(240):  # the first two hours at 30-second rows (the storm day's break came at 30 minutes)
         assert rows.step() == [], f"row {i + 1}"
+
+
+def test_a_pump_stopped_while_its_tank_calls_for_it_is_a_fault_in_the_first_row() -> None:
+    rows = Rows()
+    rows.step(8)  # tank 1 at 4.0 m, below pump 335's start level (5.21 m): the pump runs
+    rows.twin.inject_fault(FaultKind.PUMP_FAILURE, "pump:335")
+    found = rows.step()
+    assert [(v.asset, v.sensor, v.fault) for v in found] == [("pump:335", "pump:335/status", True)], found
+    assert "tank:1/level_m" in found[0].reads
+
+
+def test_a_pump_stop_reported_but_not_real_is_an_intrusion_on_its_meter() -> None:
+    """Run contact and flow meter both falsified to "stopped" while the pump runs: its two junctions'
+    meters still carry its flow, so one takes what the other gives."""
+    rows = Rows()
+    rows.step(8)
+    flow = rows.rows[-1]["pump:335/flow_m3s"]
+    rows.twin.inject_attack(AttackKind.BIAS, "pump:335/flow_m3s", magnitude=-flow)
+    rows.twin.inject_attack(AttackKind.BIAS, "pump:335/status", magnitude=-1.0)
+    for _ in range(3):
+        found = rows.step()
+        assert [(v.sensor, v.fault) for v in found] == [("pump:335/flow_m3s", False)], found
