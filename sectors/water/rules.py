@@ -55,6 +55,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -130,10 +131,19 @@ class _Network:
 
 
 @functools.cache
-def _network() -> _Network:
-    from sectors.water.network import AssetKind, asset_id, load_network
+def _plant() -> Any:
+    """The network and valve layer of the twin the city runs (a fresh `WaterTwin`: its defaults decide
+    the valve layer, so the rules judge the segments its isolations close)."""
+    from sectors.water.twin import WaterTwin
 
-    wn = load_network()
+    return WaterTwin()
+
+
+@functools.cache
+def _network() -> _Network:
+    from sectors.water.network import AssetKind, asset_id
+
+    wn = _plant().wn
     junctions = tuple(str(j) for j in wn.junction_name_list)
     tanks = tuple(str(t) for t in wn.tank_name_list)
     head = {n: i for i, n in enumerate((*junctions, *tanks))}
@@ -285,9 +295,9 @@ class PumpCalledFor:
 @functools.cache
 def _pumps() -> tuple[PumpCalledFor, ...]:
     """A rule per pump that Net3's controls start and stop by a tank's level (pump 335 by tank 1)."""
-    from sectors.water.network import AssetKind, asset_id, load_network
+    from sectors.water.network import AssetKind, asset_id
 
-    wn = load_network()
+    wn = _plant().wn
     levels: dict[str, dict[str, float | str]] = {}
     for _, control in wn.controls():
         cond, actions = control.condition, control.actions()
@@ -315,11 +325,9 @@ def _pumps() -> tuple[PumpCalledFor, ...]:
 @functools.cache
 def _segments() -> tuple[ShutSegment, ...]:
     """A rule per valve segment with no tank or reservoir inside and at least two gauges to compare."""
-    from sectors.water.network import AssetKind, asset_id, load_network
-    from sectors.water.segments import ValveSegments, place_valves
+    from sectors.water.network import AssetKind, asset_id
 
-    wn = load_network()
-    segments = ValveSegments(wn, place_valves(wn))  # the twin's layer (`WaterTwin`'s defaults)
+    wn, segments = _plant().wn, _plant().segments
     metered = set(wn.pipe_name_list) | set(wn.pump_name_list)
     out = []
     for segment in sorted({segments.segment_of_link(k) for k in wn.link_name_list}):
