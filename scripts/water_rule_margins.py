@@ -53,8 +53,14 @@ def main(hours: float = 30.0) -> int:
         rule = pump.rule
         level = x[:, col[rule.level]]
         off = (x[:, col[f"{rule.pump}/status"]] <= 0.5) & (np.abs(x[:, col[f"{rule.pump}/flow_m3s"]]) <= rule.flow_eps)
-        print(f"PUMP_MARGIN_M: {rule.pump} reported off down to {float(level[off].min()):.4f} m (start level "
-              f"{rule.start_m:.4f} m), running up to {float(level[~off].max()):.4f} m (stop level {rule.stop_m:.4f} m)")
+        residual = pump.tank.residuals({n: x[:, col[n]] for n in pump.tank.sensors()})
+        if residual is not None:
+            print(f"TANK_BALANCE_M: {pump.tank.level} off its meters by at most {float(np.abs(residual).max()):.2g} m "
+                  "in a row")
+        lowest_off = f"{float(level[off].min()):.4f} m" if off.any() else "never off"
+        highest_on = f"{float(level[~off].max()):.4f} m" if (~off).any() else "never on"
+        print(f"PUMP_MARGIN_M: {rule.pump} reported off down to {lowest_off} (start level {rule.start_m:.4f} m), "
+              f"running up to {highest_on} (stop level {rule.stop_m:.4f} m)")
     return 0
 
 

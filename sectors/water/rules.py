@@ -24,11 +24,15 @@ pipe: one junction takes more than its customers can and the other *gives* water
 does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow,
 and is left to the model, over its two rows.
 
-A **pump its controls call for** (`PumpCalledFor`): pump 335 runs by tank 1's level; reported stopped
-(run contact and flow meter) while the tank stands below its start level, it has failed, in its first
-row, on the tank's level sensor's word besides its own. A stop reported but not real shows at the
-pump's two junctions as above (one takes the pump's flow, the other gives it): its meter is named
-instead. (Pump 10 runs by the clock, 01:00–15:00; a row carries no time, so it is left to the model.)
+A **pump its controls call for** (`PumpCalledFor`): pump 335 runs by tank 1's level; found stopped (run
+contact and flow meter) in the row after it ran, while the tank stands below its start level or short
+of its stop level, it has failed, named in that first row. A falsified tank level alone must not fail
+it (the review finding that had kept water without a pump rule): the stop must be a new one (a level
+falsified while the pump rests makes none), the level must agree with the tank's metered outflow
+(`TankBalance`; a level that jumps other than its meters say is the instrument distrusted), and the
+flow must really have stopped (a stop reported on the pump's meter while its junctions still pass its
+flow is that meter's lie, named by `LeakBalance`). Pump 10 runs by the clock (01:00–15:00); a row
+carries no time, so it is left to the model.
 
 A **shut segment** (`ShutSegment`): while a break's segment is isolated (its boundary valves closed by
 the controller's water plan), its sensors read far from normal operation, and the model calls every
@@ -53,16 +57,18 @@ from the same days; the Net3 twin takes no seed, so every seed is this day). See
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from sectors.invariants import LevelControlledPump, Violation, Window
+from sectors.water.plugin import PLUGIN
 
-__all__ = ["DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "TANK_FALL_M", "LeakBalance", "PumpCalledFor", "ShutSegment", "invariants",
+__all__ = ["DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S", "TANK_BALANCE_M", "TANK_FALL_M", "LeakBalance", "PumpCalledFor", "ShutSegment", "TankBalance", "invariants",
            "rules"]
 
 LEAK_M3S = 0.02
@@ -99,6 +105,12 @@ PUMP_MARGIN_M = 0.1
 its stop level by as much, it has failed: the controls would run it. Normal operation: the lowest level
 it was reported off at was 5.2135 m, above its start level (a row's level is its period's start), and it
 ran at most up to 5.8203 m before it stopped."""
+TANK_BALANCE_M = 0.02
+"""A tank's level that moved by more than this in a row other than its meters say contradicts them. Normal
+operation: tank 1's level agreed with its outlet's meter to 0.0016 m in every row (0.0017 m over any
+32-row window), pumps starting and stopping included."""
+ROW_S = float(PLUGIN.report_period_s)
+"""Seconds between two rows of the window: the water SCADA's report period."""
 DRY_M = 0.5
 """A gauge reading within this of zero reads a drained pipe (a shut segment's gauges read 0.00 m in the
 twin). Normal operation: no gauge of a segment these rules judge ever read under 27.2 m (the lowest of any
@@ -271,25 +283,71 @@ class ShutSegment:
 
 
 @dataclass(frozen=True)
+class TankBalance:
+    """Conservation of mass in a tank: its level moves by its metered net inflow over its plan area."""
+
+    level: str
+    inflows: tuple[str, ...]  # meters whose positive flow fills the tank
+    outflows: tuple[str, ...]  # meters whose positive flow drains it
+    area_m2: float
+
+    def sensors(self) -> tuple[str, ...]:
+        return (self.level, *self.inflows, *self.outflows)
+
+    def residuals(self, window: Window) -> NDArray[np.float64] | None:
+        """Per row of the window, how far the level moved other than its metered flows say (None if an
+        instrument is missing or not finite)."""
+        rows = len(np.asarray(window.get(self.level, ())))
+        x = _columns(window, self.sensors(), rows) if rows >= 2 else None
+        if x is None:
+            return None
+        k = 1 + len(self.inflows)
+        net = x[:, 1:k].sum(axis=1) - x[:, k:].sum(axis=1)
+        out: NDArray[np.float64] = np.diff(x[:, 0]) - (net[1:] + net[:-1]) / 2.0 * ROW_S / self.area_m2
+        return out
+
+
+@dataclass(frozen=True)
 class PumpCalledFor:
     """A pump its controls run by a tank's level (`sectors.invariants.LevelControlledPump`, one row),
-    reported stopped while the level calls for it: a FAULT of the pump, unless the meters at its two
-    ends say its flow did not stop (a junction giving water: the stop is reported, not real, and
-    `LeakBalance` names the pump's meter)."""
+    found stopped in the newest row while the level called for it: a FAULT of the pump, on three
+    conditions that keep one falsified instrument from failing a healthy pump (the review finding that
+    kept water without a pump rule: a falsified tank level alone called for it):
+
+    - it ran the row before: a failure is a stop, and a level falsified while the pump rests makes none;
+    - the tank's level agrees with its meters over the window (`TankBalance`); where it does not, the
+      level is the instrument to distrust (an INTRUSION on it, when one row's step alone breaks it);
+    - its flow really stopped: neither junction at its ends gives water (`LeakBalance` then names its
+      meter instead)."""
 
     rule: LevelControlledPump
+    tank: TankBalance
 
     def check(self, window: Window) -> list[Violation]:
-        found = self.rule.check(window)
-        if not found:
+        found = [v for v in self.rule.check(window) if v.fault]
+        status, flow = window.get(f"{self.rule.pump}/status"), window.get(f"{self.rule.pump}/flow_m3s")
+        if not found or status is None or flow is None or len(status) < 2:
             return []
+        if float(status[-2]) <= 0.5 and abs(float(flow[-2])) <= self.rule.flow_eps:
+            return []  # it was not running: no stop to explain
+        residual = self.tank.residuals(window)
+        if residual is None:
+            return []
+        broken = np.abs(residual) > TANK_BALANCE_M
+        if bool(broken.any()):
+            step = int(broken.sum()) == 1 and abs(float(residual.sum() - residual[broken].sum())) <= TANK_BALANCE_M
+            suspects = (self.tank.level,) if step else self.tank.sensors()
+            return [Violation(self.rule.pump, suspects[0], (), f"{found[0].message}, but {self.tank.level} moved "
+                              f"{float(residual[broken][-1]):+.3f} m in a row other than its meters say: the "
+                              "instruments disagree", fault=False, checked=self.tank.sensors()[1:],
+                              suspects=suspects)]
         net = _network()
         q = _columns(window, net.meters, 1)
         k = net.links.index(self.rule.pump)
         ends = np.flatnonzero(net.incidence[:, k]).tolist()
         if q is None or any(float(net.incidence[j] @ q[-1]) < -LEAK_M3S for j in ends):
             return []
-        return found
+        return [replace(v, checked=tuple(dict.fromkeys((*v.checked, *self.tank.sensors()[1:])))) for v in found]
 
 
 @functools.cache
@@ -316,9 +374,16 @@ def _pumps() -> tuple[PumpCalledFor, ...]:
         if "start" not in entry or "stop" not in entry or "rising" not in entry:
             continue
         rising = entry["rising"] == "1"
+        tank = str(entry["tank"])
+        level = f"{asset_id(AssetKind.TANK, tank)}/level_m"
+        meters = {str(k): f"{asset_id(AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE, str(k))}/flow_m3s"
+                  for k in wn.get_links_for_node(tank)}
+        balance = TankBalance(level, tuple(m for k, m in meters.items() if str(wn.get_link(k).end_node_name) == tank),
+                              tuple(m for k, m in meters.items() if str(wn.get_link(k).start_node_name) == tank),
+                              math.pi / 4.0 * float(wn.get_node(tank).diameter) ** 2)
         out.append(PumpCalledFor(LevelControlledPump(
-            asset_id(AssetKind.PUMP, pump), f"{asset_id(AssetKind.TANK, str(entry['tank']))}/level_m",
-            float(entry["start"]), float(entry["stop"]), rising, PUMP_MARGIN_M, PUMP_MARGIN_M, off_rows=1)))
+            asset_id(AssetKind.PUMP, pump), level, float(entry["start"]), float(entry["stop"]), rising,
+            PUMP_MARGIN_M, PUMP_MARGIN_M, off_rows=1), balance))
     return tuple(out)
 
 
