@@ -66,7 +66,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sectors.invariants import LevelControlledPump, Violation, Window
-from sectors.water.plugin import PLUGIN
 
 __all__ = ["DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S", "TANK_BALANCE_M", "TANK_FALL_M", "LeakBalance", "PumpCalledFor", "ShutSegment", "TankBalance", "invariants",
            "rules"]
@@ -109,8 +108,9 @@ TANK_BALANCE_M = 0.02
 """A tank's level that moved by more than this in a row other than its meters say contradicts them. Normal
 operation: tank 1's level agreed with its outlet's meter to 0.0016 m in every row (0.0017 m over any
 32-row window), pumps starting and stopping included."""
-ROW_S = float(PLUGIN.report_period_s)
-"""Seconds between two rows of the window: the water SCADA's report period."""
+ROW_S = 30.0
+"""Seconds between two rows of the window: the water SCADA's report period (`sectors.water.plugin`, which
+imports this module; a test keeps the two equal)."""
 DRY_M = 0.5
 """A gauge reading within this of zero reads a drained pipe (a shut segment's gauges read 0.00 m in the
 twin). Normal operation: no gauge of a segment these rules judge ever read under 27.2 m (the lowest of any

@@ -23,7 +23,8 @@ import pytest
 from core.messages import AttackKind, FaultKind
 from sectors.invariants import Violation
 from sectors.water import WaterTwin
-from sectors.water.rules import DROP_ROWS, invariants
+from sectors.water.plugin import PLUGIN
+from sectors.water.rules import DROP_ROWS, ROW_S, invariants
 
 HISTORY = 32  # rows an oracle keeps
 
@@ -152,3 +153,7 @@ def test_a_pump_stop_reported_but_not_real_is_an_intrusion_on_its_meter() -> Non
     for _ in range(3):
         found = rows.step()
         assert [(v.sensor, v.fault) for v in found] == [("pump:335/flow_m3s", False)], found
+
+
+def test_the_rules_rows_are_the_plugins_report_period() -> None:
+    assert ROW_S == PLUGIN.report_period_s
