@@ -75,7 +75,7 @@ LEAK_M3S = 0.02
 somewhere no meter sees. Normal operation: never above the peak (PDD delivers at most what is requested;
 the largest excess over the 3,600 normal rows was 8.9e-11 m³/s, solver precision, and the metered balance
 equals the delivered demand to 2.7e-16 m³/s); and no junction ever gave water (lowest balance
-−9.0e-17 m³/s), so a balance below −`LEAK_M3S` is a meter that lies. A break
+−1.0e-16 m³/s), so a balance below −`LEAK_M3S` is a meter that lies. A break
 (0.2 of the pipe's cross-section) loses 0.17 m³/s on `pipe:159` at 40 m; a leak (0.01) 8 L/s, below
 this: the model judges leaks."""
 DROP_M = 8.0
