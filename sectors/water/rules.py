@@ -67,8 +67,11 @@ from numpy.typing import NDArray
 
 from sectors.invariants import LevelControlledPump, Violation, Window
 
-__all__ = ["DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S", "TANK_BALANCE_M", "TANK_FALL_M", "LeakBalance", "PumpCalledFor", "ShutSegment", "TankBalance", "invariants",
-           "rules"]
+__all__ = [
+    "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
+    "TANK_BALANCE_M", "TANK_FALL_M", "LeakBalance", "PumpCalledFor", "ShutSegment", "TankBalance", "invariants",
+    "rules",
+]
 
 LEAK_M3S = 0.02
 """A junction's metered net inflow above its customers' peak demand by this much (20 L/s) is water going
