@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from controller._responses_water import isolate_plan, restore_plan
 from core.messages import AttackKind, FaultKind, Sector, Verdict, VerdictKind
 from oracles.detect.attribution import HISTORY, WARMUP, FaultCase, run_case
 from oracles.training import SectorModel
@@ -74,9 +75,15 @@ def test_a_gauge_falsified_in_the_shut_segment_of_a_break_is_an_intrusion_on_it(
     first = _judged(water, twin, recent)
     assert first is not None and first.kind is VerdictKind.FAULT and first.asset_id == "pipe:159"
     _judged(water, twin, recent)
-    # the controller's water plan: close the boundary valves of the break's segment (`isolate_plan`)
-    plan = twin.isolate("pipe:159")
-    assert "147" in plan.junctions
+    # the controller's water plans for the break (isolate, then restore around it), their commands carried
+    # out by the twin as its devices would
+    isolate = isolate_plan(twin, "pipe:159")
+    assert isolate.commands
+    for command in isolate.commands:
+        twin.apply(command)
+    for command in restore_plan(twin, "pipe:159").commands:
+        twin.apply(command)
+    assert "147" in twin.isolation_plan("pipe:159").junctions
     shut = [_judged(water, twin, recent) for _ in range(6)]
     assert all(v is None or v.kind is not VerdictKind.INTRUSION for v in shut), shut  # nothing healthy named
     twin.inject_attack(AttackKind.BIAS, "junction:147/pressure_m", magnitude=-12.5)
