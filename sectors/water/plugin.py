@@ -29,6 +29,12 @@ def _invariants(window: Any) -> Any:
     return invariants(window)
 
 
+def _vouches(window: Any) -> Any:
+    from sectors.water.rules import vouches
+
+    return vouches(window)
+
+
 def _service(twin: Any) -> ServiceLevel:
     """Customers served at adequate pressure over all customers (wntr population per junction).
 
@@ -95,5 +101,6 @@ PLUGIN = SectorPlugin(
     scenario=(ScenarioFault(300, F.PIPE_BREAK, "pipe:159"),),
     # a break named in its first row (flow balance and pressure drop), a gauge that lies in a shut segment
     invariants=_invariants,
+    vouches=_vouches,
     scenario_settle_s=7200,
 )

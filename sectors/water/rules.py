@@ -69,8 +69,8 @@ from sectors.invariants import LevelControlledPump, Violation, Window
 
 __all__ = [
     "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
-    "TANK_BALANCE_M", "TANK_FALL_M", "LeakBalance", "PumpCalledFor", "ShutSegment", "TankBalance", "invariants",
-    "rules",
+    "TANK_BALANCE_M", "TANK_FALL_M", "VOUCH_M3S", "LeakBalance", "PumpCalledFor", "ShutSegment", "TankBalance",
+    "invariants", "rules", "vouches",
 ]
 
 LEAK_M3S = 0.02
@@ -111,6 +111,9 @@ TANK_BALANCE_M = 0.02
 """A tank's level that moved by more than this in a row other than its meters say contradicts them. Normal
 operation: tank 1's level agreed with its outlet's meter to 0.0016 m in every row (0.0017 m over any
 32-row window), pumps starting and stopping included."""
+VOUCH_M3S = 1e-3
+"""A junction's balance within this (1 L/s) of what its customers can draw holds. Normal operation: every
+balance held to 8.9e-11 m³/s (solver precision)."""
 ROW_S = 30.0
 """Seconds between two rows of the window: the water SCADA's report period (`sectors.water.plugin`, which
 imports this module; a test keeps the two equal)."""
@@ -412,6 +415,21 @@ def _segments() -> tuple[ShutSegment, ...]:
 def rules() -> tuple[LeakBalance | PumpCalledFor | ShutSegment, ...]:
     """Every rule of the development city's water network (built once, from the network model)."""
     return (LeakBalance(), *_pumps(), *_segments())
+
+
+def vouches(window: Window) -> frozenset[str]:
+    """The flow meters of pipes between two junctions whose mass balances both hold in the newest row
+    (each takes no less than nothing, within `VOUCH_M3S`, and no more than its customers' peak): the meter
+    agrees with every other meter at its pipe's two ends, so the model alone may not call it falsified. A
+    meter biased by more than what one end's customers draw breaks a balance, and is not vouched for."""
+    net = _network()
+    q = _columns(window, net.meters, 1)
+    if q is None:
+        return frozenset()
+    balance = net.incidence @ q[-1]
+    holds = (balance >= -VOUCH_M3S) & (balance <= net.peak_m3s + VOUCH_M3S)
+    return frozenset(net.meters[k] for k in range(len(net.meters))
+                     if len(ends := np.flatnonzero(net.incidence[:, k])) == 2 and bool(holds[ends].all()))
 
 
 def invariants(window: Window) -> list[Violation]:

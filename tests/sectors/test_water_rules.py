@@ -24,7 +24,7 @@ from core.messages import AttackKind, FaultKind
 from sectors.invariants import Violation
 from sectors.water import WaterTwin
 from sectors.water.plugin import PLUGIN
-from sectors.water.rules import DROP_ROWS, ROW_S, invariants
+from sectors.water.rules import DROP_ROWS, ROW_S, invariants, vouches
 
 HISTORY = 32  # rows an oracle keeps
 
@@ -36,11 +36,14 @@ class Rows:
         self.twin = WaterTwin()
         self.rows: list[dict[str, float]] = []
 
+    def window(self) -> dict[str, np.ndarray]:
+        return {k: np.array([row[k] for row in self.rows]) for k in self.rows[-1]}
+
     def step(self, n: int = 1) -> list[Violation]:
         found: list[Violation] = []
         for _ in range(n):
             self.rows = [*self.rows, {r.sensor_id: r.value for r in self.twin.step(30)}][-HISTORY:]
-            found = invariants({k: np.array([row[k] for row in self.rows]) for k in self.rows[-1]})
+            found = invariants(self.window())
         return found
 
 
@@ -157,3 +160,14 @@ def test_a_pump_stop_reported_but_not_real_is_an_intrusion_on_its_meter() -> Non
 
 def test_the_rules_rows_are_the_plugins_report_period() -> None:
     assert ROW_S == PLUGIN.report_period_s
+
+
+
+def test_the_physics_vouches_for_a_meter_both_its_junctions_agree_with() -> None:
+    rows = Rows()
+    rows.step(3)
+    vouched = vouches(rows.window())
+    assert "pipe:181/flow_m3s" in vouched and "pipe:20/flow_m3s" not in vouched  # a tank at one end of pipe 20
+    rows.twin.inject_attack(AttackKind.BIAS, "pipe:181/flow_m3s", magnitude=0.01)  # 10 L/s
+    rows.step()
+    assert "pipe:181/flow_m3s" not in vouches(rows.window())
