@@ -71,6 +71,8 @@ def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str
                 for done in body.get("released", []):
                     held.get((key[0], int(done["from"])), {}).pop(str(done["asset"]), None)
                 continue
+            if body.get("step", "applied") != "applied":
+                continue  # the ``restored`` step (same kind): the isolation's own devices, not protections
             held[key] = {str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
                          for a in body.get("protected", []) if may_have_acted(a) and a.get("sector") == sector}
         except (ValueError, KeyError, TypeError, AttributeError):

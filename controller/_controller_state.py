@@ -15,6 +15,7 @@ from typing import Any
 from chain.client import ChainClient
 from chain.indexer import Indexer
 from chain.recorder import EventRecorder
+from controller._plan_workers import PlanWorkers
 from controller.commander import Commander
 from controller.crews import CrewPool
 from controller.cyber import IntrusionTally, Quarantine
@@ -36,6 +37,8 @@ INTRUSION = kind_by_name("intrusion")
 STEP_KINDS: dict[str, int] = {
     "plan": kind_by_name("reroute-plan"),
     "applied": kind_by_name("isolation-applied"),
+    "restore-plan": kind_by_name("reroute-plan"),  # steps share a kind; the payload's ``step`` tells them apart
+    "restored": kind_by_name("isolation-applied"),
     "cascade": kind_by_name("cascade-analysis"),
     "dispatched": kind_by_name("repair-dispatched"),
     "repaired": kind_by_name("repaired"),
@@ -74,6 +77,7 @@ class ControllerState:
     me: str
     commander: Commander
     planner: Planner
+    plans: PlanWorkers
     crews: CrewPool
     speed: float
     _clock: Callable[[], float]

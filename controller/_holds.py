@@ -25,7 +25,7 @@ fuel was gone. Now the hospital's reintegration sends the ``power restore`` feed
 The same holds for the restore plan an isolation sends when it is applied (service brought back
 around the isolated asset, planned on a fresh model that knows only this fault): line 9's restore
 closing the switch line 3's isolation opened around its own fault would re-energise that fault. A
-held restore command is recorded in the ``isolation-applied`` event as ``held`` and is never sent
+held restore command is recorded in the ``restored`` step (an ``isolation-applied`` event) as ``held`` and is never sent
 later: it served a restoration planned for a field that will have changed by the time the holder
 comes back (the holder's own reintegrate plan puts that device back). The isolate commands never
 wait: the faulted part is cut off whatever else is open.
@@ -52,9 +52,14 @@ __all__ = ["command_key", "holders", "pending", "planned", "specs"]
 def planned(iso: Isolation) -> list[dict[str, Any]]:
     """The isolate and restore commands an isolation's plan sent (or meant to send), in that order;
     not the restore commands it held back (it never needed those devices moved)."""
-    plan, applied = iso.steps.get("plan", (0, {}))[1], iso.steps.get("applied", (0, {}))[1]
-    withheld = {(str(h["actuator"]), str(h["action"])) for h in applied.get("held", [])}
-    restore = [c for c in _commands(plan.get("restore")) if (str(c["actuator"]), str(c["action"])) not in withheld]
+    plan = iso.steps.get("plan", (0, {}))[1]
+    # the restore plan and what it held: steps of their own, or (recorded by an earlier version) in
+    # the ``plan`` and ``applied`` steps
+    restore_plan = iso.steps["restore-plan"][1] if "restore-plan" in iso.steps else plan
+    sent = iso.steps["restored"][1] if "restored" in iso.steps else iso.steps.get("applied", (0, {}))[1]
+    withheld = {(str(h["actuator"]), str(h["action"])) for h in sent.get("held", [])}
+    restore = [c for c in _commands(restore_plan.get("restore"))
+               if (str(c["actuator"]), str(c["action"])) not in withheld]
     return _commands(plan.get("isolate")) + restore
 
 

@@ -3,22 +3,30 @@
 For each isolation the quorum executed (`ProposalExecuted`, action Isolate) the controller walks
 these steps, each one a hybrid-signed event from its own registered identity:
 
-1. ``plan`` (``reroute-plan``): the sector's isolate plan and the restore plan around it, for the
-   asset named by the fault verdict the proposal cites as evidence. A plan the model cannot make
-   (the planner raised) is recorded with its ``error`` and no commands: the isolation still goes on
-   to protection, dispatch and repair, and one bad plan never stalls the other isolations.
+1. ``plan`` (``reroute-plan``): the sector's isolate plan, for the asset named by the fault verdict
+   the proposal cites as evidence. A plan the model cannot make (the planner raised) is recorded
+   with its ``error`` and no commands: the isolation still goes on to protection, dispatch and
+   repair, and one bad plan never stalls the other isolations. Plans are made by a worker thread of
+   the sector (`controller._plan_workers`), so a slow one holds up no other sector.
 2. ``cascade`` (``cascade-analysis``): what else the isolated node puts at risk (`sectors.graph`),
    ranked by criticality and time to impact, and what the controller does about each one before
    the failure reaches it (`controller.protect`: backup transfer, draining, fail-over, diversion).
 3. ``applied`` (``isolation-applied``): the isolate commands sent with ``decision_ref
-   proposal:<id>``, the protective commands with ``event:<controller>:<cascade seq>`` and the
-   restore commands with ``event:<controller>:<plan seq>`` (but for those another open isolation
-   holds, ``held``: `controller._holds`); the devices (twins) check those
-   references on the chain before they move, and each answers with an ack. A refused protective
-   command is recorded, not fatal: the isolation must go ahead even if a neighbour cannot help.
+   proposal:<id>`` and the protective commands with ``event:<controller>:<cascade seq>``; the
+   devices (twins) check those references on the chain before they move, and each answers with an
+   ack. A refused protective command is recorded, not fatal: the isolation must go ahead even if a
+   neighbour cannot help. This is the city's response (the scenario's cross-system response KPI).
+   ``restore-plan`` (``reroute-plan``) and ``restored`` (``isolation-applied``): the restore plan,
+   made meanwhile on a model with the isolate commands applied, and its commands sent with
+   ``event:<controller>:<restore-plan seq>`` (but for those another open isolation holds,
+   ``held``: `controller._holds`). The response does not wait for it: the storm day's traffic
+   restore plan (five signal timings simulated five minutes ahead) took 45 wall seconds under load,
+   and the crash's barrier and every dependant's protection waited behind it. An isolation recorded
+   by an earlier version, whose ``plan`` held the restore plan too, is applied as it was then.
 4. ``dispatched`` (``repair-dispatched``): a crew is assigned (most critical node first when crews
    are short) and the node moves to *repairing* on-chain (`beginRepair`, REPAIR_ROLE).
-5. ``repaired`` (``repaired``): when the crew's time is up, the fault is cleared in the field.
+5. ``repaired`` (``repaired``): when the crew's time is up (and the restoration has been applied),
+   the fault is cleared in the field.
 6. ``reintegrated`` (``reintegrated``): only after the oracles' reintegration quorum executed
    (`ProposalExecuted`, action Reintegrate), the reintegrate plan's commands and the inverse of
    every protective command that was carried out are sent with that proposal as their decision.
@@ -86,30 +94,33 @@ class IsolationSteps(ControllerState):
         answers = self.commander.answers(posted, timeout_s=OPTIONAL_TIMEOUT_S, skip=offline)
         return [_ack(c, a, online=c.sector not in offline) for c, a in zip(posted, answers, strict=True)]
 
-    def _plan(self, iso: Isolation) -> None:
-        """Record the isolate and restore plans; a plan the model cannot make is recorded as such."""
-        cited = iso.asset
-        try:
-            isolate = self.planner(iso.sector, "isolate", iso.asset, ())
-            if isolate is not None:
-                iso.asset = isolate.target  # the planner may narrow the cited asset (a feeder → its faulted line)
-            restore = self.planner(iso.sector, "restore", iso.asset,
-                                   _commands(isolate.summary() if isolate else None))
-        except ChainError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a model failure must not stall the city's other isolations
-            iso.asset = cited
-            log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=cited,
-                     error=f"{type(exc).__name__}: {exc}")
-            self._record(iso, "plan", cited=cited, isolate=None, restore=None,
-                         error=f"{type(exc).__name__}: {exc}"[:500])
-            return
-        self._record(iso, "plan", cited=cited, isolate=isolate.summary() if isolate else None,
-                     restore=restore.summary() if restore else None)
+    def _planned(self, iso: Isolation, step: str, purpose: str, sent: list[dict[str, Any]]) -> bool:
+        """Record the `purpose` plan as `step` once the sector's worker has made it (False until then).
+
+        A plan the model cannot make (the planner raised) is recorded with its ``error`` and no
+        commands: the isolation still goes on, and one bad plan never stalls the other isolations.
+        """
+        done = self.plans.ask((iso.proposal, step), iso.sector, purpose, iso.asset, sent)
+        if done is None:
+            return False  # still being made: the loop goes on with the other isolations
+        key = "isolate" if step == "plan" else "restore"
+        if done.error is not None:
+            if isinstance(done.error, ChainError):
+                raise done.error
+            error = f"{type(done.error).__name__}: {done.error}"
+            log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=iso.asset, step=step,
+                     error=error)
+            self._record(iso, step, cited=iso.asset, **{key: None}, error=error[:500])
+            return True
+        cited, plan = iso.asset, done.plan
+        if plan is not None and step == "plan":
+            iso.asset = plan.target  # the planner may narrow the cited asset (a feeder → its faulted line)
+        self._record(iso, step, cited=cited, **{key: plan.summary() if plan else None})
+        return True
 
     def _advance(self, iso: Isolation) -> None:
-        if "plan" not in iso.steps:
-            self._plan(iso)
+        if "plan" not in iso.steps and not self._planned(iso, "plan", "isolate", []):
+            return
         if "cascade" not in iso.steps:
             from sectors.graph import at_risk
 
@@ -119,26 +130,21 @@ class IsolationSteps(ControllerState):
                  "minutes_to_impact": round(r.time_to_impact_s / 60, 1)} for r in risks],
                 protect=[p.summary() for p in protections(risks)])
         if "applied" not in iso.steps:
-            plan, plan_seq = iso.steps["plan"][1], iso.steps["plan"][0]
             cascade_seq = iso.steps["cascade"][0]
+            plan = iso.steps["plan"][1]
             isolate = [_command(iso.sector, c, f"proposal:{iso.proposal}") for c in _commands(plan.get("isolate"))]
-            acks = self._send(isolate)  # the faulted part is cut off before anything is switched back on
             protect = [_command(Sector(str(p["command"]["sector"])), p["command"], f"event:{self.me}:{cascade_seq}")
                        for p in iso.steps["cascade"][1].get("protect", []) if p.get("command")]
-            held: list[dict[str, Any]] = []  # what another open isolation holds is not switched back
-            for spec in _commands(plan.get("restore")):
-                by = holders(self.isolations.values(), iso, {"sector": iso.sector.value, **spec})
-                if by:
-                    held.append({**spec, "held_by": by})
-            restore = [_command(iso.sector, c, f"event:{self.me}:{plan_seq}") for c in _commands(plan.get("restore"))
-                       if not any(h["actuator"] == c["actuator"] and h["action"] == c["action"] for h in held)]
-            # protective and restore commands go out together: each device takes its own in order at its
-            # next step, so a plan of n switchings costs one device step, not n; the restore answers are
-            # awaited first, and a protected sector whose device is silent costs at most a few seconds more
-            self.commander.post(protect + restore)
-            acks += self._required_acks(restore, self.commander.answers(restore, timeout_s=COMMAND_TIMEOUT_S))
-            protected = self._optional_acks(protect)
-            self._record(iso, "applied", acks=acks, protected=protected, **({"held": held} if held else {}))
+            if _restore_in_plan(plan):  # recorded by an earlier version: isolate and restore in one step
+                self._apply_with_restore(iso, isolate, protect)
+            else:
+                # the faulted part is cut off first; the dependants' protections go out at once after,
+                # and this step (the city's response) does not wait for the restore plan, made meanwhile
+                acks = self._send(isolate)
+                self.commander.post(protect)
+                self._record(iso, "applied", acks=acks, protected=self._optional_acks(protect))
+        if _restore_due(iso):
+            self._restore(iso)
         if "dispatched" not in iso.steps:
             job = self.crews.assign(iso.sector, str(iso.proposal))
             if job is None:
@@ -150,14 +156,52 @@ class IsolationSteps(ControllerState):
                     raise
             due = self._clock() + job.total_s / self.speed
             self._record(iso, "dispatched", crew=job.crew, travel_s=job.travel_s, repair_s=job.repair_s, due=due)
-        if "repaired" not in iso.steps and self._clock() >= float(iso.steps["dispatched"][1]["due"]):
-            # the crew's work, in the simulated field; a device with no fault there answers with an error,
-            # which is recorded (the oracles' reintegration vote is the real check of the repair)
+        if "repaired" not in iso.steps and self._clock() >= float(iso.steps["dispatched"][1]["due"]) \
+                and not (_restore_due(iso) and "restored" not in iso.steps):
+            # the crew's work, in the simulated field (after the restoration around the fault: a restore
+            # planned for the faulted field must not arrive after the fault is gone); a device with no
+            # fault there answers with an error, which is recorded (the oracles' reintegration vote is
+            # the real check of the repair)
             ack = self.commander.control(iso.sector, SimControl(op="clear-fault", target=iso.asset))
             self.crews.release(str(iso.proposal))
             # `at`: the field's clock when the repair took effect; the oracles verify it on readings from then on
             self._record(iso, "repaired", crew=iso.steps["dispatched"][1]["crew"], field_ok=ack.ok,
                          field_error=ack.error, **({"at": ack.at} if ack.at else {}))
+
+    def _restore(self, iso: Isolation) -> None:
+        """``restore-plan`` then ``restored``: service brought back around the isolated asset, on a plan
+        made by the sector's worker on a fresh model with the isolate commands already applied; what
+        another open isolation holds is not switched back (``held``, `controller._holds`)."""
+        if "restore-plan" not in iso.steps and not self._planned(
+                iso, "restore-plan", "restore", _commands(iso.steps["plan"][1].get("isolate"))):
+            return
+        if "restored" in iso.steps:
+            return
+        plan_seq, plan = iso.steps["restore-plan"]
+        restore, held = self._unheld(iso, _commands(plan.get("restore")), f"event:{self.me}:{plan_seq}")
+        self._record(iso, "restored", acks=self._send(restore), **({"held": held} if held else {}))
+
+    def _unheld(self, iso: Isolation, specs: list[dict[str, Any]],
+                ref: str) -> tuple[list[ActuatorCommand], list[dict[str, Any]]]:
+        """The restore commands to send under `ref`, and those another open isolation holds (not sent)."""
+        held: list[dict[str, Any]] = []
+        for spec in specs:
+            by = holders(self.isolations.values(), iso, {"sector": iso.sector.value, **spec})
+            if by:
+                held.append({**spec, "held_by": by})
+        return [_command(iso.sector, c, ref) for c in specs
+                if not any(h["actuator"] == c["actuator"] and h["action"] == c["action"] for h in held)], held
+
+    def _apply_with_restore(self, iso: Isolation, isolate: list[ActuatorCommand],
+                            protect: list[ActuatorCommand]) -> None:
+        """The ``applied`` step of an isolation planned by an earlier version (its ``plan`` holds the
+        restore plan too): isolate, then protections and restore together, as that version did."""
+        plan_seq, plan = iso.steps["plan"]
+        acks = self._send(isolate)
+        restore, held = self._unheld(iso, _commands(plan.get("restore")), f"event:{self.me}:{plan_seq}")
+        self.commander.post(protect + restore)
+        acks += self._required_acks(restore, self.commander.answers(restore, timeout_s=COMMAND_TIMEOUT_S))
+        self._record(iso, "applied", acks=acks, protected=self._optional_acks(protect), **({"held": held} if held else {}))
 
     def _held_by_others(self, iso: Isolation, spec: dict[str, Any]) -> bool:
         """Whether undoing the protection `spec` that `iso` carried out must wait (`controller._holds`)."""
@@ -168,13 +212,15 @@ class IsolationSteps(ControllerState):
         earlier reintegrations left waiting for it; what another open isolation still holds waits in
         turn (`controller._holds`). One command a device per batch: an undo that is also in the plan
         goes once (a device refuses a decision's repeat)."""
-        error = ""
-        try:
-            plan = self.planner(iso.sector, "reintegrate", iso.asset, planned(iso))  # what was sent
-        except ChainError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - as in `_plan`: recorded, and the node still comes back
-            plan, error = None, f"{type(exc).__name__}: {exc}"[:500]
+        done = self.plans.ask((iso.proposal, f"reintegrate:{proposal}"), iso.sector, "reintegrate", iso.asset,
+                              planned(iso))  # made on a model where what was sent has been applied
+        if done is None:
+            return  # the sector's worker is still making it
+        plan, error = done.plan, ""
+        if done.error is not None:  # as in `_planned`: recorded, and the node still comes back
+            if isinstance(done.error, ChainError):
+                raise done.error
+            error = f"{type(done.error).__name__}: {done.error}"[:500]
             log_line("controller-plan-failed", proposal=iso.proposal, node=iso.node, asset=iso.asset, error=error)
         others = self.isolations.values()
         held: list[dict[str, Any]] = []
@@ -205,6 +251,18 @@ class IsolationSteps(ControllerState):
                      **({"held": held} if held else {}),
                      **({"released": [{"from": source, **answered[command_key(h)]} for source, h in due]} if due else {}),
                      **({"error": error} if error else {}))
+
+
+def _restore_in_plan(plan: dict[str, Any]) -> bool:
+    """Whether a ``plan`` step carries the restore plan (recorded before the restore had steps of its own)."""
+    return "restore" in plan
+
+
+def _restore_due(iso: Isolation) -> bool:
+    """Whether this isolation restores in steps of its own: planned by this version, and planned at all
+    (a failed isolate plan restores nothing; the crew's repair and the reintegration still follow)."""
+    plan = iso.steps["plan"][1]
+    return not _restore_in_plan(plan) and "error" not in plan
 
 
 def _protected(iso: Isolation, spec: dict[str, Any]) -> list[str]:

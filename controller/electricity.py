@@ -20,6 +20,10 @@ FLISR — fault location, isolation and service restoration — in four plans, e
 4. :func:`reintegrate_plan` — after the repair, back to the normal (or a given) configuration,
    make-before-break when the brief loop stays within limits.
 
+A plan for the feeder as a whole (``feeder-1``) under a feeder overload is a load shed instead, and
+its reintegration gives the load back; the substation's transformer out (``sub-1``) has nothing to
+switch on a feeder with one source (`controller._electricity_overload`).
+
 :func:`min_loss_configuration` is the normal-operation counterpart: the minimum-loss radial
 configuration (on the IEEE 33-bus feeder it finds Baran & Wu's optimum, 139.55 kW with sw-7, sw-9,
 sw-14, sw-32, sw-37 open, from the base 202.68 kW).
@@ -39,12 +43,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from controller._electricity_model import Feeder
+from controller._electricity_overload import (
+    is_overload,
+    is_trip,
+    overload_isolate_plan,
+    overload_reintegrate_plan,
+    overload_restore_plan,
+    trip_plan,
+)
 from controller._electricity_restore import rank
 from controller._electricity_search import min_loss, restorations
 from controller.plans import ResponsePlan
 from core.errors import QeaimsError
 from core.messages import ActuatorCommand, Reading, Sector
-from sectors.electricity import FEEDER_ID, ElectricityTwin, FlowCheck
+from sectors.electricity import FEEDER_ID, SUBSTATION_ID, ElectricityTwin, FlowCheck
 
 __all__ = [
     "NoElectricityPlan",
@@ -168,6 +180,10 @@ def isolate_plan(twin: ElectricityTwin, faulted_line: str) -> ResponsePlan:
     """Open the switches around the smallest switchable section holding ``faulted_line`` (purpose
     ``isolate``). The branch's own switch is always commanded (protection may have opened it
     already; the command locks it open), the others only where closed now."""
+    if is_overload(twin, faulted_line):
+        return overload_isolate_plan(twin, faulted_line)
+    if is_trip(twin, faulted_line):
+        return trip_plan(twin, faulted_line, "isolate")
     feeder = Feeder(twin)
     far, boundary = isolation_boundary(feeder, faulted_line)
     states = twin.switch_states()
@@ -209,6 +225,10 @@ def restore_plan(
     twin's pandapower check; ``impact`` holds its figures plus ``restored_buses`` and ``shed_loads``.
     Takes 0.1–2 s on the 33-bus feeder (more ties in reach, more candidates).
     """
+    if is_overload(twin, faulted_line):
+        return overload_restore_plan(twin, faulted_line)
+    if is_trip(twin, faulted_line):
+        return trip_plan(twin, faulted_line, "restore")
     feeder = Feeder(twin)
     far, boundary, closed = _isolated(twin, feeder, faulted_line)
     states = twin.switch_states()
@@ -266,6 +286,8 @@ def reintegrate_plan(
     then opens, so no customer sees a second interruption) when every brief loop stays within the
     limits, otherwise break-before-make. Raises :class:`NoElectricityPlan` if the target would
     energise a branch that is still faulted."""
+    if faulted_line in (FEEDER_ID, SUBSTATION_ID) and not twin.faults:
+        return overload_reintegrate_plan(twin, faulted_line)  # the feeder's surge or outage is over
     target = dict(normal_configuration(twin.switch_graph()) if configuration is None else configuration)
     states = twin.switch_states()
     final = twin.power_flow_check(switches=target, v_min=v_min, max_loading=max_loading)

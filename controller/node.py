@@ -31,6 +31,7 @@ from chain.recorder import EventRecorder
 from controller._controller_state import SENSOR_QUARANTINE, STEP_KINDS, Isolation, Planner, log_line
 from controller._intrusion_response import IntrusionResponse
 from controller._isolation_steps import IsolationSteps
+from controller._plan_workers import PlanWorkers
 from controller.commander import Commander
 from controller.crews import CrewPool
 from controller.cyber import IntrusionTally, Quarantine
@@ -50,6 +51,7 @@ class Controller(IsolationSteps, IntrusionResponse):
                  clock: Callable[[], float] = time.time) -> None:
         self.client, self.identity, self.me = client, identity, identity.address
         self.commander, self.planner = commander, planner
+        self.plans = PlanWorkers(planner)
         self.crews = crews or CrewPool()
         self.speed = speed
         self._clock = clock
@@ -67,12 +69,13 @@ class Controller(IsolationSteps, IntrusionResponse):
         self.link_watch: LinkWatch | None = None  # the secure links' on-chain record, when they run
 
     def close(self) -> None:
+        self.plans.close()
         self.index.close()
         self.outbox.close()
 
     def _steps_in_outbox(self) -> dict[int, dict[str, tuple[int, dict[str, Any]]]]:
         done: dict[int, dict[str, tuple[int, dict[str, Any]]]] = {}
-        for row in self.outbox.rows_of_kinds(sorted(STEP_KINDS.values())):
+        for row in self.outbox.rows_of_kinds(sorted(set(STEP_KINDS.values()))):
             try:
                 body = json.loads(row.payload)
                 done.setdefault(int(body["proposal"]), {})[str(body["step"])] = (row.seq, body)

@@ -16,6 +16,7 @@ import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import networkx as nx
@@ -25,7 +26,7 @@ from controller.plans import ResponsePlan
 from controller.responses import plan_for
 from controller.scada import FieldView
 from core.messages import ActuatorCommand, FaultKind, Sector
-from sectors.plugin import plugin_of
+from sectors.plugin import FieldFault, plugin_of
 from sectors.runner import open_twin
 
 __all__ = ["TwinPlanner", "guess_fault"]
@@ -48,7 +49,9 @@ class TwinPlanner:
 
     With a `FieldView`, a verdict about a whole feeder is narrowed to the faulted section the field
     shows (FLISR's locate: the tripped switch bordering a dark zone); the plan's ``target`` is then
-    that line, which the controller adopts as the isolation's asset.
+    that line, which the controller adopts as the isolation's asset. The field also tells fault kinds
+    apart that an asset's name cannot (a hospital's power loss or a declared surge, the sector's
+    ``field_fault``): the model is broken the way the field shows.
     """
 
     def __init__(self, field: FieldView | None = None) -> None:
@@ -90,9 +93,38 @@ class TwinPlanner:
         graph: nx.MultiGraph = ElectricityTwin().switch_graph()
         return graph
 
+    def _field_time(self, sector: Sector) -> datetime | None:
+        """The newest field reading's time in `sector` (the field's clock), or None without a view."""
+        readings = [] if self.field is None else self.field.readings(sector)
+        return max((r.timestamp for r in readings), default=None)
+
+    def _field_severity(self, sector: Sector, kind: FaultKind, model: Any) -> float | None:
+        """How hard the field shows `kind`, for the model to be broken alike; None: the twin's default.
+
+        A feeder overload's surge is the substation's metered draw over the model's at the same hour
+        (the model opened at the field's time): the shed is sized for the feeder as it is.
+        """
+        if sector is not Sector.ELECTRICITY or kind is not FaultKind.FEEDER_OVERLOAD or self.field is None:
+            return None
+        from sectors.electricity.rules import HEAD
+
+        field = {r.sensor_id: r.value for r in self.field.readings(sector)}.get(HEAD)
+        own = {r.sensor_id: r.value for r in model.readings()}.get(HEAD)
+        if field is None or not own:
+            return None
+        return min(max(float(field) / float(own), 1.0 + 1e-6), 5.0)
+
+    def _field_fault(self, sector: Sector, asset: str) -> FieldFault | None:
+        """The fault the field shows at `asset`, where its name cannot tell (`SectorPlugin.field_fault`)."""
+        read = plugin_of(sector).field_fault
+        return None if self.field is None or read is None else read(self.field.readings(sector), asset)
+
     def __call__(self, sector: Sector, purpose: str, asset: str,
                  sent: Sequence[dict[str, Any]] = ()) -> ResponsePlan | None:
-        if sector is Sector.ELECTRICITY and self.field is not None and purpose != "reintegrate":
+        shown = self._field_fault(sector, asset)
+        if shown is not None:
+            asset = shown.asset  # where the field shows it (the feeder as a whole, a hospital's ventilators)
+        elif sector is Sector.ELECTRICITY and self.field is not None and purpose != "reintegrate":
             # SCADA is the authority on where a line fault is: a verdict may name a feeder, or a
             # neighbouring line whose readings moved most; the tripped switch does not lie
             from controller.electricity import NoElectricityPlan, locate_fault
@@ -102,11 +134,15 @@ class TwinPlanner:
             except NoElectricityPlan:
                 if guess_fault(sector, asset) is None:
                     raise
-        kind = guess_fault(sector, asset)
+        kind = shown.kind if shown is not None else guess_fault(sector, asset)
         if kind is None:
             return None  # nothing in the model to act on (the node itself, or an asset without a rule)
-        with open_twin(sector) as model:
-            model.twin.inject_fault(kind, asset)
+        # a fault the field showed is planned on a model at the field's hour (a surge is demand,
+        # and demand follows the clock), scaled to what the field draws (`_field_severity`)
+        with open_twin(sector, start=self._field_time(sector) if shown else None) as model:
+            severity = (shown.severity if shown.severity is not None else self._field_severity(sector, kind, model.twin)) \
+                if shown else None
+            model.twin.inject_fault(kind, asset, **({"severity": severity} if severity is not None else {}))
             for spec in sent:
                 command = ActuatorCommand(sector=sector, asset_id=str(spec["asset"]), actuator_id=str(spec["actuator"]),
                                           action=str(spec["action"]), value=spec.get("value"))

@@ -80,6 +80,7 @@ class FaultKind(StrEnum):
     ADMISSION_SURGE = "admission-surge"
     OUTAGE = "outage"
     DEGRADATION = "degradation"
+    FRAUD_BURST = "fraud-burst"  # a payment switch flooded by transactions from a few sources
 
 
 class AttackKind(StrEnum):

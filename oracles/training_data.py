@@ -11,6 +11,7 @@ its increments (`increments`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import numpy as np
 
@@ -29,13 +30,15 @@ Inputs = Callable[[int, int, int, int], Drive]
 """(seed, rows, stride, period_s) -> the `Drive` of one training run."""
 
 
-def normal_twin(sector: Sector | str, *, seed: int = 0) -> TwinRunner:
+def normal_twin(sector: Sector | str, *, seed: int = 0, start: datetime | None = None) -> TwinRunner:
     """A fresh twin for training: as `open_twin`, minus what no sensor reads (transport's baseline)."""
     which = parse_sector(sector)
     opener = plugin_of(which).open_training_twin
     if opener is not None:
+        if start is not None:
+            raise ConfigError(f"the {which.value} training twin starts at its own time: no start can be given")
         return TwinRunner(which, opener(seed), REPORT_PERIOD_S[which])
-    return open_twin(which, seed=seed)
+    return open_twin(which, seed=seed, start=start)
 
 
 def collect_normal(runner: TwinRunner, *, rows: int, stride: int = 1, progress: Progress | None = None,

@@ -78,10 +78,11 @@ class ChainWatch:
                     for s, e, a in self.quorum if s >= since and e == "ProposalExecuted"
                     and int(a["action"]) == int(action)]
 
-    def payload(self, kind: int, proposal: int) -> dict[str, Any]:
-        """The payload of the first event of `kind` about `proposal` (a controller step), or {}."""
+    def payload(self, kind: int, proposal: int, step: str) -> dict[str, Any]:
+        """The payload of the controller's `step` (an event of `kind`) about `proposal`, or {}."""
         with self._cond:
-            return next((p for _, _, k, p in self.events if k == kind and p.get("proposal") == proposal), {})
+            return next((p for _, _, k, p in self.events
+                         if k == kind and p.get("proposal") == proposal and p.get("step") == step), {})
 
     def first_event(self, since: float, match: Callable[[str, int, dict[str, Any]], bool]) -> float | None:
         with self._cond:

@@ -27,9 +27,10 @@ time, from that onset:
 
 - ``detection``: the first fault verdict on the faulted asset's node recorded on-chain;
 - ``isolation``: the quorum's ``ProposalExecuted`` (isolate) for that node;
-- ``restore``: the controller's ``isolation-applied`` step on-chain, i.e. the isolate and restore
-  commands acknowledged by the devices (electricity: the faulted section open, the healthy dead
-  sections picked up through ties, within voltage and loading limits).
+- ``restore``: the controller's ``restored`` step on-chain (an ``isolation-applied`` event after
+  its ``applied`` one), i.e. the restore commands acknowledged by the devices after the isolate
+  commands were (electricity: the faulted section open, the healthy dead sections picked up through
+  ties, within voltage and loading limits).
 
 Then the cycle runs to its end before the next fault: the crew's repair (crew time is not measured:
 `crew_speed` compresses it), the oracles' reintegration vote on fresh readings, the controller's
@@ -354,15 +355,16 @@ def _time_run(watch: ChainWatch, node: str, asset: str, t0: float, timeout: floa
     detected = watch.first_event(t0, lambda _o, k, p: k == FAULT_KIND and p.get("subject") == node)
 
     def step(name: str) -> Callable[[], float | None]:
-        return lambda: watch.first_event(t0, lambda _o, k, p: k == STEP_KINDS[name] and p.get("proposal") == proposal)
+        return lambda: watch.first_event(t0, lambda _o, k, p: k == STEP_KINDS[name] and p.get("step") == name
+                                         and p.get("proposal") == proposal)
 
-    applied = watch.wait(step("applied"), timeout)
+    restored = watch.wait(step("restored"), timeout)
     watch.wait(step("repaired"), timeout)
-    plan, acks = watch.payload(STEP_KINDS["plan"], proposal), watch.payload(STEP_KINDS["applied"], proposal)
+    plan, acks, restore = (watch.payload(STEP_KINDS[s], proposal, s) for s in ("plan", "applied", "restored"))
     return HealRun(asset, node, detection_s=None if detected is None else detected - t0, isolation_s=seen - t0,
-                   restore_s=None if applied is None else applied - t0, proposal=proposal,
+                   restore_s=None if restored is None else restored - t0, proposal=proposal,
                    located=str(plan.get("asset", "")),
-                   acks_ok=bool(acks.get("acks")) and all(a.get("ok") for a in acks["acks"]))
+                   acks_ok=bool(acks.get("acks")) and all(a.get("ok") for a in acks["acks"] + restore.get("acks", [])))
 
 
 def _result(runs: list[HealRun], wrongful: int, aborted: str, options: HealOptions, training_s: float,

@@ -33,13 +33,13 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from core.errors import ConfigError, UnknownSector
-from core.messages import AttackKind, FaultKind, Sector
+from core.messages import AttackKind, FaultKind, Reading, Sector
 from core.sectors import DevNode
 from core.sectors import plugin as _registered_plugin
 from sectors.invariants import Invariants, Window
 
-__all__ = ["DevNode", "FaultCase", "RegisteredSectors", "ScenarioFault", "SectorPlugin", "TrainingPlan", "by_sector",
-           "plugin_of"]
+__all__ = ["DevNode", "FaultCase", "FieldFault", "RegisteredSectors", "ScenarioFault", "SectorPlugin", "TrainingPlan",
+           "by_sector", "plugin_of"]
 
 T = TypeVar("T")
 
@@ -70,6 +70,8 @@ class FaultCase:
     `warm_rows`/`max_rows` override the evaluation's for a fault that only shows in some state
     (a lift-station pump fails unseen until the wet well reaches its start level) or slowly.
     `rain_mm_h` rains on the twin from its first row (sewage: weather is an input, not a fault).
+    `start` opens the twin at that time, for a fault that shows only at some hour (a feeder surge
+    breaks its limits by day; the same surge at 03:00 stays within them, and is no overload).
     `kind=None` injects nothing: a run of normal operation under those conditions (a storm, the
     morning peak), where every verdict is a false alarm and every FAULT vote a wrongful one.
     An `AttackKind` falsifies the sensor `target` (``severity``: a bias's magnitude, in the
@@ -84,6 +86,7 @@ class FaultCase:
     warm_rows: int | None = None
     max_rows: int | None = None
     rain_mm_h: float | None = None
+    start: datetime | None = None  # the twin's first row (UTC): a fault that only shows at some hour
 
     @property
     def label(self) -> str:
@@ -108,6 +111,15 @@ class ScenarioFault:
     kind: FaultKind
     target: str
     params: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FieldFault:
+    """A fault the field shows (`SectorPlugin.field_fault`): its kind and the asset it breaks."""
+
+    kind: FaultKind
+    asset: str
+    severity: float | None = None  # how hard, as the twin's ``inject_fault`` takes it; None: the planner's
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,12 @@ class SectorPlugin:
     """Instruments the plant's physics shows consistent with their neighbours in the newest row (a water
     pipe's flow meter that the mass balances of both its junctions agree with): the model alone may not
     call one of them falsified (`oracles.sector_model.SectorModel.assess`)."""
+    field_fault: Callable[[Sequence[Reading], str], FieldFault | None] | None = None
+    """(the field's newest readings, asset a verdict named) → the fault the field shows there and the
+    asset it breaks, where the name cannot tell (a hospital: power loss, a declared mass-casualty
+    surge or a failed ventilator fleet; a feeder: a line, an overload or its transformer); None:
+    the name decides (``fault_patterns``). The controller's planner asks it before it breaks its
+    model."""
 
     def __post_init__(self) -> None:
         if self.report_period_s <= 0:

@@ -189,7 +189,7 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
     normal: list[Verdict] = []  # a run without a fault: every verdict
     warm_rows = case.warm_rows or warm_rows
     max_rows = case.max_rows or max_rows
-    with normal_twin(sector, seed=seed) as runner:
+    with normal_twin(sector, seed=seed, start=case.start) as runner:
         runner_period = runner.period_s
         if case.rain_mm_h is not None:
             if not hasattr(runner.twin, "set_rain"):

@@ -22,6 +22,7 @@ from qeaims.commands._common import console, err_console, print_json, settings_o
 from qeaims.scenarios.definitions import all_scenarios, scenario
 
 EAVESDROPPER = "eavesdropper"
+YEAR = "year"
 
 app = typer.Typer(help="Scripted scenarios against the running city (`qeaims up` first).", no_args_is_help=True)
 
@@ -36,6 +37,9 @@ def list_() -> None:
         table.add_row(s.name, str(len(s.steps) + len(s.byzantine)), f"{s.duration_s / 3600:.1f} h", s.description)
     table.add_row(EAVESDROPPER, "3", "minutes (real time)", "an eavesdropper on a QKD link: detected from the "
                   "link's statistics, recorded on-chain, the channel falls back to ML-KEM-768 + X25519, then restored")
+    table.add_row(YEAR, "random", "1 year (offline)", "a year of random faults (electricity, water, banking) "
+                  "through the controller's planner and crews without the chain, against the automation-off baseline: "
+                  "uptime, recovery, preventive share, feeder losses, cost (no city needed)")
     console.print(table)
 
 
@@ -52,9 +56,16 @@ def run(
                                                   "its first oracle)")] = None,
     attack: Annotated[str, typer.Option(help="eavesdropper: intercept-resend or pns")] = "intercept-resend",
     fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="eavesdropper: share of pulses attacked")] = 0.2,
+    seed: Annotated[int, typer.Option(help="year: the seed of the fault draw (same seed, same year)")] = 0,
+    faults_scale: Annotated[float, typer.Option(help="year: multiply every fault rate by this (> 0)")] = 1.0,
+    sectors: Annotated[str | None, typer.Option(help="year: comma-separated sectors (default: electricity,water,"
+                                                     "banking)")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Play a scenario, show it live, and report the KPIs measured on this run."""
+    if name == YEAR:
+        _year(seed=seed, scale=faults_scale, sectors=sectors, json_out=json_out)
+        return
     if name == EAVESDROPPER:
         _eavesdropper(ctx, link=link, attack=attack, fraction=fraction, timeout_s=timeout or 180.0, json_out=json_out)
         return
@@ -70,7 +81,7 @@ def run(
 
     settings = settings_of(ctx)
     if name not in all_scenarios():
-        raise ConfigError(f"unknown scenario {name!r}: choose one of {', '.join([*all_scenarios(), EAVESDROPPER])}")
+        raise ConfigError(f"unknown scenario {name!r}: choose one of {', '.join([*all_scenarios(), EAVESDROPPER, YEAR])}")
     chosen = scenario(name)
     status = read_status(settings)
     if status is None or not is_qeaims(int(status.get("supervisor", 0)), "supervise"):
@@ -154,6 +165,22 @@ def _eavesdropper(ctx: typer.Context, *, link: str | None, attack: str, fraction
     console.print(f"readings opened by {chosen.split('~')[1]} while Eve listened: "
                   f"{report['readings_opened_during_attack']}; complete: {report['complete']}; "
                   f"audit: {'ok' if report['audit'].get('invalid') == [] else 'FAILED'}")
+
+
+def _year(*, seed: int, scale: float, sectors: str | None, json_out: bool) -> None:
+    """The offline year (`qeaims.scenarios.year`): no city, chain or broker; checks its input first."""
+    from qeaims.scenarios.year.run import parse_sectors, run_year
+    from qeaims.scenarios.year.table import year_table
+
+    chosen = parse_sectors(sectors)
+    if not (scale > 0 and scale != float("inf")):
+        raise ConfigError(f"--faults-scale must be a positive number, not {scale:g}")
+    with err_console.status("a year of faults") as spinner:
+        report = run_year(seed=seed, scale=scale, sectors=chosen, progress=lambda m: spinner.update(m))
+    if json_out:
+        print_json(report)
+        return
+    console.print(year_table(report))
 
 
 def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:

@@ -10,9 +10,10 @@ to:
 - detection: the first verdict on-chain about the fault's node (or asset) in its sector;
 - isolation: the isolation of that node executed by the quorum;
 - cross-system response: the controller's ``applied`` step, which carries the acknowledgements of
-  the protective commands for the dependants at risk (`controller.protect`), sent right after the
-  cascade analysis that decided them;
-- restoration: the same ``applied`` step (isolate + restore commands acknowledged).
+  the isolate commands and of the protective commands for the dependants at risk
+  (`controller.protect`), sent right after the cascade analysis that decided them;
+- restoration: the controller's ``restored`` step (the restore plan's commands acknowledged: service
+  brought back around the isolated asset), which follows once the restore plan is made.
 
 A spoofed-sensor attack is tracked to its detection, to the controller's ``sensor-quarantine`` of
 that sensor (``quarantined``: a quorum of intrusion verdicts named it) and to the quarantine's
@@ -62,6 +63,7 @@ __all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "wrongful_isolations"]
 QUARANTINE = kind_by_name("sensor-quarantine")
 VERDICTS = tuple(kind_by_name(k) for k in ("anomaly", "fault", "intrusion"))
 CONTROLLER_STEPS = {"cascade": kind_by_name("cascade-analysis"), "applied": kind_by_name("isolation-applied"),
+                    "restored": kind_by_name("isolation-applied"),
                     "dispatched": kind_by_name("repair-dispatched"), "repaired": kind_by_name("repaired"),
                     "reintegrated": kind_by_name("reintegrated")}
 
@@ -306,7 +308,8 @@ class ScenarioRun:
         exec_block = {int(json.loads(a)["proposalId"]): int(b) for a, b in exec_rows}
         steps = db.execute(
             f"SELECT kind, payload, block FROM events WHERE block >= ? AND kind IN "
-            f"({','.join('?' * len(CONTROLLER_STEPS))})", (self._from_block, *CONTROLLER_STEPS.values())).fetchall()
+            f"({','.join('?' * len(CONTROLLER_STEPS))}) ORDER BY block, log_index",
+            (self._from_block, *CONTROLLER_STEPS.values())).fetchall()
         names = {v: k for k, v in CONTROLLER_STEPS.items()}
         quarantines = [(json.loads(bytes(p)), int(b)) for p, b in db.execute(
             "SELECT payload, block FROM events WHERE block >= ? AND kind = ? ORDER BY block, log_index",

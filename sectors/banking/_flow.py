@@ -133,6 +133,10 @@ def evaluate(
         reading(sw, "active_dc", "code", float(active_standby)),
         reading(sw, "failover_in_progress", "bool", float(failing_over)),
     ]
+    # the switch's health probe of each data centre (a GSLB check of the site's endpoint): a second
+    # system beside the site's own facility monitoring (``<dc>/status``), `sectors.banking.rules`
+    out += [reading(sw, f"probe_{centre.dc_id}", "bool", float(status[centre.dc_id] != 0))
+            for centre in (spec.primary, spec.standby)]
     for centre in (spec.primary, spec.standby):
         load = processed if centre is dc and usable else 0.0
         out.append(reading(centre.dc_id, "status", "code", status[centre.dc_id]))

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.messages import AttackKind, FaultKind
-from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.plugin import DevNode, FaultCase, FieldFault, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel
 
 __all__ = ["PLUGIN"]
@@ -21,6 +21,20 @@ def _open(seed: int, start: datetime | None) -> Any:
     from sectors.banking.twin import BankingTwin
 
     return BankingTwin(seed=seed) if start is None else BankingTwin(seed=seed, start=start)
+
+
+def _invariants(window: Any) -> Any:
+    from sectors.banking.rules import invariants
+
+    return invariants(window)
+
+
+def _field_fault(readings: Any, asset: str) -> Any:
+    """A fraud burst on the switch when its throughput and failures show one; else the name decides."""
+    from sectors.banking.rules import burst_shown
+
+    values = {r.sensor_id: r.value for r in readings}
+    return FieldFault(F.FRAUD_BURST, "switch-1") if burst_shown(values) else None
 
 
 def _service(twin: Any) -> ServiceLevel:
@@ -73,9 +87,17 @@ PLUGIN = SectorPlugin(
         FaultCase(F.OUTAGE, "atm-cluster-2"),  # not a registered node: the right verdict votes nothing
         FaultCase(F.DEGRADATION, "switch-1"),
         FaultCase(F.DEGRADATION, "atm-cluster-1", 0.8),
+        FaultCase(F.FRAUD_BURST, "switch-1", 300.0),  # 300 tps from five sources
+        FaultCase(None, max_rows=240),  # two ordinary hours: demand and latency vary, nothing is voted
         # the switch's latency falsified 400 ms high (a degradation that would call for a failover)
         FaultCase(AttackKind.BIAS, "switch-1/latency_p95_ms", 400.0),
+        # a site reported down by its facility monitoring alone (it would call for a fail-over), and
+        # an ATM cluster's failures falsified (a degradation that would drain a healthy cluster)
+        FaultCase(AttackKind.BIAS, "dc-standby/status", -1.0),
+        FaultCase(AttackKind.BIAS, "atm-cluster-1/error_rate", 0.3),
     ),
+    invariants=_invariants,
+    field_fault=_field_fault,
     scenario=(ScenarioFault(600, F.OUTAGE, "dc-primary"),),
     scenario_settle_s=7200,
 )

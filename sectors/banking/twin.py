@@ -147,10 +147,17 @@ class BankingTwin:
     def inject_fault(self, kind: FaultKind, target: str, *, severity: float | None = None) -> TwinEvent:
         """OUTAGE / EQUIPMENT_FAILURE on a DC or ATM cluster: down now. POWER_LOSS there: on UPS
         for its minutes, then down. DEGRADATION on the switch or a cluster: network loss and
-        latency in proportion to ``severity`` (0, 1], default 0.5."""
+        latency in proportion to ``severity`` (0, 1], default 0.5. FRAUD_BURST on the switch:
+        :meth:`inject_burst` of ``severity`` extra transactions a second (default 300)."""
         self._asset(target)
         if target in self._faults:
             raise InvalidFault(f"{target} already has an active {self._faults[target].value}; clear it first")
+        if kind is FaultKind.FRAUD_BURST:
+            if target != self.spec.switch_id:
+                raise InvalidFault(f"a fraud burst floods the switch {self.spec.switch_id}, not {target!r}")
+            event = self.inject_burst(300.0 if severity is None else float(severity))
+            self._faults[target] = kind
+            return event
         detail = kind.value
         if kind in _DC_FAULTS and target != self.spec.switch_id:
             if kind is FaultKind.POWER_LOSS:
@@ -178,6 +185,8 @@ class BankingTwin:
         kind = self._faults.pop(target, None)
         if kind is None:
             raise InvalidFault(f"{target!r} has no active fault to clear (active: {sorted(self._faults) or 'none'})")
+        if kind is FaultKind.FRAUD_BURST:
+            return (self.clear_burst(),)  # the fraud stopped (its sources blocked upstream)
         before = len(self._events)
         self._state.down.discard(target)
         self._state.power_lost.pop(target, None)

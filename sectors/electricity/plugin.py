@@ -6,21 +6,42 @@ library are imported only when a twin is opened.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from core.messages import AttackKind, FaultKind
-from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
+from sectors.plugin import DevNode, FaultCase, FieldFault, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel, share
 
 __all__ = ["PLUGIN"]
 
 F = FaultKind
+_AFTERNOON = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)  # the twin's default Monday (`twin.DEFAULT_START`), 14:00
 
 def _open(seed: int, start: datetime | None) -> Any:
     from sectors.electricity.twin import ElectricityTwin
 
     return ElectricityTwin(seed=seed) if start is None else ElectricityTwin(seed=seed, start=start)
+
+
+def _invariants(window: Any) -> Any:
+    from sectors.electricity.rules import invariants
+
+    return invariants(window)
+
+
+def _field_fault(readings: Any, asset: str) -> Any:
+    """What the field shows on the feeder as a whole, where a verdict's asset (the feeder, or the line
+    whose readings moved most) cannot tell: the substation's transformer out (its own availability
+    and every bus dark agree), or an overload (the rule's two systems agree); else None, and the
+    tripped switch or the asset's name decides."""
+    from sectors.electricity.rules import overloaded
+
+    values = {r.sensor_id: r.value for r in readings}
+    buses = [v for k, v in values.items() if k.startswith("bus-") and k.endswith("/energised")]
+    if values.get("sub-1/available", 1.0) < 0.5 and buses and max(buses) < 0.5:
+        return FieldFault(F.TRANSFORMER_TRIP, "sub-1")
+    return FieldFault(F.FEEDER_OVERLOAD, "feeder-1") if overloaded(values) is not None else None
 
 
 def _service(twin: Any) -> ServiceLevel:
@@ -67,7 +88,9 @@ PLUGIN = SectorPlugin(
     service_level=_service,
     # the IEEE 33-bus twin is one radial feeder: every bus, line, switch and load is part of feeder-1
     anchor_rules=((r"(bus|line|sw|load)-\d+|feeder-1|sub-1", "feeder-1"),),
-    fault_patterns=((r"line-\d+", F.LINE_FAULT),),
+    # a verdict on the feeder itself that no tripped switch located to a line is the feeder's as a
+    # whole: planned as an overload (its reintegration gives back what was shed)
+    fault_patterns=((r"line-\d+", F.LINE_FAULT), (r"feeder-1", F.FEEDER_OVERLOAD), (r"sub-1", F.TRANSFORMER_TRIP)),
     crew_travel_s=1800, crew_repair_s=7200,
     fault_cases=(
         FaultCase(F.LINE_FAULT, "line-3"),
@@ -75,9 +98,17 @@ PLUGIN = SectorPlugin(
         FaultCase(F.LINE_FAULT, "line-15"),
         FaultCase(F.LINE_FAULT, "line-25"),
         FaultCase(F.LINE_FAULT, "line-30"),
+        FaultCase(F.TRANSFORMER_TRIP, "sub-1"),
+        # a heat wave's afternoon: every load 1.6x, buses below 0.9 pu (at night the same surge stays
+        # within the limits, and is no overload); then everything past bus 6 at 1.8x its load
+        FaultCase(F.FEEDER_OVERLOAD, "feeder-1", 1.6, start=_AFTERNOON),
+        FaultCase(F.FEEDER_OVERLOAD, "bus-6", 1.8, start=_AFTERNOON),
+        FaultCase(None, max_rows=720),  # an hour of 5-s rows: the load follows its profile, nothing is voted
         # a feeder RTU's voltage falsified 0.06 pu low (an undervoltage that would call for action)
         FaultCase(AttackKind.BIAS, "bus-12/voltage_pu", -0.06),
     ),
+    invariants=_invariants,
+    field_fault=_field_fault,
     scenario=(ScenarioFault(300, F.LINE_FAULT, "line-7"),),
     scenario_settle_s=3600,
 )

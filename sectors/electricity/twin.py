@@ -249,10 +249,14 @@ class ElectricityTwin:
 
     # --- faults ------------------------------------------------------------------------------------
 
-    def inject_fault(self, kind: FaultKind, target: str, *, factor: float = 1.5) -> TwinEvent:
+    def inject_fault(self, kind: FaultKind, target: str, *, factor: float = 1.5,
+                     severity: float | None = None) -> TwinEvent:
         """Break something: ``line-fault`` on ``line-k`` (protection opens the nearest switch),
         ``transformer-trip`` on ``sub-1`` (the whole feeder loses supply), ``feeder-overload`` on
-        ``feeder-1`` or ``bus-k`` (loads there and downstream surge by ``factor``)."""
+        ``feeder-1`` or ``bus-k`` (loads there and downstream surge by ``factor``; ``severity``, the
+        name every twin's faults take, is the same factor)."""
+        if severity is not None:
+            factor = float(severity)
         if target in self._faults:
             raise InvalidFault(f"{target} already has an active {self._faults[target].kind.value}")
         fault = _Fault(kind=kind, at=self._now)

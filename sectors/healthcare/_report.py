@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
 from core.messages import Reading, Sector
 
 from ._hospital import Hospital, PowerSource
@@ -48,12 +50,18 @@ def hospital_readings(h: Hospital, now_s: float, at: datetime) -> list[Reading]:
         ("backup_fuel_h", "h", h.fuel_left_h(now_s)),
         ("diverting", "bool", float(h.diverting)),
         ("mci_prealert", "count", h.mci_casualties),
+        # the oxygen plant's own controller (PLC): producing or not, a second system beside the
+        # tank's gauge (`sectors.healthcare.rules`)
+        ("o2_plant_running", "bool", float(h.o2_plant_ok and h.powered)),
     ]
     if s.icu_beds:
         values += [
             ("icu_occupied", "count", h.icu_occupied),
             ("icu_occupancy", "%", 100.0 * h.icu_occupied / s.icu_beds),
             ("icu_usable_beds", "count", h.usable_icu_beds),
+            # the biomedical engineering system's count of ICU ventilators in service: the device
+            # fleet's view, beside the bed management system's usable ICU beds
+            ("ventilators_in_service", "count", float(np.floor(s.icu_beds * (1.0 - h.ventilators_failed) + 1e-9))),
         ]
     return [_reading(s.hospital_id, q, unit, v, at) for q, unit, v in values]
 

@@ -29,6 +29,12 @@ def _invariants(window: Any) -> Any:
     return invariants(window)
 
 
+def _field_fault(readings: Any, asset: str) -> Any:
+    from sectors.healthcare.rules import field_fault
+
+    return field_fault(readings, asset)
+
+
 def _service(twin: Any) -> ServiceLevel:
     """Patients getting care now over patients needing it now, ICU patients at risk counted as lost.
 
@@ -78,7 +84,9 @@ PLUGIN = SectorPlugin(
     responses="controller._responses_health",
     twin_type="sectors.healthcare.twin:HealthcareTwin",
     service_level=_service,
-    fault_patterns=((r"(hospital|clinic)-\d+", F.POWER_LOSS),),
+    # a hospital's equipment is part of the hospital's node (a ventilator failure isolates the hospital)
+    anchor_rules=tuple((rf"{h}:.+", h) for h in ("hospital-1", "hospital-2", "clinic-1")),
+    fault_patterns=((r"(hospital|clinic)-\d+", F.POWER_LOSS), (r"(hospital|clinic)-\d+:.+", F.EQUIPMENT_FAILURE)),
     crew_travel_s=900, crew_repair_s=3600,
     fault_cases=(
         FaultCase(F.POWER_LOSS, "hospital-1"),
@@ -95,8 +103,13 @@ PLUGIN = SectorPlugin(
         FaultCase(AttackKind.BIAS, "hospital-1/oxygen_m3", -800.0),
         # an MCI "declared" by one system alone: seven casualties that would divert a healthy hospital
         FaultCase(AttackKind.BIAS, "ambulance-hub/mci_hospital-2", 7.0),
+        # the oxygen plant reported stopped (a failure that would divert a healthy hospital), and the
+        # ventilator fleet reported short
+        FaultCase(AttackKind.BIAS, "hospital-1/o2_plant_running", -1.0),
+        FaultCase(AttackKind.BIAS, "hospital-2/ventilators_in_service", -8.0),
     ),
     invariants=_invariants,
+    field_fault=_field_fault,
     scenario=(ScenarioFault(300, F.POWER_LOSS, "hospital-1"),),
     scenario_settle_s=3600,
 )

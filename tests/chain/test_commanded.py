@@ -60,6 +60,19 @@ def test_a_protection_whose_undo_waits_stays_held_until_a_later_reintegration_re
     assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {}
 
 
+def test_the_restored_step_of_the_same_kind_neither_clears_nor_adds_protections() -> None:
+    # an isolation's ``restored`` step is an ``isolation-applied`` event too (its restore commands'
+    # answers); read as the ``applied`` step it would have wiped the station's diversion, and a
+    # restore command read as a protection would have hidden a device from the oracles
+    gate = {**_answer("orifice:OR1", ok=True), "answer": "acked"}
+    events = [(CONTROLLER, "isolation-applied", {"proposal": 1, "step": "applied", "protected": [gate]}),
+              (CONTROLLER, "isolation-applied", {"proposal": 1, "step": "restored", "acks": [
+                  {**_answer("pump:P5", ok=True), "answer": "acked"}],
+                  "protected": [{**_answer("pump:P6", ok=True), "answer": "acked"}]})]
+    assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {
+        "orifice:OR1": "orifice:OR1/gate open (isolation 1)"}
+
+
 def test_a_sensor_belongs_to_the_asset_before_its_last_slash() -> None:
     assert sensor_asset("orifice:OR1/opening") == "orifice:OR1"
     assert sensor_asset("switch-1/route/state") == "switch-1/route"

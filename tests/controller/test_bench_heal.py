@@ -40,7 +40,8 @@ def test_a_short_heal_bench_times_isolations_that_are_on_chain() -> None:
                               for e in executed if int(e["action"]) == Action.ISOLATE]
         seen["voters"] = {pid: QuorumClient(client).view(pid) for pid in result.isolated_on_chain}
         me = dev_controller(settings).address.lower()
-        seen["applied"] = [p for o, k, p in events if o == me and k == STEP_KINDS["applied"]]
+        seen["applied"] = [p for o, k, p in events if o == me and k == STEP_KINDS["applied"] and p["step"] == "applied"]
+        seen["restored"] = [p for o, k, p in events if o == me and k == STEP_KINDS["restored"] and p["step"] == "restored"]
         seen["reintegrated"] = [p for o, k, p in events if o == me and k == STEP_KINDS["reintegrated"]]
         seen["faults"] = [p for _, k, p in events if k == kind_by_name("fault")]
         seen["status"] = QuorumClient(client).node_status(to_bytes32("feeder-1"))
@@ -63,6 +64,7 @@ def test_a_short_heal_bench_times_isolations_that_are_on_chain() -> None:
     assert result.wrongful_isolations == 0
     assert any(p["subject"] == "feeder-1" for p in seen["faults"])  # type: ignore[union-attr]
     assert [p["proposal"] for p in seen["applied"]] == proposals  # type: ignore[union-attr]
+    assert [p["proposal"] for p in seen["restored"]] == proposals  # type: ignore[union-attr]
     # the first fault's node came back through the reintegration quorum before the second was injected
     assert proposals[0] in [p["proposal"] for p in seen["reintegrated"]]  # type: ignore[union-attr]
     assert seen["status"] in ("isolated", "repairing", "active")

@@ -31,15 +31,17 @@ from tests.support import isolate_by_quorum, oracle, recorder, running_twin
 
 
 def steps_on_chain(chain) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    """(step, proposal) of every controller step on the ledger; steps sharing a kind are told apart by
+    the payload's ``step`` (and each must be recorded under its own kind)."""
+    from core.kinds import kind_name
+
     me = dev_controller(chain.settings).address.lower()
-    names = {v: k for k, v in STEP_KINDS.items()}
     out = []
     for kind in {*STEP_KINDS.values()}:
-        from core.kinds import kind_name
-
         for o, _, p in ledger_events(chain, kind_name(kind)):
             if o.lower() == me:
-                out.append((names[kind], int(p["proposal"])))
+                assert STEP_KINDS[p["step"]] == kind, p
+                out.append((str(p["step"]), int(p["proposal"])))
     return sorted(out)
 
 
@@ -134,8 +136,8 @@ def test_a_line_fault_is_isolated_by_quorum_and_healthy_sections_restored_within
                              identity=dev_controller(chain.settings), commander=commander,
                              planner=TwinPlanner(field), speed=3600.0)
             deadline = time.monotonic() + 90
-            while pid not in ctl.isolations or "applied" not in ctl.isolations[pid].steps:
-                assert time.monotonic() < deadline, "the controller did not apply the plan"
+            while pid not in ctl.isolations or "restored" not in ctl.isolations[pid].steps:
+                assert time.monotonic() < deadline, "the controller did not apply the plan and restore"
                 ctl.run_once()
                 time.sleep(0.2)
             assert ctl.isolations[pid].asset == "line-7"  # located from the field, not from the verdict
@@ -152,6 +154,9 @@ def test_a_line_fault_is_isolated_by_quorum_and_healthy_sections_restored_within
             assert not protected["orifice:OR1/gate"]["ok"]
             assert protected["orifice:OR1/gate"]["error"] == "no sewage device online"  # not waited for
             assert steps["cascade"][0] < steps["applied"][0]  # the decision the devices checked came first
+            # the response (isolate + protections) did not wait for the restore, planned on its own worker
+            assert steps["applied"][0] < steps["restore-plan"][0] < steps["restored"][0]
+            assert steps["restored"][1]["acks"] and all(a["ok"] for a in steps["restored"][1]["acks"])
             ctl.close()
         finally:
             stop.set()

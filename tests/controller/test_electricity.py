@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from controller import electricity
@@ -287,3 +288,59 @@ def test_plans_are_json_for_the_chain() -> None:
     assert {"unserved_kw", "customers_without_power", "min_voltage_pu", "max_loading_pct", "losses_kw"} <= set(
         summary["impact"]
     )
+
+
+class _Field:
+    """SCADA as `controller.scada.FieldView` gives it: the live twin's newest readings."""
+
+    def __init__(self, twin: object) -> None:
+        self.twin = twin
+
+    def readings(self, sector: object) -> list[object]:
+        return list(self.twin.readings())  # type: ignore[attr-defined]
+
+
+def test_an_overload_the_field_shows_is_answered_by_shedding_and_given_back_after() -> None:
+    from datetime import UTC, datetime
+
+    from controller.planning import TwinPlanner
+    from core.messages import FaultKind, Sector
+    from sectors.electricity import ElectricityTwin
+    from sectors.electricity.rules import invariants
+
+    live = ElectricityTwin(seed=1, start=datetime(2026, 1, 5, 14, 0, tzinfo=UTC))
+    live.advance(5)
+    live.inject_fault(FaultKind.FEEDER_OVERLOAD, "feeder-1", severity=1.6)
+    live.advance(5)
+    assert live.power_flow_check().min_voltage_pu < 0.9
+    planner = TwinPlanner(_Field(live))  # type: ignore[arg-type]
+    # the verdict named the line whose readings moved most; the field says the feeder is overloaded
+    plan = planner(Sector.ELECTRICITY, "isolate", "line-17", ())
+    assert plan is not None and plan.target == "feeder-1"
+    assert plan.commands and all(c.action == "shed" for c in plan.commands), plan.reason
+    assert len(plan.commands) <= 8  # the fewest loads, not the feeder
+    for command in plan.commands:
+        live.apply(command)
+    rows = live.advance(5)
+    assert live.power_flow_check().min_voltage_pu >= 0.9  # sized on the field's surge, not the model's clock
+    assert invariants({r.sensor_id: np.array([r.value]) for r in rows}) == []
+    sent = [{"asset": c.asset_id, "actuator": c.actuator_id, "action": c.action} for c in plan.commands]
+    assert planner(Sector.ELECTRICITY, "restore", "feeder-1", sent).commands == ()  # type: ignore[union-attr]
+    live.clear_fault("feeder-1")  # the heat wave is over
+    back = planner(Sector.ELECTRICITY, "reintegrate", "feeder-1", sent)
+    assert back is not None and sorted(c.asset_id for c in back.commands) == sorted(c.asset_id for c in plan.commands)
+    assert all(c.action == "restore" for c in back.commands)
+
+
+def test_a_tripped_transformer_is_planned_on_the_substation_with_nothing_to_switch() -> None:
+    from controller.planning import TwinPlanner
+    from core.messages import FaultKind, Sector
+    from sectors.electricity import ElectricityTwin
+
+    live = ElectricityTwin(seed=1)
+    live.advance(5)
+    live.inject_fault(FaultKind.TRANSFORMER_TRIP, "sub-1")
+    live.advance(5)
+    plan = TwinPlanner(_Field(live))(Sector.ELECTRICITY, "isolate", "feeder-1", ())  # type: ignore[arg-type]
+    assert plan is not None and plan.target == "sub-1" and plan.commands == ()
+    assert "no other source" in plan.reason

@@ -18,6 +18,7 @@ from chain.recorder import canonical_payload
 from controller._controller_state import STEP_KINDS, Isolation
 from controller._holds import holders
 from controller._isolation_steps import IsolationSteps
+from controller._plan_workers import PlanWorkers
 from controller.commander import Ack
 from controller.plans import ResponsePlan
 from core.messages import ActuatorCommand, Sector
@@ -126,6 +127,7 @@ class _Steps(IsolationSteps):
             return ResponsePlan(sector, asset, purpose, commands)
 
         self.planner = planner
+        self.plans = PlanWorkers(planner, inline=True)
 
 
 def _open(proposal: int, node: str, sector: Sector, *, plan: Sequence[dict[str, Any]] = (),
@@ -244,6 +246,26 @@ def test_a_restore_plan_does_not_switch_back_what_another_open_isolation_opened_
     steps._reintegrate(line3, 10)  # line 3's own plan closes sw-4 when it is repaired; nothing else sends it
     assert steps.commander.sent("proposal:10") == []  # type: ignore[attr-defined]
     # a restore command that was never sent holds nothing: line 9 does not need sw-4 closed
+    assert not holders([line3, line9], line3, {"sector": "electricity", **_switch("sw-4", "open")})
+
+
+def test_a_restore_made_by_the_worker_holds_what_another_open_isolation_opened_around_its_fault() -> None:
+    # as above, with the restore planned in its own step: the response (line 9 cut off) goes out
+    # first and holds nothing back; the restore plan follows and sw-4 waits in its ``restored`` step
+    line3 = _open(1, "line-3", Sector.ELECTRICITY, plan=[_switch("sw-3", "open"), _switch("sw-4", "open")])
+    line9 = _iso(2, "line-9", Sector.ELECTRICITY, plan=[_switch("sw-9", "open")])
+    del line9.steps["applied"], line9.steps["plan"][1]["restore"]
+    line9.asset = "line-9"
+    steps = _Steps([line3, line9], {"line-9": [_switch("sw-4", "close"), _switch("tie-33", "close")]})
+    steps.crews = SimpleNamespace(assign=lambda *_: None)  # type: ignore[assignment]
+    steps._advance(line9)
+    assert steps.commander.sent("proposal:2") == ["sw-9 open"]  # type: ignore[attr-defined]
+    assert "held" not in line9.steps["applied"][1] and line9.steps["applied"][0] < line9.steps["restore-plan"][0]
+    assert steps.commander.sent(f"event:{CONTROLLER}:{line9.steps['restore-plan'][0]}") == [  # type: ignore[attr-defined]
+        "tie-33 close"]
+    assert [(h["actuator"], h["held_by"]) for h in line9.steps["restored"][1]["held"]] == [("sw-4", [1])]
+    # what line 9 holds from now on is what it sent: sw-9 open and tie-33 closed, not sw-4
+    assert holders([line3, line9], line3, {"sector": "electricity", **_switch("tie-33", "open")}) == [2]
     assert not holders([line3, line9], line3, {"sector": "electricity", **_switch("sw-4", "open")})
 
 

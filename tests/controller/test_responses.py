@@ -179,7 +179,8 @@ def test_transport_closure_and_retiming_cut_delays_against_the_unmanaged_inciden
     unmanaged, _ = traffic_day(managed=False, unserved=left_unserved)
     twin, (isolate, restore) = traffic_day(managed=True, unserved=managed_unserved)
     assert [(c.asset_id, c.action) for c in isolate.commands] == [(INCIDENT, "close")]
-    assert "added_travel_s" in isolate.impact and "vehicles_delayed_after" in isolate.impact
+    # the isolate plan runs no trial (the city's response must not wait for one): its impact is now's
+    assert "added_travel_s" in isolate.impact and not any(k.endswith("_after") for k in isolate.impact)
     assert int(restore.impact["vehicles_delayed"]) <= int(restore.impact["vehicles_delayed_if_unchanged"])
     assert int(restore.impact["candidates_tried"]) >= 3
     managed, left = twin.service(), unmanaged.service()
@@ -340,3 +341,61 @@ def test_a_break_next_to_the_river_is_planned_on_a_model_not_solved_yet() -> Non
     assert isolate is not None and isolate.commands, isolate
     restore = planner(Sector.WATER, "restore", "pipe:330", tuple(isolate.summary()["commands"]))
     assert restore is not None
+
+
+class _Field:
+    """A SCADA view that shows fixed readings (the shape `controller.scada.FieldView` gives)."""
+
+    def __init__(self, values: dict[str, float]) -> None:
+        self.values = values
+
+    def readings(self, sector: Sector) -> list[object]:
+        from datetime import UTC, datetime
+
+        from core.messages import Reading
+
+        return [Reading(sector=sector, asset_id=k.partition("/")[0], sensor_id=k, quantity=k.partition("/")[2],
+                        value=v, unit="count", timestamp=datetime.now(UTC)) for k, v in self.values.items()]
+
+
+@pytest.mark.parametrize(("cad", "board", "diverts"), [(7.0, 7.0, True), (7.0, 0.0, False), (0.0, 7.0, False)])
+def test_a_hospital_isolated_for_a_declared_mci_is_planned_as_a_surge(cad: float, board: float, diverts: bool) -> None:
+    # the storm day's surge at hospital-2 was planned as a power loss (the hospital's name says no
+    # more): the model's hospital sat on its generator, "nothing to switch", and nobody was diverted
+    from controller.planning import TwinPlanner
+
+    planner = TwinPlanner(_Field({"ambulance-hub/mci_hospital-2": cad, "hospital-2/mci_prealert": board}))  # type: ignore[arg-type]
+    plan = planner(Sector.HEALTHCARE, "isolate", "hospital-2", ())
+    assert plan is not None
+    actions = [(c.actuator_id, c.action) for c in plan.commands]
+    if diverts:  # both systems show the MCI: divert admissions to the hospitals with beds
+        assert actions == [("hospital-2/admissions", "divert")], plan.reason
+    else:  # one system alone cannot turn a power loss's plan into a diversion
+        assert ("hospital-2/admissions", "divert") not in actions and "generator" in plan.reason, plan.reason
+
+
+def test_a_ventilator_failure_the_field_shows_is_planned_on_the_ventilators_and_diverts() -> None:
+    from controller.planning import TwinPlanner
+
+    planner = TwinPlanner(_Field({"hospital-2/ventilators_in_service": 4.0, "hospital-2/icu_usable_beds": 4.0,  # type: ignore[arg-type]
+                                  "hospital-2/power_source": 1.0}))
+    plan = planner(Sector.HEALTHCARE, "isolate", "hospital-2", ())
+    assert plan is not None and plan.target == "hospital-2:ventilators"
+    assert [(c.actuator_id, c.action) for c in plan.commands] == [("hospital-2/admissions", "divert")]
+
+
+def test_a_fraud_burst_the_field_shows_is_answered_by_a_per_source_rate_limit() -> None:
+    from controller.planning import TwinPlanner
+
+    live = BankingTwin(seed=2)
+    for _ in range(600):
+        live.advance(30)
+    live.inject_fault(FaultKind.FRAUD_BURST, "switch-1", severity=300.0)
+    live.advance(30)
+    field = _Field({r.sensor_id: r.value for r in live.readings()})
+    plan = TwinPlanner(field)(Sector.BANKING, "isolate", "switch-1", ())  # type: ignore[arg-type]
+    assert plan is not None and [(c.actuator_id, c.action) for c in plan.commands] == [("switch-1/ratelimit", "limit")]
+    for command in plan.commands:
+        live.apply(command)
+    live.advance(30)
+    assert live.service().availability_now > 0.95  # legitimate sources stay under the limit

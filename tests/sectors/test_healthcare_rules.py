@@ -73,3 +73,61 @@ def test_a_real_mci_with_one_system_hiding_it_is_still_not_a_fault() -> None:
 def test_missing_sensors_break_nothing() -> None:
     assert invariants({}) == []
     assert invariants({CAD: np.array([], dtype=np.float64)}) == []
+
+
+# --- a hospital's equipment: the device fleet against the beds, the plant against the tank --------
+
+def rolling(twin: HealthcareTwin, rows: int, window: list[dict[str, float]]) -> list[Violation]:
+    """Advance `rows` 30-s rows keeping the last three in `window`; the violations of the last row."""
+    for _ in range(rows):
+        window.append({r.sensor_id: r.value for r in twin.advance(30)})
+        del window[:-3]
+    return invariants({k: np.array([row[k] for row in window]) for k in window[-1]})
+
+
+def test_a_normal_day_in_30_s_rows_breaks_no_equipment_rule() -> None:
+    twin, window = HealthcareTwin(seed=4), []
+    for _ in range(2880):
+        assert rolling(twin, 1, window) == []
+
+
+def test_a_ventilator_failure_is_a_fault_of_the_hospitals_ventilators_in_its_first_row() -> None:
+    twin, window = HealthcareTwin(seed=1), []
+    rolling(twin, 10, window)
+    twin.inject_fault(FaultKind.EQUIPMENT_FAILURE, "hospital-2:ventilators", severity=0.8)
+    [violation] = rolling(twin, 1, window)
+    assert violation.fault and violation.asset == "hospital-2:ventilators"
+    assert violation.reads == ("hospital-2/icu_usable_beds",)
+
+
+def test_an_oxygen_plant_failure_is_named_while_the_tank_still_holds_hours() -> None:
+    twin, window = HealthcareTwin(seed=2), []
+    rolling(twin, 10, window)
+    twin.inject_fault(FaultKind.EQUIPMENT_FAILURE, "hospital-1:o2-plant")
+    found = [rolling(twin, 1, window) for _ in range(2)]
+    faults = [v for row in found for v in row if v.fault]
+    assert faults and faults[0].asset == "hospital-1:o2-plant"  # within two 30-s rows
+    assert not [v for row in found for v in row if not v.fault]
+    assert window[-1]["hospital-1/oxygen_m3"] > 1990  # of 2,000 m3: hours left, and the plan diverts now
+
+
+@pytest.mark.parametrize(("sensor", "magnitude"), [
+    ("hospital-2/ventilators_in_service", -5.0),  # the fleet short alone
+    ("hospital-2/icu_usable_beds", -5.0),  # the beds short alone, with power, oxygen and ventilators
+    ("hospital-1/o2_plant_running", -1.0),  # the plant "stopped" while the tank holds
+])
+def test_one_equipment_system_alone_is_an_instrument_to_distrust(sensor: str, magnitude: float) -> None:
+    twin, window = HealthcareTwin(seed=3), []
+    rolling(twin, 10, window)
+    twin.inject_attack(AttackKind.BIAS, sensor, magnitude=magnitude)
+    seen = [v for _ in range(3) for v in rolling(twin, 1, window)]
+    assert seen and all(not v.fault and v.sensor == sensor for v in seen), seen
+
+
+def test_a_hospital_without_power_is_not_an_oxygen_plant_failure() -> None:
+    # the plant stops with the hospital: that is the power loss's story, not the plant's
+    twin, window = HealthcareTwin(seed=1), []
+    rolling(twin, 10, window)
+    twin.inject_fault(FaultKind.EQUIPMENT_FAILURE, "hospital-1:generator")
+    twin.inject_fault(FaultKind.POWER_LOSS, "hospital-1")
+    assert not [v for _ in range(4) for v in rolling(twin, 1, window) if "o2-plant" in v.asset]
