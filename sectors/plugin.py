@@ -36,7 +36,7 @@ from core.errors import ConfigError, UnknownSector
 from core.messages import AttackKind, FaultKind, Reading, Sector
 from core.sectors import DevNode
 from core.sectors import plugin as _registered_plugin
-from sectors.invariants import Invariants
+from sectors.invariants import Invariants, Window
 
 __all__ = ["DevNode", "FaultCase", "FieldFault", "RegisteredSectors", "ScenarioFault", "SectorPlugin", "TrainingPlan",
            "by_sector", "plugin_of"]
@@ -156,6 +156,10 @@ class SectorPlugin:
     scenario_settle_s: float = 3600.0
     invariants: Invariants | None = None
     """The plant's physics rules (`sectors.invariants`): a broken one is a fault named in one row."""
+    vouches: Callable[[Window], frozenset[str]] | None = None
+    """Instruments the plant's physics shows consistent with their neighbours in the newest row (a water
+    pipe's flow meter that the mass balances of both its junctions agree with): the model alone may not
+    call one of them falsified (`oracles.sector_model.SectorModel.assess`)."""
     field_fault: Callable[[Sequence[Reading], str], FieldFault | None] | None = None
     """(the field's newest readings, asset a verdict named) → the fault the field shows there and the
     asset it breaks, where the name cannot tell (a hospital: power loss, a declared mass-casualty

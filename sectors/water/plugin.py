@@ -24,6 +24,18 @@ def _open(seed: int, start: datetime | None) -> Any:
     return WaterTwin() if start is None else WaterTwin(start=start)
 
 
+def _invariants(window: Any) -> Any:
+    from sectors.water.rules import invariants
+
+    return invariants(window)
+
+
+def _vouches(window: Any) -> Any:
+    from sectors.water.rules import vouches
+
+    return vouches(window)
+
+
 def _service(twin: Any) -> ServiceLevel:
     """Customers served at adequate pressure over all customers (wntr population per junction).
 
@@ -105,5 +117,8 @@ PLUGIN = SectorPlugin(
         FaultCase(AttackKind.BIAS, "junction:147/pressure_m", -12.5),
     ),
     scenario=(ScenarioFault(300, F.PIPE_BREAK, "pipe:159"),),
+    # a break named in its first row (flow balance and pressure drop), a gauge that lies in a shut segment
+    invariants=_invariants,
+    vouches=_vouches,
     scenario_settle_s=7200,
 )

@@ -111,9 +111,13 @@ def test_other_sectors_attribute_every_detected_fault(sector: Sector) -> None:
 
 @pytest.mark.slow
 def test_water_breaks_name_the_main_and_nothing_votes_wrongly() -> None:
-    # known gap: a pump:335 failure is named by the pipes it fed (an ANOMALY, so no vote): a pump
-    # that cycles in normal operation reads 0 when healthy too, so it shows no dead-sensor signature
+    # known gap: pump 10 runs by the clock (01:00-15:00) and its case fails it at 00:04, while it is off
+    # by schedule, so nothing shows in the watch; pump 335 runs by tank 1's level, and a rule names its
+    # failure in the first row (`sectors.water.rules`), as it does a break away from a tank
     report = evaluate_attribution(Sector.WATER, eval_seeds=(1,))
     assert report.sectors[0].wrongful_runs == 0
     breaks = [r for r in report.runs if r.fault.startswith("pipe-break")]
-    assert breaks and all(r.attributed for r in breaks)
+    assert breaks and all(r.attributed and r.kind == "fault" for r in breaks)
+    first = [r for r in report.runs if r.fault in ("pipe-break pipe:159", "pipe-break pipe:123",
+                                                     "pump-failure pump:335")]
+    assert len(first) == 3 and all(r.attributed and r.rows_to_detect == 1 for r in first), first

@@ -1,0 +1,68 @@
+"""The normal-operation figures behind the water rules' thresholds (`sectors.water.rules`).
+
+Usage: PYTHONPATH=. python3 scripts/water_rule_margins.py [HOURS]   (default 30: 3,600 rows, ~10 min)
+
+Runs the water twin with nothing broken from its midnight at the oracles' 30-second rows and prints,
+per threshold, the largest value normal operation reached: a rule must stay quiet on all of it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+
+def main(hours: float = 30.0) -> int:
+    from sectors.water import WaterTwin
+    from sectors.water.rules import DROP_ROWS, _network, _pumps, _segments
+
+    net, segments = _network(), _segments()
+    twin = WaterTwin()
+    names = [s.sensor_id for s in twin.sensors]
+    col = {n: i for i, n in enumerate(names)}
+    rows = []
+    for _ in range(int(hours * 3600 / 30)):
+        values = {r.sensor_id: r.value for r in twin.step(30)}
+        rows.append([values[n] for n in names])
+    x = np.asarray(rows)
+    nj = len(net.junctions)
+    balance = x[:, [col[m] for m in net.meters]] @ net.incidence.T
+    heads = x[:, [col[h] for h in net.heads]]
+    status = x[:, [col[s] for s in net.statuses]]
+    fall = np.zeros_like(heads)
+    switched = np.zeros(len(x), dtype=bool)
+    for t in range(DROP_ROWS, len(x)):
+        fall[t] = heads[t - DROP_ROWS:t].max(axis=0) - heads[t]
+        recent = status[t - DROP_ROWS:t + 1]
+        switched[t] = bool(np.any(recent.max(axis=0) != recent.min(axis=0)))
+    quiet = fall[~switched]
+    second = max(float(np.sort(quiet[:, [j, *(w for w in net.adjacent[j] if w < nj)]], axis=1)[:, -2].max())
+                 for j in range(nj) if any(w < nj for w in net.adjacent[j]))
+    print(f"rows: {len(x)} ({hours:g} h at 30 s)")
+    print(f"LEAK_M3S: largest balance over a junction's peak demand {float((balance - net.peak_m3s).max()):.3g} m3/s; "
+          f"lowest balance {float(balance.min()):.3g} m3/s")
+    print(f"DROP_M: largest gauge fall in {DROP_ROWS} rows {float(fall[:, :nj].max()):.2f} m (pumps switching), "
+          f"{float(quiet[:, :nj].max()):.2f} m with the pumps steady; second-largest in a neighbourhood {second:.2f} m")
+    print(f"TANK_FALL_M: largest tank fall in {DROP_ROWS} rows {float(fall[:, nj:].max()):.4f} m")
+    print(f"DRY_M: lowest gauge {float(heads[:, :nj].min()):.2f} m; lowest gauge of a judged segment "
+          f"{min(float(x[:, [col[g] for g in s.gauges]].min()) for s in segments):.2f} m")
+    print("FLOW_EPS_M3S: least flow a judged segment's meters all carried at once "
+          f"{min(float(np.abs(x[:, [col[m] for m in s.meters]]).max(axis=1).min()) for s in segments):.5f} m3/s")
+    for pump in _pumps():
+        rule = pump.rule
+        level = x[:, col[rule.level]]
+        off = (x[:, col[f"{rule.pump}/status"]] <= 0.5) & (np.abs(x[:, col[f"{rule.pump}/flow_m3s"]]) <= rule.flow_eps)
+        residual = pump.tank.residuals({n: x[:, col[n]] for n in pump.tank.sensors()})
+        if residual is not None:
+            print(f"TANK_BALANCE_M: {pump.tank.level} off its meters by at most {float(np.abs(residual).max()):.2g} m "
+                  "in a row")
+        lowest_off = f"{float(level[off].min()):.4f} m" if off.any() else "never off"
+        highest_on = f"{float(level[~off].max()):.4f} m" if (~off).any() else "never on"
+        print(f"PUMP_MARGIN_M: {rule.pump} reported off down to {lowest_off} (start level {rule.start_m:.4f} m), "
+              f"running up to {highest_on} (stop level {rule.stop_m:.4f} m)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(float(sys.argv[1]) if len(sys.argv) > 1 else 30.0))

@@ -1,0 +1,437 @@
+"""The water network's physics rules (`sectors.invariants`): a break in one row, a lie in a shut segment.
+
+The learned score takes a median over two rows, so at SCADA's 30-second rows a pipe break was named
+30–60 s after it happened, plus the oracles' processing (the storm day's `pipe:159`: 67 field s,
+issue 16). A break obeys physics a model need not learn, with two witnesses that no single
+instrument can fake together, both visible in the first row after it:
+
+- **the flow balance of a junction** (`LeakBalance`): every pipe and pump of the twin carries a flow
+  meter, so a junction's metered inflow minus outflow is what its customers draw — never more than
+  the junction's peak demand (from the network model's base demand and patterns, the utility's
+  billing data). A break's outflow is water no meter downstream of it sees, and shows as a junction
+  drawing far more than its customers can;
+- **the pressure gauges around it**: a break drops the pressure of its neighbourhood at once, by tens
+  of metres; a flow meter that lies moves no pressure, and a gauge that lies moves no flow.
+
+Both in the same row: a FAULT of the pipe, named at once. Each pipe's meter sits at its start, so the
+water a break loses is missing from the balance of the junction the pipe ends at: the broken pipe is
+the one ending there whose start's head fell most. A tank holds the pressure around a break next to it
+(`pipe:20`, tank 3's outlet), so there the second witness is the tank's level falling, a row later.
+While a pump starts or stops, the gauges are no witness (a pump drops a zone as far as a break does).
+
+One instrument moving alone is never a fault here. A flow meter that lies shows at both ends of its
+pipe: one junction takes more than its customers can and the other *gives* water, which no junction
+does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow,
+and is left to the model, over its two rows.
+
+A **pump its controls call for** (`PumpCalledFor`): pump 335 runs by tank 1's level; found stopped (run
+contact and flow meter) in the row after it ran, while the tank stands below its start level or short
+of its stop level, it has failed, named in that first row. A falsified tank level alone must not fail
+it (the review finding that had kept water without a pump rule): the stop must be a new one (a level
+falsified while the pump rests makes none), the level must agree with the tank's metered outflow
+(`TankBalance`; a level that jumps other than its meters say is the instrument distrusted), and the
+flow must really have stopped (a stop reported on the pump's meter while its junctions still pass its
+flow is that meter's lie, named by `LeakBalance`). Pump 10 runs by the clock (01:00–15:00); a row
+carries no time, so it is left to the model.
+
+A **shut segment** (`ShutSegment`): while a break's segment is isolated (its boundary valves closed by
+the controller's water plan), its sensors read far from normal operation, and the model calls every
+row of it a fault of the trunk main — which masked a pressure gauge falsified inside it (the storm
+day's `junction:147/pressure_m`, −12.5 m, never detected). Physics says what a shut segment reads:
+no flow through any of its pipes and no pressure, the segment drained by its customers (the twin's
+hydraulics mark it isolated and dry). So when every flow meter on its boundary and inside it reads no
+flow and most of its gauges read dry, a gauge that reads otherwise is contradicted by the physics *and*
+by its neighbours: an INTRUSION on that gauge, and the oracles quarantine it. No gauge is judged while
+the dry ones are not a majority (a falsified boundary meter cannot make a live segment look shut).
+
+What it does not stop: an attacker who falsifies a flow meter and two gauges around it at once, alike,
+has a healthy segment shut, as a break would.
+
+Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
+only: 30 hours of the twin's normal demand at 30-second rows from its midnight (3,600 rows: the storm
+day's water twin starts at its midnight too, and the attribution runs and the training rows are drawn
+from the same days; the Net3 twin takes no seed, so every seed is this day). See each constant;
+`scripts/water_rule_margins.py` prints the figures again.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sectors.invariants import LevelControlledPump, Violation, Window
+
+__all__ = [
+    "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
+    "TANK_BALANCE_M", "TANK_FALL_M", "VOUCH_M3S", "LeakBalance", "PumpCalledFor", "ShutSegment", "TankBalance",
+    "invariants", "rules", "vouches",
+]
+
+LEAK_M3S = 0.02
+"""A junction's metered net inflow above its customers' peak demand by this much (20 L/s) is water going
+somewhere no meter sees. Normal operation: never above the peak (PDD delivers at most what is requested;
+the largest excess over the 3,600 normal rows was 8.9e-11 m³/s, solver precision, and the metered balance
+equals the delivered demand to 2.7e-16 m³/s); and no junction ever gave water (lowest balance
+−1.0e-16 m³/s), so a balance below −`LEAK_M3S` is a meter that lies. A break
+(0.2 of the pipe's cross-section) loses 0.17 m³/s on `pipe:159` at 40 m; a leak (0.01) 8 L/s, below
+this: the model judges leaks."""
+DROP_M = 8.0
+"""A gauge whose pressure fell by at least this since the last `DROP_ROWS` rows has seen a drop. Normal
+operation, with neither pump's run contact changing in those rows: no gauge fell by more than 5.29 m, and
+never two in one neighbourhood by more than 2.88 m (junction 15's). A break drops its neighbourhood by
+20–30 m (`pipe:159`: 28 m, `pipe:123`: 21 m). A pump starting or stopping drops a whole zone as far
+(27.6 m at junction 61, pump 335's outlet): while one does, no gauge counts as a witness."""
+TANK_FALL_M = 0.05
+"""A tank whose level fell by at least this since the last `DROP_ROWS` rows is draining into a break next to
+it. Normal operation: no tank fell by more than 0.0096 m in two rows (tank 2). A break on the outlet of
+tank 3 (`pipe:20`) drains it by 0.15 m a row; the tank holds the pressure around it, so no gauge drops,
+and the twin reports the level's fall a row after the flow's (a row's level is its period's start): such
+a break is named in its second row, as the model would."""
+DROP_ROWS = 2
+"""Rows looked back for the drop: the rule names a break in its first two rows, by when the model's
+two-row median has seen it too."""
+MIN_DROPS = 2
+"""Gauges around the junction (itself and its neighbours by one pipe) that must have dropped: two
+devices, so one falsified gauge is never the second witness."""
+FLOW_EPS_M3S = 1e-4
+"""A flow meter reading at most this (0.1 L/s) reads no flow: a closed valve's pipe reads exactly 0."""
+PUMP_MARGIN_M = 0.1
+"""Pump 335 runs by tank 1's level (Net3's controls: on below 5.212 m, off above 5.822 m). Reported off
+(run contact open, no flow) with the tank at least this far below its start level, or stopped short of
+its stop level by as much, it has failed: the controls would run it. Normal operation: the lowest level
+it was reported off at was 5.2135 m, above its start level (a row's level is its period's start), and it
+ran at most up to 5.8203 m before it stopped."""
+TANK_BALANCE_M = 0.02
+"""A tank's level that moved by more than this in a row other than its meters say contradicts them. Normal
+operation: tank 1's level agreed with its outlet's meter to 0.0016 m in every row (0.0017 m over any
+32-row window), pumps starting and stopping included."""
+VOUCH_M3S = 1e-3
+"""A junction's balance within this (1 L/s) of what its customers can draw holds. Normal operation: every
+balance held to 8.9e-11 m³/s (solver precision)."""
+ROW_S = 30.0
+"""Seconds between two rows of the window: the water SCADA's report period (`sectors.water.plugin`, which
+imports this module; a test keeps the two equal)."""
+DRY_M = 0.5
+"""A gauge reading within this of zero reads a drained pipe (a shut segment's gauges read 0.00 m in the
+twin). Normal operation: no gauge of a segment these rules judge ever read under 27.2 m (the lowest of any
+junction, −0.74 m, is junction 10 at the Lake pump's outlet while it is off: no judged segment holds it);
+so no segment ever looked drained. Nor shut: the least flow any judged segment's meters all carried at
+once was 0.25 L/s (segment 9), above `FLOW_EPS_M3S`."""
+
+
+@dataclass(frozen=True)
+class _Network:
+    """The instruments' topology, from the network model the twin is built from.
+
+    Heads: every junction's gauge, then every tank's level (both in metres of head, give or take a
+    constant elevation). Each link's flow meter sits at its start node (a break splits the pipe and the
+    meter stays on the start half, `sectors.water.faults`), so water lost along a pipe is missing from
+    the balance of the junction it ends at."""
+
+    junctions: tuple[str, ...]  # wntr names
+    heads: tuple[str, ...]  # gauge per junction, then level per tank
+    meters: tuple[str, ...]  # flow sensor per metered link
+    links: tuple[str, ...]  # asset id per metered link
+    incidence: NDArray[np.float64]  # junctions × links: +1 flow into the junction, −1 out of it
+    peak_m3s: NDArray[np.float64]  # per junction: its customers' largest requested demand
+    adjacent: tuple[tuple[int, ...], ...]  # per junction: the heads one link away (junctions and tanks)
+    feeding: tuple[tuple[tuple[int, int], ...], ...]  # per junction: (pipe, its start's head or -1) ending there
+    statuses: tuple[str, ...]  # the pumps' run contacts
+
+    def is_tank(self, head: int) -> bool:
+        return head >= len(self.junctions)
+
+
+@functools.cache
+def _plant() -> Any:
+    """The network and valve layer of the twin the city runs (a fresh `WaterTwin`: its defaults decide
+    the valve layer, so the rules judge the segments its isolations close)."""
+    from sectors.water.twin import WaterTwin
+
+    return WaterTwin()
+
+
+@functools.cache
+def _network() -> _Network:
+    from sectors.water.network import AssetKind, asset_id
+
+    wn = _plant().wn
+    junctions = tuple(str(j) for j in wn.junction_name_list)
+    tanks = tuple(str(t) for t in wn.tank_name_list)
+    head = {n: i for i, n in enumerate((*junctions, *tanks))}
+    pumps = {str(p) for p in wn.pump_name_list}
+    names = [str(p) for p in wn.pipe_name_list] + sorted(pumps)
+    incidence = np.zeros((len(junctions), len(names)))
+    adjacent: list[set[int]] = [set() for _ in junctions]
+    feeding: list[list[tuple[int, int]]] = [[] for _ in junctions]
+    for k, name in enumerate(names):
+        link = wn.get_link(name)
+        a, b = head.get(str(link.start_node_name), -1), head.get(str(link.end_node_name), -1)
+        for here, there, sign in ((a, b, -1.0), (b, a, 1.0)):
+            if 0 <= here < len(junctions):
+                incidence[here, k] += sign
+                if there >= 0:
+                    adjacent[here].add(there)
+        if 0 <= b < len(junctions) and name not in pumps:
+            feeding[b].append((k, a))
+    multiplier = float(wn.options.hydraulic.demand_multiplier)
+    peaks = []
+    for j in junctions:
+        peak = 0.0
+        for d in wn.get_node(j).demand_timeseries_list:
+            pattern = wn.get_pattern(d.pattern_name) if d.pattern_name else None
+            top = max(pattern.multipliers) if pattern is not None else 1.0
+            peak += max(float(d.base_value) * float(top), 0.0)
+        peaks.append(peak * multiplier)
+    links = tuple(asset_id(AssetKind.PUMP if n in pumps else AssetKind.PIPE, n) for n in names)
+    heads = (*(f"{asset_id(AssetKind.JUNCTION, j)}/pressure_m" for j in junctions),
+             *(f"{asset_id(AssetKind.TANK, t)}/level_m" for t in tanks))
+    return _Network(junctions, heads, tuple(f"{a}/flow_m3s" for a in links), links, incidence, np.asarray(peaks),
+                    tuple(tuple(sorted(a)) for a in adjacent), tuple(tuple(f) for f in feeding),
+                    tuple(f"{asset_id(AssetKind.PUMP, p)}/status" for p in sorted(pumps)))
+
+
+def _columns(window: Window, names: Sequence[str], rows: int) -> NDArray[np.float64] | None:
+    """The last `rows` values of `names` as a (rows × names) array, or None if one is missing or not finite."""
+    try:
+        out = np.column_stack([np.asarray(window[n], dtype=np.float64)[-rows:] for n in names])
+    except (KeyError, ValueError):
+        return None
+    return out if out.shape[0] == rows and bool(np.all(np.isfinite(out))) else None
+
+
+@dataclass(frozen=True)
+class LeakBalance:
+    """A break: a junction's flow balance broken and the heads around it fallen, in the same row."""
+
+    def check(self, window: Window) -> list[Violation]:
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        h = _columns(window, net.heads, DROP_ROWS + 1)
+        status = _columns(window, net.statuses, DROP_ROWS + 1)
+        if q is None or h is None or status is None:
+            return []
+        switched = bool(np.any(status.max(axis=0) != status.min(axis=0)))  # a pump started or stopped
+        balance = net.incidence @ q[-1]
+        excess = balance - net.peak_m3s
+        fall = h[:-1].max(axis=0) - h[-1]
+        # a head has fallen: a gauge by `DROP_M`, a tank's level by `TANK_FALL_M`; as a share of that bar
+        bar = np.array([TANK_FALL_M if net.is_tank(i) else DROP_M for i in range(len(net.heads))])
+        fallen = fall / bar
+        out: list[Violation] = []
+        for j in np.flatnonzero(excess > LEAK_M3S).tolist():
+            meters = tuple(net.meters[k] for k in np.flatnonzero(net.incidence[j]).tolist())
+            # a neighbour that gives water (no junction does, break or not): the meter between the two lies,
+            # whatever the gauges say (a pump starting may drop them just then)
+            mirror = [w for w in net.adjacent[j] if not net.is_tank(w) and float(balance[w]) < -LEAK_M3S]
+            shared = [k for k in np.flatnonzero(net.incidence[j]).tolist() for w in mirror if net.incidence[w, k] != 0]
+            if len(shared) == 1:
+                k, w = shared[0], mirror[0]
+                out.append(Violation(
+                    net.links[k], net.meters[k], (),
+                    f"{net.meters[k]} disagrees with both ends of its {net.links[k].split(':')[0]}: junction "
+                    f"{net.junctions[j]} would take "
+                    f"{float(excess[j]):.3f} m³/s over its customers' peak and junction {net.junctions[w]} give "
+                    f"{-float(balance[w]):.3f} m³/s", fault=False,
+                    checked=tuple(m for m in meters if m != net.meters[k]), suspects=(net.meters[k],)))
+                continue
+            if mirror:
+                continue  # meters that contradict each other, and no single one to blame: no fault on them
+            around = [j, *net.adjacent[j]]
+            gauges = [] if switched else [i for i in around if not net.is_tank(i) and fallen[i] >= 1.0]
+            tanks = [i for i in around if net.is_tank(i) and fallen[i] >= 1.0]
+            if len(gauges) < MIN_DROPS and not tanks:
+                continue  # the balance alone: one meter may lie, and the model judges it
+            if net.feeding[j]:
+                k, _ = max(net.feeding[j], key=lambda ka: float(fallen[ka[1]]) if ka[1] >= 0 else -np.inf)
+                asset, sensor = net.links[k], net.meters[k]
+            else:  # only pumps end here: the junction itself
+                asset, sensor = net.heads[j].rpartition("/")[0], net.heads[j]
+            witnesses = [net.heads[i] for i in (*gauges, *tanks)]
+            reads = tuple(m for m in dict.fromkeys((*meters, *witnesses)) if m != sensor)
+            what = " and ".join(
+                ([f"{len(gauges)} gauges around it fell by up to {float(fall[gauges].max()):.1f} m"] if gauges else [])
+                + [f"{net.heads[i]} fell {float(fall[i]):.2f} m" for i in tanks])
+            out.append(Violation(asset, sensor, reads,
+                                 f"{asset} is broken: junction {net.junctions[j]} takes {float(excess[j]):.3f} m³/s "
+                                 f"more from its meters than its customers' peak demand, while {what}"))
+        return out
+
+
+@dataclass(frozen=True)
+class ShutSegment:
+    """One valve segment: shut (no flow on its boundary or inside), its gauges should all read dry."""
+
+    segment: int
+    gauges: tuple[str, ...]
+    meters: tuple[str, ...]  # its boundary links' and its own pipes' flow meters
+
+    def check(self, window: Window) -> list[Violation]:
+        q = _columns(window, self.meters, 1)
+        p = _columns(window, self.gauges, 1)
+        if q is None or p is None or bool(np.any(np.abs(q[-1]) > FLOW_EPS_M3S)):
+            return []
+        dry = np.abs(p[-1]) <= DRY_M
+        if int(dry.sum()) * 2 <= len(self.gauges) or bool(dry.all()):
+            return []  # no dry majority to judge by, or nothing to judge
+        witnesses = tuple(g for g, d in zip(self.gauges, dry.tolist(), strict=True) if d)
+        return [Violation(g.rpartition("/")[0], g, (),
+                          f"{g} reads {value:.2f} m in segment {self.segment}, which is shut (no flow on any of its "
+                          f"{len(self.meters)} meters) and drained ({len(witnesses)} of its {len(self.gauges)} gauges "
+                          f"read dry)", fault=False, checked=(*self.meters, *witnesses), suspects=(g,))
+                for g, value, d in zip(self.gauges, p[-1].tolist(), dry.tolist(), strict=True) if not d]
+
+
+@dataclass(frozen=True)
+class TankBalance:
+    """Conservation of mass in a tank: its level moves by its metered net inflow over its plan area."""
+
+    level: str
+    inflows: tuple[str, ...]  # meters whose positive flow fills the tank
+    outflows: tuple[str, ...]  # meters whose positive flow drains it
+    area_m2: float
+
+    def sensors(self) -> tuple[str, ...]:
+        return (self.level, *self.inflows, *self.outflows)
+
+    def residuals(self, window: Window) -> NDArray[np.float64] | None:
+        """Per row of the window, how far the level moved other than its metered flows say (None if an
+        instrument is missing or not finite)."""
+        rows = len(np.asarray(window.get(self.level, ())))
+        x = _columns(window, self.sensors(), rows) if rows >= 2 else None
+        if x is None:
+            return None
+        k = 1 + len(self.inflows)
+        net = x[:, 1:k].sum(axis=1) - x[:, k:].sum(axis=1)
+        out: NDArray[np.float64] = np.diff(x[:, 0]) - (net[1:] + net[:-1]) / 2.0 * ROW_S / self.area_m2
+        return out
+
+
+@dataclass(frozen=True)
+class PumpCalledFor:
+    """A pump its controls run by a tank's level (`sectors.invariants.LevelControlledPump`, one row),
+    found stopped in the newest row while the level called for it: a FAULT of the pump, on three
+    conditions that keep one falsified instrument from failing a healthy pump (the review finding that
+    kept water without a pump rule: a falsified tank level alone called for it):
+
+    - it ran the row before: a failure is a stop, and a level falsified while the pump rests makes none;
+    - the tank's level agrees with its meters over the window (`TankBalance`); where it does not, the
+      level is the instrument to distrust (an INTRUSION on it, when one row's step alone breaks it);
+    - its flow really stopped: neither junction at its ends gives water (`LeakBalance` then names its
+      meter instead)."""
+
+    rule: LevelControlledPump
+    tank: TankBalance
+
+    def check(self, window: Window) -> list[Violation]:
+        found = [v for v in self.rule.check(window) if v.fault]
+        status, flow = window.get(f"{self.rule.pump}/status"), window.get(f"{self.rule.pump}/flow_m3s")
+        if not found or status is None or flow is None or len(status) < 2:
+            return []
+        if float(status[-2]) <= 0.5 and abs(float(flow[-2])) <= self.rule.flow_eps:
+            return []  # it was not running: no stop to explain
+        residual = self.tank.residuals(window)
+        if residual is None:
+            return []
+        broken = np.abs(residual) > TANK_BALANCE_M
+        if bool(broken.any()):
+            step = int(broken.sum()) == 1 and abs(float(residual.sum() - residual[broken].sum())) <= TANK_BALANCE_M
+            suspects = (self.tank.level,) if step else self.tank.sensors()
+            return [Violation(self.rule.pump, suspects[0], (), f"{found[0].message}, but {self.tank.level} moved "
+                              f"{float(residual[broken][-1]):+.3f} m in a row other than its meters say: the "
+                              "instruments disagree", fault=False, checked=self.tank.sensors()[1:],
+                              suspects=suspects)]
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        k = net.links.index(self.rule.pump)
+        ends = np.flatnonzero(net.incidence[:, k]).tolist()
+        if q is None or any(float(net.incidence[j] @ q[-1]) < -LEAK_M3S for j in ends):
+            return []
+        return [replace(v, checked=tuple(dict.fromkeys((*v.checked, *self.tank.sensors()[1:])))) for v in found]
+
+
+@functools.cache
+def _pumps() -> tuple[PumpCalledFor, ...]:
+    """A rule per pump that Net3's controls start and stop by a tank's level (pump 335 by tank 1)."""
+    from sectors.water.network import AssetKind, asset_id
+
+    wn = _plant().wn
+    levels: dict[str, dict[str, float | str]] = {}
+    for _, control in wn.controls():
+        cond, actions = control.condition, control.actions()
+        if type(cond).__name__ != "TankLevelCondition" or len(actions) != 1:
+            continue
+        target, attr = actions[0].target()
+        if attr != "status" or str(target.name) not in wn.pump_name_list:
+            continue
+        starts = int(actions[0]._value) == 1  # wntr keeps a control's parts private
+        entry = levels.setdefault(str(target.name), {"tank": str(cond._source_obj.name)})
+        entry["start" if starts else "stop"] = float(cond._threshold)
+        if starts:  # started by a level rising past its start (a wet well) or falling below it (a tank)
+            entry["rising"] = "1" if str(cond._relation) in ("-gt", ">", "Above") else "0"
+    out = []
+    for pump, entry in sorted(levels.items()):
+        if "start" not in entry or "stop" not in entry or "rising" not in entry:
+            continue
+        rising = entry["rising"] == "1"
+        tank = str(entry["tank"])
+        level = f"{asset_id(AssetKind.TANK, tank)}/level_m"
+        meters = {str(k): f"{asset_id(AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE, str(k))}/flow_m3s"
+                  for k in wn.get_links_for_node(tank)}
+        balance = TankBalance(level, tuple(m for k, m in meters.items() if str(wn.get_link(k).end_node_name) == tank),
+                              tuple(m for k, m in meters.items() if str(wn.get_link(k).start_node_name) == tank),
+                              math.pi / 4.0 * float(wn.get_node(tank).diameter) ** 2)
+        out.append(PumpCalledFor(LevelControlledPump(
+            asset_id(AssetKind.PUMP, pump), level, float(entry["start"]), float(entry["stop"]), rising,
+            PUMP_MARGIN_M, PUMP_MARGIN_M, off_rows=1), balance))
+    return tuple(out)
+
+
+@functools.cache
+def _segments() -> tuple[ShutSegment, ...]:
+    """A rule per valve segment with no tank or reservoir inside and at least two gauges to compare."""
+    from sectors.water.network import AssetKind, asset_id
+
+    wn, segments = _plant().wn, _plant().segments
+    metered = set(wn.pipe_name_list) | set(wn.pump_name_list)
+    out = []
+    for segment in sorted({segments.segment_of_link(k) for k in wn.link_name_list}):
+        plan = segments.plan(segment)
+        if plan.sources or len(plan.junctions) < 2 or not plan.valves:
+            continue
+        links = sorted({*plan.links_to_close, *plan.links} & metered)
+        kinds = {k: AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE for k in links}
+        out.append(ShutSegment(segment, tuple(f"{asset_id(AssetKind.JUNCTION, j)}/pressure_m" for j in plan.junctions),
+                               tuple(f"{asset_id(kinds[k], k)}/flow_m3s" for k in links)))
+    return tuple(out)
+
+
+def rules() -> tuple[LeakBalance | PumpCalledFor | ShutSegment, ...]:
+    """Every rule of the development city's water network (built once, from the network model)."""
+    return (LeakBalance(), *_pumps(), *_segments())
+
+
+def vouches(window: Window) -> frozenset[str]:
+    """The flow meters of pipes between two junctions whose mass balances both hold in the newest row
+    (each takes no less than nothing, within `VOUCH_M3S`, and no more than its customers' peak): the meter
+    agrees with every other meter at its pipe's two ends, so the model alone may not call it falsified. A
+    meter biased by more than what one end's customers draw breaks a balance, and is not vouched for."""
+    net = _network()
+    q = _columns(window, net.meters, 1)
+    if q is None:
+        return frozenset()
+    balance = net.incidence @ q[-1]
+    holds = (balance >= -VOUCH_M3S) & (balance <= net.peak_m3s + VOUCH_M3S)
+    return frozenset(net.meters[k] for k in range(len(net.meters))
+                     if len(ends := np.flatnonzero(net.incidence[:, k])) == 2 and bool(holds[ends].all()))
+
+
+def invariants(window: Window) -> list[Violation]:
+    """The rules the newest row breaks."""
+    return [v for rule in rules() for v in rule.check(window)]
