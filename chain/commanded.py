@@ -7,8 +7,12 @@ same isolation records the protective commands undone, and those whose undo wait
 open isolation (``held``) until a later ``reintegrated`` event sends it (``released``). Between
 the two, those assets run in a state the city chose: their sensors read far from normal operation, and an oracle must not take
 that deviation for a fault and vote an isolation on it (the storm day isolated the sewage outfall
-for the storm tank filling under the controller's own diversion). `commanded_assets` gives the
-oracles that list; only events recorded by an account the quorum trusts with repairs count.
+for the storm tank filling under the controller's own diversion). The isolation's own commands
+hold their devices the same way until the reintegration: the storm day's surge diverted hospital-2's
+admissions, and between the repair and the reintegration (which takes them back) the oracles called
+its ``diverting`` flag falsified and the controller quarantined it. `commanded_assets` gives the
+oracles and the controller that list; only events recorded by an account the quorum trusts with
+repairs count.
 """
 
 from __future__ import annotations
@@ -48,8 +52,17 @@ def may_have_acted(answer: dict[str, Any]) -> bool:
     return answer.get("error") == SILENT
 
 
+def _holds(answer: dict[str, Any]) -> bool:
+    """Whether one of the isolation's own commands holds its device: done, already so (the isolation
+    keeps it there), or sent to a device that did not answer in time."""
+    if "answer" in answer:
+        return answer["answer"] in ("acked", "already", "silent")
+    return bool(answer.get("ok")) or answer.get("error") == SILENT
+
+
 def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]) -> dict[str, str]:
-    """Assets of `sector` held in a protective state now: asset → what was commanded, e.g.
+    """Assets of `sector` held in a commanded state now (a protection, or the isolation's own isolate
+    and restore commands, until its reintegration): asset → what was commanded, e.g.
     ``"orifice:OR1/gate open (isolation 2)"``. `trusted(address)` says whether an event's recorder
     may speak for the controller (it holds the quorum's repair role)."""
     held: dict[tuple[str, int], dict[str, str]] = {}  # (recorder, isolation) → asset → command
@@ -71,10 +84,19 @@ def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str
                 for done in body.get("released", []):
                     held.get((key[0], int(done["from"])), {}).pop(str(done["asset"]), None)
                 continue
-            if body.get("step", "applied") != "applied":
-                continue  # the ``restored`` step (same kind): the isolation's own devices, not protections
-            held[key] = {str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
-                         for a in body.get("protected", []) if may_have_acted(a) and a.get("sector") == sector}
+            step = body.get("step", "applied")
+            if step not in ("applied", "restored"):
+                continue
+            # the isolation's own commands (its isolate and restore plans: a hospital's admissions
+            # diverted, a valve shut) hold their devices as much as its protections do, until the
+            # reintegration gives them back; a ``restored`` step (same kind) adds its restore commands
+            own = {str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
+                   for a in body.get("acks", []) if _holds(a) and a.get("sector") == sector}
+            if step == "restored":
+                held.setdefault(key, {}).update(own)
+                continue
+            held[key] = {**own, **{str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
+                                   for a in body.get("protected", []) if may_have_acted(a) and a.get("sector") == sector}}
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # not a controller step this reader understands: it commands nothing
     return {asset: what for assets in held.values() for asset, what in assets.items()}

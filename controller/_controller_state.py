@@ -86,4 +86,5 @@ class ControllerState:
     tally: IntrusionTally
     _chain_view: dict[str, tuple[float, Any]]
     quarantines: dict[str, Quarantine]
+    _commanded_logged: set[str]  # quarantines not taken because the sensor reads a commanded state (logged once)
     isolations: dict[int, Isolation]

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 from web3 import Web3
 
+from chain.commanded import commanded_assets, sensor_asset
 from chain.recorder import canonical_payload
 from controller._controller_state import INTRUSION, SENSOR_QUARANTINE, ControllerState, log_line
 from controller.cyber import TECHNICIAN_S, Quarantine
@@ -43,7 +44,7 @@ class IntrusionResponse(ControllerState):
         else:
             required = self._required_votes()
             fresh = [q for q in self.tally.quorate(self._active_oracles(), required) if q.key not in self.quarantines]
-        for q in fresh:
+        for q in self._not_commanded(fresh):
             q.due = self._clock() + TECHNICIAN_S / self.speed
             q.seq = self._record_quarantine(q, "quarantined", evidence=[list(e) for e in q.evidence],
                                             required=self._required_votes()[q.sector], due=q.due,
@@ -54,6 +55,23 @@ class IntrusionResponse(ControllerState):
                 ack = self.commander.control(Sector(q.sector), SimControl(op="clear-attack", target=q.sensor))
                 self._record_quarantine(q, "lifted", quarantine=q.seq, field_ok=ack.ok, field_error=ack.error)
                 q.lifted = True
+
+    def _not_commanded(self, fresh: list[Quarantine]) -> list[Quarantine]:
+        """The quarantines due, but for sensors of devices this controller holds in a commanded state:
+        they read what the city told them to (a hospital's ``diverting`` flag while its admissions are
+        diverted), which a model trained on normal days calls falsified. Logged once each, not recorded."""
+        out: list[Quarantine] = []
+        held: dict[str, dict[str, str]] = {}
+        for q in fresh:
+            if q.sector not in held:
+                held[q.sector] = commanded_assets(self.index.db, q.sector, lambda who: who.lower() == self.me.lower())
+            what = held[q.sector].get(sensor_asset(q.sensor))
+            if what is None:
+                out.append(q)
+            elif q.key not in self._commanded_logged:
+                self._commanded_logged.add(q.key)
+                log_line("controller-quarantine-moot", sector=q.sector, sensor=q.sensor, held_by=what)
+        return out
 
     def _record_quarantine(self, q: Quarantine, state: str, **fields: Any) -> int:
         body = {"state": state, "sector": q.sector, "sensor": q.sensor, "asset": q.asset, "node": q.node, **fields}

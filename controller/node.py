@@ -66,6 +66,7 @@ class Controller(IsolationSteps, IntrusionResponse):
         self.tally = IntrusionTally()
         self._chain_view: dict[str, tuple[float, Any]] = {}
         self.quarantines = self._quarantines_in_outbox()
+        self._commanded_logged: set[str] = set()
         self.link_watch: LinkWatch | None = None  # the secure links' on-chain record, when they run
 
     def close(self) -> None:

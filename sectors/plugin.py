@@ -160,6 +160,11 @@ class SectorPlugin:
     """Instruments the plant's physics shows consistent with their neighbours in the newest row (a water
     pipe's flow meter that the mass balances of both its junctions agree with): the model alone may not
     call one of them falsified (`oracles.sector_model.SectorModel.assess`)."""
+    commanded_effect: Callable[[str, Mapping[str, str]], str | None] | None = None
+    """(sensor, assets the controller holds commanded → what) → why the sensor reads what it does
+    because of a command on *another* asset (hospital-1's arrivals while hospital-2's admissions are
+    diverted to it), or None. An isolation driven by such a sensor is moot, as one driven by a
+    commanded asset's own sensor is (`oracles.node.voting`)."""
     field_fault: Callable[[Sequence[Reading], str], FieldFault | None] | None = None
     """(the field's newest readings, asset a verdict named) → the fault the field shows there and the
     asset it breaks, where the name cannot tell (a hospital: power loss, a declared mass-casualty

@@ -24,6 +24,7 @@ from keys.ids import event_id, to_bytes32
 from oracles.node.repairs import RepairWatch
 from oracles.node.state import log_line
 from oracles.sector_model import PHYSICS_NOTE
+from sectors.plugin import plugin_of
 
 __all__ = ["Voting"]
 
@@ -79,9 +80,15 @@ class Voting(RepairWatch):
                 self._decided(episode, target, "moot", f"driven by quarantined sensor {distrusted}")
                 continue
             if sensor is not None and sensor_asset(sensor) in commanded:
-                # the deviation is one the city commanded to protect this asset from a cascade: not a fault
+                # the deviation is one the city commanded (a protection, or the isolation's own plan): not a fault
                 self._decided(episode, target, "moot",
                               f"driven by {sensor}, held by the controller: {commanded[sensor_asset(sensor)]}")
+                continue
+            effect = plugin_of(self.sector).commanded_effect
+            why = effect(sensor, commanded) if sensor is not None and effect is not None and commanded else None
+            if why is not None:
+                # a command on another asset moved this one (the patients diverted here): not a fault
+                self._decided(episode, target, "moot", f"driven by {sensor}: {why}")
                 continue
             window = self._settling.get(str(target))
             if window is not None and window.rows(self.stream.rows) < self.settle_rows:

@@ -35,6 +35,12 @@ def _field_fault(readings: Any, asset: str) -> Any:
     return field_fault(readings, asset)
 
 
+def _commanded_effect(sensor: str, commanded: Any) -> Any:
+    from sectors.healthcare.rules import diverted_to
+
+    return diverted_to(sensor, commanded)
+
+
 def _service(twin: Any) -> ServiceLevel:
     """Patients getting care now over patients needing it now, ICU patients at risk counted as lost.
 
@@ -110,6 +116,7 @@ PLUGIN = SectorPlugin(
     ),
     invariants=_invariants,
     field_fault=_field_fault,
+    commanded_effect=_commanded_effect,
     scenario=(ScenarioFault(300, F.POWER_LOSS, "hospital-1"),),
     scenario_settle_s=3600,
 )

@@ -32,7 +32,7 @@ A hospital's equipment is judged the same way, two systems against each other:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from core.messages import FaultKind, Reading
@@ -183,4 +183,24 @@ def field_fault(readings: Sequence[Reading], asset: str) -> FieldFault | None:
     if latest.get(f"{hospital}/o2_plant_running", 1.0) < 0.5 and latest.get(f"{hospital}/power_source", 0.0) >= 0.5 \
             and latest.get(f"{hospital}/oxygen_m3", spec.oxygen_capacity_m3) < spec.oxygen_capacity_m3 - O2_DROP_M3:
         return FieldFault(FaultKind.EQUIPMENT_FAILURE, f"{hospital}:o2-plant")
+    return None
+
+
+RECEIVING = ("arrivals_per_h", "admissions_per_h", "queue_length", "longest_wait_min", "beds_occupied",
+             "bed_occupancy", "icu_occupied", "icu_occupancy")
+"""A hospital's load sensors: they rise when another hospital's admissions are diverted to it."""
+
+
+def diverted_to(sensor: str, commanded: Mapping[str, str]) -> str | None:
+    """Why a hospital's load reads high: another hospital's admissions diverted by the controller
+    (`SectorPlugin.commanded_effect`). The diverted patients go to the hospitals with free beds, as
+    they should; a FAULT voted on the receiving hospital for them would take it out of service too
+    (the storm day's diversion at hospital-2 had hospital-1 isolated that way). A declared MCI at
+    the receiving hospital still names it: its rule rests on the CAD and the board, not on arrivals."""
+    hospital, _, quantity = sensor.partition("/")
+    if quantity not in RECEIVING:
+        return None
+    for asset, what in commanded.items():
+        if asset != hospital and what.startswith(f"{asset}/admissions divert"):
+            return f"{asset}'s admissions are diverted ({what})"
     return None

@@ -60,17 +60,27 @@ def test_a_protection_whose_undo_waits_stays_held_until_a_later_reintegration_re
     assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {}
 
 
-def test_the_restored_step_of_the_same_kind_neither_clears_nor_adds_protections() -> None:
+def test_the_restored_step_adds_its_own_commands_and_clears_no_protection() -> None:
     # an isolation's ``restored`` step is an ``isolation-applied`` event too (its restore commands'
-    # answers); read as the ``applied`` step it would have wiped the station's diversion, and a
-    # restore command read as a protection would have hidden a device from the oracles
+    # answers); read as the ``applied`` step it would have wiped the station's diversion. Its own
+    # commands hold their devices until the reintegration, as the isolate commands do; a
+    # ``protected`` list in it is not the controller's (it records none there) and is not read
     gate = {**_answer("orifice:OR1", ok=True), "answer": "acked"}
-    events = [(CONTROLLER, "isolation-applied", {"proposal": 1, "step": "applied", "protected": [gate]}),
+    divert = {"sector": "sewage", "asset": "weir:W1", "actuator": "weir:W1/gate", "action": "close",
+              "answer": "acked", "ok": True}
+    events = [(CONTROLLER, "isolation-applied", {"proposal": 1, "step": "applied", "acks": [divert],
+                                                 "protected": [gate]}),
               (CONTROLLER, "isolation-applied", {"proposal": 1, "step": "restored", "acks": [
-                  {**_answer("pump:P5", ok=True), "answer": "acked"}],
-                  "protected": [{**_answer("pump:P6", ok=True), "answer": "acked"}]})]
-    assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {
-        "orifice:OR1": "orifice:OR1/gate open (isolation 1)"}
+                  {**_answer("pump:P5", ok=True), "answer": "acked"},
+                  {**_answer("pump:P7", ok=False, error="refused: no such actuator"), "answer": "refused"}],
+                  "protected": [{**_answer("pump:P6", ok=True), "answer": "acked"}]}),
+              (CONTROLLER, "isolation-applied", {"proposal": 1, "step": "forged-step",
+                                                 "protected": [{**_answer("pump:P8", ok=True), "answer": "acked"}]})]
+    held = commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER)
+    assert held == {"orifice:OR1": "orifice:OR1/gate open (isolation 1)", "weir:W1": "weir:W1/gate close (isolation 1)",
+                    "pump:P5": "pump:P5/gate open (isolation 1)"}
+    events.append((CONTROLLER, "reintegrated", {"proposal": 1, "unprotected": []}))
+    assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {}
 
 
 def test_a_sensor_belongs_to_the_asset_before_its_last_slash() -> None:

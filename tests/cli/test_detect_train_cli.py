@@ -31,7 +31,7 @@ def test_train_show_and_refusals(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     path = tmp_path / "models" / "banking.joblib"
-    assert summary["sector"] == "banking" and summary["rows"] == 120 and summary["sensors"] == 16
+    assert summary["sector"] == "banking" and summary["rows"] == 120 and summary["sensors"] == 18
     assert summary["path"] == str(path) and path.is_file() and summary["holdout_far"] <= 0.05
 
     shown = run_cli(["detect", "show", "--sector", "banking", "--verify"], env)

@@ -109,3 +109,34 @@ def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technicia
 
 
 TECHNICIAN_SPEED = 3600.0  # the technician's hour passes in a second
+
+
+def test_a_sensor_of_a_device_the_controller_holds_commanded_is_not_quarantined(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    # the storm day diverted hospital-2's admissions; between the repair and the reintegration the
+    # oracles called its `diverting` flag falsified and the controller quarantined a healthy sensor.
+    # Here the switch's rate limit is held by the controller's isolation 7: its reading is commanded
+    chain = fresh_chain
+    held = {"sector": "banking", "asset": "switch-1", "actuator": "switch-1/ratelimit", "action": "limit",
+            "ok": True, "already": False, "answer": "acked", "error": ""}
+    recorder(chain.client, chain.settings, dev_controller(chain.settings)).record(
+        kind_by_name("isolation-applied"), to_bytes32("switch-1"),
+        canonical_payload({"proposal": 7, "step": "applied", "node": "switch-1", "asset": "switch-1",
+                           "acks": [held], "protected": []}))
+    voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
+    for voter in voters:
+        recorder(chain.client, chain.settings, voter).record(kind_by_name("intrusion"), to_bytes32("switch-1"),
+                                                             intrusion("switch-1/ratelimit"))
+    ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                     identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner(),
+                     speed=TECHNICIAN_SPEED)
+    try:
+        ctl.run_once()
+        assert ctl.quarantines == {}  # a quorum named it, but it reads what the city commanded
+        # the reintegration gives the device back: from then on the same quorum quarantines it
+        recorder(chain.client, chain.settings, dev_controller(chain.settings)).record(
+            kind_by_name("reintegrated"), to_bytes32("switch-1"),
+            canonical_payload({"proposal": 7, "step": "reintegrated", "node": "switch-1", "asset": "switch-1"}))
+        ctl.run_once()
+        assert [q.sensor for q in ctl.quarantines.values()] == ["switch-1/ratelimit"]
+    finally:
+        ctl.close()

@@ -131,3 +131,20 @@ def test_a_hospital_without_power_is_not_an_oxygen_plant_failure() -> None:
     twin.inject_fault(FaultKind.EQUIPMENT_FAILURE, "hospital-1:generator")
     twin.inject_fault(FaultKind.POWER_LOSS, "hospital-1")
     assert not [v for _ in range(4) for v in rolling(twin, 1, window) if "o2-plant" in v.asset]
+
+
+def test_a_hospital_receiving_diverted_admissions_is_not_faulted_for_them() -> None:
+    from sectors.healthcare.plugin import PLUGIN
+    from sectors.healthcare.rules import diverted_to
+
+    commanded = {"hospital-2": "hospital-2/admissions divert (isolation 5)"}
+    assert PLUGIN.commanded_effect is not None
+    assert "hospital-2's admissions are diverted" in str(PLUGIN.commanded_effect("hospital-1/arrivals_per_h", commanded))
+    assert diverted_to("hospital-1/queue_length", commanded) is not None
+    # the diverting hospital's own sensors are its isolation's business (its asset is commanded)
+    assert diverted_to("hospital-2/arrivals_per_h", commanded) is None
+    # an MCI declared at the receiving hospital still names it: the rule rests on the CAD and the board
+    assert diverted_to("hospital-1/mci_prealert", commanded) is None
+    assert diverted_to("hospital-1/oxygen_m3", commanded) is None
+    # a power transfer is no diversion
+    assert diverted_to("hospital-1/arrivals_per_h", {"hospital-2": "hospital-2/power backup (isolation 3)"}) is None
