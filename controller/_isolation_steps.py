@@ -201,7 +201,8 @@ class IsolationSteps(ControllerState):
         restore, held = self._unheld(iso, _commands(plan.get("restore")), f"event:{self.me}:{plan_seq}")
         self.commander.post(protect + restore)
         acks += self._required_acks(restore, self.commander.answers(restore, timeout_s=COMMAND_TIMEOUT_S))
-        self._record(iso, "applied", acks=acks, protected=self._optional_acks(protect), **({"held": held} if held else {}))
+        self._record(iso, "applied", acks=acks, protected=self._optional_acks(protect), restore_in_step=True,
+                     **({"held": held} if held else {}))
 
     def _held_by_others(self, iso: Isolation, spec: dict[str, Any]) -> bool:
         """Whether undoing the protection `spec` that `iso` carried out must wait (`controller._holds`)."""

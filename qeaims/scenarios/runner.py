@@ -68,6 +68,21 @@ CONTROLLER_STEPS = {"cascade": kind_by_name("cascade-analysis"), "applied": kind
                     "reintegrated": kind_by_name("reintegrated")}
 
 
+_STEP_ATTRS = {"applied": ("response",), "restored": ("restored",), "repaired": ("repaired",),
+               "reintegrated": ("reintegrated",)}
+
+
+def track_attrs(kind: str, body: dict[str, Any]) -> tuple[str, ...]:
+    """The `FaultTrack` times a controller step sets: steps sharing an event kind (``applied`` and
+    ``restored`` are both ``isolation-applied``) are told apart by the payload's ``step``; an
+    ``applied`` step recorded with its restore (a controller from before the restore had a step of
+    its own: its ``acks`` hold both) is both the response and the restoration."""
+    step = str(body.get("step", kind))
+    if step == "applied" and body.get("restore_in_step"):
+        return ("response", "restored")
+    return _STEP_ATTRS.get(step, ())
+
+
 @dataclass
 class FaultTrack:
     step: Step
@@ -310,7 +325,9 @@ class ScenarioRun:
             f"SELECT kind, payload, block FROM events WHERE block >= ? AND kind IN "
             f"({','.join('?' * len(CONTROLLER_STEPS))}) ORDER BY block, log_index",
             (self._from_block, *CONTROLLER_STEPS.values())).fetchall()
-        names = {v: k for k, v in CONTROLLER_STEPS.items()}
+        names: dict[int, str] = {}
+        for name, kind in CONTROLLER_STEPS.items():
+            names.setdefault(kind, name)  # a kind's first step name (the payload's ``step`` decides)
         quarantines = [(json.loads(bytes(p)), int(b)) for p, b in db.execute(
             "SELECT payload, block FROM events WHERE block >= ? AND kind = ? ORDER BY block, log_index",
             (self._from_block, QUARANTINE)).fetchall()]
@@ -348,9 +365,7 @@ class ScenarioRun:
                     if int(body.get("proposal", -1)) != track.proposal:
                         continue
                     ts = self._when(block)
-                    attrs = {"applied": ("response", "restored"), "repaired": ("repaired",),
-                             "reintegrated": ("reintegrated",)}.get(names[int(kind)], ())
-                    for attr in attrs:
+                    for attr in track_attrs(names[int(kind)], body):
                         if getattr(track, attr) is None:
                             setattr(track, attr, float(ts))
         attacked = {t.step.control.target for t in self.tracks if t.is_attack}

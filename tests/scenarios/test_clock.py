@@ -92,3 +92,16 @@ def test_a_step_before_the_onset_shows_negative_not_zero() -> None:
     track = FaultTrack(fault(1800, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"), "main-1", "main-1")
     track.onset_field = T0.timestamp() + 50.0
     assert track.field_since(1030.0, clocks) == -20.0  # 20 s before the fault: not a 0 s detection
+
+
+def test_the_controllers_steps_sharing_a_kind_set_their_own_times() -> None:
+    # run 4 of the storm day reported no response at all: the two steps of kind isolation-applied
+    # were told apart by their kind, and the later name won for both
+    from qeaims.scenarios.runner import track_attrs
+
+    assert track_attrs("applied", {"step": "applied", "acks": []}) == ("response",)
+    assert track_attrs("applied", {"step": "restored", "acks": []}) == ("restored",)
+    assert track_attrs("applied", {"step": "applied", "restore_in_step": True}) == ("response", "restored")
+    assert track_attrs("repaired", {"step": "repaired"}) == ("repaired",)
+    assert track_attrs("cascade", {"step": "cascade"}) == ()
+    assert track_attrs("applied", {"step": "forged"}) == ()
