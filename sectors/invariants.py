@@ -224,7 +224,9 @@ class LevelControlledPump:
     Several rows off, not one: a running pump falsely reported stopped shows in the balance only
     once enough of its flow has gone missing from the metered outflow (two minute rows; four rows
     at 30 s). A station `power` meter that shows the motor drawing nothing corroborates the stop,
-    and `corroborated_rows` then suffice (`StationPower`).
+    and `corroborated_rows` then suffice (`StationPower`). With `first_row`, a running pump's stop
+    that the meter saw in the same row (its draw falling by the motor's share as the run contact
+    opens and the flow goes to zero: two independent systems) is named in that row (`_dropped`).
 
     With a `balance`, a broken rule counts only if the level agrees with the metered flows;
     otherwise the level (or a flow meter) is what is wrong. `margin_m` should exceed what the
