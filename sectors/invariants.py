@@ -224,7 +224,9 @@ class LevelControlledPump:
     Several rows off, not one: a running pump falsely reported stopped shows in the balance only
     once enough of its flow has gone missing from the metered outflow (two minute rows; four rows
     at 30 s). A station `power` meter that shows the motor drawing nothing corroborates the stop,
-    and `corroborated_rows` then suffice (`StationPower`).
+    and `corroborated_rows` then suffice (`StationPower`). With `first_row`, a running pump's stop
+    that the meter saw in the same row (its draw falling by the motor's share as the run contact
+    opens and the flow goes to zero: two independent systems) is named in that row (`_dropped`).
 
     With a `balance`, a broken rule counts only if the level agrees with the metered flows;
     otherwise the level (or a flow meter) is what is wrong. `margin_m` should exceed what the
@@ -247,6 +249,7 @@ class LevelControlledPump:
     off_rows: int = 2  # rows a pump must be reported off before a rule may call it failed
     power: StationPower | None = None
     corroborated_rows: int = 2  # fewer rows suffice when the power meter shows its motor not turning
+    first_row: bool = False  # a running pump's stop that the power meter saw in the same row is named at once
 
     def _witness(self, window: Window) -> str:
         """What the station's power meter says of this pump's stop: "corroborated" (its motor draws
@@ -257,6 +260,25 @@ class LevelControlledPump:
         if extra is None:
             return ""
         return "contradicted" if bool(np.any(extra > self.power.running_kw / 2)) else "corroborated"
+
+    def _dropped(self, window: Window) -> bool:
+        """Whether the newest row is a running pump's stop that two independent systems saw alike: the
+        pump's own SCADA (run contact open and its flow meter at zero, where the row before it ran with
+        flow) and the station's power meter, whose draw unexplained by the other pumps fell in that same
+        row from this motor's share (`StationPower.running_kw` plus its flow's) to nothing. The meter
+        samples the motor control centre at the row's instant, as the run contact does, so a real trip
+        shows on both in the first row; one system alone reporting it still waits for its rows."""
+        if not self.first_row or self.power is None:
+            return False
+        status, flow = _finite(window.get(f"{self.pump}/status")), _finite(window.get(f"{self.pump}/flow_m3s"))
+        extra = self.power.unexplained(window, self.pump, 2)
+        if status is None or flow is None or extra is None or len(status) < 2 or len(flow) < 2:
+            return False
+        ran = bool(status[-2] > 0.5) and float(flow[-2]) > self.flow_eps
+        off = bool(status[-1] <= 0.5) and abs(float(flow[-1])) <= self.flow_eps
+        motor = self.power.running_kw + self.power.kw_per_m3s * float(flow[-2])
+        half = self.power.running_kw / 2
+        return ran and off and abs(float(extra[-2]) - motor) <= half and float(extra[-1]) <= half
 
     def _forged_stop(self, window: Window, stop: int, witness: str) -> bool:
         """Whether a stop at row `stop` is reported on the inflow meter too: the trunk sewer's flow
@@ -281,8 +303,10 @@ class LevelControlledPump:
             return []
         if self.balance is not None and not self.balance.readable(window):
             return []  # the level cannot be checked: no rule may fail a pump on it alone
-        witness = self._witness(window)
-        rows = min(self.corroborated_rows, self.off_rows) if witness == "corroborated" else self.off_rows
+        dropped = self._dropped(window)
+        witness = "corroborated" if dropped else self._witness(window)
+        rows = 1 if dropped else min(self.corroborated_rows, self.off_rows) if witness == "corroborated" \
+            else self.off_rows
         if len(level) < rows + 1:
             return []
         off = (np.asarray(status) <= 0.5) & (np.abs(np.asarray(flow)) <= self.flow_eps)
@@ -293,12 +317,14 @@ class LevelControlledPump:
         past = "above" if self.rising else "below"
         message = ""
         ran = np.flatnonzero(~off[:-rows])
-        if float(demand[-rows:].min()) >= sign * self.start_m + self.margin_m:
+        if not dropped and float(demand[-rows:].min()) >= sign * self.start_m + self.margin_m:
             message = (f"{self.pump} is off while {self.level} has stood at {level[-1]:.2f} m, {past} its start "
                        f"level {self.start_m:.2f} m, for {rows} rows")
         elif ran.size and float(demand[int(ran[-1]):].min()) > sign * self.stop_m + self.stop_margin_m:
             message = (f"{self.pump} stopped with {self.level} at {level[-1]:.2f} m and stays off; the level "
-                       f"has not come back to its stop level {self.stop_m:.2f} m since it last ran")
+                       f"has not come back to its stop level {self.stop_m:.2f} m since it last ran") if not dropped \
+                else (f"{self.pump} stopped in the last row with {self.level} at {level[-1]:.2f} m, above its stop "
+                      f"level {self.stop_m:.2f} m, and its motor's draw left the station's meter in the same row")
         if not message:
             return []
         own = (f"{self.pump}/status", f"{self.pump}/flow_m3s")

@@ -10,7 +10,13 @@ it only when the level has fallen to its stop level. So, read off the SCADA rows
 
 The station's power meter (`sectors.invariants.StationPower`) is the third witness: a stop it
 corroborates (the motor draws nothing) is named after two rows, one it contradicts or cannot
-judge after `OFF_ROWS`, when the balance has seen enough of a missing flow to tell.
+judge after `OFF_ROWS`, when the balance has seen enough of a missing flow to tell. A running pump
+that trips shows on two systems in the same row — its run contact and flow meter go to zero, and
+the meter's draw falls by its motor's share (12 kW plus 90.6 kW per m³/s it lifted) — and that
+stop is named in its first row (`LevelControlledPump.first_row`): the 30-second rows plus the
+oracles' lag must name a failure within 60 field seconds (issue 16). The price: an attacker who
+falsifies both the pump's SCADA and the station's meter alike has the station isolated for a row
+before the balance names the contradiction, in the next row.
 
 Both are checked against the wet well's mass balance (inflow through the trunk sewer C4, outflow
 through the two pumps, 150 m² of plan area in ``network.inp``): a falsified level, or a running
@@ -58,7 +64,7 @@ OFF_ROWS = 4
 running pump's missing flow needs to break the balance (two 30-second rows did not)."""
 PUMPS = tuple(LevelControlledPump(pid, LEVEL, rule.start_m, rule.stop_m, rising=True, margin_m=MARGIN_M,
                                   stop_margin_m=STOP_MARGIN_M, balance=BALANCE, off_rows=OFF_ROWS, power=POWER,
-                                  corroborated_rows=2)
+                                  corroborated_rows=2, first_row=True)
               for pid, rule in zip(_PUMP_IDS, RULES.values(), strict=True))
 
 
