@@ -27,6 +27,15 @@ Each is now checked against a second system, in the newest row:
 Without a healthy sibling (every cluster down, drained or degraded) there is no yardstick, and the
 cluster rule says nothing: the model judges alone.
 
+A failure rate is called falsified only when the other systems single it out (review of the rule,
+one falsified sensor each, `tests/sectors/test_banking_rules.py`): a rate outside 0–100 % is
+falsified whatever else reads, and is no yardstick; a rate the switch's own failure share accounts
+for (:data:`SWITCH_AGREES`: every failure the switch sees, its clusters see too) is not the liar
+when a sibling's rate is falsified low during a switch degradation; and a cluster the switch counts
+passing more per share than the sibling it fails more than (:data:`PASSED_OVER`) shows that the
+counts contradict each other, not that its rate lies (the sibling's count falsified low during a
+real degradation). In those cases the rule says nothing and the model judges alone.
+
 A **fraud burst** (`FraudBurst`) is the one fault that adds transactions: a few sources flood the
 switch, which declines most of them. The ATM clusters carry a fixed share of the city's legitimate
 demand, so the switch's legitimate throughput is known from theirs; a switch that processes far
@@ -50,8 +59,8 @@ from sectors.invariants import Violation, Window
 
 from ._model import DEV_BANKING, BankingSpec
 
-__all__ = ["BURST_ERROR", "BURST_RATIO", "ERROR_RISE", "RULES", "ClusterFlow", "FraudBurst", "SiteProbe",
-           "burst_shown", "invariants", "rules_for"]
+__all__ = ["BURST_ERROR", "BURST_RATIO", "ERROR_RISE", "PASSED_OVER", "RULES", "SWITCH_AGREES", "ClusterFlow",
+           "FraudBurst", "SiteProbe", "burst_shown", "invariants", "rules_for"]
 
 UP = 0.5  # status codes: 0 down, 1 up, 2 on UPS, 3 drained; a probe reads 1 reachable, 0 not
 ERROR_RISE = 0.04
@@ -59,6 +68,15 @@ ERROR_RISE = 0.04
 failed share is 0.2 × severity, so a degradation of severity 0.2 or more; normally the rise is 0."""
 STOPPED = 0.05  # transactions per share below this fraction of the sibling's: the switch counts none
 STILL_FLOWING = 0.5  # … above this: the switch still counts its transactions
+SWITCH_AGREES = ERROR_RISE / 2
+"""A cluster's failure rate at most this above the switch's own failure share is one the switch
+accounts for: a cluster's failures are the switch's loss and time-outs (its share of them exactly,
+`sectors.banking._flow`) plus its own at the ATM; the switch's share adds its base errors (0.001)
+and fraud declines, so an honest cluster with no failure at the ATM never reads above it."""
+PASSED_OVER = 0.5
+"""… and a cluster failing `rise` more than its sibling that the switch counts passing more than
+``1 + PASSED_OVER × rise`` of that sibling's transactions per share: impossible with honest counts
+(it fails more, so it passes less), the mirror of the degradation threshold ``1 - rise / 2``."""
 BURST_RATIO = 1.5
 """Switch throughput over the legitimate demand its ATM clusters imply: about 1.0 in normal
 operation (the clusters' share is exact, `sectors.banking._flow`); a 300-tps burst at a quiet
@@ -72,6 +90,11 @@ def _last(window: Window, sensor: str) -> float | None:
     if series is None or not len(series) or not np.isfinite(series[-1]):
         return None
     return float(series[-1])
+
+
+def _a_rate(value: float) -> bool:
+    """Whether `value` can be a share of attempts that failed (0–1, with float rounding)."""
+    return -1e-9 <= value <= 1.0 + 1e-9
 
 
 @dataclass(frozen=True)
@@ -104,6 +127,7 @@ class ClusterFlow:
     cluster: str
     share: float
     siblings: tuple[tuple[str, float], ...]  # (cluster, share) of the others
+    switch_error: str = ""  # the switch's failure share (``<switch>/error_rate``): "" none to consult
 
     def _values(self, window: Window, cluster: str) -> tuple[float, float, float] | None:
         status, tps, error = (_last(window, f"{cluster}/{q}") for q in ("status", "tps", "error_rate"))
@@ -116,8 +140,9 @@ class ClusterFlow:
         best: tuple[str, float, float] | None = None
         for sibling, share in self.siblings:
             values = self._values(window, sibling)
-            if values is None or abs(values[0] - 1.0) > 1e-9 or share <= 0:
-                continue  # down, on UPS, drained or unknown: not a measure of the city's demand
+            if values is None or abs(values[0] - 1.0) > 1e-9 or share <= 0 or not _a_rate(values[2]) \
+                    or values[1] < 0:
+                continue  # down, on UPS, drained, unknown or reading the impossible: not a measure of demand
             per_share = values[1] / share
             if best is None or per_share > best[1]:
                 best = (f"{sibling}/tps", per_share, values[2])
@@ -125,12 +150,15 @@ class ClusterFlow:
 
     def check(self, window: Window) -> list[Violation]:
         mine, ruler = self._values(window, self.cluster), self._yardstick(window)
+        status_s, tps_s, error_s = (f"{self.cluster}/{q}" for q in ("status", "tps", "error_rate"))
+        if mine is not None and not _a_rate(mine[2]):
+            return [Violation(self.cluster, error_s, (), f"{error_s} reports {mine[2]:.0%} failing, outside 0-100 %",
+                              fault=False)]
         if mine is None or ruler is None or self.share <= 0:
             return []
         status, tps, error = mine
         ruler_sensor, per_share, ruler_error = ruler
         passed = (tps / self.share) / per_share  # its transactions per share, against the sibling's
-        status_s, tps_s, error_s = (f"{self.cluster}/{q}" for q in ("status", "tps", "error_rate"))
         if status < UP:
             if passed < STOPPED:
                 return [Violation(self.cluster, status_s, (tps_s,),
@@ -151,6 +179,9 @@ class ClusterFlow:
             return [Violation(self.cluster, error_s, (tps_s,),
                               f"{self.cluster} is degraded: {error:.0%} of its attempts fail and the switch counts "
                               f"{passed:.0%} of a healthy cluster's transactions per share", checked=(ruler_sensor,))]
+        switch_error = _last(window, self.switch_error) if self.switch_error else None
+        if passed > 1.0 + PASSED_OVER * rise or (switch_error is not None and error <= switch_error + SWITCH_AGREES):
+            return []  # the counts contradict each other, or the switch accounts for this rate: not the liar
         return [Violation(self.cluster, error_s, (tps_s,),
                           f"{error_s} reports {error:.0%} failing while the switch counts {passed:.0%} of a healthy "
                           f"cluster's transactions per share", fault=False, checked=(ruler_sensor,))]
@@ -206,8 +237,8 @@ def rules_for(spec: BankingSpec) -> tuple[SiteProbe | ClusterFlow | FraudBurst, 
     sites = tuple(SiteProbe(dc.dc_id, f"{dc.dc_id}/status", f"{spec.switch_id}/probe_{dc.dc_id}")
                   for dc in (spec.primary, spec.standby))
     shares: Mapping[str, float] = {c.cluster_id: c.share for c in spec.atm_clusters}
-    clusters = tuple(ClusterFlow(c, share, tuple((o, s) for o, s in shares.items() if o != c))
-                     for c, share in shares.items())
+    clusters = tuple(ClusterFlow(c, share, tuple((o, s) for o, s in shares.items() if o != c),
+                                 f"{spec.switch_id}/error_rate") for c, share in shares.items())
     return (*sites, *clusters, _burst_rule(spec))
 
 

@@ -118,3 +118,64 @@ def test_a_switch_counter_falsified_high_is_an_instrument_to_distrust() -> None:
     twin.inject_attack(AttackKind.BIAS, "switch-1/error_rate", magnitude=0.4)
     [violation] = newest(twin)
     assert not violation.fault and violation.sensor == "switch-1/tps"
+
+
+# --- review (review-ctl): one falsified sensor must not get an honest one blamed --------------
+
+
+def test_a_sibling_error_rate_below_zero_blames_the_sibling_not_the_honest_cluster() -> None:
+    # atm-cluster-2's failure rate falsified to -5 % (no cluster fails less than never): the rule
+    # measured atm-cluster-1 against it and called atm-cluster-1's honest 0 % falsified
+    twin = BankingTwin(seed=1)
+    newest(twin, 600)
+    twin.inject_attack(AttackKind.BIAS, "atm-cluster-2/error_rate", magnitude=-0.05)
+    violations = newest(twin)
+    assert not [v for v in violations if v.sensor.startswith("atm-cluster-1/")]
+    assert [(v.sensor, v.fault) for v in violations] == [("atm-cluster-2/error_rate", False)]
+
+
+def test_a_sibling_error_rate_falsified_low_during_a_switch_degradation_blames_no_honest_cluster() -> None:
+    # the switch degraded (both clusters fail 16 %, as the switch does); atm-cluster-2's failure
+    # rate falsified to 0 %. The switch counts both clusters equally, so one of the two rates lies,
+    # and atm-cluster-1's agrees with the switch's own failure share: it is not the one to distrust
+    twin = BankingTwin(seed=1)
+    newest(twin, 600)
+    twin.inject_fault(FaultKind.DEGRADATION, "switch-1", severity=0.8)
+    assert newest(twin) == []
+    twin.inject_attack(AttackKind.BIAS, "atm-cluster-2/error_rate", magnitude=-0.16)
+    assert not [v for v in newest(twin) if v.sensor.startswith("atm-cluster-1/")]
+
+
+def test_a_cluster_error_rate_falsified_high_during_a_switch_degradation_is_still_distrusted() -> None:
+    # the arbiter above (the switch's failure share) must not shelter a falsified rate above it
+    twin = BankingTwin(seed=1)
+    newest(twin, 600)
+    twin.inject_fault(FaultKind.DEGRADATION, "switch-1", severity=0.8)
+    twin.inject_attack(AttackKind.BIAS, "atm-cluster-1/error_rate", magnitude=0.3)
+    [violation] = newest(twin)
+    assert not violation.fault and violation.sensor == "atm-cluster-1/error_rate"
+
+
+@pytest.mark.xfail(strict=True, reason="review-ctl: with two clusters, one falsified sibling status (on UPS, drained "
+                   "or down) leaves the other without a yardstick and the rule silent: a real outage of "
+                   "atm-cluster-1 is then only the model's ANOMALY, which no oracle votes on. A fallback "
+                   "yardstick (the switch's throughput per unit share) would need attribution runs to adopt")
+def test_a_sibling_status_falsified_on_ups_does_not_hide_a_cluster_outage() -> None:
+    twin = BankingTwin(seed=1)
+    newest(twin, 600)
+    twin.inject_attack(AttackKind.BIAS, "atm-cluster-2/status", magnitude=1.0)  # 1 → 2: "on UPS"
+    twin.inject_fault(FaultKind.OUTAGE, "atm-cluster-1")
+    assert [(v.asset, v.fault) for v in newest(twin) if v.asset == "atm-cluster-1"] == [("atm-cluster-1", True)]
+
+
+def test_a_real_degradation_is_not_called_a_falsified_rate_when_the_sibling_count_is_falsified_low() -> None:
+    # atm-cluster-1 really degraded (16 % fail); the switch's count of atm-cluster-2 falsified to half.
+    # atm-cluster-1 then "passed 164 % of a healthy cluster", which no cluster failing more than its
+    # sibling can: the counts contradict each other, and the honest failure rate is not the liar
+    twin = BankingTwin(seed=1)
+    newest(twin, 600)
+    twin.inject_fault(FaultKind.DEGRADATION, "atm-cluster-1", severity=0.8)
+    readings = twin.advance(ROW_S)
+    half = next(r.value for r in readings if r.sensor_id == "atm-cluster-2/tps") / 2
+    twin.inject_attack(AttackKind.BIAS, "atm-cluster-2/tps", magnitude=-half)
+    assert not [v for v in newest(twin) if v.sensor == "atm-cluster-1/error_rate" and not v.fault]
