@@ -30,11 +30,18 @@ def _invariants(window: Any) -> Any:
 
 
 def _field_fault(readings: Any, asset: str) -> Any:
-    """A fraud burst on the switch when its throughput and failures show one; else the name decides."""
+    """A fraud burst on the switch when its throughput and failures show one; else the name decides.
+
+    Only for a verdict on the switch: another asset's verdict names its own fault (the standby site's
+    outage voted during a burst was planned as the burst, and its crew "repaired" the switch).
+    """
+    from sectors.banking._model import DEV_BANKING
     from sectors.banking.rules import burst_shown
 
+    if asset != DEV_BANKING.switch_id:
+        return None
     values = {r.sensor_id: r.value for r in readings}
-    return FieldFault(F.FRAUD_BURST, "switch-1") if burst_shown(values) else None
+    return FieldFault(F.FRAUD_BURST, DEV_BANKING.switch_id) if burst_shown(values) else None
 
 
 def _service(twin: Any) -> ServiceLevel:

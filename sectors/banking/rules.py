@@ -227,10 +227,12 @@ class FraudBurst:
 
 
 def burst_shown(values: Mapping[str, float], spec: BankingSpec = DEV_BANKING) -> bool:
-    """Whether the switch's throughput and failures show a burst (the planner's view of the field)."""
-    rule = _burst_rule(spec)
-    ratio, error = rule.ratio(values), values.get(f"{spec.switch_id}/error_rate")
-    return ratio is not None and error is not None and ratio >= BURST_RATIO and error >= BURST_ERROR
+    """Whether the field shows a burst (the planner's view of it): as the oracles' rule names one, the
+    switch's throughput and failures *and* its data centre's servers carrying it. The switch's counter
+    alone (falsified high during a real degradation of the switch, whose failures are a burst's) made
+    the planner answer the degradation with a rate limit, where the rule called the counter a liar."""
+    window = {k: np.array([v], dtype=np.float64) for k, v in values.items()}
+    return any(v.fault for v in _burst_rule(spec).check(window))
 
 
 def rules_for(spec: BankingSpec) -> tuple[SiteProbe | ClusterFlow | FraudBurst, ...]:

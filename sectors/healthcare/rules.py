@@ -167,8 +167,20 @@ def field_fault(readings: Sequence[Reading], asset: str) -> FieldFault | None:
     surge at hospital-2 found the model's hospital on its generator, "nothing to switch", and no
     admission was diverted. Both systems are asked, as the rules ask them: one falsified board
     cannot turn a power loss's plan into a diversion.
+
+    A verdict that names a piece of equipment (``hospital-2:o2-plant``) already tells the kind: the
+    field only confirms it (with its severity), never replaces it. A declared MCI at the same hospital
+    turned an oxygen plant's verdict into the whole hospital's surge, and the crew's repair then
+    cleared a fault at ``hospital-2`` that did not exist while the plant stayed broken.
     """
-    hospital = asset.partition(":")[0]
+    shown = _shown(readings, asset.partition(":")[0])
+    if ":" in asset and (shown is None or shown.asset != asset):
+        return None  # the verdict named the equipment: its name decides
+    return shown
+
+
+def _shown(readings: Sequence[Reading], hospital: str) -> FieldFault | None:
+    """What the field shows at `hospital`: a declared MCI, its ventilators or its oxygen plant."""
     latest = {r.sensor_id: r.value for r in readings}
     rule = next((r for r in RULES if r.hospital == hospital), None)
     if rule is not None and latest.get(rule.cad, 0.0) >= MCI_ON and latest.get(rule.board, 0.0) >= MCI_ON:

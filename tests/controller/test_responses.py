@@ -18,7 +18,7 @@ from controller import responses
 from controller.plans import ResponsePlan
 from controller.responses import plan_for
 from core.errors import ConfigError
-from core.messages import FaultKind, Sector
+from core.messages import AttackKind, FaultKind, Sector
 from sectors._twin import InvalidCommand, UnknownAsset
 from sectors.banking import DEV_BANKING, BankingTwin
 from sectors.healthcare import HealthcareTwin, HospitalSpec
@@ -436,3 +436,56 @@ def test_a_fraud_burst_the_field_shows_is_answered_by_a_per_source_rate_limit() 
         live.apply(command)
     live.advance(30)
     assert live.service().availability_now > 0.95  # legitimate sources stay under the limit
+
+
+@pytest.mark.parametrize("equipment", ["hospital-2:o2-plant", "hospital-2:ats", "hospital-2:ventilators"])
+def test_a_verdict_on_a_hospitals_equipment_is_planned_on_it_during_a_declared_mci(equipment: str) -> None:
+    # review (review-ctl): the field's MCI at hospital-2 turned a verdict on its oxygen plant (or its
+    # transfer switch) into an admission surge of the whole hospital; the isolation's asset became
+    # "hospital-2", and the crew's repair cleared a fault there that did not exist while the plant
+    # stayed broken (and a hospital without grid and a failed ATS was never switched to its generator)
+    from controller.planning import TwinPlanner
+
+    planner = TwinPlanner(_Field({"ambulance-hub/mci_hospital-2": 7.0, "hospital-2/mci_prealert": 7.0,  # type: ignore[arg-type]
+                                  "hospital-2/power_source": 1.0}))
+    plan = planner(Sector.HEALTHCARE, "isolate", equipment, ())
+    assert plan is not None and plan.target == equipment, plan
+
+
+def _banking_field(fault: tuple[FaultKind, str] | None, attack: tuple[str, float] | None) -> dict[str, float]:
+    """The banking twin's newest row at mid-morning, with `fault` and a falsified sensor."""
+    live = BankingTwin(seed=2)
+    for _ in range(600):
+        live.advance(30)
+    if fault is not None:
+        live.inject_fault(fault[0], fault[1])
+    if attack is not None:
+        live.inject_attack(AttackKind.BIAS, attack[0], magnitude=attack[1])
+    live.advance(30)
+    return {r.sensor_id: r.value for r in live.readings()}
+
+
+def test_a_data_centre_outage_during_a_fraud_burst_is_planned_on_the_site() -> None:
+    # review (review-ctl): the banking field_fault read the switch whatever the verdict named: the
+    # standby site's outage, voted while a burst flooded the switch, was planned as the burst (a rate
+    # limit on switch-1), the isolation's asset became switch-1, and the crew "repaired" the switch
+    from controller.planning import TwinPlanner
+
+    live = BankingTwin(seed=2)
+    for _ in range(600):
+        live.advance(30)
+    live.inject_fault(FaultKind.FRAUD_BURST, "switch-1", severity=300.0)
+    live.inject_fault(FaultKind.OUTAGE, "dc-standby")
+    live.advance(30)
+    field = _Field({r.sensor_id: r.value for r in live.readings()})
+    plan = TwinPlanner(field)(Sector.BANKING, "isolate", "dc-standby", ())  # type: ignore[arg-type]
+    assert plan is not None and plan.target == "dc-standby", plan
+
+
+def test_a_switch_degradation_is_not_planned_as_a_fraud_burst_on_one_falsified_switch_counter() -> None:
+    # the switch degraded (16 % fail, a real fault voted on switch-1); its counter falsified high
+    from controller.planning import TwinPlanner
+
+    field = _Field(_banking_field((FaultKind.DEGRADATION, "switch-1"), ("switch-1/tps", 300.0)))
+    plan = TwinPlanner(field)(Sector.BANKING, "isolate", "switch-1", ())  # type: ignore[arg-type]
+    assert plan is None or "switch-1/ratelimit" not in [c.actuator_id for c in plan.commands], plan
