@@ -92,11 +92,13 @@ def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str
             # reintegration gives them back; a ``restored`` step (same kind) adds its restore commands
             own = {str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
                    for a in body.get("acks", []) if _holds(a) and a.get("sector") == sector}
-            if step == "restored":
-                held.setdefault(key, {}).update(own)
-                continue
-            held[key] = {**own, **{str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
-                                   for a in body.get("protected", []) if may_have_acted(a) and a.get("sector") == sector}}
+            # either step adds to what the isolation holds, never replaces it: an ``applied`` step
+            # recorded again (a controller that lost its outbox walks its isolations anew, and its
+            # devices answer "already") must not drop what the first one moved
+            held.setdefault(key, {}).update(own)
+            if step == "applied":
+                held[key].update({str(a["asset"]): f"{a['actuator']} {a['action']} (isolation {key[1]})"
+                                  for a in body.get("protected", []) if may_have_acted(a) and a.get("sector") == sector})
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # not a controller step this reader understands: it commands nothing
     return {asset: what for assets in held.values() for asset, what in assets.items()}

@@ -83,6 +83,23 @@ def test_the_restored_step_adds_its_own_commands_and_clears_no_protection() -> N
     assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {}
 
 
+def test_a_repeated_applied_step_keeps_what_the_isolation_already_held() -> None:
+    # review (review-ctl): a controller whose outbox was lost walks its open isolations again and
+    # records a second ``applied`` step; its devices now answer "already", which moves nothing. Read
+    # as replacing the first, it dropped the diversion the first acknowledged and the restore the
+    # ``restored`` step sent: the oracles saw a gate and a pump the city still holds as uncommanded
+    gate = {**_answer("orifice:OR1", ok=True), "answer": "acked"}
+    events = [(CONTROLLER, "isolation-applied", {"proposal": 1, "step": "applied", "protected": [gate]}),
+              (CONTROLLER, "isolation-applied", {"proposal": 1, "step": "restored", "acks": [
+                  {**_answer("pump:P5", ok=True), "answer": "acked"}]}),
+              (CONTROLLER, "isolation-applied", {"proposal": 1, "step": "applied", "protected": [
+                  {**gate, "ok": True, "already": True, "answer": "already"}]})]
+    assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {
+        "orifice:OR1": "orifice:OR1/gate open (isolation 1)", "pump:P5": "pump:P5/gate open (isolation 1)"}
+    events.append((CONTROLLER, "reintegrated", {"proposal": 1, "unprotected": []}))
+    assert commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER) == {}
+
+
 def test_a_sensor_belongs_to_the_asset_before_its_last_slash() -> None:
     assert sensor_asset("orifice:OR1/opening") == "orifice:OR1"
     assert sensor_asset("switch-1/route/state") == "switch-1/route"
