@@ -17,13 +17,18 @@ others only by its share of the processor, not by its whole length.
 
 A job is keyed by (proposal, step): asked again while it runs, the same job answers; once its
 result has been taken, the key is free. A job still running when the controller stops is dropped
-(its step was never recorded, so a restarted controller plans it again).
+(its step was never recorded, so a restarted controller plans it again), and the process does not
+wait for it: the workers are daemon threads. A `ThreadPoolExecutor`'s are joined at the
+interpreter's exit, and a controller stopped during the storm day's 45-second traffic plan lingered
+until that plan was done, for a result nobody would read.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +50,34 @@ class PlanResult:
     error: BaseException | None = None
 
 
+class _Worker:
+    """One daemon thread that makes a sector's plans in the order they were asked for."""
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = \
+            queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        """The thread ends after the job it is running (the jobs behind it were cancelled)."""
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled by `PlanWorkers.close` before it started
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the asker, as an executor does
+                future.set_exception(exc)
+
+
 class PlanWorkers:
     """`ask` a plan; it answers None until the sector's worker has made it, then the `PlanResult` once."""
 
@@ -52,7 +85,7 @@ class PlanWorkers:
         """`inline`: plan in the caller's thread and answer at once (a caller that steps the controller
         itself, with no loop to come back: tests of single steps)."""
         self._planner, self._inline = planner, inline
-        self._workers: dict[Sector, ThreadPoolExecutor] = {}
+        self._workers: dict[Sector, _Worker] = {}
         self._jobs: dict[tuple[int, str], Future[ResponsePlan | None]] = {}
 
     def ask(self, key: tuple[int, str], sector: Sector, purpose: str, asset: str,
@@ -67,7 +100,7 @@ class PlanWorkers:
         if job is None:
             worker = self._workers.get(sector)
             if worker is None:
-                worker = self._workers[sector] = ThreadPoolExecutor(1, thread_name_prefix=f"plan-{sector.value}")
+                worker = self._workers[sector] = _Worker(f"plan-{sector.value}")
             job = self._jobs[key] = worker.submit(self._planner, sector, purpose, asset, tuple(sent))
         if not job.done():
             return None
@@ -81,7 +114,9 @@ class PlanWorkers:
 
     def close(self) -> None:
         """Drop the jobs not started and stop the workers without waiting for the one running."""
+        for job in self._jobs.values():
+            job.cancel()  # only a job not started yet can be cancelled: the running one ends on its own
         for worker in self._workers.values():
-            worker.shutdown(wait=False, cancel_futures=True)
+            worker.stop()
         self._workers.clear()
         self._jobs.clear()

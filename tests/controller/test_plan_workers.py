@@ -87,3 +87,29 @@ def test_a_planner_error_is_handed_back_not_raised_in_the_loop(inline: bool) -> 
         assert done.plan is None and isinstance(done.error, IndexError)
     finally:
         workers.close()
+
+
+def test_a_stopped_controller_does_not_wait_for_the_plan_it_was_making() -> None:
+    # review (review-ctl): `close` returned at once, but the interpreter joins a ThreadPoolExecutor's
+    # threads at exit: a controller stopped during the storm day's 45-second traffic plan lingered
+    # until the plan was done, for a result nobody would read (its step is planned again on restart)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import time\n"
+        "from controller._plan_workers import PlanWorkers\n"
+        "from core.messages import Sector\n"
+        "def planner(sector, purpose, asset, sent):\n"
+        "    time.sleep(30)\n"
+        "workers = PlanWorkers(planner)\n"
+        "workers.ask((1, 'plan'), Sector.TRANSPORTATION, 'isolate', 'link:n11-n12')\n"
+        "workers.ask((2, 'plan'), Sector.TRANSPORTATION, 'isolate', 'link:n12-n13')\n"
+        "time.sleep(0.3)\n"
+        "workers.close()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", script], cwd=root, env={"PYTHONPATH": str(root)}, check=True, timeout=60)
+    assert time.monotonic() - started < 15, "the process waited for the running plan"
