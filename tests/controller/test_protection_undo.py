@@ -282,3 +282,65 @@ def test_a_held_command_with_a_value_is_released_with_it() -> None:
     assert [(c.actuator_id, c.value) for c in steps.commander.posted if c.decision_ref == "proposal:11"] == [  # type: ignore[attr-defined]
         ("pump:P1", 1.0)]
     assert pipe.steps["reintegrated"][1]["released"][0]["from"] == 2
+
+
+# --- review (review-ctl): the restore's own steps at every restart point ------------------------
+
+
+def _new_format(proposal: int, node: str) -> Isolation:
+    """An isolation planned by this version (its ``plan`` holds no restore), not applied yet."""
+    iso = _iso(proposal, node, Sector.ELECTRICITY, plan=[_switch(f"sw-{node[-1]}", "open")])
+    del iso.steps["applied"], iso.steps["plan"][1]["restore"]
+    iso.asset = node
+    return iso
+
+
+def _with_crews(steps: _Steps, now: list[float]) -> None:
+    from controller.crews import CrewPool
+
+    steps.crews = CrewPool()
+    steps.speed = 1e6  # the crew's time is up at once
+    steps._clock = lambda: now[0]  # type: ignore[method-assign]
+    steps.identity = SimpleNamespace(account=None)  # type: ignore[assignment]
+    steps.client = SimpleNamespace(transact=lambda *_: None)  # type: ignore[assignment]
+    steps.commander.control = lambda sector, control: Ack("", "", True, "", "")  # type: ignore[attr-defined]
+
+
+def test_a_restore_plan_the_model_cannot_make_does_not_hold_up_the_repair() -> None:
+    line9 = _new_format(2, "line-9")
+    steps = _Steps([line9], {})
+
+    def planner(sector: Sector, purpose: str, asset: str, sent: Sequence[dict[str, Any]]) -> ResponsePlan:
+        if purpose == "restore":
+            raise IndexError("list index out of range")
+        return ResponsePlan(sector, asset, purpose, ())
+
+    steps.plans = PlanWorkers(planner, inline=True)
+    now = [0.0]
+    _with_crews(steps, now)
+    steps._advance(line9)
+    now[0] = 10.0
+    steps._advance(line9)
+    assert "error" in line9.steps["restore-plan"][1] and line9.steps["restored"][1]["acks"] == []
+    assert "repaired" in line9.steps
+
+
+def test_a_restart_between_the_restore_plan_and_its_commands_sends_them_before_the_repair() -> None:
+    # the controller stopped after recording ``restore-plan``: the restarted one sends that plan's
+    # commands (under that event), and the crew's repair still waits for them
+    line9 = _new_format(2, "line-9")
+    steps = _Steps([line9], {"line-9": [_switch("tie-33", "close")]})
+    now = [0.0]
+    _with_crews(steps, now)
+    steps.plans = SimpleNamespace(ask=lambda *_a, **_k: None)  # type: ignore[assignment]  # still being made
+    steps._advance(line9)
+    now[0] = 10.0
+    steps._advance(line9)
+    assert "applied" in line9.steps and "restore-plan" not in line9.steps and "repaired" not in line9.steps
+    # the restore plan recorded, then the stop: nothing sent under it yet
+    line9.steps["restore-plan"] = (7, {"restore": {"commands": [_switch("tie-33", "close")]}})
+    restarted = _Steps([line9], {})
+    _with_crews(restarted, now)
+    restarted._advance(line9)
+    assert restarted.commander.sent(f"event:{CONTROLLER}:7") == ["tie-33 close"]  # type: ignore[attr-defined]
+    assert "restored" in line9.steps and "repaired" in line9.steps
