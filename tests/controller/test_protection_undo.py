@@ -298,15 +298,31 @@ def _new_format(proposal: int, node: str) -> Isolation:
     return iso
 
 
-def _with_crews(steps: _Steps, now: list[float]) -> None:
+class _FieldWithCrews(_Field):
+    """Devices as `_Field`, a field that takes the crew's repair, and actuators that refuse for good."""
+
+    def __init__(self, refusing: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.refusing = set(refusing)
+
+    def answers(self, commands: list[ActuatorCommand], *, timeout_s: float, skip: Any = ()) -> list[Ack | None]:
+        return [Ack(c.decision_ref, f"{c.actuator_id} {c.action}", False, "refused: breaker locked out", "")
+                if c.actuator_id in self.refusing else a
+                for c, a in zip(commands, super().answers(commands, timeout_s=timeout_s), strict=True)]
+
+    def control(self, sector: Sector, control: Any) -> Ack:
+        return Ack("", "", True, "", "")
+
+
+def _with_crews(steps: _Steps, now: list[float], refusing: Sequence[str] = ()) -> None:
     from controller.crews import CrewPool
 
     steps.crews = CrewPool()
     steps.speed = 1e6  # the crew's time is up at once
-    steps._clock = lambda: now[0]  # type: ignore[method-assign]
+    steps._clock = lambda: now[0]
     steps.identity = SimpleNamespace(account=None)  # type: ignore[assignment]
     steps.client = SimpleNamespace(transact=lambda *_: None)  # type: ignore[assignment]
-    steps.commander.control = lambda sector, control: Ack("", "", True, "", "")  # type: ignore[attr-defined]
+    steps.commander = _FieldWithCrews(refusing)  # type: ignore[assignment]
 
 
 def test_a_restore_plan_the_model_cannot_make_does_not_hold_up_the_repair() -> None:
@@ -360,15 +376,7 @@ def test_a_restore_command_refused_for_good_does_not_hold_up_the_repair() -> Non
     line9 = _new_format(2, "line-9")
     steps = _Steps([line9], {"line-9": [_switch("tie-33", "close")]})
     now = [0.0]
-    _with_crews(steps, now)
-    refuse = steps.commander.answers  # type: ignore[attr-defined]
-
-    def answers(commands: list[ActuatorCommand], *, timeout_s: float, skip: Any = ()) -> list[Ack | None]:
-        return [Ack(c.decision_ref, f"{c.actuator_id} {c.action}", False, "refused: breaker locked out", "")
-                if c.actuator_id == "tie-33" else a for c, a in zip(commands, refuse(commands, timeout_s=timeout_s),
-                                                                     strict=True)]
-
-    steps.commander.answers = answers  # type: ignore[attr-defined]
+    _with_crews(steps, now, refusing=["tie-33"])
     for minute in range(3):
         now[0] = 60.0 * minute
         with contextlib.suppress(QeaimsError):
