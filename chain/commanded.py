@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from core.kinds import kind_by_name
 
-__all__ = ["SILENT", "Answer", "commanded_assets", "may_have_acted", "sensor_asset"]
+__all__ = ["SILENT", "Answer", "Release", "commanded_assets", "may_have_acted", "released_assets", "sensor_asset"]
 
 SILENT = "no answer from the device"  # a device that was online but did not answer in time
 # how a device answered a command: done, already in that state, refused, no answer in time, none online
@@ -60,12 +62,52 @@ def _holds(answer: dict[str, Any]) -> bool:
     return bool(answer.get("ok")) or answer.get("error") == SILENT
 
 
+@dataclass(frozen=True)
+class Release:
+    """A command the controller held and has given back: what it was, and the field time (ms) at
+    which its devices answered the undo (None when no answer carried one)."""
+
+    what: str
+    field_ms: int | None
+
+
 def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]) -> dict[str, str]:
     """Assets of `sector` held in a commanded state now (a protection, or the isolation's own isolate
     and restore commands, until its reintegration): asset → what was commanded, e.g.
     ``"orifice:OR1/gate open (isolation 2)"``. `trusted(address)` says whether an event's recorder
     may speak for the controller (it holds the quorum's repair role)."""
+    return _replay(db, sector, trusted)[0]
+
+
+def released_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]) -> dict[str, Release]:
+    """Assets of `sector` the controller held and has since given back (and does not hold again),
+    each with its latest release. A command's effect outlasts it: the first reading after a hospital's
+    diversion is lifted shows its ``diverting`` flag jump back, which a model trained on normal days
+    calls falsified; and the other hospitals' two-hour arrival counts carry the diverted patients
+    for two hours (`SectorPlugin.command_aftermath_s`). The storm day quarantined the flag and
+    isolated hospital-1 for exactly these."""
+    held, released = _replay(db, sector, trusted)
+    return {asset: r for asset, r in released.items() if asset not in held}
+
+
+def _release_ms(body: dict[str, Any]) -> int | None:
+    """The field time (ms) of a ``reintegrated`` step: the latest time a device reported acting."""
+    times: list[int] = []
+    for answer in (*body.get("acks", []), *body.get("unprotected", []), *body.get("released", [])):
+        at = answer.get("at") if isinstance(answer, dict) else None
+        if isinstance(at, str):
+            try:
+                times.append(int(datetime.fromisoformat(at).timestamp() * 1000))
+            except ValueError:
+                continue
+    return max(times) if times else None
+
+
+def _replay(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]
+            ) -> tuple[dict[str, str], dict[str, Release]]:
+    """(assets held now → what, assets given back → their latest release), from the events in order."""
     held: dict[tuple[str, int], dict[str, str]] = {}  # (recorder, isolation) → asset → command
+    released: dict[str, Release] = {}
     rows = db.execute("SELECT oracle, kind, payload FROM events WHERE kind IN (?, ?) ORDER BY block, log_index",
                       (_APPLIED, _REINTEGRATED)).fetchall()
     for recorder, kind, payload in rows:
@@ -77,12 +119,16 @@ def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str
             if int(kind) == _REINTEGRATED:
                 # an undo another open isolation still needed waits (``held``) until a later
                 # reintegration sends it (``released``, from the isolation it belongs to)
+                at = _release_ms(body)
                 before = held.pop(key, {})
                 waiting = {str(h["asset"]) for h in body.get("held", []) if h.get("of") == "protection"}
                 if waiting & before.keys():
                     held[key] = {asset: what for asset, what in before.items() if asset in waiting}
+                released.update({asset: Release(what, at) for asset, what in before.items() if asset not in waiting})
                 for done in body.get("released", []):
-                    held.get((key[0], int(done["from"])), {}).pop(str(done["asset"]), None)
+                    what = held.get((key[0], int(done["from"])), {}).pop(str(done["asset"]), None)
+                    if what is not None:
+                        released[str(done["asset"])] = Release(what, at)
                 continue
             step = body.get("step", "applied")
             if step not in ("applied", "restored"):
@@ -101,4 +147,5 @@ def commanded_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str
                                   for a in body.get("protected", []) if may_have_acted(a) and a.get("sector") == sector})
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # not a controller step this reader understands: it commands nothing
-    return {asset: what for assets in held.values() for asset, what in assets.items()}
+    now = {asset: what for assets in held.values() for asset, what in assets.items()}
+    return now, released

@@ -18,19 +18,33 @@ from typing import Any, TypeVar, cast
 
 from web3 import Web3
 
-from chain.commanded import commanded_assets, sensor_asset
+from chain.commanded import Release, commanded_assets, released_assets, sensor_asset
 from chain.recorder import canonical_payload
 from controller._controller_state import INTRUSION, SENSOR_QUARANTINE, ControllerState, log_line
 from controller.cyber import TECHNICIAN_S, Quarantine
 from core.messages import Sector
 from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
+from sectors.plugin import plugin_of
 from sectors.remote import SimControl
 
 __all__ = ["IntrusionResponse", "to_checksum"]
 
 
 _T = TypeVar("_T")
+
+RELEASE_ROWS = 2
+"""Report periods after a hold's release in which a sensor of the released device reads the release
+itself: the first row shows the commanded state jump back, and a device that reports the change a
+period late shows it in the second."""
+
+
+def _judged_release(q: Quarantine, release: Release, sector: str) -> bool:
+    """Whether all of a quarantine's evidence judged readings from before the release's transient
+    ended (a verdict without a field time, or a release without one, is not excused)."""
+    if q.observed_ms is None or release.field_ms is None:
+        return False
+    return q.observed_ms <= release.field_ms + RELEASE_ROWS * plugin_of(sector).report_period_s * 1000
 
 
 class IntrusionResponse(ControllerState):
@@ -59,19 +73,33 @@ class IntrusionResponse(ControllerState):
     def _not_commanded(self, fresh: list[Quarantine]) -> list[Quarantine]:
         """The quarantines due, but for sensors of devices this controller holds in a commanded state:
         they read what the city told them to (a hospital's ``diverting`` flag while its admissions are
-        diverted), which a model trained on normal days calls falsified. Logged once each, not recorded."""
+        diverted), which a model trained on normal days calls falsified; and for sensors whose every
+        verdict judged the release of such a hold (the first rows after the reintegration gave the
+        device back, `RELEASE_ROWS` report periods, where the flag jumps back). A quarantine on a
+        fresh verdict after that is taken (`IntrusionTally` keeps each oracle's latest). Logged once
+        each, not recorded."""
         out: list[Quarantine] = []
         held: dict[str, dict[str, str]] = {}
+        given_back: dict[str, dict[str, Release]] = {}
         for q in fresh:
             if q.sector not in held:
-                held[q.sector] = commanded_assets(self.index.db, q.sector, lambda who: who.lower() == self.me.lower())
-            what = held[q.sector].get(sensor_asset(q.sensor))
+                trusted = self._is_me
+                held[q.sector] = commanded_assets(self.index.db, q.sector, trusted)
+                given_back[q.sector] = released_assets(self.index.db, q.sector, trusted)
+            asset = sensor_asset(q.sensor)
+            what = held[q.sector].get(asset)
+            release = given_back[q.sector].get(asset)
+            if what is None and release is not None and _judged_release(q, release, q.sector):
+                what = f"{release.what}, released: the verdicts judged the release"
             if what is None:
                 out.append(q)
-            elif q.key not in self._commanded_logged:
-                self._commanded_logged.add(q.key)
+            elif f"{q.key}|{q.observed_ms}" not in self._commanded_logged:
+                self._commanded_logged.add(f"{q.key}|{q.observed_ms}")
                 log_line("controller-quarantine-moot", sector=q.sector, sensor=q.sensor, held_by=what)
         return out
+
+    def _is_me(self, who: str) -> bool:
+        return who.lower() == self.me.lower()
 
     def _record_quarantine(self, q: Quarantine, state: str, **fields: Any) -> int:
         body = {"state": state, "sector": q.sector, "sensor": q.sensor, "asset": q.asset, "node": q.node, **fields}

@@ -179,7 +179,17 @@ class IsolationSteps(ControllerState):
             return
         plan_seq, plan = iso.steps["restore-plan"]
         restore, held = self._unheld(iso, _commands(plan.get("restore")), f"event:{self.me}:{plan_seq}")
-        self._record(iso, "restored", acks=self._send(restore), **({"held": held} if held else {}))
+        answers = self.commander.send_all(restore, timeout_s=COMMAND_TIMEOUT_S)
+        if any(a is None for a in answers):  # silence: the device may be back next pass, the step is retried
+            self._required_acks(restore, answers)
+        # a refusal is recorded and passed, as a refused protection is: the restore only brings service
+        # back around the cut, and a command refused for good must not hold up the crew, the repair and
+        # every isolation behind it (a refused answer holds nothing, `chain.commanded`)
+        acks = [_ack(c, a) for c, a in zip(restore, answers, strict=True)]
+        for refused in (a for a in acks if a["answer"] == "refused"):
+            log_line("controller-restore-refused", proposal=iso.proposal, node=iso.node, what=refused["what"],
+                     error=refused["error"])
+        self._record(iso, "restored", acks=acks, **({"held": held} if held else {}))
 
     def _unheld(self, iso: Isolation, specs: list[dict[str, Any]],
                 ref: str) -> tuple[list[ActuatorCommand], list[dict[str, Any]]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from chain.quarantines import named_sensor
@@ -44,6 +45,7 @@ class Quarantine:
     asset: str
     node: str
     evidence: list[tuple[str, int]]  # (oracle, seq) of the intrusion verdicts that made the quorum
+    observed_ms: int | None = None  # the field time of the latest reading that evidence judged
     seq: int = 0  # the quarantine event's seq (0: not recorded yet)
     crew: str = ""
     due: float = 0.0
@@ -59,6 +61,7 @@ class IntrusionTally:
     """Which active oracles named which sensor in intrusion verdicts, read incrementally by block."""
 
     named: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)  # (sector, sensor) → oracle → seq
+    observed: dict[tuple[str, str], dict[str, int | None]] = field(default_factory=dict)  # → oracle → field ms
     assets: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # → (asset, node)
     cursor: int = 0  # the last events rowid read
 
@@ -67,7 +70,10 @@ class IntrusionTally:
         if sensor is None or not isinstance(sector, str):
             return  # an intrusion raised by first-pass findings alone names no sensor: nothing to quarantine
         key = (sector, sensor)
-        self.named.setdefault(key, {}).setdefault(oracle.lower(), seq)
+        # an oracle's latest verdict on the sensor is its word now: a quarantine found moot on an old
+        # episode (the commanded flag's jump at a release) is taken on a fresh one
+        self.named.setdefault(key, {})[oracle.lower()] = seq
+        self.observed.setdefault(key, {})[oracle.lower()] = _field_ms(payload.get("observed_at"))
         self.assets[key] = (str(payload.get("asset", "")), str(payload.get("subject", "")))
 
     def read(self, db: Any, intrusion_kind: int) -> None:
@@ -95,5 +101,17 @@ class IntrusionTally:
                             if o in active and (isinstance(active, set) or active[o] == sector))
             if sector in required and len(voters) >= required[sector] > 0:
                 asset, node = self.assets[(sector, sensor)]
-                out.append(Quarantine(sector, sensor, asset, node, voters))
+                seen = [self.observed.get((sector, sensor), {}).get(o) for o, _ in voters]
+                latest = None if any(ms is None for ms in seen) else max(ms for ms in seen if ms is not None)
+                out.append(Quarantine(sector, sensor, asset, node, voters, observed_ms=latest))
         return out
+
+
+def _field_ms(observed_at: Any) -> int | None:
+    """A verdict's ``observed_at`` (ISO 8601, the twin's clock) in ms, None if absent or unreadable."""
+    if not isinstance(observed_at, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(observed_at).timestamp() * 1000)
+    except ValueError:
+        return None

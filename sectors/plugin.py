@@ -165,6 +165,11 @@ class SectorPlugin:
     because of a command on *another* asset (hospital-1's arrivals while hospital-2's admissions are
     diverted to it), or None. An isolation driven by such a sensor is moot, as one driven by a
     commanded asset's own sensor is (`oracles.node.voting`)."""
+    command_aftermath_s: float = 0.0
+    """Field seconds a command's effect on *other* assets' readings outlasts its release: the
+    hospitals' arrival counts run over two hours, so the patients a diversion sent to hospital-1 stay
+    in its count for two hours after the diversion is lifted. `commanded_effect` is asked about the
+    commands released within this time of a verdict's reading, as well as those held now."""
     field_fault: Callable[[Sequence[Reading], str], FieldFault | None] | None = None
     """(the field's newest readings, asset a verdict named) → the fault the field shows there and the
     asset it breaks, where the name cannot tell (a hospital: power loss, a declared mass-casualty

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
-from chain.commanded import commanded_assets, sensor_asset
+from chain.commanded import Release, commanded_assets, released_assets, sensor_asset
 from chain.quarantines import active_quarantines, named_sensor
 from chain.quorum import Action
 from core.errors import ContractRejected, TransactionFailed
@@ -50,6 +51,20 @@ def _quarantined_evidence(payload: dict[str, Any], quarantined: Collection[str])
     return None
 
 
+def _lingering(released: dict[str, Release], payload: dict[str, Any], aftermath_s: float) -> dict[str, str]:
+    """The released commands whose effect a verdict's reading may still show: given back at most
+    `aftermath_s` before it (or after it: the reading was taken under the hold)."""
+    observed = payload.get("observed_at")
+    if not released or not isinstance(observed, str):
+        return {}
+    try:
+        at_ms = datetime.fromisoformat(observed).timestamp() * 1000
+    except ValueError:
+        return {}
+    return {asset: f"{r.what}, released" for asset, r in released.items()
+            if r.field_ms is not None and at_ms - r.field_ms <= aftermath_s * 1000}
+
+
 class Voting(RepairWatch):
     """Pending isolation actions decided: voted, moot or refused."""
 
@@ -64,6 +79,9 @@ class Voting(RepairWatch):
         # which after a backlog can take seconds; a quarantine is known at most one interval late
         quarantined = active_quarantines(self.peers.index.db, self.sector.value)
         commanded = commanded_assets(self.peers.index.db, self.sector.value, self._speaks_for_controller)
+        plugin = plugin_of(self.sector)
+        released = (released_assets(self.peers.index.db, self.sector.value, self._speaks_for_controller)
+                    if plugin.commanded_effect is not None and plugin.command_aftermath_s > 0 else {})
         self._field_times()
         for node in list(self._repairs):
             # reintegrated since `_verify_repairs` last looked: the node and its dependants settle now,
@@ -84,8 +102,9 @@ class Voting(RepairWatch):
                 self._decided(episode, target, "moot",
                               f"driven by {sensor}, held by the controller: {commanded[sensor_asset(sensor)]}")
                 continue
-            effect = plugin_of(self.sector).commanded_effect
-            why = effect(sensor, commanded) if sensor is not None and effect is not None and commanded else None
+            effect = plugin.commanded_effect
+            in_force = {**_lingering(released, payload, plugin.command_aftermath_s), **commanded}
+            why = effect(sensor, in_force) if sensor is not None and effect is not None and in_force else None
             if why is not None:
                 # a command on another asset moved this one (the patients diverted here): not a fault
                 self._decided(episode, target, "moot", f"driven by {sensor}: {why}")

@@ -117,6 +117,7 @@ PLUGIN = SectorPlugin(
     invariants=_invariants,
     field_fault=_field_fault,
     commanded_effect=_commanded_effect,
+    command_aftermath_s=7200.0,  # the arrival counts' window, `_hospital.RATE_WINDOW_S` (a test holds them equal)
     scenario=(ScenarioFault(300, F.POWER_LOSS, "hospital-1"),),
     scenario_settle_s=3600,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from chain.commanded import SILENT, commanded_assets, may_have_acted, sensor_asset
+from chain.commanded import SILENT, Release, commanded_assets, may_have_acted, released_assets, sensor_asset
 from core.kinds import kind_by_name
 
 CONTROLLER, STRANGER = "0x" + "c0" * 20, "0x" + "5e" * 20
@@ -129,3 +129,27 @@ def test_the_controller_records_an_answer_that_says_whether_the_device_may_have_
     assert recorded["offline"]["error"] == "no sewage device online"
     legacy = {k: v for k, v in recorded["silent"].items() if k != "answer"}  # an event from before the field
     assert may_have_acted(legacy) and not may_have_acted({**legacy, "error": "no sewage device online"})
+
+
+def test_a_command_given_back_is_released_at_the_field_time_its_device_answered_the_undo() -> None:
+    divert = {"sector": "healthcare", "asset": "hospital-2", "actuator": "hospital-2/admissions", "action": "divert",
+              "answer": "acked", "ok": True}
+    gate = {**_answer("orifice:OR1", ok=True, sector="healthcare"), "answer": "acked"}
+    events = [(CONTROLLER, "isolation-applied", {"proposal": 5, "step": "applied", "acks": [divert], "protected": [gate]}),
+              (STRANGER, "reintegrated", {"proposal": 5, "acks": [{**divert, "at": "2025-01-01T00:00:00+00:00"}]})]
+    trusted = lambda who: who == CONTROLLER
+    assert released_assets(_db(events), "healthcare", trusted) == {}  # a stranger gives back nothing
+    events.append((CONTROLLER, "reintegrated", {
+        "proposal": 5, "acks": [{**divert, "action": "restore", "at": "2025-01-01T02:24:30+00:00"}],
+        "unprotected": [{**gate, "at": "2025-01-01T02:24:00+00:00"}]}))
+    at = 1735698270000  # 2025-01-01T02:24:30Z: the latest answer
+    assert released_assets(_db(events), "healthcare", trusted) == {
+        "hospital-2": Release("hospital-2/admissions divert (isolation 5)", at),
+        "orifice:OR1": Release("orifice:OR1/gate open (isolation 5)", at)}
+    # held again by a later isolation: it is commanded, not released
+    events.append((CONTROLLER, "isolation-applied", {"proposal": 8, "step": "applied", "acks": [divert]}))
+    assert set(released_assets(_db(events), "healthcare", trusted)) == {"orifice:OR1"}
+    assert set(commanded_assets(_db(events), "healthcare", trusted)) == {"hospital-2"}
+    # an undo with no field time is released, but no time is known for it
+    events.append((CONTROLLER, "reintegrated", {"proposal": 8, "acks": [{**divert, "at": "not a time"}]}))
+    assert released_assets(_db(events), "healthcare", trusted)["hospital-2"].field_ms is None

@@ -42,7 +42,8 @@ def test_the_tally_counts_distinct_active_oracles_and_ignores_verdicts_without_a
     assert tally.quorate({"0xa", "0xb"}, {"banking": 2}) == []
     tally.add("0xB", 3, body)
     [q] = tally.quorate({"0xa", "0xb"}, {"banking": 2})
-    assert (q.sensor, q.node, q.evidence) == (SENSOR, "switch-1", [("0xa", 1), ("0xb", 3)])
+    # each oracle's latest verdict is its word now (a fresh episode after one found moot)
+    assert (q.sensor, q.node, q.evidence) == (SENSOR, "switch-1", [("0xa", 2), ("0xb", 3)])
     assert tally.quorate({"0xa"}, {"banking": 2}) == []  # a quarantined oracle's word does not count
 
 
@@ -136,6 +137,45 @@ def test_a_sensor_of_a_device_the_controller_holds_commanded_is_not_quarantined(
         recorder(chain.client, chain.settings, dev_controller(chain.settings)).record(
             kind_by_name("reintegrated"), to_bytes32("switch-1"),
             canonical_payload({"proposal": 7, "step": "reintegrated", "node": "switch-1", "asset": "switch-1"}))
+        ctl.run_once()
+        assert [q.sensor for q in ctl.quarantines.values()] == ["switch-1/ratelimit"]
+    finally:
+        ctl.close()
+
+
+def _observed(sensor: str, at: str) -> bytes:
+    return canonical_payload({**json.loads(intrusion(sensor)), "observed_at": at})
+
+
+def test_a_verdict_on_the_release_of_a_commanded_state_quarantines_nothing_a_fresh_one_does(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    # the storm day (run 5): hospital-2's admissions were taken back at 02:24:30; the 02:25:00 row
+    # showed its `diverting` flag jump 1 → 0, which four oracles called falsified, and the controller,
+    # no longer holding the flag, quarantined a healthy sensor. Verdicts on the release's first
+    # rows are the release itself; a verdict on a later row (a fresh episode) is a spoof.
+    chain = fresh_chain
+    held = {"sector": "banking", "asset": "switch-1", "actuator": "switch-1/ratelimit", "action": "limit",
+            "ok": True, "already": False, "answer": "acked", "error": ""}
+    ctl_recorder = recorder(chain.client, chain.settings, dev_controller(chain.settings))
+    ctl_recorder.record(kind_by_name("isolation-applied"), to_bytes32("switch-1"),
+                        canonical_payload({"proposal": 7, "step": "applied", "node": "switch-1", "asset": "switch-1",
+                                           "acks": [held], "protected": []}))
+    undo = {**held, "action": "unlimit", "at": "2025-01-01T02:24:30+00:00"}
+    ctl_recorder.record(kind_by_name("reintegrated"), to_bytes32("switch-1"),
+                        canonical_payload({"proposal": 7, "step": "reintegrated", "node": "switch-1",
+                                           "asset": "switch-1", "acks": [undo], "unprotected": []}))
+    voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
+    for voter, at in zip(voters, ("02:25:00", "02:25:00", "02:25:30"), strict=True):  # 2 report periods
+        recorder(chain.client, chain.settings, voter).record(
+            kind_by_name("intrusion"), to_bytes32("switch-1"), _observed("switch-1/ratelimit", f"2025-01-01T{at}+00:00"))
+    ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                     identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner(),
+                     speed=TECHNICIAN_SPEED)
+    try:
+        ctl.run_once()
+        assert ctl.quarantines == {}  # a quorum judged the release's own rows
+        # one oracle's verdict on a later row leaves the quorum's evidence past the release: taken
+        recorder(chain.client, chain.settings, voters[2]).record(
+            kind_by_name("intrusion"), to_bytes32("switch-1"), _observed("switch-1/ratelimit", "2025-01-01T02:40:00+00:00"))
         ctl.run_once()
         assert [q.sensor for q in ctl.quarantines.values()] == ["switch-1/ratelimit"]
     finally:

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 from chain.commanded import commanded_assets
 from chain.recorder import canonical_payload
 from controller._controller_state import STEP_KINDS, Isolation
@@ -365,11 +363,6 @@ def test_a_restart_between_the_restore_plan_and_its_commands_sends_them_before_t
     assert "restored" in line9.steps and "repaired" in line9.steps
 
 
-@pytest.mark.xfail(strict=True, reason="review-ctl: a restore command a device refuses for good raises out of the step "
-                   "each pass (`_send`: a refusal is retried), before the crew is even dispatched (`_restore` runs "
-                   "ahead of the dispatch in `_advance`), so the repair, which waits for ``restored``, never comes, and `run_once` (no per-isolation guard) never reaches the less critical isolations "
-                   "behind it either. The applied step had the same retry before the split; whether a refused "
-                   "restore is recorded and passed (as a refused protection is) is the lead's call")
 def test_a_restore_command_refused_for_good_does_not_hold_up_the_repair() -> None:
     from core.errors import QeaimsError
 
@@ -382,3 +375,5 @@ def test_a_restore_command_refused_for_good_does_not_hold_up_the_repair() -> Non
         with contextlib.suppress(QeaimsError):
             steps._advance(line9)
     assert "repaired" in line9.steps
+    [refused] = line9.steps["restored"][1]["acks"]  # the refusal is on record, for the operators and the audit
+    assert (refused["what"], refused["answer"]) == ("tie-33 close", "refused")

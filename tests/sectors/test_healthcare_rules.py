@@ -148,3 +148,25 @@ def test_a_hospital_receiving_diverted_admissions_is_not_faulted_for_them() -> N
     assert diverted_to("hospital-1/oxygen_m3", commanded) is None
     # a power transfer is no diversion
     assert diverted_to("hospital-1/arrivals_per_h", {"hospital-2": "hospital-2/power backup (isolation 3)"}) is None
+
+
+def test_diverted_arrivals_stay_excused_for_the_arrival_counts_window_after_the_diversion_is_lifted() -> None:
+    # the storm day (run 5): hospital-2's admissions were taken back at 02:24:30, and at 02:33:30
+    # hospital-1's two-hour arrival count, still holding the patients diverted to it, was called a
+    # fault and hospital-1 isolated. The diversion's effect lasts as long as the count's window.
+    from chain.commanded import Release
+    from oracles.node.voting import _lingering
+    from sectors.healthcare._hospital import RATE_WINDOW_S
+    from sectors.healthcare.plugin import PLUGIN
+
+    assert PLUGIN.command_aftermath_s == RATE_WINDOW_S
+    released = {"hospital-2": Release("hospital-2/admissions divert (isolation 5)", 1735698270000)}  # 02:24:30
+    def at(hhmmss: str) -> dict[str, object]:
+        return {"observed_at": f"2025-01-01T{hhmmss}+00:00"}
+    lingering = _lingering(released, at("02:33:30"), PLUGIN.command_aftermath_s)
+    assert PLUGIN.commanded_effect is not None
+    assert "diverted" in str(PLUGIN.commanded_effect("hospital-1/arrivals_per_h", lingering))
+    assert _lingering(released, at("04:24:30"), PLUGIN.command_aftermath_s)  # the window's last moment
+    assert _lingering(released, at("04:25:00"), PLUGIN.command_aftermath_s) == {}  # past it: a surge is a surge
+    assert _lingering(released, {}, PLUGIN.command_aftermath_s) == {}  # no field time: nothing excused
+    assert _lingering({"hospital-2": Release("x", None)}, at("02:33:30"), 7200.0) == {}
