@@ -101,6 +101,7 @@ class FaultTrack:
     lifted: float | None = None
     error: str = ""
     onset_field: float | None = None  # the twin's clock (POSIX s) when it applied the injection
+    sensed_field: float | None = None  # the field time (POSIX s) of the reading the detecting verdict judged
 
     STEPS = ("detected", "isolated", "response", "restored", "repaired", "reintegrated", "quarantined", "lifted")
 
@@ -111,6 +112,13 @@ class FaultTrack:
     def since(self, value: float | None) -> float | None:
         """Wall seconds from the onset (the injection sent) to a wall time."""
         return None if value is None or self.onset is None else max(0.0, value - self.onset)
+
+    def sensed(self) -> float | None:
+        """Field seconds from the onset to the reading the detection judged: the field's own part of
+        the detection (report period, rows a rule waits for), the same at any speed."""
+        if self.sensed_field is None or self.onset_field is None:
+            return None
+        return self.sensed_field - self.onset_field
 
     def field_since(self, value: float | None, clocks: TwinClocks) -> float | None:
         """Field seconds from the onset (on the twin's clock) to the field time at wall time `value`."""
@@ -340,11 +348,12 @@ class ScenarioRun:
                 if track.onset_field is None:
                     continue  # the twin has not said when it applied the fault: nothing can be its story yet
                 after = [(json.loads(bytes(p)), self._when(b)) for p, b in verdicts if self._after_onset(track, b)]
-                mine = [ts for body, ts in after if body.get("sector") == track.step.sector.value]
-                exact = [ts for body, ts in after if body.get("sector") == track.step.sector.value
-                         and body.get("subject") == track.subject]
+                mine = [(ts, body) for body, ts in after if body.get("sector") == track.step.sector.value]
+                exact = [(ts, body) for ts, body in mine if body.get("subject") == track.subject]
                 found = exact or mine
-                track.detected = found[0] if found else None
+                if found:
+                    track.detected = found[0][0]
+                    track.sensed_field = _field_seconds(found[0][1].get("observed_at"))
             if track.is_attack:
                 for body, block in quarantines:
                     if body.get("sensor") == track.step.control.target and self._after_onset(track, block):

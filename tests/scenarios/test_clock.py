@@ -105,3 +105,27 @@ def test_the_controllers_steps_sharing_a_kind_set_their_own_times() -> None:
     assert track_attrs("repaired", {"step": "repaired"}) == ("repaired",)
     assert track_attrs("cascade", {"step": "cascade"}) == ()
     assert track_attrs("applied", {"step": "forged"}) == ()
+
+
+def test_the_detection_split_tells_the_fields_delay_from_the_processing_scaled_by_the_speed() -> None:
+    from types import SimpleNamespace
+
+    from core.messages import FaultKind, Sector
+    from qeaims.scenarios.definitions import fault
+    from qeaims.scenarios.report import _detection_split
+    from qeaims.scenarios.runner import FaultTrack
+
+    clocks = TwinClocks(speed=30.0)
+    clocks.record("electricity", 1000.0, T0)
+    clocks.record("electricity", 1010.0, T0 + timedelta(seconds=300))  # 30 field s a wall second
+    track = FaultTrack(fault(300, Sector.ELECTRICITY, FaultKind.LINE_FAULT, "line-7"), "feeder-1", "feeder-1")
+    track.onset_field = T0.timestamp() + 30.0
+    track.sensed_field = T0.timestamp() + 35.0  # the first 5-s row after the fault
+    track.detected = 1002.0  # mined at field +60 s: 25 field s (0.83 wall s) of processing after the reading
+    run = SimpleNamespace(tracks=[track], clocks=clocks, speed=30.0)
+    split = _detection_split(run)  # type: ignore[arg-type]
+    assert split["sensed_p95_s"] == 5.0
+    assert split["at_speed_1_p95_s"] == round(5.0 + 25.0 / 30.0, 3)
+    assert track.field_since(track.detected, clocks) == 30.0  # the headline: the run's own field clock
+    untimed = FaultTrack(fault(300, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"), "main-1", "main-1")
+    assert _detection_split(SimpleNamespace(tracks=[untimed], clocks=clocks, speed=30.0))["sensed_p95_s"] is None  # type: ignore[arg-type]
