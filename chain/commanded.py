@@ -90,11 +90,18 @@ def released_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str]
     return {asset: r for asset, r in released.items() if asset not in held}
 
 
-def _release_ms(body: dict[str, Any]) -> int | None:
-    """The field time (ms) of a ``reintegrated`` step: the latest time a device reported acting."""
+def _release_ms(body: dict[str, Any], sector: str, asset: str) -> int | None:
+    """The field time (ms) of a ``reintegrated`` step for `asset`: the latest time a device reported
+    acting on it, else on any device of its `sector`. Each sector's twin answers on its own clock,
+    and one device's answer must not time another's release: the latest `at` of the whole step let an
+    undo in another sector (hours ahead) or one device answering with a far-future time stretch the
+    release window of every asset given back with it (review, release)."""
+    answers = [a for a in (*body.get("acks", []), *body.get("unprotected", []), *body.get("released", []))
+               if isinstance(a, dict) and a.get("sector") == sector]
+    own = [a for a in answers if str(a.get("asset")) == asset]
     times: list[int] = []
-    for answer in (*body.get("acks", []), *body.get("unprotected", []), *body.get("released", [])):
-        at = answer.get("at") if isinstance(answer, dict) else None
+    for answer in own or answers:
+        at = answer.get("at")
         if isinstance(at, str):
             try:
                 times.append(int(datetime.fromisoformat(at).timestamp() * 1000))
@@ -119,16 +126,16 @@ def _replay(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]
             if int(kind) == _REINTEGRATED:
                 # an undo another open isolation still needed waits (``held``) until a later
                 # reintegration sends it (``released``, from the isolation it belongs to)
-                at = _release_ms(body)
                 before = held.pop(key, {})
                 waiting = {str(h["asset"]) for h in body.get("held", []) if h.get("of") == "protection"}
                 if waiting & before.keys():
                     held[key] = {asset: what for asset, what in before.items() if asset in waiting}
-                released.update({asset: Release(what, at) for asset, what in before.items() if asset not in waiting})
+                released.update({asset: Release(what, _release_ms(body, sector, asset))
+                                 for asset, what in before.items() if asset not in waiting})
                 for done in body.get("released", []):
                     what = held.get((key[0], int(done["from"])), {}).pop(str(done["asset"]), None)
                     if what is not None:
-                        released[str(done["asset"])] = Release(what, at)
+                        released[str(done["asset"])] = Release(what, _release_ms(body, sector, str(done["asset"])))
                 continue
             step = body.get("step", "applied")
             if step not in ("applied", "restored"):

@@ -142,10 +142,10 @@ def test_a_command_given_back_is_released_at_the_field_time_its_device_answered_
     events.append((CONTROLLER, "reintegrated", {
         "proposal": 5, "acks": [{**divert, "action": "restore", "at": "2025-01-01T02:24:30+00:00"}],
         "unprotected": [{**gate, "at": "2025-01-01T02:24:00+00:00"}]}))
-    at = 1735698270000  # 2025-01-01T02:24:30Z: the latest answer
+    # each at the time its own device answered the undo (02:24:30Z and 02:24:00Z)
     assert released_assets(_db(events), "healthcare", trusted) == {
-        "hospital-2": Release("hospital-2/admissions divert (isolation 5)", at),
-        "orifice:OR1": Release("orifice:OR1/gate open (isolation 5)", at)}
+        "hospital-2": Release("hospital-2/admissions divert (isolation 5)", 1735698270000),
+        "orifice:OR1": Release("orifice:OR1/gate open (isolation 5)", 1735698240000)}
     # held again by a later isolation: it is commanded, not released
     events.append((CONTROLLER, "isolation-applied", {"proposal": 8, "step": "applied", "acks": [divert]}))
     assert set(released_assets(_db(events), "healthcare", trusted)) == {"orifice:OR1"}
@@ -153,3 +153,26 @@ def test_a_command_given_back_is_released_at_the_field_time_its_device_answered_
     # an undo with no field time is released, but no time is known for it
     events.append((CONTROLLER, "reintegrated", {"proposal": 8, "acks": [{**divert, "at": "not a time"}]}))
     assert released_assets(_db(events), "healthcare", trusted)["hospital-2"].field_ms is None
+
+
+def test_a_release_is_timed_by_its_own_devices_answer_not_by_another_sectors_clock() -> None:
+    """Review (release): the release's field time was the latest `at` of *every* answer in the
+    ``reintegrated`` step, other sectors' devices included. Each twin keeps its own clock (a
+    sector's runner answers with ``runner.now``), so a sewage undo stamped hours ahead of the
+    healthcare field, or one device answering with a time far in the future, stretched the release
+    window of every asset given back in that step: a spoof of hospital-2's flag, or a surge at
+    hospital-1, judged hours later, was still "the release". An asset's release is timed by the
+    answers about that asset, else by its own sector's answers."""
+    divert = {"sector": "healthcare", "asset": "hospital-2", "actuator": "hospital-2/admissions", "action": "divert",
+              "answer": "acked", "ok": True}
+    gate = {**_answer("orifice:OR1", ok=True, sector="healthcare"), "answer": "acked"}
+    sewer = {**_answer("pump:P2", ok=True), "answer": "acked"}
+    events = [(CONTROLLER, "isolation-applied", {"proposal": 5, "step": "applied", "acks": [divert],
+                                                 "protected": [gate, sewer]}),
+              (CONTROLLER, "reintegrated", {
+                  "proposal": 5, "acks": [{**divert, "action": "restore", "at": "2025-01-01T02:24:30+00:00"}],
+                  "unprotected": [{**gate, "at": "2025-01-01T02:24:00+00:00"},
+                                  {**sewer, "at": "2025-01-01T09:00:00+00:00"}]})]  # another twin's clock
+    released = released_assets(_db(events), "healthcare", lambda who: who == CONTROLLER)
+    assert released["hospital-2"].field_ms == 1735698270000  # 02:24:30Z, its own undo
+    assert released["orifice:OR1"].field_ms == 1735698240000  # 02:24:00Z, its own undo
