@@ -21,12 +21,13 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from core.kinds import kind_by_name
 
-__all__ = ["SILENT", "Answer", "Release", "commanded_assets", "may_have_acted", "released_assets", "sensor_asset"]
+__all__ = ["SILENT", "Answer", "Release", "commanded_assets", "field_ms", "may_have_acted", "released_assets",
+           "sensor_asset"]
 
 SILENT = "no answer from the device"  # a device that was online but did not answer in time
 # how a device answered a command: done, already in that state, refused, no answer in time, none online
@@ -99,15 +100,22 @@ def _release_ms(body: dict[str, Any], sector: str, asset: str) -> int | None:
     answers = [a for a in (*body.get("acks", []), *body.get("unprotected", []), *body.get("released", []))
                if isinstance(a, dict) and a.get("sector") == sector]
     own = [a for a in answers if str(a.get("asset")) == asset]
-    times: list[int] = []
-    for answer in own or answers:
-        at = answer.get("at")
-        if isinstance(at, str):
-            try:
-                times.append(int(datetime.fromisoformat(at).timestamp() * 1000))
-            except ValueError:
-                continue
+    times = [ms for ms in (field_ms(a.get("at")) for a in own or answers) if ms is not None]
     return max(times) if times else None
+
+
+def field_ms(at: Any) -> int | None:
+    """A field time (ISO 8601, a twin's clock) in ms since the epoch, None if absent or unreadable.
+
+    A time without a UTC offset is UTC, as every twin's clock is: read as the host's local time it
+    moved a release or a verdict by the host's offset (hours), and the release window with it."""
+    if not isinstance(at, str):
+        return None
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return int((when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def _replay(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]

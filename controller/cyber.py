@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from chain.commanded import field_ms
 from chain.quarantines import named_sensor
 
 __all__ = ["TECHNICIAN_S", "IntrusionTally", "Quarantine"]
@@ -73,7 +73,7 @@ class IntrusionTally:
         # an oracle's latest verdict on the sensor is its word now: a quarantine found moot on an old
         # episode (the commanded flag's jump at a release) is taken on a fresh one
         self.named.setdefault(key, {})[oracle.lower()] = seq
-        self.observed.setdefault(key, {})[oracle.lower()] = _field_ms(payload.get("observed_at"))
+        self.observed.setdefault(key, {})[oracle.lower()] = field_ms(payload.get("observed_at"))
         self.assets[key] = (str(payload.get("asset", "")), str(payload.get("subject", "")))
 
     def read(self, db: Any, intrusion_kind: int) -> None:
@@ -106,12 +106,3 @@ class IntrusionTally:
                 out.append(Quarantine(sector, sensor, asset, node, voters, observed_ms=latest))
         return out
 
-
-def _field_ms(observed_at: Any) -> int | None:
-    """A verdict's ``observed_at`` (ISO 8601, the twin's clock) in ms, None if absent or unreadable."""
-    if not isinstance(observed_at, str):
-        return None
-    try:
-        return int(datetime.fromisoformat(observed_at).timestamp() * 1000)
-    except ValueError:
-        return None

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import datetime
 from typing import Any
 
-from chain.commanded import Release, commanded_assets, released_assets, sensor_asset
+from chain.commanded import Release, commanded_assets, field_ms, released_assets, sensor_asset
 from chain.quarantines import active_quarantines, named_sensor
 from chain.quorum import Action
 from core.errors import ContractRejected, TransactionFailed
@@ -54,12 +53,8 @@ def _quarantined_evidence(payload: dict[str, Any], quarantined: Collection[str])
 def _lingering(released: dict[str, Release], payload: dict[str, Any], aftermath_s: float) -> dict[str, str]:
     """The released commands whose effect a verdict's reading may still show: given back at most
     `aftermath_s` before it (or after it: the reading was taken under the hold)."""
-    observed = payload.get("observed_at")
-    if not released or not isinstance(observed, str):
-        return {}
-    try:
-        at_ms = datetime.fromisoformat(observed).timestamp() * 1000
-    except ValueError:
+    at_ms = field_ms(payload.get("observed_at"))
+    if not released or at_ms is None:
         return {}
     return {asset: f"{r.what}, released" for asset, r in released.items()
             if r.field_ms is not None and at_ms - r.field_ms <= aftermath_s * 1000}

@@ -176,3 +176,36 @@ def test_a_release_is_timed_by_its_own_devices_answer_not_by_another_sectors_clo
     released = released_assets(_db(events), "healthcare", lambda who: who == CONTROLLER)
     assert released["hospital-2"].field_ms == 1735698270000  # 02:24:30Z, its own undo
     assert released["orifice:OR1"].field_ms == 1735698240000  # 02:24:00Z, its own undo
+
+
+def test_a_field_time_without_a_utc_offset_is_utc_whatever_the_hosts_zone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Review (release): `datetime.fromisoformat(...).timestamp()` reads a time without an offset as
+    the host's local time, so on a host not on UTC a release (or a verdict) stamped so moved by the
+    host's offset, hours, and the release window with it. Every twin's clock is UTC."""
+    import time
+
+    from chain.commanded import field_ms
+    from controller.cyber import IntrusionTally
+    from oracles.node.voting import _lingering
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        utc = 1735698270000  # 2025-01-01T02:24:30Z
+        assert field_ms("2025-01-01T02:24:30") == field_ms("2025-01-01T02:24:30+00:00") == utc
+        assert field_ms("not a time") is None and field_ms(None) is None
+        divert = {"sector": "healthcare", "asset": "hospital-2", "actuator": "hospital-2/admissions",
+                  "action": "divert", "answer": "acked", "ok": True}
+        events = [(CONTROLLER, "isolation-applied", {"proposal": 5, "step": "applied", "acks": [divert]}),
+                  (CONTROLLER, "reintegrated", {"proposal": 5, "acks": [{**divert, "at": "2025-01-01T02:24:30"}]})]
+        released = released_assets(_db(events), "healthcare", lambda who: who == CONTROLLER)
+        assert released["hospital-2"].field_ms == utc
+        # 2 h 30 min after the release (UTC): past the 2-hour aftermath, whatever the host's zone
+        assert _lingering(released, {"observed_at": "2025-01-01T04:54:30"}, 7200.0) == {}
+        tally = IntrusionTally()
+        tally.add("0xa", 1, {"sector": "healthcare", "sensors": [["hospital-2/diverting", 1.0]],
+                             "observed_at": "2025-01-01T02:24:30"})
+        assert tally.observed[("healthcare", "hospital-2/diverting")]["0xa"] == utc
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
