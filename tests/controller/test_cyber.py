@@ -294,3 +294,39 @@ def test_a_sensor_spoofed_again_after_its_quarantine_was_lifted_is_quarantined_a
     me = dev_controller(chain.settings).address.lower()
     states = [p["state"] for o, _, p in ledger_events(chain, "sensor-quarantine") if o.lower() == me]
     assert states == ["quarantined", "lifted", "quarantined"]
+
+
+@pytest.mark.xfail(strict=True, reason="review-release: a restore command whose device stays silent is retried "
+                   "(fd7b6a7 kept that) by raising CommandTimeout out of `_advance`, and `Controller.run_once` has no "
+                   "per-isolation guard: every pass stops at the most critical isolation with a silent restore "
+                   "device, after waiting COMMAND_TIMEOUT_S, so the isolations behind it, every reintegration and the "
+                   "intrusion response never run (the process loop backs off and starts over). An attacker holding "
+                   "one restore device (or a sector whose runner is down) need not refuse, which is now passed: "
+                   "staying silent stops the quarantine of any spoofed sensor in the city. A per-isolation guard in "
+                   "`run_once` (controller.node, outside this review's files), or a bounded retry of silence as "
+                   "for a refusal, is the lead's call")
+def test_a_silent_restore_device_does_not_stop_the_intrusion_response(fresh_chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import contextlib
+
+    from controller._controller_state import Isolation
+    from controller.commander import CommandTimeout
+
+    chain = fresh_chain
+    monkeypatch.setattr("controller._isolation_steps.COMMAND_TIMEOUT_S", 0.2)  # the 30 s wait, shortened
+    for voter in [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]:
+        recorder(chain.client, chain.settings, voter).record(kind_by_name("intrusion"), to_bytes32("switch-1"),
+                                                             intrusion())
+    ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                     identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner(),
+                     speed=TECHNICIAN_SPEED)
+    tie = {"asset": "tie-33", "actuator": "tie-33", "action": "close"}
+    # an isolation applied, its restore planned: tie-33's device does not answer (no broker: silence)
+    ctl.isolations[99] = Isolation(99, "line-9", Sector.ELECTRICITY, "line-9", 5, {
+        "plan": (1, {"isolate": {"commands": []}}), "cascade": (2, {"protect": []}),
+        "applied": (3, {"acks": [], "protected": []}), "restore-plan": (4, {"restore": {"commands": [tie]}})})
+    try:
+        with contextlib.suppress(CommandTimeout):
+            ctl.run_once()
+        assert [q.sensor for q in ctl.quarantines.values()] == [SENSOR]
+    finally:
+        ctl.close()
