@@ -93,14 +93,14 @@ def released_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str]
 
 def _release_ms(body: dict[str, Any], sector: str, asset: str) -> int | None:
     """The field time (ms) of a ``reintegrated`` step for `asset`: the latest time a device reported
-    acting on it, else on any device of its `sector`. Each sector's twin answers on its own clock,
+    acting on it, else (its undo unanswered yet) on any device of its `sector`. Each sector's twin answers on its own clock,
     and one device's answer must not time another's release: the latest `at` of the whole step let an
     undo in another sector (hours ahead) or one device answering with a far-future time stretch the
     release window of every asset given back with it (review, release)."""
     answers = [a for a in (*body.get("acks", []), *body.get("unprotected", []), *body.get("released", []))
                if isinstance(a, dict) and a.get("sector") == sector]
-    own = [a for a in answers if str(a.get("asset")) == asset]
-    times = [ms for ms in (field_ms(a.get("at")) for a in own or answers) if ms is not None]
+    own = [ms for ms in (field_ms(a.get("at")) for a in answers if str(a.get("asset")) == asset) if ms is not None]
+    times = own or [ms for ms in (field_ms(a.get("at")) for a in answers) if ms is not None]
     return max(times) if times else None
 
 
