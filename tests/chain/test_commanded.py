@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from chain.commanded import SILENT, Release, commanded_assets, may_have_acted, released_assets, sensor_asset
 from core.kinds import kind_by_name
 
@@ -209,3 +211,20 @@ def test_a_field_time_without_a_utc_offset_is_utc_whatever_the_hosts_zone(monkey
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+@pytest.mark.xfail(strict=True, reason="review-release: a ``reintegrated`` step gives back every asset its "
+                   "isolation held, whatever its device answered the undo: a protection whose undo was refused stays "
+                   "in the protective state in the field, while the oracles read it as released (and, since "
+                   "fd7b6a7, as released at the time the refusal was stamped): after the two release rows its "
+                   "commanded reading is a spoof or a fault again (the storm day's isolated outfall and quarantined "
+                   "flag, once more). Keeping it held needs the controller to send the undo again later (nothing "
+                   "retries a refused undo, `controller._isolation_steps._reintegrate`), else it is masked for "
+                   "good: the lead's call")
+def test_a_protection_whose_undo_was_refused_is_still_commanded() -> None:
+    gate = {**_answer("orifice:OR1", ok=True), "answer": "acked"}
+    refused = {**_answer("orifice:OR1", ok=False, error="refused: gate jammed"), "action": "close",
+               "answer": "refused", "at": "2025-01-01T02:24:00+00:00"}
+    events = [(CONTROLLER, "isolation-applied", {"proposal": 5, "step": "applied", "protected": [gate]}),
+              (CONTROLLER, "reintegrated", {"proposal": 5, "acks": [], "unprotected": [refused]})]
+    assert set(commanded_assets(_db(events), "sewage", lambda who: who == CONTROLLER)) == {"orifice:OR1"}
