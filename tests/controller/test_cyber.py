@@ -247,9 +247,18 @@ def test_a_spoof_begun_under_the_hold_on_another_sensor_is_quarantined_after_the
 
 
 def test_a_spoof_well_after_the_release_is_quarantined(fresh_chain) -> None:  # type: ignore[no-untyped-def]
-    """The control for the two above: with an honest release time, a spoof judged an hour later is taken."""
-    _held_then_released(fresh_chain, "2025-01-01T02:24:30+00:00")
-    assert _quarantined_after(fresh_chain, SENSOR, "2025-01-01T03:30:00+00:00") == [SENSOR]
+    """The control for the two above: with an honest release time, a spoof judged an hour later is
+    taken, on each oracle's latest verdict, and the audit's recount accepts that evidence."""
+    chain = fresh_chain
+    _held_then_released(chain, "2025-01-01T02:24:30+00:00")
+    for voter in [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]:  # an older episode of the same sensor
+        recorder(chain.client, chain.settings, voter).record(
+            kind_by_name("intrusion"), to_bytes32("switch-1"), _observed(SENSOR, "2025-01-01T00:10:00+00:00"))
+    assert _quarantined_after(chain, SENSOR, "2025-01-01T03:30:00+00:00") == [SENSOR]
+    quarantined = next(p for _, _, p in ledger_events(chain, "sensor-quarantine") if p["state"] == "quarantined")
+    latest = {o.lower(): seq for o, seq, p in ledger_events(chain, "intrusion") if "03:30" in p["observed_at"]}
+    assert {o: s for o, s in quarantined["evidence"]} == latest  # the fresh verdicts are the evidence
+    assert audit(chain).ok
 
 
 @pytest.mark.xfail(strict=True, reason="review-release: a lifted quarantine stays in `Controller.quarantines` "
