@@ -58,6 +58,9 @@ def planned(iso: Isolation) -> list[dict[str, Any]]:
     restore_plan = iso.steps["restore-plan"][1] if "restore-plan" in iso.steps else plan
     sent = iso.steps["restored"][1] if "restored" in iso.steps else iso.steps.get("applied", (0, {}))[1]
     withheld = {(str(h["actuator"]), str(h["action"])) for h in sent.get("held", [])}
+    # a restore command its device refused moved nothing: the isolation holds nothing there, and its
+    # reintegration must not try to undo it (the oracles read a refusal the same way, `chain.commanded`)
+    withheld |= {(str(a["actuator"]), str(a["action"])) for a in sent.get("acks", []) if a.get("answer") == "refused"}
     restore = [c for c in _commands(restore_plan.get("restore"))
                if (str(c["actuator"]), str(c["action"])) not in withheld]
     return _commands(plan.get("isolate")) + restore

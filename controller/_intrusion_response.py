@@ -39,12 +39,20 @@ itself: the first row shows the commanded state jump back, and a device that rep
 period late shows it in the second."""
 
 
-def _judged_release(q: Quarantine, release: Release, sector: str) -> bool:
-    """Whether all of a quarantine's evidence judged readings from before the release's transient
-    ended (a verdict without a field time, or a release without one, is not excused)."""
-    if q.observed_ms is None or release.field_ms is None:
+def _judged_release(q: Quarantine, release: Release, sector: str, required: int) -> bool:
+    """Whether the quorum's evidence is the release itself: fewer than `required` voters judged a
+    reading outside `RELEASE_ROWS` report periods either side of the release's field time.
+
+    Both bounds matter. After it: one oracle's fresh verdict must not turn a quorum of verdicts on
+    the release into a quarantine (one voice is never enough). Before it: a spoof begun under the
+    hold and kept up (one verdict per open episode) is taken at the release, and a release stamped
+    far ahead by the device that answered it excuses nothing judged at the field's real time. A
+    verdict without a field time, or a release without one, is never excused."""
+    if release.field_ms is None:
         return False
-    return q.observed_ms <= release.field_ms + RELEASE_ROWS * plugin_of(sector).report_period_s * 1000
+    window = RELEASE_ROWS * plugin_of(sector).report_period_s * 1000
+    outside = sum(1 for ms in q.observed if ms is None or abs(ms - release.field_ms) > window)
+    return outside < required
 
 
 class IntrusionResponse(ControllerState):
@@ -74,13 +82,13 @@ class IntrusionResponse(ControllerState):
         """The quarantines due, but for sensors of devices this controller holds in a commanded state:
         they read what the city told them to (a hospital's ``diverting`` flag while its admissions are
         diverted), which a model trained on normal days calls falsified; and for sensors whose every
-        verdict judged the release of such a hold (the first rows after the reintegration gave the
-        device back, `RELEASE_ROWS` report periods, where the flag jumps back). A quarantine on a
-        fresh verdict after that is taken (`IntrusionTally` keeps each oracle's latest). Logged once
-        each, not recorded."""
+        quorum judged the release of such a hold (`RELEASE_ROWS` report periods either side of it,
+        where the flag jumps back: `_judged_release`). A quorum of fresh verdicts after that is taken
+        (`IntrusionTally` keeps each oracle's latest). Logged once each, not recorded."""
         out: list[Quarantine] = []
         held: dict[str, dict[str, str]] = {}
         given_back: dict[str, dict[str, Release]] = {}
+        required = self._required_votes()
         for q in fresh:
             if q.sector not in held:
                 trusted = self._is_me
@@ -89,7 +97,7 @@ class IntrusionResponse(ControllerState):
             asset = sensor_asset(q.sensor)
             what = held[q.sector].get(asset)
             release = given_back[q.sector].get(asset)
-            if what is None and release is not None and _judged_release(q, release, q.sector):
+            if what is None and release is not None and _judged_release(q, release, q.sector, required.get(q.sector, 1)):
                 what = f"{release.what}, released: the verdicts judged the release"
             if what is None:
                 out.append(q)

@@ -46,6 +46,7 @@ class Quarantine:
     node: str
     evidence: list[tuple[str, int]]  # (oracle, seq) of the intrusion verdicts that made the quorum
     observed_ms: int | None = None  # the field time of the latest reading that evidence judged
+    observed: tuple[int | None, ...] = ()  # the field time each voter's verdict judged, in `evidence` order
     seq: int = 0  # the quarantine event's seq (0: not recorded yet)
     crew: str = ""
     due: float = 0.0
@@ -103,6 +104,6 @@ class IntrusionTally:
                 asset, node = self.assets[(sector, sensor)]
                 seen = [self.observed.get((sector, sensor), {}).get(o) for o, _ in voters]
                 latest = None if any(ms is None for ms in seen) else max(ms for ms in seen if ms is not None)
-                out.append(Quarantine(sector, sensor, asset, node, voters, observed_ms=latest))
+                out.append(Quarantine(sector, sensor, asset, node, voters, observed_ms=latest, observed=tuple(seen)))
         return out
 

@@ -37,7 +37,7 @@ from controller.crews import CrewPool
 from controller.cyber import IntrusionTally, Quarantine
 from controller.link_watch import LinkWatch
 from core.config import Settings
-from core.errors import UnknownSector
+from core.errors import ChainError, QeaimsError, UnknownSector
 from core.messages import Sector
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32, split_event_id, to_bytes32
@@ -150,7 +150,15 @@ class Controller(IsolationSteps, IntrusionResponse):
         self.index.sync()
         open_isolations, reintegrations = self._discover()
         for iso in sorted(open_isolations, key=lambda i: (-i.criticality, i.proposal)):
-            self._advance(iso)
+            try:
+                self._advance(iso)
+            except ChainError:
+                raise  # the chain is down or refused: the loop backs off and starts over
+            except QeaimsError as exc:
+                # a device that does not answer (or refuses an isolate command) holds up its own
+                # isolation, retried next pass; not the isolations behind it, the reintegrations or
+                # the intrusion response (a silent device must not stop the city's quarantines)
+                log_line("controller-step-waiting", proposal=iso.proposal, node=iso.node, error=str(exc)[:300])
         for pid, node in reintegrations:
             # only a reintegration decided after this isolation counts (ids grow; an older one closed an older cycle)
             waiting = next((i for i in open_isolations

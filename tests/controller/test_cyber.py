@@ -175,9 +175,10 @@ def test_a_verdict_on_the_release_of_a_commanded_state_quarantines_nothing_a_fre
     try:
         ctl.run_once()
         assert ctl.quarantines == {}  # a quorum judged the release's own rows
-        # one oracle's verdict on a later row leaves the quorum's evidence past the release: taken
-        recorder(chain.client, chain.settings, voters[2]).record(
-            kind_by_name("intrusion"), to_bytes32("switch-1"), _observed("switch-1/ratelimit", "2025-01-01T02:40:00+00:00"))
+        # a quorum of verdicts on a later row (fresh episodes) is a spoof: taken
+        for voter in voters:
+            recorder(chain.client, chain.settings, voter).record(
+                kind_by_name("intrusion"), to_bytes32("switch-1"), _observed("switch-1/ratelimit", "2025-01-01T02:40:00+00:00"))
         ctl.run_once()
         assert [q.sensor for q in ctl.quarantines.values()] == ["switch-1/ratelimit"]
     finally:
@@ -215,30 +216,12 @@ def _quarantined_after(chain, sensor: str, observed: str) -> list[str]:  # type:
         ctl.close()
 
 
-@pytest.mark.xfail(strict=True, reason="review-release: a release's field time is the device's own word (its "
-                   "answer's `at`), unbounded. A device whose gateway the attacker holds (the one whose readings it "
-                   "spoofs) answers the undo with a time far ahead, and every verdict on its sensors judges a reading "
-                   "'before the release's transient ended': no spoof of it is ever quarantined (and, in voting, "
-                   "`_lingering` excuses hospital-1's load for as long). A bound needs a field clock the controller "
-                   "trusts (the `repaired` step's `at` plus the wall time since, times the speed, with a slack; or "
-                   "the newest reading the sector's oracles judged): the lead's call")
 def test_a_release_stamped_far_in_the_future_does_not_excuse_a_later_spoof(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     _held_then_released(fresh_chain, "2099-01-01T00:00:00+00:00")  # the real release: 2025-01-01T02:24:30Z
     # an hour after the real release, a spoof of the switch's latency: three oracles call it
     assert _quarantined_after(fresh_chain, SENSOR, "2025-01-01T03:30:00+00:00") == [SENSOR]
 
 
-@pytest.mark.xfail(strict=True, reason="review-release: the release window has no lower bound "
-                   "(`_judged_release`): verdicts that judged a reading at any time under the hold are excused after "
-                   "the release, on any sensor of the held asset (commanded_assets is per asset), not only the "
-                   "release's own rows. An oracle records one verdict per open episode, so a spoof begun under the "
-                   "hold (moot then: the asset was held) and kept up after it is never quarantined while its "
-                   "episode stays open, i.e. as long as the attacker keeps it up: wider than the documented "
-                   "'a spoof begun at the release'. Before fd7b6a7 such a quorum was quarantined at the release "
-                   "(test_a_sensor_of_a_device_the_controller_holds_commanded_is_not_quarantined). A lower bound "
-                   "(release - RELEASE_ROWS periods) would bring back the storm day's quarantine of the flag on "
-                   "verdicts judged under the hold whose episode ran on through the release; telling the two apart "
-                   "(the commanded sensor only? a fresh verdict asked of the oracles at a release?) is the lead's call")
 def test_a_spoof_begun_under_the_hold_on_another_sensor_is_quarantined_after_the_release(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     _held_then_released(fresh_chain, "2025-01-01T02:24:30+00:00")
     # the switch's latency spoofed from 01:00, under the hold of its rate limit, and still spoofed:
@@ -305,15 +288,6 @@ def test_a_sensor_spoofed_again_after_its_quarantine_was_lifted_is_quarantined_a
     assert states == ["quarantined", "lifted", "quarantined"]
 
 
-@pytest.mark.xfail(strict=True, reason="review-release: a restore command whose device stays silent is retried "
-                   "(fd7b6a7 kept that) by raising CommandTimeout out of `_advance`, and `Controller.run_once` has no "
-                   "per-isolation guard: every pass stops at the most critical isolation with a silent restore "
-                   "device, after waiting COMMAND_TIMEOUT_S, so the isolations behind it, every reintegration and the "
-                   "intrusion response never run (the process loop backs off and starts over). An attacker holding "
-                   "one restore device (or a sector whose runner is down) need not refuse, which is now passed: "
-                   "staying silent stops the quarantine of any spoofed sensor in the city. A per-isolation guard in "
-                   "`run_once` (controller.node, outside this review's files), or a bounded retry of silence as "
-                   "for a refusal, is the lead's call")
 def test_a_silent_restore_device_does_not_stop_the_intrusion_response(fresh_chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import contextlib
 
@@ -341,16 +315,6 @@ def test_a_silent_restore_device_does_not_stop_the_intrusion_response(fresh_chai
         ctl.close()
 
 
-@pytest.mark.xfail(strict=True, reason="review-release: after a release, the quorum's evidence is excused only if "
-                   "*every* voter judged the release (`Quarantine.observed_ms` is the latest of them), so one oracle's "
-                   "fresh verdict turns a quorum of verdicts on the release itself into a quarantine: a single "
-                   "Byzantine oracle gets a healthy sensor of any released device quarantined (and its readings "
-                   "distrusted by every oracle, `_quarantined_evidence`: a real fault it shows is moot for the "
-                   "technician's hour), against the module's own rule that one oracle's word is not enough. "
-                   "fd7b6a7's test_a_verdict_on_the_release_of_a_commanded_state_quarantines_nothing_a_fresh_one_does "
-                   "asserts exactly this on one fresh verdict. The fix is local (count as voters only the verdicts "
-                   "past the release window, `required` of them), but it delays a spoof begun just after the window "
-                   "while some oracles' release episodes are still open: the lead's call")
 def test_one_oracles_fresh_verdict_does_not_make_a_quorum_of_verdicts_on_the_release(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     _held_then_released(chain, "2025-01-01T02:24:30+00:00")

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 from chain.commanded import commanded_assets
 from chain.recorder import canonical_payload
 from controller._controller_state import STEP_KINDS, Isolation
@@ -384,15 +382,6 @@ def test_a_restore_command_refused_for_good_does_not_hold_up_the_repair() -> Non
 # --- review (release): a refused restore command after fd7b6a7 ---------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="review-release: a refused restore command is now recorded and passed "
-                   "(fd7b6a7), but `controller._holds.planned` still counts every restore command of the plan as sent: "
-                   "the isolation 'holds' a device it never moved (`holders`: another isolation's command to it waits "
-                   "on it), and its reintegrate plan is made on a model where the refused command took effect, so it "
-                   "can plan to undo it, sending the same refusing device a command whose refusal "
-                   "(`_required_acks`) stalls the reintegration every pass, the stall fd7b6a7 took out of the restore. "
-                   "The oracles' view (`chain.commanded`: a refusal holds nothing) and the controller's disagree. "
-                   "The fix is in `controller._holds.planned` (outside this review's files): drop restore commands "
-                   "whose recorded answer is 'refused'")
 def test_a_refused_restore_command_holds_nothing_and_is_not_undone() -> None:
     line9 = _new_format(2, "line-9")
     line3 = _open(1, "line-3", Sector.ELECTRICITY, plan=[_switch("sw-3", "open")])
