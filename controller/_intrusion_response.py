@@ -61,11 +61,11 @@ class IntrusionResponse(ControllerState):
     def _respond_to_intrusions(self) -> None:
         self.tally.read(self.index.db, INTRUSION)
         named = {o for by in self.tally.named.values() for o in by}
-        if not any(q.key not in self.quarantines for q in self.tally.quorate(named, {s: 2 for s, _ in self.tally.named})):
+        if not any(self._may_quarantine(q) for q in self.tally.quorate(named, {s: 2 for s, _ in self.tally.named})):
             fresh: list[Quarantine] = []  # no sensor named by two oracles yet: nothing to ask the chain
         else:
             required = self._required_votes()
-            fresh = [q for q in self.tally.quorate(self._active_oracles(), required) if q.key not in self.quarantines]
+            fresh = [q for q in self.tally.quorate(self._active_oracles(), required) if self._may_quarantine(q)]
         for q in self._not_commanded(fresh):
             q.due = self._clock() + TECHNICIAN_S / self.speed
             q.seq = self._record_quarantine(q, "quarantined", evidence=[list(e) for e in q.evidence],
@@ -75,8 +75,17 @@ class IntrusionResponse(ControllerState):
         for q in self.quarantines.values():
             if not q.lifted and self._clock() >= q.due:
                 ack = self.commander.control(Sector(q.sector), SimControl(op="clear-attack", target=q.sensor))
-                self._record_quarantine(q, "lifted", quarantine=q.seq, field_ok=ack.ok, field_error=ack.error)
+                q.seen = dict(self.tally.named.get((q.sector, q.sensor), {}))
+                self._record_quarantine(q, "lifted", quarantine=q.seq, field_ok=ack.ok, field_error=ack.error,
+                                        seen=q.seen)
                 q.lifted = True
+                self.tally.after[(q.sector, q.sensor)] = q.seen
+
+    def _may_quarantine(self, q: Quarantine) -> bool:
+        """Not quarantined now: never, or lifted (the tally then counts only verdicts since the lift,
+        so a second quarantine is the attacker back, not the first quorum again)."""
+        before = self.quarantines.get(q.key)
+        return before is None or before.lifted
 
     def _not_commanded(self, fresh: list[Quarantine]) -> list[Quarantine]:
         """The quarantines due, but for sensors of devices this controller holds in a commanded state:

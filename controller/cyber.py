@@ -47,6 +47,9 @@ class Quarantine:
     evidence: list[tuple[str, int]]  # (oracle, seq) of the intrusion verdicts that made the quorum
     observed_ms: int | None = None  # the field time of the latest reading that evidence judged
     observed: tuple[int | None, ...] = ()  # the field time each voter's verdict judged, in `evidence` order
+    # at the lift: each oracle's latest verdict on the sensor, this quarantine's story (None: unknown,
+    # a lift recorded before this was kept, and no verdict counts again)
+    seen: dict[str, int] | None = None
     seq: int = 0  # the quarantine event's seq (0: not recorded yet)
     crew: str = ""
     due: float = 0.0
@@ -65,6 +68,9 @@ class IntrusionTally:
     observed: dict[tuple[str, str], dict[str, int | None]] = field(default_factory=dict)  # → oracle → field ms
     assets: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # → (asset, node)
     cursor: int = 0  # the last events rowid read
+    # (sector, sensor) → oracle → the seq of its latest verdict when the sensor's quarantine was lifted:
+    # that quorum's story is over; a second quarantine needs fresh verdicts (the attacker back)
+    after: dict[tuple[str, str], dict[str, int] | None] = field(default_factory=dict)
 
     def add(self, oracle: str, seq: int, payload: dict[str, Any]) -> None:
         sensor, sector = named_sensor(payload), payload.get("sector")
@@ -98,6 +104,9 @@ class IntrusionTally:
         pre-filter that never decides)."""
         out = []
         for (sector, sensor), by in sorted(self.named.items()):
+            if (sector, sensor) in self.after:  # a lifted quarantine's sensor: only verdicts since the lift count
+                told = self.after[(sector, sensor)]
+                by = {} if told is None else {o: s for o, s in by.items() if s > told.get(o, -1)}
             voters = sorted((o, s) for o, s in by.items()
                             if o in active and (isinstance(active, set) or active[o] == sector))
             if sector in required and len(voters) >= required[sector] > 0:

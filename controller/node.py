@@ -66,6 +66,9 @@ class Controller(IsolationSteps, IntrusionResponse):
         self.tally = IntrusionTally()
         self._chain_view: dict[str, tuple[float, Any]] = {}
         self.quarantines = self._quarantines_in_outbox()
+        for q in self.quarantines.values():  # a lifted quarantine's story stays told across a restart
+            if q.lifted:
+                self.tally.after[(q.sector, q.sensor)] = q.seen
         self._commanded_logged: set[str] = set()
         self.link_watch: LinkWatch | None = None  # the secure links' on-chain record, when they run
 
@@ -96,6 +99,8 @@ class Controller(IsolationSteps, IntrusionResponse):
                                             seq=row.seq, due=float(body["due"]))
                 elif key in found:
                     found[key].lifted = True
+                    seen = body.get("seen")
+                    found[key].seen = {str(o): int(s) for o, s in seen.items()} if isinstance(seen, dict) else None
             except (ValueError, KeyError, TypeError):
                 continue
         return found

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from bus.mqtt import EmbeddedBroker
 from chain.deploy import dev_controller
 from chain.recorder import canonical_payload
@@ -244,14 +242,6 @@ def test_a_spoof_well_after_the_release_is_quarantined(fresh_chain) -> None:  # 
     assert audit(chain).ok  # type: ignore[no-untyped-call]
 
 
-@pytest.mark.xfail(strict=True, reason="review-release: a lifted quarantine stays in `Controller.quarantines` "
-                   "(keyed sector|sensor, also as rebuilt from the outbox on a restart), and `_respond_to_intrusions` "
-                   "takes only keys not in it: once a technician has been, the same sensor is never quarantined again, "
-                   "whatever fresh verdicts say. fd7b6a7's 'a fresh verdict does (each oracle's latest counts)' "
-                   "makes the evidence of a second quarantine recountable (it postdates the lift), but nothing takes "
-                   "it. A fix must count only verdicts recorded after the lift (else the first quorum re-quarantines "
-                   "at once), which needs the lift's index position, also after a restart (`controller.node`, "
-                   "outside this review's files): the lead's call")
 def test_a_sensor_spoofed_again_after_its_quarantine_was_lifted_is_quarantined_again(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     chain = fresh_chain
     port = free_port()
