@@ -72,9 +72,7 @@ def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technicia
         for voter in voters[:2]:
             recorder(chain.client, chain.settings, voter).record(kind_by_name("intrusion"),
                                                                  to_bytes32("switch-1"), intrusion())
-        ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                         identity=dev_controller(chain.settings), commander=commander, planner=TwinPlanner(),
-                         speed=TECHNICIAN_SPEED)
+        ctl = _controller(chain, commander)
         ctl.run_once()
         assert ctl.quarantines == {}  # two of four banking oracles are not the quorum
         recorder(chain.client, chain.settings, voters[2]).record(kind_by_name("intrusion"),
@@ -89,9 +87,7 @@ def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technicia
             ctl.run_once()
         assert SENSOR not in live.twin.attacks  # the technician removed the tampering in the field
         ctl.close()
-        again = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                           identity=dev_controller(chain.settings), commander=commander, planner=TwinPlanner(),
-                           speed=TECHNICIAN_SPEED)
+        again = _controller(chain, commander)
         again.run_once()  # a restart re-reads its quarantines from its outbox: nothing is recorded twice
         again.close()
     me = dev_controller(chain.settings).address.lower()
@@ -112,6 +108,13 @@ def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technicia
 TECHNICIAN_SPEED = 3600.0  # the technician's hour passes in a second
 
 
+def _controller(chain, commander: Commander | None = None) -> Controller:  # type: ignore[no-untyped-def]
+    """The controller on `chain`, its technician's hour a second; with no broker unless given one."""
+    return Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
+                      identity=dev_controller(chain.settings), commander=commander or Commander(port=1),
+                      planner=TwinPlanner(), speed=TECHNICIAN_SPEED)
+
+
 def test_a_sensor_of_a_device_the_controller_holds_commanded_is_not_quarantined(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     # the storm day diverted hospital-2's admissions; between the repair and the reintegration the
     # oracles called its `diverting` flag falsified and the controller quarantined a healthy sensor.
@@ -127,9 +130,7 @@ def test_a_sensor_of_a_device_the_controller_holds_commanded_is_not_quarantined(
     for voter in voters:
         recorder(chain.client, chain.settings, voter).record(kind_by_name("intrusion"), to_bytes32("switch-1"),
                                                              intrusion("switch-1/ratelimit"))
-    ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                     identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner(),
-                     speed=TECHNICIAN_SPEED)
+    ctl = _controller(chain)
     try:
         ctl.run_once()
         assert ctl.quarantines == {}  # a quorum named it, but it reads what the city commanded
@@ -167,9 +168,7 @@ def test_a_verdict_on_the_release_of_a_commanded_state_quarantines_nothing_a_fre
     for voter, at in zip(voters, ("02:25:00", "02:25:00", "02:25:30"), strict=True):  # 2 report periods
         recorder(chain.client, chain.settings, voter).record(
             kind_by_name("intrusion"), to_bytes32("switch-1"), _observed("switch-1/ratelimit", f"2025-01-01T{at}+00:00"))
-    ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                     identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner(),
-                     speed=TECHNICIAN_SPEED)
+    ctl = _controller(chain)
     try:
         ctl.run_once()
         assert ctl.quarantines == {}  # a quorum judged the release's own rows
@@ -204,9 +203,7 @@ def _quarantined_after(chain, sensor: str, observed: str) -> list[str]:  # type:
     for voter in [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]:
         recorder(chain.client, chain.settings, voter).record(
             kind_by_name("intrusion"), to_bytes32("switch-1"), _observed(sensor, observed))
-    ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                     identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner(),
-                     speed=TECHNICIAN_SPEED)
+    ctl = _controller(chain)
     try:
         ctl.run_once()
         return [q.sensor for q in ctl.quarantines.values()]
@@ -254,9 +251,7 @@ def test_a_sensor_spoofed_again_after_its_quarantine_was_lifted_is_quarantined_a
                                                                  canonical_payload(body))
 
     with EmbeddedBroker(port=port), running_twin(chain, Sector.BANKING, port), Commander(port=port) as commander:
-        ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                         identity=dev_controller(chain.settings), commander=commander, planner=TwinPlanner(),
-                         speed=TECHNICIAN_SPEED)
+        ctl = _controller(chain, commander)
         try:
             named_by_the_quorum(1)
             ctl.run_once()
@@ -290,9 +285,7 @@ def test_a_silent_restore_device_does_not_stop_the_intrusion_response(fresh_chai
     for voter in [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]:
         recorder(chain.client, chain.settings, voter).record(kind_by_name("intrusion"), to_bytes32("switch-1"),
                                                              intrusion())
-    ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                     identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner(),
-                     speed=TECHNICIAN_SPEED)
+    ctl = _controller(chain)
     tie = {"asset": "tie-33", "actuator": "tie-33", "action": "close"}
     # an isolation applied, its restore planned: tie-33's device does not answer (no broker: silence)
     ctl.isolations[99] = Isolation(99, "line-9", Sector.ELECTRICITY, "line-9", 5, {
@@ -316,9 +309,7 @@ def test_one_oracles_fresh_verdict_does_not_make_a_quorum_of_verdicts_on_the_rel
     # one oracle (the compromised one) names it again, on a later row: the others saw nothing new
     recorder(chain.client, chain.settings, voters[2]).record(
         kind_by_name("intrusion"), to_bytes32("switch-1"), _observed("switch-1/ratelimit", "2025-01-01T02:40:00+00:00"))
-    ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
-                     identity=dev_controller(chain.settings), commander=Commander(port=1), planner=TwinPlanner(),
-                     speed=TECHNICIAN_SPEED)
+    ctl = _controller(chain)
     try:
         ctl.run_once()
         assert ctl.quarantines == {}
