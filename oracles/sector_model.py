@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from oracles.detect.classify import classify, explain
 from oracles.detect.features import Finding, FirstPassCheck
 from oracles.detect.verdicts import make_verdict, top_sensors
 from sectors.anchors import anchor_node
-from sectors.invariants import Violation
+from sectors.invariants import CLOCK, Violation
 from sectors.plugin import plugin_of
 
 __all__ = ["EXPECTED_RUNNING", "FORMAT_VERSION", "PHYSICS_NOTE", "STOPPED_SHARE", "Array", "ModelError", "SectorModel", "increments"]
@@ -113,7 +113,7 @@ class SectorModel:
         if len(x) == 0:
             return None
         findings = self.check.check(x)
-        broken = self.broken_rules(raw)
+        broken = self.broken_rules(raw, observed_at)
         score = self.model.latest(x)
         if score <= self.model.threshold:
             findings = self._persistent(x, findings)
@@ -168,16 +168,22 @@ class SectorModel:
         normal = scores[scores <= self.model.threshold]
         return max(self.normal_level, float(normal.min())) if len(normal) else self.normal_level
 
-    def broken_rules(self, raw: Array) -> list[Violation]:
+    def broken_rules(self, raw: Array, observed_at: datetime | None = None) -> list[Violation]:
         """The sector's physics rules (`SectorPlugin.invariants`) that the newest of `raw` rows breaks.
 
         The rules read raw values (a totaliser as the total), and are the plug-in's as installed
         now: they are code, not something learnt, so a saved model never carries stale ones.
         """
-        rules = plugin_of(self.sector).invariants
+        plugin = plugin_of(self.sector)
+        rules = plugin.invariants
         if rules is None or len(raw) == 0:
             return []
-        return rules({name: raw[:, j] for j, name in enumerate(self.sensors)})
+        window = {name: raw[:, j] for j, name in enumerate(self.sensors)}
+        if observed_at is not None:  # each row one report period before the next (`sectors.invariants.CLOCK`)
+            newest = (observed_at if observed_at.tzinfo else observed_at.replace(tzinfo=UTC)).astimezone(UTC)
+            of_day = newest.hour * 3600.0 + newest.minute * 60.0 + newest.second + newest.microsecond / 1e6
+            window[CLOCK] = (of_day - plugin.report_period_s * np.arange(len(raw) - 1, -1, -1.0)) % 86400.0
+        return rules(window)
 
     def vouched(self, raw: Array) -> frozenset[str]:
         """The sensors the plant's physics shows consistent with their neighbours in the newest of `raw`

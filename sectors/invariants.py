@@ -35,10 +35,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Imbalance", "Invariants", "LevelControlledPump", "StationPower", "Violation", "WellBalance", "Window"]
+__all__ = ["CLOCK", "Imbalance", "Invariants", "LevelControlledPump", "StationPower", "Violation", "WellBalance",
+           "Window"]
 
 Window = Mapping[str, NDArray[np.float64]]
 """Sensor id → its recent values, oldest first (one value per report period, the newest last)."""
+
+CLOCK = "clock/seconds_of_day"
+"""A window's entry for its rows' time of day (seconds since the field's midnight, UTC), given by a
+caller that knows when the newest row was stamped (`oracles.sector_model.SectorModel.broken_rules`):
+a pump run by the clock is called for by the hour, which no instrument reads. A rule without it
+stays silent."""
 
 
 @dataclass(frozen=True)

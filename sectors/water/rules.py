@@ -31,8 +31,9 @@ it (the review finding that had kept water without a pump rule): the stop must b
 falsified while the pump rests makes none), the level must agree with the tank's metered outflow
 (`TankBalance`; a level that jumps other than its meters say is the instrument distrusted), and the
 flow must really have stopped (a stop reported on the pump's meter while its junctions still pass its
-flow is that meter's lie, named by `LeakBalance`). Pump 10 runs by the clock (01:00–15:00); a row
-carries no time, so it is left to the model.
+flow is that meter's lie, named by `LeakBalance`). A **pump its schedule calls for** (`ScheduledPump`):
+pump 10 runs by the clock (01:00–15:00); found stopped inside that run in the row after it ran, it has
+failed, named in that first row (the hour comes from the rows' stamps, `sectors.invariants.CLOCK`).
 
 A **shut segment** (`ShutSegment`): while a break's segment is isolated (its boundary valves closed by
 the controller's water plan), its sensors read far from normal operation, and the model calls every
@@ -65,11 +66,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sectors.invariants import LevelControlledPump, Violation, Window
+from sectors.invariants import CLOCK, LevelControlledPump, Violation, Window
 
 __all__ = [
     "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
-    "TANK_BALANCE_M", "TANK_FALL_M", "VOUCH_M3S", "LeakBalance", "PumpCalledFor", "ShutSegment", "TankBalance",
+    "TANK_BALANCE_M", "TANK_FALL_M", "VOUCH_M3S", "LeakBalance", "PumpCalledFor", "ScheduledPump", "ShutSegment",
+    "TankBalance",
     "invariants", "rules", "vouches",
 ]
 
@@ -347,13 +349,67 @@ class PumpCalledFor:
                               f"{float(residual[broken][-1]):+.3f} m in a row other than its meters say: the "
                               "instruments disagree", fault=False, checked=self.tank.sensors()[1:],
                               suspects=suspects)]
-        net = _network()
-        q = _columns(window, net.meters, 1)
-        k = net.links.index(self.rule.pump)
-        ends = np.flatnonzero(net.incidence[:, k]).tolist()
-        if q is None or any(float(net.incidence[j] @ q[-1]) < -LEAK_M3S for j in ends):
+        if not _flow_stopped(window, self.rule.pump):
             return []
         return [replace(v, checked=tuple(dict.fromkeys((*v.checked, *self.tank.sensors()[1:])))) for v in found]
+
+
+def _flow_stopped(window: Window, pump: str) -> bool:
+    """Whether a pump's flow really stopped in the newest row: neither junction at its ends gives
+    water (a stop reported on its own meter while they still pass its flow is that meter's lie, which
+    `LeakBalance` names instead)."""
+    net = _network()
+    q = _columns(window, net.meters, 1)
+    if q is None:
+        return False
+    ends = np.flatnonzero(net.incidence[:, net.links.index(pump)]).tolist()
+    return not any(float(net.incidence[j] @ q[-1]) < -LEAK_M3S for j in ends)
+
+
+@dataclass(frozen=True)
+class ScheduledPump:
+    """A pump its controls run by the clock (Net3's pump 10: on at 01:00, off at 15:00, the river
+    intake), found stopped in the newest row while the schedule calls for it and it ran the row before:
+    a FAULT of the pump in that first row. SCADA's "fail to run" alarm is exactly this: the control
+    program's call against the run contact.
+
+    The hour comes from the rows' stamps (`sectors.invariants.CLOCK`), not from an instrument, so a
+    falsified reading cannot move it. Both rows must lie inside the scheduled run, a row clear of its
+    start and stop (`ROW_S`, the report period): the scheduled stop itself, and a row straddling it,
+    are not failures. The stop must show on the run contact *and* the flow meter, and the flow must
+    really have stopped (`_flow_stopped`): the contact alone or the meter alone falsified is no
+    failure, and the two falsified together still leave the junctions at its ends passing its flow.
+
+    The water twin's clock is Net3's: its start is the field's midnight (the default, the city's and
+    the training runs'); a twin started at another hour would need the schedule shifted with it."""
+
+    pump: str  # asset id (``pump:10``)
+    on_s: float  # seconds of day its controls start it
+    off_s: float  # seconds of day its controls stop it
+    flow_eps: float = FLOW_EPS_M3S
+
+    def _called(self, t: float) -> bool:
+        start, stop = (self.on_s + ROW_S) % 86400.0, (self.off_s - ROW_S) % 86400.0
+        return start <= t <= stop if start <= stop else (t >= start or t <= stop)
+
+    def check(self, window: Window) -> list[Violation]:
+        clock = window.get(CLOCK)
+        status, flow = window.get(f"{self.pump}/status"), window.get(f"{self.pump}/flow_m3s")
+        if clock is None or status is None or flow is None or len(status) < 2 or len(clock) < 2:
+            return []
+        if not (self._called(float(clock[-2])) and self._called(float(clock[-1]))):
+            return []
+        ran = float(status[-2]) > 0.5 and abs(float(flow[-2])) > self.flow_eps
+        stopped = float(status[-1]) <= 0.5 and abs(float(flow[-1])) <= self.flow_eps
+        if not (ran and stopped and _flow_stopped(window, self.pump)):
+            return []
+        return [Violation(self.pump, f"{self.pump}/status", (f"{self.pump}/flow_m3s",),
+                          f"{self.pump} stopped at {_hhmm(float(clock[-1]))} while its schedule runs it "
+                          f"({_hhmm(self.on_s)}–{_hhmm(self.off_s)}): it has failed")]
+
+
+def _hhmm(seconds_of_day: float) -> str:
+    return f"{int(seconds_of_day // 3600):02d}:{int(seconds_of_day % 3600 // 60):02d}"
 
 
 @functools.cache
@@ -412,9 +468,30 @@ def _segments() -> tuple[ShutSegment, ...]:
     return tuple(out)
 
 
-def rules() -> tuple[LeakBalance | PumpCalledFor | ShutSegment, ...]:
+@functools.cache
+def _scheduled() -> tuple[ScheduledPump, ...]:
+    """A rule per pump that Net3's controls start and stop by the clock (pump 10), its daily times
+    read from those controls (``SYSTEM TIME IS 01:00`` opens it, ``15:00`` closes it, each day)."""
+    from sectors.water.network import AssetKind, asset_id
+
+    wn = _plant().wn
+    times: dict[str, dict[int, float]] = {}
+    for _, control in wn.controls():
+        cond, actions = control.condition, control.actions()
+        if type(cond).__name__ != "SimTimeCondition" or len(actions) != 1:
+            continue
+        target, attr = actions[0].target()
+        if attr != "status" or str(target.name) not in wn.pump_name_list:
+            continue
+        # wntr keeps a control's parts private; the first of each kind is the day's time
+        times.setdefault(str(target.name), {}).setdefault(int(actions[0]._value), float(cond._threshold) % 86400.0)
+    return tuple(ScheduledPump(asset_id(AssetKind.PUMP, pump), t[1], t[0])
+                 for pump, t in sorted(times.items()) if 0 in t and 1 in t)
+
+
+def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment, ...]:
     """Every rule of the development city's water network (built once, from the network model)."""
-    return (LeakBalance(), *_pumps(), *_segments())
+    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments())
 
 
 def vouches(window: Window) -> frozenset[str]:

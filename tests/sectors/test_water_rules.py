@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from core.messages import AttackKind, FaultKind
-from sectors.invariants import Violation
+from sectors.invariants import CLOCK, Violation
 from sectors.water import WaterTwin
 from sectors.water.plugin import PLUGIN
-from sectors.water.rules import DROP_ROWS, ROW_S, invariants, vouches
+from sectors.water.rules import DROP_ROWS, ROW_S, ScheduledPump, invariants, rules, vouches
 
 HISTORY = 32  # rows an oracle keeps
 
@@ -37,12 +37,17 @@ class Rows:
         self.rows: list[dict[str, float]] = []
 
     def window(self) -> dict[str, np.ndarray]:
+        """Each sensor's rows, and the rows' time of day (`CLOCK`, as the oracles' model gives it)."""
         return {k: np.array([row[k] for row in self.rows]) for k in self.rows[-1]}
 
     def step(self, n: int = 1) -> list[Violation]:
         found: list[Violation] = []
         for _ in range(n):
-            self.rows = [*self.rows, {r.sensor_id: r.value for r in self.twin.step(30)}][-HISTORY:]
+            readings = self.twin.step(30)
+            at = readings[0].timestamp
+            row = {r.sensor_id: r.value for r in readings}
+            row[CLOCK] = at.hour * 3600.0 + at.minute * 60.0 + at.second
+            self.rows = [*self.rows, row][-HISTORY:]
             found = invariants(self.window())
         return found
 
@@ -171,3 +176,39 @@ def test_the_physics_vouches_for_a_meter_both_its_junctions_agree_with() -> None
     rows.twin.inject_attack(AttackKind.BIAS, "pipe:181/flow_m3s", magnitude=0.01)  # 10 L/s
     rows.step()
     assert "pipe:181/flow_m3s" not in vouches(rows.window())
+
+
+def test_pump_10_stopped_inside_its_schedule_is_a_fault_in_the_first_row(rested: Rows) -> None:
+    """Pump 10 (the river intake) runs 01:00–15:00 by Net3's clock controls; at 04:25 it runs."""
+    rows = copy.deepcopy(rested)
+    assert rows.rows[-1]["pump:10/status"] == 1.0
+    rows.twin.inject_fault(FaultKind.PUMP_FAILURE, "pump:10")
+    found = rows.step()
+    assert [(v.asset, v.sensor, v.fault) for v in found] == [("pump:10", "pump:10/status", True)], found
+    assert "schedule runs it (01:00–15:00)" in found[0].message
+
+
+def test_pump_10_reported_stopped_but_running_is_no_fault(rested: Rows) -> None:
+    """Run contact and flow meter falsified to "stopped" together: the junctions at its ends still pass
+    its flow, so the meter is the liar (an intrusion on it), and the schedule names no failure."""
+    rows = copy.deepcopy(rested)
+    flow = rows.rows[-1]["pump:10/flow_m3s"]
+    rows.twin.inject_attack(AttackKind.BIAS, "pump:10/flow_m3s", magnitude=-flow)
+    rows.twin.inject_attack(AttackKind.BIAS, "pump:10/status", magnitude=-1.0)
+    found = rows.step()
+    assert not [v for v in found if v.fault], found
+    alone = copy.deepcopy(rested)  # the run contact alone falsified: the meter still shows it running
+    alone.twin.inject_attack(AttackKind.BIAS, "pump:10/status", magnitude=-1.0)
+    assert not [v for v in alone.step(2) if v.fault]
+
+
+def test_the_schedule_is_read_from_the_network_and_its_own_stop_and_start_are_not_failures() -> None:
+    [rule] = [r for r in rules() if isinstance(r, ScheduledPump)]
+    assert (rule.pump, rule.on_s, rule.off_s) == ("pump:10", 3600.0, 54000.0)
+    # both rows of a stop must lie a row clear inside the run: the scheduled stop at 15:00 and the
+    # row straddling it, and the start's first row, are not failures
+    assert [rule._called(t) for t in (3600.0, 3600.0 + ROW_S, 7200.0, 54000.0 - ROW_S, 54000.0 - ROW_S / 2, 54000.0)] \
+        == [False, True, True, True, False, False]
+    assert not rule._called(0.0) and not rule._called(80000.0)  # the night: it rests
+    window = {"pump:10/status": np.array([1.0, 0.0]), "pump:10/flow_m3s": np.array([0.5, 0.0])}
+    assert rule.check(window) == []  # no clock in the window: silent
