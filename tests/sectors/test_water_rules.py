@@ -212,3 +212,29 @@ def test_the_schedule_is_read_from_the_network_and_its_own_stop_and_start_are_no
     assert not rule._called(0.0) and not rule._called(80000.0)  # the night: it rests
     window = {"pump:10/status": np.array([1.0, 0.0]), "pump:10/flow_m3s": np.array([0.5, 0.0])}
     assert rule.check(window) == []  # no clock in the window: silent
+
+
+@pytest.mark.parametrize("pipe", ["pipe:159", "pipe:123", "pipe:20"])
+def test_a_leak_is_a_fault_of_its_pipe_once_no_meter_can_be_its_lie(pipe: str) -> None:
+    """A leak (0.01 of the section) drops no head as a break does; its junction's balance, broken two rows
+    running with every meter on it agreeing with its other end, names it."""
+    rows = Rows()
+    rows.step(8)
+    rows.twin.inject_fault(FaultKind.LEAK, pipe)
+    assert not [v for v in rows.step() if v.fault]  # one row: a meter's lie for all the rule knows
+    # tank 3's outlet: a lie that size would take seven rows to show in the tank's level, so the leak must last them
+    for _ in range(5 if pipe == "pipe:20" else 0):
+        assert not [v for v in rows.step() if v.fault]
+    found = [v for v in rows.step() if v.fault]
+    assert [(v.asset, v.sensor) for v in found] == [(pipe, f"{pipe}/flow_m3s")], found
+    assert "is leaking" in found[0].message
+
+
+@pytest.mark.parametrize("meter", ["pipe:159/flow_m3s", "pipe:20/flow_m3s", "pump:10/flow_m3s"])
+def test_a_meter_biased_by_a_leaks_worth_is_never_a_leak(rested: Rows, meter: str) -> None:
+    """10 L/s on one meter: its other end gives the water (a junction), or the tank's level disagrees
+    with it (tank 3, `pipe:20`), or it has no other end to check it by (pump 10 from the lake): no fault."""
+    rows = copy.deepcopy(rested)
+    rows.twin.inject_attack(AttackKind.BIAS, meter, magnitude=0.01)
+    for i in range(4):
+        assert not [v for v in rows.step() if v.fault], f"row {i + 1}"
