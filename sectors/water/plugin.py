@@ -111,6 +111,9 @@ PLUGIN = SectorPlugin(
         FaultCase(F.PIPE_BREAK, "pipe:159"),
         FaultCase(F.PIPE_BREAK, "pipe:20"),
         FaultCase(F.PIPE_BREAK, "pipe:123"),
+        # a leak (0.01 of the section): no head falls, the balance names it once no meter can be its lie
+        FaultCase(F.LEAK, "pipe:159"),
+        FaultCase(F.LEAK, "pipe:20"),
         # pump 10 runs 01:00–15:00 by its schedule: a failure shows only while it runs (from midnight
         # the twin's first 130 rows take it to 01:05; failed at 00:04 it was watched for nothing)
         FaultCase(F.PUMP_FAILURE, "pump:10", warm_rows=130),
