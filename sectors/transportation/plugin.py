@@ -108,6 +108,8 @@ PLUGIN = SectorPlugin(
         FaultCase(F.SIGNAL_OUTAGE, "node:n11", asset="signals-centre"),
         # a loop's speed falsified 20 km/h low (a queue that would call for a closure)
         FaultCase(AttackKind.BIAS, "link:n11-n12/speed_kmh", -20.0),
+        # a working junction's controller reported dark (traffic that would be diverted from it for nothing)
+        FaultCase(AttackKind.BIAS, "node:n11/controller_ok", -1.0),
         # the morning peak with nothing broken: queues at the signals are normal, not faults
         FaultCase(None, max_rows=120),
     ),
