@@ -257,4 +257,4 @@ DARK_RULES = dark_rules_for(SIGNALS)
 
 def invariants(window: Window) -> list[Violation]:
     """The rules the newest row breaks, for every link and every signalised junction of the grid."""
-    return [v for rule in (*RULES, *DARK_RULES) for v in rule.check(window)]
+    return [*(v for rule in RULES for v in rule.check(window)), *(v for dark in DARK_RULES for v in dark.check(window))]

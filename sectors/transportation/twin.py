@@ -409,8 +409,8 @@ class TransportTwin:
             veh.route_pref_update(weight=1)
             if veh.state != "run":
                 continue
-            upcoming = getattr(veh, "route_next_link", None)
-            if any(upcoming is link and veh.link.end_node is link.start_node for link in changed):
+            upcoming, here = getattr(veh, "route_next_link", None), getattr(veh, "link", None)
+            if here is not None and any(here.end_node is link.start_node and upcoming is link for link in changed):
                 veh.route_next_link_choice()
 
     def _divert(self, name: str, *, on: bool) -> None:

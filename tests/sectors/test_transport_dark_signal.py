@@ -17,7 +17,14 @@ from core.messages import AttackKind, FaultKind, Reading
 from sectors.invariants import Violation
 from sectors.transportation.network import SIGNALS
 from sectors.transportation.plugin import PLUGIN
-from sectors.transportation.rules import DARK_RULES, PASS_ROWS, ROW_S, STANDSTILL_KMH, all_way_bound, invariants
+from sectors.transportation.rules import (
+    DARK_RULES,
+    PASS_ROWS,
+    ROW_S,
+    STANDSTILL_KMH,
+    all_way_bound,
+    invariants,
+)
 from sectors.transportation.twin import CAD_DELAY_S, TransportTwin
 
 pytestmark = pytest.mark.unit
