@@ -174,8 +174,8 @@ class DarkSignal:
 
     Not in the first row: the flag is alone there (the CAD needs its minute), and the loops cannot
     tell a dark junction from a working one in 30 seconds: an all-way stop may pass two platoons in
-    a row (:func:`all_way_bound` of one row is 10.25 vehicles), and a working junction passes 9 on
-    average, 0 to 25 (the normal peaks of :data:`PASS_ROWS`).
+    a row (:func:`all_way_bound` of one row is 10.25 vehicles), and a working junction passed 9 on
+    average, 0 to 35, and no more than that in 74 % of its rows (the normal peaks of :data:`PASS_ROWS`).
 
     Thresholds are fixed by the junction's physics (the all-way stop's capacity: in the field, that
     of the junction's geometry; here the twin's, :data:`~.network.ALL_WAY_STOP_VEH_S`) and chosen on
