@@ -173,3 +173,22 @@ def test_a_dark_signal_nobody_calls_in_is_named_by_its_loops() -> None:
     found = [(i, v) for i in range(12) for v in rows.step()]
     assert found and found[0][0] < 10, found
     assert {(v.asset, v.fault, v.sensor) for _, v in found} == {("node:n11", True, "node:n11/controller_ok")}
+
+
+def test_the_thresholds_hold_on_the_normal_mornings_they_were_chosen_on() -> None:
+    """Seeds 1-3, 07:00-08:30 at 30-second rows, every junction, each flag held falsely dark: the loops
+    never bear a dark signal out (no FAULT), and contradict the flag in most windows (INTRUSION)."""
+    judged = contradicted = 0
+    for seed in (1, 2, 3):
+        twin = TransportTwin(seed=seed, baseline=False, duration_h=2)
+        rows = [{r.sensor_id: r.value for r in twin.advance(int(ROW_S))} for _ in range(180)]
+        for end in range(PASS_ROWS, len(rows) + 1):
+            recent = rows[end - PASS_ROWS:end]
+            for rule in DARK_RULES:
+                w = {name: np.array([row[name] for row in recent]) for name in rule.sensors()}
+                w[rule.health] = np.zeros(PASS_ROWS)
+                found = rule.check(w)
+                assert not [v for v in found if v.fault], (seed, end, rule.node)
+                judged += 1
+                contradicted += bool(found)
+    assert judged == 3 * 177 * 4 and contradicted / judged > 0.85
