@@ -10,7 +10,12 @@ trips wins.
 
 Impact is the travel time added against the baseline day: the mean extra seconds over the
 monitored origin-destination pairs, their mean ratio, and the trips delayed or not yet served.
-A dark signal (signal outage) cannot be closed off; its neighbours are retimed around it.
+A dark signal (signal outage) is answered as a traffic management centre answers one: it cannot be
+closed off (it runs as an all-way stop until the crew repairs it), so the isolate plan diverts
+traffic from it (its junction control's ``divert``: signs and the navigation feed mark it as an
+all-way stop for routing, `sectors.transportation.twin.DIVERSION_S`), the restore plan retimes the
+working signals next to it by trial as for a crash, and the reintegrate plan, once it is repaired,
+lifts the diversion and returns those signals to their normal split.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from core.messages import ActuatorCommand, Sector
 from sectors._twin import InvalidCommand
 from sectors.transportation import TransportTwin
 from sectors.transportation.network import GRID, SIGNALS, node_name, parse_asset_id
-from sectors.transportation.twin import STEP_S, TransportService
+from sectors.transportation.twin import DIVERSION_S, STEP_S, TransportService
 
 from ._responses_common import make_plan, require_repaired
 
@@ -70,9 +75,12 @@ def _ends(target: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _signals_near(twin: TransportTwin, target: str) -> list[str]:
-    """Working signals at the asset's ends first, then their grid neighbours (at most MAX_SIGNALS)."""
-    _, ends = _ends(target)
-    near: list[str] = [n for n in ends if n in SIGNALS]
+    """Working signals at the asset's ends first, then their grid neighbours (at most MAX_SIGNALS).
+
+    A junction's own signal is never among them: dark, it has no timing to change, and once repaired
+    it runs its own plan; the reintegrate plan must find the same neighbours the restore plan retimed."""
+    kind, ends = _ends(target)
+    near: list[str] = [n for n in ends if n in SIGNALS] if kind == "link" else []
     for n in ends:
         r, c = int(n[1]), int(n[2])
         for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
@@ -87,9 +95,15 @@ def isolate_plan(twin: TransportTwin, target: str) -> ResponsePlan:
     kind, ends = _ends(target)
     now = _impact(twin.service())
     if kind == "node":
-        return make_plan(_S, target, "isolate", (), now,
-                         "a dark signal cannot be closed off; it runs as an all-way stop until repaired "
-                         "(its neighbours are retimed by the restore plan)")
+        twin.actuator_id(target)  # a junction without a signal has no outage to answer: UnknownAsset
+        if ends[0] in twin.diverted:
+            return make_plan(_S, target, "isolate", (), now, f"traffic is already diverted from {target}")
+        # no trial: diverting from a junction that passes a third of its peak traffic is what the
+        # centre does at once (as closing a crash site); the restore plan's retiming is tried
+        return make_plan(_S, target, "isolate", (twin.command(target, "divert"),), now,
+                         f"divert traffic from the dark signal {target}: it runs as an all-way stop until "
+                         f"repaired, and routing weighs each approach {DIVERSION_S:.0f} s more, so trips with a "
+                         "detour take it (its neighbours are retimed by the restore plan)")
     commands: tuple[ActuatorCommand, ...] = ()
     if ends[0] + "-" + ends[1] not in twin.closed:
         commands = (twin.command(target, "close"),)
@@ -134,7 +148,10 @@ def reintegrate_plan(twin: TransportTwin, target: str) -> ResponsePlan:
     commands: list[ActuatorCommand] = []
     if kind == "link" and "-".join(ends) in twin.closed:
         commands.append(twin.command(target, "open"))
+    if kind == "node" and ends[0] in twin.diverted:
+        commands.append(twin.command(target, "undivert"))
     commands += [twin.command(f"node:{n}", "set", NORMAL_SPLIT)
                  for n in _signals_near(twin, target) if abs(twin.splits[n] - NORMAL_SPLIT) > 1e-9]
+    undo = "lift the diversion" if kind == "node" else "reopen it"
     return make_plan(_S, target, "reintegrate", commands, _impact(twin.service()),
-                     f"{target} is clear: reopen it and return nearby signals to their normal split")
+                     f"{target} is clear: {undo} and return nearby signals to their normal split")

@@ -25,6 +25,7 @@ from uxsim import World
 from sectors._twin import UnknownAsset
 
 __all__ = [
+    "ALL_WAY_STOP_VEH_S",
     "BLOCK_M",
     "CYCLE_S",
     "FREE_SPEED_MS",
@@ -32,10 +33,12 @@ __all__ = [
     "MONITORED_OD",
     "OD_PAIRS",
     "SIGNALS",
+    "approaches",
     "build_world",
     "completed_trips",
     "demand_veh_h",
     "east_west",
+    "exits",
     "free_flow_time",
     "link_name",
     "links",
@@ -53,6 +56,10 @@ DELTAN = 5
 """uxsim platoon size: each simulated vehicle object stands for this many cars."""
 JAM_DENSITY = 0.2
 """veh/m per lane: about one car per 5 m of queue."""
+ALL_WAY_STOP_VEH_S = 0.15
+"""Throughput of a dark signal run as an all-way stop: about 540 veh/h for the whole junction (the
+twin's physics of a signal outage, and the bound the outage rule holds the loops to,
+`sectors.transportation.rules.DarkSignal`)."""
 
 
 def node_name(row: int, col: int) -> str:
@@ -211,3 +218,13 @@ def free_flow_time(world: Any, orig: str, dest: str) -> float:
     """Free-flow time of the shortest route between two nodes (a grid: Manhattan distance)."""
     a, b = world.get_node(orig), world.get_node(dest)
     return float(abs(a.x - b.x) + abs(a.y - b.y)) / float(world.LINKS[0].u)
+
+
+def approaches(node: str) -> tuple[str, ...]:
+    """The links that end at ``node`` (its approaches), in :func:`links` order."""
+    return tuple(link_name(a, b) for a, b, _ in links() if b == node)
+
+
+def exits(node: str) -> tuple[str, ...]:
+    """The links that start at ``node`` (every vehicle that passes it enters one), in :func:`links` order."""
+    return tuple(link_name(a, b) for a, b, _ in links() if a == node)

@@ -95,9 +95,10 @@ PLUGIN = SectorPlugin(
     responses="controller._responses_transport",
     twin_type="sectors.transportation.twin:TransportTwin",
     service_level=_service,
-    # every signalised link of the 4x4 grid is run by the central signal group
-    anchor_rules=((r"link:n\d\d-n\d\d", "signals-centre"),),
-    fault_patterns=((r"link:.+", F.INCIDENT),),
+    # every signalised link and junction of the 4x4 grid is run by the central signal group
+    anchor_rules=((r"link:n\d\d-n\d\d", "signals-centre"), (r"node:n\d\d", "signals-centre")),
+    # a fault verdict on a junction is its signal gone dark (`sectors.transportation.rules.DarkSignal`)
+    fault_patterns=((r"link:.+", F.INCIDENT), (r"node:.+", F.SIGNAL_OUTAGE)),
     crew_travel_s=1200, crew_repair_s=3600,
     fault_cases=(
         FaultCase(F.INCIDENT, "link:n11-n12", 0.95),
@@ -107,6 +108,8 @@ PLUGIN = SectorPlugin(
         FaultCase(F.SIGNAL_OUTAGE, "node:n11", asset="signals-centre"),
         # a loop's speed falsified 20 km/h low (a queue that would call for a closure)
         FaultCase(AttackKind.BIAS, "link:n11-n12/speed_kmh", -20.0),
+        # a working junction's controller reported dark (traffic that would be diverted from it for nothing)
+        FaultCase(AttackKind.BIAS, "node:n11/controller_ok", -1.0),
         # the morning peak with nothing broken: queues at the signals are normal, not faults
         FaultCase(None, max_rows=120),
     ),

@@ -1,4 +1,8 @@
-"""The road grid's incident rule (`sectors.invariants`): a camera's stopped vehicle, confirmed by a second system.
+"""The road grid's rules (`sectors.invariants`): a camera's stopped vehicle, or a signal controller gone
+dark, confirmed by a second system.
+
+A signal outage is `DarkSignal`'s (the controller's health as the UTC centre polls it, against the
+police dispatch's record and the junction's loops); the rest of this note is the incident rule's.
 
 A crash that blocks the lane (the grid's streets have one lane a way) is seen first by the link's
 video automatic-incident-detection (AID) camera, ``link:A-B/stopped_vehicle``, within seconds. An
@@ -36,9 +40,11 @@ import numpy as np
 
 from sectors.invariants import Violation, Window
 
-from .network import link_name, links
+from .network import ALL_WAY_STOP_VEH_S, DELTAN, SIGNALS, approaches, exits, link_name, links
 
-__all__ = ["CONTRADICT_ROWS", "FLOWING_KMH", "ROWS", "RULES", "STOPPED_KMH", "IncidentCamera", "invariants", "rules_for"]
+__all__ = ["CONTRADICT_ROWS", "DARK_RULES", "FLOWING_KMH", "PASS_ROWS", "ROWS", "ROW_S", "RULES", "STANDSTILL_KMH",
+           "STOPPED_KMH",
+           "DarkSignal", "IncidentCamera", "all_way_bound", "dark_rules_for", "invariants", "rules_for"]
 
 STOPPED_KMH = 10.0
 """Mean speed at or below this in every one of the last :data:`ROWS` rows: traffic is standing."""
@@ -109,7 +115,146 @@ def rules_for(names: Iterable[str]) -> tuple[IncidentCamera, ...]:
 
 RULES = rules_for(link_name(a, b) for a, b, _ in links())
 
+ROW_S = 30.0
+"""The loops' report period (`sectors.transportation.plugin`'s ``report_period_s``): a row's flow in
+veh/h counts the vehicles of these seconds."""
+PASS_ROWS = 4
+"""Rows over which a junction's throughput is held against what an all-way stop can pass (see
+`DarkSignal`): two signal cycles. Over three normal morning peaks (seeds 1–3, 07:00–08:30, 30-second
+rows, every signalised junction: 2,124 windows) a working junction passed 36 vehicles in 4 rows on
+average, and no more than an all-way stop can (:func:`all_way_bound`, 23.75) in 4–13 % of the
+windows: its platoons of 5 cross in bunches and a quiet minute happens. Over 2 rows that share was
+too large for a lone flag to be judged soon; over 4 a falsified flag is judged in its fourth row
+most of the time, and a row or two later otherwise."""
+STANDSTILL_KMH = 5.0
+"""An approach whose loops read at most this mean speed, with vehicles on it, is at a standstill.
+Over the same 2,124 normal windows, a junction that passed no more than an all-way stop can while
+one of its approaches stood still in each of the 4 rows never happened (nor with one platoon more
+allowed); at the incident rule's :data:`STOPPED_KMH` (10) it happened twice (junction n22, seeds 1
+and 3: a red light and a quiet minute), so the stricter standstill is the one used. On a dark
+junction the approaches queue within 2–4 rows and this names it from the 4th to the 10th row after
+the outage (the same seeds, every junction): later than the dispatch's record, which it backs up."""
+_STEP_S = 5.0  # the twin's uxsim step (`sectors.transportation.twin.STEP_S`): the junction's capacity accrues per step
+
+
+def all_way_bound(rows: int) -> float:
+    """The most vehicles a dark junction (an all-way stop) can pass in `rows` rows.
+
+    The twin's all-way stop passes :data:`~.network.ALL_WAY_STOP_VEH_S` a second, a platoon of
+    :data:`~.network.DELTAN` cars at a time once that much capacity has accrued (uxsim's node
+    capacity), and may hold at most one platoon's worth plus one step's accrual at the start of the
+    window: no more than this can pass however long the queues, and a dark junction that counts more
+    is not dark."""
+    return ALL_WAY_STOP_VEH_S * (rows * ROW_S + _STEP_S) + DELTAN
+
+
+@dataclass(frozen=True)
+class DarkSignal:
+    """The rule for one signalised junction: its controller's health against the police dispatch and the loops.
+
+    A traffic signal gone dark (a power cut at its cabinet, a controller fault that drops it to
+    dark) is seen by the urban traffic control (UTC) centre's poll of the controller in the same
+    second: ``node:nRC/controller_ok`` reads 0. An attacker who falsifies that one flag must not
+    have traffic diverted from a working junction, so it is weighed against two other systems:
+    the police dispatch's CAD record of the dark signal (``node:nRC/cad_signal_out``, once the first
+    driver's call is taken, `sectors.transportation.twin.CAD_DELAY_S`), and the loops on the
+    junction's exits, which count every vehicle that passes it.
+
+    - controller dark and the CAD's record: the signal is out, a FAULT of the junction, named in the
+      row the record arrives (the second row at 30-second rows);
+    - controller dark and the loops: over the last :data:`PASS_ROWS` rows the junction passed no more
+      than an all-way stop can (:func:`all_way_bound`) while vehicles stood still on one of its
+      approaches in every row (:data:`STANDSTILL_KMH`): a FAULT too, for a dark signal nobody has
+      called in yet (the 4th to the 10th row);
+    - one system alone for :data:`PASS_ROWS` rows while the junction passed more vehicles than an
+      all-way stop can pass in that time: the junction is not dark, and the lone flag is the
+      instrument to distrust (`Violation.fault` False: an INTRUSION on it, quarantined, and no
+      traffic is diverted);
+    - anything else (one system alone over quiet traffic): no verdict from this rule yet.
+
+    Not in the first row: the flag is alone there (the CAD needs its minute), and the loops cannot
+    tell a dark junction from a working one in 30 seconds: an all-way stop may pass two platoons in
+    a row (:func:`all_way_bound` of one row is 10.25 vehicles), and a working junction passed 9 on
+    average, 0 to 35, and no more than that in 74 % of its rows (the normal peaks of :data:`PASS_ROWS`).
+
+    Thresholds are fixed by the junction's physics (the all-way stop's capacity: in the field, that
+    of the junction's geometry; here the twin's, :data:`~.network.ALL_WAY_STOP_VEH_S`) and chosen on
+    normal mornings only (:data:`PASS_ROWS`, :data:`STANDSTILL_KMH`); the outages only showed how
+    soon they name one.
+
+    What it does not stop: an attacker who falsifies both the flag and the dispatch's record has
+    traffic diverted from a working junction (a diversion is advice, and is lifted when the crew
+    finds the signal working); one who falsifies the flag while a crash downstream holds the
+    junction's traffic at a standstill may too, and the diversion then sends traffic away from a
+    jammed junction, which does no harm.
+    """
+
+    node: str  # ``node:nRC``
+    health: str
+    cad: str
+    exits: tuple[str, ...]  # the flow sensors of the links leaving the junction
+    speeds: tuple[str, ...]  # the approaches' mean speed
+    densities: tuple[str, ...]  # the approaches' density
+
+    def sensors(self) -> tuple[str, ...]:
+        return self.health, self.cad, *self.exits, *self.speeds, *self.densities
+
+    def passed(self, window: Window, rows: int = PASS_ROWS) -> float | None:
+        """Vehicles that passed the junction over the last `rows` rows (None: too few rows, or one not finite)."""
+        flows = np.asarray([window[name][-rows:] for name in self.exits], dtype=np.float64)
+        if flows.shape[1] < rows or not np.all(np.isfinite(flows)):
+            return None
+        return float(flows.sum()) * ROW_S / 3600.0
+
+    def _standing(self, window: Window, rows: int = PASS_ROWS) -> bool:
+        """Whether in each of the last `rows` rows vehicles stood still on one of the junction's approaches
+        (:data:`STANDSTILL_KMH`), as they queue on every approach of a dark junction."""
+        speed = np.asarray([window[name][-rows:] for name in self.speeds], dtype=np.float64)
+        density = np.asarray([window[name][-rows:] for name in self.densities], dtype=np.float64)
+        if speed.shape[1] < rows or not (np.all(np.isfinite(speed)) and np.all(np.isfinite(density))):
+            return False
+        return bool(np.all(np.any((speed <= STANDSTILL_KMH) & (density > 0), axis=0)))
+
+    def check(self, window: Window) -> list[Violation]:
+        if any(name not in window or not len(window[name]) for name in self.sensors()):
+            return []
+        dark, called = float(window[self.health][-1]) < 0.5, float(window[self.cad][-1]) >= 0.5
+        if not (dark or called):
+            return []
+        if dark and called:
+            return [Violation(self.node, self.health, (self.cad,),
+                              f"{self.node}: the UTC centre's poll shows its signal controller dark and the police "
+                              "dispatch has the dark signal on record")]
+        passed = self.passed(window)
+        bound = all_way_bound(PASS_ROWS)
+        loops = (*self.exits, *self.speeds, *self.densities)
+        if dark and passed is not None and passed <= bound and self._standing(window):
+            return [Violation(self.node, self.health, loops,
+                              f"{self.node}: the UTC centre's poll shows its signal controller dark, and the junction "
+                              f"passed {passed:.0f} vehicles in {PASS_ROWS} rows, no more than an all-way stop can "
+                              f"({bound:.0f}), while traffic stood on its approaches")]
+        alone, other = (self.health, self.cad) if dark else (self.cad, self.health)
+        flagged = np.asarray(window[alone][-PASS_ROWS:], dtype=np.float64)
+        lone = flagged < 0.5 if alone == self.health else flagged >= 0.5
+        if len(flagged) == PASS_ROWS and np.all(lone) and passed is not None and passed > bound:
+            says = "its controller dark" if dark else "a dark signal"
+            return [Violation(self.node, alone, (other, *self.exits),
+                              f"{alone} reports {says} that {other} does not, and the junction passed {passed:.0f} "
+                              f"vehicles in the {PASS_ROWS} rows since, more than an all-way stop can ({bound:.0f})",
+                              fault=False, suspects=(alone,))]
+        return []
+
+
+def dark_rules_for(nodes: Iterable[str]) -> tuple[DarkSignal, ...]:
+    return tuple(DarkSignal(f"node:{n}", f"node:{n}/controller_ok", f"node:{n}/cad_signal_out",
+                            tuple(f"link:{x}/flow_veh_h" for x in exits(n)),
+                            tuple(f"link:{a}/speed_kmh" for a in approaches(n)),
+                            tuple(f"link:{a}/density_veh_km" for a in approaches(n))) for n in nodes)
+
+
+DARK_RULES = dark_rules_for(SIGNALS)
+
 
 def invariants(window: Window) -> list[Violation]:
-    """The rules the newest row breaks, for every link of the grid."""
-    return [v for rule in RULES for v in rule.check(window)]
+    """The rules the newest row breaks, for every link and every signalised junction of the grid."""
+    return [*(v for rule in RULES for v in rule.check(window)), *(v for dark in DARK_RULES for v in dark.check(window))]

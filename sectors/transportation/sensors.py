@@ -7,7 +7,12 @@ averaged over the period (each uxsim step's state, as a loop averages occupancy 
 A video automatic-incident-detection (AID) camera on every link raises
 ``stopped_vehicle`` (1) while a stopped vehicle blocks the lane, as field AID does within seconds
 of a crash, and the police dispatch's CAD, a different system, shows ``cad_incident`` (1) once a
-crash on the link has been called in (`~.twin.CAD_DELAY_S`); the rule that weighs it against the loops is `sectors.transportation.rules`. Travel-time sensors on the monitored OD pairs report what a
+crash on the link has been called in (`~.twin.CAD_DELAY_S`); the rule that weighs it against the loops is `sectors.transportation.rules`.
+
+Every signalised junction reports its controller's health as the urban traffic control (UTC)
+centre polls it, ``node:nRC/controller_ok`` (1: running its timing plan; 0: dark or in flash, or not
+answering), and the police dispatch's CAD, once a driver has called the dark signal in, shows
+``cad_signal_out`` (1) for it (`~.twin.CAD_DELAY_S`, as for a crash). Travel-time sensors on the monitored OD pairs report what a
 navigation service would: the quickest route's time through the current link travel times,
 which is what rises when an incident queues traffic and what a closure lengthens.
 """
@@ -25,9 +30,9 @@ from scipy.sparse.csgraph import dijkstra
 
 from core.messages import Reading, Sector
 
-from .network import MONITORED_OD, link_name, links
+from .network import MONITORED_OD, SIGNALS, link_name, links
 
-__all__ = ["LINK_QUANTITIES", "SensorSpec", "build_sensors", "od_times", "sample_all"]
+__all__ = ["LINK_QUANTITIES", "SIGNAL_QUANTITIES", "SensorSpec", "build_sensors", "od_times", "sample_all"]
 
 LINK_QUANTITIES: tuple[tuple[str, str], ...] = (
     ("flow_veh_h", "veh/h"),
@@ -36,6 +41,12 @@ LINK_QUANTITIES: tuple[tuple[str, str], ...] = (
     ("stopped_vehicle", "alarm"),
     ("cad_incident", "record"),
 )
+SIGNAL_QUANTITIES: tuple[tuple[str, str], ...] = (
+    ("controller_ok", "status"),
+    ("cad_signal_out", "record"),
+)
+"""What each signalised junction reports: its controller's health as the UTC centre polls it, and
+the police dispatch's record of a dark signal (two systems apart: `sectors.transportation.rules`)."""
 _UNREACHABLE_S = 24 * 3600.0
 """Reported when no open route connects an OD pair (a reading must be finite)."""
 
@@ -57,8 +68,9 @@ def build_sensors() -> tuple[SensorSpec, ...]:
     link_specs = [
         SensorSpec(f"link:{link_name(a, b)}", q, u) for a, b, _ in links() for q, u in LINK_QUANTITIES
     ]
+    signal_specs = [SensorSpec(f"node:{n}", q, u) for n in SIGNALS for q, u in SIGNAL_QUANTITIES]
     od_specs = [SensorSpec(f"od:{o}-{d}", "travel_time_s", "s") for o, d in MONITORED_OD]
-    return (*link_specs, *od_specs)
+    return (*link_specs, *signal_specs, *od_specs)
 
 
 def od_times(world: Any, speeds: Mapping[str, float] | None = None, blocked: Collection[str] = ()) -> dict[str, float]:
@@ -91,6 +103,7 @@ def sample_all(
     world: Any, specs: tuple[SensorSpec, ...], last_counts: dict[str, float], period_s: float, at: datetime,
     *, means: dict[str, tuple[float, float]] | None = None, blocked: Collection[str] = (),
     reported: Collection[str] = (), nav_speeds: Mapping[str, float] | None = None,
+    dark: Collection[str] = (), reported_dark: Collection[str] = (),
 ) -> list[Reading]:
     """Every sensor's true value now; ``last_counts`` (link name → cumulative entries at the last
     sample) is updated in place so the next flow reading counts only the new period. ``means`` (link
@@ -98,7 +111,8 @@ def sample_all(
     averages, as loop detectors report them; without it they are the link's state now. ``blocked``:
     the links where a stopped vehicle blocks the lane (what the AID cameras see); ``reported``: the
     links with an incident record in the police dispatch's CAD; ``nav_speeds``: what the travel-time
-    sensors route by (`od_times`)."""
+    sensors route by (`od_times`); ``dark``: the signalised junctions whose controller is dark (what
+    the UTC centre's poll shows), ``reported_dark``: those the police dispatch has on record."""
     values: dict[str, float] = {}
     for link in world.LINKS:
         count = float(link.cum_arrival[-1]) if link.cum_arrival else 0.0
@@ -111,6 +125,9 @@ def sample_all(
         speed, density = (means or {}).get(link.name, (float(link.speed), float(link.density)))
         values[f"{asset}/speed_kmh"] = speed * 3.6
         values[f"{asset}/density_veh_km"] = density * 1000.0
+    for node in SIGNALS:
+        values[f"node:{node}/controller_ok"] = float(node not in dark)
+        values[f"node:{node}/cad_signal_out"] = float(node in reported_dark)
     # the travel-time sensors route by probe speeds only: what the city's own navigation feed knows
     # before anyone tells it of a crash (routing around reported crashes is the service's truth,
     # `~.twin.TransportTwin.service`); a sensor that jumped with the camera's alarm, in a way no

@@ -14,9 +14,13 @@ Faults change the physics. INCIDENT on ``link:A-B`` cuts the link's outflow capa
 ``1 - severity`` of its saturation flow (queue builds, speed drops); severity 1 blocks it, which also closes
 its entry so routing avoids it. SIGNAL_OUTAGE on ``node:nRC`` turns a dark signal into an
 all-way stop: every approach may go, but the junction passes at most
-:data:`ALL_WAY_STOP_VEH_S`. Actuators: ``link:A-B/barrier`` closes/reopens a link (uxsim treats
-zero entry capacity as closed and re-routes), ``node:nRC/controller`` retimes a signal's green
-split. Attacks only falsify readings (``sectors._twin.MeasurementAttacks``), except a spoofed
+:data:`ALL_WAY_STOP_VEH_S`; the UTC centre's poll shows the controller dark at once, the police
+dispatch once the first driver has called it in (:data:`CAD_DELAY_S`). Actuators:
+``link:A-B/barrier`` closes/reopens a link (uxsim treats zero entry capacity as closed and
+re-routes), ``node:nRC/controller`` retimes a signal's green split, and diverts traffic from the
+junction or lifts the diversion (the centre's junction control: variable message signs and the
+navigation feed tell drivers to avoid it, which routing weighs as :data:`DIVERSION_S` more on each
+approach). Attacks only falsify readings (``sectors._twin.MeasurementAttacks``), except a spoofed
 command, which really acts while its link's flow sensor is frozen. :attr:`events` keeps the truth.
 """
 
@@ -39,33 +43,37 @@ from sectors._twin import (
     start_attack,
 )
 
-from .network import CYCLE_S, DELTAN, SIGNALS, build_world, parse_asset_id
+from .network import ALL_WAY_STOP_VEH_S, CYCLE_S, DELTAN, SIGNALS, approaches, build_world, parse_asset_id
 from .network import completed_trips as _completed
 from .network import east_west as _east_west
 from .network import free_flow_time as _free_time
 from .sensors import SensorSpec, build_sensors, od_times, sample_all
 
-__all__ = ["ALL_WAY_STOP_VEH_S", "CAD_DELAY_S", "DEFAULT_START", "LANE_BLOCKING", "NAV_WINDOW_S", "STEP_S", "ProbeSpeeds", "TransportService", "TransportTwin"]
+__all__ = ["ALL_WAY_STOP_VEH_S", "CAD_DELAY_S", "DEFAULT_START", "DIVERSION_S", "LANE_BLOCKING", "NAV_WINDOW_S", "STEP_S", "ProbeSpeeds", "TransportService", "TransportTwin"]
 
 DEFAULT_START = datetime(2025, 1, 6, 7, 0, tzinfo=UTC)
 """A Monday, 07:00: the morning peak, when a road incident matters."""
 STEP_S = 5
 """uxsim's time step (reaction time × platoon size); the clock moves in multiples of it."""
-ALL_WAY_STOP_VEH_S = 0.15
-"""Throughput of a dark signal run as an all-way stop: about 540 veh/h for the whole junction."""
 LANE_BLOCKING = 0.5
 """An incident taking this share of a link's capacity or more has a vehicle stopped in the lane (the
 streets have one lane a way: traffic only squeezes past), which the link's AID camera alarms on."""
 CAD_DELAY_S = 60
-"""From a crash to its record in the police dispatch's CAD: a crash in a morning peak is called in by
-drivers within the first minute, and the call-taker's record is the CAD's incident (an assumption,
-stated: the twin has no callers)."""
+"""From a crash (or a signal gone dark) to its record in the police dispatch's CAD: a crash, or a dark
+junction, in a morning peak is called in by drivers within the first minute, and the call-taker's
+record is the CAD's incident (an assumption, stated: the twin has no callers)."""
+DIVERSION_S = 120.0
+"""What a diversion from a dark junction adds to each of its approaches in the drivers' route choice
+(s). Going round a junction of the grid costs two blocks more, 72 s at the free-flow 50 km/h; an
+all-way stop passing 540 veh/h in a peak queues far longer than that, so every trip that has a
+detour takes it, and a trip that has none (it starts or ends next to the junction) still goes
+through (a diversion is advice on signs and the navigation feed, not a closure)."""
 NAV_WINDOW_S = 120
 """The travel-time sensors (a navigation service) route by each link's mean speed over this long."""
 DELAY_FACTOR = 1.5
 DELAY_ALLOWANCE_S = 60.0
 """A trip counts as delayed past DELAY_FACTOR × its free-flow time plus this (normal signal waits)."""
-_ACTIONS = {"link": ("close", "open"), "node": ("set",)}
+_ACTIONS = {"link": ("close", "open"), "node": ("set", "divert", "undivert")}
 _SPLIT_RANGE = (0.1, 0.9)
 
 
@@ -81,6 +89,17 @@ def _run_averaging(world: Any, seconds: int) -> dict[str, tuple[float, float]]:
             acc[1] += float(link.density)
             acc[2] += 1.0
     return {name: (s / n, d / n) for name, (s, d, n) in sums.items()}
+
+
+@dataclass(frozen=True)
+class _Toll:
+    """A constant route-choice cost (uxsim's ``Link.congestion_pricing``); a class, not a lambda, so a
+    twin copied for a trial or saved still carries it."""
+
+    seconds: float
+
+    def __call__(self, t: float) -> float:
+        return self.seconds
 
 
 @dataclass
@@ -167,6 +186,7 @@ class TransportTwin:
         self.faults: dict[str, tuple[FaultKind, float]] = {}
         self.closed: set[str] = set()
         self.splits: dict[str, float] = {n: 0.5 for n in SIGNALS}
+        self.diverted: set[str] = set()  # junctions traffic is diverted from (``node:nRC/controller`` divert)
         self._saved: dict[str, tuple[float, float]] = {}
         self._onset: dict[str, int] = {}  # fault target → the twin's elapsed seconds when it began
         self._counts: dict[str, float] = {}
@@ -218,7 +238,8 @@ class TransportTwin:
     def _observe(self) -> None:
         self._truth = sample_all(self._world, self.sensors, self._counts, self._last_period, self.now,
                                  means=self._means, blocked=self.blocked_lanes(), reported=self.reported_incidents(),
-                                 nav_speeds=self._probes.speeds())
+                                 nav_speeds=self._probes.speeds(), dark=self.dark_signals(),
+                                 reported_dark=self.reported_dark_signals())
         self.attacks.record(self._truth)
 
     def copy_for_trial(self) -> TransportTwin:
@@ -241,6 +262,15 @@ class TransportTwin:
         lasted :data:`CAD_DELAY_S`, the time for the first emergency call to be taken and entered."""
         return {name for name in self.blocked_lanes()
                 if self._elapsed_s - self._onset.get(f"link:{name}", self._elapsed_s) >= CAD_DELAY_S}
+
+    def dark_signals(self) -> set[str]:
+        """Signalised junctions whose controller is dark (a signal outage): what the UTC centre's poll shows."""
+        return {parse_asset_id(t)[1] for t, (k, _) in self.faults.items() if k is FaultKind.SIGNAL_OUTAGE}
+
+    def reported_dark_signals(self) -> set[str]:
+        """Dark junctions the police dispatch has on record: those dark for :data:`CAD_DELAY_S` or more."""
+        return {name for name in self.dark_signals()
+                if self._elapsed_s - self._onset.get(f"node:{name}", self._elapsed_s) >= CAD_DELAY_S}
 
     def readings(self) -> list[Reading]:
         """What the sensors report now: the truth, falsified where an attack is active."""
@@ -365,17 +395,32 @@ class TransportTwin:
             link.capacity_in, link.capacity_in_remain = 0.0, 0.0
         else:
             link.capacity_in = link.capacity * 2  # uxsim's default entry capacity
+        self._replan((link,))
+
+    def _replan(self, changed: tuple[Any, ...]) -> None:
+        """Make every driver re-plan at once; one waiting at a junction to enter a `changed` link chooses
+        its next link again (uxsim would otherwise only re-plan at its next route update)."""
         world = self._world
         if world.T == 0:
-            return  # nothing has moved yet: the first step's route search sees the closed entry
+            return  # nothing has moved yet: the first step's route search sees the change
         world.ROUTECHOICE.route_search_all(world.T * world.DELTAT)
         world.ROUTECHOICE.homogeneous_DUO_update()
-        junction = link.start_node
         for veh in world.VEHICLES_LIVING.values():
             veh.route_pref_update(weight=1)
-            queued = veh.state == "run" and veh.link.end_node is junction
-            if queued and getattr(veh, "route_next_link", None) is link:
+            if veh.state != "run":
+                continue
+            upcoming, here = getattr(veh, "route_next_link", None), getattr(veh, "link", None)
+            if here is not None and any(here.end_node is link.start_node and upcoming is link for link in changed):
                 veh.route_next_link_choice()
+
+    def _divert(self, name: str, *, on: bool) -> None:
+        """Divert traffic from junction `name` (each approach costs :data:`DIVERSION_S` more to route
+        through) or lift the diversion."""
+        inlinks = tuple(self._world.get_link(a) for a in approaches(name))
+        for link in inlinks:
+            link.congestion_pricing = _Toll(DIVERSION_S) if on else None
+        (self.diverted.add if on else self.diverted.discard)(name)
+        self._replan(inlinks)
 
     # -- attacks --------------------------------------------------------------------------------
     def inject_attack(
@@ -434,7 +479,8 @@ class TransportTwin:
 
     def apply(self, cmd: ActuatorCommand) -> TwinEvent:
         """Carry out ``cmd`` from the next step on. Barrier: close/open the link. Controller: set
-        ``value`` = the east-west green share of the cycle, in [0.1, 0.9]."""
+        ``value`` = the east-west green share of the cycle, in [0.1, 0.9]; divert traffic from the
+        junction, or lift the diversion (`DIVERSION_S`)."""
         if cmd.sector is not Sector.TRANSPORTATION:
             raise InvalidCommand(
                 f"the transportation twin takes transportation commands, not {cmd.sector.value}"
@@ -453,6 +499,8 @@ class TransportTwin:
             (self.closed.add if closing else self.closed.discard)(name)
             if not blocked:
                 self._set_entry(name, closed=closing)
+        elif cmd.action in ("divert", "undivert"):
+            self._divert(name, on=cmd.action == "divert")
         else:
             low, high = _SPLIT_RANGE
             if cmd.value is None or not low <= cmd.value <= high:

@@ -206,6 +206,60 @@ def test_transport_closure_and_retiming_cut_delays_against_the_unmanaged_inciden
     assert twin.service().closed_links == () and all(v == 0.5 for v in twin.splits.values())
 
 
+DARK = "node:n11"
+
+
+def dark_junction_day(*, managed: bool) -> tuple[TransportTwin, list[ResponsePlan]]:
+    """The signal at n11 dark for half an hour of the morning peak, answered by its plans or left alone."""
+    twin = TransportTwin(duration_h=1)
+    twin.advance(300)
+    twin.inject_fault(FaultKind.SIGNAL_OUTAGE, DARK)
+    twin.advance(60)
+    plans: list[ResponsePlan] = []
+    if managed:
+        for purpose in ("isolate", "restore"):
+            plans.append(plan_for("transportation", purpose, twin, DARK))
+            apply(twin, plans[-1])
+    twin.advance(1800)
+    return twin, plans
+
+
+def test_a_dark_signal_is_diverted_from_and_its_neighbours_retimed_then_put_back() -> None:
+    """What a traffic management centre does for a dark junction: divert traffic that has another way
+    round it (signs, the navigation feed), retime the working signals next to it; and, once the crew
+    has it running again, lift the diversion and put the neighbours back on their normal split."""
+    unmanaged, _ = dark_junction_day(managed=False)
+    twin, (isolate, restore) = dark_junction_day(managed=True)
+    assert [(c.asset_id, c.actuator_id, c.action) for c in isolate.commands] == \
+        [(DARK, "node:n11/controller", "divert")]
+    assert twin.diverted == {"n11"}
+    # the dark junction's own signal is never retimed (it has no timing): only its working neighbours
+    assert {c.asset_id for c in restore.commands} <= {"node:n12", "node:n21"}
+    assert int(restore.impact["vehicles_delayed"]) <= int(restore.impact["vehicles_delayed_if_unchanged"])
+    managed, left = twin.service(), unmanaged.service()
+    assert managed.dark_signals == left.dark_signals == (DARK,)
+    assert managed.vehicles_delayed < left.vehicles_delayed and managed.trips_completed >= left.trips_completed
+    # a second isolate of a junction already diverted from sends nothing
+    assert plan_for("transportation", "isolate", twin, DARK).commands == ()
+
+    with pytest.raises(InvalidCommand, match="still faulted"):
+        plan_for("transportation", "reintegrate", twin, DARK)
+    twin.clear_fault(DARK)
+    back = plan_for("transportation", "reintegrate", twin, DARK)
+    assert back.commands[0].action == "undivert" and back.commands[0].asset_id == DARK
+    assert all(c.action == "set" and c.value == 0.5 and c.asset_id in {"node:n12", "node:n21"}
+               for c in back.commands[1:])
+    assert {c.asset_id for c in restore.commands} <= {c.asset_id for c in back.commands}
+    apply(twin, back)
+    twin.advance(60)
+    assert twin.diverted == set() and all(v == 0.5 for v in twin.splits.values())
+
+
+def test_a_junction_without_a_signal_has_no_outage_plan() -> None:
+    with pytest.raises(UnknownAsset, match="no actuator"):
+        plan_for("transportation", "isolate", TransportTwin(duration_h=0.5, baseline=False), "node:n00")
+
+
 # -- healthcare ------------------------------------------------------------------------------------
 def dark_hospital() -> HealthcareTwin:
     """hospital-2 a minute after losing the grid with a broken transfer switch (simpy twins cannot be

@@ -7,6 +7,8 @@ twin is deterministic for a seed, so comparisons between two twins are fair.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from core.messages import ActuatorCommand, AttackKind, FaultKind, Reading, Sector
@@ -195,3 +197,38 @@ def test_a_blocked_street_is_routed_around_even_when_nobody_is_on_it() -> None:
     assert rows[-1][f"link:{CORRIDOR}/stopped_vehicle"] == 1.0
     service = twin.service()  # the truth routes around the crash; the probe-fed sensor need not yet
     assert service.od_travel_time_s[OD.split("/")[0]] > free[OD.split("/")[0]] + 60
+
+
+def test_a_dark_signal_shows_on_the_utc_poll_at_once_and_in_the_dispatch_after_the_first_call() -> None:
+    twin = TransportTwin(duration_h=1, baseline=False)
+    rows = [by_sensor(twin.advance(30)) for _ in range(4)]
+    assert all(r["node:n11/controller_ok"] == 1.0 and r["node:n11/cad_signal_out"] == 0.0 for r in rows)
+    twin.inject_fault(FaultKind.SIGNAL_OUTAGE, "node:n11")
+    rows = [by_sensor(twin.advance(30)) for _ in range(3)]
+    assert [r["node:n11/controller_ok"] for r in rows] == [0.0, 0.0, 0.0]
+    assert [r["node:n11/cad_signal_out"] for r in rows] == [0.0, 1.0, 1.0]  # CAD_DELAY_S: the second row
+    assert all(r["node:n12/controller_ok"] == 1.0 and r["node:n12/cad_signal_out"] == 0.0 for r in rows)
+    twin.clear_fault("node:n11")
+    assert by_sensor(twin.advance(30))["node:n11/controller_ok"] == 1.0
+
+
+def test_diverting_from_a_junction_sends_the_traffic_that_can_go_round_it_round_it() -> None:
+    """A diversion weighs each approach DIVERSION_S more in route choice: the junction passes fewer
+    vehicles than the same twin undiverted, none of its streets is closed, and lifting it restores routing."""
+    from sectors.transportation.network import approaches, exits
+    from sectors.transportation.twin import DIVERSION_S
+
+    twin = TransportTwin(duration_h=1, baseline=False)
+    run(twin, 5)
+    diverted = copy.deepcopy(twin)
+    diverted.apply(diverted.command("node:n11", "divert"))
+    assert diverted.diverted == {"n11"} and diverted.closed == set()
+    tolls = [diverted._world.get_link(a).get_toll(0.0) for a in approaches("n11")]
+    assert tolls == [DIVERSION_S] * 4 and twin._world.get_link("n10-n11").get_toll(0.0) == 0
+    through = [sum(r[f"link:{x}/flow_veh_h"] for x in exits("n11")) for r in run(twin, 10)]
+    avoided = [sum(r[f"link:{x}/flow_veh_h"] for x in exits("n11")) for r in run(diverted, 10)]
+    assert sum(avoided) < 0.7 * sum(through)
+    diverted.apply(diverted.command("node:n11", "undivert"))
+    assert diverted.diverted == set() and diverted._world.get_link("n10-n11").get_toll(0.0) == 0
+    with pytest.raises(InvalidCommand, match="valid: set, divert, undivert"):
+        twin.apply(twin.command("node:n11", "close"))
