@@ -28,11 +28,13 @@ from sectors.plugin import plugin_of
 
 __all__ = ["EXPECTED_RUNNING", "FORMAT_VERSION", "PHYSICS_NOTE", "STOPPED_SHARE", "Array", "ModelError", "SectorModel", "increments"]
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 """2: sewage trained through rain (MSET, the CSO totaliser as increments), transport's pooled limits,
 hospitals' arrival and admission rates; 3: an empty road link (a pooled loop at 0) is not a stuck
 sensor; 4: rows at SCADA rates (feeder RTUs every 5 s, water each minute, road loops averaged over
-their minute); 5: sewage at a row a minute (its pump rules name a failed pump in one row);
+their minute); 5: sewage at a row a minute (its pump rules name a failed pump in one row); 6: the
+junctions' controller-health and dispatch sensors in transport's rows (a model without them would
+leave the dark-signal rule blind in a home that kept it);
 `load_or_train` retrains a model of an older format."""
 STOPPED_SHARE = 0.5
 """An asset has stopped when at least this share of its sensors read zero where normal never did."""
