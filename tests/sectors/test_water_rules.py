@@ -238,3 +238,22 @@ def test_a_meter_biased_by_a_leaks_worth_is_never_a_leak(rested: Rows, meter: st
     rows.twin.inject_attack(AttackKind.BIAS, meter, magnitude=0.01)
     for i in range(4):
         assert not [v for v in rows.step() if v.fault], f"row {i + 1}"
+
+
+def test_a_tank_outlets_meter_is_vouched_for_until_its_tank_can_refute_it(rested: Rows) -> None:
+    """A leak below tank 3 (`pipe:20`): the outlet's meter is vouched for while the level agrees with it,
+    so the model cannot call it falsified before the leak rule has its rows; the same excess from a lie
+    on that meter shows in the level within those rows, and the vouch ends."""
+    leak = Rows()
+    leak.step(8)
+    leak.twin.inject_fault(FaultKind.LEAK, "pipe:20")
+    for _ in range(6):
+        leak.step()
+        assert "pipe:20/flow_m3s" in vouches(leak.window())
+    lie = copy.deepcopy(rested)
+    lie.twin.inject_attack(AttackKind.BIAS, "pipe:20/flow_m3s", magnitude=0.49)  # the leak's worth, falsified
+    vouched = []
+    for _ in range(8):
+        lie.step()
+        vouched.append("pipe:20/flow_m3s" in vouches(lie.window()))
+    assert vouched[0] and not vouched[-1], vouched
