@@ -7,7 +7,13 @@ wet well is already 2.6 m deep. Diversion costs storm-tank
 volume (ST1 has no drain-back actuator in the twin), so it opens only when the station cannot
 carry the flow: no pump left, or one pump left while it rains or the wet well stands above the
 standby's start level. A blockage of the trunk (C3, C4) or force main (FM) is relieved by the
-same diversion; one upstream of J3 (C1, C2) has no actuator and waits for a crew.
+same diversion, as a utility's real-time control would: the flow the blocked sewer cannot take goes
+into storage at J3 instead of backing up into the manholes or over the CSO weir, and it stays
+diverted until the crew has cleared the sewer (`restore_plan` keeps the gate open, `reintegrate_plan`
+closes it). A dry-weather overflow (`outfall:CSO`, spilling with no blockage the levels show) is
+stopped the same way: the chamber receives nothing to spill. In dry weather the 1,600 m³ tank holds
+about half a day of the catchment's sanitary flow (23 L/s at its daily mean), time enough for a crew.
+One upstream of J3 (C1, C2) has no actuator and waits for a crew.
 
 SWMM runs one engine per process, so a plan cannot be tried on a copy: its impact is the state
 now (overflow so far, the tank volume left), and the twin's service after the next steps is the
@@ -20,7 +26,7 @@ from controller.plans import ResponsePlan
 from core.messages import ActuatorCommand, Sector
 from sectors._twin import InvalidCommand
 from sectors.sewage import SewageTwin
-from sectors.sewage.network import DIVERSION, DUTY_PUMP, STANDBY_PUMP, STATION, AssetKind, parse_asset_id
+from sectors.sewage.network import CSO_OUTFALL, DIVERSION, DUTY_PUMP, STANDBY_PUMP, STATION, AssetKind, parse_asset_id
 from sectors.sewage.station import RULES
 
 from ._responses_common import make_plan, require_repaired
@@ -34,6 +40,10 @@ GATE = f"orifice:{DIVERSION}"
 STORM_TANK_AREA_M2 = 400.0  # ST1 in network.inp: functional storage, constant area 400 m², 4 m deep
 STORM_TANK_DEPTH_M = 4.0
 _RELIEVED_BY_DIVERSION = ("C3", "C4", "FM")
+CSO = f"outfall:{CSO_OUTFALL}"
+DRY_WEATHER_M3S = 0.023
+"""The catchment's mean sanitary flow: ``network.inp`` [DWF] 24 L/s of baselines times the DIURNAL
+pattern's daily mean, 0.95."""
 
 
 def _readings(twin: SewageTwin) -> dict[str, float]:
@@ -75,22 +85,38 @@ def _needs_diversion(twin: SewageTwin, available: int) -> bool:
 
 def _check(target: str) -> AssetKind:
     kind, _ = parse_asset_id(target)  # raises UnknownAsset naming the valid ids
-    if kind not in (AssetKind.PUMP, AssetKind.STATION, AssetKind.CONDUIT):
-        raise InvalidCommand(f"sewage responses act on pump:P1, pump:P2, station:{STATION} and conduits, not {target}")
+    if kind not in (AssetKind.PUMP, AssetKind.STATION, AssetKind.CONDUIT) and target != CSO:
+        raise InvalidCommand(f"sewage responses act on pump:P1, pump:P2, station:{STATION}, conduits and {CSO}, "
+                             f"not {target}")
     return kind
+
+
+def _diverted(target: str) -> bool:
+    """Whether the diversion at J3 relieves `target`: a blocked sewer below J3, or the CSO's chamber."""
+    return target == CSO or target.split(":", 1)[1] in _RELIEVED_BY_DIVERSION and target.startswith("conduit:")
+
+
+def _relief(twin: SewageTwin, target: str, purpose: str) -> ResponsePlan:
+    """The plan for a blocked sewer or a dry-weather overflow: divert at J3 into the storm tank while it
+    lasts (see the module docstring), or say why nothing can."""
+    impact = _impact(twin, len(PUMPS) - len(_failed_pumps(twin)))
+    if not _diverted(target):
+        return make_plan(_S, target, purpose, (), impact, f"{target} lies upstream of the diversion: no actuator "
+                         "relieves it; a crew must clear it")
+    what = "the CSO chamber spilling in dry weather" if target == CSO else f"blocked {target}"
+    hours = float(impact["storm_tank_free_m3"]) / DRY_WEATHER_M3S / 3600.0
+    held = f"the storm tank holds {impact['storm_tank_free_m3']} m³ more (~{hours:.0f} h of mean dry-weather flow)"
+    if twin.diversion >= 1.0:
+        return make_plan(_S, target, purpose, (), impact, f"nothing more to do: diverting at J3 around {what}; {held}")
+    return make_plan(_S, target, purpose, (twin.command(GATE, "open"),), impact,
+                     f"divert trunk flow at J3 into the storm tank to relieve {what}; {held}")
 
 
 def isolate_plan(twin: SewageTwin, target: str) -> ResponsePlan:
     kind = _check(target)
+    if kind in (AssetKind.CONDUIT, AssetKind.OUTFALL):
+        return _relief(twin, target, "isolate")
     commands: list[ActuatorCommand] = []
-    if kind is AssetKind.CONDUIT:
-        name = target.split(":", 1)[1]
-        if name in _RELIEVED_BY_DIVERSION:
-            commands.append(twin.command(GATE, "open"))
-            reason = f"divert trunk flow at J3 into the storm tank to relieve blocked {target}"
-        else:
-            reason = f"{target} lies upstream of the diversion: no actuator relieves it; a crew must clear it"
-        return make_plan(_S, target, "isolate", commands, _impact(twin, 2 - len(_failed_pumps(twin))), reason)
     failed = _failed_pumps(twin, target)
     working = [p for p in PUMPS if p not in failed]
     # A failed pump is left under its level rule, not held stopped from SCADA: the PLC never runs a
@@ -109,6 +135,8 @@ def isolate_plan(twin: SewageTwin, target: str) -> ResponsePlan:
 
 def restore_plan(twin: SewageTwin, target: str) -> ResponsePlan:
     kind = _check(target)
+    if kind is AssetKind.OUTFALL or (kind is AssetKind.CONDUIT and target in twin.faults):
+        return _relief(twin, target, "restore")  # still blocked: the diversion stays until the crew clears it
     working = len(PUMPS) - len(_failed_pumps(twin, "" if kind is AssetKind.CONDUIT else target))
     open_now = twin.diversion >= 1.0
     if _needs_diversion(twin, working) and not open_now:

@@ -30,13 +30,13 @@ never stands on the instruments it judges alone:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CLOCK", "Imbalance", "Invariants", "LevelControlledPump", "StationPower", "Violation", "WellBalance",
-           "Window"]
+__all__ = ["CLOCK", "BlockedSewer", "ConduitRating", "DryWeatherOverflow", "Imbalance", "Invariants",
+           "LevelControlledPump", "NodeBalance", "StationPower", "Violation", "WellBalance", "Window", "manning_m3s"]
 
 Window = Mapping[str, NDArray[np.float64]]
 """Sensor id → its recent values, oldest first (one value per report period, the newest last)."""
@@ -360,3 +360,232 @@ class LevelControlledPump:
                 return [Violation(self.pump, found.suspects[0], (), f"{message}, but {found.why}: the instruments "
                                   "disagree", fault=False, checked=checked, suspects=found.suspects)]
         return [Violation(self.pump, own[0], reads, message, checked=checked)]
+
+
+# -- gravity sewers: a blockage, and a combined sewer overflow in dry weather ----------------------
+
+@dataclass(frozen=True)
+class NodeBalance:
+    """Continuity at a sewer node: Σ metered outflow − Σ metered inflow.
+
+    The residual is what the meters do not see: a manhole's own sanitary and runoff inflow (≥ 0), and
+    the few m³ a junction stores as its level moves. It changes slowly with the day's sanitary cycle
+    or the rain; what it must not do is jump by a reach's whole flow in a row or two. A meter that
+    reports a flow gone, while the node's other meters still carry it on, makes it jump: the meter
+    lies. A reach that really stopped takes its flow off the node's other meters too, and the
+    residual holds (`BlockedSewer`).
+    """
+
+    inflows: tuple[str, ...]
+    outflows: tuple[str, ...]
+
+    def sensors(self) -> tuple[str, ...]:
+        return (*self.inflows, *self.outflows)
+
+    def residual(self, window: Window) -> NDArray[np.float64] | None:
+        """Per row, Σ out − Σ in (None if a meter is missing or not finite)."""
+        series = [_finite(window.get(n)) for n in self.sensors()]
+        if any(s is None for s in series) or not series:
+            return None
+        arrays = [s for s in series if s is not None]
+        k = len(self.inflows)
+        return np.sum(arrays[k:], axis=0) - np.sum(arrays[:k], axis=0) if k < len(arrays) else -np.sum(arrays, axis=0)
+
+
+@dataclass(frozen=True)
+class BlockedSewer:
+    """A gravity sewer that carries its catchment's sanitary flow, read for a blockage.
+
+    A town never stops flushing: a sewer below a populated catchment carries at least the night's
+    sanitary flow (`base_m3s`), whatever the weather (rain only adds to it). A sewer whose meter has
+    fallen, within the window, from a flow to below `dry_share` of that base for `rows` rows carries
+    next to nothing: its flow–head relation is broken — the water is backing up in the manholes
+    above it (they surcharge and flood, as the level sensors a utility fits there would show) — or
+    its meter lies.
+
+    Which, the `node` it meets says (`NodeBalance`): a blocked reach takes its flow off the node's
+    other meters too (the reach below carries that much less, or the CSO weir spills what the reach
+    no longer takes), so the node's residual holds within `agree_share` of the flow that vanished; a
+    falsified meter leaves the node's other meters carrying it on, and the residual jumps by it. The
+    balance may lag a row behind the meter (the reach below drains what its pipe holds): a residual
+    neither holding nor jumping by `1 − agree_share` of the flow waits, and one that jumps is called a
+    lying meter only after `off_rows` rows, as `LevelControlledPump` waits for the wet well's balance.
+
+    `after`: reaches downstream, any of which, blocked, would starve this one of its outlet (a
+    surcharged manhole below it): this reach's stop is then that blockage's backwater, not its own.
+    """
+
+    conduit: str  # asset id, e.g. conduit:C3
+    flow: str  # its flow meter
+    base_m3s: float  # the least flow it carries in normal operation
+    node: NodeBalance  # a node it meets, whose other meters must see its flow go
+    dry_share: float = 0.2
+    rows: int = 2
+    off_rows: int = 4
+    agree_share: float = 0.35
+    after: tuple[BlockedSewer, ...] = ()
+
+    def _stopped(self, window: Window) -> tuple[int, float] | None:
+        """(first row of the newest dry stretch, the flow it carried in the row before) or None."""
+        q = _finite(window.get(self.flow))
+        if q is None or len(q) < self.rows + 1:
+            return None
+        dry = q <= self.dry_share * self.base_m3s
+        if not bool(np.all(dry[-self.rows:])):
+            return None
+        wet = np.flatnonzero(~dry)
+        if not wet.size:
+            return None  # dry for the whole window: older than the window (or never flowing: nothing to weigh)
+        last = int(wet[-1])
+        return last + 1, float(q[last])
+
+    def blocked(self, window: Window) -> bool:
+        """Whether this reach (not its meter) has stopped: dry, with its node's residual holding."""
+        found = self._judge(window)
+        return found is not None and found.fault
+
+    def _judge(self, window: Window) -> Violation | None:
+        stopped = self._stopped(window)
+        if stopped is None:
+            return None
+        start, carried = stopped
+        residual = self.node.residual(window)
+        if residual is None:
+            return None  # the node's meters cannot be read: nothing to weigh the meter against
+        jump = abs(float(residual[-1] - residual[start - 1]))
+        dry_rows = len(residual) - start
+        gone = (f"{self.flow} fell from {carried:.4f} m³/s to {float(window[self.flow][-1]):.4f} m³/s "
+                f"{dry_rows} rows ago, below the {self.base_m3s:.4f} m³/s of sanitary flow it always carries")
+        if jump <= self.agree_share * carried:
+            return Violation(self.conduit, self.flow, (self.flow,),
+                             f"{self.conduit} is blocked: {gone}, and the meters at its node "
+                             f"({', '.join(self.node.sensors())}) lost the same flow", checked=self.node.sensors())
+        if dry_rows >= self.off_rows and jump >= (1.0 - self.agree_share) * carried:
+            return Violation(self.conduit, self.flow, (), f"{gone}, but the meters at its node still carry "
+                             f"{jump:.4f} m³/s of it: the meter lies, the sewer flows", fault=False,
+                             checked=self.node.sensors(), suspects=(self.flow,))
+        return None
+
+    def check(self, window: Window) -> list[Violation]:
+        if any(below.blocked(window) for below in self.after):
+            return []  # backwater from a blockage below: that one is named
+        found = self._judge(window)
+        return [] if found is None else [found]
+
+
+def manning_m3s(depth_m: float, diameter_m: float, slope: float, n: float) -> float:
+    """Manning's flow in a circular pipe running at `depth_m` (capped at full bore): A·R^(2/3)·S^(1/2)/n."""
+    d = float(np.clip(depth_m, 0.0, diameter_m))
+    if d <= 0.0:
+        return 0.0
+    theta = 2.0 * float(np.arccos(1.0 - 2.0 * d / diameter_m))
+    area = diameter_m**2 / 8.0 * (theta - float(np.sin(theta)))
+    perimeter = diameter_m * theta / 2.0
+    return float(area * (area / perimeter) ** (2.0 / 3.0) * np.sqrt(slope) / n)
+
+
+@dataclass(frozen=True)
+class ConduitRating:
+    """A sewer discharging freely: the depth at its inlet drives its flow (Manning), and a level meter
+    there is read against it.
+
+    While the sewer's outlet is free (the level below it, `tail`, stands under `tail_max_m`), its flow
+    is what the inlet depth drives: a flow under `low_share` of Manning's at that depth, for `rows`
+    rows, breaks the flow–head relation. The inlet node's balance (`node`, whose meters include the
+    weir's spill) then says what broke it. If the node's meters agree with each other and the weir
+    spills, the head is real and the sewer does not take what it drives: it is blocked. If they agree
+    and nothing spills, the sewer carries all that arrives and the depth reported is not the depth
+    there: the level meter lies. A node whose meters disagree is left to the reach rules
+    (`BlockedSewer`), which say which meter.
+    """
+
+    conduit: str
+    flow: str
+    level: str  # depth at the inlet node
+    tail: str  # depth below the outlet
+    tail_max_m: float
+    diameter_m: float
+    slope: float
+    n: float
+    node: NodeBalance  # the inlet node: arriving flow in, this sewer's flow and the weir's spill out
+    spill: str  # the weir's spill meter (one of the node's outflows)
+    low_share: float
+    min_depth_m: float  # below it a trickle's depth says too little
+    agree_m3s: float  # the node's residual within this: its meters agree
+    spill_eps: float = 1e-4
+    rows: int = 2
+
+    def check(self, window: Window) -> list[Violation]:
+        h, q, tail = (_finite(window.get(n)) for n in (self.level, self.flow, self.tail))
+        residual, spill = self.node.residual(window), _finite(window.get(self.spill))
+        if h is None or q is None or tail is None or residual is None or spill is None or len(h) < self.rows:
+            return []
+        last = slice(len(h) - self.rows, None)
+        if float(tail[last].max()) >= self.tail_max_m or float(h[last].min()) < self.min_depth_m:
+            return []  # backwater from below, or a trickle: the relation says nothing
+        driven = np.array([manning_m3s(float(d), self.diameter_m, self.slope, self.n) for d in h[last]])
+        if not bool(np.all(q[last] < self.low_share * driven)):
+            return []
+        if float(np.abs(residual[last]).max()) > self.agree_m3s:
+            return []  # the meters disagree among themselves: the reach rules say which one lies
+        said = (f"{self.level} reads {float(h[-1]):.2f} m, which drives {float(driven[-1]):.3f} m³/s through "
+                f"{self.conduit}, but it carries {float(q[-1]):.4f} m³/s")
+        if bool(np.all(spill[last] > self.spill_eps)):
+            return [Violation(self.conduit, self.flow, (self.flow, self.level),
+                              f"{self.conduit} is blocked: {said}, and the weir spills what it does not take",
+                              checked=self.node.sensors())]
+        return [Violation(self.conduit, self.level, (), f"{said}, the meters around it agree and the weir does not "
+                          "spill: that depth is not there, the level meter lies", fault=False,
+                          checked=(self.flow, *self.node.sensors()), suspects=(self.level,))]
+
+
+@dataclass(frozen=True)
+class DryWeatherOverflow:
+    """A combined sewer overflow spilling with no rain: a fault, never weather.
+
+    A CSO weir is set to spill only storm flow, many times the dry-weather flow; one that spills while
+    the gauge has read no rain for the whole window and the flow arriving at the chamber (`inflow`)
+    stands at dry-weather levels (`dry_inflow_m3s`) spills because something below it holds the flow
+    back. That is named, in order: a blockage of the interceptor below the weir (`below`, whose rules
+    see it), else the outfall itself (the weir or its chamber: a crest broken, a gate stuck), unless
+    the wet well the interceptor drains to stands above its inlet (`tail`: the station has failed,
+    and its pump rules name it). A spill the chamber's meters do not balance (`node`: the arriving
+    flow against the interceptor's and the spill's) is a spill meter that lies, not a spill.
+    """
+
+    outfall: str  # asset id, e.g. outfall:CSO
+    spill: str  # its flow meter
+    rain: str  # the rain gauge
+    inflow: str  # flow arriving at the chamber
+    dry_inflow_m3s: float
+    node: NodeBalance
+    agree_m3s: float
+    tail: str
+    tail_max_m: float
+    below: tuple[BlockedSewer | ConduitRating, ...] = ()
+    spill_eps: float = 1e-4
+    rows: int = 2
+
+    def check(self, window: Window) -> list[Violation]:
+        rain, spill, inflow, tail = (_finite(window.get(n)) for n in (self.rain, self.spill, self.inflow, self.tail))
+        residual = self.node.residual(window)
+        if rain is None or spill is None or inflow is None or tail is None or residual is None or len(spill) < self.rows:
+            return []
+        last = slice(len(spill) - self.rows, None)
+        if float(rain.max()) > 0.0 or float(inflow.max()) > self.dry_inflow_m3s:
+            return []  # rain in the window, or storm flow still draining: the weir may spill
+        if not bool(np.all(spill[last] > self.spill_eps)) or float(tail[last].max()) >= self.tail_max_m:
+            return []
+        said = (f"{self.outfall} spills {float(spill[-1]):.4f} m³/s with no rain in the window and "
+                f"{float(inflow[-1]):.4f} m³/s arriving (dry weather)")
+        if float(np.abs(residual[last]).max()) > self.agree_m3s:
+            return [Violation(self.outfall, self.spill, (), f"{said}, but the chamber's other meters do not lose "
+                              "that flow: the spill is reported, not real", fault=False,
+                              checked=self.node.sensors(), suspects=(self.spill,))]
+        for rule in self.below:
+            for v in rule.check(window):
+                if v.fault:
+                    return [replace(v, message=f"dry-weather overflow: {said}; {v.message}",
+                                    checked=tuple(dict.fromkeys((*v.checked, self.spill, self.rain))))]
+        return [Violation(self.outfall, self.spill, (self.spill,), f"dry-weather overflow: {said}, and no "
+                          "blockage shows below the weir", checked=(self.rain, self.inflow, *self.node.sensors()))]

@@ -128,15 +128,23 @@ PLUGIN = SectorPlugin(
         (r"(storage:ST1|orifice:OR1)", "wwtp-1"),
         (r"outfall:CSO", "outfall-1"),
     ),
-    fault_patterns=((r"(pump:.+|station:.+)", F.PUMP_FAILURE), (r"conduit:.+", F.BLOCKAGE)),
+    fault_patterns=((r"(pump:.+|station:.+)", F.PUMP_FAILURE), (r"conduit:.+", F.BLOCKAGE),
+                    (r"outfall:CSO", F.OVERFLOW)),
     crew_travel_s=2700, crew_repair_s=4 * 3600,
     fault_cases=(
         # (rows are 30 s) dry weather: P1 starts at a wet-well level of 1.8 m, about 5 h in; a pump that
         # fails while idle changes nothing until then, and the wet well then rises ~0.003 m a minute
         FaultCase(F.PUMP_FAILURE, "pump:P1", warm_rows=560, max_rows=360),
         FaultCase(F.PUMP_FAILURE, "station:PS1", warm_rows=560, max_rows=360),
-        FaultCase(F.BLOCKAGE, "conduit:C1", 1.0),
-        FaultCase(F.BLOCKAGE, "conduit:C3", 1.0),
+        # a sewer blocked (closed: a fat berg, a root mass) two hours into a dry day, once the sewers the
+        # twin starts empty carry their sanitary flow, as a sewer in the field always does; C1 lies above
+        # the diversion, C3 is the trunk below it (`sectors.sewage.rules`: a reach gone dry, its node's
+        # meters losing the same flow)
+        FaultCase(F.BLOCKAGE, "conduit:C1", 1.0, warm_rows=240),
+        FaultCase(F.BLOCKAGE, "conduit:C3", 1.0, warm_rows=240),
+        # a dry-weather overflow: the interceptor C4 below the CSO weir blocked on a dry day, so the CSO
+        # chamber fills and the weir spills sanitary sewage with no rain; the right verdict names C4
+        FaultCase(F.OVERFLOW, "conduit:C4", 1.0, asset="conduit:C4", warm_rows=240),
         # a storm is weather: inflow, wet well and CSO spill rise, and nothing may be voted out
         FaultCase(None, rain_mm_h=25.0, max_rows=360),
         FaultCase(None, rain_mm_h=40.0, max_rows=360),

@@ -34,13 +34,24 @@ lets a quiet well's level drift unseen, so no falsified level calls for an idle 
 
 from __future__ import annotations
 
-from sectors.invariants import LevelControlledPump, StationPower, Violation, WellBalance, Window
+from sectors.invariants import (
+    BlockedSewer,
+    ConduitRating,
+    DryWeatherOverflow,
+    LevelControlledPump,
+    NodeBalance,
+    StationPower,
+    Violation,
+    WellBalance,
+    Window,
+)
 
-from .network import CONDUITS, STATION, WET_WELL, AssetKind, asset_id
-from .sensors import AUX_KW, KW_PER_M3S, RUNNING_KW
+from .network import CONDUITS, CSO_OUTFALL, DIVERSION, RAIN_GAUGE, STATION, WET_WELL, AssetKind, asset_id
+from .sensors import _GEOMETRY, AUX_KW, KW_PER_M3S, MANNING_N, RUNNING_KW
 from .station import RULES
 
-__all__ = ["BALANCE", "LEVEL", "MARGIN_M", "OFF_ROWS", "POWER", "PUMPS", "ROW_S", "STOP_MARGIN_M", "WET_WELL_AREA_M2", "invariants"]
+__all__ = ["BALANCE", "DRY_OVERFLOW", "LEVEL", "MARGIN_M", "OFF_ROWS", "POWER", "PUMPS", "REACHES", "ROW_S",
+           "STOP_MARGIN_M", "WET_WELL_AREA_M2", "invariants"]
 
 MARGIN_M = 0.15
 """Above a start level by this much for two rows, an idle pump has failed: the PLC scanned in between."""
@@ -68,6 +79,56 @@ PUMPS = tuple(LevelControlledPump(pid, LEVEL, rule.start_m, rule.stop_m, rising=
               for pid, rule in zip(_PUMP_IDS, RULES.values(), strict=True))
 
 
+
+# -- the sewers: a blockage, and an overflow in dry weather (`sectors.invariants.BlockedSewer` ...) --------
+
+def _flow(kind: AssetKind, name: str) -> str:
+    return f"{asset_id(kind, name)}/flow_m3s"
+
+
+C1, C2, C3, C4 = (_flow(AssetKind.CONDUIT, c) for c in CONDUITS[:4])
+SPILL = _flow(AssetKind.OUTFALL, CSO_OUTFALL)
+J4_LEVEL = f"{asset_id(AssetKind.JUNCTION, 'J4')}/level_m"
+J3_NODE = NodeBalance(inflows=(C1, C2), outflows=(C3, _flow(AssetKind.ORIFICE, DIVERSION)))
+"""J3, where C1 and C2 meet C3 and the diversion OR1: its residual is J3's own catchment (S3 and 6 L/s
+of sanitary baseline), unmetered."""
+J4_NODE = NodeBalance(inflows=(C3,), outflows=(C4, SPILL))
+"""J4, the CSO chamber: what C3 brings leaves through C4 or over the weir (no catchment of its own)."""
+NIGHT_SHARE = 0.30
+"""The sanitary flow's lowest hour (``network.inp`` [PATTERNS] DIURNAL, 02:00–04:00)."""
+DWF_M3S = {"J1": 0.010, "J2": 0.008, "J3": 0.006}
+"""Sanitary baseline per manhole (``network.inp`` [DWF])."""
+DRY_SHARE = 0.2
+"""A reach reading under this share of its night flow carries next to nothing (a blocked one reads ~0)."""
+_C4 = BlockedSewer(asset_id(AssetKind.CONDUIT, "C4"), C4, NIGHT_SHARE * sum(DWF_M3S.values()), J4_NODE,
+                   dry_share=DRY_SHARE)
+_C3 = BlockedSewer(asset_id(AssetKind.CONDUIT, "C3"), C3, NIGHT_SHARE * sum(DWF_M3S.values()), J4_NODE,
+                   dry_share=DRY_SHARE, after=(_C4,))
+_C1 = BlockedSewer(asset_id(AssetKind.CONDUIT, "C1"), C1, NIGHT_SHARE * DWF_M3S["J1"], J3_NODE,
+                   dry_share=DRY_SHARE, after=(_C3,))
+_C2 = BlockedSewer(asset_id(AssetKind.CONDUIT, "C2"), C2, NIGHT_SHARE * DWF_M3S["J2"], J3_NODE,
+                   dry_share=DRY_SHARE, after=(_C3,))
+REACHES = (_C4, _C3, _C1, _C2)
+"""Downstream first: a blockage below is named before the backwater it raises above it."""
+C4_OUTLET_M = 3.5
+"""C4 enters the wet well 3.5 m above its floor (``network.inp`` [CONDUITS] OutOffset): below that level
+it discharges freely and J4's depth drives its flow."""
+C4_RATING = ConduitRating(asset_id(AssetKind.CONDUIT, "C4"), C4, J4_LEVEL, LEVEL, tail_max_m=C4_OUTLET_M - 0.3,
+                          diameter_m=_GEOMETRY["C4"][0], slope=_GEOMETRY["C4"][1], n=MANNING_N, node=J4_NODE,
+                          spill=SPILL, low_share=0.1, min_depth_m=0.1, agree_m3s=0.01)
+DRY_OVERFLOW = DryWeatherOverflow(asset_id(AssetKind.OUTFALL, CSO_OUTFALL), SPILL,
+                                  f"{asset_id(AssetKind.RAINGAGE, RAIN_GAUGE)}/intensity_mm_h", C3,
+                                  dry_inflow_m3s=0.1, node=J4_NODE, agree_m3s=0.01, tail=LEVEL,
+                                  tail_max_m=C4_OUTLET_M - 0.3, below=(_C4, C4_RATING))
+
+
 def invariants(window: Window) -> list[Violation]:
-    """The rules the newest row breaks (see the module docstring)."""
-    return [v for pump in PUMPS for v in pump.check(window)]
+    """The rules the newest row breaks (see the module docstring): the dry-weather overflow first (it
+    names the blockage below the weir in its own words), then each reach, downstream first."""
+    out = [v for pump in PUMPS for v in pump.check(window)]
+    sewers = DRY_OVERFLOW.check(window)
+    named = {v.asset for v in sewers}
+    for rule in (*REACHES, C4_RATING):
+        sewers += [v for v in rule.check(window) if v.asset not in named]
+        named |= {v.asset for v in sewers}
+    return out + sewers

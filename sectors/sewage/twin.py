@@ -14,8 +14,9 @@ SWMM's report and binary output go to a private temporary directory, removed on 
 
 Faults change the physics: PUMP_FAILURE holds a pump (or, on ``station:PS1``, both: the station's
 power is gone) off whatever the PLC or operator says; BLOCKAGE caps a conduit's flow (SWMM's
-link flow limit) at a fraction of its full-bore capacity. OVERFLOW cannot be injected: it is what
-rain plus a failure *cause*, measured at the CSO outfall. Attacks only falsify what the sensors
+link flow limit) at a fraction of its full-bore capacity. OVERFLOW is what rain plus a failure
+*cause*, measured at the CSO outfall; injected, it is the dry-weather overflow's field cause, the
+interceptor below the weir blocked. Attacks only falsify what the sensors
 report (``sectors._twin.MeasurementAttacks``), except a spoofed command, which really moves an
 actuator while its status sensor is frozen to hide it. :attr:`events` keeps the ground truth.
 """
@@ -62,11 +63,13 @@ from .network import (
 from .sensors import SensorSpec, build_sensors, full_flow_m3s, sample
 from .station import PLC_PERIOD_S, PumpStation
 
-__all__ = ["DEFAULT_START", "ROUTING_STEP_S", "SewageEngineBusy", "SewageTwin", "SewerService"]
+__all__ = ["BELOW_WEIR", "DEFAULT_START", "ROUTING_STEP_S", "SewageEngineBusy", "SewageTwin", "SewerService"]
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 ROUTING_STEP_S = 5
 """SWMM's fixed routing step in ``network.inp``; the clock moves in multiples of it."""
+BELOW_WEIR = ("C4",)
+"""The interceptor between the CSO chamber J4 and the wet well: blocked, the weir spills in dry weather."""
 DEFAULT_BLOCKAGE = 0.9
 """Default blockage severity: the conduit keeps 10 % of its full-bore capacity (a root mass, fat)."""
 _ACTIONS = {AssetKind.PUMP: ("start", "stop", "auto"), AssetKind.ORIFICE: ("open", "close", "set")}
@@ -249,6 +252,9 @@ class SewageTwin:
         * PUMP_FAILURE on ``pump:P1``/``pump:P2`` (that pump) or ``station:PS1`` (both: power lost).
         * BLOCKAGE on ``conduit:X``: ``severity`` in (0, 1] is the share of full-bore capacity lost
           (default :data:`DEFAULT_BLOCKAGE`); 1 closes the conduit.
+        * OVERFLOW on the interceptor below the CSO weir (:data:`BELOW_WEIR`): the dry-weather
+          overflow's cause in the field, that interceptor blocked (default: closed), so the weir spills
+          with no rain. Elsewhere an overflow is what rain plus a failure cause, and is not injected.
         """
         element, name = parse_asset_id(target)
         if target in self.faults:
@@ -270,9 +276,19 @@ class SewageTwin:
             limit = max((1.0 - share) * full_flow_m3s(name), 1e-6)  # 0 would mean "no limit" to SWMM
             self._links[name].flow_limit = limit
             detail = f"flow capped at {limit:.4f} m3/s"
+        elif kind is FaultKind.OVERFLOW and element is AssetKind.CONDUIT and name in BELOW_WEIR:
+            # a dry-weather overflow as it happens in the field: the interceptor below the CSO weir
+            # blocked (fat, roots, debris), so the chamber fills and the weir spills sanitary sewage
+            share = 1.0 if severity is None else float(severity)
+            if not 0.0 < share <= 1.0:
+                raise InvalidFault(f"overflow severity is the interceptor's capacity share lost, in (0, 1]; got {share}")
+            limit = max((1.0 - share) * full_flow_m3s(name), 1e-6)
+            self._links[name].flow_limit = limit
+            detail = f"dry-weather overflow: interceptor {name} below the weir capped at {limit:.4f} m3/s"
         elif kind is FaultKind.OVERFLOW:
             raise InvalidFault(
-                "overflow is not injected: it follows from rain plus a failure (see service())"
+                "overflow is not injected: it follows from rain plus a failure (see service()), or in dry "
+                f"weather from a blockage below the weir (conduit:{', conduit:'.join(BELOW_WEIR)})"
             )
         else:
             raise InvalidFault(f"{kind.value} is not a sewage fault (pump-failure or blockage)")
@@ -285,7 +301,7 @@ class SewageTwin:
             kind, name = self.faults.pop(target)
         except KeyError:
             raise InvalidFault(f"{target} has no active fault to clear") from None
-        if kind is FaultKind.BLOCKAGE:
+        if kind in (FaultKind.BLOCKAGE, FaultKind.OVERFLOW):
             self._links[name].flow_limit = 0.0
         else:
             still = {
