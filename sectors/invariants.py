@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["CLOCK", "BlockedSewer", "ConduitRating", "DryWeatherOverflow", "Imbalance", "Invariants",
-           "LevelControlledPump", "NodeBalance", "StationPower", "Violation", "WellBalance", "Window", "manning_m3s"]
+           "LevelControlledPump", "StationPower", "Violation", "WellBalance", "Window", "manning_m3s"]
 
 Window = Mapping[str, NDArray[np.float64]]
 """Sensor id → its recent values, oldest first (one value per report period, the newest last)."""
@@ -365,68 +365,47 @@ class LevelControlledPump:
 # -- gravity sewers: a blockage, and a combined sewer overflow in dry weather ----------------------
 
 @dataclass(frozen=True)
-class NodeBalance:
-    """Continuity at a sewer node: Σ metered outflow − Σ metered inflow.
-
-    The residual is what the meters do not see: a manhole's own sanitary and runoff inflow (≥ 0), and
-    the few m³ a junction stores as its level moves. It changes slowly with the day's sanitary cycle
-    or the rain; what it must not do is jump by a reach's whole flow in a row or two. A meter that
-    reports a flow gone, while the node's other meters still carry it on, makes it jump: the meter
-    lies. A reach that really stopped takes its flow off the node's other meters too, and the
-    residual holds (`BlockedSewer`).
-    """
-
-    inflows: tuple[str, ...]
-    outflows: tuple[str, ...]
-
-    def sensors(self) -> tuple[str, ...]:
-        return (*self.inflows, *self.outflows)
-
-    def residual(self, window: Window) -> NDArray[np.float64] | None:
-        """Per row, Σ out − Σ in (None if a meter is missing or not finite)."""
-        series = [_finite(window.get(n)) for n in self.sensors()]
-        if any(s is None for s in series) or not series:
-            return None
-        arrays = [s for s in series if s is not None]
-        k = len(self.inflows)
-        return np.sum(arrays[k:], axis=0) - np.sum(arrays[:k], axis=0) if k < len(arrays) else -np.sum(arrays, axis=0)
-
-
-@dataclass(frozen=True)
 class BlockedSewer:
     """A gravity sewer that carries its catchment's sanitary flow, read for a blockage.
 
     A town never stops flushing: a sewer below a populated catchment carries at least the night's
     sanitary flow (`base_m3s`), whatever the weather (rain only adds to it). A sewer whose meter has
     fallen, within the window, from a flow to below `dry_share` of that base for `rows` rows carries
-    next to nothing: its flow–head relation is broken — the water is backing up in the manholes
-    above it (they surcharge and flood, as the level sensors a utility fits there would show) — or
-    its meter lies.
+    next to nothing: its flow–head relation is broken (the water backs up into the manholes above it),
+    or its meter lies.
 
-    Which, the `node` it meets says (`NodeBalance`): a blocked reach takes its flow off the node's
-    other meters too (the reach below carries that much less, or the CSO weir spills what the reach
-    no longer takes), so the node's residual holds within `agree_share` of the flow that vanished; a
-    falsified meter leaves the node's other meters carrying it on, and the residual jumps by it. The
-    balance may lag a row behind the meter (the reach below drains what its pipe holds): a residual
-    neither holding nor jumping by `1 − agree_share` of the flow waits, and one that jumps is called a
-    lying meter only after `off_rows` rows, as `LevelControlledPump` waits for the wet well's balance.
+    Where the network has a witness apart from the meter, it must agree before the sewer is called
+    blocked, and a meter it contradicts for `off_rows` rows is the suspect instead:
 
-    `after`: reaches downstream, any of which, blocked, would starve this one of its outlet (a
-    surcharged manhole below it): this reach's stop is then that blockage's backwater, not its own.
+    - `carried`: the meters below that carry this sewer's flow on (and nothing else metered): a blocked
+      sewer starves them, so their sum falls by at least `fell_share` of the flow that vanished (they
+      drain what their pipes hold, so it falls over rows, not at once);
+    - `head`: the level at the node above it: a blocked sewer's inflow piles up there, and the level
+      rises by at least `rise_m` in the dry rows.
+
+    A sewer below a manhole with its own unmetered catchment has neither (its node's residual moves
+    with that catchment's flow as much as with the sewer's): its meter's dryness is the evidence.
+
+    `after`: sewers downstream whose blockage starves this one of its outlet: its stop is then their
+    backwater, and they are named. `fed`: the metered sewers that are all its node above receives: dry
+    too, they leave it nothing to carry (a blockage above), and it is not judged.
     """
 
     conduit: str  # asset id, e.g. conduit:C3
     flow: str  # its flow meter
     base_m3s: float  # the least flow it carries in normal operation
-    node: NodeBalance  # a node it meets, whose other meters must see its flow go
+    carried: tuple[str, ...] = ()
+    head: str = ""
+    fell_share: float = 0.1
+    rise_m: float = 0.0025
     dry_share: float = 0.2
     rows: int = 2
     off_rows: int = 4
-    agree_share: float = 0.35
     after: tuple[BlockedSewer, ...] = ()
+    fed: tuple[str, ...] = ()
 
     def _stopped(self, window: Window) -> tuple[int, float] | None:
-        """(first row of the newest dry stretch, the flow it carried in the row before) or None."""
+        """(first row of the newest dry stretch, the flow of the row before it), or None."""
         q = _finite(window.get(self.flow))
         if q is None or len(q) < self.rows + 1:
             return None
@@ -435,41 +414,58 @@ class BlockedSewer:
             return None
         wet = np.flatnonzero(~dry)
         if not wet.size:
-            return None  # dry for the whole window: older than the window (or never flowing: nothing to weigh)
-        last = int(wet[-1])
-        return last + 1, float(q[last])
+            return None  # dry for the whole window: older than the window (named while it could be)
+        if self.fed:
+            above = [_finite(window.get(n)) for n in self.fed]
+            if any(x is None for x in above) or \
+                    float(np.sum([x[-1] for x in above if x is not None])) <= self.dry_share * self.base_m3s:
+                return None  # nothing arrives to carry (or it cannot be read): a blockage above, named there
+        return int(wet[-1]) + 1, float(q[int(wet[-1])])
 
-    def blocked(self, window: Window) -> bool:
-        """Whether this reach (not its meter) has stopped: dry, with its node's residual holding."""
-        found = self._judge(window)
-        return found is not None and found.fault
+    def _witness(self, window: Window, start: int, carried: float) -> tuple[str, bool] | None:
+        """What the witness shows since row `start` (its words, and whether it agrees), or None if
+        there is none, or it cannot be read."""
+        if self.carried:
+            series = [_finite(window.get(n)) for n in self.carried]
+            if any(x is None for x in series):
+                return None
+            below = np.sum([x for x in series if x is not None], axis=0)
+            fell = float(below[start - 1] - below[-1])
+            return (f"{' + '.join(self.carried)} fell {fell:.4f} m³/s since", fell >= self.fell_share * carried)
+        if self.head:
+            level = _finite(window.get(self.head))
+            if level is None:
+                return None
+            rose = float(level[-1] - level[start - 1])
+            return (f"{self.head} rose {rose:+.4f} m since", rose >= self.rise_m)
+        return ("", True)
 
-    def _judge(self, window: Window) -> Violation | None:
+    def judge(self, window: Window) -> Violation | None:
+        """This sewer's violation (a fault, or a meter to distrust), ignoring `after`."""
         stopped = self._stopped(window)
         if stopped is None:
             return None
         start, carried = stopped
-        residual = self.node.residual(window)
-        if residual is None:
-            return None  # the node's meters cannot be read: nothing to weigh the meter against
-        jump = abs(float(residual[-1] - residual[start - 1]))
-        dry_rows = len(residual) - start
-        gone = (f"{self.flow} fell from {carried:.4f} m³/s to {float(window[self.flow][-1]):.4f} m³/s "
-                f"{dry_rows} rows ago, below the {self.base_m3s:.4f} m³/s of sanitary flow it always carries")
-        if jump <= self.agree_share * carried:
-            return Violation(self.conduit, self.flow, (self.flow,),
-                             f"{self.conduit} is blocked: {gone}, and the meters at its node "
-                             f"({', '.join(self.node.sensors())}) lost the same flow", checked=self.node.sensors())
-        if dry_rows >= self.off_rows and jump >= (1.0 - self.agree_share) * carried:
-            return Violation(self.conduit, self.flow, (), f"{gone}, but the meters at its node still carry "
-                             f"{jump:.4f} m³/s of it: the meter lies, the sewer flows", fault=False,
-                             checked=self.node.sensors(), suspects=(self.flow,))
+        found = self._witness(window, start, carried)
+        if found is None:
+            return None
+        said, agrees = found
+        dry_rows = len(window[self.flow]) - start
+        gone = (f"{self.flow} fell from {carried:.4f} to {float(window[self.flow][-1]):.4f} m³/s {dry_rows} rows ago, "
+                f"below the {self.base_m3s:.4f} m³/s of sanitary flow it always carries")
+        witnesses = (*self.carried, *((self.head,) if self.head else ()))
+        if agrees:
+            return Violation(self.conduit, self.flow, (self.flow,), f"{self.conduit} is blocked: {gone}"
+                             + (f", and {said}" if said else ""), checked=witnesses)
+        if dry_rows >= self.off_rows:
+            return Violation(self.conduit, self.flow, (), f"{gone}, but {said}: the sewer still flows, the meter lies",
+                             fault=False, checked=witnesses, suspects=(self.flow,))
         return None
 
     def check(self, window: Window) -> list[Violation]:
-        if any(below.blocked(window) for below in self.after):
+        if any(v is not None and v.fault for v in (below.judge(window) for below in self.after)):
             return []  # backwater from a blockage below: that one is named
-        found = self._judge(window)
+        found = self.judge(window)
         return [] if found is None else [found]
 
 
@@ -486,17 +482,17 @@ def manning_m3s(depth_m: float, diameter_m: float, slope: float, n: float) -> fl
 
 @dataclass(frozen=True)
 class ConduitRating:
-    """A sewer discharging freely: the depth at its inlet drives its flow (Manning), and a level meter
+    """A sewer discharging freely: the depth at its inlet drives its flow (Manning), and the level meter
     there is read against it.
 
-    While the sewer's outlet is free (the level below it, `tail`, stands under `tail_max_m`), its flow
-    is what the inlet depth drives: a flow under `low_share` of Manning's at that depth, for `rows`
-    rows, breaks the flow–head relation. The inlet node's balance (`node`, whose meters include the
-    weir's spill) then says what broke it. If the node's meters agree with each other and the weir
-    spills, the head is real and the sewer does not take what it drives: it is blocked. If they agree
-    and nothing spills, the sewer carries all that arrives and the depth reported is not the depth
-    there: the level meter lies. A node whose meters disagree is left to the reach rules
-    (`BlockedSewer`), which say which meter.
+    While the sewer's outlet is free (the level below it, `tail`, stands under `tail_max_m`), it carries
+    what the inlet depth drives; normal operation never carried under `low_share` of Manning's flow at
+    the metered depth. A flowing sewer (not dry: `dry_m3s`; a dry one is `BlockedSewer`'s) under it,
+    for `rows` rows, while the meters at the inlet node balance (what arrives, `inflow`, leaves through
+    this sewer and the weir's `spill` within `agree_m3s`, so no water is piling up there) and the weir
+    does not spill, carries all that arrives: the depth reported is not the depth there, and the level
+    meter lies. `starved` is the same relation read for a fault: a sewer carrying under `low_share` of
+    what the head drives is blocked (`DryWeatherOverflow` asks it of the interceptor below a weir).
     """
 
     conduit: str
@@ -507,36 +503,46 @@ class ConduitRating:
     diameter_m: float
     slope: float
     n: float
-    node: NodeBalance  # the inlet node: arriving flow in, this sewer's flow and the weir's spill out
-    spill: str  # the weir's spill meter (one of the node's outflows)
+    inflow: str
+    spill: str
     low_share: float
     min_depth_m: float  # below it a trickle's depth says too little
-    agree_m3s: float  # the node's residual within this: its meters agree
+    dry_m3s: float
+    agree_m3s: float
     spill_eps: float = 1e-4
     rows: int = 2
 
-    def check(self, window: Window) -> list[Violation]:
+    def _driven(self, window: Window) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None:
+        """(depths, flows, the flows those depths drive) over the last `rows`, or None if the relation
+        says nothing here (an instrument missing, backwater from below, a trickle)."""
         h, q, tail = (_finite(window.get(n)) for n in (self.level, self.flow, self.tail))
-        residual, spill = self.node.residual(window), _finite(window.get(self.spill))
-        if h is None or q is None or tail is None or residual is None or spill is None or len(h) < self.rows:
+        if h is None or q is None or tail is None or len(h) < self.rows:
+            return None
+        h, q, tail = h[-self.rows:], q[-self.rows:], tail[-self.rows:]
+        if float(tail.max()) >= self.tail_max_m or float(h.min()) < self.min_depth_m:
+            return None
+        return h, q, np.array([manning_m3s(float(d), self.diameter_m, self.slope, self.n) for d in h])
+
+    def starved(self, window: Window) -> bool:
+        found = self._driven(window)
+        return found is not None and bool(np.all(found[1] < self.low_share * found[2]))
+
+    def check(self, window: Window) -> list[Violation]:
+        found = self._driven(window)
+        inflow, spill = _finite(window.get(self.inflow)), _finite(window.get(self.spill))
+        if found is None or inflow is None or spill is None:
             return []
-        last = slice(len(h) - self.rows, None)
-        if float(tail[last].max()) >= self.tail_max_m or float(h[last].min()) < self.min_depth_m:
-            return []  # backwater from below, or a trickle: the relation says nothing
-        driven = np.array([manning_m3s(float(d), self.diameter_m, self.slope, self.n) for d in h[last]])
-        if not bool(np.all(q[last] < self.low_share * driven)):
+        h, q, driven = found
+        if not bool(np.all((q < self.low_share * driven) & (q > self.dry_m3s))):
             return []
-        if float(np.abs(residual[last]).max()) > self.agree_m3s:
-            return []  # the meters disagree among themselves: the reach rules say which one lies
-        said = (f"{self.level} reads {float(h[-1]):.2f} m, which drives {float(driven[-1]):.3f} m³/s through "
-                f"{self.conduit}, but it carries {float(q[-1]):.4f} m³/s")
-        if bool(np.all(spill[last] > self.spill_eps)):
-            return [Violation(self.conduit, self.flow, (self.flow, self.level),
-                              f"{self.conduit} is blocked: {said}, and the weir spills what it does not take",
-                              checked=self.node.sensors())]
-        return [Violation(self.conduit, self.level, (), f"{said}, the meters around it agree and the weir does not "
-                          "spill: that depth is not there, the level meter lies", fault=False,
-                          checked=(self.flow, *self.node.sensors()), suspects=(self.level,))]
+        residual = q + spill[-self.rows:] - inflow[-self.rows:]
+        if float(np.abs(residual).max()) > self.agree_m3s or bool(np.any(spill[-self.rows:] > self.spill_eps)):
+            return []  # water piling up or spilling at the node: the head may be real (`DryWeatherOverflow`)
+        return [Violation(self.conduit, self.level, (), f"{self.level} reads {float(h[-1]):.2f} m, which drives "
+                          f"{float(driven[-1]):.3f} m³/s through {self.conduit}, but it carries {float(q[-1]):.4f} "
+                          f"m³/s, all that arrives, and the weir does not spill: that depth is not there, the level "
+                          "meter lies", fault=False, checked=(self.flow, self.inflow, self.spill),
+                          suspects=(self.level,))]
 
 
 @dataclass(frozen=True)
@@ -545,47 +551,55 @@ class DryWeatherOverflow:
 
     A CSO weir is set to spill only storm flow, many times the dry-weather flow; one that spills while
     the gauge has read no rain for the whole window and the flow arriving at the chamber (`inflow`)
-    stands at dry-weather levels (`dry_inflow_m3s`) spills because something below it holds the flow
-    back. That is named, in order: a blockage of the interceptor below the weir (`below`, whose rules
-    see it), else the outfall itself (the weir or its chamber: a crest broken, a gate stuck), unless
-    the wet well the interceptor drains to stands above its inlet (`tail`: the station has failed,
-    and its pump rules name it). A spill the chamber's meters do not balance (`node`: the arriving
-    flow against the interceptor's and the spill's) is a spill meter that lies, not a spill.
+    stands at dry-weather levels (`dry_inflow_m3s`) spills because something holds the flow back. It
+    is named: the interceptor below the weir if it is blocked (`below`: gone dry, or carrying under
+    what the chamber's depth drives), else the outfall itself (the weir or its chamber: a crest broken,
+    a stop log gone). Not while the wet well the interceptor drains to stands above its inlet (`tail`):
+    the station has failed, and its pump rules name it. The spill must show on two devices: its flow
+    meter and the regulator's totaliser (`volume`), whose increments must account for at least
+    `volume_share` of the metered spill; a spill the totaliser does not see is a meter that lies.
     """
 
     outfall: str  # asset id, e.g. outfall:CSO
     spill: str  # its flow meter
+    volume: str  # its totaliser (m³)
     rain: str  # the rain gauge
     inflow: str  # flow arriving at the chamber
     dry_inflow_m3s: float
-    node: NodeBalance
-    agree_m3s: float
     tail: str
     tail_max_m: float
+    row_s: float
     below: tuple[BlockedSewer | ConduitRating, ...] = ()
+    volume_share: float = 0.5
     spill_eps: float = 1e-4
     rows: int = 2
 
     def check(self, window: Window) -> list[Violation]:
-        rain, spill, inflow, tail = (_finite(window.get(n)) for n in (self.rain, self.spill, self.inflow, self.tail))
-        residual = self.node.residual(window)
-        if rain is None or spill is None or inflow is None or tail is None or residual is None or len(spill) < self.rows:
+        series = [_finite(window.get(n)) for n in (self.rain, self.spill, self.volume, self.inflow, self.tail)]
+        if any(x is None for x in series) or len(window[self.spill]) < self.rows + 1:
             return []
-        last = slice(len(spill) - self.rows, None)
+        rain, spill, volume, inflow, tail = (x for x in series if x is not None)
         if float(rain.max()) > 0.0 or float(inflow.max()) > self.dry_inflow_m3s:
             return []  # rain in the window, or storm flow still draining: the weir may spill
-        if not bool(np.all(spill[last] > self.spill_eps)) or float(tail[last].max()) >= self.tail_max_m:
+        if not bool(np.all(spill[-self.rows:] > self.spill_eps)) or float(tail[-self.rows:].max()) >= self.tail_max_m:
             return []
         said = (f"{self.outfall} spills {float(spill[-1]):.4f} m³/s with no rain in the window and "
                 f"{float(inflow[-1]):.4f} m³/s arriving (dry weather)")
-        if float(np.abs(residual[last]).max()) > self.agree_m3s:
-            return [Violation(self.outfall, self.spill, (), f"{said}, but the chamber's other meters do not lose "
-                              "that flow: the spill is reported, not real", fault=False,
-                              checked=self.node.sensors(), suspects=(self.spill,))]
+        metered = float(np.sum(spill[-self.rows - 1:-1] + spill[-self.rows:]) / 2.0 * self.row_s)
+        totalised = float(volume[-1] - volume[-self.rows - 1])
+        if totalised < self.volume_share * metered:
+            return [Violation(self.outfall, self.spill, (), f"{said}, but its totaliser counted {totalised:.2f} m³ of "
+                              f"the {metered:.2f} m³ metered: the spill is reported, not real", fault=False,
+                              checked=(self.volume,), suspects=(self.spill,))]
         for rule in self.below:
-            for v in rule.check(window):
-                if v.fault:
-                    return [replace(v, message=f"dry-weather overflow: {said}; {v.message}",
-                                    checked=tuple(dict.fromkeys((*v.checked, self.spill, self.rain))))]
-        return [Violation(self.outfall, self.spill, (self.spill,), f"dry-weather overflow: {said}, and no "
-                          "blockage shows below the weir", checked=(self.rain, self.inflow, *self.node.sensors()))]
+            if isinstance(rule, ConduitRating) and rule.starved(window):
+                return [Violation(rule.conduit, rule.flow, (rule.flow, rule.level), f"dry-weather overflow: {said}; "
+                                  f"{rule.conduit} carries under {rule.low_share:.0%} of what {rule.level} drives: "
+                                  "it is blocked", checked=(self.spill, self.volume, self.rain))]
+            if isinstance(rule, BlockedSewer):
+                found = rule.judge(window)
+                if found is not None and found.fault:
+                    return [replace(found, message=f"dry-weather overflow: {said}; {found.message}",
+                                    checked=tuple(dict.fromkeys((*found.checked, self.spill, self.volume))))]
+        return [Violation(self.outfall, self.spill, (self.spill,), f"dry-weather overflow: {said}, and no blockage "
+                          "shows below the weir", checked=(self.volume, self.rain, self.inflow))]

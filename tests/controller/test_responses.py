@@ -158,6 +158,50 @@ def test_sewage_station_failure_diverts_to_the_storm_tank() -> None:
     assert unmanaged.overflow_m3 > 500.0 and managed.overflow_m3 < unmanaged.overflow_m3 - 200.0
 
 
+def dry_weather_overflow(*, managed: bool) -> tuple[SewerService, list[ResponsePlan]]:
+    """Two dry hours, the interceptor below the CSO weir blocked (the weir spills sewage with no rain),
+    one more dry hour with or without the isolate plan, then the crew clears it."""
+    plans: list[ResponsePlan] = []
+    with SewageTwin() as twin:
+        twin.advance(7200)
+        twin.inject_fault(FaultKind.OVERFLOW, "conduit:C4")
+        twin.advance(120)  # the oracles' first rows
+        if managed:
+            plans.append(plan_for(Sector.SEWAGE, "isolate", twin, "conduit:C4"))
+            apply(twin, plans[-1])
+        twin.advance(3600)
+        if managed:
+            plans.append(plan_for(Sector.SEWAGE, "restore", twin, "conduit:C4"))
+            apply(twin, plans[-1])
+            twin.clear_fault("conduit:C4")
+            plans.append(plan_for(Sector.SEWAGE, "reintegrate", twin, "conduit:C4"))
+            apply(twin, plans[-1])
+            assert twin.diversion == 0.0
+        return twin.service(), plans
+
+
+def test_sewage_dry_weather_overflow_is_diverted_into_storage_until_the_sewer_is_cleared() -> None:
+    unmanaged, _ = dry_weather_overflow(managed=False)
+    managed, (isolate, restore, back) = dry_weather_overflow(managed=True)
+    assert [(c.asset_id, c.action) for c in isolate.commands] == [("orifice:OR1", "open")]
+    assert "storm tank" in isolate.reason and isolate.impact["storm_tank_free_m3"] == 1600.0
+    assert restore.commands == () and "diverting" in restore.reason  # held open while the sewer is blocked
+    assert ("orifice:OR1", "close") in [(c.asset_id, c.action) for c in back.commands]
+    assert unmanaged.overflow_m3 > 20.0, "the blocked interceptor must spill in dry weather"
+    assert managed.overflow_m3 < 0.2 * unmanaged.overflow_m3
+
+
+def test_sewage_blockage_above_the_diversion_waits_for_a_crew_and_a_cso_spill_is_diverted() -> None:
+    with SewageTwin() as twin:
+        twin.advance(600)
+        twin.inject_fault(FaultKind.BLOCKAGE, "conduit:C1", severity=1.0)
+        for purpose in ("isolate", "restore"):
+            plan = plan_for(Sector.SEWAGE, purpose, twin, "conduit:C1")
+            assert plan.commands == () and "crew" in plan.reason
+        cso = plan_for(Sector.SEWAGE, "isolate", twin, "outfall:CSO")
+        assert [(c.asset_id, c.action) for c in cso.commands] == [("orifice:OR1", "open")]
+
+
 # -- transportation ------------------------------------------------------------------------------
 INCIDENT = "link:n11-n12"
 
