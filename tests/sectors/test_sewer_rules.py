@@ -17,7 +17,7 @@ import pytest
 from core.messages import FaultKind, Sector
 from sectors.invariants import Violation
 from sectors.runner import REPORT_PERIOD_S, open_twin
-from sectors.sewage.rules import C1, C3, C4, C4_RATING, DRY_OVERFLOW, J4_LEVEL, REACHES, SPILL
+from sectors.sewage.rules import C1, C3, C4, C4_RATING, DRY_OVERFLOW, J4_LEVEL, REACHES, SPILL, SPILL_VOLUME
 from sectors.sewage.weather import rain_series
 
 Rows = dict[str, np.ndarray]
@@ -75,21 +75,40 @@ def test_a_blocked_sewer_is_named_within_two_rows(dry: Rows, conduit: str) -> No
     assert first(blocked, 0, AT) is None
     found = first(blocked, AT, AT + 60)
     assert found is not None and found[0] <= AT + 2 and found[1].asset == conduit, found
-    assert found[1].sensor == f"{conduit}/flow_m3s" and found[1].checked, found
+    assert found[1].sensor == f"{conduit}/flow_m3s" and found[1].reads == (found[1].sensor,), found
+    if conduit == "conduit:C3":  # its flow has nowhere to go but C4 and the weir: they must have lost it
+        assert found[1].checked == (C4, SPILL) and "fell" in found[1].message, found
     # and only that sewer: the sewers above a blocked trunk back up, which is its backwater
     assert {v.asset for i in range(AT, AT + 60) for v in sewer_rules_at(blocked, i) if v.fault} == {conduit}
 
 
-@pytest.mark.parametrize("meter", [C1, C3, C4])
+@pytest.mark.parametrize("meter", [C3, C4])
 def test_a_sewer_meter_falsified_to_zero_is_a_meter_that_lies(dry: Rows, meter: str) -> None:
-    """The meter reports its sewer dry while the node's other meters carry its flow on: after the rows
-    the balance needs, the meter is the suspect, and no sewer is ever called blocked."""
+    """The meter reports its sewer dry while its witness says it flows (C4 still carrying C3's flow on;
+    J4 not filling behind C4): after the rows the witness needs, the meter is the suspect, and no sewer
+    is ever called blocked."""
     spoofed = dict(dry)
     spoofed[meter] = dry[meter].copy()
     spoofed[meter][AT:] = 0.0
     assert first(spoofed, AT, AT + 60) is None
     lie = first(spoofed, AT, AT + 60, fault=False)
     assert lie is not None and lie[0] <= AT + 4 and lie[1].suspects == (meter,), lie
+
+
+@pytest.mark.xfail(strict=True, reason="open: J3 has a catchment of its own, unmetered, so C3 moves with it as "
+                   "much as with C1 (sectors.sewage.rules); C1's meter alone says it is blocked")
+def test_a_meter_falsified_to_zero_above_a_manhole_with_its_own_catchment_is_not_a_blockage(dry: Rows) -> None:
+    spoofed = dict(dry)
+    spoofed[C1] = dry[C1].copy()
+    spoofed[C1][AT:] = 0.0
+    assert first(spoofed, AT, AT + 60) is None
+
+
+def test_a_blocked_trunk_is_not_also_a_lying_interceptor_meter() -> None:
+    """Below a blocked C3, C4 drains dry: nothing arrives, so it is neither blocked nor lying."""
+    blocked = sewage_rows(AT + 120, fault=(FaultKind.BLOCKAGE, "conduit:C3"))
+    assert blocked[C4][-1] < 0.2 * 0.0072, "C4 must have drained dry, or this tries nothing"
+    assert {(v.asset, v.fault) for i in range(AT, AT + 120) for v in sewer_rules_at(blocked, i)} == {("conduit:C3", True)}
 
 
 def test_a_falsified_cso_chamber_level_is_a_level_that_lies(dry: Rows) -> None:
@@ -104,13 +123,16 @@ def test_a_falsified_cso_chamber_level_is_a_level_that_lies(dry: Rows) -> None:
 
 
 def test_a_dry_weather_overflow_names_the_blocked_interceptor_below_the_weir() -> None:
-    overflow = sewage_rows(AT + 60, fault=(FaultKind.OVERFLOW, "conduit:C4"))
-    assert overflow[SPILL][:AT].max() == 0.0 and overflow[SPILL][AT + 10:].min() > 0.0, "the weir must spill"
+    """C4 closed on a dry day: named a blockage in its second row (J4 filling behind it), hours before
+    the chamber reaches the weir's crest; left alone, the weir spills sanitary sewage about four hours
+    later, and the spill is a dry-weather overflow named to C4 in its second row."""
+    overflow = sewage_rows(AT + 600, fault=(FaultKind.OVERFLOW, "conduit:C4"))
     found = first(overflow, AT, AT + 60)
-    assert found is not None and found[0] <= AT + 4 and found[1].asset == "conduit:C4", found
-    spilling = next(i for i in range(AT, AT + 60) if overflow[SPILL][i - 1] > 0.0 and overflow[SPILL][i] > 0.0)
-    named = next(v for v in sewer_rules_at(overflow, spilling + 1) if v.fault)
-    assert named.asset == "conduit:C4" and "dry-weather overflow" in named.message, named
+    assert found is not None and found[0] <= AT + 2 and found[1].asset == "conduit:C4", found
+    spills = np.flatnonzero(overflow[SPILL] > 1e-4)
+    assert spills.size and spills[0] > AT + 60, "the weir must spill, later"
+    named = [v for v in sewer_rules_at(overflow, int(spills[0]) + 1) if v.fault]
+    assert [v.asset for v in named] == ["conduit:C4"] and "dry-weather overflow" in named[0].message, named
 
 
 def test_a_dry_weather_overflow_with_no_blockage_below_names_the_outfall(dry: Rows) -> None:
@@ -119,6 +141,7 @@ def test_a_dry_weather_overflow_with_no_blockage_below_names_the_outfall(dry: Ro
     broken = dict(dry)
     spill = np.where(np.arange(len(dry[C3])) >= AT, 0.3 * dry[C4], 0.0)
     broken[SPILL], broken[C4] = spill, dry[C4] - spill
+    broken[SPILL_VOLUME] = np.concatenate([[0.0], np.cumsum((spill[1:] + spill[:-1]) / 2.0 * ROW_S)])
     found = first(broken, AT, AT + 60)
     assert found is not None and found[0] <= AT + 2 and found[1].asset == "outfall:CSO", found
 
@@ -128,7 +151,7 @@ def test_a_spill_reported_in_dry_weather_that_the_chamber_does_not_lose_is_a_met
     forged[SPILL] = np.where(np.arange(len(dry[C3])) >= AT, 0.02, 0.0)
     assert first(forged, AT, AT + 60) is None
     lie = first(forged, AT, AT + 60, fault=False)
-    assert lie is not None and lie[1].suspects == (SPILL,), lie
+    assert lie is not None and lie[0] <= AT + 2 and lie[1].suspects == (SPILL,), lie
 
 
 def test_a_spill_in_the_rain_is_weather() -> None:
