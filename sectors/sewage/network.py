@@ -25,8 +25,11 @@ whose lift station and overflow matter to a city during a storm.
   stands 0.9 m deep — which, with the pumps running, only an intense storm causes, and which a
   stopped lift station causes with moderate rain: the wet well fills, the trunk backs up and
   the chamber overflows. That is the physics, not a flag.
-* **Diversion**: the side orifice ``OR1`` (0.5 m, 0.1 m above J3's invert) can divert trunk flow
-  into the 1,600 m³ offline storm tank ST1; it is closed in normal operation.
+* **Diversion**: the side orifice ``OR1`` (0.5 m, at J3's invert) can divert trunk flow into the
+  1,600 m³ offline storm tank ST1; it is closed in normal operation. At the invert (a penstock to the
+  tank, as a regulator chamber has) it takes the dry-weather flow too: 0.1 m above it, it took none
+  of it, and a blocked interceptor below the CSO weir spilled 189 m³ in six dry hours with the gate
+  open as without it (`tests/controller/test_responses.py`).
 
 Routing is SWMM dynamic wave at a fixed 5 s step, so backwater and surcharge are real.
 

@@ -159,8 +159,9 @@ def test_sewage_station_failure_diverts_to_the_storm_tank() -> None:
 
 
 def dry_weather_overflow(*, managed: bool) -> tuple[SewerService, list[ResponsePlan]]:
-    """Two dry hours, the interceptor below the CSO weir blocked (the weir spills sewage with no rain),
-    one more dry hour with or without the isolate plan, then the crew clears it."""
+    """Two dry hours, the interceptor below the CSO weir blocked (the chamber fills, and about four hours
+    later the weir spills sewage with no rain), six dry hours with or without the isolate plan, then the
+    crew clears it."""
     plans: list[ResponsePlan] = []
     with SewageTwin() as twin:
         twin.advance(7200)
@@ -169,7 +170,7 @@ def dry_weather_overflow(*, managed: bool) -> tuple[SewerService, list[ResponseP
         if managed:
             plans.append(plan_for(Sector.SEWAGE, "isolate", twin, "conduit:C4"))
             apply(twin, plans[-1])
-        twin.advance(3600)
+        twin.advance(6 * 3600)
         if managed:
             plans.append(plan_for(Sector.SEWAGE, "restore", twin, "conduit:C4"))
             apply(twin, plans[-1])
