@@ -100,6 +100,32 @@ def test_a_falsified_wet_well_level_does_not_fail_a_pump(sewage: SectorModel) ->
     assert all(kind is not VerdictKind.FAULT for kind, _ in kinds), kinds
 
 
+SEWERS = [c for c in DEFAULT_FAULTS[Sector.SEWAGE] if c.kind in (FaultKind.BLOCKAGE, FaultKind.OVERFLOW)]
+
+
+@pytest.mark.parametrize("case", SEWERS, ids=lambda c: c.label)
+def test_a_blocked_sewer_is_a_fault_on_it_in_its_first_rows(sewage: SectorModel, case: FaultCase) -> None:
+    """Issue 16: a sewer blockage was detected in none of its runs, and a dry-weather overflow had no
+    case. Both are named by the sewer rules (`sectors.sewage.rules`) in their second row: a FAULT on the
+    blocked conduit, which the controller relieves by diverting into the storm tank."""
+    run = run_case(sewage, case, seed=1)
+    assert run.false_alarms == () and run.wrongful == ()
+    assert run.kind == VerdictKind.FAULT.value and run.asset == case.named and run.attributed, run
+    assert run.rows_to_detect is not None and run.rows_to_detect <= 3, run
+
+
+def test_the_benchmark_runs_the_sewer_cases() -> None:
+    assert {c.kind for c in SEWERS} == {FaultKind.BLOCKAGE, FaultKind.OVERFLOW}
+
+
+def test_a_falsified_cso_chamber_level_is_an_intrusion_on_it(sewage: SectorModel) -> None:
+    """J4's depth raised 1 m on a dry day drives a flow through C4 that it does not carry, while C3, C4
+    and the weir agree: the level lies, and nothing is voted out of service."""
+    run = run_case(sewage, FaultCase(AttackKind.BIAS, "junction:J4/level_m", 1.0, warm_rows=240, max_rows=30), seed=1)
+    assert run.wrongful == () and run.false_alarms == ()
+    assert run.attributed and run.rows_to_detect is not None and run.rows_to_detect <= 2, run
+
+
 def test_the_benchmark_runs_the_storm_cases() -> None:
     labels = {c.label for c in DEFAULT_FAULTS[Sector.SEWAGE]}
     assert {"normal in 25 mm/h rain", "pump-failure pump:P1 in 25 mm/h rain"} <= labels
