@@ -26,7 +26,15 @@ from controller.plans import ResponsePlan
 from core.messages import ActuatorCommand, Sector
 from sectors._twin import InvalidCommand
 from sectors.sewage import SewageTwin
-from sectors.sewage.network import CSO_OUTFALL, DIVERSION, DUTY_PUMP, STANDBY_PUMP, STATION, AssetKind, parse_asset_id
+from sectors.sewage.network import (
+    CSO_OUTFALL,
+    DIVERSION,
+    DUTY_PUMP,
+    STANDBY_PUMP,
+    STATION,
+    AssetKind,
+    parse_asset_id,
+)
 from sectors.sewage.station import RULES
 
 from ._responses_common import make_plan, require_repaired
