@@ -145,6 +145,8 @@ PLUGIN = SectorPlugin(
         # a dry-weather overflow: the interceptor C4 below the CSO weir blocked on a dry day, so the CSO
         # chamber fills and the weir spills sanitary sewage with no rain; the right verdict names C4
         FaultCase(F.OVERFLOW, "conduit:C4", 1.0, asset="conduit:C4", warm_rows=240),
+        # the trunk blocked 40 minutes into the storm day's rain: its flow, 1.2 m³/s, gone from C4 below it
+        FaultCase(F.BLOCKAGE, "conduit:C3", 1.0, rain_mm_h=25.0, warm_rows=80, max_rows=40),
         # a storm is weather: inflow, wet well and CSO spill rise, and nothing may be voted out
         FaultCase(None, rain_mm_h=25.0, max_rows=360),
         FaultCase(None, rain_mm_h=40.0, max_rows=360),
@@ -155,6 +157,9 @@ PLUGIN = SectorPlugin(
         # self-consistent again, and only the quarantine its intrusion verdicts won keeps the idle pump
         # from being voted out (no chain here to quarantine it: tests/oracles/test_voting_physics.py)
         FaultCase(AttackKind.BIAS, "storage:WW/level_m", 1.0, warm_rows=400, max_rows=30),
+        # the CSO chamber's level falsified 1 m high on a dry day: it drives a flow through C4 that C4 does
+        # not carry, and would look like C4 blocked; with C3, C4 and the weir agreeing, the level lies
+        FaultCase(AttackKind.BIAS, "junction:J4/level_m", 1.0, warm_rows=240, max_rows=30),
     ),
     scenario=(ScenarioFault(900, F.PUMP_FAILURE, "pump:P1"),),
     scenario_settle_s=3600,
