@@ -252,9 +252,10 @@ class SewageTwin:
         * PUMP_FAILURE on ``pump:P1``/``pump:P2`` (that pump) or ``station:PS1`` (both: power lost).
         * BLOCKAGE on ``conduit:X``: ``severity`` in (0, 1] is the share of full-bore capacity lost
           (default :data:`DEFAULT_BLOCKAGE`); 1 closes the conduit.
-        * OVERFLOW on the interceptor below the CSO weir (:data:`BELOW_WEIR`): the dry-weather
-          overflow's cause in the field, that interceptor blocked (default: closed), so the weir spills
-          with no rain. Elsewhere an overflow is what rain plus a failure cause, and is not injected.
+        * OVERFLOW on the interceptor below the CSO weir (:data:`BELOW_WEIR`) or on ``outfall:CSO``: the
+          dry-weather overflow's cause in the field, that interceptor blocked (default: closed), so the
+          weir spills with no rain (the controller's planner breaks its model so for a verdict on the
+          outfall). Elsewhere an overflow is what rain plus a failure cause, and is not injected.
         """
         element, name = parse_asset_id(target)
         if target in self.faults:
@@ -276,9 +277,12 @@ class SewageTwin:
             limit = max((1.0 - share) * full_flow_m3s(name), 1e-6)  # 0 would mean "no limit" to SWMM
             self._links[name].flow_limit = limit
             detail = f"flow capped at {limit:.4f} m3/s"
-        elif kind is FaultKind.OVERFLOW and element is AssetKind.CONDUIT and name in BELOW_WEIR:
+        elif kind is FaultKind.OVERFLOW and (element is AssetKind.CONDUIT and name in BELOW_WEIR
+                                             or target == asset_id(AssetKind.OUTFALL, CSO_OUTFALL)):
             # a dry-weather overflow as it happens in the field: the interceptor below the CSO weir
-            # blocked (fat, roots, debris), so the chamber fills and the weir spills sanitary sewage
+            # blocked (fat, roots, debris), so the chamber fills and the weir spills sanitary sewage;
+            # on the outfall (what a verdict names when no blockage shows), the same physics
+            name = name if element is AssetKind.CONDUIT else BELOW_WEIR[0]
             share = 1.0 if severity is None else float(severity)
             if not 0.0 < share <= 1.0:
                 raise InvalidFault(f"overflow severity is the interceptor's capacity share lost, in (0, 1]; got {share}")

@@ -203,6 +203,23 @@ def test_sewage_blockage_above_the_diversion_waits_for_a_crew_and_a_cso_spill_is
         assert [(c.asset_id, c.action) for c in cso.commands] == [("orifice:OR1", "open")]
 
 
+@pytest.mark.parametrize("asset", ["conduit:C4", "outfall:CSO", "conduit:C3"])
+def test_the_planner_breaks_its_model_as_a_sewer_verdict_says_and_diverts(asset: str) -> None:
+    """The controller plans on a model broken the way the verdict's asset says (`fault_patterns`): a
+    blocked conduit, or the CSO spilling in dry weather; both are relieved by the diversion, kept until
+    the model is repaired."""
+    from controller.planning import TwinPlanner
+
+    planner = TwinPlanner()
+    isolate = planner(Sector.SEWAGE, "isolate", asset)
+    assert isolate is not None and [(c.asset_id, c.action) for c in isolate.commands] == [("orifice:OR1", "open")]
+    sent = [{"asset": "orifice:OR1", "actuator": "orifice:OR1/gate", "action": "open"}]
+    restore = planner(Sector.SEWAGE, "restore", asset, sent)
+    assert restore is not None and restore.commands == ()
+    back = planner(Sector.SEWAGE, "reintegrate", asset, sent)
+    assert back is not None and ("orifice:OR1", "close") in [(c.asset_id, c.action) for c in back.commands]
+
+
 # -- transportation ------------------------------------------------------------------------------
 INCIDENT = "link:n11-n12"
 

@@ -127,7 +127,7 @@ def test_bad_input_raises_clear_errors(twin: SewageTwin) -> None:
     with pytest.raises(UnknownAsset, match="valid: P1, P2"):
         twin.inject_fault(FaultKind.PUMP_FAILURE, "pump:P9")
     with pytest.raises(InvalidFault, match="not injected"):
-        twin.inject_fault(FaultKind.OVERFLOW, "outfall:CSO")
+        twin.inject_fault(FaultKind.OVERFLOW, "conduit:C1")  # above the weir: no dry-weather overflow
     with pytest.raises(InvalidFault, match="severity"):
         twin.inject_fault(FaultKind.BLOCKAGE, "conduit:C1", severity=1.5)
     with pytest.raises(InvalidFault, match="no active fault"):
