@@ -538,15 +538,10 @@ def _pumps() -> tuple[PumpCalledFor, ...]:
         if "start" not in entry or "stop" not in entry or "rising" not in entry:
             continue
         rising = entry["rising"] == "1"
-        tank = str(entry["tank"])
-        level = f"{asset_id(AssetKind.TANK, tank)}/level_m"
-        meters = {str(k): f"{asset_id(AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE, str(k))}/flow_m3s"
-                  for k in wn.get_links_for_node(tank)}
-        balance = TankBalance(level, tuple(m for k, m in meters.items() if str(wn.get_link(k).end_node_name) == tank),
-                              tuple(m for k, m in meters.items() if str(wn.get_link(k).start_node_name) == tank),
-                              math.pi / 4.0 * float(wn.get_node(tank).diameter) ** 2)
+        net = _network()
+        balance = _tank_balance(len(net.junctions) + list(wn.tank_name_list).index(str(entry["tank"])))
         out.append(PumpCalledFor(LevelControlledPump(
-            asset_id(AssetKind.PUMP, pump), level, float(entry["start"]), float(entry["stop"]), rising,
+            asset_id(AssetKind.PUMP, pump), balance.level, float(entry["start"]), float(entry["stop"]), rising,
             PUMP_MARGIN_M, PUMP_MARGIN_M, off_rows=1), balance))
     return tuple(out)
 
