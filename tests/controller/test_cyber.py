@@ -154,16 +154,7 @@ def test_a_verdict_on_the_release_of_a_commanded_state_quarantines_nothing_a_fre
     # no longer holding the flag, quarantined a healthy sensor. Verdicts on the release's first
     # rows are the release itself; a verdict on a later row (a fresh episode) is a spoof.
     chain = fresh_chain
-    held = {"sector": "banking", "asset": "switch-1", "actuator": "switch-1/ratelimit", "action": "limit",
-            "ok": True, "already": False, "answer": "acked", "error": ""}
-    ctl_recorder = recorder(chain.client, chain.settings, dev_controller(chain.settings))
-    ctl_recorder.record(kind_by_name("isolation-applied"), to_bytes32("switch-1"),
-                        canonical_payload({"proposal": 7, "step": "applied", "node": "switch-1", "asset": "switch-1",
-                                           "acks": [held], "protected": []}))
-    undo = {**held, "action": "unlimit", "at": "2025-01-01T02:24:30+00:00"}
-    ctl_recorder.record(kind_by_name("reintegrated"), to_bytes32("switch-1"),
-                        canonical_payload({"proposal": 7, "step": "reintegrated", "node": "switch-1",
-                                           "asset": "switch-1", "acks": [undo], "unprotected": []}))
+    _held_then_released(chain, "2025-01-01T02:24:30+00:00")
     voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
     for voter, at in zip(voters, ("02:25:00", "02:25:00", "02:25:30"), strict=True):  # 2 report periods
         recorder(chain.client, chain.settings, voter).record(
