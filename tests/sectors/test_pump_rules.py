@@ -33,8 +33,10 @@ def m(minutes: float) -> int:
 
 
 def sewage_rows(rows: int, *, rain: float | None = None, fail_at: int | None = None,
-                weather_seed: int | None = None) -> Rows:
-    """`rows` rows of the sewage twin (seed 0), `ROW_S` apart, as the oracles receive them."""
+                weather_seed: int | None = None, fault: tuple[FaultKind, str] = (FaultKind.PUMP_FAILURE, P1),
+                severity: float | None = None) -> Rows:
+    """`rows` rows of the sewage twin (seed 0), `ROW_S` apart, as the oracles receive them; `fault`
+    (P1 failing, unless another is given, at `severity` if one is) injected at row `fail_at`."""
     series = rain_series(np.random.default_rng(weather_seed), rows * ROW_S, step_s=ROW_S, dry_start_h=1.0) \
         if weather_seed is not None else []
     history: dict[str, list[float]] = {}
@@ -45,7 +47,7 @@ def sewage_rows(rows: int, *, rain: float | None = None, fail_at: int | None = N
             if series and (i == 0 or series[i] != series[i - 1]):
                 runner.twin.set_rain(series[i])
             if i == fail_at:
-                runner.twin.inject_fault(FaultKind.PUMP_FAILURE, P1)
+                runner.twin.inject_fault(*fault, **({} if severity is None else {"severity": severity}))
             for r in runner.advance(ROW_S):
                 history.setdefault(r.sensor_id, []).append(r.value)
     return {k: np.array(v) for k, v in history.items()}

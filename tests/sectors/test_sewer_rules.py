@@ -16,9 +16,9 @@ import pytest
 
 from core.messages import FaultKind, Sector
 from sectors.invariants import Violation
-from sectors.runner import REPORT_PERIOD_S, open_twin
+from sectors.runner import REPORT_PERIOD_S
 from sectors.sewage.rules import C1, C3, C4, C4_RATING, DRY_OVERFLOW, J4_LEVEL, REACHES, SPILL, SPILL_VOLUME
-from sectors.sewage.weather import rain_series
+from tests.sectors.test_pump_rules import sewage_rows as pump_rows
 
 Rows = dict[str, np.ndarray]
 ROW_S = REPORT_PERIOD_S[Sector.SEWAGE]
@@ -29,20 +29,9 @@ RULES = (DRY_OVERFLOW, *REACHES, C4_RATING)
 def sewage_rows(rows: int, *, rain: float | None = None, fault: tuple[FaultKind, str] | None = None,
                 weather_seed: int | None = None) -> Rows:
     """`rows` rows of the sewage twin, `ROW_S` apart; `fault` (closed: severity 1) at row `AT`."""
-    series = rain_series(np.random.default_rng(weather_seed), rows * ROW_S, step_s=ROW_S, dry_start_h=1.0) \
-        if weather_seed is not None else []
-    history: dict[str, list[float]] = {}
-    with open_twin("sewage") as runner:
-        if rain is not None:
-            runner.twin.set_rain(rain)
-        for i in range(rows):
-            if series and (i == 0 or series[i] != series[i - 1]):
-                runner.twin.set_rain(series[i])
-            if fault is not None and i == AT:
-                runner.twin.inject_fault(*fault, severity=1.0)
-            for r in runner.advance(ROW_S):
-                history.setdefault(r.sensor_id, []).append(r.value)
-    return {k: np.array(v) for k, v in history.items()}
+    if fault is None:
+        return pump_rows(rows, rain=rain, weather_seed=weather_seed)
+    return pump_rows(rows, rain=rain, weather_seed=weather_seed, fail_at=AT, fault=fault, severity=1.0)
 
 
 def sewer_rules_at(rows: Rows, i: int) -> list[Violation]:
