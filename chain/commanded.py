@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from core.kinds import kind_by_name
 
-__all__ = ["SILENT", "Answer", "Release", "commanded_assets", "field_ms", "may_have_acted", "released_assets",
+__all__ = ["SILENT", "Answer", "Release", "commanded_assets", "commands_of", "field_ms", "may_have_acted", "released_assets",
            "sensor_asset"]
 
 SILENT = "no answer from the device"  # a device that was online but did not answer in time
@@ -87,8 +87,15 @@ def released_assets(db: sqlite3.Connection, sector: str, trusted: Callable[[str]
     calls falsified; and the other hospitals' two-hour arrival counts carry the diverted patients
     for two hours (`SectorPlugin.command_aftermath_s`). The storm day quarantined the flag and
     isolated hospital-1 for exactly these."""
+    return commands_of(db, sector, trusted)[1]
+
+
+def commands_of(db: sqlite3.Connection, sector: str, trusted: Callable[[str], bool]
+                ) -> tuple[dict[str, str], dict[str, Release]]:
+    """`commanded_assets` and `released_assets` from one reading of the events (a caller that needs
+    both reads the event table once)."""
     held, released = _replay(db, sector, trusted)
-    return {asset: r for asset, r in released.items() if asset not in held}
+    return held, {asset: r for asset, r in released.items() if asset not in held}
 
 
 def _release_ms(body: dict[str, Any], sector: str, asset: str) -> int | None:

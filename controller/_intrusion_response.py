@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 from web3 import Web3
 
-from chain.commanded import Release, commanded_assets, released_assets, sensor_asset
+from chain.commanded import Release, commands_of, sensor_asset
 from chain.recorder import canonical_payload
 from controller._controller_state import INTRUSION, SENSOR_QUARANTINE, ControllerState, log_line
 from controller.cyber import TECHNICIAN_S, Quarantine
@@ -101,8 +101,7 @@ class IntrusionResponse(ControllerState):
         for q in fresh:
             if q.sector not in held:
                 trusted = self._is_me
-                held[q.sector] = commanded_assets(self.index.db, q.sector, trusted)
-                given_back[q.sector] = released_assets(self.index.db, q.sector, trusted)
+                held[q.sector], given_back[q.sector] = commands_of(self.index.db, q.sector, trusted)
             asset = sensor_asset(q.sensor)
             what = held[q.sector].get(asset)
             release = given_back[q.sector].get(asset)

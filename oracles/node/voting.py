@@ -16,7 +16,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from chain.commanded import Release, commanded_assets, field_ms, released_assets, sensor_asset
+from chain.commanded import Release, commands_of, field_ms, sensor_asset
 from chain.quarantines import active_quarantines, named_sensor
 from chain.quorum import Action
 from core.errors import ContractRejected, TransactionFailed
@@ -73,10 +73,8 @@ class Voting(RepairWatch):
         # the peers' index is synced every peer interval (and at start): a vote does not wait for a sync,
         # which after a backlog can take seconds; a quarantine is known at most one interval late
         quarantined = active_quarantines(self.peers.index.db, self.sector.value)
-        commanded = commanded_assets(self.peers.index.db, self.sector.value, self._speaks_for_controller)
+        commanded, released = commands_of(self.peers.index.db, self.sector.value, self._speaks_for_controller)
         plugin = plugin_of(self.sector)
-        released = (released_assets(self.peers.index.db, self.sector.value, self._speaks_for_controller)
-                    if plugin.commanded_effect is not None and plugin.command_aftermath_s > 0 else {})
         self._field_times()
         for node in list(self._repairs):
             # reintegrated since `_verify_repairs` last looked: the node and its dependants settle now,
@@ -98,7 +96,8 @@ class Voting(RepairWatch):
                               f"driven by {sensor}, held by the controller: {commanded[sensor_asset(sensor)]}")
                 continue
             effect = plugin.commanded_effect
-            in_force = {**_lingering(released, payload, plugin.command_aftermath_s), **commanded}
+            lingering = _lingering(released, payload, plugin.command_aftermath_s) if plugin.command_aftermath_s > 0 else {}
+            in_force = {**lingering, **commanded}
             why = effect(sensor, in_force) if sensor is not None and effect is not None and in_force else None
             if why is not None:
                 # a command on another asset moved this one (the patients diverted here): not a fault
