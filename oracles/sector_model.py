@@ -116,11 +116,15 @@ class SectorModel:
             return None
         findings = self.check.check(x)
         broken = self.broken_rules(raw, observed_at)
+        alerts = [v for v in broken if v.alert]
+        broken = [v for v in broken if not v.alert]
         score = self.model.latest(x)
         if score <= self.model.threshold:
             findings = self._persistent(x, findings)
             if not findings and not broken:
-                return None
+                # one system's alarm, not yet confirmed by a second: named at once, moves nothing
+                return self._physics_verdict(alerts, score, [], observed_at, kind=VerdictKind.ANOMALY) \
+                    if alerts else None
         ev = explain(self.model, x, self.sensors, grid=self.grid, findings=findings, assets=self.assets,
                      baseline=self._baseline(x))
         kind, why = classify(ev)

@@ -66,6 +66,14 @@ class Violation:
     fault: bool = True
     checked: tuple[str, ...] = ()  # instruments it was only checked against (the balance's others, a witness)
     suspects: tuple[str, ...] = ()  # `fault` False: the instruments that may lie (`sensor` first)
+    alert: bool = False  # one system's alarm that no second one confirms yet (see below)
+
+    # An *alert* is what traffic-incident management calls detection before verification: one
+    # system says the asset has failed (an AID camera's stopped vehicle, a signal controller
+    # polled dark) and no second system has confirmed it yet. The oracle names it as an ANOMALY
+    # of `asset` (`oracles.sector_model.SectorModel.assess`), which tells the operators at once
+    # and moves nothing: no isolation is voted and no instrument is distrusted on an alert; the
+    # rule's confirmed verdict (a FAULT, or an INTRUSION on the lone instrument) follows as before.
 
 
 Invariants = Callable[[Window], list[Violation]]

@@ -46,6 +46,7 @@ __all__ = [
     "FaultCase",
     "RunResult",
     "SectorFigures",
+    "decisive",
     "evaluate_attribution",
     "run_case",
 ]
@@ -71,7 +72,7 @@ class RunResult:
     expected_anchor: str | None
     false_alarms: tuple[str, ...]  # "row N: kind asset" for each verdict before the fault
     rows_to_detect: int | None  # first verdict's row after the fault (1 = the first row), None: unseen
-    kind: str | None
+    kind: str | None  # the decisive verdict's (see `decisive`)
     asset: str | None
     anchor: str | None
     wrongful: tuple[str, ...]  # registered nodes other than the expected one that a FAULT verdict named
@@ -80,6 +81,7 @@ class RunResult:
     period_s: int = 60  # the sector's report period: one row
     fault_kind: str = ""  # the class (FaultKind or AttackKind value; "" for a run of normal operation)
     attack: bool = False  # a falsified sensor: the right verdict is an intrusion on it
+    rows_to_decide: int | None = None  # the decisive verdict's row after the fault
 
     @property
     def detected(self) -> bool:
@@ -92,7 +94,7 @@ class RunResult:
 
     @property
     def acted_kind(self) -> bool:
-        """The first verdict is of the kind the quorum acts on: a FAULT for a fault (voted out of
+        """The decisive verdict (`decisive`) is of the kind the quorum acts on: a FAULT for a fault (voted out of
         service, or for a surge answered by diversion), an INTRUSION for a falsified sensor
         (quarantined). An anomaly, or a fault called an intrusion, is seen but moves nothing."""
         want = VerdictKind.INTRUSION if self.attack else VerdictKind.FAULT
@@ -100,8 +102,8 @@ class RunResult:
 
     @property
     def attributed(self) -> bool:
-        """The first verdict's anchor is the faulted asset's (both None: nothing to isolate, rightly);
-        for a falsified sensor, the first verdict is an intrusion on that sensor's asset."""
+        """The decisive verdict's anchor is the faulted asset's (both None: nothing to isolate, rightly);
+        for a falsified sensor, the decisive verdict is an intrusion on that sensor's asset."""
         if self.attack:
             return self.detected and self.kind == VerdictKind.INTRUSION.value and self.asset == self.expected_asset
         return self.detected and self.anchor == self.expected_anchor \
@@ -147,14 +149,15 @@ class AttributionReport:
 
     def classes(self) -> list[dict[str, Any]]:
         """Per fault class (and the normal-operation runs apart): runs, detected %, attributed %, the
-        share of first verdicts of the kind that acts (`RunResult.acted_kind`), wrongful votes and the
-        field seconds to detect, the figures `qeaims detect attribution` prints by class."""
+        share of decisive verdicts of the kind that acts (`RunResult.acted_kind`), wrongful votes and the
+        field seconds to detect and to decide, the figures `qeaims detect attribution` prints by class."""
         out = []
         for kind in dict.fromkeys(r.fault_kind for r in self.runs):
             runs = [r for r in self.runs if r.fault_kind == kind]
             found = [r for r in runs if r.detected and r.injected]
             injected = [r for r in runs if r.injected]
             seconds = [r.seconds_to_detect for r in found if r.seconds_to_detect is not None]
+            deciding = [r.rows_to_decide * r.period_s for r in found if r.rows_to_decide is not None]
             out.append({"sector": runs[0].sector, "class": kind or "normal operation", "runs": len(runs),
                         "detected_pct": round(100.0 * len(found) / len(injected), 1) if injected else None,
                         "attributed_pct": round(100.0 * sum(r.attributed for r in found) / len(found), 1)
@@ -163,7 +166,8 @@ class AttributionReport:
                         if found else None,
                         "wrongful_runs": sum(bool(r.wrongful) for r in runs),
                         "false_alarm_runs": sum(bool(r.false_alarms) for r in runs),
-                        "max_seconds_to_detect": max(seconds) if seconds else None})
+                        "max_seconds_to_detect": max(seconds) if seconds else None,
+                        "max_seconds_to_decide": max(deciding) if deciding else None})
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -219,14 +223,30 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
                 after.append((i - warm_rows + 1, verdict))
     wrongful = sorted({a for v in [*normal, *(v for _, v in after)] if v.kind is VerdictKind.FAULT
                        for a in [anchor_node(sector, v.asset_id)] if a is not None and a != rightful})
-    first = after[0] if after else None
+    first = decisive(after)
     return RunResult(
         sector=sector.value, fault=case.label, seed=seed, expected_asset=case.named, expected_anchor=expected,
-        false_alarms=tuple(before), rows_to_detect=first[0] if first else None,
+        false_alarms=tuple(before), rows_to_detect=after[0][0] if after else None,
+        rows_to_decide=first[0] if first else None,
         kind=first[1].kind.value if first else None, asset=first[1].asset_id if first else None,
         anchor=anchor_node(sector, first[1].asset_id) if first else None, wrongful=tuple(wrongful),
         reason=first[1].reason if first else "", injected=case.kind is not None, period_s=runner_period,
         fault_kind=case.kind.value if case.kind is not None else "", attack=case.attack)
+
+
+def decisive(after: Sequence[tuple[int, Verdict]]) -> tuple[int, Verdict] | None:
+    """The verdict a run is judged by: the first that is not an anomaly, else the first.
+
+    An oracle records every new episode (`oracles.stream`): an anomaly first (one system's alert,
+    `sectors.invariants.Violation.alert`, or a model that cannot yet say what it sees), then the
+    fault or intrusion once it is confirmed, which opens an episode of its own and is the one the
+    quorum acts on. The run is *detected* at the first verdict and *decided* at this one, as the
+    live city is.
+    """
+    for at, verdict in after:
+        if verdict.kind is not VerdictKind.ANOMALY:
+            return at, verdict
+    return after[0] if after else None
 
 
 def figures(sector: Sector, runs: Sequence[RunResult]) -> SectorFigures:

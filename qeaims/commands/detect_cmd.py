@@ -244,15 +244,17 @@ def attribution(
                       "-" if f.mean_rows_to_detect is None else f"{f.mean_rows_to_detect:.1f}",
                       "-" if f.mean_seconds_to_detect is None else f"{f.mean_seconds_to_detect:.0f}")
     console.print(table)
-    by_class = Table(title="By fault class (field seconds: the slowest detection)")
+    by_class = Table(title="By fault class (field seconds: the slowest detection, and the slowest decision "
+                           "the quorum acts on)")
     for col in ("sector", "class", "runs", "detected %", "attributed %", "acted-on kind %", "wrongful votes",
-                "false alarms", "max s"):
+                "false alarms", "max s", "decide s"):
         by_class.add_column(col, justify="left" if col in ("sector", "class") else "right")
     for rep in reports:
         for c in rep.classes():
             by_class.add_row(c["sector"], c["class"], str(c["runs"]), _pct(c["detected_pct"]), _pct(c["attributed_pct"]),
                              _pct(c["acted_kind_pct"]), str(c["wrongful_runs"]), str(c["false_alarm_runs"]),
-                             "-" if c["max_seconds_to_detect"] is None else str(c["max_seconds_to_detect"]))
+                             "-" if c["max_seconds_to_detect"] is None else str(c["max_seconds_to_detect"]),
+                             "-" if c["max_seconds_to_decide"] is None else str(c["max_seconds_to_decide"]))
     console.print(by_class)
     if runs:
         detail = Table(title="Runs")
@@ -262,9 +264,16 @@ def attribution(
             for r in rep.runs:
                 named = "-" if r.asset is None else f"{r.asset} ({r.anchor or 'none'})"
                 detail.add_row(r.sector, r.fault, str(r.seed), r.expected_anchor or r.expected_asset, named,
-                               r.kind or "-", "-" if r.rows_to_detect is None else str(r.rows_to_detect),
+                               r.kind or "-", _rows(r.rows_to_detect, r.rows_to_decide),
                                ", ".join(r.wrongful), str(len(r.false_alarms)))
         console.print(detail)
+
+
+def _rows(detect: int | None, decide: int | None) -> str:
+    """Rows to detect, and to the decisive verdict where that came later (``2→4``)."""
+    if detect is None:
+        return "-"
+    return str(detect) if decide in (None, detect) else f"{detect}→{decide}"
 
 
 def _pct(value: float | None) -> str:

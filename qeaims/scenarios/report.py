@@ -6,6 +6,13 @@ seconds**, the city's own clock, which is the unit of the targets beside them; `
 the same steps in wall seconds of processing (`qeaims.scenarios.clock` says how each is measured).
 Faults that never reached a step do not count towards its time but show in `faults` (detected <
 injected says more than a percentile could). Availability is weighted by field time.
+
+Detection and confirmation are told apart, as traffic-incident management's timeline does
+(detection, then verification): *detected* is the first verdict naming the fault's subject, which
+may be one system's alert (an AID camera's stopped vehicle, `sectors.invariants.Violation.alert`)
+recorded as an anomaly that moves nothing; *confirmed* is the first fault or intrusion verdict on
+it, the one a quorum acts on. The brief's detection target is read against the first; the second
+is printed beside it (``confirmation_p95_s``) so the gap is in view.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ TARGETS: dict[str, Any] = {
               "cross_system_response_s": {"future": 12 * 60}, "uptime": 0.99998},
     "acceptance": {"detection_p95_s": 60, "cross_system_response_p95_s": 180},
 }
-KPI_STEPS = {"detection_p95_s": "detected", "isolation_p95_s": "isolated",
+KPI_STEPS = {"detection_p95_s": "detected", "confirmation_p95_s": "confirmed", "isolation_p95_s": "isolated",
              "cross_system_response_p95_s": "response", "restoration_p95_s": "restored"}
 
 
@@ -54,7 +61,7 @@ def _times(tracks: Sequence[FaultTrack], attr: str, clocks: TwinClocks | None = 
 
 def _kpi_block(run: ScenarioRun, clocks: TwinClocks | None) -> dict[str, float | None]:
     isolable = [t for t in run.tracks if not t.is_attack and t.node is not None]
-    return {key: p95(_times(run.tracks if attr == "detected" else isolable, attr, clocks))
+    return {key: p95(_times(run.tracks if attr in ("detected", "confirmed") else isolable, attr, clocks))
             for key, attr in KPI_STEPS.items()}
 
 

@@ -58,10 +58,11 @@ from qeaims.scenarios.definitions import Scenario, Step
 from sectors.anchors import anchor_node
 from sectors.runner import REPORT_PERIOD_S
 
-__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "wrongful_isolations"]
+__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "first_decided", "wrongful_isolations"]
 
 QUARANTINE = kind_by_name("sensor-quarantine")
 VERDICTS = tuple(kind_by_name(k) for k in ("anomaly", "fault", "intrusion"))
+ANOMALY = kind_by_name("anomaly")
 CONTROLLER_STEPS = {"cascade": kind_by_name("cascade-analysis"), "applied": kind_by_name("isolation-applied"),
                     "restored": kind_by_name("isolation-applied"),
                     "dispatched": kind_by_name("repair-dispatched"), "repaired": kind_by_name("repaired"),
@@ -83,6 +84,16 @@ def track_attrs(kind: str, body: dict[str, Any]) -> tuple[str, ...]:
     return _STEP_ATTRS.get(step, ())
 
 
+def first_decided(verdicts: list[tuple[dict[str, Any], float, int]], subject: str) -> float | None:
+    """When the first verdict about `subject` that is not an anomaly was mined: of (payload, wall
+    time, event kind) in chain order. An anomaly tells (detection); a fault or an intrusion is
+    what a quorum acts on (confirmation)."""
+    for body, when, kind in verdicts:
+        if kind != ANOMALY and body.get("subject") == subject:
+            return when
+    return None
+
+
 @dataclass
 class FaultTrack:
     step: Step
@@ -91,6 +102,7 @@ class FaultTrack:
     onset: float | None = None
     onset_block: int = 0  # the chain head when the injection was sent: only later blocks can be its story
     detected: float | None = None
+    confirmed: float | None = None  # the first verdict about it that is not an anomaly (a fault, an intrusion)
     isolated: float | None = None
     proposal: int | None = None
     response: float | None = None
@@ -103,7 +115,7 @@ class FaultTrack:
     onset_field: float | None = None  # the twin's clock (POSIX s) when it applied the injection
     sensed_field: float | None = None  # the field time (POSIX s) of the reading the detecting verdict judged
 
-    STEPS = ("detected", "isolated", "response", "restored", "repaired", "reintegrated", "quarantined", "lifted")
+    STEPS = ("detected", "confirmed", "isolated", "response", "restored", "repaired", "reintegrated", "quarantined", "lifted")
 
     @property
     def is_attack(self) -> bool:
@@ -322,7 +334,7 @@ class ScenarioRun:
         self._collect_acks()
         db = self.index.db
         verdicts = db.execute(
-            f"SELECT payload, block FROM events WHERE block >= ? AND kind IN ({','.join('?' * len(VERDICTS))}) "
+            f"SELECT payload, block, kind FROM events WHERE block >= ? AND kind IN ({','.join('?' * len(VERDICTS))}) "
             "ORDER BY block, log_index", (self._from_block, *VERDICTS)).fetchall()
         exec_rows = db.execute(
             "SELECT args, block FROM logs WHERE contract = 'IsolationQuorum' AND event = 'ProposalExecuted' "
@@ -347,13 +359,19 @@ class ScenarioRun:
                 # (detected, but blamed on another asset: that shows as a wrongful isolation, if any)
                 if track.onset_field is None:
                     continue  # the twin has not said when it applied the fault: nothing can be its story yet
-                after = [(json.loads(bytes(p)), self._when(b)) for p, b in verdicts if self._after_onset(track, b)]
+                after = [(json.loads(bytes(p)), self._when(b)) for p, b, _ in verdicts if self._after_onset(track, b)]
                 mine = [(ts, body) for body, ts in after if body.get("sector") == track.step.sector.value]
                 exact = [(ts, body) for ts, body in mine if body.get("subject") == track.subject]
                 found = exact or mine
                 if found:
                     track.detected = found[0][0]
                     track.sensed_field = _field_seconds(found[0][1].get("observed_at"))
+            if track.confirmed is None and track.onset_field is not None:
+                # detection is the first word about it (an alert may be one system's, `Violation.alert`);
+                # confirmation the first verdict a quorum acts on, about the same subject
+                track.confirmed = first_decided(
+                    [(json.loads(bytes(p)), self._when(b), int(k)) for p, b, k in verdicts
+                     if self._after_onset(track, b)], track.subject)
             if track.is_attack:
                 for body, block in quarantines:
                     if body.get("sensor") == track.step.control.target and self._after_onset(track, block):

@@ -18,8 +18,10 @@ and the link's loop detectors.
   :data:`FLOWING_KMH` or more in each of them: nothing blocks the lane, so the camera is the instrument to distrust
   (`Violation.fault` False: an INTRUSION on it, and the oracles quarantine it); the same for a CAD
   record that neither the camera nor the loops bear out;
-- anything else (one system alone, and no vehicles on the link or speeds in between): no verdict
-  from this rule yet.
+- anything else (one system alone, and no vehicles on the link or speeds in between): an *alert*
+  (`sectors.invariants.Violation.alert`): the oracles name the link in an ANOMALY in the row the
+  alarm arrives — the incident is *detected*, in the sense of traffic-incident management's
+  timeline (detection, then verification) — and nothing moves until a second system confirms it.
 
 Why these numbers (`tests/sectors/test_transport_rules.py` keeps them honest): over three normal
 morning peaks (seeds 1–3, 07:00–08:30, 30-second rows, every link) a loop's speed was at or below
@@ -105,7 +107,8 @@ class IncidentCamera:
             return [Violation(self.link, alone, (other, self.speed, self.density),
                               f"{alone} reports a crash that {other} does not, and the loops saw traffic pass "
                               f"at {FLOWING_KMH:.0f} km/h or more in all {CONTRADICT_ROWS} rows since", fault=False)]
-        return []
+        return [Violation(self.link, alone, (), f"{alone} reports a crash on {self.link}, not yet confirmed by "
+                          f"{other} or the loops", fault=False, alert=True)]
 
 
 def rules_for(names: Iterable[str]) -> tuple[IncidentCamera, ...]:
@@ -170,7 +173,8 @@ class DarkSignal:
       all-way stop can pass in that time: the junction is not dark, and the lone flag is the
       instrument to distrust (`Violation.fault` False: an INTRUSION on it, quarantined, and no
       traffic is diverted);
-    - anything else (one system alone over quiet traffic): no verdict from this rule yet.
+    - anything else (one system alone over quiet traffic): an alert, an ANOMALY naming the
+      junction that moves nothing (`sectors.invariants.Violation.alert`), until the above decide.
 
     Not in the first row: the flag is alone there (the CAD needs its minute), and the loops cannot
     tell a dark junction from a working one in 30 seconds: an all-way stop may pass two platoons in
@@ -242,7 +246,9 @@ class DarkSignal:
                               f"{alone} reports {says} that {other} does not, and the junction passed {passed:.0f} "
                               f"vehicles in the {PASS_ROWS} rows since, more than an all-way stop can ({bound:.0f})",
                               fault=False, suspects=(alone,))]
-        return []
+        says = "its controller dark" if dark else "a dark signal"
+        return [Violation(self.node, alone, (), f"{alone} reports {says} at {self.node}, not yet confirmed by "
+                          f"{other} or the junction's loops", fault=False, alert=True)]
 
 
 def dark_rules_for(nodes: Iterable[str]) -> tuple[DarkSignal, ...]:

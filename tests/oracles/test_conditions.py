@@ -177,6 +177,17 @@ def test_morning_peak_raises_no_link_verdict(model_cache: ModelCache) -> None:
     assert normal.false_alarms == () and normal.wrongful == ()
 
 
+def test_a_crash_is_told_in_its_first_row_and_decided_once_a_second_system_agrees(model_cache: ModelCache) -> None:
+    # the AID camera's alarm alone is an alert (an anomaly on the link: detection, which moves
+    # nothing); the police dispatch's record or the standing loops confirm it (the fault voted on)
+    model = model_cache.train(Sector.TRANSPORTATION)
+    for seed in (1, 2):
+        run = run_case(model, FaultCase(FaultKind.INCIDENT, "link:n11-n12", 0.9, max_rows=4), seed=seed, warm_rows=30)
+        assert run.false_alarms == () and run.wrongful == (), run
+        assert run.rows_to_detect == 1 and run.rows_to_decide is not None and run.rows_to_decide <= 2, run
+        assert run.kind == VerdictKind.FAULT.value and run.asset == "link:n11-n12" and run.attributed, run.reason
+
+
 # --- healthcare: a surge is demand ----------------------------------------------------------------
 
 @pytest.mark.parametrize("hospital,factor", [("hospital-1", 8.0), ("hospital-2", 3.0)])

@@ -129,3 +129,18 @@ def test_the_detection_split_tells_the_fields_delay_from_the_processing_scaled_b
     assert track.field_since(track.detected, clocks) == 30.0  # the headline: the run's own field clock
     untimed = FaultTrack(fault(300, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"), "main-1", "main-1")
     assert _detection_split(SimpleNamespace(tracks=[untimed], clocks=clocks, speed=30.0))["sensed_p95_s"] is None  # type: ignore[arg-type]
+
+
+def test_an_alert_detects_and_only_a_fault_or_intrusion_about_the_subject_confirms() -> None:
+    """Detection is the first word about the fault (one camera's alert, an anomaly); confirmation is
+    the first verdict a quorum acts on, about the same subject: a fault elsewhere confirms nothing."""
+    from qeaims.scenarios.runner import ANOMALY, VERDICTS, first_decided
+
+    fault_kind, intrusion_kind = (k for k in VERDICTS if k != ANOMALY)
+    link = "link:n11-n12"
+    verdicts = [({"subject": link}, 10.0, ANOMALY), ({"subject": "link:n10-n11"}, 11.0, fault_kind),
+                ({"subject": link}, 12.0, ANOMALY), ({"subject": link}, 13.0, fault_kind),
+                ({"subject": link}, 14.0, intrusion_kind)]
+    assert first_decided(verdicts, link) == 13.0
+    assert first_decided(verdicts[:3], link) is None  # alerts alone confirm nothing
+    assert first_decided(verdicts, "link:n10-n11") == 11.0
