@@ -34,11 +34,6 @@ def _hear(view: FieldView, sensor: str, value: float, at: datetime) -> None:
     view._on_message(topic_for(Sector.HEALTHCARE, asset, quantity), encode_payload(reading))
 
 
-@pytest.mark.xfail(strict=True, reason="review-ctl: FieldView keeps the reading with the newest timestamp and accepts "
-                   "any up to 10**9 s ahead; the twins' clock lags the wall clock, so even the oracles' 300 s "
-                   "bound would not stop it. One forged reading stamped ahead pins its sensor (and the sector's "
-                   "field time the planner models a surge at) until the field's clock catches up. A fix needs "
-                   "the field's clock from the sector's other sensors (e.g. their median) rather than one reading")
 def test_one_reading_stamped_ahead_does_not_pin_its_sensor_or_the_field_clock() -> None:
     from controller.planning import TwinPlanner
 
@@ -53,3 +48,28 @@ def test_one_reading_stamped_ahead_does_not_pin_its_sensor_or_the_field_clock() 
     assert latest["hospital-2/mci_prealert"] == 0.0
     field_time = TwinPlanner(view)._field_time(Sector.HEALTHCARE)
     assert field_time is not None and field_time - FIELD_NOW < timedelta(hours=1)
+
+
+def test_a_sector_whose_clock_jumps_is_believed_at_once_and_a_late_reading_never_replaces_a_newer() -> None:
+    view = _view()
+    later = FIELD_NOW + timedelta(days=30)
+    for at in (FIELD_NOW, later):  # a twin resumed a month on: every sensor jumps together
+        _hear(view, "hospital-2/mci_prealert", 0.0, at)
+        _hear(view, "hospital-2/beds_occupied", 200.0 if at == FIELD_NOW else 210.0, at)
+    assert {r.sensor_id: r.timestamp for r in view.readings(Sector.HEALTHCARE)} == \
+        {"hospital-2/mci_prealert": later, "hospital-2/beds_occupied": later}
+    _hear(view, "hospital-2/beds_occupied", 150.0, FIELD_NOW)  # a late (or replayed) reading
+    assert {r.sensor_id: r.value for r in view.readings(Sector.HEALTHCARE)}["hospital-2/beds_occupied"] == 210.0
+    assert view.readings(Sector.WATER) == []
+
+
+def test_a_reading_stamped_a_little_ahead_is_believed_and_one_far_ahead_ages_out() -> None:
+    from controller.scada import AHEAD_S
+
+    view = _view()
+    _hear(view, "hospital-2/beds_occupied", 200.0, FIELD_NOW)
+    _hear(view, "hospital-2/mci_prealert", 0.0, FIELD_NOW)
+    _hear(view, "hospital-2/mci_prealert", 1.0, FIELD_NOW + timedelta(seconds=AHEAD_S))  # a period early: believed
+    assert {r.sensor_id: r.value for r in view.readings(Sector.HEALTHCARE)}["hospital-2/mci_prealert"] == 1.0
+    _hear(view, "hospital-2/mci_prealert", 7.0, FIELD_NOW + timedelta(seconds=AHEAD_S + 1))  # past the bound
+    assert {r.sensor_id: r.value for r in view.readings(Sector.HEALTHCARE)}["hospital-2/mci_prealert"] == 1.0
