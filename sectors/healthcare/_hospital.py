@@ -26,6 +26,8 @@ import numpy as np
 
 from sectors._twin import InvalidFault, TwinError
 
+from . import _ed
+
 __all__ = ["DEV_HOSPITALS", "DISPATCH", "RATE_WINDOW_S", "Hospital", "HospitalSpec", "Patient", "PowerSource"]
 
 RATE_WINDOW_S = 7200.0
@@ -64,6 +66,7 @@ class HospitalSpec:
     initial_occupancy: float = 0.8
     o2_icu_m3_per_h: float = 0.6
     o2_ward_m3_per_h: float = 0.024
+    ed_bays: int = 0  # staffed ED treatment spaces; 0: sized for its attendances (`_ed.sized_bays`)
 
     def __post_init__(self) -> None:
         numbers = {k: v for k, v in vars(self).items() if k != "hospital_id"}
@@ -76,7 +79,7 @@ class HospitalSpec:
             raise TwinError(f"hospital {self.hospital_id!r}: initial_occupancy is a fraction (0..1)")
 
 
-DEV_HOSPITALS: tuple[HospitalSpec, ...] = (
+DEV_HOSPITALS: tuple[HospitalSpec, ...] = (  # ED spaces sized by `_ed.sized_bays` (22, 15, 6)
     HospitalSpec("hospital-1", 300, 30, 2.22, 0.333, 108.0, 72.0, 2000.0, 30.0, 24.0, 8.0),
     HospitalSpec("hospital-2", 200, 20, 1.48, 0.222, 108.0, 72.0, 1500.0, 20.0, 12.0, 6.0),
     HospitalSpec("clinic-1", 20, 0, 0.67, 0.0, 24.0, 24.0, 100.0, 1.0, 4.0, 4.0),
@@ -89,10 +92,21 @@ DISPATCH = "ambulance-hub"
 
 @dataclass
 class Patient:
+    """An emergency patient: triage category, whether they need a bed (and an ICU one), how they came.
+
+    ``seen_s`` is when treatment started in the ED (None while waiting to be seen; the patients in
+    bed at t = 0 never came through it).
+    """
+
     pid: int
     icu: bool
     arrived_s: float
     stay_s: float
+    triage: int = 3
+    admit: bool = True
+    ambulance: bool = False
+    treat_s: float = 0.0
+    seen_s: float | None = None
 
 
 class Hospital:
@@ -103,7 +117,10 @@ class Hospital:
         self.rng = rng
         self.ward_occupied = 0
         self.icu_occupied = 0
-        self.queue: deque[Patient] = deque()
+        self.queue: deque[Patient] = deque()  # admitted patients waiting in the ED for a bed (boarding)
+        self.ed_queue: list[Patient] = []  # patients waiting to be seen
+        self.ed_in_bay = 0  # treatment spaces taken (patients in treatment or boarding)
+        self.ed_bays = spec.ed_bays or _ed.sized_bays(self.ed_attendances_per_h())
         self.oxygen_m3 = spec.oxygen_capacity_m3
         self.grid_ok = True
         self.source = PowerSource.GRID
@@ -134,11 +151,10 @@ class Hospital:
         detector would learn as normal and an oracle would see on every restart. `rng` is not the
         hospital's own, so a seed's patients stay the ones it had before these counts existed.
         """
-        total = self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h
-        n = int(rng.poisson(total * RATE_WINDOW_S / 3600.0))
-        past = sorted(float(t) for t in rng.uniform(-RATE_WINDOW_S, 0.0, size=n))
-        self.arrival_times.extend(past)
-        self.admission_times.extend(past)
+        for times, per_h in ((self.arrival_times, self.ed_attendances_per_h()),
+                             (self.admission_times, self.total_arrivals_per_h())):
+            n = int(rng.poisson(per_h * RATE_WINDOW_S / 3600.0))
+            times.extend(sorted(float(t) for t in rng.uniform(-RATE_WINDOW_S, 0.0, size=n)))
 
     def record(self, times: deque[float], now_s: float) -> None:
         times.append(now_s)
@@ -175,21 +191,88 @@ class Hospital:
         return not self.diverting and self.free(icu) > 0 and not any(p.icu == icu for p in self.queue)
 
     def total_arrivals_per_h(self) -> float:
-        """Normal demand (ward and ICU), before any surge."""
+        """Normal emergency admissions (ward and ICU) per hour, before any surge."""
         return self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h
 
+    def ed_attendances_per_h(self) -> float:
+        """Normal ED attendances per hour: the admissions are :data:`_ed.ADMITTED_SHARE` of them."""
+        return self.total_arrivals_per_h() / _ed.ADMITTED_SHARE
+
     def arrival_rate_per_s(self) -> float:
-        return (self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h) * self.surge / 3600.0
+        return self.ed_attendances_per_h() * self.surge / 3600.0
 
     def new_patient(self, now_s: float) -> Patient:
-        total = self.spec.ward_arrivals_per_h + self.spec.icu_arrivals_per_h
-        icu = bool(self.rng.random() < self.spec.icu_arrivals_per_h / total) if total > 0 else False
-        return self._patient(icu, now_s)
+        """The next attendance: an MCI casualty with probability (surge - 1) / surge (the surge's share)."""
+        casualty = bool(self.rng.random() < (self.surge - 1.0) / self.surge)
+        return self._attendance(self.rng, now_s, casualty)
+
+    def _attendance(self, rng: np.random.Generator, now_s: float, casualty: bool) -> Patient:
+        total = self.total_arrivals_per_h()
+        triage = 1 + int(rng.choice(len(_ed.SHARES), p=_ed.SHARES))
+        admit = bool(rng.random() < _ed.ADMITTED_SHARE)
+        icu = admit and total > 0 and bool(rng.random() < self.spec.icu_arrivals_per_h / total)
+        by_ems = rng.random() < (_ed.MCI_AMBULANCE_SHARE if casualty else _ed.AMBULANCE_SHARE)
+        mean_h = self.spec.icu_stay_h if icu else self.spec.ward_stay_h
+        self._next_pid += 1
+        return Patient(self._next_pid, icu, now_s, float(rng.exponential(mean_h * 3600.0)), triage, admit,
+                       bool(by_ems), float(rng.exponential(_ed.TREAT_H * 3600.0)))
+
+    def initial_ed(self, rng: np.random.Generator) -> list[Patient]:
+        """The patients in treatment at t = 0, seen at t = 0 (steady state: a Poisson number of mean
+        attendances x mean treatment time, at most the spaces; treatment times are memoryless).
+
+        `rng` is the priming one (`prime_rates`), so that the ED's start does not shift a seed's arrivals.
+        """
+        n = min(self.ed_bays, int(rng.poisson(self.ed_attendances_per_h() * _ed.TREAT_H)))
+        out = [self._attendance(rng, 0.0, False) for _ in range(n)]
+        for patient in out:
+            patient.seen_s = 0.0
+        return out
 
     def _patient(self, icu: bool, now_s: float) -> Patient:
         mean_h = self.spec.icu_stay_h if icu else self.spec.ward_stay_h
         self._next_pid += 1
         return Patient(self._next_pid, icu, now_s, float(self.rng.exponential(mean_h * 3600.0)))
+
+    # --- emergency department --------------------------------------------------------------------
+    def ed_free(self) -> int:
+        """Treatment spaces free now (none without power)."""
+        return max(0, self.ed_bays - self.ed_in_bay) if self.powered else 0
+
+    def ed_spare(self) -> int:
+        """Free spaces left once everyone waiting is seen (negative: a queue)."""
+        return self.ed_free() - len(self.ed_queue)
+
+    def takes_ambulance(self, patient: Patient) -> bool:
+        """Could a diverted ambulance bring ``patient`` here: admitting, an ED space free for them,
+        and an ICU bed for a patient who needs one."""
+        return not self.diverting and self.ed_spare() > 0 and (not patient.icu or self.free(True) > 0)
+
+    def to_treat(self) -> list[Patient]:
+        """Take from the ED queue everyone a space can take now: resuscitation at once, the others
+        by triage category, then arrival (see `_ed`)."""
+        if not self.powered:
+            return []
+        order = sorted(self.ed_queue, key=lambda p: (p.triage, p.arrived_s, p.pid))
+        free = self.ed_free()
+        out = []
+        for patient in order:
+            if patient.triage == 1 or free > 0:
+                free -= patient.triage != 1
+                out.append(patient)
+        for patient in out:
+            self.ed_queue.remove(patient)
+        return out
+
+    def late(self, now_s: float) -> tuple[int, int]:
+        """(patients waiting to be seen past their triage target, admitted patients waiting for a bed
+        past the 4-hour standard): the ED's care not delivered on time now."""
+        unseen = sum(1 for p in self.ed_queue if now_s - p.arrived_s > _ed.TARGET_S[p.triage])
+        boarding = sum(1 for p in self.queue if now_s - p.arrived_s > _ed.BED_WAIT_STANDARD_S)
+        return unseen, boarding
+
+    def ed_longest_wait_s(self, now_s: float) -> float:
+        return max((now_s - p.arrived_s for p in self.ed_queue), default=0.0)
 
     def initial_patients(self) -> list[Patient]:
         """The patients in bed at t = 0 (steady state, remaining stays drawn afresh)."""

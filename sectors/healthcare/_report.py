@@ -40,6 +40,9 @@ def hospital_readings(h: Hospital, now_s: float, at: datetime) -> list[Reading]:
         ("beds_occupied", "count", h.ward_occupied),
         ("bed_occupancy", "%", 100.0 * h.ward_occupied / s.beds),
         ("queue_length", "count", len(h.queue)),
+        # the ED board: patients waiting to be seen, and the longest of their waits (`_ed`)
+        ("ed_waiting", "count", len(h.ed_queue)),
+        ("ed_longest_wait_min", "min", h.ed_longest_wait_s(now_s) / 60.0),
         ("arrivals_per_h", "1/h", h.rate(h.arrival_times, now_s)),
         ("admissions_per_h", "1/h", h.rate(h.admission_times, now_s)),
         ("longest_wait_min", "min", h.longest_wait_s(now_s) / 60.0),
@@ -77,6 +80,10 @@ class HealthServiceReport:
 
     ``critical_at_risk`` counts ICU patients without assured life support (no power, no oxygen or
     no working ventilator); ``diverted`` and ``admitted`` are totals since the twin started.
+    ``waiting`` and ``longest_wait_min`` are admitted patients waiting for a bed; ``in_ed`` every
+    patient in an ED (waiting to be seen, in treatment or waiting for a bed), ``ed_waiting`` those
+    waiting to be seen; ``late_unseen`` those waiting past their triage target and ``late_for_bed``
+    admitted patients waiting for a bed past the 4-hour standard (`sectors.healthcare._ed`).
     """
 
     at: datetime
@@ -89,6 +96,11 @@ class HealthServiceReport:
     without_power: tuple[str, ...]
     backup_hours_left: dict[str, float]
     full: tuple[str, ...]
+    in_ed: int = 0
+    ed_waiting: int = 0
+    ed_longest_wait_min: float = 0.0
+    late_unseen: int = 0
+    late_for_bed: int = 0
 
 
 def service_report(hospitals: Iterable[Hospital], now_s: float, at: datetime) -> HealthServiceReport:
@@ -106,4 +118,9 @@ def service_report(hospitals: Iterable[Hospital], now_s: float, at: datetime) ->
             h.spec.hospital_id: h.fuel_left_h(now_s) for h in hs if h.source is PowerSource.BACKUP
         },
         full=tuple(h.spec.hospital_id for h in hs if h.free(False) == 0),
+        in_ed=sum(len(h.ed_queue) + h.ed_in_bay for h in hs),
+        ed_waiting=sum(len(h.ed_queue) for h in hs),
+        ed_longest_wait_min=max((h.ed_longest_wait_s(now_s) for h in hs), default=0.0) / 60.0,
+        late_unseen=sum(h.late(now_s)[0] for h in hs),
+        late_for_bed=sum(h.late(now_s)[1] for h in hs),
     )

@@ -42,29 +42,43 @@ def _commanded_effect(sensor: str, commanded: Any) -> Any:
 
 
 def _service(twin: Any) -> ServiceLevel:
-    """Patients getting care now over patients needing it now, ICU patients at risk counted as lost.
+    """Patients getting care on time now over patients needing care now, ICU patients at risk lost.
 
-    Needing care = patients in a bed (ward and ICU, every hospital) + patients waiting for one.
-    Getting care = patients in a bed − ICU patients without assured life support (no power, no
-    oxygen, no working ventilator: ``critical_at_risk``). A diverted patient admitted elsewhere is
-    served. customers_affected = waiting + at risk; critical_affected = ICU patients at risk + ICU
-    patients waiting for a bed.
+    Needing care = patients in a bed (ward and ICU, every hospital) + patients in an emergency
+    department (waiting to be seen, in treatment, or admitted and waiting for a bed). Not getting
+    it on time: a patient waiting to be seen past their triage category's time-to-treatment target
+    (Australasian Triage Scale: 2, 10, 30, 60, 120 min), an admitted patient waiting in the ED for a
+    bed past the 4-hour standard, and an ICU patient without assured life support (no power, no
+    oxygen, no working ventilator: ``critical_at_risk``). Why these standards and where the ED's
+    numbers come from: `sectors.healthcare._ed`. A patient waiting within their target is being
+    served as the standard intends (triage is care; the target is the clinical limit of the wait);
+    a diverted patient seen in time elsewhere is served. The same definition scores the baseline
+    and the controller: only the twin's physical state is read, never a sensor.
+
+    customers_affected = late + at risk; critical_affected = ICU patients at risk + ICU patients
+    waiting for a bed.
     """
     report = twin.service()
     hospitals = list(twin.hospitals.values())
     in_bed = sum(h.ward_occupied + h.icu_occupied for h in hospitals)
     icu_waiting = sum(1 for h in hospitals for p in h.queue if p.icu)
-    needing = in_bed + report.waiting
-    served = in_bed - report.critical_at_risk
+    needing = in_bed + report.in_ed
+    late = report.late_unseen + report.late_for_bed
+    served = needing - late - report.critical_at_risk
     return ServiceLevel(
         availability=share(served, needing),
-        customers_affected=report.waiting + report.critical_at_risk,
+        customers_affected=late + report.critical_at_risk,
         critical_affected=report.critical_at_risk + icu_waiting,
         detail={
             "in_bed": float(in_bed),
+            "in_ed": float(report.in_ed),
+            "ed_waiting": float(report.ed_waiting),
+            "late_unseen": float(report.late_unseen),
+            "late_for_bed": float(report.late_for_bed),
             "waiting": float(report.waiting),
             "critical_at_risk": float(report.critical_at_risk),
             "longest_wait_min": float(report.longest_wait_min),
+            "ed_longest_wait_min": float(report.ed_longest_wait_min),
             "without_power": float(len(report.without_power)),
             "on_backup": float(len(report.on_backup)),
         },

@@ -104,10 +104,14 @@ class HealthcareTwin(HospitalActuators):
         self._arrivals: dict[str, simpy.Process] = {}
         self._generators: dict[str, simpy.Process] = {}
         for i, (hid, h) in enumerate(self.hospitals.items()):
-            h.prime_rates(np.random.default_rng([seed, i, 1]))
+            prime = np.random.default_rng([seed, i, 1])
+            h.prime_rates(prime)
             for patient in h.initial_patients():
                 h.take_bed(patient)
                 self.env.process(self._stay(h, patient))
+            for patient in h.initial_ed(prime):
+                h.ed_in_bay += 1
+                self.env.process(self._treatment(h, patient))
             self._arrivals[hid] = self.env.process(self._arrival_process(h))
         self.env.process(self._oxygen_process())
         self._true: list[Reading] = []
@@ -194,24 +198,44 @@ class HealthcareTwin(HospitalActuators):
 
     # --- patient flow ----------------------------------------------------------------------------
     def _arrive(self, h: Hospital, patient: Patient) -> None:
-        if h.diverting:
-            others = [o for o in self.hospitals.values() if o is not h and o.accepting(patient.icu)]
+        """A patient reaches an ED. A diverting hospital's ambulances go to the other hospital with the
+        most spare ED spaces that can take the patient (then the most free beds of their kind); a
+        walk-in comes to the hospital they chose, diverting or not (see `_ed`)."""
+        if h.diverting and patient.ambulance:
+            others = [o for o in self.hospitals.values() if o is not h and o.takes_ambulance(patient)]
             if others:
-                target = max(others, key=lambda o: o.free(patient.icu))
+                target = max(others, key=lambda o: (o.ed_spare(), o.free(patient.icu)))
                 h.diverted_out += 1
                 target.diverted_in += 1
                 h = target
         h.record(h.arrival_times, self.now_s)
-        h.queue.append(patient)
+        h.ed_queue.append(patient)
+        self._admit(h)
+
+    def _treatment(self, h: Hospital, patient: Patient) -> Generator[simpy.Event, Any, None]:
+        """Treatment in an ED space; then home, or to a bed (boarding in the space until one is free)."""
+        yield self.env.timeout(patient.treat_s)
+        if patient.admit:
+            h.queue.append(patient)
+        else:
+            h.ed_in_bay -= 1
         self._admit(h)
 
     def _admit(self, h: Hospital) -> None:
+        """Move everyone who can move: boarders to free beds (freeing their ED space), then the ED's
+        queue into free spaces."""
         for patient in h.admissible():
             h.take_bed(patient)
+            if patient.seen_s is not None:
+                h.ed_in_bay -= 1
             h.admitted += 1
             h.record(h.admission_times, self.now_s)
             h.total_wait_s += self.now_s - patient.arrived_s
             self.env.process(self._stay(h, patient))
+        for patient in h.to_treat():
+            patient.seen_s = self.now_s
+            h.ed_in_bay += 1
+            self.env.process(self._treatment(h, patient))
 
     # --- faults ----------------------------------------------------------------------------------
     def inject_fault(self, kind: FaultKind, target: str, *, severity: float | None = None) -> TwinEvent:
@@ -234,7 +258,7 @@ class HealthcareTwin(HospitalActuators):
             if not np.isfinite(factor) or not 1.0 < factor <= 20.0:
                 raise InvalidFault(f"an admission surge factor must be in (1, 20], not {severity}")
             h.surge = factor
-            h.mci_casualties = max(1, round((factor - 1.0) * h.total_arrivals_per_h() * MCI_HORIZON_H))
+            h.mci_casualties = max(1, round((factor - 1.0) * h.ed_attendances_per_h() * MCI_HORIZON_H))
             self._arrivals[hid].interrupt()
             detail += f" x{factor} (MCI declared: {h.mci_casualties} casualties pre-alerted)"
         elif kind is FaultKind.POWER_LOSS and not equipment:

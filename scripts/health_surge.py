@@ -1,0 +1,107 @@
+"""The storm day's hospital surge offline, without and with the controller's diversion.
+
+Drives `sectors.healthcare.twin.HealthcareTwin` the way the storm day does (an admission surge at
+``hospital-2`` at 3600 s, the scenario ending at 10,200 s) twice per seed: nobody responding (the
+automation-off baseline: `sectors.baseline` declares no manual response for healthcare) and with
+``hospital-2/admissions divert`` applied ``--divert-after`` seconds after the onset (the controller's
+response, `controller._responses_health`; its field-time latency is a parameter here, not measured).
+Prints the time-weighted availability of each (`sectors.service.service_level`, sampled every
+report period as the baseline does), and with ``--trace`` the hospitals' EDs every 15 minutes.
+
+    PYTHONPATH=. python scripts/health_surge.py --seeds 0 1 2 3 4 --trace 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from dataclasses import dataclass
+
+from core.messages import FaultKind, Sector
+from sectors.healthcare.twin import HealthcareTwin
+from sectors.service import service_level
+
+ONSET_S, END_S, PERIOD_S = 3600.0, 10200.0, 30.0
+
+
+@dataclass(frozen=True)
+class Run:
+    availability: float
+    surge_availability: float  # over the surge only (onset to end)
+    min_availability: float
+    late_max: int
+    trace: tuple[str, ...]
+
+
+def run(seed: int, *, severity: float, divert_after: float | None, end_s: float = END_S,
+        trace: bool = False) -> Run:
+    """One storm-day healthcare run; ``divert_after`` None is the baseline (no response)."""
+    twin = HealthcareTwin(seed=seed)
+    weighted = surge = 0.0
+    worst, late_max, lines = 1.0, 0, []
+    now = 0.0
+    events = [(ONSET_S, "surge")]
+    if divert_after is not None:
+        events.append((ONSET_S + divert_after, "divert"))
+    while now < end_s:
+        nxt = min([now + PERIOD_S, end_s, *(t for t, _ in events if t > now)])
+        twin.advance(nxt - now)
+        dt, now = nxt - now, nxt
+        for t, what in events:
+            if t == now and what == "surge":
+                twin.inject_fault(FaultKind.ADMISSION_SURGE, "hospital-2", severity=severity)
+            elif t == now:
+                twin.apply(twin.command("hospital-2/admissions", "divert"))
+        level = service_level(Sector.HEALTHCARE, twin)
+        weighted += level.availability * dt
+        if now > ONSET_S:
+            surge += level.availability * dt
+        worst = min(worst, level.availability)
+        late_max = max(late_max, int(level.detail["late_unseen"] + level.detail["late_for_bed"]))
+        if trace and now % 900 == 0:
+            cells = []
+            for hid, h in twin.hospitals.items():
+                unseen, boarding = h.late(now)
+                cells.append(f"{hid}: ed {len(h.ed_queue):2d} wait/{h.ed_in_bay:2d}of{h.ed_bays} bays, "
+                             f"late {unseen:2d}+{boarding}, longest {h.ed_longest_wait_s(now) / 60:5.1f} min, "
+                             f"beds free {h.free(False):3d}/{h.free(True):2d}icu, in {h.diverted_in}")
+            lines.append(f"t={now / 3600:5.2f} h avail {level.availability:.4f} | " + " | ".join(cells))
+    return Run(weighted / end_s, surge / (end_s - ONSET_S), worst, late_max, tuple(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--severity", type=float, default=3.0)
+    ap.add_argument("--divert-after", type=float, default=120.0, help="field seconds from onset to diversion")
+    ap.add_argument("--end", type=float, default=END_S, help="scenario end (s); the storm day's is 10,200")
+    ap.add_argument("--trace", type=int, nargs="*", default=[], help="seeds to print every 15 minutes")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for seed in args.seeds:
+        base = run(seed, severity=args.severity, divert_after=None, end_s=args.end, trace=seed in args.trace)
+        ctrl = run(seed, severity=args.severity, divert_after=args.divert_after, end_s=args.end,
+                   trace=seed in args.trace)
+        for name, r in (("baseline", base), ("controller", ctrl)):
+            for line in r.trace:
+                print(f"[seed {seed} {name}] {line}")
+        rows.append({"seed": seed, "baseline": base.availability, "controller": ctrl.availability,
+                     "baseline_surge": base.surge_availability, "controller_surge": ctrl.surge_availability,
+                     "baseline_min": base.min_availability, "controller_min": ctrl.min_availability,
+                     "baseline_late_max": base.late_max, "controller_late_max": ctrl.late_max})
+    summary = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if k != "seed"}
+    if args.json:
+        print(json.dumps({"runs": rows, "mean": summary}, indent=1))
+        return
+    for r in rows:
+        print(f"seed {r['seed']}: availability baseline {r['baseline']:.4f} controller {r['controller']:.4f} | "
+              f"during the surge {r['baseline_surge']:.4f} vs {r['controller_surge']:.4f} | "
+              f"min {r['baseline_min']:.4f} vs {r['controller_min']:.4f} | "
+              f"most late at once {r['baseline_late_max']} vs {r['controller_late_max']}")
+    print("mean: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The emergency department (ED): triage, treatment bays, and the clinical standards a wait is judged by.
+
+Why the ED and not only beds: a hospital meets a surge at its front door first. Every emergency
+patient is triaged, waits for a treatment space and a clinician, is treated, and then either goes
+home or is admitted, and an admitted patient keeps the ED's space until a ward bed is free
+(boarding, "access block"). A bed-only model has hundreds of beds at 80 % occupancy, so a ×3 surge
+of a couple of admissions an hour finds a bed for everyone and nobody ever waits; a real ED with a
+dozen staffed spaces, facing three times its attendances, builds a queue within the hour. Diverting
+ambulances to a hospital with spare ED capacity is what shortens it.
+
+The standards, and their source (one system, so that the mix and the targets agree): the
+**Australasian Triage Scale** (ATS, Australasian College for Emergency Medicine), whose
+time-to-treatment targets are the national benchmark the AIHW reports every year: resuscitation
+"immediately" (measured as within 2 minutes), emergency within 10, urgent 30, semi-urgent 60,
+non-urgent 120 minutes. These targets, not the UK's 4-hour standard, judge the wait to be seen,
+because they are the clinical time within which each patient must be seen, and a surge breaks them
+within the hour; the 4-hour standard (NHS England: admitted, transferred or discharged within 4
+hours of arrival) cannot be broken by a surge until four hours after it starts, longer than the
+storm day runs after its surge, and it measures the whole stay, treatment included. It is kept for
+the one wait the triage targets do not cover: an admitted patient waiting in the ED for a bed. A
+patient waiting past their target is service not delivered (`sectors.healthcare.plugin._service`).
+
+Figures (AIHW, *Emergency department care 2017–18* and *Hospitals at a glance 2017–18*, Australian
+public hospital EDs, 8.0 million presentations):
+
+- triage mix: resuscitation 0.8 %, the three most urgent categories 51 %, semi-urgent 40 %; the
+  emergency/urgent split (12 % / 38.2 %) and non-urgent (9 %, 8.6 % in 2021–22) fill the rest;
+- 31 % of presentations admitted to the hospital (:data:`ADMITTED_SHARE`), so ED attendances are the
+  hospital's emergency admissions over 0.31;
+- 25 % arrive by ambulance (:data:`AMBULANCE_SHARE`): only they can be diverted; walk-ins come to
+  the hospital they chose whatever the controller does;
+- in a mass-casualty incident most casualties reach hospital without EMS, self-presenting to the
+  nearest hospital (Auf der Heide, "The importance of evidence-based disaster planning", Ann Emerg
+  Med 2006): :data:`MCI_AMBULANCE_SHARE` = 0.4 of an MCI's extra casualties come by ambulance.
+
+Assumptions (ours, not measured): a patient keeps a treatment space for an exponential time of mean
+:data:`TREAT_H` = 2 h after being seen (memoryless, like the twin's lengths of stay, so the ED starts
+in steady state; the median total ED stay in those reports is about three to four hours, waiting
+included); an ED has enough staffed spaces to run at :data:`UTILISATION` = 75 % on a normal day
+(:func:`sized_bays`); a resuscitation patient is always taken at once (a resuscitation room and its
+team are called whatever else is waiting), the others by triage category, then arrival; the triage
+mix and admission share are the same for an MCI's casualties as for ordinary attendances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["ADMITTED_SHARE", "AMBULANCE_SHARE", "BED_WAIT_STANDARD_S", "MCI_AMBULANCE_SHARE", "TREAT_H",
+           "TRIAGE", "UTILISATION", "TriageCategory", "sized_bays"]
+
+
+@dataclass(frozen=True)
+class TriageCategory:
+    """One ATS category: its share of presentations and the time within which it must be seen."""
+
+    code: int
+    name: str
+    share: float
+    target_s: float
+
+
+TRIAGE: tuple[TriageCategory, ...] = (
+    TriageCategory(1, "resuscitation", 0.008, 120.0),
+    TriageCategory(2, "emergency", 0.120, 600.0),
+    TriageCategory(3, "urgent", 0.382, 1800.0),
+    TriageCategory(4, "semi-urgent", 0.400, 3600.0),
+    TriageCategory(5, "non-urgent", 0.090, 7200.0),
+)
+TARGET_S = {c.code: c.target_s for c in TRIAGE}
+SHARES = tuple(c.share for c in TRIAGE)
+ADMITTED_SHARE = 0.31
+AMBULANCE_SHARE = 0.25
+MCI_AMBULANCE_SHARE = 0.4
+TREAT_H = 2.0
+UTILISATION = 0.75
+BED_WAIT_STANDARD_S = 4 * 3600.0
+"""The 4-hour standard, applied to an admitted patient still in the ED waiting for a bed."""
+
+
+def sized_bays(attendances_per_h: float) -> int:
+    """Staffed treatment spaces for ``attendances_per_h`` at :data:`UTILISATION` (at least one)."""
+    return max(1, math.ceil(attendances_per_h * TREAT_H / UTILISATION - 1e-9))
