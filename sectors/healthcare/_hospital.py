@@ -244,9 +244,9 @@ class Hospital:
         return self.ed_free() - len(self.ed_queue)
 
     def takes_ambulance(self, patient: Patient) -> bool:
-        """Could a diverted ambulance bring ``patient`` here: admitting, an ED space free for them,
-        and an ICU bed for a patient who needs one."""
-        return not self.diverting and self.ed_spare() > 0 and (not patient.icu or self.free(True) > 0)
+        """Could a diverted ambulance bring ``patient`` here: powered, not diverting itself, and with
+        an ICU bed for a patient who needs one (how crowded its ED is, the twin weighs)."""
+        return self.powered and not self.diverting and (not patient.icu or self.free(True) > 0)
 
     def to_treat(self) -> list[Patient]:
         """Take from the ED queue everyone a space can take now: resuscitation at once, the others

@@ -198,13 +198,14 @@ class HealthcareTwin(HospitalActuators):
 
     # --- patient flow ----------------------------------------------------------------------------
     def _arrive(self, h: Hospital, patient: Patient) -> None:
-        """A patient reaches an ED. A diverting hospital's ambulances go to the other hospital with the
-        most spare ED spaces that can take the patient (then the most free beds of their kind); a
-        walk-in comes to the hospital they chose, diverting or not (see `_ed`)."""
+        """A patient reaches an ED. A diverting hospital's ambulances go to the other hospital that can
+        take the patient with the most spare ED spaces (then the most free beds of their kind), when it
+        has more than the diverting one (the patient is seen sooner there); a walk-in comes to the
+        hospital they chose, diverting or not (see `_ed`)."""
         if h.diverting and patient.ambulance:
             others = [o for o in self.hospitals.values() if o is not h and o.takes_ambulance(patient)]
-            if others:
-                target = max(others, key=lambda o: (o.ed_spare(), o.free(patient.icu)))
+            target = max(others, key=lambda o: (o.ed_spare(), o.free(patient.icu)), default=None)
+            if target is not None and (target.ed_spare() > h.ed_spare() or not h.powered):
                 h.diverted_out += 1
                 target.diverted_in += 1
                 h = target

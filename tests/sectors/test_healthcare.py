@@ -21,26 +21,30 @@ def value(readings: list[Reading], sensor_id: str) -> float:
     return next(r.value for r in readings if r.sensor_id == sensor_id)
 
 
-def test_surge_fills_beds_then_diversion_sends_patients_elsewhere() -> None:
-    twin = HealthcareTwin(SMALL, seed=3)
-    twin.inject_fault(FaultKind.ADMISSION_SURGE, "hospital-a", severity=8.0)
-    for _ in range(48):
-        readings = twin.advance(3600)
-        if value(readings, "hospital-a/queue_length") > 0:
-            break
-    assert value(readings, "hospital-a/bed_occupancy") == 100.0
-    assert "hospital-a" in twin.service().full
+def test_surge_fills_the_emergency_department_then_diversion_sends_ambulances_elsewhere() -> None:
+    """At a small hospital the ED is the bottleneck: an eightfold surge queues patients to be seen
+    long before a bed runs out, and diverting its ambulances to b shortens that queue."""
+    twin, unmanaged = HealthcareTwin(SMALL, seed=3), HealthcareTwin(SMALL, seed=3)
+    for t in (twin, unmanaged):
+        t.inject_fault(FaultKind.ADMISSION_SURGE, "hospital-a", severity=8.0)
+        readings = t.advance(2 * 3600)
+    assert value(readings, "hospital-a/ed_waiting") > 0
+    assert value(readings, "hospital-a/ed_longest_wait_min") > 0
+    assert "hospital-a" not in twin.service().full  # beds are not what runs out first
     assert twin.service().diverted == 0
 
-    waiting_before = twin.service().waiting
-    b_before = twin.hospitals["hospital-b"].diverted_in
     twin.apply(twin.command("hospital-a/admissions", "divert"))
-    readings = twin.advance(4 * 3600)  # b has ~12 free beds: enough for 4 h of a's surge
+    readings = twin.advance(4 * 3600)
+    unmanaged.advance(4 * 3600)
     report = twin.service()
     assert report.diverted > 0
-    assert twin.hospitals["hospital-b"].diverted_in - b_before == report.diverted
+    assert twin.hospitals["hospital-b"].diverted_in == report.diverted
     assert value(readings, "hospital-a/diverting") == 1.0
-    assert value(readings, "hospital-a/queue_length") <= waiting_before  # new arrivals go to b
+    a, a_unmanaged = twin.hospitals["hospital-a"], unmanaged.hospitals["hospital-a"]
+    assert len(a.ed_queue) < len(a_unmanaged.ed_queue)
+    assert a.late(twin.now_s)[0] < a_unmanaged.late(unmanaged.now_s)[0]
+    # only ambulances are diverted: walk-ins still come to a (see `sectors.healthcare._ed`)
+    assert twin.hospitals["hospital-a"].diverted_out < twin.hospitals["hospital-a"].admitted + report.ed_waiting
 
 
 def test_power_loss_runs_on_backup_for_its_hours_then_degrades() -> None:

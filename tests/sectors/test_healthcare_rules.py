@@ -38,7 +38,7 @@ def test_a_normal_day_breaks_no_rule() -> None:
         assert newest(twin) == []
 
 
-@pytest.mark.parametrize("factor,expected", [(3.0, 7), (1.2, 1)])
+@pytest.mark.parametrize("factor,expected", [(3.0, 22), (1.2, 2)])
 def test_a_surge_is_a_fault_of_its_hospital_in_the_first_row(factor: float, expected: int) -> None:
     twin = HealthcareTwin(seed=1)
     newest(twin, 30)
@@ -46,7 +46,7 @@ def test_a_surge_is_a_fault_of_its_hospital_in_the_first_row(factor: float, expe
     [violation] = newest(twin)
     assert violation.fault and violation.asset == "hospital-2"
     assert violation.sensor == BOARD and violation.reads == (CAD,)
-    assert f"{expected} casualties" in violation.message  # 1.7 arrivals an hour, (factor - 1) of them for 2 h
+    assert f"{expected} casualties" in violation.message  # 5.5 ED attendances an hour, (factor - 1) of them for 2 h
     twin.clear_fault("hospital-2")
     assert newest(twin) == []  # the MCI stood down
 
@@ -65,7 +65,7 @@ def test_a_real_mci_with_one_system_hiding_it_is_still_not_a_fault() -> None:
     """An attacker who zeroes the board during a real MCI gets an instrument distrusted, not silence."""
     twin = HealthcareTwin(seed=4)
     twin.inject_fault(FaultKind.ADMISSION_SURGE, "hospital-2", severity=3.0)
-    twin.inject_attack(AttackKind.BIAS, BOARD, magnitude=-7.0)
+    twin.inject_attack(AttackKind.BIAS, BOARD, magnitude=-22.0)
     [violation] = newest(twin)
     assert not violation.fault and violation.sensor == CAD
 
