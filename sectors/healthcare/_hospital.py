@@ -79,7 +79,7 @@ class HospitalSpec:
             raise TwinError(f"hospital {self.hospital_id!r}: initial_occupancy is a fraction (0..1)")
 
 
-DEV_HOSPITALS: tuple[HospitalSpec, ...] = (  # ED spaces sized by `_ed.sized_bays` (22, 15, 6)
+DEV_HOSPITALS: tuple[HospitalSpec, ...] = (  # ED spaces sized by `_ed.sized_bays` (23, 17, 8)
     HospitalSpec("hospital-1", 300, 30, 2.22, 0.333, 108.0, 72.0, 2000.0, 30.0, 24.0, 8.0),
     HospitalSpec("hospital-2", 200, 20, 1.48, 0.222, 108.0, 72.0, 1500.0, 20.0, 12.0, 6.0),
     HospitalSpec("clinic-1", 20, 0, 0.67, 0.0, 24.0, 24.0, 100.0, 1.0, 4.0, 4.0),
@@ -215,18 +215,18 @@ class Hospital:
         mean_h = self.spec.icu_stay_h if icu else self.spec.ward_stay_h
         self._next_pid += 1
         return Patient(self._next_pid, icu, now_s, float(rng.exponential(mean_h * 3600.0)), triage, admit,
-                       bool(by_ems), float(rng.exponential(_ed.TREAT_H * 3600.0)))
+                       bool(by_ems), _ed.treatment_s(rng))
 
     def initial_ed(self, rng: np.random.Generator) -> list[Patient]:
-        """The patients in treatment at t = 0, seen at t = 0 (steady state: a Poisson number of mean
-        attendances x mean treatment time, at most the spaces; treatment times are memoryless).
+        """The patients in treatment at t = 0 (steady state: a Poisson number of mean attendances x
+        mean treatment time, at most the spaces, each with the treatment left of one met at random).
 
         `rng` is the priming one (`prime_rates`), so that the ED's start does not shift a seed's arrivals.
         """
         n = min(self.ed_bays, int(rng.poisson(self.ed_attendances_per_h() * _ed.TREAT_H)))
         out = [self._attendance(rng, 0.0, False) for _ in range(n)]
         for patient in out:
-            patient.seen_s = 0.0
+            patient.seen_s, patient.treat_s = 0.0, _ed.treatment_left_s(rng)
         return out
 
     def _patient(self, icu: bool, now_s: float) -> Patient:

@@ -198,7 +198,8 @@ def _shown(readings: Sequence[Reading], hospital: str) -> FieldFault | None:
     return None
 
 
-RECEIVING = ("arrivals_per_h", "admissions_per_h", "queue_length", "longest_wait_min", "beds_occupied",
+RECEIVING = ("arrivals_per_h", "admissions_per_h", "queue_length", "longest_wait_min", "ed_waiting",
+             "ed_longest_wait_min", "beds_occupied",
              "bed_occupancy", "icu_occupied", "icu_occupancy")
 """A hospital's load sensors: they rise when another hospital's admissions are diverted to it."""
 

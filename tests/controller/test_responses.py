@@ -363,11 +363,11 @@ SMALL = (
 
 
 def surging() -> HealthcareTwin:
-    """hospital-a full under an eightfold surge; hospital-b has free beds."""
+    """hospital-a's emergency department queueing under an eightfold surge; hospital-b has free beds."""
     twin = HealthcareTwin(SMALL, seed=3)
     twin.inject_fault(FaultKind.ADMISSION_SURGE, "hospital-a", severity=8.0)
-    while not twin.service().full:
-        twin.advance(3600)
+    while not twin.hospitals["hospital-a"].ed_queue:
+        twin.advance(600)
     return twin
 
 
@@ -379,8 +379,8 @@ def test_healthcare_surge_diverts_admissions_to_the_hospital_with_beds() -> None
     apply(twin, plan)
     twin.advance(4 * 3600)
     unmanaged.advance(4 * 3600)
-    assert twin.service().diverted > 0 and twin.service().waiting < unmanaged.service().waiting
-    assert twin.service().admitted > unmanaged.service().admitted
+    a, a_unmanaged = twin.hospitals["hospital-a"], unmanaged.hospitals["hospital-a"]
+    assert twin.service().diverted > 0 and len(a.ed_queue) < len(a_unmanaged.ed_queue)
     twin.clear_fault("hospital-a")
     assert [c.action for c in plan_for("healthcare", "reintegrate", twin, "hospital-a").commands] == ["restore"]
 

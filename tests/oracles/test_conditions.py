@@ -224,7 +224,7 @@ def test_hospital_rates_start_in_steady_state() -> None:
     with normal_twin(Sector.HEALTHCARE, seed=2) as runner:
         first = {r.sensor_id: r.value for r in runner.advance()}
     assert first["hospital-1/arrivals_per_h"] > 0.0  # primed: no climb from zero on every restart
-    assert first["hospital-1/arrivals_per_h"] == first["hospital-1/admissions_per_h"]
+    assert first["hospital-1/arrivals_per_h"] > first["hospital-1/admissions_per_h"] > 0.0  # ED attendances, 31 % admitted
 
 
 # --- an older model is retrained --------------------------------------------------------------------
