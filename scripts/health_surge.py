@@ -35,15 +35,15 @@ class Run:
 
 
 def run(seed: int, *, severity: float, divert_after: float | None, end_s: float = END_S,
-        trace: bool = False) -> Run:
+        onset_s: float = ONSET_S, trace: bool = False) -> Run:
     """One storm-day healthcare run; ``divert_after`` None is the baseline (no response)."""
     twin = HealthcareTwin(seed=seed)
     weighted = surge = 0.0
     worst, late_max, lines = 1.0, 0, []
     now = 0.0
-    events = [(ONSET_S, "surge")]
+    events = [(onset_s, "surge")]
     if divert_after is not None:
-        events.append((ONSET_S + divert_after, "divert"))
+        events.append((onset_s + divert_after, "divert"))
     while now < end_s:
         nxt = min([now + PERIOD_S, end_s, *(t for t, _ in events if t > now)])
         twin.advance(nxt - now)
@@ -55,7 +55,7 @@ def run(seed: int, *, severity: float, divert_after: float | None, end_s: float 
                 twin.apply(twin.command("hospital-2/admissions", "divert"))
         level = service_level(Sector.HEALTHCARE, twin)
         weighted += level.availability * dt
-        if now > ONSET_S:
+        if now > onset_s:
             surge += level.availability * dt
         worst = min(worst, level.availability)
         late_max = max(late_max, int(level.detail["late_unseen"] + level.detail["late_for_bed"]))
@@ -67,7 +67,7 @@ def run(seed: int, *, severity: float, divert_after: float | None, end_s: float 
                              f"late {unseen:2d}+{boarding}, longest {h.ed_longest_wait_s(now) / 60:5.1f} min, "
                              f"beds free {h.free(False):3d}/{h.free(True):2d}icu, in {h.diverted_in}")
             lines.append(f"t={now / 3600:5.2f} h avail {level.availability:.4f} | " + " | ".join(cells))
-    return Run(weighted / end_s, surge / (end_s - ONSET_S), worst, late_max, tuple(lines))
+    return Run(weighted / end_s, surge / (end_s - onset_s), worst, late_max, tuple(lines))
 
 
 def main() -> None:
@@ -76,14 +76,15 @@ def main() -> None:
     ap.add_argument("--severity", type=float, default=3.0)
     ap.add_argument("--divert-after", type=float, default=120.0, help="field seconds from onset to diversion")
     ap.add_argument("--end", type=float, default=END_S, help="scenario end (s); the storm day's is 10,200")
+    ap.add_argument("--onset", type=float, default=ONSET_S, help="surge onset (s); the storm day's is 3600")
     ap.add_argument("--trace", type=int, nargs="*", default=[], help="seeds to print every 15 minutes")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = []
     for seed in args.seeds:
-        base = run(seed, severity=args.severity, divert_after=None, end_s=args.end, trace=seed in args.trace)
-        ctrl = run(seed, severity=args.severity, divert_after=args.divert_after, end_s=args.end,
-                   trace=seed in args.trace)
+        common = {"severity": args.severity, "end_s": args.end, "onset_s": args.onset, "trace": seed in args.trace}
+        base = run(seed, divert_after=None, **common)  # type: ignore[arg-type]
+        ctrl = run(seed, divert_after=args.divert_after, **common)  # type: ignore[arg-type]
         for name, r in (("baseline", base), ("controller", ctrl)):
             for line in r.trace:
                 print(f"[seed {seed} {name}] {line}")

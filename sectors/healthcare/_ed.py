@@ -41,9 +41,9 @@ included); an ED is staffed so that on a normal day at most :data:`WAIT_PROBABIL
 patients find every space taken (:func:`sized_bays`, the Erlang C queue used to staff EDs and call
 centres; a fixed utilisation instead, 75 %, left a six-space ED queueing its non-urgent patients for
 hours on normal days, as a small queue pools worse than a large one. 10 % was chosen on normal days
-only: with it the development city's EDs (23, 17 and 8 spaces) see 99.2 %, 99.9 % and 94.4 % of
-patients within their triage target (seeds 0-3, 48 h each, `scripts/health_surge.py` documents the
-run), kinder than real EDs are (72-75 % seen on time in Australia, AIHW), so no baseline is made
+only: with it the development city's EDs (23, 17 and 8 spaces) see 99.0 %, 99.9 % and 94.4 % of
+patients within their triage target (seeds 0-3, 48 h each, counted by `Hospital.seen` and
+`seen_late`), kinder than real EDs are (72-75 % seen on time in Australia, AIHW), so no baseline is made
 worse by a starved ED); a resuscitation patient is always taken at once (a resuscitation room and its
 team are called whatever else is waiting), the others by triage category, then arrival; the triage
 mix and admission share are the same for an MCI's casualties as for ordinary attendances.

@@ -137,6 +137,8 @@ class Hospital:
         self.diverted_out = 0
         self.diverted_in = 0
         self.total_wait_s = 0.0
+        self.seen = 0  # ED patients whose treatment started, since the twin started
+        self.seen_late = 0  # ... of whom past their triage target (the AIHW's "seen on time" complement)
         self._next_pid = 0
         # arrival and admission times (simulated s) within the last RATE_WINDOW_S: the ED board's counts
         self.arrival_times: deque[float] = deque()
@@ -263,6 +265,11 @@ class Hospital:
         for patient in out:
             self.ed_queue.remove(patient)
         return out
+
+    def record_seen(self, patient: Patient, now_s: float) -> None:
+        patient.seen_s = now_s
+        self.seen += 1
+        self.seen_late += now_s - patient.arrived_s > _ed.TARGET_S[patient.triage]
 
     def late(self, now_s: float) -> tuple[int, int]:
         """(patients waiting to be seen past their triage target, admitted patients waiting for a bed

@@ -234,7 +234,7 @@ class HealthcareTwin(HospitalActuators):
             h.total_wait_s += self.now_s - patient.arrived_s
             self.env.process(self._stay(h, patient))
         for patient in h.to_treat():
-            patient.seen_s = self.now_s
+            h.record_seen(patient, self.now_s)
             h.ed_in_bay += 1
             self.env.process(self._treatment(h, patient))
 
