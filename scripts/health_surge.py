@@ -31,6 +31,7 @@ class Run:
     surge_availability: float  # over the surge only (onset to end)
     min_availability: float
     late_max: int
+    late_patient_min: float  # patients late (past their triage target, or for a bed past 4 h) x minutes
     trace: tuple[str, ...]
 
 
@@ -39,7 +40,7 @@ def run(seed: int, *, severity: float, divert_after: float | None, end_s: float 
     """One storm-day healthcare run; ``divert_after`` None is the baseline (no response)."""
     twin = HealthcareTwin(seed=seed)
     weighted = surge = 0.0
-    worst, late_max, lines = 1.0, 0, []
+    worst, late_max, late_min, lines = 1.0, 0, 0.0, []
     now = 0.0
     events = [(onset_s, "surge")]
     if divert_after is not None:
@@ -58,7 +59,8 @@ def run(seed: int, *, severity: float, divert_after: float | None, end_s: float 
         if now > onset_s:
             surge += level.availability * dt
         worst = min(worst, level.availability)
-        late_max = max(late_max, int(level.detail["late_unseen"] + level.detail["late_for_bed"]))
+        late = int(level.detail["late_unseen"] + level.detail["late_for_bed"])
+        late_max, late_min = max(late_max, late), late_min + late * dt / 60.0
         if trace and now % 900 == 0:
             cells = []
             for hid, h in twin.hospitals.items():
@@ -67,7 +69,7 @@ def run(seed: int, *, severity: float, divert_after: float | None, end_s: float 
                              f"late {unseen:2d}+{boarding}, longest {h.ed_longest_wait_s(now) / 60:5.1f} min, "
                              f"beds free {h.free(False):3d}/{h.free(True):2d}icu, in {h.diverted_in}")
             lines.append(f"t={now / 3600:5.2f} h avail {level.availability:.4f} | " + " | ".join(cells))
-    return Run(weighted / end_s, surge / (end_s - onset_s), worst, late_max, tuple(lines))
+    return Run(weighted / end_s, surge / (end_s - onset_s), worst, late_max, late_min, tuple(lines))
 
 
 def main() -> None:
@@ -82,25 +84,27 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for seed in args.seeds:
-        common = {"severity": args.severity, "end_s": args.end, "onset_s": args.onset, "trace": seed in args.trace}
-        base = run(seed, divert_after=None, **common)  # type: ignore[arg-type]
-        ctrl = run(seed, divert_after=args.divert_after, **common)  # type: ignore[arg-type]
+        base, ctrl = (run(seed, severity=args.severity, divert_after=after, end_s=args.end, onset_s=args.onset,
+                          trace=seed in args.trace) for after in (None, args.divert_after))
         for name, r in (("baseline", base), ("controller", ctrl)):
             for line in r.trace:
                 print(f"[seed {seed} {name}] {line}")
         rows.append({"seed": seed, "baseline": base.availability, "controller": ctrl.availability,
                      "baseline_surge": base.surge_availability, "controller_surge": ctrl.surge_availability,
                      "baseline_min": base.min_availability, "controller_min": ctrl.min_availability,
-                     "baseline_late_max": base.late_max, "controller_late_max": ctrl.late_max})
+                     "baseline_late_max": base.late_max, "controller_late_max": ctrl.late_max,
+                     "baseline_late_patient_min": base.late_patient_min,
+                     "controller_late_patient_min": ctrl.late_patient_min})
     summary = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if k != "seed"}
     if args.json:
         print(json.dumps({"runs": rows, "mean": summary}, indent=1))
         return
-    for r in rows:
-        print(f"seed {r['seed']}: availability baseline {r['baseline']:.4f} controller {r['controller']:.4f} | "
-              f"during the surge {r['baseline_surge']:.4f} vs {r['controller_surge']:.4f} | "
-              f"min {r['baseline_min']:.4f} vs {r['controller_min']:.4f} | "
-              f"most late at once {r['baseline_late_max']} vs {r['controller_late_max']}")
+    for row in rows:
+        print(f"seed {row['seed']}: availability baseline {row['baseline']:.4f} controller {row['controller']:.4f} | "
+              f"during the surge {row['baseline_surge']:.4f} vs {row['controller_surge']:.4f} | "
+              f"min {row['baseline_min']:.4f} vs {row['controller_min']:.4f} | "
+              f"most late at once {row['baseline_late_max']} vs {row['controller_late_max']} | "
+              f"late patient-min {row['baseline_late_patient_min']:.0f} vs {row['controller_late_patient_min']:.0f}")
     print("mean: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
 
 

@@ -1,4 +1,4 @@
-"""One hospital as a capacity + queue model: beds, ICU beds, oxygen, and its power supply.
+"""One hospital as a capacity + queue model: its emergency department (`_ed`), beds, ICU beds, oxygen, power.
 
 Why a hand-kept bed pool rather than ``simpy.Resource``: a ventilator failure must *shrink* ICU
 capacity without evicting the patients already in it, and a ``Resource`` cannot change capacity.

@@ -12,9 +12,11 @@ and ``<hospital>/admissions`` (divert, restore); they and the power transfers th
 `sectors.healthcare._actuators`.
 
 An admission surge is demand, not a breakdown: nothing in the hospital fails, more patients come.
-It is still the hospital's problem to report and the city's to act on, because its beds will run
-out while others have room, and the one remedy the network has is the one a fault on a hospital
-triggers: divert its new admissions to hospitals with capacity (`controller._responses_health`).
+It is still the hospital's problem to report and the city's to act on, because its emergency
+department (`sectors.healthcare._ed`: triage, staffed treatment spaces, then home or a bed) runs
+out of spaces and patients wait past their triage target while other EDs have room, and the one
+remedy the network has is the one a fault on a hospital triggers: divert its ambulances to
+hospitals with capacity (`controller._responses_health`).
 So the oracles call it a FAULT *on that hospital*.
 
 The surge this twin makes is the sudden kind, a mass-casualty incident (MCI) in the hospital's
@@ -30,9 +32,11 @@ to distrust. The slow kind of surge (an epidemic wave) has no declaration and is
 arrival and admission counts (``arrivals_per_h``, ``admissions_per_h``, rising together hours
 before occupancy does), which the learned model watches.
 
-A diverting hospital sends each new arrival to the other hospital with the most free beds of the
-kind needed that is itself admitting (powered, not diverting, nobody queueing); when none can
-take the patient, the patient waits at the hospital they came to.
+Patients are ED attendances (the hospital's emergency admissions over the share admitted), each
+with a triage category, a treatment time, and a bed (ward or ICU) if admitted. A diverting
+hospital sends each ambulance patient to the other hospital that can take them (powered, not
+diverting, an ICU bed for an ICU patient) with the most spare ED spaces, when that is more than its
+own; walk-ins still come to it, as they do to a hospital on ambulance diversion.
 """
 
 from __future__ import annotations
