@@ -115,7 +115,7 @@ PLUGIN = SectorPlugin(
         # a declared mass-casualty incident: the dispatch centre's CAD and the hospital's board show
         # it in the first row (`sectors.healthcare.rules`), whatever its size
         FaultCase(F.ADMISSION_SURGE, "hospital-1", 8.0, max_rows=10),
-        FaultCase(F.ADMISSION_SURGE, "hospital-2", 3.0, max_rows=10),  # storm-day's: ~5.5 ED attendances an hour tripled
+        FaultCase(F.ADMISSION_SURGE, "hospital-2", 3.0, max_rows=10),  # a small MCI: ~5.5 ED attendances an hour tripled
         FaultCase(F.EQUIPMENT_FAILURE, "hospital-2:ventilators", 0.8, asset="hospital-2"),
         FaultCase(F.EQUIPMENT_FAILURE, "hospital-1:o2-plant", asset="hospital-1"),
         FaultCase(None, max_rows=240),  # four ordinary hours: demand varies by chance, nothing is voted
