@@ -1,7 +1,7 @@
 """The storm day's hospital surge offline, without and with the controller's diversion.
 
-Drives `sectors.healthcare.twin.HealthcareTwin` the way the storm day does (an admission surge at
-``hospital-2`` at 3600 s, the scenario ending at 10,200 s) twice per seed: nobody responding (the
+Drives `sectors.healthcare.twin.HealthcareTwin` the way the storm day does (its admission surge at
+``hospital-2``, at 3600 s, the scenario ending at 10,200 s; read from the scenario) twice per seed: nobody responding (the
 automation-off baseline: `sectors.baseline` declares no manual response for healthcare) and with
 ``hospital-2/admissions divert`` applied ``--divert-after`` seconds after the onset (the controller's
 response, `controller._responses_health`; its field-time latency is a parameter here, not measured).
@@ -19,10 +19,14 @@ import statistics
 from dataclasses import dataclass
 
 from core.messages import FaultKind, Sector
+from qeaims.scenarios.definitions import scenario
 from sectors.healthcare.twin import HealthcareTwin
 from sectors.service import service_level
 
-ONSET_S, END_S, PERIOD_S = 3600.0, 10200.0, 30.0
+_STORM = scenario("storm-day")
+_SURGE = next(s for s in _STORM.steps if s.sector == Sector.HEALTHCARE)
+ONSET_S, END_S, PERIOD_S = float(_SURGE.at_s), float(_STORM.duration_s), 30.0
+SEVERITY = float(str(_SURGE.control.params["severity"]))  # the storm day's (`qeaims.scenarios.definitions`)
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def run(seed: int, *, severity: float, divert_after: float | None, end_s: float 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--severity", type=float, default=3.0)
+    ap.add_argument("--severity", type=float, default=SEVERITY, help="surge factor; the storm day's by default")
     ap.add_argument("--divert-after", type=float, default=120.0, help="field seconds from onset to diversion")
     ap.add_argument("--end", type=float, default=END_S, help="scenario end (s); the storm day's is 10,200")
     ap.add_argument("--onset", type=float, default=ONSET_S, help="surge onset (s); the storm day's is 3600")

@@ -1,7 +1,9 @@
-"""Healthcare twin: hospitals as capacity + queue models (beds, ICU, oxygen, backup power) on simpy.
+"""Healthcare twin: hospitals as capacity + queue models (ED, beds, ICU, oxygen, backup power) on simpy.
 
 - :mod:`sectors.healthcare.twin` — :class:`HealthcareTwin`: clock, patient flow, faults, actuators, attacks.
 - :mod:`sectors.healthcare._hospital` — :class:`HospitalSpec` (the assumptions) and one hospital's state.
+- :mod:`sectors.healthcare._ed` — the emergency department: triage categories, their time-to-treatment
+  targets, treatment spaces, and the sources of its numbers.
 - :mod:`sectors.healthcare._report` — sensors and the service report.
 """
 

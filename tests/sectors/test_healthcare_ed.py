@@ -17,7 +17,7 @@ PERIOD_S = 30
 SEEDS = range(8)
 STORM = scenario("storm-day")
 [SURGE] = [s for s in STORM.steps if s.sector == Sector.HEALTHCARE]  # the storm day's surge at hospital-2
-ONSET_S, END_S, SEVERITY = int(SURGE.at_s), int(STORM.duration_s), float(SURGE.control.params["severity"])
+ONSET_S, END_S, SEVERITY = int(SURGE.at_s), int(STORM.duration_s), float(str(SURGE.control.params["severity"]))
 
 
 def storm(seed: int, *, divert_after_s: int | None, severity: float = SEVERITY) -> tuple[float, float, float]:
