@@ -23,21 +23,24 @@ patient waiting past their target is service not delivered (`sectors.healthcare.
 Figures (AIHW, *Emergency department care 2017–18* and *Hospitals at a glance 2017–18*, Australian
 public hospital EDs, 8.0 million presentations):
 
-- triage mix: resuscitation 0.8 %, the three most urgent categories 51 %, semi-urgent 40 %; the
-  emergency/urgent split (12 % / 38.2 %) and non-urgent (9 %, 8.6 % in 2021–22) fill the rest;
+- triage mix: resuscitation 0.8 %, the three most urgent categories 51 %, semi-urgent 40 %, so
+  non-urgent 9 % (8.6 % in 2021–22); the split of emergency and urgent (12 % / 38.2 % of the 50.2 %
+  left) is ours;
 - 31 % of presentations admitted to the hospital (:data:`ADMITTED_SHARE`), so ED attendances are the
   hospital's emergency admissions over 0.31;
 - 25 % arrive by ambulance (:data:`AMBULANCE_SHARE`): only they can be diverted; walk-ins come to
   the hospital they chose whatever the controller does;
 - in a mass-casualty incident most casualties reach hospital without EMS, self-presenting to the
   nearest hospital (Auf der Heide, "The importance of evidence-based disaster planning", Ann Emerg
-  Med 2006): :data:`MCI_AMBULANCE_SHARE` = 0.4 of an MCI's extra casualties come by ambulance.
+  Med 2006; Sunrise Hospital, Las Vegas 2017, took most of the casualties by "victim self-triage"):
+  :data:`MCI_AMBULANCE_SHARE` = 0.4 of an MCI's extra casualties come by ambulance (ours, "fewer
+  than half").
 
 Assumptions (ours, not measured): a patient keeps a treatment space for an Erlang-2 time of mean
 :data:`TREAT_H` = 2 h after being seen (coefficient of variation 0.71: right-skewed as ED stays are,
 without the exponential's tail of 10-hour treatments that starved a six-space ED of its spaces on
-normal days; the median total ED stay in those reports is about three to four hours, waiting
-included); an ED is staffed so that on a normal day at most :data:`WAIT_PROBABILITY` = 10 % of
+normal days; not a reported figure, chosen as a treatment of a couple of hours within stays the
+4-hour standard expects to end within four); an ED is staffed so that on a normal day at most :data:`WAIT_PROBABILITY` = 10 % of
 patients find every space taken (:func:`sized_bays`, the Erlang C queue used to staff EDs and call
 centres; a fixed utilisation instead, 75 %, left a six-space ED queueing its non-urgent patients for
 hours on normal days, as a small queue pools worse than a large one. 10 % was chosen on normal days
@@ -46,7 +49,9 @@ patients within their triage target (seeds 0-3, 48 h each, counted by `Hospital.
 `seen_late`), kinder than real EDs are (72-75 % seen on time in Australia, AIHW), so no baseline is made
 worse by a starved ED); a resuscitation patient is always taken at once (a resuscitation room and its
 team are called whatever else is waiting), the others by triage category, then arrival; the triage
-mix and admission share are the same for an MCI's casualties as for ordinary attendances.
+mix and admission share are the same for an MCI's casualties as for ordinary attendances; a
+diverted ambulance's longer drive is not counted as waiting (the targets run from arrival at an ED,
+as the AIHW measures them).
 """
 
 from __future__ import annotations
