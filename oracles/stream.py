@@ -11,7 +11,10 @@ ledger. So verdicts are grouped into episodes per (subject, kind), the subject b
 node the asset belongs to (`sectors.anchors`) or the asset itself: the first verdict opens the
 episode and is the one recorded; the episode closes after `clear_rows` rows without a verdict on
 that subject. The episode's key (subject, kind, onset time) is in the event payload, which is how a
-restarted oracle recognises verdicts it already wrote.
+restarted oracle recognises verdicts it already wrote. A physics rule's verdict (`PHYSICS_NOTE`)
+is grouped by the instrument it names first as well: rules name their instruments the same way
+row after row, and a second rule broken on the same subject (a declared MCI at a hospital whose
+load was already a fault) is a new story to vote on, not a row of the old one.
 
 Failure prediction runs beside the model: a sensor whose quantity has a wear limit (`WEAR_LIMITS`,
 e.g. pump bearing vibration) keeps a history, and every `wear_every` samples a robust trend is
@@ -39,6 +42,7 @@ from bus.mqtt import sensor_key
 from core.messages import Reading, Sector, Verdict
 from oracles.detect.predict import maintenance_verdict
 from oracles.merkle import timestamp_ms
+from oracles.sector_model import PHYSICS_NOTE
 from sectors.anchors import anchor_node
 
 __all__ = ["WEAR_LIMITS", "Episode", "SectorModelLike", "SectorStream", "sensor_key"]
@@ -161,6 +165,11 @@ class SectorStream:
             anchor = anchor_node(self.sector, verdict.asset_id)
             subject = anchor or verdict.asset_id
             current = f"{subject}|{verdict.kind.value}"
+            if PHYSICS_NOTE in verdict.reason and verdict.sensors:
+                # a rule's verdict is an episode of its own per instrument it names first: an MCI
+                # declared at a hospital whose load verdicts are excused (the aftermath of a
+                # diversion, `oracles.node.voting._lingering`) is a new story, and must be voted
+                current += f"|{verdict.sensors[0]}"
             if current not in self._episodes:
                 self._episodes[current] = {"onset": ms, "quiet": 0}
                 opened.append(Episode(f"{current}|{ms}", subject, anchor, verdict))

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pytest
 from numpy.typing import NDArray
 
 from chain.commanded import Release
 from core.messages import Reading, Sector, Verdict, VerdictKind
 from oracles.node.voting import _lingering
+from oracles.sector_model import PHYSICS_NOTE
 from oracles.stream import SectorStream
 from sectors.healthcare.plugin import PLUGIN
 
@@ -52,8 +52,10 @@ class _Hospital1:
         named = BOARD if board >= 0.5 else ARRIVALS if arrivals > 20 else None
         if named is None:
             return None
+        # the MCI is the rule's verdict (`oracles.sector_model.PHYSICS_NOTE`), the load the model's
+        reason = (PHYSICS_NOTE if named == BOARD else "") + f"{named} high"
         return Verdict(sector=self.sector, asset_id="hospital-1", kind=VerdictKind.FAULT, score=1.0, threshold=0.5,
-                       sensors=(named,), reason=f"{named} high", observed_at=observed_at)
+                       sensors=(named,), reason=reason, observed_at=observed_at)
 
 
 def _rows(rows: list[tuple[float, float]], start: int) -> list[Reading]:
@@ -67,14 +69,6 @@ def _rows(rows: list[tuple[float, float]], start: int) -> list[Reading]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="review-release: an oracle opens one episode per subject and kind "
-                   "(`SectorStream._episode`: 'hospital-1|fault') and votes only the verdict that opened it. The "
-                   "aftermath keeps hospital-1's load verdicts coming and moot for up to two hours after the diversion "
-                   "is lifted, so the episode stays open; an MCI declared at hospital-1 meanwhile is a verdict of the "
-                   "same episode, never put to a vote, and the MCI itself keeps the episode open past the window. "
-                   "The same held while the diversion was held (pre-existing), and fd7b6a7 stretches it by two hours. "
-                   "A fix (a verdict naming another sensor, or one no longer moot, reopens the vote) is in "
-                   "`oracles.stream`/`oracles.node.judging`, outside this review's files: the lead's call")
 def test_an_mci_declared_inside_an_excused_load_episode_is_put_to_a_vote() -> None:
     stream = SectorStream(_Hospital1())
     quiet = [(10.0, 0.0)] * 3
@@ -83,3 +77,12 @@ def test_an_mci_declared_inside_an_excused_load_episode_is_put_to_a_vote() -> No
     assert load.verdict.sensors[0] == ARRIVALS and _moot(ARRIVALS, load.verdict.observed_at) is not None
     mci = stream.feed(_rows([(45.0, 12.0)] * 4, 13))  # 02:31:30: an MCI declared for hospital-1
     assert [e.verdict.sensors[0] for e in mci] == [BOARD]  # the MCI opens a verdict voting sees
+
+
+def test_a_rule_naming_its_instrument_row_after_row_is_one_episode() -> None:
+    """Grouping a rule's verdicts by the instrument it names first must not make a verdict a row: the
+    board named for ten rows is one episode, and so is the load beside it."""
+    stream = SectorStream(_Hospital1())
+    opened = stream.feed(_rows([(10.0, 0.0)] * 3 + [(45.0, 12.0)] * 10 + [(45.0, 0.0)] * 5, 0))
+    assert [e.verdict.sensors[0] for e in opened] == [BOARD, ARRIVALS]
+    assert len({e.key for e in opened}) == 2
