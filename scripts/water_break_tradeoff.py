@@ -154,7 +154,7 @@ def survey(onset: int, valves_n: int) -> list[dict[str, Any]]:
     """Every pipe broken at ``onset``: affected flowing, cut shut, left after the restore plan."""
     base = WaterTwin(valves_n=valves_n)
     base.step(onset)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pipe in base.wn.pipe_name_list:
         target = f"pipe:{pipe}"
         twin = copy.deepcopy(base)
