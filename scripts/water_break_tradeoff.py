@@ -81,7 +81,8 @@ def states(at_onset: WaterTwin, target: str) -> dict[str, Any]:
         service = twin.service()
         junctions = {}
         for j in watched:
-            state = "dry" if j in service.without_water else "low" if j in service.low_pressure else "served"
+            state = ("no customers" if j not in twin.customers else "dry" if j in service.without_water
+                     else "low" if j in service.low_pressure else "served")
             junctions[j] = {"customers": twin.customers.get(j, 0), "state": state,
                             "pressure_m": round(float(twin.wn.get_node(j).pressure), 1)}
         return {"customers_dry": dry, "customers_low": low, "leak_m3s": round(leak, 3), "junctions": junctions}
