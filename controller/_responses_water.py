@@ -18,9 +18,21 @@ Restore, on a model with the isolation applied: first re-route, then keep pressu
 
 Each stage is kept only if the forecast serves more customers at the required pressure with it than
 without it: a command that helps nobody costs energy and a reintegration step. What no path reaches
-waits for the repair, and the plan says how many. Net3 gives the storm day's pipe 159 neither: the
+waits for the repair, and the plan says how many (``customers_refed``: the customers the isolation
+left dry that the plan feeds again; pipe 173's isolation strands 2,489 beyond its segment, downstream
+of the idle Lake pump, and starting it feeds them). Net3 gives the storm day's pipe 159 neither: the
 branch stranded behind its segment (junctions 143 and 15) hangs from that segment alone, Net3 has
 no normally-closed link near it, and the rest of the network keeps its pressure without help.
+
+Why the controller's water availability is below the manual crew's on that break, and stays so
+(`scripts/water_break_tradeoff.py`): flowing, the break leaves 2,176 customers short of pressure
+(junction 15, 1,902, at 6.9 m; 149 and 147) and the rest of its segment served (139, 141, 143, 145,
+151: 1,495 customers at 17–30 m); shut, all 3,671 are dry until the repair, whoever shuts it. No
+subset of the four boundary valves that stops the leak cuts fewer (`tests/controller/test_water_refeed.py`),
+no pump speed lifts junction 15, and no other pipe reaches the segment. So the only lever is *when*:
+shut a minute after the onset it stops 438 m³ of loss and costs those 1,495 customers the 45 minutes
+the crew takes to arrive (storm window: 0.96176 vs the crew's 0.96667); held open with pump support
+until the crew is on site, it ties the crew (0.96722) — the manual response, with the water lost.
 
 A failed pump (``pump:X``) is locked out (held stopped, so it cannot surprise a crew or restart
 against its own controls after the repair) and the other pumps run at full drive speed to keep the
@@ -82,9 +94,11 @@ def _served(twin: WaterTwin) -> int:
     return service.customers - service.customers_without_water - low
 
 
-def forecast(twin: WaterTwin, commands: tuple[ActuatorCommand, ...]) -> dict[str, float | int | str]:
-    """The service one report period after applying ``commands`` to a copy of ``twin``."""
-    trial = _solved(twin, commands)
+def forecast(twin: WaterTwin, commands: tuple[ActuatorCommand, ...],
+             solved: WaterTwin | TwinError | None = None) -> dict[str, float | int | str]:
+    """The service one report period after applying ``commands`` to a copy of ``twin`` (``solved``:
+    that copy, when the caller has it already)."""
+    trial = _solved(twin, commands) if solved is None else solved
     if isinstance(trial, TwinError):
         return {"forecast": f"not solved: {trial}"}
     service = trial.service()
@@ -193,11 +207,14 @@ def _pressure_support(twin: WaterTwin, *, but: str = "") -> tuple[ActuatorComman
 
 
 def _if_it_serves_more(twin: WaterTwin, base: tuple[ActuatorCommand, ...],
-                       extra: tuple[ActuatorCommand, ...]) -> tuple[ActuatorCommand, ...]:
-    """``extra`` if the forecast serves more customers with it than with ``base`` alone, else ()."""
+                       extra: tuple[ActuatorCommand, ...],
+                       without: WaterTwin | TwinError | None = None) -> tuple[ActuatorCommand, ...]:
+    """``extra`` if the forecast serves more customers with it than with ``base`` alone (``without``,
+    when the caller has solved it already), else ()."""
     if not extra:
         return ()
-    without, with_it = _solved(twin, base), _solved(twin, base + extra)
+    without = _solved(twin, base) if without is None else without
+    with_it = _solved(twin, base + extra)
     if isinstance(with_it, TwinError):
         return ()
     if isinstance(without, TwinError) or _served(with_it) > _served(without):
@@ -213,12 +230,19 @@ def restore_plan(twin: WaterTwin, target: str) -> ResponsePlan:
                       if twin.overrides.speed(p.split(":", 1)[1]) < MAX_PUMP_SPEED)
         return make_plan(_S, target, "restore", boost, forecast(twin, boost),
                          f"run {', '.join(pumps) or 'no pump'} at full drive speed: the other pumps make up for {target}")
-    reroute = _if_it_serves_more(twin, (), _reroutes(twin))
-    pressure = _if_it_serves_more(twin, reroute, _pressure_support(twin, but=target))
+    bare = _solved(twin, ())
+    reroute = _if_it_serves_more(twin, (), _reroutes(twin), bare)
+    pressure = _if_it_serves_more(twin, reroute, _pressure_support(twin, but=target), None if reroute else bare)
     commands = reroute + pressure
-    after = forecast(twin, commands)
+    after = forecast(twin, commands, None if commands else bare)
     waiting = int(after.get("customers_without_water", 0))
+    if not isinstance(bare, TwinError):  # what the plan changes for customers, beside what it leaves
+        dry_before = bare.service().customers_without_water
+        after["customers_refed"] = max(0, dry_before - waiting)
+        after["customers_served_gained"] = int(after.get("customers_served", 0)) - _served(bare)
     parts = []
+    if after.get("customers_refed"):
+        parts.append(f"{after['customers_refed']} customers the isolation left dry are fed again")
     if reroute:
         parts.append(f"re-feed cut-off customers through {', '.join(c.asset_id for c in reroute)}")
     if pressure:

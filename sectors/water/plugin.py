@@ -44,6 +44,15 @@ def _service(twin: Any) -> ServiceLevel:
     (nothing delivered) or in between (partly served, ``low_pressure``) are all affected. The
     delivered share of requested demand is in ``detail`` for comparison. critical_affected = 0:
     Net3 marks no critical consumers (hospitals keep hours of on-site storage, see the graph).
+
+    The required pressure is 20 psi, the minimum the Ten States Standards set for every point of a
+    distribution system under all flows, so a customer on a main that is broken but still above it is
+    served, and one whose segment is shut is not: an isolation is only ever paid for in this figure, and what it
+    saves (the water lost, 0.17 m³/s on the storm day's pipe 159) is in ``leak_m3s``. One caveat of
+    the customer count: junction 15's 1,902 "customers" are wntr's population estimate of Net3's
+    scheduled bulk demand there (pattern 3: 620 gpm at night, none 07:00–11:00), not 1,902 homes; it
+    weighs the same in every comparison of the storm day's break (short of pressure while the break
+    flows, dry once it is shut), so it does not decide one (`scripts/water_break_tradeoff.py`).
     """
     report = twin.service()
     customers: dict[str, int] = twin.customers

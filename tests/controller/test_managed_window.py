@@ -28,3 +28,16 @@ def test_on_a_trunk_main_the_controller_serves_more_than_the_crew_and_loses_far_
     assert managed.availability > baseline.availability + 0.01
     assert managed.integrals["leak_m3s"] < 0.1 * baseline.integrals["leak_m3s"]
     assert managed.integrals["customers_low_pressure"] < 0.1 * baseline.integrals["customers_low_pressure"]
+
+
+def test_where_the_isolation_cuts_fewer_than_the_flowing_break_starves_the_controller_wins_visibly() -> None:
+    """Pipe 321, a trunk main whose segment holds 93 customers: flowing, its break (1.3 m³/s) leaves
+    3,623 customers short of pressure until the crew shuts it; the controller shuts it a minute after
+    the onset. The storm day's pipe 159 is the opposite case — its isolation cuts more than its
+    break starves, so no response wins there by shutting sooner (`tests/controller/test_water_refeed.py`)."""
+    controls = [(ONSET, SimControl(op="inject-fault", kind="pipe-break", target="pipe:321"))]
+    baseline = run_baseline([(at, W, c) for at, c in controls], sectors=[W], duration_s=WINDOW)[W]
+    managed = play(W, managed_events(W, controls, detect_s=DETECT, log=PlanLog()), WINDOW)
+    assert managed.availability > baseline.availability + 0.01
+    assert managed.integrals["customers_low_pressure"] < 0.1 * baseline.integrals["customers_low_pressure"]
+    assert managed.integrals["leak_m3s"] < 0.1 * baseline.integrals["leak_m3s"]
