@@ -197,6 +197,8 @@ def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:
     with err_console.status("running the automation-off baseline on offline twins"):
         results = run_baseline(plan, sectors=list(chosen.sectors), duration_s=chosen.duration_s)
     return {"availability": {s.value: round(r.availability, 6) for s, r in results.items()},
+            "volumes_m3": {s.value: {k.removesuffix("s"): round(v, 1) for k, v in r.integrals.items()
+                                     if k.endswith("_m3s")} for s, r in results.items()},
             "detection_time_s": None, "isolation_time_s": None, "cross_system_response_s": None,
             "restoration_time_s": None, "window_s": chosen.duration_s,
             "note": "with automation off nothing detects, isolates or restores: those wait for people (a crew, "
@@ -226,6 +228,11 @@ def _print(report: dict[str, Any]) -> None:
     for sector, value in sorted(k["availability"].items()):
         other = (base.get("availability") or {}).get(sector)
         table.add_row(f"availability {sector}", f"{value:.4f}", "-", "-", "-" if other is None else f"{other:.4f}")
+    for sector, volumes in sorted((k.get("volumes_m3") or {}).items()):
+        for key, value in sorted(volumes.items()):
+            other = ((base.get("volumes_m3") or {}).get(sector) or {}).get(key)
+            table.add_row(f"{sector} {key.removesuffix('_m3')} (m³)", f"{value:.0f}", "-", "-",
+                          "-" if other is None else f"{other:.0f}")
     console.print(table)
     console.print(f"faults: {f['injected']} injected, {f['detected']} detected, {f['isolated']} isolated, "
                   f"{f['restored']} restored, {f['wrongful_isolations']} wrongful isolations, "

@@ -81,6 +81,11 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
         "detection_split": _detection_split(run),
         "availability": {k: round(v, 6) for k, v in (run.feed.availability() if run.feed else {}).items()},
         "availability_window_s": {k: round(v, 1) for k, v in (run.feed.window_s() if run.feed else {}).items()},
+        # m³ lost or spilled over the same window (water's leak, sewage's overflow and flooding): what a
+        # fast isolation buys where availability cannot show it (a break shut at once dries its segment
+        # sooner than a crew would, and loses a fraction of the water)
+        "volumes_m3": {s: {k: round(v, 1) for k, v in vols.items()} for s, vols in
+                       (run.feed.volumes_m3() if run.feed else {}).items()},
         "baseline": baseline,
         "clock": f"field seconds: from the onset on the faulty twin's clock to the field time the block recording "
                  f"the step was mined (twins ran at {run.speed:g}x real time; `wall` is the processing in wall "

@@ -34,6 +34,7 @@ injected fault concerns counts as wrongful.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -154,6 +155,8 @@ class ServiceFeed(NamedClient):
         self._area: dict[str, float] = {}
         self._span: dict[str, float] = {}
         self._last: dict[str, tuple[float, float]] = {}  # sector → (field time, availability)
+        self._detail: dict[str, dict[str, Any]] = {}  # sector → the last message's detail figures
+        self._volumes: dict[str, dict[str, float]] = {}  # sector → key → m³ (flows in m³/s over field time)
         self._counting = False  # between `begin` (the play starts) and `freeze` (it ends)
 
     def _on_message(self, _topic: str, payload: bytes) -> None:
@@ -181,12 +184,24 @@ class ServiceFeed(NamedClient):
                     return  # a repeated message: its period is counted already
                 self._area[sector] = self._area.get(sector, 0.0) + held * (now - then)
                 self._span[sector] = self._span.get(sector, 0.0) + (now - then)
+                volumes = self._volumes.setdefault(sector, {})
+                for key, flow in self._detail.get(sector, {}).items():
+                    if key.endswith("_m3s") and isinstance(flow, int | float) and math.isfinite(flow):
+                        volumes[key.removesuffix("s")] = volumes.get(key.removesuffix("s"), 0.0) + flow * (now - then)
             self._last[sector] = (now, value)
+            detail = body.get("detail")
+            self._detail[sector] = detail if isinstance(detail, dict) else {}
             self.latest[sector] = value
 
     def availability(self) -> dict[str, float]:
         with self._lock:
             return {s: self._area[s] / self._span[s] for s in self._span if self._span[s] > 0}
+
+    def volumes_m3(self) -> dict[str, dict[str, float]]:
+        """Per sector, each flow the service feed reports in m³/s (water's leak, sewage's overflow and
+        flooding) integrated over the counted field time: what was lost or spilled, in m³."""
+        with self._lock:
+            return {s: dict(v) for s, v in self._volumes.items()}
 
     def window_s(self) -> dict[str, float]:
         """Field seconds each sector's availability covers."""

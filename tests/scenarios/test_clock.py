@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from qeaims.scenarios.clock import BlockStamps, TwinClocks
 
 T0 = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
@@ -144,3 +146,28 @@ def test_an_alert_detects_and_only_a_fault_or_intrusion_about_the_subject_confir
     assert first_decided(verdicts, link) == 13.0
     assert first_decided(verdicts[:3], link) is None  # alerts alone confirm nothing
     assert first_decided(verdicts, "link:n10-n11") == 11.0
+
+
+def test_the_service_feed_integrates_the_flows_it_is_told_into_volumes_over_the_counted_window() -> None:
+    """Water's leak (m³/s) held from each message to the next becomes m³ lost, counted only between
+    `begin` and `freeze`, as availability is; a non-flow figure or a non-finite one is not summed."""
+    import json as _json
+
+    from qeaims.scenarios.runner import ServiceFeed
+
+    feed = ServiceFeed(port=1)  # never connected: only its bookkeeping is under test
+
+    def say(seconds: int, leak: float | None) -> None:
+        body = {"sector": "water", "at": (T0 + timedelta(seconds=seconds)).isoformat(), "availability": 0.9,
+                "detail": {"leak_m3s": leak, "customers": 100.0}}
+        feed._on_message("qeaims-svc/water", _json.dumps(body).encode())
+
+    say(0, 0.5)  # before the play: not counted
+    feed.begin()
+    say(60, 0.2)
+    say(120, 0.1)  # 60 s at 0.2
+    say(180, None)  # 60 s at 0.1
+    say(240, 0.3)  # the null figure is no flow
+    feed.freeze()
+    say(300, 0.3)
+    assert feed.volumes_m3() == {"water": {"leak_m3": pytest.approx(0.2 * 60 + 0.1 * 60)}}
