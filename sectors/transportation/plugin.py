@@ -31,9 +31,16 @@ def _open_for_training(seed: int) -> Any:
 
 
 def _invariants(window: Any) -> Any:
-    from sectors.transportation.rules import invariants
+    from sectors.transportation.rules import invariants, loop_invariants
 
-    return invariants(window)
+    return [*invariants(window), *loop_invariants(window)]
+
+
+def _vouches(window: Any) -> Any:
+    """The loops' speeds that their own flow and density bear out (`sectors.transportation.rules.vouches`)."""
+    from sectors.transportation.rules import vouches
+
+    return vouches(window)
 
 
 def _service(twin: Any) -> ServiceLevel:
@@ -116,4 +123,5 @@ PLUGIN = SectorPlugin(
     scenario=(ScenarioFault(300, F.INCIDENT, "link:n11-n12"),),
     scenario_settle_s=3600,
     invariants=_invariants,
+    vouches=_vouches,
 )
