@@ -370,9 +370,9 @@ class LoopIdentity:
         suspects = (self.speed,) if possible else (self.speed, self.flow, self.density)
         entered, carried = float(q[1:].sum()) * _ROW_H, float((k[1:] * v[1:]).sum()) * _ROW_H
         if excess > IDENTITY_EXCESS_VEH:
-            why = (f"its flow counted {entered:.0f} vehicles entering in the last {IDENTITY_ROWS} rows, but its "
-                   f"density × speed carried {carried:.0f} along the link, {excess:.0f} fewer than the link "
-                   f"could have stored (at most {IDENTITY_EXCESS_VEH:.0f} on normal mornings)")
+            why = (f"its flow counted {entered:.0f} vehicles entering in the last {IDENTITY_ROWS} rows and its "
+                   f"density × speed carried only {carried:.0f} along the link: {excess:.0f} more entered than "
+                   f"the link could still hold (at most {IDENTITY_EXCESS_VEH:.0f} on normal mornings)")
         else:
             why = (f"its density × speed carried {carried:.0f} vehicles along the link in the last "
                    f"{IDENTITY_ROWS} rows, {deficit:.0f} more than its flow counted entering and the link "
