@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sectors.invariants import Violation, Window
 
@@ -330,7 +331,7 @@ class LoopIdentity:
     def sensors(self) -> tuple[str, str, str]:
         return self.flow, self.density, self.speed
 
-    def _series(self, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def _series(self, window: Window) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None:
         """The last :data:`IDENTITY_ROWS` + 1 rows of q, k, v (None: too few, or a value not finite)."""
         rows = IDENTITY_ROWS + 1
         out = [np.asarray(window[name][-rows:], dtype=np.float64) if name in window else np.zeros(0)
