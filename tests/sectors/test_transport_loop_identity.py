@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.messages import AttackKind, FaultKind, Reading
+from core.messages import AttackKind, FaultKind, Reading, Sector, VerdictKind
+from oracles.detect.attribution import run_case
 from sectors.invariants import Violation
+from sectors.plugin import FaultCase
 from sectors.transportation.rules import (
     IDENTITY_DEFICIT_VEH,
     IDENTITY_EXCESS_VEH,
@@ -22,6 +24,7 @@ from sectors.transportation.rules import (
     vouches,
 )
 from sectors.transportation.twin import TransportTwin
+from tests.conftest import ModelCache
 
 pytestmark = pytest.mark.unit
 
@@ -124,3 +127,17 @@ def test_rows_too_few_or_not_finite_are_no_evidence() -> None:
 
 def test_the_margins_are_what_the_docstrings_say() -> None:
     assert (IDENTITY_ROWS, IDENTITY_EXCESS_VEH, IDENTITY_DEFICIT_VEH) == (10, 10.0, 6.0)
+
+
+@pytest.mark.slow
+def test_the_model_calls_no_healthy_loop_falsified_on_a_normal_peak(model_cache: ModelCache) -> None:
+    """Seed 1's peak, rows 92–94: the model scored 1.73 over its threshold of 1.53 and found
+    ``link:n12-n13/speed_kmh`` alone explained 82 % of it (a loop reading 50 km/h on an empty street):
+    an intrusion that would have had it quarantined. Its own flow and density vouch for it."""
+    model = model_cache.train(Sector.TRANSPORTATION)
+    normal = run_case(model, FaultCase(None, max_rows=120), seed=1)
+    assert normal.wrongful == ()
+    assert not [a for a in normal.false_alarms if VerdictKind.INTRUSION.value in a], normal.false_alarms
+    spoof = run_case(model, FaultCase(AttackKind.BIAS, SPEED, -20.0), seed=1, max_rows=20)
+    assert spoof.kind == VerdictKind.INTRUSION.value and spoof.asset == "link:n11-n12", spoof.reason
+    assert spoof.rows_to_detect is not None and spoof.rows_to_detect <= 10 and spoof.wrongful == ()
