@@ -318,7 +318,11 @@ class LoopIdentity:
     density raised to keep k·v (a queue on a free street) keeps the identity; the flow's continuity
     through the junctions would not see it either (storage is what the density claims). A flow and
     a speed lowered together (k·v = q still) hide traffic, and are seen only by the flow's continuity
-    with the loops of the links around it, which this rule does not check. A flow raised, or a density
+    with the loops of the links around it, which this rule does not check: at the six junctions with
+    no demand of their own (n11, n12, n21, n22, n03, n30) the vehicles counted out of a junction over
+    10 rows missed those counted in, less what its approaches stored (their densities' change), by up
+    to ±20 vehicles on the same normal peaks (period-mean densities of four approaches say little of
+    what they hold at the window's ends), twice this rule's margin: too loose to witness a flow. A flow raised, or a density
     lowered, only while vehicles are on the link breaks the identity as a low speed does, and has
     the healthy speed named: the lie then stands, and the speed is quarantined with it.
     """
