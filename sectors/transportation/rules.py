@@ -309,9 +309,12 @@ class LoopIdentity:
     INTRUSION on it, quarantined) only if the flow and the density are each possible in every row
     of the window: a density is never negative, and a vehicle counted entering is on the link for at
     least one step of the period (it needs 36 s to cross at 50 km/h), so a flow with a density of 0
-    cannot be. A flow or density falsified by a constant fails that check whenever the link empties
-    (a quarter of the rows of ``n11-n12`` on the normal peaks of seeds 1–3); then every one of the three is a
-    suspect, and the model may pick one (`oracles.sector_model.SectorModel._distrust`) or none. Not
+    cannot be (never on the normal peaks of seeds 0–5, 51,840 link-rows). A flow or density falsified
+    by a constant fails that check whenever the link empties (a quarter of the rows of ``n11-n12`` on
+    the normal peaks of seeds 1–3): a negative density is the density's own lie (named alone); a flow
+    counted onto an empty link is the flow's or the density's, never the speed's, and the model may
+    pick one of the two (`oracles.sector_model.SectorModel._distrust`) or neither (an anomaly, which
+    moves nothing). A closure forged with its flow frozen (a spoofed command) is such a case. Not
     before 11 rows, nor while a value is missing or not finite: nothing to judge.
 
     What it does not stop: an attacker who falsifies two of q, k, v consistently. A lower speed with a
@@ -371,8 +374,13 @@ class LoopIdentity:
         if excess <= IDENTITY_EXCESS_VEH and deficit <= IDENTITY_DEFICIT_VEH:
             return []
         q, k, v = series
-        possible = bool(np.all(k >= 0) and not np.any((q > 0) & (k <= 0)))
-        suspects = (self.speed,) if possible else (self.speed, self.flow, self.density)
+        if bool(np.any(k < 0)):
+            suspects, lone = (self.density,), f"; {self.density} read below zero in the window, which no density can"
+        elif bool(np.any((q > 0) & (k <= 0))):
+            suspects, lone = (self.flow, self.density), (f"; {self.flow} counted vehicles onto the link in a row its "
+                                                         f"density shows nobody on it: the flow or the density lies")
+        else:
+            suspects, lone = (self.speed,), ""
         entered, carried = float(q[1:].sum()) * _ROW_H, float((k[1:] * v[1:]).sum()) * _ROW_H
         if excess > IDENTITY_EXCESS_VEH:
             why = (f"its flow counted {entered:.0f} vehicles entering in the last {IDENTITY_ROWS} rows and its "
@@ -382,9 +390,8 @@ class LoopIdentity:
             why = (f"its density × speed carried {carried:.0f} vehicles along the link in the last "
                    f"{IDENTITY_ROWS} rows, {deficit:.0f} more than its flow counted entering and the link "
                    f"held before (at most {IDENTITY_DEFICIT_VEH:.0f} on normal mornings)")
-        lone = "" if possible else " (its flow or density is itself impossible in the window)"
-        return [Violation(self.link, suspects[0], (self.flow, self.density),
-                          f"{self.speed} reads {float(v[-1]):.0f} km/h, which q = k·v cannot bear: {why}{lone}",
+        return [Violation(self.link, suspects[0], tuple(n for n in self.sensors() if n != suspects[0]),
+                          f"{self.link}'s loop breaks q = k·v (its speed reads {float(v[-1]):.0f} km/h): {why}{lone}",
                           fault=False, suspects=suspects)]
 
 

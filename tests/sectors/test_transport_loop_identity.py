@@ -104,13 +104,32 @@ def test_a_real_crash_breaks_no_loop_identity(link: str, severity: float, seed: 
     assert verdicts(rows(seed, ONSET + 40, crash=(link, severity))) == []
 
 
-def test_a_flow_falsified_high_does_not_have_the_speed_named_alone() -> None:
-    """A constant lie on the flow counts vehicles onto an empty link, which cannot be: the rule then
-    names every instrument of the loop as a suspect, and the healthy speed is not singled out."""
-    history = rows(1, ONSET + 20, attack=("link:n11-n12/flow_veh_h", 300.0))
-    found = verdicts(history)
+def test_a_flow_falsified_high_does_not_have_the_speed_named() -> None:
+    """A constant lie on the flow counts vehicles onto an empty link, which cannot be: the flow or the
+    density lies, and the healthy speed is not a suspect."""
+    found = verdicts(rows(1, ONSET + 20, attack=("link:n11-n12/flow_veh_h", 300.0)))
     assert found
-    assert all(set(v.suspects) == set(RULE.sensors()) for _, v in found)
+    assert all(v.suspects == (RULE.flow, RULE.density) for _, v in found)
+
+
+def test_a_density_falsified_low_is_named_alone_once_it_reads_below_zero() -> None:
+    found = verdicts(rows(1, ONSET + 20, attack=("link:n11-n12/density_veh_km", -8.0)))
+    assert found
+    assert all(v.suspects in {(RULE.density,), (RULE.flow, RULE.density)} for _, v in found)
+    assert (RULE.density,) in {v.suspects for _, v in found}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_closure_forged_with_its_flow_frozen_never_has_a_speed_named(seed: int) -> None:
+    """A spoofed command closes ``n12-n13`` and holds its flow at what it read before: the loop's
+    speed and density are true, and never suspected."""
+    twin, history = TransportTwin(seed=seed, baseline=False, duration_h=1.6), list[dict[str, float]]()
+    for i in range(ONSET + 40):
+        if i == ONSET:
+            twin.inject_attack(AttackKind.SPOOFED_COMMAND, "link:n12-n13/flow_veh_h",
+                               command=twin.command("link:n12-n13", "close"))
+        history.append({r.sensor_id: r.value for r in twin.advance(ROW_S)})
+    assert all("speed_kmh" not in s for _, v in verdicts(history) for s in v.suspects)
 
 
 def test_rows_too_few_or_not_finite_are_no_evidence() -> None:
