@@ -374,6 +374,7 @@ class LoopIdentity:
         if excess <= IDENTITY_EXCESS_VEH and deficit <= IDENTITY_DEFICIT_VEH:
             return []
         q, k, v = series
+        suspects: tuple[str, ...]
         if bool(np.any(k < 0)):
             suspects, lone = (self.density,), f"; {self.density} read below zero in the window, which no density can"
         elif bool(np.any((q > 0) & (k <= 0))):
