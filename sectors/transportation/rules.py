@@ -413,10 +413,10 @@ def vouches(window: Window) -> frozenset[str]:
     """The loops' speeds whose own flow and density bear them out (q = k·v holds over the window,
     `LoopIdentity.holds`): the model alone may not call one of them falsified.
 
-    On a normal peak (seed 1, the attribution's 07:00 run, rows 92–94) the transport model scored
-    1.73 against its threshold of 1.53 and found ``link:n12-n13/speed_kmh`` alone explained 82 % of the
-    deviation: an INTRUSION on a loop that read 50 km/h on an empty street, and would have been
-    quarantined. Its flow and density agreed with it (the identity held well within its margins).
+    On a normal peak (seed 1, the attribution's 07:00 run, rows 92–94) the transport model, then trained
+    on three peaks, scored 1.73 against its threshold of 1.53 and found ``link:n12-n13/speed_kmh`` alone
+    explained 82 % of the deviation: an INTRUSION on a loop that read 50 km/h on an empty street (its
+    density 0 in two of the three rows, 6.7 veh/km in the third), and would have been quarantined. Its flow and density agreed with it (the identity held well within its margins).
     A speed falsified enough to matter breaks the identity, and is then no longer vouched for (and
     `LoopIdentity` names it)."""
     return frozenset(rule.speed for rule in IDENTITY_RULES if rule.holds(window))
