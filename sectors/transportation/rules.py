@@ -2,7 +2,9 @@
 dark, confirmed by a second system.
 
 A signal outage is `DarkSignal`'s (the controller's health as the UTC centre polls it, against the
-police dispatch's record and the junction's loops); the rest of this note is the incident rule's.
+police dispatch's record and the junction's loops); a loop's speed held against its own flow and
+density (q = k·v) is `LoopIdentity`'s, which also vouches for the speeds it bears out (`vouches`); the
+rest of this note is the incident rule's.
 
 A crash that blocks the lane (the grid's streets have one lane a way) is seen first by the link's
 video automatic-incident-detection (AID) camera, ``link:A-B/stopped_vehicle``, within seconds. An
