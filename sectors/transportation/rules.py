@@ -2,7 +2,9 @@
 dark, confirmed by a second system.
 
 A signal outage is `DarkSignal`'s (the controller's health as the UTC centre polls it, against the
-police dispatch's record and the junction's loops); the rest of this note is the incident rule's.
+police dispatch's record and the junction's loops); a loop's speed held against its own flow and
+density (q = k·v) is `LoopIdentity`'s, which also vouches for the speeds it bears out (`vouches`); the
+rest of this note is the incident rule's.
 
 A crash that blocks the lane (the grid's streets have one lane a way) is seen first by the link's
 video automatic-incident-detection (AID) camera, ``link:A-B/stopped_vehicle``, within seconds. An
@@ -39,14 +41,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sectors.invariants import Violation, Window
 
-from .network import ALL_WAY_STOP_VEH_S, DELTAN, SIGNALS, approaches, exits, link_name, links
+from .network import ALL_WAY_STOP_VEH_S, BLOCK_M, DELTAN, SIGNALS, approaches, exits, link_name, links
 
-__all__ = ["CONTRADICT_ROWS", "DARK_RULES", "FLOWING_KMH", "PASS_ROWS", "ROWS", "ROW_S", "RULES", "STANDSTILL_KMH",
+__all__ = ["CONTRADICT_ROWS", "DARK_RULES", "FLOWING_KMH", "IDENTITY_DEFICIT_VEH", "IDENTITY_EXCESS_VEH",
+           "IDENTITY_ROWS", "IDENTITY_RULES", "PASS_ROWS", "ROWS", "ROW_S", "RULES", "STANDSTILL_KMH",
            "STOPPED_KMH",
-           "DarkSignal", "IncidentCamera", "all_way_bound", "dark_rules_for", "invariants", "rules_for"]
+           "DarkSignal", "IncidentCamera", "LoopIdentity", "all_way_bound", "dark_rules_for", "identity_rules_for",
+           "invariants", "loop_invariants", "rules_for", "vouches"]
 
 STOPPED_KMH = 10.0
 """Mean speed at or below this in every one of the last :data:`ROWS` rows: traffic is standing."""
@@ -264,3 +269,162 @@ DARK_RULES = dark_rules_for(SIGNALS)
 def invariants(window: Window) -> list[Violation]:
     """The rules the newest row breaks, for every link and every signalised junction of the grid."""
     return [*(v for rule in RULES for v in rule.check(window)), *(v for dark in DARK_RULES for v in dark.check(window))]
+
+
+IDENTITY_ROWS = 10
+"""Rows (five minutes at 30-second rows) over which a loop's flow is held against its density × speed
+(`LoopIdentity`): long enough for platoons of :data:`~.network.DELTAN` cars to average out and for a
+speed falsified by 20 km/h to show, short enough to name it within the attribution's ten-minute watch."""
+IDENTITY_EXCESS_VEH = 10.0
+"""Vehicles a loop may count entering its link, over :data:`IDENTITY_ROWS` rows, beyond what its density
+× speed carried along the link and what the link can still hold at the end (`LoopIdentity`). Over three
+normal morning peaks (seeds 1–3, 07:00–08:30, 30-second rows, every link: 24,480 windows) the excess
+was at most 6.5 vehicles (99.9th percentile 5.0): the twin's speed is averaged over uxsim steps and an
+empty step counts at free flow, and platoons enter in fives. Two platoons is the bound. Checked after
+the choice: seeds 0, 4 and 5 reached 7.5, and crashes (severity 0.5, 0.95 and 1 on ``n11-n12`` and
+``n13-n12``, seeds 1–3) 7.1, on any link."""
+IDENTITY_DEFICIT_VEH = 6.0
+"""Vehicles a loop's density × speed may carry along its link, over :data:`IDENTITY_ROWS` rows, beyond
+those its flow counted entering and those already on the link before (`LoopIdentity`). Over the same
+24,480 normal windows the deficit was at most 2.7 vehicles (seeds 0, 4, 5: 2.5; the crashes: 3.4, a
+blocked link emptying); a platoon and a little more is the bound. A speed falsified high breaks it."""
+_LINK_KM = BLOCK_M / 1000.0
+_ROW_H = ROW_S / 3600.0
+
+
+@dataclass(frozen=True)
+class LoopIdentity:
+    """A loop station's speed against its own flow and density: the fundamental identity of traffic flow.
+
+    A loop reports, over each 30-second period, the vehicles it counted entering its link (flow q,
+    veh/h), their density on it (k, veh/km) and their mean speed (v, km/h); q = k·v is what traffic
+    flow *is*. How exactly the twin keeps it: its speed and density are means of uxsim's per-step
+    link state (`sectors.transportation.twin`), so k·v is the vehicles carried along the link per
+    hour, exactly so in a period the link is never empty (an empty step counts at free flow, which
+    can only make k·v larger), while q counts entries at the link's head: the two differ by what the
+    link stores. Over :data:`IDENTITY_ROWS` rows, with E the vehicles counted entering and C = Σ k·v·Δt
+    those carried along the link,
+
+        − (vehicles on the link before the window) ≤ E − C ≤ (vehicles on it at the end),
+
+    and a link holds at the end of a row no more than its mean over the row plus the row's entries
+    (k·L + q·Δt). A speed falsified low makes C too small and breaks the right-hand side by
+    20 km/h × k × Δt a row (a 20 km/h lie at 10 veh/km: 1.7 vehicles a row); one falsified high
+    breaks the left. The margins (:data:`IDENTITY_EXCESS_VEH`, :data:`IDENTITY_DEFICIT_VEH`) were
+    chosen on normal mornings only.
+
+    Which instrument lies: the speed is named alone (`Violation.fault` False, one suspect: an
+    INTRUSION on it, quarantined) only if the flow and the density are each possible in every row
+    of the window: a density is never negative, and a vehicle counted entering is on the link for at
+    least one step of the period (it needs 36 s to cross at 50 km/h), so a flow with a density of 0
+    cannot be (never on the normal peaks of seeds 0–5, 51,840 link-rows). A flow or density falsified
+    by a constant fails that check whenever the link empties (a quarter of the rows of ``n11-n12`` on
+    the normal peaks of seeds 1–3): a negative density is the density's own lie (named alone); a flow
+    counted onto an empty link is the flow's or the density's, never the speed's, and the model may
+    pick one of the two (`oracles.sector_model.SectorModel._distrust`) or neither (an anomaly, which
+    moves nothing). A closure forged with its flow frozen (a spoofed command) is such a case. Not
+    before 11 rows, nor while a value is missing or not finite: nothing to judge.
+
+    What it does not stop: an attacker who falsifies two of q, k, v consistently. A lower speed with a
+    density raised to keep k·v (a queue on a free street) keeps the identity; the flow's continuity
+    through the junctions would not see it either (storage is what the density claims). A flow and
+    a speed lowered together (k·v = q still) hide traffic, and are seen only by the flow's continuity
+    with the loops of the links around it, which this rule does not check: at the six junctions with
+    no demand of their own (n11, n12, n21, n22, n03, n30) the vehicles counted out of a junction over
+    10 rows missed those counted in, less what its approaches stored (their densities' change), by up
+    to ±20 vehicles on the same normal peaks (period-mean densities of four approaches say little of
+    what they hold at the window's ends), twice this rule's margin: too loose to witness a flow. A flow raised, or a density
+    lowered, only while vehicles are on the link breaks the identity as a low speed does, and has
+    the healthy speed named: the lie then stands, and the speed is quarantined with it.
+    """
+
+    link: str  # ``link:A-B``
+    flow: str
+    density: str
+    speed: str
+
+    def sensors(self) -> tuple[str, str, str]:
+        return self.flow, self.density, self.speed
+
+    def _series(self, window: Window) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None:
+        """The last :data:`IDENTITY_ROWS` + 1 rows of q, k, v (None: too few, or a value not finite)."""
+        rows = IDENTITY_ROWS + 1
+        out = [np.asarray(window[name][-rows:], dtype=np.float64) if name in window else np.zeros(0)
+               for name in self.sensors()]
+        if any(len(s) < rows or not np.all(np.isfinite(s)) for s in out):
+            return None
+        return out[0], out[1], out[2]
+
+    def residuals(self, window: Window) -> tuple[float, float] | None:
+        """(excess, deficit) in vehicles over the window: entries beyond what k·v carried and the link
+        holds at the end, and what k·v carried beyond the entries and what the link held before."""
+        series = self._series(window)
+        if series is None:
+            return None
+        q, k, v = series
+        entered = float(q[1:].sum()) * _ROW_H
+        carried = float((k[1:] * v[1:]).sum()) * _ROW_H
+        held_end = float(k[-1]) * _LINK_KM + float(q[-1]) * _ROW_H
+        held_before = float(k[0]) * _LINK_KM + float(q[0]) * _ROW_H
+        return entered - carried - held_end, carried - entered - held_before
+
+    def holds(self, window: Window) -> bool:
+        """Whether q = k·v holds over the window within the normal margins (False: cannot be judged)."""
+        found = self.residuals(window)
+        return found is not None and found[0] <= IDENTITY_EXCESS_VEH and found[1] <= IDENTITY_DEFICIT_VEH
+
+    def check(self, window: Window) -> list[Violation]:
+        found = self.residuals(window)
+        series = self._series(window)
+        if found is None or series is None:
+            return []
+        excess, deficit = found
+        if excess <= IDENTITY_EXCESS_VEH and deficit <= IDENTITY_DEFICIT_VEH:
+            return []
+        q, k, v = series
+        suspects: tuple[str, ...]
+        if bool(np.any(k < 0)):
+            suspects, lone = (self.density,), f"; {self.density} read below zero in the window, which no density can"
+        elif bool(np.any((q > 0) & (k <= 0))):
+            suspects, lone = (self.flow, self.density), (f"; {self.flow} counted vehicles onto the link in a row its "
+                                                         f"density shows nobody on it: the flow or the density lies")
+        else:
+            suspects, lone = (self.speed,), ""
+        entered, carried = float(q[1:].sum()) * _ROW_H, float((k[1:] * v[1:]).sum()) * _ROW_H
+        if excess > IDENTITY_EXCESS_VEH:
+            why = (f"its flow counted {entered:.0f} vehicles entering in the last {IDENTITY_ROWS} rows and its "
+                   f"density × speed carried only {carried:.0f} along the link: {excess:.0f} more entered than "
+                   f"the link could still hold (at most {IDENTITY_EXCESS_VEH:.0f} on normal mornings)")
+        else:
+            why = (f"its density × speed carried {carried:.0f} vehicles along the link in the last "
+                   f"{IDENTITY_ROWS} rows, {deficit:.0f} more than its flow counted entering and the link "
+                   f"held before (at most {IDENTITY_DEFICIT_VEH:.0f} on normal mornings)")
+        return [Violation(self.link, suspects[0], tuple(n for n in self.sensors() if n != suspects[0]),
+                          f"{self.link}'s loop breaks q = k·v (its speed reads {float(v[-1]):.0f} km/h): {why}{lone}",
+                          fault=False, suspects=suspects)]
+
+
+def identity_rules_for(names: Iterable[str]) -> tuple[LoopIdentity, ...]:
+    return tuple(LoopIdentity(f"link:{n}", f"link:{n}/flow_veh_h", f"link:{n}/density_veh_km",
+                              f"link:{n}/speed_kmh") for n in names)
+
+
+IDENTITY_RULES = identity_rules_for(link_name(a, b) for a, b, _ in links())
+
+
+def loop_invariants(window: Window) -> list[Violation]:
+    """Every link's loop identity (`LoopIdentity`) that the newest row breaks."""
+    return [v for rule in IDENTITY_RULES for v in rule.check(window)]
+
+
+def vouches(window: Window) -> frozenset[str]:
+    """The loops' speeds whose own flow and density bear them out (q = k·v holds over the window,
+    `LoopIdentity.holds`): the model alone may not call one of them falsified.
+
+    On a normal peak (seed 1, the attribution's 07:00 run, rows 92–94) the transport model, then trained
+    on three peaks, scored 1.73 against its threshold of 1.53 and found ``link:n12-n13/speed_kmh`` alone
+    explained 82 % of the deviation: an INTRUSION on a loop that read 50 km/h on an empty street (its
+    density 0 in two of the three rows, 6.7 veh/km in the third), and would have been quarantined. Its flow and density agreed with it (the identity held well within its margins).
+    A speed falsified enough to matter breaks the identity, and is then no longer vouched for (and
+    `LoopIdentity` names it)."""
+    return frozenset(rule.speed for rule in IDENTITY_RULES if rule.holds(window))
