@@ -41,7 +41,13 @@ period late shows it in the second."""
 
 def _judged_release(q: Quarantine, release: Release, sector: str, required: int) -> bool:
     """Whether the quorum's evidence is the release itself: fewer than `required` voters judged a
-    reading outside `RELEASE_ROWS` report periods either side of the release's field time.
+    reading outside `RELEASE_ROWS` report periods either side of the release's field time (after it,
+    for a count over a window, `SectorPlugin.windowed`: the plug-in's `command_aftermath_s`).
+
+    The tail's cost, stated: a spoof of such a count begun within the aftermath, and kept up (one
+    verdict per open episode), is not quarantined. It moves nothing either: a hospital's load
+    verdicts are moot for the same time (`oracles.node.voting._lingering`), and a surge is named
+    only on the dispatch centre's and the hospital's declared MCI (`sectors.healthcare.rules`).
 
     Both bounds matter. After it: one oracle's fresh verdict must not turn a quorum of verdicts on
     the release into a quarantine (one voice is never enough). Before it: a spoof begun under the
@@ -50,8 +56,11 @@ def _judged_release(q: Quarantine, release: Release, sector: str, required: int)
     verdict without a field time, or a release without one, is never excused."""
     if release.field_ms is None:
         return False
-    window = RELEASE_ROWS * plugin_of(sector).report_period_s * 1000
-    outside = sum(1 for ms in q.observed if ms is None or abs(ms - release.field_ms) > window)
+    plugin = plugin_of(sector)
+    before = RELEASE_ROWS * plugin.report_period_s * 1000
+    # a count over a window (`SectorPlugin.windowed`) reads the held time's load for that window
+    tail = max(before, plugin.command_aftermath_s * 1000) if plugin.windowed and plugin.windowed(q.sensor) else before
+    outside = sum(1 for ms in q.observed if ms is None or not -before <= ms - release.field_ms <= tail)
     return outside < required
 
 

@@ -170,6 +170,13 @@ class SectorPlugin:
     hospitals' arrival counts run over two hours, so the patients a diversion sent to hospital-1 stay
     in its count for two hours after the diversion is lifted. `commanded_effect` is asked about the
     commands released within this time of a verdict's reading, as well as those held now."""
+    windowed: Callable[[str], bool] | None = None
+    """Whether a sensor reads a count over the last `command_aftermath_s` (an ED board's arrivals and
+    admissions over two hours): after its own node's hold is released it still shows the held
+    time's load for that long (hospital-2's mass-casualty arrivals, after its diversion is lifted,
+    read above any normal day's), which the model's first-pass range check calls a lone sensor out
+    of line. The controller takes a quorum of intrusion verdicts on such a sensor, judged within
+    that time after the release, for the release's tail (`controller._intrusion_response`)."""
     field_fault: Callable[[Sequence[Reading], str], FieldFault | None] | None = None
     """(the field's newest readings, asset a verdict named) → the fault the field shows there and the
     asset it breaks, where the name cannot tell (a hospital: power loss, a declared mass-casualty

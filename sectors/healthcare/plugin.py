@@ -35,6 +35,11 @@ def _field_fault(readings: Any, asset: str) -> Any:
     return field_fault(readings, asset)
 
 
+def _windowed(sensor: str) -> bool:
+    """The ED board's counts over `RATE_WINDOW_S` (`SectorPlugin.windowed`)."""
+    return sensor.partition("/")[2] in ("arrivals_per_h", "admissions_per_h")
+
+
 def _commanded_effect(sensor: str, commanded: Any) -> Any:
     from sectors.healthcare.rules import diverted_to
 
@@ -131,6 +136,7 @@ PLUGIN = SectorPlugin(
     invariants=_invariants,
     field_fault=_field_fault,
     commanded_effect=_commanded_effect,
+    windowed=_windowed,
     command_aftermath_s=7200.0,  # the arrival counts' window, `_hospital.RATE_WINDOW_S` (a test holds them equal)
     scenario=(ScenarioFault(300, F.POWER_LOSS, "hospital-1"),),
     scenario_settle_s=3600,
