@@ -5,7 +5,9 @@ Targets are a hospital (``hospital-1``: power loss or an admission surge) or its
 generator, which the automatic transfer switch normally does; when the ATS failed the plan does it
 by hand, and when the generator cannot run (failed, no fuel) the hospital diverts new admissions.
 A capacity loss (surge, oxygen plant, ventilators) diverts admissions: the twin sends each new
-arrival to the admitting hospital with the most free beds of the kind needed. Restoring keeps the
+ambulance to the hospital with the most spare emergency-department spaces (then the most free beds
+of the kind needed), when that is more than the diverting hospital's own; walk-ins still come
+(`sectors.healthcare.twin`). Restoring keeps the
 generator fuelled; reintegration returns to the grid and takes admissions again.
 """
 
