@@ -514,6 +514,22 @@ def _hhmm(seconds_of_day: float) -> str:
     return f"{int(seconds_of_day // 3600):02d}:{int(seconds_of_day % 3600 // 60):02d}"
 
 
+def _pump_status_controls(condition: str) -> list[tuple[str, Any, int]]:
+    """Net3's controls that open or close one pump on a condition of the kind `condition` (wntr's
+    class name: ``TankLevelCondition``, ``SimTimeCondition``), as (pump, condition, status set: 1
+    open, 0 closed). wntr keeps a control's parts private; the rules read them here only."""
+    wn = _plant().wn
+    out = []
+    for _, control in wn.controls():
+        cond, actions = control.condition, control.actions()
+        if type(cond).__name__ != condition or len(actions) != 1:
+            continue
+        target, attr = actions[0].target()
+        if attr == "status" and str(target.name) in wn.pump_name_list:
+            out.append((str(target.name), cond, int(actions[0]._value)))
+    return out
+
+
 @functools.cache
 def _pumps() -> tuple[PumpCalledFor, ...]:
     """A rule per pump that Net3's controls start and stop by a tank's level (pump 335 by tank 1)."""
@@ -521,15 +537,9 @@ def _pumps() -> tuple[PumpCalledFor, ...]:
 
     wn = _plant().wn
     levels: dict[str, dict[str, float | str]] = {}
-    for _, control in wn.controls():
-        cond, actions = control.condition, control.actions()
-        if type(cond).__name__ != "TankLevelCondition" or len(actions) != 1:
-            continue
-        target, attr = actions[0].target()
-        if attr != "status" or str(target.name) not in wn.pump_name_list:
-            continue
-        starts = int(actions[0]._value) == 1  # wntr keeps a control's parts private
-        entry = levels.setdefault(str(target.name), {"tank": str(cond._source_obj.name)})
+    for pump, cond, value in _pump_status_controls("TankLevelCondition"):
+        starts = value == 1
+        entry = levels.setdefault(pump, {"tank": str(cond._source_obj.name)})
         entry["start" if starts else "stop"] = float(cond._threshold)
         if starts:  # started by a level rising past its start (a wet well) or falling below it (a tank)
             entry["rising"] = "1" if str(cond._relation) in ("-gt", ">", "Above") else "0"
@@ -571,17 +581,10 @@ def _scheduled() -> tuple[ScheduledPump, ...]:
     read from those controls (``SYSTEM TIME IS 01:00`` opens it, ``15:00`` closes it, each day)."""
     from sectors.water.network import AssetKind, asset_id
 
-    wn = _plant().wn
     times: dict[str, dict[int, float]] = {}
-    for _, control in wn.controls():
-        cond, actions = control.condition, control.actions()
-        if type(cond).__name__ != "SimTimeCondition" or len(actions) != 1:
-            continue
-        target, attr = actions[0].target()
-        if attr != "status" or str(target.name) not in wn.pump_name_list:
-            continue
-        # wntr keeps a control's parts private; the first of each kind is the day's time
-        times.setdefault(str(target.name), {}).setdefault(int(actions[0]._value), float(cond._threshold) % 86400.0)
+    for pump, cond, value in _pump_status_controls("SimTimeCondition"):
+        # the first of each kind (open, closed) is the day's time
+        times.setdefault(pump, {}).setdefault(value, float(cond._threshold) % 86400.0)
     return tuple(ScheduledPump(asset_id(AssetKind.PUMP, pump), t[1], t[0])
                  for pump, t in sorted(times.items()) if 0 in t and 1 in t)
 
