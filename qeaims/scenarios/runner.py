@@ -187,7 +187,8 @@ class ServiceFeed(NamedClient):
                 volumes = self._volumes.setdefault(sector, {})
                 for key, flow in self._detail.get(sector, {}).items():
                     if key.endswith("_m3s") and isinstance(flow, int | float) and math.isfinite(flow):
-                        volumes[key.removesuffix("s")] = volumes.get(key.removesuffix("s"), 0.0) + flow * (now - then)
+                        name = key.removesuffix("s")  # m³/s held over the period: m³
+                        volumes[name] = volumes.get(name, 0.0) + flow * (now - then)
             self._last[sector] = (now, value)
             detail = body.get("detail")
             self._detail[sector] = detail if isinstance(detail, dict) else {}
@@ -348,9 +349,10 @@ class ScenarioRun:
         self._sync()
         self._collect_acks()
         db = self.index.db
-        verdicts = db.execute(
+        rows = db.execute(
             f"SELECT payload, block, kind FROM events WHERE block >= ? AND kind IN ({','.join('?' * len(VERDICTS))}) "
             "ORDER BY block, log_index", (self._from_block, *VERDICTS)).fetchall()
+        verdicts = [(json.loads(bytes(p)), int(b), int(k)) for p, b, k in rows]  # parsed once for every track
         exec_rows = db.execute(
             "SELECT args, block FROM logs WHERE contract = 'IsolationQuorum' AND event = 'ProposalExecuted' "
             "AND block >= ? ORDER BY block, log_index", (self._from_block,)).fetchall()
@@ -374,7 +376,7 @@ class ScenarioRun:
                 # (detected, but blamed on another asset: that shows as a wrongful isolation, if any)
                 if track.onset_field is None:
                     continue  # the twin has not said when it applied the fault: nothing can be its story yet
-                after = [(json.loads(bytes(p)), self._when(b)) for p, b, _ in verdicts if self._after_onset(track, b)]
+                after = [(body, self._when(b)) for body, b, _ in verdicts if self._after_onset(track, b)]
                 mine = [(ts, body) for body, ts in after if body.get("sector") == track.step.sector.value]
                 exact = [(ts, body) for ts, body in mine if body.get("subject") == track.subject]
                 found = exact or mine
@@ -385,8 +387,7 @@ class ScenarioRun:
                 # detection is the first word about it (an alert may be one system's, `Violation.alert`);
                 # confirmation the first verdict a quorum acts on, about the same subject
                 track.confirmed = first_decided(
-                    [(json.loads(bytes(p)), self._when(b), int(k)) for p, b, k in verdicts
-                     if self._after_onset(track, b)], track.subject)
+                    [(body, self._when(b), k) for body, b, k in verdicts if self._after_onset(track, b)], track.subject)
             if track.is_attack:
                 for body, block in quarantines:
                     if body.get("sensor") == track.step.control.target and self._after_onset(track, block):
