@@ -227,7 +227,7 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
     return RunResult(
         sector=sector.value, fault=case.label, seed=seed, expected_asset=case.named, expected_anchor=expected,
         false_alarms=tuple(before), rows_to_detect=after[0][0] if after else None,
-        rows_to_decide=first[0] if first else None,
+        rows_to_decide=first[0] if first and first[1].kind is not VerdictKind.ANOMALY else None,  # nothing decided
         kind=first[1].kind.value if first else None, asset=first[1].asset_id if first else None,
         anchor=anchor_node(sector, first[1].asset_id) if first else None, wrongful=tuple(wrongful),
         reason=first[1].reason if first else "", injected=case.kind is not None, period_s=runner_period,
