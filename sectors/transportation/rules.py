@@ -245,13 +245,12 @@ class DarkSignal:
         alone, other = (self.health, self.cad) if dark else (self.cad, self.health)
         flagged = np.asarray(window[alone][-PASS_ROWS:], dtype=np.float64)
         lone = flagged < 0.5 if alone == self.health else flagged >= 0.5
+        says = "its controller dark" if dark else "a dark signal"
         if len(flagged) == PASS_ROWS and np.all(lone) and passed is not None and passed > bound:
-            says = "its controller dark" if dark else "a dark signal"
             return [Violation(self.node, alone, (other, *self.exits),
                               f"{alone} reports {says} that {other} does not, and the junction passed {passed:.0f} "
                               f"vehicles in the {PASS_ROWS} rows since, more than an all-way stop can ({bound:.0f})",
                               fault=False, suspects=(alone,))]
-        says = "its controller dark" if dark else "a dark signal"
         return [Violation(self.node, alone, (), f"{alone} reports {says} at {self.node}, not yet confirmed by "
                           f"{other} or the junction's loops", fault=False, alert=True)]
 
