@@ -24,7 +24,7 @@ from typing import Any
 from core.messages import Sector
 from sectors.plugin import plugin_of
 
-__all__ = ["ServiceLevel", "service_level", "service_message", "share"]
+__all__ = ["ServiceLevel", "service_level", "service_message", "share", "volume_of"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,12 @@ def share(part: float, whole: float) -> float:
     if whole <= 0.0:
         return 1.0
     return min(1.0, max(0.0, part / whole))
+
+
+def volume_of(key: str) -> str | None:
+    """The volume a ``detail`` flow in m³/s integrates to over time (``leak_m3s`` → ``leak_m3``: water
+    lost, sewage spilled); None for a figure that is not such a flow."""
+    return key.removesuffix("s") if key.endswith("_m3s") else None
 
 
 def service_level(sector: Sector, twin: Any) -> ServiceLevel:

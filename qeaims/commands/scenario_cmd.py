@@ -187,6 +187,7 @@ def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:
     """Availability with automation off: the same injections on offline twins, no responses."""
     try:
         from sectors.baseline import run_baseline
+        from sectors.service import volume_of
     except ImportError:  # pragma: no cover - shipped with the twins
         return None
     plan = [(s.at_s, s.sector, s.control) for s in chosen.steps]
@@ -197,8 +198,8 @@ def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:
     with err_console.status("running the automation-off baseline on offline twins"):
         results = run_baseline(plan, sectors=list(chosen.sectors), duration_s=chosen.duration_s)
     return {"availability": {s.value: round(r.availability, 6) for s, r in results.items()},
-            "volumes_m3": {s.value: {k.removesuffix("s"): round(v, 1) for k, v in r.integrals.items()
-                                     if k.endswith("_m3s")} for s, r in results.items()},
+            "volumes_m3": {s.value: {name: round(v, 1) for k, v in r.integrals.items()
+                                     if (name := volume_of(k)) is not None} for s, r in results.items()},
             "detection_time_s": None, "isolation_time_s": None, "cross_system_response_s": None,
             "restoration_time_s": None, "window_s": chosen.duration_s,
             "note": "with automation off nothing detects, isolates or restores: those wait for people (a crew, "

@@ -58,6 +58,7 @@ from qeaims.scenarios.clock import BlockStamps, TwinClocks
 from qeaims.scenarios.definitions import Scenario, Step
 from sectors.anchors import anchor_node
 from sectors.runner import REPORT_PERIOD_S
+from sectors.service import volume_of
 
 __all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "first_decided", "wrongful_isolations"]
 
@@ -186,8 +187,8 @@ class ServiceFeed(NamedClient):
                 self._span[sector] = self._span.get(sector, 0.0) + (now - then)
                 volumes = self._volumes.setdefault(sector, {})
                 for key, flow in self._detail.get(sector, {}).items():
-                    if key.endswith("_m3s") and isinstance(flow, int | float) and math.isfinite(flow):
-                        name = key.removesuffix("s")  # m³/s held over the period: m³
+                    name = volume_of(key)  # m³/s held over the period: m³
+                    if name is not None and isinstance(flow, int | float) and math.isfinite(flow):
                         volumes[name] = volumes.get(name, 0.0) + flow * (now - then)
             self._last[sector] = (now, value)
             detail = body.get("detail")
