@@ -19,6 +19,7 @@ from controller._plan_workers import PlanWorkers
 from controller.commander import Commander
 from controller.crews import CrewPool
 from controller.cyber import IntrusionTally, Quarantine
+from controller.deadlines import FieldClock
 from controller.plans import ResponsePlan
 from core import logs
 from core.kinds import kind_by_name
@@ -81,6 +82,7 @@ class ControllerState:
     crews: CrewPool
     speed: float
     _clock: Callable[[], float]
+    field_clock: FieldClock | None
     recorder: EventRecorder
     index: Indexer
     tally: IntrusionTally

@@ -22,6 +22,7 @@ from chain.commanded import Release, commands_of, sensor_asset
 from chain.recorder import canonical_payload
 from controller._controller_state import INTRUSION, SENSOR_QUARANTINE, ControllerState, log_line
 from controller.cyber import TECHNICIAN_S, Quarantine
+from controller.deadlines import Deadline
 from core.messages import Sector
 from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
@@ -76,13 +77,15 @@ class IntrusionResponse(ControllerState):
             required = self._required_votes()
             fresh = [q for q in self.tally.quorate(self._active_oracles(), required) if self._may_quarantine(q)]
         for q in self._not_commanded(fresh):
-            q.due = self._clock() + TECHNICIAN_S / self.speed
+            q.due = Deadline.after(TECHNICIAN_S, sector=Sector(q.sector), wall_now=self._clock(), speed=self.speed,
+                                   field_clock=self.field_clock)
             q.seq = self._record_quarantine(q, "quarantined", evidence=[list(e) for e in q.evidence],
-                                            required=self._required_votes()[q.sector], due=q.due,
+                                            required=self._required_votes()[q.sector], **q.due.as_fields(),
                                             technician_s=TECHNICIAN_S)
             self.quarantines[q.key] = q
         for q in self.quarantines.values():
-            if not q.lifted and self._clock() >= q.due:
+            if not q.lifted and q.due.passed(sector=Sector(q.sector), wall_now=self._clock(),
+                                             field_clock=self.field_clock):
                 ack = self.commander.control(Sector(q.sector), SimControl(op="clear-attack", target=q.sensor))
                 q.seen = dict(self.tally.named.get((q.sector, q.sensor), {}))
                 self._record_quarantine(q, "lifted", quarantine=q.seq, field_ok=ack.ok, field_error=ack.error,

@@ -53,6 +53,7 @@ from controller._controller_state import (
 )
 from controller._holds import command_key, holders, pending, planned
 from controller.commander import Ack, CommandTimeout
+from controller.deadlines import Deadline
 from controller.protect import inverse, protections
 from core.errors import ChainError, ContractRejected, QeaimsError
 from core.messages import ActuatorCommand, Sector
@@ -154,9 +155,12 @@ class IsolationSteps(ControllerState):
             except ContractRejected as exc:
                 if exc.error != "QuorumNodeNotInState":  # already repairing: a resumed dispatch
                     raise
-            due = self._clock() + job.total_s / self.speed
-            self._record(iso, "dispatched", crew=job.crew, travel_s=job.travel_s, repair_s=job.repair_s, due=due)
-        if "repaired" not in iso.steps and self._clock() >= float(iso.steps["dispatched"][1]["due"]) \
+            due = Deadline.after(job.total_s, sector=Sector(iso.sector), wall_now=self._clock(), speed=self.speed,
+                                 field_clock=self.field_clock)
+            self._record(iso, "dispatched", crew=job.crew, travel_s=job.travel_s, repair_s=job.repair_s,
+                         **due.as_fields())
+        if "repaired" not in iso.steps and Deadline.of(iso.steps["dispatched"][1]).passed(
+                sector=Sector(iso.sector), wall_now=self._clock(), field_clock=self.field_clock) \
                 and not (_restore_due(iso) and "restored" not in iso.steps):
             # the crew's work, in the simulated field (after the restoration around the fault: a restore
             # planned for the faulted field must not arrive after the fault is gone); a device with no

@@ -129,6 +129,12 @@ class Commander(NamedClient):
         self._send(sim_topic(sector), control.model_dump_json().encode(), qos=1)
         return f"{control.op} {control.kind} {control.target}".strip()
 
+    def pace(self, sectors: Iterable[Sector], payload: bytes) -> None:
+        """Send a pace order (`sectors.pace.pace_order`) to each sector's twin, without waiting: it is
+        renewed while it should hold, and a lost one expires on its own."""
+        for sector in sectors:
+            self._send(sim_topic(sector), payload, qos=1)
+
     def take_ack(self, what: str, ref: str = "") -> Ack | None:
         """The answer to a posted control or command, if it has arrived (never waits)."""
         with self._cond:

@@ -28,6 +28,7 @@ from typing import Any
 
 from chain.commanded import field_ms
 from chain.quarantines import named_sensor
+from controller.deadlines import Deadline
 
 __all__ = ["TECHNICIAN_S", "IntrusionTally", "Quarantine"]
 
@@ -52,7 +53,7 @@ class Quarantine:
     seen: dict[str, int] | None = None
     seq: int = 0  # the quarantine event's seq (0: not recorded yet)
     crew: str = ""
-    due: float = 0.0
+    due: Deadline = field(default_factory=lambda: Deadline(wall=0.0))  # the technician's (`controller.deadlines`)
     lifted: bool = False
 
     @property

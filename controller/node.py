@@ -35,6 +35,7 @@ from controller._plan_workers import PlanWorkers
 from controller.commander import Commander
 from controller.crews import CrewPool
 from controller.cyber import IntrusionTally, Quarantine
+from controller.deadlines import Deadline, FieldClock
 from controller.link_watch import LinkWatch
 from core.config import Settings
 from core.errors import ChainError, QeaimsError, UnknownSector
@@ -48,13 +49,14 @@ __all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner", "log_line"]
 class Controller(IsolationSteps, IntrusionResponse):
     def __init__(self, *, settings: Settings, client: ChainClient, deployment: Deployment, identity: HybridIdentity,
                  commander: Commander, planner: Planner, crews: CrewPool | None = None, speed: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, field_clock: FieldClock | None = None) -> None:
         self.client, self.identity, self.me = client, identity, identity.address
         self.commander, self.planner = commander, planner
         self.plans = PlanWorkers(planner)
         self.crews = crews or CrewPool()
         self.speed = speed
         self._clock = clock
+        self.field_clock = field_clock  # crews and technicians are due on it (`controller.deadlines`)
         self.outbox = EventOutbox.for_oracle(settings.outbox_dir, self.me, deployment.deployment_id)
         self.recorder = EventRecorder(client, identity, self.outbox)
         base = settings.home / "controller" / deployment.deployment_id
@@ -96,7 +98,7 @@ class Controller(IsolationSteps, IntrusionResponse):
                 if body["state"] == "quarantined":
                     found[key] = Quarantine(str(body["sector"]), str(body["sensor"]), str(body["asset"]),
                                             str(body["node"]), [(str(o), int(s)) for o, s in body["evidence"]],
-                                            seq=row.seq, due=float(body["due"]))
+                                            seq=row.seq, due=Deadline.of(body))
                 elif key in found:
                     found[key].lifted = True
                     seen = body.get("seen")

@@ -16,6 +16,7 @@ from bus.secure import SecureLinks
 from chain.connect import connect
 from chain.deploy import controller_keystore
 from controller.commander import Commander, CommandTimeout
+from controller.deadlines import FieldClock
 from controller.link_watch import LinkWatch
 from controller.node import Controller, Planner, log_line
 from core.config import Settings
@@ -30,9 +31,11 @@ BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "127.0.0.1", mqtt_port: int = 1883,
                    speed: float = 1.0, stop: threading.Event | None = None,
-                   on_ready: Callable[[Controller], None] | None = None, links: SecureLinks | None = None) -> None:
+                   on_ready: Callable[[Controller], None] | None = None, links: SecureLinks | None = None,
+                   field_clock: FieldClock | None = None) -> None:
     """Run until `stop`; with `links`, commands go through the controller's secure links and every
-    link's sessions and QKD alarms are recorded on-chain (`controller.link_watch`)."""
+    link's sessions and QKD alarms are recorded on-chain (`controller.link_watch`); with `field_clock`
+    (`controller.scada.FieldView.clock`) crews are due in field time (`controller.deadlines`)."""
     keystore = controller_keystore(settings)
     if not keystore.is_file():
         raise IdentityError(f"no controller keystore at {keystore}: `qeaims deploy` creates it")
@@ -46,7 +49,7 @@ def run_controller(settings: Settings, planner: Planner, *, mqtt_host: str = "12
     try:
         with Commander(host=mqtt_host, port=mqtt_port, links=links) as commander:
             controller = Controller(settings=settings, client=client, deployment=deployment, identity=identity,
-                                    commander=commander, planner=planner, speed=speed)
+                                    commander=commander, planner=planner, speed=speed, field_clock=field_clock)
             controller.link_watch = watch
             log_line("controller-started", controller=identity.address, mqtt=f"{mqtt_host}:{mqtt_port}")
             try:  # from here on the controller is closed however the run ends (its index and outbox)

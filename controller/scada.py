@@ -58,13 +58,25 @@ class FieldView(NamedClient):
                 kept = self._latest.setdefault((r.sector, key), deque(maxlen=_KEPT))
                 kept.append(r.model_copy(update={"sensor_id": key}))
 
+    def clock(self, sector: Sector) -> float | None:
+        """The sector's field clock (POSIX s): the median of its sensors' newest stamps (see the
+        module's note); None before any reading of it. Crews and technicians are due on it
+        (`controller.deadlines`)."""
+        with self._lock:
+            held = [kept for (s, _), kept in self._latest.items() if s is sector and kept]
+            return self._median_clock(held).timestamp() if held else None
+
+    @staticmethod
+    def _median_clock(held: list[deque[Reading]]) -> datetime:
+        return statistics.median_low(max(r.timestamp for r in kept) for kept in held)
+
     def readings(self, sector: Sector) -> list[Reading]:
         """The newest believable reading of every sensor of `sector` seen so far (see the module's note)."""
         with self._lock:
             held = [kept for (s, _), kept in self._latest.items() if s is sector and kept]
             if not held:
                 return []
-            clock = statistics.median_low(max(r.timestamp for r in kept) for kept in held)
+            clock = self._median_clock(held)
             bound = clock + timedelta(seconds=AHEAD_S)
             out = []
             for kept in held:

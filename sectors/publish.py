@@ -4,7 +4,9 @@ This is exactly what a field gateway does (`oracles/ingest/mqtt.py` has the topi
 oracle cannot tell a twin from a site: both arrive through the broker, QoS 1, as gateway batches
 (``qeaims/<sector>/_batch/<twin's client id>``, one message per report period, split at the
 batch limits): the broker's cost is per message, and one message per sensor saturated it. The twin's clock runs `speed` times faster than the wall clock (1 = real time); its
-timestamps are the twin's own, so a day of simulated operation can be replayed in minutes.
+timestamps are the twin's own, so a day of simulated operation can be replayed in minutes. A pace
+order (`sectors.pace`) changes that rate while the twin runs: a scenario slows
+the city to real time around each fault so that its processing costs true field time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bus.secure import SecureLinks
 from core.errors import ConfigError, QeaimsError
 from core.logs import log_line
 from core.messages import Reading
+from sectors.pace import Pace, is_pace, parse_pace
 from sectors.remote import (
     DecisionCheck,
     ack_payload,
@@ -37,7 +40,9 @@ from sectors.remote import (
 from sectors.runner import TwinRunner
 from sectors.service import ServiceLevel, service_level, service_message
 
-__all__ = ["TwinPublisher"]
+__all__ = ["PACE_POLL_S", "TwinPublisher"]
+
+PACE_POLL_S = 0.05  # wall seconds between two looks at the pace while a twin waits out its period
 
 
 class TwinPublisher(NamedClient):
@@ -49,6 +54,8 @@ class TwinPublisher(NamedClient):
             raise ConfigError(f"speed must be positive, got {speed}")
         super().__init__(client_id or f"twin-{runner.sector.value}", host=host, port=port, links=links)
         self.runner, self.speed = runner, speed
+        self.pace = Pace(speed)
+        self._pace_was = speed  # the pace the last slice of waiting ran at
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
         self.published = 0
@@ -61,10 +68,23 @@ class TwinPublisher(NamedClient):
         # still-valid decision (isolate under proposal 5, after the node came back) moves nothing.
         self._carried_out: set[tuple[str, str, str]] = set()
         self.service: ServiceLevel | None = None  # the last service level published
-        if decisions is not None:
-            sector = runner.sector
-            self._listen([(cmd_topic(sector), 1), (sim_topic(sector), 1)],
-                         lambda topic, payload: self._inbox.put((topic, payload)))
+        sector = runner.sector
+        self._listen([(sim_topic(sector), 1), *([(cmd_topic(sector), 1)] if decisions is not None else [])],
+                     self._on_message)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if not (topic == sim_topic(self.runner.sector) and is_pace(payload)):
+            if self.decisions is not None:  # commands and controls wait for the stepping thread
+                self._inbox.put((topic, payload))
+            return
+        try:  # a pace order takes effect at once (the stepping thread reads the pace as it waits)
+            order = parse_pace(payload)
+        except ValueError as exc:
+            log_line("qeaims.twin", "pace-refused", sector=self.runner.sector.value, error=str(exc))
+            return
+        self.pace.take(order)
+        log_line("qeaims.twin", "pace", sector=self.runner.sector.value, pace=order.pace, until=order.until,
+                 reason=order.reason)
 
     def apply_pending(self) -> int:
         """Carry out the queued commands and controls, in arrival order; returns how many."""
@@ -136,8 +156,8 @@ class TwinPublisher(NamedClient):
         A lost broker ends the run with `IngestError` (the supervisor restarts the twin, which resumes
         its clock from `on_step`'s record) rather than buffering an unbounded backlog here.
         """
-        period_wall = self.runner.period_s / self.speed
-        next_at = time.monotonic()
+        owed = 0.0  # field seconds the twin still has to wait out before its next step (< 0: behind)
+        mark = time.monotonic()
         while not stop.is_set() and (steps is None or self.steps < steps):
             self.apply_pending()
             readings = self.runner.advance()
@@ -147,5 +167,25 @@ class TwinPublisher(NamedClient):
             self.steps += 1
             if on_step is not None:
                 on_step(readings)
-            next_at += period_wall
-            stop.wait(max(0.0, next_at - time.monotonic()))
+            owed, mark = self._wait_out(owed + self.runner.period_s, mark, stop)
+
+    def _wait_out(self, owed: float, mark: float, stop: threading.Event) -> tuple[float, float]:
+        """Wait until `owed` field seconds have passed since `mark` (monotonic) at the pace in force;
+        returns what is still owed (negative: the twin is behind its pace and steps again at once,
+        as a fixed schedule catches up) and the new mark.
+
+        The pace is re-read every `PACE_POLL_S`, so an order or its expiry takes effect within that
+        (a few field seconds at 30x); the integral keeps each slice at the pace it ran at. A new
+        pace starts a new schedule: a backlog built at the old pace is forgiven, not caught up in a
+        burst, which in a real-time window would be field time racing past the very fault it is for.
+        """
+        pace = self._pace_was
+        while True:
+            now = time.monotonic()
+            owed -= (now - mark) * pace
+            mark = now
+            if (current := self.pace.now()) != pace:
+                pace, owed = current, max(owed, 0.0)
+            self._pace_was = pace
+            if owed <= 0 or stop.wait(min(owed / pace, PACE_POLL_S)):
+                return owed, mark

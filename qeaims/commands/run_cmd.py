@@ -172,7 +172,7 @@ def controller(
     try:
         with FieldView(host=mqtt_host, port=mqtt_port, links=links) as field:
             run_controller(settings, TwinPlanner(field), mqtt_host=mqtt_host, mqtt_port=mqtt_port, speed=speed,
-                           stop=stop, links=links)
+                           stop=stop, links=links, field_clock=field.clock)
     finally:
         if links is not None:
             links.close()

@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 
 from core.errors import ConfigError
+from core.messages import Sector
 from qeaims.city_latency import KEEPING_UP_S
 from qeaims.commands._common import console, err_console, print_json, settings_of
 from qeaims.scenarios.definitions import all_scenarios, scenario
@@ -52,6 +53,10 @@ def run(
     timeout: Annotated[float | None, typer.Option(min=1, help="stop watching this many wall seconds after the last "
                                                               "step (default: the scenario's settle time)")] = None,
     baseline: Annotated[bool, typer.Option(help="also run the automation-off baseline (offline twins)")] = True,
+    real_time: Annotated[bool, typer.Option("--real-time-around-faults/--constant-speed",
+                                            help="slow the city to real time from just before each injection until "
+                                                 "the fault is settled, so the processing in the KPIs costs true "
+                                                 "field time (docs/field-time.md)")] = True,
     link: Annotated[str | None, typer.Option(help="eavesdropper: the link to tap (default: water gateway to "
                                                   "its first oracle)")] = None,
     attack: Annotated[str, typer.Option(help="eavesdropper: intercept-resend or pns")] = "intercept-resend",
@@ -75,6 +80,7 @@ def run(
     from controller.commander import Commander
     from links.plan import OPERATIONS_SAE
     from qeaims.city_latency import ingest_latency
+    from qeaims.scenarios.pacing import Pacemaker
     from qeaims.scenarios.report import build_report, tracks_table
     from qeaims.scenarios.runner import ScenarioRun, ServiceFeed
     from qeaims.supervisor import is_qeaims, read_status
@@ -98,7 +104,9 @@ def run(
     links = open_links(settings.home, OPERATIONS_SAE)
     with Commander(port=port, client_id="scenario-runner", links=links) as commander, \
             ServiceFeed(port=port, links=links, speed=city_speed) as feed:
-        play = ScenarioRun(settings, client, deployment, chosen, city_speed, commander, feed)
+        pacemaker = Pacemaker(send=lambda order: commander.pace(status_sectors(status), order), speed=city_speed,
+                              enabled=real_time)
+        play = ScenarioRun(settings, client, deployment, chosen, city_speed, commander, feed, pacemaker=pacemaker)
         try:
             title = f"{chosen.name} at {city_speed:g}x: {chosen.description}"
             with Live(tracks_table(play, title), console=err_console, refresh_per_second=2,
@@ -204,6 +212,11 @@ def _baseline(chosen: Any, speed: float) -> dict[str, Any] | None:
             "restoration_time_s": None, "window_s": chosen.duration_s,
             "note": "with automation off nothing detects, isolates or restores: those wait for people (a crew, "
                     "where the sector's plug-in declares one: water's shuts a break's valves when it arrives)"}
+
+
+def status_sectors(status: dict[str, Any]) -> list[Sector]:
+    """The sectors whose twins the running city started (its status file's word)."""
+    return [Sector(s) for s in status.get("sectors", []) if s in {x.value for x in Sector}]
 
 
 def _print(report: dict[str, Any]) -> None:

@@ -16,7 +16,8 @@ second must give each a later second, so under load its clock runs ahead of the 
 report period the twin publishes its service level stamped with its clock (``qeaims-svc/<sector>``).
 Between two such samples the field clock is interpolated at the measured rate, never past the next
 sample; a twin that falls behind its speed therefore shows a slower field clock, and its lateness is
-not hidden. A field *onset* is the twin's own clock when it applied the injection (its acknowledgement
+not hidden. With a scenario's `qeaims.scenarios.pacing.Pacemaker` (`paced_by`) the rate between
+samples is the pace it ordered at each moment rather than a fixed speed. A field *onset* is the twin's own clock when it applied the injection (its acknowledgement
 carries it), so onset and step are read on the same clock.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from chain.rpc import RpcClient
@@ -86,9 +88,15 @@ class TwinClocks:
 
     def __init__(self, speed: float) -> None:
         self.speed = speed
+        self._between: Callable[[float, float], float] = lambda a, b: (b - a) * speed
         self.rejected = 0  # samples refused for jumping far ahead of the twin's pace
         self._samples: dict[str, tuple[list[float], list[float]]] = {}  # sector → (walls, fields), wall-sorted
         self._lock = threading.Lock()
+
+    def paced_by(self, field_between: Callable[[float, float], float]) -> None:
+        """Read the field seconds between two wall times from a pace schedule (`Pacemaker.field_between`)
+        instead of the fixed speed."""
+        self._between = field_between
 
     def record(self, sector: str, wall: float, field: datetime) -> None:
         """One service message: at `wall` the sector's twin stood at `field` (its clock never runs back)."""
@@ -110,7 +118,7 @@ class TwinClocks:
             i = bisect.bisect_right(walls, wall) - 1
             if i < 0:
                 return None
-            estimate = fields[i] + (wall - walls[i]) * self.speed
+            estimate = fields[i] + self._between(walls[i], wall)
             if i + 1 < len(fields):
                 return min(estimate, fields[i + 1])
             # past the last sample: extrapolate no further than two of the twin's gaps (a twin that

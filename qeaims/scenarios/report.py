@@ -88,8 +88,10 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
                        (run.feed.volumes_m3() if run.feed else {}).items()},
         "baseline": baseline,
         "clock": f"field seconds: from the onset on the faulty twin's clock to the field time the block recording "
-                 f"the step was mined (twins ran at {run.speed:g}x real time; `wall` is the processing in wall "
-                 "seconds)",
+                 f"the step was mined (twins ran at {run.speed:g}x real time"
+                 + (", and at real time in `pace.windows`" if run.pace.enabled else "")
+                 + "; `wall` is the processing in wall seconds)",
+        "pace": _pace(run),
         "twin_rate": {s.value: _rounded(run.clocks.rate(s.value)) for s in run.scenario.sectors},
         # wall seconds from a reading's stamp to its commit at the slowest oracle of each sector (p95 and
         # max over each oracle's last 2,000 batches as the play ended), and whether that p95 is within 1 s
@@ -115,12 +117,22 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
     }
 
 
+def _pace(run: ScenarioRun) -> dict[str, Any]:
+    """When the city ran at real time (`qeaims.scenarios.pacing`), in field seconds since the play
+    began, so nobody reads a run with windows as a run at its speed throughout."""
+    windows = run.pace.windows(run.started) if run.started else []
+    slow = sum((w["to_s"] or 0.0) - (w["from_s"] or 0.0) for w in windows if w["to_s"] is not None)
+    return {"speed": run.speed, "real_time_around_faults": run.pace.enabled, "windows": windows,
+            "real_time_field_s": round(slow, 1)}
+
+
 def _detection_split(run: ScenarioRun) -> dict[str, Any]:
     """Detection p95 taken apart: `sensed_p95_s`, field seconds from the onset to the reading the
     detecting verdict judged (what the field and the rules need: the same at any speed), and
     `at_speed_1_p95_s`, that plus the processing after it (the verdict's block, in field seconds)
-    divided by the speed: what the run's own processing would have cost a city living at real time.
-    At `--speed 30` a second of processing is 30 field seconds; this tells the two apart."""
+    divided by the pace the city ran at then: what the run's own processing would have cost a city
+    living at real time. At `--speed 30` a second of processing is 30 field seconds; this tells the two
+    apart (inside a real-time window, `qeaims.scenarios.pacing`, the two are the same)."""
     sensed, at_1 = [], []
     for t in run.tracks:
         s = t.sensed()
@@ -128,9 +140,9 @@ def _detection_split(run: ScenarioRun) -> dict[str, Any]:
         if s is None or d is None:
             continue
         sensed.append(s)
-        at_1.append(s + max(0.0, d - s) / run.speed)
+        at_1.append(s + max(0.0, d - s) / run.pace.pace_at(t.detected or 0.0))
     return {"sensed_p95_s": p95(sensed), "at_speed_1_p95_s": p95(at_1),
-            "note": "sensed: onset to the judged reading (field s); at_speed_1: sensed + processing / speed"}
+            "note": "sensed: onset to the judged reading (field s); at_speed_1: sensed + processing / the pace then"}
 
 
 def _rounded(value: float | None, digits: int = 3) -> float | None:

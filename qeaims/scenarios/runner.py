@@ -29,6 +29,11 @@ Every step has two times (`qeaims.scenarios.clock`):
 
 A measurement attack is expected to be detected but never isolated; an isolation of a node no
 injected fault concerns counts as wrongful.
+
+Each step is injected when the scenario's field clock reaches its offset, and with a `Pacemaker`
+the city runs at real time from shortly before each injection until the fault is `settled`
+(`qeaims.scenarios.pacing`), so the processing in its KPIs costs the field time it would cost a
+city living at real time, whatever the run's ``--speed``.
 """
 
 from __future__ import annotations
@@ -56,11 +61,12 @@ from keys.ids import from_bytes32, to_bytes32
 from keys.keystore import load_keystore
 from qeaims.scenarios.clock import BlockStamps, TwinClocks
 from qeaims.scenarios.definitions import Scenario, Step
+from qeaims.scenarios.pacing import LEAD_S, WINDOW_CAP_S, Pacemaker
 from sectors.anchors import anchor_node
 from sectors.runner import REPORT_PERIOD_S
 from sectors.service import volume_of
 
-__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "first_decided", "wrongful_isolations"]
+__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "first_decided", "settled", "wrongful_isolations"]
 
 QUARANTINE = kind_by_name("sensor-quarantine")
 VERDICTS = tuple(kind_by_name(k) for k in ("anomaly", "fault", "intrusion"))
@@ -241,10 +247,15 @@ class ScenarioRun:
     started: float = 0.0
     wrongful: list[dict[str, Any]] = field(default_factory=list)
     wrongful_quarantines: list[dict[str, Any]] = field(default_factory=list)
+    pacemaker: Pacemaker | None = None  # None: the city stays at `speed` throughout
 
     def __post_init__(self) -> None:
         self.stamps = BlockStamps(self.client.rpc)
         self.clocks = self.feed.clocks if self.feed is not None else TwinClocks(self.speed)
+        if self.pacemaker is None:
+            self.pacemaker = Pacemaker(send=lambda _payload: None, speed=self.speed, enabled=False)
+        self.pace: Pacemaker = self.pacemaker
+        self.clocks.paced_by(self.pace.field_between)
         self._head: int = 0
         self._acks: list[tuple[Step, str, float]] = []  # injections sent, awaiting the twin's answer
         base = self.settings.home / "scenarios" / self.deployment.deployment_id
@@ -277,33 +288,52 @@ class ScenarioRun:
     # --- playing ----------------------------------------------------------------------------------
 
     def play(self, on_tick: Callable[[ScenarioRun], None] | None = None, *, settle_timeout_s: float | None = None) -> None:
-        """Inject every step at its time, then watch until the settle time is over (or all is healed)."""
+        """Inject every step when the city's field clock reaches its time, then watch until the
+        scenario's field duration is over, `settle_timeout_s` wall seconds have passed since the last
+        injection, or all is healed. With a `Pacemaker` the city runs at real time around each fault
+        (`qeaims.scenarios.pacing`); it is back at its speed however the play ends."""
         self._acks.clear()
         self.index.sync()
         self._head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
         self.stamps.start()
         self.started = time.time()
+        self.pace.start(self.started)
         if self.feed is not None:
             self.feed.begin()
         self._from_block = self._head + 1
         pending: list[Step | Any] = sorted([*self.scenario.steps, *self.scenario.byzantine], key=lambda s: s.at_s)
-        end = self.started + self.scenario.duration_s / self.speed
-        if settle_timeout_s is not None:
-            end = min(end, self.started + max(s.at_s for s in pending) / self.speed + settle_timeout_s) \
-                if pending else self.started + settle_timeout_s
-        while True:
-            now = time.time()
-            while pending and self.started + pending[0].at_s / self.speed <= now:
-                self._fire(pending.pop(0))
+        last_fired = self.started
+        try:
+            while True:
+                now = time.time()
+                progress = self.pace.field_between(self.started, now)  # the scenario's clock, field s
+                while pending and pending[0].at_s <= progress:
+                    self._fire(pending.pop(0))
+                    last_fired = now
+                self._observe()
+                self.pace.hold(*self._real_time_wanted(pending, progress, time.time()))
+                if on_tick is not None:
+                    on_tick(self)
+                over = progress >= self.scenario.duration_s or (
+                    settle_timeout_s is not None and not pending and now - last_fired >= settle_timeout_s)
+                if not pending and not self._acks and (over or self._all_healed()):
+                    break
+                time.sleep(0.5)
             self._observe()
-            if on_tick is not None:
-                on_tick(self)
-            if not pending and not self._acks and (now >= end or self._all_healed()):
-                break
-            time.sleep(0.5)
-        self._observe()
-        if self.feed is not None:
-            self.feed.freeze()
+        finally:
+            self.pace.stop()
+            if self.feed is not None:
+                self.feed.freeze()
+
+    def _real_time_wanted(self, pending: list[Any], progress: float, now: float) -> tuple[bool, str]:
+        """Should the city run at real time now, and why: an injection is due within `LEAD_S`, or an
+        injected fault is not settled yet (`settled`) and its onset is less than `WINDOW_CAP_S` ago."""
+        if pending and pending[0].at_s - progress <= LEAD_S:
+            return True, f"an injection is due at +{pending[0].at_s:g} s"
+        for t in self.tracks:
+            if t.onset is not None and not settled(t) and self.pace.field_between(t.onset, now) < WINDOW_CAP_S:
+                return True, f"{t.step.label} is not settled yet"
+        return False, ""
 
     def _collect_acks(self) -> None:
         waiting = []
@@ -326,7 +356,7 @@ class ScenarioRun:
             what = self.commander.post_control(step.sector, step.control)
             # a twin applies controls between its report periods, and a busy one answers late: two
             # periods of its clock in wall time, plus three minutes
-            period_wall = 2.0 * REPORT_PERIOD_S[step.sector] / self.speed
+            period_wall = 2.0 * REPORT_PERIOD_S[step.sector] / self.pace.pace_at(time.time())
             self._acks.append((step, what, time.time() + 180.0 + period_wall))
             for track in self.tracks:
                 if track.step is step:
@@ -433,6 +463,22 @@ class ScenarioRun:
             return False
         field = self.clocks.field_at(track.step.sector.value, self._when(block))
         return field is not None and field >= track.onset_field
+
+
+def settled(track: FaultTrack) -> bool:
+    """Has the fault come as far as the report's KPIs read (`Pacemaker`'s windows close on it)?
+
+    An isolable fault once service is restored around it (or it is already back); an attack once its
+    sensor is quarantined or its node isolated; a fault with nothing to isolate once it is confirmed;
+    any step that failed to inject at once.
+    """
+    if track.error:
+        return True
+    if track.is_attack:
+        return track.quarantined is not None or track.isolated is not None
+    if track.node is None:
+        return track.confirmed is not None
+    return track.restored is not None or track.reintegrated is not None
 
 
 def _field_seconds(stamp: str) -> float | None:
