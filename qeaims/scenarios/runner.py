@@ -66,7 +66,7 @@ from sectors.anchors import anchor_node
 from sectors.runner import REPORT_PERIOD_S
 from sectors.service import volume_of
 
-__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "first_decided", "settled", "wrongful_isolations"]
+__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "first_decided", "real_time_wanted", "settled", "wrongful_isolations"]
 
 QUARANTINE = kind_by_name("sensor-quarantine")
 VERDICTS = tuple(kind_by_name(k) for k in ("anomaly", "fault", "intrusion"))
@@ -311,7 +311,8 @@ class ScenarioRun:
                     self._fire(pending.pop(0))
                     last_fired = now
                 self._observe()
-                self.pace.hold(*self._real_time_wanted(pending, progress, time.time()))
+                self.pace.hold(*real_time_wanted(self.tracks, pending[0].at_s - progress if pending else None,
+                                                 self._field_since_onset))
                 if on_tick is not None:
                     on_tick(self)
                 over = progress >= self.scenario.duration_s or (
@@ -325,15 +326,10 @@ class ScenarioRun:
             if self.feed is not None:
                 self.feed.freeze()
 
-    def _real_time_wanted(self, pending: list[Any], progress: float, now: float) -> tuple[bool, str]:
-        """Should the city run at real time now, and why: an injection is due within `LEAD_S`, or an
-        injected fault is not settled yet (`settled`) and its onset is less than `WINDOW_CAP_S` ago."""
-        if pending and pending[0].at_s - progress <= LEAD_S:
-            return True, f"an injection is due at +{pending[0].at_s:g} s"
-        for t in self.tracks:
-            if t.onset is not None and not settled(t) and self.pace.field_between(t.onset, now) < WINDOW_CAP_S:
-                return True, f"{t.step.label} is not settled yet"
-        return False, ""
+    def _field_since_onset(self, track: FaultTrack) -> float:
+        """Field seconds the pace schedule let pass since the track's injection was sent."""
+        now = time.time()
+        return self.pace.field_between(track.onset if track.onset is not None else now, now)
 
     def _collect_acks(self) -> None:
         waiting = []
@@ -463,6 +459,19 @@ class ScenarioRun:
             return False
         field = self.clocks.field_at(track.step.sector.value, self._when(block))
         return field is not None and field >= track.onset_field
+
+
+def real_time_wanted(tracks: list[FaultTrack], next_due_s: float | None,
+                     since_onset: Callable[[FaultTrack], float]) -> tuple[bool, str]:
+    """Should the city run at real time now, and why (`qeaims.scenarios.pacing`): the next injection
+    is due within `LEAD_S` field seconds (`next_due_s`), or an injected fault is not `settled` and
+    its onset is less than `WINDOW_CAP_S` field seconds ago (`since_onset`)."""
+    if next_due_s is not None and next_due_s <= LEAD_S:
+        return True, f"an injection is due in {max(0.0, next_due_s):.0f} field s"
+    for t in tracks:
+        if t.onset is not None and not settled(t) and since_onset(t) < WINDOW_CAP_S:
+            return True, f"{t.step.label} is not settled yet"
+    return False, ""
 
 
 def settled(track: FaultTrack) -> bool:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from qeaims.scenarios.clock import BlockStamps, TwinClocks
+from qeaims.scenarios.pacing import Pacemaker
 
 T0 = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 
@@ -124,13 +125,21 @@ def test_the_detection_split_tells_the_fields_delay_from_the_processing_scaled_b
     track.onset_field = T0.timestamp() + 30.0
     track.sensed_field = T0.timestamp() + 35.0  # the first 5-s row after the fault
     track.detected = 1002.0  # mined at field +60 s: 25 field s (0.83 wall s) of processing after the reading
-    run = SimpleNamespace(tracks=[track], clocks=clocks, speed=30.0)
+    constant = Pacemaker(send=lambda _b: None, speed=30.0, enabled=False)
+    run = SimpleNamespace(tracks=[track], clocks=clocks, speed=30.0, pace=constant)
     split = _detection_split(run)  # type: ignore[arg-type]
     assert split["sensed_p95_s"] == 5.0
     assert split["at_speed_1_p95_s"] == round(5.0 + 25.0 / 30.0, 3)
     assert track.field_since(track.detected, clocks) == 30.0  # the headline: the run's own field clock
     untimed = FaultTrack(fault(300, Sector.WATER, FaultKind.PIPE_BREAK, "pipe:159"), "main-1", "main-1")
-    assert _detection_split(SimpleNamespace(tracks=[untimed], clocks=clocks, speed=30.0))["sensed_p95_s"] is None  # type: ignore[arg-type]
+    assert _detection_split(SimpleNamespace(tracks=[untimed], clocks=clocks, speed=30.0,  # type: ignore[arg-type]
+                                            pace=constant))["sensed_p95_s"] is None
+    # the same processing inside a real-time window is its own field time: nothing to divide
+    window = Pacemaker(send=lambda _b: None, speed=30.0, clock=lambda: 1001.0)
+    window.start(1000.0)
+    window.hold(True, "fault")
+    slowed = SimpleNamespace(tracks=[track], clocks=clocks, speed=30.0, pace=window)
+    assert _detection_split(slowed)["at_speed_1_p95_s"] == round(5.0 + 25.0, 3)  # type: ignore[arg-type]
 
 
 def test_an_alert_detects_and_only_a_fault_or_intrusion_about_the_subject_confirms() -> None:
