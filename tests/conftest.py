@@ -25,12 +25,14 @@ mark wins. `slow` tests (campaigns of minutes) are skipped unless QEAIMS_SLOW=1 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
 import inspect
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,6 +46,9 @@ import pytest
 # Tests never read or fill the user's machine-wide model cache (`oracles.model_cache`): each test
 # process gets its own, so a model a test trains is one this checkout trained.
 os.environ["QEAIMS_MODEL_CACHE"] = str(Path(os.environ.get("TMPDIR", "/tmp")) / f"qeaims-test-models-{os.getpid()}")
+# ... and removes it when the process ends: one was left per test process, and a CI machine that ran
+# the suite a few hundred times filled its disk with them and with pytest's own tmp trees.
+atexit.register(shutil.rmtree, os.environ["QEAIMS_MODEL_CACHE"], True)
 
 from chain.client import ChainClient
 from chain.connect import connect
