@@ -78,7 +78,7 @@ class Pacemaker:
         if not self.enabled or self.real_time >= self.speed:
             return  # a city at real time (or slower) has nothing to slow
         now = self.clock()
-        is_slow = self.pace_at(now) != self.speed
+        is_slow = self.slowed(now)
         if slow and (not is_slow or now - self._sent >= ORDER_RENEW_S):
             self.send(pace_order(self.real_time, hold_s=ORDER_TTL_S, reason=reason, now=now))
             self._sent = now
@@ -102,6 +102,10 @@ class Pacemaker:
         with self._lock:
             self._walls.append(wall)
             self._paces.append(pace)
+
+    def slowed(self, wall: float) -> bool:
+        """Is a real-time window open at `wall`?"""
+        return self.pace_at(wall) != self.speed
 
     def pace_at(self, wall: float) -> float:
         """The pace ordered at a wall time (the city's speed before the schedule began)."""

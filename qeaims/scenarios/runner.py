@@ -289,8 +289,8 @@ class ScenarioRun:
 
     def play(self, on_tick: Callable[[ScenarioRun], None] | None = None, *, settle_timeout_s: float | None = None) -> None:
         """Inject every step when the city's field clock reaches its time, then watch until the
-        scenario's field duration is over, `settle_timeout_s` wall seconds have passed since the last
-        injection, or all is healed. With a `Pacemaker` the city runs at real time around each fault
+        scenario's field duration is over or `settle_timeout_s` wall seconds have passed since the
+        last injection (and no real-time window is open), or all is healed. With a `Pacemaker` the city runs at real time around each fault
         (`qeaims.scenarios.pacing`); it is back at its speed however the play ends."""
         self._acks.clear()
         self.index.sync()
@@ -315,8 +315,11 @@ class ScenarioRun:
                                                  self._field_since_onset))
                 if on_tick is not None:
                     on_tick(self)
-                over = progress >= self.scenario.duration_s or (
-                    settle_timeout_s is not None and not pending and now - last_fired >= settle_timeout_s)
+                # a real-time window is never cut short: it closes when its fault is settled or capped,
+                # and a timeout in wall seconds was set for the city's speed, not for real time
+                over = (progress >= self.scenario.duration_s or (
+                    settle_timeout_s is not None and not pending and now - last_fired >= settle_timeout_s)) \
+                    and not self.pace.slowed(now)
                 if not pending and not self._acks and (over or self._all_healed()):
                     break
                 time.sleep(0.5)
