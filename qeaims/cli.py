@@ -7,6 +7,7 @@ for real bugs.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -80,6 +81,10 @@ def _settings(
     ctx.obj = load_settings(home=home, rpc_port=port, rpc_url_override=rpc_url)
 
 
+_SQLITE_ENVIRONMENT = ("disk is full", "database is locked", "unable to open database", "disk I/O error",
+                       "readonly database")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         discover()  # a broken sector plug-in reference is one error line, before any command runs
@@ -104,6 +109,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except (QeaimsError, KeysError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except sqlite3.OperationalError as exc:
+        # a full disk or a locked, unreadable store is the machine's state, said in one line; anything
+        # else from SQLite is a bug and keeps its traceback
+        if not any(m in str(exc) for m in _SQLITE_ENVIRONMENT):
+            raise
+        print(f"error: a local database failed: {exc} (free disk space, or stop the process that holds it)",
+              file=sys.stderr)
         sys.exit(2)
     except OSError as exc:  # the data directory or a file the user named is not usable
         where = f": {exc.filename}" if exc.filename else ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from core.config import load_settings
 from keys.hybrid import sign_batch
 from keys.ids import to_bytes32
@@ -133,3 +135,27 @@ def test_more_bad_input_found_in_review(chain) -> None:  # type: ignore[no-untyp
     assert huge.returncode == 0, huge.stderr
     refused = _one_line_error(run_cli(["gov", "propose", "set-threshold", "99", "--governor", "water"], env))
     assert "CouncilInvalidThreshold" in refused
+
+
+@pytest.mark.unit
+def test_a_full_disk_is_one_error_line_and_a_sqlite_bug_keeps_its_traceback(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """CI once ran out of disk mid-suite: a command writing its index printed a traceback."""
+    import sqlite3
+
+    import qeaims.cli
+
+    def full() -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(qeaims.cli, "discover", full)
+    with pytest.raises(SystemExit) as stopped:
+        qeaims.cli.main(["chain", "status"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1 and err.startswith("error: a local database failed")
+
+    def bug() -> None:
+        raise sqlite3.OperationalError("no such table: eventz")
+
+    monkeypatch.setattr(qeaims.cli, "discover", bug)
+    with pytest.raises(sqlite3.OperationalError, match="eventz"):
+        qeaims.cli.main(["chain", "status"])
