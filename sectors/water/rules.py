@@ -69,7 +69,7 @@ from numpy.typing import NDArray
 from sectors.invariants import CLOCK, LevelControlledPump, Violation, Window
 
 __all__ = [
-    "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "LEAK_ROWS", "LEAK_SEEN_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
+    "DRAW_MARGIN", "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "LEAK_ROWS", "LEAK_SEEN_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
     "TANK_BALANCE_M", "TANK_FALL_M", "VOUCH_M3S", "LeakBalance", "PumpCalledFor", "ScheduledPump", "ShutSegment",
     "TankBalance",
     "invariants", "rules", "vouches",
@@ -135,6 +135,11 @@ junction, −0.74 m, is junction 10 at the Lake pump's outlet while it is off: n
 so no segment ever looked drained. Nor shut: the least flow any judged segment's meters all carried at
 once was 0.25 L/s (segment 9), above `FLOW_EPS_M3S`."""
 
+DRAW_MARGIN = 1.5
+"""A segment is judged shut only if its customers' least draw (base demand × the lowest multiplier of
+their demand patterns, `_least_draw`) is at least this many times what its meters could all carry while
+reading no flow (their count × `FLOW_EPS_M3S`): a live segment takes in what its customers draw, so one
+of its meters then always reads flow, and a shut one is drained by them. PLACEHOLDER"""
 
 @dataclass(frozen=True)
 class _Network:
@@ -370,11 +375,14 @@ def _tank_balance(head: int) -> TankBalance:
 
 @dataclass(frozen=True)
 class ShutSegment:
-    """One valve segment: shut (no flow on its boundary or inside), its gauges should all read dry."""
+    """One valve segment: shut (no flow on its boundary or inside, and the balances at its meters' ends
+    agree), its customers have drained it, so its gauges should all read dry."""
 
     segment: int
     gauges: tuple[str, ...]
     meters: tuple[str, ...]  # its boundary links' and its own pipes' flow meters
+    ends: tuple[int, ...]  # the junctions (`_Network.junctions` indices) at either end of those links
+    tanks: tuple[int, ...] = ()  # the tanks (head indices) at an end of one of those links
 
     def check(self, window: Window) -> list[Violation]:
         q = _columns(window, self.meters, 1)
@@ -382,14 +390,40 @@ class ShutSegment:
         if q is None or p is None or bool(np.any(np.abs(q[-1]) > FLOW_EPS_M3S)):
             return []
         dry = np.abs(p[-1]) <= DRY_M
-        if int(dry.sum()) * 2 <= len(self.gauges) or bool(dry.all()):
-            return []  # no dry majority to judge by, or nothing to judge
+        if bool(dry.all()):
+            return []  # nothing to judge
+        confirmed = self._confirmed(window)
+        if confirmed is None:
+            return []  # a meter's zero is contradicted at one of its ends, or cannot be checked: not shut
         witnesses = tuple(g for g, d in zip(self.gauges, dry.tolist(), strict=True) if d)
+        why = (f"no flow on any of its {len(self.meters)} meters, and the balances at their ends agree"
+               + (f"; {len(witnesses)} of its {len(self.gauges)} gauges read dry" if witnesses else ""))
         return [Violation(g.rpartition("/")[0], g, (),
-                          f"{g} reads {value:.2f} m in segment {self.segment}, which is shut (no flow on any of its "
-                          f"{len(self.meters)} meters) and drained ({len(witnesses)} of its {len(self.gauges)} gauges "
-                          f"read dry)", fault=False, checked=(*self.meters, *witnesses), suspects=(g,))
+                          f"{g} reads {value:.2f} m in segment {self.segment}, which is shut ({why}): its customers "
+                          "have drained it", fault=False,
+                          checked=tuple(dict.fromkeys((*self.meters, *confirmed, *witnesses))), suspects=(g,))
                 for g, value, d in zip(self.gauges, p[-1].tolist(), dry.tolist(), strict=True) if not d]
+
+    def _confirmed(self, window: Window) -> tuple[str, ...] | None:
+        """The other meters that confirm the segment's zeros (every meter on a junction at an end of its
+        links, every meter on a tank at one), or None when a balance there is broken: a meter that reads
+        no flow on a pipe that carries water breaks the balance of the junction (or tank) at each of its
+        ends by that flow."""
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        if q is None:
+            return None
+        balance = net.incidence[list(self.ends)] @ q[-1]
+        if bool(np.any(balance < -VOUCH_M3S)) or bool(np.any(balance > net.peak_m3s[list(self.ends)] + VOUCH_M3S)):
+            return None
+        out = [net.meters[k] for j in self.ends for k in np.flatnonzero(net.incidence[j]).tolist()]
+        for head in self.tanks:
+            tank = _tank_balance(head)
+            residual = tank.residuals({n: np.asarray(window[n])[-2:] for n in tank.sensors() if n in window})
+            if residual is None or abs(float(residual[-1])) > TANK_BALANCE_M:
+                return None
+            out.extend(tank.sensors())
+        return tuple(m for m in dict.fromkeys(out) if m not in self.meters)
 
 
 @dataclass(frozen=True)
@@ -558,21 +592,49 @@ def _pumps() -> tuple[PumpCalledFor, ...]:
 
 @functools.cache
 def _segments() -> tuple[ShutSegment, ...]:
-    """A rule per valve segment with no tank or reservoir inside and at least two gauges to compare."""
+    """A rule per valve segment with no tank or reservoir inside, a gauge, and customers who always draw
+    enough that a live segment never reads no flow on every meter (`DRAW_MARGIN`): a segment shut while
+    nobody draws from it would hold its pressure, and a live one carrying less could look shut."""
     from sectors.water.network import AssetKind, asset_id
 
     wn, segments = _plant().wn, _plant().segments
+    net = _network()
     metered = set(wn.pipe_name_list) | set(wn.pump_name_list)
+    index = {n: i for i, n in enumerate((*net.junctions, *(str(t) for t in wn.tank_name_list)))}
+    least = _least_draw()
     out = []
     for segment in sorted({segments.segment_of_link(k) for k in wn.link_name_list}):
         plan = segments.plan(segment)
-        if plan.sources or len(plan.junctions) < 2 or not plan.valves:
+        if plan.sources or not plan.junctions or not plan.valves:
             continue
         links = sorted({*plan.links_to_close, *plan.links} & metered)
+        if sum(least[index[j]] for j in plan.junctions) < DRAW_MARGIN * len(links) * FLOW_EPS_M3S:
+            continue
         kinds = {k: AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE for k in links}
+        heads = {index[n] for k in links for n in (str(wn.get_link(k).start_node_name), str(wn.get_link(k).end_node_name))
+                 if n in index}
         out.append(ShutSegment(segment, tuple(f"{asset_id(AssetKind.JUNCTION, j)}/pressure_m" for j in plan.junctions),
-                               tuple(f"{asset_id(kinds[k], k)}/flow_m3s" for k in links)))
+                               tuple(f"{asset_id(kinds[k], k)}/flow_m3s" for k in links),
+                               tuple(sorted(h for h in heads if not net.is_tank(h))),
+                               tuple(sorted(h for h in heads if net.is_tank(h)))))
     return tuple(out)
+
+
+@functools.cache
+def _least_draw() -> NDArray[np.float64]:
+    """Per junction: its customers' least requested demand over the day (base demand × the lowest
+    multiplier of its pattern × the demand multiplier, m³/s): what a live segment always carries in."""
+    wn = _plant().wn
+    multiplier = float(wn.options.hydraulic.demand_multiplier)
+    out = []
+    for j in _network().junctions:
+        least = 0.0
+        for d in wn.get_node(j).demand_timeseries_list:
+            pattern = wn.get_pattern(d.pattern_name) if d.pattern_name else None
+            low = min(pattern.multipliers) if pattern is not None else 1.0
+            least += max(float(d.base_value) * float(low), 0.0)
+        out.append(least * multiplier)
+    return np.asarray(out)
 
 
 @functools.cache

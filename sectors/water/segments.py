@@ -89,7 +89,7 @@ class IsolationPlan:
 
 
 def place_valves(
-    wn: Any, placement: Placement = "strategic", n: int = 2, seed: int = 123
+    wn: Any, placement: Placement = "strategic", n: int = 1, seed: int = 123
 ) -> list[IsolationValve]:
     """Generate the valve layer reproducibly, without touching the global random state."""
     if placement not in ("strategic", "random"):
