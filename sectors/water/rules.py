@@ -39,14 +39,23 @@ A **shut segment** (`ShutSegment`): while a break's segment is isolated (its bou
 the controller's water plan), its sensors read far from normal operation, and the model calls every
 row of it a fault of the trunk main — which masked a pressure gauge falsified inside it (the storm
 day's `junction:147/pressure_m`, −12.5 m, never detected). Physics says what a shut segment reads:
-no flow through any of its pipes and no pressure, the segment drained by its customers (the twin's
+no flow through any of its pipes, and no pressure once its customers have drawn it down (the twin's
 hydraulics mark it isolated and dry). So when every flow meter on its boundary and inside it reads no
-flow and most of its gauges read dry, a gauge that reads otherwise is contradicted by the physics *and*
-by its neighbours: an INTRUSION on that gauge, and the oracles quarantine it. No gauge is judged while
-the dry ones are not a majority (a falsified boundary meter cannot make a live segment look shut).
+flow, and the junctions (and tanks) at both ends of those pipes balance with those zeros, a gauge of
+the segment that does not read dry is contradicted by the physics: an INTRUSION on that gauge, and the
+oracles quarantine it.
 
-What it does not stop: an attacker who falsifies a flow meter and two gauges around it at once, alike,
-has a healthy segment shut, as a break would.
+The witnesses are the meters and the balances at their ends, not the other gauges. On the city's N-1
+valve layer (`sectors.water.segments`) most segments hold one junction (pipe 159's: junction 147
+alone), so there are no neighbours in the segment to outvote a lie; what keeps a falsified meter from
+making a live segment look shut is mass balance: a meter that reads no flow on a pipe that carries
+water breaks the balance of the junction (or tank) at each of its ends by that flow, and no gauge is
+then judged. Nor is a segment whose customers may draw nothing (an industrial pattern that stops at
+night): shut, it would hold its pressure (`DRAW_MARGIN`).
+
+What it does not stop: an attacker who falsifies every meter of a segment and every meter around the
+junctions at their ends at once, consistently, has a healthy gauge of it quarantined (a gauge, never a
+pipe: nothing is isolated for it).
 
 Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
 only: 30 hours of the twin's normal demand at 30-second rows from its midnight (3,600 rows: the storm
@@ -130,16 +139,25 @@ ROW_S = 30.0
 imports this module; a test keeps the two equal)."""
 DRY_M = 0.5
 """A gauge reading within this of zero reads a drained pipe (a shut segment's gauges read 0.00 m in the
-twin). Normal operation: no gauge of a segment these rules judge ever read under 27.2 m (the lowest of any
-junction, −0.74 m, is junction 10 at the Lake pump's outlet while it is off: no judged segment holds it);
-so no segment ever looked drained. Nor shut: the least flow any judged segment's meters all carried at
-once was 0.25 L/s (segment 9), above `FLOW_EPS_M3S`."""
-
+twin). Normal operation (the 3,600 rows, on the N-1 layer's 46 judged segments): no gauge of a judged
+segment ever read under 27.2 m (junctions 125 and 153, segment 62; the lowest of any junction, −0.74 m,
+is junction 10 at the Lake pump's outlet while it is off: no judged segment holds it), so no live
+segment ever looked drained. Unchanged from the N-2 layer, where the figure was the same 27.2 m."""
 DRAW_MARGIN = 1.5
 """A segment is judged shut only if its customers' least draw (base demand × the lowest multiplier of
 their demand patterns, `_least_draw`) is at least this many times what its meters could all carry while
-reading no flow (their count × `FLOW_EPS_M3S`): a live segment takes in what its customers draw, so one
-of its meters then always reads flow, and a shut one is drained by them. PLACEHOLDER"""
+each reads no flow (their count × `FLOW_EPS_M3S`): a live segment takes in what its customers draw, so
+one of its meters then reads flow, and a shut one is drained by them. It depends on the layer (which
+meters bound which customers), so it was set on N-1's segments and checked on normal operation: the
+least flow any judged segment's meters all carried at once was 0.175 L/s (segment 106, one meter, its
+junction's least draw exactly), 1.75 × `FLOW_EPS_M3S`, the closest any came to looking shut; segment
+69's (pipe 159, junction 147) 1.45 L/s. Of N-1's 74 segments with a gauge, valves and no source, it
+leaves 28 unjudged: 24 whose junctions have no customers, 2 whose only customers are industrial patterns
+that stop at night (junctions 15 and 123), and 2 that draw less than it asks (segment 76, junction 166:
+0.10 L/s through one meter; segment 98, junctions 209 and 211: 0.39 L/s through four)
+(`scripts/water_rule_margins.py` prints the figures). The N-2 layer's rule needed no such bar: it
+judged only segments of two gauges or more, by a dry majority among them, and their least flow was
+0.25 L/s (segment 9)."""
 
 @dataclass(frozen=True)
 class _Network:
