@@ -15,7 +15,16 @@ import numpy as np
 
 def main(hours: float = 30.0) -> int:
     from sectors.water import WaterTwin
-    from sectors.water.rules import DRAW_MARGIN, DROP_ROWS, FLOW_EPS_M3S, _least_draw, _network, _plant, _pumps, _segments
+    from sectors.water.rules import (
+        DRAW_MARGIN,
+        DROP_ROWS,
+        FLOW_EPS_M3S,
+        _least_draw,
+        _network,
+        _plant,
+        _pumps,
+        _segments,
+    )
 
     net, segments = _network(), _segments()
     twin = WaterTwin()
