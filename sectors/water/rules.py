@@ -151,13 +151,18 @@ one of its meters then reads flow, and a shut one is drained by them. It depends
 meters bound which customers), so it was set on N-1's segments and checked on normal operation: the
 least flow any judged segment's meters all carried at once was 0.175 L/s (segment 106, one meter, its
 junction's least draw exactly), 1.75 × `FLOW_EPS_M3S`, the closest any came to looking shut; segment
-69's (pipe 159, junction 147) 1.45 L/s. Of N-1's 74 segments with a gauge, valves and no source, it
-leaves 28 unjudged: 24 whose junctions have no customers, 2 whose only customers are industrial patterns
+69's (pipe 159, junction 147) 1.45 L/s. Said plainly: junction 147's least draw, 0.35 L/s through two
+meters, is 1.73 times the bound, so a margin of 2 would leave the storm day's gauge unjudged; the margin
+is set by the physics (one meter always carries at least the draw over the count, and the field's draw
+may fall a third below its billed pattern before a live segment could look shut) and checked against
+the normal rows (least 1.75), never against the storm day. Of N-1's 74 segments with a gauge, valves
+and no source, it leaves 28 unjudged: 24 whose junctions have no customers, 2 whose only customers are industrial patterns
 that stop at night (junctions 15 and 123), and 2 that draw less than it asks (segment 76, junction 166:
 0.10 L/s through one meter; segment 98, junctions 209 and 211: 0.39 L/s through four)
 (`scripts/water_rule_margins.py` prints the figures). The N-2 layer's rule needed no such bar: it
 judged only segments of two gauges or more, by a dry majority among them, and their least flow was
 0.25 L/s (segment 9)."""
+
 
 @dataclass(frozen=True)
 class _Network:
