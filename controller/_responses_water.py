@@ -19,20 +19,21 @@ Restore, on a model with the isolation applied: first re-route, then keep pressu
 Each stage is kept only if the forecast serves more customers at the required pressure with it than
 without it: a command that helps nobody costs energy and a reintegration step. What no path reaches
 waits for the repair, and the plan says how many (``customers_refed``: the customers the isolation
-left dry that the plan feeds again; pipe 173's isolation strands 2,489 beyond its segment, downstream
-of the idle Lake pump, and starting it feeds them). Net3 gives the storm day's pipe 159 neither: the
-branch stranded behind its segment (junctions 143 and 15) hangs from that segment alone, Net3 has
-no normally-closed link near it, and the rest of the network keeps its pressure without help.
+left dry that the plan feeds again; on the city's N-1 valve layer pipe 120's isolation strands 2,489
+beyond its segment, downstream of the idle Lake pump, and starting it feeds them). Net3 gives the
+storm day's pipe 159 neither: on N-1 its segment is junction 147 alone, with nothing stranded behind
+it, and the rest of the network keeps its pressure without help.
 
-Why the controller's water availability is below the manual crew's on that break, and stays so
-(`scripts/water_break_tradeoff.py`): flowing, the break leaves 2,176 customers short of pressure
-(junction 15, 1,902, at 6.9 m; 149 and 147) and the rest of its segment served (139, 141, 143, 145,
-151: 1,495 customers at 17–30 m); shut, all 3,671 are dry until the repair, whoever shuts it. No
-subset of the four boundary valves that stops the leak cuts fewer (`tests/controller/test_water_refeed.py`),
-no pump speed lifts junction 15, and no other pipe reaches the segment. So the only lever is *when*:
-shut a minute after the onset it stops 438 m³ of loss and costs those 1,495 customers the 45 minutes
-the crew takes to arrive (storm window: 0.96176 vs the crew's 0.96667); held open with pump support
-until the crew is on site, it ties the crew (0.96722) — the manual response, with the water lost.
+What the storm day's break costs is the valve layer's doing more than any response's
+(`scripts/water_break_tradeoff.py`, `sectors.water.segments`). Flowing, it leaves 2,176 customers
+short of pressure (junction 15, 1,902, at 6.9 m; 149 and 147). On N-1, shut, it dries only junction
+147's 66: isolating a minute after the onset stops 438 m³ of loss and keeps availability over the
+storm window at 0.99915 against the crew's 0.99223 (who leaves the break flowing for 45 minutes). On
+the strategic N-2 layer the city kept until the storm day, the segment and the dead end behind it held
+3,671 customers, all dry until the repair whoever shut it, so the same early isolation cost the 1,495
+the flowing break still served the crew's 45 minutes: 0.96176 against the crew's 0.96667 (held open
+with pump support until the crew was on site it tied the crew, 0.96722, with the water lost). That
+finding is what had the layer reviewed; the design standards are what changed it.
 
 A failed pump (``pump:X``) is locked out (held stopped, so it cannot surprise a crew or restart
 against its own controls after the repair) and the other pumps run at full drive speed to keep the

@@ -3,7 +3,7 @@ under each response: the storm day's question "why does the controller lose wate
 the manual crew?", answered junction by junction on the water twin alone (no city, no chain).
 
     PYTHONPATH=. python scripts/water_break_tradeoff.py [--pipe pipe:159] [--onset-s 1800]
-        [--window-s 10200] [--detect-s 60] [--valves-n 2] [--survey] [--json]
+        [--window-s 10200] [--detect-s 60] [--valves-n 1] [--survey] [--json]
 
 **States** (one report period after the change, from the twin at the onset): each customer junction
 of the break's segment and of the dead ends behind it, with its pressure and whether it is served
@@ -22,7 +22,8 @@ period valued at the level at its end (as `sectors.baseline.run_baseline` weight
 
 The arms reproduce `scripts/water_storm_availability.py` (which goes through `run_baseline` and the
 controller's planner) for the storm day; this one also takes ``--valves-n`` (the valve layer's
-N-n rule, `sectors.water.segments`: 2 is the city's layer) to show what the valve layer decides.
+N-n rule, `sectors.water.segments`: 1 is the city's layer, 2 the strategic N-2 it kept before) to show
+what the valve layer decides.
 
 ``--survey``: every Net3 pipe broken at the onset: customers affected with it flowing, cut by its
 isolation, and left after the controller's restore plan, one period on each.
@@ -183,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--onset-s", type=int, default=1800, help="the storm day's break: 1800 s")
     parser.add_argument("--window-s", type=int, default=10200, help="the storm day's window: 10,200 s")
     parser.add_argument("--detect-s", type=int, default=60)
-    parser.add_argument("--valves-n", type=int, default=2, help="valve layer N-n rule (2: the city's)")
+    parser.add_argument("--valves-n", type=int, default=1, help="valve layer N-n rule (1: the city's)")
     parser.add_argument("--survey", action="store_true")
     parser.add_argument("--no-arms", action="store_true", help="states only (fast)")
     parser.add_argument("--json", action="store_true")

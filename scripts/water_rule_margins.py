@@ -15,7 +15,16 @@ import numpy as np
 
 def main(hours: float = 30.0) -> int:
     from sectors.water import WaterTwin
-    from sectors.water.rules import DROP_ROWS, _network, _pumps, _segments
+    from sectors.water.rules import (
+        DRAW_MARGIN,
+        DROP_ROWS,
+        FLOW_EPS_M3S,
+        _least_draw,
+        _network,
+        _plant,
+        _pumps,
+        _segments,
+    )
 
     net, segments = _network(), _segments()
     twin = WaterTwin()
@@ -47,8 +56,23 @@ def main(hours: float = 30.0) -> int:
     print(f"TANK_FALL_M: largest tank fall in {DROP_ROWS} rows {float(fall[:, nj:].max()):.4f} m")
     print(f"DRY_M: lowest gauge {float(heads[:, :nj].min()):.2f} m; lowest gauge of a judged segment "
           f"{min(float(x[:, [col[g] for g in s.gauges]].min()) for s in segments):.2f} m")
-    print("FLOW_EPS_M3S: least flow a judged segment's meters all carried at once "
-          f"{min(float(np.abs(x[:, [col[m] for m in s.meters]]).max(axis=1).min()) for s in segments):.5f} m3/s")
+    least = {s.segment: float(np.abs(x[:, [col[m] for m in s.meters]]).max(axis=1).min()) for s in segments}
+    closest = min(least, key=least.__getitem__)
+    print(f"DRAW_MARGIN: least flow a judged segment's meters all carried at once {least[closest]:.5f} m3/s "
+          f"(segment {closest}: {least[closest] / FLOW_EPS_M3S:.2f} x FLOW_EPS_M3S)")
+    layer, draw = _plant().segments, _least_draw()
+    index = {j: i for i, j in enumerate(net.junctions)}
+    judged = {s.segment for s in segments}
+    metered = set(twin.wn.pipe_name_list) | set(twin.wn.pump_name_list)
+    for segment in sorted({layer.segment_of_link(k) for k in twin.wn.link_name_list} - judged):
+        plan = layer.plan(segment)
+        if plan.sources or not plan.junctions or not plan.valves:
+            continue
+        meters = len({*plan.links_to_close, *plan.links} & metered)
+        customers = sum(twin.customers.get(j, 0) for j in plan.junctions)
+        print(f"  not judged: segment {segment} (junctions {', '.join(plan.junctions)}; {customers} customers), "
+              f"least draw {sum(draw[index[j]] for j in plan.junctions) * 1000:.2f} L/s through {meters} meters "
+              f"(needs {DRAW_MARGIN * meters * FLOW_EPS_M3S * 1000:.2f})")
     for pump in _pumps():
         rule = pump.rule
         level = x[:, col[rule.level]]

@@ -39,14 +39,23 @@ A **shut segment** (`ShutSegment`): while a break's segment is isolated (its bou
 the controller's water plan), its sensors read far from normal operation, and the model calls every
 row of it a fault of the trunk main — which masked a pressure gauge falsified inside it (the storm
 day's `junction:147/pressure_m`, −12.5 m, never detected). Physics says what a shut segment reads:
-no flow through any of its pipes and no pressure, the segment drained by its customers (the twin's
+no flow through any of its pipes, and no pressure once its customers have drawn it down (the twin's
 hydraulics mark it isolated and dry). So when every flow meter on its boundary and inside it reads no
-flow and most of its gauges read dry, a gauge that reads otherwise is contradicted by the physics *and*
-by its neighbours: an INTRUSION on that gauge, and the oracles quarantine it. No gauge is judged while
-the dry ones are not a majority (a falsified boundary meter cannot make a live segment look shut).
+flow, and the junctions (and tanks) at both ends of those pipes balance with those zeros, a gauge of
+the segment that does not read dry is contradicted by the physics: an INTRUSION on that gauge, and the
+oracles quarantine it.
 
-What it does not stop: an attacker who falsifies a flow meter and two gauges around it at once, alike,
-has a healthy segment shut, as a break would.
+The witnesses are the meters and the balances at their ends, not the other gauges. On the city's N-1
+valve layer (`sectors.water.segments`) most segments hold one junction (pipe 159's: junction 147
+alone), so there are no neighbours in the segment to outvote a lie; what keeps a falsified meter from
+making a live segment look shut is mass balance: a meter that reads no flow on a pipe that carries
+water breaks the balance of the junction (or tank) at each of its ends by that flow, and no gauge is
+then judged. Nor is a segment whose customers may draw nothing (an industrial pattern that stops at
+night): shut, it would hold its pressure (`DRAW_MARGIN`).
+
+What it does not stop: an attacker who falsifies every meter of a segment and every meter around the
+junctions at their ends at once, consistently, has a healthy gauge of it quarantined (a gauge, never a
+pipe: nothing is isolated for it).
 
 Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
 only: 30 hours of the twin's normal demand at 30-second rows from its midnight (3,600 rows: the storm
@@ -69,7 +78,7 @@ from numpy.typing import NDArray
 from sectors.invariants import CLOCK, LevelControlledPump, Violation, Window
 
 __all__ = [
-    "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "LEAK_ROWS", "LEAK_SEEN_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
+    "DRAW_MARGIN", "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "LEAK_ROWS", "LEAK_SEEN_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
     "TANK_BALANCE_M", "TANK_FALL_M", "VOUCH_M3S", "LeakBalance", "PumpCalledFor", "ScheduledPump", "ShutSegment",
     "TankBalance",
     "invariants", "rules", "vouches",
@@ -130,10 +139,29 @@ ROW_S = 30.0
 imports this module; a test keeps the two equal)."""
 DRY_M = 0.5
 """A gauge reading within this of zero reads a drained pipe (a shut segment's gauges read 0.00 m in the
-twin). Normal operation: no gauge of a segment these rules judge ever read under 27.2 m (the lowest of any
-junction, −0.74 m, is junction 10 at the Lake pump's outlet while it is off: no judged segment holds it);
-so no segment ever looked drained. Nor shut: the least flow any judged segment's meters all carried at
-once was 0.25 L/s (segment 9), above `FLOW_EPS_M3S`."""
+twin). Normal operation (the 3,600 rows, on the N-1 layer's 46 judged segments): no gauge of a judged
+segment ever read under 27.2 m (junctions 125 and 153, segment 62; the lowest of any junction, −0.74 m,
+is junction 10 at the Lake pump's outlet while it is off: no judged segment holds it), so no live
+segment ever looked drained. Unchanged from the N-2 layer, where the figure was the same 27.2 m."""
+DRAW_MARGIN = 1.5
+"""A segment is judged shut only if its customers' least draw (base demand × the lowest multiplier of
+their demand patterns, `_least_draw`) is at least this many times what its meters could all carry while
+each reads no flow (their count × `FLOW_EPS_M3S`): a live segment takes in what its customers draw, so
+one of its meters then reads flow, and a shut one is drained by them. It depends on the layer (which
+meters bound which customers), so it was set on N-1's segments and checked on normal operation: the
+least flow any judged segment's meters all carried at once was 0.175 L/s (segment 106, one meter, its
+junction's least draw exactly), 1.75 × `FLOW_EPS_M3S`, the closest any came to looking shut; segment
+69's (pipe 159, junction 147) 1.45 L/s. Said plainly: junction 147's least draw, 0.35 L/s through two
+meters, is 1.73 times the bound, so a margin of 2 would leave the storm day's gauge unjudged; the margin
+is set by the physics (one meter always carries at least the draw over the count, and the field's draw
+may fall a third below its billed pattern before a live segment could look shut) and checked against
+the normal rows (least 1.75), never against the storm day. Of N-1's 74 segments with a gauge, valves
+and no source, it leaves 28 unjudged: 24 whose junctions have no customers, 2 whose only customers are industrial patterns
+that stop at night (junctions 15 and 123), and 2 that draw less than it asks (segment 76, junction 166:
+0.10 L/s through one meter; segment 98, junctions 209 and 211: 0.39 L/s through four)
+(`scripts/water_rule_margins.py` prints the figures). The N-2 layer's rule needed no such bar: it
+judged only segments of two gauges or more, by a dry majority among them, and their least flow was
+0.25 L/s (segment 9)."""
 
 
 @dataclass(frozen=True)
@@ -370,11 +398,14 @@ def _tank_balance(head: int) -> TankBalance:
 
 @dataclass(frozen=True)
 class ShutSegment:
-    """One valve segment: shut (no flow on its boundary or inside), its gauges should all read dry."""
+    """One valve segment: shut (no flow on its boundary or inside, and the balances at its meters' ends
+    agree), its customers have drained it, so its gauges should all read dry."""
 
     segment: int
     gauges: tuple[str, ...]
     meters: tuple[str, ...]  # its boundary links' and its own pipes' flow meters
+    ends: tuple[int, ...]  # the junctions (`_Network.junctions` indices) at either end of those links
+    tanks: tuple[int, ...] = ()  # the tanks (head indices) at an end of one of those links
 
     def check(self, window: Window) -> list[Violation]:
         q = _columns(window, self.meters, 1)
@@ -382,14 +413,40 @@ class ShutSegment:
         if q is None or p is None or bool(np.any(np.abs(q[-1]) > FLOW_EPS_M3S)):
             return []
         dry = np.abs(p[-1]) <= DRY_M
-        if int(dry.sum()) * 2 <= len(self.gauges) or bool(dry.all()):
-            return []  # no dry majority to judge by, or nothing to judge
+        if bool(dry.all()):
+            return []  # nothing to judge
+        confirmed = self._confirmed(window)
+        if confirmed is None:
+            return []  # a meter's zero is contradicted at one of its ends, or cannot be checked: not shut
         witnesses = tuple(g for g, d in zip(self.gauges, dry.tolist(), strict=True) if d)
+        why = (f"no flow on any of its {len(self.meters)} meters, and the balances at their ends agree"
+               + (f"; {len(witnesses)} of its {len(self.gauges)} gauges read dry" if witnesses else ""))
         return [Violation(g.rpartition("/")[0], g, (),
-                          f"{g} reads {value:.2f} m in segment {self.segment}, which is shut (no flow on any of its "
-                          f"{len(self.meters)} meters) and drained ({len(witnesses)} of its {len(self.gauges)} gauges "
-                          f"read dry)", fault=False, checked=(*self.meters, *witnesses), suspects=(g,))
+                          f"{g} reads {value:.2f} m in segment {self.segment}, which is shut ({why}): its customers "
+                          "have drained it", fault=False,
+                          checked=tuple(dict.fromkeys((*self.meters, *confirmed, *witnesses))), suspects=(g,))
                 for g, value, d in zip(self.gauges, p[-1].tolist(), dry.tolist(), strict=True) if not d]
+
+    def _confirmed(self, window: Window) -> tuple[str, ...] | None:
+        """The other meters that confirm the segment's zeros (every meter on a junction at an end of its
+        links, every meter on a tank at one), or None when a balance there is broken: a meter that reads
+        no flow on a pipe that carries water breaks the balance of the junction (or tank) at each of its
+        ends by that flow."""
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        if q is None:
+            return None
+        balance = net.incidence[list(self.ends)] @ q[-1]
+        if bool(np.any(balance < -VOUCH_M3S)) or bool(np.any(balance > net.peak_m3s[list(self.ends)] + VOUCH_M3S)):
+            return None
+        out = [net.meters[k] for j in self.ends for k in np.flatnonzero(net.incidence[j]).tolist()]
+        for head in self.tanks:
+            tank = _tank_balance(head)
+            residual = tank.residuals({n: np.asarray(window[n])[-2:] for n in tank.sensors() if n in window})
+            if residual is None or abs(float(residual[-1])) > TANK_BALANCE_M:
+                return None
+            out.extend(tank.sensors())
+        return tuple(m for m in dict.fromkeys(out) if m not in self.meters)
 
 
 @dataclass(frozen=True)
@@ -558,21 +615,49 @@ def _pumps() -> tuple[PumpCalledFor, ...]:
 
 @functools.cache
 def _segments() -> tuple[ShutSegment, ...]:
-    """A rule per valve segment with no tank or reservoir inside and at least two gauges to compare."""
+    """A rule per valve segment with no tank or reservoir inside, a gauge, and customers who always draw
+    enough that a live segment never reads no flow on every meter (`DRAW_MARGIN`): a segment shut while
+    nobody draws from it would hold its pressure, and a live one carrying less could look shut."""
     from sectors.water.network import AssetKind, asset_id
 
     wn, segments = _plant().wn, _plant().segments
+    net = _network()
     metered = set(wn.pipe_name_list) | set(wn.pump_name_list)
+    index = {n: i for i, n in enumerate((*net.junctions, *(str(t) for t in wn.tank_name_list)))}
+    least = _least_draw()
     out = []
     for segment in sorted({segments.segment_of_link(k) for k in wn.link_name_list}):
         plan = segments.plan(segment)
-        if plan.sources or len(plan.junctions) < 2 or not plan.valves:
+        if plan.sources or not plan.junctions or not plan.valves:
             continue
         links = sorted({*plan.links_to_close, *plan.links} & metered)
+        if sum(least[index[j]] for j in plan.junctions) < DRAW_MARGIN * len(links) * FLOW_EPS_M3S:
+            continue
         kinds = {k: AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE for k in links}
+        heads = {index[n] for k in links for n in (str(wn.get_link(k).start_node_name), str(wn.get_link(k).end_node_name))
+                 if n in index}
         out.append(ShutSegment(segment, tuple(f"{asset_id(AssetKind.JUNCTION, j)}/pressure_m" for j in plan.junctions),
-                               tuple(f"{asset_id(kinds[k], k)}/flow_m3s" for k in links)))
+                               tuple(f"{asset_id(kinds[k], k)}/flow_m3s" for k in links),
+                               tuple(sorted(h for h in heads if not net.is_tank(h))),
+                               tuple(sorted(h for h in heads if net.is_tank(h)))))
     return tuple(out)
+
+
+@functools.cache
+def _least_draw() -> NDArray[np.float64]:
+    """Per junction: its customers' least requested demand over the day (base demand × the lowest
+    multiplier of its pattern × the demand multiplier, m³/s): what a live segment always carries in."""
+    wn = _plant().wn
+    multiplier = float(wn.options.hydraulic.demand_multiplier)
+    out = []
+    for j in _network().junctions:
+        least = 0.0
+        for d in wn.get_node(j).demand_timeseries_list:
+            pattern = wn.get_pattern(d.pattern_name) if d.pattern_name else None
+            low = min(pattern.multipliers) if pattern is not None else 1.0
+            least += max(float(d.base_value) * float(low), 0.0)
+        out.append(least * multiplier)
+    return np.asarray(out)
 
 
 @functools.cache

@@ -107,7 +107,7 @@ class WaterTwin:
         *,
         start: datetime = DEFAULT_START,
         valve_placement: Placement = "strategic",
-        valves_n: int = 2,
+        valves_n: int = 1,
         valve_seed: int = 123,
     ) -> None:
         self.wn: Any = load_network(inp_file)

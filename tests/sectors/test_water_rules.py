@@ -8,7 +8,9 @@
   break's worth of flow) is never a fault: a flow meter that both ends of its pipe contradict is an
   intrusion on it, a lone gauge is left to the model;
 - a gauge falsified inside the segment the controller shut around a break (the storm day's
-  `junction:147`) is an intrusion on that gauge, and no other gauge of the shut segment is named;
+  `junction:147`, on the city's N-1 layer the segment's only gauge) is an intrusion on that gauge, and
+  no other sensor is named; meters falsified to read a shut segment's no flow on a live one are
+  refuted by the balances at their ends, and its gauge is not named;
 - normal operation breaks no rule: the thresholds' own data (the module's docstring) is a day and
   a quarter of rows; these tests replay the first hours of it and the busy morning.
 """
@@ -24,7 +26,7 @@ from core.messages import AttackKind, FaultKind
 from sectors.invariants import CLOCK, Violation
 from sectors.water import WaterTwin
 from sectors.water.plugin import PLUGIN
-from sectors.water.rules import DROP_ROWS, ROW_S, ScheduledPump, invariants, rules, vouches
+from sectors.water.rules import DROP_ROWS, ROW_S, ScheduledPump, ShutSegment, invariants, rules, vouches
 
 HISTORY = 32  # rows an oracle keeps
 
@@ -112,6 +114,36 @@ def test_a_gauge_falsified_in_a_shut_segment_is_an_intrusion_on_it() -> None:
     rows.twin.restore(plan)  # re-opened (after the repair): the segment is no longer judged apart
     rows.twin.clear_fault("pipe:159")
     assert all(v.sensor != "junction:147/pressure_m" or v.fault for v in rows.step(2))
+
+
+def test_meters_falsified_to_no_flow_do_not_make_a_live_segment_look_shut() -> None:
+    """On N-1, pipe 159's segment is junction 147 alone: no other gauge to outvote it. Both its meters
+    read as a closed valve's (exactly nothing) while the segment is live: the balances at their ends
+    (junctions 145 and 149 lose what the lie hides) refute them, and the healthy gauge is not named."""
+    rows = Rows()
+    rows.step(8)
+    (rule,) = [r for r in rules() if isinstance(r, ShutSegment) and "junction:147/pressure_m" in r.gauges]
+    assert set(rule.meters) == {"pipe:155/flow_m3s", "pipe:159/flow_m3s"}
+    window = rows.window()
+    assert rule.check(window) == [] and window["junction:147/pressure_m"][-1] > 20.0
+    for meter in rule.meters:
+        window[meter] = window[meter].copy()
+        window[meter][-1] = 0.0
+    assert rule.check(window) == []
+    assert not [v for v in invariants(window) if "junction:147/pressure_m" in v.suspects]
+
+
+def test_every_judged_segment_draws_more_than_its_meters_can_hide() -> None:
+    """`DRAW_MARGIN` on the city's layer: a judged segment's customers always draw more than its meters
+    could all carry while each reads no flow, with the margin (the constant says why and on what data)."""
+    from sectors.water.rules import DRAW_MARGIN, FLOW_EPS_M3S, _least_draw, _network
+
+    net, draw = _network(), _least_draw()
+    judged = [r for r in rules() if isinstance(r, ShutSegment)]
+    assert len(judged) == 46 and 69 in {r.segment for r in judged}
+    for rule in judged:
+        least = sum(draw[net.junctions.index(g.split(":")[1].split("/")[0])] for g in rule.gauges)
+        assert least >= DRAW_MARGIN * len(rule.meters) * FLOW_EPS_M3S, rule
 
 
 @pytest.fixture(scope="module")

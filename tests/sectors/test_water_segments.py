@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
 from sectors.water import ValveSegments, load_network, place_valves
 
@@ -55,13 +56,18 @@ def _supplied(wn: object, closed: set[tuple[str, str]]) -> set[str]:
     return {n for part in nx.connected_components(graph) if part & sources for n in part}
 
 
-def test_plans_close_the_fewest_valves_that_cut_a_segment_off_from_supply() -> None:
+@pytest.mark.parametrize(("n", "valves", "boundary", "stranded"), [
+    (1, ["ivalve:47", "ivalve:48"], 2, ()),  # the city's layer (N-1, the design standards' valve spacing)
+    (2, ["ivalve:11", "ivalve:18", "ivalve:20"], 4, ("143", "15")),  # the strategic N-2 it kept before
+])
+def test_plans_close_the_fewest_valves_that_cut_a_segment_off_from_supply(
+        n: int, valves: list[str], boundary: int, stranded: tuple[str, ...]) -> None:
     """Every valve of a plan is needed (re-open any one and the pipe reaches a source again), the
     set is enough (closed, nothing inside reaches one), and it cuts no junction beyond the segment
     and the dead ends stranded behind it. Before, a plan closed every boundary valve, those towards
-    dead ends included: four for the storm day's pipe 159 where three stop its leak."""
+    dead ends included: four for the storm day's pipe 159 on the N-2 layer where three stop its leak."""
     wn = load_network()
-    segments = ValveSegments(wn, place_valves(wn, "strategic", n=2, seed=123))
+    segments = ValveSegments(wn, place_valves(wn, "strategic", n=n, seed=123))
     checked = 0
     for pipe in wn.pipe_name_list:
         plan = segments.plan(segments.segment_of_link(pipe))
@@ -76,5 +82,12 @@ def test_plans_close_the_fewest_valves_that_cut_a_segment_off_from_supply() -> N
         checked += 1
     assert checked > 10
     storm = segments.plan(segments.segment_of_link("159"))
-    assert [v.valve_id for v in storm.valves] == ["ivalve:11", "ivalve:18", "ivalve:20"] and storm.boundary == 4
-    assert storm.stranded == ("143", "15")
+    assert [v.valve_id for v in storm.valves] == valves and storm.boundary == boundary
+    assert storm.stranded == stranded
+
+
+def test_the_city_builds_the_n1_layer() -> None:
+    """The twin's default layer is N-1 (141 valves on Net3), the one the city runs (`sectors.water.segments`)."""
+    from sectors.water import WaterTwin
+
+    assert len(WaterTwin().segments.valves) == len(place_valves(load_network(), "strategic", n=1, seed=123)) == 141
