@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -220,14 +220,7 @@ def _network() -> _Network:
         if 0 <= b < len(junctions) and name not in pumps:
             feeding[b].append((k, a))
     multiplier = float(wn.options.hydraulic.demand_multiplier)
-    peaks = []
-    for j in junctions:
-        peak = 0.0
-        for d in wn.get_node(j).demand_timeseries_list:
-            pattern = wn.get_pattern(d.pattern_name) if d.pattern_name else None
-            top = max(pattern.multipliers) if pattern is not None else 1.0
-            peak += max(float(d.base_value) * float(top), 0.0)
-        peaks.append(peak * multiplier)
+    peaks = [_demand_bound(wn, j, max) * multiplier for j in junctions]
     links = tuple(asset_id(AssetKind.PUMP if n in pumps else AssetKind.PIPE, n) for n in names)
     heads = (*(f"{asset_id(AssetKind.JUNCTION, j)}/pressure_m" for j in junctions),
              *(f"{asset_id(AssetKind.TANK, t)}/level_m" for t in tanks))
@@ -649,15 +642,18 @@ def _least_draw() -> NDArray[np.float64]:
     multiplier of its pattern × the demand multiplier, m³/s): what a live segment always carries in."""
     wn = _plant().wn
     multiplier = float(wn.options.hydraulic.demand_multiplier)
-    out = []
-    for j in _network().junctions:
-        least = 0.0
-        for d in wn.get_node(j).demand_timeseries_list:
-            pattern = wn.get_pattern(d.pattern_name) if d.pattern_name else None
-            low = min(pattern.multipliers) if pattern is not None else 1.0
-            least += max(float(d.base_value) * float(low), 0.0)
-        out.append(least * multiplier)
-    return np.asarray(out)
+    return np.asarray([_demand_bound(wn, j, min) * multiplier for j in _network().junctions])
+
+
+def _demand_bound(wn: Any, junction: str, pick: Callable[[Sequence[float]], float]) -> float:
+    """A junction's base demands, each at the `pick` (max or min) of its pattern's multipliers, summed
+    (m³/s, before the network's demand multiplier): its customers' peak or least request of the day."""
+    total = 0.0
+    for d in wn.get_node(junction).demand_timeseries_list:
+        pattern = wn.get_pattern(d.pattern_name) if d.pattern_name else None
+        factor = pick([float(m) for m in pattern.multipliers]) if pattern is not None else 1.0
+        total += max(float(d.base_value) * factor, 0.0)
+    return total
 
 
 @functools.cache
