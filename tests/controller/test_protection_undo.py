@@ -318,6 +318,7 @@ def _with_crews(steps: _Steps, now: list[float], refusing: Sequence[str] = ()) -
     steps.crews = CrewPool()
     steps.speed = 1e6  # the crew's time is up at once
     steps._clock = lambda: now[0]
+    steps.field_clock = None  # no view of the field: the wall clock and the speed decide
     steps.identity = SimpleNamespace(account=None)  # type: ignore[assignment]
     steps.client = SimpleNamespace(transact=lambda *_: None)  # type: ignore[assignment]
     steps.commander = _FieldWithCrews(refusing)  # type: ignore[assignment]
