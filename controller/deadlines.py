@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.messages import Sector
+from sectors.pace import real_time
 
 __all__ = ["Deadline", "FieldClock"]
 
@@ -44,7 +45,7 @@ class Deadline:
         if field_now is None:
             return cls(wall=wall_now + seconds / speed)
         return cls(wall=wall_now + seconds / speed, field=field_now + seconds,
-                   latest=wall_now + seconds / min(1.0, speed))
+                   latest=wall_now + seconds / real_time(speed))
 
     def passed(self, *, sector: Sector, wall_now: float, field_clock: FieldClock | None) -> bool:
         if self.field is None:

@@ -27,11 +27,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["MAX_PACE", "ORDER_RENEW_S", "ORDER_TTL_S", "Pace", "PaceOrder", "is_pace", "pace_order", "parse_pace"]
+__all__ = ["MAX_PACE", "ORDER_RENEW_S", "ORDER_TTL_S", "Pace", "PaceOrder", "is_pace", "pace_order", "parse_pace", "real_time"]
 
 ORDER_TTL_S = 20.0  # wall seconds an order holds unless renewed
 ORDER_RENEW_S = 5.0  # how often a sender renews a standing order (four renewals may be lost)
 MAX_PACE = 100_000.0  # as the twins' --speed option
+
+
+def real_time(speed: float) -> float:
+    """The pace of a real-time window for a city whose twins run at `speed`: real time, or the city's own
+    speed if that is slower. No order is ever slower, which is what lets a deadline in field time
+    (`controller.deadlines`) bound itself in wall time."""
+    return min(1.0, speed)
 
 
 class PaceOrder(BaseModel):

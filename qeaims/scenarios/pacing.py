@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sectors.pace import ORDER_RENEW_S, ORDER_TTL_S, pace_order
+from sectors.pace import ORDER_RENEW_S, ORDER_TTL_S, pace_order, real_time
 
 __all__ = ["LEAD_S", "WINDOW_CAP_S", "Pacemaker"]
 
@@ -62,8 +62,8 @@ class Pacemaker:
 
     @property
     def real_time(self) -> float:
-        """The pace of a slow window: real time, or the city's own speed if that is slower."""
-        return min(1.0, self.speed)
+        """The pace of a slow window (`sectors.pace.real_time`)."""
+        return real_time(self.speed)
 
     def start(self, wall: float | None = None) -> None:
         """Begin the schedule at the city's speed (ending any order a dead run may have left)."""
