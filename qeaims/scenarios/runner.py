@@ -290,8 +290,9 @@ class ScenarioRun:
     def play(self, on_tick: Callable[[ScenarioRun], None] | None = None, *, settle_timeout_s: float | None = None) -> None:
         """Inject every step when the city's field clock reaches its time, then watch until the
         scenario's field duration is over or `settle_timeout_s` wall seconds have passed since the
-        last injection (and no real-time window is open), or all is healed. With a `Pacemaker` the city runs at real time around each fault
-        (`qeaims.scenarios.pacing`); it is back at its speed however the play ends."""
+        last injection (and no real-time window is open), or all is healed. With a `Pacemaker` the
+        city runs at real time around each fault (`qeaims.scenarios.pacing`); it is back at its
+        speed however the play ends."""
         self._acks.clear()
         self.index.sync()
         self._head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
