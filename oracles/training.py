@@ -31,7 +31,6 @@ are re-exported here, where callers have always found them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,10 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.messages import Reading, Sector
-from oracles.detect.calibrate import CalibratedDetector, fit_calibrated
 from oracles.detect.classify import value_grid
 from oracles.detect.features import FirstPassCheck
 from oracles.detect.models import make_detector
+from oracles.detect.production import Calibration, DetectorConfig, fit_config
 from oracles.model_store import _outdated, load_model, model_path, read_sidecar, save_model, sidecar_path
 from oracles.sector_model import (
     EXPECTED_RUNNING,
@@ -86,7 +85,7 @@ PLANS: Mapping[Sector, TrainingPlan] = by_sector(lambda p: p.training)
 
 
 def train_sector(sector: Sector | str, *, rows: int | None = None, seed: int = 0, detector: str | None = None,
-                 target_far: float = 0.005, window: int | None = None, stride: int | None = None,
+                 target_far: float = Calibration.target_far, window: int | None = None, stride: int | None = None,
                  progress: Progress | None = None, runner: TwinRunner | None = None) -> SectorModel:
     """Train and calibrate a sector's model on normal operation (`PLANS` gives the defaults).
 
@@ -145,7 +144,7 @@ def _collect_in_child(sector: Sector, seed: int, rows: int, stride: int) -> tupl
 
 
 def fit_model(sector: Sector | str, first: Sequence[Reading], raw: Array, *, seed: int = 0, detector: str | None = None,
-              target_far: float = 0.005, window: int = 3, stride: int = 1) -> SectorModel:
+              target_far: float = Calibration.target_far, window: int = Calibration.window, stride: int = 1) -> SectorModel:
     """Fit a sector's model to normal rows already collected (`collect_normal`): `first` names the columns.
 
     Collecting is the expensive half of training (transportation's twin takes minutes); this half
@@ -165,7 +164,8 @@ def fit_model(sector: Sector | str, first: Sequence[Reading], raw: Array, *, see
         chosen = detector if detector is not None else plan.detector
         options = plan.detector_options if detector is None else {}
         det = make_detector(chosen, **options) if isinstance(chosen, str) else chosen()
-        calibrated = _floored(fit_calibrated(normal, detector=det, target_far=target_far, window=window), normal)
+        config = DetectorConfig(det.name, options, Calibration(target_far=target_far, window=window))
+        calibrated = fit_config(normal, config, det)
     except ValueError as exc:
         raise ConfigError(f"cannot train the {which.value} model: {exc}") from exc
     return SectorModel(sector=which, sensors=names, assets={r.sensor_id: r.asset_id for r in first},
@@ -192,26 +192,6 @@ def _pools(first: Sequence[Reading], pooled: tuple[str, ...]) -> list[str] | Non
         kind = r.asset_id.partition(":")[0]
         out.append(f"{kind}/{r.quantity}" if kind in pooled else r.sensor_id)
     return out
-
-
-def _floored(calibrated: CalibratedDetector, normal: Array) -> CalibratedDetector:
-    """The threshold raised, if need be, to the highest smoothed score of the training rows themselves.
-
-    The held-back rows are the newest stretch of normal operation; where the twin has a daily
-    cycle they can be quieter than the rows the detector was fit on (water's and a short banking
-    run's held-back rows are a night), and a threshold taken from them sits below the scores of
-    the very rows the model learnt as normal: a fresh twin then raised a verdict from its third
-    row on (the twin's first rows, a start-up transient, are among the highest-scoring training
-    rows). A row the detector was trained on is normal by definition, so no such row may score
-    over the threshold; where the held-back rows are the livelier ones (the usual case: training
-    scores are optimistic), nothing changes.
-    """
-    smoothed = calibrated.score(normal)
-    floor = float(smoothed[:calibrated.n_train].max())
-    if floor <= calibrated.threshold:
-        return calibrated
-    held = smoothed[calibrated.n_train:]
-    return replace(calibrated, threshold=floor, holdout_far=float(np.mean(held > floor)) if len(held) else 0.0)
 
 
 def load_or_train(home: Path, sector: Sector | str, *, progress: Progress | None = None,

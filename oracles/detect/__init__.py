@@ -4,7 +4,8 @@ What an oracle calls, in order: `FirstPassCheck(sensors).fit(normal)` and
 `fit_calibrated(normal, detector="pca")` once on normal operation; then for each new row
 `assess(model, recent, sensors, ..., findings=check.check(recent))` → `Verdict | None`, and
 periodically `maintenance_verdict(times, values, limit=..., horizon=...)` per wear signal.
-`qeaims detect eval` runs the same code on public labelled data (`eval.py`).
+`qeaims detect eval` runs the same code, configured as the oracles run it (`production.py`), on public
+labelled data (`eval.py`, `eval_skab.py`, `eval_csv.py`).
 """
 
 from oracles.detect.calibrate import CalibratedDetector, fit_calibrated, rolling_median, threshold_for

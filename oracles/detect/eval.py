@@ -1,19 +1,27 @@
-"""Detection quality on labelled public data: the benchmark behind `qeaims detect eval`.
+"""Detection quality on labelled public data: what every benchmark behind `qeaims detect eval` shares.
 
-The same `fit_calibrated` the oracles run online is used here, so a figure printed by the eval is a
-figure for the production detector, not for a tuned copy.
+What a reviewer of an anomaly-detection result asks for, and where it is kept:
 
-- SKAB (outlier-detection setting of its leaderboard): for every file under valve1/, valve2/,
-  other/, train on the first 400 rows, score the rest, pool all predictions, then F1, FAR and MAR
-  as SKAB's `evaluating.py` computes them (FAR = FP/(FP+TN)·100, MAR = FN/(FN+TP)·100).
-- Generic CSVs (BATADAL and the like): train on normal rows of the train files, test on one file;
-  besides F1/FAR/MAR it reports the BATADAL competition score S = γ·S_TTD + (1−γ)·S_CM, γ = 0.5
-  (Taormina et al. 2018), with the attacks taken as the contiguous runs of positive labels.
-  Rows whose label is neither 0 nor 1 (BATADAL's −999 "unlabelled") are left out of every metric.
+- **the detector production runs**, named before the run: `oracles.detect.production` (the water
+  sector's configured detector and calibration; no setting is taken from the command line);
+- **thresholds from training data only**: the detector is fitted and calibrated on normal rows
+  (`fit_config`); the test rows are scored without their labels, which are read afterwards, only
+  by the metrics (`tests/oracles/test_detect_eval.py` shuffles and removes them and expects the
+  same predictions);
+- **scored as the oracles score**: row by row through `CalibratedDetector.stream` (bounded memory,
+  no look-ahead), which also gives the throughput (`rows_per_s`, one core);
+- **the trivial baselines beside it**: every row anomalous, every row normal (`baselines`), and the
+  published rows of the benchmark (`SKAB_LEADERBOARD`, `BATADAL_ENTRIES`);
+- **time to detection** in rows, per anomaly (each run of positive labels).
+
+Metrics are SKAB's (`evaluating.py`): F1 = TP/(TP + (FP+FN)/2), FAR = FP/(FP+TN)·100,
+MAR = FN/(FN+TP)·100, counts pooled over all files; and BATADAL's S = γ·S_TTD + (1−γ)·S_CM, γ = 0.5
+(Taormina et al. 2018). The benchmarks themselves: `eval_skab.py`, `eval_csv.py`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,38 +31,52 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from oracles.detect.calibrate import fit_calibrated
-from oracles.detect.features import numeric_columns, to_matrix
+from oracles.detect.calibrate import CalibratedDetector
 
 __all__ = [
-    "SKAB_FOLDERS",
+    "BATADAL_ENTRIES",
+    "SKAB_LEADERBOARD",
     "DetectorResult",
     "EvalError",
     "Metrics",
-    "Settings",
+    "Progress",
+    "Report",
+    "Scored",
+    "baselines",
     "batadal_score",
     "binary_metrics",
-    "evaluate_generic",
-    "evaluate_skab",
+    "check_columns",
+    "detection_delays",
+    "read_csv",
+    "stream_scores",
 ]
 
-SKAB_FOLDERS = ("valve1", "valve2", "other")
-SKAB_TRAIN_ROWS = 400
 Progress = Callable[[str, int, int], None]
+
+SKAB_LEADERBOARD: tuple[tuple[str, float, float | None, float | None], ...] = (
+    ("Conv-AE", 0.78, 13.55, 28.02),
+    ("MSET", 0.78, 39.73, 14.13),
+    ("PCA T²+Q", 0.76, 26.62, 24.92),
+    ("LSTM-AE", 0.74, None, None),
+    ("T²", 0.66, None, None),
+    ("Isolation Forest", 0.29, None, None),
+)
+"""SKAB's outlier-detection leaderboard (name, F1, FAR %, MAR %; None where the leaderboard figure is not
+on record here), as `../shared/datasets/README.md` gives it."""
+
+BATADAL_ENTRIES: tuple[tuple[str, float], ...] = (
+    ("BATADAL entry 1", 0.970),
+    ("BATADAL entry 2", 0.949),
+    ("BATADAL entry 3", 0.927),
+    ("BATADAL entry 4", 0.894),
+    ("BATADAL entry 5", 0.802),
+)
+"""The competition's best scores S on its own test period (Taormina et al. 2018): a reference, not the
+same rows as a validation on training set 2."""
 
 
 class EvalError(ValueError):
     """A path, column or file the evaluation cannot use; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How each detector is trained and calibrated; the defaults are the ones reported."""
-
-    target_far: float = 0.01
-    holdout: float = 0.25
-    window: int = 5
-    margin: float = 1.0
 
 
 @dataclass
@@ -67,16 +89,6 @@ class Metrics:
     far: float
     mar: float
     n_test: int
-
-
-@dataclass
-class DetectorResult:
-    detector: str
-    metrics: Metrics
-    extra: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"detector": self.detector, **asdict(self.metrics), **self.extra}
 
 
 def binary_metrics(truth: NDArray[Any], predicted: NDArray[Any]) -> Metrics:
@@ -94,6 +106,24 @@ def binary_metrics(truth: NDArray[Any], predicted: NDArray[Any]) -> Metrics:
                    n_test=len(t))
 
 
+def _runs(truth: NDArray[Any]) -> list[tuple[int, int]]:
+    """The anomalies: (start, end) of each run of positive labels, end exclusive."""
+    t = np.asarray(truth).astype(int)
+    edges = np.diff(np.concatenate([[0], t, [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def detection_delays(truth: NDArray[Any], predicted: NDArray[Any]) -> list[int | None]:
+    """Per anomaly, the rows from its first row to its first flagged row (0: flagged at once); None if
+    it is never flagged while it lasts."""
+    p = np.asarray(predicted).astype(bool)
+    out: list[int | None] = []
+    for start, end in _runs(truth):
+        hits = np.flatnonzero(p[start:end])
+        out.append(int(hits[0]) if len(hits) else None)
+    return out
+
+
 def batadal_score(truth: NDArray[Any], predicted: NDArray[Any], *, gamma: float = 0.5) -> dict[str, float]:
     """S_TTD = 1 − mean(TTD/Δt) over attacks, S_CM = (TPR + TNR)/2, S = γ·S_TTD + (1−γ)·S_CM.
 
@@ -102,21 +132,98 @@ def batadal_score(truth: NDArray[Any], predicted: NDArray[Any], *, gamma: float 
     """
     t = np.asarray(truth).astype(bool)
     p = np.asarray(predicted).astype(bool)
-    edges = np.diff(np.concatenate([[0], t.astype(int), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    ratios = []
-    for start, end in zip(starts, ends, strict=True):
-        hits = np.flatnonzero(p[start:end])
-        ratios.append((hits[0] if len(hits) else end - start) / (end - start))
+    runs = _runs(t)
+    ratios = [(d if d is not None else end - start) / (end - start)
+              for d, (start, end) in zip(detection_delays(t, p), runs, strict=True)]
     s_ttd = 1.0 - float(np.mean(ratios)) if ratios else 1.0
     tpr = float(np.mean(p[t])) if t.any() else 1.0
     tnr = float(np.mean(~p[~t])) if (~t).any() else 1.0
     s_cm = (tpr + tnr) / 2
     return {"s_ttd": round(s_ttd, 4), "s_cm": round(s_cm, 4), "batadal_s": round(gamma * s_ttd + (1 - gamma) * s_cm, 4),
-            "attacks": float(len(starts))}
+            "tpr": round(tpr, 4), "tnr": round(tnr, 4), "attacks": float(len(runs))}
 
 
-def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+def baselines(truth: NDArray[Any], *, batadal: bool = False) -> dict[str, dict[str, float]]:
+    """The two constant detectors: every row anomalous, every row normal (what a score must beat)."""
+    t = np.asarray(truth).astype(bool)
+    out: dict[str, dict[str, float]] = {}
+    for name, value in (("all_anomalous", True), ("all_normal", False)):
+        p = np.full(len(t), value)
+        m = binary_metrics(t, p)
+        row: dict[str, float] = {"f1": m.f1, "far": m.far, "mar": m.mar}
+        if batadal:
+            row.update({k: v for k, v in batadal_score(t, p).items() if k != "attacks"})
+        out[name] = row
+    return out
+
+
+@dataclass
+class Scored:
+    """A fitted model's streamed scores and flags over rows, and what streaming them cost."""
+
+    scores: NDArray[np.float64]
+    flags: NDArray[np.bool_]
+    seconds: float
+
+
+def stream_scores(model: CalibratedDetector, warm: NDArray[np.float64], rows: NDArray[np.float64]) -> Scored:
+    """Score `rows` one at a time as an oracle does, after `warm` rows of (normal) history.
+
+    The warm rows fill the scorer's bounded history (a smoothing window and a detector's feature
+    window start full, as they would online after training); only `rows` are timed and returned.
+    """
+    scorer = model.stream()
+    for row in warm[-model.context:]:
+        scorer.push(row)
+    scores = np.empty(len(rows))
+    flags = np.zeros(len(rows), dtype=bool)
+    t0 = time.perf_counter()
+    for i, row in enumerate(rows):
+        scores[i], flags[i] = scorer.push(row)
+    return Scored(scores, flags, time.perf_counter() - t0)
+
+
+@dataclass
+class DetectorResult:
+    """One detector's figures on a benchmark; `role` says what it is in the report."""
+
+    detector: str
+    label: str
+    metrics: Metrics
+    role: str = "production"  # or "secondary"
+    extra: dict[str, float] = field(default_factory=dict)
+    rows_per_s: float | None = None
+    delays: list[int | None] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        found = [d for d in self.delays if d is not None]
+        return {"detector": self.detector, "label": self.label, "role": self.role, **asdict(self.metrics),
+                **self.extra, "rows_per_s": None if self.rows_per_s is None else round(self.rows_per_s),
+                "anomalies": len(self.delays), "anomalies_detected": len(found),
+                "rows_to_detect_median": float(np.median(found)) if found else None,
+                "rows_to_detect": self.delays}
+
+
+@dataclass
+class Report:
+    """A benchmark's whole result: the production row first, then secondary rows, baselines, published rows."""
+
+    dataset: str
+    production: DetectorResult
+    settings: dict[str, Any]
+    baselines: dict[str, dict[str, float]]
+    published: list[dict[str, Any]]
+    secondary: list[DetectorResult] = field(default_factory=list)
+    header: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, **self.header, **self.production.as_dict(), "settings": self.settings,
+                "baselines": self.baselines, "published": self.published,
+                "secondary": [r.as_dict() for r in self.secondary]}
+
+
+def read_csv(path: Path, sep: str) -> pd.DataFrame:
+    """A CSV as a frame with stripped column names, or one `EvalError` line."""
     if not path.is_file():
         raise EvalError(f"no such file: {path}")
     try:
@@ -127,117 +234,8 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
     return frame
 
 
-def skab_files(root: Path) -> list[Path]:
-    """The labelled SKAB files, in a stable order; accepts the dataset root or its data/ folder."""
-    if not root.is_dir():
-        raise EvalError(f"no such directory: {root}")
-    base = root / "data" if (root / "data").is_dir() and not (root / "valve1").is_dir() else root
-    files = [f for folder in SKAB_FOLDERS for f in sorted((base / folder).glob("*.csv"),
-                                                           key=lambda p: (len(p.stem), p.stem))]
-    if not files:
-        raise EvalError(f"{root} has no SKAB files (expected valve1/, valve2/, other/ with *.csv)")
-    return files
-
-
-def evaluate_skab(root: Path, detectors: Sequence[str], *, settings: Settings = Settings(),
-                  progress: Progress | None = None) -> list[DetectorResult]:
-    """Per file: train on the first 400 rows, score the rest; metrics pooled over all files."""
-    files = skab_files(root)
-    truth: list[NDArray[Any]] = []
-    preds: dict[str, list[NDArray[Any]]] = {d: [] for d in detectors}
-    for i, path in enumerate(files):
-        if progress:
-            progress(path.parent.name + "/" + path.name, i, len(files))
-        frame = _read_csv(path, ";")
-        if "anomaly" not in frame.columns:
-            raise EvalError(f"{path} has no 'anomaly' column")
-        sensors = [c for c in numeric_columns(frame) if c not in ("anomaly", "changepoint")]
-        x = to_matrix(frame, sensors)
-        labels = frame["anomaly"].to_numpy()
-        if len(x) <= SKAB_TRAIN_ROWS:
-            raise EvalError(f"{path} has {len(x)} rows; SKAB needs more than {SKAB_TRAIN_ROWS}")
-        truth.append(labels[SKAB_TRAIN_ROWS:])
-        for name in detectors:
-            model = fit_calibrated(x[:SKAB_TRAIN_ROWS], detector=name, target_far=settings.target_far,
-                                   holdout=settings.holdout, window=settings.window, margin=settings.margin)
-            # score with the training tail in front so the smoothing window starts warm
-            flags = model.flags(x)[SKAB_TRAIN_ROWS:]
-            preds[name].append(flags)
-    if progress:
-        progress("done", len(files), len(files))
-    pooled = np.concatenate(truth)
-    return [DetectorResult(name, binary_metrics(pooled, np.concatenate(preds[name])),
-                           {"files": float(len(files))}) for name in detectors]
-
-
-def _labels(frame: pd.DataFrame, column: str, path: Path) -> NDArray[np.float64]:
-    raw = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-    known = np.isin(raw, (0.0, 1.0))
-    if not known.any():
-        raise EvalError(f"label column {column!r} in {path} has no 0/1 values")
-    return np.where(known, raw, np.nan)
-
-
-def evaluate_generic(
-    train: Sequence[Path],
-    test: Path,
-    *,
-    time_column: str,
-    label_column: str,
-    detectors: Sequence[str],
-    sep: str = ",",
-    settings: Settings = Settings(),
-    predictions_out: Path | None = None,
-    progress: Progress | None = None,
-) -> list[DetectorResult]:
-    """Train on the (normal) train rows in file order, test on `test`; optional predictions CSV.
-
-    The sensors are the numeric columns of the test file other than time and label, and every
-    train file must have them all. Rows labelled anomalous in a train file are dropped before
-    training; unlabelled (−999) ones are kept as normal only if the file has no label column.
-    """
-    test_frame = _read_csv(test, sep)
-    for col in (time_column, label_column):
-        if col not in test_frame.columns:
-            raise EvalError(f"column {col!r} not in {test} (columns: {', '.join(test_frame.columns[:8])}, …)")
-    sensors = [c for c in numeric_columns(test_frame) if c not in (time_column, label_column)]
-    if not sensors:
-        raise EvalError(f"{test} has no numeric sensor columns besides {time_column!r} and {label_column!r}")
-    parts = []
-    for path in train:
-        frame = _read_csv(path, sep)
-        missing = [c for c in sensors if c not in frame.columns]
-        if missing:
-            raise EvalError(f"{path} lacks sensor column(s) {', '.join(missing[:5])} found in the test file")
-        if label_column in frame.columns:
-            frame = frame[pd.to_numeric(frame[label_column], errors="coerce") == 0]
-        parts.append(to_matrix(frame, sensors))
-    normal = np.concatenate(parts)
-    if progress:
-        progress("test file", 0, len(detectors))
-    x = to_matrix(test_frame, sensors)
-    labels = _labels(test_frame, label_column, test)
-    known = ~np.isnan(labels)
-    results = []
-    outputs: dict[str, Any] = {time_column: test_frame[time_column].to_numpy()}
-    for i, name in enumerate(detectors):
-        if progress:
-            progress(name, i, len(detectors))
-        model = fit_calibrated(normal, detector=name, target_far=settings.target_far, holdout=settings.holdout,
-                               window=settings.window, margin=settings.margin)
-        # warm the smoothing window with the end of the normal history
-        warm = normal[-model.window + 1:] if model.window > 1 else normal[:0]
-        scores = model.score(np.concatenate([warm, x]))[len(warm):]
-        flags = scores > model.threshold
-        truth = labels[known].astype(bool)
-        metrics = binary_metrics(truth, flags[known])
-        extra = batadal_score(truth, flags[known])
-        extra.update(threshold=round(model.threshold, 6), holdout_far=round(100 * model.holdout_far, 2))
-        results.append(DetectorResult(name, metrics, extra))
-        if len(detectors) == 1:
-            outputs.update(score=scores, flag=flags.astype(int))
-        else:
-            outputs.update({f"score_{name}": scores, f"flag_{name}": flags.astype(int)})
-    if predictions_out is not None:
-        pd.DataFrame(outputs).to_csv(predictions_out, index=False)
-    return results
+def check_columns(frame: pd.DataFrame, sensors: Sequence[str], path: Path, reference: Path) -> None:
+    """One line naming the sensor columns `frame` lacks (or has besides) compared with `reference`'s."""
+    missing = [c for c in sensors if c not in frame.columns]
+    if missing:
+        raise EvalError(f"{path} lacks sensor column(s) {', '.join(missing[:5])} found in {reference}")

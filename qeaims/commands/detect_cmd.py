@@ -27,8 +27,11 @@ from rich.table import Table
 from core.errors import ConfigError
 from core.messages import Sector
 from oracles.detect.attribution import AttributionReport, evaluate_attribution
-from oracles.detect.eval import DetectorResult, EvalError, Settings, evaluate_generic, evaluate_skab
+from oracles.detect.eval import EvalError, Report
+from oracles.detect.eval_csv import BATADAL_LABEL, BATADAL_TIME, batadal_paths, evaluate_csv
+from oracles.detect.eval_skab import evaluate_skab
 from oracles.detect.models import DETECTORS
+from oracles.detect.production import BENCHMARK_SECTOR, sector_config
 from oracles.training import (
     PLANS,
     SectorModel,
@@ -44,40 +47,45 @@ from sectors.runner import parse_sector
 app = typer.Typer(help="Anomaly detection: the oracles' sector models and detector benchmarks.",
                   no_args_is_help=True)
 
-DEFAULT_DETECTORS = ("pca", "mset")
-
-
 @app.command("eval")
 def eval_(
     dataset: Annotated[tuple[str, Path] | None, typer.Option(
-        help="named benchmark and its folder: `--dataset skab PATH`")] = None,
+        help="named benchmark and its folder: `--dataset skab PATH` or `--dataset batadal PATH`")] = None,
     train: Annotated[list[Path] | None, typer.Option(help="normal-operation CSV (repeatable)")] = None,
-    test: Annotated[Path | None, typer.Option(help="labelled CSV to score")] = None,
+    test: Annotated[Path | None, typer.Option(help="labelled CSV to score (batadal: instead of training set 2)")]
+    = None,
     time_column: Annotated[str | None, typer.Option(help="time column of --test")] = None,
     label_column: Annotated[str | None, typer.Option(help="0/1 label column (other values: unlabelled)")] = None,
     predictions_out: Annotated[Path | None, typer.Option(help="write time, score, flag per test row")] = None,
+    blind: Annotated[bool, typer.Option("--blind", help="score a test file without labels: predictions only "
+                                                        "(needs --predictions-out)")] = False,
     sep: Annotated[str, typer.Option(help="CSV separator of --train/--test")] = ",",
     detector: Annotated[list[str] | None, typer.Option(
-        help=f"detector to run (repeatable): {', '.join(DETECTORS)}; default pca and mset")] = None,
-    target_far: Annotated[float, typer.Option(min=0.0001, max=0.5, help="false-alarm rate on held-back normal")]
-    = Settings.target_far,
-    window: Annotated[int, typer.Option(min=1, max=1000, help="rolling-median window over scores")]
-    = Settings.window,
+        help=f"another detector as a secondary row (repeatable): {', '.join(DETECTORS)}")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """F1, FAR and MAR (percent, as SKAB computes them) of the detectors on a labelled dataset."""
-    names = list(detector or DEFAULT_DETECTORS)
+    """The water oracles' production detector on a labelled benchmark, beside baselines and published rows.
+
+    Nothing here sets a threshold or a window: the detector and its calibration are the ones the
+    oracles run (`oracles/detect/production.py`), fitted on training rows only.
+    """
+    names = list(detector or ())
     unknown = [n for n in names if n not in DETECTORS]
     if unknown:
         raise ConfigError(f"unknown detector {unknown[0]!r}: choose from {', '.join(DETECTORS)}")
-    settings = Settings(target_far=target_far, window=window)
-    has_dataset = dataset is not None and dataset[0] is not None
-    if has_dataset == bool(train or test):
-        raise ConfigError("give either --dataset skab PATH or --train CSV ... --test CSV")
-    if has_dataset and dataset is not None and dataset[0].lower() != "skab":
-        raise ConfigError(f"unknown dataset {dataset[0]!r}: only 'skab' is built in; use --train/--test")
-    if not has_dataset and (not train or test is None or not time_column or not label_column):
+    kind = None if dataset is None or dataset[0] is None else dataset[0].lower()
+    if kind is not None and kind not in ("skab", "batadal"):
+        raise ConfigError(f"unknown dataset {dataset[0] if dataset else kind!r}: choose skab or batadal, "
+                          "or use --train/--test")
+    if (kind is not None) == bool(train) or (kind is None and test is None and not train):
+        raise ConfigError("give either --dataset skab|batadal PATH or --train CSV ... --test CSV")
+    if kind == "skab" and (test is not None or blind):
+        raise ConfigError("--test and --blind do not apply to skab (its files carry their own test rows)")
+    if kind is None and (test is None or not time_column or (not label_column and not blind)):
         raise ConfigError("--train, --test, --time-column and --label-column are all needed")
+    if blind and predictions_out is None:
+        raise ConfigError("--blind scores without labels: give --predictions-out FILE for the predictions")
+    config = sector_config(BENCHMARK_SECTOR)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[item]}"),
                   TimeElapsedColumn(), console=err_console, transient=True,
                   disable=not err_console.is_terminal) as bar:
@@ -87,42 +95,64 @@ def eval_(
             bar.update(task, completed=done, total=total, item=item)
 
         try:
-            if has_dataset:
+            report: Report | None
+            if kind == "skab":
                 assert dataset is not None
-                path = dataset[1]
-                results = evaluate_skab(path, names, settings=settings, progress=progress)
-                header: dict[str, Any] = {"dataset": "skab", "path": str(path)}
+                report = evaluate_skab(dataset[1], config, secondary=names, progress=progress)
+            elif kind == "batadal":
+                assert dataset is not None
+                normal, validation = batadal_paths(dataset[1])
+                report = evaluate_csv([normal], test or validation, config, time_column=BATADAL_TIME,
+                                      label_column=BATADAL_LABEL, secondary=names, predictions_out=predictions_out,
+                                      blind=blind, dataset="batadal", progress=progress)
             else:
-                assert train and test is not None and time_column and label_column
-                results = evaluate_generic(train, test, time_column=time_column, label_column=label_column,
-                                           detectors=names, sep=sep, settings=settings,
-                                           predictions_out=predictions_out, progress=progress)
-                header = {"dataset": "csv", "train": [str(p) for p in train], "test": str(test)}
+                assert train and test is not None and time_column
+                report = evaluate_csv(train, test, config, time_column=time_column,
+                                      label_column=label_column or "", secondary=names, sep=sep,
+                                      predictions_out=predictions_out, blind=blind, progress=progress)
         except (EvalError, ValueError) as exc:
             raise ConfigError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
-    _report(results, header, settings, json_out=json_out)
-
-
-def _report(results: list[DetectorResult], header: dict[str, Any], settings: Settings, *, json_out: bool) -> None:
-    best = max(results, key=lambda r: r.metrics.f1)
-    data: dict[str, Any] = {
-        **header,
-        **{k: v for k, v in best.as_dict().items()},
-        "settings": {"target_far": settings.target_far, "holdout": settings.holdout, "window": settings.window},
-        "detectors": [r.as_dict() for r in results],
-    }
-    if json_out:
-        print_json(data)
+    if report is None:
+        print_json({"predictions": str(predictions_out), "settings": config.as_dict()}) if json_out else \
+            console.print(f"predictions written to {predictions_out} (no labels read)")
         return
-    extra_keys = [k for k in ("s_ttd", "s_cm", "batadal_s") if k in best.extra]
-    table = Table(title=f"Detection quality ({header['dataset']}); FAR and MAR in %")
-    for col in ("detector", "F1", "FAR", "MAR", "n_test", *extra_keys):
-        table.add_column(col, justify="left" if col == "detector" else "right")
-    for r in results:
-        m = r.metrics
-        table.add_row(DETECTORS[r.detector].label, f"{m.f1:.3f}", f"{m.far:.2f}", f"{m.mar:.2f}", str(m.n_test),
-                      *[f"{r.extra[k]:.3f}" for k in extra_keys])
+    if json_out:
+        print_json(report.as_dict())
+        return
+    _print_report(report)
+
+
+def _print_report(report: Report) -> None:
+    batadal = "batadal_s" in report.production.extra
+    keys = ("batadal_s", "s_ttd", "s_cm", "tpr", "tnr") if batadal else ()
+    table = Table(title=f"Detection quality ({report.dataset}); FAR and MAR in %; the production detector first")
+    for col in ("row", "detector", "F1", "FAR", "MAR", *("S", "S_TTD", "S_CM", "TPR", "TNR")[:len(keys)],
+                "rows/s", "rows to detect"):
+        table.add_column(col, justify="left" if col in ("row", "detector") else "right")
+
+    def num(value: float | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    for r in (report.production, *report.secondary):
+        d = r.as_dict()
+        table.add_row(r.role, r.label, f"{r.metrics.f1:.3f}", f"{r.metrics.far:.2f}", f"{r.metrics.mar:.2f}",
+                      *[f"{r.extra[k]:.3f}" for k in keys], num(r.rows_per_s, ",.0f"),
+                      f"{num(d['rows_to_detect_median'], '.0f')} (median; {d['anomalies_detected']}/{d['anomalies']})")
+    for name, base in report.baselines.items():
+        table.add_row("baseline", name.replace("_", " "), f"{base['f1']:.3f}", f"{base['far']:.2f}", f"{base['mar']:.2f}",
+                      *[f"{base[k]:.3f}" for k in keys], "", "")
+    for row in report.published:
+        s = row.get("batadal_s")
+        table.add_row("published", str(row["detector"]), num(row.get("f1"), ".2f"), num(row.get("far"), ".2f"),
+                      num(row.get("mar"), ".2f"), *([num(s, ".3f")] + [""] * (len(keys) - 1) if keys else []), "", "")
     console.print(table)
+    s = report.settings
+    console.print(f"production settings ({s['source']}): detector {s['detector']} {s['options'] or ''}, "
+                  f"target FAR {s['target_far']}, hold-out {s['holdout']}, window {s['window']} rows, "
+                  f"floor {'on' if s['floor'] else 'off'}")
+    if batadal:
+        delays = report.production.delays
+        console.print("rows (hours) to detect each attack: " + ", ".join("missed" if d is None else str(d) for d in delays))
 
 
 def _sectors(name: str) -> list[Sector]:

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from oracles.detect.eval import batadal_score, binary_metrics
+from oracles.detect.eval_skab import evaluate_skab
+from oracles.detect.production import BENCHMARK_SECTOR, Calibration, DetectorConfig, sector_config
 from qeaims.cli import main
 
 COLUMNS = ["Accelerometer1RMS", "Current", "Pressure", "Temperature"]
@@ -72,12 +74,12 @@ def _skab_file(path: Path, seed: int) -> None:
     frame.to_csv(path, sep=";", index=False)
 
 
-def test_skab_layout_metrics_are_pooled_as_skab_scores_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_skab_layout_metrics_are_pooled_as_skab_scores_them(tmp_path: Path) -> None:
     _skab_file(tmp_path / "valve1" / "0.csv", 1)
     _skab_file(tmp_path / "other" / "1.csv", 2)
-    result = run_detect(["--dataset", "skab", str(tmp_path), "--detector", "pca", "--json"], capsys)
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    config = DetectorConfig("pca", calibration=Calibration(target_far=0.01, window=5))
+    report = evaluate_skab(tmp_path, config, secondary=["mset"])
+    data = report.as_dict()
     # a 5-row rolling median needs 3 high rows: per file the first 2 fault rows are missed (FN) and
     # the 2 rows after the fault still flagged (FP); everything else is right
     assert data["n_test"] == 2 * 200
@@ -85,8 +87,26 @@ def test_skab_layout_metrics_are_pooled_as_skab_scores_them(tmp_path: Path, caps
     assert data["f1"] == round(96 / (96 + (4 + 4) / 2), 4)  # 0.96
     assert data["far"] == round(100 * 4 / 300, 2)  # 1.33 %
     assert data["mar"] == 4.0
+    assert data["rows_to_detect"] == [2, 2] and data["anomalies_detected"] == 2
+    assert data["baselines"]["all_anomalous"] == {"f1": round(100 / (100 + 300 / 2), 4), "far": 100.0, "mar": 0.0}
+    assert data["baselines"]["all_normal"] == {"f1": 0.0, "far": 0.0, "mar": 100.0}
+    assert [r["detector"] for r in data["secondary"]] == ["mset"] and data["secondary"][0]["role"] == "secondary"
+
+
+def test_eval_runs_the_production_detector_with_its_settings(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    _skab_file(tmp_path / "valve1" / "0.csv", 1)
+    result = run_detect(["--dataset", "skab", str(tmp_path), "--json"], capsys)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    production = sector_config(BENCHMARK_SECTOR)
+    assert data["detector"] == production.detector and data["role"] == "production"
+    assert data["settings"] == production.as_dict() and data["settings"]["source"]
+    assert {"f1", "far", "mar", "baselines", "published", "rows_per_s", "rows_to_detect"} <= set(data)
+    assert data["rows_per_s"] > 0 and data["secondary"] == []
+    assert any(row["detector"] == "Conv-AE" and row["far"] == 13.55 for row in data["published"])
     table = run_detect(["--dataset", "skab", str(tmp_path), "--detector", "mset"], capsys)
-    assert table.returncode == 0 and "MSET" in table.stdout and "F1" in table.stdout
+    assert table.returncode == 0 and "MSET" in table.stdout and "all anomalous" in table.stdout
 
 
 def test_generic_csvs_with_unlabelled_rows_and_predictions_file(tmp_path: Path,
@@ -109,7 +129,7 @@ def test_generic_csvs_with_unlabelled_rows_and_predictions_file(tmp_path: Path,
     out = tmp_path / "pred.csv"
     result = run_detect(["--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
                       "--time-column", "DATETIME", "--label-column", "ATT_FLAG", "--predictions-out", str(out),
-                      "--json"], capsys)
+                      "--detector", "mset", "--json"], capsys)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["n_test"] == 110
@@ -117,7 +137,7 @@ def test_generic_csvs_with_unlabelled_rows_and_predictions_file(tmp_path: Path,
     assert {"s_ttd", "s_cm", "batadal_s"} <= set(data) and data["attacks"] == 1
     preds = pd.read_csv(out)
     assert list(preds.columns[:1]) == ["DATETIME"] and len(preds) == 120
-    assert {"score_pca", "flag_pca", "score_mset", "flag_mset"} <= set(preds.columns)
+    assert {"score", "flag", "score_mset", "flag_mset"} <= set(preds.columns)  # production, then the others
 
 
 def _one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
