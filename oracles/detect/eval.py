@@ -194,6 +194,7 @@ class DetectorResult:
     extra: dict[str, float] = field(default_factory=dict)
     rows_per_s: float | None = None
     delays: list[int | None] = field(default_factory=list)
+    flags: NDArray[np.bool_] | None = field(default=None, repr=False)  # the pooled predictions, row by row
 
     def as_dict(self) -> dict[str, Any]:
         found = [d for d in self.delays if d is not None]

@@ -94,7 +94,8 @@ def evaluate_skab(root: Path, config: DetectorConfig, *, secondary: Sequence[str
         results.append(DetectorResult(cfg.detector, DETECTORS[cfg.detector].label, binary_metrics(pooled, p),
                                       role="production" if k == 0 else "secondary",
                                       extra={"files": float(len(files))},
-                                      rows_per_s=len(p) / seconds[k] if seconds[k] > 0 else None, delays=delays))
+                                      rows_per_s=len(p) / seconds[k] if seconds[k] > 0 else None, delays=delays,
+                                      flags=p))
     published = [{"detector": name, "f1": f1, "far": far, "mar": mar} for name, f1, far, mar in SKAB_LEADERBOARD]
     return Report("skab", results[0], config.as_dict(), baselines(pooled), published, results[1:],
                   header={"path": str(root)})

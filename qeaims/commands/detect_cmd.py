@@ -123,36 +123,39 @@ def eval_(
 
 
 def _print_report(report: Report) -> None:
-    batadal = "batadal_s" in report.production.extra
-    keys = ("batadal_s", "s_ttd", "s_cm", "tpr", "tnr") if batadal else ()
-    table = Table(title=f"Detection quality ({report.dataset}); FAR and MAR in %; the production detector first")
-    for col in ("row", "detector", "F1", "FAR", "MAR", *("S", "S_TTD", "S_CM", "TPR", "TNR")[:len(keys)],
-                "rows/s", "rows to detect"):
-        table.add_column(col, justify="left" if col in ("row", "detector") else "right")
+    """The production row first, then secondary rows, the constant baselines and the published rows;
+    BATADAL's S in a second table over the same rows (one table would not fit a terminal)."""
 
     def num(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    for r in (report.production, *report.secondary):
-        d = r.as_dict()
-        table.add_row(r.role, r.label, f"{r.metrics.f1:.3f}", f"{r.metrics.far:.2f}", f"{r.metrics.mar:.2f}",
-                      *[f"{r.extra[k]:.3f}" for k in keys], num(r.rows_per_s, ",.0f"),
-                      f"{num(d['rows_to_detect_median'], '.0f')} (median; {d['anomalies_detected']}/{d['anomalies']})")
-    for name, base in report.baselines.items():
-        table.add_row("baseline", name.replace("_", " "), f"{base['f1']:.3f}", f"{base['far']:.2f}", f"{base['mar']:.2f}",
-                      *[f"{base[k]:.3f}" for k in keys], "", "")
-    for row in report.published:
-        s = row.get("batadal_s")
-        table.add_row("published", str(row["detector"]), num(row.get("f1"), ".2f"), num(row.get("far"), ".2f"),
-                      num(row.get("mar"), ".2f"), *([num(s, ".3f")] + [""] * (len(keys) - 1) if keys else []), "", "")
+    runs = [(r.role, r.label, r.as_dict()) for r in (report.production, *report.secondary)]
+    rows = [*runs, *(("baseline", name.replace("_", " "), base) for name, base in report.baselines.items()),
+            *(("published", str(p["detector"]), p) for p in report.published)]
+    table = Table(title=f"Detection quality ({report.dataset}): FAR and MAR in %")
+    for col in ("row", "detector", "F1", "FAR", "MAR", "rows/s", "delay (found)"):
+        table.add_column(col, justify="left" if col in ("row", "detector") else "right")
+    for role, label, d in rows:
+        if role == "published" and d.get("f1") is None:
+            continue  # BATADAL's entries publish S only: they are in the second table
+        delay = f"{num(d['rows_to_detect_median'], '.0f')} ({d['anomalies_detected']}/{d['anomalies']})" \
+            if "anomalies" in d else ""
+        table.add_row(role, label, num(d.get("f1"), ".3f"), num(d.get("far"), ".2f"), num(d.get("mar"), ".2f"),
+                      num(d.get("rows_per_s"), ",.0f") if role in ("production", "secondary") else "", delay)
     console.print(table)
+    if "batadal_s" in report.production.extra:
+        scores = Table(title="BATADAL score (published rows: the competition's test period)")
+        for col in ("row", "detector", "S", "S_TTD", "S_CM", "TPR", "TNR"):
+            scores.add_column(col, justify="left" if col in ("row", "detector") else "right")
+        for role, label, d in rows:
+            scores.add_row(role, label, *(num(d.get(k), ".3f") for k in ("batadal_s", "s_ttd", "s_cm", "tpr", "tnr")))
+        console.print(scores)
+        console.print("rows (hours) to detect each attack: "
+                      + ", ".join("missed" if d is None else str(d) for d in report.production.delays))
     s = report.settings
-    console.print(f"production settings ({s['source']}): detector {s['detector']} {s['options'] or ''}, "
-                  f"target FAR {s['target_far']}, hold-out {s['holdout']}, window {s['window']} rows, "
-                  f"floor {'on' if s['floor'] else 'off'}")
-    if batadal:
-        delays = report.production.delays
-        console.print("rows (hours) to detect each attack: " + ", ".join("missed" if d is None else str(d) for d in delays))
+    console.print(f"production detector: {s['detector']} {s['options'] or ''} (target FAR {s['target_far']}, "
+                  f"hold-out {s['holdout']}, window {s['window']} rows, floor {'on' if s['floor'] else 'off'}), "
+                  f"configured in {s['source']}; delay: median rows from an anomaly's start to its first flag")
 
 
 def _sectors(name: str) -> list[Sector]:

@@ -165,3 +165,31 @@ def test_bad_input_gets_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "no such file" in one_line(["--train", str(tmp_path / "x.csv"), "--test", str(csv),
                                               "--time-column", "t", "--label-column", "y"])
     assert "all needed" in one_line(["--train", str(csv), "--test", str(csv)])
+    # a test file whose sensors differ from the training file's, either way
+    other = tmp_path / "b.csv"
+    pd.DataFrame({"t": range(10), "z": range(10), "y": np.arange(10) % 2}).to_csv(other, index=False)
+    labelled = [*base[:2], "--test", str(other), "--time-column", "t", "--label-column", "y"]
+    assert "lacks sensor column(s) x found in" in one_line(labelled)
+    wider = tmp_path / "c.csv"
+    pd.DataFrame({"t": range(10), "x": range(10), "w": range(10), "y": np.arange(10) % 2}).to_csv(wider, index=False)
+    assert "has sensor column(s) w that" in one_line([*base[:2], "--test", str(wider), "--time-column", "t",
+                                                      "--label-column", "y"])
+    assert "--blind scores without labels" in one_line([*base, "--blind"])
+    # BATADAL: a folder without its CSV files, and a test file without the label column
+    (tmp_path / "empty").mkdir()
+    assert "lacks BATADAL_training_dataset_1.csv" in one_line(["--dataset", "batadal", str(tmp_path / "empty")])
+    batadal = tmp_path / "batadal"
+    batadal.mkdir()
+    frame = pd.DataFrame({"DATETIME": [f"0{i}/01/14 00" for i in range(1, 10)], "L_T1": np.arange(9.0),
+                          "ATT_FLAG": np.zeros(9)})
+    frame.to_csv(batadal / "BATADAL_training_dataset_1.csv", index=False)
+    frame.drop(columns="ATT_FLAG").to_csv(batadal / "BATADAL_training_dataset_2.csv", index=False)
+    assert "column 'ATT_FLAG' not in" in one_line(["--dataset", "batadal", str(batadal)])
+    # SKAB: a file without the label column, and a file whose sensors differ from the first one's
+    _skab_file(tmp_path / "skab" / "valve1" / "0.csv", 1)
+    second = tmp_path / "skab" / "other" / "1.csv"
+    _skab_file(second, 2)
+    pd.read_csv(second, sep=";").drop(columns="Current").to_csv(second, sep=";", index=False)
+    assert "lacks sensor column(s) Current" in one_line(["--dataset", "skab", str(tmp_path / "skab")])
+    pd.read_csv(second, sep=";").drop(columns="anomaly").to_csv(second, sep=";", index=False)
+    assert "has no 'anomaly' column" in one_line(["--dataset", "skab", str(tmp_path / "skab")])
