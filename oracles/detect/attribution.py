@@ -201,7 +201,10 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
             runner.twin.set_rain(case.rain_mm_h)
         for i in range(warm_rows + max_rows):
             if i == warm_rows and isinstance(case.kind, AttackKind):
-                runner.twin.inject_attack(case.kind, case.target, magnitude=case.severity)
+                if case.kind is AttackKind.REPLAY:  # severity: how many past samples are replayed in a loop
+                    runner.twin.inject_attack(case.kind, case.target, window=int(case.severity or warm_rows))
+                else:
+                    runner.twin.inject_attack(case.kind, case.target, magnitude=case.severity)
             elif i == warm_rows and case.kind is not None:
                 extra = {} if case.severity is None else {"severity": case.severity}
                 runner.twin.inject_fault(case.kind, case.target, **extra)

@@ -129,6 +129,11 @@ PLUGIN = SectorPlugin(
         FaultCase(F.PUMP_FAILURE, "pump:335"),
         # the storm day's spoofed pressure: an intrusion on that sensor, nothing voted out of service
         FaultCase(AttackKind.BIAS, "junction:147/pressure_m", -12.5),
+        # BATADAL's concealments on the twin (issue 17): a tank level replayed from the last 30 samples
+        # (15 minutes), a tank level offset, a running pump reported off (its run contact reads 0)
+        FaultCase(AttackKind.REPLAY, "tank:1/level_m", 30.0, warm_rows=40),
+        FaultCase(AttackKind.BIAS, "tank:1/level_m", 0.5),
+        FaultCase(AttackKind.BIAS, "pump:10/status", -1.0, warm_rows=130),
     ),
     scenario=(ScenarioFault(300, F.PIPE_BREAK, "pipe:159"),),
     # a break named in its first row (flow balance and pressure drop), a gauge that lies in a shut segment
