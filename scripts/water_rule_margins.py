@@ -19,11 +19,13 @@ def main(hours: float = 30.0) -> int:
         DRAW_MARGIN,
         DROP_ROWS,
         FLOW_EPS_M3S,
+        _contacts,
         _least_draw,
         _network,
         _plant,
         _pumps,
         _segments,
+        _tanks,
     )
 
     net, segments = _network(), _segments()
@@ -85,6 +87,19 @@ def main(hours: float = 30.0) -> int:
         highest_on = f"{float(level[~off].max()):.4f} m" if (~off).any() else "never on"
         print(f"PUMP_MARGIN_M: {rule.pump} reported off down to {lowest_off} (start level {rule.start_m:.4f} m), "
               f"running up to {highest_on} (stop level {rule.stop_m:.4f} m)")
+    window = 32  # the oracles' history (`oracles.stream`): `TankLevel` also sums its residual over it
+    for rule in _tanks():
+        residual = rule.tank.residuals({n: x[:, col[n]] for n in rule.tank.sensors()})
+        if residual is not None:
+            sums = np.convolve(residual, np.ones(window - 1), mode="valid")
+            print(f"TANK_BALANCE_M ({rule.tank.level}): off its meters by at most {float(np.abs(residual).max()):.2g} m "
+                  f"in a row, {float(np.abs(sums).max()):.2g} m over {window} rows")
+    for contact in _contacts():
+        off = x[:, col[f"{contact.pump}/status"]] <= 0.5
+        flow = x[:, col[net.meters[contact.meter]]]
+        most = f"{float(np.abs(flow[off]).max()):.2g} m3/s" if off.any() else "never off"
+        print(f"PumpContact ({contact.pump}): most flow metered while the contact read off: {most} "
+              f"(FLOW_EPS_M3S {FLOW_EPS_M3S:g})")
     return 0
 
 

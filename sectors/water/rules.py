@@ -78,10 +78,30 @@ from numpy.typing import NDArray
 from sectors.invariants import CLOCK, LevelControlledPump, Violation, Window
 
 __all__ = [
-    "DRAW_MARGIN", "DROP_M", "DROP_ROWS", "DRY_M", "FLOW_EPS_M3S", "LEAK_M3S", "LEAK_ROWS", "LEAK_SEEN_M3S", "MIN_DROPS", "PUMP_MARGIN_M", "ROW_S",
-    "TANK_BALANCE_M", "TANK_FALL_M", "VOUCH_M3S", "LeakBalance", "PumpCalledFor", "ScheduledPump", "ShutSegment",
+    "DRAW_MARGIN",
+    "DROP_M",
+    "DROP_ROWS",
+    "DRY_M",
+    "FLOW_EPS_M3S",
+    "LEAK_M3S",
+    "LEAK_ROWS",
+    "LEAK_SEEN_M3S",
+    "MIN_DROPS",
+    "PUMP_MARGIN_M",
+    "ROW_S",
+    "TANK_BALANCE_M",
+    "TANK_FALL_M",
+    "VOUCH_M3S",
+    "LeakBalance",
+    "PumpCalledFor",
+    "PumpContact",
+    "ScheduledPump",
+    "ShutSegment",
     "TankBalance",
-    "invariants", "rules", "vouches",
+    "TankLevel",
+    "invariants",
+    "rules",
+    "vouches",
 ]
 
 LEAK_M3S = 0.02
@@ -468,6 +488,87 @@ class TankBalance:
 
 
 @dataclass(frozen=True)
+class TankLevel:
+    """A tank's level that moves other than every meter on it says, while each of those meters agrees
+    with the junction at its other end: the level is the instrument that lies, an INTRUSION on it.
+
+    BATADAL's attackers hid their work behind a tank level: offset (attack 3's polyline on `L_T1`) or
+    replayed from an earlier stretch (attacks 1, 4 and 6). Either way the level stops following the
+    water that the meters say went in and out (`TankBalance`): an offset in the row it starts, a replay
+    in the row it jumps back and in every row the old trajectory and today's flows part. The level is
+    named only when it is the one instrument left that can be wrong: every meter on the tank is
+    vouched for by the mass balance of the junction at its other end (within `VOUCH_M3S` of what its
+    customers can draw). A meter that lies breaks that balance, and so does a break beside the tank
+    (its water leaves the junction a row before the level shows the fall): the rule is then silent, and
+    `LeakBalance` names the meter or the pipe. Judged on the
+    newest row's residual and on the sum over the window (a replay of a slow tank parts from the meters
+    a little each row); both against `TANK_BALANCE_M`, which normal operation keeps under 0.002 m."""
+
+    tank: TankBalance
+    junctions: tuple[int, ...]  # per meter (inflows, then outflows): its other end's junction index, -1 if none
+
+    def check(self, window: Window) -> list[Violation]:
+        residual = self.tank.residuals(window)
+        if residual is None or len(residual) == 0:
+            return []
+        newest, total = float(residual[-1]), float(residual.sum())
+        if abs(newest) <= TANK_BALANCE_M and abs(total) <= TANK_BALANCE_M:
+            return []
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        if q is None:
+            return []
+        balance = net.incidence @ q[-1]
+        meters = self.tank.sensors()[1:]
+        vouched = all(j >= 0 and -VOUCH_M3S <= float(balance[j]) <= float(net.peak_m3s[j]) + VOUCH_M3S
+                      for j in self.junctions)
+        how = f"{newest:+.3f} m in the newest row" if abs(newest) > TANK_BALANCE_M else \
+            f"{total:+.3f} m over the last {len(residual)} rows"
+        if not vouched:
+            # a junction at a meter's far end does not balance: a break there (its water leaves before the
+            # level shows it, a row later) or that meter's lie, which `LeakBalance` names; not the level's
+            return []
+        return [Violation(self.tank.level.rpartition("/")[0], self.tank.level, (),
+                          f"{self.tank.level} moved {how} other than its meters say, and each of them agrees "
+                          "with the junction at its other end: the level is falsified or failed", fault=False,
+                          checked=meters, suspects=(self.tank.level,))]
+
+
+@dataclass(frozen=True)
+class PumpContact:
+    """A pump's run contact reading *off* while its flow meter reads flow that the junction at its
+    discharge balances with: a stopped pump passes no water (it is closed), so the contact lies, an
+    INTRUSION on it. BATADAL's attackers reported pumps off (or on) by replaying their statuses; the
+    city's run contacts are what the controller's pump rules and the operators read first.
+
+    The opposite reading — the contact *on* with no flow — is left to the other rules: a pump running
+    against a closed valve, or with a broken shaft, really does that, and it is a fault to name, not a
+    lie. A meter that invents flow breaks the balance at the discharge and vouches for nothing."""
+
+    pump: str  # asset id
+    meter: int  # its flow meter's index in `_Network.meters`
+    discharge: int  # the junction its flow enters (index), -1 if none
+
+    def check(self, window: Window) -> list[Violation]:
+        status = window.get(f"{self.pump}/status")
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        if status is None or q is None or len(status) == 0 or not math.isfinite(float(status[-1])):
+            return []
+        flow = float(q[-1, self.meter])
+        if float(status[-1]) > 0.5 or flow <= FLOW_EPS_M3S or self.discharge < 0:
+            return []
+        balance = float(net.incidence[self.discharge] @ q[-1])
+        if not -VOUCH_M3S <= balance <= float(net.peak_m3s[self.discharge]) + VOUCH_M3S:
+            return []  # the discharge does not balance: its meter may be the liar
+        contact = f"{self.pump}/status"
+        return [Violation(self.pump, contact, (), f"{contact} reads off while {net.meters[self.meter]} reads "
+                          f"{flow:.3f} m³/s, which junction {net.junctions[self.discharge]} balances with: a "
+                          "stopped pump passes no water, so the run contact is falsified or failed", fault=False,
+                          checked=(net.meters[self.meter],), suspects=(contact,))]
+
+
+@dataclass(frozen=True)
 class PumpCalledFor:
     """A pump its controls run by a tank's level (`sectors.invariants.LevelControlledPump`, one row),
     found stopped in the newest row while the level called for it: a FAULT of the pump, on three
@@ -670,9 +771,38 @@ def _scheduled() -> tuple[ScheduledPump, ...]:
                  for pump, t in sorted(times.items()) if 0 in t and 1 in t)
 
 
-def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment, ...]:
+@functools.cache
+def _tanks() -> tuple[TankLevel, ...]:
+    """A level rule per tank, with the junction at the far end of each of its meters."""
+    net, ends = _network(), _link_ends()
+    out = []
+    for head in range(len(net.junctions), len(net.heads)):
+        tank = _tank_balance(head)
+        far = []
+        for meter in tank.sensors()[1:]:
+            a, b = ends[net.meters.index(meter)]
+            other = b if a == head else a
+            far.append(other if 0 <= other < len(net.junctions) else -1)
+        out.append(TankLevel(tank, tuple(far)))
+    return tuple(out)
+
+
+@functools.cache
+def _contacts() -> tuple[PumpContact, ...]:
+    """A run-contact rule per pump, with its flow meter and the junction it discharges into."""
+    net, ends = _network(), _link_ends()
+    out = []
+    for status in net.statuses:
+        pump = status.rpartition("/")[0]
+        k = net.links.index(pump)
+        end = ends[k][1]
+        out.append(PumpContact(pump, k, end if 0 <= end < len(net.junctions) else -1))
+    return tuple(out)
+
+
+def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment | TankLevel | PumpContact, ...]:
     """Every rule of the development city's water network (built once, from the network model)."""
-    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments())
+    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments(), *_tanks(), *_contacts())
 
 
 def vouches(window: Window) -> frozenset[str]:

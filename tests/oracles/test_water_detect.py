@@ -101,3 +101,37 @@ def test_a_gauge_falsified_in_the_shut_segment_of_a_break_is_an_intrusion_on_it(
         assert v is not None and v.kind is VerdictKind.INTRUSION, v
         assert v.asset_id == "junction:147" and v.sensors[0] == "junction:147/pressure_m", v
         assert v.sensors == ("junction:147/pressure_m",)  # the quorum quarantines what it names first: only it
+
+
+@pytest.mark.parametrize(("case", "sensor"), [
+    # BATADAL's concealments (issue 17): a tank level replayed from its last 15 minutes, offset by 0.5 m,
+    # and a running pump's run contact reading off
+    (FaultCase(AttackKind.REPLAY, "tank:1/level_m", 30.0, warm_rows=40), "tank:1/level_m"),
+    (FaultCase(AttackKind.BIAS, "tank:1/level_m", 0.5), "tank:1/level_m"),
+    (FaultCase(AttackKind.BIAS, "tank:1/level_m", -0.1), "tank:1/level_m"),
+    (FaultCase(AttackKind.BIAS, "pump:10/status", -1.0, warm_rows=130), "pump:10/status"),
+])
+def test_a_concealment_is_an_intrusion_on_the_instrument_that_lies_in_its_first_row(
+        water: SectorModel, case: FaultCase, sensor: str) -> None:
+    run = run_case(water, case, seed=1)
+    assert run.wrongful == () and run.false_alarms == (), run
+    assert run.rows_to_detect == 1 and run.kind == "intrusion" and run.asset == sensor.split("/")[0], run
+    assert sensor in run.reason, run.reason
+
+
+def test_a_pump_really_stopped_is_no_lie_of_its_contact(water: SectorModel) -> None:
+    """The contact rule blames the contact only while the meter shows flow that the discharge balances
+    with: a pump that really fails reads off with no flow, and stays the pump's fault."""
+    run = run_case(water, FaultCase(FaultKind.PUMP_FAILURE, "pump:10", warm_rows=130), seed=1)
+    assert run.kind == "fault" and run.asset == "pump:10" and run.rows_to_detect == 1, run
+    assert "run contact is falsified" not in run.reason
+
+
+@pytest.mark.parametrize("magnitude", [0.02, -0.05])
+def test_a_tanks_meter_that_lies_never_has_the_level_blamed(water: SectorModel, magnitude: float) -> None:
+    """The attacker's way round the level rule: falsify the tank's outlet meter, so the level looks off its
+    meters. The meter's lie breaks the balance of the junction at its other end, so the level is not the
+    one instrument left that can be wrong: whatever is named, it is not the level, and nothing is voted."""
+    run = run_case(water, FaultCase(AttackKind.BIAS, "pipe:40/flow_m3s", magnitude), seed=1, max_rows=20)
+    assert run.wrongful == () and run.false_alarms == (), run
+    assert "tank:1" not in (run.asset or ""), run
