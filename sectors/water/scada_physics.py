@@ -1,0 +1,378 @@
+"""SCADA physics for a water network: residuals that a falsified reading cannot satisfy all at once.
+
+A data-driven detector learns what normal rows look like; an attacker who replays a normal day or
+draws a plausible level curve gives it normal-looking rows. The network's physics ties the readings
+together, so a falsified reading must be falsified consistently with every other reading it is
+physically coupled to — which a concealment that touches a few sensors does not do. From an EPANET
+network (`.inp`, read by wntr) and the SCADA columns that meter it (`ScadaMap`), each row gives four
+families of residuals, each naming the sensors it involves:
+
+- **status ↔ flow** (`status:<link>`): a pump or valve reported off with flow through it, or on with
+  none. Physically exact (a closed pump passes no water); no fitting.
+- **control consistency** (`control:<link>`): the network's own level controls (``[CONTROLS]``: "PU1
+  OPEN IF T1 BELOW 4, CLOSED IF ABOVE 6.3") say a pump is on below its start level and off above
+  its stop level; a reported status on the wrong side of either, by more than `Thresholds.control_m`,
+  means the status or the level is false (a replayed level while the PLC acts on the true one).
+- **mass balance** (`balance:<zone>`): the network split at its metered links (pumps and valves with
+  a flow column) into zones; in each zone with metered tanks, Σ area·Δlevel = Σ metered inflow −
+  Σ metered outflow − demand. Tank areas come from the `.inp` (diameter); the demand, which no meter
+  sees, is estimated per hour of the week (the demand patterns are weekly) as the median of the
+  balance over normal rows. The residual is summed over `balance_rows` rows (causal): instantaneous
+  hourly flows integrate a pump that switched within the hour badly, and that error averages out
+  over a few hours while a falsified level or flow accumulates.
+- **hydraulic consistency** (`hydraulic:<sensor>`): a running pump's flow is fixed by the heads at
+  its two ends (its curve), and a pressure by the hydraulic grade of its zone. Each metered pump or
+  valve flow (when its status is on) and each pressure is predicted from its hydraulic neighbourhood
+  — the levels of the tanks and the pressures in the zones it touches, the statuses of the links
+  into those zones, the zone demand's hour — by a least-squares fit on normal rows: a linearised
+  pump curve and head-loss relation whose *structure* comes from the network and whose coefficients
+  come from normal data. A pump slowed to 0.9 of its speed moves far off it (BATADAL attack 5).
+
+Why not a full hydraulic solve per row: it needs the unmetered demand of every junction, which only
+the zone totals constrain; the linearised relations use the same network structure with what is
+metered, run at tens of thousands of rows per second, and are exact to the data's rounding on the
+simulated BATADAL rows. A per-row EPANET solve (wntr) is the natural refinement where demands are
+known (the city's twin).
+
+Thresholds (`Thresholds`) are set on normal rows only (`fit`): each fitted residual's largest
+absolute value on them times `margin`, plus the residual's share of the readings' rounding
+(`resolution`: a reading rounded to 0.01 moves a linear residual by up to 0.005·Σ|coefficients|).
+
+Streaming: every residual of a row uses that row and at most `balance_rows` rows before it
+(`PhysicsModel.context`); `PhysicsModel.stream()` scores rows one at a time with that bounded
+history, and `residuals` on a whole matrix gives the same values (it is the same code).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import wntr
+from numpy.typing import NDArray
+
+__all__ = ["Check", "PhysicsModel", "ScadaMap", "Thresholds", "Zone", "fit", "load_network", "scada_map", "zones"]
+
+FloatArray = NDArray[np.float64]
+HOURS_PER_WEEK = 168
+
+
+@dataclass(frozen=True)
+class ScadaMap:
+    """Which SCADA column meters which network element (column names, by element name)."""
+
+    level: Mapping[str, str]  # tank → level column (m above the tank's bottom)
+    flow: Mapping[str, str]  # pump or valve → flow column (the network's flow unit)
+    status: Mapping[str, str]  # pump or valve → status column (1 on/open, 0 off/closed)
+    pressure: Mapping[str, str]  # junction → pressure column (m)
+    row_seconds: float = 3600.0  # the time between rows
+    flow_m3_s: float = 0.001  # one flow unit in m³/s (LPS: 0.001)
+
+
+SCADA_PREFIXES = {"L_": "level", "F_": "flow", "S_": "status", "P_": "pressure"}
+
+
+def scada_map(columns: Sequence[str], wn: Any, *, row_seconds: float = 3600.0) -> ScadaMap:
+    """The map for columns named ``L_<tank>``, ``F_<link>``, ``S_<link>``, ``P_<junction>`` (BATADAL's
+    convention), keeping only the elements the network has."""
+    kinds: dict[str, dict[str, str]] = {k: {} for k in SCADA_PREFIXES.values()}
+    links, tanks, junctions = set(wn.link_name_list), set(wn.tank_name_list), set(wn.junction_name_list)
+    for col in columns:
+        m = re.fullmatch(r"([LFSP]_)(.+)", col.strip())
+        if not m:
+            continue
+        kind, name = SCADA_PREFIXES[m.group(1)], m.group(2)
+        known = tanks if kind == "level" else junctions if kind == "pressure" else links
+        if name in known:
+            kinds[kind][name] = col
+    units = {"LPS": 0.001, "LPM": 0.001 / 60, "CMH": 1 / 3600, "CMS": 1.0, "MLD": 1000 / 86400}
+    flow_unit = str(getattr(wn.options.hydraulic, "inpfile_units", "LPS")).upper()
+    return ScadaMap(kinds["level"], kinds["flow"], kinds["status"], kinds["pressure"], row_seconds,
+                    units.get(flow_unit, 0.001))
+
+
+def load_network(path: Path) -> Any:
+    """The EPANET network at `path` (a wntr model)."""
+    return wntr.network.WaterNetworkModel(str(path))
+
+
+@dataclass(frozen=True)
+class Zone:
+    """Part of the network between metered links: its tanks and the metered links into and out of it."""
+
+    name: str
+    tanks: tuple[str, ...]
+    inflow: tuple[str, ...]
+    outflow: tuple[str, ...]
+    junctions: frozenset[str]
+
+
+def zones(wn: Any, smap: ScadaMap) -> list[Zone]:
+    """The network cut at its metered links (a link with a flow column), one zone per piece.
+
+    Unmetered links (pipes, an unmetered pressure-reducing valve) join their ends: the water through
+    them is part of the zone's demand. A zone is named after its first tank, or its first node.
+    """
+    g: Any = nx.Graph()
+    g.add_nodes_from(wn.node_name_list)
+    metered = []
+    for name, link in wn.links():
+        if name in smap.flow:
+            metered.append((name, link.start_node_name, link.end_node_name))
+        else:
+            g.add_edge(link.start_node_name, link.end_node_name)
+    tanks = set(wn.tank_name_list)
+    out = []
+    for nodes in sorted(nx.connected_components(g), key=lambda c: sorted(c)[0]):
+        zone_tanks = tuple(sorted(n for n in nodes if n in tanks))
+        inflow = tuple(sorted(n for n, a, b in metered if b in nodes and a not in nodes))
+        outflow = tuple(sorted(n for n, a, b in metered if a in nodes and b not in nodes))
+        out.append(Zone(zone_tanks[0] if zone_tanks else sorted(nodes)[0], zone_tanks, inflow, outflow,
+                        frozenset(nodes)))
+    return out
+
+
+def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, float]]:
+    """link → (tank, start level, stop level) from the network's tank-level controls on its status."""
+    lows: dict[str, tuple[str, float]] = {}
+    highs: dict[str, tuple[str, float]] = {}
+    for _, control in wn.controls():
+        cond = control.condition
+        tank = getattr(getattr(cond, "_source_obj", None), "name", None)
+        if type(cond).__name__ != "TankLevelCondition" or tank not in smap.level:
+            continue
+        relation = getattr(cond, "_relation", None)
+        threshold = float(getattr(cond, "_threshold", np.nan))
+        for action in control.actions():
+            target = getattr(getattr(action, "_target_obj", None), "name", None)
+            if getattr(action, "_attribute", "") != "status" or target not in smap.status:
+                continue
+            opens = int(getattr(action, "_value", -1)) == 1
+            below = getattr(relation, "name", "") in ("lt", "le")
+            if opens and below:
+                lows[target] = (tank, threshold)
+            elif not opens and not below:
+                highs[target] = (tank, threshold)
+    return {link: (tank, lo, highs[link][1]) for link, (tank, lo) in lows.items()
+            if link in highs and highs[link][0] == tank}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One residual: its name, the sensors it names when it fires, and its threshold."""
+
+    name: str
+    sensors: tuple[str, ...]
+    threshold: float = np.inf
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How the fitted residuals' thresholds are set on normal rows (see the module docstring).
+
+    `margin` (1.5): a threshold half again over the largest residual a year of normal rows shows,
+    for demand the year did not see. `resolution` (0.01): the readings' rounding (BATADAL's
+    published rows carry two decimals). `control_m` (0.05 m): a status may lag its control's level
+    by the level a tank moves between a switch and the next row; none of the 8,761 normal rows of
+    BATADAL's training set 1 is past its control level at all, so 5 rounding steps is slack.
+    `flow_off`: a flow over this share of the link's median running flow counts as flow.
+    """
+
+    margin: float = 1.5
+    resolution: float = 0.01
+    control_m: float = 0.05
+    flow_off: float = 0.05
+    balance_rows: int = 6
+
+
+@dataclass
+class _Linear:
+    target: int  # column index of the predicted reading
+    features: tuple[int, ...]
+    gate: int | None  # status column: predicted only while it reads on
+    coef: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass
+class PhysicsModel:
+    """The fitted residuals of one network and SCADA map (`fit`); `residuals`, `flags`, `stream`."""
+
+    columns: tuple[str, ...]
+    checks: list[Check]
+    smap: ScadaMap
+    zone_list: list[Zone]
+    controls: dict[str, tuple[str, float, float]]
+    areas: dict[str, float]
+    settings: Thresholds
+    on_flow: dict[str, float] = field(default_factory=dict)
+    demand: FloatArray = field(default_factory=lambda: np.zeros((HOURS_PER_WEEK, 0)))
+    linear: list[_Linear] = field(default_factory=list)
+
+    @property
+    def context(self) -> int:
+        """Rows of history a row's residuals use (the mass balance's window)."""
+        return self.settings.balance_rows
+
+    def _col(self, name: str) -> int:
+        return self.columns.index(name)
+
+    def _raw(self, x: FloatArray, how: NDArray[np.int64]) -> FloatArray:
+        """All residuals of every row of `x` (rows in time order; the first `context` rows lack history)."""
+        s, out = self.smap, []
+        for link, fcol in s.flow.items():  # status ↔ flow
+            if link not in s.status:
+                continue
+            flow, on = x[:, self._col(fcol)], x[:, self._col(s.status[link])] > 0.5
+            eps = self.settings.flow_off * self.on_flow.get(link, 1.0)
+            out.append(np.where(on, flow < eps, np.abs(flow) > eps).astype(float))
+        for link, (tank, lo, hi) in self.controls.items():  # control consistency
+            level, on = x[:, self._col(s.level[tank])], x[:, self._col(s.status[link])] > 0.5
+            out.append(np.where(on, np.maximum(level - hi, 0.0), np.maximum(lo - level, 0.0)))
+        out.extend(self._balances(x, how).T)
+        for lin in self.linear:  # hydraulic consistency
+            r = x[:, lin.target] - np.column_stack([np.ones(len(x)), x[:, list(lin.features)]]) @ lin.coef
+            out.append(r if lin.gate is None else np.where(x[:, lin.gate] > 0.5, r, 0.0))
+        return np.column_stack(out) if out else np.zeros((len(x), 0))
+
+    def _balance_terms(self, x: FloatArray) -> FloatArray:
+        """Per zone and row: Σ area·Δlevel − net metered inflow over the row before (m³), no demand."""
+        s = self.smap
+        per_row = s.row_seconds * s.flow_m3_s
+        cols = []
+        for z in self._balanced():
+            vol = sum(self.areas[t] * x[:, self._col(s.level[t])] for t in z.tanks)
+            dvol = np.concatenate([[np.nan], np.diff(vol)])
+            net = sum(x[:, self._col(s.flow[k])] for k in z.inflow) - sum(x[:, self._col(s.flow[k])] for k in z.outflow)
+            net = np.asarray(net, dtype=float) * np.ones(len(x))
+            mean_net = np.concatenate([[np.nan], (net[1:] + net[:-1]) / 2])
+            cols.append(dvol - per_row * mean_net)
+        return np.column_stack(cols) if cols else np.zeros((len(x), 0))
+
+    def _balanced(self) -> list[Zone]:
+        return [z for z in self.zone_list if z.tanks and (z.inflow or z.outflow)]
+
+    def _balances(self, x: FloatArray, how: NDArray[np.int64]) -> FloatArray:
+        terms = self._balance_terms(x)
+        if terms.shape[1] == 0:
+            return terms
+        err = terms - self.demand[how % HOURS_PER_WEEK]
+        w = self.settings.balance_rows
+        out = np.full_like(err, np.nan)
+        csum = np.vstack([np.zeros((1, err.shape[1])), np.cumsum(np.nan_to_num(err), axis=0)])
+        out[w:] = csum[w + 1:] - csum[1:len(err) - w + 1]  # rows i-w+1..i: all have a row before them
+        return out
+
+    def residuals(self, x: FloatArray, how: NDArray[np.int64]) -> FloatArray:
+        """Every residual of every row, each divided by its threshold (over 1: the check fires)."""
+        thr = np.array([c.threshold for c in self.checks])
+        return np.abs(np.nan_to_num(self._raw(x, how))) / thr
+
+    def flags(self, x: FloatArray, how: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether any check fires on each row."""
+        return np.asarray((self.residuals(x, how) > 1.0).any(axis=1))
+
+    def blame(self, ratios: FloatArray) -> list[str]:
+        """The sensors named by the checks that fire in one row of `residuals`, worst check first."""
+        names: list[str] = []
+        for i in np.argsort(-ratios):
+            if ratios[i] <= 1.0:
+                break
+            names.extend(c for c in self.checks[i].sensors if c not in names)
+        return names
+
+    def stream(self) -> PhysicsStream:
+        return PhysicsStream(self)
+
+
+class PhysicsStream:
+    """Rows one at a time with `context` rows of history: the residual ratios of the newest row."""
+
+    def __init__(self, model: PhysicsModel) -> None:
+        self.model = model
+        self.rows: deque[FloatArray] = deque(maxlen=model.context + 1)
+        self.hows: deque[int] = deque(maxlen=model.context + 1)
+
+    def push(self, row: FloatArray, how: int) -> FloatArray:
+        self.rows.append(np.asarray(row, dtype=float))
+        self.hows.append(how)
+        ratios = self.model.residuals(np.vstack(self.rows), np.array(self.hows, dtype=np.int64))
+        return np.asarray(ratios[-1])
+
+
+def _neighbourhood(model: PhysicsModel, zone_names: Sequence[str], exclude: str) -> tuple[int, ...]:
+    """Feature columns of the zones named: tank levels, pressures, statuses of links touching them."""
+    s, cols = model.smap, []
+    chosen = [z for z in model.zone_list if z.name in zone_names]
+    for z in chosen:
+        cols += [s.level[t] for t in z.tanks if t in s.level]
+        cols += [c for j, c in s.pressure.items() if j in z.junctions]
+        cols += [s.status[k] for k in (*z.inflow, *z.outflow) if k in s.status]
+    return tuple(sorted({model._col(c) for c in cols if c != exclude}))
+
+
+def _zone_of(model: PhysicsModel, node: str) -> str:
+    return next(z.name for z in model.zone_list if node in z.junctions)
+
+
+def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how: NDArray[np.int64],
+        settings: Thresholds = Thresholds()) -> PhysicsModel:
+    """Fit demand profiles, linear hydraulic relations and thresholds on normal rows (time order).
+
+    `how`: each row's hour of the week (0 = Monday 00:00), for the weekly demand patterns.
+    """
+    zone_list = zones(wn, smap)
+    areas = {t: float(np.pi * wn.get_node(t).diameter ** 2 / 4) for t in smap.level}
+    model = PhysicsModel(tuple(columns), [], smap, zone_list, _level_controls(wn, smap), areas, settings)
+    for link, fcol in smap.flow.items():
+        if link in smap.status:
+            running = normal[normal[:, model._col(smap.status[link])] > 0.5, model._col(fcol)]
+            model.on_flow[link] = float(np.median(running)) if len(running) else 1.0
+    terms = model._balance_terms(normal)
+    h = how % HOURS_PER_WEEK
+    model.demand = np.zeros((HOURS_PER_WEEK, terms.shape[1]))
+    for k in range(HOURS_PER_WEEK):
+        rows = terms[(h == k) & ~np.isnan(terms).any(axis=1)]
+        model.demand[k] = np.median(rows, axis=0) if len(rows) else 0.0
+    for link, fcol in smap.flow.items():  # hydraulic consistency: flows of running links
+        lk = wn.get_link(link)
+        near = (_zone_of(model, lk.start_node_name), _zone_of(model, lk.end_node_name))
+        gate = model._col(smap.status[link]) if link in smap.status else None
+        model.linear.append(_Linear(model._col(fcol), _neighbourhood(model, near, fcol), gate))
+    for junction, pcol in smap.pressure.items():  # ... and pressures
+        model.linear.append(_Linear(model._col(pcol), _neighbourhood(model, (_zone_of(model, junction),), pcol), None))
+    for lin in model.linear:
+        rows = normal if lin.gate is None else normal[normal[:, lin.gate] > 0.5]
+        a = np.column_stack([np.ones(len(rows)), rows[:, list(lin.features)]])
+        lin.coef = np.linalg.lstsq(a, rows[:, lin.target], rcond=None)[0] if len(rows) > a.shape[1] \
+            else np.zeros(a.shape[1])
+    model.checks = _checks(model, normal, how)
+    return model
+
+
+def _checks(model: PhysicsModel, normal: FloatArray, how: NDArray[np.int64]) -> list[Check]:
+    """The checks in `_raw`'s order, thresholds from the normal rows' residuals."""
+    s, st = model.smap, model.settings
+    checks = [Check(f"status:{link}", (s.status[link], fcol), 0.5) for link, fcol in s.flow.items() if link in s.status]
+    checks += [Check(f"control:{link}", (s.status[link], s.level[tank]), st.control_m)
+               for link, (tank, _, _) in model.controls.items()]
+    raw = np.abs(model._raw(normal, how))
+    n_fixed = len(checks)
+    for i, z in enumerate(model._balanced()):
+        worst = float(np.nanmax(raw[:, n_fixed + i]))
+        names = tuple(s.level[t] for t in z.tanks) + tuple(s.flow[k] for k in (*z.inflow, *z.outflow))
+        rounding = st.resolution / 2 * (sum(model.areas[t] for t in z.tanks) * 2
+                                        + s.row_seconds * s.flow_m3_s * len(z.inflow + z.outflow)) * st.balance_rows
+        checks.append(Check(f"balance:{z.name}", names, worst * st.margin + rounding))
+    offset = n_fixed + len(model._balanced())
+    for i, lin in enumerate(model.linear):
+        worst = float(np.nanmax(raw[:, offset + i]))
+        rounding = st.resolution / 2 * (1 + float(np.abs(lin.coef[1:]).sum()))
+        checks.append(Check(f"hydraulic:{model.columns[lin.target]}", (model.columns[lin.target],),
+                            worst * st.margin + rounding))
+    return checks
