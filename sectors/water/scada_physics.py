@@ -265,7 +265,8 @@ class PhysicsModel:
         w = self.settings.balance_rows
         out = np.full_like(err, np.nan)
         csum = np.vstack([np.zeros((1, err.shape[1])), np.cumsum(np.nan_to_num(err), axis=0)])
-        out[w:] = csum[w + 1:] - csum[1:len(err) - w + 1]  # rows i-w+1..i: all have a row before them
+        if len(err) > w:  # rows i-w+1..i: each has a row before it
+            out[w:] = csum[w + 1:] - csum[1:len(err) - w + 1]
         return out
 
     def residuals(self, x: FloatArray, how: NDArray[np.int64]) -> FloatArray:
