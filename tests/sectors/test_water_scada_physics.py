@@ -1,0 +1,109 @@
+"""The water SCADA physics layer on a tiny simulated network: normal rows pass, each concealment fails.
+
+The network (`tests.sectors.scada_network`) is simulated by EPANET for five weeks of hourly rows;
+the checks are fitted on the first four and judged on the fifth, falsified as BATADAL's attackers
+did: a pump's status reported off while it runs, an offset on a tank level, and a day of tank and
+pump readings replayed while the pressures stay true.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sectors.water import scada_physics as sp
+from tests.sectors.scada_network import COLUMNS, hour_of_week, simulate, tiny_network
+
+TRAIN = 24 * 28
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[sp.PhysicsModel, pd.DataFrame]:
+    wn = tiny_network()
+    rows = simulate(wn, 24 * 35, tmp_path_factory.mktemp("tiny"))
+    x, how = rows[COLUMNS].to_numpy(float), hour_of_week(rows)
+    model = sp.fit(wn, sp.scada_map(COLUMNS, wn), COLUMNS, x[:TRAIN], how[:TRAIN])
+    return model, rows
+
+
+def _ratios(model: sp.PhysicsModel, rows: pd.DataFrame) -> np.ndarray:
+    return model.residuals(rows[COLUMNS].to_numpy(float), hour_of_week(rows))[TRAIN:]
+
+
+def test_network_structure_from_the_inp() -> None:
+    wn = tiny_network()
+    smap = sp.scada_map([*COLUMNS, "P_nowhere", "DATETIME"], wn)
+    assert dict(smap.level) == {"T1": "L_T1"} and dict(smap.status) == {"PU1": "S_PU1"}
+    assert set(smap.pressure) == {"JS", "JD", "J2"}  # P_nowhere names no junction of the network
+    zone = next(z for z in sp.zones(wn, smap) if z.tanks)
+    assert zone.tanks == ("T1",) and zone.inflow == ("PU1",) and zone.outflow == ()
+    assert {"J1", "J2", "JD"} <= zone.junctions and "JS" not in zone.junctions
+
+
+def test_normal_rows_pass_and_thresholds_come_from_training(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -> None:
+    model, rows = plant
+    assert model.controls == {"PU1": ("T1", 2.0, 4.5)}  # the network's own start and stop levels
+    assert not (_ratios(model, rows) > 1).any()
+    assert all(np.isfinite(c.threshold) and c.threshold > 0 for c in model.checks)
+    train = model.residuals(rows[COLUMNS].to_numpy(float)[:TRAIN], hour_of_week(rows)[:TRAIN])
+    assert not (train > 1).any()  # no training row over its own threshold
+
+
+def test_stream_equals_batch(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -> None:
+    model, rows = plant
+    x, how = rows[COLUMNS].to_numpy(float), hour_of_week(rows)
+    batch = model.residuals(x, how)
+    scorer = model.stream()
+    streamed = np.array([scorer.push(row, int(h)) for row, h in zip(x, how, strict=True)])
+    assert len(scorer.rows) == model.context + 1  # bounded history
+    np.testing.assert_allclose(streamed[model.context:], batch[model.context:], rtol=1e-9, atol=1e-9)
+
+
+def test_pump_reported_off_while_running(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -> None:
+    model, rows = plant
+    bad = rows.copy()
+    running = bad.index[(bad.S_PU1 == 1) & (bad.index >= TRAIN + 10)][0]
+    bad.loc[running, "S_PU1"] = 0.0
+    ratios = _ratios(model, bad)
+    fired = np.flatnonzero((ratios > 1).any(axis=1))
+    assert list(fired) == [running - TRAIN]
+    assert model.checks[int(np.argmax(ratios[running - TRAIN] > 1))].name == "status:PU1"
+    assert "S_PU1" in model.blame(ratios[running - TRAIN])
+
+
+def test_tank_level_offset(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -> None:
+    model, rows = plant
+    bad = rows.copy()
+    start = TRAIN + 30
+    bad.loc[start:, "L_T1"] += 1.0
+    ratios = _ratios(model, bad)
+    fired = np.flatnonzero((ratios > 1).any(axis=1))
+    assert len(fired) and fired[0] + TRAIN - start <= 6
+    assert "L_T1" in model.blame(ratios[fired[0]])
+
+
+def test_replayed_day_of_tank_and_pump_readings(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -> None:
+    model, rows = plant
+    bad = rows.copy()
+    start, replayed = TRAIN + 48, ["L_T1", "F_PU1", "S_PU1"]
+    bad.loc[start:start + 23, replayed] = rows.loc[start - 24:start - 1, replayed].to_numpy()
+    assert not np.allclose(bad.loc[start:start + 23, replayed], rows.loc[start:start + 23, replayed])
+    ratios = _ratios(model, bad)
+    window = ratios[start - TRAIN:start - TRAIN + 24]
+    assert (window > 1).any(axis=1).sum() >= 3
+    checks = {model.checks[i].name.split(":")[0] for i in np.flatnonzero((window > 1).any(axis=0))}
+    assert checks & {"balance", "hydraulic"}
+    before = ratios[:start - TRAIN]
+    assert not (before > 1).any()
+
+
+def test_load_network_reads_an_inp(tmp_path: Path) -> None:
+    import wntr
+
+    path = tmp_path / "tiny.inp"
+    wntr.network.io.write_inpfile(tiny_network(), str(path), units="LPS")
+    wn = sp.load_network(path)
+    assert set(sp.scada_map(COLUMNS, wn).flow) == {"PU1"} and sp.scada_map(COLUMNS, wn).flow_m3_s == 0.001
