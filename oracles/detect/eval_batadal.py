@@ -67,7 +67,7 @@ def hour_of_week(times: Sequence[Any] | NDArray[Any], path: Path) -> NDArray[np.
     if parsed.isna().any():
         bad = str(np.asarray(times)[int(np.flatnonzero(parsed.isna().to_numpy())[0])])
         raise EvalError(f"{path}: time {bad!r} is not dd/mm/yy HH")
-    return (parsed.dt.weekday * 24 + parsed.dt.hour).to_numpy(dtype=np.int64)
+    return np.asarray((parsed.dt.weekday * 24 + parsed.dt.hour).to_numpy(), dtype=np.int64)
 
 
 def fit_physics(folder: Path, sensors: Sequence[str], normal: NDArray[np.float64],

@@ -31,13 +31,13 @@ from oracles.detect.eval import (
     EvalError,
     Progress,
     Report,
+    Scored,
     baselines,
     batadal_score,
     binary_metrics,
     check_columns,
     detection_delays,
     read_csv,
-    Scored,
     stream_scores,
 )
 from oracles.detect.eval_batadal import HOLD_ROWS, PhysicsRun, fit_physics, hour_of_week, stream_physics

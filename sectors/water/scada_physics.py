@@ -46,6 +46,7 @@ history, and `residuals` on a whole matrix gives the same values (it is the same
 from __future__ import annotations
 
 import re
+import warnings
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,8 +99,11 @@ def scada_map(columns: Sequence[str], wn: Any, *, row_seconds: float = 3600.0) -
 
 
 def load_network(path: Path) -> Any:
-    """The EPANET network at `path` (a wntr model)."""
-    return wntr.network.WaterNetworkModel(str(path))
+    """The EPANET network at `path` (a wntr model); wntr's note on curves no link uses is dropped (C-Town
+    keeps efficiency curves for its pumps that EPANET's hydraulics do not read)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Not all curves were used")
+        return wntr.network.WaterNetworkModel(str(path))
 
 
 @dataclass(frozen=True)
@@ -129,11 +133,11 @@ def zones(wn: Any, smap: ScadaMap) -> list[Zone]:
             g.add_edge(link.start_node_name, link.end_node_name)
     tanks = set(wn.tank_name_list)
     out = []
-    for nodes in sorted(nx.connected_components(g), key=lambda c: sorted(c)[0]):
+    for nodes in sorted(nx.connected_components(g), key=lambda c: min(c)):
         zone_tanks = tuple(sorted(n for n in nodes if n in tanks))
         inflow = tuple(sorted(n for n, a, b in metered if b in nodes and a not in nodes))
         outflow = tuple(sorted(n for n, a, b in metered if a in nodes and b not in nodes))
-        out.append(Zone(zone_tanks[0] if zone_tanks else sorted(nodes)[0], zone_tanks, inflow, outflow,
+        out.append(Zone(zone_tanks[0] if zone_tanks else min(nodes), zone_tanks, inflow, outflow,
                         frozenset(nodes)))
     return out
 
@@ -144,13 +148,13 @@ def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, floa
     highs: dict[str, tuple[str, float]] = {}
     for _, control in wn.controls():
         cond = control.condition
-        tank = getattr(getattr(cond, "_source_obj", None), "name", None)
+        tank = str(getattr(getattr(cond, "_source_obj", None), "name", ""))
         if type(cond).__name__ != "TankLevelCondition" or tank not in smap.level:
             continue
         relation = getattr(cond, "_relation", None)
         threshold = float(getattr(cond, "_threshold", np.nan))
         for action in control.actions():
-            target = getattr(getattr(action, "_target_obj", None), "name", None)
+            target = str(getattr(getattr(action, "_target_obj", None), "name", ""))
             if getattr(action, "_attribute", "") != "status" or target not in smap.status:
                 continue
             opens = int(getattr(action, "_value", -1)) == 1
@@ -272,7 +276,7 @@ class PhysicsModel:
     def residuals(self, x: FloatArray, how: NDArray[np.int64]) -> FloatArray:
         """Every residual of every row, each divided by its threshold (over 1: the check fires)."""
         thr = np.array([c.threshold for c in self.checks])
-        return np.abs(np.nan_to_num(self._raw(x, how))) / thr
+        return np.asarray(np.abs(np.nan_to_num(self._raw(x, how))) / thr, dtype=np.float64)
 
     def flags(self, x: FloatArray, how: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Whether any check fires on each row."""
@@ -350,8 +354,8 @@ def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how
     for lin in model.linear:
         rows = normal if lin.gate is None else normal[normal[:, lin.gate] > 0.5]
         a = np.column_stack([np.ones(len(rows)), rows[:, list(lin.features)]])
-        lin.coef = np.linalg.lstsq(a, rows[:, lin.target], rcond=None)[0] if len(rows) > a.shape[1] \
-            else np.zeros(a.shape[1])
+        lin.coef = np.asarray(np.linalg.lstsq(a, rows[:, lin.target], rcond=None)[0], dtype=np.float64) \
+            if len(rows) > a.shape[1] else np.zeros(a.shape[1])
     model.checks = _checks(model, normal, how)
     return model
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import wntr
+from numpy.typing import NDArray
 
 COLUMNS = ["L_T1", "F_PU1", "S_PU1", "P_JS", "P_JD", "P_J2"]
 START = pd.Timestamp("2024-01-01 00:00")  # a Monday: the demand pattern's hour 0
@@ -64,6 +65,6 @@ def simulate(wn: wntr.network.WaterNetworkModel, hours: int, folder: Path) -> pd
     return rows.round(2)
 
 
-def hour_of_week(frame: pd.DataFrame) -> np.ndarray:
+def hour_of_week(frame: pd.DataFrame) -> NDArray[np.int64]:
     t = pd.to_datetime(frame.DATETIME, format="%d/%m/%y %H")
-    return (t.dt.weekday * 24 + t.dt.hour).to_numpy(dtype=np.int64)
+    return np.asarray((t.dt.weekday * 24 + t.dt.hour).to_numpy(), dtype=np.int64)
