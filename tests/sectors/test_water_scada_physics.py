@@ -107,3 +107,15 @@ def test_load_network_reads_an_inp(tmp_path: Path) -> None:
     wntr.network.io.write_inpfile(tiny_network(), str(path), units="LPS")
     wn = sp.load_network(path)
     assert set(sp.scada_map(COLUMNS, wn).flow) == {"PU1"} and sp.scada_map(COLUMNS, wn).flow_m3_s == 0.001
+
+
+def test_simulated_pressure_check(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -> None:
+    """The per-row EPANET solve reproduces the normal pressures, and a pressure offset breaks it."""
+    model, rows = plant
+    thresholds = {c.name: c.threshold for c in model.checks}
+    assert thresholds["simulated:P_J2"] < 1.0 and thresholds["simulated:F_PU1"] < 2.0  # m, L/s
+    bad = rows.copy()
+    bad.loc[TRAIN + 40, "P_J2"] += 3.0
+    ratios = _ratios(model, bad)[40]
+    fired = {model.checks[i].name for i in np.flatnonzero(ratios > 1)}
+    assert "simulated:P_J2" in fired and model.blame(ratios)[0] == "P_J2"
