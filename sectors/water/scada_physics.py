@@ -22,7 +22,7 @@ families of residuals, each naming the sensors it involves:
   over a few hours while a falsified level or flow accumulates.
 - **hydraulic consistency** (`hydraulic:<sensor>`): a running pump's flow is fixed by the heads at
   its two ends (its curve), and a pressure by the hydraulic grade of its zone. Each metered pump or
-  valve flow (when its status is on) and each pressure is predicted from its hydraulic neighbourhood
+  valve flow with a status (while on) and each pressure is predicted from its hydraulic neighbourhood
   — the levels of the tanks and the pressures in the zones it touches, the statuses of the links
   into those zones, the zone demand's hour — by a least-squares fit on normal rows: a linearised
   pump curve and head-loss relation whose *structure* comes from the network and whose coefficients
@@ -68,7 +68,8 @@ from numpy.typing import NDArray
 from wntr.epanet.toolkit import ENepanet
 from wntr.epanet.util import EN
 
-__all__ = ["Check", "PhysicsModel", "ScadaMap", "Thresholds", "Zone", "fit", "load_network", "scada_map", "zones"]
+__all__ = ["FLOW_UNITS_M3S", "Check", "PhysicsModel", "ScadaMap", "Snapshot", "Thresholds", "Zone", "fit", "load_network",
+           "scada_map", "twin_map", "zones"]
 
 FloatArray = NDArray[np.float64]
 HOURS_PER_WEEK = 168
@@ -86,6 +87,10 @@ class ScadaMap:
     flow_m3_s: float = 0.001  # one flow unit in m³/s (LPS: 0.001)
 
 
+FLOW_UNITS_M3S = {"LPS": 0.001, "LPM": 0.001 / 60, "MLD": 1000 / 86400, "CMH": 1 / 3600, "CMD": 1 / 86400,
+                  "CFS": 0.0283168, "GPM": 6.30902e-5, "MGD": 0.0438126, "IMGD": 0.0526168, "AFD": 0.0142764}
+"""One flow unit of an EPANET file, in m³/s."""
+
 SCADA_PREFIXES = {"L_": "level", "F_": "flow", "S_": "status", "P_": "pressure"}
 
 
@@ -102,10 +107,20 @@ def scada_map(columns: Sequence[str], wn: Any, *, row_seconds: float = 3600.0) -
         known = tanks if kind == "level" else junctions if kind == "pressure" else links
         if name in known:
             kinds[kind][name] = col
-    units = {"LPS": 0.001, "LPM": 0.001 / 60, "CMH": 1 / 3600, "CMS": 1.0, "MLD": 1000 / 86400}
     flow_unit = str(getattr(wn.options.hydraulic, "inpfile_units", "LPS")).upper()
+    if flow_unit not in FLOW_UNITS_M3S:
+        raise ValueError(f"unknown EPANET flow unit {flow_unit!r} (known: {', '.join(FLOW_UNITS_M3S)})")
     return ScadaMap(kinds["level"], kinds["flow"], kinds["status"], kinds["pressure"], row_seconds,
-                    units.get(flow_unit, 0.001))
+                    FLOW_UNITS_M3S[flow_unit])
+
+
+def twin_map(wn: Any, *, row_seconds: float = 30.0) -> ScadaMap:
+    """The map for the water twin's sensor ids (`sectors.water.sensors`: ``tank:1/level_m``,
+    ``pump:10/flow_m3s``, ``pump:10/status``, ``pipe:20/flow_m3s``, ``junction:15/pressure_m``; SI)."""
+    flow = {p: f"pump:{p}/flow_m3s" for p in wn.pump_name_list} | {p: f"pipe:{p}/flow_m3s" for p in wn.pipe_name_list}
+    return ScadaMap({t: f"tank:{t}/level_m" for t in wn.tank_name_list}, flow,
+                    {p: f"pump:{p}/status" for p in wn.pump_name_list},
+                    {j: f"junction:{j}/pressure_m" for j in wn.junction_name_list}, row_seconds, 1.0)
 
 
 def load_network(path: Path) -> Any:
@@ -127,23 +142,28 @@ class Zone:
     junctions: frozenset[str]
 
 
-def zones(wn: Any, smap: ScadaMap) -> list[Zone]:
+def _graph(wn: Any, cut: set[str]) -> Any:
+    g: Any = nx.Graph()
+    g.add_nodes_from(wn.node_name_list)
+    g.add_edges_from((link.start_node_name, link.end_node_name) for name, link in wn.links() if name not in cut)
+    return g
+
+
+def zones(wn: Any, smap: ScadaMap, *, pressure: bool = False) -> list[Zone]:
     """The network cut at its metered links (a link with a flow column), one zone per piece.
 
     Unmetered links (pipes, an unmetered pressure-reducing valve) join their ends: the water through
     them is part of the zone's demand. A zone is named after its first tank, or its first node.
+    `pressure`: cut at the pumps and valves instead (pressure zones: a pipe, metered or not, carries
+    its ends' heads into each other); the zone's inflow and outflow are still its metered links.
     """
-    g: Any = nx.Graph()
-    g.add_nodes_from(wn.node_name_list)
-    metered = []
-    for name, link in wn.links():
-        if name in smap.flow:
-            metered.append((name, link.start_node_name, link.end_node_name))
-        else:
-            g.add_edge(link.start_node_name, link.end_node_name)
+    cut = set(wn.pump_name_list) | set(wn.valve_name_list) if pressure else set(smap.flow)
+    g = _graph(wn, cut)
+    metered = [(name, link.start_node_name, link.end_node_name) for name, link in wn.links()
+               if name in cut and name in smap.flow]
     tanks = set(wn.tank_name_list)
     out = []
-    for nodes in sorted(nx.connected_components(g), key=lambda c: min(c)):
+    for nodes in sorted(nx.connected_components(g), key=min):
         zone_tanks = tuple(sorted(n for n in nodes if n in tanks))
         inflow = tuple(sorted(n for n, a, b in metered if b in nodes and a not in nodes))
         outflow = tuple(sorted(n for n, a, b in metered if a in nodes and b not in nodes))
@@ -203,7 +223,8 @@ class Thresholds:
     control_m: float = 0.05
     flow_off: float = 0.05
     balance_rows: int = 6
-    simulate: bool = True
+    simulate: bool = True  # the per-row EPANET solve (`Snapshot`)
+    linear: bool = True  # the linearised hydraulic relations (off where a short training run spans too little)
 
 
 @dataclass
@@ -233,8 +254,7 @@ class Snapshot:
             for name in list(copy.control_name_list):
                 copy.remove_control(name)
             copy.options.time.duration = 0
-            units = str(getattr(copy.options.hydraulic, "inpfile_units", "LPS")).upper()
-            wntr.network.io.write_inpfile(copy, str(path), units=units)
+            wntr.network.io.write_inpfile(copy, str(path), units="LPS")  # SI: pressures in m
         self.en = ENepanet()
         self.en.ENopen(str(path), str(path.with_suffix(".rpt")), str(path.with_suffix(".bin")))
         col = {c: i for i, c in enumerate(columns)}
@@ -243,6 +263,7 @@ class Snapshot:
         self.targets = [(self.en.ENgetlinkindex(k), col[c], True) for k, c in smap.flow.items()] + \
                        [(self.en.ENgetnodeindex(j), col[c], False) for j, c in smap.pressure.items()]
         self.names = tuple(columns[c] for _, c, _ in self.targets)
+        self.flow_scale = 0.001 / smap.flow_m3_s  # the solve's L/s in the readings' flow unit
         self.cache: OrderedDict[bytes, FloatArray] = OrderedDict()
 
     def solve(self, row: FloatArray, how: int) -> FloatArray:
@@ -262,7 +283,8 @@ class Snapshot:
             en.ENinitH(0)
             en.ENrunH()
             for i, (index, _, link) in enumerate(self.targets):
-                out[i] = en.ENgetlinkvalue(index, EN.FLOW) if link else en.ENgetnodevalue(index, EN.PRESSURE)
+                out[i] = en.ENgetlinkvalue(index, EN.FLOW) * self.flow_scale if link \
+                    else en.ENgetnodevalue(index, EN.PRESSURE)
         except Exception:  # noqa: BLE001 - an unsolvable state gives no evidence either way
             out[:] = np.nan
         finally:
@@ -389,19 +411,30 @@ class PhysicsStream:
         return np.asarray(ratios[-1])
 
 
-def _neighbourhood(model: PhysicsModel, zone_names: Sequence[str], exclude: str) -> tuple[int, ...]:
-    """Feature columns of the zones named: tank levels, pressures, statuses of links touching them."""
+NEAREST_GAUGES = 6
+"""Pressure gauges a pressure is predicted from: the nearest ones of its pressure zone (by pipes
+between them). C-Town's largest pressure zone has 7 gauges, so there it is all the others; the
+twin's Net3, a gauge at each of its 92 junctions in one zone, would otherwise fit 90 coefficients."""
+
+
+def _neighbourhood(model: PhysicsModel, chosen: Sequence[Zone], exclude: str,
+                   graph: Any = None, near: str = "") -> tuple[int, ...]:
+    """Feature columns of the zones given: tank levels, statuses of metered links touching them and
+    pressures (the `NEAREST_GAUGES` nearest to `near` in `graph`, when given)."""
     s, cols = model.smap, []
-    chosen = [z for z in model.zone_list if z.name in zone_names]
     for z in chosen:
         cols += [s.level[t] for t in z.tanks if t in s.level]
-        cols += [c for j, c in s.pressure.items() if j in z.junctions]
         cols += [s.status[k] for k in (*z.inflow, *z.outflow) if k in s.status]
+        gauges = [j for j in s.pressure if j in z.junctions and s.pressure[j] != exclude]
+        if graph is not None and len(gauges) > NEAREST_GAUGES:
+            hops = nx.single_source_shortest_path_length(graph, near)
+            gauges = sorted(gauges, key=lambda j: (hops.get(j, len(hops)), j))[:NEAREST_GAUGES]
+        cols += [s.pressure[j] for j in gauges]
     return tuple(sorted({model._col(c) for c in cols if c != exclude}))
 
 
-def _zone_of(model: PhysicsModel, node: str) -> str:
-    return next(z.name for z in model.zone_list if node in z.junctions)
+def _zone_of(zone_list: Sequence[Zone], node: str) -> Zone:
+    return next(z for z in zone_list if node in z.junctions)
 
 
 def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how: NDArray[np.int64],
@@ -423,13 +456,17 @@ def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how
     for k in range(HOURS_PER_WEEK):
         rows = terms[(h == k) & ~np.isnan(terms).any(axis=1)]
         model.demand[k] = np.median(rows, axis=0) if len(rows) else 0.0
-    for link, fcol in smap.flow.items():  # hydraulic consistency: flows of running links
+    for link, fcol in smap.flow.items():  # hydraulic consistency: flows of running pumps and open valves
+        if link not in smap.status or not settings.linear:
+            continue  # a pipe's flow is nonlinear in its heads (no curve to linearise); balance and solve cover it
         lk = wn.get_link(link)
-        near = (_zone_of(model, lk.start_node_name), _zone_of(model, lk.end_node_name))
-        gate = model._col(smap.status[link]) if link in smap.status else None
-        model.linear.append(_Linear(model._col(fcol), _neighbourhood(model, near, fcol), gate))
-    for junction, pcol in smap.pressure.items():  # ... and pressures
-        model.linear.append(_Linear(model._col(pcol), _neighbourhood(model, (_zone_of(model, junction),), pcol), None))
+        ends = [_zone_of(zone_list, lk.start_node_name), _zone_of(zone_list, lk.end_node_name)]
+        model.linear.append(_Linear(model._col(fcol), _neighbourhood(model, ends, fcol), model._col(smap.status[link])))
+    pressure_zones = zones(wn, smap, pressure=True)
+    graph = _graph(wn, set(wn.pump_name_list) | set(wn.valve_name_list))
+    for junction, pcol in (smap.pressure if settings.linear else {}).items():  # ... and pressures, in their zone
+        chosen = [_zone_of(pressure_zones, junction)]
+        model.linear.append(_Linear(model._col(pcol), _neighbourhood(model, chosen, pcol, graph, junction), None))
     for lin in model.linear:
         rows = normal if lin.gate is None else normal[normal[:, lin.gate] > 0.5]
         a = np.column_stack([np.ones(len(rows)), rows[:, list(lin.features)]])
