@@ -40,7 +40,7 @@ from oracles.detect.eval import (
     read_csv,
     stream_scores,
 )
-from oracles.detect.eval_batadal import HOLD_ROWS, PhysicsRun, fit_physics, hour_of_week, stream_physics
+from oracles.detect.eval_batadal import PhysicsRun, fit_physics, hold_rows, hour_of_week, stream_physics
 from oracles.detect.features import numeric_columns, to_matrix
 from oracles.detect.models import DETECTORS
 from oracles.detect.production import DetectorConfig, fit_config
@@ -92,7 +92,7 @@ def _normal_rows(train: Sequence[Path], *, time_column: str, label_column: str,
 
 
 def _physics(train: Path, sensors: Sequence[str], test: Path, test_frame: pd.DataFrame, x: NDArray[np.float64], *,
-             time_column: str, label_column: str, sep: str) -> tuple[PhysicsRun, Any]:
+             time_column: str, label_column: str, sep: str) -> tuple[PhysicsRun, Any, int]:
     """C-Town's physics checks fitted on `train`'s normal rows (with their times) and streamed over `x`."""
     frame = read_csv(train, sep)
     if label_column in frame.columns:
@@ -101,7 +101,8 @@ def _physics(train: Path, sensors: Sequence[str], test: Path, test_frame: pd.Dat
     normal_how = hour_of_week(frame[time_column].to_numpy(), train)
     model = fit_physics(train.parent, sensors, normal, normal_how)
     how = hour_of_week(test_frame[time_column].to_numpy(), test)
-    return stream_physics(model, normal, normal_how, x, how), model
+    hold = hold_rows(model, normal)
+    return stream_physics(model, normal, normal_how, x, how, hold=hold), model, hold
 
 
 def evaluate_csv(
@@ -146,7 +147,7 @@ def evaluate_csv(
                        sep=sep) if dataset == "batadal" else None
     settings = config.as_dict()
     if physics is not None:
-        prun, pmodel = physics
+        prun, pmodel, hold = physics
         combined = Scored(np.maximum(scored[0].scores / thresholds[0], prun.ratios),
                           scored[0].flags | prun.flags, scored[0].seconds + prun.seconds)
         scored = [combined, scored[0], Scored(prun.ratios, prun.flags, prun.seconds), *scored[1:]]
@@ -154,7 +155,7 @@ def evaluate_csv(
                         f"score_{config.detector}": scored[1].scores, f"flag_{config.detector}": scored[1].flags.astype(int),
                         "physics": prun.ratios, "flag_physics": prun.flags.astype(int),
                         "physics_sensors": prun.sensors})
-        settings["physics"] = {"network": str(train[0].parent / "c-town.inp"), "hold_rows": HOLD_ROWS,
+        settings["physics"] = {"network": str(train[0].parent / "c-town.inp"), "hold_rows": hold,
                                "fitted_on": str(train[0]), "combine": "union of alarms",
                                "thresholds": {c.name: round(float(c.threshold), 4) for c in pmodel.checks}}
     if predictions_out is not None:

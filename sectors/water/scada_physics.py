@@ -68,8 +68,21 @@ from numpy.typing import NDArray
 from wntr.epanet.toolkit import ENepanet
 from wntr.epanet.util import EN
 
-__all__ = ["FLOW_UNITS_M3S", "Check", "PhysicsModel", "ScadaMap", "Snapshot", "Thresholds", "Zone", "fit", "load_network",
-           "scada_map", "twin_map", "zones"]
+__all__ = [
+    "FLOW_UNITS_M3S",
+    "Check",
+    "PhysicsModel",
+    "ScadaMap",
+    "Snapshot",
+    "Thresholds",
+    "Zone",
+    "cycle_rows",
+    "fit",
+    "load_network",
+    "scada_map",
+    "twin_map",
+    "zones",
+]
 
 FloatArray = NDArray[np.float64]
 HOURS_PER_WEEK = 168
@@ -415,6 +428,25 @@ NEAREST_GAUGES = 6
 """Pressure gauges a pressure is predicted from: the nearest ones of its pressure zone (by pipes
 between them). C-Town's largest pressure zone has 7 gauges, so there it is all the others; the
 twin's Net3, a gauge at each of its 92 junctions in one zone, would otherwise fit 90 coefficients."""
+
+
+def cycle_rows(smap: ScadaMap, columns: Sequence[str], normal: FloatArray) -> int | None:
+    """Rows of one fill-and-draw cycle of the network's tanks, from normal rows: the longest median
+    interval between starts among the links that start at least once a day (the pumps that cycle
+    by their tanks' levels). None if no link cycles that often.
+
+    A concealed tank (a replayed or offset level) is contradicted by the control and balance checks
+    once a cycle, when the true level crosses a start or stop level; between those rows it may look
+    consistent. So an alarm held for one cycle bridges the gaps of one concealment and no more.
+    """
+    per_day = 86400 / smap.row_seconds
+    medians = []
+    for col in smap.status.values():
+        on = normal[:, list(columns).index(col)] > 0.5
+        starts = np.flatnonzero(on[1:] & ~on[:-1])
+        if len(starts) >= 2 and len(starts) >= len(normal) / per_day:
+            medians.append(float(np.median(np.diff(starts))))
+    return round(max(medians)) if medians else None
 
 
 def _neighbourhood(model: PhysicsModel, chosen: Sequence[Zone], exclude: str,
