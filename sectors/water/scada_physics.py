@@ -259,17 +259,16 @@ class Snapshot:
     """
 
     def __init__(self, wn: Any, smap: ScadaMap, columns: Sequence[str]) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="scada-physics-")
-        path = Path(self._dir.name) / "snapshot.inp"
-        with warnings.catch_warnings():
+        with tempfile.TemporaryDirectory(prefix="scada-physics-") as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             copy = pickle.loads(pickle.dumps(wn))
             for name in list(copy.control_name_list):
                 copy.remove_control(name)
             copy.options.time.duration = 0
+            path = Path(tmp) / "snapshot.inp"
             wntr.network.io.write_inpfile(copy, str(path), units="LPS")  # SI: pressures in m
-        self.en = ENepanet()
-        self.en.ENopen(str(path), str(path.with_suffix(".rpt")), str(path.with_suffix(".bin")))
+            self.inp = path.read_text()
+        self._open()
         col = {c: i for i, c in enumerate(columns)}
         self.tanks = [(self.en.ENgetnodeindex(t), col[c]) for t, c in smap.level.items()]
         self.status = [(self.en.ENgetlinkindex(k), col[c]) for k, c in smap.status.items()]
@@ -278,6 +277,25 @@ class Snapshot:
         self.names = tuple(columns[c] for _, c, _ in self.targets)
         self.flow_scale = 0.001 / smap.flow_m3_s  # the solve's L/s in the readings' flow unit
         self.cache: OrderedDict[bytes, FloatArray] = OrderedDict()
+
+    def _open(self) -> None:
+        """EPANET's project from the network text (kept, so a pickled model reopens it)."""
+        self._dir = tempfile.TemporaryDirectory(prefix="scada-physics-")
+        path = Path(self._dir.name) / "snapshot.inp"
+        path.write_text(self.inp)
+        self.en = ENepanet()
+        self.en.ENopen(str(path), str(path.with_suffix(".rpt")), str(path.with_suffix(".bin")))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for live in ("en", "_dir"):
+            state.pop(live, None)
+        state["cache"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._open()
 
     def solve(self, row: FloatArray, how: int) -> FloatArray:
         """The simulated value of each target (`names`) for one row; NaN where EPANET fails."""

@@ -153,3 +153,12 @@ def test_twin_sensor_ids_on_net3(tmp_path: Path) -> None:
     ratios = model.residuals(bad[half:], how[half:])
     fired = np.flatnonzero((ratios > 1).any(axis=1))
     assert fired[0] == 100 and "tank:1/level_m" in model.blame(ratios[100])
+
+
+def test_a_pickled_model_scores_the_same(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -> None:
+    """An oracle caches its fitted model on disk: the EPANET project is reopened on loading."""
+    import pickle
+
+    model, rows = plant
+    copy = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(_ratios(copy, rows), _ratios(model, rows))
