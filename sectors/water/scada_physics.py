@@ -229,6 +229,12 @@ class Thresholds:
     by the level a tank moves between a switch and the next row; none of the 8,761 normal rows of
     BATADAL's training set 1 is past its control level at all, so 5 rounding steps is slack.
     `flow_off`: a flow over this share of the link's median running flow counts as flow.
+    `min_rows` (100, four days of hourly rows): a link must have run this many normal rows for its
+    flow to get a fitted relation or a threshold of its own; C-Town's PU3, PU5 and PU9 never run in
+    training set 1, PU6 16 rows and PU11 4. Below it the linearised relation is not fitted, and the
+    solve's threshold for its flow is at least the median of the well-run links' (a pump that never
+    ran in training would otherwise get the data's rounding as its threshold, and its first normal
+    run would fire).
     """
 
     margin: float = 1.5
@@ -237,6 +243,7 @@ class Thresholds:
     flow_off: float = 0.05
     balance_rows: int = 6
     simulate: bool = True  # the per-row EPANET solve (`Snapshot`)
+    min_rows: int = 100
     linear: bool = True  # the linearised hydraulic relations (off where a short training run spans too little)
 
 
@@ -517,11 +524,15 @@ def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how
     for junction, pcol in (smap.pressure if settings.linear else {}).items():  # ... and pressures, in their zone
         chosen = [_zone_of(pressure_zones, junction)]
         model.linear.append(_Linear(model._col(pcol), _neighbourhood(model, chosen, pcol, graph, junction), None))
+    learned = []
     for lin in model.linear:
         rows = normal if lin.gate is None else normal[normal[:, lin.gate] > 0.5]
+        if len(rows) < max(settings.min_rows, 10 * (len(lin.features) + 1)):
+            continue  # a link that (almost) never ran teaches no relation: its flow is left to the solve
         a = np.column_stack([np.ones(len(rows)), rows[:, list(lin.features)]])
-        lin.coef = np.asarray(np.linalg.lstsq(a, rows[:, lin.target], rcond=None)[0], dtype=np.float64) \
-            if len(rows) > a.shape[1] else np.zeros(a.shape[1])
+        lin.coef = np.asarray(np.linalg.lstsq(a, rows[:, lin.target], rcond=None)[0], dtype=np.float64)
+        learned.append(lin)
+    model.linear = learned
     if settings.simulate:
         model.snapshot = Snapshot(wn, smap, columns)
     model.checks = _checks(model, normal, how)
@@ -549,7 +560,13 @@ def _checks(model: PhysicsModel, normal: FloatArray, how: NDArray[np.int64]) -> 
         checks.append(Check(f"hydraulic:{model.columns[lin.target]}", (model.columns[lin.target],),
                             worst * st.margin + rounding))
     offset += len(model.linear)
-    for i, name in enumerate(model.snapshot.names if model.snapshot else ()):
-        worst = float(np.nanmax(raw[:, offset + i]))
-        checks.append(Check(f"simulated:{name}", (name,), worst * st.margin + st.resolution / 2))
+    names = model.snapshot.names if model.snapshot else ()
+    on_rows = {c: int((normal[:, model._col(s.status[k])] > 0.5).sum()) for k, c in s.flow.items() if k in s.status}
+    sim = [float(np.nanmax(raw[:, offset + i])) * st.margin + st.resolution / 2 for i in range(len(names))]
+    ran = [t for name, t in zip(names, sim, strict=True) if on_rows.get(name, 0) >= st.min_rows]
+    typical = float(np.median(ran)) if ran else 0.0
+    for name, threshold in zip(names, sim, strict=True):
+        if on_rows.get(name, st.min_rows) < st.min_rows:  # a flow the training rows (almost) never saw run
+            threshold = max(threshold, typical)
+        checks.append(Check(f"simulated:{name}", (name,), threshold))
     return checks
