@@ -68,6 +68,8 @@ from numpy.typing import NDArray
 from wntr.epanet.toolkit import ENepanet
 from wntr.epanet.util import EN
 
+from sectors.invariants import CLOCK, Violation, Window
+
 __all__ = [
     "FLOW_UNITS_M3S",
     "Check",
@@ -77,6 +79,7 @@ __all__ = [
     "Thresholds",
     "Zone",
     "cycle_rows",
+    "demand_period_hours",
     "fit",
     "load_network",
     "scada_map",
@@ -86,6 +89,14 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 HOURS_PER_WEEK = 168
+
+
+def demand_period_hours(wn: Any) -> int:
+    """Hours after which the network's demand patterns repeat: the longest pattern (C-Town's are
+    weekly, 168 h; Net3's daily, 24 h), at most a week; a day if it has none."""
+    step = float(wn.options.time.pattern_timestep) / 3600
+    lengths = [round(len(wn.get_pattern(name).multipliers) * step) for name in wn.pattern_name_list]
+    return int(min(max([24, *lengths]), HOURS_PER_WEEK))
 
 
 @dataclass(frozen=True)
@@ -316,7 +327,7 @@ class Snapshot:
                 en.ENsetnodevalue(index, EN.TANKLEVEL, float(row[c]))
             for index, c in self.status:
                 en.ENsetlinkvalue(index, EN.INITSTATUS, 1.0 if row[c] > 0.5 else 0.0)
-            en.ENsettimeparam(EN.PATTERNSTART, int(how % HOURS_PER_WEEK) * 3600)
+            en.ENsettimeparam(EN.PATTERNSTART, int(how) * 3600)  # EPANET wraps each pattern itself
             en.ENopenH()
             en.ENinitH(0)
             en.ENrunH()
@@ -352,6 +363,7 @@ class PhysicsModel:
     settings: Thresholds
     on_flow: dict[str, float] = field(default_factory=dict)
     demand: FloatArray = field(default_factory=lambda: np.zeros((HOURS_PER_WEEK, 0)))
+    period: int = HOURS_PER_WEEK  # hours after which the demand repeats (`demand_period_hours`)
     linear: list[_Linear] = field(default_factory=list)
     snapshot: Snapshot | None = None
 
@@ -404,7 +416,7 @@ class PhysicsModel:
         terms = self._balance_terms(x)
         if terms.shape[1] == 0:
             return terms
-        err = terms - self.demand[how % HOURS_PER_WEEK]
+        err = terms - self.demand[how % self.period]
         w = self.settings.balance_rows
         out = np.full_like(err, np.nan)
         csum = np.vstack([np.zeros((1, err.shape[1])), np.cumsum(np.nan_to_num(err), axis=0)])
@@ -432,6 +444,40 @@ class PhysicsModel:
 
     def stream(self) -> PhysicsStream:
         return PhysicsStream(self)
+
+    def violations(self, window: Window) -> list[Violation]:
+        """The checks the newest row of a twin's window breaks, as `sectors.invariants` rules report.
+
+        The window (sensor id → recent values, `twin_map`'s ids) must hold every column the model
+        was fitted on, finite, for `context` + 1 rows; otherwise nothing is judged (an instrument
+        missing leaves nothing to check). The hour is the rows' clock (`CLOCK`, hour of the day), so
+        only a network whose demand repeats daily is judged (the twin's Net3; `period`); without
+        the clock nothing is, as the solve and the balance would guess the hour. A broken check is instruments
+        contradicting each other, not a failed asset (`fault` False): its suspects are the
+        instruments it read, worst check first.
+        """
+        rows = self.context + 1
+        clock = window.get(CLOCK)
+        if self.period > 24:
+            return []  # the clock tells the hour of the day only, and the demand is weekly
+        series = [window.get(c) for c in self.columns]
+        if clock is None or len(clock) < rows or any(v is None or len(v) < rows for v in series):
+            return []
+        x = np.column_stack([np.asarray(v, dtype=float)[-rows:] for v in series if v is not None])
+        if not np.isfinite(x).all():
+            return []
+        how = (np.asarray(clock, dtype=float)[-rows:] // 3600).astype(np.int64)
+        ratios = self.residuals(x, how)[-1]
+        out = []
+        for i in np.argsort(-ratios):
+            if ratios[i] <= 1.0:
+                break
+            check = self.checks[i]
+            out.append(Violation(asset=check.sensors[0].split("/", 1)[0], sensor=check.sensors[0],
+                                 reads=check.sensors[1:], fault=False, suspects=check.sensors,
+                                 message=f"{check.name} off by {ratios[i]:.1f}× its threshold "
+                                         f"({', '.join(check.sensors[:4])})"))
+        return out
 
 
 class PhysicsStream:
@@ -498,7 +544,8 @@ def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how
         settings: Thresholds = Thresholds()) -> PhysicsModel:
     """Fit demand profiles, linear hydraulic relations and thresholds on normal rows (time order).
 
-    `how`: each row's hour of the week (0 = Monday 00:00), for the weekly demand patterns.
+    `how`: each row's hour counted from a time the demand patterns start at (BATADAL: Monday 00:00,
+    C-Town's patterns being weekly; the twin: the field's midnight, Net3's being daily).
     """
     zone_list = zones(wn, smap)
     areas = {t: float(np.pi * wn.get_node(t).diameter ** 2 / 4) for t in smap.level}
@@ -508,9 +555,10 @@ def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how
             running = normal[normal[:, model._col(smap.status[link])] > 0.5, model._col(fcol)]
             model.on_flow[link] = float(np.median(running)) if len(running) else 1.0
     terms = model._balance_terms(normal)
-    h = how % HOURS_PER_WEEK
-    model.demand = np.zeros((HOURS_PER_WEEK, terms.shape[1]))
-    for k in range(HOURS_PER_WEEK):
+    model.period = demand_period_hours(wn)
+    h = how % model.period
+    model.demand = np.zeros((model.period, terms.shape[1]))
+    for k in range(model.period):
         rows = terms[(h == k) & ~np.isnan(terms).any(axis=1)]
         model.demand[k] = np.median(rows, axis=0) if len(rows) else 0.0
     for link, fcol in smap.flow.items():  # hydraulic consistency: flows of running pumps and open valves

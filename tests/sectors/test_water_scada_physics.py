@@ -121,10 +121,11 @@ def test_simulated_pressure_check(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -
     assert "simulated:P_J2" in fired and model.blame(ratios)[0] == "P_J2"
 
 
-def test_twin_sensor_ids_on_net3(tmp_path: Path) -> None:
-    """The same layer on the city twin's network and sensor ids (Net3: a meter on every pipe, SI units),
-    fitted on a week of 15-minute rows without the linearised relations (a week spans too little
-    of Net3's pressures for them): the next week passes, a 0.3 m offset on tank 1 fails at once."""
+@pytest.fixture(scope="module")
+def net3(tmp_path_factory: pytest.TempPathFactory) -> tuple[sp.PhysicsModel, list[str], np.ndarray, np.ndarray]:
+    """The twin's network and sensor ids (Net3: a meter on every pipe, SI units), two weeks of
+    15-minute rows, fitted on the first week without the linearised relations (a week spans too
+    little of Net3's pressures for them). `how` is the hour of the day (Net3's patterns are daily)."""
     import wntr
 
     from sectors.water.network import net3_path
@@ -133,26 +134,52 @@ def test_twin_sensor_ids_on_net3(tmp_path: Path) -> None:
     step = 900
     wn.options.time.duration = 14 * 86400 - step
     wn.options.time.hydraulic_timestep = wn.options.time.report_timestep = step
-    res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(tmp_path / "net3"))
+    res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(tmp_path_factory.mktemp("net3") / "net3"))
     smap = sp.twin_map(wn, row_seconds=step)
-    assert smap.level["1"] == "tank:1/level_m" and smap.status["335"] == "pump:335/status"
     pressure, flow, status = res.node["pressure"], res.link["flowrate"], res.link["status"]
     frame = pd.DataFrame({**{c: pressure[t] for t, c in smap.level.items()},
                           **{c: flow[k] for k, c in smap.flow.items()},
                           **{c: (status[k] > 0).astype(float) for k, c in smap.status.items()},
                           **{c: pressure[j] for j, c in smap.pressure.items()}})
     columns, x = list(frame.columns), frame.to_numpy(float)
-    how = (np.arange(len(x)) * step // 3600).astype(np.int64)
+    how = (np.arange(len(x)) * step // 3600 % 24).astype(np.int64)
     half = len(x) // 2
     model = sp.fit(wn, smap, columns, x[:half], how[:half], sp.Thresholds(linear=False))
+    return model, columns, x, how
+
+
+def test_twin_sensor_ids_on_net3(net3: tuple[sp.PhysicsModel, list[str], np.ndarray, np.ndarray]) -> None:
+    """The next week passes; a 0.3 m offset on tank 1 fails at once and names the level."""
+    model, columns, x, how = net3
+    assert model.smap.level["1"] == "tank:1/level_m" and model.smap.status["335"] == "pump:335/status"
+    assert model.period == 24
     tank, start, stop = model.controls["335"]  # Net3: pump 335 runs by tank 1's level
     assert tank == "1" and round(start, 3) == 5.212 and round(stop, 3) == 5.822
+    half = len(x) // 2
     assert not (model.residuals(x[half:], how[half:]) > 1).any()
     bad = x.copy()
     bad[half + 100:, columns.index("tank:1/level_m")] += 0.3
     ratios = model.residuals(bad[half:], how[half:])
     fired = np.flatnonzero((ratios > 1).any(axis=1))
     assert fired[0] == 100 and "tank:1/level_m" in model.blame(ratios[100])
+
+
+def test_violations_from_a_twin_window(net3: tuple[sp.PhysicsModel, list[str], np.ndarray, np.ndarray]) -> None:
+    """The layer as a `sectors.invariants` rule: a window of the twin's readings and its clock →
+    violations naming the instruments that contradict each other."""
+    from sectors.invariants import CLOCK
+
+    model, columns, x, how = net3
+    status = columns.index("pump:335/status")
+    end = len(x) // 2 + int(np.flatnonzero(x[len(x) // 2:, status] > 0.5)[3])
+    rows = x[end - model.context:end + 1]
+    window = {c: rows[:, i].copy() for i, c in enumerate(columns)} | {CLOCK: how[end - model.context:end + 1] * 3600.0}
+    assert model.violations(window) == []
+    window["pump:335/status"][-1] = 0.0  # reported off while it runs
+    found = model.violations(window)
+    assert any(v.sensor == "pump:335/status" and not v.fault for v in found)
+    assert {"pump:335/status", "pump:335/flow_m3s"} <= {s for v in found for s in v.suspects}
+    assert model.violations({c: v for c, v in window.items() if c != CLOCK}) == []  # no clock: no verdict
 
 
 def test_a_pickled_model_scores_the_same(plant: tuple[sp.PhysicsModel, pd.DataFrame]) -> None:
