@@ -10,12 +10,13 @@ hydraulic consistency of its flow). `sectors.water.scada_physics` computes those
 the network `PATH/c-town.inp` and the SCADA columns, which are named after its elements (``L_T1``,
 ``F_PU1``, ``S_PU1``, ``P_J280``; `scada_physics.scada_map`).
 
-**How the two are combined: a union of alarms.** A row is flagged if the production detector flags
-it or any physics check fires (held for one tank cycle, below). Why a union and not a model over both: the
-physics checks are each calibrated on their own to no alarm over a year of normal rows (training
-set 1), so they add almost no false alarms, and each names the sensors it involves — an operator
-reads "control:PU11 (S_PU11, L_T7)", which a fused score would blur. The production detector stays
-as it is, so what the oracles run is judged unchanged.
+**How the two are combined: a union of alarms.** A row is flagged if the production detector
+flags it or any physics check fires (held for one tank cycle, below). Why a union and not a model
+over both: the physics checks are each calibrated on their own to no alarm over a year of normal
+rows (training set 1), so they add almost no false alarms, and each names the sensors it involves
+— an operator reads "control:PU11 (S_PU11, L_T7)", which a fused score would blur. The production
+detector stays as it is, so what the oracles run is judged unchanged (on training set 2 it flags
+no row the physics does not: S 0.334 alone, 0.968 with the physics, 0.968 the physics alone).
 
 **The hold**: once a check fires, the alarm stays up for one fill-and-draw cycle of the tanks
 (`scada_physics.cycle_rows` on training set 1: the longest median interval between starts among
