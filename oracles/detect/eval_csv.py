@@ -9,7 +9,10 @@ Rows whose label is neither 0 nor 1 (BATADAL's −999, "unlabelled") are left ou
 
 BATADAL (`BATADAL_FILES`): trained on training set 1 (a year of normal operation) only, validated on
 training set 2 (six months, seven attacks), as the competition's rules allowed; the S score and the
-per-attack time to detection are reported beside F1, FAR and MAR.
+per-attack time to detection are reported beside F1, FAR and MAR. Its production row is the water
+detector joined by C-Town's physics checks (`eval_batadal`: the network `c-town.inp` in the dataset
+folder, fitted on training set 1's rows too); the detector alone and the physics alone are
+secondary rows, and the predictions file gets each row's physics ratio and the sensors it names.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from oracles.detect.eval import (
     EvalError,
     Progress,
     Report,
+    Scored,
     baselines,
     batadal_score,
     binary_metrics,
@@ -36,6 +40,7 @@ from oracles.detect.eval import (
     read_csv,
     stream_scores,
 )
+from oracles.detect.eval_batadal import PhysicsRun, fit_physics, hold_rows, hour_of_week, stream_physics
 from oracles.detect.features import numeric_columns, to_matrix
 from oracles.detect.models import DETECTORS
 from oracles.detect.production import DetectorConfig, fit_config
@@ -86,6 +91,20 @@ def _normal_rows(train: Sequence[Path], *, time_column: str, label_column: str,
     return sensors, np.concatenate(parts)
 
 
+def _physics(train: Path, sensors: Sequence[str], test: Path, test_frame: pd.DataFrame, x: NDArray[np.float64], *,
+             time_column: str, label_column: str, sep: str) -> tuple[PhysicsRun, Any, int]:
+    """C-Town's physics checks fitted on `train`'s normal rows (with their times) and streamed over `x`."""
+    frame = read_csv(train, sep)
+    if label_column in frame.columns:
+        frame = frame[pd.to_numeric(frame[label_column], errors="coerce") == 0]
+    normal = to_matrix(frame, list(sensors))
+    normal_how = hour_of_week(frame[time_column].to_numpy(), train)
+    model = fit_physics(train.parent, sensors, normal, normal_how)
+    how = hour_of_week(test_frame[time_column].to_numpy(), test)
+    hold = hold_rows(model, normal)
+    return stream_physics(model, normal, normal_how, x, how, hold=hold), model, hold
+
+
 def evaluate_csv(
     train: Sequence[Path],
     test: Path,
@@ -114,15 +133,31 @@ def evaluate_csv(
     x = to_matrix(test_frame, sensors)
     configs = [config, *(config.with_detector(name) for name in secondary)]
     outputs: dict[str, Any] = {time_column: test_frame[time_column].to_numpy()}
-    scored = []
+    scored, thresholds = [], []
     for i, cfg in enumerate(configs):
         if progress:
             progress(cfg.detector, i, len(configs))
         model = fit_config(normal, cfg)
+        thresholds.append(model.threshold)
         run = stream_scores(model, normal, x)
         scored.append(run)
         suffix = "" if i == 0 else f"_{cfg.detector}"
         outputs.update({f"score{suffix}": run.scores, f"flag{suffix}": run.flags.astype(int)})
+    physics = _physics(train[0], sensors, test, test_frame, x, time_column=time_column, label_column=label_column,
+                       sep=sep) if dataset == "batadal" else None
+    settings = config.as_dict()
+    if physics is not None:
+        prun, pmodel, hold = physics
+        combined = Scored(np.maximum(scored[0].scores / thresholds[0], prun.ratios),
+                          scored[0].flags | prun.flags, scored[0].seconds + prun.seconds)
+        scored = [combined, scored[0], Scored(prun.ratios, prun.flags, prun.seconds), *scored[1:]]
+        outputs.update({"score": combined.scores, "flag": combined.flags.astype(int),
+                        f"score_{config.detector}": scored[1].scores, f"flag_{config.detector}": scored[1].flags.astype(int),
+                        "physics": prun.ratios, "flag_physics": prun.flags.astype(int),
+                        "physics_sensors": prun.sensors})
+        settings["physics"] = {"network": str(train[0].parent / "c-town.inp"), "hold_rows": hold,
+                               "fitted_on": str(train[0]), "combine": "union of alarms",
+                               "thresholds": {c.name: round(float(c.threshold), 4) for c in pmodel.checks}}
     if predictions_out is not None:
         pd.DataFrame(outputs).to_csv(predictions_out, index=False)
     if blind:
@@ -130,15 +165,20 @@ def evaluate_csv(
     labels = _labels(test_frame, label_column, test)  # read only now, by the metrics
     known = ~np.isnan(labels)
     truth = labels[known].astype(bool)
+    names = [(cfg.detector, DETECTORS[cfg.detector].label) for cfg in configs]
+    if physics is not None:
+        base = names[0]
+        names = [(f"{base[0]}+physics", f"{base[1]} ∪ C-Town physics"), base,
+                 ("physics", "C-Town physics checks"), *names[1:]]
     results = []
-    for i, (cfg, run) in enumerate(zip(configs, scored, strict=True)):
+    for i, ((name, label), run) in enumerate(zip(names, scored, strict=True)):
         flags = run.flags[known]
-        results.append(DetectorResult(cfg.detector, DETECTORS[cfg.detector].label, binary_metrics(truth, flags),
+        results.append(DetectorResult(name, label, binary_metrics(truth, flags),
                                       role="production" if i == 0 else "secondary",
                                       extra=batadal_score(truth, flags),
                                       rows_per_s=len(x) / run.seconds if run.seconds > 0 else None,
                                       delays=detection_delays(truth, flags)))
     published = [{"detector": name, "batadal_s": s, "note": "competition test period"} for name, s in BATADAL_ENTRIES] \
         if dataset == "batadal" else []
-    return Report(dataset, results[0], config.as_dict(), baselines(truth, batadal=True), published, results[1:],
+    return Report(dataset, results[0], settings, baselines(truth, batadal=True), published, results[1:],
                   header={"train": [str(p) for p in train], "test": str(test)})
