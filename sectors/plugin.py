@@ -154,6 +154,10 @@ class SectorPlugin:
     """seed → the twin used for training, when it differs from ``open_twin`` (transport: no baseline)."""
     scenario: tuple[ScenarioFault, ...] = ()
     scenario_settle_s: float = 3600.0
+    scada_physics: str | None = None
+    """Dotted path of the module with the sector's SCADA physics layer for a network of its kind read
+    from a file (water: `sectors.water.scada_physics`, which `qeaims detect eval --dataset batadal` runs
+    on C-Town): loaded by path, as ``responses`` is, so the oracles reach it through the plug-in."""
     invariants: Invariants | None = None
     """The plant's physics rules (`sectors.invariants`): a broken one is a fault named in one row."""
     vouches: Callable[[Window], frozenset[str]] | None = None

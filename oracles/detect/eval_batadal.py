@@ -32,10 +32,9 @@ competition's test period is shorter (fewer normal rows per attack) than trainin
 Thresholds: every check's threshold comes from training set 1 only (`scada_physics.fit`, its
 `Thresholds`): training set 2's labels are read by the metrics alone, as for the production row.
 
-Layers: `oracles` may not import a sector's package (import-linter), and no field of the sector
-plug-in names a physics layer yet, so the water layer is loaded here by its dotted path
-(`PHYSICS_MODULE`), as `sectors.plugin` does with callables of other layers. The clean fix is a
-``SectorPlugin`` field naming it; see the report on issue 17.
+Layers: `oracles` reaches a sector only through its plug-in (import-linter), so the water layer is
+loaded by the dotted path the water plug-in names (`SectorPlugin.scada_physics`), as the controller's
+response modules are.
 """
 
 from __future__ import annotations
@@ -52,11 +51,12 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from oracles.detect.eval import EvalError
+from oracles.detect.production import BENCHMARK_SECTOR
+from sectors.plugin import plugin_of
 
 __all__ = [
     "BATADAL_NETWORK",
     "HOLD_ROWS",
-    "PHYSICS_MODULE",
     "PhysicsRun",
     "fit_physics",
     "hold_rows",
@@ -67,11 +67,13 @@ __all__ = [
 BATADAL_NETWORK = "c-town.inp"
 BATADAL_TIME_FORMAT = "%d/%m/%y %H"
 HOLD_ROWS = 24
-PHYSICS_MODULE = "sectors.water.scada_physics"
 
 
 def _physics() -> Any:
-    return importlib.import_module(PHYSICS_MODULE)
+    module = plugin_of(BENCHMARK_SECTOR).scada_physics
+    if module is None:
+        raise EvalError(f"the {BENCHMARK_SECTOR.value} plug-in names no SCADA physics layer")
+    return importlib.import_module(module)
 
 
 def hour_of_week(times: Sequence[Any] | NDArray[Any], path: Path) -> NDArray[np.int64]:

@@ -18,6 +18,7 @@ secondary rows, and the predictions file gets each row's physics ratio and the s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from oracles.detect.features import numeric_columns, to_matrix
 from oracles.detect.models import DETECTORS
 from oracles.detect.production import DetectorConfig, fit_config
 
-__all__ = ["BATADAL_FILES", "batadal_paths", "evaluate_csv"]
+__all__ = ["BATADAL_FILES", "Predictions", "batadal_paths", "evaluate_csv"]
 
 BATADAL_FILES = ("BATADAL_training_dataset_1.csv", "BATADAL_training_dataset_2.csv")
 BATADAL_TIME, BATADAL_LABEL = "DATETIME", "ATT_FLAG"
@@ -105,6 +106,15 @@ def _physics(train: Path, sensors: Sequence[str], test: Path, test_frame: pd.Dat
     return stream_physics(model, normal, normal_how, x, how, hold=hold), model, hold
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """A blind run's outcome: where the predictions went, for how many rows, under which settings."""
+
+    path: Path | None
+    rows: int
+    settings: dict[str, Any]
+
+
 def evaluate_csv(
     train: Sequence[Path],
     test: Path,
@@ -118,8 +128,8 @@ def evaluate_csv(
     blind: bool = False,
     dataset: str = "csv",
     progress: Progress | None = None,
-) -> Report | None:
-    """Fit on the train files' normal rows, stream `test`; the report (None when `blind`)."""
+) -> Report | Predictions:
+    """Fit on the train files' normal rows, stream `test`; the report (when `blind`, what was written)."""
     sensors, normal = _normal_rows(train, time_column=time_column, label_column=label_column, sep=sep)
     test_frame = read_csv(test, sep)
     needed = [time_column] if blind else [time_column, label_column]
@@ -161,7 +171,7 @@ def evaluate_csv(
     if predictions_out is not None:
         pd.DataFrame(outputs).to_csv(predictions_out, index=False)
     if blind:
-        return None
+        return Predictions(predictions_out, len(x), settings)
     labels = _labels(test_frame, label_column, test)  # read only now, by the metrics
     known = ~np.isnan(labels)
     truth = labels[known].astype(bool)

@@ -28,7 +28,7 @@ from core.errors import ConfigError
 from core.messages import Sector
 from oracles.detect.attribution import AttributionReport, evaluate_attribution
 from oracles.detect.eval import EvalError, Report
-from oracles.detect.eval_csv import BATADAL_LABEL, BATADAL_TIME, batadal_paths, evaluate_csv
+from oracles.detect.eval_csv import BATADAL_LABEL, BATADAL_TIME, Predictions, batadal_paths, evaluate_csv
 from oracles.detect.eval_skab import evaluate_skab
 from oracles.detect.models import DETECTORS
 from oracles.detect.production import BENCHMARK_SECTOR, sector_config
@@ -95,7 +95,7 @@ def eval_(
             bar.update(task, completed=done, total=total, item=item)
 
         try:
-            report: Report | None
+            report: Report | Predictions
             if kind == "skab":
                 assert dataset is not None
                 report = evaluate_skab(dataset[1], config, secondary=names, progress=progress)
@@ -112,9 +112,11 @@ def eval_(
                                       predictions_out=predictions_out, blind=blind, progress=progress)
         except (EvalError, ValueError) as exc:
             raise ConfigError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
-    if report is None:
-        print_json({"predictions": str(predictions_out), "settings": config.as_dict()}) if json_out else \
-            console.print(f"predictions written to {predictions_out} (no labels read)")
+    if isinstance(report, Predictions):
+        if json_out:
+            print_json({"predictions": str(report.path), "rows": report.rows, "settings": report.settings})
+        else:
+            console.print(f"{report.rows} rows scored, predictions written to {report.path} (no labels read)")
         return
     if json_out:
         print_json(report.as_dict())
@@ -156,6 +158,10 @@ def _print_report(report: Report) -> None:
     console.print(f"production detector: {s['detector']} {s['options'] or ''} (target FAR {s['target_far']}, "
                   f"hold-out {s['holdout']}, window {s['window']} rows, floor {'on' if s['floor'] else 'off'}), "
                   f"configured in {s['source']}; delay: median rows from an anomaly's start to its first flag")
+    if "physics" in s:
+        p = s["physics"]
+        console.print(f"joined by the network's physics ({p['combine']}): {len(p['thresholds'])} checks of "
+                      f"{p['network']}, thresholds fitted on {p['fitted_on']} only, an alarm held {p['hold_rows']} rows")
 
 
 def _sectors(name: str) -> list[Sector]:

@@ -107,6 +107,7 @@ PLUGIN = SectorPlugin(
                           "in the training part"),
     responses="controller._responses_water",
     twin_type="sectors.water.twin:WaterTwin",
+    scada_physics="sectors.water.scada_physics",
     service_level=_service,
     # Net3's two pump stations; its tanks, pipes and junctions form the trunk distribution main
     anchor_rules=(
