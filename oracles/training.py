@@ -165,7 +165,7 @@ def fit_model(sector: Sector | str, first: Sequence[Reading], raw: Array, *, see
         options = plan.detector_options if detector is None else {}
         det = make_detector(chosen, **options) if isinstance(chosen, str) else chosen()
         config = DetectorConfig(det.name, options, Calibration(target_far=target_far, window=window))
-        calibrated = fit_config(normal, config, det)
+        calibrated = fit_config(normal, config, det, stride=step)
     except ValueError as exc:
         raise ConfigError(f"cannot train the {which.value} model: {exc}") from exc
     return SectorModel(sector=which, sensors=names, assets={r.sensor_id: r.asset_id for r in first},

@@ -89,12 +89,18 @@ def sector_config(sector: Sector = BENCHMARK_SECTOR) -> DetectorConfig:
 
 
 def fit_config(normal: NDArray[np.float64], config: DetectorConfig,
-               detector: Detector | None = None) -> CalibratedDetector:
+               detector: Detector | None = None, *, stride: int = 1) -> CalibratedDetector:
     """Fit and calibrate `config` on normal rows (oldest first), exactly as an oracle's model is built.
 
     `detector` replaces the configured one (a plugin's detector factory, or a test's own instance).
+    `stride`: report periods between the normal rows (a sector twin's training samples every
+    `TrainingPlan.stride`-th period; a benchmark's rows are consecutive). A detector with a `stride`
+    attribute is told, so that it learns nothing across rows that would mean something else online
+    (`oracles.detect.drift`); the others are row-wise and do not care.
     """
     c = config.calibration
-    fitted = fit_calibrated(normal, detector=detector or config.make(), target_far=c.target_far,
-                            holdout=c.holdout, window=c.window)
+    det = detector or config.make()
+    if hasattr(det, "stride"):
+        det.stride = stride
+    fitted = fit_calibrated(normal, detector=det, target_far=c.target_far, holdout=c.holdout, window=c.window)
     return floored(fitted, normal) if c.floor else fitted

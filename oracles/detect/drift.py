@@ -1,0 +1,149 @@
+"""PCA T²+Q that treats slow drift as drift: channels that drift are judged against a short causal baseline.
+
+**The problem.** A detector trained on a short stretch of normal operation learns each channel's
+*level* in that stretch. A channel with a memory much longer than the stretch — a temperature, which
+integrates the heat flows into a motor or a body of fluid over minutes to hours — keeps moving after
+training ends, and every later row it reaches "out of range" is a false alarm of a plant doing
+nothing wrong. On SKAB (400 rows of 1 s per experiment) the fluid thermocouple rises all through
+an experiment while training sees only its first minutes: more than half the false alarms of plain
+PCA T²+Q on `anomaly-free.csv` were the thermocouple's.
+
+**Which channels drift: learnt from the training rows, per channel** (no sensor names). A channel's
+*slow-variance ratio* is R = var(x) / (var(Δx)/2), its variance over the training rows against the
+variance its row-to-row changes imply. A channel that is a level plus fast noise (a flow, a current,
+a vibration RMS around its operating point) has R ≈ 1: consecutive rows differ by as much as any two
+rows. A channel that integrates (a temperature) has R ≫ 1: most of its variance is slower than the
+row spacing, and the training stretch is too short to have seen the range it will wander over.
+For an AR(1) process R = 1/(1−φ), so R ≥ `slow_ratio` = 10 means a memory of ten rows or more
+(φ ≥ 0.9). Among SKAB's channels it is the temperatures (R 2–500 over their 300 fitting rows) and,
+in a few files, a flow or vibration channel that trends in training; among its levels R stays
+within 0.7–4.
+
+**How a drifting channel is judged: by its deviation from its own recent past,** the median of
+its previous `baseline_rows` rows (causal: row i sees rows i−W…i−1). A step (a heater failing, a
+valve closing on hot fluid) moves the value away from that baseline at once and shows for about
+W/2 rows; a change in the *rate* of drift (heat coming in faster than before) shifts the deviation
+persistently, since on a ramp of slope s the deviation from the median of the last W rows is
+s·(W+1)/2: the rate is what is judged, not the level. A slow drift at the training rate is what the
+model learnt as normal. W = 60 rows: long enough that the median's own noise is small against the
+channel's (√(π/2W) ≈ 0.16 of it), short enough that fitting keeps 240 of 300 SKAB rows.
+All other channels are judged by level, as in `PcaT2Q`; the deviations and levels then go through
+one PCA T²+Q, so the relations between channels (current with flow, a temperature's rate with
+the load) are still checked.
+
+**Only where the training rows are consecutive.** A rate, or a deviation over W rows, learnt from
+rows taken `stride` report periods apart means something else online, where rows are one period
+apart (the city's water twin trains on rows 15 minutes apart and runs on rows 30 s apart; its
+junction pressures and tank levels, sampled every 15 minutes over a day, all look "slow" by R).
+So with `stride` > 1 no channel is treated as drifting and the detector is exactly `PcaT2Q`
+(`fit_config` sets `stride` from the training plan).
+
+**Streaming.** `context` is the rows of history a row's score depends on (W + 1 with a drifting
+channel, else 1). Scores are computed row by row from fixed windows (no state carried across
+calls), so scoring the last `context` rows gives the newest row's batch score exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from oracles.detect.pca import Array, PcaT2Q, check_rows
+
+__all__ = ["DriftPca", "slow_ratio"]
+
+
+def slow_ratio(x: Array) -> Array:
+    """Per column, var(x) / (var(Δx)/2): ≈ 1 for a level with white noise, ≫ 1 for a drifting channel.
+
+    A constant column (or one whose rows never change) gets 0: there is nothing to drift.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    if len(arr) < 3:
+        return np.zeros(arr.shape[1])
+    fast = np.var(np.diff(arr, axis=0), axis=0) / 2.0
+    total = np.var(arr, axis=0)
+    out: Array = np.where(fast > 0.0, total / np.where(fast > 0.0, fast, 1.0), 0.0)
+    return out
+
+
+def causal_baseline(x: Array, rows: int) -> Array:
+    """Per row i and column, the median of rows max(0, i−rows)…i−1; row 0 (no past) is its own baseline.
+
+    Each row's median is taken over its own window, so the result for a row does not depend on how
+    many rows before it were passed (the streaming scorer passes only the last `context`).
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    padded = np.concatenate([np.full((rows, arr.shape[1]), np.nan), arr[:-1]]) if len(arr) else arr
+    if len(arr) == 0:
+        return arr.copy()
+    view = np.lib.stride_tricks.sliding_window_view(padded, rows, axis=0)  # (n, cols, rows)
+    out = np.empty_like(arr)
+    out[0] = arr[0]
+    if len(arr) > 1:
+        out[1:] = np.nanmedian(view[1:], axis=2)
+    return out
+
+
+class DriftPca:
+    """PCA T²+Q over levels and, for the channels found drifting in training, deviations from a
+    causal `baseline_rows`-row median (see the module docstring for the rule and its physics)."""
+
+    name = "pca-drift"
+    label = "PCA T²+Q, drift-aware"
+
+    def __init__(self, *, baseline_rows: int = 60, slow_ratio: float = 10.0, explained_variance: float = 0.85,
+                 reference_quantile: float = 0.99, stride: int = 1) -> None:
+        if baseline_rows < 1:
+            raise ValueError(f"baseline_rows must be ≥ 1, got {baseline_rows}")
+        self.baseline_rows = baseline_rows
+        self.slow_ratio = slow_ratio
+        self.stride = stride  # report periods between training rows: set by `fit_config`
+        self.inner = PcaT2Q(explained_variance=explained_variance, reference_quantile=reference_quantile)
+        self.drifting: np.ndarray = np.zeros(0, dtype=bool)
+        self.ratios: Array = np.zeros(0)
+        self.context = 1
+
+    def fit(self, normal: Array) -> DriftPca:
+        x = check_rows(normal)
+        w = self.baseline_rows
+        self.ratios = slow_ratio(x)
+        # a drift treatment needs consecutive rows and enough of them to learn deviations from
+        usable = self.stride == 1 and len(x) >= 3 * w
+        self.drifting = (self.ratios >= self.slow_ratio) & usable
+        self.context = w + 1 if self.drifting.any() else 1
+        features = self.features(x)
+        self.inner.fit(features[w:] if self.drifting.any() else features)
+        return self
+
+    def features(self, x: Array) -> Array:
+        """Levels, with each drifting channel replaced by its deviation from its causal baseline."""
+        arr = check_rows(x, len(self.drifting) if len(self.drifting) else None)
+        if not self.drifting.any():
+            return arr
+        out = arr.copy()
+        cols = np.flatnonzero(self.drifting)
+        out[:, cols] = arr[:, cols] - causal_baseline(arr[:, cols], self.baseline_rows)
+        return out
+
+    def score(self, x: Array) -> Array:
+        return self.inner.score(self.features(x))
+
+    def contributions(self, x: Array) -> Array:
+        """Per-channel contributions (`PcaT2Q.contributions` of the features): a drifting channel's is
+        that of its deviation. Needs the rows' history (`context`) to be among `x`'s rows."""
+        return self.inner.contributions(self.features(x))
+
+    def column_scores(self, x: Array, columns: Sequence[int], values: Array) -> Array:
+        """`PcaT2Q.column_scores` of the features; a drifting channel's trial value is taken against the
+        row's own baseline (the deviation it would have had at that value)."""
+        if not self.drifting.any():
+            return self.inner.column_scores(x, columns, values)
+        arr = check_rows(x, len(self.drifting))
+        feats = self.features(arr)
+        base = arr - feats  # the baseline of the drifting channels, 0 for the level ones
+        vals = np.asarray(values, dtype=np.float64)
+        parts = [self.inner.column_scores(feats[i:i + 1], columns, vals - base[i]) for i in range(len(arr))]
+        out: Array = np.concatenate(parts, axis=1)
+        return out
