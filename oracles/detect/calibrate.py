@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from oracles.detect.models import Detector, make_detector
 
-__all__ = ["CalibratedDetector", "StreamScorer", "fit_calibrated", "floored", "rolling_median", "threshold_for"]
+__all__ = ["CalibratedDetector", "StreamScorer", "fit_calibrated", "floored", "rolling_median", "threshold_for", "widened"]
 
 Array = NDArray[np.float64]
 
@@ -118,11 +118,31 @@ def floored(calibrated: CalibratedDetector, normal: Array) -> CalibratedDetector
     scores are optimistic), nothing changes.
     """
     smoothed = calibrated.score(normal)
-    floor = float(smoothed[:calibrated.n_train].max())
+    # a detector whose features look back over rows (`Detector.context`) cannot score the first
+    # rows fully: their features lack history no online row lacks, so they set no floor
+    first = min(int(getattr(calibrated.detector, "context", 1)) - 1, calibrated.n_train - 1)
+    floor = float(smoothed[first:calibrated.n_train].max())
     if floor <= calibrated.threshold:
         return calibrated
     held = smoothed[calibrated.n_train:]
     return replace(calibrated, threshold=floor, holdout_far=float(np.mean(held > floor)) if len(held) else 0.0)
+
+
+def widened(calibrated: CalibratedDetector, normal: Array, margin: float) -> CalibratedDetector:
+    """The threshold multiplied by `margin` (≥ 1), with the held-back false-alarm rate measured again.
+
+    For normal rows known to be narrower than normal operation: a training segment shorter than
+    the plant's slow dynamics sees only part of the range its scores will wander over, however
+    well the quantile of its held-back rows is estimated. The margin is a sector's, chosen on a
+    long normal run (`TrainingPlan.threshold_margin`), never on the data judged.
+    """
+    if margin < 1.0:
+        raise ValueError(f"a threshold margin must be ≥ 1, got {margin}")
+    if margin == 1.0:
+        return calibrated
+    threshold = calibrated.threshold * margin
+    held = calibrated.score(normal)[calibrated.n_train:]
+    return replace(calibrated, threshold=threshold, holdout_far=float(np.mean(held > threshold)) if len(held) else 0.0)
 
 
 def fit_calibrated(

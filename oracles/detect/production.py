@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from core.errors import ConfigError
 from core.messages import Sector
-from oracles.detect.calibrate import CalibratedDetector, fit_calibrated, floored
+from oracles.detect.calibrate import CalibratedDetector, fit_calibrated, floored, widened
 from oracles.detect.models import Detector, make_detector
 from sectors.plugin import plugin_of
 
@@ -46,12 +46,16 @@ class Calibration:
     oracles' episodes and second rows stand between it and a vote). `holdout`: the newest share of
     normal rows, kept out of fitting to set the threshold. `window`: the causal rolling median over
     scores, in rows. `floor`: no training row may score over the threshold (`calibrate.floored`).
+    `margin`: the threshold, once floored, is multiplied by it (1: none). A sector sets it in its
+    plan (`TrainingPlan.threshold_margin`) when its normal rows are known to under-represent the
+    spread of normal operation (water: see `sectors/water/plugin.py`).
     """
 
     target_far: float = 0.005
     holdout: float = 0.25
     window: int = 3
     floor: bool = True
+    margin: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class DetectorConfig:
     def as_dict(self) -> dict[str, Any]:
         c = self.calibration
         return {"detector": self.detector, "options": dict(self.options), "target_far": c.target_far,
-                "holdout": c.holdout, "window": c.window, "floor": c.floor, "source": self.source}
+                "holdout": c.holdout, "window": c.window, "floor": c.floor, "margin": c.margin,
+                "source": self.source}
 
     def with_detector(self, name: str) -> DetectorConfig:
         """Another detector under the same calibration (a secondary row of a benchmark)."""
@@ -83,7 +88,8 @@ def sector_config(sector: Sector = BENCHMARK_SECTOR) -> DetectorConfig:
     plan = plugin.training
     if not isinstance(plan.detector, str):
         raise ConfigError(f"the {sector.value} plugin builds its detector in code; name one to benchmark it")
-    return DetectorConfig(plan.detector, dict(plan.detector_options), Calibration(window=plan.smoothing_rows),
+    return DetectorConfig(plan.detector, dict(plan.detector_options),
+                          Calibration(window=plan.smoothing_rows, margin=plan.threshold_margin),
                           source=f"sectors/{sector.value}/plugin.py (TrainingPlan) + oracles/detect/production.py "
                                  "(Calibration)")
 
@@ -103,4 +109,5 @@ def fit_config(normal: NDArray[np.float64], config: DetectorConfig,
     if hasattr(det, "stride"):
         det.stride = stride
     fitted = fit_calibrated(normal, detector=det, target_far=c.target_far, holdout=c.holdout, window=c.window)
-    return floored(fitted, normal) if c.floor else fitted
+    fitted = floored(fitted, normal) if c.floor else fitted
+    return widened(fitted, normal, c.margin)
