@@ -68,6 +68,21 @@ def slow_ratio(x: Array) -> Array:
     return out
 
 
+def trailing_mean(x: Array, rows: int) -> Array:
+    """Per row i and column, the mean of rows max(0, i−rows+1)…i, summed in a fixed order so a row's
+    value does not depend on how many rows before it were passed."""
+    arr = np.asarray(x, dtype=np.float64)
+    if rows <= 1 or len(arr) == 0:
+        return arr.copy()
+    total = arr.copy()
+    count = np.ones(len(arr))
+    for lag in range(1, rows):
+        total[lag:] += arr[:-lag]
+        count[lag:] += 1.0
+    out: Array = total / count[:, None]
+    return out
+
+
 def causal_baseline(x: Array, rows: int) -> Array:
     """Per row i and column, the median of rows max(0, i−rows)…i−1; row 0 (no past) is its own baseline.
 
@@ -93,15 +108,17 @@ class DriftPca:
     name = "pca-drift"
     label = "PCA T²+Q, drift-aware"
 
-    def __init__(self, *, baseline_rows: int = 60, slow_ratio: float = 5.0, explained_variance: float = 0.85,
-                 reference_quantile: float = 0.99, stride: int = 1) -> None:
-        if baseline_rows < 1:
-            raise ValueError(f"baseline_rows must be ≥ 1, got {baseline_rows}")
+    def __init__(self, *, baseline_rows: int = 60, slow_ratio: float = 5.0, mean_rows: int = 30,
+                 explained_variance: float = 0.85, reference_quantile: float = 0.99, stride: int = 1) -> None:
+        if baseline_rows < 1 or mean_rows < 1:
+            raise ValueError(f"baseline_rows and mean_rows must be ≥ 1, got {baseline_rows}, {mean_rows}")
         self.baseline_rows = baseline_rows
+        self.mean_rows = mean_rows
         self.slow_ratio = slow_ratio
         self.stride = stride  # report periods between training rows: set by `fit_config`
         self.inner = PcaT2Q(explained_variance=explained_variance, reference_quantile=reference_quantile)
         self.drifting: np.ndarray = np.zeros(0, dtype=bool)
+        self.windowed = False
         self.ratios: Array = np.zeros(0)
         self.context = 1
 
@@ -110,22 +127,27 @@ class DriftPca:
         w = self.baseline_rows
         self.ratios = slow_ratio(x)
         # a drift treatment needs consecutive rows and enough of them to learn deviations from
-        usable = self.stride == 1 and len(x) >= 3 * w
-        self.drifting = (self.ratios >= self.slow_ratio) & usable
-        self.context = w + 1 if self.drifting.any() else 1
-        features = self.features(x)
-        self.inner.fit(features[w:] if self.drifting.any() else features)
+        self.windowed = self.stride == 1 and len(x) >= 3 * (w + self.mean_rows)
+        self.drifting = (self.ratios >= self.slow_ratio) & self.windowed
+        self.context = (w if self.drifting.any() else 0) + (self.mean_rows if self.windowed else 1)
+        # on the rows whose features have their whole history, as every online row has
+        self.inner.fit(self.features(x)[self.context - 1:])
         return self
 
-    def features(self, x: Array) -> Array:
+    def row_features(self, x: Array) -> Array:
         """Levels, with each drifting channel replaced by its deviation from its causal baseline."""
         arr = check_rows(x, len(self.drifting) if len(self.drifting) else None)
-        if not self.drifting.any():
+        cols = np.flatnonzero(self.drifting)
+        if not len(cols):
             return arr
         out = arr.copy()
-        cols = np.flatnonzero(self.drifting)
         out[:, cols] = arr[:, cols] - causal_baseline(arr[:, cols], self.baseline_rows)
         return out
+
+    def features(self, x: Array) -> Array:
+        """The row features averaged over each row's last `mean_rows` rows (what the scores are of)."""
+        rows = self.row_features(x)
+        return trailing_mean(rows, self.mean_rows) if self.windowed else rows
 
     def score(self, x: Array) -> Array:
         return self.inner.score(self.features(x))
@@ -138,12 +160,15 @@ class DriftPca:
     def column_scores(self, x: Array, columns: Sequence[int], values: Array) -> Array:
         """`PcaT2Q.column_scores` of the features; a drifting channel's trial value is taken against the
         row's own baseline (the deviation it would have had at that value)."""
-        if not self.drifting.any():
+        if not self.windowed:
             return self.inner.column_scores(x, columns, values)
         arr = check_rows(x, len(self.drifting))
         feats = self.features(arr)
-        base = arr - feats  # the baseline of the drifting channels, 0 for the level ones
         vals = np.asarray(values, dtype=np.float64)
-        parts = [self.inner.column_scores(feats[i:i + 1], columns, vals - base[i]) for i in range(len(arr))]
+        # changing row i's value by d moves its features by d / (rows in its trailing mean): a drifting
+        # channel's baseline is of the rows before i, so its deviation moves by d as well
+        count = np.minimum(np.arange(len(arr)) + 1, self.mean_rows)
+        parts = [self.inner.column_scores(feats[i:i + 1], columns, feats[i] + (vals - arr[i]) / count[i])
+                 for i in range(len(arr))]
         out: Array = np.concatenate(parts, axis=1)
         return out
