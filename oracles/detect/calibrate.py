@@ -129,16 +129,20 @@ def floored(calibrated: CalibratedDetector, normal: Array) -> CalibratedDetector
 
 
 def widened(calibrated: CalibratedDetector, normal: Array, margin: float) -> CalibratedDetector:
-    """The threshold multiplied by `margin` (≥ 1), with the held-back false-alarm rate measured again.
+    """For a detector that scores windows of rows (`context` > 1): the threshold multiplied by
+    `margin` (≥ 1), with the held-back false-alarm rate measured again. A row-wise detector is
+    returned as it is.
 
-    For normal rows known to be narrower than normal operation: a training segment shorter than
-    the plant's slow dynamics sees only part of the range its scores will wander over, however
-    well the quantile of its held-back rows is estimated. The margin is a sector's, chosen on a
-    long normal run (`TrainingPlan.threshold_margin`), never on the data judged.
+    Scores of overlapping windows are strongly correlated: a held-back stretch of 100 rows holds
+    about three independent 30-row means, so its high quantile says little about the spread of
+    normal scores, and a short training segment (shorter than the plant's slow dynamics) has not
+    seen the range they wander over anyway. The margin is a sector's, chosen on a long normal run
+    (`TrainingPlan.threshold_margin`), never on the data judged. Row-wise scores need none: their
+    held-back rows are many nearly independent samples.
     """
     if margin < 1.0:
         raise ValueError(f"a threshold margin must be ≥ 1, got {margin}")
-    if margin == 1.0:
+    if margin == 1.0 or int(getattr(calibrated.detector, "context", 1)) <= 1:
         return calibrated
     threshold = calibrated.threshold * margin
     held = calibrated.score(normal)[calibrated.n_train:]

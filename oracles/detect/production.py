@@ -46,9 +46,9 @@ class Calibration:
     oracles' episodes and second rows stand between it and a vote). `holdout`: the newest share of
     normal rows, kept out of fitting to set the threshold. `window`: the causal rolling median over
     scores, in rows. `floor`: no training row may score over the threshold (`calibrate.floored`).
-    `margin`: the threshold, once floored, is multiplied by it (1: none). A sector sets it in its
-    plan (`TrainingPlan.threshold_margin`) when its normal rows are known to under-represent the
-    spread of normal operation (water: see `sectors/water/plugin.py`).
+    `margin`: the threshold of a detector that scores windows of rows, once floored, is multiplied
+    by it (1: none; `calibrate.widened`, which says why row-wise detectors need none). A sector sets
+    it in its plan (`TrainingPlan.threshold_margin`; water: see `sectors/water/plugin.py`).
     """
 
     target_far: float = 0.005

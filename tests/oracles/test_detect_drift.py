@@ -81,15 +81,18 @@ def test_a_change_in_the_drift_rate_shows_for_as_long_as_it_lasts() -> None:
     y = x.copy()
     y[800:, 2] += 0.02 * np.arange(400)  # heating 5× faster than in training
     flags = m.flags(y)
+    assert isinstance(m.detector, DriftPca)
     assert flags[800 + 2 * m.detector.mean_rows:].mean() > 0.9
 
 
 def test_strided_training_rows_make_it_plain_pca() -> None:
     """Rows taken 30 report periods apart say nothing about a rate between consecutive online rows."""
     x = plant(600, seed=5)
-    drift = fit_config(x[:TRAIN], DetectorConfig(DriftPca.name, {}, Calibration()), stride=30)
-    plain = fit_config(x[:TRAIN], DetectorConfig(PcaT2Q.name, {}, Calibration()))
-    assert not drift.detector.drifting.any() and drift.context == plain.context
+    water = sector_config().calibration
+    drift = fit_config(x[:TRAIN], DetectorConfig(DriftPca.name, {}, water), stride=30)
+    plain = fit_config(x[:TRAIN], DetectorConfig(PcaT2Q.name, {}, Calibration(window=water.window)))
+    assert isinstance(drift.detector, DriftPca) and water.margin > 1.0
+    assert not drift.detector.drifting.any() and drift.context == plain.context == water.window
     np.testing.assert_array_equal(drift.score(x), plain.score(x))
     assert drift.threshold == plain.threshold
 
@@ -126,10 +129,18 @@ def test_column_scores_match_scoring_the_trial_rows() -> None:
             assert got[k, -1, v] == pytest.approx(det.score(trial)[-1])
 
 
+def test_widened_leaves_a_row_wise_detector_alone() -> None:
+    normal = np.random.default_rng(9).standard_normal((400, 2))
+    fitted = fit_calibrated(normal, detector="pca", target_far=0.01, window=1)
+    assert widened(fitted, normal, 4.5) is fitted
+
+
 def test_widened_multiplies_the_threshold_of_a_known_distribution() -> None:
     rng = np.random.default_rng(8)
     normal = rng.standard_normal((4000, 1))
-    fitted = fit_calibrated(normal, detector="pca", target_far=0.01, holdout=0.5, window=1)
+    windowed = PcaT2Q()
+    windowed.context = 2  # as if it looked back a row: `widened` applies
+    fitted = fit_calibrated(normal, detector=windowed, target_far=0.01, holdout=0.5, window=1)
     # T² of one standard normal channel is z²/q99(z²): its 99th percentile is ≈ 1
     assert fitted.threshold == pytest.approx(1.0, abs=0.15)
     wide = widened(fitted, normal, 1.5)
