@@ -28,7 +28,8 @@ W/2 rows; a change in the *rate* of drift (heat coming in faster than before) sh
 persistently, since on a ramp of slope s the deviation from the median of the last W rows is
 s·(W+1)/2: the rate is what is judged, not the level. A slow drift at the training rate is what the
 model learnt as normal. W = 60 rows: long enough that the median's own noise is small against the
-channel's (√(π/2W) ≈ 0.16 of it), short enough that fitting keeps 240 of 300 SKAB rows.
+channel's (√(π/2W) ≈ 0.16 of it), short enough that fitting keeps 211 of 300 SKAB rows (those
+with the whole 90-row history the features need).
 All other channels are judged by level, as in `PcaT2Q`; the deviations and levels then go through
 one PCA T²+Q, so the relations between channels (current with flow, a temperature's rate with
 the load) are still checked.
@@ -66,7 +67,7 @@ import numpy as np
 
 from oracles.detect.pca import Array, PcaT2Q, check_rows
 
-__all__ = ["DriftPca", "slow_ratio"]
+__all__ = ["DriftPca", "causal_baseline", "slow_ratio", "trailing_mean"]
 
 
 def slow_ratio(x: Array) -> Array:
