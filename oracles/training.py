@@ -164,8 +164,9 @@ def fit_model(sector: Sector | str, first: Sequence[Reading], raw: Array, *, see
         chosen = detector if detector is not None else plan.detector
         options = plan.detector_options if detector is None else {}
         det = make_detector(chosen, **options) if isinstance(chosen, str) else chosen()
-        config = DetectorConfig(det.name, options, Calibration(target_far=target_far, window=window))
-        calibrated = fit_config(normal, config, det)
+        config = DetectorConfig(det.name, options, Calibration(target_far=target_far, window=window,
+                                                               margin=plan.threshold_margin))
+        calibrated = fit_config(normal, config, det, stride=step)
     except ValueError as exc:
         raise ConfigError(f"cannot train the {which.value} model: {exc}") from exc
     return SectorModel(sector=which, sensors=names, assets={r.sensor_id: r.asset_id for r in first},

@@ -61,6 +61,7 @@ class TrainingPlan:
     detector_options: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments for a named one
     runs: int = 1  # twin runs (days) of `rows` each: the seed's, then seeds 1000, 2000, … above it
     smoothing_rows: int = 3  # the causal rolling median over the scores (`oracles.detect.calibrate`)
+    threshold_margin: float = 1.0  # the calibrated threshold × this (`oracles.detect.production.Calibration`)
 
 
 @dataclass(frozen=True)

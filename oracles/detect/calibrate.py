@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from oracles.detect.models import Detector, make_detector
 
-__all__ = ["CalibratedDetector", "StreamScorer", "fit_calibrated", "floored", "rolling_median", "threshold_for"]
+__all__ = ["CalibratedDetector", "StreamScorer", "fit_calibrated", "floored", "rolling_median", "threshold_for", "widened"]
 
 Array = NDArray[np.float64]
 
@@ -118,11 +118,35 @@ def floored(calibrated: CalibratedDetector, normal: Array) -> CalibratedDetector
     scores are optimistic), nothing changes.
     """
     smoothed = calibrated.score(normal)
-    floor = float(smoothed[:calibrated.n_train].max())
+    # a detector whose features look back over rows (`Detector.context`) cannot score the first
+    # rows fully: their features lack history no online row lacks, so they set no floor
+    first = min(int(getattr(calibrated.detector, "context", 1)) - 1, calibrated.n_train - 1)
+    floor = float(smoothed[first:calibrated.n_train].max())
     if floor <= calibrated.threshold:
         return calibrated
     held = smoothed[calibrated.n_train:]
     return replace(calibrated, threshold=floor, holdout_far=float(np.mean(held > floor)) if len(held) else 0.0)
+
+
+def widened(calibrated: CalibratedDetector, normal: Array, margin: float) -> CalibratedDetector:
+    """For a detector that scores windows of rows (`context` > 1): the threshold multiplied by
+    `margin` (≥ 1), with the held-back false-alarm rate measured again. A row-wise detector is
+    returned as it is.
+
+    Scores of overlapping windows are strongly correlated: a held-back stretch of 100 rows holds
+    about three independent 30-row means, so its high quantile says little about the spread of
+    normal scores, and a short training segment (shorter than the plant's slow dynamics) has not
+    seen the range they wander over anyway. The margin is a sector's, chosen on a long normal run
+    (`TrainingPlan.threshold_margin`), never on the data judged. Row-wise scores need none: their
+    held-back rows are many nearly independent samples.
+    """
+    if margin < 1.0:
+        raise ValueError(f"a threshold margin must be ≥ 1, got {margin}")
+    if margin == 1.0 or int(getattr(calibrated.detector, "context", 1)) <= 1:
+        return calibrated
+    threshold = calibrated.threshold * margin
+    held = calibrated.score(normal)[calibrated.n_train:]
+    return replace(calibrated, threshold=threshold, holdout_far=float(np.mean(held > threshold)) if len(held) else 0.0)
 
 
 def fit_calibrated(

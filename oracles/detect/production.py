@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from core.errors import ConfigError
 from core.messages import Sector
-from oracles.detect.calibrate import CalibratedDetector, fit_calibrated, floored
+from oracles.detect.calibrate import CalibratedDetector, fit_calibrated, floored, widened
 from oracles.detect.models import Detector, make_detector
 from sectors.plugin import plugin_of
 
@@ -46,12 +46,16 @@ class Calibration:
     oracles' episodes and second rows stand between it and a vote). `holdout`: the newest share of
     normal rows, kept out of fitting to set the threshold. `window`: the causal rolling median over
     scores, in rows. `floor`: no training row may score over the threshold (`calibrate.floored`).
+    `margin`: the threshold of a detector that scores windows of rows, once floored, is multiplied
+    by it (1: none; `calibrate.widened`, which says why row-wise detectors need none). A sector sets
+    it in its plan (`TrainingPlan.threshold_margin`; water: see `sectors/water/plugin.py`).
     """
 
     target_far: float = 0.005
     holdout: float = 0.25
     window: int = 3
     floor: bool = True
+    margin: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class DetectorConfig:
     def as_dict(self) -> dict[str, Any]:
         c = self.calibration
         return {"detector": self.detector, "options": dict(self.options), "target_far": c.target_far,
-                "holdout": c.holdout, "window": c.window, "floor": c.floor, "source": self.source}
+                "holdout": c.holdout, "window": c.window, "floor": c.floor, "margin": c.margin,
+                "source": self.source}
 
     def with_detector(self, name: str) -> DetectorConfig:
         """Another detector under the same calibration (a secondary row of a benchmark)."""
@@ -83,18 +88,26 @@ def sector_config(sector: Sector = BENCHMARK_SECTOR) -> DetectorConfig:
     plan = plugin.training
     if not isinstance(plan.detector, str):
         raise ConfigError(f"the {sector.value} plugin builds its detector in code; name one to benchmark it")
-    return DetectorConfig(plan.detector, dict(plan.detector_options), Calibration(window=plan.smoothing_rows),
+    return DetectorConfig(plan.detector, dict(plan.detector_options),
+                          Calibration(window=plan.smoothing_rows, margin=plan.threshold_margin),
                           source=f"sectors/{sector.value}/plugin.py (TrainingPlan) + oracles/detect/production.py "
                                  "(Calibration)")
 
 
 def fit_config(normal: NDArray[np.float64], config: DetectorConfig,
-               detector: Detector | None = None) -> CalibratedDetector:
+               detector: Detector | None = None, *, stride: int = 1) -> CalibratedDetector:
     """Fit and calibrate `config` on normal rows (oldest first), exactly as an oracle's model is built.
 
     `detector` replaces the configured one (a plugin's detector factory, or a test's own instance).
+    `stride`: report periods between the normal rows (a sector twin's training samples every
+    `TrainingPlan.stride`-th period; a benchmark's rows are consecutive). A detector with a `stride`
+    attribute is told, so that it learns nothing across rows that would mean something else online
+    (`oracles.detect.drift`); the others are row-wise and do not care.
     """
     c = config.calibration
-    fitted = fit_calibrated(normal, detector=detector or config.make(), target_far=c.target_far,
-                            holdout=c.holdout, window=c.window)
-    return floored(fitted, normal) if c.floor else fitted
+    det = detector or config.make()
+    if hasattr(det, "stride"):
+        det.stride = stride
+    fitted = fit_calibrated(normal, detector=det, target_far=c.target_far, holdout=c.holdout, window=c.window)
+    fitted = floored(fitted, normal) if c.floor else fitted
+    return widened(fitted, normal, c.margin)

@@ -133,11 +133,16 @@ def test_generic_csvs_with_unlabelled_rows_and_predictions_file(tmp_path: Path,
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["n_test"] == 110
-    assert data["mar"] < 10 and data["far"] < 10 and data["f1"] > 0.85
+    assert data["mar"] < 10
     assert {"s_ttd", "s_cm", "batadal_s"} <= set(data) and data["attacks"] == 1
     preds = pd.read_csv(out)
     assert list(preds.columns[:1]) == ["DATETIME"] and len(preds) == 120
     assert {"score", "flag", "score_mset", "flag_mset"} <= set(preds.columns)  # production, then the others
+    # no false alarm in normal operation; the production detector scores 30-row means (oracles.detect.drift),
+    # so it may stay flagged for up to 30 rows after the attack ends, never later
+    production = sector_config(BENCHMARK_SECTOR)
+    window = int(getattr(production.make(), "mean_rows", 0)) + production.calibration.window
+    assert not preds["flag"][10:60].any() and not preds["flag"][90 + window:].any()
 
 
 def _one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
