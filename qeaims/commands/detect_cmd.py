@@ -156,6 +156,7 @@ def _print_report(report: Report) -> None:
                       + ", ".join("missed" if d is None else str(d) for d in report.production.delays))
     s = report.settings
     console.print(f"production detector: {s['detector']} {s['options'] or ''} (target FAR {s['target_far']}, "
+                  f"threshold margin {s.get('margin', 1.0)}, "
                   f"hold-out {s['holdout']}, window {s['window']} rows, floor {'on' if s['floor'] else 'off'}), "
                   f"configured in {s['source']}; delay: median rows from an anomaly's start to its first flag")
     if "physics" in s:
