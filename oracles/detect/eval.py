@@ -139,7 +139,7 @@ def batadal_score(truth: NDArray[Any], predicted: NDArray[Any], *, gamma: float 
     tpr = float(np.mean(p[t])) if t.any() else 1.0
     tnr = float(np.mean(~p[~t])) if (~t).any() else 1.0
     s_cm = (tpr + tnr) / 2
-    return {"s_ttd": round(s_ttd, 4), "s_cm": round(s_cm, 4), "batadal_s": round(gamma * s_ttd + (1 - gamma) * s_cm, 4),
+    return {"S": round(gamma * s_ttd + (1 - gamma) * s_cm, 4), "S_TTD": round(s_ttd, 4), "S_CM": round(s_cm, 4),
             "tpr": round(tpr, 4), "tnr": round(tnr, 4), "attacks": float(len(runs))}
 
 

@@ -188,7 +188,7 @@ def evaluate_csv(
                                       extra=batadal_score(truth, flags),
                                       rows_per_s=len(x) / run.seconds if run.seconds > 0 else None,
                                       delays=detection_delays(truth, flags)))
-    published = [{"detector": name, "batadal_s": s, "note": "competition test period"} for name, s in BATADAL_ENTRIES] \
+    published = [{"detector": name, "S": s, "note": "competition test period"} for name, s in BATADAL_ENTRIES] \
         if dataset == "batadal" else []
     return Report(dataset, results[0], settings, baselines(truth, batadal=True), published, results[1:],
                   header={"train": [str(p) for p in train], "test": str(test)})

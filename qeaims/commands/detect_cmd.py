@@ -145,12 +145,12 @@ def _print_report(report: Report) -> None:
         table.add_row(role, label, num(d.get("f1"), ".3f"), num(d.get("far"), ".2f"), num(d.get("mar"), ".2f"),
                       num(d.get("rows_per_s"), ",.0f") if role in ("production", "secondary") else "", delay)
     console.print(table)
-    if "batadal_s" in report.production.extra:
+    if "S" in report.production.extra:
         scores = Table(title="BATADAL score (published rows: the competition's test period)")
         for col in ("row", "detector", "S", "S_TTD", "S_CM", "TPR", "TNR"):
             scores.add_column(col, justify="left" if col in ("row", "detector") else "right")
         for role, label, d in rows:
-            scores.add_row(role, label, *(num(d.get(k), ".3f") for k in ("batadal_s", "s_ttd", "s_cm", "tpr", "tnr")))
+            scores.add_row(role, label, *(num(d.get(k), ".3f") for k in ("S", "S_TTD", "S_CM", "tpr", "tnr")))
         console.print(scores)
         console.print("rows (hours) to detect each attack: "
                       + ", ".join("missed" if d is None else str(d) for d in report.production.delays))

@@ -47,7 +47,7 @@ def test_production_row_is_detector_and_physics(folder: Path, capsys: pytest.Cap
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["detector"].endswith("+physics") and data["role"] == "production"
-    assert {"batadal_s", "s_ttd", "s_cm", "tpr", "tnr", "rows_to_detect", "rows_per_s"} <= set(data)
+    assert {"S", "S_TTD", "S_CM", "tpr", "tnr", "rows_to_detect", "rows_per_s"} <= set(data)
     assert data["anomalies"] == 2 and data["anomalies_detected"] == 2
     assert all(d is not None and d <= 6 for d in data["rows_to_detect"])
     physics = next(r for r in data["secondary"] if r["detector"] == "physics")

@@ -54,8 +54,8 @@ def test_batadal_score_by_hand() -> None:
     s = batadal_score(truth, pred)
     s_ttd = 1 - (1 / 4 + 4 / 4) / 2
     s_cm = (3 / 8 + 5 / 6) / 2
-    assert s["s_ttd"] == round(s_ttd, 4) and s["s_cm"] == round(s_cm, 4)
-    assert s["batadal_s"] == round(0.5 * s_ttd + 0.5 * s_cm, 4) and s["attacks"] == 2
+    assert s["S_TTD"] == round(s_ttd, 4) and s["S_CM"] == round(s_cm, 4)
+    assert s["S"] == round(0.5 * s_ttd + 0.5 * s_cm, 4) and s["attacks"] == 2
 
 
 def _skab_file(path: Path, seed: int) -> None:
@@ -134,7 +134,7 @@ def test_generic_csvs_with_unlabelled_rows_and_predictions_file(tmp_path: Path,
     data = json.loads(result.stdout)
     assert data["n_test"] == 110
     assert data["mar"] < 10
-    assert {"s_ttd", "s_cm", "batadal_s"} <= set(data) and data["attacks"] == 1
+    assert {"S", "S_TTD", "S_CM", "tpr", "tnr"} <= set(data) and data["attacks"] == 1
     preds = pd.read_csv(out)
     assert list(preds.columns[:1]) == ["DATETIME"] and len(preds) == 120
     assert {"score", "flag", "score_mset", "flag_mset"} <= set(preds.columns)  # production, then the others
