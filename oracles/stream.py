@@ -95,7 +95,10 @@ class SectorStream:
             raise ValueError("history must be ≥ 2, warmup and clear_rows ≥ 1")
         self.model = model
         self.sector = model.sector
-        self.history = history
+        # at least the rows the detector's newest score depends on, and the one a totaliser's increment
+        # drops (`oracles.sector_model.increments`): a windowed detector keeps a longer history
+        inner = getattr(model, "model", None)
+        self.history = max(history, int(getattr(inner, "context", 1)) + 1)
         self.warmup = warmup
         self.clear_rows = clear_rows
         self._column = {name: j for j, name in enumerate(model.sensors)}

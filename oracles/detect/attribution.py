@@ -212,7 +212,7 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
             row = model.row({r.sensor_id: r.value for r in readings})
             if row is None:
                 raise ConfigError(f"the {sector.value} twin no longer reports every sensor the model was trained on")
-            recent = (recent + [row])[-HISTORY:]
+            recent = (recent + [row])[-max(HISTORY, model.model.context + 1):]
             if len(recent) < WARMUP:
                 continue
             verdict = model.assess(np.asarray(recent), readings[0].timestamp)

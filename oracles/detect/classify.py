@@ -126,9 +126,12 @@ def explain(
 ) -> Evidence:
     """Gather the evidence `classify` needs for the newest row of `recent` (oldest first)."""
     x = np.asarray(recent, dtype=np.float64)
-    tail = x[-max(model.window, 1):]
+    # the rows the newest smoothed score depends on (`context`): a detector whose features look back
+    # (a drifting channel's baseline, a trailing mean) needs them to explain the last `window` rows
+    rows = x[-model.context:]
+    window = max(model.window, 1)
     score = model.latest(x)
-    contrib = np.clip(model.detector.contributions(tail).mean(axis=0), 0.0, None)
+    contrib = np.clip(model.detector.contributions(rows)[-window:].mean(axis=0), 0.0, None)
     total = float(contrib.sum())
     shares = {name: float(c) / total for name, c in zip(sensors, contrib, strict=True)} if total > 0 else {}
     index = {name: j for j, name in enumerate(sensors)}
@@ -139,7 +142,7 @@ def explain(
         tried = [int(j) for j in np.argsort(-contrib)[:_CANDIDATES]]
         tried += [j for j in named if j not in tried]
     suspect, residual = None, float("inf")
-    for j, r in zip(tried, _reconstructed(model, tail, tried, grid), strict=True):
+    for j, r in zip(tried, _reconstructed(model, rows, tried, grid, window=window), strict=True):
         if r < residual:
             suspect, residual = sensors[j], r
     neighbours: tuple[str, ...] = ()
@@ -150,19 +153,22 @@ def explain(
                     neighbours=neighbours, baseline=baseline)
 
 
-def _reconstructed(model: CalibratedDetector, tail: Array, columns: Sequence[int], grid: Array) -> list[float]:
-    """Per column j, the median over the tail rows of the best raw score reachable by changing column
-    `j` only (to one of its `grid[:, j]` values).
+def _reconstructed(model: CalibratedDetector, rows: Array, columns: Sequence[int], grid: Array, *,
+                   window: int) -> list[float]:
+    """Per column j, the median over the last `window` rows of the best raw score reachable by changing
+    column `j` only (to one of its `grid[:, j]` values); `rows` are the `context` rows they depend on.
 
     A detector that can score single-column changes directly (`column_scores`, PCA's closed form)
-    does; any other gets all trial rows in a few large calls, not one call per column.
+    does, with the history its features need; any other (row-wise: its context is the window) gets
+    all trial rows in a few large calls, not one call per column.
     """
     if not columns:
         return []
     direct = getattr(model.detector, "column_scores", None)
     if direct is not None:
-        scores = np.asarray(direct(tail, columns, grid), dtype=np.float64)
+        scores = np.asarray(direct(rows, columns, grid), dtype=np.float64)[:, -window:, :]
         return [float(v) for v in np.median(scores.min(axis=2), axis=1)]
+    tail = rows[-window:]
     cache = _row_cache(model.detector)
     keys = [row.tobytes() for row in np.asarray(tail, dtype=np.float64)]
     todo = sorted({(i, j) for j in columns for i, key in enumerate(keys) if (key, j) not in cache})

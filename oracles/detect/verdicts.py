@@ -94,7 +94,7 @@ def assess(
     score = model.latest(recent)
     if score <= model.threshold and not findings:
         return None
-    contrib = model.detector.contributions(recent[-max(model.window, 1):]).mean(axis=0)
+    contrib = model.detector.contributions(recent[-model.context:])[-max(model.window, 1):].mean(axis=0)
     return make_verdict(sector=sector, asset_id=asset_id, score=score, threshold=model.threshold,
                         sensors=top_sensors(contrib, sensors), observed_at=observed_at,
                         detector_label=model.detector.label, kind=kind, findings=findings)

@@ -184,7 +184,7 @@ def test_single_sensor_reconstructions_match_scoring_each_trial_row(detector: st
         trial = np.repeat(tail, len(grid), axis=0)
         trial[:, j] = np.tile(grid[:, j], len(tail))
         expected.append(float(np.median(model.detector.score(trial).reshape(len(tail), len(grid)).min(axis=1))))
-    assert _reconstructed(model, tail, list(range(len(SENSORS))), grid) == pytest.approx(expected, rel=1e-9)
+    assert _reconstructed(model, tail, list(range(len(SENSORS))), grid, window=len(tail)) == pytest.approx(expected, rel=1e-9)
     assert int(np.argmin(expected)) == 1  # the stepped sensor is the one whose reconstruction helps most
 
 
@@ -205,8 +205,8 @@ def test_reconstructions_are_remembered_per_row_and_the_same_as_computed_afresh(
     calls: list[int] = []
     score = model.detector.score
     model.detector.score = lambda x: (calls.append(len(x)), score(x))[1]  # type: ignore[method-assign]
-    first = _reconstructed(model, rows[:3], [0, 1, 2], grid)
-    second = _reconstructed(model, rows[1:4], [0, 1, 2], grid)
+    first = _reconstructed(model, rows[:3], [0, 1, 2], grid, window=3)
+    second = _reconstructed(model, rows[1:4], [0, 1, 2], grid, window=3)
     assert sum(calls[:1]) == 3 * 3 * 9 and sum(calls[1:]) == 3 * 9  # only the new row's trials
     for tail, got in ((rows[:3], first), (rows[1:4], second)):
         for j, value in zip([0, 1, 2], got, strict=True):

@@ -152,3 +152,28 @@ def test_widened_multiplies_the_threshold_of_a_known_distribution() -> None:
 
 def test_registered() -> None:
     assert DETECTORS[DriftPca.name] is DriftPca
+
+
+def test_a_windowed_verdict_is_explained_with_the_history_its_features_need() -> None:
+    """The oracles explain a verdict from the rows the newest score depends on (`context`), not the last
+    `window` rows alone: a drift-aware model asked about 3 rows has no baseline and no trailing mean,
+    and named whichever channel that starved computation made large."""
+    from core.messages import Sector
+    from oracles.detect.classify import explain, value_grid
+    from oracles.stream import SectorStream
+
+    x = plant(1200, seed=7)
+    m = model(x)
+    y = x.copy()
+    y[800:, 1] += 0.4  # the current steps up by 8 noise sd: a motor fault
+    ev = explain(m, y[:840], ["flow", "current", "temperature"], grid=value_grid(x[:TRAIN]))
+    assert ev.score > ev.threshold
+    assert max(ev.shares, key=ev.shares.__getitem__) == "current" and ev.suspect == "current", ev
+
+    class Held:  # what SectorStream reads of a sector model
+        sector = Sector.WATER
+        sensors = ("flow", "current", "temperature")
+        period_s = 1
+        model = m
+
+    assert SectorStream(Held()).history > m.context  # type: ignore[arg-type]
