@@ -76,6 +76,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sectors.invariants import CLOCK, LevelControlledPump, Violation, Window
+from sectors.water import scada_physics
 
 __all__ = [
     "DRAW_MARGIN",
@@ -395,18 +396,27 @@ def _link_ends() -> tuple[tuple[int, int], ...]:
 
 
 @functools.cache
-def _tank_balance(head: int) -> TankBalance:
-    """The mass balance of the tank at head index `head` (its level against every meter on it)."""
-    from sectors.water.network import AssetKind, asset_id
+def _physics_zones() -> dict[str, scada_physics.Zone]:
+    """The twin's network cut at its meters by the SCADA physics layer (`scada_physics.zones` on
+    `scada_physics.twin_map`, the twin's sensor ids): tank → the zone holding it."""
+    wn = _plant().wn
+    return {t: z for z in scada_physics.zones(wn, scada_physics.twin_map(wn, row_seconds=ROW_S)) for t in z.tanks}
 
+
+@functools.cache
+def _tank_balance(head: int) -> TankBalance:
+    """The mass balance of the tank at head index `head`: the SCADA physics layer's balance of the zone
+    that holds it (`scada_physics.zones`: its level against the meters into and out of it). The twin
+    meters every pipe and pump, so that zone is the tank alone and its balance needs no demand estimate
+    (`scada_physics.sealed`); a network where it is not would need the fitted demand of BATADAL's
+    zones, which the live rules do not have, so it is refused rather than judged wrongly."""
     wn, net = _plant().wn, _network()
     tank = str(wn.tank_name_list[head - len(net.junctions)])
-    meters = {str(k): f"{asset_id(AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE, str(k))}/flow_m3s"
-              for k in wn.get_links_for_node(tank)}
-    return TankBalance(f"{asset_id(AssetKind.TANK, tank)}/level_m",
-                       tuple(m for k, m in meters.items() if str(wn.get_link(k).end_node_name) == tank),
-                       tuple(m for k, m in meters.items() if str(wn.get_link(k).start_node_name) == tank),
-                       math.pi / 4.0 * float(wn.get_node(tank).diameter) ** 2)
+    zone, smap = _physics_zones()[tank], scada_physics.twin_map(wn, row_seconds=ROW_S)
+    if zone.tanks != (tank,) or not scada_physics.sealed(wn, zone):
+        raise ValueError(f"tank {tank}'s zone ({', '.join(sorted(zone.junctions))}) holds water no meter sees")
+    return TankBalance(smap.level[tank], tuple(smap.flow[k] for k in zone.inflow),
+                       tuple(smap.flow[k] for k in zone.outflow), scada_physics.tank_area(wn, tank))
 
 
 @dataclass(frozen=True)
@@ -483,8 +493,7 @@ class TankBalance:
             return None
         k = 1 + len(self.inflows)
         net = x[:, 1:k].sum(axis=1) - x[:, k:].sum(axis=1)
-        out: NDArray[np.float64] = np.diff(x[:, 0]) - (net[1:] + net[:-1]) / 2.0 * ROW_S / self.area_m2
-        return out
+        return scada_physics.balance_residual(self.area_m2 * x[:, 0], net, ROW_S) / self.area_m2
 
 
 @dataclass(frozen=True)
@@ -556,7 +565,12 @@ class PumpContact:
         if status is None or q is None or len(status) == 0 or not math.isfinite(float(status[-1])):
             return []
         flow = float(q[-1, self.meter])
-        if float(status[-1]) > 0.5 or flow <= FLOW_EPS_M3S or self.discharge < 0:
+        # the SCADA physics layer's status ↔ flow check (`scada_physics.status_flow`) on the newest row;
+        # only its off-with-forward-flow half is the contact's lie (on with no flow is a pump against a
+        # shut valve or with a broken shaft, other rules' fault; a pump passes no water backwards, so a
+        # reversed reading is its meter's)
+        contradicts = scada_physics.status_flow(q[-1:, self.meter], np.asarray(status[-1:], dtype=float), FLOW_EPS_M3S)
+        if float(status[-1]) > 0.5 or not bool(contradicts[0]) or flow < 0 or self.discharge < 0:
             return []
         balance = float(net.incidence[self.discharge] @ q[-1])
         if not -VOUCH_M3S <= balance <= float(net.peak_m3s[self.discharge]) + VOUCH_M3S:

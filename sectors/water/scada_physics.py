@@ -78,11 +78,15 @@ __all__ = [
     "Snapshot",
     "Thresholds",
     "Zone",
+    "balance_residual",
     "cycle_rows",
     "demand_period_hours",
     "fit",
     "load_network",
     "scada_map",
+    "sealed",
+    "status_flow",
+    "tank_area",
     "twin_map",
     "zones",
 ]
@@ -194,6 +198,49 @@ def zones(wn: Any, smap: ScadaMap, *, pressure: bool = False) -> list[Zone]:
         out.append(Zone(zone_tanks[0] if zone_tanks else min(nodes), zone_tanks, inflow, outflow,
                         frozenset(nodes)))
     return out
+
+
+def tank_area(wn: Any, tank: str) -> float:
+    """A tank's plan area (m²) from its diameter in the network (EPANET's tanks are cylinders)."""
+    return float(np.pi * wn.get_node(tank).diameter ** 2 / 4)
+
+
+def sealed(wn: Any, zone: Zone) -> bool:
+    """Whether a zone's water is all metered: besides its tanks it holds only junctions no customer draws
+    from (no base demand), so its balance needs no demand estimate and no fitting — Σ area·Δlevel is
+    the metered net inflow, exactly. The water twin meters every pipe and pump, so each of its tanks is
+    such a zone on its own, and its balance is checked live with no training (`sectors.water.rules`)."""
+    tanks = set(zone.tanks)
+    for name in zone.junctions - tanks:
+        node = wn.get_node(name)
+        if type(node).__name__ != "Junction" or any(float(d.base_value) != 0.0 for d in node.demand_timeseries_list):
+            return False
+    return bool(tanks)
+
+
+def balance_residual(volume: FloatArray, net_inflow: FloatArray, per_row: float) -> FloatArray:
+    """Conservation of mass, row by row: how far the stored volume moved between each row and the one
+    before it other than the metered net inflow says (one value per row after the first).
+
+    The inflow over a row is the mean of its two ends' flows times the row's length (`per_row`, the
+    row's seconds in the flows' unit): a row's reading is a sample, and the trapezoid is exact for a
+    flow that changes linearly between samples. It also absorbs the water twin's lag (its tank levels
+    are those at the start of the row's period, the flows those at its end): on 6 hours of the twin's
+    normal 30-second rows, tank 1's level agrees with its outlet's meter to 0.0016 m a row
+    (`scripts/water_rule_margins.py`). The same function scores BATADAL's hourly zones
+    (`PhysicsModel`) and the twin's tanks (`sectors.water.rules.TankBalance`)."""
+    volume, net_inflow = np.asarray(volume, dtype=float), np.asarray(net_inflow, dtype=float)
+    return np.asarray(np.diff(volume) - per_row * ((net_inflow[1:] + net_inflow[:-1]) / 2), dtype=np.float64)
+
+
+def status_flow(flow: FloatArray, status: FloatArray, eps: float) -> FloatArray:
+    """Status ↔ flow, row by row: 1 where a link's status contradicts its metered flow — reported on
+    (status over 0.5) with less than `eps` through it, or off with more than `eps` either way — else 0.
+    A closed pump passes no water: this needs no fitting, only the flow that counts as flow (`eps`:
+    BATADAL's `Thresholds.flow_off` share of the link's running flow; the twin's exact meters,
+    `sectors.water.rules.FLOW_EPS_M3S`)."""
+    flow, on = np.asarray(flow, dtype=float), np.asarray(status, dtype=float) > 0.5
+    return np.asarray(np.where(on, flow < eps, np.abs(flow) > eps), dtype=np.float64)
 
 
 def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, float]]:
@@ -381,9 +428,8 @@ class PhysicsModel:
         for link, fcol in s.flow.items():  # status ↔ flow
             if link not in s.status:
                 continue
-            flow, on = x[:, self._col(fcol)], x[:, self._col(s.status[link])] > 0.5
             eps = self.settings.flow_off * self.on_flow.get(link, 1.0)
-            out.append(np.where(on, flow < eps, np.abs(flow) > eps).astype(float))
+            out.append(status_flow(x[:, self._col(fcol)], x[:, self._col(s.status[link])], eps))
         for link, (tank, lo, hi) in self.controls.items():  # control consistency
             level, on = x[:, self._col(s.level[tank])], x[:, self._col(s.status[link])] > 0.5
             out.append(np.where(on, np.maximum(level - hi, 0.0), np.maximum(lo - level, 0.0)))
@@ -402,11 +448,10 @@ class PhysicsModel:
         cols = []
         for z in self._balanced():
             vol = sum(self.areas[t] * x[:, self._col(s.level[t])] for t in z.tanks)
-            dvol = np.concatenate([[np.nan], np.diff(vol)])
             net = sum(x[:, self._col(s.flow[k])] for k in z.inflow) - sum(x[:, self._col(s.flow[k])] for k in z.outflow)
-            net = np.asarray(net, dtype=float) * np.ones(len(x))
-            mean_net = np.concatenate([[np.nan], (net[1:] + net[:-1]) / 2])
-            cols.append(dvol - per_row * mean_net)
+            cols.append(np.concatenate([[np.nan], balance_residual(np.asarray(vol, dtype=float) * np.ones(len(x)),
+                                                                   np.asarray(net, dtype=float) * np.ones(len(x)),
+                                                                   per_row)]))
         return np.column_stack(cols) if cols else np.zeros((len(x), 0))
 
     def _balanced(self) -> list[Zone]:
@@ -548,7 +593,7 @@ def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how
     C-Town's patterns being weekly; the twin: the field's midnight, Net3's being daily).
     """
     zone_list = zones(wn, smap)
-    areas = {t: float(np.pi * wn.get_node(t).diameter ** 2 / 4) for t in smap.level}
+    areas = {t: tank_area(wn, t) for t in smap.level}
     model = PhysicsModel(tuple(columns), [], smap, zone_list, _level_controls(wn, smap), areas, settings)
     for link, fcol in smap.flow.items():
         if link in smap.status:
