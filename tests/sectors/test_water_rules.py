@@ -289,3 +289,34 @@ def test_a_tank_outlets_meter_is_vouched_for_until_its_tank_can_refute_it(rested
         lie.step()
         vouched.append("pipe:20/flow_m3s" in vouches(lie.window()))
     assert vouched[0] and not vouched[-1], vouched
+
+
+def test_the_rules_tank_balance_is_the_scada_physics_layers(rested: Rows) -> None:
+    """Issue 17: the physics that scores BATADAL scores the twin. Each tank's rule balance is the zone
+    balance of a `scada_physics.PhysicsModel` on the twin's sensor ids (`twin_map`), on the same rows:
+    the same zone (the tank alone, every pipe being metered: no demand to estimate), the same meters,
+    the same area and the same residual, to rounding; and the model's status ↔ flow check agrees with
+    the run contacts the rules read."""
+    from sectors.water import scada_physics as sp
+    from sectors.water.rules import _plant, _tanks
+
+    wn, window = _plant().wn, rested.window()
+    smap = sp.twin_map(wn, row_seconds=ROW_S)
+    columns = [c for c in window if c != CLOCK]
+    x = np.column_stack([window[c] for c in columns])
+    how = (window[CLOCK] // 3600).astype(np.int64)
+    model = sp.fit(wn, smap, columns, x, how, sp.Thresholds(linear=False, simulate=False))
+    balanced = {z.tanks: i for i, z in enumerate(model._balanced())}
+    terms = model._balance_terms(x)
+    assert len(_tanks()) == len(wn.tank_name_list) == len(balanced)
+    for rule in _tanks():
+        tank = rule.tank.level.split("/")[0].split(":")[1]
+        assert (tank,) in balanced and sp.sealed(wn, model.zone_list[[z.tanks for z in model.zone_list].index((tank,))])
+        assert model.areas[tank] == rule.tank.area_m2
+        residual = rule.tank.residuals(window)
+        assert residual is not None
+        np.testing.assert_allclose(residual * rule.tank.area_m2, terms[1:, balanced[(tank,)]], rtol=0, atol=1e-9)
+    status = [c.name for c in model.checks].index("status:335")
+    assert not model._raw(x, how)[:, status].any()  # normal rows: the contact agrees with the meter
+    x[-1, columns.index("pump:335/status")] = 1.0 - x[-1, columns.index("pump:335/status")]
+    assert model._raw(x, how)[-1, status] == 1.0
