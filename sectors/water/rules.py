@@ -681,8 +681,9 @@ def _hhmm(seconds_of_day: float) -> str:
 
 def _pump_status_controls(condition: str) -> list[tuple[str, Any, int]]:
     """Net3's controls that open or close one pump on a condition of the kind `condition` (wntr's
-    class name: ``TankLevelCondition``, ``SimTimeCondition``), as (pump, condition, status set: 1
-    open, 0 closed). wntr keeps a control's parts private; the rules read them here only."""
+    class name: ``SimTimeCondition``; the level controls are the SCADA physics layer's reading,
+    `scada_physics.level_controls`), as (pump, condition, status set: 1 open, 0 closed). wntr keeps a
+    control's parts private; the rules read them here only."""
     wn = _plant().wn
     out = []
     for _, control in wn.controls():
@@ -697,26 +698,16 @@ def _pump_status_controls(condition: str) -> list[tuple[str, Any, int]]:
 
 @functools.cache
 def _pumps() -> tuple[PumpCalledFor, ...]:
-    """A rule per pump that Net3's controls start and stop by a tank's level (pump 335 by tank 1)."""
+    """A rule per pump that Net3's controls start and stop by a tank's level (pump 335 by tank 1), the
+    controls read by the SCADA physics layer (`scada_physics.level_controls`, its control check's)."""
     from sectors.water.network import AssetKind, asset_id
 
-    wn = _plant().wn
-    levels: dict[str, dict[str, float | str]] = {}
-    for pump, cond, value in _pump_status_controls("TankLevelCondition"):
-        starts = value == 1
-        entry = levels.setdefault(pump, {"tank": str(cond._source_obj.name)})
-        entry["start" if starts else "stop"] = float(cond._threshold)
-        if starts:  # started by a level rising past its start (a wet well) or falling below it (a tank)
-            entry["rising"] = "1" if str(cond._relation) in ("-gt", ">", "Above") else "0"
+    wn, net = _plant().wn, _network()
     out = []
-    for pump, entry in sorted(levels.items()):
-        if "start" not in entry or "stop" not in entry or "rising" not in entry:
-            continue
-        rising = entry["rising"] == "1"
-        net = _network()
-        balance = _tank_balance(len(net.junctions) + list(wn.tank_name_list).index(str(entry["tank"])))
+    for pump, control in sorted(scada_physics.level_controls(wn, scada_physics.twin_map(wn, row_seconds=ROW_S)).items()):
+        balance = _tank_balance(len(net.junctions) + list(wn.tank_name_list).index(control.tank))
         out.append(PumpCalledFor(LevelControlledPump(
-            asset_id(AssetKind.PUMP, pump), balance.level, float(entry["start"]), float(entry["stop"]), rising,
+            asset_id(AssetKind.PUMP, pump), balance.level, control.start, control.stop, control.rising,
             PUMP_MARGIN_M, PUMP_MARGIN_M, off_rows=1), balance))
     return tuple(out)
 

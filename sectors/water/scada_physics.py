@@ -73,6 +73,7 @@ from sectors.invariants import CLOCK, Violation, Window
 __all__ = [
     "FLOW_UNITS_M3S",
     "Check",
+    "LevelControl",
     "PhysicsModel",
     "ScadaMap",
     "Snapshot",
@@ -82,6 +83,7 @@ __all__ = [
     "cycle_rows",
     "demand_period_hours",
     "fit",
+    "level_controls",
     "load_network",
     "scada_map",
     "sealed",
@@ -243,10 +245,24 @@ def status_flow(flow: FloatArray, status: FloatArray, eps: float) -> FloatArray:
     return np.asarray(np.where(on, flow < eps, np.abs(flow) > eps), dtype=np.float64)
 
 
-def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, float]]:
-    """link → (tank, start level, stop level) from the network's tank-level controls on its status."""
-    lows: dict[str, tuple[str, float]] = {}
-    highs: dict[str, tuple[str, float]] = {}
+@dataclass(frozen=True)
+class LevelControl:
+    """A link the network's controls start and stop by a tank's level (``[CONTROLS]``)."""
+
+    tank: str
+    start: float  # the level it is started at
+    stop: float  # the level it is stopped at
+    rising: bool  # started by the level rising past `start` (a wet well); else falling below it (a tank it fills)
+
+
+def level_controls(wn: Any, smap: ScadaMap) -> dict[str, LevelControl]:
+    """link → its level control, from the network's tank-level controls on the status of a link with a
+    status column: a start and a stop on the same tank, on opposite sides. The one reading of the
+    network's controls for both BATADAL's control check (`PhysicsModel.controls`) and the twin's
+    live pump rule (`sectors.water.rules.PumpCalledFor`). wntr keeps a control's parts private;
+    they are read here only."""
+    starts: dict[str, tuple[str, float, bool]] = {}
+    stops: dict[str, tuple[str, float, bool]] = {}
     for _, control in wn.controls():
         cond = control.condition
         tank = str(getattr(getattr(cond, "_source_obj", None), "name", ""))
@@ -258,14 +274,19 @@ def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, floa
             target = str(getattr(getattr(action, "_target_obj", None), "name", ""))
             if getattr(action, "_attribute", "") != "status" or target not in smap.status:
                 continue
-            opens = int(getattr(action, "_value", -1)) == 1
             below = getattr(relation, "name", "") in ("lt", "le")
-            if opens and below:
-                lows[target] = (tank, threshold)
-            elif not opens and not below:
-                highs[target] = (tank, threshold)
-    return {link: (tank, lo, highs[link][1]) for link, (tank, lo) in lows.items()
-            if link in highs and highs[link][0] == tank}
+            if int(getattr(action, "_value", -1)) == 1:
+                starts[target] = (tank, threshold, not below)
+            else:
+                stops[target] = (tank, threshold, below)
+    return {link: LevelControl(tank, start, stops[link][1], rising) for link, (tank, start, rising) in starts.items()
+            if link in stops and stops[link][0] == tank and stops[link][2] == rising}
+
+
+def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, float]]:
+    """link → (tank, start level, stop level) of the links that fill a tank (`level_controls`; the
+    control check reads a start below and a stop above)."""
+    return {link: (c.tank, c.start, c.stop) for link, c in level_controls(wn, smap).items() if not c.rising}
 
 
 @dataclass(frozen=True)
