@@ -57,6 +57,38 @@ What it does not stop: an attacker who falsifies every meter of a segment and ev
 junctions at their ends at once, consistently, has a healthy gauge of it quarantined (a gauge, never a
 pipe: nothing is isolated for it).
 
+**The physics is the SCADA physics layer's** (`sectors.water.scada_physics`, the code that scores BATADAL's
+C-Town; issue 17: "the same code scores the twin's readings"). A tank's mass balance (`TankBalance`, read
+by `TankLevel`, `PumpCalledFor`, `LeakBalance`, `vouches` and `ShutSegment`) is the layer's zone balance:
+the zone it cuts around the tank at the meters (`scada_physics.zones` on the twin's sensor ids,
+`twin_map`), its area (`tank_area`) and its residual (`balance_residual`); a run contact is judged by its
+status ↔ flow check (`status_flow`); pump 335's start and stop levels are its reading of the network's
+controls (`level_controls`). A test holds the rules' residual equal to a `PhysicsModel`'s on the same rows.
+What the rules add is which instrument lies: a check the physics breaks names every instrument it read
+(`PhysicsModel.violations`: the level and each meter, the contact and the meter), and the oracles
+quarantine what a verdict names; the rules name one, the instrument left once each other one is vouched
+for by the balance of the junction at its far end. So the layer's model is not itself run on the twin:
+
+- its balance sums `Thresholds.balance_rows` rows against a demand fitted per hour; the twin meters every
+  pipe and pump, so each tank is a zone alone with no demand to fit (`scada_physics.sealed`), and the rules
+  judge the newest row and the window's sum against a fixed `TANK_BALANCE_M`, with no training;
+- its status check also fires on a pump reported *on* with no flow, which a real pump against a shut
+  valve does (a fault for the pump rules, not a lie of its contact): `PumpContact` takes the off half;
+- its control check allows 0.05 m past a control level (BATADAL's hourly rows); the twin's pump rule keeps
+  `PUMP_MARGIN_M` and the conditions that stop a falsified level from failing a healthy pump;
+- its fitted hydraulic relations are off (its author's week of 15-minute Net3 rows: 104 false rows with
+  them, none without), and so is its per-row EPANET solve (`scada_physics.Snapshot`), below.
+
+The solve is not safe on the twin as it stands, and adds little the balances do not. On 6 hours of normal
+30-second rows it is off by up to 0.49 m³/s on pipe 330 and 19.8 m of pressure (junction 601): pipe 330 is
+opened and closed by tank 1's level, and the solve, which obeys the reported statuses with the network's
+controls removed, has no status for a pipe; the controller's isolations (commanded closures of pipe
+segments, the storm day's) are unknown to it the same way, and each would raise false intrusions. Its
+flows add nothing: every pipe is metered, and the junction balances already pin each meter to its
+neighbours exactly (to solver precision, `VOUCH_M3S`). What it could add is a witness for a lone gauge,
+which no balance reads; see `scripts/water_rule_margins.py` for the solve driven by the commanded pipe
+states read from the meters.
+
 Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
 only: 30 hours of the twin's normal demand at 30-second rows from its midnight (3,600 rows: the storm
 day's water twin starts at its midnight too, and the attribution runs and the training rows are drawn
@@ -474,7 +506,9 @@ class ShutSegment:
 
 @dataclass(frozen=True)
 class TankBalance:
-    """Conservation of mass in a tank: its level moves by its metered net inflow over its plan area."""
+    """Conservation of mass in a tank: its level moves by its metered net inflow over its plan area — the
+    SCADA physics layer's balance of the zone that is the tank alone (`_tank_balance`), computed by its
+    code (`scada_physics.balance_residual`, the trapezoid over each row that absorbs the twin's level lag)."""
 
     level: str
     inflows: tuple[str, ...]  # meters whose positive flow fills the tank
@@ -547,7 +581,10 @@ class TankLevel:
 class PumpContact:
     """A pump's run contact reading *off* while its flow meter reads flow that the junction at its
     discharge balances with: a stopped pump passes no water (it is closed), so the contact lies, an
-    INTRUSION on it. BATADAL's attackers reported pumps off (or on) by replaying their statuses; the
+    INTRUSION on it. The contradiction is the SCADA physics layer's status ↔ flow check
+    (`scada_physics.status_flow` at `FLOW_EPS_M3S`: normal operation never has a contact read off with
+    flow, `scripts/water_rule_margins.py`); the discharge's balance is what makes the contact, not the
+    meter, the liar. BATADAL's attackers reported pumps off (or on) by replaying their statuses; the
     city's run contacts are what the controller's pump rules and the operators read first.
 
     The opposite reading — the contact *on* with no flow — is left to the other rules: a pump running

@@ -342,9 +342,17 @@ class Snapshot:
     the network's own demand patterns at the row's hour of the week, and the solve is a single
     period (EPANET's toolkit through wntr: ~1 ms a row on C-Town). It gives each metered flow and
     pressure as the physics has it, given only the levels, the statuses and the hour.
+
+    `shut_eps` (off by default; BATADAL's pipes carry no meters): the commanded state of every metered
+    link without a status column (a pipe), read from its meter — closed in the solve when it reads
+    within `shut_eps` of no flow, open otherwise. A pipe the network's controls open and close (Net3's
+    330, by tank 1's level) or the controller shuts (an isolation) has no status for the solve to
+    obey, and without this the solve routes water through it. A junction whose every link then reads
+    no flow (a dead end behind a stopped pump: Net3's junction 10 behind the Lake pump, 601 behind
+    the shut pipe 330) is cut off in the solve, its pressure undetermined: it is not judged (NaN).
     """
 
-    def __init__(self, wn: Any, smap: ScadaMap, columns: Sequence[str]) -> None:
+    def __init__(self, wn: Any, smap: ScadaMap, columns: Sequence[str], *, shut_eps: float | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="scada-physics-") as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             copy = pickle.loads(pickle.dumps(wn))
@@ -363,6 +371,16 @@ class Snapshot:
         self.names = tuple(columns[c] for _, c, _ in self.targets)
         self.flow_scale = 0.001 / smap.flow_m3_s  # the solve's L/s in the readings' flow unit
         self.cache: OrderedDict[bytes, FloatArray] = OrderedDict()
+        self.shut_eps = shut_eps
+        self.pipes = [(self.en.ENgetlinkindex(k), col[c]) for k, c in smap.flow.items()
+                      if shut_eps is not None and k not in smap.status]
+        metered = {k: col[c] for k, c in smap.flow.items()}
+        # per target: the flow columns of every link at a judged junction, if all its links are metered
+        self.cut: list[tuple[int, ...]] = []
+        for (_, _, link), name in zip(self.targets, self.names, strict=True):
+            node = next((j for j, c in smap.pressure.items() if c == name), None) if not link else None
+            at = [str(k) for k in wn.get_links_for_node(node)] if node is not None and shut_eps is not None else []
+            self.cut.append(tuple(metered[k] for k in at) if at and all(k in metered for k in at) else ())
 
     def _open(self) -> None:
         """EPANET's project from the network text (kept, so a pickled model reopens it)."""
@@ -380,6 +398,9 @@ class Snapshot:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("shut_eps", None)  # a model pickled before `shut_eps`
+        state.setdefault("pipes", [])
+        state.setdefault("cut", [() for _ in state.get("targets", ())])
         self.__dict__.update(state)
         self._open()
 
@@ -395,6 +416,8 @@ class Snapshot:
                 en.ENsetnodevalue(index, EN.TANKLEVEL, float(row[c]))
             for index, c in self.status:
                 en.ENsetlinkvalue(index, EN.INITSTATUS, 1.0 if row[c] > 0.5 else 0.0)
+            for index, c in self.pipes:  # commanded pipe states, from their meters (`shut_eps`)
+                en.ENsetlinkvalue(index, EN.INITSTATUS, 0.0 if abs(float(row[c])) <= float(self.shut_eps or 0.0) else 1.0)
             en.ENsettimeparam(EN.PATTERNSTART, int(how) * 3600)  # EPANET wraps each pattern itself
             en.ENopenH()
             en.ENinitH(0)
@@ -402,6 +425,8 @@ class Snapshot:
             for i, (index, _, link) in enumerate(self.targets):
                 out[i] = en.ENgetlinkvalue(index, EN.FLOW) * self.flow_scale if link \
                     else en.ENgetnodevalue(index, EN.PRESSURE)
+                if self.cut[i] and all(abs(float(row[c])) <= float(self.shut_eps or 0.0) for c in self.cut[i]):
+                    out[i] = np.nan  # every link of the junction reads no flow: cut off, its head undetermined
         except Exception:  # noqa: BLE001 - an unsolvable state gives no evidence either way
             out[:] = np.nan
         finally:

@@ -320,3 +320,31 @@ def test_the_rules_tank_balance_is_the_scada_physics_layers(rested: Rows) -> Non
     assert not model._raw(x, how)[:, status].any()  # normal rows: the contact agrees with the meter
     x[-1, columns.index("pump:335/status")] = 1.0 - x[-1, columns.index("pump:335/status")]
     assert model._raw(x, how)[-1, status] == 1.0
+
+
+def test_the_solve_needs_the_commanded_pipe_states_on_the_twin(rested: Rows) -> None:
+    """Why the per-row EPANET solve is off in the live rules, and what would make it safe (the rules'
+    docstring): pipe 330, which tank 1's level opens and closes, has no status for the solve to obey,
+    so the solve routes the wrong water through it; read each pipe's commanded state from its meter
+    (`Snapshot`'s `shut_eps`) and the solve reproduces the twin's flows and gauges, and a gauge biased
+    by the storm day's −12.5 m stands out by exactly that."""
+    from sectors.water import scada_physics as sp
+    from sectors.water.rules import FLOW_EPS_M3S, _plant
+
+    wn, window = _plant().wn, rested.window()
+    smap = sp.twin_map(wn, row_seconds=ROW_S)
+    columns = [c for c in window if c != CLOCK]
+    x = np.column_stack([window[c] for c in columns])
+    how = (window[CLOCK] // 3600).astype(np.int64)
+    blind = sp.Snapshot(wn, smap, columns)
+    assert abs(x[-1, columns.index("pipe:330/flow_m3s")]) > 0.1  # tank 1 full: its controls opened pipe 330
+    assert np.nanmax(np.abs(blind.residuals(x, how))) > 0.1
+    snap = sp.Snapshot(wn, smap, columns, shut_eps=FLOW_EPS_M3S)
+    res = snap.residuals(x, how)
+    gauges = [i for i, n in enumerate(snap.names) if n.endswith("/pressure_m")]
+    flows = [i for i, n in enumerate(snap.names) if n.endswith("/flow_m3s")]
+    assert np.nanmax(np.abs(res[:, flows])) < 1e-3 and np.nanmax(np.abs(res[:, gauges])) < 0.05
+    x[-1, columns.index("junction:147/pressure_m")] -= 12.5
+    biased = snap.residuals(x, how)[-1]
+    off = [snap.names[i] for i in gauges if abs(biased[i]) > 1.0]
+    assert off == ["junction:147/pressure_m"] and abs(biased[snap.names.index(off[0])] + 12.5) < 0.05
