@@ -116,6 +116,7 @@ __all__ = [
     "DROP_ROWS",
     "DRY_M",
     "FLOW_EPS_M3S",
+    "GAUGE_SOLVE_M",
     "LEAK_M3S",
     "LEAK_ROWS",
     "LEAK_SEEN_M3S",
@@ -128,6 +129,7 @@ __all__ = [
     "LeakBalance",
     "PumpCalledFor",
     "PumpContact",
+    "GaugeSolve",
     "ScheduledPump",
     "ShutSegment",
     "TankBalance",
@@ -187,6 +189,12 @@ operation: tank 1's level agreed with its outlet's meter to 0.0016 m in every ro
 VOUCH_M3S = 1e-3
 """A junction's balance within this (1 L/s) of what its customers can draw holds. Normal operation: every
 balance held to 8.9e-11 m³/s (solver precision)."""
+GAUGE_SOLVE_M = 2.0
+"""A gauge off the per-row EPANET solve (`GaugeSolve`) by more than this, while every other instrument the
+solve rests on is vouched for, lies. Normal operation (6 hours of 30-second rows from the twin's midnight,
+pump 335 starting and stopping, pipe 330 opening: `scripts/water_rule_margins.py 6`): every judged gauge
+within 0.009 m of the solve driven by the commanded pipe states (junction 243). The bar is 200 times that,
+for the field's demand straying from its billed pattern; the storm day's spoof is 12.5 m."""
 ROW_S = 30.0
 """Seconds between two rows of the window: the water SCADA's report period (`sectors.water.plugin`, which
 imports this module; a test keeps the two equal)."""
@@ -619,6 +627,69 @@ class PumpContact:
                           checked=(net.meters[self.meter],), suspects=(contact,))]
 
 
+@functools.cache
+def _solve() -> tuple[scada_physics.Snapshot, tuple[str, ...]]:
+    """The SCADA physics layer's per-row EPANET solve of the twin's network, on the twin's sensor ids,
+    with each pipe's commanded state read from its meter (`Snapshot`'s `shut_eps`), and its columns."""
+    wn = _plant().wn
+    smap = scada_physics.twin_map(wn, row_seconds=ROW_S)
+    columns = (*smap.level.values(), *smap.flow.values(), *smap.status.values(), *smap.pressure.values())
+    return scada_physics.Snapshot(wn, smap, columns, shut_eps=FLOW_EPS_M3S), columns
+
+
+@dataclass(frozen=True)
+class GaugeSolve:
+    """A gauge the physics contradicts: one pressure off the per-row EPANET solve (`scada_physics.Snapshot`,
+    the solve that scores BATADAL) by more than `GAUGE_SOLVE_M`, while every input of the solve is vouched
+    for — an INTRUSION on that gauge. A gauge that lies moves no flow, so no balance sees it (the model
+    needed its two rows, and a gauge's lie inside a shut segment went unseen, issue 16's storm day); the
+    solve predicts it from the levels, the pump statuses, the commanded pipe states and the hour.
+
+    The solve is driven by the other instruments, so it is judged only when none of them can be the liar,
+    in the newest row: every junction's balance holds (`VOUCH_M3S`: no break, leak or lying meter, and the
+    meters' zeros are the pipes the controls and the controller shut), every tank's level agrees with its
+    meters (`TANK_BALANCE_M`) and every run contact with its meter (`scada_physics.status_flow`), and
+    exactly one gauge is off: a wrong input moves a neighbourhood, not one gauge. A junction whose every
+    link reads no flow (a shut segment, a dead end behind a stopped pump) is cut off in the solve and not
+    judged: `ShutSegment` judges a shut segment's gauges. The hour is the rows' clock (`CLOCK`): the
+    twin's Net3 demand repeats daily from its midnight."""
+
+    def check(self, window: Window) -> list[Violation]:
+        clock = window.get(CLOCK)
+        snap, columns = _solve()
+        x = _columns(window, columns, 2)
+        if clock is None or len(clock) == 0 or x is None:
+            return []
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        if q is None:
+            return []
+        balance = net.incidence @ q[-1]
+        if bool(np.any(balance < -VOUCH_M3S)) or bool(np.any(balance > net.peak_m3s + VOUCH_M3S)):
+            return []
+        for rule in _tanks():
+            residual = rule.tank.residuals({n: np.asarray(window[n])[-2:] for n in rule.tank.sensors()})
+            if residual is None or abs(float(residual[-1])) > TANK_BALANCE_M:
+                return []
+        for contact in _contacts():
+            status = np.asarray(window[f"{contact.pump}/status"], dtype=float)[-1:]
+            if bool(scada_physics.status_flow(q[-1:, contact.meter], status, FLOW_EPS_M3S)[0]):
+                return []
+        hour = int(float(clock[-1]) // 3600) % 24
+        residual = snap.residuals(x[-1:], np.array([hour], dtype=np.int64))[0]
+        gauges = [i for i, n in enumerate(snap.names) if n.endswith("/pressure_m")]
+        off = [i for i in gauges if np.isfinite(residual[i]) and abs(float(residual[i])) > GAUGE_SOLVE_M]
+        if len(off) != 1:
+            return []
+        gauge = snap.names[off[0]]
+        return [Violation(gauge.rpartition("/")[0], gauge, (),
+                          f"{gauge} reads {float(residual[off[0]]):+.1f} m off the network's solve from the tank "
+                          "levels, pump statuses and pipe states, each of which its meters vouch for, while every "
+                          "other gauge agrees with it: the gauge is falsified or failed", fault=False,
+                          checked=(*(r.tank.level for r in _tanks()), *(f"{c.pump}/status" for c in _contacts())),
+                          suspects=(gauge,))]
+
+
 @dataclass(frozen=True)
 class PumpCalledFor:
     """A pump its controls run by a tank's level (`sectors.invariants.LevelControlledPump`, one row),
@@ -842,9 +913,10 @@ def _contacts() -> tuple[PumpContact, ...]:
     return tuple(out)
 
 
-def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment | TankLevel | PumpContact, ...]:
+def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment | TankLevel | PumpContact | GaugeSolve,
+                     ...]:
     """Every rule of the development city's water network (built once, from the network model)."""
-    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments(), *_tanks(), *_contacts())
+    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments(), *_tanks(), *_contacts(), GaugeSolve())
 
 
 def vouches(window: Window) -> frozenset[str]:
