@@ -21,8 +21,8 @@ While a pump starts or stops, the gauges are no witness (a pump drops a zone as 
 
 One instrument moving alone is never a fault here. A flow meter that lies shows at both ends of its
 pipe: one junction takes more than its customers can and the other *gives* water, which no junction
-does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow,
-and is left to the model, over its two rows.
+does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow;
+the network's solve contradicts it (`GaugeSolve`, below), an INTRUSION on it from the first row.
 
 A **pump its controls call for** (`PumpCalledFor`): pump 335 runs by tank 1's level; found stopped (run
 contact and flow meter) in the row after it ran, while the tank stands below its start level or short
@@ -67,7 +67,8 @@ controls (`level_controls`). A test holds the rules' residual equal to a `Physic
 What the rules add is which instrument lies: a check the physics breaks names every instrument it read
 (`PhysicsModel.violations`: the level and each meter, the contact and the meter), and the oracles
 quarantine what a verdict names; the rules name one, the instrument left once each other one is vouched
-for by the balance of the junction at its far end. So the layer's model is not itself run on the twin:
+for by the balance of the junction at its far end. So the layer's fitted model (`scada_physics.fit`,
+`PhysicsModel.violations`) is not itself run on the twin:
 
 - its balance sums `Thresholds.balance_rows` rows against a demand fitted per hour; the twin meters every
   pipe and pump, so each tank is a zone alone with no demand to fit (`scada_physics.sealed`), and the rules
@@ -77,17 +78,20 @@ for by the balance of the junction at its far end. So the layer's model is not i
 - its control check allows 0.05 m past a control level (BATADAL's hourly rows); the twin's pump rule keeps
   `PUMP_MARGIN_M` and the conditions that stop a falsified level from failing a healthy pump;
 - its fitted hydraulic relations are off (its author's week of 15-minute Net3 rows: 104 false rows with
-  them, none without), and so is its per-row EPANET solve (`scada_physics.Snapshot`), below.
+  them, none without).
 
-The solve is not safe on the twin as it stands, and adds little the balances do not. On 6 hours of normal
-30-second rows it is off by up to 0.49 m³/s on pipe 330 and 19.8 m of pressure (junction 601): pipe 330 is
-opened and closed by tank 1's level, and the solve, which obeys the reported statuses with the network's
-controls removed, has no status for a pipe; the controller's isolations (commanded closures of pipe
-segments, the storm day's) are unknown to it the same way, and each would raise false intrusions. Its
-flows add nothing: every pipe is metered, and the junction balances already pin each meter to its
-neighbours exactly (to solver precision, `VOUCH_M3S`). What it could add is a witness for a lone gauge,
-which no balance reads; see `scripts/water_rule_margins.py` for the solve driven by the commanded pipe
-states read from the meters.
+Its per-row EPANET solve (`scada_physics.Snapshot`) runs live as `GaugeSolve`, made safe in two ways. As
+BATADAL runs it, it obeys the reported pump statuses with the network's controls removed and knows no pipe
+state: on 6 hours of normal 30-second rows it was off by up to 0.49 m³/s (pipe 330, which tank 1's level
+opens and closes) and 19.8 m of pressure (junction 601, behind it), and a pipe segment the controller
+isolates would be as wrong. Each pipe's commanded state is read from its meter instead (`shut_eps`: closed
+when it reads no flow, `FLOW_EPS_M3S`), and a junction all of whose links then read no flow is cut off and
+not judged (a dead end behind a stopped pump, junctions 10 and 601; a shut segment, `ShutSegment`'s): the
+same rows then agree with the solve to 0.16 L/s and 0.009 m. The twin's level lag (a row's level is its
+period's start) needs nothing: those 0.009 m include it. A falsified zero cannot close a live pipe in the
+solve unseen, since the rule waits for every junction's balance to hold. Its flows add nothing (the
+balances pin every meter exactly); what it adds is a witness for a lone gauge, which no balance reads: a
+gauge's lie was left to the model's two rows, and is now an INTRUSION on it in the first.
 
 Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
 only: 30 hours of the twin's normal demand at 30-second rows from its midnight (3,600 rows: the storm

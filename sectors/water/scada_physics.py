@@ -46,6 +46,15 @@ simulation checks need no fitted coefficient, and the thresholds are in the eval
 Streaming: every residual of a row uses that row and at most `balance_rows` rows before it
 (`PhysicsModel.context`); `PhysicsModel.stream()` scores rows one at a time with that bounded
 history, and `residuals` on a whole matrix gives the same values (it is the same code).
+
+Live in the city's water twin (issue 17: the same code scores the twin's readings), through the water
+rules (`sectors.water.rules`), which add which instrument is the liar (a meter is vouched for by the
+balance of the junction at its far end): the zones and their balance (`zones`, `sealed`, `tank_area`,
+`balance_residual`: the twin meters every pipe and pump, so each tank is a zone of its own with no
+demand to fit), status ↔ flow (`status_flow`), the level controls (`level_controls`) and the solve
+(`Snapshot` with `shut_eps`: the pipes' commanded states from their meters, as the controls and the
+controller's isolations shut pipes the solve has no status for). Not the fitted relations, nor a
+fitted threshold: the rules' thresholds are physical and stated with their normal-operation figures.
 """
 
 from __future__ import annotations
