@@ -88,19 +88,20 @@ def main(hours: float = 30.0) -> int:
         print(f"PUMP_MARGIN_M: {rule.pump} reported off down to {lowest_off} (start level {rule.start_m:.4f} m), "
               f"running up to {highest_on} (stop level {rule.stop_m:.4f} m)")
     window = 32  # the oracles' history (`oracles.stream`): `TankLevel` also sums its residual over it
-    for rule in _tanks():
-        residual = rule.tank.residuals({n: x[:, col[n]] for n in rule.tank.sensors()})
+    for level_rule in _tanks():
+        tank = level_rule.tank
+        residual = tank.residuals({n: x[:, col[n]] for n in tank.sensors()})
         if residual is not None:
             sums = np.convolve(residual, np.ones(window - 1), mode="valid")
-            print(f"TANK_BALANCE_M ({rule.tank.level}): off its meters by at most {float(np.abs(residual).max()):.2g} m "
+            print(f"TANK_BALANCE_M ({tank.level}): off its meters by at most {float(np.abs(residual).max()):.2g} m "
                   f"in a row, {float(np.abs(sums).max()):.2g} m over {window} rows")
     # the SCADA physics layer's own checks on the same rows, as the rules run them (issue 17: the code that
     # scores BATADAL scores the twin): status ↔ flow both ways, and each tank's zone sealed (no demand to fit)
     smap = scada_physics.twin_map(twin.wn, row_seconds=30)
-    for pump, status in sorted(smap.status.items()):
-        on = x[:, col[status]] > 0.5
-        bad = scada_physics.status_flow(x[:, col[smap.flow[pump]]], x[:, col[status]], FLOW_EPS_M3S) > 0
-        print(f"scada_physics.status_flow (pump {pump}, eps FLOW_EPS_M3S): {int((bad & on).sum())} rows on with no flow, "
+    for link, run in sorted(smap.status.items()):
+        on = x[:, col[run]] > 0.5
+        bad = scada_physics.status_flow(x[:, col[smap.flow[link]]], x[:, col[run]], FLOW_EPS_M3S) > 0
+        print(f"scada_physics.status_flow (pump {link}, eps FLOW_EPS_M3S): {int((bad & on).sum())} rows on with no flow, "
               f"{int((bad & ~on).sum())} rows off with flow, of {int(on.sum())} on and {int((~on).sum())} off")
     for zone in scada_physics.zones(twin.wn, smap):
         if zone.tanks:
