@@ -117,7 +117,7 @@ def main(hours: float = 30.0) -> int:
         gauges = [i for i, n in enumerate(snap.names) if n.endswith("/pressure_m")]
         worst_q, worst_p = (int(np.nanargmax(np.nanmax(res[:, idx], axis=0))) for idx in (flows, gauges))
         cut = sorted({snap.names[gauges[i]] for i in np.flatnonzero(np.isnan(res[:, gauges]).any(axis=0))})
-        print(f"Snapshot (shut_eps {shut}): flows off the solve by at most {float(np.nanmax(res[:, flows])):.3g} m3/s "
+        print(f"GAUGE_SOLVE_M, Snapshot (shut_eps {shut}): flows off the solve by at most {float(np.nanmax(res[:, flows])):.3g} m3/s "
               f"({snap.names[flows[worst_q]]}), pressures by {float(np.nanmax(res[:, gauges])):.3g} m "
               f"({snap.names[gauges[worst_p]]}); not judged (cut off) in some row: {', '.join(cut) or 'none'}")
     for contact in _contacts():

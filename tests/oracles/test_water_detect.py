@@ -77,7 +77,7 @@ def _judged(model: SectorModel, twin: WaterTwin, recent: list[np.ndarray]) -> Ve
 
 def test_a_gauge_falsified_in_the_shut_segment_of_a_break_is_an_intrusion_on_it(water: SectorModel) -> None:
     """The storm day's masked spoof, replayed on the model the oracles run."""
-    twin, recent = WaterTwin(), []
+    twin, recent = WaterTwin(), list[np.ndarray]()
     for _ in range(8):
         assert _judged(water, twin, recent) is None
     twin.inject_fault(FaultKind.PIPE_BREAK, "pipe:159")
