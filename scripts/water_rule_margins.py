@@ -14,7 +14,7 @@ import numpy as np
 
 
 def main(hours: float = 30.0) -> int:
-    from sectors.water import WaterTwin
+    from sectors.water import WaterTwin, scada_physics
     from sectors.water.rules import (
         DRAW_MARGIN,
         DROP_ROWS,
@@ -88,12 +88,38 @@ def main(hours: float = 30.0) -> int:
         print(f"PUMP_MARGIN_M: {rule.pump} reported off down to {lowest_off} (start level {rule.start_m:.4f} m), "
               f"running up to {highest_on} (stop level {rule.stop_m:.4f} m)")
     window = 32  # the oracles' history (`oracles.stream`): `TankLevel` also sums its residual over it
-    for rule in _tanks():
-        residual = rule.tank.residuals({n: x[:, col[n]] for n in rule.tank.sensors()})
+    for level_rule in _tanks():
+        tank = level_rule.tank
+        residual = tank.residuals({n: x[:, col[n]] for n in tank.sensors()})
         if residual is not None:
             sums = np.convolve(residual, np.ones(window - 1), mode="valid")
-            print(f"TANK_BALANCE_M ({rule.tank.level}): off its meters by at most {float(np.abs(residual).max()):.2g} m "
+            print(f"TANK_BALANCE_M ({tank.level}): off its meters by at most {float(np.abs(residual).max()):.2g} m "
                   f"in a row, {float(np.abs(sums).max()):.2g} m over {window} rows")
+    # the SCADA physics layer's own checks on the same rows, as the rules run them (issue 17: the code that
+    # scores BATADAL scores the twin): status ↔ flow both ways, and each tank's zone sealed (no demand to fit)
+    smap = scada_physics.twin_map(twin.wn, row_seconds=30)
+    for link, run in sorted(smap.status.items()):
+        on = x[:, col[run]] > 0.5
+        bad = scada_physics.status_flow(x[:, col[smap.flow[link]]], x[:, col[run]], FLOW_EPS_M3S) > 0
+        print(f"scada_physics.status_flow (pump {link}, eps FLOW_EPS_M3S): {int((bad & on).sum())} rows on with no flow, "
+              f"{int((bad & ~on).sum())} rows off with flow, of {int(on.sum())} on and {int((~on).sum())} off")
+    for zone in scada_physics.zones(twin.wn, smap):
+        if zone.tanks:
+            print(f"scada_physics zone {zone.name}: tanks {', '.join(zone.tanks)}, {len(zone.junctions)} nodes, "
+                  f"sealed (no unmetered demand) {scada_physics.sealed(twin.wn, zone)}")
+    # the per-row EPANET solve, off on the twin (`sectors.water.rules`' docstring): its residuals on normal rows,
+    # without and with the commanded pipe states read from the meters (`Snapshot`'s `shut_eps`)
+    clock = np.arange(1, len(x) + 1) * 30.0 // 3600 % 24  # hour of the day at each row (the twin starts at midnight)
+    for shut in (None, FLOW_EPS_M3S):
+        snap = scada_physics.Snapshot(_plant().wn, smap, names, shut_eps=shut)
+        res = np.abs(snap.residuals(x, clock.astype(np.int64)))
+        flows = [i for i, n in enumerate(snap.names) if n.endswith("/flow_m3s")]
+        gauges = [i for i, n in enumerate(snap.names) if n.endswith("/pressure_m")]
+        worst_q, worst_p = (int(np.nanargmax(np.nanmax(res[:, idx], axis=0))) for idx in (flows, gauges))
+        cut = sorted({snap.names[gauges[i]] for i in np.flatnonzero(np.isnan(res[:, gauges]).any(axis=0))})
+        print(f"GAUGE_SOLVE_M, Snapshot (shut_eps {shut}): flows off the solve by at most {float(np.nanmax(res[:, flows])):.3g} m3/s "
+              f"({snap.names[flows[worst_q]]}), pressures by {float(np.nanmax(res[:, gauges])):.3g} m "
+              f"({snap.names[gauges[worst_p]]}); not judged (cut off) in some row: {', '.join(cut) or 'none'}")
     for contact in _contacts():
         off = x[:, col[f"{contact.pump}/status"]] <= 0.5
         flow = x[:, col[net.meters[contact.meter]]]

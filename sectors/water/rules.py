@@ -21,8 +21,8 @@ While a pump starts or stops, the gauges are no witness (a pump drops a zone as 
 
 One instrument moving alone is never a fault here. A flow meter that lies shows at both ends of its
 pipe: one junction takes more than its customers can and the other *gives* water, which no junction
-does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow,
-and is left to the model, over its two rows.
+does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow;
+the network's solve contradicts it (`GaugeSolve`, below), an INTRUSION on it from the first row.
 
 A **pump its controls call for** (`PumpCalledFor`): pump 335 runs by tank 1's level; found stopped (run
 contact and flow meter) in the row after it ran, while the tank stands below its start level or short
@@ -57,6 +57,42 @@ What it does not stop: an attacker who falsifies every meter of a segment and ev
 junctions at their ends at once, consistently, has a healthy gauge of it quarantined (a gauge, never a
 pipe: nothing is isolated for it).
 
+**The physics is the SCADA physics layer's** (`sectors.water.scada_physics`, the code that scores BATADAL's
+C-Town; issue 17: "the same code scores the twin's readings"). A tank's mass balance (`TankBalance`, read
+by `TankLevel`, `PumpCalledFor`, `LeakBalance`, `vouches` and `ShutSegment`) is the layer's zone balance:
+the zone it cuts around the tank at the meters (`scada_physics.zones` on the twin's sensor ids,
+`twin_map`), its area (`tank_area`) and its residual (`balance_residual`); a run contact is judged by its
+status ↔ flow check (`status_flow`); pump 335's start and stop levels are its reading of the network's
+controls (`level_controls`). A test holds the rules' residual equal to a `PhysicsModel`'s on the same rows.
+What the rules add is which instrument lies: a check the physics breaks names every instrument it read
+(`PhysicsModel.violations`: the level and each meter, the contact and the meter), and the oracles
+quarantine what a verdict names; the rules name one, the instrument left once each other one is vouched
+for by the balance of the junction at its far end. So the layer's fitted model (`scada_physics.fit`,
+`PhysicsModel.violations`) is not itself run on the twin:
+
+- its balance sums `Thresholds.balance_rows` rows against a demand fitted per hour; the twin meters every
+  pipe and pump, so each tank is a zone alone with no demand to fit (`scada_physics.sealed`), and the rules
+  judge the newest row and the window's sum against a fixed `TANK_BALANCE_M`, with no training;
+- its status check also fires on a pump reported *on* with no flow, which a real pump against a shut
+  valve does (a fault for the pump rules, not a lie of its contact): `PumpContact` takes the off half;
+- its control check allows 0.05 m past a control level (BATADAL's hourly rows); the twin's pump rule keeps
+  `PUMP_MARGIN_M` and the conditions that stop a falsified level from failing a healthy pump;
+- its fitted hydraulic relations are off (its author's week of 15-minute Net3 rows: 104 false rows with
+  them, none without).
+
+Its per-row EPANET solve (`scada_physics.Snapshot`) runs live as `GaugeSolve`, made safe in two ways. As
+BATADAL runs it, it obeys the reported pump statuses with the network's controls removed and knows no pipe
+state: on 6 hours of normal 30-second rows it was off by up to 0.49 m³/s (pipe 330, which tank 1's level
+opens and closes) and 19.8 m of pressure (junction 601, behind it), and a pipe segment the controller
+isolates would be as wrong. Each pipe's commanded state is read from its meter instead (`shut_eps`: closed
+when it reads no flow, `FLOW_EPS_M3S`), and a junction all of whose links then read no flow is cut off and
+not judged (a dead end behind a stopped pump, junctions 10 and 601; a shut segment, `ShutSegment`'s): the
+same rows then agree with the solve to 0.16 L/s and 0.009 m. The twin's level lag (a row's level is its
+period's start) needs nothing: those 0.009 m include it. A falsified zero cannot close a live pipe in the
+solve unseen, since the rule waits for every junction's balance to hold. Its flows add nothing (the
+balances pin every meter exactly); what it adds is a witness for a lone gauge, which no balance reads: a
+gauge's lie was left to the model's two rows, and is now an INTRUSION on it in the first.
+
 Thresholds (`tests/sectors/test_water_rules.py` keeps them honest) were chosen on normal operation
 only: 30 hours of the twin's normal demand at 30-second rows from its midnight (3,600 rows: the storm
 day's water twin starts at its midnight too, and the attribution runs and the training rows are drawn
@@ -76,6 +112,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sectors.invariants import CLOCK, LevelControlledPump, Violation, Window
+from sectors.water import scada_physics
 
 __all__ = [
     "DRAW_MARGIN",
@@ -83,6 +120,7 @@ __all__ = [
     "DROP_ROWS",
     "DRY_M",
     "FLOW_EPS_M3S",
+    "GAUGE_SOLVE_M",
     "LEAK_M3S",
     "LEAK_ROWS",
     "LEAK_SEEN_M3S",
@@ -92,6 +130,7 @@ __all__ = [
     "TANK_BALANCE_M",
     "TANK_FALL_M",
     "VOUCH_M3S",
+    "GaugeSolve",
     "LeakBalance",
     "PumpCalledFor",
     "PumpContact",
@@ -154,6 +193,12 @@ operation: tank 1's level agreed with its outlet's meter to 0.0016 m in every ro
 VOUCH_M3S = 1e-3
 """A junction's balance within this (1 L/s) of what its customers can draw holds. Normal operation: every
 balance held to 8.9e-11 m³/s (solver precision)."""
+GAUGE_SOLVE_M = 2.0
+"""A gauge off the per-row EPANET solve (`GaugeSolve`) by more than this, while every other instrument the
+solve rests on is vouched for, lies. Normal operation (6 hours of 30-second rows from the twin's midnight,
+pump 335 starting and stopping, pipe 330 opening: `scripts/water_rule_margins.py 6`): every judged gauge
+within 0.009 m of the solve driven by the commanded pipe states (junction 243). The bar is 200 times that,
+for the field's demand straying from its billed pattern; the storm day's spoof is 12.5 m."""
 ROW_S = 30.0
 """Seconds between two rows of the window: the water SCADA's report period (`sectors.water.plugin`, which
 imports this module; a test keeps the two equal)."""
@@ -395,18 +440,27 @@ def _link_ends() -> tuple[tuple[int, int], ...]:
 
 
 @functools.cache
-def _tank_balance(head: int) -> TankBalance:
-    """The mass balance of the tank at head index `head` (its level against every meter on it)."""
-    from sectors.water.network import AssetKind, asset_id
+def _physics_zones() -> dict[str, scada_physics.Zone]:
+    """The twin's network cut at its meters by the SCADA physics layer (`scada_physics.zones` on
+    `scada_physics.twin_map`, the twin's sensor ids): tank → the zone holding it."""
+    wn = _plant().wn
+    return {t: z for z in scada_physics.zones(wn, scada_physics.twin_map(wn, row_seconds=ROW_S)) for t in z.tanks}
 
+
+@functools.cache
+def _tank_balance(head: int) -> TankBalance:
+    """The mass balance of the tank at head index `head`: the SCADA physics layer's balance of the zone
+    that holds it (`scada_physics.zones`: its level against the meters into and out of it). The twin
+    meters every pipe and pump, so that zone is the tank alone and its balance needs no demand estimate
+    (`scada_physics.sealed`); a network where it is not would need the fitted demand of BATADAL's
+    zones, which the live rules do not have, so it is refused rather than judged wrongly."""
     wn, net = _plant().wn, _network()
     tank = str(wn.tank_name_list[head - len(net.junctions)])
-    meters = {str(k): f"{asset_id(AssetKind.PUMP if k in wn.pump_name_list else AssetKind.PIPE, str(k))}/flow_m3s"
-              for k in wn.get_links_for_node(tank)}
-    return TankBalance(f"{asset_id(AssetKind.TANK, tank)}/level_m",
-                       tuple(m for k, m in meters.items() if str(wn.get_link(k).end_node_name) == tank),
-                       tuple(m for k, m in meters.items() if str(wn.get_link(k).start_node_name) == tank),
-                       math.pi / 4.0 * float(wn.get_node(tank).diameter) ** 2)
+    zone, smap = _physics_zones()[tank], scada_physics.twin_map(wn, row_seconds=ROW_S)
+    if zone.tanks != (tank,) or not scada_physics.sealed(wn, zone):
+        raise ValueError(f"tank {tank}'s zone ({', '.join(sorted(zone.junctions))}) holds water no meter sees")
+    return TankBalance(smap.level[tank], tuple(smap.flow[k] for k in zone.inflow),
+                       tuple(smap.flow[k] for k in zone.outflow), scada_physics.tank_area(wn, tank))
 
 
 @dataclass(frozen=True)
@@ -464,7 +518,9 @@ class ShutSegment:
 
 @dataclass(frozen=True)
 class TankBalance:
-    """Conservation of mass in a tank: its level moves by its metered net inflow over its plan area."""
+    """Conservation of mass in a tank: its level moves by its metered net inflow over its plan area — the
+    SCADA physics layer's balance of the zone that is the tank alone (`_tank_balance`), computed by its
+    code (`scada_physics.balance_residual`, the trapezoid over each row that absorbs the twin's level lag)."""
 
     level: str
     inflows: tuple[str, ...]  # meters whose positive flow fills the tank
@@ -483,8 +539,7 @@ class TankBalance:
             return None
         k = 1 + len(self.inflows)
         net = x[:, 1:k].sum(axis=1) - x[:, k:].sum(axis=1)
-        out: NDArray[np.float64] = np.diff(x[:, 0]) - (net[1:] + net[:-1]) / 2.0 * ROW_S / self.area_m2
-        return out
+        return scada_physics.balance_residual(self.area_m2 * x[:, 0], net, ROW_S) / self.area_m2
 
 
 @dataclass(frozen=True)
@@ -538,7 +593,10 @@ class TankLevel:
 class PumpContact:
     """A pump's run contact reading *off* while its flow meter reads flow that the junction at its
     discharge balances with: a stopped pump passes no water (it is closed), so the contact lies, an
-    INTRUSION on it. BATADAL's attackers reported pumps off (or on) by replaying their statuses; the
+    INTRUSION on it. The contradiction is the SCADA physics layer's status ↔ flow check
+    (`scada_physics.status_flow` at `FLOW_EPS_M3S`: normal operation never has a contact read off with
+    flow, `scripts/water_rule_margins.py`); the discharge's balance is what makes the contact, not the
+    meter, the liar. BATADAL's attackers reported pumps off (or on) by replaying their statuses; the
     city's run contacts are what the controller's pump rules and the operators read first.
 
     The opposite reading — the contact *on* with no flow — is left to the other rules: a pump running
@@ -556,7 +614,12 @@ class PumpContact:
         if status is None or q is None or len(status) == 0 or not math.isfinite(float(status[-1])):
             return []
         flow = float(q[-1, self.meter])
-        if float(status[-1]) > 0.5 or flow <= FLOW_EPS_M3S or self.discharge < 0:
+        # the SCADA physics layer's status ↔ flow check (`scada_physics.status_flow`) on the newest row;
+        # only its off-with-forward-flow half is the contact's lie (on with no flow is a pump against a
+        # shut valve or with a broken shaft, other rules' fault; a pump passes no water backwards, so a
+        # reversed reading is its meter's)
+        contradicts = scada_physics.status_flow(q[-1:, self.meter], np.asarray(status[-1:], dtype=float), FLOW_EPS_M3S)
+        if float(status[-1]) > 0.5 or not bool(contradicts[0]) or flow < 0 or self.discharge < 0:
             return []
         balance = float(net.incidence[self.discharge] @ q[-1])
         if not -VOUCH_M3S <= balance <= float(net.peak_m3s[self.discharge]) + VOUCH_M3S:
@@ -566,6 +629,80 @@ class PumpContact:
                           f"{flow:.3f} m³/s, which junction {net.junctions[self.discharge]} balances with: a "
                           "stopped pump passes no water, so the run contact is falsified or failed", fault=False,
                           checked=(net.meters[self.meter],), suspects=(contact,))]
+
+
+@functools.cache
+def _solve() -> tuple[scada_physics.Snapshot, tuple[str, ...]]:
+    """The SCADA physics layer's per-row EPANET solve of the twin's network, on the twin's sensor ids,
+    with each pipe's commanded state read from its meter (`Snapshot`'s `shut_eps`), and its columns."""
+    wn = _plant().wn
+    smap = scada_physics.twin_map(wn, row_seconds=ROW_S)
+    columns = (*smap.level.values(), *smap.flow.values(), *smap.status.values(), *smap.pressure.values())
+    return scada_physics.Snapshot(wn, smap, columns, shut_eps=FLOW_EPS_M3S), columns
+
+
+@functools.cache
+def _beside_tanks() -> frozenset[str]:
+    """The gauges one link from a tank: their head is the tank's, give or take one pipe's loss, so the
+    solve's error at them is the tank level's as much as theirs (tank 1's level offset by 2.5 m put
+    junction 40's gauge, its outlet's, alone off the solve, the row after the step left the balance)."""
+    net = _network()
+    return frozenset(net.heads[j] for j in range(len(net.junctions)) if any(net.is_tank(w) for w in net.adjacent[j]))
+
+
+@dataclass(frozen=True)
+class GaugeSolve:
+    """A gauge the physics contradicts: one pressure off the per-row EPANET solve (`scada_physics.Snapshot`,
+    the solve that scores BATADAL) by more than `GAUGE_SOLVE_M`, while every input of the solve is vouched
+    for — an INTRUSION on that gauge. A gauge that lies moves no flow, so no balance sees it (the model
+    needed its two rows, and a gauge's lie inside a shut segment went unseen, issue 16's storm day); the
+    solve predicts it from the levels, the pump statuses, the commanded pipe states and the hour.
+
+    The solve is driven by the other instruments, so it is judged only when none of them can be the liar,
+    in the newest row: every junction's balance holds (`VOUCH_M3S`: no break, leak or lying meter, and the
+    meters' zeros are the pipes the controls and the controller shut), every tank's level agrees with its
+    meters (`TANK_BALANCE_M`) and every run contact with its meter (`scada_physics.status_flow`), and
+    exactly one gauge is off: a wrong input moves a neighbourhood, not one gauge. Nor is a gauge beside a
+    tank named (`_beside_tanks`): a level offset the balance no longer sees (its step has left the window)
+    moves the tank's outlet gauge off the solve alone, and the two cannot be told apart. A junction whose every
+    link reads no flow (a shut segment, a dead end behind a stopped pump) is cut off in the solve and not
+    judged: `ShutSegment` judges a shut segment's gauges. The hour is the rows' clock (`CLOCK`): the
+    twin's Net3 demand repeats daily from its midnight."""
+
+    def check(self, window: Window) -> list[Violation]:
+        clock = window.get(CLOCK)
+        snap, columns = _solve()
+        x = _columns(window, columns, 2)
+        if clock is None or len(clock) == 0 or x is None:
+            return []
+        net = _network()
+        q = _columns(window, net.meters, 1)
+        if q is None:
+            return []
+        balance = net.incidence @ q[-1]
+        if bool(np.any(balance < -VOUCH_M3S)) or bool(np.any(balance > net.peak_m3s + VOUCH_M3S)):
+            return []
+        for rule in _tanks():
+            residual = rule.tank.residuals({n: np.asarray(window[n])[-2:] for n in rule.tank.sensors()})
+            if residual is None or abs(float(residual[-1])) > TANK_BALANCE_M:
+                return []
+        for contact in _contacts():
+            status = np.asarray(window[f"{contact.pump}/status"], dtype=float)[-1:]
+            if bool(scada_physics.status_flow(q[-1:, contact.meter], status, FLOW_EPS_M3S)[0]):
+                return []
+        hour = int(float(clock[-1]) // 3600) % 24
+        residual = snap.residuals(x[-1:], np.array([hour], dtype=np.int64))[0]
+        gauges = [i for i, n in enumerate(snap.names) if n.endswith("/pressure_m")]
+        off = [i for i in gauges if np.isfinite(residual[i]) and abs(float(residual[i])) > GAUGE_SOLVE_M]
+        if len(off) != 1 or snap.names[off[0]] in _beside_tanks():
+            return []
+        gauge = snap.names[off[0]]
+        return [Violation(gauge.rpartition("/")[0], gauge, (),
+                          f"{gauge} reads {float(residual[off[0]]):+.1f} m off the network's solve from the tank "
+                          "levels, pump statuses and pipe states, each of which its meters vouch for, while every "
+                          "other gauge agrees with it: the gauge is falsified or failed", fault=False,
+                          checked=(*(r.tank.level for r in _tanks()), *(f"{c.pump}/status" for c in _contacts())),
+                          suspects=(gauge,))]
 
 
 @dataclass(frozen=True)
@@ -667,8 +804,9 @@ def _hhmm(seconds_of_day: float) -> str:
 
 def _pump_status_controls(condition: str) -> list[tuple[str, Any, int]]:
     """Net3's controls that open or close one pump on a condition of the kind `condition` (wntr's
-    class name: ``TankLevelCondition``, ``SimTimeCondition``), as (pump, condition, status set: 1
-    open, 0 closed). wntr keeps a control's parts private; the rules read them here only."""
+    class name: ``SimTimeCondition``; the level controls are the SCADA physics layer's reading,
+    `scada_physics.level_controls`), as (pump, condition, status set: 1 open, 0 closed). wntr keeps a
+    control's parts private; the rules read them here only."""
     wn = _plant().wn
     out = []
     for _, control in wn.controls():
@@ -683,26 +821,16 @@ def _pump_status_controls(condition: str) -> list[tuple[str, Any, int]]:
 
 @functools.cache
 def _pumps() -> tuple[PumpCalledFor, ...]:
-    """A rule per pump that Net3's controls start and stop by a tank's level (pump 335 by tank 1)."""
+    """A rule per pump that Net3's controls start and stop by a tank's level (pump 335 by tank 1), the
+    controls read by the SCADA physics layer (`scada_physics.level_controls`, its control check's)."""
     from sectors.water.network import AssetKind, asset_id
 
-    wn = _plant().wn
-    levels: dict[str, dict[str, float | str]] = {}
-    for pump, cond, value in _pump_status_controls("TankLevelCondition"):
-        starts = value == 1
-        entry = levels.setdefault(pump, {"tank": str(cond._source_obj.name)})
-        entry["start" if starts else "stop"] = float(cond._threshold)
-        if starts:  # started by a level rising past its start (a wet well) or falling below it (a tank)
-            entry["rising"] = "1" if str(cond._relation) in ("-gt", ">", "Above") else "0"
+    wn, net = _plant().wn, _network()
     out = []
-    for pump, entry in sorted(levels.items()):
-        if "start" not in entry or "stop" not in entry or "rising" not in entry:
-            continue
-        rising = entry["rising"] == "1"
-        net = _network()
-        balance = _tank_balance(len(net.junctions) + list(wn.tank_name_list).index(str(entry["tank"])))
+    for pump, control in sorted(scada_physics.level_controls(wn, scada_physics.twin_map(wn, row_seconds=ROW_S)).items()):
+        balance = _tank_balance(len(net.junctions) + list(wn.tank_name_list).index(control.tank))
         out.append(PumpCalledFor(LevelControlledPump(
-            asset_id(AssetKind.PUMP, pump), balance.level, float(entry["start"]), float(entry["stop"]), rising,
+            asset_id(AssetKind.PUMP, pump), balance.level, control.start, control.stop, control.rising,
             PUMP_MARGIN_M, PUMP_MARGIN_M, off_rows=1), balance))
     return tuple(out)
 
@@ -800,9 +928,10 @@ def _contacts() -> tuple[PumpContact, ...]:
     return tuple(out)
 
 
-def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment | TankLevel | PumpContact, ...]:
+def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment | TankLevel | PumpContact | GaugeSolve,
+                     ...]:
     """Every rule of the development city's water network (built once, from the network model)."""
-    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments(), *_tanks(), *_contacts())
+    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments(), *_tanks(), *_contacts(), GaugeSolve())
 
 
 def vouches(window: Window) -> frozenset[str]:

@@ -46,6 +46,15 @@ simulation checks need no fitted coefficient, and the thresholds are in the eval
 Streaming: every residual of a row uses that row and at most `balance_rows` rows before it
 (`PhysicsModel.context`); `PhysicsModel.stream()` scores rows one at a time with that bounded
 history, and `residuals` on a whole matrix gives the same values (it is the same code).
+
+Live in the city's water twin (issue 17: the same code scores the twin's readings), through the water
+rules (`sectors.water.rules`), which add which instrument is the liar (a meter is vouched for by the
+balance of the junction at its far end): the zones and their balance (`zones`, `sealed`, `tank_area`,
+`balance_residual`: the twin meters every pipe and pump, so each tank is a zone of its own with no
+demand to fit), status ↔ flow (`status_flow`), the level controls (`level_controls`) and the solve
+(`Snapshot` with `shut_eps`: the pipes' commanded states from their meters, as the controls and the
+controller's isolations shut pipes the solve has no status for). Not the fitted relations, nor a
+fitted threshold: the rules' thresholds are physical and stated with their normal-operation figures.
 """
 
 from __future__ import annotations
@@ -73,16 +82,22 @@ from sectors.invariants import CLOCK, Violation, Window
 __all__ = [
     "FLOW_UNITS_M3S",
     "Check",
+    "LevelControl",
     "PhysicsModel",
     "ScadaMap",
     "Snapshot",
     "Thresholds",
     "Zone",
+    "balance_residual",
     "cycle_rows",
     "demand_period_hours",
     "fit",
+    "level_controls",
     "load_network",
     "scada_map",
+    "sealed",
+    "status_flow",
+    "tank_area",
     "twin_map",
     "zones",
 ]
@@ -196,10 +211,67 @@ def zones(wn: Any, smap: ScadaMap, *, pressure: bool = False) -> list[Zone]:
     return out
 
 
-def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, float]]:
-    """link → (tank, start level, stop level) from the network's tank-level controls on its status."""
-    lows: dict[str, tuple[str, float]] = {}
-    highs: dict[str, tuple[str, float]] = {}
+def tank_area(wn: Any, tank: str) -> float:
+    """A tank's plan area (m²) from its diameter in the network (EPANET's tanks are cylinders)."""
+    return float(np.pi * wn.get_node(tank).diameter ** 2 / 4)
+
+
+def sealed(wn: Any, zone: Zone) -> bool:
+    """Whether a zone's water is all metered: besides its tanks it holds only junctions no customer draws
+    from (no base demand), so its balance needs no demand estimate and no fitting — Σ area·Δlevel is
+    the metered net inflow, exactly. The water twin meters every pipe and pump, so each of its tanks is
+    such a zone on its own, and its balance is checked live with no training (`sectors.water.rules`)."""
+    tanks = set(zone.tanks)
+    for name in zone.junctions - tanks:
+        node = wn.get_node(name)
+        if type(node).__name__ != "Junction" or any(float(d.base_value) != 0.0 for d in node.demand_timeseries_list):
+            return False
+    return bool(tanks)
+
+
+def balance_residual(volume: FloatArray, net_inflow: FloatArray, per_row: float) -> FloatArray:
+    """Conservation of mass, row by row: how far the stored volume moved between each row and the one
+    before it other than the metered net inflow says (one value per row after the first).
+
+    The inflow over a row is the mean of its two ends' flows times the row's length (`per_row`, the
+    row's seconds in the flows' unit): a row's reading is a sample, and the trapezoid is exact for a
+    flow that changes linearly between samples. It also absorbs the water twin's lag (its tank levels
+    are those at the start of the row's period, the flows those at its end): on 6 hours of the twin's
+    normal 30-second rows, tank 1's level agrees with its outlet's meter to 0.0016 m a row
+    (`scripts/water_rule_margins.py`). The same function scores BATADAL's hourly zones
+    (`PhysicsModel`) and the twin's tanks (`sectors.water.rules.TankBalance`)."""
+    volume, net_inflow = np.asarray(volume, dtype=float), np.asarray(net_inflow, dtype=float)
+    return np.asarray(np.diff(volume) - per_row * ((net_inflow[1:] + net_inflow[:-1]) / 2), dtype=np.float64)
+
+
+def status_flow(flow: FloatArray, status: FloatArray, eps: float) -> FloatArray:
+    """Status ↔ flow, row by row: 1 where a link's status contradicts its metered flow — reported on
+    (status over 0.5) with less than `eps` through it, or off with more than `eps` either way — else 0.
+    A closed pump passes no water: this needs no fitting, only the flow that counts as flow (`eps`:
+    BATADAL's `Thresholds.flow_off` share of the link's running flow; the twin's exact meters,
+    `sectors.water.rules.FLOW_EPS_M3S`)."""
+    flow, on = np.asarray(flow, dtype=float), np.asarray(status, dtype=float) > 0.5
+    return np.asarray(np.where(on, flow < eps, np.abs(flow) > eps), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class LevelControl:
+    """A link the network's controls start and stop by a tank's level (``[CONTROLS]``)."""
+
+    tank: str
+    start: float  # the level it is started at
+    stop: float  # the level it is stopped at
+    rising: bool  # started by the level rising past `start` (a wet well); else falling below it (a tank it fills)
+
+
+def level_controls(wn: Any, smap: ScadaMap) -> dict[str, LevelControl]:
+    """link → its level control, from the network's tank-level controls on the status of a link with a
+    status column: a start and a stop on the same tank, on opposite sides. The one reading of the
+    network's controls for both BATADAL's control check (`PhysicsModel.controls`) and the twin's
+    live pump rule (`sectors.water.rules.PumpCalledFor`). wntr keeps a control's parts private;
+    they are read here only."""
+    starts: dict[str, tuple[str, float, bool]] = {}
+    stops: dict[str, tuple[str, float, bool]] = {}
     for _, control in wn.controls():
         cond = control.condition
         tank = str(getattr(getattr(cond, "_source_obj", None), "name", ""))
@@ -211,14 +283,19 @@ def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, floa
             target = str(getattr(getattr(action, "_target_obj", None), "name", ""))
             if getattr(action, "_attribute", "") != "status" or target not in smap.status:
                 continue
-            opens = int(getattr(action, "_value", -1)) == 1
             below = getattr(relation, "name", "") in ("lt", "le")
-            if opens and below:
-                lows[target] = (tank, threshold)
-            elif not opens and not below:
-                highs[target] = (tank, threshold)
-    return {link: (tank, lo, highs[link][1]) for link, (tank, lo) in lows.items()
-            if link in highs and highs[link][0] == tank}
+            if int(getattr(action, "_value", -1)) == 1:
+                starts[target] = (tank, threshold, not below)
+            else:
+                stops[target] = (tank, threshold, below)
+    return {link: LevelControl(tank, start, stops[link][1], rising) for link, (tank, start, rising) in starts.items()
+            if link in stops and stops[link][0] == tank and stops[link][2] == rising}
+
+
+def _level_controls(wn: Any, smap: ScadaMap) -> dict[str, tuple[str, float, float]]:
+    """link → (tank, start level, stop level) of the links that fill a tank (`level_controls`; the
+    control check reads a start below and a stop above)."""
+    return {link: (c.tank, c.start, c.stop) for link, c in level_controls(wn, smap).items() if not c.rising}
 
 
 @dataclass(frozen=True)
@@ -274,9 +351,17 @@ class Snapshot:
     the network's own demand patterns at the row's hour of the week, and the solve is a single
     period (EPANET's toolkit through wntr: ~1 ms a row on C-Town). It gives each metered flow and
     pressure as the physics has it, given only the levels, the statuses and the hour.
+
+    `shut_eps` (off by default; BATADAL's pipes carry no meters): the commanded state of every metered
+    link without a status column (a pipe), read from its meter — closed in the solve when it reads
+    within `shut_eps` of no flow, open otherwise. A pipe the network's controls open and close (Net3's
+    330, by tank 1's level) or the controller shuts (an isolation) has no status for the solve to
+    obey, and without this the solve routes water through it. A junction whose every link then reads
+    no flow (a dead end behind a stopped pump: Net3's junction 10 behind the Lake pump, 601 behind
+    the shut pipe 330) is cut off in the solve, its pressure undetermined: it is not judged (NaN).
     """
 
-    def __init__(self, wn: Any, smap: ScadaMap, columns: Sequence[str]) -> None:
+    def __init__(self, wn: Any, smap: ScadaMap, columns: Sequence[str], *, shut_eps: float | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="scada-physics-") as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             copy = pickle.loads(pickle.dumps(wn))
@@ -295,6 +380,16 @@ class Snapshot:
         self.names = tuple(columns[c] for _, c, _ in self.targets)
         self.flow_scale = 0.001 / smap.flow_m3_s  # the solve's L/s in the readings' flow unit
         self.cache: OrderedDict[bytes, FloatArray] = OrderedDict()
+        self.shut_eps = shut_eps
+        self.pipes = [(self.en.ENgetlinkindex(k), col[c]) for k, c in smap.flow.items()
+                      if shut_eps is not None and k not in smap.status]
+        metered = {k: col[c] for k, c in smap.flow.items()}
+        # per target: the flow columns of every link at a judged junction, if all its links are metered
+        self.cut: list[tuple[int, ...]] = []
+        for (_, _, link), name in zip(self.targets, self.names, strict=True):
+            node = next((j for j, c in smap.pressure.items() if c == name), None) if not link else None
+            at = [str(k) for k in wn.get_links_for_node(node)] if node is not None and shut_eps is not None else []
+            self.cut.append(tuple(metered[k] for k in at) if at and all(k in metered for k in at) else ())
 
     def _open(self) -> None:
         """EPANET's project from the network text (kept, so a pickled model reopens it)."""
@@ -312,6 +407,9 @@ class Snapshot:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("shut_eps", None)  # a model pickled before `shut_eps`
+        state.setdefault("pipes", [])
+        state.setdefault("cut", [() for _ in state.get("targets", ())])
         self.__dict__.update(state)
         self._open()
 
@@ -327,6 +425,8 @@ class Snapshot:
                 en.ENsetnodevalue(index, EN.TANKLEVEL, float(row[c]))
             for index, c in self.status:
                 en.ENsetlinkvalue(index, EN.INITSTATUS, 1.0 if row[c] > 0.5 else 0.0)
+            for index, c in self.pipes:  # commanded pipe states, from their meters (`shut_eps`)
+                en.ENsetlinkvalue(index, EN.INITSTATUS, 0.0 if abs(float(row[c])) <= float(self.shut_eps or 0.0) else 1.0)
             en.ENsettimeparam(EN.PATTERNSTART, int(how) * 3600)  # EPANET wraps each pattern itself
             en.ENopenH()
             en.ENinitH(0)
@@ -334,6 +434,8 @@ class Snapshot:
             for i, (index, _, link) in enumerate(self.targets):
                 out[i] = en.ENgetlinkvalue(index, EN.FLOW) * self.flow_scale if link \
                     else en.ENgetnodevalue(index, EN.PRESSURE)
+                if self.cut[i] and all(abs(float(row[c])) <= float(self.shut_eps or 0.0) for c in self.cut[i]):
+                    out[i] = np.nan  # every link of the junction reads no flow: cut off, its head undetermined
         except Exception:  # noqa: BLE001 - an unsolvable state gives no evidence either way
             out[:] = np.nan
         finally:
@@ -381,9 +483,8 @@ class PhysicsModel:
         for link, fcol in s.flow.items():  # status ↔ flow
             if link not in s.status:
                 continue
-            flow, on = x[:, self._col(fcol)], x[:, self._col(s.status[link])] > 0.5
             eps = self.settings.flow_off * self.on_flow.get(link, 1.0)
-            out.append(np.where(on, flow < eps, np.abs(flow) > eps).astype(float))
+            out.append(status_flow(x[:, self._col(fcol)], x[:, self._col(s.status[link])], eps))
         for link, (tank, lo, hi) in self.controls.items():  # control consistency
             level, on = x[:, self._col(s.level[tank])], x[:, self._col(s.status[link])] > 0.5
             out.append(np.where(on, np.maximum(level - hi, 0.0), np.maximum(lo - level, 0.0)))
@@ -402,11 +503,10 @@ class PhysicsModel:
         cols = []
         for z in self._balanced():
             vol = sum(self.areas[t] * x[:, self._col(s.level[t])] for t in z.tanks)
-            dvol = np.concatenate([[np.nan], np.diff(vol)])
             net = sum(x[:, self._col(s.flow[k])] for k in z.inflow) - sum(x[:, self._col(s.flow[k])] for k in z.outflow)
-            net = np.asarray(net, dtype=float) * np.ones(len(x))
-            mean_net = np.concatenate([[np.nan], (net[1:] + net[:-1]) / 2])
-            cols.append(dvol - per_row * mean_net)
+            cols.append(np.concatenate([[np.nan], balance_residual(np.asarray(vol, dtype=float) * np.ones(len(x)),
+                                                                   np.asarray(net, dtype=float) * np.ones(len(x)),
+                                                                   per_row)]))
         return np.column_stack(cols) if cols else np.zeros((len(x), 0))
 
     def _balanced(self) -> list[Zone]:
@@ -548,7 +648,7 @@ def fit(wn: Any, smap: ScadaMap, columns: Sequence[str], normal: FloatArray, how
     C-Town's patterns being weekly; the twin: the field's midnight, Net3's being daily).
     """
     zone_list = zones(wn, smap)
-    areas = {t: float(np.pi * wn.get_node(t).diameter ** 2 / 4) for t in smap.level}
+    areas = {t: tank_area(wn, t) for t in smap.level}
     model = PhysicsModel(tuple(columns), [], smap, zone_list, _level_controls(wn, smap), areas, settings)
     for link, fcol in smap.flow.items():
         if link in smap.status:

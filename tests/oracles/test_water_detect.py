@@ -77,7 +77,7 @@ def _judged(model: SectorModel, twin: WaterTwin, recent: list[np.ndarray]) -> Ve
 
 def test_a_gauge_falsified_in_the_shut_segment_of_a_break_is_an_intrusion_on_it(water: SectorModel) -> None:
     """The storm day's masked spoof, replayed on the model the oracles run."""
-    twin, recent = WaterTwin(), []
+    twin, recent = WaterTwin(), list[np.ndarray]()
     for _ in range(8):
         assert _judged(water, twin, recent) is None
     twin.inject_fault(FaultKind.PIPE_BREAK, "pipe:159")
@@ -110,6 +110,8 @@ def test_a_gauge_falsified_in_the_shut_segment_of_a_break_is_an_intrusion_on_it(
     (FaultCase(AttackKind.BIAS, "tank:1/level_m", 0.5), "tank:1/level_m"),
     (FaultCase(AttackKind.BIAS, "tank:1/level_m", -0.1), "tank:1/level_m"),
     (FaultCase(AttackKind.BIAS, "pump:10/status", -1.0, warm_rows=130), "pump:10/status"),
+    # the storm day's spoofed gauge in a live segment: the network's per-row solve (`GaugeSolve`) names it
+    (FaultCase(AttackKind.BIAS, "junction:147/pressure_m", -12.5), "junction:147/pressure_m"),
 ])
 def test_a_concealment_is_an_intrusion_on_the_instrument_that_lies_in_its_first_row(
         water: SectorModel, case: FaultCase, sensor: str) -> None:

@@ -189,3 +189,22 @@ def test_a_pickled_model_scores_the_same(plant: tuple[sp.PhysicsModel, pd.DataFr
     model, rows = plant
     copy = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(_ratios(copy, rows), _ratios(model, rows))
+
+
+def test_the_unfitted_checks_the_twin_runs() -> None:
+    """What the water twin's rules take from this layer (`sectors.water.rules`): status ↔ flow both ways,
+    the balance's trapezoid, and which zones need no demand fitted (C-Town-like zones with customers do;
+    the twin's Net3, a meter on every pipe, has each tank a zone of its own)."""
+    from sectors.water.network import net3_path
+
+    np.testing.assert_array_equal(sp.status_flow(np.array([0.0, 5.0, 5.0, 0.0, -5.0]), np.array([1, 1, 0, 0, 0]), 0.1),
+                                  [1.0, 0.0, 1.0, 0.0, 1.0])
+    np.testing.assert_allclose(sp.balance_residual(np.array([0.0, 10.0, 25.0]), np.array([1.0, 1.0, 2.0]), 10.0),
+                               [0.0, 0.0])
+    tiny = tiny_network()
+    assert not sp.sealed(tiny, next(z for z in sp.zones(tiny, sp.scada_map(COLUMNS, tiny)) if z.tanks))
+    net3 = sp.load_network(net3_path())
+    tanks = [z for z in sp.zones(net3, sp.twin_map(net3)) if z.tanks]
+    assert [z.tanks for z in tanks] == [("1",), ("2",), ("3",)] and all(sp.sealed(net3, z) for z in tanks)
+    control = sp.level_controls(net3, sp.twin_map(net3))["335"]
+    assert control.tank == "1" and not control.rising and control.start < control.stop
