@@ -82,6 +82,7 @@ class RunResult:
     fault_kind: str = ""  # the class (FaultKind or AttackKind value; "" for a run of normal operation)
     attack: bool = False  # a falsified sensor: the right verdict is an intrusion on it
     rows_to_decide: int | None = None  # the decisive verdict's row after the fault
+    sensor: str | None = None  # the decisive verdict's first named sensor (an intrusion: the one quarantined)
 
     @property
     def detected(self) -> bool:
@@ -234,7 +235,8 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
         kind=first[1].kind.value if first else None, asset=first[1].asset_id if first else None,
         anchor=anchor_node(sector, first[1].asset_id) if first else None, wrongful=tuple(wrongful),
         reason=first[1].reason if first else "", injected=case.kind is not None, period_s=runner_period,
-        fault_kind=case.kind.value if case.kind is not None else "", attack=case.attack)
+        fault_kind=case.kind.value if case.kind is not None else "", attack=case.attack,
+        sensor=first[1].sensors[0] if first and first[1].sensors else None)
 
 
 def decisive(after: Sequence[tuple[int, Verdict]]) -> tuple[int, Verdict] | None:

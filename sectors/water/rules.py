@@ -199,6 +199,12 @@ solve rests on is vouched for, lies. Normal operation (6 hours of 30-second rows
 pump 335 starting and stopping, pipe 330 opening: `scripts/water_rule_margins.py 6`): every judged gauge
 within 0.009 m of the solve driven by the commanded pipe states (junction 243). The bar is 200 times that,
 for the field's demand straying from its billed pattern; the storm day's spoof is 12.5 m."""
+CONTACT_FLOW_M3S = 3 * VOUCH_M3S
+"""The least flow on a pump's meter that makes a run contact reading off a lie (`PumpContact`): three
+times what the discharge junction's balance can vouch for (`VOUCH_M3S`). A meter biased by less than the
+vouch tolerance still balances there, so at `FLOW_EPS_M3S` one meter biased by 0.5 L/s on an idle pump
+had its honest contact quarantined (review finding 1). Normal operation (30 h): pump 10 runs at
+0.198–0.217 m³/s and pump 335 at 0.806–0.833 m³/s, so a lying contact on a running pump still shows."""
 ROW_S = 30.0
 """Seconds between two rows of the window: the water SCADA's report period (`sectors.water.plugin`, which
 imports this module; a test keeps the two equal)."""
@@ -553,36 +559,45 @@ class TankLevel:
     in the row it jumps back and in every row the old trajectory and today's flows part. The level is
     named only when it is the one instrument left that can be wrong: every meter on the tank is
     vouched for by the mass balance of the junction at its other end (within `VOUCH_M3S` of what its
-    customers can draw). A meter that lies breaks that balance, and so does a break beside the tank
-    (its water leaves the junction a row before the level shows the fall): the rule is then silent, and
-    `LeakBalance` names the meter or the pipe. Judged on the
-    newest row's residual and on the sum over the window (a replay of a slow tank parts from the meters
-    a little each row); both against `TANK_BALANCE_M`, which normal operation keeps under 0.002 m."""
+    customers can draw) in the rows judged. A meter that lies breaks that balance, and so does a break
+    beside the tank (its water leaves the junction a row before the level shows the fall): those rows
+    are left out, and `LeakBalance` names the meter or the pipe. Judged on the newest row's residual and
+    on the sum over the window's vouched rows (a replay of a slow tank parts from the meters a little
+    each row); both against `TANK_BALANCE_M`, which normal operation keeps under 0.002 m.
+
+    What it does not stop (review, issue 17): two meters falsified consistently (the outlet's and one
+    more at its far junction, so that junction still balances) have the honest level named; a level
+    drifted slower than `TANK_BALANCE_M` per window (0.02 m in 16 minutes) is not seen here, and
+    `PumpCalledFor` can then call a healthy pump failed (finding 4, open); a replayed or frozen level
+    escapes while the tank stands still, and is named once it moves."""
 
     tank: TankBalance
     junctions: tuple[int, ...]  # per meter (inflows, then outflows): its other end's junction index, -1 if none
 
     def check(self, window: Window) -> list[Violation]:
         residual = self.tank.residuals(window)
-        if residual is None or len(residual) == 0:
-            return []
-        newest, total = float(residual[-1]), float(residual.sum())
-        if abs(newest) <= TANK_BALANCE_M and abs(total) <= TANK_BALANCE_M:
+        if residual is None or len(residual) == 0 or min(self.junctions) < 0:
             return []
         net = _network()
-        q = _columns(window, net.meters, 1)
+        q = _columns(window, net.meters, len(residual) + 1)
         if q is None:
             return []
-        balance = net.incidence @ q[-1]
-        meters = self.tank.sensors()[1:]
-        vouched = all(j >= 0 and -VOUCH_M3S <= float(balance[j]) <= float(net.peak_m3s[j]) + VOUCH_M3S
-                      for j in self.junctions)
-        how = f"{newest:+.3f} m in the newest row" if abs(newest) > TANK_BALANCE_M else \
-            f"{total:+.3f} m over the last {len(residual)} rows"
-        if not vouched:
-            # a junction at a meter's far end does not balance: a break there (its water leaves before the
-            # level shows it, a row later) or that meter's lie, which `LeakBalance` names; not the level's
+        # per row, whether every far junction balanced (its meter agreed with the junction's others); a
+        # residual spans two rows and counts only if both did. A row in which a meter lied (review
+        # finding 2: one row of a falsified outlet meter), or a break beside the tank drained it before
+        # the level showed it (finding 3: `pipe:40`), is no evidence against the level, in the newest row
+        # or in the window's sum: only the rows the meters vouch for are summed.
+        far = list(self.junctions)
+        balances = q @ net.incidence[far].T
+        held = np.all((balances >= -VOUCH_M3S) & (balances <= net.peak_m3s[far] + VOUCH_M3S), axis=1)
+        vouched = held[1:] & held[:-1]
+        newest = float(residual[-1]) if bool(vouched[-1]) else 0.0
+        total = float(residual[vouched].sum())
+        if abs(newest) <= TANK_BALANCE_M and abs(total) <= TANK_BALANCE_M:
             return []
+        meters = self.tank.sensors()[1:]
+        how = f"{newest:+.3f} m in the newest row" if abs(newest) > TANK_BALANCE_M else \
+            f"{total:+.3f} m over the last {int(vouched.sum())} rows its meters vouch for"
         return [Violation(self.tank.level.rpartition("/")[0], self.tank.level, (),
                           f"{self.tank.level} moved {how} other than its meters say, and each of them agrees "
                           "with the junction at its other end: the level is falsified or failed", fault=False,
@@ -619,7 +634,7 @@ class PumpContact:
         # shut valve or with a broken shaft, other rules' fault; a pump passes no water backwards, so a
         # reversed reading is its meter's)
         contradicts = scada_physics.status_flow(q[-1:, self.meter], np.asarray(status[-1:], dtype=float), FLOW_EPS_M3S)
-        if float(status[-1]) > 0.5 or not bool(contradicts[0]) or flow < 0 or self.discharge < 0:
+        if float(status[-1]) > 0.5 or not bool(contradicts[0]) or flow < CONTACT_FLOW_M3S or self.discharge < 0:
             return []
         balance = float(net.incidence[self.discharge] @ q[-1])
         if not -VOUCH_M3S <= balance <= float(net.peak_m3s[self.discharge]) + VOUCH_M3S:
@@ -766,9 +781,11 @@ class ScheduledPump:
     The hour comes from the rows' stamps (`sectors.invariants.CLOCK`), not from an instrument, so a
     falsified reading cannot move it. Both rows must lie inside the scheduled run, a row clear of its
     start and stop (`ROW_S`, the report period): the scheduled stop itself, and a row straddling it,
-    are not failures. The stop must show on the run contact *and* the flow meter, and the flow must
-    really have stopped (`_flow_stopped`): the contact alone or the meter alone falsified is no
-    failure, and the two falsified together still leave the junctions at its ends passing its flow.
+    are not failures. The stop is judged by the flow, not the run contact: the meter must read no flow
+    and the flow must really have stopped (`_flow_stopped`). The meter alone falsified leaves the
+    junctions at its ends passing its flow (no failure), the contact alone falsified to off leaves the
+    flow (`PumpContact` names the contact), and a contact frozen at "on" no longer hides a real failure
+    (review finding 5, issue 17).
 
     The water twin's clock is Net3's: its start is the field's midnight (the default, the city's and
     the training runs'); a twin started at another hour would need the schedule shifted with it."""
@@ -789,8 +806,10 @@ class ScheduledPump:
             return []
         if not (self._called(float(clock[-2])) and self._called(float(clock[-1]))):
             return []
-        ran = float(status[-2]) > 0.5 and abs(float(flow[-2])) > self.flow_eps
-        stopped = float(status[-1]) <= 0.5 and abs(float(flow[-1])) <= self.flow_eps
+        # by the flow, whatever the run contact says: one contact frozen at "on" hid a real failure
+        # (review finding 5); the meter alone falsified to zero leaves its junctions passing the flow
+        ran = abs(float(flow[-2])) > self.flow_eps
+        stopped = abs(float(flow[-1])) <= self.flow_eps
         if not (ran and stopped and _flow_stopped(window, self.pump)):
             return []
         return [Violation(self.pump, f"{self.pump}/status", (f"{self.pump}/flow_m3s",),
