@@ -178,3 +178,18 @@ def test_a_pump_that_fails_with_its_contact_frozen_on_is_a_fault(water: SectorMo
 
     got = _verdicts(water, {130: fail}, 134)
     assert any(v.kind is VerdictKind.FAULT and v.asset_id == "pump:10" for v in got), got
+
+
+@pytest.mark.parametrize("pipe", ["pipe:40", "pipe:20"])
+def test_a_break_beside_a_tank_isolated_by_the_controller_never_has_the_level_blamed(
+        water: SectorModel, pipe: str) -> None:
+    """Finding 3: a break on a tank's outlet drains the tank before the level shows it (a row's level is
+    its period's start); once the tank was empty the junction balanced again and the level's window sum,
+    full of the break's rows, quarantined the honest level. Those rows are no evidence: nobody vouched."""
+    def isolate(twin: WaterTwin) -> None:
+        for command in (*isolate_plan(twin, pipe).commands, *restore_plan(twin, pipe).commands):
+            twin.apply(command)
+
+    got = _verdicts(water, {8: lambda t: t.inject_fault(FaultKind.PIPE_BREAK, pipe), 10: isolate}, 50)
+    assert any(v.kind is VerdictKind.FAULT and v.asset_id == pipe for v in got), got
+    assert not [v for v in got if v.kind is VerdictKind.INTRUSION and v.asset_id.startswith("tank:")], got
