@@ -75,7 +75,12 @@ class CalibratedDetector:
     def context(self) -> int:
         """Rows of history the newest row's smoothed score depends on: the smoothing window plus the
         rows the detector's own features look back over (`Detector.context`, 1 for a row-wise one)."""
-        return max(self.window, 1) + int(getattr(self.detector, "context", 1)) - 1
+        return max(self.window, 1) + self.lookback - 1
+
+    @property
+    def lookback(self) -> int:
+        """Rows the detector's own features look back over (`Detector.context`; 1 for a row-wise one)."""
+        return int(getattr(self.detector, "context", 1))
 
     def latest(self, recent: Array) -> float:
         """The smoothed score of the newest row, given the last `context` (or more) rows."""
@@ -120,12 +125,11 @@ def floored(calibrated: CalibratedDetector, normal: Array) -> CalibratedDetector
     smoothed = calibrated.score(normal)
     # a detector whose features look back over rows (`Detector.context`) cannot score the first
     # rows fully: their features lack history no online row lacks, so they set no floor
-    first = min(int(getattr(calibrated.detector, "context", 1)) - 1, calibrated.n_train - 1)
+    first = min(calibrated.lookback - 1, calibrated.n_train - 1)
     floor = float(smoothed[first:calibrated.n_train].max())
     if floor <= calibrated.threshold:
         return calibrated
-    held = smoothed[calibrated.n_train:]
-    return replace(calibrated, threshold=floor, holdout_far=float(np.mean(held > floor)) if len(held) else 0.0)
+    return _at_threshold(calibrated, smoothed, floor)
 
 
 def widened(calibrated: CalibratedDetector, normal: Array, margin: float) -> CalibratedDetector:
@@ -142,10 +146,15 @@ def widened(calibrated: CalibratedDetector, normal: Array, margin: float) -> Cal
     """
     if margin < 1.0:
         raise ValueError(f"a threshold margin must be ≥ 1, got {margin}")
-    if margin == 1.0 or int(getattr(calibrated.detector, "context", 1)) <= 1:
+    if margin == 1.0 or calibrated.lookback <= 1:
         return calibrated
-    threshold = calibrated.threshold * margin
-    held = calibrated.score(normal)[calibrated.n_train:]
+    return _at_threshold(calibrated, calibrated.score(normal), calibrated.threshold * margin)
+
+
+def _at_threshold(calibrated: CalibratedDetector, smoothed: Array, threshold: float) -> CalibratedDetector:
+    """`calibrated` with another threshold, and the false-alarm rate its held-back rows (the smoothed
+    scores after the first `n_train`) show at it."""
+    held = smoothed[calibrated.n_train:]
     return replace(calibrated, threshold=threshold, holdout_far=float(np.mean(held > threshold)) if len(held) else 0.0)
 
 
