@@ -300,6 +300,13 @@ def _network() -> _Network:
                     tuple(f"{asset_id(AssetKind.PUMP, p)}/status" for p in sorted(pumps)))
 
 
+def _holds(balance: NDArray[np.float64], peak: NDArray[np.float64] | float) -> NDArray[np.bool_]:
+    """Whether each metered junction balance holds: the junction takes no less than nothing and no more
+    than its customers' peak (`peak`), within `VOUCH_M3S`. What vouches for the meters on it."""
+    out: NDArray[np.bool_] = (balance >= -VOUCH_M3S) & (balance <= peak + VOUCH_M3S)
+    return out
+
+
 def _columns(window: Window, names: Sequence[str], rows: int) -> NDArray[np.float64] | None:
     """The last `rows` values of `names` as a (rows × names) array, or None if one is missing or not finite."""
     try:
@@ -510,7 +517,7 @@ class ShutSegment:
         if q is None:
             return None
         balance = net.incidence[list(self.ends)] @ q[-1]
-        if bool(np.any(balance < -VOUCH_M3S)) or bool(np.any(balance > net.peak_m3s[list(self.ends)] + VOUCH_M3S)):
+        if not bool(_holds(balance, net.peak_m3s[list(self.ends)]).all()):
             return None
         out = [net.meters[k] for j in self.ends for k in np.flatnonzero(net.incidence[j]).tolist()]
         for head in self.tanks:
@@ -589,7 +596,7 @@ class TankLevel:
         # or in the window's sum: only the rows the meters vouch for are summed.
         far = list(self.junctions)
         balances = q @ net.incidence[far].T
-        held = np.all((balances >= -VOUCH_M3S) & (balances <= net.peak_m3s[far] + VOUCH_M3S), axis=1)
+        held = np.all(_holds(balances, net.peak_m3s[far]), axis=1)
         vouched = held[1:] & held[:-1]
         newest = float(residual[-1]) if bool(vouched[-1]) else 0.0
         total = float(residual[vouched].sum())
@@ -637,7 +644,7 @@ class PumpContact:
         if float(status[-1]) > 0.5 or not bool(contradicts[0]) or flow < CONTACT_FLOW_M3S or self.discharge < 0:
             return []
         balance = float(net.incidence[self.discharge] @ q[-1])
-        if not -VOUCH_M3S <= balance <= float(net.peak_m3s[self.discharge]) + VOUCH_M3S:
+        if not bool(_holds(np.asarray(balance), net.peak_m3s[self.discharge])):
             return []  # the discharge does not balance: its meter may be the liar
         contact = f"{self.pump}/status"
         return [Violation(self.pump, contact, (), f"{contact} reads off while {net.meters[self.meter]} reads "
@@ -695,7 +702,7 @@ class GaugeSolve:
         if q is None:
             return []
         balance = net.incidence @ q[-1]
-        if bool(np.any(balance < -VOUCH_M3S)) or bool(np.any(balance > net.peak_m3s + VOUCH_M3S)):
+        if not bool(_holds(balance, net.peak_m3s).all()):
             return []
         for rule in _tanks():
             residual = rule.tank.residuals({n: np.asarray(window[n])[-2:] for n in rule.tank.sensors()})
@@ -963,7 +970,7 @@ def vouches(window: Window) -> frozenset[str]:
     if q is None:
         return frozenset()
     balance = net.incidence @ q[-1]
-    holds = (balance >= -VOUCH_M3S) & (balance <= net.peak_m3s + VOUCH_M3S)
+    holds = _holds(balance, net.peak_m3s)
     return frozenset(net.meters[k] for k in range(len(net.meters))
                      if len(ends := np.flatnonzero(net.incidence[:, k])) == 2 and bool(holds[ends].all())) \
         | _tank_meters_not_refuted(window)
