@@ -73,10 +73,11 @@ def _labels(frame: pd.DataFrame, column: str, path: Path) -> NDArray[np.float64]
 
 
 def _normal_rows(train: Sequence[Path], *, time_column: str, label_column: str,
-                 sep: str) -> tuple[list[str], NDArray[np.float64]]:
-    """The train files' sensor columns (the first file's) and their normal rows, in file order."""
+                 sep: str) -> tuple[list[str], NDArray[np.float64], NDArray[Any]]:
+    """The train files' sensor columns (the first file's), their normal rows in file order, and those
+    rows' times."""
     sensors: list[str] = []
-    parts = []
+    parts, times = [], []
     for path in train:
         frame = read_csv(path, sep)
         if time_column not in frame.columns:
@@ -89,17 +90,16 @@ def _normal_rows(train: Sequence[Path], *, time_column: str, label_column: str,
         if label_column in frame.columns:
             frame = frame[pd.to_numeric(frame[label_column], errors="coerce") == 0]
         parts.append(to_matrix(frame, sensors))
-    return sensors, np.concatenate(parts)
+        times.append(frame[time_column].to_numpy())
+    return sensors, np.concatenate(parts), np.concatenate(times)
 
 
-def _physics(train: Path, sensors: Sequence[str], test: Path, test_frame: pd.DataFrame, x: NDArray[np.float64], *,
-             time_column: str, label_column: str, sep: str) -> tuple[PhysicsRun, Any, int]:
-    """C-Town's physics checks fitted on `train`'s normal rows (with their times) and streamed over `x`."""
-    frame = read_csv(train, sep)
-    if label_column in frame.columns:
-        frame = frame[pd.to_numeric(frame[label_column], errors="coerce") == 0]
-    normal = to_matrix(frame, list(sensors))
-    normal_how = hour_of_week(frame[time_column].to_numpy(), train)
+def _physics(train: Path, sensors: Sequence[str], normal: NDArray[np.float64], normal_times: NDArray[Any],
+             test: Path, test_frame: pd.DataFrame, x: NDArray[np.float64], *,
+             time_column: str) -> tuple[PhysicsRun, Any, int]:
+    """C-Town's physics checks fitted on the normal training rows (with their times; the network is
+    `train`'s neighbour) and streamed over `x`."""
+    normal_how = hour_of_week(normal_times, train)
     model = fit_physics(train.parent, sensors, normal, normal_how)
     how = hour_of_week(test_frame[time_column].to_numpy(), test)
     hold = hold_rows(model, normal)
@@ -130,7 +130,7 @@ def evaluate_csv(
     progress: Progress | None = None,
 ) -> Report | Predictions:
     """Fit on the train files' normal rows, stream `test`; the report (when `blind`, what was written)."""
-    sensors, normal = _normal_rows(train, time_column=time_column, label_column=label_column, sep=sep)
+    sensors, normal, normal_times = _normal_rows(train, time_column=time_column, label_column=label_column, sep=sep)
     test_frame = read_csv(test, sep)
     needed = [time_column] if blind else [time_column, label_column]
     for col in needed:
@@ -153,8 +153,8 @@ def evaluate_csv(
         scored.append(run)
         suffix = "" if i == 0 else f"_{cfg.detector}"
         outputs.update({f"score{suffix}": run.scores, f"flag{suffix}": run.flags.astype(int)})
-    physics = _physics(train[0], sensors, test, test_frame, x, time_column=time_column, label_column=label_column,
-                       sep=sep) if dataset == "batadal" else None
+    physics = _physics(train[0], sensors, normal, normal_times, test, test_frame, x, time_column=time_column) \
+        if dataset == "batadal" else None
     settings = config.as_dict()
     if physics is not None:
         prun, pmodel, hold = physics
