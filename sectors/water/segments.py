@@ -19,8 +19,19 @@ Placement (``wntr.network.generate_valve_layer``):
 
 * ``strategic`` with ``n`` (default 1, "N-1"): at every node, all but ``n`` of its links get a
   valve next to the node — the rule many utilities design by; with seed 123, N-1 puts 141 valves
-  on Net3 (119 segments), N-2 the layout of the WNTR segment-break demo (60 valves, 38 segments).
+  on Net3 (145 with the source valves below, 123 segments), N-2 the layout of the WNTR
+  segment-break demo (60 valves, 38 segments; 64 and 42 with the source valves).
 * ``random`` with ``n`` valves: a sparser, less orderly layout, as found in older networks.
+* ``source_valves`` (default on): every pipe joined to a tank or reservoir gets a valve next to it
+  where the layer put none. Storage is built with isolation valves on its inlet and outlet piping
+  (AWWA M42/M44 practice: a tank must come out of service for inspection without draining the
+  system, and the system must be shut off from a tank without draining the tank). N-1 alone puts
+  none there, because Net3's tanks each have one pipe, and "all but one link" of a one-link node is
+  none: a break on tank 1's outlet main (pipe 40) then shared a segment with the tank, the plan
+  could close only the valve on the far side, and the tank drained through the break until the
+  repair. With the outlet valve the tank is a segment of its own, a supplied one, so the plan closes
+  it too (`tests/sectors/test_water_segments.py`). Net3 gains 4 valves (tanks 1–3, the River; the
+  Lake feeds its pump directly, and a pump stops by itself).
 
 The layer decides what a break costs more than any response does. Net3 is a skeletonised model
 (pipes of 300–1,000 m between junctions that each stand for a neighbourhood), and under N-2 a
@@ -96,9 +107,12 @@ class IsolationPlan:
 
 
 def place_valves(
-    wn: Any, placement: Placement = "strategic", n: int = 1, seed: int = 123
+    wn: Any, placement: Placement = "strategic", n: int = 1, seed: int = 123, *, source_valves: bool = True
 ) -> list[IsolationValve]:
-    """Generate the valve layer reproducibly, without touching the global random state."""
+    """Generate the valve layer reproducibly, without touching the global random state.
+
+    ``source_valves`` adds the valve next to a tank or reservoir on each of its pipes that lacks one
+    (the module docstring says why)."""
     if placement not in ("strategic", "random"):
         raise ValueError(f"valve placement must be 'strategic' or 'random', not {placement!r}")
     if n < 0:
@@ -110,10 +124,15 @@ def place_valves(
         random.setstate(py_state)
         np.random.set_state(np_state)
     layer = layer.drop_duplicates().reset_index(drop=True)
-    return [
-        IsolationValve(asset_id(AssetKind.ISOLATION_VALVE, str(i)), str(row.link), str(row.node))
-        for i, row in enumerate(layer.itertuples(index=False))
-    ]
+    places = [(str(row.link), str(row.node)) for row in layer.itertuples(index=False)]
+    if source_valves:
+        have = set(places)
+        for source in [*wn.tank_name_list, *wn.reservoir_name_list]:
+            for link in wn.get_links_for_node(source):
+                if wn.get_link(link).link_type == "Pipe" and (link, source) not in have:
+                    places.append((link, source))
+    return [IsolationValve(asset_id(AssetKind.ISOLATION_VALVE, str(i)), link, node)
+            for i, (link, node) in enumerate(places)]
 
 
 class ValveSegments:

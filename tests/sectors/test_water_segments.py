@@ -87,7 +87,53 @@ def test_plans_close_the_fewest_valves_that_cut_a_segment_off_from_supply(
 
 
 def test_the_city_builds_the_n1_layer() -> None:
-    """The twin's default layer is N-1 (141 valves on Net3), the one the city runs (`sectors.water.segments`)."""
+    """The twin's default layer is N-1 (141 valves on Net3) and a valve beside each tank and reservoir on its
+    pipe (4 more), the one the city runs (`sectors.water.segments`)."""
     from sectors.water import WaterTwin
 
-    assert len(WaterTwin().segments.valves) == len(place_valves(load_network(), "strategic", n=1, seed=123)) == 141
+    wn = load_network()
+    assert len(WaterTwin().segments.valves) == len(place_valves(wn, "strategic", n=1, seed=123)) == 145
+    assert len(place_valves(wn, "strategic", n=1, seed=123, source_valves=False)) == 141
+
+
+def test_no_pipe_of_the_city_shares_a_segment_with_a_tank_or_reservoir() -> None:
+    """Storage has isolation valves on its piping: without them Net3's tanks (one pipe each, so N-1 gives
+    them none) shared a segment with their outlet main, and a plan for a break there left the tank
+    feeding it. With them, every pipe's plan cuts the break off from every source, tanks included."""
+    wn = load_network()
+    bare = ValveSegments(wn, place_valves(wn, "strategic", n=1, seed=123, source_valves=False))
+    city = ValveSegments(wn, place_valves(wn, "strategic", n=1, seed=123))
+    assert bare.plan(bare.segment_of_link("40")).sources == ("1",)  # the gap this closes
+    for pipe in wn.pipe_name_list:
+        plan = city.plan(city.segment_of_link(pipe))
+        assert not plan.sources, pipe
+        assert f"mid:{pipe}" not in _supplied(wn, {(v.link, v.node) for v in plan.valves}), pipe
+
+
+@pytest.mark.parametrize("pipe", ["40", "20"])
+def test_a_break_on_a_tank_main_isolated_leaves_the_tank_full(pipe: str) -> None:
+    """The review's finding: isolating a break beside a tank closed only the valve away from it, and the
+    tank drained through the break until the repair. Now the tank's own valve closes too: after an hour
+    its level is where the isolation found it, while left open it drains."""
+    from controller.responses import isolate_plan
+    from core.messages import FaultKind
+    from sectors.water import WaterTwin
+
+    tank = {"40": "1", "20": "3"}[pipe]
+
+    def level(twin: WaterTwin) -> float:
+        return next(r.value for r in twin.true_readings() if r.asset_id == f"tank:{tank}" and r.quantity == "level_m")
+
+    isolated, flowing = WaterTwin(), WaterTwin()
+    for twin in (isolated, flowing):
+        twin.step(600)
+        twin.inject_fault(FaultKind.PIPE_BREAK, f"pipe:{pipe}")
+    for command in isolate_plan(isolated, f"pipe:{pipe}").commands:
+        isolated.apply(command)
+    isolated.step(60)
+    flowing.step(60)
+    start = level(isolated), level(flowing)
+    for twin in (isolated, flowing):
+        twin.step(3600)
+    assert abs(level(isolated) - start[0]) < 0.01
+    assert start[1] - level(flowing) > 0.3
