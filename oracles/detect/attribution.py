@@ -83,6 +83,7 @@ class RunResult:
     attack: bool = False  # a falsified sensor: the right verdict is an intrusion on it
     rows_to_decide: int | None = None  # the decisive verdict's row after the fault
     sensor: str | None = None  # the decisive verdict's first named sensor (an intrusion: the one quarantined)
+    expected_sensor: str | None = None  # a falsified sensor's id (``FaultCase.target``): the one to quarantine
 
     @property
     def detected(self) -> bool:
@@ -104,9 +105,12 @@ class RunResult:
     @property
     def attributed(self) -> bool:
         """The decisive verdict's anchor is the faulted asset's (both None: nothing to isolate, rightly);
-        for a falsified sensor, the decisive verdict is an intrusion on that sensor's asset."""
+        for a falsified sensor, the decisive verdict is an intrusion on that sensor's asset that names
+        that very sensor first (the one the quorum quarantines): an asset has several instruments (a
+        pump's run contact and its meter), and quarantining the honest one leaves the liar reporting."""
         if self.attack:
-            return self.detected and self.kind == VerdictKind.INTRUSION.value and self.asset == self.expected_asset
+            return self.detected and self.kind == VerdictKind.INTRUSION.value and self.asset == self.expected_asset \
+                and (self.expected_sensor is None or self.sensor == self.expected_sensor)
         return self.detected and self.anchor == self.expected_anchor \
             and (self.expected_anchor is not None or self.asset == self.expected_asset)
 
@@ -236,7 +240,8 @@ def run_case(model: SectorModel, case: FaultCase, *, seed: int, warm_rows: int =
         anchor=anchor_node(sector, first[1].asset_id) if first else None, wrongful=tuple(wrongful),
         reason=first[1].reason if first else "", injected=case.kind is not None, period_s=runner_period,
         fault_kind=case.kind.value if case.kind is not None else "", attack=case.attack,
-        sensor=first[1].sensors[0] if first and first[1].sensors else None)
+        sensor=first[1].sensors[0] if first and first[1].sensors else None,
+        expected_sensor=case.target if case.attack else None)
 
 
 def decisive(after: Sequence[tuple[int, Verdict]]) -> tuple[int, Verdict] | None:

@@ -121,3 +121,19 @@ def test_water_breaks_name_the_main_and_nothing_votes_wrongly() -> None:
     first = [r for r in report.runs if r.fault in ("pipe-break pipe:159", "pipe-break pipe:123",
                                                      "pump-failure pump:335")]
     assert len(first) == 3 and all(r.attributed and r.rows_to_detect == 1 for r in first), first
+
+
+def test_a_falsified_sensor_is_attributed_only_when_that_sensor_is_the_one_named() -> None:
+    """An asset has several instruments: an intrusion on pump 10 that quarantines its honest meter while its
+    run contact lies is not the right answer, though the asset is."""
+    from oracles.detect.attribution import RunResult
+
+    def run(sensor: str | None) -> RunResult:
+        return RunResult(sector="water", fault="bias pump:10/status", seed=1, expected_asset="pump:10",
+                         expected_anchor=None, false_alarms=(), rows_to_detect=1, kind=VerdictKind.INTRUSION.value,
+                         asset="pump:10", anchor=None, wrongful=(), attack=True, sensor=sensor,
+                         expected_sensor="pump:10/status")
+
+    assert run("pump:10/status").attributed
+    assert not run("pump:10/flow_m3s").attributed
+    assert not run(None).attributed
