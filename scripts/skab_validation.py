@@ -39,9 +39,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from oracles.detect.drift import DriftPca, trailing_mean
 from oracles.detect.eval import read_csv
 from oracles.detect.features import numeric_columns, to_matrix
 from oracles.detect.models import Detector
+from oracles.detect.pca import EPS, PcaT2Q, ShrunkT2, check_rows
 from oracles.detect.production import Calibration, DetectorConfig, fit_config, sector_config
 
 Array = NDArray[np.float64]
@@ -100,8 +102,222 @@ def register(name: str, *members: Member, note: str = "") -> None:
 
 register("production", Member(replace(production(), calibration=Calibration(window=production().calibration.window))),
          note="the water plan's pca-drift, mean of 30 rows")
-register("mean10", variant(mean_rows=10))
-register("mean20", variant(mean_rows=20))
+register("mean10", variant(mean_rows=10, shrink=False), note="T²+Q")
+register("mean20", variant(mean_rows=20, shrink=False), note="T²+Q")
+
+
+class Mahalanobis(PcaT2Q):
+    """T² over every principal component (no Q: the residual space is empty), each component's
+    variance shrunk toward 1 (the standardised features' identity): λ' = (1 − α)·λ + α. With α = 0 it
+    is the Mahalanobis distance; α = 1 the sum of squared per-channel z-scores (production's
+    `ShrunkT2` takes Ledoit–Wolf's α instead of a fixed one)."""
+
+    def __init__(self, *, alpha: float = 0.0, reference_quantile: float = 0.99) -> None:
+        super().__init__(explained_variance=0.85, reference_quantile=reference_quantile)
+        self.alpha = alpha
+
+    def fit(self, normal: Array) -> Mahalanobis:
+        from sklearn.decomposition import PCA
+
+        x = check_rows(normal)
+        z = self.scaler.fit(x).transform(x)
+        pca = PCA(n_components=x.shape[1], svd_solver="full").fit(z)
+        self.pca = pca
+        var = (1.0 - self.alpha) * pca.explained_variance_ + self.alpha
+        self.inv_var = 1.0 / np.maximum(var, EPS)
+        t2, _ = self._stats(z)
+        self.t2_ref = max(float(np.quantile(t2, self.reference_quantile)), EPS)
+        self.q_ref = np.inf
+        return self
+
+
+class InnerDrift(DriftPca):
+    """`DriftPca` whose windowed features are judged by another model than production's."""
+
+    def __init__(self, inner: Callable[[], PcaT2Q], **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.make_inner = inner
+
+    def fit(self, normal: Array) -> InnerDrift:
+        super().fit(normal)
+        if self.windowed:
+            self.inner = self.make_inner()
+            self.inner.fit(self.features(check_rows(normal))[self.context - 1:])
+        return self
+
+
+def drift_with(inner: Callable[[], PcaT2Q], **options: object) -> Callable[[], Detector]:
+    def make() -> Detector:
+        return InnerDrift(inner, **options)
+    return make
+
+
+def inner_variant(name: str, inner: Callable[[], PcaT2Q], note: str) -> None:
+    base = variant()
+    register(name, Member(base.config, drift_with(inner, **base.config.options)), note=note)
+
+
+inner_variant("mahalanobis", lambda: Mahalanobis(alpha=0.0), "T² over all components, no Q")
+inner_variant("shrunk-0.5", lambda: Mahalanobis(alpha=0.5), "T² over all components, variances half-way to 1")
+inner_variant("diagonal", lambda: Mahalanobis(alpha=1.0), "sum of squared channel z-scores of the 30-row means")
+inner_variant("shrunk-lw-10", lambda: ShrunkT2(independent=10), "Ledoit–Wolf shrinkage, 1 independent row in 10")
+inner_variant("shrunk-lw-iid", lambda: ShrunkT2(independent=1), "Ledoit–Wolf shrinkage, rows taken as independent")
+register("t2q", variant(shrink=False), note="T²+Q of the 30-row means (the production of 6df3afc)")
+register("diagonal-40", Member(variant(mean_rows=40).config, drift_with(lambda: Mahalanobis(alpha=1.0),
+                                                                      **{**production().options, "mean_rows": 40})),
+         note="diagonal, mean of 40 rows")
+
+
+class WeightedDrift(DriftPca):
+    """`DriftPca` whose trailing mean weighs row k back by (1 − 1/`half`)^k·…: an EWMA truncated at
+    `mean_rows` rows (a fixed window, so streaming stays exact), onset-sensitive."""
+
+    def __init__(self, *, half_life: float = 10.0, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.half_life = half_life
+
+    def features(self, x: Array) -> Array:
+        rows = self.row_features(x)
+        if not self.windowed:
+            return rows
+        decay = 0.5 ** (1.0 / self.half_life)
+        total = rows.copy()
+        weight = np.ones(len(rows))
+        for lag in range(1, self.mean_rows):
+            w = decay ** lag
+            total[lag:] += w * rows[:-lag]
+            weight[lag:] += w
+        out: Array = total / weight[:, None]
+        return out
+
+
+class InnerWeighted(WeightedDrift, InnerDrift):
+    """`WeightedDrift` with another model of its features."""
+
+    def __init__(self, inner: Callable[[], PcaT2Q], *, half_life: float, **options: object) -> None:
+        WeightedDrift.__init__(self, half_life=half_life, **options)
+        self.make_inner = inner
+
+
+def weighted(half_life: float, mean_rows: int, alpha: float) -> Callable[[], Detector]:
+    def make() -> Detector:
+        options = {**production().options, "mean_rows": mean_rows, "shrink": False}
+        if alpha >= 0:
+            return InnerWeighted(lambda: Mahalanobis(alpha=alpha), half_life=half_life, **options)
+        return WeightedDrift(half_life=half_life, **options)
+    return make
+
+
+register("ewma-h10", Member(variant().config, weighted(10.0, 30, -1.0)), note="T²+Q, EWMA half-life 10 rows over 30")
+register("ewma-h20-60", Member(variant(mean_rows=60).config, weighted(20.0, 60, -1.0)),
+         note="T²+Q, EWMA half-life 20 rows over 60")
+register("ewma-h20-60-diag", Member(variant(mean_rows=60).config, weighted(20.0, 60, 1.0)),
+         note="EWMA half-life 20 rows over 60, diagonal")
+register("shrunk-union30|10", variant(), variant(mean_rows=10), note="max of 30- and 10-row scores, 5 % each")
+register("shrunk-mean40", variant(mean_rows=40), note="shrunk T² of 40-row means")
+class FlooredT2(ShrunkT2):
+    """`ShrunkT2` whose per-feature scale is at least `floor` (set before fitting)."""
+
+    def __init__(self, floor: Array, **options: int) -> None:
+        super().__init__(**options)
+        self.floor = floor
+
+    def fit(self, normal: Array) -> FlooredT2:
+        super().fit(normal)
+        self.scaler.scale = np.maximum(self.scaler.scale, self.floor)
+        return self._refit(normal)
+
+    def _refit(self, normal: Array) -> FlooredT2:
+        from sklearn.decomposition import PCA
+
+        z = self.scaler.transform(check_rows(normal))
+        self.pca = PCA(n_components=min(z.shape), svd_solver="full").fit(z)
+        var = (1.0 - self.alpha) * self.pca.explained_variance_ + self.alpha
+        self.inv_var = 1.0 / np.maximum(var, EPS)
+        t2, _ = self._stats(z)
+        self.t2_ref = max(float(np.quantile(t2, self.reference_quantile)), EPS)
+        return self
+
+
+class WhiteFloorDrift(DriftPca):
+    """Shrunk T² of 30-row means whose scales are at least the rows' sd / √`mean_rows` (a mean of
+    `mean_rows` rows varies at least as much as white noise's would)."""
+
+    def fit(self, normal: Array) -> WhiteFloorDrift:
+        super().fit(normal)
+        if self.windowed:
+            x = check_rows(normal)
+            rows = self.row_features(x)[self.context - 1:]
+            self.inner = FlooredT2(rows.std(axis=0) / np.sqrt(self.mean_rows), independent=self.mean_rows)
+            self.inner.fit(self.features(x)[self.context - 1:])
+        return self
+
+
+register("white-floor", Member(variant().config, WhiteFloorDrift), note="scales floored at row sd/√30")
+def mean_scale_ratio(x: Array, rows: int) -> Array:
+    """Per column, `slow_ratio` at the scale of `rows`-row means: the variance of the means against the
+    variance their `rows`-apart changes imply (≈ 1 for a level with white noise, ≫ 1 for a wander)."""
+    means = trailing_mean(x, rows)[rows - 1:]
+    fast = np.var(means[rows:] - means[:-rows], axis=0) / 2.0
+    total = np.var(means, axis=0)
+    out: Array = np.where(fast > 0.0, total / np.where(fast > 0.0, fast, 1.0), 0.0)
+    return out
+
+
+class WanderDrift(DriftPca):
+    """`DriftPca` that also gives the drift treatment to a channel whose `mean_rows`-row means wander
+    in training (`mean_scale_ratio` ≥ `wander`), not only to one that drifts from row to row."""
+
+    def __init__(self, *, wander: float = 3.0, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.wander = wander
+
+    def fit(self, normal: Array) -> WanderDrift:
+        super().fit(normal)
+        if not self.windowed:
+            return self
+        x = check_rows(normal)
+        self.drifting = self.drifting | (mean_scale_ratio(x, self.mean_rows) >= self.wander)
+        self.context = (self.baseline_rows if self.drifting.any() else 0) + self.mean_rows
+        self.inner.fit(self.features(x)[self.context - 1:])
+        return self
+
+
+def wander(level: float, shrink: bool) -> Callable[[], Detector]:
+    def make() -> Detector:
+        return WanderDrift(wander=level, shrink=shrink)
+    return make
+
+
+for _level in (3.0, 5.0, 8.0):
+    register(f"wander-{_level:g}", Member(variant().config, wander(_level, True)),
+             note=f"drift treatment also where 30-row means wander (ratio ≥ {_level:g})")
+    register(f"t2q-wander-{_level:g}", Member(variant().config, wander(_level, False)),
+             note=f"T²+Q, drift treatment also where 30-row means wander (ratio ≥ {_level:g})")
+class MaxZ(PcaT2Q):
+    """The largest squared z-score over the channels, each over its own training reference (the test of
+    a fault that moves one channel, where the sum of squares adds every other channel's noise)."""
+
+    def fit(self, normal: Array) -> MaxZ:
+        x = check_rows(normal)
+        z = self.scaler.fit(x).transform(x)
+        self.inv_var = 1.0 / np.maximum(np.quantile(z * z, self.reference_quantile, axis=0), EPS)
+        self.t2_ref = max(float(np.quantile((z * z * self.inv_var).max(axis=1), self.reference_quantile)), EPS)
+        return self
+
+    def score(self, x: Array) -> Array:
+        z = self.scaler.transform(check_rows(x, len(self.scaler.mean)))
+        out: Array = (z * z * self.inv_var).max(axis=1) / self.t2_ref
+        return out
+
+
+inner_variant("max-z", MaxZ, "largest channel z² of the 30-row means")
+register("union30|10", variant(shrink=False), variant(mean_rows=10, shrink=False),
+         note="T²+Q, max of 30- and 10-row scores, 5 % each")
+register("union30|5", variant(shrink=False), variant(mean_rows=5, shrink=False),
+         note="T²+Q, max of 30- and 5-row scores, 5 % each")
+register("all-drift", variant(slow_ratio=0.0, shrink=False), note="T²+Q, every channel judged by its deviation from its 60-row median")
+register("R2", variant(slow_ratio=2.0, shrink=False), note="T²+Q, drift treatment from R ≥ 2")
 
 
 def make_faults(seg: Array, rng: np.random.Generator) -> Faults:
@@ -226,6 +442,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--candidate", action="append", default=None, help="a name from --list (repeatable)")
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
     parser.add_argument("--seed", type=int, default=0, help="seed of the variance faults' noise")
+    parser.add_argument("--offset", type=int, default=0, choices=range(256), metavar="ROWS",
+                        help="shift every start by ROWS (0–255), a check of the figures' spread")
+    parser.add_argument("--every", type=int, default=400, metavar="ROWS",
+                        help="rows between starts (default 400: the 21 starts of the protocol; 50 gives 166 "
+                             "overlapping segments, one margin for all: a steadier check)")
     args = parser.parse_args(argv)
     if args.list:
         for c in CANDIDATES.values():
@@ -241,11 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if len(x) < STARTS[-1] + TRAIN + TEST:
-        print(f"error: {args.csv} has {len(x)} rows; the protocol needs {STARTS[-1] + TRAIN + TEST}", file=sys.stderr)
+    starts = list(range(args.offset, len(x) - TRAIN - TEST + 1, args.every)) if args.every != 400 else \
+        [s + args.offset for s in STARTS]
+    if args.every < 1 or not starts or starts[-1] + TRAIN + TEST > len(x):
+        print(f"error: {args.csv} has {len(x)} rows; the protocol needs {STARTS[-1] + args.offset + TRAIN + TEST}",
+              file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
-    segments = [x[s:s + TRAIN + TEST] for s in STARTS]
+    segments = [x[s:s + TRAIN + TEST] for s in starts]
     faults = [make_faults(seg, rng) for seg in segments]
     sizes = "/".join(f"{k:g}" for k in STEP_SIZES)
     print(f"{'candidate':24s} {'margin':>11s} {'FAR %':>6s} {'step %':>7s} {'(' + sizes + ' sd)':>18s} "

@@ -44,6 +44,17 @@ delay: a shift of a few noise sd is seen after some rows rather than at once. 30
 best of 1, 5, 10, 20, 30, 40 on `anomaly-free.csv` with injected steps, each at the threshold
 margin that kept its false alarms under 10 % (docs/detection.md).
 
+**Covariance: shrunk, because 30-row means are few independent rows.** The 30-row means of the
+fitting rows overlap: SKAB's 211 hold about 7 independent ones for 8 channels. PCA's smallest
+eigenvalues are then mostly chance, its residual space (what Q watches) is made of them, and Q's
+reference comes out far too small: the false alarms on `anomaly-free.csv` were nearly all Q's. So
+the windowed scores are Hotelling T² over every component of a covariance shrunk toward the identity
+(of the standardised features) by Ledoit–Wolf's weight, computed for len/`mean_rows` independent
+rows (`pca.ShrunkT2`): with as few as SKAB's the weight is 1 and each channel is judged by its own
+z-score; with many (BATADAL's year of hours) the relations learnt from them count. On
+`anomaly-free.csv` this detected 1.6 points more of the injected steps than T²+Q at the same false
+alarms, and more of every other synthetic fault (docs/detection.md). `shrink=False` gives T²+Q.
+
 **Only where the training rows are consecutive.** A rate, a deviation over W rows or a mean over
 30 rows learnt from rows taken `stride` report periods apart means something else online, where
 rows are one period apart (the city's water twin trains on rows 15 minutes apart and runs on rows
@@ -65,7 +76,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from oracles.detect.pca import Array, PcaT2Q, check_rows
+from oracles.detect.pca import Array, PcaT2Q, ShrunkT2, check_rows
 
 __all__ = ["DriftPca", "causal_baseline", "slow_ratio", "trailing_mean"]
 
@@ -125,14 +136,18 @@ class DriftPca:
     label = "PCA T²+Q, drift-aware"
 
     def __init__(self, *, baseline_rows: int = 60, slow_ratio: float = 5.0, mean_rows: int = 30,
-                 explained_variance: float = 0.85, reference_quantile: float = 0.99, stride: int = 1) -> None:
+                 explained_variance: float = 0.85, reference_quantile: float = 0.99, stride: int = 1,
+                 shrink: bool = True) -> None:
         if baseline_rows < 1 or mean_rows < 1:
             raise ValueError(f"baseline_rows and mean_rows must be ≥ 1, got {baseline_rows}, {mean_rows}")
         self.baseline_rows = baseline_rows
         self.mean_rows = mean_rows
         self.slow_ratio = slow_ratio
         self.stride = stride  # report periods between training rows: set by `fit_config`
-        self.inner = PcaT2Q(explained_variance=explained_variance, reference_quantile=reference_quantile)
+        self.shrink = shrink
+        self.explained_variance = explained_variance
+        self.reference_quantile = reference_quantile
+        self.inner: PcaT2Q = PcaT2Q(explained_variance=explained_variance, reference_quantile=reference_quantile)
         self.drifting: np.ndarray = np.zeros(0, dtype=bool)
         self.windowed = False
         self.ratios: Array = np.zeros(0)
@@ -146,6 +161,10 @@ class DriftPca:
         self.windowed = self.stride == 1 and len(x) >= 3 * (w + self.mean_rows)
         self.drifting = (self.ratios >= self.slow_ratio) & self.windowed
         self.context = (w if self.drifting.any() else 0) + (self.mean_rows if self.windowed else 1)
+        # overlapping means: about one independent row in `mean_rows` (module docstring, "Covariance")
+        self.inner = (ShrunkT2(independent=self.mean_rows, reference_quantile=self.reference_quantile)
+                      if self.windowed and self.shrink else
+                      PcaT2Q(explained_variance=self.explained_variance, reference_quantile=self.reference_quantile))
         # on the rows whose features have their whole history, as every online row has
         self.inner.fit(self.features(x)[self.context - 1:])
         return self
