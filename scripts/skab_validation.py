@@ -163,9 +163,6 @@ inner_variant("diagonal", lambda: Mahalanobis(alpha=1.0), "sum of squared channe
 inner_variant("shrunk-lw-10", lambda: ShrunkT2(independent=10), "Ledoit–Wolf shrinkage, 1 independent row in 10")
 inner_variant("shrunk-lw-iid", lambda: ShrunkT2(independent=1), "Ledoit–Wolf shrinkage, rows taken as independent")
 register("t2q", variant(shrink=False), note="T²+Q of the 30-row means (the production of 6df3afc)")
-register("diagonal-40", Member(variant(mean_rows=40).config, drift_with(lambda: Mahalanobis(alpha=1.0),
-                                                                      **{**production().options, "mean_rows": 40})),
-         note="diagonal, mean of 40 rows")
 
 
 class WeightedDrift(DriftPca):
@@ -209,10 +206,6 @@ def weighted(half_life: float, mean_rows: int, alpha: float) -> Callable[[], Det
 
 
 register("ewma-h10", Member(variant().config, weighted(10.0, 30, -1.0)), note="T²+Q, EWMA half-life 10 rows over 30")
-register("ewma-h20-60", Member(variant(mean_rows=60).config, weighted(20.0, 60, -1.0)),
-         note="T²+Q, EWMA half-life 20 rows over 60")
-register("ewma-h20-60-diag", Member(variant(mean_rows=60).config, weighted(20.0, 60, 1.0)),
-         note="EWMA half-life 20 rows over 60, diagonal")
 register("shrunk-union30|10", variant(), variant(mean_rows=10), note="max of 30- and 10-row scores, 5 % each")
 register("shrunk-mean40", variant(mean_rows=40), note="shrunk T² of 40-row means")
 class FlooredT2(ShrunkT2):
@@ -438,7 +431,7 @@ def load(path: Path) -> Array:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("csv", type=Path, help="SKAB's data/anomaly-free/anomaly-free.csv")
+    parser.add_argument("csv", type=Path, nargs="?", help="SKAB's data/anomaly-free/anomaly-free.csv")
     parser.add_argument("--candidate", action="append", default=None, help="a name from --list (repeatable)")
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
     parser.add_argument("--seed", type=int, default=0, help="seed of the variance faults' noise")
@@ -452,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for c in CANDIDATES.values():
             print(f"{c.name:24s} {c.note}")
         return 0
+    if args.csv is None:
+        print("error: give the path of anomaly-free.csv", file=sys.stderr)
+        return 2
     names = args.candidate or ["production"]
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown:
