@@ -8,6 +8,7 @@ import pytest
 from oracles.detect.calibrate import CalibratedDetector, fit_calibrated, widened
 from oracles.detect.drift import DriftPca, causal_baseline, slow_ratio
 from oracles.detect.models import DETECTORS, PcaT2Q
+from oracles.detect.pca import ShrunkT2, ledoit_wolf_shrinkage
 from oracles.detect.production import Calibration, DetectorConfig, fit_config, sector_config
 
 TRAIN = 400
@@ -177,3 +178,59 @@ def test_a_windowed_verdict_is_explained_with_the_history_its_features_need() ->
         model = m
 
     assert SectorStream(Held()).history > m.context  # type: ignore[arg-type]
+
+
+def correlated(n: int, seed: int) -> np.ndarray:
+    """Three channels, the first two strongly correlated (a pump's current and its flow)."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(n)
+    return np.column_stack([a, 0.9 * a + 0.3 * rng.standard_normal(n), rng.standard_normal(n)])
+
+
+def test_ledoit_wolf_trusts_many_independent_rows_and_not_few() -> None:
+    z = correlated(2000, seed=11)
+    z = (z - z.mean(axis=0)) / z.std(axis=0)
+    assert ledoit_wolf_shrinkage(z, 2000) < 0.02, "2,000 independent rows: the correlation is known"
+    assert ledoit_wolf_shrinkage(z, 3) == 1.0, "3 independent rows: nothing of it is"
+    assert ledoit_wolf_shrinkage(z, 200) < ledoit_wolf_shrinkage(z, 20) < 1.0
+
+
+def test_fully_shrunk_t2_is_the_sum_of_squared_z_scores() -> None:
+    x = correlated(300, seed=12)
+    det = ShrunkT2(independent=300).fit(x)  # one independent row: α = 1
+    assert det.alpha == 1.0
+    t2, _ = det.statistics(x[:50])
+    z = det.scaler.transform(x[:50])
+    np.testing.assert_allclose(t2, (z * z).sum(axis=1), rtol=1e-9)
+    assert np.all(det.score(x[:50]) == t2 / det.t2_ref)
+
+
+def test_shrunk_t2_with_many_rows_is_close_to_the_mahalanobis_distance() -> None:
+    x = correlated(3000, seed=13)
+    det = ShrunkT2(independent=1).fit(x)
+    assert det.alpha < 0.02
+    off = np.array([[1.0, -1.0, 0.0]])  # against the correlation: far in Mahalanobis terms, not in z
+    along = np.array([[1.0, 1.0, 0.0]])
+    assert det.score(off)[0] > 5 * det.score(along)[0]
+
+
+def test_shrunk_t2_column_scores_match_scoring_the_trial_rows() -> None:
+    x = correlated(400, seed=14)
+    det = ShrunkT2(independent=30).fit(x)
+    values = np.quantile(x, [0.05, 0.5, 0.95], axis=0)
+    got = det.column_scores(x[:4], [0, 2], values)
+    for k, j in enumerate([0, 2]):
+        for v in range(3):
+            trial = x[:4].copy()
+            trial[:, j] = values[v, j]
+            np.testing.assert_allclose(got[k, :, v], det.score(trial), rtol=1e-9)
+
+
+def test_windowed_scores_use_the_shrunk_covariance_and_only_they() -> None:
+    x = plant(400, seed=15)
+    windowed = DriftPca().fit(x)
+    assert windowed.windowed and isinstance(windowed.inner, ShrunkT2)
+    assert windowed.inner.independent == windowed.mean_rows
+    assert type(DriftPca(shrink=False).fit(x).inner) is PcaT2Q
+    strided = DriftPca(stride=30).fit(x)
+    assert not strided.windowed and type(strided.inner) is PcaT2Q
