@@ -102,6 +102,7 @@ def register(name: str, *members: Member, note: str = "") -> None:
 
 register("production", Member(replace(production(), calibration=Calibration(window=production().calibration.window))),
          note="the water plan's pca-drift, mean of 30 rows")
+register("shrunk", variant(shrink=True), note="run 4: T² over a Ledoit-Wolf-shrunk covariance (not kept)")
 register("mean10", variant(mean_rows=10, shrink=False), note="T²+Q")
 register("mean20", variant(mean_rows=20, shrink=False), note="T²+Q")
 

@@ -44,18 +44,13 @@ delay: a shift of a few noise sd is seen after some rows rather than at once. 30
 best of 1, 5, 10, 20, 30, 40 on `anomaly-free.csv` with injected steps, each at the threshold
 margin that kept its false alarms under 10 % (docs/detection.md).
 
-**Covariance: shrunk, because 30-row means are few independent rows.** The 30-row means of the
-fitting rows overlap: SKAB's 211 hold about 7 independent ones for 8 channels. PCA's smallest
-eigenvalues are then mostly chance, its residual space (what Q watches) is made of them, and Q's
-reference comes out far too small: the false alarms on `anomaly-free.csv` were nearly all Q's. So
-the windowed scores are Hotelling T² over every component of a covariance shrunk toward the identity
-(of the standardised features) by Ledoit–Wolf's weight, computed for len/`mean_rows` independent
-rows (`pca.ShrunkT2`): with as few as SKAB's the weight is 0.84–1 and each channel is judged nearly
-by its own z-score; with many (BATADAL's year of hours, about 0.08) the relations learnt from them
-count. On `anomaly-free.csv` this detected 1.7 points more of the injected steps than T²+Q at the
-same false alarms over the protocol's 21 starts, and more of every other synthetic fault; over 166
-overlapping segments the two tie (`scripts/skab_validation.py`, docs/detection.md). `shrink=False`
-gives T²+Q.
+**Covariance: T²+Q; shrinkage tried and not kept.** The 30-row means of the fitting rows overlap:
+SKAB's 211 hold about 7 independent ones for 8 channels, so PCA's smallest eigenvalues are partly
+chance and Q's reference is uncertain. ``shrink=True`` scores the windowed rows by Hotelling T² over a
+covariance shrunk toward the identity (of the standardised features) by Ledoit–Wolf's weight for
+len/`mean_rows` independent rows (`pca.ShrunkT2`). On `anomaly-free.csv` it detected 1.7 points more
+injected steps over the protocol's 21 starts, but tied over 166 overlapping segments, and did worse on
+SKAB's test rows (docs/detection.md, evaluation log run 4): the default stays T²+Q.
 
 **Only where the training rows are consecutive.** A rate, a deviation over W rows or a mean over
 30 rows learnt from rows taken `stride` report periods apart means something else online, where
@@ -139,7 +134,7 @@ class DriftPca:
 
     def __init__(self, *, baseline_rows: int = 60, slow_ratio: float = 5.0, mean_rows: int = 30,
                  explained_variance: float = 0.85, reference_quantile: float = 0.99, stride: int = 1,
-                 shrink: bool = True) -> None:
+                 shrink: bool = False) -> None:
         if baseline_rows < 1 or mean_rows < 1:
             raise ValueError(f"baseline_rows and mean_rows must be ≥ 1, got {baseline_rows}, {mean_rows}")
         self.baseline_rows = baseline_rows

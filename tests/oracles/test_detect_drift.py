@@ -226,11 +226,12 @@ def test_shrunk_t2_column_scores_match_scoring_the_trial_rows() -> None:
             np.testing.assert_allclose(got[k, :, v], det.score(trial), rtol=1e-9)
 
 
-def test_windowed_scores_use_the_shrunk_covariance_and_only_they() -> None:
+def test_windowed_scores_use_the_shrunk_covariance_only_when_asked() -> None:
+    """Production is T²+Q (run 4's shrinkage was not kept, docs/detection.md); ``shrink=True`` repeats run 4."""
     x = plant(400, seed=15)
-    windowed = DriftPca().fit(x)
-    assert windowed.windowed and isinstance(windowed.inner, ShrunkT2)
-    assert windowed.inner.independent == windowed.mean_rows
-    assert type(DriftPca(shrink=False).fit(x).inner) is PcaT2Q
-    strided = DriftPca(stride=30).fit(x)
+    shrunk = DriftPca(shrink=True).fit(x)
+    assert shrunk.windowed and isinstance(shrunk.inner, ShrunkT2)
+    assert shrunk.inner.independent == shrunk.mean_rows
+    assert type(DriftPca().fit(x).inner) is PcaT2Q
+    strided = DriftPca(stride=30, shrink=True).fit(x)
     assert not strided.windowed and type(strided.inner) is PcaT2Q
