@@ -8,6 +8,7 @@ Modules, one job each:
 - :mod:`keys.hybrid` — signing and verifying batches, registrations and rotations.
 - :mod:`keys.ids` — bytes32 names and event ids.
 - :mod:`keys.errors` — the :class:`KeysError` tree.
+- :mod:`keys.files` — crash-safe private file writes (keystores, vaults).
 """
 
 from keys.errors import (

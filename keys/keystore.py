@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from keys._abi import checksum
-from keys._files import atomic_write
 from keys.errors import (
     InvalidInput,
     InvalidKey,
@@ -44,6 +43,7 @@ from keys.errors import (
     KeystoreNotFound,
     WrongPassphrase,
 )
+from keys.files import atomic_write
 from keys.identity import HybridIdentity
 
 __all__ = [
