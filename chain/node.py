@@ -13,15 +13,19 @@ rest of the code speaks only `eth_*`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,16 +99,56 @@ def _state_cache(settings: Settings) -> Path:
     development machine. Kept under the chain's own directory, the states live and die with the chain
     they belong to: :func:`start_anvil` removes them before a new process starts (a replayed chain
     re-creates its history from the journal, so nothing there is needed again) and :func:`stop_anvil`
-    after its process ends. The history itself stays whole: the audit reads contract state at the
-    block it pinned (``chain.audit_index``), so pruning it (``--prune-history``) would break a long
-    audit of a running city."""
+    after its process ends, each only when no Anvil of this chain runs (:func:`_clear_state_cache`).
+
+    How far back state stays readable is Anvil's own bound, not ours: it keeps at most 3,600 states on
+    disk (its ``--max-persisted-states`` default; about 0.2 MB a block), so an ``eth_call`` more than
+    ~3,600 blocks behind the head fails. The audit reads contract state at the head it pinned when
+    it started (``chain.audit_index``); if the chain moves 3,600 blocks on during one audit, the audit
+    stops with one ``error:`` line (Anvil's "BlockOutOfRangeError") and is run again. The journal,
+    not these states, is what keeps the history: a restart replays it whole."""
     return settings.chain_dir / "anvil-states"
 
 
 def _clear_state_cache(settings: Settings) -> None:
-    """Remove Anvil's spilled states, unless an Anvil of this chain directory still runs."""
-    if _read_pid(settings) is None:
-        shutil.rmtree(_state_cache(settings), ignore_errors=True)
+    """Remove Anvil's spilled states, unless an Anvil of this chain may still use them.
+
+    Two signs, and either keeps them: the pid file names a live Anvil, or something listens on the
+    chain's port. The port matters because the pid file can be wrong (removed by hand, or overwritten
+    by a start that failed), and a stopped or busy Anvil still holds its port while it answers no
+    request: deleting its states would lose its history and leave it unable to spill again.
+    A symlink or a file in the cache's place is removed, not followed."""
+    if _read_pid(settings) is not None or _port_listening(settings):
+        return
+    cache = _state_cache(settings)
+    if cache.is_symlink() or cache.is_file():
+        cache.unlink()
+    else:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _port_listening(settings: Settings) -> bool:
+    """Whether anything accepts TCP connections on the chain's port (a stopped process still does:
+    the kernel completes the handshake into its backlog)."""
+    try:
+        with socket.create_connection((settings.rpc_host, settings.rpc_port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+_PROGRAMS = {"anvil": "anvil", "keeper": "chain.keeper"}
+
+
+def _is_ours(pid: int, name: str) -> bool:
+    """Whether ``pid`` runs the program a pid file of ``name`` is for. After a reboot a pid file's
+    number can belong to an unrelated process, which must be neither signalled nor taken for a chain.
+    Where /proc cannot tell (another OS), the pid file is believed."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True
+    return any(_PROGRAMS[name].encode() in arg for arg in argv[:3])
 
 
 def _read_pid(settings: Settings, name: str = "anvil") -> int | None:
@@ -118,7 +162,7 @@ def _read_pid(settings: Settings, name: str = "anvil") -> int | None:
         return None
     except PermissionError:
         return pid
-    if _is_zombie(pid):
+    if _is_zombie(pid) or not _is_ours(pid, name):
         return None
     return pid
 
@@ -168,6 +212,28 @@ def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
             _start_keeper(settings, _journal(settings))  # our Anvil runs but its journal keeper died
         return chain_status(settings)
     settings.chain_dir.mkdir(parents=True, exist_ok=True)
+    with _start_lock(settings):  # two `qeaims chain up` at once: the second waits, then finds it running
+        if chain_status(settings).running:
+            return chain_status(settings)
+        return _start_locked(settings, wait_s)
+
+
+@contextmanager
+def _start_lock(settings: Settings) -> Iterator[None]:
+    with open(settings.chain_dir / "start.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _start_locked(settings: Settings, wait_s: float) -> NodeStatus:
+    if _port_listening(settings):
+        raise ChainStartFailed(
+            f"something listens on {settings.rpc_host}:{settings.rpc_port} but does not answer as a chain "
+            "(a stopped or overloaded Anvil?): stop it or choose another --port"
+        )
     _stop_process(settings, "keeper", signal.SIGKILL)
     _clear_state_cache(settings)
     journal = _journal(settings)
@@ -199,10 +265,13 @@ def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
     deadline = time.monotonic() + wait_s
     while not chain_status(settings).running:
         if process.poll() is not None:
+            _pid_file(settings).unlink(missing_ok=True)  # a dead pid must not stand for the chain
             tail = (settings.chain_dir / "anvil.log").read_text(errors="replace").strip().splitlines()[-1:]
             raise ChainStartFailed(f"anvil exited at start: {tail[0] if tail else 'no output'}")
         if time.monotonic() > deadline:
             process.kill()
+            process.wait()
+            _pid_file(settings).unlink(missing_ok=True)
             raise ChainStartFailed(f"anvil did not answer at {settings.rpc_url} within {wait_s:.0f} s")
         time.sleep(0.1)
     try:

@@ -7,17 +7,24 @@ development machine). `chain.node` points it at the chain's own directory and cl
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
-from chain.node import start_anvil, stop_anvil
+import pytest
+
+from chain.node import _read_pid, start_anvil, stop_anvil
 from chain.rpc import RpcClient
 from core.config import load_settings
+from core.errors import ChainError, ChainStartFailed
 from tests.conftest import free_port
 
 DEFAULT_TMP = Path.home() / ".foundry" / "anvil" / "tmp"
 DEV_FROM = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 DEV_TO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+GENESIS_BALANCE = 1_000_000 * 10**18
 
 
 def _default_dirs() -> set[str]:
@@ -50,5 +57,115 @@ def test_a_crashed_chains_leftover_states_are_cleared_when_it_starts_again(tmp_p
     start_anvil(settings)
     try:
         assert not leftover.exists()
+    finally:
+        stop_anvil(settings)
+
+
+# The adversarial review of the change (findings F1, F3, F4, F6), each failing before its fix.
+
+
+def _balance_at(rpc: RpcClient, block: int) -> int:
+    return int(rpc.call("eth_getBalance", [DEV_TO, hex(block)]), 16)
+
+
+def test_a_second_start_never_lets_stop_anvil_clear_the_states_of_a_live_anvil(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    start_anvil(settings)
+    pid = int((settings.chain_dir / "anvil.pid").read_text())
+    try:
+        rpc = RpcClient(settings.rpc_url)
+        rpc.call("eth_sendTransaction", [{"from": DEV_FROM, "to": DEV_TO, "value": "0x7"}])  # block 1
+        rpc.call("anvil_mine", [hex(1000)])  # block 1's state now lives only in anvil-states
+        os.kill(pid, signal.SIGSTOP)  # a moment without answers (suspend, swap, a stall)...
+        try:
+            with pytest.raises(ChainStartFailed):
+                start_anvil(settings, wait_s=5)  # ...and `qeaims chain up` once more
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert _read_pid(settings) == pid  # the refused start left the pid file alone
+        assert _balance_at(rpc, 1) == GENESIS_BALANCE + 7  # and the live Anvil's history
+        stop_anvil(settings)  # `qeaims chain down`
+        try:
+            still_answers = rpc.call("eth_blockNumber", []) is not None
+        except ChainError:
+            still_answers = False
+        if still_answers:  # whatever stop_anvil did, a live Anvil keeps its history
+            assert _balance_at(rpc, 1) == GENESIS_BALANCE + 7
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        stop_anvil(settings)
+
+
+def test_a_pid_file_whose_number_was_reused_does_not_keep_a_crashed_chains_states(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    leftover = settings.chain_dir / "anvil-states" / "anvil-state-06-12-2026-00-00AbCdEf"
+    leftover.mkdir(parents=True)
+    (leftover / "0x00.json").write_text("{}")
+    other = subprocess.Popen(["sleep", "60"])  # after a reboot the old number belongs to someone else
+    (settings.chain_dir / "anvil.pid").write_text(f"{other.pid}\n")
+    try:
+        start_anvil(settings)
+        try:
+            assert not leftover.exists()
+        finally:
+            stop_anvil(settings)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_start_anvil_does_not_kill_a_process_that_reuses_the_keepers_old_pid(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    settings.chain_dir.mkdir(parents=True)
+    other = subprocess.Popen(["sleep", "60"])
+    (settings.chain_dir / "keeper.pid").write_text(f"{other.pid}\n")
+    try:
+        start_anvil(settings)
+        stop_anvil(settings)
+        assert other.poll() is None, "start_anvil SIGKILLed an unrelated process"
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+
+
+def test_a_symlinked_state_cache_is_not_left_growing(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    settings.chain_dir.mkdir(parents=True)
+    (settings.chain_dir / "anvil-states").symlink_to(elsewhere)
+    start_anvil(settings)
+    try:
+        rpc = RpcClient(settings.rpc_url)
+        rpc.call("anvil_mine", [hex(700)])
+        rpc.call("eth_sendTransaction", [{"from": DEV_FROM, "to": DEV_TO, "value": "0x1"}])
+    finally:
+        stop_anvil(settings)
+    assert not any(elsewhere.glob("anvil-state-*/*.json"))
+
+
+def test_two_starts_at_once_replay_the_journal_once_and_both_find_the_chain(tmp_path: Path) -> None:
+    """F5: two `qeaims chain up` on a stopped chain raced through the journal replay, and each called the
+    other's blocks tampering. Starts now take turns: the second finds the first's chain running."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support import wait_journaled
+
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    start_anvil(settings)
+    rpc = RpcClient(settings.rpc_url)
+    for _ in range(40):
+        rpc.call("eth_sendTransaction", [{"from": DEV_FROM, "to": DEV_TO, "value": "0x1"}])
+    wait_journaled(settings)
+    stop_anvil(settings)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            statuses = list(pool.map(lambda _: start_anvil(settings), range(2)))
+        assert all(s.running for s in statuses) and statuses[0].pid == statuses[1].pid
+        assert _balance_at(rpc, 40) == GENESIS_BALANCE + 40
     finally:
         stop_anvil(settings)
