@@ -12,6 +12,7 @@ with every chain it starts, so nothing is left unjournaled by that.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import signal
 import sys
 import time
@@ -45,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.25)
     parser.add_argument("--give-up-after", type=float, default=300.0)
     args = parser.parse_args(argv)
+    # one keeper a journal: a second one (a start racing another, a keeper whose pid file was lost)
+    # would append the same blocks again and break the journal's chain; the lock dies with its holder
+    lock = open(args.journal.with_name(args.journal.name + ".keeper.lock"), "a")  # noqa: SIM115 - held for life
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"keeper: another keeper journals {args.journal}; exiting", file=sys.stderr, flush=True)
+        return 0
     journal = ChainJournal(args.journal)
     journal.repair()
     rpc = RpcClient(args.rpc_url, timeout_s=10.0, retries=0)

@@ -131,24 +131,33 @@ def _port_listening(settings: Settings) -> bool:
     """Whether anything accepts TCP connections on the chain's port (a stopped process still does:
     the kernel completes the handshake into its backlog)."""
     try:
-        with socket.create_connection((settings.rpc_host, settings.rpc_port), timeout=0.5):
-            return True
+        with socket.create_connection((settings.rpc_host, settings.rpc_port), timeout=0.5) as probe:
+            # a port in the ephemeral range with nothing on it can be "connected" to by the probe itself
+            # (TCP simultaneous open: the kernel picked that very port as the probe's source)
+            return bool(probe.getsockname() != probe.getpeername())
     except OSError:
         return False
 
 
-_PROGRAMS = {"anvil": "anvil", "keeper": "chain.keeper"}
+def _is_ours(pid: int, name: str, settings: Settings) -> bool:
+    """Whether ``pid`` runs this chain's Anvil or keeper, as its pid file claims.
 
-
-def _is_ours(pid: int, name: str) -> bool:
-    """Whether ``pid`` runs the program a pid file of ``name`` is for. After a reboot a pid file's
-    number can belong to an unrelated process, which must be neither signalled nor taken for a chain.
-    Where /proc cannot tell (another OS), the pid file is believed."""
+    After a reboot (or pid reuse) a pid file's number can belong to another program, or to another
+    chain's Anvil or keeper on the same machine (a second home, a benchmark's chain): none of them may
+    be signalled, cleaned up after or taken for this chain. So the command line must be the program
+    *and* this chain's: Anvil on this chain's port, the keeper on this chain's journal. Where /proc
+    cannot tell (another OS), the pid file is believed."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
     except OSError:
         return True
-    return any(_PROGRAMS[name].encode() in arg for arg in argv[:3])
+    if name == "anvil":
+        return Path(argv[0]).name == "anvil" and _option(argv, "--port") == str(settings.rpc_port)
+    return "chain.keeper" in argv[:3] and _option(argv, "--journal") == str(_journal(settings).path)
+
+
+def _option(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
 
 
 def _read_pid(settings: Settings, name: str = "anvil") -> int | None:
@@ -160,9 +169,9 @@ def _read_pid(settings: Settings, name: str = "anvil") -> int | None:
         os.kill(pid, 0)
     except ProcessLookupError:
         return None
-    except PermissionError:
-        return pid
-    if _is_zombie(pid) or not _is_ours(pid, name):
+    except PermissionError:  # alive, another user's: ours only if its command line says so
+        pass
+    if _is_zombie(pid) or not _is_ours(pid, name, settings):
         return None
     return pid
 
@@ -182,8 +191,8 @@ def chain_status(settings: Settings) -> NodeStatus:
     try:
         block = rpc_block_number(settings.rpc_url, timeout=1.0)
         chain_id = int(str(_rpc(settings.rpc_url, "eth_chainId", [], 1.0)), 16)
-    except ChainNotRunning:
-        pass
+    except (ChainNotRunning, urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        block = chain_id = None  # stopped answering between the two calls: not a chain we can use now
     return NodeStatus(
         running=block is not None,
         pid=pid,
@@ -199,8 +208,16 @@ def chain_status(settings: Settings) -> NodeStatus:
 def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
     """Start Anvil detached (it outlives the command), replay the journal, start the keeper.
 
-    Does nothing if a chain with the right id already answers at the URL.
+    Does nothing if a chain with the right id already answers at the URL. Starts take turns (a lock on
+    the chain directory): a second `qeaims chain up` while the first replays the journal waits for it,
+    instead of restarting a keeper beside the one the first is about to start.
     """
+    settings.chain_dir.mkdir(parents=True, exist_ok=True)
+    with _start_lock(settings):
+        return _start(settings, wait_s)
+
+
+def _start(settings: Settings, wait_s: float) -> NodeStatus:
     status = chain_status(settings)
     if status.running:
         if status.chain_id != settings.chain_id:
@@ -211,11 +228,7 @@ def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
         if status.pid is not None and not status.keeper_running:
             _start_keeper(settings, _journal(settings))  # our Anvil runs but its journal keeper died
         return chain_status(settings)
-    settings.chain_dir.mkdir(parents=True, exist_ok=True)
-    with _start_lock(settings):  # two `qeaims chain up` at once: the second waits, then finds it running
-        if chain_status(settings).running:
-            return chain_status(settings)
-        return _start_locked(settings, wait_s)
+    return _start_locked(settings, wait_s)
 
 
 @contextmanager
@@ -376,6 +389,11 @@ def stop_anvil(settings: Settings, *, hard: bool = False) -> bool:
             pass
     _stop_process(settings, "keeper", signal.SIGTERM)
     stopped = _stop_process(settings, "anvil", signal.SIGTERM)
+    # the pid shows as a zombie as soon as Anvil's main thread ends, while its other threads (the
+    # server, the state writer) are still being torn down: the port closing is the sign it is gone
+    deadline = time.monotonic() + 5.0
+    while _port_listening(settings) and time.monotonic() < deadline:
+        time.sleep(0.05)
     _clear_state_cache(settings)
     return stopped
 

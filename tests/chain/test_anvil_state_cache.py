@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from chain.node import _read_pid, start_anvil, stop_anvil
+from chain import node
+from chain.journal import ChainJournal
+from chain.node import _pid_file, _read_pid, chain_status, start_anvil, stop_anvil
 from chain.rpc import RpcClient
-from core.config import load_settings
+from core.config import Settings, load_settings
 from core.errors import ChainError, ChainStartFailed
 from tests.conftest import free_port
 
@@ -77,6 +80,8 @@ def test_a_second_start_never_lets_stop_anvil_clear_the_states_of_a_live_anvil(t
         rpc.call("eth_sendTransaction", [{"from": DEV_FROM, "to": DEV_TO, "value": "0x7"}])  # block 1
         rpc.call("anvil_mine", [hex(1000)])  # block 1's state now lives only in anvil-states
         os.kill(pid, signal.SIGSTOP)  # a moment without answers (suspend, swap, a stall)...
+        while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "T":
+            time.sleep(0.01)  # every thread of it stopped (a signal to a process group takes a moment)
         try:
             with pytest.raises(ChainStartFailed):
                 start_anvil(settings, wait_s=5)  # ...and `qeaims chain up` once more
@@ -169,3 +174,69 @@ def test_two_starts_at_once_replay_the_journal_once_and_both_find_the_chain(tmp_
         assert _balance_at(rpc, 40) == GENESIS_BALANCE + 40
     finally:
         stop_anvil(settings)
+
+
+# The second review (of the fixes above): A1 a second keeper during a replay, A2 another chain's Anvil
+# taken for ours, A3 a stall between two status calls.
+
+
+def _keepers(settings: Settings) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"chain.keeper --journal {settings.chain_dir}/"], check=False,
+                         capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+# A1 -------------------------------------------------------------------------------------------------
+def test_a_second_chain_up_during_the_replay_never_starts_a_second_keeper(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    start_anvil(settings)
+    rpc = RpcClient(settings.rpc_url)
+    for _ in range(300):
+        rpc.call("evm_mine", [])
+    time.sleep(1.5)
+    stop_anvil(settings)
+    first = threading.Thread(target=start_anvil, args=(settings,))
+    try:
+        first.start()
+        while not chain_status(settings).running:  # a second `qeaims chain up` as soon as the chain answers
+            time.sleep(0.02)
+        start_anvil(settings)
+        first.join()
+        assert len(_keepers(settings)) == 1
+        for _ in range(10):
+            rpc.call("evm_mine", [])
+        time.sleep(1.5)
+        ChainJournal(settings.chain_dir / "journal.jsonl").verify()  # never JournalBroken
+    finally:
+        first.join()
+        stop_anvil(settings)
+        for pid in _keepers(settings):
+            subprocess.run(["kill", str(pid)], check=False)
+
+
+# A2 -------------------------------------------------------------------------------------------------
+def test_a_stale_pid_file_naming_another_chains_anvil_stops_nothing(tmp_path: Path) -> None:
+    mine = load_settings(home=tmp_path / "a", rpc_port=free_port())
+    other = load_settings(home=tmp_path / "b", rpc_port=free_port())
+    start_anvil(other)
+    try:
+        mine.chain_dir.mkdir(parents=True)
+        _pid_file(mine).write_text(f"{_read_pid(other)}\n")  # after a reboot the number is another chain's Anvil
+        assert chain_status(mine).pid is None
+        assert stop_anvil(mine) is False
+        assert chain_status(other).running
+    finally:
+        stop_anvil(other)
+
+
+# A3 -------------------------------------------------------------------------------------------------
+def test_a_chain_that_stalls_between_two_status_calls_is_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    monkeypatch.setattr(node, "rpc_block_number", lambda url, timeout=2.0: 5)  # answered...
+
+    def stalled(*_: object) -> object:
+        raise TimeoutError("timed out")  # ...then stopped answering (SIGSTOP, swap, overload)
+
+    monkeypatch.setattr(node, "_rpc", stalled)
+    status = chain_status(settings)  # today: TimeoutError escapes (and `qeaims chain up/status` print a traceback)
+    assert status.chain_id is None
