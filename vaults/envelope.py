@@ -2,12 +2,13 @@
 
 Three levels of key, each with one job::
 
-    record   AES-256-GCM under a fresh 256-bit record key (RK), one per record;
+    record   AES-256-GCM under a fresh 256-bit record key (RK), one per record version;
              AAD = vault id ‖ record id ‖ version, so a ciphertext cannot be moved to another record
-    RK       wrapped (AES-256-GCM) under the sector key (SK); AAD = vault id ‖ record id ‖ SK epoch
+    RK       wrapped (AES-256-GCM) under the sector key (SK); AAD = vault id ‖ record id ‖ version ‖ SK epoch
     SK       wrapped for each authorised reader: ML-KEM-768 encapsulation to the reader's public key,
              HKDF-SHA256 of the shared secret into a key-encryption key, AES-256-GCM of SK under it;
-             AAD and HKDF info = vault id ‖ reader id ‖ SK epoch
+             AAD and HKDF info = vault id ‖ reader id ‖ role ‖ SK epoch (a role edited on disk does
+             not unwrap)
 
 Why three and not two: a record key per record is what makes crypto-shredding exact (delete one
 wrapped RK and that record, and only it, is unreadable, while its ciphertext and the chain's hash of
@@ -18,10 +19,13 @@ admissions must stay confidential for decades: an attacker who stores today's ci
 read them with a quantum computer later ("harvest now, decrypt later").
 
 Commitments. What goes on-chain for a write is :func:`commitment`: SHA-256 over the vault id, the
-record id, the version, the ciphertext's SHA-256 and a *salted* hash of the plaintext. The ciphertext
-hash lets anyone check the stored record is the one written; the salted plaintext hash lets a reader
-who decrypts it check the content, while the salt (random, 32 bytes, kept in the vault beside the
-record) stops a dictionary attack on short plaintexts ("admitted: ward 3") from the public chain.
+record id, the version, the ciphertext's SHA-256 and the record's ``content_hash``, a *salted* hash
+of the plaintext. The ciphertext hash lets anyone check the stored record is the one written; the
+content hash lets a reader who decrypts it check the content (:func:`content_matches`), which also
+answers AES-GCM not being key-committing (a writer holding two keys could craft one ciphertext that
+opens two ways; only one of them matches the content hash). The salt (random, 32 bytes) stops a
+dictionary attack on short plaintexts ("admitted: ward 3"): it is kept beside the record's key, not
+the record, so crypto-shredding destroys it too and leaves nothing to test a guess against.
 
 Every ``open``/``unwrap`` raises :class:`VaultCryptoError` on any tampering (GCM's tag), never
 returns wrong bytes.
@@ -30,6 +34,7 @@ returns wrong bytes.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import struct
 from dataclasses import dataclass
@@ -47,6 +52,7 @@ __all__ = [
     "VaultCryptoError",
     "WrappedKey",
     "commitment",
+    "content_matches",
     "new_key",
     "open_record",
     "seal_record",
@@ -64,6 +70,7 @@ _RECORD = b"qeaims-vault-record-v1"
 _RECORD_KEY = b"qeaims-vault-record-key-v1"
 _SECTOR_KEY = b"qeaims-vault-sector-key-v1"
 _COMMIT = b"qeaims-vault-commit-v1"
+_CONTENT = b"qeaims-vault-content-v1"
 
 
 class VaultCryptoError(Exception):
@@ -82,14 +89,16 @@ def new_key() -> bytes:
 
 @dataclass(frozen=True)
 class SealedRecord:
-    """A record as stored: its ciphertext (with GCM's tag), nonce, and the salt of its commitment."""
+    """A record as stored: its ciphertext (with GCM's tag), nonce and salted content hash; ``salt`` is
+    the content hash's salt where it is known (at sealing, and read beside the record's key)."""
 
     vault: str
     record_id: str
     version: int
     nonce: bytes
     ciphertext: bytes
-    salt: bytes
+    content_hash: bytes
+    salt: bytes = b""
 
     def aad(self) -> bytes:
         return _framed(_RECORD, self.vault.encode(), self.record_id.encode(), str(self.version).encode())
@@ -113,9 +122,10 @@ def _check_key(key: bytes, what: str) -> None:
 def seal_record(vault: str, record_id: str, version: int, plaintext: bytes, record_key: bytes) -> SealedRecord:
     """Encrypt ``plaintext`` under ``record_key``, bound to its vault, id and version."""
     _check_key(record_key, "a record key")
-    draft = SealedRecord(vault, record_id, version, os.urandom(NONCE_BYTES), b"", os.urandom(SALT_BYTES))
+    salt = os.urandom(SALT_BYTES)
+    draft = SealedRecord(vault, record_id, version, os.urandom(NONCE_BYTES), b"", b"", salt)
     ciphertext = AESGCM(record_key).encrypt(draft.nonce, plaintext, draft.aad())
-    return SealedRecord(vault, record_id, version, draft.nonce, ciphertext, draft.salt)
+    return SealedRecord(vault, record_id, version, draft.nonce, ciphertext, _content_hash(salt, plaintext), salt)
 
 
 def open_record(sealed: SealedRecord, record_key: bytes) -> bytes:
@@ -127,62 +137,80 @@ def open_record(sealed: SealedRecord, record_key: bytes) -> bytes:
         raise VaultCryptoError(f"record {sealed.record_id} v{sealed.version} does not authenticate") from None
 
 
-def _record_key_aad(vault: str, record_id: str, epoch: int) -> bytes:
-    return _framed(_RECORD_KEY, vault.encode(), record_id.encode(), str(epoch).encode())
+def _record_key_aad(vault: str, record_id: str, version: int, epoch: int) -> bytes:
+    return _framed(_RECORD_KEY, vault.encode(), record_id.encode(), str(version).encode(), str(epoch).encode())
 
 
-def wrap_record_key(vault: str, record_id: str, record_key: bytes, sector_key: bytes, epoch: int) -> WrappedKey:
-    """``record_key`` under the sector key of ``epoch``."""
+def wrap_record_key(vault: str, record_id: str, record_key: bytes, sector_key: bytes, epoch: int, *,
+                    version: int) -> WrappedKey:
+    """``record_key`` of a record version under the sector key of ``epoch``."""
     _check_key(record_key, "a record key")
     _check_key(sector_key, "a sector key")
     nonce = os.urandom(NONCE_BYTES)
-    return WrappedKey(nonce, AESGCM(sector_key).encrypt(nonce, record_key, _record_key_aad(vault, record_id, epoch)))
+    aad = _record_key_aad(vault, record_id, version, epoch)
+    return WrappedKey(nonce, AESGCM(sector_key).encrypt(nonce, record_key, aad))
 
 
-def unwrap_record_key(vault: str, record_id: str, wrapped: WrappedKey, sector_key: bytes, epoch: int) -> bytes:
+def unwrap_record_key(vault: str, record_id: str, wrapped: WrappedKey, sector_key: bytes, epoch: int, *,
+                      version: int) -> bytes:
     _check_key(sector_key, "a sector key")
     try:
-        return AESGCM(sector_key).decrypt(wrapped.nonce, wrapped.ciphertext, _record_key_aad(vault, record_id, epoch))
+        return AESGCM(sector_key).decrypt(wrapped.nonce, wrapped.ciphertext,
+                                          _record_key_aad(vault, record_id, version, epoch))
     except InvalidTag:
-        raise VaultCryptoError(f"the key of record {record_id} does not unwrap under sector key epoch {epoch}") from None
+        raise VaultCryptoError(f"the key of record {record_id} v{version} does not unwrap under sector key "
+                               f"epoch {epoch}") from None
 
 
 def _reader_kek(shared_secret: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(shared_secret)
 
 
-def _reader_info(vault: str, reader: str, epoch: int) -> bytes:
-    return _framed(_SECTOR_KEY, vault.encode(), reader.encode(), str(epoch).encode())
+def _reader_info(vault: str, reader: str, role: str, epoch: int) -> bytes:
+    return _framed(_SECTOR_KEY, vault.encode(), reader.encode(), role.encode(), str(epoch).encode())
 
 
-def wrap_for_reader(vault: str, reader: str, epoch: int, sector_key: bytes, public_key: MLKEM768PublicKey) -> WrappedKey:
-    """The sector key of ``epoch`` for ``reader``: only the holder of the matching ML-KEM-768 private
-    key can recover it, and only for this vault, reader and epoch (the HKDF info and GCM's AAD)."""
+def wrap_for_reader(vault: str, reader: str, role: str, epoch: int, sector_key: bytes,
+                    public_key: MLKEM768PublicKey) -> WrappedKey:
+    """The sector key of ``epoch`` for ``reader`` in ``role``: only the holder of the matching ML-KEM-768
+    private key can recover it, and only for this vault, reader, role and epoch (HKDF info, GCM's AAD)."""
     _check_key(sector_key, "a sector key")
     shared, kem_ciphertext = public_key.encapsulate()
-    info = _reader_info(vault, reader, epoch)
+    info = _reader_info(vault, reader, role, epoch)
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = AESGCM(_reader_kek(shared, info)).encrypt(nonce, sector_key, info)
     return WrappedKey(nonce, ciphertext, kem_ciphertext)
 
 
-def unwrap_for_reader(vault: str, reader: str, epoch: int, wrapped: WrappedKey, private_key: MLKEM768PrivateKey) -> bytes:
+def unwrap_for_reader(vault: str, reader: str, role: str, epoch: int, wrapped: WrappedKey,
+                      private_key: MLKEM768PrivateKey) -> bytes:
     if len(wrapped.kem_ciphertext) != MLKEM768_CIPHERTEXT_BYTES:
         raise VaultCryptoError(f"a reader's wrap carries {len(wrapped.kem_ciphertext)} bytes of ML-KEM "
                                f"ciphertext, not {MLKEM768_CIPHERTEXT_BYTES}")
     # ML-KEM decapsulation never fails: a wrong key or a changed ciphertext gives a different secret
     # (implicit rejection), which GCM's tag then refuses
     shared = private_key.decapsulate(wrapped.kem_ciphertext)
-    info = _reader_info(vault, reader, epoch)
+    info = _reader_info(vault, reader, role, epoch)
     try:
         return AESGCM(_reader_kek(shared, info)).decrypt(wrapped.nonce, wrapped.ciphertext, info)
     except InvalidTag:
-        raise VaultCryptoError(f"the sector key (epoch {epoch}) does not unwrap for reader {reader}") from None
+        raise VaultCryptoError(f"the sector key (epoch {epoch}) does not unwrap for reader {reader} as {role}") from None
 
 
-def commitment(sealed: SealedRecord, plaintext: bytes) -> bytes:
-    """The 32 bytes a write puts on-chain (the module docstring says what they bind and why salted)."""
-    salted = hashlib.sha256(_framed(sealed.salt, plaintext)).digest()
+def _content_hash(salt: bytes, plaintext: bytes) -> bytes:
+    return hashlib.sha256(_framed(_CONTENT, salt, plaintext)).digest()
+
+
+def content_matches(sealed: SealedRecord, plaintext: bytes) -> bool:
+    """Whether ``plaintext`` is the content the record was sealed with (needs its salt: not after shredding)."""
+    if len(sealed.salt) != SALT_BYTES:
+        raise VaultCryptoError(f"record {sealed.record_id} v{sealed.version} has no salt (shredded?)")
+    return hmac.compare_digest(_content_hash(sealed.salt, plaintext), sealed.content_hash)
+
+
+def commitment(sealed: SealedRecord) -> bytes:
+    """The 32 bytes a write puts on-chain (the module docstring says what they bind and why salted).
+    Computable from the stored record alone, so an auditor checks a shredded record's too."""
     return hashlib.sha256(_framed(_COMMIT, sealed.vault.encode(), sealed.record_id.encode(),
                                   str(sealed.version).encode(), hashlib.sha256(sealed.ciphertext).digest(),
-                                  salted)).digest()
+                                  sealed.content_hash)).digest()

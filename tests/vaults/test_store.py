@@ -16,13 +16,14 @@ SK = new_key()
 
 def _write(store: VaultStore, record: str, version: int, text: bytes) -> None:
     rk = new_key()
-    store.put(seal_record(store.vault, record, version, text, rk), wrap_record_key(store.vault, record, rk, SK, 1), 1)
+    store.put(seal_record(store.vault, record, version, text, rk),
+              wrap_record_key(store.vault, record, rk, SK, 1, version=version), 1)
 
 
 def _read(store: VaultStore, record: str, version: int | None = None) -> bytes:
     sealed = store.get(record, version)
     epoch, wrapped = store.record_key(record, sealed.version)
-    return open_record(sealed, unwrap_record_key(store.vault, record, wrapped, SK, epoch))
+    return open_record(sealed, unwrap_record_key(store.vault, record, wrapped, SK, epoch, version=sealed.version))
 
 
 def test_records_round_trip_by_version_and_retries_change_nothing(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_a_shredded_record_stays_as_proof_and_is_never_readable_or_written_again
     _write(store, "adm-1", 1, b"A")
     _write(store, "adm-1", 2, b"A2")
     _write(store, "adm-2", 1, b"B")
-    assert store.shred("adm-1") == 2
+    assert store.shred("adm-1") == 2  # both versions' keys
     assert store.shredded("adm-1") and not store.shredded("adm-2")
     assert store.get("adm-1", 1).ciphertext  # the ciphertext remains: the chain's commitment still matches
     with pytest.raises(Shredded):
@@ -125,8 +126,8 @@ def test_writes_queued_while_sealed_come_back_in_record_and_version_order(tmp_pa
     for record, version in (("tx-2", 1), ("tx-1", 2), ("tx-1", 1)):
         rk = new_key()
         sealed = seal_record("banking", record, version, b"x", rk)
-        assert store.queue(sealed, wrap_record_key("banking", record, rk, SK, 1), 1)
-        assert not store.queue(sealed, wrap_record_key("banking", record, rk, SK, 1), 1)  # a retry
+        assert store.queue(sealed, wrap_record_key("banking", record, rk, SK, 1, version=version), 1)
+        assert not store.queue(sealed, wrap_record_key("banking", record, rk, SK, 1, version=version), 1)  # a retry
     assert [(s.record_id, s.version) for _, s, _, _ in store.pending()] == [("tx-1", 1), ("tx-1", 2), ("tx-2", 1)]
     assert list(store.records()) == []  # nothing applied while sealed
 
@@ -139,11 +140,12 @@ def test_readers_wraps_round_trip_and_a_mangled_file_is_named(tmp_path: Path) ->
     store = VaultStore(tmp_path, "healthcare")
     assert store.readers() == (0, {})
     alice = MLKEM768PrivateKey.generate()
-    store.set_readers(2, {"alice": ("auditor", wrap_for_reader("healthcare", "alice", 2, SK, alice.public_key()))})
+    store.set_readers(2, {"alice": ("auditor", wrap_for_reader("healthcare", "alice", "auditor", 2, SK,
+                                                               alice.public_key()))})
     epoch, readers = store.readers()
     role, wrapped = readers["alice"]
     assert (epoch, role) == (2, "auditor")
-    assert unwrap_for_reader("healthcare", "alice", epoch, wrapped, alice) == SK
+    assert unwrap_for_reader("healthcare", "alice", role, epoch, wrapped, alice) == SK
     (store.path / "readers.json").write_text('{"epoch": 2, "readers": []}')
     with pytest.raises(VaultCorrupt, match="readers file"):
         store.readers()
