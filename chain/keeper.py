@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # one keeper a journal: a second one (a start racing another, a keeper whose pid file was lost)
     # would append the same blocks again and break the journal's chain; the lock dies with its holder
-    lock = open(args.journal.with_name(args.journal.name + ".keeper.lock"), "a")  # noqa: SIM115 - held for life
+    try:
+        lock = open(args.journal.with_name(args.journal.name + ".keeper.lock"), "a")  # noqa: SIM115 - held for life
+    except FileNotFoundError:  # the chain's folder was removed (a benchmark's temporary chain): nothing to keep
+        print(f"keeper: the folder of {args.journal} is gone; stopping", file=sys.stderr, flush=True)
+        return 0
     try:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
