@@ -8,22 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from vaults.envelope import new_key, open_record, seal_record, unwrap_record_key, wrap_record_key
+from tests.vaults.support import SK
+from tests.vaults.support import read_record as _read
+from tests.vaults.support import write_record as _write
+from vaults.envelope import new_key, seal_record, wrap_record_key
 from vaults.store import Shredded, VaultConflict, VaultCorrupt, VaultError, VaultStore
-
-SK = new_key()
-
-
-def _write(store: VaultStore, record: str, version: int, text: bytes) -> None:
-    rk = new_key()
-    store.put(seal_record(store.vault, record, version, text, rk),
-              wrap_record_key(store.vault, record, rk, SK, 1, version=version), 1)
-
-
-def _read(store: VaultStore, record: str, version: int | None = None) -> bytes:
-    sealed = store.get(record, version)
-    epoch, wrapped = store.record_key(record, sealed.version)
-    return open_record(sealed, unwrap_record_key(store.vault, record, wrapped, SK, epoch, version=sealed.version))
 
 
 def test_records_round_trip_by_version_and_retries_change_nothing(tmp_path: Path) -> None:

@@ -13,31 +13,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
 
 import vaults
+from tests.vaults.support import SK
+from tests.vaults.support import read_record as _read
+from tests.vaults.support import write_record as _write
 from vaults.envelope import (
     VaultCryptoError,
     new_key,
-    open_record,
     seal_record,
     unwrap_for_reader,
-    unwrap_record_key,
     wrap_for_reader,
     wrap_record_key,
 )
 from vaults.store import Shredded, VaultConflict, VaultCorrupt, VaultError, VaultStore
-
-SK = bytes(range(32))
-
-
-def _write(store: VaultStore, record: str, version: int, text: bytes, sk: bytes = SK, epoch: int = 1) -> bool:
-    rk = new_key()
-    return store.put(seal_record(store.vault, record, version, text, rk),
-                     wrap_record_key(store.vault, record, rk, sk, epoch, version=version), epoch)
-
-
-def _read(store: VaultStore, record: str, version: int | None = None, sk: bytes = SK) -> bytes:
-    sealed = store.get(record, version)
-    epoch, wrapped = store.record_key(record, sealed.version)
-    return open_record(sealed, unwrap_record_key(store.vault, record, wrapped, sk, epoch, version=sealed.version))
 
 
 # B1 -------------------------------------------------------------------------------------------------
