@@ -19,6 +19,7 @@ def main(hours: float = 30.0) -> int:
         DRAW_MARGIN,
         DROP_ROWS,
         FLOW_EPS_M3S,
+        _beside_tanks,
         _contacts,
         _least_draw,
         _network,
@@ -120,6 +121,10 @@ def main(hours: float = 30.0) -> int:
         print(f"GAUGE_SOLVE_M, Snapshot (shut_eps {shut}): flows off the solve by at most {float(np.nanmax(res[:, flows])):.3g} m3/s "
               f"({snap.names[flows[worst_q]]}), pressures by {float(np.nanmax(res[:, gauges])):.3g} m "
               f"({snap.names[gauges[worst_p]]}); not judged (cut off) in some row: {', '.join(cut) or 'none'}")
+        if shut is not None:  # the level's witness (`LEVEL_SOLVE_M`): the gauge beside each tank
+            for gauge in sorted(_beside_tanks()):
+                i = snap.names.index(gauge)
+                print(f"LEVEL_SOLVE_M ({gauge}, beside a tank): off the solve by at most {float(np.nanmax(res[:, i])):.2g} m")
     for contact in _contacts():
         off = x[:, col[f"{contact.pump}/status"]] <= 0.5
         flow = x[:, col[net.meters[contact.meter]]]

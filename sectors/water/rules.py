@@ -124,6 +124,11 @@ __all__ = [
     "LEAK_M3S",
     "LEAK_ROWS",
     "LEAK_SEEN_M3S",
+    "LEVEL_REACH",
+    "LEVEL_ROUNDS",
+    "LEVEL_SOLVE_M",
+    "LEVEL_STEP_M",
+    "LEVEL_WITNESSES",
     "MIN_DROPS",
     "PUMP_MARGIN_M",
     "ROW_S",
@@ -132,6 +137,7 @@ __all__ = [
     "VOUCH_M3S",
     "GaugeSolve",
     "LeakBalance",
+    "LevelSolve",
     "PumpCalledFor",
     "PumpContact",
     "ScheduledPump",
@@ -199,6 +205,22 @@ solve rests on is vouched for, lies. Normal operation (6 hours of 30-second rows
 pump 335 starting and stopping, pipe 330 opening: `scripts/water_rule_margins.py 6`): every judged gauge
 within 0.009 m of the solve driven by the commanded pipe states (junction 243). The bar is 200 times that,
 for the field's demand straying from its billed pattern; the storm day's spoof is 12.5 m."""
+LEVEL_SOLVE_M = 0.05
+"""A tank's level that reads more than this off the level the gauges around it say (`_level_error`, the
+per-row solve), while every other input of the solve is vouched for, lies (`LevelSolve`); and a pump its
+controls run by that level is not failed on it (`PumpCalledFor`). Half of `PUMP_MARGIN_M`, so a level
+falsified far enough to fail a healthy pump is always seen first. Normal operation (30 h,
+`scripts/water_rule_margins.py 30`): FILLED_BELOW."""
+LEVEL_STEP_M = 0.1
+"""How far `_level_error` raises a tank's level in its second solve, to see which gauges follow it."""
+LEVEL_REACH = 0.25
+"""The least share of a tank level's change a gauge must follow to witness the level (`_level_error`):
+tank 1's outlet gauge (junction 40) follows it by 1.0, its next gauges by 0.4–0.6, and a gauge that
+follows it by less reads its error magnified by more than four times the solve's own."""
+LEVEL_WITNESSES = 3
+"""The least gauges that must witness a level (`_level_error`): the median of three outvotes one falsified."""
+LEVEL_ROUNDS = 4
+"""Rounds in which `_level_error` refines the tanks' level errors against each other's."""
 CONTACT_FLOW_M3S = 3 * VOUCH_M3S
 """The least flow on a pump's meter that makes a run contact reading off a lie (`PumpContact`): three
 times what the discharge junction's balance can vouch for (`VOUCH_M3S`). A meter biased by less than the
@@ -382,7 +404,44 @@ class LeakBalance:
             out.append(Violation(asset, sensor, reads,
                                  f"{asset} is broken: junction {net.junctions[j]} takes {float(excess[j]):.3f} m³/s "
                                  f"more from its meters than its customers' peak demand, while {what}"))
+        named = {v.sensor for v in out}
+        for w in np.flatnonzero(balance < -LEAK_M3S).tolist():
+            lie = self._giver(window, net, balance, w)
+            if lie is not None and lie.sensor not in named:
+                out.append(lie)
+                named.add(lie.sensor)
         return out
+
+    @staticmethod
+    def _giver(window: Window, net: _Network, balance: NDArray[np.float64], w: int) -> Violation | None:
+        """A junction that gives water (no junction does, break or not) with every meter on it but one
+        vouched for at its other end (a junction whose balance holds, a tank whose level agrees with its
+        meters in the newest row): the one left is the meter that lies, an INTRUSION on it (review
+        finding 7). The mirror of a junction taking an excess names the meter between the two; this
+        names one whose other end nobody meters — a pump's from its reservoir: pump 10's run contact and
+        meter both falsified to "off" while it runs had its discharge junction give 0.2 m³/s unseen."""
+        ends = _link_ends()
+        left = []
+        for k in np.flatnonzero(net.incidence[w]).tolist():
+            other = ends[k][1] if ends[k][0] == w else ends[k][0]
+            if other < 0:
+                left.append(k)  # a reservoir: nothing vouches for the meter
+            elif net.is_tank(other):
+                residual = _tank_balance(other).residuals({n: np.asarray(window[n])[-2:] for n in
+                                                           _tank_balance(other).sensors() if n in window})
+                if residual is None or abs(float(residual[-1])) > TANK_BALANCE_M:
+                    left.append(k)
+            elif not bool(_holds(balance[other], net.peak_m3s[other])):
+                left.append(k)
+        if len(left) != 1:
+            return None  # more than one meter may lie (the mirror's case, or worse): not this rule's to name
+        k = left[0]
+        meters = tuple(net.meters[i] for i in np.flatnonzero(net.incidence[w]).tolist() if i != k)
+        return Violation(net.links[k], net.meters[k], (),
+                         f"junction {net.junctions[w]} would give {-float(balance[w]):.3f} m³/s by its meters, which "
+                         f"no junction does, and every meter on it but {net.meters[k]} agrees with its other end: "
+                         f"{net.meters[k]} is falsified or failed", fault=False, checked=meters,
+                         suspects=(net.meters[k],))
 
 
     @staticmethod
@@ -603,12 +662,29 @@ class TankLevel:
         if abs(newest) <= TANK_BALANCE_M and abs(total) <= TANK_BALANCE_M:
             return []
         meters = self.tank.sensors()[1:]
+        moved = newest if abs(newest) > TANK_BALANCE_M else total
         how = f"{newest:+.3f} m in the newest row" if abs(newest) > TANK_BALANCE_M else \
             f"{total:+.3f} m over the last {int(vouched.sum())} rows its meters vouch for"
-        return [Violation(self.tank.level.rpartition("/")[0], self.tank.level, (),
-                          f"{self.tank.level} moved {how} other than its meters say, and each of them agrees "
-                          "with the junction at its other end: the level is falsified or failed", fault=False,
-                          checked=meters, suspects=(self.tank.level,))]
+        # the second witness (review finding 6): two meters falsified consistently (the tank's and one more at
+        # its far junction) still balance there, and the honest level was named. The gauges around the tank
+        # say where the level is: a level that lies stands off them the way it moved off its meters
+        witness = _level_error(window, self.tank.level)
+        asset = self.tank.level.rpartition("/")[0]
+        if witness is not None and witness[0] * moved > 0 and abs(witness[0]) >= max(abs(moved) / 2, TANK_BALANCE_M):
+            return [Violation(asset, self.tank.level, (),
+                              f"{self.tank.level} moved {how} other than its meters say, each of them agrees with "
+                              f"the junction at its other end, and it reads {witness[0]:+.3f} m off the level the "
+                              "gauges around it say: the level is falsified or failed", fault=False,
+                              checked=(*meters, *witness[1]), suspects=(self.tank.level,))]
+        # the gauges do not confirm it: the meters may lie together, and nothing here says which; the level is
+        # not among the suspects (the model may pick one of them, `oracles.sector_model`, or name none)
+        suspects = tuple(dict.fromkeys((*meters, *(net.meters[k] for j in far for k in np.flatnonzero(net.incidence[j])))))
+        why = "the gauges around it cannot be solved for" if witness is None else \
+            f"the gauges around it put it {witness[0]:+.3f} m off"
+        return [Violation(asset, suspects[0], (),
+                          f"{self.tank.level} moved {how} other than its meters say, but {why}: its meters may be "
+                          "falsified together, and the physics cannot say which", fault=False,
+                          checked=(self.tank.level,), suspects=suspects)]
 
 
 @dataclass(frozen=True)
@@ -672,6 +748,79 @@ def _beside_tanks() -> frozenset[str]:
     return frozenset(net.heads[j] for j in range(len(net.junctions)) if any(net.is_tank(w) for w in net.adjacent[j]))
 
 
+def _vouched_solve(window: Window, skip: str | None = None) -> tuple[NDArray[np.float64], NDArray[np.int64],
+                                                                      NDArray[np.float64]] | None:
+    """The newest row, its hour and its residuals off the per-row solve (`_solve`), when every input of
+    the solve is vouched for (`GaugeSolve`'s conditions): every junction's balance holds, every tank's
+    level agrees with its meters in the newest row (but `skip`'s, the level under judgement) and every
+    run contact with its meter. None otherwise: a lying input moves the solve, and the gauges with it."""
+    clock = window.get(CLOCK)
+    snap, columns = _solve()
+    x = _columns(window, columns, 2)
+    if clock is None or len(clock) == 0 or x is None:
+        return None
+    net = _network()
+    q = _columns(window, net.meters, 1)
+    if q is None:
+        return None
+    balance = net.incidence @ q[-1]
+    if not bool(_holds(balance, net.peak_m3s).all()):
+        return None
+    for rule in _tanks():
+        if rule.tank.level == skip:
+            continue
+        residual = rule.tank.residuals({n: np.asarray(window[n])[-2:] for n in rule.tank.sensors()})
+        if residual is None or abs(float(residual[-1])) > TANK_BALANCE_M:
+            return None
+    for contact in _contacts():
+        status = np.asarray(window[f"{contact.pump}/status"], dtype=float)[-1:]
+        if bool(scada_physics.status_flow(q[-1:, contact.meter], status, FLOW_EPS_M3S)[0]):
+            return None
+    hour = np.array([int(float(clock[-1]) // 3600) % 24], dtype=np.int64)
+    return x[-1:], hour, snap.residuals(x[-1:], hour)[0]
+
+
+def _level_error(window: Window, level: str) -> tuple[float, tuple[str, ...]] | None:
+    """How far a tank's level reads from the level the gauges around it say (m, reported minus theirs),
+    and those gauges; None when the solve's other inputs are not vouched for (`_vouched_solve`) or fewer
+    than `LEVEL_WITNESSES` gauges follow the level.
+
+    A tank's level sets the head of its neighbourhood: the solve, run again with each tank's level raised
+    by `LEVEL_STEP_M`, says by what share each gauge follows each level (tank 1's outlet gauge, junction
+    40, follows tank 1 by 1.0; the next four by 0.4–0.6). A gauge that follows a level by at least
+    `LEVEL_REACH` witnesses it: what it reads over the solve, less what the other levels' errors explain,
+    over its share, is its estimate of the level's error, and the median of them is the estimate, so one
+    falsified gauge among them moves it nothing. The levels share witnesses (tank 1 drifted by 0.1 m had
+    tank 3's gauges' median put tank 3 off too), so the estimates are refined together, each against the
+    others' (`LEVEL_ROUNDS` rounds). It is a second witness to the level, independent of the meters
+    (`TankBalance`) and of time: a level drifted slower than any window shows stands off it by all it has
+    drifted (review finding 4)."""
+    solved = _vouched_solve(window, level)
+    if solved is None:
+        return None
+    x, hour, residual = solved
+    snap, columns = _solve()
+    levels = [t.tank.level for t in _tanks()]
+    share = np.empty((len(residual), len(levels)))
+    for t, name in enumerate(levels):
+        raised = x.copy()
+        raised[0, columns.index(name)] += LEVEL_STEP_M
+        share[:, t] = (residual - snap.residuals(raised, hour)[0]) / LEVEL_STEP_M
+    gauges = np.array([n.endswith("/pressure_m") for n in snap.names]) & np.isfinite(residual) \
+        & np.all(np.isfinite(share), axis=1)
+    witnesses = [np.flatnonzero(gauges & (share[:, t] >= LEVEL_REACH)) for t in range(len(levels))]
+    if any(len(w) < LEVEL_WITNESSES for w in witnesses):
+        return None
+    # a gauge reading r over the solve at the reported levels says r = Σ share × (true − reported level)
+    rise = np.zeros(len(levels))
+    for _ in range(LEVEL_ROUNDS):
+        for t, w in enumerate(witnesses):
+            others = share[w] @ rise - share[w, t] * rise[t]
+            rise[t] = float(np.median((residual[w] - others) / share[w, t]))
+    t = levels.index(level)
+    return -float(rise[t]), tuple(snap.names[i] for i in witnesses[t])
+
+
 @dataclass(frozen=True)
 class GaugeSolve:
     """A gauge the physics contradicts: one pressure off the per-row EPANET solve (`scada_physics.Snapshot`,
@@ -692,28 +841,11 @@ class GaugeSolve:
     twin's Net3 demand repeats daily from its midnight."""
 
     def check(self, window: Window) -> list[Violation]:
-        clock = window.get(CLOCK)
-        snap, columns = _solve()
-        x = _columns(window, columns, 2)
-        if clock is None or len(clock) == 0 or x is None:
+        solved = _vouched_solve(window)
+        if solved is None:
             return []
-        net = _network()
-        q = _columns(window, net.meters, 1)
-        if q is None:
-            return []
-        balance = net.incidence @ q[-1]
-        if not bool(_holds(balance, net.peak_m3s).all()):
-            return []
-        for rule in _tanks():
-            residual = rule.tank.residuals({n: np.asarray(window[n])[-2:] for n in rule.tank.sensors()})
-            if residual is None or abs(float(residual[-1])) > TANK_BALANCE_M:
-                return []
-        for contact in _contacts():
-            status = np.asarray(window[f"{contact.pump}/status"], dtype=float)[-1:]
-            if bool(scada_physics.status_flow(q[-1:, contact.meter], status, FLOW_EPS_M3S)[0]):
-                return []
-        hour = int(float(clock[-1]) // 3600) % 24
-        residual = snap.residuals(x[-1:], np.array([hour], dtype=np.int64))[0]
+        snap, _ = _solve()
+        residual = solved[2]
         gauges = [i for i, n in enumerate(snap.names) if n.endswith("/pressure_m")]
         off = [i for i in gauges if np.isfinite(residual[i]) and abs(float(residual[i])) > GAUGE_SOLVE_M]
         if len(off) != 1 or snap.names[off[0]] in _beside_tanks():
@@ -725,6 +857,31 @@ class GaugeSolve:
                           "other gauge agrees with it: the gauge is falsified or failed", fault=False,
                           checked=(*(r.tank.level for r in _tanks()), *(f"{c.pump}/status" for c in _contacts())),
                           suspects=(gauge,))]
+
+
+@dataclass(frozen=True)
+class LevelSolve:
+    """A tank's level that reads more than `LEVEL_SOLVE_M` off the level the gauges around it say
+    (`_level_error`: the per-row solve, its other inputs vouched for): an INTRUSION on the level.
+
+    The level's balance with its meters (`TankLevel`) sees only what a window shows, so a level drifted
+    by less than `TANK_BALANCE_M` a window went unseen, and once it stood off far enough, the pump its
+    controls run was failed on it (review finding 4). The gauges around the tank carry no memory to
+    drift past: they stand off the solve by all the level has drifted, since its start, in every row.
+    A lone falsified gauge among them moves their median nothing; a level and every gauge around it
+    falsified together are beyond it."""
+
+    level: str
+
+    def check(self, window: Window) -> list[Violation]:
+        witness = _level_error(window, self.level)
+        if witness is None or abs(witness[0]) <= LEVEL_SOLVE_M:
+            return []
+        error, gauges = witness
+        return [Violation(self.level.rpartition("/")[0], self.level, (),
+                          f"{self.level} reads {error:+.3f} m off the level the {len(gauges)} gauges around it say "
+                          "(the network's solve, its other inputs vouched for): the level is falsified or failed",
+                          fault=False, checked=gauges, suspects=(self.level,))]
 
 
 @dataclass(frozen=True)
@@ -763,7 +920,18 @@ class PumpCalledFor:
                               suspects=suspects)]
         if not _flow_stopped(window, self.rule.pump):
             return []
-        return [replace(v, checked=tuple(dict.fromkeys((*v.checked, *self.tank.sensors()[1:])))) for v in found]
+        # the level's second witness, which no window bounds (review finding 4): the gauges around the tank.
+        # A level drifted slower than the balance sees stands off them; one that cannot be checked fails no pump
+        witness = _level_error(window, self.tank.level)
+        if witness is None:
+            return []
+        error, gauges = witness
+        if abs(error) > LEVEL_SOLVE_M:
+            return [Violation(self.rule.pump, self.tank.level, (), f"{found[0].message}, but {self.tank.level} reads "
+                              f"{error:+.3f} m off the level the gauges around it say: the level is distrusted",
+                              fault=False, checked=gauges, suspects=(self.tank.level,))]
+        return [replace(v, checked=tuple(dict.fromkeys((*v.checked, *self.tank.sensors()[1:], *gauges))))
+                for v in found]
 
 
 def _flow_stopped(window: Window, pump: str) -> bool:
@@ -954,10 +1122,11 @@ def _contacts() -> tuple[PumpContact, ...]:
     return tuple(out)
 
 
-def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment | TankLevel | PumpContact | GaugeSolve,
-                     ...]:
+def rules() -> tuple[LeakBalance | PumpCalledFor | ScheduledPump | ShutSegment | TankLevel | LevelSolve | PumpContact
+                     | GaugeSolve, ...]:
     """Every rule of the development city's water network (built once, from the network model)."""
-    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments(), *_tanks(), *_contacts(), GaugeSolve())
+    return (LeakBalance(), *_pumps(), *_scheduled(), *_segments(), *_tanks(),
+            *(LevelSolve(t.tank.level) for t in _tanks()), *_contacts(), GaugeSolve())
 
 
 def vouches(window: Window) -> frozenset[str]:
