@@ -22,6 +22,7 @@ def main(hours: float = 30.0) -> int:
         _beside_tanks,
         _contacts,
         _least_draw,
+        _level_error,
         _network,
         _plant,
         _pumps,
@@ -125,6 +126,23 @@ def main(hours: float = 30.0) -> int:
             for gauge in sorted(_beside_tanks()):
                 i = snap.names.index(gauge)
                 print(f"LEVEL_SOLVE_M ({gauge}, beside a tank): off the solve by at most {float(np.nanmax(res[:, i])):.2g} m")
+    # the gauges' estimate of each tank level's error (`_level_error`), on every row whose solve is vouched for
+    from sectors.invariants import CLOCK
+
+    errors: dict[str, list[float]] = {t.tank.level: [] for t in _tanks()}
+    unjudged = 0
+    for t in range(1, len(x)):
+        pair = {n: x[t - 1:t + 1, col[n]] for n in names}
+        pair[CLOCK] = np.array([t * 30.0, (t + 1) * 30.0]) % 86400.0
+        for tank_level, seen in errors.items():
+            got = _level_error(pair, tank_level)
+            unjudged += got is None
+            if got is not None:
+                seen.append(abs(got[0]))
+    for tank_level, seen in errors.items():
+        print(f"LEVEL_SOLVE_M ({tank_level}): the gauges around it put it off by at most {max(seen):.2g} m "
+              f"({len(seen)} rows judged)")
+    print(f"LEVEL_SOLVE_M: {unjudged} tank-rows not judged (an input of the solve not vouched for)")
     for contact in _contacts():
         off = x[:, col[f"{contact.pump}/status"]] <= 0.5
         flow = x[:, col[net.meters[contact.meter]]]
