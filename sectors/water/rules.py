@@ -21,7 +21,9 @@ While a pump starts or stops, the gauges are no witness (a pump drops a zone as 
 
 One instrument moving alone is never a fault here. A flow meter that lies shows at both ends of its
 pipe: one junction takes more than its customers can and the other *gives* water, which no junction
-does, break or not; that meter is an INTRUSION from the first row. A gauge that lies moves no flow;
+does, break or not; that meter is an INTRUSION from the first row. A junction that gives water with
+every meter on it but one vouched for at its other end names that one (`LeakBalance._giver`: a pump's
+meter from its reservoir, which no other end checks, review finding 7). A gauge that lies moves no flow;
 the network's solve contradicts it (`GaugeSolve`, below), an INTRUSION on it from the first row.
 
 A **pump its controls call for** (`PumpCalledFor`): pump 335 runs by tank 1's level; found stopped (run
@@ -31,7 +33,12 @@ it (the review finding that had kept water without a pump rule): the stop must b
 falsified while the pump rests makes none), the level must agree with the tank's metered outflow
 (`TankBalance`; a level that jumps other than its meters say is the instrument distrusted), and the
 flow must really have stopped (a stop reported on the pump's meter while its junctions still pass its
-flow is that meter's lie, named by `LeakBalance`). A **pump its schedule calls for** (`ScheduledPump`):
+flow is that meter's lie, named by `LeakBalance`), and the gauges around the tank must agree with its
+level (`_level_error`: a level drifted too slowly for any window to show stands off them). A **level
+the gauges around its tank contradict** (`LevelSolve`): the per-row solve, run with the level raised,
+says which gauges follow it; the median of their readings over the solve, each over its share, is the
+level's error, with no window: past `LEVEL_SOLVE_M`, an INTRUSION on the level (review finding 4). A
+**pump its schedule calls for** (`ScheduledPump`):
 pump 10 runs by the clock (01:00–15:00); found stopped inside that run in the row after it ran, it has
 failed, named in that first row (the hour comes from the rows' stamps, `sectors.invariants.CLOCK`).
 
@@ -631,11 +638,15 @@ class TankLevel:
     on the sum over the window's vouched rows (a replay of a slow tank parts from the meters a little
     each row); both against `TANK_BALANCE_M`, which normal operation keeps under 0.002 m.
 
-    What it does not stop (review, issue 17): two meters falsified consistently (the outlet's and one
-    more at its far junction, so that junction still balances) have the honest level named; a level
-    drifted slower than `TANK_BALANCE_M` per window (0.02 m in 16 minutes) is not seen here, and
-    `PumpCalledFor` can then call a healthy pump failed (finding 4, open); a replayed or frozen level
-    escapes while the tank stands still, and is named once it moves."""
+    The level is named only when a second witness agrees (review finding 6: two meters falsified
+    consistently, the outlet's and one more at its far junction so that it still balances, had the honest
+    level named): the gauges around the tank (`_level_error`) must put the level off the same way, by at
+    least half what the balance says and `TANK_BALANCE_M`. Where they do not, or cannot be solved for,
+    nothing says which instrument lies: the violation's suspects are the meters that could lie together
+    (the tank's and the others at their far junctions), never the level. A level drifted slower than
+    `TANK_BALANCE_M` a window (0.02 m in 16 minutes) is not seen here but by `LevelSolve` (finding 4). A
+    replayed or frozen level escapes while the tank stands still (finding 9: it then reads the truth, and
+    no instrument disagrees), and is named once it moves."""
 
     tank: TankBalance
     junctions: tuple[int, ...]  # per meter (inflows, then outflows): its other end's junction index, -1 if none
@@ -887,7 +898,7 @@ class LevelSolve:
 @dataclass(frozen=True)
 class PumpCalledFor:
     """A pump its controls run by a tank's level (`sectors.invariants.LevelControlledPump`, one row),
-    found stopped in the newest row while the level called for it: a FAULT of the pump, on three
+    found stopped in the newest row while the level called for it: a FAULT of the pump, on four
     conditions that keep one falsified instrument from failing a healthy pump (the review finding that
     kept water without a pump rule: a falsified tank level alone called for it):
 
@@ -895,7 +906,11 @@ class PumpCalledFor:
     - the tank's level agrees with its meters over the window (`TankBalance`); where it does not, the
       level is the instrument to distrust (an INTRUSION on it, when one row's step alone breaks it);
     - its flow really stopped: neither junction at its ends gives water (`LeakBalance` then names its
-      meter instead)."""
+      meter instead);
+    - the gauges around the tank agree with the level (`_level_error`, within `LEVEL_SOLVE_M`, half of
+      `PUMP_MARGIN_M`): a level drifted slower than its balance sees stood 0.13 m off when pump 335 stopped
+      on its true level, and the healthy pump was failed (review finding 4). Where they cannot be solved
+      for (an input of the solve not vouched for), no pump is failed on the level's word alone."""
 
     rule: LevelControlledPump
     tank: TankBalance
