@@ -219,7 +219,8 @@ controls run by that level is not failed on it (`PumpCalledFor`). Half of `PUMP_
 falsified far enough to fail a healthy pump is always seen first. Normal operation (30 h,
 `scripts/water_rule_margins.py 30`): FILLED_BELOW."""
 LEVEL_STEP_M = 0.1
-"""How far `_level_error` raises a tank's level in its second solve, to see which gauges follow it."""
+"""How far `_level_error` raises a tank's level in its second solve, to see which gauges follow it (or
+lowers it, where raised it would overtop the tank: tank 3 at 10.72 m in the normal day's morning)."""
 LEVEL_REACH = 0.25
 """The least share of a tank level's change a gauge must follow to witness the level (`_level_error`):
 tank 1's outlet gauge (junction 40) follows it by 1.0, its next gauges by 0.4–0.6, and a gauge that
@@ -814,9 +815,12 @@ def _level_error(window: Window, level: str) -> tuple[float, tuple[str, ...]] | 
     levels = [t.tank.level for t in _tanks()]
     share = np.empty((len(residual), len(levels)))
     for t, name in enumerate(levels):
-        raised = x.copy()
-        raised[0, columns.index(name)] += LEVEL_STEP_M
-        share[:, t] = (residual - snap.residuals(raised, hour)[0]) / LEVEL_STEP_M
+        for step in (LEVEL_STEP_M, -LEVEL_STEP_M):  # lowered where raised would overtop the tank (no solve)
+            raised = x.copy()
+            raised[0, columns.index(name)] += step
+            share[:, t] = (residual - snap.residuals(raised, hour)[0]) / step
+            if bool(np.isfinite(share[:, t]).any()):
+                break
     gauges = np.array([n.endswith("/pressure_m") for n in snap.names]) & np.isfinite(residual) \
         & np.all(np.isfinite(share), axis=1)
     witnesses = [np.flatnonzero(gauges & (share[:, t] >= LEVEL_REACH)) for t in range(len(levels))]
