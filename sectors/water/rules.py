@@ -824,15 +824,18 @@ def _level_error(window: Window, level: str) -> tuple[float, tuple[str, ...]] | 
     gauges = np.array([n.endswith("/pressure_m") for n in snap.names]) & np.isfinite(residual) \
         & np.all(np.isfinite(share), axis=1)
     witnesses = [np.flatnonzero(gauges & (share[:, t] >= LEVEL_REACH)) for t in range(len(levels))]
-    if any(len(w) < LEVEL_WITNESSES for w in witnesses):
-        return None
+    t = levels.index(level)
+    if len(witnesses[t]) < LEVEL_WITNESSES:
+        return None  # too few gauges follow it (its outlet reads no flow: the solve shuts it off, as the twin)
+    # a tank no gauge follows moves none of the others' witnesses: its error is left out (held at 0)
+    witnesses = [w if len(w) >= LEVEL_WITNESSES else w[:0] for w in witnesses]
     # a gauge reading r over the solve at the reported levels says r = Σ share × (true − reported level)
     rise = np.zeros(len(levels))
     for _ in range(LEVEL_ROUNDS):
-        for t, w in enumerate(witnesses):
-            others = share[w] @ rise - share[w, t] * rise[t]
-            rise[t] = float(np.median((residual[w] - others) / share[w, t]))
-    t = levels.index(level)
+        for s, w in enumerate(witnesses):
+            if len(w):
+                others = share[w] @ rise - share[w, s] * rise[s]
+                rise[s] = float(np.median((residual[w] - others) / share[w, s]))
     return -float(rise[t]), tuple(snap.names[i] for i in witnesses[t])
 
 
