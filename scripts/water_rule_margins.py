@@ -142,7 +142,8 @@ def main(hours: float = 30.0) -> int:
     for tank_level, seen in errors.items():
         print(f"LEVEL_SOLVE_M ({tank_level}): the gauges around it put it off by at most {max(seen):.2g} m "
               f"({len(seen)} rows judged)")
-    print(f"LEVEL_SOLVE_M: {unjudged} tank-rows not judged (an input of the solve not vouched for)")
+    print(f"LEVEL_SOLVE_M: {unjudged} tank-rows not judged (an input of the solve not vouched for, or fewer than "
+          "LEVEL_WITNESSES gauges follow the level: its outlet reads no flow)")
     for contact in _contacts():
         off = x[:, col[f"{contact.pump}/status"]] <= 0.5
         flow = x[:, col[net.meters[contact.meter]]]
