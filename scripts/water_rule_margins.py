@@ -19,8 +19,10 @@ def main(hours: float = 30.0) -> int:
         DRAW_MARGIN,
         DROP_ROWS,
         FLOW_EPS_M3S,
+        _beside_tanks,
         _contacts,
         _least_draw,
+        _level_error,
         _network,
         _plant,
         _pumps,
@@ -120,6 +122,28 @@ def main(hours: float = 30.0) -> int:
         print(f"GAUGE_SOLVE_M, Snapshot (shut_eps {shut}): flows off the solve by at most {float(np.nanmax(res[:, flows])):.3g} m3/s "
               f"({snap.names[flows[worst_q]]}), pressures by {float(np.nanmax(res[:, gauges])):.3g} m "
               f"({snap.names[gauges[worst_p]]}); not judged (cut off) in some row: {', '.join(cut) or 'none'}")
+        if shut is not None:  # the level's witness (`LEVEL_SOLVE_M`): the gauge beside each tank
+            for gauge in sorted(_beside_tanks()):
+                i = snap.names.index(gauge)
+                print(f"LEVEL_SOLVE_M ({gauge}, beside a tank): off the solve by at most {float(np.nanmax(res[:, i])):.2g} m")
+    # the gauges' estimate of each tank level's error (`_level_error`), on every row whose solve is vouched for
+    from sectors.invariants import CLOCK
+
+    errors: dict[str, list[float]] = {t.tank.level: [] for t in _tanks()}
+    unjudged = 0
+    for t in range(1, len(x)):
+        pair = {n: x[t - 1:t + 1, col[n]] for n in names}
+        pair[CLOCK] = np.array([t * 30.0, (t + 1) * 30.0]) % 86400.0
+        for tank_level, seen in errors.items():
+            got = _level_error(pair, tank_level)
+            unjudged += got is None
+            if got is not None:
+                seen.append(abs(got[0]))
+    for tank_level, seen in errors.items():
+        print(f"LEVEL_SOLVE_M ({tank_level}): the gauges around it put it off by at most {max(seen):.2g} m "
+              f"({len(seen)} rows judged)")
+    print(f"LEVEL_SOLVE_M: {unjudged} tank-rows not judged (an input of the solve not vouched for, or fewer than "
+          "LEVEL_WITNESSES gauges follow the level: its outlet reads no flow)")
     for contact in _contacts():
         off = x[:, col[f"{contact.pump}/status"]] <= 0.5
         flow = x[:, col[net.meters[contact.meter]]]
