@@ -134,7 +134,8 @@ class SectorModel:
         if broken:
             faults = [v for v in broken if v.fault]
             if not faults:  # the instruments a rule read contradict each other: distrust, not a fault
-                return self._distrust(broken, ev.suspect, score, findings, observed_at)
+                return self._distrust(broken, ev.suspect, score, findings, observed_at,
+                                      spoofed=ev.suspect if kind is VerdictKind.INTRUSION else None)
             if not (kind is VerdictKind.INTRUSION and ev.suspect in {s for v in faults for s in v.reads}):
                 return self._physics_verdict(faults, score, findings, observed_at, kind=VerdictKind.FAULT)
         if kind is VerdictKind.INTRUSION and ev.suspect is not None:
@@ -203,13 +204,24 @@ class SectorModel:
         return vouches({name: raw[:, j] for j, name in enumerate(self.sensors)})
 
     def _distrust(self, broken: Sequence[Violation], suspect: str | None, score: float,
-                  findings: Sequence[Finding], observed_at: datetime) -> Verdict:
+                  findings: Sequence[Finding], observed_at: datetime, *, spoofed: str | None = None) -> Verdict:
         """The verdict on rules whose instruments contradict each other: an INTRUSION on the one that
         lies, if the rule (one suspect) or the model (its suspect among the rule's) can say which;
         otherwise an ANOMALY naming every suspect, which moves nothing: a balance broken by a biased
-        inflow meter must not have the honest level quarantined (review finding 1)."""
+        inflow meter must not have the honest level quarantined (review finding 1).
+
+        A rule's lone suspect goes first (the quorum quarantines it: its physics is certain, and the
+        model's word on rows a proven liar feeds must not quarantine an honest sensor); the model's own
+        spoofed sensor (`spoofed`: its suspect where it calls the row an intrusion), if no broken rule
+        read or checked it, is named after it: told, never hidden (the water review's
+        finding 8)."""
         single = [v for v in broken if len(v.suspects) <= 1]
         if single:
+            seen = {s for v in broken for s in (v.sensor, *v.reads, *v.checked, *v.suspects)}
+            if spoofed is not None and spoofed not in seen:
+                single = [*single, Violation(self.assets.get(spoofed, spoofed), spoofed, (),
+                                             f"the model also calls {spoofed} spoofed", fault=False,
+                                             suspects=(spoofed,))]
             return self._physics_verdict(single, score, findings, observed_at, kind=VerdictKind.INTRUSION)
         if suspect is not None and any(suspect in v.suspects for v in broken):
             named = [replace(v, sensor=suspect, suspects=(suspect,)) for v in broken if suspect in v.suspects]

@@ -237,8 +237,6 @@ def test_a_pumps_contact_and_meter_falsified_off_while_it_runs_is_an_intrusion_o
     assert first is not None and first.kind is VerdictKind.INTRUSION and first.sensors[0] == "pump:10/flow_m3s", first
 
 
-@pytest.mark.xfail(strict=True, reason="finding 8: the precedence lives in oracles/sector_model.py (SectorModel._distrust), "
-                                       "outside this change: the water-review branch report carries the patch")
 def test_a_rules_intrusion_never_hides_a_different_liar_the_model_names() -> None:
     """Finding 8: where a rule names one lying instrument (a single suspect), `_distrust` made that the
     verdict and dropped the model's own suspect. The precedence decided: the rule's instrument first (its
