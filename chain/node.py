@@ -223,7 +223,7 @@ def _start(settings: Settings, wait_s: float) -> NodeStatus:
         if status.chain_id != settings.chain_id:
             raise ChainStartFailed(
                 f"a chain with id {status.chain_id} already answers at {settings.rpc_url}; "
-                f"expected {settings.chain_id}: stop it or choose another --port"
+                f"expected {settings.chain_id}: stop it or choose another port (QEAIMS_RPC_PORT)"
             )
         if status.pid is not None and not status.keeper_running:
             _start_keeper(settings, _journal(settings))  # our Anvil runs but its journal keeper died
@@ -245,7 +245,7 @@ def _start_locked(settings: Settings, wait_s: float) -> NodeStatus:
     if _port_listening(settings):
         raise ChainStartFailed(
             f"something listens on {settings.rpc_host}:{settings.rpc_port} but does not answer as a chain "
-            "(a stopped or overloaded Anvil?): stop it or choose another --port"
+            "(a stopped or overloaded Anvil?): stop it or choose another port (QEAIMS_RPC_PORT)"
         )
     _stop_process(settings, "keeper", signal.SIGKILL)
     _clear_state_cache(settings)
