@@ -63,6 +63,7 @@ import contextlib
 import pickle
 import re
 import tempfile
+import threading
 import warnings
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
@@ -398,10 +399,14 @@ class Snapshot:
         path.write_text(self.inp)
         self.en = ENepanet()
         self.en.ENopen(str(path), str(path.with_suffix(".rpt")), str(path.with_suffix(".bin")))
+        # one EPANET project is not thread-safe: a sector's oracles share a process (and the water rules'
+        # cached Snapshot), and two threads inside one solve corrupted the C library's heap ("double free
+        # or corruption", the storm day's water oracles, 2026-12-06); solves take turns
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for live in ("en", "_dir"):
+        for live in ("en", "_dir", "_lock"):
             state.pop(live, None)
         state["cache"] = OrderedDict()
         return state
@@ -415,6 +420,10 @@ class Snapshot:
 
     def solve(self, row: FloatArray, how: int) -> FloatArray:
         """The simulated value of each target (`names`) for one row; NaN where EPANET fails."""
+        with self._lock:
+            return self._solve(row, how)
+
+    def _solve(self, row: FloatArray, how: int) -> FloatArray:
         key = row.tobytes() + int(how).to_bytes(4, "little")
         if key in self.cache:
             self.cache.move_to_end(key)
