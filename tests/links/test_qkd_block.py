@@ -66,9 +66,9 @@ def test_default_block_is_quick_and_gives_thousands_of_bits() -> None:
 
     link = QkdLink(25.0, seed=1)
     link.next_block()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a wall-clock bound failed under load (another job on the cores)
     block = link.next_block()
-    assert time.perf_counter() - start < 0.3
+    assert time.process_time() - start < 0.3
     assert block.final_bits > 3000
     assert QkdLink(55.0, seed=2).next_block().final_bits > 500
 
