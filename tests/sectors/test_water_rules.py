@@ -42,14 +42,17 @@ class Rows:
         """Each sensor's rows, and the rows' time of day (`CLOCK`, as the oracles' model gives it)."""
         return {k: np.array([row[k] for row in self.rows]) for k in self.rows[-1]}
 
+    def _next_row(self) -> None:
+        readings = self.twin.step(30)
+        at = readings[0].timestamp
+        row = {r.sensor_id: r.value for r in readings}
+        row[CLOCK] = at.hour * 3600.0 + at.minute * 60.0 + at.second
+        self.rows = [*self.rows, row][-HISTORY:]
+
     def step(self, n: int = 1) -> list[Violation]:
         found: list[Violation] = []
         for _ in range(n):
-            readings = self.twin.step(30)
-            at = readings[0].timestamp
-            row = {r.sensor_id: r.value for r in readings}
-            row[CLOCK] = at.hour * 3600.0 + at.minute * 60.0 + at.second
-            self.rows = [*self.rows, row][-HISTORY:]
+            self._next_row()
             found = invariants(self.window())
         return found
 
@@ -57,11 +60,7 @@ class Rows:
         """`n` rows kept in the window but not judged (the rules read only the window: judging every row
         on the way would change nothing but the time taken)."""
         for _ in range(n):
-            readings = self.twin.step(30)
-            at = readings[0].timestamp
-            row = {r.sensor_id: r.value for r in readings}
-            row[CLOCK] = at.hour * 3600.0 + at.minute * 60.0 + at.second
-            self.rows = [*self.rows, row][-HISTORY:]
+            self._next_row()
 
 
 @pytest.mark.parametrize("pipe", ["pipe:159", "pipe:123"])
