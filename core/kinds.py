@@ -24,6 +24,12 @@ KINDS: tuple[str, ...] = (
     "reroute-plan",
     "isolation-applied",
     "sensor-quarantine",
+    "vault-write",
+    "vault-read",
+    "vault-shred",
+    "vault-seal",
+    "indicator",
+    "countermeasure",
 )
 
 

@@ -38,7 +38,13 @@ interface IEventLedger {
         CascadeAnalysis, // 13
         ReroutePlan, // 14
         IsolationApplied, // 15
-        SensorQuarantine // 16 a sensor a quorum of its sector's oracles found spoofed, and its lifting
+        SensorQuarantine, // 16 a sensor a quorum of its sector's oracles found spoofed, and its lifting
+        VaultWrite, // 17 a vault record's salted commitment (docs/cyber.md)
+        VaultRead, // 18 a vault read granted or refused: who, which record, a keyed hash of why
+        VaultShred, // 19 a vault record's key destroyed (crypto-shredding)
+        VaultSeal, // 20 a sector's vault sealed or unsealed
+        Indicator, // 21 an indicator of compromise published or withdrawn
+        Countermeasure // 22 a deny entry, device quarantine, key rotation or safe mode, and its lifting
     }
 
     struct EventInput {
