@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.sectors import CONTROL_SECTOR, DevNode, plugin, registered
+from core.errors import ConfigError
+from core.sectors import CONTROL_SECTOR, VAULT_SECTOR, DevNode, plugin, registered
 
-__all__ = ["CONTROL_OPERATOR", "CONTROL_SECTOR", "ORACLES_PER_SECTOR", "DevNode",
-           "nodes", "operators", "sectors"]
+__all__ = ["CONTROL_OPERATOR", "CONTROL_SECTOR", "ORACLES_PER_SECTOR", "VAULT_SECTOR", "DevNode",
+           "nodes", "operators", "sectors", "vault_operator"]
 
 ORACLES_PER_SECTOR = 4
 
@@ -21,6 +22,16 @@ ORACLES_PER_SECTOR = 4
 # it is the only member of a sector of its own, so it can record events but never vote on a
 # utility's isolation, and it holds REPAIR_ROLE on the quorum to move an isolated node to repair.
 CONTROL_OPERATOR = "city-control"
+
+
+def vault_operator(sector: str) -> str:
+    """The on-chain operator of ``sector``'s vault recorder, in the `VAULT_SECTOR`: one operator per
+    vault, so an auditor knows which recorder answers for which vault (a recorder's events about
+    another vault count for nothing) and no vault's recorder counts in any utility's quorum."""
+    name = f"vault-{sector}"
+    if len(name) > 32:
+        raise ConfigError(f"sector {sector!r} is too long for its vault's operator id {name!r} (32 bytes at most)")
+    return name
 
 
 def sectors() -> tuple[str, ...]:

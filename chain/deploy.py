@@ -28,7 +28,16 @@ from chain.abi import type_string
 from chain.artifacts import build_contracts, load_artifact
 from chain.client import ChainClient
 from chain.connect import contract_abis
-from chain.consortium import CONTROL_OPERATOR, CONTROL_SECTOR, ORACLES_PER_SECTOR, nodes, operators, sectors
+from chain.consortium import (
+    CONTROL_OPERATOR,
+    CONTROL_SECTOR,
+    ORACLES_PER_SECTOR,
+    VAULT_SECTOR,
+    nodes,
+    operators,
+    sectors,
+    vault_operator,
+)
 from chain.governance import STORM_OVERRIDES, Call, Council
 from chain.manifest import Deployment, save_deployment
 from chain.node import DEV_MNEMONIC
@@ -52,9 +61,11 @@ __all__ = [
     "dev_deployer",
     "dev_governors",
     "dev_oracle",
+    "dev_vault_recorder",
     "governor_keystore",
     "oracle_keystore",
     "role",
+    "vault_recorder_keystore",
 ]
 
 Progress = Callable[[str], None]
@@ -181,6 +192,15 @@ def dev_controller(settings: Settings) -> HybridIdentity:
     return load_keystore(controller_keystore(settings), settings.passphrase)
 
 
+def vault_recorder_keystore(settings: Settings, sector: str) -> Path:
+    return settings.keystore_dir / "vaults" / f"{sector}.json"
+
+
+def dev_vault_recorder(settings: Settings, sector: str) -> HybridIdentity:
+    """The identity that records ``sector``'s vault events, from its keystore."""
+    return load_keystore(vault_recorder_keystore(settings, sector), settings.passphrase)
+
+
 def oracle_keystore(settings: Settings, sector: str, index: int) -> Path:
     return settings.keystore_dir / "oracles" / f"{sector}-{index}.json"
 
@@ -240,11 +260,14 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
         for s in sectors()
     }
     controller = _identity(settings, controller_keystore(settings), "controller")
+    vault_recorders = {s: _identity(settings, vault_recorder_keystore(settings, s), f"vault recorder {s}")
+                       for s in sectors()}
     deployer = dev_deployer()
     founders = list(governors.values())[:FOUNDING_GOVERNORS_MAX]
     client, deployment = deploy_contracts(settings, deployer, founders, progress)
-    progress("funding governors, oracles and the controller")
-    members = [*governors.values(), *(o for group in oracles.values() for o in group), controller]
+    progress("funding governors, oracles, the controller and the vaults' recorders")
+    members = [*governors.values(), *(o for group in oracles.values() for o in group), controller,
+               *vault_recorders.values()]
     client.send_all(functools.partial(client.send_raw, deployer, to=m.address, value=10**21, gas=21_000,
                                       label="fund") for m in members)
     council = Council(client, founders)
@@ -272,6 +295,15 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
                                         controller.pq_public_key, pop]),
         ("IsolationQuorum", "grantRole", [REPAIR_ROLE, controller.address]),
     ], "register the self-healing controller: its own sector, identity and REPAIR_ROLE"))
+    vault_calls: list[Call] = [("Registry", "addSector", [to_bytes32(VAULT_SECTOR)])]
+    for sector, recorder in vault_recorders.items():
+        operator = to_bytes32(vault_operator(sector))
+        pop = sign_registration(recorder, chain_id=client.chain_id, registry=registry,
+                                sector=to_bytes32(VAULT_SECTOR), operator=operator)
+        vault_calls += [("Registry", "addOperator", [operator, to_bytes32(VAULT_SECTOR)]),
+                        ("Registry", "registerOracle", [recorder.address, to_bytes32(VAULT_SECTOR), operator,
+                                                        recorder.pq_public_key, pop])]
+    proposals.append((vault_calls, "register the vaults' recorders: a sector of their own, one operator per vault"))
     proposals.append((council.emergency_allow(STORM_OVERRIDES),
                       "emergency allowlist: the storm-day overrides forceIsolate, forceReintegrate, setIsolationCap"))
     joining = list(governors.values())[FOUNDING_GOVERNORS_MAX:]
@@ -283,7 +315,7 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
             for g in joining), ("GovernanceCouncil", "changeThreshold", [threshold])],
             (f"add the governors of {', '.join(s for s in governors if governors[s] in joining)}; "
             f"threshold {threshold} of {len(governors)}")))
-    progress(f"registering {len(sectors())} sectors and the controller, and allowlisting the storm-day overrides, "
+    progress(f"registering {len(sectors())} sectors, the controller and the vaults' recorders, and allowlisting the storm-day overrides, "
              f"through {len(proposals)} council proposals")
     council.pass_proposals(proposals)
     return client, deployment

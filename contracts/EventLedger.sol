@@ -31,10 +31,10 @@ import {IRegistry} from "./interfaces/IRegistry.sol";
 /// encoded bytes, so one oracle takes at most 8 * (21,000 + 40 * 3,492) + 40 * 262,144 = 11,771,200
 /// gas of a block (measured, `test_GasMostOneOracleTakesPerBlock`: two full batches 10,294,500,
 /// eight batches of 30,016 bytes 10,555,280). Block gas limits: the development Anvil runs with
-/// 300,000,000 (qeaims/config.py `block_gas_limit`, never below 30,000,000); Besu's QBFT example
-/// genesis sets 0x1fffffffffffff. So on the dev chain one oracle takes at most 3.9 % of a block, and
-/// all 25 recording accounts of the development city (24 oracles and the controller) together at most
-/// 98 %: a quorum vote always finds room in the next block. On a 30 M-gas chain one oracle takes at
+/// 400,000,000 (core/config.py `block_gas_limit`, never below 30,000,000); Besu's QBFT example
+/// genesis sets 0x1fffffffffffff. So on the dev chain one oracle takes at most 2.9 % of a block, and
+/// all 31 recording accounts of the development city (24 oracles, the controller and the six vaults'
+/// recorders) together at most 91 %: a quorum vote always finds room in the next block. On a 30 M-gas chain one oracle takes at
 /// most 39 %. What an account SENDS beyond what the ledger accepts (reverted or unrelated
 /// transactions pay their calldata all the same) no contract can bound: that is the node's
 /// transaction pool and account permissioning (Besu's per-sender pool limits, the allowlist

@@ -37,7 +37,7 @@ class Settings(BaseModel):
     chain_id: int = Field(default=31337, ge=1)
     journal_interval_s: float = Field(default=0.25, gt=0, le=60, description="chain journal catch-up interval")
     block_time_s: float | None = Field(default=None, ge=0.05, description="None = mine on demand")
-    block_gas_limit: int = Field(default=300_000_000, ge=30_000_000)
+    block_gas_limit: int = Field(default=400_000_000, ge=30_000_000)
     passphrase: str = Field(default=DEV_PASSPHRASE, repr=False, description="keystore passphrase")
     scrypt_n: int = Field(default=2**15, ge=2**10)
     inflight_per_sender: int = Field(default=8, ge=1, le=256)

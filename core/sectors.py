@@ -36,8 +36,22 @@ from pydantic_core import core_schema
 
 from core.errors import ConfigError, UnknownSector
 
-__all__ = ["BUILTIN", "CONTROL_SECTOR", "ENTRY_POINT_GROUP", "ENV_PLUGINS", "DevNode", "Plugin", "Sector", "discover", "plugin",
-           "register", "registered", "unregister"]
+__all__ = [
+    "BUILTIN",
+    "CONTROL_SECTOR",
+    "ENTRY_POINT_GROUP",
+    "ENV_PLUGINS",
+    "RESERVED",
+    "VAULT_SECTOR",
+    "DevNode",
+    "Plugin",
+    "Sector",
+    "discover",
+    "plugin",
+    "register",
+    "registered",
+    "unregister",
+]
 
 ENTRY_POINT_GROUP = "qeaims.sectors"
 ENV_PLUGINS = "QEAIMS_SECTOR_PLUGINS"
@@ -48,6 +62,12 @@ constants come from here; everything a sector does comes from its plug-in."""
 
 CONTROL_SECTOR = "control"
 """The self-healing controller's own on-chain sector (it records events, never votes): reserved."""
+
+VAULT_SECTOR = "vaults"
+"""The on-chain sector of the vaults' recorders (one per sector's vault, docs/cyber.md): they record
+vault events and, holding no node, never vote on any utility's isolation: reserved."""
+
+RESERVED = (CONTROL_SECTOR, VAULT_SECTOR)
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 
@@ -164,9 +184,9 @@ def _names() -> list[str]:
 def register(plugin: Plugin, *, replace: bool = False) -> Sector:
     """Add a sector; its name becomes a valid `Sector`. Registering the same object again is a no-op."""
     name = plugin.name
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name == CONTROL_SECTOR:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in RESERVED:
         raise ConfigError(f"a sector's name is 2-31 characters a-z, 0-9 and '-', starting with a letter, and not "
-                          f"{CONTROL_SECTOR!r} (the controller's): {name!r}")
+                          f"{CONTROL_SECTOR!r} (the controller's) or {VAULT_SECTOR!r} (the vaults'): {name!r}")
     strays = [n.node for n in plugin.nodes if not isinstance(n, DevNode) or n.sector != name]
     if strays or not isinstance(plugin.operator, str):
         raise ConfigError(f"sector plug-in {name!r} must list only its own nodes and name its operator"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.kinds import KINDS
 from keys._abi import address_word, bytes32_word, keccak256, uint_word
 from keys.errors import InvalidBatch, InvalidInput
 
@@ -44,7 +45,7 @@ REGISTRATION_DOMAIN = b"QEAIMS/v1/registration\x00"
 ROTATION_DOMAIN = b"QEAIMS/v1/key-rotation\x00"
 VOTE_DOMAIN = b"QEAIMS/v1/quorum-vote\x00"
 
-MAX_EVENT_KIND = 16  # IEventLedger.EventKind has 17 values; the ledger rejects the rest
+MAX_EVENT_KIND = len(KINDS) - 1  # IEventLedger.EventKind's last value (core.kinds: the same list); the ledger rejects the rest
 _UINT64_MAX = 2**64 - 1
 
 

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import QeaimsError
 from keys.files import atomic_write, ensure_private_dir
 from vaults.envelope import SealedRecord, WrappedKey
 
@@ -57,7 +58,7 @@ GENESIS = "0" * 64
 TOMBSTONE = "SHREDDED"
 
 
-class VaultError(Exception):
+class VaultError(QeaimsError):
     """A vault operation that cannot be done; the message says why in plain words."""
 
 
@@ -421,6 +422,20 @@ class VaultStore:
             raise VaultCorrupt(f"access log line {number} does not follow line {number - 1}: "
                                "an entry was removed, edited or reordered")
         return entry
+
+    def reason_key(self) -> bytes:
+        """The vault's secret for keyed hashes of read reasons (made on first use, 32 random bytes).
+
+        It stays with the vault's files, never on the chain: the chain shows HMAC(key, reason), which
+        nobody without the vault's disk can test a guessed reason against."""
+        path = self.path / "reason.key"
+        with self._locked():
+            if not self._safe(path).exists():
+                self._write(path, os.urandom(32), overwrite=False)
+            key = path.read_bytes()
+        if len(key) != 32:
+            raise VaultCorrupt(f"the reason key of vault {self.vault} is {len(key)} bytes, not 32")
+        return key
 
     # -- sealing and the writes queued meanwhile ------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -40,3 +40,10 @@ def test_the_vault_and_intelligence_kinds_come_after_every_kind_ever_signed() ->
 def test_an_unknown_kind_is_one_plain_error() -> None:
     with pytest.raises(ConfigError, match="unknown event kind 'vault'"):
         kind_by_name("vault")
+
+
+def test_the_signer_and_the_outbox_take_every_kind_the_ledger_takes() -> None:
+    from chain.outbox import MAX_KIND
+    from keys.messages import MAX_EVENT_KIND
+
+    assert MAX_EVENT_KIND == MAX_KIND == len(KINDS) - 1 == 22

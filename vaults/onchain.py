@@ -1,0 +1,122 @@
+"""What a vault puts on the chain, and the one vault fact it reads back live: sealed or not.
+
+Events (kinds in `core.kinds`; node = the vault's name as bytes32; payload canonical JSON, so the
+same fact always gives the same bytes and an auditor can rebuild it):
+
+- ``vault-write``  ``{vault, record, version, commitment}``: the salted commitment of a record
+  version (`vaults.envelope.commitment`), recorded by the vault's own recorder;
+- ``vault-read``   ``{vault, record, version, reader, role, reason, granted, refusal, log_seq,
+  log_digest}``: one read asked for, granted or refused, with a keyed hash of its reason and the
+  access log entry it matches (its seq and digest: a log rolled back or rewritten no longer matches);
+- ``vault-shred``  ``{vault, record, versions}``: a record's keys destroyed;
+- ``vault-seal``   ``{vault, sealed, reason}``: sealed or unsealed. Only a holder of the isolation
+  quorum's REPAIR_ROLE (the controller, which acts on the sectors' quorum decisions and on the
+  control room's orders) may seal or unseal; a ``vault-seal`` from anyone else means nothing, so a
+  compromised vault cannot unseal itself.
+
+`SealWatch` reads the vault's ``vault-seal`` events with ``eth_getLogs`` filtered on the ledger's
+indexed ``kind`` and ``node`` topics, remembers how far it read, and takes the newest one whose
+recorder holds REPAIR_ROLE now. No chain, no answer: the service then refuses reads (fail closed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from chain.client import ChainClient, _normalise_log
+from chain.recorder import canonical_payload
+from chain.registry_history import REPAIR_ROLE
+from core.kinds import kind_by_name
+from keys.ids import to_bytes32
+from vaults.store import AccessEntry
+
+__all__ = [
+    "VAULT_READ",
+    "VAULT_SEAL",
+    "VAULT_SHRED",
+    "VAULT_WRITE",
+    "SealState",
+    "SealWatch",
+    "read_payload",
+    "seal_payload",
+    "shred_payload",
+    "vault_node",
+    "write_payload",
+]
+
+VAULT_WRITE = kind_by_name("vault-write")
+VAULT_READ = kind_by_name("vault-read")
+VAULT_SHRED = kind_by_name("vault-shred")
+VAULT_SEAL = kind_by_name("vault-seal")
+_REPAIR_ROLE = bytes.fromhex(REPAIR_ROLE[2:])
+
+def vault_node(vault: str) -> bytes:
+    return to_bytes32(vault)
+
+
+def write_payload(vault: str, record: str, version: int, commitment: bytes) -> bytes:
+    return canonical_payload({"vault": vault, "record": record, "version": version, "commitment": commitment.hex()})
+
+
+def read_payload(vault: str, entry: AccessEntry, refusal: str) -> bytes:
+    return canonical_payload({
+        "vault": vault, "record": entry.record_id, "version": entry.version, "reader": entry.reader,
+        "role": entry.role, "reason": entry.reason_hash, "granted": entry.granted, "refusal": refusal,
+        "log_seq": entry.seq, "log_digest": entry.digest(),
+    })
+
+
+def shred_payload(vault: str, record: str, versions: list[int]) -> bytes:
+    return canonical_payload({"vault": vault, "record": record, "versions": versions})
+
+
+def seal_payload(vault: str, sealed: bool, reason: str) -> bytes:
+    return canonical_payload({"vault": vault, "sealed": sealed, "reason": reason[:512]})
+
+
+@dataclass(frozen=True)
+class SealState:
+    sealed: bool
+    reason: str = ""
+    block: int = 0  # the block of the event that decided it (0: never sealed)
+    by: str = ""
+
+
+class SealWatch:
+    """The vault's seal state as the chain says it (module docstring: whose word counts)."""
+
+    def __init__(self, client: ChainClient, vault: str) -> None:
+        self.client, self.vault = client, vault
+        self._next_block = 0
+        self._events: list[tuple[int, int, str, dict[str, Any]]] = []  # (block, log index, recorder, payload)
+
+    def _poll(self) -> None:
+        head = int(self.client.rpc.call("eth_blockNumber"), 16)
+        if head < self._next_block:
+            return
+        abi = self.client.abi("EventLedger")
+        kind_topic = "0x" + VAULT_SEAL.to_bytes(32, "big").hex()
+        raw = self.client.rpc.call("eth_getLogs", [{
+            "address": self.client.address("EventLedger"), "fromBlock": hex(self._next_block), "toBlock": hex(head),
+            "topics": ["0x" + abi.topic("EventRecorded").hex(), None, "0x" + vault_node(self.vault).hex(), kind_topic],
+        }])
+        for log in raw:
+            decoded = abi.decode_log(_normalise_log(log))
+            if decoded is None:
+                continue
+            try:
+                payload = json.loads(bytes(decoded.args["payload"]))
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if isinstance(payload, dict) and payload.get("vault") == self.vault and isinstance(payload.get("sealed"), bool):
+                self._events.append((decoded.block_number, decoded.log_index, str(decoded.args["oracle"]), payload))
+        self._next_block = head + 1
+
+    def state(self) -> SealState:
+        self._poll()
+        for block, _, recorder, payload in sorted(self._events, reverse=True):
+            if self.client.call1("IsolationQuorum", "hasRole", _REPAIR_ROLE, recorder):
+                return SealState(bool(payload["sealed"]), str(payload.get("reason", "")), block, recorder)
+        return SealState(False)

@@ -1,0 +1,218 @@
+"""`qeaims vault verify`: a vault's files against the chain, by someone who holds none of its keys.
+
+From the chain (a fresh index, `chain.indexer`), the vault's events count only when they verify as
+the audit verifies any event (`chain.audit.batch_verifies`: ML-DSA-65 signature, key epoch,
+sequence) *and* their recorder was, at that position, registered in the ``vaults`` sector under this
+vault's own operator (`chain.consortium.vault_operator`); anything else is listed as ignored.
+
+Then, both ways:
+- every stored record version has an on-chain commitment equal to the commitment recomputed from the
+  file (`vaults.envelope.commitment`: ciphertext hash and salted content hash): a file edited on
+  disk is *tampered*, a stored version nobody committed is *uncommitted*; every on-chain commitment
+  has its record (a deleted one is *missing*);
+- every on-chain shredding left the record without keys (a key file restored from a backup is
+  *unshredded*);
+- every entry of the access log (its hash chain checked) has an on-chain ``vault-read`` with its seq
+  and digest (else it is an *unrecorded read*), and every on-chain read has its log entry with that
+  digest (else the log was *rolled back* or rewritten).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chain.audit import batch_verifies
+from chain.consortium import VAULT_SECTOR, vault_operator
+from chain.registry_history import RegistryHistory, sector_key
+from keys.ids import to_bytes32
+from vaults.envelope import commitment
+from vaults.onchain import VAULT_READ, VAULT_SHRED, VAULT_WRITE
+from vaults.store import TOMBSTONE, AccessEntry, VaultError, VaultStore
+
+__all__ = ["VaultReport", "verify_vault"]
+
+
+@dataclass
+class VaultReport:
+    vault: str
+    records: int = 0  # record versions stored and checked
+    commitments: int = 0  # on-chain vault-write events that count
+    shredded: int = 0
+    reads_logged: int = 0
+    reads_on_chain: int = 0
+    tampered: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    uncommitted: list[dict[str, Any]] = field(default_factory=list)
+    unshredded: list[dict[str, Any]] = field(default_factory=list)
+    unrecorded_reads: list[dict[str, Any]] = field(default_factory=list)
+    rolled_back_reads: list[dict[str, Any]] = field(default_factory=list)
+    ignored: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.tampered or self.missing or self.uncommitted or self.unshredded or self.unrecorded_reads
+                    or self.rolled_back_reads or self.problems)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+    def lines(self) -> list[str]:
+        out = [f"tampered: {t['record']} v{t['version']}: {t['why']}" for t in self.tampered]
+        out += [f"missing: {m['record']} v{m['version']} is committed on-chain (block {m['block']}) but not stored"
+                for m in self.missing]
+        out += [f"uncommitted: {u['record']} v{u['version']} is stored without an on-chain commitment"
+                for u in self.uncommitted]
+        out += [f"unshredded: {u['record']} was shredded on-chain (block {u['block']}) but has keys on disk"
+                for u in self.unshredded]
+        out += [f"unrecorded read: log entry {r['log_seq']} ({r['reader']} as {r['role']}, {r['record']} "
+                f"v{r['version']}, {'granted' if r['granted'] else 'refused'}) has no on-chain vault-read"
+                for r in self.unrecorded_reads]
+        out += [f"rolled back: the on-chain read of block {r['block']} (log entry {r['log_seq']}) {r['why']}"
+                for r in self.rolled_back_reads]
+        out += [f"problem: {p}" for p in self.problems]
+        return out
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: int
+    payload: dict[str, Any]
+    block: int
+    log_index: int
+    oracle: str
+    seq: int
+
+
+def _vault_events(db: sqlite3.Connection, history: RegistryHistory, vault: str, *, chain_id: int, ledger: str,
+                  registry: str, report: VaultReport) -> list[_Event]:
+    """The vault's events that count (module docstring), in chain order; the others go to ``ignored``."""
+    want_sector, want_operator = sector_key(VAULT_SECTOR), sector_key(to_bytes32(vault_operator(vault)))
+    node = "0x" + to_bytes32(vault).hex()
+    rows = db.execute(
+        "SELECT oracle, seq, kind, node, batch_id, payload, block, log_index FROM events "
+        "WHERE kind IN (?, ?, ?) ORDER BY block, log_index", (VAULT_WRITE, VAULT_READ, VAULT_SHRED)).fetchall()
+    out: list[_Event] = []
+    for oracle, seq, kind, raw_node, batch_id, raw, block, log_index in rows:
+        try:
+            payload = json.loads(bytes(raw))
+        except (ValueError, UnicodeDecodeError):
+            payload = None
+        about_this = str(raw_node).lower() == node or (isinstance(payload, dict) and payload.get("vault") == vault)
+        if not about_this:
+            continue
+        where = {"oracle": oracle, "seq": int(seq), "block": int(block)}
+        state = history.oracle_at(oracle, (int(block), int(log_index)))
+        if state is None or state.sector != want_sector or state.operator != want_operator:
+            report.ignored.append({**where, "why": f"not recorded by vault {vault}'s recorder"})
+        elif not isinstance(payload, dict) or payload.get("vault") != vault or str(raw_node).lower() != node:
+            report.ignored.append({**where, "why": "the payload does not name this vault"})
+        elif not batch_verifies(db, int(batch_id), chain_id=chain_id, ledger=ledger, registry=registry):
+            report.ignored.append({**where, "why": "its batch does not verify (signature, key epoch or sequence)"})
+        else:
+            out.append(_Event(int(kind), payload, int(block), int(log_index), str(oracle), int(seq)))
+    return out
+
+
+def verify_vault(db: sqlite3.Connection, store: VaultStore, *, chain_id: int, ledger: str,
+                 registry: str) -> VaultReport:
+    """The vault in ``store`` against the chain in ``db`` (an index synced by the caller)."""
+    report = VaultReport(store.vault)
+    history = RegistryHistory.from_db(db)
+    events = _vault_events(db, history, store.vault, chain_id=chain_id, ledger=ledger, registry=registry,
+                           report=report)
+    _check_records(store, [e for e in events if e.kind == VAULT_WRITE], report)
+    _check_shreds(store, [e for e in events if e.kind == VAULT_SHRED], report)
+    _check_reads(store, [e for e in events if e.kind == VAULT_READ], report)
+    return report
+
+
+def _check_records(store: VaultStore, writes: list[_Event], report: VaultReport) -> None:
+    committed: dict[tuple[str, int], tuple[str, int]] = {}
+    for event in writes:
+        try:
+            key = (str(event.payload["record"]), int(event.payload["version"]))
+            value = str(event.payload["commitment"])
+        except (KeyError, TypeError, ValueError):
+            report.problems.append(f"the vault-write of block {event.block} is not a commitment")
+            continue
+        if key in committed and committed[key][0] != value:
+            report.problems.append(f"{key[0]} v{key[1]} is committed twice with different commitments "
+                                   f"(blocks {committed[key][1]} and {event.block})")
+            continue
+        committed.setdefault(key, (value, event.block))
+    report.commitments = len(committed)
+    stored: set[tuple[str, int]] = set()
+    try:
+        versions = list(store.records())
+    except VaultError as exc:
+        report.problems.append(f"the records cannot be listed: {exc}")
+        versions = []
+    for record, version in versions:
+        stored.add((record, version))
+        report.records += 1
+        where = {"record": record, "version": version}
+        try:
+            actual = commitment(store.get(record, version)).hex()
+        except VaultError as exc:
+            report.tampered.append({**where, "why": f"the file does not read: {exc}"})
+            continue
+        if (record, version) not in committed:
+            report.uncommitted.append(where)
+        elif committed[(record, version)][0] != actual:
+            report.tampered.append({**where, "why": "its ciphertext or content hash differs from the on-chain "
+                                                    f"commitment (block {committed[(record, version)][1]})"})
+    for (record, version), (_, block) in sorted(committed.items()):
+        if (record, version) not in stored:
+            report.missing.append({"record": record, "version": version, "block": block})
+
+
+def _check_shreds(store: VaultStore, shreds: list[_Event], report: VaultReport) -> None:
+    for event in shreds:
+        record = str(event.payload.get("record", ""))
+        report.shredded += 1
+        try:
+            keys = store.path / "keys" / record
+            left = [p.name for p in keys.iterdir() if p.name != TOMBSTONE] if keys.is_dir() else []
+        except (OSError, ValueError):
+            left = []
+        if left or not store.shredded(record):
+            report.unshredded.append({"record": record, "block": event.block, "files": left})
+
+
+def _entry_dict(entry: AccessEntry) -> dict[str, Any]:
+    return {"log_seq": entry.seq, "reader": entry.reader, "role": entry.role, "record": entry.record_id,
+            "version": entry.version, "granted": entry.granted, "at": entry.at}
+
+
+def _check_reads(store: VaultStore, reads: list[_Event], report: VaultReport) -> None:
+    try:
+        entries = store.access_log()
+    except VaultError as exc:
+        report.problems.append(f"the access log does not verify: {exc}")
+        entries = []
+    report.reads_logged = len(entries)
+    report.reads_on_chain = len(reads)
+    on_chain: dict[int, list[_Event]] = {}
+    for event in reads:
+        try:
+            on_chain.setdefault(int(event.payload["log_seq"]), []).append(event)
+        except (KeyError, TypeError, ValueError):
+            report.problems.append(f"the vault-read of block {event.block} names no log entry")
+    by_seq = {entry.seq: entry for entry in entries}
+    for entry in entries:
+        digest = entry.digest()
+        if not any(e.payload.get("log_digest") == digest for e in on_chain.get(entry.seq, [])):
+            report.unrecorded_reads.append(_entry_dict(entry))
+    for log_seq, events in sorted(on_chain.items()):
+        logged = by_seq.get(log_seq)
+        for event in events:
+            if logged is None:
+                report.rolled_back_reads.append({"log_seq": log_seq, "block": event.block,
+                                                 "why": "has no entry in the access log (it was cut back)"})
+            elif event.payload.get("log_digest") != logged.digest():
+                report.rolled_back_reads.append({"log_seq": log_seq, "block": event.block,
+                                                 "why": "does not match its log entry (the log was rewritten)"})
