@@ -34,6 +34,7 @@ from qeaims.commands import (
     run_cmd,
     scenario_cmd,
     up_cmd,
+    vault_cmd,
 )
 
 __all__ = ["app", "main"]
@@ -57,6 +58,7 @@ app.add_typer(detect_cmd.app, name="detect")
 app.add_typer(scenario_cmd.app, name="scenario")
 app.add_typer(qkd_cmd.app, name="qkd")
 app.add_typer(link_cmd.app, name="link")
+app.add_typer(vault_cmd.app, name="vault")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
 app.command("kme")(kme_cmd.kme)

@@ -1,0 +1,297 @@
+"""`qeaims vault ...`: a sector's isolated vault (docs/cyber.md): custody, records, reads with reasons,
+seals, crypto-shredding, and the auditor's check of the files against the chain."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from chain.connect import connect, contract_abis
+from chain.deploy import dev_controller
+from chain.indexer import Indexer
+from chain.outbox import EventOutbox
+from chain.recorder import EventRecorder
+from core.errors import AuditFailed, ConfigError
+from core.sectors import Sector
+from keys.ids import to_bytes32
+from qeaims.commands._common import console, err_console, print_json, sector_help, settings_of
+from vaults.local import load_reader, open_vault, reader_key_path, vault_root
+from vaults.onchain import VAULT_SEAL, seal_payload
+from vaults.reader_keys import ReaderKey, save_reader_key
+from vaults.service import VaultService
+from vaults.store import VaultError, VaultStore
+from vaults.verify import VaultReport, verify_vault
+
+app = typer.Typer(help="Sector vaults: encrypted records, reads recorded on-chain, seals and audits.",
+                  no_args_is_help=True)
+
+_AS = typer.Option("--as", help="the reader's name (its key file is keystores/vault-readers/SECTOR/NAME.json)")
+
+
+def _vault(name: str) -> str:
+    names = [s.value for s in Sector]
+    if name not in names:
+        raise ConfigError(f"no vault {name!r}: each sector has one ({', '.join(names)})")
+    return name
+
+
+def _open(ctx: typer.Context, sector: str) -> VaultService:
+    settings = settings_of(ctx)
+    client, deployment = connect(settings)
+    return open_vault(settings, client, deployment, _vault(sector))
+
+
+def _new_reader_key(ctx: typer.Context, vault: str, name: str, role: str) -> ReaderKey:
+    settings = settings_of(ctx)
+    key = ReaderKey.generate(vault, name, role)
+    save_reader_key(key, reader_key_path(settings, vault, name), settings.passphrase, scrypt_n=settings.scrypt_n)
+    return key
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    custodian: Annotated[str, typer.Option(help="the custodian's name (its key file is created)")] = "custodian",
+) -> None:
+    """Create the sector's vault: a sector key (epoch 1) wrapped for its custodian's new ML-KEM-768 key."""
+    service = _open(ctx, sector)
+    if service.store.readers()[0]:
+        raise VaultError(f"vault {sector} exists already")
+    key = _new_reader_key(ctx, service.vault, custodian, "custodian")
+    service.create(key)
+    console.print(f"vault {sector} created; custodian {custodian}'s key: "
+                  f"{reader_key_path(settings_of(ctx), sector, custodian)}")
+
+
+@app.command()
+def grant(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    reader: Annotated[str, typer.Option(help="the new reader's name")],
+    role: Annotated[str, typer.Option(help="custodian, writer, reader or auditor")],
+    public_key: Annotated[Path | None, typer.Option(help="the reader's ML-KEM-768 public key (hex) it sent you; "
+                                                         "without it a key file is made here")] = None,
+    as_: Annotated[str, _AS] = "custodian",
+) -> None:
+    """Give a reader the sector key, wrapped for its ML-KEM-768 key (only the custodian may)."""
+    service = _open(ctx, sector)
+    custodian = load_reader(settings_of(ctx), service.vault, as_)
+    if role not in service.roles.known:
+        raise VaultError(f"unknown role {role!r}: choose one of {', '.join(sorted(service.roles.known))}")
+    if public_key is not None:
+        try:
+            raw = bytes.fromhex(public_key.read_text().strip())
+        except ValueError:
+            raise VaultError(f"{public_key} does not hold a hex ML-KEM-768 public key") from None
+        service.grant(custodian, (reader, role, raw))
+    else:
+        if reader in service.store.readers()[1]:
+            raise VaultError(f"{reader} is a reader of vault {sector} already")
+        service.grant(custodian, _new_reader_key(ctx, service.vault, reader, role))
+    console.print(f"{reader} may now act as {role} in vault {sector}")
+
+
+@app.command()
+def write(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    record: Annotated[str, typer.Argument(help="the record's id, e.g. adm-2291")],
+    as_: Annotated[str, _AS],
+    text: Annotated[str | None, typer.Option(help="the record's content")] = None,
+    file: Annotated[Path | None, typer.Option(help="read the content from this file ('-': standard input)")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Encrypt a record (a new version), store it and commit its hash on-chain (queued while sealed)."""
+    if (text is None) == (file is None):
+        raise ConfigError("give the content with exactly one of --text and --file")
+    content = text.encode() if text is not None else (sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes())  # type: ignore[union-attr]
+    service = _open(ctx, sector)
+    receipt = service.write(load_reader(settings_of(ctx), service.vault, as_), record, content)
+    if json_out:
+        print_json(vars(receipt))
+    elif receipt.status == "queued":
+        console.print(f"vault {sector} is sealed: {record} v{receipt.version} is encrypted and queued until the unseal")
+    else:
+        console.print(f"{record} v{receipt.version} stored; commitment {receipt.commitment[:16]}… on-chain "
+                      f"({receipt.event})")
+
+
+@app.command()
+def read(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    record: Annotated[str, typer.Argument(help="the record's id")],
+    as_: Annotated[str, _AS],
+    reason: Annotated[str, typer.Option(help="who asked for it and why (recorded as a keyed hash)")] = "",
+    version: Annotated[int | None, typer.Option(min=1, help="a version (default: the newest)")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the content here instead of printing it")] = None,
+) -> None:
+    """Read a record: the read is recorded on-chain first, and nothing is shown if the chain cannot take it."""
+    if not reason.strip():
+        raise VaultError("a read needs a reason (--reason): who asked for it and why; it is kept as a keyed hash")
+    service = _open(ctx, sector)
+    result = service.read(load_reader(settings_of(ctx), service.vault, as_), record, reason, version)
+    err_console.print(f"read of {record} v{result.version} recorded on-chain ({result.event})")
+    if out is not None:
+        out.write_bytes(result.content)
+    else:
+        sys.stdout.buffer.write(result.content + (b"" if result.content.endswith(b"\n") else b"\n"))
+
+
+@app.command()
+def shred(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    record: Annotated[str, typer.Argument(help="the record's id")],
+    as_: Annotated[str, _AS] = "custodian",
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: the record can never be read again")] = False,
+) -> None:
+    """Crypto-shred a record: its keys are destroyed; the chain still proves it existed."""
+    if not yes:
+        raise ConfigError(f"shredding {record} cannot be undone: add --yes to confirm")
+    service = _open(ctx, sector)
+    event = service.shred(load_reader(settings_of(ctx), service.vault, as_), record)
+    console.print(f"{record} shredded; recorded on-chain ({event})")
+
+
+def _seal(ctx: typer.Context, sector: str, sealed: bool, reason: str) -> VaultService:
+    if not reason.strip():
+        raise ConfigError("say why with --reason (it goes on-chain)")
+    settings = settings_of(ctx)
+    service = _open(ctx, sector)
+    if service.seal_state().sealed == sealed:
+        raise VaultError(f"vault {sector} is {'sealed' if sealed else 'not sealed'} already")
+    identity = dev_controller(settings)
+    client, deployment = connect(settings)
+    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
+    try:
+        EventRecorder(client, identity, outbox).record(VAULT_SEAL, to_bytes32(service.vault),
+                                                       seal_payload(service.vault, sealed, reason))
+    finally:
+        outbox.close()
+    return service
+
+
+@app.command()
+def seal(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    reason: Annotated[str, typer.Option(help="why (recorded on-chain)")] = "",
+) -> None:
+    """Seal a vault (reads refused, writes queued), signed by the controller's identity (REPAIR_ROLE)."""
+    _seal(ctx, sector, True, reason)
+    console.print(f"vault {sector} sealed")
+
+
+@app.command()
+def unseal(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    reason: Annotated[str, typer.Option(help="why (recorded on-chain)")] = "",
+) -> None:
+    """Unseal a vault (controller identity) and store and commit the writes queued meanwhile."""
+    service = _seal(ctx, sector, False, reason)
+    applied = service.apply_pending()
+    console.print(f"vault {sector} unsealed; {applied} queued write(s) stored and committed")
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    sectors: Annotated[list[str] | None, typer.Argument(help="vaults to check (default: every vault here)")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check each vault's files against the chain: no record altered or missing, every read on-chain.
+
+    Holds no key and changes nothing: the index is built afresh from eth_getLogs in a temporary folder."""
+    settings = settings_of(ctx)
+    root = vault_root(settings)
+    names = [_vault(s) for s in sectors] if sectors else sorted(
+        p.name for p in root.iterdir() if p.is_dir() and p.name in {s.value for s in Sector}) if root.is_dir() else []
+    if not names:
+        raise VaultError(f"no vault under {root}: create one with `qeaims vault init SECTOR`")
+    client, deployment = connect(settings)
+    reports: list[VaultReport] = []
+    with Progress(console=err_console, transient=True, disable=json_out) as bar, \
+            tempfile.TemporaryDirectory(prefix="qeaims-vault-verify-") as tmp:
+        task = bar.add_task("indexing chain logs", total=None)
+        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
+        try:
+            index.sync(lambda done, total: bar.update(task, completed=done, total=total or None))
+            for name in names:
+                if not (root / name).is_dir():
+                    raise VaultError(f"vault {name} has no files under {root}")
+                bar.update(task, description=f"checking vault {name}")
+                reports.append(verify_vault(index.db, VaultStore(root, name), chain_id=client.chain_id,
+                                            ledger=deployment.event_ledger, registry=deployment.registry))
+        finally:
+            index.close()
+    _print_reports(reports, json_out)
+    bad = [r for r in reports if not r.ok]
+    if bad:
+        raise AuditFailed(f"{', '.join(r.vault for r in bad)}: the vault does not match the chain")
+
+
+def _summary(report: VaultReport) -> dict[str, Any]:
+    return {"vault": report.vault, "records": report.records, "tampered": len(report.tampered),
+            "missing": len(report.missing), "uncommitted": len(report.uncommitted),
+            "unshredded": len(report.unshredded), "reads_logged": report.reads_logged,
+            "reads_on_chain": report.reads_on_chain, "unrecorded_reads": len(report.unrecorded_reads),
+            "rolled_back_reads": len(report.rolled_back_reads), "ignored_events": len(report.ignored),
+            "ok": report.ok}
+
+
+def _print_reports(reports: list[VaultReport], json_out: bool) -> None:
+    if json_out:
+        totals = {k: sum(_summary(r)[k] for r in reports) for k in
+                  ("records", "tampered", "missing", "uncommitted", "unshredded", "unrecorded_reads",
+                   "rolled_back_reads")}
+        print_json({**totals, "ok": all(r.ok for r in reports),
+                    "vaults": [{**_summary(r), "details": r.as_dict()} for r in reports]})
+        return
+    table = Table(title="Vaults against the chain")
+    for column in ("vault", "records", "tampered", "missing", "reads logged", "on-chain", "unrecorded", "verdict"):
+        table.add_column(column, justify="left" if column in ("vault", "verdict") else "right")
+    for r in reports:
+        s = _summary(r)
+        table.add_row(r.vault, str(s["records"]), str(s["tampered"]), str(s["missing"]), str(s["reads_logged"]),
+                      str(s["reads_on_chain"]), str(s["unrecorded_reads"]),
+                      "[green]ok[/]" if r.ok else "[red]does not match[/]")
+    console.print(table)
+    for r in reports:
+        for line in r.lines():
+            console.print(f"  {r.vault}: {line}", markup=False)
+
+
+@app.command()
+def bench(
+    records: Annotated[int, typer.Option(min=1, max=100_000, help="records to write")] = 1000,
+    reads: Annotated[int, typer.Option(min=1, max=100_000, help="reads, one at a time, each recorded first")] = 300,
+    record_bytes: Annotated[int, typer.Option(min=1, max=1 << 20, help="bytes per record")] = 512,
+    batch: Annotated[int, typer.Option(min=1, max=500, help="records written per commit flush")] = 100,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Records written and read per second through the service, on a private embedded Anvil."""
+    from qeaims.bench_vault import run_vault_bench
+
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        result = run_vault_bench(records=records, reads=reads, record_bytes=record_bytes, write_batch=batch,
+                                 progress=lambda what, done, total: bar.update(task, description=what,
+                                                                               completed=done, total=total))
+    if json_out:
+        print_json(result.as_dict())
+        return
+    table = Table(title="Vault benchmark (embedded Anvil)", show_header=False)
+    table.add_row("records written/s", f"{result.writes_per_second:,.0f} (batches of {batch})")
+    table.add_row("records read/s", f"{result.reads_per_second:,.1f} (one at a time, each recorded on-chain first)")
+    table.add_row("read latency p50 / p95", f"{result.read_p50_ms:.1f} ms / {result.read_p95_ms:.1f} ms")
+    table.add_row("verify", f"{result.verify_seconds:.1f} s, {'ok' if result.verified_ok else 'FAILED'}")
+    console.print(table)
