@@ -25,6 +25,7 @@ from core import logs
 from core.kinds import kind_by_name
 from core.messages import Sector
 from keys.identity import HybridIdentity
+from vaults.onchain import SealWatch
 
 __all__ = ["COMMAND_TIMEOUT_S", "INTRUSION", "OPTIONAL_TIMEOUT_S", "SENSOR_QUARANTINE", "STEP_KINDS",
            "ControllerState", "Isolation", "Planner", "log_line"]
@@ -89,4 +90,6 @@ class ControllerState:
     _chain_view: dict[str, tuple[float, Any]]
     quarantines: dict[str, Quarantine]
     _commanded_logged: set[str]  # quarantines not taken because the sensor reads a commanded state (logged once)
+    _seal_watches: dict[str, SealWatch]  # each sector's vault seal as the chain says it
+    _vault_seals_due: bool  # a quarantine was taken or lifted since the seals were last compared
     isolations: dict[int, Isolation]

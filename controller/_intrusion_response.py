@@ -28,6 +28,7 @@ from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
 from sectors.plugin import plugin_of
 from sectors.remote import SimControl
+from vaults.onchain import VAULT_SEAL, SealWatch, seal_payload, vault_node
 
 __all__ = ["IntrusionResponse", "to_checksum"]
 
@@ -65,6 +66,10 @@ def _judged_release(q: Quarantine, release: Release, sector: str, required: int)
     return outside < required
 
 
+AUTO_SEAL = "quorum: "
+"""How a seal the controller recorded for a quarantine begins its reason (the only ones it lifts)."""
+
+
 class IntrusionResponse(ControllerState):
     """Sensors quarantined on a quorum of intrusion verdicts, and lifted once a technician has been."""
 
@@ -83,6 +88,7 @@ class IntrusionResponse(ControllerState):
                                             required=self._required_votes()[q.sector], **q.due.as_fields(),
                                             technician_s=TECHNICIAN_S)
             self.quarantines[q.key] = q
+            self._vault_seals_due = True
         for q in self.quarantines.values():
             if not q.lifted and q.due.passed(sector=Sector(q.sector), wall_now=self._clock(),
                                              field_clock=self.field_clock):
@@ -92,6 +98,32 @@ class IntrusionResponse(ControllerState):
                                         seen=q.seen)
                 q.lifted = True
                 self.tally.after[(q.sector, q.sensor)] = q.seen
+                self._vault_seals_due = True
+        if self._vault_seals_due:
+            self._seal_vaults()
+            self._vault_seals_due = False
+
+    def _seal_vaults(self) -> None:
+        """A sector's vault is sealed while a quorum-confirmed quarantine of one of its devices is on (a
+        compromised gateway must not be a way into patients' or payments' records), and unsealed once
+        the last is lifted, but only where this controller sealed it for that: a seal the control room
+        ordered stays until the control room lifts it. Compared with the chain's word each time
+        (`vaults.onchain.SealWatch`), so a restart between a quarantine and its seal catches up and
+        repeats nothing."""
+        on = {q.sector for q in self.quarantines.values() if not q.lifted}
+        for sector in sorted({q.sector for q in self.quarantines.values()}):
+            watch = self._seal_watches.setdefault(sector, SealWatch(self.recorder.client, sector))
+            state = watch.state()
+            if sector in on and not state.sealed:
+                why = ", ".join(sorted(q.sensor for q in self.quarantines.values() if q.sector == sector and not q.lifted))
+                self._record_seal(sector, True, f"{AUTO_SEAL}sensor quarantine of {why}")
+            elif (sector not in on and state.sealed and self._is_me(state.by)
+                  and state.reason.startswith(AUTO_SEAL)):
+                self._record_seal(sector, False, f"{AUTO_SEAL}every quarantine of {sector} lifted")
+
+    def _record_seal(self, sector: str, sealed: bool, reason: str) -> None:
+        seq = self.recorder.record(VAULT_SEAL, vault_node(sector), seal_payload(sector, sealed, reason))
+        log_line("controller-vault-sealed" if sealed else "controller-vault-unsealed", sector=sector, seq=seq)
 
     def _may_quarantine(self, q: Quarantine) -> bool:
         """Not quarantined now: never, or lifted (the tally then counts only verdicts since the lift,

@@ -42,6 +42,7 @@ from core.errors import ChainError, QeaimsError, UnknownSector
 from core.messages import Sector
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32, split_event_id, to_bytes32
+from vaults.onchain import SealWatch
 
 __all__ = ["STEP_KINDS", "Controller", "Isolation", "Planner", "log_line"]
 
@@ -72,6 +73,8 @@ class Controller(IsolationSteps, IntrusionResponse):
             if q.lifted:
                 self.tally.after[(q.sector, q.sensor)] = q.seen
         self._commanded_logged: set[str] = set()
+        self._seal_watches: dict[str, SealWatch] = {}
+        self._vault_seals_due = bool(self.quarantines)  # a restart compares its quarantines with the seals once
         self.link_watch: LinkWatch | None = None  # the secure links' on-chain record, when they run
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from tests.chain.test_ledger_and_audit import audit
 from tests.conftest import free_port
 from tests.oracles.test_oracle_node import ledger_events
 from tests.support import oracle, recorder, running_twin
+from vaults.onchain import SealWatch
 
 SENSOR = "switch-1/latency_p95_ms"
 
@@ -80,12 +81,15 @@ def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technicia
         ctl.run_once()
         [q] = ctl.quarantines.values()
         assert q.sensor == SENSOR and len(q.evidence) == 3 and not q.lifted
+        seal = SealWatch(chain.client, "banking")
+        assert seal.state().sealed and SENSOR in seal.state().reason  # banking's vault seals with the quarantine
         deadline = time.monotonic() + 30
         while not q.lifted:
             assert time.monotonic() < deadline, "the quarantine was never lifted"
             time.sleep(0.2)
             ctl.run_once()
         assert SENSOR not in live.twin.attacks  # the technician removed the tampering in the field
+        assert not seal.state().sealed  # and unseals once the last of banking's quarantines is lifted
         ctl.close()
         again = _controller(chain, commander)
         again.run_once()  # a restart re-reads its quarantines from its outbox: nothing is recorded twice
@@ -93,6 +97,8 @@ def test_a_quorum_of_intrusion_verdicts_quarantines_the_sensor_until_a_technicia
     me = dev_controller(chain.settings).address.lower()
     states = [(p["state"], p["sensor"]) for o, _, p in ledger_events(chain, "sensor-quarantine") if o.lower() == me]
     assert states == [("quarantined", SENSOR), ("lifted", SENSOR)]
+    seals = [(p["vault"], p["sealed"]) for o, _, p in ledger_events(chain, "vault-seal") if o.lower() == me]
+    assert seals == [("banking", True), ("banking", False)]  # the restart sealed nothing again
     quarantined = next(p for o, _, p in ledger_events(chain, "sensor-quarantine") if p["state"] == "quarantined")
     assert sorted(o for o, _ in quarantined["evidence"]) == sorted(v.address.lower() for v in voters)
     assert quarantined["required"] == 3
