@@ -4,7 +4,7 @@ of `chain.audit`).
 An event is valid only if its batch, its key and its sequence all check out (`chain.audit_batch`,
 `chain.audit_keys`); per oracle, sequence numbers increase by one from batch to batch, with no gap
 and no repeat. A full audit (from batch 1) also recounts every sensor quarantine
-(`chain.quarantines`). This is what an oracle watching its peers runs incrementally
+(`chain.quarantines`) and every indicator's publication and withdrawal (`chain.indicators`). This is what an oracle watching its peers runs incrementally
 (`oracles.peer_check`), and the first step of `chain.audit.verify_everything`.
 """
 
@@ -107,7 +107,9 @@ def verify_chain_history(
         if progress is not None:
             progress(done, len(batches))
     if from_batch == 1:  # a full audit; an oracle checking its peers incrementally skips it
-        report.invalid += _check_quarantines(db, RegistryHistory.from_db(db), bad_events)
+        registry_history = RegistryHistory.from_db(db)
+        report.invalid += _check_quarantines(db, registry_history, bad_events)
+        report.invalid += _check_indicators(db, registry_history, bad_events)
     orphans = report.events - sum(int(c) for (c,) in db.execute("SELECT count FROM batches WHERE batch_id >= ?",
                                                                    (from_batch,)))
     if orphans > 0:
@@ -133,3 +135,14 @@ def _check_quarantines(db: sqlite3.Connection, history: RegistryHistory,
         problems.append({"oracle": to_checksum_address(record.oracle), "seq": record.seq, "batch": None,
                          "block": record.block, "reason": reason})
     return problems
+
+
+def _check_indicators(db: sqlite3.Connection, history: RegistryHistory,
+                      bad_events: set[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Recount each indicator published or withdrawn (`chain.indicators`): a REPAIR_ROLE recorder, an id
+    that is its kind and value's, and a quorum of the source sector's Active oracles citing verdicts
+    that name it."""
+    from chain.indicators import indicator_records
+
+    return [{"oracle": to_checksum_address(r.oracle), "seq": r.seq, "batch": None, "block": r.block,
+             "reason": r.reason} for r in indicator_records(db, history, invalid_events=bad_events) if r.reason]

@@ -33,7 +33,8 @@ from typing import Any
 from chain.registry_history import REPAIR_ROLE, Position, RegistryHistory, sector_key
 from core.kinds import kind_by_name
 
-__all__ = ["QuarantineRecord", "active_quarantines", "named_sensor", "quarantine_records"]
+__all__ = ["QuarantineRecord", "active_quarantines", "count_cited_verdicts", "named_sensor", "quarantine_records",
+           "signature_check"]
 
 _INTRUSION = kind_by_name("intrusion")
 _QUARANTINE = kind_by_name("sensor-quarantine")
@@ -83,7 +84,7 @@ def _short(account: str) -> str:
     return account[:10] + "…"
 
 
-def _signature_check(db: sqlite3.Connection) -> Callable[[str, int], bool] | None:
+def signature_check(db: sqlite3.Connection) -> Callable[[str, int], bool] | None:
     """(oracle, seq) → does the batch carrying that event verify? From the index's own meta (the chain
     id, ledger and registry it was built for); None for an index that does not say (an old one)."""
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('chain_id', 'event_ledger', 'registry')"))
@@ -99,9 +100,19 @@ def _signature_check(db: sqlite3.Connection) -> Callable[[str, int], bool] | Non
     return verifies
 
 
-def _count(db: sqlite3.Connection, history: RegistryHistory, evidence: list[Any], sensor: str, sector: str,
-           at: Position, invalid: Collection[tuple[str, int]],
-           verifies: Callable[[str, int], bool] | None) -> tuple[int, list[str]]:
+def _names_first(sensor: str, body: Any) -> bool:
+    return named_sensor(body) == sensor
+
+
+def count_cited_verdicts(db: sqlite3.Connection, history: RegistryHistory, evidence: list[Any],
+                         names: Callable[[Any], bool], what: str, sector: str, at: Position,
+                         invalid: Collection[tuple[str, int]],
+                         verifies: Callable[[str, int], bool] | None) -> tuple[int, list[str]]:
+    """How many distinct oracles' cited intrusion verdicts count for a decision recorded at ``at`` in
+    ``sector`` (a sensor's quarantine, an indicator's publication), and why each other citation does
+    not: it must be a recorded ``intrusion`` event that ``names`` the decision's subject (``what``),
+    recorded before the decision, in a batch that verifies, by an oracle Active in ``sector`` both at
+    its verdict and at the decision; a second verdict of one oracle is still one voice."""
     voters: set[str] = set()
     rejected: list[str] = []
     active_then = history.active_at(sector, at)
@@ -119,8 +130,8 @@ def _count(db: sqlite3.Connection, history: RegistryHistory, evidence: list[Any]
             body = None
         if where >= at:
             rejected.append(f"{cite} was recorded after the quarantine")
-        elif named_sensor(body) != sensor:
-            rejected.append(f"{cite} does not name {sensor} first")
+        elif not names(body):
+            rejected.append(f"{cite} does not name {what}")
         elif (voter, voter_seq) in invalid or (verifies is not None and not verifies(voter, voter_seq)):
             rejected.append(f"{cite} is in a batch whose signature does not verify")
         elif voter not in active_then or voter not in history.active_at(sector, where):
@@ -143,7 +154,7 @@ def quarantine_records(db: sqlite3.Connection, history: RegistryHistory | None =
     it, the batch of every cited event is verified here (memoised, `chain.audit.batch_verifies`)."""
     history = history or RegistryHistory.from_db(db)
     invalid = {(o.lower(), int(s)) for o, s in invalid_events or ()}
-    verifies = _signature_check(db) if invalid_events is None else None
+    verifies = signature_check(db) if invalid_events is None else None
     out = []
     rows = db.execute("SELECT oracle, seq, payload, block, log_index FROM events WHERE kind = ? "
                       "ORDER BY block, log_index", (_QUARANTINE,)).fetchall()
@@ -175,7 +186,9 @@ def quarantine_records(db: sqlite3.Connection, history: RegistryHistory | None =
                                             reason="sensor quarantine without readable evidence"))
                 continue
             required = history.required_at(sector, at)
-            matching, rejected = _count(db, history, evidence, sensor, sector, at, invalid, verifies)
+            matching, rejected = count_cited_verdicts(db, history, evidence,
+                                                      functools.partial(_names_first, sensor),
+                                                      f"{sensor} first", sector, at, invalid, verifies)
             reason = role_reason
             if not reason and matching < required:
                 members = len(history.members_at(sector, at))
