@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from chain.client import ChainClient
@@ -18,7 +19,7 @@ from chain.recorder import EventRecorder
 from controller._plan_workers import PlanWorkers
 from controller.commander import Commander
 from controller.crews import CrewPool
-from controller.cyber import IntrusionTally, Quarantine
+from controller.cyber import IndicatorTally, IntrusionTally, Quarantine
 from controller.deadlines import FieldClock
 from controller.plans import ResponsePlan
 from core import logs
@@ -27,7 +28,7 @@ from core.messages import Sector
 from keys.identity import HybridIdentity
 from vaults.onchain import SealWatch
 
-__all__ = ["COMMAND_TIMEOUT_S", "INTRUSION", "OPTIONAL_TIMEOUT_S", "SENSOR_QUARANTINE", "STEP_KINDS",
+__all__ = ["COMMAND_TIMEOUT_S", "INDICATOR", "INTRUSION", "OPTIONAL_TIMEOUT_S", "SENSOR_QUARANTINE", "STEP_KINDS",
            "ControllerState", "Isolation", "Planner", "log_line"]
 
 
@@ -36,6 +37,7 @@ OPTIONAL_TIMEOUT_S = 5.0  # a protective command's device may not answer: its si
 # (a sector with no device online, `Commander.online`, is not waited for at all)
 SENSOR_QUARANTINE = kind_by_name("sensor-quarantine")
 INTRUSION = kind_by_name("intrusion")
+INDICATOR = kind_by_name("indicator")
 STEP_KINDS: dict[str, int] = {
     "plan": kind_by_name("reroute-plan"),
     "applied": kind_by_name("isolation-applied"),
@@ -92,4 +94,7 @@ class ControllerState:
     _commanded_logged: set[str]  # quarantines not taken because the sensor reads a commanded state (logged once)
     _seal_watches: dict[str, SealWatch]  # each sector's vault seal as the chain says it
     _vault_seals_due: bool  # a quarantine was taken or lifted since the seals were last compared
+    indicator_tally: IndicatorTally
+    published_indicators: dict[str, datetime]  # id → when its latest publication expires
+    indicator_after: dict[str, dict[str, int]]  # id → each oracle's latest verdict at its latest publication
     isolations: dict[int, Isolation]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -20,10 +21,11 @@ from web3 import Web3
 
 from chain.commanded import Release, commands_of, sensor_asset
 from chain.recorder import canonical_payload
-from controller._controller_state import INTRUSION, SENSOR_QUARANTINE, ControllerState, log_line
+from controller._controller_state import INDICATOR, INTRUSION, SENSOR_QUARANTINE, ControllerState, log_line
 from controller.cyber import TECHNICIAN_S, Quarantine
 from controller.deadlines import Deadline
 from core.messages import Sector
+from intel.indicator import DEFAULT_TTL
 from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
 from sectors.plugin import plugin_of
@@ -66,6 +68,16 @@ def _judged_release(q: Quarantine, release: Release, sector: str, required: int)
     return outside < required
 
 
+def _iso_or(text: str, default: datetime) -> datetime:
+    """An oracle's ISO time (UTC), or ``default`` if it gives none or a time after ``default``."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return default
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return min(moment, default)
+
+
 AUTO_SEAL = "quorum: "
 """How a seal the controller recorded for a quarantine begins its reason (the only ones it lifts)."""
 
@@ -102,6 +114,43 @@ class IntrusionResponse(ControllerState):
         if self._vault_seals_due:
             self._seal_vaults()
             self._vault_seals_due = False
+
+    def _publish_indicators(self) -> None:
+        """Publish each indicator that as many distinct Active oracles of one sector as its quorum needs
+        named in wire-intrusion verdicts (`chain.indicators` is what every reader recounts). After a
+        publication, only verdicts recorded since count towards the next one (an attacker back after the
+        expiry or a withdrawal), so one story is published once, across restarts too."""
+        self.indicator_tally.read(self.index.db, INTRUSION)
+        now = datetime.now(UTC)
+        for (sector, ident), c in sorted(self.indicator_tally.candidates.items()):
+            expires = self.published_indicators.get(ident)
+            if expires is not None and expires > now:
+                continue
+            told = self.indicator_after.get(ident, {})
+            voters = sorted((o, s) for o, s in c.by.items() if s > told.get(o, 0) and self._active_in(o, sector))
+            required = self._cached(f"required:{sector}", partial(self._required, sector))
+            if not voters or len(voters) < required:
+                continue
+            members = self._cached(f"slots:{sector}", partial(self._slots, sector))
+            first_seen = _iso_or(c.first_seen, now)
+            body = {"state": "published", "id": ident, "kind": c.kind, "value": c.value,
+                    "confidence": min(100, round(100 * len(voters) / max(members, 1))), "source_sector": sector,
+                    "first_seen": first_seen.isoformat(), "expires": (now + DEFAULT_TTL).isoformat(),
+                    "description": f"{', '.join(sorted(c.classes)) or 'wire intrusion'} seen by {len(voters)} of "
+                                   f"{members} {sector} oracles",
+                    "evidence": [list(v) for v in voters], "required": required}
+            seq = self.recorder.record(INDICATOR, to_bytes32(sector), canonical_payload(body))
+            self.published_indicators[ident] = now + DEFAULT_TTL
+            self.indicator_after[ident] = dict(c.by)
+            log_line("controller-indicator-published", sector=sector, kind=c.kind, value=c.value, seq=seq,
+                     voters=len(voters))
+
+    def _active_in(self, oracle: str, sector: str) -> bool:
+        status, registered = self._cached(f"oracle:{oracle}", partial(self._oracle_record, oracle))
+        return status == 1 and registered == sector
+
+    def _slots(self, sector: str) -> int:
+        return int(self.client.call1("Registry", "oracleSlots", to_bytes32(sector)))
 
     def _seal_vaults(self) -> None:
         """A sector's vault is sealed while a quorum-confirmed quarantine of one of its devices is on (a

@@ -29,8 +29,9 @@ from typing import Any
 from chain.commanded import field_ms
 from chain.quarantines import named_sensor
 from controller.deadlines import Deadline
+from core.indicator_values import indicator_id, normalise_value
 
-__all__ = ["TECHNICIAN_S", "IntrusionTally", "Quarantine"]
+__all__ = ["TECHNICIAN_S", "Candidate", "IndicatorTally", "IntrusionTally", "Quarantine"]
 
 TECHNICIAN_S = 3600.0
 """Simulated seconds for a technician to reach the device, remove the tampering and re-issue the
@@ -117,3 +118,58 @@ class IntrusionTally:
                 out.append(Quarantine(sector, sensor, asset, node, voters, observed_ms=latest, observed=tuple(seen)))
         return out
 
+
+
+@dataclass
+class Candidate:
+    """An indicator some oracles of a sector named in wire-intrusion verdicts."""
+
+    sector: str
+    id: str
+    kind: str
+    value: str
+    first_seen: str = ""  # the earliest verdict's own first_seen (ISO), when it gives one
+    by: dict[str, int] = field(default_factory=dict)  # oracle → seq of its latest verdict naming it
+    classes: set[str] = field(default_factory=set)  # the wire classes the verdicts gave
+
+
+@dataclass
+class IndicatorTally:
+    """Which oracles named which indicator in intrusion verdicts (`chain.indicators.names_indicator`'s
+    rules: the id of a normalised kind and value), read incrementally from the controller's index."""
+
+    candidates: dict[tuple[str, str], Candidate] = field(default_factory=dict)  # (sector, id) →
+    cursor: int = 0
+
+    def add(self, oracle: str, seq: int, payload: dict[str, Any]) -> None:
+        sector, items = payload.get("sector"), payload.get("indicators")
+        if not isinstance(sector, str) or not isinstance(items, list):
+            return
+        wire = payload.get("wire") if isinstance(payload.get("wire"), dict) else {}
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("kind"), str) or not isinstance(item.get("value"), str):
+                continue
+            try:
+                value = normalise_value(item["kind"], item["value"])
+            except ValueError:
+                continue
+            ident = indicator_id(item["kind"], value)
+            c = self.candidates.setdefault((sector, ident), Candidate(sector, ident, item["kind"], value))
+            c.by[oracle.lower()] = seq
+            seen = str(payload.get("first_seen", ""))
+            if seen and (not c.first_seen or seen < c.first_seen):
+                c.first_seen = seen
+            if isinstance(wire, dict) and isinstance(wire.get("class"), str):
+                c.classes.add(wire["class"])
+
+    def read(self, db: Any, intrusion_kind: int) -> None:
+        rows = db.execute("SELECT rowid, oracle, seq, payload FROM events WHERE kind = ? AND rowid > ? "
+                          "ORDER BY rowid", (intrusion_kind, self.cursor)).fetchall()
+        for rowid, oracle, seq, payload in rows:
+            self.cursor = max(self.cursor, int(rowid))
+            try:
+                body = json.loads(bytes(payload))
+            except (ValueError, TypeError):
+                continue
+            if isinstance(body, dict):
+                self.add(str(oracle), int(seq), body)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from chain.client import ChainClient
@@ -28,13 +29,20 @@ from chain.manifest import Deployment
 from chain.outbox import EventOutbox
 from chain.quorum import Action
 from chain.recorder import EventRecorder
-from controller._controller_state import SENSOR_QUARANTINE, STEP_KINDS, Isolation, Planner, log_line
+from controller._controller_state import (
+    INDICATOR,
+    SENSOR_QUARANTINE,
+    STEP_KINDS,
+    Isolation,
+    Planner,
+    log_line,
+)
 from controller._intrusion_response import IntrusionResponse
 from controller._isolation_steps import IsolationSteps
 from controller._plan_workers import PlanWorkers
 from controller.commander import Commander
 from controller.crews import CrewPool
-from controller.cyber import IntrusionTally, Quarantine
+from controller.cyber import IndicatorTally, IntrusionTally, Quarantine
 from controller.deadlines import Deadline, FieldClock
 from controller.link_watch import LinkWatch
 from core.config import Settings
@@ -75,6 +83,8 @@ class Controller(IsolationSteps, IntrusionResponse):
         self._commanded_logged: set[str] = set()
         self._seal_watches: dict[str, SealWatch] = {}
         self._vault_seals_due = bool(self.quarantines)  # a restart compares its quarantines with the seals once
+        self.indicator_tally = IndicatorTally()
+        self.published_indicators, self.indicator_after = self._indicators_in_outbox()
         self.link_watch: LinkWatch | None = None  # the secure links' on-chain record, when they run
 
     def close(self) -> None:
@@ -91,6 +101,25 @@ class Controller(IsolationSteps, IntrusionResponse):
             except (ValueError, KeyError, TypeError):
                 continue
         return done
+
+    def _indicators_in_outbox(self) -> tuple[dict[str, datetime], dict[str, dict[str, int]]]:
+        """What this controller published (and when each expires) and withdrew, from its outbox: a
+        restart publishes nothing twice and counts only verdicts after each publication."""
+        published: dict[str, datetime] = {}
+        after: dict[str, dict[str, int]] = {}
+        for row in self.outbox.rows_of_kinds([INDICATOR]):
+            try:
+                body = json.loads(row.payload)
+                ident = str(body["id"])
+                if body["state"] == "published":
+                    expires = datetime.fromisoformat(str(body["expires"]))
+                    published[ident] = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+                    after[ident] = {str(o).lower(): int(s) for o, s in body["evidence"]}
+                elif body["state"] == "withdrawn":
+                    published.pop(ident, None)
+            except (ValueError, KeyError, TypeError):
+                continue
+        return published, after
 
     def _quarantines_in_outbox(self) -> dict[str, Quarantine]:
         found: dict[str, Quarantine] = {}
@@ -176,5 +205,6 @@ class Controller(IsolationSteps, IntrusionResponse):
             if waiting is not None and not waiting.finished:
                 self._reintegrate(waiting, pid)
         self._respond_to_intrusions()
+        self._publish_indicators()
         if self.link_watch is not None:
             self.link_watch.record(self.recorder)

@@ -1,0 +1,45 @@
+"""The controller publishes an indicator once a sector's quorum named it in wire-intrusion verdicts, once,
+across restarts; fewer verdicts, or another sector's, publish nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chain.connect import contract_abis
+from chain.indexer import Indexer
+from chain.indicators import active_indicators
+from core.indicator_values import indicator_id
+from tests.chain.test_indicators import _verdicts
+from tests.chain.test_ledger_and_audit import audit
+from tests.controller.test_cyber import _controller
+from tests.oracles.test_oracle_node import ledger_events
+
+
+def test_a_quorum_of_wire_verdicts_publishes_an_indicator_once(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+    _verdicts(chain, "water", (1, 2), "client-id", "eng-ws-3")
+    _verdicts(chain, "electricity", (1, 2), "source-address", "10.9.9.9")
+    _verdicts(chain, "water", (1,), "source-address", "10.9.9.9")  # three voices, but two sectors: no quorum
+    ctl = _controller(chain)
+    ctl.run_once()
+    assert ledger_events(chain, "indicator") == []
+    _verdicts(chain, "water", (4,), "client-id", "eng-ws-3")
+    ctl.run_once()
+    [(_, _, published)] = ledger_events(chain, "indicator")
+    assert (published["kind"], published["value"], published["source_sector"]) == ("client-id", "eng-ws-3", "water")
+    assert published["required"] == 3 and len(published["evidence"]) == 3 and published["confidence"] == 75
+    ctl.run_once()
+    ctl.close()
+    again = _controller(chain)
+    again.run_once()  # a restart publishes nothing twice
+    _verdicts(chain, "water", (3,), "client-id", "eng-ws-3")  # one more voice of the same story
+    again.run_once()
+    again.close()
+    assert len(ledger_events(chain, "indicator")) == 1
+    assert audit(chain).ok
+    index = Indexer(tmp_path / "index.sqlite", chain.client.rpc, chain.deployment, contract_abis())
+    try:
+        index.sync()
+        assert set(active_indicators(index.db)) == {indicator_id("client-id", "eng-ws-3")}
+    finally:
+        index.close()
