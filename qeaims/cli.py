@@ -26,6 +26,7 @@ from qeaims.commands import (
     detect_cmd,
     event_cmd,
     gov_cmd,
+    intel_cmd,
     keys_cmd,
     kme_cmd,
     link_cmd,
@@ -59,6 +60,7 @@ app.add_typer(scenario_cmd.app, name="scenario")
 app.add_typer(qkd_cmd.app, name="qkd")
 app.add_typer(link_cmd.app, name="link")
 app.add_typer(vault_cmd.app, name="vault")
+app.add_typer(intel_cmd.app, name="intel")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
 app.command("kme")(kme_cmd.kme)

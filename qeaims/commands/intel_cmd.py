@@ -1,0 +1,143 @@
+"""`qeaims intel ...`: the indicators of compromise the sectors' quorums published, as the chain says them."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from chain.connect import connect, contract_abis
+from chain.deploy import dev_controller
+from chain.indexer import Indexer
+from chain.indicators import IndicatorRecord, indicator_records
+from chain.outbox import EventOutbox
+from chain.recorder import EventRecorder, canonical_payload
+from core.errors import ConfigError
+from core.indicator_values import KINDS, indicator_id, normalise_value
+from core.kinds import kind_by_name
+from intel.feed import indicator_of
+from intel.stix import ExportItem, stix_bundle
+from keys.ids import to_bytes32
+from qeaims.commands._common import console, print_json, settings_of
+
+app = typer.Typer(help="Threat intelligence: indicators published on-chain by a sector's quorum.",
+                  no_args_is_help=True)
+
+
+def _records(ctx: typer.Context) -> list[IndicatorRecord]:
+    settings = settings_of(ctx)
+    client, deployment = connect(settings)
+    with tempfile.TemporaryDirectory(prefix="qeaims-intel-") as tmp:
+        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
+        try:
+            index.sync()
+            return indicator_records(index.db)
+        finally:
+            index.close()
+
+
+def _active(records: list[IndicatorRecord], now: datetime) -> dict[str, IndicatorRecord]:
+    """`chain.indicators.active_indicators` over records already read."""
+    active: dict[str, IndicatorRecord] = {}
+    for record in records:
+        if record.counts and record.state == "withdrawn":
+            active.pop(record.id, None)
+        elif record.counts:
+            active[record.id] = record
+    return {i: r for i, r in active.items() if (r.expires() or now) > now}
+
+
+def _row(record: IndicatorRecord) -> dict[str, Any]:
+    b = record.body
+    return {"id": record.id, "kind": b.get("kind"), "value": b.get("value"), "confidence": b.get("confidence"),
+            "source_sector": b.get("source_sector"), "expires": b.get("expires"), "block": record.block,
+            "evidence": list(record.evidence), "description": b.get("description")}
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The indicators in force now (each publication recounted), and the publications that do not count."""
+    records = _records(ctx)
+    active = _active(records, datetime.now(UTC))
+    refused = [r for r in records if r.reason]
+    if json_out:
+        print_json({"in_force": [_row(r) for r in active.values()],
+                    "not_counted": [{"oracle": r.oracle, "seq": r.seq, "block": r.block, "reason": r.reason}
+                                    for r in refused]})
+        return
+    table = Table(title="Indicators in force")
+    for column in ("kind", "value", "confidence", "from", "expires", "evidence"):
+        table.add_column(column)
+    for r in active.values():
+        row = _row(r)
+        table.add_row(str(row["kind"]), str(row["value"]), str(row["confidence"]), str(row["source_sector"]),
+                      str(row["expires"])[:19], f"{len(row['evidence'])} verdicts")
+    console.print(table)
+    for r in refused:
+        console.print(f"not counted: block {r.block}: {r.reason}", markup=False)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option(help="write the bundle here (default: standard output)")] = None,
+) -> None:
+    """Every indicator ever published (withdrawn ones revoked), as a STIX 2.1 bundle."""
+    records = _records(ctx)
+    latest: dict[str, ExportItem] = {}
+    for record in records:
+        if not record.counts:
+            continue
+        if record.state == "published":
+            published = datetime.fromtimestamp(record.timestamp or 0, UTC)
+            latest[record.id] = ExportItem(indicator_of(record), published, evidence=record.evidence)
+        elif record.id in latest:
+            item = latest[record.id]
+            latest[record.id] = ExportItem(item.indicator, item.published_at, withdrawn=True, evidence=item.evidence)
+    text = json.dumps(stix_bundle(latest.values()), indent=2, sort_keys=True)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n")
+        console.print(f"{len(latest)} indicators written to {out} (STIX 2.1)")
+
+
+@app.command()
+def withdraw(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Option(help=f"the indicator's kind: {', '.join(KINDS)}")],
+    value: Annotated[str, typer.Option(help="its value, e.g. 10.0.0.7")],
+    reason: Annotated[str, typer.Option(help="why (recorded on-chain)")] = "",
+) -> None:
+    """Withdraw an indicator in force (the control room's order, signed by the controller's identity)."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown indicator kind {kind!r}: choose one of {', '.join(KINDS)}")
+    try:
+        ident = indicator_id(kind, normalise_value(kind, value))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if not reason.strip():
+        raise ConfigError("say why with --reason (it goes on-chain)")
+    records = _records(ctx)
+    now = datetime.now(UTC)
+    if ident not in _active(records, now):
+        ever = [r for r in records if r.id == ident and r.counts and r.state == "published"]
+        expired = ever and (ever[-1].expires() or now) <= now
+        raise ConfigError(f"indicator {kind} {value} " + (
+            f"expired at {ever[-1].expires()}: nothing to withdraw" if expired else "is not in force"))
+    settings = settings_of(ctx)
+    client, deployment = connect(settings)
+    identity = dev_controller(settings)
+    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
+    try:
+        seq = EventRecorder(client, identity, outbox).record(
+            kind_by_name("indicator"), to_bytes32("intel"),
+            canonical_payload({"state": "withdrawn", "id": ident, "reason": reason[:280]}))
+    finally:
+        outbox.close()
+    console.print(f"indicator {kind} {value} withdrawn (controller event {seq})")
