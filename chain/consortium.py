@@ -8,13 +8,13 @@ demo and the tests run on. Node ids are short ASCII names (they are `bytes32` on
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from core.errors import ConfigError
-from core.sectors import CONTROL_SECTOR, VAULT_SECTOR, DevNode, plugin, registered
+from core.sectors import CONTROL_SECTOR, VAULT_PREFIX, DevNode, plugin, registered
 
-__all__ = ["CONTROL_OPERATOR", "CONTROL_SECTOR", "ORACLES_PER_SECTOR", "VAULT_SECTOR", "DevNode",
-           "nodes", "operators", "sectors", "vault_operator"]
+__all__ = ["CONTROL_OPERATOR", "CONTROL_SECTOR", "ORACLES_PER_SECTOR", "DevNode",
+           "nodes", "operators", "sectors", "vault_sector"]
 
 ORACLES_PER_SECTOR = 4
 
@@ -24,13 +24,18 @@ ORACLES_PER_SECTOR = 4
 CONTROL_OPERATOR = "city-control"
 
 
-def vault_operator(sector: str) -> str:
-    """The on-chain operator of ``sector``'s vault recorder, in the `VAULT_SECTOR`: one operator per
-    vault, so an auditor knows which recorder answers for which vault (a recorder's events about
-    another vault count for nothing) and no vault's recorder counts in any utility's quorum."""
-    name = f"vault-{sector}"
-    if len(name) > 32:
-        raise ConfigError(f"sector {sector!r} is too long for its vault's operator id {name!r} (32 bytes at most)")
+def vault_sector(sector: str) -> str:
+    """The on-chain sector, and operator, of ``sector``'s vault recorder: ``vault-<sector>``, or for a name too
+    long for 32 bytes ``vault-`` and the first 26 hex digits of the name's SHA-256.
+
+    One sector per vault, holding one member and no node: the recorder can record events, can never
+    vote on or count in any utility's quorum, and no other vault's recorder can vote on it either (a
+    sector of one is below the quorum's active floor, and nobody votes in a sector not their own;
+    with all recorders in one sector, four of six made a quorum that could quarantine a fifth and so
+    shut its vault). An auditor knows which recorder answers for which vault by its sector."""
+    name = f"{VAULT_PREFIX}{sector}"
+    if len(name.encode()) > 32:
+        name = VAULT_PREFIX + hashlib.sha256(sector.encode()).hexdigest()[:32 - len(VAULT_PREFIX)]
     return name
 
 

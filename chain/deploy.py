@@ -32,11 +32,10 @@ from chain.consortium import (
     CONTROL_OPERATOR,
     CONTROL_SECTOR,
     ORACLES_PER_SECTOR,
-    VAULT_SECTOR,
     nodes,
     operators,
     sectors,
-    vault_operator,
+    vault_sector,
 )
 from chain.governance import STORM_OVERRIDES, Call, Council
 from chain.manifest import Deployment, save_deployment
@@ -295,15 +294,13 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
                                         controller.pq_public_key, pop]),
         ("IsolationQuorum", "grantRole", [REPAIR_ROLE, controller.address]),
     ], "register the self-healing controller: its own sector, identity and REPAIR_ROLE"))
-    vault_calls: list[Call] = [("Registry", "addSector", [to_bytes32(VAULT_SECTOR)])]
+    vault_calls: list[Call] = []
     for sector, recorder in vault_recorders.items():
-        operator = to_bytes32(vault_operator(sector))
-        pop = sign_registration(recorder, chain_id=client.chain_id, registry=registry,
-                                sector=to_bytes32(VAULT_SECTOR), operator=operator)
-        vault_calls += [("Registry", "addOperator", [operator, to_bytes32(VAULT_SECTOR)]),
-                        ("Registry", "registerOracle", [recorder.address, to_bytes32(VAULT_SECTOR), operator,
-                                                        recorder.pq_public_key, pop])]
-    proposals.append((vault_calls, "register the vaults' recorders: a sector of their own, one operator per vault"))
+        own = to_bytes32(vault_sector(sector))  # its sector and its operator (`vault_sector`)
+        pop = sign_registration(recorder, chain_id=client.chain_id, registry=registry, sector=own, operator=own)
+        vault_calls += [("Registry", "addSector", [own]), ("Registry", "addOperator", [own, own]),
+                        ("Registry", "registerOracle", [recorder.address, own, own, recorder.pq_public_key, pop])]
+    proposals.append((vault_calls, "register the vaults' recorders: each in a sector of its own"))
     proposals.append((council.emergency_allow(STORM_OVERRIDES),
                       "emergency allowlist: the storm-day overrides forceIsolate, forceReintegrate, setIsolationCap"))
     joining = list(governors.values())[FOUNDING_GOVERNORS_MAX:]

@@ -41,8 +41,7 @@ __all__ = [
     "CONTROL_SECTOR",
     "ENTRY_POINT_GROUP",
     "ENV_PLUGINS",
-    "RESERVED",
-    "VAULT_SECTOR",
+    "VAULT_PREFIX",
     "DevNode",
     "Plugin",
     "Sector",
@@ -63,11 +62,9 @@ constants come from here; everything a sector does comes from its plug-in."""
 CONTROL_SECTOR = "control"
 """The self-healing controller's own on-chain sector (it records events, never votes): reserved."""
 
-VAULT_SECTOR = "vaults"
-"""The on-chain sector of the vaults' recorders (one per sector's vault, docs/cyber.md): they record
-vault events and, holding no node, never vote on any utility's isolation: reserved."""
-
-RESERVED = (CONTROL_SECTOR, VAULT_SECTOR)
+VAULT_PREFIX = "vault-"
+"""Each sector's vault has a recorder in an on-chain sector of its own, ``vault-<sector>``
+(`chain.consortium.vault_sector`, docs/cyber.md): names with this prefix are reserved."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 
@@ -184,9 +181,11 @@ def _names() -> list[str]:
 def register(plugin: Plugin, *, replace: bool = False) -> Sector:
     """Add a sector; its name becomes a valid `Sector`. Registering the same object again is a no-op."""
     name = plugin.name
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in RESERVED:
-        raise ConfigError(f"a sector's name is 2-31 characters a-z, 0-9 and '-', starting with a letter, and not "
-                          f"{CONTROL_SECTOR!r} (the controller's) or {VAULT_SECTOR!r} (the vaults'): {name!r}")
+    if (not isinstance(name, str) or not _NAME.fullmatch(name) or name == CONTROL_SECTOR
+            or name.startswith(VAULT_PREFIX)):
+        raise ConfigError(f"a sector's name is 2-31 characters a-z, 0-9 and '-', starting with a letter, not "
+                          f"{CONTROL_SECTOR!r} (the controller's) and not starting {VAULT_PREFIX!r} (the vaults'): "
+                          f"{name!r}")
     strays = [n.node for n in plugin.nodes if not isinstance(n, DevNode) or n.sector != name]
     if strays or not isinstance(plugin.operator, str):
         raise ConfigError(f"sector plug-in {name!r} must list only its own nodes and name its operator"

@@ -56,10 +56,12 @@ __all__ = [
     "new_key",
     "open_record",
     "seal_record",
+    "sector_kem",
     "unwrap_for_reader",
     "unwrap_record_key",
     "wrap_for_reader",
     "wrap_record_key",
+    "wrap_record_key_for_sector",
 ]
 
 KEY_BYTES = 32
@@ -71,6 +73,7 @@ _RECORD_KEY = b"qeaims-vault-record-key-v1"
 _SECTOR_KEY = b"qeaims-vault-sector-key-v1"
 _COMMIT = b"qeaims-vault-commit-v1"
 _CONTENT = b"qeaims-vault-content-v1"
+_SECTOR_KEM = b"qeaims-vault-sector-kem-v1"
 
 
 class VaultCryptoError(Exception):
@@ -151,12 +154,37 @@ def wrap_record_key(vault: str, record_id: str, record_key: bytes, sector_key: b
     return WrappedKey(nonce, AESGCM(sector_key).encrypt(nonce, record_key, aad))
 
 
+def sector_kem(sector_key: bytes) -> MLKEM768PrivateKey:
+    """The sector's ML-KEM-768 key pair, derived from the sector key: its public half lets a writer wrap a
+    new record's key without holding the sector key (so a writer cannot read), its private half is
+    derived only by those who hold the sector key (custodians and readers)."""
+    _check_key(sector_key, "a sector key")
+    seed = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=_SECTOR_KEM).derive(sector_key)
+    return MLKEM768PrivateKey.from_seed_bytes(seed)
+
+
+def wrap_record_key_for_sector(vault: str, record_id: str, record_key: bytes, sector_public: MLKEM768PublicKey,
+                               epoch: int, *, version: int) -> WrappedKey:
+    """``record_key`` for the holders of the sector key of ``epoch``, made with its public half only."""
+    _check_key(record_key, "a record key")
+    shared, kem_ciphertext = sector_public.encapsulate()
+    aad = _record_key_aad(vault, record_id, version, epoch)
+    nonce = os.urandom(NONCE_BYTES)
+    return WrappedKey(nonce, AESGCM(_reader_kek(shared, aad)).encrypt(nonce, record_key, aad), kem_ciphertext)
+
+
 def unwrap_record_key(vault: str, record_id: str, wrapped: WrappedKey, sector_key: bytes, epoch: int, *,
                       version: int) -> bytes:
+    """A record key wrapped under the sector key (`wrap_record_key`) or for it (`wrap_record_key_for_sector`)."""
     _check_key(sector_key, "a sector key")
+    aad = _record_key_aad(vault, record_id, version, epoch)
     try:
-        return AESGCM(sector_key).decrypt(wrapped.nonce, wrapped.ciphertext,
-                                          _record_key_aad(vault, record_id, version, epoch))
+        if wrapped.kem_ciphertext:
+            if len(wrapped.kem_ciphertext) != MLKEM768_CIPHERTEXT_BYTES:
+                raise InvalidTag
+            shared = sector_kem(sector_key).decapsulate(wrapped.kem_ciphertext)
+            return AESGCM(_reader_kek(shared, aad)).decrypt(wrapped.nonce, wrapped.ciphertext, aad)
+        return AESGCM(sector_key).decrypt(wrapped.nonce, wrapped.ciphertext, aad)
     except InvalidTag:
         raise VaultCryptoError(f"the key of record {record_id} v{version} does not unwrap under sector key "
                                f"epoch {epoch}") from None

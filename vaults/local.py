@@ -21,11 +21,10 @@ from chain.recorder import EventRecorder
 from core.config import Settings
 from core.sectors import Sector
 from vaults.onchain import SealWatch
-from vaults.reader_keys import ReaderKey, load_reader_key
 from vaults.service import VaultService
 from vaults.store import VaultError, VaultStore, check_name
 
-__all__ = ["load_reader", "open_vault", "reader_key_path", "vault_root"]
+__all__ = ["open_vault", "reader_key_path", "vault_root"]
 
 
 def vault_root(settings: Settings) -> Path:
@@ -36,16 +35,9 @@ def reader_key_path(settings: Settings, vault: str, reader: str) -> Path:
     return settings.keystore_dir / "vault-readers" / check_name(vault, "vault") / f"{check_name(reader, 'reader')}.json"
 
 
-def load_reader(settings: Settings, vault: str, reader: str, path: Path | None = None) -> ReaderKey:
-    key = load_reader_key(path or reader_key_path(settings, vault, reader), settings.passphrase)
-    if key.vault != vault or key.reader != reader:
-        raise VaultError(f"the key file holds {key.reader} of vault {key.vault}, not {reader} of {vault}")
-    return key
-
-
 def open_vault(settings: Settings, client: ChainClient, deployment: Deployment, vault: str) -> VaultService:
     """The service of ``vault`` (a sector's name), recording through the vault's own recorder, with what a
-    crash left unrecorded recorded first."""
+    crash left unrecorded recorded first and the writes queued under a seal since lifted applied."""
     names = [s.value for s in Sector]
     if vault not in names:
         raise VaultError(f"no vault {vault!r}: each registered sector has one ({', '.join(names)})")
@@ -56,4 +48,6 @@ def open_vault(settings: Settings, client: ChainClient, deployment: Deployment, 
     recorder = EventRecorder(client, identity, outbox)
     service = VaultService(VaultStore(vault_root(settings), vault), recorder, SealWatch(client, vault).state)
     service.recover()  # what a crashed process left unrecorded is recorded before anything else happens
+    if service.store.pending() and not service.seal_state().sealed:
+        service.apply_pending()  # writes queued under a seal the controller has lifted since land now
     return service

@@ -8,15 +8,15 @@ same fact always gives the same bytes and an auditor can rebuild it):
 - ``vault-read``   ``{vault, record, version, reader, role, reason, granted, refusal, log_seq,
   log_digest}``: one read asked for, granted or refused, with a keyed hash of its reason and the
   access log entry it matches (its seq and digest: a log rolled back or rewritten no longer matches);
-- ``vault-shred``  ``{vault, record, versions}``: a record's keys destroyed;
+- ``vault-shred``  ``{vault, record, versions: [first, last]}``: a record's keys destroyed;
 - ``vault-seal``   ``{vault, sealed, reason}``: sealed or unsealed. Only a holder of the isolation
   quorum's REPAIR_ROLE (the controller, which acts on the sectors' quorum decisions and on the
   control room's orders) may seal or unseal; a ``vault-seal`` from anyone else means nothing, so a
   compromised vault cannot unseal itself.
 
 `SealWatch` reads the vault's ``vault-seal`` events with ``eth_getLogs`` filtered on the ledger's
-indexed ``kind`` and ``node`` topics, remembers how far it read, and takes the newest one whose
-recorder holds REPAIR_ROLE now. No chain, no answer: the service then refuses reads (fail closed).
+indexed ``kind`` and ``node`` topics, and the REPAIR_ROLE grants and revocations likewise, remembers
+how far it read, and takes the newest seal whose recorder held REPAIR_ROLE where it was recorded. No chain, no answer: the service then refuses reads (fail closed).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.client import ChainClient, _normalise_log
+from chain.indexer import CHUNK
 from chain.recorder import canonical_payload
 from chain.registry_history import REPAIR_ROLE
 from core.kinds import kind_by_name
@@ -50,7 +51,6 @@ VAULT_WRITE = kind_by_name("vault-write")
 VAULT_READ = kind_by_name("vault-read")
 VAULT_SHRED = kind_by_name("vault-shred")
 VAULT_SEAL = kind_by_name("vault-seal")
-_REPAIR_ROLE = bytes.fromhex(REPAIR_ROLE[2:])
 
 def vault_node(vault: str) -> bytes:
     return to_bytes32(vault)
@@ -68,8 +68,10 @@ def read_payload(vault: str, entry: AccessEntry, refusal: str) -> bytes:
     })
 
 
-def shred_payload(vault: str, record: str, versions: list[int]) -> bytes:
-    return canonical_payload({"vault": vault, "record": record, "versions": versions})
+def shred_payload(vault: str, record: str, first: int, last: int) -> bytes:
+    """A record's versions run 1..n with none skipped, so the first and last say which keys went (a list of
+    every version would outgrow the ledger's 4,096-byte payload past about a thousand versions)."""
+    return canonical_payload({"vault": vault, "record": record, "versions": [first, last]})
 
 
 def seal_payload(vault: str, sealed: bool, reason: str) -> bytes:
@@ -85,25 +87,45 @@ class SealState:
 
 
 class SealWatch:
-    """The vault's seal state as the chain says it (module docstring: whose word counts)."""
+    """The vault's seal state as the chain says it (module docstring: whose word counts).
+
+    Whose word counts is decided where the event stands: the recorder held REPAIR_ROLE at that block
+    and log position (read from the quorum's own RoleGranted/RoleRevoked logs), so a seal stays when
+    its controller later loses the role, and a flood of seals from accounts without it costs nothing
+    but the logs (no call per event)."""
 
     def __init__(self, client: ChainClient, vault: str) -> None:
         self.client, self.vault = client, vault
         self._next_block = 0
         self._events: list[tuple[int, int, str, dict[str, Any]]] = []  # (block, log index, recorder, payload)
+        self._roles: dict[str, list[tuple[int, int, bool]]] = {}  # account → (block, log index, holds after)
+
+    def _logs(self, contract: str, topics: list[Any], head: int) -> list[Any]:
+        """The logs from where the last poll stopped to ``head``, in ranges of `CHUNK` blocks (nodes bound
+        the range one request may span: Besu's --rpc-max-logs-range)."""
+        out: list[Any] = []
+        for start in range(self._next_block, head + 1, CHUNK):
+            out += self.client.rpc.call("eth_getLogs", [{
+                "address": self.client.address(contract), "fromBlock": hex(start),
+                "toBlock": hex(min(head, start + CHUNK - 1)), "topics": topics}])
+        return out
 
     def _poll(self) -> None:
         head = int(self.client.rpc.call("eth_blockNumber"), 16)
         if head < self._next_block:
             return
-        abi = self.client.abi("EventLedger")
+        quorum = self.client.abi("IsolationQuorum")
+        granted, revoked = quorum.topic("RoleGranted"), quorum.topic("RoleRevoked")
+        for log in self._logs("IsolationQuorum", [["0x" + granted.hex(), "0x" + revoked.hex()], REPAIR_ROLE], head):
+            decoded = quorum.decode_log(_normalise_log(log))
+            if decoded is not None:
+                self._roles.setdefault(str(decoded.args["account"]).lower(), []).append(
+                    (decoded.block_number, decoded.log_index, decoded.event == "RoleGranted"))
+        ledger = self.client.abi("EventLedger")
         kind_topic = "0x" + VAULT_SEAL.to_bytes(32, "big").hex()
-        raw = self.client.rpc.call("eth_getLogs", [{
-            "address": self.client.address("EventLedger"), "fromBlock": hex(self._next_block), "toBlock": hex(head),
-            "topics": ["0x" + abi.topic("EventRecorded").hex(), None, "0x" + vault_node(self.vault).hex(), kind_topic],
-        }])
-        for log in raw:
-            decoded = abi.decode_log(_normalise_log(log))
+        for log in self._logs("EventLedger", ["0x" + ledger.topic("EventRecorded").hex(), None,
+                                              "0x" + vault_node(self.vault).hex(), kind_topic], head):
+            decoded = ledger.decode_log(_normalise_log(log))
             if decoded is None:
                 continue
             try:
@@ -111,12 +133,20 @@ class SealWatch:
             except (ValueError, UnicodeDecodeError):
                 continue
             if isinstance(payload, dict) and payload.get("vault") == self.vault and isinstance(payload.get("sealed"), bool):
-                self._events.append((decoded.block_number, decoded.log_index, str(decoded.args["oracle"]), payload))
+                self._events.append((decoded.block_number, decoded.log_index, str(decoded.args["oracle"]).lower(),
+                                     payload))
         self._next_block = head + 1
+
+    def _held(self, account: str, block: int, log_index: int) -> bool:
+        holds = False
+        for at_block, at_index, state in self._roles.get(account, ()):
+            if (at_block, at_index) < (block, log_index):
+                holds = state
+        return holds
 
     def state(self) -> SealState:
         self._poll()
-        for block, _, recorder, payload in sorted(self._events, reverse=True):
-            if self.client.call1("IsolationQuorum", "hasRole", _REPAIR_ROLE, recorder):
+        for block, log_index, recorder, payload in reversed(self._events):
+            if self._held(recorder, block, log_index):
                 return SealState(bool(payload["sealed"]), str(payload.get("reason", "")), block, recorder)
         return SealState(False)

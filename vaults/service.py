@@ -1,31 +1,37 @@
 """The only path to a sector vault's records: writes committed on-chain, reads recorded before release.
 
-Who may do what is the reader's role in the vault (`VaultRoles`; a reader's role is bound into its
-wrap of the sector key, so it cannot be edited on disk): custodians create the vault and grant
-readers; writers and custodians write; readers and custodians read; auditors verify
-(`vaults.verify`) and never see content. Every identity proves itself by holding its ML-KEM-768
-private key (`vaults.reader_keys`): nothing released opens without it.
+**Identities and roles** (`VaultRoles`). Every identity of a vault is a name, a role and an ML-KEM-768
+key pair (`vaults.reader_keys`), registered by a custodian (`grant`; never replaced silently).
+Custodians create the vault, grant, shred and read; readers read; writers write; auditors verify
+(`vaults.verify`) and never see content. Only the roles that may read get the sector key (wrapped
+for their key, their role bound into the wrap): a writer wraps a new record's key with the sector
+KEM key's *public* half, an auditor holds nothing, so neither can decrypt a record from the files.
+An identity proves itself by decapsulating a fresh challenge to its registered public key
+(`_prove`): a key that is not the registered one is refused.
 
 **Writes.** Sealed under a fresh record key, stored, and committed on-chain as a salted commitment
-(``vault-write``) through the vault recorder's write-ahead outbox. The store comes first: a crash
-between the two leaves a record whose commitment `recover` appends on the next start (a commitment
-without its record, the other order's failure, would look like a deleted record). While the vault is
-sealed, writes are encrypted and queued (`apply_pending` stores and commits them after the unseal).
+(``vault-write``) through the vault recorder's write-ahead outbox. While the vault is sealed, writes
+are encrypted and queued (`apply_pending` stores and commits them after the unseal).
 
 **Reads.** A read without a reason is refused and changes nothing. Any other read asked for is
-logged in the vault's hash-chained access log *and* recorded on-chain (``vault-read``: the reader,
-role, record, a keyed hash of the reason, granted or not, the log entry's seq and digest) before
-anything leaves; a refused one (unknown reader, a role that may not read, a sealed vault, a shredded
-record) is recorded the same way and then refused. The chain must confirm the event first: if it
-cannot be reached the read fails and nothing is released (fail closed); the event stays in the
-outbox and lands on the next flush, so the log and the chain still agree.
+logged in the vault's hash-chained access log *and* recorded on-chain (``vault-read``: who, role,
+record, a keyed hash of the reason, granted or not, the log entry's seq and digest) before anything
+leaves; a refused one (an unknown identity, a role that may not read, a key that is not the
+registered one, a sealed vault, a shredded record) is recorded the same way and then refused. The
+content is released only when the chain holds *this* read's event (looked up on-chain by seq and
+payload after the flush, so an outbox restored from a backup cannot pass a reused seq off as sent)
+and the vault is still not sealed at that moment. No chain, no read (fail closed); the event stays
+in the outbox and lands on the next flush.
 
-The log entry names its chain event (``recorder:seq``) and the event carries the entry's digest, so
-the two are reserved together under the service's own lock (`_serial`); `recover` appends the event
-of an entry a crash left without one.
+**Crashes** (`vaults.intents`). Before each change of the files the service writes an intent, MAC'd
+with a key only the vault's recorder derives; `recover` (run by `vaults.local.open_vault` before
+any command) appends the events of intents a crash left unrecorded and acts on nothing else, so a
+record, a log line or a tombstone planted on disk is never signed into the chain: the audit reports
+it instead.
 
-**Seal.** Read from the chain on every read and write (`vaults.onchain.SealWatch`): only the
-isolation quorum's REPAIR_ROLE holder (the controller) seals or unseals.
+**Seal.** Read from the chain (`vaults.onchain.SealWatch`): only a holder of the isolation quorum's
+REPAIR_ROLE (the controller) seals or unseals. A sealed vault refuses reads, queues writes, and
+refuses the changes that cannot be undone (shredding, granting).
 """
 
 from __future__ import annotations
@@ -39,21 +45,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
+from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
+
+from chain.client import _normalise_log
 from chain.recorder import EventRecorder
 from core.errors import ChainError
 from vaults.envelope import (
+    SealedRecord,
     VaultCryptoError,
+    WrappedKey,
     commitment,
     content_matches,
     new_key,
     open_record,
     seal_record,
+    sector_kem,
     unwrap_for_reader,
     unwrap_record_key,
     wrap_for_reader,
-    wrap_record_key,
+    wrap_record_key_for_sector,
 )
+from vaults.intents import Intent, IntentJournal, intent_key
 from vaults.onchain import (
     VAULT_READ,
     VAULT_SHRED,
@@ -65,7 +79,7 @@ from vaults.onchain import (
     write_payload,
 )
 from vaults.reader_keys import ReaderKey
-from vaults.store import AccessEntry, VaultCorrupt, VaultError, VaultStore, check_name
+from vaults.store import GENESIS, AccessEntry, VaultCorrupt, VaultError, VaultStore, check_name
 
 __all__ = [
     "MAX_REASON",
@@ -104,6 +118,10 @@ class VaultRoles:
     def known(self) -> frozenset[str]:
         return self.read | self.write | self.grant | {"auditor"}
 
+    def holds_key(self, role: str) -> bool:
+        """Whether an identity of ``role`` gets the sector key (only the roles that may read need it)."""
+        return role in self.read or role in self.grant
+
 
 @dataclass(frozen=True)
 class WriteReceipt:
@@ -127,8 +145,8 @@ def _now() -> str:
 
 
 class VaultService:
-    """One sector's vault: its store, its recorder (an identity of the ``vaults`` sector) and the chain's
-    word on whether it is sealed."""
+    """One sector's vault: its store, its recorder (the one member of its own on-chain sector,
+    ``vault-<sector>``) and the chain's word on whether it is sealed."""
 
     def __init__(self, store: VaultStore, recorder: EventRecorder, seal_state: Callable[[], SealState], *,
                  roles: VaultRoles | None = None, clock: Callable[[], str] = _now) -> None:
@@ -137,8 +155,10 @@ class VaultService:
         self.vault = store.vault
         self._clock = clock
         self._node = vault_node(self.vault)
+        self.intents = IntentJournal(store.path / "intents.jsonl",
+                                     intent_key(bytes(recorder.identity.account.key), self.vault))
 
-    # -- locking and recording ------------------------------------------------------------------
+    # -- locking, recording, the chain's word ---------------------------------------------------
     @contextmanager
     def _serial(self) -> Iterator[None]:
         """Reserving an event's seq and writing what names it happen under one lock across processes."""
@@ -153,6 +173,12 @@ class VaultService:
     def _event(self, seq: int) -> str:
         return f"{self.recorder.identity.address}:{seq}"
 
+    def _head(self) -> int:
+        try:
+            return int(self.recorder.client.rpc.call("eth_blockNumber"), 16)
+        except ChainError as exc:
+            raise VaultUnavailable(f"the chain cannot be reached, so nothing was released: {exc}") from None
+
     def _flush(self, what: str) -> None:
         try:
             self.recorder.flush()
@@ -165,23 +191,54 @@ class VaultService:
         except ChainError as exc:
             raise VaultUnavailable(f"the chain cannot say whether vault {self.vault} is sealed: {exc}") from None
 
+    def _on_chain(self, seq: int, kind: int, payload: bytes, since_block: int) -> bool:
+        """Whether the chain holds this recorder's event ``seq`` with exactly ``payload`` (from ``since_block``)."""
+        ledger = self.recorder.client.abi("EventLedger")
+        oracle = "0x" + bytes.fromhex(self.recorder.identity.address[2:]).rjust(32, b"\0").hex()
+        try:
+            logs = self.recorder.client.rpc.call("eth_getLogs", [{
+                "address": self.recorder.client.address("EventLedger"), "fromBlock": hex(since_block),
+                "toBlock": "latest", "topics": ["0x" + ledger.topic("EventRecorded").hex(), oracle,
+                                                "0x" + self._node.hex(), "0x" + kind.to_bytes(32, "big").hex()]}])
+        except ChainError:
+            return False
+        for log in logs:
+            decoded = ledger.decode_log(_normalise_log(log))
+            if decoded is not None and int(decoded.args["seq"]) == seq and bytes(decoded.args["payload"]) == payload:
+                return True
+        return False
+
     # -- identities -----------------------------------------------------------------------------
-    def _sector_key(self, who: ReaderKey, allowed: frozenset[str], action: str) -> tuple[int, bytes]:
-        """The current sector key, unwrapped by ``who`` if its registered role may ``action``."""
+    def _prove(self, who: ReaderKey, allowed: frozenset[str], action: str) -> None:
+        """``who`` is a registered identity of this vault, in a role that may ``action``, holding the private
+        half of its registered key (it decapsulates a fresh challenge to that key)."""
         if who.vault != self.vault:
             raise VaultDenied(f"{who.reader}'s key is for vault {who.vault}, not {self.vault}")
-        epoch, readers = self.store.readers()
-        registered = readers.get(who.reader)
+        registered = self.store.members().get(who.reader)
         if registered is None or registered[0] != who.role or who.role not in allowed:
             raise VaultDenied(self._why_not(who, registered[0] if registered else None, allowed, action))
         try:
-            return epoch, unwrap_for_reader(self.vault, who.reader, who.role, epoch, registered[1], who.private_key)
+            shared, challenge = MLKEM768PublicKey.from_public_bytes(registered[1]).encapsulate()
+        except ValueError:
+            raise VaultCorrupt(f"{who.reader}'s registered public key is not an ML-KEM-768 key") from None
+        if not hmac.compare_digest(shared, who.private_key.decapsulate(challenge)):
+            raise VaultDenied(f"{who.reader}'s key is not the one registered in vault {self.vault}")
+
+    def _sector_key(self, who: ReaderKey, allowed: frozenset[str], action: str) -> tuple[int, bytes]:
+        """The current sector key, unwrapped by ``who`` if it is a registered identity that may ``action``."""
+        self._prove(who, allowed, action)
+        epoch, readers = self.store.readers()
+        wrap = readers.get(who.reader)
+        if wrap is None or wrap[0] != who.role:
+            raise VaultDenied(f"{who.reader} holds no sector key of vault {self.vault}")
+        try:
+            return epoch, unwrap_for_reader(self.vault, who.reader, who.role, epoch, wrap[1], who.private_key)
         except VaultCryptoError:
             raise VaultDenied(f"{who.reader}'s key does not open its wrap of vault {self.vault}'s sector key") from None
 
     def _why_not(self, who: ReaderKey, registered: str | None, allowed: frozenset[str], action: str) -> str:
         if registered is None:
-            return f"{who.reader} is not a reader of vault {self.vault}"
+            return f"{who.reader} is not an identity of vault {self.vault}"
         if registered != who.role:
             return f"{who.reader} holds the role {registered} in vault {self.vault}, not {who.role}"
         return f"the role {who.role} may not {action} vault {self.vault} (roles that may: {', '.join(sorted(allowed))})"
@@ -191,18 +248,17 @@ class VaultService:
         """A new vault's sector key (epoch 1), wrapped for its first custodian."""
         if custodian.role not in self.roles.grant:
             raise VaultDenied(f"the first identity of a vault is its custodian, not a {custodian.role}")
-        epoch, _ = self.store.readers()
-        if epoch:
-            raise VaultError(f"vault {self.vault} has a sector key already (epoch {epoch})")
+        if self.store.readers()[0] or self.store.members():
+            raise VaultError(f"vault {self.vault} has a sector key already")
         sector_key = new_key()
+        self.store.set_member(custodian.reader, custodian.role, custodian.public_bytes())
         self.store.set_readers(1, {custodian.reader: (custodian.role, wrap_for_reader(
-            self.vault, custodian.reader, custodian.role, 1, sector_key, custodian.public_key))})
+            self.vault, custodian.reader, custodian.role, 1, sector_key, custodian.public_key))},
+            sector_kem(sector_key).public_key().public_bytes_raw())
 
     def grant(self, custodian: ReaderKey, reader: ReaderKey | tuple[str, str, bytes]) -> None:
-        """Give ``reader`` (a key, or (name, role, ML-KEM public key bytes)) the current sector key."""
-        from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
-
-        epoch, sector_key = self._sector_key(custodian, self.roles.grant, "grant readers of")
+        """Register ``reader`` (a key, or (name, role, ML-KEM public key bytes)); the roles that may read
+        get the current sector key wrapped for them. Never replaces an identity; refused while sealed."""
         name, role, public = ((reader.reader, reader.role, reader.public_bytes()) if isinstance(reader, ReaderKey)
                               else reader)
         check_name(name, "reader")
@@ -212,9 +268,19 @@ class VaultService:
             key = MLKEM768PublicKey.from_public_bytes(public)
         except ValueError:
             raise VaultError(f"{name}'s public key is not an ML-KEM-768 key") from None
-        _, readers = self.store.readers()
-        readers[name] = (role, wrap_for_reader(self.vault, name, role, epoch, sector_key, key))
-        self.store.set_readers(epoch, readers)
+        if name in self.store.members():
+            raise VaultError(f"{name} is an identity of vault {self.vault} already: a key is never replaced")
+        seal = self._sealed()
+        if seal.sealed:
+            raise VaultError(f"vault {self.vault} is sealed ({seal.reason or 'no reason given'}): no reader is "
+                             "granted until it is unsealed")
+        epoch, sector_key = self._sector_key(custodian, self.roles.grant, "grant identities of")
+        with self._serial():
+            self.store.set_member(name, role, public)
+            if self.roles.holds_key(role):
+                _, readers = self.store.readers()
+                readers[name] = (role, wrap_for_reader(self.vault, name, role, epoch, sector_key, key))
+                self.store.set_readers(epoch, readers, self.store.sector_public_key())
 
     # -- writes ---------------------------------------------------------------------------------
     def _next_version(self, record: str) -> int:
@@ -232,26 +298,38 @@ class VaultService:
             if len(content) > MAX_RECORD_BYTES:
                 raise VaultError(f"record {record} is {len(content)} bytes; a vault record holds at most "
                                  f"{MAX_RECORD_BYTES}")
-        epoch, sector_key = self._sector_key(writer, self.roles.write, "write to")
+        self._prove(writer, self.roles.write, "write to")
+        epoch, _ = self.store.readers()
+        try:
+            sector_public = MLKEM768PublicKey.from_public_bytes(self.store.sector_public_key())
+        except ValueError:
+            raise VaultCorrupt(f"vault {self.vault} has no usable sector public key") from None
         sealed_now = self._sealed().sealed
         receipts: list[WriteReceipt] = []
         with self._serial():
+            planned: list[tuple[str, SealedRecord, WrappedKey]] = []
             for record, content in items:
                 if self.store.shredded(record):
                     raise VaultError(f"record {record} was shredded: it cannot be written again")
-                version = self._next_version(record)
+                version = self._next_version(record) + sum(1 for r, _, _ in planned if r == record)
                 record_key = new_key()
                 sealed = seal_record(self.vault, record, version, content, record_key)
-                wrapped = wrap_record_key(self.vault, record, record_key, sector_key, epoch, version=version)
-                proof = commitment(sealed).hex()
+                wrapped = wrap_record_key_for_sector(self.vault, record, record_key, sector_public, epoch,
+                                                     version=version)
+                planned.append((record, sealed, wrapped))
+            if not sealed_now:
+                self.intents.add(*(Intent("write", {"record": r, "version": s.version,
+                                                    "commitment": commitment(s).hex()}) for r, s, _ in planned))
+            for record, sealed, wrapped in planned:
+                proof = commitment(sealed)
                 if sealed_now:
                     self.store.queue(sealed, wrapped, epoch)
-                    receipts.append(WriteReceipt(record, version, proof, "queued"))
+                    receipts.append(WriteReceipt(record, sealed.version, proof.hex(), "queued"))
                     continue
                 self.store.put(sealed, wrapped, epoch)
                 seq = self.recorder.outbox.append(VAULT_WRITE, self._node,
-                                                  write_payload(self.vault, record, version, commitment(sealed)))
-                receipts.append(WriteReceipt(record, version, proof, "committed", self._event(seq)))
+                                                  write_payload(self.vault, record, sealed.version, proof))
+                receipts.append(WriteReceipt(record, sealed.version, proof.hex(), "committed", self._event(seq)))
         if any(r.status == "committed" for r in receipts):
             self._flush("the writes' commitments")
         return receipts
@@ -263,7 +341,10 @@ class VaultService:
         applied = 0
         with self._serial():
             committed = self._committed()
-            for path, sealed, epoch, wrapped in self.store.pending():
+            pending = self.store.pending()
+            self.intents.add(*(Intent("write", {"record": s.record_id, "version": s.version,
+                                                "commitment": commitment(s).hex()}) for _, s, _, _ in pending))
+            for path, sealed, epoch, wrapped in pending:
                 self.store.put(sealed, wrapped, epoch)
                 if (sealed.record_id, sealed.version) not in committed:
                     self.recorder.outbox.append(VAULT_WRITE, self._node, write_payload(
@@ -289,19 +370,39 @@ class VaultService:
         if version not in self.store.versions(record):
             raise VaultError(f"no record {record} v{version} in vault {self.vault}")
         refusal, granted_key = self._may_read(reader, record)
+        since = self._head()
         with self._serial():
+            entries = self.store.access_log()
             seq = self.recorder.outbox.last_seq() + 1
-            entry = self.store.log_access(reader=reader.reader, role=reader.role, record_id=record, version=version,
-                                          reason_hash=self.reason_hash(reason), at=self._clock(),
-                                          granted=refusal == "", event=self._event(seq))
-            got = self.recorder.outbox.append(VAULT_READ, self._node, read_payload(self.vault, entry, refusal))
+            planned = AccessEntry(seq=len(entries) + 1, reader=reader.reader, role=reader.role, record_id=record,
+                                  version=version, reason_hash=self.reason_hash(reason), at=self._clock(),
+                                  granted=refusal == "", event=self._event(seq),
+                                  prev=entries[-1].digest() if entries else GENESIS)
+            self.intents.add(Intent("read", {"log_seq": planned.seq, "log_digest": planned.digest(),
+                                             "refusal": refusal}))
+            entry = self.store.log_access(reader=planned.reader, role=planned.role, record_id=record, version=version,
+                                          reason_hash=planned.reason_hash, at=planned.at, granted=planned.granted,
+                                          event=planned.event)
+            if entry != planned:
+                raise VaultCorrupt("the access log changed under the service: nothing was released")
+            payload = read_payload(self.vault, entry, refusal)
+            got = self.recorder.outbox.append(VAULT_READ, self._node, payload)
             if got != seq:  # another writer of this recorder's outbox got between: never expected
                 raise VaultCorrupt(f"the read was logged as event {seq} but recorded as {got}")
         self._flush(f"the read of {record} v{version}")
         if refusal:
             raise VaultDenied(f"{refusal}; the attempt is recorded on-chain ({self._event(seq)})", self._event(seq))
+        if not self._on_chain(seq, VAULT_READ, payload, since):
+            raise VaultUnavailable(f"the chain does not hold this read's event ({self._event(seq)}): nothing was "
+                                   "released (is the recorder's outbox a restored copy?)")
+        seal = self._sealed()
+        if seal.sealed:
+            raise VaultDenied(f"vault {self.vault} was sealed while the read was recorded ({seal.reason}): nothing "
+                              "was released", self._event(seq))
         assert granted_key is not None
-        epoch, sector_key = granted_key
+        return ReadResult(record, version, self._open(record, version, *granted_key), self._event(seq))
+
+    def _open(self, record: str, version: int, epoch: int, sector_key: bytes) -> bytes:
         key_epoch, wrapped = self.store.record_key(record, version)
         if key_epoch != epoch:
             raise VaultCorrupt(f"record {record} v{version}'s key is wrapped under sector key epoch {key_epoch}, "
@@ -314,7 +415,7 @@ class VaultService:
             raise VaultCorrupt(f"record {record} v{version} was tampered with: {exc}") from None
         if not content_matches(sealed, content):
             raise VaultCorrupt(f"record {record} v{version} does not match its commitment's content hash")
-        return ReadResult(record, version, content, self._event(seq))
+        return content
 
     def _may_read(self, reader: ReaderKey, record: str) -> tuple[str, tuple[int, bytes] | None]:
         """Why the read is refused ('' if it is not) and, if it is not, the sector key."""
@@ -330,57 +431,83 @@ class VaultService:
 
     # -- shredding ------------------------------------------------------------------------------
     def shred(self, custodian: ReaderKey, record: str) -> str:
-        """Destroy ``record``'s keys (every version) and record it on-chain; returns the event."""
-        self._sector_key(custodian, self.roles.grant, "shred records of")
+        """Destroy ``record``'s keys (every version) and record it on-chain; returns the event. Refused while
+        sealed: it cannot be undone."""
         check_name(record, "record")
+        self._prove(custodian, self.roles.grant, "shred records of")
+        seal = self._sealed()
+        if seal.sealed:
+            raise VaultError(f"vault {self.vault} is sealed ({seal.reason or 'no reason given'}): nothing is shredded "
+                             "until it is unsealed")
         with self._serial():
             versions = self.store.versions(record)
+            if not versions:
+                raise VaultError(f"no record {record} in vault {self.vault}")
+            self.intents.add(Intent("shred", {"record": record, "versions": [versions[0], versions[-1]]}))
             self.store.shred(record)
-            seq = self.recorder.outbox.append(VAULT_SHRED, self._node, shred_payload(self.vault, record, versions))
+            seq = self.recorder.outbox.append(VAULT_SHRED, self._node,
+                                              shred_payload(self.vault, record, versions[0], versions[-1]))
         self._flush(f"the shredding of {record}")
         return self._event(seq)
 
     # -- recovery -------------------------------------------------------------------------------
-    def _rows(self, kind: int) -> list[dict[str, object]]:
+    def _rows(self, kind: int) -> list[dict[str, Any]]:
         out = []
         for row in self.recorder.outbox.rows_of_kinds([kind]):
-            payload = json.loads(row.payload)
+            try:
+                payload = json.loads(row.payload)
+            except ValueError:
+                continue
             if isinstance(payload, dict) and payload.get("vault") == self.vault:
                 out.append({**payload, "_seq": row.seq})
         return out
 
     def _committed(self) -> set[tuple[str, int]]:
-        return {(str(p["record"]), int(str(p["version"]))) for p in self._rows(VAULT_WRITE)}
+        return {(str(p.get("record")), int(p.get("version", 0))) for p in self._rows(VAULT_WRITE)}
 
     def recover(self) -> int:
-        """Append what a crash left unrecorded (a logged read's event, a stored record's commitment, a
-        tombstone's shredding) and flush; returns how many events were added. Reads are matched by their
-        log entry (seq and digest), never by the event seq the entry reserved: another process may have
-        used that seq since the crash."""
+        """Append the events of the intents a crash left unrecorded, and flush; returns how many were added.
+
+        Only intents count (`vaults.intents`): what is on disk without one (a planted record, log line
+        or tombstone) is left for the audit to report. An intent whose file change never happened (the
+        crash came first) is dropped: nothing was done, nothing is recorded."""
         added = 0
         with self._serial():
-            recorded = {(int(str(p["log_seq"])), str(p["log_digest"])) for p in self._rows(VAULT_READ)}
-            for entry in self.store.access_log():
-                if (entry.seq, entry.digest()) not in recorded:
-                    self._append_read(entry)
-                    added += 1
             committed = self._committed()
-            for record, version in self.store.records():
-                if (record, version) not in committed:
-                    sealed = self.store.get(record, version)
-                    self.recorder.outbox.append(VAULT_WRITE, self._node,
-                                                write_payload(self.vault, record, version, commitment(sealed)))
-                    added += 1
-            shredded = {str(p["record"]) for p in self._rows(VAULT_SHRED)}
-            for record in {r for r, _ in self.store.records()} - shredded:
-                if self.store.shredded(record):
+            reads = {(int(p.get("log_seq", 0)), str(p.get("log_digest"))) for p in self._rows(VAULT_READ)}
+            shreds = {str(p.get("record")) for p in self._rows(VAULT_SHRED)}
+            try:
+                log = {e.seq: e for e in self.store.access_log()}
+            except VaultCorrupt:
+                log = {}
+            for intent in self.intents.entries():
+                f = intent.fields
+                if intent.op == "write" and (str(f["record"]), int(f["version"])) not in committed:
+                    if self._stored_as(str(f["record"]), int(f["version"]), str(f["commitment"])):
+                        self.recorder.outbox.append(VAULT_WRITE, self._node, write_payload(
+                            self.vault, str(f["record"]), int(f["version"]), bytes.fromhex(str(f["commitment"]))))
+                        committed.add((str(f["record"]), int(f["version"])))
+                        added += 1
+                elif intent.op == "read" and (int(f["log_seq"]), str(f["log_digest"])) not in reads:
+                    entry = log.get(int(f["log_seq"]))
+                    if entry is not None and entry.digest() == f["log_digest"]:
+                        refusal = str(f.get("refusal") or "") or ("" if entry.granted else "refused")
+                        self.recorder.outbox.append(VAULT_READ, self._node, read_payload(self.vault, entry, refusal))
+                        reads.add((entry.seq, entry.digest()))
+                        added += 1
+                elif intent.op == "shred" and str(f["record"]) not in shreds and self.store.shredded(str(f["record"])):
+                    first, last = (int(v) for v in f["versions"])
                     self.recorder.outbox.append(VAULT_SHRED, self._node,
-                                                shred_payload(self.vault, record, self.store.versions(record)))
+                                                shred_payload(self.vault, str(f["record"]), first, last))
+                    shreds.add(str(f["record"]))
                     added += 1
+            self.intents.prune([])  # every intent is now on the outbox or was never acted on
         if added or self.recorder.outbox.pending_count():
             self._flush("what a crash left unrecorded")
         return added
 
-    def _append_read(self, entry: AccessEntry) -> None:
-        refusal = "" if entry.granted else "refused (recovered after a crash)"
-        self.recorder.outbox.append(VAULT_READ, self._node, read_payload(self.vault, entry, refusal))
+    def _stored_as(self, record: str, version: int, proof: str) -> bool:
+        try:
+            return commitment(self.store.get(record, version)).hex() == proof
+        except VaultError:
+            return False

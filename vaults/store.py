@@ -54,6 +54,7 @@ from vaults.envelope import SealedRecord, WrappedKey
 __all__ = ["AccessEntry", "Shredded", "VaultConflict", "VaultCorrupt", "VaultError", "VaultStore", "check_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_DIGITS = re.compile(r"^[0-9]{1,9}$")  # ASCII digits only: "²".isdigit() is true and int("²") fails
 GENESIS = "0" * 64
 TOMBSTONE = "SHREDDED"
 
@@ -180,7 +181,7 @@ class VaultStore:
     def _read_json(self, path: Path, what: str) -> Any:
         try:
             return json.loads(self._safe(path).read_bytes())
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or not UTF-8
             raise VaultCorrupt(f"{what} ({path.name}) is not JSON") from None
 
     @contextmanager
@@ -244,7 +245,7 @@ class VaultStore:
 
     def versions(self, record_id: str) -> list[int]:
         folder = self._safe(self.path / "records" / check_name(record_id, "record"))
-        found = [int(p.stem[1:]) for p in folder.glob("v*.json") if p.stem[1:].isdigit()] if folder.is_dir() else []
+        found = [int(p.stem[1:]) for p in folder.glob("v*.json") if _DIGITS.match(p.stem[1:])] if folder.is_dir() else []
         return sorted(found)
 
     def latest(self, record_id: str) -> int:
@@ -323,12 +324,13 @@ class VaultStore:
         newest = 0
         for path in folder.glob("*/v*.json") if folder.is_dir() else ():
             newest = max(newest, self._key_entry(path.parent.name, int(path.stem[1:]))[0]
-                         if path.stem[1:].isdigit() else 0)
+                         if _DIGITS.match(path.stem[1:]) and _NAME.match(path.parent.name) else 0)
         return newest
 
-    def set_readers(self, epoch: int, wraps: dict[str, tuple[str, WrappedKey]]) -> None:
-        """The sector key of ``epoch`` wrapped for each reader: ``{reader: (role, wrap)}``. The epoch
-        never goes back: a lower one would hand new records a key that revoked readers hold."""
+    def set_readers(self, epoch: int, wraps: dict[str, tuple[str, WrappedKey]], sector_public_key: bytes = b"") -> None:
+        """The sector key of ``epoch`` wrapped for each reader: ``{reader: (role, wrap)}``, and the public half
+        of the sector's KEM key (writers wrap new record keys with it). The epoch never goes back: a lower
+        one would hand new records a key that revoked readers hold."""
         for reader in wraps:
             check_name(reader, "reader")
         with self._locked():
@@ -337,9 +339,43 @@ class VaultStore:
             current = max(written, self._key_epochs())
             if epoch < current:
                 raise VaultError(f"the sector key's epoch is {current}; it never goes back (got {epoch})")
-            body = {"epoch": epoch, "readers": {r: {"role": role, **_key_json(w, epoch)}
-                                                for r, (role, w) in sorted(wraps.items())}}
+            body = {"epoch": epoch, "sector_public_key": sector_public_key.hex(),
+                    "readers": {r: {"role": role, **_key_json(w, epoch)} for r, (role, w) in sorted(wraps.items())}}
             self._write(self.path / "readers.json", _dump(body))
+
+    def sector_public_key(self) -> bytes:
+        """The public half of the current sector KEM key (empty before the vault has a sector key)."""
+        path = self.path / "readers.json"
+        if not self._safe(path).exists():
+            return b""
+        return _unhex(self._read_json(path, "the readers file").get("sector_public_key", ""), "the sector public key")
+
+    def set_member(self, name: str, role: str, public_key: bytes) -> None:
+        """Record an identity of the vault (every role, readers or not) and its ML-KEM public key: a writer or
+        an auditor proves itself with it, without ever holding the sector key."""
+        check_name(name, "reader")
+        check_name(role, "role")
+        with self._locked():
+            members = self._members()
+            if name in members:
+                raise VaultError(f"{name} is an identity of vault {self.vault} already (as {members[name][0]})")
+            members[name] = (role, public_key)
+            self._write(self.path / "members.json", _dump({n: {"role": r, "public_key": k.hex()}
+                                                           for n, (r, k) in sorted(members.items())}))
+
+    def members(self) -> dict[str, tuple[str, bytes]]:
+        """Every identity of the vault: ``{name: (role, ML-KEM public key)}``."""
+        return self._members()
+
+    def _members(self) -> dict[str, tuple[str, bytes]]:
+        path = self.path / "members.json"
+        if not self._safe(path).exists():
+            return {}
+        data = self._read_json(path, "the members file")
+        try:
+            return {str(n): (str(v["role"]), _unhex(v["public_key"], f"{n}'s public key")) for n, v in data.items()}
+        except (KeyError, TypeError, AttributeError):
+            raise VaultCorrupt("the members file is not a members file") from None
 
     def readers(self) -> tuple[int, dict[str, tuple[str, WrappedKey]]]:
         """The current sector-key epoch and each reader's (role, wrap); epoch 0: no reader yet.
@@ -415,7 +451,7 @@ class VaultStore:
     def _entry(line: bytes, number: int, before: list[AccessEntry]) -> AccessEntry:
         try:
             entry = AccessEntry(**json.loads(line))
-        except (json.JSONDecodeError, TypeError):
+        except (ValueError, TypeError):  # not JSON, not UTF-8, or not an entry's fields
             raise VaultCorrupt(f"access log line {number} is not an entry") from None
         want = before[-1].digest() if before else GENESIS
         if entry.prev != want or entry.seq != number:

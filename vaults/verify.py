@@ -2,8 +2,8 @@
 
 From the chain (a fresh index, `chain.indexer`), the vault's events count only when they verify as
 the audit verifies any event (`chain.audit.batch_verifies`: ML-DSA-65 signature, key epoch,
-sequence) *and* their recorder was, at that position, registered in the ``vaults`` sector under this
-vault's own operator (`chain.consortium.vault_operator`); anything else is listed as ignored.
+sequence) *and* their recorder was, at that position, registered in this vault's own sector under its own
+operator (both ``vault-<sector>``, `chain.consortium.vault_sector`); anything else is listed as ignored.
 
 Then, both ways:
 - every stored record version has an on-chain commitment equal to the commitment recomputed from the
@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chain.audit import batch_verifies
-from chain.consortium import VAULT_SECTOR, vault_operator
+from chain.consortium import vault_sector
 from chain.registry_history import RegistryHistory, sector_key
 from keys.ids import to_bytes32
 from vaults.envelope import commitment
 from vaults.onchain import VAULT_READ, VAULT_SHRED, VAULT_WRITE
-from vaults.store import TOMBSTONE, AccessEntry, VaultError, VaultStore
+from vaults.store import TOMBSTONE, AccessEntry, VaultError, VaultStore, check_name
 
 __all__ = ["VaultReport", "verify_vault"]
 
@@ -47,6 +47,7 @@ class VaultReport:
     missing: list[dict[str, Any]] = field(default_factory=list)
     uncommitted: list[dict[str, Any]] = field(default_factory=list)
     unshredded: list[dict[str, Any]] = field(default_factory=list)
+    keys_missing: list[dict[str, Any]] = field(default_factory=list)  # keys gone without an on-chain shredding
     unrecorded_reads: list[dict[str, Any]] = field(default_factory=list)
     rolled_back_reads: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[dict[str, Any]] = field(default_factory=list)
@@ -54,8 +55,8 @@ class VaultReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.tampered or self.missing or self.uncommitted or self.unshredded or self.unrecorded_reads
-                    or self.rolled_back_reads or self.problems)
+        return not (self.tampered or self.missing or self.uncommitted or self.unshredded or self.keys_missing
+                    or self.unrecorded_reads or self.rolled_back_reads or self.problems)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -68,6 +69,8 @@ class VaultReport:
                 for u in self.uncommitted]
         out += [f"unshredded: {u['record']} was shredded on-chain (block {u['block']}) but has keys on disk"
                 for u in self.unshredded]
+        out += [f"keys missing: {k['record']} v{k['version']} has no key and no on-chain shredding: it was destroyed "
+                "behind the custodian's back" for k in self.keys_missing]
         out += [f"unrecorded read: log entry {r['log_seq']} ({r['reader']} as {r['role']}, {r['record']} "
                 f"v{r['version']}, {'granted' if r['granted'] else 'refused'}) has no on-chain vault-read"
                 for r in self.unrecorded_reads]
@@ -90,7 +93,7 @@ class _Event:
 def _vault_events(db: sqlite3.Connection, history: RegistryHistory, vault: str, *, chain_id: int, ledger: str,
                   registry: str, report: VaultReport) -> list[_Event]:
     """The vault's events that count (module docstring), in chain order; the others go to ``ignored``."""
-    want_sector, want_operator = sector_key(VAULT_SECTOR), sector_key(to_bytes32(vault_operator(vault)))
+    want_sector = want_operator = sector_key(to_bytes32(vault_sector(vault)))
     node = "0x" + to_bytes32(vault).hex()
     rows = db.execute(
         "SELECT oracle, seq, kind, node, batch_id, payload, block, log_index FROM events "
@@ -124,13 +127,18 @@ def verify_vault(db: sqlite3.Connection, store: VaultStore, *, chain_id: int, le
     history = RegistryHistory.from_db(db)
     events = _vault_events(db, history, store.vault, chain_id=chain_id, ledger=ledger, registry=registry,
                            report=report)
-    _check_records(store, [e for e in events if e.kind == VAULT_WRITE], report)
-    _check_shreds(store, [e for e in events if e.kind == VAULT_SHRED], report)
+    shreds = [e for e in events if e.kind == VAULT_SHRED]
+    _check_records(store, [e for e in events if e.kind == VAULT_WRITE], {str(e.payload.get("record")) for e in shreds},
+                   report)
+    _check_shreds(store, shreds, report)
     _check_reads(store, [e for e in events if e.kind == VAULT_READ], report)
     return report
 
 
-def _check_records(store: VaultStore, writes: list[_Event], report: VaultReport) -> None:
+_BROKEN = (VaultError, ValueError, KeyError, TypeError, OSError)  # what a planted or damaged file can raise
+
+
+def _check_records(store: VaultStore, writes: list[_Event], shredded: set[str], report: VaultReport) -> None:
     committed: dict[tuple[str, int], tuple[str, int]] = {}
     for event in writes:
         try:
@@ -148,7 +156,7 @@ def _check_records(store: VaultStore, writes: list[_Event], report: VaultReport)
     stored: set[tuple[str, int]] = set()
     try:
         versions = list(store.records())
-    except VaultError as exc:
+    except _BROKEN as exc:
         report.problems.append(f"the records cannot be listed: {exc}")
         versions = []
     for record, version in versions:
@@ -157,9 +165,12 @@ def _check_records(store: VaultStore, writes: list[_Event], report: VaultReport)
         where = {"record": record, "version": version}
         try:
             actual = commitment(store.get(record, version)).hex()
-        except VaultError as exc:
+            has_key = (store.path / "keys" / record / f"v{version}.json").is_file()
+        except _BROKEN as exc:
             report.tampered.append({**where, "why": f"the file does not read: {exc}"})
             continue
+        if not has_key and record not in shredded:
+            report.keys_missing.append(where)
         if (record, version) not in committed:
             report.uncommitted.append(where)
         elif committed[(record, version)][0] != actual:
@@ -175,11 +186,17 @@ def _check_shreds(store: VaultStore, shreds: list[_Event], report: VaultReport) 
         record = str(event.payload.get("record", ""))
         report.shredded += 1
         try:
+            check_name(record, "record")
+        except VaultError:
+            report.problems.append(f"the vault-shred of block {event.block} names no record ({record[:40]!r})")
+            continue
+        try:
             keys = store.path / "keys" / record
             left = [p.name for p in keys.iterdir() if p.name != TOMBSTONE] if keys.is_dir() else []
-        except (OSError, ValueError):
-            left = []
-        if left or not store.shredded(record):
+            gone = store.shredded(record)
+        except _BROKEN:
+            left, gone = [], False
+        if left or not gone:
             report.unshredded.append({"record": record, "block": event.block, "files": left})
 
 
@@ -191,7 +208,7 @@ def _entry_dict(entry: AccessEntry) -> dict[str, Any]:
 def _check_reads(store: VaultStore, reads: list[_Event], report: VaultReport) -> None:
     try:
         entries = store.access_log()
-    except VaultError as exc:
+    except _BROKEN as exc:
         report.problems.append(f"the access log does not verify: {exc}")
         entries = []
     report.reads_logged = len(entries)

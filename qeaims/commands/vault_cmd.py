@@ -3,6 +3,7 @@ seals, crypto-shredding, and the auditor's check of the files against the chain.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,10 +22,10 @@ from core.errors import AuditFailed, ConfigError
 from core.sectors import Sector
 from keys.ids import to_bytes32
 from qeaims.commands._common import console, err_console, print_json, sector_help, settings_of
-from vaults.local import load_reader, open_vault, reader_key_path, vault_root
+from vaults.local import open_vault, reader_key_path, vault_root
 from vaults.onchain import VAULT_SEAL, seal_payload
-from vaults.reader_keys import ReaderKey, save_reader_key
-from vaults.service import VaultService
+from vaults.reader_keys import ReaderKey, load_reader_key, save_reader_key
+from vaults.service import VaultRoles, VaultService
 from vaults.store import VaultError, VaultStore
 from vaults.verify import VaultReport, verify_vault
 
@@ -47,10 +48,34 @@ def _open(ctx: typer.Context, sector: str) -> VaultService:
     return open_vault(settings, client, deployment, _vault(sector))
 
 
+PASSPHRASE_ENV = "QEAIMS_VAULT_PASSPHRASE"
+NEW_PASSPHRASE_ENV = "QEAIMS_VAULT_NEW_PASSPHRASE"
+
+
+def _passphrase(env: str, whose: str) -> str:
+    """A vault identity's own passphrase, never the deployment's: with one passphrase for every key on the
+    host, whoever runs qeaims there could act as any reader (the review's V18)."""
+    value = os.environ.get(env, "")
+    if len(value) < 8:
+        raise ConfigError(f"set {env} to {whose} (at least 8 characters; each identity has its own)")
+    return value
+
+
 def _new_reader_key(ctx: typer.Context, vault: str, name: str, role: str) -> ReaderKey:
     settings = settings_of(ctx)
     key = ReaderKey.generate(vault, name, role)
-    save_reader_key(key, reader_key_path(settings, vault, name), settings.passphrase, scrypt_n=settings.scrypt_n)
+    save_reader_key(key, reader_key_path(settings, vault, name),
+                    _passphrase(NEW_PASSPHRASE_ENV, f"the passphrase that will protect {name}'s new key"),
+                    scrypt_n=settings.scrypt_n)
+    return key
+
+
+def _me(ctx: typer.Context, vault: str, name: str) -> ReaderKey:
+    settings = settings_of(ctx)
+    path = reader_key_path(settings, vault, name)
+    key = load_reader_key(path, _passphrase(PASSPHRASE_ENV, f"the passphrase of {name}'s vault key"))
+    if key.vault != vault or key.reader != name:
+        raise VaultError(f"the key file holds {key.reader} of vault {key.vault}, not {name} of {vault}")
     return key
 
 
@@ -60,7 +85,8 @@ def init(
     sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
     custodian: Annotated[str, typer.Option(help="the custodian's name (its key file is created)")] = "custodian",
 ) -> None:
-    """Create the sector's vault: a sector key (epoch 1) wrapped for its custodian's new ML-KEM-768 key."""
+    """Create the sector's vault: a sector key (epoch 1) wrapped for its custodian's new ML-KEM-768 key
+    (protected by the passphrase in QEAIMS_VAULT_NEW_PASSPHRASE)."""
     service = _open(ctx, sector)
     if service.store.readers()[0]:
         raise VaultError(f"vault {sector} exists already")
@@ -80,11 +106,13 @@ def grant(
                                                          "without it a key file is made here")] = None,
     as_: Annotated[str, _AS] = "custodian",
 ) -> None:
-    """Give a reader the sector key, wrapped for its ML-KEM-768 key (only the custodian may)."""
+    """Register an identity (only the custodian may; QEAIMS_VAULT_PASSPHRASE opens the custodian's key); the
+    roles that may read get the sector key wrapped for it. Without --public-key its key is made here,
+    protected by QEAIMS_VAULT_NEW_PASSPHRASE, to be handed to it."""
+    if role not in VaultRoles().known:
+        raise VaultError(f"unknown role {role!r}: choose one of {', '.join(sorted(VaultRoles().known))}")
     service = _open(ctx, sector)
-    custodian = load_reader(settings_of(ctx), service.vault, as_)
-    if role not in service.roles.known:
-        raise VaultError(f"unknown role {role!r}: choose one of {', '.join(sorted(service.roles.known))}")
+    custodian = _me(ctx, service.vault, as_)
     if public_key is not None:
         try:
             raw = bytes.fromhex(public_key.read_text().strip())
@@ -92,7 +120,7 @@ def grant(
             raise VaultError(f"{public_key} does not hold a hex ML-KEM-768 public key") from None
         service.grant(custodian, (reader, role, raw))
     else:
-        if reader in service.store.readers()[1]:
+        if reader in service.store.members():
             raise VaultError(f"{reader} is a reader of vault {sector} already")
         service.grant(custodian, _new_reader_key(ctx, service.vault, reader, role))
     console.print(f"{reader} may now act as {role} in vault {sector}")
@@ -113,7 +141,7 @@ def write(
         raise ConfigError("give the content with exactly one of --text and --file")
     content = text.encode() if text is not None else (sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes())  # type: ignore[union-attr]
     service = _open(ctx, sector)
-    receipt = service.write(load_reader(settings_of(ctx), service.vault, as_), record, content)
+    receipt = service.write(_me(ctx, service.vault, as_), record, content)
     if json_out:
         print_json(vars(receipt))
     elif receipt.status == "queued":
@@ -137,7 +165,7 @@ def read(
     if not reason.strip():
         raise VaultError("a read needs a reason (--reason): who asked for it and why; it is kept as a keyed hash")
     service = _open(ctx, sector)
-    result = service.read(load_reader(settings_of(ctx), service.vault, as_), record, reason, version)
+    result = service.read(_me(ctx, service.vault, as_), record, reason, version)
     err_console.print(f"read of {record} v{result.version} recorded on-chain ({result.event})")
     if out is not None:
         out.write_bytes(result.content)
@@ -157,7 +185,7 @@ def shred(
     if not yes:
         raise ConfigError(f"shredding {record} cannot be undone: add --yes to confirm")
     service = _open(ctx, sector)
-    event = service.shred(load_reader(settings_of(ctx), service.vault, as_), record)
+    event = service.shred(_me(ctx, service.vault, as_), record)
     console.print(f"{record} shredded; recorded on-chain ({event})")
 
 
@@ -242,7 +270,8 @@ def verify(
 def _summary(report: VaultReport) -> dict[str, Any]:
     return {"vault": report.vault, "records": report.records, "tampered": len(report.tampered),
             "missing": len(report.missing), "uncommitted": len(report.uncommitted),
-            "unshredded": len(report.unshredded), "reads_logged": report.reads_logged,
+            "unshredded": len(report.unshredded), "keys_missing": len(report.keys_missing),
+            "reads_logged": report.reads_logged,
             "reads_on_chain": report.reads_on_chain, "unrecorded_reads": len(report.unrecorded_reads),
             "rolled_back_reads": len(report.rolled_back_reads), "ignored_events": len(report.ignored),
             "ok": report.ok}
@@ -251,7 +280,7 @@ def _summary(report: VaultReport) -> dict[str, Any]:
 def _print_reports(reports: list[VaultReport], json_out: bool) -> None:
     if json_out:
         totals = {k: sum(_summary(r)[k] for r in reports) for k in
-                  ("records", "tampered", "missing", "uncommitted", "unshredded", "unrecorded_reads",
+                  ("records", "tampered", "missing", "uncommitted", "unshredded", "keys_missing", "unrecorded_reads",
                    "rolled_back_reads")}
         print_json({**totals, "ok": all(r.ok for r in reports),
                     "vaults": [{**_summary(r), "details": r.as_dict()} for r in reports]})

@@ -22,15 +22,25 @@ def _ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_vault_from_the_command_line(chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    env = chain.env
+    base = chain.env
     vault = chain.settings.home / "vaults" / "transportation"
+
+    def as_(who: str, new: str = "") -> dict[str, str]:  # each identity's own passphrase (never the deployment's)
+        return {**base, "QEAIMS_VAULT_PASSPHRASE": f"{who}-secret", "QEAIMS_VAULT_NEW_PASSPHRASE": f"{new}-secret"}
+
+    env = as_("custodian", "custodian")
     _ok(run_cli(["vault", "init", "transportation"], env))
-    _ok(run_cli(["vault", "grant", "transportation", "--reader", "dispatcher", "--role", "reader"], env))
-    _ok(run_cli(["vault", "grant", "transportation", "--reader", "clerk", "--role", "writer"], env))
-    _ok(run_cli(["vault", "grant", "transportation", "--reader", "inspector", "--role", "auditor"], env))
+    for name, role in (("dispatcher", "reader"), ("clerk", "writer"), ("inspector", "auditor")):
+        _ok(run_cli(["vault", "grant", "transportation", "--reader", name, "--role", role], as_("custodian", name)))
+    assert "already" in _error(run_cli(["vault", "grant", "transportation", "--reader", "clerk", "--role", "reader"],
+                                       as_("custodian", "x-clerk")))
     written = json.loads(_ok(run_cli(["vault", "write", "transportation", "pass-1", "--as", "clerk", "--text",
-                                      "season pass 4411, J. Doe", "--json"], env)))
+                                      "season pass 4411, J. Doe", "--json"], as_("clerk"))))
     assert written["status"] == "committed" and written["version"] == 1
+    # the clerk, with her own passphrase, cannot act as the dispatcher
+    assert "does not open" in _error(run_cli(["vault", "read", "transportation", "pass-1", "--as", "dispatcher",
+                                              "--reason", "curious"], as_("clerk")))
+    env = as_("dispatcher")
     read = run_cli(["vault", "read", "transportation", "pass-1", "--as", "dispatcher", "--reason", "fare dispute"], env)
     assert _ok(read) == "season pass 4411, J. Doe\n" and "recorded on-chain" in read.stderr
 
@@ -42,19 +52,22 @@ def test_a_vault_from_the_command_line(chain, tmp_path) -> None:  # type: ignore
     assert "unknown role 'boss'" in _error(run_cli(["vault", "grant", "transportation", "--reader", "x", "--role",
                                                     "boss"], env))
     assert "exactly one of --text and --file" in _error(run_cli(["vault", "write", "transportation", "p", "--as",
-                                                                 "clerk"], env))
+                                                                 "clerk"], as_("clerk")))
+    assert "set QEAIMS_VAULT_PASSPHRASE" in _error(run_cli(["vault", "read", "transportation", "pass-1", "--as",
+                                                            "dispatcher", "--reason", "r"], base))
     assert "add --yes" in _error(run_cli(["vault", "shred", "transportation", "pass-1"], env))
     assert (vault / "access.jsonl").read_bytes() == log  # none of those changed anything
 
     refused = _error(run_cli(["vault", "read", "transportation", "pass-1", "--as", "inspector", "--reason", "spot check"],
-                             env))
+                             as_("inspector")))
     assert "the role auditor may not read" in refused and "the attempt is recorded on-chain" in refused
     assert (vault / "access.jsonl").read_bytes() != log
 
     _ok(run_cli(["vault", "seal", "transportation", "--reason", "intrusion on the ticketing gateway"], env))
     assert "is sealed" in _error(run_cli(["vault", "read", "transportation", "pass-1", "--as", "dispatcher",
                                           "--reason", "fare dispute"], env))
-    assert "queued" in _ok(run_cli(["vault", "write", "transportation", "pass-2", "--as", "clerk", "--text", "p2"], env))
+    assert "queued" in _ok(run_cli(["vault", "write", "transportation", "pass-2", "--as", "clerk", "--text", "p2"],
+                                   as_("clerk")))
     assert "1 queued write" in _ok(run_cli(["vault", "unseal", "transportation", "--reason", "gateway re-imaged"], env))
 
     report = json.loads(_ok(run_cli(["vault", "verify", "transportation", "--json"], env)))

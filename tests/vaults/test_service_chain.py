@@ -78,10 +78,10 @@ def test_reads_are_recorded_before_release_and_the_audit_finds_a_tampered_record
         service.read(people["auditor"], "adm-1", "curious")
     assert refused.value.event
     stranger = ReaderKey.generate("healthcare", "stranger", "reader")
-    with pytest.raises(VaultDenied, match="not a reader of vault healthcare"):
+    with pytest.raises(VaultDenied, match="not an identity of vault healthcare"):
         service.read(stranger, "adm-2", "looking around")
     impostor = ReaderKey("healthcare", "reader-1", "reader", ReaderKey.generate("healthcare", "x", "reader").private_key)
-    with pytest.raises(VaultDenied, match="does not open"):
+    with pytest.raises(VaultDenied, match="not the one registered"):
         service.read(impostor, "adm-2", "pretending")
     entries = service.store.access_log()
     assert [(e.reader, e.granted) for e in entries] == [
@@ -155,22 +155,29 @@ def test_a_sealed_vault_refuses_reads_queues_writes_and_only_the_controller_seal
 
 
 def test_a_crash_between_the_store_and_the_chain_is_recovered_once(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from vaults.envelope import new_key, seal_record, unwrap_for_reader, wrap_record_key
+    from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
+
+    from vaults.envelope import commitment, new_key, seal_record, wrap_record_key_for_sector
+    from vaults.intents import Intent
 
     service = _service(chain, tmp_path / "vaults", "water")
     people = _people(service)
     service.write(people["writer"], "op-1", b"operator badge 4411")
-    # a crash after the store took a record but before its commitment reached the outbox
-    epoch, readers = service.store.readers()
-    sector_key = unwrap_for_reader("water", "writer-1", "writer", epoch, readers["writer-1"][1],
-                                   people["writer"].private_key)
+    # a crash after the service wrote its intent and the store took the record, before the commitment
+    # reached the outbox (what `write_many` does, cut short)
+    epoch, _ = service.store.readers()
+    public = MLKEM768PublicKey.from_public_bytes(service.store.sector_public_key())
     record_key = new_key()
-    service.store.put(seal_record("water", "op-2", 1, b"badge 5512", record_key),
-                      wrap_record_key("water", "op-2", record_key, sector_key, epoch, version=1), epoch)
+    sealed = seal_record("water", "op-2", 1, b"badge 5512", record_key)
+    service.intents.add(Intent("write", {"record": "op-2", "version": 1, "commitment": commitment(sealed).hex()}))
+    service.store.put(sealed, wrap_record_key_for_sector("water", "op-2", record_key, public, epoch, version=1), epoch)
     # and a crash after a read was logged but before its event reached the outbox
-    service.store.log_access(reader="reader-1", role="reader", record_id="op-1", version=1, reason_hash="ab" * 32,
-                             at="2026-12-06T00:00:00Z", granted=True,
-                             event=f"{service.recorder.identity.address}:{service.recorder.outbox.last_seq() + 1}")
+    entry = service.store.log_access(reader="reader-1", role="reader", record_id="op-1", version=1,
+                                     reason_hash="ab" * 32, at="2026-12-06T00:00:00Z", granted=True,
+                                     event=f"{service.recorder.identity.address}:{service.recorder.outbox.last_seq() + 1}")
+    service.intents.add(Intent("read", {"log_seq": entry.seq, "log_digest": entry.digest(), "refusal": ""}))
+    # a write the crash cut before the store: its intent alone records nothing
+    service.intents.add(Intent("write", {"record": "op-3", "version": 1, "commitment": "00" * 32}))
     assert not _verify(chain, service, tmp_path).ok
     assert service.recover() == 2
     assert service.recover() == 0
@@ -186,9 +193,16 @@ def test_no_chain_no_read_and_the_logged_attempt_lands_later(chain, tmp_path: Pa
     dead = ChainClient(RpcClient("http://127.0.0.1:9", retries=0, timeout_s=1.0), chain_id=chain.client.chain_id,
                        contracts=chain.client.contracts)
     offline = _service(chain, tmp_path / "vaults", "electricity", client=dead)
-    offline.seal_state = lambda: SealState(False)  # the seal is read; the recording is what fails
+    offline.seal_state = lambda: SealState(False)  # the seal is read; the chain is what is missing
     with pytest.raises(VaultUnavailable, match="nothing was released"):
         offline.read(people["reader"], "crew-7", "storm staffing")
+    assert offline.store.access_log() == []  # no chain at all: not even logged
+    # a chain that answers but takes no transaction from this recorder (signed for another chain id)
+    refused = ChainClient(chain.client.rpc, chain_id=chain.client.chain_id + 1, contracts=chain.client.contracts)
+    wrong = _service(chain, tmp_path / "vaults", "electricity", client=refused)
+    with pytest.raises(VaultUnavailable, match="nothing was released"):
+        wrong.read(people["reader"], "crew-7", "storm staffing")
+    assert len(wrong.store.access_log()) == 1
     assert not _verify(chain, service, tmp_path).ok  # logged, not yet on-chain
     service.recorder.flush()
     report = _verify(chain, service, tmp_path)
