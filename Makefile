@@ -57,8 +57,8 @@ test: lint slither test-contracts test-python
 check: lint test-unit
 
 lint: install
-	$(BIN)/ruff check bus core chain links qeaims keys sectors oracles controller vaults tests
-	$(BIN)/mypy --strict bus core chain links qeaims keys sectors oracles controller vaults
+	$(BIN)/ruff check bus core chain links qeaims keys sectors oracles controller vaults gateway tests
+	$(BIN)/mypy --strict bus core chain links qeaims keys sectors oracles controller vaults gateway
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/import_cycles.py
 

@@ -13,7 +13,7 @@ import sys
 import grimp
 import networkx as nx
 
-PACKAGES = ("qeaims", "controller", "oracles", "sectors", "vaults", "bus", "chain", "links", "keys", "core")
+PACKAGES = ("qeaims", "controller", "oracles", "sectors", "vaults", "bus", "gateway", "chain", "links", "keys", "core")
 
 
 def main() -> int:
