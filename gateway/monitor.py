@@ -30,7 +30,9 @@ The detectors, precisely (a "client" is `Source.client_key`; thresholds are `Thr
     (a) A write request (Modbus FC 5/6/15/16/23, MQTT PUBLISH to a command topic) whose bytes are
     identical (same SHA-256: for Modbus that includes the transaction id, so a client re-sending the
     same value in a fresh transaction is not a replay) to a write seen on another connection to the
-    same device within ``replay_window_s``. An MQTT client resending an unacknowledged QoS>0 PUBLISH
+    same device within ``replay_window_s``, unless the profile learnt that this client repeats
+    identical writes across connections (`ClientProfile.repeats_writes`: a master that reconnects per
+    transaction and restarts at transaction id 1); (b) still applies to it. An MQTT client resending an unacknowledged QoS>0 PUBLISH
     sets DUP, so its bytes differ from the original: a redelivery is not a replay.
     (b) Out of order: on one Modbus connection, a write request whose transaction id is behind the
     highest id that connection has used (modulo 2^16, "behind" meaning by less than 2^15, so the
@@ -204,7 +206,7 @@ class Monitor:
                 out.append(self._emit("rate", obs, obs.source, w.hits, (("requests", len(w.hits)),
                                                                          ("limit", int(rate.limit))),
                                       f"{len(w.hits)} requests in {rate.window_s:g} s, limit {rate.limit:g}"))
-        if obs.write:
+        if obs.write and not (profile is not None and key in profile.clients and profile.clients[key].repeats_writes):
             out.append(self._replay(obs, hit, conn))
         return out
 

@@ -11,6 +11,10 @@ storm day's normal hours in the city) into one device's profile:
   whole training window (idle windows count as 0), with mean, standard deviation and maximum, and
   the alarm `limit` derived from them (`RATE_FACTOR`, `RATE_SIGMAS`, `RATE_FLOOR`: see `_limit`).
 
+- whether a client sent byte-identical writes on different connections (a master that opens a
+  connection per transaction and restarts its transaction ids at 1 does): for such a client an
+  identical write on another connection is its normal, not a replay (`gateway.monitor`).
+
 Declared maintenance (`Maintenance`) is added by hand, not learnt: an engineering client that may
 read every register of the device (function 1-4, any span, any unit the device answers) and ask its
 identity (FC 43/14 Read Device Identification, FC 17 Report Server ID). A maintenance read-out is
@@ -80,6 +84,7 @@ class ClientProfile(_Model):
     publish: tuple[str, ...] = ()
     subscribe: tuple[str, ...] = ()
     rate: Rate
+    repeats_writes: bool = False  # sent byte-identical writes on different connections in training
 
 
 class Maintenance(_Model):
@@ -228,8 +233,13 @@ def _client(key: str, obs: list[Observation], t0: float, n_windows: int, window_
     rate = Rate(window_s=window_s, windows=n_windows, mean=mean, std=std, max=max(counts),
                 limit=_limit(mean, std, max(counts)))
     uses = tuple(Use(unit=u, function=fc, spans=_merge(s)) for (u, fc), s in sorted(spans.items()))
+    write_conns: dict[str | None, set[int]] = defaultdict(set)
+    for o in obs:
+        if o.write:
+            write_conns[o.digest].add(o.connection)
     return ClientProfile(key=key, addresses=tuple(sorted({o.source.address for o in obs})), requests=len(obs),
-                         uses=uses, publish=tuple(sorted(publish)), subscribe=tuple(sorted(subscribe)), rate=rate)
+                         uses=uses, publish=tuple(sorted(publish)), subscribe=tuple(sorted(subscribe)), rate=rate,
+                         repeats_writes=any(len(c) > 1 for c in write_conns.values()))
 
 
 def _limit(mean: float, std: float, busiest: int) -> float:
