@@ -25,7 +25,8 @@ The detectors, precisely (a "client" is `Source.client_key`; thresholds are `Thr
     UNAVAILABLE (10) or GATEWAY TARGET FAILED TO RESPOND (11) to that source's requests.
 ``auth-burst``
     From one source address within ``auth_window_s``: ``auth_refusals`` CONNACKs refusing
-    authentication (3.1.1: 4, 5; 5.0: 0x86, 0x87, 0x8C) or ``connect_burst`` CONNECTs.
+    authentication (3.1.1: 4, 5; 5.0: 0x86, 0x87, 0x8C) or ``connect_burst`` CONNECTs. The evidence
+    and first_seen are the refused CONNECTs (their hashes leave the password out).
 ``replay``
     (a) A write request (Modbus FC 5/6/15/16/23, MQTT PUBLISH to a command topic) whose bytes are
     identical (same SHA-256: for Modbus that includes the transaction id, so a client re-sending the
@@ -114,6 +115,7 @@ class _Window:
 @dataclass
 class _Conn:
     highest_tid: int | None = None
+    connect: _Hit | None = None  # the connection's CONNECT, for a refusal's evidence and time
 
 
 class Monitor:
@@ -169,7 +171,7 @@ class Monitor:
         hit = _Hit(obs.mono, obs.wall, obs.digest)
         out: list[Detection | None] = []
         if obs.direction == "response":
-            out.append(self._response(obs, hit))
+            out.append(self._response(obs, hit, conn))
         else:
             out.extend(self._request(obs, hit, conn))
         return [d for d in out if d is not None]
@@ -181,6 +183,7 @@ class Monitor:
         profile = self.profiles.get(obs.device)
         out: list[Detection | None] = []
         if isinstance(frame, MqttPacket) and frame.type == CONNECT:
+            self._conns[conn].connect = hit
             w = self._window(("connects", obs.device, obs.source.address), self.thresholds.auth_window_s)
             w.add(hit)
             if len(w.hits) >= self.thresholds.connect_burst:
@@ -257,7 +260,7 @@ class Monitor:
 
     # --- responses -------------------------------------------------------------------------------
 
-    def _response(self, obs: Observation, hit: _Hit) -> Detection | None:
+    def _response(self, obs: Observation, hit: _Hit, conn: tuple[str, int]) -> Detection | None:
         t, frame, addr = self.thresholds, obs.frame, obs.source.address
         if isinstance(frame, ModbusFrame) and frame.exception in SCAN_EXCEPTIONS:
             w = self._window(("scan-illegal", obs.device, addr), t.scan_window_s)
@@ -267,7 +270,7 @@ class Monitor:
                                   f"{len(w.hits)} ILLEGAL ADDRESS answers in {t.scan_window_s:g} s")
         if isinstance(frame, MqttPacket) and is_refusal(frame):
             w = self._window(("refusals", obs.device, addr), t.auth_window_s)
-            w.add(hit)
+            w.add(self._conns[conn].connect or hit)  # the attempt itself: its CONNECT, when it was seen
             if len(w.hits) >= t.auth_refusals:
                 return self._emit("auth-burst", obs, Source(addr), w.hits, (("refused", len(w.hits)),),
                                   f"{len(w.hits)} refused authentications in {t.auth_window_s:g} s")

@@ -8,7 +8,7 @@ variable header and a payload whose layout depends on the type::
     Remaining Length: 1-4 bytes, 7 bits each, low group first, bit 7 = "more" (max 268,435,455)
 
 What is extracted: CONNECT (protocol name and level, client id, username, clean-session, keep
-alive; the password is never kept), CONNACK (session present, return code in 3.1.1 / reason code
+alive; the password is never kept, only where it lies, so `without_secret` can leave it out of a hash), CONNACK (session present, return code in 3.1.1 / reason code
 in 5.0), PUBLISH (topic, QoS, retain, dup, packet id, payload length), SUBSCRIBE / UNSUBSCRIBE
 (packet id, topic filters), SUBACK (reason codes), DISCONNECT (5.0 reason code), the
 acknowledgements' packet ids. MQTT 5 inserts properties (a varint length, then that many bytes)
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from gateway.errors import FrameError
 
 __all__ = ["CONNACK", "CONNECT", "DISCONNECT", "PUBLISH", "SUBSCRIBE", "MqttPacket", "MqttStream",
-           "connack_refused", "is_refusal", "parse_packet"]
+           "connack_refused", "is_refusal", "parse_packet", "without_secret"]
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = 8, 9, 10, 11, 12, 13, 14, 15
@@ -66,6 +66,7 @@ class MqttPacket:
     payload_len: int | None = None
     topics: tuple[str, ...] = ()
     codes: tuple[int, ...] = ()  # SUBACK / UNSUBACK reason codes
+    secret: tuple[int, int] | None = None  # CONNECT: where the password field lies in the packet's bytes
 
     @property
     def name(self) -> str:
@@ -78,6 +79,18 @@ def is_refusal(packet: MqttPacket) -> bool:
         return False
     refusals = AUTH_REFUSALS_5 if packet.level == 5 else AUTH_REFUSALS_311
     return packet.return_code in refusals
+
+
+def without_secret(packet: MqttPacket, raw: bytes) -> bytes:
+    """`raw` without a CONNECT's password field: what its evidence hash is computed over.
+
+    A SHA-256 of a frame that holds a short password is a dictionary away from the password; the
+    chain is public, so the password never goes into a hash that leaves the gateway.
+    """
+    if packet.secret is None:
+        return raw
+    start, end = packet.secret
+    return raw[:start] + raw[end:]
 
 
 def connack_refused(level: int) -> bytes:
@@ -195,10 +208,13 @@ def _connect(r: _Reader, _flags: int, _level: int) -> dict[str, object]:
         r.string()
         r.binary()
     username = r.string() if flags & 0x80 else None
+    secret = None
     if flags & 0x40:
+        start = r.at
         r.binary()  # password: checked for shape, never kept
+        secret = (start, r.at)
     return {"level": level, "protocol_name": name, "clean_start": bool(flags & 0x02), "keep_alive": keep_alive,
-            "client_id": client_id, "username": username}
+            "client_id": client_id, "username": username, "secret": secret}
 
 
 def _connack(r: _Reader, _flags: int, level: int) -> dict[str, object]:

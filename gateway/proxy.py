@@ -18,6 +18,8 @@ Enforcement, read from the `Policy` on every decision (so a change applies to th
   gives) in the request's own transaction, so a client sees a prompt, well-formed refusal, not a
   timeout; MQTT has no refusal for a QoS 0 PUBLISH, so the connection is closed (what a broker does
   to a client that publishes where its ACL forbids, with MQTT 3.1.1).
+- evidence: every observation carries the SHA-256 of its frame's bytes, except that a CONNECT's
+  password is left out of the hash (`mqtt_frames.without_secret`): hashes go on a public chain.
 - *malformed* bytes from a client (not a Modbus ADU / MQTT packet): the connection is closed; from
   the upstream likewise (the stream cannot be resynchronised either way).
 
@@ -40,7 +42,7 @@ from typing import Literal, Self
 from gateway.errors import FrameError, GatewayError
 from gateway.loop import LoopThread
 from gateway.modbus_frames import ILLEGAL_FUNCTION, ModbusFrame, ModbusStream, exception_response
-from gateway.mqtt_frames import CONNECT, PUBLISH, MqttPacket, MqttStream, connack_refused
+from gateway.mqtt_frames import CONNECT, PUBLISH, MqttPacket, MqttStream, connack_refused, without_secret
 from gateway.observation import Kind, Observation, Observer, Source, frame_hash
 from gateway.policy import Policy
 
@@ -277,12 +279,17 @@ class Gateway:
         obs = Observation(kind=kind, protocol=self.protocol, sector=self.sector, device=self.device,
                           source=conn.source, connection=conn.number, wall=wall or datetime.now(UTC),
                           mono=time.monotonic() if mono is None else mono, direction=direction, frame=frame,
-                          digest=None if raw is None else frame_hash(raw), write=write, action=action,
+                          digest=None if raw is None else frame_hash(_evidence(frame, raw)), write=write, action=action,
                           reason=reason)
         try:
             self.monitor.observe(obs)
         except Exception:  # an observer's bug must not take the device path down with it
             log.exception("gateway %s: observer failed on a %s observation", self.id, kind)
+
+
+def _evidence(frame: ModbusFrame | MqttPacket | None, raw: bytes) -> bytes:
+    """The bytes a frame's evidence hash covers: all of them, but a CONNECT's password."""
+    return without_secret(frame, raw) if isinstance(frame, MqttPacket) else raw
 
 
 def _ended(task: asyncio.Task[str]) -> str:

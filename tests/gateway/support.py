@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -120,3 +122,50 @@ class Normal:
         for t in self._threads:
             t.join(5)
         assert not self.errors, self.errors
+
+
+# --- a raw MQTT 3.1.1 client: for what paho will not do (replay exact bytes, read a refusal as bytes) ---
+
+def _mqtt_string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack(">H", len(data)) + data
+
+
+def _mqtt_packet(first: int, body: bytes) -> bytes:
+    length, encoded = len(body), bytearray()
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        encoded.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes([first]) + bytes(encoded) + body
+
+
+def mqtt_connect(client_id: str, username: str, password: str) -> bytes:
+    body = _mqtt_string("MQTT") + bytes([4, 0b11000010]) + struct.pack(">H", 30) + _mqtt_string(client_id) \
+        + _mqtt_string(username) + _mqtt_string(password)
+    return _mqtt_packet(0x10, body)
+
+
+def mqtt_publish(topic: str, payload: bytes, packet_id: int) -> bytes:
+    """A QoS 1 PUBLISH."""
+    return _mqtt_packet(0x32, _mqtt_string(topic) + struct.pack(">H", packet_id) + payload)
+
+
+def raw_mqtt(port: int, ip: str, client_id: str, username: str, password: str) -> tuple[socket.socket, bytes]:
+    """A socket from `ip` that has sent CONNECT; returns it and the CONNACK (b"" if the peer closed)."""
+    s = socket.create_connection(("127.0.0.1", port), source_address=(ip, 0), timeout=3)
+    s.sendall(mqtt_connect(client_id, username, password))
+    return s, recv_exactly(s, 4)
+
+
+def recv_exactly(s: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        try:
+            chunk = s.recv(n - len(data))
+        except ConnectionError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+    return data
