@@ -8,8 +8,8 @@ variable header and a payload whose layout depends on the type::
     Remaining Length: 1-4 bytes, 7 bits each, low group first, bit 7 = "more" (max 268,435,455)
 
 What is extracted: CONNECT (protocol name and level, client id, username, clean-session, keep
-alive; the password is never kept, only where it lies, so `without_secret` can leave it out of a hash), CONNACK (session present, return code in 3.1.1 / reason code
-in 5.0), PUBLISH (topic, QoS, retain, dup, packet id, payload length), SUBSCRIBE / UNSUBSCRIBE
+alive; the password is never kept, only where it lies, so `without_secret` can leave it out of a
+hash), CONNACK (session present, return code in 3.1.1 / reason code in 5.0), PUBLISH (topic, QoS, retain, dup, packet id, payload length), SUBSCRIBE / UNSUBSCRIBE
 (packet id, topic filters), SUBACK (reason codes), DISCONNECT (5.0 reason code), the
 acknowledgements' packet ids. MQTT 5 inserts properties (a varint length, then that many bytes)
 in most variable headers; the parser skips them by their length, so it must know the level: the
@@ -66,7 +66,7 @@ class MqttPacket:
     payload_len: int | None = None
     topics: tuple[str, ...] = ()
     codes: tuple[int, ...] = ()  # SUBACK / UNSUBACK reason codes
-    secret: tuple[int, int] | None = None  # CONNECT: where the password field lies in the packet's bytes
+    password_at: tuple[int, int] | None = None  # CONNECT: where the password field lies in the packet's bytes
 
     @property
     def name(self) -> str:
@@ -82,15 +82,17 @@ def is_refusal(packet: MqttPacket) -> bool:
 
 
 def without_secret(packet: MqttPacket, raw: bytes) -> bytes:
-    """`raw` without a CONNECT's password field: what its evidence hash is computed over.
+    """`raw` without a CONNECT's password field (and its Remaining Length): what its evidence hash covers.
 
     A SHA-256 of a frame that holds a short password is a dictionary away from the password; the
     chain is public, so the password never goes into a hash that leaves the gateway.
     """
-    if packet.secret is None:
+    if packet.password_at is None:
         return raw
-    start, end = packet.secret
-    return raw[:start] + raw[end:]
+    start, end = packet.password_at
+    head = _header(raw)
+    body_at = head[0] if head is not None else 1
+    return raw[:1] + raw[body_at:start] + raw[end:]  # the Remaining Length too: it would tell the password's length
 
 
 def connack_refused(level: int) -> bytes:
@@ -214,7 +216,7 @@ def _connect(r: _Reader, _flags: int, _level: int) -> dict[str, object]:
         r.binary()  # password: checked for shape, never kept
         secret = (start, r.at)
     return {"level": level, "protocol_name": name, "clean_start": bool(flags & 0x02), "keep_alive": keep_alive,
-            "client_id": client_id, "username": username, "secret": secret}
+            "client_id": client_id, "username": username, "password_at": secret}
 
 
 def _connack(r: _Reader, _flags: int, level: int) -> dict[str, object]:
