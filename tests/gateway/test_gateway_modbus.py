@@ -218,7 +218,7 @@ def test_a_denied_source_is_refused_until_its_entry_expires(armed: tuple[Gateway
     change = gw.policy.deny(INTRUDER, until=clock.now + timedelta(minutes=10))
     assert change.changed and change.action == "deny" and change.before is None
     blocked = client(gw, INTRUDER)
-    with pytest.raises(ModbusException):
+    with pytest.raises((ModbusException, ConnectionError)):  # closed at once: EOF or a reset
         blocked.read_input_registers(0, count=1, device_id=1)
     blocked.close()
     refused = [o for o in log.snapshot() if o.kind == "refused"]
@@ -228,7 +228,7 @@ def test_a_denied_source_is_refused_until_its_entry_expires(armed: tuple[Gateway
     # an open connection is closed when its source is denied
     gw.policy.deny(POLLER, until=clock.now + timedelta(seconds=30))
     time.sleep(0.6)
-    with pytest.raises(ModbusException):
+    with pytest.raises((ModbusException, ConnectionError)):  # closed at once: EOF or a reset
         other.read_input_registers(0, count=1, device_id=1)
     other.close()
     assert gw.policy.lift(POLLER).changed and not gw.policy.lift(POLLER).changed  # lifting twice changes nothing
