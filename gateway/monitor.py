@@ -69,6 +69,7 @@ from gateway.profile import Profile, request_spans
 __all__ = ["Monitor", "Thresholds"]
 
 SCAN_EXCEPTIONS = frozenset({0x02, 0x0A, 0x0B})
+GC_EVERY = 4096  # observations between sweeps of ended windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,7 @@ class Monitor:
         self._windows: dict[tuple[str, ...], _Window] = {}
         self._writes: dict[tuple[str, str], tuple[int, float, _Hit]] = {}
         self._conns: dict[tuple[str, int], _Conn] = defaultdict(_Conn)
+        self._seen = 0
 
     # --- entry point --------------------------------------------------------------------------
 
@@ -146,6 +148,9 @@ class Monitor:
         with self._lock:
             self.counts[obs.kind] += 1
             found = self._observe(obs)
+            self._seen += 1
+            if self._seen % GC_EVERY == 0:
+                self._collect(obs.mono)
         for detection in found:
             if self.on_detection is not None:
                 self.on_detection(detection)
@@ -275,6 +280,14 @@ class Monitor:
                 return self._emit("auth-burst", obs, Source(addr), w.hits, (("refused", len(w.hits)),),
                                   f"{len(w.hits)} refused authentications in {t.auth_window_s:g} s")
         return None
+
+    def _collect(self, now: float) -> None:
+        """Forget windows and hold-offs that ended: an attacker spraying addresses or client ids must not
+        grow the monitor without bound (what a window forgets could no longer cross its threshold)."""
+        for key in [k for k, w in self._windows.items() if not w.hits or w.hits[-1].mono < now - w.span]:
+            del self._windows[key]
+        for held in [k for k, last in self._last.items() if last < now - self.thresholds.holdoff_s]:
+            del self._last[held]
 
     # --- shared ------------------------------------------------------------------------------------
 

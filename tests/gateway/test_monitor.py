@@ -156,3 +156,11 @@ def test_policy_is_safe_under_threads() -> None:
 def test_frames_in_observations_are_parsed_not_raw() -> None:
     obs = request(1, "0300000003")
     assert isinstance(obs.frame, ModbusFrame) and obs.digest is not None and len(obs.digest) == 64
+
+
+def test_a_spray_of_sources_does_not_grow_the_monitor_without_bound() -> None:
+    m = Monitor([trained()], on_detection=lambda d: None)
+    for k in range(20_000):  # one probe each from 20,000 addresses, a second apart
+        m.observe(request(k % 65_536, "0300000003", source=f"10.{k // 65_536}.{k // 256 % 256}.{k % 256}", conn=k,
+                          at=100.0 + k))
+    assert len(m._windows) < 5_000 and len(m._last) < 5_000
