@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from gateway.errors import GatewayError
 from gateway.observation import Source
 
 __all__ = ["ALL", "Policy", "PolicyChange"]
@@ -59,7 +60,7 @@ class Policy:
         """Refuse `source` (a `Source`, or an IP address) at every gateway until `until` (UTC)."""
         entry = Source(source) if isinstance(source, str) else source
         if until.tzinfo is None:
-            raise ValueError("a deny entry's expiry must be an aware UTC datetime")
+            raise GatewayError(f"deny {_name(entry)}: the expiry {until.isoformat()} has no time zone (give UTC)")
         with self._lock:
             self._expire()
             before = self._denied.get(entry)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway import Detection, Monitor, Observation, Policy, Profile, Source
+from gateway import Detection, GatewayError, Monitor, Observation, Policy, Profile, Source
 from gateway.detection import MAX_PAYLOAD
 from gateway.modbus_frames import ModbusFrame, parse_adu
 from gateway.mqtt_frames import CONNECT, parse_packet, without_secret
@@ -130,8 +130,9 @@ def test_policy_changes_say_what_changed_and_entries_expire() -> None:
     assert policy.refuses_writes("third", "mqtt:third") is None  # safe mode is per gateway
     now[0] = T0 + timedelta(seconds=120)  # in force while now < until
     assert policy.denied(Source("10.0.0.9")) is None and not policy.lift("10.0.0.9").changed
-    with pytest.raises(ValueError):
-        policy.deny("10.0.0.9", datetime(2027, 1, 1))  # naive: refused
+    with pytest.raises(GatewayError, match="no time zone"):
+        policy.deny("10.0.0.9", datetime(2027, 1, 1))  # naive: refused, and nothing changed
+    assert policy.deny_entries() == {}
 
 
 def test_policy_is_safe_under_threads() -> None:
