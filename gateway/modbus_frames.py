@@ -13,7 +13,7 @@ may arrive in several segments, so `ModbusStream` reassembles before anything is
 What is extracted per function (requests / responses):
 
 - 1, 2, 3, 4 (reads): start address and quantity / byte count.
-- 5, 6 (single writes): address and value (the response echoes them).
+- 5, 6 (single writes): address and value (the response echoes them); 22 (mask write): address.
 - 15, 16 (multiple writes): start, quantity, byte count (checked against the data that follows).
 - 23 (read/write multiple registers): read start and quantity, write start and quantity.
 - 43 with MEI type 14 (Read Device Identification): read code and object id; 17 (Report Server ID).
@@ -34,13 +34,17 @@ from typing import Literal
 
 from gateway.errors import FrameError
 
-__all__ = ["MBAP_LEN", "READ_FUNCTIONS", "WRITE_FUNCTIONS", "ModbusFrame", "ModbusStream", "exception_response",
+__all__ = ["MBAP_LEN", "READ_FUNCTIONS", "READ_ONLY_FUNCTIONS", "WRITE_FUNCTIONS", "ModbusFrame", "ModbusStream", "exception_response",
            "parse_adu"]
 
 MBAP_LEN = 7
 MAX_ADU = 260  # 7 (MBAP) + 253 (PDU)
-WRITE_FUNCTIONS = frozenset({5, 6, 15, 16, 23})
+WRITE_FUNCTIONS = frozenset({5, 6, 15, 16, 21, 22, 23})  # the data writes (21 file record, 22 mask write)
 READ_FUNCTIONS = frozenset({1, 2, 3, 4})
+# Functions known to change nothing. Everything else counts as a write for enforcement and detection:
+# FC 8 (diagnostics) can restart a device's communications or force it to listen only, and a code
+# the gateway does not know cannot be assumed harmless.
+READ_ONLY_FUNCTIONS = frozenset({1, 2, 3, 4, 7, 11, 12, 17, 20, 24})
 IDENTITY_FUNCTIONS = frozenset({17, 43})  # Report Server ID; Encapsulated Interface (MEI 14: device id)
 MEI_DEVICE_ID = 0x0E
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS = 0x01, 0x02
@@ -67,8 +71,8 @@ class ModbusFrame:
 
     @property
     def is_write(self) -> bool:
-        """A request that changes the device (FC 5, 6, 15, 16, 23)."""
-        return self.direction == "request" and self.function in WRITE_FUNCTIONS
+        """A request that may change the device: anything but a known read (`READ_ONLY_FUNCTIONS`, FC 43/14)."""
+        return self.direction == "request" and self.function not in READ_ONLY_FUNCTIONS and not self.is_identity
 
     @property
     def is_identity(self) -> bool:
@@ -122,6 +126,10 @@ def _request_fields(code: int, pdu: bytes) -> dict[str, int | None]:
     if code in (5, 6):
         _need(pdu, 5, "a single write")
         return {"address": _u16(pdu, 1), "quantity": 1, "value": _u16(pdu, 3)}
+    if code == 22:
+        if len(pdu) != 7:
+            raise FrameError(f"function 22: a mask write is 7 PDU bytes, got {len(pdu)}")
+        return {"address": _u16(pdu, 1), "quantity": 1}
     if code in (15, 16):
         _need(pdu, 6, "a multiple write")
         qty, count = _u16(pdu, 3), pdu[5]
@@ -152,6 +160,10 @@ def _response_fields(code: int, pdu: bytes) -> dict[str, int | None]:
         if len(pdu) != 2 + count:
             raise FrameError(f"function {code}: byte count {count} but {len(pdu) - 2} data bytes")
         return {"byte_count": count}
+    if code == 22:
+        if len(pdu) != 7:
+            raise FrameError(f"function 22: a mask write response is 7 PDU bytes, got {len(pdu)}")
+        return {"address": _u16(pdu, 1), "quantity": 1}
     if code in (5, 6, 15, 16):
         _need(pdu, 5, "a write response")
         if len(pdu) != 5:

@@ -28,17 +28,18 @@ The detectors, precisely (a "client" is `Source.client_key`; thresholds are `Thr
     authentication (3.1.1: 4, 5; 5.0: 0x86, 0x87, 0x8C) or ``connect_burst`` CONNECTs. The evidence
     and first_seen are the refused CONNECTs (their hashes leave the password out).
 ``replay``
-    (a) A write request (Modbus FC 5/6/15/16/23, MQTT PUBLISH to a command topic) whose bytes are
-    identical (same SHA-256: for Modbus that includes the transaction id, so a client re-sending the
-    same value in a fresh transaction is not a replay) to a write seen on another connection to the
-    same device within ``replay_window_s``, unless the profile learnt that this client repeats
-    identical writes across connections (`ClientProfile.repeats_writes`: a master that reconnects per
-    transaction and restarts at transaction id 1); (b) still applies to it. An MQTT client resending an unacknowledged QoS>0 PUBLISH
-    sets DUP, so its bytes differ from the original: a redelivery is not a replay.
+    (a) A write request (Modbus: anything not known to be read-only, `ModbusFrame.is_write`; MQTT:
+    a PUBLISH to a command topic) whose bytes are identical (same SHA-256: for Modbus that includes
+    the transaction id, so a client re-sending the same value in a fresh transaction is not a
+    replay) to a write seen on another connection to the same device within ``replay_window_s``,
+    unless the profile learnt that this client repeats identical writes across connections
+    (`ClientProfile.repeats_writes`: a master that reconnects per transaction and restarts at
+    transaction id 1). An MQTT client resending an unacknowledged QoS>0 PUBLISH sets DUP, so its
+    bytes differ from the original: a redelivery is not a replay.
     (b) Out of order: on one Modbus connection, a write request whose transaction id is behind the
     highest id that connection has used (modulo 2^16, "behind" meaning by less than 2^15, so the
-    counter's wrap is not an alarm). MQTT packet ids carry no order (the spec lets a client reuse any
-    free id), so (b) is Modbus only.
+    counter's wrap is not an alarm); it applies to every client. MQTT packet ids carry no order (the
+    spec lets a client reuse any free id), so (b) is Modbus only.
 ``rate``
     A profiled client's requests in the last ``Rate.window_s`` (a sliding window) exceed the limit
     its profile drew from training (`gateway.profile._limit`).

@@ -13,7 +13,9 @@ Enforcement, read from the `Policy` on every decision (so a change applies to th
   CONNECT presents a denied client id or username gets CONNACK "not authorised" and is closed; a
   connection already open when its source is denied is closed within `SWEEP_S`. Each refusal is an
   observation with ``action="refused"``.
-- *quarantined device* or *safe mode*: write requests are refused, reads pass. Modbus answers the
+- *quarantined device* or *safe mode*: write requests are refused, reads pass. For Modbus a write
+  is anything not known to be read-only (`ModbusFrame.is_write`): FC 5, 6, 15, 16, 21, 22, 23, but
+  also FC 8 diagnostics (it can restart a device) and any code the gateway does not know. Modbus answers the
   write with exception 01 ILLEGAL FUNCTION (`refuse_code`; 0x0B is the other answer a real gateway
   gives) in the request's own transaction, so a client sees a prompt, well-formed refusal, not a
   timeout; MQTT has no refusal for a QoS 0 PUBLISH, so the connection is closed (what a broker does

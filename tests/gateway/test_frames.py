@@ -61,6 +61,10 @@ def test_modbus_pdus_from_the_spec(pdu: str, direction: str, expected: dict[str,
 
 def test_write_and_identity_are_classified() -> None:
     assert parse_adu(adu(1, 1, "060001 0003".replace(" ", "")), "request").is_write
+    mask = parse_adu(adu(1, 1, "16 0004 00F2 0025".replace(" ", "")), "request")  # 6.16 mask write register
+    assert mask.is_write and mask.address == 4
+    assert parse_adu(adu(1, 1, "08 0001 0000".replace(" ", "")), "request").is_write  # diagnostics: restart comms
+    assert parse_adu(adu(1, 1, "41 0000"), "request").is_write  # a code nobody knows is not assumed harmless
     assert not parse_adu(adu(1, 1, "03006B0003"), "request").is_write
     assert parse_adu(adu(1, 1, "2B0E0100"), "request").is_identity
     assert parse_adu(adu(1, 1, "11"), "request").is_identity
