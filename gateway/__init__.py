@@ -15,11 +15,11 @@ Layering: beside `bus` (it imports `core` and `bus.errors` only); nothing below 
 from gateway.detection import ATTACK_CLASSES, AttackClass, Detection
 from gateway.errors import FrameError, GatewayError
 from gateway.monitor import Monitor, Thresholds
-from gateway.observation import Observation, ObservationLog, Observer, Source
+from gateway.observation import Observation, ObservationLog, Observer, Source, Tee
 from gateway.policy import Policy, PolicyChange
 from gateway.profile import Maintenance, Profile
 from gateway.proxy import COMMAND_TOPICS, Gateway
 
 __all__ = ["ATTACK_CLASSES", "COMMAND_TOPICS", "AttackClass", "Detection", "FrameError", "Gateway", "GatewayError",
            "Maintenance", "Monitor", "Observation", "ObservationLog", "Observer", "Policy", "PolicyChange", "Profile",
-           "Source", "Thresholds"]
+           "Source", "Tee", "Thresholds"]

@@ -121,7 +121,11 @@ class _Conn:
 
 
 class Monitor:
-    """Detectors over observations from any number of gateways; `profiles` by device name."""
+    """Detectors over observations from any number of gateways; `profiles` by device name.
+
+    Device names are the key everywhere (profiles, policy, detections), so they are unique across the
+    gateways one monitor serves (a Modbus RTU and a broker path never share a name).
+    """
 
     def __init__(self, profiles: Mapping[str, Profile] | Iterable[Profile] = (),
                  on_detection: Callable[[Detection], None] | None = None, *,
@@ -157,6 +161,11 @@ class Monitor:
                 self.on_detection(detection)
             else:
                 self.detections.put(detection)
+
+    def set_profile(self, profile: Profile) -> None:
+        """Use `profile` for its device from the next observation on (a profile relearnt, maintenance declared)."""
+        with self._lock:
+            self.profiles[profile.device] = profile
 
     def drain(self) -> list[Detection]:
         """Every detection queued so far (only when no callback is set)."""

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from gateway.modbus_frames import ModbusFrame
 from gateway.mqtt_frames import MqttPacket
 
-__all__ = ["Kind", "Observation", "ObservationLog", "Observer", "Source", "frame_hash"]
+__all__ = ["Kind", "Observation", "ObservationLog", "Observer", "Source", "Tee", "frame_hash"]
 
 Kind = Literal["open", "frame", "refused", "malformed", "close"]
 Protocol_ = Literal["modbus", "mqtt"]
@@ -109,3 +109,14 @@ class ObservationLog:
     def __len__(self) -> int:
         with self._lock:
             return len(self.observations)
+
+
+class Tee:
+    """Hands each observation to several observers in turn (e.g. keep learning while a monitor watches)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def observe(self, obs: Observation) -> None:
+        for observer in self.observers:
+            observer.observe(obs)

@@ -165,3 +165,15 @@ def test_a_spray_of_sources_does_not_grow_the_monitor_without_bound() -> None:
         m.observe(request(k % 65_536, "0300000003", source=f"10.{k // 65_536}.{k // 256 % 256}.{k % 256}", conn=k,
                           at=100.0 + k))
     assert len(m._windows) < 5_000 and len(m._last) < 5_000
+
+
+def test_a_tee_feeds_a_log_and_a_monitor_and_a_profile_can_be_replaced() -> None:
+    from gateway import ObservationLog, Tee
+    found: list[Detection] = []
+    m, log = Monitor([], on_detection=found.append), ObservationLog()
+    tee = Tee(log, m)
+    tee.observe(request(1, "0600010000", source="10.0.0.99", at=20))
+    assert len(log) == 1 and found == []  # no profile for the device: no profile-based class
+    m.set_profile(trained())
+    tee.observe(request(2, "0600010000", source="10.0.0.99", at=21))
+    assert [d.attack for d in found] == ["unknown-client"]
