@@ -257,9 +257,9 @@ class Gateway:
             except FrameError as exc:
                 self._emit(conn, "malformed", direction="response", reason=str(exc), wall=wall, mono=mono)
                 return "malformed response"
-            for frame, raw in frames:
-                conn.writer.write(raw)
+            for frame, raw in frames:  # observed before forwarded: the monitor never lags the client
                 self._emit(conn, "frame", direction="response", frame=frame, raw=raw, wall=wall, mono=mono)
+                conn.writer.write(raw)
             await conn.writer.drain()
 
     def _is_write(self, frame: ModbusFrame | MqttPacket) -> bool:

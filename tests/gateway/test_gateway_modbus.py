@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import socket
 import statistics
 import struct
@@ -308,7 +309,7 @@ def test_figures_added_latency_per_request(station: tuple[ModbusDeviceSimulator,
 def test_adus_pipelined_in_one_segment_and_one_cut_across_two(armed: tuple[Gateway, Sink, Clock]) -> None:
     """The gateway sees every ADU of a segment and joins a cut one. (The pymodbus device answers
     pipelined requests as its timing allows, with or without the gateway: the answers are read
-    until the line is quiet and need only be whole ADUs in order, the first among them.)"""
+    until the line is quiet and need only be whole ADUs, each answering one of the requests once.)"""
     gw, _, _ = armed
     log = ObservationLog()
     gw.monitor = log
@@ -326,7 +327,7 @@ def test_adus_pipelined_in_one_segment_and_one_cut_across_two(armed: tuple[Gatew
     with socket.create_connection(("127.0.0.1", gw.port), source_address=(POLLER, 0), timeout=2) as s:
         s.sendall(b"".join(reads))  # three requests in one segment
         got = answers(s)
-        assert got[0] == 1 and got == sorted(got)
+        assert got and len(set(got)) == len(got) and set(got) <= {1, 2, 3}
         s.sendall(reads[0][:5])  # one request cut in two
         time.sleep(0.1)
         s.sendall(reads[0][5:])
@@ -335,3 +336,21 @@ def test_adus_pipelined_in_one_segment_and_one_cut_across_two(armed: tuple[Gatew
                 if o.kind == "frame" and o.direction == "request"]
     assert requests == [1, 2, 3, 1]
     assert not any(o.kind == "malformed" for o in log.snapshot())
+
+
+def test_garbage_on_the_wire_closes_that_connection_only(armed: tuple[Gateway, Sink, Clock]) -> None:
+    gw, _, _ = armed
+    log = ObservationLog()
+    gw.monitor = log
+    rng = random.Random(18)
+    for _ in range(30):
+        with socket.create_connection(("127.0.0.1", gw.port), source_address=(INTRUDER, 0), timeout=2) as s:
+            s.sendall(rng.randbytes(rng.randint(6, 400)))
+            s.settimeout(0.5)
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                while s.recv(4096):
+                    pass
+    assert sum(o.kind == "malformed" for o in log.snapshot()) >= 20  # most random bytes are no MBAP
+    c = client(gw, POLLER)  # the gateway is still there for everyone else
+    poll(c)
+    c.close()  # type: ignore[no-untyped-call]

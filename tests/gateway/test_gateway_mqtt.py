@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bus.mosquitto import MosquittoBroker, mosquitto_executable
 from gateway import Gateway, Monitor, ObservationLog, Policy, Profile, Source
-from gateway.mqtt_frames import parse_packet
+from gateway.mqtt_frames import PUBLISH, MqttPacket, is_refusal, parse_packet
 from tests.conftest import free_port
 from tests.gateway.support import Clock, Sink, mqtt_publish, raw_mqtt, recv_exactly
 
@@ -46,9 +46,10 @@ class PasswordBroker(MosquittoBroker):
                                         f"allow_anonymous false\npassword_file {self.password_file}")
 
 
-def paho_client(port: int, ip: str, client_id: str, user: str, password: str) -> tuple[paho.Client, int]:
-    """A connected paho client (3.1.1) from `ip`, and the CONNACK's reason code value."""
-    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+def paho_client(port: int, ip: str, client_id: str, user: str, password: str,
+                protocol: int = paho.MQTTv311) -> tuple[paho.Client, int]:
+    """A connected paho client (3.1.1 unless told) from `ip`, and the CONNACK's reason code value."""
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)  # type: ignore[arg-type]
     c.username_pw_set(user, password)
     codes: list[int] = []
     done = threading.Event()
@@ -238,3 +239,22 @@ def test_quarantine_and_safe_mode_close_a_command_but_pass_telemetry(armed: tupl
         s.sendall(mqtt_publish(COMMAND, b'{"speed_rpm":1480}', packet_id=3))
         assert recv_exactly(s, 4) == b"\x40\x02\x00\x03"
         s.close()
+
+
+def test_mqtt_5_through_the_gateway_and_its_refusals(armed: tuple[Gateway, Sink, Clock]) -> None:
+    """MQTT 5 (properties in CONNECT, CONNACK, PUBLISH) parsed live; a bad password is a refusal."""
+    gw, _, _ = armed
+    log = ObservationLog()
+    gw.monitor = log
+    c, rc = paho_client(gw.port, PUMPGW, "pump-gw-1", "pumpgw", USERS["pumpgw"], protocol=paho.MQTTv5)
+    assert rc == 0
+    c.publish(BATCH, b"[]", qos=1).wait_for_publish(5)
+    close(c)
+    bad, rc = paho_client(gw.port, ATTACKER, "x-1", "pumpgw", "wrong", protocol=paho.MQTTv5)
+    close(bad)
+    assert rc == 0x87  # Mosquitto says "not authorised" (0x87) rather than "bad user name or password" (0x86)
+    seen = log.snapshot()
+    assert not any(o.kind == "malformed" for o in seen)
+    frames = [o.frame for o in seen if o.kind == "frame" and isinstance(o.frame, MqttPacket)]
+    assert any(f.type == PUBLISH and f.level == 5 and f.topic == BATCH for f in frames)
+    assert any(is_refusal(f) and f.level == 5 for f in frames)
