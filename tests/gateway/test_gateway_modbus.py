@@ -354,3 +354,11 @@ def test_garbage_on_the_wire_closes_that_connection_only(armed: tuple[Gateway, S
     c = client(gw, POLLER)  # the gateway is still there for everyone else
     poll(c)
     c.close()  # type: ignore[no-untyped-call]
+
+
+def test_a_port_in_use_or_a_bad_protocol_is_one_error(armed: tuple[Gateway, Sink, Clock]) -> None:
+    gw, _, _ = armed
+    with pytest.raises(GatewayError, match="could not listen"):
+        Gateway("127.0.0.1", 1, listen_port=gw.port, protocol="modbus", sector="water", device="x").start()
+    with pytest.raises(GatewayError, match="'modbus' or 'mqtt'"):
+        Gateway("127.0.0.1", 1, protocol="dnp3", sector="water", device="x")  # type: ignore[arg-type]
