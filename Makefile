@@ -57,8 +57,8 @@ test: lint slither test-contracts test-python
 check: lint test-unit
 
 lint: install
-	$(BIN)/ruff check bus core chain links qeaims keys sectors oracles controller vaults intel tests
-	$(BIN)/mypy --strict bus core chain links qeaims keys sectors oracles controller vaults intel
+	$(BIN)/ruff check bus core chain links qeaims keys sectors oracles controller vaults intel gateway tests
+	$(BIN)/mypy --strict bus core chain links qeaims keys sectors oracles controller vaults intel gateway
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/import_cycles.py
 

@@ -13,7 +13,8 @@ import sys
 import grimp
 import networkx as nx
 
-PACKAGES = ("qeaims", "controller", "oracles", "sectors", "vaults", "intel", "bus", "chain", "links", "keys", "core")
+PACKAGES = ("qeaims", "controller", "oracles", "sectors", "vaults", "intel", "bus", "gateway", "chain", "links", "keys",
+            "core")
 
 
 def main() -> int:
