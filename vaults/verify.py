@@ -20,6 +20,7 @@ Then, both ways:
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -131,6 +132,7 @@ def verify_vault(db: sqlite3.Connection, store: VaultStore, *, chain_id: int, le
     _check_records(store, [e for e in events if e.kind == VAULT_WRITE], {str(e.payload.get("record")) for e in shreds},
                    report)
     _check_shreds(store, shreds, report)
+    _check_strays(store, report)
     _check_reads(store, [e for e in events if e.kind == VAULT_READ], report)
     return report
 
@@ -179,6 +181,36 @@ def _check_records(store: VaultStore, writes: list[_Event], shredded: set[str], 
     for (record, version), (_, block) in sorted(committed.items()):
         if (record, version) not in stored:
             report.missing.append({"record": record, "version": version, "block": block})
+
+
+_RECORD_FILE = re.compile(r"^v[0-9]{1,9}\.json$")
+
+
+def _check_strays(store: VaultStore, report: VaultReport) -> None:
+    """Files in ``records/`` and ``keys/`` that are no record version, key or tombstone: the store ignores
+    them, an auditor must hear of them (a planted ``v².json`` is not a version, and not nothing)."""
+    for folder, allowed in (("records", ()), ("keys", (TOMBSTONE,))):
+        base = store.path / folder
+        try:
+            found = sorted(base.rglob("*")) if base.is_dir() else []
+        except OSError:
+            found = []
+        for path in found:
+            rel = path.relative_to(store.path)
+            parts = rel.parts
+            expected = (len(parts) == 2 and path.is_dir() and _is_name(parts[1])) or (
+                len(parts) == 3 and path.is_file() and not path.is_symlink()
+                and (_RECORD_FILE.match(parts[2]) is not None or parts[2] in allowed))
+            if not expected:
+                report.problems.append(f"{rel.as_posix()!r} is no record, key or tombstone of vault {store.vault}")
+
+
+def _NAME_OK(name: str) -> bool:
+    try:
+        check_name(name, "record")
+    except VaultError:
+        return False
+    return True
 
 
 def _check_shreds(store: VaultStore, shreds: list[_Event], report: VaultReport) -> None:
