@@ -152,6 +152,9 @@ def indicator_records(db: sqlite3.Connection, history: RegistryHistory | None = 
                                                   f"indicator {body['kind']} {body['value']}", sector, at, invalid,
                                                   verifies)
         reason = role
+        floor = history.below_floor(sector, at)
+        if not reason and floor:
+            reason = f"indicator {body['kind']} {body['value']} from {sector}, which had {floor}"
         if not reason and matching < required:
             reason = (f"indicator {body['kind']} {body['value']} cites {matching} matching intrusion verdicts of "
                       f"{sector}, needs {required}")

@@ -190,6 +190,9 @@ def quarantine_records(db: sqlite3.Connection, history: RegistryHistory | None =
                                                       functools.partial(_names_first, sensor),
                                                       f"{sensor} first", sector, at, invalid, verifies)
             reason = role_reason
+            floor = history.below_floor(sector, at)
+            if not reason and floor:
+                reason = f"sensor quarantine of {sensor} in {sector_name}, which had {floor}"
             if not reason and matching < required:
                 members = len(history.members_at(sector, at))
                 need = "an unreachable quorum (no members)" if not members else str(required)

@@ -53,6 +53,7 @@ REPAIR_ROLE = "0x" + keccak(text="REPAIR_ROLE").hex()
 REGISTRY_EVENTS = ("SectorAdded", "OperatorAdded", "OracleRegistered", "OracleStatusChanged", "KeyRotated",
                    "NodeAdded", "NodeStatusChanged")
 ROLE_EVENTS = ("RoleGranted", "RoleRevoked")
+FLOOR_EVENT = "ActiveFloorChanged"  # IsolationQuorum: the fewest Active oracles a sector must have to decide
 _BULKY = ("$.pqPublicKey", "$.popSignature", "$.newPublicKey", "$.oldKeySignature", "$.newKeySignature")
 
 
@@ -158,6 +159,7 @@ class RegistryHistory:
         self._nodes: dict[str, _Timeline[NodeState]] = {}
         self._members: dict[str, _Timeline[tuple[frozenset[str], frozenset[str]]]] = {}  # (members, active)
         self._roles: dict[tuple[str, str, str], _Timeline[bool]] = {}
+        self._floor: _Timeline[int] = _Timeline()
         self.sectors: dict[str, Position] = {}
         self.operators: dict[str, tuple[str, Position]] = {}
         self.problems: list[HistoryProblem] = []  # logs that make no sense in the order they came
@@ -167,7 +169,7 @@ class RegistryHistory:
 
     @classmethod
     def from_db(cls, db: sqlite3.Connection) -> RegistryHistory:
-        events = (*REGISTRY_EVENTS, *ROLE_EVENTS)
+        events = (*REGISTRY_EVENTS, *ROLE_EVENTS, FLOOR_EVENT)
         marks = ",".join("?" * len(events))
         rows = db.execute(
             f"SELECT block, log_index, tx_hash, contract, event, json_remove(args, {','.join('?' * len(_BULKY))}) "
@@ -195,6 +197,10 @@ class RegistryHistory:
         self.problems.append(HistoryProblem(position, tx, message))
 
     def _apply(self, position: Position, tx: str, contract: str, event: str, a: dict[str, Any]) -> None:
+        if event == FLOOR_EVENT:
+            if contract == "IsolationQuorum":
+                self._floor.add(position, int(a["newFloor"]))
+            return
         if event in ROLE_EVENTS:
             if contract not in ("Registry", "IsolationQuorum"):
                 return
@@ -302,6 +308,17 @@ class RegistryHistory:
     def required_at(self, sector: str | bytes, position: Position) -> int:
         """The quorum over the sector's membership at that position (docs/TRUST.md)."""
         return quorum_size(len(self.members_at(sector, position)))
+
+    def floor_at(self, position: Position) -> int:
+        """The isolation quorum's active floor at that position (0 before the quorum's deployment said it)."""
+        return self._floor.at(position) or 0
+
+    def below_floor(self, sector: str | bytes, position: Position) -> str:
+        """Why ``sector`` could decide nothing at that position ('' if it could): fewer Active oracles than the
+        quorum's floor. The contract refuses votes there; a decision recounted from events (a quarantine, an
+        indicator) must not pass where a vote could not (a vault's one-member sector has a q(n) of 1)."""
+        active, floor = len(self.active_at(sector, position)), self.floor_at(position)
+        return f"{active} Active oracles, below the quorum's floor of {floor}" if active < floor else ""
 
     def has_role_at(self, contract: str, role: str | bytes, account: str, position: Position) -> bool:
         timeline = self._roles.get((contract, _hex32(role), _addr(account)))

@@ -30,12 +30,18 @@ from chain.commanded import field_ms
 from chain.quarantines import named_sensor
 from controller.deadlines import Deadline
 from core.indicator_values import indicator_id, normalise_value
+from core.messages import Sector
 
 __all__ = ["TECHNICIAN_S", "Candidate", "IndicatorTally", "IntrusionTally", "Quarantine"]
 
 TECHNICIAN_S = 3600.0
 """Simulated seconds for a technician to reach the device, remove the tampering and re-issue the
 gateway's credentials (travel ~30 min in a city, ~30 min on site)."""
+
+
+def _utility_sectors() -> set[str]:
+    """The registered sectors (read when called: a plug-in registered later counts)."""
+    return {s.value for s in Sector}
 
 
 @dataclass
@@ -78,6 +84,8 @@ class IntrusionTally:
         sensor, sector = named_sensor(payload), payload.get("sector")
         if sensor is None or not isinstance(sector, str):
             return  # an intrusion raised by first-pass findings alone names no sensor: nothing to quarantine
+        if sector not in _utility_sectors():
+            return  # the controller's own sector or a vault's: no sensor there, and a one-member "quorum"
         key = (sector, sensor)
         # an oracle's latest verdict on the sensor is its word now: a quarantine found moot on an old
         # episode (the commanded flag's jump at a release) is taken on a fresh one
@@ -143,7 +151,7 @@ class IndicatorTally:
 
     def add(self, oracle: str, seq: int, payload: dict[str, Any]) -> None:
         sector, items = payload.get("sector"), payload.get("indicators")
-        if not isinstance(sector, str) or not isinstance(items, list):
+        if not isinstance(sector, str) or not isinstance(items, list) or sector not in _utility_sectors():
             return
         wire = payload.get("wire") if isinstance(payload.get("wire"), dict) else {}
         for item in items:

@@ -205,7 +205,7 @@ def _check_strays(store: VaultStore, report: VaultReport) -> None:
                 report.problems.append(f"{rel.as_posix()!r} is no record, key or tombstone of vault {store.vault}")
 
 
-def _NAME_OK(name: str) -> bool:
+def _is_name(name: str) -> bool:
     try:
         check_name(name, "record")
     except VaultError:

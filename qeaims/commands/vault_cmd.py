@@ -23,9 +23,9 @@ from core.sectors import Sector
 from keys.ids import to_bytes32
 from qeaims.commands._common import console, err_console, print_json, sector_help, settings_of
 from vaults.local import open_vault, reader_key_path, vault_root
-from vaults.onchain import VAULT_SEAL, seal_payload
+from vaults.onchain import VAULT_SEAL, SealWatch, seal_payload
 from vaults.reader_keys import ReaderKey, load_reader_key, save_reader_key
-from vaults.service import VaultRoles, VaultService
+from vaults.service import MAX_RECORD_BYTES, VaultRoles, VaultService
 from vaults.store import VaultError, VaultStore
 from vaults.verify import VaultReport, verify_vault
 
@@ -139,7 +139,7 @@ def write(
     """Encrypt a record (a new version), store it and commit its hash on-chain (queued while sealed)."""
     if (text is None) == (file is None):
         raise ConfigError("give the content with exactly one of --text and --file")
-    content = text.encode() if text is not None else (sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes())  # type: ignore[union-attr]
+    content = text.encode() if text is not None else _bounded(file)  # type: ignore[arg-type]
     service = _open(ctx, sector)
     receipt = service.write(_me(ctx, service.vault, as_), record, content)
     if json_out:
@@ -149,6 +149,15 @@ def write(
     else:
         console.print(f"{record} v{receipt.version} stored; commitment {receipt.commitment[:16]}… on-chain "
                       f"({receipt.event})")
+
+
+def _bounded(file: Path) -> bytes:
+    """A record's content from a file or standard input, read no further than the largest record allows."""
+    with (sys.stdin.buffer if str(file) == "-" else file.open("rb")) as source:
+        content = source.read(MAX_RECORD_BYTES + 1)
+    if len(content) > MAX_RECORD_BYTES:
+        raise VaultError(f"{file} holds more than {MAX_RECORD_BYTES} bytes: a vault record holds at most that")
+    return content
 
 
 @app.command()
@@ -189,22 +198,22 @@ def shred(
     console.print(f"{record} shredded; recorded on-chain ({event})")
 
 
-def _seal(ctx: typer.Context, sector: str, sealed: bool, reason: str) -> VaultService:
+def _seal(ctx: typer.Context, sector: str, sealed: bool, reason: str) -> None:
+    """Record a seal or an unseal with the controller's identity. Runs where the controller's key is (the
+    control room), not the vault's host: it reads the seal from the chain and opens no vault."""
     if not reason.strip():
         raise ConfigError("say why with --reason (it goes on-chain)")
+    vault = _vault(sector)
     settings = settings_of(ctx)
-    service = _open(ctx, sector)
-    if service.seal_state().sealed == sealed:
+    client, deployment = connect(settings)
+    if SealWatch(client, vault).state().sealed == sealed:
         raise VaultError(f"vault {sector} is {'sealed' if sealed else 'not sealed'} already")
     identity = dev_controller(settings)
-    client, deployment = connect(settings)
     outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
     try:
-        EventRecorder(client, identity, outbox).record(VAULT_SEAL, to_bytes32(service.vault),
-                                                       seal_payload(service.vault, sealed, reason))
+        EventRecorder(client, identity, outbox).record(VAULT_SEAL, to_bytes32(vault), seal_payload(vault, sealed, reason))
     finally:
         outbox.close()
-    return service
 
 
 @app.command()
@@ -224,10 +233,15 @@ def unseal(
     sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
     reason: Annotated[str, typer.Option(help="why (recorded on-chain)")] = "",
 ) -> None:
-    """Unseal a vault (controller identity) and store and commit the writes queued meanwhile."""
-    service = _seal(ctx, sector, False, reason)
-    applied = service.apply_pending()
-    console.print(f"vault {sector} unsealed; {applied} queued write(s) stored and committed")
+    """Unseal a vault (controller identity). The writes queued meanwhile land at the vault's next command
+    on its host; where the vault's files are on this machine too, that is now."""
+    _seal(ctx, sector, False, reason)
+    if (vault_root(settings_of(ctx)) / sector).is_dir():
+        before = len(VaultStore(vault_root(settings_of(ctx)), sector).pending())
+        _open(ctx, sector)  # opening a vault applies what was queued under a lifted seal
+        console.print(f"vault {sector} unsealed; {before} queued write(s) stored and committed")
+    else:
+        console.print(f"vault {sector} unsealed; its queued writes land at its next command on its host")
 
 
 @app.command()

@@ -121,3 +121,23 @@ def test_the_audit_reports_every_publication_that_does_not_recount(fresh_chain) 
     _publish(chain, good[:2], "source-address", "10.88.0.1")
     [finding] = audit(chain).invalid
     assert "cites 2 matching intrusion verdicts of water, needs 3" in finding["reason"]
+
+
+def test_a_one_member_sector_decides_nothing(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A vault's recorder is the one member of its own sector, so q(n) = 1 there: the recount must refuse what
+    the quorum contract would (its active floor), or one stolen recorder key could publish an indicator."""
+    from chain.consortium import vault_sector
+    from chain.deploy import dev_vault_recorder
+
+    sector = vault_sector("water")
+    who = dev_vault_recorder(chain.settings, "water")
+    seq = recorder(chain.client, chain.settings, who).record(INTRUSION, to_bytes32("gw-1"), canonical_payload({
+        "sector": sector, "verdict": "intrusion", "indicators": [{"kind": "source-address", "value": "10.33.0.1"}]}))
+    _publish(chain, [[who.address.lower(), seq]], "source-address", "10.33.0.1", sector=sector)
+    index = _index(chain, tmp_path)
+    try:
+        [record] = [r for r in indicator_records(index.db) if r.body.get("value") == "10.33.0.1"]
+        assert "1 Active oracles, below the quorum's floor of 3" in record.reason
+        assert indicator_id("source-address", "10.33.0.1") not in active_indicators(index.db)
+    finally:
+        index.close()

@@ -20,6 +20,7 @@ def test_a_quorum_of_wire_verdicts_publishes_an_indicator_once(fresh_chain, tmp_
     _verdicts(chain, "water", (1, 2), "client-id", "eng-ws-3")
     _verdicts(chain, "electricity", (1, 2), "source-address", "10.9.9.9")
     _verdicts(chain, "water", (1,), "source-address", "10.9.9.9")  # three voices, but two sectors: no quorum
+    _vault_recorder_verdicts(chain)  # a vault's recorder alone in its sector: no quorum, and no crash
     ctl = _controller(chain)
     ctl.run_once()
     assert ledger_events(chain, "indicator") == []
@@ -43,3 +44,18 @@ def test_a_quorum_of_wire_verdicts_publishes_an_indicator_once(fresh_chain, tmp_
         assert set(active_indicators(index.db)) == {indicator_id("client-id", "eng-ws-3")}
     finally:
         index.close()
+
+
+def _vault_recorder_verdicts(chain) -> None:  # type: ignore[no-untyped-def]
+    from chain.consortium import vault_sector
+    from chain.deploy import dev_vault_recorder
+    from chain.recorder import canonical_payload
+    from core.kinds import kind_by_name
+    from keys.ids import to_bytes32
+    from tests.support import recorder
+
+    sector = vault_sector("banking")
+    recorder(chain.client, chain.settings, dev_vault_recorder(chain.settings, "banking")).record(
+        kind_by_name("intrusion"), to_bytes32("atm-gw"), canonical_payload({
+            "sector": sector, "subject": "atm-gw", "asset": "atm-gw", "verdict": "intrusion",
+            "sensors": [["atm-gw/latency", 0.9]], "indicators": [{"kind": "client-id", "value": "atm-1"}]}))
