@@ -24,6 +24,7 @@ from qeaims.scenarios.definitions import all_scenarios, scenario
 
 EAVESDROPPER = "eavesdropper"
 YEAR = "year"
+INTRUSION = "intrusion"
 
 app = typer.Typer(help="Scripted scenarios against the running city (`qeaims up` first).", no_args_is_help=True)
 
@@ -41,6 +42,10 @@ def list_() -> None:
     table.add_row(YEAR, "random", "1 year (offline)", "a year of random faults (electricity, water, banking) "
                   "through the controller's planner and crews without the chain, against the automation-off baseline: "
                   "uptime, recovery, preventive share, feeder losses, cost (no city needed)")
+    table.add_row(INTRUSION, "5", "about 20 s (real time, no city needed)",
+                  "an attacker scans banking's PLC, writes water's pump protection setting with a stolen identity, "
+                  "is refused by electricity from water's indicator, replays a SCADA write and floods a relay: "
+                  "detection to chain, false positives, indicator propagation (a private chain)")
     console.print(table)
 
 
@@ -71,6 +76,9 @@ def run(
     if name == YEAR:
         _year(seed=seed, scale=faults_scale, sectors=sectors, json_out=json_out)
         return
+    if name == INTRUSION:
+        _intrusion(json_out=json_out)
+        return
     if name == EAVESDROPPER:
         _eavesdropper(ctx, link=link, attack=attack, fraction=fraction, timeout_s=timeout or 180.0, json_out=json_out)
         return
@@ -87,7 +95,8 @@ def run(
 
     settings = settings_of(ctx)
     if name not in all_scenarios():
-        raise ConfigError(f"unknown scenario {name!r}: choose one of {', '.join([*all_scenarios(), EAVESDROPPER, YEAR])}")
+        raise ConfigError(f"unknown scenario {name!r}: choose one of "
+                          f"{', '.join([*all_scenarios(), EAVESDROPPER, YEAR, INTRUSION])}")
     chosen = scenario(name)
     status = read_status(settings)
     if status is None or not is_qeaims(int(status.get("supervisor", 0)), "supervise"):
@@ -123,6 +132,30 @@ def run(
         print_json(report)
         return
     _print(report)
+
+
+def _intrusion(*, json_out: bool) -> None:
+    from qeaims.scenarios.intrusion import run_intrusion
+
+    with err_console.status("starting", spinner="dots") as status:
+        result = run_intrusion(progress=lambda message: status.update(message)).as_dict()
+    if json_out:
+        print_json(result)
+        return
+    table = Table(title="Intrusion scenario: attacks seen on the wire")
+    for column in ("attack class", "detected", "first packet → on-chain (s)"):
+        table.add_column(column)
+    for attack, entry in sorted(result["attacks"].items()):
+        pct, field_s = entry["detected_pct"], entry["field_s_max"]
+        table.add_row(attack, "not played" if pct is None else f"{pct:.0f} % of {entry['attempts']}",
+                      "-" if field_s is None else f"{field_s:.3f}")
+    console.print(table)
+    console.print(f"false positives in the {result['clean_window_s']:g} s clean window: {result['false_positives']}")
+    console.print(f"indicator propagation to the other sectors' gateways: p95 {result['propagation_p95_s']} s "
+                  f"over {result['propagation_samples']} enforcements")
+    console.print(f"cross-sector step blocked: {'yes' if result['cross_sector_blocked'] else 'NO'}")
+    for step in result["steps"]:
+        console.print(f"  {step['step']}: {step.get('outcome')}", markup=False)
 
 
 def _eavesdropper(ctx: typer.Context, *, link: str | None, attack: str, fraction: float, timeout_s: float,
