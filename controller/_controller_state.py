@@ -28,7 +28,7 @@ from core.messages import Sector
 from keys.identity import HybridIdentity
 from vaults.onchain import SealWatch
 
-__all__ = ["COMMAND_TIMEOUT_S", "INDICATOR", "INTRUSION", "OPTIONAL_TIMEOUT_S", "SENSOR_QUARANTINE", "STEP_KINDS",
+__all__ = ["COMMAND_TIMEOUT_S", "COUNTERMEASURE", "INDICATOR", "INTRUSION", "OPTIONAL_TIMEOUT_S", "SENSOR_QUARANTINE", "STEP_KINDS",
            "ControllerState", "Isolation", "Planner", "log_line"]
 
 
@@ -38,6 +38,7 @@ OPTIONAL_TIMEOUT_S = 5.0  # a protective command's device may not answer: its si
 SENSOR_QUARANTINE = kind_by_name("sensor-quarantine")
 INTRUSION = kind_by_name("intrusion")
 INDICATOR = kind_by_name("indicator")
+COUNTERMEASURE = kind_by_name("countermeasure")
 STEP_KINDS: dict[str, int] = {
     "plan": kind_by_name("reroute-plan"),
     "applied": kind_by_name("isolation-applied"),
@@ -97,4 +98,6 @@ class ControllerState:
     indicator_tally: IndicatorTally
     published_indicators: dict[str, datetime]  # id → when its latest publication expires
     indicator_after: dict[str, dict[str, int]]  # id → each oracle's latest verdict at its latest publication
+    device_quarantines: dict[str, str]  # "sector|device" → the id of its quarantine in force (this controller's)
+    _device_quarantines_in_outbox: Callable[[], dict[str, str]]
     isolations: dict[int, Isolation]

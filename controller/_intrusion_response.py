@@ -21,7 +21,14 @@ from web3 import Web3
 
 from chain.commanded import Release, commands_of, sensor_asset
 from chain.recorder import canonical_payload
-from controller._controller_state import INDICATOR, INTRUSION, SENSOR_QUARANTINE, ControllerState, log_line
+from controller._controller_state import (
+    COUNTERMEASURE,
+    INDICATOR,
+    INTRUSION,
+    SENSOR_QUARANTINE,
+    ControllerState,
+    log_line,
+)
 from controller.cyber import TECHNICIAN_S, Quarantine
 from controller.deadlines import Deadline
 from core.messages import Sector
@@ -77,6 +84,9 @@ def _iso_or(text: str, default: datetime) -> datetime:
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return min(moment, default)
 
+
+COMMAND_ATTACKS = frozenset({"unprofiled-function", "replay"})
+"""Wire attack classes in which a device took (or was sent) a command it should not have: its quarantine follows."""
 
 AUTO_SEAL = "quorum: "
 """How a seal the controller recorded for a quarantine begins its reason (the only ones it lifts)."""
@@ -144,6 +154,24 @@ class IntrusionResponse(ControllerState):
             self.indicator_after[ident] = dict(c.by)
             log_line("controller-indicator-published", sector=sector, kind=c.kind, value=c.value, seq=seq,
                      voters=len(voters))
+            if c.classes & COMMAND_ATTACKS:
+                for device in sorted(c.devices):
+                    self._quarantine_device(sector, device, ident, seq)
+
+    def _quarantine_device(self, sector: str, device: str, indicator: str, indicator_seq: int) -> None:
+        """A device that took a command it should not have (a write outside its client's profile, a replayed
+        command) refuses commands at its gateway until it is repaired: its readings keep flowing, so it
+        stays in service (no isolation, which is the quorum's alone). Once per device while in force."""
+        key = f"{sector}|{device}"
+        self.device_quarantines = self._device_quarantines_in_outbox()  # a lift by the control room counts
+        if key in self.device_quarantines:
+            return
+        ident = f"quarantine-device:{sector}:{device}:{indicator_seq}"
+        body = {"state": "applied", "id": ident, "type": "quarantine-device", "sector": sector, "device": device,
+                "indicator": indicator, "reason": "a command attack on the device, published by its sector's quorum"}
+        seq = self.recorder.record(COUNTERMEASURE, to_bytes32(sector), canonical_payload(body))
+        self.device_quarantines[key] = ident
+        log_line("controller-device-quarantined", sector=sector, device=device, seq=seq)
 
     def _active_in(self, oracle: str, sector: str) -> bool:
         status, registered = self._cached(f"oracle:{oracle}", partial(self._oracle_record, oracle))

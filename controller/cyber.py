@@ -139,6 +139,7 @@ class Candidate:
     first_seen: str = ""  # the earliest verdict's own first_seen (ISO), when it gives one
     by: dict[str, int] = field(default_factory=dict)  # oracle → seq of its latest verdict naming it
     classes: set[str] = field(default_factory=set)  # the wire classes the verdicts gave
+    devices: set[str] = field(default_factory=set)  # the devices the verdicts were about
 
 
 @dataclass
@@ -169,6 +170,8 @@ class IndicatorTally:
                 c.first_seen = seen
             if isinstance(wire, dict) and isinstance(wire.get("class"), str):
                 c.classes.add(wire["class"])
+            if isinstance(payload.get("subject"), str) and 0 < len(payload["subject"]) <= 64:
+                c.devices.add(payload["subject"])
 
     def read(self, db: Any, intrusion_kind: int) -> None:
         rows = db.execute("SELECT rowid, oracle, seq, payload FROM events WHERE kind = ? AND rowid > ? "

@@ -30,6 +30,7 @@ from chain.outbox import EventOutbox
 from chain.quorum import Action
 from chain.recorder import EventRecorder
 from controller._controller_state import (
+    COUNTERMEASURE,
     INDICATOR,
     SENSOR_QUARANTINE,
     STEP_KINDS,
@@ -85,6 +86,7 @@ class Controller(IsolationSteps, IntrusionResponse):
         self._vault_seals_due = bool(self.quarantines)  # a restart compares its quarantines with the seals once
         self.indicator_tally = IndicatorTally()
         self.published_indicators, self.indicator_after = self._indicators_in_outbox()
+        self.device_quarantines = self._device_quarantines_in_outbox()
         self.link_watch: LinkWatch | None = None  # the secure links' on-chain record, when they run
 
     def close(self) -> None:
@@ -120,6 +122,20 @@ class Controller(IsolationSteps, IntrusionResponse):
             except (ValueError, KeyError, TypeError):
                 continue
         return published, after
+
+    def _device_quarantines_in_outbox(self) -> dict[str, str]:
+        """The device quarantines this controller applied and did not lift (a restart repeats none)."""
+        applied: dict[str, str] = {}
+        for row in self.outbox.rows_of_kinds([COUNTERMEASURE]):
+            try:
+                body = json.loads(row.payload)
+                if body["state"] == "applied" and body["type"] == "quarantine-device":
+                    applied[f"{body['sector']}|{body['device']}"] = str(body["id"])
+                elif body["state"] == "lifted":
+                    applied = {k: v for k, v in applied.items() if v != body["id"]}
+            except (ValueError, KeyError, TypeError):
+                continue
+        return applied
 
     def _quarantines_in_outbox(self) -> dict[str, Quarantine]:
         found: dict[str, Quarantine] = {}

@@ -1,4 +1,5 @@
-"""Indicators enforced at a sector's gateway: a deny entry per address or client identity, until it expires.
+"""Indicators and countermeasures enforced at a sector's gateway: a deny entry per address or client identity
+until it expires, a quarantined device's commands refused, safe mode.
 
 `gateway_enforcer` turns an indicator in force into the gateway policy's own countermeasure
 (`gateway.Policy.deny`, whose entries lapse at the indicator's expiry even if the feed stops) and
@@ -9,6 +10,7 @@ enforcer counts them as not applicable rather than pretending.
 
 from __future__ import annotations
 
+from chain.countermeasures import CountermeasureRecord
 from gateway import Policy, Source
 from intel.feed import Enforcer
 from intel.indicator import Indicator
@@ -25,7 +27,9 @@ def source_of(indicator: Indicator) -> Source | None:
     return None
 
 
-def gateway_enforcer(name: str, policy: Policy) -> Enforcer:
+def gateway_enforcer(name: str, policy: Policy, sector: str = "") -> Enforcer:
+    """Indicators as deny entries; and for ``sector``'s gateways its countermeasures: a quarantined device
+    refuses commands (`Policy.quarantine`), safe mode refuses every write (`Policy.safe_mode`)."""
     def apply(indicator: Indicator) -> None:
         source = source_of(indicator)
         if source is not None:
@@ -36,4 +40,14 @@ def gateway_enforcer(name: str, policy: Policy) -> Enforcer:
         if source is not None:
             policy.lift(source)
 
-    return Enforcer(name, apply=apply, lift=lift)
+    def countermeasure(record: CountermeasureRecord, in_force: bool) -> None:
+        kind, device = record.body.get("type"), record.body.get("device")
+        if kind == "quarantine-device" and isinstance(device, str):
+            if in_force:
+                policy.quarantine(device)
+            else:
+                policy.release(device)
+        elif kind == "safe-mode":
+            policy.safe_mode(in_force)
+
+    return Enforcer(name, apply=apply, lift=lift, sector=sector, countermeasure=countermeasure if sector else None)

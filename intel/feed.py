@@ -1,7 +1,8 @@
 """Indicators in force, picked up from the chain by every sector's gateways and oracles.
 
 `IndicatorFeed` keeps a small index of the chain's logs of its own (`chain.indexer`, incremental), and on
-each `poll` recounts every publication (`chain.indicators.active_indicators`: nothing is taken on the
+each `poll` recounts every publication and every countermeasure (`chain.countermeasures`: a device
+quarantine or a sector's safe mode, handed to the enforcers of that sector) (`chain.indicators.active_indicators`: nothing is taken on the
 publisher's word) and hands the set in force to its enforcers: each new indicator is applied once,
 each withdrawn or expired one lifted once. A poll costs one ``eth_getLogs`` of the new blocks and a
 recount over the index; `run` polls on a thread every ``interval_s`` (0.5 s: well inside the 5 s
@@ -22,9 +23,11 @@ from pathlib import Path
 
 from chain.client import ChainClient
 from chain.connect import contract_abis
+from chain.countermeasures import CountermeasureRecord, active_countermeasures
 from chain.indexer import Indexer
 from chain.indicators import IndicatorRecord, active_indicators
 from chain.manifest import Deployment
+from chain.registry_history import RegistryHistory
 from core.errors import ChainError
 from intel.indicator import Indicator, parse_indicator
 
@@ -40,12 +43,16 @@ def indicator_of(record: IndicatorRecord) -> Indicator:
 
 @dataclass
 class Enforcer:
-    """Where indicators take effect: ``apply`` when one comes into force, ``lift`` when it leaves."""
+    """Where indicators take effect: ``apply`` when one comes into force, ``lift`` when it leaves; and, for
+    an enforcer of one ``sector``, that sector's countermeasures (``countermeasure(record, in_force)``)."""
 
     name: str
     apply: Callable[[Indicator], None]
     lift: Callable[[Indicator], None]
+    sector: str = ""
+    countermeasure: Callable[[CountermeasureRecord, bool], None] | None = None
     applied: dict[str, float] = field(default_factory=dict)  # id → wall time applied
+    measures: dict[str, float] = field(default_factory=dict)  # countermeasure id → wall time applied
 
 
 @dataclass
@@ -62,6 +69,7 @@ class IndicatorFeed:
         self.interval_s = interval_s
         self.enforcers: list[Enforcer] = []
         self.in_force: dict[str, tuple[Indicator, IndicatorRecord]] = {}
+        self.countermeasures_seen: dict[str, CountermeasureRecord] = {}
         self.stats = FeedStats()
         self._clock = clock
         self._lock = threading.Lock()
@@ -81,7 +89,9 @@ class IndicatorFeed:
             self.stats.polls += 1
             self.index.sync()
             now = datetime.now(UTC)
-            active = active_indicators(self.index.db, now)
+            history = RegistryHistory.from_db(self.index.db)
+            active = active_indicators(self.index.db, now, history)
+            self._countermeasures(active_countermeasures(self.index.db, history))
             for ident in sorted(set(self.in_force) - set(active)):
                 indicator, _ = self.in_force.pop(ident)
                 for enforcer in self.enforcers:
@@ -94,6 +104,21 @@ class IndicatorFeed:
                 for enforcer in self.enforcers:
                     self._apply(enforcer, ident, indicator, current)
             return {i: ind for i, (ind, _) in self.in_force.items()}
+
+    def _countermeasures(self, active: dict[str, CountermeasureRecord]) -> None:
+        for enforcer in self.enforcers:
+            if enforcer.countermeasure is None:
+                continue
+            for ident in sorted(set(enforcer.measures) - set(active)):
+                del enforcer.measures[ident]
+                lifted = self.countermeasures_seen.get(ident)
+                if lifted is not None:
+                    enforcer.countermeasure(lifted, False)
+            for ident, record in sorted(active.items()):
+                if record.body.get("sector") == enforcer.sector and ident not in enforcer.measures:
+                    enforcer.countermeasure(record, True)
+                    enforcer.measures[ident] = self._clock()
+        self.countermeasures_seen.update(active)
 
     def _apply(self, enforcer: Enforcer, ident: str, indicator: Indicator, record: IndicatorRecord) -> None:
         if ident in enforcer.applied:

@@ -1,4 +1,5 @@
-"""`qeaims intel ...`: the indicators of compromise the sectors' quorums published, as the chain says them."""
+"""`qeaims intel ...`: the indicators of compromise the sectors' quorums published, and the countermeasures in
+force, as the chain says them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import typer
 from rich.table import Table
 
 from chain.connect import connect, contract_abis
+from chain.countermeasures import CountermeasureRecord, active_countermeasures
 from chain.deploy import dev_controller
 from chain.indexer import Indexer
 from chain.indicators import IndicatorRecord, indicator_records
@@ -41,6 +43,18 @@ def _records(ctx: typer.Context) -> list[IndicatorRecord]:
             index.close()
 
 
+def _measures(ctx: typer.Context) -> dict[str, CountermeasureRecord]:
+    settings = settings_of(ctx)
+    client, deployment = connect(settings)
+    with tempfile.TemporaryDirectory(prefix="qeaims-intel-") as tmp:
+        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
+        try:
+            index.sync()
+            return active_countermeasures(index.db)
+        finally:
+            index.close()
+
+
 def _active(records: list[IndicatorRecord], now: datetime) -> dict[str, IndicatorRecord]:
     """`chain.indicators.active_indicators` over records already read."""
     active: dict[str, IndicatorRecord] = {}
@@ -62,11 +76,13 @@ def _row(record: IndicatorRecord) -> dict[str, Any]:
 @app.command("list")
 def list_(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The indicators in force now (each publication recounted), and the publications that do not count."""
-    records = _records(ctx)
+    records, measures = _records(ctx), _measures(ctx)
     active = _active(records, datetime.now(UTC))
     refused = [r for r in records if r.reason]
     if json_out:
         print_json({"in_force": [_row(r) for r in active.values()],
+                    "countermeasures": [{"id": m.id, "type": m.body.get("type"), "sector": m.body.get("sector"),
+                                         "device": m.body.get("device"), "block": m.block} for m in measures.values()],
                     "not_counted": [{"oracle": r.oracle, "seq": r.seq, "block": r.block, "reason": r.reason}
                                     for r in refused]})
         return
@@ -78,6 +94,9 @@ def list_(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] 
         table.add_row(str(row["kind"]), str(row["value"]), str(row["confidence"]), str(row["source_sector"]),
                       str(row["expires"])[:19], f"{len(row['evidence'])} verdicts")
     console.print(table)
+    for m in measures.values():
+        console.print(f"countermeasure in force: {m.id} ({m.body.get('type')}, {m.body.get('sector')}"
+                      f"{', ' + str(m.body['device']) if m.body.get('device') else ''})", markup=False)
     for r in refused:
         console.print(f"not counted: block {r.block}: {r.reason}", markup=False)
 
@@ -130,14 +149,45 @@ def withdraw(
         expired = ever and (ever[-1].expires() or now) <= now
         raise ConfigError(f"indicator {kind} {value} " + (
             f"expired at {ever[-1].expires()}: nothing to withdraw" if expired else "is not in force"))
+    seq = _controller_record(ctx, "indicator", "intel", {"state": "withdrawn", "id": ident, "reason": reason[:280]})
+    console.print(f"indicator {kind} {value} withdrawn (controller event {seq})")
+
+
+@app.command()
+def lift(
+    ctx: typer.Context,
+    countermeasure: Annotated[str, typer.Argument(help="the countermeasure's id (see `qeaims intel list`)")],
+    reason: Annotated[str, typer.Option(help="why: the repair done, or the order given (recorded on-chain)")] = "",
+) -> None:
+    """Lift a countermeasure in force (a device's quarantine, a sector's safe mode): the control room's order
+    after the repair, signed by the controller's identity."""
+    if not reason.strip():
+        raise ConfigError("say why with --reason (it goes on-chain)")
+    settings = settings_of(ctx)
+    client, deployment = connect(settings)
+    with tempfile.TemporaryDirectory(prefix="qeaims-intel-") as tmp:
+        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
+        try:
+            index.sync()
+            active = active_countermeasures(index.db)
+        finally:
+            index.close()
+    if countermeasure not in active:
+        raise ConfigError(f"no countermeasure {countermeasure!r} is in force"
+                          + (f" (in force: {', '.join(sorted(active))})" if active else ""))
+    sector = str(active[countermeasure].body.get("sector", ""))
+    seq = _controller_record(ctx, "countermeasure", sector or "intel",
+                             {"state": "lifted", "id": countermeasure, "reason": reason[:280]})
+    console.print(f"countermeasure {countermeasure} lifted (controller event {seq})")
+
+
+def _controller_record(ctx: typer.Context, kind: str, node: str, body: dict[str, Any]) -> int:
     settings = settings_of(ctx)
     client, deployment = connect(settings)
     identity = dev_controller(settings)
     outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
     try:
-        seq = EventRecorder(client, identity, outbox).record(
-            kind_by_name("indicator"), to_bytes32("intel"),
-            canonical_payload({"state": "withdrawn", "id": ident, "reason": reason[:280]}))
+        return EventRecorder(client, identity, outbox).record(kind_by_name(kind), to_bytes32(node[:32]),
+                                                              canonical_payload(body))
     finally:
         outbox.close()
-    console.print(f"indicator {kind} {value} withdrawn (controller event {seq})")

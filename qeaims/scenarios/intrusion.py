@@ -48,7 +48,7 @@ from chain.deploy import deploy_dev_consortium, dev_controller, dev_oracle
 from chain.manifest import Deployment
 from chain.node import start_anvil, stop_anvil
 from chain.outbox import EventOutbox
-from chain.recorder import EventRecorder
+from chain.recorder import EventRecorder, canonical_payload
 from controller.commander import Commander
 from controller.node import Controller
 from controller.planning import TwinPlanner
@@ -59,6 +59,7 @@ from core.messages import Sector
 from gateway import ATTACK_CLASSES, Gateway, Maintenance, ObservationLog, Policy, Profile, Tee
 from intel.enforce import gateway_enforcer
 from intel.feed import IndicatorFeed
+from keys.ids import to_bytes32
 from oracles.ingest.modbus import ModbusDeviceSimulator
 from oracles.ingest.registers import PUMP_MAP, DeviceMap, RegisterPoint, read_blocks
 from oracles.wire import Recorded, WireOracle
@@ -69,6 +70,7 @@ SECTORS = ("banking", "water", "electricity")
 PROTECTION = 3  # the holding register of each device's protection setting
 ORACLES = 4
 _INDICATOR = kind_by_name("indicator")
+_COUNTERMEASURE = kind_by_name("countermeasure")
 
 
 def _device(sector: str, asset: str, protection: str) -> DeviceMap:
@@ -299,7 +301,7 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
                                                on_recorded=on_recorded).run())
             site.gateway.monitor = Tee(*site.oracles)
             site.feed = IndicatorFeed(client, deployment, settings.home / f"feed-{sector}.sqlite", interval_s=0.25)
-            site.feed.add(gateway_enforcer(sector, site.policy))
+            site.feed.add(gateway_enforcer(sector, site.policy, sector=sector))
             site.feed.run()
         controller = Controller(settings=settings, client=client, deployment=deployment,
                                 identity=dev_controller(settings), commander=Commander(port=1),
@@ -381,6 +383,7 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
         step("2. stolen identity: water's engineering laptop writes the pump's protection setting", stolen_write,
              ("unprofiled-function",), "water")
         blocked_in_time = enforced_everywhere(sites, engineer_ip, step_timeout_s)
+        steps.append(_device_quarantine(settings, client, deployment, sites["water"], step_timeout_s, say))
 
         relay = sites["electricity"]
         relay.sim.set_registers("holding", PROTECTION, [400])
@@ -475,6 +478,44 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
             site.sim.stop()
         if controller is not None:
             controller.close()
+
+
+def _device_quarantine(settings: Settings, client: ChainClient, deployment: Deployment, site: _Site,
+                       timeout_s: float, say: Callable[[str], None]) -> dict[str, Any]:
+    """The countermeasure that follows a command attack: the pump refuses commands (its readings still flow)
+    until the control room lifts it after the repair."""
+    say("2b. countermeasure: water's pump refuses commands until repaired")
+    gw, device = site.gateway, site.device.asset_id
+    quarantined = _wait(lambda: site.policy.refuses_writes(device, gw.id) is not None, timeout_s)
+    measures = [i for e in (site.feed.enforcers if site.feed else []) for i in e.measures]
+    scada, poller = _client(gw.port, _ip(site.sector, SCADA)), _client(gw.port, _ip(site.sector, POLLER))
+    try:  # each client does only what it always does: the SCADA writes its setpoint, the poller reads
+        write_refused = scada.write_register(0, 1470, device_id=1).isError()
+        reads_pass = not poller.read_input_registers(0, count=7, device_id=1).isError()
+    finally:
+        scada.close()  # type: ignore[no-untyped-call]
+        poller.close()  # type: ignore[no-untyped-call]
+    say("2c. the control room lifts it after the repair")
+    identity = dev_controller(settings)
+    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
+    try:
+        for ident in measures:
+            EventRecorder(client, identity, outbox).record(_COUNTERMEASURE, to_bytes32(site.sector), canonical_payload(
+                {"state": "lifted", "id": ident, "reason": "pump re-imaged, engineering credentials re-issued"}))
+    finally:
+        outbox.close()
+    lifted = _wait(lambda: site.policy.refuses_writes(device, gw.id) is None, timeout_s)
+    scada = _client(gw.port, _ip(site.sector, SCADA))
+    try:
+        write_passes = not scada.write_register(0, 1475, device_id=1).isError()
+    finally:
+        scada.close()  # type: ignore[no-untyped-call]
+    return {"step": "2b. countermeasure: water's pump quarantined, then lifted by the control room",
+            "sector": site.sector, "countermeasures": measures, "quarantined": quarantined,
+            "write_refused": write_refused, "reads_pass": reads_pass, "lifted": lifted,
+            "write_passes_after_lift": write_passes,
+            "outcome": "commands refused, readings flowing, then commands again after the lift"
+            if quarantined and write_refused and reads_pass and lifted and write_passes else "NOT AS EXPECTED"}
 
 
 def enforced_everywhere(sites: dict[str, _Site], ip: str, timeout_s: float) -> bool:

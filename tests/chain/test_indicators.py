@@ -141,3 +141,40 @@ def test_a_one_member_sector_decides_nothing(chain, tmp_path: Path) -> None:  # 
         assert indicator_id("source-address", "10.33.0.1") not in active_indicators(index.db)
     finally:
         index.close()
+
+
+def _countermeasure(chain, body: dict[str, Any], by=None) -> None:  # type: ignore[no-untyped-def]
+    who = by or dev_controller(chain.settings)
+    recorder(chain.client, chain.settings, who).record(kind_by_name("countermeasure"), to_bytes32("water"),
+                                                       canonical_payload(body))
+
+
+def test_a_countermeasure_stands_only_on_a_quorums_indicator_and_only_the_controller_lifts_it(
+        chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from chain.countermeasures import active_countermeasures, countermeasure_records
+
+    cites = _verdicts(chain, "water", (1, 2, 3), "source-address", "10.22.0.1")
+    _publish(chain, cites, "source-address", "10.22.0.1")
+    good = indicator_id("source-address", "10.22.0.1")
+    quarantine = {"state": "applied", "type": "quarantine-device", "sector": "water", "device": "pump-22",
+                  "indicator": good, "reason": "r"}
+    _countermeasure(chain, {**quarantine, "id": "cm-22-good"})
+    _countermeasure(chain, {**quarantine, "id": "cm-22-no-indicator", "indicator": "ab" * 32})
+    _countermeasure(chain, {**quarantine, "id": "cm-22-other-sector", "sector": "banking"})
+    _countermeasure(chain, {**quarantine, "id": "cm-22-by-an-oracle"}, by=oracle(chain.settings, "water", 1))
+    _countermeasure(chain, {"state": "lifted", "id": "cm-22-good", "reason": "mine"}, by=oracle(chain.settings, "water", 2))
+    index = _index(chain, tmp_path)
+    try:
+        assert "cm-22-good" in active_countermeasures(index.db)
+        reasons = {r.id: r.reason for r in countermeasure_records(index.db) if r.id.startswith("cm-22")}
+    finally:
+        index.close()
+    assert "follows no indicator" in reasons["cm-22-no-indicator"]
+    assert "follows no indicator" in reasons["cm-22-other-sector"]
+    assert "does not hold REPAIR_ROLE" in reasons["cm-22-by-an-oracle"]
+    _countermeasure(chain, {"state": "lifted", "id": "cm-22-good", "reason": "pump re-imaged"})
+    index = _index(chain, tmp_path)
+    try:
+        assert not any(i.startswith("cm-22") for i in active_countermeasures(index.db))
+    finally:
+        index.close()

@@ -59,3 +59,28 @@ def _vault_recorder_verdicts(chain) -> None:  # type: ignore[no-untyped-def]
         kind_by_name("intrusion"), to_bytes32("atm-gw"), canonical_payload({
             "sector": sector, "subject": "atm-gw", "asset": "atm-gw", "verdict": "intrusion",
             "sensors": [["atm-gw/latency", 0.9]], "indicators": [{"kind": "client-id", "value": "atm-1"}]}))
+
+
+def test_a_command_attack_quarantines_its_device_once(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    from chain.recorder import canonical_payload
+    from core.kinds import kind_by_name
+    from keys.ids import to_bytes32
+    from tests.support import oracle, recorder
+
+    chain = fresh_chain
+    for i in (1, 2, 3):
+        recorder(chain.client, chain.settings, oracle(chain.settings, "water", i)).record(
+            kind_by_name("intrusion"), to_bytes32("pump-station-1"), canonical_payload({
+                "sector": "water", "subject": "pump-station-1", "verdict": "intrusion",
+                "wire": {"class": "unprofiled-function"},
+                "indicators": [{"kind": "source-address", "value": "10.11.0.9"}]}))
+    ctl = _controller(chain)
+    ctl.run_once()
+    ctl.run_once()
+    ctl.close()
+    again = _controller(chain)
+    again.run_once()
+    again.close()
+    measures = [p for _, _, p in ledger_events(chain, "countermeasure")]
+    assert [(m["type"], m["device"], m["state"]) for m in measures] == [("quarantine-device", "pump-station-1", "applied")]
+    assert audit(chain).ok

@@ -1,6 +1,7 @@
 """`qeaims scenario run intrusion --json`, whole, on its private chain: every attack it plays is detected and
 on-chain within seconds, the clean window (maintenance included) raises nothing, water's indicator reaches
-every other sector's gateway within the 5 s goal, and electricity refuses the stolen identity."""
+every other sector's gateway within the 5 s goal, the attacked pump refuses commands (its readings flowing)
+until the control room lifts its quarantine, and electricity refuses the stolen identity."""
 
 from __future__ import annotations
 
@@ -27,3 +28,6 @@ def test_the_intrusion_scenario(tmp_path) -> None:  # type: ignore[no-untyped-de
     assert {("source-address", "127.0.1.66", "banking"), ("source-address", "127.0.2.9", "water")} <= published
     cross = next(s for s in report["steps"] if s["step"].startswith("3."))
     assert cross["setting_unchanged"] and cross["indicator_enforced_before"]
+    quarantine = next(s for s in report["steps"] if s["step"].startswith("2b."))
+    assert quarantine["quarantined"] and quarantine["write_refused"] and quarantine["reads_pass"]
+    assert quarantine["lifted"] and quarantine["write_passes_after_lift"]
