@@ -42,10 +42,11 @@ def list_() -> None:
     table.add_row(YEAR, "random", "1 year (offline)", "a year of random faults (electricity, water, banking) "
                   "through the controller's planner and crews without the chain, against the automation-off baseline: "
                   "uptime, recovery, preventive share, feeder losses, cost (no city needed)")
-    table.add_row(INTRUSION, "5", "about 20 s (real time, no city needed)",
-                  "an attacker scans banking's PLC, writes water's pump protection setting with a stolen identity, "
-                  "is refused by electricity from water's indicator, replays a SCADA write and floods a relay: "
-                  "detection to chain, false positives, indicator propagation (a private chain)")
+    table.add_row(INTRUSION, "6", "about 20 s (real time, no city needed)",
+                  "an attacker scans banking's PLC, writes water's pump protection setting with a stolen identity "
+                  "(the pump is quarantined), is refused by electricity from water's indicator, replays a SCADA "
+                  "write, floods a relay and guesses healthcare's broker passwords: detection to chain, false "
+                  "positives, indicator propagation (a private chain)")
     console.print(table)
 
 

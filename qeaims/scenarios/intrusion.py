@@ -21,7 +21,17 @@ queries, FC 43/14 and 17: any detection there is a false positive):
 3. **cross-sector**: the same client tries electricity's feeder relay, whose gateway must already
    refuse it from the indicator water published;
 4. **replay**: a captured SCADA write to water's pump is replayed from another connection;
-5. **rate**: electricity's HMI floods the relay with reads far beyond its profiled rate.
+5. **rate**: electricity's HMI floods the relay with reads far beyond its profiled rate;
+6. **authentication burst**: password guessing against healthcare's broker path (a real Mosquitto with a
+   password file behind an MQTT gateway; skipped, and said so, where Mosquitto is not installed).
+
+After step 2 the attacked pump is quarantined at its gateway (the controller's countermeasure: commands
+refused, readings flowing) and the control room lifts it after the repair (step 2b).
+
+An indicator of an address denies every client of that address in every sector: after the replay,
+water's real SCADA is refused too (its address is the identity the attacker used), and after the
+flood, electricity's HMI. That is what an address-level indicator means; the scenario reports the
+refusals of normal traffic it caused in ``notes``.
 
 Times are wall seconds and also the field seconds the issue compares them with: device protocols run
 in real time here (nothing is sped up). The publication time of an indicator is when a watcher saw
@@ -33,6 +43,8 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -41,8 +53,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from pymodbus.client import ModbusTcpClient
 
+from bus.mosquitto import MosquittoBroker, mosquitto_executable
 from chain.client import ChainClient, _normalise_log
 from chain.deploy import deploy_dev_consortium, dev_controller, dev_oracle
 from chain.manifest import Deployment
@@ -66,7 +81,8 @@ from oracles.wire import Recorded, WireOracle
 
 __all__ = ["IntrusionResult", "run_intrusion"]
 
-SECTORS = ("banking", "water", "electricity")
+SECTORS = ("banking", "water", "electricity", "healthcare")
+MODBUS_SECTORS = SECTORS[:3]
 PROTECTION = 3  # the holding register of each device's protection setting
 ORACLES = 4
 _INDICATOR = kind_by_name("indicator")
@@ -171,6 +187,91 @@ def _maintenance(site: _Site) -> None:
         c.close()  # type: ignore[no-untyped-call]
 
 
+class _PasswordBroker(MosquittoBroker):
+    """Mosquitto with passwords required, as a site runs it (a password file made by mosquitto_passwd)."""
+
+    def __init__(self, *, password_file: Path, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.password_file = password_file
+
+    def config(self) -> str:
+        return super().config().replace("allow_anonymous true",
+                                        f"allow_anonymous false\npassword_file {self.password_file}")
+
+
+MQTT_SECTOR, MQTT_DEVICE = "healthcare", "broker-healthcare"
+MQTT_USERS = {"ward-gw": "pw-ward-gw-7", "oracle": "pw-oracle-3"}
+
+
+def _mqtt_connect(client_id: str, username: str, password: str) -> bytes:
+    """An MQTT 3.1.1 CONNECT (clean session, user name and password), as bytes on the wire."""
+    def string(text: str) -> bytes:
+        data = text.encode()
+        return struct.pack(">H", len(data)) + data
+
+    body = string("MQTT") + bytes([4, 0b11000010]) + struct.pack(">H", 30) + string(client_id) + string(username) \
+        + string(password)
+    length, encoded = len(body), bytearray()
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        encoded.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes([0x10]) + bytes(encoded) + body
+
+
+class _MqttSite:
+    """Healthcare's broker path: Mosquitto with passwords behind an MQTT gateway; a ward gateway publishes
+    telemetry every 0.1 s and the sector's oracle subscribes, each from its own address."""
+
+    def __init__(self, home: Path) -> None:
+        passwords = home / "mqtt-passwords"
+        for i, (user, password) in enumerate(MQTT_USERS.items()):
+            subprocess.run(["mosquitto_passwd", *(["-c"] if i == 0 else []), "-b", str(passwords), user, password],
+                           check=True, capture_output=True, timeout=30)
+        passwords.chmod(0o600)
+        self.broker = _PasswordBroker(port=_free_port(), data_dir=home / "mqtt-broker", password_file=passwords)
+        self.broker.start()
+        self.policy = Policy()
+        self.log = ObservationLog()
+        self.gateway = Gateway("127.0.0.1", self.broker.port, protocol="mqtt", sector=MQTT_SECTOR,
+                               device=MQTT_DEVICE, policy=self.policy, monitor=self.log).start()
+        self.oracles: list[WireOracle] = []
+        self.feed: IndicatorFeed | None = None
+        self._stop = threading.Event()
+        self._clients: list[paho.Client] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _client(self, ip: str, client_id: str, user: str) -> paho.Client:
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
+        c.username_pw_set(user, MQTT_USERS[user])
+        c.connect("127.0.0.1", self.gateway.port, keepalive=30, bind_address=ip)
+        c.loop_start()
+        self._clients.append(c)
+        return c
+
+    def start(self) -> _MqttSite:
+        oracle = self._client(_ip(MQTT_SECTOR, 4), "oracle-healthcare-1", "oracle")
+        oracle.subscribe("qeaims/healthcare/+/+", qos=1)
+        self.ward = self._client(_ip(MQTT_SECTOR, POLLER), "ward-gw-7", "ward-gw")
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.ward.publish("qeaims/healthcare/_batch/ward-gw-7", b'[{"asset":"icu-3","sensor":"beds","value":9}]',
+                              qos=1)
+            self._stop.wait(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for c in self._clients:
+            c.disconnect()
+            c.loop_stop()
+        self.gateway.stop()
+        self.broker.stop()
+
+
 @dataclass
 class IntrusionResult:
     attacks: dict[str, dict[str, Any]]
@@ -264,6 +365,7 @@ def run_intrusion(*, train_s: float = 4.0, clean_s: float = 6.0, step_timeout_s:
 def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, train_s: float, clean_s: float,
           step_timeout_s: float, say: Callable[[str], None]) -> IntrusionResult:
     sites: dict[str, _Site] = {}
+    mqtt: _MqttSite | None = None
     normals: list[_Normal] = []
     recorded: list[Recorded] = []
     lock = threading.Lock()
@@ -274,7 +376,10 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
     try:
         say("starting devices, gateways and their normal traffic")
         logs: dict[str, ObservationLog] = {}
-        for sector in SECTORS:
+        mqtt = _MqttSite(settings.home).start() if mosquitto_executable() else None
+        if mqtt is None:
+            notes.append("Mosquitto is not installed: the MQTT authentication burst was not played (make system)")
+        for sector in MODBUS_SECTORS:
             device = DEVICES[sector]
             sim = ModbusDeviceSimulator(device, port=_free_port()).start()
             policy = Policy()
@@ -287,13 +392,17 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
         say("learning each device's profile from the training window")
         profiles = {s: Profile.learn(logs[s].snapshot(), window_s=0.5,
                                      maintenance=[Maintenance(client=_ip(s, ENGINEER), note="engineering laptop")])
-                    for s in SECTORS}
+                    for s in MODBUS_SECTORS}
+        if mqtt is not None:
+            profiles[MQTT_SECTOR] = Profile.learn(mqtt.log.snapshot(), window_s=0.5)
 
         def on_recorded(r: Recorded) -> None:
             with lock:
                 recorded.append(r)
 
-        for sector, site in sites.items():
+        watched: list[_Site | _MqttSite] = [*sites.values(), *([mqtt] if mqtt is not None else [])]
+        for site in watched:
+            sector = site.gateway.sector
             for index in range(1, ORACLES + 1):
                 identity = dev_oracle(settings, sector, index)
                 outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
@@ -445,6 +554,22 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
             return f"{sent} reads"
 
         step("5. rate: electricity's HMI floods the relay", flood, ("rate",), "electricity")
+
+        if mqtt is not None:
+            site_mqtt = mqtt
+
+            def guesses() -> str:
+                refused = 0
+                for i in range(6):  # guessing the ward gateway's password
+                    with socket.create_connection(("127.0.0.1", site_mqtt.gateway.port),
+                                                  source_address=(_ip(MQTT_SECTOR, ATTACKER), 0), timeout=3) as s:
+                        s.sendall(_mqtt_connect("ward-gw-7", "ward-gw", f"guess-{i}"))
+                        answer = s.recv(4)
+                        refused += len(answer) == 4 and answer[3] != 0
+                return f"{refused} of 6 logins refused by the broker"
+
+            step("6. authentication burst: password guessing against healthcare's broker", guesses, ("auth-burst",),
+                 MQTT_SECTOR)
         time.sleep(1.0)
         propagation = _propagation(watch, sites)
         indicators = [{"kind": b["kind"], "value": b["value"], "source_sector": b["source_sector"],
@@ -453,8 +578,7 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
         for attack in ATTACK_CLASSES:
             if attack not in attacks:
                 attacks[attack] = {"attempts": 0, "detected": 0, "field_s": [],
-                                   "note": "not played here: MQTT authentication bursts are shown against a real "
-                                           "Mosquitto in tests/gateway/test_gateway_mqtt.py"}
+                                   "note": "not played: Mosquitto is not installed here"}
         for entry in attacks.values():
             entry["detected_pct"] = round(100.0 * entry["detected"] / entry["attempts"], 1) if entry["attempts"] else None
             entry["field_s_max"] = max(entry["field_s"]) if entry["field_s"] else None
@@ -468,14 +592,18 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
         watch.stop()
         for n in normals:
             n.stop()
-        for site in sites.values():
-            if site.feed is not None:
-                site.feed.stop()
-            for o in site.oracles:
+        every: list[_Site | _MqttSite] = [*sites.values(), *([mqtt] if mqtt is not None else [])]
+        for any_site in every:
+            if any_site.feed is not None:
+                any_site.feed.stop()
+            for o in any_site.oracles:
                 o.stop()
                 o.recorder.outbox.close()
+        for site in sites.values():
             site.gateway.stop()
             site.sim.stop()
+        if mqtt is not None:
+            mqtt.stop()
         if controller is not None:
             controller.close()
 
