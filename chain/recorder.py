@@ -36,7 +36,7 @@ from chain.outbox import (
     EventOutbox,
     OutboxRow,
 )
-from core.errors import ChainError, ContractRejected, IdentityError
+from core.errors import ChainError, ContractRejected, IdentityError, TransactionFailed
 from keys.hybrid import sign_batch
 from keys.identity import HybridIdentity
 
@@ -117,6 +117,7 @@ class EventRecorder:
         report = FlushReport()
         stalled = 0
         last_seen = -1
+        resynced = 0
         while True:
             try:
                 self._flush_once(max_batch, on_confirmed, report)
@@ -129,6 +130,12 @@ class EventRecorder:
                 last_seen = on_chain
                 if stalled >= _ATTEMPTS_WITHOUT_PROGRESS:
                     raise
+            except TransactionFailed as exc:
+                # another process signed with this key meanwhile (the control room's command with the
+                # controller's identity): the client dropped its nonce; send again with the chain's
+                if "nonce too low" not in str(exc) or resynced >= _ATTEMPTS_WITHOUT_PROGRESS:
+                    raise
+                resynced += 1
 
     def next_batch(self, max_batch: int = MAX_BATCH, after_seq: int = 0) -> list[OutboxRow]:
         """The pending events after `after_seq` that make the next batch: at most `max_batch` events

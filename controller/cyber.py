@@ -23,6 +23,7 @@ them through the quorum's own Quarantine action (`oracles.peer_check`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,21 @@ __all__ = ["TECHNICIAN_S", "Candidate", "IndicatorTally", "IntrusionTally", "Qua
 TECHNICIAN_S = 3600.0
 """Simulated seconds for a technician to reach the device, remove the tampering and re-issue the
 gateway's credentials (travel ~30 min in a city, ~30 min on site)."""
+
+
+def _read_since(db: Any, kind: int, cursor: int, add: Callable[[str, int, dict[str, Any]], None]) -> int:
+    """Hand each event of ``kind`` after row ``cursor`` to ``add`` (oracle, seq, payload); the new cursor."""
+    rows = db.execute("SELECT rowid, oracle, seq, payload FROM events WHERE kind = ? AND rowid > ? ORDER BY rowid",
+                      (kind, cursor)).fetchall()
+    for rowid, oracle, seq, payload in rows:
+        cursor = max(cursor, int(rowid))
+        try:
+            body = json.loads(bytes(payload))
+        except (ValueError, TypeError):
+            continue
+        if isinstance(body, dict):
+            add(str(oracle), int(seq), body)
+    return cursor
 
 
 def _utility_sectors() -> set[str]:
@@ -95,16 +111,7 @@ class IntrusionTally:
 
     def read(self, db: Any, intrusion_kind: int) -> None:
         """Take the intrusion events recorded since the last call (the indexer's ``events`` table)."""
-        rows = db.execute("SELECT rowid, oracle, seq, payload FROM events WHERE kind = ? AND rowid > ? "
-                          "ORDER BY rowid", (intrusion_kind, self.cursor)).fetchall()
-        for rowid, oracle, seq, payload in rows:
-            self.cursor = max(self.cursor, int(rowid))
-            try:
-                body = json.loads(bytes(payload))
-            except (ValueError, TypeError):
-                continue
-            if isinstance(body, dict):
-                self.add(str(oracle), int(seq), body)
+        self.cursor = _read_since(db, intrusion_kind, self.cursor, self.add)
 
     def quorate(self, active: dict[str, str] | set[str], required: dict[str, int]) -> list[Quarantine]:
         """Sensors named by at least the sector's required number of distinct active oracles *of that
@@ -174,13 +181,5 @@ class IndicatorTally:
                 c.devices.add(payload["subject"])
 
     def read(self, db: Any, intrusion_kind: int) -> None:
-        rows = db.execute("SELECT rowid, oracle, seq, payload FROM events WHERE kind = ? AND rowid > ? "
-                          "ORDER BY rowid", (intrusion_kind, self.cursor)).fetchall()
-        for rowid, oracle, seq, payload in rows:
-            self.cursor = max(self.cursor, int(rowid))
-            try:
-                body = json.loads(bytes(payload))
-            except (ValueError, TypeError):
-                continue
-            if isinstance(body, dict):
-                self.add(str(oracle), int(seq), body)
+        """Take the intrusion events recorded since the last call (the indexer's ``events`` table)."""
+        self.cursor = _read_since(db, intrusion_kind, self.cursor, self.add)

@@ -4,10 +4,12 @@ force, as the chain says them."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -27,32 +29,31 @@ from intel.stix import ExportItem, stix_bundle
 from keys.ids import to_bytes32
 from qeaims.commands._common import console, print_json, settings_of
 
+T = TypeVar("T")
+
 app = typer.Typer(help="Threat intelligence: indicators published on-chain by a sector's quorum.",
                   no_args_is_help=True)
 
 
-def _records(ctx: typer.Context) -> list[IndicatorRecord]:
+def _from_chain(ctx: typer.Context, read: Callable[[sqlite3.Connection], T]) -> T:
+    """``read`` over an index built afresh from the chain's logs (nothing local is trusted)."""
     settings = settings_of(ctx)
     client, deployment = connect(settings)
     with tempfile.TemporaryDirectory(prefix="qeaims-intel-") as tmp:
         index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
         try:
             index.sync()
-            return indicator_records(index.db)
+            return read(index.db)
         finally:
             index.close()
+
+
+def _records(ctx: typer.Context) -> list[IndicatorRecord]:
+    return _from_chain(ctx, indicator_records)
 
 
 def _measures(ctx: typer.Context) -> dict[str, CountermeasureRecord]:
-    settings = settings_of(ctx)
-    client, deployment = connect(settings)
-    with tempfile.TemporaryDirectory(prefix="qeaims-intel-") as tmp:
-        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
-        try:
-            index.sync()
-            return active_countermeasures(index.db)
-        finally:
-            index.close()
+    return _from_chain(ctx, active_countermeasures)
 
 
 def _active(records: list[IndicatorRecord], now: datetime) -> dict[str, IndicatorRecord]:
@@ -163,15 +164,7 @@ def lift(
     after the repair, signed by the controller's identity."""
     if not reason.strip():
         raise ConfigError("say why with --reason (it goes on-chain)")
-    settings = settings_of(ctx)
-    client, deployment = connect(settings)
-    with tempfile.TemporaryDirectory(prefix="qeaims-intel-") as tmp:
-        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
-        try:
-            index.sync()
-            active = active_countermeasures(index.db)
-        finally:
-            index.close()
+    active = _measures(ctx)
     if countermeasure not in active:
         raise ConfigError(f"no countermeasure {countermeasure!r} is in force"
                           + (f" (in force: {', '.join(sorted(active))})" if active else ""))

@@ -15,19 +15,17 @@ from typing import Any
 
 import pytest
 
-from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.consortium import sectors
 from chain.deploy import dev_controller, dev_vault_recorder
 from chain.governance import Council
 from chain.indexer import Indexer
-from chain.outbox import EventOutbox
-from chain.recorder import EventRecorder
 from chain.registry_history import REPAIR_ROLE
 from core.errors import QeaimsError
 from keys.ids import to_bytes32
 from tests.conftest import Chain, run_cli
 from tests.support import governor, oracle, recorder
+from tests.vaults.test_service_chain import _people, _service
 from vaults.envelope import VaultCryptoError, open_record, unwrap_for_reader, unwrap_record_key
 from vaults.onchain import VAULT_READ, VAULT_SEAL, VAULT_SHRED, SealWatch, seal_payload
 from vaults.reader_keys import ReaderKey
@@ -36,23 +34,6 @@ from vaults.store import VaultError, VaultStore
 from vaults.verify import VaultReport, verify_vault
 
 pytestmark = pytest.mark.chain
-
-
-def _service(chain: Chain, root: Path, vault: str, client: ChainClient | None = None) -> VaultService:
-    identity = dev_vault_recorder(chain.settings, vault)
-    outbox = EventOutbox.for_oracle(chain.settings.outbox_dir, identity.address, chain.deployment.deployment_id)
-    return VaultService(VaultStore(root, vault), EventRecorder(client or chain.client, identity, outbox),
-                        SealWatch(chain.client, vault).state)
-
-
-def _people(service: VaultService) -> dict[str, ReaderKey]:
-    vault = service.vault
-    people = {role: ReaderKey.generate(vault, f"{role}-1", role) for role in ("custodian", "reader", "writer",
-                                                                              "auditor")}
-    service.create(people["custodian"])
-    for role in ("reader", "writer", "auditor"):
-        service.grant(people["custodian"], people[role])
-    return people
 
 
 def _index(chain: Chain, tmp_path: Path, name: str) -> Indexer:
