@@ -80,10 +80,9 @@ class IndicatorRecord:
 
     def expires(self) -> datetime | None:
         try:
-            moment = datetime.fromisoformat(str(self.body["expires"]))
-        except (KeyError, ValueError):
+            return _utc(self.body["expires"])
+        except (KeyError, ValueError, OverflowError):
             return None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
     @property
     def evidence(self) -> tuple[str, ...]:
@@ -91,23 +90,39 @@ class IndicatorRecord:
         return tuple(f"{o}:{s}" for o, s in cites) if isinstance(cites, list) else ()
 
 
+def _utc(text: Any) -> datetime:
+    moment = datetime.fromisoformat(str(text))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _published_fields(body: dict[str, Any]) -> str:
-    """Why a publication's own fields do not hold together ('' when they do)."""
+    """Why a publication's own fields do not hold together ('' when they do): what counts must be what every
+    reader can use (`intel.indicator.Indicator`'s rules: a reader that cannot parse a counting publication
+    would stop enforcing everything)."""
     try:
-        kind, value = str(body["kind"]), str(body["value"])
+        kind, value = body["kind"], body["value"]
+        if not isinstance(kind, str) or not isinstance(value, str):
+            return "its kind and value are not text"
         normalised = normalise_value(kind, value)
-        confidence = int(body["confidence"])
-        datetime.fromisoformat(str(body["expires"]))
-        sector_key(str(body["source_sector"]))
-        evidence = body["evidence"]
-        if not isinstance(evidence, list) or not all(isinstance(e, list) and len(e) == 2 for e in evidence):
+        confidence = body["confidence"]
+        if not isinstance(confidence, int) or isinstance(confidence, bool) or not 0 <= confidence <= 100:
+            return "its confidence is not a whole number from 0 to 100"
+        first_seen, expires = _utc(body["first_seen"]), _utc(body["expires"])
+        if expires <= first_seen:
+            return "it expires before it was first seen"
+        description = body.get("description", "")
+        if not isinstance(description, str) or len(description) > 280:
+            return "its description is not text of at most 280 characters"
+        sector = body["source_sector"]
+        if not isinstance(sector, str):
+            return "its source sector is not a name"
+        sector_key(sector)
+        if not isinstance(body["evidence"], list):
             return "its evidence is not a list of [oracle, seq]"
-    except (KeyError, ValueError, TypeError) as exc:
-        return f"it is not a readable indicator ({exc})"
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
+        return f"it is not a readable indicator ({str(exc)[:80]})"
     if normalised != value or indicator_id(kind, value) != body.get("id"):
         return "its id is not the id of its kind and value"
-    if not 0 <= confidence <= 100:
-        return "its confidence is outside 0..100"
     return ""
 
 
@@ -120,14 +135,15 @@ def indicator_records(db: sqlite3.Connection, history: RegistryHistory | None = 
     rows = db.execute("SELECT oracle, seq, payload, block, log_index, timestamp FROM events WHERE kind = ? "
                       "ORDER BY block, log_index", (_INDICATOR,)).fetchall()
     out: list[IndicatorRecord] = []
+    withdrawn_at: dict[str, Position] = {}  # id → its last counting withdrawal: older verdicts count no more
     for oracle, seq, payload, block, log_index, timestamp in rows:
         recorder, at = str(oracle).lower(), (int(block), int(log_index))
         make = functools.partial(IndicatorRecord, recorder, int(seq), int(block), int(log_index),
                                  None if timestamp is None else int(timestamp))
         try:
             body = json.loads(bytes(payload))
-            state, ident = str(body["state"]), str(body["id"])
-        except (ValueError, KeyError, TypeError):
+            state, ident = str(body["state"]), str(body["id"])[:64]
+        except (ValueError, KeyError, TypeError, AttributeError):
             out.append(make(state="unreadable", id="", body={}, reason="an indicator event that does not parse"))
             continue
         role = ""
@@ -137,9 +153,14 @@ def indicator_records(db: sqlite3.Connection, history: RegistryHistory | None = 
             role = f"recorded by {recorder}, which does not hold REPAIR_ROLE at block {block}"
         if state == "withdrawn":
             out.append(make(state=state, id=ident, body=body, reason=role))
+            if not role:
+                withdrawn_at[ident] = at
             continue
         if state != "published":
             out.append(make(state="unreadable", id=ident, body=body, reason=f"unknown indicator state {state!r}"))
+            continue
+        if role:  # nothing to recount: a publication without the role costs no reader a recount
+            out.append(make(state=state, id=ident, body=body, reason=role))
             continue
         broken = _published_fields(body)
         if broken:
@@ -147,11 +168,11 @@ def indicator_records(db: sqlite3.Connection, history: RegistryHistory | None = 
             continue
         sector = str(body["source_sector"])
         required = history.required_at(sector, at)
-        matching, rejected = count_cited_verdicts(db, history, [(o, s) for o, s in body["evidence"]],
+        matching, rejected = count_cited_verdicts(db, history, body["evidence"],
                                                   functools.partial(names_indicator, ident),
                                                   f"indicator {body['kind']} {body['value']}", sector, at, invalid,
-                                                  verifies)
-        reason = role
+                                                  verifies, since=withdrawn_at.get(ident))
+        reason = ""
         floor = history.below_floor(sector, at)
         if not reason and floor:
             reason = f"indicator {body['kind']} {body['value']} from {sector}, which had {floor}"

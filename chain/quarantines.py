@@ -107,16 +107,26 @@ def _names_first(sensor: str, body: Any) -> bool:
 def count_cited_verdicts(db: sqlite3.Connection, history: RegistryHistory, evidence: list[Any],
                          names: Callable[[Any], bool], what: str, sector: str, at: Position,
                          invalid: Collection[tuple[str, int]],
-                         verifies: Callable[[str, int], bool] | None) -> tuple[int, list[str]]:
+                         verifies: Callable[[str, int], bool] | None, *,
+                         since: Position | None = None) -> tuple[int, list[str]]:
     """How many distinct oracles' cited intrusion verdicts count for a decision recorded at ``at`` in
     ``sector`` (a sensor's quarantine, an indicator's publication), and why each other citation does
     not: it must be a recorded ``intrusion`` event that ``names`` the decision's subject (``what``),
     recorded before the decision, in a batch that verifies, by an oracle Active in ``sector`` both at
-    its verdict and at the decision; a second verdict of one oracle is still one voice."""
+    its verdict and at the decision, and (``since``) after the subject's last withdrawal; a second
+    verdict of one oracle is still one voice. A citation that is not ``[oracle, seq]`` with a seq of
+    the ledger's range is refused as such: whatever a recorder writes, the recount never fails."""
     voters: set[str] = set()
     rejected: list[str] = []
     active_then = history.active_at(sector, at)
-    for voter, voter_seq in sorted({(str(o).lower(), int(s)) for o, s in evidence}):
+    citations: set[tuple[str, int]] = set()
+    for cited in evidence if isinstance(evidence, list) else []:
+        if (isinstance(cited, list | tuple) and len(cited) == 2 and isinstance(cited[0], str)
+                and isinstance(cited[1], int) and not isinstance(cited[1], bool) and 0 < cited[1] < 2**63):
+            citations.add((cited[0].lower(), cited[1]))
+        else:
+            rejected.append(f"{str(cited)[:60]} is no citation [oracle, seq]")
+    for voter, voter_seq in sorted(citations):
         cite = f"{_short(voter)}:{voter_seq}"
         row = db.execute("SELECT payload, block, log_index FROM events WHERE oracle = ? AND seq = ? AND kind = ?",
                          (voter, voter_seq, _INTRUSION)).fetchone()
@@ -129,16 +139,18 @@ def count_cited_verdicts(db: sqlite3.Connection, history: RegistryHistory, evide
         except ValueError:
             body = None
         if where >= at:
-            rejected.append(f"{cite} was recorded after the quarantine")
+            rejected.append(f"{cite} was recorded after the decision")
+        elif since is not None and where < since:
+            rejected.append(f"{cite} was recorded before the last withdrawal")
         elif not names(body):
             rejected.append(f"{cite} does not name {what}")
         elif (voter, voter_seq) in invalid or (verifies is not None and not verifies(voter, voter_seq)):
             rejected.append(f"{cite} is in a batch whose signature does not verify")
         elif voter not in active_then or voter not in history.active_at(sector, where):
             state = history.oracle_at(voter, at)
-            what = "not registered" if state is None else (
+            status = "not registered" if state is None else (
                 "an oracle of another sector" if state.sector != sector else f"{state.status_name}")
-            rejected.append(f"{cite} is {what}, not an Active oracle of the sector")
+            rejected.append(f"{cite} is {status}, not an Active oracle of the sector")
         elif voter in voters:
             continue  # a second verdict of the same oracle: still one voice
         else:
@@ -179,7 +191,7 @@ def quarantine_records(db: sqlite3.Connection, history: RegistryHistory | None =
         if state == "quarantined":
             try:
                 claimed: int | None = int(body["required"]) if "required" in body else None
-                evidence = [(o, s) for o, s in body["evidence"]]
+                evidence = body["evidence"] if isinstance(body["evidence"], list) else []
             except (ValueError, KeyError, TypeError):
                 out.append(make(state="unreadable", sector=sector_name, sensor=sensor,
                                             required=0, matching=0,

@@ -96,8 +96,7 @@ class ControllerState:
     _seal_watches: dict[str, SealWatch]  # each sector's vault seal as the chain says it
     _vault_seals_due: bool  # a quarantine was taken or lifted since the seals were last compared
     indicator_tally: IndicatorTally
-    published_indicators: dict[str, datetime]  # id → when its latest publication expires
-    indicator_after: dict[str, dict[str, int]]  # id → each oracle's latest verdict at its latest publication
+    published_indicators: dict[str, datetime]  # "sector|id" → when this controller's latest publication expires
     device_quarantines: dict[str, str]  # "sector|device" → the id of its quarantine in force (this controller's)
     _device_quarantines_in_outbox: Callable[[], dict[str, str]]
     isolations: dict[int, Isolation]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, cast
 
 from web3 import Web3
 
 from chain.commanded import Release, commands_of, sensor_asset
+from chain.quarantines import signature_check
 from chain.recorder import canonical_payload
 from controller._controller_state import (
     COUNTERMEASURE,
@@ -29,8 +30,9 @@ from controller._controller_state import (
     ControllerState,
     log_line,
 )
-from controller.cyber import TECHNICIAN_S, Quarantine
+from controller.cyber import TECHNICIAN_S, Candidate, Quarantine, Told
 from controller.deadlines import Deadline
+from core.errors import QeaimsError
 from core.messages import Sector
 from intel.indicator import DEFAULT_TTL
 from keys.errors import KeysError
@@ -75,14 +77,20 @@ def _judged_release(q: Quarantine, release: Release, sector: str, required: int)
     return outside < required
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def _iso_or(text: str, default: datetime) -> datetime:
-    """An oracle's ISO time (UTC), or ``default`` if it gives none or a time after ``default``."""
+    """An oracle's ISO time (UTC), or ``default`` if it gives none, one that does not convert (year 1 in
+    another zone), or a time after ``default``; never earlier than a day before it (an oracle cannot
+    backdate a story: the indicator's first-seen is when the quorum's attack began, not a claim)."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return default
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return min(moment, default)
+    return max(min(moment, default), default - timedelta(days=1))
 
 
 COMMAND_ATTACKS = frozenset({"unprofiled-function", "replay"})
@@ -127,36 +135,52 @@ class IntrusionResponse(ControllerState):
 
     def _publish_indicators(self) -> None:
         """Publish each indicator that as many distinct Active oracles of one sector as its quorum needs
-        named in wire-intrusion verdicts (`chain.indicators` is what every reader recounts). After a
-        publication, only verdicts recorded since count towards the next one (an attacker back after the
-        expiry or a withdrawal), so one story is published once, across restarts too."""
-        self.indicator_tally.read(self.index.db, INTRUSION)
+        named in wire-intrusion verdicts (`chain.indicators` is what every reader recounts). Only verdicts
+        in batches whose signature verifies count (as in the recount), only verdicts since the story's
+        last publication or withdrawal count towards the next (`controller.cyber.Candidate`), and what
+        goes into the publication (classes, first seen, devices) comes from the voters' verdicts alone,
+        bounded: one oracle's verdict can neither inflate nor break it. One candidate that fails does
+        not stop the others."""
+        self.indicator_tally.me = self.me
+        self.indicator_tally.read(self.index.db, INTRUSION, INDICATOR)
         now = datetime.now(UTC)
+        verifies = signature_check(self.index.db)
         for (sector, ident), c in sorted(self.indicator_tally.candidates.items()):
-            expires = self.published_indicators.get(ident)
-            if expires is not None and expires > now:
+            until = self.published_indicators.get(f"{sector}|{ident}") or c.published_until
+            if until is not None and _aware(until) > now:
                 continue
-            told = self.indicator_after.get(ident, {})
-            voters = sorted((o, s) for o, s in c.by.items() if s > told.get(o, 0) and self._active_in(o, sector))
+            fresh = c.fresh()
+            if not fresh:
+                continue
+            voters = sorted((o, t) for o, t in fresh.items() if self._active_in(o, sector)
+                            and (verifies is None or verifies(o, t.seq)))
             required = self._cached(f"required:{sector}", partial(self._required, sector))
             if not voters or len(voters) < required:
                 continue
-            members = self._cached(f"slots:{sector}", partial(self._slots, sector))
-            first_seen = _iso_or(c.first_seen, now)
-            body = {"state": "published", "id": ident, "kind": c.kind, "value": c.value,
-                    "confidence": min(100, round(100 * len(voters) / max(members, 1))), "source_sector": sector,
-                    "first_seen": first_seen.isoformat(), "expires": (now + DEFAULT_TTL).isoformat(),
-                    "description": f"{', '.join(sorted(c.classes)) or 'wire intrusion'} seen by {len(voters)} of "
-                                   f"{members} {sector} oracles",
-                    "evidence": [list(v) for v in voters], "required": required}
-            seq = self.recorder.record(INDICATOR, to_bytes32(sector), canonical_payload(body))
-            self.published_indicators[ident] = now + DEFAULT_TTL
-            self.indicator_after[ident] = dict(c.by)
-            log_line("controller-indicator-published", sector=sector, kind=c.kind, value=c.value, seq=seq,
-                     voters=len(voters))
-            if c.classes & COMMAND_ATTACKS:
-                for device in sorted(c.devices):
-                    self._quarantine_device(sector, device, ident, seq)
+            try:
+                self._publish(sector, c, voters, required, now)
+            except QeaimsError as exc:
+                log_line("controller-indicator-failed", sector=sector, value=c.value[:64], error=str(exc)[:200])
+
+    def _publish(self, sector: str, c: Candidate, voters: list[tuple[str, Told]], required: int,
+                 now: datetime) -> None:
+        members = self._cached(f"slots:{sector}", partial(self._slots, sector))
+        first_seen = min((_iso_or(t.first_seen, now) for _, t in voters), default=now)
+        classes = sorted({t.wire_class for _, t in voters if t.wire_class})
+        body = {"state": "published", "id": c.id, "kind": c.kind, "value": c.value,
+                "confidence": min(100, round(100 * len(voters) / max(members, 1))), "source_sector": sector,
+                "first_seen": first_seen.isoformat(), "expires": (now + DEFAULT_TTL).isoformat(),
+                "description": (f"{', '.join(classes) or 'wire intrusion'} seen by {len(voters)} of {members} "
+                                f"{sector} oracles")[:280],
+                "evidence": [[o, t.seq] for o, t in voters], "required": required}
+        seq = self.recorder.record(INDICATOR, to_bytes32(sector), canonical_payload(body))
+        self.published_indicators[f"{sector}|{c.id}"] = now + DEFAULT_TTL
+        c.after = {o: t.seq for o, t in c.by.items()}
+        log_line("controller-indicator-published", sector=sector, kind=c.kind, value=c.value, seq=seq,
+                 voters=len(voters))
+        if set(classes) & COMMAND_ATTACKS:
+            for device in sorted({t.device for _, t in voters if t.device}):
+                self._quarantine_device(sector, device, c.id, seq)
 
     def _quarantine_device(self, sector: str, device: str, indicator: str, indicator_seq: int) -> None:
         """A device that took a command it should not have (a write outside its client's profile, a replayed

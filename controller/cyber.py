@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from chain.commanded import field_ms
@@ -32,26 +33,30 @@ from chain.quarantines import named_sensor
 from controller.deadlines import Deadline
 from core.indicator_values import indicator_id, normalise_value
 from core.messages import Sector
+from gateway import ATTACK_CLASSES
 
-__all__ = ["TECHNICIAN_S", "Candidate", "IndicatorTally", "IntrusionTally", "Quarantine"]
+__all__ = ["TECHNICIAN_S", "Candidate", "IndicatorTally", "IntrusionTally", "Quarantine", "Told"]
 
 TECHNICIAN_S = 3600.0
 """Simulated seconds for a technician to reach the device, remove the tampering and re-issue the
 gateway's credentials (travel ~30 min in a city, ~30 min on site)."""
 
 
-def _read_since(db: Any, kind: int, cursor: int, add: Callable[[str, int, dict[str, Any]], None]) -> int:
-    """Hand each event of ``kind`` after row ``cursor`` to ``add`` (oracle, seq, payload); the new cursor."""
-    rows = db.execute("SELECT rowid, oracle, seq, payload FROM events WHERE kind = ? AND rowid > ? ORDER BY rowid",
-                      (kind, cursor)).fetchall()
-    for rowid, oracle, seq, payload in rows:
+def _read_since(db: Any, kinds: tuple[int, ...], cursor: int,
+                add: Callable[[str, int, dict[str, Any], int], None]) -> int:
+    """Hand each event of ``kinds`` after row ``cursor``, in row (chain) order, to ``add`` (oracle, seq,
+    payload, kind); the new cursor."""
+    marks = ",".join("?" * len(kinds))
+    rows = db.execute(f"SELECT rowid, oracle, seq, payload, kind FROM events WHERE kind IN ({marks}) AND rowid > ? "
+                      "ORDER BY rowid", (*kinds, cursor)).fetchall()
+    for rowid, oracle, seq, payload, kind in rows:
         cursor = max(cursor, int(rowid))
         try:
             body = json.loads(bytes(payload))
         except (ValueError, TypeError):
             continue
         if isinstance(body, dict):
-            add(str(oracle), int(seq), body)
+            add(str(oracle), int(seq), body, int(kind))
     return cursor
 
 
@@ -111,7 +116,8 @@ class IntrusionTally:
 
     def read(self, db: Any, intrusion_kind: int) -> None:
         """Take the intrusion events recorded since the last call (the indexer's ``events`` table)."""
-        self.cursor = _read_since(db, intrusion_kind, self.cursor, self.add)
+        self.cursor = _read_since(db, (intrusion_kind,), self.cursor,
+                                  lambda oracle, seq, payload, _kind: self.add(oracle, seq, payload))
 
     def quorate(self, active: dict[str, str] | set[str], required: dict[str, int]) -> list[Quarantine]:
         """Sensors named by at least the sector's required number of distinct active oracles *of that
@@ -136,24 +142,44 @@ class IntrusionTally:
 
 
 @dataclass
+class Told:
+    """What one oracle's latest verdict naming an indicator said besides it."""
+
+    seq: int
+    wire_class: str = ""  # one of `gateway.ATTACK_CLASSES`, or "" (anything else is not kept)
+    first_seen: str = ""  # its ISO time of the first malicious packet, as the oracle wrote it
+    device: str = ""
+
+
+@dataclass
 class Candidate:
-    """An indicator some oracles of a sector named in wire-intrusion verdicts."""
+    """An indicator some oracles of a sector named in wire-intrusion verdicts, and its story so far.
+
+    ``after`` holds each oracle's seq that no longer counts (the verdicts before the latest publication
+    or withdrawal: the next publication needs fresh ones), ``published_until`` the latest publication's
+    expiry (None: not in force). Both are set as the events come, in chain order, so a restart that
+    re-reads the chain arrives at the same story."""
 
     sector: str
     id: str
     kind: str
     value: str
-    first_seen: str = ""  # the earliest verdict's own first_seen (ISO), when it gives one
-    by: dict[str, int] = field(default_factory=dict)  # oracle → seq of its latest verdict naming it
-    classes: set[str] = field(default_factory=set)  # the wire classes the verdicts gave
-    devices: set[str] = field(default_factory=set)  # the devices the verdicts were about
+    by: dict[str, Told] = field(default_factory=dict)  # oracle → its latest verdict naming it
+    after: dict[str, int] = field(default_factory=dict)
+    published_until: datetime | None = None
+
+    def fresh(self) -> dict[str, Told]:
+        return {o: t for o, t in self.by.items() if t.seq > self.after.get(o, 0)}
 
 
 @dataclass
 class IndicatorTally:
     """Which oracles named which indicator in intrusion verdicts (`chain.indicators.names_indicator`'s
-    rules: the id of a normalised kind and value), read incrementally from the controller's index."""
+    rules: the id of a normalised kind and value), and the controller's own publications and
+    withdrawals, read incrementally and in chain order from the controller's index. Keyed by (sector,
+    id): two sectors' stories of one address are two stories."""
 
+    me: str = ""
     candidates: dict[tuple[str, str], Candidate] = field(default_factory=dict)  # (sector, id) →
     cursor: int = 0
 
@@ -162,7 +188,12 @@ class IndicatorTally:
         if not isinstance(sector, str) or not isinstance(items, list) or sector not in _utility_sectors():
             return
         wire = payload.get("wire") if isinstance(payload.get("wire"), dict) else {}
-        for item in items:
+        wire_class = wire.get("class") if isinstance(wire, dict) else None
+        subject = payload.get("subject")
+        told = Told(seq, wire_class if wire_class in ATTACK_CLASSES else "",
+                    str(payload.get("first_seen", ""))[:40],
+                    subject if isinstance(subject, str) and 0 < len(subject) <= 32 else "")
+        for item in items[:8]:
             if not isinstance(item, dict) or not isinstance(item.get("kind"), str) or not isinstance(item.get("value"), str):
                 continue
             try:
@@ -171,15 +202,32 @@ class IndicatorTally:
                 continue
             ident = indicator_id(item["kind"], value)
             c = self.candidates.setdefault((sector, ident), Candidate(sector, ident, item["kind"], value))
-            c.by[oracle.lower()] = seq
-            seen = str(payload.get("first_seen", ""))
-            if seen and (not c.first_seen or seen < c.first_seen):
-                c.first_seen = seen
-            if isinstance(wire, dict) and isinstance(wire.get("class"), str):
-                c.classes.add(wire["class"])
-            if isinstance(payload.get("subject"), str) and 0 < len(payload["subject"]) <= 64:
-                c.devices.add(payload["subject"])
+            c.by[oracle.lower()] = told
 
-    def read(self, db: Any, intrusion_kind: int) -> None:
-        """Take the intrusion events recorded since the last call (the indexer's ``events`` table)."""
-        self.cursor = _read_since(db, intrusion_kind, self.cursor, self.add)
+    def decided(self, oracle: str, payload: dict[str, Any]) -> None:
+        """This controller's publication or withdrawal, in its place in the chain's order."""
+        if oracle.lower() != self.me.lower():
+            return
+        ident, state = payload.get("id"), payload.get("state")
+        for (sector, cid), c in self.candidates.items():
+            if cid != ident:
+                continue
+            if state == "published" and payload.get("source_sector") == sector:
+                c.after = {o: t.seq for o, t in c.by.items()}
+                try:
+                    c.published_until = datetime.fromisoformat(str(payload.get("expires")))
+                except ValueError:
+                    c.published_until = None
+            elif state == "withdrawn":  # withdrawn everywhere: what was told before it counts no more
+                c.after = {o: t.seq for o, t in c.by.items()}
+                c.published_until = None
+
+    def read(self, db: Any, intrusion_kind: int, indicator_kind: int) -> None:
+        """Take the intrusion verdicts and this controller's indicator events recorded since the last call."""
+        def take(oracle: str, seq: int, payload: dict[str, Any], kind: int) -> None:
+            if kind == intrusion_kind:
+                self.add(oracle, seq, payload)
+            else:
+                self.decided(oracle, payload)
+
+        self.cursor = _read_since(db, (intrusion_kind, indicator_kind), self.cursor, take)

@@ -85,7 +85,7 @@ class Controller(IsolationSteps, IntrusionResponse):
         self._seal_watches: dict[str, SealWatch] = {}
         self._vault_seals_due = bool(self.quarantines)  # a restart compares its quarantines with the seals once
         self.indicator_tally = IndicatorTally()
-        self.published_indicators, self.indicator_after = self._indicators_in_outbox()
+        self.published_indicators = self._indicators_in_outbox()
         self.device_quarantines = self._device_quarantines_in_outbox()
         self.link_watch: LinkWatch | None = None  # the secure links' on-chain record, when they run
 
@@ -104,24 +104,23 @@ class Controller(IsolationSteps, IntrusionResponse):
                 continue
         return done
 
-    def _indicators_in_outbox(self) -> tuple[dict[str, datetime], dict[str, dict[str, int]]]:
-        """What this controller published (and when each expires) and withdrew, from its outbox: a
-        restart publishes nothing twice and counts only verdicts after each publication."""
+    def _indicators_in_outbox(self) -> dict[str, datetime]:
+        """What this controller published and when each expires, by "sector|id", from its outbox: a
+        publication sent but not yet on the chain (or its index) is never sent twice. Withdrawals and the
+        verdicts each publication used are read from the chain in order (`controller.cyber.IndicatorTally`)."""
         published: dict[str, datetime] = {}
-        after: dict[str, dict[str, int]] = {}
         for row in self.outbox.rows_of_kinds([INDICATOR]):
             try:
                 body = json.loads(row.payload)
-                ident = str(body["id"])
                 if body["state"] == "published":
                     expires = datetime.fromisoformat(str(body["expires"]))
-                    published[ident] = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
-                    after[ident] = {str(o).lower(): int(s) for o, s in body["evidence"]}
+                    key = f"{body['source_sector']}|{body['id']}"
+                    published[key] = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
                 elif body["state"] == "withdrawn":
-                    published.pop(ident, None)
-            except (ValueError, KeyError, TypeError):
+                    published = {k: v for k, v in published.items() if not k.endswith(f"|{body['id']}")}
+            except (ValueError, KeyError, TypeError, OverflowError):
                 continue
-        return published, after
+        return published
 
     def _device_quarantines_in_outbox(self) -> dict[str, str]:
         """The device quarantines this controller applied and did not lift (a restart repeats none)."""

@@ -1,6 +1,8 @@
 """Indicators of compromise published by a sector's quorum and recounted by whoever reads them.
 
-Each forgery here must count for nothing: too few verdicts, verdicts of another sector, a recorder
+Each test takes a chain of its own: a forgery left on the session's chain would make every later audit of
+it fail, and an indicator left in force would skew other tests' propagation figures. Each forgery here must
+count for nothing: too few verdicts, verdicts of another sector, a recorder
 without REPAIR_ROLE, an id that is not its value's, a withdrawal by a stranger."""
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ def _index(chain, tmp_path: Path) -> Indexer:  # type: ignore[no-untyped-def]
     return index
 
 
-def test_a_quorum_publishes_and_every_forgery_counts_for_nothing(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_quorum_publishes_and_every_forgery_counts_for_nothing(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
     good = _verdicts(chain, "water", (1, 2, 3), "source-address", "10.66.0.1")
     _publish(chain, good, "source-address", "10.66.0.1")
     two = _verdicts(chain, "water", (1, 2), "source-address", "10.66.0.2")
@@ -89,7 +92,8 @@ def test_a_quorum_publishes_and_every_forgery_counts_for_nothing(chain, tmp_path
     assert any("its id is not the id of its kind and value" in r for r in reasons.values())
 
 
-def test_a_withdrawal_counts_only_from_the_controller_and_expiry_ends_an_indicator(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_withdrawal_counts_only_from_the_controller_and_expiry_ends_an_indicator(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
     cites = _verdicts(chain, "water", (2, 3, 4), "source-address", "10.77.0.1")
     _publish(chain, cites, "source-address", "10.77.0.1")
     short = _verdicts(chain, "water", (1, 2, 3), "source-address", "10.77.0.2")
@@ -123,12 +127,13 @@ def test_the_audit_reports_every_publication_that_does_not_recount(fresh_chain) 
     assert "cites 2 matching intrusion verdicts of water, needs 3" in finding["reason"]
 
 
-def test_a_one_member_sector_decides_nothing(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_one_member_sector_decides_nothing(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A vault's recorder is the one member of its own sector, so q(n) = 1 there: the recount must refuse what
     the quorum contract would (its active floor), or one stolen recorder key could publish an indicator."""
     from chain.consortium import vault_sector
     from chain.deploy import dev_vault_recorder
 
+    chain = fresh_chain
     sector = vault_sector("water")
     who = dev_vault_recorder(chain.settings, "water")
     seq = recorder(chain.client, chain.settings, who).record(INTRUSION, to_bytes32("gw-1"), canonical_payload({
@@ -150,7 +155,8 @@ def _countermeasure(chain, body: dict[str, Any], by=None) -> None:  # type: igno
 
 
 def test_a_countermeasure_stands_only_on_a_quorums_indicator_and_only_the_controller_lifts_it(
-        chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
     from chain.countermeasures import active_countermeasures, countermeasure_records
 
     cites = _verdicts(chain, "water", (1, 2, 3), "source-address", "10.22.0.1")

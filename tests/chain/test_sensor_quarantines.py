@@ -112,7 +112,7 @@ def test_forged_quarantines_are_reported_and_ignored(fresh_chain, tmp_path: Path
     assert "an oracle of another sector" in reasons["other-sector"]
     assert "cites 1 matching intrusion verdicts, needs 3" in reasons["lowered"]
     assert "the event claims 1 are required" in reasons["lowered"]
-    assert "recorded after the quarantine" in reasons["late"]
+    assert "recorded after the decision" in reasons["late"]
     assert "signature does not verify" in reasons["bad-signature"]
     assert "lift of honest" in reasons["honest"] and "REPAIR_ROLE" in reasons["honest"]
 

@@ -79,7 +79,7 @@ def test_operator_and_auditor_workflow(fresh_chain, tmp_path) -> None:  # type: 
     assert verified.returncode == 0, verified.stderr
     report = json.loads(verified.stdout)
     assert report["events"] == report["valid"] == 3 and report["invalid"] == []
-    assert report["key_epochs"] == 27  # 24 dev oracles + the controller + water-5 registered + its rotation
+    assert report["key_epochs"] == 33  # 24 dev oracles, the controller, 6 vault recorders, water-5 and its rotation
 
     # an event signed with a tampered ML-DSA signature is caught, from chain data alone
     ident = oracle(fresh_chain.settings, "water", 2)

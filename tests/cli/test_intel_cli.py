@@ -12,7 +12,8 @@ from tests.cli.test_vault_cli import _error, _ok
 from tests.conftest import run_cli
 
 
-def test_list_export_and_withdraw(chain) -> None:  # type: ignore[no-untyped-def]
+def test_list_export_and_withdraw(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
     env = chain.env
     cites = _verdicts(chain, "water", (1, 2, 3), "source-address", "10.44.0.1")
     _publish(chain, cites, "source-address", "10.44.0.1")

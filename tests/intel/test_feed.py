@@ -15,7 +15,8 @@ from tests.support import oracle
 pytestmark = pytest.mark.chain
 
 
-def test_published_indicators_are_applied_everywhere_once_and_lifted_on_withdrawal(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_published_indicators_are_applied_everywhere_once_and_lifted_on_withdrawal(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain  # its own: indicators other tests left in force would count in the propagation
     seen: dict[str, list[tuple[str, str]]] = {}
 
     def enforcer(name: str) -> Enforcer:
