@@ -29,21 +29,23 @@ def normalise_value(kind: str, value: str) -> str:
     a value of ``kind``."""
     if kind not in KINDS:
         raise ValueError(f"unknown indicator kind {kind!r}: choose one of {', '.join(KINDS)}")
-    value = value.strip()
     if kind == "source-address":
         try:
-            return str(ipaddress.ip_address(value))
+            parsed = ipaddress.ip_address(value.strip())
         except ValueError:
             raise ValueError(f"a source-address indicator is an IPv4 or IPv6 address, not {value!r}") from None
+        mapped = getattr(parsed, "ipv4_mapped", None)  # ::ffff:10.0.0.7 is 10.0.0.7
+        return str(mapped if mapped is not None else parsed)
     if kind in ("key-fingerprint", "command-signature"):
-        value = value.lower().removeprefix("0x")
-        if not _HEX64.match(value):
+        value = value.strip().lower().removeprefix("0x")
+        if not _HEX64.fullmatch(value):
             raise ValueError(f"a {kind} indicator is 64 hex digits (SHA-256), not {value!r}")
         return value
-    if kind == "client-id":
-        if not _CLIENT.match(value):
+    if kind == "client-id":  # exactly as the client presented it (a deny entry matches it exactly): never stripped
+        if not _CLIENT.fullmatch(value):
             raise ValueError(f"a client-id indicator is 1-128 printable characters without spaces, not {value!r}")
         return value
-    if not _PATTERN.match(value):
+    value = value.strip()
+    if not _PATTERN.fullmatch(value):
         raise ValueError(f"a spoofing-pattern indicator is SENSOR|ATTACK (e.g. pump-1/flow|bias), not {value!r}")
     return value

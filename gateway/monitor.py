@@ -309,7 +309,10 @@ class Monitor:
 
     def _emit(self, attack: AttackClass, obs: Observation, source: Source, hits: Iterable[_Hit],
               counts: tuple[tuple[str, int], ...], detail: str) -> Detection | None:
-        key = (attack, source, obs.device)
+        # an unauthenticated claim (a CONNECT's client id) is no identity: one address spraying fresh client ids
+        # is one attack, held off as one
+        held = Source(source.address) if attack in ("unknown-client", "auth-burst", "register-scan") else source
+        key = (attack, held, obs.device)
         last = self._last.get(key)
         if last is not None and obs.mono - last < self.thresholds.holdoff_s:
             self.suppressed += 1

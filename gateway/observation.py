@@ -9,6 +9,7 @@ evidence is a hash, so a register value or an MQTT payload is never copied anywh
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from typing import Literal, Protocol
 from gateway.modbus_frames import ModbusFrame
 from gateway.mqtt_frames import MqttPacket
 
-__all__ = ["Kind", "Observation", "ObservationLog", "Observer", "Source", "Tee", "frame_hash"]
+__all__ = ["Kind", "Observation", "ObservationLog", "Observer", "Source", "Tee", "canonical_address", "frame_hash"]
 
 Kind = Literal["open", "frame", "refused", "malformed", "close"]
 Protocol_ = Literal["modbus", "mqtt"]
@@ -26,6 +27,16 @@ Protocol_ = Literal["modbus", "mqtt"]
 def frame_hash(raw: bytes) -> str:
     """The evidence a frame leaves: SHA-256 hex of its exact bytes."""
     return hashlib.sha256(raw).hexdigest()
+
+
+def canonical_address(address: str) -> str:
+    """An IP address as one spelling (an IPv4-mapped IPv6 address as its IPv4); anything else unchanged."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return str(mapped if mapped is not None else parsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,11 @@ class Source:
     address: str
     client_id: str | None = None
     username: str | None = None
+
+    def __post_init__(self) -> None:
+        # one address, one spelling: a dual-stack socket reports 10.0.0.7 as ::ffff:10.0.0.7, and a deny
+        # entry must match it either way
+        object.__setattr__(self, "address", canonical_address(self.address))
 
     def matches(self, other: Source) -> bool:
         """Whether `other` (a connection's source) falls under this entry."""

@@ -98,7 +98,12 @@ class IndicatorFeed:
                     if enforcer.applied.pop(ident, None) is not None:
                         enforcer.lift(indicator)
             for ident, record in sorted(active.items()):
-                if ident not in self.in_force:
+                known = self.in_force.get(ident)
+                if known is not None and (known[1].oracle, known[1].seq) != (record.oracle, record.seq):
+                    for enforcer in self.enforcers:  # republished: applied again, with its new expiry
+                        enforcer.applied.pop(ident, None)
+                    known = None
+                if known is None:
                     self.in_force[ident] = (indicator_of(record), record)
                 indicator, current = self.in_force[ident]
                 for enforcer in self.enforcers:

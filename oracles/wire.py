@@ -32,23 +32,39 @@ from dataclasses import dataclass
 
 from chain.recorder import EventRecorder, canonical_payload
 from core.errors import ChainError
+from core.indicator_values import normalise_value
 from core.kinds import kind_by_name
 from gateway import Detection, Monitor, Observation, Profile
 from keys.ids import to_bytes32
 
-__all__ = ["MAX_EVIDENCE", "Recorded", "WireOracle", "indicators_of", "intrusion_payload"]
+__all__ = ["AUTHENTICATED", "MAX_EVIDENCE", "Recorded", "WireOracle", "indicators_of", "intrusion_payload"]
 
 INTRUSION = kind_by_name("intrusion")
 MAX_EVIDENCE = 16
 
 
+AUTHENTICATED = frozenset({"unprofiled-function", "replay", "rate"})
+"""Classes seen on a session the broker accepted: only there is a client id an identity, not a claim."""
+
+
 def indicators_of(detection: Detection) -> list[dict[str, str]]:
-    """What other sectors can match on their own traffic: the source's address, and its MQTT identity."""
+    """What other sectors can match on their own traffic: the source's address, and its MQTT identity where
+    the broker accepted it. A CONNECT's client id is only a claim until then: naming it after a refused
+    or unknown login would let anyone get a real client denied everywhere with one packet. A client id
+    that a deny entry could not match exactly (too long, or with spaces) is not named either."""
     out = []
     if detection.source.address not in ("*", ""):
-        out.append({"kind": "source-address", "value": detection.source.address})
-    if detection.source.client_id:
-        out.append({"kind": "client-id", "value": detection.source.client_id[:128]})
+        try:
+            out.append({"kind": "source-address", "value": normalise_value("source-address", detection.source.address)})
+        except ValueError:
+            pass
+    client = detection.source.client_id
+    if client and detection.attack in AUTHENTICATED:
+        try:
+            if normalise_value("client-id", client) == client:
+                out.append({"kind": "client-id", "value": client})
+        except ValueError:
+            pass
     return out
 
 

@@ -410,7 +410,8 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
                                                on_recorded=on_recorded).run())
             site.gateway.monitor = Tee(*site.oracles)
             site.feed = IndicatorFeed(client, deployment, settings.home / f"feed-{sector}.sqlite", interval_s=0.25)
-            site.feed.add(gateway_enforcer(sector, site.policy, sector=sector))
+            # one host, one address space: every sector's 127.0.x.y is the same machine (docs/cyber.md)
+            site.feed.add(gateway_enforcer(sector, site.policy, sector=sector, shared_network=True))
             site.feed.run()
         controller = Controller(settings=settings, client=client, deployment=deployment,
                                 identity=dev_controller(settings), commander=Commander(port=1),

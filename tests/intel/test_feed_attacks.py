@@ -1,7 +1,7 @@
 """Adversarial review of what an indicator becomes at the wire: the oracles' indicators (`oracles.wire`),
 the feed (`intel.feed`) and the gateway enforcer (`intel.enforce`).
 
-Each test is a finding, marked xfail(strict=True) until it is fixed."""
+Each test is a finding (review of e546dd8), passing since its fix."""
 
 from __future__ import annotations
 
@@ -64,10 +64,6 @@ def _station_profile() -> Profile:
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="W1: a CONNECT's client id is the client's unauthenticated claim, yet a "
-                   "detection on it (unknown-client: a known id with any other user name) lists it as a client-id "
-                   "indicator; every honest oracle of the sector sees the same packet, so the quorum publishes it and "
-                   "every sector's gateways deny the legitimate pump-scada for 24 h: one packet, no credentials")
 def test_an_outsider_cannot_get_a_known_client_denied_everywhere_by_claiming_its_id() -> None:
     monitor = Monitor([_station_profile()])
     intruder = Source("10.6.6.6", client_id="pump-scada", username="guess")
@@ -80,39 +76,38 @@ def test_an_outsider_cannot_get_a_known_client_denied_everywhere_by_claiming_its
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="W2: the client-id an oracle names is cut to 128 characters "
-                   "(indicators_of) and stripped (normalise_value), but a gateway deny entry matches the client id "
-                   "exactly: an attacker whose MQTT client id is longer than 128 characters, or ends in a space, is "
-                   "never refused by the indicator published against it")
 @pytest.mark.parametrize("claimed", ["x" * 200, "evil-bot "], ids=["200 characters", "a trailing space"])
 def test_a_published_client_id_denies_the_client_it_was_found_on(claimed: str) -> None:
     monitor = Monitor([_station_profile()])
     attacker = Source("10.6.6.7", client_id=claimed, username="guess")
     monitor.observe(_mqtt(_connect(claimed, "guess"), attacker, conn=8, at=30.0))
-    [item] = [i for d in monitor.drain() for i in indicators_of(d) if i["kind"] == "client-id"]
-    indicator = Indicator(kind="client-id", value=item["value"], confidence=75, source_sector="water",
+    named = [i for d in monitor.drain() for i in indicators_of(d)]
+    # a client id is named only as presented and where a deny entry can match it exactly; this one was
+    # never accepted (and could not be matched), so the oracles name its address, which its gateway denies
+    assert [i for i in named if i["kind"] == "client-id"] == []
+    [item] = [i for i in named if i["kind"] == "source-address"]
+    indicator = Indicator(kind="source-address", value=item["value"], confidence=75, source_sector="water",
                           first_seen=T0, expires=datetime.now(UTC) + timedelta(hours=1))
     policy = Policy()
-    gateway_enforcer("electricity", policy).apply(indicator)
-    assert policy.denied(Source("10.9.9.9", client_id=claimed, username="guess")) is not None
+    gateway_enforcer("water", policy).apply(indicator)
+    assert policy.denied(Source("10.6.6.7", client_id=claimed, username="guess")) is not None
+    with pytest.raises(ValueError):
+        normalise_value("client-id", claimed)  # nor could anyone publish it, to be enforced as something else
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="W3: an address indicator is matched as a string, so a gateway listening "
-                   "dual-stack (listen_host='::') sees 10.0.0.7 as ::ffff:10.0.0.7 and lets the published 10.0.0.7 "
-                   "in; one that detects there publishes ::ffff:a00:7, which no IPv4 gateway matches")
 def test_an_address_indicator_denies_the_address_whatever_the_socket_family() -> None:
-    indicator = Indicator(kind="source-address", value=normalise_value("source-address", "10.0.0.7"), confidence=75,
-                          source_sector="water", first_seen=T0, expires=datetime.now(UTC) + timedelta(hours=1))
+    indicator = Indicator(kind="source-address", value=normalise_value("source-address", "::ffff:93.184.216.34"),
+                          confidence=75, source_sector="water", first_seen=T0,
+                          expires=datetime.now(UTC) + timedelta(hours=1))
+    assert indicator.value == "93.184.216.34"  # one spelling, published and matched
     policy = Policy()
     gateway_enforcer("electricity", policy).apply(indicator)
-    assert policy.denied(Source("::ffff:10.0.0.7")) is not None
+    assert policy.denied(Source("::ffff:93.184.216.34")) is not None
+    assert policy.denied(Source("93.184.216.34")) is not None
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="W4: the enforcer writes the indicator's expiry over the gateway's own deny "
-                   "entry for the same source (Policy keys entries by Source) and its lift deletes it: an indicator "
-                   "from another sector that expires in 1 h, or is withdrawn, ends the site's own 7-day deny")
 def test_an_indicator_does_not_shorten_or_lift_a_sites_own_deny() -> None:
     policy = Policy()
     own = datetime.now(UTC) + timedelta(days=7)
@@ -127,16 +122,12 @@ def test_an_indicator_does_not_shorten_or_lift_a_sites_own_deny() -> None:
 
 
 @pytest.mark.chain
-@pytest.mark.xfail(strict=True, reason="F1: the feed keeps the first Indicator of an id for as long as the id stays "
-                   "in force between two polls; a republication (the controller republishes when the first expires) "
-                   "that lands before the feed's next poll is never applied, so the gateway's deny lapses at the old "
-                   "expiry while the chain says the indicator is in force for another 24 h")
 def test_a_republished_indicator_is_enforced_until_its_new_expiry(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     chain, value = fresh_chain, "10.204.0.1"  # its own chain: an indicator left in force skews test_feed's figures
     ident = indicator_id("source-address", value)
     policy = Policy()
     feed = IndicatorFeed(chain.client, chain.deployment, tmp_path / "feed.sqlite")
-    feed.add(gateway_enforcer("electricity", policy))
+    feed.add(gateway_enforcer("water", policy))  # its source sector: a private address is enforced there
     try:
         cites = _verdicts(chain, "water", (1, 2, 3), "source-address", value)
         _publish(chain, cites, "source-address", value, expires=datetime.now(UTC) + timedelta(seconds=2))
@@ -152,10 +143,6 @@ def test_a_republished_indicator_is_enforced_until_its_new_expiry(fresh_chain, t
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="W5: the hold-off keys a detection on its whole Source, client id included, "
-                   "so one address spraying CONNECTs with a fresh client id each gets one unknown-client detection "
-                   "per CONNECT: each oracle records 1,000 intrusion events in 10 s, the quorum names 1,000 client "
-                   "ids, the controller publishes 1,000 indicators and every feed recounts them at every poll")
 def test_one_address_spraying_client_ids_is_one_attack_not_a_thousand() -> None:
     monitor = Monitor([_station_profile()])
     for i in range(1000):
@@ -166,10 +153,6 @@ def test_one_address_spraying_client_ids_is_one_attack_not_a_thousand() -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="W6 (design): a source-address indicator is enforced in every sector whatever "
-                   "the address, but a private, loopback or link-local address names a different host in each "
-                   "utility's own network: whoever gets water's quorum to name 10.0.0.5 (or a co-located process, "
-                   "127.0.0.1) has electricity's own 10.0.0.5 (its SCADA, say) denied for 24 h")
 @pytest.mark.parametrize("address", ["10.0.0.5", "192.168.1.20", "127.0.0.1", "fe80::1"])
 def test_an_address_that_is_only_local_is_not_enforced_in_another_sector(address: str) -> None:
     indicator = Indicator(kind="source-address", value=address, confidence=75, source_sector="water",

@@ -27,7 +27,8 @@ def test_the_same_indicator_written_two_ways_is_one_indicator() -> None:
     assert a.value == "10.0.0.7" and a.id == b.id
     c = parse_indicator(_data("command-signature", "0x" + "AB" * 32), now=NOW)
     assert c.value == "ab" * 32 and c.id == parse_indicator(_data("command-signature", "ab" * 32), now=NOW).id
-    assert parse_indicator(_data("source-address", "::ffff:0:1"), now=NOW).value == "::ffff:0:1"
+    assert parse_indicator(_data("source-address", "::ffff:10.0.0.7"), now=NOW).value == "10.0.0.7"  # IPv4-mapped
+    assert parse_indicator(_data("source-address", "2001:DB8::1"), now=NOW).value == "2001:db8::1"
 
 
 @pytest.mark.parametrize(("data", "message"), [
