@@ -111,7 +111,8 @@ def test_the_quarantine_recount_still_says_which_sensor_a_citation_does_not_name
     assert any("does not name pump-1/flow first" in r for r in record.rejected), record.rejected
 
 
-def test_a_publication_without_repair_role_costs_no_recount(chain, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_publication_without_repair_role_costs_no_recount(fresh_chain, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain  # its own: the forgery would fail every later audit of the session's chain
     mallory = oracle(chain.settings, "water", 3)
     cites = _verdicts(chain, "water", (1, 2, 3), "source-address", "10.202.0.1")
     junk = [[c[0], c[1]] for c in cites] + [["0x" + f"{i:040x}", i] for i in range(60)]
