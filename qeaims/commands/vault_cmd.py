@@ -43,9 +43,10 @@ def _vault(name: str) -> str:
 
 
 def _open(ctx: typer.Context, sector: str) -> VaultService:
+    vault = _vault(sector)  # a wrong name is said before anything is asked of the chain
     settings = settings_of(ctx)
     client, deployment = connect(settings)
-    return open_vault(settings, client, deployment, _vault(sector))
+    return open_vault(settings, client, deployment, vault)
 
 
 PASSPHRASE_ENV = "QEAIMS_VAULT_PASSPHRASE"
