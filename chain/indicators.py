@@ -36,7 +36,7 @@ from chain.registry_history import REPAIR_ROLE, Position, RegistryHistory, secto
 from core.indicator_values import indicator_id, normalise_value
 from core.kinds import kind_by_name
 
-__all__ = ["IndicatorRecord", "active_indicators", "indicator_records", "names_indicator"]
+__all__ = ["IndicatorRecord", "active_indicators", "in_force", "indicator_records", "names_indicator"]
 
 _INDICATOR = kind_by_name("indicator")
 
@@ -186,13 +186,11 @@ def indicator_records(db: sqlite3.Connection, history: RegistryHistory | None = 
     return out
 
 
-def active_indicators(db: sqlite3.Connection, now: datetime | None = None,
-                      history: RegistryHistory | None = None) -> dict[str, IndicatorRecord]:
-    """Indicators in force now, by id: the latest counting publication, unless a counting withdrawal came
-    after it or it expired."""
-    now = now or datetime.now(UTC)
+def in_force(records: list[IndicatorRecord], now: datetime) -> dict[str, IndicatorRecord]:
+    """Of records in chain order, the indicators in force at ``now``, by id: the latest counting
+    publication, unless a counting withdrawal came after it or it expired."""
     active: dict[str, IndicatorRecord] = {}
-    for record in indicator_records(db, history):
+    for record in records:
         if not record.counts:
             continue
         if record.state == "withdrawn":
@@ -200,3 +198,9 @@ def active_indicators(db: sqlite3.Connection, now: datetime | None = None,
         else:
             active[record.id] = record
     return {i: r for i, r in active.items() if (r.expires() or now) > now}
+
+
+def active_indicators(db: sqlite3.Connection, now: datetime | None = None,
+                      history: RegistryHistory | None = None) -> dict[str, IndicatorRecord]:
+    """Indicators in force now (`in_force` over every record of the chain)."""
+    return in_force(indicator_records(db, history), now or datetime.now(UTC))

@@ -16,18 +16,13 @@ from rich.table import Table
 
 from chain.connect import connect, contract_abis
 from chain.countermeasures import CountermeasureRecord, active_countermeasures
-from chain.deploy import dev_controller
 from chain.indexer import Indexer
-from chain.indicators import IndicatorRecord, indicator_records
-from chain.outbox import EventOutbox
-from chain.recorder import EventRecorder, canonical_payload
+from chain.indicators import IndicatorRecord, in_force, indicator_records
 from core.errors import ConfigError
 from core.indicator_values import KINDS, indicator_id, normalise_value
-from core.kinds import kind_by_name
 from intel.feed import indicator_of
 from intel.stix import ExportItem, stix_bundle
-from keys.ids import to_bytes32
-from qeaims.commands._common import console, print_json, settings_of
+from qeaims.commands._common import console, print_json, record_as_controller, settings_of
 
 T = TypeVar("T")
 
@@ -56,17 +51,6 @@ def _measures(ctx: typer.Context) -> dict[str, CountermeasureRecord]:
     return _from_chain(ctx, active_countermeasures)
 
 
-def _active(records: list[IndicatorRecord], now: datetime) -> dict[str, IndicatorRecord]:
-    """`chain.indicators.active_indicators` over records already read."""
-    active: dict[str, IndicatorRecord] = {}
-    for record in records:
-        if record.counts and record.state == "withdrawn":
-            active.pop(record.id, None)
-        elif record.counts:
-            active[record.id] = record
-    return {i: r for i, r in active.items() if (r.expires() or now) > now}
-
-
 def _row(record: IndicatorRecord) -> dict[str, Any]:
     b = record.body
     return {"id": record.id, "kind": b.get("kind"), "value": b.get("value"), "confidence": b.get("confidence"),
@@ -78,7 +62,7 @@ def _row(record: IndicatorRecord) -> dict[str, Any]:
 def list_(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The indicators in force now (each publication recounted), and the publications that do not count."""
     records, measures = _records(ctx), _measures(ctx)
-    active = _active(records, datetime.now(UTC))
+    active = in_force(records, datetime.now(UTC))
     refused = [r for r in records if r.reason]
     if json_out:
         print_json({"in_force": [_row(r) for r in active.values()],
@@ -145,12 +129,12 @@ def withdraw(
         raise ConfigError("say why with --reason (it goes on-chain)")
     records = _records(ctx)
     now = datetime.now(UTC)
-    if ident not in _active(records, now):
+    if ident not in in_force(records, now):
         ever = [r for r in records if r.id == ident and r.counts and r.state == "published"]
         expired = ever and (ever[-1].expires() or now) <= now
         raise ConfigError(f"indicator {kind} {value} " + (
             f"expired at {ever[-1].expires()}: nothing to withdraw" if expired else "is not in force"))
-    seq = _controller_record(ctx, "indicator", "intel", {"state": "withdrawn", "id": ident, "reason": reason[:280]})
+    seq = record_as_controller(settings_of(ctx), "indicator", "intel", {"state": "withdrawn", "id": ident, "reason": reason[:280]})
     console.print(f"indicator {kind} {value} withdrawn (controller event {seq})")
 
 
@@ -169,18 +153,6 @@ def lift(
         raise ConfigError(f"no countermeasure {countermeasure!r} is in force"
                           + (f" (in force: {', '.join(sorted(active))})" if active else ""))
     sector = str(active[countermeasure].body.get("sector", ""))
-    seq = _controller_record(ctx, "countermeasure", sector or "intel",
+    seq = record_as_controller(settings_of(ctx), "countermeasure", sector or "intel",
                              {"state": "lifted", "id": countermeasure, "reason": reason[:280]})
     console.print(f"countermeasure {countermeasure} lifted (controller event {seq})")
-
-
-def _controller_record(ctx: typer.Context, kind: str, node: str, body: dict[str, Any]) -> int:
-    settings = settings_of(ctx)
-    client, deployment = connect(settings)
-    identity = dev_controller(settings)
-    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
-    try:
-        return EventRecorder(client, identity, outbox).record(kind_by_name(kind), to_bytes32(node[:32]),
-                                                              canonical_payload(body))
-    finally:
-        outbox.close()

@@ -3,6 +3,7 @@ seals, crypto-shredding, and the auditor's check of the files against the chain.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -14,16 +15,19 @@ from rich.progress import Progress
 from rich.table import Table
 
 from chain.connect import connect, contract_abis
-from chain.deploy import dev_controller
 from chain.indexer import Indexer
-from chain.outbox import EventOutbox
-from chain.recorder import EventRecorder
 from core.errors import AuditFailed, ConfigError
 from core.sectors import Sector
-from keys.ids import to_bytes32
-from qeaims.commands._common import console, err_console, print_json, sector_help, settings_of
+from qeaims.commands._common import (
+    console,
+    err_console,
+    print_json,
+    record_as_controller,
+    sector_help,
+    settings_of,
+)
 from vaults.local import open_vault, reader_key_path, vault_root
-from vaults.onchain import VAULT_SEAL, SealWatch, seal_payload
+from vaults.onchain import SealWatch, seal_payload
 from vaults.reader_keys import ReaderKey, load_reader_key, save_reader_key
 from vaults.service import MAX_RECORD_BYTES, VaultRoles, VaultService
 from vaults.store import VaultError, VaultStore
@@ -206,15 +210,10 @@ def _seal(ctx: typer.Context, sector: str, sealed: bool, reason: str) -> None:
         raise ConfigError("say why with --reason (it goes on-chain)")
     vault = _vault(sector)
     settings = settings_of(ctx)
-    client, deployment = connect(settings)
+    client, _ = connect(settings)
     if SealWatch(client, vault).state().sealed == sealed:
         raise VaultError(f"vault {sector} is {'sealed' if sealed else 'not sealed'} already")
-    identity = dev_controller(settings)
-    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
-    try:
-        EventRecorder(client, identity, outbox).record(VAULT_SEAL, to_bytes32(vault), seal_payload(vault, sealed, reason))
-    finally:
-        outbox.close()
+    record_as_controller(settings, "vault-seal", vault, json.loads(seal_payload(vault, sealed, reason)))
 
 
 @app.command()
