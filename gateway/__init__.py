@@ -17,9 +17,9 @@ from gateway.errors import FrameError, GatewayError
 from gateway.monitor import Monitor, Thresholds
 from gateway.observation import Observation, ObservationLog, Observer, Source, Tee
 from gateway.policy import Policy, PolicyChange
-from gateway.profile import Maintenance, Profile
+from gateway.profile import Interface, Maintenance, Profile
 from gateway.proxy import COMMAND_TOPICS, Gateway
 
 __all__ = ["ATTACK_CLASSES", "COMMAND_TOPICS", "AttackClass", "Detection", "FrameError", "Gateway", "GatewayError",
-           "Maintenance", "Monitor", "Observation", "ObservationLog", "Observer", "Policy", "PolicyChange", "Profile",
+           "Interface", "Maintenance", "Monitor", "Observation", "ObservationLog", "Observer", "Policy", "PolicyChange", "Profile",
            "Source", "Tee", "Thresholds"]

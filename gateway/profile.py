@@ -21,6 +21,13 @@ identity (FC 43/14 Read Device Identification, FC 17 Report Server ID). A mainte
 rare, so no training window would contain it; declaring it keeps it from ever being an alarm. It
 never allows a write.
 
+A declared interface (`Interface`) is added by the site too: the MQTT topics a client is documented to
+publish to and the filters it subscribes to (in the city, a twin's readings, its acknowledgements of
+commands and its service notices, `sectors.remote`). A device acknowledges a command only when it gets
+one and announces a service change only when its service changes, so a quiet training window holds
+neither; its documentation does. Like maintenance it is the site's statement, not learnt, and it adds
+topics, never Modbus writes; a declared client with no training traffic is known but has no learnt rate.
+
 Only requests the gateway let through are learnt (a refused write is not normal traffic). Saved and
 loaded as JSON (the pydantic model below); a file that is not a profile is one `GatewayError`.
 """
@@ -42,8 +49,8 @@ from gateway.modbus_frames import READ_FUNCTIONS, ModbusFrame
 from gateway.mqtt_frames import PUBLISH, SUBSCRIBE, MqttPacket
 from gateway.observation import Observation
 
-__all__ = ["RATE_FACTOR", "RATE_FLOOR", "RATE_SIGMAS", "ClientProfile", "Maintenance", "Profile", "Rate", "Use",
-           "request_spans"]
+__all__ = ["RATE_FACTOR", "RATE_FLOOR", "RATE_SIGMAS", "ClientProfile", "Interface", "Maintenance", "Profile", "Rate",
+           "Use", "request_spans"]
 
 RATE_FACTOR = 3.0  # the limit is at least 3x the busiest training window ...
 RATE_SIGMAS = 6.0  # ... and at least mean + 6 standard deviations ...
@@ -96,6 +103,15 @@ class Maintenance(_Model):
     note: str = ""
 
 
+class Interface(_Model):
+    """A client's documented MQTT interface: topics (exact, no wildcards) it publishes to, filters it subscribes to."""
+
+    client: Annotated[str, Field(min_length=1)]  # a client key: client_id@username
+    publish: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    subscribe: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    note: str = ""
+
+
 class Profile(_Model):
     """One device's learnt profile (the JSON a site keeps per device path)."""
 
@@ -110,6 +126,7 @@ class Profile(_Model):
     units: tuple[int, ...] = ()  # Modbus unit ids the device answered in training
     clients: dict[str, ClientProfile] = {}
     maintenance: tuple[Maintenance, ...] = ()
+    interfaces: tuple[Interface, ...] = ()
 
     # --- learning -----------------------------------------------------------------------------
 
@@ -142,10 +159,18 @@ class Profile(_Model):
         """This profile with `entries` declared as well."""
         return self.model_copy(update={"maintenance": (*self.maintenance, *entries)})
 
+    def with_interfaces(self, *entries: Interface) -> Profile:
+        """This profile with `entries` declared as well."""
+        return self.model_copy(update={"interfaces": (*self.interfaces, *entries)})
+
     # --- queries the monitor asks ----------------------------------------------------------------
 
     def knows(self, client_key: str) -> bool:
-        return client_key in self.clients or self.maintainer(client_key) is not None
+        return client_key in self.clients or self.maintainer(client_key) is not None \
+            or self.interface(client_key) is not None
+
+    def interface(self, client_key: str) -> Interface | None:
+        return next((i for i in self.interfaces if i.client == client_key), None)
 
     def maintainer(self, client_key: str) -> Maintenance | None:
         return next((m for m in self.maintenance if m.client == client_key), None)
@@ -166,13 +191,15 @@ class Profile(_Model):
         return all(use.covers(start, count) for start, count in request_spans(frame))
 
     def _allows_mqtt(self, client_key: str, packet: MqttPacket) -> bool:
-        client = self.clients.get(client_key)
-        if client is None:
+        client, declared = self.clients.get(client_key), self.interface(client_key)
+        if client is None and declared is None:
             return False
+        publish = (*(client.publish if client else ()), *(declared.publish if declared else ()))
+        subscribe = (*(client.subscribe if client else ()), *(declared.subscribe if declared else ()))
         if packet.type == PUBLISH:
-            return packet.topic in client.publish
+            return packet.topic in publish
         if packet.type == SUBSCRIBE:
-            return all(t in client.subscribe for t in packet.topics)
+            return all(t in subscribe for t in packet.topics)
         return True
 
     # --- files ---------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 Wires the pieces: the oracle's keystore (`keystores/oracles/<sector>-<index>.json`), the sector's
 trained model (`oracles.training`; trained and saved on first use), an MQTT subscriber on the
 sector's topics and any Modbus devices to poll, all feeding one `ReadingSink` that the
-`OracleNode` loop drains. SIGTERM or SIGINT stop it cleanly: the loop finishes its pass, anchors
+`OracleNode` loop drains. A host given a wire port also runs its sector's gateway on the twin's
+path and each oracle's monitor of it (`oracles.wire_watch`). SIGTERM or SIGINT stop it cleanly: the loop finishes its pass, anchors
 what it stored and exits; SIGKILL loses nothing either (see `oracles.node`).
 """
 
@@ -32,6 +33,7 @@ from oracles.ingest.registers import PUMP_MAP
 from oracles.ingest.sink import ReadingSink
 from oracles.node import KeyRotationOwed, NodeOptions, OracleNode, log_line
 from oracles.training import ModelError, load_model, load_or_train
+from oracles.wire_watch import DEFAULT_LEARN_S, SectorWireWatch
 
 __all__ = ["OracleProcessOptions", "parse_endpoint", "run_oracle", "run_oracle_host", "setup_logging"]
 
@@ -47,6 +49,8 @@ class OracleProcessOptions:
     idle_s: float = 0.2  # pause between passes of the oracle's loop
     latency_report_s: float = 15.0  # how often the per-hop ingest latency is logged
     node: NodeOptions = field(default_factory=NodeOptions)
+    wire_port: int | None = None  # a host's sector gateway on the twin's path (`oracles.wire_watch`)
+    wire_learn_s: float = DEFAULT_LEARN_S
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:
@@ -183,11 +187,17 @@ def run_oracle_host(settings: Settings, sector: Sector, indexes: Sequence[int],
     def one(index: int) -> None:
         restarts = 0
         while not stop.is_set():
-            def started(_node: OracleNode, index: int = index) -> None:
+            def started(node: OracleNode, index: int = index) -> None:
+                if watch is not None:
+                    watch.attach(index, node.recorder)
                 settle(index, True)
 
             try:
-                run_oracle(settings, sector, index, options, stop=own_stop[index], on_ready=started)
+                try:
+                    run_oracle(settings, sector, index, options, stop=own_stop[index], on_ready=started)
+                finally:
+                    if watch is not None:
+                        watch.detach(index)
             except (ConfigError, IdentityError, ModelError) as exc:
                 # a mistake no restart mends (its keystore, its link state): that oracle ends, its
                 # peers keep the sector's quorum; the host ends only once every oracle has ended so
@@ -205,6 +215,10 @@ def run_oracle_host(settings: Settings, sector: Sector, indexes: Sequence[int],
                 continue
             return
 
+    # the sector's gateway first: the twins connect through it, and it learns from their first packet
+    watch = (SectorWireWatch(settings, sector, broker=(options.mqtt_host, options.mqtt_port),
+                             listen_port=options.wire_port, learn_s=options.wire_learn_s).start()
+             if options.wire_port is not None else None)
     own_stop = {index: threading.Event() for index in indexes}
     fatal: list[BaseException] = []
     threads = [threading.Thread(target=one, args=(index,), name=f"oracle-{sector.value}-{index}")
@@ -222,5 +236,7 @@ def run_oracle_host(settings: Settings, sector: Sector, indexes: Sequence[int],
                 event.set()
             for thread in threads:
                 thread.join(0.5)
+        if watch is not None:
+            watch.stop()
     if fatal:
         raise fatal[0]

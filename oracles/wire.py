@@ -99,11 +99,16 @@ class WireOracle:
     """One oracle's monitor over the mirrored traffic of its sector, recording what it detects."""
 
     def __init__(self, recorder: EventRecorder, profiles: list[Profile], *,
-                 on_recorded: Callable[[Recorded], None] | None = None) -> None:
+                 on_recorded: Callable[[Recorded], None] | None = None, sends: bool = True) -> None:
+        """`sends=False`: append each event to the recorder's outbox and leave the sending to the loop that
+        owns that outbox (an oracle node's, in the city: one sender per account keeps its nonces and
+        sequence in order); the event is on disk, so a crash loses none. `on_recorded` then never fires."""
         self.recorder = recorder
         self.monitor = Monitor(profiles, on_detection=self._queue)
         self.on_recorded = on_recorded
+        self.sends = sends
         self.recorded: list[Recorded] = []
+        self.queued = 0  # events appended to the outbox
         self.errors = 0
         self._queue_: queue.Queue[Detection | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -126,6 +131,9 @@ class WireOracle:
             if detection is None:
                 return
             seq = self.recorder.outbox.append(INTRUSION, to_bytes32(detection.device[:32]), intrusion_payload(detection))
+            self.queued += 1
+            if not self.sends:
+                continue
             while True:
                 try:
                     self.recorder.flush()

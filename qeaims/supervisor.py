@@ -31,6 +31,7 @@ from types import FrameType
 from typing import IO, Any
 
 from core.config import Settings
+from core.errors import ConfigError
 from core.messages import Sector
 
 __all__ = ["Component", "Supervisor", "is_qeaims", "pid_alive", "plan", "read_status", "run_dir", "status_path"]
@@ -54,20 +55,38 @@ class Component:
     ready: str = '-started"'  # what its log says once it is ready (any ``*-started`` line by default)
 
 
+WIRE_PORT_OFFSET = 10
+"""A sector's gateway listens on the broker's port + 10 + the sector's place in `Sector` (1893-1898 by default)."""
+
+
+def wire_ports(sectors: Sequence[Sector], mqtt_port: int) -> dict[Sector, int]:
+    """Each sector's gateway port in front of a broker on `mqtt_port` (`qeaims up --wire-watch`)."""
+    ports = {s: mqtt_port + WIRE_PORT_OFFSET + list(Sector).index(s) for s in sectors}
+    if any(port > 65535 for port in ports.values()):
+        raise ConfigError(f"--mqtt-port {mqtt_port} leaves no room for the gateways' ports above it "
+                          f"(+{WIRE_PORT_OFFSET}..+{WIRE_PORT_OFFSET + len(Sector) - 1}): choose a lower one")
+    return ports
+
+
 def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, speed: float,
-         kme_port: int | None = None) -> list[Component]:
-    """What `qeaims up` runs for these sectors (with `kme_port`: the KME that keys the secure links)."""
+         kme_port: int | None = None, wire_learn_field_s: float | None = None) -> list[Component]:
+    """What `qeaims up` runs for these sectors (with `kme_port`: the KME that keys the secure links; with
+    `wire_learn_field_s`: each sector's gateway on its twin's path, learning from that much field time)."""
     out = [Component("broker", ("broker", "--port", str(mqtt_port)), 0)]
     if kme_port is not None:
         out.append(Component("kme", ("kme", "--port", str(kme_port)), 0))
     out.append(Component("controller", ("controller", "--mqtt-port", str(mqtt_port), "--speed", f"{speed:g}"), 1))
+    gateways = wire_ports(sectors, mqtt_port) if wire_learn_field_s is not None else {}
     for sector in sectors:  # one host process per sector, its oracles on their own threads (`run_oracle_host`)
+        wire = ("--wire-port", str(gateways[sector]), "--wire-learn-s", f"{wire_learn_field_s / speed:g}") \
+            if wire_learn_field_s is not None else ()
         out.append(Component(f"oracles-{sector.value}", (
-            "oracles", "--sector", sector.value, "--count", str(oracles_per_sector), "--mqtt-port", str(mqtt_port)), 1,
-            ready='"oracle-host-started"'))
-    for sector in sectors:
+            "oracles", "--sector", sector.value, "--count", str(oracles_per_sector), "--mqtt-port", str(mqtt_port),
+            *wire), 1, ready='"oracle-host-started"'))
+    for sector in sectors:  # a watched twin reaches the broker through its sector's gateway
         out.append(Component(f"twin-{sector.value}", (
-            "twin", "--sector", sector.value, "--speed", f"{speed:g}", "--mqtt-port", str(mqtt_port)), 2))
+            "twin", "--sector", sector.value, "--speed", f"{speed:g}", "--mqtt-port",
+            str(gateways.get(sector, mqtt_port))), 2))
     return out
 
 

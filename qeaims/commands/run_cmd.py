@@ -72,6 +72,10 @@ def oracles(
     batch_size: Annotated[int, typer.Option(min=1, max=65536, help="readings per anchored Merkle root")] = 1024,
     anchor_age: Annotated[float, typer.Option(min=0.0, max=3600, help="anchor a partial batch after this many s")]
     = 2.0,
+    wire_port: Annotated[int | None, typer.Option(min=1, max=65535, help="run the sector's MQTT gateway on this "
+                                                  "port, in front of the broker, for its twin to connect to")] = None,
+    wire_learn_s: Annotated[float, typer.Option(min=1.0, max=86_400.0, help="wall seconds of the twin's traffic the "
+                                                "gateway's profile is learnt from (when none is saved)")] = 240.0,
 ) -> None:
     """Run a sector's oracles in one host process, each with its own key, store, session and link."""
     from oracles.node import NodeOptions
@@ -79,8 +83,11 @@ def oracles(
 
     settings = settings_of(ctx)
     which = parse_sector(sector)
+    if wire_port is not None and wire_port == mqtt_port:
+        raise ConfigError(f"--wire-port {wire_port} is the broker's port: the gateway needs a port of its own")
     options = OracleProcessOptions(mqtt_host=mqtt_host, mqtt_port=mqtt_port,
-                                   node=NodeOptions(batch_size=batch_size, max_age_s=anchor_age))
+                                   node=NodeOptions(batch_size=batch_size, max_age_s=anchor_age),
+                                   wire_port=wire_port, wire_learn_s=wire_learn_s)
     setup_logging()
     run_oracle_host(settings, which, list(range(1, count + 1)), options, stop=install_stop_signals(),
                     on_ready=lambda: log_line("oracle-host-started", sector=which.value, oracles=count))

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Annotated, Any
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from core.errors import ConfigError
+from core.config import Settings
+from core.errors import ConfigError, QeaimsError
 from core.messages import Sector
 from qeaims.city_latency import KEEPING_UP_S
 from qeaims.commands._common import console, err_console, print_json, settings_of
@@ -110,13 +112,19 @@ def run(
     if missing:
         raise ConfigError(f"scenario {name} needs the {', '.join(missing)} twin(s), which `qeaims up` did not start")
     port = int(status.get("mqtt_port", 1883))
+    wire = status.get("wire") or {}
+    gateways = {str(k): int(v) for k, v in (wire.get("gateways") or {}).items()}
+    if gateways:  # the play is judged against the profiles, so it starts once every gateway has one
+        _await_profiles(settings, [s for s in chosen.sectors if s.value in gateways],
+                        float(wire.get("learn_field_s", 3600.0)) / city_speed)
     client, deployment = connect(settings)
     links = open_links(settings.home, OPERATIONS_SAE)
     with Commander(port=port, client_id="scenario-runner", links=links) as commander, \
             ServiceFeed(port=port, links=links, speed=city_speed) as feed:
         pacemaker = Pacemaker(send=lambda order: commander.pace(status_sectors(status), order), speed=city_speed,
                               enabled=real_time)
-        play = ScenarioRun(settings, client, deployment, chosen, city_speed, commander, feed, pacemaker=pacemaker)
+        play = ScenarioRun(settings, client, deployment, chosen, city_speed, commander, feed, pacemaker=pacemaker,
+                           watched=gateways)
         try:
             title = f"{chosen.name} at {city_speed:g}x: {chosen.description}"
             with Live(tracks_table(play, title), console=err_console, refresh_per_second=2,
@@ -133,6 +141,25 @@ def run(
         print_json(report)
         return
     _print(report)
+
+
+def _await_profiles(settings: Settings, sectors: list[Sector], learn_wall_s: float) -> None:
+    """Wait for each watched sector's gateway to have learnt its profile (`oracles.wire_watch`)."""
+    from oracles.wire_watch import profile_path
+
+    timeout_s = 2 * learn_wall_s + 120.0
+    deadline = time.monotonic() + timeout_s
+    with err_console.status("") as spinner:
+        while True:
+            missing = [s.value for s in sectors if not profile_path(settings.home, s).is_file()]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise QeaimsError(f"the gateways of {', '.join(missing)} learnt no profile within "
+                                  f"{timeout_s:.0f} s: see `qeaims ps`")
+            spinner.update(f"gateways learning the twins' traffic: {len(sectors) - len(missing)} of {len(sectors)} "
+                           f"profiles ready (about {learn_wall_s:.0f} s from the twins' start)")
+            time.sleep(1.0)
 
 
 def _intrusion(*, json_out: bool) -> None:
@@ -287,6 +314,11 @@ def _print(report: dict[str, Any]) -> None:
                   f"{f.get('wrongful_quarantines', 0)} healthy sensors quarantined; "
                   f"audit: {'ok' if report['audit'].get('invalid') == [] else 'FAILED'} "
                   f"({report['audit'].get('events')} events verified)")
+    wire = report.get("wire") or {}
+    if wire.get("watched"):
+        classes = ", ".join(f"{n} {c}" for c, n in sorted(wire["by_class"].items())) or "none"
+        console.print(f"wire: {len(wire['watched'])} sector gateway(s) watched; {wire['detections']} detection(s) "
+                      f"({wire['events']} oracle events: {classes})")
     for b in report["byzantine"]:
         console.print(f"byzantine: {b['oracle']} proposed isolating {b['node']} alone (proposal {b['proposal']}); "
                       "the quorum did not follow" if not any(w["node"] == b["node"] for w in report["wrongful"])

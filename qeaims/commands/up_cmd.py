@@ -38,6 +38,7 @@ from qeaims.supervisor import (
     plan,
     read_status,
     run_dir,
+    wire_ports,
 )
 from sectors.runner import parse_sector
 
@@ -52,6 +53,11 @@ RTUs, 30-second loops, SCADA and bank and hospital systems) outran two cores: th
 minutes behind their readings within ten minutes of the storm, and every figure in field time
 counted that lag thirtyfold. At 15 every sector's readings reach its oracles within a second."""
 MqttPortOpt = Annotated[int, typer.Option(min=1, max=65535, help="port of the embedded MQTT broker")]
+WireWatchOpt = Annotated[bool, typer.Option(help="put each sector's MQTT gateway on its twin's path: its oracles watch "
+                                                 "the wire and record what they detect (docs/cyber.md)")]
+WireLearnOpt = Annotated[float, typer.Option(min=60.0, max=7 * 86_400.0, help="field seconds of the twins' traffic "
+                                                  "each gateway learns its profile from, when none is saved")]
+WIRE_LEARN_FIELD_S = 3600.0
 
 
 def parse_sectors(text: str) -> list[Sector]:
@@ -133,11 +139,16 @@ def up(
     links: Annotated[bool, typer.Option(help="encrypt every link (hybrid QKD + ML-KEM-768 + X25519, keys from "
                                              "the KME); --no-links runs them in plaintext")] = True,
     kme_port: Annotated[int, typer.Option(min=1, max=65535, help="port of the KME (ETSI GS QKD 014, HTTPS)")] = 8443,
+    wire_watch: WireWatchOpt = False,
+    wire_learn: WireLearnOpt = WIRE_LEARN_FIELD_S,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Start the chain, deploy, then the broker, the KME, the sector twins and their oracles under a supervisor."""
     settings = settings_of(ctx)
     chosen = parse_sectors(sectors)
+    learn = wire_learn if wire_watch else None
+    if wire_watch:
+        wire_ports(chosen, mqtt_port)  # a port that leaves no room for the gateways is said before anything starts
     running = _running_supervisor(settings)
     if running is not None:
         raise ConfigError(f"QEAIMS is already up here (supervisor pid {running}): `qeaims down` first")
@@ -150,11 +161,12 @@ def up(
     args += ["--rpc-url", settings.rpc_url_override] if settings.rpc_url_override else ["--port", str(settings.rpc_port)]
     args += ["supervise", "--sectors", ",".join(s.value for s in chosen), "--oracles", str(oracles),
              "--speed", f"{speed:g}", "--mqtt-port", str(mqtt_port)]
+    args += ["--wire-watch", "--wire-learn", f"{wire_learn:g}"] if wire_watch else []
     with open(run / "supervisor.log", "ab") as log:
         child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  start_new_session=True)
     expected = len(plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed,
-                        kme_port=kme_port if links else None))
+                        kme_port=kme_port if links else None, wire_learn_field_s=learn))
     deadline = time.monotonic() + wait
     with err_console.status("starting components"):
         while True:
@@ -275,6 +287,8 @@ def supervise(
     oracles: OraclesOpt = ORACLES_PER_SECTOR,
     speed: SpeedOpt = CITY_SPEED,
     mqtt_port: MqttPortOpt = 1883,
+    wire_watch: WireWatchOpt = False,
+    wire_learn: WireLearnOpt = WIRE_LEARN_FIELD_S,
 ) -> None:
     """Run the supervisor in the foreground (what `qeaims up` starts in the background)."""
     settings = settings_of(ctx)
@@ -282,10 +296,13 @@ def supervise(
     setup_logging()
     stop = install_stop_signals()
     kme_port = secure_links_port(settings)
+    gateways = {s.value: port for s, port in wire_ports(chosen, mqtt_port).items()} if wire_watch else {}
     meta = {"speed": speed, "mqtt_port": mqtt_port, "sectors": [s.value for s in chosen], "oracles": oracles,
-            "links": "hybrid" if kme_port is not None else "plaintext", "kme_port": kme_port}
+            "links": "hybrid" if kme_port is not None else "plaintext", "kme_port": kme_port,
+            "wire": {"gateways": gateways, "learn_field_s": wire_learn} if wire_watch else None}
     Supervisor(settings, plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed,
-                              kme_port=kme_port), meta=meta).run(stop)
+                              kme_port=kme_port, wire_learn_field_s=wire_learn if wire_watch else None),
+               meta=meta).run(stop)
 
 
 def _prepare_links(settings: Settings, sectors: list[Sector], oracles: int, kme_port: int | None) -> None:

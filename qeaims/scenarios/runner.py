@@ -248,6 +248,8 @@ class ScenarioRun:
     wrongful: list[dict[str, Any]] = field(default_factory=list)
     wrongful_quarantines: list[dict[str, Any]] = field(default_factory=list)
     pacemaker: Pacemaker | None = None  # None: the city stays at `speed` throughout
+    wire: list[dict[str, Any]] = field(default_factory=list)  # detections on the wire recorded during the run
+    watched: dict[str, int] = field(default_factory=dict)  # sector → its gateway's port (`qeaims up --wire-watch`)
 
     def __post_init__(self) -> None:
         self.stamps = BlockStamps(self.client.rpc)
@@ -383,7 +385,14 @@ class ScenarioRun:
         rows = db.execute(
             f"SELECT payload, block, kind FROM events WHERE block >= ? AND kind IN ({','.join('?' * len(VERDICTS))}) "
             "ORDER BY block, log_index", (self._from_block, *VERDICTS)).fetchall()
-        verdicts = [(json.loads(bytes(p)), int(b), int(k)) for p, b, k in rows]  # parsed once for every track
+        parsed = [(json.loads(bytes(p)), int(b), int(k)) for p, b, k in rows]  # parsed once for every track
+        # a detection on the wire (`oracles.wire`) is about traffic, not about a fault's asset: it is counted
+        # apart, and a scenario without an attack on the wire counts each as a false positive
+        verdicts = [v for v in parsed if "wire" not in v[0]]
+        self.wire = [{"sector": body.get("sector"), "device": body.get("subject"), "block": block,
+                      "class": body["wire"].get("class") if isinstance(body["wire"], dict) else None,
+                      "source": body["wire"].get("source") if isinstance(body["wire"], dict) else None}
+                     for body, block, _ in parsed if "wire" in body]
         exec_rows = db.execute(
             "SELECT args, block FROM logs WHERE contract = 'IsolationQuorum' AND event = 'ProposalExecuted' "
             "AND block >= ? ORDER BY block, log_index", (self._from_block,)).fetchall()
