@@ -177,3 +177,39 @@ def test_a_tee_feeds_a_log_and_a_monitor_and_a_profile_can_be_replaced() -> None
     m.set_profile(trained())
     tee.observe(request(2, "0600010000", source="10.0.0.99", at=21))
     assert [d.attack for d in found] == ["unknown-client"]
+
+
+def _mqtt(packet: bytes, *, client: str = "twin-water", at: float = 0.0) -> Observation:
+    return Observation(kind="frame", protocol="mqtt", sector="water", device="broker-water",
+                       source=Source("127.0.0.1", client_id=client, username=client), connection=1,
+                       wall=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=at), mono=at, direction="request",
+                       frame=parse_packet(packet), digest=frame_hash(packet))
+
+
+def test_a_declared_interface_allows_its_topics_and_nothing_else() -> None:
+    """A twin's acknowledgement or service notice never came in training (no command, no service change); its
+    declared interface allows exactly those topics, for that client only, and no wildcard widens it."""
+    from gateway import Interface
+    from tests.gateway.support import mqtt_publish
+
+    learnt = Profile.learn([_mqtt(mqtt_publish("qeaims/water/_batch/twin-water", b"{}", k + 1), at=k) for k in range(20)],
+                           window_s=5.0)
+    twin = "twin-water@twin-water"
+    found: list[Detection] = []
+    bare = Monitor([learnt], on_detection=found.append)
+    bare.observe(_mqtt(mqtt_publish("qeaims/water/_ack", b"{}", 30), at=30))
+    assert [d.attack for d in found] == ["unprofiled-function"]  # learnt alone, the first acknowledgement alarms
+
+    declared = learnt.with_interfaces(Interface(client=twin, publish=("qeaims/water/_ack", "qeaims/water/_svc")))
+    found.clear()
+    m = Monitor([declared], on_detection=found.append)
+    m.observe(_mqtt(mqtt_publish("qeaims/water/_ack", b"{}", 31), at=31))
+    m.observe(_mqtt(mqtt_publish("qeaims/water/_svc", b"{}", 32), at=32))
+    assert found == []
+    m.observe(_mqtt(mqtt_publish("qeaims/water/_ack/extra", b"{}", 33), at=33))  # not a declared topic
+    m.observe(_mqtt(mqtt_publish("qeaims/water/_ack", b"{}", 34), client="other", at=34))  # not the declared client
+    assert [d.attack for d in found] == ["unprofiled-function", "unknown-client"]
+    assert declared.knows(twin) and not declared.knows("other@other")
+    assert Profile.model_validate_json(declared.model_dump_json()) == declared  # saved and loaded with the profile
+    with pytest.raises(ValueError):
+        Interface(client="")
