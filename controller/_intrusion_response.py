@@ -150,6 +150,7 @@ class IntrusionResponse(ControllerState):
         self.indicator_tally.read(self.index.db, INTRUSION, INDICATOR)
         now = datetime.now(UTC)
         verifies = signature_check(self.index.db)
+        published = False
         for (sector, ident), c in sorted(self.indicator_tally.candidates.items()):
             until = self.published_indicators.get(f"{sector}|{ident}") or c.published_until
             if until is not None and _aware(until) > now:
@@ -164,13 +165,18 @@ class IntrusionResponse(ControllerState):
                 continue
             try:
                 self._publish(sector, c, voters, required, now)
+                published = True
             except QeaimsError as exc:
                 log_line("controller-indicator-failed", sector=sector, value=c.value[:64], error=str(exc)[:200])
-        self._decide_safe_modes()
+        self._decide_safe_modes(published)
 
-    def _decide_safe_modes(self) -> None:
+    def _decide_safe_modes(self, published: bool) -> None:
         """A sector under a campaign of command attacks goes to safe mode, and leaves it when the evidence
-        lapses (`controller._safe_mode`). Its failure is logged: the publications above stand."""
+        lapses (`controller._safe_mode`), on the index as it is now (``published``: this pass published, so
+        the index is synced again first, and the third device's publication decides in the same pass). Its
+        failure is logged: the publications above stand."""
+        if published:
+            self.index.sync()
         if self._safe_modes is None:
             self._safe_modes = SafeModes(self.me)
             self._safe_modes.load(self.recorder)
