@@ -74,8 +74,8 @@ def _recount(chain, tmp_path: Path, now: datetime | None = None) -> tuple[dict[s
     return active, reasons
 
 
-def test_a_campaign_on_three_devices_puts_the_sector_in_safe_mode_once_and_only_then(
-        fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_campaign_on_three_devices_puts_the_sector_in_safe_mode_once_and_only_then(  # type: ignore[no-untyped-def]
+        fresh_chain, tmp_path: Path) -> None:
     chain = fresh_chain
     policy, feed = Policy(), IndicatorFeed(chain.client, chain.deployment, tmp_path / "feed.sqlite")
     feed.add(gateway_enforcer("water-gw", policy, "water"))
@@ -113,7 +113,7 @@ def test_a_campaign_on_three_devices_puts_the_sector_in_safe_mode_once_and_only_
     feed.poll()
     assert policy.refuses_writes("meter-f", "water-gw") == "safe-mode", "a device of the sector still takes writes"
     feed.stop()
-    assert audit(chain).ok
+    assert audit(chain).ok  # type: ignore[no-untyped-call]
 
 
 def test_safe_mode_lapses_with_its_evidence_and_a_lift_is_not_undone(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -216,8 +216,8 @@ def test_an_old_safe_mode_recorded_again_counts_for_nothing(fresh_chain, tmp_pat
     assert "since the last lift" in reasons["sm-2"]
 
 
-def test_safe_mode_ends_when_its_indicators_expire_and_needs_them_within_the_hour(
-        fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_safe_mode_ends_when_its_indicators_expire_and_needs_them_within_the_hour(  # type: ignore[no-untyped-def]
+        fresh_chain, tmp_path: Path) -> None:
     chain = fresh_chain
     far = datetime.now(UTC) + timedelta(days=1)
     ids = []
