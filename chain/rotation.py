@@ -6,7 +6,7 @@ process dies between the two, running the rotation again finds the keystore one 
 the chain and resends the same rotation instead of generating yet another key.
 
 An oracle rotates on two grounds: governance reinstated it after a quarantine (`rotation_owed`), or an
-indicator of compromise in force names its current key (`named_key`): a sector's quorum saw that key
+indicator of compromise a quorum published names its current key (`named_key`): a sector's quorum saw that key
 where it should not be, so whatever signed with it may not have been the oracle. The key an indicator
 names is the oracle's ML-DSA-65 key (`key_fingerprint`: SHA-256 of its raw public key, the
 ``key-fingerprint`` kind's value), the half the registry rotates; the secp256k1 account is the oracle's
@@ -21,13 +21,12 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
 from chain.client import ChainClient
-from chain.indicators import IndicatorRecord, in_force, indicator_records
+from chain.indicators import IndicatorRecord, indicator_records
 from chain.registry_history import Position
 from core.errors import IdentityError
 from core.indicator_values import indicator_id
@@ -102,12 +101,19 @@ def key_fingerprint(pq_public_key: bytes) -> str:
     return hashlib.sha256(bytes(pq_public_key)).hexdigest()
 
 
-def named_key(db: sqlite3.Connection, fingerprint: str, now: datetime,
-              records: list[IndicatorRecord] | None = None) -> IndicatorRecord | None:
-    """The indicator in force at ``now`` that names the key ``fingerprint`` (each publication recounted,
-    `chain.indicators`: a quorum's, not withdrawn, not expired), or None."""
+def named_key(db: sqlite3.Connection, fingerprint: str, records: list[IndicatorRecord] | None = None) -> IndicatorRecord | None:
+    """The counting publication that names the key ``fingerprint`` (a quorum's, recounted by `chain.indicators`)
+    and was not withdrawn since, or None. Expired ones too, on purpose: an indicator expires so that a
+    reassigned address is not blocked for good, but a key is never reassigned; an oracle that was down
+    for the indicator's whole day must still not sign with a key its peers saw misused. A withdrawal (a
+    false alarm, on the control room's word) is what clears it."""
     ident = indicator_id("key-fingerprint", fingerprint)
-    return in_force(records if records is not None else indicator_records(db), now).get(ident)
+    latest: IndicatorRecord | None = None
+    for record in records if records is not None else indicator_records(db):
+        if record.id != ident or not record.counts:
+            continue
+        latest = record if record.state == "published" else None
+    return latest
 
 
 @dataclass(frozen=True)

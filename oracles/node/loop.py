@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from chain.client import ChainClient
 from chain.manifest import Deployment
@@ -149,10 +148,10 @@ class OracleNode(Judging, Voting):
         self._failures = 0
 
     def _rotate_if_named(self) -> None:
-        """An indicator in force names this oracle's key (`oracles.node.key_watch`): it signs nothing more with
+        """A quorum's indicator names this oracle's key (`oracles.node.key_watch`): it signs nothing more with
         it and rotates. Not while it is out of service (the registry refuses a quarantined oracle's rotation;
         its reinstatement asks for one anyway, `chain.rotation.rotation_owed`)."""
-        named = self._key_watch.check(self.peers.index.db, datetime.now(UTC))
+        named = self._key_watch.check(self.peers.index.db)
         if named is None or int(self.client.call1("Registry", "oracle", self.me)[4]) != 1:
             return
         log_line("key-named", oracle=self.me, fingerprint=self._key_watch.fingerprint, indicator=named.id,
@@ -217,7 +216,7 @@ class OracleNode(Judging, Voting):
 
 class KeyRotationOwed(QeaimsError):
     """Raised by the loop when governance reinstated this oracle after a quarantine (`chain.rotation`), or when
-    an indicator in force names its key (``indicator``: that indicator's id; `oracles.node.key_watch`)."""
+    a quorum's indicator names its key (``indicator``: that indicator's id; `oracles.node.key_watch`)."""
 
     def __init__(self, message: str, *, indicator: str = "") -> None:
         super().__init__(message)

@@ -107,3 +107,21 @@ def test_one_oracles_word_or_a_withdrawn_indicator_rotates_nothing(fresh_chain) 
         finally:
             node.close()
         assert int(chain.client.call1("Registry", "oracle", who.address)[3]) == 1
+
+
+def test_an_expired_indicator_still_retires_the_key_it_named(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """An oracle that was down for the indicator's whole life must not come back signing with that key: an
+    indicator expires so that a reassigned address is not blocked for good, and a key is never reassigned."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    chain = fresh_chain
+    named = oracle(chain.settings, "water", 1)
+    cites = _verdicts(chain, "banking", (2, 3, 4), "key-fingerprint", _fingerprint(named))
+    _publish(chain, cites, "key-fingerprint", _fingerprint(named), sector="banking",
+             expires=datetime.now(UTC) + timedelta(seconds=1))
+    time.sleep(1.5)
+    node = _node(chain, named)
+    with pytest.raises(KeyRotationOwed, match="names its key"):
+        node.run_once()
+    node.close()
