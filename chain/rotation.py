@@ -34,7 +34,7 @@ from keys.hybrid import sign_rotation
 from keys.identity import HybridIdentity
 from keys.keystore import archive_path, load_keystore, read_keystore_header, rotate_keystore
 
-__all__ = ["KeyAnswer", "RotationResult", "key_fingerprint", "named_key", "rotate_oracle_key", "rotation_owed",
+__all__ = ["KeyAnswer", "RotationResult", "key_fingerprint", "named_in", "named_key", "rotate_oracle_key", "rotation_owed",
            "rotations_on_indicators"]
 
 
@@ -107,9 +107,14 @@ def named_key(db: sqlite3.Connection, fingerprint: str, records: list[IndicatorR
     reassigned address is not blocked for good, but a key is never reassigned; an oracle that was down
     for the indicator's whole day must still not sign with a key its peers saw misused. A withdrawal (a
     false alarm, on the control room's word) is what clears it."""
+    return named_in(records if records is not None else indicator_records(db), fingerprint)
+
+
+def named_in(records: list[IndicatorRecord], fingerprint: str) -> IndicatorRecord | None:
+    """`named_key` over recounted records in chain order."""
     ident = indicator_id("key-fingerprint", fingerprint)
     latest: IndicatorRecord | None = None
-    for record in records if records is not None else indicator_records(db):
+    for record in records:
         if record.id != ident or not record.counts:
             continue
         latest = record if record.state == "published" else None
