@@ -120,6 +120,8 @@ def test_safe_mode_lapses_with_its_evidence_and_a_lift_is_not_undone(fresh_chain
     chain = fresh_chain
     for n, device in enumerate(("pump-a", "pump-b", "valve-c", "tank-d")):
         _attack(chain, "water", device, f"10.32.0.{n + 1}")
+    policy, feed = Policy(), IndicatorFeed(chain.client, chain.deployment, tmp_path / "feed.sqlite")
+    feed.add(gateway_enforcer("water-gw", policy, "water"))
     ctl = _controller(chain)
     try:
         ctl.run_once()
@@ -128,8 +130,12 @@ def test_safe_mode_lapses_with_its_evidence_and_a_lift_is_not_undone(fresh_chain
         _withdraw(chain, "source-address", "10.32.0.1")  # four devices, one withdrawn: three hold
         ctl.run_once()
         assert first["id"] in _recount(chain, tmp_path)[0]
+        feed.poll()
+        assert policy.refuses_writes("meter-z", "water-gw") == "safe-mode"
         _withdraw(chain, "source-address", "10.32.0.2")  # two left: the campaign's evidence lapsed
         assert first["id"] not in _recount(chain, tmp_path)[0], "a reader still enforces a lapsed safe mode"
+        feed.poll()  # the gateway lets writes through again before the controller has recorded anything
+        assert policy.refuses_writes("meter-z", "water-gw") is None
         ctl.run_once()
         lifts = [p for p in _safe_modes(chain) if p["state"] == "lifted"]
         assert [p["id"] for p in lifts] == [first["id"]] and "evidence lapsed" in lifts[0]["reason"]
@@ -149,6 +155,7 @@ def test_safe_mode_lapses_with_its_evidence_and_a_lift_is_not_undone(fresh_chain
         assert not [i for i in active if i.startswith("safe-mode")]
     finally:
         ctl.close()
+        feed.stop()
 
 
 def test_safe_mode_stands_on_nothing_but_its_own_sectors_quorum(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
