@@ -26,7 +26,8 @@ one after the other, whose next target nobody knows. Recounted here, never read 
 device counts for a cited indicator only if at least the quorum's number of that publication's cited
 verdicts (the same recount as the publication's, `chain.quarantines.count_cited_verdicts`: batches
 that verify, Active oracles of the sector at both positions, after the indicator's last withdrawal)
-name that indicator, that device as their subject and a command-attack class; and a cited indicator
+name that indicator, that device as their subject and a command-attack class (and the event may name
+no device the recount does not find); and a cited indicator
 counts only if it is of the sector, published by a quorum before the safe mode, in force at it (not
 withdrawn, not expired at its block's time), within the window before it, and recorded after the
 sector's last safe mode was lifted (so the control room's lift is not undone by the same evidence,
@@ -205,6 +206,12 @@ def _safe_mode(reader: SafeModeReader, body: dict[str, Any], ident: str, at: Pos
         return (f"safe mode {ident[:24]} of {body['sector']}: its indicators show command attacks on "
                 f"{len(campaign.devices)} devices ({', '.join(sorted(campaign.devices)) or 'none'}) published by "
                 f"its quorum within {SAFE_MODE_WINDOW}, in force and since the last lift; needs {SAFE_MODE_DEVICES}"), ()
+    claimed = body.get("devices", [])
+    if not isinstance(claimed, list) or not all(isinstance(d, str) for d in claimed):
+        return f"safe mode {ident[:24]}: its devices are not a list of names", ()
+    if set(claimed) - set(campaign.devices):
+        return (f"safe mode {ident[:24]} names devices its indicators do not show under command attack: "
+                f"{', '.join(sorted(set(claimed) - set(campaign.devices)))[:120]}"), ()
     return "", tuple(sorted((d, i) for d, ids in campaign.devices.items() for i in ids))
 
 

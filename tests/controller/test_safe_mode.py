@@ -184,6 +184,14 @@ def test_safe_mode_stands_on_nothing_but_its_own_sectors_quorum(fresh_chain, tmp
     _measure(chain, {**base, "id": "sm-one-oracle", "indicators": [*two, indicator_id("source-address", "10.33.2.1")]})
     _measure(chain, {**base, "id": "sm-electricity-claimed", "sector": "electricity", "indicators": list(ids.values())})
     _measure(chain, {**base, "id": "sm-no-list", "indicators": "all"})
+    _measure(chain, {**base, "id": "sm-too-many", "indicators": [*ids.values(), *(["ab" * 32] * 40)]})
+    _measure(chain, {**base, "id": "sm-not-ids", "indicators": [1, None, {"x": 1}]})
+    _measure(chain, {**base, "id": "sm-vault", "sector": "vault-water", "indicators": list(ids.values())})
+    _measure(chain, {**base, "id": "sm-claims-more", "indicators": list(ids.values()),
+                     "devices": ["pump-a", "pump-b", "valve-c", "dam-gate"]})
+    _measure(chain, {**base, "id": "sm-bad-devices", "indicators": list(ids.values()), "devices": "pump-a"})
+    _measure(chain, {"state": "applied", "id": "sm-no-sector", "type": "safe-mode", "indicators": list(ids.values())})
+    _measure(chain, {"state": "applied", "id": ["sm"], "type": "safe-mode", "sector": "water"})
     _measure(chain, {**base, "id": "sm-good", "indicators": list(ids.values())})
     _measure(chain, {**base, "id": "sm-good", "indicators": list(ids.values())})  # the same id twice
     active, reasons = _recount(chain, tmp_path)
@@ -192,7 +200,12 @@ def test_safe_mode_stands_on_nothing_but_its_own_sectors_quorum(fresh_chain, tmp
     for forged in ("sm-other-sector", "sm-k-minus-one", "sm-one-oracle", "sm-electricity-claimed"):
         assert f"needs {SAFE_MODE_DEVICES}" in reasons[forged], (forged, reasons[forged])
     assert "devices (pump-a, pump-b) published" in reasons["sm-k-minus-one"]
-    assert "cites no list" in reasons["sm-no-list"]
+    assert "cites no list" in reasons["sm-no-list"] and "cites no list" in reasons["sm-too-many"]
+    assert "cites no list" in reasons["sm-not-ids"]
+    assert f"needs {SAFE_MODE_DEVICES}" in reasons["sm-vault"]
+    assert "names devices its indicators do not show under command attack: dam-gate" in reasons["sm-claims-more"]
+    assert "not a list of names" in reasons["sm-bad-devices"]
+    assert "unknown state or type" in reasons["sm-no-sector"]
 
     # a withdrawn indicator: the safe mode lapses for every reader, and a new one citing it stands on two devices
     _withdraw(chain, "source-address", "10.33.0.3")
