@@ -53,6 +53,7 @@ class SafeModes:
     """The controller's safe-mode decisions and evidence lifts (module docstring)."""
 
     me: str
+    recheck_s: float = RECHECK_S
     _seen: tuple[Any, ...] | None = None
     sent: dict[str, str] = field(default_factory=dict)  # id → "applied" | "lifted": what this controller sent
 
@@ -71,7 +72,7 @@ class SafeModes:
         """Decide and record; the ids recorded (applied or lifted) this time."""
         counts = db.execute("SELECT COUNT(*), MAX(block) FROM events WHERE kind IN (?, ?)",
                             (INDICATOR, COUNTERMEASURE)).fetchone()
-        seen = (tuple(counts), int(now.timestamp() // RECHECK_S))
+        seen = (tuple(counts), int(now.timestamp() // self.recheck_s))
         if seen == self._seen or not counts[0]:
             return []
         self._seen = seen

@@ -254,3 +254,25 @@ def test_safe_mode_ends_when_its_indicators_expire_and_needs_them_within_the_hou
     _measure(chain, {**base, "id": "sm-late"})
     _, reasons = _recount(chain, tmp_path)
     assert f"needs {SAFE_MODE_DEVICES}" in reasons["sm-late"]
+
+
+def test_the_controller_records_the_lift_when_the_campaigns_indicators_expire(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    chain = fresh_chain
+    soon = datetime.now(UTC) + timedelta(seconds=4)
+    for n, device in enumerate(("pump-a", "pump-b", "valve-c")):
+        address = f"10.37.0.{n + 1}"
+        _publish(chain, _attack(chain, "water", device, address), "source-address", address, expires=soon)
+    ctl = _controller(chain)
+    try:
+        ctl.run_once()
+        [applied] = _safe_modes(chain)
+        assert ctl._safe_modes is not None
+        ctl._safe_modes.recheck_s = 0.5  # the loop's 15 s recheck, shortened for the test
+        time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 1.0)
+        ctl.run_once()
+        ctl.run_once()
+    finally:
+        ctl.close()
+    assert [(p["id"], p["state"]) for p in _safe_modes(chain)] == [(applied["id"], "applied"), (applied["id"], "lifted")]
