@@ -7,8 +7,8 @@ long-term public keys (ML-KEM-768, X25519, ML-DSA-65, Ed25519) as the shared dir
 Why this only *finds* them and rotates nothing. The links re-key their sessions on their own
 (`bus.secure.SecureLinks.rotate_now`: a new handshake, fresh ML-KEM and X25519 secrets, a new epoch),
 but a session re-key is encapsulated to, and signed with, the same long-term keys: whoever holds the
-named private keys decapsulates the new session as easily as the old one and can still start sessions
-in the endpoint's name. Retiring the long-term keys means a new key file for that SAE and a new entry in
+named private keys decapsulates the new session as easily as the old one (unless a QKD key from the KME
+is mixed in, which the thief does not have) and can still start sessions in the endpoint's name. Retiring the long-term keys means a new key file for that SAE and a new entry in
 the directory that *every* peer loads at start (`links.endpoint.ensure_endpoints` never replaces a key
 file, on purpose: a silent regeneration would cut the SAE off from every peer holding the old
 directory), compared out of band between operators by this same fingerprint. There is no on-chain or
