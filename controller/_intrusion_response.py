@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from web3 import Web3
 
 from chain.commanded import Release, commands_of, sensor_asset
+from chain.countermeasures import COMMAND_ATTACKS as CHAIN_COMMAND_ATTACKS
 from chain.quarantines import signature_check
 from chain.recorder import canonical_payload
 from controller._controller_state import (
@@ -30,9 +31,10 @@ from controller._controller_state import (
     ControllerState,
     log_line,
 )
+from controller._safe_mode import SafeModes
 from controller.cyber import TECHNICIAN_S, Candidate, Quarantine, Told
 from controller.deadlines import Deadline
-from core.errors import QeaimsError
+from core.errors import ChainError, QeaimsError
 from core.messages import Sector
 from intel.indicator import DEFAULT_TTL
 from keys.errors import KeysError
@@ -93,8 +95,9 @@ def _iso_or(text: str, default: datetime) -> datetime:
     return max(min(moment, default), default - timedelta(days=1))
 
 
-COMMAND_ATTACKS = frozenset({"unprofiled-function", "replay"})
-"""Wire attack classes in which a device took (or was sent) a command it should not have: its quarantine follows."""
+COMMAND_ATTACKS = CHAIN_COMMAND_ATTACKS
+"""Wire attack classes in which a device took (or was sent) a command it should not have: its quarantine follows
+(the chain's own set: a safe mode's recount counts the same classes)."""
 
 AUTO_SEAL = "quorum: "
 """How a seal the controller recorded for a quarantine begins its reason (the only ones it lifts)."""
@@ -102,6 +105,8 @@ AUTO_SEAL = "quorum: "
 
 class IntrusionResponse(ControllerState):
     """Sensors quarantined on a quorum of intrusion verdicts, and lifted once a technician has been."""
+
+    _safe_modes: SafeModes | None = None  # made on first use (`_decide_safe_modes`)
 
     def _respond_to_intrusions(self) -> None:
         self.tally.read(self.index.db, INTRUSION)
@@ -145,6 +150,7 @@ class IntrusionResponse(ControllerState):
         self.indicator_tally.read(self.index.db, INTRUSION, INDICATOR)
         now = datetime.now(UTC)
         verifies = signature_check(self.index.db)
+        published = False
         for (sector, ident), c in sorted(self.indicator_tally.candidates.items()):
             until = self.published_indicators.get(f"{sector}|{ident}") or c.published_until
             if until is not None and _aware(until) > now:
@@ -159,8 +165,27 @@ class IntrusionResponse(ControllerState):
                 continue
             try:
                 self._publish(sector, c, voters, required, now)
+                published = True
             except QeaimsError as exc:
                 log_line("controller-indicator-failed", sector=sector, value=c.value[:64], error=str(exc)[:200])
+        self._decide_safe_modes(published)
+
+    def _decide_safe_modes(self, published: bool) -> None:
+        """A sector under a campaign of command attacks goes to safe mode, and leaves it when the evidence
+        lapses (`controller._safe_mode`), on the index as it is now (``published``: this pass published, so
+        the index is synced again first, and the third device's publication decides in the same pass). Its
+        failure is logged: the publications above stand."""
+        if published:
+            self.index.sync()
+        if self._safe_modes is None:
+            self._safe_modes = SafeModes(self.me)
+            self._safe_modes.load(self.recorder)
+        try:
+            self._safe_modes.step(self.index.db, self.recorder, datetime.now(UTC))
+        except QeaimsError as exc:
+            if isinstance(exc, ChainError):
+                raise  # the chain is down: the loop backs off and starts over
+            log_line("controller-safe-mode-failed", error=str(exc)[:200])
 
     def _publish(self, sector: str, c: Candidate, voters: list[tuple[str, Told]], required: int,
                  now: datetime) -> None:

@@ -66,6 +66,8 @@ def gateway_enforcer(name: str, policy: Policy, sector: str = "", *, shared_netw
         else:
             policy.lift(source)
 
+    safe_modes: set[str] = set()  # the sector's safe modes in force: the last one lifted ends it
+
     def countermeasure(record: CountermeasureRecord, in_force: bool) -> None:
         kind, device = record.body.get("type"), record.body.get("device")
         if kind == "quarantine-device" and isinstance(device, str):
@@ -74,6 +76,10 @@ def gateway_enforcer(name: str, policy: Policy, sector: str = "", *, shared_netw
             else:
                 policy.release(device)
         elif kind == "safe-mode":
-            policy.safe_mode(in_force)
+            if in_force:
+                safe_modes.add(record.id)
+            else:
+                safe_modes.discard(record.id)
+            policy.safe_mode(bool(safe_modes))
 
     return Enforcer(name, apply=apply, lift=lift, sector=sector, countermeasure=countermeasure if sector else None)

@@ -25,7 +25,7 @@ from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.countermeasures import CountermeasureRecord, active_countermeasures
 from chain.indexer import Indexer
-from chain.indicators import IndicatorRecord, active_indicators
+from chain.indicators import IndicatorRecord, in_force, indicator_records
 from chain.manifest import Deployment
 from chain.registry_history import RegistryHistory
 from core.errors import ChainError
@@ -90,8 +90,9 @@ class IndicatorFeed:
             self.index.sync()
             now = datetime.now(UTC)
             history = RegistryHistory.from_db(self.index.db)
-            active = active_indicators(self.index.db, now, history)
-            self._countermeasures(active_countermeasures(self.index.db, history))
+            records = indicator_records(self.index.db, history)
+            active = in_force(records, now)
+            self._countermeasures(active_countermeasures(self.index.db, history, now, indicators=records))
             for ident in sorted(set(self.in_force) - set(active)):
                 indicator, _ = self.in_force.pop(ident)
                 for enforcer in self.enforcers:

@@ -28,6 +28,7 @@ from core.errors import ChainError, QeaimsError
 from keys.identity import HybridIdentity
 from oracles.ingest.sink import ReadingSink
 from oracles.node.judging import Judging
+from oracles.node.key_watch import KeyWatch
 from oracles.node.state import STATE_SCHEMA, NodeOptions, NodeStats, RowsSince, log_line, state_path
 from oracles.node.voting import Voting
 from oracles.peer_check import PeerChecker
@@ -85,6 +86,7 @@ class OracleNode(Judging, Voting):
         with contextlib.suppress(ChainError):  # the chain may be down at start: the loop syncs later
             self.peers.index.sync()  # quarantines and repairs are known before the first vote
         self._controllers: dict[str, bool] = {}  # account → holds the repair role (see `_speaks_for_controller`)
+        self._key_watch = KeyWatch(identity.pq_public_key)  # an indicator naming this key: rotate
 
     def close(self, timeout_s: float = 120.0) -> None:
         """Close the stores once `run` has returned: a connection closed under a running query crashes
@@ -133,6 +135,7 @@ class OracleNode(Judging, Voting):
                         int(self.client.call1("Registry", "oracle", self.me)[4]) == 1:
                     raise KeyRotationOwed(f"oracle {self.me} was reinstated after a quarantine: it signs nothing "
                                           "more with its old key and rotates it before going on")
+                self._rotate_if_named()
         except ChainError as exc:
             self._failures += 1
             delay = self.options.backoff_s[min(self._failures, len(self.options.backoff_s)) - 1]
@@ -143,6 +146,19 @@ class OracleNode(Judging, Voting):
             log_line("chain-error", oracle=self.me, error=str(exc), retry_in_s=delay)
             return
         self._failures = 0
+
+    def _rotate_if_named(self) -> None:
+        """A quorum's indicator names this oracle's key (`oracles.node.key_watch`): it signs nothing more with
+        it and rotates. Not while it is out of service (the registry refuses a quarantined oracle's rotation;
+        its reinstatement asks for one anyway, `chain.rotation.rotation_owed`)."""
+        named = self._key_watch.check(self.peers.index.db)
+        if named is None or int(self.client.call1("Registry", "oracle", self.me)[4]) != 1:
+            return
+        log_line("key-named", oracle=self.me, fingerprint=self._key_watch.fingerprint, indicator=named.id,
+                 source_sector=named.body.get("source_sector"), block=named.block)
+        raise KeyRotationOwed(f"oracle {self.me}: indicator {named.id[:16]}… from {named.body.get('source_sector')}'s "
+                              f"quorum names its key {self._key_watch.fingerprint[:16]}…: it signs nothing more with "
+                              "it and rotates it before going on", indicator=named.id)
 
     def run(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
         """Loop until `stop` is set; then anchor what is left if the chain allows.
@@ -199,4 +215,14 @@ class OracleNode(Judging, Voting):
 
 
 class KeyRotationOwed(QeaimsError):
-    """Raised by the loop when governance reinstated this oracle after a quarantine (`chain.rotation`)."""
+    """Raised by the loop when governance reinstated this oracle after a quarantine (`chain.rotation`), or when
+    a quorum's indicator names its key (``indicator``: that indicator's id; `oracles.node.key_watch`)."""
+
+    def __init__(self, message: str, *, indicator: str = "") -> None:
+        super().__init__(message)
+        self.indicator = indicator
+
+    @property
+    def reason(self) -> str:
+        """Why, in a few words (for the rotation's log line)."""
+        return f"named by indicator {self.indicator}" if self.indicator else "reinstated after a quarantine"
