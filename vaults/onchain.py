@@ -14,15 +14,20 @@ same fact always gives the same bytes and an auditor can rebuild it):
   control room's orders) may seal or unseal; a ``vault-seal`` from anyone else means nothing, so a
   compromised vault cannot unseal itself.
 
+The governors' council may also unseal (`vaults.council_unseal`): not by an event (a contract records
+none) but by executing a proposal of a fixed, no-op form that names the seal it lifts; it counts
+where the council logged ``ProposalExecuted``, and only if that seal is still the one in force.
+
 `SealWatch` reads the vault's ``vault-seal`` events with ``eth_getLogs`` filtered on the ledger's
 indexed ``kind`` and ``node`` topics, and the REPAIR_ROLE grants and revocations likewise, remembers
-how far it read, and takes the newest seal whose recorder held REPAIR_ROLE where it was recorded. No chain, no answer: the service then refuses reads (fail closed).
+how far it read, and takes the newest seal whose recorder held REPAIR_ROLE where it was recorded,
+or a council unseal executed after it that names it. No chain, no answer: the service then refuses
+reads (fail closed).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from chain.client import ChainClient, _normalise_log
@@ -31,6 +36,7 @@ from chain.recorder import canonical_payload
 from chain.registry_history import REPAIR_ROLE
 from core.kinds import kind_by_name
 from keys.ids import to_bytes32
+from vaults.council_unseal import SealFact, SealState, UnsealProposal, decide, parse_unseal
 from vaults.store import AccessEntry
 
 __all__ = [
@@ -51,6 +57,7 @@ VAULT_WRITE = kind_by_name("vault-write")
 VAULT_READ = kind_by_name("vault-read")
 VAULT_SHRED = kind_by_name("vault-shred")
 VAULT_SEAL = kind_by_name("vault-seal")
+COUNCIL = "GovernanceCouncil"
 
 def vault_node(vault: str) -> bytes:
     return to_bytes32(vault)
@@ -78,27 +85,23 @@ def seal_payload(vault: str, sealed: bool, reason: str) -> bytes:
     return canonical_payload({"vault": vault, "sealed": sealed, "reason": reason[:512]})
 
 
-@dataclass(frozen=True)
-class SealState:
-    sealed: bool
-    reason: str = ""
-    block: int = 0  # the block of the event that decided it (0: never sealed)
-    by: str = ""
-
-
 class SealWatch:
     """The vault's seal state as the chain says it (module docstring: whose word counts).
 
     Whose word counts is decided where the event stands: the recorder held REPAIR_ROLE at that block
     and log position (read from the quorum's own RoleGranted/RoleRevoked logs), so a seal stays when
     its controller later loses the role, and a flood of seals from accounts without it costs nothing
-    but the logs (no call per event)."""
+    but the logs (no call per event). A council unseal (`vaults.council_unseal`) counts at the position
+    of the council's own ``ProposalExecuted`` log, if it names the seal then in force."""
 
     def __init__(self, client: ChainClient, vault: str) -> None:
         self.client, self.vault = client, vault
         self._next_block = 0
         self._events: list[tuple[int, int, str, dict[str, Any]]] = []  # (block, log index, recorder, payload)
         self._roles: dict[str, list[tuple[int, int, bool]]] = {}  # account → (block, log index, holds after)
+        self._proposals: dict[int, UnsealProposal] = {}  # council unseal proposals of this vault, by id
+        self._council: list[SealFact] = []  # their executions
+        self.stale: list[SealFact] = []  # council unseals executed that lifted nothing (at the last `state`)
 
     def _logs(self, contract: str, topics: list[Any], head: int) -> list[Any]:
         """The logs from where the last poll stopped to ``head``, in ranges of `CHUNK` blocks (nodes bound
@@ -121,6 +124,7 @@ class SealWatch:
             if decoded is not None:
                 self._roles.setdefault(str(decoded.args["account"]).lower(), []).append(
                     (decoded.block_number, decoded.log_index, decoded.event == "RoleGranted"))
+        self._poll_council(head)
         ledger = self.client.abi("EventLedger")
         kind_topic = "0x" + VAULT_SEAL.to_bytes(32, "big").hex()
         for log in self._logs("EventLedger", ["0x" + ledger.topic("EventRecorded").hex(), None,
@@ -137,6 +141,28 @@ class SealWatch:
                                      payload))
         self._next_block = head + 1
 
+    def _poll_council(self, head: int) -> None:
+        """The council's unseal proposals of this vault (`ProposalCreated`) and their executions
+        (`ProposalExecuted`), from the council's own address: nobody else can emit its logs."""
+        council = self.client.abi(COUNCIL)
+        address = self.client.address(COUNCIL)
+        created, executed = council.topic("ProposalCreated"), council.topic("ProposalExecuted")
+        for log in self._logs(COUNCIL, [["0x" + created.hex(), "0x" + executed.hex()]], head):
+            decoded = council.decode_log(_normalise_log(log))
+            if decoded is None:
+                continue
+            a = decoded.args
+            pid = int(a["proposalId"])
+            if decoded.event == "ProposalCreated":
+                unseal = parse_unseal(address, [str(t) for t in a["targets"]], [int(v) for v in a["values"]],
+                                      [bytes(c) for c in a["calldatas"]], str(a["description"]), bytes(a["callsHash"]))
+                if unseal is not None and unseal.vault == self.vault:
+                    self._proposals[pid] = unseal
+            elif decoded.event == "ProposalExecuted" and pid in self._proposals:
+                unseal = self._proposals[pid]
+                self._council.append(SealFact(decoded.block_number, decoded.log_index, "council", f"council:{pid}",
+                                              True, reason=unseal.reason, proposal=pid, seal=unseal.seal))
+
     def _held(self, account: str, block: int, log_index: int) -> bool:
         holds = False
         for at_block, at_index, state in self._roles.get(account, ()):
@@ -144,9 +170,19 @@ class SealWatch:
                 holds = state
         return holds
 
-    def state(self) -> SealState:
+    def facts(self) -> list[SealFact]:
+        """Every seal fact read so far, in chain order (``counts`` says whose word counted)."""
         self._poll()
-        for block, log_index, recorder, payload in reversed(self._events):
-            if self._held(recorder, block, log_index):
-                return SealState(bool(payload["sealed"]), str(payload.get("reason", "")), block, recorder)
-        return SealState(False)
+        seals = [SealFact(block, index, "seal", recorder, self._held(recorder, block, index),
+                          bool(payload["sealed"]), str(payload.get("reason", "")))
+                 for block, index, recorder, payload in self._events]
+        return sorted([*seals, *self._council], key=lambda f: (f.block, f.log_index))
+
+    def state(self) -> SealState:
+        state, self.stale = decide(self.facts())
+        return state
+
+    def unseal_proposals(self) -> dict[int, UnsealProposal]:
+        """This vault's council unseal proposals seen so far, by id (executed or not)."""
+        self._poll()
+        return dict(self._proposals)
