@@ -272,7 +272,8 @@ def verify(
                     raise VaultError(f"vault {name} has no files under {root}")
                 bar.update(task, description=f"checking vault {name}")
                 reports.append(verify_vault(index.db, VaultStore(root, name), chain_id=client.chain_id,
-                                            ledger=deployment.event_ledger, registry=deployment.registry))
+                                            ledger=deployment.event_ledger, registry=deployment.registry,
+                                            council=deployment.governance_council))
         finally:
             index.close()
     _print_reports(reports, json_out)
