@@ -9,6 +9,11 @@ same fact always gives the same bytes and an auditor can rebuild it):
   log_digest}``: one read asked for, granted or refused, with a keyed hash of its reason and the
   access log entry it matches (its seq and digest: a log rolled back or rewritten no longer matches);
 - ``vault-shred``  ``{vault, record, versions: [first, last]}``: a record's keys destroyed;
+- ``key-rotation`` ``{vault, revoked, role, epoch, rotated, holders, reason}``: an identity revoked
+  (`vaults.service.VaultService.revoke`): when it held the sector key, a new one (``epoch``) was made
+  and every live record key re-wrapped for it, for the ``holders`` key holders that remain. The
+  ledger has no vault kind for reader changes (grants are not recorded on-chain), and the kinds are
+  fixed forever, so the vault uses the ledger's ``key-rotation`` kind, on the vault's node;
 - ``vault-seal``   ``{vault, sealed, reason}``: sealed or unsealed. Only a holder of the isolation
   quorum's REPAIR_ROLE (the controller, which acts on the sectors' quorum decisions and on the
   control room's orders) may seal or unseal; a ``vault-seal`` from anyone else means nothing, so a
@@ -40,6 +45,7 @@ from vaults.council_unseal import SealFact, SealState, UnsealProposal, decide, p
 from vaults.store import AccessEntry
 
 __all__ = [
+    "KEY_ROTATION",
     "VAULT_READ",
     "VAULT_SEAL",
     "VAULT_SHRED",
@@ -47,6 +53,7 @@ __all__ = [
     "SealState",
     "SealWatch",
     "read_payload",
+    "revoke_payload",
     "seal_payload",
     "shred_payload",
     "vault_node",
@@ -57,6 +64,7 @@ VAULT_WRITE = kind_by_name("vault-write")
 VAULT_READ = kind_by_name("vault-read")
 VAULT_SHRED = kind_by_name("vault-shred")
 VAULT_SEAL = kind_by_name("vault-seal")
+KEY_ROTATION = kind_by_name("key-rotation")
 COUNCIL = "GovernanceCouncil"
 
 def vault_node(vault: str) -> bytes:
@@ -79,6 +87,11 @@ def shred_payload(vault: str, record: str, first: int, last: int) -> bytes:
     """A record's versions run 1..n with none skipped, so the first and last say which keys went (a list of
     every version would outgrow the ledger's 4,096-byte payload past about a thousand versions)."""
     return canonical_payload({"vault": vault, "record": record, "versions": [first, last]})
+
+
+def revoke_payload(vault: str, revoked: str, role: str, epoch: int, rotated: bool, holders: int, reason: str) -> bytes:
+    return canonical_payload({"vault": vault, "revoked": revoked, "role": role, "epoch": epoch, "rotated": rotated,
+                              "holders": holders, "reason": reason[:300]})
 
 
 def seal_payload(vault: str, sealed: bool, reason: str) -> bytes:

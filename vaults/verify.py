@@ -40,7 +40,7 @@ from chain.registry_history import REPAIR_ROLE, RegistryHistory, sector_key
 from keys.ids import to_bytes32
 from vaults.council_unseal import SealFact, UnsealProposal, decide, parse_unseal
 from vaults.envelope import commitment
-from vaults.onchain import VAULT_READ, VAULT_SEAL, VAULT_SHRED, VAULT_WRITE
+from vaults.onchain import KEY_ROTATION, VAULT_READ, VAULT_SEAL, VAULT_SHRED, VAULT_WRITE
 from vaults.store import TOMBSTONE, AccessEntry, VaultError, VaultStore, check_name
 
 __all__ = ["VaultReport", "verify_vault"]
@@ -64,6 +64,7 @@ class VaultReport:
     ignored: list[dict[str, Any]] = field(default_factory=list)
     seals: list[dict[str, Any]] = field(default_factory=list)  # the seal history that counts, in chain order
     reads_while_sealed: list[dict[str, Any]] = field(default_factory=list)
+    revocations: int = 0  # on-chain revocations (key-rotation events) that count
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -112,7 +113,8 @@ def _vault_events(db: sqlite3.Connection, history: RegistryHistory, vault: str, 
     node = "0x" + to_bytes32(vault).hex()
     rows = db.execute(
         "SELECT oracle, seq, kind, node, batch_id, payload, block, log_index FROM events "
-        "WHERE kind IN (?, ?, ?) ORDER BY block, log_index", (VAULT_WRITE, VAULT_READ, VAULT_SHRED)).fetchall()
+        "WHERE kind IN (?, ?, ?, ?) ORDER BY block, log_index",
+        (VAULT_WRITE, VAULT_READ, VAULT_SHRED, KEY_ROTATION)).fetchall()
     out: list[_Event] = []
     for oracle, seq, kind, raw_node, batch_id, raw, block, log_index in rows:
         try:
@@ -152,7 +154,32 @@ def verify_vault(db: sqlite3.Connection, store: VaultStore, *, chain_id: int, le
     _check_strays(store, report)
     _check_reads(store, [e for e in events if e.kind == VAULT_READ], report)
     _check_sealed_reads([e for e in events if e.kind == VAULT_READ], facts, report)
+    _check_rotations(store, [e for e in events if e.kind == KEY_ROTATION], report)
     return report
+
+
+def _check_rotations(store: VaultStore, rotations: list[_Event], report: VaultReport) -> None:
+    """The readers file is at least at the newest on-chain rotation's epoch: an older one (a backup restored)
+    hands the sector key back to the identities revoked since."""
+    report.revocations = len(rotations)
+    newest = max(rotations, key=lambda e: int(e.payload.get("epoch", 0)), default=None)
+    if newest is None:
+        return
+    try:
+        epoch, _ = store.readers()
+        previous = store.previous_readers()
+    except _BROKEN as exc:
+        report.problems.append(f"the readers file does not read: {exc}")
+        return
+    if epoch < int(newest.payload.get("epoch", 0)):
+        report.problems.append(f"the readers file is at sector-key epoch {epoch}, but the chain records a rotation to "
+                               f"epoch {newest.payload.get('epoch')} (block {newest.block}): it was rolled back, and the "
+                               "identities revoked since may hold the key again")
+    for event in rotations:
+        name = str(event.payload.get("revoked", ""))
+        if previous is not None and int(event.payload.get("epoch", 0)) == epoch and name in previous[1]:
+            report.problems.append(f"{name}, revoked on-chain (block {event.block}), still holds a wrap of the "
+                                   "previous sector key")
 
 
 def _seal_facts(db: sqlite3.Connection, history: RegistryHistory, vault: str, *, chain_id: int, ledger: str,
