@@ -132,6 +132,29 @@ def grant(
 
 
 @app.command()
+def revoke(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    reader: Annotated[str, typer.Option(help="the identity to revoke")],
+    reason: Annotated[str, typer.Option(help="why (recorded on-chain)")] = "",
+    as_: Annotated[str, _AS] = "custodian",
+) -> None:
+    """Revoke an identity (only the custodian may; QEAIMS_VAULT_PASSPHRASE opens the custodian's key). One that
+    held the sector key is revoked by a rotation: a new sector key for the key holders that remain, every
+    live record key re-wrapped under it, so its key opens nothing here any more. Recorded on-chain."""
+    if not reason.strip():
+        raise ConfigError("say why with --reason (it goes on-chain)")
+    service = _open(ctx, sector)
+    custodian = _me(ctx, service.vault, as_)
+    before, _ = service.store.readers()
+    event = service.revoke(custodian, reader, reason)
+    after, holders = service.store.readers()
+    rotated = f"sector key rotated to epoch {after}, " if after != before else ""
+    console.print(f"{reader} revoked from vault {sector}: {rotated}{len(holders)} key holder(s) remain; recorded "
+                  f"on-chain ({event})")
+
+
+@app.command()
 def write(
     ctx: typer.Context,
     sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
