@@ -50,6 +50,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
 
 from chain.client import _normalise_log
+from chain.indexer import CHUNK
 from chain.recorder import EventRecorder
 from core.errors import ChainError
 from vaults.envelope import (
@@ -158,6 +159,7 @@ class VaultService:
         self.vault = store.vault
         self._clock = clock
         self._node = vault_node(self.vault)
+        self._anchor, self._anchor_block = 0, 0  # the newest rotation epoch seen on-chain, and where to look on
         self.intents = IntentJournal(store.path / "intents.jsonl",
                                      intent_key(bytes(recorder.identity.account.key), self.vault))
 
@@ -231,7 +233,39 @@ class VaultService:
         """The current sector key, unwrapped by ``who`` if it is a registered identity that may ``action``."""
         self._prove(who, allowed, action)
         epoch, readers = self.store.readers()
+        self._check_anchor(epoch)
         return epoch, self._unwrap(who, epoch, readers)
+
+    def _check_anchor(self, epoch: int) -> None:
+        """The readers file is not older than the newest rotation this vault's recorder put on the chain: a
+        backup restored after a revocation (readers, members and key files together, so the files agree
+        with each other) would hand the sector key back to the revoked identity. Fail closed."""
+        head = self._head()
+        ledger = self.recorder.client.abi("EventLedger")
+        oracle = "0x" + bytes.fromhex(self.recorder.identity.address[2:]).rjust(32, b"\0").hex()
+        try:
+            for start in range(self._anchor_block, head + 1, CHUNK):
+                logs = self.recorder.client.rpc.call("eth_getLogs", [{
+                    "address": self.recorder.client.address("EventLedger"), "fromBlock": hex(start),
+                    "toBlock": hex(min(head, start + CHUNK - 1)),
+                    "topics": ["0x" + ledger.topic("EventRecorded").hex(), oracle, "0x" + self._node.hex(),
+                               "0x" + KEY_ROTATION.to_bytes(32, "big").hex()]}])
+                for log in logs:
+                    decoded = ledger.decode_log(_normalise_log(log))
+                    try:
+                        payload = json.loads(bytes(decoded.args["payload"])) if decoded is not None else None
+                        if isinstance(payload, dict) and payload.get("vault") == self.vault:
+                            self._anchor = max(self._anchor, int(payload["epoch"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        except ChainError as exc:
+            raise VaultUnavailable(f"the chain cannot say which sector key of vault {self.vault} is current: "
+                                   f"{exc}") from None
+        self._anchor_block = head + 1
+        if epoch < self._anchor:
+            raise VaultCorrupt(f"the readers file of vault {self.vault} is at sector-key epoch {epoch}, but the chain "
+                               f"records a rotation to epoch {self._anchor}: it was restored from before a "
+                               "revocation; nothing is released")
 
     def _unwrap(self, who: ReaderKey, epoch: int, readers: dict[str, tuple[str, WrappedKey]]) -> bytes:
         wrap = readers.get(who.reader)
@@ -424,6 +458,8 @@ class VaultService:
             raise VaultDenied(f"vault {self.vault} was sealed while the read was recorded ({seal.reason}): nothing "
                               "was released", self._event(seq))
         assert granted_key is not None
+        if self.store.record_key(record, version)[0] not in granted_key:  # a rotation ran meanwhile
+            granted_key = self._sector_keys(reader, self.roles.read, "read")  # a reader revoked meanwhile: refused
         return ReadResult(record, version, self._open(record, version, granted_key), self._event(seq))
 
     def _open(self, record: str, version: int, keys: dict[int, bytes]) -> bytes:
@@ -510,6 +546,7 @@ class VaultService:
         self.converge(custodian)
         with self._serial():
             epoch, readers = self.store.readers()
+            self._check_anchor(epoch)
             role = members[name][0]
             keepers = [r for r, (rrole, _) in readers.items() if r != name and rrole in self.roles.grant]
             if not keepers:

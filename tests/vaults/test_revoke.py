@@ -8,6 +8,7 @@ vault's node, and another test's vault of the same sector would be audited again
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from vaults.envelope import VaultCryptoError, unwrap_for_reader, unwrap_record_k
 from vaults.onchain import KEY_ROTATION, VAULT_SEAL, SealWatch, seal_payload
 from vaults.reader_keys import ReaderKey
 from vaults.service import VaultDenied, VaultService
-from vaults.store import VaultError, VaultStore
+from vaults.store import VaultCorrupt, VaultError, VaultStore
 from vaults.verify import VaultReport, verify_vault
 
 pytestmark = pytest.mark.chain
@@ -118,6 +119,8 @@ def test_a_revoked_reader_opens_nothing_old_or_new_and_those_who_remain_read_eve
     old = _sector_key_of(service, people["alice"])  # what alice could keep from before her revocation
     assert old[0] == 1 and _opens_anything(service, people["alice"], old)  # the check can see an opening
 
+    backup = tmp_path / "backup"
+    shutil.copytree(service.store.path, backup)
     event = service.revoke(people["custodian"], "alice", "left the hospital")
     epoch, readers = service.store.readers()
     assert epoch == 2 and sorted(readers) == ["bob", "custodian"] and service.store.previous_readers() is None
@@ -142,11 +145,19 @@ def test_a_revoked_reader_opens_nothing_old_or_new_and_those_who_remain_read_eve
     assert report.ok, report.lines()
     assert report.revocations == 1 and report.records == 7
 
-    # a readers file restored from before the revocation: the audit says so
-    (service.store.path / "readers.json").write_text(json.dumps({
-        "epoch": 1, "sector_public_key": "", "readers": {}}))
-    rolled = _verify(chain, service, tmp_path)
-    assert not rolled.ok and any("rolled back" in p or "does not read" in p for p in rolled.problems), rolled.lines()
+    # the vault's key files restored from a backup of before the revocation (readers, members and record keys
+    # together, so they agree with each other): the service refuses everyone, the audit says why
+    for name in ("readers.json", "members.json", "keys"):
+        target = service.store.path / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+        copy = backup / name
+        shutil.copytree(copy, target) if copy.is_dir() else shutil.copy2(copy, target)
+    restored = _service(chain, tmp_path / "vaults", "healthcare")
+    for who in ("alice", "bob"):
+        with pytest.raises(VaultCorrupt, match="restored from before a revocation"):
+            restored.read(people[who], "adm-1", "after the restore")
+    rolled = _verify(chain, restored, tmp_path)
+    assert not rolled.ok and any("rolled back" in p for p in rolled.problems), rolled.lines()
 
 
 def test_revoking_a_writer_removes_it_without_a_rotation(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
