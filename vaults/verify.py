@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -237,13 +238,18 @@ def _hex(value: Any) -> bytes:
 
 
 def _check_sealed_reads(reads: list[_Event], facts: list[SealFact], report: VaultReport) -> None:
+    # the state after each fact, in chain order (one `decide` per fact, not per read: reads outnumber seals)
+    ordered = sorted(facts, key=lambda f: (f.block, f.log_index))
+    timeline = [((f.block, f.log_index), decide(ordered[:i + 1])[0]) for i, f in enumerate(ordered)]
+    positions = [p for p, _ in timeline]
     for event in reads:
         if event.payload.get("granted") is not True:
             continue
-        state, _ = decide(f for f in facts if (f.block, f.log_index) < (event.block, event.log_index))
-        if state.sealed:
+        at = bisect_left(positions, (event.block, event.log_index))
+        if at and timeline[at - 1][1].sealed:
             report.reads_while_sealed.append({"block": event.block, "log_seq": event.payload.get("log_seq"),
-                                              "reader": event.payload.get("reader"), "sealed_at": state.block})
+                                              "reader": event.payload.get("reader"),
+                                              "sealed_at": timeline[at - 1][1].block})
 
 
 _BROKEN = (VaultError, ValueError, KeyError, TypeError, OSError)  # what a planted or damaged file can raise

@@ -24,7 +24,7 @@ from keys.ids import to_bytes32
 from tests.conftest import run_cli
 from tests.support import recorder
 from vaults.council_unseal import parse_unseal, unseal_description
-from vaults.onchain import VAULT_SEAL, SealWatch, seal_payload
+from vaults.onchain import VAULT_SEAL, SealState, SealWatch, seal_payload
 from vaults.reader_keys import ReaderKey
 from vaults.service import VaultDenied, VaultService
 from vaults.store import VaultStore
@@ -190,3 +190,23 @@ def test_the_cli_proposes_a_council_unseal_and_refuses_bad_input(fresh_chain, tm
     assert "vault water unsealed by the council" in done.stdout
     assert not SealWatch(chain.client, "water").state().sealed
     assert json.loads(run_cli(["gov", "show", str(pid), "--json"], chain.env).stdout)["state"] == "executed"
+
+
+def test_the_audit_lists_a_read_recorded_as_granted_after_a_seal_landed(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A seal racing a read: the service checked before the seal landed, the read's event lands after it. The
+    service's second check releases nothing; the audit lists the read (not a failure: nothing left)."""
+    chain = fresh_chain
+    service = _service(chain, tmp_path / "vaults", "transportation")
+    people = _people(service)
+    service.write(people["writer"], "pass-1", b"season ticket 4411")
+    controller = recorder(chain.client, chain.settings, dev_controller(chain.settings))
+    controller.record(VAULT_SEAL, to_bytes32("transportation"), seal_payload("transportation", True, "control room"))
+    watch = SealWatch(chain.client, "transportation")
+    answers = iter([SealState(False)])  # the first look predates the seal; every later one asks the chain
+    service.seal_state = lambda: next(answers, None) or watch.state()
+    with pytest.raises(VaultDenied, match="was sealed while the read was recorded"):
+        service.read(people["reader"], "pass-1", "ticket check")
+    report = _verify(chain, service, tmp_path)
+    assert report.ok, report.lines()
+    assert [(r["reader"], r["log_seq"]) for r in report.reads_while_sealed] == [("reader-1", 1)]
+    assert report.seals[-1]["sealed"] is True
