@@ -182,6 +182,10 @@ def test_the_cli_proposes_a_council_unseal_and_refuses_bad_input(fresh_chain, tm
     unseal = parse_unseal(Council(chain.client).address, logged.targets, logged.values, logged.calldatas,
                           logged.description, logged.calls_hash)
     assert unseal is not None and unseal.vault == "water" and unseal.reason == "scada host rebuilt"
+    shown = json.loads(run_cli(["vault", "status", "water", "--json"], chain.env).stdout)
+    assert (shown["sealed"], shown["reason"]) == (True, "control room order")
+    assert [(p["proposal"], p["state"], p["names_current_seal"]) for p in shown["council_proposals"]] == [
+        (pid, "pending", True)]
     for sector in ("electricity", "healthcare", "banking"):
         assert run_cli(["gov", "approve", str(pid), "--governor", sector], chain.env).returncode == 0
     assert SealWatch(chain.client, "water").state().sealed
@@ -189,6 +193,9 @@ def test_the_cli_proposes_a_council_unseal_and_refuses_bad_input(fresh_chain, tm
     assert done.returncode == 0, done.stderr
     assert "vault water unsealed by the council" in done.stdout
     assert not SealWatch(chain.client, "water").state().sealed
+    shown = json.loads(run_cli(["vault", "status", "water", "--json"], chain.env).stdout)
+    assert (shown["sealed"], shown["by"], shown["reason"]) == (False, f"council:{pid}", "scada host rebuilt")
+    assert shown["council_proposals"][0]["state"] == "executed"
     assert json.loads(run_cli(["gov", "show", str(pid), "--json"], chain.env).stdout)["state"] == "executed"
 
 

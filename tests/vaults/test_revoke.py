@@ -297,5 +297,7 @@ def test_vault_revoke_from_the_command_line(fresh_chain) -> None:  # type: ignor
                                                 "curious"], as_("alice"))
     shown = run_cli(["vault", "read", "sewage", "permit-1", "--as", "bob", "--reason", "inspection"], as_("bob"))
     assert shown.returncode == 0 and shown.stdout == "discharge permit 7\n", shown.stderr
+    shown = json.loads(ok(["vault", "status", "sewage", "--json"], chain.env))
+    assert (shown["epoch"], shown["key_holders"], shown["rotation_unfinished"]) == (2, ["bob", "custodian"], False)
     report = json.loads(ok(["vault", "verify", "sewage", "--json"], chain.env))
     assert report["ok"] and report["vaults"][0]["details"]["revocations"] == 1
