@@ -14,8 +14,9 @@ governors sign (their approvals bind the calls hash, which covers the descriptio
 
 **When it counts** (`decide`): when the council contract itself logged ``ProposalExecuted`` for it
 (only its ``execute`` emits that, in the transaction that ran the call, after the threshold of
-governors approved and the delay ran out), and the vault is at that moment sealed by *exactly* the
-seal the description names. A proposal made against an old seal therefore lifts nothing once the
+governors approved and the delay ran out), the vault is at that moment sealed by *exactly* the seal
+the description names, and the proposal was made after that seal (no unseal is signed in advance
+for a seal that does not exist yet, guessing its position). A proposal made against an old seal therefore lifts nothing once the
 vault was unsealed and sealed again (a new compromise needs a new decision); a proposal that is only
 created, approved or queued lifts nothing; a governor alone cannot create the log. Nothing here
 reads the council's counts off its storage: only its logs, filtered on its address.
@@ -88,6 +89,7 @@ class SealFact:
     reason: str = ""
     proposal: int = 0
     seal: tuple[int, int] = (0, 0)
+    created: tuple[int, int] = (0, 0)  # where the council logged the proposal (ProposalCreated)
 
 
 def unseal_description(vault: str, seal: tuple[int, int], reason: str) -> str:
@@ -135,7 +137,7 @@ def decide(facts: Iterable[SealFact]) -> tuple[SealState, list[SealFact]]:
         if fact.kind == "seal":
             state = SealState(fact.sealed, fact.reason, fact.block, fact.by, fact.log_index)
         elif fact.kind == "council":
-            if state.sealed and state.position == fact.seal:
+            if state.sealed and state.position == fact.seal and fact.created > fact.seal:
                 state = SealState(False, fact.reason, fact.block, fact.by, fact.log_index, fact.proposal)
             else:
                 stale.append(fact)

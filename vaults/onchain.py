@@ -112,7 +112,7 @@ class SealWatch:
         self._next_block = 0
         self._events: list[tuple[int, int, str, dict[str, Any]]] = []  # (block, log index, recorder, payload)
         self._roles: dict[str, list[tuple[int, int, bool]]] = {}  # account → (block, log index, holds after)
-        self._proposals: dict[int, UnsealProposal] = {}  # council unseal proposals of this vault, by id
+        self._proposals: dict[int, tuple[UnsealProposal, tuple[int, int]]] = {}  # by id: the unseal, where created
         self._council: list[SealFact] = []  # their executions
         self.stale: list[SealFact] = []  # council unseals executed that lifted nothing (at the last `state`)
 
@@ -159,8 +159,8 @@ class SealWatch:
         (`ProposalExecuted`), from the council's own address: nobody else can emit its logs."""
         council = self.client.abi(COUNCIL)
         address = self.client.address(COUNCIL)
-        created, executed = council.topic("ProposalCreated"), council.topic("ProposalExecuted")
-        for log in self._logs(COUNCIL, [["0x" + created.hex(), "0x" + executed.hex()]], head):
+        topics = ["0x" + council.topic("ProposalCreated").hex(), "0x" + council.topic("ProposalExecuted").hex()]
+        for log in self._logs(COUNCIL, [topics], head):
             decoded = council.decode_log(_normalise_log(log))
             if decoded is None:
                 continue
@@ -170,11 +170,12 @@ class SealWatch:
                 unseal = parse_unseal(address, [str(t) for t in a["targets"]], [int(v) for v in a["values"]],
                                       [bytes(c) for c in a["calldatas"]], str(a["description"]), bytes(a["callsHash"]))
                 if unseal is not None and unseal.vault == self.vault:
-                    self._proposals[pid] = unseal
+                    self._proposals[pid] = (unseal, (decoded.block_number, decoded.log_index))
             elif decoded.event == "ProposalExecuted" and pid in self._proposals:
-                unseal = self._proposals[pid]
+                unseal, made = self._proposals[pid]
                 self._council.append(SealFact(decoded.block_number, decoded.log_index, "council", f"council:{pid}",
-                                              True, reason=unseal.reason, proposal=pid, seal=unseal.seal))
+                                              True, reason=unseal.reason, proposal=pid, seal=unseal.seal,
+                                              created=made))
 
     def _held(self, account: str, block: int, log_index: int) -> bool:
         holds = False
@@ -198,4 +199,4 @@ class SealWatch:
     def unseal_proposals(self) -> dict[int, UnsealProposal]:
         """This vault's council unseal proposals seen so far, by id (executed or not)."""
         self._poll()
-        return dict(self._proposals)
+        return {pid: unseal for pid, (unseal, _) in self._proposals.items()}

@@ -547,6 +547,9 @@ class VaultService:
         with self._serial():
             epoch, readers = self.store.readers()
             self._check_anchor(epoch)
+            if self.store.previous_readers() is not None:  # a second rotation would drop the first's old wraps
+                raise VaultError(f"vault {self.vault} has an unfinished rotation that {custodian.reader}'s key cannot "
+                                 "finish: a key holder that remains must read once first")
             role = members[name][0]
             keepers = [r for r, (rrole, _) in readers.items() if r != name and rrole in self.roles.grant]
             if not keepers:

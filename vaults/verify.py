@@ -203,7 +203,7 @@ def _seal_facts(db: sqlite3.Connection, history: RegistryHistory, vault: str, *,
             db, int(batch_id), chain_id=chain_id, ledger=ledger, registry=registry)
         facts.append(SealFact(*position, "seal", str(oracle).lower(), counts, payload["sealed"],
                               str(payload.get("reason", ""))))
-    proposals: dict[int, UnsealProposal] = {}
+    proposals: dict[int, tuple[UnsealProposal, tuple[int, int]]] = {}
     executed: list[tuple[int, int, int]] = []
     for block, log_index, event, raw in db.execute(
             "SELECT block, log_index, event, args FROM logs WHERE contract = 'GovernanceCouncil' AND event IN "
@@ -214,7 +214,7 @@ def _seal_facts(db: sqlite3.Connection, history: RegistryHistory, vault: str, *,
             unseal = parse_unseal(council, [str(t) for t in a["targets"]], [int(v) for v in a["values"]],
                                   [_hex(c) for c in a["calldatas"]], str(a["description"]), _hex(a["callsHash"]))
             if unseal is not None and unseal.vault == vault:
-                proposals[pid] = unseal
+                proposals[pid] = (unseal, (int(block), int(log_index)))
         elif event == "ProposalExecuted" and pid in proposals:
             executed.append((int(block), int(log_index), pid))
     if executed:
@@ -224,8 +224,9 @@ def _seal_facts(db: sqlite3.Connection, history: RegistryHistory, vault: str, *,
             if pid in bad:
                 report.problems.append(f"the council unseal of proposal {pid} (block {block}) does not recount: "
                                        f"{bad[pid]}; it lifts nothing")
+            unseal, created = proposals[pid]
             facts.append(SealFact(block, log_index, "council", f"council:{pid}", pid not in bad,
-                                  reason=proposals[pid].reason, proposal=pid, seal=proposals[pid].seal))
+                                  reason=unseal.reason, proposal=pid, seal=unseal.seal, created=created))
     _, stale = decide(facts)
     counted = sorted((f for f in facts if f.counts and f not in stale), key=lambda f: (f.block, f.log_index))
     report.seals = [{"block": f.block, "log_index": f.log_index, "sealed": f.kind == "seal" and f.sealed,
