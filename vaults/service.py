@@ -30,8 +30,16 @@ record, a log line or a tombstone planted on disk is never signed into the chain
 it instead.
 
 **Seal.** Read from the chain (`vaults.onchain.SealWatch`): only a holder of the isolation quorum's
-REPAIR_ROLE (the controller) seals or unseals. A sealed vault refuses reads, queues writes, and
-refuses the changes that cannot be undone (shredding, granting).
+REPAIR_ROLE (the controller) seals or unseals, and the governors' council unseals by an executed
+proposal (`vaults.council_unseal`). A sealed vault refuses reads, queues writes, and refuses the
+changes that cannot be undone (shredding, granting, revoking).
+
+**Revocation** (`revoke`). An identity that held the sector key is revoked by rotating it: a new
+sector key for the key holders that remain, every live record key re-wrapped, the previous epoch's
+wraps (without the revoked one's) kept only until the re-wrap is done, so a crash at any step leaves
+every remaining reader able to read everything; `recover` and `converge` finish it. The rotation is
+recorded on-chain (``key-rotation``), and the service refuses a readers file older than the newest
+rotation its recorder recorded (a backup restored to bring a revoked reader back).
 """
 
 from __future__ import annotations
