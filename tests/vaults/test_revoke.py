@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -301,3 +303,62 @@ def test_vault_revoke_from_the_command_line(fresh_chain) -> None:  # type: ignor
     assert (shown["epoch"], shown["key_holders"], shown["rotation_unfinished"]) == (2, ["bob", "custodian"], False)
     report = json.loads(ok(["vault", "verify", "sewage", "--json"], chain.env))
     assert report["ok"] and report["vaults"][0]["details"]["revocations"] == 1
+
+
+_DIES_MID_REWRAP = """
+import os
+from chain.connect import connect
+from core.config import load_settings
+from vaults.local import open_vault, reader_key_path
+from vaults.reader_keys import load_reader_key
+
+settings = load_settings()
+client, deployment = connect(settings)
+service = open_vault(settings, client, deployment, "sewage")
+real, done = service.store.rewrap, []
+
+def dying(*args, **kwargs):
+    if len(done) == 2:
+        os._exit(9)  # the process dies here: no exception, no cleanup, two record keys re-wrapped
+    done.append(real(*args, **kwargs))
+
+service.store.rewrap = dying
+service.revoke(load_reader_key(reader_key_path(settings, "sewage", "custodian"), "custodian-secret"), "alice", "lost")
+"""
+
+
+def test_a_revocation_killed_mid_rewrap_leaves_the_vault_readable_and_the_next_read_converges(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    chain = fresh_chain
+
+    def as_(who: str, new: str = "") -> dict[str, str]:
+        return {**chain.env, "QEAIMS_VAULT_PASSPHRASE": f"{who}-secret", "QEAIMS_VAULT_NEW_PASSPHRASE": f"{new}-secret"}
+
+    def ok(args: list[str], env: dict[str, str]) -> str:
+        result = run_cli(args, env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    ok(["vault", "init", "sewage"], as_("custodian", "custodian"))
+    for name, role in (("alice", "reader"), ("bob", "reader"), ("clerk", "writer")):
+        ok(["vault", "grant", "sewage", "--reader", name, "--role", role], as_("custodian", name))
+    for i in range(5):
+        ok(["vault", "write", "sewage", f"permit-{i}", "--as", "clerk", "--text", f"permit {i}"], as_("clerk"))
+    died = subprocess.run([sys.executable, "-c", _DIES_MID_REWRAP], env=chain.env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert died.returncode == 9, died.stderr
+    store = VaultStore(chain.settings.home / "vaults", "sewage")
+    assert sorted(store.record_key(f"permit-{i}", 1)[0] for i in range(5)) == [1, 1, 1, 2, 2]
+    assert store.previous_readers() is not None and "alice" not in store.members()
+    assert json.loads(ok(["vault", "status", "sewage", "--json"], chain.env))["rotation_unfinished"] is True
+
+    # the next command recovers (the event, sent once) and bob's read, the next key holder's, converges
+    assert ok(["vault", "read", "sewage", "permit-4", "--as", "bob", "--reason", "inspection"], as_("bob")) == "permit 4\n"
+    assert {store.record_key(f"permit-{i}", 1)[0] for i in range(5)} == {2} and store.previous_readers() is None
+    for i in range(5):
+        assert ok(["vault", "read", "sewage", f"permit-{i}", "--as", "custodian", "--reason", "audit"],
+                  as_("custodian")) == f"permit {i}\n"
+    refused = run_cli(["vault", "read", "sewage", "permit-0", "--as", "alice", "--reason", "x"], as_("alice"))
+    assert refused.returncode != 0 and "alice is not an identity" in refused.stderr
+    assert [p["revoked"] for p in _rotations(chain, "sewage")] == ["alice"]
+    report = json.loads(ok(["vault", "verify", "sewage", "--json"], chain.env))
+    assert report["ok"], report
