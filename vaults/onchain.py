@@ -21,7 +21,9 @@ same fact always gives the same bytes and an auditor can rebuild it):
 
 The governors' council may also unseal (`vaults.council_unseal`): not by an event (a contract records
 none) but by executing a proposal of a fixed, no-op form that names the seal it lifts; it counts
-where the council logged ``ProposalExecuted``, and only if that seal is still the one in force.
+where the council logged ``ProposalExecuted``, only if that seal is still the one in force, and only
+if the governors' ML-DSA-65 approvals recount to the threshold from the council's logs (the contract
+checks only their length: without the recount, the ECDSA keys of a threshold of governors would do).
 
 `SealWatch` reads the vault's ``vault-seal`` events with ``eth_getLogs`` filtered on the ledger's
 indexed ``kind`` and ``node`` topics, and the REPAIR_ROLE grants and revocations likewise, remembers
@@ -33,10 +35,12 @@ reads (fail closed).
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from chain.client import ChainClient, _normalise_log
-from chain.indexer import CHUNK
+from chain.council_audit import recount_council
+from chain.indexer import CHUNK, _jsonable
 from chain.recorder import canonical_payload
 from chain.registry_history import REPAIR_ROLE
 from core.kinds import kind_by_name
@@ -114,6 +118,7 @@ class SealWatch:
         self._roles: dict[str, list[tuple[int, int, bool]]] = {}  # account → (block, log index, holds after)
         self._proposals: dict[int, tuple[UnsealProposal, tuple[int, int]]] = {}  # by id: the unseal, where created
         self._council: list[SealFact] = []  # their executions
+        self._council_logs: list[tuple[int, int, str, str, str]] = []  # every council log, for the recount
         self.stale: list[SealFact] = []  # council unseals executed that lifted nothing (at the last `state`)
 
     def _logs(self, contract: str, topics: list[Any], head: int) -> list[Any]:
@@ -155,27 +160,44 @@ class SealWatch:
         self._next_block = head + 1
 
     def _poll_council(self, head: int) -> None:
-        """The council's unseal proposals of this vault (`ProposalCreated`) and their executions
-        (`ProposalExecuted`), from the council's own address: nobody else can emit its logs."""
+        """The council's logs (nobody else can emit logs from its address): its unseal proposals of this
+        vault (`ProposalCreated`), their executions (`ProposalExecuted`), and everything the ML-DSA recount
+        needs (governors and their keys, thresholds, approvals with their signatures)."""
         council = self.client.abi(COUNCIL)
         address = self.client.address(COUNCIL)
-        topics = ["0x" + council.topic("ProposalCreated").hex(), "0x" + council.topic("ProposalExecuted").hex()]
-        for log in self._logs(COUNCIL, [topics], head):
+        for log in self._logs(COUNCIL, [], head):
             decoded = council.decode_log(_normalise_log(log))
             if decoded is None:
                 continue
             a = decoded.args
-            pid = int(a["proposalId"])
+            self._council_logs.append((decoded.block_number, decoded.log_index, "0x" + decoded.tx_hash.hex(),
+                                       decoded.event, json.dumps({k: _jsonable(v) for k, v in a.items()})))
             if decoded.event == "ProposalCreated":
                 unseal = parse_unseal(address, [str(t) for t in a["targets"]], [int(v) for v in a["values"]],
                                       [bytes(c) for c in a["calldatas"]], str(a["description"]), bytes(a["callsHash"]))
                 if unseal is not None and unseal.vault == self.vault:
-                    self._proposals[pid] = (unseal, (decoded.block_number, decoded.log_index))
-            elif decoded.event == "ProposalExecuted" and pid in self._proposals:
+                    self._proposals[int(a["proposalId"])] = (unseal, (decoded.block_number, decoded.log_index))
+            elif decoded.event == "ProposalExecuted" and int(a["proposalId"]) in self._proposals:
+                pid = int(a["proposalId"])
                 unseal, made = self._proposals[pid]
                 self._council.append(SealFact(decoded.block_number, decoded.log_index, "council", f"council:{pid}",
-                                              True, reason=unseal.reason, proposal=pid, seal=unseal.seal,
-                                              created=made))
+                                              self._recounts(pid), reason=unseal.reason, proposal=pid,
+                                              seal=unseal.seal, created=made))
+
+    def _recounts(self, proposal: int) -> bool:
+        """Whether the council's execution of ``proposal`` recounts from its logs: the governors' ML-DSA-65
+        approvals valid and at the threshold (`chain.council_audit.recount_council`), so a council unseal
+        counts live exactly as the audit counts it. Run once per executed unseal (they are rare)."""
+        db = sqlite3.connect(":memory:")
+        try:
+            db.execute("CREATE TABLE logs (block INTEGER, log_index INTEGER, tx_hash TEXT, timestamp INTEGER, "
+                       "contract TEXT, event TEXT, args TEXT)")
+            db.executemany(f"INSERT INTO logs VALUES (?, ?, ?, NULL, '{COUNCIL}', ?, ?)", self._council_logs)
+            findings = recount_council(db, self.client.chain_id, self.client.address(COUNCIL))
+        finally:
+            db.close()
+        return not any(not f["ok"] and f.get("proposal_id") == proposal and f["kind"] == "executed-without-quorum"
+                       for f in findings)
 
     def _held(self, account: str, block: int, log_index: int) -> bool:
         holds = False

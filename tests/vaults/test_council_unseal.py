@@ -217,3 +217,32 @@ def test_the_audit_lists_a_read_recorded_as_granted_after_a_seal_landed(fresh_ch
     assert report.ok, report.lines()
     assert [(r["reader"], r["log_seq"]) for r in report.reads_while_sealed] == [("reader-1", 1)]
     assert report.seals[-1]["sealed"] is True
+
+
+def test_ecdsa_keys_of_a_threshold_of_governors_without_their_ml_dsa_keys_do_not_unseal(  # type: ignore[no-untyped-def]
+        fresh_chain, tmp_path: Path) -> None:
+    """The contract checks only an approval's length; the watch and the audit check its ML-DSA-65 signature.
+    Three governors approve with signatures that are not theirs: the council executes, nothing unseals."""
+    chain = fresh_chain
+    service = _service(chain, tmp_path / "vaults", "banking")
+    people = _people(service)
+    service.write(people["writer"], "tx-1", b"EUR 9,000 to CY17...")
+    controller = recorder(chain.client, chain.settings, dev_controller(chain.settings))
+    controller.record(VAULT_SEAL, to_bytes32("banking"), seal_payload("banking", True, "quorum: atm-gw"))
+    seal = SealWatch(chain.client, "banking").state()
+    governors = dev_governors(chain.settings)
+    council = Council(chain.client, governors)
+    pid = council.propose(governors[0], NOOP, unseal_description("banking", seal.position, "trust us"))
+    digest = council.proposal(pid).recomputed_hash()
+    for g in governors[1:4]:
+        chain.client.transact(g.account, "GovernanceCouncil", "approve", pid, digest, council.key_epoch(g.address),
+                              bytes([7]) * 3309)
+    council.execute(governors[0], pid, wait_s=10)
+    assert council.state(pid) == "Executed"
+    assert SealWatch(chain.client, "banking").state() == seal
+    with pytest.raises(VaultDenied, match="sealed"):
+        service.read(people["reader"], "tx-1", "fraud check")
+    report = _verify(chain, service, tmp_path)
+    assert any(f"council unseal of proposal {pid}" in p and "does not recount" in p for p in report.problems), \
+        report.lines()
+    assert [s["sealed"] for s in report.seals] == [True]
