@@ -24,7 +24,15 @@ from vaults.onchain import SealWatch
 from vaults.service import VaultService
 from vaults.store import VaultError, VaultStore, check_name
 
-__all__ = ["open_vault", "reader_key_path", "vault_root"]
+__all__ = ["open_vault", "reader_key_path", "vault_name", "vault_root"]
+
+
+def vault_name(name: str) -> str:
+    """``name`` if it is a vault's (a registered sector's) name; a plain `VaultError` otherwise."""
+    names = [s.value for s in Sector]
+    if name not in names:
+        raise VaultError(f"no vault {name!r}: each registered sector has one ({', '.join(names)})")
+    return name
 
 
 def vault_root(settings: Settings) -> Path:
@@ -38,9 +46,7 @@ def reader_key_path(settings: Settings, vault: str, reader: str) -> Path:
 def open_vault(settings: Settings, client: ChainClient, deployment: Deployment, vault: str) -> VaultService:
     """The service of ``vault`` (a sector's name), recording through the vault's own recorder, with what a
     crash left unrecorded recorded first and the writes queued under a seal since lifted applied."""
-    names = [s.value for s in Sector]
-    if vault not in names:
-        raise VaultError(f"no vault {vault!r}: each registered sector has one ({', '.join(names)})")
+    vault_name(vault)
     if not vault_recorder_keystore(settings, vault).is_file():
         raise VaultError(f"vault {vault} has no recorder in this deployment: run `qeaims deploy` again")
     identity = dev_vault_recorder(settings, vault)

@@ -30,8 +30,16 @@ record, a log line or a tombstone planted on disk is never signed into the chain
 it instead.
 
 **Seal.** Read from the chain (`vaults.onchain.SealWatch`): only a holder of the isolation quorum's
-REPAIR_ROLE (the controller) seals or unseals. A sealed vault refuses reads, queues writes, and
-refuses the changes that cannot be undone (shredding, granting).
+REPAIR_ROLE (the controller) seals or unseals, and the governors' council unseals by an executed
+proposal (`vaults.council_unseal`). A sealed vault refuses reads, queues writes, and refuses the
+changes that cannot be undone (shredding, granting, revoking).
+
+**Revocation** (`revoke`). An identity that held the sector key is revoked by rotating it: a new
+sector key for the key holders that remain, every live record key re-wrapped, the previous epoch's
+wraps (without the revoked one's) kept only until the re-wrap is done, so a crash at any step leaves
+every remaining reader able to read everything; `recover` and `converge` finish it. The rotation is
+recorded on-chain (``key-rotation``), and the service refuses a readers file older than the newest
+rotation its recorder recorded (a backup restored to bring a revoked reader back).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
 
 from chain.client import _normalise_log
+from chain.indexer import CHUNK
 from chain.recorder import EventRecorder
 from core.errors import ChainError
 from vaults.envelope import (
@@ -65,15 +74,18 @@ from vaults.envelope import (
     unwrap_for_reader,
     unwrap_record_key,
     wrap_for_reader,
+    wrap_record_key,
     wrap_record_key_for_sector,
 )
 from vaults.intents import Intent, IntentJournal, intent_key
 from vaults.onchain import (
+    KEY_ROTATION,
     VAULT_READ,
     VAULT_SHRED,
     VAULT_WRITE,
     SealState,
     read_payload,
+    revoke_payload,
     shred_payload,
     vault_node,
     write_payload,
@@ -155,6 +167,7 @@ class VaultService:
         self.vault = store.vault
         self._clock = clock
         self._node = vault_node(self.vault)
+        self._anchor, self._anchor_block = 0, 0  # the newest rotation epoch seen on-chain, and where to look on
         self.intents = IntentJournal(store.path / "intents.jsonl",
                                      intent_key(bytes(recorder.identity.account.key), self.vault))
 
@@ -228,13 +241,58 @@ class VaultService:
         """The current sector key, unwrapped by ``who`` if it is a registered identity that may ``action``."""
         self._prove(who, allowed, action)
         epoch, readers = self.store.readers()
+        self._check_anchor(epoch)
+        return epoch, self._unwrap(who, epoch, readers)
+
+    def _check_anchor(self, epoch: int) -> None:
+        """The readers file is not older than the newest rotation this vault's recorder put on the chain: a
+        backup restored after a revocation (readers, members and key files together, so the files agree
+        with each other) would hand the sector key back to the revoked identity. Fail closed."""
+        head = self._head()
+        ledger = self.recorder.client.abi("EventLedger")
+        oracle = "0x" + bytes.fromhex(self.recorder.identity.address[2:]).rjust(32, b"\0").hex()
+        try:
+            for start in range(self._anchor_block, head + 1, CHUNK):
+                logs = self.recorder.client.rpc.call("eth_getLogs", [{
+                    "address": self.recorder.client.address("EventLedger"), "fromBlock": hex(start),
+                    "toBlock": hex(min(head, start + CHUNK - 1)),
+                    "topics": ["0x" + ledger.topic("EventRecorded").hex(), oracle, "0x" + self._node.hex(),
+                               "0x" + KEY_ROTATION.to_bytes(32, "big").hex()]}])
+                for log in logs:
+                    decoded = ledger.decode_log(_normalise_log(log))
+                    try:
+                        payload = json.loads(bytes(decoded.args["payload"])) if decoded is not None else None
+                        if isinstance(payload, dict) and payload.get("vault") == self.vault:
+                            self._anchor = max(self._anchor, int(payload["epoch"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        except ChainError as exc:
+            raise VaultUnavailable(f"the chain cannot say which sector key of vault {self.vault} is current: "
+                                   f"{exc}") from None
+        self._anchor_block = head + 1
+        if epoch < self._anchor:
+            raise VaultCorrupt(f"the readers file of vault {self.vault} is at sector-key epoch {epoch}, but the chain "
+                               f"records a rotation to epoch {self._anchor}: it was restored from before a "
+                               "revocation; nothing is released")
+
+    def _unwrap(self, who: ReaderKey, epoch: int, readers: dict[str, tuple[str, WrappedKey]]) -> bytes:
         wrap = readers.get(who.reader)
         if wrap is None or wrap[0] != who.role:
-            raise VaultDenied(f"{who.reader} holds no sector key of vault {self.vault}")
+            raise VaultDenied(f"{who.reader} holds no sector key of vault {self.vault} (epoch {epoch})")
         try:
-            return epoch, unwrap_for_reader(self.vault, who.reader, who.role, epoch, wrap[1], who.private_key)
+            return unwrap_for_reader(self.vault, who.reader, who.role, epoch, wrap[1], who.private_key)
         except VaultCryptoError:
             raise VaultDenied(f"{who.reader}'s key does not open its wrap of vault {self.vault}'s sector key") from None
+
+    def _sector_keys(self, who: ReaderKey, allowed: frozenset[str], action: str) -> dict[int, bytes]:
+        """The sector keys ``who`` may use, by epoch: the current one, and while a rotation is unfinished the
+        previous one too (from the previous epoch's wraps, which name only the readers that remain)."""
+        epoch, key = self._sector_key(who, allowed, action)
+        keys = {epoch: key}
+        previous = self.store.previous_readers()
+        if previous is not None and who.reader in previous[1]:
+            keys[previous[0]] = self._unwrap(who, *previous)
+        return keys
 
     def _why_not(self, who: ReaderKey, registered: str | None, allowed: frozenset[str], action: str) -> str:
         if registered is None:
@@ -274,6 +332,7 @@ class VaultService:
         if seal.sealed:
             raise VaultError(f"vault {self.vault} is sealed ({seal.reason or 'no reason given'}): no reader is "
                              "granted until it is unsealed")
+        self.converge(custodian)  # a reader granted mid-rotation would miss the records not yet re-wrapped
         epoch, sector_key = self._sector_key(custodian, self.roles.grant, "grant identities of")
         with self._serial():
             self.store.set_member(name, role, public)
@@ -299,14 +358,16 @@ class VaultService:
                 raise VaultError(f"record {record} is {len(content)} bytes; a vault record holds at most "
                                  f"{MAX_RECORD_BYTES}")
         self._prove(writer, self.roles.write, "write to")
-        epoch, _ = self.store.readers()
-        try:
-            sector_public = MLKEM768PublicKey.from_public_bytes(self.store.sector_public_key())
-        except ValueError:
-            raise VaultCorrupt(f"vault {self.vault} has no usable sector public key") from None
         sealed_now = self._sealed().sealed
         receipts: list[WriteReceipt] = []
         with self._serial():
+            # the sector key's epoch and public half under the lock a revocation holds: a write that read
+            # them before a rotation would wrap its record key for the key the revoked reader holds
+            epoch, _ = self.store.readers()
+            try:
+                sector_public = MLKEM768PublicKey.from_public_bytes(self.store.sector_public_key())
+            except ValueError:
+                raise VaultCorrupt(f"vault {self.vault} has no usable sector public key") from None
             planned: list[tuple[str, SealedRecord, WrappedKey]] = []
             for record, content in items:
                 if self.store.shredded(record):
@@ -370,6 +431,11 @@ class VaultService:
         if version not in self.store.versions(record):
             raise VaultError(f"no record {record} v{version} in vault {self.vault}")
         refusal, granted_key = self._may_read(reader, record)
+        if not refusal and self.store.previous_readers() is not None:
+            try:  # a rotation a crash interrupted is finished by the next key holder that comes by
+                self.converge(reader)
+            except VaultError:
+                pass  # the read goes on with both epochs' keys; the next key holder finishes it
         since = self._head()
         with self._serial():
             entries = self.store.access_log()
@@ -400,15 +466,17 @@ class VaultService:
             raise VaultDenied(f"vault {self.vault} was sealed while the read was recorded ({seal.reason}): nothing "
                               "was released", self._event(seq))
         assert granted_key is not None
-        return ReadResult(record, version, self._open(record, version, *granted_key), self._event(seq))
+        if self.store.record_key(record, version)[0] not in granted_key:  # a rotation ran meanwhile
+            granted_key = self._sector_keys(reader, self.roles.read, "read")  # a reader revoked meanwhile: refused
+        return ReadResult(record, version, self._open(record, version, granted_key), self._event(seq))
 
-    def _open(self, record: str, version: int, epoch: int, sector_key: bytes) -> bytes:
+    def _open(self, record: str, version: int, keys: dict[int, bytes]) -> bytes:
         key_epoch, wrapped = self.store.record_key(record, version)
-        if key_epoch != epoch:
+        if key_epoch not in keys:
             raise VaultCorrupt(f"record {record} v{version}'s key is wrapped under sector key epoch {key_epoch}, "
-                               f"not the current {epoch}")
+                               f"not the current {max(keys)}")
         try:
-            record_key = unwrap_record_key(self.vault, record, wrapped, sector_key, epoch, version=version)
+            record_key = unwrap_record_key(self.vault, record, wrapped, keys[key_epoch], key_epoch, version=version)
             sealed = self.store.get(record, version)
             content = open_record(sealed, record_key)
         except VaultCryptoError as exc:
@@ -417,15 +485,15 @@ class VaultService:
             raise VaultCorrupt(f"record {record} v{version} does not match its commitment's content hash")
         return content
 
-    def _may_read(self, reader: ReaderKey, record: str) -> tuple[str, tuple[int, bytes] | None]:
-        """Why the read is refused ('' if it is not) and, if it is not, the sector key."""
+    def _may_read(self, reader: ReaderKey, record: str) -> tuple[str, dict[int, bytes] | None]:
+        """Why the read is refused ('' if it is not) and, if it is not, the sector keys (by epoch)."""
         seal = self._sealed()
         if seal.sealed:
             return f"vault {self.vault} is sealed ({seal.reason or 'no reason given'})", None
         if self.store.shredded(record):
             return f"record {record} was shredded", None
         try:
-            return "", self._sector_key(reader, self.roles.read, "read")
+            return "", self._sector_keys(reader, self.roles.read, "read")
         except VaultDenied as exc:
             return str(exc), None
 
@@ -449,6 +517,109 @@ class VaultService:
                                               shred_payload(self.vault, record, versions[0], versions[-1]))
         self._flush(f"the shredding of {record}")
         return self._event(seq)
+
+    # -- revocation -----------------------------------------------------------------------------
+    def revoke(self, custodian: ReaderKey, name: str, reason: str) -> str:
+        """Take ``name`` out of the vault and record it on-chain (``key-rotation``); returns the event.
+
+        An identity that held the sector key (a reader, a custodian) is revoked by a rotation: a new
+        sector key (a new ML-KEM-768 key pair, the next epoch) wrapped for the key holders that remain
+        only, and every live record key re-wrapped under it, so the revoked identity's key opens
+        nothing on disk any more (what it read or copied before stays read). Crash-safe in this order:
+
+        1. an intent (`vaults.intents`), then ``readers.json`` at the new epoch *with* the previous
+           epoch's wraps for the remaining readers (the revoked one's wrap is gone from both at once):
+           from here every remaining reader reads every record, whichever epoch wraps its key;
+        2. the identity leaves ``members.json``; the event goes to the outbox;
+        3. each record key is re-wrapped (one atomic file each); then the previous epoch is dropped.
+
+        A crash in 1-2 is finished by `recover` (the event, the membership); a crash in 3 by `converge`,
+        which the next command of any remaining key holder runs (a read, a grant, a revocation). Writers
+        and auditors hold no key: revoking one only removes it. Refused while sealed, for an unknown
+        identity, and where no custodian holding the key would remain."""
+        check_name(name, "reader")
+        reason = reason.strip() if isinstance(reason, str) else ""
+        if not reason:
+            raise VaultError("a revocation needs a reason (--reason): it goes on-chain")
+        self._prove(custodian, self.roles.grant, "revoke identities of")
+        members = self.store.members()
+        if name not in members:
+            raise VaultError(f"{name} is not an identity of vault {self.vault}")
+        seal = self._sealed()
+        if seal.sealed:
+            raise VaultError(f"vault {self.vault} is sealed ({seal.reason or 'no reason given'}): no identity is "
+                             "revoked until it is unsealed")
+        if self.store.pending():
+            self.apply_pending()  # queued record keys are wrapped under the old epoch: land them first
+        self.converge(custodian)
+        with self._serial():
+            epoch, readers = self.store.readers()
+            self._check_anchor(epoch)
+            if self.store.previous_readers() is not None:  # a second rotation would drop the first's old wraps
+                raise VaultError(f"vault {self.vault} has an unfinished rotation that {custodian.reader}'s key cannot "
+                                 "finish: a key holder that remains must read once first")
+            role = members[name][0]
+            keepers = [r for r, (rrole, _) in readers.items() if r != name and rrole in self.roles.grant]
+            if not keepers:
+                raise VaultError(f"revoking {name} would leave vault {self.vault} without a custodian holding its key: "
+                                 "grant another custodian first")
+            rotated = name in readers
+            new_epoch = epoch + 1 if rotated else epoch
+            remaining = {r: w for r, w in readers.items() if r != name}
+            self.intents.add(Intent("revoke", {"reader": name, "role": role, "epoch": new_epoch, "rotated": rotated,
+                                               "holders": len(remaining), "reason": reason[:300]}))
+            if rotated:
+                old_key = self._unwrap(custodian, epoch, readers)
+                new_key_ = new_key()
+                wraps = {}
+                for reader, (rrole, _) in remaining.items():
+                    try:
+                        public = MLKEM768PublicKey.from_public_bytes(members[reader][1])
+                    except (KeyError, ValueError):
+                        raise VaultCorrupt(f"key holder {reader} of vault {self.vault} has no registered ML-KEM-768 "
+                                           "key: nothing was changed") from None
+                    wraps[reader] = (rrole, wrap_for_reader(self.vault, reader, rrole, new_epoch, new_key_, public))
+                self.store.set_readers(new_epoch, wraps, sector_kem(new_key_).public_key().public_bytes_raw(),
+                                       previous=(epoch, remaining))
+            self.store.remove_member(name)
+            seq = self.recorder.outbox.append(KEY_ROTATION, self._node, revoke_payload(
+                self.vault, name, role, new_epoch, rotated, len(remaining), reason))
+            if rotated:
+                self._rewrap(epoch, old_key, new_epoch, new_key_)
+        self._flush(f"the revocation of {name}")
+        return self._event(seq)
+
+    def converge(self, who: ReaderKey) -> int:
+        """Finish a rotation a crash interrupted (`revoke`, step 3), with the keys of ``who``, a key holder
+        that remains; returns how many record keys were re-wrapped (0: none was unfinished)."""
+        if self.store.previous_readers() is None:
+            return 0
+        with self._serial():
+            previous = self.store.previous_readers()
+            if previous is None:
+                return 0
+            old_epoch, old_readers = previous
+            epoch, readers = self.store.readers()
+            self._prove(who, self.roles.read | self.roles.grant, "finish a rotation of")
+            return self._rewrap(old_epoch, self._unwrap(who, old_epoch, old_readers), epoch,
+                                self._unwrap(who, epoch, readers))
+
+    def _rewrap(self, old_epoch: int, old_key: bytes, epoch: int, key: bytes) -> int:
+        """Every live record key from ``old_epoch`` to ``epoch``, then the previous epoch dropped (under `_serial`)."""
+        done = 0
+        for record, version in self.store.live_keys(old_epoch):
+            key_epoch, wrapped = self.store.record_key(record, version)
+            try:
+                record_key = unwrap_record_key(self.vault, record, wrapped, old_key, key_epoch, version=version)
+            except VaultCryptoError:
+                raise VaultCorrupt(f"the key of record {record} v{version} does not unwrap under epoch {old_epoch}: "
+                                   "the rotation stops here, every record stays readable") from None
+            self.store.rewrap(record, version, wrap_record_key(self.vault, record, record_key, key, epoch,
+                                                               version=version), epoch)
+            done += 1
+        _, readers = self.store.readers()
+        self.store.set_readers(epoch, readers, self.store.sector_public_key(), end_rotation=True)
+        return done
 
     # -- recovery -------------------------------------------------------------------------------
     def _rows(self, kind: int) -> list[dict[str, Any]]:
@@ -501,10 +672,30 @@ class VaultService:
                                                 shred_payload(self.vault, str(f["record"]), first, last))
                     shreds.add(str(f["record"]))
                     added += 1
+                elif intent.op == "revoke":
+                    added += self._recover_revoke(f)
             self.intents.prune([])  # every intent is now on the outbox or was never acted on
         if added or self.recorder.outbox.pending_count():
             self._flush("what a crash left unrecorded")
         return added
+
+    def _recover_revoke(self, f: dict[str, Any]) -> int:
+        """A revocation a crash interrupted: done once ``readers.json`` reached its epoch without the revoked
+        identity (or, for one that held no key, once nothing else was needed); then the identity leaves
+        the members and the event is recorded (once). Before that nothing was done: nothing is recorded.
+        The re-wrap itself is `converge`'s (it needs a key holder's key)."""
+        name, epoch = str(f["reader"]), int(f["epoch"])
+        current, readers = self.store.readers()
+        previous = self.store.previous_readers()
+        payload = revoke_payload(self.vault, name, str(f["role"]), epoch, bool(f["rotated"]), int(f["holders"]),
+                                 str(f["reason"]))
+        if any(row.payload == payload for row in self.recorder.outbox.rows_of_kinds([KEY_ROTATION])):
+            return 0  # done in full (the event follows the membership): an identity granted again since stays
+        if current < epoch or name in readers or (previous is not None and name in previous[1]):
+            return 0
+        self.store.remove_member(name)
+        self.recorder.outbox.append(KEY_ROTATION, self._node, payload)
+        return 1
 
     def _stored_as(self, record: str, version: int, proof: str) -> bool:
         try:

@@ -7,7 +7,9 @@ write-fsync-rename, `keys.files.atomic_write`)::
     keys/<record>/v<version>.json      its record key, wrapped under the sector key of an epoch, and
                                        the content hash's salt
     keys/<record>/SHREDDED             the tombstone of a shredded record
-    readers.json                       the sector key's epoch and its wrap for each reader (and role)
+    readers.json                       the sector key's epoch and its wrap for each reader (and role);
+                                       while a rotation is unfinished also the previous epoch's
+                                       wraps for the readers that remain (``previous``)
     access.jsonl                       every read, granted or refused: an append-only hash chain
     pending/<record>.v<version>.json   writes that arrived while the vault was sealed
     state.json                         sealed or not, why and since when
@@ -327,21 +329,79 @@ class VaultStore:
                          if _DIGITS.match(path.stem[1:]) and _NAME.match(path.parent.name) else 0)
         return newest
 
-    def set_readers(self, epoch: int, wraps: dict[str, tuple[str, WrappedKey]], sector_public_key: bytes = b"") -> None:
+    def set_readers(self, epoch: int, wraps: dict[str, tuple[str, WrappedKey]], sector_public_key: bytes = b"",
+                    previous: tuple[int, dict[str, tuple[str, WrappedKey]]] | None = None, *,
+                    end_rotation: bool = False) -> None:
         """The sector key of ``epoch`` wrapped for each reader: ``{reader: (role, wrap)}``, and the public half
         of the sector's KEM key (writers wrap new record keys with it). The epoch never goes back: a lower
-        one would hand new records a key that revoked readers hold."""
+        one would hand new records a key that revoked readers hold.
+
+        ``previous`` is the (epoch, wraps) of the sector key being rotated out, kept while record keys are
+        still wrapped under it (a revocation's re-wrap, `VaultService.revoke`), so the readers that remain
+        can read every record at every moment of a rotation; ``end_rotation`` drops it; by default the
+        file's own is kept (a grant during a rotation must not drop it)."""
         for reader in wraps:
             check_name(reader, "reader")
         with self._locked():
             path = self.path / "readers.json"
-            written = int(self._read_json(path, "the readers file").get("epoch", 0)) if self._safe(path).exists() else 0
+            data = self._read_json(path, "the readers file") if self._safe(path).exists() else {}
+            written = int(data.get("epoch", 0)) if isinstance(data, dict) else 0
             current = max(written, self._key_epochs())
             if epoch < current:
                 raise VaultError(f"the sector key's epoch is {current}; it never goes back (got {epoch})")
-            body = {"epoch": epoch, "sector_public_key": sector_public_key.hex(),
-                    "readers": {r: {"role": role, **_key_json(w, epoch)} for r, (role, w) in sorted(wraps.items())}}
+            body: dict[str, Any] = {
+                "epoch": epoch, "sector_public_key": sector_public_key.hex(),
+                "readers": {r: {"role": role, **_key_json(w, epoch)} for r, (role, w) in sorted(wraps.items())}}
+            if previous is None and not end_rotation:
+                if isinstance(data, dict) and isinstance(data.get("previous"), dict):
+                    body["previous"] = data["previous"]
+            elif previous is not None:
+                old_epoch, old = previous
+                if not 0 < old_epoch < epoch:
+                    raise VaultError(f"a rotation's previous epoch must be below {epoch} (got {old_epoch})")
+                body["previous"] = {"epoch": old_epoch, "readers": {
+                    r: {"role": role, **_key_json(w, old_epoch)} for r, (role, w) in sorted(old.items())}}
             self._write(self.path / "readers.json", _dump(body))
+
+    def previous_readers(self) -> tuple[int, dict[str, tuple[str, WrappedKey]]] | None:
+        """The sector key being rotated out: its epoch and its wraps for the readers that remain (None when
+        no rotation is unfinished)."""
+        path = self.path / "readers.json"
+        if not self._safe(path).exists():
+            return None
+        data = self._read_json(path, "the readers file")
+        prev = data.get("previous") if isinstance(data, dict) else None
+        if prev is None:
+            return None
+        try:
+            epoch = int(prev["epoch"])
+            readers = {str(r): (str(v["role"]), _key_from(v, f"reader {r}'s previous wrap")[1])
+                       for r, v in prev["readers"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise VaultCorrupt("the readers file's previous epoch is not a readers section") from None
+        return epoch, readers
+
+    def live_keys(self, epoch: int) -> list[tuple[str, int]]:
+        """Every (record, version) whose key is wrapped under the sector key of ``epoch`` (shredded records have
+        no key and are not listed)."""
+        out = []
+        for record, version in self.records():
+            if self.shredded(record) or not self._safe(self._key_path(record, version)).exists():
+                continue
+            if self._key_entry(record, version)[0] == epoch:
+                out.append((record, version))
+        return out
+
+    def remove_member(self, name: str) -> bool:
+        """Take an identity out of the vault (a revocation); False if it was not one."""
+        check_name(name, "reader")
+        with self._locked():
+            members = self._members()
+            if members.pop(name, None) is None:
+                return False
+            self._write(self.path / "members.json", _dump({n: {"role": r, "public_key": k.hex()}
+                                                           for n, (r, k) in sorted(members.items())}))
+            return True
 
     def sector_public_key(self) -> bytes:
         """The public half of the current sector KEM key (empty before the vault has a sector key)."""

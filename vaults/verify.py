@@ -15,6 +15,14 @@ Then, both ways:
 - every entry of the access log (its hash chain checked) has an on-chain ``vault-read`` with its seq
   and digest (else it is an *unrecorded read*), and every on-chain read has its log entry with that
   digest (else the log was *rolled back* or rewritten).
+
+And the vault's seal history (``seals``), decided as `vaults.onchain.SealWatch` decides it live
+(`vaults.council_unseal.decide`): ``vault-seal`` events that verify and whose recorder held the
+quorum's REPAIR_ROLE there, and council unseals executed by the council whose ML-DSA-65 approvals
+also recount to the threshold (`chain.council_audit.recount_council`; one that does not is listed
+in ``problems`` and lifts nothing). A read recorded as granted while the vault was sealed goes to
+``reads_while_sealed``: the service checks the seal again after recording and releases nothing then,
+so each one is a seal racing a read, or a service that broke the seal (listed, not a failure).
 """
 
 from __future__ import annotations
@@ -22,15 +30,18 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chain.audit import batch_verifies
 from chain.consortium import vault_sector
-from chain.registry_history import RegistryHistory, sector_key
+from chain.council_audit import recount_council
+from chain.registry_history import REPAIR_ROLE, RegistryHistory, sector_key
 from keys.ids import to_bytes32
+from vaults.council_unseal import SealFact, UnsealProposal, decide, parse_unseal
 from vaults.envelope import commitment
-from vaults.onchain import VAULT_READ, VAULT_SHRED, VAULT_WRITE
+from vaults.onchain import KEY_ROTATION, VAULT_READ, VAULT_SEAL, VAULT_SHRED, VAULT_WRITE
 from vaults.store import TOMBSTONE, AccessEntry, VaultError, VaultStore, check_name
 
 __all__ = ["VaultReport", "verify_vault"]
@@ -52,6 +63,9 @@ class VaultReport:
     unrecorded_reads: list[dict[str, Any]] = field(default_factory=list)
     rolled_back_reads: list[dict[str, Any]] = field(default_factory=list)
     ignored: list[dict[str, Any]] = field(default_factory=list)
+    seals: list[dict[str, Any]] = field(default_factory=list)  # the seal history that counts, in chain order
+    reads_while_sealed: list[dict[str, Any]] = field(default_factory=list)
+    revocations: int = 0  # on-chain revocations (key-rotation events) that count
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -77,6 +91,8 @@ class VaultReport:
                 for r in self.unrecorded_reads]
         out += [f"rolled back: the on-chain read of block {r['block']} (log entry {r['log_seq']}) {r['why']}"
                 for r in self.rolled_back_reads]
+        out += [f"read while sealed: the on-chain read of block {r['block']} (log entry {r['log_seq']}) was recorded as "
+                f"granted while the seal of block {r['sealed_at']} was in force" for r in self.reads_while_sealed]
         out += [f"problem: {p}" for p in self.problems]
         return out
 
@@ -98,7 +114,8 @@ def _vault_events(db: sqlite3.Connection, history: RegistryHistory, vault: str, 
     node = "0x" + to_bytes32(vault).hex()
     rows = db.execute(
         "SELECT oracle, seq, kind, node, batch_id, payload, block, log_index FROM events "
-        "WHERE kind IN (?, ?, ?) ORDER BY block, log_index", (VAULT_WRITE, VAULT_READ, VAULT_SHRED)).fetchall()
+        "WHERE kind IN (?, ?, ?, ?) ORDER BY block, log_index",
+        (VAULT_WRITE, VAULT_READ, VAULT_SHRED, KEY_ROTATION)).fetchall()
     out: list[_Event] = []
     for oracle, seq, kind, raw_node, batch_id, raw, block, log_index in rows:
         try:
@@ -122,19 +139,118 @@ def _vault_events(db: sqlite3.Connection, history: RegistryHistory, vault: str, 
 
 
 def verify_vault(db: sqlite3.Connection, store: VaultStore, *, chain_id: int, ledger: str,
-                 registry: str) -> VaultReport:
-    """The vault in ``store`` against the chain in ``db`` (an index synced by the caller)."""
+                 registry: str, council: str = "") -> VaultReport:
+    """The vault in ``store`` against the chain in ``db`` (an index synced by the caller). Without the
+    ``council``'s address no council unseal counts (its approvals cannot be recounted)."""
     report = VaultReport(store.vault)
     history = RegistryHistory.from_db(db)
     events = _vault_events(db, history, store.vault, chain_id=chain_id, ledger=ledger, registry=registry,
                            report=report)
+    facts = _seal_facts(db, history, store.vault, chain_id=chain_id, ledger=ledger, registry=registry,
+                        council=council, report=report)
     shreds = [e for e in events if e.kind == VAULT_SHRED]
     _check_records(store, [e for e in events if e.kind == VAULT_WRITE], {str(e.payload.get("record")) for e in shreds},
                    report)
     _check_shreds(store, shreds, report)
     _check_strays(store, report)
     _check_reads(store, [e for e in events if e.kind == VAULT_READ], report)
+    _check_sealed_reads([e for e in events if e.kind == VAULT_READ], facts, report)
+    _check_rotations(store, [e for e in events if e.kind == KEY_ROTATION], report)
     return report
+
+
+def _check_rotations(store: VaultStore, rotations: list[_Event], report: VaultReport) -> None:
+    """The readers file is at least at the newest on-chain rotation's epoch: an older one (a backup restored)
+    hands the sector key back to the identities revoked since."""
+    report.revocations = len(rotations)
+    newest = max(rotations, key=lambda e: int(e.payload.get("epoch", 0)), default=None)
+    if newest is None:
+        return
+    try:
+        epoch, _ = store.readers()
+        previous = store.previous_readers()
+    except _BROKEN as exc:
+        report.problems.append(f"the readers file does not read: {exc}")
+        return
+    if epoch < int(newest.payload.get("epoch", 0)):
+        report.problems.append(f"the readers file is at sector-key epoch {epoch}, but the chain records a rotation to "
+                               f"epoch {newest.payload.get('epoch')} (block {newest.block}): it was rolled back, and the "
+                               "identities revoked since may hold the key again")
+    for event in rotations:
+        name = str(event.payload.get("revoked", ""))
+        if previous is not None and int(event.payload.get("epoch", 0)) == epoch and name in previous[1]:
+            report.problems.append(f"{name}, revoked on-chain (block {event.block}), still holds a wrap of the "
+                                   "previous sector key")
+
+
+def _seal_facts(db: sqlite3.Connection, history: RegistryHistory, vault: str, *, chain_id: int, ledger: str,
+                registry: str, council: str, report: VaultReport) -> list[SealFact]:
+    """What the chain says about the vault's seal (module docstring), with the history that counts in
+    ``report.seals``."""
+    node = "0x" + to_bytes32(vault).hex()
+    facts: list[SealFact] = []
+    for oracle, kind, raw, batch_id, block, log_index in db.execute(
+            "SELECT oracle, kind, payload, batch_id, block, log_index FROM events WHERE kind = ? AND lower(node) = ? "
+            "ORDER BY block, log_index", (VAULT_SEAL, node)):
+        try:
+            payload = json.loads(bytes(raw))
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if not isinstance(payload, dict) or payload.get("vault") != vault or not isinstance(payload.get("sealed"), bool):
+            continue
+        position = (int(block), int(log_index))
+        counts = history.has_role_at("IsolationQuorum", REPAIR_ROLE, str(oracle), position) and batch_verifies(
+            db, int(batch_id), chain_id=chain_id, ledger=ledger, registry=registry)
+        facts.append(SealFact(*position, "seal", str(oracle).lower(), counts, payload["sealed"],
+                              str(payload.get("reason", ""))))
+    proposals: dict[int, tuple[UnsealProposal, tuple[int, int]]] = {}
+    executed: list[tuple[int, int, int]] = []
+    for block, log_index, event, raw in db.execute(
+            "SELECT block, log_index, event, args FROM logs WHERE contract = 'GovernanceCouncil' AND event IN "
+            "('ProposalCreated', 'ProposalExecuted') ORDER BY block, log_index"):
+        a = json.loads(raw)
+        pid = int(a["proposalId"])
+        if event == "ProposalCreated" and council:
+            unseal = parse_unseal(council, [str(t) for t in a["targets"]], [int(v) for v in a["values"]],
+                                  [_hex(c) for c in a["calldatas"]], str(a["description"]), _hex(a["callsHash"]))
+            if unseal is not None and unseal.vault == vault:
+                proposals[pid] = (unseal, (int(block), int(log_index)))
+        elif event == "ProposalExecuted" and pid in proposals:
+            executed.append((int(block), int(log_index), pid))
+    if executed:
+        bad = {int(f["proposal_id"]): str(f["detail"]) for f in recount_council(db, chain_id, council)
+               if not f["ok"] and f["kind"] in ("executed-without-quorum", "executed-before-eta")}
+        for block, log_index, pid in executed:
+            if pid in bad:
+                report.problems.append(f"the council unseal of proposal {pid} (block {block}) does not recount: "
+                                       f"{bad[pid]}; it lifts nothing")
+            unseal, created = proposals[pid]
+            facts.append(SealFact(block, log_index, "council", f"council:{pid}", pid not in bad,
+                                  reason=unseal.reason, proposal=pid, seal=unseal.seal, created=created))
+    _, stale = decide(facts)
+    counted = sorted((f for f in facts if f.counts and f not in stale), key=lambda f: (f.block, f.log_index))
+    report.seals = [{"block": f.block, "log_index": f.log_index, "sealed": f.kind == "seal" and f.sealed,
+                     "by": f.by, "reason": f.reason} for f in counted]
+    return facts
+
+
+def _hex(value: Any) -> bytes:
+    return bytes.fromhex(str(value).removeprefix("0x"))
+
+
+def _check_sealed_reads(reads: list[_Event], facts: list[SealFact], report: VaultReport) -> None:
+    # the state after each fact, in chain order (one `decide` per fact, not per read: reads outnumber seals)
+    ordered = sorted(facts, key=lambda f: (f.block, f.log_index))
+    timeline = [((f.block, f.log_index), decide(ordered[:i + 1])[0]) for i, f in enumerate(ordered)]
+    positions = [p for p, _ in timeline]
+    for event in reads:
+        if event.payload.get("granted") is not True:
+            continue
+        at = bisect_left(positions, (event.block, event.log_index))
+        if at and timeline[at - 1][1].sealed:
+            report.reads_while_sealed.append({"block": event.block, "log_seq": event.payload.get("log_seq"),
+                                              "reader": event.payload.get("reader"),
+                                              "sealed_at": timeline[at - 1][1].block})
 
 
 _BROKEN = (VaultError, ValueError, KeyError, TypeError, OSError)  # what a planted or damaged file can raise

@@ -29,6 +29,9 @@ from keys.ids import to_bytes32
 from keys.keystore import load_keystore
 from qeaims.commands._chain_index import synced_index
 from qeaims.commands._common import console, keystore_path, load_identity, print_json, settings_of
+from vaults.council_unseal import parse_unseal, unseal_description
+from vaults.local import vault_name
+from vaults.onchain import SealWatch
 
 app = typer.Typer(help="Council proposals: propose, approve, revoke, queue, execute, emergency, show, list.",
                   no_args_is_help=True)
@@ -178,6 +181,32 @@ def grant_repair(ctx: typer.Context, account: str, governor: Governor, descripti
             description or f"grant REPAIR_ROLE to {account}")
 
 
+@propose_app.command("vault-unseal")
+def vault_unseal(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Option(help="whose vault")],
+    reason: Annotated[str, typer.Option(help="why the council lifts the seal (on-chain, in the description)")],
+    governor: Governor,
+) -> None:
+    """Unseal a sector's vault by council decision: a no-op call of the council to itself whose description
+    names the vault and the seal in force (`vaults.council_unseal`). It counts once executed after the
+    delay, and only if that seal is still in force then; never by the emergency path."""
+    if not reason.strip():
+        raise ConfigError("say why with --reason (it goes on-chain, in the proposal's description)")
+    vault = vault_name(sector)
+    gov, client, council = _as_governor(ctx, governor)
+    state = SealWatch(client, vault).state()
+    if not state.sealed:
+        raise ConfigError(f"vault {vault} is not sealed: there is nothing for the council to unseal")
+    description = unseal_description(vault, state.position, reason)
+    calls: list[Call] = [("GovernanceCouncil", "proposalCount", [])]
+    council.simulate(calls)
+    proposal_id = council.propose(gov, calls, description)
+    console.print(f"proposal {proposal_id} created by {governor} (ML-DSA-signed approval 1): unseal vault {vault}, "
+                  f"sealed in block {state.block} ({state.reason or 'no reason given'}); approve with `qeaims gov "
+                  f"approve {proposal_id}`, execute after the delay with `qeaims gov execute {proposal_id}`")
+
+
 @propose_app.command("emergency-allow")
 def emergency_allow(
     ctx: typer.Context,
@@ -287,8 +316,20 @@ def execute(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
-    receipt = Council(client).execute(gov, proposal, wait_s=wait)
+    council = Council(client)
+    receipt = council.execute(gov, proposal, wait_s=wait)
     console.print(f"proposal {proposal} executed in block {int(receipt['blockNumber'], 16)}")
+    logged = council.proposal(proposal)
+    unseal = parse_unseal(council.address, logged.targets, logged.values, logged.calldatas, logged.description,
+                          logged.calls_hash)
+    if unseal is not None:
+        state = SealWatch(client, unseal.vault).state()
+        if state.proposal == proposal:
+            console.print(f"vault {unseal.vault} unsealed by the council; its queued writes land at its next command "
+                          "on its host")
+        else:
+            console.print(f"vault {unseal.vault}: this unseal lifted nothing (the seal it names, block "
+                          f"{unseal.seal[0]}, is no longer the one in force)")
 
 
 @app.command()

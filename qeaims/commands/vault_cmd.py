@@ -15,6 +15,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from chain.connect import connect, contract_abis
+from chain.governance import Council
 from chain.indexer import Indexer
 from core.errors import AuditFailed, ConfigError
 from core.sectors import Sector
@@ -132,6 +133,29 @@ def grant(
 
 
 @app.command()
+def revoke(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    reader: Annotated[str, typer.Option(help="the identity to revoke")],
+    reason: Annotated[str, typer.Option(help="why (recorded on-chain)")] = "",
+    as_: Annotated[str, _AS] = "custodian",
+) -> None:
+    """Revoke an identity (only the custodian may; QEAIMS_VAULT_PASSPHRASE opens the custodian's key). One that
+    held the sector key is revoked by a rotation: a new sector key for the key holders that remain, every
+    live record key re-wrapped under it, so its key opens nothing here any more. Recorded on-chain."""
+    if not reason.strip():
+        raise ConfigError("say why with --reason (it goes on-chain)")
+    service = _open(ctx, sector)
+    custodian = _me(ctx, service.vault, as_)
+    before, _ = service.store.readers()
+    event = service.revoke(custodian, reader, reason)
+    after, holders = service.store.readers()
+    rotated = f"sector key rotated to epoch {after}, " if after != before else ""
+    console.print(f"{reader} revoked from vault {sector}: {rotated}{len(holders)} key holder(s) remain; recorded "
+                  f"on-chain ({event})")
+
+
+@app.command()
 def write(
     ctx: typer.Context,
     sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
@@ -233,8 +257,9 @@ def unseal(
     sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
     reason: Annotated[str, typer.Option(help="why (recorded on-chain)")] = "",
 ) -> None:
-    """Unseal a vault (controller identity). The writes queued meanwhile land at the vault's next command
-    on its host; where the vault's files are on this machine too, that is now."""
+    """Unseal a vault (controller identity: the control room's order). The writes queued meanwhile land at
+    the vault's next command on its host; where the vault's files are on this machine too, that is now.
+    The governors' council unseals by proposal instead: `qeaims gov propose vault-unseal`."""
     _seal(ctx, sector, False, reason)
     if (vault_root(settings_of(ctx)) / sector).is_dir():
         before = len(VaultStore(vault_root(settings_of(ctx)), sector).pending())
@@ -242,6 +267,48 @@ def unseal(
         console.print(f"vault {sector} unsealed; {before} queued write(s) stored and committed")
     else:
         console.print(f"vault {sector} unsealed; its queued writes land at its next command on its host")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    sector: Annotated[str, typer.Argument(help=sector_help("whose vault"))],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A vault's seal as the chain says it (by the controller or a council proposal, and why), the council's
+    unseal proposals for it, and, where its files are here, its sector-key epoch, key holders, an
+    unfinished rotation and queued writes. Changes nothing."""
+    vault = _vault(sector)
+    settings = settings_of(ctx)
+    client, _ = connect(settings)
+    watch = SealWatch(client, vault)
+    state = watch.state()
+    council = Council(client)
+    body: dict[str, Any] = {
+        "vault": vault, "sealed": state.sealed, "reason": state.reason, "block": state.block, "by": state.by,
+        "council_proposals": [{"proposal": pid, "state": council.state(pid).lower(), "seal_block": p.seal[0],
+                               "names_current_seal": state.sealed and p.seal == state.position, "reason": p.reason}
+                              for pid, p in sorted(watch.unseal_proposals().items())]}
+    if (vault_root(settings) / vault).is_dir():
+        store = VaultStore(vault_root(settings), vault)
+        epoch, holders = store.readers()
+        body.update(epoch=epoch, key_holders=sorted(holders), identities=len(store.members()),
+                    rotation_unfinished=store.previous_readers() is not None, queued_writes=len(store.pending()))
+    if json_out:
+        print_json(body)
+        return
+    console.print(f"vault {vault}: " + (f"sealed since block {state.block} by {state.by} ({state.reason})"
+                                        if state.sealed else "not sealed" + (
+                                            f" (unsealed in block {state.block} by {state.by}: {state.reason})"
+                                            if state.block else "")), markup=False)
+    for p in body["council_proposals"]:
+        console.print(f"  council proposal {p['proposal']} ({p['state']}): unseal the seal of block {p['seal_block']}"
+                      f"{'' if p['names_current_seal'] else ' (not the seal in force)'}: {p['reason']}", markup=False)
+    if "epoch" in body:
+        console.print(f"  sector key epoch {body['epoch']}, key holders: {', '.join(body['key_holders'])}; "
+                      f"{body['queued_writes']} queued write(s)"
+                      + ("; a rotation is unfinished (the next key holder's command finishes it)"
+                         if body["rotation_unfinished"] else ""), markup=False)
 
 
 @app.command()
@@ -272,7 +339,8 @@ def verify(
                     raise VaultError(f"vault {name} has no files under {root}")
                 bar.update(task, description=f"checking vault {name}")
                 reports.append(verify_vault(index.db, VaultStore(root, name), chain_id=client.chain_id,
-                                            ledger=deployment.event_ledger, registry=deployment.registry))
+                                            ledger=deployment.event_ledger, registry=deployment.registry,
+                                            council=deployment.governance_council))
         finally:
             index.close()
     _print_reports(reports, json_out)
