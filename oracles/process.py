@@ -134,7 +134,7 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
     if failure and isinstance(failure[0], KeyRotationOwed):  # rotate, then serve again with the new key
         rotated = rotate_oracle_key(client, keystore, settings.passphrase)
         log_line("key-rotated", oracle=rotated.address, old_epoch=rotated.old_epoch, new_epoch=rotated.new_epoch,
-                 resumed=rotated.resumed, reason="reinstated after a quarantine")
+                 resumed=rotated.resumed, reason=failure[0].reason)
         stop.clear()
         return run_oracle(settings, sector, index, options, stop=stop, on_ready=on_ready)
     if failure:
