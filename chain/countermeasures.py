@@ -53,8 +53,8 @@ from chain.registry_history import REPAIR_ROLE, Position, RegistryHistory
 from core.kinds import kind_by_name
 
 __all__ = ["COMMAND_ATTACKS", "SAFE_MODE_DEVICES", "SAFE_MODE_WINDOW", "TYPES", "Campaign", "CountermeasureRecord",
-           "SafeModeReader", "active_countermeasures", "countermeasure_records", "in_force_measures",
-           "last_lifts"]
+           "SafeModeReader", "active_countermeasures", "countermeasure_records", "in_force_measures", "last_lifts",
+           "sector_in_force"]
 
 TYPES = ("quarantine-device", "safe-mode")
 COMMAND_ATTACKS = frozenset({"unprofiled-function", "replay"})
@@ -168,7 +168,7 @@ class SafeModeReader:
         """What the sector's counting publications before ``at`` (and after ``after``), in force at
         ``at_time`` and published within `SAFE_MODE_WINDOW` of it, show (``only``: of these ids)."""
         before = [r for r in self.records if r.position < at]
-        live = in_force(before, at_time)
+        live = sector_in_force(before, sector, at_time)
         devices: dict[str, set[str]] = {}
         for ident, r in sorted(live.items()):
             if (r.body.get("source_sector") != sector or (only is not None and ident not in only)
@@ -271,6 +271,16 @@ def countermeasure_records(db: sqlite3.Connection, history: RegistryHistory | No
     return out
 
 
+def sector_in_force(records: list[IndicatorRecord], sector: str, now: datetime) -> dict[str, IndicatorRecord]:
+    """The indicators `sector`'s quorum published that are in force at ``now``, by id.
+
+    An id is one kind and value, whoever found it; another sector's publication of the same id is that
+    sector's story (a scan of its own relays, say): it neither keeps one sector's safe mode alive nor
+    takes a device out of its campaign (review of session 35, findings 2 and 3). A withdrawal is of
+    the id, so it applies to every sector's publication before it."""
+    return in_force([r for r in records if r.state != "published" or r.body.get("source_sector") == sector], now)
+
+
 def _evidence_holds(record: CountermeasureRecord, live: frozenset[str]) -> bool:
     """A safe mode holds while its cited indicators still in force back `SAFE_MODE_DEVICES` devices."""
     return len({device for device, ident in record.shown if ident in live}) >= SAFE_MODE_DEVICES
@@ -308,5 +318,10 @@ def in_force_measures(measures: list[CountermeasureRecord], indicators: list[Ind
             active.pop(record.id, None)
         else:
             active[record.id] = record
-    live = frozenset(in_force(indicators, now))
-    return {i: r for i, r in active.items() if r.body.get("type") != "safe-mode" or _evidence_holds(r, live)}
+    live: dict[str, frozenset[str]] = {}  # per sector: a safe mode stands on its own sector's publications
+    for r in active.values():
+        sector = str(r.body.get("sector"))
+        if r.body.get("type") == "safe-mode" and sector not in live:
+            live[sector] = frozenset(sector_in_force(indicators, sector, now))
+    return {i: r for i, r in active.items()
+            if r.body.get("type") != "safe-mode" or _evidence_holds(r, live[str(r.body.get("sector"))])}
