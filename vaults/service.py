@@ -555,6 +555,9 @@ class VaultService:
         with self._serial():
             epoch, readers = self.store.readers()
             self._check_anchor(epoch)
+            if self.store.pending():  # sealed between the check and the landing: its keys are the old epoch's
+                raise VaultError(f"vault {self.vault} has queued writes that did not land (was it sealed meanwhile?): "
+                                 "no identity is revoked until they have")
             if self.store.previous_readers() is not None:  # a second rotation would drop the first's old wraps
                 raise VaultError(f"vault {self.vault} has an unfinished rotation that {custodian.reader}'s key cannot "
                                  "finish: a key holder that remains must read once first")

@@ -362,3 +362,24 @@ def test_a_revocation_killed_mid_rewrap_leaves_the_vault_readable_and_the_next_r
     assert [p["revoked"] for p in _rotations(chain, "sewage")] == ["alice"]
     report = json.loads(ok(["vault", "verify", "sewage", "--json"], chain.env))
     assert report["ok"], report
+
+
+def test_a_revocation_refuses_while_queued_writes_did_not_land(fresh_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Review s35, finding 6: a seal between the revocation's check and the landing of the queued writes left
+    them wrapped for the old sector key, which the revoked reader holds, and the rotation went on."""
+    from vaults.council_unseal import SealState
+
+    sealed = [False]
+    identity = dev_vault_recorder(fresh_chain.settings, "healthcare")
+    outbox = EventOutbox.for_oracle(fresh_chain.settings.outbox_dir, identity.address, fresh_chain.deployment.deployment_id)
+    service = VaultService(VaultStore(tmp_path / "vault", "healthcare"), EventRecorder(fresh_chain.client, identity, outbox),
+                           lambda: SealState(sealed=sealed[0], reason="test"))
+    people = _people(service)
+    sealed[0] = True
+    service.write(people["clerk"], "adm-9", b"patient 9: ward 2")  # queued under the old epoch
+    sealed[0] = False
+    service.apply_pending = lambda: 0  # type: ignore[method-assign]  # the seal came back before they landed
+    before = service.store.readers()
+    with pytest.raises(VaultError, match="queued writes that did not land"):
+        service.revoke(people["custodian"], "alice", "left the hospital")
+    assert service.store.readers() == before and service.store.pending()
