@@ -7,7 +7,7 @@ gateway runs in the sector's oracle host, which is on the path anyway: the mirro
 then in-process (in a plant it is a SPAN port to each oracle's machine). The oracles and the
 controller keep their own sessions with the broker: they are the control room, not field devices.
 
-*Profile.* Learnt from the first ``learn_s`` wall seconds of the twin's traffic, counted from the
+*Profile.* Learnt from the first ``learn_s`` wall seconds of the twin's own traffic (no other client's), counted from the
 first observation (the twin's CONNECT, as the host starts before the twins), then saved to
 ``<home>/gateways/<sector>-mqtt.json``. A host that restarts loads the saved profile and never
 relearns from traffic an attacker may be in by then; deleting the file relearns. The twin's documented
@@ -177,8 +177,15 @@ class SectorWireWatch:
             wire.observe(obs)
 
     def _learnt(self, learning: _Learning) -> None:
-        profile = Profile.learn(learning.log.snapshot(), device=self.gateway.device,
-                                window_s=WINDOW_S).with_interfaces(twin_interface(self.sector))
+        """Learn from the twin's own traffic only: a stranger who connects while the gateway learns stays a
+        stranger (`unknown-client` from then on), and is named in the log line (review s35, finding 4)."""
+        twin = twin_interface(self.sector).client
+        seen = learning.log.snapshot()
+        strangers = sorted({o.source.client_key for o in seen if o.source.client_key != twin
+                            and o.direction == "request"})
+        profile = Profile.learn([o for o in seen if o.source.client_key == twin or o.direction != "request"],
+                                device=self.gateway.device, window_s=WINDOW_S).with_interfaces(twin_interface(self.sector))
+        profile = profile.model_copy(update={"clients": {k: c for k, c in profile.clients.items() if k == twin}})
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_suffix(".tmp")
         profile.save(tmp)
@@ -190,4 +197,4 @@ class SectorWireWatch:
                 self._wires[index] = WireOracle(recorder, [profile], sends=False).run()
         log_line("wire-profile-learnt", sector=self.sector.value, path=str(self.path),
                  observations=profile.observations, clients=sorted(profile.clients),
-                 rate_limits={k: c.rate.limit for k, c in profile.clients.items()})
+                 rate_limits={k: c.rate.limit for k, c in profile.clients.items()}, not_learnt=strangers[:16])

@@ -20,7 +20,7 @@ from core.messages import Sector
 from oracles.node import NodeOptions
 from oracles.process import OracleProcessOptions, run_oracle_host
 from oracles.training import save_model, train_sector
-from oracles.wire_watch import SectorWireWatch, profile_path, twin_interface
+from oracles.wire_watch import SectorWireWatch, _Learning, profile_path, twin_interface
 from qeaims.supervisor import plan, wire_ports
 from sectors.publish import TwinPublisher
 from sectors.remote import ack_topic
@@ -130,3 +130,36 @@ def test_wire_options_that_cannot_work_are_one_error_line(tmp_path: Path) -> Non
     high = run_cli(["--port", str(free_port()), "up", "--wire-watch", "--mqtt-port", "65530"], env)
     assert high.returncode != 0 and "no room for the gateways" in high.stderr and "Traceback" not in high.stderr
     assert not (tmp_path / "home" / "run").exists()  # said before anything started
+
+
+def test_a_stranger_during_the_learning_window_is_not_learnt(tmp_path: Path) -> None:
+    """Review s35, finding 4: whoever connected while the gateway learnt was written into the profile, command
+    topic and all. Only the twin's own traffic is learnt now; anyone else stays unknown."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.config import load_settings
+    from gateway import Observation, Source
+    from gateway.mqtt_frames import parse_packet
+    from gateway.observation import frame_hash
+    from sectors.remote import cmd_topic
+    from tests.gateway.support import mqtt_publish
+
+    watch = SectorWireWatch(load_settings(home=tmp_path / "home"), Sector.WATER, broker=("127.0.0.1", 1),
+                            listen_port=0, learn_s=3.0)
+    watch._learning = _Learning()  # what `start` does when no profile is saved
+
+    def seen(client: str, topic: str, at: float) -> Observation:
+        raw = mqtt_publish(topic, b"{}", int(at * 10) + 1)
+        return Observation(kind="frame", protocol="mqtt", sector="water", device="broker-water",
+                           source=Source("127.0.0.1", client_id=client, username=client), connection=1 if client ==
+                           "twin-water" else 2, wall=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=at), mono=at,
+                           direction="request", frame=parse_packet(raw), digest=frame_hash(raw))
+
+    twin_topic = twin_interface(Sector.WATER).publish[0]
+    for k in range(8):
+        watch.observe(seen("twin-water", twin_topic, k * 0.5))
+        if k == 2:
+            watch.observe(seen("mallory", cmd_topic(Sector.WATER), 1.1))
+    assert watch.profile is not None and profile_path(watch.settings.home, Sector.WATER).is_file()
+    assert set(watch.profile.clients) == {"twin-water@twin-water"}
+    assert not watch.profile.knows("mallory@mallory")
