@@ -12,34 +12,22 @@ from pathlib import Path
 import pytest
 
 from chain.client import ChainClient
-from chain.connect import contract_abis
-from chain.deploy import _create, create_address, dev_controller, dev_governors, dev_vault_recorder
+from chain.deploy import _create, create_address, dev_controller, dev_governors
 from chain.governance import Call, Council
-from chain.indexer import Indexer
-from chain.outbox import EventOutbox
-from chain.recorder import EventRecorder
 from core.errors import ContractRejected
 from keys.council_messages import sign_governor_key
 from keys.ids import to_bytes32
 from tests.conftest import run_cli
 from tests.support import recorder
+from tests.vaults.test_service_chain import _service, _verify
 from vaults.council_unseal import parse_unseal, unseal_description
 from vaults.onchain import VAULT_SEAL, SealState, SealWatch, seal_payload
 from vaults.reader_keys import ReaderKey
 from vaults.service import VaultDenied, VaultService
-from vaults.store import VaultStore
-from vaults.verify import VaultReport, verify_vault
 
 pytestmark = pytest.mark.chain
 
 NOOP: list[Call] = [("GovernanceCouncil", "proposalCount", [])]
-
-
-def _service(chain, root: Path, vault: str) -> VaultService:  # type: ignore[no-untyped-def]
-    identity = dev_vault_recorder(chain.settings, vault)
-    outbox = EventOutbox.for_oracle(chain.settings.outbox_dir, identity.address, chain.deployment.deployment_id)
-    return VaultService(VaultStore(root, vault), EventRecorder(chain.client, identity, outbox),
-                        SealWatch(chain.client, vault).state)
 
 
 def _people(service: VaultService) -> dict[str, ReaderKey]:
@@ -48,17 +36,6 @@ def _people(service: VaultService) -> dict[str, ReaderKey]:
     for role in ("reader", "writer"):
         service.grant(people["custodian"], people[role])
     return people
-
-
-def _verify(chain, service: VaultService, tmp_path: Path) -> VaultReport:  # type: ignore[no-untyped-def]
-    index = Indexer(tmp_path / f"index-{service.vault}.sqlite", chain.client.rpc, chain.deployment, contract_abis())
-    try:
-        index.sync()
-        return verify_vault(index.db, service.store, chain_id=chain.client.chain_id,
-                            ledger=chain.deployment.event_ledger, registry=chain.deployment.registry,
-                            council=chain.deployment.governance_council)
-    finally:
-        index.close()
 
 
 def _approve_to_threshold(council: Council, pid: int) -> None:

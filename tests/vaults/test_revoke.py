@@ -16,33 +16,22 @@ from pathlib import Path
 import pytest
 
 from chain.client import _normalise_log
-from chain.connect import contract_abis
-from chain.deploy import dev_controller, dev_vault_recorder
-from chain.indexer import Indexer
-from chain.outbox import EventOutbox
-from chain.recorder import EventRecorder
+from chain.deploy import dev_controller
 from keys.ids import to_bytes32
 from tests.conftest import run_cli
 from tests.support import recorder
+from tests.vaults.test_service_chain import _service, _verify
 from vaults.envelope import VaultCryptoError, unwrap_for_reader, unwrap_record_key
-from vaults.onchain import KEY_ROTATION, VAULT_SEAL, SealWatch, seal_payload
+from vaults.onchain import KEY_ROTATION, VAULT_SEAL, seal_payload
 from vaults.reader_keys import ReaderKey
 from vaults.service import VaultDenied, VaultService
 from vaults.store import VaultCorrupt, VaultError, VaultStore
-from vaults.verify import VaultReport, verify_vault
 
 pytestmark = pytest.mark.chain
 
 
 class Crash(BaseException):
     """A process dying mid-step: nothing catches it, no cleanup runs but the lock's release."""
-
-
-def _service(chain, root: Path, vault: str) -> VaultService:  # type: ignore[no-untyped-def]
-    identity = dev_vault_recorder(chain.settings, vault)
-    outbox = EventOutbox.for_oracle(chain.settings.outbox_dir, identity.address, chain.deployment.deployment_id)
-    return VaultService(VaultStore(root, vault), EventRecorder(chain.client, identity, outbox),
-                        SealWatch(chain.client, vault).state)
 
 
 def _people(service: VaultService) -> dict[str, ReaderKey]:
@@ -52,17 +41,6 @@ def _people(service: VaultService) -> dict[str, ReaderKey]:
     for name in ("alice", "bob", "clerk", "auditor"):
         service.grant(people["custodian"], people[name])
     return people
-
-
-def _verify(chain, service: VaultService, tmp_path: Path) -> VaultReport:  # type: ignore[no-untyped-def]
-    index = Indexer(tmp_path / f"index-{service.vault}.sqlite", chain.client.rpc, chain.deployment, contract_abis())
-    try:
-        index.sync()
-        return verify_vault(index.db, service.store, chain_id=chain.client.chain_id,
-                            ledger=chain.deployment.event_ledger, registry=chain.deployment.registry,
-                            council=chain.deployment.governance_council)
-    finally:
-        index.close()
 
 
 def _sector_key_of(service: VaultService, who: ReaderKey) -> tuple[int, bytes]:
@@ -370,10 +348,8 @@ def test_a_revocation_refuses_while_queued_writes_did_not_land(fresh_chain, tmp_
     from vaults.council_unseal import SealState
 
     sealed = [False]
-    identity = dev_vault_recorder(fresh_chain.settings, "healthcare")
-    outbox = EventOutbox.for_oracle(fresh_chain.settings.outbox_dir, identity.address, fresh_chain.deployment.deployment_id)
-    service = VaultService(VaultStore(tmp_path / "vault", "healthcare"), EventRecorder(fresh_chain.client, identity, outbox),
-                           lambda: SealState(sealed=sealed[0], reason="test"))
+    service = _service(fresh_chain, tmp_path / "vault", "healthcare",
+                       seal_state=lambda: SealState(sealed=sealed[0], reason="test"))
     people = _people(service)
     sealed[0] = True
     service.write(people["clerk"], "adm-9", b"patient 9: ward 2")  # queued under the old epoch

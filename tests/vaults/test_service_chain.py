@@ -7,6 +7,7 @@ session's chain, so two tests sharing one would see each other's commitments."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,13 @@ from vaults.verify import VaultReport, verify_vault
 pytestmark = pytest.mark.chain
 
 
-def _service(chain, root: Path, vault: str, client: ChainClient | None = None) -> VaultService:  # type: ignore[no-untyped-def]
+def _service(chain, root: Path, vault: str, client: ChainClient | None = None,  # type: ignore[no-untyped-def]
+             seal_state: Callable[[], SealState] | None = None) -> VaultService:
+    """A vault service recording with the vault's own recorder (shared by the vault tests on a chain)."""
     identity = dev_vault_recorder(chain.settings, vault)
     outbox = EventOutbox.for_oracle(chain.settings.outbox_dir, identity.address, chain.deployment.deployment_id)
     return VaultService(VaultStore(root, vault), EventRecorder(client or chain.client, identity, outbox),
-                        SealWatch(chain.client, vault).state)
+                        seal_state or SealWatch(chain.client, vault).state)
 
 
 def _people(service: VaultService) -> dict[str, ReaderKey]:
@@ -51,7 +54,8 @@ def _verify(chain, service: VaultService, tmp_path: Path) -> VaultReport:  # typ
     try:
         index.sync()
         return verify_vault(index.db, service.store, chain_id=chain.client.chain_id,
-                            ledger=chain.deployment.event_ledger, registry=chain.deployment.registry)
+                            ledger=chain.deployment.event_ledger, registry=chain.deployment.registry,
+                            council=chain.deployment.governance_council)
     finally:
         index.close()
 
