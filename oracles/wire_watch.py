@@ -143,9 +143,14 @@ class SectorWireWatch:
             self._recorders[index] = recorder
             old = self._wires.pop(index, None)
             if self.profile is not None:
-                self._wires[index] = WireOracle(recorder, [self.profile], sends=False).run()
+                self._wires[index] = self._wire(recorder, self.profile)
         if old is not None:
             old.stop()
+
+    @staticmethod
+    def _wire(recorder: EventRecorder, profile: Profile) -> WireOracle:
+        """An oracle's monitor: its events go into its node's outbox, sent by the node's loop."""
+        return WireOracle(recorder, [profile], sends=False).run()
 
     def detach(self, index: int) -> None:
         with self._lock:
@@ -194,7 +199,7 @@ class SectorWireWatch:
             self.profile = profile
             self._learning = None
             for index, recorder in self._recorders.items():
-                self._wires[index] = WireOracle(recorder, [profile], sends=False).run()
+                self._wires[index] = self._wire(recorder, profile)
         log_line("wire-profile-learnt", sector=self.sector.value, path=str(self.path),
                  observations=profile.observations, clients=sorted(profile.clients),
                  rate_limits={k: c.rate.limit for k, c in profile.clients.items()}, not_learnt=strangers[:16])
