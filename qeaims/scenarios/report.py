@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,14 +112,12 @@ def build_report(run: ScenarioRun, *, baseline: dict[str, Any] | None, audit: di
         "attacks_quarantined": sum(t.quarantined is not None for t in run.tracks if t.is_attack),
         "wrongful_quarantines": len(run.wrongful_quarantines),
     }
-    by_class: dict[str, int] = {}
-    for detection in run.wire:
-        by_class[str(detection["class"])] = by_class.get(str(detection["class"]), 0) + 1
     wire = {  # each oracle records what it sees: one packet seen by a sector's four oracles is four events
-        "watched": sorted(run.watched), "events": len(run.wire), "by_class": by_class,
-        "by_sector": {s: sum(d["sector"] == s for d in run.wire) for s in sorted({str(d["sector"]) for d in run.wire})},
-        "detections": sorted({(str(d["sector"]), str(d["class"]), json.dumps(d["source"], sort_keys=True))
-                              for d in run.wire}).__len__(),
+        "watched": sorted(run.watched), "events": len(run.wire),
+        "by_class": dict(sorted(Counter(str(d["class"]) for d in run.wire).items())),
+        "by_sector": dict(sorted(Counter(str(d["sector"]) for d in run.wire).items())),
+        "detections": len({(str(d["sector"]), str(d["class"]), json.dumps(d["source"], sort_keys=True))
+                           for d in run.wire}),
     }
     return {
         "scenario": run.scenario.name, "speed": run.speed, "kpis": kpis, "faults": faults, "wire": wire,

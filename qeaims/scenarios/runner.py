@@ -389,10 +389,7 @@ class ScenarioRun:
         # a detection on the wire (`oracles.wire`) is about traffic, not about a fault's asset: it is counted
         # apart, and a scenario without an attack on the wire counts each as a false positive
         verdicts = [v for v in parsed if "wire" not in v[0]]
-        self.wire = [{"sector": body.get("sector"), "device": body.get("subject"), "block": block,
-                      "class": body["wire"].get("class") if isinstance(body["wire"], dict) else None,
-                      "source": body["wire"].get("source") if isinstance(body["wire"], dict) else None}
-                     for body, block, _ in parsed if "wire" in body]
+        self.wire = [_wire_detection(body, block) for body, block, _ in parsed if "wire" in body]
         exec_rows = db.execute(
             "SELECT args, block FROM logs WHERE contract = 'IsolationQuorum' AND event = 'ProposalExecuted' "
             "AND block >= ? ORDER BY block, log_index", (self._from_block,)).fetchall()
@@ -472,6 +469,13 @@ class ScenarioRun:
             return False
         field = self.clocks.field_at(track.step.sector.value, self._when(block))
         return field is not None and field >= track.onset_field
+
+
+def _wire_detection(body: dict[str, Any], block: int) -> dict[str, Any]:
+    """What the report keeps of an oracle's wire detection (`oracles.wire.intrusion_payload`)."""
+    wire = body["wire"] if isinstance(body["wire"], dict) else {}
+    return {"sector": body.get("sector"), "device": body.get("subject"), "block": block,
+            "class": wire.get("class"), "source": wire.get("source")}
 
 
 def real_time_wanted(tracks: list[FaultTrack], next_due_s: float | None,
