@@ -17,7 +17,8 @@ PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 install: $(VENV)/.installed node_modules/.installed system
 
 # Debian packages the city runs where it can: Mosquitto, the real MQTT broker (`qeaims broker` falls back
-# to the embedded one without it). Installed only where missing, and only where apt-get is allowed to
+# to the embedded one without it), and Chromium, the real browser the dashboard's tests drive (Playwright
+# with Debian's executable: Playwright's own browser download is not reachable here). Installed only where missing, and only where apt-get is allowed to
 # (root); elsewhere a note says how, and nothing fails.
 system:
 	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then :; \
@@ -25,6 +26,11 @@ system:
 		echo "installing mosquitto (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >/dev/null; \
 	else echo "note: Mosquitto is not installed; the city uses its embedded broker (sudo apt-get install mosquitto)"; fi
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (apt-get), for the dashboard's browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: Chromium is not installed; the browser tests will fail (sudo apt-get install chromium)"; fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +63,8 @@ test: lint slither test-contracts test-python
 check: lint test-unit
 
 lint: install
-	$(BIN)/ruff check bus core chain links qeaims keys sectors oracles controller vaults intel gateway tests
-	$(BIN)/mypy --strict bus core chain links qeaims keys sectors oracles controller vaults intel gateway
+	$(BIN)/ruff check api bus core chain links qeaims keys sectors oracles controller vaults intel gateway tests
+	$(BIN)/mypy --strict api bus core chain links qeaims keys sectors oracles controller vaults intel gateway
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/import_cycles.py
 

@@ -13,7 +13,7 @@ import sys
 import grimp
 import networkx as nx
 
-PACKAGES = ("qeaims", "controller", "oracles", "sectors", "vaults", "intel", "bus", "gateway", "chain", "links", "keys",
+PACKAGES = ("qeaims", "api", "controller", "oracles", "sectors", "vaults", "intel", "bus", "gateway", "chain", "links", "keys",
             "core")
 
 
