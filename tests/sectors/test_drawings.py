@@ -61,6 +61,8 @@ def test_models_give_their_elements() -> None:
     roads = _drawing("transportation")
     assert sum(1 for n in roads.nodes if n.id.startswith("node:")) == 16
     assert all(e.anchor == "signals-centre" for e in roads.edges if e.id.startswith("link:"))
+    health = {n.id: n for n in _drawing("healthcare").nodes}
+    assert health["hospital-1:ventilators"].anchor == "hospital-1" and "clinic-1:ventilators" not in health
 
 
 def test_drawing_is_cached_per_process() -> None:
