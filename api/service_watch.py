@@ -173,6 +173,9 @@ class ServiceWatch(NamedClient):
             self.connected.clear()
         if self.links is not None:
             self.links.close()
+            kme = getattr(self.links, "kme", None)
+            if kme is not None and hasattr(kme, "close"):
+                kme.close()  # its keep-alive connection would hold the KME's shutdown
 
 
 def _hour_share(ring: deque[tuple[float, float]], now: float) -> float:

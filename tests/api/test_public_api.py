@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -254,3 +255,53 @@ def test_incidents_from_on_chain_isolations_in_plain_words(offline_app: tuple[Te
     assert texts["healthcare"] == "A hospital in North-East is being repaired."
     assert {i["since"] for i in items} == {"2023-11-14T22:13:20Z", "2023-11-14T22:18:20Z"}
     assert assert_nothing_sensitive(client) > 0
+
+
+# --- through the city's secure links -------------------------------------------------------------------
+
+
+def test_the_watch_reads_a_real_twin_through_the_operations_links(tmp_path: Path) -> None:
+    """As `qeaims up` runs it with links: the banking twin seals its service messages to the operations
+    SAE; the watch opens that SAE's links from the home (`bus.secure.open_links`) and reads them."""
+    from bus.secure import open_links
+    from links.files import LinkFiles
+    from links.kme.server import KmeServer
+    from links.pki import DevPki
+    from links.plan import city_plan, twin_sae
+    from links.site import prepare
+    from sectors.publish import TwinPublisher
+    from sectors.runner import open_twin
+    from tests.support import wait_until
+
+    kme_port, mqtt_port = free_port(), free_port()
+    home = tmp_path / "home"
+    files = LinkFiles.of(home)
+    plan = city_plan(["banking"], oracles_per_sector=1, kme_url=f"https://127.0.0.1:{kme_port}")
+    prepare(files, plan)
+    settings = load_settings(home=home, rpc_port=1)
+    (home / "run").mkdir(parents=True)
+    (home / "run" / "status.json").write_text(json.dumps({"mqtt_port": mqtt_port}))
+    app = create_app(settings, follow=True)
+    with KmeServer(plan, DevPki(files.pki), port=kme_port, state_path=files.kme_state), \
+            EmbeddedBroker(port=mqtt_port), TestClient(app) as client:
+        watch = app.state.service_watch
+        assert isinstance(watch, ServiceWatch) and watch.links is not None  # the operations SAE's links
+        twin_links = open_links(home, twin_sae("banking"))
+        assert twin_links is not None
+        try:
+            with open_twin(Sector.BANKING) as runner, \
+                    TwinPublisher(runner, port=mqtt_port, speed=1e6, links=twin_links) as twin:
+                stop = threading.Event()
+
+                def shown() -> bool:
+                    twin.run(stop, steps=1)
+                    return all(r["state"] != "no data yet" for r in _rows(client, "banking"))
+
+                wait_until(shown, 30, what="banking's service on the public page", interval_s=0.2)
+            banking = _rows(client, "banking")
+            assert {r["state"] for r in banking} == {"ok"} and all(r["availability"] > 99.0 for r in banking)
+            assert assert_nothing_sensitive(client) > 0
+        finally:
+            twin_links.close()
+            if twin_links.kme is not None:
+                twin_links.kme.close()  # type: ignore[attr-defined]
