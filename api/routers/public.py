@@ -38,10 +38,16 @@ from core.messages import Sector
 from core.sectors import DevNode
 from sectors.plugin import plugin_of
 
-__all__ = ["CITY_WIDE", "PublicIncident", "PublicIncidents", "PublicSectorStatus", "PublicStatus", "attach",
+__all__ = ["CITY_WIDE", "WATCH_SAE", "PublicIncident", "PublicIncidents", "PublicSectorStatus", "PublicStatus", "attach",
            "router", "sector_districts"]
 
 router = APIRouter(tags=["public"])
+
+WATCH_SAE = "operations"
+"""The links SAE the watch reads the twins' service messages through (`links.plan.OPERATIONS_SAE`, the
+one the plan gives ``qeaims-svc/<sector>``). One process holds an SAE at a time (`bus.secure._hold`),
+so while the API watches, `qeaims scenario run` cannot open it: a public SAE of its own in the link
+plan would free it (left to the link plan's owner)."""
 
 CITY_WIDE = "City-wide"
 """The one district of a sector whose plug-in names none for its nodes."""
@@ -218,13 +224,12 @@ def attach(app: FastAPI, ctx: ApiContext, *, follow: bool) -> None:
 def open_watch(ctx: ApiContext) -> ServiceWatch | None:
     """The watch on the city's broker, or None (logged) when its links cannot be opened here."""
     from bus.secure import open_links
-    from links.plan import OPERATIONS_SAE
 
     port = 1883
     with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
         port = int(json.loads((ctx.settings.home / "run" / "status.json").read_text()).get("mqtt_port", 1883))
     try:
-        links = open_links(ctx.settings.home, OPERATIONS_SAE)
+        links = open_links(ctx.settings.home, WATCH_SAE)
     except (QeaimsError, OSError) as exc:  # another process holds the SAE, or its keys are missing
         log_line("qeaims.api", "service-watch-off", detail=str(exc))
         return None

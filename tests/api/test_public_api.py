@@ -181,7 +181,9 @@ def test_status_follows_the_twins_service_messages(tmp_path: Path) -> None:
             assert all(i["since"] is not None for i in incidents)
             assert assert_nothing_sensitive(client) > 0
             _publish_until(client, twin, 1.0, "ok")
-            assert all(30.0 < r["availability"] < 100.0 for r in _rows(client, "water"))  # the hour holds both
+            assert all(30.0 <= r["availability"] <= 100.0 for r in _rows(client, "water"))
+            held = [d.availability_hour for d in watch.snapshot() if d.sector == "water"]
+            assert all(h is not None and 0.3 < h < 1.0 for h in held), held  # the hour holds both levels
             assert not [i for i in client.get(f"{API}/public/incidents").json()["items"] if i["sector"] == "water"]
         finally:
             twin.loop_stop()
@@ -305,3 +307,13 @@ def test_the_watch_reads_a_real_twin_through_the_operations_links(tmp_path: Path
             twin_links.close()
             if twin_links.kme is not None:
                 twin_links.kme.close()  # type: ignore[attr-defined]
+
+
+def test_the_watch_sae_is_the_one_the_plan_sends_service_messages_to() -> None:
+    from api.routers.public import WATCH_SAE
+    from links.plan import OPERATIONS_SAE, city_plan, twin_sae
+
+    plan = city_plan(["water"], oracles_per_sector=1)
+    carried = [link for link in plan.links if link.slave == WATCH_SAE and link.master == twin_sae("water")]
+    assert WATCH_SAE == OPERATIONS_SAE and carried
+    assert any(svc_topic(Sector.WATER) in link.master_to_slave for link in carried)
