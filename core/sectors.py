@@ -39,6 +39,7 @@ from core.errors import ConfigError, UnknownSector
 __all__ = [
     "BUILTIN",
     "CONTROL_SECTOR",
+    "DISTRICTS",
     "ENTRY_POINT_GROUP",
     "ENV_PLUGINS",
     "VAULT_PREFIX",
@@ -66,6 +67,10 @@ VAULT_PREFIX = "vault-"
 """Each sector's vault has a recorder in an on-chain sector of its own, ``vault-<sector>``
 (`chain.consortium.vault_sector`, docs/cyber.md): names with this prefix are reserved."""
 
+DISTRICTS = ("North-West", "North-East", "South-West", "South-East")
+"""The city's districts as the public status page names them: the four quadrants of each sector's
+map (the rule is `sectors.drawing.district_of`; each `DevNode.district` is one of these)."""
+
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 
 
@@ -78,6 +83,13 @@ class DevNode:
     kind: str
     criticality: int
     depends_on: tuple[str, ...] = ()
+    district: str = ""
+    """Where the node is, in plain words for the public (one of `DISTRICTS`; "" where a plug-in does
+    not say). Registered nowhere on-chain: it is the dashboard's, read from the plug-in."""
+
+    def __post_init__(self) -> None:
+        if self.district and self.district not in DISTRICTS:
+            raise ConfigError(f"node {self.node!r}: district {self.district!r} is not one of {', '.join(DISTRICTS)}")
 
 
 class Plugin(Protocol):

@@ -36,6 +36,7 @@ from core.errors import ConfigError, UnknownSector
 from core.messages import AttackKind, FaultKind, Reading, Sector
 from core.sectors import DevNode
 from core.sectors import plugin as _registered_plugin
+from sectors.drawing import NetworkDrawing
 from sectors.invariants import Invariants, Window
 
 __all__ = ["DevNode", "FaultCase", "FieldFault", "RegisteredSectors", "ScenarioFault", "SectorPlugin", "TrainingPlan",
@@ -188,6 +189,10 @@ class SectorPlugin:
     surge or a failed ventilator fleet; a feeder: a line, an overload or its transformer); None:
     the name decides (``fault_patterns``). The controller's planner asks it before it breaks its
     model."""
+    network: Callable[[], NetworkDrawing] | None = None
+    """The sector's network as the dashboard draws it (`sectors.drawing`): its model's elements with
+    their coordinates, links, the on-chain node each anchors to, and every node of ``nodes`` as a
+    marker. Reads the model's geometry only (no simulation) and is cached for the process."""
 
     def __post_init__(self) -> None:
         if self.report_period_s <= 0:

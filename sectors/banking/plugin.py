@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.messages import AttackKind, FaultKind
+from sectors.drawing import NetworkDrawing
 from sectors.plugin import DevNode, FaultCase, FieldFault, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel
 
@@ -69,15 +70,22 @@ def _service(twin: Any) -> ServiceLevel:
     )
 
 
+def _network() -> NetworkDrawing:
+    from sectors.banking.drawing import network
+
+    return network()
+
+
 PLUGIN = SectorPlugin(
     name="banking",
     title="Banking",
     operator="payment-switch",
+    network=_network,
     nodes=(
-        DevNode("dc-primary", "banking", "data-centre", 5, ("feeder-2",)),
-        DevNode("dc-standby", "banking", "data-centre", 4, ("feeder-4",)),
-        DevNode("switch-1", "banking", "payment-switch", 5, ("dc-primary",)),
-        DevNode("atm-cluster-1", "banking", "atm-cluster", 2, ("feeder-1",)),
+        DevNode("dc-primary", "banking", "data-centre", 5, ("feeder-2",), district="North-West"),
+        DevNode("dc-standby", "banking", "data-centre", 4, ("feeder-4",), district="North-East"),
+        DevNode("switch-1", "banking", "payment-switch", 5, ("dc-primary",), district="South-East"),
+        DevNode("atm-cluster-1", "banking", "atm-cluster", 2, ("feeder-1",), district="South-West"),
     ),
     report_period_s=30,  # bank systems' monitoring every 30 s (issue 16: ≤ 60 s)
     open_twin=_open,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.messages import AttackKind, FaultKind
+from sectors.drawing import NetworkDrawing
 from sectors.plugin import DevNode, FaultCase, FieldFault, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel, share
 
@@ -69,15 +70,22 @@ def _service(twin: Any) -> ServiceLevel:
     )
 
 
+def _network() -> NetworkDrawing:
+    from sectors.electricity.drawing import network
+
+    return network()
+
+
 PLUGIN = SectorPlugin(
     name="electricity",
     title="Electricity",
     operator="city-power",
+    network=_network,
     nodes=(
-        DevNode("feeder-1", "electricity", "feeder", 4),
-        DevNode("feeder-2", "electricity", "feeder", 5),
-        DevNode("feeder-3", "electricity", "feeder", 4),
-        DevNode("feeder-4", "electricity", "feeder", 3),
+        DevNode("feeder-1", "electricity", "feeder", 4, district="North-East"),
+        DevNode("feeder-2", "electricity", "feeder", 5, district="North-West"),
+        DevNode("feeder-3", "electricity", "feeder", 4, district="North-East"),
+        DevNode("feeder-4", "electricity", "feeder", 3, district="South-West"),
     ),
     report_period_s=5,  # feeder RTUs report every few seconds (issue 16: ≤ 5 s); one power flow a period
     open_twin=_open,

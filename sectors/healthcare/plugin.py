@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.messages import AttackKind, FaultKind
+from sectors.drawing import NetworkDrawing
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel, share
 
@@ -90,15 +91,22 @@ def _service(twin: Any) -> ServiceLevel:
     )
 
 
+def _network() -> NetworkDrawing:
+    from sectors.healthcare.drawing import network
+
+    return network()
+
+
 PLUGIN = SectorPlugin(
     name="healthcare",
     title="Healthcare",
     operator="health-network",
+    network=_network,
     nodes=(
-        DevNode("hospital-1", "healthcare", "hospital", 5, ("feeder-2", "pump-1")),
-        DevNode("hospital-2", "healthcare", "hospital", 5, ("feeder-3", "pump-2")),
-        DevNode("clinic-1", "healthcare", "clinic", 3, ("feeder-4",)),
-        DevNode("ambulance-hub", "healthcare", "dispatch", 5, ("feeder-1",)),
+        DevNode("hospital-1", "healthcare", "hospital", 5, ("feeder-2", "pump-1"), district="North-West"),
+        DevNode("hospital-2", "healthcare", "hospital", 5, ("feeder-3", "pump-2"), district="North-East"),
+        DevNode("clinic-1", "healthcare", "clinic", 3, ("feeder-4",), district="South-East"),
+        DevNode("ambulance-hub", "healthcare", "dispatch", 5, ("feeder-1",), district="South-West"),
     ),
     report_period_s=30,  # hospital systems every 30 s (issue 16: ≤ 60 s): an MCI declared is on both boards within it
     open_twin=_open,

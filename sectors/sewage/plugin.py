@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.messages import AttackKind, FaultKind
+from sectors.drawing import NetworkDrawing
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel
 
@@ -99,15 +100,22 @@ def _weather(seed: int, rows: int, stride: int, period_s: int) -> Any:
 # while the PLC has yet to scan): trained on one 12-day run with 600 states, a 40 mm/h storm raised
 # a FAULT on the duty pump as it started; on three runs (36 days of weather) with 1,000
 # states, neither storm nor drizzle raises anything and the failed duty pump is still named in a row.
+def _network() -> NetworkDrawing:
+    from sectors.sewage.drawing import network
+
+    return network()
+
+
 PLUGIN = SectorPlugin(
     name="sewage",
     title="Sewage",
     operator="city-sewer",
+    network=_network,
     nodes=(
-        DevNode("lift-1", "sewage", "lift-station", 3, ("feeder-1",)),
-        DevNode("lift-2", "sewage", "lift-station", 3, ("feeder-4",)),
-        DevNode("wwtp-1", "sewage", "treatment-plant", 4, ("feeder-2",)),
-        DevNode("outfall-1", "sewage", "outfall", 2),
+        DevNode("lift-1", "sewage", "lift-station", 3, ("feeder-1",), district="North-West"),
+        DevNode("lift-2", "sewage", "lift-station", 3, ("feeder-4",), district="South-West"),
+        DevNode("wwtp-1", "sewage", "treatment-plant", 4, ("feeder-2",), district="South-East"),
+        DevNode("outfall-1", "sewage", "outfall", 2, district="North-East"),
     ),
     # SCADA polls every 30 s, as the PLC scans (issue 16: ≤ 60 s); the pump rules (`sectors.sewage.rules`,
     # whose ROW_S this is) name a failed pump within two rows

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.messages import AttackKind, FaultKind
+from sectors.drawing import NetworkDrawing
 from sectors.plugin import DevNode, FaultCase, ScenarioFault, SectorPlugin, TrainingPlan
 from sectors.service import ServiceLevel
 
@@ -72,15 +73,22 @@ def _service(twin: Any) -> ServiceLevel:
     )
 
 
+def _network() -> NetworkDrawing:
+    from sectors.transportation.drawing import network
+
+    return network()
+
+
 PLUGIN = SectorPlugin(
     name="transportation",
     title="Transport",
     operator="transit-authority",
+    network=_network,
     nodes=(
-        DevNode("signals-centre", "transportation", "signal-group", 4, ("feeder-1",)),
-        DevNode("signals-east", "transportation", "signal-group", 3, ("feeder-3",)),
-        DevNode("metro-line-1", "transportation", "rail-line", 4, ("feeder-2",)),
-        DevNode("bridge-1", "transportation", "road-link", 3),
+        DevNode("signals-centre", "transportation", "signal-group", 4, ("feeder-1",), district="North-East"),
+        DevNode("signals-east", "transportation", "signal-group", 3, ("feeder-3",), district="North-East"),
+        DevNode("metro-line-1", "transportation", "rail-line", 4, ("feeder-2",), district="South-East"),
+        DevNode("bridge-1", "transportation", "road-link", 3, district="South-West"),
     ),
     # loop detectors: counts, mean speed and occupancy averaged over the half minute (issue 16: ≤ 30 s);
     # the AID cameras' alarms are read with them (`sectors.transportation.rules`)
