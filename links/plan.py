@@ -15,14 +15,19 @@ costs five messages a period instead of one.
 
 The city's plan (`city_plan`): for each sector S, its field gateway (``twin-S``, the twin in the
 development city) is the master of a link to each of the sector's oracles (``oracle-S-i``), to the
-controller (``controller``) and to the operations desk (``operations``, the scenario runner and an
-operator's console). Directions carry::
+controller (``controller``), to the operations desk (``operations``, the scenario runner and an
+operator's console) and to the dashboard (``dashboard``, the API's public status page). Directions carry::
 
     twin-S → oracle-S-i   qeaims/S/+/+ (readings)
     twin-S → controller   qeaims/S/+/+, qeaims-svc/S, qeaims-ack/S
     controller → twin-S   qeaims-cmd/S, qeaims-sim/S
     twin-S → operations   qeaims-svc/S, qeaims-ack/S
     operations → twin-S   qeaims-sim/S
+    twin-S → dashboard    qeaims-svc/S
+
+The dashboard has a link of its own rather than sharing the operations desk's: one process at a time
+holds an SAE's links (each key is consumed once), and the API runs all the time, beside the scenario
+runner. It hears service levels only, and sends nothing back.
 
 The plan is written once by `qeaims up` to ``<home>/links/plan.json`` and read by the KME and by
 every endpoint, so all agree on it.
@@ -41,6 +46,7 @@ from core.errors import ConfigError
 
 __all__ = [
     "CONTROLLER_SAE",
+    "DASHBOARD_SAE",
     "OPERATIONS_SAE",
     "LinkPlan",
     "LinkSpec",
@@ -52,6 +58,7 @@ __all__ = [
 
 CONTROLLER_SAE = "controller"
 OPERATIONS_SAE = "operations"
+DASHBOARD_SAE = "dashboard"
 SAE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # a topic level, a TLS common name, a URL path segment
 LINK_SEPARATOR = "~"
 
@@ -167,7 +174,8 @@ class LinkPlan(BaseModel):
 def city_plan(sectors: Iterable[str], *, oracles_per_sector: int, kme_url: str = "https://127.0.0.1:8443",
               operations: bool = True, oracle_km: Sequence[float] = (12.0, 27.0, 41.0, 55.0),
               controller_km: float = 18.0, operations_km: float = 6.0) -> LinkPlan:
-    """The development city's links (module docstring); fibre lengths are the defaults' sites'."""
+    """The development city's links (module docstring); fibre lengths are the defaults' sites'. The
+    dashboard sits at the operations desk's site, and comes and goes with it (`operations`)."""
     links: list[LinkSpec] = []
     for sector in sectors:
         twin = twin_sae(sector)
@@ -182,4 +190,6 @@ def city_plan(sectors: Iterable[str], *, oracles_per_sector: int, kme_url: str =
         if operations:
             links.append(LinkSpec(master=twin, slave=OPERATIONS_SAE, distance_km=operations_km,
                                   master_to_slave=(svc, ack), slave_to_master=(f"qeaims-sim/{sector}",)))
+            links.append(LinkSpec(master=twin, slave=DASHBOARD_SAE, distance_km=operations_km,
+                                  master_to_slave=(svc,)))
     return LinkPlan(links=tuple(links), kme_url=kme_url)

@@ -36,6 +36,7 @@ from core.errors import QeaimsError
 from core.logs import log_line
 from core.messages import Sector
 from core.sectors import DevNode
+from links.plan import DASHBOARD_SAE
 from sectors.plugin import plugin_of
 
 __all__ = ["CITY_WIDE", "WATCH_SAE", "PublicIncident", "PublicIncidents", "PublicSectorStatus", "PublicStatus", "attach",
@@ -43,11 +44,11 @@ __all__ = ["CITY_WIDE", "WATCH_SAE", "PublicIncident", "PublicIncidents", "Publi
 
 router = APIRouter(tags=["public"])
 
-WATCH_SAE = "operations"
-"""The links SAE the watch reads the twins' service messages through (`links.plan.OPERATIONS_SAE`, the
-one the plan gives ``qeaims-svc/<sector>``). One process holds an SAE at a time (`bus.secure._hold`),
-so while the API watches, `qeaims scenario run` cannot open it: a public SAE of its own in the link
-plan would free it (left to the link plan's owner)."""
+WATCH_SAE = DASHBOARD_SAE
+"""The links SAE the watch reads the twins' service messages through: the dashboard's own
+(`links.plan.DASHBOARD_SAE`, carrying ``qeaims-svc/<sector>`` only). One process holds an SAE at a time
+(`bus.secure._hold`), so sharing the operations desk's would lock `qeaims scenario run` out while the
+API runs."""
 
 CITY_WIDE = "City-wide"
 """The one district of a sector whose plug-in names none for its nodes."""

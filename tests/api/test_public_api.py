@@ -311,9 +311,10 @@ def test_the_watch_reads_a_real_twin_through_the_operations_links(tmp_path: Path
 
 def test_the_watch_sae_is_the_one_the_plan_sends_service_messages_to() -> None:
     from api.routers.public import WATCH_SAE
-    from links.plan import OPERATIONS_SAE, city_plan, twin_sae
+    from links.plan import DASHBOARD_SAE, city_plan, twin_sae
 
     plan = city_plan(["water"], oracles_per_sector=1)
     carried = [link for link in plan.links if link.slave == WATCH_SAE and link.master == twin_sae("water")]
-    assert WATCH_SAE == OPERATIONS_SAE and carried
-    assert any(svc_topic(Sector.WATER) in link.master_to_slave for link in carried)
+    assert WATCH_SAE == DASHBOARD_SAE and carried
+    assert [link.master_to_slave for link in carried] == [(svc_topic(Sector.WATER),)]
+    assert all(link.slave_to_master == () for link in carried)  # it hears, and sends nothing back

@@ -7,20 +7,31 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
-from links.plan import CONTROLLER_SAE, OPERATIONS_SAE, LinkPlan, LinkSpec, city_plan, oracle_sae, twin_sae
+from links.plan import (
+    CONTROLLER_SAE,
+    DASHBOARD_SAE,
+    OPERATIONS_SAE,
+    LinkPlan,
+    LinkSpec,
+    city_plan,
+    oracle_sae,
+    twin_sae,
+)
 
 
 def test_the_city_plan_links_each_gateway_to_each_oracle_the_controller_and_operations() -> None:
     plan = city_plan(["water", "banking"], oracles_per_sector=4)
-    assert len(plan.links) == 2 * (4 + 2)
+    assert len(plan.links) == 2 * (4 + 3)
     water = {link.slave: link for link in plan.for_sae(twin_sae("water"))}
-    assert set(water) == {*(oracle_sae("water", i) for i in range(1, 5)), CONTROLLER_SAE, OPERATIONS_SAE}
+    assert set(water) == {*(oracle_sae("water", i) for i in range(1, 5)), CONTROLLER_SAE, OPERATIONS_SAE, DASHBOARD_SAE}
     assert all(link.master == twin_sae("water") for link in water.values())
     # an oracle reads its sector's readings and sends nothing; the controller alone commands
     oracle = water[oracle_sae("water", 2)]
     assert oracle.master_to_slave == ("qeaims/water/+/+",) and oracle.slave_to_master == ()
     assert "qeaims-cmd/water" in water[CONTROLLER_SAE].slave_to_master
     assert "qeaims-cmd/water" not in water[OPERATIONS_SAE].slave_to_master
+    assert water[DASHBOARD_SAE].master_to_slave == ("qeaims-svc/water",)  # the public page: service levels only
+    assert water[DASHBOARD_SAE].slave_to_master == ()
     assert plan.between(CONTROLLER_SAE, twin_sae("banking")) is not None
     assert plan.between(oracle_sae("water", 1), oracle_sae("water", 2)) is None  # oracles are not linked
     assert plan.saes() == sorted(plan.saes()) and CONTROLLER_SAE in plan.saes()
