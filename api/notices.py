@@ -92,6 +92,19 @@ class NoticeStore:
                 db.close()
         return Notice(**{**notice.__dict__, "n": n})
 
+    def known(self, ids: list[str]) -> set[str]:
+        """Which of `ids` the store holds."""
+        db = self._connect()
+        try:
+            found: set[str] = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                found |= {str(r[0]) for r in db.execute(
+                    f"SELECT id FROM notices WHERE id IN ({', '.join('?' * len(chunk))})", chunk)}
+            return found
+        finally:
+            db.close()
+
     def page(self, *, visible: tuple[str, ...] | None, own_sector: str | None, audience: str | None,
              sector: str | None, district: str | None, before: int | None, limit: int) -> list[Notice]:
         """Newest first, at most `limit`, `n` below `before`: the notices the reader may see (audience in

@@ -104,11 +104,13 @@ def notice_records(db: sqlite3.Connection, history: RegistryHistory | None = Non
     """Every ``notice`` event in chain order, each judged by the rules above. `invalid_events` (oracle,
     seq) are events the caller already found in batches that do not verify (the audit passes its own);
     without it each event's batch is verified here (memoised, `chain.audit_batch.batch_verifies`)."""
+    rows = db.execute("SELECT oracle, seq, batch_id, block, log_index, tx_hash, timestamp, payload FROM events "
+                      "WHERE kind = ? ORDER BY block, log_index", (NOTICE,)).fetchall()
+    if not rows:
+        return []  # no registry replay for a history without notices
     history = history or RegistryHistory.from_db(db)
     invalid = {(o.lower(), int(s)) for o, s in invalid_events or ()}
     verifies = signature_check(db) if invalid_events is None else None
-    rows = db.execute("SELECT oracle, seq, batch_id, block, log_index, tx_hash, timestamp, payload FROM events "
-                      "WHERE kind = ? ORDER BY block, log_index", (NOTICE,)).fetchall()
     out: list[NoticeRecord] = []
     first: dict[str, int] = {}  # id → block of its counting event
     for oracle, seq, batch_id, block, log_index, tx_hash, timestamp, payload in rows:

@@ -5,7 +5,8 @@ its own `ProposalCreated` log, decoded with the target's ABI, and every standing
 ML-DSA-65 check as the auditor's recount makes it (`chain.council_audit.council_approvals`).
 
 Acting (governor only): propose a storm-day override (force-isolate, force-reintegrate, set-cap),
-approve, queue, execute. Each action goes through `chain.governance.Council` exactly as `qeaims gov`
+approve, queue, execute, or execute in an emergency (threshold + 1 approvals, allowlisted calls, a reason
+on-chain). Each action goes through `chain.governance.Council` exactly as `qeaims gov`
 does (same calls: `chain.governance_views.override_calls`; same simulation before proposing; same
 ML-DSA-signed approval over the calls hash recomputed from the log), signed with the token's governor's
 own keystore (`keystores/governors/<name>.json`) unlocked by the passphrase sent in the body: a token
@@ -47,6 +48,7 @@ _READ = require("auditor", "governor")
 _ACT = require("governor")
 _ACTING = threading.Lock()  # one governor transaction at a time from this process (nonces)
 _NAME = re.compile(r"^[\x20-\x7e]{1,32}$")  # a bytes32 name: 1-32 printable ASCII characters
+_GOVERNOR = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a keystore's file name, never a path
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
                                                  503: {"model": ErrorBody}}
 _ACT_ERRORS: dict[int | str, dict[str, Any]] = {**_READ_ERRORS, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
@@ -138,6 +140,9 @@ class ProposeIn(Passphrase):
 
 def _governor(ctx: Ctx, who: Principal, passphrase: SecretStr) -> HybridIdentity:
     """The token's governor's identity, unlocked here; 403 in one sentence when it cannot be."""
+    if who.governor is None or not _GOVERNOR.match(who.governor):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this token names no governor keystore this server "
+                                                              "can open; nothing was sent")
     path = ctx.settings.keystore_dir / "governors" / f"{who.governor}.json"
     try:
         return load_keystore(path, passphrase.get_secret_value())
@@ -227,6 +232,10 @@ def propose(body: ProposeIn, ctx: Ctx, who: Annotated[Principal, Depends(_ACT)])
     return _detail(ctx, client, proposal)
 
 
+class EmergencyIn(Passphrase):
+    reason: str = Field(min_length=1, max_length=280, description="why the delay cannot be waited out (on-chain)")
+
+
 def _act(ctx: Ctx, who: Principal, body: Passphrase, proposal: int, action: str) -> ProposalDetail:
     governor = _governor(ctx, who, body.passphrase)
     client, _deployment = connect(ctx.settings)
@@ -237,6 +246,8 @@ def _act(ctx: Ctx, who: Principal, body: Passphrase, proposal: int, action: str)
             council.approve(governor, proposal)
         elif action == "queue":
             council.queue(governor, proposal)
+        elif isinstance(body, EmergencyIn):
+            council.execute_emergency(governor, proposal, body.reason)
         else:
             council.execute(governor, proposal)
     ctx.sync()
@@ -264,3 +275,11 @@ def queue(proposal: ProposalId, body: Passphrase, ctx: Ctx,
 def execute(proposal: ProposalId, body: Passphrase, ctx: Ctx,
             who: Annotated[Principal, Depends(_ACT)]) -> ProposalDetail:
     return _act(ctx, who, body, proposal, "execute")
+
+
+@router.post("/governance/proposals/{proposal}/emergency", response_model=ProposalDetail,
+             summary="Execute without the delay: threshold + 1 approvals and allowlisted calls only (409 otherwise)",
+             responses=_ACT_ERRORS)
+def emergency(proposal: ProposalId, body: EmergencyIn, ctx: Ctx,
+              who: Annotated[Principal, Depends(_ACT)]) -> ProposalDetail:
+    return _act(ctx, who, body, proposal, "emergency")

@@ -5,7 +5,9 @@ control room's identity (api/notices.py) before it is stored. Who reads: anyone 
 audience without a token; the providers' audiences (`healthcare`, `banking`) need one. An operator sees
 public notices, those addressed to its own sector as an audience, and every notice of its own sector;
 auditors and governors see all. Every item says whether it is verified, and gives the canonical bytes
-(as UTF-8 text) and the on-chain SHA-256 so a page can recompute the digest itself.
+(as UTF-8 text) and the on-chain SHA-256 so a page can recompute the digest itself. `GET /notices/missing`
+lists the other direction: notices the control room recorded that the store no longer holds (a deleted
+row cannot hide behind the absence of a row to check).
 """
 
 from __future__ import annotations
@@ -165,3 +167,50 @@ def list_notices(
     records = _records(ctx) if page else []
     items = [_out(n, records, with_event=who is not None) for n in page]
     return NoticePage(items=items, next_cursor=str(page[-1].n) if more else None)
+
+
+class MissingNotice(BaseModel):
+    """A notice the control room recorded on-chain that the store no longer holds (deleted?)."""
+
+    id: str
+    audience: str
+    sector: str
+    onchain_sha256: str
+    event: NoticeEvent
+
+
+class MissingPage(BaseModel):
+    items: list[MissingNotice]
+    next_cursor: str | None
+
+
+_EVENT_CURSOR = re.compile(r"^([0-9]{1,18}):([0-9]{1,9})$")
+
+
+@router.get("/notices/missing", response_model=MissingPage,
+            summary="Notices recorded on-chain by the control room that the store does not hold, in chain order",
+            responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody},
+                       503: {"model": ErrorBody}})
+def missing_notices(
+    ctx: Ctx,
+    who: Annotated[Principal, Depends(require("auditor", "governor", "operator"))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page (block:log_index)")] = None,
+) -> MissingPage:
+    after = (-1, -1)
+    if cursor is not None:
+        matched = _EVENT_CURSOR.match(cursor)
+        if matched is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="cursor: not a cursor this list gave")
+        after = (int(matched.group(1)), int(matched.group(2)))
+    with ctx.read() as db:
+        counting = [r for r in notice_records(db) if r.counts and (r.block, r.log_index) > after
+                    and (who.role != "operator" or r.sector == who.sector)]
+    held = NoticeStore(ctx.api_dir).known([r.id for r in counting])
+    gone = [r for r in counting if r.id not in held]
+    page = gone[:limit]
+    return MissingPage(
+        items=[MissingNotice(id=r.id, audience=r.audience, sector=r.sector, onchain_sha256=r.sha256,
+                             event=NoticeEvent(oracle=r.oracle, seq=r.seq, batch_id=r.batch_id, block=r.block,
+                                               log_index=r.log_index, tx_hash=r.tx_hash)) for r in page],
+        next_cursor=f"{page[-1].block}:{page[-1].log_index}" if len(gone) > limit else None)

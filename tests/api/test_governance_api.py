@@ -26,6 +26,7 @@ from tests.support import governor
 pytestmark = pytest.mark.chain
 
 GOVERNORS = ("water", "electricity", "sewage", "banking")
+FIFTH = "healthcare"  # the emergency path needs threshold + 1 approvals
 ISOLATED = 2  # IRegistry.NodeStatus
 
 
@@ -54,7 +55,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     chain = make_chain(tmp_path_factory.mktemp("api-gov") / "home")
     try:
         store = TokenStore(chain.settings.home / "api")
-        tokens = {name: store.add("governor", f"gov-{name}", governor=name) for name in GOVERNORS}
+        tokens = {name: store.add("governor", f"gov-{name}", governor=name) for name in (*GOVERNORS, FIFTH)}
         tokens["auditor"] = store.add("auditor", "audit-1")
         tokens["operator"] = store.add("operator", "ops-water", sector="water")
         http = TestClient(create_app(chain.settings, follow=False), raise_server_exceptions=False)
@@ -154,6 +155,12 @@ def test_only_governors_act_and_only_auditors_and_governors_read(api: Api) -> No
         assert _one_sentence(api.post("/governance/proposals/1/approve", who, {"passphrase": api.secret()}), 403)
     assert _one_sentence(api.http.post("/api/v1/governance/proposals", json=body), 401)
     assert _one_sentence(api.http.get("/api/v1/governance/proposals", headers=api.as_("operator")), 403)
+    store = TokenStore(api.chain.settings.home / "api")
+    for label, name, says in (("gov-alice", "alice", "has no keystore"),
+                              ("gov-path", "../oracles/water-1", "names no governor keystore")):
+        token = store.add("governor", label, governor=name)
+        refused = api.http.post("/api/v1/governance/proposals", json=body, headers={"Authorization": f"Bearer {token}"})
+        assert says in _one_sentence(refused, 403)
     assert int(api.chain.client.call1("GovernanceCouncil", "proposalCount")) == count
     assert "no council proposal 999" in _one_sentence(
         api.http.get("/api/v1/governance/proposals/999", headers=api.as_("auditor")), 404)
@@ -182,3 +189,19 @@ def test_an_approval_whose_ml_dsa_signature_does_not_verify_is_shown_and_not_cou
     checks = {a["governor"]: (a["signature_ok"], a["counts"]) for a in shown["approval_checks"]}
     assert checks[forger.address] == (False, False)
     assert shown["approvals"] == 2 and shown["valid_approvals"] == 1
+
+
+def test_an_emergency_execution_needs_threshold_plus_one_approvals_and_skips_the_delay(api: Api) -> None:
+    made = api.post("/governance/proposals", "water", {"kind": "force-isolate", "node": "lift-2",
+                                                       "passphrase": api.secret()})
+    assert made.status_code == 201, made.text
+    pid = made.json()["id"]
+    for name in GOVERNORS[1:]:
+        assert api.post(f"/governance/proposals/{pid}/approve", name, {"passphrase": api.secret()}).status_code == 200
+    short = api.post(f"/governance/proposals/{pid}/emergency", "water", {"passphrase": api.secret(), "reason": "flood"})
+    assert "CouncilInsufficientApprovals" in _one_sentence(short, 409)
+    assert _node_status(api, "lift-2") != ISOLATED
+    assert api.post(f"/governance/proposals/{pid}/approve", FIFTH, {"passphrase": api.secret()}).status_code == 200
+    done = api.post(f"/governance/proposals/{pid}/emergency", "water", {"passphrase": api.secret(), "reason": "flood"})
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "executed" and _node_status(api, "lift-2") == ISOLATED

@@ -216,3 +216,18 @@ def test_who_may_post_and_read(api: Api) -> None:
     assert len(first["items"]) == 1 and first["next_cursor"] is not None
     after = api.http.get("/api/v1/notices", params={"limit": 1, "cursor": first["next_cursor"]}).json()
     assert after["items"][0]["id"] != first["items"][0]["id"]
+
+
+def test_a_notice_deleted_from_the_store_is_listed_as_missing(api: Api) -> None:
+    gone = api.post("water", text="Shelter at the north school.").json()
+    kept = api.post("water", text="Shelter at the south school.").json()
+    with api.store() as db:
+        db.execute("DELETE FROM notices WHERE id = ?", (gone["id"],))
+    missing = api.http.get("/api/v1/notices/missing", headers=api.as_("auditor"))
+    assert missing.status_code == 200, missing.text
+    found = {m["id"]: m for m in missing.json()["items"]}
+    assert gone["id"] in found and kept["id"] not in found
+    assert found[gone["id"]]["onchain_sha256"] == gone["sha256"]
+    assert gone["id"] not in {m["id"] for m in api.http.get(
+        "/api/v1/notices/missing", headers=api.as_("electricity")).json()["items"]}  # another sector's
+    assert _one_sentence(api.http.get("/api/v1/notices/missing"), 401)
