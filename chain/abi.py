@@ -36,6 +36,7 @@ class _Function:
     selector: bytes
     input_types: tuple[str, ...]
     output_types: tuple[str, ...]
+    input_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class ContractAbi:
                     selector=keccak(text=sig)[:4],
                     input_types=tuple(type_string(p) for p in entry["inputs"]),
                     output_types=tuple(type_string(p) for p in entry["outputs"]),
+                    input_names=tuple(p.get("name") or f"arg{i}" for i, p in enumerate(entry["inputs"])),
                 )
             elif entry["type"] == "event":
                 self.events[keccak(text=_signature(entry))] = _Event(
@@ -91,6 +93,15 @@ class ContractAbi:
     def encode_call(self, function: str, args: tuple[Any, ...] | list[Any]) -> bytes:
         fn = self.functions[function]
         return fn.selector + abi_encode(list(fn.input_types), list(args))
+
+    def decode_call(self, data: bytes) -> tuple[str, dict[str, Any]] | None:
+        """Calldata of one of this contract's functions as (function, arguments by name); None when
+        its selector is not one of them (a council proposal's calls, shown as they will run)."""
+        for fn in self.functions.values():
+            if data[:4] == fn.selector:
+                values = abi_decode(list(fn.input_types), data[4:])
+                return fn.name, dict(zip(fn.input_names, values, strict=True))
+        return None
 
     def decode_result(self, function: str, data: bytes) -> tuple[Any, ...]:
         return tuple(abi_decode(list(self.functions[function].output_types), data))

@@ -8,7 +8,9 @@ What is checked, all from the logs in the index (which `Indexer.sync` reads with
   domain-separated batch message with the key of that epoch;
 - per oracle, sequence numbers increase by one from batch to batch, with no gap and no repeat.
 An event is valid only if its batch, its key and its sequence all check out. A full audit (from
-batch 1) also recounts every sensor quarantine (`chain.quarantines`).
+batch 1) also recounts every sensor quarantine (`chain.quarantines`) and every indicator
+(`chain.indicators`), and checks that every crisis notice's event counts (`chain.notices`: recorded by
+the control room, well formed, the first for its id).
 
 `verify_everything` is what `qeaims audit verify` runs on an index it built itself: the above, plus
 - the index against the chain at the audited head (`check_index_against_chain`): the ledger's

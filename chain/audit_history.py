@@ -4,7 +4,8 @@ of `chain.audit`).
 An event is valid only if its batch, its key and its sequence all check out (`chain.audit_batch`,
 `chain.audit_keys`); per oracle, sequence numbers increase by one from batch to batch, with no gap
 and no repeat. A full audit (from batch 1) also recounts every sensor quarantine
-(`chain.quarantines`) and every indicator's publication and withdrawal (`chain.indicators`). This is what an oracle watching its peers runs incrementally
+(`chain.quarantines`) and every indicator's publication and withdrawal (`chain.indicators`), and
+checks that every crisis notice's event came from the control room (`chain.notices`). This is what an oracle watching its peers runs incrementally
 (`oracles.peer_check`), and the first step of `chain.audit.verify_everything`.
 """
 
@@ -110,6 +111,7 @@ def verify_chain_history(
         registry_history = RegistryHistory.from_db(db)
         report.invalid += _check_quarantines(db, registry_history, bad_events)
         report.invalid += _check_indicators(db, registry_history, bad_events)
+        report.invalid += _check_notices(db, registry_history, bad_events)
     orphans = report.events - sum(int(c) for (c,) in db.execute("SELECT count FROM batches WHERE batch_id >= ?",
                                                                    (from_batch,)))
     if orphans > 0:
@@ -146,3 +148,14 @@ def _check_indicators(db: sqlite3.Connection, history: RegistryHistory,
 
     return [{"oracle": to_checksum_address(r.oracle), "seq": r.seq, "batch": None, "block": r.block,
              "reason": r.reason} for r in indicator_records(db, history, invalid_events=bad_events) if r.reason]
+
+
+def _check_notices(db: sqlite3.Connection, history: RegistryHistory,
+                   bad_events: set[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Each crisis notice's event judged as the API judges it (`chain.notices`): recorded by the control
+    room (a REPAIR_ROLE holder), a well-formed payload, the first for its id. The notice's text is off-chain:
+    whether a stored notice matches its digest is the API's check, not this one."""
+    from chain.notices import notice_records
+
+    return [{"oracle": to_checksum_address(r.oracle), "seq": r.seq, "batch": r.batch_id, "block": r.block,
+             "reason": r.reason} for r in notice_records(db, history, invalid_events=bad_events) if r.reason]

@@ -42,7 +42,7 @@ from typing import Any
 from keys._abi import keccak256
 from keys.council_messages import calls_hash, verify_approval, verify_governor_key
 
-__all__ = ["recount_council"]
+__all__ = ["ApprovalCheck", "council_approvals", "recount_council"]
 
 _CONTRACT = "GovernanceCouncil"
 
@@ -58,6 +58,25 @@ def _bytes(value: Any) -> bytes:
 class _Approval:
     tag: int
     valid: bool
+    governor: str = ""
+    key_epoch: int = 0
+    signature_ok: bool = False
+    block: int = 0
+    tx_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalCheck:
+    """One standing approval of a proposal as the recount judges it: whether its ML-DSA-65 signature
+    verifies (`signature_ok`, with the key registered for that governor and epoch), and whether it
+    counts now (`counts`: it verifies and its governor is still a governor, in the same membership)."""
+
+    governor: str
+    key_epoch: int
+    signature_ok: bool
+    counts: bool
+    block: int
+    tx_hash: str
 
 
 @dataclass
@@ -97,6 +116,21 @@ class _Replay:
 
 def recount_council(db: sqlite3.Connection, chain_id: int, council_address: str) -> list[dict[str, Any]]:
     """Replay the council's history from `db`'s `logs` table; see the module docstring."""
+    return _replay(db, chain_id, council_address).findings
+
+
+def council_approvals(db: sqlite3.Connection, chain_id: int, council_address: str) -> dict[int, list[ApprovalCheck]]:
+    """Every proposal's standing approvals (revoked ones left out), in the order they were given, each
+    checked as the recount checks it: what a governance page shows beside the contract's own count."""
+    replay = _replay(db, chain_id, council_address)
+    return {pid: [ApprovalCheck(governor=a.governor, key_epoch=a.key_epoch, signature_ok=a.signature_ok,
+                                counts=a.valid and replay.members.get(account) == a.tag, block=a.block,
+                                tx_hash=a.tx_hash)
+                  for account, a in proposal.approvals.items()]
+            for pid, proposal in replay.proposals.items()}
+
+
+def _replay(db: sqlite3.Connection, chain_id: int, council_address: str) -> _Replay:
     replay = _Replay(chain_id=chain_id, council=council_address)
     rows = db.execute(
         "SELECT block, tx_hash, timestamp, event, args FROM logs WHERE contract = ? ORDER BY block, log_index",
@@ -106,7 +140,7 @@ def recount_council(db: sqlite3.Connection, chain_id: int, council_address: str)
         handler = _HANDLERS.get(str(event))
         if handler is not None:
             handler(replay, json.loads(raw), (int(block), str(tx_hash)), None if timestamp is None else int(timestamp))
-    return replay.findings
+    return replay
 
 
 def _governor_added(r: _Replay, a: dict[str, Any], where: tuple[int, str], _: int | None) -> None:
@@ -165,7 +199,9 @@ def _proposal_approved(r: _Replay, a: dict[str, Any], where: tuple[int, str], _:
     if not signature_ok:
         r.report("bad-approval-signature", False, where, f"proposal {pid}: the ML-DSA approval of {governor} (key "
                  f"epoch {epoch}) does not verify; it is not counted", proposal_id=pid, governor=governor)
-    proposal.approvals[account] = _Approval(tag=r.members.get(account, 0), valid=signature_ok and current)
+    proposal.approvals[account] = _Approval(tag=r.members.get(account, 0), valid=signature_ok and current,
+                                            governor=governor, key_epoch=epoch, signature_ok=signature_ok,
+                                            block=where[0], tx_hash=where[1])
 
 
 def _approval_revoked(r: _Replay, a: dict[str, Any], _w: tuple[int, str], _t: int | None) -> None:

@@ -30,6 +30,7 @@ KINDS: tuple[str, ...] = (
     "vault-seal",
     "indicator",
     "countermeasure",
+    "notice",
 )
 
 

@@ -44,7 +44,8 @@ interface IEventLedger {
         VaultShred, // 19 a vault record's key destroyed (crypto-shredding)
         VaultSeal, // 20 a sector's vault sealed or unsealed
         Indicator, // 21 an indicator of compromise published or withdrawn
-        Countermeasure // 22 a deny entry, device quarantine, key rotation or safe mode, and its lifting
+        Countermeasure, // 22 a deny entry, device quarantine, key rotation or safe mode, and its lifting
+        Notice // 23 a crisis notice's digest, recorded by the control room (api/notices.py)
     }
 
     struct EventInput {

@@ -48,22 +48,11 @@ def load_identity(settings: Settings, **kwargs: Any) -> HybridIdentity:
 
 def record_as_controller(settings: Settings, kind: str, node: str, body: dict[str, Any]) -> int:
     """One event signed with the controller's identity: the control room's order (a vault's seal, an
-    indicator's withdrawal, a countermeasure's lift), through the controller's own outbox; its seq."""
-    from chain.connect import connect
-    from chain.deploy import dev_controller
-    from chain.outbox import EventOutbox
-    from chain.recorder import EventRecorder, canonical_payload
-    from core.kinds import kind_by_name
-    from keys.ids import to_bytes32
+    indicator's withdrawal, a countermeasure's lift), through the controller's own outbox; its seq
+    (`chain.control_room`, which the API records notices with too)."""
+    from chain.control_room import record_as_control_room
 
-    client, deployment = connect(settings)
-    identity = dev_controller(settings)
-    outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
-    try:
-        return EventRecorder(client, identity, outbox).record(kind_by_name(kind), to_bytes32(node[:32]),
-                                                              canonical_payload(body))
-    finally:
-        outbox.close()
+    return record_as_control_room(settings, kind, node, body).seq
 
 
 def check_sector(name: str) -> str:

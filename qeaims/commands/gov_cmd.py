@@ -10,7 +10,6 @@ calls on the council's emergency allowlist only (`propose emergency-allow` chang
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -20,7 +19,8 @@ from rich.table import Table
 from chain.client import ChainClient
 from chain.connect import connect
 from chain.deploy import role
-from chain.governance import STATES, Call, Council
+from chain.governance import Call, Council
+from chain.governance_views import override_calls, proposal_row, proposal_rows
 from core.errors import ConfigError
 from keys.council_messages import sign_governor_key
 from keys.hybrid import sign_registration
@@ -40,9 +40,6 @@ app.add_typer(propose_app, name="propose")
 
 Governor = Annotated[str, typer.Option(help="governor identity name, e.g. water")]
 Description = Annotated[str | None, typer.Option(help="why; stored on-chain")]
-
-_STATES = tuple(state.lower() for state in STATES)
-
 
 def _address(value: str) -> str:
     if not is_address(value):
@@ -129,8 +126,8 @@ def add_node(
 def set_cap(ctx: typer.Context, basis_points: Annotated[int, typer.Argument(min=1, max=10_000)],
             governor: Governor, description: Description = None) -> None:
     """Set the largest share of a sector's nodes (in basis points) the quorum may isolate at once."""
-    _submit(ctx, governor, [("IsolationQuorum", "setIsolationCap", [basis_points])],
-            description or f"set isolation cap to {basis_points / 100:.2f}%")
+    override = override_calls("set-cap", basis_points=basis_points)
+    _submit(ctx, governor, override.calls, description or override.description)
 
 
 @propose_app.command("set-window")
@@ -162,16 +159,16 @@ def set_quarantine_rate(ctx: typer.Context, limit: Annotated[int, typer.Argument
 def force_isolate(ctx: typer.Context, node: str, governor: Governor, reason: str = "override",
                   description: Description = None) -> None:
     """Governance override: isolate a node without the oracle quorum (recorded as an override)."""
-    _submit(ctx, governor, [("IsolationQuorum", "forceIsolate", [to_bytes32(node), to_bytes32(reason)])],
-            description or f"override: isolate {node} ({reason})")
+    override = override_calls("force-isolate", node=node, reason=reason)
+    _submit(ctx, governor, override.calls, description or override.description)
 
 
 @propose_app.command("force-reintegrate")
 def force_reintegrate(ctx: typer.Context, node: str, governor: Governor, reason: str = "override",
                       description: Description = None) -> None:
     """Governance override: return an isolated or repairing node to service."""
-    _submit(ctx, governor, [("IsolationQuorum", "forceReintegrate", [to_bytes32(node), to_bytes32(reason)])],
-            description or f"override: reintegrate {node} ({reason})")
+    override = override_calls("force-reintegrate", node=node, reason=reason)
+    _submit(ctx, governor, override.calls, description or override.description)
 
 
 @propose_app.command("grant-repair")
@@ -349,27 +346,9 @@ def emergency(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)
 def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
          json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A proposal's calls (from its log), whether they hash to what the council stores, and its state."""
-    settings = settings_of(ctx)
-    client, _ = connect(settings)
-    council = Council(client)
-    calls = council.proposal(proposal)
-    names = {client.address(name).lower(): name for name in ("Registry", "EventLedger", "IsolationQuorum",
-                                                               "GovernanceCouncil")}
-    call_rows = [{"target": names.get(t.lower(), t), "value": v, "selector": "0x" + d[:4].hex(), "bytes": len(d),
-                  "emergency_allowed": len(d) >= 4 and bool(client.call1("GovernanceCouncil", "isEmergencyCall", t,
-                                                                           d[:4]))}
-                 for t, v, d in zip(calls.targets, calls.values, calls.calldatas, strict=True)]
-    row: dict[str, Any] = {
-        "id": proposal,
-        "proposer": calls.proposer,
-        "description": calls.description,
-        "state": council.state(proposal).lower(),
-        "approvals": int(client.call1("GovernanceCouncil", "approvals", proposal)),
-        "eta": council.eta(proposal),
-        "calls_hash": "0x" + calls.calls_hash.hex(),
-        "hash_matches": calls.recomputed_hash() == council.stored_hash(proposal),
-        "calls": call_rows,
-    }
+    client, _ = connect(settings_of(ctx))
+    row = proposal_row(client, proposal)
+    call_rows = row["calls"]
     if json_out:
         print_json(row)
         return
@@ -386,23 +365,11 @@ def list_proposals(ctx: typer.Context, json_out: Annotated[bool, typer.Option("-
     """Every council proposal with its approvals and state."""
     settings = settings_of(ctx)
     client, _ = connect(settings)
-    count = int(client.call1("GovernanceCouncil", "proposalCount"))
     index = synced_index(settings, client)
-    descriptions: dict[int, dict[str, Any]] = {}
-    for (args,) in index.db.execute("SELECT args FROM logs WHERE contract = 'GovernanceCouncil' "
-                                    "AND event = 'ProposalCreated'"):
-        data = json.loads(args)
-        descriptions[int(data["proposalId"])] = data
-    rows = []
-    for pid in range(1, count + 1):
-        rows.append({
-            "id": pid,
-            "state": _STATES[int(client.call1("GovernanceCouncil", "proposalState", pid))],
-            "approvals": int(client.call1("GovernanceCouncil", "approvals", pid)),
-            "proposer": descriptions.get(pid, {}).get("proposer"),
-            "calls": len(descriptions.get(pid, {}).get("targets", [])),
-            "description": descriptions.get(pid, {}).get("description", ""),
-        })
+    try:
+        rows = proposal_rows(client, index.db)
+    finally:
+        index.close()
     if json_out:
         print_json(rows)
         return

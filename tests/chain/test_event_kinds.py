@@ -34,7 +34,11 @@ def test_the_vault_and_intelligence_kinds_come_after_every_kind_ever_signed() ->
     assert KINDS.index("sensor-quarantine") == 16
     assert [kind_by_name(k) for k in ("vault-write", "vault-read", "vault-shred", "vault-seal", "indicator",
                                       "countermeasure")] == [17, 18, 19, 20, 21, 22]
-    assert kind_name(23) == "kind-23"
+    assert kind_name(24) == "kind-24"
+
+
+def test_the_notice_kind_comes_last_after_every_kind_ever_signed() -> None:
+    assert kind_by_name("notice") == 23 and kind_name(23) == "notice"
 
 
 def test_an_unknown_kind_is_one_plain_error() -> None:
@@ -46,4 +50,4 @@ def test_the_signer_and_the_outbox_take_every_kind_the_ledger_takes() -> None:
     from chain.outbox import MAX_KIND
     from keys.messages import MAX_EVENT_KIND
 
-    assert MAX_EVENT_KIND == MAX_KIND == len(KINDS) - 1 == 22
+    assert MAX_EVENT_KIND == MAX_KIND == len(KINDS) - 1 == 23

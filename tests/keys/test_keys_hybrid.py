@@ -170,8 +170,8 @@ def test_invalid_batches_are_refused(
     [
         ({"node": bytes(31)}, "node id must be exactly 32 bytes"),
         ({"node": "pump-3"}, "node id must be exactly 32 bytes"),
-        ({"kind": 23}, "kind must be 0 to 22, got 23"),
-        ({"kind": -1}, "kind must be 0 to 22"),
+        ({"kind": 24}, "kind must be 0 to 23, got 24"),
+        ({"kind": -1}, "kind must be 0 to 23"),
         ({"seq": 0}, "sequence number must be an integer from 1"),
         ({"seq": 2**64}, "sequence number must be an integer from 1"),
         ({"payload": "text"}, "payload must be bytes"),

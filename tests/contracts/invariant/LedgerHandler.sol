@@ -86,7 +86,7 @@ contract LedgerHandler is CommonBase, StdCheats, StdUtils {
             events[i] = IEventLedger.EventInput(start + uint64(i), uint8(i % 16), bytes32(i), abi.encode(i));
         }
         if (mode == 6 && size > 1) (events[0].seq, events[size - 1].seq) = (events[size - 1].seq, events[0].seq);
-        if (mode == 7) events[size - 1].kind = 23;
+        if (mode == 7) events[size - 1].kind = 24; // one past Notice (23), the last kind
         _send(actor, events, "record");
     }
 
