@@ -329,10 +329,21 @@ class RegistryHistory:
         return {account for (c, r, account), t in self._roles.items()
                 if c == contract and r == role_hex and t.at(position)}
 
+    @staticmethod
+    def _node_key(node: str | bytes) -> str:
+        """A node as the logs store it: raw bytes32, ``0x`` hex, or its name (``"pump-1"``)."""
+        return _hex32(node) if isinstance(node, bytes) or str(node).startswith("0x") else sector_key(node)
+
     def node_at(self, node: str | bytes, position: Position) -> NodeState | None:
-        timeline = self._nodes.get(_hex32(node) if isinstance(node, bytes) or str(node).startswith("0x")
-                                   else sector_key(node))
+        timeline = self._nodes.get(self._node_key(node))
         return timeline.at(position) if timeline is not None else None
+
+    def node_timeline(self, node: str | bytes) -> list[tuple[Position, NodeState]]:
+        """Every state the node went through, oldest first, each with the position it began at (its
+        NodeAdded, then each NodeStatusChanged): a node's lifecycle as `GET /nodes/{node}` shows it.
+        Empty for a node the registry never added."""
+        timeline = self._nodes.get(self._node_key(node))
+        return [] if timeline is None else list(zip(timeline.positions, timeline.states, strict=True))
 
     def node_now(self, node: str | bytes) -> NodeState | None:
         return self.node_at(node, (1 << 62, 0))
