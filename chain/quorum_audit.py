@@ -263,6 +263,7 @@ class ProposalRecord:
     executed_at: int | None
     blocked: str | None  # why a reached quorum did not execute (the isolation cap, the quarantine rate)
     problems: tuple[str, ...]  # what the audit's recount finds wrong with this proposal
+    evidence: tuple[bytes, ...] = ()  # the event ids the proposer cited (`keys.ids.event_id`)
 
     @property
     def votes_valid(self) -> int:
@@ -337,5 +338,6 @@ def proposals(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, q
             state=_state(p, done is not None, deadline, history, now), votes=tuple(votes.get(pid, ())),
             executed=None if done is None else done[0], executed_tx=None if done is None else done[1],
             executed_at=None if done is None else done[2], blocked=None if done is not None else blocked.get(pid),
-            problems=tuple(m for position in ballots.get(pid, ()) for m in problems.get(position, ()))))
+            problems=tuple(m for position in ballots.get(pid, ()) for m in problems.get(position, ())),
+            evidence=tuple(_bytes(e) for e in created.get("evidence") or ())))
     return out

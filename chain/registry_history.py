@@ -294,6 +294,12 @@ class RegistryHistory:
     def oracles(self) -> list[str]:
         return sorted(self._oracles)
 
+    def oracle_timeline(self, account: str) -> list[tuple[Position, OracleState]]:
+        """Every state the oracle went through (registration, status changes, key rotations), oldest
+        first, each with the position it began at; empty for an account never registered."""
+        timeline = self._oracles.get(_addr(account))
+        return [] if timeline is None else list(zip(timeline.positions, timeline.states, strict=True))
+
     def members_at(self, sector: str | bytes, position: Position) -> frozenset[str]:
         """Accounts (lower-case) Active or Quarantined in the sector: the membership n counts."""
         timeline = self._members.get(sector_key(sector))
