@@ -68,7 +68,10 @@ def ops_city(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     global _city
     if _city is None:
         chain = make_chain(tmp_path_factory.mktemp("api-ops") / "home")
-        request.config.add_cleanup(lambda: stop_anvil(chain.settings))
+        def stop() -> None:
+            stop_anvil(chain.settings)
+
+        request.config.add_cleanup(stop)
         _city = _history(chain)
     return _city
 

@@ -109,6 +109,6 @@ def test_bad_query_values_and_no_token(offline_app: tuple[TestClient, Tokens]) -
     auth = tokens.header(tokens.auditor)
     assert client.get("/api/v1/kpis").status_code == 401
     for params in ({"limit": 0}, {"limit": 501}, {"cursor": "12:3"}, {"scenario": "../x"}):
-        answer = client.get("/api/v1/kpis/reports", params=params, headers=auth)  # type: ignore[arg-type]
+        answer = client.get("/api/v1/kpis/reports", params=params, headers=auth)
         assert answer.status_code == 422 and answer.json()["error"].count("\n") == 0, (params, answer.text)
     assert client.get("/api/v1/kpis", headers=auth).json() == {"items": []}  # no run yet: nothing, not an error
