@@ -30,7 +30,7 @@ def test_links_as_the_command_shows_them(offline_app: tuple[TestClient, Tokens],
     home = client.app.state.ctx.settings.home  # type: ignore[attr-defined]
     port = free_port()
     files = LinkFiles.of(home)
-    plan = city_plan(["water", "electricity"], oracles_per_sector=2, kme_url=f"https://127.0.0.1:{port}")
+    plan = city_plan(["water", "electricity"], oracles_per_sector=1, kme_url=f"https://127.0.0.1:{port}")
     prepare(files, plan)
     auth = tokens.header(tokens.auditor)
     down = client.get("/api/v1/links", headers=auth).json()  # the KME is not running: said so, states unknown
