@@ -36,6 +36,7 @@ class NodeSummary(BaseModel):
     sector: str
     kind: str
     criticality: int
+    depends_on: list[str]  # the nodes it needs (the registry's NodeAdded)
     status: str
     status_epoch: int
     added_block: int
@@ -63,10 +64,20 @@ class NodeDetail(NodeSummary):
     timeline: list[NodeStep]
 
 
-def _summary(node: str, steps: list[tuple[Position, NodeState]], times: dict[Position, int | None]) -> NodeSummary:
+def _depends(db: Db) -> dict[str, list[str]]:
+    """Each node's dependencies as the registry logged them when it was added."""
+    out: dict[str, list[str]] = {}
+    for node, needs in db.execute("SELECT json_extract(args, '$.node'), json_extract(args, '$.dependsOn') FROM logs "
+                                  "WHERE contract = 'Registry' AND event = 'NodeAdded'"):
+        out[str(node).lower()] = [name_of(str(d)) for d in json.loads(needs or "[]")]
+    return out
+
+
+def _summary(node: str, steps: list[tuple[Position, NodeState]], times: dict[Position, int | None],
+             depends: dict[str, list[str]]) -> NodeSummary:
     (added, _), (since, now) = steps[0], steps[-1]
     return NodeSummary(node=name_of(node), id=node, sector=name_of(now.sector), kind=name_of(now.kind),
-                       criticality=now.criticality, status=now.status_name, status_epoch=now.status_epoch,
+                       criticality=now.criticality, depends_on=depends.get(node, []), status=now.status_name, status_epoch=now.status_epoch,
                        added_block=added[0], since_block=since[0], since=at_time(times.get(since)))
 
 
@@ -100,7 +111,8 @@ def list_nodes(who: Reader, db: Db,
     rows.sort(key=lambda row: row[1][0][0])
     chosen, after = page(rows, lambda row: row[1][0][0], limit, cursor)
     times = _times(db, [steps[-1][0] for _, steps in chosen])
-    return NodeList(items=[_summary(node, steps, times) for node, steps in chosen], next_cursor=after)
+    depends = _depends(db) if chosen else {}
+    return NodeList(items=[_summary(node, steps, times, depends) for node, steps in chosen], next_cursor=after)
 
 
 def _node_key(node: str) -> str:
@@ -148,7 +160,7 @@ def node_detail(db: Db, replayed: RegistryHistory, node: str) -> NodeDetail | No
         timeline.append(NodeStep(block=position[0], log_index=position[1], time=at_time(times.get(position)), tx=tx,
                                  status=NODE_STATUS.get(state.status, str(state.status)),
                                  status_epoch=state.status_epoch, cause=_cause(db, tx, key)))
-    return NodeDetail(**_summary(key, steps, times).model_dump(), timeline=timeline)
+    return NodeDetail(**_summary(key, steps, times, _depends(db)).model_dump(), timeline=timeline)
 
 
 @router.get("/nodes/{node}", response_model=NodeDetail, summary="One node: its status and its whole lifecycle",

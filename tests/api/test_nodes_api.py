@@ -27,6 +27,7 @@ def test_nodes_with_their_on_chain_status_and_sector_scoping(ops: OpsCity) -> No
     assert by["pump-1"]["status_epoch"] == 4 and by["pump-1"]["since_block"] > by["pump-1"]["added_block"]
     assert (by["treatment-1"]["sector"], by["treatment-1"]["kind"], by["treatment-1"]["criticality"]) == \
         ("water", "treatment-plant", 5)
+    assert by["pump-1"]["depends_on"] == ["feeder-1"] and by["feeder-1"]["depends_on"] == []
     water = client.get("/api/v1/nodes", headers=tokens.header(tokens.operator_water)).json()["items"]
     assert {n["sector"] for n in water} == {"water"} and len(water) == 4  # an operator's own sector by default
     refused = client.get("/api/v1/nodes", params={"sector": "electricity"}, headers=tokens.header(tokens.operator_water))
