@@ -38,7 +38,7 @@ Action = Literal["isolate", "reintegrate", "quarantine"]
 State = Literal["open", "executed", "expired", "closed"]
 
 
-class ProposalSummary(BaseModel):
+class IsolationSummary(BaseModel):
     id: int
     action: str
     target: str  # the node's name, or the oracle's address for a quarantine
@@ -57,11 +57,11 @@ class ProposalSummary(BaseModel):
     findings: list[str]  # what the audit's recount finds wrong with this proposal
 
 
-class ProposalList(Page):
-    items: list[ProposalSummary]
+class IsolationList(Page):
+    items: list[IsolationSummary]
 
 
-class VoteView(BaseModel):
+class IsolationVote(BaseModel):
     oracle: str
     choice: Literal["for"]  # the only vote the contract knows
     valid: bool
@@ -73,7 +73,7 @@ class VoteView(BaseModel):
     tx: str
 
 
-class Evidence(BaseModel):
+class IsolationEvidence(BaseModel):
     """An event the proposer cited: the verdict the proposal rests on."""
 
     oracle: str
@@ -82,15 +82,15 @@ class Evidence(BaseModel):
     block: int | None
 
 
-class ProposalDetail(ProposalSummary):
+class IsolationDetail(IsolationSummary):
     proposer: str
     reason: str
     status_epoch: int | None
     round: int | None
     opened_tx: str
     executed_tx: str | None
-    evidence: list[Evidence]
-    votes: list[VoteView]
+    evidence: list[IsolationEvidence]
+    votes: list[IsolationVote]
 
 
 def _target(record: ProposalRecord) -> str:
@@ -99,8 +99,8 @@ def _target(record: ProposalRecord) -> str:
     return name_of(record.target)
 
 
-def _summary(record: ProposalRecord) -> ProposalSummary:
-    return ProposalSummary(
+def _summary(record: ProposalRecord) -> IsolationSummary:
+    return IsolationSummary(
         id=record.proposal_id, action=record.action, target=_target(record), sector=name_of(record.sector),
         state=record.state, votes_for=record.votes_valid, votes_not_counted=record.votes_invalid,
         required=record.required, membership=record.membership, opened_block=record.opened[0],
@@ -122,21 +122,21 @@ def _records(ctx: Ctx, db: sqlite3.Connection) -> list[ProposalRecord]:
     return proposals(db, history(db), int(chain_id) if chain_id else 0, quorum, now=now)
 
 
-@router.get("/isolations", response_model=ProposalList, summary="The isolation quorum's proposals and their tallies",
+@router.get("/isolations", response_model=IsolationList, summary="The isolation quorum's proposals and their tallies",
             responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
 def list_isolations(who: Reader, ctx: Ctx, db: Db,
                     sector: Annotated[str | None, Query(max_length=32, description="a sector's name")] = None,
                     action: Annotated[Action | None, Query(description="only this action")] = None,
                     state: Annotated[State | None, Query(description="only proposals in this state")] = None,
-                    limit: Limit = 100, cursor: Cursor = None) -> ProposalList:
+                    limit: Limit = 100, cursor: Cursor = None) -> IsolationList:
     wanted = readable_sectors(who, sector)
     rows = [r for r in _records(ctx, db) if wanted(name_of(r.sector)) and (action is None or r.action == action)
             and (state is None or r.state == state)]
     chosen, after = page(rows, lambda r: r.opened, limit, cursor)
-    return ProposalList(items=[_summary(r) for r in chosen], next_cursor=after)
+    return IsolationList(items=[_summary(r) for r in chosen], next_cursor=after)
 
 
-def _evidence(db: sqlite3.Connection, ids: tuple[bytes, ...]) -> list[Evidence]:
+def _evidence(db: sqlite3.Connection, ids: tuple[bytes, ...]) -> list[IsolationEvidence]:
     out = []
     for raw in ids:
         try:
@@ -144,26 +144,26 @@ def _evidence(db: sqlite3.Connection, ids: tuple[bytes, ...]) -> list[Evidence]:
         except KeysError:
             continue
         row = db.execute("SELECT kind, block FROM events WHERE oracle = ? AND seq = ?", (oracle.lower(), seq)).fetchone()
-        out.append(Evidence(oracle=oracle, seq=seq, kind=None if row is None else kind_name(int(row[0])),
+        out.append(IsolationEvidence(oracle=oracle, seq=seq, kind=None if row is None else kind_name(int(row[0])),
                             block=None if row is None else int(row[1])))
     return out
 
 
-@router.get("/isolations/{proposal_id}", response_model=ProposalDetail,
+@router.get("/isolations/{proposal_id}", response_model=IsolationDetail,
             summary="One proposal: its ballot, cited evidence and every vote with its validity",
             responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
 def get_isolation(who: Reader, ctx: Ctx, db: Db,
                   proposal_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="the proposal's id")]
-                  ) -> ProposalDetail:
+                  ) -> IsolationDetail:
     found = next((r for r in _records(ctx, db) if r.proposal_id == proposal_id), None)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no isolation proposal {proposal_id}")
     require_sector(who, name_of(found.sector))
-    votes = [VoteView(oracle=to_checksum_address(v.voter), choice="for", valid=v.valid, why_not=v.reason,
+    votes = [IsolationVote(oracle=to_checksum_address(v.voter), choice="for", valid=v.valid, why_not=v.reason,
                       key_epoch=v.key_epoch, block=v.block, log_index=v.log_index, time=at_time(v.timestamp), tx=v.tx)
              for v in found.votes]
     reason = name_of(found.reason) if any(found.reason) else ""
-    return ProposalDetail(**_summary(found).model_dump(), proposer=to_checksum_address(found.proposer)
+    return IsolationDetail(**_summary(found).model_dump(), proposer=to_checksum_address(found.proposer)
                           if found.proposer else "", reason=reason, status_epoch=found.status_epoch, round=found.round,
                           opened_tx=found.opened_tx, executed_tx=found.executed_tx,
                           evidence=_evidence(db, found.evidence), votes=votes)

@@ -28,7 +28,7 @@ Reader = Annotated[Principal, Depends(require("auditor", "operator", "governor")
 _SCENARIO = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 
-class Figure(BaseModel):
+class KpiFigure(BaseModel):
     """One measured figure and what it is read against."""
 
     figure: str
@@ -40,17 +40,17 @@ class Figure(BaseModel):
     automation_off: float | None = None  # the baseline run with automation off, where the report has one
 
 
-class ReportInfo(BaseModel):
+class KpiReportInfo(BaseModel):
     name: str
     scenario: str
     written: datetime
     size: int
 
 
-class KpiSummary(ReportInfo):
+class KpiSummary(KpiReportInfo):
     speed: float | None
     clock: str | None  # the report's own words for its unit
-    figures: list[Figure]
+    figures: list[KpiFigure]
     targets: dict[str, Any] | None  # as the report carries them (None for a report without targets)
     faults: dict[str, Any] | None
     audit_ok: bool | None  # the report's audit of every event on the chain found nothing invalid
@@ -60,24 +60,24 @@ class KpiList(BaseModel):
     items: list[KpiSummary]  # the latest report of each scenario, by scenario
 
 
-class ReportList(BaseModel):
-    items: list[ReportInfo]
+class KpiReportList(BaseModel):
+    items: list[KpiReportInfo]
     next_cursor: str | None
 
 
-class Report(ReportInfo):
+class KpiReport(KpiReportInfo):
     report: dict[str, Any]
 
 
-def _info(found: ReportFile) -> ReportInfo:
-    return ReportInfo(name=found.name, scenario=found.scenario, written=found.written, size=found.size)
+def _info(found: ReportFile) -> KpiReportInfo:
+    return KpiReportInfo(name=found.name, scenario=found.scenario, written=found.written, size=found.size)
 
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def figures(report: dict[str, Any]) -> list[Figure]:
+def figures(report: dict[str, Any]) -> list[KpiFigure]:
     """Each p95 step time (field seconds) beside its targets, then each sector's availability beside the
     brief's uptime and the automation-off baseline. Empty for a report that carries no targets."""
     targets, kpis = report.get("targets"), report.get("kpis")
@@ -90,12 +90,12 @@ def figures(report: dict[str, Any]) -> list[Figure]:
     out = []
     for key, value in (kpis.get("field") or {}).items():
         stem = key.removesuffix("_p95_s")
-        out.append(Figure(figure=key, value=_number(value), unit=unit, wall_s=_number(wall.get(key)),
+        out.append(KpiFigure(figure=key, value=_number(value), unit=unit, wall_s=_number(wall.get(key)),
                           target=_number(acceptance.get(key)),
                           brief=brief.get(f"{stem}_time_s", brief.get(f"{stem}_s"))))
     baseline = (kpis.get("baseline") or {}).get("availability") or {}
     for sector, value in sorted((kpis.get("availability") or {}).items()):
-        out.append(Figure(figure=f"availability_{sector}", value=_number(value), unit="share of the window served",
+        out.append(KpiFigure(figure=f"availability_{sector}", value=_number(value), unit="share of the window served",
                           brief=brief.get("uptime"), automation_off=_number(baseline.get(sector))))
     return out
 
@@ -125,30 +125,30 @@ def latest_kpis(_who: Reader, ctx: Ctx) -> KpiList:
     return KpiList(items=items)
 
 
-@router.get("/kpis/reports", response_model=ReportList, summary="Every report file, oldest first",
+@router.get("/kpis/reports", response_model=KpiReportList, summary="Every report file, oldest first",
             responses={422: {"model": ErrorBody}})
 def reports(_who: Reader, ctx: Ctx,
             scenario: Annotated[str | None, Query(pattern=_SCENARIO, description="only this scenario's")] = None,
             limit: Annotated[int, Query(ge=1, le=500, description="items per page (1..500)")] = 100,
             cursor: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=100,
                                                 description="next_cursor of the previous page (opaque)")] = None,
-            ) -> ReportList:
+            ) -> KpiReportList:
     found = list_reports(ctx.settings.home, scenario=scenario)
     if cursor is not None:  # the order is (stamp, name); the stamp is the name's last 16 characters
         found = [f for f in found if (f.name[-16:], f.name) > (cursor[-16:], cursor)]
     chosen = found[:limit]
-    return ReportList(items=[_info(f) for f in chosen],
+    return KpiReportList(items=[_info(f) for f in chosen],
                       next_cursor=chosen[-1].name if len(found) > limit and chosen else None)
 
 
-@router.get("/kpis/reports/{name}", response_model=Report, summary="One report as the run wrote it",
+@router.get("/kpis/reports/{name}", response_model=KpiReport, summary="One report as the run wrote it",
             responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 def report(_who: Reader, ctx: Ctx,
            name: Annotated[str, Path(pattern=NAME_PATTERN, max_length=100,
                                      description="<scenario>-<yyyymmddThhmmssZ>, as /kpis/reports lists it")]
-           ) -> Report:
+           ) -> KpiReport:
     read = read_report(ctx.settings.home, name)
     if read is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no report {name}")
     found, content = read
-    return Report(**_info(found).model_dump(), report=content)
+    return KpiReport(**_info(found).model_dump(), report=content)

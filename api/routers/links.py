@@ -26,7 +26,7 @@ router = APIRouter(tags=["links"], responses={401: {"model": ErrorBody}, 403: {"
 Reader = Annotated[Principal, Depends(require("auditor", "operator", "governor"))]
 
 
-class LinkView(BaseModel):
+class SecureLink(BaseModel):
     link: str
     master: str
     slave: str
@@ -41,24 +41,24 @@ class LinkView(BaseModel):
     refused: dict[str, int]  # by reason
 
 
-class LinkStatus(BaseModel):
+class SecureLinks(BaseModel):
     kme: str
     kme_error: str  # "" when the KME answered
-    links: list[LinkView]
+    links: list[SecureLink]
 
 
-@router.get("/links", response_model=LinkStatus, summary="The secure links: QKD state, QBER, session, envelopes",
+@router.get("/links", response_model=SecureLinks, summary="The secure links: QKD state, QBER, session, envelopes",
             responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 def list_links(who: Reader, ctx: Ctx,
                sector: Annotated[str | None, Query(max_length=32, description="only this sector's twin's links")]
-               = None) -> LinkStatus:
+               = None) -> SecureLinks:
     chosen = sector_filter(who, sector)
     try:
         data = link_rows(ctx.settings.home)
     except PlaintextLinks:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="this city runs plaintext links: there are no secure "
                                                               "links to show (`qeaims up` without --no-links)") from None
-    rows = [LinkView.model_validate(row) for row in data["links"]]
+    rows = [SecureLink.model_validate(row) for row in data["links"]]
     if chosen is not None:
         rows = [r for r in rows if twin_sae(chosen) in (r.master, r.slave)]
-    return LinkStatus(kme=str(data["kme"]), kme_error=str(data["kme_error"]), links=rows)
+    return SecureLinks(kme=str(data["kme"]), kme_error=str(data["kme_error"]), links=rows)

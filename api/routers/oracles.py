@@ -62,7 +62,7 @@ class OracleList(Page):
     items: list[OracleSummary]
 
 
-class KeyRecord(BaseModel):
+class OracleKey(BaseModel):
     epoch: int
     fingerprint: str
     block: int
@@ -74,7 +74,7 @@ class KeyRecord(BaseModel):
     rotated_block: int | None  # the rotation that retired it after it was named
 
 
-class RotationRecord(BaseModel):
+class OracleRotation(BaseModel):
     from_epoch: int
     to_epoch: int
     block: int
@@ -84,7 +84,7 @@ class RotationRecord(BaseModel):
     answers_indicator: str | None  # the indicator that named the retired key, when this rotation followed it
 
 
-class StatusChange(BaseModel):
+class OracleStatusChange(BaseModel):
     block: int
     log_index: int
     time: datetime | None
@@ -95,10 +95,10 @@ class StatusChange(BaseModel):
 
 
 class OracleDetail(OracleSummary):
-    keys: list[KeyRecord]
-    rotations: list[RotationRecord]
+    keys: list[OracleKey]
+    rotations: list[OracleRotation]
     rotation_owed: bool  # a counting indicator names the current key: the oracle must rotate before signing
-    quarantines: list[StatusChange]  # to and from Quarantined, oldest first
+    quarantines: list[OracleStatusChange]  # to and from Quarantined, oldest first
 
 
 def _keys(db: sqlite3.Connection) -> dict[str, dict[int, KeyEpoch]]:
@@ -169,7 +169,7 @@ def oracle_detail(db: sqlite3.Connection, address: str) -> OracleDetail | None:
     keys = []
     for epoch, key in sorted(epochs.items()):
         answer = answers.get(epoch)
-        keys.append(KeyRecord(epoch=epoch, fingerprint=key_fingerprint(key.public_key), block=key.position[0],
+        keys.append(OracleKey(epoch=epoch, fingerprint=key_fingerprint(key.public_key), block=key.position[0],
                               log_index=key.position[1], time=_time(db, key.position), trusted=key.valid,
                               why_not=key.reason or None, named_by_indicator=None if answer is None else answer.indicator,
                               rotated_block=None if answer is None or answer.rotated is None else answer.rotated[0]))
@@ -179,13 +179,13 @@ def oracle_detail(db: sqlite3.Connection, address: str) -> OracleDetail | None:
     for position, state in steps:
         if previous is not None and state.key_epoch != previous.key_epoch:
             retired = answers.get(previous.key_epoch)
-            rotations.append(RotationRecord(
+            rotations.append(OracleRotation(
                 from_epoch=previous.key_epoch, to_epoch=state.key_epoch, block=position[0], log_index=position[1],
                 time=_time(db, position), tx=tx_of(db, position),
                 answers_indicator=retired.indicator if retired is not None and retired.rotated == position else None))
         if previous is not None and state.status != previous.status and _QUARANTINED in (state.status, previous.status):
             tx = tx_of(db, position)
-            quarantines.append(StatusChange(block=position[0], log_index=position[1], time=_time(db, position), tx=tx,
+            quarantines.append(OracleStatusChange(block=position[0], log_index=position[1], time=_time(db, position), tx=tx,
                                             status=ORACLE_STATUS.get(state.status, str(state.status)),
                                             status_epoch=state.status_epoch, cause=_cause(db, tx)))
         previous = state
