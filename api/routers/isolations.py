@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from eth_utils.address import to_checksum_address
@@ -104,7 +104,7 @@ def _summary(record: ProposalRecord) -> IsolationSummary:
         id=record.proposal_id, action=record.action, target=_target(record), sector=name_of(record.sector),
         state=record.state, votes_for=record.votes_valid, votes_not_counted=record.votes_invalid,
         required=record.required, membership=record.membership, opened_block=record.opened[0],
-        opened=at_time(record.opened_at), deadline=at_time(record.deadline) or datetime.fromtimestamp(0),
+        opened=at_time(record.opened_at), deadline=datetime.fromtimestamp(record.deadline, UTC),
         executed_block=None if record.executed is None else record.executed[0], executed=at_time(record.executed_at),
         blocked=record.blocked, findings=list(record.problems))
 

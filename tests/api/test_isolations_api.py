@@ -29,6 +29,7 @@ def test_proposals_with_tallies_agree_with_the_contract(ops: OpsCity) -> None:
     assert isolation["executed_block"] is not None and isolation["findings"] == []
     pending = by[ops.open_proposal]
     assert (pending["state"], pending["votes_for"], pending["votes_not_counted"]) == ("open", 1, 1)
+    assert pending["deadline"] > pending["opened"] and pending["executed_block"] is None
     assert by[ops.quarantine]["action"] == "quarantine" and by[ops.quarantine]["target"] == ops.quarantined
     water = client.get("/api/v1/isolations", headers=tokens.header(tokens.operator_water)).json()["items"]
     assert {p["sector"] for p in water} == {"water"} and ops.quarantine not in {p["id"] for p in water}
