@@ -168,8 +168,14 @@ def _await_profiles(settings: Settings, sectors: list[Sector], learn_wall_s: flo
 
 
 def _keep(settings: Settings, scenario_name: str, report: dict[str, Any]) -> None:
-    """Writes the report where `/kpis` reads it and says where on stderr (stdout stays the report)."""
-    path = write_report(settings.home, scenario_name, report)
+    """Writes the report where `/kpis` reads it and says where on stderr (stdout stays the report). A run's
+    figures are never lost to a full disk: the report is printed whether or not the file could be written."""
+    try:
+        path = write_report(settings.home, scenario_name, report)
+    except OSError as exc:
+        err_console.print(f"warning: the report was not written to {settings.home}/scenarios/reports "
+                          f"({exc.strerror or type(exc).__name__}); it is printed below", markup=False, soft_wrap=True)
+        return
     err_console.print(f"report written to {path}", markup=False, highlight=False, soft_wrap=True)
 
 
