@@ -11,10 +11,11 @@ import json
 import logging
 import secrets
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException  # fastapi's is a subclass: also the router's own 404/405
 
 from core.errors import (
     AuditFailed,

@@ -30,10 +30,11 @@ from chain.audit_keys import KeyEpoch, key_history
 from chain.registry_history import RegistryHistory, quorum_size, sector_key
 from keys.hybrid import Ballot, verify_vote
 
-__all__ = ["BadVote", "bad_votes", "recount_quorum"]
+__all__ = ["ACTIONS", "BadVote", "ProposalRecord", "VoteRecord", "bad_votes", "proposals", "recount_quorum"]
 
 Position = tuple[int, int]
 _QUARANTINE = 2
+ACTIONS = {0: "isolate", 1: "reintegrate", 2: "quarantine"}  # IIsolationQuorum.Action
 
 
 @functools.lru_cache(maxsize=65536)
@@ -109,8 +110,10 @@ def _check_vote(p: _Proposal, voter: str, args: dict[str, Any], position: Positi
 
 
 def _walk(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, quorum: str,
-          on_problem: Any, on_bad_vote: Any, after: Position = (-1, -1)) -> None:
-    """Replays the quorum's logs; reports findings through the two callbacks."""
+          on_problem: Any, on_bad_vote: Any, after: Position = (-1, -1),
+          on_vote: Any = None) -> dict[int, _Proposal]:
+    """Replays the quorum's logs; reports findings through the callbacks (`on_vote(pid, voter, position,
+    tx, args, reason-or-None)` sees every vote, genuine or not) and returns the proposals as replayed."""
     keys = key_history(db, chain_id, _registry_address(db))
     proposals: dict[int, _Proposal] = {}
     rounds: dict[tuple[int, bytes], int] = defaultdict(int)
@@ -132,6 +135,8 @@ def _walk(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, quoru
         elif event == "VoteCast":
             voter = str(a["oracle"]).lower()
             reason = _check_vote(p, voter, a, position, history, keys, chain_id, quorum)
+            if on_vote is not None:
+                on_vote(pid, voter, position, tx, a, reason)
             if reason is None:
                 state = history.oracle_at(voter, position)
                 p.genuine[voter] = state.status_epoch if state is not None else -1
@@ -139,6 +144,7 @@ def _walk(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, quoru
                 on_bad_vote(BadVote(pid, voter, p.sector, position[0], position[1], tx, reason))
         elif event == "ProposalExecuted":
             _check_execution(p, position, tx, history, on_problem)
+    return proposals
 
 
 def _target_epoch(p: _Proposal, history: RegistryHistory, position: Position) -> int | None:
@@ -208,3 +214,130 @@ def bad_votes(db: sqlite3.Connection, chain_id: int, quorum_address: str, after:
     found: list[BadVote] = []
     _walk(db, history, chain_id, quorum_address, lambda *_: None, found.append, after)
     return found
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    """One VoteCast log and whether it is a vote: `reason` says why not (None when it is genuine)."""
+
+    voter: str  # lower-case address
+    block: int
+    log_index: int
+    tx: str
+    timestamp: int | None
+    key_epoch: int
+    reason: str | None
+
+    @property
+    def valid(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    """One quorum proposal as replayed from the logs, with every vote judged as the audit judges it.
+
+    `state` is the contract's own rule (`IsolationQuorum.proposalState`) applied to the replay:
+    executed; else closed once the target's status epoch moved on; else expired after the deadline
+    (against `now`); else open. The contract has no vote *against*: a voter either signs the ballot
+    or does not, so the figures are the genuine votes, the votes that are not, and the requirement."""
+
+    proposal_id: int
+    action: str  # ACTIONS
+    sector: str  # 0x + 64 hex
+    target: bytes
+    proposer: str
+    reason: bytes
+    deadline: int
+    opened: Position
+    opened_tx: str
+    opened_at: int | None
+    status_epoch: int | None
+    round: int | None
+    membership: int | None
+    required: int | None
+    state: str
+    votes: tuple[VoteRecord, ...]
+    executed: Position | None
+    executed_tx: str | None
+    executed_at: int | None
+    blocked: str | None  # why a reached quorum did not execute (the isolation cap, the quarantine rate)
+    problems: tuple[str, ...]  # what the audit's recount finds wrong with this proposal
+    evidence: tuple[bytes, ...] = ()  # the event ids the proposer cited (`keys.ids.event_id`)
+
+    @property
+    def votes_valid(self) -> int:
+        return sum(1 for v in self.votes if v.valid)
+
+    @property
+    def votes_invalid(self) -> int:
+        return sum(1 for v in self.votes if not v.valid)
+
+
+def _extras(db: sqlite3.Connection) -> dict[Position, tuple[int | None, dict[str, Any]]]:
+    """Timestamps and the arguments `_walk` does not keep, for the quorum's logs, by position."""
+    rows = db.execute(
+        "SELECT block, log_index, timestamp, event, json_remove(args, '$.pqSignature') FROM logs "
+        "WHERE contract = 'IsolationQuorum' AND event IN ('ProposalCreated', 'VoteCast', 'ProposalExecuted', "
+        "'IsolationBlockedByCap', 'QuarantineBlockedByRate')").fetchall()
+    return {(int(b), int(i)): (None if t is None else int(t), {"event": str(e), **json.loads(a)})
+            for b, i, t, e, a in rows}
+
+
+def _state(p: _Proposal, executed: bool, deadline: int, history: RegistryHistory, now: int) -> str:
+    if executed:
+        return "executed"
+    if _target_epoch(p, history, (1 << 62, 0)) != p.status_epoch:
+        return "closed"
+    return "expired" if now > deadline else "open"
+
+
+def proposals(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, quorum: str, *,
+              now: int) -> list[ProposalRecord]:
+    """Every proposal of the quorum, oldest first, with its votes and each vote's validity; `now` is the
+    chain's latest block time (what decides "expired"). The same replay as `recount_quorum`, so the API
+    and the audit cannot disagree about which vote was a vote."""
+    votes: dict[int, list[VoteRecord]] = defaultdict(list)
+    problems: dict[Position, list[str]] = defaultdict(list)
+    extras = _extras(db)
+
+    def on_vote(pid: int, voter: str, position: Position, tx: str, args: dict[str, Any], reason: str | None) -> None:
+        votes[pid].append(VoteRecord(voter, position[0], position[1], tx, extras.get(position, (None, {}))[0],
+                                     int(args.get("keyEpoch", 0)), reason))
+
+    def on_problem(position: Position, _tx: str, message: str) -> None:
+        problems[position].append(message)
+
+    replayed = _walk(db, history, chain_id, quorum, on_problem, lambda _vote: None, on_vote=on_vote)
+    executed: dict[int, tuple[Position, str, int | None]] = {}
+    blocked: dict[int, str] = {}
+    ballots: dict[int, list[Position]] = defaultdict(list)
+    for position, tx, event, a in _logs(db):
+        pid = int(a.get("proposalId", 0))
+        if event == "ProposalExecuted":
+            executed.setdefault(pid, (position, tx, extras.get(position, (None, {}))[0]))
+        if event in ("ProposalBallot", "ProposalExecuted"):
+            ballots[pid].append(position)
+    for position, (_, a) in extras.items():
+        if a["event"] == "IsolationBlockedByCap":
+            blocked[int(a["proposalId"])] = (f"the sector's isolation cap: {a['outOfService']} of {a['nodes']} "
+                                             "nodes already out of service")
+        elif a["event"] == "QuarantineBlockedByRate":
+            blocked[int(a["proposalId"])] = (f"the sector's quarantine rate: {a['recent']} recent quarantines, "
+                                             f"limit {a['limit']}")
+    out = []
+    for pid, p in sorted(replayed.items()):
+        opened_at, created = extras.get(p.opened, (None, {}))
+        deadline = int(created.get("deadline", 0))
+        done = executed.get(pid)
+        out.append(ProposalRecord(
+            proposal_id=pid, action=ACTIONS.get(p.action, str(p.action)), sector=p.sector, target=p.target,
+            proposer=str(created.get("proposer", "")).lower(), reason=_bytes(created.get("reason", "0x")),
+            deadline=deadline, opened=p.opened, opened_tx=p.tx, opened_at=opened_at, status_epoch=p.status_epoch,
+            round=p.round, membership=p.membership, required=p.required,
+            state=_state(p, done is not None, deadline, history, now), votes=tuple(votes.get(pid, ())),
+            executed=None if done is None else done[0], executed_tx=None if done is None else done[1],
+            executed_at=None if done is None else done[2], blocked=None if done is not None else blocked.get(pid),
+            problems=tuple(m for position in ballots.get(pid, ()) for m in problems.get(position, ())),
+            evidence=tuple(_bytes(e) for e in created.get("evidence") or ())))
+    return out

@@ -294,6 +294,12 @@ class RegistryHistory:
     def oracles(self) -> list[str]:
         return sorted(self._oracles)
 
+    def oracle_timeline(self, account: str) -> list[tuple[Position, OracleState]]:
+        """Every state the oracle went through (registration, status changes, key rotations), oldest
+        first, each with the position it began at; empty for an account never registered."""
+        timeline = self._oracles.get(_addr(account))
+        return [] if timeline is None else list(zip(timeline.positions, timeline.states, strict=True))
+
     def members_at(self, sector: str | bytes, position: Position) -> frozenset[str]:
         """Accounts (lower-case) Active or Quarantined in the sector: the membership n counts."""
         timeline = self._members.get(sector_key(sector))
@@ -329,10 +335,21 @@ class RegistryHistory:
         return {account for (c, r, account), t in self._roles.items()
                 if c == contract and r == role_hex and t.at(position)}
 
+    @staticmethod
+    def _node_key(node: str | bytes) -> str:
+        """A node as the logs store it: raw bytes32, ``0x`` hex, or its name (``"pump-1"``)."""
+        return _hex32(node) if isinstance(node, bytes) or str(node).startswith("0x") else sector_key(node)
+
     def node_at(self, node: str | bytes, position: Position) -> NodeState | None:
-        timeline = self._nodes.get(_hex32(node) if isinstance(node, bytes) or str(node).startswith("0x")
-                                   else sector_key(node))
+        timeline = self._nodes.get(self._node_key(node))
         return timeline.at(position) if timeline is not None else None
+
+    def node_timeline(self, node: str | bytes) -> list[tuple[Position, NodeState]]:
+        """Every state the node went through, oldest first, each with the position it began at (its
+        NodeAdded, then each NodeStatusChanged): a node's lifecycle as `GET /nodes/{node}` shows it.
+        Empty for a node the registry never added."""
+        timeline = self._nodes.get(self._node_key(node))
+        return [] if timeline is None else list(zip(timeline.positions, timeline.states, strict=True))
 
     def node_now(self, node: str | bytes) -> NodeState | None:
         return self.node_at(node, (1 << 62, 0))

@@ -1,71 +1,28 @@
 """`qeaims link ...`: the state of the city's secure links, and their setup for components run by hand.
 
-`status` joins three views of each link: the plan (its ends and fibre), the KME (its QKD state,
-the last block's QBER, keys in store) and the ends' own reports (the current session's epoch and
-mode, envelopes sealed, opened and refused by reason). No key material is read or shown.
+`status` prints `links.status.link_rows` (shared with the API): the plan (each link's ends and fibre),
+the KME (its QKD state, the last block's QBER, keys in store) and the ends' own reports (the current
+session's epoch and mode, envelopes sealed, opened and refused by reason). No key material is read or shown.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from core.errors import ConfigError, QeaimsError
 from qeaims.commands._common import console, print_json, settings_of
 
 app = typer.Typer(help="The city's secure links (hybrid QKD + ML-KEM-768 + X25519).", no_args_is_help=True)
 
 
-def _kme_states(plan: Any, files: Any) -> tuple[dict[str, dict[str, Any]], str]:
-    from links.kme.client import KmeClient
-    from links.pki import DevPki
-    from links.plan import OPERATIONS_SAE
-
-    try:
-        with KmeClient(plan.kme_url, OPERATIONS_SAE, DevPki(files.pki), timeout_s=3.0) as kme:
-            return {s.link_id: s.model_dump() for s in kme.links()}, ""
-    except QeaimsError as exc:
-        return {}, str(exc)
-
-
-def link_rows(settings: Any) -> dict[str, Any]:
-    """Every link's plan, QKD state and session as one JSON-able object (also for the API later)."""
-    from links.files import LinkFiles
-    from links.plan import LinkPlan
-    from links.site import read_status
-
-    files = LinkFiles.of(settings.home)
-    if not files.enabled:
-        raise ConfigError("this data directory runs plaintext links: `qeaims up` sets up the secure ones")
-    plan = LinkPlan.load(files.plan)
-    kme, kme_error = _kme_states(plan, files)
-    ends = read_status(files)
-    def end(sae: str, link_id: str) -> dict[str, Any]:
-        """What one end of a link last reported about it ({} if nothing yet)."""
-        return ((ends.get(sae) or {}).get("links") or {}).get(link_id) or {}
-
-    rows = []
-    for link in plan.links:
-        master, slave = end(link.master, link.link_id), end(link.slave, link.link_id)
-        both = [master.get("stats") or {}, slave.get("stats") or {}]
-        qkd = kme.get(link.link_id, {})
-        last = qkd.get("last_block") or {}
-        rows.append({
-            "link": link.link_id, "master": link.master, "slave": link.slave, "distance_km": link.distance_km,
-            "qkd_state": qkd.get("state", "unknown"), "qber": last.get("qber"), "keys_available":
-            qkd.get("keys_available"), "epoch": master.get("epoch"), "mode": master.get("mode"),
-            "sealed": sum(s.get("sealed", 0) for s in both), "opened": sum(s.get("opened", 0) for s in both),
-            "refused": dict(sum((Counter(s.get("refused", {})) for s in both), Counter()))})
-    return {"kme": plan.kme_url, "kme_error": kme_error, "links": rows}
-
-
 @app.command()
 def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Each link: its QKD state and last QBER, its session's epoch and mode, envelopes sealed/opened/refused."""
-    data = link_rows(settings_of(ctx))
+    from links.status import link_rows
+
+    data = link_rows(settings_of(ctx).home)
     if json_out:
         print_json(data)
         return

@@ -3,7 +3,10 @@
 `run` needs the city up (`qeaims up`): it reads the supervisor's status for the broker port and
 the twins' speed, plays the scenario through the twins' simulation topic, shows progress live
 (rich) while it watches the chain, then prints the report (or one JSON object with `--json`)
-including the automation-off baseline and an audit of every event on the chain.
+including the automation-off baseline and an audit of every event on the chain. Every report it
+prints (the offline year's, the intrusion's and the eavesdropper's too) is also written to
+`<home>/scenarios/reports/<scenario>-<UTC yyyymmddThhmmssZ>.json` (`core.kpi_reports`), where the
+API's `/kpis` reads it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rich.table import Table
 
 from core.config import Settings
 from core.errors import ConfigError, QeaimsError
+from core.kpi_reports import write_report
 from core.messages import Sector
 from qeaims.city_latency import KEEPING_UP_S
 from qeaims.commands._common import console, err_console, print_json, settings_of
@@ -77,10 +81,10 @@ def run(
 ) -> None:
     """Play a scenario, show it live, and report the KPIs measured on this run."""
     if name == YEAR:
-        _year(seed=seed, scale=faults_scale, sectors=sectors, json_out=json_out)
+        _year(settings_of(ctx), seed=seed, scale=faults_scale, sectors=sectors, json_out=json_out)
         return
     if name == INTRUSION:
-        _intrusion(json_out=json_out)
+        _intrusion(settings_of(ctx), json_out=json_out)
         return
     if name == EAVESDROPPER:
         _eavesdropper(ctx, link=link, attack=attack, fraction=fraction, timeout_s=timeout or 180.0, json_out=json_out)
@@ -137,6 +141,7 @@ def run(
             report = build_report(play, baseline=base, audit=audit.as_dict(), ingest=latency)
         finally:
             play.close()
+    _keep(settings, chosen.name, report)
     if json_out:
         print_json(report)
         return
@@ -162,11 +167,24 @@ def _await_profiles(settings: Settings, sectors: list[Sector], learn_wall_s: flo
             time.sleep(1.0)
 
 
-def _intrusion(*, json_out: bool) -> None:
+def _keep(settings: Settings, scenario_name: str, report: dict[str, Any]) -> None:
+    """Writes the report where `/kpis` reads it and says where on stderr (stdout stays the report). A run's
+    figures are never lost to a full disk: the report is printed whether or not the file could be written."""
+    try:
+        path = write_report(settings.home, scenario_name, report)
+    except OSError as exc:
+        err_console.print(f"warning: the report was not written to {settings.home}/scenarios/reports "
+                          f"({exc.strerror or type(exc).__name__}); it is printed below", markup=False, soft_wrap=True)
+        return
+    err_console.print(f"report written to {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _intrusion(settings: Settings, *, json_out: bool) -> None:
     from qeaims.scenarios.intrusion import run_intrusion
 
     with err_console.status("starting", spinner="dots") as status:
         result = run_intrusion(progress=lambda message: status.update(message)).as_dict()
+    _keep(settings, INTRUSION, result)
     if json_out:
         print_json(result)
         return
@@ -222,6 +240,7 @@ def _eavesdropper(ctx: typer.Context, *, link: str | None, attack: str, fraction
         report["audit"] = audit.as_dict()
     finally:
         play.close()
+    _keep(settings, EAVESDROPPER, report)
     if json_out:
         print_json(report)
         return
@@ -236,7 +255,7 @@ def _eavesdropper(ctx: typer.Context, *, link: str | None, attack: str, fraction
                   f"audit: {'ok' if report['audit'].get('invalid') == [] else 'FAILED'}")
 
 
-def _year(*, seed: int, scale: float, sectors: str | None, json_out: bool) -> None:
+def _year(settings: Settings, *, seed: int, scale: float, sectors: str | None, json_out: bool) -> None:
     """The offline year (`qeaims.scenarios.year`): no city, chain or broker; checks its input first."""
     from qeaims.scenarios.year.run import parse_sectors, run_year
     from qeaims.scenarios.year.table import year_table
@@ -246,6 +265,7 @@ def _year(*, seed: int, scale: float, sectors: str | None, json_out: bool) -> No
         raise ConfigError(f"--faults-scale must be a positive number, not {scale:g}")
     with err_console.status("a year of faults") as spinner:
         report = run_year(seed=seed, scale=scale, sectors=chosen, progress=lambda m: spinner.update(m))
+    _keep(settings, YEAR, report)
     if json_out:
         print_json(report)
         return

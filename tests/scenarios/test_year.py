@@ -4,6 +4,7 @@ queue, a predictor that predicts, a min-loss day that saves, and bad input refus
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,9 @@ def test_cli_refuses_bad_input_in_one_line_and_runs_a_year(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert list(report["sectors"]) == ["banking"] and report["seed"] == 1
+    kept = sorted((tmp_path / "home" / "scenarios" / "reports").glob("year-*.json"))  # what `/kpis` reads
+    assert len(kept) == 1 and re.fullmatch(r"year-\d{8}T\d{6}Z\.json", kept[0].name), kept
+    assert json.loads(kept[0].read_text()) == report and str(kept[0]) in done.stderr
 
 
 def test_asset_rates_follow_the_cited_figures() -> None:
