@@ -30,7 +30,7 @@ from keys.ids import to_bytes32
 from tests.api._live import BlockWatch, SseClient, serving
 from tests.api.conftest import Tokens, make_tokens
 from tests.conftest import Chain, make_chain
-from tests.support import oracle, recorder
+from tests.support import oracle, recorder, wait_until
 
 
 @dataclass
@@ -49,6 +49,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         app = create_app(chain.settings, follow=True)
         with pytest.MonkeyPatch.context() as patch, serving(app) as url:
             patch.setattr(stream_router, "PING_S", 0.2)  # a closed test client is noticed at once
+            wait_until(lambda: app.state.follower.cursor is not None, 20, what="the follower's first sync")
             yield Live(chain, tokens, url)
     finally:
         stop_anvil(chain.settings)
