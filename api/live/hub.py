@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.live.messages import OPERATOR_TOPICS, Message
+from api.live.messages import CONTROL_TOPICS, OPERATOR_TOPICS, Message
 
 __all__ = ["QUEUE_SIZE", "Audience", "Hub", "Subscription", "hub_of"]
 
@@ -32,12 +32,12 @@ class Audience:
     operator: bool = False
 
     def wants(self, message: Message) -> bool:
+        if message.topic in CONTROL_TOPICS:
+            return True  # whatever the topics: a client must know that what it holds changed or has gaps
         if message.topic not in self.topics:
             return False
         if self.operator and message.topic not in OPERATOR_TOPICS:
             return False
-        if message.topic in ("rewound", "lagged"):
-            return True
         if self.sector is None:
             return True
         return message.sector == self.sector

@@ -12,7 +12,7 @@ Topics:
 - `vote`: the isolation quorum's logs (proposal opened, vote cast, executed, blocked, repair, override);
 - `proposal`: the governance council's logs (created, approved, revoked, queued, executed, cancelled);
 - `rewound` (the chain lost blocks; the index dropped them) and `lagged` (a slow client lost
-  messages), made by the follower and the hub, not from a log.
+  messages), made by the follower and the hub, not from a log, and sent whatever topics were asked for.
 
 A message's `sector` is the one an operator must hold to receive it. Council proposals have none and
 are not sent to operators at all (`OPERATOR_TOPICS`): a council call may touch any sector, and an
@@ -32,11 +32,12 @@ from core.kinds import kind_name
 from keys.errors import KeysError
 from keys.ids import from_bytes32
 
-__all__ = ["ALERT_KINDS", "OPERATOR_TOPICS", "TOPICS", "Message", "cursor_key", "index_end", "messages_after",
+__all__ = ["ALERT_KINDS", "CONTROL_TOPICS", "OPERATOR_TOPICS", "TOPICS", "Message", "cursor_key", "index_end", "messages_after",
            "parse_cursor"]
 
 TOPICS: tuple[str, ...] = ("event", "alert", "node-status", "vote", "proposal", "rewound", "lagged")
 OPERATOR_TOPICS = frozenset({"event", "alert", "node-status", "vote", "rewound", "lagged"})
+CONTROL_TOPICS = frozenset({"rewound", "lagged"})  # sent to every client, whatever topics it asked for
 ALERT_KINDS = frozenset({"anomaly", "fault", "intrusion", "qkd-alarm", "sensor-quarantine", "countermeasure"})
 PAYLOAD_SUMMARY_CHARS = 2_000
 _ZERO32 = "0x" + "00" * 32

@@ -43,6 +43,7 @@ router = APIRouter(tags=["stream"])
 REPLAY_LIMIT = 5_000  # messages sent from the index on a resume; beyond, one `lagged` and the live stream
 RETRY_MS = 2_000
 PING_S = 10.0  # a comment line when idle: proxies keep the connection, and a gone client is noticed
+_AFTER_ANY = 2**62  # a log index after every log of a block
 _DEFAULT_TOPICS = "event,alert,node-status,vote,proposal,rewound,lagged"
 
 
@@ -83,8 +84,10 @@ def _sse(message: Message) -> ServerSentEvent:
                                                                                       separators=(",", ":")))
 
 
-def _replay(ctx: ApiContext, after: tuple[int, int], audience: Audience) -> tuple[list[Message], bool]:
-    """What a resuming client missed, from the index: (messages, whether the limit cut it short)."""
+def _replay(ctx: ApiContext, after: tuple[int, int],
+            audience: Audience) -> tuple[list[Message], bool, tuple[int, int]]:
+    """What a resuming client missed, from the index: (messages, whether the limit cut it short, the
+    index's end when read)."""
     out: list[Message] = []
     with ctx.read() as db:
         until = index_end(db)
@@ -96,8 +99,8 @@ def _replay(ctx: ApiContext, after: tuple[int, int], audience: Audience) -> tupl
             cursor = cursor_next
             out.extend(m for m in page if audience.wants(m))
             if len(out) >= REPLAY_LIMIT:
-                return out[:REPLAY_LIMIT], True
-    return out, False
+                return out[:REPLAY_LIMIT], True, until
+    return out, False, until
 
 
 @router.get(
@@ -118,7 +121,11 @@ async def stream(
         yield ServerSentEvent(comment="qeaims stream", retry=RETRY_MS)
         last = after
         if after is not None:
-            missed, cut = await run_in_threadpool(_replay, ctx, after, audience)
+            missed, cut, end = await run_in_threadpool(_replay, ctx, after, audience)
+            if end < after:  # the client saw blocks the chain has since lost
+                yield _sse(Message("rewound", {"to_block": end[0], "hint": "the chain lost later blocks; "
+                                                                             "their messages may come again"}))
+                last = end
             for message in missed:
                 yield _sse(message)
             if missed:
@@ -132,7 +139,9 @@ async def stream(
             except TimeoutError:
                 yield ServerSentEvent(comment="ping")
                 continue
-            if last is not None and message.cursor is not None and message.key <= last:
+            if message.topic == "rewound" and last is not None:
+                last = min(last, (int(message.data["to_block"]), _AFTER_ANY))  # blocks mined again: send again
+            elif last is not None and message.cursor is not None and message.key <= last:
                 continue  # already sent by the replay
             yield _sse(message)
     finally:

@@ -112,6 +112,17 @@ def test_a_client_resumes_with_last_event_id(live: Live) -> None:
         assert second.quiet(0.3) == []
 
 
+def test_a_client_ahead_of_the_index_is_told_it_was_rewound(live: Live) -> None:
+    """A Last-Event-ID past the index's end (blocks the chain has since lost): `rewound`, then new events."""
+    header = {**live.tokens.header(live.tokens.auditor), "Last-Event-ID": "99999999:0"}
+    with SseClient(live.url, header, {"topics": "event"}) as client:
+        (rewound,) = client.take(1)
+        assert rewound.event == "rewound" and rewound.data["to_block"] < 99999999
+        _record(live, "water", "telemetry-root", "tank-3", {"n": 1})
+        (event,) = client.take(1)
+    assert event.event == "event" and event.data["node"] == "tank-3"
+
+
 def test_an_operator_hears_its_own_sector_only(live: Live) -> None:
     with SseClient(live.url, live.tokens.header(live.tokens.operator_water), {"topics": "event,proposal"}) as water, \
             SseClient(live.url, live.tokens.header(live.tokens.operator_electricity), {"topics": "event"}) as power:
@@ -192,3 +203,45 @@ def test_an_audience_filters_by_topic_and_sector() -> None:
     auditor = Audience(frozenset({"proposal"}))
     assert auditor.wants(Message("proposal", {}, "1:0", None))
     assert not auditor.wants(Message("event", {}, "1:0", "water"))
+    assert auditor.wants(Message("rewound", {"to_block": 3}))  # control messages, whatever the topics
+
+
+def test_a_chain_that_lost_blocks_is_announced_and_its_events_come_again(fresh_chain: Chain) -> None:
+    """The keeper dies, two events are mined and streamed, the chain restarts from its journal without
+    them: clients get `rewound`, then the events of every block after the one the index rewound to
+    (the journaled event may be among them: a restored chain's blocks need not keep their hashes),
+    the two lost ones included once the oracle sends them again."""
+    import os
+    import signal
+
+    from chain.node import start_anvil
+    from tests.support import wait_journaled
+
+    chain = fresh_chain
+    tokens = make_tokens(chain.settings.home / "api")
+    app = create_app(chain.settings, follow=True)
+    rec = recorder(chain.client, chain.settings, oracle(chain.settings, "water", 2))
+    with pytest.MonkeyPatch.context() as patch, serving(app) as url:
+        patch.setattr(stream_router, "PING_S", 0.2)
+        wait_until(lambda: app.state.follower.cursor is not None, 20, what="the follower's first sync")
+        with SseClient(url, tokens.header(tokens.auditor), {"topics": "event"}) as client:
+            rec.record(kind_by_name("telemetry-root"), to_bytes32("tank-2"), canonical_payload({"n": 0}))
+            wait_journaled(chain.settings)
+            os.kill(int((chain.settings.chain_dir / "keeper.pid").read_text()), signal.SIGKILL)
+            for n in (1, 2):
+                rec.record(kind_by_name("telemetry-root"), to_bytes32("tank-2"), canonical_payload({"n": n}))
+            first = client.take(3)
+            stop_anvil(chain.settings, hard=True)
+            start_anvil(chain.settings)  # replays only what was journaled
+            chain.reconnect()
+            (rewound,) = client.take(1, topic="rewound", timeout_s=15)
+            assert rewound.data["to_block"] < first[1].data["block"]
+            rec.client = chain.client
+            assert rec.sync() == 2
+            rec.flush()
+            again = client.until(lambda m: m.data.get("seq") == 3, timeout_s=15)
+    rec.outbox.close()
+    assert [m.data["seq"] for m in first] == [1, 2, 3]
+    # everything after the block the index rewound to comes again, in order, the lost events included
+    assert [m.data["seq"] for m in again] == [1, 2, 3][3 - len(again):]
+    assert all(m.data["block"] > rewound.data["to_block"] for m in again)
