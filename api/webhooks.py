@@ -24,6 +24,7 @@ import queue
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,12 +32,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from pydantic import BaseModel, Field, ValidationError
 
 from api.live.messages import Message
 from core.errors import ConfigError
 
-__all__ = ["MAX_PER_SECTOR", "QUEUE_SIZE", "SIGNATURE_HEADER", "Dispatcher", "Hook", "HookStore", "check_url", "sign"]
+__all__ = ["MAX_PER_SECTOR", "QUEUE_SIZE", "SIGNATURE_HEADER", "DeliveryCollector", "Dispatcher", "Hook", "HookStore", "check_url", "sign"]
 
 log = logging.getLogger("qeaims.api.webhooks")
 
@@ -210,6 +212,23 @@ class Dispatcher:
         self.stats.failed += 1
         log.warning(json.dumps({"event": "webhook-failed", "hook": hook.id, "sector": hook.sector,
                                 "cursor": message.cursor, "tries": TRIES, "error": error}))
+
+
+class DeliveryCollector:
+    """`qeaims_webhook_deliveries_total{result}`: delivered, failed (after every try), dropped (queue full)."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily("qeaims_webhook_deliveries", "Webhook deliveries by result", labels=["result"])
+        stats = self.dispatcher.stats
+        for result, count in (("delivered", stats.delivered), ("failed", stats.failed), ("dropped", stats.dropped)):
+            family.add_metric([result], count)
+        yield family
 
 
 def _body(hook: Hook, message: Message) -> dict[str, Any]:

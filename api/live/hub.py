@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from typing import Any
 from api.live.messages import CONTROL_TOPICS, OPERATOR_TOPICS, Message
 
 __all__ = ["QUEUE_SIZE", "Audience", "Hub", "Subscription", "hub_of"]
+
+log = logging.getLogger("qeaims.api.hub")
 
 QUEUE_SIZE = 1000
 
@@ -51,21 +55,24 @@ class Subscription:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     dropped: int = 0
-    last_dropped: str | None = None  # the cursor of the newest message dropped
+    first_dropped: str | None = None  # the cursors of the oldest and newest messages dropped
+    last_dropped: str | None = None
 
     def _put(self, message: Message) -> None:  # on the loop
         if self.queue.full():
             lost = self.queue.get_nowait()
             self.dropped += 1
+            self.first_dropped = self.first_dropped or lost.cursor
             self.last_dropped = lost.cursor or self.last_dropped
         self.queue.put_nowait(message)
 
     async def get(self) -> Message:
         """The next message; a `lagged` one first when messages were dropped since the last read."""
         if self.dropped:
-            lagged = Message("lagged", {"dropped": self.dropped, "last_dropped": self.last_dropped,
+            lagged = Message("lagged", {"dropped": self.dropped, "first_dropped": self.first_dropped,
+                                        "last_dropped": self.last_dropped,
                                         "hint": "reconnect with Last-Event-ID or read GET /events to fill the gap"})
-            self.dropped, self.last_dropped = 0, None
+            self.dropped, self.first_dropped, self.last_dropped = 0, None, None
             return lagged
         return await self.queue.get()
 
@@ -114,7 +121,10 @@ class Hub:
                 sub.loop.call_soon_threadsafe(_put_all, sub, wanted)
         for sink in sinks:
             for message in messages:
-                sink(message)
+                try:
+                    sink(message)
+                except Exception as exc:  # noqa: BLE001 - a sink's failure must not stop the stream
+                    log.warning(json.dumps({"event": "hub-sink-failed", "error": type(exc).__name__}))
 
 
 def _put_all(sub: Subscription, messages: list[Message]) -> None:

@@ -11,10 +11,14 @@ Topics:
 - `node-status`: the registry's `NodeStatusChanged` (subject node) and `OracleStatusChanged` (subject oracle);
 - `vote`: the isolation quorum's logs (proposal opened, vote cast, executed, blocked, repair, override);
 - `proposal`: the governance council's logs (created, approved, revoked, queued, executed, cancelled);
+- `notice`: an event of kind `notice` (an operator's crisis notice), with its text;
+- `audit-progress`: published by the audit job (`hub_of(app).publish`), not from a log; not for operators;
 - `rewound` (the chain lost blocks; the index dropped them) and `lagged` (a slow client lost
   messages), made by the follower and the hub, not from a log, and sent whatever topics were asked for.
 
-A message's `sector` is the one an operator must hold to receive it. Council proposals have none and
+A message's `sector` is the one an operator must hold to receive it: for a ledger event, its recording
+oracle's registered sector, except for the self-healing controller's events (registered in its own
+`control` sector, acting on every sector), which are about the sector their payload names. Council proposals have none and
 are not sent to operators at all (`OPERATOR_TOPICS`): a council call may touch any sector, and an
 operator cannot act on it.
 """
@@ -28,15 +32,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chain.registry_history import NODE_STATUS, ORACLE_STATUS
+from core.errors import ConfigError, UnknownSector
 from core.kinds import kind_name
+from core.sectors import CONTROL_SECTOR, Sector
 from keys.errors import KeysError
 from keys.ids import from_bytes32
 
 __all__ = ["ALERT_KINDS", "CONTROL_TOPICS", "OPERATOR_TOPICS", "TOPICS", "Message", "cursor_key", "index_end", "messages_after",
            "parse_cursor"]
 
-TOPICS: tuple[str, ...] = ("event", "alert", "node-status", "vote", "proposal", "rewound", "lagged")
-OPERATOR_TOPICS = frozenset({"event", "alert", "node-status", "vote", "rewound", "lagged"})
+TOPICS: tuple[str, ...] = ("event", "alert", "node-status", "vote", "proposal", "notice", "audit-progress",
+                           "rewound", "lagged")
+OPERATOR_TOPICS = frozenset({"event", "alert", "node-status", "vote", "notice", "rewound", "lagged"})
 CONTROL_TOPICS = frozenset({"rewound", "lagged"})  # sent to every client, whatever topics it asked for
 ALERT_KINDS = frozenset({"anomaly", "fault", "intrusion", "qkd-alarm", "sensor-quarantine", "countermeasure"})
 PAYLOAD_SUMMARY_CHARS = 2_000
@@ -135,6 +142,17 @@ class _Sectors:
         return self._proposals[proposal_id]
 
 
+def _about(recorder: str, payload: Any) -> str:
+    """The sector an event is about: its recorder's, except for the controller (its own `control` sector,
+    recording for every sector under REPAIR_ROLE), whose payloads name the sector they act on."""
+    if recorder != CONTROL_SECTOR or not isinstance(payload, dict) or not isinstance(payload.get("sector"), str):
+        return recorder
+    try:
+        return Sector(payload["sector"]).value
+    except (UnknownSector, ConfigError):
+        return recorder
+
+
 def _target(action: int, target: str) -> str:
     """A quorum target: a node's name, or the quarantined oracle's address."""
     if action == 2 and target.startswith("0x") and len(target) == 66:
@@ -177,14 +195,19 @@ def _from_log(row: tuple[Any, ...], sectors: _Sectors) -> list[Message]:
     cursor = f"{block}:{log_index}"
     base = {"cursor": cursor, "block": int(block), "log_index": int(log_index), "time": _time(ts)}
     if contract == "EventLedger" and event == "EventRecorded" and oracle is not None:
-        sector = sectors.of_oracle(str(oracle))
+        recorder = sectors.of_oracle(str(oracle))
+        decoded = _payload(payload)
+        sector = _about(recorder, decoded)
         name = kind_name(int(kind))
         body = {**base, "sector": sector, "node": _name(str(node)), "kind": name, "oracle": str(oracle),
                 "seq": int(seq)}
+        if recorder != sector:
+            body["recorder_sector"] = recorder
         found = [Message("event", body, cursor, sector, key)]
         if name in ALERT_KINDS:
-            decoded = _payload(payload)
             found.insert(0, Message("alert", {**body, "payload": _summary(decoded)}, cursor, sector, key))
+        elif name == "notice":  # a crisis notice (once the ledger has the kind): its text is the message
+            found.insert(0, Message("notice", {**body, "notice": _summary(decoded)}, cursor, sector, key))
         return found
     args: dict[str, Any] = json.loads(args_text)
     if contract == "Registry" and event == "NodeStatusChanged":

@@ -44,7 +44,7 @@ REPLAY_LIMIT = 5_000  # messages sent from the index on a resume; beyond, one `l
 RETRY_MS = 2_000
 PING_S = 10.0  # a comment line when idle: proxies keep the connection, and a gone client is noticed
 _AFTER_ANY = 2**62  # a log index after every log of a block
-_DEFAULT_TOPICS = "event,alert,node-status,vote,proposal,rewound,lagged"
+_DEFAULT_TOPICS = ",".join(TOPICS)
 
 
 def _audience(

@@ -12,13 +12,22 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, Field, field_validator
 
 from api.auth import Principal, authenticated, require, require_sector
 from api.context import ApiContext
 from api.errors import ErrorBody
 from api.live.hub import hub_of
-from api.webhooks import MAX_PER_SECTOR, SIGNATURE_HEADER, Dispatcher, Hook, HookStore, check_url
+from api.webhooks import (
+    MAX_PER_SECTOR,
+    SIGNATURE_HEADER,
+    DeliveryCollector,
+    Dispatcher,
+    Hook,
+    HookStore,
+    check_url,
+)
 from core.errors import UnknownSector
 from core.sectors import Sector
 
@@ -120,6 +129,9 @@ def attach(app: FastAPI, ctx: ApiContext, *, follow: bool) -> None:
     dispatcher = Dispatcher(store)
     app.state.webhooks = store
     app.state.webhook_dispatcher = dispatcher
+    registry: CollectorRegistry | None = getattr(app.state, "metrics", None)
+    if registry is not None:  # api/routers/metrics.py attached first (modules attach in name order)
+        registry.register(DeliveryCollector(dispatcher))
     hub_of(app).add_sink(dispatcher.offer)
     previous = app.router.lifespan_context
 

@@ -134,6 +134,22 @@ def test_an_operator_hears_its_own_sector_only(live: Live) -> None:
         assert water.quiet(0.5) == [] and power.quiet(0) == []
 
 
+def test_the_controllers_alerts_go_to_the_sector_they_act_on(live: Live) -> None:
+    """The controller records in its own `control` sector for every sector; its payload names which."""
+    from chain.deploy import dev_controller
+
+    with SseClient(live.url, live.tokens.header(live.tokens.operator_water), {"topics": "alert"}) as water, \
+            SseClient(live.url, live.tokens.header(live.tokens.operator_electricity), {"topics": "alert"}) as power:
+        rec = recorder(live.chain.client, live.chain.settings, dev_controller(live.chain.settings))
+        rec.record(kind_by_name("countermeasure"), to_bytes32("plc-2"),
+                   canonical_payload({"state": "applied", "type": "safe-mode", "sector": "water"}))
+        rec.outbox.close()
+        (alert,) = water.take(1)
+        assert power.quiet(0.5) == []
+    assert alert.data["kind"] == "countermeasure" and alert.data["sector"] == "water"
+    assert alert.data["recorder_sector"] == "control" and alert.data["payload"]["type"] == "safe-mode"
+
+
 def test_node_status_and_votes_are_streamed(live: Live) -> None:
     from tests.support import isolate_by_quorum
 
@@ -191,6 +207,7 @@ def test_a_slow_client_loses_its_oldest_messages_and_is_told() -> None:
 
     lagged, oldest_kept = asyncio.run(scenario())
     assert lagged.topic == "lagged" and lagged.data["dropped"] == 5 and lagged.data["last_dropped"] == "1:4"
+    assert lagged.data["first_dropped"] == "1:0"
     assert oldest_kept.data == {"n": 5}
 
 

@@ -82,6 +82,9 @@ def test_an_alert_on_the_chain_reaches_the_operators_hook_signed(fresh_chain: Ch
         assert client.get("/api/v1/webhooks", headers=tokens.header(tokens.operator_water)).json()["items"][0] \
             .keys() == {"id", "sector", "url", "label", "created"}  # the secret is never shown again
 
+        scrape = client.get("/metrics", headers=tokens.header(tokens.auditor)).text
+        assert 'qeaims_webhook_deliveries_total{result="delivered"} 1.0' in scrape
+
     (headers, body), = receiver.got  # one: the electricity fault and the water telemetry root are not for it
     assert _valid(hook["secret"], headers, body)
     assert not _valid(hook["secret"] + "x", headers, body)
