@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth import COOKIE
 from api.live.follower import ChainFollower
 from api.live.hub import QUEUE_SIZE, Audience, Hub
 from api.live.messages import Message
@@ -124,7 +125,9 @@ def test_a_client_ahead_of_the_index_is_told_it_was_rewound(live: Live) -> None:
 
 
 def test_an_operator_hears_its_own_sector_only(live: Live) -> None:
-    with SseClient(live.url, live.tokens.header(live.tokens.operator_water), {"topics": "event,proposal"}) as water, \
+    """The water operator connects as a browser's EventSource does: with the session cookie, no header."""
+    cookie = {"Cookie": f"{COOKIE}={live.tokens.operator_water}"}
+    with SseClient(live.url, cookie, {"topics": "event,proposal"}) as water, \
             SseClient(live.url, live.tokens.header(live.tokens.operator_electricity), {"topics": "event"}) as power:
         _record(live, "electricity", "telemetry-root", "feeder-2", {"x": 1})
         _record(live, "water", "telemetry-root", "tank-1", {"x": 2})

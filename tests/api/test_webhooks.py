@@ -84,6 +84,8 @@ def test_an_alert_on_the_chain_reaches_the_operators_hook_signed(fresh_chain: Ch
 
         scrape = client.get("/metrics", headers=tokens.header(tokens.auditor)).text
         assert 'qeaims_webhook_deliveries_total{result="delivered"} 1.0' in scrape
+        age = next(line for line in scrape.splitlines() if line.startswith("qeaims_follower_sync_age_seconds "))
+        assert 0 <= float(age.split()[1]) < 5  # the follower is syncing
 
     (headers, body), = receiver.got  # one: the electricity fault and the water telemetry root are not for it
     assert _valid(hook["secret"], headers, body)
