@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -16,14 +15,14 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from chain.audit import AuditReport, problem, verify_everything
-from chain.client import ChainClient
+from chain.audit import AuditReport, verify_everything
+from chain.audit_anchor import audited_anchor, check_anchors, parse_anchors
 from chain.connect import connect, contract_abis
+from chain.event_query import EventFilters, query_events
 from chain.indexer import Indexer
 from core.errors import AuditFailed, ConfigError
-from core.kinds import kind_by_name, kind_name
-from keys.errors import KeysError
-from keys.ids import from_bytes32, to_bytes32
+from core.kinds import kind_by_name
+from keys.ids import to_bytes32
 from qeaims.commands._chain_index import synced_index
 from qeaims.commands._common import check_sector, console, err_console, print_json, settings_of
 from qeaims.commands.proof_cmd import proof
@@ -51,16 +50,6 @@ def _since(value: str | None) -> int | None:
     return int(moment.timestamp())
 
 
-def _node_name(node_hex: str) -> str:
-    """A node id as its ASCII name, or as hex when it is not one (an oracle address, a hash)."""
-    if node_hex == "0x" + "00" * 32:
-        return ""
-    try:
-        return from_bytes32(bytes.fromhex(node_hex[2:]))
-    except KeysError:
-        return node_hex
-
-
 @app.command()
 def events(
     ctx: typer.Context,
@@ -73,44 +62,18 @@ def events(
 ) -> None:
     """Recorded events, newest last, read from chain logs (the local index is only a cache)."""
     settings = settings_of(ctx)
-    clauses: list[str] = ["1=1"]
-    params: list[str | int] = []
-    if sector is not None:
-        clauses.append("k.sector = ?")
-        params.append("0x" + to_bytes32(check_sector(sector)).hex())
+    sector_name = None if sector is None else check_sector(sector)
     if node is not None:
-        clauses.append("e.node = ?")
-        params.append("0x" + to_bytes32(node).hex())
-    if kind is not None:
-        clauses.append("e.kind = ?")
-        params.append(kind_by_name(kind))
-    start = _since(since)
-    if start is not None:
-        clauses.append("e.timestamp >= ?")
-        params.append(start)
+        to_bytes32(node)  # a bad name is the user's error before the chain is asked anything
+    filters = EventFilters(sector=sector_name, node=node, kind=None if kind is None else kind_by_name(kind),
+                           since=_since(since))
     client, _ = connect(settings)
     index = synced_index(settings, client, show_progress=not json_out)
-    query = (
-        "SELECT e.oracle, e.seq, e.kind, e.node, e.payload, e.block, e.tx_hash, e.timestamp, k.sector, e.batch_id "
-        "FROM events e LEFT JOIN oracle_keys k ON k.oracle = e.oracle AND k.epoch = 1 "
-        f"WHERE {' AND '.join(clauses)} ORDER BY e.block DESC, e.log_index DESC LIMIT ?"
-    )
-    rows = index.db.execute(query, (*params, limit)).fetchall()[::-1]
-    index.close()
-    out: list[dict[str, Any]] = []
-    for oracle, seq, kind_value, node_hex, payload, block, tx_hash, ts, sector_hex, batch_id in rows:
-        text = bytes(payload).decode(errors="replace")
-        try:
-            body: Any = json.loads(text)
-        except json.JSONDecodeError:
-            body = text
-        out.append({
-            "oracle": oracle, "seq": seq, "kind": kind_name(kind_value),
-            "node": _node_name(node_hex),
-            "sector": from_bytes32(bytes.fromhex(sector_hex[2:])) if sector_hex else "",
-            "payload": body, "block": block, "tx": tx_hash, "batch": batch_id,
-            "time": datetime.fromtimestamp(ts, UTC).isoformat() if ts else None,
-        })
+    try:
+        rows = query_events(index.db, filters, limit=limit, newest_first=True)[::-1]
+    finally:
+        index.close()
+    out: list[dict[str, Any]] = [row.as_dict() for row in rows]
     if json_out:
         print_json(out)
         return
@@ -122,46 +85,6 @@ def events(
         table.add_row(str(e["block"]), (e["time"] or "")[11:19], e["sector"], e["oracle"][:10] + "…", str(e["seq"]),
                       e["kind"], e["node"], payload_text[:60] + ("…" if len(payload_text) > 60 else ""))
     console.print(table)
-
-
-_ANCHOR = re.compile(r"^(\d+):(0x[0-9a-fA-F]{64})$")
-
-
-def _anchors(values: list[str]) -> list[tuple[int, str]]:
-    out = []
-    for value in values:
-        match = _ANCHOR.match(value.strip())
-        if match is None:
-            raise ConfigError(f"--anchor {value!r} must look like BLOCK:0xHASH (as a previous audit printed it)")
-        out.append((int(match.group(1)), match.group(2).lower()))
-    return out
-
-
-def _check_anchors(client: ChainClient, anchors: list[tuple[int, str]]) -> list[dict[str, Any]]:
-    """Each anchor a previous audit printed must still be in the chain: a chain that no longer holds
-    that block, or holds another one at that height, has had its history rewritten or cut (a dev
-    chain's journal truncated and replayed, say). Nothing local can tell that; a hash kept elsewhere can."""
-    problems = []
-    for number, expected in anchors:
-        block = client.rpc.call("eth_getBlockByNumber", [hex(number), False])
-        actual = None if block is None else str(block["hash"]).lower()
-        if actual != expected:
-            seen = "no such block" if actual is None else f"block {number} is {actual}"
-            problems.append(problem("anchor", f"the chain no longer holds block {number} as {expected} ({seen}): "
-                                              "its history was rewritten or cut after that audit", number))
-    return problems
-
-
-def audited_anchor(db: sqlite3.Connection, client: ChainClient, head: int) -> tuple[str, list[dict[str, Any]]]:
-    """The anchor of what was audited: the head block's hash as the index read the logs against it
-    (its checkpoint), not as the chain says after the audit; and a finding if the chain no longer
-    holds that block (its history was replaced while the audit ran, so the anchor would vouch for a
-    history nobody audited)."""
-    row = db.execute("SELECT hash FROM checkpoints WHERE number = ?", (head,)).fetchone()
-    if row is None:
-        return "", [problem("anchor", f"the index has no checkpoint for the audited head {head}", head)]
-    audited = str(row[0]).lower()
-    return f"{head}:{audited}", _check_anchors(client, [(head, audited)])
 
 
 @app.command()
@@ -180,7 +103,7 @@ def verify(
     anchor (the head block's number and hash); keep it outside this machine and pass it back with
     --anchor to prove later that the history you audited was not rewritten or cut.
     """
-    anchors = _anchors(anchor or [])
+    anchors = parse_anchors(anchor or [])
     settings = settings_of(ctx)
     client, deployment = connect(settings)
     with Progress(console=err_console, transient=True, disable=json_out) as bar:
@@ -197,7 +120,7 @@ def verify(
                 head_anchor, moved = audited_anchor(index.db, client, head)
             finally:
                 index.close()
-    report.problems += moved + _check_anchors(client, anchors)
+    report.problems += moved + check_anchors(client, anchors)
     _print_report(report, head_anchor, json_out)
     if not report.ok:
         raise AuditFailed(f"{len(report.invalid) + len(report.problems)} findings: the history does not verify")

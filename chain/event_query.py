@@ -1,0 +1,262 @@
+"""Recorded events read from the log index: filtered, paged, and one event with its evidence.
+
+`qeaims audit events` and the API's `GET /events` ask the same question of the same tables, so the
+query lives here once. Pages are keyset pages on `(block, log_index)` (the `events` primary key):
+a cursor stays valid while the history grows, and a page costs the same on a storm day as on a quiet
+one. A time range becomes a block range first (block timestamps never decrease), so the scan stays on
+the primary key whatever the filters.
+
+`event_evidence` is what an auditor needs to trust one event without re-running the whole audit:
+its batch (signature, key epoch, sequence range, block, tx) judged exactly as the audit judges it
+(`chain.audit_batch.batch_verifies`, memoised), and the key epoch's place in the oracle's key history.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chain.audit_batch import BATCH_COLUMNS, batch_verifies, judge_batch
+from chain.audit_keys import key_history
+from core.kinds import kind_name
+from keys.errors import KeysError
+from keys.ids import from_bytes32, to_bytes32
+
+__all__ = [
+    "BatchEvidence",
+    "EventEvidence",
+    "EventFilters",
+    "EventRow",
+    "KeyEvidence",
+    "count_events",
+    "event_evidence",
+    "latest_position",
+    "node_name",
+    "query_events",
+]
+
+_ZERO = "0x" + "00" * 32
+
+
+def node_name(node_hex: str) -> str:
+    """A node id as its ASCII name, or as hex when it is not one (an oracle address, a hash)."""
+    if node_hex == _ZERO:
+        return ""
+    try:
+        return from_bytes32(bytes.fromhex(node_hex[2:]))
+    except KeysError:
+        return node_hex
+
+
+def _sector_name(sector_hex: str | None) -> str:
+    if not sector_hex or sector_hex == _ZERO:
+        return ""
+    try:
+        return from_bytes32(bytes.fromhex(sector_hex[2:]))
+    except KeysError:
+        return sector_hex
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    """What to select; every field optional. `sector` and `node` are names, `kind` the ledger's value,
+    `oracle` an address (any case), `since`/`until` Unix seconds (inclusive)."""
+
+    sector: str | None = None
+    node: str | None = None
+    kind: int | None = None
+    oracle: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One recorded event as readers show it."""
+
+    oracle: str
+    seq: int
+    kind: str
+    node: str
+    sector: str
+    payload: Any  # the JSON body, or its text when it is not JSON
+    block: int
+    log_index: int
+    tx: str
+    batch: int
+    timestamp: int | None
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.block}:{self.log_index}"
+
+    @property
+    def time(self) -> str | None:
+        return datetime.fromtimestamp(self.timestamp, UTC).isoformat() if self.timestamp else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The shape `qeaims audit events --json` prints (unchanged by the move)."""
+        return {"oracle": self.oracle, "seq": self.seq, "kind": self.kind, "node": self.node, "sector": self.sector,
+                "payload": self.payload, "block": self.block, "tx": self.tx, "batch": self.batch, "time": self.time}
+
+
+_SELECT = (
+    "SELECT e.oracle, e.seq, e.kind, e.node, e.payload, e.block, e.log_index, e.tx_hash, e.timestamp, k.sector, "
+    "e.batch_id FROM events e LEFT JOIN oracle_keys k ON k.oracle = e.oracle AND k.epoch = 1"
+)
+
+
+def _row(row: tuple[Any, ...]) -> EventRow:
+    oracle, seq, kind_value, node_hex, payload, block, log_index, tx_hash, ts, sector_hex, batch_id = row
+    text = bytes(payload).decode(errors="replace")
+    try:
+        body: Any = json.loads(text)
+    except json.JSONDecodeError:
+        body = text
+    return EventRow(oracle=str(oracle), seq=int(seq), kind=kind_name(int(kind_value)), node=node_name(str(node_hex)),
+                    sector=_sector_name(sector_hex), payload=body, block=int(block), log_index=int(log_index),
+                    tx=str(tx_hash), batch=int(batch_id), timestamp=None if ts is None else int(ts))
+
+
+def _where(db: sqlite3.Connection, filters: EventFilters) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.sector is not None:
+        # the oracles of the sector first: the scan then stays on the primary key (or the node/kind index)
+        clauses.append("e.oracle IN (SELECT oracle FROM oracle_keys WHERE epoch = 1 AND sector = ?)")
+        params.append("0x" + to_bytes32(filters.sector).hex())
+    if filters.node is not None:
+        clauses.append("e.node = ?")
+        params.append("0x" + to_bytes32(filters.node).hex())
+    if filters.kind is not None:
+        clauses.append("e.kind = ?")
+        params.append(filters.kind)
+    if filters.oracle is not None:
+        clauses.append("e.oracle = ?")
+        params.append(filters.oracle.lower())
+    if filters.since is not None:
+        clauses.append("e.timestamp >= ?")
+        params.append(filters.since)
+        first = db.execute("SELECT MIN(block) FROM events WHERE timestamp >= ?", (filters.since,)).fetchone()[0]
+        clauses.append("e.block >= ?")  # the same rows (timestamps never decrease), found on the primary key
+        params.append(first if first is not None else 2**62)
+    if filters.until is not None:
+        clauses.append("e.timestamp <= ?")
+        params.append(filters.until)
+        last = db.execute("SELECT MAX(block) FROM events WHERE timestamp <= ?", (filters.until,)).fetchone()[0]
+        clauses.append("e.block <= ?")
+        params.append(last if last is not None else -1)
+    return clauses, params
+
+
+def query_events(db: sqlite3.Connection, filters: EventFilters, *, after: tuple[int, int] | None = None,
+                 limit: int = 100, newest_first: bool = False, up_to: tuple[int, int] | None = None) -> list[EventRow]:
+    """At most `limit` events matching `filters`, in chain order (`newest_first`: reversed), strictly past
+    the `after` position `(block, log_index)` in that order; `up_to` caps the range (an export's snapshot)."""
+    clauses, params = _where(db, filters)
+    if after is not None:
+        clauses.append("(e.block, e.log_index) < (?, ?)" if newest_first else "(e.block, e.log_index) > (?, ?)")
+        params.extend(after)
+    if up_to is not None:
+        clauses.append("(e.block, e.log_index) <= (?, ?)")
+        params.extend(up_to)
+    order = "DESC" if newest_first else "ASC"
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = db.execute(f"{_SELECT}{where} ORDER BY e.block {order}, e.log_index {order} LIMIT ?",
+                      (*params, limit)).fetchall()
+    return [_row(r) for r in rows]
+
+
+def count_events(db: sqlite3.Connection, filters: EventFilters, *, up_to: tuple[int, int] | None = None) -> int:
+    """How many events match (an export checks its size before it starts streaming)."""
+    clauses, params = _where(db, filters)
+    if up_to is not None:
+        clauses.append("(e.block, e.log_index) <= (?, ?)")
+        params.extend(up_to)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    return int(db.execute(f"SELECT COUNT(*) FROM events e{where}", params).fetchone()[0])
+
+
+def latest_position(db: sqlite3.Connection) -> tuple[int, int] | None:
+    """The newest event's `(block, log_index)`, or None on an empty history."""
+    row = db.execute("SELECT block, log_index FROM events ORDER BY block DESC, log_index DESC LIMIT 1").fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+@dataclass(frozen=True)
+class KeyEvidence:
+    """The oracle's key of the batch's epoch, as the key history judges it."""
+
+    epoch: int
+    key_hash: str
+    published_block: int
+    valid: bool
+    reason: str
+    current_epoch: int  # the newest epoch the index knows for this oracle
+
+
+@dataclass(frozen=True)
+class BatchEvidence:
+    """The signed batch that carried the event, and whether it verifies as the audit checks it."""
+
+    batch_id: int
+    oracle: str
+    key_epoch: int
+    first_seq: int
+    last_seq: int
+    count: int
+    block: int
+    log_index: int
+    tx: str
+    signature_bytes: int
+    verifies: bool
+    reason: str  # why it does not verify ("" when it does)
+
+
+@dataclass(frozen=True)
+class EventEvidence:
+    event: EventRow
+    batch: BatchEvidence | None  # None: the index holds no such batch (itself a finding)
+    key: KeyEvidence | None
+
+    @property
+    def verified(self) -> bool:
+        return self.batch is not None and self.batch.verifies and self.key is not None and self.key.valid
+
+
+def event_evidence(db: sqlite3.Connection, block: int, log_index: int, *, chain_id: int, ledger: str,
+                   registry: str) -> EventEvidence | None:
+    """The event at `(block, log_index)` with its batch judged (`batch_verifies`) and its key epoch; None
+    when the index holds no event there."""
+    row = db.execute(f"{_SELECT} WHERE e.block = ? AND e.log_index = ?", (block, log_index)).fetchone()
+    if row is None:
+        return None
+    event = _row(row)
+    batch_row = db.execute(f"SELECT {BATCH_COLUMNS}, tx_hash FROM batches WHERE batch_id = ?",
+                           (event.batch,)).fetchone()
+    if batch_row is None:
+        return EventEvidence(event=event, batch=None, key=None)
+    ok = batch_verifies(db, event.batch, chain_id=chain_id, ledger=ledger, registry=registry)
+    keys = key_history(db, chain_id, registry)
+    reason = ""
+    if not ok:  # rare: say why, as the audit would
+        previous = db.execute("SELECT MAX(last_seq) FROM batches WHERE oracle = ? AND batch_id < ?",
+                              (batch_row[1], event.batch)).fetchone()[0]
+        _, why = judge_batch(db, keys, tuple(batch_row[:9]), int(previous or 0), chain_id=chain_id, ledger=ledger)
+        reason = why or "the batch does not verify"
+    batch_id, oracle, epoch, first_seq, last_seq, count, signature, b_block, b_log, b_tx = batch_row
+    batch = BatchEvidence(batch_id=int(batch_id), oracle=str(oracle), key_epoch=int(epoch), first_seq=int(first_seq),
+                          last_seq=int(last_seq), count=int(count), block=int(b_block), log_index=int(b_log),
+                          tx=str(b_tx), signature_bytes=len(bytes(signature)), verifies=ok, reason=reason)
+    epochs = keys.get(str(oracle), {})
+    epoch_key = epochs.get(int(epoch))
+    key: KeyEvidence | None = None
+    if epoch_key is not None:
+        (key_hash,) = db.execute("SELECT key_hash FROM oracle_keys WHERE oracle = ? AND epoch = ?",
+                                 (oracle, epoch)).fetchone()
+        key = KeyEvidence(epoch=int(epoch), key_hash=str(key_hash), published_block=epoch_key.position[0],
+                          valid=epoch_key.valid, reason=epoch_key.reason, current_epoch=max(epochs))
+    return EventEvidence(event=event, batch=batch, key=key)
