@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,11 +13,11 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from chain.audit import AuditReport, verify_everything
-from chain.audit_anchor import audited_anchor, check_anchors, parse_anchors
-from chain.connect import connect, contract_abis
+from chain.audit import AuditReport
+from chain.audit_anchor import parse_anchors
+from chain.audit_run import audit_afresh
+from chain.connect import connect
 from chain.event_query import EventFilters, query_events
-from chain.indexer import Indexer
 from core.errors import AuditFailed, ConfigError
 from core.kinds import kind_by_name
 from keys.ids import to_bytes32
@@ -112,15 +110,7 @@ def verify(
         def step(what: str, done: int, total: int) -> None:
             bar.update(task, description=what, completed=done, total=total or None)
 
-        with tempfile.TemporaryDirectory(prefix="qeaims-audit-") as tmp:
-            index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
-            try:
-                head = index.sync(lambda done, total: step("indexing chain logs", done, total)).to_block
-                report = verify_everything(index.db, client, deployment, head=head, progress=step)
-                head_anchor, moved = audited_anchor(index.db, client, head)
-            finally:
-                index.close()
-    report.problems += moved + check_anchors(client, anchors)
+        report, head_anchor = audit_afresh(client, deployment, anchors=anchors, progress=step)
     _print_report(report, head_anchor, json_out)
     if not report.ok:
         raise AuditFailed(f"{len(report.invalid) + len(report.problems)} findings: the history does not verify")

@@ -176,7 +176,7 @@ def test_the_printed_anchor_is_the_audited_block_and_a_chain_replaced_meanwhile_
     """Re-review finding: the anchor was read from the chain after the audit, so a history replaced
     while the audit ran got an anchor for blocks nobody audited. The anchor is now the hash the logs
     were read against, and a chain that no longer holds it is a finding."""
-    from qeaims.commands.audit_cmd import audited_anchor
+    from chain.audit_anchor import audited_anchor
 
     chain = fresh_chain
     index = _index(chain, tmp_path / "index.sqlite")
