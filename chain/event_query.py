@@ -121,63 +121,105 @@ def _row(row: tuple[Any, ...]) -> EventRow:
                     tx=str(tx_hash), batch=int(batch_id), timestamp=None if ts is None else int(ts))
 
 
-def _where(db: sqlite3.Connection, filters: EventFilters) -> tuple[list[str], list[Any]]:
+def _block_bounds(db: sqlite3.Connection, filters: EventFilters) -> tuple[int | None, int | None]:
+    """A period as blocks: block timestamps never decrease, so `timestamp >= since` is `block >= first`
+    where `first` is the lowest block at the lowest timestamp not before `since` (two index seeks on
+    events(timestamp, block)); likewise for `until`."""
+    first = last = None
+    if filters.since is not None:
+        row = db.execute("SELECT MIN(block) FROM events WHERE timestamp = "
+                         "(SELECT MIN(timestamp) FROM events WHERE timestamp >= ?)", (filters.since,)).fetchone()
+        first = 2**62 if row[0] is None else int(row[0])
+    if filters.until is not None:
+        row = db.execute("SELECT MAX(block) FROM events WHERE timestamp = "
+                         "(SELECT MAX(timestamp) FROM events WHERE timestamp <= ?)", (filters.until,)).fetchone()
+        last = -1 if row[0] is None else int(row[0])
+    return first, last
+
+
+def _sector_oracles(db: sqlite3.Connection, sector: str) -> list[str]:
+    rows = db.execute("SELECT oracle FROM oracle_keys WHERE epoch = 1 AND sector = ? ORDER BY oracle",
+                      ("0x" + to_bytes32(sector).hex(),)).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _where(filters: EventFilters, oracles: list[str] | None, bounds: tuple[int | None, int | None]) -> tuple[
+        list[str], list[Any]]:
+    """The clauses for one scan. Unary `+` keeps SQLite from picking an index for that term: the
+    timestamp's (the block range already selects the period on the primary key), and the oracle's and
+    the kind's when a node is asked (a node's own index is the narrowest; the index has no statistics
+    for SQLite to tell)."""
     clauses: list[str] = []
     params: list[Any] = []
-    if filters.sector is not None:
-        # the oracles of the sector first: the scan then stays on the primary key (or the node/kind index)
-        clauses.append("e.oracle IN (SELECT oracle FROM oracle_keys WHERE epoch = 1 AND sector = ?)")
-        params.append("0x" + to_bytes32(filters.sector).hex())
+    if oracles is not None:
+        plus = "+" if filters.node is not None else ""
+        clauses.append(f"{plus}e.oracle IN ({', '.join('?' * len(oracles))})")
+        params.extend(oracles)
     if filters.node is not None:
         clauses.append("e.node = ?")
         params.append("0x" + to_bytes32(filters.node).hex())
     if filters.kind is not None:
-        clauses.append("e.kind = ?")
+        clauses.append("+e.kind = ?" if filters.node is not None else "e.kind = ?")
         params.append(filters.kind)
-    if filters.oracle is not None:
-        clauses.append("e.oracle = ?")
-        params.append(filters.oracle.lower())
     if filters.since is not None:
-        clauses.append("e.timestamp >= ?")
-        params.append(filters.since)
-        first = db.execute("SELECT MIN(block) FROM events WHERE timestamp >= ?", (filters.since,)).fetchone()[0]
-        clauses.append("e.block >= ?")  # the same rows (timestamps never decrease), found on the primary key
-        params.append(first if first is not None else 2**62)
+        clauses.append("+e.timestamp >= ? AND e.block >= ?")
+        params.extend((filters.since, bounds[0]))
     if filters.until is not None:
-        clauses.append("e.timestamp <= ?")
-        params.append(filters.until)
-        last = db.execute("SELECT MAX(block) FROM events WHERE timestamp <= ?", (filters.until,)).fetchone()[0]
-        clauses.append("e.block <= ?")
-        params.append(last if last is not None else -1)
+        clauses.append("+e.timestamp <= ? AND e.block <= ?")
+        params.extend((filters.until, bounds[1]))
     return clauses, params
+
+
+def _scans(db: sqlite3.Connection, filters: EventFilters) -> list[tuple[list[str], list[Any]]]:
+    """One scan per oracle to read: a sector is its oracles (a handful), each read on the index
+    events(oracle, block, log_index) and merged, so a page costs a few seeks whether the sector
+    recorded most of a storm day or almost nothing of it."""
+    bounds = _block_bounds(db, filters)
+    if filters.oracle is not None:
+        oracle = filters.oracle.lower()
+        if filters.sector is not None and oracle not in _sector_oracles(db, filters.sector):
+            return []
+        return [_where(filters, [oracle], bounds)]
+    if filters.sector is not None:
+        oracles = _sector_oracles(db, filters.sector)
+        if not oracles:
+            return []
+        if filters.node is not None:
+            return [_where(filters, oracles, bounds)]
+        return [_where(filters, [oracle], bounds) for oracle in oracles]
+    return [_where(filters, None, bounds)]
 
 
 def query_events(db: sqlite3.Connection, filters: EventFilters, *, after: tuple[int, int] | None = None,
                  limit: int = 100, newest_first: bool = False, up_to: tuple[int, int] | None = None) -> list[EventRow]:
     """At most `limit` events matching `filters`, in chain order (`newest_first`: reversed), strictly past
     the `after` position `(block, log_index)` in that order; `up_to` caps the range (an export's snapshot)."""
-    clauses, params = _where(db, filters)
-    if after is not None:
-        clauses.append("(e.block, e.log_index) < (?, ?)" if newest_first else "(e.block, e.log_index) > (?, ?)")
-        params.extend(after)
-    if up_to is not None:
-        clauses.append("(e.block, e.log_index) <= (?, ?)")
-        params.extend(up_to)
     order = "DESC" if newest_first else "ASC"
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = db.execute(f"{_SELECT}{where} ORDER BY e.block {order}, e.log_index {order} LIMIT ?",
-                      (*params, limit)).fetchall()
-    return [_row(r) for r in rows]
+    found: list[tuple[Any, ...]] = []
+    for clauses, params in _scans(db, filters):
+        if after is not None:
+            clauses.append("(e.block, e.log_index) < (?, ?)" if newest_first else "(e.block, e.log_index) > (?, ?)")
+            params.extend(after)
+        if up_to is not None:
+            clauses.append("(e.block, e.log_index) <= (?, ?)")
+            params.extend(up_to)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        found += db.execute(f"{_SELECT}{where} ORDER BY e.block {order}, e.log_index {order} LIMIT ?",
+                            (*params, limit)).fetchall()
+    found.sort(key=lambda r: (int(r[5]), int(r[6])), reverse=newest_first)
+    return [_row(r) for r in found[:limit]]
 
 
 def count_events(db: sqlite3.Connection, filters: EventFilters, *, up_to: tuple[int, int] | None = None) -> int:
     """How many events match (an export checks its size before it starts streaming)."""
-    clauses, params = _where(db, filters)
-    if up_to is not None:
-        clauses.append("(e.block, e.log_index) <= (?, ?)")
-        params.extend(up_to)
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    return int(db.execute(f"SELECT COUNT(*) FROM events e{where}", params).fetchone()[0])
+    total = 0
+    for clauses, params in _scans(db, filters):
+        if up_to is not None:
+            clauses.append("(e.block, e.log_index) <= (?, ?)")
+            params.extend(up_to)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        total += int(db.execute(f"SELECT COUNT(*) FROM events e{where}", params).fetchone()[0])
+    return total
 
 
 def latest_position(db: sqlite3.Connection) -> tuple[int, int] | None:

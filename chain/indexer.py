@@ -43,7 +43,8 @@ CREATE INDEX IF NOT EXISTS events_batch ON events(batch_id);
 CREATE INDEX IF NOT EXISTS events_oracle ON events(oracle, seq);
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind, block, log_index);  -- controller steps, quarantines: read on every vote
 CREATE INDEX IF NOT EXISTS events_node ON events(node, block, log_index);  -- the API's node filter, page by page
-CREATE INDEX IF NOT EXISTS events_time ON events(timestamp);  -- a period (since/until) to a block range
+CREATE INDEX IF NOT EXISTS events_time ON events(timestamp, block);  -- a period (since/until) to a block range
+CREATE INDEX IF NOT EXISTS events_oracle_at ON events(oracle, block, log_index);  -- a sector's oracles, page by page
 CREATE TABLE IF NOT EXISTS batches (
     batch_id INTEGER PRIMARY KEY, oracle TEXT NOT NULL, sector TEXT NOT NULL, key_epoch INTEGER NOT NULL,
     first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, count INTEGER NOT NULL, signature BLOB NOT NULL,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import api.routers.audit as audit_router
+from chain.audit_run import audit_afresh
 from keys.hybrid import sign_batch
 from keys.ids import to_bytes32
 from keys.messages import EventToSign
@@ -44,13 +45,13 @@ def _wait(reg: RegApi, job: str, timeout_s: float = 90) -> dict[str, Any]:
 
 def test_a_verification_runs_in_the_background_one_at_a_time(api: RegApi, monkeypatch: pytest.MonkeyPatch) -> None:
     gate = threading.Event()
-    real: Callable[..., Any] = audit_router.audit_afresh
+    real: Callable[..., Any] = audit_afresh
 
     def held(*args: Any, **kwargs: Any) -> Any:  # the real audit, started only when the test says
         assert gate.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(audit_router, "audit_afresh", held)
+    monkeypatch.setattr(audit_router, "audit_afresh", held)  # what the job's thread calls
     started = _post(api, api.tokens.auditor)
     assert started.status_code == 202, started.text
     job = started.json()["id"]
