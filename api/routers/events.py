@@ -51,7 +51,7 @@ EXPORT_MAX = 100_000
 _EXPORT_PAGE = 2_000
 
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
-                                            422: {"model": ErrorBody}}
+                                            422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
 class EventItem(BaseModel):

@@ -60,7 +60,8 @@ class ReadingProof(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
-                                            404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+                                            404: {"model": ErrorBody}, 422: {"model": ErrorBody},
+                                            503: {"model": ErrorBody}}
 
 
 @router.get("/proofs/{oracle}/{ref}", response_model=ReadingProof, responses=_ERRORS,
