@@ -5,7 +5,8 @@ from eth_getLogs in a temporary directory (nothing local trusted, not even the A
 signature, key epoch, sequence, vote, quorum and council decision re-checked, and the anchor of the
 audited head plus a finding for each earlier anchor the chain no longer holds. On a storm-day history
 that takes minutes, so it is never a request: the POST answers 202 with the job's id at once and the
-GET reports the step, its progress and, at the end, the report. One job at a time (a second POST while
+GET reports the step, its progress and, at the end, the report; the stream's `audit-progress` topic
+carries the same (each step, at most five a second, and the end). One job at a time (a second POST while
 one runs is a 409 naming it): two full audits would only halve each other's speed on the same cores.
 Jobs live in the server's memory (the last 20 are kept); the report is reproducible from the chain.
 """
@@ -18,6 +19,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -27,6 +29,8 @@ from pydantic import BaseModel, Field
 from api.auth import Principal, require
 from api.context import ApiContext
 from api.errors import ErrorBody
+from api.live.hub import hub_of
+from api.live.messages import Message
 from chain.audit_anchor import parse_anchors
 from chain.audit_run import audit_afresh
 from chain.connect import connect
@@ -38,6 +42,7 @@ log = logging.getLogger("qeaims.api")
 
 Auditor = Annotated[Principal, Depends(require("auditor", "governor"))]
 KEEP = 20
+PROGRESS_EVERY_S = 0.2
 Status = Literal["running", "done", "failed"]
 
 
@@ -59,8 +64,9 @@ class _Job:
 class Verifications:
     """The jobs of this server, one running at a time."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, publish: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.settings = settings
+        self._publish = publish or (lambda _data: None)
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, _Job] = OrderedDict()
         self._running: _Job | None = None
@@ -83,10 +89,23 @@ class Verifications:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def _run(self, job: _Job) -> None:
-        def step(what: str, done: int, total: int) -> None:
-            job.step, job.done, job.total = what, done, total
+    def _tell(self, job: _Job) -> None:
+        self._publish({"id": job.id, "status": job.status, "step": job.step, "done": job.done, "total": job.total,
+                       "ok": None if job.result is None else job.result["ok"], "error": job.error})
 
+    def _run(self, job: _Job) -> None:
+        told = 0.0
+
+        def step(what: str, done: int, total: int) -> None:
+            nonlocal told
+            changed = what != job.step
+            job.step, job.done, job.total = what, done, total
+            now = time.monotonic()
+            if changed or now - told >= PROGRESS_EVERY_S:  # each step, then at most 5 a second
+                told = now
+                self._tell(job)
+
+        self._tell(job)
         try:
             client, deployment = connect(self.settings)  # its own client: the job's thread is its only user
             report, anchor = audit_afresh(client, deployment, anchors=job.anchors, progress=step)
@@ -103,10 +122,14 @@ class Verifications:
             job.finished = time.time()
             with self._lock:
                 self._running = None
+            self._tell(job)
 
 
 def attach(app: FastAPI, ctx: ApiContext, *, follow: bool) -> None:
-    app.state.verifications = Verifications(ctx.settings)
+    """The jobs, telling the stream's `audit-progress` topic how each goes (auditors and governors only)."""
+    hub = hub_of(app)
+    app.state.verifications = Verifications(ctx.settings,
+                                            lambda data: hub.publish([Message(topic="audit-progress", data=data)]))
 
 
 def _jobs(request: Request) -> Verifications:

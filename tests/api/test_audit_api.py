@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 import api.routers.audit as audit_router
+from api.live.hub import hub_of
+from api.live.messages import Message
 from chain.audit_run import audit_afresh
 from keys.hybrid import sign_batch
 from keys.ids import to_bytes32
@@ -52,6 +54,8 @@ def test_a_verification_runs_in_the_background_one_at_a_time(api: RegApi, monkey
         return real(*args, **kwargs)
 
     monkeypatch.setattr(audit_router, "audit_afresh", held)  # what the job's thread calls
+    told: list[Message] = []
+    hub_of(api.client.app).add_sink(told.append)  # what the stream's audit-progress topic carries
     started = _post(api, api.tokens.auditor)
     assert started.status_code == 202, started.text
     job = started.json()["id"]
@@ -70,6 +74,9 @@ def test_a_verification_runs_in_the_background_one_at_a_time(api: RegApi, monkey
     anchor = result["anchor"]
     assert re.fullmatch(r"\d+:0x[0-9a-f]{64}", anchor) and int(anchor.split(":")[0]) == result["head"]
     assert done["finished"] >= done["started"] and done["progress"]["step"]
+    mine = [m.data for m in told if m.topic == "audit-progress" and m.data["id"] == job]
+    assert mine[0]["status"] == "running" and mine[-1]["status"] == "done" and mine[-1]["ok"] is True
+    assert {"indexing chain logs", "verifying batches", "recounting decisions"} <= {m["step"] for m in mine}
 
     # the anchor given back: the chain still holds it; one it never held is a finding
     again = _wait(api, _post(api, api.tokens.auditor, {"anchors": [anchor]}).json()["id"])
