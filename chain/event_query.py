@@ -21,7 +21,9 @@ from typing import Any
 
 from chain.audit_batch import BATCH_COLUMNS, batch_verifies, judge_batch
 from chain.audit_keys import key_history
+from core.errors import ConfigError
 from core.kinds import kind_name
+from core.sectors import CONTROL_SECTOR, Sector
 from keys.errors import KeysError
 from keys.ids import from_bytes32, to_bytes32
 
@@ -63,7 +65,12 @@ def _sector_name(sector_hex: str | None) -> str:
 @dataclass(frozen=True)
 class EventFilters:
     """What to select; every field optional. `sector` and `node` are names, `kind` the ledger's value,
-    `oracle` an address (any case), `since`/`until` Unix seconds (inclusive)."""
+    `oracle` an address (any case), `since`/`until` Unix seconds (inclusive).
+
+    `sector` selects the events its oracles recorded; with `controller_about`, also the self-healing
+    controller's (registered in its own `control` sector, acting on every sector) whose payload names
+    that sector, as the API's stream assigns them (api/live/messages.py), so an operator reads the
+    controller's steps in its own sector and no other's."""
 
     sector: str | None = None
     node: str | None = None
@@ -71,6 +78,7 @@ class EventFilters:
     oracle: str | None = None
     since: int | None = None
     until: int | None = None
+    controller_about: bool = False  # the controller's events about `sector` count as the sector's (the API's view)
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class EventRow:
     seq: int
     kind: str
     node: str
-    sector: str
+    sector: str  # the recording oracle's registered sector
     payload: Any  # the JSON body, or its text when it is not JSON
     block: int
     log_index: int
@@ -92,6 +100,20 @@ class EventRow:
     @property
     def cursor(self) -> str:
         return f"{self.block}:{self.log_index}"
+
+    @property
+    def about(self) -> str:
+        """The sector the event is about: its recorder's, except for the controller's events, which are
+        about the sector their payload names."""
+        if self.sector != CONTROL_SECTOR or not isinstance(self.payload, dict):
+            return self.sector
+        named = self.payload.get("sector")
+        if not isinstance(named, str):
+            return self.sector
+        try:
+            return Sector(named).value
+        except ConfigError:
+            return self.sector
 
     @property
     def time(self) -> str | None:
@@ -137,6 +159,10 @@ def _block_bounds(db: sqlite3.Connection, filters: EventFilters) -> tuple[int | 
     return first, last
 
 
+_ABOUT = ("(CASE WHEN json_valid(CAST(e.payload AS TEXT)) THEN json_extract(CAST(e.payload AS TEXT), '$.sector') "
+          "END) = ?")
+
+
 def _sector_oracles(db: sqlite3.Connection, sector: str) -> list[str]:
     rows = db.execute("SELECT oracle FROM oracle_keys WHERE epoch = 1 AND sector = ? ORDER BY oracle",
                       ("0x" + to_bytes32(sector).hex(),)).fetchall()
@@ -177,16 +203,24 @@ def _scans(db: sqlite3.Connection, filters: EventFilters) -> list[tuple[list[str
     bounds = _block_bounds(db, filters)
     if filters.oracle is not None:
         oracle = filters.oracle.lower()
-        if filters.sector is not None and oracle not in _sector_oracles(db, filters.sector):
-            return []
-        return [_where(filters, [oracle], bounds)]
+        if filters.sector is None or oracle in _sector_oracles(db, filters.sector):
+            return [_where(filters, [oracle], bounds)]
+        if filters.controller_about and oracle in _sector_oracles(db, CONTROL_SECTOR):
+            clauses, params = _where(filters, [oracle], bounds)
+            return [([*clauses, _ABOUT], [*params, filters.sector])]
+        return []
     if filters.sector is not None:
         oracles = _sector_oracles(db, filters.sector)
-        if not oracles:
-            return []
-        if filters.node is not None:
-            return [_where(filters, oracles, bounds)]
-        return [_where(filters, [oracle], bounds) for oracle in oracles]
+        scans = []
+        if oracles and filters.node is not None:
+            scans.append(_where(filters, oracles, bounds))
+        elif oracles:
+            scans += [_where(filters, [oracle], bounds) for oracle in oracles]
+        if filters.controller_about and filters.sector != CONTROL_SECTOR:
+            for oracle in _sector_oracles(db, CONTROL_SECTOR):
+                clauses, params = _where(filters, [oracle], bounds)
+                scans.append(([*clauses, _ABOUT], [*params, filters.sector]))
+        return scans
     return [_where(filters, None, bounds)]
 
 

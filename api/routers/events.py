@@ -7,7 +7,10 @@ while the history grows. One event comes with its evidence: the signed batch tha
 exactly as the audit judges it (key epoch, sequence range, ML-DSA-65 signature; memoised, so a second
 look costs a lookup), and the key epoch's place in the oracle's key history.
 
-An operator reads only its own sector: the sector filter defaults to theirs, another one is a 403.
+An operator reads only its own sector: the sector filter defaults to theirs, another one is a 403. An
+event's sector is the one the stream gives it (api/live/messages.py): its recording oracle's, except
+for the self-healing controller's events (registered in its own `control` sector), which belong to the
+sector their payload names, so an operator reads the controller's steps in its sector, and only those.
 """
 
 from __future__ import annotations
@@ -66,7 +69,9 @@ class EventItem(BaseModel):
     seq: int
     kind: str
     node: str
-    sector: str
+    sector: str = Field(description="the sector the event is about (as the stream says): its recording oracle's, "
+                                    "or for the self-healing controller's events the sector their payload names")
+    recorder_sector: str = Field(description="the recording oracle's registered sector (`control`: the controller)")
     batch: int
     payload: Any = Field(description="the event's JSON body (its text when it is not JSON)")
 
@@ -111,8 +116,8 @@ class EventEvidenceOut(BaseModel):
 
 def _item(row: EventRow) -> EventItem:
     return EventItem(cursor=row.cursor, block=row.block, log_index=row.log_index, tx=row.tx, time=row.time,
-                     oracle=row.oracle, seq=row.seq, kind=row.kind, node=row.node, sector=row.sector,
-                     batch=row.batch, payload=row.payload)
+                     oracle=row.oracle, seq=row.seq, kind=row.kind, node=row.node, sector=row.about,
+                     recorder_sector=row.sector, batch=row.batch, payload=row.payload)
 
 
 def _filters(who: Principal, sector: str | None, node: str | None, kind: str | None, oracle: str | None,
@@ -121,7 +126,7 @@ def _filters(who: Principal, sector: str | None, node: str | None, kind: str | N
     if start is not None and end is not None and start > end:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="since is after until")
     return EventFilters(sector=sector_for(who, sector), node=check_node(node), kind=check_kind(kind),
-                        oracle=check_address("oracle", oracle), since=start, until=end)
+                        oracle=check_address("oracle", oracle), since=start, until=end, controller_about=True)
 
 
 SectorQ = Annotated[str | None, Query(description="only events from this sector's oracles (an operator: its own)")]
@@ -156,11 +161,12 @@ def list_events(
 def _csv_lines(rows: Iterator[EventRow]) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["block", "log_index", "time", "sector", "oracle", "seq", "kind", "node", "batch", "tx",
-                     "payload"])
+    writer.writerow(["block", "log_index", "time", "sector", "recorder_sector", "oracle", "seq", "kind", "node",
+                     "batch", "tx", "payload"])
     for row in rows:
-        writer.writerow([row.block, row.log_index, row.time or "", row.sector, row.oracle, row.seq, row.kind,
-                         row.node, row.batch, row.tx, json.dumps(row.payload, separators=(",", ":"), sort_keys=True)])
+        writer.writerow([row.block, row.log_index, row.time or "", row.about, row.sector, row.oracle, row.seq,
+                         row.kind, row.node, row.batch, row.tx,
+                         json.dumps(row.payload, separators=(",", ":"), sort_keys=True)])
         if out.tell() > 64_000:
             yield out.getvalue()
             out.seek(0)
@@ -241,7 +247,7 @@ def one_event(
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail=f"no recorded event at block {block}, log index {log_index}")
-    require_sector(who, found.event.sector)
+    require_sector(who, found.event.about)
     batch = None if found.batch is None else BatchOut(**vars(found.batch))
     key = None if found.key is None else KeyOut(**vars(found.key))
     return EventEvidenceOut(event=_item(found.event), verified=found.verified, batch=batch, key=key)

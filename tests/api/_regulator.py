@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.context import ApiContext
+from chain.deploy import dev_controller
 from chain.recorder import canonical_payload
 from core.config import Settings
 from core.kinds import kind_by_name
@@ -44,6 +45,8 @@ class RegApi:
     pump: str  # a water node: anomaly, fault (one batch), then repaired on `valve`
     valve: str
     feeder: str  # an electricity node: fault, anomaly
+    line: str  # an electricity node the controller acted on (its payload names the sector)
+    controller: str  # the controller's address (registered in the `control` sector)
 
     def get(self, path: str, token: str | None = None, **params: str | int) -> httpx.Response:
         headers = self.tokens.header(token) if token is not None else {}
@@ -51,8 +54,10 @@ class RegApi:
         return response
 
     def record(self, sector: str, events: list[tuple[str, str, dict[str, object]]]) -> None:
-        """`events` as (kind, node, body), sent in one batch by the sector's fourth dev oracle."""
-        rec = recorder(self.chain.client, self.chain.settings, oracle(self.chain.settings, sector, 4))
+        """`events` as (kind, node, body), sent in one batch by the sector's fourth dev oracle (`control`:
+        by the self-healing controller)."""
+        ident = dev_controller(self.chain.settings) if sector == "control" else oracle(self.chain.settings, sector, 4)
+        rec = recorder(self.chain.client, self.chain.settings, ident)
         rec.sync()
         for kind, node, body in events:
             rec.outbox.append(kind_by_name(kind), to_bytes32(node), canonical_payload(body))
@@ -76,10 +81,13 @@ def build(chain: Chain, root: Path) -> RegApi:
     api = RegApi(chain=chain, client=TestClient(app, raise_server_exceptions=False), tokens=tokens, settings=settings,
                  ctx=app.state.ctx, water=oracle(chain.settings, "water", 4).address.lower(),
                  electricity=oracle(chain.settings, "electricity", 4).address.lower(),
-                 pump=f"ra{tag}-pump-1", valve=f"ra{tag}-valve-2", feeder=f"ra{tag}-feeder-1")
+                 pump=f"ra{tag}-pump-1", valve=f"ra{tag}-valve-2", feeder=f"ra{tag}-feeder-1",
+                 line=f"ra{tag}-line-3", controller=dev_controller(chain.settings).address.lower())
     api.record("water", [("anomaly", api.pump, {"pressure_bar": 0.4}), ("fault", api.pump, {"pressure_bar": 0.1}),
                          ("repaired", api.valve, {})])
     api.record("electricity", [("fault", api.feeder, {"kv": 0}), ("anomaly", api.feeder, {"kv": 3})])
+    api.record("control", [("isolation-applied", api.valve, {"sector": "water", "asset": "valve-2"}),
+                           ("reroute-plan", api.line, {"sector": "electricity", "plan": [1, 2]})])
     return api
 
 

@@ -75,6 +75,24 @@ def test_cursor_pages_are_stable_while_the_history_grows(api: RegApi) -> None:
     assert [e["kind"] for e in down["items"] + rest["items"]] == paged[::-1] and rest["next_cursor"] is None
 
 
+def test_the_controllers_steps_belong_to_the_sector_they_act_on(api: RegApi) -> None:
+    step = _items(api, api.tokens.auditor, node=api.valve, kind="isolation-applied")
+    assert [(e["oracle"], e["sector"], e["recorder_sector"]) for e in step] == [(api.controller, "water", "control")]
+    assert [e["kind"] for e in _items(api, api.tokens.auditor, sector="water", node=api.valve)] == [
+        "repaired", "isolation-applied"]
+    water = api.tokens.operator_water
+    assert [e["kind"] for e in _items(api, water, node=api.valve)] == ["repaired", "isolation-applied"]
+    assert [e["kind"] for e in _items(api, water, oracle=api.controller, limit=500)
+            if e["node"] in (api.valve, api.line)] == ["isolation-applied"]
+    assert _items(api, water, node=api.line) == []  # the controller's step in electricity is not water's
+    plan = _items(api, api.tokens.operator_electricity, node=api.line)
+    assert [(e["kind"], e["sector"]) for e in plan] == [("reroute-plan", "electricity")]
+    one = f"/events/{plan[0]['block']}/{plan[0]['log_index']}"
+    assert api.get(one, water).status_code == 403
+    evidence = api.get(one, api.tokens.operator_electricity).json()
+    assert evidence["verified"] is True and evidence["event"]["recorder_sector"] == "control"
+
+
 def test_an_operator_reads_only_its_own_sector(api: RegApi) -> None:
     water = api.tokens.operator_water
     own = _items(api, water, limit=500)
