@@ -4,8 +4,9 @@ the query alone, without HTTP.)
 
     PYTHONPATH=. .venv/bin/python scripts/event_query_timing.py [EVENTS] [INDEX_FILE]
 
-The index has the indexer's own schema (`chain.indexer._SCHEMA`): 24 oracles over six sectors, 2,000
-nodes, 23 kinds, 20 events a block, one block a second; it is built once (seeded) and reused.
+The index has the indexer's own schema (`chain.indexer._SCHEMA`): 24 oracles over six sectors and the
+controller, 2,000 nodes, 23 kinds, 20 events a block (one in 25 the controller's, about a random
+sector), one block a second; it is built once (seeded) and reused.
 """
 
 from __future__ import annotations
@@ -29,17 +30,20 @@ T0 = 1_764_900_000
 def build(path: Path, events: int) -> None:
     db = sqlite3.connect(path)
     db.executescript(_SCHEMA)
-    oracles = [f"0x{i:040x}" for i in range(24)]
+    oracles = [f"0x{i:040x}" for i in range(25)]  # the last one is the controller's
     for i, oracle in enumerate(oracles):
+        sector = SECTORS[i % 6] if i < 24 else "control"
         db.execute("INSERT INTO oracle_keys VALUES (?, 1, x'00', '0x00', ?, '0x00', x'00', NULL, 1, ?)",
-                   (oracle, "0x" + to_bytes32(SECTORS[i % 6]).hex(), i))
+                   (oracle, "0x" + to_bytes32(sector).hex(), i))
     nodes = ["0x" + to_bytes32(f"node-{i}").hex() for i in range(2000)]
     rng = random.Random(1)
     rows = []
     for k in range(events):
         block = 10 + k // 20
-        rows.append((oracles[rng.randrange(24)], k, rng.randrange(23), nodes[rng.randrange(2000)], k // 10,
-                     b'{"a":1}', block, k % 20, "0x" + "ab" * 32, T0 + block))
+        oracle = oracles[rng.randrange(25)]
+        payload = b'{"a":1}' if oracle != oracles[24] else f'{{"sector":"{SECTORS[rng.randrange(6)]}"}}'.encode()
+        rows.append((oracle, k, rng.randrange(23), nodes[rng.randrange(2000)], k // 10, payload, block, k % 20,
+                     "0x" + "ab" * 32, T0 + block))
     db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     db.commit()
     db.close()
@@ -68,6 +72,8 @@ def main() -> None:
     timed("newest first, from a cursor", lambda: query_events(db, EventFilters(), after=middle, limit=page,
                                                                newest_first=True))
     timed("sector (an operator's default)", lambda: query_events(db, EventFilters(sector="water"), limit=page))
+    timed("sector + the controller's steps in it", lambda: query_events(
+        db, EventFilters(sector="water", controller_about=True), limit=page))
     timed("sector, from a cursor", lambda: query_events(db, EventFilters(sector="water"), after=middle, limit=page))
     timed("node", lambda: query_events(db, EventFilters(node="node-7"), limit=page))
     timed("kind", lambda: query_events(db, EventFilters(kind=2), limit=page))
