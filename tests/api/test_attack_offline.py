@@ -82,23 +82,43 @@ def _payload(**changes: str) -> dict[str, str]:
     return {"id": "a" * 32, "sha256": "b" * 64, "audience": "public", "sector": "water", **changes}
 
 
-def _index_with_notice(payload: bytes) -> sqlite3.Connection:
-    """A hand-made index (the indexer's own schema): the control room holds REPAIR_ROLE from block 1 and
-    records one notice event with these payload bytes at block 2."""
+def _index_with_notice(payload: bytes, *, roles: tuple[tuple[int, int, str], ...] = ((1, 0, "RoleGranted"),),
+                       at: tuple[int, int] = (2, 0)) -> sqlite3.Connection:
+    """A hand-made index (the indexer's own schema): the control room's REPAIR_ROLE changes at `roles`
+    ((block, log_index, RoleGranted|RoleRevoked)) and it records one notice event with these payload bytes
+    at `at`."""
     db = sqlite3.connect(":memory:")
     db.executescript(_SCHEMA)
-    db.execute("INSERT INTO logs VALUES (1, 0, ?, 1, 'IsolationQuorum', 'RoleGranted', ?)",
-               ("0x" + "11" * 32, json.dumps({"role": "0x" + REPAIR_ROLE.hex(), "account": CONTROL_ROOM,
-                                             "sender": CONTROL_ROOM})))
+    for block, log_index, event in roles:
+        db.execute("INSERT INTO logs VALUES (?, ?, ?, 1, 'IsolationQuorum', ?, ?)",
+                   (block, log_index, f"0x{block:064x}", event,
+                    json.dumps({"role": "0x" + REPAIR_ROLE.hex(), "account": CONTROL_ROOM, "sender": CONTROL_ROOM})))
     db.execute("INSERT INTO events(oracle, seq, kind, node, batch_id, payload, block, log_index, tx_hash, timestamp) "
-               "VALUES (?, 1, ?, ?, 1, ?, 2, 0, ?, 2)", (CONTROL_ROOM.lower(), NOTICE, "0x" + "00" * 32, payload,
-                                                          "0x" + "22" * 32))
+               "VALUES (?, 1, ?, ?, 1, ?, ?, ?, ?, 2)", (CONTROL_ROOM.lower(), NOTICE, "0x" + "00" * 32, payload,
+                                                          *at, "0x" + "22" * 32))
     return db
 
 
+def _plain() -> bytes:
+    return json.dumps(_payload(), sort_keys=True, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("roles,at,counts", [
+    (((3, 0, "RoleGranted"),), (2, 0), False),  # granted only after it recorded
+    (((1, 0, "RoleGranted"), (3, 0, "RoleRevoked")), (2, 0), True),  # revoked after: what it recorded stands
+    (((1, 0, "RoleGranted"), (2, 0, "RoleRevoked")), (2, 1), False),  # revoked earlier in the same block
+    (((1, 0, "RoleGranted"), (2, 0, "RoleRevoked"), (2, 2, "RoleGranted")), (2, 1), False),  # back only after
+])
+def test_a_notice_counts_only_if_its_recorder_held_repair_role_at_its_position(
+        roles: tuple[tuple[int, int, str], ...], at: tuple[int, int], counts: bool) -> None:
+    """Holds (checked here, no fix needed): the role is judged at the event's own position, so a role
+    gained later does not reach back and a role lost later does not undo what was recorded."""
+    [record] = notice_records(_index_with_notice(_plain(), roles=roles, at=at), invalid_events=[])
+    assert record.counts == counts, record.reason
+
+
 def test_a_control_room_notice_with_a_plain_payload_counts() -> None:  # the control for the one below
-    raw = json.dumps(_payload(), sort_keys=True, separators=(",", ":")).encode()
-    [record] = notice_records(_index_with_notice(raw), invalid_events=[])
+    [record] = notice_records(_index_with_notice(_plain()), invalid_events=[])
     assert record.counts, record.reason
 
 
