@@ -253,7 +253,7 @@ def _show(settings: Settings, json_out: bool) -> None:
     console.print(f"chain: {settings.rpc_url} · audit with `qeaims audit events` / `qeaims audit verify`")
     if status.get("api"):
         tokens = settings.home / "api" / "dev-tokens.json"  # qeaims/dev_tokens.py (imported only to write it)
-        console.print(f"dashboard: {status['api']} · API {status['api']}api/v1 (docs at {status['api']}docs)"
+        console.print(f"dashboard: {status['api']} · API {status['api']}api/v1 (schema {status['api']}openapi.json)"
                       + (f" · development tokens, one per role: {tokens}" if tokens.is_file() else ""),
                       soft_wrap=True)
 

@@ -224,6 +224,20 @@ def test_up_refuses_an_api_port_in_use_before_starting_anything(home: Path,
     assert not (home / "run").exists()  # refused before the chain, the training, the supervisor
 
 
+def test_ps_shows_the_dashboard_and_where_the_dev_tokens_are(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (home / "run").mkdir(parents=True)
+    status = {"supervisor": 0, "components": [], "api": "http://127.0.0.1:8123/"}
+    (home / "run" / "status.json").write_text(json.dumps(status))
+    code, out, err = _cli(["--home", str(home), "ps"], capsys)
+    assert code == 0 and "dashboard: http://127.0.0.1:8123/" in out and "dev-tokens" not in out, err
+    ensure_dev_tokens(load_settings(home=home), [Sector.WATER], status["api"])
+    code, out, _ = _cli(["--home", str(home), "ps"], capsys)
+    assert code == 0 and str(home / "api" / "dev-tokens.json") in out
+    (home / "run" / "status.json").write_text(json.dumps({**status, "api": None}))  # up --no-api
+    code, out, _ = _cli(["--home", str(home), "ps"], capsys)
+    assert code == 0 and "dashboard" not in out
+
+
 # --- qeaims bench api --------------------------------------------------------------------------------
 
 
