@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
@@ -97,14 +98,21 @@ def _run(settings: Settings, host: str, port: int) -> None:
             if self.started:  # accepting connections now: the supervisor may call it running
                 log_line("qeaims.api", "api-started", url=url, home=str(settings.home))
 
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal once drained (exit 143); a stop asked for is a clean stop here,
+            # exit 0, as every other component of `qeaims up` exits on SIGTERM
+            self._captured_signals.clear()
+
     setup_logging()
     config = uvicorn.Config(create_app(settings), workers=1, log_config=None, access_log=False,
                             timeout_graceful_shutdown=5)
     server = _Server(config)
     try:
-        server.run(sockets=[sock])  # on SIGTERM/SIGINT it drains, then re-raises the signal (exit 143/130)
+        server.run(sockets=[sock])  # until SIGTERM/SIGINT, then drains the requests in flight
     finally:
         sock.close()
+    log_line("qeaims.api", "api-stopped", url=url)
 
 
 @app.callback()
