@@ -34,6 +34,7 @@ from qeaims.commands import (
     quorum_cmd,
     run_cmd,
     scenario_cmd,
+    serve_cmd,
     up_cmd,
     vault_cmd,
 )
@@ -61,6 +62,7 @@ app.add_typer(qkd_cmd.app, name="qkd")
 app.add_typer(link_cmd.app, name="link")
 app.add_typer(vault_cmd.app, name="vault")
 app.add_typer(intel_cmd.app, name="intel")
+app.add_typer(serve_cmd.app, name="serve")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
 app.command("kme")(kme_cmd.kme)

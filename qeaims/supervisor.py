@@ -4,7 +4,8 @@ Each component is an ordinary `qeaims` command (`broker`, `twin --sector S`, `or
 --count N`) run as a child process, as an operator would run it on another machine (where each
 oracle runs alone: `oracle --sector S --index I`; on one machine a sector's oracles share a host
 process, which pays the imports once, see `oracles.process.run_oracle_host`).
-The supervisor starts them in dependency order (broker, oracles, then the twins that feed them),
+The supervisor starts them in dependency order (broker, oracles, then the twins that feed them and the
+API that shows what they record),
 restarts any that dies (its work is crash-safe, so a restart is always allowed) with a growing
 back-off, and writes what it sees to ``<home>/run/status.json`` after every change, which is
 what `qeaims ps` and `qeaims up` read. Each child's output goes to ``<home>/run/logs/<name>.log``.
@@ -69,9 +70,11 @@ def wire_ports(sectors: Sequence[Sector], mqtt_port: int) -> dict[Sector, int]:
 
 
 def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, speed: float,
-         kme_port: int | None = None, wire_learn_field_s: float | None = None) -> list[Component]:
+         kme_port: int | None = None, wire_learn_field_s: float | None = None,
+         api_port: int | None = None) -> list[Component]:
     """What `qeaims up` runs for these sectors (with `kme_port`: the KME that keys the secure links; with
-    `wire_learn_field_s`: each sector's gateway on its twin's path, learning from that much field time)."""
+    `wire_learn_field_s`: each sector's gateway on its twin's path, learning from that much field time;
+    with `api_port`: the API and dashboard on loopback, `qeaims serve`)."""
     out = [Component("broker", ("broker", "--port", str(mqtt_port)), 0)]
     if kme_port is not None:
         out.append(Component("kme", ("kme", "--port", str(kme_port)), 0))
@@ -87,6 +90,8 @@ def plan(sectors: Sequence[Sector], *, oracles_per_sector: int, mqtt_port: int, 
         out.append(Component(f"twin-{sector.value}", (
             "twin", "--sector", sector.value, "--speed", f"{speed:g}", "--mqtt-port",
             str(gateways.get(sector, mqtt_port))), 2))
+    if api_port is not None:  # it only reads the chain (and the twins' service messages): after what writes it
+        out.append(Component("api", ("serve", "--port", str(api_port)), 2, ready='"api-started"'))
     return out
 
 

@@ -8,9 +8,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.config import Settings
 from core.errors import ConfigError
 from qeaims.bench_ledger import result_dict, run_ledger_bench
-from qeaims.commands._common import console, err_console, print_json
+from qeaims.commands._common import console, err_console, print_json, settings_of
 
 app = typer.Typer(help="Benchmarks: measured figures, printed as tables or JSON.", no_args_is_help=True)
 
@@ -163,3 +164,70 @@ def links(
     table.add_row("added by the links p50 / p95", f"{mqtt['added_latency_p50_ms']:.2f} ms / "
                   f"{mqtt['added_latency_p95_ms']:.2f} ms (session mode {mqtt['mode']})")
     console.print(table)
+
+
+def _api_target(settings: Settings, url: str | None, token: str | None) -> tuple[str, str]:
+    """The URL and token: as given, else the running city's (`qeaims up` records its API and writes
+    development tokens), else the default port and $QEAIMS_API_TOKEN."""
+    import json
+    import os
+
+    from qeaims.supervisor import read_status
+
+    if url is None:
+        url = str((read_status(settings) or {}).get("api") or "http://127.0.0.1:8080")
+    token = token or os.environ.get("QEAIMS_API_TOKEN")
+    if token is None:
+        try:
+            tokens = json.loads((settings.home / "api" / "dev-tokens.json").read_text())["tokens"]
+            token = next(t["token"] for t in tokens if t["role"] == "auditor")
+        except (OSError, ValueError, KeyError, TypeError, StopIteration):
+            token = ""
+    return url, token
+
+
+@app.command()
+def api(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(help="the API's base URL, on this machine (default: the running "
+                                                 "city's, else http://127.0.0.1:8080)")] = None,
+    token: Annotated[str | None, typer.Option(help="an auditor's token (default: $QEAIMS_API_TOKEN, else the "
+                                                   "city's development auditor token)")] = None,
+    rate: Annotated[float, typer.Option(min=1, max=2000, help="requests per second, open loop, both "
+                                                              "endpoints together")] = 200,
+    seconds: Annotated[float, typer.Option(min=1, max=300, help="how long to send")] = 30,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Latency of GET /events?limit=100 and GET /events/{block}/{log_index} under an open-loop load (loopback only)."""
+    from qeaims import bench_api
+
+    settings = settings_of(ctx)
+    base, bearer = _api_target(settings, url, token)
+    options = bench_api.check_options(bench_api.ApiBenchOptions(url=base, token=bearer, rate=rate, seconds=seconds))
+    with Progress(TextColumn("loading"), BarColumn(), TextColumn("{task.fields[sent]}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("bench", total=seconds, sent="sampling events")
+
+        def update(elapsed: float, sent: int) -> None:
+            bar.update(task, completed=elapsed, sent=f"{sent:,} requests sent")
+
+        result = bench_api.run_api_bench(options, progress=update)
+    data = bench_api.result_dict(result)
+    if json_out:
+        print_json(data)
+        return
+    table = Table(title=f"API benchmark: GET {data['url']}/api/v1/…, open loop at {rate:g} req/s for {seconds:g} s",
+                  caption="latency counted from each request's due time")
+    for column in ("endpoint", "sent", "ok", "errors", "rate /s", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column in ("endpoint", "errors") else "right")
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    for name, row in data["endpoints"].items():
+        errors = ", ".join(f"{what} ×{n}" for what, n in row["errors"].items()) or "0"
+        table.add_row(name, str(row["sent"]), str(row["ok"]), errors, f"{row['rate']:.1f}",
+                      ms(row["p50_ms"]), ms(row["p95_ms"]), ms(row["p99_ms"]))
+    console.print(table)
+    console.print(f"achieved {data['achieved_rate']:.1f} req/s of {rate:g}; {data['sampled_events']} events "
+                  f"sampled; the generator's own worst dispatch lag {data['max_dispatch_lag_ms']:.1f} ms")

@@ -30,6 +30,7 @@ from core.logs import setup_logging
 from core.messages import Sector
 from qeaims.city_latency import ingest_latency
 from qeaims.commands._common import console, err_console, print_json, settings_of
+from qeaims.commands.serve_cmd import api_url, bind_socket
 from qeaims.supervisor import (
     Supervisor,
     install_stop_signals,
@@ -58,6 +59,11 @@ WireWatchOpt = Annotated[bool, typer.Option(help="put each sector's MQTT gateway
 WireLearnOpt = Annotated[float, typer.Option(min=60.0, max=7 * 86_400.0, help="field seconds of the twins' traffic "
                                                   "each gateway learns its profile from, when none is saved")]
 WIRE_LEARN_FIELD_S = 3600.0
+ApiPortOpt = Annotated[int, typer.Option(min=1, max=65535, help="loopback port of the API and dashboard "
+                                                                "(`qeaims serve`)")]
+ApiOpt = Annotated[bool, typer.Option(help="serve the API and dashboard; --no-api leaves them out")]
+API_PORT = 8080
+API_HOST = "127.0.0.1"  # `qeaims serve`'s default: the city's API is never bound beyond loopback by `up`
 
 
 def parse_sectors(text: str) -> list[Sector]:
@@ -141,9 +147,12 @@ def up(
     kme_port: Annotated[int, typer.Option(min=1, max=65535, help="port of the KME (ETSI GS QKD 014, HTTPS)")] = 8443,
     wire_watch: WireWatchOpt = False,
     wire_learn: WireLearnOpt = WIRE_LEARN_FIELD_S,
+    api: ApiOpt = True,
+    api_port: ApiPortOpt = API_PORT,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Start the chain, deploy, then the broker, the KME, the sector twins and their oracles under a supervisor."""
+    """Start the chain, deploy, then the broker, the KME, the sector twins, their oracles and the API under a
+    supervisor."""
     settings = settings_of(ctx)
     chosen = parse_sectors(sectors)
     learn = wire_learn if wire_watch else None
@@ -152,9 +161,15 @@ def up(
     running = _running_supervisor(settings)
     if running is not None:
         raise ConfigError(f"QEAIMS is already up here (supervisor pid {running}): `qeaims down` first")
+    if api:
+        _check_api_port(api_port)  # before minutes of deploying and training, not after
     _ensure_deployed(settings)
     _train_missing(settings, chosen)
     _prepare_links(settings, chosen, oracles, kme_port if links else None)
+    if api:
+        from qeaims.dev_tokens import ensure_dev_tokens
+
+        ensure_dev_tokens(settings, chosen, api_url(API_HOST, api_port))
     run = run_dir(settings)
     run.mkdir(parents=True, exist_ok=True, mode=0o700)
     args = [sys.executable, "-m", "qeaims", "--home", str(settings.home)]
@@ -162,11 +177,13 @@ def up(
     args += ["supervise", "--sectors", ",".join(s.value for s in chosen), "--oracles", str(oracles),
              "--speed", f"{speed:g}", "--mqtt-port", str(mqtt_port)]
     args += ["--wire-watch", "--wire-learn", f"{wire_learn:g}"] if wire_watch else []
+    args += ["--api-port", str(api_port)] if api else []
     with open(run / "supervisor.log", "ab") as log:
         child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  start_new_session=True)
     expected = len(plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed,
-                        kme_port=kme_port if links else None, wire_learn_field_s=learn))
+                        kme_port=kme_port if links else None, wire_learn_field_s=learn,
+                        api_port=api_port if api else None))
     deadline = time.monotonic() + wait
     with err_console.status("starting components"):
         while True:
@@ -234,6 +251,20 @@ def _show(settings: Settings, json_out: bool) -> None:
         table.add_row(c["name"], str(c["pid"] or "-"), f"[{style}]{state}[/]", str(c["restarts"]), c["log"])
     console.print(table)
     console.print(f"chain: {settings.rpc_url} · audit with `qeaims audit events` / `qeaims audit verify`")
+    if status.get("api"):
+        tokens = settings.home / "api" / "dev-tokens.json"  # qeaims/dev_tokens.py (imported only to write it)
+        console.print(f"dashboard: {status['api']} · API {status['api']}api/v1 (schema {status['api']}openapi.json)"
+                      + (f" · development tokens, one per role: {tokens}" if tokens.is_file() else ""),
+                      soft_wrap=True)
+
+
+def _check_api_port(port: int) -> None:
+    """A clear error when the API's port is taken, rather than a component that keeps restarting."""
+    try:
+        bind_socket(API_HOST, port).close()
+    except ConfigError:
+        raise ConfigError(f"--api-port {port} is in use on {API_HOST} (another `qeaims serve` or program): "
+                          "choose another with --api-port, or --no-api") from None
 
 
 def down(
@@ -289,6 +320,8 @@ def supervise(
     mqtt_port: MqttPortOpt = 1883,
     wire_watch: WireWatchOpt = False,
     wire_learn: WireLearnOpt = WIRE_LEARN_FIELD_S,
+    api_port: Annotated[int | None, typer.Option(min=1, max=65535, help="serve the API on this loopback port")]
+    = None,
 ) -> None:
     """Run the supervisor in the foreground (what `qeaims up` starts in the background)."""
     settings = settings_of(ctx)
@@ -299,9 +332,11 @@ def supervise(
     gateways = {s.value: port for s, port in wire_ports(chosen, mqtt_port).items()} if wire_watch else {}
     meta = {"speed": speed, "mqtt_port": mqtt_port, "sectors": [s.value for s in chosen], "oracles": oracles,
             "links": "hybrid" if kme_port is not None else "plaintext", "kme_port": kme_port,
-            "wire": {"gateways": gateways, "learn_field_s": wire_learn} if wire_watch else None}
+            "wire": {"gateways": gateways, "learn_field_s": wire_learn} if wire_watch else None,
+            "api": api_url(API_HOST, api_port) if api_port is not None else None}
     Supervisor(settings, plan(chosen, oracles_per_sector=oracles, mqtt_port=mqtt_port, speed=speed,
-                              kme_port=kme_port, wire_learn_field_s=wire_learn if wire_watch else None),
+                              kme_port=kme_port, wire_learn_field_s=wire_learn if wire_watch else None,
+                              api_port=api_port),
                meta=meta).run(stop)
 
 

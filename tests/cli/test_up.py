@@ -6,6 +6,9 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
+
+import httpx
 
 from tests.cli.test_cli import _one_line_error
 from tests.conftest import free_port, run_cli
@@ -23,12 +26,16 @@ def test_up_runs_a_sector_end_to_end_restarts_a_killed_oracle_and_down_stops_it(
     env = chain.env
     port = free_port()
     try:
+        api_port = free_port()
         started = run_cli(["up", "--sectors", "banking", "--oracles", "4", "--speed", "600", "--mqtt-port",
-                           str(port), "--kme-port", str(free_port()), "--json"], env, timeout=400)
+                           str(port), "--kme-port", str(free_port()), "--api-port", str(api_port), "--json"], env,
+                          timeout=400)
         assert started.returncode == 0, started.stderr
         status = json.loads(started.stdout)
         names = sorted(c["name"] for c in status["components"])
-        assert names == ["broker", "controller", "kme", "oracles-banking", "twin-banking"]  # 4 oracles, one host
+        assert names == ["api", "broker", "controller", "kme", "oracles-banking", "twin-banking"]  # 4 oracles, one host
+        assert status["api"] == f"http://127.0.0.1:{api_port}/"
+        _dev_tokens_answer(fresh_chain.settings.home, status["api"])
         # the twin's readings travel broker → four oracles → four streams of anchored roots
         wait_until(lambda: len({o.lower() for o, _, _ in ledger_events(chain, "telemetry-root")}) == 4, 120,
                    what="every oracle to anchor telemetry", interval_s=0.25)
@@ -120,7 +127,7 @@ def test_down_stops_components_whose_supervisor_was_killed(fresh_chain) -> None:
     port = free_port()
     try:
         started = run_cli(["up", "--sectors", "healthcare", "--oracles", "1", "--speed", "60", "--mqtt-port",
-                           str(port), "--kme-port", str(free_port()), "--json"], env, timeout=400)
+                           str(port), "--kme-port", str(free_port()), "--no-api", "--json"], env, timeout=400)
         assert started.returncode == 0, started.stderr
         status = json.loads(started.stdout)
         os.kill(status["supervisor"], signal.SIGKILL)  # the supervisor dies; its children live on
@@ -131,6 +138,18 @@ def test_down_stops_components_whose_supervisor_was_killed(fresh_chain) -> None:
     assert stopped.returncode == 0, stopped.stderr
     assert "5 orphaned components stopped" in stopped.stdout  # broker, KME, controller, oracle, twin
     wait_until(lambda: not any(_alive(p) for p in children), 10, what="the orphans to go (qeaims down)")
+
+
+def _dev_tokens_answer(home: Path, url: str) -> None:
+    """`qeaims up` wrote a token per role (0600) and the API it started knows each of them."""
+    path = home / "api" / "dev-tokens.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    tokens = json.loads(path.read_text())["tokens"]
+    assert {(t["role"], t["sector"]) for t in tokens} >= {("auditor", None), ("operator", "banking")}
+    assert sum(t["role"] == "governor" for t in tokens) == len(list((home / "keystores" / "governors").glob("*.json")))
+    for token in tokens:
+        who = httpx.get(f"{url}api/v1/whoami", headers={"Authorization": f"Bearer {token['token']}"}, timeout=10)
+        assert who.status_code == 200 and who.json()["label"] == token["label"], who.text
 
 
 def _alive(pid: int) -> bool:
