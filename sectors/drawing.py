@@ -25,7 +25,7 @@ for the process (``functools.cache`` on its ``drawing.network``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from core.messages import Sector
@@ -111,6 +111,7 @@ def _centroid(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
 
 
 def draw(sector: str, nodes: Iterable[DevNode], raw_nodes: Sequence[RawNode], raw_edges: Sequence[RawEdge], *,
+         anchor_node: Callable[[Sector, str], str | None],
          place: Mapping[str, tuple[float, float]] | None = None,
          marker_edges: Sequence[RawEdge] = ()) -> NetworkDrawing:
     """The drawing of `sector` from its model's elements: anchors, markers, normalised coordinates, districts.
@@ -119,8 +120,9 @@ def draw(sector: str, nodes: Iterable[DevNode], raw_nodes: Sequence[RawNode], ra
     centroid of the elements anchored to it (nodes, and edges by their midpoints). A node with neither
     is a `ValueError`: a plug-in must say where a node its model does not hold is drawn.
     `marker_edges` connect markers to the model (an unmodelled feeder to the substation bus).
+    `anchor_node` is `sectors.anchors.anchor_node`, passed in by the sector's drawing: this module sits
+    below the plug-in registry that anchors reads (`sectors.plugin` imports `NetworkDrawing` from here).
     """
-    from sectors.anchors import anchor_node  # at call time: anchors reads the plug-in registry
 
     key = Sector(sector)
     place = place or {}

@@ -19,8 +19,10 @@ _PLACE = {"dc-primary": (200.0, 800.0), "dc-standby": (800.0, 800.0), "atm-clust
 
 @functools.cache
 def network() -> NetworkDrawing:
-    from sectors.banking.plugin import PLUGIN
+    from sectors.anchors import anchor_node
+    from sectors.plugin import plugin_of
 
     spokes = [RawEdge(f"switch-1:{site}", "link", "switch-1", site)
               for site in ("dc-primary", "dc-standby", "atm-cluster-1")]
-    return draw("banking", PLUGIN.nodes, [], [], place=_PLACE, marker_edges=spokes)
+    return draw("banking", plugin_of("banking").nodes, [], [], place=_PLACE, marker_edges=spokes,
+                anchor_node=anchor_node)

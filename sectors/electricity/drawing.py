@@ -25,8 +25,9 @@ _UNMODELLED = {"feeder-2": (-3.3, 5.0), "feeder-3": (3.8, 5.0), "feeder-4": (-3.
 def network() -> NetworkDrawing:
     import pandapower.networks as pn
 
+    from sectors.anchors import anchor_node
     from sectors.electricity._network import TIE_BRANCHES, bus_id, line_id
-    from sectors.electricity.plugin import PLUGIN
+    from sectors.plugin import plugin_of
 
     net = pn.case33bw()
     nodes = []
@@ -37,4 +38,5 @@ def network() -> NetworkDrawing:
                      bus_id(int(f)), bus_id(int(t)))
              for i, f, t in zip(net.line.index, net.line.from_bus, net.line.to_bus, strict=True)]
     heads = [RawEdge(f"{feeder}:head", "feeder-head", bus_id(0), feeder) for feeder in _UNMODELLED]
-    return draw("electricity", PLUGIN.nodes, nodes, edges, place=_UNMODELLED, marker_edges=heads)
+    return draw("electricity", plugin_of("electricity").nodes, nodes, edges, place=_UNMODELLED, marker_edges=heads,
+                anchor_node=anchor_node)

@@ -24,9 +24,10 @@ _PLANT_RADIUS = 90.0
 
 @functools.cache
 def network() -> NetworkDrawing:
+    from sectors.anchors import anchor_node
     from sectors.healthcare._hospital import DEV_HOSPITALS
-    from sectors.healthcare.plugin import PLUGIN
     from sectors.healthcare.twin import EQUIPMENT
+    from sectors.plugin import plugin_of
 
     plant: list[RawNode] = []
     spokes = [RawEdge(f"ambulance-hub:{site}", "dispatch", "ambulance-hub", site)
@@ -40,4 +41,5 @@ def network() -> NetworkDrawing:
             plant.append(RawNode(element, part, cx + _PLANT_RADIUS * math.cos(angle),
                                  cy + _PLANT_RADIUS * math.sin(angle)))
             spokes.append(RawEdge(f"{element}:supply", "plant", spec.hospital_id, element))
-    return draw("healthcare", PLUGIN.nodes, plant, [], place=_PLACE, marker_edges=spokes)
+    return draw("healthcare", plugin_of("healthcare").nodes, plant, [], place=_PLACE, marker_edges=spokes,
+                anchor_node=anchor_node)

@@ -37,8 +37,9 @@ def _sections(text: str) -> dict[str, list[list[str]]]:
 
 @functools.cache
 def network() -> NetworkDrawing:
+    from sectors.anchors import anchor_node
+    from sectors.plugin import plugin_of
     from sectors.sewage.network import INP_FILE
-    from sectors.sewage.plugin import PLUGIN
 
     sections = _sections(INP_FILE.read_text())
     kind_of = {row[0]: kind for section, kind in _NODE_KINDS.items() for row in sections.get(section, [])}
@@ -48,4 +49,4 @@ def network() -> NetworkDrawing:
              for section, kind in _LINK_KINDS.items() for row in sections.get(section, [])]
     wwtp = coords["WWTP"]
     place = {"wwtp-1": (wwtp[0], wwtp[1] - 60.0), "lift-2": (150.0, -100.0)}
-    return draw("sewage", PLUGIN.nodes, nodes, edges, place=place)
+    return draw("sewage", plugin_of("sewage").nodes, nodes, edges, place=place, anchor_node=anchor_node)

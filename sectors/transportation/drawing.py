@@ -19,8 +19,9 @@ __all__ = ["network"]
 
 @functools.cache
 def network() -> NetworkDrawing:
+    from sectors.anchors import anchor_node
+    from sectors.plugin import plugin_of
     from sectors.transportation.network import BLOCK_M, GRID, SIGNALS, links, node_name
-    from sectors.transportation.plugin import PLUGIN
 
     nodes = [RawNode(f"node:{node_name(r, c)}", "signal" if node_name(r, c) in SIGNALS else "intersection",
                      c * BLOCK_M, -r * BLOCK_M) for r in range(GRID) for c in range(GRID)]
@@ -31,4 +32,5 @@ def network() -> NetworkDrawing:
     joins = [RawEdge("signals-east:feed", "connection", f"node:{node_name(1, GRID - 1)}", "signals-east"),
              RawEdge("metro-line-1:station", "connection", f"node:{node_name(GRID - 1, 2)}", "metro-line-1"),
              RawEdge("bridge-1:span", "road", f"node:{node_name(2, 0)}", "bridge-1")]
-    return draw("transportation", PLUGIN.nodes, nodes, edges, place=place, marker_edges=joins)
+    return draw("transportation", plugin_of("transportation").nodes, nodes, edges, place=place, marker_edges=joins,
+                anchor_node=anchor_node)

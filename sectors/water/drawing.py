@@ -20,8 +20,9 @@ __all__ = ["network"]
 def network() -> NetworkDrawing:
     import wntr
 
+    from sectors.anchors import anchor_node
+    from sectors.plugin import plugin_of
     from sectors.water.network import AssetKind, asset_id, net3_path
-    from sectors.water.plugin import PLUGIN
 
     wn = wntr.network.WaterNetworkModel(str(net3_path()))  # the file only: no hydraulics are set up or run
     kinds = {AssetKind.JUNCTION: wn.junction_name_list, AssetKind.TANK: wn.tank_name_list,
@@ -42,4 +43,5 @@ def network() -> NetworkDrawing:
     river = wn.get_node("River").coordinates
     place = {"treatment-1": (float(river[0]) + 2.0, float(river[1]) - 2.0)}
     intake = [RawEdge("treatment-1:intake", "intake", ids["River"], "treatment-1")]
-    return draw("water", PLUGIN.nodes, nodes, edges, place=place, marker_edges=intake)
+    return draw("water", plugin_of("water").nodes, nodes, edges, place=place, marker_edges=intake,
+                anchor_node=anchor_node)

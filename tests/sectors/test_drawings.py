@@ -78,10 +78,11 @@ def test_quadrant_rule_ties_go_north_and_east() -> None:
 
 def test_a_node_the_model_lacks_needs_a_place() -> None:
     with pytest.raises(ValueError, match="no place"):
-        draw("water", (DevNode("pump-1", "water", "pump-station", 4),), [RawNode("reservoir:R", "reservoir", 0, 0)], [])
+        draw("water", (DevNode("pump-1", "water", "pump-station", 4),), [RawNode("reservoir:R", "reservoir", 0, 0)], [],
+             anchor_node=anchor_node)
     drawn = draw("water", (DevNode("pump-1", "water", "pump-station", 4),),
                  [RawNode("junction:a", "junction", 0, 0), RawNode("junction:b", "junction", 10, 0)],
-                 [RawEdge("pump:10", "pump", "junction:a", "junction:b")])
+                 [RawEdge("pump:10", "pump", "junction:a", "junction:b")], anchor_node=anchor_node)
     assert drawn.marker("pump-1").x == 500.0  # the pump's midpoint
 
 
