@@ -52,10 +52,13 @@ build/.built: install $(wildcard contracts/*.sol contracts/*/*.sol) foundry.toml
 # QEAIMS_SPEED sets the twins' speed (simulated seconds per second); 15 is what two cores keep up with
 # (qeaims/commands/up_cmd.py: CITY_SPEED says why).
 QEAIMS_SPEED ?= 15
+# the audit and operations API and the dashboard (docs/api.md), served by `qeaims up`
+QEAIMS_API_PORT ?= 8080
 demo: install build/.built
-	$(BIN)/qeaims up --speed $(QEAIMS_SPEED)
+	$(BIN)/qeaims up --speed $(QEAIMS_SPEED) --api-port $(QEAIMS_API_PORT)
 	$(BIN)/qeaims scenario run storm-day
 	@echo "The city is still running: try 'qeaims audit verify', 'qeaims ps'; stop it with 'qeaims down'."
+	@echo "Dashboard: http://127.0.0.1:$(QEAIMS_API_PORT)/ (sign in with a token from .qeaims/api/dev-tokens.json; 'qeaims ps' shows both again)."
 
 test: lint slither test-contracts test-python
 
