@@ -35,7 +35,7 @@ from chain.connect import connect
 from chain.council_audit import council_approvals, recount_council
 from chain.governance import Council
 from chain.governance_views import OverrideKind, decoded_call, override_calls, proposal_row, proposal_rows
-from keys.errors import KeystoreNotFound, WrongPassphrase
+from keys.errors import KeystoreCorrupt, KeystoreError, KeystoreNotFound, WrongPassphrase
 from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore
@@ -47,8 +47,8 @@ router = APIRouter(tags=["governance"])
 _READ = require("auditor", "governor")
 _ACT = require("governor")
 _ACTING = threading.Lock()  # one governor transaction at a time from this process (nonces)
-_NAME = re.compile(r"^[\x20-\x7e]{1,32}$")  # a bytes32 name: 1-32 printable ASCII characters
-_GOVERNOR = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a keystore's file name, never a path
+_NAME = re.compile(r"^[\x20-\x7e]{1,32}\Z")  # a bytes32 name: 1-32 printable ASCII characters
+_GOVERNOR = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # a keystore's file name, never a path
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
                                                  503: {"model": ErrorBody}}
 _ACT_ERRORS: dict[int | str, dict[str, Any]] = {**_READ_ERRORS, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
@@ -152,6 +152,12 @@ def _governor(ctx: Ctx, who: Principal, passphrase: SecretStr) -> HybridIdentity
     except WrongPassphrase:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             detail=f"wrong passphrase for governor {who.governor}'s keystore; nothing was sent") from None
+    except KeystoreCorrupt as exc:  # its reason, never the server's path
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"governor {who.governor}'s keystore on this server is "
+                                                              f"unusable ({exc.reason}); nothing was sent") from None
+    except KeystoreError:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"governor {who.governor}'s keystore on this server "
+                                                              "cannot be read; nothing was sent") from None
 
 
 def _known(client: ChainClient, proposal: int) -> None:

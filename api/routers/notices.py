@@ -35,7 +35,7 @@ router = APIRouter(tags=["notices"])
 
 Audience = Literal["public", "healthcare", "banking"]
 _RECORDING = threading.Lock()  # one control-room event at a time from this process (one outbox, one nonce)
-_CURSOR = re.compile(r"^[1-9][0-9]{0,17}$")
+_CURSOR = re.compile(r"^[1-9][0-9]{0,17}\Z")
 
 
 def _sector(value: str) -> str:
@@ -184,7 +184,7 @@ class MissingPage(BaseModel):
     next_cursor: str | None
 
 
-_EVENT_CURSOR = re.compile(r"^([0-9]{1,18}):([0-9]{1,9})$")
+_EVENT_CURSOR = re.compile(r"^([0-9]{1,18}):([0-9]{1,9})\Z")
 
 
 @router.get("/notices/missing", response_model=MissingPage,
