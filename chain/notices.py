@@ -80,10 +80,16 @@ class NoticeRecord:
     audience: str
     sector: str
     reason: str = ""
+    public_reason: str | None = None  # `reason` without the recorder's address, where it names one
 
     @property
     def counts(self) -> bool:
         return not self.reason
+
+    @property
+    def reason_for_public(self) -> str:
+        """Why it does not count, in words that name no address (what a reader without a token is shown)."""
+        return self.reason if self.public_reason is None else self.public_reason
 
 
 def _payload_problem(body: Any) -> str:
@@ -137,7 +143,8 @@ def notice_records(db: sqlite3.Connection, history: RegistryHistory | None = Non
             out.append(record(reason=f"notice {body['id']}: its batch signature does not verify"))
         elif not history.has_role_at("IsolationQuorum", REPAIR_ROLE, recorder, (int(block), int(log_index))):
             out.append(record(reason=f"notice {body['id']}: recorded by {recorder}, which does not hold "
-                                     f"REPAIR_ROLE at block {block} (not the control room)"))
+                                     f"REPAIR_ROLE at block {block} (not the control room)",
+                              public_reason=f"notice {body['id']}: not recorded by the control room"))
         elif body["id"] in first:
             out.append(record(reason=f"notice {body['id']}: recorded again (it counts from block "
                                      f"{first[body['id']]}; a re-issued notice gets a new id)"))
