@@ -15,18 +15,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.auth import TokenStore
+from api.errors import install_error_handlers
 from api.routers.governance import _GOVERNOR
 from chain.deploy import REPAIR_ROLE
 from chain.indexer import _SCHEMA
 from chain.notices import NOTICE, notice_records
 from core.errors import ConfigError
 from core.kpi_reports import write_report
+from keys.errors import KeystoreCorrupt
 from tests.api.conftest import Tokens
 
 ELECTRICITY_ORACLE = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
@@ -80,6 +84,21 @@ def test_a_damaged_governor_keystore_is_a_403_that_names_no_server_path(offline_
     error = refused.json()["error"]
     assert "broken's keystore on this server is unusable" in error and str(settings.home) not in error, error
     assert "keystores" not in error, error
+
+
+def test_a_keystore_error_reaching_the_error_handler_names_no_server_path() -> None:
+    """Any keystore error an endpoint lets through (the control room's, a governor's) is a 403 naming the
+    file, not the directory the server keeps it in."""
+    app = FastAPI()
+    install_error_handlers(app)
+    where = Path("/srv/qeaims-secret/keystores/controller.json")
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise KeystoreCorrupt(where, "it is not valid JSON")
+
+    got = TestClient(app).get("/boom")
+    assert got.status_code == 403 and got.json() == {"error": "keystore controller.json is unusable: it is not valid JSON"}
 
 
 @pytest.mark.parametrize("field", ["node", "reason"])
