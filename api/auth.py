@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +30,12 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from core.errors import ConfigError
 from core.sectors import Sector
 
-__all__ = ["COOKIE", "Principal", "Role", "TokenStore", "authenticated", "principal", "require", "require_sector"]
+__all__ = ["COOKIE", "GOVERNOR_NAME", "Principal", "Role", "TokenStore", "authenticated", "principal", "require", "require_sector"]
 
 Role = Literal["auditor", "operator", "governor"]
 COOKIE = "qeaims_session"
 TOKENS_FILE = "tokens.json"
+GOVERNOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # keystores/governors/<name>.json: a file name, never a path
 
 
 class TokenEntry(BaseModel):
@@ -55,6 +57,9 @@ class TokenEntry(BaseModel):
             raise ValueError(f"a {self.role}'s token has no sector")
         if (self.role == "governor") != (self.governor is not None):
             raise ValueError("a governor's token, and only it, names the governor")
+        if self.governor is not None and GOVERNOR_NAME.fullmatch(self.governor) is None:
+            raise ValueError("a governor's name is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter or digit "
+                             "(it names the governor's keystore file)")
         return self
 
 
@@ -163,8 +168,9 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 
     def check(who: Annotated[Principal, Depends(authenticated)]) -> Principal:
         if who.role not in roles:
+            article = "an" if who.role[0] in "aeiou" else "a"
             raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                detail=f"a {who.role}'s token may not do this; it needs: {', '.join(roles)}")
+                                detail=f"{article} {who.role}'s token may not do this; it needs: {', '.join(roles)}")
         return who
 
     return check

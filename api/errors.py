@@ -28,7 +28,7 @@ from core.errors import (
     TransactionFailed,
     UnknownSector,
 )
-from keys.errors import KeysError
+from keys.errors import KeysError, KeystoreError
 
 __all__ = ["ErrorBody", "install_error_handlers"]
 
@@ -77,7 +77,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KeysError)
     async def _known(_: Request, exc: Exception) -> JSONResponse:
         status_code = next(code for kind, code in _STATUS if isinstance(exc, kind))
-        return _body(status_code, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, KeystoreError):  # the file's name, never where the server keeps it
+            message = message.replace(str(exc.path), exc.path.name)
+        return _body(status_code, message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -144,6 +144,11 @@ class Verdict:
     verified: bool
     reason: str | None
     event: NoticeRecord | None  # the counting event for its id, if any
+    public_reason: str | None = None  # `reason` naming no address, for readers without a token (None: the same)
+
+    @property
+    def reason_for_public(self) -> str | None:
+        return self.reason if self.public_reason is None else self.public_reason
 
 
 def verdict(notice: Notice, records: list[NoticeRecord]) -> Verdict:
@@ -152,7 +157,8 @@ def verdict(notice: Notice, records: list[NoticeRecord]) -> Verdict:
     counting = next((r for r in mine if r.counts), None)
     if counting is None:
         if mine:
-            return Verdict(False, f"its only on-chain event does not count: {mine[0].reason}", None)
+            return Verdict(False, f"its only on-chain event does not count: {mine[0].reason}", None,
+                           f"its only on-chain event does not count: {mine[0].reason_for_public}")
         return Verdict(False, "no notice event for this id on the chain (inserted into the store, or not yet "
                               "indexed)", None)
     if counting.audience != notice.audience or counting.sector != notice.sector:

@@ -15,13 +15,16 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from eth_abi.exceptions import DecodingError
+
 from chain.client import ChainClient
+from chain.council_audit import council_approvals
 from chain.governance import STATES, Call, Council
 from keys.errors import InvalidName
 from keys.ids import from_bytes32, to_bytes32
 
-__all__ = ["CONTRACTS", "OVERRIDES", "Override", "OverrideKind", "decoded_call", "override_calls", "proposal_row",
-           "proposal_rows"]
+__all__ = ["CONTRACTS", "OVERRIDES", "ApprovalCount", "Override", "OverrideKind", "approval_count", "decoded_call",
+           "override_calls", "proposal_row", "proposal_rows", "valid_approvals"]
 
 CONTRACTS = ("Registry", "EventLedger", "IsolationQuorum", "GovernanceCouncil")
 
@@ -74,14 +77,21 @@ def _readable(value: Any) -> Any:
 
 
 def decoded_call(client: ChainClient, target: str, data: bytes) -> dict[str, Any]:
-    """One logged call decoded with its target's ABI: {contract, function, args}; function None when the
-    target is not one of ours or the selector is not one of its functions."""
+    """One logged call decoded with its target's ABI: {contract, function, args, undecodable}; function None
+    when the target is not one of ours or the selector is not one of its functions, and also when the
+    selector is one of ours but its arguments do not decode (`undecodable` True: truncated or malformed
+    calldata, which the call would revert on; shown as such, never an error, so a proposal cannot hide
+    what it does from the governors asked to approve it)."""
     contract = _names(client).get(target.lower())
-    decoded = client.abi(contract).decode_call(data) if contract is not None else None
+    try:
+        decoded = client.abi(contract).decode_call(data) if contract is not None else None
+    except (DecodingError, ValueError, OverflowError):
+        return {"contract": contract, "function": None, "args": {}, "undecodable": True}
     if decoded is None:
-        return {"contract": contract or target, "function": None, "args": {}}
+        return {"contract": contract or target, "function": None, "args": {}, "undecodable": False}
     function, args = decoded
-    return {"contract": contract, "function": function, "args": {k: _readable(v) for k, v in args.items()}}
+    return {"contract": contract, "function": function, "args": {k: _readable(v) for k, v in args.items()},
+            "undecodable": False}
 
 
 def proposal_row(client: ChainClient, proposal: int) -> dict[str, Any]:
@@ -127,3 +137,47 @@ def proposal_rows(client: ChainClient, db: sqlite3.Connection) -> list[dict[str,
             "description": descriptions.get(pid, {}).get("description", ""),
         })
     return rows
+
+
+def valid_approvals(db: sqlite3.Connection, client: ChainClient, proposal: int) -> int:
+    """The approvals of `proposal` the auditor's recount counts (`chain.council_audit.council_approvals`):
+    ML-DSA-65 signatures that verify over the recomputed calls hash, from governors still in the membership
+    they approved in. `db` is an index synced to the head by the caller."""
+    checks = council_approvals(db, client.chain_id, client.address("GovernanceCouncil")).get(proposal, [])
+    return sum(1 for check in checks if check.counts)
+
+
+@dataclass(frozen=True)
+class ApprovalCount:
+    """A proposal's approvals as the recount counts them beside what acting on it needs."""
+
+    proposal: int
+    valid: int  # the recount's count (ML-DSA verified, current governors)
+    counted: int  # the contract's count (secp256k1 transactions only)
+    required: int  # threshold(), or emergencyThreshold() for an emergency execution
+    emergency: bool
+
+    @property
+    def enough(self) -> bool:
+        return self.valid >= self.required
+
+    def refusal(self) -> str:
+        needs = f"an emergency execution needs {self.required}" if self.emergency else \
+            f"the council needs {self.required}"
+        return (f"proposal {self.proposal} has {self.valid} valid ML-DSA approvals of current governors (the council "
+                f"counts {self.counted}); {needs}; nothing was sent")
+
+
+def approval_count(db: sqlite3.Connection, client: ChainClient, proposal: int, *,
+                   emergency: bool = False) -> ApprovalCount:
+    """What `qeaims gov execute|emergency` and the API's execute, queue and emergency check before sending.
+
+    The council counts an approval on its secp256k1 transaction: the EVM cannot check ML-DSA-65, so a
+    governor whose classical key alone was taken could fill the threshold with approvals whose ML-DSA
+    signatures do not verify. The recount can; acting is refused while its count is below the threshold
+    (below `emergencyThreshold()` for an emergency), whatever the contract's own count, so a forged
+    approval landing between this check and the transaction helps nobody."""
+    required = int(client.call1("GovernanceCouncil", "emergencyThreshold" if emergency else "threshold"))
+    return ApprovalCount(proposal=proposal, valid=valid_approvals(db, client, proposal),
+                         counted=int(client.call1("GovernanceCouncil", "approvals", proposal)), required=required,
+                         emergency=emergency)

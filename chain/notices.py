@@ -12,7 +12,9 @@ An event counts only if (the same rules for the API and for the audit, `chain.au
   the control room records with: `chain.control_room`); any Active oracle may record a ``notice``
   event, and from anyone else it means nothing;
 - its payload is exactly those four fields, well formed (an id of 32 hex digits, a digest of 64, a
-  known audience, a sector's name);
+  known audience, a sector's name), in exactly the bytes `chain.recorder.canonical_payload` makes of
+  them: a payload repeating a key (JSON parsers differ on which one wins) or written otherwise does
+  not count, so every reader of the same bytes sees the same id;
 - it is the first counting event for its id: a later one for the same id, even from the control
   room, does not count (a notice is never silently re-issued under the same id; it gets a new one).
 """
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.quarantines import signature_check
+from chain.recorder import canonical_payload
 from chain.registry_history import REPAIR_ROLE, RegistryHistory
 from core.kinds import kind_by_name
 
@@ -37,9 +40,9 @@ __all__ = ["AUDIENCES", "NOTICE", "NOTICE_ID", "NoticeRecord", "canonical_notice
 
 NOTICE = kind_by_name("notice")
 AUDIENCES = ("public", "healthcare", "banking")
-NOTICE_ID = re.compile(r"^[0-9a-f]{32}$")
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-_SECTOR = re.compile(r"^[a-z][a-z0-9-]{1,30}$")  # a sector's name (core.sectors), plug-ins' included
+NOTICE_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
+_SECTOR = re.compile(r"^[a-z][a-z0-9-]{1,30}\Z")  # a sector's name (core.sectors), plug-ins' included
 _PAYLOAD_KEYS = {"id", "sha256", "audience", "sector"}
 
 
@@ -77,10 +80,16 @@ class NoticeRecord:
     audience: str
     sector: str
     reason: str = ""
+    public_reason: str | None = None  # `reason` without the recorder's address, where it names one
 
     @property
     def counts(self) -> bool:
         return not self.reason
+
+    @property
+    def reason_for_public(self) -> str:
+        """Why it does not count, in words that name no address (what a reader without a token is shown)."""
+        return self.reason if self.public_reason is None else self.public_reason
 
 
 def _payload_problem(body: Any) -> str:
@@ -122,6 +131,8 @@ def notice_records(db: sqlite3.Connection, history: RegistryHistory | None = Non
         except ValueError:
             body = None
         broken = _payload_problem(body)
+        if not broken and canonical_payload(body) != bytes(payload):  # a repeated key, spaces, another order:
+            broken = "a notice event whose payload is not canonical JSON (sorted keys, each once, no spaces)"
         if broken:
             out.append(make(id="", sha256="", audience="", sector="", reason=broken))
             continue
@@ -132,7 +143,8 @@ def notice_records(db: sqlite3.Connection, history: RegistryHistory | None = Non
             out.append(record(reason=f"notice {body['id']}: its batch signature does not verify"))
         elif not history.has_role_at("IsolationQuorum", REPAIR_ROLE, recorder, (int(block), int(log_index))):
             out.append(record(reason=f"notice {body['id']}: recorded by {recorder}, which does not hold "
-                                     f"REPAIR_ROLE at block {block} (not the control room)"))
+                                     f"REPAIR_ROLE at block {block} (not the control room)",
+                              public_reason=f"notice {body['id']}: not recorded by the control room"))
         elif body["id"] in first:
             out.append(record(reason=f"notice {body['id']}: recorded again (it counts from block "
                                      f"{first[body['id']]}; a re-issued notice gets a new id)"))

@@ -21,7 +21,7 @@ import functools
 import json
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -227,6 +227,7 @@ class VoteRecord:
     timestamp: int | None
     key_epoch: int
     reason: str | None
+    counts_now: bool = False  # the contract's tally counts it (see `proposals`)
 
     @property
     def valid(self) -> bool:
@@ -270,6 +271,12 @@ class ProposalRecord:
         return sum(1 for v in self.votes if v.valid)
 
     @property
+    def votes_counting(self) -> int:
+        """The genuine votes the contract's tally counts (`VoteRecord.counts_now`): what `required` is
+        measured against."""
+        return sum(1 for v in self.votes if v.counts_now)
+
+    @property
     def votes_invalid(self) -> int:
         return sum(1 for v in self.votes if not v.valid)
 
@@ -284,10 +291,24 @@ def _extras(db: sqlite3.Connection) -> dict[Position, tuple[int | None, dict[str
             for b, i, t, e, a in rows}
 
 
+_NOW: Position = (1 << 62, 0)  # after every log: the registry as it stands
+
+
+def _counting_now(p: _Proposal, history: RegistryHistory) -> set[str]:
+    """The contract's `_counts`: genuine voters still Active in the sector, in the status epoch they voted in
+    (a voter quarantined, or quarantined and reinstated, after voting no longer counts)."""
+    counted = set()
+    for voter, voted_in in p.genuine.items():
+        state = history.oracle_at(voter, _NOW)
+        if state is not None and state.status == 1 and state.sector == p.sector and state.status_epoch == voted_in:
+            counted.add(voter)
+    return counted
+
+
 def _state(p: _Proposal, executed: bool, deadline: int, history: RegistryHistory, now: int) -> str:
     if executed:
         return "executed"
-    if _target_epoch(p, history, (1 << 62, 0)) != p.status_epoch:
+    if _target_epoch(p, history, _NOW) != p.status_epoch:
         return "closed"
     return "expired" if now > deadline else "open"
 
@@ -296,7 +317,13 @@ def proposals(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, q
               now: int) -> list[ProposalRecord]:
     """Every proposal of the quorum, oldest first, with its votes and each vote's validity; `now` is the
     chain's latest block time (what decides "expired"). The same replay as `recount_quorum`, so the API
-    and the audit cannot disagree about which vote was a vote."""
+    and the audit cannot disagree about which vote was a vote.
+
+    A vote's `valid` is the audit's judgement when it was cast; `counts_now` is whether the contract's
+    tally counts it. For a proposal not executed that is the contract's `_tally` now: a genuine vote
+    whose voter is still Active in the sector, in the status epoch it voted in, and `required` is
+    max(captured requirement, q(current membership)). For an executed proposal the tally was fixed at
+    execution (which `recount_quorum` checks): `counts_now` is `valid` and `required` what it captured."""
     votes: dict[int, list[VoteRecord]] = defaultdict(list)
     problems: dict[Position, list[str]] = defaultdict(list)
     extras = _extras(db)
@@ -330,12 +357,20 @@ def proposals(db: sqlite3.Connection, history: RegistryHistory, chain_id: int, q
         opened_at, created = extras.get(p.opened, (None, {}))
         deadline = int(created.get("deadline", 0))
         done = executed.get(pid)
+        required = p.required
+        judged = tuple(votes.get(pid, ()))
+        if done is None:
+            counting = _counting_now(p, history)
+            judged = tuple(replace(v, counts_now=v.valid and v.voter in counting) for v in judged)
+            required = max(p.required or 0, quorum_size(len(history.members_at(p.sector, _NOW))))
+        else:
+            judged = tuple(replace(v, counts_now=v.valid) for v in judged)
         out.append(ProposalRecord(
             proposal_id=pid, action=ACTIONS.get(p.action, str(p.action)), sector=p.sector, target=p.target,
             proposer=str(created.get("proposer", "")).lower(), reason=_bytes(created.get("reason", "0x")),
             deadline=deadline, opened=p.opened, opened_tx=p.tx, opened_at=opened_at, status_epoch=p.status_epoch,
-            round=p.round, membership=p.membership, required=p.required,
-            state=_state(p, done is not None, deadline, history, now), votes=tuple(votes.get(pid, ())),
+            round=p.round, membership=p.membership, required=required,
+            state=_state(p, done is not None, deadline, history, now), votes=judged,
             executed=None if done is None else done[0], executed_tx=None if done is None else done[1],
             executed_at=None if done is None else done[2], blocked=None if done is not None else blocked.get(pid),
             problems=tuple(m for position in ballots.get(pid, ()) for m in problems.get(position, ())),

@@ -139,7 +139,7 @@ def tx_of(db: sqlite3.Connection, position: Position) -> str | None:
     return None if row is None else str(row[0])
 
 
-ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}\Z")
 
 
 def jsonable(value: Any) -> Any:

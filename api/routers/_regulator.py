@@ -19,9 +19,9 @@ from keys.ids import to_bytes32
 __all__ = ["ADDRESS", "check_address", "check_cursor", "check_kind", "check_node", "check_sector",
            "check_time", "sector_for"]
 
-ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_CURSOR = re.compile(r"^([0-9]{1,12}):([0-9]{1,9})$")
-_EPOCH = re.compile(r"^[0-9]{1,12}$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}\Z")
+_CURSOR = re.compile(r"^([0-9]{1,12}):([0-9]{1,9})\Z")
+_EPOCH = re.compile(r"^[0-9]{1,12}\Z")
 _LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 

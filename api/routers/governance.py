@@ -6,7 +6,10 @@ ML-DSA-65 check as the auditor's recount makes it (`chain.council_audit.council_
 
 Acting (governor only): propose a storm-day override (force-isolate, force-reintegrate, set-cap),
 approve, queue, execute, or execute in an emergency (threshold + 1 approvals, allowlisted calls, a reason
-on-chain). Each action goes through `chain.governance.Council` exactly as `qeaims gov`
+on-chain). Queue, execute and emergency are refused (409, nothing sent) while the approvals the recount
+counts (ML-DSA-65 signatures that verify, from current governors: `valid_approvals` in the detail) are
+below what the council needs: the contract counts secp256k1 approvals only
+(`chain.governance_views.approval_count`, which `qeaims gov execute|emergency` checks too). Each action goes through `chain.governance.Council` exactly as `qeaims gov`
 does (same calls: `chain.governance_views.override_calls`; same simulation before proposing; same
 ML-DSA-signed approval over the calls hash recomputed from the log), signed with the token's governor's
 own keystore (`keystores/governors/<name>.json`) unlocked by the passphrase sent in the body: a token
@@ -34,8 +37,15 @@ from chain.client import ChainClient
 from chain.connect import connect
 from chain.council_audit import council_approvals, recount_council
 from chain.governance import Council
-from chain.governance_views import OverrideKind, decoded_call, override_calls, proposal_row, proposal_rows
-from keys.errors import KeystoreNotFound, WrongPassphrase
+from chain.governance_views import (
+    OverrideKind,
+    approval_count,
+    decoded_call,
+    override_calls,
+    proposal_row,
+    proposal_rows,
+)
+from keys.errors import KeystoreCorrupt, KeystoreError, KeystoreNotFound, WrongPassphrase
 from keys.identity import HybridIdentity
 from keys.ids import to_bytes32
 from keys.keystore import load_keystore
@@ -47,8 +57,8 @@ router = APIRouter(tags=["governance"])
 _READ = require("auditor", "governor")
 _ACT = require("governor")
 _ACTING = threading.Lock()  # one governor transaction at a time from this process (nonces)
-_NAME = re.compile(r"^[\x20-\x7e]{1,32}$")  # a bytes32 name: 1-32 printable ASCII characters
-_GOVERNOR = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # a keystore's file name, never a path
+_NAME = re.compile(r"^[\x20-\x7e]{1,32}\Z")  # a bytes32 name: 1-32 printable ASCII characters
+_GOVERNOR = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")  # a keystore's file name, never a path
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 403: {"model": ErrorBody},
                                                  503: {"model": ErrorBody}}
 _ACT_ERRORS: dict[int | str, dict[str, Any]] = {**_READ_ERRORS, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
@@ -71,7 +81,10 @@ class ProposalPage(BaseModel):
 
 class CallOut(BaseModel):
     target: str = Field(description="the contract's name, or the address when it is not one of ours")
-    function: str | None = Field(description="the function called, decoded from the selector")
+    function: str | None = Field(description="the function called, decoded from the selector (null when it is "
+                                             "not one of the target's, or its arguments do not decode)")
+    undecodable: bool = Field(description="the selector is one of the target's functions but the arguments do not "
+                                          "decode (malformed calldata: the call would revert)")
     args: dict[str, Any] = Field(description="its arguments by name (bytes32 names as text)")
     selector: str
     value: int
@@ -152,6 +165,12 @@ def _governor(ctx: Ctx, who: Principal, passphrase: SecretStr) -> HybridIdentity
     except WrongPassphrase:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             detail=f"wrong passphrase for governor {who.governor}'s keystore; nothing was sent") from None
+    except KeystoreCorrupt as exc:  # its reason, never the server's path
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"governor {who.governor}'s keystore on this server is "
+                                                              f"unusable ({exc.reason}); nothing was sent") from None
+    except KeystoreError:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"governor {who.governor}'s keystore on this server "
+                                                              "cannot be read; nothing was sent") from None
 
 
 def _known(client: ChainClient, proposal: int) -> None:
@@ -242,6 +261,12 @@ def _act(ctx: Ctx, who: Principal, body: Passphrase, proposal: int, action: str)
     _known(client, proposal)
     council = Council(client)
     with _ACTING:
+        if action != "approve":  # execute, queue, emergency: only on approvals the recount counts
+            ctx.sync()
+            with ctx.read() as db:
+                count = approval_count(db, client, proposal, emergency=action == "emergency")
+            if not count.enough:
+                raise HTTPException(status.HTTP_409_CONFLICT, detail=count.refusal())
         if action == "approve":
             council.approve(governor, proposal)
         elif action == "queue":

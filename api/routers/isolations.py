@@ -5,7 +5,10 @@ signature verifies under the voter's key of the epoch it names, from an oracle A
 (docs/TRUST.md). The API shows each vote with that judgement, from the same replay the audit's
 recount uses (`chain.quorum_audit.proposals`), so the dashboard and `qeaims audit verify` cannot
 disagree. The quorum has no vote *against*: an oracle signs the ballot or does not; `votes_for`
-counts the genuine votes, `votes_not_counted` the ones that are no vote. Every proposal is listed
+counts the genuine votes the contract's tally counts (`counts_now`: for a proposal not yet executed,
+a voter quarantined after voting no longer counts, as in the contract), `votes_not_counted` the VoteCast
+logs that are no vote at all; `required` is what the tally needs (for a proposal not yet executed,
+max(captured requirement, q(current membership)), as the contract takes it). Every proposal is listed
 (isolate, reintegrate, and the quarantine of an oracle), `action` says which.
 """
 
@@ -44,9 +47,9 @@ class IsolationSummary(BaseModel):
     target: str  # the node's name, or the oracle's address for a quarantine
     sector: str
     state: str  # open | executed | expired | closed (the contract's rule, on the replay)
-    votes_for: int  # genuine votes
+    votes_for: int  # genuine votes the contract's tally counts (voters still Active, same status epoch)
     votes_not_counted: int  # VoteCast logs that are no vote (signature, key epoch, voter)
-    required: int | None  # the quorum the proposal captured when it opened
+    required: int | None  # executed: the quorum captured when it opened; else max(captured, q(members now))
     membership: int | None
     opened_block: int
     opened: datetime | None
@@ -64,7 +67,8 @@ class IsolationList(Page):
 class IsolationVote(BaseModel):
     oracle: str
     choice: Literal["for"]  # the only vote the contract knows
-    valid: bool
+    valid: bool  # a genuine vote when it was cast (signature, key epoch, an Active voter of the sector)
+    counts_now: bool  # the contract's tally counts it (its voter still Active, in the status epoch it voted in)
     why_not: str | None
     key_epoch: int
     block: int
@@ -102,7 +106,7 @@ def _target(record: ProposalRecord) -> str:
 def _summary(record: ProposalRecord) -> IsolationSummary:
     return IsolationSummary(
         id=record.proposal_id, action=record.action, target=_target(record), sector=name_of(record.sector),
-        state=record.state, votes_for=record.votes_valid, votes_not_counted=record.votes_invalid,
+        state=record.state, votes_for=record.votes_counting, votes_not_counted=record.votes_invalid,
         required=record.required, membership=record.membership, opened_block=record.opened[0],
         opened=at_time(record.opened_at), deadline=datetime.fromtimestamp(record.deadline, UTC),
         executed_block=None if record.executed is None else record.executed[0], executed=at_time(record.executed_at),
@@ -159,7 +163,7 @@ def get_isolation(who: Reader, ctx: Ctx, db: Db,
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"there is no isolation proposal {proposal_id}")
     require_sector(who, name_of(found.sector))
-    votes = [IsolationVote(oracle=to_checksum_address(v.voter), choice="for", valid=v.valid, why_not=v.reason,
+    votes = [IsolationVote(oracle=to_checksum_address(v.voter), choice="for", valid=v.valid, counts_now=v.counts_now, why_not=v.reason,
                       key_epoch=v.key_epoch, block=v.block, log_index=v.log_index, time=at_time(v.timestamp), tx=v.tx)
              for v in found.votes]
     reason = name_of(found.reason) if any(found.reason) else ""

@@ -6,7 +6,11 @@ each figure is shown beside the targets the report itself carries (`"targets"`: 
 current and future states and the project's acceptance bar) in the report's own unit (field seconds,
 the city's clock; `wall` is the processing at the run's speed). A report without targets (the offline
 year, the intrusion and eavesdropper plays) is listed with its figures left to the report itself.
-KPIs are city-wide figures: any token reads them.
+KPIs are city-wide figures: any token reads `/kpis` (figures, targets, fault counts) and the list of
+report files (names only). A whole report (`/kpis/reports/{name}`) is the run's raw record, naming
+every sector's faulted nodes, oracle addresses and detections: auditors and governors only. An
+operator's copy is refused rather than filtered, because a report's layout is the scenario runner's
+and a filter that misses a field it adds later would leak another sector's detail.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from core.kpi_reports import NAME_PATTERN, ReportFile, list_reports, read_report
 router = APIRouter(tags=["kpis"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
 
 Reader = Annotated[Principal, Depends(require("auditor", "operator", "governor"))]
+WholeReader = Annotated[Principal, Depends(require("auditor", "governor"))]  # every sector's raw detail
 _SCENARIO = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 
@@ -141,9 +146,10 @@ def reports(_who: Reader, ctx: Ctx,
                       next_cursor=chosen[-1].name if len(found) > limit and chosen else None)
 
 
-@router.get("/kpis/reports/{name}", response_model=KpiReport, summary="One report as the run wrote it",
+@router.get("/kpis/reports/{name}", response_model=KpiReport,
+            summary="One report as the run wrote it (auditors and governors: it names every sector's detail)",
             responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-def report(_who: Reader, ctx: Ctx,
+def report(_who: WholeReader, ctx: Ctx,
            name: Annotated[str, Path(pattern=NAME_PATTERN, max_length=100,
                                      description="<scenario>-<yyyymmddThhmmssZ>, as /kpis/reports lists it")]
            ) -> KpiReport:

@@ -35,7 +35,7 @@ router = APIRouter(tags=["notices"])
 
 Audience = Literal["public", "healthcare", "banking"]
 _RECORDING = threading.Lock()  # one control-room event at a time from this process (one outbox, one nonce)
-_CURSOR = re.compile(r"^[1-9][0-9]{0,17}$")
+_CURSOR = re.compile(r"^[1-9][0-9]{0,17}\Z")
 
 
 def _sector(value: str) -> str:
@@ -80,7 +80,8 @@ class NoticeOut(BaseModel):
     sha256: str = Field(description="SHA-256 of `canonical`, recomputed by the server from the stored notice")
     onchain_sha256: str | None = Field(description="the SHA-256 the notice event records, if there is one")
     verified: bool
-    reason: str | None = Field(description="why it is not verified (null when it is)")
+    reason: str | None = Field(description="why it is not verified (null when it is); without a token, in words "
+                                           "that name no address")
     event: NoticeEvent | None = Field(default=None, description="the notice event (token holders only)")
 
 
@@ -92,7 +93,8 @@ class NoticePage(BaseModel):
 def _out(notice: Notice, records: list[NoticeRecord] | None, *, with_event: bool) -> NoticeOut:
     judged = Verdict(False, "the chain's index cannot be read right now; try again", None) if records is None \
         else verdict(notice, records)
-    verified, reason, event = judged.verified, judged.reason, judged.event
+    verified, event = judged.verified, judged.event
+    reason = judged.reason if with_event else judged.reason_for_public  # no address for a reader without a token
     return NoticeOut(
         id=notice.id, audience=notice.audience,
         sector=notice.sector, district=notice.district, text=notice.text, created=notice.created,
@@ -184,7 +186,7 @@ class MissingPage(BaseModel):
     next_cursor: str | None
 
 
-_EVENT_CURSOR = re.compile(r"^([0-9]{1,18}):([0-9]{1,9})$")
+_EVENT_CURSOR = re.compile(r"^([0-9]{1,18}):([0-9]{1,9})\Z")
 
 
 @router.get("/notices/missing", response_model=MissingPage,

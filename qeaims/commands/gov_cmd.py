@@ -6,6 +6,9 @@ calls back from the proposal's `ProposalCreated` log. Approvals are signed with 
 ML-DSA-65 key (its keystore). A proposal at threshold is queued for the council's delay; `execute`
 waits for its eta when it is near (`--wait`), `emergency` skips it with threshold + 1 approvals, for
 calls on the council's emergency allowlist only (`propose emergency-allow` changes it, with the delay).
+Both refuse, before sending, a proposal whose approvals with a valid ML-DSA-65 signature (from current
+governors, as `qeaims audit verify` recounts them) are below what the council needs: the contract itself
+counts secp256k1 approvals only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from chain.client import ChainClient
 from chain.connect import connect
 from chain.deploy import role
 from chain.governance import Call, Council
-from chain.governance_views import override_calls, proposal_row, proposal_rows
+from chain.governance_views import approval_count, override_calls, proposal_row, proposal_rows
+from core.config import Settings
 from core.errors import ConfigError
 from keys.council_messages import sign_governor_key
 from keys.hybrid import sign_registration
@@ -282,6 +286,21 @@ def _as_governor(ctx: typer.Context, governor: str) -> tuple[HybridIdentity, Cha
     return gov, client, Council(client)
 
 
+def _require_valid_approvals(settings: Settings, client: ChainClient, proposal: int, *, emergency: bool) -> None:
+    """Refuse to execute on approvals the recount does not count (the contract counts secp256k1 approvals
+    only; `chain.governance_views.approval_count`): one `error:` line, nothing sent. An unknown proposal
+    is left to the council, which names it."""
+    if proposal > int(client.call1("GovernanceCouncil", "proposalCount")):
+        return
+    index = synced_index(settings, client)
+    try:
+        count = approval_count(index.db, client, proposal, emergency=emergency)
+    finally:
+        index.close()
+    if not count.enough:
+        raise ConfigError(count.refusal())
+
+
 @app.command()
 def approve(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor) -> None:
     """Approve a proposal as a governor: signs, with its ML-DSA key, the hash of the calls it read from the log."""
@@ -313,6 +332,7 @@ def execute(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
+    _require_valid_approvals(settings, client, proposal, emergency=False)
     council = Council(client)
     receipt = council.execute(gov, proposal, wait_s=wait)
     console.print(f"proposal {proposal} executed in block {int(receipt['blockNumber'], 16)}")
@@ -338,6 +358,7 @@ def emergency(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
+    _require_valid_approvals(settings, client, proposal, emergency=True)
     receipt = Council(client).execute_emergency(gov, proposal, reason)
     console.print(f"proposal {proposal} executed in an emergency in block {int(receipt['blockNumber'], 16)}: {reason}")
 

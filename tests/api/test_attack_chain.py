@@ -1,7 +1,7 @@
 """Attacks on the API's acting and tallying paths, on a chain of this module's own (forged approvals and a
 quarantined voter must not reach any other test's chain).
 
-Each test is a finding of the api-attack review, marked xfail(strict) until its fix lands:
+Each test is a finding of the api-attack review, fixed on branch api-fix:
 - finding 1: the API executes a council proposal whose approvals the contract counts but whose ML-DSA-65
   signatures the recount (shown by the same API as `valid_approvals`) does not: a governor whose
   secp256k1 key alone was taken can fill the threshold, and the dashboard's execute button runs it;
@@ -34,7 +34,7 @@ from chain.quorum import Action, QuorumClient
 from chain.recorder import canonical_payload
 from keys.council_messages import calls_hash, description_hash, sign_approval
 from keys.ids import to_bytes32
-from tests.conftest import Chain, make_chain
+from tests.conftest import Chain, make_chain, run_cli
 from tests.support import governor, oracle, recorder
 
 pytestmark = pytest.mark.chain
@@ -85,14 +85,18 @@ def _node_status(api: Api, node: str) -> int:
     return int(api.chain.client.call1("Registry", "node", to_bytes32(node))[3])
 
 
+def _one_error_line(result: Any) -> str:
+    assert result.returncode == 2 and "Traceback" not in result.stderr, (result.stdout, result.stderr)
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    return str(line)
+
+
 def _detail(api: Api, pid: int) -> dict[str, Any]:
     shown = api.http.get(f"/api/v1/governance/proposals/{pid}", headers=api.as_("auditor"))
     assert shown.status_code == 200, shown.text
     return dict(shown.json())
 
 
-@pytest.mark.xfail(strict=True, reason="finding 1: POST .../execute runs a proposal whose valid ML-DSA approvals "
-                                       "are below the threshold (api/routers/governance.py _act checks nothing)")
 def test_execute_refuses_a_proposal_whose_ml_dsa_approvals_are_short_of_the_threshold(api: Api) -> None:
     cap_before = int(api.chain.client.call1("IsolationQuorum", "isolationCapBps"))
     made = api.post("/governance/proposals", "water", {"kind": "set-cap", "cap": 4321})
@@ -108,10 +112,15 @@ def test_execute_refuses_a_proposal_whose_ml_dsa_approvals_are_short_of_the_thre
     refused = api.post(f"/governance/proposals/{pid}/execute", "water", {})
     assert int(api.chain.client.call1("IsolationQuorum", "isolationCapBps")) == cap_before
     assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == (f"proposal {pid} has 3 valid ML-DSA approvals of current governors (the "
+                                       "council counts 4); the council needs 4; nothing was sent")
+    queued = api.post(f"/governance/proposals/{pid}/queue", "water", {})
+    assert queued.status_code == 409 and "3 valid ML-DSA approvals" in queued.json()["error"], queued.text
+    by_cli = run_cli(["gov", "execute", str(pid), "--governor", "water"], api.chain.env)  # the CLI refuses too
+    assert _one_error_line(by_cli) == f"error: {refused.json()['error']}"
+    assert int(api.chain.client.call1("IsolationQuorum", "isolationCapBps")) == cap_before
 
 
-@pytest.mark.xfail(strict=True, reason="finding 1: POST .../emergency runs a proposal whose valid ML-DSA approvals "
-                                       "are below threshold + 1 (api/routers/governance.py _act checks nothing)")
 def test_emergency_refuses_a_proposal_whose_ml_dsa_approvals_are_short(api: Api) -> None:
     made = api.post("/governance/proposals", "water", {"kind": "force-isolate", "node": "main-1"})
     assert made.status_code == 201, made.text
@@ -124,10 +133,13 @@ def test_emergency_refuses_a_proposal_whose_ml_dsa_approvals_are_short(api: Api)
     refused = api.post(f"/governance/proposals/{pid}/emergency", "water", {"reason": "flood"})
     assert _node_status(api, "main-1") != ISOLATED
     assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == (f"proposal {pid} has 4 valid ML-DSA approvals of current governors (the "
+                                       "council counts 5); an emergency execution needs 5; nothing was sent")
+    by_cli = run_cli(["gov", "emergency", str(pid), "--governor", "water", "--reason", "flood"], api.chain.env)
+    assert _one_error_line(by_cli) == f"error: {refused.json()['error']}"
+    assert _node_status(api, "main-1") != ISOLATED
 
 
-@pytest.mark.xfail(strict=True, reason="finding 2: /isolations votes_for counts a vote whose voter was quarantined "
-                                       "after voting; the contract's tally does not (chain/quorum_audit.proposals)")
 def test_isolation_votes_for_agrees_with_the_contracts_tally_after_a_voter_is_quarantined(api: Api) -> None:
     settings = api.chain.settings
     quorum = QuorumClient(api.chain.client)
@@ -147,14 +159,14 @@ def test_isolation_votes_for_agrees_with_the_contracts_tally_after_a_voter_is_qu
     shown = got.json()
     assert shown["state"] == "open" and shown["required"] == contract.required
     assert shown["votes_for"] == contract.active_votes, shown["votes"]
+    assert sorted((v["oracle"].lower(), v["valid"], v["counts_now"]) for v in shown["votes"]) == sorted([
+        (water[0].address.lower(), True, True),  # the proposer's vote
+        (water[1].address.lower(), True, False)])  # still a genuine vote; no longer counted
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
-@pytest.mark.xfail(strict=True, reason="finding 6: GET /notices without a token shows a notice's `reason`, which names "
-                                       "the recorder's address (chain/notices.py NoticeRecord.reason via api/notices.py "
-                                       "verdict)")
 def test_the_public_notice_list_names_no_address(api: Api) -> None:
     forged = new_notice(audience="public", sector="water", district="North-West", text="Evacuate the north.",
                         author="ops-water")
@@ -169,11 +181,12 @@ def test_the_public_notice_list_names_no_address(api: Api) -> None:
     [shown] = [n for n in got.json()["items"] if n["id"] == forged.id]
     assert not shown["verified"] and shown["event"] is None  # judged as it should be, the event's location hidden
     assert _ADDRESS.search(got.text) is None, shown["reason"]
+    assert shown["reason"] == f"its only on-chain event does not count: notice {forged.id}: not recorded by the control room"
+    held = api.http.get("/api/v1/notices", headers=api.as_("auditor")).json()  # a token holder keeps the detail
+    [detail] = [n for n in held["items"] if n["id"] == forged.id]
+    assert intruder.address.lower() in detail["reason"] and "REPAIR_ROLE" in detail["reason"], detail["reason"]
 
 
-@pytest.mark.xfail(strict=True, reason="finding 7: GET /governance/proposals/{id} is a 500 for a proposal whose calldata "
-                                       "has one of our selectors but does not decode (chain/governance_views.py "
-                                       "decoded_call lets eth_abi's error through)")
 def test_a_proposal_whose_calldata_does_not_decode_is_still_shown(api: Api) -> None:
     proposer = governor(api.chain.settings, "sewage")
     api.chain.reconnect()
@@ -192,3 +205,4 @@ def test_a_proposal_whose_calldata_does_not_decode_is_still_shown(api: Api) -> N
     assert shown.status_code == 200, shown.text  # co-governors must see what they are asked to approve
     [call] = shown.json()["calls"]
     assert call["selector"] == "0x" + data[:4].hex() and call["bytes"] == len(data)
+    assert call["undecodable"] and call["function"] is None and call["target"] == "IsolationQuorum", call

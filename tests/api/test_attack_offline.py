@@ -1,4 +1,4 @@
-"""Attacks that need no chain (the api-attack review); each is a finding, marked xfail(strict) until fixed.
+"""Attacks that need no chain (the api-attack review); each was a finding, now fixed (branch api-fix).
 
 - finding 3: `GET /kpis/reports/{name}` hands any operator the whole report a scenario run wrote, with
   every sector's faulted nodes, oracle addresses and wire detections: an operator reads other sectors'
@@ -15,16 +15,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.auth import TokenStore
+from api.errors import install_error_handlers
+from api.routers.governance import _GOVERNOR
 from chain.deploy import REPAIR_ROLE
 from chain.indexer import _SCHEMA
 from chain.notices import NOTICE, notice_records
+from core.errors import ConfigError
 from core.kpi_reports import write_report
+from keys.errors import KeystoreCorrupt
 from tests.api.conftest import Tokens
 
 ELECTRICITY_ORACLE = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
@@ -43,8 +49,6 @@ def _scenario_report() -> dict[str, Any]:
             "kpis": {"field": {"detection_p95_s": 30.0}, "availability": {"water": 0.99, "electricity": 0.97}}}
 
 
-@pytest.mark.xfail(strict=True, reason="finding 3: /kpis/reports/{name} gives an operator every sector's detail "
-                                       "(api/routers/kpis.py report)")
 def test_an_operator_does_not_read_another_sectors_detail_through_a_kpi_report(
         offline_app: tuple[TestClient, Tokens]) -> None:
     client, tokens = offline_app
@@ -54,22 +58,49 @@ def test_an_operator_does_not_read_another_sectors_detail_through_a_kpi_report(
     assert auditor.status_code == 200 and ELECTRICITY_ORACLE in auditor.text  # the report is there, whole
     got = client.get("/api/v1/kpis/reports/storm-day-20261206T100000Z", headers=tokens.header(tokens.operator_water))
     assert got.status_code == 403 or (ELECTRICITY_ORACLE not in got.text and "feeder-2" not in got.text), got.text
+    assert got.json()["error"].startswith("an operator's token may not do this"), got.text  # refused, in good English
 
 
-@pytest.mark.xfail(strict=True, reason="finding 4: api/routers/governance.py _GOVERNOR uses re.match with '$', "
-                                       "which takes 'water\\n'")
 def test_a_governor_name_with_a_trailing_newline_is_not_a_keystore_name(offline_app: tuple[TestClient, Tokens]) -> None:
+    """Finding 4, fixed: a token cannot name the governor 'water\\n' (api/auth.py TokenEntry), and the
+    router's own check (`_GOVERNOR`, \\Z-anchored) would refuse it too."""
     client, _ = offline_app
-    token = TokenStore(client.app.state.ctx.api_dir).add("governor", "gov-nl", governor="water\n")  # type: ignore[attr-defined]
+    store = TokenStore(client.app.state.ctx.api_dir)  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="names the governor's keystore file"):
+        store.add("governor", "gov-nl", governor="water\n")
+    assert _GOVERNOR.match("water\n") is None and _GOVERNOR.match("water") is not None
+
+
+def test_a_damaged_governor_keystore_is_a_403_that_names_no_server_path(offline_app: tuple[TestClient, Tokens]) -> None:
+    client, _ = offline_app
+    settings = client.app.state.ctx.settings  # type: ignore[attr-defined]
+    keystore = settings.keystore_dir / "governors" / "broken.json"
+    keystore.parent.mkdir(parents=True, exist_ok=True)
+    keystore.write_text("{not json")
+    token = TokenStore(client.app.state.ctx.api_dir).add("governor", "gov-broken", governor="broken")  # type: ignore[attr-defined]
     refused = client.post("/api/v1/governance/proposals", json={"kind": "set-cap", "cap": 5, "passphrase": "x" * 12},
                           headers={"Authorization": f"Bearer {token}"})
-    assert refused.status_code == 403
+    assert refused.status_code == 403, refused.text
     error = refused.json()["error"]
-    assert "\n" not in error and "names no governor keystore" in error, error
+    assert "broken's keystore on this server is unusable" in error and str(settings.home) not in error, error
+    assert "keystores" not in error, error
 
 
-@pytest.mark.xfail(strict=True, reason="finding 4: api/routers/governance.py _NAME uses re.match with '$': "
-                                       "'pump-1\\n' passes as a bytes32 name")
+def test_a_keystore_error_reaching_the_error_handler_names_no_server_path() -> None:
+    """Any keystore error an endpoint lets through (the control room's, a governor's) is a 403 naming the
+    file, not the directory the server keeps it in."""
+    app = FastAPI()
+    install_error_handlers(app)
+    where = Path("/srv/qeaims-secret/keystores/controller.json")
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise KeystoreCorrupt(where, "it is not valid JSON")
+
+    got = TestClient(app).get("/boom")
+    assert got.status_code == 403 and got.json() == {"error": "keystore controller.json is unusable: it is not valid JSON"}
+
+
 @pytest.mark.parametrize("field", ["node", "reason"])
 def test_a_proposals_name_with_a_trailing_newline_is_a_422(offline_app: tuple[TestClient, Tokens], field: str) -> None:
     client, tokens = offline_app
@@ -122,8 +153,6 @@ def test_a_control_room_notice_with_a_plain_payload_counts() -> None:  # the con
     assert record.counts, record.reason
 
 
-@pytest.mark.xfail(strict=True, reason="finding 5: chain/notices.py notice_records parses with json.loads, which "
-                                       "keeps the last of a repeated key; the payload is still judged well formed")
 def test_a_notice_payload_that_repeats_a_key_does_not_count() -> None:
     raw = ('{"audience":"public","id":"' + "a" * 32 + '","id":"' + "c" * 32 + '","sector":"water","sha256":"'
            + "b" * 64 + '"}')
@@ -133,8 +162,6 @@ def test_a_notice_payload_that_repeats_a_key_does_not_count() -> None:
     assert not record.counts
 
 
-@pytest.mark.xfail(strict=True, reason="finding 4: chain/notices.py NOTICE_ID, _DIGEST, _SECTOR use re.match "
-                                       "with '$', which takes a trailing newline")
 @pytest.mark.parametrize("field,value", [("id", "a" * 32 + "\n"), ("sha256", "b" * 64 + "\n"), ("sector", "water\n")])
 def test_a_notice_field_with_a_trailing_newline_does_not_count(field: str, value: str) -> None:
     raw = json.dumps(_payload(**{field: value}), sort_keys=True, separators=(",", ":")).encode()
