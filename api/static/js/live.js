@@ -1,0 +1,65 @@
+// The live stream: one EventSource on /api/v1/stream (the session cookie carries the token), reconnecting
+// by itself; every message is stamped with Date.now() on arrival (window.__qeaimsLive) so the browser test
+// can measure chain → page latency, and alerts raise a browser notification when the user allowed them.
+
+const TYPES = ["event", "alert", "node-status", "vote", "proposal", "notice", "audit-progress", "rewound", "lagged", "public-status"];
+const KEEP = 2000;
+
+window.__qeaimsLive = window.__qeaimsLive || [];
+
+function record(type, raw, id) {
+  const at = Date.now();
+  let data = raw;
+  try { data = JSON.parse(raw); } catch { /* plain text */ }
+  const entry = { type, id, at, data };
+  window.__qeaimsLive.push(entry);
+  if (window.__qeaimsLive.length > KEEP) window.__qeaimsLive.splice(0, window.__qeaimsLive.length - KEEP);
+  return entry;
+}
+
+/** Opens the stream; `on(type, data, entry)` for every message; `dot` shows whether it is connected. */
+export function live(on, { topics, dot, publicOnly = false } = {}) {
+  let source = null;
+  let retry = 1000;
+  const open = () => {
+    const query = new URLSearchParams();
+    if (topics) query.set("topics", topics.join(","));
+    if (publicOnly) query.set("public", "true");
+    const qs = query.toString();
+    source = new EventSource(`/api/v1/stream${qs ? `?${qs}` : ""}`, { withCredentials: true });
+    source.onopen = () => { retry = 1000; if (dot) dot.className = "live-dot on"; };
+    source.onerror = () => {
+      if (dot) dot.className = "live-dot off";
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(open, retry);
+        retry = Math.min(retry * 2, 30_000);
+      }
+    };
+    const handle = (type) => (msg) => {
+      const entry = record(type, msg.data, msg.lastEventId);
+      try { on(type, entry.data, entry); } catch (err) { console.error(err); }
+    };
+    source.onmessage = handle("message");
+    for (const type of TYPES) source.addEventListener(type, handle(type));
+  };
+  open();
+  return () => source && source.close();
+}
+
+export function notificationsAllowed() {
+  return "Notification" in window && Notification.permission === "granted";
+}
+
+/** A button that asks for notification permission (browsers only ask after a click). */
+export function notifyButton(el) {
+  if (!("Notification" in window) || Notification.permission !== "default") return null;
+  return el("button", {
+    class: "secondary", type: "button",
+    onclick: async (ev) => { await Notification.requestPermission(); ev.target.remove(); },
+  }, "Notify me of alerts");
+}
+
+export function notifyAlert(title, body) {
+  if (!notificationsAllowed()) return;
+  try { new Notification(title, { body, tag: "qeaims-alert" }); } catch { /* some phones only notify from a service worker */ }
+}

@@ -1,0 +1,177 @@
+// Regulator view: the audit trail with filters and paging, one event's verification, "verify all" as a
+// job with its result, CSV/JSON export of a period, a reading's inclusion proof to download and check
+// offline, and the history of oracle keys and of the council.
+
+import { ALERT_KINDS, API, api, clear, el, errorLine, fill, fmtTime, fmtValue, items, pill, short, table } from "./api.js";
+import { live } from "./live.js";
+import { needToken, shell } from "./shell.js";
+
+const dot = shell("regulator");
+const main = document.getElementById("main");
+const KINDS = ["telemetry-root", "anomaly", "fault", "intrusion", "isolation-vote", "isolated", "repair-dispatched", "repaired",
+  "reintegrated", "key-rotation", "qkd-alarm", "override", "maintenance", "cascade-analysis", "reroute-plan",
+  "isolation-applied", "sensor-quarantine", "vault-write", "vault-read", "vault-shred", "vault-seal", "indicator",
+  "countermeasure", "notice"];
+const SECTORS = ["electricity", "water", "sewage", "transport", "healthcare", "banking"];
+
+let cursor = null;
+
+function filterQuery(form) {
+  const q = new URLSearchParams();
+  for (const name of ["sector", "node", "kind"]) {
+    const v = form.elements[name].value.trim();
+    if (v) q.set(name, v);
+  }
+  for (const name of ["since", "until"]) {
+    const v = form.elements[name].value;
+    if (v) q.set(name, new Date(v).toISOString());
+  }
+  return q;
+}
+
+function eventRows(rows, detail) {
+  return table(rows, [
+    ["block", "block", { num: true }],
+    [(e) => fmtTime(e.time ?? e.timestamp), "time"],
+    [(e) => e.sector || "—", "sector"],
+    [(e) => pill(ALERT_KINDS.includes(e.kind) ? "warn" : "unknown", e.kind), "kind"],
+    [(e) => e.node || "—", "node"],
+    [(e) => el("code", {}, short(e.oracle ?? "", 4)), "oracle"],
+    [(e) => el("button", { class: "secondary", type: "button", onclick: () => showEvent(e, detail) }, "verify"), ""],
+  ]);
+}
+
+async function showEvent(e, detail) {
+  const logIndex = e.log_index ?? (typeof e.cursor === "string" ? e.cursor.split(":")[1] : undefined);
+  await fill(detail, async () => {
+    const ev = await api(`/events/${e.block}/${logIndex}`);
+    const v = ev.verification ?? ev.evidence ?? ev;
+    const ok = v.ok ?? v.verified ?? v.signature_ok ?? v.valid;
+    const pairs = Object.entries(v).filter(([, val]) => typeof val !== "object" || val === null);
+    return el("div", {},
+      el("p", {}, pill(ok ? "verified" : "invalid", ok ? "signature and batch verify" : "does NOT verify"),
+        ` block ${e.block}, log ${logIndex}`),
+      table(pairs.map(([k, val]) => ({ field: k, value: fmtValue(val) })), [["field", "field"], ["value", "value"]]));
+  });
+}
+
+async function loadEvents(form, box, detail, more) {
+  const q = filterQuery(form);
+  q.set("limit", "50");
+  if (more && cursor) q.set("cursor", cursor);
+  try {
+    const data = await api(`/events?${q}`);
+    cursor = data.next_cursor ?? null;
+    const rows = items(data);
+    const block = eventRows(rows, detail);
+    if (more) box.append(block); else clear(box, block);
+    document.getElementById("more").classList.toggle("hidden", !cursor);
+    const ex = new URLSearchParams(filterQuery(form));
+    document.getElementById("export-csv").href = `${API}/events/export?${ex}&format=csv`;
+    document.getElementById("export-json").href = `${API}/events/export?${ex}&format=json`;
+  } catch (err) {
+    clear(box, errorLine(err));
+  }
+}
+
+async function verifyAll(button, out) {
+  button.disabled = true;
+  clear(out, el("p", {}, "verifying the whole history…"));
+  try {
+    let job = await api("/audit/verifications", { method: "POST" });
+    const id = job.id;
+    while (!["done", "finished", "failed", "error", "ok"].includes(String(job.state ?? job.status)) && !job.result) {
+      await new Promise((r) => setTimeout(r, 1000));
+      job = await api(`/audit/verifications/${encodeURIComponent(id)}`);
+      const p = job.progress;
+      if (p) clear(out, el("p", {}, `verifying… ${fmtValue(p.done ?? p)}${p.total ? ` / ${p.total}` : ""}`));
+    }
+    const result = job.result ?? job.report ?? job;
+    const invalid = items(result.invalid ?? []);
+    const ok = (result.ok ?? invalid.length === 0) && !job.error;
+    clear(out, el("p", { id: "verify-result" }, pill(ok ? "verified" : "invalid", ok ? "history verifies" : "history does NOT verify"),
+      ` ${fmtValue(result.events ?? result.checked ?? "")} events checked`, job.error ? ` · ${job.error}` : "",
+      invalid.length ? ` · ${invalid.length} invalid` : ""),
+    invalid.length ? table(invalid.slice(0, 50)) : null);
+  } catch (err) {
+    clear(out, errorLine(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function proof(form, out) {
+  const oracle = form.elements.oracle.value.trim();
+  const ref = form.elements.ref.value.trim();
+  await fill(out, async () => {
+    const data = await api(`/proofs/${encodeURIComponent(oracle)}/${encodeURIComponent(ref)}`);
+    const ok = data.ok ?? data.verified;
+    const text = JSON.stringify(data, null, 2);
+    const href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    return el("div", {},
+      el("p", {}, pill(ok ? "verified" : "invalid", ok ? "the reading is in its anchored root" : "the proof does NOT verify")),
+      el("a", { class: "button", href, download: `proof-${ref.replace(":", "-")}.json`, id: "proof-download" }, "Download proof (JSON)"),
+      el("p", { class: "muted" }, "check it offline with scripts/check_proof.py"));
+  });
+}
+
+async function start() {
+  await needToken(main, "The regulator view");
+  const form = el("form", { class: "row", id: "filters" },
+    el("label", {}, "Sector", el("select", { name: "sector" }, el("option", { value: "" }, "all"), SECTORS.map((s) => el("option", {}, s)))),
+    el("label", {}, "Kind", el("select", { name: "kind" }, el("option", { value: "" }, "all"), KINDS.map((k) => el("option", {}, k)))),
+    el("label", {}, "Node", el("input", { name: "node", placeholder: "e.g. feeder-3" })),
+    el("label", {}, "Since", el("input", { name: "since", type: "datetime-local" })),
+    el("label", {}, "Until", el("input", { name: "until", type: "datetime-local" })),
+    el("button", { type: "submit" }, "Filter"));
+  const events = el("div", { id: "events" });
+  const detail = el("div", { id: "event-detail" });
+  const more = el("button", { class: "secondary hidden", id: "more", type: "button", onclick: () => loadEvents(form, events, detail, true) }, "Older events");
+  const verifyOut = el("div", { id: "verify" });
+  const verifyButton = el("button", { type: "button", id: "verify-all", onclick: () => verifyAll(verifyButton, verifyOut) }, "Verify all");
+  const proofForm = el("form", { class: "row", id: "proof-form" },
+    el("label", {}, "Oracle address", el("input", { name: "oracle", placeholder: "0x…", required: true })),
+    el("label", {}, "Reading (batch:index)", el("input", { name: "ref", placeholder: "12:3", required: true })),
+    el("button", { type: "submit" }, "Get proof"));
+  const proofOut = el("div", { id: "proof" });
+  const keys = el("div", { id: "keys" });
+  const council = el("div", { id: "council" });
+  clear(main,
+    el("h1", {}, "Regulator"),
+    el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Audit trail"),
+      el("div", { class: "row" }, el("a", { class: "button secondary", id: "export-csv", href: `${API}/events/export?format=csv`, download: "events.csv" }, "Export CSV"),
+        el("a", { class: "button secondary", id: "export-json", href: `${API}/events/export?format=json`, download: "events.json" }, "Export JSON"))),
+    form, events, more, detail),
+    el("div", { class: "grid two" },
+      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Verify the whole history"), verifyButton), verifyOut),
+      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Reading inclusion proof")), proofForm, proofOut)),
+    el("div", { class: "grid two" },
+      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Oracle keys")), keys),
+      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Council history")), council)));
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); loadEvents(form, events, detail, false); });
+  proofForm.addEventListener("submit", (ev) => { ev.preventDefault(); proof(proofForm, proofOut); });
+  await Promise.all([
+    loadEvents(form, events, detail, false),
+    fill(keys, async () => table(items(await api("/oracles?limit=200")), [
+      [(o) => el("code", {}, short(o.address ?? o.oracle ?? "", 4)), "oracle"],
+      [(o) => o.sector ?? "—", "sector"],
+      [(o) => o.key_epoch ?? o.epoch ?? items(o.keys ?? []).length ?? "—", "key epoch", { num: true }],
+      [(o) => pill(o.status ?? "unknown", o.status ?? "unknown"), "status"],
+      [(o) => items(o.rotations ?? []).length || o.rotations_count || 0, "rotations", { num: true }],
+    ])),
+    fill(council, async () => table(items(await api("/governance/proposals?limit=50")), [
+      [(p) => short(String(p.id ?? p.proposal ?? ""), 5), "proposal"],
+      [(p) => p.kind ?? p.title ?? p.description ?? "—", "what"],
+      [(p) => pill(p.state ?? "unknown", p.state ?? "unknown"), "state"],
+      [(p) => `${p.approvals_count ?? items(p.approvals ?? []).length}${p.threshold ? ` / ${p.threshold}` : ""}`, "approvals"],
+    ])),
+  ]);
+  live((type, data) => {
+    if (type === "audit-progress") {
+      const v = document.getElementById("verify");
+      if (v && !document.getElementById("verify-result")) clear(v, el("p", {}, `verifying… ${fmtValue(data.done ?? data)}`));
+    }
+  }, { dot, topics: ["audit-progress"] });
+}
+
+start().catch((err) => main.prepend(errorLine(err)));

@@ -1,0 +1,274 @@
+// Technical view: the sector networks (cytoscape, drawn from /sectors/{s}/network) coloured by their
+// on-chain node status, live alerts with the verdict that raised them, quorum votes, the controller's
+// steps, and one asset's readings with its anomaly score.
+
+import cytoscape from "/vendor/cytoscape/cytoscape.esm.min.mjs";
+import {
+  ALERT_KINDS, STEP_KINDS, api, clear, el, errorLine, fill, fmtNum, fmtTime, fmtValue, items, pill, sectorOf, stat,
+  table, tone,
+} from "./api.js";
+import { live, notifyAlert, notifyButton } from "./live.js";
+import { needToken, shell } from "./shell.js";
+
+const COLOURS = { ok: "#2ecc71", warn: "#f5b700", bad: "#ff4d4f", info: "#4c8dff", unknown: "#7d8b99" };
+const ALERT_HOLD_MS = 10 * 60 * 1000; // a node with an alert in the last ten minutes is drawn red
+
+const state = {
+  graphs: new Map(), // sector → cytoscape instance
+  status: new Map(), // on-chain node → status word
+  alerted: new Map(), // on-chain node → time of its last alert (ms)
+  alerts: [],
+  steps: [],
+};
+
+const dot = shell("technical");
+const main = document.getElementById("main");
+
+function payloadOf(event) {
+  const p = event.payload ?? event.data ?? {};
+  if (typeof p === "string") {
+    try { return JSON.parse(p); } catch { return { text: p }; }
+  }
+  return p;
+}
+
+function nodeOf(event) {
+  return event.node ?? event.node_id ?? payloadOf(event).node ?? "";
+}
+
+function timeOf(event) {
+  return event.time ?? event.timestamp ?? event.at ?? null;
+}
+
+/** The verdict that raised an alert: its verdict/score/reason fields, in a line. */
+function verdictOf(event) {
+  const p = payloadOf(event);
+  const keys = ["verdict", "label", "score", "threshold", "reason", "cause", "model", "confirmed_by", "action"];
+  const parts = keys.filter((k) => p[k] !== undefined).map((k) => `${k} ${fmtValue(p[k])}`);
+  if (!parts.length) parts.push(...Object.entries(p).slice(0, 4).map(([k, v]) => `${k} ${fmtValue(v)}`));
+  return parts.join(" · ");
+}
+
+function nodeTone(node) {
+  const since = state.alerted.get(node);
+  if (since !== undefined && Date.now() - since < ALERT_HOLD_MS) return "bad";
+  const status = state.status.get(node);
+  if (status === undefined) return "unknown";
+  if (status === "repairing") return "warn";
+  return tone(status);
+}
+
+function recolour() {
+  for (const cy of state.graphs.values()) {
+    cy.batch(() => {
+      cy.nodes().forEach((n) => {
+        const anchor = n.data("anchor");
+        const t = anchor ? nodeTone(anchor) : "unknown";
+        n.data("tone", t);
+        n.data("colour", COLOURS[t]);
+      });
+    });
+  }
+  const counts = { ok: 0, bad: 0, warn: 0 };
+  for (const node of state.status.keys()) {
+    const t = nodeTone(node);
+    if (t in counts) counts[t] += 1;
+  }
+  const set = (id, value) => { const node = document.querySelector(`#${id} .value`); if (node) node.textContent = value; };
+  set("stat-ok", counts.ok);
+  set("stat-bad", counts.bad);
+  set("stat-warn", counts.warn);
+  set("stat-alerts", state.alerts.length);
+}
+
+function drawing(sector, net, nodes) {
+  // a sector without a drawing of its model: its on-chain nodes on a circle, dependencies as edges
+  const assets = items(net?.nodes ?? []);
+  if (assets.length) {
+    return {
+      nodes: assets.map((n, i) => {
+        const id = String(n.id ?? n.asset ?? n.name ?? i);
+        return {
+          data: { id, label: n.label ?? n.name ?? id, anchor: n.node ?? n.anchor ?? n.chain_node ?? null, kind: n.kind ?? "" },
+          position: { x: Number(n.x ?? 0), y: -Number(n.y ?? 0) }, // model coordinates grow northwards
+        };
+      }),
+      edges: items(net.edges ?? []).map((e, i) => ({
+        data: { id: `e${i}`, source: String(e.source ?? e.from), target: String(e.target ?? e.to) },
+      })),
+      preset: true,
+    };
+  }
+  const mine = nodes.filter((n) => n.sector === sector);
+  const ids = new Set(mine.map((n) => n.node));
+  return {
+    nodes: mine.map((n) => ({ data: { id: n.node, label: n.node, anchor: n.node, kind: n.kind ?? "" } })),
+    edges: mine.flatMap((n) => (n.depends_on ?? []).filter((d) => ids.has(d))
+      .map((d) => ({ data: { id: `${n.node}>${d}`, source: n.node, target: d } }))),
+    preset: false,
+  };
+}
+
+function drawSector(sector, box, net, nodes, onPick) {
+  const d = drawing(sector, net, nodes);
+  const known = new Set(d.nodes.map((n) => n.data.id));
+  const edges = d.edges.filter((e) => known.has(e.data.source) && known.has(e.data.target));
+  const cy = cytoscape({
+    container: box,
+    elements: [...d.nodes, ...edges],
+    layout: d.preset ? { name: "preset", fit: true, padding: 18 } : { name: "circle", fit: true, padding: 24 },
+    userZoomingEnabled: true,
+    boxSelectionEnabled: false,
+    minZoom: 0.05,
+    maxZoom: 4,
+    style: [
+      { selector: "node", style: {
+        "background-color": "data(colour)", width: 14, height: 14, label: "data(label)", color: "#c9d4df",
+        "font-size": 8, "text-valign": "bottom", "text-margin-y": 3, "border-width": 1, "border-color": "#0b1219",
+        "min-zoomed-font-size": 7,
+      } },
+      { selector: 'node[tone = "bad"]', style: { width: 22, height: 22, "border-width": 3, "border-color": "#ffd0d0" } },
+      { selector: "node[!anchor]", style: { width: 8, height: 8 } },
+      { selector: "edge", style: { width: 1.5, "line-color": "#3b4d60", "curve-style": "straight" } },
+      { selector: ":selected", style: { "border-color": "#4cc2ff", "border-width": 3 } },
+    ],
+  });
+  cy.on("tap", "node", (ev) => onPick(ev.target.data()));
+  state.graphs.set(sector, cy);
+  return cy;
+}
+
+function alertItem(event) {
+  const node = nodeOf(event);
+  const sector = event.sector ?? "";
+  return el("li", { class: tone(event.kind) === "bad" ? "bad" : "warn", "data-node": node, "data-kind": event.kind },
+    el("div", { class: "title" }, `${event.kind} · ${node || "—"}`, sector ? el("span", { class: "muted" }, ` (${sector})`) : null),
+    el("div", {}, verdictOf(event) || "—"),
+    el("div", { class: "meta" }, fmtTime(timeOf(event)), event.block !== undefined ? ` · block ${event.block}` : ""));
+}
+
+function renderAlerts() {
+  const list = document.getElementById("alerts");
+  clear(list, state.alerts.length ? state.alerts.slice(0, 60).map(alertItem) : el("li", { class: "empty" }, "no alerts"));
+}
+
+function renderSteps() {
+  const box = document.getElementById("steps");
+  clear(box, table(state.steps.slice(0, 40), [
+    [(e) => fmtTime(timeOf(e)), "time"],
+    [(e) => pill(e.kind, e.kind), "step"],
+    [(e) => nodeOf(e) || "—", "node"],
+    [(e) => verdictOf(e), "detail"],
+  ]));
+}
+
+async function loadKinds(kinds, limit) {
+  const lists = await Promise.all(kinds.map((kind) => api(`/events?kind=${encodeURIComponent(kind)}&limit=${limit}`)
+    .then(items).catch(() => [])));
+  return lists.flat().sort((a, b) => (b.block ?? 0) - (a.block ?? 0) || (b.log_index ?? 0) - (a.log_index ?? 0));
+}
+
+async function showReadings(asset) {
+  const box = document.getElementById("readings");
+  const title = document.getElementById("readings-title");
+  title.textContent = `Readings · ${asset.label}`;
+  const key = asset.anchor ?? asset.id;
+  await fill(box, async () => {
+    const query = `asset=${encodeURIComponent(asset.id)}&limit=50`;
+    const rows = items(await api(`/readings?${query}`));
+    return table(rows.slice(-50).reverse(), [
+      [(r) => fmtTime(r.time ?? r.timestamp), "time"],
+      [(r) => fmtValue(r.value ?? r.values ?? r.reading), "value"],
+      [(r) => (r.anomaly_score ?? r.score) === undefined ? "—" : fmtNum(r.anomaly_score ?? r.score, 3), "anomaly score", { num: true }],
+    ]);
+  });
+  const status = state.status.get(key);
+  box.prepend(el("p", {}, "on-chain node ", el("code", {}, key ?? "—"), " ", pill(status ?? "unknown", status ?? "unknown")));
+}
+
+async function start() {
+  await needToken(main, "The technical view");
+  const stats = el("div", { class: "stats" },
+    stat("nodes healthy", "—", "ok", "stat-ok"), stat("nodes isolated or alerting", "—", "bad", "stat-bad"),
+    stat("nodes in repair", "—", "warn", "stat-warn"), stat("alerts", "—", "info", "stat-alerts"));
+  const networks = el("div", { class: "grid two", id: "networks" });
+  const notify = notifyButton(el);
+  clear(main,
+    el("h1", {}, "Technical operations"), stats,
+    el("h3", {}, "Sector networks"), networks,
+    el("div", { class: "legend" }, el("span", {}, el("i", { class: "ok" }), "active"), el("span", {}, el("i", { class: "warn" }), "repairing"),
+      el("span", {}, el("i", { class: "bad" }), "isolated or alert"), el("span", {}, el("i", { class: "unknown" }), "not on-chain")),
+    el("div", { class: "grid two" },
+      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Alerts"), notify), el("ul", { class: "feed scroll", id: "alerts" })),
+      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Quorum votes")), el("div", { id: "votes" }, el("p", { class: "empty" }, "loading…")))),
+    el("div", { class: "grid two" },
+      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Controller steps")), el("div", { id: "steps", class: "scroll" })),
+      el("section", { class: "panel" }, el("header", {}, el("h2", { id: "readings-title" }, "Readings")),
+        el("div", { id: "readings" }, el("p", { class: "empty" }, "tap an asset in a network to see its readings")))));
+
+  let nodes = [];
+  try {
+    nodes = items(await api("/nodes?limit=500"));
+    for (const n of nodes) state.status.set(n.node, n.status ?? n.status_name ?? "unknown");
+  } catch (err) {
+    networks.before(errorLine(err));
+  }
+  let sectors = [];
+  try {
+    sectors = items(await api("/sectors")).map(sectorOf);
+  } catch (err) {
+    networks.before(errorLine(err));
+    sectors = [...new Set(nodes.map((n) => n.sector))];
+  }
+  for (const sector of sectors) {
+    const box = el("div", { class: "network", id: `net-${sector}`, "data-sector": sector });
+    const panel = el("section", { class: "panel" }, el("header", {}, el("h2", {}, sector), el("small", {}, "")), box);
+    networks.append(panel);
+    let net = null;
+    try {
+      net = await api(`/sectors/${encodeURIComponent(sector)}/network`);
+    } catch (err) {
+      panel.querySelector("small").textContent = err.message;
+    }
+    drawSector(sector, box, net, nodes, showReadings);
+  }
+
+  state.alerts = await loadKinds(ALERT_KINDS, 20);
+  for (const a of state.alerts) {
+    const when = Date.parse(timeOf(a) ?? "") || 0;
+    const node = nodeOf(a);
+    if (node && when > (state.alerted.get(node) ?? 0)) state.alerted.set(node, when);
+  }
+  state.steps = await loadKinds(STEP_KINDS, 10);
+  renderAlerts();
+  renderSteps();
+  recolour();
+  await fill(document.getElementById("votes"), async () => table(items(await api("/isolations?limit=20")), [
+    [(p) => p.id ?? p.proposal ?? "—", "id"],
+    [(p) => p.node ?? "—", "node"],
+    [(p) => pill(p.state ?? p.status ?? "unknown", p.state ?? p.status ?? "unknown"), "state"],
+    [(p) => `${p.yes ?? items(p.votes ?? []).filter((v) => v.support ?? v.yes ?? v.isolate).length} / ${p.needed ?? p.threshold ?? items(p.votes ?? []).length}`, "votes"],
+  ]));
+
+  live((type, data) => {
+    if (type === "alert" || (type === "event" && ALERT_KINDS.includes(data.kind))) {
+      if (state.alerts.some((a) => a.block === data.block && a.log_index === data.log_index && data.block !== undefined)) return;
+      state.alerts.unshift(data);
+      const node = nodeOf(data);
+      if (node) state.alerted.set(node, Date.now());
+      renderAlerts();
+      recolour();
+      notifyAlert(`${data.kind} on ${node || data.sector || "the city"}`, verdictOf(data));
+    } else if (type === "node-status") {
+      state.status.set(data.node, data.status ?? data.status_name);
+      if (tone(data.status) !== "bad" && state.alerted.has(data.node) && data.status === "active") state.alerted.delete(data.node);
+      recolour();
+    } else if (type === "event" && STEP_KINDS.includes(data.kind)) {
+      state.steps.unshift(data);
+      renderSteps();
+    }
+  }, { dot });
+  setInterval(recolour, 30_000);
+}
+
+start().catch((err) => main.prepend(errorLine(err)));
