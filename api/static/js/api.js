@@ -176,10 +176,10 @@ export function fmtValue(value) {
 /** The colour class of a status word, whatever resource it comes from. */
 export function tone(status) {
   const s = String(status ?? "").toLowerCase();
-  if (/^(active|ok|operational|normal|up|running|verified|executed|healthy|met|restored|reintegrated|true|pass|passed|valid)$/.test(s)) return "ok";
-  if (/(isolat|down|outage|fail|invalid|not.?verified|bad|critical|fault|intrusion|alarm|false|missed|rejected|cancel)/.test(s)) return "bad";
-  if (/(suspect|degraded|quarantin|warn|partial|pending|queued|proposed|voting|open|anomal|repair|maintenance|running-job)/.test(s)) return "warn";
-  if (/(approved|info|ready)/.test(s)) return "info";
+  if (/^(active|ok|operational|normal|up|verified|executed|done|healthy|met|restored|reintegrated|true|pass|passed|valid)$/.test(s)) return "ok";
+  if (/(isolat|down|outage|fail|invalid|not.?verified|bad|critical|fault|intrusion|alarm|false|missed|rejected|cancel|expired|removed)/.test(s)) return "bad";
+  if (/(suspect|degraded|quarantin|warn|partial|pending|queued|proposed|voting|open|anomal|repair|maintenance|running)/.test(s)) return "warn";
+  if (/(approved|succeeded|info|ready)/.test(s)) return "info";
   return "unknown";
 }
 

@@ -81,7 +81,7 @@ function sample(rows) {
   for (const row of rows) {
     if (typeof row.availability !== "number") continue;
     const list = bySector.get(row.sector) ?? [];
-    list.push(row.availability);
+    list.push(row.availability / 100); // the API gives percent
     bySector.set(row.sector, list);
     for (const [t, a] of row.history ?? []) addPoint(row.sector, t, a);
   }
@@ -145,15 +145,14 @@ async function start() {
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "KPIs against the targets")), kpis),
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Availability per sector"), el("small", {}, "live, %")), chartBox)),
     el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Incidents")), incidents));
-  await Promise.all([loadKpis(kpis, tiles), loadStatus(chartBox), fill(incidents, async () => {
+  const loadIncidents = () => fill(incidents, async () => {
     const rows = items(await api("/public/incidents", { auth: false }));
     if (!rows.length) return el("li", { class: "ok" }, el("div", { class: "title" }, "No incident in progress"));
     return rows.map((r) => el("li", { class: "bad" }, el("div", { class: "title" }, `${r.sector} · ${r.district ?? ""}`),
       el("div", {}, r.text ?? ""), el("div", { class: "meta" }, `since ${fmtAgo(r.since)}`)));
-  })]);
-  live((type, data) => {
-    if (type === "public-status") { sample(items(data)); redraw(chartBox); }
-  }, { dot });
+  });
+  await Promise.all([loadKpis(kpis, tiles), loadStatus(chartBox), loadIncidents()]);
+  live((type) => { if (type === "node-status") loadIncidents(); }, { dot, topics: ["node-status"] });
   setInterval(() => loadStatus(chartBox), 10_000);
   window.addEventListener("resize", () => chart && chart.setSize({ width: Math.max(280, chartBox.clientWidth - 4), height: 240 }));
 }

@@ -4,7 +4,7 @@
 // unlocks that governor's own keystore with it and acts through the council, as `qeaims gov` does, so
 // a token alone can read but never approve.
 
-import { api, clear, el, errorLine, fill, fmtTime, items, pill, table, who } from "./api.js";
+import { api, clear, el, errorLine, fill, items, pill, table, who } from "./api.js";
 import { live } from "./live.js";
 import { needToken, shell } from "./shell.js";
 
@@ -53,8 +53,8 @@ async function act(out, summary, path, body, reload) {
   clear(out, el("p", {}, "signing and sending…"));
   try {
     const result = await api(path, { method: "POST", body: { ...body, passphrase } });
-    clear(out, el("p", { class: "notice-ok", id: "action-result" }, `done: ${summary}`,
-      result && result.state ? ` (now ${result.state})` : "", result && result.tx ? ` · tx ${String(result.tx).slice(0, 12)}…` : ""));
+    clear(out, el("p", { class: "notice-ok", id: "action-result", "data-proposal": result?.id, "data-state": result?.state },
+      `done: ${summary}`, result ? ` — proposal ${result.id} is now ${result.state} (${result.approvals}/${result.threshold} approvals)` : ""));
   } catch (err) {
     clear(out, errorLine(err));
   }
@@ -68,14 +68,16 @@ function proposalTable(rows, out, reload) {
     type: "button", class: cls, "data-action": action, "data-proposal": p.id,
     onclick: () => act(out, `${label} proposal ${p.id} (${p.description ?? ""})`, ROUTES.act(p.id, action), {}, reload),
   }, label);
+  // what may come next in the council's life of a proposal (chain/governance.py STATES)
+  const next = { pending: [["Approve", "approve"]], succeeded: [["Queue", "queue"]], queued: [["Execute", "execute"]],
+    ready: [["Execute", "execute"]] };
   return table(rows, [
     [(p) => String(p.id), "id", { num: true }],
-    [(p) => p.description ?? p.kind ?? "—", "what"],
-    [(p) => pill(p.state ?? "unknown", p.state ?? "unknown"), "state"],
-    [(p) => `${p.approvals_count ?? (Array.isArray(p.approvals) ? p.approvals.length : p.approvals ?? 0)}${p.threshold ? ` / ${p.threshold}` : ""}`, "approvals"],
-    [(p) => (p.eta ? fmtTime(p.eta) : "—"), "executable from"],
-    [(p) => (canAct && !["executed", "cancelled", "canceled", "expired", "defeated"].includes(String(p.state).toLowerCase())
-      ? el("div", { class: "row" }, button("Approve", "approve", p), button("Queue", "queue", p), button("Execute", "execute", p, ""))
+    [(p) => p.description, "what"],
+    [(p) => pill(p.state, p.state), "state"],
+    [(p) => String(p.approvals), "approvals", { num: true }],
+    [(p) => (canAct && next[p.state]
+      ? el("div", { class: "row" }, next[p.state].map(([label, action]) => button(label, action, p, action === "execute" ? "" : "secondary")))
       : "—"), "act"],
   ]);
 }
@@ -87,13 +89,12 @@ async function start() {
   const reload = () => fill(list, async () => {
     const data = await api(ROUTES.list);
     const rows = items(data).slice().sort((a, b) => Number(b.id) - Number(a.id));
-    const head = data.threshold ? el("p", { class: "muted" }, `threshold ${data.threshold} approvals, delay ${data.delay ?? "?"} s`) : null;
-    return el("div", {}, head, proposalTable(rows, out, reload));
+    return proposalTable(rows, out, reload);
   });
   const action = el("select", { name: "action", id: "action" }, ACTIONS.map(([v, l]) => el("option", { value: v }, l)));
   const node = el("input", { name: "node", id: "node", placeholder: "e.g. feeder-3" });
-  const cap = el("input", { name: "basis_points", id: "basis_points", type: "number", min: 1, max: 10000, placeholder: "2500 = 25 %" });
-  const reason = el("input", { name: "reason", id: "reason", placeholder: "why (recorded on-chain)" });
+  const cap = el("input", { name: "cap", id: "cap", type: "number", min: 1, max: 10000, placeholder: "2500 = 25 %" });
+  const reason = el("input", { name: "reason", id: "reason", maxlength: 32, pattern: "[ -~]{1,32}", placeholder: "why, on-chain (≤ 32 ASCII)" });
   const nodeLabel = el("label", {}, "Node", node);
   const capLabel = el("label", { class: "hidden" }, "Cap (basis points)", cap);
   action.addEventListener("change", () => {
@@ -105,11 +106,11 @@ async function start() {
     el("button", { type: "submit", id: "propose-button" }, "Propose"));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const body = { action: action.value, reason: reason.value || "override from the dashboard" };
+    const body = { kind: action.value, reason: reason.value || "dashboard override" };
     let summary;
     if (action.value === "set-cap") {
-      body.basis_points = Number(cap.value);
-      summary = `Propose to set the isolation cap to ${(body.basis_points / 100).toFixed(2)} %`;
+      body.cap = Number(cap.value);
+      summary = `Propose to set the isolation cap to ${(body.cap / 100).toFixed(2)} %`;
     } else {
       body.node = node.value.trim();
       summary = `Propose to ${action.value.replace("-", " ")} node ${body.node}`;

@@ -2,7 +2,8 @@
 // by itself; every message is stamped with Date.now() on arrival (window.__qeaimsLive) so the browser test
 // can measure chain → page latency, and alerts raise a browser notification when the user allowed them.
 
-const TYPES = ["event", "alert", "node-status", "vote", "proposal", "notice", "audit-progress", "rewound", "lagged", "public-status"];
+// the stream's topics (api/live/messages.py); the stream needs a token, so the public page polls instead
+const TYPES = ["event", "alert", "node-status", "vote", "proposal", "rewound", "lagged"];
 const KEEP = 2000;
 
 window.__qeaimsLive = window.__qeaimsLive || [];
@@ -18,13 +19,13 @@ function record(type, raw, id) {
 }
 
 /** Opens the stream; `on(type, data, entry)` for every message; `dot` shows whether it is connected. */
-export function live(on, { topics, dot, publicOnly = false } = {}) {
+export function live(on, { topics, dot } = {}) {
   let source = null;
+  if (!sessionStorage.getItem("qeaims.token")) return () => {};
   let retry = 1000;
   const open = () => {
     const query = new URLSearchParams();
     if (topics) query.set("topics", topics.join(","));
-    if (publicOnly) query.set("public", "true");
     const qs = query.toString();
     source = new EventSource(`/api/v1/stream${qs ? `?${qs}` : ""}`, { withCredentials: true });
     source.onopen = () => { retry = 1000; if (dot) dot.className = "live-dot on"; };

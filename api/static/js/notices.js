@@ -18,7 +18,7 @@ function noticeItem(n) {
       check.verified ? el("span", { class: "notice-ok" }, "✓ verified") : el("span", { class: "notice-bad" }, "✗ NOT VERIFIED")),
     el("div", {}, n.text ?? ""),
     check.verified ? null : el("div", { class: "notice-bad" }, check.reason),
-    el("div", { class: "meta" }, fmtAgo(n.time ?? n.created ?? n.posted), " · sha-256 ", el("code", {}, check.computed.slice(0, 16)), "…"));
+    el("div", { class: "meta" }, `${fmtAgo(n.created)} · by ${n.author} · sha-256 `, el("code", {}, check.computed.slice(0, 16)), "…"));
 }
 
 async function start() {
@@ -38,7 +38,7 @@ async function start() {
       el("label", {}, "To", el("select", { name: "audience", id: "audience" },
         el("option", { value: "public" }, "the public"), el("option", { value: "healthcare" }, "hospitals"), el("option", { value: "banking" }, "banks"))),
       el("label", {}, "Sector", sector),
-      el("label", {}, "District", el("input", { name: "district", id: "district", placeholder: "e.g. north" }))),
+      el("label", {}, "District", el("input", { name: "district", id: "district", required: true, maxlength: 64, placeholder: "e.g. North-West" }))),
     el("label", {}, "Message", el("textarea", { name: "text", id: "notice-text", maxlength: 2000, required: true,
       placeholder: "What is happening, where, and what people should do" })),
     el("div", { class: "row" }, el("button", { type: "submit", id: "post-notice" }, "Post and record on-chain")));
@@ -46,7 +46,7 @@ async function start() {
     ev.preventDefault();
     const body = {
       audience: form.elements.audience.value, sector: sector.value,
-      district: form.elements.district.value.trim() || null, text: form.elements.text.value.trim(),
+      district: form.elements.district.value.trim(), text: form.elements.text.value.trim(),
     };
     clear(out, el("p", {}, "recording…"));
     try {
@@ -66,7 +66,7 @@ async function start() {
         form, out),
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Notices"), el("small", {}, "checked in this page")), list)));
   await reload();
-  live((type) => { if (type === "notice") reload(); }, { dot, topics: ["notice"] });
+  live((type, data) => { if (data.kind === "notice") reload(); }, { dot, topics: ["event"] });
 }
 
 start().catch((err) => main.prepend(errorLine(err)));

@@ -45,19 +45,26 @@ async function showEvent(e, detail) {
   const logIndex = e.log_index ?? (typeof e.cursor === "string" ? e.cursor.split(":")[1] : undefined);
   await fill(detail, async () => {
     const ev = await api(`/events/${e.block}/${logIndex}`);
-    const v = ev.verification ?? ev.evidence ?? ev;
-    const ok = v.ok ?? v.verified ?? v.signature_ok ?? v.valid;
-    const pairs = Object.entries(v).filter(([, val]) => typeof val !== "object" || val === null);
+    const b = ev.batch;
+    const k = ev.key;
+    const rows = [
+      { field: "event", value: `${ev.event.kind} · ${ev.event.node || "—"} · ${ev.event.sector}` },
+      { field: "oracle", value: `${ev.event.oracle} (seq ${ev.event.seq})` },
+      { field: "block / tx", value: `${ev.event.block} · ${ev.event.tx}` },
+      { field: "batch", value: b ? `#${b.batch_id}: seq ${b.first_seq}–${b.last_seq}, hybrid signature ${b.signature_bytes} bytes, ${b.verifies ? "verifies" : `does not verify: ${b.reason}`}` : "not in the index" },
+      { field: "key epoch", value: k ? `${k.epoch} of ${k.current_epoch}, ${k.valid ? "chain of trust holds" : `untrusted: ${k.reason}`}` : "—" },
+    ];
     return el("div", {},
-      el("p", {}, pill(ok ? "verified" : "invalid", ok ? "signature and batch verify" : "does NOT verify"),
+      el("p", {}, pill(ev.verified ? "verified" : "invalid", ev.verified ? "verified: batch signature and key epoch hold" : "does NOT verify"),
         ` block ${e.block}, log ${logIndex}`),
-      table(pairs.map(([k, val]) => ({ field: k, value: fmtValue(val) })), [["field", "field"], ["value", "value"]]));
+      table(rows, [["field", ""], ["value", ""]]));
   });
 }
 
 async function loadEvents(form, box, detail, more) {
   const q = filterQuery(form);
   q.set("limit", "50");
+  q.set("order", "desc");
   if (more && cursor) q.set("cursor", cursor);
   try {
     const data = await api(`/events?${q}`);
@@ -78,21 +85,28 @@ async function verifyAll(button, out) {
   button.disabled = true;
   clear(out, el("p", {}, "verifying the whole history…"));
   try {
-    let job = await api("/audit/verifications", { method: "POST" });
+    let job = await api("/audit/verifications", { method: "POST", body: {} });
     const id = job.id;
-    while (!["done", "finished", "failed", "error", "ok"].includes(String(job.state ?? job.status)) && !job.result) {
+    while (job.status === "running") {
       await new Promise((r) => setTimeout(r, 1000));
       job = await api(`/audit/verifications/${encodeURIComponent(id)}`);
       const p = job.progress;
-      if (p) clear(out, el("p", {}, `verifying… ${fmtValue(p.done ?? p)}${p.total ? ` / ${p.total}` : ""}`));
+      if (p && job.status === "running") clear(out, el("p", {}, `${p.step}… ${p.done}${p.total ? ` / ${p.total}` : ""}`));
     }
-    const result = job.result ?? job.report ?? job;
-    const invalid = items(result.invalid ?? []);
-    const ok = (result.ok ?? invalid.length === 0) && !job.error;
-    clear(out, el("p", { id: "verify-result" }, pill(ok ? "verified" : "invalid", ok ? "history verifies" : "history does NOT verify"),
-      ` ${fmtValue(result.events ?? result.checked ?? "")} events checked`, job.error ? ` · ${job.error}` : "",
-      invalid.length ? ` · ${invalid.length} invalid` : ""),
-    invalid.length ? table(invalid.slice(0, 50)) : null);
+    if (job.status === "failed" || !job.result) {
+      clear(out, el("p", { id: "verify-result", class: "error", role: "alert" }, job.error ?? "the verification failed"));
+      return;
+    }
+    const r = job.result;
+    const invalid = items(r.invalid);
+    clear(out, el("div", { class: "stats", id: "verify-result", "data-ok": String(r.ok) },
+      el("div", { class: `stat ${r.ok ? "ok" : "bad"}` }, el("div", { class: "value" }, r.ok ? "✓ verifies" : "✗ fails"), el("div", { class: "label" }, "the whole history")),
+      el("div", { class: "stat info" }, el("div", { class: "value" }, fmtValue(r.events)), el("div", { class: "label" }, "events checked")),
+      el("div", { class: "stat info" }, el("div", { class: "value" }, fmtValue(r.batches)), el("div", { class: "label" }, `batches from ${r.oracles} oracles`)),
+      el("div", { class: `stat ${invalid.length ? "bad" : "ok"}` }, el("div", { class: "value" }, String(invalid.length)), el("div", { class: "label" }, "invalid"))),
+    el("p", { class: "muted" }, "anchor (keep it elsewhere, pass it back later): ", el("code", {}, r.anchor)),
+    invalid.length ? table(invalid.slice(0, 50)) : null,
+    items(r.problems).length ? table(items(r.problems).slice(0, 50)) : null);
   } catch (err) {
     clear(out, errorLine(err));
   } finally {
@@ -138,7 +152,7 @@ async function start() {
   const council = el("div", { id: "council" });
   clear(main,
     el("h1", {}, "Regulator"),
-    el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Audit trail"),
+    el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Audit trail ", el("small", { id: "new-events" }, "")),
       el("div", { class: "row" }, el("a", { class: "button secondary", id: "export-csv", href: `${API}/events/export?format=csv`, download: "events.csv" }, "Export CSV"),
         el("a", { class: "button secondary", id: "export-json", href: `${API}/events/export?format=json`, download: "events.json" }, "Export JSON"))),
     form, events, more, detail),
@@ -153,25 +167,23 @@ async function start() {
   await Promise.all([
     loadEvents(form, events, detail, false),
     fill(keys, async () => table(items(await api("/oracles?limit=200")), [
-      [(o) => el("code", {}, short(o.address ?? o.oracle ?? "", 4)), "oracle"],
-      [(o) => o.sector ?? "—", "sector"],
-      [(o) => o.key_epoch ?? o.epoch ?? items(o.keys ?? []).length ?? "—", "key epoch", { num: true }],
-      [(o) => pill(o.status ?? "unknown", o.status ?? "unknown"), "status"],
-      [(o) => items(o.rotations ?? []).length || o.rotations_count || 0, "rotations", { num: true }],
+      [(o) => el("code", {}, short(o.address, 4)), "oracle"],
+      [(o) => o.sector, "sector"],
+      [(o) => pill(o.status, o.status), "status"],
+      [(o) => o.key_epoch, "key epoch", { num: true }],
+      [(o) => pill(o.key_trusted ? "valid" : "invalid", o.key_trusted ? "trusted" : "untrusted"), "key"],
+      [(o) => el("code", {}, short(o.key_fingerprint ?? "—", 4)), "fingerprint"],
     ])),
     fill(council, async () => table(items(await api("/governance/proposals?limit=50")), [
-      [(p) => short(String(p.id ?? p.proposal ?? ""), 5), "proposal"],
-      [(p) => p.kind ?? p.title ?? p.description ?? "—", "what"],
-      [(p) => pill(p.state ?? "unknown", p.state ?? "unknown"), "state"],
-      [(p) => `${p.approvals_count ?? items(p.approvals ?? []).length}${p.threshold ? ` / ${p.threshold}` : ""}`, "approvals"],
+      [(p) => String(p.id), "id", { num: true }],
+      [(p) => p.description, "what"],
+      [(p) => pill(p.state, p.state), "state"],
+      [(p) => p.approvals, "approvals", { num: true }],
     ])),
   ]);
-  live((type, data) => {
-    if (type === "audit-progress") {
-      const v = document.getElementById("verify");
-      if (v && !document.getElementById("verify-result")) clear(v, el("p", {}, `verifying… ${fmtValue(data.done ?? data)}`));
-    }
-  }, { dot, topics: ["audit-progress"] });
+  let fresh = 0;
+  const badge = document.getElementById("new-events");
+  live(() => { fresh += 1; badge.textContent = `${fresh} new since loaded`; }, { dot, topics: ["event"] });
 }
 
 start().catch((err) => main.prepend(errorLine(err)));

@@ -88,9 +88,10 @@ function drawing(sector, net, nodes) {
     return {
       nodes: assets.map((n, i) => {
         const id = String(n.id ?? n.asset ?? n.name ?? i);
+        const marker = Boolean(n.marker);
         return {
-          data: { id, label: n.label ?? n.name ?? id, anchor: n.node ?? n.anchor ?? n.chain_node ?? null, kind: n.kind ?? "" },
-          position: { x: Number(n.x ?? 0), y: -Number(n.y ?? 0) }, // model coordinates grow northwards
+          data: { id, label: marker ? id : "", anchor: n.anchor ?? null, kind: n.kind ?? "", marker, district: n.district ?? "" },
+          position: { x: Number(n.x ?? 0), y: Number(n.y ?? 0) }, // screen order already: north at the top
         };
       }),
       edges: items(net.edges ?? []).map((e, i) => ({
@@ -102,7 +103,7 @@ function drawing(sector, net, nodes) {
   const mine = nodes.filter((n) => n.sector === sector);
   const ids = new Set(mine.map((n) => n.node));
   return {
-    nodes: mine.map((n) => ({ data: { id: n.node, label: n.node, anchor: n.node, kind: n.kind ?? "" } })),
+    nodes: mine.map((n) => ({ data: { id: n.node, label: n.node, anchor: n.node, kind: n.kind ?? "", marker: true } })),
     edges: mine.flatMap((n) => (n.depends_on ?? []).filter((d) => ids.has(d))
       .map((d) => ({ data: { id: `${n.node}>${d}`, source: n.node, target: d } }))),
     preset: false,
@@ -123,13 +124,15 @@ function drawSector(sector, box, net, nodes, onPick) {
     maxZoom: 4,
     style: [
       { selector: "node", style: {
-        "background-color": "data(colour)", width: 14, height: 14, label: "data(label)", color: "#c9d4df",
-        "font-size": 8, "text-valign": "bottom", "text-margin-y": 3, "border-width": 1, "border-color": "#0b1219",
-        "min-zoomed-font-size": 7,
+        "background-color": "data(colour)", width: 18, height: 18, label: "data(label)", color: "#dbe4ec",
+        "font-size": 28, "font-weight": 700, "text-valign": "top", "text-margin-y": -6, "border-width": 0,
+        "text-outline-color": "#0b1219", "text-outline-width": 3, "min-zoomed-font-size": 6,
       } },
-      { selector: 'node[tone = "bad"]', style: { width: 22, height: 22, "border-width": 3, "border-color": "#ffd0d0" } },
-      { selector: "node[!anchor]", style: { width: 8, height: 8 } },
-      { selector: "edge", style: { width: 1.5, "line-color": "#3b4d60", "curve-style": "straight" } },
+      { selector: "node[?marker]", style: { shape: "round-rectangle", width: 44, height: 44, "border-width": 4, "border-color": "#0b1219" } },
+      { selector: 'node[tone = "bad"]', style: { "border-width": 6, "border-color": "#ffd0d0" } },
+      { selector: 'node[tone = "bad"][?marker]', style: { width: 64, height: 64 } },
+      { selector: "node[!anchor]", style: { width: 12, height: 12, opacity: 0.7 } },
+      { selector: "edge", style: { width: 4, "line-color": "#3b4d60", "curve-style": "straight" } },
       { selector: ":selected", style: { "border-color": "#4cc2ff", "border-width": 3 } },
     ],
   });
@@ -163,27 +166,42 @@ function renderSteps() {
 }
 
 async function loadKinds(kinds, limit) {
-  const lists = await Promise.all(kinds.map((kind) => api(`/events?kind=${encodeURIComponent(kind)}&limit=${limit}`)
+  const lists = await Promise.all(kinds.map((kind) => api(`/events?kind=${encodeURIComponent(kind)}&order=desc&limit=${limit}`)
     .then(items).catch(() => [])));
   return lists.flat().sort((a, b) => (b.block ?? 0) - (a.block ?? 0) || (b.log_index ?? 0) - (a.log_index ?? 0));
 }
 
-async function showReadings(asset) {
+/** An asset: the on-chain node it belongs to, that node's lifecycle, and the verdicts (with their
+ * anomaly scores) the oracles recorded about it. */
+async function showAsset(asset) {
   const box = document.getElementById("readings");
   const title = document.getElementById("readings-title");
-  title.textContent = `Readings · ${asset.label}`;
-  const key = asset.anchor ?? asset.id;
+  const node = asset.anchor;
+  title.textContent = `${asset.id}${node && node !== asset.id ? ` · node ${node}` : ""}`;
+  if (!node) {
+    clear(box, el("p", { class: "empty" }, `${asset.id} (${asset.kind}) belongs to no on-chain node: nothing is recorded about it`));
+    return;
+  }
   await fill(box, async () => {
-    const query = `asset=${encodeURIComponent(asset.id)}&limit=50`;
-    const rows = items(await api(`/readings?${query}`));
-    return table(rows.slice(-50).reverse(), [
-      [(r) => fmtTime(r.time ?? r.timestamp), "time"],
-      [(r) => fmtValue(r.value ?? r.values ?? r.reading), "value"],
-      [(r) => (r.anomaly_score ?? r.score) === undefined ? "—" : fmtNum(r.anomaly_score ?? r.score, 3), "anomaly score", { num: true }],
+    const [detail, verdicts] = await Promise.all([
+      api(`/nodes/${encodeURIComponent(node)}`),
+      loadKinds(["anomaly", "fault", "intrusion"], 30).then((rows) => rows.filter((e) => nodeOf(e) === node)),
     ]);
+    const scored = verdicts.map((e) => ({ e, p: payloadOf(e) }));
+    return el("div", {},
+      el("p", {}, pill(detail.status, detail.status), ` ${detail.kind} · criticality ${detail.criticality} · since ${fmtTime(detail.since)}`),
+      el("h3", {}, "Verdicts on its readings"),
+      table(scored.slice(0, 15), [
+        [({ e }) => fmtTime(timeOf(e)), "time"],
+        [({ e }) => pill(e.kind, e.kind), "verdict"],
+        [({ p }) => fmtNum(p.score ?? p.anomaly_score ?? p.max_score, 3), "anomaly score", { num: true }],
+        [({ p }) => fmtValue(p.metric ?? p.signal ?? p.asset ?? p.sensor ?? p.reason ?? "—"), "on"],
+      ]),
+      el("h3", {}, "Lifecycle"),
+      table(items(detail.timeline ?? []).slice(-8).reverse(), [
+        [(s) => fmtTime(s.time), "time"], [(s) => pill(s.status, s.status), "status"], [(s) => s.cause, "cause"],
+      ]));
   });
-  const status = state.status.get(key);
-  box.prepend(el("p", {}, "on-chain node ", el("code", {}, key ?? "—"), " ", pill(status ?? "unknown", status ?? "unknown")));
 }
 
 async function start() {
@@ -203,8 +221,8 @@ async function start() {
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Quorum votes")), el("div", { id: "votes" }, el("p", { class: "empty" }, "loading…")))),
     el("div", { class: "grid two" },
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Controller steps")), el("div", { id: "steps", class: "scroll" })),
-      el("section", { class: "panel" }, el("header", {}, el("h2", { id: "readings-title" }, "Readings")),
-        el("div", { id: "readings" }, el("p", { class: "empty" }, "tap an asset in a network to see its readings")))));
+      el("section", { class: "panel" }, el("header", {}, el("h2", { id: "readings-title" }, "Asset")),
+        el("div", { id: "readings" }, el("p", { class: "empty" }, "tap an asset in a network: its node, lifecycle and anomaly scores")))));
 
   let nodes = [];
   try {
@@ -230,7 +248,7 @@ async function start() {
     } catch (err) {
       panel.querySelector("small").textContent = err.message;
     }
-    drawSector(sector, box, net, nodes, showReadings);
+    drawSector(sector, box, net, nodes, showAsset);
   }
 
   state.alerts = await loadKinds(ALERT_KINDS, 20);
@@ -243,12 +261,14 @@ async function start() {
   renderAlerts();
   renderSteps();
   recolour();
-  await fill(document.getElementById("votes"), async () => table(items(await api("/isolations?limit=20")), [
-    [(p) => p.id ?? p.proposal ?? "—", "id"],
-    [(p) => p.node ?? "—", "node"],
-    [(p) => pill(p.state ?? p.status ?? "unknown", p.state ?? p.status ?? "unknown"), "state"],
-    [(p) => `${p.yes ?? items(p.votes ?? []).filter((v) => v.support ?? v.yes ?? v.isolate).length} / ${p.needed ?? p.threshold ?? items(p.votes ?? []).length}`, "votes"],
+  const loadVotes = () => fill(document.getElementById("votes"), async () => table(items(await api("/isolations?limit=20")).sort((a, b) => b.id - a.id), [
+    [(p) => String(p.id), "id", { num: true }],
+    [(p) => `${p.action} ${p.target}`, "proposal"],
+    [(p) => p.sector, "sector"],
+    [(p) => pill(p.state, p.state), "state"],
+    [(p) => `${p.votes_for}${p.required ? ` / ${p.required}` : ""}${p.votes_not_counted ? ` (+${p.votes_not_counted} not counted)` : ""}`, "votes"],
   ]));
+  await loadVotes();
 
   live((type, data) => {
     if (type === "alert" || (type === "event" && ALERT_KINDS.includes(data.kind))) {
@@ -259,10 +279,12 @@ async function start() {
       renderAlerts();
       recolour();
       notifyAlert(`${data.kind} on ${node || data.sector || "the city"}`, verdictOf(data));
-    } else if (type === "node-status") {
-      state.status.set(data.node, data.status ?? data.status_name);
-      if (tone(data.status) !== "bad" && state.alerted.has(data.node) && data.status === "active") state.alerted.delete(data.node);
+    } else if (type === "node-status" && data.subject === "node") {
+      state.status.set(data.node, data.to);
+      if (data.to === "active") state.alerted.delete(data.node); // reintegrated: its alerts are answered
       recolour();
+    } else if (type === "vote") {
+      loadVotes();
     } else if (type === "event" && STEP_KINDS.includes(data.kind)) {
       state.steps.unshift(data);
       renderSteps();
