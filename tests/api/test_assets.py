@@ -16,7 +16,7 @@ from tests.api.conftest import Tokens
 
 ATTR = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""")
 # static imports and re-exports at the start of a line (an example inside a doc comment starts with *)
-IMPORT = re.compile(r"""^\s*(?:import|export)\s*(?:[\w*{}\s,$]+?\s*from\s*)?["']([^"']+)["']""", re.M)
+IMPORT = re.compile(r"""^\s*(?:import|export)\s*(?:[\w*{}\s,$]+?\s*from\s*)?["']([^"']+)["']""", re.MULTILINE)
 ORIGIN = "http://testserver"
 
 
