@@ -120,7 +120,7 @@ async function start() {
   const me = who();
   clear(main,
     el("h1", {}, "Governance and manual override"),
-    me && me.role !== "governor" ? el("p", { class: "error" }, `a ${me.role}'s token reads the council but may not act; sign in as a governor`) : null,
+    me && me.role !== "governor" ? el("p", { class: "muted", id: "read-only" }, `You read the council as ${me.label} (${me.role}); only a governor's token may propose or approve.`) : null,
     el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Propose an override")),
       el("p", { class: "muted" }, "Goes through the council: other governors approve, then it is queued, and executed after the delay."),
       form, out),

@@ -32,7 +32,7 @@ function renderStatus(box, rows) {
     const worst = list.map(stateTone).sort((a, b) => RANK[b] - RANK[a])[0];
     const avail = list.map((r) => r.availability).filter((a) => typeof a === "number");
     const updated = list.map((r) => r.updated).filter(Boolean).sort().pop();
-    return el("article", { class: `tile ${worst}`, "data-sector": sector },
+    return el("article", { class: `tile ${worst}`, "data-sector": sector, "data-reported": String(avail.length > 0) },
       el("div", { class: "sector" }, sector),
       el("div", { class: "state" }, WORDS[worst]),
       avail.length ? el("div", { class: "big" }, fmtPct(avail.reduce((a, b) => a + b, 0) / avail.length / 100), el("small", {}, " of service delivered, last hour")) : null,

@@ -60,14 +60,17 @@ function nodeTone(node) {
 
 function recolour() {
   for (const cy of state.graphs.values()) {
+    const red = new Set();
     cy.batch(() => {
       cy.nodes().forEach((n) => {
         const anchor = n.data("anchor");
         const t = anchor ? nodeTone(anchor) : "unknown";
         n.data("tone", t);
         n.data("colour", COLOURS[t]);
+        if (t === "bad") red.add(anchor);
       });
     });
+    cy.container().dataset.red = [...red].sort().join(" "); // what is drawn red, for people and tests alike
   }
   const counts = { ok: 0, bad: 0, warn: 0 };
   for (const node of state.status.keys()) {
@@ -90,7 +93,8 @@ function drawing(sector, net, nodes) {
         const id = String(n.id ?? n.asset ?? n.name ?? i);
         const marker = Boolean(n.marker);
         return {
-          data: { id, label: marker ? id : "", anchor: n.anchor ?? null, kind: n.kind ?? "", marker, district: n.district ?? "" },
+          data: { id, label: marker ? id : "", anchor: n.anchor ?? null, kind: n.kind ?? "", marker, district: n.district ?? "",
+            tone: "unknown", colour: COLOURS.unknown },
           position: { x: Number(n.x ?? 0), y: Number(n.y ?? 0) }, // screen order already: north at the top
         };
       }),
@@ -103,7 +107,8 @@ function drawing(sector, net, nodes) {
   const mine = nodes.filter((n) => n.sector === sector);
   const ids = new Set(mine.map((n) => n.node));
   return {
-    nodes: mine.map((n) => ({ data: { id: n.node, label: n.node, anchor: n.node, kind: n.kind ?? "", marker: true } })),
+    nodes: mine.map((n) => ({ data: { id: n.node, label: n.node, anchor: n.node, kind: n.kind ?? "", marker: true,
+      tone: "unknown", colour: COLOURS.unknown } })),
     edges: mine.flatMap((n) => (n.depends_on ?? []).filter((d) => ids.has(d))
       .map((d) => ({ data: { id: `${n.node}>${d}`, source: n.node, target: d } }))),
     preset: false,
@@ -138,6 +143,7 @@ function drawSector(sector, box, net, nodes, onPick) {
   });
   cy.on("tap", "node", (ev) => onPick(ev.target.data()));
   state.graphs.set(sector, cy);
+  box.dataset.drawn = String(d.nodes.length > 0);
   return cy;
 }
 
