@@ -134,9 +134,12 @@ export function toDate(value) {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
+/** Today's times as 15:56:58, older ones with their date. */
 export function fmtTime(value) {
   const date = toDate(value);
-  return date ? date.toLocaleString([], { dateStyle: "short", timeStyle: "medium" }) : "—";
+  if (!date) return "—";
+  if (date.toDateString() === new Date().toDateString()) return date.toLocaleTimeString([], { hour12: false });
+  return date.toLocaleString([], { dateStyle: "short", timeStyle: "short", hour12: false });
 }
 
 export function fmtAgo(value) {

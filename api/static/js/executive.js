@@ -117,7 +117,8 @@ function redraw(box) {
   clear(box);
   chart = new uPlot({
     width, height: 240,
-    scales: { y: { range: [0, 100] } },
+    // at least the last ten minutes across, however few samples there are yet
+    scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - 600), max] }, y: { range: [0, 100] } },
     axes: [{ stroke: "#93a4b5", grid: { stroke: "#2b3a4a" } },
       { stroke: "#93a4b5", grid: { stroke: "#2b3a4a" }, values: (u, v) => v.map((x) => `${x}%`), size: 50 }],
     series: [{}, ...sectors.map((s, i) => ({ label: s, stroke: PALETTE[i % PALETTE.length], width: 2, value: (u, v) => (v == null ? "—" : `${v.toFixed(2)}%`) }))],

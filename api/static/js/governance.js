@@ -59,6 +59,7 @@ async function act(out, summary, path, body, reload) {
     clear(out, errorLine(err));
   }
   await reload();
+  setTimeout(reload, 1500); // the list reads the API's index, a moment behind the transaction
 }
 
 function proposalTable(rows, out, reload) {

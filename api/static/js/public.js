@@ -28,7 +28,10 @@ function renderStatus(box, rows) {
     bySector.set(row.sector, list);
   }
   if (!bySector.size) return clear(box, el("p", { class: "empty" }, "no service reports yet"));
-  clear(box, [...bySector.entries()].sort().map(([sector, list]) => {
+  // sectors that report first, then the rest, each by name
+  const reporting = (list) => list.some((r) => typeof r.availability === "number");
+  const ordered = [...bySector.entries()].sort(([a, la], [b, lb]) => Number(reporting(lb)) - Number(reporting(la)) || a.localeCompare(b));
+  clear(box, ordered.map(([sector, list]) => {
     const worst = list.map(stateTone).sort((a, b) => RANK[b] - RANK[a])[0];
     const avail = list.map((r) => r.availability).filter((a) => typeof a === "number");
     const updated = list.map((r) => r.updated).filter(Boolean).sort().pop();

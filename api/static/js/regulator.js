@@ -63,7 +63,7 @@ async function showEvent(e, detail) {
 
 async function loadEvents(form, box, detail, more) {
   const q = filterQuery(form);
-  q.set("limit", "50");
+  q.set("limit", window.innerWidth < 700 ? "15" : "40");
   q.set("order", "desc");
   if (more && cursor) q.set("cursor", cursor);
   try {
@@ -155,7 +155,8 @@ async function start() {
     el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Audit trail ", el("small", { id: "new-events" }, "")),
       el("div", { class: "row" }, el("a", { class: "button secondary", id: "export-csv", href: `${API}/events/export?format=csv`, download: "events.csv" }, "Export CSV"),
         el("a", { class: "button secondary", id: "export-json", href: `${API}/events/export?format=json`, download: "events.json" }, "Export JSON"))),
-    form, events, more, detail),
+    el("details", { class: "filters", open: window.innerWidth >= 700 }, el("summary", {}, "Filters"), form),
+    events, more, detail),
     el("div", { class: "grid two" },
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Verify the whole history"), verifyButton), verifyOut),
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Reading inclusion proof")), proofForm, proofOut)),

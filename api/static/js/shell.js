@@ -15,10 +15,10 @@ export const VIEWS = [
 export function shell(view) {
   const me = who();
   const dot = el("span", { class: "live-dot", id: "live-dot", title: "live stream" });
-  const whoBox = el("div", { class: "who" }, dot,
-    me ? el("span", {}, `${me.label} · ${me.role}${me.sector ? ` (${me.sector})` : ""} `,
-      el("button", { class: "secondary", type: "button", id: "sign-out", onclick: async () => { await signOut(); location.reload(); } }, "Sign out"))
-      : (view === "public" ? el("span", {}, "public") : el("span", {}, "not signed in")));
+  const label = el("span", { class: "label", id: "who-label" },
+    me ? `${me.label} · ${me.role}${me.sector ? ` (${me.sector})` : ""}` : (view === "public" ? "public" : "not signed in"));
+  const whoBox = el("div", { class: "who" }, dot, label,
+    me ? el("button", { class: "secondary", type: "button", id: "sign-out", onclick: async () => { await signOut(); location.reload(); } }, "Sign out") : null);
   const header = el("header", { class: "top" },
     el("div", { class: "bar" }, el("a", { class: "brand", href: "/" }, "QEAIMS", el("span", {}, " ·"), " city"), whoBox),
     el("nav", { class: "views", "aria-label": "views" },
@@ -45,7 +45,7 @@ export function needToken(where, purpose = "This view") {
       try {
         const me = await signIn(input.value);
         form.remove();
-        const whoBox = $("header.top .who span:last-child");
+        const whoBox = $("#who-label");
         if (whoBox) whoBox.textContent = `${me.label} · ${me.role}${me.sector ? ` (${me.sector})` : ""}`;
         resolve(me);
       } catch (err) {

@@ -62,11 +62,11 @@ function recolour() {
   for (const cy of state.graphs.values()) {
     const red = new Set();
     cy.batch(() => {
-      cy.nodes().forEach((n) => {
+      cy.elements().forEach((n) => {
         const anchor = n.data("anchor");
         const t = anchor ? nodeTone(anchor) : "unknown";
         n.data("tone", t);
-        n.data("colour", COLOURS[t]);
+        n.data("colour", n.isEdge() && t !== "bad" ? "#3b4d60" : COLOURS[t]); // a line is drawn red only when alerting
         if (t === "bad") red.add(anchor);
       });
     });
@@ -99,7 +99,8 @@ function drawing(sector, net, nodes) {
         };
       }),
       edges: items(net.edges ?? []).map((e, i) => ({
-        data: { id: `e${i}`, source: String(e.source ?? e.from), target: String(e.target ?? e.to) },
+        data: { id: String(e.id ?? `e${i}`), source: String(e.source), target: String(e.target), anchor: e.anchor ?? null,
+          tone: "unknown", colour: "#3b4d60" },
       })),
       preset: true,
     };
@@ -110,7 +111,7 @@ function drawing(sector, net, nodes) {
     nodes: mine.map((n) => ({ data: { id: n.node, label: n.node, anchor: n.node, kind: n.kind ?? "", marker: true,
       tone: "unknown", colour: COLOURS.unknown } })),
     edges: mine.flatMap((n) => (n.depends_on ?? []).filter((d) => ids.has(d))
-      .map((d) => ({ data: { id: `${n.node}>${d}`, source: n.node, target: d } }))),
+      .map((d) => ({ data: { id: `${n.node}>${d}`, source: n.node, target: d, anchor: null, tone: "unknown", colour: "#3b4d60" } }))),
     preset: false,
   };
 }
@@ -137,7 +138,8 @@ function drawSector(sector, box, net, nodes, onPick) {
       { selector: 'node[tone = "bad"]', style: { "border-width": 6, "border-color": "#ffd0d0" } },
       { selector: 'node[tone = "bad"][?marker]', style: { width: 64, height: 64 } },
       { selector: "node[!anchor]", style: { width: 12, height: 12, opacity: 0.7 } },
-      { selector: "edge", style: { width: 4, "line-color": "#3b4d60", "curve-style": "straight" } },
+      { selector: "edge", style: { width: 4, "line-color": "data(colour)", "curve-style": "straight" } },
+      { selector: 'edge[tone = "bad"]', style: { width: 7 } },
       { selector: ":selected", style: { "border-color": "#4cc2ff", "border-width": 3 } },
     ],
   });
