@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -41,13 +42,13 @@ VIEWS = ("index", "technical", "executive", "regulator", "public", "governance",
 PASSPHRASE = "qeaims-dev-only"  # the development keystores' (core.config.DEV_PASSPHRASE)
 FAULT = SimControl(op="inject-fault", kind="line-fault", target="line-7")  # storm-day's feeder fault
 # what shows that a view holds data from the running city, not just its frame
-LIVE: dict[str, str] = {
+LIVE: dict[str, str] = {  # each after the page marked itself loaded (body[data-loaded])
     "index": "#go-technical",
     "technical": "#networks .network[data-drawn='true'] >> nth=1",
     "executive": "#availability .uplot",
     "regulator": "#events tbody tr",
     "public": "#status .tile[data-reported='true'] >> nth=1",
-    "governance": "#proposals table, #proposals .empty",
+    "governance": "#proposals tbody tr",
     "notices": "#notice-list li",
 }
 
@@ -133,6 +134,7 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
                 page = _sign_in(b, context, origin, auditor)
                 for view in VIEWS:
                     page.goto(f"{origin}/{'' if view == 'index' else view}")
+                    page.wait_for_selector("body[data-loaded='true']", timeout=30_000)
                     page.wait_for_selector(LIVE[view], timeout=30_000)
                     assert page.locator("p.error").count() == 0, (view, name, page.locator("p.error").all_inner_texts())
                     b.shot(page, f"{view}-{name}")
@@ -220,6 +222,28 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
             assert done is not None, last.inner_text("#result")
             b.shot(last, "governance-executed-desktop")
             assert quorum.node_status(to_bytes32(target)) == "isolated"  # on-chain, not just in the page
+
+            # --- a crisis notice: posted by an operator in the page and verified there; altered in the
+            # server's store afterwards, the page shows it NOT VERIFIED (and the public page drops it)
+            op = _sign_in(b, b.phone, origin, tokens["dev-operator-electricity"]["token"])
+            op.goto(f"{origin}/notices")
+            op.wait_for_selector("body[data-loaded='true']")
+            op.fill("#district", "North-West")
+            op.fill("#notice-text", "Power cut in the north-west: crews are on site, supply back by 18:00.")
+            op.click("#post-notice")
+            op.wait_for_selector("#notice-list li[data-verified='true']", timeout=30_000)
+            b.shot(op, "notices-posted-phone")
+            public.reload()
+            public.wait_for_selector("#notices li .notice-ok", timeout=30_000)
+            with sqlite3.connect(home / "api" / "notices.sqlite") as db:
+                db.execute("UPDATE notices SET text = text || ' All clear.'")
+            op.reload()
+            spoofed = op.wait_for_selector("#notice-list li[data-verified='false']", timeout=30_000)
+            assert "NOT VERIFIED" in spoofed.inner_text()
+            b.shot(op, "notices-tampered-phone")
+            public.reload()
+            public.wait_for_selector("body[data-loaded='true']")
+            assert public.locator("#notices li .notice-ok").count() == 0
 
             page_errors = [e for e in b.errors if "Failed to load resource" not in e]
             assert page_errors == [], page_errors

@@ -224,3 +224,8 @@ export function download(name, text, type = "application/json") {
 
 export const ALERT_KINDS = ["anomaly", "fault", "intrusion", "qkd-alarm", "sensor-quarantine", "countermeasure"];
 export const STEP_KINDS = ["cascade-analysis", "isolation-applied", "reroute-plan", "repair-dispatched", "repaired", "reintegrated", "isolated"];
+
+/** Marks the page as holding its first data (people see the numbers; the browser test waits for it). */
+export function loaded() {
+  document.body.dataset.loaded = "true";
+}

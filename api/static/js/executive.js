@@ -2,7 +2,7 @@
 // sector over time (uPlot), and the incidents open now.
 
 import uPlot from "/vendor/uplot/uPlot.esm.js";
-import { api, clear, el, errorLine, fill, fmtAgo, fmtNum, fmtPct, items, pill, stat, table } from "./api.js";
+import { api, clear, el, errorLine, fill, fmtAgo, fmtNum, fmtPct, items, pill, stat, table, loaded } from "./api.js";
 import { live } from "./live.js";
 import { needToken, shell } from "./shell.js";
 
@@ -103,6 +103,8 @@ function redraw(box) {
   const sectors = [...series.keys()].sort();
   if (!sectors.length) return;
   const times = [...new Set(sectors.flatMap((s) => series.get(s).map(([t]) => t)))].sort((a, b) => a - b);
+  // at least ten minutes across however few samples there are yet (uPlot would widen one point to years)
+  if (times[times.length - 1] - times[0] < 600) times.unshift(times[times.length - 1] - 600);
   const data = [times, ...sectors.map((s) => {
     const at = new Map(series.get(s));
     let last = null;
@@ -117,8 +119,7 @@ function redraw(box) {
   clear(box);
   chart = new uPlot({
     width, height: 240,
-    // at least the last ten minutes across, however few samples there are yet
-    scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - 600), max] }, y: { range: [0, 100] } },
+    scales: { y: { range: [0, 100] } },
     axes: [{ stroke: "#93a4b5", grid: { stroke: "#2b3a4a" } },
       { stroke: "#93a4b5", grid: { stroke: "#2b3a4a" }, values: (u, v) => v.map((x) => `${x}%`), size: 50 }],
     series: [{}, ...sectors.map((s, i) => ({ label: s, stroke: PALETTE[i % PALETTE.length], width: 2, value: (u, v) => (v == null ? "—" : `${v.toFixed(2)}%`) }))],
@@ -153,6 +154,7 @@ async function start() {
       el("div", {}, r.text ?? ""), el("div", { class: "meta" }, `since ${fmtAgo(r.since)}`)));
   });
   await Promise.all([loadKpis(kpis, tiles), loadStatus(chartBox), loadIncidents()]);
+  loaded();
   live((type) => { if (type === "node-status") loadIncidents(); }, { dot, topics: ["node-status"] });
   setInterval(() => loadStatus(chartBox), 10_000);
   window.addEventListener("resize", () => chart && chart.setSize({ width: Math.max(280, chartBox.clientWidth - 4), height: 240 }));

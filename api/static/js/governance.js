@@ -4,7 +4,7 @@
 // unlocks that governor's own keystore with it and acts through the council, as `qeaims gov` does, so
 // a token alone can read but never approve.
 
-import { api, clear, el, errorLine, fill, items, pill, table, who } from "./api.js";
+import { api, clear, el, errorLine, fill, items, pill, table, who, loaded } from "./api.js";
 import { live } from "./live.js";
 import { needToken, shell } from "./shell.js";
 
@@ -127,6 +127,7 @@ async function start() {
       form, out),
     el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Proposals")), list));
   await reload();
+  loaded();
   live((type) => { if (type === "proposal") reload(); }, { dot, topics: ["proposal"] });
 }
 

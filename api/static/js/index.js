@@ -1,6 +1,6 @@
 // The landing page: sign in once for this tab, then pick a view. The public view needs nothing.
 
-import { clear, el, errorLine, who } from "./api.js";
+import { clear, el, errorLine, loaded, who } from "./api.js";
 import { needToken, shell, VIEWS } from "./shell.js";
 
 const BLURBS = {
@@ -22,6 +22,7 @@ function cards() {
 
 async function start() {
   clear(main, el("h1", {}, "City operations dashboard"), cards());
+  loaded();
   if (!who()) {
     const me = await needToken(main, "Every view but the public one");
     main.prepend(el("p", { class: "notice-ok", id: "signed-in" }, `signed in as ${me.label} (${me.role})`));

@@ -2,7 +2,7 @@
 // (hospitals, banks); its hash is recorded on-chain. Every notice in the list is checked in this page
 // (SHA-256 of its text against the hash on-chain, notice_check.js): verified, or NOT VERIFIED in red.
 
-import { api, clear, el, errorLine, fill, fmtAgo, items, who } from "./api.js";
+import { api, clear, el, errorLine, fill, fmtAgo, items, who, loaded } from "./api.js";
 import { live } from "./live.js";
 import { checkNotice } from "./notice_check.js";
 import { needToken, shell } from "./shell.js";
@@ -66,6 +66,7 @@ async function start() {
         form, out),
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Notices"), el("small", {}, "checked in this page")), list)));
   await reload();
+  loaded();
   live((type, data) => { if (data.kind === "notice") reload(); }, { dot, topics: ["event"] });
 }
 

@@ -2,7 +2,7 @@
 // that verify. Nothing here needs a token, and the API's public resources carry no node, asset, address,
 // key or transaction: the page shows only what they carry.
 
-import { api, clear, el, errorLine, fill, fmtAgo, fmtPct, items, tone } from "./api.js";
+import { api, clear, el, errorLine, fill, fmtAgo, fmtPct, items, tone, loaded } from "./api.js";
 import { checkNotice } from "./notice_check.js";
 import { shell } from "./shell.js";
 
@@ -83,6 +83,7 @@ async function start() {
       el("div", {}, r.text ?? ""),
       el("div", { class: "meta" }, `since ${fmtAgo(r.since)}`)));
   })]);
+  loaded();
   // the stream needs a token: the public page polls (the figures are an hour's average anyway)
   if (dot) dot.className = "live-dot on";
   setInterval(() => { loadStatus(status); loadNotices(notices); }, 10_000);

@@ -2,7 +2,7 @@
 // job with its result, CSV/JSON export of a period, a reading's inclusion proof to download and check
 // offline, and the history of oracle keys and of the council.
 
-import { ALERT_KINDS, API, api, clear, el, errorLine, fill, fmtTime, fmtValue, items, pill, short, table } from "./api.js";
+import { ALERT_KINDS, API, api, clear, el, errorLine, fill, fmtTime, fmtValue, items, pill, short, table, loaded } from "./api.js";
 import { live } from "./live.js";
 import { needToken, shell } from "./shell.js";
 
@@ -182,6 +182,7 @@ async function start() {
       [(p) => p.approvals, "approvals", { num: true }],
     ])),
   ]);
+  loaded();
   let fresh = 0;
   const badge = document.getElementById("new-events");
   live(() => { fresh += 1; badge.textContent = `${fresh} new since loaded`; }, { dot, topics: ["event"] });

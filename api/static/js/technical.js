@@ -5,7 +5,7 @@
 import cytoscape from "/vendor/cytoscape/cytoscape.esm.min.mjs";
 import {
   ALERT_KINDS, STEP_KINDS, api, clear, el, errorLine, fill, fmtNum, fmtTime, fmtValue, items, pill, sectorOf, stat,
-  table, tone,
+  loaded, table, tone,
 } from "./api.js";
 import { live, notifyAlert, notifyButton } from "./live.js";
 import { needToken, shell } from "./shell.js";
@@ -277,6 +277,7 @@ async function start() {
     [(p) => `${p.votes_for}${p.required ? ` / ${p.required}` : ""}${p.votes_not_counted ? ` (+${p.votes_not_counted} not counted)` : ""}`, "votes"],
   ]));
   await loadVotes();
+  loaded();
 
   live((type, data) => {
     if (type === "alert" || (type === "event" && ALERT_KINDS.includes(data.kind))) {
