@@ -160,7 +160,9 @@ export function fmtNum(value, digits = 2) {
 }
 
 export function fmtPct(value) {
-  return typeof value === "number" ? `${(value * 100).toFixed(value >= 0.9995 ? 0 : 1)} %` : "—";
+  if (typeof value !== "number") return "—";
+  // 99.998 % is not 100 %: the nines are the point of an uptime figure
+  return `${(value * 100).toFixed(value === 1 ? 0 : value >= 0.999 ? 3 : 1)} %`;
 }
 
 export function short(text, keep = 6) {

@@ -21,57 +21,67 @@ function seconds(value) {
   return `${fmtNum(value / 3600, 1)} h`;
 }
 
-function verdict(value, limit) {
-  if (typeof value !== "number" || typeof limit !== "number") return pill("unknown", "not measured");
-  return value <= limit ? pill("met", "met") : pill("missed", "missed");
+const LABELS = {
+  detection_p95_s: "Detection time (p95)",
+  confirmation_p95_s: "Confirmation (p95)",
+  isolation_p95_s: "Isolation (p95)",
+  cross_system_response_p95_s: "Cross-system response (p95)",
+  restoration_p95_s: "Recovery: service restored (p95)",
+};
+
+function briefText(brief) {
+  if (brief === null || brief === undefined) return "—";
+  if (typeof brief === "number") return brief <= 1 ? fmtPct(brief) : seconds(brief);
+  if (Array.isArray(brief)) return `${seconds(brief[0])}–${seconds(brief[1])}`;
+  const parts = [];
+  if (brief.future !== undefined) parts.push(`future ${briefText(brief.future)}`);
+  if (brief.current !== undefined) parts.push(`today ${briefText(brief.current)}`);
+  return parts.join(" · ") || "—";
 }
 
-/** One row per brief target: what the last scenario measured, in field time, against it. */
-function kpiRows(report) {
-  const k = report.kpis ?? {};
-  const t = report.targets ?? {};
-  const brief = t.brief ?? {};
-  const acceptance = t.acceptance ?? {};
-  const field = k.field ?? {};
-  const detection = k.detection_time_s ?? field.detection_p95_s;
-  const response = k.cross_system_response_s ?? field.cross_system_response_p95_s;
-  const availability = k.availability ?? {};
-  const worst = Object.values(availability).filter((v) => typeof v === "number");
-  const uptime = worst.length ? Math.min(...worst) : null;
-  const baseline = k.baseline?.availability ?? {};
-  const baseWorst = Object.values(baseline).filter((v) => typeof v === "number");
-  const restoration = k.restoration_time_s ?? field.restoration_p95_s;
-  const futureDetect = brief.detection_time_s?.future;
-  return [
-    { kpi: "Detection time (p95)", measured: seconds(detection),
-      target: futureDetect ? `${seconds(futureDetect[0])}–${seconds(futureDetect[1])} (today ${seconds(brief.detection_time_s.current?.[0])}–${seconds(brief.detection_time_s.current?.[1])})` : "—",
-      ok: verdict(detection, acceptance.detection_p95_s ?? futureDetect?.[1]) },
-    { kpi: "Cross-system response (p95)", measured: seconds(response),
-      target: brief.cross_system_response_s?.future ? `≤ ${seconds(brief.cross_system_response_s.future)}` : "—",
-      ok: verdict(response, acceptance.cross_system_response_p95_s ?? brief.cross_system_response_s?.future) },
-    { kpi: "Uptime (worst sector)", measured: fmtPct(uptime),
-      target: typeof brief.uptime === "number" ? fmtPct(brief.uptime) : "—",
-      ok: typeof uptime === "number" && typeof brief.uptime === "number" ? verdict(-uptime, -brief.uptime) : pill("unknown", "not measured") },
-    { kpi: "Recovery vs baseline", measured: `${seconds(restoration)} to restore`,
-      target: baseWorst.length ? `unattended: ${fmtPct(Math.min(...baseWorst))} availability` : "—",
-      ok: typeof uptime === "number" && baseWorst.length ? verdict(-uptime, -Math.min(...baseWorst)) : pill("unknown", "not measured") },
-  ];
+/** Whether a figure meets its bar: a time at or under the acceptance p95 (else the brief's future), an
+ * availability at or over the brief's uptime. */
+function met(f) {
+  if (typeof f.value !== "number") return null;
+  if (f.figure.startsWith("availability_")) return typeof f.brief === "number" ? f.value >= f.brief : null;
+  const future = f.brief && typeof f.brief === "object" && !Array.isArray(f.brief) ? f.brief.future : f.brief;
+  const bar = f.target ?? (Array.isArray(future) ? future[1] : future);
+  return typeof bar === "number" ? f.value <= bar : null;
+}
+
+function figureRow(f) {
+  const availability = f.figure.startsWith("availability_");
+  const ok = met(f);
+  return {
+    kpi: availability ? `Availability · ${f.figure.slice("availability_".length)}` : (LABELS[f.figure] ?? f.figure),
+    measured: availability ? fmtPct(f.value) : seconds(f.value),
+    target: availability ? `uptime ${briefText(f.brief)}` : (typeof f.target === "number" ? `≤ ${seconds(f.target)}` : "—"),
+    brief: availability ? (typeof f.automation_off === "number" ? `automation off: ${fmtPct(f.automation_off)}` : "—") : briefText(f.brief),
+    ok: ok === null ? pill("unknown", "no bar") : ok ? pill("met", "met") : pill("missed", "missed"),
+    good: ok,
+  };
 }
 
 async function loadKpis(box, tiles) {
   await fill(box, async () => {
-    const data = await api("/kpis");
-    const reports = items(data);
-    const latest = reports.length ? reports[0] : data;
-    const report = latest.report ?? latest;
-    if (!report || !report.kpis) return el("p", { class: "empty" }, "no scenario report yet: run `qeaims scenario run storm-day`");
-    const rows = kpiRows(report);
-    clear(tiles, rows.map((r) => stat(r.kpi, r.measured, r.ok.classList.contains("ok") ? "ok" : r.ok.classList.contains("bad") ? "bad" : "info")));
+    const reports = items(await api("/kpis")).slice().sort((a, b) => String(b.written).localeCompare(String(a.written)));
+    if (!reports.length) return el("p", { class: "empty" }, "no scenario report yet: `qeaims scenario run storm-day` writes one");
+    const latest = reports[0];
+    const rows = latest.figures.map(figureRow);
+    const pick = (name) => rows[latest.figures.findIndex((f) => f.figure === name)];
+    const avail = latest.figures.filter((f) => f.figure.startsWith("availability_") && typeof f.value === "number");
+    const worst = avail.length ? Math.min(...avail.map((f) => f.value)) : null;
+    const tile = (row, label) => (row ? stat(label, row.measured, row.good === null ? "info" : row.good ? "ok" : "bad") : null);
+    clear(tiles,
+      tile(pick("detection_p95_s"), "detection p95 (field time)"),
+      tile(pick("cross_system_response_p95_s"), "cross-system response p95"),
+      worst === null ? null : stat("worst sector availability", fmtPct(worst), worst >= 0.99 ? "ok" : worst >= 0.9 ? "warn" : "bad"),
+      latest.audit_ok === null ? null : stat("audit of every event", latest.audit_ok ? "✓ valid" : "✗ invalid", latest.audit_ok ? "ok" : "bad"));
     return el("div", {},
-      el("p", { class: "muted" }, `scenario ${report.scenario ?? latest.scenario ?? "?"}`,
-        latest.created ?? latest.time ? ` · ${fmtAgo(latest.created ?? latest.time)}` : "",
-        ` · ${report.targets?.unit ?? "field seconds"}`),
-      table(rows, [["kpi", "KPI"], ["measured", "measured"], ["target", "target"], ["ok", "target met"]]));
+      el("p", { class: "muted" }, `${latest.scenario} · written ${fmtAgo(latest.written)}`,
+        latest.speed ? ` · twins at ${latest.speed}×` : "", " · times in field seconds (the city's clock)"),
+      table(rows, [["kpi", "KPI"], ["measured", "measured"], ["target", "acceptance"], ["brief", "system brief"], ["ok", "met"]]),
+      reports.length > 1 ? el("p", { class: "muted" }, `other scenarios: ${reports.slice(1).map((r) => r.scenario).join(", ")}`) : null);
   });
 }
 
@@ -101,7 +111,10 @@ function addPoint(sector, t, a) {
 
 function redraw(box) {
   const sectors = [...series.keys()].sort();
-  if (!sectors.length) return;
+  if (!sectors.length) {
+    clear(box, el("p", { class: "empty" }, "no service report from the twins yet"));
+    return;
+  }
   const times = [...new Set(sectors.flatMap((s) => series.get(s).map(([t]) => t)))].sort((a, b) => a - b);
   // at least ten minutes across however few samples there are yet (uPlot would widen one point to years)
   if (times[times.length - 1] - times[0] < 600) times.unshift(times[times.length - 1] - 600);
