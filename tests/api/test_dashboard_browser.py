@@ -191,6 +191,23 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
             print(f"fault on {FAULT.target} ({anchor}): alert and red node in the page {shown:.1f} s after injection")
             assert shown <= 10.0
             b.shot(tech, "technical-fault-desktop")
+            notified = tech.evaluate("() => (window.__qeaimsNotified || []).length")
+            assert notified > 0, "no browser notification for the alert (notifications are granted)"
+
+            # --- the regulator: verify all, and a reading's inclusion proof downloaded -----------------
+            reg = _sign_in(b, b.desktop, origin, auditor)
+            reg.goto(f"{origin}/regulator")
+            reg.wait_for_selector("body[data-loaded='true']")
+            reg.click("#verify-all")
+            verdict = reg.wait_for_selector("#verify-result", timeout=120_000)
+            assert verdict.get_attribute("data-ok") == "true", reg.inner_text("#verify")
+            reg.click("button[data-proof] >> nth=0")
+            reg.wait_for_selector("#proof-result[data-ok='true']", timeout=30_000)
+            with reg.expect_download() as download:
+                reg.click("#proof-download")
+            proof = json.loads(Path(download.value.path()).read_text())
+            assert proof["ok"] is True and proof["root"] and proof["proof"] is not None, proof
+            b.shot(reg, "regulator-verified-desktop")
 
             # --- an override through the page: proposed, approved by four governors, executed --------
             quorum = QuorumClient(client)

@@ -1,6 +1,6 @@
 // The landing page: sign in once for this tab, then pick a view. The public view needs nothing.
 
-import { clear, el, errorLine, loaded, who } from "./api.js";
+import { api, clear, el, errorLine, fill, items, loaded, stat, who } from "./api.js";
 import { needToken, shell, VIEWS } from "./shell.js";
 
 const BLURBS = {
@@ -20,8 +20,23 @@ function cards() {
     el("div", { class: "panel" }, el("h2", {}, label), el("p", { class: "muted" }, BLURBS[name])))));
 }
 
+/** The city at a glance, from the public resources (no token needed). */
+async function glance() {
+  const [status, incidents] = await Promise.all([api("/public/status", { auth: false }), api("/public/incidents", { auth: false })]);
+  const rows = items(status).filter((r) => typeof r.availability === "number");
+  const sectors = new Set(rows.map((r) => r.sector));
+  const normal = rows.filter((r) => r.state === "ok").length;
+  const open = items(incidents).length;
+  return el("div", { class: "stats", id: "glance" },
+    stat("sectors reporting", String(sectors.size), sectors.size ? "info" : "warn"),
+    stat("districts served normally", `${normal} / ${rows.length}`, normal === rows.length ? "ok" : "warn"),
+    stat("incidents in progress", String(open), open ? "bad" : "ok"));
+}
+
 async function start() {
-  clear(main, el("h1", {}, "City operations dashboard"), cards());
+  const summary = el("div", {});
+  clear(main, el("h1", {}, "City operations dashboard"), summary, cards());
+  await fill(summary, glance);
   loaded();
   if (!who()) {
     const me = await needToken(main, "Every view but the public one");

@@ -62,5 +62,8 @@ export function notifyButton(el) {
 
 export function notifyAlert(title, body) {
   if (!notificationsAllowed()) return;
-  try { new Notification(title, { body, tag: "qeaims-alert" }); } catch { /* some phones only notify from a service worker */ }
+  try {
+    new Notification(title, { body, tag: "qeaims-alert" });
+    (window.__qeaimsNotified = window.__qeaimsNotified || []).push({ title, at: Date.now() });
+  } catch { /* some phones only notify from a service worker */ }
 }

@@ -37,7 +37,11 @@ function eventRows(rows, detail) {
     [(e) => pill(ALERT_KINDS.includes(e.kind) ? "warn" : "unknown", e.kind), "kind"],
     [(e) => e.node || "—", "node"],
     [(e) => el("code", {}, short(e.oracle ?? "", 4)), "oracle"],
-    [(e) => el("button", { class: "secondary", type: "button", onclick: () => showEvent(e, detail) }, "verify"), ""],
+    [(e) => el("div", { class: "row" },
+      el("button", { class: "secondary", type: "button", onclick: () => showEvent(e, detail) }, "verify"),
+      e.kind === "telemetry-root" && e.payload && e.payload.batch !== undefined
+        ? el("button", { class: "secondary", type: "button", "data-proof": `${e.oracle}/${e.payload.batch}`, onclick: () => askProof(e) }, "proof")
+        : null), ""],
   ]);
 }
 
@@ -114,6 +118,15 @@ async function verifyAll(button, out) {
   }
 }
 
+/** Fills the proof form with the first reading of a telemetry-root event's batch and asks for its proof. */
+function askProof(e) {
+  const form = document.getElementById("proof-form");
+  form.elements.oracle.value = e.oracle;
+  form.elements.ref.value = `${e.payload.batch}:0`;
+  form.scrollIntoView({ behavior: "smooth", block: "center" });
+  form.requestSubmit();
+}
+
 async function proof(form, out) {
   const oracle = form.elements.oracle.value.trim();
   const ref = form.elements.ref.value.trim();
@@ -123,7 +136,8 @@ async function proof(form, out) {
     const text = JSON.stringify(data, null, 2);
     const href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
     return el("div", {},
-      el("p", {}, pill(ok ? "verified" : "invalid", ok ? "the reading is in its anchored root" : "the proof does NOT verify")),
+      el("p", { id: "proof-result", "data-ok": String(Boolean(ok)) }, pill(ok ? "verified" : "invalid", ok ? "the reading is in its anchored root" : "the proof does NOT verify"),
+        ok ? ` · ${data.sector} · block ${data.block}` : ` · ${data.reason ?? ""}`),
       el("a", { class: "button", href, download: `proof-${ref.replace(":", "-")}.json`, id: "proof-download" }, "Download proof (JSON)"),
       el("p", { class: "muted" }, "check it offline with scripts/check_proof.py"));
   });
