@@ -107,6 +107,13 @@ def _confirm(page: Any) -> None:
     page.click("#confirm-ok")
 
 
+def _acted(page: Any, selector: str = "#action-result") -> Any:
+    """The result of a governance action, or the test fails with the API's sentence the page shows."""
+    found = page.wait_for_selector(f"{selector}, #result .error", timeout=90_000)
+    assert found.get_attribute("role") != "alert", f"the page says: {found.inner_text()}"
+    return found
+
+
 def _ps95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
@@ -221,7 +228,7 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
             gov.fill("#reason", "browser test")
             gov.click("#propose-button")
             _confirm(gov)
-            result = gov.wait_for_selector("#action-result", timeout=60_000)
+            result = _acted(gov)
             proposal = result.get_attribute("data-proposal")
             assert proposal, gov.inner_text("#result")
             b.shot(gov, "governance-proposed-desktop")
@@ -230,12 +237,12 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
                 page.goto(f"{origin}/governance")
                 page.click(f"button[data-action='approve'][data-proposal='{proposal}']", timeout=20_000)
                 _confirm(page)
-                page.wait_for_selector("#action-result", timeout=60_000)
+                _acted(page)
                 last = page
             last.reload()
             last.click(f"button[data-action='execute'][data-proposal='{proposal}']", timeout=20_000)
             _confirm(last)
-            done = last.wait_for_selector("#action-result[data-state='executed']", timeout=60_000)
+            done = _acted(last, "#action-result[data-state='executed']")
             assert done is not None, last.inner_text("#result")
             b.shot(last, "governance-executed-desktop")
             assert quorum.node_status(to_bytes32(target)) == "isolated"  # on-chain, not just in the page
