@@ -200,6 +200,7 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
             b.shot(tech, "technical-fault-desktop")
             notified = tech.evaluate("() => (window.__qeaimsNotified || []).length")
             assert notified > 0, "no browser notification for the alert (notifications are granted)"
+            tech.close()  # each page's stream holds one of the browser's six connections to the host
 
             # --- the regulator: verify all, and a reading's inclusion proof downloaded -----------------
             reg = _sign_in(b, b.desktop, origin, auditor)
@@ -215,6 +216,7 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
             proof = json.loads(Path(download.value.path()).read_text())
             assert proof["ok"] is True and proof["root"] and proof["proof"] is not None, proof
             b.shot(reg, "regulator-verified-desktop")
+            reg.close()
 
             # --- an override through the page: proposed, approved by four governors, executed --------
             quorum = QuorumClient(client)
@@ -232,12 +234,15 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
             proposal = result.get_attribute("data-proposal")
             assert proposal, gov.inner_text("#result")
             b.shot(gov, "governance-proposed-desktop")
+            gov.close()
             for token in governors[1:]:
                 page = _sign_in(b, b.desktop, origin, token)
                 page.goto(f"{origin}/governance")
                 page.click(f"button[data-action='approve'][data-proposal='{proposal}']", timeout=20_000)
                 _confirm(page)
                 _acted(page)
+                if token != governors[-1]:
+                    page.close()
                 last = page
             last.reload()
             last.click(f"button[data-action='execute'][data-proposal='{proposal}']", timeout=20_000)

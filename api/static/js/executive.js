@@ -168,7 +168,7 @@ async function start() {
   });
   await Promise.all([loadKpis(kpis, tiles), loadStatus(chartBox), loadIncidents()]);
   loaded();
-  live((type) => { if (type === "node-status") loadIncidents(); }, { dot, topics: ["node-status"] });
+  live((type) => { if (type === "node-status" || type === "resync") loadIncidents(); }, { dot, topics: ["node-status"] });
   setInterval(() => loadStatus(chartBox), 10_000);
   window.addEventListener("resize", () => chart && chart.setSize({ width: Math.max(280, chartBox.clientWidth - 4), height: 240 }));
 }

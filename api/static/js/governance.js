@@ -128,7 +128,7 @@ async function start() {
     el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Proposals")), list));
   await reload();
   loaded();
-  live((type) => { if (type === "proposal") reload(); }, { dot, topics: ["proposal"] });
+  live((type) => { if (type === "proposal" || type === "resync") reload(); }, { dot, topics: ["proposal"] });
 }
 
 start().catch((err) => main.prepend(errorLine(err)));

@@ -18,12 +18,31 @@ function record(type, raw, id) {
   return entry;
 }
 
-/** Opens the stream; `on(type, data, entry)` for every message; `dot` shows whether it is connected. */
+/** Opens the stream; `on(type, data, entry)` for every message; `dot` shows whether it is connected.
+ *
+ * A browser keeps at most six HTTP/1.1 connections to one host, and each open stream holds one: a tab
+ * in the background closes its stream, so a few dashboard tabs never starve the one in front (its
+ * fetches would wait for a free connection). Back in front it reopens the stream and tells the page
+ * `on("resync")`, since what happened meanwhile was not heard. */
 export function live(on, { topics, dot } = {}) {
   let source = null;
-  if (!sessionStorage.getItem("qeaims.token")) return () => {};
   let retry = 1000;
+  let hiddenAt = null;
+  if (!sessionStorage.getItem("qeaims.token")) return () => {};
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) {
+      hiddenAt = Date.now();
+      if (source) source.close();
+      source = null;
+      if (dot) dot.className = "live-dot";
+    } else if (hiddenAt !== null) {
+      hiddenAt = null;
+      open();
+      try { on("resync", null, null); } catch (err) { console.error(err); }
+    }
+  });
   const open = () => {
+    if (document.hidden) return;
     const query = new URLSearchParams();
     if (topics) query.set("topics", topics.join(","));
     const qs = query.toString();
@@ -31,7 +50,7 @@ export function live(on, { topics, dot } = {}) {
     source.onopen = () => { retry = 1000; if (dot) dot.className = "live-dot on"; };
     source.onerror = () => {
       if (dot) dot.className = "live-dot off";
-      if (source.readyState === EventSource.CLOSED) {
+      if (source && source.readyState === EventSource.CLOSED) {
         setTimeout(open, retry);
         retry = Math.min(retry * 2, 30_000);
       }

@@ -67,7 +67,7 @@ async function start() {
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Notices"), el("small", {}, "checked in this page")), list)));
   await reload();
   loaded();
-  live((type, data) => { if (data.kind === "notice") reload(); }, { dot, topics: ["event"] });
+  live((type, data) => { if (type === "resync" || data.kind === "notice") reload(); }, { dot, topics: ["event"] });
 }
 
 start().catch((err) => main.prepend(errorLine(err)));

@@ -199,7 +199,7 @@ async function start() {
   loaded();
   let fresh = 0;
   const badge = document.getElementById("new-events");
-  live(() => { fresh += 1; badge.textContent = `${fresh} new since loaded`; }, { dot, topics: ["event"] });
+  live((type) => { if (type === "event") { fresh += 1; badge.textContent = `${fresh} new since loaded`; } }, { dot, topics: ["event"] });
 }
 
 start().catch((err) => main.prepend(errorLine(err)));

@@ -280,7 +280,11 @@ async function start() {
   loaded();
 
   live((type, data) => {
-    if (type === "alert" || (type === "event" && ALERT_KINDS.includes(data.kind))) {
+    if (type === "resync") {
+      api("/nodes?limit=500").then((rows) => { for (const n of items(rows)) state.status.set(n.node, n.status); recolour(); }).catch(() => {});
+      loadKinds(ALERT_KINDS, 20).then((rows) => { state.alerts = rows; renderAlerts(); recolour(); });
+      loadVotes();
+    } else if (type === "alert" || (type === "event" && ALERT_KINDS.includes(data.kind))) {
       if (state.alerts.some((a) => a.block === data.block && a.log_index === data.log_index && data.block !== undefined)) return;
       state.alerts.unshift(data);
       const node = nodeOf(data);
