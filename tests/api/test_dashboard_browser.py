@@ -244,8 +244,8 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
                 if token != governors[-1]:
                     page.close()
                 last = page
-            last.reload()
-            last.click(f"button[data-action='execute'][data-proposal='{proposal}']", timeout=20_000)
+            # queued at the fourth approval; the button comes once the council's delay (1 s) has passed
+            last.click(f"button[data-action='execute'][data-proposal='{proposal}']", timeout=30_000)
             _confirm(last)
             done = _acted(last, "#action-result[data-state='executed']")
             assert done is not None, last.inner_text("#result")

@@ -70,8 +70,8 @@ function proposalTable(rows, out, reload) {
     onclick: () => act(out, `${label} proposal ${p.id} (${p.description ?? ""})`, ROUTES.act(p.id, action), {}, reload),
   }, label);
   // what may come next in the council's life of a proposal (chain/governance.py STATES)
-  const next = { pending: [["Approve", "approve"]], succeeded: [["Queue", "queue"]], queued: [["Execute", "execute"]],
-    ready: [["Execute", "execute"]] };
+  // (queued: the council's delay runs; the list is read again until it is ready to execute)
+  const next = { pending: [["Approve", "approve"]], succeeded: [["Queue", "queue"]], ready: [["Execute", "execute"]] };
   return table(rows, [
     [(p) => String(p.id), "id", { num: true }],
     [(p) => p.description, "what"],
@@ -79,7 +79,7 @@ function proposalTable(rows, out, reload) {
     [(p) => String(p.approvals), "approvals", { num: true }],
     [(p) => (canAct && next[p.state]
       ? el("div", { class: "row" }, next[p.state].map(([label, action]) => button(label, action, p, action === "execute" ? "" : "secondary")))
-      : "—"), "act"],
+      : (p.state === "queued" ? el("small", { class: "muted" }, "waiting out the council's delay…") : "—")), "act"],
   ]);
 }
 
@@ -87,9 +87,12 @@ async function start() {
   await needToken(main, "Governance");
   const out = el("div", { id: "result" });
   const list = el("div", { id: "proposals" }, el("p", { class: "empty" }, "loading…"));
+  let waiting = null;
   const reload = () => fill(list, async () => {
     const data = await api(ROUTES.list);
     const rows = items(data).slice().sort((a, b) => Number(b.id) - Number(a.id));
+    clearTimeout(waiting);
+    if (rows.some((p) => p.state === "queued")) waiting = setTimeout(reload, 2000); // ready is a matter of time, not of an event
     return proposalTable(rows, out, reload);
   });
   const action = el("select", { name: "action", id: "action" }, ACTIONS.map(([v, l]) => el("option", { value: v }, l)));
