@@ -3,7 +3,7 @@
 // can measure chain → page latency, and alerts raise a browser notification when the user allowed them.
 
 // the stream's topics (api/live/messages.py); the stream needs a token, so the public page polls instead
-const TYPES = ["event", "alert", "node-status", "vote", "proposal", "rewound", "lagged"];
+const TYPES = ["event", "alert", "node-status", "vote", "proposal", "notice", "audit-progress", "rewound", "lagged"];
 const KEEP = 2000;
 
 window.__qeaimsLive = window.__qeaimsLive || [];

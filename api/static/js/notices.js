@@ -67,7 +67,7 @@ async function start() {
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Notices"), el("small", {}, "checked in this page")), list)));
   await reload();
   loaded();
-  live((type, data) => { if (type === "resync" || data.kind === "notice") reload(); }, { dot, topics: ["event"] });
+  live((type) => { if (type === "resync" || type === "notice") reload(); }, { dot, topics: ["notice"] });
 }
 
 start().catch((err) => main.prepend(errorLine(err)));

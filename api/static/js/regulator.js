@@ -2,7 +2,7 @@
 // job with its result, CSV/JSON export of a period, a reading's inclusion proof to download and check
 // offline, and the history of oracle keys and of the council.
 
-import { ALERT_KINDS, API, api, clear, el, errorLine, fill, fmtTime, fmtValue, items, pill, short, table, loaded } from "./api.js";
+import { ALERT_KINDS, API, api, clear, el, errorLine, fill, fmtTime, fmtValue, items, pill, short, table, loaded, who } from "./api.js";
 import { live } from "./live.js";
 import { needToken, shell } from "./shell.js";
 
@@ -199,7 +199,15 @@ async function start() {
   loaded();
   let fresh = 0;
   const badge = document.getElementById("new-events");
-  live((type) => { if (type === "event") { fresh += 1; badge.textContent = `${fresh} new since loaded`; } }, { dot, topics: ["event"] });
+  live((type, data) => {
+    if (type === "event") {
+      fresh += 1;
+      badge.textContent = `${fresh} new since loaded`;
+    } else if (type === "audit-progress" && data.status === "running" && !document.getElementById("verify-result")) {
+      // every auditor's page hears a job's progress, whoever started it
+      clear(document.getElementById("verify"), el("p", {}, `${data.step}… ${data.done}${data.total ? ` / ${data.total}` : ""}`));
+    }
+  }, { dot, topics: who()?.role === "operator" ? ["event"] : ["event", "audit-progress"] }); // not an operator's topic
 }
 
 start().catch((err) => main.prepend(errorLine(err)));
