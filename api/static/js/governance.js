@@ -125,9 +125,9 @@ async function start() {
   clear(main,
     el("h1", {}, "Governance and manual override"),
     me && me.role !== "governor" ? el("p", { class: "muted", id: "read-only" }, `You read the council as ${me.label} (${me.role}); only a governor's token may propose or approve.`) : null,
-    el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Propose an override")),
+    me && me.role === "governor" ? el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Propose an override")),
       el("p", { class: "muted" }, "Goes through the council: other governors approve, then it is queued, and executed after the delay."),
-      form, out),
+      form, out) : out,
     el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Proposals")), list));
   await reload();
   loaded();
