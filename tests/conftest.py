@@ -254,7 +254,7 @@ KINDS = ("unit", "chain", "city")
 CHAIN_FIXTURES = {"chain", "fresh_chain"}
 # What in a test's own source starts a service or a long-lived process (city), or a chain of its own.
 SERVICE_CALLS = ("EmbeddedBroker(", "MosquittoBroker(", "ModbusDeviceSimulator(", "TwinPublisher(", "running_twin(", "run_heal_bench(",
-                 "start_oracle(", '["up"')
+                 "start_oracle(", '["up"', "sync_playwright(")  # a browser is a process of its own
 CHAIN_CALLS = ("make_chain(", "start_anvil(", '["deploy"', '["chain", "up"')
 PROCESS_CALLS = ("run_cli(", "subprocess.")  # a process of its own: city unless it is a chain's
 
