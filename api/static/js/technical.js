@@ -7,6 +7,7 @@ import {
   ALERT_KINDS, STEP_KINDS, api, clear, el, errorLine, fill, fmtNum, fmtTime, fmtValue, items, pill, sectorOf, stat,
   loaded, table, tone,
 } from "./api.js";
+import { showReadings } from "./asset_readings.js";
 import { live, notifyAlert, notifyButton } from "./live.js";
 import { needToken, shell } from "./shell.js";
 
@@ -256,7 +257,7 @@ async function start() {
     } catch (err) {
       panel.querySelector("small").textContent = err.message;
     }
-    drawSector(sector, box, net, nodes, showAsset);
+    drawSector(sector, box, net, nodes, (asset) => { showAsset(asset); showReadings(document.getElementById("readings").parentElement, sector, asset.id); });
   }
 
   state.alerts = await loadKinds(ALERT_KINDS, 20);
