@@ -182,9 +182,19 @@ export function short(text, keep = 6) {
   return s.length > keep * 2 + 3 ? `${s.slice(0, keep + (s.startsWith("0x") ? 2 : 0))}…${s.slice(-keep)}` : s;
 }
 
+/** A measured value or score: three decimals in the usual range, three significant digits beyond it
+ * (an anomaly score of 346154882017.73 reads "3.46e11", not a dozen digits that say nothing more). */
+export function fmtScore(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return fmtNum(value, 3);
+  const size = Math.abs(value);
+  if (Number.isInteger(value) && size < 1e9) return fmtNum(value);
+  if (size >= 1e6 || (size > 0 && size < 1e-3)) return value.toExponential(2).replace("e+", "e");
+  return fmtNum(value, 3);
+}
+
 export function fmtValue(value) {
   if (value === null || value === undefined) return "—";
-  if (typeof value === "number") return fmtNum(value, 3);
+  if (typeof value === "number") return fmtScore(value);
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);

@@ -105,6 +105,16 @@ function merge(body) {
   }
 }
 
+/** uPlot draws a line between two reported minutes only: a minute with no reported neighbour (a sector that
+ * just began reporting, or one report between gaps) is drawn as a dot, else it would not show at all. */
+function lonePoints(u, si, show) {
+  if (show) return null; // uPlot draws every point anyway
+  const ys = u.data[si];
+  const lone = [];
+  for (let i = 0; i < ys.length; i++) if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) lone.push(i);
+  return lone.length ? lone : null;
+}
+
 function redraw(box) {
   const sectors = [...series.keys()].sort();
   const reported = sectors.some((sector) => [...series.get(sector).values()].some((v) => v !== null));
@@ -129,7 +139,8 @@ function redraw(box) {
     scales: { y: { range: [0, 100] } },
     axes: [{ stroke: "#93a4b5", grid: { stroke: "#2b3a4a" } },
       { stroke: "#93a4b5", grid: { stroke: "#2b3a4a" }, values: (u, v) => v.map((x) => `${x}%`), size: 50 }],
-    series: [{}, ...sectors.map((s, i) => ({ label: s, stroke: PALETTE[i % PALETTE.length], width: 2, value: (u, v) => (v == null ? "—" : fmtPct(v / 100)) }))],
+    series: [{}, ...sectors.map((s, i) => ({ label: s, stroke: PALETTE[i % PALETTE.length], width: 2,
+      value: (u, v) => (v == null ? "—" : fmtPct(v / 100)), points: { size: 5, filter: lonePoints } }))],
   }, data, box);
 }
 

@@ -4,7 +4,7 @@
 
 import cytoscape from "/vendor/cytoscape/cytoscape.esm.min.mjs";
 import {
-  ALERT_KINDS, STEP_KINDS, api, clear, el, errorLine, fill, fmtNum, fmtTime, fmtValue, items, pill, sectorOf, stat,
+  ALERT_KINDS, STEP_KINDS, api, clear, el, errorLine, fill, fmtScore, fmtTime, fmtValue, items, pill, sectorOf, stat,
   loaded, table, tone,
 } from "./api.js";
 import { live, notifyAlert, notifyButton } from "./live.js";
@@ -242,7 +242,7 @@ async function showAsset(asset) {
       table(scored.slice(0, 15), [
         [({ e }) => fmtTime(timeOf(e)), "time"],
         [({ e }) => pill(e.kind, e.kind), "verdict"],
-        [({ p }) => fmtNum(p.score ?? p.anomaly_score ?? p.max_score, 3), "anomaly score", { num: true }],
+        [({ p }) => fmtScore(p.score ?? p.anomaly_score ?? p.max_score), "anomaly score", { num: true }],
         [({ p }) => fmtValue(p.metric ?? p.signal ?? p.asset ?? p.sensor ?? p.reason ?? "—"), "on"],
       ]),
       el("h3", {}, "Lifecycle"),
