@@ -31,7 +31,8 @@ from bus.secure import SecureLinks
 from core.errors import ConfigError
 from core.logs import log_line
 
-__all__ = ["HOUR_S", "OK_AT", "OUTAGE_BELOW", "STALE_S", "DistrictService", "ServiceWatch", "state_of"]
+__all__ = ["HOUR_S", "MINUTE_S", "OK_AT", "OUTAGE_BELOW", "SERIES_MINUTES", "STALE_S", "DistrictService", "ServiceWatch",
+           "percent", "state_of"]
 
 HOUR_S = 3600.0
 RING = 2048
@@ -42,6 +43,17 @@ OUTAGE_BELOW = 0.5
 """Availability below which it reads "outage" (in between: "degraded")."""
 STALE_S = 600.0
 """A district's newest level older than this reads "no recent data": the twin stopped reporting."""
+MINUTE_S = 60.0
+SERIES_MINUTES = 1440
+"""Minutes of history kept per (sector, district) for the availability series: a day."""
+
+
+def percent(share: float) -> float:
+    """A share (0..1) as percent with two decimals, never 100 unless it is whole: 0.99996 is 99.99, not 100
+    (the nines are the point of an uptime figure)."""
+    if share >= 1.0:
+        return 100.0
+    return min(round(100.0 * share, 2), 99.99)
 
 
 def state_of(availability: float | None, age_s: float | None) -> str:
@@ -69,11 +81,28 @@ class DistrictService:
 
 
 class _Track:
-    __slots__ = ("ring", "since")
+    __slots__ = ("minutes", "ring", "since")
 
     def __init__(self) -> None:
         self.ring: deque[tuple[float, float]] = deque(maxlen=RING)  # (POSIX seconds, availability)
         self.since: float | None = None
+        # settled per-minute sums, oldest first: [minute index, level × seconds, seconds covered]
+        self.minutes: deque[list[float]] = deque(maxlen=SERIES_MINUTES + 1)
+
+    def hold(self, start: float, end: float, value: float) -> None:
+        """Add `value` held over [start, end) to the minutes it spans (a level holds at most STALE_S)."""
+        end = min(end, start + STALE_S)
+        at = start
+        while at < end:
+            minute = math.floor(at / MINUTE_S)
+            upto = min(end, (minute + 1) * MINUTE_S)
+            if not self.minutes or self.minutes[-1][0] < minute:
+                self.minutes.append([float(minute), 0.0, 0.0])
+            bucket = self.minutes[-1]
+            if bucket[0] == minute:
+                bucket[1] += value * (upto - at)
+                bucket[2] += upto - at
+            at = upto
 
 
 class ServiceWatch(NamedClient):
@@ -117,6 +146,8 @@ class ServiceWatch(NamedClient):
                 track = self._tracks.setdefault((sector, name), _Track())
                 if track.ring and when < track.ring[-1][0]:
                     continue  # out of order: the newer level stands
+                if track.ring:
+                    track.hold(track.ring[-1][0], when, track.ring[-1][1])
                 track.ring.append((when, availability))
                 if availability >= OK_AT:
                     track.since = None
@@ -143,6 +174,36 @@ class ServiceWatch(NamedClient):
                     out.append(DistrictService(sector, name, state, _hour_share(track.ring, now), current,
                                                updated, since))
         return out
+
+    def series(self, minutes: int) -> tuple[float, dict[str, list[float | None]]]:
+        """Per sector, its availability (0..1) for each of the last `minutes` minutes, oldest first, the last
+        being the minute now under way: time-weighted within each minute (a level holds until the next one,
+        for at most STALE_S), the mean over the sector's districts that have data; None where none has.
+        Returns the POSIX seconds the first minute starts at, and the series."""
+        now = self._clock()
+        first = math.floor(now / MINUTE_S) - minutes + 1
+        out: dict[str, list[float | None]] = {}
+        with self._lock:
+            for sector, names in self.districts.items():
+                area = [0.0] * minutes
+                count = [0] * minutes
+                for name in names:
+                    track = self._tracks.get((sector, name))
+                    if track is None or not track.ring:
+                        continue
+                    sums = {int(m): (a, s) for m, a, s in track.minutes if first <= m < first + minutes}
+                    last_at, last = track.ring[-1]
+                    scratch = _Track()
+                    scratch.hold(last_at, now, last)  # the newest level, held until now (not yet settled)
+                    for m, a, s in scratch.minutes:
+                        prev = sums.get(int(m), (0.0, 0.0))
+                        sums[int(m)] = (prev[0] + a, prev[1] + s)
+                    for m, (a, s) in sums.items():
+                        if s > 0.0 and first <= m < first + minutes:
+                            area[m - first] += a / s
+                            count[m - first] += 1
+                out[sector] = [area[i] / count[i] if count[i] else None for i in range(minutes)]
+        return first * MINUTE_S, out
 
     # --- running ------------------------------------------------------------------------------
 

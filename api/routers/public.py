@@ -1,4 +1,5 @@
-"""`GET /public/status` and `GET /public/incidents`: the city's services in plain words, for anyone.
+"""`GET /public/status`, `/public/availability` and `/public/incidents`: the city's services in plain words,
+for anyone.
 
 No token, and nothing an attacker could use: the models below carry a sector's name, a district's
 name, plain words and times, never a node or asset id, an address, a key, a payload or a
@@ -10,6 +11,8 @@ Where it comes from:
   starts only when the app follows the city (``follow=True``) and stops on shutdown. Without a
   message yet, a district reads "no data yet" (never an error); the twins report whole sectors, so
   a district shows its sector's level unless a message names the district (see the watch).
+- availability: the same watch's history, per sector one point a minute over the last N minutes (5..1440),
+  so a chart opens with the last hour drawn instead of starting empty (`ServiceWatch.series`).
 - incidents: a district whose service is degraded or out, and each on-chain node the registry holds
   isolated or under repair (``NodeStatusChanged`` in the API's index), told by its district and its
   kind in plain words ("a pump station in North-West is out of service after a detected fault").
@@ -23,14 +26,15 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 
 from api.context import ApiContext
 from api.deps import Ctx
-from api.service_watch import ServiceWatch
+from api.errors import ErrorBody
+from api.service_watch import MINUTE_S, SERIES_MINUTES, ServiceWatch, percent
 from chain.registry_history import NODE_STATUS, sector_key
 from core.errors import QeaimsError
 from core.logs import log_line
@@ -39,8 +43,8 @@ from core.sectors import DevNode
 from links.plan import DASHBOARD_SAE
 from sectors.plugin import plugin_of
 
-__all__ = ["CITY_WIDE", "WATCH_SAE", "PublicIncident", "PublicIncidents", "PublicSectorStatus", "PublicStatus", "attach",
-           "router", "sector_districts"]
+__all__ = ["CITY_WIDE", "WATCH_SAE", "PublicAvailability", "PublicIncident", "PublicIncidents", "PublicSectorSeries",
+           "PublicSectorStatus", "PublicStatus", "attach", "router", "sector_districts"]
 
 router = APIRouter(tags=["public"])
 
@@ -69,6 +73,20 @@ class PublicSectorStatus(BaseModel):
 class PublicStatus(BaseModel):
     items: list[PublicSectorStatus]
     note: str = Field(description="how to read the figures, in one sentence")
+
+
+class PublicSectorSeries(BaseModel):
+    sector: str
+    availability: list[float | None] = Field(description="percent of the service delivered in each minute "
+                                                         "(time-weighted, mean over the sector's districts), "
+                                                         "oldest first; null for a minute without data")
+
+
+class PublicAvailability(BaseModel):
+    start: datetime = Field(description="when the first minute begins; the points are one minute apart and the "
+                                        "last is the minute under way")
+    step_s: int = Field(description="seconds between points (60)")
+    items: list[PublicSectorSeries]
 
 
 class PublicIncident(BaseModel):
@@ -116,10 +134,31 @@ def public_status(request: Request) -> PublicStatus:
     else:
         items = [PublicSectorStatus(sector=d.sector, district=d.district, state=cast(State, d.state),
                                     availability=None if d.availability_hour is None
-                                    else round(100.0 * d.availability_hour, 1),
+                                    else percent(d.availability_hour),
                                     updated=_time(d.updated))
                  for d in watch.snapshot()]
     return PublicStatus(items=items, note=_NOTE)
+
+
+MINUTES_MIN = 5
+Minutes = Annotated[int, Query(ge=MINUTES_MIN, le=SERIES_MINUTES,
+                               description=f"how many minutes back ({MINUTES_MIN}..{SERIES_MINUTES})")]
+
+
+@router.get("/public/availability", response_model=PublicAvailability,
+            summary="Availability per sector, one point a minute over the last N minutes (no token)",
+            responses={422: {"model": ErrorBody}})
+def public_availability(request: Request, minutes: Minutes = 60) -> PublicAvailability:
+    watch = _watch(request)
+    if watch is None:
+        now = datetime.now(UTC).timestamp()
+        start = (now // MINUTE_S - minutes + 1) * MINUTE_S
+        series: dict[str, list[float | None]] = {s: [None] * minutes for s in sector_districts()}
+    else:
+        start, series = watch.series(minutes)
+    items = [PublicSectorSeries(sector=sector, availability=[None if v is None else percent(v) for v in values])
+             for sector, values in series.items()]
+    return PublicAvailability(start=datetime.fromtimestamp(start, tz=UTC), step_s=int(MINUTE_S), items=items)
 
 
 _KIND_WORDS = {"pump-station": "a pump station", "treatment-plant": "a treatment plant", "trunk-main": "a water main",

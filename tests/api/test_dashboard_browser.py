@@ -200,6 +200,15 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
             b.shot(tech, "technical-fault-desktop")
             notified = tech.evaluate("() => (window.__qeaimsNotified || []).length")
             assert notified > 0, "no browser notification for the alert (notifications are granted)"
+            # the other oracles' verdicts on the same fault join its card (one card, one notification)
+            card = f"#alerts li[data-node='{anchor}'][data-kind='fault']"
+            tech.wait_for_function("(sel) => Number(document.querySelector(sel)?.dataset.oracles) >= 2", arg=card,
+                                   timeout=30_000)
+            assert tech.locator(card).count() == 1, tech.inner_text("#alerts")
+            assert re.search(r"· [2-9] oracles", tech.inner_text(card)), tech.inner_text(card)
+            told = tech.evaluate("(t) => (window.__qeaimsNotified || []).filter(n => n.title === t).length",
+                                 f"fault on {anchor}")
+            assert told == 1, f"{told} notifications for one fault"
             tech.close()  # each page's stream holds one of the browser's six connections to the host
 
             # --- the regulator: verify all, and a reading's inclusion proof downloaded -----------------

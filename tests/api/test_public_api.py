@@ -1,4 +1,4 @@
-"""`/public/status` and `/public/incidents`: fed by a real broker, and nothing sensitive in any of it."""
+"""`/public/status`, `/public/availability` and `/public/incidents`: fed by a real broker, and nothing sensitive in any of it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from api.app import create_app
-from api.service_watch import HOUR_S, ServiceWatch
+from api.service_watch import HOUR_S, MINUTE_S, STALE_S, ServiceWatch, percent
 from bus.mqtt import EmbeddedBroker
 from chain.indexer import _SCHEMA
 from chain.registry_history import sector_key
@@ -32,7 +32,7 @@ from tests.api.conftest import Tokens
 from tests.conftest import free_port
 
 API = "/api/v1"
-PUBLIC = (f"{API}/public/status", f"{API}/public/incidents")
+PUBLIC = (f"{API}/public/status", f"{API}/public/availability", f"{API}/public/incidents")
 FORBIDDEN_FIELD = re.compile(r"address|oracle|key|node|asset|payload|hash|signature|(^|_)tx(_|$)", re.IGNORECASE)
 
 
@@ -114,7 +114,7 @@ def test_public_schemas_name_nothing_sensitive(offline_app: tuple[TestClient, To
             for response in operation["responses"].values():
                 for media in response.get("content", {}).values():
                     fields += list(_schema_fields(media["schema"], components, set()))
-    assert {"sector", "district", "state", "availability", "updated", "since", "text"} <= set(fields)
+    assert {"sector", "district", "state", "availability", "updated", "since", "text", "start", "step_s"} <= set(fields)
     bad = [f for f in fields if FORBIDDEN_FIELD.search(f)]
     assert not bad, bad
 
@@ -128,6 +128,20 @@ def test_without_the_watch_every_district_reads_no_data_yet(offline_app: tuple[T
     assert all(i["availability"] is None and i["updated"] is None for i in body["items"])
     incidents = client.get(f"{API}/public/incidents").json()
     assert incidents["items"] == [] and "no data yet" in incidents["note"]
+    series = client.get(f"{API}/public/availability?minutes=5").json()
+    assert {i["sector"] for i in series["items"]} == {s.value for s in Sector} and series["step_s"] == 60
+    assert all(i["availability"] == [None] * 5 for i in series["items"])
+    start = datetime.fromisoformat(series["start"]).timestamp()
+    assert start % 60 == 0 and time.time() - 5 * 60 <= start <= time.time()
+
+
+@pytest.mark.parametrize("query", ["minutes=4", "minutes=1441", "minutes=ten", "minutes=1.5", "minutes="])
+def test_availability_refuses_a_bad_window_in_one_line(offline_app: tuple[TestClient, Tokens], query: str) -> None:
+    client, _tokens = offline_app
+    got = client.get(f"{API}/public/availability?{query}")
+    assert got.status_code == 422, got.text
+    assert list(got.json()) == ["error"] and "minutes" in got.json()["error"] and "\n" not in got.json()["error"]
+    assert client.get(f"{API}/public/availability?minutes=1440").status_code == 200
 
 
 # --- the watch on a real broker -----------------------------------------------------------------------
@@ -180,6 +194,10 @@ def test_status_follows_the_twins_service_messages(tmp_path: Path) -> None:
             assert len(texts) == len(water) and all("30%" in t and " is out" in t for t in texts)
             assert all(i["since"] is not None for i in incidents)
             assert assert_nothing_sensitive(client) > 0
+            series = {i["sector"]: i["availability"] for i in
+                      client.get(f"{API}/public/availability").json()["items"]}
+            assert len(series["water"]) == 60 and series["water"][-1] == 30.0
+            assert set(series["electricity"]) == {None}
             _publish_until(client, twin, 1.0, "ok")
             assert all(30.0 <= r["availability"] <= 100.0 for r in _rows(client, "water"))
             held = [d.availability_hour for d in watch.snapshot() if d.sector == "water"]
@@ -223,6 +241,39 @@ def test_hour_is_time_weighted_and_refuses_what_is_not_a_level() -> None:
     assert not watch.record("water", 0.9, district="Atlantis")
     watch._on_message("qeaims-svc/water", b"not json")
     assert len(watch.snapshot()) == 2
+
+
+def test_series_is_per_minute_time_weighted_and_holds_a_level_only_while_fresh() -> None:
+    clock = _Clock()
+    clock.now = 6_000_000.0  # a minute's start
+    watch = ServiceWatch({"water": ("North-West", "South-East"), "banking": ("City-wide",)}, port=1, clock=clock)
+    assert watch.record("water", 1.0)
+    clock.now += 30
+    assert watch.record("water", 0.5, district="South-East")  # half the minute at 1.0, half at 0.5
+    clock.now += 30
+    assert watch.record("water", 1.0)
+    clock.now += MINUTE_S + 15  # a whole minute at 1.0, and a quarter of the next one under way
+    start, series = watch.series(5)
+    assert start == 6_000_000.0 - 2 * MINUTE_S
+    assert series["banking"] == [None] * 5
+    assert series["water"][:2] == [None, None]
+    # the first minute: North-West 1.0 throughout, South-East 0.75: the sector is their mean
+    assert series["water"][2] == pytest.approx((1.0 + 0.75) / 2)
+    assert series["water"][3] == pytest.approx(1.0)
+    assert series["water"][4] == pytest.approx(1.0)  # the minute under way, so far
+    clock.now += STALE_S + 10 * MINUTE_S  # the twin stopped: its last level holds STALE_S, then nothing is known
+    start, series = watch.series(20)
+    # the last level (at the second minute's start) held ten minutes, to the end of the twelfth
+    assert series["water"][-12:] == [None] * 12
+    assert series["water"][-13] == pytest.approx(1.0)
+    assert start == clock.now // MINUTE_S * MINUTE_S - 19 * MINUTE_S
+
+
+def test_percent_never_rounds_up_to_whole() -> None:
+    assert percent(1.0) == 100.0
+    assert percent(0.99996) == 99.99
+    assert percent(0.999) == 99.9
+    assert percent(0.3) == 30.0
 
 
 # --- incidents from the chain's index ----------------------------------------------------------------

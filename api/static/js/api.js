@@ -159,10 +159,22 @@ export function fmtNum(value, digits = 2) {
   return value.toLocaleString([], { maximumFractionDigits: digits });
 }
 
-export function fmtPct(value) {
-  if (typeof value !== "number") return "—";
-  // 99.998 % is not 100 %: the nines are the point of an uptime figure
-  return `${(value * 100).toFixed(value === 1 ? 0 : value >= 0.999 ? 3 : 1)} %`;
+/** A share (0..1) as percent with `digits` decimals (one unless a figure needs its nines): "99.9 %",
+ * "100 %" only when whole. A share below 1 never reads 100 %: 0.99996 reads "99.9 %" (the nines are the
+ * point of an uptime figure, and rounding one up would claim a service never lost). */
+export function fmtPct(value, digits = 1) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "—";
+  if (value >= 1) return "100 %";
+  const scale = 10 ** digits;
+  const shown = Math.min(Math.round(value * 100 * scale), 100 * scale - 1) / scale;
+  return `${shown.toFixed(digits)} %`;
+}
+
+/** The decimals a target share needs to be told apart from its neighbours: 0.99998 → 3, 0.99 → 1. */
+export function pctDigits(share) {
+  if (typeof share !== "number" || share >= 1 || share <= 0) return 1;
+  const text = (share * 100).toFixed(6).replace(/0+$/, "");
+  return Math.min(4, Math.max(1, text.length - text.indexOf(".") - 1));
 }
 
 export function short(text, keep = 6) {
@@ -170,9 +182,19 @@ export function short(text, keep = 6) {
   return s.length > keep * 2 + 3 ? `${s.slice(0, keep + (s.startsWith("0x") ? 2 : 0))}…${s.slice(-keep)}` : s;
 }
 
+/** A measured value or score: three decimals in the usual range, three significant digits beyond it
+ * (an anomaly score of 346154882017.73 reads "3.46e11", not a dozen digits that say nothing more). */
+export function fmtScore(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return fmtNum(value, 3);
+  const size = Math.abs(value);
+  if (Number.isInteger(value) && size < 1e9) return fmtNum(value);
+  if (size >= 1e6 || (size > 0 && size < 1e-3)) return value.toExponential(2).replace("e+", "e");
+  return fmtNum(value, 3);
+}
+
 export function fmtValue(value) {
   if (value === null || value === undefined) return "—";
-  if (typeof value === "number") return fmtNum(value, 3);
+  if (typeof value === "number") return fmtScore(value);
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);

@@ -1,17 +1,20 @@
 // Executive view: the latest scenario KPIs beside the brief's targets (field seconds), availability per
-// sector over time (uPlot), and the incidents open now.
+// sector over time (uPlot: the last hour from /public/availability at once, then a point a minute), and the
+// incidents open now.
 
 import uPlot from "/vendor/uplot/uPlot.esm.js";
-import { api, clear, el, errorLine, fill, fmtAgo, fmtNum, fmtPct, items, pill, stat, table, loaded } from "./api.js";
+import { api, clear, el, errorLine, fill, fmtAgo, fmtNum, fmtPct, items, pctDigits, pill, stat, table, loaded } from "./api.js";
 import { live } from "./live.js";
 import { needToken, shell } from "./shell.js";
 
 const dot = shell("executive");
 const main = document.getElementById("main");
 const PALETTE = ["#4cc2ff", "#2ecc71", "#f5b700", "#ff7ab6", "#b28dff", "#ff8c42"];
-const HISTORY = 720;
+const HISTORY = 24 * 60; // points kept per sector: a day of minutes
+const OPEN_MINUTES = 60; // drawn at once when the page opens
+const POLL_MINUTES = 5; // asked for on each refresh: the minute under way and the few before it, settled
 
-const series = new Map(); // sector → [[unix s, availability 0..1], ...]
+const series = new Map(); // sector → Map(unix s of a minute's start → availability in percent, or null)
 let chart = null;
 
 function seconds(value) {
@@ -31,7 +34,7 @@ const LABELS = {
 
 function briefText(brief) {
   if (brief === null || brief === undefined) return "—";
-  if (typeof brief === "number") return brief <= 1 ? fmtPct(brief) : seconds(brief);
+  if (typeof brief === "number") return brief <= 1 ? fmtPct(brief, pctDigits(brief)) : seconds(brief);
   if (Array.isArray(brief)) return `${seconds(brief[0])}–${seconds(brief[1])}`;
   const parts = [];
   if (brief.future !== undefined) parts.push(`future ${briefText(brief.future)}`);
@@ -52,11 +55,12 @@ function met(f) {
 function figureRow(f) {
   const availability = f.figure.startsWith("availability_");
   const ok = met(f);
+  const digits = pctDigits(f.brief); // as many decimals as the uptime target has: 99.998 % beside 99.998 %
   return {
     kpi: availability ? `Availability · ${f.figure.slice("availability_".length)}` : (LABELS[f.figure] ?? f.figure),
-    measured: availability ? fmtPct(f.value) : seconds(f.value),
+    measured: availability ? fmtPct(f.value, digits) : seconds(f.value),
     target: availability ? `uptime ${briefText(f.brief)}` : (typeof f.target === "number" ? `≤ ${seconds(f.target)}` : "—"),
-    brief: availability ? (typeof f.automation_off === "number" ? `automation off: ${fmtPct(f.automation_off)}` : "—") : briefText(f.brief),
+    brief: availability ? (typeof f.automation_off === "number" ? `automation off: ${fmtPct(f.automation_off, digits)}` : "—") : briefText(f.brief),
     ok: ok === null ? pill("unknown", "no bar") : ok ? pill("met", "met") : pill("missed", "missed"),
     good: ok,
   };
@@ -71,11 +75,12 @@ async function loadKpis(box, tiles) {
     const pick = (name) => rows[latest.figures.findIndex((f) => f.figure === name)];
     const avail = latest.figures.filter((f) => f.figure.startsWith("availability_") && typeof f.value === "number");
     const worst = avail.length ? Math.min(...avail.map((f) => f.value)) : null;
+    const worstDigits = avail.length ? pctDigits(avail[0].brief) : 1;
     const tile = (row, label) => (row ? stat(label, row.measured, row.good === null ? "info" : row.good ? "ok" : "bad") : null);
     clear(tiles,
       tile(pick("detection_p95_s"), "detection p95 (field time)"),
       tile(pick("cross_system_response_p95_s"), "cross-system response p95"),
-      worst === null ? null : stat("worst sector availability", fmtPct(worst), worst >= 0.99 ? "ok" : worst >= 0.9 ? "warn" : "bad"),
+      worst === null ? null : stat("worst sector availability", fmtPct(worst, worstDigits), worst >= 0.99 ? "ok" : worst >= 0.9 ? "warn" : "bad"),
       latest.audit_ok === null ? null : stat("audit of every event", latest.audit_ok ? "✓ valid" : "✗ invalid", latest.audit_ok ? "ok" : "bad"));
     return el("div", {},
       el("p", { class: "muted" }, `${latest.scenario} · written ${fmtAgo(latest.written)}`,
@@ -85,44 +90,43 @@ async function loadKpis(box, tiles) {
   });
 }
 
-function sample(rows) {
-  // one availability per sector: the mean over its districts
-  const bySector = new Map();
-  for (const row of rows) {
-    if (typeof row.availability !== "number") continue;
-    const list = bySector.get(row.sector) ?? [];
-    list.push(row.availability / 100); // the API gives percent
-    bySector.set(row.sector, list);
-    for (const [t, a] of row.history ?? []) addPoint(row.sector, t, a);
+/** Merge a /public/availability answer: each sector's minutes (the newest one, under way, is overwritten
+ * as it fills), keeping the last HISTORY minutes. */
+function merge(body) {
+  const start = Date.parse(body.start) / 1000;
+  const step = body.step_s || 60;
+  if (!Number.isFinite(start)) return;
+  for (const row of items(body)) {
+    const points = series.get(row.sector) ?? new Map();
+    (row.availability ?? []).forEach((value, i) => points.set(start + i * step, typeof value === "number" ? value : null));
+    const times = [...points.keys()].sort((a, b) => a - b);
+    for (const t of times.slice(0, Math.max(0, times.length - HISTORY))) points.delete(t);
+    series.set(row.sector, points);
   }
-  const now = Date.now() / 1000;
-  for (const [sector, list] of bySector) addPoint(sector, now, list.reduce((a, b) => a + b, 0) / list.length);
 }
 
-function addPoint(sector, t, a) {
-  const list = series.get(sector) ?? [];
-  const time = typeof t === "number" ? (t > 1e12 ? t / 1000 : t) : Date.parse(t) / 1000;
-  if (!Number.isFinite(time)) return;
-  if (list.length && list[list.length - 1][0] >= time) return;
-  list.push([time, a]);
-  if (list.length > HISTORY) list.shift();
-  series.set(sector, list);
+/** uPlot draws a line between two reported minutes only: a minute with no reported neighbour (a sector that
+ * just began reporting, or one report between gaps) is drawn as a dot, else it would not show at all. */
+function lonePoints(u, si, show) {
+  if (show) return null; // uPlot draws every point anyway
+  const ys = u.data[si];
+  const lone = [];
+  for (let i = 0; i < ys.length; i++) if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) lone.push(i);
+  return lone.length ? lone : null;
 }
 
 function redraw(box) {
   const sectors = [...series.keys()].sort();
-  if (!sectors.length) {
-    clear(box, el("p", { class: "empty" }, "no service report from the twins yet"));
+  const reported = sectors.some((sector) => [...series.get(sector).values()].some((v) => v !== null));
+  if (!reported) {
+    if (chart) chart.destroy();
+    chart = null;
+    clear(box, el("p", { class: "empty" }, "no service report from the twins in the last hour yet"));
     return;
   }
-  const times = [...new Set(sectors.flatMap((s) => series.get(s).map(([t]) => t)))].sort((a, b) => a - b);
-  // at least ten minutes across however few samples there are yet (uPlot would widen one point to years)
-  if (times[times.length - 1] - times[0] < 600) times.unshift(times[times.length - 1] - 600);
-  const data = [times, ...sectors.map((s) => {
-    const at = new Map(series.get(s));
-    let last = null;
-    return times.map((t) => { if (at.has(t)) last = at.get(t) * 100; return last; });
-  })];
+  const times = [...new Set(sectors.flatMap((s) => [...series.get(s).keys()]))].sort((a, b) => a - b);
+  // a null is a minute without a report: drawn as a gap, never as a level the sector did not report
+  const data = [times, ...sectors.map((s) => times.map((t) => series.get(s).get(t) ?? null))];
   const width = Math.max(280, box.clientWidth - 4);
   if (chart && chart.series.length === sectors.length + 1) {
     chart.setData(data);
@@ -135,13 +139,14 @@ function redraw(box) {
     scales: { y: { range: [0, 100] } },
     axes: [{ stroke: "#93a4b5", grid: { stroke: "#2b3a4a" } },
       { stroke: "#93a4b5", grid: { stroke: "#2b3a4a" }, values: (u, v) => v.map((x) => `${x}%`), size: 50 }],
-    series: [{}, ...sectors.map((s, i) => ({ label: s, stroke: PALETTE[i % PALETTE.length], width: 2, value: (u, v) => (v == null ? "—" : `${v.toFixed(2)}%`) }))],
+    series: [{}, ...sectors.map((s, i) => ({ label: s, stroke: PALETTE[i % PALETTE.length], width: 2,
+      value: (u, v) => (v == null ? "—" : fmtPct(v / 100)), points: { size: 5, filter: lonePoints } }))],
   }, data, box);
 }
 
-async function loadStatus(box) {
+async function loadAvailability(box, minutes) {
   try {
-    sample(items(await api("/public/status", { auth: false })));
+    merge(await api(`/public/availability?minutes=${minutes}`, { auth: false }));
     redraw(box);
   } catch (err) {
     clear(box, errorLine(err));
@@ -158,7 +163,7 @@ async function start() {
     el("h1", {}, "Executive summary"), tiles,
     el("div", { class: "grid two" },
       el("section", { class: "panel" }, el("header", {}, el("h2", {}, "KPIs against the targets")), kpis),
-      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Availability per sector"), el("small", {}, "live, %")), chartBox)),
+      el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Availability per sector"), el("small", {}, "per minute, %")), chartBox)),
     el("section", { class: "panel" }, el("header", {}, el("h2", {}, "Incidents")), incidents));
   const loadIncidents = () => fill(incidents, async () => {
     const rows = items(await api("/public/incidents", { auth: false }));
@@ -166,10 +171,10 @@ async function start() {
     return rows.map((r) => el("li", { class: "bad" }, el("div", { class: "title" }, `${r.sector} · ${r.district ?? ""}`),
       el("div", {}, r.text ?? ""), el("div", { class: "meta" }, `since ${fmtAgo(r.since)}`)));
   });
-  await Promise.all([loadKpis(kpis, tiles), loadStatus(chartBox), loadIncidents()]);
+  await Promise.all([loadKpis(kpis, tiles), loadAvailability(chartBox, OPEN_MINUTES), loadIncidents()]);
   loaded();
   live((type) => { if (type === "node-status" || type === "resync") loadIncidents(); }, { dot, topics: ["node-status"] });
-  setInterval(() => loadStatus(chartBox), 10_000);
+  setInterval(() => loadAvailability(chartBox, POLL_MINUTES), 15_000);
   window.addEventListener("resize", () => chart && chart.setSize({ width: Math.max(280, chartBox.clientWidth - 4), height: 240 }));
 }
 

@@ -20,7 +20,31 @@ function stateTone(row) {
   return row.availability >= 99 ? "ok" : row.availability >= 50 ? "warn" : "bad";
 }
 
-function renderStatus(box, rows) {
+/** A sector's last hour as a small line (0..100 %, a minute a point; a minute without a report is a gap),
+ * drawn on a canvas (no markup from data, and nothing to fetch). */
+function sparkline(values) {
+  if (!values || !values.some((v) => typeof v === "number")) return null;
+  const width = 120, height = 28, ratio = window.devicePixelRatio || 1;
+  const canvas = el("canvas", { class: "spark", width: Math.round(width * ratio), height: Math.round(height * ratio),
+    role: "img", "aria-label": "service over the last hour" });
+  const ctx = canvas.getContext("2d");
+  if (!ctx) return null;
+  ctx.scale(ratio, ratio);
+  ctx.strokeStyle = ctx.fillStyle = "#93a4b5";
+  ctx.lineWidth = 1.5;
+  const step = values.length > 1 ? width / (values.length - 1) : width;
+  const y = (v) => 1 + (height - 2) * (1 - v / 100);
+  values.forEach((v, i) => {
+    if (typeof v !== "number") return;
+    const before = typeof values[i - 1] === "number", after = typeof values[i + 1] === "number";
+    if (!before && !after) ctx.fillRect(i * step - 1, y(v) - 1, 2, 2); // a lone minute: a dot
+    if (!before) { ctx.beginPath(); ctx.moveTo(i * step, y(v)); } else ctx.lineTo(i * step, y(v));
+    if (!after) ctx.stroke();
+  });
+  return canvas;
+}
+
+function renderStatus(box, rows, history = new Map()) {
   const bySector = new Map();
   for (const row of rows) {
     const list = bySector.get(row.sector) ?? [];
@@ -39,6 +63,7 @@ function renderStatus(box, rows) {
       el("div", { class: "sector" }, sector),
       el("div", { class: "state" }, WORDS[worst]),
       avail.length ? el("div", { class: "big" }, fmtPct(avail.reduce((a, b) => a + b, 0) / avail.length / 100), el("small", {}, " of service delivered, last hour")) : null,
+      sparkline(history.get(sector)),
       el("div", { class: "districts" }, list.filter((r) => r.district).map((r) => el("span", { class: `pill ${stateTone(r)}` }, r.district))),
       updated ? el("div", { class: "muted" }, `updated ${fmtAgo(updated)}`) : null);
   }));
@@ -46,7 +71,9 @@ function renderStatus(box, rows) {
 
 async function loadStatus(box) {
   try {
-    renderStatus(box, items(await api("/public/status", { auth: false })));
+    const [rows, hour] = await Promise.all([api("/public/status", { auth: false }),
+      api("/public/availability?minutes=60", { auth: false }).catch(() => null)]); // the line is a nicety
+    renderStatus(box, items(rows), new Map(items(hour).map((r) => [r.sector, r.availability])));
   } catch (err) {
     clear(box, errorLine(err));
   }

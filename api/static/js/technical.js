@@ -4,7 +4,7 @@
 
 import cytoscape from "/vendor/cytoscape/cytoscape.esm.min.mjs";
 import {
-  ALERT_KINDS, STEP_KINDS, api, clear, el, errorLine, fill, fmtNum, fmtTime, fmtValue, items, pill, sectorOf, stat,
+  ALERT_KINDS, STEP_KINDS, api, clear, el, errorLine, fill, fmtScore, fmtTime, fmtValue, items, pill, sectorOf, stat,
   loaded, table, tone,
 } from "./api.js";
 import { showReadings } from "./asset_readings.js";
@@ -13,12 +13,14 @@ import { needToken, shell } from "./shell.js";
 
 const COLOURS = { ok: "#2ecc71", warn: "#f5b700", bad: "#ff4d4f", info: "#4c8dff", unknown: "#7d8b99" };
 const ALERT_HOLD_MS = 10 * 60 * 1000; // a node with an alert in the last ten minutes is drawn red
+const GROUP_MS = 2 * 60 * 1000; // alerts of one node and kind less than this apart are one card (one per oracle's verdict)
 
 const state = {
   graphs: new Map(), // sector → cytoscape instance
   status: new Map(), // on-chain node → status word
   alerted: new Map(), // on-chain node → time of its last alert (ms)
-  alerts: [],
+  alerts: [], // every alerting event, newest first
+  groups: [], // the cards: the alerts grouped by node and kind (groupAlerts)
   steps: [],
 };
 
@@ -82,7 +84,7 @@ function recolour() {
   set("stat-ok", counts.ok);
   set("stat-bad", counts.bad);
   set("stat-warn", counts.warn);
-  set("stat-alerts", state.alerts.length);
+  set("stat-alerts", state.groups.length); // a card each: one fault that four oracles report is one alert
 }
 
 function drawing(sector, net, nodes) {
@@ -150,18 +152,56 @@ function drawSector(sector, box, net, nodes, onPick) {
   return cy;
 }
 
-function alertItem(event) {
+function alertTime(event) {
+  return Date.parse(timeOf(event) ?? "") || event.__seen || 0;
+}
+
+/** The alerts as cards: the oracles' verdicts on one node of one kind, each less than GROUP_MS after the
+ * one before, are one group (newest first), told by its newest verdict and how many oracles reported it. */
+function groupAlerts(alerts) {
+  const open = new Map(); // node|kind → the group its next-older alert may join
+  const groups = [];
+  for (const event of alerts) { // newest first
+    const key = `${nodeOf(event)}|${event.kind}`;
+    const when = alertTime(event);
+    let group = open.get(key);
+    if (!group || group.oldest - when > GROUP_MS) {
+      group = { latest: event, oracles: new Set(), count: 0, oldest: when };
+      open.set(key, group);
+      groups.push(group);
+    }
+    group.oracles.add(event.oracle ?? `#${group.count}`);
+    group.count += 1;
+    group.oldest = Math.min(group.oldest, when);
+  }
+  return groups;
+}
+
+/** Whether a new alert joins a group already shown (so it raises no second notification). */
+function joinsGroup(event) {
+  const key = `${nodeOf(event)}|${event.kind}`;
+  const when = alertTime(event);
+  return state.alerts.some((a) => `${nodeOf(a)}|${a.kind}` === key && Math.abs(when - alertTime(a)) <= GROUP_MS);
+}
+
+function alertItem(group) {
+  const event = group.latest;
   const node = nodeOf(event);
   const sector = event.sector ?? "";
-  return el("li", { class: tone(event.kind) === "bad" ? "bad" : "warn", "data-node": node, "data-kind": event.kind },
-    el("div", { class: "title" }, `${event.kind} · ${node || "—"}`, sector ? el("span", { class: "muted" }, ` (${sector})`) : null),
+  const oracles = group.oracles.size;
+  return el("li", { class: tone(event.kind) === "bad" ? "bad" : "warn", "data-node": node, "data-kind": event.kind,
+    "data-oracles": String(oracles) },
+    el("div", { class: "title" }, `${event.kind} · ${node || "—"}`, sector ? el("span", { class: "muted" }, ` (${sector})`) : null,
+      ` · ${oracles} oracle${oracles === 1 ? "" : "s"}`),
     el("div", {}, verdictOf(event) || "—"),
-    el("div", { class: "meta" }, fmtTime(timeOf(event)), event.block !== undefined ? ` · block ${event.block}` : ""));
+    el("div", { class: "meta" }, fmtTime(timeOf(event)), event.block !== undefined ? ` · block ${event.block}` : "",
+      group.count > oracles ? ` · ${group.count} verdicts` : ""));
 }
 
 function renderAlerts() {
   const list = document.getElementById("alerts");
-  clear(list, state.alerts.length ? state.alerts.slice(0, 60).map(alertItem) : el("li", { class: "empty" }, "no alerts"));
+  state.groups = groupAlerts(state.alerts);
+  clear(list, state.groups.length ? state.groups.slice(0, 60).map(alertItem) : el("li", { class: "empty" }, "no alerts"));
 }
 
 function renderSteps() {
@@ -203,7 +243,7 @@ async function showAsset(asset) {
       table(scored.slice(0, 15), [
         [({ e }) => fmtTime(timeOf(e)), "time"],
         [({ e }) => pill(e.kind, e.kind), "verdict"],
-        [({ p }) => fmtNum(p.score ?? p.anomaly_score ?? p.max_score, 3), "anomaly score", { num: true }],
+        [({ p }) => fmtScore(p.score ?? p.anomaly_score ?? p.max_score), "anomaly score", { num: true }],
         [({ p }) => fmtValue(p.metric ?? p.signal ?? p.asset ?? p.sensor ?? p.reason ?? "—"), "on"],
       ]),
       el("h3", {}, "Lifecycle"),
@@ -260,7 +300,7 @@ async function start() {
     drawSector(sector, box, net, nodes, (asset) => { showAsset(asset); showReadings(document.getElementById("readings").parentElement, sector, asset.id); });
   }
 
-  state.alerts = await loadKinds(ALERT_KINDS, 20);
+  state.alerts = await loadKinds(ALERT_KINDS, 40);
   for (const a of state.alerts) {
     const when = Date.parse(timeOf(a) ?? "") || 0;
     const node = nodeOf(a);
@@ -283,16 +323,19 @@ async function start() {
   live((type, data) => {
     if (type === "resync") {
       api("/nodes?limit=500").then((rows) => { for (const n of items(rows)) state.status.set(n.node, n.status); recolour(); }).catch(() => {});
-      loadKinds(ALERT_KINDS, 20).then((rows) => { state.alerts = rows; renderAlerts(); recolour(); });
+      loadKinds(ALERT_KINDS, 40).then((rows) => { state.alerts = rows; renderAlerts(); recolour(); });
       loadVotes();
     } else if (type === "alert" || (type === "event" && ALERT_KINDS.includes(data.kind))) {
       if (state.alerts.some((a) => a.block === data.block && a.log_index === data.log_index && data.block !== undefined)) return;
+      data.__seen = Date.now();
+      const known = joinsGroup(data);
       state.alerts.unshift(data);
+      state.alerts.length = Math.min(state.alerts.length, 500);
       const node = nodeOf(data);
       if (node) state.alerted.set(node, Date.now());
       renderAlerts();
       recolour();
-      notifyAlert(`${data.kind} on ${node || data.sector || "the city"}`, verdictOf(data));
+      if (!known) notifyAlert(`${data.kind} on ${node || data.sector || "the city"}`, verdictOf(data)); // once a group
     } else if (type === "node-status" && data.subject === "node") {
       state.status.set(data.node, data.to);
       if (data.to === "active") state.alerted.delete(data.node); // reintegrated: its alerts are answered
