@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from api.auth import Principal, require, require_sector
 from api.deps import Ctx, Db
 from api.errors import ErrorBody
+from api.routers._ops import per_head
 from api.routers._regulator import (
     check_address,
     check_cursor,
@@ -37,6 +38,7 @@ from api.routers._regulator import (
     check_time,
     sector_for,
 )
+from chain.audit_keys import KeyEpoch, key_history
 from chain.event_query import (
     EventFilters,
     EventRow,
@@ -112,6 +114,14 @@ class EventEvidenceOut(BaseModel):
     verified: bool = Field(description="the batch verifies and its key epoch is trustworthy")
     batch: BatchOut | None = Field(description="null: the index holds no such batch (itself a finding)")
     key: KeyOut | None
+
+
+def _key_history(db: sqlite3.Connection, chain_id: int, registry: str) -> dict[str, dict[int, KeyEpoch]]:
+    """The oracles' key history, rebuilt once per indexed head (`per_head`) rather than per request: the
+    rebuild checksums every oracle's address and hashes every published key, and was most of the time
+    `GET /events/{block}/{log_index}` took. A plain dict (not the rebuild's defaultdict): requests share it,
+    and a lookup must never add to it."""
+    return per_head(db, f"key_history:{chain_id}:{registry.lower()}", lambda: dict(key_history(db, chain_id, registry)))
 
 
 def _item(row: EventRow) -> EventItem:
@@ -243,7 +253,8 @@ def one_event(
 ) -> EventEvidenceOut:
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('chain_id', 'event_ledger', 'registry')"))
     found = None if len(meta) < 3 else event_evidence(
-        db, block, log_index, chain_id=int(meta["chain_id"]), ledger=meta["event_ledger"], registry=meta["registry"])
+        db, block, log_index, chain_id=int(meta["chain_id"]), ledger=meta["event_ledger"], registry=meta["registry"],
+        keys=_key_history(db, int(meta["chain_id"]), meta["registry"]))
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail=f"no recorded event at block {block}, log index {log_index}")
