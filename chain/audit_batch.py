@@ -48,9 +48,11 @@ def judge_batch(db: sqlite3.Connection, keys: dict[str, dict[int, KeyEpoch]], ro
 _VERIFIED: dict[tuple[int, str, int, int, int, bytes], bool] = {}
 
 
-def batch_verifies(db: sqlite3.Connection, batch_id: int, *, chain_id: int, ledger: str, registry: str) -> bool:
+def batch_verifies(db: sqlite3.Connection, batch_id: int, *, chain_id: int, ledger: str, registry: str,
+                   keys: dict[str, dict[int, KeyEpoch]] | None = None) -> bool:
     """One batch checked as the audit checks it (key epoch, sequence, ML-DSA-65 signature); memoised by
-    the batch's identity and signature, so an oracle asking on every vote pays for each batch once."""
+    the batch's identity and signature, so an oracle asking on every vote pays for each batch once.
+    `keys`: the key history if the caller already holds it (the API keeps one per indexed head)."""
     row = db.execute(f"SELECT {BATCH_COLUMNS} FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
     if row is None:
         return False
@@ -60,7 +62,8 @@ def batch_verifies(db: sqlite3.Connection, batch_id: int, *, chain_id: int, ledg
         return _VERIFIED[key]
     previous = db.execute("SELECT MAX(last_seq) FROM batches WHERE oracle = ? AND batch_id < ?",
                           (oracle, batch_id)).fetchone()[0]
-    _, reason = judge_batch(db, key_history(db, chain_id, registry), row, int(previous or 0), chain_id=chain_id,
+    history = key_history(db, chain_id, registry) if keys is None else keys
+    _, reason = judge_batch(db, history, row, int(previous or 0), chain_id=chain_id,
                             ledger=ledger)
     ok = reason is None
     if len(_VERIFIED) > 100_000:

@@ -13,6 +13,7 @@ its batch (signature, key epoch, sequence range, block, tx) judged exactly as th
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chain.audit_batch import BATCH_COLUMNS, batch_verifies, judge_batch
-from chain.audit_keys import key_history
+from chain.audit_keys import KeyEpoch, key_history
 from core.errors import ConfigError
 from core.kinds import kind_name
 from core.sectors import CONTROL_SECTOR, Sector
@@ -43,23 +44,31 @@ __all__ = [
 _ZERO = "0x" + "00" * 32
 
 
-def node_name(node_hex: str) -> str:
-    """A node id as its ASCII name, or as hex when it is not one (an oracle address, a hash)."""
-    if node_hex == _ZERO:
+@functools.lru_cache(maxsize=16_384)
+def _name(value_hex: str) -> str:
+    """Memoised: a page of 100 events names a few dozen nodes and a handful of sectors, the same ones
+    page after page, and decoding each (hex, then the printable-ASCII check) was most of building a row."""
+    if value_hex == _ZERO:
         return ""
     try:
-        return from_bytes32(bytes.fromhex(node_hex[2:]))
+        return from_bytes32(bytes.fromhex(value_hex[2:]))
     except KeysError:
-        return node_hex
+        return value_hex
+
+
+def node_name(node_hex: str) -> str:
+    """A node id as its ASCII name, or as hex when it is not one (an oracle address, a hash)."""
+    return _name(node_hex)
 
 
 def _sector_name(sector_hex: str | None) -> str:
-    if not sector_hex or sector_hex == _ZERO:
-        return ""
-    try:
-        return from_bytes32(bytes.fromhex(sector_hex[2:]))
-    except KeysError:
-        return sector_hex
+    return _name(sector_hex) if sector_hex else ""
+
+
+@functools.lru_cache(maxsize=16_384)
+def _iso(timestamp: int) -> str:
+    """A block time as ISO 8601 UTC, memoised: a storm day's events share their blocks' times (many a block)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,7 @@ class EventRow:
 
     @property
     def time(self) -> str | None:
-        return datetime.fromtimestamp(self.timestamp, UTC).isoformat() if self.timestamp else None
+        return _iso(self.timestamp) if self.timestamp else None
 
     def as_dict(self) -> dict[str, Any]:
         """The shape `qeaims audit events --json` prints (unchanged by the move)."""
@@ -131,7 +140,12 @@ _SELECT = (
 )
 
 
+@functools.lru_cache(maxsize=8_192)
 def _row(row: tuple[Any, ...]) -> EventRow:
+    """One `_SELECT` row as an `EventRow`. Memoised on the whole row (every column, the payload's bytes
+    included, so a position whose content changed after a reorg is a different key): readers ask for the
+    newest page over and over, and parsing each payload again was most of a page's time. The payload
+    object is shared between readers, as the row is frozen: nothing may change it."""
     oracle, seq, kind_value, node_hex, payload, block, log_index, tx_hash, ts, sector_hex, batch_id = row
     text = bytes(payload).decode(errors="replace")
     try:
@@ -304,9 +318,10 @@ class EventEvidence:
 
 
 def event_evidence(db: sqlite3.Connection, block: int, log_index: int, *, chain_id: int, ledger: str,
-                   registry: str) -> EventEvidence | None:
+                   registry: str, keys: dict[str, dict[int, KeyEpoch]] | None = None) -> EventEvidence | None:
     """The event at `(block, log_index)` with its batch judged (`batch_verifies`) and its key epoch; None
-    when the index holds no event there."""
+    when the index holds no event there. `keys`: the key history (`key_history`) if the caller keeps one;
+    rebuilding it checksums every oracle's address and hashes every key, most of this call's time."""
     row = db.execute(f"{_SELECT} WHERE e.block = ? AND e.log_index = ?", (block, log_index)).fetchone()
     if row is None:
         return None
@@ -315,8 +330,9 @@ def event_evidence(db: sqlite3.Connection, block: int, log_index: int, *, chain_
                            (event.batch,)).fetchone()
     if batch_row is None:
         return EventEvidence(event=event, batch=None, key=None)
-    ok = batch_verifies(db, event.batch, chain_id=chain_id, ledger=ledger, registry=registry)
-    keys = key_history(db, chain_id, registry)
+    if keys is None:
+        keys = key_history(db, chain_id, registry)
+    ok = batch_verifies(db, event.batch, chain_id=chain_id, ledger=ledger, registry=registry, keys=keys)
     reason = ""
     if not ok:  # rare: say why, as the audit would
         previous = db.execute("SELECT MAX(last_seq) FROM batches WHERE oracle = ? AND batch_id < ?",

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -27,8 +28,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, require, require_sector
+from api.context import ApiContext
 from api.deps import Ctx, Db
 from api.errors import ErrorBody
+from api.routers._ops import per_head
 from api.routers._regulator import (
     check_address,
     check_cursor,
@@ -37,6 +40,7 @@ from api.routers._regulator import (
     check_time,
     sector_for,
 )
+from chain.audit_keys import KeyEpoch, key_history
 from chain.event_query import (
     EventFilters,
     EventRow,
@@ -114,6 +118,37 @@ class EventEvidenceOut(BaseModel):
     key: KeyOut | None
 
 
+_kept = threading.local()
+
+
+def _reader(ctx: ApiContext) -> sqlite3.Connection:
+    """This worker thread's read-only connection to the index, kept across requests: a new connection
+    parses the schema on its first statement and starts with an empty page cache, which was a good part
+    of a one-event request. Used only inside an endpoint's body, which runs on one thread from start to
+    end (unlike a dependency, which FastAPI may run on another), so no two requests share it. Autocommit
+    reads see every commit the follower makes; a new file at the index's path (a deleted, re-created
+    index) gets a new connection."""
+    if not ctx.index_path.exists():
+        ctx.sync()  # as the `Db` dependency does: the first request creates the index
+    inode = ctx.index_path.stat().st_ino
+    kept: tuple[str, int, sqlite3.Connection] | None = getattr(_kept, "db", None)
+    if kept is not None and kept[0] == str(ctx.index_path) and kept[1] == inode:
+        return kept[2]
+    if kept is not None:
+        kept[2].close()
+    db = sqlite3.connect(f"file:{ctx.index_path}?mode=ro", uri=True)
+    _kept.db = (str(ctx.index_path), inode, db)
+    return db
+
+
+def _key_history(db: sqlite3.Connection, chain_id: int, registry: str) -> dict[str, dict[int, KeyEpoch]]:
+    """The oracles' key history, rebuilt once per indexed head (`per_head`) rather than per request: the
+    rebuild checksums every oracle's address and hashes every published key, and was most of the time
+    `GET /events/{block}/{log_index}` took. A plain dict (not the rebuild's defaultdict): requests share it,
+    and a lookup must never add to it."""
+    return per_head(db, f"key_history:{chain_id}:{registry.lower()}", lambda: dict(key_history(db, chain_id, registry)))
+
+
 def _item(row: EventRow) -> EventItem:
     return EventItem(cursor=row.cursor, block=row.block, log_index=row.log_index, tx=row.tx, time=row.time,
                      oracle=row.oracle, seq=row.seq, kind=row.kind, node=row.node, sector=row.about,
@@ -141,7 +176,7 @@ UntilQ = Annotated[str | None, Query(description="up to this time, inclusive: IS
             responses=_ERRORS)
 def list_events(
     who: Reader,
-    db: Db,
+    ctx: Ctx,
     sector: SectorQ = None,
     node: NodeQ = None,
     kind: KindQ = None,
@@ -153,7 +188,7 @@ def list_events(
     order: Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest first")] = "asc",
 ) -> EventPage:
     filters = _filters(who, sector, node, kind, oracle, since, until)
-    rows = query_events(db, filters, after=check_cursor(cursor), limit=limit + 1, newest_first=order == "desc")
+    rows = query_events(_reader(ctx), filters, after=check_cursor(cursor), limit=limit + 1, newest_first=order == "desc")
     items = [_item(r) for r in rows[:limit]]
     return EventPage(items=items, next_cursor=items[-1].cursor if len(rows) > limit else None)
 
@@ -237,13 +272,15 @@ def export_events(
             responses={**_ERRORS, 404: {"model": ErrorBody}})
 def one_event(
     who: Reader,
-    db: Db,
+    ctx: Ctx,
     block: Annotated[int, Path(ge=0, le=10**12)],
     log_index: Annotated[int, Path(ge=0, le=10**9)],
 ) -> EventEvidenceOut:
+    db = _reader(ctx)
     meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('chain_id', 'event_ledger', 'registry')"))
     found = None if len(meta) < 3 else event_evidence(
-        db, block, log_index, chain_id=int(meta["chain_id"]), ledger=meta["event_ledger"], registry=meta["registry"])
+        db, block, log_index, chain_id=int(meta["chain_id"]), ledger=meta["event_ledger"], registry=meta["registry"],
+        keys=_key_history(db, int(meta["chain_id"]), meta["registry"]))
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail=f"no recorded event at block {block}, log index {log_index}")
