@@ -10,13 +10,16 @@ its own sector only; the sector list shows an operator its own sector.
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, authenticated, require_sector
+from api.context import ApiContext
 from api.errors import ErrorBody
+from core.logs import log_line
 from core.sectors import DISTRICTS
 from sectors.plugin import SectorPlugin, plugin_of
 
@@ -91,3 +94,23 @@ def sector_network(sector: Annotated[str, Path(max_length=31)],
                for n in drawing.nodes],
         edges=[DrawnEdgeOut(id=e.id, kind=e.kind, source=e.source, target=e.target, anchor=e.anchor)
                for e in drawing.edges])
+
+
+def _warm_drawings() -> None:
+    """Draws every sector once, so the first page that opens the networks does not wait for a model's
+    libraries to load (pandapower, wntr: seconds on two busy cores). Drawings are cached per process."""
+    from core.messages import Sector
+
+    for sector in Sector:
+        plugin = plugin_of(sector)
+        if plugin.network is not None:
+            try:
+                plugin.network()
+            except Exception as exc:  # noqa: BLE001 (a sector that cannot draw answers its own request with the error)
+                log_line("qeaims.api", "drawing-warmup-failed", sector=plugin.name, error=type(exc).__name__)
+
+
+def attach(app: FastAPI, ctx: ApiContext, *, follow: bool) -> None:
+    """While following a city, the drawings are made in the background at start (`_warm_drawings`)."""
+    if follow:
+        threading.Thread(target=_warm_drawings, name="drawing-warmup", daemon=True).start()

@@ -127,7 +127,7 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
     governors = [tokens[label]["token"] for label in sorted(tokens) if tokens[label]["role"] == "governor"]
     governors = governors[:settings.council_threshold]  # the four the council needs (six are deployed)
     assert len(governors) == settings.council_threshold == 4, sorted(tokens)
-    with httpx.Client(base_url=f"{origin}/api/v1", headers={"Authorization": f"Bearer {auditor}"}, timeout=10) as api:
+    with httpx.Client(base_url=f"{origin}/api/v1", headers={"Authorization": f"Bearer {auditor}"}, timeout=60) as api:
         wait_until(lambda: len(api.get("/nodes").json().get("items", [])) > 0, 60, what="the API's index")
         network = api.get("/sectors/electricity/network").json()
         anchor = next(e["anchor"] for e in network["nodes"] + network["edges"] if e["id"] == FAULT.target)

@@ -26,7 +26,7 @@ def test_setup_then_status_shows_every_link_without_key_material(tmp_path: Path,
     port = free_port()
     code, out, _ = run_main(capsys, "--home", home, "link", "setup", "--sectors", "water", "--oracles", "2",
                         "--kme-port", str(port))
-    assert code == 0 and "4 links" in out
+    assert code == 0 and "5 links" in out  # 2 oracles, the controller, the operations desk, the dashboard
     files = LinkFiles.of(tmp_path)
     plan = LinkPlan.load(files.plan)
     assert stat.S_IMODE(files.endpoint_keys("twin-water").stat().st_mode) == 0o600
