@@ -1,4 +1,11 @@
-"""Alerts pushed to operators' own endpoints: one webhook URL per registration, one sector each.
+"""Alerts and notices pushed to operators' own endpoints: one webhook URL per registration, one sector each.
+
+A hook of sector S receives S's alerts and the crisis notices for S (`api.live.messages.for_sector`):
+those about S, whatever their audience, and those the control room addressed to S as an audience, so a
+hospital's or a bank's operator hears the notice another sector's operator posts for `healthcare` or
+`banking`. Not every `public` notice: those are for the public pages, and a provider's hook would
+otherwise carry every sector's news. A delivery's body names its topic and carries the message under
+it (`"alert"` or `"notice"`).
 
 An operator registers a URL for its sector's alerts (`POST /webhooks`); the server answers with a
 secret, once. Every delivery is a JSON POST whose body is signed with HMAC-SHA256 under that secret,
@@ -35,7 +42,7 @@ import httpx
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from pydantic import BaseModel, Field, ValidationError
 
-from api.live.messages import Message
+from api.live.messages import Message, for_sector
 from core.errors import ConfigError
 
 __all__ = ["MAX_PER_SECTOR", "QUEUE_SIZE", "SIGNATURE_HEADER", "DeliveryCollector", "Dispatcher", "Hook", "HookStore", "check_url", "sign"]
@@ -49,6 +56,7 @@ MAX_PER_SECTOR = 20
 TRIES = 3
 TIMEOUT_S = 2.0
 BACKOFF_S = (0.5, 1.0)
+PUSHED = frozenset({"alert", "notice"})
 
 
 class Hook(BaseModel):
@@ -139,7 +147,8 @@ class DeliveryStats:
 
 
 class Dispatcher:
-    """Takes alerts from the hub (on the follower's thread, never blocking) and delivers them on its own."""
+    """Takes alerts and notices from the hub (on the follower's thread, never blocking) and delivers them on
+    its own."""
 
     def __init__(self, store: HookStore, *, queue_size: int = QUEUE_SIZE, timeout_s: float = TIMEOUT_S,
                  backoff_s: tuple[float, ...] = BACKOFF_S) -> None:
@@ -152,8 +161,8 @@ class Dispatcher:
         self._start_lock = threading.Lock()
 
     def offer(self, message: Message) -> None:
-        """A hub sink: queue an alert for delivery (dropped, and counted, when the queue is full)."""
-        if message.topic != "alert":
+        """A hub sink: queue an alert or a notice for delivery (dropped, and counted, when the queue is full)."""
+        if message.topic not in PUSHED:
             return
         self._ensure_started()
         try:
@@ -186,7 +195,7 @@ class Dispatcher:
                 if message is None:
                     return
                 try:
-                    hooks = [h for h in self.store.hooks() if h.sector == message.sector]
+                    hooks = [h for h in self.store.hooks() if for_sector(message, h.sector)]
                 except ConfigError as exc:
                     log.warning(json.dumps({"event": "webhook-store-unreadable", "error": str(exc)}))
                     continue
@@ -234,4 +243,4 @@ class DeliveryCollector:
 def _body(hook: Hook, message: Message) -> dict[str, Any]:
     return {"delivery": "dl_" + secrets.token_hex(8), "hook": hook.id, "topic": message.topic,
             "cursor": message.cursor, "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "alert": message.data}
+            message.topic: message.data}

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.live.messages import CONTROL_TOPICS, OPERATOR_TOPICS, Message
+from api.live.messages import CONTROL_TOPICS, OPERATOR_TOPICS, Message, for_sector
 
 __all__ = ["QUEUE_SIZE", "Audience", "Hub", "Subscription", "hub_of"]
 
@@ -32,7 +32,8 @@ class Audience:
     """Which messages a client receives: its topics and, for an operator, its one sector."""
 
     topics: frozenset[str]
-    sector: str | None = None  # only this sector's messages (an operator's, or a filter an auditor asked for)
+    sector: str | None = None  # only this sector's messages (an operator's, or a filter an auditor asked for),
+    # the notices addressed to it as an audience included
     operator: bool = False
 
     def wants(self, message: Message) -> bool:
@@ -44,7 +45,7 @@ class Audience:
             return False
         if self.sector is None:
             return True
-        return message.sector == self.sector
+        return for_sector(message, self.sector)  # its own sector's, and the notices addressed to it
 
 
 @dataclass

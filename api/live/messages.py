@@ -11,7 +11,8 @@ Topics:
 - `node-status`: the registry's `NodeStatusChanged` (subject node) and `OracleStatusChanged` (subject oracle);
 - `vote`: the isolation quorum's logs (proposal opened, vote cast, executed, blocked, repair, override);
 - `proposal`: the governance council's logs (created, approved, revoked, queued, executed, cancelled);
-- `notice`: an event of kind `notice` (an operator's crisis notice), with its text;
+- `notice`: an event of kind `notice` (an operator's crisis notice), with its payload {id, sha256, audience,
+  sector} (the text is in `GET /notices`, which also says whether the notice is verified);
 - `audit-progress`: published by the audit job (`hub_of(app).publish`), not from a log; not for operators;
 - `rewound` (the chain lost blocks; the index dropped them) and `lagged` (a slow client lost
   messages), made by the follower and the hub, not from a log, and sent whatever topics were asked for.
@@ -21,6 +22,12 @@ oracle's registered sector, except for the self-healing controller's events (reg
 `control` sector, acting on every sector), which are about the sector their payload names. Council proposals have none and
 are not sent to operators at all (`OPERATOR_TOPICS`): a council call may touch any sector, and an
 operator cannot act on it.
+
+A `notice` also reaches the providers it is addressed to (`for_sector`): its `audience` is the sector
+whose operators (hospitals, banks) subscribe to it, whatever sector it is about. Only a notice recorded
+by the control room's identity (the `control` sector) carries one: any Active oracle may record a
+`notice` event, and one from elsewhere must not reach another sector's operators (`chain.notices` has
+the full rules, and `GET /notices` the verdict).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from core.sectors import CONTROL_SECTOR, Sector
 from keys.errors import KeysError
 from keys.ids import from_bytes32
 
-__all__ = ["ALERT_KINDS", "CONTROL_TOPICS", "OPERATOR_TOPICS", "TOPICS", "Message", "cursor_key", "index_end", "messages_after",
+__all__ = ["ALERT_KINDS", "CONTROL_TOPICS", "OPERATOR_TOPICS", "TOPICS", "Message", "cursor_key", "for_sector", "index_end", "messages_after",
            "parse_cursor"]
 
 TOPICS: tuple[str, ...] = ("event", "alert", "node-status", "vote", "proposal", "notice", "audit-progress",
@@ -67,6 +74,14 @@ class Message:
     cursor: str | None = None
     sector: str | None = None
     key: tuple[int, int] = field(default=(-1, -1), compare=False)
+    audience: str | None = None  # a control-room notice's audience (`for_sector`)
+
+
+def for_sector(message: Message, sector: str) -> bool:
+    """Whether `message` is for an operator of `sector`: it is about that sector, or it is a notice
+    addressed to that sector as an audience (a provider hears the notices meant for it, whoever posts
+    them; a `public` notice is for the public pages, and for its own sector's operators only)."""
+    return message.sector == sector or (message.topic == "notice" and message.audience == sector)
 
 
 def parse_cursor(text: str) -> tuple[int, int]:
@@ -153,6 +168,14 @@ def _about(recorder: str, payload: Any) -> str:
         return recorder
 
 
+def _audience(recorder: str, payload: Any) -> str | None:
+    """A notice's audience, when the control room recorded it and it names one."""
+    if recorder != CONTROL_SECTOR or not isinstance(payload, dict):
+        return None
+    audience = payload.get("audience")
+    return audience if isinstance(audience, str) and audience else None
+
+
 def _target(action: int, target: str) -> str:
     """A quorum target: a node's name, or the quarantined oracle's address."""
     if action == 2 and target.startswith("0x") and len(target) == 66:
@@ -206,8 +229,9 @@ def _from_log(row: tuple[Any, ...], sectors: _Sectors) -> list[Message]:
         found = [Message("event", body, cursor, sector, key)]
         if name in ALERT_KINDS:
             found.insert(0, Message("alert", {**body, "payload": _summary(decoded)}, cursor, sector, key))
-        elif name == "notice":  # a crisis notice (once the ledger has the kind): its text is the message
-            found.insert(0, Message("notice", {**body, "notice": _summary(decoded)}, cursor, sector, key))
+        elif name == "notice":  # a crisis notice: its payload is the message
+            found.insert(0, Message("notice", {**body, "notice": _summary(decoded)}, cursor, sector, key,
+                                    _audience(recorder, decoded)))
         return found
     args: dict[str, Any] = json.loads(args_text)
     if contract == "Registry" and event == "NodeStatusChanged":

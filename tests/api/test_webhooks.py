@@ -1,6 +1,7 @@
 """Webhooks: an alert recorded on a real chain reaches the operator's local receiver, signed with the
-hook's secret; another sector's alert does not; a failing receiver is tried three times; bad URLs and
-the wrong roles are refused."""
+hook's secret; another sector's alert does not; a notice an operator posts for the healthcare providers
+reaches the healthcare operator's hook and stream, and not the water operator's; a failing receiver is
+tried three times; bad URLs and the wrong roles are refused."""
 
 from __future__ import annotations
 
@@ -8,19 +9,23 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth import TokenStore
 from api.live.messages import Message
 from api.webhooks import SIGNATURE_HEADER, Dispatcher, HookStore
 from chain.recorder import canonical_payload
 from core.kinds import kind_by_name
 from keys.ids import to_bytes32
+from tests.api._live import SseClient, serving
 from tests.api.conftest import Tokens, make_tokens
 from tests.conftest import Chain, free_port
 from tests.support import oracle, recorder, wait_until
@@ -95,6 +100,55 @@ def test_an_alert_on_the_chain_reaches_the_operators_hook_signed(fresh_chain: Ch
     assert sent["alert"]["kind"] == "intrusion" and sent["alert"]["sector"] == "water"
     assert sent["alert"]["payload"] == {"verdict": "intrusion", "score": 9.5}
     assert sent["cursor"] == sent["alert"]["cursor"]
+
+
+def test_a_notice_for_the_healthcare_providers_reaches_their_hook_and_stream(fresh_chain: Chain,
+                                                                           receiver: Receiver) -> None:
+    """The electricity operator posts for `healthcare`: the healthcare operator's hook (signed) and stream get
+    it, as does the electricity operator's hook (the notice is about its sector); the water operator's do
+    not. The same payload recorded by an electricity oracle instead of the control room reaches no provider."""
+    chain = fresh_chain
+    api_dir = chain.settings.home / "api"
+    tokens = make_tokens(api_dir)
+    health = TokenStore(api_dir).add("operator", "ops-health", sector="healthcare")
+    app = create_app(chain.settings, follow=True)
+    with serving(app) as url, httpx.Client(base_url=url + "/api/v1", timeout=30) as http:
+        hooks = {}
+        for name, token in (("healthcare", health), ("water", tokens.operator_water),
+                            ("electricity", tokens.operator_electricity)):
+            made = http.post("/webhooks", json={"url": receiver.url}, headers=tokens.header(token))
+            assert made.status_code == 201, made.text
+            hooks[made.json()["id"]] = (name, made.json()["secret"])
+        wait_until(lambda: app.state.follower.cursor is not None, 20, what="the follower's first sync")
+        with SseClient(url, tokens.header(health), {"topics": "notice"}) as health_stream, \
+                SseClient(url, tokens.header(tokens.operator_water), {"topics": "notice"}) as water_stream:
+            forged = {"id": "ab" * 16, "sha256": "cd" * 32, "audience": "healthcare", "sector": "electricity"}
+            rec = recorder(chain.client, chain.settings, oracle(chain.settings, "electricity", 1))
+            rec.record(kind_by_name("notice"), to_bytes32("feeder-1"), canonical_payload(forged))
+            rec.outbox.close()
+            posted = http.post("/notices", json={"audience": "healthcare", "sector": "electricity",
+                                                 "district": "north", "text": "Feeder 1 off until 18:00."},
+                               headers=tokens.header(tokens.operator_electricity))
+            assert posted.status_code == 201, posted.text
+            notice = posted.json()
+            (heard,) = health_stream.take(1)
+            assert heard.event == "notice" and heard.data["notice"]["id"] == notice["id"]
+            assert heard.data["notice"] == {"id": notice["id"], "sha256": notice["sha256"],
+                                            "audience": "healthcare", "sector": "electricity"}
+            assert health_stream.quiet(0.5) == [] and water_stream.quiet(0) == []
+            wait_until(lambda: len(receiver.got) >= 3, 10, what="the webhook deliveries")
+            time.sleep(0.5)  # nothing more comes
+
+    got: dict[str, list[dict[str, object]]] = {}
+    for headers, body in receiver.got:
+        name, secret = hooks[headers["x-qeaims-hook"]]
+        assert _valid(secret, headers, body)
+        sent = json.loads(body)
+        assert sent["topic"] == "notice" and "alert" not in sent
+        got.setdefault(name, []).append(sent["notice"]["notice"])
+    assert got.keys() == {"healthcare", "electricity"}  # not water
+    assert [n["id"] for n in got["healthcare"]] == [notice["id"]]  # not the electricity oracle's
+    assert sorted(str(n["id"]) for n in got["electricity"]) == sorted([notice["id"], forged["id"]])
 
 
 def test_a_failing_receiver_is_tried_three_times(tmp_path: pytest.TempPathFactory, receiver: Receiver) -> None:
