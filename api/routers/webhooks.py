@@ -1,4 +1,5 @@
-"""`POST/GET/DELETE /webhooks`: an operator's endpoints for its sector's alerts (api/webhooks.py).
+"""`POST/GET/DELETE /webhooks`: an operator's endpoints for its sector's alerts and the crisis
+notices for it (api/webhooks.py says which).
 
 Only an operator registers or deletes, and only for its own sector: a hook is a way for a sector's
 alerts to leave the server, so it is that sector's operator's decision. Auditors and governors may list
