@@ -38,7 +38,7 @@ router = APIRouter(tags=["webhooks"], responses={401: {"model": ErrorBody}, 403:
 
 
 class WebhookIn(BaseModel):
-    url: str = Field(max_length=2048, description="http(s) URL that receives a signed JSON POST per alert")
+    url: str = Field(max_length=2048, description="http(s) URL that receives a signed JSON POST per alert, and per crisis notice for or about the sector")
     sector: str | None = Field(default=None, max_length=32, description="the operator's own sector (the default)")
 
     @field_validator("url")
@@ -74,7 +74,7 @@ def _out(hook: Hook) -> WebhookOut:
 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated,
-             summary=f"Register a URL for this operator's sector's alerts (at most {MAX_PER_SECTOR} per sector)",
+             summary=f"Register a URL for this operator's sector's alerts and notices (at most {MAX_PER_SECTOR} per sector)",
              responses={409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 def register(body: WebhookIn, request: Request,
              who: Annotated[Principal, Depends(require("operator"))]) -> WebhookCreated:
