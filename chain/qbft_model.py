@@ -41,6 +41,9 @@ from typing import Any
 import simpy
 
 __all__ = [
+    "LEDGER_BATCH_BYTES",
+    "LEDGER_BATCH_EVENTS",
+    "LEDGER_GAS_PER_EVENT",
     "LOADS",
     "NETWORKS",
     "Load",
@@ -66,11 +69,13 @@ def max_faulty(validators: int) -> int:
 
 @dataclass(frozen=True)
 class NetworkProfile:
-    """One-way message delay between two validators: lognormal around `median_s`."""
+    """One-way message delay between two validators: lognormal around `median_s`; each validator
+    sends through an uplink of `bytes_per_s` (a proposal carries the whole block, once per peer)."""
 
     name: str
     median_s: float
     sigma: float
+    bytes_per_s: float
 
     def sample(self, rng: random.Random) -> float:
         return self.median_s * math.exp(self.sigma * rng.gauss(0.0, 1.0))
@@ -78,21 +83,22 @@ class NetworkProfile:
 
 NETWORKS: dict[str, NetworkProfile] = {
     # one data centre / one campus
-    "lan": NetworkProfile("lan", 0.0005, 0.5),
+    "lan": NetworkProfile("lan", 0.0005, 0.5, 1.25e9),  # 10 Gbit/s
     # operators across one metropolitan area, on leased fibre
-    "metro": NetworkProfile("metro", 0.004, 0.5),
+    "metro": NetworkProfile("metro", 0.004, 0.5, 125e6),  # 1 Gbit/s
     # operators across a country, over the public internet
-    "wan": NetworkProfile("wan", 0.030, 0.6),
+    "wan": NetworkProfile("wan", 0.030, 0.6, 12.5e6),  # 100 Mbit/s
 }
 
 
 @dataclass(frozen=True)
 class Load:
-    """Background transactions: Poisson arrivals at `tx_per_s`, each `gas` gas."""
+    """Background transactions: Poisson arrivals at `tx_per_s`, each `gas` gas and `size` bytes."""
 
     name: str
     tx_per_s: float
     gas: int
+    size: int
 
 
 # Where the figures come from (docs/qbft-model.md, "Load"):
@@ -101,16 +107,26 @@ class Load:
 #   intrinsic + ~80k for the ML-DSA-65 signature's calldata and log + ~7.5k per event).
 # bench: `qeaims bench ledger` measured 14,425 events/s in batches of 500 at 7,494 gas/event
 #   (issue 13's closing note) -> 28.9 tx/s of ~3.75 M gas: the most our recorders have pushed.
+LEDGER_BATCH_EVENTS = 500
+LEDGER_GAS_PER_EVENT = 7_494
+# a batch's calldata: 500 events of a 64-byte payload and ~100 bytes of fields, and the 3,309-byte
+# ML-DSA-65 signature (estimate)
+LEDGER_BATCH_BYTES = 500 * 164 + 3_309
 LOADS: dict[str, Load] = {
-    "idle": Load("idle", 0.0, 0),
-    "city": Load("city", 12.0, 130_000),
-    "bench": Load("bench", 14_425 / 500, 500 * 7_494),
+    "idle": Load("idle", 0.0, 0, 0),
+    "city": Load("city", 12.0, 130_000, 4_000),
+    "bench": Load("bench", 14_425 / LEDGER_BATCH_EVENTS, LEDGER_BATCH_EVENTS * LEDGER_GAS_PER_EVENT,
+                  LEDGER_BATCH_BYTES),
 }
 
+BLOCK_HEADER_BYTES = 1_000  # header, QBFT extra data with its seals, the proposal's envelope
 VOTE_GAS = 225_631  # median vote (forge gas report, issue 13's closing note)
 EXECUTING_VOTE_GAS = 693_058  # the vote that executes the isolation (same report)
 STEP_GAS = 200_000  # one controller step event: a single-event ledger batch with its plan (estimate)
 SIMPLE_TX_GAS = 45_000  # Caliper's "simple" open(): 21,000 intrinsic + one new storage slot (estimate)
+SIMPLE_TX_BYTES = 200
+VOTE_BYTES = 3_309 + 400  # the ML-DSA-65 vote signature and the call's other arguments, signed envelope
+STEP_BYTES = 3_309 + 2_000  # a single-event batch with a plan as its payload (estimate)
 
 
 @dataclass(frozen=True)
@@ -210,6 +226,7 @@ def _mean(values: Sequence[float]) -> float | None:
 @dataclass
 class _Tx:
     gas: int
+    size: int
     arrives: float  # in the proposers' pools (sent + one gossip hop)
     final: simpy.Event
 
@@ -251,10 +268,10 @@ class _Pool:
             else:
                 self.queue.append(["bg", count])
 
-    def select(self, now: float, gas_cap: float) -> tuple[int, int, list[tuple[int, int]]]:
-        """(gas, transactions, what to take) for a block built at `now`; nothing is removed yet."""
+    def select(self, now: float, gas_cap: float) -> tuple[int, int, int, list[tuple[int, int]]]:
+        """(gas, bytes, transactions, what to take) for a block built at `now`; nothing is removed yet."""
         self._advance(now)
-        gas = 0
+        gas = size = 0
         count = 0
         take: list[tuple[int, int]] = []
         for i, item in enumerate(self.queue):
@@ -263,18 +280,20 @@ class _Pool:
                 if gas + tx.gas > gas_cap:
                     break
                 gas += tx.gas
+                size += tx.size
                 count += 1
                 take.append((i, 1))
             else:
                 fit = int((gas_cap - gas) // self.load.gas) if self.load.gas else item[1]
                 n = min(item[1], max(fit, 0))
                 gas += n * self.load.gas
+                size += n * self.load.size
                 count += n
                 if n:
                     take.append((i, n))
                 if n < item[1]:
                     break
-        return gas, count, take
+        return gas, size, count, take
 
     def remove(self, take: list[tuple[int, int]]) -> list[_Tx]:
         """Take the selected transactions out (the block was committed); ours are returned."""
@@ -325,7 +344,7 @@ class _Network:
                 return t
         return math.inf  # pragma: no cover - len(arrivals) >= k
 
-    def run_round(self, proposer: int, propose_at: float, gas: float,
+    def run_round(self, proposer: int, propose_at: float, gas: float, size: float,
                   expiry: dict[int, float]) -> dict[int, float] | None:
         """Import time at each up validator if the round commits, else None.
 
@@ -333,7 +352,11 @@ class _Network:
         to the next round); the round commits if a quorum of COMMITs is still sent."""
         q = self.c.quorum
         sent = propose_at + self.exec_s(gas)
-        ready = {v: (sent if v == proposer else sent + self.delay(proposer) + self.exec_s(gas)) for v in self.ups}
+        # the proposer uploads the block to each peer in turn: the k-th peer has it k uploads later
+        upload = (BLOCK_HEADER_BYTES + size) / self.c.network.bytes_per_s
+        order = [(proposer + k) % self.c.validators for k in range(1, self.c.validators)]
+        received = {v: sent + (k + 1) * upload for k, v in enumerate(order)}
+        ready = {v: (sent if v == proposer else received[v] + self.delay(proposer) + self.exec_s(gas)) for v in self.ups}
         preparers = [v for v in self.ups if v != proposer]
         prepared: dict[int, float] = {}
         for u in self.ups:
@@ -381,8 +404,8 @@ class _Chain:
                 result: dict[int, float] | None = None
                 if propose_at < math.inf:
                     yield self.env.timeout(max(0.0, propose_at - self.env.now))
-                    gas, count, take = self.pool.select(propose_at, gas_cap)
-                    result = net.run_round(proposer, propose_at, gas, expiry)
+                    gas, size, count, take = self.pool.select(propose_at, gas_cap)
+                    result = net.run_round(proposer, propose_at, gas, size, expiry)
                 if result is not None:
                     break
                 # every up validator times out, sends ROUND-CHANGE and starts round r+1
@@ -425,14 +448,14 @@ def _isolation(env: simpy.Environment, c: QbftConfig, rng: random.Random, pool: 
         if at > env.now:
             yield env.timeout(at - env.now)
         gas = EXECUTING_VOTE_GAS if i == len(sends) - 1 else VOTE_GAS
-        tx = _Tx(gas, env.now + c.network.sample(rng), env.event())
+        tx = _Tx(gas, VOTE_BYTES, env.now + c.network.sample(rng), env.event())
         pool.send(tx)
         votes.append(tx.final)
     yield simpy.AllOf(env, votes)
     quorum_out.append(env.now - first)
     for _ in range(c.controller_steps):
         yield env.timeout(rng.uniform(0.0, c.controller_poll_s))  # the controller's next poll
-        tx = _Tx(STEP_GAS, env.now + c.network.sample(rng), env.event())
+        tx = _Tx(STEP_GAS, STEP_BYTES, env.now + c.network.sample(rng), env.event())
         pool.send(tx)
         yield tx.final
     step_out.append(env.now - first)
@@ -467,12 +490,13 @@ def simulate(config: QbftConfig, *, seconds: float = 3600.0, isolations: int = 2
                           isolations=isolations, included_tx=chain.included)
 
 
-def saturation_tps(config: QbftConfig | None = None, *, offered_tx_per_s: float = 3_000.0, seconds: float = 120.0,
-                   seed: int = 0) -> float:
-    """Transactions per second a network sustains of Caliper's simple-contract transaction, offered
-    more than it can take (the Besu wiki's "QBFT Performance" measure), after a 20 s warm-up."""
+def saturation_tps(config: QbftConfig | None = None, *, tx_gas: int = SIMPLE_TX_GAS, tx_bytes: int = SIMPLE_TX_BYTES,
+                   offered_tx_per_s: float = 3_000.0, seconds: float = 120.0, seed: int = 0) -> float:
+    """Transactions per second a network sustains when offered more than it can take (the Besu wiki's
+    "QBFT Performance" measure, with Caliper's simple-contract transaction by default), measured
+    after a 20 s warm-up."""
     base = config or QbftConfig()
-    saturated = replace(base, load=Load("saturation", offered_tx_per_s, SIMPLE_TX_GAS))
+    saturated = replace(base, load=Load("saturation", offered_tx_per_s, tx_gas, tx_bytes))
     warm = simulate(saturated, seconds=20.0, isolations=0, seed=seed)
     full = simulate(saturated, seconds=20.0 + seconds, isolations=0, seed=seed)
     return (full.included_tx - warm.included_tx) / seconds

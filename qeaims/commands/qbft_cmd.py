@@ -11,7 +11,16 @@ import typer
 from rich.table import Table
 
 from chain import qbft_model
-from chain.qbft_model import LOADS, NETWORKS, QbftConfig, max_faulty
+from chain.qbft_model import (
+    LEDGER_BATCH_BYTES,
+    LEDGER_BATCH_EVENTS,
+    LEDGER_GAS_PER_EVENT,
+    LOADS,
+    NETWORKS,
+    QbftConfig,
+    max_faulty,
+    saturation_tps,
+)
 from core.errors import ConfigError
 from qeaims.commands._common import console, print_json
 
@@ -67,6 +76,8 @@ def simulate(
     controller_steps: Annotated[int, typer.Option(min=1, max=10, help="controller step transactions awaited "
                                                   "one after the other after the quorum")] = 1,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same figures)")] = 0,
+    saturation: Annotated[bool, typer.Option("--saturation", help="instead: the most each network sustains, "
+                                             "in simple-contract tx/s (the Besu wiki's measure) and ledger events/s")] = False,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Block interval and isolation latency of a simulated Besu QBFT network (docs/qbft-model.md)."""
@@ -75,6 +86,9 @@ def simulate(
         raise ConfigError(f"unknown --network {network!r}: choose one of {', '.join(NETWORKS)}")
     if load not in LOADS:
         raise ConfigError(f"unknown --load {load!r}: choose one of {', '.join(LOADS)}")
+    if saturation:
+        _saturation(counts, block_period, request_timeout, network, seed, json_out)
+        return
     cases = scenarios(down, slow)
     for n in counts:
         for d, s in cases:
@@ -110,3 +124,25 @@ def simulate(
     console.print(table)
     console.print("quorum final: first vote sent → the block with the executing vote imported; isolation final: "
                   f"→ the controller's {controller_steps} step transaction(s) imported. A model, not a measurement.")
+
+
+def _saturation(counts: list[int], block_period: int, request_timeout: int, network: str, seed: int,
+                json_out: bool) -> None:
+    rows = []
+    for n in counts:
+        config = QbftConfig(validators=n, block_period_s=block_period, request_timeout_s=request_timeout,
+                            network=NETWORKS[network])
+        simple = saturation_tps(config, seed=seed)
+        batches = saturation_tps(config, tx_gas=LEDGER_BATCH_EVENTS * LEDGER_GAS_PER_EVENT,
+                                 tx_bytes=LEDGER_BATCH_BYTES, offered_tx_per_s=100.0,
+                                 seed=seed)
+        rows.append({"validators": n, "simple_tx_per_s": simple, "ledger_events_per_s": batches * LEDGER_BATCH_EVENTS})
+    if json_out:
+        print_json({"seed": seed, "saturation": rows})
+        return
+    table = Table(title=f"Simulated Besu QBFT at saturation: blockperiod {block_period} s, {network} network")
+    for column in ("validators", "simple-contract tx/s", f"ledger events/s ({LEDGER_BATCH_EVENTS} a batch)"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(str(row["validators"]), f"{row['simple_tx_per_s']:,.0f}", f"{row['ledger_events_per_s']:,.0f}")
+    console.print(table)

@@ -11,7 +11,18 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from chain.qbft_model import LOADS, NETWORKS, QbftConfig, max_faulty, quorum, saturation_tps, simulate
+from chain.qbft_model import (
+    LEDGER_BATCH_BYTES,
+    LEDGER_BATCH_EVENTS,
+    LEDGER_GAS_PER_EVENT,
+    LOADS,
+    NETWORKS,
+    QbftConfig,
+    max_faulty,
+    quorum,
+    saturation_tps,
+    simulate,
+)
 from core.errors import ConfigError
 from qeaims.commands import qbft_cmd
 
@@ -106,6 +117,20 @@ def test_calibration_saturates_where_the_besu_wiki_measured() -> None:
     """4 validators, Caliper's simple-contract transaction offered faster than it can be taken: the
     Besu wiki's "QBFT Performance" page reports 750-1,200 tx/s sustained."""
     assert 750 <= saturation_tps(QbftConfig(validators=4, network=NETWORKS["lan"]), seconds=60) <= 1200
+
+
+def test_big_blocks_over_a_slow_uplink_cost_more_with_more_validators() -> None:
+    """The proposer uploads the whole block once per peer: ledger batches (~85 kB each) over a
+    100 Mbit/s uplink take longer to reach 9 peers than 3."""
+    def ledger(n: int, network: str) -> float:
+        return saturation_tps(QbftConfig(validators=n, network=NETWORKS[network]),
+                              tx_gas=LEDGER_BATCH_EVENTS * LEDGER_GAS_PER_EVENT, tx_bytes=LEDGER_BATCH_BYTES,
+                              offered_tx_per_s=100.0, seconds=60.0)
+
+    wan = [ledger(n, "wan") for n in (4, 10)]
+    lan = [ledger(n, "lan") for n in (4, 10)]
+    assert wan[1] < 0.8 * wan[0]
+    assert lan[1] == pytest.approx(lan[0], rel=0.05)
 
 
 def test_the_bench_ledger_rate_overloads_the_modelled_network() -> None:
