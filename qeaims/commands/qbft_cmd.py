@@ -57,7 +57,9 @@ def _label(down: int, slow: int) -> str:
 
 
 def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def simulate(
@@ -117,6 +119,8 @@ def simulate(
         else:
             quorum_cell = f"{_s(row['quorum_p50_s'])}/{_s(row['quorum_p95_s'])}"
             latency = f"{_s(row['isolation_p50_s'])}/{_s(row['isolation_p95_s'])}"
+            if row["isolations_final"] < row["isolations"]:  # the rest were still waiting when time ran out
+                latency += f"\n({row['isolations_final']}/{row['isolations']} final)"
         table.add_row(f"{row['validators']} ({row['quorum']}, {row['f']})",
                       row["scenario"] + (": stalled" if row["stalled"] else ""), f"{row['blocks']:,}",
                       f"{row['round_changes']:,}", f"{_s(row['interval_mean_s'])}/{_s(row['interval_p95_s'])}",
