@@ -111,7 +111,7 @@ def simulate(
                         f"{network} network, {load} load, {hours:g} h and {isolations} isolations per row")
     for column in ("N\n(q, f)", "scenario", "blocks", "round\nchanges", "interval s\nmean/p95",
                    "quorum final\ns p50/p95", "isolation\nfinal s\np50/p95"):
-        table.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=column != "scenario",
+        table.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=not column.startswith(("scenario", "isolation")),
                          min_width=8 if column == "scenario" else None)
     for row in rows:
         if row["stalled"]:
