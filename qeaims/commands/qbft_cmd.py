@@ -107,9 +107,9 @@ def simulate(
     if json_out:
         print_json({"seed": seed, "scenarios": rows})
         return
-    table = Table(title=f"Simulated Besu QBFT: blockperiod {block_period} s, request timeout {request_timeout} s, "
+    table = Table(caption="N validators, q quorum, f faults tolerated", title=f"Simulated Besu QBFT: blockperiod {block_period} s, request timeout {request_timeout} s, "
                         f"{network} network, {load} load, {hours:g} h and {isolations} isolations per row")
-    for column in ("N\n(q, f)", "scenario", "blocks", "round\nchanges", "interval s\nmean/p95",
+    for column in ("N/q/f", "scenario", "blocks", "round\nchanges", "interval s\nmean/p95",
                    "quorum final\ns p50/p95", "isolation\nfinal s\np50/p95"):
         table.add_column(column, justify="left" if column == "scenario" else "right", no_wrap=not column.startswith(("scenario", "isolation")),
                          min_width=8 if column == "scenario" else None)
@@ -121,7 +121,7 @@ def simulate(
             latency = f"{_s(row['isolation_p50_s'])}/{_s(row['isolation_p95_s'])}"
             if row["isolations_final"] < row["isolations"]:  # the rest were still waiting when time ran out
                 latency += f"\n({row['isolations_final']}/{row['isolations']} final)"
-        table.add_row(f"{row['validators']} ({row['quorum']}, {row['f']})",
+        table.add_row(f"{row['validators']}/{row['quorum']}/{row['f']}",
                       row["scenario"] + (": stalled" if row["stalled"] else ""), f"{row['blocks']:,}",
                       f"{row['round_changes']:,}", f"{_s(row['interval_mean_s'])}/{_s(row['interval_p95_s'])}",
                       quorum_cell, latency)
@@ -144,7 +144,7 @@ def _saturation(counts: list[int], block_period: int, request_timeout: int, netw
     if json_out:
         print_json({"seed": seed, "saturation": rows})
         return
-    table = Table(title=f"Simulated Besu QBFT at saturation: blockperiod {block_period} s, {network} network")
+    table = Table(caption="N validators, q quorum, f faults tolerated", title=f"Simulated Besu QBFT at saturation: blockperiod {block_period} s, {network} network")
     for column in ("validators", "simple-contract tx/s", f"ledger events/s ({LEDGER_BATCH_EVENTS} a batch)"):
         table.add_column(column, justify="right")
     for row in rows:
