@@ -30,6 +30,7 @@ from qeaims.commands import (
     keys_cmd,
     kme_cmd,
     link_cmd,
+    qbft_cmd,
     qkd_cmd,
     quorum_cmd,
     run_cmd,
@@ -66,6 +67,8 @@ app.add_typer(serve_cmd.app, name="serve")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
 app.command("kme")(kme_cmd.kme)
+# temporary (issue 20, slice E): the lead registers it as `qeaims network simulate`
+app.command("qbft-simulate")(qbft_cmd.simulate)
 app.command("oracle")(run_cmd.oracle)
 app.command("oracles")(run_cmd.oracles)
 app.command("twin")(run_cmd.twin)
