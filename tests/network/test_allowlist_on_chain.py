@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from chain.besu.genesis import QbftParams
 from chain.besu.generate import NetworkSpec, generate_network
+from chain.besu.genesis import QbftParams
 from chain.client import ChainClient
 from chain.connect import connect
 from chain.consortium import vault_sector
