@@ -215,3 +215,17 @@ def test_the_command_writes_a_network_into_an_empty_folder(capsys, tmp_path: Pat
     report = json.loads(out)
     assert [v["operator_sector"] for v in report["validators"]] == ["water", "electricity"] * 2
     assert report["notes"] and json.loads((tmp_path / "net" / "genesis.json").read_text())["config"]["chainId"] == 4242
+
+
+@pytest.mark.parametrize("name", ["chain.besu.accounts", "chain.besu.compose", "chain.besu.generate",
+                                  "chain.besu.genesis", "chain.besu.nodefiles", "chain.besu.nodekeys",
+                                  "chain.besu.readme"])
+def test_module_all_lists_its_public_definitions(name: str) -> None:
+    import importlib
+    import inspect
+
+    module = importlib.import_module(name)
+    defined = {item for item, value in vars(module).items() if not item.startswith("_")
+               and (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == name}
+    assert all(hasattr(module, item) for item in module.__all__)
+    assert defined <= set(module.__all__), sorted(defined - set(module.__all__))
