@@ -20,14 +20,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
 from chain.client import ChainClient
-from chain.consortium import CONTROL_OPERATOR
-from chain.deploy import member_identities
+from chain.consortium import CONTROL_OPERATOR, ORACLES_PER_SECTOR, sectors
+from chain.deploy import (
+    controller_keystore,
+    governor_keystore,
+    member_identities,
+    oracle_keystore,
+    vault_recorder_keystore,
+)
 from chain.manifest import Deployment
 from core.config import Settings
+from keys.keystore import read_keystore_header
 
 __all__ = ["LOG_CHUNK", "AllowedAccount", "planned_accounts", "registry_accounts"]
 
@@ -48,15 +56,27 @@ class AllowedAccount:
     index: int = 0  # an oracle's 1-based index in its sector
 
 
+def _member_keystores(settings: Settings) -> list[tuple[Path, str, str, int]]:
+    """(keystore, role, sector, index) of every member `qeaims deploy` registers."""
+    out = [(governor_keystore(settings, s), "governor", s, 0) for s in sectors()]
+    out += [(oracle_keystore(settings, s, i), "oracle", s, i) for s in sectors() for i in range(1, ORACLES_PER_SECTOR + 1)]
+    out.append((controller_keystore(settings), "controller", "", 0))
+    out += [(vault_recorder_keystore(settings, s), "vault-recorder", s, 0) for s in sectors()]
+    return out
+
+
 def planned_accounts(settings: Settings, deployer: str) -> list[AllowedAccount]:
-    """The deployer and every member identity in the QEAIMS home (created where missing)."""
-    members = member_identities(settings)
+    """The deployer and every member identity in the QEAIMS home.
+
+    Missing keystores are created as the deploy would create them (`member_identities`); existing ones
+    are only read (their public header), never rewritten, so a home whose keys were rotated is left as
+    it is."""
+    members = _member_keystores(settings)
+    if not all(path.is_file() for path, *_ in members):
+        member_identities(settings)
     out = [AllowedAccount(to_checksum_address(deployer), "deployer")]
-    out += [AllowedAccount(g.address, "governor", sector) for sector, g in members.governors.items()]
-    out += [AllowedAccount(o.address, "oracle", sector, i)
-            for sector, group in members.oracles.items() for i, o in enumerate(group, 1)]
-    out.append(AllowedAccount(members.controller.address, "controller"))
-    out += [AllowedAccount(r.address, "vault-recorder", sector) for sector, r in members.vault_recorders.items()]
+    out += [AllowedAccount(read_keystore_header(path).address, role, sector, index)
+            for path, role, sector, index in members]
     return out
 
 

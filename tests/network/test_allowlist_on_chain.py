@@ -100,6 +100,19 @@ def test_generated_deployer_deploys_and_the_registry_allowlist_is_the_planned_on
         stop_anvil(settings)
 
 
+def test_the_session_chains_registry_allowlist_is_its_keystores(chain: Chain) -> None:
+    """The shared dev consortium, as many tests leave it: quarantines keep an oracle on the list, a removed
+    newcomer is off it, so the live list still equals the member keystores (read, never rewritten)."""
+    from chain.besu.accounts import planned_accounts, registry_accounts
+
+    planned = [a for a in planned_accounts(chain.settings, chain.deployment.deployer) if a.role != "deployer"]
+    live = registry_accounts(chain.client, chain.deployment)
+    assert sorted(a.address for a in live) == sorted(a.address for a in planned)
+    assert sorted((a.address, a.role) for a in live) == sorted((a.address, a.role) for a in planned)
+    assert sorted((a.address, a.sector) for a in live if a.role == "oracle") == \
+        sorted((a.address, a.sector) for a in planned if a.role == "oracle")
+
+
 def test_deployer_key_needs_the_consortium_node(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     key = tmp_path / "key"
     key.write_text("0x" + "11" * 32)
