@@ -40,8 +40,8 @@ from keys.keystore import read_keystore_header
 __all__ = ["LOG_CHUNK", "AllowedAccount", "planned_accounts", "registry_accounts"]
 
 LOG_CHUNK = 1_000
-"""Blocks per eth_getLogs request: Besu refuses wider ranges than ``--rpc-max-logs-range`` (1,000 when
-the option was added in 22.10.3), whatever the generated config says."""
+"""Blocks per eth_getLogs request: within any ``--rpc-max-logs-range`` a node may have (5,000 by default
+since Besu 23.1.2, 1,000 before), whatever the generated config says."""
 
 _REMOVED = 3  # IRegistry.OracleStatus.Removed
 

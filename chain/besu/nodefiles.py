@@ -15,8 +15,9 @@ The options used, and why:
 - ``rpc-http-api`` with ETH, NET, WEB3 (the stack), TXPOOL (pending transactions), QBFT (validator
   votes) and PERM (reloading the allowlists); ``host-allowlist`` names the hosts the stack calls the
   node by (the HTTP Host header), not ``*``.
-- ``rpc-max-logs-range=0``: no range limit on eth_getLogs (Besu's default since 22.10.3 is a limit),
-  since the audit and the governance reader scan the contracts' logs from the deployment on.
+- ``rpc-max-logs-range=0``: no range limit on eth_getLogs ("0 specifies no limit"; the default is 5,000
+  blocks since Besu 23.1.2), because the governance reader asks for a proposal's log from block 0 to
+  the head in one request (`chain.governance.Council.proposal`); the indexer pages by 2,000 anyway.
 - ``target-gas-limit`` equal to the genesis gas limit, so the block gas limit stays where it started.
 """
 
