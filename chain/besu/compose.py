@@ -2,7 +2,9 @@
 
 Validators get fixed addresses on a bridge network of their own (enode URLs must name an IP
 address unless Besu's early-access DNS support is switched on), publish their JSON-RPC on the
-host's loopback only, and keep their database in a named volume at ``/var/lib/besu``. Each sector's
+host's loopback only, and keep their database in ``validator-N/data`` mounted at ``/var/lib/besu``
+(a folder, not a named volume: Docker creates a volume's missing mount point owned by root, and
+Besu's image runs as uid 1000, which must own the folder). Each sector's
 oracles and twin talk to the validator of that sector's operator (`validator_of`); the city's control
 room (broker, controller) talks to the first validator.
 
@@ -48,7 +50,7 @@ def _qeaims(command: Sequence[str], rpc_url: str, depends: Sequence[str]) -> dic
 def compose_document(*, validators: Sequence[tuple[str, str]], image: str,
                      services: Sequence[tuple[str, int]], oracles_per_sector: int) -> dict[str, Any]:
     """``validators``: (name, ip) in order; ``services``: (sector, index of its operator's validator)."""
-    out: dict[str, Any] = {"name": "qeaims-consortium", "services": {}, "volumes": {},
+    out: dict[str, Any] = {"name": "qeaims-consortium", "services": {},
                            "networks": {"qbft": {"driver": "bridge", "ipam": {"config": [{"subnet": SUBNET}]}}}}
     names = [name for name, _ in validators]
     for i, (name, ip) in enumerate(validators):
@@ -59,7 +61,7 @@ def compose_document(*, validators: Sequence[tuple[str, str]], image: str,
                 f"./{name}/config.toml:{CONFIG_DIR}/config.toml:ro",
                 f"./{name}/key:{CONFIG_DIR}/key:ro",
                 f"./genesis.json:{CONFIG_DIR}/genesis.json:ro",
-                f"{name}-data:{DATA_PATH}",
+                f"./{name}/data:{DATA_PATH}",
                 f"./static-nodes.json:{DATA_PATH}/static-nodes.json:ro",
                 f"./permissions_config.toml:{DATA_PATH}/permissions_config.toml",
             ],
@@ -67,7 +69,6 @@ def compose_document(*, validators: Sequence[tuple[str, str]], image: str,
             "networks": {"qbft": {"ipv4_address": ip}},
             "restart": "unless-stopped",
         }
-        out["volumes"][f"{name}-data"] = {}
     rpc = {i: f"http://{ip}:{RPC_PORT}" for i, (_, ip) in enumerate(validators)}
     out["services"]["broker"] = {
         "image": QEAIMS_IMAGE, "command": ["broker", "--host", "0.0.0.0", "--port", "1883"],

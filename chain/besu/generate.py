@@ -150,6 +150,7 @@ def _render(root: Path, spec: NetworkSpec, validators: Sequence[Validator], acco
         _write(root, f"{v.name}/key", v.key.key_file(), private=True)
         _write(root, f"{v.name}/key.pub", v.key.pub_file())
         _write(root, f"{v.name}/address", v.key.address + "\n")
+        (root / v.name / "data").mkdir()  # the node's database (its data path)
         _write(root, f"{v.name}/config.toml", node_config(
             identity=f"{v.name}-{v.operator_sector}", host=v.host, gas_limit=spec.params.gas_limit,
             dns=not _is_ip(v.host)))

@@ -60,7 +60,7 @@ Blocks every {p.block_period_s} s, round timeout {p.request_timeout_s} s, votes 
 
 {run}
 
-Mounts per validator: `config.toml`, `key` and `genesis.json` under `{CONFIG_DIR}`; a data volume at
-`{DATA_PATH}` with `static-nodes.json` and `permissions_config.toml` inside it. The Besu image runs as a
-non-root user: the mounted `key` must be readable by it (e.g. `chown 1000 validator-*/key`).
+Mounts per validator: `config.toml`, `key` and `genesis.json` under `{CONFIG_DIR}`; its `data/` folder at
+`{DATA_PATH}`, with `static-nodes.json` and `permissions_config.toml` mounted inside it. Besu's image runs
+as uid 1000: it must be able to read `key` and write `data/` (`sudo chown -R 1000 validator-*`).
 """

@@ -151,6 +151,24 @@ def test_sector_services_use_their_operators_validator(net: Net) -> None:
     assert {"broker", "controller"} <= set(compose["services"])
 
 
+def test_every_compose_mount_names_a_generated_file_and_every_config_path_a_mount(net: Net) -> None:
+    compose = yaml.safe_load((net.out / "docker-compose.yml").read_text())
+    for v in _validators(net):
+        mounts = {}
+        for volume in compose["services"][v["name"]]["volumes"]:
+            source, target = volume.split(":")[:2]
+            assert (net.out / source).exists(), source
+            mounts[target] = net.out / source
+        node = tomllib.loads((net.out / v["name"] / "config.toml").read_text())
+        for option in ("genesis-file", "node-private-key-file", "static-nodes-file", "permissions-nodes-config-file",
+                       "permissions-accounts-config-file"):
+            assert node[option] in mounts, option
+        assert mounts[node["node-private-key-file"]].read_text() == (net.out / v["name"] / "key").read_text()
+        assert node["data-path"] in mounts and mounts[node["data-path"]].is_dir()
+        [flag] = compose["services"][v["name"]]["command"]
+        assert mounts[flag.removeprefix("--config-file=")] == net.out / v["name"] / "config.toml"
+
+
 def _digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
