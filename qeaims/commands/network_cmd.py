@@ -22,6 +22,7 @@ from chain.besu.genesis import QbftParams
 from chain.besu.nodefiles import permissions_config
 from chain.connect import connect
 from chain.consortium import sectors as registered_sectors
+from core.config import load_settings
 from core.errors import ConfigError
 from qeaims.commands._common import console, err_console, print_json, settings_of
 
@@ -118,13 +119,18 @@ def allowlist(
         help="keep the nodes-allowlist of this permissions_config.toml (usually the file being replaced)")] = None,
     include_deployer: Annotated[bool, typer.Option(
         help="keep the deployer on the list (only while a deploy is under way)")] = False,
+    rpc_url: Annotated[str | None, typer.Option(
+        help="a consortium node's JSON-RPC URL (the same as the global --rpc-url)")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Rebuild the accounts allowlist from the live Registry and council (use the global --rpc-url).
+    """Rebuild the accounts allowlist from the live Registry and council.
 
     Registered, not removed oracles (with the controller and the vaults' recorders) and the current
-    governors; then reload each node with perm_reloadPermissionsFromFile."""
+    governors; then reload each node with perm_reloadPermissionsFromFile. The contracts' addresses
+    come from the deployment manifest in the QEAIMS home."""
     settings = settings_of(ctx)
+    if rpc_url is not None:
+        settings = load_settings(home=settings.home, rpc_url_override=rpc_url, scrypt_n=settings.scrypt_n)
     nodes = _nodes_from(nodes_from) if nodes_from is not None else None
     client, deployment = connect(settings)
     accounts: list[AllowedAccount] = registry_accounts(client, deployment, include_deployer=include_deployer)

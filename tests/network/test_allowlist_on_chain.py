@@ -91,7 +91,8 @@ def test_generated_deployer_deploys_and_the_registry_allowlist_is_the_planned_on
         assert set(signers) <= allowed, set(signers) - allowed
         assert len(set(_senders(rpc, before + 1, head))) >= 5  # three oracles, the controller, the recorder
 
-        code, _, err = run_main(capsys, *base, "network", "allowlist", "--out", str(rebuilt))
+        code, _, err = run_main(capsys, "--home", str(settings.home), "network", "allowlist", "--out", str(rebuilt),
+                                "--rpc-url", settings.rpc_url)
         assert code == 0, err
         after = _allowlist(rebuilt)
         assert set(after["accounts-allowlist"]) == allowed - {net.deployer.lower()} and "nodes-allowlist" not in after
