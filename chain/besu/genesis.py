@@ -9,8 +9,8 @@ exactly that reason. Validators are listed in ascending address order, as the do
 input of ``besu rlp encode --type=QBFT_EXTRA_DATA``.
 
 Forks: every block-numbered fork at 0 and ``shanghaiTime``/``cancunTime`` at 0, because the
-contracts are compiled with ``evm_version = cancun`` (foundry.toml) and use its opcodes (PUSH0 is
-Shanghai's, MCOPY and transient storage Cancun's). Prague and later are left off: EIP-7825's
+contracts are compiled with ``evm_version = cancun`` (foundry.toml): their bytecode is full of
+Shanghai's PUSH0, and solc may use any Cancun opcode (MCOPY) it sees fit. Prague and later are left off: EIP-7825's
 per-transaction gas cap arrives with Osaka and is a separate decision. Gas: ``zeroBaseFee`` (Besu,
 "Configure free gas networks": required from London on for a free-gas private network) together
 with ``min-gas-price=0`` on every node.
