@@ -202,6 +202,7 @@ def test_named_hosts_switch_on_dns_and_leave_out_the_compose_file(tmp_path: Path
     (["--validators", "4", "--sectors", "water,gasworks"], "unknown sector 'gasworks'"),
     (["--validators", "4", "--chain-id", "31337"], "chain id 31337 is taken"),
     (["--validators", "4", "--besu-image", "hyperledger/besu:latest"], "pinned tag"),
+    (["--validators", "4", "--hosts", "v1.example,v2.example"], "names 2 hosts for 4 validators"),
 ])
 def test_bad_input_is_one_error_line_and_writes_nothing(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
                                                         args: list[str], says: str) -> None:
