@@ -54,7 +54,8 @@ class ApiContext:
         client, deployment = self.chain()
         self.api_dir.mkdir(parents=True, exist_ok=True)
         with self._sync_lock:
-            index = Indexer(self.index_path, client.rpc, deployment, contract_abis())
+            index = Indexer(self.index_path, client.rpc, deployment, contract_abis(),
+                            max_logs_range=self.settings.max_logs_range)
             try:
                 return index.sync()
             finally:

@@ -297,7 +297,7 @@ def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: Non
     progress("funding governors, oracles, the controller and the vaults' recorders")
     client.send_all(functools.partial(client.send_raw, deployer, to=m.address, value=10**21, gas=21_000,
                                       label="fund") for m in members.signers())
-    council = Council(client, founders)
+    council = Council(client, founders, max_logs_range=settings.max_logs_range)
     registry = deployment.registry
     proposals: list[tuple[list[Call], str]] = []
     operator_of = operators()

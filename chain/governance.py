@@ -24,6 +24,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from chain.client import ChainClient, _normalise_log
+from chain.logs import DEFAULT_MAX_LOGS_RANGE, LogReader
 from chain.rpc import RpcError
 from core.errors import ContractRejected, TransactionFailed
 from keys.council_messages import calls_hash, description_hash, sign_approval
@@ -69,13 +70,15 @@ class ProposalCalls:
 
 
 class Council:
-    def __init__(self, client: ChainClient, governors: Sequence[HybridIdentity] = ()) -> None:
+    def __init__(self, client: ChainClient, governors: Sequence[HybridIdentity] = (), *,
+                 max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> None:
         for g in governors:
             if not isinstance(g, HybridIdentity):
                 raise TypeError("Council needs governors' HybridIdentity (their ML-DSA keys sign approvals), "
                                 f"not {type(g).__name__}: pass the identity, not identity.account")
         self.client = client
         self.governors = list(governors)
+        self.max_logs_range = max_logs_range
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -129,22 +132,26 @@ class Council:
         return bytes(self.client.call1(_CONTRACT, "proposal", proposal_id)[0])
 
     def proposal(self, proposal_id: int) -> ProposalCalls:
-        """The calls of a proposal, read from its `ProposalCreated` log (the contract keeps only their hash)."""
+        """The calls of a proposal, read from its `ProposalCreated` log (the contract keeps only their hash).
+
+        The contract does not say in which block the proposal was made, so the whole chain is searched,
+        newest page first (`chain.logs`: the node bounds each request's range), as the proposals looked
+        up are mostly recent ones."""
         abi = self.client.abi(_CONTRACT)
-        raw = self.client.rpc.call("eth_getLogs", [{
-            "address": self.address, "fromBlock": "0x0", "toBlock": "latest",
-            "topics": ["0x" + abi.topic("ProposalCreated").hex(), "0x" + proposal_id.to_bytes(32, "big").hex()],
-        }])
-        for log in raw:
-            decoded = abi.decode_log(_normalise_log(log))
-            if decoded is not None and decoded.event == "ProposalCreated":
-                a = decoded.args
-                return ProposalCalls(
-                    proposal_id=int(a["proposalId"]), proposer=str(a["proposer"]),
-                    targets=[str(t) for t in a["targets"]], values=[int(v) for v in a["values"]],
-                    calldatas=[bytes(c) for c in a["calldatas"]], description=str(a["description"]),
-                    calls_hash=bytes(a["callsHash"]), block=decoded.block_number,
-                )
+        head = int(self.client.rpc.call("eth_blockNumber"), 16)
+        wanted = {"address": self.address,
+                  "topics": ["0x" + abi.topic("ProposalCreated").hex(), "0x" + proposal_id.to_bytes(32, "big").hex()]}
+        for page in LogReader(self.client.rpc, self.max_logs_range).pages(wanted, 0, head, newest_first=True):
+            for log in page.logs:
+                decoded = abi.decode_log(_normalise_log(log))
+                if decoded is not None and decoded.event == "ProposalCreated":
+                    a = decoded.args
+                    return ProposalCalls(
+                        proposal_id=int(a["proposalId"]), proposer=str(a["proposer"]),
+                        targets=[str(t) for t in a["targets"]], values=[int(v) for v in a["values"]],
+                        calldatas=[bytes(c) for c in a["calldatas"]], description=str(a["description"]),
+                        calls_hash=bytes(a["callsHash"]), block=decoded.block_number,
+                    )
         raise TransactionFailed(f"no ProposalCreated log for council proposal {proposal_id}")
 
     # ---- writing --------------------------------------------------------------------------------

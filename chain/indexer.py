@@ -17,12 +17,15 @@ from typing import Any
 
 from chain.abi import ContractAbi, DecodedLog
 from chain.client import _normalise_log
+from chain.logs import DEFAULT_MAX_LOGS_RANGE, LogReader
 from chain.manifest import Deployment
 from chain.rpc import RpcClient
 
 __all__ = ["Indexer", "SyncReport"]
 
-CHUNK = 2_000
+CHECKPOINT_BLOCKS = 2_000
+"""Most blocks per checkpoint (one SQLite transaction, its logs held in memory): a busy chain's page stays
+small whatever the node's eth_getLogs range (`chain.logs` pages within it)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,10 +81,12 @@ def _jsonable(value: Any) -> Any:
 
 
 class Indexer:
-    def __init__(self, path: Path, rpc: RpcClient, deployment: Deployment, abis: dict[str, ContractAbi]) -> None:
+    def __init__(self, path: Path, rpc: RpcClient, deployment: Deployment, abis: dict[str, ContractAbi], *,
+                 max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.rpc = rpc
+        self.logs = LogReader(rpc, max_logs_range)  # pages of at most the node's eth_getLogs range
         self.deployment = deployment
         self._abi_by_address = {addr.lower(): abis[name] for name, addr in deployment.addresses().items()}
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # one user at a time
@@ -141,12 +146,13 @@ class Indexer:
         head = int(self.rpc.call("eth_blockNumber"), 16)
         start = self.last_block + 1
         total = 0
-        addresses = list(self.deployment.addresses().values())
-        for lo in range(start, head + 1, CHUNK):
-            hi = min(lo + CHUNK - 1, head)
+        addresses = {"address": list(self.deployment.addresses().values())}
+        lo = start
+        while lo <= head:
+            hi = min(lo + min(self.logs.span, CHECKPOINT_BLOCKS) - 1, head)  # the reader may split it further
             while True:  # the block hash read before and after the logs must agree, or the chain moved
                 hi_hash = self._block_hash(hi)
-                raw = self.rpc.call("eth_getLogs", [{"fromBlock": hex(lo), "toBlock": hex(hi), "address": addresses}])
+                raw = self.logs.get(addresses, lo, hi)
                 if self._block_hash(hi) == hi_hash and hi_hash is not None:
                     break
                 if hi_hash is None:
@@ -168,6 +174,7 @@ class Indexer:
                 raise
             if progress is not None:
                 progress(hi - start + 1, head - start + 1)
+            lo = hi + 1
         return SyncReport(from_block=start, to_block=head, logs=total, rewound_to=rewound)
 
     def _timestamps(self, raw: list[dict[str, Any]]) -> dict[int, int]:

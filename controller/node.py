@@ -71,7 +71,8 @@ class Controller(IsolationSteps, IntrusionResponse):
         self.recorder = EventRecorder(client, identity, self.outbox)
         base = settings.home / "controller" / deployment.deployment_id
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.index = Indexer(base / "index.sqlite", client.rpc, deployment, contract_abis())
+        self.index = Indexer(base / "index.sqlite", client.rpc, deployment, contract_abis(),
+                             max_logs_range=settings.max_logs_range)
         self.isolations: dict[int, Isolation] = {}
         self._unplanned: set[int] = set()  # isolations in sectors without a plug-in here (logged once)
         self._done = self._steps_in_outbox()

@@ -48,6 +48,10 @@ class Settings(BaseModel):
     proposal_lifetime_s: int = Field(default=7 * 24 * 3600, ge=60)
     council_delay_s: int = Field(default=1, ge=1, le=30 * 24 * 3600,
                                  description="council timelock (QEAIMS_COUNCIL_DELAY); production: 172800 (2 days)")
+    max_logs_range: int = Field(default=5_000, ge=1,
+                                description="most blocks one eth_getLogs request spans (QEAIMS_MAX_LOGS_RANGE): at most "
+                                            "the node's limit (Besu --rpc-max-logs-range, 5,000 by default); a node "
+                                            "that refuses a span gets it halved (chain.logs)")
 
     @field_validator("rpc_url_override")
     @classmethod
@@ -93,6 +97,7 @@ _ENV_FIELDS = {
     "SCRYPT_N": "scrypt_n",
     "INFLIGHT": "inflight_per_sender",
     "COUNCIL_DELAY": "council_delay_s",
+    "MAX_LOGS_RANGE": "max_logs_range",
 }
 
 

@@ -4,7 +4,7 @@
 each `poll` recounts every publication and every countermeasure (`chain.countermeasures`: a device
 quarantine or a sector's safe mode, handed to the enforcers of that sector) (`chain.indicators.active_indicators`: nothing is taken on the
 publisher's word) and hands the set in force to its enforcers: each new indicator is applied once,
-each withdrawn or expired one lifted once. A poll costs one ``eth_getLogs`` of the new blocks and a
+each withdrawn or expired one lifted once. A poll costs one ``eth_getLogs`` of the new blocks (more if they are more than the node's range: `chain.logs`) and a
 recount over the index; `run` polls on a thread every ``interval_s`` (0.5 s: well inside the 5 s
 within which every sector must enforce what one sector published).
 
@@ -26,6 +26,7 @@ from chain.connect import contract_abis
 from chain.countermeasures import CountermeasureRecord, active_countermeasures
 from chain.indexer import Indexer
 from chain.indicators import IndicatorRecord, in_force, indicator_records
+from chain.logs import DEFAULT_MAX_LOGS_RANGE
 from chain.manifest import Deployment
 from chain.registry_history import RegistryHistory
 from core.errors import ChainError
@@ -64,8 +65,9 @@ class FeedStats:
 
 class IndicatorFeed:
     def __init__(self, client: ChainClient, deployment: Deployment, index_path: Path, *,
-                 interval_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
-        self.index = Indexer(index_path, client.rpc, deployment, contract_abis())
+                 interval_s: float = 0.5, clock: Callable[[], float] = time.time,
+                 max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> None:
+        self.index = Indexer(index_path, client.rpc, deployment, contract_abis(), max_logs_range=max_logs_range)
         self.interval_s = interval_s
         self.enforcers: list[Enforcer] = []
         self.in_force: dict[str, tuple[Indicator, IndicatorRecord]] = {}

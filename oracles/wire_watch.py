@@ -118,7 +118,7 @@ class SectorWireWatch:
         self.gateway.start()
         client, deployment = connect(self.settings)
         self._feed = IndicatorFeed(client, deployment, self.settings.home / "gateways" / f"feed-{self.sector.value}.sqlite",
-                                   interval_s=FEED_INTERVAL_S)
+                                   interval_s=FEED_INTERVAL_S, max_logs_range=self.settings.max_logs_range)
         self._feed.add(gateway_enforcer(self.sector.value, self.policy, sector=self.sector.value, shared_network=False))
         self._feed.run()
         log_line("wire-watch-started", sector=self.sector.value, port=self.gateway.port,

@@ -359,7 +359,8 @@ def _cpu() -> float:
 def _roots_on_chain(settings: Settings, address: str) -> dict[int, bytes]:
     """seq → payload of the oracle's telemetry-root events, read back from the chain's logs."""
     client, deployment = connect(settings)
-    index = Indexer(settings.index_path, client.rpc, deployment, contract_abis())
+    index = Indexer(settings.index_path, client.rpc, deployment, contract_abis(),
+                    max_logs_range=settings.max_logs_range)
     try:
         index.sync()
         rows = index.db.execute("SELECT seq, payload FROM events WHERE oracle = ? AND kind = ?",

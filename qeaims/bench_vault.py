@@ -87,7 +87,8 @@ def run_vault_bench(*, records: int, reads: int, record_bytes: int = 512, write_
             read_s = time.monotonic() - began
             step("verifying against the chain", 0, 1)
             began = time.monotonic()
-            index = Indexer(Path(home) / "verify.sqlite", client.rpc, deployment, contract_abis())
+            index = Indexer(Path(home) / "verify.sqlite", client.rpc, deployment, contract_abis(),
+                            max_logs_range=settings.max_logs_range)
             try:
                 index.sync()
                 report = verify_vault(index.db, service.store, chain_id=client.chain_id,

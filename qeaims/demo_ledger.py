@@ -124,14 +124,14 @@ class _Demo:
             save_keystore(crew, path, self.settings.passphrase, label="repair crew", scrypt_n=self.settings.scrypt_n)
         if not self.client.call1("IsolationQuorum", "hasRole", role("REPAIR_ROLE"), crew.address):
             self.client.wait(self.client.send_raw(dev_deployer(), to=crew.address, value=10**20, gas=21_000))
-            Council(self.client, dev_governors(self.settings)).pass_proposal(
+            Council(self.client, dev_governors(self.settings), max_logs_range=self.settings.max_logs_range).pass_proposal(
                 [("IsolationQuorum", "grantRole", [role("REPAIR_ROLE"), crew.address])], "grant REPAIR_ROLE to the crew")
         return crew
 
     def governance(self) -> None:
         t = time.monotonic()
         governors = dev_governors(self.settings)
-        council = Council(self.client, governors)
+        council = Council(self.client, governors, max_logs_range=self.settings.max_logs_range)
         window = int(self.client.call1("IsolationQuorum", "votingWindow"))
         pid = council.propose(governors[0], [("IsolationQuorum", "setVotingWindow", [window])],
                               "confirm the isolation voting window")
@@ -156,7 +156,8 @@ class _Demo:
 
     def audit(self) -> None:
         t = time.monotonic()
-        index = Indexer(self.settings.index_path, self.client.rpc, self.deployment, contract_abis())
+        index = Indexer(self.settings.index_path, self.client.rpc, self.deployment, contract_abis(),
+                        max_logs_range=self.settings.max_logs_range)
         try:
             index.sync()
             report = verify_chain_history(index.db, chain_id=self.client.chain_id,

@@ -52,7 +52,9 @@ def open_vault(settings: Settings, client: ChainClient, deployment: Deployment, 
     identity = dev_vault_recorder(settings, vault)
     outbox = EventOutbox.for_oracle(settings.outbox_dir, identity.address, deployment.deployment_id)
     recorder = EventRecorder(client, identity, outbox)
-    service = VaultService(VaultStore(vault_root(settings), vault), recorder, SealWatch(client, vault).state)
+    service = VaultService(VaultStore(vault_root(settings), vault), recorder,
+                           SealWatch(client, vault, max_logs_range=settings.max_logs_range).state,
+                           max_logs_range=settings.max_logs_range)
     service.recover()  # what a crashed process left unrecorded is recorded before anything else happens
     if service.store.pending() and not service.seal_state().sealed:
         service.apply_pending()  # writes queued under a seal the controller has lifted since land now

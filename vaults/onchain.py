@@ -40,7 +40,8 @@ from typing import Any
 
 from chain.client import ChainClient, _normalise_log
 from chain.council_audit import recount_council
-from chain.indexer import CHUNK, _jsonable
+from chain.indexer import _jsonable
+from chain.logs import DEFAULT_MAX_LOGS_RANGE, LogReader
 from chain.recorder import canonical_payload
 from chain.registry_history import REPAIR_ROLE
 from core.kinds import kind_by_name
@@ -111,8 +112,9 @@ class SealWatch:
     but the logs (no call per event). A council unseal (`vaults.council_unseal`) counts at the position
     of the council's own ``ProposalExecuted`` log, if it names the seal then in force."""
 
-    def __init__(self, client: ChainClient, vault: str) -> None:
+    def __init__(self, client: ChainClient, vault: str, *, max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> None:
         self.client, self.vault = client, vault
+        self._reader = LogReader(client.rpc, max_logs_range)
         self._next_block = 0
         self._events: list[tuple[int, int, str, dict[str, Any]]] = []  # (block, log index, recorder, payload)
         self._roles: dict[str, list[tuple[int, int, bool]]] = {}  # account → (block, log index, holds after)
@@ -122,14 +124,9 @@ class SealWatch:
         self.stale: list[SealFact] = []  # council unseals executed that lifted nothing (at the last `state`)
 
     def _logs(self, contract: str, topics: list[Any], head: int) -> list[Any]:
-        """The logs from where the last poll stopped to ``head``, in ranges of `CHUNK` blocks (nodes bound
-        the range one request may span: Besu's --rpc-max-logs-range)."""
-        out: list[Any] = []
-        for start in range(self._next_block, head + 1, CHUNK):
-            out += self.client.rpc.call("eth_getLogs", [{
-                "address": self.client.address(contract), "fromBlock": hex(start),
-                "toBlock": hex(min(head, start + CHUNK - 1)), "topics": topics}])
-        return out
+        """The logs from where the last poll stopped to ``head``, in pages the node accepts (`chain.logs`:
+        nodes bound the range one request may span, Besu by its --rpc-max-logs-range)."""
+        return self._reader.get({"address": self.client.address(contract), "topics": topics}, self._next_block, head)
 
     def _poll(self) -> None:
         head = int(self.client.rpc.call("eth_blockNumber"), 16)

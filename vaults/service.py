@@ -58,7 +58,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PublicKey
 
 from chain.client import _normalise_log
-from chain.indexer import CHUNK
+from chain.logs import DEFAULT_MAX_LOGS_RANGE, LogReader
 from chain.recorder import EventRecorder
 from core.errors import ChainError
 from vaults.envelope import (
@@ -161,8 +161,10 @@ class VaultService:
     ``vault-<sector>``) and the chain's word on whether it is sealed."""
 
     def __init__(self, store: VaultStore, recorder: EventRecorder, seal_state: Callable[[], SealState], *,
-                 roles: VaultRoles | None = None, clock: Callable[[], str] = _now) -> None:
+                 roles: VaultRoles | None = None, clock: Callable[[], str] = _now,
+                 max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> None:
         self.store, self.recorder, self.seal_state = store, recorder, seal_state
+        self._logs = LogReader(recorder.client.rpc, max_logs_range)  # pages the node accepts (`chain.logs`)
         self.roles = roles or VaultRoles()
         self.vault = store.vault
         self._clock = clock
@@ -209,10 +211,10 @@ class VaultService:
         ledger = self.recorder.client.abi("EventLedger")
         oracle = "0x" + bytes.fromhex(self.recorder.identity.address[2:]).rjust(32, b"\0").hex()
         try:
-            logs = self.recorder.client.rpc.call("eth_getLogs", [{
-                "address": self.recorder.client.address("EventLedger"), "fromBlock": hex(since_block),
-                "toBlock": "latest", "topics": ["0x" + ledger.topic("EventRecorded").hex(), oracle,
-                                                "0x" + self._node.hex(), "0x" + kind.to_bytes(32, "big").hex()]}])
+            logs = self._logs.get({"address": self.recorder.client.address("EventLedger"),
+                                   "topics": ["0x" + ledger.topic("EventRecorded").hex(), oracle,
+                                              "0x" + self._node.hex(), "0x" + kind.to_bytes(32, "big").hex()]},
+                                  since_block, int(self.recorder.client.rpc.call("eth_blockNumber"), 16))
         except ChainError:
             return False
         for log in logs:
@@ -252,20 +254,17 @@ class VaultService:
         ledger = self.recorder.client.abi("EventLedger")
         oracle = "0x" + bytes.fromhex(self.recorder.identity.address[2:]).rjust(32, b"\0").hex()
         try:
-            for start in range(self._anchor_block, head + 1, CHUNK):
-                logs = self.recorder.client.rpc.call("eth_getLogs", [{
-                    "address": self.recorder.client.address("EventLedger"), "fromBlock": hex(start),
-                    "toBlock": hex(min(head, start + CHUNK - 1)),
-                    "topics": ["0x" + ledger.topic("EventRecorded").hex(), oracle, "0x" + self._node.hex(),
-                               "0x" + KEY_ROTATION.to_bytes(32, "big").hex()]}])
-                for log in logs:
-                    decoded = ledger.decode_log(_normalise_log(log))
-                    try:
-                        payload = json.loads(bytes(decoded.args["payload"])) if decoded is not None else None
-                        if isinstance(payload, dict) and payload.get("vault") == self.vault:
-                            self._anchor = max(self._anchor, int(payload["epoch"]))
-                    except (ValueError, KeyError, TypeError):
-                        continue
+            rotations = {"address": self.recorder.client.address("EventLedger"),
+                         "topics": ["0x" + ledger.topic("EventRecorded").hex(), oracle, "0x" + self._node.hex(),
+                                    "0x" + KEY_ROTATION.to_bytes(32, "big").hex()]}
+            for log in self._logs.get(rotations, self._anchor_block, head):
+                decoded = ledger.decode_log(_normalise_log(log))
+                try:
+                    payload = json.loads(bytes(decoded.args["payload"])) if decoded is not None else None
+                    if isinstance(payload, dict) and payload.get("vault") == self.vault:
+                        self._anchor = max(self._anchor, int(payload["epoch"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
         except ChainError as exc:
             raise VaultUnavailable(f"the chain cannot say which sector key of vault {self.vault} is current: "
                                    f"{exc}") from None

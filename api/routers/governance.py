@@ -181,7 +181,7 @@ def _known(client: ChainClient, proposal: int) -> None:
 def _detail(ctx: Ctx, client: ChainClient, proposal: int) -> ProposalDetail:
     _known(client, proposal)
     row = proposal_row(client, proposal)
-    logged = Council(client).proposal(proposal)
+    logged = Council(client, max_logs_range=ctx.settings.max_logs_range).proposal(proposal)
     calls = [CallOut(**{**decoded_call(client, t, d), "target": shown["target"]},
                      **{k: shown[k] for k in ("selector", "value", "bytes", "emergency_allowed")})
              for t, d, shown in zip(logged.targets, logged.calldatas, row["calls"], strict=True)]
@@ -243,7 +243,7 @@ def propose(body: ProposeIn, ctx: Ctx, who: Annotated[Principal, Depends(_ACT)])
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 detail=f"node {body.node} is not registered in sector {body.sector}; nothing was sent")
     override = override_calls(body.kind, node=body.node, reason=body.reason, basis_points=body.cap)
-    council = Council(client)
+    council = Council(client, max_logs_range=ctx.settings.max_logs_range)
     with _ACTING:
         council.simulate(override.calls)  # a proposal that could never execute is refused here, with the reason
         proposal = council.propose(governor, override.calls, body.description or override.description)
@@ -259,7 +259,7 @@ def _act(ctx: Ctx, who: Principal, body: Passphrase, proposal: int, action: str)
     governor = _governor(ctx, who, body.passphrase)
     client, _deployment = connect(ctx.settings)
     _known(client, proposal)
-    council = Council(client)
+    council = Council(client, max_logs_range=ctx.settings.max_logs_range)
     with _ACTING:
         if action != "approve":  # execute, queue, emergency: only on approvals the recount counts
             ctx.sync()

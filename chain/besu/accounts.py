@@ -33,15 +33,12 @@ from chain.deploy import (
     oracle_keystore,
     vault_recorder_keystore,
 )
+from chain.logs import DEFAULT_MAX_LOGS_RANGE, LogReader
 from chain.manifest import Deployment
 from core.config import Settings
 from keys.keystore import read_keystore_header
 
-__all__ = ["LOG_CHUNK", "AllowedAccount", "planned_accounts", "registry_accounts"]
-
-LOG_CHUNK = 1_000
-"""Blocks per eth_getLogs request: within any ``--rpc-max-logs-range`` a node may have (5,000 by default
-since Besu 23.1.2, 1,000 before), whatever the generated config says."""
+__all__ = ["AllowedAccount", "planned_accounts", "registry_accounts"]
 
 _REMOVED = 3  # IRegistry.OracleStatus.Removed
 
@@ -80,25 +77,26 @@ def planned_accounts(settings: Settings, deployer: str) -> list[AllowedAccount]:
     return out
 
 
-def _registered_oracles(client: ChainClient, deployment: Deployment,
-                        progress: Callable[[int, int], None]) -> list[str]:
-    """Every account an OracleRegistered log names (its first indexed topic), in chain order."""
+def _registered_oracles(client: ChainClient, deployment: Deployment, progress: Callable[[int, int], None],
+                        max_logs_range: int) -> list[str]:
+    """Every account an OracleRegistered log names (its first indexed topic), in chain order, read in pages
+    the node accepts (`chain.logs`)."""
     topic = "0x" + client.abi("Registry").topic("OracleRegistered").hex()
     head = int(client.rpc.call("eth_blockNumber"), 16)
     start = max(0, deployment.deployed_at_block - 64)  # the registrations come after the role hand-over
     seen: dict[str, None] = {}
-    for lo in range(start, head + 1, LOG_CHUNK):
-        hi = min(lo + LOG_CHUNK - 1, head)
-        logs = client.rpc.call("eth_getLogs", [{"fromBlock": hex(lo), "toBlock": hex(hi),
-                                                "address": deployment.registry, "topics": [topic]}])
-        for log in logs:
+    pages = LogReader(client.rpc, max_logs_range).pages({"address": deployment.registry, "topics": [topic]},
+                                                        start, head)
+    for page in pages:
+        for log in page.logs:
             seen[to_checksum_address("0x" + str(log["topics"][1])[-40:])] = None
-        progress(hi - start + 1, head - start + 1)
+        progress(page.hi - start + 1, head - start + 1)
     return list(seen)
 
 
 def registry_accounts(client: ChainClient, deployment: Deployment, *, include_deployer: bool = False,
-                      progress: Callable[[int, int], None] = lambda done, total: None) -> list[AllowedAccount]:
+                      progress: Callable[[int, int], None] = lambda done, total: None,
+                      max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> list[AllowedAccount]:
     """The allowlist as the chain has it now: registered, not removed oracles and current governors.
 
     Candidates come from the Registry's logs, their status from `Registry.oracle` at the head (so a
@@ -106,7 +104,7 @@ def registry_accounts(client: ChainClient, deployment: Deployment, *, include_de
     out: list[AllowedAccount] = []
     if include_deployer:
         out.append(AllowedAccount(to_checksum_address(deployment.deployer), "deployer"))
-    for account in _registered_oracles(client, deployment, progress):
+    for account in _registered_oracles(client, deployment, progress, max_logs_range):
         record = client.call1("Registry", "oracle", account)
         sector_raw, status = bytes(record[0]), int(record[4])
         if status == _REMOVED:

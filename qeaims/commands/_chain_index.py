@@ -20,7 +20,8 @@ __all__ = ["synced_index"]
 
 def synced_index(settings: Settings, client: ChainClient, *, show_progress: bool = False) -> Indexer:
     _, deployment = connect(settings)
-    index = Indexer(settings.index_path, client.rpc, deployment, contract_abis())
+    index = Indexer(settings.index_path, client.rpc, deployment, contract_abis(),
+                    max_logs_range=settings.max_logs_range)
     if show_progress:
         with Progress(console=err_console, transient=True) as bar:
             task = bar.add_task("indexing chain logs", total=None)

@@ -196,7 +196,7 @@ def vault_unseal(
         raise ConfigError("say why with --reason (it goes on-chain, in the proposal's description)")
     vault = vault_name(sector)
     gov, client, council = _as_governor(ctx, governor)
-    state = SealWatch(client, vault).state()
+    state = SealWatch(client, vault, max_logs_range=council.max_logs_range).state()
     if not state.sealed:
         raise ConfigError(f"vault {vault} is not sealed: there is nothing for the council to unseal")
     description = unseal_description(vault, state.position, reason)
@@ -283,7 +283,7 @@ def _as_governor(ctx: typer.Context, governor: str) -> tuple[HybridIdentity, Cha
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
-    return gov, client, Council(client)
+    return gov, client, Council(client, max_logs_range=settings.max_logs_range)
 
 
 def _require_valid_approvals(settings: Settings, client: ChainClient, proposal: int, *, emergency: bool) -> None:
@@ -333,14 +333,14 @@ def execute(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
     _require_valid_approvals(settings, client, proposal, emergency=False)
-    council = Council(client)
+    council = Council(client, max_logs_range=settings.max_logs_range)
     receipt = council.execute(gov, proposal, wait_s=wait)
     console.print(f"proposal {proposal} executed in block {int(receipt['blockNumber'], 16)}")
     logged = council.proposal(proposal)
     unseal = parse_unseal(council.address, logged.targets, logged.values, logged.calldatas, logged.description,
                           logged.calls_hash)
     if unseal is not None:
-        state = SealWatch(client, unseal.vault).state()
+        state = SealWatch(client, unseal.vault, max_logs_range=settings.max_logs_range).state()
         if state.proposal == proposal:
             console.print(f"vault {unseal.vault} unsealed by the council; its queued writes land at its next command "
                           "on its host")
@@ -359,7 +359,7 @@ def emergency(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
     _require_valid_approvals(settings, client, proposal, emergency=True)
-    receipt = Council(client).execute_emergency(gov, proposal, reason)
+    receipt = Council(client, max_logs_range=settings.max_logs_range).execute_emergency(gov, proposal, reason)
     console.print(f"proposal {proposal} executed in an emergency in block {int(receipt['blockNumber'], 16)}: {reason}")
 
 

@@ -35,7 +35,8 @@ def _from_chain(ctx: typer.Context, read: Callable[[sqlite3.Connection], T]) -> 
     settings = settings_of(ctx)
     client, deployment = connect(settings)
     with tempfile.TemporaryDirectory(prefix="qeaims-intel-") as tmp:
-        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
+        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis(),
+                        max_logs_range=settings.max_logs_range)
         try:
             index.sync()
             return read(index.db)

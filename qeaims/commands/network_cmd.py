@@ -134,7 +134,8 @@ def allowlist(
         settings = load_settings(home=settings.home, rpc_url_override=rpc_url, scrypt_n=settings.scrypt_n)
     nodes = _nodes_from(nodes_from) if nodes_from is not None else None
     client, deployment = connect(settings)
-    accounts: list[AllowedAccount] = registry_accounts(client, deployment, include_deployer=include_deployer)
+    accounts: list[AllowedAccount] = registry_accounts(client, deployment, include_deployer=include_deployer,
+                                                             max_logs_range=settings.max_logs_range)
     _write_atomically(out, permissions_config(nodes, [a.address for a in accounts]))
     if json_out:
         print_json({"out": str(out), "accounts": [asdict(a) for a in accounts], "nodes": nodes})

@@ -235,7 +235,7 @@ def _seal(ctx: typer.Context, sector: str, sealed: bool, reason: str) -> None:
     vault = _vault(sector)
     settings = settings_of(ctx)
     client, _ = connect(settings)
-    if SealWatch(client, vault).state().sealed == sealed:
+    if SealWatch(client, vault, max_logs_range=settings.max_logs_range).state().sealed == sealed:
         raise VaultError(f"vault {sector} is {'sealed' if sealed else 'not sealed'} already")
     record_as_controller(settings, "vault-seal", vault, json.loads(seal_payload(vault, sealed, reason)))
 
@@ -281,9 +281,9 @@ def status(
     vault = _vault(sector)
     settings = settings_of(ctx)
     client, _ = connect(settings)
-    watch = SealWatch(client, vault)
+    watch = SealWatch(client, vault, max_logs_range=settings.max_logs_range)
     state = watch.state()
-    council = Council(client)
+    council = Council(client, max_logs_range=settings.max_logs_range)
     body: dict[str, Any] = {
         "vault": vault, "sealed": state.sealed, "reason": state.reason, "block": state.block, "by": state.by,
         "council_proposals": [{"proposal": pid, "state": council.state(pid).lower(), "seal_block": p.seal[0],
@@ -331,7 +331,8 @@ def verify(
     with Progress(console=err_console, transient=True, disable=json_out) as bar, \
             tempfile.TemporaryDirectory(prefix="qeaims-vault-verify-") as tmp:
         task = bar.add_task("indexing chain logs", total=None)
-        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
+        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis(),
+                        max_logs_range=settings.max_logs_range)
         try:
             index.sync(lambda done, total: bar.update(task, completed=done, total=total or None))
             for name in names:

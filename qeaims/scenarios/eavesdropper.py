@@ -75,7 +75,8 @@ class EavesdropperRun:
         self.kme = KmeClient(self.plan.kme_url, OPERATIONS_SAE, DevPki(self.files.pki))
         base = self.settings.home / "scenarios" / self.deployment.deployment_id
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.index = Indexer(base / "index.sqlite", self.client.rpc, self.deployment, contract_abis())
+        self.index = Indexer(base / "index.sqlite", self.client.rpc, self.deployment, contract_abis(),
+                             max_logs_range=self.settings.max_logs_range)
         self._from_block = 0
         self._start = 0.0
 

@@ -60,6 +60,7 @@ from pymodbus.client import ModbusTcpClient
 from bus.mosquitto import MosquittoBroker, mosquitto_executable
 from chain.client import ChainClient, _normalise_log
 from chain.deploy import deploy_dev_consortium, dev_controller, dev_oracle
+from chain.logs import LogReader
 from chain.manifest import Deployment
 from chain.node import start_anvil, stop_anvil
 from chain.outbox import EventOutbox
@@ -298,8 +299,9 @@ class IntrusionResult:
 class _PublicationWatch:
     """When each indicator's publication was first on the chain (polled every 50 ms)."""
 
-    def __init__(self, client: ChainClient) -> None:
+    def __init__(self, client: ChainClient, max_logs_range: int) -> None:
         self.client = client
+        self.reader = LogReader(client.rpc, max_logs_range)  # pages the node accepts (`chain.logs`)
         self.seen: dict[str, float] = {}  # id → wall time first seen
         self.bodies: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
@@ -312,9 +314,8 @@ class _PublicationWatch:
         while not self._stop.is_set():
             head = int(self.client.rpc.call("eth_blockNumber"), 16)
             if head >= self._next:
-                for log in self.client.rpc.call("eth_getLogs", [{"address": self.client.address("EventLedger"),
-                                                                 "fromBlock": hex(self._next), "toBlock": hex(head),
-                                                                 "topics": topic}]):
+                for log in self.reader.get({"address": self.client.address("EventLedger"), "topics": topic},
+                                           self._next, head):
                     decoded = abi.decode_log(_normalise_log(log))
                     body = json.loads(bytes(decoded.args["payload"])) if decoded is not None else {}
                     if body.get("state") == "published" and body.get("id") not in self.seen:
@@ -372,7 +373,7 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
     notes: list[str] = []
     controller: Controller | None = None
     stop_controller = threading.Event()
-    watch = _PublicationWatch(client).start()
+    watch = _PublicationWatch(client, settings.max_logs_range).start()
     try:
         say("starting devices, gateways and their normal traffic")
         logs: dict[str, ObservationLog] = {}
@@ -409,7 +410,8 @@ def _play(settings: Settings, client: ChainClient, deployment: Deployment, *, tr
                 site.oracles.append(WireOracle(EventRecorder(client, identity, outbox), [profiles[sector]],
                                                on_recorded=on_recorded).run())
             site.gateway.monitor = Tee(*site.oracles)
-            site.feed = IndicatorFeed(client, deployment, settings.home / f"feed-{sector}.sqlite", interval_s=0.25)
+            site.feed = IndicatorFeed(client, deployment, settings.home / f"feed-{sector}.sqlite", interval_s=0.25,
+                                      max_logs_range=settings.max_logs_range)
             # one host, one address space: every sector's 127.0.x.y is the same machine (docs/cyber.md)
             site.feed.add(gateway_enforcer(sector, site.policy, sector=sector, shared_network=True))
             site.feed.run()

@@ -262,7 +262,8 @@ class ScenarioRun:
         self._acks: list[tuple[Step, str, float]] = []  # injections sent, awaiting the twin's answer
         base = self.settings.home / "scenarios" / self.deployment.deployment_id
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.index = Indexer(base / "index.sqlite", self.client.rpc, self.deployment, contract_abis())
+        self.index = Indexer(base / "index.sqlite", self.client.rpc, self.deployment, contract_abis(),
+                             max_logs_range=self.settings.max_logs_range)
         for step in self.scenario.steps:
             if step.control.op not in ("inject-fault", "inject-attack"):
                 continue

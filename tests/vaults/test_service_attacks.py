@@ -327,7 +327,7 @@ def test_a_read_is_not_released_when_the_seal_landed_before_its_event(fresh_chai
 
 # V17 ------------------------------------------------------------------------------------------------
 def test_the_seal_watch_reads_logs_in_bounded_ranges(fresh_chain: Chain) -> None:
-    from chain.indexer import CHUNK
+    CHUNK = 1_000  # the watch's max_logs_range (the setting's default is 5,000: Besu's)
 
     chain = fresh_chain
     chain.client.rpc.call("anvil_mine", [hex(CHUNK + 500)])
@@ -341,7 +341,7 @@ def test_the_seal_watch_reads_logs_in_bounded_ranges(fresh_chain: Chain) -> None
 
     chain.client.rpc.call = spanning  # type: ignore[method-assign]  # measures the real requests, answers nothing itself
     try:
-        assert not SealWatch(chain.client, "healthcare").state().sealed
+        assert not SealWatch(chain.client, "healthcare", max_logs_range=CHUNK).state().sealed
     finally:
         del chain.client.rpc.call
     assert spans and max(spans) <= CHUNK, f"one eth_getLogs spanned {max(spans)} blocks"
