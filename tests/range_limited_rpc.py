@@ -42,7 +42,7 @@ class RangeLimitedRpc:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 answer = [proxy._answer(r) for r in body] if isinstance(body, list) else proxy._answer(body)
                 data = json.dumps(answer).encode()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chain.besu.nodefiles import CONFIG_DIR, DATA_PATH, RPC_PORT
+from chain.besu.nodefiles import CONFIG_DIR, DATA_PATH, MAX_LOGS_RANGE, RPC_PORT
 
 __all__ = ["DEFAULT_BESU_IMAGE", "QEAIMS_IMAGE", "SUBNET", "compose_document", "default_hosts"]
 
@@ -39,7 +39,8 @@ def _qeaims(command: Sequence[str], rpc_url: str, depends: Sequence[str]) -> dic
     return {
         "image": QEAIMS_IMAGE,
         "command": ["--rpc-url", rpc_url, *command],
-        "environment": {"QEAIMS_HOME": "/qeaims", "QEAIMS_PASSPHRASE": "${QEAIMS_PASSPHRASE:?set the keystore passphrase}"},
+        "environment": {"QEAIMS_HOME": "/qeaims", "QEAIMS_PASSPHRASE": "${QEAIMS_PASSPHRASE:?set the keystore passphrase}",
+                        "QEAIMS_MAX_LOGS_RANGE": str(MAX_LOGS_RANGE)},  # the validators' rpc-max-logs-range
         "volumes": ["${QEAIMS_HOME_DIR:-./qeaims-home}:/qeaims"],
         "depends_on": list(depends),
         "networks": ["qbft"],

@@ -15,9 +15,11 @@ The options used, and why:
 - ``rpc-http-api`` with ETH, NET, WEB3 (the stack), TXPOOL (pending transactions), QBFT (validator
   votes) and PERM (reloading the allowlists); ``host-allowlist`` names the hosts the stack calls the
   node by (the HTTP Host header), not ``*``.
-- ``rpc-max-logs-range=0``: no range limit on eth_getLogs ("0 specifies no limit"; the default is 5,000
-  blocks since Besu 23.1.2), because the governance reader asks for a proposal's log from block 0 to
-  the head in one request (`chain.governance.Council.proposal`); the indexer pages by 2,000 anyway.
+- ``rpc-max-logs-range=5000``: Besu's own default (since 23.1.2), written out so an operator who changes
+  it sees that the stack's ``QEAIMS_MAX_LOGS_RANGE`` (the same 5,000 by default, set in the Compose file)
+  goes with it: every QEAIMS log reader asks for at most that many blocks per ``eth_getLogs`` and halves
+  a span the node refuses (`chain.logs`), so a limit of any size works; no limit (``0``) would let one
+  wide request hold a node (Besu warns that a whole-chain ``eth_getLogs`` can hang it).
 - ``target-gas-limit`` equal to the genesis gas limit, so the block gas limit stays where it started.
 """
 
@@ -26,9 +28,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from chain.logs import DEFAULT_MAX_LOGS_RANGE
+
 __all__ = [
     "CONFIG_DIR",
     "DATA_PATH",
+    "MAX_LOGS_RANGE",
     "P2P_PORT",
     "RPC_APIS",
     "RPC_PORT",
@@ -45,6 +50,8 @@ DATA_PATH = "/var/lib/besu"
 P2P_PORT = 30303
 RPC_PORT = 8545
 RPC_APIS = ("ETH", "NET", "WEB3", "TXPOOL", "QBFT", "PERM")
+MAX_LOGS_RANGE = DEFAULT_MAX_LOGS_RANGE
+"""Each node's ``rpc-max-logs-range`` and the stack's ``QEAIMS_MAX_LOGS_RANGE``: Besu's default, 5,000 blocks."""
 
 TomlValue = str | int | bool | Sequence[str]
 
@@ -86,7 +93,7 @@ def node_config(*, identity: str, host: str, gas_limit: int, dns: bool) -> str:
         "rpc-http-port": RPC_PORT,
         "rpc-http-api": list(RPC_APIS),
         "host-allowlist": sorted({"localhost", "127.0.0.1", host}),
-        "rpc-max-logs-range": 0,
+        "rpc-max-logs-range": MAX_LOGS_RANGE,
         "min-gas-price": 0,
         "target-gas-limit": gas_limit,
         "permissions-nodes-config-file-enabled": True,

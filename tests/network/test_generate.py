@@ -105,6 +105,7 @@ def test_every_file_parses_and_says_what_besu_needs(net: Net) -> None:
     for v in _validators(net):
         node = tomllib.loads((net.out / v["name"] / "config.toml").read_text())
         assert node["min-gas-price"] == 0 and node["discovery-enabled"] is False
+        assert node["rpc-max-logs-range"] == Settings().max_logs_range == 5_000  # Besu's default, and the stack's
         assert {"ETH", "NET", "QBFT", "WEB3", "TXPOOL"} <= set(node["rpc-http-api"])
         assert node["permissions-nodes-config-file-enabled"] and node["permissions-accounts-config-file-enabled"]
         assert node["p2p-host"] in node["host-allowlist"] and "*" not in node["host-allowlist"]
@@ -148,6 +149,8 @@ def test_sector_services_use_their_operators_validator(net: Net) -> None:
         service = compose["services"][f"oracles-{sector}"]
         url = service["command"][service["command"].index("--rpc-url") + 1]
         assert url == rpc_of.get(sector, _validators(net)[sectors().index(sector) % 5]["rpc_url"])
+        limit = tomllib.loads((net.out / "validator-1" / "config.toml").read_text())["rpc-max-logs-range"]
+        assert service["environment"]["QEAIMS_MAX_LOGS_RANGE"] == str(limit)  # log reads within the nodes' limit
     assert {"broker", "controller"} <= set(compose["services"])
 
 
