@@ -7,6 +7,9 @@ set, ``EthGetLogs`` resolves ``fromBlock``/``toBlock`` (``latest`` is the head, 
 Every other request, and every ``eth_getLogs`` within the limit, goes unchanged to the chain behind it
 (the tests' Anvil) and its answer comes back unchanged: the proxy answers nothing itself but that refusal.
 It records the spans it passed and refused so a test can show what a reader asked for.
+
+With ``max_results`` it also refuses, as hosted endpoints in front of Geth do, an answer of more logs
+than that: ``{"code": -32005, "message": "query returned more than N results"}`` (Infura's wording).
 """
 
 from __future__ import annotations
@@ -19,15 +22,20 @@ from typing import Any
 
 import requests
 
-__all__ = ["BESU_RANGE_ERROR", "RangeLimitedRpc"]
+__all__ = ["BESU_RANGE_ERROR", "RangeLimitedRpc", "too_many_results"]
 
 BESU_RANGE_ERROR = {"code": -32005, "message": "Requested range exceeds maximum RPC range limit"}
+
+
+def too_many_results(limit: int) -> dict[str, Any]:
+    return {"code": -32005, "message": f"query returned more than {limit} results"}
 
 
 @dataclass
 class RangeLimitedRpc:
     upstream: str
     max_range: int  # Besu's --rpc-max-logs-range: refused when toBlock - fromBlock > max_range
+    max_results: int | None = None  # an endpoint's cap on the logs in one answer
     passed: list[tuple[int, int]] = field(default_factory=list)  # (from, to) of eth_getLogs forwarded
     refused: list[tuple[int, int]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -83,4 +91,8 @@ class RangeLimitedRpc:
                     (self.refused if span[1] - span[0] > self.max_range else self.passed).append(span)
                 if span[1] - span[0] > self.max_range:
                     return {"jsonrpc": "2.0", "id": request.get("id"), "error": dict(BESU_RANGE_ERROR)}
+            reply = self._forward(request)
+            if self.max_results is not None and len(reply.get("result") or []) > self.max_results:
+                return {"jsonrpc": "2.0", "id": request.get("id"), "error": too_many_results(self.max_results)}
+            return reply
         return self._forward(request)

@@ -24,10 +24,10 @@ from chain.deploy import dev_controller
 from chain.governance import Council
 from chain.indexer import Indexer
 from chain.logs import LogReader, get_logs, is_range_refusal
-from chain.rpc import RpcError
+from chain.rpc import RpcClient, RpcError
 from keys.ids import to_bytes32
 from tests.conftest import Chain
-from tests.range_limited_rpc import BESU_RANGE_ERROR, RangeLimitedRpc
+from tests.range_limited_rpc import BESU_RANGE_ERROR, RangeLimitedRpc, too_many_results
 from tests.support import recorder
 from tests.vaults.test_service_chain import _people, _service
 from vaults.onchain import VAULT_SEAL, SealWatch, seal_payload
@@ -78,6 +78,30 @@ def test_the_proxy_refuses_a_whole_history_request_and_the_pager_gets_every_log(
     refusals = len(proxy.refused)
     assert reader.get(_our_contracts(chain), 0, head) == get_logs(chain.client.rpc, _our_contracts(chain), 0, head)
     assert len(proxy.refused) == refusals and reader.refusals == 0
+
+
+def test_too_many_results_halves_the_span_and_one_block_too_full_is_raised(chain: Chain) -> None:
+    """The other refusal nodes give (hosted Geth: "query returned more than 10000 results"): halving
+    helps until one block alone holds more than the endpoint returns; that is raised, not looped on."""
+    head = int(chain.client.rpc.call("eth_blockNumber"), 16)
+    direct = get_logs(chain.client.rpc, _our_contracts(chain), 0, head)
+    per_block: dict[str, int] = {}
+    for log in direct:
+        per_block[log["blockNumber"]] = per_block.get(log["blockNumber"], 0) + 1
+    fullest = max(per_block.values())
+    assert fullest > 1 and len(direct) > fullest
+    for cap, works in ((fullest, True), (fullest - 1, False)):
+        proxy = RangeLimitedRpc(chain.settings.rpc_url, max_range=10**9, max_results=cap).start()
+        try:
+            reader = LogReader(RpcClient(proxy.url))
+            if works:
+                assert reader.get(_our_contracts(chain), 0, head) == direct and reader.refusals > 0
+            else:
+                with pytest.raises(RpcError) as failed:
+                    reader.get(_our_contracts(chain), 0, head)
+                assert failed.value.rpc_message == too_many_results(cap)["message"] and reader.span == 1
+        finally:
+            proxy.stop()
 
 
 def test_an_error_that_is_not_about_the_range_is_raised_not_halved(
