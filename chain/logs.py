@@ -46,9 +46,13 @@ _REFUSALS = (
 
 
 def is_range_refusal(exc: RpcError) -> bool:
-    """Whether an ``eth_getLogs`` error says "ask for fewer blocks" (and nothing else is wrong)."""
+    """Whether an ``eth_getLogs`` error says "ask for fewer blocks" (and nothing else is wrong).
+
+    A known wording, or "limit exceeded" (-32005) about a range, blocks or results: not every -32005 is
+    one (a hosted endpoint's rate limit is "request rate limited", and asking twice as often would not help)."""
     message = exc.rpc_message.lower()
-    return exc.code == _LIMIT_EXCEEDED or any(phrase in message for phrase in _REFUSALS)
+    return any(phrase in message for phrase in _REFUSALS) or (
+        exc.code == _LIMIT_EXCEEDED and any(word in message for word in ("range", "block", "result")))
 
 
 @dataclass(frozen=True)
