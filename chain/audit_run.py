@@ -16,17 +16,20 @@ from chain.audit_anchor import audited_anchor, check_anchors
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
+from chain.logs import DEFAULT_MAX_LOGS_RANGE
 from chain.manifest import Deployment
 
 __all__ = ["audit_afresh"]
 
 
 def audit_afresh(client: ChainClient, deployment: Deployment, *, anchors: list[tuple[int, str]],
-                 progress: Callable[[str, int, int], None] | None = None) -> tuple[AuditReport, str]:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> tuple[AuditReport, str]:
     """(the report, the audited head's anchor `BLOCK:0xHASH`) from a fresh index of the whole chain."""
     step = progress or (lambda _what, _done, _total: None)
     with tempfile.TemporaryDirectory(prefix="qeaims-audit-") as tmp:
-        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis())
+        index = Indexer(Path(tmp) / "index.sqlite", client.rpc, deployment, contract_abis(),
+                        max_logs_range=max_logs_range)
         try:
             head = index.sync(lambda done, total: step("indexing chain logs", done, total)).to_block
             report = verify_everything(index.db, client, deployment, head=head, progress=step)

@@ -20,6 +20,7 @@ from eth_abi.exceptions import DecodingError
 from chain.client import ChainClient
 from chain.council_audit import council_approvals
 from chain.governance import STATES, Call, Council
+from chain.logs import DEFAULT_MAX_LOGS_RANGE
 from keys.errors import InvalidName
 from keys.ids import from_bytes32, to_bytes32
 
@@ -94,10 +95,10 @@ def decoded_call(client: ChainClient, target: str, data: bytes) -> dict[str, Any
             "undecodable": False}
 
 
-def proposal_row(client: ChainClient, proposal: int) -> dict[str, Any]:
+def proposal_row(client: ChainClient, proposal: int, *, max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> dict[str, Any]:
     """`qeaims gov show`: a proposal's calls (from its log), whether they hash to what the council stores,
     its state, approvals (the contract's count) and eta."""
-    council = Council(client)
+    council = Council(client, max_logs_range=max_logs_range)
     calls = council.proposal(proposal)
     names = _names(client)
     call_rows = [{"target": names.get(t.lower(), t), "value": v, "selector": "0x" + d[:4].hex(), "bytes": len(d),

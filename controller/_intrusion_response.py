@@ -238,7 +238,8 @@ class IntrusionResponse(ControllerState):
         repeats nothing."""
         on = {q.sector for q in self.quarantines.values() if not q.lifted}
         for sector in sorted({q.sector for q in self.quarantines.values()}):
-            watch = self._seal_watches.setdefault(sector, SealWatch(self.recorder.client, sector))
+            watch = self._seal_watches.setdefault(sector, SealWatch(self.recorder.client, sector,
+                                                                    max_logs_range=self.index.logs.max_range))
             state = watch.state()
             if sector in on and not state.sealed:
                 why = ", ".join(sorted(q.sensor for q in self.quarantines.values() if q.sector == sector and not q.lifted))

@@ -23,6 +23,7 @@ from chain.audit import verify_chain_history
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
+from chain.logs import DEFAULT_MAX_LOGS_RANGE
 from chain.manifest import Deployment
 from chain.quorum import Action, QuorumClient
 from chain.quorum_audit import bad_votes
@@ -45,12 +46,13 @@ class PeerFinding:
 
 
 class PeerChecker:
-    def __init__(self, client: ChainClient, deployment: Deployment, recorder: EventRecorder, index_path: Path) -> None:
+    def __init__(self, client: ChainClient, deployment: Deployment, recorder: EventRecorder, index_path: Path, *,
+                 max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> None:
         self.client = client
         self.deployment = deployment
         self.recorder = recorder
         self.me = recorder.identity.address
-        self.index = Indexer(index_path, client.rpc, deployment, contract_abis())
+        self.index = Indexer(index_path, client.rpc, deployment, contract_abis(), max_logs_range=max_logs_range)
         self.index.db.execute("CREATE TABLE IF NOT EXISTS peer_check (key TEXT PRIMARY KEY, value INTEGER)")
         self.quorum = QuorumClient(client)
 

@@ -16,6 +16,7 @@ from bus.mqtt import EmbeddedBroker
 from chain.client import ChainClient
 from chain.connect import contract_abis
 from chain.indexer import Indexer
+from chain.logs import DEFAULT_MAX_LOGS_RANGE
 from chain.manifest import Deployment
 from chain.quorum import Action
 from core.errors import ChainError, QeaimsError
@@ -35,8 +36,9 @@ def percentile(values: list[float], q: float) -> float:
 class ChainWatch:
     """Index the chain's logs as they come and stamp each with the wall time it was first seen."""
 
-    def __init__(self, client: ChainClient, deployment: Deployment, path: Path, interval_s: float) -> None:
-        self.index = Indexer(path, client.rpc, deployment, contract_abis())
+    def __init__(self, client: ChainClient, deployment: Deployment, path: Path, interval_s: float, *,
+                 max_logs_range: int = DEFAULT_MAX_LOGS_RANGE) -> None:
+        self.index = Indexer(path, client.rpc, deployment, contract_abis(), max_logs_range=max_logs_range)
         self.interval_s = interval_s
         self.quorum: list[tuple[float, str, dict[str, Any]]] = []  # IsolationQuorum logs
         self.events: list[tuple[float, str, int, dict[str, Any]]] = []  # (seen, oracle, kind, payload)

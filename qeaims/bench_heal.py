@@ -246,7 +246,8 @@ def _bench(settings: Settings, options: HealOptions, say: Progress, began: float
                                 commander=stack.enter_context(Commander(port=port, links=controller_links)),
                                 planner=TwinPlanner(field_view), speed=options.crew_speed)
         stack.callback(controller.close)
-        watch = ChainWatch(client, deployment, settings.home / "bench-index.sqlite", options.watch_interval_s)
+        watch = ChainWatch(client, deployment, settings.home / "bench-index.sqlite", options.watch_interval_s,
+                           max_logs_range=settings.max_logs_range)
         stack.callback(watch.index.close)
 
         def control_loop() -> None:  # as `qeaims controller` does, with a shorter pause between passes

@@ -108,7 +108,8 @@ class Verifications:
         self._tell(job)
         try:
             client, deployment = connect(self.settings)  # its own client: the job's thread is its only user
-            report, anchor = audit_afresh(client, deployment, anchors=job.anchors, progress=step)
+            report, anchor = audit_afresh(client, deployment, anchors=job.anchors, progress=step,
+                                          max_logs_range=self.settings.max_logs_range)
             job.result = {**report.as_dict(), "ok": report.ok, "anchor": anchor}
             job.status = "done"
         except QeaimsError as exc:

@@ -180,7 +180,7 @@ def _known(client: ChainClient, proposal: int) -> None:
 
 def _detail(ctx: Ctx, client: ChainClient, proposal: int) -> ProposalDetail:
     _known(client, proposal)
-    row = proposal_row(client, proposal)
+    row = proposal_row(client, proposal, max_logs_range=ctx.settings.max_logs_range)
     logged = Council(client, max_logs_range=ctx.settings.max_logs_range).proposal(proposal)
     calls = [CallOut(**{**decoded_call(client, t, d), "target": shown["target"]},
                      **{k: shown[k] for k in ("selector", "value", "bytes", "emergency_allowed")})

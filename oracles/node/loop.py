@@ -62,7 +62,8 @@ class OracleNode(Judging, Voting):
         self.quorum = QuorumClient(client)
         base = state_path(settings, deployment.deployment_id, self.me)
         base.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.peers = PeerChecker(client, deployment, self.recorder, base.with_suffix(".peers.sqlite"))
+        self.peers = PeerChecker(client, deployment, self.recorder, base.with_suffix(".peers.sqlite"),
+                                 max_logs_range=settings.max_logs_range)
         self._db = sqlite3.connect(base, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

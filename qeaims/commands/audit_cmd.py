@@ -110,7 +110,8 @@ def verify(
         def step(what: str, done: int, total: int) -> None:
             bar.update(task, description=what, completed=done, total=total or None)
 
-        report, head_anchor = audit_afresh(client, deployment, anchors=anchors, progress=step)
+        report, head_anchor = audit_afresh(client, deployment, anchors=anchors, progress=step,
+                                              max_logs_range=settings.max_logs_range)
     _print_report(report, head_anchor, json_out)
     if not report.ok:
         raise AuditFailed(f"{len(report.invalid) + len(report.problems)} findings: the history does not verify")

@@ -367,8 +367,9 @@ def emergency(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)
 def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
          json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A proposal's calls (from its log), whether they hash to what the council stores, and its state."""
-    client, _ = connect(settings_of(ctx))
-    row = proposal_row(client, proposal)
+    settings = settings_of(ctx)
+    client, _ = connect(settings)
+    row = proposal_row(client, proposal, max_logs_range=settings.max_logs_range)
     call_rows = row["calls"]
     if json_out:
         print_json(row)
