@@ -258,6 +258,11 @@ class ChainClient:
         try:
             estimate = int(self.rpc.call("eth_estimateGas", [request]), 16)
         except RpcError as exc:
+            if not exc.data and "out of gas" in exc.rpc_message.lower():
+                # a node past Osaka searches no higher than the cap: no revert, just out of gas
+                raise TransactionFailed(
+                    f"{contract} call runs out of gas at every limit up to {TX_GAS_CAP:,}, the most a transaction "
+                    f"may carry (EIP-7825): split the work into smaller transactions ({exc.rpc_message})") from exc
             raise self._translate(exc, contract) from exc
         if estimate > TX_GAS_CAP:
             return estimate
