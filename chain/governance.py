@@ -16,7 +16,6 @@ puts a contract function on it; the council never allows its own functions or ro
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -283,15 +282,36 @@ class Council:
             if eta - _block_time(self.client) > max_wait_s:
                 raise TransactionFailed(f"proposal {proposal_id} is queued until {eta} (unix time), beyond the "
                                         f"{max_wait_s:.0f} s this call waits; execute it then (`qeaims gov execute`)")
-        # executed in order from one account, pipelined once the last eta has passed on-chain
+        # Executed from one account, pipelined once the last eta has passed by the clock (not by the
+        # latest block's time: a chain that mines on demand makes no block while we wait). One that
+        # lands too early all the same (a chain clock behind ours) is executed again by `execute`,
+        # which retries until its eta has passed on-chain.
         last_eta = max((self.eta(int(r["proposal_id"])) for r in results), default=0)
         deadline = time.monotonic() + max_wait_s
-        while _block_time(self.client) < last_eta and time.monotonic() < deadline:
-            time.sleep(0.2)
-        executes = self.client.send_all(
-            functools.partial(self._send_execute, governors[0], int(r["proposal_id"]), r["calls"]) for r in results)
-        for result, receipt in zip(results, executes, strict=True):
-            result["execute"] = receipt
+        while time.time() < last_eta and time.monotonic() < deadline:
+            time.sleep(0.1)
+        window = self.client.inflight_per_sender
+        for start in range(0, len(results), window):
+            chunk = results[start:start + window]
+            sent = [self._send_execute(governors[0], int(r["proposal_id"]), r["calls"]) for r in chunk]
+            early: list[dict[str, Any]] = []
+            try:
+                for result in chunk:
+                    try:
+                        result["execute"] = self.client.wait(sent.pop(0))
+                    except ContractRejected as exc:
+                        if exc.error != "CouncilWrongState" or int(exc.args_by_name.get("actual", -1)) != 3:
+                            raise
+                        early.append(result)  # still Queued on-chain
+            finally:
+                for tx in sent:  # after an error: every window slot given back
+                    try:
+                        self.client.wait(tx, timeout_s=5.0)
+                    except ChainError:
+                        pass
+            for result in early:
+                result["execute"] = self.execute(governors[0], int(result["proposal_id"]), result["calls"],
+                                                 wait_s=max(0.0, deadline - time.monotonic()))
         return results
 
 
