@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chain.deploy import deploy_dev_consortium  # noqa: E402
-from chain.hardhat_node import HardhatConfig, HardhatNode  # noqa: E402
-from chain.isolation_bench import IsolationSample, isolate_concurrently, isolation_targets, p95  # noqa: E402
-from chain.node import start_anvil, stop_anvil  # noqa: E402
-from core.config import Settings, load_settings  # noqa: E402
+from chain.deploy import deploy_dev_consortium
+from chain.hardhat_node import HardhatConfig, HardhatNode
+from chain.isolation_bench import IsolationSample, isolate_concurrently, isolation_targets, p95
+from chain.node import start_anvil, stop_anvil
+from core.config import Settings, load_settings
 
 CLIENTS = ("hardhat", "anvil", "anvil-instant")
 
