@@ -282,13 +282,13 @@ class Council:
             if eta - _block_time(self.client) > max_wait_s:
                 raise TransactionFailed(f"proposal {proposal_id} is queued until {eta} (unix time), beyond the "
                                         f"{max_wait_s:.0f} s this call waits; execute it then (`qeaims gov execute`)")
-        # Executed from one account, pipelined once the last eta has passed by the clock (not by the
-        # latest block's time: a chain that mines on demand makes no block while we wait). One that
-        # lands too early all the same (a chain clock behind ours) is executed again by `execute`,
-        # which retries until its eta has passed on-chain.
+        # Executed from one account, pipelined once the last eta has passed by our clock or by the
+        # latest block's time, whichever comes first: a chain that mines on demand makes no block while
+        # we wait, and a chain's clock may run ahead of ours. One that lands too early all the same (a
+        # chain clock behind ours) is executed again by `execute`, which retries until its eta has passed.
         last_eta = max((self.eta(int(r["proposal_id"])) for r in results), default=0)
         deadline = time.monotonic() + max_wait_s
-        while time.time() < last_eta and time.monotonic() < deadline:
+        while time.time() < last_eta and _block_time(self.client) < last_eta and time.monotonic() < deadline:
             time.sleep(0.1)
         window = self.client.inflight_per_sender
         for start in range(0, len(results), window):

@@ -84,7 +84,9 @@ def render_config(config: HardhatConfig) -> str:
         "initialBaseFeePerGas": config.initial_base_fee_wei,
         "blockGasLimit": config.block_gas_limit,
         "allowUnlimitedContractSize": False,
-        "allowBlocksWithSameTimestamp": False,
+        # block timestamps are whole seconds and must otherwise grow by one a block: below a 1 s
+        # block time the chain's clock would run ahead of the wall clock (twice as fast at 500 ms)
+        "allowBlocksWithSameTimestamp": config.block_time_ms < 1000,
         "loggingEnabled": False,
         "accounts": {"mnemonic": DEV_MNEMONIC, "count": config.accounts, "accountsBalance": str(config.balance_wei)},
     }
