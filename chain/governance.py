@@ -17,7 +17,8 @@ puts a contract function on it; the council never allows its own functions or ro
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,14 +265,14 @@ class Council:
         window = self.client.inflight_per_sender
         for start in range(0, len(results), window):
             chunk = results[start:start + window]
-            sent: list[SentTx] = []
+            approvals: list[SentTx] = []
             try:
                 for result in chunk:
-                    sent += [self._send_approval(g, int(result["proposal_id"]), result["calls"]) for g in approvers]
+                    approvals += [self._send_approval(g, int(result["proposal_id"]), result["calls"]) for g in approvers]
                 for result in chunk:
-                    result["approve"] = [self.client.wait(sent.pop(0)) for _ in approvers]
+                    result["approve"] = [self.client.wait(approvals.pop(0)) for _ in approvers]
             finally:
-                for tx in sent:  # after an error: every window slot given back
+                for tx in approvals:  # after an error: every window slot given back
                     try:
                         self.client.wait(tx, timeout_s=5.0)
                     except ChainError:
@@ -290,21 +291,21 @@ class Council:
         deadline = time.monotonic() + max_wait_s
         while time.time() < last_eta and _block_time(self.client) < last_eta and time.monotonic() < deadline:
             time.sleep(0.1)
-        window = self.client.inflight_per_sender
         for start in range(0, len(results), window):
             chunk = results[start:start + window]
-            sent = [self._send_execute(governors[0], int(r["proposal_id"]), r["calls"]) for r in chunk]
+            sent: list[tuple[dict[str, Any], SentTx]] = []
             early: list[dict[str, Any]] = []
             try:
                 for result in chunk:
-                    try:
-                        result["execute"] = self.client.wait(sent.pop(0))
-                    except ContractRejected as exc:
-                        if exc.error != "CouncilWrongState" or int(exc.args_by_name.get("actual", -1)) != 3:
-                            raise
-                        early.append(result)  # still Queued on-chain
+                    with _queued_is_early(early, result):
+                        sent.append((result, self._send_execute(governors[0], int(result["proposal_id"]),
+                                                                result["calls"])))
+                while sent:
+                    result, tx = sent.pop(0)
+                    with _queued_is_early(early, result):
+                        result["execute"] = self.client.wait(tx)
             finally:
-                for tx in sent:  # after an error: every window slot given back
+                for _, tx in sent:  # after an error: every window slot given back
                     try:
                         self.client.wait(tx, timeout_s=5.0)
                     except ChainError:
@@ -313,6 +314,18 @@ class Council:
                 result["execute"] = self.execute(governors[0], int(result["proposal_id"]), result["calls"],
                                                  wait_s=max(0.0, deadline - time.monotonic()))
         return results
+
+
+@contextmanager
+def _queued_is_early(early: list[dict[str, Any]], result: dict[str, Any]) -> Iterator[None]:
+    """An execute refused because its proposal is still Queued (its eta not yet passed on-chain, when the
+    estimate or the block ran at a chain time behind ours) goes on `early`, for `execute` to retry."""
+    try:
+        yield
+    except ContractRejected as exc:
+        if exc.error != "CouncilWrongState" or int(exc.args_by_name.get("actual", -1)) != 3:
+            raise
+        early.append(result)
 
 
 def _account(governor: HybridIdentity | LocalAccount) -> LocalAccount:
