@@ -10,8 +10,8 @@ The node is configured the way a Besu QBFT consortium is, where Hardhat allows i
 development chain wherever that could hide a dependency:
 
 - *interval mining* (`mining.auto = false`, `mining.interval`): blocks every `block_time_ms`, never on
-  arrival of a transaction, as QBFT's `blockperiodseconds`; 1,000 ms by default (Besu's smallest
-  whole-second block period, the one docs/deploy-besu.md suggests);
+  arrival of a transaction, as QBFT's `blockperiodseconds`; 1,000 ms by default (the smallest
+  whole-second block period), 500 ms in the CI suite (its time budget; tests/second_client/conftest.py);
 - *a chain id that is not Anvil's 31337* (:data:`SECOND_CLIENT_CHAIN_ID`), so that nothing can assume it;
 - *a realistic block gas limit* of 30,000,000 (Anvil's development chain has 400,000,000);
 - *hardfork Osaka*, so that the node itself enforces EIP-7825's transaction gas cap (2^24) besides our
