@@ -52,6 +52,7 @@ from keys.keystore import load_keystore, save_keystore
 
 __all__ = [
     "DevConsortium",
+    "MemberIdentities",
     "controller_keystore",
     "create_address",
     "deploy_contracts",
@@ -62,6 +63,7 @@ __all__ = [
     "dev_oracle",
     "dev_vault_recorder",
     "governor_keystore",
+    "member_identities",
     "oracle_keystore",
     "role",
     "vault_recorder_keystore",
@@ -251,27 +253,53 @@ def council_threshold_for(governors: int, configured: int) -> int:
     return max(configured, -(-2 * governors // 3))
 
 
-def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: None) -> tuple[ChainClient, Deployment]:
+@dataclass(frozen=True)
+class MemberIdentities:
+    """Everyone the development consortium registers and who signs transactions for it."""
+
+    governors: dict[str, HybridIdentity]  # by sector
+    oracles: dict[str, list[HybridIdentity]]  # by sector, index 1..n at positions 0..n-1
+    controller: HybridIdentity
+    vault_recorders: dict[str, HybridIdentity]  # by the sector whose vault it records
+
+    def signers(self) -> list[HybridIdentity]:
+        """Every member account, in a fixed order: governors, oracles, the controller, the recorders."""
+        return [*self.governors.values(), *(o for group in self.oracles.values() for o in group), self.controller,
+                *self.vault_recorders.values()]
+
+
+def member_identities(settings: Settings) -> MemberIdentities:
+    """The members' identities from their keystores, created where missing (`_identity`).
+
+    `deploy_dev_consortium` registers exactly these, and `qeaims network generate` allowlists them
+    before the chain exists, so both read them here."""
+    return MemberIdentities(
+        governors={s: _identity(settings, governor_keystore(settings, s), f"governor {s}") for s in sectors()},
+        oracles={s: [_identity(settings, oracle_keystore(settings, s, i), f"oracle {s} #{i}")
+                     for i in range(1, ORACLES_PER_SECTOR + 1)] for s in sectors()},
+        controller=_identity(settings, controller_keystore(settings), "controller"),
+        vault_recorders={s: _identity(settings, vault_recorder_keystore(settings, s), f"vault recorder {s}")
+                         for s in sectors()},
+    )
+
+
+def deploy_dev_consortium(settings: Settings, progress: Progress = lambda _: None, *,
+                          deployer: LocalAccount | None = None) -> tuple[ChainClient, Deployment]:
     """Fresh contracts plus the development city, registered through council proposals; one more
-    proposal puts the storm-day overrides (`STORM_OVERRIDES`) on the council's emergency allowlist."""
+    proposal puts the storm-day overrides (`STORM_OVERRIDES`) on the council's emergency allowlist.
+
+    The deployer is Anvil's first development account unless one is given: a consortium chain
+    (docs/deploy-besu.md) uses the key `qeaims network generate` made and funded at genesis."""
     progress("creating keystores")
-    governors = {s: _identity(settings, governor_keystore(settings, s), f"governor {s}") for s in sectors()}
-    oracles = {
-        s: [_identity(settings, oracle_keystore(settings, s, i), f"oracle {s} #{i}")
-            for i in range(1, ORACLES_PER_SECTOR + 1)]
-        for s in sectors()
-    }
-    controller = _identity(settings, controller_keystore(settings), "controller")
-    vault_recorders = {s: _identity(settings, vault_recorder_keystore(settings, s), f"vault recorder {s}")
-                       for s in sectors()}
-    deployer = dev_deployer()
+    members = member_identities(settings)
+    governors, oracles, controller, vault_recorders = (members.governors, members.oracles, members.controller,
+                                                       members.vault_recorders)
+    deployer = deployer or dev_deployer()
     founders = list(governors.values())[:FOUNDING_GOVERNORS_MAX]
     client, deployment = deploy_contracts(settings, deployer, founders, progress)
     progress("funding governors, oracles, the controller and the vaults' recorders")
-    members = [*governors.values(), *(o for group in oracles.values() for o in group), controller,
-               *vault_recorders.values()]
     client.send_all(functools.partial(client.send_raw, deployer, to=m.address, value=10**21, gas=21_000,
-                                      label="fund") for m in members)
+                                      label="fund") for m in members.signers())
     council = Council(client, founders)
     registry = deployment.registry
     proposals: list[tuple[list[Call], str]] = []

@@ -30,6 +30,7 @@ from qeaims.commands import (
     keys_cmd,
     kme_cmd,
     link_cmd,
+    network_cmd,
     qkd_cmd,
     quorum_cmd,
     run_cmd,
@@ -63,6 +64,7 @@ app.add_typer(link_cmd.app, name="link")
 app.add_typer(vault_cmd.app, name="vault")
 app.add_typer(intel_cmd.app, name="intel")
 app.add_typer(serve_cmd.app, name="serve")
+app.add_typer(network_cmd.app, name="network")
 app.command("deploy")(chain_cmd.deploy)
 app.command("demo")(chain_cmd.demo)
 app.command("kme")(kme_cmd.kme)

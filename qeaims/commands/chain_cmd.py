@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from eth_account import Account
 from eth_utils.address import is_address, to_checksum_address
 from rich.table import Table
 
+from chain.besu.nodekeys import read_key_file
 from chain.connect import connect
 from chain.deploy import deploy_dev_consortium, dev_deployer
 from chain.manifest import load_deployment
-from chain.node import chain_status, start_anvil, stop_anvil
+from chain.node import chain_status, rpc_block_number, start_anvil, stop_anvil
 from core.errors import ConfigError, DeploymentMissing
 from qeaims.commands._common import console, print_json, settings_of
 
@@ -88,15 +91,30 @@ def fund(
     console.print(f"funded {address} with {ether:g} ETH in block {int(receipt['blockNumber'], 16)}")
 
 
-def deploy(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def deploy(
+    ctx: typer.Context,
+    deployer_key: Annotated[Path | None, typer.Option(
+        help="deploy from this account (a Besu-style key file: 0x + 64 hex) on the node at --rpc-url instead of "
+             "Anvil's development account on the embedded chain")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Deploy the contracts and the development consortium (6 sectors × 4 oracles, 6 governors).
 
-    Starts the embedded chain if it is not running. Keystores go under the data directory.
+    Starts the embedded chain if it is not running, unless --deployer-key names the account of a
+    consortium chain (`qeaims network generate` writes one): then it deploys on the node at
+    --rpc-url and never touches Anvil. Keystores go under the data directory.
     """
     settings = settings_of(ctx)
-    start_anvil(settings)
+    deployer = None
+    if deployer_key is not None:
+        if settings.rpc_url_override is None:
+            raise ConfigError("--deployer-key deploys on a consortium node: give its URL with the global --rpc-url")
+        deployer = Account.from_key(read_key_file(deployer_key.read_text()).private_key)
+        rpc_block_number(settings.rpc_url)  # one plain error line if the node does not answer
+    else:
+        start_anvil(settings)
     with console.status("deploying") as spinner:
-        _, deployment = deploy_dev_consortium(settings, progress=lambda msg: spinner.update(msg))
+        _, deployment = deploy_dev_consortium(settings, progress=lambda msg: spinner.update(msg), deployer=deployer)
     if json_out:
         print_json(deployment.model_dump())
         return

@@ -202,7 +202,10 @@ def test_no_chain_no_read_and_the_logged_attempt_lands_later(chain, tmp_path: Pa
         offline.read(people["reader"], "crew-7", "storm staffing")
     assert offline.store.access_log() == []  # no chain at all: not even logged
     # a chain that answers but takes no transaction from this recorder (signed for another chain id)
-    refused = ChainClient(chain.client.rpc, chain_id=chain.client.chain_id + 1, contracts=chain.client.contracts)
+    # (Anvil takes such a transaction into its pool and never mines it: the receipt wait is what ends it, so
+    # a short one keeps the test quick; Besu and Hardhat refuse it at once)
+    refused = ChainClient(chain.client.rpc, chain_id=chain.client.chain_id + 1, contracts=chain.client.contracts,
+                          receipt_timeout_s=3.0)
     wrong = _service(chain, tmp_path / "vaults", "electricity", client=refused)
     with pytest.raises(VaultUnavailable, match="nothing was released"):
         wrong.read(people["reader"], "crew-7", "storm staffing")
