@@ -27,8 +27,9 @@ __all__ = ["TX_GAS_CAP", "ChainClient", "SentTx"]
 
 TX_GAS_CAP = 2**24
 """EIP-7825 (Osaka): no transaction may carry a gas limit above 16,777,216. A node past Osaka refuses
-one at the door; Besu, Hardhat (hardfork osaka) and mainnet do. The client refuses first, in plain words,
-and keeps its estimate's safety margin under the cap (:meth:`ChainClient._estimate`)."""
+one at the door (mainnet; Hardhat at hardfork osaka; Besu once its genesis schedules Osaka, which the one
+`qeaims network generate` writes does not yet). The client keeps to the cap on every chain: it refuses
+first, in plain words, and keeps its estimate's safety margin under the cap (:meth:`ChainClient._estimate`)."""
 
 
 @dataclass
