@@ -57,6 +57,9 @@ def _memory(words: int) -> bytes:
 def test_blocks_come_on_the_timer_not_on_a_transaction(hardhat: HardhatNode) -> None:
     """The premise of the suite: a sent transaction waits for the next block; blocks come without any."""
     client = _client(hardhat)
+    head = int(client.rpc.call("eth_blockNumber"), 16)
+    while int(client.rpc.call("eth_blockNumber"), 16) == head:  # just after a block: the next is a period away
+        time.sleep(0.005)
     sent = client.send_raw(_account(8), to=_account(7).address, value=1, gas=21_000, label="transfer")
     assert client.rpc.call("eth_getTransactionReceipt", [sent.tx_hash]) is None  # not mined on arrival
     receipt = client.wait(sent)
