@@ -96,12 +96,13 @@ def test_three_of_four_oracles_isolate_two_do_not(exercised: Exercised) -> None:
 
 
 def test_isolation_takes_a_few_block_periods(exercised: Exercised) -> None:
-    """Sane bounds only (the figures are the bench's, docs/evm-clients.md): at least the two blocks a
-    proposal and its votes need, at most ten block periods on this idle node."""
+    """Sane bounds only (the figures are the bench's, docs/evm-clients.md): the votes, sent when the
+    proposal's block is mined, wait for the next block, so at least about one period and two blocks;
+    at most twenty periods, loose enough for a loaded CI machine (it takes two on an idle one)."""
     period = BLOCK_MS / 1000
     for sample in exercised.samples:
-        assert 1.0 * period <= sample.latency_s <= 10 * period, sample
-        assert 2 <= sample.blocks <= 10, sample
+        assert 0.8 * period <= sample.latency_s <= 20 * period, sample
+        assert 2 <= sample.blocks <= 20, sample
 
 
 def test_audit_verify_passes_on_the_second_client(exercised: Exercised, capsys: pytest.CaptureFixture[str],
