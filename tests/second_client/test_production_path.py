@@ -3,14 +3,12 @@ recorded through the ledger (`EventRecorder`), nodes isolated by three of four o
 `qeaims audit verify` passing, all on Hardhat's node mining on a timer with a zero base fee and a
 30M block gas limit, at a chain id that is not Anvil's (docs/evm-clients.md).
 
-One module fixture does the work, as the city would (`exercised`), and the tests check what it left on
-the chain: the order the tests run in does not matter, and the deployment is paid once.
+One test runs the path in order (see its docstring for why one); each step is a function of its own.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -19,9 +17,9 @@ from chain.artifacts import CONTRACTS
 from chain.client import TX_GAS_CAP
 from chain.connect import connect
 from chain.hardhat_node import SECOND_CLIENT_CHAIN_ID
-from chain.isolation_bench import IsolationSample, isolate_concurrently
+from chain.isolation_bench import isolate_concurrently
 from chain.quorum import Action, QuorumClient
-from chain.recorder import FlushReport, canonical_payload
+from chain.recorder import canonical_payload
 from core.kinds import kind_by_name
 from keys.ids import to_bytes32
 from tests.conftest import Chain
@@ -34,59 +32,52 @@ EIP170_CODE_LIMIT = 24_576
 LEDGER_EVENTS = 30
 
 
-@dataclass
-class Exercised:
-    chain: Chain
-    first: FlushReport
-    after_restart: FlushReport
-    by_support: int  # the proposal isolate_by_quorum executed
-    samples: list[IsolationSample]
-
-
-@pytest.fixture(scope="module")
-def exercised(hardhat_chain: Chain) -> Exercised:
+def test_the_production_path_runs_on_hardhat(hardhat_chain: Chain, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """One test, in the order the city does it, so that pytest-xdist cannot hand its parts to two
+    workers and pay the deployment (most of the suite's time) twice."""
     chain = hardhat_chain
-    # the ledger: 30 events in batches of 8, pipelined within the oracle's window
+    _the_consortium_is_deployed_and_reachable_through_the_manifest(chain)
+    _the_ledger_records_every_event_once_in_order(chain)
+    _three_of_four_oracles_isolate_two_do_not(chain)
+    _isolation_takes_a_few_block_periods(chain)
+    _audit_verify_passes(chain, capsys, monkeypatch)
+    _deployed_code_is_within_eip170(chain)
+    _every_transaction_is_within_eip7825(chain)
+
+
+def _the_consortium_is_deployed_and_reachable_through_the_manifest(chain: Chain) -> None:
+    client, deployment = connect(chain.settings)
+    assert deployment.chain_id == client.chain_id == SECOND_CLIENT_CHAIN_ID
+    assert client.call1("IsolationQuorum", "requiredVotes", to_bytes32("water")) == 3
+    assert len(client.call1("GovernanceCouncil", "governors")) == 6
+
+
+def _the_ledger_records_every_event_once_in_order(chain: Chain) -> None:
+    """30 events in batches of 8, pipelined within the oracle's window; then a restarted oracle (a new
+    client and recorder on the same outbox, as after a crash) continues the sequence."""
     identity = oracle(chain.settings, "healthcare", 4)
     ledger = recorder(chain.client, chain.settings, identity)
     ledger.sync()
     for i in range(LEDGER_EVENTS):
         ledger.outbox.append(kind_by_name("telemetry-root"), to_bytes32("hospital-1"), canonical_payload({"i": i}))
     first = ledger.flush(max_batch=8)
-    # a restarted oracle: a new client and recorder on the same outbox, as after a crash
+    assert (first.events, first.batches) == (LEDGER_EVENTS, 4)
     client, _ = connect(chain.settings)
     restarted = recorder(client, chain.settings, identity)
     restarted.sync()
-    restarted.outbox.append(kind_by_name("telemetry-root"), to_bytes32("hospital-1"), canonical_payload({"i": "after"}))
-    after = restarted.flush()
-    # the quorum: the tests' own path (record the verdict, propose citing it, two more vote) ...
-    by_support = isolate_by_quorum(chain, "water", "pump-1", "pump-1")
-    # ... and the oracles' (propose, the others vote at once), timed
-    samples = [isolate_concurrently(chain.client, chain.settings, sector, node)
-               for sector, node in (("electricity", "feeder-1"), ("sewage", "lift-1"), ("transportation", "signals-centre"))]
-    return Exercised(chain, first, after, by_support, samples)
-
-
-def test_the_consortium_is_deployed_and_reachable_through_the_manifest(hardhat_chain: Chain) -> None:
-    client, deployment = connect(hardhat_chain.settings)
-    assert deployment.chain_id == client.chain_id == SECOND_CLIENT_CHAIN_ID
-    assert client.call1("IsolationQuorum", "requiredVotes", to_bytes32("water")) == 3
-    assert len(client.call1("GovernanceCouncil", "governors")) == 6
-
-
-def test_the_ledger_records_every_event_once_in_order(exercised: Exercised) -> None:
-    chain = exercised.chain
-    identity = oracle(chain.settings, "healthcare", 4)
-    assert (exercised.first.events, exercised.first.batches) == (LEDGER_EVENTS, 4)
-    assert exercised.after_restart.events == 1
+    restarted.outbox.append(kind_by_name("telemetry-root"), to_bytes32("hospital-1"),
+                            canonical_payload({"i": "after"}))
+    assert restarted.flush().events == 1
     assert chain.client.call1("EventLedger", "lastSeq", identity.address) == LEDGER_EVENTS + 1
     assert recorder(chain.client, chain.settings, identity).outbox.pending_count() == 0
 
 
-def test_three_of_four_oracles_isolate_two_do_not(exercised: Exercised) -> None:
-    chain = exercised.chain
+def _three_of_four_oracles_isolate_two_do_not(chain: Chain) -> None:
+    """The tests' own path (record the verdict, propose citing it, two more vote): three of four isolate."""
     quorum = QuorumClient(chain.client)
-    assert quorum.view(exercised.by_support).state == "executed"
+    executed = isolate_by_quorum(chain, "water", "pump-1", "pump-1")
+    assert quorum.view(executed).state == "executed"
     assert quorum.node_status(to_bytes32("pump-1")) == "isolated"
     two = [oracle(chain.settings, "banking", i) for i in (1, 2)]
     pid = quorum.propose(two[0], Action.ISOLATE, to_bytes32("dc-primary"), to_bytes32("two are not a quorum"))
@@ -95,19 +86,20 @@ def test_three_of_four_oracles_isolate_two_do_not(exercised: Exercised) -> None:
     assert quorum.node_status(to_bytes32("dc-primary")) == "active"
 
 
-def test_isolation_takes_a_few_block_periods(exercised: Exercised) -> None:
-    """Sane bounds only (the figures are the bench's, docs/evm-clients.md): the votes, sent when the
-    proposal's block is mined, wait for the next block, so at least about one period and two blocks;
-    at most twenty periods, loose enough for a loaded CI machine (it takes two on an idle one)."""
+def _isolation_takes_a_few_block_periods(chain: Chain) -> None:
+    """The oracles' path (propose; the others vote at once), timed. Sane bounds only (the figures are
+    the bench's, docs/evm-clients.md): the votes, sent when the proposal's block is mined, wait for the
+    next block, so at least about one period and two blocks; at most twenty periods, loose enough for a
+    loaded CI machine (it takes two on an idle one)."""
     period = BLOCK_MS / 1000
-    for sample in exercised.samples:
+    for sector, node in (("electricity", "feeder-1"), ("sewage", "lift-1"), ("transportation", "signals-centre")):
+        sample = isolate_concurrently(chain.client, chain.settings, sector, node)
         assert 0.8 * period <= sample.latency_s <= 20 * period, sample
         assert 2 <= sample.blocks <= 20, sample
 
 
-def test_audit_verify_passes_on_the_second_client(exercised: Exercised, capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = exercised.chain.settings
+def _audit_verify_passes(chain: Chain, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = chain.settings
     monkeypatch.setenv("QEAIMS_HOME", str(settings.home))
     monkeypatch.setenv("QEAIMS_RPC_URL", settings.rpc_url)
     monkeypatch.setenv("QEAIMS_SCRYPT_N", str(settings.scrypt_n))
@@ -117,18 +109,18 @@ def test_audit_verify_passes_on_the_second_client(exercised: Exercised, capsys: 
     assert report["ok"] and not report["problems"] and not report["skipped"], report
 
 
-def test_deployed_code_is_within_eip170(hardhat_chain: Chain) -> None:
-    rpc = hardhat_chain.client.rpc
-    for name, address in hardhat_chain.deployment.addresses().items():
+def _deployed_code_is_within_eip170(chain: Chain) -> None:
+    rpc = chain.client.rpc
+    assert set(chain.deployment.addresses()) == set(CONTRACTS)
+    for name, address in chain.deployment.addresses().items():
         size = (len(rpc.call("eth_getCode", [address, "latest"])) - 2) // 2
         assert 0 < size <= EIP170_CODE_LIMIT, (name, size)
-    assert set(hardhat_chain.deployment.addresses()) == set(CONTRACTS)
 
 
-def test_every_transaction_of_the_suite_is_within_eip7825(exercised: Exercised) -> None:
+def _every_transaction_is_within_eip7825(chain: Chain) -> None:
     """Deploy, council proposals, funding, ledger batches, proposals and votes: every transaction the
     chain holds carries a gas limit within 2^24 (the node, at hardfork osaka, would refuse one above)."""
-    rpc = exercised.chain.client.rpc
+    rpc = chain.client.rpc
     head = int(rpc.call("eth_blockNumber"), 16)
     blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), True]) for n in range(head + 1)])
     txs: list[dict[str, Any]] = [tx for block in blocks for tx in block["transactions"]]
