@@ -12,7 +12,7 @@ FORGE  := node_modules/.bin/forge
 PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
-.PHONY: install system demo test check lint test-contracts test-python test-unit test-slow invariants slither bench-ledger clean
+.PHONY: install system demo test check lint test-contracts test-python test-unit test-slow test-second-client invariants slither bench-ledger bench-evm-clients clean
 
 install: $(VENV)/.installed node_modules/.installed system
 
@@ -106,6 +106,16 @@ slither: install
 
 bench-ledger: install build/.built
 	$(BIN)/qeaims bench ledger --seconds 60
+
+# The production path on a second EVM client, Hardhat's node mining every 500 ms (docs/evm-clients.md);
+# part of `make test` too. QEAIMS_SECOND_CLIENT_BLOCK_MS=1000 runs it at the bench's block time.
+test-second-client: install build/.built
+	$(BIN)/pytest -n 0 tests/second_client
+
+# Isolation latency (propose -> isolated) on Hardhat and Anvil at a 1 s block time, and on instant Anvil:
+# about 2.5 minutes.
+bench-evm-clients: install build/.built
+	$(BIN)/python scripts/evm_client_bench.py --runs 10 --block-ms 1000
 
 clean:
 	rm -rf build crytic-export .pytest_cache

@@ -23,7 +23,13 @@ from chain.abi import ContractAbi, DecodedLog
 from chain.rpc import RpcClient, RpcError
 from core.errors import ChainError, ContractRejected, TransactionFailed
 
-__all__ = ["ChainClient", "SentTx"]
+__all__ = ["TX_GAS_CAP", "ChainClient", "SentTx"]
+
+TX_GAS_CAP = 2**24
+"""EIP-7825 (Osaka): no transaction may carry a gas limit above 16,777,216. A node past Osaka refuses
+one at the door (mainnet; Hardhat at hardfork osaka; Besu once its genesis schedules Osaka, which the one
+`qeaims network generate` writes does not yet). The client keeps to the cap on every chain: it refuses
+first, in plain words, and keeps its estimate's safety margin under the cap (:meth:`ChainClient._estimate`)."""
 
 
 @dataclass
@@ -133,6 +139,10 @@ class ChainClient:
             hex_data = "0x" + data.hex()
             if gas is None:
                 gas = self._estimate(account.address, to, hex_data, value, contract)
+            if gas > TX_GAS_CAP:
+                raise TransactionFailed(
+                    f"{contract}.{label} needs {gas:,} gas, above the {TX_GAS_CAP:,} a transaction may carry "
+                    "(EIP-7825): split the work into smaller transactions")
             with sender.lock:
                 if sender.next_nonce is None:
                     sender.next_nonce = int(
@@ -239,14 +249,25 @@ class ChainClient:
         return price
 
     def _estimate(self, sender: str, to: str | None, data: str, value: int, contract: str) -> int:
+        """The node's estimate plus a margin (a fifth and 20,000) for state that moves before mining,
+        the margin cut at EIP-7825's cap: an estimate of 14M would otherwise be sent as 16.8M and
+        refused by every node past Osaka although the transaction fits. An estimate above the cap is
+        returned as it is, for `send_raw` to refuse."""
         request: dict[str, Any] = {"from": sender, "data": data, "value": hex(value)}
         if to is not None:
             request["to"] = to
         try:
             estimate = int(self.rpc.call("eth_estimateGas", [request]), 16)
         except RpcError as exc:
+            if not exc.data and "out of gas" in exc.rpc_message.lower():
+                # a node past Osaka searches no higher than the cap: no revert, just out of gas
+                raise TransactionFailed(
+                    f"{contract} call runs out of gas at every limit up to {TX_GAS_CAP:,}, the most a transaction "
+                    f"may carry (EIP-7825): split the work into smaller transactions ({exc.rpc_message})") from exc
             raise self._translate(exc, contract) from exc
-        return estimate + estimate // 5 + 20_000
+        if estimate > TX_GAS_CAP:
+            return estimate
+        return min(estimate + estimate // 5 + 20_000, TX_GAS_CAP)
 
     def translate(self, exc: RpcError, contract: str) -> ChainError:
         """A node's error reply as our error: the decoded custom error if any contract of ours knows it."""

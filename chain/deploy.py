@@ -150,12 +150,15 @@ def deploy_contracts(
         receipt_timeout_s=settings.tx_timeout_s,
     )
     progress("handing admin roles to the council")
-    client.transact(deployer, "Registry", "grantRole", STATUS_ROLE, quorum)
+    handover: list[tuple[str, str, list[Any]]] = [("Registry", "grantRole", [STATUS_ROLE, quorum])]
     for contract in ("Registry", "IsolationQuorum"):
-        client.transact(deployer, contract, "grantRole", GOVERNANCE_ROLE, council)
-        client.transact(deployer, contract, "grantRole", DEFAULT_ADMIN_ROLE, council)
-        client.transact(deployer, contract, "renounceRole", GOVERNANCE_ROLE, deployer.address)
-        client.transact(deployer, contract, "renounceRole", DEFAULT_ADMIN_ROLE, deployer.address)
+        handover += [(contract, "grantRole", [GOVERNANCE_ROLE, council]),
+                     (contract, "grantRole", [DEFAULT_ADMIN_ROLE, council]),
+                     (contract, "renounceRole", [GOVERNANCE_ROLE, deployer.address]),
+                     (contract, "renounceRole", [DEFAULT_ADMIN_ROLE, deployer.address])]
+    # one account's consecutive nonces: mined in this order, sharing blocks on a chain with a block time
+    client.send_all(functools.partial(client.send, deployer, contract, function, *args)
+                    for contract, function, args in handover)
     block = int(rpc.call("eth_blockNumber"), 16)
     deployment = Deployment(
         deployment_id=uuid.uuid4().hex,
