@@ -61,14 +61,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=20_000, help="empty blocks mined after the deploy")
     args = parser.parse_args()
-    chain = make_chain(Path(tempfile.mkdtemp(prefix="qeaims-logs-figures-")) / "home")
+    with tempfile.TemporaryDirectory(prefix="qeaims-logs-figures-") as home:
+        _run(make_chain(Path(home) / "home"), args.blocks)
+
+
+def _run(chain: Chain, blocks: int) -> None:
     try:
         miner = RpcClient(chain.settings.rpc_url, timeout_s=600, retries=0)  # anvil_mine must not be re-sent
         started = time.perf_counter()
-        for left in range(args.blocks, 0, -2_000):
+        for left in range(blocks, 0, -2_000):
             miner.call("anvil_mine", [hex(min(2_000, left))])
         head = int(miner.call("eth_blockNumber"), 16)
-        print(f"mined {args.blocks} blocks in {time.perf_counter() - started:.1f} s; head {head}")
+        print(f"mined {blocks} blocks in {time.perf_counter() - started:.1f} s; head {head}")
         for node_limit, setting in ((5_000, 5_000), (1_000, 5_000)):
             _measure(chain, node_limit, setting)
     finally:
