@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
@@ -72,7 +73,7 @@ BEHAVIOURS = (
 _PICK_P = 0.4  # each behaviour is in a liar's combination with this probability (at least one is)
 _FAULT_P = 0.75  # a sector has real faults in this share of runs
 _NO_LIAR_P = 0.15  # with liars not forced, a sector has none in this share of runs
-_ISOLATED, _REPAIRING, _ACTIVE = "isolated", "repairing", "active"
+_ISOLATED, _ACTIVE = "isolated", "active"
 _QUARANTINED = 2  # Registry.OracleStatus
 _SIGNATURE_BYTES = 3309
 _MOOT = ("QuorumNodeNotInState", "QuorumWrongState", "QuorumAlreadyVoted")
@@ -193,16 +194,19 @@ class ByzantineCampaign:
     def run(self, index: int, seed: int) -> RunRecord:
         rng = run_rng(seed)
         record = RunRecord(index=index, seed=seed)
-        plans = [self._plan(rng, sector, record) for sector in self.sectors]
+        shapes = {sector: self._shape(rng, sector) for sector in self.sectors}
+        touched = {n for faulty, victim in shapes.values() for n in (*faulty, victim)}
+        plans = [self._plan(rng, sector, shapes[sector], touched, record) for sector in self.sectors]
         record.drawn = {p.sector: p.drawn() for p in plans}
         first_block = int(self.client.rpc.call("eth_blockNumber"), 16) + 1
         first_proposal = int(self.client.call1("IsolationQuorum", "proposalCount"))
-        results: dict[str, list[str]] = {}
+        # sectors act side by side (their oracles, nodes and proposals are disjoint, so the order
+        # between sectors changes nothing a record holds); within a sector, the drawn order
+        with ThreadPoolExecutor(max_workers=len(plans)) as pool:
+            done = list(pool.map(lambda plan: [step.act() for step in plan.steps], plans))
+        results = {plan.sector: effects for plan, effects in zip(plans, done, strict=True)}
         for plan in plans:
-            results[plan.sector] = []
-            for step in plan.steps:
-                effect = step.act()
-                results[plan.sector].append(effect)
+            for step, effect in zip(plan.steps, results[plan.sector], strict=True):
                 record.effects[f"{step.behaviour}: {effect}"] += 1
         outcome: dict[str, Any] = {}
         for plan in plans:
@@ -217,15 +221,25 @@ class ByzantineCampaign:
         record.outcome = outcome
         return record
 
-    def _plan(self, rng: Random, sector: str, record: RunRecord) -> _SectorPlan:
-        """Every draw of a sector's part of the run, in a fixed order (the record must replay)."""
+    def _shape(self, rng: Random, sector: str) -> tuple[list[str], str]:
+        """A sector's real faults (within the isolation cap) and the healthy victim its liars target."""
         node_names = self.nodes[sector]
-        n = ORACLES_PER_SECTOR
-        f = byzantine_f(n)
         faults = 0 if rng.random() >= _FAULT_P else rng.randint(1, max(self.max_faults[sector], 1))
         faulty = sorted(rng.sample(node_names, min(faults, self.max_faults[sector])))
-        healthy = [x for x in node_names if x not in faulty]
-        victim = rng.choice(healthy)
+        victim = rng.choice([x for x in node_names if x not in faulty])
+        return faulty, victim
+
+    def _plan(self, rng: Random, sector: str, shape: tuple[list[str], str], touched: set[str],
+              record: RunRecord) -> _SectorPlan:
+        """Every draw of a sector's part of the run, in a fixed order (the record must replay).
+
+        A liar's votes in its own sector go to the real faults or the victim; a cross-sector vote goes
+        to a node of another sector that no one votes on in this run, so its answer never depends on
+        how far that sector has got."""
+        node_names = self.nodes[sector]
+        faulty, victim = shape
+        n = ORACLES_PER_SECTOR
+        f = byzantine_f(n)
         if self.forced_liars is None:
             count = 0 if rng.random() < _NO_LIAR_P else f
         else:
@@ -242,7 +256,7 @@ class ByzantineCampaign:
                 plan.steps.append(self._honest_step(oracles[i], i, fault))
         for i, behaviours in liars.items():
             record.behaviours.update(behaviours)
-            plan.steps += self._liar_steps(rng, plan, i, behaviours)
+            plan.steps += self._liar_steps(rng, plan, i, behaviours, touched)
         rng.shuffle(plan.steps)
         return plan
 
@@ -257,7 +271,8 @@ class ByzantineCampaign:
             return "voted"
         return _Step(index, "honest", f"isolate {node}", act)
 
-    def _liar_steps(self, rng: Random, plan: _SectorPlan, index: int, behaviours: list[str]) -> list[_Step]:
+    def _liar_steps(self, rng: Random, plan: _SectorPlan, index: int, behaviours: list[str],
+                    touched: set[str]) -> list[_Step]:
         liar = self.oracles[plan.sector][index]
         steps: list[_Step] = []
         fault_hit = False
@@ -276,11 +291,11 @@ class ByzantineCampaign:
             elif behaviour == "forged-signature":
                 node, forged = target(), rng.randbytes(_SIGNATURE_BYTES)
                 steps.append(_Step(index, behaviour, f"isolate {node}",
-                                   self._raw_vote(liar, _node_target(node), lambda _b, s=forged: s)))
+                                   self._raw_vote(liar, _node_target(node), forged)))
             elif behaviour == "replayed-vote":
                 node, old = target(), rng.choice(self.archive[plan.sector])
                 steps.append(_Step(index, behaviour, f"isolate {node}",
-                                   self._raw_vote(liar, _node_target(node), lambda _b, s=old: s)))
+                                   self._raw_vote(liar, _node_target(node), old)))
             elif behaviour == "equivocation":
                 node, valid_first = target(), rng.random() < 0.5
                 steps.append(_Step(index, behaviour, f"isolate {node} {'valid' if valid_first else 'conflicting'}"
@@ -289,7 +304,7 @@ class ByzantineCampaign:
                 node = target()
                 steps.append(_Step(index, behaviour, f"isolate {node}", self._wrong_epoch(liar, _node_target(node))))
             elif behaviour == "cross-sector":
-                node = rng.choice(self.other_nodes[plan.sector])
+                node = rng.choice([x for x in self.other_nodes[plan.sector] if x not in touched])
                 steps.append(_Step(index, behaviour, f"isolate {node}",
                                    self._valid_vote(liar, Action.ISOLATE, _node_target(node))))
             elif behaviour == "false-quarantine":
@@ -338,10 +353,10 @@ class ByzantineCampaign:
             return _refusal(exc)
         return "accepted"
 
-    def _raw_vote(self, voter: HybridIdentity, target: bytes, signature: Callable[[Ballot], bytes]) -> Callable[[], str]:
+    def _raw_vote(self, voter: HybridIdentity, target: bytes, signature: bytes) -> Callable[[], str]:
+        """A vote carrying `signature` as it is (forged bytes, or an old vote's): the EVM cannot tell."""
         def act() -> str:
-            _, ballot = self.quorum.ballot(Action.ISOLATE, target)
-            return self._submit(voter, target, signature(ballot), voter.key_epoch)
+            return self._submit(voter, target, signature, voter.key_epoch)
         return act
 
     def _sign(self, voter: HybridIdentity, ballot: Ballot) -> bytes:
@@ -366,17 +381,23 @@ class ByzantineCampaign:
 
     # ---- peers, restore --------------------------------------------------------------------------
 
+    def _ballot_of(self, proposal_id: int, cache: dict[int, Ballot]) -> Ballot:
+        if proposal_id not in cache:
+            p = self.client.call1("IsolationQuorum", "proposal", proposal_id)
+            cache[proposal_id] = Ballot(int(p[0]), bytes(p[2]), int(p[8]), int(p[9]))
+        return cache[proposal_id]
+
     def _bad_votes(self, first_block: int) -> list[tuple[int, str]]:
         """The run's votes whose ML-DSA-65 signature does not verify over their proposal's ballot under
         the voter's registered key: the check `oracles.peer_check` makes on each new vote (here on the
         run's logs only; `finish` cross-checks it against the full recount)."""
         bad: list[tuple[int, str]] = []
+        ballots: dict[int, Ballot] = {}
         for log in self._quorum_logs(first_block):
             if log.event != "VoteCast":
                 continue
             pid, voter = int(log.args["proposalId"]), str(log.args["oracle"])
-            p = self.client.call1("IsolationQuorum", "proposal", pid)
-            ballot = Ballot(int(p[0]), bytes(p[2]), int(p[8]), int(p[9]))
+            ballot = self._ballot_of(pid, ballots)
             key = self.public_keys.get(voter.lower())
             ok = key is not None and verify_vote(key, bytes(log.args["pqSignature"]), ballot,
                                                  chain_id=self.client.chain_id, quorum=self.quorum_address,
@@ -437,32 +458,44 @@ class ByzantineCampaign:
         record.effects["liar quarantined" if status == _QUARANTINED else "liar not quarantined"] += 1
 
     def _restore(self, plans: list[_SectorPlan], record: RunRecord, outcome: dict[str, Any]) -> None:
-        """Back to every node active and every oracle active, the way the city would get there."""
+        """Back to every node active and every oracle active, the way the city would get there: the
+        controller begins each isolated node's repair and the sector's honest oracles vote it back
+        (sectors side by side); what is left, and every quarantined oracle, goes to the council."""
+        with ThreadPoolExecutor(max_workers=len(plans)) as pool:
+            left = list(pool.map(lambda plan: self._repair(plan, outcome[plan.sector]["isolated"]), plans))
         calls: list[Call] = []
-        for plan in plans:
-            oracles = self.oracles[plan.sector]
-            for node in plan.nodes:
-                target = _node_target(node)
-                if self.quorum.node_status(target) == _ISOLATED:
-                    self.client.transact(self.controller.account, "IsolationQuorum", "beginRepair", target)
-                    for i in plan.honest:
-                        if self.quorum.node_status(target) == _ACTIVE:
-                            break
-                        try:
-                            self.quorum.propose(oracles[i], Action.REINTEGRATE, target, to_bytes32("repaired"))
-                        except ChainError as exc:
-                            record.effects[f"reintegration vote: {_refusal(exc)}"] += 1
-                if self.quorum.node_status(target) != _ACTIVE:
-                    calls.append(("IsolationQuorum", "forceReintegrate", [target, to_bytes32("campaign restore")]))
-            for o in oracles:
-                if int(self.client.call1("Registry", "oracle", o.address)[4]) == _QUARANTINED:
-                    calls.append(("Registry", "reinstateOracle", [o.address, to_bytes32("operator re-keyed")]))
-        outcome["council_calls"] = [f"{c[1]} {from_bytes32(c[2][0]) if c[1] != 'reinstateOracle' else self._label_of(str(c[2][0]))}"
-                                    for c in calls]
+        for plan, (nodes_left, refusals) in zip(plans, left, strict=True):
+            record.effects.update(refusals)
+            calls += [("IsolationQuorum", "forceReintegrate", [_node_target(n), to_bytes32("campaign restore")])
+                      for n in nodes_left]
+            calls += [("Registry", "reinstateOracle", [self.oracles[plan.sector][i - 1].address,
+                                                       to_bytes32("operator re-keyed")])
+                      for i in outcome[plan.sector]["quarantined"]]
+            outcome[plan.sector]["council"] = [f"force-reintegrate {n}" for n in nodes_left] + [
+                f"reinstate {plan.sector}-{i}" for i in outcome[plan.sector]["quarantined"]]
         if calls:
             self._pass(calls)
         else:
             advance_time(self.client.rpc, self.window_s)
+
+    def _repair(self, plan: _SectorPlan, isolated: list[str]) -> tuple[list[str], Counter[str]]:
+        """One sector's repairs through the controller and the quorum: the nodes still out after, and refusals."""
+        refusals: Counter[str] = Counter()
+        left: list[str] = []
+        oracles = self.oracles[plan.sector]
+        for node in isolated:
+            target = _node_target(node)
+            self.client.transact(self.controller.account, "IsolationQuorum", "beginRepair", target)
+            for i in plan.honest:
+                try:
+                    self.quorum.propose(oracles[i], Action.REINTEGRATE, target, to_bytes32("repaired"))
+                except ChainError as exc:
+                    refusals[f"reintegration vote: {_refusal(exc)}"] += 1
+                if self.quorum.node_status(target) == _ACTIVE:
+                    break
+            else:
+                left.append(node)
+        return left, refusals
 
     def _label_of(self, address: str) -> str:
         for sector, group in self.oracles.items():
