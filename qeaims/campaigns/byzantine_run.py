@@ -25,6 +25,7 @@ class ByzantineOptions:
     only: int | None = None  # play only this run of the campaign
     replay: int | None = None  # play only the run with this derived seed
     keep_records: bool = False  # every run's record in the report, not only the failing ones
+    port: int | None = None  # the campaign Anvil's port (default: a free one)
 
 
 def check_sectors(names: Sequence[str]) -> tuple[str, ...]:
@@ -70,7 +71,7 @@ def run_byzantine(settings: Settings, options: ByzantineOptions, *, status: Call
     started = time.perf_counter()
     records: list[RunRecord] = []
     tally = Tally()
-    with dev_chain(settings, "byzantine", status) as chain:
+    with dev_chain(settings, "byzantine", status, port=options.port) as chain:
         campaign = ByzantineCampaign(chain, options.sectors, options.liars)
         status("setting up the earlier epoch the liars replay")
         campaign.setup()

@@ -48,15 +48,17 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def dev_chain(base: Settings, name: str, progress: Callable[[str], None] = lambda _: None) -> Iterator[DevChain]:
-    """Start the campaign's Anvil, deploy the consortium, yield it; stop Anvil and its keeper after."""
+def dev_chain(base: Settings, name: str, progress: Callable[[str], None] = lambda _: None, *,
+              port: int | None = None) -> Iterator[DevChain]:
+    """Start the campaign's Anvil (on `port`, or one the kernel says is free), deploy the consortium,
+    yield it; stop Anvil and its keeper after."""
     if base.rpc_url_override:
         raise ConfigError("a campaign runs on a dev chain of its own: drop --rpc-url (the chain at that URL is "
                           "not touched)")
     home = base.home / "campaigns" / name
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    settings = load_settings(home=home, rpc_port=_free_port(), scrypt_n=_CAMPAIGN_SCRYPT_N,
+    settings = load_settings(home=home, rpc_port=port or _free_port(), scrypt_n=_CAMPAIGN_SCRYPT_N,
                              passphrase=base.passphrase, voting_window_s=base.voting_window_s,
                              isolation_cap_bps=base.isolation_cap_bps)
     progress(f"starting a private Anvil on port {settings.rpc_port}")

@@ -38,7 +38,8 @@ def byzantine(
 ) -> None:
     """Up to f lying oracles per sector, random real faults: count wrongful and missed isolations.
 
-    Exits 1 when any run isolated a healthy node or missed a faulty one, naming the seeds to replay."""
+    Runs on a private Anvil of its own under <home>/campaigns/byzantine (the global --port picks its
+    port; default a free one). Exits 1 when any run isolated a healthy node or missed a faulty one, naming the seeds to replay."""
     from qeaims.campaigns.byzantine_run import ByzantineOptions, check_sectors, run_byzantine
 
     if runs < 1:
@@ -53,7 +54,7 @@ def byzantine(
         chosen_seed = int.from_bytes(os.urandom(8), "big") >> 1
     options = ByzantineOptions(runs=1 if replay_seed is not None else runs, seed=chosen_seed,
                                sectors=check_sectors(sectors or []), liars=liars, only=only, replay=replay_seed,
-                               keep_records=records)
+                               keep_records=records, port=ctx.find_root().params.get("port"))
     settings = settings_of(ctx)
     if not json_out:
         what = f"replay of run seed {replay_seed}" if replay_seed is not None else f"seed {chosen_seed}"
