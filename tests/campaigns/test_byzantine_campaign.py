@@ -70,7 +70,7 @@ def test_more_liars_than_f_make_the_campaign_fail_and_name_the_seeds(capsys, tmp
     (["--replay", "x1"], "bad replay seed"),
 ])
 def test_bad_input_is_one_error_line(capsys, tmp_path, args: list[str], says: str) -> None:  # type: ignore[no-untyped-def]
-    code, out, err = run_main(capsys, "--home", str(tmp_path), "campaign", "byzantine", *args)
+    code, _out, err = run_main(capsys, "--home", str(tmp_path), "campaign", "byzantine", *args)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error") and says in lines[0], err
