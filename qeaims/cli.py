@@ -22,6 +22,7 @@ from keys.errors import KeysError
 from qeaims.commands import (
     audit_cmd,
     bench_cmd,
+    campaign_cmd,
     chain_cmd,
     detect_cmd,
     event_cmd,
@@ -59,6 +60,7 @@ app.add_typer(quorum_cmd.app, name="isolation")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(detect_cmd.app, name="detect")
 app.add_typer(scenario_cmd.app, name="scenario")
+app.add_typer(campaign_cmd.app, name="campaign")
 app.add_typer(qkd_cmd.app, name="qkd")
 app.add_typer(link_cmd.app, name="link")
 app.add_typer(vault_cmd.app, name="vault")
