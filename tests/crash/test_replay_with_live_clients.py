@@ -17,7 +17,7 @@ from eth_account import Account
 from chain.node import start_anvil, stop_anvil
 from chain.rpc import RpcClient, RpcError
 from core.errors import ChainError
-from tests.support import wait_journaled
+from tests.support import wait_journaled, wait_until
 
 ANVIL_ACCOUNT_9 = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"  # the dev mnemonic's 10th
 
@@ -36,6 +36,7 @@ def test_a_client_sending_during_the_replay_does_not_break_the_restart(fresh_cha
     chain_id = int(rpc.call("eth_chainId"), 16)
     for nonce in range(3):  # its last transaction sits in the journal's last block
         last = rpc.call("eth_sendRawTransaction", [_transfer(account, nonce, chain_id)])
+    wait_until(lambda: rpc.call("eth_getTransactionReceipt", [last]) is not None, 10, what="the last transfer mined")
     head = int(rpc.call("eth_getTransactionReceipt", [last])["blockNumber"], 16)
     assert wait_journaled(settings) == head
     stop_anvil(settings, hard=True)
