@@ -38,7 +38,6 @@ from sectors.runner import REPORT_PERIOD_S
 
 __all__ = ["ChainDownOptions", "ChainDownReport", "commands_in_window", "run_chain_down"]
 
-LEAD_S = 2.0  # seconds into the scenario the chain goes down: before its fault is injected (~30 field s in)
 DRAIN_TIMEOUT_S = 300.0
 
 
@@ -102,8 +101,8 @@ class ChainDownReport:
                 ("duplicates", str(self.ledger.duplicates)),
                 ("out of order", str(len(self.ledger.out_of_order))),
                 ("audit verify", f"{self.audit.get('valid')} valid, {len(self.audit.get('invalid') or [])} invalid"),
-                ("scenario faults injected / isolated", f"{self.scenario.get('injected')} / "
-                                                        f"{self.scenario.get('isolated')}")]
+                ("scenario faults injected / isolated",
+                 f"{self.scenario.get('injected')} / {self.scenario.get('isolated')}")]
 
     def as_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -148,9 +147,13 @@ def run_chain_down(options: ChainDownOptions, progress: Any = lambda _: None) ->
         progress(f"starting a throwaway city in {city.home}")
         city.up()
         sector = options.sectors[0]
+        twin_log = city.home / "run" / "logs" / f"twin-{sector.value}.log"
+        seen = twin_log.stat().st_size
         scenario = city.popen("scenario", "run", f"{sector.value}-fault", "--timeout",
-                              f"{options.seconds + 120:g}", "--json")
-        time.sleep(LEAD_S)
+                              f"{options.seconds + 120:g}", "--constant-speed", "--no-baseline", "--json")
+        # down the moment the twin takes the fault: its detection, votes and the controller's response all
+        # fall into the outage
+        wait_for(lambda: b"inject-fault" in twin_log.read_bytes()[seen:], 60.0, interval_s=0.05)
         ledger_before = sum(city.ledger_last_seqs().values())
         appended_before, _ = _pending(city)
         pid = city.anvil_pid()

@@ -270,7 +270,7 @@ def _read_scenario(record: KillRecord, code: int | None, out: str, err: str) -> 
 
 def summary_rows(report: CrashReport) -> list[tuple[str, ...]]:
     """The table's rows: one per process kind."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     per_kind = report.as_json()["kills_per_kind"]
     for kind in KINDS:
         row = per_kind[kind]

@@ -19,6 +19,7 @@ fail on a doctored list (`tests/crash/test_crash_checks.py`). What each one mean
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ def _check_ids(out: LedgerCheck, account: str, seqs: list[int]) -> None:
     counts = Counter(seqs)
     out.duplicate_ids += [f"{_short(account)}#{s}" for s, n in sorted(counts.items()) if n > 1]
     out.lost_ids += [f"{_short(account)}#{s}" for s in range(1, max(seqs, default=0) + 1) if s not in counts]
-    for before, after in zip(seqs, seqs[1:], strict=False):
+    for before, after in itertools.pairwise(seqs):
         if after < before:
             out.out_of_order.append(f"{_short(account)}: #{after} on chain after #{before}")
 
@@ -106,7 +107,7 @@ def _check_semantics(out: LedgerCheck, account: str, mine: Iterable[Mapping[str,
 
 
 def _time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(text).timestamp()
 
 
 def _check_telemetry(out: LedgerCheck, account: str, roots: list[dict[str, Any]], period: float | None) -> None:

@@ -94,3 +94,17 @@ def test_every_kind_is_killed_once_in_every_block_of_five_runs() -> None:
     assert order == kill_schedule(20, seed=7) and order != kill_schedule(20, seed=8)
     assert kill_schedule(3, 1, ("chain", "oracle")) in (["chain", "oracle", "chain"], ["chain", "oracle", "oracle"],
                                                         ["oracle", "chain", "chain"], ["oracle", "chain", "oracle"])
+
+
+def test_commands_sent_while_the_chain_was_down_are_found_in_the_twin_log() -> None:
+    from qeaims.chain_down_campaign import commands_in_window
+
+    def line(ts: str, ref: str) -> str:
+        return ('{"ts": "2026-12-06T18:40:%s+00:00", "event": "twin-command", "ref": "%s", "sector": "banking", '
+                '"what": "switch-1/route failover"}' % (ts, ref))
+
+    lines = [line("01.000", ""), line("05.000", "proposal:1"), "not json", line("20.000", "proposal:2")]
+    start = 1796582405.0  # 18:40:05 UTC
+    during, proposals = commands_in_window(lines, start, start + 10)
+    assert proposals == [1, 2] and len(during) == 1 and "proposal:1" in during[0]
+    assert commands_in_window(lines, start + 1, start + 10)[0] == []
