@@ -11,8 +11,10 @@ fail on a doctored list (`tests/crash/test_crash_checks.py`). What each one mean
 - decisions: each controller step (its plan, cascade analysis, applied isolation, dispatch, repair,
   restore, reintegration) for one quorum proposal is recorded once.
 - telemetry: each oracle's anchored batches are numbered 1..n without a gap or repeat, each batch's
-  readings start one report period after the previous batch's last, and every period holds the same
-  number of readings (every sensor, once): a twin or broker that dropped or repeated a period shows.
+  readings start in the report period after the previous batch's last (or in that same period, when a
+  batch was sealed part-way through a period), and the readings divide evenly over the periods they
+  span (every sensor once a period): a twin or broker that dropped or repeated a period, or a single
+  reading, shows.
 - outboxes: once drained, a recorder's outbox holds nothing the chain lacks (its last seq is the
   ledger's `lastSeq`, nothing pending).
 """
@@ -122,21 +124,22 @@ def _check_telemetry(out: LedgerCheck, account: str, roots: list[dict[str, Any]]
     out.telemetry_readings += sum(int(r["count"]) for r in roots)
     if not period:
         return
-    per_period: set[int] = set()
     previous_last: float | None = None
     for root in roots:
-        first, last = _time(str(root["first"])), _time(str(root["last"]))
-        periods = round((last - first) / period) + 1
-        per_period.add(int(root["count"]) // periods if int(root["count"]) % periods == 0 else -int(root["batch"]))
-        if previous_last is not None and abs(first - previous_last - period) > 1e-6:
+        first = _time(str(root["first"]))
+        # a batch starts in the period after the previous one's last, or in that same period when a
+        # batch was sealed part-way through a period's readings
+        if previous_last is not None and not (abs(first - previous_last) < 1e-6
+                                              or abs(first - previous_last - period) < 1e-6):
             gap = (first - previous_last) / period - 1
-            what = f"{gap:.0f} report periods missing" if gap > 0 else f"{-gap - 1:.0f} periods repeated"
+            what = f"{gap:.0f} report periods missing" if gap > 0 else "it overlaps the batch before"
             out.telemetry_problems.append(f"{who}: batch {root['batch']} starts at {root['first']}: {what}")
-        previous_last = last
-    if len(per_period) > 1:
-        odd = sorted(-p for p in per_period if p < 0)
-        out.telemetry_problems.append(f"{who}: readings per period differ between batches ({sorted(per_period)}"
-                                      + (f"; batches {odd[:5]} hold part of a period" if odd else "") + ")")
+        previous_last = _time(str(root["last"]))
+    spanned = round((_time(str(roots[-1]["last"])) - _time(str(roots[0]["first"]))) / period) + 1
+    readings = sum(int(r["count"]) for r in roots)
+    if readings % spanned:
+        out.telemetry_problems.append(f"{who}: {readings} readings over {spanned} report periods is not a whole "
+                                      "number per period: readings were lost or repeated")
 
 
 def check_outboxes(outboxes: Iterable[tuple[str, int, int]], ledger: Mapping[str, int]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from qeaims.crash_campaign import KINDS, kill_schedule
@@ -100,8 +101,8 @@ def test_commands_sent_while_the_chain_was_down_are_found_in_the_twin_log() -> N
     from qeaims.chain_down_campaign import commands_in_window
 
     def line(ts: str, ref: str) -> str:
-        return ('{"ts": "2026-12-06T18:40:%s+00:00", "event": "twin-command", "ref": "%s", "sector": "banking", '
-                '"what": "switch-1/route failover"}' % (ts, ref))
+        return json.dumps({"ts": f"2026-12-06T18:40:{ts}+00:00", "event": "twin-command", "ref": ref,
+                           "sector": "banking", "what": "switch-1/route failover"})
 
     lines = [line("01.000", ""), line("05.000", "proposal:1"), "not json", line("20.000", "proposal:2")]
     start = 1796582405.0  # 18:40:05 UTC
