@@ -45,6 +45,7 @@ DRAIN_TIMEOUT_S = 300.0
 class ChainDownOptions:
     seconds: float
     sectors: tuple[Sector, ...]
+    keep_home: bool = False
 
     def __post_init__(self) -> None:
         if self.seconds < 1:
@@ -67,6 +68,7 @@ class ChainDownReport:
     ledger: LedgerCheck = field(default_factory=LedgerCheck)
     audit: dict[str, Any] = field(default_factory=dict)
     scenario: dict[str, Any] = field(default_factory=dict)
+    home: str = ""
 
     @property
     def ok(self) -> bool:
@@ -142,7 +144,8 @@ def _pending(city: City) -> tuple[int, int]:
 
 def run_chain_down(options: ChainDownOptions, progress: Any = lambda _: None) -> ChainDownReport:
     report = ChainDownReport(options.seconds, [s.value for s in options.sectors])
-    city = City(options.sectors)
+    city = City(options.sectors, keep_home=options.keep_home)
+    report.home = str(city.home) if options.keep_home else ""
     try:
         progress(f"starting a throwaway city in {city.home}")
         city.up()

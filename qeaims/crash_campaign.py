@@ -58,6 +58,7 @@ class CrashOptions:
     seed: int
     sectors: tuple[Sector, ...]
     kinds: tuple[str, ...] = KINDS
+    keep_home: bool = False
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -93,6 +94,7 @@ class CrashReport:
     outbox_problems: list[str]
     audit: dict[str, Any]
     drained: bool
+    home: str = ""
 
     @property
     def recovery_p50_s(self) -> float | None:
@@ -119,7 +121,7 @@ class CrashReport:
                               "recovery_p50_s": round(statistics.median(times), 2) if times else None}
         ledger = self.ledger
         return {
-            "ok": self.ok, "runs": self.runs, "seed": self.seed, "sectors": self.sectors,
+            "ok": self.ok, "home": self.home, "runs": self.runs, "seed": self.seed, "sectors": self.sectors,
             "kills_per_kind": per_kind, "events_lost": ledger.lost + len(self.outbox_problems),
             "duplicates": ledger.duplicates, "recovery_p50_s": self.recovery_p50_s,
             "recovery_p95_s": self.recovery_p95_s, "recovery_goal_s": RECOVERY_GOAL_S, "drained": self.drained,
@@ -146,7 +148,7 @@ Progress = Callable[[str], None]
 
 def run_crash_campaign(options: CrashOptions, progress: Progress = lambda _: None) -> CrashReport:
     rng = random.Random(options.seed ^ 0x5EED)
-    city = City(options.sectors)
+    city = City(options.sectors, keep_home=options.keep_home)
     kills: list[KillRecord] = []
     try:
         progress(f"starting a throwaway city ({', '.join(s.value for s in options.sectors)}) in {city.home}")
@@ -173,7 +175,7 @@ def run_crash_campaign(options: CrashOptions, progress: Progress = lambda _: Non
         progress("stopping the throwaway city")
         city.down()
     return CrashReport(options.runs, options.seed, [s.value for s in options.sectors], kills, ledger,
-                       outbox_problems, audit, drained)
+                       outbox_problems, audit, drained, str(city.home) if options.keep_home else "")
 
 
 def _victim_name(kind: str, sector: Sector) -> str:

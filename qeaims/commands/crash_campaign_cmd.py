@@ -19,6 +19,8 @@ __all__ = ["chain_down", "crash", "parse_campaign_sectors"]
 
 SectorsOpt = Annotated[str, typer.Option(help="comma-separated sectors of the throwaway city (one or two are cheap)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
+KeepOpt = Annotated[bool, typer.Option(help="keep the throwaway city's data directory (logs, outboxes, journal) "
+                                            "for a post-mortem; its path is in the report")]
 
 
 def parse_campaign_sectors(text: str) -> tuple[Sector, ...]:
@@ -39,6 +41,7 @@ def crash(
     sectors: SectorsOpt = "banking",
     kinds: Annotated[str, typer.Option(help="which processes to kill: comma-separated of chain, oracle, "
                                             "controller, twin, broker")] = "chain,oracle,controller,twin,broker",
+    keep_home: KeepOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Kill -9 the chain, an oracle, the controller, a twin or the broker mid-scenario; measure recovery; check
@@ -48,7 +51,7 @@ def crash(
     if runs < 1:
         raise ConfigError(f"--runs must be at least 1, not {runs}")
     options = CrashOptions(runs=runs, seed=seed, sectors=parse_campaign_sectors(sectors),
-                           kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()))
+                           kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), keep_home=keep_home)
     with err_console.status("crash campaign") as spinner:
         report = run_crash_campaign(options, progress=lambda msg: spinner.update(msg))
     body = report.as_json()
@@ -87,6 +90,7 @@ def _print_verdict(body: dict[str, Any], goal_s: float) -> None:
 def chain_down(
     seconds: Annotated[float, typer.Option(help="how long the chain stays unreachable")] = 60.0,
     sectors: SectorsOpt = "banking",
+    keep_home: KeepOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Make the chain unreachable mid-scenario; check that oracles and controller queue, nothing is decided
@@ -95,7 +99,7 @@ def chain_down(
 
     if seconds < 1:
         raise ConfigError(f"--seconds must be at least 1, not {seconds:g}")
-    options = ChainDownOptions(seconds=seconds, sectors=parse_campaign_sectors(sectors))
+    options = ChainDownOptions(seconds=seconds, sectors=parse_campaign_sectors(sectors), keep_home=keep_home)
     with err_console.status("chain-down campaign") as spinner:
         report = run_chain_down(options, progress=lambda msg: spinner.update(msg))
     body = report.as_json()
