@@ -46,7 +46,7 @@ RECOVERY_GOAL_S = 10.0
 RECOVERY_TIMEOUT_S = 120.0
 SCENARIO_TIMEOUT_S = 20.0  # `scenario run --timeout`: how long to wait for each fault's story after the scenario
 KILL_WINDOW_S = (1.0, 15.0)  # a kill lands this many seconds into the scenario (~20 s at constant speed)
-SCENARIO_CAP_S = 120.0  # a scenario still watching after this long is stopped (and the run says so)
+SCENARIO_CAP_S = 60.0  # a scenario still watching after this long is stopped (and the run says so)
 SCENARIO_FLAGS = ("--constant-speed", "--no-baseline")
 """At constant speed (no real-time window around the fault) the oracles anchor a batch every ~2 wall s, so
 "flowing again" is seen within seconds of a recovery instead of waiting out a real-time window of 30 s
