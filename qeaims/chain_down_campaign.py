@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chain.node import rpc_block_number
 from core.errors import ConfigError
 from core.messages import Sector
 from qeaims.crash_checks import LedgerCheck, check_ledger, check_outboxes
@@ -57,8 +58,9 @@ class ChainDownReport:
     seconds: float
     sectors: list[str]
     queued: int = 0  # events appended to the outboxes while the chain was down
+    readings_during_outage: int = 0  # readings the oracles stored (to anchor later) while the chain was down
     pending_max: int = 0  # the largest backlog seen (events waiting, all recorders)
-    landed_during_outage: int = 0  # must be 0: the chain was frozen
+    landed_during_outage: int = 0  # blocks with a time inside the outage: must be 0 (the chain was frozen)
     drained: bool = False
     drain_s: float | None = None
     commands_during_outage: list[str] = field(default_factory=list)
@@ -72,7 +74,7 @@ class ChainDownReport:
 
     @property
     def ok(self) -> bool:
-        return (self.queued > 0 and self.landed_during_outage == 0 and self.drained and self.ledger.ok
+        return (self.queued + self.readings_during_outage > 0 and self.landed_during_outage == 0 and self.drained and self.ledger.ok
                 and not self.outbox_problems and not self.commands_during_outage
                 and not self.commands_without_quorum and not self.audit.get("invalid")
                 and not self.audit.get("problems"))
@@ -82,18 +84,19 @@ class ChainDownReport:
                *self.ledger.duplicate_verdicts, *self.ledger.duplicate_decisions, *self.ledger.telemetry_problems,
                *self.outbox_problems, *(f"command during the outage: {c}" for c in self.commands_during_outage),
                *(f"command for a decision the quorum did not execute: {c}" for c in self.commands_without_quorum)]
-        if self.queued == 0:
+        if self.queued + self.readings_during_outage == 0:
             out.append("nothing was queued while the chain was down (the outage did not bite)")
         if self.landed_during_outage:
-            out.append(f"{self.landed_during_outage} events landed while the chain was frozen")
+            out.append(f"{self.landed_during_outage} blocks were mined while the chain was frozen")
         if not self.drained:
             out.append(f"the backlog did not drain within {DRAIN_TIMEOUT_S:g} s")
         return out
 
     def rows(self) -> list[tuple[str, str]]:
-        return [("events queued during the outage", str(self.queued)),
+        return [("events queued in the outboxes during the outage", str(self.queued)),
+                ("readings stored during the outage (anchored after)", str(self.readings_during_outage)),
                 ("largest backlog (events)", str(self.pending_max)),
-                ("events that landed during the outage", str(self.landed_during_outage)),
+                ("blocks mined during the outage", str(self.landed_during_outage)),
                 ("commands sent during the outage", str(len(self.commands_during_outage))),
                 ("commands without an executed quorum decision", str(len(self.commands_without_quorum))),
                 ("commands for quorum decisions (whole run)", str(self.decided_commands)),
@@ -157,8 +160,9 @@ def run_chain_down(options: ChainDownOptions, progress: Any = lambda _: None) ->
         # down the moment the twin takes the fault: its detection, votes and the controller's response all
         # fall into the outage
         wait_for(lambda: b"inject-fault" in twin_log.read_bytes()[seen:], 60.0, interval_s=0.05)
-        ledger_before = sum(city.ledger_last_seqs().values())
+        head_before = int(rpc_block_number(city.settings.rpc_url))
         appended_before, _ = _pending(city)
+        stored_before = sum(stored for stored, _ in city.telemetry().values())
         pid = city.anvil_pid()
         progress(f"chain frozen (SIGSTOP) for {options.seconds:g} s")
         stopped_at = time.time()
@@ -169,14 +173,17 @@ def run_chain_down(options: ChainDownOptions, progress: Any = lambda _: None) ->
                 report.pending_max = max(report.pending_max, _pending(city)[1])
                 time.sleep(1.0)
             appended_after, _ = _pending(city)
+            telemetry_at_resume = city.telemetry()
         finally:
             kill(pid, signal.SIGCONT)
         resumed_at = time.time()
         report.queued = appended_after - appended_before
+        report.readings_during_outage = sum(stored for stored, _ in telemetry_at_resume.values()) - stored_before
         progress("chain back: waiting for the backlog to drain")
-        ledger_at_resume = sum(city.ledger_last_seqs().values())
-        report.landed_during_outage = max(0, ledger_at_resume - ledger_before) if ledger_at_resume else 0
-        _drain(city, report, resumed_at)
+        _drain(city, report, resumed_at, {a: stored for a, (stored, _) in telemetry_at_resume.items()})
+        # a frozen node mines nothing: no block may carry a time inside the outage
+        report.landed_during_outage = sum(1 for t in city.block_times(head_before)
+                                          if stopped_at + 1 < t < resumed_at - 1)
         try:
             out, _ = scenario.communicate(timeout=options.seconds + 600)
             report.scenario = dict(json.loads(out).get("faults", {}))
@@ -196,10 +203,13 @@ def run_chain_down(options: ChainDownOptions, progress: Any = lambda _: None) ->
     return report
 
 
-def _drain(city: City, report: ChainDownReport, resumed_at: float) -> None:
-    """Until every outbox holds nothing the chain lacks (the first read may ride on a reply still queued
-    from before the freeze, so the drain is timed from the thaw, in wall seconds)."""
+def _drain(city: City, report: ChainDownReport, resumed_at: float, stored: dict[str, int]) -> None:
+    """Until every reading an oracle had stored when the chain came back is sealed into a batch whose root
+    is queued, and every outbox holds nothing the chain lacks; timed from the thaw, in wall seconds."""
     def _empty() -> bool:
+        telemetry = city.telemetry()
+        if any(telemetry.get(a, (0, 0))[1] < n for a, n in stored.items()):
+            return False
         seqs = city.ledger_last_seqs()
         boxes = city.outboxes()
         return bool(seqs) and all(o.pending == 0 and seqs.get(o.account, o.last_seq) == o.last_seq for o in boxes)

@@ -169,6 +169,32 @@ class City:
             out.append(OutboxState(path.stem.lower(), last, pending))
         return out
 
+    def telemetry(self) -> dict[str, tuple[int, int]]:
+        """Each oracle's telemetry store, read-only: (readings stored, readings sealed into batches)."""
+        out: dict[str, tuple[int, int]] = {}
+        for path in sorted((self.home / "telemetry").glob("0x*.sqlite")):
+            try:
+                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+                try:
+                    stored = int(db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM chunks").fetchone()[0])
+                    sealed = int(db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM batches "
+                                            "WHERE outbox_seq IS NOT NULL").fetchone()[0])
+                finally:
+                    db.close()
+            except sqlite3.Error:
+                continue
+            out[path.stem.lower()] = (stored, sealed)
+        return out
+
+    def block_times(self, after: int) -> list[int]:
+        """The timestamps of the blocks mined after block `after`."""
+        from chain.rpc import RpcClient
+
+        rpc = RpcClient(self.settings.rpc_url, timeout_s=10.0)
+        head = int(rpc.call("eth_blockNumber"), 16)
+        return [int(rpc.call("eth_getBlockByNumber", [hex(n), False])["timestamp"], 16)
+                for n in range(after + 1, head + 1)]
+
     def ledger_last_seqs(self) -> dict[str, int]:
         """`EventLedger.lastSeq` of every recorder, read from the chain now ({} while it is down)."""
         from chain.connect import connect
