@@ -49,6 +49,10 @@ class SentTx:
     sent_at: float
 
 
+DROPPED_AFTER_S = 2.0
+"""How long a transaction may go unmined before the client asks whether the node still knows it."""
+
+
 class ChainClient:
     """Calls and transactions against a set of named contracts on one chain."""
 
@@ -200,10 +204,22 @@ class ChainClient:
         deadline = time.monotonic() + (timeout_s or self.receipt_timeout_s)
         try:
             delay = 0.005
+            known_at = time.monotonic()  # when the node last knew the transaction (it took it at send)
             while True:
                 receipt = self.rpc.call("eth_getTransactionReceipt", [sent.tx_hash])
                 if receipt is not None:
                     break
+                if time.monotonic() - known_at > DROPPED_AFTER_S:
+                    # a node that restarted (or emptied its pool) forgot it: it will never be mined, so the
+                    # caller re-syncs now, not after the whole timeout (found by the crash campaign: a chain
+                    # killed and restarted left every recorder waiting 60 s)
+                    if self.rpc.call("eth_getTransactionByHash", [sent.tx_hash]) is not None:
+                        known_at = time.monotonic()
+                    else:
+                        with sender.lock:
+                            sender.next_nonce = None
+                        raise TransactionFailed(f"{sent.contract}.{sent.function} was dropped by the node "
+                                                f"(tx {sent.tx_hash} is no longer known to it)")
                 if time.monotonic() > deadline:
                     with sender.lock:
                         sender.next_nonce = None

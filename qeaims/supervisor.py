@@ -38,6 +38,10 @@ from core.messages import Sector
 __all__ = ["Component", "Supervisor", "is_qeaims", "pid_alive", "plan", "read_status", "run_dir", "status_path"]
 
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+STABLE_S = 30.0
+"""A child that ran this long before it died was healthy: its next restart starts the back-off again
+at its first step. Without it every crash in a component's life counted (found by the crash campaign:
+the fourth kill of an oracle host in an hour waited 10 s to restart, the fifth 30 s)."""
 
 
 def run_dir(settings: Settings) -> Path:
@@ -105,6 +109,8 @@ class ChildState:
     last_exit: int | None = None
     log: str = ""
     _next_start: float = field(default=0.0, repr=False)
+    _started: float = field(default=0.0, repr=False)  # monotonic time of the last start
+    _failures: int = field(default=0, repr=False)  # crashes in a row, each within STABLE_S of its start
     _log_offset: int = field(default=0, repr=False)
 
 
@@ -173,7 +179,7 @@ class Supervisor:
         child = subprocess.Popen(self._command(component), stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, env=env)
         self.children[component.name] = child
-        state.pid, state.state = child.pid, "starting"
+        state.pid, state.state, state._started = child.pid, "starting", time.monotonic()
         state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     def write_status(self) -> None:
@@ -228,8 +234,11 @@ class Supervisor:
                 changed = True
             elif child is not None and state.state in ("starting", "running") and child.poll() is not None:
                 state.last_exit, state.pid = child.returncode, None
-                delay = RESTART_BACKOFF_S[min(state.restarts, len(RESTART_BACKOFF_S) - 1)]
+                if now - state._started >= STABLE_S:
+                    state._failures = 0
+                delay = RESTART_BACKOFF_S[min(state._failures, len(RESTART_BACKOFF_S) - 1)]
                 state.restarts += 1
+                state._failures += 1
                 state.state, state._next_start = "restarting", now + delay
                 changed = True
         return changed

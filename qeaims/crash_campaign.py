@@ -1,0 +1,288 @@
+"""The crash campaign: kill -9 one process per run mid-scenario, restart it, and prove nothing was lost.
+
+Each run plays a sector's default fault scenario (`qeaims scenario run <sector>-fault`) against a
+throwaway city (`qeaims.crash_city`) and, at a random moment of it, SIGKILLs one process: the
+chain node (Anvil), a sector's oracle host (its four oracles share one process under `qeaims up`),
+the controller, a twin, or the broker (the Mosquitto process itself). Every kind is covered once in
+every five runs, in an order drawn from the seed.
+
+Who restarts what: the supervisor restarts the components it runs (the broker wrapper exits when
+Mosquitto dies, so it too); the chain is not the supervisor's (`qeaims.supervisor`), so the
+campaign restarts it as a service manager would (`start_anvil`: the journal replays, the outboxes
+resend what the replay lacks).
+
+Recovery time, per kill: from the SIGKILL to the process back (a new pid the supervisor marks
+running, or a chain answering again) *and* the pipeline flowing: every oracle of the city has
+recorded a new event on chain since (for a killed controller, which records only when it decides,
+its ready line: subscribed and connected to the chain).
+
+At the end, once every outbox has drained, the ledger is checked (`qeaims.crash_checks`) and
+audited (`qeaims audit verify`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import statistics
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.errors import ConfigError
+from core.messages import Sector
+from qeaims.crash_checks import LedgerCheck, check_ledger, check_outboxes
+from qeaims.crash_city import City, children_of, kill, wait_for
+from sectors.runner import REPORT_PERIOD_S
+
+__all__ = ["KINDS", "CrashOptions", "CrashReport", "KillRecord", "kill_schedule", "run_crash_campaign"]
+
+KINDS = ("chain", "oracle", "controller", "twin", "broker")
+RECOVERY_GOAL_S = 10.0
+RECOVERY_TIMEOUT_S = 120.0
+SCENARIO_TIMEOUT_S = 20.0  # `scenario run --timeout`: how long to wait for each fault's story after the scenario
+KILL_WINDOW_S = (1.0, 15.0)  # a kill lands this many seconds into the scenario (~20 s at constant speed)
+SCENARIO_CAP_S = 60.0  # a scenario still watching after this long is stopped (and the run says so)
+SCENARIO_FLAGS = ("--constant-speed", "--no-baseline")
+"""At constant speed (no real-time window around the fault) the oracles anchor a batch every ~2 wall s, so
+"flowing again" is seen within seconds of a recovery instead of waiting out a real-time window of 30 s
+report periods; no baseline: the automation-off replay measures KPIs, not crashes, and costs a core."""
+
+
+@dataclass(frozen=True)
+class CrashOptions:
+    runs: int
+    seed: int
+    sectors: tuple[Sector, ...]
+    kinds: tuple[str, ...] = KINDS
+    keep_home: bool = False
+
+    def __post_init__(self) -> None:
+        if self.runs < 1:
+            raise ConfigError(f"--runs must be at least 1, not {self.runs}")
+        unknown = [k for k in self.kinds if k not in KINDS]
+        if unknown or not self.kinds:
+            raise ConfigError(f"--kinds {','.join(unknown) or '(empty)'}: choose among {', '.join(KINDS)}")
+
+
+@dataclass
+class KillRecord:
+    run: int
+    kind: str
+    victim: str  # component name, or "anvil"
+    sector: str
+    scenario: str
+    at_s: float  # seconds into the scenario
+    recovered: bool = False
+    recovery_s: float | None = None
+    process_back_s: float | None = None
+    scenario_ok: bool = False
+    scenario_note: str = ""
+    faults: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class CrashReport:
+    runs: int
+    seed: int
+    sectors: list[str]
+    kills: list[KillRecord]
+    ledger: LedgerCheck
+    outbox_problems: list[str]
+    audit: dict[str, Any]
+    drained: bool
+    home: str = ""
+
+    @property
+    def recovery_p50_s(self) -> float | None:
+        times = sorted(k.recovery_s for k in self.kills if k.recovery_s is not None)
+        return round(statistics.median(times), 2) if times else None
+
+    @property
+    def recovery_p95_s(self) -> float | None:
+        times = sorted(k.recovery_s for k in self.kills if k.recovery_s is not None)
+        return round(times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))], 2) if times else None
+
+    @property
+    def ok(self) -> bool:
+        return (self.ledger.ok and not self.outbox_problems and self.drained and all(k.recovered for k in self.kills)
+                and not self.audit.get("invalid") and not self.audit.get("problems"))
+
+    def as_json(self) -> dict[str, Any]:
+        per_kind: dict[str, dict[str, Any]] = {}
+        for kind in KINDS:
+            mine = [k for k in self.kills if k.kind == kind]
+            times = sorted(k.recovery_s for k in mine if k.recovery_s is not None)
+            per_kind[kind] = {"kills": len(mine), "recovered": sum(k.recovered for k in mine),
+                              "recovery_max_s": times[-1] if times else None,
+                              "recovery_p50_s": round(statistics.median(times), 2) if times else None}
+        ledger = self.ledger
+        return {
+            "ok": self.ok, "home": self.home, "runs": self.runs, "seed": self.seed, "sectors": self.sectors,
+            "kills_per_kind": per_kind, "events_lost": ledger.lost + len(self.outbox_problems),
+            "duplicates": ledger.duplicates, "recovery_p50_s": self.recovery_p50_s,
+            "recovery_p95_s": self.recovery_p95_s, "recovery_goal_s": RECOVERY_GOAL_S, "drained": self.drained,
+            "ledger": {**asdict(ledger), "lost": ledger.lost, "duplicates": ledger.duplicates, "ok": ledger.ok},
+            "outbox_problems": self.outbox_problems,
+            "audit": {k: self.audit.get(k) for k in ("events", "batches", "valid", "invalid", "problems")},
+            "kills": [asdict(k) for k in self.kills],
+        }
+
+
+def kill_schedule(runs: int, seed: int, kinds: Sequence[str] = KINDS) -> list[str]:
+    """Which kind each run kills: every kind once in each block of len(kinds) runs, the order drawn from `seed`."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < runs:
+        block = list(kinds)
+        rng.shuffle(block)
+        out += block
+    return out[:runs]
+
+
+Progress = Callable[[str], None]
+
+
+def run_crash_campaign(options: CrashOptions, progress: Progress = lambda _: None) -> CrashReport:
+    rng = random.Random(options.seed ^ 0x5EED)
+    city = City(options.sectors, keep_home=options.keep_home)
+    kills: list[KillRecord] = []
+    try:
+        progress(f"starting a throwaway city ({', '.join(s.value for s in options.sectors)}) in {city.home}")
+        city.up()
+        for run, kind in enumerate(kill_schedule(options.runs, options.seed, options.kinds), 1):
+            sector = rng.choice(options.sectors)
+            record = KillRecord(run, kind, _victim_name(kind, sector), sector.value, f"{sector.value}-fault",
+                                round(rng.uniform(*KILL_WINDOW_S), 2))
+            progress(f"run {run}/{options.runs}: {record.scenario}, kill -9 {record.victim} at {record.at_s:.1f} s")
+            _one_run(city, record)
+            kills.append(record)
+            progress(f"run {run}/{options.runs}: {record.victim} "
+                     + (f"recovered in {record.recovery_s:.1f} s" if record.recovered else "did NOT recover"))
+        progress("waiting for every outbox to drain")
+        drained = wait_for(lambda: _drained(city), 120.0, interval_s=1.0)
+        ledger_seqs = city.ledger_last_seqs()
+        outbox_problems = check_outboxes(((o.account, o.last_seq, o.pending) for o in city.outboxes()), ledger_seqs)
+        progress("reading and checking the ledger")
+        events = city.cli_json("audit", "events", "--limit", "10000000")
+        ledger = check_ledger(events, {s.value: float(p) for s, p in REPORT_PERIOD_S.items()})
+        progress("auditing (qeaims audit verify)")
+        audit = city.cli_json("audit", "verify", timeout=900)
+    finally:
+        progress("stopping the throwaway city")
+        city.down()
+    return CrashReport(options.runs, options.seed, [s.value for s in options.sectors], kills, ledger,
+                       outbox_problems, audit, drained, str(city.home) if options.keep_home else "")
+
+
+def _victim_name(kind: str, sector: Sector) -> str:
+    return {"chain": "anvil", "oracle": f"oracles-{sector.value}", "controller": "controller",
+            "twin": f"twin-{sector.value}", "broker": "broker"}[kind]
+
+
+def _drained(city: City) -> bool:
+    seqs = city.ledger_last_seqs()
+    return bool(seqs) and all(o.pending == 0 and seqs.get(o.account, o.last_seq) == o.last_seq
+                              for o in city.outboxes())
+
+
+def _one_run(city: City, record: KillRecord) -> None:
+    scenario = city.popen("scenario", "run", record.scenario, "--timeout", f"{SCENARIO_TIMEOUT_S:g}",
+                          *SCENARIO_FLAGS, "--json")
+    started = time.monotonic()
+    time.sleep(max(0.0, started + record.at_s - time.monotonic()))
+    before = city.status()
+    killed_at = _kill(city, record)
+    _await_recovery(city, record, before, killed_at)
+    try:
+        out, err = scenario.communicate(timeout=SCENARIO_CAP_S)
+    except subprocess.TimeoutExpired:
+        scenario.kill()
+        out, err = scenario.communicate()
+        err += f"\nthe scenario did not end within {SCENARIO_CAP_S:g} s: stopped"
+    _read_scenario(record, scenario.returncode, out, err)
+    # the next run starts from a city that runs whole (a slow restart must not land in the next run's kill)
+    wait_for(lambda: _all_running(city), RECOVERY_TIMEOUT_S, interval_s=0.5)
+
+
+def _kill(city: City, record: KillRecord) -> float:
+    if record.kind == "chain":
+        pid = city.anvil_pid()
+    elif record.kind == "broker":  # Mosquitto itself, not the `qeaims broker` that watches it
+        wrapper = city.status().get("broker", {}).get("pid")
+        pid = next(iter(children_of(int(wrapper))), None) if wrapper else None
+    else:
+        pid = city.status().get(record.victim, {}).get("pid")
+    if not kill(int(pid) if pid else None, signal.SIGKILL):
+        raise ConfigError(f"run {record.run}: no {record.victim} process to kill (the city is not whole)")
+    return time.monotonic()
+
+
+def _await_recovery(city: City, record: KillRecord, before: dict[str, dict[str, Any]], killed_at: float) -> None:
+    deadline = killed_at + RECOVERY_TIMEOUT_S
+    if record.kind == "chain":
+        city.restart_chain()  # at once, as a service manager with Restart=always would
+        back = wait_for(city.chain_answers, max(0.0, deadline - time.monotonic()))
+    else:
+        name = "broker" if record.kind == "broker" else record.victim
+        old = before.get(name, {}).get("pid")
+
+        def _back() -> bool:
+            now = city.status().get(name, {})
+            return bool(now.get("state") == "running" and now.get("pid") and now.get("pid") != old)
+
+        back = wait_for(_back, max(0.0, deadline - time.monotonic()), interval_s=0.1)
+    if not back:
+        return
+    record.process_back_s = round(time.monotonic() - killed_at, 2)
+    if record.kind == "controller":  # it records only when it decides: running (its ready line) is recovered
+        record.recovered, record.recovery_s = True, record.process_back_s
+        return
+    baseline = city.ledger_last_seqs()
+    oracles = city.oracle_accounts()
+
+    def _flowing() -> bool:
+        now = city.ledger_last_seqs()
+        return bool(now) and all(now.get(a, 0) > baseline.get(a, 0) for a in oracles)
+
+    if wait_for(_flowing, max(0.0, deadline - time.monotonic()), interval_s=0.2):
+        record.recovered, record.recovery_s = True, round(time.monotonic() - killed_at, 2)
+
+
+def _all_running(city: City) -> bool:
+    status = city.status()
+    return bool(status) and all(c.get("state") == "running" for c in status.values()) and city.chain_answers()
+
+
+def _read_scenario(record: KillRecord, code: int | None, out: str, err: str) -> None:
+    try:
+        report = json.loads(out)
+    except ValueError:
+        tail = (err.strip().splitlines() or ["(no output)"])[-1]
+        record.scenario_note = f"scenario exited {code}: {tail}"[:300]
+        return
+    faults = report.get("faults", {})
+    record.faults = {k: int(v) for k, v in faults.items() if isinstance(v, int)}
+    errors = [t.get("error") for t in report.get("tracks", []) if t.get("error")]
+    record.scenario_ok = code == 0 and not errors and not faults.get("wrongful_isolations")
+    record.scenario_note = "; ".join(str(e) for e in errors)[:300]
+
+
+def summary_rows(report: CrashReport) -> list[tuple[str, ...]]:
+    """The table's rows: one per process kind."""
+    rows: list[tuple[str, ...]] = []
+    per_kind = report.as_json()["kills_per_kind"]
+    for kind in KINDS:
+        row = per_kind[kind]
+        rows.append((kind, str(row["kills"]), str(row["recovered"]),
+                     "-" if row["recovery_p50_s"] is None else f"{row['recovery_p50_s']:.1f}",
+                     "-" if row["recovery_max_s"] is None else f"{row['recovery_max_s']:.1f}"))
+    return rows
+
+
+def kill_counts(report: CrashReport) -> Counter[str]:
+    return Counter(k.kind for k in report.kills)
