@@ -24,7 +24,6 @@ from qeaims.commands import (
     bench_cmd,
     campaign_cmd,
     chain_cmd,
-    crash_campaign_cmd,
     detect_cmd,
     event_cmd,
     gov_cmd,
@@ -80,9 +79,6 @@ app.command("up")(up_cmd.up)
 app.command("ps")(up_cmd.ps)
 app.command("down")(up_cmd.down)
 app.command("supervise", hidden=True)(up_cmd.supervise)
-# temporary (slice D): the lead registers these as `qeaims campaign crash|chain-down`
-app.command("campaign-crash")(crash_campaign_cmd.crash)
-app.command("campaign-chain-down")(crash_campaign_cmd.chain_down)
 
 
 @app.callback()

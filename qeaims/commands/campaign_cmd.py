@@ -18,6 +18,7 @@ from rich.table import Table
 
 from core.errors import ConfigError
 from qeaims.campaigns.common import CampaignReport, Tally, parse_seed
+from qeaims.commands import crash_campaign_cmd
 from qeaims.commands._common import console, err_console, print_json, settings_of
 
 app = typer.Typer(help="Fault campaigns: many randomized runs against the real contracts.", no_args_is_help=True)
@@ -99,3 +100,8 @@ def _table(report: CampaignReport) -> Table:
     table.add_row("peers' check = recount", "yes" if not details.get("peer_check_disagrees_in_runs") else
                   f"no, runs {details['peer_check_disagrees_in_runs']}")
     return table
+
+
+# the crash and chain-down campaigns (qeaims/crash_campaign.py, qeaims/chain_down_campaign.py) run processes
+app.command("crash")(crash_campaign_cmd.crash)
+app.command("chain-down")(crash_campaign_cmd.chain_down)

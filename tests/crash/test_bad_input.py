@@ -7,13 +7,13 @@ import pytest
 from qeaims.cli import main
 
 BAD = [
-    (["campaign-crash", "--runs", "0"], "--runs must be at least 1"),
-    (["campaign-crash", "--sectors", "gas"], "unknown sector 'gas'"),
-    (["campaign-crash", "--sectors", "banking,banking"], "names a sector twice"),
-    (["campaign-crash", "--kinds", "chain,disk"], "--kinds disk"),
-    (["campaign-chain-down", "--seconds", "0"], "--seconds must be at least 1"),
-    (["campaign-chain-down", "--seconds", "0.5"], "--seconds must be at least 1"),
-    (["campaign-chain-down", "--sectors", "gas"], "unknown sector 'gas'"),
+    (["campaign", "crash", "--runs", "0"], "--runs must be at least 1"),
+    (["campaign", "crash", "--sectors", "gas"], "unknown sector 'gas'"),
+    (["campaign", "crash", "--sectors", "banking,banking"], "names a sector twice"),
+    (["campaign", "crash", "--kinds", "chain,disk"], "--kinds disk"),
+    (["campaign", "chain-down", "--seconds", "0"], "--seconds must be at least 1"),
+    (["campaign", "chain-down", "--seconds", "0.5"], "--seconds must be at least 1"),
+    (["campaign", "chain-down", "--sectors", "gas"], "unknown sector 'gas'"),
 ]
 
 
