@@ -1,0 +1,62 @@
+"""Review s37 (issue 20) findings on the changes since 22be900: each a test that failed before its fix.
+
+Finding 1: `Council.pass_proposals` pipelines the executes of one governor, and `ChainClient.send`
+estimates each one's gas when it is sent. Anvil and Hardhat estimate against the pending state, so
+an execute whose calls need an earlier proposal's effects (the development deployment's water
+proposal adds ``pump-1``, which depends on electricity's ``feeder-1``) estimates fine there. Geth and
+Besu (the consortium target) estimate against the latest *mined* block unless told otherwise: the
+later execute's estimate reverts (``CouncilCallFailed``/``RegistryUnknownNode``) while the earlier
+one is still in the pool, and `qeaims deploy` stops half-way. The proxy below answers
+``eth_estimateGas`` as they do (block ``latest``), in front of a chain mining every second.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+
+from chain.client import ChainClient
+from chain.deploy import dev_governors
+from chain.governance import Call, Council
+from chain.rpc import RpcClient
+from keys.ids import to_bytes32
+from tests.range_limited_rpc import RangeLimitedRpc
+
+
+class LatestEstimateRpc(RangeLimitedRpc):
+    """Every request forwarded unchanged, except that ``eth_estimateGas`` runs at ``latest`` (Geth's
+    and Besu's default) rather than the pending state Anvil uses."""
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("method") == "eth_estimateGas":
+            params = list(request.get("params") or [])
+            request = {**request, "params": [params[0], "latest"]}
+        return super()._answer(request)
+
+
+@pytest.mark.chain
+def test_pipelined_executes_of_dependent_proposals_pass_on_a_node_estimating_at_latest(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    rpc = fresh_chain.client.rpc
+    proxy = LatestEstimateRpc(fresh_chain.settings.rpc_url, max_range=10**9).start()
+    sector = to_bytes32(f"rv20-{secrets.token_hex(3)}")
+    operator = to_bytes32(f"rv20op-{secrets.token_hex(3)}")
+    try:
+        client = ChainClient(RpcClient(proxy.url), chain_id=fresh_chain.client.chain_id,
+                             contracts=fresh_chain.client.contracts)
+        council = Council(client, dev_governors(fresh_chain.settings))
+        first: list[Call] = [("Registry", "addSector", [sector])]
+        second: list[Call] = [("Registry", "addOperator", [operator, sector])]  # needs the sector of the first
+        # the chain's clock ahead of ours, as a validator's may be: the executes go out when a block
+        # reaches their eta, not when our clock does (the two orders of `pass_proposals`' wait)
+        rpc.call("evm_increaseTime", [30])
+        rpc.call("evm_setAutomine", [False])
+        rpc.call("evm_setIntervalMining", [1])
+        results = council.pass_proposals([(first, "review20: a sector"), (second, "review20: its operator")])
+    finally:
+        rpc.call("evm_setIntervalMining", [0])
+        rpc.call("evm_setAutomine", [True])
+        proxy.stop()
+    assert [int(r["execute"]["status"], 16) for r in results] == [1, 1]
+    assert fresh_chain.client.call1("Registry", "operatorSector", operator) == sector
