@@ -58,7 +58,7 @@ class RunRecord:
     seed: int
     drawn: dict[str, Any] = field(default_factory=dict)
     outcome: dict[str, Any] = field(default_factory=dict)
-    wrongful: list[str] = field(default_factory=list)  # healthy nodes isolated
+    wrongful: list[str] = field(default_factory=list)  # healthy nodes isolated, honest oracles quarantined
     missed: list[str] = field(default_factory=list)  # faulty nodes not isolated within the bound
     behaviours: Counter[str] = field(default_factory=Counter)  # behaviour → times tried
     effects: Counter[str] = field(default_factory=Counter)  # "behaviour: what came of it" → times

@@ -60,3 +60,31 @@ def test_pipelined_executes_of_dependent_proposals_pass_on_a_node_estimating_at_
         proxy.stop()
     assert [int(r["execute"]["status"], 16) for r in results] == [1, 1]
     assert fresh_chain.client.call1("Registry", "operatorSector", operator) == sector
+
+
+# Finding 2: the Byzantine campaign saw an honest oracle quarantined (three liars of four voted it out)
+# and only wrote a note: the run was not failed, the tally counted nothing, the exit code was 0. A
+# quarantine takes an honest voter out of every quorum of its sector: the campaign's "wrongful
+# isolations" must count it as they count a healthy node isolated, or a broken quarantine rule
+# passes the campaign. Seed found with `qeaims campaign byzantine --runs 40 --seed 7 --liars 3
+# --sectors water --records` (run 0: water-2 honest and quarantined, wrongful [] missed []).
+_HONEST_QUARANTINED_SEED = "214959215162114503"
+
+
+@pytest.mark.chain
+def test_an_honest_oracle_quarantined_fails_the_byzantine_run(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.conftest import free_port
+    from tests.support import run_main
+
+    code, out, err = run_main(capsys, "--home", str(tmp_path), "--port", str(free_port()), "campaign", "byzantine",
+                              "--json", "--replay", _HONEST_QUARANTINED_SEED, "--sectors", "water", "--liars", "3",
+                              "--records")
+    report = json.loads(out)
+    run = report["records"][0]
+    assert run["outcome"]["water"]["quarantined"] == [2]
+    assert "water-2 is honest and was quarantined" in run["notes"]  # what the campaign saw
+    assert "oracle water-2 quarantined" in run["wrongful"]
+    assert report["wrongful"] == 1 and [f["seed"] for f in report["failing"]] == [int(_HONEST_QUARANTINED_SEED)]
+    assert code == 1, err
