@@ -6,7 +6,8 @@
    registers and the running stack signs with.
 2. `registry_accounts`, from the live chain: every oracle the Registry has registered and not
    removed (the controller and the vaults' recorders are registered oracles of their own sectors)
-   plus the council's current governors. Governance (a council proposal that registers or removes
+   plus the council's current governors, plus any other account holding the IsolationQuorum's
+   REPAIR_ROLE (a repair dispatcher the council appointed). Governance (a council proposal that registers or removes
    an oracle, adds or removes a governor) changes this list; `qeaims network allowlist` writes it
    for `perm_reloadPermissionsFromFile`.
 
@@ -27,6 +28,7 @@ from eth_utils.address import to_checksum_address
 from chain.client import ChainClient
 from chain.consortium import CONTROL_OPERATOR, ORACLES_PER_SECTOR, sectors
 from chain.deploy import (
+    REPAIR_ROLE,
     controller_keystore,
     governor_keystore,
     member_identities,
@@ -48,7 +50,7 @@ class AllowedAccount:
     """One allowlisted account and why it is there."""
 
     address: str
-    role: str  # deployer | governor | oracle | controller | vault-recorder
+    role: str  # deployer | governor | oracle | controller | vault-recorder | repair-crew
     sector: str = ""  # the sector it acts for ("" for the deployer and the controller)
     index: int = 0  # an oracle's 1-based index in its sector
 
@@ -119,4 +121,21 @@ def registry_accounts(client: ChainClient, deployment: Deployment, *, include_de
             out.append(AllowedAccount(account, "oracle", sector))
     out += [AllowedAccount(to_checksum_address(g), "governor")
             for g in client.call1("GovernanceCouncil", "governors")]
+    listed = {a.address for a in out}
+    out += [AllowedAccount(account, "repair-crew") for account in _repair_crews(client, deployment, max_logs_range)
+            if account not in listed]
     return out
+
+
+def _repair_crews(client: ChainClient, deployment: Deployment, max_logs_range: int) -> list[str]:
+    """Every account (not a contract) that holds the IsolationQuorum's REPAIR_ROLE at the head: the council
+    may appoint a repair dispatcher besides the controller, and its one job is to send ``beginRepair``."""
+    topics = ["0x" + client.abi("IsolationQuorum").topic("RoleGranted").hex(), "0x" + REPAIR_ROLE.hex()]
+    head = int(client.rpc.call("eth_blockNumber"), 16)
+    seen: dict[str, None] = {}
+    for log in LogReader(client.rpc, max_logs_range).get({"address": deployment.isolation_quorum, "topics": topics},
+                                                         max(0, deployment.deployed_at_block - 64), head):
+        seen[to_checksum_address("0x" + str(log["topics"][2])[-40:])] = None
+    return [account for account in seen
+            if client.call1("IsolationQuorum", "hasRole", REPAIR_ROLE, account)
+            and client.rpc.call("eth_getCode", [account, "latest"]) in ("0x", "0x0", "")]
