@@ -88,3 +88,45 @@ def test_an_honest_oracle_quarantined_fails_the_byzantine_run(capsys, tmp_path) 
     assert "oracle water-2 quarantined" in run["wrongful"]
     assert report["wrongful"] == 1 and [f["seed"] for f in report["failing"]] == [int(_HONEST_QUARANTINED_SEED)]
     assert code == 1, err
+
+
+# Finding 4: `Indexer.sync` reads the hash of each checkpoint's last block before and after its logs, so
+# a reorg *during* a checkpoint is caught; one that replaces blocks of a checkpoint already committed
+# in the same sync is not: the next checkpoints are read from the new chain (their own hashes agree),
+# and the next sync compares only the last checkpoint, which is on the new chain too. The orphaned
+# fork's logs stay in the index for good (a vote that no chain holds, counted by every later audit of a
+# kept index). Each checkpoint must also find the one before it still on the chain.
+@pytest.mark.chain
+def test_a_reorg_below_a_committed_checkpoint_mid_sync_leaves_no_orphaned_log(fresh_chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from chain.connect import contract_abis
+    from chain.deploy import dev_oracle
+    from chain.indexer import Indexer
+    from chain.quorum import Action, QuorumClient
+
+    rpc = fresh_chain.client.rpc
+    snapshot = rpc.call("evm_snapshot")
+    QuorumClient(fresh_chain.client).propose(dev_oracle(fresh_chain.settings, "water", 1), Action.ISOLATE,
+                                             to_bytes32("pump-1"), to_bytes32("review20 orphan"))
+    fork_block = int(rpc.call("eth_blockNumber"), 16)  # the vote's block, on the fork about to be orphaned
+    rpc.call("anvil_mine", [hex(8)])  # checkpoints of 4 blocks: at least one more after the vote's
+    head = int(rpc.call("eth_blockNumber"), 16)
+    reorged: list[int] = []
+
+    def reorg_once(done: int, _total: int) -> None:
+        if not reorged and done - 1 >= fork_block:  # the vote's checkpoint is committed: replace it
+            rpc.call("evm_revert", [snapshot])
+            rpc.call("anvil_mine", [hex(head + 4 - int(rpc.call("eth_blockNumber"), 16))])
+            reorged.append(int(rpc.call("eth_blockNumber"), 16))
+
+    index = Indexer(tmp_path / "index.sqlite", rpc, fresh_chain.deployment, contract_abis(), max_logs_range=4)
+    try:
+        index.sync(progress=reorg_once)
+        index.sync()
+        assert reorged, "the reorg did not happen mid-sync"
+        on_chain = rpc.call("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest",
+                                             "address": fresh_chain.deployment.isolation_quorum}])
+        indexed = index.db.execute("SELECT COUNT(*) FROM logs WHERE contract = 'IsolationQuorum'").fetchone()[0]
+        assert indexed == len(on_chain)
+        assert index.db.execute("SELECT COUNT(*) FROM logs WHERE block = ?", (fork_block,)).fetchone()[0] == 0
+    finally:
+        index.close()
