@@ -31,14 +31,14 @@ from chain.deploy import (
     REPAIR_ROLE,
     controller_keystore,
     governor_keystore,
-    member_identities,
     oracle_keystore,
     vault_recorder_keystore,
 )
 from chain.logs import DEFAULT_MAX_LOGS_RANGE, LogReader
 from chain.manifest import Deployment
 from core.config import Settings
-from keys.keystore import read_keystore_header
+from keys.identity import HybridIdentity
+from keys.keystore import read_keystore_header, save_keystore
 
 __all__ = ["AllowedAccount", "planned_accounts", "registry_accounts"]
 
@@ -64,15 +64,25 @@ def _member_keystores(settings: Settings) -> list[tuple[Path, str, str, int]]:
     return out
 
 
+def _label(role: str, sector: str, index: int) -> str:
+    """The keystore label `chain.deploy.member_identities` gives the same member."""
+    return {"governor": f"governor {sector}", "oracle": f"oracle {sector} #{index}", "controller": "controller",
+            "vault-recorder": f"vault recorder {sector}"}[role]
+
+
 def planned_accounts(settings: Settings, deployer: str) -> list[AllowedAccount]:
     """The deployer and every member identity in the QEAIMS home.
 
-    Missing keystores are created as the deploy would create them (`member_identities`); existing ones
+    Missing keystores are created as the deploy would create them (`member_identities`'s labels); existing ones
     are only read (their public header), never rewritten, so a home whose keys were rotated is left as
     it is."""
     members = _member_keystores(settings)
-    if not all(path.is_file() for path, *_ in members):
-        member_identities(settings)
+    for path, role, sector, index in members:
+        # only the missing ones: `member_identities` would also renumber a rotated keystore to epoch 1 and
+        # move its archives aside (what a new deployment wants, not a plan of the running one's network)
+        if not path.is_file():
+            save_keystore(HybridIdentity.generate(), path, settings.passphrase, label=_label(role, sector, index),
+                          scrypt_n=settings.scrypt_n)
     out = [AllowedAccount(to_checksum_address(deployer), "deployer")]
     out += [AllowedAccount(read_keystore_header(path).address, role, sector, index)
             for path, role, sector, index in members]

@@ -1,5 +1,9 @@
 """Review s37 (issue 20) findings on `chain.besu`: each a test that failed before its fix.
 
+Finding 5 (below): `planned_accounts` promises to leave existing keystores as they are, but when any
+member keystore is missing it runs `member_identities`, which renumbers every rotated keystore to epoch 1
+and moves its archives aside.
+
 Finding 3: `qeaims network allowlist` (`registry_accounts`) lists the registered oracles and the
 council's governors, but not an account the council gave the IsolationQuorum's REPAIR_ROLE (a repair
 dispatcher, as `qeaims demo ledger` grants one). That account exists to send ``beginRepair``: on a
@@ -29,3 +33,35 @@ def test_a_repair_role_holder_the_council_appointed_is_on_the_registry_allowlist
     assert (crew.address, "repair-crew") in listed
     # the council itself holds roles but sends nothing: a contract is never on the list
     assert chain.deployment.governance_council not in {address for address, _ in listed}
+
+
+@pytest.mark.unit
+def test_network_generate_leaves_a_rotated_keystore_as_it_is_when_another_is_missing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A home of a running deployment where one oracle rotated its key (epoch 2 on-chain, the epoch-1
+    keystore archived beside it) and one member keystore is missing (a vault added later, say).
+    Planning the allowlist must create the missing one and touch nothing else: a keystore renumbered to
+    epoch 1 signs every later vote and batch under an epoch the Registry no longer holds."""
+    from chain.besu.accounts import planned_accounts
+    from chain.deploy import oracle_keystore, vault_recorder_keystore
+    from core.config import load_settings
+    from keys.identity import HybridIdentity
+    from keys.keystore import load_keystore, read_keystore_header, save_keystore
+    from tests.conftest import FAST_SCRYPT_N
+
+    settings = load_settings(home=tmp_path / "home", scrypt_n=FAST_SCRYPT_N)
+    planned_accounts(settings, Account.create().address)  # every keystore, as `network generate` first makes them
+    rotated = oracle_keystore(settings, "water", 2)
+    archive = rotated.with_name(f"{rotated.stem}.epoch1.json")
+    rotated.rename(archive)  # a rotation as `keys.keystore.rotate_keystore` leaves it: same account, new key
+    account = load_keystore(archive, settings.passphrase).account
+    save_keystore(HybridIdentity(account=account, mldsa_key=HybridIdentity.generate().mldsa_key, key_epoch=2),
+                  rotated, settings.passphrase, label="oracle water #2", scrypt_n=FAST_SCRYPT_N)
+    before = rotated.read_bytes()
+    vault_recorder_keystore(settings, "water").unlink()
+
+    planned_accounts(settings, Account.create().address)
+
+    assert vault_recorder_keystore(settings, "water").is_file()  # the missing one was made
+    assert archive.is_file(), "the epoch-1 archive was moved away"
+    assert rotated.read_bytes() == before, "the rotated keystore was rewritten"
+    assert read_keystore_header(rotated).key_epoch == 2
