@@ -65,3 +65,33 @@ def test_network_generate_leaves_a_rotated_keystore_as_it_is_when_another_is_mis
     assert archive.is_file(), "the epoch-1 archive was moved away"
     assert rotated.read_bytes() == before, "the rotated keystore was rewritten"
     assert read_keystore_header(rotated).key_epoch == 2
+
+
+# Finding 6 (open): each validator's config.toml serves its HTTP JSON-RPC on every interface
+# (``rpc-http-host = "0.0.0.0"``) with the QBFT and PERM APIs, and no authentication. ``host-allowlist``
+# checks only the HTTP Host header, which a caller writes as it likes. Anyone who reaches the port (any
+# QEAIMS service container on the Compose network, among them the twins and oracles that read
+# untrusted MQTT traffic; any host on the operator's LAN outside Compose) can cast the validator's
+# `qbft_proposeValidatorVote` and rewrite its allowlists (`perm_addAccountsToAllowlist`,
+# `perm_addNodesToAllowlist`). The stack needs ETH, NET, WEB3 and TXPOOL only; the operator's APIs belong
+# on a loopback-only interface or behind `rpc-http-authentication-enabled`.
+@pytest.mark.unit
+@pytest.mark.xfail(strict=True, reason="review s37 finding 6: validator RPC on 0.0.0.0 exposes QBFT and PERM "
+                                       "without authentication (host-allowlist is only the Host header)")
+def test_no_validator_serves_its_operator_apis_unauthenticated_on_a_network_interface(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import tomllib
+
+    from chain.besu.generate import NetworkSpec, generate_network
+    from chain.besu.genesis import QbftParams
+    from core.config import load_settings
+    from tests.conftest import FAST_SCRYPT_N
+
+    settings = load_settings(home=tmp_path / "home", scrypt_n=FAST_SCRYPT_N)
+    net = generate_network(settings, NetworkSpec(validators=4, sectors=("water",), params=QbftParams(chain_id=20_262)),
+                           tmp_path / "net")
+    for validator in net.validators:
+        node = tomllib.loads((tmp_path / "net" / validator.name / "config.toml").read_text())
+        loopback = node.get("rpc-http-host", "127.0.0.1") in ("127.0.0.1", "localhost", "::1")
+        authenticated = bool(node.get("rpc-http-authentication-enabled"))
+        operator_apis = {"QBFT", "PERM", "ADMIN", "DEBUG", "MINER"} & {a.upper() for a in node["rpc-http-api"]}
+        assert loopback or authenticated or not operator_apis, (validator.name, sorted(operator_apis))
