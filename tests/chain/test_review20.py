@@ -22,7 +22,19 @@ from chain.deploy import dev_governors
 from chain.governance import Call, Council
 from chain.rpc import RpcClient
 from keys.ids import to_bytes32
+from tests.conftest import Chain, make_chain
 from tests.range_limited_rpc import RangeLimitedRpc
+
+
+@pytest.fixture(scope="module")
+def own_chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One chain for this module's tests that move its clock, its mining mode or its history (a revert):
+    never the session's. Each test leaves it usable for the next."""
+    from chain.node import stop_anvil
+
+    chain: Chain = make_chain(tmp_path_factory.mktemp("review20"))
+    yield chain
+    stop_anvil(chain.settings)
 
 
 class LatestEstimateRpc(RangeLimitedRpc):
@@ -37,15 +49,15 @@ class LatestEstimateRpc(RangeLimitedRpc):
 
 
 @pytest.mark.chain
-def test_pipelined_executes_of_dependent_proposals_pass_on_a_node_estimating_at_latest(fresh_chain) -> None:  # type: ignore[no-untyped-def]
-    rpc = fresh_chain.client.rpc
-    proxy = LatestEstimateRpc(fresh_chain.settings.rpc_url, max_range=10**9).start()
+def test_pipelined_executes_of_dependent_proposals_pass_on_a_node_estimating_at_latest(own_chain) -> None:  # type: ignore[no-untyped-def]
+    rpc = own_chain.client.rpc
+    proxy = LatestEstimateRpc(own_chain.settings.rpc_url, max_range=10**9).start()
     sector = to_bytes32(f"rv20-{secrets.token_hex(3)}")
     operator = to_bytes32(f"rv20op-{secrets.token_hex(3)}")
     try:
-        client = ChainClient(RpcClient(proxy.url), chain_id=fresh_chain.client.chain_id,
-                             contracts=fresh_chain.client.contracts)
-        council = Council(client, dev_governors(fresh_chain.settings))
+        client = ChainClient(RpcClient(proxy.url), chain_id=own_chain.client.chain_id,
+                             contracts=own_chain.client.contracts)
+        council = Council(client, dev_governors(own_chain.settings))
         first: list[Call] = [("Registry", "addSector", [sector])]
         second: list[Call] = [("Registry", "addOperator", [operator, sector])]  # needs the sector of the first
         # the chain's clock ahead of ours, as a validator's may be: the executes go out when a block
@@ -59,7 +71,7 @@ def test_pipelined_executes_of_dependent_proposals_pass_on_a_node_estimating_at_
         rpc.call("evm_setAutomine", [True])
         proxy.stop()
     assert [int(r["execute"]["status"], 16) for r in results] == [1, 1]
-    assert fresh_chain.client.call1("Registry", "operatorSector", operator) == sector
+    assert own_chain.client.call1("Registry", "operatorSector", operator) == sector
 
 
 # Finding 2: the Byzantine campaign saw an honest oracle quarantined (three liars of four voted it out)
@@ -97,15 +109,15 @@ def test_an_honest_oracle_quarantined_fails_the_byzantine_run(capsys, tmp_path) 
 # fork's logs stay in the index for good (a vote that no chain holds, counted by every later audit of a
 # kept index). Each checkpoint must also find the one before it still on the chain.
 @pytest.mark.chain
-def test_a_reorg_below_a_committed_checkpoint_mid_sync_leaves_no_orphaned_log(fresh_chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_reorg_below_a_committed_checkpoint_mid_sync_leaves_no_orphaned_log(own_chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from chain.connect import contract_abis
     from chain.deploy import dev_oracle
     from chain.indexer import Indexer
     from chain.quorum import Action, QuorumClient
 
-    rpc = fresh_chain.client.rpc
+    rpc = own_chain.client.rpc
     snapshot = rpc.call("evm_snapshot")
-    QuorumClient(fresh_chain.client).propose(dev_oracle(fresh_chain.settings, "water", 1), Action.ISOLATE,
+    QuorumClient(own_chain.client).propose(dev_oracle(own_chain.settings, "water", 1), Action.ISOLATE,
                                              to_bytes32("pump-1"), to_bytes32("review20 orphan"))
     fork_block = int(rpc.call("eth_blockNumber"), 16)  # the vote's block, on the fork about to be orphaned
     rpc.call("anvil_mine", [hex(8)])  # checkpoints of 4 blocks: at least one more after the vote's
@@ -118,13 +130,13 @@ def test_a_reorg_below_a_committed_checkpoint_mid_sync_leaves_no_orphaned_log(fr
             rpc.call("anvil_mine", [hex(head + 4 - int(rpc.call("eth_blockNumber"), 16))])
             reorged.append(int(rpc.call("eth_blockNumber"), 16))
 
-    index = Indexer(tmp_path / "index.sqlite", rpc, fresh_chain.deployment, contract_abis(), max_logs_range=4)
+    index = Indexer(tmp_path / "index.sqlite", rpc, own_chain.deployment, contract_abis(), max_logs_range=4)
     try:
         index.sync(progress=reorg_once)
         index.sync()
         assert reorged, "the reorg did not happen mid-sync"
         on_chain = rpc.call("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "latest",
-                                             "address": fresh_chain.deployment.isolation_quorum}])
+                                             "address": own_chain.deployment.isolation_quorum}])
         indexed = index.db.execute("SELECT COUNT(*) FROM logs WHERE contract = 'IsolationQuorum'").fetchone()[0]
         assert indexed == len(on_chain)
         assert index.db.execute("SELECT COUNT(*) FROM logs WHERE block = ?", (fork_block,)).fetchone()[0] == 0

@@ -34,7 +34,6 @@ def test_a_repair_role_holder_the_council_appointed_is_on_the_registry_allowlist
     # the council itself holds roles but sends nothing: a contract is never on the list
     assert chain.deployment.governance_council not in {address for address, _ in listed}
 
-
 @pytest.mark.unit
 def test_network_generate_leaves_a_rotated_keystore_as_it_is_when_another_is_missing(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A home of a running deployment where one oracle rotated its key (epoch 2 on-chain, the epoch-1
