@@ -224,8 +224,7 @@ class Council:
             try:
                 return self.client.wait(self._send_execute(governor, proposal_id, calls))
             except ContractRejected as exc:
-                queued = exc.error == "CouncilWrongState" and int(exc.args_by_name.get("actual", -1)) == 3
-                if not queued or time.monotonic() >= deadline:
+                if not _is_queued(exc) or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
 
@@ -252,8 +251,8 @@ class Council:
 
     def pass_proposals(self, proposals: Sequence[tuple[Sequence[Call], str]],
                        *, max_wait_s: float = 30.0) -> list[dict[str, Any]]:
-        """:meth:`pass_proposal` for several independent proposals, pipelined: all are proposed and
-        approved first, so their delays run together. Returns, per proposal, its id and every
+        """:meth:`pass_proposal` for several proposals, pipelined: all are proposed and approved first, so
+        their delays run together, and executed in order (a later one may need an earlier one's effects). Returns, per proposal, its id and every
         receipt (`propose`, `approve` list, `execute`): the figures `gasUsed` of each transaction."""
         threshold = int(self.client.call1(_CONTRACT, "threshold"))
         members = {str(a).lower() for a in self.client.call1(_CONTRACT, "governors")}
@@ -304,9 +303,22 @@ class Council:
             early: list[dict[str, Any]] = []
             try:
                 for result in chunk:
-                    with _queued_is_early(early, result):
+                    if early:  # in order: once one execute waits, every later one waits behind it
+                        early.append(result)
+                        continue
+                    try:
                         sent.append((result, self._send_execute(governors[0], int(result["proposal_id"]),
                                                                 result["calls"])))
+                    except ContractRejected as exc:
+                        # Refused at its gas estimate. Queued: its eta has not passed on-chain yet. Anything
+                        # else with executes of ours still in the pool: a node that estimates on the latest
+                        # mined block (Geth, Besu; Anvil and Hardhat use the pending state) runs it without
+                        # the earlier proposals' effects it may need (a node whose dependency an earlier
+                        # proposal adds). Either way it is sent again, by `execute`, once those are mined;
+                        # a genuine refusal is raised then.
+                        if not (_is_queued(exc) or sent):
+                            raise
+                        early.append(result)
                 while sent:
                     result, tx = sent.pop(0)
                     with _queued_is_early(early, result):
@@ -317,6 +329,8 @@ class Council:
                         self.client.wait(tx, timeout_s=5.0)
                     except ChainError:
                         pass
+            position = {id(result): i for i, result in enumerate(chunk)}
+            early.sort(key=lambda result: position[id(result)])  # executed again in the proposals' order
             for result in early:
                 result["execute"] = self.execute(governors[0], int(result["proposal_id"]), result["calls"],
                                                  wait_s=max(0.0, deadline - time.monotonic()))
@@ -330,9 +344,14 @@ def _queued_is_early(early: list[dict[str, Any]], result: dict[str, Any]) -> Ite
     try:
         yield
     except ContractRejected as exc:
-        if exc.error != "CouncilWrongState" or int(exc.args_by_name.get("actual", -1)) != 3:
+        if not _is_queued(exc):
             raise
         early.append(result)
+
+
+def _is_queued(exc: ContractRejected) -> bool:
+    """The council's refusal of an execute whose proposal is still Queued (3): its eta has not passed."""
+    return exc.error == "CouncilWrongState" and int(exc.args_by_name.get("actual", -1)) == 3
 
 
 def _account(governor: HybridIdentity | LocalAccount) -> LocalAccount:

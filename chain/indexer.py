@@ -120,6 +120,11 @@ class Indexer:
         block = self.rpc.call("eth_getBlockByNumber", [hex(number), False])
         return None if block is None else str(block["hash"])
 
+    def _checkpoint_holds(self, number: int) -> bool:
+        """Whether the chain still has the block this index checkpointed at ``number`` (true if none was)."""
+        stored = self.db.execute("SELECT hash FROM checkpoints WHERE number = ?", (number,)).fetchone()
+        return stored is None or self._block_hash(number) == stored[0]
+
     def _rewind_if_needed(self) -> int | None:
         last = self.last_block
         if last < 0:
@@ -157,6 +162,13 @@ class Indexer:
                     break
                 if hi_hash is None:
                     return SyncReport(from_block=start, to_block=lo - 1, logs=total, rewound_to=rewound)
+            if not self._checkpoint_holds(lo - 1):
+                # The chain moved below this page, under a checkpoint committed earlier in this sync: this
+                # page's hashes agree with the new chain, and the next sync would compare only the last
+                # checkpoint, so the orphaned logs would stay for good. Rewind to a block still held, go on.
+                rewound = self._rewind_if_needed()
+                lo = self.last_block + 1
+                continue
             timestamps = self._timestamps(raw)
             self.db.execute("BEGIN IMMEDIATE")
             try:

@@ -6,7 +6,8 @@
    registers and the running stack signs with.
 2. `registry_accounts`, from the live chain: every oracle the Registry has registered and not
    removed (the controller and the vaults' recorders are registered oracles of their own sectors)
-   plus the council's current governors. Governance (a council proposal that registers or removes
+   plus the council's current governors, plus any other account holding the IsolationQuorum's
+   REPAIR_ROLE (a repair dispatcher the council appointed). Governance (a council proposal that registers or removes
    an oracle, adds or removes a governor) changes this list; `qeaims network allowlist` writes it
    for `perm_reloadPermissionsFromFile`.
 
@@ -27,16 +28,17 @@ from eth_utils.address import to_checksum_address
 from chain.client import ChainClient
 from chain.consortium import CONTROL_OPERATOR, ORACLES_PER_SECTOR, sectors
 from chain.deploy import (
+    REPAIR_ROLE,
     controller_keystore,
     governor_keystore,
-    member_identities,
     oracle_keystore,
     vault_recorder_keystore,
 )
 from chain.logs import DEFAULT_MAX_LOGS_RANGE, LogReader
 from chain.manifest import Deployment
 from core.config import Settings
-from keys.keystore import read_keystore_header
+from keys.identity import HybridIdentity
+from keys.keystore import read_keystore_header, save_keystore
 
 __all__ = ["AllowedAccount", "planned_accounts", "registry_accounts"]
 
@@ -48,7 +50,7 @@ class AllowedAccount:
     """One allowlisted account and why it is there."""
 
     address: str
-    role: str  # deployer | governor | oracle | controller | vault-recorder
+    role: str  # deployer | governor | oracle | controller | vault-recorder | repair-crew
     sector: str = ""  # the sector it acts for ("" for the deployer and the controller)
     index: int = 0  # an oracle's 1-based index in its sector
 
@@ -62,15 +64,25 @@ def _member_keystores(settings: Settings) -> list[tuple[Path, str, str, int]]:
     return out
 
 
+def _label(role: str, sector: str, index: int) -> str:
+    """The keystore label `chain.deploy.member_identities` gives the same member."""
+    return {"governor": f"governor {sector}", "oracle": f"oracle {sector} #{index}", "controller": "controller",
+            "vault-recorder": f"vault recorder {sector}"}[role]
+
+
 def planned_accounts(settings: Settings, deployer: str) -> list[AllowedAccount]:
     """The deployer and every member identity in the QEAIMS home.
 
-    Missing keystores are created as the deploy would create them (`member_identities`); existing ones
+    Missing keystores are created as the deploy would create them (`member_identities`'s labels); existing ones
     are only read (their public header), never rewritten, so a home whose keys were rotated is left as
     it is."""
     members = _member_keystores(settings)
-    if not all(path.is_file() for path, *_ in members):
-        member_identities(settings)
+    for path, role, sector, index in members:
+        # only the missing ones: `member_identities` would also renumber a rotated keystore to epoch 1 and
+        # move its archives aside (what a new deployment wants, not a plan of the running one's network)
+        if not path.is_file():
+            save_keystore(HybridIdentity.generate(), path, settings.passphrase, label=_label(role, sector, index),
+                          scrypt_n=settings.scrypt_n)
     out = [AllowedAccount(to_checksum_address(deployer), "deployer")]
     out += [AllowedAccount(read_keystore_header(path).address, role, sector, index)
             for path, role, sector, index in members]
@@ -119,4 +131,21 @@ def registry_accounts(client: ChainClient, deployment: Deployment, *, include_de
             out.append(AllowedAccount(account, "oracle", sector))
     out += [AllowedAccount(to_checksum_address(g), "governor")
             for g in client.call1("GovernanceCouncil", "governors")]
+    listed = {a.address for a in out}
+    out += [AllowedAccount(account, "repair-crew") for account in _repair_crews(client, deployment, max_logs_range)
+            if account not in listed]
     return out
+
+
+def _repair_crews(client: ChainClient, deployment: Deployment, max_logs_range: int) -> list[str]:
+    """Every account (not a contract) that holds the IsolationQuorum's REPAIR_ROLE at the head: the council
+    may appoint a repair dispatcher besides the controller, and its one job is to send ``beginRepair``."""
+    topics = ["0x" + client.abi("IsolationQuorum").topic("RoleGranted").hex(), "0x" + REPAIR_ROLE.hex()]
+    head = int(client.rpc.call("eth_blockNumber"), 16)
+    seen: dict[str, None] = {}
+    for log in LogReader(client.rpc, max_logs_range).get({"address": deployment.isolation_quorum, "topics": topics},
+                                                         max(0, deployment.deployed_at_block - 64), head):
+        seen[to_checksum_address("0x" + str(log["topics"][2])[-40:])] = None
+    return [account for account in seen
+            if client.call1("IsolationQuorum", "hasRole", REPAIR_ROLE, account)
+            and client.rpc.call("eth_getCode", [account, "latest"]) in ("0x", "0x0", "")]

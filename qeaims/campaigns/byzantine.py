@@ -11,7 +11,8 @@ A run, drawn entirely from its derived seed:
    Honest detection is taken as given here: how well faults are detected is what the detection
    benchmarks measure; this campaign tests the trust core that turns votes into decisions.
 3. the outcome is read from the Registry: a healthy node isolated is a *wrongful* isolation, a
-   faulty node still active once every honest oracle has voted is a *missed* one.
+   faulty node still active once every honest oracle has voted is a *missed* one; an honest oracle
+   quarantined (step 4) is a wrongful isolation too.
 4. the sector's honest peers check every vote of the run (signature over the proposal's ballot under
    the voter's registered key, as `oracles.peer_check` does) and put the sender of a bad one to the
    quarantine quorum.
@@ -434,6 +435,8 @@ class ByzantineCampaign:
             for i in plan.honest:
                 if i + 1 in quarantined[plan.sector]:
                     record.notes.append(f"{plan.sector}-{i + 1} is honest and was quarantined")
+                    # out of every quorum of its sector: as wrongful as a healthy node isolated
+                    record.wrongful.append(f"oracle {plan.sector}-{i + 1} quarantined")
         return set(bad)
 
     def _quarantine(self, plan: _SectorPlan, liar: int, record: RunRecord) -> None:

@@ -58,7 +58,7 @@ class RunRecord:
     seed: int
     drawn: dict[str, Any] = field(default_factory=dict)
     outcome: dict[str, Any] = field(default_factory=dict)
-    wrongful: list[str] = field(default_factory=list)  # healthy nodes isolated
+    wrongful: list[str] = field(default_factory=list)  # healthy nodes isolated, honest oracles quarantined
     missed: list[str] = field(default_factory=list)  # faulty nodes not isolated within the bound
     behaviours: Counter[str] = field(default_factory=Counter)  # behaviour → times tried
     effects: Counter[str] = field(default_factory=Counter)  # "behaviour: what came of it" → times
@@ -126,7 +126,11 @@ class CampaignReport(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return self.wrongful == 0 and self.missed == 0
+        """No wrongful or missed isolation, and (Byzantine campaign) the auditor's recount agrees with the
+        peers' check run by run and finds nothing else: the peers' check is the campaign's copy of
+        `oracles.peer_check`, the recount is the production rule (`recount_quorum`)."""
+        return (self.wrongful == 0 and self.missed == 0 and not self.details.get("peer_check_disagrees_in_runs")
+                and not self.details.get("other_recount_problems"))
 
 
 def timed(step: Callable[[], Any]) -> tuple[Any, float]:

@@ -77,9 +77,15 @@ def byzantine(
     else:
         console.print(_table(report))
     if not report.ok:
-        seeds = ", ".join(f"run {f.index} seed {f.seed}" for f in report.failing)
-        err_console.print(f"campaign failed: {report.wrongful} wrongful, {report.missed} missed isolations ({seeds}); "
-                          f"replay one with: {report.failing[0].replay}")
+        if report.failing:
+            seeds = ", ".join(f"run {f.index} seed {f.seed}" for f in report.failing)
+            err_console.print(f"campaign failed: {report.wrongful} wrongful, {report.missed} missed isolations "
+                              f"({seeds}); replay one with: {report.failing[0].replay}")
+        else:
+            details = report.details
+            err_console.print("campaign failed: the auditor's recount disagrees with the peers' check in runs "
+                              f"{details.get('peer_check_disagrees_in_runs') or 'none'} or found other problems: "
+                              f"{details.get('other_recount_problems') or 'none'}")
         raise typer.Exit(1)
 
 
