@@ -2,7 +2,9 @@
 
 Validators get fixed addresses on a bridge network of their own (enode URLs must name an IP
 address unless Besu's early-access DNS support is switched on), publish their JSON-RPC on the
-host's loopback only, and keep their database in ``validator-N/data`` mounted at ``/var/lib/besu``
+host's loopback only (the HTTP endpoint, which serves only the stack's ETH/NET/WEB3; the operator's
+WebSocket endpoint is on the container's own loopback, forced there by `LOOPBACK_FLAGS`, and never
+published), and keep their database in ``validator-N/data`` mounted at ``/var/lib/besu``
 (a folder, not a named volume: Docker creates a volume's missing mount point owned by root, and
 Besu's image runs as uid 1000, which must own the folder). Each sector's
 oracles and twin talk to the validator of that sector's operator (`validator_of`); the city's control
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chain.besu.nodefiles import CONFIG_DIR, DATA_PATH, MAX_LOGS_RANGE, RPC_PORT
+from chain.besu.nodefiles import CONFIG_DIR, DATA_PATH, LOOPBACK_FLAGS, MAX_LOGS_RANGE, RPC_PORT
 
 __all__ = ["DEFAULT_BESU_IMAGE", "QEAIMS_IMAGE", "SUBNET", "compose_document", "default_hosts"]
 
@@ -57,7 +59,7 @@ def compose_document(*, validators: Sequence[tuple[str, str]], image: str,
     for i, (name, ip) in enumerate(validators):
         out["services"][name] = {
             "image": image,
-            "command": [f"--config-file={CONFIG_DIR}/config.toml"],
+            "command": [f"--config-file={CONFIG_DIR}/config.toml", *LOOPBACK_FLAGS],
             "volumes": [
                 f"./{name}/config.toml:{CONFIG_DIR}/config.toml:ro",
                 f"./{name}/key:{CONFIG_DIR}/key:ro",

@@ -12,9 +12,18 @@ The options used, and why:
   not read when Besu runs from its Docker image.
 - ``min-gas-price=0``: every node of a free-gas network must accept a zero price, or it silently drops
   such transactions (Besu, "Configure free gas networks").
-- ``rpc-http-api`` with ETH, NET, WEB3 (the stack), TXPOOL (pending transactions), QBFT (validator
-  votes) and PERM (reloading the allowlists); ``host-allowlist`` names the hosts the stack calls the
-  node by (the HTTP Host header), not ``*``.
+- Two JSON-RPC endpoints, because whatever reaches an endpoint can call every API it serves
+  (``host-allowlist`` checks only the Host header the caller writes, and Besu authenticates no one by
+  default). The HTTP endpoint, on every interface for the QEAIMS services, serves only what they call:
+  ETH (every method `chain.rpc` sends is ``eth_*``), NET and WEB3 (read-only identity). The operator's
+  APIs (QBFT validator votes, PERM allowlist edits and reloads, ADMIN peers, TXPOOL) are on a WebSocket
+  endpoint bound to ``127.0.0.1`` inside the validator: only a process in the validator's own network
+  namespace reaches it (``docker run --network container:…``, docs/deploy-besu.md). Besu's image sets
+  ``BESU_RPC_WS_HOST=0.0.0.0``, and an environment variable beats the configuration file, so the Compose
+  file also passes `LOOPBACK_FLAGS` on the command line, which beats both (Besu, "Configure Besu": order
+  of precedence). Authentication (``rpc-http-authentication-*``) was the other way; it needs a bcrypt
+  credentials file, a login for the operator and every stack method listed as exempt, for no gain here.
+  ``host-allowlist`` names the hosts the stack calls the node by, not ``*``.
 - ``rpc-max-logs-range=5000``: Besu's own default (since 23.1.2), written out so an operator who changes
   it sees that the stack's ``QEAIMS_MAX_LOGS_RANGE`` (the same 5,000 by default, set in the Compose file)
   goes with it: every QEAIMS log reader asks for at most that many blocks per ``eth_getLogs`` and halves
@@ -33,7 +42,10 @@ from chain.logs import DEFAULT_MAX_LOGS_RANGE
 __all__ = [
     "CONFIG_DIR",
     "DATA_PATH",
+    "LOOPBACK_FLAGS",
     "MAX_LOGS_RANGE",
+    "OPERATOR_APIS",
+    "OPERATOR_WS_PORT",
     "P2P_PORT",
     "RPC_APIS",
     "RPC_PORT",
@@ -49,7 +61,15 @@ DATA_PATH = "/var/lib/besu"
 """The data path: a volume of its own (Besu's docs: never mount at /opt/besu, the image's own)."""
 P2P_PORT = 30303
 RPC_PORT = 8545
-RPC_APIS = ("ETH", "NET", "WEB3", "TXPOOL", "QBFT", "PERM")
+RPC_APIS = ("ETH", "NET", "WEB3")
+"""The HTTP endpoint the QEAIMS services use, on every interface: nothing an operator alone may do."""
+OPERATOR_WS_PORT = 8546
+OPERATOR_APIS = ("QBFT", "PERM", "ADMIN", "TXPOOL", "ETH", "NET")
+"""The WebSocket endpoint on the validator's loopback: validator votes, allowlists, peers, and enough ETH
+to watch the result."""
+LOOPBACK_HOST = "127.0.0.1"
+LOOPBACK_FLAGS = (f"--rpc-ws-host={LOOPBACK_HOST}",)
+"""Command-line flags every validator container gets: they outrank the image's ``BESU_RPC_WS_HOST=0.0.0.0``."""
 MAX_LOGS_RANGE = DEFAULT_MAX_LOGS_RANGE
 """Each node's ``rpc-max-logs-range`` and the stack's ``QEAIMS_MAX_LOGS_RANGE``: Besu's default, 5,000 blocks."""
 
@@ -92,6 +112,10 @@ def node_config(*, identity: str, host: str, gas_limit: int, dns: bool) -> str:
         "rpc-http-host": "0.0.0.0",
         "rpc-http-port": RPC_PORT,
         "rpc-http-api": list(RPC_APIS),
+        "rpc-ws-enabled": True,
+        "rpc-ws-host": LOOPBACK_HOST,
+        "rpc-ws-port": OPERATOR_WS_PORT,
+        "rpc-ws-api": list(OPERATOR_APIS),
         "host-allowlist": sorted({"localhost", "127.0.0.1", host}),
         "rpc-max-logs-range": MAX_LOGS_RANGE,
         "min-gas-price": 0,

@@ -106,7 +106,8 @@ def test_every_file_parses_and_says_what_besu_needs(net: Net) -> None:
         node = tomllib.loads((net.out / v["name"] / "config.toml").read_text())
         assert node["min-gas-price"] == 0 and node["discovery-enabled"] is False
         assert node["rpc-max-logs-range"] == Settings().max_logs_range == 5_000  # Besu's default, and the stack's
-        assert {"ETH", "NET", "QBFT", "WEB3", "TXPOOL"} <= set(node["rpc-http-api"])
+        assert node["rpc-http-api"] == ["ETH", "NET", "WEB3"]  # the stack's; the operator's are on loopback WS
+        assert node["rpc-ws-host"] == "127.0.0.1" and {"QBFT", "PERM", "ADMIN"} <= set(node["rpc-ws-api"])
         assert node["permissions-nodes-config-file-enabled"] and node["permissions-accounts-config-file-enabled"]
         assert node["p2p-host"] in node["host-allowlist"] and "*" not in node["host-allowlist"]
         assert v["rpc_url"] == f"http://{node['p2p-host']}:{node['rpc-http-port']}"
@@ -168,8 +169,9 @@ def test_every_compose_mount_names_a_generated_file_and_every_config_path_a_moun
             assert node[option] in mounts, option
         assert mounts[node["node-private-key-file"]].read_text() == (net.out / v["name"] / "key").read_text()
         assert node["data-path"] in mounts and mounts[node["data-path"]].is_dir()
-        [flag] = compose["services"][v["name"]]["command"]
+        flag, *overrides = compose["services"][v["name"]]["command"]
         assert mounts[flag.removeprefix("--config-file=")] == net.out / v["name"] / "config.toml"
+        assert overrides == ["--rpc-ws-host=127.0.0.1"]  # outranks the image's BESU_RPC_WS_HOST=0.0.0.0
 
 
 def _digest(folder: Path) -> dict[str, str]:

@@ -66,19 +66,35 @@ def test_network_generate_leaves_a_rotated_keystore_as_it_is_when_another_is_mis
     assert read_keystore_header(rotated).key_epoch == 2
 
 
-# Finding 6 (open): each validator's config.toml serves its HTTP JSON-RPC on every interface
+# Finding 6 (fixed): each validator's config.toml served its HTTP JSON-RPC on every interface
 # (``rpc-http-host = "0.0.0.0"``) with the QBFT and PERM APIs, and no authentication. ``host-allowlist``
-# checks only the HTTP Host header, which a caller writes as it likes. Anyone who reaches the port (any
+# checks only the HTTP Host header, which a caller writes as it likes. Anyone who reached the port (any
 # QEAIMS service container on the Compose network, among them the twins and oracles that read
-# untrusted MQTT traffic; any host on the operator's LAN outside Compose) can cast the validator's
+# untrusted MQTT traffic; any host on the operator's LAN outside Compose) could cast the validator's
 # `qbft_proposeValidatorVote` and rewrite its allowlists (`perm_addAccountsToAllowlist`,
-# `perm_addNodesToAllowlist`). The stack needs ETH, NET, WEB3 and TXPOOL only; the operator's APIs belong
-# on a loopback-only interface or behind `rpc-http-authentication-enabled`.
+# `perm_addNodesToAllowlist`). Now the HTTP endpoint serves ETH, NET and WEB3 only, and the operator's
+# APIs are on a WebSocket bound to the validator's loopback. The test checks every JSON-RPC endpoint a
+# node serves, with the host it will really bind: Besu's Docker image sets BESU_RPC_HTTP_HOST and
+# BESU_RPC_WS_HOST to 0.0.0.0, and an environment variable outranks the config file, so only a
+# command-line flag in the Compose file keeps an endpoint on loopback.
+_OPERATOR_APIS = {"QBFT", "PERM", "ADMIN", "DEBUG", "MINER", "PLUGINS", "TRACE"}
+_IMAGE_ENV_HOSTS = {"rpc-http-host": "0.0.0.0", "rpc-ws-host": "0.0.0.0"}  # besu-eth/besu docker/Dockerfile ENV
+
+
+def _effective(node: dict[str, object], command: list[str]) -> dict[str, object]:
+    """Besu's order of precedence: command line, then environment (the image's), then the config file."""
+    out = {**node, **_IMAGE_ENV_HOSTS}
+    for flag in command:
+        key, _, value = flag.removeprefix("--").partition("=")
+        out[key] = value
+    return out
+
+
 @pytest.mark.unit
-@pytest.mark.xfail(strict=True, reason="review s37 finding 6: validator RPC on 0.0.0.0 exposes QBFT and PERM "
-                                       "without authentication (host-allowlist is only the Host header)")
 def test_no_validator_serves_its_operator_apis_unauthenticated_on_a_network_interface(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import tomllib
+
+    import yaml
 
     from chain.besu.generate import NetworkSpec, generate_network
     from chain.besu.genesis import QbftParams
@@ -88,9 +104,19 @@ def test_no_validator_serves_its_operator_apis_unauthenticated_on_a_network_inte
     settings = load_settings(home=tmp_path / "home", scrypt_n=FAST_SCRYPT_N)
     net = generate_network(settings, NetworkSpec(validators=4, sectors=("water",), params=QbftParams(chain_id=20_262)),
                            tmp_path / "net")
+    compose = yaml.safe_load((tmp_path / "net" / "docker-compose.yml").read_text())
     for validator in net.validators:
         node = tomllib.loads((tmp_path / "net" / validator.name / "config.toml").read_text())
-        loopback = node.get("rpc-http-host", "127.0.0.1") in ("127.0.0.1", "localhost", "::1")
-        authenticated = bool(node.get("rpc-http-authentication-enabled"))
-        operator_apis = {"QBFT", "PERM", "ADMIN", "DEBUG", "MINER"} & {a.upper() for a in node["rpc-http-api"]}
-        assert loopback or authenticated or not operator_apis, (validator.name, sorted(operator_apis))
+        service = compose["services"][validator.name]
+        for layout, settings_seen in (("config.toml", node), ("compose", _effective(node, service["command"]))):
+            for endpoint in ("rpc-http", "rpc-ws"):
+                if not settings_seen.get(f"{endpoint}-enabled"):
+                    continue
+                loopback = settings_seen.get(f"{endpoint}-host", "127.0.0.1") in ("127.0.0.1", "localhost", "::1")
+                authenticated = bool(settings_seen.get(f"{endpoint}-authentication-enabled"))
+                apis = {a.upper() for a in settings_seen.get(f"{endpoint}-api", ["ETH", "NET", "WEB3"])}  # type: ignore[attr-defined]
+                assert loopback or authenticated or not (_OPERATOR_APIS & apis), (validator.name, layout, endpoint)
+        published = [p for p in service.get("ports", []) if str(p).rsplit(":", 1)[-1] != "8545"]
+        assert not published, (validator.name, published)  # only the stack's HTTP port leaves the container
+    assert any(_effective({}, compose["services"][v.name]["command"]).get("rpc-ws-host") == "127.0.0.1"
+               for v in net.validators)
