@@ -13,6 +13,8 @@ and an isolated node can no longer be repaired and voted back.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from eth_account import Account
 
@@ -81,7 +83,7 @@ _OPERATOR_APIS = {"QBFT", "PERM", "ADMIN", "DEBUG", "MINER", "PLUGINS", "TRACE"}
 _IMAGE_ENV_HOSTS = {"rpc-http-host": "0.0.0.0", "rpc-ws-host": "0.0.0.0"}  # besu-eth/besu docker/Dockerfile ENV
 
 
-def _effective(node: dict[str, object], command: list[str]) -> dict[str, object]:
+def _effective(node: dict[str, Any], command: list[str]) -> dict[str, Any]:
     """Besu's order of precedence: command line, then environment (the image's), then the config file."""
     out = {**node, **_IMAGE_ENV_HOSTS}
     for flag in command:
@@ -114,7 +116,7 @@ def test_no_validator_serves_its_operator_apis_unauthenticated_on_a_network_inte
                     continue
                 loopback = settings_seen.get(f"{endpoint}-host", "127.0.0.1") in ("127.0.0.1", "localhost", "::1")
                 authenticated = bool(settings_seen.get(f"{endpoint}-authentication-enabled"))
-                apis = {a.upper() for a in settings_seen.get(f"{endpoint}-api", ["ETH", "NET", "WEB3"])}  # type: ignore[attr-defined]
+                apis = {a.upper() for a in settings_seen.get(f"{endpoint}-api", ["ETH", "NET", "WEB3"])}
                 assert loopback or authenticated or not (_OPERATOR_APIS & apis), (validator.name, layout, endpoint)
         published = [p for p in service.get("ports", []) if str(p).rsplit(":", 1)[-1] != "8545"]
         assert not published, (validator.name, published)  # only the stack's HTTP port leaves the container
