@@ -199,6 +199,9 @@ def test_named_hosts_switch_on_dns_and_leave_out_the_compose_file(tmp_path: Path
     last = tomllib.loads((tmp_path / "net" / "validator-4" / "config.toml").read_text())
     assert first["Xdns-enabled"] is True and "Xdns-enabled" not in last
     assert [parse_enode(e)[1] for e in _json(tmp_path / "net" / "static-nodes.json")] == list(hosts)
+    # no Compose file carries the loopback flag here: the README's run line must, or Besu's image binds
+    # the operator's WebSocket (QBFT, PERM) to every interface (its BESU_RPC_WS_HOST outranks config.toml)
+    assert "--config-file=/config/config.toml --rpc-ws-host=127.0.0.1" in (tmp_path / "net" / "README.md").read_text()
 
 
 @pytest.mark.parametrize(("args", "says"), [
