@@ -7,15 +7,16 @@ import json
 import logging
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from core.messages import Reading, Sector
 from oracles.ingest.sink import ReadingSink
+from oracles.merkle import reading_body, reading_from_body
 from oracles.telemetry import LOGGER_NAME, SensorCatalogue, TelemetryStore
 from oracles.telemetry_chunks import read_bodies
-from oracles.merkle import reading_body, reading_from_body
 from qeaims.crash_checks import check_ledger
 
 ORACLE = "0x" + "ab" * 20
@@ -83,7 +84,7 @@ def test_batches_stay_numbered_and_contiguous_after_a_repeated_period(tmp_path: 
     sink = ReadingSink()
     acks: list[int] = []
     for k in [0, 1, 2, 3, 4, 4, 5, 6, 7, 8, 9, 9]:  # period 4 republished by a restarted twin; 9 redelivered
-        sink.put_many(period(k), source="mqtt", on_stored=lambda k=k: acks.append(k))
+        sink.put_many(period(k), source="mqtt", on_stored=partial(acks.append, k))
         sink.drain_into(store)
         store.seal(force=k % 3 == 0)
     store.seal(force=True)
