@@ -166,6 +166,7 @@ class TelemetryStore:
         """Readings dropped since this store was opened because one with their (sensor, field time) is stored."""
         self.conflicts = 0
         """Of `repeats`, those whose value differed from the reading kept (each logged)."""
+        self._seen = once.SeenIndex(self._db)
         self._index_old_readings()
         self._sealer_db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # Readings left waiting by an earlier run are due at once.
@@ -180,7 +181,7 @@ class TelemetryStore:
         try:
             for lo in range(1, self._next_id, _BACKFILL):
                 hi = min(self._next_id - 1, lo + _BACKFILL - 1)
-                once.backfill(self._db, list(enumerate(chunks.read_bodies(self._db, lo, hi), start=lo)))
+                self._seen.backfill(list(enumerate(chunks.read_bodies(self._db, lo, hi), start=lo)))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -220,7 +221,7 @@ class TelemetryStore:
             first = self._next_id
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                admitted = once.admit(self._db, first, readings, lambda arrival: chunks.read_body(self._db, arrival))
+                admitted = self._seen.admit(first, readings, lambda arrival: chunks.read_body(self._db, arrival))
                 if len(admitted.kept):
                     chunks.write_chunks(self._db, first, admitted.kept)
                 self._db.execute("COMMIT")

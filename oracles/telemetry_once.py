@@ -7,10 +7,13 @@ restart applies no event twice, so the store (`oracles.telemetry`) keeps the fir
 (sensor, field time) and drops any later one before it gets an arrival number: a repeat is never
 sealed into a batch, anchored, or replayed to the detectors (they read the store by arrival number).
 
-The key of a reading is a 16-byte BLAKE2b digest of its canonical body (`oracles.merkle`) without
-its value: ``sector, asset_id, quantity, sensor_id, timestamp, unit``. The ``seen`` table maps the
-key to the arrival number of the reading kept, in the same transaction as its chunk, so the index
-is exactly as durable as the readings. A repeat whose value differs from the reading kept is a
+A reading's sensor is a 64-bit BLAKE2b digest of its canonical body (`oracles.merkle`) up to its
+time (``asset_id, quantity, sector, sensor_id``; the unit goes with the quantity, and a repeat
+whose unit or value differs is a conflict). The ``seen`` table maps (sensor,
+field time in ms) to the arrival number of the reading kept, written in the same transaction as its
+chunk, so the index is exactly as durable as the readings. Readings mostly arrive in time order per
+sensor, so `SeenIndex` keeps each sensor's latest time in memory and looks a reading up only when it
+is not newer than that. A repeat whose value differs from the reading kept is a
 *conflict*: the device or the twin said two things about one moment. The first stays (it may
 already be anchored); the conflict is reported to the caller, which logs it.
 """
@@ -24,24 +27,36 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from oracles.merkle import reading_from_body, timestamp_ms
 from oracles.telemetry_codec import EncodedReadings
 
-__all__ = ["SEEN_SCHEMA", "Admitted", "Conflict", "admit", "backfill", "reading_key", "subset"]
+__all__ = ["SEEN_SCHEMA", "Admitted", "Conflict", "SeenIndex", "sensor_key", "subset"]
 
 SEEN_SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen (key BLOB PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen (
+    sensor  INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    id      INTEGER NOT NULL,
+    PRIMARY KEY (time_ms, sensor)
+) WITHOUT ROWID;
 """
 
-_VALUE = b',"value":'
-_LOOKUP = 400  # keys per SELECT (well under SQLite's limit of bound parameters)
+_STAMP = b',"timestamp":"'
+_CACHE_MAX = 100_000
 
 
-def reading_key(body: bytes) -> bytes:
-    """The (sensor, field time) identity of a canonical reading body: everything but the value."""
-    cut = body.rfind(_VALUE)
-    if cut < 0:
-        raise ValueError("not a canonical reading body: it has no value")
-    return hashlib.blake2b(body[:cut], digest_size=16).digest()
+def _digest(identity: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(identity, digest_size=8).digest(), "little", signed=True)
+
+
+def sensor_key(body: bytes) -> int:
+    """The sensor of a canonical reading body: a signed 64-bit digest of what precedes its time (the
+    sorted keys ``asset_id, quantity, sector, sensor_id``). Strings in the body escape their quotes,
+    so the first unescaped ``,"timestamp":"`` is the body's own."""
+    stamp = body.find(_STAMP)
+    if stamp < 0:
+        raise ValueError("not a canonical reading body: it has no timestamp")
+    return _digest(body[:stamp])
 
 
 @dataclass(frozen=True)
@@ -77,50 +92,84 @@ def subset(readings: EncodedReadings, keep: list[int]) -> EncodedReadings:
         leaves=b"".join(readings.leaf(i) for i in keep))
 
 
-def _known(db: sqlite3.Connection, keys: list[bytes]) -> dict[bytes, int]:
-    found: dict[bytes, int] = {}
-    unique = list(dict.fromkeys(keys))
-    for lo in range(0, len(unique), _LOOKUP):
-        part = unique[lo:lo + _LOOKUP]
-        marks = ",".join("?" * len(part))
-        found.update((bytes(k), int(i)) for k, i in db.execute(f"SELECT key, id FROM seen WHERE key IN ({marks})", part))
-    return found
+class SeenIndex:
+    """The ``seen`` table of one store, and per sensor an upper bound of the latest field time stored,
+    so a reading newer than that, the usual case, is known fresh without a lookup.
 
-
-def admit(db: sqlite3.Connection, first: int, readings: EncodedReadings,
-          read_body: Callable[[int], bytes]) -> Admitted:
-    """Drop readings whose key is stored already (or earlier in this chunk), and index the rest from
-    arrival number `first` (inside the caller's transaction, with their chunk).
-
-    `read_body(arrival)` fetches a stored body, to tell an exact repeat from a conflict; it is called
-    only for repeats, which are rare.
+    The bound only has to be at least the true latest time: too high costs a lookup, never a wrong
+    answer. It starts, for every sensor, as the latest time in the whole table (after a restart the
+    readings up to it are looked up: that is where a republished period lands) and rises with each
+    reading stored. The table is keyed (time, sensor) so a chunk's rows land next to each other at
+    its end, not scattered over one page per sensor.
     """
-    keys = [reading_key(readings.body(i)) for i in range(len(readings))]
-    known = _known(db, keys)
-    fresh: dict[bytes, tuple[int, int]] = {}  # key → (index in this chunk, arrival number) of the one kept
-    keep: list[int] = []
-    ids: list[int] = []
-    conflicts: list[Conflict] = []
-    for i, key in enumerate(keys):
-        body = readings.body(i)
-        if key in known:
-            kept_id = known[key]
-            kept = read_body(kept_id)
-        elif key in fresh:
-            j, kept_id = fresh[key]
-            kept = readings.body(j)
-        else:
-            fresh[key] = (i, first + len(keep))
-            ids.append(first + len(keep))
-            keep.append(i)
-            continue
-        if kept != body:
-            conflicts.append(Conflict(kept_id, kept, body))
-        ids.append(kept_id)
-    db.executemany("INSERT INTO seen(key, id) VALUES (?, ?)", [(keys[i], first + n) for n, i in enumerate(keep)])
-    return Admitted(first, subset(readings, keep), ids, len(readings) - len(keep), conflicts)
 
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._latest: dict[int, int] = {}
+        self._sensors: dict[bytes, int] = {}  # identity bytes → sensor_key
+        self._floor = self._max_time()
 
-def backfill(db: sqlite3.Connection, bodies: list[tuple[int, bytes]]) -> None:
-    """Index readings stored before this index existed (a store from an older release); first wins."""
-    db.executemany("INSERT OR IGNORE INTO seen(key, id) VALUES (?, ?)", [(reading_key(b), i) for i, b in bodies])
+    def _max_time(self) -> int:
+        row = self._db.execute("SELECT MAX(time_ms) FROM seen").fetchone()
+        return -1 if row[0] is None else int(row[0])
+
+    def _stored(self, sensor: int, time_ms: int) -> int | None:
+        row = self._db.execute("SELECT id FROM seen WHERE sensor = ? AND time_ms = ?", (sensor, time_ms)).fetchone()
+        return None if row is None else int(row[0])
+
+    def admit(self, first: int, readings: EncodedReadings, read_body: Callable[[int], bytes]) -> Admitted:
+        """Drop readings whose (sensor, time) is stored already or earlier in this chunk, and index the
+        rest from arrival number `first` (inside the caller's transaction, with their chunk).
+
+        `read_body(arrival)` fetches a stored body, to tell an exact repeat from a conflict; it is
+        called only for repeats, which are rare.
+        """
+        fresh: dict[tuple[int, int], tuple[int, int]] = {}  # (sensor, time) → (index here, arrival number)
+        keep: list[int] = []
+        rows: list[tuple[int, int, int]] = []
+        ids: list[int] = []
+        conflicts: list[Conflict] = []
+        blob, cache, latest_of = readings.bodies, self._sensors, self._latest
+        floor = self._floor
+        start = 0
+        for i, (end, time_ms) in enumerate(zip(readings.ends.tolist(), readings.times_ms.tolist(), strict=True)):
+            body = blob[start:end]
+            start = end
+            identity = body[:body.find(_STAMP)]  # the hot path: sensor_key, with its digest cached
+            sensor = cache.get(identity)
+            if sensor is None:
+                if len(cache) >= _CACHE_MAX:
+                    cache.clear()
+                sensor = cache[identity] = sensor_key(body)
+            key = (sensor, time_ms)
+            if key in fresh:
+                j, kept_id = fresh[key]
+                kept = readings.body(j)
+            else:
+                latest = latest_of.get(sensor, floor)
+                stored = None if time_ms > latest else self._stored(sensor, time_ms)
+                if stored is None:
+                    new_id = first + len(keep)
+                    fresh[key] = (i, new_id)
+                    ids.append(new_id)
+                    keep.append(i)
+                    rows.append((sensor, time_ms, new_id))
+                    if time_ms > latest:
+                        latest_of[sensor] = time_ms
+                    continue
+                kept_id, kept = stored, read_body(stored)
+            if kept != body:
+                conflicts.append(Conflict(kept_id, kept, body))
+            ids.append(kept_id)
+        self._db.executemany("INSERT INTO seen(sensor, time_ms, id) VALUES (?, ?, ?)", rows)
+        return Admitted(first, subset(readings, keep), ids, len(readings) - len(keep), conflicts)
+
+    def backfill(self, bodies: list[tuple[int, bytes]]) -> None:
+        """Index readings stored before this index existed (a store from an older release); first wins."""
+        rows = []
+        for arrival, body in bodies:
+            time_ms = timestamp_ms(reading_from_body(body).timestamp)
+            rows.append((sensor_key(body), time_ms, arrival))
+        self._db.executemany("INSERT OR IGNORE INTO seen(sensor, time_ms, id) VALUES (?, ?, ?)", rows)
+        self._latest.clear()
+        self._floor = self._max_time()
