@@ -109,3 +109,17 @@ def test_a_store_from_before_the_index_is_indexed_when_opened(tmp_path: Path) ->
         db.execute("DROP TABLE seen")
     reopened = TelemetryStore(tmp_path / "t.sqlite", ORACLE)
     assert reopened.add_many(period(0)) == list(range(1, 19)) and reopened.pending_count() == 18
+
+
+def test_an_older_reading_is_looked_up_not_assumed_new_or_repeated(tmp_path: Path) -> None:
+    """The index skips the lookup only for a reading newer than its sensor's latest: a late but new
+    reading is stored, a late repeat is dropped, before and after a restart."""
+    store = TelemetryStore(tmp_path / "t.sqlite", ORACLE)
+    store.add_many(period(0) + period(2))
+    assert store.add_many(period(1)) == list(range(37, 55))  # late, not a repeat: stored
+    assert store.add_many(period(0)) == list(range(1, 19)) and store.pending_count() == 54
+    store.close()
+    reopened = TelemetryStore(tmp_path / "t.sqlite", ORACLE)
+    assert reopened.add_many(period(1) + period(3)) == [*range(37, 55), *range(55, 73)]
+    assert reopened.pending_count() == 72 and reopened.repeats == 18
+    assert stored_bodies(reopened)[54:] == [reading_body(r) for r in period(3)]
