@@ -124,38 +124,46 @@ class SeenIndex:
         `read_body(arrival)` fetches a stored body, to tell an exact repeat from a conflict; it is
         called only for repeats, which are rare.
         """
-        fresh: dict[tuple[int, int], tuple[int, int]] = {}  # (sensor, time) → (index here, arrival number)
         keep: list[int] = []
-        rows: list[tuple[int, int, int]] = []
+        rows: list[tuple[int, int, int]] = []  # (sensor, time, arrival number) of the readings kept
         ids: list[int] = []
         conflicts: list[Conflict] = []
-        blob, cache, latest_of = readings.bodies, self._sensors, self._latest
-        floor = self._floor
+        fresh: dict[tuple[int, int], int] | None = None  # (sensor, time) → index in rows; built when first needed
+        blob, cache, latest_of, floor = readings.bodies, self._sensors, self._latest, self._floor
         start = 0
         for i, (end, time_ms) in enumerate(zip(readings.ends.tolist(), readings.times_ms.tolist(), strict=True)):
-            body = blob[start:end]
-            start = end
-            identity = body[:body.find(_STAMP)]  # the hot path: sensor_key, with its digest cached
+            identity = blob[start:blob.find(_STAMP, start, end)]  # the hot path: sensor_key, digest cached
             sensor = cache.get(identity)
             if sensor is None:
                 if len(cache) >= _CACHE_MAX:
                     cache.clear()
-                sensor = cache[identity] = sensor_key(body)
-            key = (sensor, time_ms)
-            if key in fresh:
-                j, kept_id = fresh[key]
-                kept = readings.body(j)
+                sensor = cache[identity] = sensor_key(blob[start:end])
+            latest = latest_of.get(sensor, floor)
+            if time_ms > latest:  # newer than anything of this sensor stored or kept here: new
+                latest_of[sensor] = time_ms
+                if fresh is not None:
+                    fresh[(sensor, time_ms)] = len(rows)
+                new_id = first + len(keep)
+                ids.append(new_id)
+                keep.append(i)
+                rows.append((sensor, time_ms, new_id))
+                start = end
+                continue
+            body = blob[start:end]
+            start = end
+            if fresh is None:
+                fresh = {(r[0], r[1]): k for k, r in enumerate(rows)}
+            k = fresh.get((sensor, time_ms))
+            if k is not None:
+                kept_id, kept = rows[k][2], readings.body(keep[k])
             else:
-                latest = latest_of.get(sensor, floor)
-                stored = None if time_ms > latest else self._stored(sensor, time_ms)
-                if stored is None:
+                stored = self._stored(sensor, time_ms)
+                if stored is None:  # late but new
                     new_id = first + len(keep)
-                    fresh[key] = (i, new_id)
+                    fresh[(sensor, time_ms)] = len(rows)
                     ids.append(new_id)
                     keep.append(i)
                     rows.append((sensor, time_ms, new_id))
-                    if time_ms > latest:
-                        latest_of[sensor] = time_ms
                     continue
                 kept_id, kept = stored, read_body(stored)
             if kept != body:

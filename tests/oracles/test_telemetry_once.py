@@ -123,3 +123,13 @@ def test_an_older_reading_is_looked_up_not_assumed_new_or_repeated(tmp_path: Pat
     assert reopened.add_many(period(1) + period(3)) == [*range(37, 55), *range(55, 73)]
     assert reopened.pending_count() == 72 and reopened.repeats == 18
     assert stored_bodies(reopened)[54:] == [reading_body(r) for r in period(3)]
+
+
+def test_repeats_inside_one_chunk_after_a_late_reading_are_caught(tmp_path: Path) -> None:
+    """A late reading switches the index to its careful path part-way through a chunk; a repeat of a
+    reading kept after that point in the same chunk is still a repeat."""
+    store = TelemetryStore(tmp_path / "t.sqlite", ORACLE)
+    store.add_many(period(0) + period(2))
+    late, new, again = period(1)[0], period(3)[0], period(3)[0]
+    assert store.add_many([late, new, again]) == [37, 38, 38] and store.repeats == 1
+    assert store.pending_count() == 38
