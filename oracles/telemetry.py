@@ -7,6 +7,11 @@ Telemetry is anchored, not stored, on-chain (DESIGN.md). Each oracle keeps one S
   `add_encoded`): canonical JSON bodies and per-reading leaf (`oracles.merkle`), time and asset
   (`oracles.telemetry_chunks`; a row per reading cost several µs in SQLite, a row per chunk costs
   well under one). A chunk commits before `add_many` returns: an accepted reading survives a crash.
+- ``seen``: the (sensor, field time) of every reading stored, written with its chunk
+  (`oracles.telemetry_once`). A reading that arrives again (a twin restarted between publishing a
+  period and saving its clock, an MQTT QoS 1 redelivery) is dropped before it gets an arrival
+  number, so it is never sealed, anchored or judged twice; `repeats` and `conflicts` count them,
+  and a repeat with another value is logged on ``qeaims.telemetry`` as a ``reading-conflict`` line.
 - ``batches``: `seal` closes the next ``batch_size`` waiting readings (a contiguous range of arrival
   numbers, which may span chunks) into batch ``b`` (numbered from 1), each reading's index ``i``
   being its place in the range (the reading's id is ``"b:i"``), and stores the batch's root and the
@@ -28,6 +33,7 @@ exactly one ledger event, however the process dies.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -43,11 +49,13 @@ from core.kinds import kind_by_name
 from core.messages import Reading
 from keys.ids import to_bytes32
 from oracles import telemetry_chunks as chunks
+from oracles import telemetry_once as once
 from oracles.hashing import merkle_root
 from oracles.merkle import LEAF_SCHEME, MerkleTree, reading_from_body, reading_leaf_from_body, verify
 from oracles.telemetry_codec import EncodedReadings, SensorCatalogue, encode_readings, iso_ms
 
 __all__ = [
+    "LOGGER_NAME",
     "TELEMETRY_ROOT",
     "BatchInfo",
     "EncodedReadings",
@@ -72,7 +80,11 @@ CREATE TABLE IF NOT EXISTS batches (
     payload    BLOB NOT NULL,
     outbox_seq INTEGER UNIQUE
 );
-""" + chunks.CHUNK_SCHEMA
+""" + chunks.CHUNK_SCHEMA + once.SEEN_SCHEMA
+
+LOGGER_NAME = "qeaims.telemetry"
+_log = logging.getLogger(LOGGER_NAME)
+_BACKFILL = 65_536
 
 def telemetry_path(home: Path, oracle: str) -> Path:
     """Where an oracle's store lives under the data directory."""
@@ -150,10 +162,30 @@ class TelemetryStore:
                                              "WHERE first_id = (SELECT MAX(first_id) FROM chunks)").fetchone()[0])
         self._sealed_to = int(self._db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM batches "
                                                "WHERE batch = (SELECT MAX(batch) FROM batches)").fetchone()[0])
+        self.repeats = 0
+        """Readings dropped since this store was opened because one with their (sensor, field time) is stored."""
+        self.conflicts = 0
+        """Of `repeats`, those whose value differed from the reading kept (each logged)."""
+        self._seen = once.SeenIndex(self._db)
+        self._index_old_readings()
         self._sealer_db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # Readings left waiting by an earlier run are due at once.
         self._open_since: float | None = float("-inf") if self.pending_count() else None
         self._synced_with: int | None = None
+
+    def _index_old_readings(self) -> None:
+        """A store written before the ``seen`` index existed: index what it holds, once."""
+        if self._next_id == 1 or self._db.execute("SELECT 1 FROM seen LIMIT 1").fetchone() is not None:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for lo in range(1, self._next_id, _BACKFILL):
+                hi = min(self._next_id - 1, lo + _BACKFILL - 1)
+                self._seen.backfill(list(enumerate(chunks.read_bodies(self._db, lo, hi), start=lo)))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     @classmethod
     def for_oracle(cls, home: Path, oracle: str, *, batch_size: int = 1024, max_age_s: float = 5.0) -> TelemetryStore:
@@ -170,28 +202,52 @@ class TelemetryStore:
         return self.add_many([reading])[0]
 
     def add_many(self, readings: Sequence[Reading]) -> list[int]:
-        """Store readings durably (one transaction); returns their arrival numbers."""
-        return list(self.add_encoded(encode_readings(readings))) if readings else []
+        """Store readings durably (one transaction); returns each one's arrival number (a repeat of a
+        stored reading gets the number of the reading kept, and is not stored again)."""
+        return self._admit(encode_readings(readings)).ids if readings else []
 
     def add_encoded(self, readings: EncodedReadings) -> range:
         """Store readings checked and encoded by `oracles.telemetry_codec` (the fast path: hand it a
-        whole chunk from `SensorCatalogue.encode`); one transaction, durable when this returns."""
-        n = len(readings)
-        if not n:
+        whole chunk from `SensorCatalogue.encode`); one transaction, durable when this returns.
+        Returns the arrival numbers of the readings newly stored (repeats are dropped: `repeats`)."""
+        if not len(readings):
             return range(0)
+        admitted = self._admit(readings)
+        return range(admitted.first, admitted.first + len(admitted.kept))
+
+    def _admit(self, readings: EncodedReadings) -> once.Admitted:
+        """Keep the first reading of each (sensor, field time) (`oracles.telemetry_once`), store it."""
         with self._lock:
             first = self._next_id
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                chunks.write_chunks(self._db, first, readings)
+                admitted = self._seen.admit(first, readings, lambda arrival: chunks.read_body(self._db, arrival))
+                if len(admitted.kept):
+                    chunks.write_chunks(self._db, first, admitted.kept)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._next_id = first + n
-            if self._open_since is None:
+            self._next_id = first + len(admitted.kept)
+            self.repeats += admitted.repeats
+            self.conflicts += len(admitted.conflicts)
+            if len(admitted.kept) and self._open_since is None:
                 self._open_since = time.monotonic()
-        return range(first, first + n)
+        if admitted.repeats:
+            self._log_repeats(admitted)
+        return admitted
+
+    def _log_repeats(self, admitted: once.Admitted) -> None:
+        """One structured line per chunk with repeats; a warning if any repeat changed a value."""
+        record: dict[str, object] = {"event": "readings-repeated", "oracle": self.oracle, "count": admitted.repeats}
+        if admitted.conflicts:
+            c = admitted.conflicts[0]
+            kept, dropped = json.loads(c.kept), json.loads(c.dropped)
+            record.update(event="reading-conflict", conflicts=len(admitted.conflicts), asset=kept.get("asset_id"),
+                          sensor=kept.get("sensor_id"), time=kept.get("timestamp"), kept_id=c.kept_id,
+                          kept_value=kept.get("value"), dropped_value=dropped.get("value"))
+        _log.log(logging.WARNING if admitted.conflicts else logging.INFO, "%s",
+                 json.dumps(record, sort_keys=True, ensure_ascii=True))
 
     def pending_count(self) -> int:
         """Readings stored but not yet sealed into a batch."""

@@ -94,15 +94,20 @@ def _producer(worker: int, workers: int, chunk: int, stop: Any, out: Any) -> Non
     phase = rng.uniform(0, 2 * np.pi, len(sensors))
     scale = 10.0 ** decimals
     offset = 0
+    start_ms = time.time_ns() // 1_000_000
     while not stop.is_set():
-        ix = mine[(offset + np.arange(chunk)) % len(mine)]
+        position = offset + np.arange(chunk)
+        ix = mine[position % len(mine)]
         offset += chunk
         now_ms = time.time_ns() // 1_000_000
         day = (now_ms % 86_400_000) / 86_400_000
         raw = base[ix] + swing[ix] * np.sin(2 * np.pi * day + phase[ix]) + noise[ix] * rng.standard_normal(chunk)
         values = np.round(raw * scale[ix]) / scale[ix]
+        # Sweep k of the sensors is stamped start + k ms: each (sensor, time) once, as a real device
+        # sends it (the store keeps one reading per sensor and field time and drops repeats).
+        times = (start_ms + position // len(mine)).astype(np.int64)
         try:
-            out.put((ix.astype(np.int32), values, np.full(chunk, now_ms, dtype=np.int64)), timeout=0.5)
+            out.put((ix.astype(np.int32), values, times), timeout=0.5)
         except queue.Full:
             continue
 

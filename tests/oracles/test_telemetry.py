@@ -83,12 +83,12 @@ def test_batches_close_by_count_and_by_age(tmp_path: Path) -> None:
     assert store.due()
     assert [(b.batch, b.count) for b in store.seal()] == [(3, 2)]
     assert store.ref_of(1) == "1:0" and store.ref_of(10) == "3:1"
-    only_pumps = store.add_many(readings(4, assets=("pump-1",)))
+    only_pumps = store.add_many(readings(4, start=10, assets=("pump-1",)))
     batch = store.seal(force=True)[0]
     assert batch.node == to_bytes32("pump-1") and store.ref_of(only_pumps[0]) == "4:0"
     assert store.batch(1) is not None and store.batch(1).node == bytes(32)  # type: ignore[union-attr]
     body = json.loads(batch.payload)
-    assert body == {"batch": 4, "count": 4, "first": "2026-11-26T05:00:00.000Z", "last": "2026-11-26T05:00:03.000Z",
+    assert body == {"batch": 4, "count": 4, "first": "2026-11-26T05:00:10.000Z", "last": "2026-11-26T05:00:13.000Z",
                     "root": "0x" + batch.root.hex(), "scheme": LEAF_SCHEME}
     assert decode_root_payload(batch.payload) == (4, batch.root)
     proof = store.proof("3:1")
@@ -153,14 +153,24 @@ SENSORS = [("sewage", "pump-1", "level-0", "level_m", "m"), ("sewage", "tank-2",
 
 
 def _samples(n: int, seed: int) -> tuple[list[int], list[float], list[int]]:
+    """n samples, edge values and times included, each (sensor, time) once (the store keeps one)."""
     rng = random.Random(seed)
     edge_values = [0.0, -0.0, 1e16, 1e-7, 5e-324, 1.7976931348623157e308, -273.15, 123456789.125]
     edge_times = [0, 1, 999, 1000, 253402300799999]
     t0 = int(T0.timestamp() * 1000)
-    return ([rng.randrange(len(SENSORS)) for _ in range(n)],
+    sensors = [rng.randrange(len(SENSORS)) for _ in range(n)]
+    taken: set[tuple[int, int]] = set()
+    times: list[int] = []
+    for sensor in sensors:
+        t = rng.choice(edge_times) if rng.random() < 0.05 else t0 + rng.randrange(86_400_000)
+        while (sensor, t) in taken:
+            t = t0 + rng.randrange(86_400_000)
+        taken.add((sensor, t))
+        times.append(t)
+    return (sensors,
             [rng.choice(edge_values) if rng.random() < 0.2 else round(rng.gauss(40, 9), rng.randrange(6))
              for _ in range(n)],
-            [rng.choice(edge_times) if rng.random() < 0.05 else t0 + rng.randrange(86_400_000) for _ in range(n)])
+            times)
 
 
 def _as_readings(ix: list[int], values: list[float], times: list[int]) -> list[Reading]:
