@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -30,7 +31,7 @@ def test_a_sender_ahead_of_a_restarted_chain_resyncs_in_seconds(fresh_chain) -> 
     client.receipt_timeout_s = 60.0
     account = Account.from_key(ANVIL_ACCOUNT_7)
 
-    def transfer() -> dict[str, object]:
+    def transfer() -> dict[str, Any]:
         return client.wait(client.send_raw(account, to=account.address, data=b"", value=1, gas=21_000))
 
     transfer()
