@@ -32,7 +32,9 @@ def test_a_sender_ahead_of_a_restarted_chain_resyncs_in_seconds(fresh_chain) -> 
     account = Account.from_key(ANVIL_ACCOUNT_7)
 
     def transfer() -> dict[str, Any]:
-        return client.wait(client.send_raw(account, to=account.address, data=b"", value=1, gas=21_000))
+        receipt: dict[str, Any] = client.wait(client.send_raw(account, to=account.address, data=b"", value=1,
+                                                              gas=21_000))
+        return receipt
 
     transfer()
     wait_journaled(settings)
