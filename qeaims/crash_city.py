@@ -222,13 +222,21 @@ class City:
         from links.plan import OPERATIONS_SAE
         from sectors.remote import SimControl
 
+        # the operations SAE's links, as `qeaims scenario run` uses them: one process at a time holds them
+        # (a lock file), so they are closed before the scenario starts, or it could not
         try:
             links = open_links(self.home, OPERATIONS_SAE)
+        except (QeaimsError, OSError):
+            return None
+        try:
             with Commander(port=self.mqtt_port, client_id="crash-campaign", links=links) as commander:
                 return commander.control(sector, SimControl(op=op, target=target),  # type: ignore[arg-type]
                                          timeout_s=timeout_s)
         except (CommandTimeout, QeaimsError, OSError):
             return None
+        finally:
+            if links is not None:
+                links.close()
 
     def node_in_service(self, node: str) -> bool | None:
         """Whether the registry has `node` active again (not isolated, not under repair); None while the
