@@ -213,13 +213,19 @@ class ChainClient:
                     # a node that restarted (or emptied its pool) forgot it: it will never be mined, so the
                     # caller re-syncs now, not after the whole timeout (found by the crash campaign: a chain
                     # killed and restarted left every recorder waiting 60 s)
-                    if self.rpc.call("eth_getTransactionByHash", [sent.tx_hash]) is not None:
-                        known_at = time.monotonic()
-                    else:
+                    if self.rpc.call("eth_getTransactionByHash", [sent.tx_hash]) is None:
                         with sender.lock:
                             sender.next_nonce = None
                         raise TransactionFailed(f"{sent.contract}.{sent.function} was dropped by the node "
                                                 f"(tx {sent.tx_hash} is no longer known to it)")
+                    if self._behind_a_gap(sent):
+                        with sender.lock:
+                            sender.next_nonce = None
+                        raise TransactionFailed(
+                            f"{sent.contract}.{sent.function} waits behind a nonce the node does not have "
+                            f"(tx {sent.tx_hash}, nonce {sent.nonce}): the node lost the sender's earlier "
+                            "transactions")
+                    known_at = time.monotonic()
                 if time.monotonic() > deadline:
                     with sender.lock:
                         sender.next_nonce = None
@@ -238,6 +244,23 @@ class ChainClient:
         return dict(receipt)
 
     # ---- internals --------------------------------------------------------------------------
+    def _behind_a_gap(self, sent: SentTx) -> bool:
+        """Whether a transaction the node holds can never be mined: its nonce is past every nonce the node
+        can mine for the sender (the 'pending' count counts the chain's nonce and the ready transactions
+        in the pool, not those queued behind a gap).
+
+        Found by the crash campaign: a hard-killed chain loses the blocks mined since its journal's last
+        catch-up, so a recorder that saw those receipts keeps a nonce ahead of the restarted chain; its
+        next transaction is taken into the pool but queued behind the missing nonces, and waited the
+        whole receipt timeout (60 s). Our sends are serialised per sender and each lower nonce reaches
+        the node before the next is signed, so a gap means the node lost them, not that they are coming.
+        """
+        ready = int(self.rpc.call("eth_getTransactionCount", [sent.sender, "pending"]), 16)
+        if ready > sent.nonce:
+            return False
+        # mined between the receipt poll and the count: not stuck
+        return self.rpc.call("eth_getTransactionReceipt", [sent.tx_hash]) is None
+
     def _sender(self, address: str) -> _Sender:
         with self._senders_lock:
             state = self._senders.get(address)

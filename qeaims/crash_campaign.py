@@ -16,6 +16,13 @@ running, or a chain answering again) *and* the pipeline flowing: every oracle of
 recorded a new event on chain since (for a killed controller, which records only when it decides,
 its ready line: subscribed and connected to the chain).
 
+Every run starts from a healthy city: after its scenario, the run waits (at most `SETTLE_TIMEOUT_S`)
+until the twin holds no fault and every node the scenario faulted is back in service on chain. A
+fault still active then is cleared by the campaign, as the crew would have, and the run is failed
+with the reason: the next scenario must inject into a healthy field, not be refused by the twin
+("already has an active outage") and count as a run. A run whose fault was not injected is not valid
+and is not counted as passed.
+
 At the end, once every outbox has drained, the ledger is checked (`qeaims.crash_checks`) and
 audited (`qeaims audit verify`).
 """
@@ -47,6 +54,9 @@ RECOVERY_TIMEOUT_S = 120.0
 SCENARIO_TIMEOUT_S = 20.0  # `scenario run --timeout`: how long to wait for each fault's story after the scenario
 KILL_WINDOW_S = (1.0, 15.0)  # a kill lands this many seconds into the scenario (~20 s at constant speed)
 SCENARIO_CAP_S = 60.0  # a scenario still watching after this long is stopped (and the run says so)
+SETTLE_TIMEOUT_S = 90.0
+"""After its scenario, how long a run waits for the city to be healthy again (the fault repaired by the
+controller's crew, the node reintegrated by the oracles) before the campaign clears the fault itself."""
 SCENARIO_FLAGS = ("--constant-speed", "--no-baseline")
 """At constant speed (no real-time window around the fault) the oracles anchor a batch every ~2 wall s, so
 "flowing again" is seen within seconds of a recovery instead of waiting out a real-time window of 30 s
@@ -83,6 +93,18 @@ class KillRecord:
     scenario_ok: bool = False
     scenario_note: str = ""
     faults: dict[str, int] = field(default_factory=dict)
+    injected: bool = False  # the twin took the scenario's fault (a refused or unanswered injection: False)
+    detected: bool = False
+    isolated: bool = False
+    restored: bool = False
+    healthy_after: bool = False  # no fault left in the twin, the scenario's nodes in service, within the bound
+    settle_s: float | None = None  # seconds from the scenario's end to a healthy city
+    settle_note: str = ""
+
+    @property
+    def valid(self) -> bool:
+        """A run counts only if its fault went in: a run that injected nothing tested nothing."""
+        return self.injected
 
 
 @dataclass
@@ -104,13 +126,21 @@ class CrashReport:
 
     @property
     def recovery_p95_s(self) -> float | None:
-        times = sorted(k.recovery_s for k in self.kills if k.recovery_s is not None)
-        return round(times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))], 2) if times else None
+        return _p95(sorted(k.recovery_s for k in self.kills if k.recovery_s is not None))
 
     @property
     def ok(self) -> bool:
         return (self.ledger.ok and not self.outbox_problems and self.drained and all(k.recovered for k in self.kills)
                 and not self.audit.get("invalid") and not self.audit.get("problems"))
+
+    def scenarios(self) -> dict[str, int]:
+        """How far each run's fault went: injected, detected, isolated, restored; valid runs (a fault was
+        injected), passed runs (valid, the scenario ok, the city healthy again after it)."""
+        k = self.kills
+        return {"runs": len(k), "injected": sum(r.injected for r in k), "detected": sum(r.detected for r in k),
+                "isolated": sum(r.isolated for r in k), "restored": sum(r.restored for r in k),
+                "healthy_after": sum(r.healthy_after for r in k), "valid": sum(r.valid for r in k),
+                "passed": sum(r.valid and r.scenario_ok and r.healthy_after for r in k)}
 
     def as_json(self) -> dict[str, Any]:
         per_kind: dict[str, dict[str, Any]] = {}
@@ -119,7 +149,8 @@ class CrashReport:
             times = sorted(k.recovery_s for k in mine if k.recovery_s is not None)
             per_kind[kind] = {"kills": len(mine), "recovered": sum(k.recovered for k in mine),
                               "recovery_max_s": times[-1] if times else None,
-                              "recovery_p50_s": round(statistics.median(times), 2) if times else None}
+                              "recovery_p50_s": round(statistics.median(times), 2) if times else None,
+                              "recovery_p95_s": _p95(times)}
         ledger = self.ledger
         return {
             "ok": self.ok, "home": self.home, "runs": self.runs, "seed": self.seed, "sectors": self.sectors,
@@ -129,8 +160,14 @@ class CrashReport:
             "ledger": {**asdict(ledger), "lost": ledger.lost, "duplicates": ledger.duplicates, "ok": ledger.ok},
             "outbox_problems": self.outbox_problems,
             "audit": {k: self.audit.get(k) for k in ("events", "batches", "valid", "invalid", "problems")},
-            "kills": [asdict(k) for k in self.kills],
+            "scenarios": self.scenarios(),
+            "kills": [{**asdict(k), "valid": k.valid} for k in self.kills],
         }
+
+
+def _p95(times: list[float]) -> float | None:
+    """The nearest-rank 95th percentile of sorted `times`."""
+    return round(times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))], 2) if times else None
 
 
 def kill_schedule(runs: int, seed: int, kinds: Sequence[str] = KINDS) -> list[str]:
@@ -191,6 +228,12 @@ def _drained(city: City) -> bool:
 
 
 def _one_run(city: City, record: KillRecord) -> None:
+    sector = Sector(record.sector)
+    left = city.active_faults(sector)
+    if left:  # the previous run's settling should have cleared it; never play into a faulted field unsaid
+        record.settle_note = f"the twin still had {', '.join(left)} faulted before the run: cleared by the campaign"
+        for target in left:
+            city.clear_fault(sector, target)
     scenario = city.popen("scenario", "run", record.scenario, "--timeout", f"{SCENARIO_TIMEOUT_S:g}",
                           *SCENARIO_FLAGS, "--json")
     started = time.monotonic()
@@ -204,9 +247,39 @@ def _one_run(city: City, record: KillRecord) -> None:
         scenario.kill()
         out, err = scenario.communicate()
         err += f"\nthe scenario did not end within {SCENARIO_CAP_S:g} s: stopped"
-    _read_scenario(record, scenario.returncode, out, err)
+    nodes = _read_scenario(record, scenario.returncode, out, err)
     # the next run starts from a city that runs whole (a slow restart must not land in the next run's kill)
     wait_for(lambda: _all_running(city), RECOVERY_TIMEOUT_S, interval_s=0.5)
+    _settle(city, record, sector, nodes)
+
+
+def _settle(city: City, record: KillRecord, sector: Sector, nodes: list[str]) -> None:
+    """Wait for the city to be healthy again: no fault in the twin, the scenario's nodes in service.
+    Past `SETTLE_TIMEOUT_S`, clear what is still faulted (as the crew would) and fail the run, saying why."""
+    started = time.monotonic()
+    faults: list[str] | None = None
+
+    def _healthy() -> bool:
+        nonlocal faults
+        faults = city.active_faults(sector)
+        return faults == [] and all(city.node_in_service(n) for n in nodes)
+
+    if wait_for(_healthy, SETTLE_TIMEOUT_S, interval_s=2.0):
+        record.healthy_after, record.settle_s = True, round(time.monotonic() - started, 2)
+        return
+    record.scenario_ok = False
+    out_of_service = [n for n in nodes if not city.node_in_service(n)]
+    if faults is None:
+        why = f"the {sector.value} twin did not say whether it still holds a fault"
+    elif faults:
+        cleared = [t for t in faults if city.clear_fault(sector, t)]
+        why = (f"{', '.join(faults)} still faulted in the twin {SETTLE_TIMEOUT_S:g} s after the scenario "
+               f"(cleared by the campaign: {', '.join(cleared) or 'none'})")
+    else:
+        why = "the twin holds no fault"
+    if out_of_service:
+        why += f"; node(s) {', '.join(out_of_service)} not back in service"
+    record.settle_note = "; ".join(x for x in (record.settle_note, f"city not healthy after the run: {why}") if x)
 
 
 def _kill(city: City, record: KillRecord) -> float:
@@ -258,18 +331,27 @@ def _all_running(city: City) -> bool:
     return bool(status) and all(c.get("state") == "running" for c in status.values()) and city.chain_answers()
 
 
-def _read_scenario(record: KillRecord, code: int | None, out: str, err: str) -> None:
+def _read_scenario(record: KillRecord, code: int | None, out: str, err: str) -> list[str]:
+    """Fill the record from the scenario's report; returns the nodes its faults concern."""
     try:
         report = json.loads(out)
     except ValueError:
         tail = (err.strip().splitlines() or ["(no output)"])[-1]
         record.scenario_note = f"scenario exited {code}: {tail}"[:300]
-        return
+        return []
     faults = report.get("faults", {})
     record.faults = {k: int(v) for k, v in faults.items() if isinstance(v, int)}
-    errors = [t.get("error") for t in report.get("tracks", []) if t.get("error")]
-    record.scenario_ok = code == 0 and not errors and not faults.get("wrongful_isolations")
-    record.scenario_note = "; ".join(str(e) for e in errors)[:300]
+    tracks = report.get("tracks", [])
+    errors = [t.get("error") for t in tracks if t.get("error")]
+    # a track with an error is an injection the twin refused or never answered: nothing went in
+    record.injected = bool(tracks) and not errors
+    record.detected = record.injected and faults.get("detected", 0) >= len(tracks)
+    isolable = [t for t in tracks if not t.get("attack")]
+    record.isolated = record.injected and faults.get("isolated", 0) >= len(isolable)
+    record.restored = record.injected and faults.get("restored", 0) >= len(isolable)
+    record.scenario_ok = (code == 0 and record.injected and not faults.get("wrongful_isolations"))
+    record.scenario_note = ("nothing injected: " if errors else "") + "; ".join(str(e) for e in errors)[:300]
+    return sorted({str(t["node"]) for t in isolable if t.get("node")})
 
 
 def summary_rows(report: CrashReport) -> list[tuple[str, ...]]:
@@ -278,9 +360,13 @@ def summary_rows(report: CrashReport) -> list[tuple[str, ...]]:
     per_kind = report.as_json()["kills_per_kind"]
     for kind in KINDS:
         row = per_kind[kind]
+        mine = [k for k in report.kills if k.kind == kind]
         rows.append((kind, str(row["kills"]), str(row["recovered"]),
                      "-" if row["recovery_p50_s"] is None else f"{row['recovery_p50_s']:.1f}",
-                     "-" if row["recovery_max_s"] is None else f"{row['recovery_max_s']:.1f}"))
+                     "-" if row["recovery_p95_s"] is None else f"{row['recovery_p95_s']:.1f}",
+                     "-" if row["recovery_max_s"] is None else f"{row['recovery_max_s']:.1f}",
+                     *(str(sum(getattr(k, step) for k in mine))
+                       for step in ("injected", "detected", "isolated", "restored", "healthy_after"))))
     return rows
 
 

@@ -35,6 +35,8 @@ __all__ = ["City", "OutboxState", "free_port"]
 
 CAMPAIGN_SCRYPT_N = 1024
 """The throwaway city's keystores: real scrypt with cheap parameters (its keys die with the run)."""
+_PROBE_TARGET = "campaign-probe"
+_NODE_ACTIVE = 1  # IRegistry.NodeStatus.Active
 CITY_SPEED = 600.0
 """Twin seconds per wall second: a sector's default fault scenario plays in about half a minute."""
 
@@ -194,6 +196,60 @@ class City:
         head = int(rpc.call("eth_blockNumber"), 16)
         return [int(rpc.call("eth_getBlockByNumber", [hex(n), False])["timestamp"], 16)
                 for n in range(after + 1, head + 1)]
+
+    def active_faults(self, sector: Sector, timeout_s: float = 20.0) -> list[str] | None:
+        """The assets `sector`'s twin holds a fault on now, asked over its simulation topic; None when the
+        twin did not answer (it is down, or its broker) or answered in a way that does not list them.
+
+        The question is a `clear-fault` of an asset no twin has: the twin refuses it and its refusal
+        lists the active faults (`... has no active fault to clear (active: [...])`), changing nothing."""
+        ack = self._control(sector, "clear-fault", _PROBE_TARGET, timeout_s)
+        if ack is None or ack.ok or "(active: " not in ack.error:
+            return None
+        listed = ack.error.rsplit("(active: ", 1)[1].rstrip(")").strip()
+        if listed == "none":
+            return []
+        return [part.strip().strip("'\"") for part in listed.strip("[]").split(",") if part.strip()]
+
+    def clear_fault(self, sector: Sector, target: str, timeout_s: float = 20.0) -> bool:
+        """Repair `target` in the twin, as the scenario's crew would have: whether the twin did."""
+        ack = self._control(sector, "clear-fault", target, timeout_s)
+        return ack is not None and ack.ok
+
+    def _control(self, sector: Sector, op: str, target: str, timeout_s: float) -> Any:
+        from bus.secure import open_links
+        from controller.commander import Commander, CommandTimeout
+        from links.plan import OPERATIONS_SAE
+        from sectors.remote import SimControl
+
+        # the operations SAE's links, as `qeaims scenario run` uses them: one process at a time holds them
+        # (a lock file), so they are closed before the scenario starts, or it could not
+        try:
+            links = open_links(self.home, OPERATIONS_SAE)
+        except (QeaimsError, OSError):
+            return None
+        try:
+            with Commander(port=self.mqtt_port, client_id="crash-campaign", links=links) as commander:
+                return commander.control(sector, SimControl(op=op, target=target),  # type: ignore[arg-type]
+                                         timeout_s=timeout_s)
+        except (CommandTimeout, QeaimsError, OSError):
+            return None
+        finally:
+            if links is not None:
+                links.close()
+
+    def node_in_service(self, node: str) -> bool | None:
+        """Whether the registry has `node` active again (not isolated, not under repair); None while the
+        chain does not answer."""
+        from chain.connect import connect
+        from keys.ids import to_bytes32
+
+        try:
+            client, _ = connect(self.settings)
+            status = client.call1("Registry", "node", to_bytes32(node))[3]
+        except (ChainError, OSError):
+            return None
+        return int(status) == _NODE_ACTIVE
 
     def ledger_last_seqs(self) -> dict[str, int]:
         """`EventLedger.lastSeq` of every recorder, read from the chain now ({} while it is down)."""

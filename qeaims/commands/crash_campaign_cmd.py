@@ -59,7 +59,8 @@ def crash(
         print_json(body)
     else:
         table = Table(title=f"Crash campaign: {runs} runs, seed {seed}, sectors {sectors}")
-        for column in ("process", "kills", "recovered", "recovery p50 s", "recovery max s"):
+        for column in ("process", "kills", "recovered", "recovery p50 s", "recovery p95 s", "recovery max s",
+                       "injected", "detected", "isolated", "restored", "healthy after"):
             table.add_column(column, justify="left" if column == "process" else "right")
         for row in summary_rows(report):
             table.add_row(*row)
@@ -79,11 +80,16 @@ def _print_verdict(body: dict[str, Any], goal_s: float) -> None:
     for problem in (ledger["lost_ids"] + ledger["duplicate_ids"] + ledger["out_of_order"] + ledger["duplicate_verdicts"]
                     + ledger["duplicate_decisions"] + ledger["telemetry_problems"] + body["outbox_problems"])[:20]:
         console.print(f"[red]problem[/]: {problem}")
+    runs = body["scenarios"]
+    console.print(f"scenarios: {runs['runs']} runs, fault injected in {runs['injected']} (valid runs), detected "
+                  f"{runs['detected']}, isolated {runs['isolated']}, restored {runs['restored']}, city healthy after "
+                  f"{runs['healthy_after']}; passed {runs['passed']}")
     for kill in body["kills"]:
-        if not kill["recovered"] or not kill["scenario_ok"]:
+        if not kill["recovered"] or not kill["scenario_ok"] or not kill["healthy_after"]:
             console.print(f"run {kill['run']}: kill {kill['victim']} at {kill['at_s']} s: "
                           f"{'recovered' if kill['recovered'] else 'NOT recovered'}; scenario "
-                          f"{'ok' if kill['scenario_ok'] else 'not ok'} {kill['scenario_note']}", soft_wrap=True)
+                          f"{'ok' if kill['scenario_ok'] else 'not ok'}{'' if kill['valid'] else ' (not valid)'} "
+                          f"{kill['scenario_note']} {kill['settle_note']}".rstrip(), soft_wrap=True)
     console.print("[green]nothing lost, nothing applied twice[/]" if body["ok"] else "[red]campaign FAILED[/]")
 
 
