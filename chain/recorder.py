@@ -92,11 +92,20 @@ class EventRecorder:
         self._synced = True
         return waiting
 
-    def record(self, kind: int, node: bytes, payload: bytes) -> int:
-        """Write ahead, then flush; returns the event's sequence number."""
+    def write_ahead(self, kind: int, node: bytes, payload: bytes) -> int:
+        """Make the event durable in the outbox, not yet sent; returns its sequence number.
+
+        For a caller that must note "done" before anything can fail: once this returns, a restart
+        reads the event back from the outbox, so the caller's memory should say the same. The first
+        call syncs, so the seq comes after what the chain already holds.
+        """
         if not self._synced:
             self.sync()
-        seq = self.outbox.append(kind, node, payload)
+        return self.outbox.append(kind, node, payload)
+
+    def record(self, kind: int, node: bytes, payload: bytes) -> int:
+        """Write ahead, then flush; returns the event's sequence number."""
+        seq = self.write_ahead(kind, node, payload)
         self.flush()
         return seq
 

@@ -124,6 +124,7 @@ class IntrusionResponse(ControllerState):
                                             technician_s=TECHNICIAN_S)
             self.quarantines[q.key] = q
             self._vault_seals_due = True
+            self.recorder.flush()  # noted first: a failed send is retried, never the quarantine
         for q in self.quarantines.values():
             if not q.lifted and q.due.passed(sector=Sector(q.sector), wall_now=self._clock(),
                                              field_clock=self.field_clock):
@@ -134,6 +135,7 @@ class IntrusionResponse(ControllerState):
                 q.lifted = True
                 self.tally.after[(q.sector, q.sensor)] = q.seen
                 self._vault_seals_due = True
+                self.recorder.flush()  # noted first: a failed send never clears the attack twice
         if self._vault_seals_due:
             self._seal_vaults()
             self._vault_seals_due = False
@@ -198,7 +200,9 @@ class IntrusionResponse(ControllerState):
                 "description": (f"{', '.join(classes) or 'wire intrusion'} seen by {len(voters)} of {members} "
                                 f"{sector} oracles")[:280],
                 "evidence": [[o, t.seq] for o, t in voters], "required": required}
-        seq = self.recorder.record(INDICATOR, to_bytes32(sector), canonical_payload(body))
+        # the indicator and its device quarantines are written ahead and noted, then sent together: a
+        # failed send is retried (`run_once` flushes first), it never publishes the indicator twice
+        seq = self.recorder.write_ahead(INDICATOR, to_bytes32(sector), canonical_payload(body))
         self.published_indicators[f"{sector}|{c.id}"] = now + DEFAULT_TTL
         c.after = {o: t.seq for o, t in c.by.items()}
         log_line("controller-indicator-published", sector=sector, kind=c.kind, value=c.value, seq=seq,
@@ -206,6 +210,7 @@ class IntrusionResponse(ControllerState):
         if set(classes) & COMMAND_ATTACKS:
             for device in sorted({t.device for _, t in voters if t.device}):
                 self._quarantine_device(sector, device, c.id, seq)
+        self.recorder.flush()
 
     def _quarantine_device(self, sector: str, device: str, indicator: str, indicator_seq: int) -> None:
         """A device that took a command it should not have (a write outside its client's profile, a replayed
@@ -218,7 +223,7 @@ class IntrusionResponse(ControllerState):
         ident = f"quarantine-device:{sector}:{device}:{indicator_seq}"
         body = {"state": "applied", "id": ident, "type": "quarantine-device", "sector": sector, "device": device,
                 "indicator": indicator, "reason": "a command attack on the device, published by its sector's quorum"}
-        seq = self.recorder.record(COUNTERMEASURE, to_bytes32(sector), canonical_payload(body))
+        seq = self.recorder.write_ahead(COUNTERMEASURE, to_bytes32(sector), canonical_payload(body))  # sent by `_publish`
         self.device_quarantines[key] = ident
         log_line("controller-device-quarantined", sector=sector, device=device, seq=seq)
 
@@ -289,8 +294,9 @@ class IntrusionResponse(ControllerState):
         return who.lower() == self.me.lower()
 
     def _record_quarantine(self, q: Quarantine, state: str, **fields: Any) -> int:
+        """Written ahead only: the caller notes the state, then flushes (so a failed send is not redone)."""
         body = {"state": state, "sector": q.sector, "sensor": q.sensor, "asset": q.asset, "node": q.node, **fields}
-        seq = self.recorder.record(SENSOR_QUARANTINE, to_bytes32(q.node or q.asset), canonical_payload(body))
+        seq = self.recorder.write_ahead(SENSOR_QUARANTINE, to_bytes32(q.node or q.asset), canonical_payload(body))
         log_line(f"controller-sensor-{state}", sector=q.sector, sensor=q.sensor, node=q.node, seq=seq)
         return seq
 

@@ -68,9 +68,12 @@ class IsolationSteps(ControllerState):
 
     def _record(self, iso: Isolation, step: str, **fields: Any) -> int:
         body = {"proposal": iso.proposal, "step": step, "node": iso.node, "asset": iso.asset, **fields}
-        seq = self.recorder.record(STEP_KINDS[step], to_bytes32(iso.node), canonical_payload(body))
+        # noted as done once durable (what a restart would read back), then sent: a chain error in the
+        # send only delays it (the next pass flushes first), it never makes the step run twice
+        seq = self.recorder.write_ahead(STEP_KINDS[step], to_bytes32(iso.node), canonical_payload(body))
         iso.steps[step] = (seq, body)
         log_line(f"controller-{step}", proposal=iso.proposal, node=iso.node, asset=iso.asset, seq=seq)
+        self.recorder.flush()
         return seq
 
     def _send(self, commands: list[ActuatorCommand]) -> list[dict[str, Any]]:

@@ -104,10 +104,11 @@ class SafeModes:
                     "reason": (f"command attacks on {len(devices)} devices of {sector} ({', '.join(devices)})"[:200]
                                + f" published by its quorum within {SAFE_MODE_WINDOW}; "
                                f"{SAFE_MODE_DEVICES} make a campaign")}
-            seq = recorder.record(COUNTERMEASURE, to_bytes32(sector), canonical_payload(body))
-            self.sent[ident] = "applied"
+            seq = recorder.write_ahead(COUNTERMEASURE, to_bytes32(sector), canonical_payload(body))
+            self.sent[ident] = "applied"  # noted once durable: a failed send is retried, not the safe mode
             done.append(ident)
             log_line("controller-safe-mode", sector=sector, devices=len(devices), seq=seq)
+            recorder.flush()
         return done
 
     def _lift_lapsed(self, recorder: EventRecorder, measures: list[CountermeasureRecord],
@@ -122,8 +123,9 @@ class SafeModes:
                 continue
             body = {"state": "lifted", "id": m.id,
                     "reason": f"evidence lapsed: its indicators in force back fewer than {SAFE_MODE_DEVICES} devices"}
-            seq = recorder.record(COUNTERMEASURE, to_bytes32(str(m.body.get("sector"))), canonical_payload(body))
-            self.sent[m.id] = "lifted"
+            seq = recorder.write_ahead(COUNTERMEASURE, to_bytes32(str(m.body.get("sector"))), canonical_payload(body))
+            self.sent[m.id] = "lifted"  # noted once durable, as above
             done.append(m.id)
             log_line("controller-safe-mode-lifted", sector=m.body.get("sector"), id=m.id, seq=seq)
+            recorder.flush()
         return done

@@ -159,10 +159,11 @@ class LinkWatch:
                 "slave": handshake.slave, "epoch": handshake.epoch, "mode": handshake.mode,
                 "key_ids": list(handshake.qkd_key_ids), "started_at": handshake.created_at,
                 "session_id": handshake.session_id()}
-        seq = recorder.record(KEY_ROTATION, link_node(handshake.link_id), canonical_payload(body))
-        self._recorded_epochs.add(key)
+        seq = recorder.write_ahead(KEY_ROTATION, link_node(handshake.link_id), canonical_payload(body))
+        self._recorded_epochs.add(key)  # noted once durable: a failed send is retried, never recorded twice
         log_line("qeaims.controller", "link-rotation-recorded", seq=seq, link=handshake.link_id,
                  epoch=handshake.epoch, mode=handshake.mode)
+        recorder.flush()
         return (seq,)
 
     def _alarm(self, recorder: EventRecorder, link_id: str, data: dict[str, Any]) -> Sequence[int]:
@@ -194,7 +195,8 @@ class LinkWatch:
             "blocks": data.get("blocks"), "alarm_count": count, "observed_at": self._clock()}
         if state == "compromised":
             body["response"] = FALLBACK_RESPONSE
-        seq = recorder.record(QKD_ALARM, link_node(link_id), canonical_payload(body))
-        self._recorded_state[link_id] = state
+        seq = recorder.write_ahead(QKD_ALARM, link_node(link_id), canonical_payload(body))
+        self._recorded_state[link_id] = state  # noted once durable, as in `_rotation`
         log_line("qeaims.controller", str(body["type"]), seq=seq, link=link_id, alarms=body["alarms"])
+        recorder.flush()
         return seq

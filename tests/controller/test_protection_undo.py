@@ -111,6 +111,11 @@ class _Recorder:
         self.events.append((kind, payload))
         return len(self.events)
 
+    write_ahead = record  # the steps write ahead, note, then flush
+
+    def flush(self) -> None:
+        pass
+
 
 class _Steps(IsolationSteps):
     """The isolation steps with devices that always answer and a planner that returns fixed plans."""

@@ -271,6 +271,11 @@ class _Recorder:
         self.events.append((kind, json.loads(payload)))
         return len(self.events)
 
+    write_ahead = record  # the link watch writes ahead, notes, then flushes
+
+    def flush(self) -> None:
+        pass
+
 
 def test_the_link_watch_records_a_compromise_that_ended_before_its_next_poll(quiet_site: Site) -> None:
     """FINDING (medium: a missed `link-compromised` alarm). `LinkWatch._alarm` records only a change
