@@ -168,6 +168,8 @@ class IntrusionResponse(ControllerState):
             try:
                 self._publish(sector, c, voters, required, now)
                 published = True
+            except ChainError:
+                raise  # the chain is down or refused: the loop backs off, not a failed indicator
             except QeaimsError as exc:
                 log_line("controller-indicator-failed", sector=sector, value=c.value[:64], error=str(exc)[:200])
         self._decide_safe_modes(published)

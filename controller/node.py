@@ -203,9 +203,11 @@ class Controller(IsolationSteps, IntrusionResponse):
     def run_once(self) -> None:
         """Sync with the chain and take every isolation as far as it can go now."""
         self.index.sync()
-        if self.outbox.pending_count():
-            # a step written ahead whose send failed goes out before the next acts: the twins check the
-            # events the next step's commands cite on the chain (a ChainError backs off the whole pass)
+        if self.recorder.sync():
+            # a step written ahead whose send failed, or one mined and then lost with a restarted chain's
+            # unjournaled blocks (the outbox said confirmed; the ledger's lastSeq says otherwise), goes out
+            # before the next acts: the twins check the events the next step's commands cite on the chain
+            # (a ChainError backs off the whole pass)
             self.recorder.flush()
         open_isolations, reintegrations = self._discover()
         for iso in sorted(open_isolations, key=lambda i: (-i.criticality, i.proposal)):

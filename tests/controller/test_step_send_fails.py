@@ -13,19 +13,16 @@ from typing import Any
 
 from bus.mqtt import EmbeddedBroker
 from chain.deploy import dev_controller
-from chain.quorum import Action, QuorumClient
-from chain.recorder import FlushReport, canonical_payload
+from chain.recorder import FlushReport
 from controller.commander import Commander
 from controller.node import STEP_KINDS, Controller
 from controller.planning import TwinPlanner
 from core.errors import ChainError, TransactionFailed
-from core.kinds import kind_by_name
 from core.messages import Sector
-from keys.ids import event_id, to_bytes32
 from sectors.remote import SimControl
 from tests.conftest import free_port
 from tests.controller.test_controller import steps_on_chain
-from tests.support import oracle, recorder, running_twin
+from tests.support import isolate_by_quorum, running_twin
 
 
 def test_a_step_written_ahead_is_not_redone_when_its_send_fails(fresh_chain) -> None:  # type: ignore[no-untyped-def]
@@ -35,15 +32,7 @@ def test_a_step_written_ahead_is_not_redone_when_its_send_fails(fresh_chain) -> 
             Commander(port=port) as commander:
         assert commander.control(Sector.BANKING, SimControl(op="inject-fault", kind="outage",
                                                             target="dc-primary")).ok
-        voters = [oracle(chain.settings, "banking", i) for i in (1, 2, 3)]
-        seq = recorder(chain.client, chain.settings, voters[0]).record(
-            kind_by_name("fault"), to_bytes32("dc-primary"), canonical_payload(
-                {"asset": "dc-primary", "verdict": "fault", "reason": "dc-primary stopped answering"}))
-        quorum = QuorumClient(chain.client)
-        pid = quorum.propose(voters[0], Action.ISOLATE, to_bytes32("dc-primary"),
-                             to_bytes32("fault:dc-primary"), [event_id(voters[0].address, seq)])
-        for voter in voters[1:]:
-            quorum.vote(voter, pid)
+        pid = isolate_by_quorum(chain, "banking", "dc-primary", "dc-primary")
         ctl = Controller(settings=chain.settings, client=chain.client, deployment=chain.deployment,
                          identity=dev_controller(chain.settings), commander=commander, planner=TwinPlanner(),
                          speed=3600.0)
