@@ -30,11 +30,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Self
 
 from bus.errors import IngestError
+from core.child import Start, last_log_lines, spawn_logged, wait_ready
 
 __all__ = ["MosquittoBroker", "mosquitto_executable"]
 
@@ -127,25 +127,24 @@ class MosquittoBroker:
         _check_free(self.host, self.port)  # a broker already there would answer our readiness probe
         (self.data_dir / "store").mkdir(parents=True, exist_ok=True, mode=0o700)
         self.config_path.write_text(self.config())
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing it after we return
+        process = self._process = spawn_logged([self.executable, "-c", str(self.config_path)], self.log_path,
+                                               preexec_fn=_die_with_parent)
+        outcome = wait_ready(process, self._accepts, timeout_s, interval_s=0.05)
+        if outcome is Start.EXITED:
+            self._process = None
+            raise IngestError(f"Mosquitto could not listen on {self.host}:{self.port}: {self._last_log_line()}")
+        if outcome is Start.TIMED_OUT:
+            self.stop()
+            raise IngestError(f"Mosquitto did not accept connections on {self.host}:{self.port} "
+                              f"within {timeout_s:g} s; see {self.log_path}")
+        return self
+
+    def _accepts(self) -> bool:
         try:
-            self._process = subprocess.Popen([self.executable, "-c", str(self.config_path)], stdin=subprocess.DEVNULL,
-                                             stdout=log, stderr=log, preexec_fn=_die_with_parent)  # noqa: PLW1509
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self._process.poll() is not None:
-                reason = self._last_log_line()
-                self._process = None
-                raise IngestError(f"Mosquitto could not listen on {self.host}:{self.port}: {reason}")
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.5):
-                return self
-            if time.monotonic() > deadline:
-                self.stop()
-                raise IngestError(f"Mosquitto did not accept connections on {self.host}:{self.port} "
-                                  f"within {timeout_s:g} s; see {self.log_path}")
-            time.sleep(0.05)
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop cleanly (SIGTERM: Mosquitto saves its sessions and queued messages), killing it if it hangs."""
@@ -175,11 +174,7 @@ class MosquittoBroker:
         return None if self._process is None else self._process.pid
 
     def _last_log_line(self) -> str:
-        try:
-            lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
-        except OSError:
-            return "no log"
-        return lines[-1] if lines else "it exited without a word"
+        return next(iter(last_log_lines(self.log_path)), "it exited without a word")
 
     def __enter__(self) -> Self:
         return self.start()

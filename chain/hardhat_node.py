@@ -38,7 +38,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from types import TracebackType
 from typing import Self
 
 from chain.node import DEV_MNEMONIC
+from core.child import Start, last_log_lines, spawn_logged, wait_ready
 from core.config import project_root
 from core.errors import ChainStartFailed
 
@@ -123,28 +123,26 @@ class HardhatNode:
         config_path.write_text(render_config(self.config))
         env = dict(os.environ, HARDHAT_DISABLE_TELEMETRY_PROMPT="true", HARDHAT_HIDE_SOLIDITY_SURVEY_MESSAGE="true",
                    NO_COLOR="1")
-        with open(self.log_path, "ab") as log:
-            # cwd: Hardhat refuses to run from an installation outside the project it runs in
-            self.process = subprocess.Popen(
-                [node, str(hardhat_cli()), "node", "--config", str(config_path),
-                 "--hostname", "127.0.0.1", "--port", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=project_root(), env=env,
-                start_new_session=True)
-        deadline = time.monotonic() + wait_s
-        while True:
+        # cwd: Hardhat refuses to run from an installation outside the project it runs in
+        process = self.process = spawn_logged(
+            [node, str(hardhat_cli()), "node", "--config", str(config_path), "--hostname", "127.0.0.1",
+             "--port", str(self.port)], self.log_path, cwd=project_root(), env=env, start_new_session=True)
+
+        def ours_answers() -> bool:
             chain_id = self._chain_id()
-            if chain_id == self.config.chain_id:
-                return self
-            if chain_id is not None:
+            if chain_id is not None and chain_id != self.config.chain_id:
                 self.stop()
                 raise ChainStartFailed(f"another chain (id {chain_id}) answers on port {self.port}")
-            if self.process.poll() is not None:
-                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
-                raise ChainStartFailed(f"hardhat node exited at start: {' | '.join(tail) or 'no output'}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ChainStartFailed(f"hardhat node did not answer at {self.url} within {wait_s:.0f} s")
-            time.sleep(0.1)
+            return chain_id is not None
+
+        outcome = wait_ready(process, ours_answers, wait_s, interval_s=0.1)
+        if outcome is Start.EXITED:
+            tail = last_log_lines(self.log_path, 3)
+            raise ChainStartFailed(f"hardhat node exited at start: {' | '.join(tail) or 'no output'}")
+        if outcome is Start.TIMED_OUT:
+            self.stop()
+            raise ChainStartFailed(f"hardhat node did not answer at {self.url} within {wait_s:.0f} s")
+        return self
 
     def _chain_id(self) -> int | None:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()

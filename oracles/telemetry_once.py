@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import sqlite3
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from oracles.merkle import reading_from_body, timestamp_ms
 from oracles.telemetry_codec import EncodedReadings
@@ -42,7 +45,8 @@ CREATE TABLE IF NOT EXISTS seen (
 """
 
 _STAMP = b',"timestamp":"'
-_CACHE_MAX = 100_000
+_STAMP_RE = re.compile(re.escape(_STAMP))
+_CACHE_MAX = 1_000_000  # sensors with a slot; past it all slots are forgotten (bounds kept as the floor)
 
 
 def _digest(identity: bytes) -> int:
@@ -101,13 +105,28 @@ class SeenIndex:
     readings up to it are looked up: that is where a republished period lands) and rises with each
     reading stored. The table is keyed (time, sensor) so a chunk's rows land next to each other at
     its end, not scattered over one page per sensor.
+
+    A chunk is judged as a whole, in numpy: each sensor has a slot (its identity bytes → slot, the
+    only per-reading Python left), the bounds are an array by slot, and repeats inside the chunk are
+    found by one stable sort on (slot, time). Only readings not newer than their bound are looked up.
     """
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
-        self._latest: dict[int, int] = {}
-        self._sensors: dict[bytes, int] = {}  # identity bytes → sensor_key
         self._floor = self._max_time()
+        self._slot_of: dict[bytes, int] = {}  # identity bytes → slot
+        self._used = 0
+        self._sensor = np.zeros(1024, dtype=np.int64)  # slot → sensor_key
+        self._latest = np.full(1024, self._floor, dtype=np.int64)  # slot → bound of its latest time stored
+
+    def _reset_slots(self) -> None:
+        """Forget every sensor's slot; the bounds fold into the floor, so they stay upper bounds."""
+        if self._used:
+            self._floor = max(self._floor, int(self._latest[:self._used].max()))
+        self._slot_of = {}
+        self._used = 0
+        self._sensor = np.zeros(1024, dtype=np.int64)
+        self._latest = np.full(1024, self._floor, dtype=np.int64)
 
     def _max_time(self) -> int:
         row = self._db.execute("SELECT MAX(time_ms) FROM seen").fetchone()
@@ -117,6 +136,39 @@ class SeenIndex:
         row = self._db.execute("SELECT id FROM seen WHERE sensor = ? AND time_ms = ?", (sensor, time_ms)).fetchone()
         return None if row is None else int(row[0])
 
+    def _slots(self, readings: EncodedReadings) -> np.ndarray:
+        """Each reading's sensor slot (a new sensor gets one, bounded by the floor)."""
+        blob, ends = readings.bodies, readings.ends.tolist()
+        starts = [0, *ends[:-1]]
+        stamps = [m.start() for m in _STAMP_RE.finditer(blob)]
+        if len(stamps) != len(ends) or not all(s <= t < e for s, t, e in zip(starts, stamps, ends, strict=True)):
+            # not one stamp per body: find each body's own (as `sensor_key` does; it raises on none)
+            stamps = [blob.find(_STAMP, s, e) for s, e in zip(starts, ends, strict=True)]
+            if -1 in stamps:
+                raise ValueError("not a canonical reading body: it has no timestamp")
+        if len(self._slot_of) + len(ends) > _CACHE_MAX:
+            self._reset_slots()
+        get = self._slot_of.get
+        identities = [blob[s:t] for s, t in zip(starts, stamps, strict=True)]
+        slots = [get(x, -1) for x in identities]
+        if -1 in slots:
+            for i, slot in enumerate(slots):
+                if slot < 0:
+                    slots[i] = self._new_slot(identities[i])
+        return np.array(slots, dtype=np.int64)
+
+    def _new_slot(self, identity: bytes) -> int:
+        slot = self._slot_of.get(identity)
+        if slot is not None:  # an earlier reading of this chunk gave it one
+            return slot
+        slot = self._slot_of[identity] = self._used
+        self._used += 1
+        if slot >= len(self._sensor):
+            self._sensor = np.concatenate([self._sensor, np.zeros(len(self._sensor), dtype=np.int64)])
+            self._latest = np.concatenate([self._latest, np.full(len(self._latest), self._floor, dtype=np.int64)])
+        self._sensor[slot] = _digest(identity)
+        return slot
+
     def admit(self, first: int, readings: EncodedReadings, read_body: Callable[[int], bytes]) -> Admitted:
         """Drop readings whose (sensor, time) is stored already or earlier in this chunk, and index the
         rest from arrival number `first` (inside the caller's transaction, with their chunk).
@@ -124,53 +176,47 @@ class SeenIndex:
         `read_body(arrival)` fetches a stored body, to tell an exact repeat from a conflict; it is
         called only for repeats, which are rare.
         """
-        keep: list[int] = []
-        rows: list[tuple[int, int, int]] = []  # (sensor, time, arrival number) of the readings kept
-        ids: list[int] = []
-        conflicts: list[Conflict] = []
-        fresh: dict[tuple[int, int], int] | None = None  # (sensor, time) → index in rows; built when first needed
-        blob, cache, latest_of, floor = readings.bodies, self._sensors, self._latest, self._floor
-        start = 0
-        for i, (end, time_ms) in enumerate(zip(readings.ends.tolist(), readings.times_ms.tolist(), strict=True)):
-            identity = blob[start:blob.find(_STAMP, start, end)]  # the hot path: sensor_key, digest cached
-            sensor = cache.get(identity)
-            if sensor is None:
-                if len(cache) >= _CACHE_MAX:
-                    cache.clear()
-                sensor = cache[identity] = sensor_key(blob[start:end])
-            latest = latest_of.get(sensor, floor)
-            if time_ms > latest:  # newer than anything of this sensor stored or kept here: new
-                latest_of[sensor] = time_ms
-                if fresh is not None:
-                    fresh[(sensor, time_ms)] = len(rows)
-                new_id = first + len(keep)
-                ids.append(new_id)
-                keep.append(i)
-                rows.append((sensor, time_ms, new_id))
-                start = end
-                continue
-            body = blob[start:end]
-            start = end
-            if fresh is None:
-                fresh = {(r[0], r[1]): k for k, r in enumerate(rows)}
-            k = fresh.get((sensor, time_ms))
-            if k is not None:
-                kept_id, kept = rows[k][2], readings.body(keep[k])
+        n = len(readings)
+        if n == 0:
+            return Admitted(first, readings, [], 0, [])
+        slots = self._slots(readings)
+        times = np.frombuffer(readings.times_ms, dtype=np.uint64).astype(np.int64)
+        # the first reading of each (sensor, time) in the chunk: a stable sort keeps arrival order in a key
+        order = np.lexsort((times, slots))
+        s_sorted, t_sorted = slots[order], times[order]
+        opens = np.ones(n, dtype=bool)
+        opens[1:] = (s_sorted[1:] != s_sorted[:-1]) | (t_sorted[1:] != t_sorted[:-1])
+        origin = np.empty(n, dtype=np.int64)  # per reading: the index of its key's first reading
+        origin[order] = order[opens][np.cumsum(opens) - 1]
+        is_first = origin == np.arange(n)
+        newer = times > self._latest[slots]  # newer than anything of its sensor stored: not in the table
+        kept = is_first & newer
+        stored_ids: dict[int, int] = {}
+        for i in np.flatnonzero(is_first & ~newer).tolist():  # not newer than its bound: look it up
+            found = self._stored(int(self._sensor[slots[i]]), int(times[i]))
+            if found is None:
+                kept[i] = True  # late but new
             else:
-                stored = self._stored(sensor, time_ms)
-                if stored is None:  # late but new
-                    new_id = first + len(keep)
-                    fresh[(sensor, time_ms)] = len(rows)
-                    ids.append(new_id)
-                    keep.append(i)
-                    rows.append((sensor, time_ms, new_id))
-                    continue
-                kept_id, kept = stored, read_body(stored)
-            if kept != body:
-                conflicts.append(Conflict(kept_id, kept, body))
-            ids.append(kept_id)
-        self._db.executemany("INSERT INTO seen(sensor, time_ms, id) VALUES (?, ?, ?)", rows)
-        return Admitted(first, subset(readings, keep), ids, len(readings) - len(keep), conflicts)
+                stored_ids[i] = found
+        keep = np.flatnonzero(kept)
+        ids = np.empty(n, dtype=np.int64)
+        ids[keep] = first + np.arange(len(keep), dtype=np.int64)
+        for i, found in stored_ids.items():
+            ids[i] = found
+        ids = ids[origin]  # a repeat inside the chunk takes the number of its key's first reading
+        conflicts: list[Conflict] = []
+        if len(keep) < n:
+            for i in np.flatnonzero(~kept).tolist():
+                o = int(origin[i])
+                kept_body = readings.body(o) if kept[o] else read_body(int(ids[i]))
+                body = readings.body(i)
+                if kept_body != body:
+                    conflicts.append(Conflict(int(ids[i]), kept_body, body))
+        np.maximum.at(self._latest, slots[keep], times[keep])
+        self._db.executemany("INSERT INTO seen(sensor, time_ms, id) VALUES (?, ?, ?)",
+                             zip(self._sensor[slots[keep]].tolist(), times[keep].tolist(), ids[keep].tolist(),
+                                 strict=True))
+        return Admitted(first, subset(readings, keep.tolist()), ids.tolist(), n - len(keep), conflicts)
 
     def backfill(self, bodies: list[tuple[int, bytes]]) -> None:
         """Index readings stored before this index existed (a store from an older release); first wins."""
@@ -179,5 +225,6 @@ class SeenIndex:
             time_ms = timestamp_ms(reading_from_body(body).timestamp)
             rows.append((sensor_key(body), time_ms, arrival))
         self._db.executemany("INSERT OR IGNORE INTO seen(sensor, time_ms, id) VALUES (?, ?, ?)", rows)
-        self._latest.clear()
         self._floor = self._max_time()
+        self._used = 0  # the bounds restart from the new floor
+        self._reset_slots()

@@ -33,9 +33,8 @@ from typing import Any
 from chain.node import rpc_block_number
 from core.errors import ConfigError
 from core.messages import Sector
-from qeaims.crash_checks import LedgerCheck, check_ledger, check_outboxes
-from qeaims.crash_city import City, kill, wait_for
-from sectors.runner import REPORT_PERIOD_S
+from qeaims.crash_checks import Ending
+from qeaims.crash_city import City, Progress, kill, throwaway_city, wait_for
 
 __all__ = ["ChainDownOptions", "ChainDownReport", "commands_in_window", "run_chain_down"]
 
@@ -66,23 +65,17 @@ class ChainDownReport:
     commands_during_outage: list[str] = field(default_factory=list)
     commands_without_quorum: list[str] = field(default_factory=list)
     decided_commands: int = 0
-    outbox_problems: list[str] = field(default_factory=list)
-    ledger: LedgerCheck = field(default_factory=LedgerCheck)
-    audit: dict[str, Any] = field(default_factory=dict)
+    ending: Ending = field(default_factory=Ending)
     scenario: dict[str, Any] = field(default_factory=dict)
     home: str = ""
 
     @property
     def ok(self) -> bool:
-        return (self.queued + self.readings_during_outage > 0 and self.landed_during_outage == 0 and self.drained and self.ledger.ok
-                and not self.outbox_problems and not self.commands_during_outage
-                and not self.commands_without_quorum and not self.audit.get("invalid")
-                and not self.audit.get("problems"))
+        return (self.queued + self.readings_during_outage > 0 and self.landed_during_outage == 0 and self.drained
+                and self.ending.ok and not self.commands_during_outage and not self.commands_without_quorum)
 
     def problems(self) -> list[str]:
-        out = [*self.ledger.lost_ids, *self.ledger.duplicate_ids, *self.ledger.out_of_order,
-               *self.ledger.duplicate_verdicts, *self.ledger.duplicate_decisions, *self.ledger.telemetry_problems,
-               *self.outbox_problems, *(f"command during the outage: {c}" for c in self.commands_during_outage),
+        out = [*self.ending.problems(), *(f"command during the outage: {c}" for c in self.commands_during_outage),
                *(f"command for a decision the quorum did not execute: {c}" for c in self.commands_without_quorum)]
         if self.queued + self.readings_during_outage == 0:
             out.append("nothing was queued while the chain was down (the outage did not bite)")
@@ -102,21 +95,16 @@ class ChainDownReport:
                 ("commands for quorum decisions (whole run)", str(self.decided_commands)),
                 ("backlog drained", "yes" if self.drained else "NO"),
                 ("drain time after the chain returned (s)", "-" if self.drain_s is None else f"{self.drain_s:.1f}"),
-                ("events lost", str(self.ledger.lost + len(self.outbox_problems))),
-                ("duplicates", str(self.ledger.duplicates)),
-                ("out of order", str(len(self.ledger.out_of_order))),
-                ("audit verify", f"{self.audit.get('valid')} valid, {len(self.audit.get('invalid') or [])} invalid"),
+                ("events lost", str(self.ending.events_lost)),
+                ("duplicates", str(self.ending.ledger.duplicates)),
+                ("out of order", str(len(self.ending.ledger.out_of_order))),
+                ("audit verify", self.ending.audit_summary()),
                 ("scenario faults injected / isolated",
                  f"{self.scenario.get('injected')} / {self.scenario.get('isolated')}")]
 
     def as_json(self) -> dict[str, Any]:
-        body = asdict(self)
-        body["ledger"] = {**asdict(self.ledger), "lost": self.ledger.lost, "duplicates": self.ledger.duplicates,
-                          "ok": self.ledger.ok}
-        body["audit"] = {k: self.audit.get(k) for k in ("events", "batches", "valid", "invalid", "problems")}
-        body["events_lost"] = self.ledger.lost + len(self.outbox_problems)
-        body["ok"] = self.ok
-        return body
+        body = {k: v for k, v in asdict(self).items() if k != "ending"}
+        return {**body, **self.ending.as_json(), "ok": self.ok}
 
 
 def commands_in_window(lines: list[str], start: float, end: float) -> tuple[list[str], list[int]]:
@@ -145,13 +133,10 @@ def _pending(city: City) -> tuple[int, int]:
     return sum(o.last_seq for o in boxes), sum(o.pending for o in boxes)
 
 
-def run_chain_down(options: ChainDownOptions, progress: Any = lambda _: None) -> ChainDownReport:
+def run_chain_down(options: ChainDownOptions, progress: Progress = lambda _: None) -> ChainDownReport:
     report = ChainDownReport(options.seconds, [s.value for s in options.sectors])
-    city = City(options.sectors, keep_home=options.keep_home)
-    report.home = str(city.home) if options.keep_home else ""
-    try:
-        progress(f"starting a throwaway city in {city.home}")
-        city.up()
+    with throwaway_city(options.sectors, options.keep_home, progress) as city:
+        report.home = str(city.home) if options.keep_home else ""
         sector = options.sectors[0]
         twin_log = city.home / "run" / "logs" / f"twin-{sector.value}.log"
         seen = twin_log.stat().st_size
@@ -191,15 +176,7 @@ def run_chain_down(options: ChainDownOptions, progress: Any = lambda _: None) ->
             scenario.kill()
             scenario.communicate()
         _check_commands(city, report, stopped_at, resumed_at)
-        report.outbox_problems = check_outboxes(((o.account, o.last_seq, o.pending) for o in city.outboxes()),
-                                                city.ledger_last_seqs())
-        progress("checking the ledger and auditing")
-        events = city.cli_json("audit", "events", "--limit", "10000000")
-        report.ledger = check_ledger(events, {s.value: float(p) for s, p in REPORT_PERIOD_S.items()})
-        report.audit = city.cli_json("audit", "verify", timeout=900)
-    finally:
-        progress("stopping the throwaway city")
-        city.down()
+        report.ending = city.ending(progress)
     return report
 
 
@@ -208,11 +185,7 @@ def _drain(city: City, report: ChainDownReport, resumed_at: float, stored: dict[
     is queued, and every outbox holds nothing the chain lacks; timed from the thaw, in wall seconds."""
     def _empty() -> bool:
         telemetry = city.telemetry()
-        if any(telemetry.get(a, (0, 0))[1] < n for a, n in stored.items()):
-            return False
-        seqs = city.ledger_last_seqs()
-        boxes = city.outboxes()
-        return bool(seqs) and all(o.pending == 0 and seqs.get(o.account, o.last_seq) == o.last_seq for o in boxes)
+        return all(telemetry.get(a, (0, 0))[1] >= n for a, n in stored.items()) and city.drained()
 
     report.drained = wait_for(_empty, DRAIN_TIMEOUT_S, interval_s=0.2)
     if report.drained:

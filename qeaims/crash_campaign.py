@@ -36,15 +36,14 @@ import statistics
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.errors import ConfigError
 from core.messages import Sector
-from qeaims.crash_checks import LedgerCheck, check_ledger, check_outboxes
-from qeaims.crash_city import City, children_of, kill, wait_for
-from sectors.runner import REPORT_PERIOD_S
+from qeaims.crash_checks import Ending, LedgerCheck
+from qeaims.crash_city import City, Progress, children_of, kill, throwaway_city, wait_for
 
 __all__ = ["KINDS", "CrashOptions", "CrashReport", "KillRecord", "kill_schedule", "run_crash_campaign"]
 
@@ -120,6 +119,10 @@ class CrashReport:
     home: str = ""
 
     @property
+    def ending(self) -> Ending:
+        return Ending(self.outbox_problems, self.ledger, self.audit)
+
+    @property
     def recovery_p50_s(self) -> float | None:
         times = sorted(k.recovery_s for k in self.kills if k.recovery_s is not None)
         return round(statistics.median(times), 2) if times else None
@@ -130,8 +133,7 @@ class CrashReport:
 
     @property
     def ok(self) -> bool:
-        return (self.ledger.ok and not self.outbox_problems and self.drained and all(k.recovered for k in self.kills)
-                and not self.audit.get("invalid") and not self.audit.get("problems"))
+        return self.ending.ok and self.drained and all(k.recovered for k in self.kills)
 
     def scenarios(self) -> dict[str, int]:
         """How far each run's fault went: injected, detected, isolated, restored; valid runs (a fault was
@@ -151,15 +153,11 @@ class CrashReport:
                               "recovery_max_s": times[-1] if times else None,
                               "recovery_p50_s": round(statistics.median(times), 2) if times else None,
                               "recovery_p95_s": _p95(times)}
-        ledger = self.ledger
         return {
             "ok": self.ok, "home": self.home, "runs": self.runs, "seed": self.seed, "sectors": self.sectors,
-            "kills_per_kind": per_kind, "events_lost": ledger.lost + len(self.outbox_problems),
-            "duplicates": ledger.duplicates, "recovery_p50_s": self.recovery_p50_s,
+            "kills_per_kind": per_kind, "recovery_p50_s": self.recovery_p50_s,
             "recovery_p95_s": self.recovery_p95_s, "recovery_goal_s": RECOVERY_GOAL_S, "drained": self.drained,
-            "ledger": {**asdict(ledger), "lost": ledger.lost, "duplicates": ledger.duplicates, "ok": ledger.ok},
-            "outbox_problems": self.outbox_problems,
-            "audit": {k: self.audit.get(k) for k in ("events", "batches", "valid", "invalid", "problems")},
+            **self.ending.as_json(),
             "scenarios": self.scenarios(),
             "kills": [{**asdict(k), "valid": k.valid} for k in self.kills],
         }
@@ -181,16 +179,10 @@ def kill_schedule(runs: int, seed: int, kinds: Sequence[str] = KINDS) -> list[st
     return out[:runs]
 
 
-Progress = Callable[[str], None]
-
-
 def run_crash_campaign(options: CrashOptions, progress: Progress = lambda _: None) -> CrashReport:
     rng = random.Random(options.seed ^ 0x5EED)
-    city = City(options.sectors, keep_home=options.keep_home)
     kills: list[KillRecord] = []
-    try:
-        progress(f"starting a throwaway city ({', '.join(s.value for s in options.sectors)}) in {city.home}")
-        city.up()
+    with throwaway_city(options.sectors, options.keep_home, progress) as city:
         for run, kind in enumerate(kill_schedule(options.runs, options.seed, options.kinds), 1):
             sector = rng.choice(options.sectors)
             record = KillRecord(run, kind, _victim_name(kind, sector), sector.value, f"{sector.value}-fault",
@@ -201,30 +193,15 @@ def run_crash_campaign(options: CrashOptions, progress: Progress = lambda _: Non
             progress(f"run {run}/{options.runs}: {record.victim} "
                      + (f"recovered in {record.recovery_s:.1f} s" if record.recovered else "did NOT recover"))
         progress("waiting for every outbox to drain")
-        drained = wait_for(lambda: _drained(city), 120.0, interval_s=1.0)
-        ledger_seqs = city.ledger_last_seqs()
-        outbox_problems = check_outboxes(((o.account, o.last_seq, o.pending) for o in city.outboxes()), ledger_seqs)
-        progress("reading and checking the ledger")
-        events = city.cli_json("audit", "events", "--limit", "10000000")
-        ledger = check_ledger(events, {s.value: float(p) for s, p in REPORT_PERIOD_S.items()})
-        progress("auditing (qeaims audit verify)")
-        audit = city.cli_json("audit", "verify", timeout=900)
-    finally:
-        progress("stopping the throwaway city")
-        city.down()
-    return CrashReport(options.runs, options.seed, [s.value for s in options.sectors], kills, ledger,
-                       outbox_problems, audit, drained, str(city.home) if options.keep_home else "")
+        drained = wait_for(city.drained, 120.0, interval_s=1.0)
+        ending = city.ending(progress)
+    return CrashReport(options.runs, options.seed, [s.value for s in options.sectors], kills, ending.ledger,
+                       ending.outbox_problems, ending.audit, drained, str(city.home) if options.keep_home else "")
 
 
 def _victim_name(kind: str, sector: Sector) -> str:
     return {"chain": "anvil", "oracle": f"oracles-{sector.value}", "controller": "controller",
             "twin": f"twin-{sector.value}", "broker": "broker"}[kind]
-
-
-def _drained(city: City) -> bool:
-    seqs = city.ledger_last_seqs()
-    return bool(seqs) and all(o.pending == 0 and seqs.get(o.account, o.last_seq) == o.last_seq
-                              for o in city.outboxes())
 
 
 def _one_run(city: City, record: KillRecord) -> None:

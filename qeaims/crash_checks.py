@@ -24,11 +24,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["LedgerCheck", "check_ledger", "check_outboxes"]
+__all__ = ["Ending", "LedgerCheck", "check_ledger", "check_outboxes"]
 
 VERDICT_KINDS = frozenset({"anomaly", "fault", "intrusion"})
 STEP_KINDS = frozenset({"reroute-plan", "cascade-analysis", "isolation-applied", "repair-dispatched", "repaired",
@@ -58,8 +58,46 @@ class LedgerCheck:
 
     @property
     def ok(self) -> bool:
-        return not (self.duplicate_ids or self.lost_ids or self.out_of_order or self.duplicate_verdicts
-                    or self.duplicate_decisions or self.telemetry_problems)
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """Every finding, one line each: duplicates, lost events, disorder, telemetry."""
+        return [*self.lost_ids, *self.duplicate_ids, *self.out_of_order, *self.duplicate_verdicts,
+                *self.duplicate_decisions, *self.telemetry_problems]
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "lost": self.lost, "duplicates": self.duplicates, "ok": self.ok}
+
+
+@dataclass
+class Ending:
+    """What both campaigns check once the city has drained: the outboxes against the ledger, the
+    ledger's events (`check_ledger`) and `qeaims audit verify`'s answer."""
+
+    outbox_problems: list[str] = field(default_factory=list)
+    ledger: LedgerCheck = field(default_factory=LedgerCheck)
+    audit: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return (self.ledger.ok and not self.outbox_problems and not self.audit.get("invalid")
+                and not self.audit.get("problems"))
+
+    @property
+    def events_lost(self) -> int:
+        return self.ledger.lost + len(self.outbox_problems)
+
+    def problems(self) -> list[str]:
+        return [*self.ledger.problems(), *self.outbox_problems]
+
+    def audit_summary(self) -> str:
+        return f"{self.audit.get('valid')} valid, {len(self.audit.get('invalid') or [])} invalid"
+
+    def as_json(self) -> dict[str, Any]:
+        """The report keys both campaigns share."""
+        return {"events_lost": self.events_lost, "duplicates": self.ledger.duplicates,
+                "ledger": self.ledger.as_json(), "outbox_problems": self.outbox_problems,
+                "audit": {k: self.audit.get(k) for k in ("events", "batches", "valid", "invalid", "problems")}}
 
 
 def _short(account: str) -> str:

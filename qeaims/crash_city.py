@@ -22,16 +22,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from chain.node import rpc_block_number, start_anvil, stop_anvil
 from core.config import Settings, load_settings
 from core.errors import ChainError, QeaimsError
 from core.messages import Sector
+from qeaims.crash_checks import Ending, check_ledger, check_outboxes
+from sectors.runner import REPORT_PERIOD_S
 
-__all__ = ["City", "OutboxState", "free_port"]
+__all__ = ["City", "OutboxState", "Progress", "free_port", "throwaway_city"]
+
+Progress = Callable[[str], None]
+T = TypeVar("T")
 
 CAMPAIGN_SCRYPT_N = 1024
 """The throwaway city's keystores: real scrypt with cheap parameters (its keys die with the run)."""
@@ -157,36 +164,21 @@ class City:
 
     def outboxes(self) -> list[OutboxState]:
         """Each recorder's outbox, read-only (the recorders keep writing it)."""
-        out = []
-        for path in sorted((self.home / "outbox").glob("*/0x*.sqlite")):
-            try:
-                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-                try:
-                    last = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
-                    pending = int(db.execute("SELECT COUNT(*) FROM events WHERE confirmed = 0").fetchone()[0])
-                finally:
-                    db.close()
-            except sqlite3.Error:
-                continue
-            out.append(OutboxState(path.stem.lower(), last, pending))
-        return out
+        def read(db: sqlite3.Connection) -> tuple[int, int]:
+            return (int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]),
+                    int(db.execute("SELECT COUNT(*) FROM events WHERE confirmed = 0").fetchone()[0]))
+
+        return [OutboxState(name, last, pending)
+                for name, (last, pending) in _read_stores(self.home / "outbox", "*/0x*.sqlite", read)]
 
     def telemetry(self) -> dict[str, tuple[int, int]]:
         """Each oracle's telemetry store, read-only: (readings stored, readings sealed into batches)."""
-        out: dict[str, tuple[int, int]] = {}
-        for path in sorted((self.home / "telemetry").glob("0x*.sqlite")):
-            try:
-                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-                try:
-                    stored = int(db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM chunks").fetchone()[0])
-                    sealed = int(db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM batches "
-                                            "WHERE outbox_seq IS NOT NULL").fetchone()[0])
-                finally:
-                    db.close()
-            except sqlite3.Error:
-                continue
-            out[path.stem.lower()] = (stored, sealed)
-        return out
+        def read(db: sqlite3.Connection) -> tuple[int, int]:
+            return (int(db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM chunks").fetchone()[0]),
+                    int(db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM batches "
+                                   "WHERE outbox_seq IS NOT NULL").fetchone()[0]))
+
+        return dict(_read_stores(self.home / "telemetry", "0x*.sqlite", read))
 
     def block_times(self, after: int) -> list[int]:
         """The timestamps of the blocks mined after block `after`."""
@@ -261,6 +253,53 @@ class City:
                     for a in self.recorders()}
         except (ChainError, OSError):
             return {}
+
+
+    def drained(self) -> bool:
+        """Every outbox holds nothing the chain lacks: nothing pending, its last seq the ledger's `lastSeq`."""
+        seqs = self.ledger_last_seqs()
+        return bool(seqs) and all(o.pending == 0 and seqs.get(o.account, o.last_seq) == o.last_seq
+                                  for o in self.outboxes())
+
+    def ending(self, progress: Progress) -> Ending:
+        """The checks both campaigns end with, once the city has drained: outboxes against the ledger,
+        the ledger's events (`qeaims audit events`), then `qeaims audit verify`."""
+        outbox_problems = check_outboxes(((o.account, o.last_seq, o.pending) for o in self.outboxes()),
+                                         self.ledger_last_seqs())
+        progress("reading and checking the ledger")
+        events = self.cli_json("audit", "events", "--limit", "10000000")
+        ledger = check_ledger(events, {s.value: float(p) for s, p in REPORT_PERIOD_S.items()})
+        progress("auditing (qeaims audit verify)")
+        return Ending(outbox_problems, ledger, self.cli_json("audit", "verify", timeout=900))
+
+
+@contextmanager
+def throwaway_city(sectors: tuple[Sector, ...], keep_home: bool, progress: Progress) -> Iterator[City]:
+    """A city started with `qeaims up` for the length of the block, stopped (`down`) however it ends."""
+    city = City(sectors, keep_home=keep_home)
+    try:
+        progress(f"starting a throwaway city ({', '.join(s.value for s in sectors)}) in {city.home}")
+        city.up()
+        yield city
+    finally:
+        progress("stopping the throwaway city")
+        city.down()
+
+
+def _read_stores(folder: Path, pattern: str, read: Callable[[sqlite3.Connection], T]) -> list[tuple[str, T]]:
+    """`read` over each SQLite store matching `pattern` under `folder`, opened read-only (its owner keeps
+    writing it), with the store's lower-case file stem; a store that cannot be read now is left out."""
+    out: list[tuple[str, T]] = []
+    for path in sorted(folder.glob(pattern)):
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+            try:
+                out.append((path.stem.lower(), read(db)))
+            finally:
+                db.close()
+        except sqlite3.Error:
+            continue
+    return out
 
 
 def kill(pid: int | None, sig: signal.Signals = signal.SIGKILL) -> bool:

@@ -13,9 +13,9 @@ A run, drawn entirely from its derived seed:
 3. the outcome is read from the Registry: a healthy node isolated is a *wrongful* isolation, a
    faulty node still active once every honest oracle has voted is a *missed* one; an honest oracle
    quarantined (step 4) is a wrongful isolation too.
-4. the sector's honest peers check every vote of the run (signature over the proposal's ballot under
-   the voter's registered key, as `oracles.peer_check` does) and put the sender of a bad one to the
-   quarantine quorum.
+4. the sector's honest peers check every vote of the run with the production check
+   (`chain.quorum_audit.bad_votes`, which `oracles.peer_check` runs: signature over the proposal's
+   ballot, key epoch, voter) and put the sender of a bad one to the quarantine quorum.
 5. state is restored by the production path: the controller begins the repair of each isolated node
    and the honest oracles vote it back; what they cannot (only when liars exceed f) and every
    quarantined oracle go back through a council proposal (`forceReintegrate`, `reinstateOracle`).
@@ -48,10 +48,10 @@ from chain.deploy import dev_controller, dev_governors, dev_oracle
 from chain.governance import Call, Council, ProposalCalls
 from chain.indexer import Indexer
 from chain.quorum import VOTE_GAS, Action, QuorumClient
-from chain.quorum_audit import recount_quorum
+from chain.quorum_audit import bad_votes, recount_quorum
 from chain.registry_history import RegistryHistory
 from core.errors import ChainError, ConfigError, ContractRejected
-from keys.hybrid import Ballot, sign_vote, verify_vote
+from keys.hybrid import Ballot, sign_vote
 from keys.identity import HybridIdentity
 from keys.ids import from_bytes32, to_bytes32
 from qeaims.campaigns.common import RunRecord, Tally, run_rng
@@ -138,7 +138,6 @@ class ByzantineCampaign:
                         for s in self.sectors}
         self.nodes = {s: [n.node for n in nodes() if n.sector == s] for s in self.sectors}
         self.other_nodes = {s: [n.node for n in nodes() if n.sector != s] for s in self.sectors}
-        self.public_keys = {o.address.lower(): o.pq_public_key for group in self.oracles.values() for o in group}
         self.controller = dev_controller(chain.settings)
         self.council = Council(chain.client, dev_governors(chain.settings))
         self.quorum_address = chain.deployment.isolation_quorum
@@ -150,6 +149,14 @@ class ByzantineCampaign:
         window = max(int(self.client.call1("IsolationQuorum", "votingWindow")),
                      int(self.client.call1("IsolationQuorum", "quarantineWindow")))
         self.window_s = window + 1
+        # the peers' view of the chain, as a `PeerChecker`'s: synced before each run's check and the recount
+        self._index_dir = tempfile.TemporaryDirectory(prefix="qeaims-campaign-index-")
+        self.index = Indexer(Path(self._index_dir.name) / "index.sqlite", chain.client.rpc, chain.deployment,
+                             contract_abis())
+
+    def close(self) -> None:
+        self.index.close()
+        self._index_dir.cleanup()
 
     # ---- setup ---------------------------------------------------------------------------------
 
@@ -381,30 +388,14 @@ class ByzantineCampaign:
 
     # ---- peers, restore --------------------------------------------------------------------------
 
-    def _ballot_of(self, proposal_id: int, cache: dict[int, Ballot]) -> Ballot:
-        if proposal_id not in cache:
-            p = self.client.call1("IsolationQuorum", "proposal", proposal_id)
-            cache[proposal_id] = Ballot(int(p[0]), bytes(p[2]), int(p[8]), int(p[9]))
-        return cache[proposal_id]
-
     def _bad_votes(self, first_block: int) -> list[tuple[int, str]]:
-        """The run's votes whose ML-DSA-65 signature does not verify over their proposal's ballot under
-        the voter's registered key: the check `oracles.peer_check` makes on each new vote (here on the
-        run's logs only; `finish` cross-checks it against the full recount)."""
-        bad: list[tuple[int, str]] = []
-        ballots: dict[int, Ballot] = {}
-        for log in self._quorum_logs(first_block):
-            if log.event != "VoteCast":
-                continue
-            pid, voter = int(log.args["proposalId"]), str(log.args["oracle"])
-            ballot = self._ballot_of(pid, ballots)
-            key = self.public_keys.get(voter.lower())
-            ok = key is not None and verify_vote(key, bytes(log.args["pqSignature"]), ballot,
-                                                 chain_id=self.client.chain_id, quorum=self.quorum_address,
-                                                 voter=voter, key_epoch=int(log.args["keyEpoch"]))
-            if not ok:
-                bad.append((pid, voter.lower()))
-        return bad
+        """The run's votes a peer finds bad: the production check itself (`chain.quorum_audit.bad_votes`,
+        what `oracles.peer_check.PeerChecker` runs on each new vote: signature over the ballot, key
+        epoch, voter), on the campaign's index from the run's first block on. `finish` cross-checks
+        it against the full recount, which judges every vote from the start of the chain."""
+        self.index.sync()
+        found = bad_votes(self.index.db, self.client.chain_id, self.quorum_address, (first_block, -1))
+        return [(v.proposal_id, v.voter) for v in found]
 
     def _peer_check(self, plans: list[_SectorPlan], first_block: int, record: RunRecord,
                     outcome: dict[str, Any]) -> set[tuple[int, str]]:
@@ -532,14 +523,9 @@ class ByzantineCampaign:
     def finish(self, records: list[RunRecord], tally: Tally) -> dict[str, Any]:
         """The full recount from chain data (`recount_quorum`), its findings attributed to runs, and
         whether the peers' per-run check found exactly the votes the recount calls no vote."""
-        with tempfile.TemporaryDirectory(prefix="qeaims-campaign-index-") as tmp:
-            index = Indexer(Path(tmp) / "index.sqlite", self.client.rpc, self.chain.deployment, contract_abis())
-            try:
-                index.sync()
-                problems = recount_quorum(index.db, RegistryHistory.from_db(index.db), self.client.chain_id,
-                                          self.quorum_address)
-            finally:
-                index.close()
+        self.index.sync()
+        problems = recount_quorum(self.index.db, RegistryHistory.from_db(self.index.db), self.client.chain_id,
+                                  self.quorum_address)
         not_votes: set[tuple[int, str]] = set()
         without_quorum: dict[int, str] = {}
         other: list[str] = []

@@ -98,17 +98,20 @@ def run_byzantine(settings: Settings, options: ByzantineOptions, *, status: Call
         setup_started = time.perf_counter()
         with dev_chain(settings, "byzantine", status, port=options.port) as chain:
             campaign = ByzantineCampaign(chain, options.sectors, options.liars)
-            status("setting up the earlier epoch the liars replay")
-            campaign.setup()
-            setup_s += time.perf_counter() - setup_started
-            done: list[RunRecord] = []
-            for index, seed in segment:
-                record = campaign.run(index, seed)
-                done.append(record)
-                tally.add(record)
-                advance(len(records) + len(done), len(plan), tally)
-            status("recounting every decision from chain data")
-            _merge(details, campaign.finish(done, tally))
+            try:
+                status("setting up the earlier epoch the liars replay")
+                campaign.setup()
+                setup_s += time.perf_counter() - setup_started
+                done: list[RunRecord] = []
+                for index, seed in segment:
+                    record = campaign.run(index, seed)
+                    done.append(record)
+                    tally.add(record)
+                    advance(len(records) + len(done), len(plan), tally)
+                status("recounting every decision from chain data")
+                _merge(details, campaign.finish(done, tally))
+            finally:
+                campaign.close()
         records += done
     duration = time.perf_counter() - started
     details.update({"sectors": list(options.sectors), "f_per_sector": byzantine_f(ORACLES_PER_SECTOR),

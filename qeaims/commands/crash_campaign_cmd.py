@@ -6,7 +6,8 @@ Both run a throwaway city of their own (`qeaims.crash_city`): they never touch t
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import typer
 from rich.table import Table
@@ -15,12 +16,45 @@ from core.errors import ConfigError
 from core.messages import Sector
 from qeaims.commands._common import console, err_console, print_json
 
+if TYPE_CHECKING:
+    from qeaims.crash_campaign import CrashReport
+
 __all__ = ["chain_down", "crash", "parse_campaign_sectors"]
 
 SectorsOpt = Annotated[str, typer.Option(help="comma-separated sectors of the throwaway city (one or two are cheap)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
 KeepOpt = Annotated[bool, typer.Option(help="keep the throwaway city's data directory (logs, outboxes, journal) "
                                             "for a post-mortem; its path is in the report")]
+
+
+class _Report(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    def as_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=_Report)
+
+
+def _play(name: str, run: Callable[[Callable[[str], None]], R], json_out: bool,
+          show: Callable[[R, dict[str, Any]], None]) -> None:
+    """What both commands do around their campaign: a spinner over its progress, then the report as
+    JSON or as `show` prints it, and exit 1 when the campaign failed."""
+    with err_console.status(f"{name} campaign") as spinner:
+        report = run(lambda msg: spinner.update(msg))
+    body = report.as_json()
+    if json_out:
+        print_json(body)
+    else:
+        show(report, body)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _problems(problems: list[str]) -> None:
+    for problem in problems[:20]:
+        console.print(f"[red]problem[/]: {problem}")
 
 
 def parse_campaign_sectors(text: str) -> tuple[Sector, ...]:
@@ -46,18 +80,12 @@ def crash(
 ) -> None:
     """Kill -9 the chain, an oracle, the controller, a twin or the broker mid-scenario; measure recovery; check
     that no reading, event or decision was lost or applied twice."""
-    from qeaims.crash_campaign import RECOVERY_GOAL_S, CrashOptions, run_crash_campaign, summary_rows
+    from qeaims.crash_campaign import CrashOptions, run_crash_campaign, summary_rows
 
-    if runs < 1:
-        raise ConfigError(f"--runs must be at least 1, not {runs}")
     options = CrashOptions(runs=runs, seed=seed, sectors=parse_campaign_sectors(sectors),
                            kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()), keep_home=keep_home)
-    with err_console.status("crash campaign") as spinner:
-        report = run_crash_campaign(options, progress=lambda msg: spinner.update(msg))
-    body = report.as_json()
-    if json_out:
-        print_json(body)
-    else:
+
+    def show(report: CrashReport, body: dict[str, Any]) -> None:
         table = Table(title=f"Crash campaign: {runs} runs, seed {seed}, sectors {sectors}")
         for column in ("process", "kills", "recovered", "recovery p50 s", "recovery p95 s", "recovery max s",
                        "injected", "detected", "isolated", "restored", "healthy after"):
@@ -65,21 +93,20 @@ def crash(
         for row in summary_rows(report):
             table.add_row(*row)
         console.print(table)
-        _print_verdict(body, RECOVERY_GOAL_S)
-    if not report.ok:
-        raise typer.Exit(1)
+        _print_verdict(report, body)
+
+    _play("crash", lambda progress: run_crash_campaign(options, progress), json_out, show)
 
 
-def _print_verdict(body: dict[str, Any], goal_s: float) -> None:
-    ledger = body["ledger"]
-    console.print(f"events lost: {body['events_lost']} · duplicates: {body['duplicates']} · recovery p50 "
-                  f"{body['recovery_p50_s']} s, p95 {body['recovery_p95_s']} s (goal ≤ {goal_s:g} s) · "
-                  f"{ledger['events']} events from {ledger['recorders']} recorders, {ledger['telemetry_batches']} "
-                  f"telemetry batches ({ledger['telemetry_readings']} readings) · audit: {body['audit']['valid']} "
-                  f"valid, {len(body['audit']['invalid'] or [])} invalid")
-    for problem in (ledger["lost_ids"] + ledger["duplicate_ids"] + ledger["out_of_order"] + ledger["duplicate_verdicts"]
-                    + ledger["duplicate_decisions"] + ledger["telemetry_problems"] + body["outbox_problems"])[:20]:
-        console.print(f"[red]problem[/]: {problem}")
+def _print_verdict(report: CrashReport, body: dict[str, Any]) -> None:
+    from qeaims.crash_campaign import RECOVERY_GOAL_S
+
+    ending, ledger = report.ending, report.ledger
+    console.print(f"events lost: {ending.events_lost} · duplicates: {ledger.duplicates} · recovery p50 "
+                  f"{body['recovery_p50_s']} s, p95 {body['recovery_p95_s']} s (goal ≤ {RECOVERY_GOAL_S:g} s) · "
+                  f"{ledger.events} events from {ledger.recorders} recorders, {ledger.telemetry_batches} "
+                  f"telemetry batches ({ledger.telemetry_readings} readings) · audit: {ending.audit_summary()}")
+    _problems(ending.problems())
     runs = body["scenarios"]
     console.print(f"scenarios: {runs['runs']} runs, fault injected in {runs['injected']} (valid runs), detected "
                   f"{runs['detected']}, isolated {runs['isolated']}, restored {runs['restored']}, city healthy after "
@@ -101,25 +128,18 @@ def chain_down(
 ) -> None:
     """Make the chain unreachable mid-scenario; check that oracles and controller queue, nothing is decided
     without the quorum, nothing is lost, and the backlog drains in order once it returns."""
-    from qeaims.chain_down_campaign import ChainDownOptions, run_chain_down
+    from qeaims.chain_down_campaign import ChainDownOptions, ChainDownReport, run_chain_down
 
-    if seconds < 1:
-        raise ConfigError(f"--seconds must be at least 1, not {seconds:g}")
     options = ChainDownOptions(seconds=seconds, sectors=parse_campaign_sectors(sectors), keep_home=keep_home)
-    with err_console.status("chain-down campaign") as spinner:
-        report = run_chain_down(options, progress=lambda msg: spinner.update(msg))
-    body = report.as_json()
-    if json_out:
-        print_json(body)
-    else:
+
+    def show(report: ChainDownReport, _: dict[str, Any]) -> None:
         table = Table(title=f"Chain down for {seconds:g} s (SIGSTOP), sectors {sectors}")
         table.add_column("check")
         table.add_column("result", justify="right")
         for name, value in report.rows():
             table.add_row(name, value)
         console.print(table)
-        for problem in report.problems()[:20]:
-            console.print(f"[red]problem[/]: {problem}")
+        _problems(report.problems())
         console.print("[green]queued, nothing lost, drained in order[/]" if report.ok else "[red]campaign FAILED[/]")
-    if not report.ok:
-        raise typer.Exit(1)
+
+    _play("chain-down", lambda progress: run_chain_down(options, progress), json_out, show)
