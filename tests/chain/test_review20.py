@@ -144,9 +144,9 @@ def test_a_reorg_below_a_committed_checkpoint_mid_sync_leaves_no_orphaned_log(ow
         index.close()
 
 
-# Finding 7: the campaign's peers' check is a copy of `oracles.peer_check` (`_bad_votes`,
-# `_quarantine`), so what checks the production rule is the auditor's recount it is compared with
-# (`recount_quorum`). A disagreement between the two, or a recount problem of any other kind, lands in
+# Finding 7: the campaign's peers' check (the production per-vote check, `chain.quorum_audit.bad_votes`,
+# run per run; its `_quarantine` still mirrors `oracles.peer_check`) is compared with the auditor's recount
+# over the whole campaign (`recount_quorum`). A disagreement between the two, or a recount problem of any other kind, lands in
 # `details` only: `CampaignReport.ok` looked at wrongful and missed isolations alone, so `qeaims campaign
 # byzantine` at full N by hand exited 0 on it (the small CI campaign asserted it, nothing else did).
 @pytest.mark.unit
