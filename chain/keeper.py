@@ -2,11 +2,15 @@
 block's raw transactions, its hash, parent hash and roots to the chain journal, each line chained
 to the one before by its sha256 (see `chain/journal.py`).
 
-Run by `chain.node.start_anvil`; stopped by `stop_anvil` with SIGTERM, after which it journals
-up to the head one last time. Uses only standard `eth_*` methods to read the chain. A keeper whose
-chain has been gone for `--give-up-after` seconds, or whose journal's folder was removed (a
-benchmark's temporary chain killed with its process), exits: `start_anvil` starts a new keeper
-with every chain it starts, so nothing is left unjournaled by that.
+Run by `chain.node.start_anvil` once the journal is replayed; stopped by `stop_anvil` with SIGTERM,
+after which it journals up to the head one last time. Uses only standard `eth_*` methods to read
+the chain. It also owns the chain's public port (`--listen`): Anvil listens on a private loopback
+port, and the keeper's gate (`chain.gate`) splices the clients' connections to it. So clients are
+served only once the replay is done and only while a keeper journals; the gate closes at SIGTERM
+(before the last catch-up) and when Anvil (`--anvil-pid`) ends, and then the keeper exits too: a
+new Anvil gets a new keeper. A keeper without an Anvil pid whose chain has been gone for
+`--give-up-after` seconds, or whose journal's folder was removed (a benchmark's temporary chain
+killed with its process), exits as well.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import argparse
 import fcntl
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from chain.gate import Gate
 from chain.journal import ChainJournal, JournalBlock
 from chain.rpc import RpcClient
 from core.errors import ChainError, ChainNotRunning
@@ -45,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rpc-url", required=True)
     parser.add_argument("--interval", type=float, default=0.25)
     parser.add_argument("--give-up-after", type=float, default=300.0)
+    parser.add_argument("--listen", help="HOST:PORT: the chain's public port, gated to --rpc-url")
+    parser.add_argument("--anvil-pid", type=int, help="the Anvil the gate serves: the keeper ends with it")
     args = parser.parse_args(argv)
     # one keeper a journal: a second one (a start racing another, a keeper whose pid file was lost)
     # would append the same blocks again and break the journal's chain; the lock dies with its holder
@@ -62,16 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     journal.repair()
     rpc = RpcClient(args.rpc_url, timeout_s=10.0, retries=0)
     stopping = False
+    wake = threading.Event()  # a stop, or Anvil's end: no need to sleep out the interval
 
     def _stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
+        wake.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    opened, gate = _open_gate(args, wake)
+    if not opened:
+        return 2
     last = journal.last_block()
     gone_since: float | None = None
     while True:
+        if gate is not None and stopping:
+            gate.close()  # nobody is served past the last catch-up
+        if gate is not None and gate.target_gone.is_set():
+            print(f"keeper: Anvil (pid {args.anvil_pid}) ended; the gate is closed; stopping", file=sys.stderr, flush=True)
+            return 0
         try:
             newest = catch_up(rpc, journal, last)
             caught_up = newest == last
@@ -90,7 +109,28 @@ def main(argv: list[str] | None = None) -> int:
         if stopping and caught_up:
             return 0
         if caught_up:
-            time.sleep(args.interval)
+            wake.wait(args.interval)
+
+
+def _open_gate(args: argparse.Namespace, wake: threading.Event) -> tuple[bool, Gate | None]:
+    """The gate on `--listen` to `--rpc-url`'s port (None without `--listen`); not opened (said why
+    on stderr) when the port cannot be had."""
+    if args.listen is None:
+        return True, None
+    if args.anvil_pid is None:
+        print("keeper: --listen needs --anvil-pid", file=sys.stderr, flush=True)
+        return False, None
+    host, _, port = args.listen.rpartition(":")
+    target = urlsplit(args.rpc_url)
+    gate = Gate((host.strip("[]"), int(port)), (target.hostname or "127.0.0.1", target.port or 80), args.anvil_pid,
+                on_gone=wake.set)
+    try:
+        gate.open()
+    except OSError as exc:
+        print(f"keeper: cannot open the chain's port {args.listen}: {exc}", file=sys.stderr, flush=True)
+        return False, None
+    print(f"keeper: serving {args.listen} through the gate to {args.rpc_url}", file=sys.stderr, flush=True)
+    return True, gate
 
 
 if __name__ == "__main__":
