@@ -119,6 +119,8 @@ def test_the_gate_closes_the_moment_anvil_dies_and_a_stopped_anvil_looks_frozen(
         conn = http.client.HTTPConnection(settings.rpc_host, settings.rpc_port, timeout=5)
         assert _post(conn) == 0 and _post(conn) == 0  # keep-alive: two requests on one connection
         os.kill(anvil, signal.SIGSTOP)  # the chain-down campaign's outage: alive, answering nothing
+        while Path(f"/proc/{anvil}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "T":
+            time.sleep(0.01)  # every thread of it stopped
         try:
             frozen = http.client.HTTPConnection(settings.rpc_host, settings.rpc_port, timeout=0.5)
             with pytest.raises(TimeoutError):
