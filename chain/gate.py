@@ -45,11 +45,24 @@ class Gate:
         self._writers: set[asyncio.StreamWriter] = set()
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
+        self._pidfd: int | None = None
         self._stop: asyncio.Future[None] | None = None
         self._poller: asyncio.Task[None] | None = None  # the /proc fallback's task, held so it is not collected
 
     def open(self) -> None:
-        """Bind now (an `OSError` here says why the port cannot be had), then serve on a thread."""
+        """Bind now (an `OSError` here says why the port cannot be had), then serve on a thread.
+
+        The watched process is pinned here (a pidfd), before anything is served: a caller that then
+        checks what that pid is checks the very process the gate will follow, even if the number
+        were reused in between. A process already gone is a `ProcessLookupError`."""
+        try:
+            self._pidfd = os.pidfd_open(self.watched)
+        except (AttributeError, OSError) as exc:
+            if isinstance(exc, ProcessLookupError):
+                raise
+            self._pidfd = None
+            if not _alive(self.watched):
+                raise ProcessLookupError(f"process {self.watched} is gone") from None
         sock = socket.socket(socket.AF_INET6 if ":" in self.listen[0] else socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -63,6 +76,11 @@ class Gate:
         self._thread = threading.Thread(target=self._run, args=(ready,), name="gate", daemon=True)
         self._thread.start()
         ready.wait()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the gate stopped serving (closed, its process gone, or its thread failed)."""
+        return self._closed.is_set() or self.target_gone.is_set()
 
     def close(self) -> None:
         """Close the listener and every connection; returns once they are closed."""
@@ -111,12 +129,8 @@ class Gate:
             if self.on_gone is not None:
                 self.on_gone()
 
-        try:
-            pidfd = os.pidfd_open(self.watched)
-        except ProcessLookupError:
-            ended()
-            return
-        except (AttributeError, OSError):  # no pidfd (old kernel, another OS): look every 50 ms
+        pidfd = self._pidfd
+        if pidfd is None:  # no pidfd (old kernel, another OS): look every 50 ms
             async def poll() -> None:
                 while _alive(self.watched):
                     await asyncio.sleep(0.05)

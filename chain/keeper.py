@@ -21,19 +21,24 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from chain.gate import Gate
 from chain.journal import ChainJournal, JournalBlock
+from chain.node_proc import listening_port
 from chain.rpc import RpcClient
 from core.errors import ChainError, ChainNotRunning
 
 __all__ = ["catch_up", "main"]
 
 
-def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200) -> int:
-    """Journal blocks after `after` up to the head (at most `limit` per call); returns the last one."""
+def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200,
+             live: Callable[[], bool] = lambda: True) -> int:
+    """Journal blocks after `after` up to the head (at most `limit` per call); returns the last one.
+    Blocks read while `live()` turned false (the gate's Anvil ended: whatever answered on its port
+    since is not it) are not journaled."""
     head = int(rpc.call("eth_blockNumber"), 16)
     if head <= after:
         return after
@@ -42,6 +47,8 @@ def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200
     hashes = [h for block in blocks for h in block["transactions"]]
     raws = rpc.batch([("eth_getRawTransactionByHash", [h]) for h in hashes]) if hashes else []
     raw_by_hash = dict(zip(hashes, raws, strict=True))
+    if not live():
+        return after
     journal.append([JournalBlock.from_rpc(b, tuple(raw_by_hash[h] for h in b["transactions"])) for b in blocks])
     return numbers[-1]
 
@@ -91,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         if gate is not None and gate.target_gone.is_set():
             print(f"keeper: Anvil (pid {args.anvil_pid}) ended; the gate is closed; stopping", file=sys.stderr, flush=True)
             return 0
+        if gate is not None and gate.closed and not stopping:  # the gate failed: `start_anvil` starts a new keeper
+            print(f"keeper: the gate on {args.listen} stopped serving; stopping", file=sys.stderr, flush=True)
+            return 1
         try:
-            newest = catch_up(rpc, journal, last)
+            newest = catch_up(rpc, journal, last, live=lambda: gate is None or not gate.target_gone.is_set())
             caught_up = newest == last
             last, gone_since = newest, None
         except ChainNotRunning:
@@ -128,6 +138,11 @@ def _open_gate(args: argparse.Namespace, wake: threading.Event) -> tuple[bool, G
         gate.open()
     except OSError as exc:
         print(f"keeper: cannot open the chain's port {args.listen}: {exc}", file=sys.stderr, flush=True)
+        return False, None
+    if listening_port(args.anvil_pid) != gate.target[1]:  # the pinned process is the Anvil on that port
+        gate.close()
+        print(f"keeper: process {args.anvil_pid} is not the Anvil listening on {args.rpc_url}; not opening "
+              f"{args.listen}", file=sys.stderr, flush=True)
         return False, None
     print(f"keeper: serving {args.listen} through the gate to {args.rpc_url}", file=sys.stderr, flush=True)
     return True, gate

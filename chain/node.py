@@ -207,7 +207,33 @@ def _start(settings: Settings, wait_s: float) -> NodeStatus:
             "or stop it with `qeaims chain down`"
         ) from None
     stop_process(settings, "keeper", signal.SIGKILL)  # its gate is closed or hung: a new keeper opens it again
+    rpc = RpcClient(_private_url(private), timeout_s=5.0, retries=0)
+    if not _holds_the_journal(rpc, _journal(settings)):  # a start killed mid-replay left it: never serve it
+        stop_process(settings, "anvil", signal.SIGKILL)
+        return _start_locked(settings, wait_s)
+    _mine(rpc, settings)  # a start killed right after its replay, or a stop that failed, left mining off
     return _open_gate(settings, anvil, private, wait_s)
+
+
+def _holds_the_journal(rpc: RpcClient, journal: ChainJournal) -> bool:
+    """Whether the chain holds the journal's last block (its hash), so every block before it too."""
+    last: JournalBlock | None = None
+    for last in journal.blocks():  # only the last one is wanted
+        pass
+    if last is None:
+        return True
+    try:
+        block = rpc.call("eth_getBlockByNumber", [hex(last.number), False])
+    except ChainError:
+        return False
+    return isinstance(block, dict) and block.get("hash") == last.hash
+
+
+def _mine(rpc: RpcClient, settings: Settings) -> None:
+    """The chain's mining mode: a block per transaction, or one every `block_time_s`."""
+    rpc.call("evm_setAutomine", [settings.block_time_s is None])
+    if settings.block_time_s is not None:
+        rpc.call("evm_setIntervalMining", [max(1, round(settings.block_time_s))])
 
 
 def _private_url(port: int) -> str:
@@ -323,9 +349,7 @@ def _replay(rpc: RpcClient, journal: ChainJournal, settings: Settings) -> int:
             _replay_block(rpc, block, total)
             replayed += 1
     finally:
-        rpc.call("evm_setAutomine", [settings.block_time_s is None])
-    if settings.block_time_s is not None:
-        rpc.call("evm_setIntervalMining", [max(1, round(settings.block_time_s))])
+        _mine(rpc, settings)
     latest = rpc.call("eth_getBlockByNumber", ["latest", False])
     rpc.call("evm_setNextBlockTimestamp", [max(int(time.time()), int(latest["timestamp"], 16) + 1)])
     return replayed

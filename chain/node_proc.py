@@ -63,12 +63,17 @@ def is_ours(pid: int, name: str, settings: Settings) -> bool:
     After a reboot (or pid reuse) a pid file's number can belong to another program, or to another
     chain's Anvil or keeper on the same machine (a second home, a benchmark's chain): none of them may
     be signalled, cleaned up after or taken for this chain. So the command line must be the program
-    *and* this chain's: Anvil with this chain's state cache (unique per chain directory; its port is a
+    *and* this chain's, and run as this user: Anvil with this chain's state cache (unique per chain directory; its port is a
     private one the kernel picked), the keeper on this chain's journal. Where /proc cannot tell
     (another OS), the pid file is believed."""
     argv = _argv(pid)
     if argv is None:
         return True
+    try:
+        if Path(f"/proc/{pid}").stat().st_uid != os.getuid():  # we started it, so it runs as us
+            return False
+    except OSError:
+        return False
     if name == "anvil":
         return Path(argv[0]).name == "anvil" and _option(argv, "--cache-path") == str(state_cache(settings))
     return "chain.keeper" in argv[:3] and _option(argv, "--journal") == str(journal_path(settings))

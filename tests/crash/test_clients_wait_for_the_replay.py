@@ -10,10 +10,13 @@ gate (`chain/gate.py`) opens the public one after the replay.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -159,3 +162,46 @@ def test_a_dead_keeper_is_replaced_alone_without_a_new_anvil_or_a_replay(tmp_pat
         assert wait_journaled(settings) == 7
     finally:
         stop_anvil(settings)
+
+
+_KILLED_MID_REPLAY = """
+import os, sys
+from pathlib import Path
+from chain import node
+from core.config import load_settings
+
+settings = load_settings(home=Path(sys.argv[1]), rpc_port=int(sys.argv[2]))
+real, done = node._replay_block, []
+
+def then_die(rpc, block, total):
+    real(rpc, block, total)
+    done.append(block.number)
+    if len(done) == 10:
+        os._exit(9)  # `qeaims chain up` killed -9 in the middle of the replay: nothing cleans up
+
+node._replay_block = then_die
+node.start_anvil(settings)
+"""
+
+
+def test_an_anvil_left_half_replayed_by_a_killed_start_is_never_served(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    start_anvil(settings)
+    try:
+        RpcClient(settings.rpc_url).call("anvil_mine", [hex(40)])
+        head = wait_journaled(settings)
+        stop_anvil(settings)
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        killed = subprocess.run([sys.executable, "-c", _KILLED_MID_REPLAY, str(settings.home), str(settings.rpc_port)],
+                                env=env, check=False, capture_output=True, text=True, timeout=120)
+        assert killed.returncode == 9, killed.stderr
+        half = _read_pid(settings)
+        assert half is not None  # its Anvil lives on, ten blocks into the journal...
+        assert not chain_status(settings).running  # ...and no client can reach it
+        status = start_anvil(settings)
+        assert status.block_number == head and status.pid != half  # replaced, the whole journal replayed
+    finally:
+        stop_anvil(settings)
+        for pid in [p for p in [locals().get("half")] if isinstance(p, int)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
