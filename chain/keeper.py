@@ -31,7 +31,7 @@ from chain.node_proc import listening_port
 from chain.rpc import RpcClient
 from core.errors import ChainError, ChainNotRunning
 
-__all__ = ["catch_up", "main"]
+__all__ = ["catch_up", "keeper_lock_path", "main"]
 
 
 def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200,
@@ -53,6 +53,11 @@ def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200
     return numbers[-1]
 
 
+def keeper_lock_path(journal: Path) -> Path:
+    """The lock a journal's one writer holds (a keeper, or `stop_anvil` journaling after a dead one)."""
+    return journal.with_name(journal.name + ".keeper.lock")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="journal the development chain's blocks")
     parser.add_argument("--journal", type=Path, required=True)
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     # one keeper a journal: a second one (a start racing another, a keeper whose pid file was lost)
     # would append the same blocks again and break the journal's chain; the lock dies with its holder
     try:
-        lock = open(args.journal.with_name(args.journal.name + ".keeper.lock"), "a")  # noqa: SIM115 - held for life
+        lock = open(keeper_lock_path(args.journal), "a")  # noqa: SIM115 - held for life
     except FileNotFoundError:  # the chain's folder was removed (a benchmark's temporary chain): nothing to keep
         print(f"keeper: the folder of {args.journal} is gone; stopping", file=sys.stderr, flush=True)
         return 0

@@ -14,6 +14,7 @@ rest of the code speaks only `eth_*`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import shutil
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.journal import ChainJournal, JournalBlock, JournalBroken
+from chain.keeper import catch_up, keeper_lock_path
 from chain.node_proc import (
     find_anvil,
     journal_path,
@@ -229,6 +231,23 @@ def _holds_the_journal(rpc: RpcClient, journal: ChainJournal) -> bool:
     return isinstance(block, dict) and block.get("hash") == last.hash
 
 
+def _journal_to_head(settings: Settings, private: int) -> None:
+    """Journal what a dead keeper left unjournaled, before its Anvil stops (a keeper that stopped
+    cleanly already did, and one still running holds the lock: then nothing is done here)."""
+    with open(keeper_lock_path(journal_path(settings)), "a") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        journal = _journal(settings)
+        journal.repair()
+        rpc = RpcClient(_private_url(private), timeout_s=10.0, retries=0)
+        last = journal.last_block()
+        with contextlib.suppress(ChainError):
+            while (newest := catch_up(rpc, journal, last)) != last:
+                last = newest
+
+
 def _mine(rpc: RpcClient, settings: Settings) -> None:
     """The chain's mining mode: a block per transaction, or one every `block_time_s`."""
     rpc.call("evm_setAutomine", [settings.block_time_s is None])
@@ -394,6 +413,8 @@ def stop_anvil(settings: Settings, *, hard: bool = False) -> bool:
         except ChainError:
             pass
     stop_process(settings, "keeper", signal.SIGTERM)
+    if private is not None:
+        _journal_to_head(settings, private)
     stopped = stop_process(settings, "anvil", signal.SIGTERM)
     # the pid shows as a zombie as soon as Anvil's main thread ends, while its other threads (the
     # server, the state writer) are still being torn down: its port closing is the sign it is gone

@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from chain.journal import ChainJournal
 from chain.node import _read_pid, chain_status, start_anvil, stop_anvil
+from chain.node_proc import listening_port
 from chain.rpc import RpcClient, RpcError
 from core.config import load_settings
 from core.errors import ChainError
@@ -160,6 +162,13 @@ def test_a_dead_keeper_is_replaced_alone_without_a_new_anvil_or_a_replay(tmp_pat
         assert status.block_number == 5  # not replayed: the same chain, served again
         rpc.call("anvil_mine", [hex(2)])
         assert wait_journaled(settings) == 7
+        keeper = _read_pid(settings, "keeper")
+        assert keeper is not None and anvil is not None
+        os.kill(keeper, signal.SIGKILL)  # dead again, and blocks mined that it never journaled
+        private = listening_port(anvil)
+        RpcClient(f"http://127.0.0.1:{private}").call("anvil_mine", [hex(3)])
+        stop_anvil(settings)  # a clean stop journals them before Anvil goes
+        assert ChainJournal(settings.chain_dir / "journal.jsonl").last_block() == 10
     finally:
         stop_anvil(settings)
 
