@@ -15,13 +15,13 @@ import shutil
 import threading
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
 from bus.mqtt import EmbeddedBroker
 from chain.deploy import oracle_keystore
 from chain.recorder import RotationUnfinished
 from chain.rotation import rotate_oracle_key
+from core.config import Settings
 from core.errors import IdentityError
 from core.messages import Sector
 from keys.keystore import archive_path, read_keystore_header, rotate_keystore
@@ -50,22 +50,16 @@ def test_one_epoch_ahead_resumes_the_rotation_any_other_mismatch_ends_the_oracle
     options = OracleProcessOptions(mqtt_port=port, model=model_file)
     with EmbeddedBroker(port=port):
         for index in (2, 3):
-            with pytest.raises(IdentityError, match="registry holds epoch") as ended:
-                run_oracle_host(settings, Sector.BANKING, [index], options)
-            assert not isinstance(ended.value, RotationUnfinished)
+            thread, errors = _host(settings, index, options, stop := threading.Event())
+            thread.join(60)  # ends by itself, at its start
+            stop.set()
+            thread.join(60)
+            assert len(errors) == 1 and isinstance(errors[0], IdentityError), errors
+            assert not isinstance(errors[0], RotationUnfinished) and "registry holds epoch" in str(errors[0])
         assert (_registry_epoch(chain, address[2]), _registry_epoch(chain, address[3])) == (start, start + 1)
 
-        stop, ready = threading.Event(), threading.Event()
-        errors: list[BaseException] = []
-
-        def host() -> None:
-            try:
-                run_oracle_host(settings, Sector.BANKING, [1], options, stop=stop, on_ready=ready.set)
-            except BaseException as exc:  # noqa: BLE001 - asserted below
-                errors.append(exc)
-
-        thread = threading.Thread(target=host)
-        thread.start()
+        ready = threading.Event()
+        thread, errors = _host(settings, 1, options, stop := threading.Event(), ready)
         try:
             wait_until(ready.is_set, 90, what="the oracle serving after finishing its rotation")
         finally:
@@ -73,3 +67,19 @@ def test_one_epoch_ahead_resumes_the_rotation_any_other_mismatch_ends_the_oracle
             thread.join(60)
     assert errors == [] and not thread.is_alive()
     assert _registry_epoch(chain, address[1]) == read_keystore_header(keystores[1]).key_epoch == start + 1
+
+
+def _host(settings: Settings, index: int, options: OracleProcessOptions, stop: threading.Event,
+          ready: threading.Event | None = None) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_oracle_host(settings, Sector.BANKING, [index], options, stop=stop,
+                            on_ready=None if ready is None else ready.set)
+        except BaseException as exc:  # noqa: BLE001 - asserted by the caller
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
