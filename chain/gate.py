@@ -46,15 +46,14 @@ class Gate:
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self._pidfd: int | None = None
+        self._pinned = False
         self._stop: asyncio.Future[None] | None = None
         self._poller: asyncio.Task[None] | None = None  # the /proc fallback's task, held so it is not collected
 
-    def open(self) -> None:
-        """Bind now (an `OSError` here says why the port cannot be had), then serve on a thread.
-
-        The watched process is pinned here (a pidfd), before anything is served: a caller that then
-        checks what that pid is checks the very process the gate will follow, even if the number
-        were reused in between. A process already gone is a `ProcessLookupError`."""
+    def pin(self) -> None:
+        """Pin the watched process (a pidfd): a caller that then checks what that pid is checks the very
+        process the gate will follow, even if the number were reused in between. A process already
+        gone is a `ProcessLookupError`."""
         try:
             self._pidfd = os.pidfd_open(self.watched)
         except (AttributeError, OSError) as exc:
@@ -63,6 +62,12 @@ class Gate:
             self._pidfd = None
             if not _alive(self.watched):
                 raise ProcessLookupError(f"process {self.watched} is gone") from None
+        self._pinned = True
+
+    def open(self) -> None:
+        """Bind now (an `OSError` here says why the port cannot be had), then serve on a thread."""
+        if not self._pinned:
+            self.pin()
         sock = socket.socket(socket.AF_INET6 if ":" in self.listen[0] else socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -16,6 +16,7 @@ killed with its process), exits as well.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import signal
 import sys
@@ -92,10 +93,20 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    opened, gate = _open_gate(args, wake)
-    if not opened:
+    pinned, gate = _pinned_gate(args, wake)
+    if not pinned:
         return 2
     last = journal.last_block()
+    with contextlib.suppress(ChainError):  # what the chain has beyond the journal, journaled before anyone is served
+        while (newest := catch_up(rpc, journal, last)) != last:
+            last = newest
+    if gate is not None:
+        try:
+            gate.open()
+        except OSError as exc:
+            print(f"keeper: cannot open the chain's port {args.listen}: {exc}", file=sys.stderr, flush=True)
+            return 2
+        print(f"keeper: serving {args.listen} through the gate to {args.rpc_url}", file=sys.stderr, flush=True)
     gone_since: float | None = None
     while True:
         if gate is not None and stopping:
@@ -127,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             wake.wait(args.interval)
 
 
-def _open_gate(args: argparse.Namespace, wake: threading.Event) -> tuple[bool, Gate | None]:
-    """The gate on `--listen` to `--rpc-url`'s port (None without `--listen`); not opened (said why
-    on stderr) when the port cannot be had."""
+def _pinned_gate(args: argparse.Namespace, wake: threading.Event) -> tuple[bool, Gate | None]:
+    """The gate on `--listen` to `--rpc-url`'s port (None without `--listen`), its Anvil pinned and
+    checked to be the process that owns that port; not pinned (said why on stderr) otherwise."""
     if args.listen is None:
         return True, None
     if args.anvil_pid is None:
@@ -140,16 +151,14 @@ def _open_gate(args: argparse.Namespace, wake: threading.Event) -> tuple[bool, G
     gate = Gate((host.strip("[]"), int(port)), (target.hostname or "127.0.0.1", target.port or 80), args.anvil_pid,
                 on_gone=wake.set)
     try:
-        gate.open()
-    except OSError as exc:
-        print(f"keeper: cannot open the chain's port {args.listen}: {exc}", file=sys.stderr, flush=True)
+        gate.pin()
+    except ProcessLookupError:
+        print(f"keeper: Anvil (pid {args.anvil_pid}) is gone", file=sys.stderr, flush=True)
         return False, None
-    if listening_port(args.anvil_pid) != gate.target[1]:  # the pinned process is the Anvil on that port
-        gate.close()
+    if listening_port(args.anvil_pid) != gate.target[1]:
         print(f"keeper: process {args.anvil_pid} is not the Anvil listening on {args.rpc_url}; not opening "
               f"{args.listen}", file=sys.stderr, flush=True)
         return False, None
-    print(f"keeper: serving {args.listen} through the gate to {args.rpc_url}", file=sys.stderr, flush=True)
     return True, gate
 
 
