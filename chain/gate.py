@@ -161,6 +161,12 @@ class Gate:
             self._stop.set_result(None)
 
     async def _pipe(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        # a connection cut by the gate's end is not an error: its task ends quietly (asyncio would
+        # log a traceback for a connection handler whose task was cancelled)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._splice(client_r, client_w)
+
+    async def _splice(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         self._writers.add(client_w)
         try:
             node_r, node_w = await asyncio.open_connection(*self.target)
