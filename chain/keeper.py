@@ -2,31 +2,44 @@
 block's raw transactions, its hash, parent hash and roots to the chain journal, each line chained
 to the one before by its sha256 (see `chain/journal.py`).
 
-Run by `chain.node.start_anvil`; stopped by `stop_anvil` with SIGTERM, after which it journals
-up to the head one last time. Uses only standard `eth_*` methods to read the chain. A keeper whose
-chain has been gone for `--give-up-after` seconds, or whose journal's folder was removed (a
-benchmark's temporary chain killed with its process), exits: `start_anvil` starts a new keeper
-with every chain it starts, so nothing is left unjournaled by that.
+Run by `chain.node.start_anvil` once the journal is replayed; stopped by `stop_anvil` with SIGTERM,
+after which it journals up to the head one last time. Uses only standard `eth_*` methods to read
+the chain. It also owns the chain's public port (`--listen`): Anvil listens on a private loopback
+port, and the keeper's gate (`chain.gate`) splices the clients' connections to it. So clients are
+served only once the replay is done and only while a keeper journals; the gate closes at SIGTERM
+(before the last catch-up) and when Anvil (`--anvil-pid`) ends, and then the keeper exits too: a
+new Anvil gets a new keeper. A keeper without an Anvil pid whose chain has been gone for
+`--give-up-after` seconds, or whose journal's folder was removed (a benchmark's temporary chain
+killed with its process), exits as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from chain.gate import Gate
 from chain.journal import ChainJournal, JournalBlock
+from chain.node_proc import listening_port
 from chain.rpc import RpcClient
 from core.errors import ChainError, ChainNotRunning
 
-__all__ = ["catch_up", "main"]
+__all__ = ["catch_up", "keeper_lock_path", "main"]
 
 
-def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200) -> int:
-    """Journal blocks after `after` up to the head (at most `limit` per call); returns the last one."""
+def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200,
+             live: Callable[[], bool] = lambda: True) -> int:
+    """Journal blocks after `after` up to the head (at most `limit` per call); returns the last one.
+    Blocks read while `live()` turned false (the gate's Anvil ended: whatever answered on its port
+    since is not it) are not journaled."""
     head = int(rpc.call("eth_blockNumber"), 16)
     if head <= after:
         return after
@@ -35,8 +48,15 @@ def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200
     hashes = [h for block in blocks for h in block["transactions"]]
     raws = rpc.batch([("eth_getRawTransactionByHash", [h]) for h in hashes]) if hashes else []
     raw_by_hash = dict(zip(hashes, raws, strict=True))
+    if not live():
+        return after
     journal.append([JournalBlock.from_rpc(b, tuple(raw_by_hash[h] for h in b["transactions"])) for b in blocks])
     return numbers[-1]
+
+
+def keeper_lock_path(journal: Path) -> Path:
+    """The lock a journal's one writer holds (a keeper, or `stop_anvil` journaling after a dead one)."""
+    return journal.with_name(journal.name + ".keeper.lock")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,11 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rpc-url", required=True)
     parser.add_argument("--interval", type=float, default=0.25)
     parser.add_argument("--give-up-after", type=float, default=300.0)
+    parser.add_argument("--listen", help="HOST:PORT: the chain's public port, gated to --rpc-url")
+    parser.add_argument("--anvil-pid", type=int, help="the Anvil the gate serves: the keeper ends with it")
     args = parser.parse_args(argv)
     # one keeper a journal: a second one (a start racing another, a keeper whose pid file was lost)
     # would append the same blocks again and break the journal's chain; the lock dies with its holder
     try:
-        lock = open(args.journal.with_name(args.journal.name + ".keeper.lock"), "a")  # noqa: SIM115 - held for life
+        lock = open(keeper_lock_path(args.journal), "a")  # noqa: SIM115 - held for life
     except FileNotFoundError:  # the chain's folder was removed (a benchmark's temporary chain): nothing to keep
         print(f"keeper: the folder of {args.journal} is gone; stopping", file=sys.stderr, flush=True)
         return 0
@@ -62,18 +84,41 @@ def main(argv: list[str] | None = None) -> int:
     journal.repair()
     rpc = RpcClient(args.rpc_url, timeout_s=10.0, retries=0)
     stopping = False
+    wake = threading.Event()  # a stop, or Anvil's end: no need to sleep out the interval
 
     def _stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
+        wake.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    pinned, gate = _pinned_gate(args, wake)
+    if not pinned:
+        return 2
     last = journal.last_block()
+    with contextlib.suppress(ChainError):  # what the chain has beyond the journal, journaled before anyone is served
+        while (newest := catch_up(rpc, journal, last)) != last:
+            last = newest
+    if gate is not None:
+        try:
+            gate.open()
+        except OSError as exc:
+            print(f"keeper: cannot open the chain's port {args.listen}: {exc}", file=sys.stderr, flush=True)
+            return 2
+        print(f"keeper: serving {args.listen} through the gate to {args.rpc_url}", file=sys.stderr, flush=True)
     gone_since: float | None = None
     while True:
+        if gate is not None and stopping:
+            gate.close()  # nobody is served past the last catch-up
+        if gate is not None and gate.target_gone.is_set():
+            print(f"keeper: Anvil (pid {args.anvil_pid}) ended; the gate is closed; stopping", file=sys.stderr, flush=True)
+            return 0
+        if gate is not None and gate.closed and not stopping:  # the gate failed: `start_anvil` starts a new keeper
+            print(f"keeper: the gate on {args.listen} stopped serving; stopping", file=sys.stderr, flush=True)
+            return 1
         try:
-            newest = catch_up(rpc, journal, last)
+            newest = catch_up(rpc, journal, last, live=lambda: gate is None or not gate.target_gone.is_set())
             caught_up = newest == last
             last, gone_since = newest, None
         except ChainNotRunning:
@@ -90,7 +135,31 @@ def main(argv: list[str] | None = None) -> int:
         if stopping and caught_up:
             return 0
         if caught_up:
-            time.sleep(args.interval)
+            wake.wait(args.interval)
+
+
+def _pinned_gate(args: argparse.Namespace, wake: threading.Event) -> tuple[bool, Gate | None]:
+    """The gate on `--listen` to `--rpc-url`'s port (None without `--listen`), its Anvil pinned and
+    checked to be the process that owns that port; not pinned (said why on stderr) otherwise."""
+    if args.listen is None:
+        return True, None
+    if args.anvil_pid is None:
+        print("keeper: --listen needs --anvil-pid", file=sys.stderr, flush=True)
+        return False, None
+    host, _, port = args.listen.rpartition(":")
+    target = urlsplit(args.rpc_url)
+    gate = Gate((host.strip("[]"), int(port)), (target.hostname or "127.0.0.1", target.port or 80), args.anvil_pid,
+                on_gone=wake.set)
+    try:
+        gate.pin()
+    except ProcessLookupError:
+        print(f"keeper: Anvil (pid {args.anvil_pid}) is gone", file=sys.stderr, flush=True)
+        return False, None
+    if listening_port(args.anvil_pid) != gate.target[1]:
+        print(f"keeper: process {args.anvil_pid} is not the Anvil listening on {args.rpc_url}; not opening "
+              f"{args.listen}", file=sys.stderr, flush=True)
+        return False, None
+    return True, gate
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Persistence is the journal of raw signed transactions (`chain/journal.py`), not Anvil's state
 dumps, which proved inconsistent after a hard kill. On start, a fresh Anvil with the journal's
-genesis parameters replays every journaled block with its original timestamp, then the keeper
-resumes journaling. The replay first checks the journal's hash chain, then compares every
+genesis parameters, listening on a private loopback port, replays every journaled block with its
+original timestamp; then the keeper resumes journaling and opens the chain's public port, a gate
+spliced to the private one (`chain/gate.py`), so no client ever sees a half-replayed chain. The replay first checks the journal's hash chain, then compares every
 re-mined block with the hash and roots the journal recorded, and refuses (a `JournalBroken`
 naming the block) a journal that does not match. A hard kill loses at most the blocks mined in the last keeper interval; the
 event outboxes resubmit those. This module is development tooling, so it may use Anvil's own
@@ -13,12 +14,11 @@ rest of the code speaks only `eth_*`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.journal import ChainJournal, JournalBlock, JournalBroken
+from chain.keeper import catch_up, keeper_lock_path
+from chain.node_proc import (
+    find_anvil,
+    journal_path,
+    listening_port,
+    pid_file,
+    port_listening,
+    read_pid,
+    spawn,
+    state_cache,
+    stop_process,
+)
 from chain.rpc import RpcClient, RpcError
 from core.config import Settings, project_root
 from core.errors import ChainError, ChainNotRunning, ChainStartFailed
@@ -83,12 +95,8 @@ def rpc_block_number(url: str, timeout: float = 2.0) -> int:
         raise ChainNotRunning(f"no chain answers at {url}: start it with `qeaims chain up`") from exc
 
 
-def _pid_file(settings: Settings, name: str = "anvil") -> Path:
-    return settings.chain_dir / f"{name}.pid"
-
-
 def _journal(settings: Settings) -> ChainJournal:
-    return ChainJournal(settings.chain_dir / "journal.jsonl")
+    return ChainJournal(journal_path(settings))
 
 
 def _state_cache(settings: Settings) -> Path:
@@ -107,18 +115,19 @@ def _state_cache(settings: Settings) -> Path:
     it started (``chain.audit_index``); if the chain moves 3,600 blocks on during one audit, the audit
     stops with one ``error:`` line (Anvil's "BlockOutOfRangeError") and is run again. The journal,
     not these states, is what keeps the history: a restart replays it whole."""
-    return settings.chain_dir / "anvil-states"
+    return state_cache(settings)
 
 
 def _clear_state_cache(settings: Settings) -> None:
     """Remove Anvil's spilled states, unless an Anvil of this chain may still use them.
 
-    Two signs, and either keeps them: the pid file names a live Anvil, or something listens on the
-    chain's port. The port matters because the pid file can be wrong (removed by hand, or overwritten
-    by a start that failed), and a stopped or busy Anvil still holds its port while it answers no
-    request: deleting its states would lose its history and leave it unable to spill again.
-    A symlink or a file in the cache's place is removed, not followed."""
-    if _read_pid(settings) is not None or _port_listening(settings):
+    Two signs, and either keeps them: a live Anvil of this chain (by the pid file or, if that was
+    removed by hand or overwritten by a start that failed, by a process with this chain's state cache:
+    it is what owns the private port), or something listening on the chain's public port. A stopped
+    or busy Anvil still holds its port while it answers no request: deleting its states would lose
+    its history and leave it unable to spill again. A symlink or a file in the cache's place is
+    removed, not followed."""
+    if find_anvil(settings) is not None or _port_listening(settings):
         return
     cache = _state_cache(settings)
     if cache.is_symlink() or cache.is_file():
@@ -128,60 +137,16 @@ def _clear_state_cache(settings: Settings) -> None:
 
 
 def _port_listening(settings: Settings) -> bool:
-    """Whether anything accepts TCP connections on the chain's port (a stopped process still does:
-    the kernel completes the handshake into its backlog)."""
-    try:
-        with socket.create_connection((settings.rpc_host, settings.rpc_port), timeout=0.5) as probe:
-            # a port in the ephemeral range with nothing on it can be "connected" to by the probe itself
-            # (TCP simultaneous open: the kernel picked that very port as the probe's source)
-            return bool(probe.getsockname() != probe.getpeername())
-    except OSError:
-        return False
+    """Whether anything accepts TCP connections on the chain's public port."""
+    return port_listening(settings.rpc_host, settings.rpc_port)
 
 
-def _is_ours(pid: int, name: str, settings: Settings) -> bool:
-    """Whether ``pid`` runs this chain's Anvil or keeper, as its pid file claims.
-
-    After a reboot (or pid reuse) a pid file's number can belong to another program, or to another
-    chain's Anvil or keeper on the same machine (a second home, a benchmark's chain): none of them may
-    be signalled, cleaned up after or taken for this chain. So the command line must be the program
-    *and* this chain's: Anvil on this chain's port, the keeper on this chain's journal. Where /proc
-    cannot tell (another OS), the pid file is believed."""
-    try:
-        argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
-    except OSError:
-        return True
-    if name == "anvil":
-        return Path(argv[0]).name == "anvil" and _option(argv, "--port") == str(settings.rpc_port)
-    return "chain.keeper" in argv[:3] and _option(argv, "--journal") == str(_journal(settings).path)
-
-
-def _option(argv: list[str], flag: str) -> str | None:
-    return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
+def _pid_file(settings: Settings, name: str = "anvil") -> Path:
+    return pid_file(settings, name)
 
 
 def _read_pid(settings: Settings, name: str = "anvil") -> int | None:
-    try:
-        pid = int(_pid_file(settings, name).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:  # alive, another user's: ours only if its command line says so
-        pass
-    if _is_zombie(pid) or not _is_ours(pid, name, settings):
-        return None
-    return pid
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+    return read_pid(settings, name)
 
 
 def chain_status(settings: Settings) -> NodeStatus:
@@ -205,32 +170,20 @@ def chain_status(settings: Settings) -> NodeStatus:
     )
 
 
-class ForeignTransaction(JournalBroken):
-    """Live clients' transactions slipped into one replayed block between the pool's emptying and the
-    block's mining (a millisecond's window) `BLOCK_ATTEMPTS` times running: that start is thrown away and
-    made again."""
-
-
-REPLAY_ATTEMPTS = 3
-BLOCK_ATTEMPTS = 20
-
-
 def start_anvil(settings: Settings, *, wait_s: float = 20.0) -> NodeStatus:
-    """Start Anvil detached (it outlives the command), replay the journal, start the keeper.
+    """Start Anvil detached (it outlives the command) on a private port, replay the journal there,
+    then start the keeper, which opens the chain's public port to it (`chain.gate`); return once the
+    public URL answers. No client reaches the chain before its replay is done.
 
-    Does nothing if a chain with the right id already answers at the URL. Starts take turns (a lock on
-    the chain directory): a second `qeaims chain up` while the first replays the journal waits for it,
-    instead of restarting a keeper beside the one the first is about to start.
+    Does nothing if a chain with the right id already answers at the URL. If this chain's Anvil runs
+    and answers on its private port but the public port does not (its keeper, which owns the gate,
+    died), only a new keeper is started. Starts take turns (a lock on the chain directory): a second
+    `qeaims chain up` while the first replays the journal waits for it, instead of restarting a keeper
+    beside the one the first is about to start.
     """
     settings.chain_dir.mkdir(parents=True, exist_ok=True)
     with _start_lock(settings):
-        for attempt in range(1, REPLAY_ATTEMPTS + 1):
-            try:
-                return _start(settings, wait_s)
-            except ForeignTransaction:
-                if attempt == REPLAY_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        return _start(settings, wait_s)
 
 
 def _start(settings: Settings, wait_s: float) -> NodeStatus:
@@ -241,10 +194,69 @@ def _start(settings: Settings, wait_s: float) -> NodeStatus:
                 f"a chain with id {status.chain_id} already answers at {settings.rpc_url}; "
                 f"expected {settings.chain_id}: stop it or choose another port (QEAIMS_RPC_PORT)"
             )
-        if status.pid is not None and not status.keeper_running:
-            _start_keeper(settings, _journal(settings))  # our Anvil runs but its journal keeper died
-        return chain_status(settings)
-    return _start_locked(settings, wait_s)
+        return status
+    anvil = find_anvil(settings)
+    if anvil is None:
+        return _start_locked(settings, wait_s)
+    private = listening_port(anvil)
+    try:
+        if private is None:
+            raise ChainNotRunning("no port")
+        rpc_block_number(_private_url(private), timeout=1.0)
+    except ChainNotRunning:
+        raise ChainStartFailed(
+            f"this chain's Anvil (pid {anvil}) runs but does not answer (stopped or overloaded?): wait for it, "
+            "or stop it with `qeaims chain down`"
+        ) from None
+    stop_process(settings, "keeper", signal.SIGKILL)  # its gate is closed or hung: a new keeper opens it again
+    rpc = RpcClient(_private_url(private), timeout_s=5.0, retries=0)
+    if not _holds_the_journal(rpc, _journal(settings)):  # a start killed mid-replay left it: never serve it
+        stop_process(settings, "anvil", signal.SIGKILL)
+        return _start_locked(settings, wait_s)
+    _mine(rpc, settings)  # a start killed right after its replay, or a stop that failed, left mining off
+    return _open_gate(settings, anvil, private, wait_s)
+
+
+def _holds_the_journal(rpc: RpcClient, journal: ChainJournal) -> bool:
+    """Whether the chain holds the journal's last block (its hash), so every block before it too."""
+    last: JournalBlock | None = None
+    for last in journal.blocks():  # only the last one is wanted
+        pass
+    if last is None:
+        return True
+    try:
+        block = rpc.call("eth_getBlockByNumber", [hex(last.number), False])
+    except ChainError:
+        return False
+    return isinstance(block, dict) and block.get("hash") == last.hash
+
+
+def _journal_to_head(settings: Settings, private: int) -> None:
+    """Journal what a dead keeper left unjournaled, before its Anvil stops (a keeper that stopped
+    cleanly already did, and one still running holds the lock: then nothing is done here)."""
+    with open(keeper_lock_path(journal_path(settings)), "a") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        journal = _journal(settings)
+        journal.repair()
+        rpc = RpcClient(_private_url(private), timeout_s=10.0, retries=0)
+        last = journal.last_block()
+        with contextlib.suppress(ChainError):
+            while (newest := catch_up(rpc, journal, last)) != last:
+                last = newest
+
+
+def _mine(rpc: RpcClient, settings: Settings) -> None:
+    """The chain's mining mode: a block per transaction, or one every `block_time_s`."""
+    rpc.call("evm_setAutomine", [settings.block_time_s is None])
+    if settings.block_time_s is not None:
+        rpc.call("evm_setIntervalMining", [max(1, round(settings.block_time_s))])
+
+
+def _private_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 @contextmanager
@@ -258,12 +270,12 @@ def _start_lock(settings: Settings) -> Iterator[None]:
 
 
 def _start_locked(settings: Settings, wait_s: float) -> NodeStatus:
+    stop_process(settings, "keeper", signal.SIGKILL)  # our own keeper's gate is not "something else"
     if _port_listening(settings):
         raise ChainStartFailed(
             f"something listens on {settings.rpc_host}:{settings.rpc_port} but does not answer as a chain "
-            "(a stopped or overloaded Anvil?): stop it or choose another port (QEAIMS_RPC_PORT)"
+            "(a stopped or overloaded node?): stop it or choose another port (QEAIMS_RPC_PORT)"
         )
-    _stop_process(settings, "keeper", signal.SIGKILL)
     _clear_state_cache(settings)
     journal = _journal(settings)
     journal.repair()
@@ -277,8 +289,8 @@ def _start_locked(settings: Settings, wait_s: float) -> NodeStatus:
         journal.start(genesis)
     args = [
         str(anvil_binary()),
-        "--host", settings.rpc_host,
-        "--port", str(settings.rpc_port),
+        "--host", "127.0.0.1",
+        "--port", "0",  # the kernel's pick: no other process can hold it first; read back from Anvil's socket
         "--chain-id", str(genesis["chain_id"]),
         "--timestamp", str(genesis["timestamp"]),
         "--gas-limit", str(genesis["gas_limit"]),
@@ -289,47 +301,58 @@ def _start_locked(settings: Settings, wait_s: float) -> NodeStatus:
         "--order", "fifo",
         "--cache-path", str(_state_cache(settings)),
     ]
-    process = _spawn(args, settings.chain_dir / "anvil.log")
-    _pid_file(settings).write_text(f"{process.pid}\n")
+    process = spawn(args, settings.chain_dir / "anvil.log")
+    pid_file(settings).write_text(f"{process.pid}\n")
+    try:
+        private = _wait_private(settings, process, wait_s)
+        _replay(RpcClient(_private_url(private)), journal, settings)
+        return _open_gate(settings, process.pid, private, wait_s)
+    except BaseException:
+        process.kill()  # never leave a half-replayed or ungated Anvil behind
+        process.wait()
+        pid_file(settings).unlink(missing_ok=True)
+        raise
+
+
+def _wait_private(settings: Settings, process: subprocess.Popen[bytes], wait_s: float) -> int:
+    """The private port once Anvil answers on it."""
     deadline = time.monotonic() + wait_s
-    while not chain_status(settings).running:
+    while True:
         if process.poll() is not None:
-            _pid_file(settings).unlink(missing_ok=True)  # a dead pid must not stand for the chain
             tail = (settings.chain_dir / "anvil.log").read_text(errors="replace").strip().splitlines()[-1:]
             raise ChainStartFailed(f"anvil exited at start: {tail[0] if tail else 'no output'}")
+        port = listening_port(process.pid)
+        if port is not None:
+            try:
+                rpc_block_number(_private_url(port), timeout=1.0)
+                return port
+            except ChainNotRunning:
+                pass
         if time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            _pid_file(settings).unlink(missing_ok=True)
-            raise ChainStartFailed(f"anvil did not answer at {settings.rpc_url} within {wait_s:.0f} s")
-        time.sleep(0.1)
-    try:
-        _replay(RpcClient(settings.rpc_url), journal, settings)
-    except BaseException:
-        process.kill()  # never leave a half-replayed chain answering at the URL
-        process.wait()
-        _pid_file(settings).unlink(missing_ok=True)
-        raise
-    _start_keeper(settings, journal)
-    return chain_status(settings)
+            raise ChainStartFailed(f"anvil did not answer on its private port within {wait_s:.0f} s")
+        time.sleep(0.05)
 
 
-def _start_keeper(settings: Settings, journal: ChainJournal) -> None:
-    keeper = _spawn(
-        [sys.executable, "-m", "chain.keeper", "--journal", str(journal.path), "--rpc-url", settings.rpc_url,
-         "--interval", str(settings.journal_interval_s)],
+def _open_gate(settings: Settings, anvil: int, private: int, wait_s: float) -> NodeStatus:
+    """Start the keeper, which journals from the private port and opens the public one; wait for it."""
+    keeper = spawn(
+        [sys.executable, "-m", "chain.keeper", "--journal", str(journal_path(settings)),
+         "--rpc-url", _private_url(private), "--interval", str(settings.journal_interval_s),
+         "--listen", f"{settings.rpc_host}:{settings.rpc_port}", "--anvil-pid", str(anvil)],
         settings.chain_dir / "keeper.log",
     )
-    _pid_file(settings, "keeper").write_text(f"{keeper.pid}\n")
-
-
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    try:
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=project_root())
-    finally:
-        log.close()
+    pid_file(settings, "keeper").write_text(f"{keeper.pid}\n")
+    deadline = time.monotonic() + wait_s
+    while not (status := chain_status(settings)).running:
+        if keeper.poll() is not None or time.monotonic() > deadline:
+            keeper.kill()
+            keeper.wait()
+            pid_file(settings, "keeper").unlink(missing_ok=True)
+            tail = (settings.chain_dir / "keeper.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise ChainStartFailed(f"the chain's port {settings.rpc_host}:{settings.rpc_port} did not open: "
+                                   f"{tail[0] if tail else 'the journal keeper gave no reason'}")
+        time.sleep(0.05)
+    return status
 
 
 def _replay(rpc: RpcClient, journal: ChainJournal, settings: Settings) -> int:
@@ -345,90 +368,59 @@ def _replay(rpc: RpcClient, journal: ChainJournal, settings: Settings) -> int:
             _replay_block(rpc, block, total)
             replayed += 1
     finally:
-        rpc.call("evm_setAutomine", [settings.block_time_s is None])
-    if settings.block_time_s is not None:
-        rpc.call("evm_setIntervalMining", [max(1, round(settings.block_time_s))])
+        _mine(rpc, settings)
     latest = rpc.call("eth_getBlockByNumber", ["latest", False])
     rpc.call("evm_setNextBlockTimestamp", [max(int(time.time()), int(latest["timestamp"], 16) + 1)])
     return replayed
 
 
 def _replay_block(rpc: RpcClient, block: JournalBlock, total: int) -> None:
-    """Mine one journaled block again and check it is the journal's. Live clients (a city's recorders)
-    send while the journal replays: the pool is emptied before the block's transactions go in, and a
-    block that a client's transaction still reached between the emptying and the mining is rolled back
-    (`anvil_rollback`) and mined again."""
-    for _ in range(BLOCK_ATTEMPTS):
+    """Mine one journaled block again and check it is the journal's. Nothing but the replay talks to
+    the private port (clients wait at the closed gate), so any difference, an extra transaction
+    included, means a journal that is not this chain's (or an Anvil that re-mines differently)."""
+    if block.raw_transactions:
         try:
-            rpc.batch([("anvil_dropAllTransactions", []),
-                       *(("eth_sendRawTransaction", [raw]) for raw in block.raw_transactions)])
+            rpc.batch([("eth_sendRawTransaction", [raw]) for raw in block.raw_transactions])
         except RpcError as exc:
             raise JournalBroken(f"the chain journal does not replay at block {block.number} of {total}: "
                                 f"the node refused a journaled transaction ({exc}); the journal was "
                                 "edited or is not this chain's: refusing to start") from None
-        rpc.call("evm_mine", [{"timestamp": block.timestamp}])
-        mined = rpc.call("eth_getBlockByNumber", ["latest", False])
-        head = int(mined["number"], 16)
-        if head != block.number:
-            raise JournalBroken(f"journal replay diverged at block {block.number} (chain at {head})")
-        differences = block.differences(mined)
-        if not differences:
-            return
-        if len(mined["transactions"]) <= len(block.raw_transactions):
-            raise JournalBroken(f"the chain journal does not match the chain it replays at block {block.number} "
-                                f"of {total}: the re-mined block has {'; '.join(differences)}. The journal was "
-                                "edited or is not this chain's: refusing to start")
-        rpc.call("anvil_rollback", [1])  # a client's transaction got in: that block again, without it
-    raise ForeignTransaction(f"clients' transactions reached replayed block {block.number} {BLOCK_ATTEMPTS} times")
-
-
-def _stop_process(settings: Settings, name: str, sig: signal.Signals, wait_s: float = 30.0) -> bool:
-    pid = _read_pid(settings, name)
-    if pid is None:
-        _pid_file(settings, name).unlink(missing_ok=True)
-        return False
-    os.kill(pid, sig)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        if _is_zombie(pid):
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-    _pid_file(settings, name).unlink(missing_ok=True)
-    return True
+    rpc.call("evm_mine", [{"timestamp": block.timestamp}])
+    mined = rpc.call("eth_getBlockByNumber", ["latest", False])
+    head = int(mined["number"], 16)
+    if head != block.number:
+        raise JournalBroken(f"journal replay diverged at block {block.number} (chain at {head})")
+    differences = block.differences(mined)
+    if differences:
+        raise JournalBroken(f"the chain journal does not match the chain it replays at block {block.number} "
+                            f"of {total}: the re-mined block has {'; '.join(differences)}. The journal was "
+                            "edited or is not this chain's: refusing to start")
 
 
 def stop_anvil(settings: Settings, *, hard: bool = False) -> bool:
-    """Stop the chain. Clean: the keeper journals up to the head, then Anvil stops. Hard: SIGKILL
-    Anvil only, as a crash would; the next start replays what the keeper had journaled."""
+    """Stop the chain. Clean: nothing more is mined, the keeper closes the gate and journals up to the
+    head, then Anvil stops. Hard: SIGKILL Anvil only, as a crash would (its keeper sees it end, closes
+    the gate and exits); the next start replays what the keeper had journaled."""
     if hard:
-        return _stop_process(settings, "anvil", signal.SIGKILL)
-    if _read_pid(settings) is not None:
+        return stop_process(settings, "anvil", signal.SIGKILL)
+    anvil = find_anvil(settings)
+    private = listening_port(anvil) if anvil is not None else None
+    if private is not None:
         try:  # no block may be mined after the keeper's last catch-up
-            rpc = RpcClient(settings.rpc_url, timeout_s=5.0, retries=0)
+            rpc = RpcClient(_private_url(private), timeout_s=5.0, retries=0)
             rpc.call("evm_setAutomine", [False])
             rpc.call("evm_setIntervalMining", [0])
         except ChainError:
             pass
-    _stop_process(settings, "keeper", signal.SIGTERM)
-    stopped = _stop_process(settings, "anvil", signal.SIGTERM)
+    stop_process(settings, "keeper", signal.SIGTERM)
+    if private is not None:
+        _journal_to_head(settings, private)
+    stopped = stop_process(settings, "anvil", signal.SIGTERM)
     # the pid shows as a zombie as soon as Anvil's main thread ends, while its other threads (the
-    # server, the state writer) are still being torn down: the port closing is the sign it is gone
+    # server, the state writer) are still being torn down: its port closing is the sign it is gone
     deadline = time.monotonic() + 5.0
-    while _port_listening(settings) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+            _port_listening(settings) or (private is not None and port_listening("127.0.0.1", private))):
         time.sleep(0.05)
     _clear_state_cache(settings)
     return stopped
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -40,7 +40,7 @@ from core.errors import ChainError, ContractRejected, IdentityError, Transaction
 from keys.hybrid import sign_batch
 from keys.identity import HybridIdentity
 
-__all__ = ["EventRecorder", "FlushReport", "canonical_payload"]
+__all__ = ["EventRecorder", "FlushReport", "RotationUnfinished", "canonical_payload", "check_key_epoch"]
 
 MAX_BATCH = 500  # events per batch by default (the ledger takes at most MAX_BATCH_EVENTS = 512)
 # refusals after which the recorder re-syncs with the chain and sends again from its lastSeq
@@ -51,6 +51,31 @@ _ATTEMPTS_WITHOUT_PROGRESS = 3
 def canonical_payload(value: dict[str, Any]) -> bytes:
     """Payloads are canonical JSON (sorted keys, no spaces) so the same content hashes the same."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class RotationUnfinished(IdentityError):
+    """The keystore is exactly one key epoch ahead of the registry: this oracle's own rotation is not on
+    this chain (lost with a killed chain's unjournaled last blocks, or a crash between the keystore's
+    write and the transaction). Finishing it (`chain.rotation.rotate_oracle_key` resends the same
+    rotation) mends it; every other mismatch is an `IdentityError` no retry mends."""
+
+    reason = "its own rotation is not on the chain"
+
+
+def check_key_epoch(client: ChainClient, identity: HybridIdentity) -> None:
+    """Refuse to go on with a key the registry does not hold: batches signed at another epoch would
+    be refused by the ledger. A registry ahead of the keystore means someone rotated this oracle's key
+    (a compromise) or an old keystore was restored; a keystore two or more ahead was not made by a
+    rotation of this chain: both stay fatal."""
+    record = client.call1("Registry", "oracle", identity.address)
+    epoch = int(record[3])
+    if epoch == identity.key_epoch:
+        return
+    message = (f"oracle {identity.address} signs with key epoch {identity.key_epoch} but the registry "
+               f"holds epoch {epoch}")
+    if identity.key_epoch == epoch + 1:
+        raise RotationUnfinished(f"{message}: its rotation to epoch {identity.key_epoch} is not on the chain")
+    raise IdentityError(f"{message}: finish the rotation with `qeaims keys rotate` or load the current keystore")
 
 
 @dataclass
@@ -78,16 +103,9 @@ class EventRecorder:
     def sync(self) -> int:
         """Reconcile with the chain; returns the number of events waiting to be sent.
 
-        Also refuses to go on with a key the registry no longer (or not yet) holds: batches signed
-        at another epoch would be refused by the ledger.
+        Also refuses to go on with a key the registry no longer (or not yet) holds (`check_key_epoch`).
         """
-        record = self.client.call1("Registry", "oracle", self.identity.address)
-        epoch = int(record[3])
-        if epoch != self.identity.key_epoch:
-            raise IdentityError(
-                f"oracle {self.identity.address} signs with key epoch {self.identity.key_epoch} but the registry "
-                f"holds epoch {epoch}: finish the rotation with `qeaims keys rotate` or load the current keystore"
-            )
+        check_key_epoch(self.client, self.identity)
         waiting = self.outbox.reconcile(self.chain_last_seq())
         self._synced = True
         return waiting

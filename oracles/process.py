@@ -20,9 +20,10 @@ from pathlib import Path
 from bus.secure import open_links
 from chain.connect import connect
 from chain.deploy import oracle_keystore
+from chain.recorder import RotationUnfinished, check_key_epoch
 from chain.rotation import rotate_oracle_key
 from core.config import Settings
-from core.errors import ConfigError, IdentityError
+from core.errors import ChainError, ConfigError, IdentityError
 from core.logs import setup_logging
 from core.messages import Sector
 from keys.keystore import load_keystore
@@ -74,6 +75,12 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
                           f"a {sector.value} oracle has no Modbus device map")
     identity = load_keystore(keystore, settings.passphrase)
     client, deployment = connect(settings)
+    try:  # a key the registry does not hold is found now, not at the first anchor
+        check_key_epoch(client, identity)
+    except RotationUnfinished as exc:
+        return _rotate_then_run(settings, sector, index, options, exc, stop=stop, on_ready=on_ready)
+    except ChainError:
+        pass  # the chain is down at start: the loop's first sync checks again
     model = (load_model(options.model, sector=sector) if options.model is not None
              else load_or_train(settings.home, sector))
     if model.sector != sector:
@@ -131,14 +138,23 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         log_line("oracle-stopped", oracle=identity.address, stored=node.stats.stored, judged=node.stats.judged,
                  episodes=node.stats.episodes, votes=node.stats.votes, chain_errors=node.stats.chain_errors)
         node.close()
-    if failure and isinstance(failure[0], KeyRotationOwed):  # rotate, then serve again with the new key
-        rotated = rotate_oracle_key(client, keystore, settings.passphrase)
-        log_line("key-rotated", oracle=rotated.address, old_epoch=rotated.old_epoch, new_epoch=rotated.new_epoch,
-                 resumed=rotated.resumed, reason=failure[0].reason)
+    if failure and isinstance(failure[0], KeyRotationOwed | RotationUnfinished):
         stop.clear()
-        return run_oracle(settings, sector, index, options, stop=stop, on_ready=on_ready)
+        return _rotate_then_run(settings, sector, index, options, failure[0], stop=stop, on_ready=on_ready)
     if failure:
         raise failure[0]
+
+
+def _rotate_then_run(settings: Settings, sector: Sector, index: int, options: OracleProcessOptions,
+                     why: KeyRotationOwed | RotationUnfinished, *, stop: threading.Event | None,
+                     on_ready: Callable[[OracleNode], None] | None) -> None:
+    """Rotate (or finish this oracle's own rotation: `rotate_oracle_key` resends it when the keystore is
+    one epoch ahead; its proof is bound to the chain id, the registry and both epochs), then serve
+    again with the new key."""
+    rotated = rotate_oracle_key(connect(settings)[0], oracle_keystore(settings, sector.value, index), settings.passphrase)
+    log_line("key-rotated", oracle=rotated.address, old_epoch=rotated.old_epoch, new_epoch=rotated.new_epoch,
+             resumed=rotated.resumed, reason=why.reason)
+    return run_oracle(settings, sector, index, options, stop=stop, on_ready=on_ready)
 
 
 HOST_RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)

@@ -114,3 +114,17 @@ def run_main(capsys, *args: str) -> tuple[int, str, str]:  # type: ignore[no-unt
         code = int(stop.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def stop_journaling(settings: Settings) -> None:
+    """From now on blocks are mined and served but not journaled, as the blocks of the keeper's last
+    interval before a hard kill are: the keeper (which also owns the chain's public port, `chain.gate`)
+    is replaced by one that journals what is there now and then nothing for 60 s."""
+    import os
+    import signal
+
+    from chain.node import chain_status, start_anvil
+
+    os.kill(int((settings.chain_dir / "keeper.pid").read_text()), signal.SIGKILL)
+    wait_until(lambda: not chain_status(settings).running, 10, what="the keeper's gate closed")
+    start_anvil(settings.model_copy(update={"journal_interval_s": 60.0}))  # a new keeper for the same Anvil

@@ -231,11 +231,8 @@ def test_a_chain_that_lost_blocks_is_announced_and_its_events_come_again(fresh_c
     them: clients get `rewound`, then the events of every block after the one the index rewound to
     (the journaled event may be among them: a restored chain's blocks need not keep their hashes),
     the two lost ones included once the oracle sends them again."""
-    import os
-    import signal
-
     from chain.node import start_anvil
-    from tests.support import wait_journaled
+    from tests.support import stop_journaling, wait_journaled
 
     chain = fresh_chain
     tokens = make_tokens(chain.settings.home / "api")
@@ -247,7 +244,7 @@ def test_a_chain_that_lost_blocks_is_announced_and_its_events_come_again(fresh_c
         with SseClient(url, tokens.header(tokens.auditor), {"topics": "event"}) as client:
             rec.record(kind_by_name("telemetry-root"), to_bytes32("tank-2"), canonical_payload({"n": 0}))
             wait_journaled(chain.settings)
-            os.kill(int((chain.settings.chain_dir / "keeper.pid").read_text()), signal.SIGKILL)
+            stop_journaling(chain.settings)
             for n in (1, 2):
                 rec.record(kind_by_name("telemetry-root"), to_bytes32("tank-2"), canonical_payload({"n": n}))
             first = client.take(3)

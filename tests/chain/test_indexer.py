@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 from chain.connect import contract_abis
 from chain.indexer import Indexer
 from chain.node import start_anvil, stop_anvil
 from chain.recorder import canonical_payload
 from keys.ids import to_bytes32
-from tests.support import oracle, recorder, wait_journaled
+from tests.support import oracle, recorder, stop_journaling, wait_journaled
 
 
 def _events_in_index(index: Indexer) -> list[tuple[str, int]]:
@@ -29,9 +26,8 @@ def test_index_is_resumable_and_rewinds_blocks_the_chain_lost(fresh_chain) -> No
     again = index.sync()  # resumable: nothing new, nothing re-read
     assert again.logs == 0 and again.from_block == first.to_block + 1
 
-    # the keeper dies, two more events are mined and indexed, then Anvil is killed:
-    keeper_pid = int((chain.settings.chain_dir / "keeper.pid").read_text())
-    os.kill(keeper_pid, signal.SIGKILL)
+    # the keeper journals no more, two more events are mined and indexed, then Anvil is killed:
+    stop_journaling(chain.settings)
     for i in range(3, 5):
         rec.record(1, to_bytes32("feeder-2"), canonical_payload({"i": i}))
     index.sync()

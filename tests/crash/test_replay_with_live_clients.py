@@ -3,9 +3,11 @@
 Found by the crash campaign (`qeaims campaign crash`, docs/crash-campaign.md): Anvil killed -9 under
 a running city, restarted by `start_anvil`, refused to come back ("the chain journal does not match
 the chain it replays at block 166 of 169: ... transactionsRoot ..."). The oracles and the controller
-keep sending while the journal replays: a transaction whose nonce is ahead of the replayed state
-waits in the pool and is mined into the replayed block that fills the gap, and that block is no
-longer the journal's. The replay now empties the pool before each journaled block.
+kept sending while the journal replayed on the chain's own port: a transaction whose nonce was ahead
+of the replayed state waited in the pool and was mined into the replayed block that filled the gap,
+and that block was no longer the journal's. The replay now runs on Anvil's private port, and the
+public one opens (the keeper's gate) only once it is done: the client's transaction waits, and is
+mined after the replay.
 """
 
 from __future__ import annotations
@@ -65,5 +67,7 @@ def test_a_client_sending_during_the_replay_does_not_break_the_restart(fresh_cha
     rpc = RpcClient(settings.rpc_url)
     block = rpc.call("eth_getBlockByNumber", [hex(head), False])
     assert len(block["transactions"]) == 1  # the journaled block as it was: the client's transaction not in it
-    # the client's transaction was dropped with the pool; the account resumes at its journaled nonce
-    assert int(rpc.call("eth_getTransactionCount", [account.address, "latest"]), 16) == 3
+    # the client reached the chain only after the replay: its transaction is mined after the journaled head
+    wait_until(lambda: int(rpc.call("eth_getTransactionCount", [account.address, "latest"]), 16) == 4, 10,
+               what="the client's transaction mined after the replay")
+    assert int(rpc.call("eth_blockNumber"), 16) == head + 1
