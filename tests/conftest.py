@@ -36,10 +36,10 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -59,6 +59,8 @@ from core.config import Settings, load_settings, project_root
 
 if TYPE_CHECKING:
     from oracles.training import SectorModel
+
+T = TypeVar("T")
 
 FAST_SCRYPT_N = 1024  # keystores in tests: real scrypt, cheap parameters
 
@@ -246,6 +248,37 @@ class ModelCache:
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> ModelCache:
     return ModelCache(_run_root(tmp_path_factory) / "model-cache")
+
+
+class RunCache:
+    """Results that tests in several modules compute the same way, computed once per run.
+
+    `get(name, compute)`: the first caller (any worker) runs `compute` and pickles its result under
+    the run's tmp root; every call then unpickles it (a fresh object each time, so no test sees
+    another's changes). `name` must say everything the result depends on (the code is this run's):
+    one name, one computation. For computations whose every run proves the same (a twin stepped from
+    its start, the same to rounding each time): what a test reads is one genuine run of it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get(self, name: str, compute: Callable[[], T]) -> T:
+        import pickle
+
+        path = self.root / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.pickle"
+        with file_lock(path.with_suffix(".lock")):
+            if not path.is_file():
+                tmp = path.with_suffix(".partial")
+                tmp.write_bytes(pickle.dumps(compute()))
+                tmp.replace(path)
+        result: T = pickle.loads(path.read_bytes())
+        return result
+
+
+@pytest.fixture(scope="session")
+def run_cache(tmp_path_factory: pytest.TempPathFactory) -> RunCache:
+    return RunCache(_run_root(tmp_path_factory) / "run-cache")
 
 
 # --- markers ------------------------------------------------------------------------------------
