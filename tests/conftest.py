@@ -318,7 +318,32 @@ def _kind(item: pytest.Item) -> str:
     return "chain" if uses_chain else "unit"
 
 
+# The modules of the suite's longest tests (a minute or more on 2 cores: `make test`'s --durations), run
+# first, longest first. xdist's work stealing hands each worker a contiguous share of the collection
+# and rebalances only tests not yet started: a worker that starts a 100-second test as the other runs
+# out of work leaves that one idle for it. Run first, the long tests overlap the rest, and both workers
+# end on short tests. Whole modules move, in their own order, so no module-scoped fixture is set up twice.
+LONG_FIRST = (
+    "tests/cli/test_up.py",
+    "tests/api/test_dashboard_browser.py",
+    "tests/oracles/test_conditions.py",
+    "tests/sectors/test_water_rules.py",
+    "tests/oracles/test_water_detect.py",
+    "tests/oracles/test_training.py",
+    "tests/cli/test_cli.py",
+    "tests/controller/test_bench_heal.py",
+    "tests/cli/test_vault_cli.py",
+    "tests/vaults/test_revoke.py",
+)
+
+
+def _long_first(item: pytest.Item) -> int:
+    module = item.nodeid.split("::", 1)[0]
+    return LONG_FIRST.index(module) if module in LONG_FIRST else len(LONG_FIRST)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_long_first)  # stable: every other test keeps its place
     run_slow = os.environ.get("QEAIMS_SLOW") == "1"
     skip_slow = pytest.mark.skip(reason="slow: set QEAIMS_SLOW=1 (make test-slow) to run it")
     for item in items:
