@@ -36,10 +36,10 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -59,6 +59,8 @@ from core.config import Settings, load_settings, project_root
 
 if TYPE_CHECKING:
     from oracles.training import SectorModel
+
+T = TypeVar("T")
 
 FAST_SCRYPT_N = 1024  # keystores in tests: real scrypt, cheap parameters
 
@@ -221,31 +223,90 @@ class ModelCache:
     then loads it from there (a fresh object each time, so no test sees another's changes).
     Training is deterministic for a sector, seed and plan, so a loaded model is the model the test
     would have trained; only `trained_at` is the first training's. Training with a `runner` (the
-    twin goes on from where training left it) is not cached: call `train_sector` for that.
+    twin goes on from where training left it) is not cached: call `train_sector` for that, and, if the
+    twin was a fresh one, `offer` the model to the tests after it.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def train(self, sector: Any, **kw: Any) -> SectorModel:
-        from oracles.training import FORMAT_VERSION, load_model, save_model, train_sector
+        from oracles.training import load_model, save_model, train_sector
 
         assert "runner" not in kw and "progress" not in kw, "a model trained on a caller's twin is not cached"
-        name = str(getattr(sector, "value", sector))
-        bound = inspect.signature(train_sector).bind(sector, **kw)
-        bound.apply_defaults()  # train(s) and train(s, seed=0) are one model
-        args = sorted((k, repr(v)) for k, v in bound.arguments.items() if k != "sector")
-        key = hashlib.sha256(repr((FORMAT_VERSION, name, args)).encode()).hexdigest()
-        path = self.root / f"{name}-{key[:16]}.joblib"
+        path = self._path(sector, **kw)
         with file_lock(path.with_suffix(".lock")):
             if not path.is_file():
                 save_model(train_sector(sector, **kw), path)
         return load_model(path, sector=sector)
 
+    def offer(self, sector: Any, model: SectorModel) -> None:
+        """Keep `model`, trained by `train_sector(sector, runner=normal_twin(sector))`, as `train(sector)`.
+
+        On a fresh twin of seed 0 (the default plan's first run) training with a runner is training
+        without one: the same rows, the same fit. A test that trains so to watch the twin go on offers
+        its model, and tests after it load it instead of training it again. Never waits: a model
+        another worker is training, or has trained, is left to it."""
+        from oracles.training import save_model
+
+        path = self._path(sector)
+        with open(path.with_suffix(".lock"), "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            try:
+                if not path.is_file():
+                    save_model(model, path)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _path(self, sector: Any, **kw: Any) -> Path:
+        from oracles.training import FORMAT_VERSION, train_sector
+
+        name = str(getattr(sector, "value", sector))
+        bound = inspect.signature(train_sector).bind(sector, **kw)
+        bound.apply_defaults()  # train(s) and train(s, seed=0) are one model
+        args = sorted((k, repr(v)) for k, v in bound.arguments.items() if k != "sector")
+        key = hashlib.sha256(repr((FORMAT_VERSION, name, args)).encode()).hexdigest()
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.root / f"{name}-{key[:16]}.joblib"
+
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> ModelCache:
     return ModelCache(_run_root(tmp_path_factory) / "model-cache")
+
+
+class RunCache:
+    """Results that tests in several modules compute the same way, computed once per run.
+
+    `get(name, compute)`: the first caller (any worker) runs `compute` and pickles its result under
+    the run's tmp root; every call then unpickles it (a fresh object each time, so no test sees
+    another's changes). `name` must say everything the result depends on (the code is this run's):
+    one name, one computation. For computations whose every run proves the same (a twin stepped from
+    its start, the same to rounding each time): what a test reads is one genuine run of it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get(self, name: str, compute: Callable[[], T]) -> T:
+        import pickle
+
+        path = self.root / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.pickle"
+        with file_lock(path.with_suffix(".lock")):
+            if not path.is_file():
+                tmp = path.with_suffix(".partial")
+                tmp.write_bytes(pickle.dumps(compute()))
+                tmp.replace(path)
+        result: T = pickle.loads(path.read_bytes())
+        return result
+
+
+@pytest.fixture(scope="session")
+def run_cache(tmp_path_factory: pytest.TempPathFactory) -> RunCache:
+    return RunCache(_run_root(tmp_path_factory) / "run-cache")
 
 
 # --- markers ------------------------------------------------------------------------------------
@@ -285,7 +346,32 @@ def _kind(item: pytest.Item) -> str:
     return "chain" if uses_chain else "unit"
 
 
+# The modules of the suite's longest tests (a minute or more on 2 cores: `make test`'s --durations), run
+# first, longest first. xdist's work stealing hands each worker a contiguous share of the collection
+# and rebalances only tests not yet started: a worker that starts a 100-second test as the other runs
+# out of work leaves that one idle for it. Run first, the long tests overlap the rest, and both workers
+# end on short tests. Whole modules move, in their own order, so no module-scoped fixture is set up twice.
+LONG_FIRST = (
+    "tests/cli/test_up.py",
+    "tests/api/test_dashboard_browser.py",
+    "tests/oracles/test_training.py",  # before test_conditions: it offers the sewage model that one loads
+    "tests/oracles/test_conditions.py",
+    "tests/sectors/test_water_rules.py",
+    "tests/oracles/test_water_detect.py",
+    "tests/cli/test_cli.py",
+    "tests/controller/test_bench_heal.py",
+    "tests/cli/test_vault_cli.py",
+    "tests/vaults/test_revoke.py",
+)
+
+
+def _long_first(item: pytest.Item) -> int:
+    module = item.nodeid.split("::", 1)[0]
+    return LONG_FIRST.index(module) if module in LONG_FIRST else len(LONG_FIRST)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_long_first)  # stable: every other test keeps its place
     run_slow = os.environ.get("QEAIMS_SLOW") == "1"
     skip_slow = pytest.mark.skip(reason="slow: set QEAIMS_SLOW=1 (make test-slow) to run it")
     for item in items:

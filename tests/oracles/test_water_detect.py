@@ -28,7 +28,8 @@ from core.messages import AttackKind, FaultKind, Sector, Verdict, VerdictKind
 from oracles.detect.attribution import HISTORY, WARMUP, FaultCase, run_case
 from oracles.training import SectorModel
 from sectors.water import WaterTwin
-from tests.conftest import ModelCache
+from tests.conftest import ModelCache, RunCache
+from tests.sectors.water_runs import Replay, drifted_tank_1
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_a_normal_night_names_no_sensor_spoofed(water: SectorModel) -> None:
     assert run.wrongful == () and not [a for a in run.false_alarms if "intrusion" in a], run.false_alarms
 
 
-def _judged(model: SectorModel, twin: WaterTwin, recent: list[np.ndarray]) -> Verdict | None:
+def _judged(model: SectorModel, twin: WaterTwin | Replay, recent: list[np.ndarray]) -> Verdict | None:
     readings = twin.step(30)
     row = model.row({r.sensor_id: r.value for r in readings})
     assert row is not None
@@ -144,8 +145,10 @@ def test_a_tanks_meter_that_lies_never_has_the_level_blamed(water: SectorModel, 
 
 # The adversarial review of the concealment rules (issue 17): each of these failed before its fix.
 
-def _verdicts(model: SectorModel, actions: dict[int, Any], rows: int) -> list[Verdict]:
-    twin, recent, out = WaterTwin(), list[np.ndarray](), list[Verdict]()
+def _verdicts(model: SectorModel, actions: dict[int, Any], rows: int, *,
+              twin: WaterTwin | Replay | None = None) -> list[Verdict]:
+    twin = WaterTwin() if twin is None else twin
+    recent, out = list[np.ndarray](), list[Verdict]()
     for i in range(rows):
         if i in actions:
             actions[i](twin)
@@ -198,11 +201,12 @@ def test_a_break_beside_a_tank_isolated_by_the_controller_never_has_the_level_bl
 # The review's open findings (docs/detection.md): each failed before its fix (the rules' own tests, without
 # the model, are in tests/sectors/test_water_rules.py).
 
-def test_a_level_drifted_slower_than_a_window_is_an_intrusion_on_it_and_fails_no_pump(water: SectorModel) -> None:
+def test_a_level_drifted_slower_than_a_window_is_an_intrusion_on_it_and_fails_no_pump(
+        water: SectorModel, run_cache: RunCache) -> None:
     """Finding 4: tank 1's level drifted down 0.03 m an hour while pump 335 fills the tank; when the pump
-    stopped at its true stop level, the level read 0.13 m short and the healthy pump was failed."""
-    got = _verdicts(water, {8: lambda t: t.inject_attack(AttackKind.DRIFT, "tank:1/level_m", rate_per_hour=-0.03)},
-                    540)
+    stopped at its true stop level, the level read 0.13 m short and the healthy pump was failed. (The
+    twin's run, drift injected after row 8, is recorded once a run: `tests.sectors.water_runs`.)"""
+    got = _verdicts(water, {}, 540, twin=drifted_tank_1(run_cache))
     assert not [v for v in got if v.kind is VerdictKind.FAULT], [v for v in got if v.kind is VerdictKind.FAULT][:3]
     named = [v.sensors[0] for v in got if v.kind is VerdictKind.INTRUSION]
     assert named and set(named) == {"tank:1/level_m"}, sorted(set(named))

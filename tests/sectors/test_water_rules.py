@@ -27,6 +27,8 @@ from sectors.invariants import CLOCK, Violation
 from sectors.water import WaterTwin
 from sectors.water.plugin import PLUGIN
 from sectors.water.rules import DROP_ROWS, ROW_S, ScheduledPump, ShutSegment, invariants, rules, vouches
+from tests.conftest import RunCache
+from tests.sectors.water_runs import DRIFT_FROM_ROW, Replay, drifted_tank_1
 
 HISTORY = 32  # rows an oracle keeps
 
@@ -34,8 +36,8 @@ HISTORY = 32  # rows an oracle keeps
 class Rows:
     """The twin stepped at the oracles' 30-second rows, with the window a rule sees."""
 
-    def __init__(self) -> None:
-        self.twin = WaterTwin()
+    def __init__(self, twin: WaterTwin | Replay | None = None) -> None:
+        self.twin = WaterTwin() if twin is None else twin
         self.rows: list[dict[str, float]] = []
 
     def window(self) -> dict[str, np.ndarray]:
@@ -379,15 +381,14 @@ def test_a_tank_level_offset_never_has_a_gauge_named(tank: str, magnitude: float
 
 # The adversarial review's open findings (issue 17, docs/detection.md): each failed before its fix.
 
-def test_a_level_drifted_slower_than_its_balance_sees_is_named_and_fails_no_pump() -> None:
+def test_a_level_drifted_slower_than_its_balance_sees_is_named_and_fails_no_pump(run_cache: RunCache) -> None:
     """Finding 4: tank 1's level drifted down by 0.03 m an hour (8 mm in a window, under the balance's
     0.02 m) while pump 335 fills the tank: no window showed it, and when the pump stopped on the tank's
     true level (5.82 m), the level read 0.13 m short of it and the healthy pump was failed. The gauges
     around the tank carry no window: they name the level once it stands 0.05 m off, and the pump's stop
-    fails nothing."""
-    rows = Rows()
-    rows.advance(8)
-    rows.twin.inject_attack(AttackKind.DRIFT, "tank:1/level_m", rate_per_hour=-0.03)
+    fails nothing. (The twin's run, drift injected after row 8, is recorded once a run: `water_runs`.)"""
+    rows = Rows(drifted_tank_1(run_cache))
+    rows.advance(DRIFT_FROM_ROW)
     rows.advance(380)  # 3.2 h: 0.095 m, slower than 0.01 m a window
     level = np.asarray(rows.window()["tank:1/level_m"])
     assert abs(float(level[-1] - level[0])) < 0.5  # nothing odd in the window's own trajectory
