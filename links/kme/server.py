@@ -64,7 +64,12 @@ class KmeServer:
         self.config = uvicorn.Config(create_app(KmeState(plan, self.store, self.supply)), host=host, port=port,
                                      ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_ca_certs=str(pki.ca_path),
                                      ssl_cert_reqs=ssl.CERT_REQUIRED, http=_CertifiedH11, lifespan="off",
-                                     log_level="warning", access_log=False)
+                                     log_level="warning", access_log=False,
+                                     # an idle TLS keep-alive connection closes only once its client answers
+                                     # the close_notify, which an idle client never reads: without a bound,
+                                     # every stop waited out the 10 s join below; key requests take
+                                     # milliseconds, so a second is grace enough for one in flight
+                                     timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(self.config)
         self._thread: threading.Thread | None = None
         self._failure: list[BaseException] = []

@@ -238,6 +238,22 @@ def test_a_key_given_to_the_master_survives_a_restart(tmp_path: Path) -> None:
         assert empty.value.status == 503
 
 
+def test_a_stop_does_not_wait_for_an_idle_keep_alive_client(tmp_path: Path) -> None:
+    """An SAE that keeps its connection open and idle (as every KmeClient does between keys) must not
+    hold the KME's stop: an idle TLS connection closes only when its client answers the close_notify."""
+    import time
+
+    plan = LinkPlan(links=(LinkSpec(master="alpha", slave="beta", distance_km=10.0),))
+    pki, port = DevPki(tmp_path / "pki"), free_port()
+    server = KmeServer(plan, pki, port=port, state_path=tmp_path / "kme-state.json", refill=False).start()
+    with KmeClient(f"https://127.0.0.1:{port}", "alpha", pki) as master:
+        master.status("beta")  # the connection stays open, idle
+        started = time.monotonic()
+        server.stop()
+        took = time.monotonic() - started
+    assert took < 5.0, f"the KME took {took:.1f} s to stop beside an idle client"
+
+
 def test_throughput_bench() -> None:
     result = kme_throughput(0.5, port=free_port())
     assert result["keys"] > 0 and result["keys_per_s"] > 0 and result["qkd_blocks"] >= 1
