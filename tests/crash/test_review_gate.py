@@ -161,3 +161,56 @@ def test_chain_up_does_not_take_another_homes_chain_on_its_port_for_its_own(tmp_
     finally:
         stop_anvil(other)
         stop_anvil(first)
+
+
+def _connected_to(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a TCP connection to 127.0.0.1:`port` (it is inside an RPC call)."""
+    import os
+
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[len("socket:["):-1] for fd in os.listdir(f"/proc/{pid}/fd")}
+        table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(f[3] == "01" and f[9] in inodes and f[2] == f"0100007F:{port:04X}" for f in (line.split() for line in table))
+
+
+@pytest.mark.xfail(strict=True, reason="review s38 finding 5: a keeper told to stop (SIGTERM, as `chain down` does) "
+                   "during its first catch-up still opens the public port afterwards, serving clients after the stop")
+def test_a_keeper_stopped_before_its_gate_opened_never_opens_it(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from chain.node import _read_pid
+    from chain.node_proc import listening_port
+
+    settings = _settings(tmp_path)
+    start_anvil(settings)
+    try:
+        anvil, keeper = _read_pid(settings), _read_pid(settings, "keeper")
+        assert anvil is not None and keeper is not None
+        private = listening_port(anvil)
+        assert private is not None
+        os.kill(keeper, signal.SIGKILL)  # the keeper died; `chain up` starts another (`chain.node._open_gate`)
+        time.sleep(0.3)
+        log = tmp_path / "keeper.log"
+        os.kill(anvil, signal.SIGSTOP)  # a busy Anvil: the new keeper's first catch-up waits on it
+        try:
+            with open(log, "wb") as out:
+                new = subprocess.Popen([sys.executable, "-m", "chain.keeper", "--journal", str(journal_path(settings)),
+                                        "--rpc-url", f"http://127.0.0.1:{private}", "--interval", "0.25",
+                                        "--listen", f"{settings.rpc_host}:{settings.rpc_port}",
+                                        "--anvil-pid", str(anvil)], stdout=out, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 10
+            while not _connected_to(new.pid, private):  # inside its first catch-up, signal handlers set
+                assert time.monotonic() < deadline and new.poll() is None, log.read_text()
+                time.sleep(0.02)
+            new.send_signal(signal.SIGTERM)  # `chain down`: stop before anyone is served
+        finally:
+            os.kill(anvil, signal.SIGCONT)
+        new.wait(20)
+        assert "serving" not in log.read_text(), log.read_text()
+    finally:
+        stop_anvil(settings)
