@@ -214,3 +214,36 @@ def test_a_keeper_stopped_before_its_gate_opened_never_opens_it(tmp_path: Path) 
         assert "serving" not in log.read_text(), log.read_text()
     finally:
         stop_anvil(settings)
+
+
+@pytest.mark.xfail(strict=True, reason="review s38 finding 6: `chain up` resuming a live Anvil (its keeper died) checks "
+                   "only that the journal's last block is on the chain, never the journal's hash chain: a damaged "
+                   "journal is served and appended to until the next full restart refuses it")
+def test_resuming_a_live_anvil_refuses_a_journal_damaged_in_the_middle(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from chain.journal import JournalBroken
+    from chain.node import _read_pid
+
+    settings = _settings(tmp_path)
+    start_anvil(settings)
+    try:
+        rpc = RpcClient(settings.rpc_url, timeout_s=5.0, retries=0)
+        for value in (1, 2, 3):
+            _send(rpc, value)
+        wait_journaled(settings)
+        keeper = _read_pid(settings, "keeper")
+        assert keeper is not None
+        os.kill(keeper, signal.SIGKILL)
+        time.sleep(0.3)
+        path = journal_path(settings)
+        lines = path.read_bytes().splitlines(keepends=True)
+        lines[2] = lines[2].replace(b'"ts":', b'"ts":1', 1)  # block 2's timestamp, edited: its line no longer chains
+        path.write_bytes(b"".join(lines))
+        with pytest.raises(JournalBroken):
+            ChainJournal(path).verify()  # the damage is there to find
+        with pytest.raises(ChainError):  # JournalBroken, or ChainStartFailed from a keeper that refuses it
+            start_anvil(settings)  # on the reviewed code: the chain is served again and the keeper appends
+    finally:
+        stop_anvil(settings)
