@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from chain.abi import ContractAbi, DecodedLog
 from chain.rpc import RpcClient, RpcError
-from core.errors import ChainError, ContractRejected, TransactionFailed
+from core.errors import ChainError, ContractRejected, TransactionFailed, TransactionLost
 
 __all__ = ["TX_GAS_CAP", "ChainClient", "SentTx"]
 
@@ -216,12 +216,12 @@ class ChainClient:
                     if self.rpc.call("eth_getTransactionByHash", [sent.tx_hash]) is None:
                         with sender.lock:
                             sender.next_nonce = None
-                        raise TransactionFailed(f"{sent.contract}.{sent.function} was dropped by the node "
+                        raise TransactionLost(f"{sent.contract}.{sent.function} was dropped by the node "
                                                 f"(tx {sent.tx_hash} is no longer known to it)")
                     if self._behind_a_gap(sent):
                         with sender.lock:
                             sender.next_nonce = None
-                        raise TransactionFailed(
+                        raise TransactionLost(
                             f"{sent.contract}.{sent.function} waits behind a nonce the node does not have "
                             f"(tx {sent.tx_hash}, nonce {sent.nonce}): the node lost the sender's earlier "
                             "transactions")

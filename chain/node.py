@@ -355,29 +355,48 @@ def _open_gate(settings: Settings, anvil: int, private: int, wait_s: float) -> N
     return status
 
 
+REPLAY_CHECK_EVERY = 64  # re-mined blocks checked per batched read (a round trip per block fewer)
+
+
 def _replay(rpc: RpcClient, journal: ChainJournal, settings: Settings) -> int:
     """Re-mine every journaled block, same transactions in the same order, same timestamps, and
     refuse a journal that is not the chain it claims: its lines must chain by hash (checked before
     anything is replayed), and each re-mined block must be the block the journal recorded (its hash,
-    which Anvil reproduces exactly, and so its state, transactions and receipts roots)."""
+    which Anvil reproduces exactly, and so its state, transactions and receipts roots).
+
+    The re-mined blocks are read back in batches (`REPLAY_CHECK_EVERY`), not one by one: nothing but
+    the replay reaches the private port (clients wait at the closed gate), so a difference found a few
+    blocks late refuses the same start, and is still named at its own block."""
     total = journal.verify()
     replayed = 0
+    unchecked: list[JournalBlock] = []
+    last = 0
     rpc.call("evm_setAutomine", [False])
     try:
         for block in journal.blocks():
-            _replay_block(rpc, block, total)
-            replayed += 1
+            try:
+                _remine(rpc, block, total)
+            except JournalBroken:
+                _check_remined(rpc, unchecked, total)  # an earlier block that differs is the better answer
+                raise
+            unchecked.append(block)
+            replayed, last = replayed + 1, block.number
+            if len(unchecked) >= REPLAY_CHECK_EVERY:
+                _check_remined(rpc, unchecked, total)
+                unchecked = []
+        _check_remined(rpc, unchecked, total)
     finally:
         _mine(rpc, settings)
     latest = rpc.call("eth_getBlockByNumber", ["latest", False])
+    if replayed and int(latest["number"], 16) != last:
+        raise JournalBroken(f"journal replay diverged: the chain is at block {int(latest['number'], 16)} after "
+                            f"re-mining the journal through block {last}")
     rpc.call("evm_setNextBlockTimestamp", [max(int(time.time()), int(latest["timestamp"], 16) + 1)])
     return replayed
 
 
-def _replay_block(rpc: RpcClient, block: JournalBlock, total: int) -> None:
-    """Mine one journaled block again and check it is the journal's. Nothing but the replay talks to
-    the private port (clients wait at the closed gate), so any difference, an extra transaction
-    included, means a journal that is not this chain's (or an Anvil that re-mines differently)."""
+def _remine(rpc: RpcClient, block: JournalBlock, total: int) -> None:
+    """Mine one journaled block again: its transactions, then the block at its timestamp."""
     if block.raw_transactions:
         try:
             rpc.batch([("eth_sendRawTransaction", [raw]) for raw in block.raw_transactions])
@@ -386,15 +405,24 @@ def _replay_block(rpc: RpcClient, block: JournalBlock, total: int) -> None:
                                 f"the node refused a journaled transaction ({exc}); the journal was "
                                 "edited or is not this chain's: refusing to start") from None
     rpc.call("evm_mine", [{"timestamp": block.timestamp}])
-    mined = rpc.call("eth_getBlockByNumber", ["latest", False])
-    head = int(mined["number"], 16)
-    if head != block.number:
-        raise JournalBroken(f"journal replay diverged at block {block.number} (chain at {head})")
-    differences = block.differences(mined)
-    if differences:
-        raise JournalBroken(f"the chain journal does not match the chain it replays at block {block.number} "
-                            f"of {total}: the re-mined block has {'; '.join(differences)}. The journal was "
-                            "edited or is not this chain's: refusing to start")
+
+
+def _check_remined(rpc: RpcClient, blocks: list[JournalBlock], total: int) -> None:
+    """Each re-mined block is the journal's: same hash, parent and roots (so the same state, transactions
+    and receipts). Any difference, an extra transaction included, means a journal that is not this chain's
+    (or an Anvil that re-mines differently)."""
+    if not blocks:
+        return
+    mined = rpc.batch([("eth_getBlockByNumber", [hex(b.number), False]) for b in blocks])
+    for block, got in zip(blocks, mined, strict=True):
+        if not got:
+            raise JournalBroken(f"journal replay diverged at block {block.number} of {total}: the node has no "
+                                "such block after re-mining it")
+        differences = block.differences(got)
+        if differences:
+            raise JournalBroken(f"the chain journal does not match the chain it replays at block {block.number} "
+                                f"of {total}: the re-mined block has {'; '.join(differences)}. The journal was "
+                                "edited or is not this chain's: refusing to start")
 
 
 def stop_anvil(settings: Settings, *, hard: bool = False) -> bool:

@@ -19,6 +19,7 @@ from controller.commander import Commander, CommandTimeout
 from controller.deadlines import FieldClock
 from controller.link_watch import LinkWatch
 from controller.node import Controller, Planner, log_line
+from core.backoff import next_backoff
 from core.config import Settings
 from core.errors import ChainError, IdentityError, QeaimsError
 from core.messages import Sector
@@ -74,8 +75,7 @@ def _loop(controller: Controller, stop: threading.Event) -> None:
             controller.run_once()
             failures = 0
         except (ChainError, CommandTimeout) as exc:
-            failures += 1
-            delay = BACKOFF_S[min(failures, len(BACKOFF_S)) - 1]
+            failures, delay = next_backoff(failures, exc, BACKOFF_S)
             log_line("controller-retry", error=str(exc), retry_in_s=delay)
             stop.wait(delay)
             continue

@@ -83,6 +83,12 @@ class TransactionFailed(ChainError):
     """A transaction reverted, ran out of retries, or was dropped."""
 
 
+class TransactionLost(TransactionFailed):
+    """The node no longer has a transaction it took: dropped from its pool, or lost with the blocks a
+    restarted chain did not keep. The chain answers again; sending again (the client has dropped its
+    nonce) is the fix."""
+
+
 class ContractRejected(TransactionFailed):
     """A contract reverted with a custom error that we decoded from its ABI."""
 

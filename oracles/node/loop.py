@@ -23,6 +23,7 @@ from chain.outbox import EventOutbox
 from chain.quorum import QuorumClient
 from chain.recorder import EventRecorder
 from chain.rotation import rotation_owed
+from core.backoff import next_backoff
 from core.config import Settings
 from core.errors import ChainError, QeaimsError
 from keys.identity import HybridIdentity
@@ -138,8 +139,7 @@ class OracleNode(Judging, Voting):
                                           "more with its old key and rotates it before going on")
                 self._rotate_if_named()
         except ChainError as exc:
-            self._failures += 1
-            delay = self.options.backoff_s[min(self._failures, len(self.options.backoff_s)) - 1]
+            self._failures, delay = next_backoff(self._failures, exc, self.options.backoff_s)
             self._chain_ok_at = self._clock() + delay
             self.stats.chain_errors += 1
             self.stats.last_error = str(exc)

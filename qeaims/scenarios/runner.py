@@ -56,7 +56,9 @@ from chain.manifest import Deployment
 from chain.quorum import Action, QuorumClient
 from controller.commander import Commander
 from core.config import Settings
+from core.errors import ChainNotRunning
 from core.kinds import kind_by_name
+from core.logs import log_line
 from keys.ids import from_bytes32, to_bytes32
 from keys.keystore import load_keystore
 from qeaims.scenarios.clock import BlockStamps, TwinClocks
@@ -260,6 +262,7 @@ class ScenarioRun:
         self.clocks.paced_by(self.pace.field_between)
         self._head: int = 0
         self._acks: list[tuple[Step, str, float]] = []  # injections sent, awaiting the twin's answer
+        self._chain_away_since: float | None = None  # wall time the chain stopped answering, while it does
         base = self.settings.home / "scenarios" / self.deployment.deployment_id
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.index = Indexer(base / "index.sqlite", self.client.rpc, self.deployment, contract_abis(),
@@ -314,7 +317,7 @@ class ScenarioRun:
                 while pending and pending[0].at_s <= progress:
                     self._fire(pending.pop(0))
                     last_fired = now
-                self._observe()
+                self._observe_or_wait()
                 self.pace.hold(*real_time_wanted(self.tracks, pending[0].at_s - progress if pending else None,
                                                  self._field_since_onset))
                 if on_tick is not None:
@@ -332,6 +335,22 @@ class ScenarioRun:
             self.pace.stop()
             if self.feed is not None:
                 self.feed.freeze()
+
+    def _observe_or_wait(self) -> None:
+        """`_observe`, waiting out a chain that does not answer for a while (restarting, replaying its
+        journal) as the city's own processes do: the play goes on with what it saw and the next tick
+        catches up from the blocks it missed (each stamped when first seen). A chain that never comes back
+        ends the play at its own timeout, with the error, at the final observation."""
+        try:
+            self._observe()
+        except ChainNotRunning as exc:
+            if self._chain_away_since is None:
+                self._chain_away_since = time.time()
+                log_line("qeaims.scenario", "scenario-chain-unreachable", error=str(exc)[:200])
+            return
+        if self._chain_away_since is not None:
+            log_line("qeaims.scenario", "scenario-chain-back", away_s=round(time.time() - self._chain_away_since, 2))
+            self._chain_away_since = None
 
     def _field_since_onset(self, track: FaultTrack) -> float:
         """Field seconds the pace schedule let pass since the track's injection was sent."""
@@ -355,7 +374,10 @@ class ScenarioRun:
 
     def _fire(self, step: Any) -> None:
         if isinstance(step, Step):
-            self._sync()
+            try:
+                self._sync()
+            except ChainNotRunning:
+                pass  # the onset block is the last head seen; the twins take controls over the broker
             what = self.commander.post_control(step.sector, step.control)
             # a twin applies controls between its report periods, and a busy one answers late: two
             # periods of its clock in wall time, plus three minutes

@@ -186,7 +186,7 @@ from chain import node
 from core.config import load_settings
 
 settings = load_settings(home=Path(sys.argv[1]), rpc_port=int(sys.argv[2]))
-real, done = node._replay_block, []
+real, done = node._remine, []
 
 def then_die(rpc, block, total):
     real(rpc, block, total)
@@ -194,7 +194,7 @@ def then_die(rpc, block, total):
     if len(done) == 10:
         os._exit(9)  # `qeaims chain up` killed -9 in the middle of the replay: nothing cleans up
 
-node._replay_block = then_die
+node._remine = then_die
 node.start_anvil(settings)
 """
 
