@@ -21,12 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chain.besu.image import DEFAULT_BESU_IMAGE
 from chain.besu.nodefiles import CONFIG_DIR, DATA_PATH, LOOPBACK_FLAGS, MAX_LOGS_RANGE, RPC_PORT
 
 __all__ = ["DEFAULT_BESU_IMAGE", "QEAIMS_IMAGE", "SUBNET", "compose_document", "default_hosts"]
-
-DEFAULT_BESU_IMAGE = "hyperledger/besu:25.10.0"
-"""Pinned: every validator of a network must run a Besu that agrees on the forks in the genesis."""
 QEAIMS_IMAGE = "qeaims:0.1.0"
 SUBNET = "172.30.42.0/24"
 _FIRST_HOST = 11

@@ -7,18 +7,24 @@ Its own module so that every command that reads the index (`qeaims audit events|
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.progress import Progress
 
-from chain.client import ChainClient
-from chain.connect import connect, contract_abis
-from chain.indexer import Indexer
 from core.config import Settings
 from qeaims.commands._common import err_console
+
+if TYPE_CHECKING:  # the chain client (eth_account, requests) loads when a command reads the index
+    from chain.client import ChainClient
+    from chain.indexer import Indexer
 
 __all__ = ["synced_index"]
 
 
 def synced_index(settings: Settings, client: ChainClient, *, show_progress: bool = False) -> Indexer:
+    from chain.connect import connect, contract_abis
+    from chain.indexer import Indexer
+
     _, deployment = connect(settings)
     index = Indexer(settings.index_path, client.rpc, deployment, contract_abis(),
                     max_logs_range=settings.max_logs_range)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -12,9 +12,10 @@ from rich.console import Console
 from core.config import Settings
 from core.errors import ConfigError, IdentityError, QeaimsError
 from core.messages import Sector
-from keys.identity import HybridIdentity
-from keys.keystore import load_keystore
 from sectors.runner import parse_sector
+
+if TYPE_CHECKING:  # eth_account and the signers load when an identity does, not with every command
+    from keys.identity import HybridIdentity
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,6 +44,8 @@ def keystore_path(settings: Settings, *, oracle: str | None = None, governor: st
 
 
 def load_identity(settings: Settings, **kwargs: Any) -> HybridIdentity:
+    from keys.keystore import load_keystore
+
     return load_keystore(keystore_path(settings, **kwargs), settings.passphrase)
 
 

@@ -6,24 +6,21 @@ import json
 import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from chain.audit import AuditReport
-from chain.audit_anchor import parse_anchors
-from chain.audit_run import audit_afresh
-from chain.connect import connect
-from chain.event_query import EventFilters, query_events
 from core.errors import AuditFailed, ConfigError
 from core.kinds import kind_by_name
-from keys.ids import to_bytes32
 from qeaims.commands._chain_index import synced_index
 from qeaims.commands._common import check_sector, console, err_console, print_json, settings_of
 from qeaims.commands.proof_cmd import proof
+
+if TYPE_CHECKING:  # the audit (py_ecc, eth_account, the chain client) loads when a command audits
+    from chain.audit import AuditReport
 
 app = typer.Typer(help="Query and verify the on-chain history (auditors and regulators).", no_args_is_help=True)
 
@@ -59,6 +56,10 @@ def events(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Recorded events, newest last, read from chain logs (the local index is only a cache)."""
+    from chain.connect import connect
+    from chain.event_query import EventFilters, query_events
+    from keys.ids import to_bytes32
+
     settings = settings_of(ctx)
     sector_name = None if sector is None else check_sector(sector)
     if node is not None:
@@ -101,6 +102,10 @@ def verify(
     anchor (the head block's number and hash); keep it outside this machine and pass it back with
     --anchor to prove later that the history you audited was not rewritten or cut.
     """
+    from chain.audit_anchor import parse_anchors
+    from chain.audit_run import audit_afresh
+    from chain.connect import connect
+
     anchors = parse_anchors(anchor or [])
     settings = settings_of(ctx)
     client, deployment = connect(settings)

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from core.config import Settings
 from core.errors import ConfigError
-from qeaims.bench_ledger import result_dict, run_ledger_bench
 from qeaims.commands._common import console, err_console, print_json, settings_of
 
 app = typer.Typer(help="Benchmarks: measured figures, printed as tables or JSON.", no_args_is_help=True)
@@ -25,6 +24,8 @@ def ledger(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Sustained hybrid-signed events recorded per second on a private embedded Anvil."""
+    from qeaims.bench_ledger import result_dict, run_ledger_bench
+
     with Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("bench", total=seconds, rate="starting chain and consortium")

@@ -6,24 +6,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from eth_account import Account
-from eth_utils.address import is_address, to_checksum_address
 from rich.table import Table
 
-from chain.besu.nodekeys import read_key_file
-from chain.connect import connect
-from chain.deploy import deploy_dev_consortium, dev_deployer
-from chain.manifest import load_deployment
-from chain.node import chain_status, rpc_block_number, start_anvil, stop_anvil
 from core.errors import ConfigError, DeploymentMissing
 from qeaims.commands._common import console, print_json, settings_of
 
 app = typer.Typer(help="Start, stop and inspect the embedded development chain (Anvil).", no_args_is_help=True)
 
+# Each command imports the chain modules it uses (web3-style clients, eth_account, requests): every
+# `qeaims` command defines all sub-commands when it starts, and most never touch the chain.
+
 
 @app.command()
 def up(ctx: typer.Context) -> None:
     """Start the embedded chain (state persisted under the data directory) unless it runs already."""
+    from chain.node import start_anvil
+
     settings = settings_of(ctx)
     status = start_anvil(settings)
     console.print(f"chain up at {status.rpc_url} (chain id {status.chain_id}, block {status.block_number}); "
@@ -33,6 +31,8 @@ def up(ctx: typer.Context) -> None:
 @app.command()
 def down(ctx: typer.Context, hard: Annotated[bool, typer.Option(help="kill Anvil at once, as a crash would")] = False) -> None:
     """Stop the embedded chain; the journal catches up to the last block first."""
+    from chain.node import stop_anvil
+
     settings = settings_of(ctx)
     if stop_anvil(settings, hard=hard):
         console.print("chain stopped")
@@ -43,6 +43,9 @@ def down(ctx: typer.Context, hard: Annotated[bool, typer.Option(help="kill Anvil
 @app.command()
 def status(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Is the chain up, at which block, and is QEAIMS deployed on it?"""
+    from chain.manifest import load_deployment
+    from chain.node import chain_status
+
     settings = settings_of(ctx)
     st = chain_status(settings)
     try:
@@ -82,6 +85,11 @@ def fund(
     ether: Annotated[float, typer.Option(min=0.001, max=10_000, help="amount in ETH")] = 1000.0,
 ) -> None:
     """Development chain only: send gas money from the dev deployer account to an account."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    from chain.connect import connect
+    from chain.deploy import dev_deployer
+
     settings = settings_of(ctx)
     if not is_address(address):
         raise ConfigError(f"{address!r} is not an account address (0x + 40 hex digits)")
@@ -104,6 +112,12 @@ def deploy(
     consortium chain (`qeaims network generate` writes one): then it deploys on the node at
     --rpc-url and never touches Anvil. Keystores go under the data directory.
     """
+    from eth_account import Account
+
+    from chain.besu.nodekeys import read_key_file
+    from chain.deploy import deploy_dev_consortium
+    from chain.node import rpc_block_number, start_anvil
+
     settings = settings_of(ctx)
     deployer = None
     if deployer_key is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,23 +26,14 @@ from rich.table import Table
 
 from core.errors import ConfigError
 from core.messages import Sector
-from oracles.detect.attribution import AttributionReport, evaluate_attribution
-from oracles.detect.eval import EvalError, Report
-from oracles.detect.eval_csv import BATADAL_LABEL, BATADAL_TIME, Predictions, batadal_paths, evaluate_csv
-from oracles.detect.eval_skab import evaluate_skab
-from oracles.detect.models import DETECTORS
-from oracles.detect.production import BENCHMARK_SECTOR, sector_config
-from oracles.training import (
-    PLANS,
-    SectorModel,
-    load_model,
-    model_path,
-    read_sidecar,
-    save_model,
-    train_sector,
-)
+from oracles.detector_names import DETECTOR_NAMES
 from qeaims.commands._common import console, err_console, print_json, sector_help, settings_of
 from sectors.runner import parse_sector
+
+if TYPE_CHECKING:  # the detectors (pandas, scikit-learn) are imported by the commands that run them
+    from oracles.detect.attribution import AttributionReport
+    from oracles.detect.eval import Report
+    from oracles.training import SectorModel
 
 app = typer.Typer(help="Anomaly detection: the oracles' sector models and detector benchmarks.",
                   no_args_is_help=True)
@@ -61,7 +52,7 @@ def eval_(
                                                         "(needs --predictions-out)")] = False,
     sep: Annotated[str, typer.Option(help="CSV separator of --train/--test")] = ",",
     detector: Annotated[list[str] | None, typer.Option(
-        help=f"another detector as a secondary row (repeatable): {', '.join(DETECTORS)}")] = None,
+        help=f"another detector as a secondary row (repeatable): {', '.join(DETECTOR_NAMES)}")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The water oracles' production detector on a labelled benchmark, beside baselines and published rows.
@@ -69,6 +60,12 @@ def eval_(
     Nothing here sets a threshold or a window: the detector and its calibration are the ones the
     oracles run (`oracles/detect/production.py`), fitted on training rows only.
     """
+    from oracles.detect.eval import EvalError
+    from oracles.detect.eval_csv import BATADAL_LABEL, BATADAL_TIME, Predictions, batadal_paths, evaluate_csv
+    from oracles.detect.eval_skab import evaluate_skab
+    from oracles.detect.models import DETECTORS
+    from oracles.detect.production import BENCHMARK_SECTOR, sector_config
+
     names = list(detector or ())
     unknown = [n for n in names if n not in DETECTORS]
     if unknown:
@@ -176,12 +173,15 @@ def train(
     rows: Annotated[int | None, typer.Option(min=8, help="training rows (default: per sector, see PLANS)")] = None,
     seed: Annotated[int, typer.Option(min=0, help="twin seed of the normal run")] = 0,
     detector: Annotated[str | None, typer.Option(
-        help=f"detector: {', '.join(DETECTORS)} (default: the sector's own plan, e.g. MSET for sewage)")] = None,
+        help=f"detector: {', '.join(DETECTOR_NAMES)} (default: the sector's own plan, e.g. MSET for sewage)")] = None,
     stride: Annotated[int | None, typer.Option(min=1, help="report periods between training rows")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a saved model")] = False,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Train each sector's model on its twin's normal operation and save it for the oracles."""
+    from oracles.detect.models import DETECTORS
+    from oracles.training import PLANS, model_path, save_model, train_sector
+
     if detector is not None and detector not in DETECTORS:
         raise ConfigError(f"unknown detector {detector!r}: choose from {', '.join(DETECTORS)}")
     which = _sectors(sector)
@@ -228,6 +228,8 @@ def show(
     verify: Annotated[bool, typer.Option("--verify", help="also check the hash and load the model")] = False,
 ) -> None:
     """Print a saved model's sidecar (JSON): sector, sensors, calibration, sha256."""
+    from oracles.training import load_model, model_path, read_sidecar
+
     path = model_path(settings_of(ctx).home, parse_sector(sector))
     meta = read_sidecar(path)
     if verify:
@@ -251,6 +253,8 @@ def attribution(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Which asset a fault verdict names, per sector: attribution, detection, false alarms (a benchmark)."""
+    from oracles.detect.attribution import evaluate_attribution
+
     which = _sectors(sector)
     seeds = tuple(eval_seed or (1, 2, 3))
     if any(s < 0 for s in seeds):

@@ -7,12 +7,8 @@ from typing import Annotated
 
 import typer
 
-from chain.connect import connect
-from chain.outbox import EventOutbox
-from chain.recorder import EventRecorder, canonical_payload
 from core.errors import ConfigError
 from core.kinds import kind_by_name
-from keys.ids import to_bytes32
 from qeaims.commands._common import console, load_identity, print_json, settings_of
 
 app = typer.Typer(help="Record hybrid-signed events on the ledger.", no_args_is_help=True)
@@ -28,6 +24,11 @@ def record(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Write the event ahead to the oracle's outbox, sign it (ML-DSA-65 + secp256k1) and record it."""
+    from chain.connect import connect
+    from chain.outbox import EventOutbox
+    from chain.recorder import EventRecorder, canonical_payload
+    from keys.ids import to_bytes32
+
     settings = settings_of(ctx)
     kind_value = kind_by_name(kind)
     try:

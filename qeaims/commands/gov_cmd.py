@@ -13,29 +13,20 @@ counts secp256k1 approvals only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_utils.address import is_address, to_checksum_address
 from rich.table import Table
 
-from chain.client import ChainClient
-from chain.connect import connect
-from chain.deploy import role
-from chain.governance import Call, Council
-from chain.governance_views import approval_count, override_calls, proposal_row, proposal_rows
 from core.config import Settings
 from core.errors import ConfigError
-from keys.council_messages import sign_governor_key
-from keys.hybrid import sign_registration
-from keys.identity import HybridIdentity
-from keys.ids import to_bytes32
-from keys.keystore import load_keystore
 from qeaims.commands._chain_index import synced_index
 from qeaims.commands._common import console, keystore_path, load_identity, print_json, settings_of
-from vaults.council_unseal import parse_unseal, unseal_description
-from vaults.local import vault_name
-from vaults.onchain import SealWatch
+
+if TYPE_CHECKING:  # the chain client, keys and vaults load in the commands that use them
+    from chain.client import ChainClient
+    from chain.governance import Call, Council
+    from keys.identity import HybridIdentity
 
 app = typer.Typer(help="Council proposals: propose, approve, revoke, queue, execute, emergency, show, list.",
                   no_args_is_help=True)
@@ -46,6 +37,8 @@ Governor = Annotated[str, typer.Option(help="governor identity name, e.g. water"
 Description = Annotated[str | None, typer.Option(help="why; stored on-chain")]
 
 def _address(value: str) -> str:
+    from eth_utils.address import is_address, to_checksum_address
+
     if not is_address(value):
         raise ConfigError(f"{value!r} is not an account address (0x + 40 hex digits)")
     return to_checksum_address(value)
@@ -61,6 +54,8 @@ def _submit(ctx: typer.Context, governor: str, calls: list[Call], description: s
 @propose_app.command("add-sector")
 def add_sector(ctx: typer.Context, sector: str, governor: Governor, description: Description = None) -> None:
     """Add a sector beyond the six built in."""
+    from keys.ids import to_bytes32
+
     _submit(ctx, governor, [("Registry", "addSector", [to_bytes32(sector)])], description or f"add sector {sector}")
 
 
@@ -68,6 +63,8 @@ def add_sector(ctx: typer.Context, sector: str, governor: Governor, description:
 def add_operator(ctx: typer.Context, operator: str, sector: Annotated[str, typer.Option()], governor: Governor,
                  description: Description = None) -> None:
     """Add an operator (utility, hospital group, bank) for a sector."""
+    from keys.ids import to_bytes32
+
     _submit(ctx, governor, [("Registry", "addOperator", [to_bytes32(operator), to_bytes32(sector)])],
             description or f"add operator {operator} to {sector}")
 
@@ -82,6 +79,11 @@ def register_oracle(
     description: Description = None,
 ) -> None:
     """Register an oracle with its ML-DSA-65 key and proof of possession."""
+    from chain.connect import connect
+    from keys.hybrid import sign_registration
+    from keys.ids import to_bytes32
+    from keys.keystore import load_keystore
+
     settings = settings_of(ctx)
     identity = load_keystore(keystore_path(settings, oracle=oracle), settings.passphrase)
     client, deployment = connect(settings)
@@ -96,6 +98,8 @@ def register_oracle(
 def remove_oracle(ctx: typer.Context, account: str, governor: Governor, reason: str = "removed",
                   description: Description = None) -> None:
     """Remove an oracle for good."""
+    from keys.ids import to_bytes32
+
     _submit(ctx, governor, [("Registry", "removeOracle", [_address(account), to_bytes32(reason)])],
             description or f"remove oracle {account}: {reason}")
 
@@ -104,6 +108,8 @@ def remove_oracle(ctx: typer.Context, account: str, governor: Governor, reason: 
 def reinstate_oracle(ctx: typer.Context, account: str, governor: Governor, reason: str = "reinstated",
                      description: Description = None) -> None:
     """Return a quarantined oracle to service."""
+    from keys.ids import to_bytes32
+
     _submit(ctx, governor, [("Registry", "reinstateOracle", [_address(account), to_bytes32(reason)])],
             description or f"reinstate oracle {account}: {reason}")
 
@@ -120,6 +126,8 @@ def add_node(
     description: Description = None,
 ) -> None:
     """Register an infrastructure node and its dependencies."""
+    from keys.ids import to_bytes32
+
     deps = [to_bytes32(d) for d in depends_on or []]
     _submit(ctx, governor, [("Registry", "addNode", [to_bytes32(node), to_bytes32(sector), to_bytes32(kind),
                                                      criticality, deps])],
@@ -130,6 +138,8 @@ def add_node(
 def set_cap(ctx: typer.Context, basis_points: Annotated[int, typer.Argument(min=1, max=10_000)],
             governor: Governor, description: Description = None) -> None:
     """Set the largest share of a sector's nodes (in basis points) the quorum may isolate at once."""
+    from chain.governance_views import override_calls
+
     override = override_calls("set-cap", basis_points=basis_points)
     _submit(ctx, governor, override.calls, description or override.description)
 
@@ -163,6 +173,8 @@ def set_quarantine_rate(ctx: typer.Context, limit: Annotated[int, typer.Argument
 def force_isolate(ctx: typer.Context, node: str, governor: Governor, reason: str = "override",
                   description: Description = None) -> None:
     """Governance override: isolate a node without the oracle quorum (recorded as an override)."""
+    from chain.governance_views import override_calls
+
     override = override_calls("force-isolate", node=node, reason=reason)
     _submit(ctx, governor, override.calls, description or override.description)
 
@@ -171,6 +183,8 @@ def force_isolate(ctx: typer.Context, node: str, governor: Governor, reason: str
 def force_reintegrate(ctx: typer.Context, node: str, governor: Governor, reason: str = "override",
                       description: Description = None) -> None:
     """Governance override: return an isolated or repairing node to service."""
+    from chain.governance_views import override_calls
+
     override = override_calls("force-reintegrate", node=node, reason=reason)
     _submit(ctx, governor, override.calls, description or override.description)
 
@@ -178,6 +192,8 @@ def force_reintegrate(ctx: typer.Context, node: str, governor: Governor, reason:
 @propose_app.command("grant-repair")
 def grant_repair(ctx: typer.Context, account: str, governor: Governor, description: Description = None) -> None:
     """Allow an account (the controller) to mark isolated nodes as under repair."""
+    from chain.deploy import role
+
     _submit(ctx, governor, [("IsolationQuorum", "grantRole", [role("REPAIR_ROLE"), _address(account)])],
             description or f"grant REPAIR_ROLE to {account}")
 
@@ -192,6 +208,10 @@ def vault_unseal(
     """Unseal a sector's vault by council decision: a no-op call of the council to itself whose description
     names the vault and the seal in force (`vaults.council_unseal`). It counts once executed after the
     delay, and only if that seal is still in force then; never by the emergency path."""
+    from vaults.council_unseal import unseal_description
+    from vaults.local import vault_name
+    from vaults.onchain import SealWatch
+
     if not reason.strip():
         raise ConfigError("say why with --reason (it goes on-chain, in the proposal's description)")
     vault = vault_name(sector)
@@ -219,6 +239,9 @@ def emergency_allow(
 ) -> None:
     """Put a contract function on the emergency allowlist (or take it off): `gov emergency` runs only
     allowlisted calls. The council's own functions and role changes can never be put on it."""
+    from chain.connect import connect
+    from chain.governance import Council
+
     settings = settings_of(ctx)
     client, _ = connect(settings)
     if contract not in ("Registry", "EventLedger", "IsolationQuorum"):
@@ -255,6 +278,10 @@ def add_governor(
     description: Description = None,
 ) -> None:
     """Add a governor with its ML-DSA-65 key and proof of possession (signed here by its keystore)."""
+    from chain.connect import connect
+    from chain.governance import Council
+    from keys.council_messages import sign_governor_key
+
     settings = settings_of(ctx)
     identity = load_identity(settings, governor=newcomer)
     client, deployment = connect(settings)
@@ -280,6 +307,9 @@ def _status(client: Any, council: Council, proposal: int) -> str:
 
 def _as_governor(ctx: typer.Context, governor: str) -> tuple[HybridIdentity, ChainClient, Council]:
     """The governor's identity, a client on the deployment, and the council it acts in."""
+    from chain.connect import connect
+    from chain.governance import Council
+
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
@@ -290,6 +320,8 @@ def _require_valid_approvals(settings: Settings, client: ChainClient, proposal: 
     """Refuse to execute on approvals the recount does not count (the contract counts secp256k1 approvals
     only; `chain.governance_views.approval_count`): one `error:` line, nothing sent. An unknown proposal
     is left to the council, which names it."""
+    from chain.governance_views import approval_count
+
     if proposal > int(client.call1("GovernanceCouncil", "proposalCount")):
         return
     index = synced_index(settings, client)
@@ -329,6 +361,11 @@ def queue(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], g
 def execute(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)], governor: Governor,
             wait: Annotated[float, typer.Option(help="seconds to wait for a queued proposal's eta")] = 30.0) -> None:
     """Execute a proposal whose timelock has passed (the calls are read back from its log)."""
+    from chain.connect import connect
+    from chain.governance import Council
+    from vaults.council_unseal import parse_unseal
+    from vaults.onchain import SealWatch
+
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
@@ -355,6 +392,9 @@ def emergency(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)
     """Execute without the timelock: needs threshold + 1 approvals and every call on the emergency
     allowlist (never the council itself or a role change), and is recorded as EmergencyExecuted with
     the reason."""
+    from chain.connect import connect
+    from chain.governance import Council
+
     settings = settings_of(ctx)
     gov = load_identity(settings, governor=governor)
     client, _ = connect(settings)
@@ -367,6 +407,9 @@ def emergency(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)
 def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
          json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A proposal's calls (from its log), whether they hash to what the council stores, and its state."""
+    from chain.connect import connect
+    from chain.governance_views import proposal_row
+
     settings = settings_of(ctx)
     client, _ = connect(settings)
     row = proposal_row(client, proposal, max_logs_range=settings.max_logs_range)
@@ -385,6 +428,9 @@ def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
 @app.command("list")
 def list_proposals(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every council proposal with its approvals and state."""
+    from chain.connect import connect
+    from chain.governance_views import proposal_rows
+
     settings = settings_of(ctx)
     client, _ = connect(settings)
     index = synced_index(settings, client)

@@ -9,20 +9,19 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 
-from chain.connect import connect, contract_abis
-from chain.countermeasures import CountermeasureRecord, active_countermeasures
-from chain.indexer import Indexer
-from chain.indicators import IndicatorRecord, in_force, indicator_records
 from core.errors import ConfigError
 from core.indicator_values import KINDS, indicator_id, normalise_value
-from intel.feed import indicator_of
-from intel.stix import ExportItem, stix_bundle
 from qeaims.commands._common import console, print_json, record_as_controller, settings_of
+
+if TYPE_CHECKING:  # the chain client and the modules below load in the commands that use them
+    from chain.countermeasures import CountermeasureRecord
+    from chain.indicators import IndicatorRecord
+    from intel.stix import ExportItem
 
 T = TypeVar("T")
 
@@ -32,6 +31,9 @@ app = typer.Typer(help="Threat intelligence: indicators published on-chain by a 
 
 def _from_chain(ctx: typer.Context, read: Callable[[sqlite3.Connection], T]) -> T:
     """``read`` over an index built afresh from the chain's logs (nothing local is trusted)."""
+    from chain.connect import connect, contract_abis
+    from chain.indexer import Indexer
+
     settings = settings_of(ctx)
     client, deployment = connect(settings)
     with tempfile.TemporaryDirectory(prefix="qeaims-intel-") as tmp:
@@ -45,10 +47,14 @@ def _from_chain(ctx: typer.Context, read: Callable[[sqlite3.Connection], T]) -> 
 
 
 def _records(ctx: typer.Context) -> list[IndicatorRecord]:
+    from chain.indicators import indicator_records
+
     return _from_chain(ctx, indicator_records)
 
 
 def _measures(ctx: typer.Context) -> dict[str, CountermeasureRecord]:
+    from chain.countermeasures import active_countermeasures
+
     return _from_chain(ctx, active_countermeasures)
 
 
@@ -62,6 +68,8 @@ def _row(record: IndicatorRecord) -> dict[str, Any]:
 @app.command("list")
 def list_(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The indicators in force now (each publication recounted), and the publications that do not count."""
+    from chain.indicators import in_force
+
     records, measures = _records(ctx), _measures(ctx)
     active = in_force(records, datetime.now(UTC))
     refused = [r for r in records if r.reason]
@@ -93,6 +101,9 @@ def export(
     out: Annotated[Path | None, typer.Option(help="write the bundle here (default: standard output)")] = None,
 ) -> None:
     """Every indicator ever published (withdrawn ones revoked), as a STIX 2.1 bundle."""
+    from intel.feed import indicator_of
+    from intel.stix import ExportItem, stix_bundle
+
     records = _records(ctx)
     latest: dict[str, ExportItem] = {}
     for record in records:
@@ -120,6 +131,8 @@ def withdraw(
     reason: Annotated[str, typer.Option(help="why (recorded on-chain)")] = "",
 ) -> None:
     """Withdraw an indicator in force (the control room's order, signed by the controller's identity)."""
+    from chain.indicators import in_force
+
     if kind not in KINDS:
         raise ConfigError(f"unknown indicator kind {kind!r}: choose one of {', '.join(KINDS)}")
     try:

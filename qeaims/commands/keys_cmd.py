@@ -8,11 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chain.connect import connect
-from chain.rotation import rotate_oracle_key
 from core.errors import ChainError, ConfigError
-from keys.identity import HybridIdentity
-from keys.keystore import read_keystore_header, save_keystore
 from qeaims.commands._common import console, keystore_path, print_json, settings_of
 
 app = typer.Typer(help="Create, inspect and rotate hybrid (secp256k1 + ML-DSA-65) identities.", no_args_is_help=True)
@@ -35,6 +31,9 @@ def new(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Generate a new identity and store it encrypted (passphrase from $QEAIMS_PASSPHRASE)."""
+    from keys.identity import HybridIdentity
+    from keys.keystore import save_keystore
+
     settings = settings_of(ctx)
     if not _NAME.match(name):
         raise ConfigError(f"invalid name {name!r}: use lowercase letters, digits, '-' or '_' (max 64)")
@@ -59,6 +58,9 @@ def show(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Public facts of an identity, and what the registry says about it if the chain is reachable."""
+    from chain.connect import connect
+    from keys.keystore import read_keystore_header
+
     settings = settings_of(ctx)
     header = read_keystore_header(keystore_path(settings, oracle=oracle, governor=governor))
     info: dict[str, object] = {
@@ -96,6 +98,9 @@ def rotate(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Rotate an oracle's ML-DSA key: signed by the old key, proof of possession of the new one."""
+    from chain.connect import connect
+    from chain.rotation import rotate_oracle_key
+
     settings = settings_of(ctx)
     path = keystore_path(settings, oracle=oracle)
     client, _ = connect(settings)

@@ -10,22 +10,19 @@ import tempfile
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from chain.besu.accounts import AllowedAccount, registry_accounts
-from chain.besu.compose import DEFAULT_BESU_IMAGE
-from chain.besu.generate import NetworkSpec, generate_network
-from chain.besu.genesis import QbftParams
-from chain.besu.nodefiles import permissions_config
-from chain.connect import connect
-from chain.consortium import sectors as registered_sectors
+from chain.besu.image import DEFAULT_BESU_IMAGE
 from core.config import load_settings
 from core.errors import ConfigError
 from qeaims.commands import qbft_cmd
 from qeaims.commands._common import console, err_console, print_json, settings_of
+
+if TYPE_CHECKING:  # the chain client and the modules below load in the commands that use them
+    from chain.besu.accounts import AllowedAccount
 
 app = typer.Typer(help="A Besu QBFT consortium network: generate its files, keep its allowlist in step.",
                   no_args_is_help=True)
@@ -58,6 +55,10 @@ def generate(
 
     The accounts allowlist holds a fresh deployer and every member identity in the QEAIMS home
     (created where missing), exactly the accounts `qeaims deploy` registers."""
+    from chain.besu.generate import NetworkSpec, generate_network
+    from chain.besu.genesis import QbftParams
+    from chain.consortium import sectors as registered_sectors
+
     settings = settings_of(ctx)
     spec = NetworkSpec(
         validators=validators,
@@ -129,6 +130,10 @@ def allowlist(
     Registered, not removed oracles (with the controller and the vaults' recorders) and the current
     governors; then reload each node with perm_reloadPermissionsFromFile. The contracts' addresses
     come from the deployment manifest in the QEAIMS home."""
+    from chain.besu.accounts import registry_accounts
+    from chain.besu.nodefiles import permissions_config
+    from chain.connect import connect
+
     settings = settings_of(ctx)
     if rpc_url is not None:
         settings = load_settings(home=settings.home, rpc_url_override=rpc_url, scrypt_n=settings.scrypt_n)

@@ -18,12 +18,8 @@ from typing import Annotated
 
 import typer
 
-from chain.connect import connect
 from core.config import Settings
 from core.errors import AuditFailed
-from keys.keystore import read_keystore_header
-from oracles.proof_check import check_against_chain, local_proof
-from oracles.telemetry import telemetry_path
 from qeaims.commands._chain_index import synced_index
 from qeaims.commands._common import console, keystore_path, print_json, settings_of
 
@@ -36,6 +32,8 @@ def _oracle_address(settings: Settings, oracle: str) -> str:
     """`--oracle water-2` (a local keystore, read without the passphrase) or `--oracle 0x…`."""
     if _ADDRESS.match(oracle):
         return oracle
+    from keys.keystore import read_keystore_header
+
     return read_keystore_header(keystore_path(settings, oracle=oracle)).address
 
 
@@ -47,6 +45,10 @@ def proof(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check one reading's Merkle proof against the root its oracle recorded on-chain."""
+    from chain.connect import connect
+    from oracles.proof_check import check_against_chain, local_proof
+    from oracles.telemetry import telemetry_path
+
     settings = settings_of(ctx)
     address = _oracle_address(settings, oracle)
     path = store if store is not None else telemetry_path(settings.home, address)

@@ -5,18 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from eth_utils.address import is_address
 from rich.table import Table
 
-from chain.connect import connect
-from chain.quorum import Action, QuorumClient
 from core.errors import ConfigError
-from keys.ids import event_id, from_bytes32, to_bytes32
 from qeaims.commands._common import console, load_identity, print_json, settings_of
 
 app = typer.Typer(help="Propose and vote on isolations, reintegrations and quarantines.", no_args_is_help=True)
 
-_ACTIONS = {"isolate": Action.ISOLATE, "reintegrate": Action.REINTEGRATE, "quarantine": Action.QUARANTINE}
+# Each command imports the chain client and the signers (eth_account, py_ecc) itself: every `qeaims`
+# command defines all sub-commands when it starts, and most never vote.
 
 
 @app.command()
@@ -29,9 +26,16 @@ def propose(
     evidence: Annotated[list[str] | None, typer.Option(help="evidence event as ORACLE:SEQ (repeatable)")] = None,
 ) -> None:
     """Open a proposal (or vote on the open one for the same target)."""
-    if action not in _ACTIONS:
+    from eth_utils.address import is_address
+
+    from chain.connect import connect
+    from chain.quorum import Action, QuorumClient
+    from keys.ids import event_id, to_bytes32
+
+    actions = {"isolate": Action.ISOLATE, "reintegrate": Action.REINTEGRATE, "quarantine": Action.QUARANTINE}
+    if action not in actions:
         raise ConfigError(f"unknown action {action!r}: choose isolate, reintegrate or quarantine")
-    chosen = _ACTIONS[action]
+    chosen = actions[action]
     if chosen is Action.QUARANTINE:
         if not is_address(target):
             raise ConfigError("quarantine needs the oracle's address (0x + 40 hex digits)")
@@ -57,6 +61,9 @@ def propose(
 def vote(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
          oracle: Annotated[str, typer.Option(help="voting oracle identity")]) -> None:
     """Vote for an open proposal; it executes when the vote completes the quorum."""
+    from chain.connect import connect
+    from chain.quorum import QuorumClient
+
     settings = settings_of(ctx)
     identity = load_identity(settings, oracle=oracle)
     client, _ = connect(settings)
@@ -70,6 +77,10 @@ def vote(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
 def show(ctx: typer.Context, proposal: Annotated[int, typer.Argument(min=1)],
          json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A proposal's state, votes that still count, and voters."""
+    from chain.connect import connect
+    from chain.quorum import Action, QuorumClient
+    from keys.ids import from_bytes32
+
     settings = settings_of(ctx)
     client, _ = connect(settings)
     if int(client.call1("IsolationQuorum", "proposalState", proposal)) == 0:

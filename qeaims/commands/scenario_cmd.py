@@ -26,7 +26,6 @@ from core.kpi_reports import write_report
 from core.messages import Sector
 from qeaims.city_latency import KEEPING_UP_S
 from qeaims.commands._common import console, err_console, print_json, settings_of
-from qeaims.scenarios.definitions import all_scenarios, scenario
 
 EAVESDROPPER = "eavesdropper"
 YEAR = "year"
@@ -38,6 +37,8 @@ app = typer.Typer(help="Scripted scenarios against the running city (`qeaims up`
 @app.command("list")
 def list_() -> None:
     """The scenarios that ship, with what each one does."""
+    from qeaims.scenarios.definitions import all_scenarios  # the sectors' graphs (networkx): when listed
+
     table = Table(title="Scenarios")
     for column in ("name", "steps", "simulated length", "what happens"):
         table.add_column(column)
@@ -95,6 +96,7 @@ def run(
     from controller.commander import Commander
     from links.plan import OPERATIONS_SAE
     from qeaims.city_latency import ingest_latency
+    from qeaims.scenarios.definitions import all_scenarios, scenario
     from qeaims.scenarios.pacing import Pacemaker
     from qeaims.scenarios.report import build_report, tracks_table
     from qeaims.scenarios.runner import ScenarioRun, ServiceFeed

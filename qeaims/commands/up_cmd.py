@@ -20,10 +20,7 @@ from typing import IO, Annotated
 import typer
 from rich.table import Table
 
-from chain.connect import connect
 from chain.consortium import ORACLES_PER_SECTOR
-from chain.deploy import deploy_dev_consortium
-from chain.node import start_anvil, stop_anvil
 from core.config import Settings
 from core.errors import ConfigError, DeploymentMissing, QeaimsError
 from core.logs import setup_logging
@@ -87,6 +84,10 @@ def _running_supervisor(settings: Settings) -> int | None:
 
 
 def _ensure_deployed(settings: Settings) -> None:
+    from chain.connect import connect
+    from chain.deploy import deploy_dev_consortium
+    from chain.node import start_anvil
+
     start_anvil(settings)
     try:
         connect(settings)
@@ -273,6 +274,8 @@ def down(
     wait: Annotated[float, typer.Option(min=1, max=600, help="seconds to wait for a clean stop")] = 60.0,
 ) -> None:
     """Stop the supervisor and its components (cleanly: each oracle anchors what it stored), then the chain."""
+    from chain.node import stop_anvil
+
     settings = settings_of(ctx)
     status = read_status(settings) or {}
     pid = int(status.get("supervisor", 0))

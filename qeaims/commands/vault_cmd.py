@@ -8,15 +8,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from chain.connect import connect, contract_abis
-from chain.governance import Council
-from chain.indexer import Indexer
 from core.errors import AuditFailed, ConfigError
 from core.sectors import Sector
 from qeaims.commands._common import (
@@ -27,12 +24,12 @@ from qeaims.commands._common import (
     sector_help,
     settings_of,
 )
-from vaults.local import open_vault, reader_key_path, vault_root
-from vaults.onchain import SealWatch, seal_payload
-from vaults.reader_keys import ReaderKey, load_reader_key, save_reader_key
-from vaults.service import MAX_RECORD_BYTES, VaultRoles, VaultService
 from vaults.store import VaultError, VaultStore
-from vaults.verify import VaultReport, verify_vault
+
+if TYPE_CHECKING:  # the chain client and the modules below load in the commands that use them
+    from vaults.reader_keys import ReaderKey
+    from vaults.service import VaultService
+    from vaults.verify import VaultReport
 
 app = typer.Typer(help="Sector vaults: encrypted records, reads recorded on-chain, seals and audits.",
                   no_args_is_help=True)
@@ -48,6 +45,9 @@ def _vault(name: str) -> str:
 
 
 def _open(ctx: typer.Context, sector: str) -> VaultService:
+    from chain.connect import connect
+    from vaults.local import open_vault
+
     vault = _vault(sector)  # a wrong name is said before anything is asked of the chain
     settings = settings_of(ctx)
     client, deployment = connect(settings)
@@ -68,6 +68,9 @@ def _passphrase(env: str, whose: str) -> str:
 
 
 def _new_reader_key(ctx: typer.Context, vault: str, name: str, role: str) -> ReaderKey:
+    from vaults.local import reader_key_path
+    from vaults.reader_keys import ReaderKey, save_reader_key
+
     settings = settings_of(ctx)
     key = ReaderKey.generate(vault, name, role)
     save_reader_key(key, reader_key_path(settings, vault, name),
@@ -77,6 +80,9 @@ def _new_reader_key(ctx: typer.Context, vault: str, name: str, role: str) -> Rea
 
 
 def _me(ctx: typer.Context, vault: str, name: str) -> ReaderKey:
+    from vaults.local import reader_key_path
+    from vaults.reader_keys import load_reader_key
+
     settings = settings_of(ctx)
     path = reader_key_path(settings, vault, name)
     key = load_reader_key(path, _passphrase(PASSPHRASE_ENV, f"the passphrase of {name}'s vault key"))
@@ -93,6 +99,8 @@ def init(
 ) -> None:
     """Create the sector's vault: a sector key (epoch 1) wrapped for its custodian's new ML-KEM-768 key
     (protected by the passphrase in QEAIMS_VAULT_NEW_PASSPHRASE)."""
+    from vaults.local import reader_key_path
+
     service = _open(ctx, sector)
     if service.store.readers()[0]:
         raise VaultError(f"vault {sector} exists already")
@@ -115,6 +123,8 @@ def grant(
     """Register an identity (only the custodian may; QEAIMS_VAULT_PASSPHRASE opens the custodian's key); the
     roles that may read get the sector key wrapped for it. Without --public-key its key is made here,
     protected by QEAIMS_VAULT_NEW_PASSPHRASE, to be handed to it."""
+    from vaults.service import VaultRoles
+
     if role not in VaultRoles().known:
         raise VaultError(f"unknown role {role!r}: choose one of {', '.join(sorted(VaultRoles().known))}")
     service = _open(ctx, sector)
@@ -182,6 +192,8 @@ def write(
 
 def _bounded(file: Path) -> bytes:
     """A record's content from a file or standard input, read no further than the largest record allows."""
+    from vaults.service import MAX_RECORD_BYTES
+
     with (sys.stdin.buffer if str(file) == "-" else file.open("rb")) as source:
         content = source.read(MAX_RECORD_BYTES + 1)
     if len(content) > MAX_RECORD_BYTES:
@@ -230,6 +242,9 @@ def shred(
 def _seal(ctx: typer.Context, sector: str, sealed: bool, reason: str) -> None:
     """Record a seal or an unseal with the controller's identity. Runs where the controller's key is (the
     control room), not the vault's host: it reads the seal from the chain and opens no vault."""
+    from chain.connect import connect
+    from vaults.onchain import SealWatch, seal_payload
+
     if not reason.strip():
         raise ConfigError("say why with --reason (it goes on-chain)")
     vault = _vault(sector)
@@ -260,6 +275,8 @@ def unseal(
     """Unseal a vault (controller identity: the control room's order). The writes queued meanwhile land at
     the vault's next command on its host; where the vault's files are on this machine too, that is now.
     The governors' council unseals by proposal instead: `qeaims gov propose vault-unseal`."""
+    from vaults.local import vault_root
+
     _seal(ctx, sector, False, reason)
     if (vault_root(settings_of(ctx)) / sector).is_dir():
         before = len(VaultStore(vault_root(settings_of(ctx)), sector).pending())
@@ -278,6 +295,11 @@ def status(
     """A vault's seal as the chain says it (by the controller or a council proposal, and why), the council's
     unseal proposals for it, and, where its files are here, its sector-key epoch, key holders, an
     unfinished rotation and queued writes. Changes nothing."""
+    from chain.connect import connect
+    from chain.governance import Council
+    from vaults.local import vault_root
+    from vaults.onchain import SealWatch
+
     vault = _vault(sector)
     settings = settings_of(ctx)
     client, _ = connect(settings)
@@ -320,6 +342,11 @@ def verify(
     """Check each vault's files against the chain: no record altered or missing, every read on-chain.
 
     Holds no key and changes nothing: the index is built afresh from eth_getLogs in a temporary folder."""
+    from chain.connect import connect, contract_abis
+    from chain.indexer import Indexer
+    from vaults.local import vault_root
+    from vaults.verify import verify_vault
+
     settings = settings_of(ctx)
     root = vault_root(settings)
     names = [_vault(s) for s in sectors] if sectors else sorted(
