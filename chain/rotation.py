@@ -3,7 +3,9 @@
 Order: archive the keystore and write the new key (keys.keystore.rotate_keystore), then send
 `Registry.rotateKey` signed by the old key with proof of possession of the new one. If the
 process dies between the two, running the rotation again finds the keystore one epoch ahead of
-the chain and resends the same rotation instead of generating yet another key.
+the chain and resends the same rotation instead of generating yet another key. `rotateKey` names the
+epoch it rotates from, so a resend racing the original (still pending when the oracle restarted)
+is refused by the registry instead of rotating twice, and counts here as the rotation done.
 
 An oracle rotates on two grounds: governance reinstated it after a quarantine (`rotation_owed`), or an
 indicator of compromise a quorum published names its current key (`named_key`): a sector's quorum saw that key
@@ -20,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
@@ -28,8 +32,9 @@ from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 from chain.client import ChainClient
 from chain.indicators import IndicatorRecord, indicator_records
 from chain.registry_history import Position
-from core.errors import IdentityError
+from core.errors import ChainError, ContractRejected, IdentityError, TransactionFailed
 from core.indicator_values import indicator_id
+from keys.errors import KeystoreError, KeystoreNotFound
 from keys.hybrid import sign_rotation
 from keys.identity import HybridIdentity
 from keys.keystore import archive_path, load_keystore, read_keystore_header, rotate_keystore
@@ -43,35 +48,97 @@ class RotationResult:
     address: str
     old_epoch: int
     new_epoch: int
-    tx_hash: str
-    block: int
+    tx_hash: str | None  # None: this call sent nothing, it found the same rotation already sent (a resend's)
+    block: int  # the rotation's block, or (tx_hash None) the first block seen holding it
     resumed: bool
 
 
 def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> RotationResult:
+    """Rotate, or finish the rotation the keystore already holds (one epoch ahead of the registry).
+
+    `Registry.rotateKey` names the epoch it rotates from, so a resend can never rotate twice: when the
+    same rotation is already on the chain (or pending, sent before a restart), the registry refuses the
+    resend and this returns once the registry holds the keystore's key."""
     header = read_keystore_header(keystore)
-    oracle = client.call1("Registry", "oracle", header.address)
-    chain_epoch, status = int(oracle[3]), int(oracle[4])
+    chain_epoch, status, _ = _registry_key(client, header.address)
     if status != 1:
         raise IdentityError(f"oracle {header.address} is not active on-chain (status {status}); cannot rotate")
     resumed = False
     if header.key_epoch == chain_epoch:
-        new_identity: HybridIdentity = rotate_keystore(keystore, passphrase, MLDSA65PrivateKey.generate())
+        new_identity: HybridIdentity = _opened(keystore, lambda: rotate_keystore(
+            keystore, passphrase, MLDSA65PrivateKey.generate()))
     elif header.key_epoch == chain_epoch + 1:
-        new_identity = load_keystore(keystore, passphrase)
+        new_identity = _opened(keystore, lambda: load_keystore(keystore, passphrase))
         resumed = True
     else:
         raise IdentityError(
             f"keystore {keystore} is at key epoch {header.key_epoch} but the registry has {chain_epoch}; "
             "restore the matching keystore archive"
         )
-    old_identity = load_keystore(archive_path(keystore, chain_epoch), passphrase)
+    archive = archive_path(keystore, chain_epoch)
+    old_identity = _opened(archive, lambda: load_keystore(archive, passphrase))
+    done = RotationResult(header.address, chain_epoch, new_identity.key_epoch, None, 0, True)
+    if resumed and _holds(client, new_identity, block="pending"):
+        return _await(client, new_identity, done)  # sent before a restart and not mined yet: nothing to resend
     proof = sign_rotation(old_identity, new_identity.mldsa_key, chain_id=client.chain_id,
                           registry=client.address("Registry"))
-    receipt = client.transact(old_identity.account, "Registry", "rotateKey",
-                              proof.new_public_key, proof.old_signature, proof.new_signature)
+    try:
+        receipt = client.transact(old_identity.account, "Registry", "rotateKey", proof.old_epoch,
+                                  proof.new_public_key, proof.old_signature, proof.new_signature)
+    except TransactionFailed as exc:
+        # the registry refuses a rotation from an epoch it has left: this same rotation got there first
+        # (a resend racing the original); anything else is a real failure
+        if _holds(client, new_identity, block="latest") or (
+                isinstance(exc, ContractRejected) and exc.error == "RegistryKeyEpochMismatch"
+                and _holds(client, new_identity, block="pending")):
+            return _await(client, new_identity, done)
+        raise
     return RotationResult(header.address, chain_epoch, proof.new_epoch, str(receipt["transactionHash"]),
                           int(receipt["blockNumber"], 16), resumed)
+
+
+def _opened(path: Path, open_it: Callable[[], HybridIdentity]) -> HybridIdentity:
+    """A keystore a rotation needs, or one plain `IdentityError` naming it: no retry brings back a missing
+    archive or mends a passphrase, so an oracle host must end that oracle rather than restart it."""
+    try:
+        return open_it()
+    except KeystoreNotFound as exc:
+        raise IdentityError(f"cannot rotate: keystore {path} is missing (restore it, or the keystore of the "
+                            "registry's current key epoch)") from exc
+    except KeystoreError as exc:
+        raise IdentityError(f"cannot rotate: keystore {path} cannot be opened: {exc}") from exc
+
+
+def _registry_key(client: ChainClient, address: str, block: str = "latest") -> tuple[int, int, bytes]:
+    """(key epoch, status, pqKeyHash) the registry holds for `address`."""
+    record = client.call("Registry", "oracle", address, block=block)[0]
+    return int(record[3]), int(record[4]), bytes(record[2])
+
+
+def _holds(client: ChainClient, identity: HybridIdentity, *, block: str) -> bool:
+    """Whether the registry (at `block`) holds exactly this identity's key and epoch."""
+    try:
+        epoch, _, key_hash = _registry_key(client, identity.address, block)
+    except ChainError:
+        return False  # a node that cannot answer for `block` ("pending"): the contract still refuses a resend
+    return epoch == identity.key_epoch and key_hash == identity.pq_key_hash
+
+
+def _await(client: ChainClient, identity: HybridIdentity, done: RotationResult) -> RotationResult:
+    """Wait (up to the client's receipt timeout) until the latest block holds the rotation already sent.
+    If it never lands (the node dropped it), a `TransactionFailed`: a retry then sends it again."""
+    deadline = time.monotonic() + client.receipt_timeout_s
+    while True:
+        if _holds(client, identity, block="latest"):
+            return replace(done, block=int(client.rpc.call("eth_blockNumber"), 16))
+        epoch = _registry_key(client, identity.address)[0]
+        if epoch > identity.key_epoch:
+            raise IdentityError(f"oracle {identity.address}: the registry moved on to key epoch {epoch} while its "
+                                f"rotation to {identity.key_epoch} was pending; load the current keystore")
+        if time.monotonic() > deadline:
+            raise TransactionFailed(f"the rotation of {identity.address} to key epoch {identity.key_epoch} was "
+                                    f"sent but not mined within {client.receipt_timeout_s:.0f} s")
+        time.sleep(0.2)
 
 
 def rotation_owed(db: sqlite3.Connection, address: str) -> bool:

@@ -173,11 +173,15 @@ contract Registry is IRegistry, AccessControl {
 
     /// @inheritdoc IRegistry
     /// @dev Both signatures are only logged: peers verify them off-chain against the old and new key.
-    function rotateKey(bytes calldata newPublicKey, bytes calldata oldKeySignature, bytes calldata newKeySignature)
-        external
-    {
+    function rotateKey(
+        uint32 fromEpoch,
+        bytes calldata newPublicKey,
+        bytes calldata oldKeySignature,
+        bytes calldata newKeySignature
+    ) external {
         Oracle storage o = _knownOracle(msg.sender);
         if (o.status != OracleStatus.Active) revert RegistryOracleNotActive(msg.sender, o.status);
+        if (o.keyEpoch != fromEpoch) revert RegistryKeyEpochMismatch(msg.sender, fromEpoch, o.keyEpoch);
         if (newPublicKey.length != PQ_PUBLIC_KEY_LENGTH) revert RegistryInvalidPublicKey(newPublicKey.length);
         if (oldKeySignature.length != PQ_SIGNATURE_LENGTH) revert RegistryInvalidSignature(oldKeySignature.length);
         if (newKeySignature.length != PQ_SIGNATURE_LENGTH) revert RegistryInvalidSignature(newKeySignature.length);

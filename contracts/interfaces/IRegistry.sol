@@ -50,6 +50,9 @@ interface IRegistry {
     error RegistrySectorFull(bytes32 sector, uint256 maxOracles);
     error RegistryInvalidPublicKey(uint256 length);
     error RegistryInvalidSignature(uint256 length);
+    /// @notice `rotateKey` named a key epoch to rotate from that is not the oracle's current one: the
+    /// rotation it carries was already mined (a resend) or was signed for other epochs.
+    error RegistryKeyEpochMismatch(address account, uint32 expected, uint32 actual);
     error RegistryNodeExists(bytes32 node);
     error RegistryUnknownNode(bytes32 node);
     error RegistryInvalidCriticality(uint8 criticality);
@@ -142,11 +145,17 @@ interface IRegistry {
     function quarantineOracle(address account, bytes32 reason) external;
 
     // ---- the oracle itself ----------------------------------------------------------------------
-    /// @notice Rotates the caller's ML-DSA key. Requirements: caller is an Active oracle; key is
-    /// 1952 bytes; both signatures 3309 bytes (their ML-DSA validity is checked by every peer and
-    /// audit: a rotation the old key did not sign is an intrusion). Emits {KeyRotated}.
-    function rotateKey(bytes calldata newPublicKey, bytes calldata oldKeySignature, bytes calldata newKeySignature)
-        external;
+    /// @notice Rotates the caller's ML-DSA key from epoch `fromEpoch` to `fromEpoch + 1`.
+    /// Requirements: caller is an Active oracle; its key epoch is `fromEpoch` (so a resent rotation
+    /// can never rotate twice, nor land on epochs its proof was not signed for); key is 1952 bytes;
+    /// both signatures 3309 bytes (their ML-DSA validity is checked by every peer and audit: a
+    /// rotation the old key did not sign is an intrusion). Emits {KeyRotated}.
+    function rotateKey(
+        uint32 fromEpoch,
+        bytes calldata newPublicKey,
+        bytes calldata oldKeySignature,
+        bytes calldata newKeySignature
+    ) external;
 
     // ---- views ----------------------------------------------------------------------------------
     function oracle(address account) external view returns (Oracle memory);

@@ -71,8 +71,8 @@ def test_a_rotation_the_old_key_did_not_sign_makes_every_later_vote_no_vote(fres
     adversary_key = MLDSA65PrivateKey.generate()
     forged = sign_rotation(pretended_old, adversary_key, chain_id=chain.client.chain_id,
                            registry=chain.deployment.registry)
-    chain.client.transact(victim.account, "Registry", "rotateKey", forged.new_public_key, forged.old_signature,
-                          forged.new_signature)
+    chain.client.transact(victim.account, "Registry", "rotateKey", forged.old_epoch, forged.new_public_key,
+                          forged.old_signature, forged.new_signature)
     seized = pretended_old.with_rotated_key(adversary_key)
     pid = quorum.propose(water[0], Action.ISOLATE, to_bytes32("pump-2"), to_bytes32("leak"))
     quorum.vote(water[1], pid)

@@ -77,7 +77,7 @@ contract EventLedgerTest is Deployed {
 
     function test_BatchSignedCarriesRotatedKeyEpoch() public {
         vm.prank(oracleA);
-        registry.rotateKey(PqFixtures.key(99), sig, sig);
+        registry.rotateKey(1, PqFixtures.key(99), sig, sig);
         vm.expectEmit(address(ledger));
         emit IEventLedger.BatchSigned(oracleA, 1, WATER, 2, 1, 1, 1, sig);
         _recordAt(oracleA, _events(1, 1), 2);
@@ -85,7 +85,7 @@ contract EventLedgerTest is Deployed {
 
     function test_RevertWhen_SignedWithAnOldKeyEpoch() public {
         vm.prank(oracleA);
-        registry.rotateKey(PqFixtures.key(99), sig, sig);
+        registry.rotateKey(1, PqFixtures.key(99), sig, sig);
         vm.prank(oracleA);
         vm.expectRevert(abi.encodeWithSelector(IEventLedger.LedgerKeyEpochMismatch.selector, oracleA, 1, 2));
         ledger.recordBatch(_events(1, 1), 1, sig);

@@ -678,7 +678,7 @@ contract IsolationQuorumTest is Deployed {
         vm.prank(w[1]);
         quorum.vote(id, 1, "");
         vm.prank(w[1]);
-        registry.rotateKey(PqFixtures.key(42), PqFixtures.signature(1), PqFixtures.signature(2));
+        registry.rotateKey(1, PqFixtures.key(42), PqFixtures.signature(1), PqFixtures.signature(2));
         vm.expectRevert(abi.encodeWithSelector(IIsolationQuorum.QuorumKeyEpochMismatch.selector, w[1], 1, 2));
         vm.prank(w[1]);
         quorum.vote(id, 1, _sig(w[1]));

@@ -252,28 +252,28 @@ contract RegistryTest is Deployed {
         vm.expectEmit(address(registry));
         emit IRegistry.KeyRotated(oracleA, 1, 2, keccak256(key), key, oldSig, newSig);
         vm.prank(oracleA);
-        registry.rotateKey(key, oldSig, newSig);
+        registry.rotateKey(1, key, oldSig, newSig);
         IRegistry.Oracle memory o = registry.oracle(oracleA);
         assertEq(o.keyEpoch, 2);
         assertEq(o.pqKeyHash, keccak256(key));
         vm.prank(oracleA);
-        registry.rotateKey(PqFixtures.key(778), oldSig, newSig);
+        registry.rotateKey(2, PqFixtures.key(778), oldSig, newSig);
         assertEq(registry.oracle(oracleA).keyEpoch, 3);
     }
 
     function test_RevertWhen_RotateKeyInvalid() public {
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryUnknownOracle.selector, address(this)));
-        registry.rotateKey(PqFixtures.key(1), "", "");
+        registry.rotateKey(1, PqFixtures.key(1), "", "");
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryInvalidPublicKey.selector, 1951));
         vm.prank(oracleA);
-        registry.rotateKey(new bytes(1951), "", "");
+        registry.rotateKey(1, new bytes(1951), "", "");
         // the old key's authorisation and the new key's possession proof must at least be ML-DSA-65 sized
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryInvalidSignature.selector, 0));
         vm.prank(oracleA);
-        registry.rotateKey(PqFixtures.key(1), "", PqFixtures.signature(2));
+        registry.rotateKey(1, PqFixtures.key(1), "", PqFixtures.signature(2));
         vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryInvalidSignature.selector, 3308));
         vm.prank(oracleA);
-        registry.rotateKey(PqFixtures.key(1), PqFixtures.signature(1), new bytes(3308));
+        registry.rotateKey(1, PqFixtures.key(1), PqFixtures.signature(1), new bytes(3308));
         vm.prank(address(quorum));
         registry.quarantineOracle(oracleA, "q");
         vm.expectRevert(
@@ -282,7 +282,46 @@ contract RegistryTest is Deployed {
             )
         );
         vm.prank(oracleA);
-        registry.rotateKey(PqFixtures.key(1), "", "");
+        registry.rotateKey(1, PqFixtures.key(1), "", "");
+    }
+
+    function test_RevertWhen_RotateKeyFromAnotherEpoch() public {
+        bytes memory key = PqFixtures.key(777);
+        bytes memory sig = PqFixtures.signature(1);
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryKeyEpochMismatch.selector, oracleA, 2, 1));
+        vm.prank(oracleA);
+        registry.rotateKey(2, key, sig, sig); // signed for epochs the registry is not at
+        vm.prank(oracleA);
+        registry.rotateKey(1, key, sig, sig);
+        // the same rotation resent (an oracle restarted while it was pending) cannot rotate twice
+        vm.expectRevert(abi.encodeWithSelector(IRegistry.RegistryKeyEpochMismatch.selector, oracleA, 1, 2));
+        vm.prank(oracleA);
+        registry.rotateKey(1, key, sig, sig);
+        IRegistry.Oracle memory o = registry.oracle(oracleA);
+        assertEq(o.keyEpoch, 2);
+        assertEq(o.pqKeyHash, keccak256(key));
+    }
+
+    /// @dev Any sequence of rotations, each naming some epoch to rotate from (stale, current or
+    /// ahead): the epoch advances by exactly the calls that named the current one, one each.
+    function testFuzz_RotateKeyNeverAdvancesPastItsSuccessfulCalls(uint8[16] calldata offsets) public {
+        bytes memory sig = PqFixtures.signature(1);
+        uint32 succeeded;
+        for (uint256 i; i < offsets.length; ++i) {
+            uint32 current = registry.oracle(oracleA).keyEpoch;
+            // offsets 0..3 name the current epoch (keyEpoch starts at 1), 4 the previous, 5 zero, 6..7 a later one
+            uint8 offset = offsets[i] % 8;
+            uint32 from = offset < 4 ? current : offset == 4 ? current - 1 : offset == 5 ? 0 : current + (offset - 5);
+            vm.prank(oracleA);
+            try registry.rotateKey(from, PqFixtures.key(1000 + i), sig, sig) {
+                assertEq(from, current);
+                ++succeeded;
+            } catch (bytes memory reason) {
+                assertTrue(from != current);
+                assertEq(reason, abi.encodeWithSelector(IRegistry.RegistryKeyEpochMismatch.selector, oracleA, from, current));
+            }
+            assertEq(registry.oracle(oracleA).keyEpoch, 1 + succeeded);
+        }
     }
 
     // ---- nodes --------------------------------------------------------------------------------

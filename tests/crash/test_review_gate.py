@@ -89,9 +89,6 @@ def test_a_client_setting_a_balance_through_the_gate_does_not_brick_the_journal(
         stop_anvil(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="review s38 finding 3: an oracle restarted while its own rotation is still "
-                   "pending (interval mining) resends it; Registry.rotateKey takes no expected epoch and checks no "
-                   "proof, so both mine: the registry goes two epochs on and the oracle ends for good")
 def test_resending_a_rotation_that_is_still_pending_does_not_rotate_twice(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     import threading
 
@@ -249,9 +246,6 @@ def test_resuming_a_live_anvil_refuses_a_journal_damaged_in_the_middle(tmp_path:
         stop_anvil(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="review s38 finding 7: a keystore one epoch ahead whose previous epoch's archive "
-                   "is missing sends the oracle host into restarts for ever (KeystoreNotFound is no IdentityError); "
-                   "before, the mismatch ended the oracle with one clear error")
 def test_a_keystore_one_ahead_without_its_archive_ends_the_oracle_instead_of_restarting_it_for_ever(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     import threading
 
