@@ -202,6 +202,11 @@ class Gate:
                 writer.transport.abort()
             return
         self._writers.add(node_w)
+        for writer in (client_w, node_w):  # each answer is one write, each request one: no Nagle wait either
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             await _serve_http(client_r, client_w, node_r, node_w)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
@@ -322,44 +327,53 @@ def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
 
 
 async def _relay_response(node_r: asyncio.StreamReader, client_w: _Sink) -> bool:
-    """Copy one HTTP response (1xx interim answers first); False once the connection is to end."""
+    """Copy one HTTP response (1xx interim answers first); False once the connection is to end. The
+    head and body go out in one write: two small segments would meet the client's delayed ACK (40 ms)."""
+    out = bytearray()
+
+    async def send(data: bytes, flush: bool = False) -> None:
+        out.extend(data)
+        if flush or len(out) >= _CHUNK:
+            client_w.write(bytes(out))
+            out.clear()
+            await client_w.drain()
+
     while True:
         head = await node_r.readuntil(b"\r\n\r\n")
-        client_w.write(head)
         status = int(head.split(b" ", 2)[1])
         if 100 <= status < 200:
+            await send(head, flush=True)
             continue
+        await send(head)
         headers = _headers(head)
         if status in (204, 304):
             break
         if "chunked" in headers.get("transfer-encoding", "").lower():
             while True:
                 size_line = await node_r.readuntil(b"\r\n")
-                client_w.write(size_line)
+                await send(size_line)
                 size = int(size_line.split(b";", 1)[0].strip(), 16)
                 if size == 0:
                     while (trailer := await node_r.readuntil(b"\r\n")) != b"\r\n":
-                        client_w.write(trailer)
-                    client_w.write(trailer)
+                        await send(trailer)
+                    await send(trailer)
                     break
-                client_w.write(await node_r.readexactly(size + 2))
-                await client_w.drain()
+                await send(await node_r.readexactly(size + 2))
         elif "content-length" in headers:
             remaining = int(headers["content-length"])
             while remaining:
                 chunk = await node_r.read(min(remaining, _CHUNK))
                 if not chunk:
                     raise ConnectionError("the node closed mid-response")
-                client_w.write(chunk)
+                await send(chunk)
                 remaining -= len(chunk)
-                await client_w.drain()
         else:  # the body ends with the connection
             while chunk := await node_r.read(_CHUNK):
-                client_w.write(chunk)
-                await client_w.drain()
+                await send(chunk)
+            await send(b"", flush=True)
             return False
         break
-    await client_w.drain()
+    await send(b"", flush=True)
     return "close" not in headers.get("connection", "").lower()
 
 
