@@ -82,7 +82,10 @@ def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200
 
 def _follow_reorg(rpc: RpcClient, journal: ChainJournal, after: int, top: int) -> int:
     """Cut the journal back to the newest block the chain still has (0: the genesis); returns it.
-    Logs one structured ``journal-reorg`` line (from, to, how many blocks were dropped)."""
+    Logs one structured ``journal-reorg`` line (from, to, how many blocks were dropped).
+
+    Only a fork is followed: a chain that is a prefix of the journal (its blocks 1..`top` all the
+    journal's) cuts nothing, so a stop journaling beside a half-replayed Anvil never loses blocks."""
     journaled = {block.number: block.hash.lower() for block in journal.blocks()}
     ancestor = 0
     high = top
@@ -95,6 +98,8 @@ def _follow_reorg(rpc: RpcClient, journal: ChainJournal, after: int, top: int) -
                 ancestor = number
                 break
         high = low - 1
+    if ancestor == top:  # the chain is behind the journal, not on another fork (a revert with no block mined
+        return after     # since, or an Anvil a killed start left half-replayed): nothing of the journal is wrong
     dropped = journal.truncate_after(ancestor)
     print(json.dumps({"event": "journal-reorg", "journal": str(journal.path), "from": after, "to": ancestor,
                       "dropped": dropped}), file=sys.stderr, flush=True)

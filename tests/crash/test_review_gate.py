@@ -59,6 +59,9 @@ def test_a_client_reverting_the_chain_through_the_gate_does_not_brick_the_journa
         wait_journaled(settings)
         assert ChainJournal(journal_path(settings)).last_block() == 3
         assert rpc.call("evm_revert", [snapshot]) is True
+        time.sleep(3 * settings.journal_interval_s + 0.5)
+        # a chain behind the journal is no fork (it may be a half-replayed Anvil): nothing is cut yet
+        assert ChainJournal(journal_path(settings)).last_block() == 3
         _send(rpc, 4)  # a block 2 unlike the journaled block 2
         _send(rpc, 5)
         _send(rpc, 6)
