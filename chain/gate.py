@@ -1,11 +1,20 @@
-"""The gate: the development chain's public port, spliced byte for byte to Anvil's private one.
+"""The gate: the development chain's public port, an HTTP JSON-RPC filter in front of Anvil's private one.
 
 Why: Anvil cannot change its port, and while a restarted chain replays its journal it must answer
 no client (a client that reads a half-replayed chain sees its funding or its key rotation missing;
 one that sends gets its transaction into a replayed block). So Anvil listens on a loopback port of
 its own, the replay runs there, and only then does the journal keeper (`chain.keeper`) open this
-gate on the port clients know. The gate copies bytes both ways, so HTTP keep-alive and anything
-else JSON-RPC does over TCP work unchanged, and it parses nothing.
+gate on the port clients know.
+
+The journal replays transactions, so a chain whose state changed any other way cannot be replayed
+(review s38, finding 2): the gate reads each HTTP/1.1 request (a Content-Length body; keep-alive and
+pipelining work, answered in order), parses its JSON-RPC call or batch and forwards it only if every
+method is on the allowlist (`allowed`): reads and transactions (``eth_*``, ``net_*``, ``web3_*``,
+``txpool_*``) and the mining and time methods the dev tooling uses. Anything else (``anvil_setBalance``,
+``anvil_setCode``, ``anvil_impersonateAccount``, ``anvil_reset``, ...) gets a JSON-RPC error -32601
+naming it; a batch with one such method is refused whole. Chunked request bodies and WebSocket
+upgrades get an HTTP error and the connection ends. A client's ``evm_revert`` is forwarded: the
+keeper's journal follows the reverted chain (`chain.keeper.catch_up`).
 
 It lives and dies with Anvil: it watches Anvil's pid (`os.pidfd_open`, or /proc where that is
 missing) and, the moment Anvil is gone, closes its listener and every connection, so a client sees
@@ -18,15 +27,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
-__all__ = ["Gate"]
+__all__ = ["Gate", "allowed"]
 
 _CHUNK = 65536
+_MAX_BODY = 64 << 20  # a request body the gate reads whole to check its methods
+
+# what the gate forwards: every read and transaction (eth_*, net_*, web3_*, the pool's txpool_*), and
+# the dev tooling's mining and time methods (the journal records their blocks and replays them);
+# never a method that changes state or the chain's rules outside a transaction (anvil_setBalance,
+# anvil_setCode, anvil_impersonateAccount, anvil_reset, anvil_loadState, evm_setBlockGasLimit, ...)
+_ALLOWED_PREFIXES = ("eth_", "net_", "web3_", "txpool_")
+_REFUSED = frozenset({"eth_sendUnsignedTransaction"})  # an unsigned transaction's raw form does not replay
+_ALLOWED = frozenset({"evm_snapshot", "evm_revert", "evm_mine", "anvil_mine", "evm_increaseTime",
+                      "evm_setNextBlockTimestamp", "evm_setAutomine", "evm_setIntervalMining",
+                      "anvil_nodeInfo", "anvil_metadata", "anvil_dropTransaction", "anvil_dropAllTransactions"})
 
 
 class Gate:
@@ -180,24 +202,241 @@ class Gate:
                 writer.transport.abort()
             return
         self._writers.add(node_w)
+        for writer in (client_w, node_w):  # each answer is one write, each request one: no Nagle wait either
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            await asyncio.gather(_copy(client_r, node_w), _copy(node_r, client_w))
+            await _serve_http(client_r, client_w, node_r, node_w)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass  # a peer that went away or spoke no HTTP: its connection ends
         finally:
             for writer in (client_w, node_w):
                 self._writers.discard(writer)
                 writer.transport.abort()
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until end of stream, then half-close the other side (as a plain TCP peer would)."""
+async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
+                      node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> None:
+    """One request at a time, in order (so pipelined requests get their answers in order): read it,
+    refuse it or forward it, relay Anvil's answer; until either side closes."""
+    while True:
+        try:
+            head = await client_r.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return  # the client closed between requests
+        except asyncio.LimitOverrunError:
+            await _http_error(client_w, 431, "request headers too large")
+            return
+        headers = _headers(head)
+        if "upgrade" in headers:
+            await _http_error(client_w, 501, "the QEAIMS dev chain's gate serves JSON-RPC over HTTP only: "
+                                              "no WebSocket or other upgrade")
+            return
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            await _http_error(client_w, 411, "the QEAIMS dev chain's gate needs a Content-Length body, "
+                                              "not a chunked one")
+            return
+        length = int(headers.get("content-length", "0") or "0")
+        if length < 0 or length > _MAX_BODY:
+            await _http_error(client_w, 413, f"a request body of {length} bytes is more than the gate takes")
+            return
+        body = await client_r.readexactly(length) if length else b""
+        refusal, reverts = _refusal(body)
+        if refusal is not None:
+            client_w.write(_http_reply(refusal, keep_alive=not _closes(head, headers)))
+            await client_w.drain()
+            if _closes(head, headers):
+                return
+            continue
+        node_w.write(head + body)
+        await node_w.drain()
+        if reverts:  # hold the answer until the reverted chain's next base fee is what a replay gives
+            held = _Held()
+            keep = await _relay_response(node_r, held)
+            await _rebase_fee(node_r, node_w)
+            client_w.write(bytes(held.data))
+            await client_w.drain()
+        else:
+            keep = await _relay_response(node_r, client_w)
+        if not keep:
+            return
+
+
+class _Sink(Protocol):
+    """Where a response goes: the client's writer, or a `_Held` buffer."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+class _Held:
+    """A response held back (a stand-in for the client's writer)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def drain(self) -> None:
+        return None
+
+
+async def _call(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter, method: str, params: list[Any]) -> Any:
+    """One JSON-RPC call of the gate's own on the node connection (between two of the client's)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    node_w.write(b"POST / HTTP/1.1\r\nhost: gate\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                 % len(body) + body)
+    await node_w.drain()
+    held = _Held()
+    if not await _relay_response(node_r, held):
+        raise ConnectionError("the node closed the gate's connection")
+    head, _, payload = bytes(held.data).partition(b"\r\n\r\n")
+    if "chunked" in _headers(head + b"\r\n").get("transfer-encoding", "").lower():
+        raise ConnectionError("the node answered the gate's call in chunks")
+    return json.loads(payload).get("result")
+
+
+async def _rebase_fee(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> None:
+    """After an `evm_revert`: set the next block's base fee to the EIP-1559 one of the reverted head.
+
+    Why: Anvil 1.7.1 reverts the state but not its fee manager, so the blocks mined after a revert
+    carry the base fee that would have followed the dropped blocks; the replay, which mines them
+    after the reverted head, computes another, and so other balances and another state root. With
+    the base fee the replay computes, the journal that follows the revert (`chain.keeper.catch_up`)
+    replays to the very chain clients saw."""
+    head = await _call(node_r, node_w, "eth_getBlockByNumber", ["latest", False])
+    if not isinstance(head, dict) or head.get("baseFeePerGas") is None:
+        return
+    await _call(node_r, node_w, "anvil_setNextBlockBaseFeePerGas",
+                [hex(next_base_fee(int(head["baseFeePerGas"], 16), int(head["gasUsed"], 16),
+                                   int(head["gasLimit"], 16)))])
+
+
+def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
+    """EIP-1559: the base fee of the block after one with these fields (elasticity 2, change 1/8)."""
+    target = gas_limit // 2
+    if target == 0 or gas_used == target:
+        return base_fee
+    if gas_used > target:
+        return base_fee + max(1, base_fee * (gas_used - target) // target // 8)
+    return base_fee - base_fee * (target - gas_used) // target // 8
+
+
+async def _relay_response(node_r: asyncio.StreamReader, client_w: _Sink) -> bool:
+    """Copy one HTTP response (1xx interim answers first); False once the connection is to end. The
+    head and body go out in one write: two small segments would meet the client's delayed ACK (40 ms)."""
+    out = bytearray()
+
+    async def send(data: bytes, flush: bool = False) -> None:
+        out.extend(data)
+        if flush or len(out) >= _CHUNK:
+            client_w.write(bytes(out))
+            out.clear()
+            await client_w.drain()
+
+    while True:
+        head = await node_r.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        if 100 <= status < 200:
+            await send(head, flush=True)
+            continue
+        await send(head)
+        headers = _headers(head)
+        if status in (204, 304):
+            break
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            while True:
+                size_line = await node_r.readuntil(b"\r\n")
+                await send(size_line)
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    while (trailer := await node_r.readuntil(b"\r\n")) != b"\r\n":
+                        await send(trailer)
+                    await send(trailer)
+                    break
+                await send(await node_r.readexactly(size + 2))
+        elif "content-length" in headers:
+            remaining = int(headers["content-length"])
+            while remaining:
+                chunk = await node_r.read(min(remaining, _CHUNK))
+                if not chunk:
+                    raise ConnectionError("the node closed mid-response")
+                await send(chunk)
+                remaining -= len(chunk)
+        else:  # the body ends with the connection
+            while chunk := await node_r.read(_CHUNK):
+                await send(chunk)
+            await send(b"", flush=True)
+            return False
+        break
+    await send(b"", flush=True)
+    return "close" not in headers.get("connection", "").lower()
+
+
+def _headers(head: bytes) -> dict[str, str]:
+    """The header fields of a request or response head, names lower-cased (a repeated field: its last value)."""
+    fields: dict[str, str] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep:
+            fields[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return fields
+
+
+def _closes(head: bytes, headers: dict[str, str]) -> bool:
+    """Whether the client asked for the connection to end after this request (HTTP/1.0 by default)."""
+    connection = headers.get("connection", "").lower()
+    if head.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0"):
+        return "keep-alive" not in connection
+    return "close" in connection
+
+
+def allowed(method: str) -> bool:
+    """Whether the gate forwards a JSON-RPC method: reads, transactions, and the dev tooling's mining and
+    time methods, whose blocks the journal replays; never one that changes state no transaction made."""
+    return (method.startswith(_ALLOWED_PREFIXES) and method not in _REFUSED) or method in _ALLOWED
+
+
+def _refusal(body: bytes) -> tuple[bytes | None, bool]:
+    """The JSON-RPC error reply for a body that calls a method the gate does not forward (a batch is
+    refused whole, one error an entry), None for a body to forward. A body that is no JSON-RPC call
+    at all is forwarded: the node answers it with its own error, and it changes nothing. The flag
+    says the body calls ``evm_revert`` (see `_rebase_fee`)."""
+    if not body:
+        return None, False
     try:
-        while chunk := await reader.read(_CHUNK):
-            writer.write(chunk)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.transport.abort()
+        call = json.loads(body)
+    except ValueError:
+        return None, False
+    entries = call if isinstance(call, list) else [call]
+    methods = [e.get("method") for e in entries if isinstance(e, dict)]
+    refused = sorted({m for m in methods if isinstance(m, str) and not allowed(m)})
+    if not refused:
+        return None, "evm_revert" in methods
+    message = (f"method {', '.join(refused)} refused by the QEAIMS dev chain's gate: it would change state no "
+               "journaled transaction made (the journal could not replay the chain)")
+    errors = [{"jsonrpc": "2.0", "id": e.get("id") if isinstance(e, dict) else None,
+               "error": {"code": -32601, "message": message}} for e in entries]
+    return json.dumps(errors if isinstance(call, list) else errors[0]).encode(), False
+
+
+def _http_reply(body: bytes, *, keep_alive: bool) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: %s\r\n\r\n"
+            % (len(body), b"keep-alive" if keep_alive else b"close")) + body
+
+
+async def _http_error(writer: asyncio.StreamWriter, status: int, message: str) -> None:
+    """An HTTP error that ends the connection (what follows on it could not be read reliably)."""
+    body = f"error: {message}\n".encode()
+    reasons = {411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
+               501: "Not Implemented"}
+    writer.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+                 % (status, reasons[status].encode(), len(body)) + body)
+    await writer.drain()
 
 
 def _alive(pid: int) -> bool:

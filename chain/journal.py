@@ -137,6 +137,58 @@ class ChainJournal:
             os.fsync(handle.fileno())
         self._tail = prev
 
+    def truncate_after(self, number: int) -> int:
+        """Drop every block line after block `number` (0: keep only the genesis line); returns how many.
+
+        Why: the journal follows the chain when a client reverts it (`evm_revert`), as an indexer follows
+        a reorg. Crash-safe: one ftruncate at the byte offset of the first dropped line, then fsync, so a
+        kill leaves either the whole journal or its prefix, and a prefix is a journal `verify` accepts."""
+        offset = 0
+        dropped = 0
+        cut: int | None = None
+        with open(self.path, "rb") as handle:
+            for line in handle:
+                if cut is None:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        record = None
+                    if isinstance(record, dict) and "n" in record and int(record["n"]) > number:
+                        cut = offset
+                if cut is not None and line.endswith(b"\n"):
+                    dropped += 1
+                offset += len(line)
+        if cut is None:
+            return 0
+        with open(self.path, "r+b") as handle:
+            handle.truncate(cut)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._tail = None
+        return dropped
+
+    def last(self) -> JournalBlock | None:
+        """The journal's last block, None for a journal of its genesis line only (read from the end)."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                end = handle.tell()
+                step = min(end, 1 << 16)
+                while True:
+                    handle.seek(end - step)
+                    chunk = handle.read(step)
+                    cut = chunk.rfind(b"\n", 0, len(chunk) - 1)
+                    if cut >= 0 or step == end:
+                        break
+                    step = min(end, step * 4)
+        except FileNotFoundError:
+            return None
+        try:
+            record = json.loads(chunk[cut + 1:])
+        except ValueError:
+            return None
+        return self._block(record) if isinstance(record, dict) and "n" in record else None
+
     def _last_line_hash(self) -> str:
         """sha256 of the file's last line (read backwards from the end: journals grow large)."""
         with open(self.path, "rb") as handle:

@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import json
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from chain.gate import Gate
@@ -39,19 +41,69 @@ def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200
              live: Callable[[], bool] = lambda: True) -> int:
     """Journal blocks after `after` up to the head (at most `limit` per call); returns the last one.
     Blocks read while `live()` turned false (the gate's Anvil ended: whatever answered on its port
-    since is not it) are not journaled."""
-    head = int(rpc.call("eth_blockNumber"), 16)
+    since is not it) are not journaled.
+
+    The journal follows the chain as an indexer follows a reorg (review s38, finding 1): when the
+    chain's block `after` is not the journal's (a client's `evm_revert`, then new blocks), the journal
+    is cut back to the last block both share (`_follow_reorg`) before the new ones are appended, so
+    it always replays to the chain clients see."""
+    tail = journal.last() if after > 0 else None
+    if tail is not None and tail.number == after:
+        head_hex, mine = rpc.batch([("eth_blockNumber", []), ("eth_getBlockByNumber", [hex(after), False])])
+        head = int(head_hex, 16)
+        if not isinstance(mine, dict) or str(mine.get("hash", "")).lower() != tail.hash.lower():
+            if not live():
+                return after
+            after = _follow_reorg(rpc, journal, after, min(head, after))
+            tail = journal.last()
+    else:
+        head = int(rpc.call("eth_blockNumber"), 16)
     if head <= after:
         return after
     numbers = list(range(after + 1, min(head, after + limit) + 1))
-    blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+    fetched = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+    blocks: list[dict[str, Any]] = []
+    parent = tail.hash if tail is not None else None
+    for block in fetched:  # the chain may have moved since: journal only blocks that link to the journal
+        if not isinstance(block, dict) or (parent is not None and str(block["parentHash"]).lower() != parent.lower()):
+            break
+        blocks.append(block)
+        parent = str(block["hash"])
+    if not blocks:
+        return after
     hashes = [h for block in blocks for h in block["transactions"]]
     raws = rpc.batch([("eth_getRawTransactionByHash", [h]) for h in hashes]) if hashes else []
     raw_by_hash = dict(zip(hashes, raws, strict=True))
     if not live():
         return after
     journal.append([JournalBlock.from_rpc(b, tuple(raw_by_hash[h] for h in b["transactions"])) for b in blocks])
-    return numbers[-1]
+    return int(blocks[-1]["number"], 16)
+
+
+def _follow_reorg(rpc: RpcClient, journal: ChainJournal, after: int, top: int) -> int:
+    """Cut the journal back to the newest block the chain still has (0: the genesis); returns it.
+    Logs one structured ``journal-reorg`` line (from, to, how many blocks were dropped).
+
+    Only a fork is followed: a chain that is a prefix of the journal (its blocks 1..`top` all the
+    journal's) cuts nothing, so a stop journaling beside a half-replayed Anvil never loses blocks."""
+    journaled = {block.number: block.hash.lower() for block in journal.blocks()}
+    ancestor = 0
+    high = top
+    while high > 0 and ancestor == 0:
+        low = max(1, high - 99)
+        numbers = list(range(high, low - 1, -1))
+        chain = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        for number, block in zip(numbers, chain, strict=True):
+            if isinstance(block, dict) and str(block.get("hash", "")).lower() == journaled.get(number):
+                ancestor = number
+                break
+        high = low - 1
+    if ancestor == top:  # the chain is behind the journal, not on another fork (a revert with no block mined
+        return after     # since, or an Anvil a killed start left half-replayed): nothing of the journal is wrong
+    dropped = journal.truncate_after(ancestor)
+    print(json.dumps({"event": "journal-reorg", "journal": str(journal.path), "from": after, "to": ancestor,
+                      "dropped": dropped}), file=sys.stderr, flush=True)
+    return ancestor
 
 
 def keeper_lock_path(journal: Path) -> Path:
@@ -100,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(ChainError):  # what the chain has beyond the journal, journaled before anyone is served
         while (newest := catch_up(rpc, journal, last)) != last:
             last = newest
-    if gate is not None:
+    if gate is not None and not stopping:  # told to stop during the catch-up: never serve anyone
         try:
             gate.open()
         except OSError as exc:

@@ -35,6 +35,7 @@ from chain.node_proc import (
     find_anvil,
     journal_path,
     listening_port,
+    listens_on,
     pid_file,
     port_listening,
     read_pid,
@@ -194,7 +195,14 @@ def _start(settings: Settings, wait_s: float) -> NodeStatus:
                 f"a chain with id {status.chain_id} already answers at {settings.rpc_url}; "
                 f"expected {settings.chain_id}: stop it or choose another port (QEAIMS_RPC_PORT)"
             )
-        return status
+        keeper = _read_pid(settings, "keeper")
+        if keeper is None or not listens_on(keeper, settings.rpc_port):
+            raise ChainStartFailed(
+                f"a chain answers at {settings.rpc_url}, but not through this home's keeper "
+                f"({settings.chain_dir}): another home's chain or another node holds the port; stop it or "
+                "choose another port (QEAIMS_RPC_PORT)"
+            )
+        return status  # ours (review s38, finding 4: another home's chain on our port is not)
     anvil = find_anvil(settings)
     if anvil is None:
         return _start_locked(settings, wait_s)
@@ -210,6 +218,7 @@ def _start(settings: Settings, wait_s: float) -> NodeStatus:
         ) from None
     stop_process(settings, "keeper", signal.SIGKILL)  # its gate is closed or hung: a new keeper opens it again
     rpc = RpcClient(_private_url(private), timeout_s=5.0, retries=0)
+    _journal(settings).verify()  # a journal damaged while its keeper was dead is refused, not appended to
     if not _holds_the_journal(rpc, _journal(settings)):  # a start killed mid-replay left it: never serve it
         stop_process(settings, "anvil", signal.SIGKILL)
         return _start_locked(settings, wait_s)

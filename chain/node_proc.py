@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.config import Settings, project_root
 
-__all__ = ["find_anvil", "journal_path", "listening_port", "pid_file", "port_listening", "read_pid", "spawn",
+__all__ = ["find_anvil", "journal_path", "listening_port", "listens_on", "pid_file", "port_listening", "read_pid", "spawn",
            "state_cache", "stop_process"]
 
 
@@ -138,6 +138,19 @@ def listening_port(pid: int) -> int | None:
         if state == "0A" and inode in inodes and local.startswith("0100007F:"):  # LISTEN on 127.0.0.1
             return int(local.split(":")[1], 16)
     return None
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds a listening TCP socket on ``port`` (any address, IPv4 or 6)."""
+    try:
+        inodes = {link[len("socket:["):-1] for link in (os.readlink(f"/proc/{pid}/fd/{fd}")
+                                                         for fd in os.listdir(f"/proc/{pid}/fd"))
+                  if link.startswith("socket:[")}
+        tables = [Path(f"/proc/{pid}/net/{name}").read_text().splitlines()[1:] for name in ("tcp", "tcp6")]
+    except OSError:
+        return False
+    return any(fields[3] == "0A" and fields[9] in inodes and int(fields[1].rsplit(":", 1)[1], 16) == port
+               for table in tables for fields in (line.split() for line in table))
 
 
 def spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
