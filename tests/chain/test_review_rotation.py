@@ -1,0 +1,72 @@
+"""Review s38b (adversarial, rotation resend): the registry holding this oracle's key epoch but ANOTHER key.
+
+`Registry.rotateKey` checks only `msg.sender` and `fromEpoch`; its two ML-DSA signatures are logged, not
+verified. So whoever holds the oracle's secp256k1 account (a stolen account key, or a second copy of the
+keystore that an operator rotated elsewhere) can move the registry to epoch N+1 with a key this oracle does
+not hold. Both guards the resend work added compare epochs only (`check_key_epoch`, and the
+`header.key_epoch == chain_epoch` branch of `rotate_oracle_key`), never the key hash, so the oracle then
+(a) starts and signs batches with a key the registry does not hold, and (b) "rotates" again with a proof
+signed by that unregistered key: the registry accepts it and every audit flags the epoch as an intrusion.
+Each test states the wanted behaviour and is a strict xfail while the bug is there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
+
+from chain.client import ChainClient
+from chain.deploy import oracle_keystore
+from chain.recorder import check_key_epoch
+from chain.rotation import rotate_oracle_key
+from core.errors import IdentityError
+from keys.hybrid import sign_rotation
+from keys.keystore import load_keystore, read_keystore_header, rotate_keystore
+
+pytestmark = pytest.mark.chain
+
+
+def _foreign_rotation_then_own_keystore_ahead(client: ChainClient, keystore: Path, passphrase: str) -> int:
+    """The registry moves N -> N+1 to a key this keystore never held (sent from the oracle's own account,
+    as a thief of that account or a second keystore copy would), then the keystore makes its own N+1 key.
+    Returns N."""
+    start = read_keystore_header(keystore).key_epoch
+    old = load_keystore(keystore, passphrase)
+    foreign = sign_rotation(old, MLDSA65PrivateKey.generate(), chain_id=client.chain_id,
+                            registry=client.address("Registry"))
+    client.transact(old.account, "Registry", "rotateKey", foreign.old_epoch, foreign.new_public_key,
+                    foreign.old_signature, foreign.new_signature)
+    rotate_keystore(keystore, passphrase, MLDSA65PrivateKey.generate())
+    return start
+
+
+@pytest.mark.xfail(strict=True, reason="review s38b finding 1: check_key_epoch compares epochs only; an oracle "
+                                       "whose keystore epoch matches but whose key hash differs starts and signs")
+def test_a_registry_at_our_epoch_with_another_key_is_refused_at_start(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    settings, client = fresh_chain.settings, fresh_chain.client
+    keystore = oracle_keystore(settings, "water", 2)
+    start = _foreign_rotation_then_own_keystore_ahead(client, keystore, settings.passphrase)
+    mine = load_keystore(keystore, settings.passphrase)
+    record = client.call1("Registry", "oracle", mine.address)
+    assert int(record[3]) == mine.key_epoch == start + 1 and bytes(record[2]) != mine.pq_key_hash  # the setup
+    with pytest.raises(IdentityError):
+        check_key_epoch(client, mine)
+
+
+@pytest.mark.xfail(strict=True, reason="review s38b finding 2: rotate_oracle_key rotates from a key the registry "
+                                       "does not hold (epoch equal, key hash different); the proof fails every audit")
+def test_a_rotation_is_never_signed_by_a_key_the_registry_does_not_hold(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    settings, client = fresh_chain.settings, fresh_chain.client
+    keystore = oracle_keystore(settings, "water", 3)
+    start = _foreign_rotation_then_own_keystore_ahead(client, keystore, settings.passphrase)
+    address = read_keystore_header(keystore).address
+    foreign_hash = bytes(client.call1("Registry", "oracle", address)[2])
+    try:
+        rotate_oracle_key(client, keystore, settings.passphrase)
+    except IdentityError:
+        pass  # the wanted answer: a key mismatch no retry mends
+    record = client.call1("Registry", "oracle", address)
+    # wanted: the registry still holds the foreign key at N+1 (no rotation signed by an unregistered key)
+    assert (int(record[3]), bytes(record[2])) == (start + 1, foreign_hash)
