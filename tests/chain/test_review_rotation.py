@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
+from chain.audit_keys import key_history
 from chain.client import ChainClient
+from chain.connect import contract_abis
 from chain.deploy import oracle_keystore
+from chain.indexer import Indexer
 from chain.recorder import check_key_epoch
 from chain.rotation import rotate_oracle_key
 from core.errors import IdentityError
@@ -70,3 +73,26 @@ def test_a_rotation_is_never_signed_by_a_key_the_registry_does_not_hold(fresh_ch
     record = client.call1("Registry", "oracle", address)
     # wanted: the registry still holds the foreign key at N+1 (no rotation signed by an unregistered key)
     assert (int(record[3]), bytes(record[2])) == (start + 1, foreign_hash)
+
+
+def test_the_audit_flags_a_rotation_signed_by_an_unregistered_key_and_a_replayed_proof(fresh_chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What held: the contract logs any signatures, but the audit checks each rotation against the key and the
+    epochs it was signed for, so both the rotation finding 2 sends and an old proof replayed later are flagged."""
+    settings, client = fresh_chain.settings, fresh_chain.client
+    keystore = oracle_keystore(settings, "water", 4)
+    start = _foreign_rotation_then_own_keystore_ahead(client, keystore, settings.passphrase)
+    mine = load_keystore(keystore, settings.passphrase)  # epoch N+1, a key the registry does not hold
+    registry = client.address("Registry")
+    unregistered = sign_rotation(mine, MLDSA65PrivateKey.generate(), chain_id=client.chain_id, registry=registry)
+    client.transact(mine.account, "Registry", "rotateKey", start + 1, unregistered.new_public_key,
+                    unregistered.old_signature, unregistered.new_signature)
+    replayed = unregistered  # the same proof (signed for N+1 -> N+2) sent again from N+2
+    client.transact(mine.account, "Registry", "rotateKey", start + 2, replayed.new_public_key,
+                    replayed.old_signature, replayed.new_signature)
+    index = Indexer(tmp_path / "index.sqlite", client.rpc, fresh_chain.deployment, contract_abis())
+    index.sync()
+    epochs = key_history(index.db, client.chain_id, registry)[mine.address.lower()]
+    assert epochs[start].valid and epochs[start + 1].valid  # the foreign rotation was signed by the registered key
+    assert not epochs[start + 2].valid and "not signed by both" in epochs[start + 2].reason
+    assert not epochs[start + 3].valid and "not signed by both" in epochs[start + 3].reason  # a replayed proof
+    index.db.close()
