@@ -70,6 +70,14 @@ def check_key_epoch(client: ChainClient, identity: HybridIdentity) -> None:
     record = client.call1("Registry", "oracle", identity.address)
     epoch = int(record[3])
     if epoch == identity.key_epoch:
+        if bytes(record[2]) != identity.pq_key_hash:
+            # the registry took a rotation to a key this keystore does not hold, sent from this oracle's own
+            # account (`rotateKey` cannot check ML-DSA): its account key is in other hands, or a second copy
+            # of the keystore was rotated elsewhere; no batch signed here would verify (review s38b, 1)
+            raise IdentityError(
+                f"oracle {identity.address}: the registry holds key epoch {epoch} with another key than this "
+                "keystore's: the account key may be compromised, or another copy of the keystore was rotated; "
+                "it signs nothing until an operator looks")
         return
     message = (f"oracle {identity.address} signs with key epoch {identity.key_epoch} but the registry "
                f"holds epoch {epoch}")

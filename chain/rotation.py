@@ -60,11 +60,12 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
     same rotation is already on the chain (or pending, sent before a restart), the registry refuses the
     resend and this returns once the registry holds the keystore's key."""
     header = read_keystore_header(keystore)
-    chain_epoch, status, _ = _registry_key(client, header.address)
+    chain_epoch, status, chain_key_hash = _registry_key(client, header.address)
     if status != 1:
         raise IdentityError(f"oracle {header.address} is not active on-chain (status {status}); cannot rotate")
     resumed = False
     if header.key_epoch == chain_epoch:
+        _same_key(_opened(keystore, lambda: load_keystore(keystore, passphrase)), chain_key_hash, keystore)
         new_identity: HybridIdentity = _opened(keystore, lambda: rotate_keystore(
             keystore, passphrase, MLDSA65PrivateKey.generate()))
     elif header.key_epoch == chain_epoch + 1:
@@ -77,6 +78,8 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
         )
     archive = archive_path(keystore, chain_epoch)
     old_identity = _opened(archive, lambda: load_keystore(archive, passphrase))
+    if resumed:
+        _same_key(old_identity, chain_key_hash, archive)
     done = RotationResult(header.address, chain_epoch, new_identity.key_epoch, None, 0, True)
     if resumed and _holds(client, new_identity, block="pending"):
         return _await(client, new_identity, done)  # sent before a restart and not mined yet: nothing to resend
@@ -95,6 +98,16 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
         raise
     return RotationResult(header.address, chain_epoch, proof.new_epoch, str(receipt["transactionHash"]),
                           int(receipt["blockNumber"], 16), resumed)
+
+
+def _same_key(identity: HybridIdentity, chain_key_hash: bytes, path: Path) -> None:
+    """A rotation is signed only by the key the registry holds: `rotateKey` cannot check ML-DSA, so a proof
+    from any other key would be accepted on-chain and flagged by every audit (review s38b, finding 2). The
+    registry holding another key at this epoch means someone else rotated this oracle's account."""
+    if identity.pq_key_hash != chain_key_hash:
+        raise IdentityError(
+            f"cannot rotate: the registry holds key epoch {identity.key_epoch} of {identity.address} with another "
+            f"key than {path}: the account key may be compromised, or another copy of the keystore was rotated")
 
 
 def _opened(path: Path, open_it: Callable[[], HybridIdentity]) -> HybridIdentity:
@@ -129,9 +142,12 @@ def _await(client: ChainClient, identity: HybridIdentity, done: RotationResult) 
     If it never lands (the node dropped it), a `TransactionFailed`: a retry then sends it again."""
     deadline = time.monotonic() + client.receipt_timeout_s
     while True:
-        if _holds(client, identity, block="latest"):
+        epoch, _, key_hash = _registry_key(client, identity.address)
+        if epoch == identity.key_epoch and key_hash == identity.pq_key_hash:
             return replace(done, block=int(client.rpc.call("eth_blockNumber"), 16))
-        epoch = _registry_key(client, identity.address)[0]
+        if epoch == identity.key_epoch:  # our epoch with another key: not ours, and waiting never mends it
+            raise IdentityError(f"oracle {identity.address}: the registry holds key epoch {epoch} with another key "
+                                "than this keystore's: the account key may be compromised")
         if epoch > identity.key_epoch:
             raise IdentityError(f"oracle {identity.address}: the registry moved on to key epoch {epoch} while its "
                                 f"rotation to {identity.key_epoch} was pending; load the current keystore")

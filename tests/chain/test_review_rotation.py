@@ -7,7 +7,8 @@ not hold. Both guards the resend work added compare epochs only (`check_key_epoc
 `header.key_epoch == chain_epoch` branch of `rotate_oracle_key`), never the key hash, so the oracle then
 (a) starts and signs batches with a key the registry does not hold, and (b) "rotates" again with a proof
 signed by that unregistered key: the registry accepts it and every audit flags the epoch as an intrusion.
-Each test states the wanted behaviour and is a strict xfail while the bug is there.
+Each test states the wanted behaviour; findings 1 and 2 are fixed (the key hash is compared too), the others
+are strict xfails while the bug is there.
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ def _foreign_rotation_then_own_keystore_ahead(client: ChainClient, keystore: Pat
     return start
 
 
-@pytest.mark.xfail(strict=True, reason="review s38b finding 1: check_key_epoch compares epochs only; an oracle "
-                                       "whose keystore epoch matches but whose key hash differs starts and signs")
 def test_a_registry_at_our_epoch_with_another_key_is_refused_at_start(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     settings, client = fresh_chain.settings, fresh_chain.client
     keystore = oracle_keystore(settings, "water", 2)
@@ -62,8 +61,6 @@ def test_a_registry_at_our_epoch_with_another_key_is_refused_at_start(fresh_chai
         check_key_epoch(client, mine)
 
 
-@pytest.mark.xfail(strict=True, reason="review s38b finding 2: rotate_oracle_key rotates from a key the registry "
-                                       "does not hold (epoch equal, key hash different); the proof fails every audit")
 def test_a_rotation_is_never_signed_by_a_key_the_registry_does_not_hold(fresh_chain) -> None:  # type: ignore[no-untyped-def]
     settings, client = fresh_chain.settings, fresh_chain.client
     keystore = oracle_keystore(settings, "water", 3)
