@@ -1,0 +1,66 @@
+"""Review s38c: attacks on the gate's JSON-RPC filter and the journal's reorg following (each test is a
+finding that holds on the code it was written against; strict xfail, so a fix turns it into a failure
+that says: drop the mark)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chain.node import start_anvil, stop_anvil
+from chain.rpc import RpcClient
+from core.config import Settings, load_settings
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.chain
+
+VICTIM = "0x00000000000000000000000000000000000000aa"
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = load_settings(home=Path(tmp_path_factory.mktemp("gate2")) / "home", rpc_port=free_port())
+    start_anvil(settings)
+    try:
+        yield settings
+    finally:
+        stop_anvil(settings)
+
+
+def _rpc(settings: Settings) -> RpcClient:
+    return RpcClient(f"http://{settings.rpc_host}:{settings.rpc_port}", timeout_s=5.0, retries=0)
+
+
+def _exchange(settings: Settings, raw: bytes, wait_s: float = 0.5) -> bytes:
+    """Send raw bytes to the gate and collect what comes back within `wait_s`."""
+    with socket.create_connection((settings.rpc_host, settings.rpc_port), timeout=3) as sock:
+        sock.sendall(raw)
+        deadline, out = time.monotonic() + wait_s, b""
+        sock.settimeout(0.1)
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            out += data
+        return out
+
+
+@pytest.mark.xfail(strict=True, reason="review s38c finding 1: a request head with bare-LF line ends hides its "
+                   "Content-Length and body from the gate (it frames on CRLF only) while Anvil's parser accepts "
+                   "LF: a refused method is smuggled through")
+def test_bare_lf_head_does_not_smuggle_a_refused_method(chain: Settings) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance", "params": [VICTIM, "0x1234"]}).encode()
+    # the gate sees one header (Host, value running to the final CRLF CRLF) and no body; Anvil sees
+    # Content-Type, Content-Length and the body after the bare blank line
+    raw = (b"POST / HTTP/1.1\r\nHost: x\nContent-Type: application/json\nContent-Length: %d\n\n" % len(body)
+           + body + b"\r\n\r\n")
+    _exchange(chain, raw)
+    assert int(_rpc(chain).call("eth_getBalance", [VICTIM, "latest"]), 16) == 0
