@@ -1,6 +1,7 @@
-"""Review s38c: attacks on the gate's JSON-RPC filter and the journal's reorg following (each test is a
-finding that holds on the code it was written against; strict xfail, so a fix turns it into a failure
-that says: drop the mark)."""
+"""Review s38c: attacks on the gate's JSON-RPC filter and the journal's reorg following. Findings 1-5 are
+fixed (a strict request head, an unparsable body refused, `evm_revert` alone, the base fee set again only
+after a revert that reverted, and from the genesis's own); 6 and 7 (a revert is not recorded as one, so a
+restart can bring reverted blocks back) are strict xfails, open."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from chain.node import start_anvil, stop_anvil
 from chain.node_proc import read_pid
-from chain.rpc import RpcClient
+from chain.rpc import RpcClient, RpcError
 from core.config import Settings, load_settings
 from tests.conftest import free_port
 
@@ -56,9 +57,6 @@ def _exchange(settings: Settings, raw: bytes, wait_s: float = 0.5) -> bytes:
         return out
 
 
-@pytest.mark.xfail(strict=True, reason="review s38c finding 1: a request head with bare-LF line ends hides its "
-                   "Content-Length and body from the gate (it frames on CRLF only) while Anvil's parser accepts "
-                   "LF: a refused method is smuggled through")
 def test_bare_lf_head_does_not_smuggle_a_refused_method(chain: Settings) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance", "params": [VICTIM, "0x1234"]}).encode()
     # the gate sees one header (Host, value running to the final CRLF CRLF) and no body; Anvil sees
@@ -96,9 +94,6 @@ def test_a_revert_then_down_does_not_resurrect_reverted_blocks(tmp_path: Path) -
 
 
 
-@pytest.mark.xfail(strict=True, reason="review s38c finding 3: a body Python's json refuses is forwarded unchecked; "
-                   "an integer of over 4300 digits in a field Anvil ignores (Python's int-string limit) makes "
-                   "eth_sendUnsignedTransaction reach Anvil")
 def test_an_unparsable_to_python_body_does_not_smuggle_a_refused_method(chain: Settings) -> None:
     sender = _rpc(chain).call("eth_accounts")[1]
     victim = "0x00000000000000000000000000000000000000bb"  # not finding 1's: the module's chain is shared
@@ -110,9 +105,6 @@ def test_an_unparsable_to_python_body_does_not_smuggle_a_refused_method(chain: S
     assert int(_rpc(chain).call("eth_getBalance", [victim, "latest"]), 16) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="review s38c finding 4: the gate resets the base fee only after the whole "
-                   "body that holds evm_revert; a block mined later in the same batch carries Anvil's stale base "
-                   "fee, is journaled, and the journal no longer replays: the next `chain up` refuses to start")
 def test_a_block_mined_in_the_reverting_batch_replays(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
@@ -121,7 +113,12 @@ def test_a_block_mined_in_the_reverting_batch_replays(tmp_path: Path) -> None:
         rpc.call("evm_mine")  # the snapshot at block 1, not the genesis: that is finding 5
         snapshot = rpc.call("evm_snapshot")
         rpc.call("evm_mine")
-        rpc.batch([("evm_revert", [snapshot]), ("evm_mine", [])])  # block 2 again, in the reverting call
+        # block 2 again, in the reverting call: refused (the gate sets the base fee again only after a revert's
+        # answer), so nothing is reverted; sent one by one, the chain replays
+        with pytest.raises(RpcError, match="evm_revert must be sent alone"):
+            rpc.batch([("evm_revert", [snapshot]), ("evm_mine", [])])
+        assert rpc.call("evm_revert", [snapshot]) is True
+        rpc.call("evm_mine")
         served = rpc.call("eth_getBlockByNumber", ["0x2", False])["hash"]
         time.sleep(1.0)  # the keeper journals the new block 2
     finally:
@@ -133,9 +130,6 @@ def test_a_block_mined_in_the_reverting_batch_replays(tmp_path: Path) -> None:
         stop_anvil(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="review s38c finding 5: after a revert to a snapshot of the genesis the gate "
-                   "sets block 1's base fee by EIP-1559 (875000000) but Anvil mines block 1 at the genesis base fee "
-                   "(1000000000), so the replay re-mines another block 1: the next `chain up` refuses to start")
 def test_a_revert_to_a_genesis_snapshot_replays(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
@@ -156,9 +150,6 @@ def test_a_revert_to_a_genesis_snapshot_replays(tmp_path: Path) -> None:
         stop_anvil(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="review s38c finding 5b: the gate resets the base fee after an evm_revert that "
-                   "failed too (a bad snapshot id): on a chain still at its genesis that alone (finding 5's wrong "
-                   "block-1 base fee) makes the next `chain up` refuse to start")
 def test_a_failed_revert_at_the_genesis_leaves_a_chain_that_replays(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
