@@ -11,8 +11,9 @@ re-export would load the chain client and eth_account with it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from chain.besu.accounts import AllowedAccount, planned_accounts, registry_accounts
@@ -52,14 +53,4 @@ _SOURCES: dict[str, str] = {
 """Where each re-exported name is defined: `__getattr__` imports that submodule on first access."""
 
 
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(source), name)
-    globals()[name] = value  # later accesses skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals(), __all__)
