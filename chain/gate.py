@@ -256,16 +256,22 @@ async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWr
             if _closes(head, headers):
                 return
             continue
-        node_w.write(head + body)
-        await node_w.drain()
         if reverts:  # hold the answer until the reverted chain's next base fee is what a replay gives
+            # sent with the gate's own head: the node must keep this connection open for the gate's calls
+            # after it (a client's `Connection: close` or HTTP/1.0 closed it) and answer without an interim
+            # 100 Continue (a client's `Expect`) (review s38d findings 2 and 3)
+            node_w.write(_plain_head(len(body)) + body)
+            await node_w.drain()
             held = _Held()
             keep = await _relay_response(node_r, held)
-            if _reverted(bytes(held.data)):
+            if keep and _reverted(bytes(held.data)):
                 await _rebase_fee(node_r, node_w)
             client_w.write(bytes(held.data))
             await client_w.drain()
+            keep = keep and not _closes(head, headers)
         else:
+            node_w.write(head + body)
+            await node_w.drain()
             keep = await _relay_response(node_r, client_w)
         if not keep:
             return
@@ -292,11 +298,15 @@ class _Held:
         return None
 
 
+def _plain_head(length: int) -> bytes:
+    """The gate's own request head: HTTP/1.1, keep-alive, no `Expect`."""
+    return b"POST / HTTP/1.1\r\nhost: gate\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % length
+
+
 async def _call(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter, method: str, params: list[Any]) -> Any:
     """One JSON-RPC call of the gate's own on the node connection (between two of the client's)."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    node_w.write(b"POST / HTTP/1.1\r\nhost: gate\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
-                 % len(body) + body)
+    node_w.write(_plain_head(len(body)) + body)
     await node_w.drain()
     held = _Held()
     if not await _relay_response(node_r, held):
@@ -328,7 +338,9 @@ async def _rebase_fee(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter
 def _reverted(response: bytes) -> bool:
     """Whether a held answer to an `evm_revert` says it reverted (a revert to an unknown snapshot answers
     false and changes nothing, so the base fee must stay as it is)."""
-    _, _, payload = response.partition(b"\r\n\r\n")
+    head, _, payload = response.partition(b"\r\n\r\n")
+    while head.startswith(b"HTTP/1.1 1") and payload:  # an interim 1xx answer: the final one follows it
+        head, _, payload = payload.partition(b"\r\n\r\n")
     try:
         return json.loads(payload).get("result") is True
     except (ValueError, AttributeError, RecursionError):
@@ -485,10 +497,10 @@ def _http_reply(body: bytes, *, keep_alive: bool) -> bytes:
 async def _http_error(writer: asyncio.StreamWriter, status: int, message: str) -> None:
     """An HTTP error that ends the connection (what follows on it could not be read reliably)."""
     body = f"error: {message}\n".encode()
-    reasons = {411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
+    reasons = {400: "Bad Request", 411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
                501: "Not Implemented"}
     writer.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-                 % (status, reasons[status].encode(), len(body)) + body)
+                 % (status, reasons.get(status, "Error").encode(), len(body)) + body)
     await writer.drain()
 
 

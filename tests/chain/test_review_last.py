@@ -2,7 +2,8 @@
 and the lazy re-exports (0975a7e). The refusals held (no refused method reached Anvil by any head or body
 tried). Findings 1-3 (a refused head is answered with a dropped connection; a revert sent with
 `Expect: 100-continue` or `Connection: close` is not followed by the base fee being set again, so the
-journal does not replay) are strict xfails, open."""
+journal does not replay) are fixed: a 400 with its reason, and a revert sent to the node with the gate's own
+head (keep-alive, no `Expect`), the client's connection closed after the answer if it asked."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from chain.journal import JournalBroken
 from chain.node import start_anvil, stop_anvil
 from chain.rpc import RpcClient
 from core.config import Settings, load_settings
@@ -54,10 +54,6 @@ def _exchange(settings: Settings, raw: bytes, wait_s: float = 1.0) -> bytes:
         return out
 
 
-@pytest.mark.xfail(strict=True, reason="review s38d finding 1: `_http_error` has no reason phrase for 400, so "
-                   "every malformed head `_malformed` catches raises KeyError in the connection task: the client "
-                   "gets a dropped connection, not the promised 400 naming the problem, and the loop logs a "
-                   "traceback per request")
 def test_a_malformed_head_is_answered_400(chain: Settings) -> None:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance", "params": [VICTIM, "0x1234"]}).encode()
     raw = (b"POST / HTTP/1.1\r\nHost: x\nContent-Type: application/json\nContent-Length: %d\n\n" % len(body)
@@ -108,21 +104,14 @@ def test_a_plain_raw_revert_replays(tmp_path: Path) -> None:
     assert replayed == served
 
 
-@pytest.mark.xfail(strict=True, reason="review s38d finding 2: `_reverted` parses the held answer after the first "
-                   "blank line, which for a revert sent with `Expect: 100-continue` (Anvil answers 100 Continue "
-                   "first) is the 200's head, not its JSON: a revert that reverted is taken for one that did not, "
-                   "the base fee is not set again, and the journal does not replay (s38c finding 4 back)",
-                   raises=JournalBroken)
 def test_a_revert_sent_expecting_continue_replays(tmp_path: Path) -> None:
     answer, served, replayed = _revert_then_replay(tmp_path, b"Expect: 100-continue\r\n")
-    assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\n") and b'"result":true' in answer
+    # the gate sends a revert with its own head (no `Expect`): the client gets the final answer at once, which
+    # HTTP/1.1 allows after a whole body (RFC 9110, 10.1.1)
+    assert b'"result":true' in answer, answer
     assert replayed == served
 
 
-@pytest.mark.xfail(strict=True, reason="review s38d finding 3: a revert sent with `Connection: close` (as every "
-                   "HTTP/1.0 client does): Anvil closes the node connection after its answer, so `_rebase_fee`'s "
-                   "own calls on it fail; the client gets no answer to a revert that happened, the base fee is not "
-                   "set again, and the journal does not replay")
 def test_a_revert_sent_with_connection_close_is_answered_and_replays(tmp_path: Path) -> None:
     answer, served, replayed = _revert_then_replay(tmp_path, b"Connection: close\r\n")
     assert b'"result":true' in answer, answer
