@@ -33,8 +33,9 @@ import re
 import socket
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
+
+from chain.node_proc import is_zombie
 
 __all__ = ["Gate", "allowed"]
 
@@ -505,14 +506,11 @@ async def _http_error(writer: asyncio.StreamWriter, status: int, message: str) -
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not): `os.kill(pid, 0)` answers for a zombie too."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not is_zombie(pid)
