@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from chain.gate import allowed, next_base_fee
-from chain.node import start_anvil, stop_anvil
-from core.config import Settings, load_settings
-from tests.conftest import free_port
+from core.config import Settings
+from tests.chain.gate_support import bare_chain
 
 pytestmark = pytest.mark.chain
 
@@ -23,12 +22,8 @@ ACCOUNT_9 = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = load_settings(home=Path(tmp_path_factory.mktemp("gate")) / "home", rpc_port=free_port())
-    start_anvil(settings)
-    try:
+    with bare_chain(Path(tmp_path_factory.mktemp("gate")) / "home") as settings:
         yield settings
-    finally:
-        stop_anvil(settings)
 
 
 def _request(body: bytes, extra: bytes = b"") -> bytes:

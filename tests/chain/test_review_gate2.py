@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,9 @@ import pytest
 
 from chain.node import start_anvil, stop_anvil
 from chain.node_proc import read_pid
-from chain.rpc import RpcClient, RpcError
+from chain.rpc import RpcError
 from core.config import Settings, load_settings
+from tests.chain.gate_support import bare_chain, gate_rpc, raw_exchange
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.chain
@@ -28,33 +28,12 @@ VICTIM = "0x00000000000000000000000000000000000000aa"
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = load_settings(home=Path(tmp_path_factory.mktemp("gate2")) / "home", rpc_port=free_port())
-    start_anvil(settings)
-    try:
+    with bare_chain(Path(tmp_path_factory.mktemp("gate2")) / "home") as settings:
         yield settings
-    finally:
-        stop_anvil(settings)
-
-
-def _rpc(settings: Settings) -> RpcClient:
-    return RpcClient(f"http://{settings.rpc_host}:{settings.rpc_port}", timeout_s=5.0, retries=0)
 
 
 def _exchange(settings: Settings, raw: bytes, wait_s: float = 0.5) -> bytes:
-    """Send raw bytes to the gate and collect what comes back within `wait_s`."""
-    with socket.create_connection((settings.rpc_host, settings.rpc_port), timeout=3) as sock:
-        sock.sendall(raw)
-        deadline, out = time.monotonic() + wait_s, b""
-        sock.settimeout(0.1)
-        while time.monotonic() < deadline:
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                continue
-            if not data:
-                break
-            out += data
-        return out
+    return raw_exchange(settings, raw, wait_s)
 
 
 def test_bare_lf_head_does_not_smuggle_a_refused_method(chain: Settings) -> None:
@@ -64,7 +43,7 @@ def test_bare_lf_head_does_not_smuggle_a_refused_method(chain: Settings) -> None
     raw = (b"POST / HTTP/1.1\r\nHost: x\nContent-Type: application/json\nContent-Length: %d\n\n" % len(body)
            + body + b"\r\n\r\n")
     _exchange(chain, raw)
-    assert int(_rpc(chain).call("eth_getBalance", [VICTIM, "latest"]), 16) == 0
+    assert int(gate_rpc(chain).call("eth_getBalance", [VICTIM, "latest"]), 16) == 0
 
 
 @pytest.mark.xfail(strict=True, reason="review s38c finding 2: a revert with no block mined before `chain down` "
@@ -74,7 +53,7 @@ def test_a_revert_then_down_does_not_resurrect_reverted_blocks(tmp_path: Path) -
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
     try:
-        rpc = _rpc(settings)
+        rpc = gate_rpc(settings)
         sender = rpc.call("eth_accounts")[0]
         snapshot = rpc.call("evm_snapshot")
         rpc.call("eth_sendTransaction", [{"from": sender, "to": VICTIM, "value": "0x1"}])
@@ -87,7 +66,7 @@ def test_a_revert_then_down_does_not_resurrect_reverted_blocks(tmp_path: Path) -
         stop_anvil(settings)
     start_anvil(settings)
     try:
-        rpc = _rpc(settings)
+        rpc = gate_rpc(settings)
         assert int(rpc.call("eth_getBalance", [VICTIM, "latest"]), 16) == 0
     finally:
         stop_anvil(settings)
@@ -95,21 +74,21 @@ def test_a_revert_then_down_does_not_resurrect_reverted_blocks(tmp_path: Path) -
 
 
 def test_an_unparsable_to_python_body_does_not_smuggle_a_refused_method(chain: Settings) -> None:
-    sender = _rpc(chain).call("eth_accounts")[1]
+    sender = gate_rpc(chain).call("eth_accounts")[1]
     victim = "0x00000000000000000000000000000000000000bb"  # not finding 1's: the module's chain is shared
     huge = b"1" + b"0" * 5000  # valid JSON; Python's json.loads raises ValueError, serde_json ignores the field
     body = (b'{"jsonrpc":"2.0","id":1,"method":"eth_sendUnsignedTransaction","params":[{"from":"%s","to":"%s",'
             b'"value":"0x5","padding":%s}]}' % (sender.encode(), victim.encode(), huge))
     _exchange(chain, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
               % len(body) + body)
-    assert int(_rpc(chain).call("eth_getBalance", [victim, "latest"]), 16) == 0
+    assert int(gate_rpc(chain).call("eth_getBalance", [victim, "latest"]), 16) == 0
 
 
 def test_a_block_mined_in_the_reverting_batch_replays(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
     try:
-        rpc = _rpc(settings)
+        rpc = gate_rpc(settings)
         rpc.call("evm_mine")  # the snapshot at block 1, not the genesis: that is finding 5
         snapshot = rpc.call("evm_snapshot")
         rpc.call("evm_mine")
@@ -125,7 +104,7 @@ def test_a_block_mined_in_the_reverting_batch_replays(tmp_path: Path) -> None:
         stop_anvil(settings)
     try:
         start_anvil(settings)  # the replay re-mines block 2 at the base fee EIP-1559 gives after block 1
-        assert _rpc(settings).call("eth_getBlockByNumber", ["0x2", False])["hash"] == served
+        assert gate_rpc(settings).call("eth_getBlockByNumber", ["0x2", False])["hash"] == served
     finally:
         stop_anvil(settings)
 
@@ -134,7 +113,7 @@ def test_a_revert_to_a_genesis_snapshot_replays(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
     try:
-        rpc = _rpc(settings)
+        rpc = gate_rpc(settings)
         snapshot = rpc.call("evm_snapshot")  # at block 0
         rpc.call("evm_mine")
         assert rpc.call("evm_revert", [snapshot]) is True
@@ -145,7 +124,7 @@ def test_a_revert_to_a_genesis_snapshot_replays(tmp_path: Path) -> None:
         stop_anvil(settings)
     try:
         start_anvil(settings)
-        assert _rpc(settings).call("eth_getBlockByNumber", ["0x1", False])["hash"] == served
+        assert gate_rpc(settings).call("eth_getBlockByNumber", ["0x1", False])["hash"] == served
     finally:
         stop_anvil(settings)
 
@@ -154,7 +133,7 @@ def test_a_failed_revert_at_the_genesis_leaves_a_chain_that_replays(tmp_path: Pa
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
     try:
-        rpc = _rpc(settings)
+        rpc = gate_rpc(settings)
         assert rpc.call("evm_revert", ["0x63"]) is False  # no such snapshot: nothing was reverted
         rpc.call("evm_mine")
         served = rpc.call("eth_getBlockByNumber", ["0x1", False])["hash"]
@@ -163,7 +142,7 @@ def test_a_failed_revert_at_the_genesis_leaves_a_chain_that_replays(tmp_path: Pa
         stop_anvil(settings)
     try:
         start_anvil(settings)
-        assert _rpc(settings).call("eth_getBlockByNumber", ["0x1", False])["hash"] == served
+        assert gate_rpc(settings).call("eth_getBlockByNumber", ["0x1", False])["hash"] == served
     finally:
         stop_anvil(settings)
 
@@ -175,7 +154,7 @@ def test_resuming_after_a_revert_does_not_resurrect_reverted_blocks(tmp_path: Pa
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
     try:
-        rpc = _rpc(settings)
+        rpc = gate_rpc(settings)
         sender = rpc.call("eth_accounts")[0]
         snapshot = rpc.call("evm_snapshot")
         rpc.call("eth_sendTransaction", [{"from": sender, "to": VICTIM, "value": "0x1"}])
@@ -186,6 +165,6 @@ def test_resuming_after_a_revert_does_not_resurrect_reverted_blocks(tmp_path: Pa
         assert keeper is not None
         os.kill(keeper, signal.SIGKILL)  # a crashed keeper; Anvil lives on
         start_anvil(settings)  # resumes the live Anvil, or replaces it
-        assert int(_rpc(settings).call("eth_getBalance", [VICTIM, "latest"]), 16) == 0
+        assert int(gate_rpc(settings).call("eth_getBalance", [VICTIM, "latest"]), 16) == 0
     finally:
         stop_anvil(settings)

@@ -8,7 +8,6 @@ head (keep-alive, no `Expect`), the client's connection closed after the answer 
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from chain.node import start_anvil, stop_anvil
 from chain.rpc import RpcClient
 from core.config import Settings, load_settings
+from tests.chain.gate_support import bare_chain, raw_exchange
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.chain
@@ -27,31 +27,12 @@ VICTIM = "0x00000000000000000000000000000000000000aa"
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = load_settings(home=Path(tmp_path_factory.mktemp("last")) / "home", rpc_port=free_port())
-    start_anvil(settings)
-    try:
+    with bare_chain(Path(tmp_path_factory.mktemp("last")) / "home") as settings:
         yield settings
-    finally:
-        stop_anvil(settings)
 
 
 def _exchange(settings: Settings, raw: bytes, wait_s: float = 1.0) -> bytes:
-    """Send raw bytes to the gate and collect what comes back within `wait_s` (or until it closes)."""
-    with socket.create_connection((settings.rpc_host, settings.rpc_port), timeout=3) as sock:
-        sock.sendall(raw)
-        deadline, out = time.monotonic() + wait_s, b""
-        sock.settimeout(0.1)
-        while time.monotonic() < deadline:
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                continue
-            except ConnectionResetError:
-                break
-            if not data:
-                break
-            out += data
-        return out
+    return raw_exchange(settings, raw, wait_s)
 
 
 def test_a_malformed_head_is_answered_400(chain: Settings) -> None:
