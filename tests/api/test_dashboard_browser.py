@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from oracles.training import model_path, save_model
 from sectors.remote import SimControl
 from tests.api.browser import Browsers, browsers
 from tests.conftest import Chain, ModelCache, free_port, run_cli
-from tests.support import wait_until
+from tests.support import opened_db, wait_until
 
 pytestmark = pytest.mark.city
 
@@ -273,7 +272,7 @@ def drive(settings: Settings, client: ChainClient, origin: str, mqtt_port: int) 
             b.shot(op, "notices-posted-phone")
             public.reload()
             public.wait_for_selector("#notices li .notice-ok", timeout=30_000)
-            with sqlite3.connect(home / "api" / "notices.sqlite") as db:
+            with opened_db(home / "api" / "notices.sqlite") as db:
                 db.execute("UPDATE notices SET text = text || ' All clear.'")
             op.reload()
             spoofed = op.wait_for_selector("#notice-list li[data-verified='false']", timeout=30_000)

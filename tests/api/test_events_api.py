@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from chain.audit_batch import batch_verifies
 from tests.api._regulator import RegApi, build
 from tests.conftest import Chain
+from tests.support import opened_db
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_one_event_carries_the_verification_of_its_batch(api: RegApi) -> None:
     assert batch["tx"] == fault["tx"] and batch["block"] == fault["block"]
     assert key["epoch"] == batch["key_epoch"] and key["valid"] is True and key["key_hash"].startswith("0x")
     # the same answer as the audit's own check, asked of the API's index directly
-    with sqlite3.connect(api.ctx.index_path) as db:
+    with opened_db(api.ctx.index_path) as db:
         assert batch_verifies(db, int(batch["batch_id"]), chain_id=api.chain.client.chain_id,
                               ledger=api.chain.deployment.event_ledger, registry=api.chain.deployment.registry)
     missing = api.get("/events/999999999/0", auditor)

@@ -10,7 +10,6 @@ halves) and with the range set to the node's limit (no refusal).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +26,7 @@ from chain.logs import LogReader, get_logs, is_range_refusal
 from chain.rpc import RpcClient, RpcError
 from tests.conftest import Chain
 from tests.range_limited_rpc import BESU_RANGE_ERROR, RangeLimitedRpc, too_many_results
+from tests.support import opened_db
 from tests.vaults.test_service_chain import _people, _service
 from vaults.onchain import SealWatch
 
@@ -139,7 +139,7 @@ def test_the_indexer_syncs_through_the_limit(chain: Chain, limited: tuple[RangeL
             assert report.to_block >= 3 * LIMIT
         finally:
             index.close()
-        with sqlite3.connect(path) as db:
+        with opened_db(path) as db:
             return db.execute("SELECT * FROM logs WHERE block <= ? ORDER BY block, log_index",
                               (report.to_block,)).fetchall()
 

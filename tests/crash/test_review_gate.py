@@ -36,7 +36,14 @@ def _settings(tmp_path: Path) -> Settings:
 
 
 def _send(rpc: RpcClient, value: int) -> None:
-    rpc.call("eth_sendTransaction", [{"from": ACCOUNT_0, "to": ACCOUNT_9, "value": hex(value)}])
+    """A transfer, returned once it is mined: Anvil's automine answers eth_sendTransaction before the
+    block exists, so an `evm_snapshot` sent straight after could be taken before it (a revert to it then
+    drops the block too; the revert test failed about 1 run in 6 so, on a keeper that was right)."""
+    tx = rpc.call("eth_sendTransaction", [{"from": ACCOUNT_0, "to": ACCOUNT_9, "value": hex(value)}])
+    deadline = time.monotonic() + 10.0
+    while rpc.call("eth_getTransactionReceipt", [tx]) is None:
+        assert time.monotonic() < deadline, f"transfer {value} not mined in 10 s"
+        time.sleep(0.02)
 
 
 def _restart(settings: Settings) -> None:

@@ -46,7 +46,7 @@ from oracles.telemetry import (
 from oracles.telemetry_codec import encode_readings
 from tests.chain.test_ledger_and_audit import audit
 from tests.conftest import run_cli
-from tests.support import oracle, recorder
+from tests.support import opened_db, oracle, recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
@@ -217,12 +217,12 @@ def test_bodies_read_back_by_range_match_one_by_one(tmp_path: Path) -> None:
     store = TelemetryStore(tmp_path / "t.sqlite", ADDRESS, batch_size=10_000)
     for lo, hi in [(0, 255), (255, 256), (256, 700), (700, 900)]:  # chunks of 255, 1, 444 and 200
         store.add_encoded(SensorCatalogue(SENSORS).encode(ix[lo:hi], values[lo:hi], times[lo:hi]))
-    db = sqlite3.connect(tmp_path / "t.sqlite")
     bodies = [reading_body(r) for r in _as_readings(ix, values, times)]
-    for lo, hi in [(1, 1), (1, 900), (255, 257), (256, 256), (250, 701), (899, 900)]:
-        assert chunks.read_bodies(db, lo, hi) == bodies[lo - 1:hi] == [chunks.read_body(db, i) for i in range(lo, hi + 1)]
-    with pytest.raises(chunks.ChunkDamaged, match="not all stored"):
-        chunks.read_bodies(db, 899, 901)
+    with opened_db(tmp_path / "t.sqlite") as db:
+        for lo, hi in [(1, 1), (1, 900), (255, 257), (256, 256), (250, 701), (899, 900)]:
+            assert chunks.read_bodies(db, lo, hi) == bodies[lo - 1:hi] == [chunks.read_body(db, i) for i in range(lo, hi + 1)]
+        with pytest.raises(chunks.ChunkDamaged, match="not all stored"):
+            chunks.read_bodies(db, 899, 901)
 
 
 def test_bad_sensors_and_samples_are_refused(tmp_path: Path) -> None:
@@ -326,7 +326,7 @@ def _chunk_of(db: sqlite3.Connection, path: Path, batch: int, index: int) -> tup
 
 def _tamper(path: Path, batch: int, index: int, change: dict[str, object] | None) -> None:
     """Rewrite one stored reading behind the store's back (None: make it not a reading at all)."""
-    with sqlite3.connect(path) as db:
+    with opened_db(path) as db:
         chunk, k = _chunk_of(db, path, batch, index)
         bodies, ends_blob = db.execute("SELECT bodies, ends FROM chunks WHERE first_id = ?", (chunk,)).fetchone()
         ends = [int.from_bytes(ends_blob[i:i + 8], "little") for i in range(0, len(ends_blob), 8)]
@@ -372,7 +372,7 @@ def test_audit_proof_command_checks_the_on_chain_root(chain) -> None:  # type: i
     _tamper(path, 1, 0, None)
     broken = run_cli(["audit", "proof", "--oracle", "banking-3", "--reading", "1:0"], chain.env)
     assert broken.returncode == 1 and "no longer a valid reading" in broken.stderr
-    with sqlite3.connect(path) as db:
+    with opened_db(path) as db:
         chunk, _ = _chunk_of(db, path, 3, 0)
         db.execute("UPDATE chunks SET leaves = 'not a hash' WHERE first_id = ?", (chunk,))
     mangled = run_cli(["audit", "proof", "--oracle", "banking-3", "--reading", "3:1"], chain.env)

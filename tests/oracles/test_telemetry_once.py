@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -18,6 +17,7 @@ from oracles.merkle import reading_body, reading_from_body
 from oracles.telemetry import LOGGER_NAME, SensorCatalogue, TelemetryStore
 from oracles.telemetry_chunks import read_bodies
 from qeaims.crash_checks import check_ledger
+from tests.support import opened_db
 
 ORACLE = "0x" + "ab" * 20
 PERIOD_S = 30
@@ -33,7 +33,7 @@ def period(k: int, *, bump: float = 0.0) -> list[Reading]:
 
 
 def stored_bodies(store: TelemetryStore) -> list[bytes]:
-    with sqlite3.connect(store.path) as db:
+    with opened_db(store.path) as db:
         last = int(db.execute("SELECT COALESCE(MAX(first_id + count - 1), 0) FROM chunks").fetchone()[0])
         return read_bodies(db, 1, last) if last else []
 
@@ -105,7 +105,7 @@ def test_a_store_from_before_the_index_is_indexed_when_opened(tmp_path: Path) ->
     store = TelemetryStore(tmp_path / "t.sqlite", ORACLE)
     store.add_many(period(0))
     store.close()
-    with sqlite3.connect(tmp_path / "t.sqlite") as db:
+    with opened_db(tmp_path / "t.sqlite") as db:
         db.execute("DROP TABLE seen")
     reopened = TelemetryStore(tmp_path / "t.sqlite", ORACLE)
     assert reopened.add_many(period(0)) == list(range(1, 19)) and reopened.pending_count() == 18
