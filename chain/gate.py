@@ -13,8 +13,10 @@ method is on the allowlist (`allowed`): reads and transactions (``eth_*``, ``net
 ``txpool_*``) and the mining and time methods the dev tooling uses. Anything else (``anvil_setBalance``,
 ``anvil_setCode``, ``anvil_impersonateAccount``, ``anvil_reset``, ...) gets a JSON-RPC error -32601
 naming it; a batch with one such method is refused whole. Chunked request bodies and WebSocket
-upgrades get an HTTP error and the connection ends. A client's ``evm_revert`` is forwarded: the
-keeper's journal follows the reverted chain (`chain.keeper.catch_up`).
+upgrades get an HTTP error and the connection ends. A client's ``evm_revert`` is forwarded, and its
+answer is held until the keeper has cut the reverted blocks from the journal (``on_revert``): a
+revert a client was told of is in the journal before anything else happens, so no restart can bring
+the reverted blocks back (review s38c finding 2).
 
 It lives and dies with Anvil: it watches Anvil's pid (`os.pidfd_open`, or /proc where that is
 missing) and, the moment Anvil is gone, closes its listener and every connection, so a client sees
@@ -57,9 +59,14 @@ class Gate:
     """Listens on ``listen`` and pipes each connection to ``target`` while process ``watched`` lives."""
 
     def __init__(self, listen: tuple[str, int], target: tuple[str, int], watched: int,
-                 on_gone: Callable[[], None] | None = None) -> None:
+                 on_gone: Callable[[], None] | None = None,
+                 on_revert: Callable[[int, str], None] | None = None) -> None:
+        """``on_revert(number, hash)`` is called (on a worker thread) after each `evm_revert` that
+        reverted, with the reverted chain's head, before the client is answered; if it raises, the
+        client's connection is cut instead of answered."""
         self.listen = listen
         self.on_gone = on_gone
+        self.on_revert = on_revert
         self.target = target
         self.watched = watched
         self.target_gone = threading.Event()  # set when the watched process has ended
@@ -210,7 +217,7 @@ class Gate:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            await _serve_http(client_r, client_w, node_r, node_w)
+            await _serve_http(client_r, client_w, node_r, node_w, self.on_revert)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass  # a peer that went away or spoke no HTTP: its connection ends
         finally:
@@ -220,7 +227,8 @@ class Gate:
 
 
 async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
-                      node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> None:
+                      node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter,
+                      on_revert: Callable[[int, str], None] | None = None) -> None:
     """One request at a time, in order (so pipelined requests get their answers in order): read it,
     refuse it or forward it, relay Anvil's answer; until either side closes."""
     while True:
@@ -266,7 +274,9 @@ async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWr
             held = _Held()
             keep = await _relay_response(node_r, held)
             if keep and _reverted(bytes(held.data)):
-                await _rebase_fee(node_r, node_w)
+                reverted_to = await _rebase_fee(node_r, node_w)
+                if reverted_to is not None and on_revert is not None:  # the journal drops the reverted blocks first
+                    await asyncio.get_running_loop().run_in_executor(None, on_revert, *reverted_to)
             client_w.write(bytes(held.data))
             await client_w.drain()
             keep = keep and not _closes(head, headers)
@@ -318,8 +328,9 @@ async def _call(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter, meth
     return json.loads(payload).get("result")
 
 
-async def _rebase_fee(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> None:
-    """After an `evm_revert`: set the next block's base fee to the EIP-1559 one of the reverted head.
+async def _rebase_fee(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> tuple[int, str] | None:
+    """After an `evm_revert`: set the next block's base fee to the EIP-1559 one of the reverted head;
+    returns that head (number, hash), None if the node gave no block.
 
     Why: Anvil 1.7.1 reverts the state but not its fee manager, so the blocks mined after a revert
     carry the base fee that would have followed the dropped blocks; the replay, which mines them
@@ -327,13 +338,17 @@ async def _rebase_fee(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter
     the base fee the replay computes, the journal that follows the revert (`chain.keeper.catch_up`)
     replays to the very chain clients saw."""
     head = await _call(node_r, node_w, "eth_getBlockByNumber", ["latest", False])
-    if not isinstance(head, dict) or head.get("baseFeePerGas") is None:
-        return
+    if not isinstance(head, dict):
+        return None
+    reverted_to = int(head["number"], 16), str(head["hash"])
+    if head.get("baseFeePerGas") is None:
+        return reverted_to
     base_fee = int(head["baseFeePerGas"], 16)
     # Anvil mines block 1 at the genesis's own base fee (its initial one), not at the EIP-1559 step from it
     following = base_fee if int(head["number"], 16) == 0 else next_base_fee(
         base_fee, int(head["gasUsed"], 16), int(head["gasLimit"], 16))
     await _call(node_r, node_w, "anvil_setNextBlockBaseFeePerGas", [hex(following)])
+    return reverted_to
 
 
 def _reverted(response: bytes) -> bool:

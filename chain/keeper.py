@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,7 @@ from chain.node_proc import listening_port
 from chain.rpc import RpcClient
 from core.errors import ChainError, ChainNotRunning
 
-__all__ = ["catch_up", "keeper_lock_path", "main"]
+__all__ = ["catch_up", "follow_revert", "keeper_lock_path", "main"]
 
 
 def catch_up(rpc: RpcClient, journal: ChainJournal, after: int, limit: int = 200,
@@ -85,7 +86,31 @@ def _follow_reorg(rpc: RpcClient, journal: ChainJournal, after: int, top: int) -
     Logs one structured ``journal-reorg`` line (from, to, how many blocks were dropped).
 
     Only a fork is followed: a chain that is a prefix of the journal (its blocks 1..`top` all the
-    journal's) cuts nothing, so a stop journaling beside a half-replayed Anvil never loses blocks."""
+    journal's) cuts nothing, so a stop journaling beside a half-replayed Anvil never loses blocks. A
+    revert with no block after it is such a prefix too: the gate reports it (`follow_revert`)."""
+    ancestor = _common_ancestor(rpc, journal, top)
+    if ancestor == top:  # the chain is behind the journal, not on another fork (a revert with no block mined
+        return after     # since, or an Anvil a killed start left half-replayed): nothing of the journal is wrong
+    return _cut(journal, after, ancestor, "journal-reorg")
+
+
+def follow_revert(rpc: RpcClient, journal: ChainJournal, after: int, head: int) -> int:
+    """After a client's `evm_revert` that the gate saw succeed (the chain's head is now `head`): cut
+    the journal back to the newest block the reverted chain shares with it; returns the new last block.
+    Logs one ``journal-revert`` line when blocks are dropped.
+
+    Why not wait for `catch_up`: a chain *behind* the journal is no evidence of a revert (a
+    half-replayed Anvil looks the same), so `catch_up` cuts only when a new block forks off; a revert
+    with no block after it then stayed in the journal, and the next `chain up` replayed the reverted
+    blocks that every client had seen undone (review s38c finding 2). The gate holds the client's
+    answer until this returns, so a revert anyone was told of is journaled."""
+    if head >= after:
+        return after
+    return _cut(journal, after, _common_ancestor(rpc, journal, head), "journal-revert")
+
+
+def _common_ancestor(rpc: RpcClient, journal: ChainJournal, top: int) -> int:
+    """The newest block at or below `top` whose hash on the chain is the journal's (0: the genesis)."""
     journaled = {block.number: block.hash.lower() for block in journal.blocks()}
     ancestor = 0
     high = top
@@ -98,10 +123,13 @@ def _follow_reorg(rpc: RpcClient, journal: ChainJournal, after: int, top: int) -
                 ancestor = number
                 break
         high = low - 1
-    if ancestor == top:  # the chain is behind the journal, not on another fork (a revert with no block mined
-        return after     # since, or an Anvil a killed start left half-replayed): nothing of the journal is wrong
+    return ancestor
+
+
+def _cut(journal: ChainJournal, after: int, ancestor: int, event: str) -> int:
+    """Drop the journal's blocks after `ancestor` (crash-safe, `ChainJournal.truncate_after`) and log it."""
     dropped = journal.truncate_after(ancestor)
-    print(json.dumps({"event": "journal-reorg", "journal": str(journal.path), "from": after, "to": ancestor,
+    print(json.dumps({"event": event, "journal": str(journal.path), "from": after, "to": ancestor,
                       "dropped": dropped}), file=sys.stderr, flush=True)
     return ancestor
 
@@ -145,13 +173,18 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    pinned, gate = _pinned_gate(args, wake)
+    tip = _Tip(journal.last_block())
+
+    def _reverted(head: int, head_hash: str) -> None:  # on the gate's worker thread, the client's answer held
+        with tip.lock:  # never while a catch-up is between reading blocks and appending them
+            tip.last = follow_revert(RpcClient(args.rpc_url, timeout_s=10.0, retries=0), journal, tip.last, head)
+
+    pinned, gate = _pinned_gate(args, wake, _reverted)
     if not pinned:
         return 2
-    last = journal.last_block()
     with contextlib.suppress(ChainError):  # what the chain has beyond the journal, journaled before anyone is served
-        while (newest := catch_up(rpc, journal, last)) != last:
-            last = newest
+        while (newest := catch_up(rpc, journal, tip.last)) != tip.last:
+            tip.last = newest
     if gate is not None and not stopping:  # told to stop during the catch-up: never serve anyone
         try:
             gate.open()
@@ -170,9 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"keeper: the gate on {args.listen} stopped serving; stopping", file=sys.stderr, flush=True)
             return 1
         try:
-            newest = catch_up(rpc, journal, last, live=lambda: gate is None or not gate.target_gone.is_set())
-            caught_up = newest == last
-            last, gone_since = newest, None
+            with tip.lock:
+                newest = catch_up(rpc, journal, tip.last, live=lambda: gate is None or not gate.target_gone.is_set())
+                caught_up = newest == tip.last
+                tip.last, gone_since = newest, None
         except ChainNotRunning:
             if stopping:
                 return 0
@@ -190,7 +224,16 @@ def main(argv: list[str] | None = None) -> int:
             wake.wait(args.interval)
 
 
-def _pinned_gate(args: argparse.Namespace, wake: threading.Event) -> tuple[bool, Gate | None]:
+@dataclass
+class _Tip:
+    """The journal's last block, shared by the keeper's loop and the gate's revert reports."""
+
+    last: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _pinned_gate(args: argparse.Namespace, wake: threading.Event,
+                 on_revert: Callable[[int, str], None]) -> tuple[bool, Gate | None]:
     """The gate on `--listen` to `--rpc-url`'s port (None without `--listen`), its Anvil pinned and
     checked to be the process that owns that port; not pinned (said why on stderr) otherwise."""
     if args.listen is None:
@@ -201,7 +244,7 @@ def _pinned_gate(args: argparse.Namespace, wake: threading.Event) -> tuple[bool,
     host, _, port = args.listen.rpartition(":")
     target = urlsplit(args.rpc_url)
     gate = Gate((host.strip("[]"), int(port)), (target.hostname or "127.0.0.1", target.port or 80), args.anvil_pid,
-                on_gone=wake.set)
+                on_gone=wake.set, on_revert=on_revert)
     try:
         gate.pin()
     except ProcessLookupError:

@@ -1,7 +1,8 @@
 """Review s38c: attacks on the gate's JSON-RPC filter and the journal's reorg following. Findings 1-5 are
 fixed (a strict request head, an unparsable body refused, `evm_revert` alone, the base fee set again only
-after a revert that reverted, and from the genesis's own); 6 and 7 (a revert is not recorded as one, so a
-restart can bring reverted blocks back) are strict xfails, open."""
+after a revert that reverted, and from the genesis's own); 6 and 7 (a revert was not recorded as one, so a
+restart could bring reverted blocks back) are fixed by the gate reporting each revert to the keeper, which
+cuts the journal before the client is answered (`chain.keeper.follow_revert`)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from chain.journal import ChainJournal
 from chain.node import start_anvil, stop_anvil
-from chain.node_proc import read_pid
+from chain.node_proc import journal_path, read_pid
 from chain.rpc import RpcError
 from core.config import Settings, load_settings
 from tests.chain.gate_support import bare_chain, gate_rpc, raw_exchange
 from tests.conftest import free_port
+from tests.support import wait_journaled
 
 pytestmark = pytest.mark.chain
 
@@ -46,9 +49,6 @@ def test_bare_lf_head_does_not_smuggle_a_refused_method(chain: Settings) -> None
     assert int(gate_rpc(chain).call("eth_getBalance", [VICTIM, "latest"]), 16) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="review s38c finding 2: a revert with no block mined before `chain down` "
-                   "is not journaled (the chain is 'behind' the journal), so the next `chain up` replays the "
-                   "reverted blocks: a transfer every client saw undone is back")
 def test_a_revert_then_down_does_not_resurrect_reverted_blocks(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
@@ -147,9 +147,6 @@ def test_a_failed_revert_at_the_genesis_leaves_a_chain_that_replays(tmp_path: Pa
         stop_anvil(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="review s38c finding 2b: the same resurrection by the resume path: a keeper "
-                   "that dies after a revert leaves a live Anvil behind the journal; `chain up` finds the journal's "
-                   "last block missing, kills that Anvil and replays the reverted blocks")
 def test_resuming_after_a_revert_does_not_resurrect_reverted_blocks(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
     start_anvil(settings)
@@ -166,5 +163,36 @@ def test_resuming_after_a_revert_does_not_resurrect_reverted_blocks(tmp_path: Pa
         os.kill(keeper, signal.SIGKILL)  # a crashed keeper; Anvil lives on
         start_anvil(settings)  # resumes the live Anvil, or replaces it
         assert int(gate_rpc(settings).call("eth_getBalance", [VICTIM, "latest"]), 16) == 0
+    finally:
+        stop_anvil(settings)
+
+
+def test_a_revert_is_journaled_before_its_answer_and_the_connection_serves_on(tmp_path: Path) -> None:
+    """The gate holds a revert's answer until the keeper has cut the journal, then keeps serving the same
+    keep-alive connection (a first version lost the connection after every revert: its next request was
+    reset, and the keeper's log had a traceback)."""
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
+    start_anvil(settings)
+    try:
+        rpc = gate_rpc(settings)
+        snapshot = rpc.call("evm_snapshot")
+        rpc.call("evm_mine")
+        rpc.call("evm_mine")
+        wait_journaled(settings)
+        journal = ChainJournal(journal_path(settings))
+        assert journal.last_block() == 2
+
+        def call(method: str, params: list[object]) -> bytes:
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+            return b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (
+                len(body)) + body
+
+        # one connection: the revert, then a read; both answered, in order
+        answers = _exchange(settings, call("evm_revert", [snapshot]) + call("eth_blockNumber", []), wait_s=2.0)
+        assert answers.count(b"HTTP/1.1 200") == 2, answers
+        assert b'"result":true' in answers and b'"result":"0x0"' in answers
+        assert journal.last_block() == 0  # cut before the answer: no wait here
+        log = (settings.chain_dir / "keeper.log").read_text()
+        assert "Traceback" not in log and '"event": "journal-revert"' in log
     finally:
         stop_anvil(settings)
