@@ -77,11 +77,12 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
     Two rotations of one keystore at once (the oracle host's own and `qeaims keys rotate`, in one process
     or two) are serialised by the keystore's rotation lock (`keys.rotating`), held from reading the
     keystore and the registry until the chain holds the new key or the wait for it ended. The call that
-    waited then reads both again, and a rotation that retired the key it was asked to retire (the
-    keystore now holds a later key, and the registry holds exactly that key) answers it: it returns that
-    rotation (``tx_hash`` None, ``resumed``) rather than rotating once more. An oracle is rotated to retire
-    a key; two requests to retire the same key are one rotation, and each caller learns the key that
-    replaced it. A call that finds the keystore's key already current when it starts rotates it, as ever.
+    waited then reads both again. A call retires the key the registry held when it was made: if, once it
+    holds the lock, the registry has moved past that epoch to exactly the keystore's key, the rotation it
+    waited for (or the pending one it was made to finish) did the job, and it returns that rotation
+    (``tx_hash`` None, ``resumed``) rather than rotating once more. Two requests to retire one key are one
+    rotation, and each caller learns the key that replaced it; a call made after a rotation ended
+    rotates again, as ever.
 
     The same goes for a retry: a rotation that timed out waiting for the chain ("sent but not mined")
     leaves its pending-rotation record beside the keystore, and running the rotation again once that
@@ -90,9 +91,9 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
     cleared whenever the chain is seen holding its rotation.
 
     A lock held past `_lock_wait_s` is `KeystoreBusy`: the other rotation is still running (a host retries)."""
-    asked = read_keystore_header(keystore).key_epoch  # the key this call retires, read before any wait
+    retiring = _registry_key(client, read_keystore_header(keystore).address)[0]  # read before any wait
     with rotation_lock(keystore, timeout_s=_lock_wait_s(client)):
-        return _rotate_locked(client, keystore, passphrase, asked)
+        return _rotate_locked(client, keystore, passphrase, retiring)
 
 
 def _lock_wait_s(client: ChainClient) -> float:
@@ -101,7 +102,8 @@ def _lock_wait_s(client: ChainClient) -> float:
     return 2 * client.receipt_timeout_s + 60.0
 
 
-def _rotate_locked(client: ChainClient, keystore: Path, passphrase: str, asked: int) -> RotationResult:
+def _rotate_locked(client: ChainClient, keystore: Path, passphrase: str, retiring: int) -> RotationResult:
+    """`rotate_oracle_key` under the lock; `retiring` is the registry's key epoch when the call was made."""
     header = read_keystore_header(keystore)
     chain_epoch, status, chain_key_hash = _registry_key(client, header.address)
     if status != 1:
@@ -110,9 +112,9 @@ def _rotate_locked(client: ChainClient, keystore: Path, passphrase: str, asked: 
     if header.key_epoch == chain_epoch:
         current = _opened(keystore, lambda: load_keystore(keystore, passphrase))
         _same_key(current, chain_key_hash, keystore)
-        if current.key_epoch > asked or _pending_on_chain(keystore, current):
-            # the key this call was asked to retire is retired already: by the rotation it waited for, or by
-            # its own earlier attempt that timed out before the chain mined it (the record says so)
+        if chain_epoch > retiring or _pending_on_chain(keystore, current):
+            # the key this call was made to retire is retired already, to this keystore's key: by the rotation
+            # it waited for, or by an earlier attempt that timed out before the chain mined it (its record)
             _keys_step(lambda: clear_pending_rotation(keystore))
             return RotationResult(current.address, chain_epoch - 1, chain_epoch, None,
                                   int(client.rpc.call("eth_blockNumber"), 16), True)
