@@ -54,7 +54,7 @@ from keys.rotating import (
 )
 
 __all__ = ["KeyAnswer", "RotationResult", "key_fingerprint", "named_in", "named_key", "rotate_oracle_key", "rotation_owed",
-           "rotations_on_indicators"]
+           "rotations_on_indicators", "settle_pending_rotation"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
     leaves its pending-rotation record beside the keystore, and running the rotation again once that
     transaction is mined finds the registry holding exactly the recorded key: it returns that rotation
     and clears the record instead of rotating a second time (review s38b, finding 5). The record is
-    cleared whenever the chain is seen holding its rotation.
+    cleared whenever the chain is seen holding its rotation, here or when an oracle starts on that key
+    (`settle_pending_rotation`).
 
     A lock held past `_lock_wait_s` is `KeystoreBusy`: the other rotation is still running (a host retries)."""
     retiring = _registry_key(client, read_keystore_header(keystore).address)[0]  # read before any wait
@@ -180,6 +181,23 @@ def _keys_step(step: Callable[[], _T]) -> _T:
         return step()
     except KeystoreError as exc:
         raise IdentityError(f"cannot rotate: {exc}") from exc
+
+
+def settle_pending_rotation(keystore: Path, identity: HybridIdentity) -> bool:
+    """An oracle starts serving with `identity`, which its caller saw the registry hold (`check_key_epoch`):
+    a pending-rotation record naming that key is settled, and goes. Else a rotation that timed out and was
+    mined later leaves its record behind, and the next rotation asked for, maybe weeks on, would take it
+    for its own retry and send nothing. Only under the keystore's lock, without waiting: a rotation
+    running now settles the record itself. Returns whether a record was cleared."""
+    try:
+        with rotation_lock(keystore, timeout_s=0.0):
+            if read_pending_rotation(keystore) != PendingRotation(identity.address, identity.key_epoch,
+                                                                  identity.pq_key_hash):
+                return False
+            clear_pending_rotation(keystore)
+            return True
+    except KeystoreError:
+        return False  # busy, or a record that cannot be read: `rotate_oracle_key` reports that one
 
 
 def _same_key(identity: HybridIdentity, chain_key_hash: bytes, path: Path) -> None:
