@@ -62,7 +62,8 @@ class RotationResult:
     address: str
     old_epoch: int
     new_epoch: int
-    tx_hash: str | None  # None: this call sent nothing, it found the same rotation already sent (a resend's)
+    tx_hash: str | None  # None: this call sent nothing, it found the same rotation already sent (a resend's,
+    # a retry's), or a rotation it waited for that retired the same key
     block: int  # the rotation's block, or (tx_hash None) the first block seen holding it
     resumed: bool
 
@@ -117,7 +118,7 @@ def _rotate_locked(client: ChainClient, keystore: Path, passphrase: str, retirin
             # the key this call was made to retire is retired already, to this keystore's key: by the rotation
             # it waited for, or by an earlier attempt that timed out before the chain mined it (its record)
             _keys_step(lambda: clear_pending_rotation(keystore))
-            return RotationResult(current.address, chain_epoch - 1, chain_epoch, None,
+            return RotationResult(current.address, min(retiring, chain_epoch - 1), chain_epoch, None,
                                   int(client.rpc.call("eth_blockNumber"), 16), True)
         new_identity: HybridIdentity = _opened(keystore, lambda: rotate_keystore(
             keystore, passphrase, MLDSA65PrivateKey.generate()))
