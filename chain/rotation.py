@@ -7,6 +7,12 @@ the chain and resends the same rotation instead of generating yet another key. `
 epoch it rotates from, so a resend racing the original (still pending when the oracle restarted)
 is refused by the registry instead of rotating twice, and counts here as the rotation done.
 
+Beside the keystore (`keys.rotating`): a lock, so that two rotations of one oracle at once (its host's and
+`qeaims keys rotate`, threads or processes) run one after the other, the second answered by the first
+when that one retired the key it was asked to retire; and a pending-rotation record, written before the
+rotation is sent and cleared once the chain holds it, so that a retry after "sent but not mined" finds
+that rotation done instead of rotating again.
+
 An oracle rotates on two grounds: governance reinstated it after a quarantine (`rotation_owed`), or an
 indicator of compromise a quorum published names its current key (`named_key`): a sector's quorum saw that key
 where it should not be, so whatever signed with it may not have been the oracle. The key an indicator
@@ -26,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
@@ -38,9 +45,16 @@ from keys.errors import KeystoreError, KeystoreNotFound
 from keys.hybrid import sign_rotation
 from keys.identity import HybridIdentity
 from keys.keystore import archive_path, load_keystore, read_keystore_header, rotate_keystore
+from keys.rotating import (
+    PendingRotation,
+    clear_pending_rotation,
+    read_pending_rotation,
+    record_pending_rotation,
+    rotation_lock,
+)
 
 __all__ = ["KeyAnswer", "RotationResult", "key_fingerprint", "named_in", "named_key", "rotate_oracle_key", "rotation_owed",
-           "rotations_on_indicators"]
+           "rotations_on_indicators", "settle_pending_rotation"]
 
 
 @dataclass(frozen=True)
@@ -48,24 +62,64 @@ class RotationResult:
     address: str
     old_epoch: int
     new_epoch: int
-    tx_hash: str | None  # None: this call sent nothing, it found the same rotation already sent (a resend's)
+    tx_hash: str | None  # None: this call sent nothing, it found the same rotation already sent (a resend's,
+    # a retry's), or a rotation it waited for that retired the same key
     block: int  # the rotation's block, or (tx_hash None) the first block seen holding it
     resumed: bool
 
 
 def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> RotationResult:
-    """Rotate, or finish the rotation the keystore already holds (one epoch ahead of the registry).
+    """Rotate, or finish the rotation the keystore already holds (one epoch ahead of the registry) or sent.
 
     `Registry.rotateKey` names the epoch it rotates from, so a resend can never rotate twice: when the
     same rotation is already on the chain (or pending, sent before a restart), the registry refuses the
-    resend and this returns once the registry holds the keystore's key."""
+    resend and this returns once the registry holds the keystore's key.
+
+    Two rotations of one keystore at once (the oracle host's own and `qeaims keys rotate`, in one process
+    or two) are serialised by the keystore's rotation lock (`keys.rotating`), held from reading the
+    keystore and the registry until the chain holds the new key or the wait for it ended. The call that
+    waited then reads both again. A call retires the key the registry held when it was made: if, once it
+    holds the lock, the registry has moved past that epoch to exactly the keystore's key, the rotation it
+    waited for (or the pending one it was made to finish) did the job, and it returns that rotation
+    (``tx_hash`` None, ``resumed``) rather than rotating once more. Two requests to retire one key are one
+    rotation, and each caller learns the key that replaced it; a call made after a rotation ended
+    rotates again, as ever.
+
+    The same goes for a retry: a rotation that timed out waiting for the chain ("sent but not mined")
+    leaves its pending-rotation record beside the keystore, and running the rotation again once that
+    transaction is mined finds the registry holding exactly the recorded key: it returns that rotation
+    and clears the record instead of rotating a second time (review s38b, finding 5). The record is
+    cleared whenever the chain is seen holding its rotation, here or when an oracle starts on that key
+    (`settle_pending_rotation`).
+
+    A lock held past `_lock_wait_s` is `KeystoreBusy`: the other rotation is still running (a host retries)."""
+    retiring = _registry_key(client, read_keystore_header(keystore).address)[0]  # read before any wait
+    with rotation_lock(keystore, timeout_s=_lock_wait_s(client)):
+        return _rotate_locked(client, keystore, passphrase, retiring)
+
+
+def _lock_wait_s(client: ChainClient) -> float:
+    """How long a rotation waits for another's lock: the holder's longest critical section, a send and an
+    `_await` of up to the receipt timeout each, plus a minute for its scrypt runs and calls."""
+    return 2 * client.receipt_timeout_s + 60.0
+
+
+def _rotate_locked(client: ChainClient, keystore: Path, passphrase: str, retiring: int) -> RotationResult:
+    """`rotate_oracle_key` under the lock; `retiring` is the registry's key epoch when the call was made."""
     header = read_keystore_header(keystore)
     chain_epoch, status, chain_key_hash = _registry_key(client, header.address)
     if status != 1:
         raise IdentityError(f"oracle {header.address} is not active on-chain (status {status}); cannot rotate")
     resumed = False
     if header.key_epoch == chain_epoch:
-        _same_key(_opened(keystore, lambda: load_keystore(keystore, passphrase)), chain_key_hash, keystore)
+        current = _opened(keystore, lambda: load_keystore(keystore, passphrase))
+        _same_key(current, chain_key_hash, keystore)
+        if chain_epoch > retiring or _pending_on_chain(keystore, current):
+            # the key this call was made to retire is retired already, to this keystore's key: by the rotation
+            # it waited for, or by an earlier attempt that timed out before the chain mined it (its record)
+            _keys_step(lambda: clear_pending_rotation(keystore))
+            return RotationResult(current.address, min(retiring, chain_epoch - 1), chain_epoch, None,
+                                  int(client.rpc.call("eth_blockNumber"), 16), True)
         new_identity: HybridIdentity = _opened(keystore, lambda: rotate_keystore(
             keystore, passphrase, MLDSA65PrivateKey.generate()))
     elif header.key_epoch == chain_epoch + 1:
@@ -80,7 +134,18 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
     old_identity = _opened(archive, lambda: load_keystore(archive, passphrase))
     if resumed:
         _same_key(old_identity, chain_key_hash, archive)
-    done = RotationResult(header.address, chain_epoch, new_identity.key_epoch, None, 0, True)
+    # before anything is sent (or awaited): a retry after a timeout must know this rotation was sent
+    _keys_step(lambda: record_pending_rotation(keystore, PendingRotation(
+        new_identity.address, new_identity.key_epoch, new_identity.pq_key_hash)))
+    result = _send_or_await(client, old_identity, new_identity, resumed)
+    _keys_step(lambda: clear_pending_rotation(keystore))  # the chain holds it: nothing pending
+    return result
+
+
+def _send_or_await(client: ChainClient, old_identity: HybridIdentity, new_identity: HybridIdentity,
+                   resumed: bool) -> RotationResult:
+    """Send the rotation old -> new (or await the one already pending) until the latest block holds it."""
+    done = RotationResult(new_identity.address, old_identity.key_epoch, new_identity.key_epoch, None, 0, True)
     if resumed and _holds(client, new_identity, block="pending"):
         return _await(client, new_identity, done)  # sent before a restart and not mined yet: nothing to resend
     proof = sign_rotation(old_identity, new_identity.mldsa_key, chain_id=client.chain_id,
@@ -96,8 +161,44 @@ def rotate_oracle_key(client: ChainClient, keystore: Path, passphrase: str) -> R
                 and _holds(client, new_identity, block="pending")):
             return _await(client, new_identity, done)
         raise
-    return RotationResult(header.address, chain_epoch, proof.new_epoch, str(receipt["transactionHash"]),
-                          int(receipt["blockNumber"], 16), resumed)
+    return RotationResult(new_identity.address, old_identity.key_epoch, proof.new_epoch,
+                          str(receipt["transactionHash"]), int(receipt["blockNumber"], 16), resumed)
+
+
+def _pending_on_chain(keystore: Path, current: HybridIdentity) -> bool:
+    """Whether the keystore's pending-rotation record names exactly its current key (which the caller saw
+    the registry hold): the rotation an earlier call sent and gave up waiting for has been mined since."""
+    pending = _keys_step(lambda: read_pending_rotation(keystore))
+    return pending == PendingRotation(current.address, current.key_epoch, current.pq_key_hash)
+
+
+_T = TypeVar("_T")
+
+
+def _keys_step(step: Callable[[], _T]) -> _T:
+    """A pending-rotation record or lock file that cannot be used is one plain `IdentityError`, as a
+    keystore that cannot be opened is (`_opened`)."""
+    try:
+        return step()
+    except KeystoreError as exc:
+        raise IdentityError(f"cannot rotate: {exc}") from exc
+
+
+def settle_pending_rotation(keystore: Path, identity: HybridIdentity) -> bool:
+    """An oracle starts serving with `identity`, which its caller saw the registry hold (`check_key_epoch`):
+    a pending-rotation record naming that key is settled, and goes. Else a rotation that timed out and was
+    mined later leaves its record behind, and the next rotation asked for, maybe weeks on, would take it
+    for its own retry and send nothing. Only under the keystore's lock, without waiting: a rotation
+    running now settles the record itself. Returns whether a record was cleared."""
+    try:
+        with rotation_lock(keystore, timeout_s=0.0):
+            if read_pending_rotation(keystore) != PendingRotation(identity.address, identity.key_epoch,
+                                                                  identity.pq_key_hash):
+                return False
+            clear_pending_rotation(keystore)
+            return True
+    except KeystoreError:
+        return False  # busy, or a record that cannot be read: `rotate_oracle_key` reports that one
 
 
 def _same_key(identity: HybridIdentity, chain_key_hash: bytes, path: Path) -> None:
@@ -153,7 +254,8 @@ def _await(client: ChainClient, identity: HybridIdentity, done: RotationResult) 
                                 f"rotation to {identity.key_epoch} was pending; load the current keystore")
         if time.monotonic() > deadline:
             raise TransactionFailed(f"the rotation of {identity.address} to key epoch {identity.key_epoch} was "
-                                    f"sent but not mined within {client.receipt_timeout_s:.0f} s")
+                                    f"sent but not mined within {client.receipt_timeout_s:.0f} s; running the "
+                                    "rotation again finishes this one (it does not rotate twice)")
         time.sleep(0.2)
 
 

@@ -4,6 +4,7 @@ Modules, one job each:
 
 - :mod:`keys.identity` — the two private keys of an oracle and ML-DSA verification.
 - :mod:`keys.keystore` — encrypted, atomically written keystore files and key rotation on disk.
+- :mod:`keys.rotating` — the rotation lock and pending-rotation record beside a keystore.
 - :mod:`keys.messages` — the exact domain-separated bytes that get signed (shared with Solidity).
 - :mod:`keys.hybrid` — signing and verifying batches, registrations and rotations.
 - :mod:`keys.ids` — bytes32 names and event ids.
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         InvalidName,
         InvalidSignature,
         KeysError,
+        KeystoreBusy,
         KeystoreCorrupt,
         KeystoreError,
         KeystoreExists,
@@ -90,6 +92,7 @@ __all__ = [
     "InvalidName",
     "InvalidSignature",
     "KeysError",
+    "KeystoreBusy",
     "KeystoreCorrupt",
     "KeystoreError",
     "KeystoreExists",
@@ -137,6 +140,7 @@ _SOURCES: dict[str, str] = {
     "InvalidName": "keys.errors",
     "InvalidSignature": "keys.errors",
     "KeysError": "keys.errors",
+    "KeystoreBusy": "keys.errors",
     "KeystoreCorrupt": "keys.errors",
     "KeystoreError": "keys.errors",
     "KeystoreExists": "keys.errors",

@@ -11,6 +11,7 @@ project, so the project-wide error tree can later adopt :class:`KeysError` as a 
     │   ├── KeystoreNotFound
     │   ├── KeystoreExists          refusing to overwrite a key
     │   ├── WrongPassphrase
+    │   ├── KeystoreBusy            another rotation of it holds its lock
     │   └── KeystoreCorrupt         malformed, altered or inconsistent file
     ├── InvalidSignature            for callers that prefer an exception to ``False``
     └── InvalidInput (+ ValueError) caller passed something the protocol cannot encode
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidName",
     "InvalidSignature",
     "KeysError",
+    "KeystoreBusy",
     "KeystoreCorrupt",
     "KeystoreError",
     "KeystoreExists",
@@ -71,6 +73,17 @@ class WrongPassphrase(KeystoreError):
 
     def __init__(self, path: Path) -> None:
         super().__init__(f"wrong passphrase for keystore {path}", path=path)
+
+
+class KeystoreBusy(KeystoreError):
+    """Another rotation of this keystore (another thread or process) held its lock for the whole wait."""
+
+    def __init__(self, path: Path, *, holder: int | None, waited_s: float) -> None:
+        by = f" (process {holder})" if holder is not None else ""
+        super().__init__(
+            f"another rotation of keystore {path}{by} is still running after {waited_s:.0f} s; "
+            "run the rotation again once it has ended", path=path)
+        self.holder = holder
 
 
 class KeystoreCorrupt(KeystoreError):

@@ -21,7 +21,7 @@ from bus.secure import open_links
 from chain.connect import connect
 from chain.deploy import oracle_keystore
 from chain.recorder import RotationUnfinished, check_key_epoch
-from chain.rotation import rotate_oracle_key
+from chain.rotation import rotate_oracle_key, settle_pending_rotation
 from core.config import Settings
 from core.errors import ChainError, ConfigError, IdentityError
 from core.logs import setup_logging
@@ -81,6 +81,8 @@ def run_oracle(settings: Settings, sector: Sector, index: int, options: OraclePr
         return _rotate_then_run(settings, sector, index, options, exc, stop=stop, on_ready=on_ready)
     except ChainError:
         pass  # the chain is down at start: the loop's first sync checks again
+    else:  # the registry holds this key: a rotation to it that timed out and was mined since is settled
+        settle_pending_rotation(keystore, identity)
     model = (load_model(options.model, sector=sector) if options.model is not None
              else load_or_train(settings.home, sector))
     if model.sector != sector:

@@ -7,12 +7,16 @@ not hold. Both guards the resend work added compare epochs only (`check_key_epoc
 `header.key_epoch == chain_epoch` branch of `rotate_oracle_key`), never the key hash, so the oracle then
 (a) starts and signs batches with a key the registry does not hold, and (b) "rotates" again with a proof
 signed by that unregistered key: the registry accepts it and every audit flags the epoch as an intrusion.
-Each test states the wanted behaviour; findings 1 and 2 are fixed (the key hash is compared too), the others
-are strict xfails while the bug is there.
+Each test states the wanted behaviour; findings 1 and 2 are fixed (the key hash is compared too), 4 by a lock
+beside the keystore and 5 by a pending-rotation record there (`keys.rotating`).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -21,7 +25,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
-from chain import rotation
 from chain.audit_keys import key_history
 from chain.client import ChainClient
 from chain.connect import contract_abis
@@ -34,6 +37,7 @@ from keys.hybrid import sign_rotation
 from keys.keystore import load_keystore, read_keystore_header, rotate_keystore
 
 pytestmark = pytest.mark.chain
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _foreign_rotation_then_own_keystore_ahead(client: ChainClient, keystore: Path, passphrase: str) -> int:
@@ -99,49 +103,74 @@ def test_the_audit_flags_a_rotation_signed_by_an_unregistered_key_and_a_replayed
     index.db.close()
 
 
-@pytest.mark.xfail(strict=True, reason="review s38b finding 4: two rotations of one oracle at once (the host's and "
-                                       "`qeaims keys rotate`) both pass the epoch checks; nothing locks the keystore")
-def test_two_rotations_of_one_oracle_at_once_leave_a_keystore_the_registry_holds(fresh_chain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Both read keystore and registry at epoch N; the first writes its key and lands; the second then rotates the
-    keystore again (to N+2) and is refused on the chain: the oracle is left two epochs ahead, which every start
-    refuses as fatal. (With the writes interleaved the other way the last writer's key overwrites the one that
-    landed: the registry at N+1 holds a key no file holds, finding 1's state.) The schedule is forced by waiting
-    around the real `rotate_keystore`; the chain and the keystore code are the real ones."""
-    settings, client = fresh_chain.settings, fresh_chain.client
-    keystore = oracle_keystore(settings, "water", 2)
-    real = rotate_keystore  # the function chain.rotation imported
-    both_read = threading.Barrier(2, timeout=120)
-    first_done = threading.Event()
-    errors: dict[str, BaseException] = {}
+_ROTATION_HELD_INSIDE = textwrap.dedent("""
+    import sys
+    from pathlib import Path
 
-    def scheduled(*args: Any, **kwargs: Any) -> Any:
-        both_read.wait()  # both rotations have read the keystore header and the registry at epoch N
-        if threading.current_thread().name == "second":
-            first_done.wait(120)
+    from chain import rotation
+    from chain.connect import connect
+    from core.config import load_settings
+
+    home, port, keystore = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    real = rotation.rotate_keystore
+
+    def held(*args, **kwargs):
+        print("inside", flush=True)  # keystore header and registry read at epoch N, nothing written yet
+        sys.stdin.readline()  # until the test lets it go on
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rotation, "rotate_keystore", scheduled)
+    rotation.rotate_keystore = held
+    settings = load_settings(home=home, rpc_port=port)
+    result = rotation.rotate_oracle_key(connect(settings)[0], keystore, settings.passphrase)
+    print("rotated", result.old_epoch, result.new_epoch, flush=True)
+""")
 
-    def run(name: str) -> None:
+
+def test_two_rotations_of_one_oracle_at_once_leave_a_keystore_the_registry_holds(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """Finding 4: two rotations of one oracle at once (the host's and `qeaims keys rotate`) both read keystore and
+    registry at epoch N; without a lock both went on, leaving the keystore two epochs ahead (fatal at every start)
+    or holding a key the registry does not hold. Here a second process, the real `rotate_oracle_key` held inside
+    its critical section (it has read epoch N and is about to write the new key), rotates while this process
+    starts its own. Wanted: this one waits for the other's lock, then finds the key it was asked to retire
+    retired and returns that rotation; one rotation, and the keystore holds the key the registry holds."""
+    settings, client = fresh_chain.settings, fresh_chain.client
+    keystore = oracle_keystore(settings, "water", 2)
+    start = read_keystore_header(keystore).key_epoch
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "QEAIMS_PASSPHRASE": settings.passphrase}
+    other = subprocess.Popen([sys.executable, "-c", _ROTATION_HELD_INSIDE, str(settings.home), str(settings.rpc_port),
+                              str(keystore)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    here: dict[str, Any] = {}
+
+    def rotate_here() -> None:
         try:
-            rotate_oracle_key(client, keystore, settings.passphrase)
+            here["result"] = rotate_oracle_key(client, keystore, settings.passphrase)
         except BaseException as exc:  # noqa: BLE001 - reported below
-            errors[name] = exc
-        finally:
-            if name == "first":
-                first_done.set()
+            here["error"] = exc
 
-    threads = [threading.Thread(target=run, args=(name,), name=name) for name in ("first", "second")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    assert "first" not in errors, errors
+    thread = threading.Thread(target=rotate_here)
+    try:
+        assert other.stdin is not None and other.stdout is not None
+        assert other.stdout.readline().strip() == "inside", other.stderr.read() if other.stderr else ""
+        thread.start()
+        thread.join(3.0)  # a rotation here takes well under a second when nothing holds it back
+        waited, epoch_meanwhile = thread.is_alive(), read_keystore_header(keystore).key_epoch
+        other.stdin.write("go\n")
+        other.stdin.flush()
+        out, err = other.communicate(timeout=120)
+        thread.join(120)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
     on_disk = read_keystore_header(keystore)
     record = client.call1("Registry", "oracle", on_disk.address)
-    # wanted: whatever the second rotation does, the keystore still holds the key the registry holds
-    assert (on_disk.key_epoch, on_disk.pq_key_hash) == (int(record[3]), bytes(record[2])), errors
-
+    assert (on_disk.key_epoch, on_disk.pq_key_hash) == (int(record[3]), bytes(record[2])), (here, out, err)
+    assert waited and epoch_meanwhile == start, "the second rotation did not wait for the first's lock"
+    assert other.returncode == 0 and out.split() == ["rotated", str(start), str(start + 1)], err
+    result = here["result"]  # one rotation answered both: the one that waited sent nothing
+    assert (result.old_epoch, result.new_epoch, result.tx_hash, result.resumed) == (start, start + 1, None, True)
+    assert int(record[3]) == start + 1
 
 
 def _pending_rotation_times_out(fresh_chain: Any) -> tuple[int, Any]:
@@ -177,14 +206,20 @@ def test_a_pending_rotation_that_is_not_mined_is_awaited_within_the_bound_and_ne
     assert (int(record[3]), bytes(record[2])) == (start + 1, new.pq_key_hash)  # the one rotation, once
 
 
-@pytest.mark.xfail(strict=True, reason="review s38b finding 5: retrying rotate_oracle_key after its 'sent but not "
-                                       "mined' failure (as its docstring says to) rotates a second time once it mined")
 def test_a_retry_after_not_mined_does_not_rotate_twice(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """Finding 5: once the rotation that timed out is mined, the keystore and the registry agree at N+1, which
+    looked like a fresh start; the retry rotated again. The pending-rotation record says N+1 was this keystore's
+    rotation, so the retry finishes it; the rotation after that is a real one again."""
     start, new = _pending_rotation_times_out(fresh_chain)
     fresh_chain.client.rpc.call("evm_mine", [])  # the original lands just after the timeout
     settings, client = fresh_chain.settings, fresh_chain.client
+    keystore = oracle_keystore(settings, "water", 3)
     try:  # the retry `_await`'s message invites (`qeaims keys rotate` run again)
-        rotate_oracle_key(client, oracle_keystore(settings, "water", 3), settings.passphrase)
+        retried = rotate_oracle_key(client, keystore, settings.passphrase)
     except IdentityError:
-        pass
+        retried = None
     assert int(client.call1("Registry", "oracle", new.address)[3]) == start + 1  # wanted: still the one rotation
+    assert retried is not None and (retried.new_epoch, retried.tx_hash) == (start + 1, None)
+    assert read_keystore_header(keystore).pq_key_hash == new.pq_key_hash
+    again = rotate_oracle_key(client, keystore, settings.passphrase)  # the record is settled: this one rotates
+    assert (again.old_epoch, again.new_epoch) == (start + 1, start + 2) and again.tx_hash is not None

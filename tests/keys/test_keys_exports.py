@@ -10,7 +10,7 @@ import pytest
 import keys
 import keys.errors
 
-MODULES = ["keys.errors", "keys.identity", "keys.ids", "keys.messages", "keys.hybrid", "keys.keystore"]
+MODULES = ["keys.errors", "keys.identity", "keys.ids", "keys.messages", "keys.hybrid", "keys.keystore", "keys.rotating"]
 
 
 @pytest.mark.parametrize("name", MODULES)
