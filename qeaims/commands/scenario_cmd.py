@@ -92,14 +92,13 @@ def run(
         return
     from bus.secure import open_links
     from chain.audit import verify_chain_history
-    from chain.connect import connect
     from controller.commander import Commander
     from links.plan import OPERATIONS_SAE
     from qeaims.city_latency import ingest_latency
     from qeaims.scenarios.definitions import all_scenarios, scenario
     from qeaims.scenarios.pacing import Pacemaker
     from qeaims.scenarios.report import build_report, tracks_table
-    from qeaims.scenarios.runner import ScenarioRun, ServiceFeed
+    from qeaims.scenarios.runner import ScenarioRun, ServiceFeed, connect_waiting
     from qeaims.supervisor import is_qeaims, read_status
 
     settings = settings_of(ctx)
@@ -123,7 +122,9 @@ def run(
     if gateways:  # the play is judged against the profiles, so it starts once every gateway has one
         _await_profiles(settings, [s for s in chosen.sectors if s.value in gateways],
                         float(wire.get("learn_field_s", 3600.0)) / city_speed)
-    client, deployment = connect(settings)
+    with err_console.status("") as spinner:  # a chain restarting as the scenario starts (crash campaign run 19)
+        client, deployment = connect_waiting(settings, on_wait=lambda away: spinner.update(
+            f"waiting for the chain at {settings.rpc_url} ({away:.0f} s): it does not answer yet"))
     links = open_links(settings.home, OPERATIONS_SAE)
     with Commander(port=port, client_id="scenario-runner", links=links) as commander, \
             ServiceFeed(port=port, links=links, speed=city_speed) as feed:

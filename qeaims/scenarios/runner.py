@@ -45,12 +45,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bus.client import NamedClient
 from bus.secure import SecureLinks
 from chain.client import ChainClient
-from chain.connect import contract_abis
+from chain.connect import connect, contract_abis
 from chain.indexer import Indexer
 from chain.manifest import Deployment
 from chain.quorum import Action, QuorumClient
@@ -68,9 +68,15 @@ from sectors.anchors import anchor_node
 from sectors.runner import REPORT_PERIOD_S
 from sectors.service import volume_of
 
-__all__ = ["FaultTrack", "ScenarioRun", "ServiceFeed", "first_decided", "real_time_wanted", "settled", "wrongful_isolations"]
+__all__ = ["CHAIN_START_WAIT_S", "FaultTrack", "ScenarioRun", "ServiceFeed", "connect_waiting", "first_decided", "real_time_wanted", "settled", "while_chain_away",
+           "wrongful_isolations"]
 
 QUARANTINE = kind_by_name("sensor-quarantine")
+# How long a scenario that starts waits for a chain that does not answer yet: a supervisor's restart and
+# the replay behind the gate took up to 11 s in the crash campaign (a 1,500-block journal, 8 s of replay);
+# three minutes leave room for a journal ten times as long
+CHAIN_START_WAIT_S = 180.0
+_T = TypeVar("_T")
 VERDICTS = tuple(kind_by_name(k) for k in ("anomaly", "fault", "intrusion"))
 ANOMALY = kind_by_name("anomaly")
 CONTROLLER_STEPS = {"cascade": kind_by_name("cascade-analysis"), "applied": kind_by_name("isolation-applied"),
@@ -235,6 +241,43 @@ class ServiceFeed(NamedClient):
             self._counting = False
 
 
+def while_chain_away(call: Callable[[], _T], *, timeout_s: float = CHAIN_START_WAIT_S,
+                     on_wait: Callable[[float], None] | None = None) -> _T:
+    """`call()`, again each second while the chain does not answer (`ChainNotRunning`: a supervisor
+    restarting it, a replay behind its gate), for up to `timeout_s`; then the error it was.
+
+    Why: a scenario waited out a chain that went away while it played, but not one that went away while
+    it started: crash campaign run 19 lost its chain then and ended with exit 2 and no report, though
+    the city's supervisor had the chain back seconds later. `on_wait(seconds away)` is told each retry
+    (a spinner's line)."""
+    deadline = time.monotonic() + timeout_s
+    away_since: float | None = None
+    while True:
+        try:
+            result = call()
+        except ChainNotRunning as exc:
+            now = time.monotonic()
+            if now >= deadline:
+                raise
+            if away_since is None:
+                away_since = now
+                log_line("qeaims.scenario", "scenario-chain-unreachable", error=str(exc)[:200], at="start")
+            if on_wait is not None:
+                on_wait(now - away_since)
+            time.sleep(min(1.0, max(0.0, deadline - now)))
+            continue
+        if away_since is not None:
+            log_line("qeaims.scenario", "scenario-chain-back", away_s=round(time.monotonic() - away_since, 2),
+                     at="start")
+        return result
+
+
+def connect_waiting(settings: Settings, *, timeout_s: float = CHAIN_START_WAIT_S,
+                    on_wait: Callable[[float], None] | None = None) -> tuple[ChainClient, Deployment]:
+    """`chain.connect.connect`, waiting out a chain that is restarting (`while_chain_away`)."""
+    return while_chain_away(lambda: connect(settings), timeout_s=timeout_s, on_wait=on_wait)
+
+
 @dataclass
 class ScenarioRun:
     settings: Settings
@@ -300,7 +343,7 @@ class ScenarioRun:
         city runs at real time around each fault (`qeaims.scenarios.pacing`); it is back at its
         speed however the play ends."""
         self._acks.clear()
-        self.index.sync()
+        while_chain_away(self.index.sync)  # a chain that went away while the scenario started
         self._head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
         self.stamps.start()
         self.started = time.time()

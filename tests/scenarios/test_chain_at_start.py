@@ -1,0 +1,39 @@
+"""A scenario that starts while its chain is away waits for it (crash campaign run 19 ended with exit 2
+because its chain was killed while the scenario was still starting; the supervisor had it back in
+seconds). The chain here is a real Anvil, stopped and started again by `chain.node` as a supervisor does."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from chain.node import start_anvil, stop_anvil
+from core.errors import ChainNotRunning
+from qeaims.scenarios.runner import connect_waiting
+
+pytestmark = pytest.mark.chain
+
+
+def test_a_scenario_connecting_to_a_restarting_chain_waits_for_it(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    settings = fresh_chain.settings
+    head = int(fresh_chain.client.rpc.call("eth_blockNumber"), 16)
+    stop_anvil(settings)
+    waits: list[float] = []
+    restarted = threading.Thread(target=lambda: (time.sleep(2.0), start_anvil(settings)), daemon=True)
+    restarted.start()
+    client, deployment = connect_waiting(settings, timeout_s=120.0, on_wait=waits.append)
+    restarted.join(60)
+    assert waits and waits[0] == 0.0  # it was told the chain was away, and so waited
+    assert int(client.rpc.call("eth_blockNumber"), 16) == head  # the replayed chain, deployment and all
+    assert deployment.registry == fresh_chain.deployment.registry
+
+
+def test_a_chain_that_stays_away_is_the_error_it_was_once_the_wait_is_over(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    settings = fresh_chain.settings
+    stop_anvil(settings)
+    started = time.monotonic()
+    with pytest.raises(ChainNotRunning, match="start it with `qeaims chain up`"):
+        connect_waiting(settings, timeout_s=1.5)
+    assert 1.5 <= time.monotonic() - started < 5.0
