@@ -9,7 +9,10 @@ and sets the next base fee on its own connection *after* Anvil has answered) is 
 dropped blocks; the keeper journals it and the next start refuses the journal (`JournalBroken`). (2) A
 revert that lands while another client's ``anvil_mine`` is mining leaves Anvil with a head whose lower
 blocks are missing (``eth_getBlockByNumber`` answers null); the keeper, which journals only blocks that
-link to its last one, never journals again.
+link to its last one, never journals again. (3) The head the gate reads after those blocks is at or above
+the journal's tip, so `follow_revert` cuts nothing and the client is told "true" while the journal still
+holds the block it reverted: the promise of 67606a4 ("a revert anyone was told of is journaled") does not
+hold until the keeper's next poll finds the fork.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from typing import Any
 import pytest
 
 from chain.gate import next_base_fee
-from chain.journal import JournalBroken
+from chain.journal import ChainJournal, JournalBroken
 from chain.node import chain_status, start_anvil, stop_anvil
+from chain.node_proc import journal_path
 from chain.rpc import RpcClient
 from core.config import Settings, load_settings
 from tests.chain.gate_support import gate_rpc
@@ -139,3 +143,42 @@ def test_a_revert_beside_another_clients_mining_keeps_the_chain_journaled(tmp_pa
                                    f"{len(missing)} blocks below the head are missing from the chain")
     finally:
         stop_anvil(settings)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "review s39 finding 3: when another client mines between the revert and the gate's read of the head, the "
+    "gate reports a head at or above the journal's tip, follow_revert cuts nothing, and the client is answered "
+    "true while the journal still holds the block it reverted (a keeper killed then brings it back)"))
+def test_a_revert_is_journaled_before_its_answer_while_another_client_mines(tmp_path: Path) -> None:
+    deadline, held, attempt, head = time.monotonic() + 40.0, list[int](), 0, 0
+    while time.monotonic() < deadline and not held:
+        attempt += 1  # a chain that got a hole (finding 2) journals no more: a fresh one
+        settings = load_settings(home=tmp_path / f"home{attempt}", rpc_port=free_port())
+        start_anvil(settings)
+        try:
+            rpc = gate_rpc(settings)
+            rpc.call("evm_mine")
+            journal = ChainJournal(journal_path(settings))
+            while time.monotonic() < deadline and not held and not _holes(rpc):
+                snapshot = rpc.call("evm_snapshot")
+                rpc.call("evm_mine")  # the block the revert drops, journaled before it
+                top = wait_journaled(settings)
+                reverted = journal.last()
+                assert reverted is not None and reverted.number == top
+                with _miner(settings, "evm_mine", []):  # another client mining from now on
+                    assert rpc.call("evm_revert", [snapshot]) is True
+                    tail = journal.last()  # read as soon as the client is told
+                if tail is not None and tail.hash == reverted.hash:
+                    held = [tail.number]
+                    head = int(rpc.call("eth_blockNumber"), 16)
+                time.sleep(0.3)  # the keeper catches up (or is stuck at a hole)
+        finally:
+            stop_anvil(settings)
+    log = (settings.chain_dir / "keeper.log").read_text().strip().splitlines()[-1] if held else ""
+    assert held == [], (f"answered true while the journal still held the reverted block {held} (the chain then at "
+                        f"{head}; the keeper's log then: {log})")
+
+
+def _holes(rpc: RpcClient) -> bool:
+    head = int(rpc.call("eth_blockNumber"), 16)
+    return any(b is None for b in rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in range(head + 1)]))
