@@ -2,17 +2,22 @@
 pending-rotation record (rotlock, 519b319..0b79d47). Each finding is a test that fails on the reviewed
 code, marked ``xfail(strict=True)`` so the suite stays green until it is fixed.
 
-Findings 1 and 2 share one cause: the gate forwards a client's ``evm_revert`` while other connections
+Findings 1 to 3 share one cause: the gate forwards a client's ``evm_revert`` while other connections
 go on mining, and neither Anvil's revert nor the gate's fix-up after it (``_rebase_fee`` reads the head
 and sets the next base fee on its own connection *after* Anvil has answered) is atomic with their blocks.
-(1) A block another client mines in that gap carries the base fee Anvil's fee manager kept from the
-dropped blocks; the keeper journals it and the next start refuses the journal (`JournalBroken`). (2) A
+(1) A block another client mines in that gap is mined before the gate sets the base fee again, so not at
+the EIP-1559 fee after its parent that the replay mines it at; the keeper journals it and the next start
+refuses the journal (`JournalBroken`). Interval mining (``evm_setIntervalMining``, which the gate allows)
+can mine in that gap with no second client at all. (2) A
 revert that lands while another client's ``anvil_mine`` is mining leaves Anvil with a head whose lower
 blocks are missing (``eth_getBlockByNumber`` answers null); the keeper, which journals only blocks that
 link to its last one, never journals again. (3) The head the gate reads after those blocks is at or above
 the journal's tip, so `follow_revert` cuts nothing and the client is told "true" while the journal still
 holds the block it reverted: the promise of 67606a4 ("a revert anyone was told of is journaled") does not
 hold until the keeper's next poll finds the fork.
+
+The rotation lock and pending-rotation record gave no finding this review could demonstrate (see the
+review's report for what was tried and what is left as suspicion).
 """
 
 from __future__ import annotations
