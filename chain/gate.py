@@ -33,8 +33,10 @@ import json
 import os
 import re
 import socket
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from chain.node_proc import is_zombie
@@ -43,6 +45,8 @@ __all__ = ["Gate", "allowed"]
 
 _CHUNK = 65536
 _MAX_BODY = 64 << 20  # a request body the gate reads whole to check its methods
+_REVERT_WAIT_S = 10.0  # how long an evm_revert waits for the requests in flight to end
+_POOL_WAIT_S = 5.0  # how long it waits for automined transactions to get their blocks
 
 # what the gate forwards: every read and transaction (eth_*, net_*, web3_*, the pool's txpool_*), and
 # the dev tooling's mining and time methods (the journal records their blocks and replays them);
@@ -79,6 +83,7 @@ class Gate:
         self._pidfd: int | None = None
         self._pinned = False
         self._stop: asyncio.Future[None] | None = None
+        self._turns: _Turns | None = None  # made on the gate's loop
         self._poller: asyncio.Task[None] | None = None  # the /proc fallback's task, held so it is not collected
 
     def pin(self) -> None:
@@ -146,6 +151,7 @@ class Gate:
         assert self._sock is not None
         loop = asyncio.get_running_loop()
         self._stop = loop.create_future()
+        self._turns = _Turns()
         self._server = await asyncio.start_server(self._pipe, sock=self._sock)
         self._watch()
         ready.set()
@@ -217,7 +223,8 @@ class Gate:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            await _serve_http(client_r, client_w, node_r, node_w, self.on_revert)
+            assert self._turns is not None
+            await _serve_http(client_r, client_w, node_r, node_w, self._turns, self.on_revert)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass  # a peer that went away or spoke no HTTP: its connection ends
         finally:
@@ -227,7 +234,7 @@ class Gate:
 
 
 async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
-                      node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter,
+                      node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter, turns: _Turns,
                       on_revert: Callable[[int, str], None] | None = None) -> None:
     """One request at a time, in order (so pipelined requests get their answers in order): read it,
     refuse it or forward it, relay Anvil's answer; until either side closes."""
@@ -265,27 +272,132 @@ async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWr
             if _closes(head, headers):
                 return
             continue
-        if reverts:  # hold the answer until the reverted chain's next base fee is what a replay gives
-            # sent with the gate's own head: the node must keep this connection open for the gate's calls
-            # after it (a client's `Connection: close` or HTTP/1.0 closed it) and answer without an interim
-            # 100 Continue (a client's `Expect`) (review s38d findings 2 and 3)
+        if reverts:  # the node alone, the answer held until the base fee is set again and the journal cut
+            keep = await _revert(body, node_r, node_w, client_w, turns, on_revert) and not _closes(head, headers)
+        else:
+            async with turns.shared():
+                node_w.write(head + body)
+                await node_w.drain()
+                keep = await _relay_response(node_r, client_w)
+        if not keep:
+            return
+
+
+async def _revert(body: bytes, node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter,
+                  client_w: asyncio.StreamWriter, turns: _Turns,
+                  on_revert: Callable[[int, str], None] | None) -> bool:
+    """A client's `evm_revert`, with the node to itself; returns whether the node keeps the connection.
+
+    Why alone (review s39 findings 1-3): a block another connection mined between Anvil's revert and
+    the gate's base-fee fix carried the dropped blocks' fee (the replay then diverged); a revert that
+    landed during another's `anvil_mine` left Anvil 1.7.1 with blocks missing below its head (the
+    journal stuck for good); and a head read after someone else's block hid the revert from the journal
+    until the keeper's next poll. So every other request waits (`_Turns`), in-flight ones finish first,
+    and a revert is refused while the node mines on its own: on a timer (interval mining), or a
+    transaction still waiting for its automined block. Sent with the gate's own head: the node must keep
+    this connection open for the gate's calls after it (a client's `Connection: close` or HTTP/1.0
+    closed it) and answer without an interim 100 Continue (a client's `Expect`) (review s38d findings 2, 3)."""
+    try:
+        async with turns.alone(timeout_s=_REVERT_WAIT_S):
+            busy = await _mining_on_its_own(node_r, node_w)
+            if busy is not None:
+                client_w.write(_http_reply(_error_body(body, -32000, busy), keep_alive=True))
+                await client_w.drain()
+                return True
             node_w.write(_plain_head(len(body)) + body)
             await node_w.drain()
             held = _Held()
             keep = await _relay_response(node_r, held)
             if keep and _reverted(bytes(held.data)):
                 reverted_to = await _rebase_fee(node_r, node_w)
-                if reverted_to is not None and on_revert is not None:  # the journal drops the reverted blocks first
-                    await asyncio.get_running_loop().run_in_executor(None, on_revert, *reverted_to)
+                if on_revert is not None:  # the journal drops the reverted blocks before anyone is told
+                    if reverted_to is None:
+                        raise ConnectionError("the node gave no head after a revert: the journal cannot follow it")
+                    try:
+                        await asyncio.get_running_loop().run_in_executor(None, on_revert, *reverted_to)
+                    except Exception as exc:  # the client is cut, not told "true"
+                        print(f"gate: the journal could not follow a revert: {exc}", file=sys.stderr, flush=True)
+                        raise ConnectionError("the journal could not follow the revert") from exc
             client_w.write(bytes(held.data))
             await client_w.drain()
-            keep = keep and not _closes(head, headers)
-        else:
-            node_w.write(head + body)
-            await node_w.drain()
-            keep = await _relay_response(node_r, client_w)
-        if not keep:
-            return
+            return keep
+    except TimeoutError:
+        client_w.write(_http_reply(_error_body(body, -32000, (
+            f"evm_revert waited {_REVERT_WAIT_S:.0f} s for the requests in flight through the QEAIMS dev chain's "
+            "gate to end; send it again")), keep_alive=True))
+        await client_w.drain()
+        return True
+
+
+async def _mining_on_its_own(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> str | None:
+    """Why a revert cannot run now (None: it can): the node mines on a timer, or automined transactions
+    are still waiting for their blocks after `_POOL_WAIT_S`."""
+    interval = await _call(node_r, node_w, "anvil_getIntervalMining", [])
+    if interval:
+        return (f"evm_revert is refused while the chain mines a block every {interval} s: a block mined during "
+                "the revert could not be journaled exactly; turn interval mining off first "
+                "(evm_setIntervalMining 0)")
+    if not await _call(node_r, node_w, "anvil_getAutomine", []):
+        return None  # blocks come only from evm_mine/anvil_mine, which wait for the revert
+    deadline = time.monotonic() + _POOL_WAIT_S
+    while True:
+        status = await _call(node_r, node_w, "txpool_status", [])
+        if not isinstance(status, dict) or int(str(status.get("pending", "0x0")), 16) == 0:
+            return None
+        if time.monotonic() > deadline:
+            return "evm_revert is refused while sent transactions wait for their blocks; send it again"
+        await asyncio.sleep(0.02)
+
+
+class _Turns:
+    """Who may use the node: any number of ordinary requests at once, or one `evm_revert` alone.
+    A revert waiting goes first (no new request starts), so a busy chain cannot starve it."""
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self._active = 0
+        self._alone = False
+        self._waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._alone and self._waiting == 0)
+            self._active += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def alone(self, *, timeout_s: float) -> AsyncIterator[None]:
+        """Raises `TimeoutError` when the requests in flight do not end within `timeout_s`."""
+        async with self._cond:
+            self._waiting += 1
+            try:
+                await asyncio.wait_for(self._cond.wait_for(lambda: not self._alone and self._active == 0), timeout_s)
+            finally:
+                self._waiting -= 1
+                self._cond.notify_all()  # requests held back for this revert may go if it gave up
+            self._alone = True
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._alone = False
+                self._cond.notify_all()
+
+
+def _error_body(body: bytes, code: int, message: str) -> bytes:
+    """A JSON-RPC error answering the single call in `body`."""
+    try:
+        call = json.loads(body)
+    except ValueError:
+        call = None
+    ident = call.get("id") if isinstance(call, dict) else None
+    return json.dumps({"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}).encode()
 
 
 class _Sink(Protocol):

@@ -103,10 +103,13 @@ def follow_revert(rpc: RpcClient, journal: ChainJournal, after: int, head: int) 
     half-replayed Anvil looks the same), so `catch_up` cuts only when a new block forks off; a revert
     with no block after it then stayed in the journal, and the next `chain up` replayed the reverted
     blocks that every client had seen undone (review s38c finding 2). The gate holds the client's
-    answer until this returns, so a revert anyone was told of is journaled."""
-    if head >= after:
+    answer until this returns, so a revert anyone was told of is journaled. Compared by hash from
+    min(head, after) down, not by height alone: a chain whose head is at or above the journal's tip
+    may still have left it (review s39 finding 3)."""
+    ancestor = _common_ancestor(rpc, journal, min(head, after))
+    if ancestor == after:
         return after
-    return _cut(journal, after, _common_ancestor(rpc, journal, head), "journal-revert")
+    return _cut(journal, after, ancestor, "journal-revert")
 
 
 def _common_ancestor(rpc: RpcClient, journal: ChainJournal, top: int) -> int:
