@@ -62,9 +62,12 @@ def rotation_lock(keystore: Path | str, *, timeout_s: float) -> Iterator[None]:
     path = rotation_lock_path(keystore)
     try:
         ensure_private_dir(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        # never through a symlink: the lock's pid is written into the file, and a link planted there (to
+        # the keystore itself) had that write replace the keystore (review s39, hardening)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
     except OSError as exc:
-        raise KeystoreError(f"cannot open the rotation lock {path}: {exc.strerror or exc}", path=path) from exc
+        raise KeystoreError(f"cannot open the rotation lock {path}: {exc.strerror or exc}"
+                            + (" (it is a symbolic link; remove it)" if path.is_symlink() else ""), path=path) from exc
     try:
         deadline = time.monotonic() + timeout_s
         while True:

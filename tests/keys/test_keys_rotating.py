@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from keys.errors import KeystoreBusy, KeystoreCorrupt
+from keys.errors import KeystoreBusy, KeystoreCorrupt, KeystoreError
 from keys.rotating import (
     PendingRotation,
     clear_pending_rotation,
@@ -92,3 +92,12 @@ def test_neither_file_passes_for_a_keystore() -> None:
     keystore = Path("keystores/oracles/water-2.json")
     for path in (rotation_lock_path(keystore), pending_rotation_path(keystore)):
         assert path.parent == keystore.parent and path.suffix != ".json"
+
+
+def test_a_symlink_planted_as_the_lock_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    keystore = tmp_path / "oracle.json"
+    keystore.write_text('{"a keystore": true}\n')
+    rotation_lock_path(keystore).symlink_to(keystore)  # the lock's pid write would replace the keystore
+    with pytest.raises(KeystoreError, match="symbolic link"), rotation_lock(keystore, timeout_s=0.0):
+        pass
+    assert keystore.read_text() == '{"a keystore": true}\n'
