@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
@@ -26,6 +26,10 @@ from core.kpi_reports import write_report
 from core.messages import Sector
 from qeaims.city_latency import KEEPING_UP_S
 from qeaims.commands._common import console, err_console, print_json, settings_of
+
+if TYPE_CHECKING:  # heavy imports stay inside the commands (tests/cli/test_cli_imports.py)
+    from chain.client import ChainClient
+    from chain.manifest import Deployment
 
 EAVESDROPPER = "eavesdropper"
 YEAR = "year"
@@ -98,7 +102,7 @@ def run(
     from qeaims.scenarios.definitions import all_scenarios, scenario
     from qeaims.scenarios.pacing import Pacemaker
     from qeaims.scenarios.report import build_report, tracks_table
-    from qeaims.scenarios.runner import ScenarioRun, ServiceFeed, connect_waiting
+    from qeaims.scenarios.runner import ScenarioRun, ServiceFeed
     from qeaims.supervisor import is_qeaims, read_status
 
     settings = settings_of(ctx)
@@ -122,9 +126,7 @@ def run(
     if gateways:  # the play is judged against the profiles, so it starts once every gateway has one
         _await_profiles(settings, [s for s in chosen.sectors if s.value in gateways],
                         float(wire.get("learn_field_s", 3600.0)) / city_speed)
-    with err_console.status("") as spinner:  # a chain restarting as the scenario starts (crash campaign run 19)
-        client, deployment = connect_waiting(settings, on_wait=lambda away: spinner.update(
-            f"waiting for the chain at {settings.rpc_url} ({away:.0f} s): it does not answer yet"))
+    client, deployment = _connect(settings)
     links = open_links(settings.home, OPERATIONS_SAE)
     with Commander(port=port, client_id="scenario-runner", links=links) as commander, \
             ServiceFeed(port=port, links=links, speed=city_speed) as feed:
@@ -149,6 +151,16 @@ def run(
         print_json(report)
         return
     _print(report)
+
+
+def _connect(settings: Settings) -> tuple[ChainClient, Deployment]:
+    """The chain, waited for with a spinner line while it does not answer yet (a supervisor restarting it
+    as the scenario starts: crash campaign run 19 ended with exit 2 so)."""
+    from qeaims.scenarios.runner import connect_waiting
+
+    with err_console.status("") as spinner:
+        return connect_waiting(settings, on_wait=lambda away: spinner.update(
+            f"waiting for the chain at {settings.rpc_url} ({away:.0f} s): it does not answer yet"))
 
 
 def _await_profiles(settings: Settings, sectors: list[Sector], learn_wall_s: float) -> None:
@@ -210,7 +222,6 @@ def _intrusion(settings: Settings, *, json_out: bool) -> None:
 def _eavesdropper(ctx: typer.Context, *, link: str | None, attack: str, fraction: float, timeout_s: float,
                   json_out: bool) -> None:
     from chain.audit import verify_chain_history
-    from chain.connect import connect
     from qeaims.scenarios.eavesdropper import EavesdropperRun, default_link
     from qeaims.supervisor import is_qeaims, read_status
 
@@ -222,7 +233,7 @@ def _eavesdropper(ctx: typer.Context, *, link: str | None, attack: str, fraction
         raise ConfigError(f"--attack must be intercept-resend or pns, not {attack!r}")
     if not 0.0 < fraction <= 1.0:
         raise ConfigError(f"--fraction must be in (0, 1], not {fraction:g}")
-    client, deployment = connect(settings)
+    client, deployment = _connect(settings)
     from links.files import LinkFiles
     from links.plan import LinkPlan
 
