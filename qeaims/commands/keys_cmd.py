@@ -107,6 +107,10 @@ def rotate(
     result = rotate_oracle_key(client, path, settings.passphrase)
     if json_out:
         print_json(result.__dict__)
+    elif result.tx_hash is None:  # a retry's answer (review s39): say so, or a new request would pass for done
+        console.print(f"nothing sent: the rotation of {oracle} ({result.address}) from key epoch {result.old_epoch} "
+                      f"to {result.new_epoch}, sent earlier, is on the chain (seen in block {result.block}); run "
+                      f"`qeaims keys rotate --oracle {oracle}` again to retire key epoch {result.new_epoch} too")
     else:
         console.print(f"rotated {oracle} ({result.address}) from key epoch {result.old_epoch} to "
                       f"{result.new_epoch} in block {result.block}{' (resumed)' if result.resumed else ''}")

@@ -35,6 +35,7 @@ from chain.rotation import rotate_oracle_key
 from core.errors import IdentityError, TransactionFailed
 from keys.hybrid import sign_rotation
 from keys.keystore import load_keystore, read_keystore_header, rotate_keystore
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.chain
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,3 +224,20 @@ def test_a_retry_after_not_mined_does_not_rotate_twice(fresh_chain) -> None:  # 
     assert read_keystore_header(keystore).pq_key_hash == new.pq_key_hash
     again = rotate_oracle_key(client, keystore, settings.passphrase)  # the record is settled: this one rotates
     assert (again.old_epoch, again.new_epoch) == (start + 1, start + 2) and again.tx_hash is not None
+
+
+def test_the_cli_says_a_retry_sent_nothing_and_how_to_rotate_again(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """Review s39's suspicion: a `keys rotate` that finds the earlier, timed-out rotation mined sends nothing
+    (finding 5's retry) and printed "rotated ... (resumed)", so an operator asking to retire key N+1 could take
+    that for done. It now says nothing was sent and how to rotate again; run again, it rotates."""
+    start, _ = _pending_rotation_times_out(fresh_chain)
+    fresh_chain.client.rpc.call("evm_mine", [])
+    retried = run_cli(["keys", "rotate", "--oracle", "water-3"], fresh_chain.env)
+    assert retried.returncode == 0, retried.stderr
+    said = " ".join(retried.stdout.split())  # as read, not as the terminal wrapped it
+    assert said.startswith("nothing sent: the rotation of water-3") and \
+        f"from key epoch {start} to {start + 1}, sent earlier, is on the chain" in said
+    assert "`qeaims keys rotate --oracle water-3` again" in said
+    again = run_cli(["keys", "rotate", "--oracle", "water-3"], fresh_chain.env)
+    assert again.returncode == 0 and f"from key epoch {start + 1} to {start + 2} in block" in " ".join(
+        again.stdout.split()), again
