@@ -14,12 +14,17 @@ buffer) keeps the turn for as long as it stays connected. (2) Held by a revert (
 client of the chain hangs with no time limit: ``shared`` waits for ever. (3) Held by an ordinary request
 whose answer is large (``shared``), every revert of every other client waits its 10 s and is refused, and
 for those 10 s every other request waits behind it.
+
+(4) The rotation lock's hardening (23c1184, ``O_NOFOLLOW``) refuses a symbolic link planted as the lock, but
+a hard link to the keystore planted there is opened as the lock itself: the lock's pid write (truncate, then
+the pid) replaces the keystore as the symlink did. No chain; kept here to keep the review in one file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -31,6 +36,8 @@ from chain.node import chain_status, start_anvil, stop_anvil
 from chain.rpc import RpcClient, RpcError
 from core.config import Settings
 from core.errors import ChainError
+from keys.errors import KeystoreError
+from keys.rotating import rotation_lock, rotation_lock_path
 from tests.chain.gate_support import bare_chain, gate_rpc
 from tests.support import wait_journaled
 
@@ -140,3 +147,14 @@ def test_a_client_that_does_not_read_a_large_answer_does_not_block_reverts(tmp_p
                 pytest.fail(f"another client's evm_revert got no answer in {time.monotonic() - start:.1f} s (main: "
                             f"refused after 10 s, every other client waiting with it): {exc}")
             assert reverted is True
+
+
+@pytest.mark.xfail(strict=True, reason="review s39b finding 4: a hard link to the keystore planted as the rotation "
+                                       "lock is opened (O_NOFOLLOW stops symlinks only) and the pid write replaces the keystore")
+def test_a_hard_link_planted_as_the_rotation_lock_leaves_the_keystore_untouched(tmp_path: Path) -> None:
+    keystore = tmp_path / "oracle.json"
+    keystore.write_text('{"a keystore": true}\n')
+    os.link(keystore, rotation_lock_path(keystore))  # the same planted link as review s39's symlink, made hard
+    with contextlib.suppress(KeystoreError), rotation_lock(keystore, timeout_s=0.0):  # refusing it would be right
+        pass
+    assert keystore.read_text() == '{"a keystore": true}\n', f"the keystore now reads {keystore.read_text()!r}"
