@@ -16,7 +16,8 @@ only while the node works. A client that does not read its answers (a stopped pr
 buffer) keeps the turn for as long as it stays connected. (2) Held by a revert (``alone``), every other
 client of the chain hangs with no time limit: ``shared`` waits for ever. (3) Held by an ordinary request
 whose answer is large (``shared``), every revert of every other client waits its 10 s and is refused, and
-for those 10 s every other request waits behind it.
+for those 10 s every other request waits behind it. Both are new with 81be28f: on b459c70 (before the turns)
+the tests of (2) and (3) pass, a client that did not read stalling only itself; (1) fails there too.
 
 (4) The rotation lock's hardening (23c1184, ``O_NOFOLLOW``) refuses a symbolic link planted as the lock, but
 a hard link to the keystore planted there is opened as the lock itself: the lock's pid write (truncate, then
