@@ -22,6 +22,12 @@ the tests of (2) and (3) pass, a client that did not read stalling only itself; 
 (4) The rotation lock's hardening (23c1184, ``O_NOFOLLOW``) refuses a symbolic link planted as the lock, but
 a hard link to the keystore planted there is opened as the lock itself: the lock's pid write (truncate, then
 the pid) replaces the keystore as the symlink did. No chain; kept here to keep the review in one file.
+
+(5) The revert's pool check (wait while automined transactions wait for their blocks) is skipped when automine
+is off, but a block automine has started is still mined: ``evm_setAutomine true`` mines the pool's
+transactions after it answers, so ``evm_setAutomine true`` then ``false`` then ``evm_revert`` (one client, in
+order) reverts while Anvil mines. Anvil 1.7.1 then has the new block above a missing one, as in review s39
+finding 2: the journal stops for good and a restart loses everything after it.
 """
 
 from __future__ import annotations
@@ -196,3 +202,40 @@ def test_a_hard_link_planted_as_the_rotation_lock_leaves_the_keystore_untouched(
     with contextlib.suppress(KeystoreError), rotation_lock(keystore, timeout_s=0.0):  # refusing it would be right
         pass
     assert keystore.read_text() == '{"a keystore": true}\n', f"the keystore now reads {keystore.read_text()!r}"
+
+
+@pytest.mark.xfail(strict=True, reason="review s39b finding 5: evm_setAutomine true then false skips the revert's pool "
+                                       "check while Anvil still mines the pool: a hole below the head, the journal stuck")
+def test_a_revert_right_after_automine_is_switched_off_keeps_the_chain_journaled(tmp_path: Path) -> None:
+    with bare_chain(tmp_path / "home") as settings:
+        rpc = gate_rpc(settings)
+        senders = rpc.call("eth_accounts")[:8]
+        rpc.call("evm_mine")
+        holes: list[int] = []
+        for _ in range(3):  # the reviewed code: a hole at the first try in 4 of 4 runs
+            snapshot = rpc.call("evm_snapshot")
+            rpc.call("evm_mine")
+            rpc.call("evm_setAutomine", [False])
+            for sender in senders:  # eight creations that loop until out of gas: a block that takes ~0.2 s to mine
+                rpc.call("eth_sendTransaction", [{"from": sender, "data": "0x5b600056", "gas": hex(29_000_000)}])
+            rpc.call("evm_setAutomine", [True])  # Anvil mines the eight after answering
+            rpc.call("evm_setAutomine", [False])  # so the gate sees automine off and skips its pool check
+            assert rpc.call("evm_revert", [snapshot]) is True
+            time.sleep(0.5)  # whatever was being mined has landed
+            holes = [n for n, h in enumerate(_hashes(rpc)) if h is None]
+            if holes:
+                break
+        rpc.call("evm_setAutomine", [True])
+        rpc.call("evm_mine")
+        served = _hashes(rpc)
+        try:
+            journaled = wait_journaled(settings, timeout_s=3.0)
+        except AssertionError:
+            journaled = chain_status(settings).journaled_block
+        assert not holes and journaled == len(served) - 1, (
+            f"blocks {holes} are missing below the head {len(served) - 1}; the journal is stuck at {journaled}")
+    start_anvil(settings)
+    try:
+        assert _hashes(gate_rpc(settings)) == served
+    finally:
+        stop_anvil(settings)
