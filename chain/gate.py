@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chain.node_proc import is_zombie
@@ -57,6 +58,8 @@ _REFUSED = frozenset({"eth_sendUnsignedTransaction"})  # an unsigned transaction
 _ALLOWED = frozenset({"evm_snapshot", "evm_revert", "evm_mine", "anvil_mine", "evm_increaseTime",
                       "evm_setNextBlockTimestamp", "evm_setAutomine", "evm_setIntervalMining",
                       "anvil_nodeInfo", "anvil_metadata", "anvil_dropTransaction", "anvil_dropAllTransactions"})
+# the methods the gate runs with the node to itself, each sent alone (`_controlled`)
+_CONTROLS = frozenset({"evm_revert", "evm_snapshot", "evm_setAutomine", "evm_setIntervalMining"})
 
 
 class Gate:
@@ -83,7 +86,7 @@ class Gate:
         self._pidfd: int | None = None
         self._pinned = False
         self._stop: asyncio.Future[None] | None = None
-        self._turns: _Turns | None = None  # made on the gate's loop
+        self._control: _Control | None = None  # made on the gate's loop
         self._poller: asyncio.Task[None] | None = None  # the /proc fallback's task, held so it is not collected
 
     def pin(self) -> None:
@@ -151,7 +154,7 @@ class Gate:
         assert self._sock is not None
         loop = asyncio.get_running_loop()
         self._stop = loop.create_future()
-        self._turns = _Turns()
+        self._control = _Control(_Turns(), self.on_revert)
         self._server = await asyncio.start_server(self._pipe, sock=self._sock)
         self._watch()
         ready.set()
@@ -223,8 +226,8 @@ class Gate:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            assert self._turns is not None
-            await _serve_http(client_r, client_w, node_r, node_w, self._turns, self.on_revert)
+            assert self._control is not None
+            await _serve_http(client_r, client_w, node_r, node_w, self._control)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass  # a peer that went away or spoke no HTTP: its connection ends
         finally:
@@ -234,10 +237,11 @@ class Gate:
 
 
 async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
-                      node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter, turns: _Turns,
-                      on_revert: Callable[[int, str], None] | None = None) -> None:
+                      node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter, control: _Control) -> None:
     """One request at a time, in order (so pipelined requests get their answers in order): read it,
-    refuse it or forward it, relay Anvil's answer; until either side closes."""
+    refuse it or forward it, read Anvil's whole answer, then hand it to the client; until either side
+    closes. The answer is read whole under the request's turn and written to the client after it: a
+    client that does not read its answers must hold up nobody else (review s39b findings 2 and 3)."""
     while True:
         try:
             head = await client_r.readuntil(b"\r\n\r\n")
@@ -265,68 +269,181 @@ async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWr
             await _http_error(client_w, 413, f"a request body of {length} bytes is more than the gate takes")
             return
         body = await client_r.readexactly(length) if length else b""
-        refusal, reverts = _refusal(body)
+        refusal, controls = _refusal(body)
         if refusal is not None:
             client_w.write(_http_reply(refusal, keep_alive=not _closes(head, headers)))
             await client_w.drain()
             if _closes(head, headers):
                 return
             continue
-        if reverts:  # the node alone, the answer held until the base fee is set again and the journal cut
-            keep = await _revert(body, node_r, node_w, client_w, turns, on_revert) and not _closes(head, headers)
+        if controls is not None:  # the node alone (`_controlled`), asked with the gate's own head
+            answer, keep = await _controlled(controls, body, node_r, node_w, control)
+            keep = keep and not _closes(head, headers)
         else:
-            async with turns.shared():
+            async with control.turns.shared():
                 node_w.write(head + body)
                 await node_w.drain()
-                keep = await _relay_response(node_r, client_w)
+                held = _Held()
+                keep = await _relay_response(node_r, held)
+            answer = bytes(held.data)
+        client_w.write(answer)
+        await client_w.drain()
         if not keep:
             return
 
 
-async def _revert(body: bytes, node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter,
-                  client_w: asyncio.StreamWriter, turns: _Turns,
-                  on_revert: Callable[[int, str], None] | None) -> bool:
-    """A client's `evm_revert`, with the node to itself; returns whether the node keeps the connection.
+@dataclass
+class _Control:
+    """What the gate keeps of the chain's control methods: whose turn it is at the node, the snapshots
+    taken through it (id -> the head they were taken at), and whom to tell of a revert."""
 
-    Why alone (review s39 findings 1-3): a block another connection mined between Anvil's revert and
-    the gate's base-fee fix carried the dropped blocks' fee (the replay then diverged); a revert that
-    landed during another's `anvil_mine` left Anvil 1.7.1 with blocks missing below its head (the
-    journal stuck for good); and a head read after someone else's block hid the revert from the journal
-    until the keeper's next poll. So every other request waits (`_Turns`), in-flight ones finish first,
-    and a revert is refused while the node mines on its own: on a timer (interval mining), or a
-    transaction still waiting for its automined block. Sent with the gate's own head: the node must keep
-    this connection open for the gate's calls after it (a client's `Connection: close` or HTTP/1.0
-    closed it) and answer without an interim 100 Continue (a client's `Expect`) (review s38d findings 2, 3)."""
+    turns: _Turns
+    on_revert: Callable[[int, str], None] | None
+    snapshots: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+
+async def _controlled(method: str, body: bytes, node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter,
+                      control: _Control) -> tuple[bytes, bool]:
+    """A control method (`_CONTROLS`) with the node to itself; returns (the HTTP answer, whether the node
+    keeps the connection).
+
+    Why alone (review s39 findings 1-3, s39b 5): a block another connection mined between Anvil's revert
+    and the gate's base-fee fix carried the dropped blocks' fee (the replay then diverged); a revert that
+    landed during another's `anvil_mine` left Anvil 1.7.1 with blocks missing below its head (the journal
+    stuck for good); a head read after someone else's block hid the revert from the journal; and
+    `evm_setAutomine true` mines the pool *after* it answers, so a revert sent next landed mid-mining. So
+    every other request waits (`_Turns`) and the in-flight ones end first; a snapshot is taken, and
+    automine switched on, only with the pool mined; and a revert is refused while the node mines on its
+    own (`_revert`). Sent with the gate's own head: the node must keep this connection open for the gate's
+    calls after it (a client's `Connection: close` or HTTP/1.0 closed it) and answer without an interim
+    100 Continue (a client's `Expect`) (review s38d findings 2, 3)."""
     try:
-        async with turns.alone(timeout_s=_REVERT_WAIT_S):
-            busy = await _mining_on_its_own(node_r, node_w)
-            if busy is not None:
-                client_w.write(_http_reply(_error_body(body, -32000, busy), keep_alive=True))
-                await client_w.drain()
-                return True
-            node_w.write(_plain_head(len(body)) + body)
-            await node_w.drain()
-            held = _Held()
-            keep = await _relay_response(node_r, held)
-            if keep and _reverted(bytes(held.data)):
-                reverted_to = await _rebase_fee(node_r, node_w)
-                if on_revert is not None:  # the journal drops the reverted blocks before anyone is told
-                    if reverted_to is None:
-                        raise ConnectionError("the node gave no head after a revert: the journal cannot follow it")
-                    try:
-                        await asyncio.get_running_loop().run_in_executor(None, on_revert, *reverted_to)
-                    except Exception as exc:  # the client is cut, not told "true"
-                        print(f"gate: the journal could not follow a revert: {exc}", file=sys.stderr, flush=True)
-                        raise ConnectionError("the journal could not follow the revert") from exc
-            client_w.write(bytes(held.data))
-            await client_w.drain()
-            return keep
+        async with control.turns.alone(timeout_s=_REVERT_WAIT_S):
+            if method == "evm_revert":
+                return await _revert(body, node_r, node_w, control)
+            if method == "evm_snapshot":
+                await _pool_mined(node_r, node_w)
+                answer, keep = await _forward(body, node_r, node_w)
+                taken = _result(answer)
+                if isinstance(taken, str) and (ident := _snapshot_id(taken)) is not None:
+                    tip = await _call(node_r, node_w, "eth_getBlockByNumber", ["latest", False])
+                    if isinstance(tip, dict):
+                        control.snapshots[ident] = (int(tip["number"], 16), str(tip["hash"]).lower())
+                return answer, keep
+            answer, keep = await _forward(body, node_r, node_w)
+            if method == "evm_setAutomine":  # switched on, Anvil mines the pool after it answers (~0.3 s for
+                await _pool_mined(node_r, node_w)  # eight heavy transactions): mined before anyone goes on
+            return answer, keep
     except TimeoutError:
-        client_w.write(_http_reply(_error_body(body, -32000, (
-            f"evm_revert waited {_REVERT_WAIT_S:.0f} s for the requests in flight through the QEAIMS dev chain's "
-            "gate to end; send it again")), keep_alive=True))
-        await client_w.drain()
+        return _http_reply(_error_body(body, -32000, (
+            f"{method} waited {_REVERT_WAIT_S:.0f} s for the requests in flight through the QEAIMS dev chain's "
+            "gate to end; send it again")), keep_alive=True), True
+
+
+async def _revert(body: bytes, node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter,
+                  control: _Control) -> tuple[bytes, bool]:
+    """`evm_revert`, under the node's exclusive turn: refused while the node mines on its own, or to a
+    snapshot not taken through this gate or taken on blocks a revert has dropped since (Anvil 1.7.1 then
+    moves its head over missing blocks, or drops blocks and answers false: review s39b finding 1); else
+    forwarded, and once it reverted the base fee is set again and the journal cut (`on_revert`) before
+    the answer is handed back."""
+    busy = await _mining_on_its_own(node_r, node_w)
+    if busy is not None:
+        return _http_reply(_error_body(body, -32000, busy), keep_alive=True), True
+    ident = _snapshot_id(_params(body)[0] if _params(body) else None)
+    taken = control.snapshots.get(ident) if ident is not None else None
+    if ident is None or taken is None:  # Anvil answers false to a snapshot it does not know, and changes nothing
+        return _http_reply(_result_body(body, False), keep_alive=True), True
+    on_chain = await _call(node_r, node_w, "eth_getBlockByNumber", [hex(taken[0]), False])
+    if not isinstance(on_chain, dict) or str(on_chain.get("hash", "")).lower() != taken[1]:
+        del control.snapshots[ident]
+        return _http_reply(_error_body(body, -32000, (
+            f"snapshot {hex(ident)} was taken on block {taken[0]}, which a revert has dropped since: it can no "
+            "longer be reverted to (Anvil would break the chain); take a new one")), keep_alive=True), True
+    answer, keep = await _forward(body, node_r, node_w)
+    if keep and _reverted(answer):
+        # spent by its revert, with every later one, as Anvil forgets them: a revert to one of those was
+        # answered false yet dropped blocks above it (review s39b finding 1, where the blocks re-mined after
+        # the revert had the very hashes the later snapshot was taken on)
+        for later in [taken_id for taken_id in control.snapshots if taken_id >= ident]:
+            del control.snapshots[later]
+        reverted_to = await _rebase_fee(node_r, node_w)
+        if control.on_revert is not None:  # the journal drops the reverted blocks before anyone is told
+            if reverted_to is None:
+                raise ConnectionError("the node gave no head after a revert: the journal cannot follow it")
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, control.on_revert, *reverted_to)
+            except Exception as exc:  # the client is cut, not told "true"
+                print(f"gate: the journal could not follow a revert: {exc}", file=sys.stderr, flush=True)
+                raise ConnectionError("the journal could not follow the revert") from exc
+    return answer, keep
+
+
+async def _forward(body: bytes, node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> tuple[bytes, bool]:
+    """`body` sent to the node with the gate's own head; (its whole answer, whether the node keeps the
+    connection)."""
+    node_w.write(_plain_head(len(body)) + body)
+    await node_w.drain()
+    held = _Held()
+    keep = await _relay_response(node_r, held)
+    return bytes(held.data), keep
+
+
+async def _pool_mined(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> bool:
+    """Wait (up to `_POOL_WAIT_S`) until no automined transaction waits for its block; False if one still
+    does (with automine off nothing is waited for: a pending transaction then waits for a mining call)."""
+    if not await _call(node_r, node_w, "anvil_getAutomine", []):
         return True
+    deadline = time.monotonic() + _POOL_WAIT_S
+    while True:
+        status = await _call(node_r, node_w, "txpool_status", [])
+        if not isinstance(status, dict) or int(str(status.get("pending", "0x0")), 16) == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+
+
+def _params(body: bytes) -> list[Any]:
+    try:
+        call = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    params = call.get("params") if isinstance(call, dict) else None
+    return params if isinstance(params, list) else []
+
+
+def _snapshot_id(value: object) -> int | None:
+    """A snapshot id as Anvil gives it (a hex quantity), or None."""
+    if not isinstance(value, str) or not re.fullmatch(r"0x[0-9a-fA-F]{1,64}", value):
+        return None
+    return int(value, 16)
+
+
+def _result(response: bytes) -> Any:
+    """The `result` of a held JSON-RPC answer (None for an error or what does not parse)."""
+    head, _, payload = response.partition(b"\r\n\r\n")
+    while head.startswith(b"HTTP/1.1 1") and payload:  # an interim 1xx answer: the final one follows it
+        head, _, payload = payload.partition(b"\r\n\r\n")
+    try:
+        answer = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    return answer.get("result") if isinstance(answer, dict) else None
+
+
+def _result_body(body: bytes, result: object) -> bytes:
+    """A JSON-RPC answer with `result` to the single call in `body`."""
+    call = _single(body)
+    return json.dumps({"jsonrpc": "2.0", "id": call.get("id"), "result": result}).encode()
+
+
+def _single(body: bytes) -> dict[str, Any]:
+    try:
+        call = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    return call if isinstance(call, dict) else {}
 
 
 async def _mining_on_its_own(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter) -> str | None:
@@ -337,16 +454,9 @@ async def _mining_on_its_own(node_r: asyncio.StreamReader, node_w: asyncio.Strea
         return (f"evm_revert is refused while the chain mines a block every {interval} s: a block mined during "
                 "the revert could not be journaled exactly; turn interval mining off first "
                 "(evm_setIntervalMining 0)")
-    if not await _call(node_r, node_w, "anvil_getAutomine", []):
-        return None  # blocks come only from evm_mine/anvil_mine, which wait for the revert
-    deadline = time.monotonic() + _POOL_WAIT_S
-    while True:
-        status = await _call(node_r, node_w, "txpool_status", [])
-        if not isinstance(status, dict) or int(str(status.get("pending", "0x0")), 16) == 0:
-            return None
-        if time.monotonic() > deadline:
-            return "evm_revert is refused while sent transactions wait for their blocks; send it again"
-        await asyncio.sleep(0.02)
+    if not await _pool_mined(node_r, node_w):
+        return "evm_revert is refused while sent transactions wait for their blocks; send it again"
+    return None
 
 
 class _Turns:
@@ -392,12 +502,7 @@ class _Turns:
 
 def _error_body(body: bytes, code: int, message: str) -> bytes:
     """A JSON-RPC error answering the single call in `body`."""
-    try:
-        call = json.loads(body)
-    except ValueError:
-        call = None
-    ident = call.get("id") if isinstance(call, dict) else None
-    return json.dumps({"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}).encode()
+    return json.dumps({"jsonrpc": "2.0", "id": _single(body).get("id"), "error": {"code": code, "message": message}}).encode()
 
 
 class _Sink(Protocol):
@@ -466,13 +571,7 @@ async def _rebase_fee(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter
 def _reverted(response: bytes) -> bool:
     """Whether a held answer to an `evm_revert` says it reverted (a revert to an unknown snapshot answers
     false and changes nothing, so the base fee must stay as it is)."""
-    head, _, payload = response.partition(b"\r\n\r\n")
-    while head.startswith(b"HTTP/1.1 1") and payload:  # an interim 1xx answer: the final one follows it
-        head, _, payload = payload.partition(b"\r\n\r\n")
-    try:
-        return json.loads(payload).get("result") is True
-    except (ValueError, AttributeError, RecursionError):
-        return False
+    return _result(response) is True
 
 
 def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
@@ -584,20 +683,21 @@ def allowed(method: str) -> bool:
     return (method.startswith(_ALLOWED_PREFIXES) and method not in _REFUSED) or method in _ALLOWED
 
 
-def _refusal(body: bytes) -> tuple[bytes | None, bool]:
+def _refusal(body: bytes) -> tuple[bytes | None, str | None]:
     """The JSON-RPC error reply for a body that calls a method the gate does not forward (a batch is
     refused whole, one error an entry), None for a body to forward. A body that is no JSON-RPC call
-    at all is forwarded: the node answers it with its own error, and it changes nothing. The flag
-    says the body calls ``evm_revert`` (see `_rebase_fee`)."""
+    at all is forwarded: the node answers it with its own error, and it changes nothing. The second
+    value names the control method (`_CONTROLS`) a body to forward calls, which the gate runs with the
+    node to itself (`_controlled`)."""
     if not body:
-        return None, False
+        return None, None
     try:
         call = json.loads(body)
     except (ValueError, RecursionError):
         # what Python cannot read, the node might (review s38c finding 2: a 5,001-digit integer beside an
         # unsigned transaction): nothing the gate has not checked goes through
         return json.dumps({"jsonrpc": "2.0", "id": None, "error": {
-            "code": -32700, "message": "the QEAIMS dev chain's gate cannot parse this body as JSON-RPC"}}).encode(), False
+            "code": -32700, "message": "the QEAIMS dev chain's gate cannot parse this body as JSON-RPC"}}).encode(), None
     entries = call if isinstance(call, list) else [call]
     methods = [e.get("method") if isinstance(e, dict) else None for e in entries]
     refused = sorted({m if isinstance(m, str) else repr(m) for m in methods
@@ -606,15 +706,17 @@ def _refusal(body: bytes) -> tuple[bytes | None, bool]:
     if refused:
         message = (f"method {', '.join(refused)} refused by the QEAIMS dev chain's gate: it would change state no "
                    "journaled transaction made (the journal could not replay the chain), or it is no method")
-    elif "evm_revert" in methods and len(entries) > 1:
+    elif isinstance(call, list) and (controls := [m for m in methods if m in _CONTROLS]):
         # the base fee is set again only after the revert's answer: a block mined later in the same batch
-        # would carry Anvil's stale one, and the journal would not replay (review s38c finding 3)
-        message = "evm_revert must be sent alone, not in a batch, through the QEAIMS dev chain's gate"
+        # would carry Anvil's stale one, and the journal would not replay (review s38c finding 3); and a
+        # control method runs with the node alone, which a batch's other calls cannot wait for
+        message = f"{controls[0]} must be sent alone, not in a batch, through the QEAIMS dev chain's gate"
     if not message:
-        return None, "evm_revert" in methods
+        method = methods[0] if len(methods) == 1 and not isinstance(call, list) else None
+        return None, method if method in _CONTROLS else None
     errors = [{"jsonrpc": "2.0", "id": e.get("id") if isinstance(e, dict) else None,
                "error": {"code": -32601 if refused else -32600, "message": message}} for e in entries]
-    return json.dumps(errors if isinstance(call, list) else errors[0]).encode(), False
+    return json.dumps(errors if isinstance(call, list) else errors[0]).encode(), None
 
 
 def _http_reply(body: bytes, *, keep_alive: bool) -> bytes:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -69,6 +70,12 @@ def rotation_lock(keystore: Path | str, *, timeout_s: float) -> Iterator[None]:
         raise KeystoreError(f"cannot open the rotation lock {path}: {exc.strerror or exc}"
                             + (" (it is a symbolic link; remove it)" if path.is_symlink() else ""), path=path) from exc
     try:
+        facts = os.fstat(fd)
+        if not stat.S_ISREG(facts.st_mode) or facts.st_nlink != 1:
+            # a hard link planted there (to the keystore) would have the pid write replace what it links to
+            # (review s39b finding 4); the lock is a file of its own, made by `rotation_lock`
+            raise KeystoreError(f"the rotation lock {path} is not a file of its own ({facts.st_nlink} links); "
+                                "remove it", path=path)
         deadline = time.monotonic() + timeout_s
         while True:
             try:

@@ -1,5 +1,6 @@
 """Review s39b (adversarial): the gate's revert alone (81be28f, `chain.gate._revert` and `_Turns`). Each
-finding is a test that fails on the reviewed code (xfail strict), against a real Anvil through the gate.
+finding is a test that failed on the reviewed code, against a real Anvil through the gate; all five are
+fixed (at the end of this docstring).
 
 (1) A revert to a snapshot that an earlier revert made stale (taken on blocks that revert dropped) is
 answered with an error, but Anvil 1.7.1 has already set its head back to the snapshot's block, which it no
@@ -28,6 +29,14 @@ is off, but a block automine has started is still mined: ``evm_setAutomine true`
 transactions after it answers, so ``evm_setAutomine true`` then ``false`` then ``evm_revert`` (one client, in
 order) reverts while Anvil mines. Anvil 1.7.1 then has the new block above a missing one, as in review s39
 finding 2: the journal stops for good and a restart loses everything after it.
+
+Fixed (`chain.gate`): the gate keeps the snapshots taken through it (id -> the block they were taken at) and
+forgets a reverted one with every later one, as Anvil does; a revert to a snapshot it does not know is
+answered false without reaching Anvil, and one whose block a revert has dropped since is refused (1). Every
+answer is read whole under its turn and written to the client after the turn is given back (2, 3). The lock
+file must be a regular file with one link (4). `evm_snapshot`, `evm_setAutomine` and `evm_setIntervalMining`
+run with the node alone as `evm_revert` does, each sent alone, and switching automine on returns only once
+the pool it mines is mined (5).
 """
 
 from __future__ import annotations
@@ -88,8 +97,6 @@ def _quick(settings: Settings) -> RpcClient:
     return RpcClient(f"http://{settings.rpc_host}:{settings.rpc_port}", timeout_s=3.0, retries=0)
 
 
-@pytest.mark.xfail(strict=True, reason="review s39b finding 1: a revert to a snapshot an earlier revert made stale "
-                                       "leaves Anvil's head above blocks it no longer has; the journal stops for good")
 def test_a_revert_to_a_stale_snapshot_keeps_the_chain_journaled(tmp_path: Path) -> None:
     with bare_chain(tmp_path / "home") as settings:
         rpc = gate_rpc(settings)
@@ -121,8 +128,6 @@ def test_a_revert_to_a_stale_snapshot_keeps_the_chain_journaled(tmp_path: Path) 
         stop_anvil(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="review s39b finding 1: a revert to a stale snapshot below the head is "
-                                       "answered false but drops a block and keeps its state; the next start is JournalBroken")
 def test_a_revert_to_a_stale_snapshot_answered_false_leaves_a_chain_that_replays(tmp_path: Path) -> None:
     with bare_chain(tmp_path / "home") as settings:
         rpc = gate_rpc(settings)
@@ -154,8 +159,6 @@ def test_a_revert_to_a_stale_snapshot_answered_false_leaves_a_chain_that_replays
         stop_anvil(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="review s39b finding 2: a revert whose client does not read its answer keeps "
-                                       "the node alone for as long as it stays connected; every other client hangs")
 def test_a_client_that_does_not_read_its_revert_answer_does_not_freeze_the_chain(tmp_path: Path) -> None:
     with bare_chain(tmp_path / "home") as settings:
         gate_rpc(settings).call("evm_mine")
@@ -171,8 +174,6 @@ def test_a_client_that_does_not_read_its_revert_answer_does_not_freeze_the_chain
                             f"while a client that reads nothing has a revert in the gate: {exc}")
 
 
-@pytest.mark.xfail(strict=True, reason="review s39b finding 3: a client that does not read a large answer holds its "
-                                       "shared turn for good: every revert waits 10 s and is refused, all wait with it")
 def test_a_client_that_does_not_read_a_large_answer_does_not_block_reverts(tmp_path: Path) -> None:
     with bare_chain(tmp_path / "home") as settings:
         rpc = gate_rpc(settings)
@@ -193,8 +194,6 @@ def test_a_client_that_does_not_read_a_large_answer_does_not_block_reverts(tmp_p
             assert reverted is True
 
 
-@pytest.mark.xfail(strict=True, reason="review s39b finding 4: a hard link to the keystore planted as the rotation "
-                                       "lock is opened (O_NOFOLLOW stops symlinks only) and the pid write replaces the keystore")
 def test_a_hard_link_planted_as_the_rotation_lock_leaves_the_keystore_untouched(tmp_path: Path) -> None:
     keystore = tmp_path / "oracle.json"
     keystore.write_text('{"a keystore": true}\n')
@@ -204,8 +203,6 @@ def test_a_hard_link_planted_as_the_rotation_lock_leaves_the_keystore_untouched(
     assert keystore.read_text() == '{"a keystore": true}\n', f"the keystore now reads {keystore.read_text()!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="review s39b finding 5: evm_setAutomine true then false skips the revert's pool "
-                                       "check while Anvil still mines the pool: a hole below the head, the journal stuck")
 def test_a_revert_right_after_automine_is_switched_off_keeps_the_chain_journaled(tmp_path: Path) -> None:
     with bare_chain(tmp_path / "home") as settings:
         rpc = gate_rpc(settings)
