@@ -158,7 +158,7 @@ def test_a_revert_beside_another_clients_mining_keeps_the_chain_journaled(tmp_pa
 
 def test_a_revert_is_journaled_before_its_answer_while_another_client_mines(tmp_path: Path) -> None:
     tries, held, attempt, head = 0, list[int](), 0, 0
-    while tries < REVERTS and not held:
+    while tries < REVERTS // 2 and not held:
         attempt += 1  # a chain that got a hole (finding 2) journals no more: a fresh one
         settings = load_settings(home=tmp_path / f"home{attempt}", rpc_port=free_port())
         start_anvil(settings)
@@ -166,7 +166,7 @@ def test_a_revert_is_journaled_before_its_answer_while_another_client_mines(tmp_
             rpc = gate_rpc(settings)
             rpc.call("evm_mine")
             journal = ChainJournal(journal_path(settings))
-            while tries < REVERTS and not held and not _holes(rpc):
+            while tries < REVERTS // 2 and not held and not _holes(rpc):
                 tries += 1
                 snapshot = rpc.call("evm_snapshot")
                 rpc.call("evm_mine")  # the block the revert drops, journaled before it

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from chain.node import start_anvil, stop_anvil
+from core.config import load_settings
 from core.errors import ChainNotRunning
 from qeaims.scenarios.runner import connect_waiting
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.chain
 
@@ -30,9 +33,8 @@ def test_a_scenario_connecting_to_a_restarting_chain_waits_for_it(fresh_chain) -
     assert deployment.registry == fresh_chain.deployment.registry
 
 
-def test_a_chain_that_stays_away_is_the_error_it_was_once_the_wait_is_over(fresh_chain) -> None:  # type: ignore[no-untyped-def]
-    settings = fresh_chain.settings
-    stop_anvil(settings)
+def test_a_chain_that_stays_away_is_the_error_it_was_once_the_wait_is_over(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())  # nothing listens there
     started = time.monotonic()
     with pytest.raises(ChainNotRunning, match="start it with `qeaims chain up`"):
         connect_waiting(settings, timeout_s=1.5)
