@@ -13,10 +13,20 @@ method is on the allowlist (`allowed`): reads and transactions (``eth_*``, ``net
 ``txpool_*``) and the mining and time methods the dev tooling uses. Anything else (``anvil_setBalance``,
 ``anvil_setCode``, ``anvil_impersonateAccount``, ``anvil_reset``, ...) gets a JSON-RPC error -32601
 naming it; a batch with one such method is refused whole. Chunked request bodies and WebSocket
-upgrades get an HTTP error and the connection ends. A client's ``evm_revert`` is forwarded, and its
-answer is held until the keeper has cut the reverted blocks from the journal (``on_revert``): a
-revert a client was told of is in the journal before anything else happens, so no restart can bring
-the reverted blocks back (review s38c finding 2).
+upgrades get an HTTP error and the connection ends.
+
+The chain's control methods (``evm_revert``, ``evm_snapshot``, ``evm_setAutomine``,
+``evm_setIntervalMining``) must each be sent alone and run with the node to themselves: every other
+request waits and those in flight end first (`_Turns`). A revert's answer is held until the keeper has
+cut the reverted blocks from the journal (``on_revert``): a revert a client was told of is in the
+journal before anything else happens, so no restart can bring the reverted blocks back (review s38c
+finding 2). The gate keeps the snapshots taken through it: a revert to one it does not know is
+answered false (as Anvil answers an unknown one) without reaching Anvil, and a revert to one whose
+block a revert has dropped since is refused, because Anvil 1.7.1 then breaks its chain (review s39b).
+A revert is refused while the node mines on a timer (interval mining, which a set block time
+``QEAIMS_BLOCK_TIME`` turns on: on such a chain nothing can be reverted) or while automined
+transactions still wait for their blocks. Every answer is read whole from the node under its turn
+and written to the client after it, so a client that does not read holds up only itself.
 
 It lives and dies with Anvil: it watches Anvil's pid (`os.pidfd_open`, or /proc where that is
 missing) and, the moment Anvil is gone, closes its listener and every connection, so a client sees
