@@ -470,8 +470,9 @@ async def _mining_on_its_own(node_r: asyncio.StreamReader, node_w: asyncio.Strea
 
 
 class _Turns:
-    """Who may use the node: any number of ordinary requests at once, or one `evm_revert` alone.
-    A revert waiting goes first (no new request starts), so a busy chain cannot starve it."""
+    """Who may use the node: any number of ordinary requests at once, or one control method
+    (`_CONTROLS`) alone. One waiting goes first (no new request starts), so a busy chain cannot starve
+    it; one that waits longer than its timeout gives up and lets the held-back requests go."""
 
     def __init__(self) -> None:
         self._cond = asyncio.Condition()
