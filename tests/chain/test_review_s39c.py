@@ -34,7 +34,10 @@ the keeper had not yet journaled is lost with it. The gate checks the method's n
 mines a block at the largest u64 timestamp, which the gate serves and the keeper journals. The next start
 replays it, then sets the next block's timestamp to one past the last (`chain.node._replay`:
 ``evm_setNextBlockTimestamp`` 2**64), which Anvil refuses ("invalid type: integer 18446744073709551616 as
-u128"): the start fails, and every start after it, until the journal is edited by hand.
+u128"): the start fails, and every start after it, until the journal is edited by hand. The same with
+``evm_setNextBlockTimestamp`` ``0xfffffffffffffffe`` then ``evm_mine`` (the start then fails with "The
+timestamp is too big"): the gate checks no timestamp's value, and the replay's step past the last block
+assumes there is room.
 
 (6) One allowed call keeps every control method out for hours: ``anvil_mine`` with ``0xffffffff`` blocks
 is an ordinary request (a shared turn) that Anvil works on for as long as it takes to mine four billion
