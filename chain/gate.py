@@ -46,6 +46,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -278,6 +279,12 @@ async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWr
         if length < 0 or length > _MAX_BODY:
             await _http_error(client_w, 413, f"a request body of {length} bytes is more than the gate takes")
             return
+        if length and "100-continue" in headers.get("expect", "").lower():
+            # a client that waits for it before sending its body (curl: 1 s) gets it now, not after the body
+            # (review s39c finding 3); the node's own 100 then follows as a second interim answer, which
+            # HTTP/1.1 clients must accept
+            client_w.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await client_w.drain()
         body = await client_r.readexactly(length) if length else b""
         refusal, controls = _refusal(body)
         if refusal is not None:
@@ -296,6 +303,9 @@ async def _serve_http(client_r: asyncio.StreamReader, client_w: asyncio.StreamWr
                 held = _Held()
                 keep = await _relay_response(node_r, held)
             answer = bytes(held.data)
+            # a client's HTTP/1.0 or `Connection: close` ends the connection whatever the node's answer
+            # says (Anvil answers HTTP/1.0 without `Connection: close`; review s39c finding 2)
+            keep = keep and not _closes(head, headers)
         client_w.write(answer)
         await client_w.drain()
         if not keep:
@@ -471,44 +481,71 @@ async def _mining_on_its_own(node_r: asyncio.StreamReader, node_w: asyncio.Strea
 
 class _Turns:
     """Who may use the node: any number of ordinary requests at once, or one control method
-    (`_CONTROLS`) alone. One waiting goes first (no new request starts), so a busy chain cannot starve
-    it; one that waits longer than its timeout gives up and lets the held-back requests go."""
+    (`_CONTROLS`) alone, granted in the order asked (first come, first served): a control method waits
+    for the requests asked before it, and requests asked after it wait for it. Not writer-first: a
+    client pipelining control calls on one connection had one always waiting, and every other client
+    stood still for as long as it kept sending (review s39c finding 1). One that waits longer than its
+    timeout gives up and lets those behind it go."""
 
     def __init__(self) -> None:
-        self._cond = asyncio.Condition()
+        self._queue: deque[tuple[bool, asyncio.Future[None]]] = deque()  # (alone?, granted when set)
         self._active = 0
         self._alone = False
-        self._waiting = 0
+
+    def _grant(self) -> None:
+        while self._queue:
+            alone, granted = self._queue[0]
+            if granted.done():  # its waiter gave up
+                self._queue.popleft()
+                continue
+            if self._alone or (alone and self._active):
+                return
+            self._queue.popleft()
+            if alone:
+                self._alone = True
+            else:
+                self._active += 1
+            granted.set_result(None)
+            if alone:
+                return
+
+    def _release(self, alone: bool) -> None:
+        if alone:
+            self._alone = False
+        else:
+            self._active -= 1
+        self._grant()
+
+    async def _acquire(self, alone: bool, timeout_s: float | None) -> None:
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((alone, granted))
+        self._grant()
+        try:
+            await asyncio.wait_for(asyncio.shield(granted), timeout_s)
+        except BaseException:
+            if granted.done() and not granted.cancelled():
+                self._release(alone)  # granted as it gave up: hand it on
+            else:
+                granted.cancel()
+                self._grant()
+            raise
 
     @contextlib.asynccontextmanager
     async def shared(self) -> AsyncIterator[None]:
-        async with self._cond:
-            await self._cond.wait_for(lambda: not self._alone and self._waiting == 0)
-            self._active += 1
+        await self._acquire(False, None)
         try:
             yield
         finally:
-            async with self._cond:
-                self._active -= 1
-                self._cond.notify_all()
+            self._release(False)
 
     @contextlib.asynccontextmanager
     async def alone(self, *, timeout_s: float) -> AsyncIterator[None]:
-        """Raises `TimeoutError` when the requests in flight do not end within `timeout_s`."""
-        async with self._cond:
-            self._waiting += 1
-            try:
-                await asyncio.wait_for(self._cond.wait_for(lambda: not self._alone and self._active == 0), timeout_s)
-            finally:
-                self._waiting -= 1
-                self._cond.notify_all()  # requests held back for this revert may go if it gave up
-            self._alone = True
+        """Raises `TimeoutError` when the requests asked before it do not end within `timeout_s`."""
+        await self._acquire(True, timeout_s)
         try:
             yield
         finally:
-            async with self._cond:
-                self._alone = False
-                self._cond.notify_all()
+            self._release(True)
 
 
 def _error_body(body: bytes, code: int, message: str) -> bytes:
@@ -717,6 +754,8 @@ def _refusal(body: bytes) -> tuple[bytes | None, str | None]:
     if refused:
         message = (f"method {', '.join(refused)} refused by the QEAIMS dev chain's gate: it would change state no "
                    "journaled transaction made (the journal could not replay the chain), or it is no method")
+    elif bad := next((why for e in entries if isinstance(e, dict) and (why := _bad_params(e)) is not None), None):
+        message = bad
     elif isinstance(call, list) and (controls := [m for m in methods if m in _CONTROLS]):
         # the base fee is set again only after the revert's answer: a block mined later in the same batch
         # would carry Anvil's stale one, and the journal would not replay (review s38c finding 3); and a
@@ -726,8 +765,58 @@ def _refusal(body: bytes) -> tuple[bytes | None, str | None]:
         method = methods[0] if len(methods) == 1 and not isinstance(call, list) else None
         return None, method if method in _CONTROLS else None
     errors = [{"jsonrpc": "2.0", "id": e.get("id") if isinstance(e, dict) else None,
-               "error": {"code": -32601 if refused else -32600, "message": message}} for e in entries]
+               "error": {"code": -32601 if refused else -32602 if bad else -32600, "message": message}}
+              for e in entries]
     return json.dumps(errors if isinstance(call, list) else errors[0]).encode(), None
+
+
+# what the dev chain's time and mining methods may ask (review s39c findings 4-6): Anvil 1.7.1 panics and
+# exits on an interval of 2**64-1 s; a block stamped near 2**64 s is served and journaled but cannot be
+# replayed (`start_anvil` then fails for good); and `anvil_mine 0xffffffff` goes on mining for hours after
+# its client has gone, shutting every control method out. The bounds are far above any dev use.
+_MAX_TIMESTAMP = 1 << 40  # seconds: the year 36,812
+_MAX_TIME_STEP = 1 << 32  # seconds one call may move the clock: 136 years
+_MAX_INTERVAL_S = 86_400  # interval mining: a block a day at the slowest
+_MAX_MINED = 1_000  # blocks one call may mine (about 3 s of Anvil's mining here)
+
+
+def _bad_params(entry: dict[str, Any]) -> str | None:
+    """Why a call's parameters are refused (None: they are not): the time and mining methods' bounds."""
+    method, params = entry.get("method"), entry.get("params")
+    args = params if isinstance(params, list) else []
+    if method == "evm_setIntervalMining":
+        return _out_of(method, "the interval", args[0] if args else None, 0, _MAX_INTERVAL_S, required=True)
+    if method == "evm_setNextBlockTimestamp":
+        return _out_of(method, "the timestamp", args[0] if args else None, 0, _MAX_TIMESTAMP, required=True)
+    if method == "evm_increaseTime":
+        return _out_of(method, "the step", args[0] if args else None, -_MAX_TIME_STEP, _MAX_TIME_STEP, required=True)
+    if method == "anvil_mine":
+        return (_out_of(method, "the number of blocks", args[0] if args else None, 0, _MAX_MINED)
+                or _out_of(method, "the interval", args[1] if len(args) > 1 else None, 0, _MAX_TIME_STEP))
+    if method == "evm_mine" and args:
+        options = args[0]
+        if isinstance(options, dict):
+            return (_out_of(method, "the timestamp", options.get("timestamp"), 0, _MAX_TIMESTAMP)
+                    or _out_of(method, "the number of blocks", options.get("blocks"), 0, _MAX_MINED))
+        return _out_of(method, "the timestamp", options, 0, _MAX_TIMESTAMP)
+    return None
+
+
+def _out_of(method: str, what: str, value: object, low: int, high: int, *, required: bool = False) -> str | None:
+    """Why `value` (a JSON number or hex quantity; None when left out) is refused, or None."""
+    if value is None and not required:
+        return None
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"-?0x[0-9a-fA-F]{1,64}", value):
+        number = int(value, 16)
+    elif isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,30}", value):
+        number = int(value)
+    if number is None or not low <= number <= high:
+        return (f"{method}: {what} must be a number from {low} to {high} on the QEAIMS dev chain (a chain "
+                f"outside it could not be replayed from its journal), not {str(value)[:40]}")
+    return None
 
 
 def _http_reply(body: bytes, *, keep_alive: bool) -> bytes:
