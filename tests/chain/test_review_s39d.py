@@ -1,0 +1,69 @@
+"""Review s39d (adversarial): the gate at 56aa298 (`chain.gate`: the first-come-first-served `_Turns`, the
+bounds of `_bad_params`, HTTP/1.0 and `Expect: 100-continue`). Each finding is a test that fails on the
+reviewed code, against a real Anvil through the gate.
+
+(1) A few clients can still freeze everyone, with bounded calls. `_bad_params` bounds one `anvil_mine` to
+1,000 blocks (about 1 s of Anvil's mining alone), but not how many run at once: four connections that each
+send ``anvil_mine 0x3e8`` again as soon as it is answered keep Anvil mining without a pause, and the ones in
+flight together take longer than the gate's 10 s control wait (measured: an ``evm_snapshot`` sent 1 s into
+such a flood was refused after 10.06 s; 4,046 blocks had been mined by then). So every control call
+(``evm_snapshot``, ``evm_revert``, ``evm_setAutomine``) is refused for as long as the flood goes on, and,
+because turns are first come, first served, every other client's ordinary request that arrives behind a
+waiting control call waits with it, up to 10 s each time (here a bystander's ``eth_blockNumber`` does not
+answer within 3 s). The journal meanwhile grows by hundreds of blocks a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from chain.rpc import RpcClient
+from core.errors import ChainError
+from tests.chain.gate_support import bare_chain
+
+pytestmark = pytest.mark.chain
+
+
+@pytest.mark.xfail(strict=True, reason="review s39d finding 1: four connections of anvil_mine 1000 keep control calls out and freeze whoever queues behind them")
+def test_a_flood_of_bounded_anvil_mine_calls_does_not_freeze_other_clients(tmp_path: Path) -> None:
+    stop = threading.Event()
+    snapshot: list[str] = []
+    with bare_chain(tmp_path / "home") as settings:
+        url = f"http://{settings.rpc_host}:{settings.rpc_port}"
+
+        def flood() -> None:
+            client = RpcClient(url, timeout_s=30.0, retries=0)
+            while not stop.is_set():
+                try:
+                    client.call("anvil_mine", ["0x3e8"])
+                except ChainError:
+                    return  # the chain was stopped under it
+
+        def take_snapshot() -> None:
+            try:
+                snapshot.append(str(RpcClient(url, timeout_s=12.0, retries=0).call("evm_snapshot")))
+            except ChainError as exc:
+                snapshot.append(f"refused: {exc}")
+
+        flooders = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
+        for thread in flooders:
+            thread.start()
+        time.sleep(1.0)
+        controller = threading.Thread(target=take_snapshot, daemon=True)
+        controller.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        try:
+            RpcClient(url, timeout_s=3.0, retries=0).call("eth_blockNumber")
+            waited: float | None = time.monotonic() - started
+        except ChainError:
+            waited = None  # main: it waits behind the snapshot, which waits 10 s behind the flood
+        stop.set()
+    for thread in [*flooders, controller]:
+        thread.join(15.0)
+    # wanted: a bystander's read is answered at once; main: it is not answered within 3 s
+    assert waited is not None and waited < 1.0, f"a bystander's eth_blockNumber waited over 3 s (snapshot: {snapshot})"
