@@ -18,6 +18,14 @@ answer within 3 s). The journal meanwhile grows by hundreds of blocks a second.
 per-call bound of s39c finding 6 does not bound a request. While it runs (Anvil goes on even once its
 client has gone), an ``evm_snapshot`` from another client is not answered within 4 s (it waits the gate's
 10 s and is refused), just as with the unbounded ``anvil_mine 0xffffffff`` of s39c finding 6.
+
+(3) On a chain just started, the first ``evm_increaseTime`` is lost: `chain.node._replay` ends every start
+with ``evm_setNextBlockTimestamp`` (now, or one past the last block), and Anvil stamps the next block with
+that pending timestamp whatever the clock offset says. So ``evm_increaseTime 3600`` then ``evm_mine`` right
+after ``qeaims chain up`` mines a block one second after the genesis, not an hour later (measured: offset
+answered 3600, block stamped genesis + 1; the next increase works, from there). A dev script (or
+`qeaims.campaigns.devchain.advance_time`) that moves time first thing on a restarted chain does not move it.
+Not the gate's code, but the dev use the gate must keep working.
 """
 
 from __future__ import annotations
@@ -96,3 +104,15 @@ def test_a_batch_of_anvil_mine_calls_does_not_shut_out_snapshots(tmp_path: Path)
                 answered, refusal = None, str(exc)
     # wanted: the batch is refused (or bounded as a whole) and the snapshot answered at once
     assert answered is not None, f"an evm_snapshot behind one batch of anvil_mine calls: {refusal}"
+
+
+@pytest.mark.xfail(strict=True, reason="review s39d finding 3: the first evm_increaseTime after a start is overridden by the replay's evm_setNextBlockTimestamp")
+def test_the_first_time_increase_after_a_start_moves_the_clock(tmp_path: Path) -> None:
+    with bare_chain(tmp_path / "home") as settings:
+        rpc = RpcClient(f"http://{settings.rpc_host}:{settings.rpc_port}", timeout_s=5.0, retries=0)
+        genesis = int(rpc.call("eth_getBlockByNumber", ["0x0", False])["timestamp"], 16)
+        rpc.call("evm_increaseTime", [3600])
+        rpc.call("evm_mine", [])
+        stamped = int(rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    # wanted: an hour later; main: a second or so after the genesis
+    assert stamped >= genesis + 3600, f"evm_increaseTime 3600 then evm_mine: block stamped genesis + {stamped - genesis} s"
