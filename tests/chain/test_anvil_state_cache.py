@@ -40,7 +40,8 @@ def test_spilled_states_stay_under_the_chain_directory_and_go_with_a_clean_stop(
     start_anvil(settings)
     try:
         rpc = RpcClient(settings.rpc_url)
-        rpc.call("anvil_mine", [hex(3000)])  # past what Anvil keeps in memory
+        for _ in range(12):  # 3,072 blocks, past what Anvil keeps in memory (the gate takes 256 a call)
+            rpc.call("anvil_mine", [hex(256)])
         cache = settings.chain_dir / "anvil-states"
         deadline = time.monotonic() + 60
         while not any(cache.glob("anvil-state-*/*.json")):
@@ -78,7 +79,8 @@ def test_a_second_start_never_lets_stop_anvil_clear_the_states_of_a_live_anvil(t
     try:
         rpc = RpcClient(settings.rpc_url)
         rpc.call("eth_sendTransaction", [{"from": DEV_FROM, "to": DEV_TO, "value": "0x7"}])  # block 1
-        rpc.call("anvil_mine", [hex(1000)])  # block 1's state now lives only in anvil-states
+        for _ in range(4):  # 1,000 blocks (the gate takes 256 a call): block 1's state now lives only in anvil-states
+            rpc.call("anvil_mine", [hex(250)])
         os.kill(pid, signal.SIGSTOP)  # a moment without answers (suspend, swap, a stall)...
         while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "T":
             time.sleep(0.01)  # every thread of it stopped (a signal to a process group takes a moment)
@@ -146,7 +148,8 @@ def test_a_symlinked_state_cache_is_not_left_growing(tmp_path: Path) -> None:
     start_anvil(settings)
     try:
         rpc = RpcClient(settings.rpc_url)
-        rpc.call("anvil_mine", [hex(700)])
+        for _ in range(4):  # 700 blocks (the gate takes 256 a call)
+            rpc.call("anvil_mine", [hex(175)])
         rpc.call("eth_sendTransaction", [{"from": DEV_FROM, "to": DEV_TO, "value": "0x1"}])
     finally:
         stop_anvil(settings)

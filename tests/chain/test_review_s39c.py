@@ -50,8 +50,8 @@ journal grows by hundreds of blocks a second meanwhile. The gate bounds no count
 Fixed (`chain.gate`): turns are granted first come, first served (`_Turns`), so a pipelined flood of control
 calls interleaves with everyone else's requests (1); a client's HTTP/1.0 or `Connection: close` ends its
 connection after any answer (2); `Expect: 100-continue` is answered before the body is read (3); and the time
-and mining methods' parameters are bounded (`_bad_params`: an interval up to a day, timestamps up to 2**40 s,
-a clock step up to 2**32 s, at most 1,000 blocks a call), refused with -32602 and one plain message (4-6).
+and mining methods' parameters are bounded (`_bad_params`: an interval up to a day, timestamps up to 2**37 s,
+a clock step up to 2**32 s, at most 256 blocks a call, as review s39d set them), refused with -32602 and one plain message (4-6).
 """
 
 from __future__ import annotations
