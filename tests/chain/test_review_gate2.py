@@ -171,9 +171,7 @@ def test_a_revert_is_journaled_before_its_answer_and_the_connection_serves_on(tm
     """The gate holds a revert's answer until the keeper has cut the journal, then keeps serving the same
     keep-alive connection (a first version lost the connection after every revert: its next request was
     reset, and the keeper's log had a traceback)."""
-    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
-    start_anvil(settings)
-    try:
+    with bare_chain(tmp_path / "home") as settings:
         rpc = gate_rpc(settings)
         snapshot = rpc.call("evm_snapshot")
         rpc.call("evm_mine")
@@ -194,5 +192,3 @@ def test_a_revert_is_journaled_before_its_answer_and_the_connection_serves_on(tm
         assert journal.last_block() == 0  # cut before the answer: no wait here
         log = (settings.chain_dir / "keeper.log").read_text()
         assert "Traceback" not in log and '"event": "journal-revert"' in log
-    finally:
-        stop_anvil(settings)

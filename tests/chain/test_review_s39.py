@@ -44,7 +44,7 @@ from chain.node import chain_status, start_anvil, stop_anvil
 from chain.node_proc import journal_path
 from chain.rpc import RpcClient, RpcError
 from core.config import Settings, load_settings
-from tests.chain.gate_support import gate_rpc
+from tests.chain.gate_support import bare_chain, gate_rpc
 from tests.conftest import free_port
 from tests.support import wait_journaled
 
@@ -194,9 +194,7 @@ def _holes(rpc: RpcClient) -> bool:
 def test_a_revert_is_refused_while_the_chain_mines_on_a_timer(tmp_path: Path) -> None:
     """Interval mining mines whatever the gate holds back: a block mined during the revert could not be
     journaled exactly, so the revert is refused in one plain error and nothing changes."""
-    settings = load_settings(home=tmp_path / "home", rpc_port=free_port())
-    start_anvil(settings)
-    try:
+    with bare_chain(tmp_path / "home") as settings:
         rpc = gate_rpc(settings)
         snapshot = rpc.call("evm_snapshot")
         rpc.call("evm_mine")
@@ -208,5 +206,3 @@ def test_a_revert_is_refused_while_the_chain_mines_on_a_timer(tmp_path: Path) ->
         assert rpc.call("evm_revert", [snapshot]) is True  # the same snapshot, once the timer is off
         assert int(rpc.call("eth_blockNumber"), 16) == 0
         assert ChainJournal(journal_path(settings)).last_block() == 0
-    finally:
-        stop_anvil(settings)
