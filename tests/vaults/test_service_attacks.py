@@ -24,7 +24,7 @@ from chain.registry_history import REPAIR_ROLE
 from core.errors import QeaimsError
 from keys.ids import to_bytes32
 from tests.conftest import Chain, run_cli
-from tests.support import governor, oracle, recorder
+from tests.support import governor, mine_blocks, oracle, recorder
 from tests.vaults.test_service_chain import _people, _service
 from vaults.envelope import VaultCryptoError, open_record, unwrap_for_reader, unwrap_record_key
 from vaults.onchain import VAULT_READ, VAULT_SEAL, VAULT_SHRED, SealWatch, seal_payload
@@ -330,7 +330,7 @@ def test_the_seal_watch_reads_logs_in_bounded_ranges(fresh_chain: Chain) -> None
     CHUNK = 1_000  # the watch's max_logs_range (the setting's default is 5,000: Besu's)
 
     chain = fresh_chain
-    chain.client.rpc.call("anvil_mine", [hex(CHUNK + 500)])
+    mine_blocks(chain.client.rpc, CHUNK + 500)
     spans: list[int] = []
     real = chain.client.rpc.call
 
