@@ -373,7 +373,8 @@ async def _revert(body: bytes, node_r: asyncio.StreamReader, node_w: asyncio.Str
     busy = await _mining_on_its_own(node_r, node_w)
     if busy is not None:
         return _http_reply(_error_body(body, -32000, busy), keep_alive=True), True
-    ident = _snapshot_id(_params(body)[0] if _params(body) else None)
+    params = _params(body)
+    ident = _snapshot_id(params[0] if params else None)
     taken = control.snapshots.get(ident) if ident is not None else None
     if ident is None or taken is None:  # Anvil answers false to a snapshot it does not know, and changes nothing
         return _http_reply(_result_body(body, False), keep_alive=True), True
@@ -428,11 +429,7 @@ async def _pool_mined(node_r: asyncio.StreamReader, node_w: asyncio.StreamWriter
 
 
 def _params(body: bytes) -> list[Any]:
-    try:
-        call = json.loads(body)
-    except (ValueError, RecursionError):
-        return []
-    params = call.get("params") if isinstance(call, dict) else None
+    params = _single(body).get("params")
     return params if isinstance(params, list) else []
 
 
