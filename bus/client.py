@@ -32,13 +32,25 @@ class NamedClient:
         self.links = links
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         self._client.username_pw_set(client_id)
+        self.connects = 0
+        """Connections the broker accepted; more than one means it was lost and found again (a broker
+        that restarted may have lost what it acknowledged: `sectors.sent_log`)."""
+        self._on_connected: Callable[[paho.Client], object] | None = None
+        self._client.on_connect = self._connected
+
+    def _connected(self, client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            return
+        self.connects += 1
+        if self._on_connected is not None:
+            self._on_connected(client)
 
     def _listen(self, filters: Sequence[tuple[str, int]], handler: Callable[[str, bytes], None]) -> None:
         """Subscribe to `filters` on every (re)connect and hand each message (topic, payload) to
         `handler`, on paho's thread. Through links, the client subscribes to its SAE's link topics
         and gets the inner messages that match `filters`; refused envelopes are counted and logged."""
         if self.links is None:
-            self._client.on_connect = lambda c, *_: c.subscribe(list(filters))
+            self._on_connected = lambda c: c.subscribe(list(filters))
             self._client.on_message = lambda _c, _u, m: handler(m.topic, bytes(m.payload))
             return
         links = self.links
@@ -47,7 +59,7 @@ class NamedClient:
         def refuse(reason: str, detail: str) -> None:
             log_line("qeaims.links", "envelope-refused", client=self.client_id, reason=reason, detail=detail)
 
-        self._client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in links.subscriptions()])
+        self._on_connected = lambda c: c.subscribe([(t, 1) for t in links.subscriptions()])
         self._client.on_message = lambda _c, _u, m: reader.receive(m.topic, bytes(m.payload), handler, refuse)
 
     def _send(self, topic: str, payload: bytes, qos: int = 0) -> paho.MQTTMessageInfo | None:

@@ -83,6 +83,7 @@ __all__ = [
     "sensor_key",
     "topic_filter",
     "topic_for",
+    "traced",
     "wire_sensor",
 ]
 
@@ -172,8 +173,12 @@ def encode_batch(readings: Sequence[Reading], *, stamped: float | None = None) -
         size += len(body) + 1
     if bodies:
         arrays.append(b"[" + b",".join(bodies) + b"]")
-    if stamped is None:
-        return arrays
+    return arrays if stamped is None else traced(arrays, stamped)
+
+
+def traced(arrays: Sequence[bytes], stamped: float) -> list[bytes]:
+    """Batch payloads (`encode_batch` without ``stamped``) wrapped with when the poll completed
+    (`stamped`) and when they are sent (now): a batch resent later shows how late it is."""
     sent = time.time()
     return [b'{"samples": ' + array + f', "trace": {{"stamped": {stamped!r}, "sent": {sent!r}}}}}'.encode()
             for array in arrays]

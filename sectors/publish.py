@@ -21,7 +21,7 @@ import paho.mqtt.client as paho
 
 from bus.client import NamedClient
 from bus.errors import IngestError
-from bus.mqtt import batch_topic, encode_batch
+from bus.mqtt import batch_topic, encode_batch, traced
 from bus.secure import SecureLinks
 from core.errors import ConfigError, QeaimsError
 from core.logs import log_line
@@ -38,6 +38,7 @@ from sectors.remote import (
     svc_topic,
 )
 from sectors.runner import TwinRunner
+from sectors.sent_log import SentLog
 from sectors.service import ServiceLevel, service_level, service_message
 
 __all__ = ["PACE_POLL_S", "TwinPublisher"]
@@ -49,7 +50,10 @@ class TwinPublisher(NamedClient):
     """Publishes a twin's readings and, with `decisions`, takes commands and controls (`sectors.remote`)."""
 
     def __init__(self, runner: TwinRunner, *, host: str = "127.0.0.1", port: int = 1883, speed: float = 1.0,
-                 client_id: str = "", decisions: DecisionCheck | None = None, links: SecureLinks | None = None) -> None:
+                 client_id: str = "", decisions: DecisionCheck | None = None, links: SecureLinks | None = None,
+                 sent_log: SentLog | None = None) -> None:
+        """With `sent_log`, each period is logged before it is published and the recent ones are resent
+        after the broker was lost and found again (`sectors.sent_log`; `resend_recent` at a restart)."""
         if not speed > 0:
             raise ConfigError(f"speed must be positive, got {speed}")
         super().__init__(client_id or f"twin-{runner.sector.value}", host=host, port=port, links=links)
@@ -68,6 +72,9 @@ class TwinPublisher(NamedClient):
         # still-valid decision (isolate under proposal 5, after the node came back) moves nothing.
         self._carried_out: set[tuple[str, str, str]] = set()
         self.service: ServiceLevel | None = None  # the last service level published
+        self.sent_log = sent_log
+        self.resent = 0  # periods published again (`resend_recent`)
+        self._connects_seen = 1  # the connection `connect` made; another one is a broker found again
         sector = runner.sector
         self._listen([(sim_topic(sector), 1), *([(cmd_topic(sector), 1)] if decisions is not None else [])],
                      self._on_message)
@@ -124,9 +131,14 @@ class TwinPublisher(NamedClient):
     def publish(self, readings: Sequence[Reading], timeout_s: float = 30.0, *, stamped: float | None = None) -> int:
         """Publish readings (QoS 1, gateway batches traced with `stamped`, the wall time the snapshot was
         taken, default now) and wait until the broker acknowledged the last one."""
+        self._publish_batches(encode_batch(readings), time.time() if stamped is None else stamped, timeout_s)
+        self.published += len(readings)
+        return len(readings)
+
+    def _publish_batches(self, batches: Sequence[bytes], stamped: float, timeout_s: float = 30.0) -> None:
         last: paho.MQTTMessageInfo | None = None
         topic = batch_topic(self.runner.sector, self.client_id)
-        for payload in encode_batch(readings, stamped=time.time() if stamped is None else stamped):
+        for payload in traced(batches, stamped):
             last = self._send(topic, payload, qos=1) or last
         if last is not None:
             try:
@@ -135,8 +147,23 @@ class TwinPublisher(NamedClient):
                 raise IngestError(f"lost the MQTT broker at {self.host}:{self.port}: {exc}") from exc
             if not last.is_published():
                 raise IngestError(f"the MQTT broker at {self.host}:{self.port} acknowledged nothing for {timeout_s} s")
-        self.published += len(readings)
-        return len(readings)
+
+    def resend_recent(self, reason: str) -> int:
+        """Publish again the periods of the sent log's window (`sectors.sent_log`), oldest first, and wait
+        for the broker's acknowledgement; returns how many. The oracles drop what they already hold."""
+        self._connects_seen = max(self.connects, 1)
+        periods = self.sent_log.recent() if self.sent_log is not None else []
+        for period in periods:
+            self._publish_batches(period.payloads, period.stamped)
+        if periods:
+            self.resent += len(periods)
+            log_line("qeaims.twin", "twin-resent", sector=self.runner.sector.value, reason=reason,
+                     periods=len(periods), first=periods[0].now.isoformat(), last=periods[-1].now.isoformat())
+        return len(periods)
+
+    def _resend_if_reconnected(self) -> None:
+        if self.sent_log is not None and self.connects > self._connects_seen:
+            self.resend_recent("reconnected")
 
     def publish_service(self, *, stepped: float | None = None) -> ServiceLevel:
         """Publish the twin's service level now on ``qeaims-svc/<sector>`` (QoS 0: the next period's
@@ -159,10 +186,15 @@ class TwinPublisher(NamedClient):
         owed = 0.0  # field seconds the twin still has to wait out before its next step (< 0: behind)
         mark = time.monotonic()
         while not stop.is_set() and (steps is None or self.steps < steps):
+            self._resend_if_reconnected()
             self.apply_pending()
             readings = self.runner.advance()
             stepped = time.time()  # the twin's clock reached runner.now: readings stamped, service measured
-            self.publish(readings, stamped=stepped)
+            batches = encode_batch(readings)
+            if self.sent_log is not None:  # written ahead: a restart resends it rather than stepping it again
+                self.sent_log.append(self.runner.now, stepped, batches)
+            self._publish_batches(batches, stepped)
+            self.published += len(readings)
             self.publish_service(stepped=stepped)
             self.steps += 1
             if on_step is not None:
@@ -189,3 +221,4 @@ class TwinPublisher(NamedClient):
             self._pace_was = pace
             if owed <= 0 or stop.wait(min(owed / pace, PACE_POLL_S)):
                 return owed, mark
+            self._resend_if_reconnected()  # a slow twin does not wait for its next period to resend

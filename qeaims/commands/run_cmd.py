@@ -125,6 +125,14 @@ def twin(
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"twin clock file {clock_file} is damaged ({exc}): delete it or pass --start") from exc
     clock_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from sectors.sent_log import SentLog, sent_log_path
+
+    sent_log = SentLog(sent_log_path(settings.home, which.value))
+    logged = sent_log.last_clock()
+    if not resumed:
+        sent_log.clear()  # a new timeline: nothing of an earlier one is resent
+    elif logged is not None and start is not None and logged > start:
+        start = logged  # killed after logging a period, before saving the clock: that period is resent, not redone
 
     def save_clock(_readings: object) -> None:
         tmp = clock_file.with_suffix(".tmp")
@@ -143,13 +151,15 @@ def twin(
         decisions = chain_decision_check(connect(settings)[0])
     setup_logging()
     stop = install_stop_signals()
-    with open_twin(which, seed=seed, start=start) as runner, \
+    with sent_log, open_twin(which, seed=seed, start=start) as runner, \
             TwinPublisher(runner, host=mqtt_host, port=mqtt_port, speed=speed, decisions=decisions,
-                          links=links) as publisher:
+                          links=links, sent_log=sent_log) as publisher:
         log_line("twin-started", sector=runner.sector.value, period_s=runner.period_s, speed=speed,
                  mqtt=f"{mqtt_host}:{mqtt_port}", clock=runner.now.isoformat(), resumed=resumed,
                  links="hybrid" if links is not None else "plaintext")
         try:
+            if resumed:  # the broker may have lost what it acknowledged before this twin went down
+                publisher.resend_recent("restart")
             publisher.run(stop, steps=steps, on_step=save_clock)
         finally:
             if links is not None:
