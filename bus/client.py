@@ -60,7 +60,11 @@ class NamedClient:
             log_line("qeaims.links", "envelope-refused", client=self.client_id, reason=reason, detail=detail)
 
         self._on_connected = lambda c: c.subscribe([(t, 1) for t in links.subscriptions()])
-        self._client.on_message = lambda _c, _u, m: reader.receive(m.topic, bytes(m.payload), handler, refuse)
+        def deliver(topic: str, payload: bytes, settle: Callable[[], None]) -> None:
+            handler(topic, payload)
+            settle()  # handed on is all this client does with a message
+
+        self._client.on_message = lambda _c, _u, m: reader.receive(m.topic, bytes(m.payload), deliver, refuse)
 
     def _send(self, topic: str, payload: bytes, qos: int = 0) -> paho.MQTTMessageInfo | None:
         """Publish one message (through links: one envelope per link that carries it, a handshake first

@@ -63,6 +63,7 @@ from links.plan import LinkPlan, LinkSpec
 
 __all__ = [
     "LINK_ROOT",
+    "Deliver",
     "KeyService",
     "LinkReader",
     "SecureLinks",
@@ -477,11 +478,16 @@ class SecureLinks:
             return out
 
 
+Deliver = Callable[[str, bytes, Callable[[], None]], None]
+"""``deliver(inner_topic, payload, settle)``: the reader hands an opened message on; the receiver calls
+`settle` once it has stored the message or is otherwise finished with it (see `LinkReader`)."""
+
+
 @dataclass
 class _Pending:
     topic: str
     payload: bytes
-    deliver: Callable[[str, bytes], None]
+    deliver: Deliver
     refuse: Callable[[str, str], None]
     done: Callable[[], None] | None = None
     at: float = field(default_factory=time.monotonic)
@@ -491,25 +497,56 @@ PENDING_S = 30.0
 
 
 class LinkReader:
-    """One reading client's side of its SAE's links: its own replay windows, persisted before delivery."""
+    """One reading client's side of its SAE's links: its own replay windows, kept on disk.
+
+    In memory, a link's window moves past an envelope the moment it opens, so a copy that arrives
+    while the first is still being handled is refused. On disk it moves only past envelopes that
+    are *settled*: stored by the receiver (`Deliver`'s ``settle``), refused after opening, or not
+    wanted here. A receiver killed between opening a message and storing it therefore accepts the
+    broker's redelivery when it restarts, instead of refusing it as a replay and acknowledging it
+    away (which lost the readings for good). What stays open after a crash is exactly what was
+    never settled: a replay of those few envelopes is accepted once, as the broker's redelivery
+    would be, and receivers take messages at least once anyway (the telemetry store keeps one
+    reading per sensor and time; the twin moves an actuator once per decision).
+    """
 
     def __init__(self, links: SecureLinks, name: str, filters: tuple[str, ...], state_path: Path | None) -> None:
         self.links, self.name, self.filters, self.state_path = links, name, filters, state_path
         self._lock = threading.RLock()
         self._sessions = _sessions_from(_read_json(state_path)) if state_path is not None else {}
         self._pending: list[_Pending] = []
+        self._unsettled: dict[tuple[str, int, int], set[int]] = {}  # (link, epoch, direction) → counters
 
     def _save(self) -> None:
-        if self.state_path is not None:
-            _write_private(self.state_path, {"sessions": _sessions_state(self._sessions)})
+        """Write the windows as far as they are settled: below the lowest counter still being handled."""
+        if self.state_path is None:
+            return
+        state = _sessions_state(self._sessions)
+        for (link_id, epoch, direction), counters in self._unsettled.items():
+            saved = state.get(link_id, {}).get(str(epoch))
+            if saved is not None and counters:
+                saved["received"][direction] = min(saved["received"][direction], min(counters) - 1)
+        _write_private(self.state_path, {"sessions": state})
 
-    def receive(self, topic: str, payload: bytes, deliver: Callable[[str, bytes], None],
+    def _settle(self, key: tuple[str, int, int], counter: int) -> None:
+        with self._lock:
+            counters = self._unsettled.get(key)
+            if counters is None or counter not in counters:
+                return  # settled twice: the second call changes nothing
+            counters.discard(counter)
+            if not counters:
+                del self._unsettled[key]
+            self._save()
+
+    def receive(self, topic: str, payload: bytes, deliver: Deliver,
                 refuse: Callable[[str, str], None], done: Callable[[], None] | None = None) -> None:
         """Handle one outer message: a handshake is accepted; an envelope is opened and its inner
         message handed to `deliver` (if it matches this reader's filters), or refused via `refuse`
         (reason, detail); one whose handshake is still being accepted waits (bounded). Exactly one
         of `deliver`, `refuse` and `done` is called for each message, in the end (`done`: taken,
-        nothing to hand on: a handshake, or an inner topic this reader does not want)."""
+        nothing to hand on: a handshake, or an inner topic this reader does not want). A delivered
+        message is settled by the receiver calling the `settle` it was handed, which saves the
+        window past it and then calls `done`."""
         parts = topic.split("/")
         if len(parts) != 3 or parts[0] != LINK_ROOT:
             refuse("topic", f"not a link topic: {topic}")
@@ -577,22 +614,37 @@ class LinkReader:
                 _prune(epochs)
             try:
                 inner = session.open(item.payload, sender=sender)
-                inner_topic, inner_payload = _split_inner(inner)
             except ChannelRefused as exc:
                 stats.count(exc.reason)
                 item.refuse(exc.reason, exc.detail)
                 return True
+            direction, _, counter = peek(item.payload)
+            key = (link_id, epoch, direction)
+            self._unsettled.setdefault(key, set()).add(counter)  # open in memory, not yet on disk
+            try:
+                inner_topic, inner_payload = _split_inner(inner)
+            except ChannelRefused as exc:
+                stats.count(exc.reason)
+                self._settle(key, counter)
+                item.refuse(exc.reason, exc.detail)
+                return True
             if not any(topic_matches_sub(f, inner_topic) for f in link.carries_from(sender)):
                 stats.count("not-carried")
+                self._settle(key, counter)
                 item.refuse("not-carried", f"{sender} may not send {inner_topic} on {link_id}")
-                self._save()
                 return True
             stats.add_opened()
-            self._save()  # the window moves before the message is handed on: a replay is refused after a crash
         if any(topic_matches_sub(f, inner_topic) for f in self.filters):
-            item.deliver(inner_topic, inner_payload)
-        elif item.done is not None:
-            item.done()
+            def settle() -> None:
+                self._settle(key, counter)
+                if item.done is not None:
+                    item.done()
+
+            item.deliver(inner_topic, inner_payload, settle)
+        else:
+            self._settle(key, counter)
+            if item.done is not None:
+                item.done()
         return True
 
     def _refuse_unknown(self, item: _Pending, stats: ChannelStats, epoch: int) -> bool:

@@ -168,7 +168,7 @@ class MqttSubscriber:
             self.sink.reject(source="link", reason=reason, where=topic, detail=detail)
             ack()
 
-        def deliver(inner_topic: str, payload: bytes) -> None:
-            self.handle(inner_topic, payload, ack)
+        def deliver(inner_topic: str, payload: bytes, settle: Callable[[], None]) -> None:
+            self.handle(inner_topic, payload, settle)  # stored: the link's window moves, then the broker's ack
 
         self._reader.receive(topic, bytes(message.payload), deliver, refuse, ack)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,8 +109,9 @@ class Sink:
         self.refused: list[str] = []
         self.done = 0
 
-    def deliver(self, topic: str, payload: bytes) -> None:
+    def deliver(self, topic: str, payload: bytes, settle: Callable[[], None]) -> None:
         self.delivered.append((topic, payload))
+        settle()  # stored at once
 
     def refuse(self, reason: str, _detail: str) -> None:
         self.refused.append(reason)
