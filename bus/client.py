@@ -61,8 +61,10 @@ class NamedClient:
 
         self._on_connected = lambda c: c.subscribe([(t, 1) for t in links.subscriptions()])
         def deliver(topic: str, payload: bytes, settle: Callable[[], None]) -> None:
-            handler(topic, payload)
-            settle()  # handed on is all this client does with a message
+            try:
+                handler(topic, payload)
+            finally:
+                settle()  # handed on is all this client does with a message
 
         self._client.on_message = lambda _c, _u, m: reader.receive(m.topic, bytes(m.payload), deliver, refuse)
 

@@ -79,6 +79,9 @@ FALLBACK_RETRY_S = 5.0  # a fallback session for want of keys tries hybrid again
 HANDSHAKE_SLACK_S = 60.0  # a genuine current handshake is at most a session's age old (plus this)
 PENDING_EPOCHS = 2  # an envelope waits for its handshake only if its epoch is this close above the known one
 PENDING_PER_LINK = 256  # envelopes held per link while their handshake is on its way
+UNSETTLED_SPAN = 4096  # an envelope this many counters behind its link's newest that was never settled is
+# given up on (its receiver failed it): the window on disk moves past it, rather than letting a replay
+# of everything since through after a restart
 HANDSHAKE_REPEAT_S = 15.0  # a master republishes its current handshake: anyone who can publish on the
 # broker can overwrite a retained message, and a slave that joins later must still find the real one
 
@@ -524,8 +527,12 @@ class LinkReader:
         state = _sessions_state(self._sessions)
         for (link_id, epoch, direction), counters in self._unsettled.items():
             saved = state.get(link_id, {}).get(str(epoch))
-            if saved is not None and counters:
-                saved["received"][direction] = min(saved["received"][direction], min(counters) - 1)
+            if saved is None:
+                continue
+            newest = saved["received"][direction]
+            held = [c for c in counters if c > newest - UNSETTLED_SPAN]
+            if held:
+                saved["received"][direction] = min(held) - 1
         _write_private(self.state_path, {"sessions": state})
 
     def _settle(self, key: tuple[str, int, int], counter: int) -> None:
@@ -620,7 +627,10 @@ class LinkReader:
                 return True
             direction, _, counter = peek(item.payload)
             key = (link_id, epoch, direction)
-            self._unsettled.setdefault(key, set()).add(counter)  # open in memory, not yet on disk
+            unsettled = self._unsettled.setdefault(key, set())
+            unsettled.add(counter)  # open in memory, not yet on disk
+            if len(unsettled) > 64:
+                unsettled.difference_update([c for c in unsettled if c <= counter - UNSETTLED_SPAN])
             try:
                 inner_topic, inner_payload = _split_inner(inner)
             except ChannelRefused as exc:

@@ -81,3 +81,31 @@ def test_an_envelope_delivered_but_not_stored_is_accepted_again_after_a_restart(
     for envelope in envelopes:
         reader3.receive(data_topic(L_CONTROLLER, TWIN), envelope, again.deliver, again.refuse, again.ack)
     assert again.held == [] and again.refused == ["replay"] * 3
+
+
+def test_an_envelope_never_settled_does_not_hold_the_window_open_for_ever(site: Site, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A receiver that fails an envelope and never settles it would keep the window on disk below it
+    for the session's life, so everything since could be replayed once after a restart; past
+    `UNSETTLED_SPAN` newer envelopes it is given up on."""
+    monkeypatch.setattr("bus.secure.UNSETTLED_SPAN", 8)
+    _wait_for_keys(site, [CONTROLLER_SAE])
+    twin = _links(site, TWIN)
+    hs = _handshakes(twin)[L_CONTROLLER]
+    envelopes = [next(p for t, p, _ in twin.seal(READING, f"r{i}".encode()) if t == data_topic(L_CONTROLLER, TWIN))
+                 for i in range(80)]
+    ctl = _links(site, CONTROLLER_SAE)
+    reader, oracle = ctl.reader("scada", ["qeaims/#"]), Oracle()
+    reader.receive(handshake_topic(L_CONTROLLER), hs, oracle.deliver, oracle.refuse, oracle.ack)
+    for envelope in envelopes[:70]:  # the first 70 are failed: opened, never settled
+        reader.receive(data_topic(L_CONTROLLER, TWIN), envelope, oracle.deliver, oracle.refuse, oracle.ack)
+    oracle.held = []
+    for envelope in envelopes[70:]:
+        reader.receive(data_topic(L_CONTROLLER, TWIN), envelope, oracle.deliver, oracle.refuse, oracle.ack)
+    oracle.store()
+    ctl.close()
+    ctl2 = _links(site, CONTROLLER_SAE)
+    reader2, replayed = ctl2.reader("scada", ["qeaims/#"]), Oracle()
+    for envelope in envelopes:
+        reader2.receive(data_topic(L_CONTROLLER, TWIN), envelope, replayed.deliver, replayed.refuse, replayed.ack)
+    # all 70 failed ones are more than the span behind the newest: every replay is refused
+    assert replayed.held == [] and replayed.refused == ["replay"] * 80
