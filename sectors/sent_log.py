@@ -43,9 +43,10 @@ RESEND_WINDOW_S = 3.0 * AUTOSAVE_S
 """Wall seconds of periods resent after a restart or reconnect, counted back from the last period
 logged: the broker's save interval (what a kill can lose) with room for a save that was itself slow."""
 
-MAX_PERIODS = 20_000
-"""At most this many periods are kept, however fast the twin runs (at 600x and 30 s periods, the
-window holds 300)."""
+MAX_PERIODS = 2_000
+"""At most this many periods are kept, however fast the twin runs: the window holds 300 of banking's
+at 600x (30 s periods) and 1,800 of electricity's (5 s periods, about 37 KB each: 67 MB); a twin
+faster still resends fewer than the window's wall seconds."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS periods (
