@@ -48,6 +48,7 @@ from paho.mqtt.client import topic_matches_sub
 from core.errors import ConfigError, QeaimsError
 from core.logs import log_line
 from links.channel import (
+    REPLAY_WINDOW,
     ChannelRefused,
     ChannelStats,
     Handshake,
@@ -79,9 +80,6 @@ FALLBACK_RETRY_S = 5.0  # a fallback session for want of keys tries hybrid again
 HANDSHAKE_SLACK_S = 60.0  # a genuine current handshake is at most a session's age old (plus this)
 PENDING_EPOCHS = 2  # an envelope waits for its handshake only if its epoch is this close above the known one
 PENDING_PER_LINK = 256  # envelopes held per link while their handshake is on its way
-UNSETTLED_SPAN = 4096  # an envelope this many counters behind its link's newest that was never settled is
-# given up on (its receiver failed it): the window on disk moves past it, rather than letting a replay
-# of everything since through after a restart
 HANDSHAKE_REPEAT_S = 15.0  # a master republishes its current handshake: anyone who can publish on the
 # broker can overwrite a retained message, and a slave that joins later must still find the real one
 
@@ -502,15 +500,22 @@ PENDING_S = 30.0
 class LinkReader:
     """One reading client's side of its SAE's links: its own replay windows, kept on disk.
 
-    In memory, a link's window moves past an envelope the moment it opens, so a copy that arrives
-    while the first is still being handled is refused. On disk it moves only past envelopes that
-    are *settled*: stored by the receiver (`Deliver`'s ``settle``), refused after opening, or not
-    wanted here. A receiver killed between opening a message and storing it therefore accepts the
-    broker's redelivery when it restarts, instead of refusing it as a replay and acknowledging it
-    away (which lost the readings for good). What stays open after a crash is exactly what was
-    never settled: a replay of those few envelopes is accepted once, as the broker's redelivery
-    would be, and receivers take messages at least once anyway (the telemetry store keeps one
-    reading per sensor and time; the twin moves an actuator once per decision).
+    A window (`links.session.REPLAY_WINDOW`) remembers which of the last counters were accepted, so
+    an envelope that arrives late still opens once: Mosquitto sends a reconnected client's live
+    messages beside the ones it queued while the client was away, and a strict "above the highest"
+    rule refused that whole backlog as replays (and acknowledged it away).
+
+    In memory an envelope counts as accepted the moment it opens. On disk it counts only once it is
+    *settled*: stored by the receiver (`Deliver`'s ``settle``), refused after opening, or not wanted
+    here. A receiver killed between opening a message and storing it therefore accepts the broker's
+    redelivery when it restarts, instead of refusing it as a replay and losing the readings for good.
+    A second copy that reaches a live receiver while the first is still unsettled (the broker resends
+    what was not acknowledged after any reconnect) is neither delivered again nor refused: once it
+    verifies, its acknowledgement waits for the first copy's settle, so the broker keeps it until the
+    first is stored. What a restart re-opens is exactly what was never settled; a replay of those few
+    envelopes is accepted once, as the broker's redelivery would be, and receivers take messages at
+    least once anyway (the telemetry store keeps one reading per sensor and time; the twin moves an
+    actuator once per decision).
     """
 
     def __init__(self, links: SecureLinks, name: str, filters: tuple[str, ...], state_path: Path | None) -> None:
@@ -518,10 +523,11 @@ class LinkReader:
         self._lock = threading.RLock()
         self._sessions = _sessions_from(_read_json(state_path)) if state_path is not None else {}
         self._pending: list[_Pending] = []
-        self._unsettled: dict[tuple[str, int, int], set[int]] = {}  # (link, epoch, direction) → counters
+        # (link, epoch, direction) → counter opened, not yet settled → acknowledgements of its copies
+        self._unsettled: dict[tuple[str, int, int], dict[int, list[Callable[[], None]]]] = {}
 
     def _save(self) -> None:
-        """Write the windows as far as they are settled: below the lowest counter still being handled."""
+        """Write the windows as far as they are settled: an unsettled counter is not accepted on disk."""
         if self.state_path is None:
             return
         state = _sessions_state(self._sessions)
@@ -529,21 +535,24 @@ class LinkReader:
             saved = state.get(link_id, {}).get(str(epoch))
             if saved is None:
                 continue
-            newest = saved["received"][direction]
-            held = [c for c in counters if c > newest - UNSETTLED_SPAN]
-            if held:
-                saved["received"][direction] = min(held) - 1
+            top, seen = saved["received"][direction], int(saved["seen"][direction], 16)
+            for counter in counters:
+                if 0 <= top - counter < REPLAY_WINDOW:
+                    seen &= ~(1 << (top - counter))
+            saved["seen"][direction] = format(seen, "x")
         _write_private(self.state_path, {"sessions": state})
 
-    def _settle(self, key: tuple[str, int, int], counter: int) -> None:
+    def _settle(self, key: tuple[str, int, int], counter: int) -> list[Callable[[], None]]:
+        """Count `counter` settled on disk; returns the acknowledgements of its copies, now due."""
         with self._lock:
             counters = self._unsettled.get(key)
             if counters is None or counter not in counters:
-                return  # settled twice: the second call changes nothing
-            counters.discard(counter)
+                return []  # settled twice: the second call changes nothing
+            copies = counters.pop(counter)
             if not counters:
                 del self._unsettled[key]
             self._save()
+            return copies
 
     def receive(self, topic: str, payload: bytes, deliver: Deliver,
                 refuse: Callable[[str, str], None], done: Callable[[], None] | None = None) -> None:
@@ -619,6 +628,8 @@ class LinkReader:
                 session = Session.from_state(base.to_state())
                 epochs[epoch] = session
                 _prune(epochs)
+            if self._copy_of_unsettled(item, session, link_id, epoch, sender, stats):
+                return True
             try:
                 inner = session.open(item.payload, sender=sender)
             except ChannelRefused as exc:
@@ -627,34 +638,53 @@ class LinkReader:
                 return True
             direction, _, counter = peek(item.payload)
             key = (link_id, epoch, direction)
-            unsettled = self._unsettled.setdefault(key, set())
-            unsettled.add(counter)  # open in memory, not yet on disk
-            if len(unsettled) > 64:
-                unsettled.difference_update([c for c in unsettled if c <= counter - UNSETTLED_SPAN])
+            unsettled = self._unsettled.setdefault(key, {})
+            unsettled[counter] = []  # open in memory, not yet on disk
+            if len(unsettled) > 64:  # one failed and never settled: it is out of the window soon anyway
+                for old in [c for c in unsettled if c <= counter - REPLAY_WINDOW]:
+                    del unsettled[old]
             try:
                 inner_topic, inner_payload = _split_inner(inner)
             except ChannelRefused as exc:
                 stats.count(exc.reason)
-                self._settle(key, counter)
+                _run(self._settle(key, counter))
                 item.refuse(exc.reason, exc.detail)
                 return True
             if not any(topic_matches_sub(f, inner_topic) for f in link.carries_from(sender)):
                 stats.count("not-carried")
-                self._settle(key, counter)
+                _run(self._settle(key, counter))
                 item.refuse("not-carried", f"{sender} may not send {inner_topic} on {link_id}")
                 return True
             stats.add_opened()
         if any(topic_matches_sub(f, inner_topic) for f in self.filters):
             def settle() -> None:
-                self._settle(key, counter)
+                copies = self._settle(key, counter)
                 if item.done is not None:
                     item.done()
+                _run(copies)
 
             item.deliver(inner_topic, inner_payload, settle)
         else:
-            self._settle(key, counter)
+            copies = self._settle(key, counter)
             if item.done is not None:
                 item.done()
+            _run(copies)
+        return True
+
+    def _copy_of_unsettled(self, item: _Pending, session: Session, link_id: str, epoch: int,
+                           sender: str, stats: ChannelStats) -> bool:
+        """A second copy of an envelope still being handled: True when it was one and is now dealt
+        with (its acknowledgement waits for the first copy's settle, or it was refused as forged)."""
+        direction, _, counter = peek(item.payload)
+        waiting = self._unsettled.get((link_id, epoch, direction), {}).get(counter)
+        if waiting is None:
+            return False
+        if not session.authentic(item.payload, sender=sender):
+            stats.count("tamper")
+            item.refuse("tamper", f"the tag of envelope {counter} does not verify")
+            return True
+        if item.done is not None:
+            waiting.append(item.done)
         return True
 
     def _refuse_unknown(self, item: _Pending, stats: ChannelStats, epoch: int) -> bool:
@@ -676,6 +706,11 @@ class LinkReader:
                     keep.append(item)
         with self._lock:
             self._pending = keep + self._pending
+
+
+def _run(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        callback()
 
 
 def open_links(home: Path, sae_id: str, *, policy: RotationPolicy | None = None) -> SecureLinks | None:

@@ -34,6 +34,7 @@ __all__ = [
     "HEADER",
     "MAGIC",
     "REASONS",
+    "REPLAY_WINDOW",
     "TAG",
     "ChannelRefused",
     "ChannelStats",
@@ -47,6 +48,11 @@ HEADER = 16  # magic 3, direction 1, epoch 4, counter 8
 TAG = 16
 MASTER_TO_SLAVE, SLAVE_TO_MASTER = 0, 1
 MAX_COUNTER = 2**64 - 1
+REPLAY_WINDOW = 4096
+"""Counters a receiver remembers below its highest, as IPsec and DTLS do: an envelope that arrives
+late (a broker that sends a reconnected client's live messages before its queued ones) still opens
+once if it is within this many of the highest, and never twice; anything older is refused."""
+_WINDOW_MASK = (1 << REPLAY_WINDOW) - 1
 _NONCE_CONTEXT = b"qeaims-link-nonce-v1"
 
 #: Every `ChannelRefused.reason` the links raise (the integration layer counts them by tag).
@@ -54,7 +60,7 @@ REASONS = frozenset({
     "malformed",        # not a handshake / envelope at all
     "truncated",        # an envelope shorter than header + tag
     "tamper",           # the GCM tag does not verify
-    "replay",           # a counter not above the highest accepted (a replay or a reordering)
+    "replay",           # a counter already accepted, or more than REPLAY_WINDOW below the highest
     "wrong-epoch",      # an envelope of another epoch than this session's
     "wrong-direction",  # an envelope whose direction byte does not match its claimed sender
     "wrong-link",       # a handshake for another link, or another slave
@@ -156,6 +162,8 @@ class Session:
     keys: tuple[bytes, bytes] = field(repr=False)  # master→slave, slave→master
     sent: list[int] = field(default_factory=lambda: [0, 0])
     received: list[int] = field(default_factory=lambda: [0, 0])
+    seen: list[int] = field(default_factory=lambda: [0, 0])
+    """Per direction, bit i set: counter ``received[d] - i`` was accepted (`REPLAY_WINDOW` bits)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def _direction(self, sender: str) -> int:
@@ -191,16 +199,44 @@ class Session:
         if epoch != self.epoch:
             raise ChannelRefused("wrong-epoch", f"epoch {epoch}, this session is {self.epoch}")
         with self._lock:
-            if counter <= self.received[direction]:
-                raise ChannelRefused("replay", f"counter {counter} ≤ {self.received[direction]} already accepted")
-            try:
-                plaintext = AESGCM(self.keys[direction]).decrypt(
-                    nonce_prefix(direction, epoch) + counter.to_bytes(8, "big"), envelope[HEADER:],
-                    self._aad(envelope[:HEADER]))
-            except InvalidTag:
-                raise ChannelRefused("tamper", f"the tag of envelope {counter} does not verify") from None
-            self.received[direction] = counter
+            if self.accepted(direction, counter):
+                top = self.received[direction]
+                raise ChannelRefused("replay", f"counter {counter} already accepted (or more than {REPLAY_WINDOW} "
+                                               f"below the highest, {top})")
+            plaintext = self._decrypt(envelope, direction, epoch, counter)
+            top = self.received[direction]
+            if counter > top:
+                shift = counter - top
+                self.seen[direction] = ((self.seen[direction] << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW \
+                    else 1
+                self.received[direction] = counter
+            else:
+                self.seen[direction] |= 1 << (top - counter)
         return plaintext
+
+    def accepted(self, direction: int, counter: int) -> bool:
+        """Was `counter` accepted in `direction` already (or is it too far below the highest to tell)?"""
+        offset = self.received[direction] - counter
+        return counter == 0 or offset >= REPLAY_WINDOW or (offset >= 0 and bool(self.seen[direction] >> offset & 1))
+
+    def authentic(self, envelope: bytes, *, sender: str) -> bool:
+        """Does `envelope` verify under this session (its tag), whatever the replay window says? For a
+        receiver that gets a second copy of an envelope it is still handling; no state changes."""
+        direction, epoch, counter = peek(envelope)
+        if direction != self._direction(sender) or epoch != self.epoch:
+            return False
+        try:
+            self._decrypt(envelope, direction, epoch, counter)
+        except ChannelRefused:
+            return False
+        return True
+
+    def _decrypt(self, envelope: bytes, direction: int, epoch: int, counter: int) -> bytes:
+        try:
+            return AESGCM(self.keys[direction]).decrypt(nonce_prefix(direction, epoch) + counter.to_bytes(8, "big"),
+                                                        envelope[HEADER:], self._aad(envelope[:HEADER]))
+        except InvalidTag:
+            raise ChannelRefused("tamper", f"the tag of envelope {counter} does not verify") from None
 
     def due(self, policy: RotationPolicy, now: float) -> bool:
         """Whether the master should start a new epoch (see `RotationPolicy`)."""
@@ -217,7 +253,7 @@ class Session:
             return {"link_id": self.link_id, "epoch": self.epoch, "mode": self.mode, "master": self.master,
                     "slave": self.slave, "qkd_key_ids": list(self.qkd_key_ids), "created_at": self.created_at,
                     "session_id": self.session_id, "keys": [k.hex() for k in self.keys], "sent": list(self.sent),
-                    "received": list(self.received)}
+                    "received": list(self.received), "seen": [format(m, "x") for m in self.seen]}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Session:
@@ -225,11 +261,14 @@ class Session:
         try:
             keys = (bytes.fromhex(state["keys"][0]), bytes.fromhex(state["keys"][1]))
             sent, received = [int(x) for x in state["sent"]], [int(x) for x in state["received"]]
-            if any(len(k) != 32 for k in keys) or len(sent) != 2 or len(received) != 2 \
-                    or not all(0 <= c <= MAX_COUNTER for c in sent + received):
+            # a state from before the window: everything up to the highest counts as accepted
+            seen = [int(str(x), 16) for x in state["seen"]] if "seen" in state else [_WINDOW_MASK, _WINDOW_MASK]
+            if any(len(k) != 32 for k in keys) or len(sent) != 2 or len(received) != 2 or len(seen) != 2 \
+                    or not all(0 <= c <= MAX_COUNTER for c in sent + received) \
+                    or not all(0 <= m <= _WINDOW_MASK for m in seen):
                 raise ValueError("keys or counters out of shape")
             return cls(str(state["link_id"]), int(state["epoch"]), str(state["mode"]), str(state["master"]),
                        str(state["slave"]), tuple(str(k) for k in state["qkd_key_ids"]),
-                       float(state["created_at"]), str(state["session_id"]), keys, sent, received)
+                       float(state["created_at"]), str(state["session_id"]), keys, sent, received, seen)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise ConfigError(f"a saved link session is damaged ({exc!r}): move the state file away") from None

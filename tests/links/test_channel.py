@@ -122,14 +122,15 @@ def test_truncations_are_refused_and_change_nothing() -> None:
     assert slave.open(envelope, sender=M) == b"y" * 20
 
 
-def test_replay_reorder_wrong_direction_and_wrong_epoch_are_refused() -> None:
+def test_replay_wrong_direction_and_wrong_epoch_are_refused_and_a_late_envelope_opens_once() -> None:
     _, master, slave = pair()
     one = master.seal(b"1", sender=M)
     assert slave.open(one, sender=M) == b"1"
     assert refused(lambda: slave.open(one, sender=M)) == "replay"
     two, three = master.seal(b"2", sender=M), master.seal(b"3", sender=M)
     assert slave.open(three, sender=M) == b"3"
-    assert refused(lambda: slave.open(two, sender=M)) == "replay"  # reordered: 2 after 3
+    assert slave.open(two, sender=M) == b"2"  # reordered, 2 after 3: within the window it opens once
+    assert refused(lambda: slave.open(two, sender=M)) == "replay"
     four = master.seal(b"4", sender=M)
     assert refused(lambda: slave.open(four, sender=S)) == "wrong-direction"  # claimed by the other end
     assert refused(lambda: master.open(four, sender=S)) == "wrong-direction"  # reflected back to its sender
@@ -288,3 +289,26 @@ def test_channel_stats_count_from_many_threads() -> None:
     snap = stats.snapshot()
     snap["refused"]["tamper"] = 0
     assert stats.refused["tamper"] == 4000  # a snapshot is a copy
+
+
+def test_the_replay_window_takes_late_envelopes_once_and_refuses_what_is_older() -> None:
+    """A counter below the highest opens once if it is within `REPLAY_WINDOW` of it and was not
+    accepted yet; a copy, or anything older than the window, is a replay. The window survives a
+    restart, and a state saved before it existed counts everything up to the highest as accepted."""
+    from links.session import REPLAY_WINDOW
+
+    _, master, slave = pair()
+    envelopes = [master.seal(b"%d" % i, sender=M) for i in range(REPLAY_WINDOW + 3)]
+    assert slave.open(envelopes[4], sender=M) == b"4"  # counter 5 first
+    assert slave.open(envelopes[1], sender=M) == b"1"  # then a late one
+    assert refused(lambda: slave.open(envelopes[1], sender=M)) == "replay"
+    restored = Session.from_state(slave.to_state())
+    assert restored.open(envelopes[0], sender=M) == b"0"  # still late, still once
+    assert refused(lambda: restored.open(envelopes[4], sender=M)) == "replay"
+    assert restored.open(envelopes[-1], sender=M) == b"%d" % (REPLAY_WINDOW + 2)  # counter 4099
+    assert refused(lambda: restored.open(envelopes[2], sender=M)) == "replay"  # counter 3: out of the window
+    assert restored.open(envelopes[3], sender=M) == b"3"  # counter 4: the oldest the window holds
+    legacy = slave.to_state()
+    del legacy["seen"]
+    old = Session.from_state(legacy)
+    assert refused(lambda: old.open(envelopes[2], sender=M)) == "replay"  # at or below 5: accepted before

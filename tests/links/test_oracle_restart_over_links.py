@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bus.mosquitto import MosquittoBroker, mosquitto_executable
+from bus.mqtt import wire_sensor
 from bus.secure import SecureLinks, open_links
 from core.messages import Sector
 from links.files import LinkFiles
@@ -78,6 +79,42 @@ def test_readings_opened_but_not_stored_come_again_after_the_oracle_restarts(cit
             wait_until(arrived, 15, what="the broker's redelivery to be stored")
         assert sorted(got) == sorted((r.asset_id, r.timestamp) for r in sent)
         assert oracle.sink.stats().rejected == {}  # nothing refused as a replay
+    finally:
+        oracle.stop()
+        links.close()
+        twin_links.close()
+
+
+def test_a_lagging_oracle_loses_nothing_to_a_service_level_that_overtakes_its_queue(city: tuple[Path, int]) -> None:
+    """Mosquitto sends a QoS 0 message at once but queues QoS 1 ones behind a client's in-flight window
+    (100). When the twin's service level went QoS 0 down the same link as its QoS 1 readings, it
+    overtook the readings queued for an oracle that lagged, its higher counter moved the replay window,
+    and the readings that came after it were refused as replays (and acknowledged away): the crash
+    campaign's oracle kills lost hundreds of periods this way once a restarted oracle had a backlog."""
+    home, port = city
+    sink = ReadingSink()  # not drained yet: the oracle lags, its in-flight window fills
+    links, oracle = _oracle(home, port, sink)
+    twin_links = _links(home, twin_sae("banking"))
+    try:
+        with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
+            sent: list[object] = []
+            for _ in range(150):
+                readings = runner.advance()
+                twin.publish(readings)
+                sent.extend((r.asset_id, wire_sensor(r), r.timestamp) for r in readings)
+            twin.publish_service()  # the service level after the 150th period
+            got: list[object] = []
+
+            def arrived() -> bool:
+                got.extend((r.asset_id, r.sensor_id, r.timestamp) for r in sink.drain())
+                return len(got) >= len(sent)
+
+            try:
+                wait_until(arrived, 15, what="every reading to reach the lagging oracle")
+            finally:
+                refused = sink.stats().rejected
+        assert not refused, f"refused: {refused}"
+        assert sorted(got) == sorted(sent)  # type: ignore[type-var]
     finally:
         oracle.stop()
         links.close()

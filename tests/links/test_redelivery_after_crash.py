@@ -83,29 +83,32 @@ def test_an_envelope_delivered_but_not_stored_is_accepted_again_after_a_restart(
     assert again.held == [] and again.refused == ["replay"] * 3
 
 
-def test_an_envelope_never_settled_does_not_hold_the_window_open_for_ever(site: Site, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    """A receiver that fails an envelope and never settles it would keep the window on disk below it
-    for the session's life, so everything since could be replayed once after a restart; past
-    `UNSETTLED_SPAN` newer envelopes it is given up on."""
-    monkeypatch.setattr("bus.secure.UNSETTLED_SPAN", 8)
+
+def _sealed(twin, n: int) -> list[bytes]:  # type: ignore[no-untyped-def]
+    return [next(p for t, p, _ in twin.seal(READING, f"r{i}".encode()) if t == data_topic(L_CONTROLLER, TWIN))
+            for i in range(n)]
+
+
+def test_envelopes_that_arrive_late_open_once_and_a_second_copy_waits_for_the_first(site: Site) -> None:  # noqa: F811
+    """Mosquitto sends a reconnected client's live messages beside the backlog it queued: the newest
+    arrives before older ones. Each opens once; a copy of one still being stored is neither delivered
+    again nor refused (acknowledged away): its acknowledgement waits for the first copy's settle."""
     _wait_for_keys(site, [CONTROLLER_SAE])
     twin = _links(site, TWIN)
     hs = _handshakes(twin)[L_CONTROLLER]
-    envelopes = [next(p for t, p, _ in twin.seal(READING, f"r{i}".encode()) if t == data_topic(L_CONTROLLER, TWIN))
-                 for i in range(80)]
+    envelopes = _sealed(twin, 6)
     ctl = _links(site, CONTROLLER_SAE)
     reader, oracle = ctl.reader("scada", ["qeaims/#"]), Oracle()
     reader.receive(handshake_topic(L_CONTROLLER), hs, oracle.deliver, oracle.refuse, oracle.ack)
-    for envelope in envelopes[:70]:  # the first 70 are failed: opened, never settled
-        reader.receive(data_topic(L_CONTROLLER, TWIN), envelope, oracle.deliver, oracle.refuse, oracle.ack)
-    oracle.held = []
-    for envelope in envelopes[70:]:
-        reader.receive(data_topic(L_CONTROLLER, TWIN), envelope, oracle.deliver, oracle.refuse, oracle.ack)
+    for i in (5, 0, 1, 4, 2, 3, 1, 5):  # late ones, then copies of two still held
+        reader.receive(data_topic(L_CONTROLLER, TWIN), envelopes[i], oracle.deliver, oracle.refuse, oracle.ack)
+    assert [p for _, p, _ in oracle.held] == [b"r5", b"r0", b"r1", b"r4", b"r2", b"r3"]
+    assert oracle.refused == [] and oracle.acked == 1  # only the handshake: the copies wait
+    forged = bytearray(envelopes[3])
+    forged[-1] ^= 1  # a forged "copy" of one still held is refused, not held
+    reader.receive(data_topic(L_CONTROLLER, TWIN), bytes(forged), oracle.deliver, oracle.refuse, oracle.ack)
+    assert oracle.refused == ["tamper"] and oracle.acked == 2
     oracle.store()
-    ctl.close()
-    ctl2 = _links(site, CONTROLLER_SAE)
-    reader2, replayed = ctl2.reader("scada", ["qeaims/#"]), Oracle()
-    for envelope in envelopes:
-        reader2.receive(data_topic(L_CONTROLLER, TWIN), envelope, replayed.deliver, replayed.refuse, replayed.ack)
-    # all 70 failed ones are more than the span behind the newest: every replay is refused
-    assert replayed.held == [] and replayed.refused == ["replay"] * 80
+    assert oracle.acked == 2 + 6 + 2  # every first copy, then both copies
+    reader.receive(data_topic(L_CONTROLLER, TWIN), envelopes[2], oracle.deliver, oracle.refuse, oracle.ack)
+    assert oracle.refused == ["tamper", "replay"]  # settled: a copy now is a replay
