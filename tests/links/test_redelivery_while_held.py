@@ -1,0 +1,106 @@
+"""A redelivery that arrives while the oracle still holds the original must not be acknowledged away.
+
+Review of session 40's `bus.secure.LinkReader` (the window on disk moves only past settled
+envelopes). An oracle's in-memory window moves the moment an envelope opens, so when the broker
+resends its unacknowledged messages to the *same* oracle process (the broker restarted cleanly, or
+the oracle's connection dropped and paho reconnected its persistent session), every resent copy is
+refused as a "replay" and acknowledged at once, although the original is still only in the
+oracle's memory (its sink), not stored and not settled. The broker then forgets it. If the oracle
+dies before storing the original, the restarted oracle's window on disk would accept the
+redelivery, but there is none left: the readings are lost for good, the very loss the change set
+out to close. (The twin's sent log does not cover it: it resends only the last
+`sectors.sent_log.RESEND_WINDOW_S` wall seconds, and only when the twin itself reconnected; a
+lagging oracle holds readings much older than that.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bus.mosquitto import MosquittoBroker, mosquitto_executable
+from bus.secure import SecureLinks, open_links
+from core.messages import Sector
+from links.files import LinkFiles
+from links.kme.server import KmeServer
+from links.pki import DevPki
+from links.plan import city_plan, oracle_sae, twin_sae
+from links.site import prepare
+from oracles.ingest.mqtt import MqttSubscriber
+from oracles.ingest.sink import ReadingSink
+from sectors.publish import TwinPublisher
+from sectors.runner import open_twin
+from tests.conftest import free_port
+from tests.support import wait_until
+
+pytestmark = pytest.mark.skipif(mosquitto_executable() is None, reason="Mosquitto is not installed (make system)")
+
+ORACLE = oracle_sae("banking", 1)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    kme_port, mqtt_port = free_port(), free_port()
+    files = LinkFiles.of(tmp_path)
+    plan = city_plan(["banking"], oracles_per_sector=1, kme_url=f"https://127.0.0.1:{kme_port}", operations=False)
+    prepare(files, plan)
+    with KmeServer(plan, DevPki(files.pki), port=kme_port, state_path=files.kme_state):
+        yield tmp_path, mqtt_port
+
+
+def _links(home: Path, sae: str) -> SecureLinks:
+    links = open_links(home, sae)
+    assert links is not None
+    return links
+
+
+def _oracle(home: Path, port: int, sink: ReadingSink) -> tuple[SecureLinks, MqttSubscriber]:
+    links = _links(home, ORACLE)
+    return links, MqttSubscriber(sink, port=port, sectors=[Sector.BANKING], client_id=ORACLE, links=links).start()
+
+
+def test_a_redelivery_to_a_live_oracle_is_not_acknowledged_before_the_original_is_stored(
+        site: tuple[Path, int], tmp_path: Path) -> None:
+    home, port = site
+    broker = MosquittoBroker(port=port, data_dir=tmp_path / "broker").start()
+    held = ReadingSink()  # a lagging oracle: it has opened the batches, stores nothing yet
+    links, oracle = _oracle(home, port, held)
+    try:
+        twin_links = _links(home, twin_sae("banking"))
+        try:
+            with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
+                sent = [r for _ in range(5) for r in runner.advance()]
+                twin.publish(sent)
+                wait_until(lambda: len(held) == len(sent), 15, what="the oracle to open every batch")
+        finally:
+            twin_links.close()
+        # the broker restarts cleanly (it saves the oracle's session and its unacknowledged messages);
+        # the oracle process stays up, paho resumes its session and the broker resends them
+        broker.stop()
+        broker = MosquittoBroker(port=port, data_dir=tmp_path / "broker").start()
+        wait_until(lambda: held.stats().rejected.get("link", 0) > 0, 20,
+                   what="the broker's resend to reach the live oracle")
+        # the oracle dies before its loop stored what it held
+        oracle.stop()
+        links.close()
+        stored = ReadingSink()
+        links, oracle = _oracle(home, port, stored)
+        got: list[tuple[str, object]] = []
+
+        def arrived() -> bool:
+            got.extend((r.asset_id, r.timestamp) for r in stored.drain())
+            return len(got) >= len(sent)
+
+        try:
+            wait_until(arrived, 10, what="the readings to reach the restarted oracle")
+        except AssertionError:
+            pass
+        assert len(got) == len(sent), (
+            f"{len(sent) - len(got)} of {len(sent)} readings lost: the live oracle refused the broker's resend "
+            f"as a replay ({held.stats().rejected}) and acknowledged it while the original was still unstored")
+    finally:
+        oracle.stop()
+        links.close()
+        broker.stop()
