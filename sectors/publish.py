@@ -155,6 +155,8 @@ class TwinPublisher(NamedClient):
         periods = self.sent_log.recent() if self.sent_log is not None else []
         for period in periods:
             self._publish_batches(period.payloads, period.stamped)
+            if self.sent_log is not None:
+                self.sent_log.mark_published(period.step)
         if periods:
             self.resent += len(periods)
             log_line("qeaims.twin", "twin-resent", sector=self.runner.sector.value, reason=reason,
@@ -191,9 +193,12 @@ class TwinPublisher(NamedClient):
             readings = self.runner.advance()
             stepped = time.time()  # the twin's clock reached runner.now: readings stamped, service measured
             batches = encode_batch(readings)
+            logged = None
             if self.sent_log is not None:  # written ahead: a restart resends it rather than stepping it again
-                self.sent_log.append(self.runner.now, stepped, batches)
+                logged = self.sent_log.append(self.runner.now, stepped, batches)
             self._publish_batches(batches, stepped)
+            if self.sent_log is not None and logged is not None:
+                self.sent_log.mark_published(logged)
             self.published += len(readings)
             self.publish_service(stepped=stepped)
             self.steps += 1

@@ -68,6 +68,10 @@ def _key(r: Reading) -> tuple[str, str, str]:
     return r.asset_id, wire_sensor(r), r.timestamp.isoformat()  # the wire names a sensor without its asset
 
 
+@pytest.mark.xfail(strict=True, reason="review s40 finding 3, open (older than session 40): the missed epochs' "
+                   "handshakes are refused as stale (older than a session's life plus HANDSHAKE_SLACK_S), so their "
+                   "envelopes are unknown-epoch and acknowledged away; accepting a never-seen later epoch late "
+                   "needs its own review of the handshake freshness rule")
 def test_an_oracle_down_longer_than_a_session_lives_gets_its_backlog(
         city: tuple[Path, int], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bus.secure.HANDSHAKE_SLACK_S", 1.0)  # 60 s in production

@@ -28,19 +28,26 @@ from tests.oracles.test_ingest_mqtt import wait_for
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def test_the_log_keeps_the_window_before_its_last_period_and_no_more(tmp_path: Path) -> None:
-    with SentLog(tmp_path / "t.sent.sqlite", window_s=10.0, max_periods=5) as log:
+def test_the_log_resends_what_was_not_published_and_the_window_before_the_last_published(tmp_path: Path) -> None:
+    clock = [1000.0]
+    with SentLog(tmp_path / "t.sent.sqlite", window_s=10.0, max_periods=5, clock=lambda: clock[0]) as log:
         assert log.recent() == [] and log.last_clock() is None
-        for i in range(8):  # one period a wall second
-            log.append(T0 + timedelta(seconds=30 * i), 1000.0 + i, [f"[{i}]".encode(), b"[]"])
+        for i in range(8):  # one period a second, each acknowledged
+            clock[0] = 1000.0 + i
+            log.mark_published(log.append(T0 + timedelta(seconds=30 * i), 5000.0 + i, [f"[{i}]".encode(), b"[]"]))
         recent = log.recent()
         assert [p.step for p in recent] == [4, 5, 6, 7, 8]  # at most 5 kept, though 10 s would hold 8
-        assert recent[-1].payloads == (b"[7]", b"[]") and recent[-1].stamped == 1007.0
+        assert recent[-1].payloads == (b"[7]", b"[]") and recent[-1].stamped == 5007.0
         assert log.last_clock() == T0 + timedelta(seconds=210)
-        log.append(T0 + timedelta(seconds=240), 1030.0, [b"[8]"])  # 23 s later: the rest is out of the window
-        assert [p.step for p in log.recent()] == [9]
+        clock[0] = 1030.0  # 23 s later a period is logged, and its publish fails (the broker is away)
+        log.append(T0 + timedelta(seconds=240), 1.0, [b"[8]"])  # the wall clock was stepped back, too
+        assert [p.step for p in log.recent()] == [5, 6, 7, 8, 9]  # counted back from the last published (5 kept)
+        log.mark_published(9)
+        clock[0] = 1031.0
+        log.mark_published(log.append(T0 + timedelta(seconds=270), 2.0, [b"[9]"]))
+        assert [p.step for p in log.recent()] == [9, 10]
     with SentLog(tmp_path / "t.sent.sqlite", window_s=10.0) as reopened:  # numbering goes on after a restart
-        assert reopened.append(T0, 1031.0, [b"[9]"]) == 10
+        assert reopened.append(T0, 1031.0, [b"[10]"]) == 11
         reopened.clear()
         assert reopened.recent() == [] and reopened.last_clock() is None
 
