@@ -14,7 +14,7 @@ an envelope that no one ever stored is then refused as a replay and acknowledged
 
 from __future__ import annotations
 
-from bus.secure import SecureLinks, _inner, data_topic, handshake_topic
+from bus.secure import LinkReader, SecureLinks, _inner, data_topic, handshake_topic
 from links.plan import CONTROLLER_SAE
 from links.session import REPLAY_WINDOW
 from tests.links.test_attacks import (
@@ -84,3 +84,24 @@ def test_an_envelope_not_yet_stored_is_accepted_again_after_a_restart_however_ma
         reader2.receive(data_topic(L_CONTROLLER, TWIN), envelope, restarted.deliver, restarted.refuse, restarted.ack)
     assert restarted.refused == [], (f"{len(restarted.refused)} envelopes never stored refused after the restart as "
                                      f"{sorted(set(restarted.refused))} and acknowledged: lost for good")
+
+
+def test_a_waiting_copy_is_acknowledged_once_its_first_copy_settles_however_many_opened_since(
+        site: Site) -> None:  # noqa: F811
+    """The broker's second copy of an envelope still in the sink waits for its settle; if more than
+    4,096 envelopes open meanwhile (a catch-up), the reader forgets that it waits and never acknowledges
+    it: the broker keeps it in flight for good, and each such copy takes one of the session's in-flight
+    slots (`max_inflight_messages 100`) until the broker stops sending the reader anything."""
+    _wait_for_keys(site, [CONTROLLER_SAE])
+    twin = _links(site, TWIN)
+    hs = _handshakes(twin)[L_CONTROLLER]
+    envelopes = _many(twin, REPLAY_WINDOW + 2)
+    ctl = _links(site, CONTROLLER_SAE)
+    reader, oracle = LinkReader(ctl, "scada", ("qeaims/#",), None), Oracle()  # no disk: the window in memory
+    reader.receive(handshake_topic(L_CONTROLLER), hs, oracle.deliver, oracle.refuse, oracle.ack)
+    for envelope in [envelopes[0], envelopes[0], *envelopes[1:]]:  # r0, the broker's copy of r0, the rest
+        reader.receive(data_topic(L_CONTROLLER, TWIN), envelope, oracle.deliver, oracle.refuse, oracle.ack)
+    assert len(oracle.held) == len(envelopes) and oracle.refused == [] and oracle.acked == 1
+    expected = 1 + len(envelopes) + 1  # the handshake, every first copy, the copy of r0
+    oracle.store()
+    assert oracle.acked == expected, "the copy of r0 was never acknowledged"
