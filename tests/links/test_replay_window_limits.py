@@ -108,3 +108,29 @@ def test_a_waiting_copy_is_acknowledged_once_its_first_copy_settles_however_many
     expected = 1 + len(envelopes) + 1  # the handshake, every first copy, the copy of r0
     oracle.store()
     assert oracle.acked == expected, "the copy of r0 was never acknowledged"
+
+
+def test_a_catch_up_with_live_envelopes_interleaved_loses_nothing_it_had_not_stored_when_killed(
+        site: Site) -> None:  # noqa: F811
+    """An oracle's path only: every envelope a reading, held in the sink, stored in arrival order. The
+    broker sends one live envelope, the queued backlog, and more live ones while the backlog is still
+    being stored; the first store writes the window from the newest opened, past the backlog's oldest."""
+    _wait_for_keys(site, [CONTROLLER_SAE])
+    twin = _links(site, TWIN)
+    hs = _handshakes(twin)[L_CONTROLLER]
+    envelopes = _many(twin, REPLAY_WINDOW + BEYOND)
+    backlog, live = envelopes[:REPLAY_WINDOW - BEYOND], envelopes[REPLAY_WINDOW - BEYOND:]
+    ctl = _links(site, CONTROLLER_SAE)
+    reader, oracle = ctl.reader("scada", ["qeaims/#"]), Oracle()
+    reader.receive(handshake_topic(L_CONTROLLER), hs, oracle.deliver, oracle.refuse, oracle.ack)
+    for envelope in [live[0], *backlog, *live[1:]]:
+        reader.receive(data_topic(L_CONTROLLER, TWIN), envelope, oracle.deliver, oracle.refuse, oracle.ack)
+    assert len(oracle.held) == len(envelopes) and oracle.refused == []
+    oracle.held[0][2]()  # the first one in the sink (the first live envelope) is stored ...
+    ctl.close()  # ... and the oracle is killed with the whole backlog still in its sink
+    ctl2 = _links(site, CONTROLLER_SAE)
+    reader2, restarted = ctl2.reader("scada", ["qeaims/#"]), Oracle()
+    for envelope in [*backlog, *live[1:]]:  # the broker redelivers every one it holds unacknowledged
+        reader2.receive(data_topic(L_CONTROLLER, TWIN), envelope, restarted.deliver, restarted.refuse, restarted.ack)
+    assert restarted.refused == [], (f"{len(restarted.refused)} backlog envelopes never stored refused after the "
+                                     f"restart as {sorted(set(restarted.refused))} and acknowledged: lost for good")
