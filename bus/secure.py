@@ -525,6 +525,8 @@ class LinkReader:
         self._pending: list[_Pending] = []
         # (link, epoch, direction) → counter opened, not yet settled → acknowledgements of its copies
         self._unsettled: dict[tuple[str, int, int], dict[int, list[Callable[[], None]]]] = {}
+        self.copies_held = 0
+        """Second copies of an envelope still being stored, held for its settle (the broker's resends)."""
 
     def _save(self) -> None:
         """Write the windows as far as they are settled: an unsettled counter is not accepted on disk."""
@@ -683,6 +685,7 @@ class LinkReader:
             stats.count("tamper")
             item.refuse("tamper", f"the tag of envelope {counter} does not verify")
             return True
+        self.copies_held += 1
         if item.done is not None:
             waiting.append(item.done)
         return True

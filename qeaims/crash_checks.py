@@ -10,11 +10,13 @@ fail on a doctored list (`tests/crash/test_crash_checks.py`). What each one mean
   twice means a restarted oracle judged the same readings again.
 - decisions: each controller step (its plan, cascade analysis, applied isolation, dispatch, repair,
   restore, reintegration) for one quorum proposal is recorded once.
-- telemetry: each oracle's anchored batches are numbered 1..n without a gap or repeat, each batch's
-  readings start in the report period after the previous batch's last (or in that same period, when a
-  batch was sealed part-way through a period), and the readings divide evenly over the periods they
-  span (every sensor once a period): a twin or broker that dropped or repeated a period, or a single
-  reading, shows.
+- telemetry: each oracle's anchored batches are numbered 1..n without a gap or repeat (the ledger);
+  and every oracle's store (`check_coverage`, over the (sensor, field time) of each reading stored,
+  which `qeaims audit verify` checks against the anchored roots) holds each sensor once a report
+  period, with no period missing between its first and its last: a twin, broker or oracle that
+  dropped or repeated a period, or a single reading, shows. Readings may be stored out of field-time
+  order (a late envelope opens once: `links.session.REPLAY_WINDOW`), so the batches' time spans may
+  overlap and are not checked against each other (they were until session 40).
 - outboxes: once drained, a recorder's outbox holds nothing the chain lacks (its last seq is the
   ledger's `lastSeq`, nothing pending).
 """
@@ -25,10 +27,9 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
-__all__ = ["Ending", "LedgerCheck", "check_ledger", "check_outboxes"]
+__all__ = ["Ending", "LedgerCheck", "check_coverage", "check_ledger", "check_outboxes"]
 
 VERDICT_KINDS = frozenset({"anomaly", "fault", "intrusion"})
 STEP_KINDS = frozenset({"reroute-plan", "cascade-analysis", "isolation-applied", "repair-dispatched", "repaired",
@@ -104,8 +105,8 @@ def _short(account: str) -> str:
     return account[:10]
 
 
-def check_ledger(events: Sequence[Mapping[str, Any]], periods_s: Mapping[str, float]) -> LedgerCheck:
-    """`events` in chain order; `periods_s`: each sector's report period (`sectors.runner.REPORT_PERIOD_S`)."""
+def check_ledger(events: Sequence[Mapping[str, Any]]) -> LedgerCheck:
+    """`events` in chain order."""
     out = LedgerCheck(events=len(events))
     by_recorder: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for event in events:
@@ -116,8 +117,7 @@ def check_ledger(events: Sequence[Mapping[str, Any]], periods_s: Mapping[str, fl
         _check_semantics(out, account, mine)
         roots = [e for e in mine if e["kind"] == "telemetry-root"]
         if roots:
-            period = periods_s.get(str(roots[0].get("sector", "")))
-            _check_telemetry(out, account, [dict(e["payload"]) for e in roots], period)
+            _check_telemetry(out, account, [dict(e["payload"]) for e in roots])
     return out
 
 
@@ -146,11 +146,7 @@ def _check_semantics(out: LedgerCheck, account: str, mine: Iterable[Mapping[str,
                                 for (k, p, s), n in steps.items() if n > 1]
 
 
-def _time(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()
-
-
-def _check_telemetry(out: LedgerCheck, account: str, roots: list[dict[str, Any]], period: float | None) -> None:
+def _check_telemetry(out: LedgerCheck, account: str, roots: list[dict[str, Any]]) -> None:
     who = _short(account)
     numbers = [int(r["batch"]) for r in roots]
     if numbers != list(range(1, len(numbers) + 1)):
@@ -160,24 +156,32 @@ def _check_telemetry(out: LedgerCheck, account: str, roots: list[dict[str, Any]]
                                       f"repeated {repeated[:5]})")
     out.telemetry_batches += len(roots)
     out.telemetry_readings += sum(int(r["count"]) for r in roots)
-    if not period:
-        return
-    previous_last: float | None = None
-    for root in roots:
-        first = _time(str(root["first"]))
-        # a batch starts in the period after the previous one's last, or in that same period when a
-        # batch was sealed part-way through a period's readings
-        if previous_last is not None and not (abs(first - previous_last) < 1e-6
-                                              or abs(first - previous_last - period) < 1e-6):
-            gap = (first - previous_last) / period - 1
-            what = f"{gap:.0f} report periods missing" if gap > 0 else "it overlaps the batch before"
-            out.telemetry_problems.append(f"{who}: batch {root['batch']} starts at {root['first']}: {what}")
-        previous_last = _time(str(root["last"]))
-    spanned = round((_time(str(roots[-1]["last"])) - _time(str(roots[0]["first"]))) / period) + 1
-    readings = sum(int(r["count"]) for r in roots)
-    if readings % spanned:
-        out.telemetry_problems.append(f"{who}: {readings} readings over {spanned} report periods is not a whole "
-                                      "number per period: readings were lost or repeated")
+
+
+def check_coverage(store: str, stored: int, seen: Sequence[tuple[int, int]], period_ms: int) -> list[str]:
+    """One oracle's store: `stored` readings, `seen` the (sensor, field time in ms) of each. Every
+    sensor once a period, no period missing between the first and the last (which may be partial:
+    the twin was stopped while its last period travelled)."""
+    who = store[:10]
+    problems: list[str] = []
+    if stored != len(seen):
+        problems.append(f"{who}: {stored} readings stored but {len(seen)} (sensor, time) pairs: one stored twice")
+    if not seen:
+        return problems
+    per_time = Counter(t for _, t in seen)
+    sensors = len({s for s, _ in seen})
+    times = sorted(per_time)
+    first, last = times[0], times[-1]
+    expected = (last - first) // period_ms + 1
+    missing = expected - len(times)
+    if missing > 0 or any((t - first) % period_ms for t in times):
+        problems.append(f"{who}: {missing} report periods missing between {first} and {last} (ms)")
+    short = [t for t in times[:-1] if per_time[t] != sensors]
+    if short:
+        lost = sum(sensors - per_time[t] for t in short)
+        problems.append(f"{who}: {len(short)} report periods without every one of its {sensors} sensors "
+                        f"({lost} readings lost), the first at {short[0]} ms")
+    return problems
 
 
 def check_outboxes(outboxes: Iterable[tuple[str, int, int]], ledger: Mapping[str, int]) -> list[str]:

@@ -12,6 +12,7 @@ pid runs which component), the chain (each recorder's `lastSeq`, `qeaims audit e
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,8 +34,7 @@ from chain.node import rpc_block_number, start_anvil, stop_anvil
 from core.config import Settings, load_settings
 from core.errors import ChainError, QeaimsError
 from core.messages import Sector
-from qeaims.crash_checks import Ending, check_ledger, check_outboxes
-from sectors.runner import REPORT_PERIOD_S
+from qeaims.crash_checks import Ending, check_coverage, check_ledger, check_outboxes
 
 __all__ = ["City", "OutboxState", "Progress", "free_port", "throwaway_city"]
 
@@ -268,7 +269,10 @@ class City:
                                          self.ledger_last_seqs())
         progress("reading and checking the ledger")
         events = self.cli_json("audit", "events", "--limit", "10000000")
-        ledger = check_ledger(events, {s.value: float(p) for s, p in REPORT_PERIOD_S.items()})
+        ledger = check_ledger(events)
+        progress("checking every oracle's readings (each sensor once a period)")
+        for store, (stored, seen) in _read_stores(self.home / "telemetry", "*.sqlite", _coverage_rows):
+            ledger.telemetry_problems += check_coverage(store, stored, seen, _period_ms(seen))
         progress("auditing (qeaims audit verify)")
         return Ending(outbox_problems, ledger, self.cli_json("audit", "verify", timeout=900))
 
@@ -284,6 +288,19 @@ def throwaway_city(sectors: tuple[Sector, ...], keep_home: bool, progress: Progr
     finally:
         progress("stopping the throwaway city")
         city.down()
+
+
+def _coverage_rows(db: sqlite3.Connection) -> tuple[int, list[tuple[int, int]]]:
+    """A telemetry store's reading count and the (sensor, field time) of each (`oracles.telemetry_once`)."""
+    stored = int(db.execute("SELECT COALESCE(MAX(first_id + count), 1) - 1 FROM chunks").fetchone()[0])
+    return stored, [(int(a), int(b)) for a, b in db.execute("SELECT sensor, time_ms FROM seen")]
+
+
+def _period_ms(seen: list[tuple[int, int]]) -> int:
+    """The store's report period: the commonest step between its readings' field times."""
+    times = sorted({t for _, t in seen})
+    steps = Counter(b - a for a, b in itertools.pairwise(times))
+    return steps.most_common(1)[0][0] if steps else 1
 
 
 def _read_stores(folder: Path, pattern: str, read: Callable[[sqlite3.Connection], T]) -> list[tuple[str, T]]:

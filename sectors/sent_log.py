@@ -109,6 +109,10 @@ class SentLog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(periods)")}
+            for name, kind in (("mono", "REAL NOT NULL DEFAULT 0"), ("published", "INTEGER NOT NULL DEFAULT 0")):
+                if name not in columns:  # a log written before the column existed: its rows count as unpublished
+                    self._db.execute(f"ALTER TABLE periods ADD COLUMN {name} {kind}")
             row = self._db.execute("SELECT MAX(step) FROM periods").fetchone()
         self._next = 1 if row[0] is None else int(row[0]) + 1
 

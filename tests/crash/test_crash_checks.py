@@ -7,9 +7,8 @@ import json
 from typing import Any
 
 from qeaims.crash_campaign import KINDS, kill_schedule
-from qeaims.crash_checks import check_ledger, check_outboxes
+from qeaims.crash_checks import check_coverage, check_ledger, check_outboxes
 
-PERIODS = {"banking": 30.0}
 ORACLE, CONTROLLER = "0xaaaa000000000000000000000000000000000001", "0xcccc000000000000000000000000000000000002"
 
 
@@ -38,7 +37,7 @@ def history() -> list[dict[str, Any]]:
 
 
 def test_a_whole_history_passes() -> None:
-    result = check_ledger(history(), PERIODS)
+    result = check_ledger(history())
     assert result.ok, result
     assert (result.events, result.recorders, result.telemetry_batches, result.telemetry_readings) == (8, 2, 3, 60)
 
@@ -46,41 +45,55 @@ def test_a_whole_history_passes() -> None:
 def test_a_repeated_event_id_is_a_duplicate() -> None:
     events = history()
     events.insert(2, copy.deepcopy(events[1]))
-    result = check_ledger(events, PERIODS)
+    result = check_ledger(events)
     assert result.duplicate_ids == [f"{ORACLE[:10]}#2"] and not result.ok
 
 
 def test_a_missing_seq_is_lost_and_a_late_one_out_of_order() -> None:
     events = [e for e in history() if not (e["oracle"] == ORACLE and e["seq"] == 3)]
-    assert check_ledger(events, PERIODS).lost_ids == [f"{ORACLE[:10]}#3"]
+    assert check_ledger(events).lost_ids == [f"{ORACLE[:10]}#3"]
     swapped = history()
     swapped[0], swapped[1] = swapped[1], swapped[0]
-    assert check_ledger(swapped, PERIODS).out_of_order
+    assert check_ledger(swapped).out_of_order
 
 
 def test_a_verdict_or_a_decision_recorded_twice_is_a_duplicate() -> None:
     events = history()
     again = copy.deepcopy(events[2])
     again["seq"] = 5
-    result = check_ledger([*events, again], PERIODS)
+    result = check_ledger([*events, again])
     assert result.duplicate_verdicts and not result.duplicate_ids and not result.ok
     step = copy.deepcopy(events[6])
     step["seq"] = 5
-    assert check_ledger([*events, step], PERIODS).duplicate_decisions
+    assert check_ledger([*events, step]).duplicate_decisions
 
 
-def test_a_gap_or_a_repeat_in_the_readings_shows() -> None:
-    gap = history()
-    gap[3]["payload"]["first"] = _iso(11 * 60 + 30)  # a period of readings never anchored
-    gap[3]["payload"]["last"] = _iso(11 * 60 + 30 + 8 * 30)
-    gap[3]["payload"]["count"] = 18
-    assert any("missing" in p for p in check_ledger(gap, PERIODS).telemetry_problems)
-    short = history()
-    short[1]["payload"]["count"] = 19  # one sensor's reading of one period lost
-    assert check_ledger(short, PERIODS).telemetry_problems
+def test_batches_not_numbered_1_to_n_show() -> None:
     renumbered = history()
     renumbered[3]["payload"]["batch"] = 2
-    assert any("not 1..n" in p for p in check_ledger(renumbered, PERIODS).telemetry_problems)
+    assert any("not 1..n" in p for p in check_ledger(renumbered).telemetry_problems)
+
+
+def _seen(periods: range, sensors: int = 3, period_ms: int = 30_000) -> list[tuple[int, int]]:
+    return [(s, p * period_ms) for p in periods for s in range(sensors)]
+
+
+def test_a_store_with_every_sensor_once_a_period_passes_in_any_order() -> None:
+    seen = _seen(range(1, 11))
+    late = seen[12:15] + seen[:12] + seen[15:]  # a period stored late (a late envelope opened once)
+    assert check_coverage("0xaaaa", len(late), late, 30_000) == []
+    partial_last = seen[:-1]  # the twin stopped while its last period travelled
+    assert check_coverage("0xaaaa", len(partial_last), partial_last, 30_000) == []
+
+
+def test_a_lost_period_a_lost_reading_or_one_stored_twice_shows() -> None:
+    seen = _seen(range(1, 11))
+    without_period = [x for x in seen if x[1] != 5 * 30_000]
+    assert any("1 report periods missing" in p for p in check_coverage("0xa", len(without_period),
+                                                                       without_period, 30_000))
+    without_reading = [x for x in seen if x != (1, 4 * 30_000)]
+    assert any("1 readings lost" in p for p in check_coverage("0xa", len(without_reading), without_reading, 30_000))
+    assert any("stored twice" in p for p in check_coverage("0xa", len(seen) + 1, seen, 30_000))
 
 
 def test_an_outbox_ahead_of_the_ledger_has_lost_events() -> None:

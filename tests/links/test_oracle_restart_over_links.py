@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from bus.mosquitto import MosquittoBroker, mosquitto_executable
 from bus.mqtt import wire_sensor
@@ -20,7 +22,7 @@ from core.messages import Sector
 from links.files import LinkFiles
 from links.kme.server import KmeServer
 from links.pki import DevPki
-from links.plan import city_plan, oracle_sae, twin_sae
+from links.plan import CONTROLLER_SAE, city_plan, link_id_for, oracle_sae, twin_sae
 from links.site import prepare
 from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.sink import ReadingSink
@@ -85,15 +87,22 @@ def test_readings_opened_but_not_stored_come_again_after_the_oracle_restarts(cit
         twin_links.close()
 
 
-def test_a_lagging_oracle_loses_nothing_to_a_service_level_that_overtakes_its_queue(city: tuple[Path, int]) -> None:
-    """Mosquitto sends a QoS 0 message at once but queues QoS 1 ones behind a client's in-flight window
-    (100). When the twin's service level went QoS 0 down the same link as its QoS 1 readings, it
-    overtook the readings queued for an oracle that lagged, its higher counter moved the replay window,
-    and the readings that came after it were refused as replays (and acknowledged away): the crash
-    campaign's oracle kills lost hundreds of periods this way once a restarted oracle had a backlog."""
+def test_every_link_envelope_goes_at_qos_1_and_a_lagging_reader_loses_nothing(city: tuple[Path, int]) -> None:
+    """A link's envelopes share one counter. Mosquitto sends a QoS 0 message at once but queues QoS 1
+    ones behind a client's in-flight window (100), so a service level sent at QoS 0 down the
+    controller's link passed the readings queued for a controller that lagged; past the replay window
+    those would be refused (review s40b). Every envelope now goes at QoS 1, and the lagging reader
+    gets every reading."""
     home, port = city
-    sink = ReadingSink()  # not drained yet: the oracle lags, its in-flight window fills
-    links, oracle = _oracle(home, port, sink)
+    tap = paho.Client(CallbackAPIVersion.VERSION2, client_id="tap", clean_session=True)
+    qos: dict[int, int] = {}
+    tap.on_message = lambda _c, _u, m: qos.__setitem__(m.qos, qos.get(m.qos, 0) + 1)
+    tap.on_connect = lambda c, *_: c.subscribe(f"qlink/{link_id_for(twin_sae('banking'), CONTROLLER_SAE)}/+", 1)
+    tap.connect("127.0.0.1", port)
+    tap.loop_start()
+    sink = ReadingSink()  # not drained yet: the controller lags, its in-flight window fills
+    links = _links(home, CONTROLLER_SAE)
+    reader = MqttSubscriber(sink, port=port, sectors=[Sector.BANKING], client_id=CONTROLLER_SAE, links=links).start()
     twin_links = _links(home, twin_sae("banking"))
     try:
         with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
@@ -101,21 +110,22 @@ def test_a_lagging_oracle_loses_nothing_to_a_service_level_that_overtakes_its_qu
             for _ in range(150):
                 readings = runner.advance()
                 twin.publish(readings)
+                twin.publish_service()
                 sent.extend((r.asset_id, wire_sensor(r), r.timestamp) for r in readings)
-            twin.publish_service()  # the service level after the 150th period
             got: list[object] = []
 
             def arrived() -> bool:
                 got.extend((r.asset_id, r.sensor_id, r.timestamp) for r in sink.drain())
                 return len(got) >= len(sent)
 
-            try:
-                wait_until(arrived, 15, what="every reading to reach the lagging oracle")
-            finally:
-                refused = sink.stats().rejected
-        assert not refused, f"refused: {refused}"
+            wait_until(arrived, 20, what="every reading to reach the lagging controller")
+            wait_until(lambda: sum(qos.values()) >= 300, 10, what="the tap to see every envelope")
+        assert sink.stats().rejected == {}
         assert sorted(got) == sorted(sent)  # type: ignore[type-var]
+        assert set(qos) == {1}, f"envelopes by QoS: {qos}"
     finally:
-        oracle.stop()
+        tap.disconnect()
+        tap.loop_stop()
+        reader.stop()
         links.close()
         twin_links.close()

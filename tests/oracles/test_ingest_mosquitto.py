@@ -38,7 +38,7 @@ def test_a_persistent_session_survives_the_oracle_and_the_broker_restarting(tmp_
         with MqttSubscriber(first, port=port, sectors=[sent[0].sector], client_id="oracle-water-1"):
             pub = publisher(port)
             _publish(pub, sent[:4])
-            wait_for(lambda: len(first) == 4)
+            wait_for(lambda: len(first) == 4, timeout_s=15)
             first.drain()
         _publish(pub, sent[4:8])  # the oracle is down: its session collects these
         pub.disconnect()
@@ -49,7 +49,7 @@ def test_a_persistent_session_survives_the_oracle_and_the_broker_restarting(tmp_
         _publish(pub, sent[8:])
         second = ReadingSink()
         with MqttSubscriber(second, port=port, sectors=[sent[0].sector], client_id="oracle-water-1"):
-            wait_for(lambda: len(second) == 8)
+            wait_for(lambda: len(second) == 8, timeout_s=15)  # a loaded machine: the restart takes a while
             assert sorted(second.drain(), key=lambda r: r.timestamp) == sent[4:]
         pub.disconnect()
         pub.loop_stop()
