@@ -19,49 +19,36 @@ from pathlib import Path
 
 import pytest
 
-from bus.mosquitto import MosquittoBroker, mosquitto_executable
+from bus.mosquitto import mosquitto_executable
 from bus.mqtt import wire_sensor
-from bus.secure import SecureLinks, open_links
+from bus.secure import SecureLinks
 from core.messages import Reading, Sector
 from links.channel import RotationPolicy
-from links.files import LinkFiles
-from links.kme.server import KmeServer
-from links.pki import DevPki
-from links.plan import city_plan, oracle_sae, twin_sae
-from links.site import prepare
+from links.plan import twin_sae
 from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.sink import ReadingSink
 from sectors.publish import TwinPublisher
 from sectors.runner import open_twin
-from tests.conftest import free_port
+from tests.links.linked_city import linked_city, sae_links, start_oracle
 from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(mosquitto_executable() is None, reason="Mosquitto is not installed (make system)")
 
-ORACLE = oracle_sae("banking", 1)
 POLICY = RotationPolicy(max_age_s=1.0)
 
 
 @pytest.fixture
 def city(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    kme_port, mqtt_port = free_port(), free_port()
-    files = LinkFiles.of(tmp_path)
-    plan = city_plan(["banking"], oracles_per_sector=1, kme_url=f"https://127.0.0.1:{kme_port}", operations=False)
-    prepare(files, plan)
-    with KmeServer(plan, DevPki(files.pki), port=kme_port, state_path=files.kme_state), \
-            MosquittoBroker(port=mqtt_port, data_dir=tmp_path / "broker"):
-        yield tmp_path, mqtt_port
+    with linked_city(tmp_path) as site:
+        yield site
 
 
 def _links(home: Path, sae: str) -> SecureLinks:
-    links = open_links(home, sae, policy=POLICY)
-    assert links is not None
-    return links
+    return sae_links(home, sae, POLICY)
 
 
 def _oracle(home: Path, port: int, sink: ReadingSink) -> tuple[SecureLinks, MqttSubscriber]:
-    links = _links(home, ORACLE)
-    return links, MqttSubscriber(sink, port=port, sectors=[Sector.BANKING], client_id=ORACLE, links=links).start()
+    return start_oracle(home, port, sink, policy=POLICY)
 
 
 def _key(r: Reading) -> tuple[str, str, str]:

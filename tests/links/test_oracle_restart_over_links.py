@@ -15,54 +15,30 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bus.mosquitto import MosquittoBroker, mosquitto_executable
+from bus.mosquitto import mosquitto_executable
 from bus.mqtt import wire_sensor
-from bus.secure import SecureLinks, open_links
 from core.messages import Sector
-from links.files import LinkFiles
-from links.kme.server import KmeServer
-from links.pki import DevPki
-from links.plan import CONTROLLER_SAE, city_plan, link_id_for, oracle_sae, twin_sae
-from links.site import prepare
+from links.plan import CONTROLLER_SAE, link_id_for, twin_sae
 from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.sink import ReadingSink
 from sectors.publish import TwinPublisher
 from sectors.runner import open_twin
-from tests.conftest import free_port
+from tests.links.linked_city import linked_city, sae_links, start_oracle
 from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(mosquitto_executable() is None, reason="Mosquitto is not installed (make system)")
 
-ORACLE = oracle_sae("banking", 1)
-
-
 @pytest.fixture
 def city(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    kme_port, mqtt_port = free_port(), free_port()
-    files = LinkFiles.of(tmp_path)
-    plan = city_plan(["banking"], oracles_per_sector=1, kme_url=f"https://127.0.0.1:{kme_port}", operations=False)
-    prepare(files, plan)
-    with KmeServer(plan, DevPki(files.pki), port=kme_port, state_path=files.kme_state), \
-            MosquittoBroker(port=mqtt_port, data_dir=tmp_path / "broker"):
-        yield tmp_path, mqtt_port
-
-
-def _links(home: Path, sae: str) -> SecureLinks:
-    links = open_links(home, sae)
-    assert links is not None
-    return links
-
-
-def _oracle(home: Path, port: int, sink: ReadingSink) -> tuple[SecureLinks, MqttSubscriber]:
-    links = _links(home, ORACLE)
-    return links, MqttSubscriber(sink, port=port, sectors=[Sector.BANKING], client_id=ORACLE, links=links).start()
+    with linked_city(tmp_path) as site:
+        yield site
 
 
 def test_readings_opened_but_not_stored_come_again_after_the_oracle_restarts(city: tuple[Path, int]) -> None:
     home, port = city
     held = ReadingSink()  # the dying oracle never stores (so never acknowledges) what it opens
-    links, oracle = _oracle(home, port, held)
-    twin_links = _links(home, twin_sae("banking"))
+    links, oracle = start_oracle(home, port, held)
+    twin_links = sae_links(home, twin_sae("banking"))
     try:
         with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
             sent = [r for _ in range(5) for r in runner.advance()]
@@ -71,7 +47,7 @@ def test_readings_opened_but_not_stored_come_again_after_the_oracle_restarts(cit
             oracle.stop()  # killed: what it held in memory is gone, nothing was acknowledged
             links.close()
             stored = ReadingSink()
-            links, oracle = _oracle(home, port, stored)
+            links, oracle = start_oracle(home, port, stored)
             got: list[tuple[str, object]] = []
 
             def arrived() -> bool:
@@ -101,9 +77,9 @@ def test_every_link_envelope_goes_at_qos_1_and_a_lagging_reader_loses_nothing(ci
     tap.connect("127.0.0.1", port)
     tap.loop_start()
     sink = ReadingSink()  # not drained yet: the controller lags, its in-flight window fills
-    links = _links(home, CONTROLLER_SAE)
+    links = sae_links(home, CONTROLLER_SAE)
     reader = MqttSubscriber(sink, port=port, sectors=[Sector.BANKING], client_id=CONTROLLER_SAE, links=links).start()
-    twin_links = _links(home, twin_sae("banking"))
+    twin_links = sae_links(home, twin_sae("banking"))
     try:
         with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
             sent: list[object] = []

@@ -21,44 +21,20 @@ from pathlib import Path
 import pytest
 
 from bus.mosquitto import MosquittoBroker, mosquitto_executable
-from bus.secure import SecureLinks, open_links
 from core.messages import Sector
-from links.files import LinkFiles
-from links.kme.server import KmeServer
-from links.pki import DevPki
-from links.plan import city_plan, oracle_sae, twin_sae
-from links.site import prepare
-from oracles.ingest.mqtt import MqttSubscriber
+from links.plan import twin_sae
 from oracles.ingest.sink import ReadingSink
 from sectors.publish import TwinPublisher
 from sectors.runner import open_twin
-from tests.conftest import free_port
+from tests.links.linked_city import linked_city, sae_links, start_oracle
 from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(mosquitto_executable() is None, reason="Mosquitto is not installed (make system)")
 
-ORACLE = oracle_sae("banking", 1)
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    kme_port, mqtt_port = free_port(), free_port()
-    files = LinkFiles.of(tmp_path)
-    plan = city_plan(["banking"], oracles_per_sector=1, kme_url=f"https://127.0.0.1:{kme_port}", operations=False)
-    prepare(files, plan)
-    with KmeServer(plan, DevPki(files.pki), port=kme_port, state_path=files.kme_state):
-        yield tmp_path, mqtt_port
-
-
-def _links(home: Path, sae: str) -> SecureLinks:
-    links = open_links(home, sae)
-    assert links is not None
-    return links
-
-
-def _oracle(home: Path, port: int, sink: ReadingSink) -> tuple[SecureLinks, MqttSubscriber]:
-    links = _links(home, ORACLE)
-    return links, MqttSubscriber(sink, port=port, sectors=[Sector.BANKING], client_id=ORACLE, links=links).start()
+    with linked_city(tmp_path, broker=False) as city:
+        yield city
 
 
 def test_a_redelivery_to_a_live_oracle_is_not_acknowledged_before_the_original_is_stored(
@@ -66,9 +42,9 @@ def test_a_redelivery_to_a_live_oracle_is_not_acknowledged_before_the_original_i
     home, port = site
     broker = MosquittoBroker(port=port, data_dir=tmp_path / "broker").start()
     held = ReadingSink()  # a lagging oracle: it has opened the batches, stores nothing yet
-    links, oracle = _oracle(home, port, held)
+    links, oracle = start_oracle(home, port, held)
     try:
-        twin_links = _links(home, twin_sae("banking"))
+        twin_links = sae_links(home, twin_sae("banking"))
         try:
             with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
                 sent = [r for _ in range(5) for r in runner.advance()]
@@ -88,7 +64,7 @@ def test_a_redelivery_to_a_live_oracle_is_not_acknowledged_before_the_original_i
         oracle.stop()
         links.close()
         stored = ReadingSink()
-        links, oracle = _oracle(home, port, stored)
+        links, oracle = start_oracle(home, port, stored)
         got: list[tuple[str, object]] = []
 
         def arrived() -> bool:

@@ -75,6 +75,12 @@ def _all_periods(sink: ReadingSink, expected: set[tuple[str, str, str]]) -> set[
     return got
 
 
+def _assert_every_reading_arrived(sink: ReadingSink, sent: list[Reading]) -> None:
+    expected = {_key(r) for r in sent}
+    missing = expected - _all_periods(sink, expected)
+    assert not missing, f"{len(missing)} of {len(expected)} readings never reached the oracle"
+
+
 def test_a_restarted_twin_resends_what_a_killed_broker_acknowledged_but_never_delivered(tmp_path: Path) -> None:
     port, data_dir = free_port(), tmp_path / "broker"
     broker, sink, oracle = _broker_with_saved_session(port, data_dir)
@@ -87,9 +93,7 @@ def test_a_restarted_twin_resends_what_a_killed_broker_acknowledged_but_never_de
             broker = _restart_after_kill(broker, port, data_dir)
             with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, sent_log=log) as again:
                 assert again.resend_recent("restart") == PERIODS
-        expected = {_key(r) for r in sent}
-        missing = expected - _all_periods(sink, expected)
-        assert not missing, f"{len(missing)} of {len(expected)} readings never reached the oracle"
+        _assert_every_reading_arrived(sink, sent)
     finally:
         oracle.stop()
         broker.stop()
@@ -108,9 +112,7 @@ def test_a_twin_that_stays_up_resends_once_it_has_the_broker_again(tmp_path: Pat
             wait_for(lambda: twin.connects == 2, timeout_s=15)  # paho found the broker again by itself
             twin.run(threading.Event(), steps=PERIODS + 1, on_step=sent.extend)  # one more period
             assert twin.resent == PERIODS
-        expected = {_key(r) for r in sent}
-        missing = expected - _all_periods(sink, expected)
-        assert not missing, f"{len(missing)} of {len(expected)} readings never reached the oracle"
+        _assert_every_reading_arrived(sink, sent)
     finally:
         oracle.stop()
         broker.stop()

@@ -1,0 +1,50 @@
+"""A banking site with hybrid links for tests: its link files, a real KME and (optionally) Mosquitto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from bus.mosquitto import MosquittoBroker
+from bus.secure import SecureLinks, open_links
+from core.messages import Sector
+from links.channel import RotationPolicy
+from links.files import LinkFiles
+from links.kme.server import KmeServer
+from links.pki import DevPki
+from links.plan import city_plan, oracle_sae
+from links.site import prepare
+from oracles.ingest.mqtt import MqttSubscriber
+from oracles.ingest.sink import ReadingSink
+from tests.conftest import free_port
+
+ORACLE = oracle_sae("banking", 1)
+
+
+@contextmanager
+def linked_city(home: Path, *, broker: bool = True) -> Iterator[tuple[Path, int]]:
+    """(home, MQTT port): one banking oracle's links planned, the KME up, Mosquitto too unless `broker`
+    is False (a test that kills and restarts its own)."""
+    kme_port, mqtt_port = free_port(), free_port()
+    files = LinkFiles.of(home)
+    plan = city_plan(["banking"], oracles_per_sector=1, kme_url=f"https://127.0.0.1:{kme_port}", operations=False)
+    prepare(files, plan)
+    with ExitStack() as stack:
+        stack.enter_context(KmeServer(plan, DevPki(files.pki), port=kme_port, state_path=files.kme_state))
+        if broker:
+            stack.enter_context(MosquittoBroker(port=mqtt_port, data_dir=home / "broker"))
+        yield home, mqtt_port
+
+
+def sae_links(home: Path, sae: str, policy: RotationPolicy | None = None) -> SecureLinks:
+    links = open_links(home, sae, policy=policy)
+    assert links is not None
+    return links
+
+
+def start_oracle(home: Path, port: int, sink: ReadingSink, *,
+                 policy: RotationPolicy | None = None) -> tuple[SecureLinks, MqttSubscriber]:
+    """The banking oracle's links and its subscriber, started (its persistent session resumed)."""
+    links = sae_links(home, ORACLE, policy)
+    return links, MqttSubscriber(sink, port=port, sectors=[Sector.BANKING], client_id=ORACLE, links=links).start()
