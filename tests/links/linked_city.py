@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -48,3 +49,20 @@ def start_oracle(home: Path, port: int, sink: ReadingSink, *,
     """The banking oracle's links and its subscriber, started (its persistent session resumed)."""
     links = sae_links(home, ORACLE, policy)
     return links, MqttSubscriber(sink, port=port, sectors=[Sector.BANKING], client_id=ORACLE, links=links).start()
+
+
+def restart_oracle_and_collect(home: Path, port: int, links: SecureLinks, oracle: MqttSubscriber, count: int,
+                               timeout_s: float = 15.0) -> tuple[SecureLinks, MqttSubscriber, list[tuple[str, object]]]:
+    """The oracle dies (what it held in memory is gone, nothing acknowledged), starts again and stores
+    what the broker gives it: its new links and subscriber, and (asset, time) of each reading stored,
+    once `count` arrived or `timeout_s` passed."""
+    oracle.stop()
+    links.close()
+    stored = ReadingSink()
+    links, oracle = start_oracle(home, port, stored)
+    got: list[tuple[str, object]] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < count and time.monotonic() < deadline:
+        got.extend((r.asset_id, r.timestamp) for r in stored.drain())
+        time.sleep(0.02)
+    return links, oracle, got

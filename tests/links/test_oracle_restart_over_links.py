@@ -23,7 +23,7 @@ from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.sink import ReadingSink
 from sectors.publish import TwinPublisher
 from sectors.runner import open_twin
-from tests.links.linked_city import linked_city, sae_links, start_oracle
+from tests.links.linked_city import linked_city, restart_oracle_and_collect, sae_links, start_oracle
 from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(mosquitto_executable() is None, reason="Mosquitto is not installed (make system)")
@@ -44,17 +44,7 @@ def test_readings_opened_but_not_stored_come_again_after_the_oracle_restarts(cit
             sent = [r for _ in range(5) for r in runner.advance()]
             twin.publish(sent)
             wait_until(lambda: len(held) == len(sent), 15, what="the oracle to open every batch")
-            oracle.stop()  # killed: what it held in memory is gone, nothing was acknowledged
-            links.close()
-            stored = ReadingSink()
-            links, oracle = start_oracle(home, port, stored)
-            got: list[tuple[str, object]] = []
-
-            def arrived() -> bool:
-                got.extend((r.asset_id, r.timestamp) for r in stored.drain())
-                return len(got) >= len(sent)
-
-            wait_until(arrived, 15, what="the broker's redelivery to be stored")
+            links, oracle, got = restart_oracle_and_collect(home, port, links, oracle, len(sent))  # killed
         assert sorted(got) == sorted((r.asset_id, r.timestamp) for r in sent)
         assert oracle.sink.stats().rejected == {}  # nothing refused as a replay
     finally:

@@ -26,7 +26,7 @@ from links.plan import twin_sae
 from oracles.ingest.sink import ReadingSink
 from sectors.publish import TwinPublisher
 from sectors.runner import open_twin
-from tests.links.linked_city import linked_city, sae_links, start_oracle
+from tests.links.linked_city import linked_city, restart_oracle_and_collect, sae_links, start_oracle
 from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(mosquitto_executable() is None, reason="Mosquitto is not installed (make system)")
@@ -61,20 +61,7 @@ def test_a_redelivery_to_a_live_oracle_is_not_acknowledged_before_the_original_i
         wait_until(lambda: reader.copies_held >= 1, 20, what="the broker's resend to reach the live oracle")
         assert held.stats().rejected == {} and len(held) == len(sent)  # held: neither delivered again nor refused
         # the oracle dies before its loop stored what it held
-        oracle.stop()
-        links.close()
-        stored = ReadingSink()
-        links, oracle = start_oracle(home, port, stored)
-        got: list[tuple[str, object]] = []
-
-        def arrived() -> bool:
-            got.extend((r.asset_id, r.timestamp) for r in stored.drain())
-            return len(got) >= len(sent)
-
-        try:
-            wait_until(arrived, 10, what="the readings to reach the restarted oracle")
-        except AssertionError:
-            pass
+        links, oracle, got = restart_oracle_and_collect(home, port, links, oracle, len(sent), timeout_s=10)
         assert len(got) == len(sent), (
             f"{len(sent) - len(got)} of {len(sent)} readings lost: the live oracle refused the broker's resend "
             f"as a replay ({held.stats().rejected}) and acknowledged it while the original was still unstored")
