@@ -91,7 +91,7 @@ def test_an_oracle_down_longer_than_a_session_lives_gets_its_backlog(
             return {_key(r) for r in sent} <= got
 
         try:
-            wait_until(arrived, 10, what="the backlog to reach the oracle")
+            wait_until(arrived, 4, what="the backlog to reach the oracle")
         except AssertionError:
             pass
         missing = {_key(r) for r in sent} - got
