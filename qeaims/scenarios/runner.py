@@ -345,7 +345,7 @@ class ScenarioRun:
         self._acks.clear()
         while_chain_away(self.index.sync)  # a chain that went away while the scenario started
         self._head = int(self.index.db.execute("SELECT COALESCE(MAX(block), 0) FROM logs").fetchone()[0])
-        self.stamps.start()
+        while_chain_away(self.stamps.start)  # its first poll, too (crash campaign run 19, session 40)
         self.started = time.time()
         self.pace.start(self.started)
         if self.feed is not None:

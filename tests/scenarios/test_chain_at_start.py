@@ -13,7 +13,8 @@ import pytest
 from chain.node import start_anvil, stop_anvil
 from core.config import load_settings
 from core.errors import ChainNotRunning
-from qeaims.scenarios.runner import connect_waiting
+from qeaims.scenarios.clock import BlockStamps
+from qeaims.scenarios.runner import connect_waiting, while_chain_away
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.chain
@@ -39,3 +40,20 @@ def test_a_chain_that_stays_away_is_the_error_it_was_once_the_wait_is_over(tmp_p
     with pytest.raises(ChainNotRunning, match="start it with `qeaims chain up`"):
         connect_waiting(settings, timeout_s=1.5)
     assert 1.5 <= time.monotonic() - started < 5.0
+
+
+def test_the_block_clock_of_a_starting_scenario_waits_for_its_chain_too(fresh_chain) -> None:  # type: ignore[no-untyped-def]
+    """The 20-run campaign of session 40 lost run 19 so again: the chain died after the scenario's index
+    had synced, and the block clock's first poll (`BlockStamps.start`) ended the scenario with exit 2."""
+    settings = fresh_chain.settings
+    stamps = BlockStamps(fresh_chain.client.rpc)
+    stop_anvil(settings)
+    with pytest.raises(ChainNotRunning):
+        BlockStamps(fresh_chain.client.rpc).start()  # what `play` met
+    restarted = threading.Thread(target=lambda: (time.sleep(2.0), start_anvil(settings)), daemon=True)
+    restarted.start()
+    try:
+        assert while_chain_away(stamps.start, timeout_s=120.0) is stamps  # what `play` does now
+    finally:
+        restarted.join(60)
+        stamps.close()
