@@ -168,8 +168,9 @@ class TwinPublisher(NamedClient):
             self.resend_recent("reconnected")
 
     def publish_service(self, *, stepped: float | None = None) -> ServiceLevel:
-        """Publish the twin's service level now on ``qeaims-svc/<sector>`` (QoS 0: the next period's
-        supersedes a lost one); see `sectors.service`."""
+        """Publish the twin's service level now on ``qeaims-svc/<sector>`` (QoS 0 on a plain broker: the
+        next period's supersedes a lost one; through links QoS 1, as every envelope: `bus.client`); see
+        `sectors.service`."""
         sector = self.runner.sector
         level = service_level(sector, self.runner.twin)
         body = json.dumps(service_message(sector, self.runner.now, level, wall=stepped), sort_keys=True).encode()
