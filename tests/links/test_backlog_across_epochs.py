@@ -55,6 +55,7 @@ def _key(r: Reading) -> tuple[str, str, str]:
     return r.asset_id, wire_sensor(r), r.timestamp.isoformat()  # the wire names a sensor without its asset
 
 
+@pytest.mark.slow  # 11 s of sessions expiring for an open finding: `make test-slow` (make test's 20-minute budget)
 @pytest.mark.xfail(strict=True, reason="review s40 finding 3, open (older than session 40): the missed epochs' "
                    "handshakes are refused as stale (older than a session's life plus HANDSHAKE_SLACK_S), so their "
                    "envelopes are unknown-epoch and acknowledged away; accepting a never-seen later epoch late "

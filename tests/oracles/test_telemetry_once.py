@@ -16,7 +16,7 @@ from oracles.ingest.sink import ReadingSink
 from oracles.merkle import reading_body, reading_from_body
 from oracles.telemetry import LOGGER_NAME, SensorCatalogue, TelemetryStore
 from oracles.telemetry_chunks import read_bodies
-from qeaims.crash_checks import check_ledger
+from qeaims.crash_checks import check_coverage, check_ledger
 from tests.support import opened_db
 
 ORACLE = "0x" + "ab" * 20
@@ -77,9 +77,9 @@ def test_a_repeat_with_another_value_is_logged_and_not_stored(tmp_path: Path,
 
 
 def test_batches_stay_numbered_and_contiguous_after_a_repeated_period(tmp_path: Path) -> None:
-    """What `qeaims campaign crash` checks on the ledger: batches 1..n, each starting in the period
-    after the last one's end (or in it), a whole number of readings per period. Before the fix, the
-    repeated period made 198 readings over 10 periods."""
+    """What `qeaims campaign crash` checks: batches 1..n on the ledger, and in the store each sensor once
+    a period with none missing (`check_coverage`). Before the fix, the repeated period made 198 readings
+    over 10 periods."""
     store = TelemetryStore(tmp_path / "t.sqlite", ORACLE, batch_size=24)  # batches cut periods part-way
     sink = ReadingSink()
     acks: list[int] = []
@@ -94,8 +94,10 @@ def test_batches_stay_numbered_and_contiguous_after_a_repeated_period(tmp_path: 
     batches = store.batches()
     events = [{"oracle": ORACLE, "seq": b.batch, "kind": "telemetry-root", "sector": "banking",
                "payload": json.loads(b.payload)} for b in batches]
-    result = check_ledger(events, {"banking": float(PERIOD_S)})
+    result = check_ledger(events)
     assert result.ok, result.telemetry_problems
+    seen = [(int(a), int(b)) for a, b in store._db.execute("SELECT sensor, time_ms FROM seen")]
+    assert check_coverage(ORACLE, store.sealed_through, seen, PERIOD_S * 1000) == []
     assert result.telemetry_readings == 180 and [b.batch for b in batches] == list(range(1, len(batches) + 1))
     for ref in (f"{b.batch}:{i}" for b in batches for i in (0, b.count - 1)):
         assert store.proof(ref).verify()
