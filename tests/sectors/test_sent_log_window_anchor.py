@@ -43,6 +43,7 @@ def _last_step(path: Path) -> int:
         return int(db.execute("SELECT COALESCE(MAX(step), 0) FROM periods").fetchone()[0])
 
 
+@pytest.mark.slow  # 15 s of a real broker's outage; the rule is also `test_twin_sent_log.py`'s first test
 def test_a_period_lost_by_the_broker_is_resent_after_the_twin_logged_the_next_one(tmp_path: Path) -> None:
     port, data_dir = free_port(), tmp_path / "broker"
     broker, sink, oracle = _broker_with_saved_session(port, data_dir)
