@@ -9,16 +9,19 @@ from pathlib import Path
 
 from bus.mosquitto import MosquittoBroker
 from bus.secure import SecureLinks, open_links
-from core.messages import Sector
+from core.messages import Reading, Sector
 from links.channel import RotationPolicy
 from links.files import LinkFiles
 from links.kme.server import KmeServer
 from links.pki import DevPki
-from links.plan import city_plan, oracle_sae
+from links.plan import city_plan, oracle_sae, twin_sae
 from links.site import prepare
 from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.sink import ReadingSink
+from sectors.publish import TwinPublisher
+from sectors.runner import open_twin
 from tests.conftest import free_port
+from tests.support import wait_until
 
 ORACLE = oracle_sae("banking", 1)
 
@@ -66,3 +69,17 @@ def restart_oracle_and_collect(home: Path, port: int, links: SecureLinks, oracle
         got.extend((r.asset_id, r.timestamp) for r in stored.drain())
         time.sleep(0.02)
     return links, oracle, got
+
+
+def publish_periods_held(home: Path, port: int, held: ReadingSink, periods: int = 5) -> list[Reading]:
+    """The banking twin publishes `periods` report periods through its links; returns them once the oracle
+    whose sink is `held` has opened every batch (it stores nothing yet, so it acknowledges nothing)."""
+    twin_links = sae_links(home, twin_sae("banking"))
+    try:
+        with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
+            sent = [r for _ in range(periods) for r in runner.advance()]
+            twin.publish(sent)
+            wait_until(lambda: len(held) == len(sent), 15, what="the oracle to open every batch")
+    finally:
+        twin_links.close()
+    return sent

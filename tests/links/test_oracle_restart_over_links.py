@@ -23,7 +23,13 @@ from oracles.ingest.mqtt import MqttSubscriber
 from oracles.ingest.sink import ReadingSink
 from sectors.publish import TwinPublisher
 from sectors.runner import open_twin
-from tests.links.linked_city import linked_city, restart_oracle_and_collect, sae_links, start_oracle
+from tests.links.linked_city import (
+    linked_city,
+    publish_periods_held,
+    restart_oracle_and_collect,
+    sae_links,
+    start_oracle,
+)
 from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(mosquitto_executable() is None, reason="Mosquitto is not installed (make system)")
@@ -38,19 +44,14 @@ def test_readings_opened_but_not_stored_come_again_after_the_oracle_restarts(cit
     home, port = city
     held = ReadingSink()  # the dying oracle never stores (so never acknowledges) what it opens
     links, oracle = start_oracle(home, port, held)
-    twin_links = sae_links(home, twin_sae("banking"))
     try:
-        with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
-            sent = [r for _ in range(5) for r in runner.advance()]
-            twin.publish(sent)
-            wait_until(lambda: len(held) == len(sent), 15, what="the oracle to open every batch")
-            links, oracle, got = restart_oracle_and_collect(home, port, links, oracle, len(sent))  # killed
+        sent = publish_periods_held(home, port, held)
+        links, oracle, got = restart_oracle_and_collect(home, port, links, oracle, len(sent))  # killed
         assert sorted(got) == sorted((r.asset_id, r.timestamp) for r in sent)
         assert oracle.sink.stats().rejected == {}  # nothing refused as a replay
     finally:
         oracle.stop()
         links.close()
-        twin_links.close()
 
 
 def test_every_link_envelope_goes_at_qos_1_and_a_lagging_reader_loses_nothing(city: tuple[Path, int]) -> None:

@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 from bus.mosquitto import MosquittoBroker, mosquitto_executable
-from core.messages import Sector
-from links.plan import twin_sae
 from oracles.ingest.sink import ReadingSink
-from sectors.publish import TwinPublisher
-from sectors.runner import open_twin
-from tests.links.linked_city import linked_city, restart_oracle_and_collect, sae_links, start_oracle
+from tests.links.linked_city import (
+    linked_city,
+    publish_periods_held,
+    restart_oracle_and_collect,
+    start_oracle,
+)
 from tests.support import wait_until
 
 pytestmark = pytest.mark.skipif(mosquitto_executable() is None, reason="Mosquitto is not installed (make system)")
@@ -44,14 +45,7 @@ def test_a_redelivery_to_a_live_oracle_is_not_acknowledged_before_the_original_i
     held = ReadingSink()  # a lagging oracle: it has opened the batches, stores nothing yet
     links, oracle = start_oracle(home, port, held)
     try:
-        twin_links = sae_links(home, twin_sae("banking"))
-        try:
-            with open_twin(Sector.BANKING) as runner, TwinPublisher(runner, port=port, links=twin_links) as twin:
-                sent = [r for _ in range(5) for r in runner.advance()]
-                twin.publish(sent)
-                wait_until(lambda: len(held) == len(sent), 15, what="the oracle to open every batch")
-        finally:
-            twin_links.close()
+        sent = publish_periods_held(home, port, held)
         # the broker restarts cleanly (it saves the oracle's session and its unacknowledged messages);
         # the oracle process stays up, paho resumes its session and the broker resends them
         broker.stop()
