@@ -12,7 +12,6 @@ pid runs which component), the chain (each recorder's `lastSeq`, `qeaims audit e
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -23,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from core.config import Settings, load_settings
 from core.errors import ChainError, QeaimsError
 from core.messages import Sector
 from qeaims.crash_checks import Ending, check_coverage, check_ledger, check_outboxes
+from sectors.runner import REPORT_PERIOD_S
 
 __all__ = ["City", "OutboxState", "Progress", "free_port", "throwaway_city"]
 
@@ -271,8 +270,17 @@ class City:
         events = self.cli_json("audit", "events", "--limit", "10000000")
         ledger = check_ledger(events)
         progress("checking every oracle's readings (each sensor once a period)")
+        # each store is judged against its sector's report period, not one read off the store itself
+        periods_ms = {s.value: int(p * 1000) for s, p in REPORT_PERIOD_S.items()}
+        period_of = {str(e["oracle"]).lower(): periods_ms.get(str(e.get("sector", "")))
+                     for e in events if e["kind"] == "telemetry-root"}
         for store, (stored, seen) in _read_stores(self.home / "telemetry", "*.sqlite", _coverage_rows):
-            ledger.telemetry_problems += check_coverage(store, stored, seen, _period_ms(seen))
+            period_ms = period_of.get(store)
+            if period_ms is None:
+                if stored:
+                    ledger.telemetry_problems.append(f"{store[:10]}: {stored} readings stored, no batch of them anchored")
+                continue
+            ledger.telemetry_problems += check_coverage(store, stored, seen, period_ms)
         progress("auditing (qeaims audit verify)")
         return Ending(outbox_problems, ledger, self.cli_json("audit", "verify", timeout=900))
 
@@ -294,13 +302,6 @@ def _coverage_rows(db: sqlite3.Connection) -> tuple[int, list[tuple[int, int]]]:
     """A telemetry store's reading count and the (sensor, field time) of each (`oracles.telemetry_once`)."""
     stored = int(db.execute("SELECT COALESCE(MAX(first_id + count), 1) - 1 FROM chunks").fetchone()[0])
     return stored, [(int(a), int(b)) for a, b in db.execute("SELECT sensor, time_ms FROM seen")]
-
-
-def _period_ms(seen: list[tuple[int, int]]) -> int:
-    """The store's report period: the commonest step between its readings' field times."""
-    times = sorted({t for _, t in seen})
-    steps = Counter(b - a for a, b in itertools.pairwise(times))
-    return steps.most_common(1)[0][0] if steps else 1
 
 
 def _read_stores(folder: Path, pattern: str, read: Callable[[sqlite3.Connection], T]) -> list[tuple[str, T]]:

@@ -122,3 +122,10 @@ def test_commands_sent_while_the_chain_was_down_are_found_in_the_twin_log() -> N
     during, proposals = commands_in_window(lines, start, start + 10)
     assert proposals == [1, 2] and len(during) == 1 and "proposal:1" in during[0]
     assert commands_in_window(lines, start + 1, start + 10)[0] == []
+
+
+def test_every_other_period_lost_shows_against_the_sectors_period() -> None:
+    """The period comes from the sector (`REPORT_PERIOD_S`), not from the store: a store that lost every
+    other period would look whole against a period read off its own readings (60 s)."""
+    seen = _seen(range(0, 20, 2))
+    assert any("9 report periods missing" in p for p in check_coverage("0xa", len(seen), seen, 30_000))
