@@ -53,7 +53,7 @@ REPLAY_WINDOW = 16_384
 late (a broker that sends a reconnected client's live messages before its queued ones) still opens
 once if it is within this many of the highest, and never twice; anything older is refused. Sized
 above the backlog of the supervisor's longest restart back-off (30 s) at the busiest link's rate at
-600x (electricity: about 120 envelopes a second, 3,600); the bitmask costs 2 KiB a session."""
+600x (electricity: about 120 envelopes a second, 3,600); the bitmask costs 2 KiB a direction."""
 _WINDOW_MASK = (1 << REPLAY_WINDOW) - 1
 _NONCE_CONTEXT = b"qeaims-link-nonce-v1"
 

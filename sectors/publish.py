@@ -152,11 +152,12 @@ class TwinPublisher(NamedClient):
         """Publish again the periods of the sent log's window (`sectors.sent_log`), oldest first, and wait
         for the broker's acknowledgement; returns how many. The oracles drop what they already hold."""
         self._connects_seen = max(self.connects, 1)
-        periods = self.sent_log.recent() if self.sent_log is not None else []
+        if self.sent_log is None:
+            return 0
+        periods = self.sent_log.recent()
         for period in periods:
             self._publish_batches(period.payloads, period.stamped)
-            if self.sent_log is not None:
-                self.sent_log.mark_published(period.step)
+            self.sent_log.mark_published(period.step)
         if periods:
             self.resent += len(periods)
             log_line("qeaims.twin", "twin-resent", sector=self.runner.sector.value, reason=reason,
@@ -194,9 +195,8 @@ class TwinPublisher(NamedClient):
             readings = self.runner.advance()
             stepped = time.time()  # the twin's clock reached runner.now: readings stamped, service measured
             batches = encode_batch(readings)
-            logged = None
-            if self.sent_log is not None:  # written ahead: a restart resends it rather than stepping it again
-                logged = self.sent_log.append(self.runner.now, stepped, batches)
+            # written ahead: a restart resends it rather than stepping it again
+            logged = self.sent_log.append(self.runner.now, stepped, batches) if self.sent_log is not None else None
             self._publish_batches(batches, stepped)
             if self.sent_log is not None and logged is not None:
                 self.sent_log.mark_published(logged)
